@@ -1,0 +1,45 @@
+# chorus — top-level commands. See README.md.
+#   make          build build/chorusd (release, -O2)
+#   make run      install what is missing, build, start chorusd with embedded backends
+#   make test     install what is missing, build with ASan+UBSan, run unit + black-box tests
+#   make bench    install what is missing, build, run the benchmarks in bench/
+JOBS ?= $(shell nproc)
+PY   := /usr/bin/python3
+
+.PHONY: all deps run run-cluster test unit blackbox bench clean
+
+all: build/chorusd
+
+deps:
+	@scripts/deps.sh build
+
+build/chorusd: deps FORCE
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j$(JOBS)
+
+build-asan/chorusd: FORCE
+	@scripts/deps.sh test
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCHORUS_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+
+run: build/chorusd
+	mkdir -p var
+	build/chorusd
+
+run-cluster: build/chorusd
+	@scripts/deps.sh test
+	scripts/run-cluster.sh
+
+test: build-asan/chorusd
+	cd build-asan && ctest --output-on-failure
+	CHORUS_BIN=$(CURDIR)/build-asan/chorusd CHORUS_BACKENDS=embedded $(PY) -m pytest -q tests/blackbox
+	CHORUS_BIN=$(CURDIR)/build-asan/chorusd CHORUS_BACKENDS=cluster $(PY) -m pytest -q tests/blackbox
+
+bench: build/chorusd
+	@scripts/deps.sh bench
+	bench/http/run.sh
+
+clean:
+	rm -rf build build-asan
+
+FORCE:

@@ -1,0 +1,19 @@
+/* Time: int64 unix milliseconds everywhere in storage, RFC 3339 UTC strings in the API. */
+#ifndef CH_CORE_CLOCK_H
+#define CH_CORE_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CH_RFC3339_LEN 64
+
+/** Wall-clock time in unix milliseconds. */
+int64_t ch_now_ms(void);
+/** Monotonic time in milliseconds (for intervals and expiry, never stored). */
+int64_t ch_mono_ms(void);
+/** Monotonic time in nanoseconds (for latency measurement). */
+uint64_t ch_mono_ns(void);
+/** Formats unix ms as "2026-11-28T08:51:00.123Z" into buf (>= CH_RFC3339_LEN bytes). */
+void ch_format_rfc3339(int64_t unix_ms, char *buf);
+
+#endif

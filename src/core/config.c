@@ -1,0 +1,229 @@
+#include "core/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "core/log.h"
+
+/* ---- the table of variables ---------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *default_text; /* shown in --help */
+    const char *help;
+} ch__config_var_t;
+
+static const ch__config_var_t ch__config_vars[] = {
+    {"CHORUS_LISTEN", "127.0.0.1:8080", "address to serve HTTP on (host:port, [v6]:port)"},
+    {"CHORUS_DATA_DIR", "./var", "directory for embedded data (SQLite database)"},
+    {"CHORUS_DB", "sqlite:$CHORUS_DATA_DIR/chorus.db", "database: sqlite:PATH or postgres://user@host:port/db"},
+    {"CHORUS_REDIS", "(unset: in-process)", "Redis for cache, rate limits, sessions: redis://host:port[/db]"},
+    {"CHORUS_THREADS", "number of cores", "event-loop threads (1-256)"},
+    {"CHORUS_WORKERS", "16", "worker threads for blocking work: SQL, Redis, password hashing (1-1024)"},
+    {"CHORUS_ROLES", "api,gateway,worker", "roles this process runs (comma list, or all)"},
+    {"CHORUS_NODE_ID", "0", "node id stamped into generated ids (0-1023), unique per replica"},
+    {"CHORUS_JWT_SECRET", "(unset: kept in the database)", "HS256 key for access tokens (>= 32 bytes)"},
+    {"CHORUS_ACCESS_TTL", "900", "access token lifetime, seconds"},
+    {"CHORUS_REFRESH_TTL", "2592000", "refresh token lifetime, seconds (30 days)"},
+    {"CHORUS_RATE_LIMIT_USER", "600", "writes per minute per user"},
+    {"CHORUS_RATE_LIMIT_IP", "6000", "writes per minute per client address"},
+    {"CHORUS_LOGIN_MAX_FAILURES", "10", "failed logins per handle before 429"},
+    {"CHORUS_LOGIN_WINDOW", "900", "window for failed logins, seconds"},
+    {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
+    {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
+    {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
+};
+
+void ch_config_print_help(FILE *out)
+{
+    fprintf(out, "usage: chorusd [serve | migrate | routes] [--roles=LIST]\n\n"
+                 "  serve    run the server (default)\n"
+                 "  migrate  apply database migrations and exit\n"
+                 "  routes   print the HTTP route table and exit\n\n"
+                 "Configuration (environment variables):\n");
+    for (size_t i = 0; i < sizeof(ch__config_vars) / sizeof(ch__config_vars[0]); i++)
+        fprintf(out, "  %-26s %s\n  %-26s   default: %s\n", ch__config_vars[i].name, ch__config_vars[i].help, "",
+                ch__config_vars[i].default_text);
+}
+
+/* ---- parsers --------------------------------------------------------------------------- */
+
+static int ch__fail(char *err, size_t errlen, const char *var, const char *value, const char *expected)
+{
+    snprintf(err, errlen, "%s: expected %s, got '%s'", var, expected, value);
+    return -1;
+}
+
+/* Reads an integer variable in [min, max]; missing or empty keeps *out. */
+static int ch__env_int(const char *var, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
+{
+    const char *v = getenv(var);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n < min || n > max) {
+        char expected[96];
+        snprintf(expected, sizeof(expected), "an integer from %lld to %lld", (long long)min, (long long)max);
+        return ch__fail(err, errlen, var, v, expected);
+    }
+    *out = n;
+    return 0;
+}
+
+static int ch__env_str(const char *var, char *out, size_t outlen, char *err, size_t errlen)
+{
+    const char *v = getenv(var);
+    if (!v)
+        return 0;
+    if (strlen(v) >= outlen)
+        return ch__fail(err, errlen, var, "(too long)", "a shorter value");
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+int ch_config_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port_out)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= hostlen)
+        return -1;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || colon[1] == '\0' || port < 1 || port > 65535)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port_out = (uint16_t)port;
+    return 0;
+}
+
+int ch_config_parse_roles(const char *s, unsigned *roles_out)
+{
+    unsigned roles = 0;
+    const char *p = s;
+    if (strcmp(s, "all") == 0) {
+        *roles_out = CH_ROLE_ALL;
+        return 0;
+    }
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && strncmp(p, "api", 3) == 0)
+            roles |= CH_ROLE_API;
+        else if (n == 7 && strncmp(p, "gateway", 7) == 0)
+            roles |= CH_ROLE_GATEWAY;
+        else if (n == 6 && strncmp(p, "worker", 6) == 0)
+            roles |= CH_ROLE_WORKER;
+        else
+            return -1;
+        p += n;
+        if (*p == ',' && *++p == '\0')
+            return -1;
+    }
+    if (!roles)
+        return -1;
+    *roles_out = roles;
+    return 0;
+}
+
+/* ---- loading --------------------------------------------------------------------------- */
+
+int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
+    int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900;
+    int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+
+    const char *listen = getenv("CHORUS_LISTEN");
+    if (!listen || !*listen)
+        listen = "127.0.0.1:8080";
+    if (ch_config_parse_listen(listen, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port) != 0)
+        return ch__fail(err, errlen, "CHORUS_LISTEN", listen, "host:port");
+
+    strcpy(cfg->data_dir, "./var");
+    if (ch__env_str("CHORUS_DATA_DIR", cfg->data_dir, sizeof(cfg->data_dir), err, errlen))
+        return -1;
+    if (!cfg->data_dir[0])
+        return ch__fail(err, errlen, "CHORUS_DATA_DIR", "", "a directory");
+
+    const char *db = getenv("CHORUS_DB");
+    if (db && *db) {
+        if (strncmp(db, "sqlite:", 7) != 0 && strncmp(db, "postgres://", 11) != 0 &&
+            strncmp(db, "postgresql://", 13) != 0)
+            return ch__fail(err, errlen, "CHORUS_DB", db, "sqlite:PATH or postgres://...");
+        if (strncmp(db, "sqlite:", 7) == 0 && db[7] == '\0')
+            return ch__fail(err, errlen, "CHORUS_DB", db, "sqlite:PATH with a path");
+        if (ch__env_str("CHORUS_DB", cfg->db_url, sizeof(cfg->db_url), err, errlen))
+            return -1;
+    } else if ((size_t)snprintf(cfg->db_url, sizeof(cfg->db_url), "sqlite:%s/chorus.db", cfg->data_dir) >=
+               sizeof(cfg->db_url)) {
+        return ch__fail(err, errlen, "CHORUS_DATA_DIR", cfg->data_dir, "a shorter path");
+    }
+
+    if (ch__env_str("CHORUS_REDIS", cfg->redis_url, sizeof(cfg->redis_url), err, errlen))
+        return -1;
+    if (cfg->redis_url[0] && strncmp(cfg->redis_url, "redis://", 8) != 0)
+        return ch__fail(err, errlen, "CHORUS_REDIS", cfg->redis_url, "redis://host:port");
+
+    const char *roles = getenv("CHORUS_ROLES");
+    cfg->roles = CH_ROLE_ALL;
+    if (roles && *roles && ch_config_parse_roles(roles, &cfg->roles) != 0)
+        return ch__fail(err, errlen, "CHORUS_ROLES", roles, "a comma list of api, gateway, worker (or all)");
+
+    if (ch__env_str("CHORUS_JWT_SECRET", cfg->jwt_secret, sizeof(cfg->jwt_secret), err, errlen))
+        return -1;
+    if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < 32)
+        return ch__fail(err, errlen, "CHORUS_JWT_SECRET", "(hidden)", "at least 32 bytes");
+
+    const char *level = getenv("CHORUS_LOG_LEVEL");
+    cfg->log_level = CH_LOG_INFO;
+    if (level && *level && (cfg->log_level = ch_log_parse_level(level)) < 0)
+        return ch__fail(err, errlen, "CHORUS_LOG_LEVEL", level, "debug, info, warn or error");
+
+    if (ch__env_int("CHORUS_THREADS", 1, 256, &threads, err, errlen) ||
+        ch__env_int("CHORUS_WORKERS", 1, 1024, &workers, err, errlen) ||
+        ch__env_int("CHORUS_NODE_ID", 0, 1023, &node, err, errlen) ||
+        ch__env_int("CHORUS_ACCESS_TTL", 1, 86400, &access, err, errlen) ||
+        ch__env_int("CHORUS_REFRESH_TTL", 60, 366 * 86400LL, &refresh, err, errlen) ||
+        ch__env_int("CHORUS_RATE_LIMIT_USER", 1, INT32_MAX * 1000LL, &rl_user, err, errlen) ||
+        ch__env_int("CHORUS_RATE_LIMIT_IP", 1, INT32_MAX * 1000LL, &rl_ip, err, errlen) ||
+        ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
+        ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
+        ch__env_int("CHORUS_PWHASH_OPSLIMIT", crypto_pwhash_OPSLIMIT_MIN, 64, &ops, err, errlen) ||
+        ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen))
+        return -1;
+    cfg->threads = (unsigned)threads;
+    cfg->workers = (unsigned)workers;
+    cfg->node_id = (unsigned)node;
+    cfg->access_ttl_s = access;
+    cfg->refresh_ttl_s = refresh;
+    cfg->rate_limit_user = rl_user;
+    cfg->rate_limit_ip = rl_ip;
+    cfg->login_max_failures = lmax;
+    cfg->login_window_s = lwin;
+    cfg->pwhash_opslimit = (uint64_t)ops;
+    cfg->pwhash_memlimit = (size_t)mem;
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* Configuration from the environment (CHORUS_*), validated once at start-up. Every
+ * variable, its default and its meaning is listed in one table (config.c) that also
+ * produces `chorusd --help`. */
+#ifndef CH_CORE_CONFIG_H
+#define CH_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CH_ROLE_API 1u
+#define CH_ROLE_GATEWAY 2u
+#define CH_ROLE_WORKER 4u
+#define CH_ROLE_ALL (CH_ROLE_API | CH_ROLE_GATEWAY | CH_ROLE_WORKER)
+
+typedef struct {
+    char listen_host[256];
+    uint16_t listen_port;
+    char data_dir[1024];
+    char db_url[2048];      /* "sqlite:PATH" or "postgres://..." */
+    char redis_url[1024];   /* "" = in-process */
+    unsigned threads;       /* event-loop threads */
+    unsigned workers;       /* blocking worker threads */
+    unsigned roles;         /* CH_ROLE_* bits */
+    unsigned node_id;
+    char jwt_secret[256];   /* "" = generated once and kept in the database */
+    int64_t access_ttl_s;
+    int64_t refresh_ttl_s;
+    int64_t rate_limit_user; /* writes per minute per user */
+    int64_t rate_limit_ip;   /* writes per minute per client address */
+    int64_t login_max_failures;
+    int64_t login_window_s;
+    uint64_t pwhash_opslimit;
+    size_t pwhash_memlimit;
+    int log_level; /* ch_log_level_t */
+} ch_config_t;
+
+/** Fills cfg from the environment (getenv). On a bad value returns -1 and writes a message
+ * naming the variable into err; 0 on success. */
+int ch_config_load(ch_config_t *cfg, char *err, size_t errlen);
+/** Parses a CHORUS_ROLES value ("api,gateway,worker" or "all") into role bits; -1 if bad. */
+int ch_config_parse_roles(const char *s, unsigned *roles_out);
+/** Parses "host:port" (host may be "[v6]"); -1 if bad. host gets at most hostlen-1 bytes. */
+int ch_config_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port_out);
+/** Prints every variable with its default and meaning. */
+void ch_config_print_help(FILE *out);
+
+#endif

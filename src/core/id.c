@@ -1,0 +1,56 @@
+#include "core/id.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "core/clock.h"
+
+static unsigned ch__id_node;
+/* Last issued (ms since epoch << SEQ_BITS | seq); the node bits are added on output. */
+static _Atomic uint64_t ch__id_last;
+
+void ch_id_set_node(unsigned node)
+{
+    ch__id_node = node & CH_ID_MAX_NODE;
+}
+
+uint64_t ch_id_next(void)
+{
+    uint64_t prev = atomic_load(&ch__id_last), next;
+    do {
+        uint64_t now = (uint64_t)(ch_now_ms() - CH_ID_EPOCH_MS) << CH_ID_SEQ_BITS;
+        /* Same ms (or clock went back): take the next sequence number, borrowing from the
+         * next millisecond when 4096 are used up. Ids stay unique and increasing. */
+        next = now > prev ? now : prev + 1;
+    } while (!atomic_compare_exchange_weak(&ch__id_last, &prev, next));
+    uint64_t ms = next >> CH_ID_SEQ_BITS, seq = next & ((1u << CH_ID_SEQ_BITS) - 1);
+    return (ms << (CH_ID_NODE_BITS + CH_ID_SEQ_BITS)) | ((uint64_t)ch__id_node << CH_ID_SEQ_BITS) | seq;
+}
+
+int64_t ch_id_time_ms(uint64_t id)
+{
+    return (int64_t)(id >> (CH_ID_NODE_BITS + CH_ID_SEQ_BITS)) + CH_ID_EPOCH_MS;
+}
+
+uint64_t ch_id_parse(const char *s)
+{
+    uint64_t v = 0;
+    int n = 0;
+    if (!s)
+        return 0;
+    for (; *s; s++, n++) {
+        if (*s < '0' || *s > '9' || n >= 20)
+            return 0;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+char *ch_id_format(uint64_t id, char *buf)
+{
+    snprintf(buf, CH_ID_STR_LEN, "%llu", (unsigned long long)id);
+    return buf;
+}

@@ -1,0 +1,34 @@
+/* Prometheus metrics: request latency histograms by route, method and status, in-flight
+ * requests, open connections, backend errors, queue depth, build info. Lock-free atomics on
+ * the hot path; rendering walks the fixed tables. */
+#ifndef CH_CORE_METRICS_H
+#define CH_CORE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define CH_METRICS_MAX_ROUTES 128
+
+typedef enum { CH_BACKEND_DB, CH_BACKEND_KV, CH__BACKEND_COUNT } ch_backend_t;
+
+/** Registers a route label pair; returns its index for ch_metrics_observe (the strings are
+ * borrowed and must outlive the process). Call before serving; not thread-safe. */
+size_t ch_metrics_register_route(const char *method, const char *route);
+/** Records one finished request. Thread-safe. */
+void ch_metrics_observe(size_t route_index, int status, uint64_t duration_ns);
+/** Adjusts the in-flight request gauge. */
+void ch_metrics_inflight_add(long delta);
+/** Current in-flight requests (used for graceful drain). */
+long ch_metrics_inflight(void);
+/** Adjusts the open-connection gauge. */
+void ch_metrics_connections_add(long delta);
+/** Adjusts the blocking-work queue gauge (queued, not yet started). */
+void ch_metrics_queue_add(long delta);
+/** Counts a failed backend call (unavailable or internal). */
+void ch_metrics_backend_error(ch_backend_t backend);
+/** Appends the exposition text (format 0.0.4) to out. */
+void ch_metrics_render(ch_buf_t *out);
+
+#endif

@@ -1,0 +1,71 @@
+#include "http/call.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int ch__hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+const char *ch_call_query(const ch_call_t *call, const char *name, char *buf, size_t buflen)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = call->query; p && *p;) {
+        size_t seg = strcspn(p, "&");
+        if (seg > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            size_t o = 0;
+            for (size_t i = nlen + 1; i < seg && o + 1 < buflen; i++) {
+                int hi, lo;
+                if (p[i] == '+') {
+                    buf[o++] = ' ';
+                } else if (p[i] == '%' && i + 2 < seg && (hi = ch__hex(p[i + 1])) >= 0 &&
+                           (lo = ch__hex(p[i + 2])) >= 0) {
+                    buf[o++] = (char)(hi * 16 + lo);
+                    i += 2;
+                } else {
+                    buf[o++] = p[i];
+                }
+            }
+            buf[o] = '\0';
+            return buf;
+        }
+        if (seg == nlen && strncmp(p, name, nlen) == 0) {
+            buf[0] = '\0';
+            return buf;
+        }
+        p += seg;
+        if (*p == '&')
+            p++;
+    }
+    return NULL;
+}
+
+ch_err_t ch_call_limit(ch_call_t *call, int *limit)
+{
+    char buf[16];
+    const char *v = ch_call_query(call, "limit", buf, sizeof(buf));
+    *limit = 20;
+    if (!v)
+        return CH_OK;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 100)
+        return ch_fault(&call->fault, CH_EINVAL, "limit", "limit must be an integer from 1 to 100");
+    *limit = (int)n;
+    return CH_OK;
+}
+
+ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body)
+{
+    call->status = status;
+    json_decref(call->out);
+    call->out = body;
+    return CH_OK;
+}

@@ -1,0 +1,73 @@
+/* One HTTP call as the handlers see it: the matched route, copies of everything they may
+ * read (safe to use on a worker thread after the loop moved on), and the answer they give.
+ * Handlers never see h2o types. */
+#ifndef CH_HTTP_CALL_H
+#define CH_HTTP_CALL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "svc/context.h"
+
+#define CH_MAX_PATH_PARAMS 4
+#define CH_MAX_BODY (1024 * 1024)
+#define CH_REQUEST_ID_MAX 128
+
+typedef struct ch_call ch_call_t;
+/** A handler: reads the call, sets call->status and call->out (or returns an error with
+ * call->fault filled). Runs on a worker thread unless the route is CH_ROUTE_INLINE. */
+typedef ch_err_t (*ch_handler_fn)(ch_call_t *call);
+
+enum {
+    CH_ROUTE_AUTH = 1u << 0,       /* needs a valid access token */
+    CH_ROUTE_INLINE = 1u << 1,     /* answers from memory on the event loop */
+    CH_ROUTE_JSON_BODY = 1u << 2,  /* takes a JSON object body */
+    CH_ROUTE_IDEMPOTENT = 1u << 3, /* creating POST: honours Idempotency-Key */
+};
+
+/** A route: data, one table in routes.c. */
+typedef struct {
+    const char *method;
+    const char *path; /* template: "/v1/users/{id}" */
+    ch_handler_fn handler;
+    unsigned flags;
+    size_t metrics_index; /* set at start-up */
+} ch_route_t;
+
+struct ch_call {
+    /* ---- input, owned by the call ---- */
+    const ch_route_t *route;
+    ch_svc_t *svc;
+    char *params[CH_MAX_PATH_PARAMS]; /* decoded path parameters, in template order */
+    char *query;                      /* raw query string without '?', or NULL */
+    char *body;                       /* raw body bytes (NUL-terminated copy) */
+    size_t body_len;
+    json_t *json; /* parsed body object for CH_ROUTE_JSON_BODY routes */
+    char request_id[CH_REQUEST_ID_MAX + 1];
+    char client_ip[64];
+    char *idempotency_key; /* NULL when absent */
+    uint64_t user_id;      /* from the access token; 0 when anonymous */
+    uint64_t session_id;
+    /* ---- output ---- */
+    int status;            /* success status (200 by default) */
+    json_t *out;           /* response body or NULL for none; owned */
+    char *raw_out;         /* pre-rendered body; owned; wins over out */
+    const char *content_type; /* of raw_out (static string); default application/json */
+    int replayed;
+    ch_err_t err;
+    ch_fault_t fault;
+    json_t *problem_extra; /* members merged into a problem body; owned */
+    /* ---- plumbing (dispatch.c) ---- */
+    void *priv;
+};
+
+/** The value of query parameter `name`, percent-decoded into buf; NULL when absent. */
+const char *ch_call_query(const ch_call_t *call, const char *name, char *buf, size_t buflen);
+/** Parses ?limit= (1..100, default 20). CH_EINVAL with field "limit" when bad. */
+ch_err_t ch_call_limit(ch_call_t *call, int *limit);
+/** Sets a JSON success answer (takes ownership of body). Returns CH_OK. */
+ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body);
+
+#endif

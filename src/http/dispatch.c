@@ -1,0 +1,409 @@
+#include "http/dispatch.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "http/router.h"
+#include "svc/auth/auth.h"
+#include "svc/common/idempotency.h"
+#include "svc/common/ratelimit.h"
+
+typedef struct {
+    h2o_handler_t super;
+    ch_svc_t *svc;
+} ch__handler_t;
+
+/* A call in flight. The h2o request may be freed (client gone) while a worker runs; the
+ * shared slot on the request's pool tells us, and both sides run on the loop thread. */
+typedef struct ch__pending {
+    ch_call_t call;
+    uv_work_t work;
+    h2o_req_t *req; /* NULL once h2o disposed the request */
+    struct ch__pending **slot;
+    uint64_t start_ns;
+    size_t metrics_index;
+    char allow[64];
+} ch__pending_t;
+
+static size_t ch__unmatched_metrics;
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static int ch__is_write(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+static int ch__request_id_valid(const char *s, size_t len)
+{
+    if (len < 1 || len > CH_REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static const h2o_iovec_t *ch__header(h2o_req_t *req, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    return i < 0 ? NULL : &req->headers.entries[i].value;
+}
+
+static const h2o_iovec_t *ch__header_str(h2o_req_t *req, const char *name, size_t len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, len, -1);
+    return i < 0 ? NULL : &req->headers.entries[i].value;
+}
+
+/* Whether a Content-Type is application/json (parameters such as charset allowed). */
+static int ch__is_json_type(const h2o_iovec_t *ct)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+    return ct && ct->len >= n && strncasecmp(ct->base, want, n) == 0 &&
+           (ct->len == n || ct->base[n] == ';' || ct->base[n] == ' ');
+}
+
+static int ch__hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes a path segment into a new string (caller frees). */
+static char *ch__decode_param(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = ch__hexval(s[i + 1])) >= 0 && (lo = ch__hexval(s[i + 2])) >= 0) {
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- rendering (worker thread for blocking routes) --------------------------------------- */
+
+/* Turns the call's outcome into status + body text (call->raw_out) + content type. */
+static void ch__render(ch__pending_t *p)
+{
+    ch_call_t *c = &p->call;
+    if (c->raw_out && c->err == CH_OK) {
+        if (!c->content_type)
+            c->content_type = "application/json";
+        return; /* rendered by the handler, or an idempotent replay */
+    }
+    free(c->raw_out);
+    c->raw_out = NULL;
+    if (c->err == CH_OK) {
+        c->content_type = "application/json";
+        c->raw_out = c->out ? json_dumps(c->out, JSON_COMPACT) : NULL;
+        return;
+    }
+    if (c->err == CH_EINTERNAL)
+        ch_log_error("request %s: internal error: %s", c->request_id, c->fault.detail);
+    c->status = ch_err_status(c->err);
+    json_t *problem = json_pack("{s:s+, s:s, s:i, s:s, s:s, s:s}", "type", "urn:chorus:problem:", ch_err_code(c->err),
+                                "title", ch_err_title(c->err), "status", c->status, "code", ch_err_code(c->err),
+                                "detail", c->fault.detail[0] ? c->fault.detail : ch_err_title(c->err), "request_id",
+                                c->request_id);
+    if (c->fault.field)
+        json_object_set_new(problem, "field", json_string(c->fault.field));
+    if (c->problem_extra)
+        json_object_update(problem, c->problem_extra);
+    c->raw_out = json_dumps(problem, JSON_COMPACT);
+    json_decref(problem);
+    c->content_type = "application/problem+json";
+}
+
+/* ---- sending (loop thread) ---------------------------------------------------------------- */
+
+static void ch__free_call(ch__pending_t *p)
+{
+    ch_call_t *c = &p->call;
+    for (int i = 0; i < CH_MAX_PATH_PARAMS; i++)
+        free(c->params[i]);
+    free(c->query);
+    free(c->body);
+    free(c->idempotency_key);
+    free(c->raw_out);
+    json_decref(c->json);
+    json_decref(c->out);
+    json_decref(c->problem_extra);
+    free(p);
+}
+
+static const char *ch__reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return status < 500 ? "" : "Internal Server Error";
+    }
+}
+
+static void ch__send(ch__pending_t *p)
+{
+    h2o_req_t *req = p->req;
+    ch_call_t *c = &p->call;
+    h2o_mem_pool_t *pool = &req->pool;
+    *p->slot = NULL;
+    req->res.status = c->status;
+    req->res.reason = ch__reason(c->status);
+    h2o_add_header_by_str(pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, c->request_id,
+                          strlen(c->request_id));
+    if (c->status == 401)
+        h2o_add_header(pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+    if (c->status == 405)
+        h2o_add_header(pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, p->allow, strlen(p->allow));
+    if (c->status == 429 || (c->status == 503 && c->fault.retry_after_s)) {
+        char *v = h2o_mem_alloc_pool(pool, 24);
+        int n = snprintf(v, 24, "%lld", c->fault.retry_after_s > 0 ? c->fault.retry_after_s : 1);
+        h2o_add_header(pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)n);
+    }
+    if (c->replayed)
+        h2o_add_header_by_str(pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0, NULL, H2O_STRLIT("true"));
+    size_t len = c->raw_out ? strlen(c->raw_out) : 0;
+    if (len)
+        h2o_add_header(pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, c->content_type,
+                       strlen(c->content_type));
+    req->res.content_length = len;
+    h2o_send_inline(req, c->raw_out ? c->raw_out : "", len);
+}
+
+/* Finishes a call on the loop thread: sends it if the client is still there, records
+ * metrics and the access log line, frees everything. */
+static void ch__finish(ch__pending_t *p)
+{
+    uint64_t elapsed = ch_mono_ns() - p->start_ns;
+    const ch_call_t *c = &p->call;
+    const char *route = c->route ? c->route->path : "unmatched";
+    const char *method = c->route ? c->route->method : "-";
+    if (p->req)
+        ch__send(p);
+    ch_metrics_observe(p->metrics_index, c->status, elapsed);
+    ch_log_request(c->request_id, method, route, c->status, (double)elapsed / 1e6, c->user_id);
+    ch_metrics_inflight_add(-1);
+    ch__free_call(p);
+}
+
+static void ch__on_req_disposed(void *slot)
+{
+    ch__pending_t *p = *(ch__pending_t **)slot;
+    if (p)
+        p->req = NULL;
+}
+
+/* ---- worker side ---------------------------------------------------------------------------- */
+
+static void ch__run_blocking(uv_work_t *work)
+{
+    ch__pending_t *p = work->data;
+    ch_call_t *c = &p->call;
+    ch_svc_t *svc = c->svc;
+    ch_metrics_queue_add(-1);
+    ch_err_t err = CH_OK;
+
+    if (c->route->flags & CH_ROUTE_AUTH)
+        err = ch_auth_check_session(svc, c->session_id, &c->fault);
+    if (err == CH_OK && ch__is_write(c->route->method)) {
+        if (c->user_id) {
+            char who[CH_ID_STR_LEN];
+            err = ch_ratelimit_hit(svc, "u", ch_id_format(c->user_id, who), svc->cfg->rate_limit_user, 60000, &c->fault);
+        }
+        if (err == CH_OK)
+            err = ch_ratelimit_hit(svc, "ip", c->client_ip, svc->cfg->rate_limit_ip, 60000, &c->fault);
+    }
+
+    int claimed = 0;
+    ch_idem_req_t idem = {c->user_id, c->idempotency_key, c->route->path, c->body ? c->body : "", c->body_len};
+    if (err == CH_OK && c->idempotency_key && (c->route->flags & CH_ROUTE_IDEMPOTENT)) {
+        int replay_status = 0;
+        err = ch_idem_begin(svc, &idem, &replay_status, &c->raw_out, &c->fault);
+        if (err == CH_OK && replay_status) {
+            c->status = replay_status;
+            c->replayed = 1;
+            c->content_type = replay_status < 300 ? "application/json" : "application/problem+json";
+        }
+        claimed = err == CH_OK && !replay_status;
+    }
+    if (err == CH_OK && !c->replayed)
+        err = c->route->handler(c);
+    c->err = err;
+    ch__render(p);
+    if (claimed)
+        ch_idem_finish(svc, &idem, c->status, c->raw_out, c->raw_out ? strlen(c->raw_out) : 0);
+}
+
+static void ch__after_blocking(uv_work_t *work, int status)
+{
+    (void)status;
+    ch__finish(work->data);
+}
+
+/* ---- loop side ---------------------------------------------------------------------------- */
+
+/* Answers an error decided on the loop thread (bad request, no route, bad token). */
+static int ch__fail_early(ch__pending_t *p, ch_err_t err, const char *field, const char *detail)
+{
+    ch_fault(&p->call.fault, err, field, "%s", detail);
+    p->call.err = err;
+    ch__render(p);
+    ch__finish(p);
+    return 0;
+}
+
+static ch_err_t ch__authenticate(ch__pending_t *p, h2o_req_t *req)
+{
+    const h2o_iovec_t *auth = ch__header(req, H2O_TOKEN_AUTHORIZATION);
+    if (!auth)
+        return ch_fault(&p->call.fault, CH_EUNAUTH, NULL, "an access token is required");
+    if (auth->len < 8 || strncasecmp(auth->base, "Bearer ", 7) != 0)
+        return ch_fault(&p->call.fault, CH_ETOKEN, NULL, "Authorization must be 'Bearer <access token>'");
+    ch_token_claims_t claims;
+    if (ch_token_verify(p->call.svc->token_key, auth->base + 7, auth->len - 7, ch_now_ms() / 1000, &claims) != CH_OK)
+        return ch_fault(&p->call.fault, CH_ETOKEN, NULL, "access token is invalid or expired");
+    p->call.user_id = claims.user_id;
+    p->call.session_id = claims.session_id;
+    return CH_OK;
+}
+
+static void ch__client_ip(h2o_req_t *req, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    strcpy(out, "unknown");
+    if (sl && ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+    else if (sl && ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+}
+
+/* Parses and checks the body of a JSON route. */
+static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
+{
+    ch_call_t *c = &p->call;
+    if (req->entity.base) {
+        c->body = malloc(req->entity.len + 1);
+        memcpy(c->body, req->entity.base, req->entity.len);
+        c->body[req->entity.len] = '\0';
+        c->body_len = req->entity.len;
+    }
+    if (!(c->route->flags & CH_ROUTE_JSON_BODY))
+        return 1;
+    if (c->body_len && !ch__is_json_type(ch__header(req, H2O_TOKEN_CONTENT_TYPE)))
+        return ch__fail_early(p, CH_EMEDIATYPE, NULL, "Content-Type must be application/json"), 0;
+    json_error_t jerr;
+    c->json = c->body_len ? json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!c->json) {
+        char detail[200];
+        snprintf(detail, sizeof(detail), "body is not valid JSON: %s",
+                 c->body_len ? jerr.text : "a JSON object is required");
+        return ch__fail_early(p, CH_EMALFORMED, NULL, detail), 0;
+    }
+    if (!json_is_object(c->json))
+        return ch__fail_early(p, CH_EBADREQ, NULL, "body must be a JSON object"), 0;
+    return 1;
+}
+
+static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    ch__handler_t *h = (ch__handler_t *)self;
+    ch__pending_t *p = calloc(1, sizeof(*p));
+    ch_call_t *c = &p->call;
+    p->start_ns = ch_mono_ns();
+    p->req = req;
+    p->metrics_index = ch__unmatched_metrics;
+    p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), ch__on_req_disposed);
+    *p->slot = p;
+    c->svc = h->svc;
+    c->status = 200;
+    ch_metrics_inflight_add(1);
+
+    const h2o_iovec_t *rid = ch__header_str(req, H2O_STRLIT("x-request-id"));
+    if (rid && ch__request_id_valid(rid->base, rid->len)) {
+        memcpy(c->request_id, rid->base, rid->len);
+        c->request_id[rid->len] = '\0';
+    } else {
+        snprintf(c->request_id, sizeof(c->request_id), "%016llx", (unsigned long long)ch_id_next());
+    }
+
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    ch_route_match_t m;
+    ch_router_match(req->method.base, req->method.len, req->path.base, path_len, &m);
+    if (!m.route && m.allow[0]) {
+        snprintf(p->allow, sizeof(p->allow), "%s", m.allow);
+        return ch__fail_early(p, CH_EMETHOD, NULL, "method not allowed on this path");
+    }
+    if (!m.route)
+        return ch__fail_early(p, CH_ENOTFOUND, NULL, "no such route");
+    c->route = m.route;
+    p->metrics_index = m.route->metrics_index;
+    for (size_t i = 0; i < m.nparams; i++)
+        c->params[i] = ch__decode_param(m.param_ptr[i], m.param_len[i]);
+    if (req->query_at != SIZE_MAX)
+        c->query = strndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+    ch__client_ip(req, c->client_ip, sizeof(c->client_ip));
+
+    if (req->entity.len > CH_MAX_BODY)
+        return ch__fail_early(p, CH_ETOOLARGE, NULL, "request body is larger than 1 MiB");
+    if (!ch__take_body(p, req))
+        return 0;
+    if ((m.route->flags & CH_ROUTE_AUTH) && (c->err = ch__authenticate(p, req)) != CH_OK)
+        return ch__fail_early(p, c->err, NULL, c->fault.detail);
+    if (m.route->flags & CH_ROUTE_IDEMPOTENT) {
+        const h2o_iovec_t *key = ch__header_str(req, H2O_STRLIT("idempotency-key"));
+        if (key && !ch_idem_key_valid(key->base, key->len))
+            return ch__fail_early(p, CH_EINVAL, "Idempotency-Key", "Idempotency-Key must be 1 to 255 printable characters");
+        if (key)
+            c->idempotency_key = strndup(key->base, key->len);
+    }
+
+    if (m.route->flags & CH_ROUTE_INLINE) {
+        c->err = m.route->handler(c);
+        ch__render(p);
+        ch__finish(p);
+        return 0;
+    }
+    p->work.data = p;
+    ch_metrics_queue_add(1);
+    uv_queue_work(req->conn->ctx->loop, &p->work, ch__run_blocking, ch__after_blocking);
+    return 0;
+}
+
+void ch_dispatch_register(h2o_hostconf_t *host, ch_svc_t *svc)
+{
+    for (size_t i = 0; i < ch_routes_count; i++)
+        ch_routes[i].metrics_index = ch_metrics_register_route(ch_routes[i].method, ch_routes[i].path);
+    ch__unmatched_metrics = ch_metrics_register_route("-", "unmatched");
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    ch__handler_t *h = (ch__handler_t *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = ch__on_req;
+    h->svc = svc;
+}

@@ -1,0 +1,44 @@
+/* The caller's own account: profile and sessions. */
+#include "core/id.h"
+#include "http/handlers.h"
+#include "svc/auth/auth.h"
+#include "svc/users/users.h"
+
+ch_err_t ch_h_me_get(ch_call_t *call)
+{
+    json_t *out = NULL;
+    ch_err_t err = ch_users_get_me(call->svc, call->user_id, &out, &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}
+
+ch_err_t ch_h_me_patch(ch_call_t *call)
+{
+    json_t *out = NULL;
+    ch_err_t err = ch_users_update_me(call->svc, call->user_id, call->json, &out, &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}
+
+ch_err_t ch_h_sessions_list(ch_call_t *call)
+{
+    int limit;
+    char buf[32];
+    ch_err_t err = ch_call_limit(call, &limit);
+    if (err)
+        return err;
+    const char *cursor = ch_call_query(call, "cursor", buf, sizeof(buf));
+    uint64_t before = cursor ? ch_id_parse(cursor) : 0;
+    if (cursor && !before)
+        return ch_fault(&call->fault, CH_EINVAL, "cursor", "cursor is not one this API returned");
+    json_t *out = NULL;
+    err = ch_auth_list_sessions(call->svc, call->user_id, call->session_id, limit, before, &out, &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}
+
+ch_err_t ch_h_session_delete(ch_call_t *call)
+{
+    uint64_t id = ch_id_parse(call->params[0]);
+    if (!id)
+        return ch_fault(&call->fault, CH_ENOTFOUND, NULL, "session not found");
+    ch_err_t err = ch_auth_revoke_session(call->svc, call->user_id, id, &call->fault);
+    return err ? err : ch_call_reply(call, 204, NULL);
+}

@@ -1,0 +1,29 @@
+/* Health, readiness and metrics. */
+#include "core/buf.h"
+#include "core/metrics.h"
+#include "http/handlers.h"
+
+ch_err_t ch_h_healthz(ch_call_t *call)
+{
+    return ch_call_reply(call, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+ch_err_t ch_h_readyz(ch_call_t *call)
+{
+    ch_err_t db = ch_db_ping(call->svc->db), kv = ch_kv_ping(call->svc->kv);
+    json_t *checks = json_pack("{s:s, s:s}", "db", db ? "unavailable" : "ok", "kv", kv ? "unavailable" : "ok");
+    if (db == CH_OK && kv == CH_OK)
+        return ch_call_reply(call, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
+    call->problem_extra = json_pack("{s:o}", "checks", checks);
+    return ch_fault(&call->fault, CH_EUNAVAILABLE, NULL, "%s%s%s is not answering", db ? ch_db_kind(call->svc->db) : "",
+                    db && kv ? " and " : "", kv ? ch_kv_kind(call->svc->kv) : "");
+}
+
+ch_err_t ch_h_metrics(ch_call_t *call)
+{
+    ch_buf_t buf = CH_BUF_INIT;
+    ch_metrics_render(&buf);
+    call->raw_out = buf.data; /* ownership moves to the call */
+    call->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return CH_OK;
+}

@@ -1,0 +1,29 @@
+/* The route table: every endpoint, its handler and how it runs (see call.h flags). */
+#include "http/handlers.h"
+#include "http/router.h"
+
+#define AUTH CH_ROUTE_AUTH
+#define INLINE CH_ROUTE_INLINE
+#define JSON CH_ROUTE_JSON_BODY
+#define IDEM CH_ROUTE_IDEMPOTENT
+
+ch_route_t ch_routes[] = {
+    {"GET", "/healthz", ch_h_healthz, INLINE, 0},
+    {"GET", "/readyz", ch_h_readyz, 0, 0},
+    {"GET", "/metrics", ch_h_metrics, INLINE, 0},
+
+    {"POST", "/v1/auth/register", ch_h_register, JSON | IDEM, 0},
+    {"POST", "/v1/auth/login", ch_h_login, JSON, 0},
+    {"POST", "/v1/auth/refresh", ch_h_refresh, JSON, 0},
+    {"POST", "/v1/auth/logout", ch_h_logout, AUTH, 0},
+
+    {"GET", "/v1/me", ch_h_me_get, AUTH, 0},
+    {"PATCH", "/v1/me", ch_h_me_patch, AUTH | JSON, 0},
+    {"GET", "/v1/me/sessions", ch_h_sessions_list, AUTH, 0},
+    {"DELETE", "/v1/me/sessions/{id}", ch_h_session_delete, AUTH, 0},
+
+    {"GET", "/v1/users/by-handle/{handle}", ch_h_user_by_handle, AUTH, 0},
+    {"GET", "/v1/users/{id}", ch_h_user_get, AUTH, 0},
+};
+
+const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);

@@ -1,0 +1,169 @@
+/* chorusd: wiring only. configuration -> backends -> services -> listeners, then wait for
+ * SIGTERM/SIGINT and drain. Subcommands: serve (default), migrate, routes. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "svc/context.h"
+
+#define CH_DRAIN_MS 10000
+
+#if defined(__SANITIZE_ADDRESS__)
+/* LeakSanitizer hook: h2o keeps per-thread recycling free lists of buffers and pool chunks
+ * (h2o_mem_alloc_recycle) that it never releases when a thread ends; that cache is by
+ * design, not a leak of ours. Everything else must be freed. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:h2o_mem_alloc_recycle\n";
+}
+#endif
+
+static int ch__usage_error(const char *arg)
+{
+    fprintf(stderr, "chorusd: unknown argument '%s' (see chorusd --help)\n", arg);
+    return 2;
+}
+
+/* Creates the data directory of an embedded database (one level, like `mkdir -p var`). */
+static int ch__ensure_data_dir(const ch_config_t *cfg)
+{
+    if (strncmp(cfg->db_url, "sqlite:", 7) != 0)
+        return 0;
+    if (mkdir(cfg->data_dir, 0750) != 0 && errno != EEXIST) {
+        fprintf(stderr, "chorusd: CHORUS_DATA_DIR: cannot create '%s': %s\n", cfg->data_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int ch__print_routes(void)
+{
+    for (size_t i = 0; i < ch_routes_count; i++)
+        printf("%s %s\n", ch_routes[i].method, ch_routes[i].path);
+    return 0;
+}
+
+/* Opens the database and applies migrations; on failure prints why and returns NULL. */
+static ch_db_t *ch__open_db(const ch_config_t *cfg)
+{
+    char err[512] = "";
+    ch_db_t *db = NULL;
+    if (ch_db_open(cfg->db_url, &db, err, sizeof(err)) != CH_OK) {
+        fprintf(stderr, "chorusd: CHORUS_DB: %s\n", err[0] ? err : "cannot open the database");
+        return NULL;
+    }
+    int applied = 0;
+    ch_err_t e = ch_db_migrate(db, &applied);
+    if (e != CH_OK) {
+        fprintf(stderr, "chorusd: CHORUS_DB: migrations failed (%s); is the database reachable?\n", ch_err_code(e));
+        ch_db_close(db);
+        return NULL;
+    }
+    if (applied)
+        ch_log_info("applied %d migration(s) to the %s database", applied, ch_db_kind(db));
+    return db;
+}
+
+static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
+{
+    char err[512] = "";
+    ch_svc_t svc = {.cfg = cfg, .db = db};
+    if (ch_kv_open(cfg->redis_url[0] ? cfg->redis_url : NULL, &svc.kv, err, sizeof(err)) != CH_OK) {
+        fprintf(stderr, "chorusd: CHORUS_REDIS: %s\n", err);
+        return 1;
+    }
+    ch_err_t e = ch_svc_load_keys(&svc);
+    if (e != CH_OK || ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0) {
+        fprintf(stderr, "chorusd: cannot load server keys (%s)\n", ch_err_code(e));
+        ch_kv_close(svc.kv);
+        return 1;
+    }
+
+    /* Signals are taken by sigwait below; every thread created from here inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    ch_server_t *srv = ch_server_create(cfg, &svc, err, sizeof(err));
+    int rc = 1;
+    if (!srv) {
+        fprintf(stderr, "chorusd: %s\n", err);
+    } else if (ch_server_start(srv) != 0) {
+        fprintf(stderr, "chorusd: cannot start threads\n");
+        ch_server_stop(srv, 0);
+    } else {
+        ch_log_info("chorusd %s listening on %s:%u (%u threads, %u workers, db=%s, kv=%s)", CHORUS_VERSION,
+                    cfg->listen_host, cfg->listen_port, cfg->threads, cfg->workers, ch_db_kind(db),
+                    ch_kv_kind(svc.kv));
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        ch_log_info("signal %d: draining", sig);
+        ch_server_stop(srv, CH_DRAIN_MS);
+        ch_log_info("stopped");
+        rc = 0;
+    }
+    ch_server_destroy(srv);
+    ch_password_clear_dummy();
+    ch_kv_close(svc.kv);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *command = "serve";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            ch_config_print_help(stdout);
+            return 0;
+        } else if (strncmp(argv[i], "--roles=", 8) == 0) {
+            setenv("CHORUS_ROLES", argv[i] + 8, 1);
+        } else if (argv[i][0] != '-' && i == 1) {
+            command = argv[i];
+        } else {
+            return ch__usage_error(argv[i]);
+        }
+    }
+    if (strcmp(command, "routes") == 0)
+        return ch__print_routes();
+    if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0)
+        return ch__usage_error(command);
+
+    ch_config_t cfg;
+    char err[512];
+    if (ch_config_load(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "chorusd: %s\n", err);
+        return 2;
+    }
+    ch_log_set_level((ch_log_level_t)cfg.log_level);
+    if (ch_crypto_init() != 0) {
+        fprintf(stderr, "chorusd: libsodium failed to initialise\n");
+        return 1;
+    }
+    ch_id_set_node(cfg.node_id);
+    /* libuv's worker pool runs the blocking handlers; its size is read at first use. */
+    char workers[16];
+    snprintf(workers, sizeof(workers), "%u", cfg.workers);
+    setenv("UV_THREADPOOL_SIZE", workers, 1);
+
+    if (ch__ensure_data_dir(&cfg) != 0)
+        return 2;
+    ch_db_t *db = ch__open_db(&cfg);
+    if (!db)
+        return 1;
+    int rc = strcmp(command, "migrate") == 0 ? 0 : ch__serve(&cfg, db);
+    ch_db_close(db);
+    return rc;
+}

@@ -1,0 +1,514 @@
+/* Relational storage, driver-independent part: choosing a driver by URL, the thin wrappers
+ * over the vtable, schema migration, and the result-row container every driver fills. */
+#include "store/db.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+
+struct ch_db {
+    const ch_db_driver_t *driver;
+    void *impl;
+};
+
+static const ch_db_driver_t *const ch__db_drivers[] = {&ch_db_sqlite_driver, &ch_db_pg_driver};
+
+static void ch__db_errf(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void ch__db_errf(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    if (!errbuf || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- database handle ---------------------------------------------------------------- */
+
+/* Names the first missing slot of a driver vtable, or NULL when it is complete. */
+static const char *ch__db_driver_missing(const ch_db_driver_t *d)
+{
+#define CH__DB_SLOT(slot) \
+    if (!d->slot)         \
+        return #slot;
+    CH__DB_SLOT(name)
+    CH__DB_SLOT(url_prefix)
+    CH__DB_SLOT(open)
+    CH__DB_SLOT(close)
+    CH__DB_SLOT(acquire)
+    CH__DB_SLOT(release)
+    CH__DB_SLOT(exec)
+    CH__DB_SLOT(exec_script)
+    CH__DB_SLOT(begin)
+    CH__DB_SLOT(commit)
+    CH__DB_SLOT(rollback)
+    CH__DB_SLOT(lock_schema)
+#undef CH__DB_SLOT
+    return NULL;
+}
+
+ch_err_t ch_db_open(const char *url, ch_db_t **db_out, char *errbuf, size_t errlen)
+{
+    *db_out = NULL;
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    if (!url || !*url) {
+        ch__db_errf(errbuf, errlen, "no database URL (expected sqlite:PATH or postgres://...)");
+        return CH_EINVAL;
+    }
+    const ch_db_driver_t *driver = NULL;
+    for (size_t i = 0; i < sizeof(ch__db_drivers) / sizeof(ch__db_drivers[0]); i++) {
+        const ch_db_driver_t *d = ch__db_drivers[i];
+        if (d->url_prefix && strncmp(url, d->url_prefix, strlen(d->url_prefix)) == 0) {
+            driver = d;
+            break;
+        }
+    }
+    if (!driver) {
+        ch__db_errf(errbuf, errlen, "unsupported database URL (expected sqlite:PATH or postgres://...)");
+        return CH_EINVAL;
+    }
+    const char *missing = ch__db_driver_missing(driver);
+    if (missing) {
+        ch__db_errf(errbuf, errlen, "database driver %s lacks slot %s", driver->name ? driver->name : "?",
+                    missing);
+        return CH_EINTERNAL;
+    }
+    ch_db_t *db = calloc(1, sizeof(*db));
+    if (!db) {
+        ch__db_errf(errbuf, errlen, "out of memory");
+        return CH_EINTERNAL;
+    }
+    db->driver = driver;
+    ch_err_t err = driver->open(url, &db->impl, errbuf, errlen);
+    if (err != CH_OK) {
+        if (errbuf && errlen && !errbuf[0])
+            ch__db_errf(errbuf, errlen, "%s: cannot open database", driver->name);
+        free(db);
+        return err;
+    }
+    *db_out = db;
+    return CH_OK;
+}
+
+void ch_db_close(ch_db_t *db)
+{
+    if (!db)
+        return;
+    db->driver->close(db->impl);
+    free(db);
+}
+
+const char *ch_db_kind(const ch_db_t *db)
+{
+    return db->driver->name;
+}
+
+ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out)
+{
+    *conn_out = NULL;
+    return db->driver->acquire(db->impl, conn_out);
+}
+
+void ch_db_release(ch_db_t *db, ch_db_conn_t *conn)
+{
+    if (conn)
+        db->driver->release(db->impl, conn);
+}
+
+ch_err_t ch_db_exec(ch_db_t *db, ch_db_conn_t *conn, const char *sql, const ch_db_param_t *params,
+                    size_t nparams, ch_db_rows_t **rows_out, int64_t *changes_out)
+{
+    if (rows_out)
+        *rows_out = NULL;
+    if (changes_out)
+        *changes_out = 0;
+    return db->driver->exec(conn, sql, params, nparams, rows_out, changes_out);
+}
+
+ch_err_t ch_db_begin(ch_db_t *db, ch_db_conn_t *conn, int for_write)
+{
+    return db->driver->begin(conn, for_write);
+}
+
+ch_err_t ch_db_commit(ch_db_t *db, ch_db_conn_t *conn)
+{
+    return db->driver->commit(conn);
+}
+
+void ch_db_rollback(ch_db_t *db, ch_db_conn_t *conn)
+{
+    db->driver->rollback(conn);
+}
+
+ch_err_t ch_db_ping(ch_db_t *db)
+{
+    ch_db_conn_t *conn;
+    ch_err_t err = ch_db_acquire(db, &conn);
+    if (err != CH_OK)
+        return err;
+    ch_db_rows_t *rows = NULL;
+    err = ch_db_exec(db, conn, "SELECT 1", NULL, 0, &rows, NULL);
+    if (err == CH_OK && (ch_db_rows_count(rows) != 1 || ch_db_rows_int(rows, 0, 0) != 1))
+        err = CH_EINTERNAL;
+    ch_db_rows_free(rows);
+    ch_db_release(db, conn);
+    return err;
+}
+
+/* ---- migrations --------------------------------------------------------------------- */
+
+static int64_t ch__db_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether schema_migrations records version; -1 on error (*err set). */
+static int ch__db_migration_applied(ch_db_t *db, ch_db_conn_t *conn, int version, ch_err_t *err)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(version)};
+    ch_db_rows_t *rows = NULL;
+    *err = ch_db_exec(db, conn, "SELECT version FROM schema_migrations WHERE version = $1", p, 1, &rows, NULL);
+    if (*err != CH_OK)
+        return -1;
+    int applied = ch_db_rows_count(rows) > 0;
+    ch_db_rows_free(rows);
+    return applied;
+}
+
+/* Applies one migration in its own write transaction, unless another process got there
+ * first. *applied_out is set to 1 when this call applied it. */
+static ch_err_t ch__db_migrate_one(ch_db_t *db, ch_db_conn_t *conn, const ch_db_migration_t *m, int *applied_out)
+{
+    *applied_out = 0;
+    ch_err_t err = ch_db_begin(db, conn, 1);
+    if (err != CH_OK)
+        return err;
+    if ((err = db->driver->lock_schema(conn)) != CH_OK)
+        goto fail;
+    int applied = ch__db_migration_applied(db, conn, m->version, &err);
+    if (applied < 0)
+        goto fail;
+    if (applied) {
+        ch_db_rollback(db, conn);
+        return CH_OK;
+    }
+    if ((err = db->driver->exec_script(conn, m->sql)) != CH_OK) {
+        ch_log_error("db: migration %d (%s) failed", m->version, m->name);
+        goto fail;
+    }
+    ch_db_param_t p[] = {CH_DB_P_INT(m->version), CH_DB_P_TEXT(m->name), CH_DB_P_INT(ch__db_now_ms())};
+    err = ch_db_exec(db, conn, "INSERT INTO schema_migrations(version, name, applied_at) VALUES ($1, $2, $3)",
+                     p, 3, NULL, NULL);
+    if (err != CH_OK)
+        goto fail;
+    if ((err = ch_db_commit(db, conn)) != CH_OK)
+        return err;
+    ch_log_info("db: applied migration %d (%s)", m->version, m->name);
+    *applied_out = 1;
+    return CH_OK;
+fail:
+    ch_db_rollback(db, conn);
+    return err;
+}
+
+static ch_err_t ch__db_migrate_conn(ch_db_t *db, ch_db_conn_t *conn, int *applied_out)
+{
+    for (size_t i = 1; i < ch_db_migrations_count; i++) {
+        if (ch_db_migrations[i].version <= ch_db_migrations[i - 1].version) {
+            ch_log_error("db: migrations out of order at version %d", ch_db_migrations[i].version);
+            return CH_EINTERNAL;
+        }
+    }
+    /* Concurrent CREATE TABLE IF NOT EXISTS races in PostgreSQL (duplicate pg_type row), so
+     * even the bookkeeping table is created under the schema lock. */
+    ch_err_t err = ch_db_begin(db, conn, 1);
+    if (err != CH_OK)
+        return err;
+    if ((err = db->driver->lock_schema(conn)) == CH_OK)
+        err = ch_db_exec(db, conn,
+                         "CREATE TABLE IF NOT EXISTS schema_migrations(version BIGINT PRIMARY KEY, "
+                         "name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                         NULL, 0, NULL, NULL);
+    if (err != CH_OK) {
+        ch_db_rollback(db, conn);
+        return err;
+    }
+    if ((err = ch_db_commit(db, conn)) != CH_OK)
+        return err;
+
+    ch_db_rows_t *rows = NULL;
+    err = ch_db_exec(db, conn, "SELECT version FROM schema_migrations ORDER BY version", NULL, 0, &rows, NULL);
+    if (err != CH_OK)
+        return err;
+    size_t nknown = ch_db_rows_count(rows);
+    for (size_t i = 0; i < ch_db_migrations_count && err == CH_OK; i++) {
+        const ch_db_migration_t *m = &ch_db_migrations[i];
+        int seen = 0;
+        for (size_t r = 0; r < nknown && !seen; r++)
+            seen = ch_db_rows_int(rows, r, 0) == m->version;
+        if (seen)
+            continue;
+        int applied = 0;
+        err = ch__db_migrate_one(db, conn, m, &applied);
+        if (applied_out)
+            *applied_out += applied;
+    }
+    if (err == CH_OK && nknown > 0 && ch_db_migrations_count > 0 &&
+        ch_db_rows_int(rows, nknown - 1, 0) > ch_db_migrations[ch_db_migrations_count - 1].version)
+        ch_log_warn("db: schema version %" PRId64 " is newer than this build knows (%d)",
+                    ch_db_rows_int(rows, nknown - 1, 0), ch_db_migrations[ch_db_migrations_count - 1].version);
+    ch_db_rows_free(rows);
+    return err;
+}
+
+ch_err_t ch_db_migrate(ch_db_t *db, int *applied_out)
+{
+    if (applied_out)
+        *applied_out = 0;
+    ch_db_conn_t *conn;
+    ch_err_t err = ch_db_acquire(db, &conn);
+    if (err != CH_OK)
+        return err;
+    err = ch__db_migrate_conn(db, conn, applied_out);
+    ch_db_release(db, conn);
+    return err;
+}
+
+/* ---- result rows -------------------------------------------------------------------- */
+
+#define CH__DB_CELL_NULL SIZE_MAX
+
+/* Cells live in one growing text buffer, addressed by offset so that growth (realloc) does
+ * not invalidate them; every value is NUL-terminated inside it. */
+typedef struct {
+    size_t off; /* CH__DB_CELL_NULL for SQL NULL */
+    size_t len;
+} ch__db_cell_t;
+
+struct ch_db_rows {
+    size_t ncols;
+    size_t nrows;
+    ch__db_cell_t *cells; /* nrows * ncols, row-major */
+    size_t cells_cap;
+    char *buf;
+    size_t buf_len;
+    size_t buf_cap;
+};
+
+ch_db_rows_t *ch__db_rows_new(size_t ncols)
+{
+    ch_db_rows_t *rows = calloc(1, sizeof(*rows));
+    if (rows)
+        rows->ncols = ncols;
+    return rows;
+}
+
+/* Grows *p (element size elem) to hold at least need elements; 0 or -1 on overflow/OOM. */
+static int ch__db_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return -1;
+        ncap *= 2;
+    }
+    if (ncap > SIZE_MAX / elem)
+        return -1;
+    void *np = realloc(*p, ncap * elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+int ch__db_rows_append(ch_db_rows_t *rows, const char *const *vals, const size_t *lens)
+{
+    size_t bytes = 0;
+    for (size_t c = 0; c < rows->ncols; c++) {
+        if (!vals[c])
+            continue;
+        if (lens[c] >= SIZE_MAX - bytes - 1)
+            return -1;
+        bytes += lens[c] + 1;
+    }
+    size_t ncells = (rows->nrows + 1) * rows->ncols;
+    if (rows->ncols && ncells / rows->ncols != rows->nrows + 1)
+        return -1;
+    if (bytes > SIZE_MAX - rows->buf_len)
+        return -1;
+    if (ch__db_grow((void **)&rows->cells, &rows->cells_cap, ncells, sizeof(ch__db_cell_t)) != 0 ||
+        ch__db_grow((void **)&rows->buf, &rows->buf_cap, rows->buf_len + bytes, 1) != 0)
+        return -1;
+    ch__db_cell_t *cell = rows->cells + rows->nrows * rows->ncols;
+    for (size_t c = 0; c < rows->ncols; c++) {
+        if (!vals[c]) {
+            cell[c] = (ch__db_cell_t){CH__DB_CELL_NULL, 0};
+            continue;
+        }
+        cell[c] = (ch__db_cell_t){rows->buf_len, lens[c]};
+        if (lens[c])
+            memcpy(rows->buf + rows->buf_len, vals[c], lens[c]);
+        rows->buf[rows->buf_len + lens[c]] = '\0';
+        rows->buf_len += lens[c] + 1;
+    }
+    rows->nrows++;
+    return 0;
+}
+
+size_t ch_db_rows_count(const ch_db_rows_t *rows)
+{
+    return rows ? rows->nrows : 0;
+}
+
+size_t ch_db_rows_ncols(const ch_db_rows_t *rows)
+{
+    return rows ? rows->ncols : 0;
+}
+
+/* The cell at (row, col), or NULL when out of range (a caller bug, logged). */
+static const ch__db_cell_t *ch__db_cell(const ch_db_rows_t *rows, size_t row, size_t col)
+{
+    if (!rows || row >= rows->nrows || col >= rows->ncols) {
+        ch_log_error("db: cell (%zu, %zu) out of range (%zu x %zu)", row, col, ch_db_rows_count(rows),
+                     ch_db_rows_ncols(rows));
+        return NULL;
+    }
+    return &rows->cells[row * rows->ncols + col];
+}
+
+int ch_db_rows_isnull(const ch_db_rows_t *rows, size_t row, size_t col)
+{
+    const ch__db_cell_t *cell = ch__db_cell(rows, row, col);
+    return !cell || cell->off == CH__DB_CELL_NULL;
+}
+
+int64_t ch_db_rows_int(const ch_db_rows_t *rows, size_t row, size_t col)
+{
+    const ch__db_cell_t *cell = ch__db_cell(rows, row, col);
+    if (!cell || cell->off == CH__DB_CELL_NULL)
+        return 0;
+    long long v = strtoll(rows->buf + cell->off, NULL, 10);
+    return (int64_t)v;
+}
+
+const char *ch_db_rows_text(const ch_db_rows_t *rows, size_t row, size_t col)
+{
+    const ch__db_cell_t *cell = ch__db_cell(rows, row, col);
+    if (!cell || cell->off == CH__DB_CELL_NULL)
+        return "";
+    return rows->buf + cell->off;
+}
+
+size_t ch_db_rows_len(const ch_db_rows_t *rows, size_t row, size_t col)
+{
+    const ch__db_cell_t *cell = ch__db_cell(rows, row, col);
+    return cell && cell->off != CH__DB_CELL_NULL ? cell->len : 0;
+}
+
+void ch_db_rows_free(ch_db_rows_t *rows)
+{
+    if (!rows)
+        return;
+    free(rows->cells);
+    free(rows->buf);
+    free(rows);
+}
+
+/* ---- prepared-statement cache ------------------------------------------------------- */
+
+#define CH__DB_CACHE_BUCKETS 64 /* power of two; chains stay short at CH__DB_CACHE_MAX */
+
+typedef struct ch__db_cache_entry {
+    struct ch__db_cache_entry *next;
+    uint64_t hash;
+    void *value;
+    char sql[]; /* NUL-terminated copy of the key */
+} ch__db_cache_entry_t;
+
+struct ch__db_cache {
+    ch__db_cache_entry_t *buckets[CH__DB_CACHE_BUCKETS];
+    size_t count;
+};
+
+/* FNV-1a: the keys are short SQL strings written by us, so no hash flooding concern. */
+static uint64_t ch__db_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+ch__db_cache_t *ch__db_cache_new(void)
+{
+    return calloc(1, sizeof(ch__db_cache_t));
+}
+
+void *ch__db_cache_get(const ch__db_cache_t *cache, const char *sql)
+{
+    uint64_t h = ch__db_hash(sql);
+    for (const ch__db_cache_entry_t *e = cache->buckets[h & (CH__DB_CACHE_BUCKETS - 1)]; e; e = e->next)
+        if (e->hash == h && strcmp(e->sql, sql) == 0)
+            return e->value;
+    return NULL;
+}
+
+size_t ch__db_cache_count(const ch__db_cache_t *cache)
+{
+    return cache->count;
+}
+
+int ch__db_cache_put(ch__db_cache_t *cache, const char *sql, void *value)
+{
+    size_t len = strlen(sql);
+    ch__db_cache_entry_t *e = malloc(sizeof(*e) + len + 1);
+    if (!e)
+        return -1;
+    memcpy(e->sql, sql, len + 1);
+    e->hash = ch__db_hash(sql);
+    e->value = value;
+    ch__db_cache_entry_t **bucket = &cache->buckets[e->hash & (CH__DB_CACHE_BUCKETS - 1)];
+    e->next = *bucket;
+    *bucket = e;
+    cache->count++;
+    return 0;
+}
+
+void ch__db_cache_clear(ch__db_cache_t *cache, void (*free_value)(void *value, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < CH__DB_CACHE_BUCKETS; i++) {
+        ch__db_cache_entry_t *e = cache->buckets[i];
+        while (e) {
+            ch__db_cache_entry_t *next = e->next;
+            free_value(e->value, ctx);
+            free(e);
+            e = next;
+        }
+        cache->buckets[i] = NULL;
+    }
+    cache->count = 0;
+}
+
+void ch__db_cache_free(ch__db_cache_t *cache, void (*free_value)(void *value, void *ctx), void *ctx)
+{
+    if (!cache)
+        return;
+    ch__db_cache_clear(cache, free_value, ctx);
+    free(cache);
+}

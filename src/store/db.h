@@ -1,0 +1,170 @@
+/* Relational storage: one interface, two drivers (SQLite for embedded mode, PostgreSQL via
+ * libpq for cluster mode), chosen by URL at start-up. SQL text is shared by both drivers:
+ * parameters are written $1..$n, booleans are INTEGER 0/1, times are BIGINT unix ms, ids
+ * are BIGINT; ON CONFLICT and RETURNING are used freely (SQLite >= 3.35). Both drivers
+ * require exactly as many parameters as the highest $n, with no gaps in the numbering
+ * (anything else is CH_EINTERNAL). PostgreSQL infers parameter types from context: cast
+ * ($1::bigint) where the context fixes none.
+ *
+ * Transactions follow PostgreSQL on both engines: once a statement fails inside a
+ * transaction, the transaction is aborted; later statements fail, commit rolls back and
+ * returns the first error, so the caller's only sensible step is rollback.
+ *
+ * Threading: a ch_db_t is shared by all threads. A connection (ch_db_conn_t) is borrowed
+ * from the pool by one thread at a time with ch_db_acquire() and given back with
+ * ch_db_release(). Every call blocks: call them only from worker threads, never from an
+ * event loop. */
+#ifndef CH_STORE_DB_H
+#define CH_STORE_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/err.h"
+
+typedef struct ch_db ch_db_t;
+typedef struct ch_db_conn ch_db_conn_t;
+typedef struct ch_db_rows ch_db_rows_t;
+
+typedef enum { CH_DB_NULL, CH_DB_INT, CH_DB_TEXT } ch_db_type_t;
+
+/** One bound parameter. Text is borrowed for the duration of the call; len is its length in
+ * bytes or SIZE_MAX for a NUL-terminated string. Text must not contain NUL bytes
+ * (PostgreSQL cannot store them): such a parameter fails with CH_EINVAL on both engines. */
+typedef struct {
+    ch_db_type_t type;
+    int64_t i;
+    const char *s;
+    size_t len;
+} ch_db_param_t;
+
+#define CH_DB_P_INT(v) ((ch_db_param_t){.type = CH_DB_INT, .i = (int64_t)(v)})
+/** A NUL-terminated text parameter; NULL binds SQL NULL. */
+static inline ch_db_param_t ch_db_p_text(const char *v)
+{
+    return (ch_db_param_t){.type = v ? CH_DB_TEXT : CH_DB_NULL, .s = v, .len = SIZE_MAX};
+}
+#define CH_DB_P_TEXT(v) ch_db_p_text(v)
+#define CH_DB_P_TEXTN(v, n) ((ch_db_param_t){.type = CH_DB_TEXT, .s = (v), .len = (n)})
+#define CH_DB_P_NULL ((ch_db_param_t){.type = CH_DB_NULL})
+
+/** A schema migration: applied once, in version order, inside one transaction. */
+typedef struct {
+    int version;
+    const char *name;
+    const char *sql; /* one or more statements, no parameters */
+} ch_db_migration_t;
+
+/* ---- drivers ------------------------------------------------------------------------ */
+
+/** Driver vtable. Every slot is mandatory (checked by ch_db_open). Error mapping:
+ * unique/primary-key violation -> CH_ECONFLICT; lost connection, refused connection, busy
+ * timeout, I/O error -> CH_EUNAVAILABLE; anything else (a bug in SQL) -> CH_EINTERNAL.
+ * Drivers log details with ch_log_*; callers only see the ch_err_t. */
+typedef struct ch_db_driver {
+    const char *name;        /* "sqlite" or "postgres" */
+    const char *url_prefix;  /* "sqlite:" or "postgres" (matches postgres:// and postgresql://) */
+    /* Opens the pool. For sqlite, url is "sqlite:PATH" (directories must exist). Must not
+     * fail for postgres when the server is down: connections are made lazily. errbuf gets a
+     * human message on failure (bad URL, unwritable file). */
+    ch_err_t (*open)(const char *url, void **impl_out, char *errbuf, size_t errlen);
+    void (*close)(void *impl); /* all connections must be released */
+    ch_err_t (*acquire)(void *impl, ch_db_conn_t **conn_out);
+    void (*release)(void *impl, ch_db_conn_t *conn); /* rolls back an open transaction */
+    /* Runs one statement with parameters (prepared and cached per connection). rows_out may
+     * be NULL; if not, receives every result row (caller frees with ch_db_rows_free).
+     * changes_out (may be NULL) receives the number of rows inserted/updated/deleted. */
+    ch_err_t (*exec)(ch_db_conn_t *conn, const char *sql, const ch_db_param_t *params, size_t nparams,
+                     ch_db_rows_t **rows_out, int64_t *changes_out);
+    ch_err_t (*exec_script)(ch_db_conn_t *conn, const char *sql); /* several statements, no params */
+    ch_err_t (*begin)(ch_db_conn_t *conn, int for_write); /* sqlite: IMMEDIATE when for_write */
+    ch_err_t (*commit)(ch_db_conn_t *conn);
+    void (*rollback)(ch_db_conn_t *conn);
+    /* Inside a write transaction, serialises schema migration between processes
+     * (postgres: pg_advisory_xact_lock; sqlite: nothing, BEGIN IMMEDIATE already does). */
+    ch_err_t (*lock_schema)(ch_db_conn_t *conn);
+} ch_db_driver_t;
+
+extern const ch_db_driver_t ch_db_sqlite_driver;
+extern const ch_db_driver_t ch_db_pg_driver;
+
+/* ---- database handle ---------------------------------------------------------------- */
+
+/** Opens a database by URL ("sqlite:PATH", "postgres://..."). On failure returns an error
+ * and writes a message to errbuf. The caller owns *db_out (ch_db_close). */
+ch_err_t ch_db_open(const char *url, ch_db_t **db_out, char *errbuf, size_t errlen);
+/** Closes the pool; every connection must have been released. NULL is fine. */
+void ch_db_close(ch_db_t *db);
+/** Driver name of an open database ("sqlite", "postgres"). */
+const char *ch_db_kind(const ch_db_t *db);
+/** Borrows a connection for the calling thread; CH_EUNAVAILABLE when none can be made. */
+ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out);
+/** Gives a connection back (an open transaction is rolled back). NULL is fine. */
+void ch_db_release(ch_db_t *db, ch_db_conn_t *conn);
+/** See ch_db_driver_t.exec. */
+ch_err_t ch_db_exec(ch_db_t *db, ch_db_conn_t *conn, const char *sql, const ch_db_param_t *params,
+                    size_t nparams, ch_db_rows_t **rows_out, int64_t *changes_out);
+/** Starts a transaction on conn; for_write takes the write lock up front on SQLite (so a
+ * writer waits for another instead of failing when it upgrades). */
+ch_err_t ch_db_begin(ch_db_t *db, ch_db_conn_t *conn, int for_write);
+/** Commits; on failure (or when the transaction was aborted by an earlier error) the
+ * transaction is rolled back and the error returned. */
+ch_err_t ch_db_commit(ch_db_t *db, ch_db_conn_t *conn);
+/** Rolls back the open transaction, if any. */
+void ch_db_rollback(ch_db_t *db, ch_db_conn_t *conn);
+/** Checks that the database answers (acquire + SELECT 1 + release). */
+ch_err_t ch_db_ping(ch_db_t *db);
+/** Applies every migration of ch_db_migrations not yet recorded in schema_migrations, in
+ * order, each in its own transaction. Safe to run concurrently from several processes.
+ * *applied_out (may be NULL) receives how many were applied. */
+ch_err_t ch_db_migrate(ch_db_t *db, int *applied_out);
+
+/** The schema, in version order (src/store/migrations.c). */
+extern const ch_db_migration_t ch_db_migrations[];
+extern const size_t ch_db_migrations_count;
+
+/* ---- result rows -------------------------------------------------------------------- */
+
+/** Number of rows in a result. */
+size_t ch_db_rows_count(const ch_db_rows_t *rows);
+/** Whether cell (row, col) is SQL NULL. */
+int ch_db_rows_isnull(const ch_db_rows_t *rows, size_t row, size_t col);
+/** Integer value of a cell, parsed from its text (0 for NULL or non-numeric text). */
+int64_t ch_db_rows_int(const ch_db_rows_t *rows, size_t row, size_t col);
+/** Text of a cell, borrowed until ch_db_rows_free ("" for NULL). */
+const char *ch_db_rows_text(const ch_db_rows_t *rows, size_t row, size_t col);
+/** Number of columns in a result (0 for NULL or a statement that returns none). */
+size_t ch_db_rows_ncols(const ch_db_rows_t *rows);
+/** Byte length of a cell's text (0 for NULL). */
+size_t ch_db_rows_len(const ch_db_rows_t *rows, size_t row, size_t col);
+/** Frees a result. NULL is fine. */
+void ch_db_rows_free(ch_db_rows_t *rows);
+
+/** For drivers: an empty result of ncols columns, filled with ch__db_rows_append (values
+ * are copied). NULL when out of memory; the caller owns it (ch_db_rows_free). */
+ch_db_rows_t *ch__db_rows_new(size_t ncols);
+/** Appends a row of ncols cells; vals[i] NULL means SQL NULL; lens[i] is the byte length.
+ * Returns 0, or -1 when out of memory (rows unchanged). */
+int ch__db_rows_append(ch_db_rows_t *rows, const char *const *vals, const size_t *lens);
+
+/* For drivers: a per-connection cache of prepared statements keyed by SQL text. Values are
+ * the driver's own objects; the cache never looks inside them. Not thread-safe (a
+ * connection is used by one thread at a time). */
+typedef struct ch__db_cache ch__db_cache_t;
+/** Upper bound on entries; a driver clears its cache before putting one more. */
+#define CH__DB_CACHE_MAX 256
+/** Creates an empty cache (NULL when out of memory); free with ch__db_cache_free. */
+ch__db_cache_t *ch__db_cache_new(void);
+/** The value cached for sql (borrowed), or NULL. */
+void *ch__db_cache_get(const ch__db_cache_t *cache, const char *sql);
+/** Number of entries. */
+size_t ch__db_cache_count(const ch__db_cache_t *cache);
+/** Adds sql (copied) -> value (the cache takes ownership of value: it is handed to free_value
+ * on clear). sql must not be present yet. Returns 0, or -1 when out of memory (value not
+ * taken). */
+int ch__db_cache_put(ch__db_cache_t *cache, const char *sql, void *value);
+/** Removes every entry, handing each value to free_value(value, ctx). */
+void ch__db_cache_clear(ch__db_cache_t *cache, void (*free_value)(void *value, void *ctx), void *ctx);
+/** Clears (see ch__db_cache_clear) and frees the cache. NULL is fine. */
+void ch__db_cache_free(ch__db_cache_t *cache, void (*free_value)(void *value, void *ctx), void *ctx);
+
+#endif

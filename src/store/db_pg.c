@@ -1,0 +1,568 @@
+/* PostgreSQL driver (cluster mode), over libpq. A pool of connections made lazily, so that
+ * chorusd starts while the server is down. A connection that fails at the connection level
+ * (lost socket, server shutting down) is marked broken and closed on release instead of
+ * being pooled, and idle pooled connections are checked for a server hang-up before they
+ * are handed out: after a server restart the pool heals itself. */
+#include "store/db.h"
+
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define CH__PG_CONNECT_TIMEOUT "3" /* seconds; the URL's own connect_timeout wins */
+#define CH__PG_SCHEMA_LOCK "7242001"
+#define CH__PG_LOG_SQL_MAX 200
+#define CH__PG_INT_BUF 24 /* "-9223372036854775808" + NUL */
+
+typedef struct {
+    char name[24]; /* server-side prepared statement name */
+    int nparams;
+} ch__pg_stmt_t;
+
+/* Text form of one parameter, when it needs storage of its own. */
+typedef struct {
+    char num[CH__PG_INT_BUF];
+    char *copy;
+} ch__pg_arg_t;
+
+typedef struct ch__pg_conn {
+    struct ch__pg_conn *next; /* free list */
+    PGconn *pg;
+    ch__db_cache_t *cache;
+    unsigned next_stmt; /* numbers prepared statement names */
+    int broken;         /* connection-level failure: close, never pool */
+    int in_txn;
+    ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
+} ch__pg_conn_t;
+
+typedef struct {
+    char *url;
+    pthread_mutex_t mu;
+    ch__pg_conn_t *free;
+    size_t nopen; /* connections alive, idle or borrowed */
+} ch__pg_pool_t;
+
+static ch__pg_conn_t *ch__pg(ch_db_conn_t *conn)
+{
+    return (ch__pg_conn_t *)(void *)conn;
+}
+
+/* libpq messages end with a newline; logs want one line. Copies into buf. */
+static const char *ch__pg_oneline(const char *msg, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", msg ? msg : "");
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    size_t n = strlen(buf);
+    while (n > 0 && buf[n - 1] == ' ')
+        buf[--n] = '\0';
+    return buf;
+}
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+/* Whether a SQLSTATE means the connection itself is gone (class 08, server shutdown). */
+static int ch__pg_state_fatal(const char *state)
+{
+    return strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+           strcmp(state, "57P03") == 0;
+}
+
+/* Whether a SQLSTATE is a transient refusal worth retrying later: serialization failure,
+ * deadlock, lock or statement timeout, insufficient resources (disk full, too many
+ * connections). SQLite's busy timeout and full disk map to the same error. */
+static int ch__pg_state_transient(const char *state)
+{
+    return strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0 ||
+           strcmp(state, "57014") == 0 || strncmp(state, "53", 2) == 0;
+}
+
+/* Maps a failed result (res may be NULL) of what on c, logs it, records it as the
+ * transaction's error, and marks the connection broken when it is gone. */
+static ch_err_t ch__pg_fail(ch__pg_conn_t *c, const PGresult *res, const char *what, const char *sql)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    ch_err_t err;
+    if (PQstatus(c->pg) == CONNECTION_BAD || (state && ch__pg_state_fatal(state))) {
+        c->broken = 1;
+        err = CH_EUNAVAILABLE;
+    } else if (state && strcmp(state, "23505") == 0) {
+        err = CH_ECONFLICT;
+    } else if (state && ch__pg_state_transient(state)) {
+        err = CH_EUNAVAILABLE;
+    } else {
+        err = CH_EINTERNAL;
+    }
+    /* A unique violation is an expected answer (handle taken, replayed request). */
+    ch_log_level_t level = err == CH_ECONFLICT ? CH_LOG_DEBUG : CH_LOG_ERROR;
+    if (ch_log_enabled(level)) {
+        char msg[512];
+        const char *raw = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
+        ch_log(level, "postgres: %s failed: %s (sqlstate %s) [sql: %.*s]", what,
+               ch__pg_oneline(raw, msg, sizeof(msg)), state ? state : "none", CH__PG_LOG_SQL_MAX, sql);
+    }
+    if (c->in_txn && c->txn_err == CH_OK)
+        c->txn_err = err;
+    return err;
+}
+
+/* A caller error detected before reaching the server. */
+static ch_err_t ch__pg_misuse(ch__pg_conn_t *c, ch_err_t err, const char *why, const char *sql)
+{
+    ch_log_error("postgres: %s [sql: %.*s]", why, CH__PG_LOG_SQL_MAX, sql);
+    if (c->in_txn && c->txn_err == CH_OK)
+        c->txn_err = err;
+    return err;
+}
+
+/* Runs a parameterless command with the simple protocol; ok is the expected status. */
+static ch_err_t ch__pg_simple(ch__pg_conn_t *c, const char *sql, ExecStatusType ok, PGresult **res_out)
+{
+    if (c->broken)
+        return CH_EUNAVAILABLE;
+    PGresult *res = PQexec(c->pg, sql);
+    ch_err_t err = res && PQresultStatus(res) == ok ? CH_OK : ch__pg_fail(c, res, "command", sql);
+    if (res_out && err == CH_OK)
+        *res_out = res;
+    else
+        PQclear(res);
+    return err;
+}
+
+/* ---- statements --------------------------------------------------------------------- */
+
+static void ch__pg_stmt_free(void *value, void *ctx)
+{
+    free(value);
+}
+
+/* Finds or prepares (server-side, once per connection) the statement for sql. */
+static ch_err_t ch__pg_stmt(ch__pg_conn_t *c, const char *sql, ch__pg_stmt_t **st_out)
+{
+    ch__pg_stmt_t *st = ch__db_cache_get(c->cache, sql);
+    if (st) {
+        *st_out = st;
+        return CH_OK;
+    }
+    if (ch__db_cache_count(c->cache) >= CH__DB_CACHE_MAX) {
+        ch_err_t err = ch__pg_simple(c, "DEALLOCATE ALL", PGRES_COMMAND_OK, NULL);
+        if (err != CH_OK)
+            return err;
+        ch__db_cache_clear(c->cache, ch__pg_stmt_free, NULL);
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
+    snprintf(st->name, sizeof(st->name), "ch_%u", c->next_stmt++);
+    PGresult *res = PQprepare(c->pg, st->name, sql, 0, NULL);
+    ch_err_t err = res && PQresultStatus(res) == PGRES_COMMAND_OK ? CH_OK : ch__pg_fail(c, res, "prepare", sql);
+    PQclear(res);
+    /* The parameter count is checked here because the server answers a wrong count with a
+     * protocol violation (SQLSTATE 08P01) that would look like a lost connection. */
+    if (err == CH_OK) {
+        res = PQdescribePrepared(c->pg, st->name);
+        if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+            st->nparams = PQnparams(res);
+        else
+            err = ch__pg_fail(c, res, "describe", sql);
+        PQclear(res);
+    }
+    if (err == CH_OK && ch__db_cache_put(c->cache, sql, st) != 0) {
+        /* The orphaned server-side statement is harmless: its name is never reused. */
+        err = ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
+    }
+    if (err != CH_OK) {
+        free(st);
+        return err;
+    }
+    *st_out = st;
+    return CH_OK;
+}
+
+/* Copies every row of res into a new ch_db_rows_t. */
+static ch_err_t ch__pg_rows(ch__pg_conn_t *c, const PGresult *res, const char *sql, ch_db_rows_t **rows_out)
+{
+    size_t ncols = (size_t)PQnfields(res), nrows = (size_t)PQntuples(res);
+    ch_db_rows_t *rows = ch__db_rows_new(ncols);
+    const char **vals = calloc(ncols ? ncols : 1, sizeof(*vals));
+    size_t *lens = calloc(ncols ? ncols : 1, sizeof(*lens));
+    int ok = rows && vals && lens;
+    for (size_t r = 0; r < nrows && ok; r++) {
+        for (size_t i = 0; i < ncols; i++) {
+            int null = PQgetisnull(res, (int)r, (int)i);
+            vals[i] = null ? NULL : PQgetvalue(res, (int)r, (int)i);
+            lens[i] = null ? 0 : (size_t)PQgetlength(res, (int)r, (int)i);
+        }
+        ok = ch__db_rows_append(rows, vals, lens) == 0;
+    }
+    free(vals);
+    free(lens);
+    if (!ok) {
+        ch_db_rows_free(rows);
+        return ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
+    }
+    *rows_out = rows;
+    return CH_OK;
+}
+
+/* Rows changed by an INSERT/UPDATE/DELETE/MERGE; 0 for anything else, as with SQLite
+ * (PQcmdTuples also counts the rows a SELECT returned). */
+static int64_t ch__pg_changes(PGresult *res)
+{
+    const char *tag = PQcmdStatus(res);
+    if (strncmp(tag, "INSERT ", 7) != 0 && strncmp(tag, "UPDATE ", 7) != 0 && strncmp(tag, "DELETE ", 7) != 0 &&
+        strncmp(tag, "MERGE ", 6) != 0)
+        return 0;
+    return (int64_t)strtoll(PQcmdTuples(res), NULL, 10);
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+static void ch__pg_notice(void *arg, const char *message)
+{
+    if (ch_log_enabled(CH_LOG_DEBUG)) {
+        char msg[512];
+        ch_log_debug("postgres: %s", ch__pg_oneline(message, msg, sizeof(msg)));
+    }
+}
+
+static void ch__pg_conn_close(ch__pg_conn_t *c)
+{
+    ch__db_cache_free(c->cache, ch__pg_stmt_free, NULL);
+    PQfinish(c->pg);
+    free(c);
+}
+
+static ch_err_t ch__pg_connect(const char *url, ch__pg_conn_t **out)
+{
+    *out = NULL;
+    /* Keywords before dbname are defaults: the expanded URL overrides them. */
+    const char *const keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname", NULL};
+    const char *const vals[] = {CH__PG_CONNECT_TIMEOUT, "chorusd", "UTF8", url, NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    if (!pg) {
+        ch_log_error("postgres: connect failed: out of memory");
+        return CH_EUNAVAILABLE;
+    }
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char msg[512];
+        ch_log_error("postgres: connect failed: %s", ch__pg_oneline(PQerrorMessage(pg), msg, sizeof(msg)));
+        PQfinish(pg);
+        return CH_EUNAVAILABLE;
+    }
+    /* libpq prints notices (e.g. "relation already exists, skipping") on stderr by
+     * default, which would break the JSON log stream. */
+    PQsetNoticeProcessor(pg, ch__pg_notice, NULL);
+    ch__pg_conn_t *c = calloc(1, sizeof(*c));
+    if (c)
+        c->cache = ch__db_cache_new();
+    if (!c || !c->cache) {
+        free(c);
+        PQfinish(pg);
+        ch_log_error("postgres: out of memory");
+        return CH_EINTERNAL;
+    }
+    c->pg = pg;
+    *out = c;
+    return CH_OK;
+}
+
+/* Whether an idle pooled connection can be handed out. A server that shut down or
+ * restarted has sent a FATAL message and closed the socket. We never LISTEN, so anything
+ * readable on an idle connection means trouble; reading it would not even do, because
+ * PQconsumeInput returns once it has the message, before it sees the end of the stream. */
+static int ch__pg_usable(ch__pg_conn_t *c)
+{
+    if (c->broken || PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        return 0;
+    struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 0;
+}
+
+/* ---- driver ------------------------------------------------------------------------- */
+
+static ch_err_t ch__pg_open(const char *url, void **impl_out, char *errbuf, size_t errlen)
+{
+    if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0) {
+        snprintf(errbuf, errlen, "postgres: URL must start with postgres:// or postgresql://");
+        return CH_EINVAL;
+    }
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &perr);
+    if (!opts) {
+        char msg[256];
+        snprintf(errbuf, errlen, "postgres: invalid URL: %s",
+                 perr ? ch__pg_oneline(perr, msg, sizeof(msg)) : "out of memory");
+        PQfreemem(perr);
+        return CH_EINVAL;
+    }
+    PQconninfoFree(opts);
+    if (!PQisthreadsafe()) {
+        snprintf(errbuf, errlen, "postgres: libpq was built without thread support");
+        return CH_EINTERNAL;
+    }
+    ch__pg_pool_t *pool = calloc(1, sizeof(*pool));
+    if (!pool || !(pool->url = strdup(url))) {
+        free(pool);
+        snprintf(errbuf, errlen, "postgres: out of memory");
+        return CH_EINTERNAL;
+    }
+    pthread_mutex_init(&pool->mu, NULL);
+    *impl_out = pool;
+    return CH_OK;
+}
+
+static void ch__pg_close(void *impl)
+{
+    ch__pg_pool_t *pool = impl;
+    size_t nclosed = 0;
+    while (pool->free) {
+        ch__pg_conn_t *c = pool->free;
+        pool->free = c->next;
+        ch__pg_conn_close(c);
+        nclosed++;
+    }
+    if (nclosed != pool->nopen)
+        ch_log_error("postgres: closing the pool with %zu connection(s) still borrowed", pool->nopen - nclosed);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool->url);
+    free(pool);
+}
+
+static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
+{
+    ch__pg_pool_t *pool = impl;
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        ch__pg_conn_t *c = pool->free;
+        if (c)
+            pool->free = c->next;
+        else
+            pool->nopen++; /* counted before connecting so that close() sees it as borrowed */
+        pthread_mutex_unlock(&pool->mu);
+        if (!c)
+            break;
+        c->next = NULL;
+        if (ch__pg_usable(c)) {
+            *conn_out = (ch_db_conn_t *)(void *)c;
+            return CH_OK;
+        }
+        ch_log_info("postgres: dropping a pooled connection the server closed");
+        ch__pg_conn_close(c);
+        pthread_mutex_lock(&pool->mu);
+        pool->nopen--;
+        pthread_mutex_unlock(&pool->mu);
+    }
+    ch__pg_conn_t *c;
+    ch_err_t err = ch__pg_connect(pool->url, &c);
+    if (err != CH_OK) {
+        pthread_mutex_lock(&pool->mu);
+        pool->nopen--;
+        pthread_mutex_unlock(&pool->mu);
+        return err;
+    }
+    *conn_out = (ch_db_conn_t *)(void *)c;
+    return CH_OK;
+}
+
+static void ch__pg_rollback(ch_db_conn_t *conn)
+{
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        (void)ch__pg_simple(c, "ROLLBACK", PGRES_COMMAND_OK, NULL);
+    c->in_txn = 0;
+    c->txn_err = CH_OK;
+}
+
+static void ch__pg_release(void *impl, ch_db_conn_t *conn)
+{
+    ch__pg_pool_t *pool = impl;
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (c->in_txn || (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE))
+        ch__pg_rollback(conn);
+    int keep = !c->broken && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+    pthread_mutex_lock(&pool->mu);
+    if (keep) {
+        c->next = pool->free;
+        pool->free = c;
+    } else {
+        pool->nopen--;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (!keep)
+        ch__pg_conn_close(c);
+}
+
+static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_param_t *params, size_t nparams,
+                            ch_db_rows_t **rows_out, int64_t *changes_out)
+{
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (c->broken)
+        return CH_EUNAVAILABLE;
+    if (c->in_txn && c->txn_err != CH_OK)
+        return ch__pg_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
+    ch__pg_stmt_t *st;
+    ch_err_t err = ch__pg_stmt(c, sql, &st);
+    if (err != CH_OK)
+        return err;
+    if (nparams != (size_t)st->nparams) {
+        char why[96];
+        snprintf(why, sizeof(why), "statement takes %d parameters, %zu given", st->nparams, nparams);
+        return ch__pg_misuse(c, CH_EINTERNAL, why, sql);
+    }
+
+    /* Everything goes as text: integers are formatted into args[].num, and text with an
+     * explicit length is copied to be NUL-terminated, since libpq reads text to its NUL. */
+    const char *small_vals[16];
+    ch__pg_arg_t small_args[16];
+    const char **vals = small_vals;
+    ch__pg_arg_t *args = small_args;
+    if (nparams > 16) {
+        vals = calloc(nparams, sizeof(*vals));
+        args = calloc(nparams, sizeof(*args));
+        if (!vals || !args) {
+            err = ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
+            nparams = 0; /* nothing to free in args */
+        }
+    } else {
+        memset(small_args, 0, sizeof(small_args));
+    }
+    for (size_t i = 0; i < nparams && err == CH_OK; i++) {
+        const ch_db_param_t *p = &params[i];
+        switch (p->type) {
+        case CH_DB_INT:
+            snprintf(args[i].num, sizeof(args[i].num), "%" PRId64, p->i);
+            vals[i] = args[i].num;
+            break;
+        case CH_DB_TEXT: {
+            size_t len = p->len == SIZE_MAX ? strlen(p->s) : p->len;
+            if (memchr(p->s, '\0', len)) {
+                char why[64];
+                snprintf(why, sizeof(why), "parameter $%zu contains a NUL byte", i + 1);
+                err = ch__pg_misuse(c, CH_EINVAL, why, sql);
+            } else if (p->len == SIZE_MAX) {
+                vals[i] = p->s;
+            } else if ((args[i].copy = malloc(len + 1))) {
+                memcpy(args[i].copy, p->s, len);
+                args[i].copy[len] = '\0';
+                vals[i] = args[i].copy;
+            } else {
+                err = ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
+            }
+            break;
+        }
+        case CH_DB_NULL:
+            vals[i] = NULL;
+            break;
+        default:
+            err = ch__pg_misuse(c, CH_EINTERNAL, "unknown parameter type", sql);
+        }
+    }
+    if (err == CH_OK) {
+        PGresult *res = PQexecPrepared(c->pg, st->name, (int)nparams, vals, NULL, NULL, 0);
+        ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            err = ch__pg_fail(c, res, "exec", sql);
+        if (err == CH_OK && rows_out)
+            err = ch__pg_rows(c, res, sql, rows_out);
+        if (err == CH_OK && changes_out)
+            *changes_out = ch__pg_changes(res);
+        PQclear(res);
+    }
+    for (size_t i = 0; i < nparams; i++)
+        free(args[i].copy);
+    if (vals != small_vals)
+        free(vals);
+    if (args != small_args)
+        free(args);
+    return err;
+}
+
+static ch_err_t ch__pg_exec_script(ch_db_conn_t *conn, const char *sql)
+{
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (c->in_txn && c->txn_err != CH_OK)
+        return ch__pg_misuse(c, CH_EINTERNAL, "script in a transaction aborted by an earlier error", sql);
+    /* PQexec runs every statement of a simple query and answers with the last result, or
+     * the first error. */
+    if (c->broken)
+        return CH_EUNAVAILABLE;
+    PGresult *res = PQexec(c->pg, sql);
+    ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    ch_err_t err = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY
+                       ? CH_OK
+                       : ch__pg_fail(c, res, "script", sql);
+    PQclear(res);
+    return err;
+}
+
+static ch_err_t ch__pg_begin(ch_db_conn_t *conn, int for_write)
+{
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (c->in_txn) {
+        ch_log_error("postgres: begin inside a transaction");
+        return CH_EINTERNAL;
+    }
+    ch_err_t err = ch__pg_simple(c, "BEGIN", PGRES_COMMAND_OK, NULL);
+    if (err == CH_OK) {
+        c->in_txn = 1;
+        c->txn_err = CH_OK;
+    }
+    return err;
+}
+
+static ch_err_t ch__pg_commit(ch_db_conn_t *conn)
+{
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (!c->in_txn) {
+        ch_log_error("postgres: commit outside a transaction");
+        return CH_EINTERNAL;
+    }
+    ch_err_t err = c->txn_err;
+    if (err == CH_OK) {
+        PGresult *res = NULL;
+        err = ch__pg_simple(c, "COMMIT", PGRES_COMMAND_OK, &res);
+        /* The server answers COMMIT of an aborted transaction with a ROLLBACK tag. */
+        if (err == CH_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+            ch_log_error("postgres: commit answered %s", PQcmdStatus(res));
+            err = CH_EINTERNAL;
+        }
+        PQclear(res);
+    } else {
+        ch_log_error("postgres: commit of a transaction aborted by an earlier error: rolled back");
+    }
+    ch__pg_rollback(conn);
+    return err;
+}
+
+static ch_err_t ch__pg_lock_schema(ch_db_conn_t *conn)
+{
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (!c->in_txn) {
+        ch_log_error("postgres: lock_schema outside a transaction");
+        return CH_EINTERNAL;
+    }
+    return ch__pg_simple(c, "SELECT pg_advisory_xact_lock(" CH__PG_SCHEMA_LOCK ")", PGRES_TUPLES_OK, NULL);
+}
+
+const ch_db_driver_t ch_db_pg_driver = {
+    .name = "postgres",
+    .url_prefix = "postgres",
+    .open = ch__pg_open,
+    .close = ch__pg_close,
+    .acquire = ch__pg_acquire,
+    .release = ch__pg_release,
+    .exec = ch__pg_exec,
+    .exec_script = ch__pg_exec_script,
+    .begin = ch__pg_begin,
+    .commit = ch__pg_commit,
+    .rollback = ch__pg_rollback,
+    .lock_schema = ch__pg_lock_schema,
+};

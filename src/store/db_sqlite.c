@@ -1,0 +1,563 @@
+/* SQLite driver (embedded mode). A pool of connections to one WAL database file: each
+ * connection is used by one thread at a time (SQLITE_OPEN_NOMUTEX), keeps its own cache of
+ * prepared statements, and waits up to five seconds for the write lock. Transactions follow
+ * PostgreSQL's rule (an error aborts the transaction) so that code tested in embedded mode
+ * behaves the same in cluster mode. */
+#include "store/db.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+
+#define CH__SQ_BUSY_TIMEOUT_MS 5000
+#define CH__SQ_LOG_SQL_MAX 200 /* bytes of SQL quoted in error logs */
+
+typedef struct {
+    sqlite3_stmt *stmt;
+    size_t nparams; /* highest $n in the statement */
+} ch__sq_stmt_t;
+
+typedef struct ch__sq_conn {
+    struct ch__sq_conn *next; /* free list */
+    sqlite3 *db;
+    ch__db_cache_t *cache;
+    int in_txn;       /* between our begin and commit/rollback */
+    ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
+} ch__sq_conn_t;
+
+typedef struct {
+    char *path;
+    pthread_mutex_t mu;
+    ch__sq_conn_t *free; /* idle connections */
+    size_t nopen;        /* connections alive, idle or borrowed */
+} ch__sq_pool_t;
+
+static ch__sq_conn_t *ch__sq(ch_db_conn_t *conn)
+{
+    return (ch__sq_conn_t *)(void *)conn;
+}
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+static ch_err_t ch__sq_map(int rc)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return CH_ECONFLICT;
+    default:
+        break;
+    }
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_FULL:
+        return CH_EUNAVAILABLE;
+    default:
+        return CH_EINTERNAL;
+    }
+}
+
+/* Maps a failure of what on c, logs it, and records it as the transaction's error. */
+static ch_err_t ch__sq_fail(ch__sq_conn_t *c, int rc, const char *what, const char *sql)
+{
+    ch_err_t err = ch__sq_map(rc);
+    /* A unique violation is an expected answer (handle taken, replayed request). */
+    ch_log_level_t level = err == CH_ECONFLICT ? CH_LOG_DEBUG : CH_LOG_ERROR;
+    if (ch_log_enabled(level))
+        ch_log(level, "sqlite: %s failed: %s (code %d) [sql: %.*s]", what, sqlite3_errmsg(c->db), rc,
+               CH__SQ_LOG_SQL_MAX, sql);
+    if (c->in_txn && c->txn_err == CH_OK)
+        c->txn_err = err;
+    return err;
+}
+
+/* A caller error detected before reaching SQLite (bad parameters, aborted transaction). */
+static ch_err_t ch__sq_misuse(ch__sq_conn_t *c, ch_err_t err, const char *why, const char *sql)
+{
+    ch_log_error("sqlite: %s [sql: %.*s]", why, CH__SQ_LOG_SQL_MAX, sql);
+    if (c->in_txn && c->txn_err == CH_OK)
+        c->txn_err = err;
+    return err;
+}
+
+/* ---- statements --------------------------------------------------------------------- */
+
+static void ch__sq_stmt_free(void *value, void *ctx)
+{
+    ch__sq_stmt_t *st = value;
+    sqlite3_finalize(st->stmt);
+    free(st);
+}
+
+/* Highest $n among the statement's parameters, or -1 when one is not of that form or the
+ * numbering has a gap (PostgreSQL cannot type a parameter the statement never uses). */
+static long ch__sq_max_param(sqlite3_stmt *stmt)
+{
+    long max = 0;
+    int count = sqlite3_bind_parameter_count(stmt);
+    for (int i = 1; i <= count; i++) {
+        const char *name = sqlite3_bind_parameter_name(stmt, i);
+        if (!name || name[0] != '$' || name[1] < '1' || name[1] > '9')
+            return -1;
+        char *end;
+        long n = strtol(name + 1, &end, 10);
+        if (*end || n > 65535)
+            return -1;
+        if (n > max)
+            max = n;
+    }
+    return max == count ? max : -1; /* names are distinct: count == max means no gap */
+}
+
+/* Finds or prepares the cached statement for sql. */
+static ch_err_t ch__sq_stmt(ch__sq_conn_t *c, const char *sql, ch__sq_stmt_t **st_out)
+{
+    ch__sq_stmt_t *st = ch__db_cache_get(c->cache, sql);
+    if (st) {
+        *st_out = st;
+        return CH_OK;
+    }
+    sqlite3_stmt *stmt = NULL;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK)
+        return ch__sq_fail(c, rc, "prepare", sql);
+    if (!stmt)
+        return ch__sq_misuse(c, CH_EINTERNAL, "empty statement", sql);
+    while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';'))
+        tail++;
+    long nparams = ch__sq_max_param(stmt);
+    const char *why = tail && *tail ? "exec takes one statement (use exec_script)"
+                      : nparams < 0 ? "parameters must be written $1..$n, without gaps"
+                                    : NULL;
+    if (why) {
+        sqlite3_finalize(stmt);
+        return ch__sq_misuse(c, CH_EINTERNAL, why, sql);
+    }
+    st = malloc(sizeof(*st));
+    if (!st) {
+        sqlite3_finalize(stmt);
+        return ch__sq_misuse(c, CH_EINTERNAL, "out of memory", sql);
+    }
+    *st = (ch__sq_stmt_t){stmt, (size_t)nparams};
+    if (ch__db_cache_count(c->cache) >= CH__DB_CACHE_MAX)
+        ch__db_cache_clear(c->cache, ch__sq_stmt_free, NULL);
+    if (ch__db_cache_put(c->cache, sql, st) != 0) {
+        ch__sq_stmt_free(st, NULL);
+        return ch__sq_misuse(c, CH_EINTERNAL, "out of memory", sql);
+    }
+    *st_out = st;
+    return CH_OK;
+}
+
+/* Binds params by name ($1 is params[0]): SQLite numbers $NNN parameters in order of first
+ * appearance, not by their digits. */
+static ch_err_t ch__sq_bind(ch__sq_conn_t *c, ch__sq_stmt_t *st, const char *sql, const ch_db_param_t *params,
+                            size_t nparams)
+{
+    if (nparams != st->nparams) {
+        char why[96];
+        snprintf(why, sizeof(why), "statement takes %zu parameters, %zu given", st->nparams, nparams);
+        return ch__sq_misuse(c, CH_EINTERNAL, why, sql);
+    }
+    for (size_t i = 0; i < nparams; i++) {
+        char name[24];
+        snprintf(name, sizeof(name), "$%zu", i + 1);
+        int idx = sqlite3_bind_parameter_index(st->stmt, name);
+        if (idx == 0)
+            continue; /* a gap in the numbering ($1, $3): nothing to bind */
+        const ch_db_param_t *p = &params[i];
+        int rc;
+        switch (p->type) {
+        case CH_DB_INT:
+            rc = sqlite3_bind_int64(st->stmt, idx, p->i);
+            break;
+        case CH_DB_TEXT: {
+            size_t len = p->len == SIZE_MAX ? strlen(p->s) : p->len;
+            if (memchr(p->s, '\0', len)) {
+                char why[64];
+                snprintf(why, sizeof(why), "parameter $%zu contains a NUL byte", i + 1);
+                return ch__sq_misuse(c, CH_EINVAL, why, sql);
+            }
+            /* Static: the text outlives the call, and bindings are cleared before return. */
+            rc = sqlite3_bind_text64(st->stmt, idx, p->s, len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        }
+        case CH_DB_NULL:
+            rc = sqlite3_bind_null(st->stmt, idx);
+            break;
+        default:
+            return ch__sq_misuse(c, CH_EINTERNAL, "unknown parameter type", sql);
+        }
+        if (rc != SQLITE_OK)
+            return ch__sq_fail(c, rc, "bind", sql);
+    }
+    return CH_OK;
+}
+
+/* Steps stmt to completion, collecting rows into *rows_out when asked. */
+static ch_err_t ch__sq_step_all(ch__sq_conn_t *c, sqlite3_stmt *stmt, const char *sql, ch_db_rows_t **rows_out)
+{
+    size_t ncols = (size_t)sqlite3_column_count(stmt);
+    ch_db_rows_t *rows = NULL;
+    const char **vals = NULL;
+    size_t *lens = NULL;
+    if (rows_out) {
+        rows = ch__db_rows_new(ncols);
+        vals = calloc(ncols ? ncols : 1, sizeof(*vals));
+        lens = calloc(ncols ? ncols : 1, sizeof(*lens));
+        if (!rows || !vals || !lens) {
+            free(vals);
+            free(lens);
+            ch_db_rows_free(rows);
+            return ch__sq_misuse(c, CH_EINTERNAL, "out of memory", sql);
+        }
+    }
+    ch_err_t err = CH_OK;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (!rows)
+            continue;
+        for (size_t i = 0; i < ncols && err == CH_OK; i++) {
+            if (sqlite3_column_type(stmt, (int)i) == SQLITE_NULL) {
+                vals[i] = NULL;
+                lens[i] = 0;
+                continue;
+            }
+            vals[i] = (const char *)sqlite3_column_text(stmt, (int)i);
+            lens[i] = (size_t)sqlite3_column_bytes(stmt, (int)i);
+            if (!vals[i])
+                err = ch__sq_misuse(c, CH_EINTERNAL, "out of memory reading a column", sql);
+        }
+        if (err == CH_OK && ch__db_rows_append(rows, vals, lens) != 0)
+            err = ch__sq_misuse(c, CH_EINTERNAL, "out of memory", sql);
+        if (err != CH_OK)
+            break;
+    }
+    if (err == CH_OK && rc != SQLITE_DONE)
+        err = ch__sq_fail(c, rc, "step", sql);
+    free(vals);
+    free(lens);
+    if (err != CH_OK)
+        ch_db_rows_free(rows);
+    else if (rows_out)
+        *rows_out = rows;
+    return err;
+}
+
+static ch_err_t ch__sq_run(ch__sq_conn_t *c, const char *sql, const ch_db_param_t *params, size_t nparams,
+                           ch_db_rows_t **rows_out, int64_t *changes_out)
+{
+    ch__sq_stmt_t *st;
+    ch_err_t err = ch__sq_stmt(c, sql, &st);
+    if (err != CH_OK)
+        return err;
+    sqlite3_int64 before = sqlite3_total_changes64(c->db);
+    err = ch__sq_bind(c, st, sql, params, nparams);
+    if (err == CH_OK)
+        err = ch__sq_step_all(c, st->stmt, sql, rows_out);
+    /* changes64 keeps the count of the last INSERT/UPDATE/DELETE, even across a later SELECT
+     * or DDL; the total only moves when this statement changed rows. */
+    if (err == CH_OK && changes_out)
+        *changes_out = sqlite3_total_changes64(c->db) != before ? (int64_t)sqlite3_changes64(c->db) : 0;
+    sqlite3_reset(st->stmt);
+    sqlite3_clear_bindings(st->stmt);
+    return err;
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+static void ch__sq_conn_close(ch__sq_conn_t *c)
+{
+    ch__db_cache_free(c->cache, ch__sq_stmt_free, NULL);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static int ch__sq_journal_cb(void *arg, int ncols, char **vals, char **names)
+{
+    if (ncols > 0 && vals[0])
+        snprintf(arg, 16, "%s", vals[0]);
+    return 0;
+}
+
+/* Explains why path cannot be opened, better than SQLite's "unable to open database file". */
+static void ch__sq_path_problem(const char *path, sqlite3 *db, char *errbuf, size_t errlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        snprintf(errbuf, errlen, "sqlite: cannot open %s: directory %s does not exist", path, dir);
+    else if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(errbuf, errlen, "sqlite: cannot open %s: it is a directory", path);
+    else
+        snprintf(errbuf, errlen, "sqlite: cannot open %s: %s (%s)", path, db ? sqlite3_errmsg(db) : "out of memory",
+                 db ? strerror(sqlite3_system_errno(db)) : "");
+}
+
+/* Opens and configures one connection. Returns an SQLite result code; on failure errbuf
+ * (or the log, when errbuf is NULL) gets the reason. */
+static int ch__sq_connect(const char *path, ch__sq_conn_t **out, char *errbuf, size_t errlen)
+{
+    char local[512];
+    if (!errbuf || errlen == 0) {
+        errbuf = local;
+        errlen = sizeof(local);
+    }
+    *out = NULL;
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ch__sq_path_problem(path, db, errbuf, errlen);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, CH__SQ_BUSY_TIMEOUT_MS);
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        snprintf(errbuf, errlen, "sqlite: %s is not writable", path);
+        rc = SQLITE_READONLY;
+        goto fail;
+    }
+    char mode[16] = "";
+    rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", ch__sq_journal_cb, mode, NULL);
+    if (rc == SQLITE_OK && strcmp(mode, "wal") != 0) {
+        snprintf(errbuf, errlen, "sqlite: %s cannot use WAL (journal_mode is %s)", path, mode);
+        rc = SQLITE_CANTOPEN;
+        goto fail;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(errbuf, errlen, "sqlite: cannot use %s: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+    ch__sq_conn_t *c = calloc(1, sizeof(*c));
+    if (c)
+        c->cache = ch__db_cache_new();
+    if (!c || !c->cache) {
+        free(c);
+        snprintf(errbuf, errlen, "sqlite: out of memory");
+        rc = SQLITE_NOMEM;
+        goto fail;
+    }
+    c->db = db;
+    *out = c;
+    return SQLITE_OK;
+fail:
+    if (errbuf == local)
+        ch_log_error("%s", local);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- driver ------------------------------------------------------------------------- */
+
+static ch_err_t ch__sq_open(const char *url, void **impl_out, char *errbuf, size_t errlen)
+{
+    const char *path = url + strlen("sqlite:");
+    if (!*path) {
+        snprintf(errbuf, errlen, "sqlite: no path in URL (expected sqlite:PATH)");
+        return CH_EINVAL;
+    }
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0) {
+        snprintf(errbuf, errlen, "sqlite: %s is not supported (expected a file path; each pooled connection "
+                                 "would see its own in-memory database)", path);
+        return CH_EINVAL;
+    }
+    if (!sqlite3_threadsafe()) {
+        snprintf(errbuf, errlen, "sqlite: libsqlite3 was built without thread support");
+        return CH_EINTERNAL;
+    }
+    ch__sq_pool_t *pool = calloc(1, sizeof(*pool));
+    if (!pool || !(pool->path = strdup(path))) {
+        free(pool);
+        snprintf(errbuf, errlen, "sqlite: out of memory");
+        return CH_EINTERNAL;
+    }
+    /* One connection up front: it creates the file and proves that the path is usable. */
+    ch__sq_conn_t *c;
+    int rc = ch__sq_connect(path, &c, errbuf, errlen);
+    if (rc != SQLITE_OK) {
+        free(pool->path);
+        free(pool);
+        /* Transient trouble (locked, disk full) versus a path that can never work. */
+        return ch__sq_map(rc) == CH_EUNAVAILABLE && (rc & 0xff) != SQLITE_CANTOPEN ? CH_EUNAVAILABLE
+               : rc == SQLITE_NOMEM                                                 ? CH_EINTERNAL
+                                                                                    : CH_EINVAL;
+    }
+    pthread_mutex_init(&pool->mu, NULL);
+    pool->free = c;
+    pool->nopen = 1;
+    *impl_out = pool;
+    return CH_OK;
+}
+
+static void ch__sq_close(void *impl)
+{
+    ch__sq_pool_t *pool = impl;
+    size_t nclosed = 0;
+    while (pool->free) {
+        ch__sq_conn_t *c = pool->free;
+        pool->free = c->next;
+        ch__sq_conn_close(c);
+        nclosed++;
+    }
+    if (nclosed != pool->nopen)
+        ch_log_error("sqlite: closing %s with %zu connection(s) still borrowed", pool->path, pool->nopen - nclosed);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool->path);
+    free(pool);
+}
+
+static ch_err_t ch__sq_acquire(void *impl, ch_db_conn_t **conn_out)
+{
+    ch__sq_pool_t *pool = impl;
+    pthread_mutex_lock(&pool->mu);
+    ch__sq_conn_t *c = pool->free;
+    if (c) {
+        pool->free = c->next;
+        c->next = NULL;
+    } else {
+        pool->nopen++; /* counted before connecting so that close() sees it as borrowed */
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (!c) {
+        if (ch__sq_connect(pool->path, &c, NULL, 0) != SQLITE_OK) {
+            pthread_mutex_lock(&pool->mu);
+            pool->nopen--;
+            pthread_mutex_unlock(&pool->mu);
+            return CH_EUNAVAILABLE;
+        }
+    }
+    *conn_out = (ch_db_conn_t *)(void *)c;
+    return CH_OK;
+}
+
+static void ch__sq_rollback(ch_db_conn_t *conn)
+{
+    ch__sq_conn_t *c = ch__sq(conn);
+    /* SQLite rolls back by itself after some errors (busy, full, I/O). */
+    if (!sqlite3_get_autocommit(c->db)) {
+        int rc = sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            ch_log_error("sqlite: rollback failed: %s", sqlite3_errmsg(c->db));
+    }
+    c->in_txn = 0;
+    c->txn_err = CH_OK;
+}
+
+static void ch__sq_release(void *impl, ch_db_conn_t *conn)
+{
+    ch__sq_pool_t *pool = impl;
+    ch__sq_conn_t *c = ch__sq(conn);
+    if (c->in_txn || !sqlite3_get_autocommit(c->db))
+        ch__sq_rollback(conn);
+    pthread_mutex_lock(&pool->mu);
+    if (sqlite3_get_autocommit(c->db)) {
+        c->next = pool->free;
+        pool->free = c;
+        c = NULL;
+    } else {
+        pool->nopen--; /* stuck in a transaction: not reusable */
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (c)
+        ch__sq_conn_close(c);
+}
+
+static ch_err_t ch__sq_exec(ch_db_conn_t *conn, const char *sql, const ch_db_param_t *params, size_t nparams,
+                            ch_db_rows_t **rows_out, int64_t *changes_out)
+{
+    ch__sq_conn_t *c = ch__sq(conn);
+    if (c->in_txn && c->txn_err != CH_OK)
+        return ch__sq_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
+    return ch__sq_run(c, sql, params, nparams, rows_out, changes_out);
+}
+
+static ch_err_t ch__sq_exec_script(ch_db_conn_t *conn, const char *sql)
+{
+    ch__sq_conn_t *c = ch__sq(conn);
+    if (c->in_txn && c->txn_err != CH_OK)
+        return ch__sq_misuse(c, CH_EINTERNAL, "script in a transaction aborted by an earlier error", sql);
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CH_OK : ch__sq_fail(c, rc, "script", sql);
+}
+
+static ch_err_t ch__sq_begin(ch_db_conn_t *conn, int for_write)
+{
+    ch__sq_conn_t *c = ch__sq(conn);
+    if (c->in_txn || !sqlite3_get_autocommit(c->db)) {
+        ch_log_error("sqlite: begin inside a transaction");
+        return CH_EINTERNAL;
+    }
+    /* IMMEDIATE takes the write lock now (waiting up to the busy timeout); a deferred
+     * transaction that upgrades later fails at once with SQLITE_BUSY instead of waiting. */
+    const char *sql = for_write ? "BEGIN IMMEDIATE" : "BEGIN";
+    ch_err_t err = ch__sq_run(c, sql, NULL, 0, NULL, NULL);
+    if (err == CH_OK) {
+        c->in_txn = 1;
+        c->txn_err = CH_OK;
+    }
+    return err;
+}
+
+static ch_err_t ch__sq_commit(ch_db_conn_t *conn)
+{
+    ch__sq_conn_t *c = ch__sq(conn);
+    if (!c->in_txn) {
+        ch_log_error("sqlite: commit outside a transaction");
+        return CH_EINTERNAL;
+    }
+    ch_err_t err = c->txn_err;
+    if (err == CH_OK)
+        err = ch__sq_run(c, "COMMIT", NULL, 0, NULL, NULL);
+    else
+        ch_log_error("sqlite: commit of a transaction aborted by an earlier error: rolled back");
+    if (err != CH_OK)
+        ch__sq_rollback(conn);
+    c->in_txn = 0;
+    c->txn_err = CH_OK;
+    return err;
+}
+
+static ch_err_t ch__sq_lock_schema(ch_db_conn_t *conn)
+{
+    /* BEGIN IMMEDIATE already holds the database's only write lock. */
+    if (!ch__sq(conn)->in_txn) {
+        ch_log_error("sqlite: lock_schema outside a transaction");
+        return CH_EINTERNAL;
+    }
+    return CH_OK;
+}
+
+const ch_db_driver_t ch_db_sqlite_driver = {
+    .name = "sqlite",
+    .url_prefix = "sqlite:",
+    .open = ch__sq_open,
+    .close = ch__sq_close,
+    .acquire = ch__sq_acquire,
+    .release = ch__sq_release,
+    .exec = ch__sq_exec,
+    .exec_script = ch__sq_exec_script,
+    .begin = ch__sq_begin,
+    .commit = ch__sq_commit,
+    .rollback = ch__sq_rollback,
+    .lock_schema = ch__sq_lock_schema,
+};

@@ -1,0 +1,168 @@
+/* Key-value store: the generic part. Picks a driver from the URL, checks that its vtable is
+ * complete, and forwards calls after validating arguments, so drivers can trust them. */
+#include "store/kv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct ch_kv {
+    const ch_kv_driver_t *drv;
+    void *impl;
+};
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static void ch__kv_errf(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void ch__kv_errf(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    if (!errbuf || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* A driver with a missing slot would crash on first use; refuse it at start-up instead. */
+static const char *ch__kv_missing_slot(const ch_kv_driver_t *d)
+{
+    if (!d->name)
+        return "name";
+    if (!d->open)
+        return "open";
+    if (!d->close)
+        return "close";
+    if (!d->get)
+        return "get";
+    if (!d->set)
+        return "set";
+    if (!d->del)
+        return "del";
+    if (!d->incr)
+        return "incr";
+    if (!d->ping)
+        return "ping";
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+ch_err_t ch_kv_open(const char *url, ch_kv_t **kv_out, char *errbuf, size_t errlen)
+{
+    char scratch[1];
+    if (!errbuf || errlen == 0) { /* drivers may then always write to errbuf */
+        errbuf = scratch;
+        errlen = sizeof(scratch);
+    }
+    errbuf[0] = '\0';
+    if (!kv_out) {
+        ch__kv_errf(errbuf, errlen, "kv: kv_out is NULL");
+        return CH_EINVAL;
+    }
+    *kv_out = NULL;
+
+    const ch_kv_driver_t *drv;
+    if (!url || !*url) {
+        drv = &ch_kv_mem_driver;
+        url = NULL;
+    } else if (strncasecmp(url, "redis://", 8) == 0) {
+        drv = &ch_kv_redis_driver;
+    } else {
+        /* Print only the scheme: the rest of a URL may hold a password. */
+        const char *sep = strstr(url, "://");
+        if (sep)
+            ch__kv_errf(errbuf, errlen,
+                        "kv: unsupported URL scheme '%.*s://' (expected empty for in-process, or "
+                        "redis://[:password@]host[:port][/db])",
+                        (int)(sep - url > 32 ? 32 : sep - url), url);
+        else
+            ch__kv_errf(errbuf, errlen,
+                        "kv: not a URL (expected empty for in-process, or "
+                        "redis://[:password@]host[:port][/db])");
+        return CH_EINVAL;
+    }
+
+    const char *missing = ch__kv_missing_slot(drv);
+    if (missing) {
+        ch__kv_errf(errbuf, errlen, "kv: driver '%s' has no '%s' slot", drv->name ? drv->name : "?", missing);
+        return CH_EINTERNAL;
+    }
+
+    ch_kv_t *kv = calloc(1, sizeof(*kv));
+    if (!kv) {
+        ch__kv_errf(errbuf, errlen, "kv: out of memory");
+        return CH_EINTERNAL;
+    }
+    kv->drv = drv;
+    ch_err_t err = drv->open(url, &kv->impl, errbuf, errlen);
+    if (err != CH_OK) {
+        if (!errbuf[0])
+            ch__kv_errf(errbuf, errlen, "kv: %s driver failed to open (%s)", drv->name, ch_err_code(err));
+        free(kv);
+        return err;
+    }
+    *kv_out = kv;
+    return CH_OK;
+}
+
+void ch_kv_close(ch_kv_t *kv)
+{
+    if (!kv)
+        return;
+    kv->drv->close(kv->impl);
+    free(kv);
+}
+
+const char *ch_kv_kind(const ch_kv_t *kv)
+{
+    return kv ? kv->drv->name : "none";
+}
+
+/* ---- operations --------------------------------------------------------------------- */
+
+ch_err_t ch_kv_get(ch_kv_t *kv, const char *key, char **val_out, size_t *len_out)
+{
+    if (val_out)
+        *val_out = NULL;
+    if (len_out)
+        *len_out = 0;
+    if (!kv || !key || !val_out)
+        return CH_EINVAL;
+    return kv->drv->get(kv->impl, key, val_out, len_out);
+}
+
+ch_err_t ch_kv_set(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms)
+{
+    if (!kv || !key || (!val && len > 0) || ttl_ms < 0)
+        return CH_EINVAL;
+    return kv->drv->set(kv->impl, key, val ? val : "", len, ttl_ms);
+}
+
+ch_err_t ch_kv_del(ch_kv_t *kv, const char *key)
+{
+    if (!kv || !key)
+        return CH_EINVAL;
+    return kv->drv->del(kv->impl, key);
+}
+
+ch_err_t ch_kv_incr(ch_kv_t *kv, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out)
+{
+    if (value_out)
+        *value_out = 0;
+    if (ttl_left_ms_out)
+        *ttl_left_ms_out = -1;
+    if (!kv || !key || !value_out || ttl_ms < 0)
+        return CH_EINVAL;
+    return kv->drv->incr(kv->impl, key, ttl_ms, value_out, ttl_left_ms_out);
+}
+
+ch_err_t ch_kv_ping(ch_kv_t *kv)
+{
+    if (!kv)
+        return CH_EINVAL;
+    return kv->drv->ping(kv->impl);
+}

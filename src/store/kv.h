@@ -1,0 +1,52 @@
+/* Key-value store for small, hot, expiring state: rate-limit windows, sessions' last-seen
+ * and revocation marks, caches. Two implementations chosen by configuration: in-process
+ * (sharded hash map, one lock per shard) when CHORUS_REDIS is unset, Redis (hiredis, a pool
+ * of connections) otherwise. Every call is thread-safe; with Redis they block (call them
+ * from worker threads). Redis failures answer CH_EUNAVAILABLE and the next call reconnects. */
+#ifndef CH_STORE_KV_H
+#define CH_STORE_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/err.h"
+
+typedef struct ch_kv ch_kv_t;
+
+/** Backend vtable; every slot is mandatory (checked by ch_kv_open). */
+typedef struct ch_kv_driver {
+    const char *name; /* "memory" or "redis" */
+    /* url is NULL for memory, "redis://[:password@]host:port[/db]" for redis. Must not fail
+     * when the Redis server is down: connections are made lazily. */
+    ch_err_t (*open)(const char *url, void **impl_out, char *errbuf, size_t errlen);
+    void (*close)(void *impl);
+    ch_err_t (*get)(void *impl, const char *key, char **val_out, size_t *len_out);
+    ch_err_t (*set)(void *impl, const char *key, const char *val, size_t len, int64_t ttl_ms);
+    ch_err_t (*del)(void *impl, const char *key);
+    ch_err_t (*incr)(void *impl, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out);
+    ch_err_t (*ping)(void *impl);
+} ch_kv_driver_t;
+
+extern const ch_kv_driver_t ch_kv_mem_driver;
+extern const ch_kv_driver_t ch_kv_redis_driver;
+
+/** Opens the store: url NULL or "" = in-process, "redis://..." = Redis. Caller owns *kv_out. */
+ch_err_t ch_kv_open(const char *url, ch_kv_t **kv_out, char *errbuf, size_t errlen);
+/** Closes the store. NULL is fine. */
+void ch_kv_close(ch_kv_t *kv);
+/** Backend name ("memory", "redis"). */
+const char *ch_kv_kind(const ch_kv_t *kv);
+/** Reads a value. *val_out is NULL when the key is missing or expired, otherwise a
+ * NUL-terminated copy the caller frees with free(); len_out (may be NULL) gets its length. */
+ch_err_t ch_kv_get(ch_kv_t *kv, const char *key, char **val_out, size_t *len_out);
+/** Writes a value (copied). ttl_ms > 0 expires it after that many ms; 0 keeps it. */
+ch_err_t ch_kv_set(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms);
+/** Deletes a key (missing is fine). */
+ch_err_t ch_kv_del(ch_kv_t *kv, const char *key);
+/** Atomically increments an integer counter, creating it at 1 with a ttl_ms expiry (a fixed
+ * window) when missing or expired. value_out gets the new value; ttl_left_ms_out (may be
+ * NULL) the ms left before the window expires. */
+ch_err_t ch_kv_incr(ch_kv_t *kv, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out);
+/** Checks that the backend answers. */
+ch_err_t ch_kv_ping(ch_kv_t *kv);
+
+#endif

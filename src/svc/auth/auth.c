@@ -1,0 +1,377 @@
+#include "svc/auth/auth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "svc/common/outbox.h"
+#include "svc/common/sql.h"
+#include "svc/users/users.h"
+
+/* ---- kv keys ----------------------------------------------------------------------------- */
+
+#define CH__KEY_LEN 96
+
+static void ch__key(char *buf, const char *prefix, uint64_t id)
+{
+    snprintf(buf, CH__KEY_LEN, "%s%llu", prefix, (unsigned long long)id);
+}
+
+/* Marks a session revoked for the rest of its access tokens' lifetime, so that they are
+ * refused at once rather than when they expire. */
+static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
+{
+    char key[CH__KEY_LEN];
+    ch__key(key, "sess:rev:", session_id);
+    return ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, "1", 1, svc->cfg->access_ttl_s * 1000 + 1000));
+}
+
+/* ---- input ------------------------------------------------------------------------------- */
+
+/* Reads a required string field; CH_EINVAL naming it when missing or not a string. */
+static ch_err_t ch__req_string(json_t *body, const char *field, const char **out, ch_fault_t *f)
+{
+    json_t *v = json_object_get(body, field);
+    if (!json_is_string(v))
+        return ch_fault(f, CH_EINVAL, field, "%s is required and must be a string", field);
+    *out = json_string_value(v);
+    return CH_OK;
+}
+
+static ch_err_t ch__password(json_t *body, const char **pw, size_t *len, ch_fault_t *f)
+{
+    json_t *v = json_object_get(body, "password");
+    if (!json_is_string(v))
+        return ch_fault(f, CH_EINVAL, "password", "password is required and must be a string");
+    *pw = json_string_value(v);
+    *len = json_string_length(v);
+    if (*len < CH_PASSWORD_MIN || *len > CH_PASSWORD_MAX)
+        return ch_fault(f, CH_EINVAL, "password", "password must be %d to %d bytes", CH_PASSWORD_MIN,
+                        CH_PASSWORD_MAX);
+    return CH_OK;
+}
+
+static ch_err_t ch__device_name(json_t *body, const char **out, ch_fault_t *f)
+{
+    json_t *v = json_object_get(body, "device_name");
+    *out = "";
+    if (!v || json_is_null(v))
+        return CH_OK;
+    const char *s = json_string_value(v);
+    long chars = s ? ch_utf8_count(s, strlen(s)) : -1;
+    if (chars < 0 || chars > CH_DEVICE_NAME_MAX || ch_text_has_control(s, strlen(s), 0))
+        return ch_fault(f, CH_EINVAL, "device_name", "device_name must be a string of at most %d characters",
+                        CH_DEVICE_NAME_MAX);
+    *out = s;
+    return CH_OK;
+}
+
+/* ---- sessions and tokens ----------------------------------------------------------------- */
+
+/* Stores a new refresh token for a session on conn and writes its plain form to out. */
+static ch_err_t ch__issue_refresh(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t session_id, int64_t now,
+                                  char out[CH_OPAQUE_TOKEN_LEN])
+{
+    char digest[CH_DIGEST_HEX_LEN];
+    ch_opaque_token_new(out);
+    ch_digest_hex(out, strlen(out), digest);
+    ch_db_param_t p[] = {CH_DB_P_TEXT(digest), CH_DB_P_INT(session_id), CH_DB_P_INT(now),
+                         CH_DB_P_INT(now + svc->cfg->refresh_ttl_s * 1000)};
+    return ch_sql_on(svc, conn,
+                     "INSERT INTO refresh_tokens(token_hash, session_id, created_at, expires_at) VALUES($1, $2, $3, $4)",
+                     p, CH_NPARAMS(p), NULL, NULL);
+}
+
+/* Opens a session with its first refresh token on conn (in a write transaction). */
+static ch_err_t ch__open_session(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t user_id, const char *device,
+                                 uint64_t *session_out, char refresh[CH_OPAQUE_TOKEN_LEN])
+{
+    int64_t now = ch_now_ms();
+    uint64_t sid = ch_id_next();
+    ch_db_param_t p[] = {CH_DB_P_INT(sid), CH_DB_P_INT(user_id), CH_DB_P_TEXT(device), CH_DB_P_INT(now),
+                         CH_DB_P_INT(now + svc->cfg->refresh_ttl_s * 1000)};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "INSERT INTO sessions(id, user_id, device_name, created_at, last_seen_at, expires_at) "
+                             "VALUES($1, $2, $3, $4, $4, $5)",
+                             p, CH_NPARAMS(p), NULL, NULL);
+    if (err == CH_OK)
+        err = ch__issue_refresh(svc, conn, sid, now, refresh);
+    *session_out = sid;
+    return err;
+}
+
+/* Builds {user, access_token, refresh_token, expires_in} for a session. */
+static ch_err_t ch__auth_result(ch_svc_t *svc, uint64_t user_id, uint64_t session_id,
+                                const char refresh[CH_OPAQUE_TOKEN_LEN], json_t **out, ch_fault_t *f)
+{
+    json_t *user = NULL;
+    ch_err_t err = ch_users_get_me(svc, user_id, &user, f);
+    if (err)
+        return err;
+    int64_t now_s = ch_now_ms() / 1000;
+    ch_token_claims_t claims = {user_id, session_id, now_s, now_s + svc->cfg->access_ttl_s};
+    char access[CH_JWT_MAX_LEN];
+    size_t len = ch_token_sign(svc->token_key, &claims, access);
+    *out = json_pack("{s:o, s:s#, s:s, s:I}", "user", user, "access_token", access, len, "refresh_token", refresh,
+                     "expires_in", (json_int_t)svc->cfg->access_ttl_s);
+    return CH_OK;
+}
+
+/* ---- register ---------------------------------------------------------------------------- */
+
+ch_err_t ch_auth_register(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
+{
+    const char *handle_in, *pw, *name, *device;
+    size_t pwlen;
+    char handle[CH_HANDLE_MAX + 1];
+    ch_err_t err;
+    if ((err = ch__req_string(body, "handle", &handle_in, f)) || (err = ch_users_check_handle(handle_in, handle, f)) ||
+        (err = ch__password(body, &pw, &pwlen, f)) || (err = ch__device_name(body, &device, f)))
+        return err;
+    json_t *v = json_object_get(body, "display_name");
+    name = handle;
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v))
+            return ch_fault(f, CH_EINVAL, "display_name", "display_name must be a string");
+        if ((err = ch_users_check_display_name(json_string_value(v), f)) != CH_OK)
+            return err;
+        name = json_string_value(v);
+    }
+
+    char hash[CH_PWHASH_LEN];
+    if (ch_password_hash(pw, pwlen, svc->cfg->pwhash_opslimit, svc->cfg->pwhash_memlimit, hash) != 0)
+        return ch_fault(f, CH_EUNAVAILABLE, NULL, "password hashing is out of memory");
+
+    ch_db_conn_t *conn;
+    if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+        return err;
+    uint64_t uid = ch_id_next(), sid = 0;
+    int64_t now = ch_now_ms();
+    char refresh[CH_OPAQUE_TOKEN_LEN];
+    ch_db_param_t p[] = {CH_DB_P_INT(uid), CH_DB_P_TEXT(handle), CH_DB_P_TEXT(hash), CH_DB_P_TEXT(name),
+                         CH_DB_P_INT(now)};
+    err = ch_sql_on(svc, conn,
+                    "INSERT INTO users(id, handle, password_hash, display_name, created_at, updated_at) "
+                    "VALUES($1, $2, $3, $4, $5, $5)",
+                    p, CH_NPARAMS(p), NULL, NULL);
+    if (err == CH_ECONFLICT)
+        err = ch_fault(f, CH_EHANDLETAKEN, "handle", "handle '%s' is taken", handle);
+    if (err == CH_OK)
+        err = ch__open_session(svc, conn, uid, device, &sid, refresh);
+    if (err == CH_OK)
+        err = ch_outbox_add(svc, conn, "user.created", "user_id", uid);
+    if ((err = ch_sql_end(svc, conn, err)) != CH_OK)
+        return err;
+    return ch__auth_result(svc, uid, sid, refresh, out, f);
+}
+
+/* ---- login -------------------------------------------------------------------------------- */
+
+ch_err_t ch_auth_login(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
+{
+    const char *handle_in, *pw, *device;
+    size_t pwlen;
+    char handle[CH_HANDLE_MAX + 1];
+    ch_err_t err;
+    if ((err = ch__req_string(body, "handle", &handle_in, f)) || (err = ch__req_string(body, "password", &pw, f)) ||
+        (err = ch__device_name(body, &device, f)))
+        return err;
+    pwlen = json_string_length(json_object_get(body, "password"));
+    /* A handle that cannot exist is just an unknown handle: same answer, same work. */
+    int plausible = ch_users_check_handle(handle_in, handle, NULL) == CH_OK && pwlen <= CH_PASSWORD_MAX;
+    if (!plausible)
+        snprintf(handle, sizeof(handle), "-");
+
+    char lock_key[CH__KEY_LEN], fail_key[CH__KEY_LEN];
+    snprintf(lock_key, sizeof(lock_key), "login:lock:%s", handle);
+    snprintf(fail_key, sizeof(fail_key), "login:fail:%s", handle);
+    char *locked_until = NULL;
+    if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, lock_key, &locked_until, NULL))) != CH_OK)
+        return err;
+    if (locked_until) {
+        long long wait_ms = atoll(locked_until) - ch_now_ms();
+        free(locked_until);
+        if (wait_ms > 0) {
+            f->retry_after_s = (wait_ms + 999) / 1000;
+            return ch_fault(f, CH_ERATELIMIT, NULL, "too many failed logins; try again later");
+        }
+    }
+
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(handle)};
+    if ((err = ch_sql_run(svc, "SELECT id, password_hash FROM users WHERE handle = $1", p, 1, &rows, NULL)) != CH_OK)
+        return err;
+    int found = plausible && ch_db_rows_count(rows) == 1;
+    int ok = ch_password_verify(found ? ch_db_rows_text(rows, 0, 1) : NULL, pw, pwlen) && found;
+    uint64_t uid = found ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
+    ch_db_rows_free(rows);
+
+    if (!ok) {
+        int64_t failures = 0, ttl_left = 0;
+        int64_t window_ms = svc->cfg->login_window_s * 1000;
+        if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, fail_key, window_ms, &failures, &ttl_left))))
+            return err;
+        if (failures >= svc->cfg->login_max_failures) {
+            char until[32];
+            int len = snprintf(until, sizeof(until), "%lld", (long long)(ch_now_ms() + ttl_left));
+            if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, lock_key, until, (size_t)len, ttl_left))))
+                return err;
+        }
+        return ch_fault(f, CH_ECREDENTIALS, NULL, "wrong handle or password");
+    }
+    if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_del(svc->kv, fail_key))) != CH_OK)
+        return err;
+
+    ch_db_conn_t *conn;
+    uint64_t sid = 0;
+    char refresh[CH_OPAQUE_TOKEN_LEN];
+    if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+        return err;
+    err = ch_sql_end(svc, conn, ch__open_session(svc, conn, uid, device, &sid, refresh));
+    return err ? err : ch__auth_result(svc, uid, sid, refresh, out, f);
+}
+
+/* ---- refresh ------------------------------------------------------------------------------ */
+
+/* A refresh token was presented a second time: someone holds a copy. Revoke the session. */
+static ch_err_t ch__revoke_stolen(ch_svc_t *svc, const char *digest)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(digest)};
+    ch_err_t err = ch_sql_run(svc, "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
+                              p, 1, &rows, NULL);
+    if (err || ch_db_rows_count(rows) == 0) {
+        ch_db_rows_free(rows);
+        return err;
+    }
+    uint64_t sid = (uint64_t)ch_db_rows_int(rows, 0, 0);
+    ch_db_rows_free(rows);
+    ch_log_warn("refresh token reused: revoking session %llu", (unsigned long long)sid);
+    ch_db_param_t r[] = {CH_DB_P_INT(sid), CH_DB_P_INT(ch_now_ms())};
+    err = ch_sql_run(svc, "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", r, 2, NULL, NULL);
+    return err ? err : ch__mark_revoked(svc, sid);
+}
+
+ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
+{
+    const char *token;
+    ch_err_t err = ch__req_string(body, "refresh_token", &token, f);
+    if (err)
+        return err;
+    char digest[CH_DIGEST_HEX_LEN], refresh[CH_OPAQUE_TOKEN_LEN];
+    ch_digest_hex(token, strlen(token), digest);
+    int64_t now = ch_now_ms();
+
+    ch_db_conn_t *conn;
+    if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+        return err;
+    /* Single use: only the first presenter flips used_at. */
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(digest), CH_DB_P_INT(now)};
+    err = ch_sql_on(svc, conn,
+                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL "
+                    "AND expires_at > $2 AND session_id IN "
+                    "(SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at > $2) "
+                    "RETURNING session_id",
+                    p, 2, &rows, NULL);
+    uint64_t sid = 0, uid = 0;
+    if (err == CH_OK && ch_db_rows_count(rows) == 1) {
+        sid = (uint64_t)ch_db_rows_int(rows, 0, 0);
+        ch_db_rows_free(rows);
+        rows = NULL;
+        ch_db_param_t s[] = {CH_DB_P_INT(sid), CH_DB_P_INT(now), CH_DB_P_INT(now + svc->cfg->refresh_ttl_s * 1000)};
+        err = ch_sql_on(svc, conn,
+                        "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1 RETURNING user_id", s, 3,
+                        &rows, NULL);
+        uid = err == CH_OK && ch_db_rows_count(rows) == 1 ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
+        if (err == CH_OK)
+            err = ch__issue_refresh(svc, conn, sid, now, refresh);
+    } else if (err == CH_OK) {
+        err = CH_ETOKEN;
+    }
+    ch_db_rows_free(rows);
+    err = ch_sql_end(svc, conn, err);
+    if (err == CH_ETOKEN) {
+        ch_err_t e2 = ch__revoke_stolen(svc, digest);
+        return e2 ? e2 : ch_fault(f, CH_ETOKEN, NULL, "refresh token is invalid, expired or already used");
+    }
+    return err ? err : ch__auth_result(svc, uid, sid, refresh, out, f);
+}
+
+/* ---- sessions ----------------------------------------------------------------------------- */
+
+ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t session_id, ch_fault_t *f)
+{
+    int64_t changed = 0;
+    ch_db_param_t p[] = {CH_DB_P_INT(session_id), CH_DB_P_INT(user_id), CH_DB_P_INT(ch_now_ms())};
+    ch_err_t err = ch_sql_run(svc,
+                              "UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                              p, 3, NULL, &changed);
+    if (err)
+        return err;
+    if (changed == 0)
+        return ch_fault(f, CH_ENOTFOUND, NULL, "session not found");
+    return ch__mark_revoked(svc, session_id);
+}
+
+ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f)
+{
+    char key[CH__KEY_LEN], *revoked = NULL, now[24];
+    ch__key(key, "sess:rev:", session_id);
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &revoked, NULL));
+    if (err)
+        return err;
+    if (revoked) {
+        free(revoked);
+        return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
+    }
+    ch__key(key, "sess:seen:", session_id);
+    int len = snprintf(now, sizeof(now), "%lld", (long long)ch_now_ms());
+    return ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, now, (size_t)len, svc->cfg->refresh_ttl_s * 1000));
+}
+
+ch_err_t ch_auth_list_sessions(ch_svc_t *svc, uint64_t user_id, uint64_t current_session, int limit,
+                               uint64_t before_id, json_t **out, ch_fault_t *f)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_INT(ch_now_ms()),
+                         CH_DB_P_INT(before_id ? before_id : (uint64_t)INT64_MAX), CH_DB_P_INT(limit + 1)};
+    ch_err_t err = ch_sql_run(svc,
+                              "SELECT id, device_name, created_at, last_seen_at FROM sessions "
+                              "WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id < $3 "
+                              "ORDER BY id DESC LIMIT $4",
+                              p, CH_NPARAMS(p), &rows, NULL);
+    if (err)
+        return err;
+    json_t *items = json_array();
+    size_t n = ch_db_rows_count(rows);
+    for (size_t i = 0; i < n && i < (size_t)limit && err == CH_OK; i++) {
+        uint64_t sid = (uint64_t)ch_db_rows_int(rows, i, 0);
+        int64_t seen = ch_db_rows_int(rows, i, 3);
+        char key[CH__KEY_LEN], *kv_seen = NULL, created[CH_RFC3339_LEN], last[CH_RFC3339_LEN];
+        ch__key(key, "sess:seen:", sid);
+        err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &kv_seen, NULL));
+        if (kv_seen && atoll(kv_seen) > seen)
+            seen = atoll(kv_seen);
+        free(kv_seen);
+        ch_format_rfc3339(ch_db_rows_int(rows, i, 2), created);
+        ch_format_rfc3339(seen, last);
+        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", ch_db_rows_text(rows, i, 0),
+                                               "device_name", ch_db_rows_text(rows, i, 1), "created_at", created,
+                                               "last_seen_at", last, "current", sid == current_session));
+    }
+    json_t *next = n > (size_t)limit ? json_string(ch_db_rows_text(rows, (size_t)limit - 1, 0)) : json_null();
+    ch_db_rows_free(rows);
+    if (err) {
+        json_decref(items);
+        json_decref(next);
+        return err;
+    }
+    (void)f;
+    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    return CH_OK;
+}

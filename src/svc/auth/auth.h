@@ -1,0 +1,35 @@
+/* Accounts' credentials and sessions: register, login (Argon2id, constant answer and timing
+ * for unknown handles, failed-login lockout), rotating refresh tokens with reuse detection,
+ * logout, session listing and revocation, and the per-request session check.
+ * Results are Jansson objects {user, access_token, refresh_token, expires_in}, owned by
+ * the caller. All calls block: run them on worker threads. */
+#ifndef CH_SVC_AUTH_H
+#define CH_SVC_AUTH_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "svc/context.h"
+
+#define CH_PASSWORD_MIN 8
+#define CH_PASSWORD_MAX 128
+#define CH_DEVICE_NAME_MAX 64
+
+/** Creates an account and its first session. CH_EHANDLETAKEN when the handle exists. */
+ch_err_t ch_auth_register(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f);
+/** Checks credentials and opens a session. CH_ECREDENTIALS for unknown handle or wrong
+ * password (same work either way); CH_ERATELIMIT (f->retry_after_s set) after too many
+ * failures for the handle. */
+ch_err_t ch_auth_login(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f);
+/** Rotates a refresh token. A token presented twice revokes its whole session. */
+ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f);
+/** Revokes one of the user's sessions; CH_ENOTFOUND when it is not theirs or not active. */
+ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t session_id, ch_fault_t *f);
+/** Per-request check of a verified access token's session: CH_ETOKEN when it was revoked;
+ * records the session's last-seen time. */
+ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f);
+/** One page of the user's active sessions, newest first: {items, next_cursor}. */
+ch_err_t ch_auth_list_sessions(ch_svc_t *svc, uint64_t user_id, uint64_t current_session, int limit,
+                               uint64_t before_id, json_t **out, ch_fault_t *f);
+
+#endif

@@ -1,0 +1,15 @@
+/* The transactional outbox: domain events written in the same transaction as the change
+ * they describe, so that later workers (fan-out, notifications, search) never miss one. */
+#ifndef CH_SVC_COMMON_OUTBOX_H
+#define CH_SVC_COMMON_OUTBOX_H
+
+#include <stdint.h>
+
+#include "svc/common/sql.h"
+
+/** Appends an event {"<id_field>": "<aggregate_id>"} of `topic` on conn, which must be in
+ * the caller's write transaction. */
+ch_err_t ch_outbox_add(ch_svc_t *svc, ch_db_conn_t *conn, const char *topic, const char *id_field,
+                       uint64_t aggregate_id);
+
+#endif

@@ -1,0 +1,21 @@
+#include "svc/common/ratelimit.h"
+
+#include <stdio.h>
+
+#include "svc/common/sql.h"
+
+ch_err_t ch_ratelimit_hit(ch_svc_t *svc, const char *scope, const char *who, int64_t limit, int64_t window_ms,
+                          ch_fault_t *f)
+{
+    char key[192];
+    int64_t count = 0, ttl_left = 0;
+    snprintf(key, sizeof(key), "rl:%s:%s", scope, who);
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, key, window_ms, &count, &ttl_left));
+    if (err)
+        return err;
+    if (count > limit) {
+        f->retry_after_s = ttl_left > 0 ? (ttl_left + 999) / 1000 : 1;
+        return ch_fault(f, CH_ERATELIMIT, NULL, "too many requests; retry in %lld s", f->retry_after_s);
+    }
+    return CH_OK;
+}

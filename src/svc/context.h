@@ -1,0 +1,25 @@
+/* The context every domain service receives: configuration and backends, chosen at
+ * start-up by main.c. Services never know which backend implementation is behind it. */
+#ifndef CH_SVC_CONTEXT_H
+#define CH_SVC_CONTEXT_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/crypto.h"
+#include "store/db.h"
+#include "store/kv.h"
+
+typedef struct {
+    const ch_config_t *cfg; /* borrowed, lives for the process */
+    ch_db_t *db;            /* owned by main */
+    ch_kv_t *kv;            /* owned by main */
+    uint8_t token_key[CH_TOKEN_KEY_LEN];  /* signs access tokens */
+    uint8_t sealing_key[CH_TOKEN_KEY_LEN]; /* seals stored idempotent responses */
+} ch_svc_t;
+
+/** Loads or creates the server keys: from CHORUS_JWT_SECRET when set, else from the
+ * server_keys table (created once, shared by every replica). Call after migrations. */
+ch_err_t ch_svc_load_keys(ch_svc_t *svc);
+
+#endif

@@ -1,0 +1,275 @@
+#include "svc/users/users.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/text.h"
+#include "svc/common/outbox.h"
+#include "svc/users/region.h"
+
+/* ---- validation ------------------------------------------------------------------------ */
+
+ch_err_t ch_users_check_handle(const char *handle, char out[CH_HANDLE_MAX + 1], ch_fault_t *f)
+{
+    size_t len = handle ? strlen(handle) : 0;
+    if (len < CH_HANDLE_MIN || len > CH_HANDLE_MAX)
+        return ch_fault(f, CH_EINVAL, "handle", "handle must be %d to %d characters", CH_HANDLE_MIN, CH_HANDLE_MAX);
+    for (size_t i = 0; i < len; i++) {
+        char c = handle[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return ch_fault(f, CH_EINVAL, "handle", "handle may only contain a-z, 0-9 and _");
+        out[i] = c;
+    }
+    out[len] = '\0';
+    return CH_OK;
+}
+
+ch_err_t ch_users_check_display_name(const char *name, ch_fault_t *f)
+{
+    size_t len = strlen(name);
+    long chars = ch_utf8_count(name, len);
+    if (chars < 1 || chars > CH_DISPLAY_NAME_MAX || ch_text_has_control(name, len, 0))
+        return ch_fault(f, CH_EINVAL, "display_name", "display_name must be 1 to %d characters without control characters",
+                        CH_DISPLAY_NAME_MAX);
+    return CH_OK;
+}
+
+/* Normalises one interest ("#Tag" -> "tag"); -1 when it is not a hashtag. */
+static int ch__interest_normalize(const char *in, char *out, size_t outlen)
+{
+    if (*in == '#')
+        in++;
+    size_t len = strlen(in);
+    long chars = ch_utf8_count(in, len);
+    if (chars < 1 || chars > CH_INTEREST_MAX || len >= outlen)
+        return -1;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        else if (c && c < 0x80 && !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return -1;
+        else if (c == 0xC2 && (unsigned char)in[i + 1] <= 0xBF) /* U+0080..U+00BF: controls, punctuation */
+            return -1;
+        out[i] = (char)c;
+    }
+    return 0;
+}
+
+/* Builds the normalised, de-duplicated interests array from a PATCH value. */
+static ch_err_t ch__check_interests(json_t *value, json_t **out, ch_fault_t *f)
+{
+    if (!json_is_array(value) || json_array_size(value) > CH_INTERESTS_MAX)
+        return ch_fault(f, CH_EINVAL, "interests", "interests must be an array of at most %d hashtags",
+                        CH_INTERESTS_MAX);
+    json_t *list = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(value, i, item)
+    {
+        char tag[CH_INTEREST_MAX * 4 + 1];
+        if (!json_is_string(item) || ch__interest_normalize(json_string_value(item), tag, sizeof(tag)) != 0) {
+            json_decref(list);
+            return ch_fault(f, CH_EINVAL, "interests", "interests[%zu] must be a hashtag of 1 to %d letters, digits or _",
+                            i, CH_INTEREST_MAX);
+        }
+        int seen = 0;
+        size_t j;
+        json_t *prev;
+        json_array_foreach(list, j, prev) seen |= strcmp(json_string_value(prev), tag) == 0;
+        if (!seen)
+            json_array_append_new(list, json_string(tag));
+    }
+    *out = list;
+    return CH_OK;
+}
+
+/* ---- rendering ------------------------------------------------------------------------- */
+
+enum { COL_ID, COL_HANDLE, COL_NAME, COL_BIO, COL_AVATAR, COL_PRIVATE, COL_FOLLOWERS, COL_FOLLOWING, COL_POSTS,
+       COL_CREATED, COL_INTERESTS, COL_REGION };
+
+json_t *ch_users_render(const ch_db_rows_t *rows, size_t r, int self)
+{
+    char created[CH_RFC3339_LEN];
+    ch_format_rfc3339(ch_db_rows_int(rows, r, COL_CREATED), created);
+    json_t *u = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:s}", "id", ch_db_rows_text(rows, r, COL_ID),
+                          "handle", ch_db_rows_text(rows, r, COL_HANDLE), "display_name",
+                          ch_db_rows_text(rows, r, COL_NAME), "bio", ch_db_rows_text(rows, r, COL_BIO), "avatar_url",
+                          ch_db_rows_isnull(rows, r, COL_AVATAR) ? json_null()
+                                                                 : json_string(ch_db_rows_text(rows, r, COL_AVATAR)),
+                          "is_private", (int)ch_db_rows_int(rows, r, COL_PRIVATE), "followers_count",
+                          (json_int_t)ch_db_rows_int(rows, r, COL_FOLLOWERS), "following_count",
+                          (json_int_t)ch_db_rows_int(rows, r, COL_FOLLOWING), "posts_count",
+                          (json_int_t)ch_db_rows_int(rows, r, COL_POSTS), "created_at", created);
+    if (self) {
+        json_t *interests = json_loads(ch_db_rows_text(rows, r, COL_INTERESTS), 0, NULL);
+        json_object_set_new(u, "interests", json_is_array(interests) ? interests : json_array());
+        if (!json_is_array(interests))
+            json_decref(interests);
+        json_object_set_new(u, "region",
+                            ch_db_rows_isnull(rows, r, COL_REGION) ? json_null()
+                                                                   : json_string(ch_db_rows_text(rows, r, COL_REGION)));
+    }
+    return u;
+}
+
+/* ---- reads ----------------------------------------------------------------------------- */
+
+static const char ch__sql_user_by_id[] = "SELECT " CH_USER_COLUMNS " FROM users WHERE id = $1";
+static const char ch__sql_user_by_handle[] = "SELECT " CH_USER_COLUMNS " FROM users WHERE handle = $1";
+
+ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault_t *f)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(user_id)};
+    ch_err_t err = ch_sql_run(svc, ch__sql_user_by_id, p, 1, &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) == 0)
+        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    if (err == CH_OK)
+        *out = ch_users_render(rows, 0, 1);
+    ch_db_rows_free(rows);
+    return err;
+}
+
+ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, json_t **out,
+                              ch_fault_t *f)
+{
+    char norm[CH_HANDLE_MAX + 1];
+    ch_db_param_t p[1];
+    const char *sql = ch__sql_user_by_id;
+    if (id) {
+        p[0] = CH_DB_P_INT(id);
+    } else {
+        if (ch_users_check_handle(handle, norm, NULL) != CH_OK)
+            return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+        p[0] = CH_DB_P_TEXT(norm);
+        sql = ch__sql_user_by_handle;
+    }
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch_sql_run(svc, sql, p, 1, &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) == 0)
+        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    if (err == CH_OK) {
+        int self = (uint64_t)ch_db_rows_int(rows, 0, COL_ID) == viewer;
+        *out = ch_users_render(rows, 0, self);
+        if (!self) /* the social graph (follows, blocks, mutes) fills these in */
+            json_object_set_new(*out, "relationship",
+                                json_pack("{s:b, s:b, s:b, s:b, s:b}", "following", 0, "followed_by", 0, "requested", 0,
+                                          "blocking", 0, "muting", 0));
+    }
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* ---- edits ----------------------------------------------------------------------------- */
+
+/* The editable fields after validation; strings borrowed from the patch or the row. */
+typedef struct {
+    const char *display_name;
+    const char *bio;
+    const char *avatar_url; /* NULL = none */
+    int is_private;
+    char *interests; /* owned JSON text */
+    const char *region; /* NULL = none */
+    char region_buf[3];
+} ch__profile_edit_t;
+
+/* Validates the patch against the current row and fills e; nothing is written. */
+static ch_err_t ch__apply_patch(json_t *patch, const ch_db_rows_t *cur, ch__profile_edit_t *e, ch_fault_t *f)
+{
+    json_t *v;
+    ch_err_t err;
+    e->display_name = ch_db_rows_text(cur, 0, COL_NAME);
+    e->bio = ch_db_rows_text(cur, 0, COL_BIO);
+    e->avatar_url = ch_db_rows_isnull(cur, 0, COL_AVATAR) ? NULL : ch_db_rows_text(cur, 0, COL_AVATAR);
+    e->is_private = (int)ch_db_rows_int(cur, 0, COL_PRIVATE);
+    e->region = ch_db_rows_isnull(cur, 0, COL_REGION) ? NULL : ch_db_rows_text(cur, 0, COL_REGION);
+    e->interests = NULL;
+
+    if ((v = json_object_get(patch, "display_name")) != NULL) {
+        if (!json_is_string(v))
+            return ch_fault(f, CH_EINVAL, "display_name", "display_name must be a string");
+        if ((err = ch_users_check_display_name(json_string_value(v), f)) != CH_OK)
+            return err;
+        e->display_name = json_string_value(v);
+    }
+    if ((v = json_object_get(patch, "bio")) != NULL) {
+        const char *bio = json_string_value(v);
+        long chars = bio ? ch_utf8_count(bio, strlen(bio)) : -1;
+        if (chars < 0 || chars > CH_BIO_MAX || ch_text_has_control(bio, strlen(bio), 1))
+            return ch_fault(f, CH_EINVAL, "bio", "bio must be a string of at most %d characters", CH_BIO_MAX);
+        e->bio = bio;
+    }
+    if ((v = json_object_get(patch, "avatar_url")) != NULL) {
+        if (json_is_null(v))
+            e->avatar_url = NULL;
+        else if (json_is_string(v) && ch_text_is_https_url(json_string_value(v), CH_AVATAR_URL_MAX))
+            e->avatar_url = json_string_value(v);
+        else
+            return ch_fault(f, CH_EINVAL, "avatar_url", "avatar_url must be an https URL of at most %d bytes, or null",
+                            CH_AVATAR_URL_MAX);
+    }
+    if ((v = json_object_get(patch, "is_private")) != NULL) {
+        if (!json_is_boolean(v))
+            return ch_fault(f, CH_EINVAL, "is_private", "is_private must be true or false");
+        e->is_private = json_is_true(v);
+    }
+    if ((v = json_object_get(patch, "region")) != NULL) {
+        if (json_is_null(v))
+            e->region = NULL;
+        else if (json_is_string(v) && ch_region_normalize(json_string_value(v), e->region_buf) == 0)
+            e->region = e->region_buf;
+        else
+            return ch_fault(f, CH_EINVAL, "region", "region must be an ISO 3166-1 alpha-2 code, or null");
+    }
+    if ((v = json_object_get(patch, "interests")) != NULL) {
+        json_t *list;
+        if ((err = ch__check_interests(v, &list, f)) != CH_OK)
+            return err;
+        e->interests = json_dumps(list, JSON_COMPACT);
+        json_decref(list);
+    }
+    return CH_OK;
+}
+
+ch_err_t ch_users_update_me(ch_svc_t *svc, uint64_t user_id, json_t *patch, json_t **out, ch_fault_t *f)
+{
+    ch_db_conn_t *conn;
+    ch_db_rows_t *cur = NULL;
+    ch__profile_edit_t e = {0};
+    ch_err_t err = ch_sql_begin(svc, 1, &conn);
+    if (err)
+        return err;
+    ch_db_param_t id[] = {CH_DB_P_INT(user_id)};
+    err = ch_sql_on(svc, conn, ch__sql_user_by_id, id, 1, &cur, NULL);
+    if (err == CH_OK && ch_db_rows_count(cur) == 0)
+        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    if (err == CH_OK)
+        err = ch__apply_patch(patch, cur, &e, f);
+    if (err == CH_OK && json_object_size(patch) > 0) {
+        ch_db_param_t p[] = {CH_DB_P_INT(user_id),
+                             CH_DB_P_TEXT(e.display_name),
+                             CH_DB_P_TEXT(e.bio),
+                             CH_DB_P_TEXT(e.avatar_url),
+                             CH_DB_P_INT(e.is_private),
+                             CH_DB_P_TEXT(e.interests ? e.interests : ch_db_rows_text(cur, 0, COL_INTERESTS)),
+                             CH_DB_P_TEXT(e.region),
+                             CH_DB_P_INT(ch_now_ms())};
+        err = ch_sql_on(svc, conn,
+                        "UPDATE users SET display_name = $2, bio = $3, avatar_url = $4, is_private = $5, "
+                        "interests = $6, region = $7, updated_at = $8 WHERE id = $1",
+                        p, CH_NPARAMS(p), NULL, NULL);
+        if (err == CH_OK)
+            err = ch_outbox_add(svc, conn, "user.updated", "user_id", user_id);
+    }
+    free(e.interests);
+    ch_db_rows_free(cur);
+    if ((err = ch_sql_end(svc, conn, err)) != CH_OK)
+        return err;
+    return ch_users_get_me(svc, user_id, out, f);
+}

@@ -1,0 +1,563 @@
+"""Black-box harness: starts the real chorusd (and, in cluster mode, its own PostgreSQL 15
+and Redis 7 on loopback) and gives tests HTTP clients for it.
+
+Environment:
+  CHORUS_BIN       the server binary (default build-asan/chorusd under the repository root)
+  CHORUS_BACKENDS  embedded (SQLite in a temp CHORUS_DATA_DIR, in-process kv; the default)
+                   or cluster (PostgreSQL + Redis started here, stopped at the end)
+
+Every chorusd started here writes stderr to a file; the instance must exit 0 within 15 s of
+SIGTERM, and the session fails if any of those files holds a sanitizer report.
+"""
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from client import Client
+
+REPO = Path(__file__).resolve().parents[2]
+_bin = Path(os.environ.get("CHORUS_BIN") or "build-asan/chorusd")
+CHORUS_BIN = _bin if _bin.is_absolute() else REPO / _bin
+MODE = os.environ.get("CHORUS_BACKENDS", "embedded")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+_STDERR_FILES = []  # every chorusd stderr file of this session, checked at the end
+_lock = threading.Lock()
+
+
+def pytest_configure(config):
+    if MODE not in ("embedded", "cluster"):
+        raise pytest.UsageError(f"CHORUS_BACKENDS must be embedded or cluster, not {MODE!r}")
+    config.addinivalue_line("markers", "cluster_only: needs CHORUS_BACKENDS=cluster")
+
+
+def pytest_report_header(config):
+    return f"chorusd: {CHORUS_BIN}  backends: {MODE}"
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sanitizer_reports(path):
+    """Lines of a stderr file that carry a sanitizer report."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    return [ln for ln in text.splitlines() if any(m in ln for m in SANITIZER_MARKERS)]
+
+
+def tail(path, n=40):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except FileNotFoundError:
+        return "<no file>"
+
+
+def base_env():
+    """The environment every chorusd (and chorusd subcommand) gets: the caller's minus any
+    CHORUS_* variable, plus the test settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    env.update({
+        "CHORUS_PWHASH_MEMLIMIT": "8388608",
+        "CHORUS_PWHASH_OPSLIMIT": "1",
+        "CHORUS_LOG_LEVEL": "warn",
+        "CHORUS_THREADS": "2",
+    })
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    return env
+
+
+def require_binary():
+    if not CHORUS_BIN.exists():
+        pytest.fail(f"chorusd binary {CHORUS_BIN} does not exist (build it, or set CHORUS_BIN)",
+                    pytrace=False)
+
+
+def wait_tcp(port, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+# ---- backends (cluster mode) -----------------------------------------------------------
+
+class Postgres:
+    """A private PostgreSQL 15 cluster under a temp dir, run as user postgres (initdb
+    refuses root). stop()/start() keep the port and the data."""
+
+    def __init__(self, root):
+        self.root = Path(root) / "pg"
+        self.root.mkdir()
+        self.data = self.root / "data"
+        self.sock = self.root / "sock"
+        self.sock.mkdir()
+        self.log = self.root / "postgres.log"
+        shutil.chown(self.root, "postgres", "postgres")
+        shutil.chown(self.sock, "postgres", "postgres")
+        os.chmod(Path(root), 0o755)
+        self.port = free_port()
+        self.running = False
+        self._dbs = itertools.count(1)
+
+    def _pg(self, *args, timeout=120):
+        cmd = ["runuser", "-u", "postgres", "--", *args]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}\n"
+                               f"{tail(self.log)}")
+        return p
+
+    def init(self):
+        self._pg(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "chorus",
+                 "-E", "UTF8", "--locale=C", "--no-sync")
+
+    def start(self):
+        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
+                f"-c max_connections=200")
+        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                 "-t", "60", "-o", opts, "start")
+        self.running = True
+
+    def stop(self):
+        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60",
+                 "stop")
+        self.running = False
+
+    def url(self, dbname="postgres"):
+        return f"postgres://chorus@127.0.0.1:{self.port}/{dbname}"
+
+    def psql(self, sql, dbname="postgres"):
+        p = subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
+                            "-U", "chorus", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"psql {sql!r} failed: {p.stderr}")
+        return p.stdout
+
+    def new_database(self):
+        name = f"chorus_t{os.getpid()}_{next(self._dbs)}"
+        self.psql(f"CREATE DATABASE {name}")
+        return name
+
+
+class Redis:
+    """A private redis-server without persistence; stop()/start() keep the port (and lose
+    the data, as a crashed cache would)."""
+
+    def __init__(self, root):
+        self.dir = Path(root) / "redis"
+        self.dir.mkdir()
+        self.port = free_port()
+        self.proc = None
+        self.log = self.dir / "redis.log"
+        self._dbs = itertools.count(1)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir), "--logfile", str(self.log),
+             "--databases", "64"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited {self.proc.returncode}: {tail(self.log)}")
+            try:
+                if self.command("PING") == "+PONG":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer PING")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self, *args, db=0):
+        """Sends one command (inline RESP) and returns the first reply line."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            payload = b""
+            if db:
+                payload += f"SELECT {db}\r\n".encode()
+            payload += (" ".join(args) + "\r\n").encode()
+            s.sendall(payload)
+            buf = b""
+            want = 2 if db else 1
+            while buf.count(b"\r\n") < want:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            return buf.split(b"\r\n")[want - 1].decode()
+
+    def url(self, db=0):
+        return f"redis://127.0.0.1:{self.port}" + (f"/{db}" if db else "")
+
+    def new_db(self):
+        db = next(self._dbs)
+        if db >= 64:
+            raise RuntimeError("out of redis databases")
+        self.command("FLUSHDB", db=db)
+        return db
+
+
+class Backends:
+    def __init__(self, root):
+        self.root = Path(root)
+        self.pg = None
+        self.redis = None
+
+    def start(self):
+        if MODE != "cluster":
+            return
+        self.pg = Postgres(self.root)
+        self.pg.init()
+        self.pg.start()
+        self.redis = Redis(self.root)
+        self.redis.start()
+
+    def stop(self):
+        errors = []
+        for b in (self.redis, self.pg):
+            if b is not None and b.running:
+                try:
+                    b.stop()
+                except Exception as e:  # keep stopping the others
+                    errors.append(e)
+        if errors:
+            raise errors[0]
+
+    def storage_env(self, dedicated, data_dir):
+        """CHORUS_* storage settings for one chorusd. dedicated=True gives the instance
+        its own PostgreSQL database and Redis db so its state (rate-limit windows, ...) is
+        its own."""
+        env = {"CHORUS_DATA_DIR": str(data_dir)}
+        if MODE == "cluster":
+            dbname = self.pg.new_database() if dedicated else "postgres"
+            env["CHORUS_DB"] = self.pg.url(dbname)
+            env["CHORUS_REDIS"] = self.redis.url(self.redis.new_db() if dedicated else 0)
+        return env
+
+
+# ---- chorusd ---------------------------------------------------------------------------
+
+class Server:
+    """One chorusd process."""
+
+    _n = itertools.count(1)
+
+    def __init__(self, root, storage_env, extra_env=None, name="chorusd"):
+        self.name = f"{name}-{next(Server._n)}"
+        self.dir = Path(root) / self.name
+        self.dir.mkdir(parents=True)
+        self.storage_env = dict(storage_env)
+        self.extra_env = dict(extra_env or {})
+        self.port = None
+        self.proc = None
+        self.stderr_path = self.dir / "stderr.log"
+        self.stdout_path = self.dir / "stdout.log"
+        self.returncode = None
+        with _lock:
+            _STDERR_FILES.append(self.stderr_path)
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self):
+        return Client(self.base_url)
+
+    def env(self):
+        env = base_env()
+        env.update(self.storage_env)
+        env["CHORUS_LISTEN"] = f"127.0.0.1:{self.port}"
+        env.update(self.extra_env)
+        return env
+
+    def start(self, wait=True):
+        require_binary()
+        Path(self.storage_env.get("CHORUS_DATA_DIR", self.dir)).mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.returncode = None
+        self._out = open(self.stdout_path, "ab")
+        self._err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([str(CHORUS_BIN)], env=self.env(), cwd=self.dir,
+                                     stdout=self._out, stderr=self._err)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        import http.client
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self._close_files()
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode} during "
+                                     f"start-up; stderr:\n{tail(self.stderr_path)}")
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c.request("GET", "/readyz")
+                r = c.getresponse()
+                r.read()
+                c.close()
+                last = r.status
+                if r.status == 200:
+                    return
+            except OSError as e:
+                last = repr(e)
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} not ready within {timeout}s (last: {last}); "
+                             f"stderr:\n{tail(self.stderr_path)}")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=STOP_TIMEOUT, check=True):
+        """SIGTERM, then wait; asserts a clean exit 0 and no sanitizer report."""
+        if self.proc is None:
+            return self.returncode
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                killed = True
+        self.returncode = self.proc.returncode
+        self.proc = None
+        self._close_files()
+        if check:
+            reports = sanitizer_reports(self.stderr_path)
+            assert not killed, (f"{self.name} did not exit within {timeout}s of SIGTERM; "
+                                f"stderr:\n{tail(self.stderr_path)}")
+            assert not reports, (f"{self.name}: sanitizer report in {self.stderr_path}:\n"
+                                 + tail(self.stderr_path, 80))
+            assert self.returncode == 0, (f"{self.name} exited {self.returncode} after SIGTERM; "
+                                          f"stderr:\n{tail(self.stderr_path)}")
+        return self.returncode
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self._close_files()
+
+    def _close_files(self):
+        for f in (getattr(self, "_out", None), getattr(self, "_err", None)):
+            if f is not None and not f.closed:
+                f.close()
+
+
+def run_chorusd(args, env, timeout=20, cwd=None):
+    """Runs a chorusd subcommand to completion; returns CompletedProcess (text). Its
+    stderr is also checked for sanitizer reports at the end of the session."""
+    require_binary()
+    p = subprocess.run([str(CHORUS_BIN), *args], env=env, capture_output=True, text=True,
+                       timeout=timeout, cwd=cwd)
+    with _lock:
+        fd, path = tempfile.mkstemp(prefix="chorusd-cmd-", suffix=".stderr", dir=_SESSION_DIR)
+        with os.fdopen(fd, "w") as f:
+            f.write(p.stderr)
+        _STDERR_FILES.append(Path(path))
+    return p
+
+
+_SESSION_DIR = None
+_FINAL_REPORTS = None
+_SESSION_ERRORS = []  # failures of session-scoped teardown (shared server exit)
+
+
+# ---- fixtures --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def workdir():
+    global _SESSION_DIR
+    d = tempfile.mkdtemp(prefix="chorus-blackbox-")
+    os.chmod(d, 0o755)
+    _SESSION_DIR = d
+    yield Path(d)
+    # Scan the logs before the directory goes; keep it when there is something to read.
+    global _FINAL_REPORTS
+    _FINAL_REPORTS = _all_reports()
+    if os.environ.get("CHORUS_KEEP_TMP") or _FINAL_REPORTS:
+        print(f"\nkept {d}")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def backends(workdir):
+    b = Backends(workdir)
+    try:
+        b.start()
+    except Exception:
+        b.stop()
+        raise
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def server(workdir, backends):
+    """The shared chorusd of the session (default settings)."""
+    s = Server(workdir, backends.storage_env(False, workdir / "data-main"), name="main")
+    s.start()
+    yield s
+    # Not raised here: a failing session-fixture teardown can run inside pytest's own
+    # sessionfinish (after -x) and crash it. Recorded, reported and failing the session.
+    try:
+        s.stop()
+    except AssertionError as e:
+        _SESSION_ERRORS.append(str(e))
+
+
+@pytest.fixture
+def api(server):
+    return server.client()
+
+
+@pytest.fixture
+def user(api):
+    return api.register()
+
+
+@pytest.fixture
+def other(api):
+    return api.register()
+
+
+@pytest.fixture
+def start_server(workdir, backends):
+    """Factory: start_server(env={...}, storage=None) starts a dedicated chorusd with
+    overridden settings and its own fresh storage (or `storage`, the storage_env of an
+    earlier instance, to restart on the same data). Stopped (and checked) at test end."""
+    started = []
+
+    def start(env=None, storage=None, name="dedicated", wait=True):
+        n = len(started)
+        st = storage if storage is not None else backends.storage_env(True, workdir / f"data-{name}-{os.getpid()}-{time.monotonic_ns()}-{n}")
+        s = Server(workdir, st, env, name=name)
+        started.append(s)
+        s.start(wait=wait)
+        return s
+
+    yield start
+    errors = []
+    for s in started:
+        try:
+            s.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+def _need_cluster():
+    if MODE != "cluster":
+        pytest.skip("needs CHORUS_BACKENDS=cluster")
+
+
+@pytest.fixture
+def redis_ctl(backends):
+    """The session's Redis; stop()/start() it on the same port. Restarted at test end if
+    the test left it stopped."""
+    _need_cluster()
+    yield backends.redis
+    if not backends.redis.running:
+        backends.redis.start()
+
+
+@pytest.fixture
+def pg_ctl(backends):
+    """The session's PostgreSQL; stop()/start() it on the same port. Restarted at test end
+    if the test left it stopped."""
+    _need_cluster()
+    yield backends.pg
+    if not backends.pg.running:
+        backends.pg.start()
+
+
+@pytest.fixture
+def chorusd_env(workdir, backends):
+    """Factory for the environment of a chorusd subcommand with fresh storage."""
+    def make(extra=None):
+        env = base_env()
+        env.update(backends.storage_env(True, workdir / f"cmd-{time.monotonic_ns()}"))
+        Path(env["CHORUS_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+        env.update(extra or {})
+        return env
+    return make
+
+
+# ---- session-wide sanitizer verdict ----------------------------------------------------
+
+def _all_reports():
+    out = []
+    with _lock:
+        files = list(_STDERR_FILES)
+    for f in files:
+        reports = sanitizer_reports(f)
+        if reports:
+            out.append((f, reports))
+    return out
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._chorus_sanitizer = (_FINAL_REPORTS if _FINAL_REPORTS is not None
+                                        else _all_reports())
+    if (session.config._chorus_sanitizer or _SESSION_ERRORS) and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for err in _SESSION_ERRORS:
+        terminalreporter.section("shared chorusd shutdown (session FAILED)", red=True)
+        terminalreporter.write_line(err)
+    reports = getattr(config, "_chorus_sanitizer", None)
+    if reports:
+        terminalreporter.section("sanitizer reports (session FAILED)", red=True)
+        for f, lines in reports:
+            terminalreporter.write_line(f"{f}:")
+            for ln in lines[:20]:
+                terminalreporter.write_line(f"    {ln}")
+            terminalreporter.write_line(tail(f, 60))

@@ -1,0 +1,168 @@
+"""Cluster mode: Redis or PostgreSQL goes away under a running chorusd and comes back on the
+same port. chorusd must answer a clear 503 meanwhile (never hang, never 500), name the
+failing backend in /readyz, lose nothing, and recover without a restart."""
+import time
+
+import pytest
+
+from conftest import MODE
+from client import PASSWORD, expect_problem, expect_status, unique_handle
+
+pytestmark = pytest.mark.skipif(MODE != "cluster", reason="needs CHORUS_BACKENDS=cluster")
+
+
+def wait_ready(api, timeout=20):
+    deadline = time.monotonic() + timeout
+    r = None
+    while time.monotonic() < deadline:
+        r = api.get("/readyz")
+        if r.status == 200:
+            return r
+        time.sleep(0.2)
+    raise AssertionError(f"/readyz not 200 within {timeout}s after the backend returned:\n{r.describe()}")
+
+
+def backend_errors(api):
+    from test_service import find, get_metrics
+    _, samples = get_metrics(api)
+    return sum(v for _, v in find(samples, "chorus_backend_errors_total"))
+
+
+def timed(fn, *a, **kw):
+    t0 = time.monotonic()
+    r = fn(*a, **kw)
+    took = time.monotonic() - t0
+    assert took < 10, f"request took {took:.1f}s while a backend was down (must fail fast):\n{r.describe()}"
+    return r
+
+
+def test_redis_outage_and_recovery(start_server, redis_ctl, api):
+    srv = start_server(name="kv-outage")
+    c = srv.client()
+    acct = c.register()
+    expect_status(acct.patch("/v1/me", json={"bio": "before"}), 200)
+    errors_before = backend_errors(c)
+
+    redis_ctl.stop()
+    try:
+        r = timed(c.get, "/readyz")
+        body = expect_problem(r, 503, "unavailable")
+        assert body["checks"] == {"db": "ok", "kv": "unavailable"}, r.describe()
+        assert "kv" in body["detail"], r.describe()
+        expect_status(timed(c.get, "/healthz"), 200)
+        expect_problem(timed(acct.get, "/v1/me"), 503, "unavailable")
+        expect_problem(timed(acct.patch, "/v1/me", json={"bio": "during"}), 503, "unavailable")
+        expect_problem(timed(acct.get, "/v1/me/sessions"), 503, "unavailable")
+        handle = unique_handle()
+        reg = timed(c.post, "/v1/auth/register", json={"handle": handle, "password": PASSWORD})
+        assert reg.status in (201, 503), reg.describe()
+        if reg.status == 503:
+            expect_problem(reg, 503, "unavailable")
+    finally:
+        redis_ctl.start()
+
+    wait_ready(c)
+    me = acct.me()  # same token, no chorusd restart
+    assert me["bio"] == "before", "a write answered 503 was applied"
+    expect_status(acct.patch("/v1/me", json={"bio": "after"}), 200)
+    assert acct.me()["bio"] == "after"
+    # Registration attempted during the outage: created iff it was acknowledged.
+    login = c.post("/v1/auth/login", json={"handle": handle, "password": PASSWORD})
+    if reg.status == 201:
+        expect_status(login, 200)
+    else:
+        expect_problem(login, 401, "invalid_credentials")
+        c.register(handle=handle)
+    assert backend_errors(c) > errors_before
+    wait_ready(api)  # the session's server recovers too
+
+
+def test_postgres_outage_and_recovery(start_server, pg_ctl, api):
+    srv = start_server(name="db-outage")
+    c = srv.client()
+    acct = c.register(display_name="Before Outage")
+    expect_status(acct.patch("/v1/me", json={"bio": "written before", "region": "nl"}), 200)
+    errors_before = backend_errors(c)
+
+    pg_ctl.stop()
+    try:
+        r = timed(c.get, "/readyz")
+        body = expect_problem(r, 503, "unavailable")
+        assert body["checks"] == {"db": "unavailable", "kv": "ok"}, r.describe()
+        assert "db" in body["detail"], r.describe()
+        expect_status(timed(c.get, "/healthz"), 200)
+        expect_problem(timed(acct.get, "/v1/me"), 503, "unavailable")
+        expect_problem(timed(acct.patch, "/v1/me", json={"bio": "during"}), 503, "unavailable")
+        expect_problem(timed(acct.get, f"/v1/users/{acct.id}"), 503, "unavailable")
+        handle = unique_handle()
+        expect_problem(timed(c.post, "/v1/auth/register", json={"handle": handle, "password": PASSWORD}),
+                       503, "unavailable")
+        expect_problem(timed(c.post, "/v1/auth/login", json={"handle": acct.handle, "password": PASSWORD}),
+                       503, "unavailable")
+        expect_problem(timed(c.post, "/v1/auth/refresh", json={"refresh_token": acct.refresh_token}),
+                       503, "unavailable")
+    finally:
+        pg_ctl.start()
+
+    wait_ready(c)
+    me = acct.me()
+    assert (me["display_name"], me["bio"], me["region"]) == ("Before Outage", "written before", "NL")
+    # The refresh token was not consumed by the failed refresh.
+    fresh = expect_status(c.post("/v1/auth/refresh", json={"refresh_token": acct.refresh_token}), 200).json
+    expect_status(c.get("/v1/me", token=fresh["access_token"]), 200)
+    # The registration answered 503 created nothing.
+    c.register(handle=handle)
+    assert backend_errors(c) > errors_before
+    wait_ready(api)
+
+
+def test_revocation_survives_redis_restart(start_server, redis_ctl, api):
+    """Redis runs without persistence here: a restart loses every key. Revoked sessions
+    and used refresh tokens must stay dead (the database is the source of truth)."""
+    srv = start_server(name="kv-restart")
+    c = srv.client()
+    acct = c.register()
+    used = acct.refresh_token
+    acct.update(expect_status(c.post("/v1/auth/refresh", json={"refresh_token": used}), 200).json)
+    gone = c.login(acct.handle, device_name="gone")
+    expect_status(gone.post("/v1/auth/logout"), 204)
+    revoked = c.login(acct.handle, device_name="revoked")
+    expect_status(acct.delete(f"/v1/me/sessions/{revoked.current_session_id()}"), 204)
+
+    redis_ctl.stop()
+    redis_ctl.start()
+    wait_ready(c)
+
+    expect_problem(gone.get("/v1/me"), 401, "invalid_token")
+    expect_problem(revoked.get("/v1/me"), 401, "invalid_token")
+    expect_problem(c.post("/v1/auth/refresh", json={"refresh_token": gone.refresh_token}), 401, "invalid_token")
+    acct.me()
+    assert len(acct.all_sessions()) == 1
+    # Re-using the already-used refresh token is still detected as theft.
+    expect_problem(c.post("/v1/auth/refresh", json={"refresh_token": used}), 401, "invalid_token")
+    expect_problem(acct.get("/v1/me"), 401, "invalid_token")
+    wait_ready(api)
+
+
+def test_server_starts_while_redis_is_down(start_server, redis_ctl):
+    """chorusd starts with Redis down (connections are lazy), reports not ready, and becomes
+    ready once Redis is there."""
+    redis_ctl.stop()
+    try:
+        srv = start_server(name="kv-down-at-start", wait=False)
+        deadline = time.monotonic() + 30
+        r = None
+        while time.monotonic() < deadline:
+            assert srv.proc.poll() is None, "chorusd exited because Redis was down at start"
+            try:
+                r = srv.client().get("/readyz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert r is not None, "chorusd never listened"
+        body = expect_problem(r, 503, "unavailable")
+        assert body["checks"]["kv"] == "unavailable"
+    finally:
+        redis_ctl.start()
+    wait_ready(srv.client(), timeout=30)
+    srv.client().register()
