@@ -82,6 +82,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         fprintf(stderr, "chorusd: CHORUS_REDIS: %s\n", err);
         return 1;
     }
+    svc.local_backends = strcmp(ch_db_kind(db), "sqlite") == 0 && strcmp(ch_kv_kind(svc.kv), "memory") == 0;
     ch_err_t e = ch_svc_load_keys(&svc);
     if (e != CH_OK || ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0) {
         fprintf(stderr, "chorusd: cannot load server keys (%s)\n", ch_err_code(e));

@@ -25,6 +25,7 @@ enum {
     CH_ROUTE_INLINE = 1u << 1,     /* answers from memory on the event loop */
     CH_ROUTE_JSON_BODY = 1u << 2,  /* takes a JSON object body */
     CH_ROUTE_IDEMPOTENT = 1u << 3, /* creating POST: honours Idempotency-Key */
+    CH_ROUTE_POINT_READ = 1u << 4, /* a few indexed reads: runs on the loop when backends are local */
 };
 
 /** A route: data, one table in routes.c. */

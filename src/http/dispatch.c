@@ -393,6 +393,13 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     p->work.data = p;
     ch_metrics_queue_add(1);
+    if ((m.route->flags & CH_ROUTE_POINT_READ) && c->svc->local_backends) {
+        /* An indexed SQLite read and an in-memory kv lookup cost less than the hop to a
+         * worker thread and back; with network backends they go to the pool. */
+        ch__run_blocking(&p->work);
+        ch__finish(p);
+        return 0;
+    }
     uv_queue_work(req->conn->ctx->loop, &p->work, ch__run_blocking, ch__after_blocking);
     return 0;
 }

@@ -257,7 +257,7 @@ static ch_err_t ch__sq_step_all(ch__sq_conn_t *c, sqlite3_stmt *stmt, const char
 static ch_err_t ch__sq_run(ch__sq_conn_t *c, const char *sql, const ch_db_param_t *params, size_t nparams,
                            ch_db_rows_t **rows_out, int64_t *changes_out)
 {
-    ch__sq_stmt_t *st;
+    ch__sq_stmt_t *st = NULL;
     ch_err_t err = ch__sq_stmt(c, sql, &st);
     if (err != CH_OK)
         return err;

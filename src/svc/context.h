@@ -16,6 +16,7 @@ typedef struct {
     ch_kv_t *kv;            /* owned by main */
     uint8_t token_key[CH_TOKEN_KEY_LEN];  /* signs access tokens */
     uint8_t sealing_key[CH_TOKEN_KEY_LEN]; /* seals stored idempotent responses */
+    int local_backends; /* SQLite + in-process kv: point reads take microseconds, no network */
 } ch_svc_t;
 
 /** Loads or creates the server keys: from CHORUS_JWT_SECRET when set, else from the

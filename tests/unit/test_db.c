@@ -21,7 +21,7 @@
 typedef struct {
     const char *name;
     int available;
-    char url[1024];
+    char url[2048];
     ch_db_t *db; /* open during each test */
     /* sqlite: the temporary directory; postgres: the admin URL and the created database */
     char dir[256];
@@ -100,7 +100,7 @@ static int sqlite_group_teardown(void **state)
     backend_t *b = &sqlite_backend;
     const char *files[] = {"test.db", "test.db-wal", "test.db-shm", "garbage.db", "created.db",
                            "created.db-wal", "created.db-shm"};
-    char path[512];
+    char path[2048];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", b->dir, files[i]);
         unlink(path);
@@ -660,7 +660,7 @@ static void test_sqlite_settings(void **state)
 static void test_sqlite_open_errors(void **state)
 {
     backend_t *b = backend(state);
-    char url[600], path[512], errbuf[256];
+    char url[4200], path[2048], errbuf[256];
     ch_db_t *db = (ch_db_t *)1;
 
     snprintf(url, sizeof(url), "sqlite:%s/no/such/dir/x.db", b->dir);

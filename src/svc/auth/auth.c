@@ -125,8 +125,8 @@ static ch_err_t ch__auth_result(ch_svc_t *svc, uint64_t user_id, uint64_t sessio
 
 ch_err_t ch_auth_register(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
 {
-    const char *handle_in, *pw, *name, *device;
-    size_t pwlen;
+    const char *handle_in = NULL, *pw = NULL, *name, *device = NULL;
+    size_t pwlen = 0;
     char handle[CH_HANDLE_MAX + 1];
     ch_err_t err;
     if ((err = ch__req_string(body, "handle", &handle_in, f)) || (err = ch_users_check_handle(handle_in, handle, f)) ||
@@ -173,8 +173,8 @@ ch_err_t ch_auth_register(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t 
 
 ch_err_t ch_auth_login(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
 {
-    const char *handle_in, *pw, *device;
-    size_t pwlen;
+    const char *handle_in = NULL, *pw = NULL, *device = NULL;
+    size_t pwlen = 0;
     char handle[CH_HANDLE_MAX + 1];
     ch_err_t err;
     if ((err = ch__req_string(body, "handle", &handle_in, f)) || (err = ch__req_string(body, "password", &pw, f)) ||
@@ -258,7 +258,7 @@ static ch_err_t ch__revoke_stolen(ch_svc_t *svc, const char *digest)
 
 ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
 {
-    const char *token;
+    const char *token = NULL;
     ch_err_t err = ch__req_string(body, "refresh_token", &token, f);
     if (err)
         return err;

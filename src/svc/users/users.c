@@ -228,7 +228,7 @@ static ch_err_t ch__apply_patch(json_t *patch, const ch_db_rows_t *cur, ch__prof
             return ch_fault(f, CH_EINVAL, "region", "region must be an ISO 3166-1 alpha-2 code, or null");
     }
     if ((v = json_object_get(patch, "interests")) != NULL) {
-        json_t *list;
+        json_t *list = NULL;
         if ((err = ch__check_interests(v, &list, f)) != CH_OK)
             return err;
         e->interests = json_dumps(list, JSON_COMPACT);
