@@ -56,7 +56,7 @@ ch_err_t ch_call_limit(ch_call_t *call, int *limit)
         return CH_OK;
     char *end;
     long n = strtol(v, &end, 10);
-    if (!*v || *end || n < 1 || n > 100)
+    if (*v < '0' || *v > '9' || *end || n < 1 || n > 100)
         return ch_fault(&call->fault, CH_EINVAL, "limit", "limit must be an integer from 1 to 100");
     *limit = (int)n;
     return CH_OK;

@@ -320,7 +320,7 @@ static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
     if (c->body_len && !ch__is_json_type(ch__header(req, H2O_TOKEN_CONTENT_TYPE)))
         return ch__fail_early(p, CH_EMEDIATYPE, NULL, "Content-Type must be application/json"), 0;
     json_error_t jerr;
-    c->json = c->body_len ? json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    c->json = c->body_len ? json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr) : NULL;
     if (!c->json) {
         char detail[200];
         snprintf(detail, sizeof(detail), "body is not valid JSON: %s",

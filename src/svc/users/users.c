@@ -155,9 +155,9 @@ ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const
     if (err == CH_OK && ch_db_rows_count(rows) == 0)
         err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
     if (err == CH_OK) {
-        int self = (uint64_t)ch_db_rows_int(rows, 0, COL_ID) == viewer;
-        *out = ch_users_render(rows, 0, self);
-        if (!self) /* the social graph (follows, blocks, mutes) fills these in */
+        /* The public profile, even of oneself: private fields are only on GET /v1/me. */
+        *out = ch_users_render(rows, 0, 0);
+        if ((uint64_t)ch_db_rows_int(rows, 0, COL_ID) != viewer) /* the social graph (follows, blocks, mutes) fills these in */
             json_object_set_new(*out, "relationship",
                                 json_pack("{s:b, s:b, s:b, s:b, s:b}", "following", 0, "followed_by", 0, "requested", 0,
                                           "blocking", 0, "muting", 0));

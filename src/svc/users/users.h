@@ -26,7 +26,7 @@
 ch_err_t ch_users_check_handle(const char *handle, char out[CH_HANDLE_MAX + 1], ch_fault_t *f);
 /** Validates a display name (1-64 characters of valid UTF-8, no control characters). */
 ch_err_t ch_users_check_display_name(const char *name, ch_fault_t *f);
-/** Renders row `row` of a CH_USER_COLUMNS result; self adds interests and region. */
+/** Renders row `row` of a CH_USER_COLUMNS result; self (the owner's view) adds interests and region. */
 json_t *ch_users_render(const ch_db_rows_t *rows, size_t row, int self);
 /** The user's own profile (GET /v1/me). *out is owned by the caller. */
 ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault_t *f);
