@@ -14,8 +14,10 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "svc/context.h"
+#include "svc/users/profile_cache.h"
 
 #define CH_DRAIN_MS 10000
+#define CH_PROFILE_CACHE_CAPACITY 65536
 
 #if defined(__SANITIZE_ADDRESS__)
 /* LeakSanitizer hook: h2o keeps per-thread recycling free lists of buffers and pool chunks
@@ -83,6 +85,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         return 1;
     }
     svc.local_backends = strcmp(ch_db_kind(db), "sqlite") == 0 && strcmp(ch_kv_kind(svc.kv), "memory") == 0;
+    /* With one process owning the database, cached profiles can be kept exact. */
+    if (svc.local_backends)
+        svc.profiles = ch_profile_cache_create(CH_PROFILE_CACHE_CAPACITY);
     ch_err_t e = ch_svc_load_keys(&svc);
     if (e != CH_OK || ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0) {
         fprintf(stderr, "chorusd: cannot load server keys (%s)\n", ch_err_code(e));
@@ -118,6 +123,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
     }
     ch_server_destroy(srv);
     ch_password_clear_dummy();
+    ch_profile_cache_destroy(svc.profiles);
     ch_kv_close(svc.kv);
     return rc;
 }

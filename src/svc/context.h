@@ -17,6 +17,7 @@ typedef struct {
     uint8_t token_key[CH_TOKEN_KEY_LEN];  /* signs access tokens */
     uint8_t sealing_key[CH_TOKEN_KEY_LEN]; /* seals stored idempotent responses */
     int local_backends; /* SQLite + in-process kv: point reads take microseconds, no network */
+    struct ch_profile_cache *profiles; /* rendered public profiles; NULL unless local_backends */
 } ch_svc_t;
 
 /** Loads or creates the server keys: from CHORUS_JWT_SECRET when set, else from the

@@ -7,6 +7,7 @@
 #include "core/id.h"
 #include "core/text.h"
 #include "svc/common/outbox.h"
+#include "svc/users/profile_cache.h"
 #include "svc/users/region.h"
 
 /* ---- validation ------------------------------------------------------------------------ */
@@ -136,8 +137,9 @@ ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault
     return err;
 }
 
-ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, json_t **out,
-                              ch_fault_t *f)
+/* Reads and renders a public profile from the database; *id_out gets the user's id. */
+static ch_err_t ch__load_profile(ch_svc_t *svc, uint64_t id, const char *handle, char **json_out, uint64_t *id_out,
+                                 ch_fault_t *f)
 {
     char norm[CH_HANDLE_MAX + 1];
     ch_db_param_t p[1];
@@ -155,15 +157,41 @@ ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const
     if (err == CH_OK && ch_db_rows_count(rows) == 0)
         err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
     if (err == CH_OK) {
-        /* The public profile, even of oneself: private fields are only on GET /v1/me. */
-        *out = ch_users_render(rows, 0, 0);
-        if ((uint64_t)ch_db_rows_int(rows, 0, COL_ID) != viewer) /* the social graph (follows, blocks, mutes) fills these in */
-            json_object_set_new(*out, "relationship",
-                                json_pack("{s:b, s:b, s:b, s:b, s:b}", "following", 0, "followed_by", 0, "requested", 0,
-                                          "blocking", 0, "muting", 0));
+        json_t *profile = ch_users_render(rows, 0, 0);
+        *json_out = json_dumps(profile, JSON_COMPACT);
+        *id_out = (uint64_t)ch_db_rows_int(rows, 0, COL_ID);
+        json_decref(profile);
     }
     ch_db_rows_free(rows);
     return err;
+}
+
+ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, char **json_out,
+                              ch_fault_t *f)
+{
+    uint64_t version = 0, uid = id;
+    char *base = id && svc->profiles ? ch_profile_cache_get(svc->profiles, id, &version) : NULL;
+    if (!base) {
+        ch_err_t err = ch__load_profile(svc, id, handle, &base, &uid, f);
+        if (err)
+            return err;
+        if (id && svc->profiles)
+            ch_profile_cache_put(svc->profiles, id, base, strlen(base), version);
+    }
+    if (uid == viewer) {
+        *json_out = base;
+        return CH_OK;
+    }
+    /* The social graph (follows, blocks, mutes) fills these in. */
+    static const char rel[] = ",\"relationship\":{\"following\":false,\"followed_by\":false,\"requested\":false,"
+                              "\"blocking\":false,\"muting\":false}}";
+    size_t len = strlen(base);
+    char *out = malloc(len + sizeof(rel));
+    memcpy(out, base, len - 1); /* drop the closing brace */
+    memcpy(out + len - 1, rel, sizeof(rel));
+    free(base);
+    *json_out = out;
+    return CH_OK;
 }
 
 /* ---- edits ----------------------------------------------------------------------------- */
@@ -271,5 +299,7 @@ ch_err_t ch_users_update_me(ch_svc_t *svc, uint64_t user_id, json_t *patch, json
     ch_db_rows_free(cur);
     if ((err = ch_sql_end(svc, conn, err)) != CH_OK)
         return err;
+    if (svc->profiles)
+        ch_profile_cache_forget(svc->profiles, user_id);
     return ch_users_get_me(svc, user_id, out, f);
 }
