@@ -110,7 +110,7 @@ int ch_config_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *
     char *end;
     errno = 0;
     long port = strtol(colon + 1, &end, 10);
-    if (errno || *end || colon[1] == '\0' || port < 1 || port > 65535)
+    if (colon[1] < '0' || colon[1] > '9' || errno || *end || port < 1 || port > 65535)
         return -1;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -184,7 +184,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
 
     if (ch__env_str("CHORUS_REDIS", cfg->redis_url, sizeof(cfg->redis_url), err, errlen))
         return -1;
-    if (cfg->redis_url[0] && strncmp(cfg->redis_url, "redis://", 8) != 0)
+    if (cfg->redis_url[0] && (strncmp(cfg->redis_url, "redis://", 8) != 0 || cfg->redis_url[8] == '\0'))
         return ch__fail(err, errlen, "CHORUS_REDIS", cfg->redis_url, "redis://host:port");
 
     const char *roles = getenv("CHORUS_ROLES");

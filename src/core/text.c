@@ -62,7 +62,8 @@ int ch_text_is_https_url(const char *s, size_t max_len)
         return 0;
     const char *host = s + 8;
     size_t host_len = strcspn(host, "/?#");
-    if (host_len == 0 || host[0] == ':' || host[0] == '@')
+    /* No userinfo: "https://good.example@evil.example" shows one host and opens another. */
+    if (host_len == 0 || host[0] == ':' || memchr(host, '@', host_len))
         return 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];

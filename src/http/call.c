@@ -17,6 +17,8 @@ static int ch__hex(char c)
 const char *ch_call_query(const ch_call_t *call, const char *name, char *buf, size_t buflen)
 {
     size_t nlen = strlen(name);
+    if (buflen == 0)
+        return NULL;
     for (const char *p = call->query; p && *p;) {
         size_t seg = strcspn(p, "&");
         if (seg > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
@@ -54,6 +56,8 @@ ch_err_t ch_call_limit(ch_call_t *call, int *limit)
     *limit = 20;
     if (!v)
         return CH_OK;
+    if (strlen(v) >= sizeof(buf) - 1) /* possibly cut off by ch_call_query: too long anyway */
+        return ch_fault(&call->fault, CH_EINVAL, "limit", "limit must be an integer from 1 to 100");
     char *end;
     long n = strtol(v, &end, 10);
     if (*v < '0' || *v > '9' || *end || n < 1 || n > 100)

@@ -230,6 +230,33 @@ static void test_token_alg_none(void **state)
     assert_int_equal(verify_str(key, tok, now, &c), CH_ETOKEN);
 }
 
+static void test_token_other_header_even_if_signed(void **state)
+{
+    /* Only the one header we issue is accepted, even when the rest is correctly signed with
+     * our key: no algorithm negotiation through the header. */
+    uint8_t key[CH_TOKEN_KEY_LEN];
+    ch_token_claims_t c;
+    ch_token_key_from_secret(SECRET, key);
+    const char *payload = strchr(KNOWN_JWT, '.') + 1;
+    const char *headers[] = {
+        "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9", /* {"alg":"HS384","typ":"JWT"}, same length */
+        HEADER_NONE,
+    };
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        char tok[CH_JWT_MAX_LEN], sig[64];
+        int n = snprintf(tok, sizeof(tok), "%s.%.*s", headers[i], (int)(strrchr(KNOWN_JWT, '.') - payload), payload);
+        uint8_t mac[crypto_auth_hmacsha256_BYTES];
+        crypto_auth_hmacsha256_state st;
+        crypto_auth_hmacsha256_init(&st, key, sizeof(key));
+        crypto_auth_hmacsha256_update(&st, (const unsigned char *)tok, (size_t)n);
+        crypto_auth_hmacsha256_final(&st, mac);
+        sodium_bin2base64(sig, sizeof(sig), mac, sizeof(mac), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        snprintf(tok + n, sizeof(tok) - (size_t)n, ".%s", sig);
+        if (verify_str(key, tok, 1700000000, &c) != CH_ETOKEN)
+            fail_msg("token with header %s accepted", headers[i]);
+    }
+}
+
 static void test_token_malformed(void **state)
 {
     uint8_t key[CH_TOKEN_KEY_LEN];
@@ -329,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_token_expiry),
         cmocka_unit_test(test_token_tampered),
         cmocka_unit_test(test_token_alg_none),
+        cmocka_unit_test(test_token_other_header_even_if_signed),
         cmocka_unit_test(test_token_malformed),
         cmocka_unit_test(test_token_signed_but_bad_claims),
         cmocka_unit_test(test_opaque_token),

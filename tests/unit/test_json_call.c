@@ -141,6 +141,9 @@ static void test_limit_bad(void **state)
     expect_bad_limit("limit");
     expect_bad_limit("limit=1.5");
     expect_bad_limit("limit=99999999999999999999999");
+    expect_bad_limit("limit=+5");
+    expect_bad_limit("limit=%205"); /* " 5" */
+    expect_bad_limit("limit=5%20");
 }
 
 int main(void)
