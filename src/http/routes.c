@@ -1,4 +1,7 @@
-/* The route table: every endpoint, its handler and how it runs (see call.h flags). */
+/* The route table: every endpoint, its handler and how it runs (see call.h flags). Each
+ * domain keeps its rows in http/routes_<domain>.def, included here in order. */
+#include "http/h_content.h"
+#include "http/h_graph.h"
 #include "http/handlers.h"
 #include "http/router.h"
 
@@ -25,6 +28,9 @@ ch_route_t ch_routes[] = {
 
     {"GET", "/v1/users/by-handle/{handle}", ch_h_user_by_handle, AUTH | POINT, 0},
     {"GET", "/v1/users/{id}", ch_h_user_get, AUTH | POINT, 0},
+
+#include "http/routes_graph.def"
+#include "http/routes_content.def"
 };
 
 const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);

@@ -442,6 +442,7 @@ def server(workdir, backends):
     """The shared chorusd of the session (default settings)."""
     s = Server(workdir, backends.storage_env(False, workdir / "data-main"), name="main")
     s.start()
+    _SHARED.append(s)
     yield s
     # Not raised here: a failing session-fixture teardown can run inside pytest's own
     # sessionfinish (after -x) and crash it. Recorded, reported and failing the session.
@@ -492,9 +493,31 @@ def start_server(workdir, backends):
         pytest.fail("\n\n".join(errors), pytrace=False)
 
 
+@pytest.fixture
+def fresh_storage(workdir, backends):
+    """Factory: storage settings (CHORUS_DATA_DIR, and in cluster mode a new PostgreSQL
+    database and Redis db) for a dedicated chorusd; pass to start_server(storage=...)."""
+    def make():
+        return backends.storage_env(True, workdir / f"data-fresh-{time.monotonic_ns()}")
+    return make
+
+
 def _need_cluster():
     if MODE != "cluster":
         pytest.skip("needs CHORUS_BACKENDS=cluster")
+
+
+_SHARED = []  # the session's shared Server, once started
+
+
+def _wait_shared_ready(timeout=30):
+    """After a backend outage: wait until the shared chorusd says ready again (as a load
+    balancer would before routing to it)."""
+    if _SHARED and _SHARED[0].proc is not None:
+        try:
+            _SHARED[0].wait_ready(timeout)
+        except AssertionError as e:
+            _SESSION_ERRORS.append(f"shared chorusd not ready after a backend outage: {e}")
 
 
 @pytest.fixture
@@ -505,6 +528,7 @@ def redis_ctl(backends):
     yield backends.redis
     if not backends.redis.running:
         backends.redis.start()
+    _wait_shared_ready()
 
 
 @pytest.fixture
@@ -515,6 +539,7 @@ def pg_ctl(backends):
     yield backends.pg
     if not backends.pg.running:
         backends.pg.start()
+    _wait_shared_ready()
 
 
 @pytest.fixture

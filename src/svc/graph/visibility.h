@@ -1,0 +1,35 @@
+/* The one place where "who may see what" is decided. Every read path of every domain
+ * (profiles, lists, items, timelines, feeds, search, engagement) asks these functions, so
+ * that no feature can forget a block or a private account. */
+#ifndef CH_SVC_GRAPH_VISIBILITY_H
+#define CH_SVC_GRAPH_VISIBILITY_H
+
+#include <stdint.h>
+
+#include "svc/context.h"
+
+/** What is true between a viewer and another user, read in one round trip. */
+typedef struct {
+    int exists;         /* the other user exists */
+    int self;           /* viewer is that user */
+    int following;      /* viewer follows them (approved) */
+    int followed_by;    /* they follow viewer */
+    int requested;      /* viewer has a pending follow request to them */
+    int blocking;       /* viewer blocks them */
+    int blocked_by;     /* they block viewer */
+    int muting;         /* viewer mutes them */
+    int other_private;  /* their account is private */
+} ch_graph_rel_t;
+
+/** Reads the relation between viewer and other. conn may be NULL (a connection is borrowed
+ * for the call) or the caller's, inside its transaction. */
+ch_err_t ch_graph_relation(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t other, ch_graph_rel_t *out);
+/** Whether the viewer may see the other user at all (profile, lists' existence): the user
+ * exists and there is no block either way. Otherwise answer 404. */
+int ch_graph_may_see_user(const ch_graph_rel_t *rel);
+/** Whether the viewer may see content authored by the other user: may_see_user, and for
+ * followers-only items or private accounts, the viewer is the author or an approved
+ * follower. Otherwise answer 404. */
+int ch_graph_may_see_content(const ch_graph_rel_t *rel, int followers_only);
+
+#endif
