@@ -14,6 +14,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "svc/context.h"
+#include "svc/seed/seed.h"
 #include "svc/users/profile_cache.h"
 
 #define CH_DRAIN_MS 10000
@@ -128,10 +129,52 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
     return rc;
 }
 
+/* Reads the number of `--name N` / `--name=N` at argv[*i]; 1 when it matched. */
+static int ch__number_arg(int argc, char **argv, int *i, const char *name, unsigned long long max,
+                          unsigned long long *out, int *bad)
+{
+    size_t n = strlen(name);
+    const char *v = NULL;
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=')
+        v = argv[*i] + n + 1;
+    else if (argv[*i][n] == '\0' && *i + 1 < argc)
+        v = argv[++*i];
+    else if (argv[*i][n] != '\0')
+        return 0;
+    char *end;
+    *out = v && *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    *bad = !v || *v < '0' || *v > '9' || *end || *out > max;
+    return 1;
+}
+
+static int ch__seed(ch_svc_t *svc, const ch_seed_opts_t *opts)
+{
+    ch_seed_stats_t st;
+    ch_err_t err = ch_seed_run(svc, opts, &st);
+    if (err == CH_ECONFLICT) {
+        fprintf(stderr, "chorusd seed: this database already holds the demo community (seed users exist)\n");
+        return 1;
+    }
+    if (err) {
+        fprintf(stderr, "chorusd seed: failed (%s)\n", ch_err_code(err));
+        return 1;
+    }
+    printf("seeded %llu users, %llu follows, %llu posts, %llu reels, %llu stories in %.1f s "
+           "(password of every demo account: %s)\n",
+           (unsigned long long)st.users, (unsigned long long)st.follows, (unsigned long long)st.posts,
+           (unsigned long long)st.reels, (unsigned long long)st.stories, st.seconds, CH_SEED_PASSWORD);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *command = "serve";
+    ch_seed_opts_t seed = {.users = 1000, .seed = 42};
     for (int i = 1; i < argc; i++) {
+        unsigned long long n = 0;
+        int bad = 0;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             ch_config_print_help(stdout);
             return 0;
@@ -139,13 +182,21 @@ int main(int argc, char **argv)
             setenv("CHORUS_ROLES", argv[i] + 8, 1);
         } else if (argv[i][0] != '-' && i == 1) {
             command = argv[i];
+        } else if (strcmp(command, "seed") == 0 && ch__number_arg(argc, argv, &i, "--users", 1000000, &n, &bad)) {
+            if (bad || n < 2)
+                return ch__usage_error("--users (2 to 1000000)");
+            seed.users = (unsigned)n;
+        } else if (strcmp(command, "seed") == 0 && ch__number_arg(argc, argv, &i, "--seed", UINT64_MAX, &n, &bad)) {
+            if (bad)
+                return ch__usage_error("--seed (a number)");
+            seed.seed = n;
         } else {
             return ch__usage_error(argv[i]);
         }
     }
     if (strcmp(command, "routes") == 0)
         return ch__print_routes();
-    if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0)
+    if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 && strcmp(command, "seed") != 0)
         return ch__usage_error(command);
 
     ch_config_t cfg;
@@ -170,7 +221,13 @@ int main(int argc, char **argv)
     ch_db_t *db = ch__open_db(&cfg);
     if (!db)
         return 1;
-    int rc = strcmp(command, "migrate") == 0 ? 0 : ch__serve(&cfg, db);
+    int rc = 0;
+    if (strcmp(command, "seed") == 0) {
+        ch_svc_t svc = {.cfg = &cfg, .db = db};
+        rc = ch__seed(&svc, &seed);
+    } else if (strcmp(command, "serve") == 0) {
+        rc = ch__serve(&cfg, db);
+    }
     ch_db_close(db);
     return rc;
 }

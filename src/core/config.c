@@ -33,6 +33,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_RATE_LIMIT_IP", "6000", "writes per minute per client address"},
     {"CHORUS_LOGIN_MAX_FAILURES", "10", "failed logins per handle before 429"},
     {"CHORUS_LOGIN_WINDOW", "900", "window for failed logins, seconds"},
+    {"CHORUS_STORY_TTL", "86400", "how long a story stays visible after it is posted, seconds (1-604800)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
@@ -40,10 +41,11 @@ static const ch__config_var_t ch__config_vars[] = {
 
 void ch_config_print_help(FILE *out)
 {
-    fprintf(out, "usage: chorusd [serve | migrate | routes] [--roles=LIST]\n\n"
+    fprintf(out, "usage: chorusd [serve | migrate | routes | seed [--users N] [--seed S]] [--roles=LIST]\n\n"
                  "  serve    run the server (default)\n"
                  "  migrate  apply database migrations and exit\n"
-                 "  routes   print the HTTP route table and exit\n\n"
+                 "  routes   print the HTTP route table and exit\n"
+                 "  seed     create a deterministic demo community (default 1000 users, seed 42)\n\n"
                  "Configuration (environment variables):\n");
     for (size_t i = 0; i < sizeof(ch__config_vars) / sizeof(ch__config_vars[0]); i++)
         fprintf(out, "  %-26s %s\n  %-26s   default: %s\n", ch__config_vars[i].name, ch__config_vars[i].help, "",
@@ -153,7 +155,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     memset(cfg, 0, sizeof(*cfg));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
-    int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900;
+    int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900, story_ttl = 86400;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
     const char *listen = getenv("CHORUS_LISTEN");
@@ -211,6 +213,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_RATE_LIMIT_IP", 1, INT32_MAX * 1000LL, &rl_ip, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
+        ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_OPSLIMIT", crypto_pwhash_OPSLIMIT_MIN, 64, &ops, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen))
         return -1;
@@ -223,6 +226,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->rate_limit_ip = rl_ip;
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;
+    cfg->story_ttl_s = story_ttl;
     cfg->pwhash_opslimit = (uint64_t)ops;
     cfg->pwhash_memlimit = (size_t)mem;
     return 0;

@@ -30,6 +30,7 @@ typedef struct {
     int64_t rate_limit_ip;   /* writes per minute per client address */
     int64_t login_max_failures;
     int64_t login_window_s;
+    int64_t story_ttl_s;     /* how long a story stays visible after it is posted */
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
     int log_level; /* ch_log_level_t */

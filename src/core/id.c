@@ -27,6 +27,12 @@ uint64_t ch_id_next(void)
     return (ms << (CH_ID_NODE_BITS + CH_ID_SEQ_BITS)) | ((uint64_t)ch__id_node << CH_ID_SEQ_BITS) | seq;
 }
 
+uint64_t ch_id_at(int64_t unix_ms, unsigned seq)
+{
+    return ((uint64_t)(unix_ms - CH_ID_EPOCH_MS) << (CH_ID_NODE_BITS + CH_ID_SEQ_BITS)) |
+           ((uint64_t)ch__id_node << CH_ID_SEQ_BITS) | (seq & ((1u << CH_ID_SEQ_BITS) - 1));
+}
+
 int64_t ch_id_time_ms(uint64_t id)
 {
     return (int64_t)(id >> (CH_ID_NODE_BITS + CH_ID_SEQ_BITS)) + CH_ID_EPOCH_MS;

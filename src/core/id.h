@@ -15,6 +15,10 @@
 void ch_id_set_node(unsigned node);
 /** A new id, strictly greater than every id this process made before. Thread-safe, lock-free. */
 uint64_t ch_id_next(void);
+/** An id for a past moment (seeding, imports): unix_ms with `seq` in the sequence bits.
+ * Callers keep (unix_ms, seq) unique; such ids never collide with ch_id_next's, which
+ * are made from the current time. */
+uint64_t ch_id_at(int64_t unix_ms, unsigned seq);
 /** The creation time (unix ms) encoded in an id. */
 int64_t ch_id_time_ms(uint64_t id);
 /** Parses a decimal id; returns 0 for anything that is not 1..20 digits of a non-zero uint64. */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/id.h"
+
 static int ch__hex(char c)
 {
     if (c >= '0' && c <= '9')
@@ -63,6 +65,16 @@ ch_err_t ch_call_limit(ch_call_t *call, int *limit)
     if (*v < '0' || *v > '9' || *end || n < 1 || n > 100)
         return ch_fault(&call->fault, CH_EINVAL, "limit", "limit must be an integer from 1 to 100");
     *limit = (int)n;
+    return CH_OK;
+}
+
+ch_err_t ch_call_cursor(ch_call_t *call, uint64_t *before)
+{
+    char buf[32];
+    const char *v = ch_call_query(call, "cursor", buf, sizeof(buf));
+    *before = v ? ch_id_parse(v) : 0;
+    if (v && (*before == 0 || *before > INT64_MAX))
+        return ch_fault(&call->fault, CH_EINVAL, "cursor", "cursor is not one this API returned");
     return CH_OK;
 }
 

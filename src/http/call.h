@@ -68,6 +68,9 @@ struct ch_call {
 const char *ch_call_query(const ch_call_t *call, const char *name, char *buf, size_t buflen);
 /** Parses ?limit= (1..100, default 20). CH_EINVAL with field "limit" when bad. */
 ch_err_t ch_call_limit(ch_call_t *call, int *limit);
+/** Parses ?cursor= as a keyset cursor this API returned (a decimal id, at most INT64_MAX);
+ * *before is 0 when absent. CH_EINVAL with field "cursor" when bad. */
+ch_err_t ch_call_cursor(ch_call_t *call, uint64_t *before);
 /** Sets a JSON success answer (takes ownership of body). Returns CH_OK. */
 ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body);
 

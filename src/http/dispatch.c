@@ -223,6 +223,42 @@ static void ch__on_req_disposed(void *slot)
 
 /* ---- worker side ---------------------------------------------------------------------------- */
 
+/* The request an Idempotency-Key is bound to: the route template with its path parameters
+ * filled in (percent-encoded, so the stored text is ASCII whatever the client sent), so that
+ * one key reused on another resource (follow user A, then user B) is a different request,
+ * not a replay of the first. Caller frees. */
+static char *ch__idem_route(const ch_call_t *c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t cap = strlen(c->route->path) + 1;
+    for (int i = 0; i < CH_MAX_PATH_PARAMS && c->params[i]; i++)
+        cap += strlen(c->params[i]) * 3;
+    char *out = malloc(cap), *o = out;
+    int n = 0;
+    for (const char *t = c->route->path; *t;) {
+        const char *close = *t == '{' ? strchr(t, '}') : NULL;
+        if (!close) {
+            *o++ = *t++;
+            continue;
+        }
+        const char *param = n < CH_MAX_PATH_PARAMS && c->params[n] ? c->params[n] : "";
+        for (const unsigned char *v = (const unsigned char *)param; *v; v++) {
+            if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') || *v == '-' ||
+                *v == '_' || *v == '.' || *v == '~') {
+                *o++ = (char)*v;
+            } else {
+                *o++ = '%';
+                *o++ = hex[*v >> 4];
+                *o++ = hex[*v & 15];
+            }
+        }
+        n++;
+        t = close + 1;
+    }
+    *o = '\0';
+    return out;
+}
+
 static void ch__run_blocking(uv_work_t *work)
 {
     ch__pending_t *p = work->data;
@@ -243,8 +279,10 @@ static void ch__run_blocking(uv_work_t *work)
     }
 
     int claimed = 0;
+    char *idem_route = NULL;
     ch_idem_req_t idem = {c->user_id, c->idempotency_key, c->route->path, c->body ? c->body : "", c->body_len};
     if (err == CH_OK && c->idempotency_key && (c->route->flags & CH_ROUTE_IDEMPOTENT)) {
+        idem.route = idem_route = ch__idem_route(c);
         int replay_status = 0;
         err = ch_idem_begin(svc, &idem, &replay_status, &c->raw_out, &c->fault);
         if (err == CH_OK && replay_status) {
@@ -260,6 +298,7 @@ static void ch__run_blocking(uv_work_t *work)
     ch__render(p);
     if (claimed)
         ch_idem_finish(svc, &idem, c->status, c->raw_out, c->raw_out ? strlen(c->raw_out) : 0);
+    free(idem_route);
 }
 
 static void ch__after_blocking(uv_work_t *work, int status)

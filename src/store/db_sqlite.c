@@ -21,6 +21,7 @@
 typedef struct {
     sqlite3_stmt *stmt;
     size_t nparams; /* highest $n in the statement */
+    int *index;     /* index[n - 1]: SQLite's parameter index of "$n", found once at prepare */
 } ch__sq_stmt_t;
 
 typedef struct ch__sq_conn {
@@ -95,12 +96,14 @@ static void ch__sq_stmt_free(void *value, void *ctx)
 {
     ch__sq_stmt_t *st = value;
     sqlite3_finalize(st->stmt);
+    free(st->index);
     free(st);
 }
 
 /* Highest $n among the statement's parameters, or -1 when one is not of that form or the
- * numbering has a gap (PostgreSQL cannot type a parameter the statement never uses). */
-static long ch__sq_max_param(sqlite3_stmt *stmt)
+ * numbering has a gap (PostgreSQL cannot type a parameter the statement never uses). When
+ * index is not NULL (count entries), index[n - 1] receives the SQLite index of "$n". */
+static long ch__sq_max_param(sqlite3_stmt *stmt, int *index)
 {
     long max = 0;
     int count = sqlite3_bind_parameter_count(stmt);
@@ -112,6 +115,8 @@ static long ch__sq_max_param(sqlite3_stmt *stmt)
         long n = strtol(name + 1, &end, 10);
         if (*end || n > 65535)
             return -1;
+        if (index && n <= count)
+            index[n - 1] = i;
         if (n > max)
             max = n;
     }
@@ -135,20 +140,23 @@ static ch_err_t ch__sq_stmt(ch__sq_conn_t *c, const char *sql, ch__sq_stmt_t **s
         return ch__sq_misuse(c, CH_EINTERNAL, "empty statement", sql);
     while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';'))
         tail++;
-    long nparams = ch__sq_max_param(stmt);
+    int *index = calloc((size_t)sqlite3_bind_parameter_count(stmt) + 1, sizeof(int));
+    long nparams = index ? ch__sq_max_param(stmt, index) : -1;
     const char *why = tail && *tail ? "exec takes one statement (use exec_script)"
                       : nparams < 0 ? "parameters must be written $1..$n, without gaps"
                                     : NULL;
     if (why) {
         sqlite3_finalize(stmt);
+        free(index);
         return ch__sq_misuse(c, CH_EINTERNAL, why, sql);
     }
     st = malloc(sizeof(*st));
     if (!st) {
         sqlite3_finalize(stmt);
+        free(index);
         return ch__sq_misuse(c, CH_EINTERNAL, "out of memory", sql);
     }
-    *st = (ch__sq_stmt_t){stmt, (size_t)nparams};
+    *st = (ch__sq_stmt_t){stmt, (size_t)nparams, index};
     if (ch__db_cache_count(c->cache) >= CH__DB_CACHE_MAX)
         ch__db_cache_clear(c->cache, ch__sq_stmt_free, NULL);
     if (ch__db_cache_put(c->cache, sql, st) != 0) {
@@ -170,11 +178,7 @@ static ch_err_t ch__sq_bind(ch__sq_conn_t *c, ch__sq_stmt_t *st, const char *sql
         return ch__sq_misuse(c, CH_EINTERNAL, why, sql);
     }
     for (size_t i = 0; i < nparams; i++) {
-        char name[24];
-        snprintf(name, sizeof(name), "$%zu", i + 1);
-        int idx = sqlite3_bind_parameter_index(st->stmt, name);
-        if (idx == 0)
-            continue; /* a gap in the numbering ($1, $3): nothing to bind */
+        int idx = st->index[i];
         const ch_db_param_t *p = &params[i];
         int rc;
         switch (p->type) {

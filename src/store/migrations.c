@@ -4,6 +4,10 @@
  * TEXT for JSON. Never edit a migration that has shipped: add a new one. */
 #include "store/db.h"
 
+/* Later migrations live in their domain's file (migrations_<domain>.c). */
+extern const char ch_migration_graph[];
+extern const char ch_migration_content[];
+
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
 static const char ch__migration_accounts[] =
@@ -69,6 +73,8 @@ static const char ch__migration_accounts[] =
 
 const ch_db_migration_t ch_db_migrations[] = {
     {1, "accounts", ch__migration_accounts},
+    {2, "graph", ch_migration_graph},
+    {3, "content", ch_migration_content},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

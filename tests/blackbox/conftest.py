@@ -43,6 +43,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "cluster_only: needs CHORUS_BACKENDS=cluster")
 
 
+def pytest_make_parametrize_id(config, val, argname):
+    """Short, readable test ids for long parametrized strings."""
+    if isinstance(val, str) and len(val) > 24:
+        return f"{val[:8]!r}..x{len(val)}"
+    return None
+
+
 def pytest_report_header(config):
     return f"chorusd: {CHORUS_BIN}  backends: {MODE}"
 
@@ -347,6 +354,7 @@ class Server:
                              f"stderr:\n{tail(self.stderr_path)}")
 
     def signal(self, sig):
+        self._signalled = True
         self.proc.send_signal(sig)
 
     def stop(self, timeout=STOP_TIMEOUT, check=True):
@@ -354,6 +362,7 @@ class Server:
         if self.proc is None:
             return self.returncode
         killed = False
+        exited_early = self.proc.poll() is not None and not getattr(self, "_signalled", False)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -367,6 +376,8 @@ class Server:
         self._close_files()
         if check:
             reports = sanitizer_reports(self.stderr_path)
+            assert not exited_early, (f"{self.name} exited on its own (status {self.returncode}) "
+                                      f"before it was stopped; stderr:\n{tail(self.stderr_path)}")
             assert not killed, (f"{self.name} did not exit within {timeout}s of SIGTERM; "
                                 f"stderr:\n{tail(self.stderr_path)}")
             assert not reports, (f"{self.name}: sanitizer report in {self.stderr_path}:\n"
@@ -419,7 +430,7 @@ def workdir():
     # Scan the logs before the directory goes; keep it when there is something to read.
     global _FINAL_REPORTS
     _FINAL_REPORTS = _all_reports()
-    if os.environ.get("CHORUS_KEEP_TMP") or _FINAL_REPORTS:
+    if os.environ.get("CHORUS_KEEP_TMP") or _FINAL_REPORTS or _SESSION_ERRORS:
         print(f"\nkept {d}")
     else:
         shutil.rmtree(d, ignore_errors=True)
@@ -454,6 +465,13 @@ def server(workdir, backends):
 
 @pytest.fixture
 def api(server):
+    if server.proc is None or server.proc.poll() is not None:
+        rc = server.proc.returncode if server.proc is not None else server.returncode
+        msg = (f"the shared chorusd is gone (exit status {rc}; negative = killed by that "
+               f"signal); stderr:\n{tail(server.stderr_path)}")
+        if not any(m.startswith("the shared chorusd is gone") for m in _SESSION_ERRORS):
+            _SESSION_ERRORS.append(msg)
+        pytest.fail(msg, pytrace=False)
     return server.client()
 
 

@@ -21,13 +21,24 @@ static void ch__key(char *buf, const char *prefix, uint64_t id)
     snprintf(buf, CH__KEY_LEN, "%s%llu", prefix, (unsigned long long)id);
 }
 
-/* Marks a session revoked for the rest of its access tokens' lifetime, so that they are
- * refused at once rather than when they expire. */
+/* Session validity is cached in the kv store: "sess:ok:<id>" says the database found the
+ * session active less than CH__SESSION_OK_TTL_MS ago; "sess:rev:<id>" says it was revoked.
+ * Losing the store (a Redis restart, a chorusd restart in embedded mode) only costs a
+ * database read: a revoked session can never come back. */
+#define CH__SESSION_OK_TTL_MS 60000
+
+/* Marks a session revoked (after the database says so): set the revoked mark first, then
+ * drop the ok mark, so a request that raced with us either sees the revoked mark or has
+ * its ok mark removed (see ch_auth_check_session). */
 static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
 {
     char key[CH__KEY_LEN];
     ch__key(key, "sess:rev:", session_id);
-    return ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, "1", 1, svc->cfg->access_ttl_s * 1000 + 1000));
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, "1", 1, svc->cfg->access_ttl_s * 1000 + 1000));
+    if (err)
+        return err;
+    ch__key(key, "sess:ok:", session_id);
+    return ch_backend_err(CH_BACKEND_KV, ch_kv_del(svc->kv, key));
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -318,17 +329,46 @@ ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t sessio
     return ch__mark_revoked(svc, session_id);
 }
 
+/* Whether the database holds the session as active (not revoked, not expired). */
+static ch_err_t ch__session_active_in_db(ch_svc_t *svc, uint64_t session_id, int *active)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(session_id), CH_DB_P_INT(ch_now_ms())};
+    ch_err_t err = ch_sql_run(svc, "SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                              p, 2, &rows, NULL);
+    *active = err == CH_OK && ch_db_rows_count(rows) == 1;
+    ch_db_rows_free(rows);
+    return err;
+}
+
 ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f)
 {
-    char key[CH__KEY_LEN], *revoked = NULL, now[24];
-    ch__key(key, "sess:rev:", session_id);
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &revoked, NULL));
+    char ok_key[CH__KEY_LEN], key[CH__KEY_LEN], *value = NULL, now[24];
+    ch__key(ok_key, "sess:ok:", session_id);
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, ok_key, &value, NULL));
     if (err)
         return err;
-    if (revoked) {
-        free(revoked);
-        return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
+    if (!value) {
+        /* Not vouched for recently: ask the database, then vouch, then look for a
+         * revocation that raced with the read (ch__mark_revoked sets it before it drops
+         * the ok mark, so one of the two orders catches it). */
+        int active = 0;
+        if ((err = ch__session_active_in_db(svc, session_id, &active)) != CH_OK)
+            return err;
+        if (!active)
+            return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
+        if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, ok_key, "1", 1, CH__SESSION_OK_TTL_MS))) != CH_OK)
+            return err;
+        ch__key(key, "sess:rev:", session_id);
+        if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &value, NULL))) != CH_OK)
+            return err;
+        if (value) {
+            free(value);
+            ch_kv_del(svc->kv, ok_key);
+            return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
+        }
     }
+    free(value);
     ch__key(key, "sess:seen:", session_id);
     int len = snprintf(now, sizeof(now), "%lld", (long long)ch_now_ms());
     return ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, now, (size_t)len, svc->cfg->refresh_ttl_s * 1000));

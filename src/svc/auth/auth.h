@@ -25,7 +25,8 @@ ch_err_t ch_auth_login(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
 ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f);
 /** Revokes one of the user's sessions; CH_ENOTFOUND when it is not theirs or not active. */
 ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t session_id, ch_fault_t *f);
-/** Per-request check of a verified access token's session: CH_ETOKEN when it was revoked;
+/** Per-request check of a verified access token's session: CH_ETOKEN when it was revoked
+ * or has expired (kv store first, the database when the store cannot vouch for it);
  * records the session's last-seen time. */
 ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f);
 /** One page of the user's active sessions, newest first: {items, next_cursor}. */

@@ -11,5 +11,10 @@
  * the caller's write transaction. */
 ch_err_t ch_outbox_add(ch_svc_t *svc, ch_db_conn_t *conn, const char *topic, const char *id_field,
                        uint64_t aggregate_id);
+/** Appends an event about a pair of users, {"<id_field>": "<aggregate_id>",
+ * "<other_field>": "<other_id>"} (e.g. follower_id/followee_id), keyed by aggregate_id, on
+ * conn, which must be in the caller's write transaction. Field names are borrowed. */
+ch_err_t ch_outbox_add_pair(ch_svc_t *svc, ch_db_conn_t *conn, const char *topic, const char *id_field,
+                            uint64_t aggregate_id, const char *other_field, uint64_t other_id);
 
 #endif

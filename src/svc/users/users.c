@@ -1,5 +1,6 @@
 #include "svc/users/users.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "core/id.h"
 #include "core/text.h"
 #include "svc/common/outbox.h"
+#include "svc/graph/visibility.h"
 #include "svc/users/profile_cache.h"
 #include "svc/users/region.h"
 
@@ -182,13 +184,25 @@ ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const
         *json_out = base;
         return CH_OK;
     }
-    /* The social graph (follows, blocks, mutes) fills these in. */
-    static const char rel[] = ",\"relationship\":{\"following\":false,\"followed_by\":false,\"requested\":false,"
-                              "\"blocking\":false,\"muting\":false}}";
+    /* The cached text is the viewer-independent part; the relation is read per viewer. */
+    ch_graph_rel_t rel;
+    ch_err_t err = ch_graph_relation(svc, NULL, viewer, uid, &rel);
+    if (err == CH_OK && !ch_graph_may_see_user(&rel))
+        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    if (err) {
+        free(base);
+        return err;
+    }
+    char rel_json[160];
+    int n = snprintf(rel_json, sizeof(rel_json),
+                     ",\"relationship\":{\"following\":%s,\"followed_by\":%s,\"requested\":%s,"
+                     "\"blocking\":%s,\"muting\":%s}}",
+                     rel.following ? "true" : "false", rel.followed_by ? "true" : "false",
+                     rel.requested ? "true" : "false", rel.blocking ? "true" : "false", rel.muting ? "true" : "false");
     size_t len = strlen(base);
-    char *out = malloc(len + sizeof(rel));
+    char *out = malloc(len + (size_t)n);
     memcpy(out, base, len - 1); /* drop the closing brace */
-    memcpy(out + len - 1, rel, sizeof(rel));
+    memcpy(out + len - 1, rel_json, (size_t)n + 1);
     free(base);
     *json_out = out;
     return CH_OK;

@@ -1,0 +1,43 @@
+/* Story-only endpoints: the tray, a user's active stories, views and viewers. */
+#include "core/id.h"
+#include "http/h_content.h"
+#include "svc/content/content.h"
+
+ch_err_t ch_h_stories_tray(ch_call_t *call)
+{
+    json_t *out = NULL;
+    ch_err_t err = ch_stories_tray(call->svc, call->user_id, &out, &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}
+
+ch_err_t ch_h_user_stories(ch_call_t *call)
+{
+    int limit;
+    uint64_t after;
+    json_t *out = NULL;
+    ch_err_t err = ch_call_limit(call, &limit);
+    if (err == CH_OK)
+        err = ch_call_cursor(call, &after); /* oldest first: the cursor is the last id seen */
+    if (err == CH_OK)
+        err = ch_stories_of_user(call->svc, call->user_id, ch__h_path_id(call), limit, after, &out, &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}
+
+ch_err_t ch_h_story_view(ch_call_t *call)
+{
+    ch_err_t err = ch_stories_view(call->svc, call->user_id, ch__h_path_id(call), &call->fault);
+    return err ? err : ch_call_reply(call, 204, NULL);
+}
+
+ch_err_t ch_h_story_viewers(ch_call_t *call)
+{
+    int limit;
+    char buf[64];
+    ch_err_t err = ch_call_limit(call, &limit);
+    if (err)
+        return err;
+    const char *cursor = ch_call_query(call, "cursor", buf, sizeof(buf));
+    json_t *out = NULL;
+    err = ch_stories_viewers(call->svc, call->user_id, ch__h_path_id(call), limit, cursor, &out, &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}

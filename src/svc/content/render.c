@@ -1,0 +1,88 @@
+#include "svc/content/render.h"
+
+#include <string.h>
+
+#include "core/clock.h"
+
+static const char *const ch__type_names[] = {[CH_ITEM_POST] = "post", [CH_ITEM_REEL] = "reel",
+                                             [CH_ITEM_STORY] = "story"};
+
+const char *ch_item_type_name(ch_item_type_t type)
+{
+    return (unsigned)type < sizeof(ch__type_names) / sizeof(ch__type_names[0]) ? ch__type_names[type] : "post";
+}
+
+ch_item_type_t ch_item_row_type(const ch_db_rows_t *rows, size_t r)
+{
+    const char *t = ch_db_rows_text(rows, r, CH_ITEM_COL_TYPE);
+    return strcmp(t, "reel") == 0 ? CH_ITEM_REEL : strcmp(t, "story") == 0 ? CH_ITEM_STORY : CH_ITEM_POST;
+}
+
+/* A text cell as a JSON string, or null for SQL NULL. */
+static json_t *ch__text_or_null(const ch_db_rows_t *rows, size_t r, size_t col)
+{
+    return ch_db_rows_isnull(rows, r, col) ? json_null() : json_string(ch_db_rows_text(rows, r, col));
+}
+
+static json_t *ch__int_or_null(const ch_db_rows_t *rows, size_t r, size_t col)
+{
+    return ch_db_rows_isnull(rows, r, col) ? json_null() : json_integer(ch_db_rows_int(rows, r, col));
+}
+
+static json_t *ch__time_or_null(const ch_db_rows_t *rows, size_t r, size_t col)
+{
+    char buf[CH_RFC3339_LEN];
+    if (ch_db_rows_isnull(rows, r, col))
+        return json_null();
+    ch_format_rfc3339(ch_db_rows_int(rows, r, col), buf);
+    return json_string(buf);
+}
+
+json_t *ch_user_summary_render(const ch_db_rows_t *rows, size_t r, size_t id_col, size_t name_col)
+{
+    return json_pack("{s:s, s:s, s:s, s:o}", "id", ch_db_rows_text(rows, r, id_col), "handle",
+                     ch_db_rows_text(rows, r, name_col), "display_name", ch_db_rows_text(rows, r, name_col + 1),
+                     "avatar_url", ch__text_or_null(rows, r, name_col + 2));
+}
+
+json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
+{
+    ch_item_type_t type = ch_item_row_type(rows, r);
+    json_t *item = json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", ch_db_rows_text(rows, r, CH_ITEM_COL_ID), "type",
+                             ch_item_type_name(type), "author",
+                             ch_user_summary_render(rows, r, CH_ITEM_COL_AUTHOR, CH_ITEM_COL_HANDLE), "created_at",
+                             ch__time_or_null(rows, r, CH_ITEM_COL_CREATED), "edited_at",
+                             ch__time_or_null(rows, r, CH_ITEM_COL_EDITED));
+    switch (type) {
+    case CH_ITEM_POST: {
+        json_t *media = json_loads(ch_db_rows_text(rows, r, CH_ITEM_COL_MEDIA), 0, NULL);
+        if (!json_is_array(media)) {
+            json_decref(media);
+            media = json_array();
+        }
+        json_object_set_new(item, "text", ch__text_or_null(rows, r, CH_ITEM_COL_TEXT));
+        json_object_set_new(item, "media", media);
+        break;
+    }
+    case CH_ITEM_REEL:
+        json_object_set_new(item, "caption", ch__text_or_null(rows, r, CH_ITEM_COL_TEXT));
+        json_object_set_new(item, "video_url", ch__text_or_null(rows, r, CH_ITEM_COL_VIDEO_URL));
+        json_object_set_new(item, "cover_url", ch__text_or_null(rows, r, CH_ITEM_COL_COVER_URL));
+        json_object_set_new(item, "duration_ms", ch__int_or_null(rows, r, CH_ITEM_COL_DURATION));
+        break;
+    case CH_ITEM_STORY:
+        json_object_set_new(item, "media_url", ch__text_or_null(rows, r, CH_ITEM_COL_MEDIA_URL));
+        json_object_set_new(item, "kind", ch__text_or_null(rows, r, CH_ITEM_COL_KIND));
+        json_object_set_new(item, "duration_ms", ch__int_or_null(rows, r, CH_ITEM_COL_DURATION));
+        json_object_set_new(item, "expires_at", ch__time_or_null(rows, r, CH_ITEM_COL_EXPIRES));
+        json_object_set_new(item, "seen", json_boolean(ch_db_rows_int(rows, r, CH_ITEM_COL_SEEN)));
+        break;
+    }
+    json_object_set_new(item, "visibility", json_string(ch_db_rows_text(rows, r, CH_ITEM_COL_VISIBILITY)));
+    /* Reactions and comments are filled by the engagement service. */
+    json_object_set_new(item, "counts",
+                        json_pack("{s:{}, s:i, s:i, s:I}", "reactions", "reactions_total", 0, "comments", 0, "views",
+                                  (json_int_t)ch_db_rows_int(rows, r, CH_ITEM_COL_VIEWS)));
+    json_object_set_new(item, "my_reaction", json_null());
+    return item;
+}

@@ -1,0 +1,39 @@
+/* How items are read and rendered: the column list every item query selects (in the order
+ * ch_item_render expects) and the row -> JSON object conversion. Internal to svc/content. */
+#ifndef CH_SVC_CONTENT_RENDER_H
+#define CH_SVC_CONTENT_RENDER_H
+
+#include <jansson.h>
+
+#include "svc/content/content.h"
+
+/** Columns of an item row joined with its author and the viewer's story view. Queries use
+ * CH_ITEM_FROM, whose $1 is the viewer; `seen` is 1 when the viewer saw the story (or is
+ * its author). */
+#define CH_ITEM_COLUMNS                                                                                   \
+    "i.id, i.type, i.author_id, i.text, i.media, i.visibility, i.video_url, i.cover_url, i.media_url, "  \
+    "i.kind, i.duration_ms, i.views_count, i.created_at, i.edited_at, i.expires_at, "                    \
+    "u.handle, u.display_name, u.avatar_url, "                                                            \
+    "CASE WHEN sv.viewer_id IS NULL AND i.author_id <> $1 THEN 0 ELSE 1 END"
+#define CH_ITEM_FROM                                                                                      \
+    " FROM items i JOIN users u ON u.id = i.author_id"                                                    \
+    " LEFT JOIN story_views sv ON sv.story_id = i.id AND sv.viewer_id = $1"
+/** The condition of a live item: not deleted, not expired; $2 is the current time (ms). */
+#define CH_ITEM_LIVE " i.deleted_at IS NULL AND (i.expires_at IS NULL OR i.expires_at > $2)"
+
+enum {
+    CH_ITEM_COL_ID, CH_ITEM_COL_TYPE, CH_ITEM_COL_AUTHOR, CH_ITEM_COL_TEXT, CH_ITEM_COL_MEDIA,
+    CH_ITEM_COL_VISIBILITY, CH_ITEM_COL_VIDEO_URL, CH_ITEM_COL_COVER_URL, CH_ITEM_COL_MEDIA_URL,
+    CH_ITEM_COL_KIND, CH_ITEM_COL_DURATION, CH_ITEM_COL_VIEWS, CH_ITEM_COL_CREATED, CH_ITEM_COL_EDITED,
+    CH_ITEM_COL_EXPIRES, CH_ITEM_COL_HANDLE, CH_ITEM_COL_NAME, CH_ITEM_COL_AVATAR, CH_ITEM_COL_SEEN,
+};
+
+/** The type stored in a row's type column; CH_ITEM_POST for anything unknown. */
+ch_item_type_t ch_item_row_type(const ch_db_rows_t *rows, size_t r);
+/** Renders row r of a CH_ITEM_COLUMNS result as the API's item object (caller owns it). */
+json_t *ch_item_render(const ch_db_rows_t *rows, size_t r);
+/** A user summary {id, handle, display_name, avatar_url} from row r: the id at id_col,
+ * handle, display_name and avatar_url at name_col and the two after it. Caller owns it. */
+json_t *ch_user_summary_render(const ch_db_rows_t *rows, size_t r, size_t id_col, size_t name_col);
+
+#endif

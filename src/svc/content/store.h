@@ -1,0 +1,17 @@
+/* Loading one item with the visibility rule applied: shared by items.c and stories.c.
+ * Internal to svc/content. */
+#ifndef CH_SVC_CONTENT_STORE_H
+#define CH_SVC_CONTENT_STORE_H
+
+#include "svc/content/render.h"
+
+/** Loads the live item `id` of `type` as viewer sees it (a CH_ITEM_COLUMNS row in
+ * *rows_out, caller frees; rows_out may be NULL) and fills ref. conn may be NULL (one is
+ * borrowed for the call) or the caller's, inside its transaction. CH_ENOTFOUND ("<type>
+ * not found") when it does not exist, is deleted or expired, or viewer may not see it. */
+ch_err_t ch__content_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_item_type_t type, uint64_t id,
+                          ch_db_rows_t **rows_out, ch_item_ref_t *ref, ch_fault_t *f);
+/** CH_ENOTFOUND "<type> not found" in f; returns it. */
+ch_err_t ch__content_not_found(ch_item_type_t type, ch_fault_t *f);
+
+#endif

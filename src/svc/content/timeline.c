@@ -1,0 +1,45 @@
+/* Author timelines: a user's posts or reels, newest first, keyset-paginated on the id
+ * (time-sortable), so a page never repeats or skips an item while new ones arrive. */
+#include "core/clock.h"
+#include "svc/content/store.h"
+#include "svc/graph/visibility.h"
+
+ch_err_t ch_content_timeline(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch_item_type_t type, int limit,
+                             uint64_t before, json_t **out, ch_fault_t *f)
+{
+    ch_graph_rel_t rel;
+    if (author == 0 || author > INT64_MAX)
+        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    ch_err_t err = ch_graph_relation(svc, NULL, viewer, author, &rel);
+    if (err)
+        return err;
+    /* A private account's timeline is for approved followers only; blocked either way is
+     * indistinguishable from no such user. */
+    if (!ch_graph_may_see_content(&rel, 0))
+        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    const char *widest = ch_graph_may_see_content(&rel, 1) ? "followers" : "public";
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(viewer),
+                         CH_DB_P_INT(ch_now_ms()),
+                         CH_DB_P_INT(author),
+                         CH_DB_P_TEXT(ch_item_type_name(type)),
+                         CH_DB_P_INT(before && before <= INT64_MAX ? before : (uint64_t)INT64_MAX),
+                         CH_DB_P_TEXT(widest),
+                         CH_DB_P_INT(limit + 1)};
+    err = ch_sql_run(svc,
+                     "SELECT " CH_ITEM_COLUMNS CH_ITEM_FROM
+                     " WHERE i.author_id = $3 AND i.type = $4 AND" CH_ITEM_LIVE
+                     " AND i.id < $5 AND i.visibility IN ('public', $6) ORDER BY i.id DESC LIMIT $7",
+                     p, CH_NPARAMS(p), &rows, NULL);
+    if (err)
+        return err;
+    json_t *items = json_array();
+    size_t n = ch_db_rows_count(rows);
+    for (size_t r = 0; r < n && r < (size_t)limit; r++)
+        json_array_append_new(items, ch_item_render(rows, r));
+    json_t *next = n > (size_t)limit ? json_string(ch_db_rows_text(rows, (size_t)limit - 1, CH_ITEM_COL_ID))
+                                     : json_null();
+    ch_db_rows_free(rows);
+    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    return CH_OK;
+}

@@ -1,0 +1,61 @@
+#include "svc/seed/batch.h"
+
+#include <stdlib.h>
+
+#include "core/buf.h"
+
+#define CH__MAX_PARAMS 30000 /* below SQLite's 32766 and PostgreSQL's 65535 */
+#define CH__MAX_ROWS 500
+
+void ch_batch_init(ch_batch_t *b, ch_svc_t *svc, ch_db_conn_t *conn, const char *table_and_columns, size_t ncols,
+                   const char *suffix)
+{
+    *b = (ch_batch_t){.svc = svc, .conn = conn, .table_and_columns = table_and_columns, .suffix = suffix,
+                      .ncols = ncols};
+    b->rows_per_statement = CH__MAX_PARAMS / ncols < CH__MAX_ROWS ? CH__MAX_PARAMS / ncols : CH__MAX_ROWS;
+    b->params = calloc(ncols * b->rows_per_statement, sizeof(*b->params));
+    b->owned = calloc(ncols * b->rows_per_statement, sizeof(*b->owned));
+}
+
+static void ch__batch_flush(ch_batch_t *b)
+{
+    if (b->rows && !b->err) {
+        ch_buf_t sql = CH_BUF_INIT;
+        ch_buf_printf(&sql, "INSERT INTO %s VALUES ", b->table_and_columns);
+        for (size_t r = 0, n = 1; r < b->rows; r++) {
+            ch_buf_append(&sql, r ? ",(" : "(", r ? 2 : 1);
+            for (size_t c = 0; c < b->ncols; c++, n++)
+                ch_buf_printf(&sql, c ? ",$%zu" : "$%zu", n);
+            ch_buf_append(&sql, ")", 1);
+        }
+        ch_buf_printf(&sql, "%s", b->suffix);
+        b->err = ch_sql_on(b->svc, b->conn, sql.data, b->params, b->rows * b->ncols, NULL, NULL);
+        ch_buf_clear(&sql);
+    }
+    for (size_t i = 0; i < b->nowned; i++)
+        free(b->owned[i]);
+    b->nowned = 0;
+    b->rows = 0;
+}
+
+char *ch_batch_own(ch_batch_t *b, char *text)
+{
+    b->owned[b->nowned++] = text;
+    return text;
+}
+
+void ch_batch_add(ch_batch_t *b, const ch_db_param_t *row)
+{
+    for (size_t c = 0; c < b->ncols; c++)
+        b->params[b->rows * b->ncols + c] = row[c];
+    if (++b->rows == b->rows_per_statement)
+        ch__batch_flush(b);
+}
+
+ch_err_t ch_batch_finish(ch_batch_t *b)
+{
+    ch__batch_flush(b);
+    free(b->params);
+    free(b->owned);
+    return b->err;
+}
