@@ -5,16 +5,10 @@ from pathlib import Path
 import pytest
 
 import conftest
-from client import Client
 
 
 def _seed(chorusd_env, env, *args):
     return conftest.run_chorusd(["seed", *args], env, timeout=300)
-
-
-def _handles(base_url, handles):
-    api = Client(base_url)
-    return api
 
 
 @pytest.fixture
@@ -29,27 +23,24 @@ def seeded(chorusd_env, start_server):
 def test_seed_creates_a_community_the_api_serves(seeded, start_server):
     env, _ = seeded
     server = start_server(storage={k: v for k, v in env.items() if k.startswith("CHORUS_D") or k == "CHORUS_REDIS"})
-    api = server.client()
-    login = api.login("maya_1", password="chorus-demo")
-    assert login.status == 200, login.describe()
-    token = login.json["access_token"]
-    me = login.json["user"]
+    account = server.client().login("maya_1", password="chorus-demo")
+    me = account.user
     assert me["handle"] == "maya_1"
     # follower counts are exact: they equal the length of the followers list
     followers = []
     cursor = None
     while True:
         path = f"/v1/users/{me['id']}/followers?limit=100" + (f"&cursor={cursor}" if cursor else "")
-        page = api.get(path, token=token)
+        page = account.get(path)
         assert page.status == 200, page.describe()
         followers += page.json["items"]
         cursor = page.json["next_cursor"]
         if not cursor:
             break
-    profile = api.get(f"/v1/users/{me['id']}", token=token).json
+    profile = account.get(f"/v1/users/{me['id']}").json
     assert profile["followers_count"] == len(followers) > 0
     assert profile["posts_count"] > 0
-    timeline = api.get(f"/v1/users/{me['id']}/posts?limit=100", token=token)
+    timeline = account.get(f"/v1/users/{me['id']}/posts?limit=100")
     assert timeline.status == 200, timeline.describe()
     assert len(timeline.json["items"]) == min(profile["posts_count"], 100)
 
