@@ -1,7 +1,10 @@
 /* The route table: every endpoint, its handler and how it runs (see call.h flags). Each
  * domain keeps its rows in http/routes_<domain>.def, included here in order. */
+#include "http/h_comments.h"
 #include "http/h_content.h"
+#include "http/h_engage.h"
 #include "http/h_graph.h"
+#include "http/h_notify.h"
 #include "http/handlers.h"
 #include "http/router.h"
 
@@ -31,6 +34,9 @@ ch_route_t ch_routes[] = {
 
 #include "http/routes_graph.def"
 #include "http/routes_content.def"
+#include "http/routes_engage.def"
+#include "http/routes_comments.def"
+#include "http/routes_notify.def"
 };
 
 const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);

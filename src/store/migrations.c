@@ -7,6 +7,7 @@
 /* Later migrations live in their domain's file (migrations_<domain>.c). */
 extern const char ch_migration_graph[];
 extern const char ch_migration_content[];
+extern const char ch_migration_events[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -75,6 +76,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {1, "accounts", ch__migration_accounts},
     {2, "graph", ch_migration_graph},
     {3, "content", ch_migration_content},
+    {4, "events", ch_migration_events},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);
