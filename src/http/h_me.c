@@ -21,14 +21,10 @@ ch_err_t ch_h_me_patch(ch_call_t *call)
 ch_err_t ch_h_sessions_list(ch_call_t *call)
 {
     int limit;
-    char buf[32];
+    uint64_t before;
     ch_err_t err = ch_call_limit(call, &limit);
-    if (err)
+    if (err || (err = ch_call_cursor(call, &before)) != CH_OK)
         return err;
-    const char *cursor = ch_call_query(call, "cursor", buf, sizeof(buf));
-    uint64_t before = cursor ? ch_id_parse(cursor) : 0;
-    if (cursor && !before)
-        return ch_fault(&call->fault, CH_EINVAL, "cursor", "cursor is not one this API returned");
     json_t *out = NULL;
     err = ch_auth_list_sessions(call->svc, call->user_id, call->session_id, limit, before, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
