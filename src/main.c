@@ -1,6 +1,8 @@
 /* chorusd: wiring only. configuration -> backends -> services -> listeners, then wait for
- * SIGTERM/SIGINT and drain. Subcommands: serve (default), migrate, routes. */
+ * SIGTERM/SIGINT and drain. Subcommands: serve (default), migrate, routes, seed,
+ * repair-counters. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +16,18 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "svc/context.h"
+#include "svc/engage/counters.h"
+#include "svc/engage/reactions_writer.h"
 #include "svc/seed/seed.h"
 #include "svc/users/profile_cache.h"
+#include "svc/worker/worker.h"
 
 #define CH_DRAIN_MS 10000
+/* Free memory a heap keeps at its top before giving it back to the kernel. glibc's default
+ * (128 KiB) makes a thread that allocates and frees in waves (the group-commit writer, a
+ * loop under load) unmap and fault in pages again and again; measured: -30 % CPU per
+ * reaction write (docs/benchmarks.md). */
+#define CH_MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
 #define CH_PROFILE_CACHE_CAPACITY 65536
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -95,6 +105,13 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         ch_kv_close(svc.kv);
         return 1;
     }
+    /* SQLite admits one writer at a time: reactions share transactions (group commit). */
+    if (strcmp(ch_db_kind(db), "sqlite") == 0 && !(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
+        fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
+        ch_password_clear_dummy();
+        ch_kv_close(svc.kv);
+        return 1;
+    }
 
     /* Signals are taken by sigwait below; every thread created from here inherits the mask. */
     sigset_t sigs;
@@ -115,14 +132,19 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         ch_log_info("chorusd %s listening on %s:%u (%u threads, %u workers, db=%s, kv=%s)", CHORUS_VERSION,
                     cfg->listen_host, cfg->listen_port, cfg->threads, cfg->workers, ch_db_kind(db),
                     ch_kv_kind(svc.kv));
+        /* Role worker: notifications, ranking signals, ClickHouse shipping (threads). */
+        ch_workers_t *workers = ch_workers_start(&svc);
         int sig = 0;
         sigwait(&sigs, &sig);
         ch_log_info("signal %d: draining", sig);
+        ch_workers_stop(workers); /* each thread finishes its current batch */
         ch_server_stop(srv, CH_DRAIN_MS);
         ch_log_info("stopped");
         rc = 0;
     }
     ch_server_destroy(srv);
+    /* Requests are done: apply what is still queued (nothing acknowledged is lost). */
+    ch_reactions_writer_stop(svc.reactions_writer);
     ch_password_clear_dummy();
     ch_profile_cache_destroy(svc.profiles);
     ch_kv_close(svc.kv);
@@ -168,10 +190,46 @@ static int ch__seed(ch_svc_t *svc, const ch_seed_opts_t *opts)
     return 0;
 }
 
+/* chorusd repair-counters [--type T --id N]: recomputes counters from the rows. */
+static int ch__repair_counters(ch_svc_t *svc, const char *type_name, uint64_t id)
+{
+    if (type_name) {
+        int type = ch_target_from_name(type_name);
+        if (type < 0 || id == 0 || id > INT64_MAX) {
+            fprintf(stderr, "chorusd repair-counters: --type must be post, reel, story, comment, livestream or "
+                            "listing, with --id\n");
+            return 2;
+        }
+        ch_counters_t before, after;
+        ch_err_t err = ch_counters_repair(svc, (ch_target_type_t)type, id, &before, &after);
+        if (err) {
+            fprintf(stderr, "chorusd repair-counters: failed (%s)\n", ch_err_code(err));
+            return 1;
+        }
+        printf("%s %llu: reactions %lld -> %lld, comments %lld -> %lld, views %lld -> %lld, watch_ms %lld -> %lld\n",
+               type_name, (unsigned long long)id, (long long)ch_counters_reactions_total(&before),
+               (long long)ch_counters_reactions_total(&after), (long long)before.comments, (long long)after.comments,
+               (long long)before.views, (long long)after.views, (long long)before.watch_ms, (long long)after.watch_ms);
+        return 0;
+    }
+    uint64_t checked = 0, fixed = 0;
+    ch_err_t err = ch_counters_repair_all(svc, &checked, &fixed);
+    if (err) {
+        fprintf(stderr, "chorusd repair-counters: failed after %llu targets (%s)\n", (unsigned long long)checked,
+                ch_err_code(err));
+        return 1;
+    }
+    printf("checked %llu targets, repaired %llu\n", (unsigned long long)checked, (unsigned long long)fixed);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    mallopt(M_TRIM_THRESHOLD, CH_MALLOC_TRIM_THRESHOLD);
     const char *command = "serve";
     ch_seed_opts_t seed = {.users = 1000, .seed = 42};
+    const char *repair_type = NULL;
+    unsigned long long repair_id = 0;
     for (int i = 1; i < argc; i++) {
         unsigned long long n = 0;
         int bad = 0;
@@ -190,14 +248,25 @@ int main(int argc, char **argv)
             if (bad)
                 return ch__usage_error("--seed (a number)");
             seed.seed = n;
+        } else if (strcmp(command, "repair-counters") == 0 && strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
+            repair_type = argv[++i];
+        } else if (strcmp(command, "repair-counters") == 0 && strncmp(argv[i], "--type=", 7) == 0) {
+            repair_type = argv[i] + 7;
+        } else if (strcmp(command, "repair-counters") == 0 &&
+                   ch__number_arg(argc, argv, &i, "--id", INT64_MAX, &repair_id, &bad)) {
+            if (bad || repair_id == 0)
+                return ch__usage_error("--id (an id)");
         } else {
             return ch__usage_error(argv[i]);
         }
     }
     if (strcmp(command, "routes") == 0)
         return ch__print_routes();
-    if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 && strcmp(command, "seed") != 0)
+    if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 && strcmp(command, "seed") != 0 &&
+        strcmp(command, "repair-counters") != 0)
         return ch__usage_error(command);
+    if (!repair_type != !repair_id)
+        return ch__usage_error(repair_type ? "--type without --id" : "--id without --type");
 
     ch_config_t cfg;
     char err[512];
@@ -227,6 +296,9 @@ int main(int argc, char **argv)
         rc = ch__seed(&svc, &seed);
     } else if (strcmp(command, "serve") == 0) {
         rc = ch__serve(&cfg, db);
+    } else if (strcmp(command, "repair-counters") == 0) {
+        ch_svc_t svc = {.cfg = &cfg, .db = db};
+        rc = ch__repair_counters(&svc, repair_type, repair_id);
     }
     ch_db_close(db);
     return rc;

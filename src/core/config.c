@@ -22,6 +22,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_DATA_DIR", "./var", "directory for embedded data (SQLite database)"},
     {"CHORUS_DB", "sqlite:$CHORUS_DATA_DIR/chorus.db", "database: sqlite:PATH or postgres://user@host:port/db"},
     {"CHORUS_REDIS", "(unset: in-process)", "Redis for cache, rate limits, sessions: redis://host:port[/db]"},
+    {"CHORUS_CLICKHOUSE", "(unset: none)", "ClickHouse HTTP interface the event log is shipped to: http://host:port[/database]"},
     {"CHORUS_THREADS", "number of cores", "event-loop threads (1-256)"},
     {"CHORUS_WORKERS", "16", "worker threads for blocking work: SQL, Redis, password hashing (1-1024)"},
     {"CHORUS_ROLES", "api,gateway,worker", "roles this process runs (comma list, or all)"},
@@ -31,6 +32,8 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_REFRESH_TTL", "2592000", "refresh token lifetime, seconds (30 days)"},
     {"CHORUS_RATE_LIMIT_USER", "600", "writes per minute per user"},
     {"CHORUS_RATE_LIMIT_IP", "6000", "writes per minute per client address"},
+    {"CHORUS_RATE_LIMIT_REACTIONS", "300", "reaction changes per minute per user"},
+    {"CHORUS_RATE_LIMIT_COMMENTS", "60", "comments and replies per minute per user"},
     {"CHORUS_LOGIN_MAX_FAILURES", "10", "failed logins per handle before 429"},
     {"CHORUS_LOGIN_WINDOW", "900", "window for failed logins, seconds"},
     {"CHORUS_STORY_TTL", "86400", "how long a story stays visible after it is posted, seconds (1-604800)"},
@@ -41,11 +44,13 @@ static const ch__config_var_t ch__config_vars[] = {
 
 void ch_config_print_help(FILE *out)
 {
-    fprintf(out, "usage: chorusd [serve | migrate | routes | seed [--users N] [--seed S]] [--roles=LIST]\n\n"
+    fprintf(out, "usage: chorusd [serve | migrate | routes | seed [--users N] [--seed S] |\n"
+                 "                repair-counters [--type T --id N]] [--roles=LIST]\n\n"
                  "  serve    run the server (default)\n"
                  "  migrate  apply database migrations and exit\n"
                  "  routes   print the HTTP route table and exit\n"
-                 "  seed     create a deterministic demo community (default 1000 users, seed 42)\n\n"
+                 "  seed     create a deterministic demo community (default 1000 users, seed 42)\n"
+                 "  repair-counters  recompute engagement counters from the rows (every target, or one)\n\n"
                  "Configuration (environment variables):\n");
     for (size_t i = 0; i < sizeof(ch__config_vars) / sizeof(ch__config_vars[0]); i++)
         fprintf(out, "  %-26s %s\n  %-26s   default: %s\n", ch__config_vars[i].name, ch__config_vars[i].help, "",
@@ -148,6 +153,19 @@ int ch_config_parse_roles(const char *s, unsigned *roles_out)
     return 0;
 }
 
+/* Whether s is http(s)://host[:port][/database] (database: letters, digits, _). */
+static int ch__clickhouse_url_ok(const char *s)
+{
+    size_t skip = strncmp(s, "http://", 7) == 0 ? 7 : strncmp(s, "https://", 8) == 0 ? 8 : 0;
+    if (!skip || !s[skip] || s[skip] == '/' || strpbrk(s, "?#@ "))
+        return 0;
+    const char *db = strchr(s + skip, '/');
+    for (const char *c = db ? db + 1 : ""; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return 0;
+    return 1;
+}
+
 /* ---- loading --------------------------------------------------------------------------- */
 
 int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
@@ -156,6 +174,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900, story_ttl = 86400;
+    int64_t rl_react = 300, rl_comments = 60;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
     const char *listen = getenv("CHORUS_LISTEN");
@@ -189,6 +208,11 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     if (cfg->redis_url[0] && (strncmp(cfg->redis_url, "redis://", 8) != 0 || cfg->redis_url[8] == '\0'))
         return ch__fail(err, errlen, "CHORUS_REDIS", cfg->redis_url, "redis://host:port");
 
+    if (ch__env_str("CHORUS_CLICKHOUSE", cfg->clickhouse_url, sizeof(cfg->clickhouse_url), err, errlen))
+        return -1;
+    if (cfg->clickhouse_url[0] && !ch__clickhouse_url_ok(cfg->clickhouse_url))
+        return ch__fail(err, errlen, "CHORUS_CLICKHOUSE", cfg->clickhouse_url, "http://host:port[/database]");
+
     const char *roles = getenv("CHORUS_ROLES");
     cfg->roles = CH_ROLE_ALL;
     if (roles && *roles && ch_config_parse_roles(roles, &cfg->roles) != 0)
@@ -211,6 +235,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_REFRESH_TTL", 60, 366 * 86400LL, &refresh, err, errlen) ||
         ch__env_int("CHORUS_RATE_LIMIT_USER", 1, INT32_MAX * 1000LL, &rl_user, err, errlen) ||
         ch__env_int("CHORUS_RATE_LIMIT_IP", 1, INT32_MAX * 1000LL, &rl_ip, err, errlen) ||
+        ch__env_int("CHORUS_RATE_LIMIT_REACTIONS", 1, INT32_MAX * 1000LL, &rl_react, err, errlen) ||
+        ch__env_int("CHORUS_RATE_LIMIT_COMMENTS", 1, INT32_MAX * 1000LL, &rl_comments, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
         ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
@@ -224,6 +250,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->refresh_ttl_s = refresh;
     cfg->rate_limit_user = rl_user;
     cfg->rate_limit_ip = rl_ip;
+    cfg->rate_limit_reactions = rl_react;
+    cfg->rate_limit_comments = rl_comments;
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;
     cfg->story_ttl_s = story_ttl;

@@ -19,6 +19,7 @@ typedef struct {
     char data_dir[1024];
     char db_url[2048];      /* "sqlite:PATH" or "postgres://..." */
     char redis_url[1024];   /* "" = in-process */
+    char clickhouse_url[1024]; /* "" = none; http://host:port[/database] */
     unsigned threads;       /* event-loop threads */
     unsigned workers;       /* blocking worker threads */
     unsigned roles;         /* CH_ROLE_* bits */
@@ -28,6 +29,8 @@ typedef struct {
     int64_t refresh_ttl_s;
     int64_t rate_limit_user; /* writes per minute per user */
     int64_t rate_limit_ip;   /* writes per minute per client address */
+    int64_t rate_limit_reactions; /* reaction changes per minute per user */
+    int64_t rate_limit_comments;  /* comments and replies per minute per user */
     int64_t login_max_failures;
     int64_t login_window_s;
     int64_t story_ttl_s;     /* how long a story stays visible after it is posted */

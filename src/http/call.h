@@ -26,6 +26,7 @@ enum {
     CH_ROUTE_JSON_BODY = 1u << 2,  /* takes a JSON object body */
     CH_ROUTE_IDEMPOTENT = 1u << 3, /* creating POST: honours Idempotency-Key */
     CH_ROUTE_POINT_READ = 1u << 4, /* a few indexed reads: runs on the loop when backends are local */
+    CH_ROUTE_JSON_OPTIONAL = 1u << 5, /* like JSON_BODY, but an empty body is fine (call->json NULL) */
 };
 
 /** A route: data, one table in routes.c. */
@@ -62,6 +63,7 @@ struct ch_call {
     json_t *problem_extra; /* members merged into a problem body; owned */
     /* ---- plumbing (dispatch.c) ---- */
     void *priv;
+    int deferred; /* set by ch_call_defer */
 };
 
 /** The value of query parameter `name`, percent-decoded into buf; NULL when absent. */
@@ -73,5 +75,17 @@ ch_err_t ch_call_limit(ch_call_t *call, int *limit);
 ch_err_t ch_call_cursor(ch_call_t *call, uint64_t *before);
 /** Sets a JSON success answer (takes ownership of body). Returns CH_OK. */
 ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body);
+
+/** Lets a handler answer later, from another thread (the group-commit writer answers
+ * after its commit, without holding a worker thread). Call it right before handing the
+ * call to the thread that will answer, then return CH_OK: the dispatcher sends nothing and
+ * leaves every member alone until ch_call_resume. Not for CH_ROUTE_IDEMPOTENT routes (the
+ * response is recorded by the worker). The call stays in flight: a graceful stop waits for
+ * it. Implemented in dispatch.c. */
+void ch_call_defer(ch_call_t *call);
+/** Answers a deferred call, from any thread, exactly once: err CH_OK with the answer set
+ * (ch_call_reply), or an error with call->fault filled. The call must not be touched
+ * afterwards: it is rendered and sent on its event loop. */
+void ch_call_resume(ch_call_t *call, ch_err_t err);
 
 #endif

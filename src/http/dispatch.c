@@ -1,6 +1,7 @@
 #include "http/dispatch.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,16 @@ typedef struct {
 
 /* A call in flight. The h2o request may be freed (client gone) while a worker runs; the
  * shared slot on the request's pool tells us, and both sides run on the loop thread. */
+/* Deferred calls come back to their event loop through one receiver per h2o context (a
+ * message on the context's h2o_multithread queue). `dead` is set when the context goes away:
+ * a call answered after that (a drain that timed out) is dropped, and the receiver kept. */
+typedef struct {
+    h2o_multithread_receiver_t receiver;
+    pthread_mutex_t mu;
+    int dead;
+    size_t pending; /* deferred calls not yet resumed */
+} ch__completions_t;
+
 typedef struct ch__pending {
     ch_call_t call;
     uv_work_t work;
@@ -29,6 +40,11 @@ typedef struct ch__pending {
     uint64_t start_ns;
     size_t metrics_index;
     char allow[64];
+    /* deferred calls (loop thread only, except msg handed over by ch_call_resume) */
+    ch__completions_t *completions;
+    h2o_multithread_message_t msg;
+    int handler_returned; /* the dispatcher is done with the handler */
+    int resumed;          /* ch_call_resume's message arrived */
 } ch__pending_t;
 
 static size_t ch__unmatched_metrics;
@@ -294,6 +310,10 @@ static void ch__run_blocking(uv_work_t *work)
     }
     if (err == CH_OK && !c->replayed)
         err = c->route->handler(c);
+    if (c->deferred) { /* the handler returns CH_OK; ch_call_resume answers */
+        free(idem_route);
+        return; /* the call is not ours to touch any more */
+    }
     c->err = err;
     ch__render(p);
     if (claimed)
@@ -301,10 +321,98 @@ static void ch__run_blocking(uv_work_t *work)
     free(idem_route);
 }
 
+/* Loop thread, when the handler has returned: a deferred call waits for its answer. */
+static void ch__handler_returned(ch__pending_t *p)
+{
+    if (!p->call.deferred) {
+        ch__finish(p);
+        return;
+    }
+    p->handler_returned = 1;
+    if (p->resumed) {
+        ch__render(p);
+        ch__finish(p);
+    }
+}
+
 static void ch__after_blocking(uv_work_t *work, int status)
 {
     (void)status;
-    ch__finish(work->data);
+    ch__handler_returned(work->data);
+}
+
+/* ---- deferred calls ------------------------------------------------------------------------ */
+
+static size_t ch__completions_key = SIZE_MAX;
+
+/* Loop thread: answers that came back. */
+static void ch__on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        ch__pending_t *p = H2O_STRUCT_FROM_MEMBER(ch__pending_t, msg, m);
+        h2o_linklist_unlink(&m->link);
+        p->resumed = 1;
+        if (p->handler_returned) {
+            ch__render(p);
+            ch__finish(p);
+        }
+    }
+}
+
+/* h2o_context_dispose: no more answers may be sent to this loop. */
+static void ch__completions_dispose(void *data)
+{
+    ch__completions_t *c = data;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->dead = 1;
+    size_t pending = c->pending;
+    pthread_mutex_unlock(&c->mu);
+    h2o_multithread_unregister_receiver(c->receiver.queue, &c->receiver);
+    if (pending) { /* a late ch_call_resume still locks c->mu: keep it */
+        ch_log_warn("%zu deferred request(s) unanswered at exit", pending);
+        return;
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* Loop thread: the context's completions receiver, made at its first request. */
+static ch__completions_t *ch__completions(h2o_context_t *ctx)
+{
+    void **slot = h2o_context_get_storage(ctx, &ch__completions_key, ch__completions_dispose);
+    if (!*slot) {
+        ch__completions_t *c = calloc(1, sizeof(*c));
+        pthread_mutex_init(&c->mu, NULL);
+        h2o_multithread_register_receiver(ctx->queue, &c->receiver, ch__on_completions);
+        *slot = c;
+    }
+    return *slot;
+}
+
+void ch_call_defer(ch_call_t *call)
+{
+    ch__pending_t *p = (ch__pending_t *)(void *)call; /* call is the first member */
+    ch__completions_t *c = p->completions;
+    call->deferred = 1;
+    pthread_mutex_lock(&c->mu);
+    c->pending++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void ch_call_resume(ch_call_t *call, ch_err_t err)
+{
+    ch__pending_t *p = (ch__pending_t *)(void *)call;
+    ch__completions_t *c = p->completions;
+    call->err = err;
+    pthread_mutex_lock(&c->mu);
+    c->pending--;
+    if (!c->dead)
+        h2o_multithread_send_message(&c->receiver, &p->msg);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- loop side ---------------------------------------------------------------------------- */
@@ -412,7 +520,9 @@ static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
         c->body[req->entity.len] = '\0';
         c->body_len = req->entity.len;
     }
-    if (!(c->route->flags & CH_ROUTE_JSON_BODY))
+    if (!(c->route->flags & (CH_ROUTE_JSON_BODY | CH_ROUTE_JSON_OPTIONAL)))
+        return 1;
+    if ((c->route->flags & CH_ROUTE_JSON_OPTIONAL) && c->body_len == 0)
         return 1;
     if (c->body_len && !ch__is_json_type(ch__header(req, H2O_TOKEN_CONTENT_TYPE)))
         return ch__fail_early(p, CH_EMEDIATYPE, NULL, "Content-Type must be application/json"), 0;
@@ -456,6 +566,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     *p->slot = p;
     c->svc = h->svc;
     c->status = 200;
+    p->completions = ch__completions(req->conn->ctx);
     ch_metrics_inflight_add(1);
 
     const h2o_iovec_t *rid = ch__header_str(req, H2O_STRLIT("x-request-id"));
@@ -509,7 +620,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
         /* An indexed SQLite read and an in-memory kv lookup cost less than the hop to a
          * worker thread and back; with network backends they go to the pool. */
         ch__run_blocking(&p->work);
-        ch__finish(p);
+        ch__handler_returned(p);
         return 0;
     }
     uv_queue_work(req->conn->ctx->loop, &p->work, ch__run_blocking, ch__after_blocking);

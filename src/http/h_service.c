@@ -2,6 +2,7 @@
 #include "core/buf.h"
 #include "core/metrics.h"
 #include "http/handlers.h"
+#include "store/clickhouse.h"
 
 ch_err_t ch_h_healthz(ch_call_t *call)
 {
@@ -12,6 +13,10 @@ ch_err_t ch_h_readyz(ch_call_t *call)
 {
     ch_err_t db = ch_db_ping(call->svc->db), kv = ch_kv_ping(call->svc->kv);
     json_t *checks = json_pack("{s:s, s:s}", "db", db ? "unavailable" : "ok", "kv", kv ? "unavailable" : "ok");
+    /* ClickHouse is reported, not required: events wait in the database while it is away. */
+    if (call->svc->cfg->clickhouse_url[0])
+        json_object_set_new(checks, "clickhouse",
+                            json_string(ch_clickhouse_ping(call->svc->cfg->clickhouse_url, 1000) ? "unavailable" : "ok"));
     if (db == CH_OK && kv == CH_OK)
         return ch_call_reply(call, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
     call->problem_extra = json_pack("{s:o}", "checks", checks);

@@ -8,6 +8,9 @@
 extern const char ch_migration_graph[];
 extern const char ch_migration_content[];
 extern const char ch_migration_events[];
+extern const char ch_migration_comments[];
+extern const char ch_migration_notifications[];
+extern const char ch_migration_reactions[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -77,6 +80,9 @@ const ch_db_migration_t ch_db_migrations[] = {
     {2, "graph", ch_migration_graph},
     {3, "content", ch_migration_content},
     {4, "events", ch_migration_events},
+    {5, "reactions", ch_migration_reactions},
+    {6, "comments", ch_migration_comments},
+    {7, "notifications", ch_migration_notifications},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

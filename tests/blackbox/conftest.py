@@ -4,7 +4,8 @@ and Redis 7 on loopback) and gives tests HTTP clients for it.
 Environment:
   CHORUS_BIN       the server binary (default build-asan/chorusd under the repository root)
   CHORUS_BACKENDS  embedded (SQLite in a temp CHORUS_DATA_DIR, in-process kv; the default)
-                   or cluster (PostgreSQL + Redis started here, stopped at the end)
+                   or cluster (PostgreSQL + Redis + ClickHouse started here, stopped at the
+                   end; the shared chorusd ships its event log to ClickHouse)
 
 Every chorusd started here writes stderr to a file; the instance must exit 0 within 15 s of
 SIGTERM, and the session fails if any of those files holds a sanitizer report.
@@ -29,6 +30,7 @@ _bin = Path(os.environ.get("CHORUS_BIN") or "build-asan/chorusd")
 CHORUS_BIN = _bin if _bin.is_absolute() else REPO / _bin
 MODE = os.environ.get("CHORUS_BACKENDS", "embedded")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+CLICKHOUSE_BIN = Path("/usr/sbin/clickhouse-server")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -187,7 +189,7 @@ class Redis:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.dir), "--logfile", str(self.log),
-             "--databases", "64"],
+             "--databases", "256"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -237,10 +239,115 @@ class Redis:
 
     def new_db(self):
         db = next(self._dbs)
-        if db >= 64:
+        if db >= 256:
             raise RuntimeError("out of redis databases")
         self.command("FLUSHDB", db=db)
         return db
+
+
+class ClickHouse:
+    """A private clickhouse-server (Debian's 18.16) with its own config.xml/users.xml, data
+    and logs under a temp dir, HTTP and native ports free on loopback, run as the current
+    user (root in CI; the package's own user is only needed for /var/lib/clickhouse).
+    stop()/start() keep the ports and the data."""
+
+    CONFIG = """<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>{dir}/server.log</log><errorlog>{dir}/server.err.log</errorlog>
+    <size>10M</size><count>1</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http_port}</http_port>
+  <tcp_port>{tcp_port}</tcp_port>
+  <path>{dir}/data/</path>
+  <tmp_path>{dir}/tmp/</tmp_path>
+  <user_files_path>{dir}/user_files/</user_files_path>
+  <format_schema_path>{dir}/format_schemas/</format_schema_path>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>67108864</mark_cache_size>
+  <uncompressed_cache_size>67108864</uncompressed_cache_size>
+  <max_concurrent_queries>50</max_concurrent_queries>
+  <timezone>UTC</timezone>
+</yandex>
+"""
+    USERS = """<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
+    <profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+    <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>
+  </interval></default></quotas>
+</yandex>
+"""
+
+    def __init__(self, root):
+        self.dir = Path(root) / "clickhouse"
+        self.dir.mkdir()
+        self.http_port = free_port()
+        self.tcp_port = free_port()
+        self.proc = None
+        self.config = self.dir / "config.xml"
+        self.config.write_text(self.CONFIG.format(dir=self.dir, http_port=self.http_port,
+                                                  tcp_port=self.tcp_port))
+        (self.dir / "users.xml").write_text(self.USERS)
+        self.log = self.dir / "server.err.log"
+
+    @staticmethod
+    def available():
+        return CLICKHOUSE_BIN.exists()
+
+    def start(self):
+        self._out = open(self.dir / "stdout.log", "ab")
+        self.proc = subprocess.Popen([str(CLICKHOUSE_BIN), f"--config-file={self.config}"],
+                                     cwd=self.dir, stdout=self._out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"clickhouse-server exited {self.proc.returncode}: "
+                                   f"{tail(self.dir / 'stdout.log')}\n{tail(self.log)}")
+            try:
+                if self.query("SELECT 1").strip() == "1":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"clickhouse-server did not answer: {tail(self.log)}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "_out", None) and not self._out.closed:
+            self._out.close()
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def query(self, sql, database=None, timeout=10):
+        """Runs one statement over HTTP; returns the answer text (raises OSError when the
+        server is down, RuntimeError when it refuses)."""
+        import urllib.error
+        import urllib.request
+        url = f"http://127.0.0.1:{self.http_port}/"
+        if database:
+            url += f"?database={database}"
+        req = urllib.request.Request(url, data=sql.encode(), method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"clickhouse: {sql!r}: {e.code} {e.read().decode(errors='replace')}")
+
+    def url(self, database="chorus"):
+        return f"http://127.0.0.1:{self.http_port}/{database}"
 
 
 class Backends:
@@ -248,6 +355,7 @@ class Backends:
         self.root = Path(root)
         self.pg = None
         self.redis = None
+        self.clickhouse = None
 
     def start(self):
         if MODE != "cluster":
@@ -257,10 +365,13 @@ class Backends:
         self.pg.start()
         self.redis = Redis(self.root)
         self.redis.start()
+        if ClickHouse.available():  # scripts/deps.sh test installs it; without it its tests skip
+            self.clickhouse = ClickHouse(self.root)
+            self.clickhouse.start()
 
     def stop(self):
         errors = []
-        for b in (self.redis, self.pg):
+        for b in (self.clickhouse, self.redis, self.pg):
             if b is not None and b.running:
                 try:
                     b.stop()
@@ -278,6 +389,8 @@ class Backends:
             dbname = self.pg.new_database() if dedicated else "postgres"
             env["CHORUS_DB"] = self.pg.url(dbname)
             env["CHORUS_REDIS"] = self.redis.url(self.redis.new_db() if dedicated else 0)
+            if not dedicated and self.clickhouse is not None:
+                env["CHORUS_CLICKHOUSE"] = self.clickhouse.url()
         return env
 
 
@@ -558,6 +671,18 @@ def pg_ctl(backends):
     if not backends.pg.running:
         backends.pg.start()
     _wait_shared_ready()
+
+
+@pytest.fixture
+def clickhouse_ctl(backends):
+    """The session's ClickHouse (cluster mode); stop()/start() it on the same ports.
+    Restarted at test end if the test left it stopped."""
+    _need_cluster()
+    if backends.clickhouse is None:
+        pytest.skip("clickhouse-server is not installed (scripts/deps.sh test)")
+    yield backends.clickhouse
+    if not backends.clickhouse.running:
+        backends.clickhouse.start()
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ def test_create_post_and_read_it_back(api, user, other):
     assert p["media"] == [] and p["visibility"] == "public" and p["edited_at"] is None
     assert p["counts"]["views"] == 0
     assert set(p) == {"id", "type", "author", "created_at", "edited_at", "text", "media", "visibility",
-                      "counts", "my_reaction"}
+                      "counts", "my_reaction", "mentions", "hashtags"}
     assert get(other, "posts", p["id"]) == p
     assert get(user, "posts", p["id"]) == p
 

@@ -20,7 +20,7 @@ EXPECTED_ROUTES = {
     ("GET", "/metrics"),
 }
 CONFIG_VARS = ["CHORUS_LISTEN", "CHORUS_THREADS", "CHORUS_DB", "CHORUS_REDIS", "CHORUS_DATA_DIR",
-               "CHORUS_LOG_LEVEL", "CHORUS_ACCESS_TTL", "CHORUS_PWHASH_MEMLIMIT",
+               "CHORUS_CLICKHOUSE", "CHORUS_LOG_LEVEL", "CHORUS_ACCESS_TTL", "CHORUS_PWHASH_MEMLIMIT",
                "CHORUS_PWHASH_OPSLIMIT", "CHORUS_LOGIN_MAX_FAILURES", "CHORUS_LOGIN_WINDOW",
                "CHORUS_RATE_LIMIT_USER", "CHORUS_RATE_LIMIT_IP"]
 
@@ -33,10 +33,13 @@ def test_healthz(api):
     assert r.json == {"status": "ok"}
 
 
-def test_readyz(api):
+def test_readyz(api, server):
     r = expect_status(api.get("/readyz"), 200)
     assert r.media_type == "application/json"
-    assert r.json == {"status": "ready", "checks": {"db": "ok", "kv": "ok"}}
+    checks = {"db": "ok", "kv": "ok"}
+    if "CHORUS_CLICKHOUSE" in server.storage_env:  # cluster mode: reported when configured
+        checks["clickhouse"] = "ok"
+    assert r.json == {"status": "ready", "checks": checks}
 
 
 def test_health_endpoints_need_no_auth_and_ignore_bad_tokens(api):

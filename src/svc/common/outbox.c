@@ -32,3 +32,9 @@ ch_err_t ch_outbox_add_pair(ch_svc_t *svc, ch_db_conn_t *conn, const char *topic
              other_field, ch_id_format(other_id, other));
     return ch__outbox_insert(svc, conn, topic, aggregate_id, payload);
 }
+
+ch_err_t ch_outbox_add_json(ch_svc_t *svc, ch_db_conn_t *conn, const char *topic, uint64_t aggregate_id,
+                            const char *payload)
+{
+    return ch__outbox_insert(svc, conn, topic, aggregate_id, payload);
+}

@@ -7,11 +7,22 @@
 #include "svc/common/outbox.h"
 #include "svc/content/store.h"
 #include "svc/content/validate.h"
+#include "svc/engage/refs.h"
 #include "svc/graph/visibility.h"
 #include "svc/users/profile_cache.h"
 
+/* The type is compared as CAST($n AS TEXT), not $n: a bare parameter compared with the
+ * column of a partial index (items_live_stories: WHERE type = 'story') makes SQLite
+ * re-plan the statement each time the parameter is bound again, i.e. at every run (5x the
+ * cost of this query, measured). */
 static const char ch__sql_item_by_id[] =
-    "SELECT " CH_ITEM_COLUMNS CH_ITEM_FROM " WHERE i.id = $3 AND i.type = $4 AND" CH_ITEM_LIVE;
+    "SELECT " CH_ITEM_COLUMNS CH_ITEM_FROM " WHERE i.id = $3 AND i.type = CAST($4 AS TEXT) AND" CH_ITEM_LIVE;
+/* Only what a visibility check needs (ch_content_find: every engagement write asks it),
+ * without the joins of the rendered row. Its parameters are those of ch__sql_item_by_id
+ * without the viewer: $1 the time, $2 the id, $3 the type. */
+static const char ch__sql_item_ref[] =
+    "SELECT i.author_id, i.visibility FROM items i WHERE i.id = $2 AND i.type = CAST($3 AS TEXT)"
+    " AND i.deleted_at IS NULL AND (i.expires_at IS NULL OR i.expires_at > $1)";
 
 ch_err_t ch__content_not_found(ch_item_type_t type, ch_fault_t *f)
 {
@@ -34,14 +45,16 @@ ch_err_t ch__content_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch
         conn = own;
     ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(ch_now_ms()), CH_DB_P_INT(id),
                          CH_DB_P_TEXT(ch_item_type_name(type))};
-    err = ch_sql_on(svc, conn, ch__sql_item_by_id, p, CH_NPARAMS(p), &rows, NULL);
+    err = rows_out ? ch_sql_on(svc, conn, ch__sql_item_by_id, p, CH_NPARAMS(p), &rows, NULL)
+                   : ch_sql_on(svc, conn, ch__sql_item_ref, p + 1, CH_NPARAMS(p) - 1, &rows, NULL);
     if (err == CH_OK && ch_db_rows_count(rows) == 0)
         err = ch__content_not_found(type, f);
     if (err == CH_OK) {
         ref->id = id;
         ref->type = type;
-        ref->author_id = (uint64_t)ch_db_rows_int(rows, 0, CH_ITEM_COL_AUTHOR);
-        ref->followers_only = strcmp(ch_db_rows_text(rows, 0, CH_ITEM_COL_VISIBILITY), "followers") == 0;
+        ref->author_id = (uint64_t)ch_db_rows_int(rows, 0, rows_out ? CH_ITEM_COL_AUTHOR : 0);
+        ref->followers_only =
+            strcmp(ch_db_rows_text(rows, 0, rows_out ? CH_ITEM_COL_VISIBILITY : 1), "followers") == 0;
         ch_graph_rel_t rel;
         err = ch_graph_relation(svc, conn, viewer, ref->author_id, &rel);
         if (err == CH_OK && !ch_graph_may_see_content(&rel, ref->followers_only))
@@ -154,6 +167,9 @@ ch_err_t ch_content_create(ch_svc_t *svc, uint64_t author, ch_item_type_t type, 
         err = ch__posts_count(svc, conn, author, 1);
     if (err == CH_OK)
         err = ch__event(svc, conn, type, "created", id);
+    if (err == CH_OK) /* mentions and hashtags of the text (422 naming it: nothing stored) */
+        err = ch_refs_item(svc, conn, type, id, author, strcmp(in.visibility, "followers") == 0, 1, in.text,
+                           type == CH_ITEM_REEL ? "caption" : "text", f);
     if (err == CH_OK)
         err = ch__render_on(svc, conn, author, type, id, &item, f);
     ch_content_input_clear(&in);
@@ -204,12 +220,20 @@ ch_err_t ch_content_edit(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, ui
     if (err == CH_OK)
         err = ch_content_parse_edit(type, body, type == CH_ITEM_POST && ch__has_media(rows), &text, f);
     if (err == CH_OK) {
+        /* A delete that committed while we waited for the row: nothing to edit (nor to index). */
+        int64_t changed = 0;
         ch_db_param_t p[] = {CH_DB_P_INT(id), CH_DB_P_TEXT(text), CH_DB_P_INT(ch_now_ms())};
         err = ch_sql_on(svc, conn, "UPDATE items SET text = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL",
-                        p, CH_NPARAMS(p), NULL, NULL);
+                        p, CH_NPARAMS(p), NULL, &changed);
+        if (err == CH_OK && changed == 0)
+            err = ch__content_not_found(type, f);
     }
     if (err == CH_OK)
         err = ch__event(svc, conn, type, "updated", id);
+    if (err == CH_OK) /* re-parsed: old mentions and hashtags replaced, new mentions notified */
+        err = ch_refs_item(svc, conn, type, id, viewer,
+                           strcmp(ch_db_rows_text(rows, 0, CH_ITEM_COL_VISIBILITY), "followers") == 0, 0, text,
+                           type == CH_ITEM_REEL ? "caption" : "text", f);
     if (err == CH_OK)
         err = ch__render_on(svc, conn, viewer, type, id, &item, f);
     ch_db_rows_free(rows);
@@ -241,6 +265,8 @@ ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, 
     }
     if (err == CH_OK && type == CH_ITEM_POST)
         err = ch__posts_count(svc, conn, viewer, -1);
+    if (err == CH_OK) /* its hashtags leave pages and trending */
+        err = ch_refs_clear(svc, conn, (ch_target_type_t)ch_target_from_name(ch_item_type_name(type)), id);
     if (err == CH_OK)
         err = ch__event(svc, conn, type, "deleted", id);
     if ((err = ch_sql_end(svc, conn, err)) != CH_OK)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "svc/engage/counters.h"
 
 static const char *const ch__type_names[] = {[CH_ITEM_POST] = "post", [CH_ITEM_REEL] = "reel",
                                              [CH_ITEM_STORY] = "story"};
@@ -36,6 +37,17 @@ static json_t *ch__time_or_null(const ch_db_rows_t *rows, size_t r, size_t col)
         return json_null();
     ch_format_rfc3339(ch_db_rows_int(rows, r, col), buf);
     return json_string(buf);
+}
+
+/* A JSON array stored as text (mentions, hashtags), or [] for NULL or anything else. */
+static json_t *ch__json_array_or_empty(const ch_db_rows_t *rows, size_t r, size_t col)
+{
+    json_t *v = ch_db_rows_isnull(rows, r, col) ? NULL : json_loads(ch_db_rows_text(rows, r, col), 0, NULL);
+    if (!json_is_array(v)) {
+        json_decref(v);
+        v = json_array();
+    }
+    return v;
 }
 
 json_t *ch_user_summary_render(const ch_db_rows_t *rows, size_t r, size_t id_col, size_t name_col)
@@ -79,10 +91,14 @@ json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
         break;
     }
     json_object_set_new(item, "visibility", json_string(ch_db_rows_text(rows, r, CH_ITEM_COL_VISIBILITY)));
-    /* Reactions and comments are filled by the engagement service. */
-    json_object_set_new(item, "counts",
-                        json_pack("{s:{}, s:i, s:i, s:I}", "reactions", "reactions_total", 0, "comments", 0, "views",
-                                  (json_int_t)ch_db_rows_int(rows, r, CH_ITEM_COL_VIEWS)));
-    json_object_set_new(item, "my_reaction", json_null());
+    /* Engagement counts and the viewer's reaction, joined from the engagement tables. */
+    ch_counters_t counts = {.comments = ch_db_rows_int(rows, r, CH_ITEM_COL_COMMENTS),
+                            .views = ch_db_rows_int(rows, r, CH_ITEM_COL_VIEWS)};
+    for (int k = 0; k < CH_REACTION_KIND_COUNT; k++)
+        counts.reactions[k] = ch_db_rows_int(rows, r, CH_ITEM_COL_REACTIONS + (size_t)k);
+    json_object_set_new(item, "counts", ch_counters_json(&counts));
+    json_object_set_new(item, "my_reaction", ch__text_or_null(rows, r, CH_ITEM_COL_MY_REACTION));
+    json_object_set_new(item, "mentions", ch__json_array_or_empty(rows, r, CH_ITEM_COL_MENTIONS));
+    json_object_set_new(item, "hashtags", ch__json_array_or_empty(rows, r, CH_ITEM_COL_HASHTAGS));
     return item;
 }

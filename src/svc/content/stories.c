@@ -10,6 +10,7 @@
 #include "core/id.h"
 #include "svc/common/outbox.h"
 #include "svc/content/store.h"
+#include "svc/engage/views.h"
 #include "svc/graph/visibility.h"
 
 /* Active stories of one author ($3), oldest first, from id $4 up; the literal type and
@@ -136,32 +137,11 @@ ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int
 
 /* ---- views ------------------------------------------------------------------------------- */
 
+/* One source of truth for views: the engagement views service records the story as seen
+ * (story_views, story.viewed) together with the view and its counters. */
 ch_err_t ch_stories_view(ch_svc_t *svc, uint64_t viewer, uint64_t story_id, ch_fault_t *f)
 {
-    ch_db_conn_t *conn;
-    ch_item_ref_t ref;
-    int64_t inserted = 0;
-    ch_err_t err = ch_sql_begin(svc, 1, &conn);
-    if (err)
-        return err;
-    err = ch__content_load(svc, conn, viewer, CH_ITEM_STORY, story_id, NULL, &ref, f);
-    /* The author watching their own story is not a view. */
-    if (err == CH_OK && ref.author_id != viewer) {
-        ch_db_param_t p[] = {CH_DB_P_INT(story_id), CH_DB_P_INT(viewer), CH_DB_P_INT(ch_now_ms())};
-        err = ch_sql_on(svc, conn,
-                        "INSERT INTO story_views(story_id, viewer_id, viewed_at) VALUES($1, $2, $3) "
-                        "ON CONFLICT (story_id, viewer_id) DO NOTHING",
-                        p, CH_NPARAMS(p), NULL, &inserted);
-    }
-    /* Only the first view counts: of two concurrent ones, one inserts and one does nothing. */
-    if (err == CH_OK && inserted) {
-        ch_db_param_t p[] = {CH_DB_P_INT(story_id)};
-        err = ch_sql_on(svc, conn, "UPDATE items SET views_count = views_count + 1 WHERE id = $1", p,
-                        CH_NPARAMS(p), NULL, NULL);
-        if (err == CH_OK)
-            err = ch_outbox_add_pair(svc, conn, "story.viewed", "story_id", story_id, "viewer_id", viewer);
-    }
-    return ch_sql_end(svc, conn, err);
+    return ch_views_record(svc, viewer, CH_TARGET_STORY, story_id, NULL, f);
 }
 
 /* Parses a viewers cursor "<viewed_at>_<viewer_id>" (decimal digits only); 0 when it is

@@ -28,7 +28,7 @@ ch_err_t ch_content_timeline(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch
                          CH_DB_P_INT(limit + 1)};
     err = ch_sql_run(svc,
                      "SELECT " CH_ITEM_COLUMNS CH_ITEM_FROM
-                     " WHERE i.author_id = $3 AND i.type = $4 AND" CH_ITEM_LIVE
+                     " WHERE i.author_id = $3 AND i.type = CAST($4 AS TEXT) AND" CH_ITEM_LIVE /* see items.c */
                      " AND i.id < $5 AND i.visibility IN ('public', $6) ORDER BY i.id DESC LIMIT $7",
                      p, CH_NPARAMS(p), &rows, NULL);
     if (err)

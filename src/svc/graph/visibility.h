@@ -32,4 +32,21 @@ int ch_graph_may_see_user(const ch_graph_rel_t *rel);
  * follower. Otherwise answer 404. */
 int ch_graph_may_see_content(const ch_graph_rel_t *rel, int followers_only);
 
+/* The same rules as SQL conditions, for list queries that filter many rows in one statement
+ * (comment threads, hashtag pages) where a relation read per row would cost a round trip
+ * each. Arguments are SQL text: `viewer` a bound parameter ("$1"), the others columns or
+ * expressions of the query. Keep them in step with the functions above. */
+
+/** No block either way between viewer and the user in column `user` (ch_graph_may_see_user
+ * for a user known to exist). */
+#define CH_GRAPH_SQL_NO_BLOCK(viewer, user)                                                        \
+    " NOT EXISTS (SELECT 1 FROM blocks bv WHERE (bv.blocker_id = " viewer " AND bv.blocked_id = " user \
+    ") OR (bv.blocker_id = " user " AND bv.blocked_id = " viewer "))"
+/** ch_graph_may_see_content for content by `author`: `followers_only` is an SQL condition
+ * true for followers-only content, `is_private` the author's users.is_private column. */
+#define CH_GRAPH_SQL_MAY_SEE_CONTENT(viewer, author, followers_only, is_private)                    \
+    " (" author " = " viewer " OR (" CH_GRAPH_SQL_NO_BLOCK(viewer, author) " AND ((NOT (" followers_only \
+    ") AND " is_private " = 0) OR EXISTS (SELECT 1 FROM follows fv WHERE fv.follower_id = " viewer       \
+    " AND fv.followee_id = " author "))))"
+
 #endif

@@ -1,0 +1,120 @@
+/* Reactions and views. Path ids that are not ids answer 404 like unknown ones. */
+#include "http/h_engage.h"
+
+#include <string.h>
+
+#include "core/id.h"
+#include "svc/engage/reactions.h"
+#include "svc/engage/target.h"
+#include "svc/engage/views.h"
+
+/* The target type of the matched route ("/v1/<segment>/..."); -1 when it names none. */
+static int ch__type(const ch_call_t *call)
+{
+    const char *path = call->route->path;
+    char segment[32];
+    if (strncmp(path, "/v1/", 4) != 0)
+        return -1;
+    path += 4;
+    size_t len = strcspn(path, "/");
+    if (len >= sizeof(segment))
+        return -1;
+    memcpy(segment, path, len);
+    segment[len] = '\0';
+    return ch_target_from_segment(segment);
+}
+
+/* The id in path parameter 0, or 0 when it cannot be one (answered as unknown). */
+static uint64_t ch__id(const ch_call_t *call)
+{
+    uint64_t id = ch_id_parse(call->params[0]);
+    return id <= INT64_MAX ? id : 0;
+}
+
+static ch_err_t ch__no_route(ch_call_t *call)
+{
+    return ch_fault(&call->fault, CH_ENOTFOUND, NULL, "no such route");
+}
+
+/* Writer thread: the queued write committed (or failed); answer the deferred call. */
+static void ch__reaction_done(void *arg, ch_reactions_outcome_t *o)
+{
+    ch_call_t *call = arg;
+    if (o->err) {
+        call->fault = o->fault;
+        ch_call_resume(call, o->err);
+        return;
+    }
+    ch_call_reply(call, o->kind >= 0 ? 200 : 204, o->answer);
+    ch_call_resume(call, CH_OK);
+}
+
+/* A reaction write (kind -1 removes): with the group-commit writer the call is answered
+ * after the commit, without holding a worker; otherwise in a transaction of its own. */
+static ch_err_t ch__reaction_write(ch_call_t *call, int type, int kind)
+{
+    ch_svc_t *svc = call->svc;
+    ch_err_t err;
+    if (ch_reactions_queued(svc)) {
+        ch_target_t t;
+        if ((err = ch_reactions_admit(svc, call->user_id, (ch_target_type_t)type, ch__id(call), &call->fault)) ||
+            (err = ch_target_resolve(svc, NULL, call->user_id, (ch_target_type_t)type, ch__id(call), &t,
+                                     &call->fault)))
+            return err;
+        ch_call_defer(call);
+        ch_reactions_enqueue(svc, call->user_id, &t, kind, ch__reaction_done, call);
+        return CH_OK;
+    }
+    if (kind < 0) {
+        err = ch_reactions_delete(svc, call->user_id, (ch_target_type_t)type, ch__id(call), &call->fault);
+        return err ? err : ch_call_reply(call, 204, NULL);
+    }
+    json_t *out = NULL;
+    err = ch_reactions_put(svc, call->user_id, (ch_target_type_t)type, ch__id(call), call->json, &out, &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}
+
+ch_err_t ch_h_reaction_put(ch_call_t *call)
+{
+    int type = ch__type(call), kind;
+    if (type < 0)
+        return ch__no_route(call);
+    ch_err_t err = ch_reactions_parse(call->json, &kind, &call->fault);
+    return err ? err : ch__reaction_write(call, type, kind);
+}
+
+ch_err_t ch_h_reaction_delete(ch_call_t *call)
+{
+    int type = ch__type(call);
+    return type < 0 ? ch__no_route(call) : ch__reaction_write(call, type, -1);
+}
+
+ch_err_t ch_h_reactions_list(ch_call_t *call)
+{
+    int type = ch__type(call);
+    if (type < 0)
+        return ch__no_route(call);
+    int limit;
+    uint64_t before;
+    char kind[16];
+    ch_err_t err = ch_call_limit(call, &limit);
+    if (err == CH_OK)
+        err = ch_call_cursor(call, &before);
+    if (err)
+        return err;
+    const char *k = ch_call_query(call, "kind", kind, sizeof(kind));
+    json_t *out = NULL;
+    err = ch_reactions_list(call->svc, call->user_id, (ch_target_type_t)type, ch__id(call), k, limit, before, &out,
+                            &call->fault);
+    return err ? err : ch_call_reply(call, 200, out);
+}
+
+ch_err_t ch_h_view(ch_call_t *call)
+{
+    int type = ch__type(call);
+    if (type < 0)
+        return ch__no_route(call);
+    ch_err_t err = ch_views_record(call->svc, call->user_id, (ch_target_type_t)type, ch__id(call), call->json,
+                                   &call->fault);
+    return err ? err : ch_call_reply(call, 204, NULL);
+}

@@ -1,0 +1,70 @@
+/* How comments are read and rendered, and how one is found for a viewer. Internal to the
+ * comments service (svc/engage/comments_*.c). */
+#ifndef CH_SVC_ENGAGE_COMMENTS_ROW_H
+#define CH_SVC_ENGAGE_COMMENTS_ROW_H
+
+#include <jansson.h>
+
+#include "svc/engage/comments.h"
+
+/** Columns of a comment row with its author, its reaction counters (svc/engage/counters.h)
+ * and the viewer's reaction, in the order ch__comment_render expects. Queries use
+ * CH_COMMENT_FROM, whose $1 is the viewer. */
+#define CH_COMMENT_COLUMNS                                                                                \
+    "c.id, c.target_type, c.target_id, c.parent_id, c.author_id, c.text, c.mentions, c.hashtags, "       \
+    "c.replies_count, c.created_at, c.deleted_at, u.handle, u.display_name, u.avatar_url, "               \
+    "tc.r_like, tc.r_love, tc.r_haha, tc.r_wow, tc.r_sad, tc.r_angry, mr.kind"
+#define CH_COMMENT_FROM                                                                                   \
+    " FROM comments c JOIN users u ON u.id = c.author_id"                                                 \
+    " LEFT JOIN target_counters tc ON tc.target_type = 'comment' AND tc.target_id = c.id"                 \
+    " LEFT JOIN reactions mr ON mr.target_type = 'comment' AND mr.target_id = c.id AND mr.user_id = $1"
+/** A comment that lists show: live, or deleted with live replies (a thread placeholder). */
+#define CH_COMMENT_LISTED " (c.deleted_at IS NULL OR c.replies_count > 0)"
+
+enum {
+    CH_COMMENT_COL_ID, CH_COMMENT_COL_TARGET_TYPE, CH_COMMENT_COL_TARGET_ID, CH_COMMENT_COL_PARENT,
+    CH_COMMENT_COL_AUTHOR, CH_COMMENT_COL_TEXT, CH_COMMENT_COL_MENTIONS, CH_COMMENT_COL_HASHTAGS,
+    CH_COMMENT_COL_REPLIES, CH_COMMENT_COL_CREATED, CH_COMMENT_COL_DELETED, CH_COMMENT_COL_HANDLE,
+    CH_COMMENT_COL_NAME, CH_COMMENT_COL_AVATAR, CH_COMMENT_COL_REACTIONS, /* six counts from here */
+    CH_COMMENT_COL_MY_REACTION = CH_COMMENT_COL_REACTIONS + 6,
+};
+
+/** Renders row r of a CH_COMMENT_COLUMNS result (caller owns it). A deleted comment has
+ * author, text null, no mentions or hashtags, and deleted true. */
+json_t *ch__comment_render(const ch_db_rows_t *rows, size_t r);
+
+/** A comment as found for a viewer. */
+typedef struct {
+    uint64_t id;
+    uint64_t parent_id; /* 0 for a top-level comment */
+    uint64_t author_id;
+    int deleted;
+    int blocked;      /* a block either way between the viewer and the comment's author */
+    ch_target_t item; /* the commented item, which the viewer may see */
+} ch__comment_ref_t;
+
+/** Finds comment id and resolves its item for viewer on conn (NULL: one is borrowed).
+ * CH_ENOTFOUND "comment not found" when there is no such comment or the viewer may not see
+ * its item; a deleted comment or a blocked author is reported in out, not refused. */
+ch_err_t ch__comment_find(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t id, ch__comment_ref_t *out,
+                          ch_fault_t *f);
+/** CH_ENOTFOUND "comment not found" in f; returns it. */
+ch_err_t ch__comment_not_found(ch_fault_t *f);
+
+/** Loads the listed comments among ids[0..n) (n <= CH__COMMENTS_IN_MAX) for viewer, leaving
+ * out deleted ones without replies and those by users blocked either way. Rows come in no
+ * particular order (caller frees). */
+#define CH__COMMENTS_IN_MAX 100
+ch_err_t ch__comments_by_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const uint64_t *ids, size_t n,
+                             ch_db_rows_t **rows);
+/** Renders rows[0..n) as a list of top-level comments, each with "replies": its first
+ * CH_COMMENT_FIRST_REPLIES live replies the viewer may see. order (may be NULL: row order)
+ * lists the ids to render, in that order; ids without a row are skipped. *out is the array. */
+ch_err_t ch__comments_threads(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_db_rows_t *rows,
+                              size_t n, const uint64_t *order, size_t norder, json_t **out);
+
+/** One page of ranked ("top") comments of item: see comments_top.c. */
+ch_err_t ch__comments_top(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_target_t *item, int limit,
+                          const char *cursor, json_t **out, ch_fault_t *f);
+
+#endif

@@ -1,0 +1,43 @@
+/* One reaction write, as the group-commit writer and the direct path both run it. Internal
+ * to svc/engage (reactions*.c). */
+#ifndef CH_SVC_ENGAGE_REACTIONS_APPLY_H
+#define CH_SVC_ENGAGE_REACTIONS_APPLY_H
+
+#include <stdint.h>
+
+#include "svc/engage/counters.h"
+
+/** A reaction write and its outcome. */
+typedef struct ch__reaction_op {
+    /* ---- input ---- */
+    uint64_t user_id;
+    ch_target_type_t type;
+    uint64_t target_id;
+    int kind; /* ch_reaction_kind_t to set, or -1 to remove */
+    /* The target as resolved before the op was queued (resolved set), or resolved by the
+     * transaction itself (resolved 0). */
+    int resolved;
+    ch_target_t target;
+    /* ---- outcome, valid once the op is done ---- */
+    ch_err_t err;          /* CH_OK, a refusal (CH_ENOTFOUND) or the transaction's error */
+    ch_fault_t fault;
+    ch_counters_t counts;  /* the target's counters after the commit */
+    /* ---- plumbing (reactions_writer.c) ---- */
+    struct ch__reaction_op *next;
+    /* Called on the writer thread once the outcome is set; op may be freed in it. */
+    void (*done)(struct ch__reaction_op *op);
+    void *arg;
+} ch__reaction_op_t;
+
+/** Runs ops[0..n) in one write transaction on own (a connection the caller holds, outside
+ * a transaction) or, when own is NULL, on one borrowed for the call: each op is applied in
+ * order (later ones see earlier ones), the counter deltas are summed per target and
+ * applied last, and every op receives its outcome. Returns CH_OK when the transaction
+ * committed (each op's own err then says whether it was refused); otherwise the
+ * transaction's error, nothing of it was kept and the ops' outcomes are meaningless. */
+ch_err_t ch__reactions_run(ch_svc_t *svc, ch_db_conn_t *own, ch__reaction_op_t **ops, size_t n);
+/** Runs ops one transaction each after a batch failed, so that one bad op cannot sink the
+ * others; an op whose own transaction fails gets that error. own as above. */
+void ch__reactions_run_each(ch_svc_t *svc, ch_db_conn_t *own, ch__reaction_op_t **ops, size_t n);
+
+#endif

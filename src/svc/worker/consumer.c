@@ -1,0 +1,129 @@
+#include "svc/worker/consumer.h"
+
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "svc/common/sql.h"
+
+/* The smallest id any node can make at unix_ms. */
+static uint64_t ch__id_floor(int64_t unix_ms)
+{
+    if (unix_ms <= CH_ID_EPOCH_MS)
+        return 0;
+    return (uint64_t)(unix_ms - CH_ID_EPOCH_MS) << (CH_ID_NODE_BITS + CH_ID_SEQ_BITS);
+}
+
+static uint64_t ch__first_int(const ch_db_rows_t *rows)
+{
+    return ch_db_rows_count(rows) ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
+}
+
+/* Locks the consumer's row for the rest of the transaction and reads its watermark; the
+ * row is made on the first run (two replicas doing so at once: one insert waits for the
+ * other's and does nothing). */
+static ch_err_t ch__lock(ch_svc_t *svc, ch_db_conn_t *conn, const char *name, uint64_t *wm)
+{
+    static const char lock_sql[] = "UPDATE consumer_offsets SET updated_at = $2 WHERE name = $1 RETURNING last_id";
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(name), CH_DB_P_INT(ch_now_ms())};
+    ch_err_t err = ch_sql_on(svc, conn, lock_sql, p, CH_NPARAMS(p), &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) == 0) {
+        ch_db_rows_free(rows);
+        rows = NULL;
+        err = ch_sql_on(svc, conn,
+                        "INSERT INTO consumer_offsets(name, last_id, updated_at) VALUES($1, 0, $2) "
+                        "ON CONFLICT DO NOTHING",
+                        p, CH_NPARAMS(p), NULL, NULL);
+        if (err == CH_OK)
+            err = ch_sql_on(svc, conn, lock_sql, p, CH_NPARAMS(p), &rows, NULL);
+    }
+    *wm = ch__first_int(rows);
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* Whether there is anything to do, read outside a transaction (no lock taken when idle). */
+static ch_err_t ch__peek(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, int *pending)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(c->name)};
+    ch_err_t err = ch_sql_on(svc, conn, "SELECT last_id FROM consumer_offsets WHERE name = $1", p, 1, &rows, NULL);
+    uint64_t wm = ch__first_int(rows);
+    ch_db_rows_free(rows);
+    rows = NULL;
+    if (err)
+        return err;
+    ch_db_param_t q[] = {CH_DB_P_INT(wm), CH_DB_P_TEXT(c->name), CH_DB_P_INT(1)};
+    err = ch_sql_on(svc, conn, c->select_sql, q, CH_NPARAMS(q), &rows, NULL);
+    *pending = err == CH_OK && ch_db_rows_count(rows) > 0;
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* Records the batch: rows above the new watermark go to consumer_seen; the watermark moves
+ * to the window's horizon, but never past a row this batch did not reach. */
+static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, uint64_t wm,
+                            const ch_db_rows_t *rows)
+{
+    size_t n = ch_db_rows_count(rows);
+    uint64_t horizon = ch__id_floor(ch_now_ms() - CH_CONSUMER_WINDOW_MS), new_wm = wm;
+    uint64_t last = n ? (uint64_t)ch_db_rows_int(rows, n - 1, 0) : 0;
+    uint64_t cap = n < CH_CONSUMER_BATCH || last > horizon ? horizon : last;
+    if (cap > new_wm)
+        new_wm = cap;
+    ch_err_t err = CH_OK;
+    for (size_t i = 0; i < n && err == CH_OK; i++) {
+        uint64_t id = (uint64_t)ch_db_rows_int(rows, i, 0);
+        if (id <= new_wm)
+            continue;
+        ch_db_param_t p[] = {CH_DB_P_TEXT(c->name), CH_DB_P_INT(id)};
+        err = ch_sql_on(svc, conn, "INSERT INTO consumer_seen(name, event_id) VALUES($1, $2)", p, CH_NPARAMS(p), NULL,
+                        NULL);
+    }
+    if (err || new_wm == wm)
+        return err;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(c->name), CH_DB_P_INT(new_wm)};
+    err = ch_sql_on(svc, conn, "DELETE FROM consumer_seen WHERE name = $1 AND event_id <= $2", p, CH_NPARAMS(p), NULL,
+                    NULL);
+    if (err == CH_OK)
+        err = ch_sql_on(svc, conn, "UPDATE consumer_offsets SET last_id = $2 WHERE name = $1", p, CH_NPARAMS(p), NULL,
+                        NULL);
+    return err;
+}
+
+ch_err_t ch_consumer_step(ch_svc_t *svc, const ch_consumer_t *c, int *applied_out)
+{
+    *applied_out = 0;
+    ch_db_conn_t *conn = NULL;
+    int pending = 0;
+    ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
+    if (err)
+        return err;
+    if ((err = ch__peek(svc, conn, c, &pending)) != CH_OK || !pending) {
+        ch_db_release(svc->db, conn);
+        return err;
+    }
+    if ((err = ch_backend_err(CH_BACKEND_DB, ch_db_begin(svc->db, conn, 1))) != CH_OK) {
+        ch_db_release(svc->db, conn);
+        return err;
+    }
+    uint64_t wm = 0;
+    ch_db_rows_t *rows = NULL;
+    err = ch__lock(svc, conn, c->name, &wm);
+    if (err == CH_OK) {
+        ch_db_param_t p[] = {CH_DB_P_INT(wm), CH_DB_P_TEXT(c->name), CH_DB_P_INT(CH_CONSUMER_BATCH)};
+        err = ch_sql_on(svc, conn, c->select_sql, p, CH_NPARAMS(p), &rows, NULL);
+    }
+    size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
+    for (size_t i = 0; i < n && err == CH_OK; i++)
+        err = c->apply(svc, conn, rows, i);
+    if (err == CH_OK)
+        err = ch__advance(svc, conn, c, wm, rows);
+    ch_db_rows_free(rows);
+    err = ch_sql_end(svc, conn, err);
+    if (err == CH_OK)
+        *applied_out = (int)n;
+    else
+        ch_log_warn("consumer %s: batch rolled back (%s); it will be tried again", c->name, ch_err_code(err));
+    return err;
+}

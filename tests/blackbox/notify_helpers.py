@@ -1,0 +1,146 @@
+"""Helpers for the notification, signal and ClickHouse tests.
+
+The worker is asynchronous, so tests poll (bounded) until what they wait for shows up. Some
+tests write engagement events straight into the event log (`engagement_events`): the log is
+the contract between whatever records an engagement (reactions, comments, mentions, views)
+and the worker, so the worker's rules are tested whichever writer produced the event. Tests
+that go through the engagement API check which routes this chorusd serves and skip only
+when the route does not exist yet."""
+import itertools
+import random
+import sqlite3
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from client import expect_status
+from conftest import CHORUS_BIN, MODE, base_env
+
+ID_EPOCH_MS = 1704067200000
+TEST_NODE = 1023  # ids made here never collide with the server's (node 0)
+_seq = itertools.count(random.randrange(4096))
+_routes = None
+
+
+def served_routes():
+    """(METHOD, template) pairs of `chorusd routes`."""
+    global _routes
+    if _routes is None:
+        p = subprocess.run([str(CHORUS_BIN), "routes"], env=base_env(), capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 0, p.stderr
+        _routes = {tuple(ln.split()) for ln in p.stdout.splitlines() if ln.strip()}
+    return _routes
+
+
+def need_route(method, template):
+    if (method, template) not in served_routes():
+        pytest.skip(f"{method} {template} is not served by this chorusd yet")
+
+
+def wait_until(fn, what, timeout=30.0, interval=0.1):
+    """Calls fn until it returns something true; returns that. Fails after timeout s (what
+    may be a callable, asked for the message then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            what = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def new_id(at_ms=None):
+    ms = int(time.time() * 1000) if at_ms is None else at_ms
+    return ((ms - ID_EPOCH_MS) << 22) | (TEST_NODE << 12) | (next(_seq) % 4096)
+
+
+def sql(server, backends, statement):
+    """Runs one statement on server's database; rows as 'a|b' lines."""
+    if MODE == "cluster":
+        dbname = server.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
+        return backends.pg.psql(statement, dbname)
+    db = Path(server.storage_env["CHORUS_DATA_DIR"]) / "chorus.db"
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        with conn:
+            rows = conn.execute(statement).fetchall()
+    finally:
+        conn.close()
+    return "\n".join("|".join(str(c) for c in r) for r in rows)
+
+
+def emit_event(server, backends, user_id, kind, target_type, target_id, author_id, value=1.0, ts=None):
+    """Appends one engagement event to the log, as an engagement writer would; its id."""
+    eid = new_id()
+    ts = int(time.time() * 1000) if ts is None else ts
+    sql(server, backends,
+        "INSERT INTO engagement_events(id, ts, user_id, kind, target_type, target_id, author_id, value) "
+        f"VALUES({eid}, {ts}, {int(user_id)}, '{kind}', '{target_type}', {int(target_id)}, {int(author_id)}, "
+        f"{float(value)})")
+    return eid
+
+
+# ---- API helpers ---------------------------------------------------------------------------
+
+def notifications(acc, **query):
+    q = ("?" + urllib.parse.urlencode(query)) if query else ""
+    return expect_status(acc.get("/v1/notifications" + q), 200).json
+
+
+def all_notifications(acc, limit=100):
+    items, cursor = [], None
+    while True:
+        q = {"limit": limit}
+        if cursor:
+            q["cursor"] = cursor
+        page = notifications(acc, **q)
+        assert len(page["items"]) <= limit
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+        assert len(items) < 10000, "cursor never ends"
+
+
+def unread(acc):
+    return expect_status(acc.get("/v1/notifications/unread_count"), 200).json["count"]
+
+
+def group(acc, kind, target=None):
+    """acc's notification group of kind (about target {type, id}), or None."""
+    for n in all_notifications(acc):
+        if n["kind"] == kind and n.get("target") == target:
+            return n
+    return None
+
+
+def wait_group(acc, kind, target=None, count=None, timeout=30.0):
+    """Waits until acc has the group (with actors_count == count when given)."""
+    def check():
+        g = group(acc, kind, target)
+        return g if g and (count is None or g["actors_count"] == count) else None
+    return wait_until(check, f"{kind} group {target} with {count} actors for {acc.handle}", timeout)
+
+
+def actor_ids(g):
+    return [a["id"] for a in g["actors"]]
+
+
+def follow(a, b):
+    return expect_status(a.post(f"/v1/users/{b.id}/follow"), 200).json["state"]
+
+
+def post(acc, text="hello"):
+    return expect_status(acc.post("/v1/posts", json={"text": text}), 201).json
+
+
+def react(acc, post_id, kind):
+    """PUT /v1/posts/{id}/reaction as acc."""
+    r = acc.client.request("PUT", f"/v1/posts/{post_id}/reaction", json={"kind": kind}, token=acc.access_token)
+    return expect_status(r, 200).json
