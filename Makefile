@@ -38,6 +38,7 @@ test: build-asan/chorusd
 bench: build/chorusd
 	@scripts/deps.sh bench
 	bench/http/run.sh
+	bench/engage/run.sh
 
 clean:
 	rm -rf build build-asan

@@ -80,8 +80,8 @@ ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body);
  * after its commit, without holding a worker thread). Call it right before handing the
  * call to the thread that will answer, then return CH_OK: the dispatcher sends nothing and
  * leaves every member alone until ch_call_resume. Not for CH_ROUTE_IDEMPOTENT routes (the
- * response is recorded by the worker). The call stays in flight: a graceful stop waits for
- * it. Implemented in dispatch.c. */
+ * response is recorded by the worker) nor CH_ROUTE_INLINE ones. The call stays in flight:
+ * a graceful stop waits for it. Implemented in dispatch.c. */
 void ch_call_defer(ch_call_t *call);
 /** Answers a deferred call, from any thread, exactly once: err CH_OK with the answer set
  * (ch_call_reply), or an error with call->fault filled. The call must not be touched
