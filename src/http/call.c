@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/id.h"
+#include "svc/engage/target.h"
 
 static int ch__hex(char c)
 {
@@ -76,6 +77,27 @@ ch_err_t ch_call_cursor(ch_call_t *call, uint64_t *before)
     if (v && (*before == 0 || *before > INT64_MAX))
         return ch_fault(&call->fault, CH_EINVAL, "cursor", "cursor is not one this API returned");
     return CH_OK;
+}
+
+uint64_t ch_call_id_param(const ch_call_t *call, size_t i)
+{
+    uint64_t id = i < CH_MAX_PATH_PARAMS ? ch_id_parse(call->params[i]) : 0;
+    return id <= INT64_MAX ? id : 0;
+}
+
+int ch_call_target_type(const ch_call_t *call)
+{
+    const char *path = call->route->path;
+    char segment[32];
+    if (strncmp(path, "/v1/", 4) != 0)
+        return -1;
+    path += 4;
+    size_t len = strcspn(path, "/");
+    if (len >= sizeof(segment))
+        return -1;
+    memcpy(segment, path, len);
+    segment[len] = '\0';
+    return ch_target_from_segment(segment);
 }
 
 ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body)

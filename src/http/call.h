@@ -73,6 +73,11 @@ ch_err_t ch_call_limit(ch_call_t *call, int *limit);
 /** Parses ?cursor= as a keyset cursor this API returned (a decimal id, at most INT64_MAX);
  * *before is 0 when absent. CH_EINVAL with field "cursor" when bad. */
 ch_err_t ch_call_cursor(ch_call_t *call, uint64_t *before);
+/** Path parameter i as an id, or 0 when it cannot be one (answered like an unknown id). */
+uint64_t ch_call_id_param(const ch_call_t *call, size_t i);
+/** The engagement target type named by the matched route's first segment ("/v1/posts/..."
+ * -> CH_TARGET_POST); -1 when it names none. */
+int ch_call_target_type(const ch_call_t *call);
 /** Sets a JSON success answer (takes ownership of body). Returns CH_OK. */
 ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body);
 

@@ -8,43 +8,21 @@
 #include "svc/engage/comments.h"
 #include "svc/engage/hashtags.h"
 
-/* The target type of the matched route ("/v1/<segment>/..."); -1 when it names none. */
-static int ch__type(const ch_call_t *call)
-{
-    const char *path = call->route->path;
-    char segment[32];
-    if (strncmp(path, "/v1/", 4) != 0)
-        return -1;
-    path += 4;
-    size_t len = strcspn(path, "/");
-    if (len >= sizeof(segment))
-        return -1;
-    memcpy(segment, path, len);
-    segment[len] = '\0';
-    return ch_target_from_segment(segment);
-}
-
-/* The id in path parameter 0, or 0 when it cannot be one (answered as unknown). */
-static uint64_t ch__id(const ch_call_t *call)
-{
-    uint64_t id = ch_id_parse(call->params[0]);
-    return id <= INT64_MAX ? id : 0;
-}
 
 ch_err_t ch_h_comment_create(ch_call_t *call)
 {
-    int type = ch__type(call);
+    int type = ch_call_target_type(call);
     json_t *out = NULL;
     if (type < 0)
         return ch_fault(&call->fault, CH_ENOTFOUND, NULL, "no such route");
-    ch_err_t err = ch_comments_create(call->svc, call->user_id, (ch_target_type_t)type, ch__id(call), call->json, &out,
+    ch_err_t err = ch_comments_create(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), call->json, &out,
                                       &call->fault);
     return err ? err : ch_call_reply(call, 201, out);
 }
 
 ch_err_t ch_h_comments_list(ch_call_t *call)
 {
-    int type = ch__type(call), limit;
+    int type = ch_call_target_type(call), limit;
     char sort[16], cursor[128];
     json_t *out = NULL;
     if (type < 0)
@@ -61,7 +39,7 @@ ch_err_t ch_h_comments_list(ch_call_t *call)
     const char *c = ch_call_query(call, "cursor", cursor, sizeof(cursor));
     if (c && (!c[0] || strlen(c) >= sizeof(cursor) - 1))
         return ch_fault(&call->fault, CH_EINVAL, "cursor", "cursor is not one this API returned");
-    err = ch_comments_list(call->svc, call->user_id, (ch_target_type_t)type, ch__id(call), by, limit, c, &out,
+    err = ch_comments_list(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), by, limit, c, &out,
                            &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
@@ -69,7 +47,7 @@ ch_err_t ch_h_comments_list(ch_call_t *call)
 ch_err_t ch_h_comment_get(ch_call_t *call)
 {
     json_t *out = NULL;
-    ch_err_t err = ch_comments_get(call->svc, call->user_id, ch__id(call), &out, &call->fault);
+    ch_err_t err = ch_comments_get(call->svc, call->user_id, ch_call_id_param(call, 0), &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 
@@ -82,13 +60,13 @@ ch_err_t ch_h_comment_replies(ch_call_t *call)
     if (err == CH_OK)
         err = ch_call_cursor(call, &after);
     if (err == CH_OK)
-        err = ch_comments_replies(call->svc, call->user_id, ch__id(call), limit, after, &out, &call->fault);
+        err = ch_comments_replies(call->svc, call->user_id, ch_call_id_param(call, 0), limit, after, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 
 ch_err_t ch_h_comment_delete(ch_call_t *call)
 {
-    ch_err_t err = ch_comments_delete(call->svc, call->user_id, ch__id(call), &call->fault);
+    ch_err_t err = ch_comments_delete(call->svc, call->user_id, ch_call_id_param(call, 0), &call->fault);
     return err ? err : ch_call_reply(call, 204, NULL);
 }
 

@@ -8,28 +8,6 @@
 #include "svc/engage/target.h"
 #include "svc/engage/views.h"
 
-/* The target type of the matched route ("/v1/<segment>/..."); -1 when it names none. */
-static int ch__type(const ch_call_t *call)
-{
-    const char *path = call->route->path;
-    char segment[32];
-    if (strncmp(path, "/v1/", 4) != 0)
-        return -1;
-    path += 4;
-    size_t len = strcspn(path, "/");
-    if (len >= sizeof(segment))
-        return -1;
-    memcpy(segment, path, len);
-    segment[len] = '\0';
-    return ch_target_from_segment(segment);
-}
-
-/* The id in path parameter 0, or 0 when it cannot be one (answered as unknown). */
-static uint64_t ch__id(const ch_call_t *call)
-{
-    uint64_t id = ch_id_parse(call->params[0]);
-    return id <= INT64_MAX ? id : 0;
-}
 
 static ch_err_t ch__no_route(ch_call_t *call)
 {
@@ -57,8 +35,8 @@ static ch_err_t ch__reaction_write(ch_call_t *call, int type, int kind)
     ch_err_t err;
     if (ch_reactions_queued(svc)) {
         ch_target_t t;
-        if ((err = ch_reactions_admit(svc, call->user_id, (ch_target_type_t)type, ch__id(call), &call->fault)) ||
-            (err = ch_target_resolve(svc, NULL, call->user_id, (ch_target_type_t)type, ch__id(call), &t,
+        if ((err = ch_reactions_admit(svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), &call->fault)) ||
+            (err = ch_target_resolve(svc, NULL, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), &t,
                                      &call->fault)))
             return err;
         ch_call_defer(call);
@@ -66,17 +44,17 @@ static ch_err_t ch__reaction_write(ch_call_t *call, int type, int kind)
         return CH_OK;
     }
     if (kind < 0) {
-        err = ch_reactions_delete(svc, call->user_id, (ch_target_type_t)type, ch__id(call), &call->fault);
+        err = ch_reactions_delete(svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), &call->fault);
         return err ? err : ch_call_reply(call, 204, NULL);
     }
     json_t *out = NULL;
-    err = ch_reactions_put(svc, call->user_id, (ch_target_type_t)type, ch__id(call), call->json, &out, &call->fault);
+    err = ch_reactions_put(svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), call->json, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 
 ch_err_t ch_h_reaction_put(ch_call_t *call)
 {
-    int type = ch__type(call), kind;
+    int type = ch_call_target_type(call), kind;
     if (type < 0)
         return ch__no_route(call);
     ch_err_t err = ch_reactions_parse(call->json, &kind, &call->fault);
@@ -85,13 +63,13 @@ ch_err_t ch_h_reaction_put(ch_call_t *call)
 
 ch_err_t ch_h_reaction_delete(ch_call_t *call)
 {
-    int type = ch__type(call);
+    int type = ch_call_target_type(call);
     return type < 0 ? ch__no_route(call) : ch__reaction_write(call, type, -1);
 }
 
 ch_err_t ch_h_reactions_list(ch_call_t *call)
 {
-    int type = ch__type(call);
+    int type = ch_call_target_type(call);
     if (type < 0)
         return ch__no_route(call);
     int limit;
@@ -104,17 +82,17 @@ ch_err_t ch_h_reactions_list(ch_call_t *call)
         return err;
     const char *k = ch_call_query(call, "kind", kind, sizeof(kind));
     json_t *out = NULL;
-    err = ch_reactions_list(call->svc, call->user_id, (ch_target_type_t)type, ch__id(call), k, limit, before, &out,
+    err = ch_reactions_list(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), k, limit, before, &out,
                             &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 
 ch_err_t ch_h_view(ch_call_t *call)
 {
-    int type = ch__type(call);
+    int type = ch_call_target_type(call);
     if (type < 0)
         return ch__no_route(call);
-    ch_err_t err = ch_views_record(call->svc, call->user_id, (ch_target_type_t)type, ch__id(call), call->json,
+    ch_err_t err = ch_views_record(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), call->json,
                                    &call->fault);
     return err ? err : ch_call_reply(call, 204, NULL);
 }
