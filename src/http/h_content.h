@@ -38,8 +38,6 @@ ch_err_t ch_h_user_reels(ch_call_t *call);
 ch_err_t ch_h_stories_tray(ch_call_t *call);
 /** GET /v1/users/{id}/stories?limit&cursor -> 200 {items, next_cursor}, oldest first. */
 ch_err_t ch_h_user_stories(ch_call_t *call);
-/** POST /v1/stories/{id}/view -> 204 (idempotent). */
-ch_err_t ch_h_story_view(ch_call_t *call);
 /** GET /v1/stories/{id}/viewers?limit&cursor -> 200 {items: [{user, viewed_at}], next_cursor}. */
 ch_err_t ch_h_story_viewers(ch_call_t *call);
 

@@ -23,12 +23,6 @@ ch_err_t ch_h_user_stories(ch_call_t *call)
     return err ? err : ch_call_reply(call, 200, out);
 }
 
-ch_err_t ch_h_story_view(ch_call_t *call)
-{
-    ch_err_t err = ch_stories_view(call->svc, call->user_id, ch__h_path_id(call), &call->fault);
-    return err ? err : ch_call_reply(call, 204, NULL);
-}
-
 ch_err_t ch_h_story_viewers(ch_call_t *call)
 {
     int limit;

@@ -80,8 +80,6 @@ ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, json_t **out, ch_fault_
  * oldest). *out is {items, next_cursor}. CH_ENOTFOUND as in ch_content_timeline. */
 ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int limit, uint64_t after,
                             json_t **out, ch_fault_t *f);
-/** Marks a story seen by viewer (idempotent; the author's own view is not recorded). */
-ch_err_t ch_stories_view(ch_svc_t *svc, uint64_t viewer, uint64_t story_id, ch_fault_t *f);
 /** One page of a story's viewers, newest view first, for its author only (CH_EFORBIDDEN for
  * another user who may see the story, CH_ENOTFOUND for one who may not). cursor is NULL or
  * a next_cursor this function returned (else CH_EINVAL naming "cursor"). *out is

@@ -10,7 +10,6 @@
 #include "core/id.h"
 #include "svc/common/outbox.h"
 #include "svc/content/store.h"
-#include "svc/engage/views.h"
 #include "svc/graph/visibility.h"
 
 /* Active stories of one author ($3), oldest first, from id $4 up; the literal type and
@@ -133,15 +132,6 @@ ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int
     ch_db_rows_free(rows);
     *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
     return CH_OK;
-}
-
-/* ---- views ------------------------------------------------------------------------------- */
-
-/* One source of truth for views: the engagement views service records the story as seen
- * (story_views, story.viewed) together with the view and its counters. */
-ch_err_t ch_stories_view(ch_svc_t *svc, uint64_t viewer, uint64_t story_id, ch_fault_t *f)
-{
-    return ch_views_record(svc, viewer, CH_TARGET_STORY, story_id, NULL, f);
 }
 
 /* Parses a viewers cursor "<viewed_at>_<viewer_id>" (decimal digits only); 0 when it is
