@@ -102,3 +102,15 @@ json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
     json_object_set_new(item, "hashtags", ch__json_array_or_empty(rows, r, CH_ITEM_COL_HASHTAGS));
     return item;
 }
+
+json_t *ch_item_page(ch_db_rows_t *rows, int limit)
+{
+    json_t *items = json_array();
+    size_t n = ch_db_rows_count(rows);
+    for (size_t r = 0; r < n && r < (size_t)limit; r++)
+        json_array_append_new(items, ch_item_render(rows, r));
+    json_t *next = n > (size_t)limit ? json_string(ch_db_rows_text(rows, (size_t)limit - 1, CH_ITEM_COL_ID))
+                                     : json_null();
+    ch_db_rows_free(rows);
+    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+}

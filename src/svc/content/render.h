@@ -42,6 +42,10 @@ enum {
 ch_item_type_t ch_item_row_type(const ch_db_rows_t *rows, size_t r);
 /** Renders row r of a CH_ITEM_COLUMNS result as the API's item object (caller owns it). */
 json_t *ch_item_render(const ch_db_rows_t *rows, size_t r);
+/** One page {items, next_cursor} from a result of up to limit + 1 CH_ITEM_COLUMNS rows
+ * ordered by id (the extra row says there is a next page; its cursor is the last id
+ * shown). Takes ownership of rows (freed). */
+json_t *ch_item_page(ch_db_rows_t *rows, int limit);
 /** A user summary {id, handle, display_name, avatar_url} from row r: the id at id_col,
  * handle, display_name and avatar_url at name_col and the two after it. Caller owns it. */
 json_t *ch_user_summary_render(const ch_db_rows_t *rows, size_t r, size_t id_col, size_t name_col);

@@ -33,13 +33,6 @@ ch_err_t ch_content_timeline(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch
                      p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
-    json_t *items = json_array();
-    size_t n = ch_db_rows_count(rows);
-    for (size_t r = 0; r < n && r < (size_t)limit; r++)
-        json_array_append_new(items, ch_item_render(rows, r));
-    json_t *next = n > (size_t)limit ? json_string(ch_db_rows_text(rows, (size_t)limit - 1, CH_ITEM_COL_ID))
-                                     : json_null();
-    ch_db_rows_free(rows);
-    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    *out = ch_item_page(rows, limit);
     return CH_OK;
 }
