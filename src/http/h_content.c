@@ -4,12 +4,6 @@
 #include "http/h_content.h"
 #include "svc/content/content.h"
 
-uint64_t ch__h_path_id(const ch_call_t *call)
-{
-    uint64_t id = ch_id_parse(call->params[0]);
-    return id <= INT64_MAX ? id : 0;
-}
-
 static ch_err_t ch__create(ch_call_t *call, ch_item_type_t type)
 {
     json_t *out = NULL;
@@ -20,20 +14,20 @@ static ch_err_t ch__create(ch_call_t *call, ch_item_type_t type)
 static ch_err_t ch__get(ch_call_t *call, ch_item_type_t type)
 {
     json_t *out = NULL;
-    ch_err_t err = ch_content_get(call->svc, call->user_id, type, ch__h_path_id(call), &out, &call->fault);
+    ch_err_t err = ch_content_get(call->svc, call->user_id, type, ch_call_id_param(call, 0), &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 
 static ch_err_t ch__patch(ch_call_t *call, ch_item_type_t type)
 {
     json_t *out = NULL;
-    ch_err_t err = ch_content_edit(call->svc, call->user_id, type, ch__h_path_id(call), call->json, &out, &call->fault);
+    ch_err_t err = ch_content_edit(call->svc, call->user_id, type, ch_call_id_param(call, 0), call->json, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 
 static ch_err_t ch__delete(ch_call_t *call, ch_item_type_t type)
 {
-    ch_err_t err = ch_content_delete(call->svc, call->user_id, type, ch__h_path_id(call), &call->fault);
+    ch_err_t err = ch_content_delete(call->svc, call->user_id, type, ch_call_id_param(call, 0), &call->fault);
     return err ? err : ch_call_reply(call, 204, NULL);
 }
 
@@ -47,7 +41,7 @@ static ch_err_t ch__timeline(ch_call_t *call, ch_item_type_t type)
     if (err == CH_OK)
         err = ch_call_cursor(call, &before);
     if (err == CH_OK)
-        err = ch_content_timeline(call->svc, call->user_id, ch__h_path_id(call), type, limit, before, &out,
+        err = ch_content_timeline(call->svc, call->user_id, ch_call_id_param(call, 0), type, limit, before, &out,
                                   &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }

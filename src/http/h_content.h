@@ -41,8 +41,4 @@ ch_err_t ch_h_user_stories(ch_call_t *call);
 /** GET /v1/stories/{id}/viewers?limit&cursor -> 200 {items: [{user, viewed_at}], next_cursor}. */
 ch_err_t ch_h_story_viewers(ch_call_t *call);
 
-/** Internal to the content handlers: the id in path parameter 0, or 0 when it cannot be
- * one (not 1-20 digits, or above INT64_MAX), which the services answer as unknown. */
-uint64_t ch__h_path_id(const ch_call_t *call);
-
 #endif

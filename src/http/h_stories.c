@@ -19,7 +19,7 @@ ch_err_t ch_h_user_stories(ch_call_t *call)
     if (err == CH_OK)
         err = ch_call_cursor(call, &after); /* oldest first: the cursor is the last id seen */
     if (err == CH_OK)
-        err = ch_stories_of_user(call->svc, call->user_id, ch__h_path_id(call), limit, after, &out, &call->fault);
+        err = ch_stories_of_user(call->svc, call->user_id, ch_call_id_param(call, 0), limit, after, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 
@@ -32,6 +32,6 @@ ch_err_t ch_h_story_viewers(ch_call_t *call)
         return err;
     const char *cursor = ch_call_query(call, "cursor", buf, sizeof(buf));
     json_t *out = NULL;
-    err = ch_stories_viewers(call->svc, call->user_id, ch__h_path_id(call), limit, cursor, &out, &call->fault);
+    err = ch_stories_viewers(call->svc, call->user_id, ch_call_id_param(call, 0), limit, cursor, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
