@@ -105,8 +105,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         ch_kv_close(svc.kv);
         return 1;
     }
-    /* SQLite admits one writer at a time: reactions share transactions (group commit). */
-    if (strcmp(ch_db_kind(db), "sqlite") == 0 && !(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
+    /* Reactions share transactions (group commit): one fsync and one update of each
+     * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike. */
+    if (!(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
         fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
         ch_password_clear_dummy();
         ch_kv_close(svc.kv);

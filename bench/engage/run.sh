@@ -6,12 +6,17 @@
 #     users, targets and kinds; every answer must be 200, and afterwards every target's
 #     counters must equal its rows. Compared, in the same run, with
 #       - SQLite's own insert rate into a table shaped like `reactions` (same indexes,
-#         WAL, synchronous=NORMAL): all rows in one transaction (the ceiling of any
-#         batching) and one transaction per row (what a transaction per request gets);
+#         WAL, synchronous=FULL as chorusd): all rows in one transaction (the ceiling of
+#         any batching) and one durable transaction per row (what a transaction per
+#         request gets without group commit);
 #       - redis-benchmark INCR with as many connections (a networked write through an
-#         event loop; in memory, not durable).
+#         event loop; in memory, not durable);
+#       - GET of one post through chorusd itself (section 2): the ceiling of any request
+#         through this server on this machine.
 #  2. Reading an item with its counts and my_reaction: GET /v1/posts/{id} of a post with
 #     1,000,000 reactions (rows made directly in SQLite) against a post with none.
+#  3. The same reaction writes with PostgreSQL 15 (fsync on, synchronous_commit on) and
+#     Redis, both started here in the temporary directory (BENCH_CLUSTER=0 skips it).
 #
 # Usage: bench/engage/run.sh            (after `make`; `make bench` runs it too)
 # Environment (all optional):
@@ -26,6 +31,7 @@
 #   BENCH_BIG           reactions on the big post           (default: 1000000)
 #   BENCH_ROLES         chorusd roles (CHORUS_ROLES)        (default: api; "all" adds the
 #                       worker role's notification/signal consumers to the same process)
+#   BENCH_CLUSTER       0 skips section 3                   (default: 1)
 #   BENCH_STRICT=1      exit 1 when a goal is missed
 #   BENCH_KEEP=1        keep the temporary directory
 set -euo pipefail
@@ -42,6 +48,8 @@ users=${BENCH_USERS:-2000}
 targets=${BENCH_TARGETS:-200}
 big_n=${BENCH_BIG:-1000000}
 roles=${BENCH_ROLES:-api}
+cluster=${BENCH_CLUSTER:-1}
+pg_bin=/usr/lib/postgresql/15/bin
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
@@ -59,6 +67,7 @@ ulimit -n 65536 2>/dev/null || true
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-bench-engage.XXXXXX")
 chorusd_pid=""
 redis_pid=""
+pg_started=""
 
 stop() { # pid: TERM, then KILL after 15 s
   local pid=$1
@@ -76,6 +85,8 @@ cleanup() {
   local rc=$?
   stop "$redis_pid"
   stop "$chorusd_pid"
+  [ -z "$pg_started" ] || runuser -u postgres -- "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate -w stop \
+    >/dev/null 2>&1 || true
   if [ "$rc" -ne 0 ] && [ -s "$tmp/chorusd.log" ]; then
     echo "--- last lines of $tmp/chorusd.log" >&2
     tail -n 20 "$tmp/chorusd.log" >&2
@@ -116,7 +127,7 @@ PY
 }
 
 # ---- baselines ------------------------------------------------------------------------------
-schema="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+schema="PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
 CREATE TABLE reactions (target_type TEXT NOT NULL, target_id BIGINT NOT NULL, user_id BIGINT NOT NULL,
   kind TEXT NOT NULL, prev_kind TEXT, id BIGINT NOT NULL, created_at BIGINT NOT NULL,
   PRIMARY KEY (target_type, target_id, user_id));
@@ -129,7 +140,7 @@ sqlite_rate() { # mode(one|each) rows -> rows per second
   sqlite3 "$db" "$schema" >/dev/null
   if [ "$mode" = one ]; then
     t0=$(now_ns)
-    sqlite3 "$db" "PRAGMA synchronous=NORMAL; BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+    sqlite3 "$db" "PRAGMA synchronous=FULL; BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
       WHERE i < $n) INSERT INTO reactions SELECT 'post', 1000 + abs(random()) % $targets, i,
       'like', i, 0, 0 FROM n; COMMIT;"
     t1=$(now_ns)
@@ -137,7 +148,7 @@ sqlite_rate() { # mode(one|each) rows -> rows per second
     "$py" - "$n" "$targets" >"$tmp/each.sql" <<'PY'
 import random, sys
 n, targets = int(sys.argv[1]), int(sys.argv[2])
-print("PRAGMA synchronous=NORMAL;")
+print("PRAGMA synchronous=FULL;")
 for i in range(1, n + 1):
     print("INSERT INTO reactions VALUES('post', %d, %d, 'like', NULL, %d, 0);" % (1000 + random.randrange(targets), i, i))
 PY
@@ -150,7 +161,7 @@ PY
 
 echo "bench: baseline: SQLite inserts (one transaction, then one per row)" >&2
 sq_one=$(sqlite_rate one 200000)
-sq_each=$(sqlite_rate each 20000)
+sq_each=$(sqlite_rate each 2000)
 
 echo "bench: baseline: redis-benchmark INCR -c $conns" >&2
 rport=$(free_port)
@@ -180,7 +191,7 @@ start_chorusd() {
   env CHORUS_LISTEN="127.0.0.1:$port" CHORUS_DATA_DIR="$tmp/data" CHORUS_THREADS="$threads" \
       CHORUS_ROLES="$roles" CHORUS_LOG_LEVEL=warn CHORUS_ACCESS_TTL=86400 \
       CHORUS_RATE_LIMIT_IP=1000000000 CHORUS_RATE_LIMIT_USER=1000000000 CHORUS_RATE_LIMIT_REACTIONS=1000000000 \
-      CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8388608 \
+      CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8388608 "$@" \
       "$chorusd" >>"$tmp/chorusd.log" 2>&1 &
   chorusd_pid=$!
   for _ in $(seq 300); do
@@ -196,29 +207,46 @@ echo "bench: setup: $users users, $targets posts" >&2
 
 # ---- 1. reaction writes -----------------------------------------------------------------------
 export BENCH_DIR="$tmp"
-if [ "$warmup" != 0 ] && [ "$warmup" != 0s ]; then
-  wrk -t"$wrk_threads" -c"$conns" -d"$warmup" -s "$here/react.lua" "$base" >/dev/null
-fi
-echo "bench: writes: wrk -t$wrk_threads -c$conns -d$duration --latency -s react.lua" >&2
-wrk -t"$wrk_threads" -c"$conns" -d"$duration" --latency -s "$here/react.lua" "$base" >"$tmp/wrk-writes.txt" 2>&1
-read -r w_rps w_p50 w_p99 w_bad w_err <<<"$(parse_wrk "$tmp/wrk-writes.txt")"
-[ "$w_bad" = 0 ] || die "chorusd answered $w_bad non-2xx responses (see $tmp/wrk-writes.txt)"
+# Runs the write load against $base; prints "rps p50_us p99_us non2xx socket_errors".
+write_run() {
+  if [ "$warmup" != 0 ] && [ "$warmup" != 0s ]; then
+    wrk -t"$wrk_threads" -c"$conns" -d"$warmup" -s "$here/react.lua" "$base" >/dev/null
+  fi
+  echo "bench: writes: wrk -t$wrk_threads -c$conns -d$duration --latency -s react.lua ($1)" >&2
+  wrk -t"$wrk_threads" -c"$conns" -d"$duration" --latency -s "$here/react.lua" "$base" >"$tmp/wrk-writes-$1.txt" 2>&1
+  parse_wrk "$tmp/wrk-writes-$1.txt"
+}
 
-# Every answered write committed: the counters must equal the rows, kind by kind.
-drift=$(sqlite3 "$tmp/data/chorus.db" "PRAGMA busy_timeout=10000;
-  SELECT COUNT(*) FROM target_counters tc WHERE tc.target_type = 'post' AND (
-    tc.r_like <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'like') OR
-    tc.r_love <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'love') OR
-    tc.r_haha <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'haha') OR
-    tc.r_wow <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'wow') OR
-    tc.r_sad <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'sad') OR
-    tc.r_angry <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'angry'));" | tail -1)
-[ "$drift" = 0 ] || die "$drift target(s) whose counters differ from their rows"
-missing=$(sqlite3 "$tmp/data/chorus.db" "PRAGMA busy_timeout=10000;
-  SELECT (SELECT COUNT(*) FROM reactions WHERE target_type = 'post') - (SELECT COALESCE(SUM(r_like + r_love + r_haha
-    + r_wow + r_sad + r_angry), 0) FROM target_counters WHERE target_type = 'post');" | tail -1)
-[ "$missing" = 0 ] || die "reaction rows and counters differ by $missing in total"
-rows=$(sqlite3 "$tmp/data/chorus.db" "PRAGMA busy_timeout=10000; SELECT COUNT(*) FROM reactions;" | tail -1)
+# Every answered write committed: the counters must equal the rows, kind by kind. $1 is a
+# command that runs SQL from its standard input and prints the last result's value alone.
+check_counts() {
+  local run=$1 drift missing
+  drift=$($run <<'SQL'
+SELECT COUNT(*) FROM target_counters tc WHERE tc.target_type = 'post' AND (
+  tc.r_like <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'like') OR
+  tc.r_love <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'love') OR
+  tc.r_haha <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'haha') OR
+  tc.r_wow <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'wow') OR
+  tc.r_sad <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'sad') OR
+  tc.r_angry <> (SELECT COUNT(*) FROM reactions r WHERE r.target_type = 'post' AND r.target_id = tc.target_id AND r.kind = 'angry'));
+SQL
+)
+  [ "$drift" = 0 ] || die "$drift target(s) whose counters differ from their rows"
+  missing=$($run <<'SQL'
+SELECT (SELECT COUNT(*) FROM reactions WHERE target_type = 'post') - (SELECT COALESCE(SUM(r_like + r_love + r_haha
+  + r_wow + r_sad + r_angry), 0) FROM target_counters WHERE target_type = 'post');
+SQL
+)
+  [ "$missing" = 0 ] || die "reaction rows and counters differ by $missing in total"
+  echo "SELECT COUNT(*) FROM reactions;" | $run
+}
+sqlite_sql() { { echo "PRAGMA busy_timeout=10000;"; cat; } | sqlite3 "$tmp/data/chorus.db" | tail -1; }
+
+read -r w_rps w_p50 w_p99 w_bad w_err <<<"$(write_run embedded)"
+[ "$w_bad" = 0 ] || die "chorusd answered $w_bad non-2xx responses (see $tmp/wrk-writes-embedded.txt)"
+commits=$(curl -s "$base/metrics" | awk '$1 == "chorus_group_commits_total" {c = $2}
+  $1 == "chorus_group_commit_writes_total" {w = $2} END {printf "%.1f", c ? w / c : 0}')
+rows=$(check_counts sqlite_sql)
 
 # ---- 2. reads of an item with a million reactions --------------------------------------------------
 big=$(json_field "$tmp/viewer.json" 'j["big"]')
@@ -265,21 +293,59 @@ read_run() { # name path
 read -r s_rps s_p50 s_p99 s_bad _ <<<"$(read_run small "/v1/posts/$small")"
 read -r b_rps b_p50 b_p99 b_bad _ <<<"$(read_run big "/v1/posts/$big")"
 [ "$s_bad$b_bad" = 00 ] || die "non-2xx answers to the reads"
+stop "$chorusd_pid"
+chorusd_pid=""
+
+# ---- 3. reaction writes with PostgreSQL + Redis ------------------------------------------------
+c_rps=0 c_p50=0 c_p99=0 c_err=0 c_rows=0
+if [ "$cluster" != 0 ] && [ -x "$pg_bin/initdb" ]; then
+  echo "bench: cluster: PostgreSQL 15 (fsync on) and Redis in $tmp" >&2
+  mkdir -p "$tmp/pg/sock"
+  chown -R postgres:postgres "$tmp/pg"
+  chmod 755 "$tmp"
+  pgport=$(free_port)
+  runuser -u postgres -- "$pg_bin/initdb" -D "$tmp/pg/data" -A trust -U chorus -E UTF8 --locale=C >/dev/null
+  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/postgres.log" -w -t 60 \
+    -o "-p $pgport -k $tmp/pg/sock -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+  pg_started=1
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
+    --logfile "$tmp/redis-cluster.log" >/dev/null 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$rport" ping 2>/dev/null || true)" = PONG ] && break
+    sleep 0.1
+  done
+  start_chorusd ${BENCH_CLUSTER_ENV:-} CHORUS_DB="postgres://chorus@127.0.0.1:$pgport/postgres" CHORUS_REDIS="redis://127.0.0.1:$rport"
+  echo "bench: setup (cluster): $users users, $targets posts" >&2
+  mkdir -p "$tmp/cluster"
+  "$py" "$here/setup.py" "$base" "$tmp/cluster" "$users" "$targets"
+  BENCH_DIR="$tmp/cluster"
+  export BENCH_DIR
+  read -r c_rps c_p50 c_p99 c_bad c_err <<<"$(write_run cluster)"
+  [ "$c_bad" = 0 ] || die "chorusd answered $c_bad non-2xx responses (see $tmp/wrk-writes-cluster.txt)"
+  pg_sql() { "$pg_bin/psql" -X -q -t -A -h 127.0.0.1 -p "$pgport" -U chorus postgres | tail -1; }
+  c_rows=$(check_counts pg_sql)
+  stop "$chorusd_pid"
+  chorusd_pid=""
+fi
 
 # ---- report ---------------------------------------------------------------------------------------
 rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 status=0
 "$py" - "$w_rps" "$w_p50" "$w_p99" "$w_err" "$sq_one" "$sq_each" "$redis_rps" "$rows" \
-  "$s_rps" "$s_p50" "$s_p99" "$b_rps" "$b_p50" "$b_p99" "$goal_writes" "$goal_read_ratio" <<PY || status=$?
+  "$s_rps" "$s_p50" "$s_p99" "$b_rps" "$b_p50" "$b_p99" "$goal_writes" "$goal_read_ratio" "$commits" \
+  "$c_rps" "$c_p50" "$c_p99" "$c_err" "$c_rows" <<PY || status=$?
 import sys
 (w_rps, w_p50, w_p99, w_err, sq_one, sq_each, redis_rps, rows,
- s_rps, s_p50, s_p99, b_rps, b_p50, b_p99, goal_w, goal_r) = map(float, sys.argv[1:])
+ s_rps, s_p50, s_p99, b_rps, b_p50, b_p99, goal_w, goal_r, batch,
+ c_rps, c_p50, c_p99, c_err, c_rows) = map(float, sys.argv[1:])
 def ms(v):
     return "%.0f us" % v if v < 1000 else "%.2f ms" % (v / 1000)
 print()
 print("chorus engagement benchmark | rev $rev | $(nproc) cpus (${cpu:-unknown cpu}) | $(uname -sr)")
-print("chorusd: embedded (SQLite WAL, synchronous=NORMAL), roles=$roles, $threads loops; "
+print("chorusd: embedded (SQLite WAL, synchronous=FULL: each commit fsynced), roles=$roles, $threads loops; "
       "wrk -t$wrk_threads -c$conns -d$duration (after $warmup warm-up)")
 print()
 print("1. reaction writes: PUT /v1/posts/{id}/reaction, $users users x $targets posts, random kinds")
@@ -287,11 +353,13 @@ print()
 print("| what | writes/s | p50 | p99 | chorusd / this |")
 print("|---|---:|---:|---:|---:|")
 print("| chorusd, HTTP API (group commit) | %.0f | %s | %s | 1 |" % (w_rps, ms(w_p50), ms(w_p99)))
-print("| SQLite, one transaction per row (sqlite3 CLI) | %.0f | | | %.2fx |" % (sq_each, w_rps / sq_each))
+print("| chorusd, HTTP API, GET of one post (section 2) | %.0f | %s | %s | %.2fx |" % (s_rps, ms(s_p50), ms(s_p99), w_rps / s_rps))
+print("| SQLite, one durable transaction per row (sqlite3 CLI) | %.0f | | | %.2fx |" % (sq_each, w_rps / sq_each))
 print("| SQLite, all rows in one transaction (sqlite3 CLI) | %.0f | | | %.3fx |" % (sq_one, w_rps / sq_one))
 print("| redis-benchmark INCR, -c $conns (memory only) | %.0f | | | %.3fx |" % (redis_rps, w_rps / redis_rps if redis_rps else 0))
 print()
-print("socket errors %d; after the run %d reaction rows, every target's counters equal to its rows" % (w_err, rows))
+print("socket errors %d; %.1f writes per group commit on average; after the run %d reaction rows, "
+      "every target's counters equal to its rows" % (w_err, batch, rows))
 print()
 print("2. GET /v1/posts/{id} with counts and my_reaction")
 print()
@@ -301,6 +369,15 @@ print("| no other reactions | %.0f | %s | %s |" % (s_rps, ms(s_p50), ms(s_p99)))
 print("| $big_n reactions | %.0f | %s | %s |" % (b_rps, ms(b_p50), ms(b_p99)))
 print("| ratio big / empty | %.2fx | %.2fx | %.2fx |" % (b_rps / s_rps, b_p50 / s_p50, b_p99 / s_p99))
 print()
+if c_rps:
+    print("3. the same writes with PostgreSQL 15 (fsync on) + Redis, chorusd defaults otherwise")
+    print()
+    print("| what | writes/s | p50 | p99 | / embedded |")
+    print("|---|---:|---:|---:|---:|")
+    print("| chorusd, HTTP API, PostgreSQL + Redis | %.0f | %s | %s | %.2fx |" % (c_rps, ms(c_p50), ms(c_p99), c_rps / w_rps))
+    print()
+    print("socket errors %d; after the run %d reaction rows, every target's counters equal to its rows" % (c_err, c_rows))
+    print()
 w_ok = w_rps >= goal_w
 r_ok = b_rps / s_rps >= goal_r
 print("goal writes >= %.0f/s:            %s (%.0f/s)" % (goal_w, "met" if w_ok else "MISSED", w_rps))

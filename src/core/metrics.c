@@ -1,6 +1,7 @@
 #include "core/metrics.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 static const double ch__buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                      0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
@@ -24,6 +25,12 @@ static ch__route_metrics_t ch__routes[CH_METRICS_MAX_ROUTES];
 static size_t ch__nroutes;
 static _Atomic long ch__inflight, ch__connections, ch__queue;
 static _Atomic uint64_t ch__backend_errors[CH__BACKEND_COUNT];
+static _Atomic uint64_t ch__group_commits, ch__group_commit_writes;
+/* Consumer lag gauges: a name slot is claimed once (compare-and-swap), then only stored. */
+static struct {
+    _Atomic(const char *) name;
+    _Atomic int64_t lag_ms;
+} ch__consumers[CH_METRICS_MAX_CONSUMERS];
 static const char *const ch__backend_names[CH__BACKEND_COUNT] = {"db", "kv"};
 
 size_t ch_metrics_register_route(const char *method, const char *route)
@@ -94,6 +101,25 @@ void ch_metrics_backend_error(ch_backend_t backend)
         atomic_fetch_add(&ch__backend_errors[backend], 1);
 }
 
+void ch_metrics_group_commit(size_t writes)
+{
+    atomic_fetch_add(&ch__group_commits, 1);
+    atomic_fetch_add(&ch__group_commit_writes, writes);
+}
+
+void ch_metrics_consumer_lag(const char *name, int64_t lag_ms)
+{
+    for (size_t i = 0; i < CH_METRICS_MAX_CONSUMERS; i++) {
+        const char *have = atomic_load(&ch__consumers[i].name);
+        if (!have && atomic_compare_exchange_strong(&ch__consumers[i].name, &have, name))
+            have = name;
+        if (have == name || strcmp(have, name) == 0) {
+            atomic_store(&ch__consumers[i].lag_ms, lag_ms > 0 ? lag_ms : 0);
+            return;
+        }
+    }
+}
+
 void ch_metrics_render(ch_buf_t *out)
 {
     ch_buf_printf(out, "# HELP http_server_request_duration_seconds Duration of HTTP requests.\n"
@@ -137,6 +163,21 @@ void ch_metrics_render(ch_buf_t *out)
     for (int b = 0; b < CH__BACKEND_COUNT; b++)
         ch_buf_printf(out, "chorus_backend_errors_total{backend=\"%s\"} %llu\n", ch__backend_names[b],
                       (unsigned long long)atomic_load(&ch__backend_errors[b]));
+    ch_buf_printf(out,
+                  "# HELP chorus_group_commits_total Transactions committed by the reaction writer.\n"
+                  "# TYPE chorus_group_commits_total counter\nchorus_group_commits_total %llu\n"
+                  "# HELP chorus_group_commit_writes_total Reaction writes carried by those transactions.\n"
+                  "# TYPE chorus_group_commit_writes_total counter\nchorus_group_commit_writes_total %llu\n",
+                  (unsigned long long)atomic_load(&ch__group_commits),
+                  (unsigned long long)atomic_load(&ch__group_commit_writes));
+    ch_buf_printf(out, "# HELP chorus_consumer_lag_seconds Age of the oldest row a durable consumer has not "
+                       "applied yet (0: caught up).\n# TYPE chorus_consumer_lag_seconds gauge\n");
+    for (size_t i = 0; i < CH_METRICS_MAX_CONSUMERS; i++) {
+        const char *name = atomic_load(&ch__consumers[i].name);
+        if (name)
+            ch_buf_printf(out, "chorus_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", name,
+                          (double)atomic_load(&ch__consumers[i].lag_ms) / 1e3);
+    }
     ch_buf_printf(out,
                   "# HELP chorus_build_info Build information.\n# TYPE chorus_build_info gauge\n"
                   "chorus_build_info{version=\"%s\",revision=\"%s\"} 1\n",

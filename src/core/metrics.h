@@ -10,6 +10,7 @@
 #include "core/buf.h"
 
 #define CH_METRICS_MAX_ROUTES 128
+#define CH_METRICS_MAX_CONSUMERS 16
 
 typedef enum { CH_BACKEND_DB, CH_BACKEND_KV, CH__BACKEND_COUNT } ch_backend_t;
 
@@ -28,6 +29,12 @@ void ch_metrics_connections_add(long delta);
 void ch_metrics_queue_add(long delta);
 /** Counts a failed backend call (unavailable or internal). */
 void ch_metrics_backend_error(ch_backend_t backend);
+/** Counts one group commit of the reaction writer that carried `writes` writes. */
+void ch_metrics_group_commit(size_t writes);
+/** Sets how far durable consumer `name` is behind: the age in ms of the oldest row it has
+ * not applied yet (0 when it is caught up). name must be a string literal (kept); at most
+ * CH_METRICS_MAX_CONSUMERS names. Thread-safe. */
+void ch_metrics_consumer_lag(const char *name, int64_t lag_ms);
 /** Appends the exposition text (format 0.0.4) to out. */
 void ch_metrics_render(ch_buf_t *out);
 

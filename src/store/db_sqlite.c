@@ -347,7 +347,7 @@ static int ch__sq_connect(const char *path, ch__sq_conn_t **out, char *errbuf, s
         goto fail;
     }
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+        rc = sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(errbuf, errlen, "sqlite: cannot use %s: %s", path, sqlite3_errmsg(db));
         goto fail;
@@ -385,6 +385,9 @@ static ch_err_t ch__sq_open(const char *url, void **impl_out, char *errbuf, size
                                  "would see its own in-memory database)", path);
         return CH_EINVAL;
     }
+    /* Without memory statistics SQLite takes no global mutex around each allocation.
+     * Refused (harmlessly) once the library is initialised, e.g. by a second open. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (!sqlite3_threadsafe()) {
         snprintf(errbuf, errlen, "sqlite: libsqlite3 was built without thread support");
         return CH_EINTERNAL;

@@ -66,3 +66,9 @@ const char ch_migration_notifications[] =
     " updated_at BIGINT NOT NULL,"
     " PRIMARY KEY (target_type, target_id)"
     ");\n";
+
+/* Migration 8 "notification_targets": finding every group about one target, to drop them
+ * when the target is deleted. */
+extern const char ch_migration_notification_targets[];
+const char ch_migration_notification_targets[] =
+    "CREATE INDEX notifications_target ON notifications(target_type, target_id);\n";

@@ -274,3 +274,29 @@ def test_a_mention_in_a_post_notifies_the_mentioned_user(api, user, other):
         pytest.skip("mentions are not resolved by this chorusd yet")
     g = wait_group(other, "mention", target("post", p["id"]), count=1)
     assert actor_ids(g) == [user.id]
+
+
+def test_deleting_an_item_or_comment_drops_its_notifications(api, server, backends, user, other):
+    """Groups about a deleted post or comment go away (and leave the unread count); an
+    engagement folded after the delete does not bring one back; others stay."""
+    need_route("PUT", "/v1/posts/{id}/reaction")
+    gone, kept = post(user, "to delete"), post(user, "to keep")
+    react(other, gone["id"], "like")
+    react(other, kept["id"], "love")
+    c = expect_status(user.post(f"/v1/posts/{kept['id']}/comments", json={"text": "mine"}), 201).json
+    expect_status(other.client.request("PUT", f"/v1/comments/{c['id']}/reaction", json={"kind": "wow"},
+                                       token=other.access_token), 200)
+    wait_group(user, "reaction", target("post", gone["id"]), count=1)
+    wait_group(user, "reaction", target("comment", c["id"]), count=1)
+    wait_group(user, "reaction", target("post", kept["id"]), count=1)
+    assert unread(user) == 3
+    expect_status(user.delete(f"/v1/posts/{gone['id']}"), 204)
+    expect_status(user.delete(f"/v1/comments/{c['id']}"), 204)
+    wait_until(lambda: unread(user) == 1, "the deleted targets' groups to go")
+    assert [n.get("target") for n in all_notifications(user)] == [target("post", kept["id"])]
+    # A reaction made before the delete but folded after it: no group comes back.
+    emit_event(server, backends, other.id, "reaction", "post", gone["id"], user.id)
+    sentinel = api.register()
+    react(sentinel, kept["id"], "like")
+    wait_group(user, "reaction", target("post", kept["id"]), count=2)  # the worker got past it
+    assert group(user, "reaction", target("post", gone["id"])) is None

@@ -112,7 +112,7 @@ def test_delete_removes_and_is_a_no_op_when_none(api, user, other, server, backe
     ]
     evs = events(server, backends, p["id"], ["reaction", "unreaction"])
     assert [(e[0], e[1], e[2], e[3], float(e[4])) for e in evs] == [
-        ("reaction", other.id, user.id, "post", 1.0), ("unreaction", other.id, user.id, "post", 1.0)]
+        ("reaction", other.id, user.id, "post", 1.5), ("unreaction", other.id, user.id, "post", 1.5)]  # haha
     # React again after removing: counted again.
     assert react(other, "posts", p["id"], "like")["counts"] == expected_counts(["like"])
 

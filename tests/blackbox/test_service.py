@@ -128,6 +128,33 @@ def test_metrics_route_label_is_the_template(api, user):
     assert None not in routes
 
 
+def test_metrics_group_commits_and_consumer_lag(api, user, other):
+    """Reaction writes are counted in group commits; the worker's durable consumers report
+    how far behind they are (0 once caught up)."""
+    _, before = get_metrics(api)
+    commits0 = find(before, "chorus_group_commits_total")[0][1]
+    writes0 = find(before, "chorus_group_commit_writes_total")[0][1]
+    p = expect_status(user.post("/v1/posts", json={"text": "metrics"}), 201).json
+    for kind in ("like", "love"):
+        expect_status(other.client.request("PUT", f"/v1/posts/{p['id']}/reaction", json={"kind": kind},
+                                           token=other.access_token), 200)
+    types, after = get_metrics(api)
+    assert types.get("chorus_group_commits_total") == "counter"
+    commits = find(after, "chorus_group_commits_total")[0][1] - commits0
+    writes = find(after, "chorus_group_commit_writes_total")[0][1] - writes0
+    assert writes >= 2 and 1 <= commits <= writes  # other tests may write at the same time
+    assert types.get("chorus_consumer_lag_seconds") == "gauge"
+    deadline = time.time() + 30
+    while True:
+        _, samples = get_metrics(api)
+        lags = {lb["consumer"]: v for lb, v in find(samples, "chorus_consumer_lag_seconds")}
+        if {"notify.outbox", "notify.events"} <= lags.keys() and lags["notify.events"] == 0:
+            break
+        assert time.time() < deadline, f"consumer lags: {lags}"
+        time.sleep(0.2)
+    assert all(v >= 0 for v in lags.values())
+
+
 def test_metrics_gauges_and_build_info(api):
     types, samples = get_metrics(api)
     for g in ("http_server_requests_in_flight", "http_server_open_connections"):

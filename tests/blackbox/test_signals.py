@@ -1,7 +1,8 @@
 """Ranking signals folded by the worker from the engagement event log: per viewer -> author
 affinity with a 7-day half-life, per item velocity (weighted engagements per hour, one-hour
 half-life), read through the internal operator views. Weights: like 1, other reactions
-(value) 1.5, comment 4, reply 6, mention 2, view 0.2 + 0.02/s (at most 1), unreaction -1."""
+(value) 1.5, comment 4, reply 6, mention 2, view 0.2 + 0.02/s (at most 1), unreaction minus its
+value."""
 import datetime
 import math
 import time
@@ -123,11 +124,21 @@ def test_velocity_puts_a_replied_to_item_above_a_liked_one(api, server, backends
 
 
 def test_signals_through_the_reactions_api(api, user, other):
+    """A like weighs 1, the other kinds 1.5; replacing or taking one back takes back exactly
+    what it gave."""
     need_route("PUT", "/v1/posts/{id}/reaction")
     p = post(user)
     react(other, p["id"], "like")
     wait_until(lambda: velocity(other, "post", p["id"]) > 0, "velocity after a reaction")
-    wait_until(lambda: affinity(other, user.id) > 0, "affinity after a reaction")
+    wait_affinity(other, user.id, 1)
+    react(other, p["id"], "love")  # replaces the like: -1 + 1.5
+    wait_affinity(other, user.id, 1.5)
+    expect_status(other.delete(f"/v1/posts/{p['id']}/reaction"), 204)
+    sentinel = api.register()
+    sp = post(sentinel)
+    react(other, sp["id"], "wow")
+    wait_affinity(other, sentinel.id, 1.5)  # the worker got past the removal
+    assert affinity(other, user.id) == 0
 
 
 # ---- the internal views ------------------------------------------------------------------------------

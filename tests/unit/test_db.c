@@ -643,7 +643,7 @@ static void test_sqlite_settings(void **state)
     for (int i = 0; i < 2; i++) {
         const char *checks[][2] = {{"PRAGMA journal_mode", "wal"},
                                    {"PRAGMA foreign_keys", "1"},
-                                   {"PRAGMA synchronous", "1"},
+                                   {"PRAGMA synchronous", "2"}, /* FULL: a commit is on disk when it returns */
                                    {"PRAGMA busy_timeout", "5000"}};
         for (size_t k = 0; k < 4; k++) {
             ch_db_rows_t *rows = NULL;

@@ -22,6 +22,9 @@ static void test_weights(void **state)
     CLOSE(ch_signals_weight("reaction", 1e9), 1.0);   /* absurd value: a like */
     CLOSE(ch_signals_weight("reaction", NAN), 1.0);
     CLOSE(ch_signals_weight("unreaction", 1.0), -1.0);
+    CLOSE(ch_signals_weight("unreaction", 1.5), -1.5); /* takes back what a love gave */
+    CLOSE(ch_signals_weight("unreaction", 0), -1.0);
+    CLOSE(ch_signals_weight("unreaction", 1e9), -1.0);
     CLOSE(ch_signals_weight("comment", 1.0), 4.0);
     CLOSE(ch_signals_weight("reply", 1.0), 6.0);
     CLOSE(ch_signals_weight("mention", 1.0), 2.0);

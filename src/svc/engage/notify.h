@@ -42,6 +42,12 @@ ch_err_t ch_notify_add(ch_svc_t *svc, ch_db_conn_t *conn, const ch_notify_group_
 ch_err_t ch_notify_remove(ch_svc_t *svc, ch_db_conn_t *conn, const ch_notify_group_t *g, uint64_t actor);
 /** Takes actor out of every group of recipient (after a block or a mute). */
 ch_err_t ch_notify_forget_actor(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t recipient, uint64_t actor);
+/** Drops every group, of every recipient, about target (type as in target.h: "post", ...)
+ * once it is deleted. */
+ch_err_t ch_notify_forget_target(ch_svc_t *svc, ch_db_conn_t *conn, const char *type, uint64_t id);
+/** *gone = 1 when target (type, id) was deleted (soft-deleted item or comment): engagement
+ * with it, folded late, must not make a group again. */
+ch_err_t ch_notify_target_gone(ch_svc_t *svc, ch_db_conn_t *conn, const char *type, uint64_t id, int *gone);
 
 /* ---- reading (API) --------------------------------------------------------------------- */
 

@@ -6,6 +6,8 @@
  *   follow.approved / follow.rejected / follow.cancelled -> follower leaves that request group
  *   block.created     {blocker_id, blocked_id}   -> each leaves every group of the other
  *   mute.created      {muter_id, muted_id}       -> muted leaves every group of muter
+ *   post.deleted {post_id}, reel.deleted {reel_id}, story.deleted {story_id},
+ *   comment.deleted {comment_id, ...}              -> every group about it is dropped
  *
  * Engagement events (svc/engage/events.h; author_id is whom the engagement is addressed
  * to): reaction, comment, reply, mention -> author's group (kind, target) gains user_id;
@@ -15,6 +17,7 @@
  * because the event carries the recipient; their outbox topics are left to other consumers. */
 #include "svc/engage/notify.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/id.h"
@@ -55,6 +58,14 @@ static ch_err_t ch__apply_outbox(ch_svc_t *svc, ch_db_conn_t *conn, const ch_db_
             if (err == CH_OK)
                 err = ch_notify_forget_actor(svc, conn, blocked, blocker);
         }
+    } else if (strcmp(topic, "post.deleted") == 0 || strcmp(topic, "reel.deleted") == 0 ||
+               strcmp(topic, "story.deleted") == 0 || strcmp(topic, "comment.deleted") == 0) {
+        char type[16], field[24];
+        snprintf(type, sizeof(type), "%.*s", (int)(strchr(topic, '.') - topic), topic);
+        snprintf(field, sizeof(field), "%s_id", type);
+        uint64_t id = ch__payload_id(payload, field);
+        if (id)
+            err = ch_notify_forget_target(svc, conn, type, id);
     } else if (strcmp(topic, "mute.created") == 0) {
         uint64_t muter = ch__payload_id(payload, "muter_id"), muted = ch__payload_id(payload, "muted_id");
         if (muter && muted)
@@ -68,7 +79,8 @@ const ch_consumer_t ch_notify_outbox_consumer = {
     "notify.outbox",
     "SELECT o.id, o.topic, o.payload FROM outbox o WHERE o.id > $1"
     " AND o.topic IN ('follow.created', 'follow.requested', 'follow.approved', 'follow.rejected',"
-    " 'follow.cancelled', 'block.created', 'mute.created')"
+    " 'follow.cancelled', 'block.created', 'mute.created', 'post.deleted', 'reel.deleted', 'story.deleted',"
+    " 'comment.deleted')"
     " AND NOT EXISTS (SELECT 1 FROM consumer_seen s WHERE s.name = $2 AND s.event_id = o.id)"
     " ORDER BY o.id LIMIT $3",
     ch__apply_outbox,
@@ -87,7 +99,11 @@ static ch_err_t ch__apply_event(ch_svc_t *svc, ch_db_conn_t *conn, const ch_db_r
         g.kind = "reaction";
         return ch_notify_remove(svc, conn, &g, actor);
     }
-    return ch_notify_add(svc, conn, &g, actor);
+    /* Folded after its target was deleted (the outbox consumer may have dropped the
+     * target's groups already): no group about it again. */
+    int gone = 0;
+    ch_err_t err = ch_notify_target_gone(svc, conn, g.target_type, g.target_id, &gone);
+    return err || gone ? err : ch_notify_add(svc, conn, &g, actor);
 }
 
 const ch_consumer_t ch_notify_events_consumer = {

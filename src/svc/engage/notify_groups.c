@@ -3,6 +3,8 @@
  * notification_actors). Runs inside the worker's batch transaction. */
 #include "svc/engage/notify.h"
 
+#include <string.h>
+
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/common/sql.h"
@@ -128,6 +130,32 @@ ch_err_t ch_notify_forget_actor(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t reci
     size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
     for (size_t i = 0; i < n && err == CH_OK; i++)
         err = ch__remove_from(svc, conn, (uint64_t)ch_db_rows_int(rows, i, 0), actor);
+    ch_db_rows_free(rows);
+    return err;
+}
+
+ch_err_t ch_notify_forget_target(ch_svc_t *svc, ch_db_conn_t *conn, const char *type, uint64_t id)
+{
+    ch_db_param_t p[] = {CH_DB_P_TEXT(type), CH_DB_P_INT(id)};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "DELETE FROM notification_actors WHERE gid IN (SELECT gid FROM notifications"
+                             " WHERE target_type = $1 AND target_id = $2)",
+                             p, CH_NPARAMS(p), NULL, NULL);
+    if (err == CH_OK)
+        err = ch_sql_on(svc, conn, "DELETE FROM notifications WHERE target_type = $1 AND target_id = $2", p,
+                        CH_NPARAMS(p), NULL, NULL);
+    return err;
+}
+
+ch_err_t ch_notify_target_gone(ch_svc_t *svc, ch_db_conn_t *conn, const char *type, uint64_t id, int *gone)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(id)};
+    *gone = 0;
+    const char *sql = strcmp(type, "comment") == 0 ? "SELECT 1 FROM comments WHERE id = $1 AND deleted_at IS NOT NULL"
+                                                   : "SELECT 1 FROM items WHERE id = $1 AND deleted_at IS NOT NULL";
+    ch_err_t err = ch_sql_on(svc, conn, sql, p, CH_NPARAMS(p), &rows, NULL);
+    *gone = err == CH_OK && ch_db_rows_count(rows) > 0;
     ch_db_rows_free(rows);
     return err;
 }

@@ -8,8 +8,8 @@
  * The target must be one the user may engage with (ch_target_resolve): anything else —
  * unknown, deleted, expired, not visible, blocked either way — is CH_ENOTFOUND.
  *
- * With SQLite the writes go through the group-commit writer (reactions_writer.h) when one
- * is running: many requests share one transaction. Otherwise each runs its own. */
+ * The writes go through the group-commit writer (reactions_writer.h, started at boot on
+ * both backends): many requests share one transaction. Without it each runs its own. */
 #ifndef CH_SVC_ENGAGE_REACTIONS_H
 #define CH_SVC_ENGAGE_REACTIONS_H
 
@@ -41,7 +41,7 @@ ch_err_t ch_reactions_parse(json_t *body, int *kind, ch_fault_t *f);
 /** The checks before any write by user on (type, id): an id that cannot be one is
  * CH_ENOTFOUND; above the per-user limit is CH_ERATELIMIT (this write is counted). */
 ch_err_t ch_reactions_admit(ch_svc_t *svc, uint64_t user, ch_target_type_t type, uint64_t id, ch_fault_t *f);
-/** Whether writes are queued to the group-commit writer (embedded mode). */
+/** Whether writes are queued to the group-commit writer (when it started; both backends). */
 int ch_reactions_queued(const ch_svc_t *svc);
 /** Queues an admitted write (kind -1 removes the reaction) on target, as
  * ch_target_resolve found it for user just before; done(arg, outcome) follows its commit.

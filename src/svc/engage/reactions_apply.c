@@ -80,11 +80,13 @@ static ch_err_t ch__outbox(ch_svc_t *svc, ch_db_conn_t *conn, const ch__reaction
     return ch_outbox_add_json(svc, conn, topic, op->target_id, payload);
 }
 
-/* Appends an engagement event ("reaction" / "unreaction") for the target's owner. */
+/* Appends an engagement event ("reaction" / "unreaction") for the target's owner; its value
+ * is the weight of the reaction kind given or taken back. */
 static ch_err_t ch__event(ch_svc_t *svc, ch_db_conn_t *conn, const ch__reaction_op_t *op, const ch_target_t *t,
-                          const char *kind, int64_t now)
+                          const char *kind, int reaction_kind, int64_t now)
 {
-    ch_event_t ev = {now, op->user_id, kind, op->type, op->target_id, t->author_id, 1.0};
+    ch_event_t ev = {now, op->user_id, kind, op->type, op->target_id, t->author_id,
+                     ch_reaction_kind_weight(reaction_kind)};
     return ch_events_emit(svc, conn, &ev);
 }
 
@@ -114,7 +116,7 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__reaction_op_t *
             return err;
         if (old >= 0)
             delta->reactions[old] = -1;
-        err = ch__event(svc, conn, op, &t, "unreaction", now);
+        err = ch__event(svc, conn, op, &t, "unreaction", old, now);
         return err ? err : ch__outbox(svc, conn, op, &t, "reaction.deleted", old, -1);
     }
     if ((err = ch__put(svc, conn, op, now, &changed, &old)) != CH_OK || !changed)
@@ -125,9 +127,9 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__reaction_op_t *
     /* A replace is an unreaction and a reaction in the log: consumers that add them up see
      * one reaction per user. */
     if (changed == 2)
-        err = ch__event(svc, conn, op, &t, "unreaction", now);
+        err = ch__event(svc, conn, op, &t, "unreaction", old, now);
     if (err == CH_OK)
-        err = ch__event(svc, conn, op, &t, "reaction", now);
+        err = ch__event(svc, conn, op, &t, "reaction", op->kind, now);
     if (err == CH_OK)
         err = ch__outbox(svc, conn, op, &t, changed == 2 ? "reaction.updated" : "reaction.created", op->kind,
                          changed == 2 ? old : -1);

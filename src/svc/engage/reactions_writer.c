@@ -3,9 +3,11 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "svc/common/sql.h"
 
 /* How often the checkpointer copies the WAL back into the database file. */
@@ -25,6 +27,7 @@ struct ch_reactions_writer {
     pthread_cond_t tick;        /* stop was asked (checkpointer) */
     ch__reaction_op_t *head, *tail;
     ch_db_conn_t *conn;         /* the writer's own connection (writer thread only) */
+    int sqlite;                 /* the database is SQLite: tune the connection, checkpoint */
     int stopping;
     int checkpointer_started;
     ch__reaction_op_t *batch[CH_REACTIONS_BATCH_MAX];
@@ -32,15 +35,15 @@ struct ch_reactions_writer {
 
 /* The writer's own connection, kept between batches so that its page cache stays warm,
  * and checkpointing on commit only rarely (the checkpointer thread does most of it, off
- * the writer's path). The writer exists only with SQLite, hence the pragmas. */
+ * the writer's path); the pragmas only with SQLite. */
 static ch_err_t ch__writer_conn(ch_reactions_writer_t *w)
 {
     if (w->conn)
         return CH_OK;
     ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(w->svc->db, &w->conn));
-    if (err == CH_OK)
+    if (err == CH_OK && w->sqlite)
         err = ch_sql_on(w->svc, w->conn, CH__WRITER_AUTOCHECKPOINT, NULL, 0, NULL, NULL);
-    if (err == CH_OK)
+    if (err == CH_OK && w->sqlite)
         err = ch_sql_on(w->svc, w->conn, CH__WRITER_CACHE, NULL, 0, NULL, NULL);
     if (err) {
         ch_db_release(w->svc->db, w->conn);
@@ -113,6 +116,8 @@ static void *ch__writer_main(void *arg)
         ch_err_t err = ch__writer_conn(w);
         if (err == CH_OK)
             err = ch__reactions_run(w->svc, w->conn, w->batch, n);
+        if (err == CH_OK)
+            ch_metrics_group_commit(n);
         if (err) {
             ch_log_warn("reactions: a batch of %zu writes failed (%s); retrying them one by one", n,
                         ch_err_code(err));
@@ -139,6 +144,7 @@ ch_reactions_writer_t *ch_reactions_writer_start(ch_svc_t *svc)
     if (!w)
         return NULL;
     w->svc = svc;
+    w->sqlite = strcmp(ch_db_kind(svc->db), "sqlite") == 0;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->tick, NULL);
@@ -151,8 +157,8 @@ ch_reactions_writer_t *ch_reactions_writer_start(ch_svc_t *svc)
     }
     /* Without the checkpointer the writer's WAL is still checkpointed by the other
      * connections' automatic checkpoints: degraded, not wrong. */
-    w->checkpointer_started = pthread_create(&w->checkpointer, NULL, ch__checkpointer_main, w) == 0;
-    if (!w->checkpointer_started)
+    w->checkpointer_started = w->sqlite && pthread_create(&w->checkpointer, NULL, ch__checkpointer_main, w) == 0;
+    if (w->sqlite && !w->checkpointer_started)
         ch_log_warn("reactions: cannot start the checkpointer thread");
     return w;
 }

@@ -1,5 +1,7 @@
-/* Group commit for reaction writes (embedded mode). SQLite lets one writer in at a time,
- * so one transaction per request caps throughput at the commit rate. One writer thread
+/* Group commit for reaction writes, on both backends. SQLite lets one writer in at a time,
+ * so one transaction per request caps throughput at the commit rate; on PostgreSQL a
+ * transaction per request holds its target's counter row locked until its own commit
+ * (fsync included), so popular targets serialise their writers. One writer thread
  * takes every write queued since its last commit (at most CH_REACTIONS_BATCH_MAX), applies
  * them in one transaction, commits, and only then answers each request: a request is never
  * acknowledged before the transaction holding it committed, and one commit serves many.
@@ -11,7 +13,9 @@
 
 #include "svc/engage/reactions_apply.h"
 
-/** Most writes in one transaction. */
+/** Most writes in one transaction. Every node runs its own writer; on PostgreSQL their
+ * batches meet only on row locks (counters are updated in one order: no deadlock over two
+ * targets; any other failure of a batch falls back to one transaction per write). */
 #define CH_REACTIONS_BATCH_MAX 512
 
 typedef struct ch_reactions_writer ch_reactions_writer_t;

@@ -18,7 +18,6 @@
 #define CH__WEIGHT_VIEW 0.2
 #define CH__WEIGHT_VIEW_PER_S 0.02
 #define CH__WEIGHT_VIEW_MAX 1.0
-#define CH__WEIGHT_UNREACTION (-1.0)
 
 /* ---- math ------------------------------------------------------------------------------- */
 
@@ -26,8 +25,8 @@ double ch_signals_weight(const char *kind, double value)
 {
     if (strcmp(kind, "reaction") == 0)
         return value > 0 && value <= CH__WEIGHT_REACTION_MAX ? value : CH__WEIGHT_REACTION;
-    if (strcmp(kind, "unreaction") == 0)
-        return CH__WEIGHT_UNREACTION;
+    if (strcmp(kind, "unreaction") == 0) /* takes back exactly what its reaction gave */
+        return -(value > 0 && value <= CH__WEIGHT_REACTION_MAX ? value : CH__WEIGHT_REACTION);
     if (strcmp(kind, "comment") == 0)
         return CH__WEIGHT_COMMENT;
     if (strcmp(kind, "reply") == 0)

@@ -12,10 +12,11 @@
  * engagements per hour reads r.
  *
  * Weights (one table, ch_signals_weight):
- *     reaction: its event's value, 1 for a like and meant to be 1.5 for the other kinds
- *     (a value outside (0, 10] counts 1), comment 4, reply 6, mention 2,
- *     view 0.2 + 0.02 per second watched (value), at most 1.0 in all,
- *     unreaction -1 (scores never go below 0). */
+ *     reaction: its event's value, the kind's weight (reactions_kind.h: 1 for a like,
+ *     1.5 for the other kinds; a value outside (0, 10] counts 1), unreaction minus the
+ *     same (its event carries the weight of the kind taken back), comment 4, reply 6,
+ *     mention 2, view 0.2 + 0.02 per second watched (value), at most 1.0 in all
+ *     (scores never go below 0). */
 #ifndef CH_SVC_ENGAGE_SIGNALS_H
 #define CH_SVC_ENGAGE_SIGNALS_H
 

@@ -1,8 +1,11 @@
 #include "svc/worker/consumer.h"
 
+#include <string.h>
+
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "svc/common/sql.h"
 
 /* The smallest id any node can make at unix_ms. */
@@ -56,17 +59,48 @@ static ch_err_t ch__peek(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t 
     ch_db_param_t q[] = {CH_DB_P_INT(wm), CH_DB_P_TEXT(c->name), CH_DB_P_INT(1)};
     err = ch_sql_on(svc, conn, c->select_sql, q, CH_NPARAMS(q), &rows, NULL);
     *pending = err == CH_OK && ch_db_rows_count(rows) > 0;
+    if (err == CH_OK)
+        ch_metrics_consumer_lag(c->name, *pending ? ch_now_ms() - ch_id_time_ms((uint64_t)ch_db_rows_int(rows, 0, 0)) : 0);
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* On PostgreSQL: the start (unix ms, by the database's clock) of the oldest other
+ * transaction open in this database, or -1 when there is none. A row it inserts has an id
+ * taken after that start, whenever it commits. */
+static ch_err_t ch__oldest_open(ch_svc_t *svc, ch_db_conn_t *conn, int64_t *out_ms)
+{
+    ch_db_rows_t *rows = NULL;
+    *out_ms = -1;
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT CAST(EXTRACT(EPOCH FROM min(xact_start)) * 1000 AS BIGINT) FROM pg_stat_activity"
+                             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                             " AND xact_start IS NOT NULL",
+                             NULL, 0, &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) == 1 && !ch_db_rows_isnull(rows, 0, 0))
+        *out_ms = ch_db_rows_int(rows, 0, 0);
     ch_db_rows_free(rows);
     return err;
 }
 
 /* Records the batch: rows above the new watermark go to consumer_seen; the watermark moves
- * to the window's horizon, but never past a row this batch did not reach. */
+ * to the horizon, but never past a row this batch did not reach. The horizon is the window
+ * before now and, on PostgreSQL, the window before the oldest transaction still open (it
+ * may yet commit a row with an older id, however long it takes): the window is then only a
+ * margin for clocks. */
 static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, uint64_t wm,
                             const ch_db_rows_t *rows)
 {
     size_t n = ch_db_rows_count(rows);
-    uint64_t horizon = ch__id_floor(ch_now_ms() - CH_CONSUMER_WINDOW_MS), new_wm = wm;
+    int64_t horizon_ms = ch_now_ms() - CH_CONSUMER_WINDOW_MS, oldest_ms = -1;
+    if (strcmp(ch_db_kind(svc->db), "postgres") == 0) {
+        ch_err_t e = ch__oldest_open(svc, conn, &oldest_ms);
+        if (e)
+            return e;
+        if (oldest_ms >= 0 && oldest_ms - CH_CONSUMER_WINDOW_MS < horizon_ms)
+            horizon_ms = oldest_ms - CH_CONSUMER_WINDOW_MS;
+    }
+    uint64_t horizon = ch__id_floor(horizon_ms), new_wm = wm;
     uint64_t last = n ? (uint64_t)ch_db_rows_int(rows, n - 1, 0) : 0;
     uint64_t cap = n < CH_CONSUMER_BATCH || last > horizon ? horizon : last;
     if (cap > new_wm)
