@@ -5,6 +5,7 @@ half-life), read through the internal operator views. Weights: like 1, other rea
 value."""
 import datetime
 import math
+import subprocess
 import time
 import urllib.parse
 
@@ -199,3 +200,28 @@ def test_exactly_once_across_a_crash_and_a_second_replica(start_server, fresh_st
     time.sleep(1)  # a duplicate would show up now
     assert math.isclose(affinity(viewer, author.id), 320, rel_tol=1e-4), affinity(viewer, author.id)
     assert group(viewer, "follow")["actors_count"] == 12
+
+
+@pytest.mark.skipif(MODE != "cluster", reason="PostgreSQL: a transaction left open by another connection")
+def test_an_event_committed_long_after_its_id_is_not_skipped(api, server, backends, user):
+    """An event whose transaction commits more than the consumers' 30 s window after it
+    took its id still counts: the watermark waits for the oldest open transaction."""
+    late, sentinel = api.register(), api.register()
+    held = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", server.storage_env["CHORUS_DB"]],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        held.stdin.write("BEGIN;\nINSERT INTO engagement_events(id, ts, user_id, kind, target_type, target_id,"
+                         f" author_id, value) VALUES({new_id()}, {int(time.time() * 1000)}, {user.id}, 'comment',"
+                         f" 'post', {new_id()}, {late.id}, 1.0);\n")
+        held.stdin.flush()
+        time.sleep(33)  # past the window: a plain "now - 30 s" watermark would pass the row
+        emit_event(server, backends, user.id, "comment", "post", new_id(), sentinel.id)
+        wait_affinity(user, sentinel.id, 4)  # the consumer ran after the window
+        held.stdin.write("COMMIT;\n")
+        held.stdin.close()
+        assert held.wait(timeout=30) == 0, held.stderr.read()
+    finally:
+        if held.poll() is None:
+            held.kill()
+            held.wait()
+    wait_affinity(user, late.id, 4)

@@ -65,9 +65,10 @@ static ch_err_t ch__peek(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t 
     return err;
 }
 
-/* On PostgreSQL: the start (unix ms, by the database's clock) of the oldest other
+/* On PostgreSQL: the start (unix ms, by the database's clock) of the oldest other client
  * transaction open in this database, or -1 when there is none. A row it inserts has an id
- * taken after that start, whenever it commits. */
+ * taken after that start, whenever it commits. (Autovacuum and other server processes
+ * insert no rows and are left out: a long vacuum must not hold the watermark.) */
 static ch_err_t ch__oldest_open(ch_svc_t *svc, ch_db_conn_t *conn, int64_t *out_ms)
 {
     ch_db_rows_t *rows = NULL;
@@ -75,7 +76,7 @@ static ch_err_t ch__oldest_open(ch_svc_t *svc, ch_db_conn_t *conn, int64_t *out_
     ch_err_t err = ch_sql_on(svc, conn,
                              "SELECT CAST(EXTRACT(EPOCH FROM min(xact_start)) * 1000 AS BIGINT) FROM pg_stat_activity"
                              " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                             " AND xact_start IS NOT NULL",
+                             " AND backend_type = 'client backend' AND xact_start IS NOT NULL",
                              NULL, 0, &rows, NULL);
     if (err == CH_OK && ch_db_rows_count(rows) == 1 && !ch_db_rows_isnull(rows, 0, 0))
         *out_ms = ch_db_rows_int(rows, 0, 0);

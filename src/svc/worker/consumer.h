@@ -11,9 +11,12 @@
  *   - consumer_seen: rows above last_id that are done already.
  * A batch takes the rows above the watermark that are not in consumer_seen, applies them,
  * records the ones above the new watermark as seen, and moves the watermark up to at most
- * "now - CH_CONSUMER_WINDOW_MS" (never past a row it did not see). A row whose transaction
- * commits more than the window after it took its id would be missed: transactions here
- * last milliseconds, so the window is generous.
+ * "now - CH_CONSUMER_WINDOW_MS" (never past a row it did not see). On PostgreSQL the
+ * watermark also stays a window behind the start of the oldest client transaction still
+ * open in the database, so a transaction that takes long to commit holds it back instead
+ * of being skipped; the window is then a margin for the nodes' clocks. On SQLite (one
+ * process, short transactions) a row whose transaction commits more than the window after
+ * it took its id would be missed.
  *
  * Replicas: the batch transaction first locks the consumer's row in consumer_offsets (a
  * no-op UPDATE: a row lock on PostgreSQL, the write lock on SQLite's BEGIN IMMEDIATE), so
