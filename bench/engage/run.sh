@@ -57,7 +57,8 @@ py=/usr/bin/python3
 goal_writes=20000     # reaction writes/s through the API
 goal_read_ratio=0.8   # GET of the 1M-reaction post >= 0.8x the req/s of the empty one
 
-die() { echo "bench: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 [ -x "$chorusd" ] || die "$chorusd not found or not executable: run 'make' first (or set CHORUSD)"
 for tool in wrk sqlite3 redis-server redis-benchmark curl; do
   command -v "$tool" >/dev/null || die "$tool not installed (scripts/deps.sh bench)"
@@ -68,18 +69,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-bench-engage.XXXXXX")
 chorusd_pid=""
 redis_pid=""
 pg_started=""
-
-stop() { # pid: TERM, then KILL after 15 s
-  local pid=$1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 150); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -98,33 +87,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 now_ns() { date +%s%N; }
-json_field() { "$py" -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
-
-# Prints "rps p50_us p99_us non2xx socket_errors" from wrk --latency output.
-parse_wrk() {
-  "$py" - "$1" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-def us(v, unit):
-    return float(v) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
-def lat(pct):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
-    if not m:
-        sys.exit("no %s%% latency line in wrk output" % pct)
-    return us(*m.groups())
-m = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
-if not m:
-    sys.exit("no Requests/sec line in wrk output")
-non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-print("%.2f %.1f %.1f %d %d" % (float(m.group(1)), lat(50), lat(99),
-      int(non2xx.group(1)) if non2xx else 0, sum(map(int, errs.groups())) if errs else 0))
-PY
-}
 
 # ---- baselines ------------------------------------------------------------------------------
 schema="PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
@@ -316,7 +279,7 @@ if [ "$cluster" != 0 ] && [ -x "$pg_bin/initdb" ]; then
     [ "$(redis-cli -p "$rport" ping 2>/dev/null || true)" = PONG ] && break
     sleep 0.1
   done
-  start_chorusd ${BENCH_CLUSTER_ENV:-} CHORUS_DB="postgres://chorus@127.0.0.1:$pgport/postgres" CHORUS_REDIS="redis://127.0.0.1:$rport"
+  start_chorusd CHORUS_DB="postgres://chorus@127.0.0.1:$pgport/postgres" CHORUS_REDIS="redis://127.0.0.1:$rport"
   echo "bench: setup (cluster): $users users, $targets posts" >&2
   mkdir -p "$tmp/cluster"
   "$py" "$here/setup.py" "$base" "$tmp/cluster" "$users" "$targets"

@@ -32,7 +32,8 @@ py=/usr/bin/python3
 goal_rps_ratio=0.8
 goal_p99_ratio=2.0
 
-die() { echo "bench: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 [ -x "$chorusd" ] || die "$chorusd not found or not executable: run 'make' first (or set CHORUSD)"
 command -v wrk >/dev/null || die "wrk not installed (scripts/deps.sh bench)"
@@ -45,18 +46,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-bench.XXXXXX")
 chmod 755 "$tmp" # nginx workers may run as another user (nobody) and must read the file
 chorusd_pid=""
 nginx_pid=""
-
-stop() { # pid: TERM, then KILL after 5 s
-  local pid=$1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -77,14 +66,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-free_port() {
-  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-json_field() { # file, python expression on the parsed JSON `j`
-  "$py" -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 # ---- chorusd ------------------------------------------------------------------------------
 port=$(free_port)
@@ -172,28 +153,6 @@ done
 cmp -s "$tmp/www/user.json" <(curl -sS -H "$auth" "$base2$path") || die "nginx body differs from chorusd's"
 
 # ---- measure ------------------------------------------------------------------------------
-# Prints "rps p50_us p99_us non2xx socket_errors" from wrk --latency output.
-parse_wrk() {
-  "$py" - "$1" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-def us(v, unit):
-    return float(v) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
-def lat(pct):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
-    if not m:
-        sys.exit("no %s%% latency line in wrk output" % pct)
-    return us(*m.groups())
-m = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
-if not m:
-    sys.exit("no Requests/sec line in wrk output")
-non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-print("%.2f %.1f %.1f %d %d" % (float(m.group(1)), lat(50), lat(99),
-      int(non2xx.group(1)) if non2xx else 0, sum(map(int, errs.groups())) if errs else 0))
-PY
-}
-
 run_wrk() { # name url
   local name=$1 url=$2
   if [ "$warmup" != 0 ] && [ "$warmup" != 0s ]; then
