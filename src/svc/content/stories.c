@@ -108,13 +108,9 @@ ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int
 {
     ch_graph_rel_t rel;
     ch_db_rows_t *rows = NULL;
-    if (author == 0 || author > INT64_MAX)
-        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-    ch_err_t err = ch_graph_relation(svc, NULL, viewer, author, &rel);
+    ch_err_t err = ch_graph_check_author(svc, viewer, author, &rel, f);
     if (err)
         return err;
-    if (!ch_graph_may_see_content(&rel, 0))
-        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
     ch_db_conn_t *conn;
     if ((err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn))) != CH_OK)
         return err;
@@ -172,8 +168,7 @@ ch_err_t ch_stories_viewers(ch_svc_t *svc, uint64_t viewer, uint64_t story_id, i
                      "SELECT sv.viewer_id, sv.viewed_at, u.handle, u.display_name, u.avatar_url"
                      " FROM story_views sv JOIN users u ON u.id = sv.viewer_id"
                      " WHERE sv.story_id = $1 AND (sv.viewed_at < $2 OR (sv.viewed_at = $2 AND sv.viewer_id < $3))"
-                     " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $5 AND b.blocked_id = sv.viewer_id)"
-                     " OR (b.blocker_id = sv.viewer_id AND b.blocked_id = $5))"
+                     " AND" CH_GRAPH_SQL_NO_BLOCK("$5", "sv.viewer_id")
                      " ORDER BY sv.viewed_at DESC, sv.viewer_id DESC LIMIT $4",
                      p, CH_NPARAMS(p), &rows, NULL);
     if (err)

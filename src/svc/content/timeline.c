@@ -8,15 +8,9 @@ ch_err_t ch_content_timeline(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch
                              uint64_t before, json_t **out, ch_fault_t *f)
 {
     ch_graph_rel_t rel;
-    if (author == 0 || author > INT64_MAX)
-        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-    ch_err_t err = ch_graph_relation(svc, NULL, viewer, author, &rel);
+    ch_err_t err = ch_graph_check_author(svc, viewer, author, &rel, f);
     if (err)
         return err;
-    /* A private account's timeline is for approved followers only; blocked either way is
-     * indistinguishable from no such user. */
-    if (!ch_graph_may_see_content(&rel, 0))
-        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
     const char *widest = ch_graph_may_see_content(&rel, 1) ? "followers" : "public";
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(viewer),

@@ -56,12 +56,10 @@ ch_err_t ch_graph_list(ch_svc_t *svc, uint64_t viewer, uint64_t user, ch_graph_l
                        uint64_t before, json_t **out, ch_fault_t *f)
 {
     ch_graph_rel_t rel;
-    ch_err_t err = ch_graph_relation(svc, NULL, viewer, user, &rel);
+    /* A private account's lists are "content": its owner and approved followers only. */
+    ch_err_t err = ch_graph_check_author(svc, viewer, user, &rel, f);
     if (err)
         return err;
-    /* A private account's lists are "content": its owner and approved followers only. */
-    if (!ch_graph_may_see_content(&rel, 0))
-        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
     return ch__page(svc, which == CH_GRAPH_FOLLOWERS ? ch__sql_followers : ch__sql_following, user, viewer, limit,
                     before, out);
 }

@@ -54,3 +54,18 @@ int ch_graph_may_see_content(const ch_graph_rel_t *rel, int followers_only)
         return rel->following;
     return 1;
 }
+
+ch_err_t ch_graph_check_author(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch_graph_rel_t *rel, ch_fault_t *f)
+{
+    *rel = (ch_graph_rel_t){0};
+    if (author == 0 || author > INT64_MAX)
+        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    ch_err_t err = ch_graph_relation(svc, NULL, viewer, author, rel);
+    if (err)
+        return err;
+    /* A private account's content is for approved followers only; blocked either way is
+     * indistinguishable from no such user. */
+    if (!ch_graph_may_see_content(rel, 0))
+        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    return CH_OK;
+}

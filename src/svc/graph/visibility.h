@@ -31,6 +31,10 @@ int ch_graph_may_see_user(const ch_graph_rel_t *rel);
  * followers-only items or private accounts, the viewer is the author or an approved
  * follower. Otherwise answer 404. */
 int ch_graph_may_see_content(const ch_graph_rel_t *rel, int followers_only);
+/** For reads of one author's content (timelines, stories, follower lists): reads the
+ * relation into *rel and checks ch_graph_may_see_content(rel, 0). CH_ENOTFOUND "user not
+ * found" in f when the viewer may not, or when author cannot be an id. */
+ch_err_t ch_graph_check_author(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch_graph_rel_t *rel, ch_fault_t *f);
 
 /* The same rules as SQL conditions, for list queries that filter many rows in one statement
  * (comment threads, hashtag pages) where a relation read per row would cost a round trip
