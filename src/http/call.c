@@ -79,6 +79,12 @@ ch_err_t ch_call_cursor(ch_call_t *call, uint64_t *before)
     return CH_OK;
 }
 
+ch_err_t ch_call_page(ch_call_t *call, int *limit, uint64_t *cursor)
+{
+    ch_err_t err = ch_call_limit(call, limit);
+    return err ? err : ch_call_cursor(call, cursor);
+}
+
 uint64_t ch_call_id_param(const ch_call_t *call, size_t i)
 {
     uint64_t id = i < CH_MAX_PATH_PARAMS ? ch_id_parse(call->params[i]) : 0;

@@ -73,6 +73,9 @@ ch_err_t ch_call_limit(ch_call_t *call, int *limit);
 /** Parses ?cursor= as a keyset cursor this API returned (a decimal id, at most INT64_MAX);
  * *before is 0 when absent. CH_EINVAL with field "cursor" when bad. */
 ch_err_t ch_call_cursor(ch_call_t *call, uint64_t *before);
+/** A keyset page's ?limit= and ?cursor= (ch_call_limit, then ch_call_cursor); *cursor 0
+ * when absent. */
+ch_err_t ch_call_page(ch_call_t *call, int *limit, uint64_t *cursor);
 /** Path parameter i as an id, or 0 when it cannot be one (answered like an unknown id). */
 uint64_t ch_call_id_param(const ch_call_t *call, size_t i);
 /** The engagement target type named by the matched route's first segment ("/v1/posts/..."

@@ -56,9 +56,7 @@ ch_err_t ch_h_comment_replies(ch_call_t *call)
     int limit;
     uint64_t after;
     json_t *out = NULL;
-    ch_err_t err = ch_call_limit(call, &limit);
-    if (err == CH_OK)
-        err = ch_call_cursor(call, &after);
+    ch_err_t err = ch_call_page(call, &limit, &after);
     if (err == CH_OK)
         err = ch_comments_replies(call->svc, call->user_id, ch_call_id_param(call, 0), limit, after, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
@@ -85,9 +83,7 @@ ch_err_t ch_h_hashtag_items(ch_call_t *call)
     json_t *out = NULL;
     ch_err_t err = ch_hashtag_parse_path(call->params[0], tag, &call->fault);
     if (err == CH_OK)
-        err = ch_call_limit(call, &limit);
-    if (err == CH_OK)
-        err = ch_call_cursor(call, &before);
+        err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
         err = ch_content_tagged(call->svc, call->user_id, tag, limit, before, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);

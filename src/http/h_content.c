@@ -37,9 +37,7 @@ static ch_err_t ch__timeline(ch_call_t *call, ch_item_type_t type)
     int limit;
     uint64_t before;
     json_t *out = NULL;
-    ch_err_t err = ch_call_limit(call, &limit);
-    if (err == CH_OK)
-        err = ch_call_cursor(call, &before);
+    ch_err_t err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
         err = ch_content_timeline(call->svc, call->user_id, ch_call_id_param(call, 0), type, limit, before, &out,
                                   &call->fault);

@@ -75,9 +75,7 @@ ch_err_t ch_h_reactions_list(ch_call_t *call)
     int limit;
     uint64_t before;
     char kind[16];
-    ch_err_t err = ch_call_limit(call, &limit);
-    if (err == CH_OK)
-        err = ch_call_cursor(call, &before);
+    ch_err_t err = ch_call_page(call, &limit, &before);
     if (err)
         return err;
     const char *k = ch_call_query(call, "kind", kind, sizeof(kind));

@@ -26,13 +26,6 @@ static ch_err_t ch__pair_op(ch_call_t *call, ch_err_t (*op)(ch_svc_t *, uint64_t
     return err ? err : ch_call_reply(call, 204, NULL);
 }
 
-/* Reads ?limit= and ?cursor=. */
-static ch_err_t ch__page_params(ch_call_t *call, int *limit, uint64_t *before)
-{
-    ch_err_t err = ch_call_limit(call, limit);
-    return err ? err : ch_call_cursor(call, before);
-}
-
 ch_err_t ch_h_follow(ch_call_t *call)
 {
     uint64_t id;
@@ -56,7 +49,7 @@ static ch_err_t ch__list(ch_call_t *call, ch_graph_list_t which)
     json_t *out = NULL;
     ch_err_t err = ch__path_user(call, &id);
     if (err == CH_OK)
-        err = ch__page_params(call, &limit, &before);
+        err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
         err = ch_graph_list(call->svc, call->user_id, id, which, limit, before, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
@@ -77,7 +70,7 @@ ch_err_t ch_h_follow_requests(ch_call_t *call)
     uint64_t before;
     int limit;
     json_t *out = NULL;
-    ch_err_t err = ch__page_params(call, &limit, &before);
+    ch_err_t err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
         err = ch_graph_list_requests(call->svc, call->user_id, limit, before, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);

@@ -22,8 +22,8 @@ ch_err_t ch_h_sessions_list(ch_call_t *call)
 {
     int limit;
     uint64_t before;
-    ch_err_t err = ch_call_limit(call, &limit);
-    if (err || (err = ch_call_cursor(call, &before)) != CH_OK)
+    ch_err_t err = ch_call_page(call, &limit, &before);
+    if (err)
         return err;
     json_t *out = NULL;
     err = ch_auth_list_sessions(call->svc, call->user_id, call->session_id, limit, before, &out, &call->fault);

@@ -15,9 +15,7 @@ ch_err_t ch_h_user_stories(ch_call_t *call)
     int limit;
     uint64_t after;
     json_t *out = NULL;
-    ch_err_t err = ch_call_limit(call, &limit);
-    if (err == CH_OK)
-        err = ch_call_cursor(call, &after); /* oldest first: the cursor is the last id seen */
+    ch_err_t err = ch_call_page(call, &limit, &after); /* oldest first: the cursor is the last id seen */
     if (err == CH_OK)
         err = ch_stories_of_user(call->svc, call->user_id, ch_call_id_param(call, 0), limit, after, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
