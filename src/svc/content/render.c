@@ -39,8 +39,7 @@ static json_t *ch__time_or_null(const ch_db_rows_t *rows, size_t r, size_t col)
     return json_string(buf);
 }
 
-/* A JSON array stored as text (mentions, hashtags), or [] for NULL or anything else. */
-static json_t *ch__json_array_or_empty(const ch_db_rows_t *rows, size_t r, size_t col)
+json_t *ch_rows_json_array(const ch_db_rows_t *rows, size_t r, size_t col)
 {
     json_t *v = ch_db_rows_isnull(rows, r, col) ? NULL : json_loads(ch_db_rows_text(rows, r, col), 0, NULL);
     if (!json_is_array(v)) {
@@ -98,8 +97,8 @@ json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
         counts.reactions[k] = ch_db_rows_int(rows, r, CH_ITEM_COL_REACTIONS + (size_t)k);
     json_object_set_new(item, "counts", ch_counters_json(&counts));
     json_object_set_new(item, "my_reaction", ch__text_or_null(rows, r, CH_ITEM_COL_MY_REACTION));
-    json_object_set_new(item, "mentions", ch__json_array_or_empty(rows, r, CH_ITEM_COL_MENTIONS));
-    json_object_set_new(item, "hashtags", ch__json_array_or_empty(rows, r, CH_ITEM_COL_HASHTAGS));
+    json_object_set_new(item, "mentions", ch_rows_json_array(rows, r, CH_ITEM_COL_MENTIONS));
+    json_object_set_new(item, "hashtags", ch_rows_json_array(rows, r, CH_ITEM_COL_HASHTAGS));
     return item;
 }
 

@@ -49,5 +49,8 @@ json_t *ch_item_page(ch_db_rows_t *rows, int limit);
 /** A user summary {id, handle, display_name, avatar_url} from row r: the id at id_col,
  * handle, display_name and avatar_url at name_col and the two after it. Caller owns it. */
 json_t *ch_user_summary_render(const ch_db_rows_t *rows, size_t r, size_t id_col, size_t name_col);
+/** The JSON array stored as text in row r, column col (mentions, hashtags), or a new empty
+ * array for NULL or anything that is not an array. Caller owns it. */
+json_t *ch_rows_json_array(const ch_db_rows_t *rows, size_t r, size_t col);
 
 #endif

@@ -4,20 +4,10 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "svc/content/render.h"
 #include "svc/engage/comments_row.h"
 #include "svc/engage/counters.h"
 #include "svc/graph/visibility.h"
-
-/* A JSON array stored as text, or [] for NULL (deleted) or anything else. */
-static json_t *ch__array_cell(const ch_db_rows_t *rows, size_t r, size_t col)
-{
-    json_t *v = ch_db_rows_isnull(rows, r, col) ? NULL : json_loads(ch_db_rows_text(rows, r, col), 0, NULL);
-    if (!json_is_array(v)) {
-        json_decref(v);
-        v = json_array();
-    }
-    return v;
-}
 
 json_t *ch__comment_render(const ch_db_rows_t *rows, size_t r)
 {
@@ -53,8 +43,8 @@ json_t *ch__comment_render(const ch_db_rows_t *rows, size_t r)
                      deleted || ch_db_rows_isnull(rows, r, CH_COMMENT_COL_MY_REACTION)
                          ? json_null()
                          : json_string(ch_db_rows_text(rows, r, CH_COMMENT_COL_MY_REACTION)),
-                     "mentions", deleted ? json_array() : ch__array_cell(rows, r, CH_COMMENT_COL_MENTIONS),
-                     "hashtags", deleted ? json_array() : ch__array_cell(rows, r, CH_COMMENT_COL_HASHTAGS));
+                     "mentions", deleted ? json_array() : ch_rows_json_array(rows, r, CH_COMMENT_COL_MENTIONS),
+                     "hashtags", deleted ? json_array() : ch_rows_json_array(rows, r, CH_COMMENT_COL_HASHTAGS));
 }
 
 /* ---- loading by ids ---------------------------------------------------------------------- */
