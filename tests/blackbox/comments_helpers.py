@@ -2,34 +2,15 @@
 through the API, walking pages, and reading (or back-dating) rows in the server's database
 (SQLite file in embedded mode, psql in cluster mode)."""
 import json
-import sqlite3
 import urllib.parse
-from pathlib import Path
 
 from client import expect_problem, expect_status
-from conftest import MODE
+from social import IMG, VID, approve, block, db_rows, follow, make_private, post, reel, story  # noqa: F401
 
-IMG = "https://cdn.example.com/p/1.jpg"
-VID = "https://cdn.example.com/r/1.mp4"
 UNKNOWN_ID = "7262919837180000001"
 
 
 # ---- API ---------------------------------------------------------------------------------
-
-def post(acc, text="hello", **fields):
-    return expect_status(acc.post("/v1/posts", json={"text": text, **fields}), 201).json
-
-
-def reel(acc, caption=None, **fields):
-    body = {"video_url": VID, "duration_ms": 15000, **fields}
-    if caption is not None:
-        body["caption"] = caption
-    return expect_status(acc.post("/v1/reels", json=body), 201).json
-
-
-def story(acc):
-    return expect_status(acc.post("/v1/stories", json={"media_url": IMG, "kind": "image"}), 201).json
-
 
 def comment(acc, item_id, text="nice", kind="posts", parent_id=None, **kw):
     body = {"text": text}
@@ -70,42 +51,13 @@ def get_item(acc, kind, item_id):
     return expect_status(acc.get(f"/v1/{kind}/{item_id}"), 200).json
 
 
-def follow(a, b):
-    return expect_status(a.post(f"/v1/users/{b.id}/follow"), 200).json["state"]
-
-
-def approve(owner, requester):
-    expect_status(owner.post(f"/v1/me/follow-requests/{requester.id}/approve"), 204)
-
-
-def block(a, b):
-    expect_status(a.post(f"/v1/users/{b.id}/block"), 204)
-
-
-def make_private(acc):
-    expect_status(acc.patch("/v1/me", json={"is_private": True}), 200)
-
-
 def hidden(acc, path):
     expect_problem(acc.get(path), 404, "not_found")
 
 
 # ---- the database ------------------------------------------------------------------------
 
-def sql(server, backends, query):
-    """Runs one statement on the server's database; rows as tuples of strings (NULL as '')."""
-    if MODE == "cluster":
-        dbname = server.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
-        out = backends.pg.psql(query, dbname)
-        return [tuple(ln.split("|")) for ln in out.splitlines() if ln]
-    db = Path(server.storage_env["CHORUS_DATA_DIR"]) / "chorus.db"
-    conn = sqlite3.connect(str(db), timeout=30)
-    try:
-        rows = [tuple("" if c is None else str(c) for c in r) for r in conn.execute(query)]
-        conn.commit()
-    finally:
-        conn.close()
-    return rows
+sql = db_rows
 
 
 def events(server, backends, kinds, user_ids):

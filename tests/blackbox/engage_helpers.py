@@ -1,33 +1,14 @@
 """Helpers shared by the reactions and views tests: items, reactions, and direct SQL on the
 database behind a chorusd (sqlite3 on its data dir in embedded mode, psql in cluster mode),
 used to look at the outbox and event log and to tamper with counters."""
-import sqlite3
 import urllib.parse
-from pathlib import Path
 
 from client import expect_status
-from conftest import MODE, base_env
+from conftest import base_env
+from social import IMG, VID, block, create, db_rows, follow, post, reel, story  # noqa: F401  (re-exported)
 
-IMG = "https://cdn.example.com/p/1.jpg"
-VID = "https://cdn.example.com/r/1.mp4"
 KINDS = ["like", "love", "haha", "wow", "sad", "angry"]
 UNKNOWN_ID = "7262919837180000001"
-
-
-def create(acc, kind, body):
-    return expect_status(acc.post(f"/v1/{kind}", json=body), 201).json
-
-
-def post(acc, text="hello", **fields):
-    return create(acc, "posts", {"text": text, **fields})
-
-
-def reel(acc, **fields):
-    return create(acc, "reels", {"video_url": VID, "duration_ms": 15000, **fields})
-
-
-def story(acc, **fields):
-    return create(acc, "stories", {"media_url": IMG, "kind": "image", **fields})
 
 
 def item(acc, seg, item_id):
@@ -70,14 +51,6 @@ def all_reactions(acc, seg, item_id, limit=100, **query):
     raise AssertionError("cursor never ends")
 
 
-def follow(a, b):
-    return expect_status(a.post(f"/v1/users/{b.id}/follow"), 200).json["state"]
-
-
-def block(a, b):
-    expect_status(a.post(f"/v1/users/{b.id}/block"), 204)
-
-
 def view(acc, seg, item_id, body=None, status=204):
     kw = {"json": body} if body is not None else {}
     return expect_status(acc.post(f"/v1/{seg}/{item_id}/view", **kw), status)
@@ -87,23 +60,13 @@ def view(acc, seg, item_id, body=None, status=204):
 
 def sql(server, backends, query, params=()):
     """Runs one statement on the database behind server; returns rows as tuples of strings
-    (ints for SQLite integers). params are inlined as integers or quoted strings."""
+    (NULL as ''). params are inlined as integers or quoted strings."""
     for p in params:
         if isinstance(p, str):
             query = query.replace("?", "'" + p.replace("'", "''") + "'", 1)
         else:
             query = query.replace("?", str(int(p)), 1)
-    if MODE == "cluster":
-        dbname = server.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
-        out = backends.pg.psql(query, dbname)
-        return [tuple(ln.split("|")) for ln in out.splitlines() if ln]
-    db = Path(server.storage_env["CHORUS_DATA_DIR"]) / "chorus.db"
-    conn = sqlite3.connect(str(db), timeout=30)
-    try:
-        with conn:
-            return [tuple(str(c) if c is not None else "" for c in r) for r in conn.execute(query)]
-    finally:
-        conn.close()
+    return db_rows(server, backends, query)
 
 
 def server_env(server):

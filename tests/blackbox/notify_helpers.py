@@ -8,16 +8,15 @@ that go through the engagement API check which routes this chorusd serves and sk
 when the route does not exist yet."""
 import itertools
 import random
-import sqlite3
 import subprocess
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
 from client import expect_status
-from conftest import CHORUS_BIN, MODE, base_env
+from conftest import CHORUS_BIN, base_env
+from social import db_rows, follow, post  # noqa: F401  (follow, post: re-exported for the tests)
 
 ID_EPOCH_MS = 1704067200000
 TEST_NODE = 1023  # ids made here never collide with the server's (node 0)
@@ -61,18 +60,8 @@ def new_id(at_ms=None):
 
 
 def sql(server, backends, statement):
-    """Runs one statement on server's database; rows as 'a|b' lines."""
-    if MODE == "cluster":
-        dbname = server.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
-        return backends.pg.psql(statement, dbname)
-    db = Path(server.storage_env["CHORUS_DATA_DIR"]) / "chorus.db"
-    conn = sqlite3.connect(db, timeout=30)
-    try:
-        with conn:
-            rows = conn.execute(statement).fetchall()
-    finally:
-        conn.close()
-    return "\n".join("|".join(str(c) for c in r) for r in rows)
+    """Runs one statement on server's database; rows as 'a|b' lines (NULL as '')."""
+    return "\n".join("|".join(r) for r in db_rows(server, backends, statement))
 
 
 def emit_event(server, backends, user_id, kind, target_type, target_id, author_id, value=1.0, ts=None):
@@ -130,14 +119,6 @@ def wait_group(acc, kind, target=None, count=None, timeout=30.0):
 
 def actor_ids(g):
     return [a["id"] for a in g["actors"]]
-
-
-def follow(a, b):
-    return expect_status(a.post(f"/v1/users/{b.id}/follow"), 200).json["state"]
-
-
-def post(acc, text="hello"):
-    return expect_status(acc.post("/v1/posts", json={"text": text}), 201).json
 
 
 def react(acc, post_id, kind):

@@ -17,11 +17,10 @@ import pytest
 from apispec import SPEC, parse_time
 from client import Client, expect_problem, expect_status
 from conftest import MODE, run_chorusd
+from social import IMG, VID, approve, block, create, follow, make_private, post, reel, story
 
 UNKNOWN_ID = "7262919837180000001"  # a well-formed id no item has
 BAD_IDS = ["abc", "0", "-5", "12a", "99999999999999999999", "9223372036854775808", UNKNOWN_ID]
-IMG = "https://cdn.example.com/p/1.jpg"
-VID = "https://cdn.example.com/r/1.mp4"
 
 
 def _is_content_route(template):
@@ -45,24 +44,6 @@ def third(api):
 
 
 # ---- helpers ---------------------------------------------------------------------------
-
-def create(acc, kind, body, **kw):
-    """POST /v1/{kind} expecting 201; returns the item."""
-    r = expect_status(acc.post(f"/v1/{kind}", json=body, **kw), 201)
-    return r.json
-
-
-def post(acc, text="hello", **fields):
-    return create(acc, "posts", {"text": text, **fields})
-
-
-def reel(acc, **fields):
-    return create(acc, "reels", {"video_url": VID, "duration_ms": 15000, **fields})
-
-
-def story(acc, **fields):
-    return create(acc, "stories", {"media_url": IMG, "kind": "image", **fields})
-
 
 def get(acc, kind, item_id, status=200):
     r = expect_status(acc.get(f"/v1/{kind}/{item_id}"), status)
@@ -108,22 +89,6 @@ def posts_count(viewer, acc):
     own = acc.me()["posts_count"]
     assert public == own, (public, own)
     return own
-
-
-def follow(a, b):
-    return expect_status(a.post(f"/v1/users/{b.id}/follow"), 200).json["state"]
-
-
-def approve(owner, requester):
-    expect_status(owner.post(f"/v1/me/follow-requests/{requester.id}/approve"), 204)
-
-
-def block(a, b):
-    expect_status(a.post(f"/v1/users/{b.id}/block"), 204)
-
-
-def make_private(acc):
-    expect_status(acc.patch("/v1/me", json={"is_private": True}), 200)
 
 
 def tray(acc):

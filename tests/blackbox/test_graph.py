@@ -13,6 +13,7 @@ import pytest
 from apispec import SPEC
 from client import Client, expect_problem, expect_status
 from conftest import MODE
+from social import follow, make_private
 
 UNKNOWN_ID = "7262919837180000001"  # a well-formed id no user has
 BAD_IDS = ["abc", "0", "-5", "12a", "99999999999999999999", "9223372036854775808", UNKNOWN_ID]
@@ -30,11 +31,6 @@ def api(server):
 
 
 # ---- helpers ---------------------------------------------------------------------------
-
-def follow(a, b, status=200):
-    r = expect_status(a.post(f"/v1/users/{b.id}/follow"), status)
-    return r.json["state"] if status == 200 else r
-
 
 def unfollow(a, b):
     expect_status(a.delete(f"/v1/users/{b.id}/follow"), 204)
@@ -89,10 +85,6 @@ def following(viewer, target, **kw):
 
 def requests_of(acc):
     return ids(walk(acc, "/v1/me/follow-requests"))
-
-
-def make_private(acc):
-    expect_status(acc.patch("/v1/me", json={"is_private": True}), 200)
 
 
 # ---- follow -----------------------------------------------------------------------------

@@ -12,14 +12,7 @@ import pytest
 from client import expect_problem, expect_status
 from notify_helpers import (actor_ids, all_notifications, emit_event, follow, group, need_route, new_id,
                             notifications, post, react, unread, wait_group, wait_until)
-
-
-def mute(a, b):
-    expect_status(a.post(f"/v1/users/{b.id}/mute"), 204)
-
-
-def block(a, b):
-    expect_status(a.post(f"/v1/users/{b.id}/block"), 204)
+from social import block, mute
 
 
 def target(type_, id_):

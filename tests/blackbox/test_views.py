@@ -5,7 +5,6 @@ the author's own views not recorded; other types have no view route (404); bad w
 stories keep `seen` and their viewers list in step with the same service."""
 import concurrent.futures
 import json
-import time
 
 import pytest
 
