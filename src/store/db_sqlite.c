@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "store/sqlite_walbuf.h"
 
 #define CH__SQ_BUSY_TIMEOUT_MS 5000
 #define CH__SQ_LOG_SQL_MAX 200 /* bytes of SQL quoted in error logs */
@@ -327,7 +328,9 @@ static int ch__sq_connect(const char *path, ch__sq_conn_t **out, char *errbuf, s
     }
     *out = NULL;
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* WAL frames of a commit are written with one call (store/sqlite_walbuf.h). */
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             ch_sqlite_walbuf_vfs());
     if (rc != SQLITE_OK) {
         ch__sq_path_problem(path, db, errbuf, errlen);
         goto fail;
