@@ -17,19 +17,32 @@ void ch_batch_init(ch_batch_t *b, ch_svc_t *svc, ch_db_conn_t *conn, const char 
     b->owned = calloc(ncols * b->rows_per_statement, sizeof(*b->owned));
 }
 
+/* "INSERT INTO <table> VALUES ($1, ...), ...<suffix>" for rows rows. */
+static void ch__batch_sql(const ch_batch_t *b, size_t rows, ch_buf_t *sql)
+{
+    ch_buf_printf(sql, "INSERT INTO %s VALUES ", b->table_and_columns);
+    for (size_t r = 0, n = 1; r < rows; r++) {
+        ch_buf_append(sql, r ? ",(" : "(", r ? 2 : 1);
+        for (size_t c = 0; c < b->ncols; c++, n++)
+            ch_buf_printf(sql, c ? ",$%zu" : "$%zu", n);
+        ch_buf_append(sql, ")", 1);
+    }
+    ch_buf_printf(sql, "%s", b->suffix);
+}
+
 static void ch__batch_flush(ch_batch_t *b)
 {
     if (b->rows && !b->err) {
         ch_buf_t sql = CH_BUF_INIT;
-        ch_buf_printf(&sql, "INSERT INTO %s VALUES ", b->table_and_columns);
-        for (size_t r = 0, n = 1; r < b->rows; r++) {
-            ch_buf_append(&sql, r ? ",(" : "(", r ? 2 : 1);
-            for (size_t c = 0; c < b->ncols; c++, n++)
-                ch_buf_printf(&sql, c ? ",$%zu" : "$%zu", n);
-            ch_buf_append(&sql, ")", 1);
+        if (b->rows == b->rows_per_statement && !b->full_sql) {
+            ch__batch_sql(b, b->rows, &sql);
+            b->full_sql = sql.data; /* kept: every full flush runs the same statement */
+            sql = (ch_buf_t)CH_BUF_INIT;
         }
-        ch_buf_printf(&sql, "%s", b->suffix);
-        b->err = ch_sql_on(b->svc, b->conn, sql.data, b->params, b->rows * b->ncols, NULL, NULL);
+        if (b->rows < b->rows_per_statement)
+            ch__batch_sql(b, b->rows, &sql);
+        const char *text = b->rows == b->rows_per_statement ? b->full_sql : sql.data;
+        b->err = text ? ch_sql_on(b->svc, b->conn, text, b->params, b->rows * b->ncols, NULL, NULL) : CH_EINTERNAL;
         ch_buf_clear(&sql);
     }
     for (size_t i = 0; i < b->nowned; i++)
@@ -57,5 +70,6 @@ ch_err_t ch_batch_finish(ch_batch_t *b)
     ch__batch_flush(b);
     free(b->params);
     free(b->owned);
+    free(b->full_sql);
     return b->err;
 }

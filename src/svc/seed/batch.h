@@ -16,6 +16,7 @@ typedef struct {
     ch_db_param_t *params;  /* ncols * rows_per_statement */
     char **owned;           /* text parameters to free after the flush */
     size_t nowned;
+    char *full_sql;         /* the statement of a full batch, made at its first flush */
     ch_err_t err;           /* first error; later calls do nothing */
 } ch_batch_t;
 
@@ -25,7 +26,8 @@ void ch_batch_init(ch_batch_t *b, ch_svc_t *svc, ch_db_conn_t *conn, const char 
 /** Adds one row of ncols parameters (copied; text is borrowed until the next flush unless
  * given to ch_batch_own). Flushes when the statement is full. */
 void ch_batch_add(ch_batch_t *b, const ch_db_param_t *row);
-/** Hands a malloc'd string to the batch, freed after the flush that uses it; returns it. */
+/** Hands a malloc'd string (or NULL) to the batch, freed after the flush that uses it;
+ * returns it. At most ncols strings per row. */
 char *ch_batch_own(ch_batch_t *b, char *text);
 /** Writes the remaining rows and frees the batch. Returns the first error of its life. */
 ch_err_t ch_batch_finish(ch_batch_t *b);
