@@ -54,7 +54,7 @@ static void exec_ok(sqlite3 *db, const char *sql)
 }
 
 /* A connection through the VFS (vfs NULL: SQLite's default) with the given synchronous. */
-static sqlite3 *connect(const fx_t *f, const char *vfs, const char *synchronous)
+static sqlite3 *open_db(const fx_t *f, const char *vfs, const char *synchronous)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs), SQLITE_OK);
@@ -112,7 +112,7 @@ static void test_commits_are_seen_by_others_and_on_reopen(void **state)
 {
     fx_t *f = *state;
     const char *vfs = ch_sqlite_walbuf_vfs();
-    sqlite3 *w = connect(f, vfs, "FULL"), *r = connect(f, vfs, "FULL");
+    sqlite3 *w = open_db(f, vfs, "FULL"), *r = open_db(f, vfs, "FULL");
     exec_ok(w, "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
     uint64_t asked0, written0, asked1, written1;
     ch_sqlite_walbuf_stats(&asked0, &written0);
@@ -133,7 +133,7 @@ static void test_commits_are_seen_by_others_and_on_reopen(void **state)
     sqlite3_close(r);
     sqlite3_close(w);
 
-    sqlite3 *plain = connect(f, NULL, "FULL");
+    sqlite3 *plain = open_db(f, NULL, "FULL");
     integrity_ok(plain);
     assert_int_equal(scalar(plain, "SELECT COUNT(*) FROM t"), rows);
     assert_int_equal(scalar(plain, "SELECT SUM(length(body)) FROM t"), bytes);
@@ -146,7 +146,7 @@ static void test_spills_rewrites_and_wal_restart(void **state)
 {
     fx_t *f = *state;
     const char *vfs = ch_sqlite_walbuf_vfs();
-    sqlite3 *w = connect(f, vfs, "FULL"), *r = connect(f, vfs, "FULL");
+    sqlite3 *w = open_db(f, vfs, "FULL"), *r = open_db(f, vfs, "FULL");
     exec_ok(w, "PRAGMA cache_size=8");
     exec_ok(w, "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
     exec_ok(w, "BEGIN");
@@ -165,7 +165,7 @@ static void test_spills_rewrites_and_wal_restart(void **state)
     integrity_ok(r);
     sqlite3_close(r);
     sqlite3_close(w);
-    sqlite3 *plain = connect(f, NULL, "FULL");
+    sqlite3 *plain = open_db(f, NULL, "FULL");
     integrity_ok(plain);
     assert_int_equal(scalar(plain, "SELECT COUNT(*) FROM t"), 2050);
     sqlite3_close(plain);
@@ -177,13 +177,13 @@ static void test_spills_rewrites_and_wal_restart(void **state)
 static void crash_after_commits(fx_t *f, const char *synchronous)
 {
     const char *vfs = ch_sqlite_walbuf_vfs();
-    sqlite3 *setup_db = connect(f, vfs, "FULL");
+    sqlite3 *setup_db = open_db(f, vfs, "FULL");
     exec_ok(setup_db, "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
     sqlite3_close(setup_db);
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
-        sqlite3 *db = connect(f, vfs, synchronous);
+        sqlite3 *db = open_db(f, vfs, synchronous);
         for (int i = 0; i < 30; i++)
             insert(db, i * 50 + 1, 50, 700);
         _exit(0); /* no close, no flush: as if killed */
@@ -191,7 +191,7 @@ static void crash_after_commits(fx_t *f, const char *synchronous)
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    sqlite3 *plain = connect(f, NULL, "FULL");
+    sqlite3 *plain = open_db(f, NULL, "FULL");
     integrity_ok(plain);
     assert_int_equal(scalar(plain, "SELECT COUNT(*) FROM t"), 1500);
     assert_int_equal(scalar(plain, "SELECT SUM(length(body)) FROM t"), 1500 * 700);
