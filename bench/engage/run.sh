@@ -11,8 +11,9 @@
 #         request gets without group commit);
 #       - redis-benchmark INCR with as many connections (a networked write through an
 #         event loop; in memory, not durable);
-#       - GET of one post through chorusd itself (section 2): the ceiling of any request
-#         through this server on this machine.
+#       - the same PUT refused by chorusd with 422 (an unknown kind: parsed, authenticated,
+#         nothing stored): the ceiling of any write through this server on this machine;
+#       - GET of one post through chorusd itself (section 2).
 #  2. Reading an item with its counts and my_reaction: GET /v1/posts/{id} of a post with
 #     1,000,000 reactions (rows made directly in SQLite) against a post with none.
 #  3. The same reaction writes with PostgreSQL 15 (fsync on, synchronous_commit on) and
@@ -210,6 +211,10 @@ read -r w_rps w_p50 w_p99 w_bad w_err <<<"$(write_run embedded)"
 commits=$(curl -s "$base/metrics" | awk '$1 == "chorus_group_commits_total" {c = $2}
   $1 == "chorus_group_commit_writes_total" {w = $2} END {printf "%.1f", c ? w / c : 0}')
 rows=$(check_counts sqlite_sql)
+# The same request refused before any storage (unknown kind: 422): what HTTP, JSON and the
+# token check cost alone on this machine, i.e. the ceiling of any write through the API.
+read -r f_rps f_p50 f_p99 _ _ <<<"$(BENCH_REFUSED=1 write_run refused)"
+[ "$(check_counts sqlite_sql)" = "$rows" ] || die "refused writes changed the reaction rows"
 
 # ---- 2. reads of an item with a million reactions --------------------------------------------------
 big=$(json_field "$tmp/viewer.json" 'j["big"]')
@@ -299,11 +304,11 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ 
 status=0
 "$py" - "$w_rps" "$w_p50" "$w_p99" "$w_err" "$sq_one" "$sq_each" "$redis_rps" "$rows" \
   "$s_rps" "$s_p50" "$s_p99" "$b_rps" "$b_p50" "$b_p99" "$goal_writes" "$goal_read_ratio" "$commits" \
-  "$c_rps" "$c_p50" "$c_p99" "$c_err" "$c_rows" <<PY || status=$?
+  "$c_rps" "$c_p50" "$c_p99" "$c_err" "$c_rows" "$f_rps" "$f_p50" "$f_p99" <<PY || status=$?
 import sys
 (w_rps, w_p50, w_p99, w_err, sq_one, sq_each, redis_rps, rows,
  s_rps, s_p50, s_p99, b_rps, b_p50, b_p99, goal_w, goal_r, batch,
- c_rps, c_p50, c_p99, c_err, c_rows) = map(float, sys.argv[1:])
+ c_rps, c_p50, c_p99, c_err, c_rows, f_rps, f_p50, f_p99) = map(float, sys.argv[1:])
 def ms(v):
     return "%.0f us" % v if v < 1000 else "%.2f ms" % (v / 1000)
 print()
@@ -316,6 +321,7 @@ print()
 print("| what | writes/s | p50 | p99 | chorusd / this |")
 print("|---|---:|---:|---:|---:|")
 print("| chorusd, HTTP API (group commit) | %.0f | %s | %s | 1 |" % (w_rps, ms(w_p50), ms(w_p99)))
+print("| chorusd, HTTP API, the same PUT refused (422: parsed, authenticated, nothing stored) | %.0f | %s | %s | %.2fx |" % (f_rps, ms(f_p50), ms(f_p99), w_rps / f_rps))
 print("| chorusd, HTTP API, GET of one post (section 2) | %.0f | %s | %s | %.2fx |" % (s_rps, ms(s_p50), ms(s_p99), w_rps / s_rps))
 print("| SQLite, one durable transaction per row (sqlite3 CLI) | %.0f | | | %.2fx |" % (sq_each, w_rps / sq_each))
 print("| SQLite, all rows in one transaction (sqlite3 CLI) | %.0f | | | %.3fx |" % (sq_one, w_rps / sq_one))
