@@ -1,6 +1,11 @@
 /* The write-gathering WAL VFS of sqlite_walbuf.h. Each file object is ours
  * (ch__wb_file_t) followed by the default VFS's own file object, which does the I/O; a
- * file object belongs to one connection, so no locking is needed here. */
+ * file object belongs to one connection, so no locking is needed here.
+ *
+ * SQLite writes a WAL frame as its 24-byte header, then the page. A header whose bytes
+ * 4..7 (the database size after the commit) are not zero marks the commit frame: once its
+ * page is gathered, everything goes to the file within that xWrite, whose result is the
+ * write's, before SQLite syncs (or, with synchronous below FULL, publishes) the commit. */
 #include "store/sqlite_walbuf.h"
 
 #include <pthread.h>
@@ -16,6 +21,7 @@
 /* The most one write of the default VFS takes: its unixWrite masks the length with
  * 0x1ffff (and fails with SQLITE_FULL on what is left), so larger runs go in pieces. */
 #define CH__WB_PIECE ((size_t)0x1ffff & ~(size_t)4095)
+#define CH__WB_FRAME_HEADER 24
 
 typedef struct ch__wb_file ch__wb_file_t;
 struct ch__wb_file {
@@ -24,12 +30,14 @@ struct ch__wb_file {
     ch__wb_file_t *wal; /* database file: its WAL file while that is open */
     ch__wb_file_t *db;  /* WAL file: its database file */
     int is_wal;
+    int commit_page_next; /* the last write was a commit frame's header */
     unsigned char *buf; /* gathered bytes, for file offsets [off, off + len) */
     size_t len, cap;
     sqlite3_int64 off;
 };
 
-/* Where the real file object starts: after ours, aligned for any type. */
+/* Where the real file object starts: after ours, 16-byte aligned within the block (which
+ * SQLite allocates 8-byte aligned: enough for the unix VFS's file object). */
 #define CH__WB_REAL_OFFSET ((sizeof(ch__wb_file_t) + 15) & ~(size_t)15)
 
 static sqlite3_vfs *ch__base;
@@ -107,18 +115,30 @@ static int ch__read(sqlite3_file *file, void *data, int amt, sqlite3_int64 off)
     return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, data, amt, off);
 }
 
+/* Whether data is the header of a commit frame (big-endian database size at 4..7). */
+static int ch__is_commit_header(const void *data, int amt)
+{
+    const unsigned char *h = data;
+    return amt == CH__WB_FRAME_HEADER && (h[4] | h[5] | h[6] | h[7]) != 0;
+}
+
 static int ch__write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
 {
     ch__wb_file_t *f = (ch__wb_file_t *)file;
     if (!f->is_wal)
         return f->real->pMethods->xWrite(f->real, data, amt, off);
     atomic_fetch_add_explicit(&ch__asked, 1, memory_order_relaxed);
+    int commit_page = f->commit_page_next && amt != CH__WB_FRAME_HEADER;
+    f->commit_page_next = ch__is_commit_header(data, amt);
     int taken = 0;
     int rc = ch__gather(f, data, amt, off, &taken);
-    if (rc != SQLITE_OK || taken)
-        return rc;
-    atomic_fetch_add_explicit(&ch__written, 1, memory_order_relaxed);
-    return f->real->pMethods->xWrite(f->real, data, amt, off);
+    if (rc == SQLITE_OK && !taken) {
+        atomic_fetch_add_explicit(&ch__written, 1, memory_order_relaxed);
+        rc = f->real->pMethods->xWrite(f->real, data, amt, off);
+    }
+    if (rc == SQLITE_OK && commit_page)
+        rc = ch__flush(f); /* the commit is whole in the file before SQLite goes on */
+    return rc;
 }
 
 static int ch__truncate(sqlite3_file *file, sqlite3_int64 size)
@@ -148,9 +168,20 @@ static int ch__lock(sqlite3_file *file, int level)
     return f->real->pMethods->xLock(f->real, level);
 }
 
+/* Frames a transaction spilled before it rolled back may still be gathered: they go to
+ * the file before the lock that let them be written is given up (as they would have
+ * without us), never later over frames another connection has committed meanwhile. Their
+ * write error, if any, is of no consequence: nothing refers to those frames. */
+static void ch__flush_abandoned(ch__wb_file_t *db)
+{
+    if (db->wal)
+        (void)ch__flush(db->wal);
+}
+
 static int ch__unlock(sqlite3_file *file, int level)
 {
     ch__wb_file_t *f = (ch__wb_file_t *)file;
+    ch__flush_abandoned(f); /* locking_mode=EXCLUSIVE: the database lock is the WAL's */
     return f->real->pMethods->xUnlock(f->real, level);
 }
 
@@ -202,16 +233,14 @@ static int ch__shm_lock(sqlite3_file *file, int offset, int n, int flags)
     ch__wb_file_t *f = (ch__wb_file_t *)file;
     if (f->real->pMethods->iVersion < 2)
         return SQLITE_IOERR_SHMLOCK;
+    if (flags & SQLITE_SHM_UNLOCK)
+        ch__flush_abandoned(f);
     return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
-/* SQLite publishes a commit to other connections right after a barrier on the database
- * file: the WAL's frames must be in the file by then, synchronous level whatever it is. */
 static void ch__shm_barrier(sqlite3_file *file)
 {
     ch__wb_file_t *f = (ch__wb_file_t *)file;
-    if (f->wal)
-        (void)ch__flush(f->wal); /* an error here was (with FULL) already met by the sync */
     if (f->real->pMethods->iVersion >= 2)
         f->real->pMethods->xShmBarrier(f->real);
 }

@@ -1,17 +1,16 @@
-/* A SQLite VFS that writes the WAL frames of one commit with one write call.
+/* A SQLite VFS that writes the WAL frames of one commit with few write calls.
  *
  * SQLite appends each frame of a commit to the WAL with two writes (its 24-byte header,
  * then the page), so a commit that dirtied 100 pages costs 200 system calls before its
  * fsync. This VFS wraps the default one and, for WAL files only, gathers writes that
- * continue one another in a per-file buffer; the buffer goes to the file in one write
- * before anything that must see it: a sync of the WAL (every commit with
- * synchronous=FULL), any read, size query, truncation or file control of the WAL, its
- * close, and a shared-memory barrier of its database (the moment a commit becomes visible
- * to other connections), so that no reader and no acknowledged commit can miss a frame.
- * Every other file (the database, temporary files) passes straight through.
- *
- * A write error that surfaces while flushing is returned by the call that flushed (the
- * WAL sync for a commit, so the commit fails as it would have on the first write). */
+ * continue one another in a per-file buffer (written in pieces of 124 KiB). Everything
+ * gathered reaches the file within the write of the commit frame's page — so a commit's
+ * frames are in the file before SQLite syncs or publishes it, and a write error fails
+ * that commit as it would have without us — and also before any read, size query,
+ * truncation, sync or file control of the WAL, at its close, and before the connection
+ * gives up the WAL's write lock (frames of a transaction that spilled and then rolled
+ * back: they must not land later over frames another connection committed). Every other
+ * file (the database, temporary files) passes straight through. */
 #ifndef CH_STORE_SQLITE_WALBUF_H
 #define CH_STORE_SQLITE_WALBUF_H
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,9 +26,13 @@ typedef struct {
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/chorus-walbuf-XXXXXX");
-    if (!f || !mkdtemp(f->dir))
+    if (!f)
         return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/chorus-walbuf-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
     snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
     *state = f;
     return 0;
@@ -85,15 +91,21 @@ static void integrity_ok(sqlite3 *db)
     sqlite3_finalize(st);
 }
 
-/* Inserts rows [from, from + n) of `size` random bytes each in one transaction. */
-static void insert(sqlite3 *db, int from, int n, int size)
+/* Inserts rows [from, from + n) of `size` random bytes each in one statement; returns
+ * SQLite's result (for use in a forked child, where cmocka's asserts must not run). */
+static int try_insert(sqlite3 *db, int from, int n, int size)
 {
     char sql[160];
     snprintf(sql, sizeof(sql),
              "WITH RECURSIVE k(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM k WHERE i < %d)"
              " INSERT INTO t(id, body) SELECT i, randomblob(%d) FROM k",
              from, from + n - 1, size);
-    exec_ok(db, sql);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static void insert(sqlite3 *db, int from, int n, int size)
+{
+    assert_int_equal(try_insert(db, from, n, size), SQLITE_OK);
 }
 
 static void test_vfs_is_registered(void **state)
@@ -183,9 +195,15 @@ static void crash_after_commits(fx_t *f, const char *synchronous)
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
-        sqlite3 *db = open_db(f, vfs, synchronous);
+        sqlite3 *db = NULL;
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA synchronous=%s", synchronous);
+        if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, vfs) != SQLITE_OK ||
+            sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            _exit(2);
         for (int i = 0; i < 30; i++)
-            insert(db, i * 50 + 1, 50, 700);
+            if (try_insert(db, i * 50 + 1, 50, 700) != SQLITE_OK)
+                _exit(3);
         _exit(0); /* no close, no flush: as if killed */
     }
     int status = 0;
@@ -208,6 +226,83 @@ static void test_process_death_after_commit_normal(void **state)
     crash_after_commits(*state, "NORMAL");
 }
 
+/* A transaction that spilled frames into the WAL and rolled back, then another
+ * connection's commit over the same part of the WAL, then the first connection used and
+ * closed: the commit stays whole (the spilled frames went to the file before the write
+ * lock was given up, not over the other connection's frames later). */
+static void test_rolled_back_spill_never_lands_over_a_later_commit(void **state)
+{
+    fx_t *f = *state;
+    const char *vfs = ch_sqlite_walbuf_vfs();
+    sqlite3 *a = open_db(f, vfs, "FULL"), *b = open_db(f, vfs, "FULL");
+    exec_ok(a, "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+    insert(a, 1, 10, 100);
+    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
+    exec_ok(a, "PRAGMA cache_size=5");
+    exec_ok(a, "BEGIN");
+    insert(a, 1001, 60, 3000); /* far more than 5 pages: spilled */
+    exec_ok(a, "ROLLBACK");
+    insert(b, 5001, 60, 3000);
+    assert_int_equal(scalar(a, "SELECT COUNT(*) FROM t"), 70); /* a's next read transaction */
+    sqlite3_close(a);
+    assert_int_equal(scalar(b, "SELECT COUNT(*) FROM t WHERE id > 5000"), 60);
+    sqlite3_close(b);
+    sqlite3 *plain = open_db(f, NULL, "FULL");
+    integrity_ok(plain);
+    assert_int_equal(scalar(plain, "SELECT COUNT(*) FROM t"), 70);
+    assert_int_equal(scalar(plain, "SELECT COUNT(*) FROM t WHERE id BETWEEN 1001 AND 1060"), 0);
+    sqlite3_close(plain);
+}
+
+/* A write error reaches the commit that needed the write, whatever the synchronous level:
+ * a child process limited to a small file size (RLIMIT_FSIZE, SIGXFSZ ignored) inserts
+ * until SQLite refuses; every insert it was told succeeded is there afterwards and the
+ * database is intact. */
+static void test_write_errors_fail_the_commit(void **state)
+{
+    fx_t *f = *state;
+    const char *vfs = ch_sqlite_walbuf_vfs();
+    sqlite3 *setup_db = open_db(f, vfs, "FULL");
+    exec_ok(setup_db, "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+    sqlite3_close(setup_db);
+    const char *levels[] = {"FULL", "NORMAL"};
+    for (size_t l = 0; l < 2; l++) {
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            signal(SIGXFSZ, SIG_IGN);
+            sqlite3 *db = NULL;
+            char sql[64];
+            snprintf(sql, sizeof(sql), "PRAGMA synchronous=%s", levels[l]);
+            if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, vfs) != SQLITE_OK ||
+                sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+                sqlite3_exec(db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL) != SQLITE_OK)
+                _exit(100);
+            struct rlimit limit = {400000, 400000};
+            if (setrlimit(RLIMIT_FSIZE, &limit) != 0)
+                _exit(101);
+            int ok = 0;
+            for (int i = 0; i < 20; i++)
+                if (try_insert(db, (int)l * 10000 + i * 25 + 1, 25, 3000) == SQLITE_OK)
+                    ok++;
+            _exit(ok); /* how many inserts were acknowledged */
+        }
+        int status = 0;
+        assert_int_equal(waitpid(child, &status, 0), child);
+        assert_true(WIFEXITED(status));
+        int acknowledged = WEXITSTATUS(status);
+        assert_true(acknowledged < 20); /* the limit was hit */
+        sqlite3 *plain = open_db(f, NULL, "FULL");
+        integrity_ok(plain);
+        char sql[96];
+        snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM t WHERE id > %d AND id <= %d", (int)l * 10000,
+                 (int)l * 10000 + 9999);
+        assert_int_equal(scalar(plain, sql), acknowledged * 25);
+        exec_ok(plain, "PRAGMA wal_checkpoint(TRUNCATE)"); /* room for the next level */
+        sqlite3_close(plain);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +311,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spills_rewrites_and_wal_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_process_death_after_commit_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_process_death_after_commit_normal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_spill_never_lands_over_a_later_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_errors_fail_the_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
