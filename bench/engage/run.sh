@@ -214,6 +214,7 @@ rows=$(check_counts sqlite_sql)
 # The same request refused before any storage (unknown kind: 422): what HTTP, JSON and the
 # token check cost alone on this machine, i.e. the ceiling of any write through the API.
 read -r f_rps f_p50 f_p99 _ _ <<<"$(BENCH_REFUSED=1 write_run refused)"
+! grep -q '^unexpected' "$tmp/wrk-writes-refused.txt" || die "a refused write was not answered 422 (see $tmp/wrk-writes-refused.txt)"
 [ "$(check_counts sqlite_sql)" = "$rows" ] || die "refused writes changed the reaction rows"
 
 # ---- 2. reads of an item with a million reactions --------------------------------------------------
