@@ -5,7 +5,10 @@
  * SQLite writes a WAL frame as its 24-byte header, then the page. A header whose bytes
  * 4..7 (the database size after the commit) are not zero marks the commit frame: once its
  * page is gathered, everything goes to the file within that xWrite, whose result is the
- * write's, before SQLite syncs (or, with synchronous below FULL, publishes) the commit. */
+ * write's; from then on until the write lock is given up, writes go straight through with
+ * their own results (checksum rewrites of spilled frames, sector padding), so all of a
+ * commit's WAL writes are in the file, or have failed it, before SQLite syncs or (with
+ * synchronous below FULL) publishes it. */
 #include "store/sqlite_walbuf.h"
 
 #include <pthread.h>
@@ -31,6 +34,7 @@ struct ch__wb_file {
     ch__wb_file_t *db;  /* WAL file: its database file */
     int is_wal;
     int commit_page_next; /* the last write was a commit frame's header */
+    int through;          /* the commit's frames are out: write straight through */
     unsigned char *buf; /* gathered bytes, for file offsets [off, off + len) */
     size_t len, cap;
     sqlite3_int64 off;
@@ -98,9 +102,9 @@ static int ch__close(sqlite3_file *file)
 {
     ch__wb_file_t *f = (ch__wb_file_t *)file;
     int rc = ch__flush(f);
-    if (f->db)
+    if (f->db && f->db->wal == f)
         f->db->wal = NULL;
-    if (f->wal)
+    if (f->wal && f->wal->db == f)
         f->wal->db = NULL;
     free(f->buf);
     f->buf = NULL;
@@ -128,6 +132,11 @@ static int ch__write(sqlite3_file *file, const void *data, int amt, sqlite3_int6
     if (!f->is_wal)
         return f->real->pMethods->xWrite(f->real, data, amt, off);
     atomic_fetch_add_explicit(&ch__asked, 1, memory_order_relaxed);
+    if (f->through) {
+        atomic_fetch_add_explicit(&ch__written, 1, memory_order_relaxed);
+        int rc = ch__flush(f);
+        return rc != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, data, amt, off);
+    }
     int commit_page = f->commit_page_next && amt != CH__WB_FRAME_HEADER;
     f->commit_page_next = ch__is_commit_header(data, amt);
     int taken = 0;
@@ -136,8 +145,10 @@ static int ch__write(sqlite3_file *file, const void *data, int amt, sqlite3_int6
         atomic_fetch_add_explicit(&ch__written, 1, memory_order_relaxed);
         rc = f->real->pMethods->xWrite(f->real, data, amt, off);
     }
-    if (rc == SQLITE_OK && commit_page)
+    if (rc == SQLITE_OK && commit_page) {
         rc = ch__flush(f); /* the commit is whole in the file before SQLite goes on */
+        f->through = 1;
+    }
     return rc;
 }
 
@@ -171,11 +182,14 @@ static int ch__lock(sqlite3_file *file, int level)
 /* Frames a transaction spilled before it rolled back may still be gathered: they go to
  * the file before the lock that let them be written is given up (as they would have
  * without us), never later over frames another connection has committed meanwhile. Their
- * write error, if any, is of no consequence: nothing refers to those frames. */
+ * write error, if any, is of no consequence: nothing refers to those frames (a commit's
+ * own writes are all through by then). The next transaction gathers again. */
 static void ch__flush_abandoned(ch__wb_file_t *db)
 {
-    if (db->wal)
+    if (db->wal) {
         (void)ch__flush(db->wal);
+        db->wal->through = 0;
+    }
 }
 
 static int ch__unlock(sqlite3_file *file, int level)

@@ -4,9 +4,11 @@
  * then the page), so a commit that dirtied 100 pages costs 200 system calls before its
  * fsync. This VFS wraps the default one and, for WAL files only, gathers writes that
  * continue one another in a per-file buffer (written in pieces of 124 KiB). Everything
- * gathered reaches the file within the write of the commit frame's page — so a commit's
- * frames are in the file before SQLite syncs or publishes it, and a write error fails
- * that commit as it would have without us — and also before any read, size query,
+ * gathered reaches the file within the write of the commit frame's page, and later writes
+ * of that commit (checksum rewrites, padding) go straight through until the write lock is
+ * given up — so a commit's WAL writes are in the file before SQLite syncs or publishes
+ * it, and a write error fails that commit as it would have without us — and gathered
+ * bytes also reach the file before any read, size query,
  * truncation, sync or file control of the WAL, at its close, and before the connection
  * gives up the WAL's write lock (frames of a transaction that spilled and then rolled
  * back: they must not land later over frames another connection committed). Every other

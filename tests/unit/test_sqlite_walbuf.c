@@ -1,6 +1,12 @@
 /* The write-gathering WAL VFS (store/sqlite_walbuf.h), through SQLite's own API: what a
  * connection commits is what every other connection, a reopened file, and a process that
- * died right after the commit see; and a commit's frames reach the file in few writes. */
+ * died right after the commit see; and a commit's frames reach the file in few writes.
+ *
+ * Underneath it (registered as the default VFS before the first test, so the VFS under
+ * test wraps it) runs a pass-through "probe" VFS that sees what really reaches the files:
+ * it counts WAL writes made after a commit was published to other connections (the
+ * barrier inside SQLite's wal-index header write) and before the write lock was given up,
+ * and can fail chosen WAL writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +23,125 @@
 #include <sqlite3.h>
 
 #include "store/sqlite_walbuf.h"
+
+/* ---- the probe VFS ------------------------------------------------------------------ */
+
+typedef struct {
+    sqlite3_file base;
+    sqlite3_file *real;
+    int is_wal;
+    sqlite3_int64 end; /* WAL: highest offset written so far */
+} probe_file_t;
+
+static sqlite3_vfs *probe_base;
+static sqlite3_vfs probe_vfs;
+static int probe_published;   /* a commit was published and its write lock is still held */
+static int probe_late_writes; /* WAL writes seen while probe_published */
+static int probe_fail_commit_rewrite; /* fail rewrites of a commit frame's header */
+
+#define REAL(f) (((probe_file_t *)(f))->real)
+
+static int p_close(sqlite3_file *f)
+{
+    int rc = REAL(f)->pMethods->xClose(REAL(f));
+    free(REAL(f));
+    return rc;
+}
+static int p_read(sqlite3_file *f, void *d, int n, sqlite3_int64 o) { return REAL(f)->pMethods->xRead(REAL(f), d, n, o); }
+static int p_write(sqlite3_file *f, const void *d, int n, sqlite3_int64 o)
+{
+    probe_file_t *p = (probe_file_t *)f;
+    if (p->is_wal) {
+        const unsigned char *h = d;
+        probe_late_writes += probe_published;
+        if (probe_fail_commit_rewrite && n == 24 && o + n <= p->end && (h[4] | h[5] | h[6] | h[7]))
+            return SQLITE_IOERR_WRITE;
+        if (o + n > p->end)
+            p->end = o + n;
+    }
+    return REAL(f)->pMethods->xWrite(REAL(f), d, n, o);
+}
+static int p_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    if (((probe_file_t *)f)->is_wal)
+        ((probe_file_t *)f)->end = size;
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int p_sync(sqlite3_file *f, int flags) { return REAL(f)->pMethods->xSync(REAL(f), flags); }
+static int p_size(sqlite3_file *f, sqlite3_int64 *s) { return REAL(f)->pMethods->xFileSize(REAL(f), s); }
+static int p_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int p_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int p_reserved(sqlite3_file *f, int *o) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o); }
+static int p_control(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
+static int p_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int p_device(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int p_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **o)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, o);
+}
+static int p_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+    if ((flags & SQLITE_SHM_UNLOCK) && off == 0) /* lock 0: WAL_WRITE_LOCK */
+        probe_published = 0;
+    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+/* SQLite publishes a commit by writing the second copy of the wal-index header, a barrier,
+ * then the first: at a barrier where the copies differ and the second has frames, the
+ * commit is visible to other connections from now on. */
+static void p_shm_barrier(sqlite3_file *f)
+{
+    void volatile *m = NULL;
+    if (REAL(f)->pMethods->xShmMap(REAL(f), 0, 32768, 0, &m) == SQLITE_OK && m) {
+        const unsigned char *h = (const unsigned char *)m;
+        uint32_t mx_frame;
+        memcpy(&mx_frame, h + 48 + 16, sizeof(mx_frame));
+        if (memcmp(h, h + 48, 48) != 0 && mx_frame != 0)
+            probe_published = 1;
+    }
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int p_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+static int p_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp) { return REAL(f)->pMethods->xFetch(REAL(f), o, n, pp); }
+static int p_unfetch(sqlite3_file *f, sqlite3_int64 o, void *pg) { return REAL(f)->pMethods->xUnfetch(REAL(f), o, pg); }
+
+static const sqlite3_io_methods probe_methods = {
+    3,         p_close,  p_read,     p_write,       p_truncate,   p_sync,      p_size,
+    p_lock,    p_unlock, p_reserved, p_control,     p_sector,     p_device,    p_shm_map,
+    p_shm_lock, p_shm_barrier, p_shm_unmap, p_fetch, p_unfetch,
+};
+
+static int p_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags, int *out_flags)
+{
+    (void)vfs;
+    probe_file_t *p = (probe_file_t *)f;
+    memset(p, 0, sizeof(*p));
+    p->real = calloc(1, (size_t)probe_base->szOsFile);
+    if (!p->real)
+        return SQLITE_NOMEM;
+    int rc = probe_base->xOpen(probe_base, name, p->real, flags, out_flags);
+    if (p->real->pMethods) {
+        f->pMethods = &probe_methods;
+    } else {
+        free(p->real);
+        f->pMethods = NULL;
+    }
+    p->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
+    return rc;
+}
+
+/* Makes the probe the default VFS: call before the VFS under test is first asked for. */
+static void probe_register(void)
+{
+    probe_base = sqlite3_vfs_find(NULL);
+    probe_vfs = *probe_base;
+    probe_vfs.zName = "probe";
+    probe_vfs.szOsFile = (int)sizeof(probe_file_t);
+    probe_vfs.xOpen = p_open;
+    probe_vfs.pNext = NULL;
+    sqlite3_vfs_register(&probe_vfs, 1);
+}
+
+/* ---- fixture and helpers ------------------------------------------------------------- */
 
 typedef struct {
     char dir[64];
@@ -303,8 +428,82 @@ static void test_write_errors_fail_the_commit(void **state)
     }
 }
 
+/* A transaction whose cache spills pages to the WAL and then changes them again (SQLite
+ * rewrites the spilled frames' checksums after the commit frame): with synchronous=NORMAL
+ * (no sync to flush at), every WAL write of the commit is in the file before the commit is
+ * published, and a failed checksum rewrite fails the COMMIT instead of being lost. */
+static void spill_and_rewrite(fx_t *f, const char *synchronous, int fail_rewrite)
+{
+    sqlite3 *db = open_db(f, ch_sqlite_walbuf_vfs(), synchronous);
+    exec_ok(db, "PRAGMA wal_autocheckpoint=0");
+    exec_ok(db, "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+    exec_ok(db, "DELETE FROM t");
+    insert(db, 1, 10, 100);
+    exec_ok(db, "PRAGMA cache_size=5");
+    exec_ok(db, "BEGIN");
+    insert(db, 100, 301, 500);
+    exec_ok(db, "UPDATE t SET body = randomblob(450) WHERE id >= 100");
+    probe_published = probe_late_writes = 0;
+    probe_fail_commit_rewrite = fail_rewrite;
+    int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    probe_fail_commit_rewrite = 0;
+    assert_int_equal(probe_late_writes, 0);
+    if (fail_rewrite) {
+        assert_int_not_equal(rc, SQLITE_OK);
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        assert_int_equal(scalar(db, "SELECT COUNT(*) FROM t"), 10);
+    } else {
+        assert_int_equal(rc, SQLITE_OK);
+        assert_int_equal(scalar(db, "SELECT COUNT(*) FROM t"), 311);
+    }
+    sqlite3_close(db);
+    sqlite3 *plain = open_db(f, NULL, "FULL");
+    integrity_ok(plain);
+    assert_int_equal(scalar(plain, "SELECT COUNT(*) FROM t"), fail_rewrite ? 10 : 311);
+    sqlite3_close(plain);
+}
+
+static void test_commit_writes_precede_publishing(void **state)
+{
+    spill_and_rewrite(*state, "FULL", 0);
+    spill_and_rewrite(*state, "NORMAL", 0);
+}
+
+static void test_failed_checksum_rewrite_fails_the_commit(void **state)
+{
+    spill_and_rewrite(*state, "NORMAL", 1);
+}
+
+/* Frames written early (a cache flush inside the transaction) and then written again at
+ * the same WAL offsets before the commit: the later content wins, as without us. */
+static void test_frames_rewritten_in_place_keep_the_latest(void **state)
+{
+    fx_t *f = *state;
+    const char *vfs = ch_sqlite_walbuf_vfs();
+    sqlite3 *a = open_db(f, vfs, "FULL");
+    exec_ok(a, "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, body BLOB NOT NULL)");
+    exec_ok(a, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 400)"
+               " INSERT INTO t SELECT i, 0, randomblob(1500) FROM k");
+    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
+    exec_ok(a, "BEGIN");
+    exec_ok(a, "UPDATE t SET n = 1 WHERE id <= 40");
+    assert_int_equal(sqlite3_db_cacheflush(a), SQLITE_OK);
+    exec_ok(a, "UPDATE t SET n = 2 WHERE id <= 40");
+    exec_ok(a, "UPDATE t SET n = 2 WHERE id > 40");
+    exec_ok(a, "COMMIT");
+    sqlite3 *r = open_db(f, vfs, "FULL");
+    assert_int_equal(scalar(r, "SELECT SUM(n) FROM t"), 800);
+    sqlite3_close(r);
+    sqlite3_close(a);
+    sqlite3 *plain = open_db(f, NULL, "FULL");
+    integrity_ok(plain);
+    assert_int_equal(scalar(plain, "SELECT SUM(n) FROM t"), 800);
+    sqlite3_close(plain);
+}
+
 int main(void)
 {
+    probe_register();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vfs_is_registered),
         cmocka_unit_test_setup_teardown(test_commits_are_seen_by_others_and_on_reopen, setup, teardown),
@@ -313,6 +512,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_process_death_after_commit_normal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_spill_never_lands_over_a_later_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_errors_fail_the_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_writes_precede_publishing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_checksum_rewrite_fails_the_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frames_rewritten_in_place_keep_the_latest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
