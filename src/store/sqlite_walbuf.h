@@ -7,11 +7,11 @@
  * gathered reaches the file within the write of the commit frame's page, and later writes
  * of that commit (checksum rewrites, padding) go straight through until the write lock is
  * given up — so a commit's WAL writes are in the file before SQLite syncs or publishes
- * it, and a write error fails that commit as it would have without us — and gathered
- * bytes also reach the file before any read, size query,
- * truncation, sync or file control of the WAL, at its close, and before the connection
- * gives up the WAL's write lock (frames of a transaction that spilled and then rolled
- * back: they must not land later over frames another connection committed). Every other
+ * it, and a write error fails that commit as it would have without us. Gathered bytes
+ * also reach the file before any read, size query, truncation, sync or file control of
+ * the WAL, before a write that does not continue them, at close, and before the
+ * connection gives up the WAL's write lock (frames of a transaction that spilled and then
+ * rolled back must not land later over frames another connection committed). Every other
  * file (the database, temporary files) passes straight through. */
 #ifndef CH_STORE_SQLITE_WALBUF_H
 #define CH_STORE_SQLITE_WALBUF_H
