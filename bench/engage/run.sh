@@ -123,19 +123,25 @@ PY
   "$py" -c "print('%.0f' % ($n / (($t1 - $t0) / 1e9)))"
 }
 
+# start_redis LOG: a memory-only Redis on a free port in $tmp (sets rport and redis_pid),
+# answering PING before it returns (or after 10 s).
+start_redis() {
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
+    --logfile "$tmp/$1" >/dev/null 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$rport" ping 2>/dev/null || true)" = PONG ] && break
+    sleep 0.1
+  done
+}
+
 echo "bench: baseline: SQLite inserts (one transaction, then one per row)" >&2
 sq_one=$(sqlite_rate one 200000)
 sq_each=$(sqlite_rate each 2000)
 
 echo "bench: baseline: redis-benchmark INCR -c $conns" >&2
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
-  --logfile "$tmp/redis.log" >/dev/null 2>&1 &
-redis_pid=$!
-for _ in $(seq 100); do
-  [ "$(redis-cli -p "$rport" ping 2>/dev/null || true)" = PONG ] && break
-  sleep 0.1
-done
+start_redis redis.log
 redis-benchmark -p "$rport" -c "$conns" -n 1000000 -t incr -q >"$tmp/redis-bench.txt" 2>&1 || true
 redis_rps=$("$py" - "$tmp/redis-bench.txt" <<'PY'
 import re, sys
@@ -277,14 +283,7 @@ if [ "$cluster" != 0 ] && [ -x "$pg_bin/initdb" ]; then
   runuser -u postgres -- "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/postgres.log" -w -t 60 \
     -o "-p $pgport -k $tmp/pg/sock -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
   pg_started=1
-  rport=$(free_port)
-  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
-    --logfile "$tmp/redis-cluster.log" >/dev/null 2>&1 &
-  redis_pid=$!
-  for _ in $(seq 100); do
-    [ "$(redis-cli -p "$rport" ping 2>/dev/null || true)" = PONG ] && break
-    sleep 0.1
-  done
+  start_redis redis-cluster.log
   start_chorusd CHORUS_DB="postgres://chorus@127.0.0.1:$pgport/postgres" CHORUS_REDIS="redis://127.0.0.1:$rport"
   echo "bench: setup (cluster): $users users, $targets posts" >&2
   mkdir -p "$tmp/cluster"
