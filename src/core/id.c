@@ -33,6 +33,13 @@ uint64_t ch_id_at(int64_t unix_ms, unsigned seq)
            ((uint64_t)ch__id_node << CH_ID_SEQ_BITS) | (seq & ((1u << CH_ID_SEQ_BITS) - 1));
 }
 
+uint64_t ch_id_floor(int64_t unix_ms)
+{
+    if (unix_ms <= CH_ID_EPOCH_MS)
+        return 0;
+    return (uint64_t)(unix_ms - CH_ID_EPOCH_MS) << (CH_ID_NODE_BITS + CH_ID_SEQ_BITS);
+}
+
 int64_t ch_id_time_ms(uint64_t id)
 {
     return (int64_t)(id >> (CH_ID_NODE_BITS + CH_ID_SEQ_BITS)) + CH_ID_EPOCH_MS;

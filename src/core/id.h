@@ -19,6 +19,9 @@ uint64_t ch_id_next(void);
  * Callers keep (unix_ms, seq) unique; such ids never collide with ch_id_next's, which
  * are made from the current time. */
 uint64_t ch_id_at(int64_t unix_ms, unsigned seq);
+/** The smallest id any node can make at unix_ms (0 before the epoch): every id made at
+ * or after that moment is at least this. */
+uint64_t ch_id_floor(int64_t unix_ms);
 /** The creation time (unix ms) encoded in an id. */
 int64_t ch_id_time_ms(uint64_t id);
 /** Parses a decimal id; returns 0 for anything that is not 1..20 digits of a non-zero uint64. */

@@ -142,6 +142,22 @@ static void test_node_bits(void **state)
 
 /* ---- parse / format --------------------------------------------------------------------- */
 
+/* The floor of a moment is below every id made at it, by any node, and above every id of
+ * the moment before. */
+static void test_floor_bounds_the_ids_of_a_moment(void **state)
+{
+    (void)state;
+    int64_t t = CH_ID_EPOCH_MS + 123456789;
+    assert_int_equal(ch_id_floor(CH_ID_EPOCH_MS), 0);
+    assert_int_equal(ch_id_floor(CH_ID_EPOCH_MS - 5), 0);
+    assert_int_equal(ch_id_time_ms(ch_id_floor(t)), t);
+    ch_id_set_node(CH_ID_MAX_NODE);
+    assert_true(ch_id_at(t - 1, 4095) < ch_id_floor(t));
+    ch_id_set_node(0);
+    assert_true(ch_id_floor(t) <= ch_id_at(t, 0));
+    assert_true(ch_id_floor(ch_now_ms()) <= ch_id_next());
+}
+
 static void test_parse_valid(void **state)
 {
     assert_true(ch_id_parse("1") == 1);
@@ -198,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_strictly_increasing_100k),
         cmocka_unit_test(test_unique_across_threads),
         cmocka_unit_test(test_node_bits),
+        cmocka_unit_test(test_floor_bounds_the_ids_of_a_moment),
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_format_parse_round_trip),

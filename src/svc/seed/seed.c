@@ -53,7 +53,7 @@ static ch_err_t ch__hashtag_hours(ch_seed_world_t *w)
 static ch_err_t ch__notify_cursor(ch_seed_world_t *w)
 {
     int64_t from = w->now - CH_SEED_NOTIFY_HOURS * CH_SEED_HOUR_MS;
-    uint64_t below = (uint64_t)(from - CH_ID_EPOCH_MS) << (CH_ID_NODE_BITS + CH_ID_SEQ_BITS);
+    uint64_t below = ch_id_floor(from);
     ch_db_param_t p[] = {CH_DB_P_TEXT(ch_notify_events_consumer.name), CH_DB_P_INT(below - 1), CH_DB_P_INT(w->now)};
     return ch_sql_on(w->svc, w->conn,
                      "INSERT INTO consumer_offsets(name, last_id, updated_at) VALUES($1, $2, $3)"

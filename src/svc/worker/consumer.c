@@ -8,14 +8,6 @@
 #include "core/metrics.h"
 #include "svc/common/sql.h"
 
-/* The smallest id any node can make at unix_ms. */
-static uint64_t ch__id_floor(int64_t unix_ms)
-{
-    if (unix_ms <= CH_ID_EPOCH_MS)
-        return 0;
-    return (uint64_t)(unix_ms - CH_ID_EPOCH_MS) << (CH_ID_NODE_BITS + CH_ID_SEQ_BITS);
-}
-
 static uint64_t ch__first_int(const ch_db_rows_t *rows)
 {
     return ch_db_rows_count(rows) ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
@@ -101,7 +93,7 @@ static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer
         if (oldest_ms >= 0 && oldest_ms - CH_CONSUMER_WINDOW_MS < horizon_ms)
             horizon_ms = oldest_ms - CH_CONSUMER_WINDOW_MS;
     }
-    uint64_t horizon = ch__id_floor(horizon_ms), new_wm = wm;
+    uint64_t horizon = ch_id_floor(horizon_ms), new_wm = wm;
     uint64_t last = n ? (uint64_t)ch_db_rows_int(rows, n - 1, 0) : 0;
     uint64_t cap = n < CH_CONSUMER_BATCH || last > horizon ? horizon : last;
     if (cap > new_wm)
