@@ -6,9 +6,10 @@
  * every write (offset, bytes), truncation (and deletion, as a truncation to 0) and sync of
  * the main database and its WAL while a workload runs as chorusd runs it (journal_mode=WAL,
  * synchronous=FULL): inserts of varying sizes, a transaction that spills the (small) page
- * cache, an update rewriting pages, a rolled-back spill, deletes, PASSIVE, TRUNCATE and
- * RESTART checkpoints, and the close. The log also marks where each COMMIT was issued and
- * where it returned (acknowledged). The -shm is not recorded: it is not durable, recovery
+ * cache, an update rewriting pages, rolled-back spills (one followed by a second
+ * connection's commit over its frames), deletes, PASSIVE, TRUNCATE and RESTART checkpoints,
+ * and the close. The log also marks where each COMMIT was issued and where it returned
+ * (acknowledged). The -shm is not recorded: it is not durable, recovery
  * rebuilds it (each crash state is opened without one).
  *
  * Crash states: at every sync, just before every sync, and at points between syncs, the
