@@ -556,10 +556,10 @@ static void check_state(checker_t *c, size_t point, const char *what)
     sqlite3 *db = NULL;
     char problem[256] = "";
     int rc = sqlite3_open_v2(c->run->chk, &db, SQLITE_OPEN_READWRITE, "unix");
+    /* The copy is scratch: no checkpoint at its close, nothing synced. */
     if (rc == SQLITE_OK)
         rc = sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_stmt *st = NULL;
-    /* The copy is scratch: its close-time checkpoint need not reach the disk. */
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA synchronous=OFF", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
