@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/text.h"
+#include "http/json_blame.h"
 #include "http/router.h"
 #include "svc/auth/auth.h"
 #include "svc/common/idempotency.h"
@@ -453,63 +454,6 @@ static void ch__client_ip(h2o_req_t *req, char *out, size_t len)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
 }
 
-/* Copies a body, replacing every byte sequence that is not UTF-8 by the JSON escape
- * \u0000 (caller frees). Inside a string that keeps the document parseable, so the
- * offending field can be named; anywhere else the document stays malformed. */
-static char *ch__mark_invalid_utf8(const char *body, size_t len, size_t *out_len)
-{
-    char *out = malloc(len * 6 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        size_t n = 1;
-        unsigned char c = (unsigned char)body[i];
-        if (c >= 0x80)
-            n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-        if (i + n <= len && ch_utf8_count(body + i, n) == 1 && !(c >= 0x80 && c < 0xC0)) {
-            memcpy(out + o, body + i, n);
-            o += n;
-            i += n;
-        } else {
-            memcpy(out + o, "\\u0000", 6);
-            o += 6;
-            i += 1;
-        }
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
-}
-
-/* Finds the first string holding U+0000 (a marked invalid byte, or a literal \u0000) and
- * writes its path ("text", "media[2].url") into path. 1 when found. */
-static int ch__find_nul_string(json_t *v, char *path, size_t cap)
-{
-    size_t used = strlen(path);
-    if (json_is_string(v))
-        return strlen(json_string_value(v)) != json_string_length(v);
-    if (json_is_object(v)) {
-        const char *key;
-        json_t *member;
-        json_object_foreach(v, key, member)
-        {
-            snprintf(path + used, cap - used, "%s%s", used ? "." : "", key);
-            if (ch__find_nul_string(member, path, cap))
-                return 1;
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *item;
-        json_array_foreach(v, i, item)
-        {
-            snprintf(path + used, cap - used, "[%zu]", i);
-            if (ch__find_nul_string(item, path, cap))
-                return 1;
-        }
-    }
-    path[used] = '\0';
-    return 0;
-}
-
 /* Parses and checks the body of a JSON route. */
 static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
 {
@@ -529,18 +473,18 @@ static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
     json_error_t jerr;
     c->json = c->body_len ? json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr) : NULL;
     if (!c->json && c->body_len) {
-        /* Not UTF-8, or a \u0000 escape: name the field if the rest is sound JSON. */
-        size_t marked_len;
-        char *marked = ch__mark_invalid_utf8(c->body, c->body_len, &marked_len);
-        json_t *doc = json_loadb(marked, marked_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-        char path[128] = "";
-        int found = doc && ch__find_nul_string(doc, path, sizeof(path));
-        json_decref(doc);
-        free(marked);
-        if (found) {
+        /* Not UTF-8, a \u0000 escape, or a number out of range: name the field if the rest
+         * is sound JSON. */
+        char path[CH_JSON_BLAME_PATH_MAX], detail[sizeof(path) + 96];
+        ch_json_blame_t blame = ch_json_blame(c->body, c->body_len, json_error_code(&jerr), path);
+        if (blame != CH_JSON_BLAME_NONE) {
             char *field = h2o_mem_alloc_pool(&req->pool, strlen(path) + 1);
             memcpy(field, path, strlen(path) + 1);
-            return ch__fail_early(p, CH_EINVAL, field, "text must be valid UTF-8 without NUL characters"), 0;
+            if (blame == CH_JSON_BLAME_NUMBER)
+                snprintf(detail, sizeof(detail), "%s is a number out of range (integers must fit in 64 bits)", path);
+            else
+                snprintf(detail, sizeof(detail), "%s must be valid UTF-8 text without NUL characters", path);
+            return ch__fail_early(p, CH_EINVAL, field, detail), 0;
         }
     }
     if (!c->json) {

@@ -2,6 +2,7 @@
 #include "core/id.h"
 #include "http/handlers.h"
 #include "svc/auth/auth.h"
+#include "svc/common/fields.h"
 #include "svc/users/users.h"
 
 ch_err_t ch_h_me_get(ch_call_t *call)
@@ -11,10 +12,17 @@ ch_err_t ch_h_me_get(ch_call_t *call)
     return err ? err : ch_call_reply(call, 200, out);
 }
 
+/* The members of a profile patch (api/openapi.yaml MeUpdate: additionalProperties: false). */
+static const char *const ch__me_fields[] = {"display_name", "bio", "avatar_url", "is_private", "interests", "region",
+                                            NULL};
+
 ch_err_t ch_h_me_patch(ch_call_t *call)
 {
     json_t *out = NULL;
-    ch_err_t err = ch_users_update_me(call->svc, call->user_id, call->json, &out, &call->fault);
+    ch_err_t err = ch_field_only(call->json, ch__me_fields, &call->fault);
+    if (err)
+        return err;
+    err = ch_users_update_me(call->svc, call->user_id, call->json, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }
 

@@ -390,9 +390,14 @@ def test_refresh_with_access_token_is_rejected(api, user):
 
 
 @pytest.mark.parametrize("body", [{}, {"refresh_token": 5}, {"refresh_token": None},
-                                  {"refresh_token": ["x"]}, {"token": "x"}])
+                                  {"refresh_token": ["x"]}])
 def test_refresh_invalid_field(api, body):
     expect_problem(api.post(REFRESH, json=body), 422, "invalid_field", "refresh_token")
+
+
+def test_refresh_unknown_member_is_named_first(api):
+    # A misspelt member is named itself (additionalProperties: false), before the missing one.
+    expect_problem(api.post(REFRESH, json={"token": "x"}), 422, "invalid_field", "token")
 
 
 # ---- logout ------------------------------------------------------------------------------

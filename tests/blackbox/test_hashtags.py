@@ -149,7 +149,9 @@ def test_hashtags_are_unicode_and_case_insensitive(api, user, other):
     text = (f"#Café{n} #CAFÉ{n} #Москва{n} #日本語{n}。 #Ελλάδα{n} #İz{n} #straße{n}! "
             f"mail#no{n} https://example.com/#frag{n} #{n}_ok")
     p = post(user, text)
-    assert p["hashtags"] == [f"café{n}", f"москва{n}", f"日本語{n}", f"ελλάδα{n}", f"iz{n}", f"straße{n}", f"{n}_ok"]
+    # Folded by utf8proc: İ is i + U+0307 (default, not Turkish, folding), ß is ss.
+    assert p["hashtags"] == [f"café{n}", f"москва{n}", f"日本語{n}", f"ελλάδα{n}", f"i\u0307z{n}", f"strasse{n}",
+                             f"{n}_ok"]
     for spelling in (f"Café{n}", f"CAFÉ{n}", f"#café{n}", f"cAfÉ{n}"):
         r = expect_status(other.get(tag_path(spelling)), 200).json
         assert r == {"tag": f"café{n}", "items_count": 1}

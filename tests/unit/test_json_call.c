@@ -1,4 +1,5 @@
-/* Call helpers (http/call.h): query parameters and ?limit=. */
+/* Call helpers (http/call.h): query parameters and ?limit=; naming the field of a body
+ * Jansson refused (http/json_blame.h); allowed members (svc/common/fields.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include "http/call.h"
+#include "http/json_blame.h"
+#include "svc/common/fields.h"
 
 /* ch_call_query on a query string; the result or NULL. */
 static const char *q(const char *query, const char *name, char *buf, size_t buflen)
@@ -146,6 +149,101 @@ static void test_limit_bad(void **state)
     expect_bad_limit("limit=5%20");
 }
 
+/* ---- json_blame ------------------------------------------------------------------------ */
+
+/* Parses body like dispatch.c does and, when Jansson refuses it, asks ch_json_blame. */
+static ch_json_blame_t blame(const char *body, char path[CH_JSON_BLAME_PATH_MAX])
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, strlen(body), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    assert_null(doc); /* every case below is one Jansson refuses */
+    return ch_json_blame(body, strlen(body), json_error_code(&jerr), path);
+}
+
+static void test_blame_big_numbers(void **state)
+{
+    char path[CH_JSON_BLAME_PATH_MAX];
+    assert_int_equal(blame("{\"watch_ms\": 99999999999999999999999}", path), CH_JSON_BLAME_NUMBER);
+    assert_string_equal(path, "watch_ms");
+    assert_int_equal(blame("{\"a\": 1, \"n\": -9223372036854775809}", path), CH_JSON_BLAME_NUMBER);
+    assert_string_equal(path, "n");
+    assert_int_equal(blame("{\"n\": 9223372036854775808}", path), CH_JSON_BLAME_NUMBER);
+    assert_string_equal(path, "n");
+    assert_int_equal(blame("{\"x\": 1e999}", path), CH_JSON_BLAME_NUMBER);
+    assert_string_equal(path, "x");
+    assert_int_equal(blame("{\"media\": [{\"url\": \"u\"}, {\"width\": 123456789012345678901234567890}]}", path),
+                     CH_JSON_BLAME_NUMBER);
+    assert_string_equal(path, "media[1].width");
+    /* Digits inside strings (and escaped quotes) are no numbers. */
+    assert_int_equal(blame("{\"t\": \"99999999999999999999999 \\\" 1e999\", \"n\": 1e400}", path),
+                     CH_JSON_BLAME_NUMBER);
+    assert_string_equal(path, "n");
+}
+
+static void test_blame_text(void **state)
+{
+    char path[CH_JSON_BLAME_PATH_MAX];
+    assert_int_equal(blame("{\"text\": \"a\xFF" "b\"}", path), CH_JSON_BLAME_TEXT);
+    assert_string_equal(path, "text");
+    assert_int_equal(blame("{\"text\": \"a\\u0000b\"}", path), CH_JSON_BLAME_TEXT);
+    assert_string_equal(path, "text");
+    assert_int_equal(blame("{\"a\": {\"b\": [\"ok\", \"\xC3\"]}}", path), CH_JSON_BLAME_TEXT);
+    assert_string_equal(path, "a.b[1]");
+    /* The first in the document is named, whatever its kind. */
+    assert_int_equal(blame("{\"s\": \"\xFF\", \"n\": 1e999}", path), CH_JSON_BLAME_TEXT);
+    assert_string_equal(path, "s");
+    assert_int_equal(blame("{\"n\": 1e999, \"s\": \"\xFF\"}", path), CH_JSON_BLAME_NUMBER);
+    assert_string_equal(path, "n");
+}
+
+static void test_blame_none(void **state)
+{
+    char path[CH_JSON_BLAME_PATH_MAX];
+    assert_int_equal(blame("{\"n\": 1e999,}", path), CH_JSON_BLAME_NONE);         /* malformed anyway */
+    assert_int_equal(blame("{\"n\": 99999999999999999999 1}", path), CH_JSON_BLAME_NONE);
+    assert_int_equal(blame("{\"\xFF\": 1}", path), CH_JSON_BLAME_NONE);           /* a key, not a value */
+    assert_int_equal(blame("{\"a\": 1, \"a\": \"\xFF\"}", path), CH_JSON_BLAME_NONE); /* duplicate key */
+    assert_int_equal(blame("99999999999999999999", path), CH_JSON_BLAME_NONE);    /* no field to name */
+    assert_int_equal(blame("\"\xFF\"", path), CH_JSON_BLAME_NONE);
+    assert_int_equal(blame("{\"a\": \xFF}", path), CH_JSON_BLAME_NONE);           /* outside a string */
+}
+
+static void test_blame_long_path(void **state)
+{
+    /* A long key is cut at a character boundary, never inside one. */
+    char body[600] = "{\"", path[CH_JSON_BLAME_PATH_MAX];
+    for (int i = 0; i < 100; i++)
+        strcat(body, "\xC3\xA9");
+    strcat(body, "\": 1e999}");
+    assert_int_equal(blame(body, path), CH_JSON_BLAME_NUMBER);
+    assert_true(strlen(path) <= CH_JSON_BLAME_PATH_MAX - 1);
+    assert_int_equal(strlen(path) % 2, 0);
+}
+
+/* ---- allowed members ------------------------------------------------------------------- */
+
+static void test_field_only(void **state)
+{
+    static const char *const allowed[] = {"handle", "password", NULL};
+    ch_fault_t f = {0};
+    json_t *ok = json_pack("{s:s, s:s}", "handle", "a", "password", "b");
+    assert_int_equal(ch_field_only(ok, allowed, &f), CH_OK);
+    json_t *empty = json_object();
+    assert_int_equal(ch_field_only(empty, allowed, &f), CH_OK);
+    json_t *bad = json_pack("{s:s, s:s}", "handle", "a", "is_admin", "yes");
+    assert_int_equal(ch_field_only(bad, allowed, &f), CH_EINVAL);
+    assert_string_equal(f.field, "is_admin");
+    assert_non_null(strstr(f.detail, "is_admin"));
+    assert_non_null(strstr(f.detail, "handle, password"));
+    json_t *nameless = json_pack("{s:s}", "", "x");
+    assert_int_equal(ch_field_only(nameless, allowed, &f), CH_EINVAL);
+    assert_string_equal(f.field, "\"\"");
+    json_decref(nameless);
+    json_decref(ok);
+    json_decref(empty);
+    json_decref(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +255,11 @@ int main(void)
         cmocka_unit_test(test_query_buffer_bound),
         cmocka_unit_test(test_limit_good),
         cmocka_unit_test(test_limit_bad),
+        cmocka_unit_test(test_blame_big_numbers),
+        cmocka_unit_test(test_blame_text),
+        cmocka_unit_test(test_blame_none),
+        cmocka_unit_test(test_blame_long_path),
+        cmocka_unit_test(test_field_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 #include "svc/common/fields.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/text.h"
@@ -14,6 +15,27 @@ static int ch__member(json_t *obj, const char *name, unsigned flags, json_t **v,
     if (flags & CH_FIELD_REQUIRED)
         *err = ch_fault(f, CH_EINVAL, name, "%s is required", name);
     return 0;
+}
+
+ch_err_t ch_field_only(json_t *obj, const char *const *allowed, ch_fault_t *f)
+{
+    const char *key;
+    json_t *member;
+    json_object_foreach(obj, key, member)
+    {
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i])
+            continue;
+        char names[160] = "";
+        for (size_t k = 0, used = 0; allowed[k] && used < sizeof(names); k++)
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", k ? ", " : "", allowed[k]);
+        /* A field is named by at least one character: the empty member name is shown as "". */
+        const char *field = *key ? key : "\"\"";
+        return ch_fault(f, CH_EINVAL, field, "unknown field \"%s\": this request takes only %s", key, names);
+    }
+    return CH_OK;
 }
 
 ch_err_t ch_field_text(json_t *obj, const char *name, unsigned flags, size_t max_chars, const char **out,

@@ -15,6 +15,11 @@ enum {
     CH_FIELD_NONEMPTY = 1u << 2,  /* at least one character */
 };
 
+/** Checks that every member of obj is named in the NULL-terminated list allowed (a request
+ * schema with additionalProperties: false). CH_EINVAL naming the first other member; the
+ * field name in f is borrowed from obj (it lives as long as the request body); an empty
+ * member name is named "" (two quote characters). */
+ch_err_t ch_field_only(json_t *obj, const char *const *allowed, ch_fault_t *f);
 /** Reads text field `name` of obj. *out is NULL when absent/null (and not required), else
  * borrowed from obj. CH_EINVAL naming the field when it is not a string, holds bytes that
  * were not UTF-8, has control characters, or more than max_chars characters. */

@@ -1,5 +1,6 @@
 /* Hashtag pages and trending hashtags. Tags are matched case-insensitively: every tag is
- * stored lower-case (svc/engage/textrefs.h) and a tag in a path is normalised the same way.
+ * stored case-folded and NFC-normalised (svc/engage/textrefs.h) and a tag in a path is
+ * normalised the same way.
  * The items of a tag are listed by svc/content (ch_content_tagged), which renders them. */
 #ifndef CH_SVC_ENGAGE_HASHTAGS_H
 #define CH_SVC_ENGAGE_HASHTAGS_H

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/unicode.h"
+
 /* ---- character classes ------------------------------------------------------------------- */
 
 /* Code points >= U+0080 that are not word characters: punctuation, symbols, spaces, format
@@ -72,54 +74,6 @@ int ch_textrefs_is_word(uint32_t cp)
     return 1;
 }
 
-/* Upper-case letters in [lo, hi] whose lower case is the next code point, for blocks that
- * alternate upper/lower: `parity` is the parity of the upper-case members. */
-static const struct {
-    uint32_t lo, hi;
-    uint32_t parity;
-} ch__pairs[] = {
-    {0x0100, 0x012F, 0}, {0x0132, 0x0137, 0}, {0x0139, 0x0148, 1}, {0x014A, 0x0177, 0}, {0x0179, 0x017E, 1},
-    {0x0460, 0x0481, 0}, {0x048A, 0x04BF, 0}, {0x04C1, 0x04CE, 1}, {0x04D0, 0x052F, 0},
-    {0x1E00, 0x1E95, 0}, {0x1EA0, 0x1EFF, 0},
-};
-
-uint32_t ch_textrefs_lower(uint32_t cp)
-{
-    if (cp >= 'A' && cp <= 'Z')
-        return cp + 0x20;
-    if (cp < 0xC0)
-        return cp;
-    if (cp <= 0xDE)
-        return cp == 0xD7 ? cp : cp + 0x20;
-    switch (cp) {
-    case 0x0130: return 'i';    /* İ */
-    case 0x0178: return 0x00FF; /* Ÿ */
-    case 0x0386: return 0x03AC; /* Ά */
-    case 0x038C: return 0x03CC; /* Ό */
-    case 0x04C0: return 0x04CF; /* Ӏ */
-    case 0x1E9E: return 0x00DF; /* ẞ */
-    default: break;
-    }
-    if (cp >= 0x0388 && cp <= 0x038A)
-        return cp + 0x25;
-    if (cp >= 0x038E && cp <= 0x038F)
-        return cp + 0x3F;
-    if ((cp >= 0x0391 && cp <= 0x03A1) || (cp >= 0x03A3 && cp <= 0x03AB))
-        return cp + 0x20;
-    if (cp >= 0x0400 && cp <= 0x040F)
-        return cp + 0x50;
-    if (cp >= 0x0410 && cp <= 0x042F)
-        return cp + 0x20;
-    if (cp >= 0x0531 && cp <= 0x0556)
-        return cp + 0x30;
-    if (cp >= 0xFF21 && cp <= 0xFF3A)
-        return cp + 0x20;
-    for (size_t i = 0; i < sizeof(ch__pairs) / sizeof(ch__pairs[0]); i++)
-        if (cp >= ch__pairs[i].lo && cp <= ch__pairs[i].hi)
-            return (cp & 1u) == ch__pairs[i].parity ? cp + 1 : cp;
-    return cp;
-}
-
 /* ---- UTF-8 ------------------------------------------------------------------------------- */
 
 /* Decodes the code point at s[i] (i < len) into *cp and returns its length in bytes. A byte
@@ -158,31 +112,6 @@ bad:
     return 1;
 }
 
-/* Appends cp as UTF-8 to out (which has room). Returns the bytes written. */
-static size_t ch__encode(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* ---- scanning ---------------------------------------------------------------------------- */
 
 #define CH__ZWNJ 0x200Cu
@@ -218,17 +147,16 @@ static ch__run_t ch__scan_run(const unsigned char *s, size_t len, size_t i)
     return r;
 }
 
-/* Writes the lower-cased form of s[from..to) into out (NUL-terminated); returns its length. */
-static size_t ch__lower_copy(const unsigned char *s, size_t from, size_t to, char *out)
+/* Writes the identifier form (ch_uni_fold: case-folded NFC) of the run s[from..to) of
+ * `chars` code points into out[0..cap): 0, or -1 when the folded form is not 1..max_chars
+ * code points. A run longer than CH_TEXTREFS_RUN_MAX_CHARS is refused unfolded. */
+static int ch__fold_run(const unsigned char *s, size_t from, size_t to, size_t chars, size_t max_chars, char *out,
+                        size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = from; i < to;) {
-        uint32_t cp;
-        i += ch__decode(s, to, i, &cp);
-        o += ch__encode(ch_textrefs_lower(cp), out + o);
-    }
-    out[o] = '\0';
-    return o;
+    if (chars < 1 || chars > CH_TEXTREFS_RUN_MAX_CHARS)
+        return -1;
+    long n = ch_uni_fold((const char *)s + from, to - from, out, cap);
+    return n >= 1 && (size_t)n <= max_chars ? 0 : -1;
 }
 
 /* Whether s[i..] starts with prefix, ASCII case-insensitively. */
@@ -275,9 +203,9 @@ ch_textrefs_result_t ch_textrefs_parse(const char *text, size_t len, ch_textrefs
         }
         ch__run_t run = ch__scan_run(s, len, i + n);
         size_t from = i + n;
-        if (at && run.ascii && run.chars >= CH_MENTION_HANDLE_MIN && run.chars <= CH_MENTION_HANDLE_MAX) {
-            char handle[CH_MENTION_HANDLE_MAX + 1];
-            ch__lower_copy(s, from, run.end, handle);
+        char handle[CH_MENTION_HANDLE_MAX + 1], tag[CH_HASHTAG_MAX_BYTES + 1];
+        if (at && run.ascii && run.chars >= CH_MENTION_HANDLE_MIN && run.chars <= CH_MENTION_HANDLE_MAX &&
+            ch__fold_run(s, from, run.end, run.chars, CH_MENTION_HANDLE_MAX, handle, sizeof(handle)) == 0) {
             size_t k = 0;
             while (k < out->nmentions && strcmp(out->mentions[k], handle) != 0)
                 k++;
@@ -286,9 +214,7 @@ ch_textrefs_result_t ch_textrefs_parse(const char *text, size_t len, ch_textrefs
                     return CH_TEXTREFS_TOO_MANY_MENTIONS;
                 memcpy(out->mentions[out->nmentions++], handle, sizeof(handle));
             }
-        } else if (hash && run.chars >= 1 && run.chars <= CH_HASHTAG_MAX_CHARS) {
-            char tag[CH_HASHTAG_MAX_BYTES + 1];
-            ch__lower_copy(s, from, run.end, tag);
+        } else if (hash && ch__fold_run(s, from, run.end, run.chars, CH_HASHTAG_MAX_CHARS, tag, sizeof(tag)) == 0) {
             size_t k = 0;
             while (k < out->nhashtags && strcmp(out->hashtags[k], tag) != 0)
                 k++;
@@ -317,8 +243,7 @@ int ch_hashtag_normalize(const char *s, char out[CH_HASHTAG_MAX_BYTES + 1])
     if (len > 0 && s[0] == '#')
         from = 1;
     ch__run_t run = ch__scan_run(u, len, from);
-    if (run.end != len || run.chars < 1 || run.chars > CH_HASHTAG_MAX_CHARS)
+    if (run.end != len)
         return -1;
-    ch__lower_copy(u, from, len, out);
-    return 0;
+    return ch__fold_run(u, from, len, run.chars, CH_HASHTAG_MAX_CHARS, out, CH_HASHTAG_MAX_BYTES + 1);
 }

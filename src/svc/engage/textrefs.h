@@ -12,13 +12,15 @@
  *    references. The reference is the whole run of word characters after it.
  *  - @handle: the run is 3-30 characters of [A-Za-z0-9_] (the handle rule of accounts);
  *    any other run ("@al", "@aliceé") is no mention.
- *  - #tag: the run is 1-64 word characters (an over-long run is no hashtag); stored
- *    lower-case (ch_textrefs_lower: ASCII, Latin-1, Latin Extended-A and Additional,
- *    Greek, Cyrillic, Armenian, fullwidth Latin). No Unicode normalisation: a precomposed
- *    and a decomposed "é" are different tags.
+ *  - #tag: the run, case-folded and NFC-normalised by utf8proc (core/unicode.h,
+ *    ch_uni_fold), is 1-64 code points (an over-long run is no hashtag). That folded form is
+ *    the tag's identity: "#Café", "#CAFÉ" and a decomposed "#café" are one tag, "ß" folds to
+ *    "ss", final sigma to sigma; "İ" (U+0130) folds to "i" + U+0307 (Unicode's default, not
+ *    the Turkish, folding), so "#İstanbul" and "#istanbul" are two tags. Not NFKC:
+ *    fullwidth "ＴＡＧ" folds to "ｔａｇ", not "tag" (see docs/design.md).
  *  - URLs (from http:// or https://, wherever they start, up to the next space) are skipped, so "#fragment" in a link
  *    is no hashtag.
- *  - Duplicates (after lower-casing) count once; order of first appearance is kept. */
+ *  - Duplicates (after folding) count once; order of first appearance is kept. */
 #ifndef CH_SVC_ENGAGE_TEXTREFS_H
 #define CH_SVC_ENGAGE_TEXTREFS_H
 
@@ -28,13 +30,16 @@
 #define CH_MENTION_HANDLE_MIN 3
 #define CH_MENTION_HANDLE_MAX 30
 #define CH_HASHTAG_MAX_CHARS 64
-/* A lower-cased tag never grows in bytes (see ch_textrefs_lower), so 4 bytes a code point. */
+/* The limit counts code points of the folded form, at most 4 bytes each. */
 #define CH_HASHTAG_MAX_BYTES (CH_HASHTAG_MAX_CHARS * 4)
+/* A run of more code points than this is refused before folding: NFC composes at most 4
+ * code points (the longest canonical decomposition) into one, so it could not fold to 64. */
+#define CH_TEXTREFS_RUN_MAX_CHARS (CH_HASHTAG_MAX_CHARS * 4)
 /* Distinct mentions / hashtags one text may carry; more is refused (422), not truncated. */
 #define CH_TEXTREFS_MENTIONS_MAX 30
 #define CH_TEXTREFS_HASHTAGS_MAX 30
 
-/** The references found in one text: lower-cased, distinct, in order of first appearance. */
+/** The references found in one text: folded (ch_uni_fold), distinct, in order of first appearance. */
 typedef struct {
     size_t nmentions;
     char mentions[CH_TEXTREFS_MENTIONS_MAX][CH_MENTION_HANDLE_MAX + 1];
@@ -54,12 +59,11 @@ typedef enum {
  * TOO_MANY result out holds what was found up to the limit. */
 ch_textrefs_result_t ch_textrefs_parse(const char *text, size_t len, ch_textrefs_t *out);
 /** Normalises one hashtag given on its own (a path parameter): an optional leading '#',
- * then 1-64 word characters, nothing else. Writes the lower-cased tag into out and returns
+ * then a run of word characters folding to 1-64 code points, nothing else. Writes the
+ * folded tag (ch_uni_fold) into out and returns
  * 0, or -1 when s is no valid tag. */
 int ch_hashtag_normalize(const char *s, char out[CH_HASHTAG_MAX_BYTES + 1]);
 /** Whether code point cp may be part of a handle or hashtag (see the rules above). */
 int ch_textrefs_is_word(uint32_t cp);
-/** The lower-case form of cp for the scripts listed above; cp itself otherwise. */
-uint32_t ch_textrefs_lower(uint32_t cp);
 
 #endif

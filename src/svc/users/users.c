@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/text.h"
+#include "core/unicode.h"
 #include "svc/common/outbox.h"
 #include "svc/graph/visibility.h"
 #include "svc/users/profile_cache.h"
@@ -35,10 +36,23 @@ ch_err_t ch_users_check_display_name(const char *name, ch_fault_t *f)
 {
     size_t len = strlen(name);
     long chars = ch_utf8_count(name, len);
-    if (chars < 1 || chars > CH_DISPLAY_NAME_MAX || ch_text_has_control(name, len, 0))
-        return ch_fault(f, CH_EINVAL, "display_name", "display_name must be 1 to %d characters without control characters",
-                        CH_DISPLAY_NAME_MAX);
-    return CH_OK;
+    uint32_t bad = 0;
+    if (chars < 1 || chars > CH_DISPLAY_NAME_MAX)
+        return ch_fault(f, CH_EINVAL, "display_name", "display_name must be 1 to %d characters", CH_DISPLAY_NAME_MAX);
+    switch (ch_uni_check_name(name, len, &bad)) {
+    case CH_UNI_NAME_OK:
+        return CH_OK;
+    case CH_UNI_NAME_FORBIDDEN:
+        return ch_fault(f, CH_EINVAL, "display_name",
+                        "display_name must not contain control, format, bidirectional, separator, private-use or "
+                        "unassigned characters (U+%04X)",
+                        (unsigned)bad);
+    case CH_UNI_NAME_INVISIBLE:
+        return ch_fault(f, CH_EINVAL, "display_name",
+                        "display_name must contain a visible character (not only spaces, marks or invisible ones)");
+    default:
+        return ch_fault(f, CH_EINVAL, "display_name", "display_name is not valid UTF-8 text");
+    }
 }
 
 /* Normalises one interest ("#Tag" -> "tag"); -1 when it is not a hashtag. */

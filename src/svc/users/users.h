@@ -24,7 +24,9 @@
 /** Validates a handle (3-30 of [a-z0-9_], upper case accepted) and writes it lower-cased
  * into out. CH_EINVAL with field "handle" when bad. */
 ch_err_t ch_users_check_handle(const char *handle, char out[CH_HANDLE_MAX + 1], ch_fault_t *f);
-/** Validates a display name (1-64 characters of valid UTF-8, no control characters). */
+/** Validates a display name: 1-64 characters of valid UTF-8, at least one of them visible,
+ * none a control, format (bidi, zero-width space), separator or unassigned one
+ * (ch_uni_check_name). CH_EINVAL naming display_name when bad. */
 ch_err_t ch_users_check_display_name(const char *name, ch_fault_t *f);
 /** Renders row `row` of a CH_USER_COLUMNS result; self (the owner's view) adds interests and region. */
 json_t *ch_users_render(const ch_db_rows_t *rows, size_t row, int self);
