@@ -4,7 +4,11 @@
 
 #include "core/buf.h"
 
-#define CH__MAX_PARAMS 30000 /* below SQLite's 32766 and PostgreSQL's 65535 */
+/* At most 7,000 parameters a statement: below SQLite's 32,766 and PostgreSQL's 65,535, and
+ * small enough for libpq (15) to read the statement's ParameterDescription, 6 + 4 bytes per
+ * parameter: it drops any such message over 30,000 bytes as "lost synchronization" (a
+ * 500-row batch of the 15 item columns, 7,500 parameters, failed the seed on PostgreSQL). */
+#define CH__MAX_PARAMS 7000
 #define CH__MAX_ROWS 500
 
 void ch_batch_init(ch_batch_t *b, ch_svc_t *svc, ch_db_conn_t *conn, const char *table_and_columns, size_t ncols,
