@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/text.h"
+#include "http/clientaddr.h"
 #include "http/framing.h"
 #include "http/mediatype.h"
 #include "http/router.h"
@@ -418,17 +419,6 @@ static ch_err_t ch__authenticate(ch__pending_t *p, h2o_req_t *req)
     return CH_OK;
 }
 
-static void ch__client_ip(h2o_req_t *req, char *out, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    strcpy(out, "unknown");
-    if (sl && ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
-    else if (sl && ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
-}
-
 /* Copies a body, replacing every byte sequence that is not UTF-8 by the JSON escape
  * \u0000 (caller frees). Inside a string that keeps the document parseable, so the
  * offending field can be named; anywhere else the document stays malformed. */
@@ -578,7 +568,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
             return ch__fail_early(p, CH_ENOTFOUND, NULL, "no such resource (bad escape in the path)");
     if (req->query_at != SIZE_MAX)
         c->query = strndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
-    ch__client_ip(req, c->client_ip, sizeof(c->client_ip));
+    ch_client_addr(req, c->svc->cfg, c->client_ip, sizeof(c->client_ip));
 
     if (req->entity.len > CH_MAX_BODY)
         return ch__fail_early(p, CH_ETOOLARGE, NULL, "request body is larger than 1 MiB");
