@@ -41,7 +41,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
     {"CHORUS_HTTP2", "off", "cleartext HTTP/2 (h2c): off or on; h2o 2.2.5 lacks the rapid-reset fixes, terminate HTTP/2 at a proxy"},
-    {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address (0: no cap; trusted proxies are exempt)"},
+    {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
     {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
     {"CHORUS_TRUSTED_PROXIES", "(unset: none)", "comma list of CIDRs whose X-Forwarded-For names the client address"},
 };

@@ -90,7 +90,18 @@ static ch__entry_t **ch__find(ch__shard_t *s, const ch_netaddr_t *a, uint64_t h)
     return pp;
 }
 
-ch_conn_admit_t ch_connlimit_acquire(ch_connlimit_t *cl, const ch_netaddr_t *a, int exempt)
+/* The key an address is counted under: IPv4 as it is, IPv6 by its /64 (one subscriber's
+ * prefix; counting single IPv6 addresses would let one host open 2^64 times the cap). */
+static ch_netaddr_t ch__key(const ch_netaddr_t *a)
+{
+    static const uint8_t v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    ch_netaddr_t k = *a;
+    if (memcmp(k.b, v4_prefix, 12) != 0)
+        memset(k.b + 8, 0, 8);
+    return k;
+}
+
+ch_conn_admit_t ch_connlimit_acquire(ch_connlimit_t *cl, const ch_netaddr_t *addr, int exempt)
 {
     if (atomic_fetch_add(&cl->total, 1) >= cl->total_cap) {
         atomic_fetch_sub(&cl->total, 1);
@@ -98,6 +109,7 @@ ch_conn_admit_t ch_connlimit_acquire(ch_connlimit_t *cl, const ch_netaddr_t *a, 
     }
     if (exempt || cl->per_addr == 0)
         return CH_CONN_ADMITTED;
+    ch_netaddr_t key = ch__key(addr), *a = &key;
     uint64_t h = ch__hash(a);
     ch__shard_t *s = &cl->shards[h % CH_CONNLIMIT_SHARDS];
     ch_conn_admit_t rc = CH_CONN_ADMITTED;
@@ -122,11 +134,12 @@ ch_conn_admit_t ch_connlimit_acquire(ch_connlimit_t *cl, const ch_netaddr_t *a, 
     return rc;
 }
 
-void ch_connlimit_release(ch_connlimit_t *cl, const ch_netaddr_t *a, int exempt)
+void ch_connlimit_release(ch_connlimit_t *cl, const ch_netaddr_t *addr, int exempt)
 {
     atomic_fetch_sub(&cl->total, 1);
     if (exempt || cl->per_addr == 0)
         return;
+    ch_netaddr_t key = ch__key(addr), *a = &key;
     uint64_t h = ch__hash(a);
     ch__shard_t *s = &cl->shards[h % CH_CONNLIMIT_SHARDS];
     pthread_mutex_lock(&s->mu);

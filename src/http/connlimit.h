@@ -1,4 +1,5 @@
-/* Connection admission: a cap on open connections per client address and one on open
+/* Connection admission: a cap on open connections per client address (IPv4 address, or
+ * IPv6 /64) and one on open
  * connections in all (kept below the fd limit, so accept() never meets EMFILE). Shared by
  * every loop thread; per-address counts live in a sharded hash table whose entries are
  * freed when their count drops to 0, so it never holds more entries than open

@@ -190,20 +190,33 @@ static void test_connlimit(void **state)
     assert_int_equal(ch_connlimit_addresses(cl), 0);
     ch_connlimit_destroy(cl);
 
+    /* IPv6 is counted by /64 */
+    cl = ch_connlimit_create(2, 100);
+    ch_netaddr_t v6a = addr("2001:db8:1:2::1"), v6b = addr("2001:db8:1:2:ffff::9"), v6c = addr("2001:db8:1:3::1");
+    assert_int_equal(ch_connlimit_acquire(cl, &v6a, 0), CH_CONN_ADMITTED);
+    assert_int_equal(ch_connlimit_acquire(cl, &v6b, 0), CH_CONN_ADMITTED);
+    assert_int_equal(ch_connlimit_acquire(cl, &v6a, 0), CH_CONN_REFUSED_PER_ADDR);
+    assert_int_equal(ch_connlimit_acquire(cl, &v6c, 0), CH_CONN_ADMITTED);
+    ch_connlimit_release(cl, &v6a, 0);
+    ch_connlimit_release(cl, &v6b, 0);
+    ch_connlimit_release(cl, &v6c, 0);
+    assert_int_equal(ch_connlimit_addresses(cl), 0);
+    ch_connlimit_destroy(cl);
+
     /* many addresses: the table grows and empties again */
     cl = ch_connlimit_create(1, 100000);
     for (unsigned i = 0; i < 5000; i++) {
         ch_netaddr_t x = addr("2001:db8::");
-        x.b[12] = (uint8_t)(i >> 8);
-        x.b[13] = (uint8_t)i;
+        x.b[6] = (uint8_t)(i >> 8);
+        x.b[7] = (uint8_t)i;
         assert_int_equal(ch_connlimit_acquire(cl, &x, 0), CH_CONN_ADMITTED);
         assert_int_equal(ch_connlimit_acquire(cl, &x, 0), CH_CONN_REFUSED_PER_ADDR);
     }
     assert_int_equal(ch_connlimit_addresses(cl), 5000);
     for (unsigned i = 0; i < 5000; i++) {
         ch_netaddr_t x = addr("2001:db8::");
-        x.b[12] = (uint8_t)(i >> 8);
-        x.b[13] = (uint8_t)i;
+        x.b[6] = (uint8_t)(i >> 8);
+        x.b[7] = (uint8_t)i;
         ch_connlimit_release(cl, &x, 0);
     }
     assert_int_equal(ch_connlimit_addresses(cl), 0);
