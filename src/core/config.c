@@ -40,6 +40,10 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
+    {"CHORUS_HTTP2", "off", "cleartext HTTP/2 (h2c): off or on; h2o 2.2.5 lacks the rapid-reset fixes, terminate HTTP/2 at a proxy"},
+    {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
+    {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
+    {"CHORUS_TRUSTED_PROXIES", "(unset: none)", "comma list of CIDRs whose X-Forwarded-For names the client address"},
 };
 
 void ch_config_print_help(FILE *out)
@@ -174,7 +178,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900, story_ttl = 86400;
-    int64_t rl_react = 300, rl_comments = 60;
+    int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
     const char *listen = getenv("CHORUS_LISTEN");
@@ -241,8 +245,24 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
         ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_OPSLIMIT", crypto_pwhash_OPSLIMIT_MIN, 64, &ops, err, errlen) ||
-        ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen))
+        ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen) ||
+        ch__env_int("CHORUS_MAX_CONN_PER_IP", 0, 1000000, &conn_per_ip, err, errlen) ||
+        ch__env_int("CHORUS_MAX_CONNECTIONS", 1, 10000000, &max_conns, err, errlen))
         return -1;
+    cfg->max_conn_per_ip = (unsigned)conn_per_ip;
+    cfg->max_connections = (unsigned)max_conns;
+
+    const char *h2 = getenv("CHORUS_HTTP2");
+    if (h2 && *h2 && strcmp(h2, "on") != 0 && strcmp(h2, "off") != 0)
+        return ch__fail(err, errlen, "CHORUS_HTTP2", h2, "off or on");
+    cfg->http2 = h2 && strcmp(h2, "on") == 0;
+
+    const char *proxies = getenv("CHORUS_TRUSTED_PROXIES");
+    int nproxies = proxies ? ch_cidr_parse_list(proxies, cfg->trusted_proxies, CH_MAX_TRUSTED_PROXIES) : 0;
+    if (nproxies < 0)
+        return ch__fail(err, errlen, "CHORUS_TRUSTED_PROXIES", proxies,
+                        "a comma list of at most 64 CIDRs (10.0.0.0/8, ::1/128, 192.0.2.7)");
+    cfg->ntrusted_proxies = (size_t)nproxies;
     cfg->threads = (unsigned)threads;
     cfg->workers = (unsigned)workers;
     cfg->node_id = (unsigned)node;

@@ -8,10 +8,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/netaddr.h"
+
 #define CH_ROLE_API 1u
 #define CH_ROLE_GATEWAY 2u
 #define CH_ROLE_WORKER 4u
 #define CH_ROLE_ALL (CH_ROLE_API | CH_ROLE_GATEWAY | CH_ROLE_WORKER)
+#define CH_MAX_TRUSTED_PROXIES 64 /* CIDRs in CHORUS_TRUSTED_PROXIES */
 
 typedef struct {
     char listen_host[256];
@@ -37,6 +40,12 @@ typedef struct {
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
     int log_level; /* ch_log_level_t */
+    /* HTTP edge */
+    int http2;                 /* serve cleartext HTTP/2 (h2c upgrade, prior knowledge) */
+    unsigned max_conn_per_ip;  /* open connections per client address */
+    unsigned max_connections;  /* open connections in all; 0 = from the fd limit */
+    ch_cidr_t trusted_proxies[CH_MAX_TRUSTED_PROXIES]; /* whose X-Forwarded-For is believed */
+    size_t ntrusted_proxies;
 } ch_config_t;
 
 /** Fills cfg from the environment (getenv). On a bad value returns -1 and writes a message

@@ -3,6 +3,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "core/clock.h"
+#include "core/metrics_edge.h"
+
 static const double ch__buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                      0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
 #define CH__NBUCKETS (sizeof(ch__buckets) / sizeof(ch__buckets[0]))
@@ -178,6 +181,7 @@ void ch_metrics_render(ch_buf_t *out)
             ch_buf_printf(out, "chorus_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", name,
                           (double)atomic_load(&ch__consumers[i].lag_ms) / 1e3);
     }
+    ch_metrics_edge_render(out, ch_mono_ms());
     ch_buf_printf(out,
                   "# HELP chorus_build_info Build information.\n# TYPE chorus_build_info gauge\n"
                   "chorus_build_info{version=\"%s\",revision=\"%s\"} 1\n",

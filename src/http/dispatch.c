@@ -10,7 +10,10 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/text.h"
+#include "http/clientaddr.h"
+#include "http/framing.h"
 #include "http/json_blame.h"
+#include "http/mediatype.h"
 #include "http/router.h"
 #include "svc/auth/auth.h"
 #include "svc/common/idempotency.h"
@@ -82,36 +85,10 @@ static const h2o_iovec_t *ch__header_str(h2o_req_t *req, const char *name, size_
     return i < 0 ? NULL : &req->headers.entries[i].value;
 }
 
-/* Whether a Content-Type is application/json (parameters such as charset allowed). */
-static int ch__is_json_type(const h2o_iovec_t *ct)
+/* How a Content-Type compares with application/json (http/mediatype.c). */
+static ch_media_check_t ch__json_type(const h2o_iovec_t *ct)
 {
-    static const char want[] = "application/json";
-    size_t n = sizeof(want) - 1;
-    return ct && ct->len >= n && strncasecmp(ct->base, want, n) == 0 &&
-           (ct->len == n || ct->base[n] == ';' || ct->base[n] == ' ');
-}
-
-static int ch__hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Percent-decodes a path segment into a new string (caller frees). */
-static char *ch__decode_param(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = ch__hexval(s[i + 1])) >= 0 && (lo = ch__hexval(s[i + 2])) >= 0) {
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
+    return ct ? ch_media_check_json(ct->base, ct->len) : CH_MEDIA_OTHER;
 }
 
 /* ---- rendering (worker thread for blocking routes) --------------------------------------- */
@@ -443,17 +420,6 @@ static ch_err_t ch__authenticate(ch__pending_t *p, h2o_req_t *req)
     return CH_OK;
 }
 
-static void ch__client_ip(h2o_req_t *req, char *out, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    strcpy(out, "unknown");
-    if (sl && ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
-    else if (sl && ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
-}
-
 /* Parses and checks the body of a JSON route. */
 static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
 {
@@ -468,7 +434,10 @@ static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
         return 1;
     if ((c->route->flags & CH_ROUTE_JSON_OPTIONAL) && c->body_len == 0)
         return 1;
-    if (c->body_len && !ch__is_json_type(ch__header(req, H2O_TOKEN_CONTENT_TYPE)))
+    ch_media_check_t media = c->body_len ? ch__json_type(ch__header(req, H2O_TOKEN_CONTENT_TYPE)) : CH_MEDIA_JSON;
+    if (media == CH_MEDIA_BAD_CHARSET)
+        return ch__fail_early(p, CH_EMEDIATYPE, NULL, "the charset of application/json must be UTF-8"), 0;
+    if (media != CH_MEDIA_JSON)
         return ch__fail_early(p, CH_EMEDIATYPE, NULL, "Content-Type must be application/json"), 0;
     json_error_t jerr;
     c->json = c->body_len ? json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr) : NULL;
@@ -521,6 +490,12 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
         snprintf(c->request_id, sizeof(c->request_id), "%016llx", (unsigned long long)ch_id_next());
     }
 
+    const char *framing = ch_framing_check(req);
+    if (framing) { /* the bytes after this request cannot be trusted to be the next one */
+        req->http1_is_persistent = 0;
+        return ch__fail_early(p, CH_EBADREQ, NULL, framing);
+    }
+
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     ch_route_match_t m;
     ch_router_match(req->method.base, req->method.len, req->path.base, path_len, &m);
@@ -533,10 +508,11 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     c->route = m.route;
     p->metrics_index = m.route->metrics_index;
     for (size_t i = 0; i < m.nparams; i++)
-        c->params[i] = ch__decode_param(m.param_ptr[i], m.param_len[i]);
+        if (!(c->params[i] = ch_router_decode_param(m.param_ptr[i], m.param_len[i])))
+            return ch__fail_early(p, CH_ENOTFOUND, NULL, "no such resource (bad escape in the path)");
     if (req->query_at != SIZE_MAX)
         c->query = strndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
-    ch__client_ip(req, c->client_ip, sizeof(c->client_ip));
+    ch_client_addr(req, c->svc->cfg, c->client_ip, sizeof(c->client_ip));
 
     if (req->entity.len > CH_MAX_BODY)
         return ch__fail_early(p, CH_ETOOLARGE, NULL, "request body is larger than 1 MiB");

@@ -1,5 +1,6 @@
 #include "http/router.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Matches one template against a path, recording parameters. 1 on a match. */
@@ -29,8 +30,31 @@ static int ch__match_path(const char *tpl, const char *path, size_t len, ch_rout
     return p == end;
 }
 
+/* Appends a method to an Allow list unless it is there already. */
+static void ch__allow_add(char *allow, size_t cap, const char *method)
+{
+    size_t used = strlen(allow), n = strlen(method);
+    for (const char *a = allow; *a;) {
+        size_t len = strcspn(a, ",");
+        if (len == n && memcmp(a, method, n) == 0)
+            return;
+        a += len;
+        a += strspn(a, ", ");
+    }
+    if (used + n + 3 < cap) {
+        if (used)
+            strcat(allow, ", ");
+        strcat(allow, method);
+    }
+}
+
 void ch_router_match(const char *method, size_t method_len, const char *path, size_t path_len, ch_route_match_t *m)
 {
+    /* HEAD is GET without the body (RFC 9110 §9.3.2): it runs the GET route. */
+    if (method_len == 4 && memcmp(method, "HEAD", 4) == 0) {
+        method = "GET";
+        method_len = 3;
+    }
     m->route = NULL;
     m->allow[0] = '\0';
     for (size_t i = 0; i < ch_routes_count; i++) {
@@ -44,11 +68,38 @@ void ch_router_match(const char *method, size_t method_len, const char *path, si
             m->allow[0] = '\0';
             return;
         }
-        size_t used = strlen(m->allow);
-        if (!strstr(m->allow, r->method) && used + strlen(r->method) + 3 < sizeof(m->allow)) {
-            if (used)
-                strcat(m->allow, ", ");
-            strcat(m->allow, r->method);
-        }
+        ch__allow_add(m->allow, sizeof(m->allow), r->method);
+        if (strcmp(r->method, "GET") == 0)
+            ch__allow_add(m->allow, sizeof(m->allow), "HEAD");
     }
+}
+
+static int ch__hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+char *ch_router_decode_param(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\0') {
+            free(out);
+            return NULL;
+        }
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < len ? ch__hexval(s[i + 1]) : -1, lo = hi >= 0 ? ch__hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) { /* a bad escape, or a NUL */
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
 }

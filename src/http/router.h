@@ -19,7 +19,12 @@ typedef struct {
     char allow[64]; /* when no route: methods the path has ("" = unknown path, 404) */
 } ch_route_match_t;
 
-/** Finds the route for method + path (path without the query string). */
+/** Finds the route for method + path (path without the query string). HEAD matches the GET
+ * route of the path; an Allow list that has GET also has HEAD. */
 void ch_router_match(const char *method, size_t method_len, const char *path, size_t path_len, ch_route_match_t *m);
+/** Percent-decodes a path parameter into a new NUL-terminated string (caller frees).
+ * NULL when the segment has an invalid escape (`%` without two hex digits) or a NUL
+ * (raw or `%00`), which a C string would silently cut short. */
+char *ch_router_decode_param(const char *s, size_t len);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <h2o.h>
@@ -14,10 +15,20 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/metrics_edge.h"
+#include "core/netaddr.h"
 #include "http/call.h"
+#include "http/connlimit.h"
 #include "http/dispatch.h"
 
 #define CH_IDLE_TIMEOUT_MS 5000 /* idle keep-alive connections close after this */
+/* File descriptors kept out of the connection cap: database and Redis connections, the
+ * SQLite files, listeners, libuv's own (and its EMFILE reserve), log files. */
+#define CH_FD_HEADROOM 512
+#define CH_FD_MIN_CONNECTIONS 64       /* the cap never goes below this, however low the fd limit */
+#define CH_REFUSAL_LOG_INTERVAL_MS 10000 /* at most one log line per cap this often */
+#define CH_LOOP_LAG_INTERVAL_MS 100      /* how often each loop measures its lag */
+#define CH_HTTP2_MAX_STREAMS 32          /* when CHORUS_HTTP2=on: concurrent streams per connection */
 
 enum { CH__RUNNING, CH__DRAINING, CH__EXITING };
 
@@ -37,14 +48,29 @@ typedef struct {
     uv_async_t wake;
     uv_timer_t exit_timer; /* polls for the last connection to close after the drain */
     int64_t exit_deadline_ms;
+    unsigned index;
+    uv_timer_t lag_timer; /* measures how late the loop runs a due timer */
+    uint64_t lag_due_ns;
 } ch__loop_t;
 
 struct ch_server {
     h2o_globalconf_t conf;
+    const ch_config_t *cfg;
     ch__loop_t *loops;
     unsigned nloops;
     _Atomic int phase;
+    ch_connlimit_t *connlimit;
+    unsigned max_connections;
 };
+
+/* An accepted connection: the libuv handle (first, h2o frees what it is given through
+ * ch__on_conn_closed) and what it counts against the caps. */
+typedef struct {
+    uv_tcp_t tcp;
+    ch_server_t *srv;
+    ch_netaddr_t addr;
+    int exempt; /* a trusted proxy: not held to the per-address cap */
+} ch__conn_t;
 
 /* ---- sockets ------------------------------------------------------------------------- */
 
@@ -73,24 +99,109 @@ static int ch__bind(const char *host, uint16_t port, char *err, size_t errlen)
 
 static void ch__on_conn_closed(uv_handle_t *h)
 {
+    ch__conn_t *conn = (ch__conn_t *)h;
+    ch_connlimit_release(conn->srv->connlimit, &conn->addr, conn->exempt);
     ch_metrics_connections_add(-1);
-    free(h);
+    free(conn);
+}
+
+/* A refused connection: one warning per cap per CH_REFUSAL_LOG_INTERVAL_MS, with the
+ * number refused since the last one. */
+static void ch__log_refusal(ch_server_t *srv, ch_conn_admit_t why, const ch_netaddr_t *addr)
+{
+    static _Atomic int64_t last_ms[2];
+    static _Atomic uint64_t unlogged[2];
+    int k = why == CH_CONN_REFUSED_PER_ADDR ? 0 : 1;
+    ch_metrics_conn_refused(k == 0 ? CH_REFUSED_PER_ADDR : CH_REFUSED_GLOBAL);
+    atomic_fetch_add(&unlogged[k], 1);
+    int64_t now = ch_mono_ms(), last = atomic_load(&last_ms[k]);
+    if ((last && now - last < CH_REFUSAL_LOG_INTERVAL_MS) || !atomic_compare_exchange_strong(&last_ms[k], &last, now))
+        return;
+    uint64_t n = atomic_exchange(&unlogged[k], 0);
+    char text[CH_NETADDR_STRLEN];
+    ch_netaddr_format(addr, text, sizeof(text));
+    if (k == 0)
+        ch_log_warn("refused %llu connection(s): %s has CHORUS_MAX_CONN_PER_IP=%u open (latest refused)",
+                    (unsigned long long)n, text, srv->cfg->max_conn_per_ip);
+    else
+        ch_log_warn("refused %llu connection(s): %u connections open, the cap (CHORUS_MAX_CONNECTIONS or the fd "
+                    "limit) is reached (latest from %s)",
+                    (unsigned long long)n, srv->max_connections, text);
 }
 
 static void ch__on_accept(uv_stream_t *listener, int status)
 {
     ch__loop_t *l = listener->data;
+    ch_server_t *srv = l->srv;
     if (status != 0)
-        return;
-    uv_tcp_t *conn = h2o_mem_alloc(sizeof(*conn));
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return; /* EMFILE: libuv's reserve fd has already accepted and closed the backlog */
+    ch__conn_t *conn = h2o_mem_alloc(sizeof(*conn));
+    uv_tcp_init(listener->loop, &conn->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
+        uv_close((uv_handle_t *)&conn->tcp, (uv_close_cb)free);
         return;
     }
-    uv_tcp_nodelay(conn, 1);
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    memset(&conn->addr, 0, sizeof(conn->addr));
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &sl) == 0)
+        ch_netaddr_from_sockaddr((struct sockaddr *)&ss, &conn->addr);
+    conn->srv = srv;
+    conn->exempt = ch_cidr_list_contains(srv->cfg->trusted_proxies, srv->cfg->ntrusted_proxies, &conn->addr);
+    ch_conn_admit_t admit = ch_connlimit_acquire(srv->connlimit, &conn->addr, conn->exempt);
+    if (admit != CH_CONN_ADMITTED) {
+        ch__log_refusal(srv, admit, &conn->addr);
+        uv_close((uv_handle_t *)&conn->tcp, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
     ch_metrics_connections_add(1);
-    h2o_accept(&l->accept, h2o_uv_socket_create((uv_stream_t *)conn, ch__on_conn_closed));
+    h2o_accept(&l->accept, h2o_uv_socket_create((uv_stream_t *)&conn->tcp, ch__on_conn_closed));
+}
+
+/* ---- file descriptors ------------------------------------------------------------------- */
+
+/* Raises the soft fd limit to the hard one and returns the connection cap: the configured
+ * one, kept CH_FD_HEADROOM below the limit, so accept() does not run out of fds first. */
+static unsigned ch__connection_cap(const ch_config_t *cfg)
+{
+    struct rlimit rl;
+    rlim_t limit = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t old = rl.rlim_cur;
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                rl.rlim_cur = old;
+        }
+        limit = rl.rlim_cur;
+    }
+    if (limit > 16u * 1024 * 1024)
+        limit = 16u * 1024 * 1024; /* RLIM_INFINITY and such: more than anyone will open */
+    unsigned fit = limit > CH_FD_HEADROOM + CH_FD_MIN_CONNECTIONS ? (unsigned)(limit - CH_FD_HEADROOM)
+                                                                  : CH_FD_MIN_CONNECTIONS;
+    if (cfg->max_connections == 0)
+        return fit;
+    if (cfg->max_connections > fit) {
+        ch_log_warn("CHORUS_MAX_CONNECTIONS=%u does not fit the fd limit (%llu, %u kept for other files); "
+                    "using %u",
+                    cfg->max_connections, (unsigned long long)limit, CH_FD_HEADROOM, fit);
+        return fit;
+    }
+    return cfg->max_connections;
+}
+
+/* ---- event-loop lag --------------------------------------------------------------------- */
+
+static void ch__on_lag_timer(uv_timer_t *t)
+{
+    ch__loop_t *l = t->data;
+    uint64_t now = uv_hrtime();
+    ch_metrics_loop_lag(l->index, now > l->lag_due_ns ? now - l->lag_due_ns : 0, ch_mono_ms());
+    /* one-shot, re-armed from the current time: a late run does not make the next one due early */
+    uv_update_time(t->loop);
+    l->lag_due_ns = uv_hrtime() + (uint64_t)CH_LOOP_LAG_INTERVAL_MS * 1000000u;
+    uv_timer_start(t, ch__on_lag_timer, CH_LOOP_LAG_INTERVAL_MS, 0);
 }
 
 /* ---- loop threads ------------------------------------------------------------------------ */
@@ -148,6 +259,13 @@ static void ch__close_handle(uv_handle_t *h, void *arg)
 static void *ch__loop_main(void *arg)
 {
     ch__loop_t *l = arg;
+    /* The lag timer lives only while the thread runs; uv_walk below closes it. */
+    uv_timer_init(&l->loop, &l->lag_timer);
+    l->lag_timer.data = l;
+    ch_metrics_loop_register(l->index);
+    uv_update_time(&l->loop);
+    l->lag_due_ns = uv_hrtime() + (uint64_t)CH_LOOP_LAG_INTERVAL_MS * 1000000u;
+    uv_timer_start(&l->lag_timer, ch__on_lag_timer, CH_LOOP_LAG_INTERVAL_MS, 0);
     uv_run(&l->loop, UV_RUN_DEFAULT);
     if (h2o_linklist_is_empty(&l->ctx.http1._conns) && h2o_linklist_is_empty(&l->ctx.http2._conns)) {
         h2o_context_dispose(&l->ctx);
@@ -169,6 +287,21 @@ ch_server_t *ch_server_create(const ch_config_t *cfg, ch_svc_t *svc, char *err, 
     srv->conf.max_request_entity_size = 2 * CH_MAX_BODY; /* bigger bodies get a problem+json 413 from us */
     srv->conf.http1.req_timeout = CH_IDLE_TIMEOUT_MS;
     srv->conf.server_name = h2o_iovec_init(H2O_STRLIT("chorus"));
+    /* h2o 2.2.5 predates the fixes for HTTP/2 rapid reset (CVE-2023-44487) and for streams
+     * kept open by PINGs: cleartext HTTP/2 (h2c upgrade and the prior-knowledge preface) is
+     * off unless asked for; HTTP/2 belongs at a proxy that has those fixes. */
+    srv->conf.http1.upgrade_to_http2 = cfg->http2;
+    if (cfg->http2) {
+        srv->conf.http2.max_concurrent_requests_per_connection = CH_HTTP2_MAX_STREAMS;
+        srv->conf.http2.idle_timeout = CH_IDLE_TIMEOUT_MS;
+        ch_log_warn("CHORUS_HTTP2=on: serving cleartext HTTP/2 with h2o %s, which lacks the fixes for rapid reset "
+                    "(CVE-2023-44487) and PING-held streams; one client can exhaust this server. Terminate HTTP/2 "
+                    "at a proxy that has them and leave this off.",
+                    H2O_VERSION);
+    }
+    srv->cfg = cfg;
+    srv->max_connections = ch__connection_cap(cfg);
+    srv->connlimit = ch_connlimit_create(cfg->max_conn_per_ip, srv->max_connections);
     h2o_hostconf_t *host = h2o_config_register_host(&srv->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     ch_dispatch_register(host, svc);
 
@@ -177,6 +310,7 @@ ch_server_t *ch_server_create(const ch_config_t *cfg, ch_svc_t *svc, char *err, 
     for (unsigned i = 0; i < srv->nloops; i++) {
         ch__loop_t *l = &srv->loops[i];
         l->srv = srv;
+        l->index = i;
         if ((l->fd = ch__bind(cfg->listen_host, cfg->listen_port, err, errlen)) < 0) {
             ch_server_destroy(srv);
             return NULL;
@@ -252,6 +386,7 @@ void ch_server_destroy(ch_server_t *srv)
         uv_loop_close(&l->loop);
     }
     free(srv->loops);
+    ch_connlimit_destroy(srv->connlimit);
     h2o_config_dispose(&srv->conf);
     free(srv);
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -74,19 +75,66 @@ static void test_method_not_allowed(void **state)
 {
     ch_route_match_t m;
     match("PUT", "/v1/me", &m);
-    assert_no_route(&m, "GET, PATCH");
+    assert_no_route(&m, "GET, HEAD, PATCH");
     match("DELETE", "/v1/me", &m);
-    assert_no_route(&m, "GET, PATCH");
+    assert_no_route(&m, "GET, HEAD, PATCH");
     match("get", "/v1/me", &m); /* methods are case-sensitive */
-    assert_no_route(&m, "GET, PATCH");
+    assert_no_route(&m, "GET, HEAD, PATCH");
     match("GE", "/v1/me", &m); /* a prefix of a method is not that method */
-    assert_no_route(&m, "GET, PATCH");
+    assert_no_route(&m, "GET, HEAD, PATCH");
     match("GETX", "/v1/me", &m);
-    assert_no_route(&m, "GET, PATCH");
+    assert_no_route(&m, "GET, HEAD, PATCH");
     match("GET", "/v1/me/sessions/42", &m);
     assert_no_route(&m, "DELETE");
     match("GET", "/v1/auth/login", &m);
     assert_no_route(&m, "POST");
+}
+
+static void test_head_runs_get(void **state)
+{
+    ch_route_match_t m;
+    match("HEAD", "/v1/users/9", &m);
+    assert_non_null(m.route);
+    assert_string_equal(m.route->method, "GET");
+    assert_string_equal(m.route->path, "/v1/users/{id}");
+    assert_param(&m, 0, "9");
+    match("HEAD", "/v1/auth/login", &m); /* no GET, no HEAD */
+    assert_no_route(&m, "POST");
+    match("head", "/v1/me", &m);
+    assert_no_route(&m, "GET, HEAD, PATCH");
+    match("GET", "/v1/me/sessions/42", &m); /* HEAD only where GET is */
+    assert_no_route(&m, "DELETE");
+}
+
+static void assert_decoded(const char *in, const char *want)
+{
+    char *got = ch_router_decode_param(in, strlen(in));
+    if (!want) {
+        if (got)
+            fail_msg("'%s' decoded to '%s', want a refusal", in, got);
+        return;
+    }
+    if (!got)
+        fail_msg("'%s' refused, want '%s'", in, want);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_decode_param(void **state)
+{
+    assert_decoded("abc", "abc");
+    assert_decoded("a%20b", "a b");
+    assert_decoded("%41%6a%6A", "Ajj");
+    assert_decoded("%C3%A9", "\xc3\xa9");
+    assert_decoded("12%00", NULL); /* NUL would cut the C string short */
+    assert_decoded("%00", NULL);
+    assert_decoded("12%zz", NULL);
+    assert_decoded("12%4", NULL);
+    assert_decoded("12%", NULL);
+    assert_decoded("%g0", NULL);
+    assert_decoded("%0g", NULL);
+    char raw_nul[] = {'1', '\0', '2'};
+    assert_null(ch_router_decode_param(raw_nul, sizeof(raw_nul)));
 }
 
 static void test_unknown_paths(void **state)
@@ -181,6 +229,8 @@ int main(void)
         cmocka_unit_test(test_literal_beats_param),
         cmocka_unit_test(test_param_edges),
         cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_head_runs_get),
+        cmocka_unit_test(test_decode_param),
         cmocka_unit_test(test_unknown_paths),
         cmocka_unit_test(test_exact_matches),
         cmocka_unit_test(test_lengths_are_honoured),
