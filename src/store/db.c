@@ -121,7 +121,7 @@ static ch_err_t ch__db_amb_exec(const char *sql, const ch_db_param_t *params, si
 static ch_err_t ch__db_amb_begin(void);
 static ch_err_t ch__db_amb_commit(void);
 static void ch__db_amb_rollback(void);
-static int ch__db_amb_rollback_pending(void);
+static void ch__db_amb_release(void);
 
 ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out)
 {
@@ -134,8 +134,7 @@ ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out)
 void ch_db_release(ch_db_t *db, ch_db_conn_t *conn)
 {
     if (ch__db_amb_owns(db, conn)) {
-        while (ch__db_amb_rollback_pending())
-            ch__db_amb_rollback(); /* a nested transaction left open is rolled back, as release does */
+        ch__db_amb_release();
         return;
     }
     if (conn)
@@ -553,7 +552,9 @@ typedef struct {
     ch_db_t *db;        /* non-NULL while active */
     ch_db_conn_t *conn; /* borrowed from the driver at the first acquire */
     int begun;          /* BEGIN sent */
+    int holders;        /* acquires not yet released */
     int depth;          /* open nested transactions (savepoints ch_a1..ch_aN) */
+    int level_holders[CH_DB_AMBIENT_DEPTH_MAX]; /* holders when each level began */
     ch_err_t err;       /* what aborted the ambient transaction; CH_OK while healthy */
     ch_err_t level_err[CH_DB_AMBIENT_DEPTH_MAX]; /* first failure inside each level */
     size_t nhooks;
@@ -627,6 +628,7 @@ static ch_err_t ch__db_amb_acquire(ch_db_conn_t **conn_out)
             return err;
         }
     }
+    ch__amb.holders++;
     *conn_out = ch__amb.conn;
     return CH_OK;
 }
@@ -679,6 +681,7 @@ static ch_err_t ch__db_amb_begin(void)
     snprintf(sql, sizeof(sql), "SAVEPOINT ch_a%d", ch__amb.depth + 1);
     if ((err = ch__db_amb_ctl(sql)) != CH_OK)
         return ch__db_amb_abort(err);
+    ch__amb.level_holders[ch__amb.depth] = ch__amb.holders;
     ch__amb.level_err[ch__amb.depth++] = CH_OK;
     return CH_OK;
 }
@@ -729,9 +732,14 @@ static void ch__db_amb_rollback(void)
         ch__amb.depth--; /* the whole transaction rolls back at the end */
 }
 
-static int ch__db_amb_rollback_pending(void)
+/* A holder gives the connection back: the nested transactions it began and left open are
+ * rolled back, as ch_db_release does with a real one; those of outer holders stay. */
+static void ch__db_amb_release(void)
 {
-    return ch__amb.depth > 0;
+    if (ch__amb.holders > 0)
+        ch__amb.holders--;
+    while (ch__amb.depth > 0 && ch__amb.level_holders[ch__amb.depth - 1] > ch__amb.holders)
+        ch__db_amb_rollback();
 }
 
 ch_err_t ch_db_ambient_end(ch_db_t *db, int commit)
