@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "store/db.h"
@@ -109,6 +110,20 @@ static void ch__replay(ch_call_t *c, const ch_idem_req_t *req, int status, char 
     render(c);
 }
 
+/* Test hook (fault injection, not a setting): CHORUS_TEST_IDEM_PAUSE_MS makes a request
+ * wait after its handler ran, inside its uncommitted transaction, so that the black-box
+ * suite can kill the process there (tests/blackbox/test_idempotency.py). */
+static void ch__test_pause(const ch_call_t *c)
+{
+    const char *v = getenv("CHORUS_TEST_IDEM_PAUSE_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms <= 0)
+        return;
+    ch_log_warn("test hook: request %s pauses %ld ms before recording its Idempotency-Key", c->request_id, ms);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 void ch_idem_call_run(ch_call_t *c, void (*render)(ch_call_t *call))
 {
     ch_svc_t *svc = c->svc;
@@ -140,6 +155,7 @@ void ch_idem_call_run(ch_call_t *c, void (*render)(ch_call_t *call))
         free(route);
         return;
     }
+    ch__test_pause(c);
     ch_err_t rec = ch_idem_record(svc, &req, c->status, c->raw_out, &taken);
     err = ch_db_ambient_end(svc->db, rec == CH_OK && !taken);
     if (err == CH_OK)
