@@ -150,7 +150,7 @@ void ch_idem_call_run(ch_call_t *c, void (*render)(ch_call_t *call))
     c->err = c->route->handler(c);
     render(c);
     int taken = 0;
-    if (c->status >= 500) {
+    if (c->status >= 500 || c->status == 429) {
         ch_db_ambient_end(svc->db, 0); /* nothing changes: a retry runs again */
         free(route);
         return;

@@ -9,7 +9,11 @@ import json
 import threading
 import time
 
-from client import PASSWORD, Client, expect_problem, expect_status, unique_handle
+import pytest
+
+from client import PASSWORD, expect_problem, expect_status, unique_handle
+from conftest import MODE
+from pg_proxy import PgProxy
 from social import db_rows
 
 REGISTER = "/v1/auth/register"
@@ -215,3 +219,34 @@ def test_expired_records_are_forgotten_and_swept(start_server, fresh_storage, ba
         time.sleep(0.1)
     assert _record(s2, backends, acc.id, key2) == []
     assert len(_record(s2, backends, acc.id, key)) == 1  # a live record stays
+
+
+# ---- lost COMMIT acknowledgement (issue 10) -------------------------------------------------
+
+def test_lost_commit_ack_is_found_by_the_retry(start_server, fresh_storage, backends):
+    """PostgreSQL commits, but the answer to that COMMIT never reaches chorusd (a proxy drops
+    it and the connection). chorusd cannot know whether it committed and answers 503; the
+    client's retry with the same key finds the record that committed with the post and
+    replays it: the post exists exactly once."""
+    if MODE != "cluster":
+        pytest.skip("needs CHORUS_BACKENDS=cluster")
+    storage = fresh_storage()
+    dbname = storage["CHORUS_DB"].rsplit("/", 1)[1]
+    proxy = PgProxy(backends.pg.port)
+    try:
+        proxied = dict(storage, CHORUS_DB=f"postgres://chorus@127.0.0.1:{proxy.port}/{dbname}"
+                                           "?sslmode=disable&gssencmode=disable")
+        # api only: the worker role's consumers commit on their own and would take the shot.
+        s = start_server(env={"CHORUS_ROLES": "api"}, storage=proxied, name="idem-lost-ack")
+        acc = s.client().register()
+        key = _key("lost-ack")
+        proxy.arm()
+        first = acc.post("/v1/posts", json={"text": "committed, ack lost"}, headers=key, check=False)
+        assert proxy.swallowed == 1
+        assert first.status == 503, first.describe()
+        retry = expect_status(acc.post("/v1/posts", json={"text": "committed, ack lost"}, headers=key), 201)
+        assert retry.header("Idempotent-Replayed") == "true"
+        rows = backends.pg.psql(f"SELECT id FROM items WHERE author_id = {int(acc.id)}", dbname).split()
+        assert rows == [retry.json["id"]]
+    finally:
+        proxy.close()
