@@ -27,6 +27,9 @@ enum {
     CH_ROUTE_IDEMPOTENT = 1u << 3, /* creating POST: honours Idempotency-Key */
     CH_ROUTE_POINT_READ = 1u << 4, /* a few indexed reads: runs on the loop when backends are local */
     CH_ROUTE_JSON_OPTIONAL = 1u << 5, /* like JSON_BODY, but an empty body is fine (call->json NULL) */
+    /* with IDEMPOTENT: the body holds a "password" (never in the fingerprint) and the answer
+     * tokens (never stored); a replay checks the password and gets new tokens (idem_call.h) */
+    CH_ROUTE_IDEM_CREDENTIALS = 1u << 6,
 };
 
 /** A route: data, one table in routes.c. */

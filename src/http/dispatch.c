@@ -12,9 +12,11 @@
 #include "core/text.h"
 #include "http/clientaddr.h"
 #include "http/framing.h"
+#include "http/idem_call.h"
 #include "http/json_blame.h"
 #include "http/mediatype.h"
 #include "http/router.h"
+#include "store/db.h"
 #include "svc/auth/auth.h"
 #include "svc/common/idempotency.h"
 #include "svc/common/ratelimit.h"
@@ -217,40 +219,10 @@ static void ch__on_req_disposed(void *slot)
 
 /* ---- worker side ---------------------------------------------------------------------------- */
 
-/* The request an Idempotency-Key is bound to: the route template with its path parameters
- * filled in (percent-encoded, so the stored text is ASCII whatever the client sent), so that
- * one key reused on another resource (follow user A, then user B) is a different request,
- * not a replay of the first. Caller frees. */
-static char *ch__idem_route(const ch_call_t *c)
+/* ch__render for code that only knows the call (the call is the first member). */
+static void ch__render_call(ch_call_t *call)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t cap = strlen(c->route->path) + 1;
-    for (int i = 0; i < CH_MAX_PATH_PARAMS && c->params[i]; i++)
-        cap += strlen(c->params[i]) * 3;
-    char *out = malloc(cap), *o = out;
-    int n = 0;
-    for (const char *t = c->route->path; *t;) {
-        const char *close = *t == '{' ? strchr(t, '}') : NULL;
-        if (!close) {
-            *o++ = *t++;
-            continue;
-        }
-        const char *param = n < CH_MAX_PATH_PARAMS && c->params[n] ? c->params[n] : "";
-        for (const unsigned char *v = (const unsigned char *)param; *v; v++) {
-            if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') || *v == '-' ||
-                *v == '_' || *v == '.' || *v == '~') {
-                *o++ = (char)*v;
-            } else {
-                *o++ = '%';
-                *o++ = hex[*v >> 4];
-                *o++ = hex[*v & 15];
-            }
-        }
-        n++;
-        t = close + 1;
-    }
-    *o = '\0';
-    return out;
+    ch__render((ch__pending_t *)(void *)call);
 }
 
 static void ch__run_blocking(uv_work_t *work)
@@ -272,31 +244,16 @@ static void ch__run_blocking(uv_work_t *work)
             err = ch_ratelimit_hit(svc, "ip", c->client_ip, svc->cfg->rate_limit_ip, 60000, &c->fault);
     }
 
-    int claimed = 0;
-    char *idem_route = NULL;
-    ch_idem_req_t idem = {c->user_id, c->idempotency_key, c->route->path, c->body ? c->body : "", c->body_len};
     if (err == CH_OK && c->idempotency_key && (c->route->flags & CH_ROUTE_IDEMPOTENT)) {
-        idem.route = idem_route = ch__idem_route(c);
-        int replay_status = 0;
-        err = ch_idem_begin(svc, &idem, &replay_status, &c->raw_out, &c->fault);
-        if (err == CH_OK && replay_status) {
-            c->status = replay_status;
-            c->replayed = 1;
-            c->content_type = replay_status < 300 ? "application/json" : "application/problem+json";
-        }
-        claimed = err == CH_OK && !replay_status;
+        ch_idem_call_run(c, ch__render_call);
+        return;
     }
-    if (err == CH_OK && !c->replayed)
+    if (err == CH_OK)
         err = c->route->handler(c);
-    if (c->deferred) { /* the handler returns CH_OK; ch_call_resume answers */
-        free(idem_route);
-        return; /* the call is not ours to touch any more */
-    }
+    if (c->deferred) /* the handler returns CH_OK; ch_call_resume answers */
+        return;      /* the call is not ours to touch any more */
     c->err = err;
     ch__render(p);
-    if (claimed)
-        ch_idem_finish(svc, &idem, c->status, c->raw_out, c->raw_out ? strlen(c->raw_out) : 0);
-    free(idem_route);
 }
 
 /* Loop thread, when the handler has returned: a deferred call waits for its answer. */
@@ -375,6 +332,10 @@ void ch_call_defer(ch_call_t *call)
 {
     ch__pending_t *p = (ch__pending_t *)(void *)call; /* call is the first member */
     ch__completions_t *c = p->completions;
+    if (ch_db_ambient_active(call->svc->db)) { /* its answer would be recorded before it exists */
+        ch_log_error("ch_call_defer on %s, which runs in an ambient transaction", call->route->path);
+        abort();
+    }
     call->deferred = 1;
     pthread_mutex_lock(&c->mu);
     c->pending++;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -112,14 +113,30 @@ const char *ch_db_kind(const ch_db_t *db)
     return db->driver->name;
 }
 
+/* The ambient transaction (end of file) takes these over on its own connection. */
+static int ch__db_amb_owns(const ch_db_t *db, const ch_db_conn_t *conn);
+static ch_err_t ch__db_amb_acquire(ch_db_conn_t **conn_out);
+static ch_err_t ch__db_amb_exec(const char *sql, const ch_db_param_t *params, size_t nparams, ch_db_rows_t **rows_out,
+                                int64_t *changes_out);
+static ch_err_t ch__db_amb_begin(void);
+static ch_err_t ch__db_amb_commit(void);
+static void ch__db_amb_rollback(void);
+static void ch__db_amb_release(void);
+
 ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out)
 {
     *conn_out = NULL;
+    if (ch_db_ambient_active(db))
+        return ch__db_amb_acquire(conn_out);
     return db->driver->acquire(db->impl, conn_out);
 }
 
 void ch_db_release(ch_db_t *db, ch_db_conn_t *conn)
 {
+    if (ch__db_amb_owns(db, conn)) {
+        ch__db_amb_release();
+        return;
+    }
     if (conn)
         db->driver->release(db->impl, conn);
 }
@@ -131,21 +148,31 @@ ch_err_t ch_db_exec(ch_db_t *db, ch_db_conn_t *conn, const char *sql, const ch_d
         *rows_out = NULL;
     if (changes_out)
         *changes_out = 0;
+    if (ch__db_amb_owns(db, conn))
+        return ch__db_amb_exec(sql, params, nparams, rows_out, changes_out);
     return db->driver->exec(conn, sql, params, nparams, rows_out, changes_out);
 }
 
 ch_err_t ch_db_begin(ch_db_t *db, ch_db_conn_t *conn, int for_write)
 {
+    if (ch__db_amb_owns(db, conn))
+        return ch__db_amb_begin();
     return db->driver->begin(conn, for_write);
 }
 
 ch_err_t ch_db_commit(ch_db_t *db, ch_db_conn_t *conn)
 {
+    if (ch__db_amb_owns(db, conn))
+        return ch__db_amb_commit();
     return db->driver->commit(conn);
 }
 
 void ch_db_rollback(ch_db_t *db, ch_db_conn_t *conn)
 {
+    if (ch__db_amb_owns(db, conn)) {
+        ch__db_amb_rollback();
+        return;
+    }
     db->driver->rollback(conn);
 }
 
@@ -511,4 +538,250 @@ void ch__db_cache_free(ch__db_cache_t *cache, void (*free_value)(void *value, vo
         return;
     ch__db_cache_clear(cache, free_value, ctx);
     free(cache);
+}
+
+/* ---- ambient transaction ------------------------------------------------------------ */
+
+typedef struct {
+    void (*fn)(void *ctx, uint64_t id);
+    void *ctx;
+    uint64_t id;
+} ch__db_hook_t;
+
+typedef struct {
+    ch_db_t *db;        /* non-NULL while active */
+    ch_db_conn_t *conn; /* borrowed from the driver at the first acquire */
+    int begun;          /* BEGIN sent */
+    int holders;        /* acquires not yet released */
+    int depth;          /* open nested transactions (savepoints ch_a1..ch_aN) */
+    int level_holders[CH_DB_AMBIENT_DEPTH_MAX]; /* holders when each level began */
+    ch_err_t err;       /* what aborted the ambient transaction; CH_OK while healthy */
+    ch_err_t level_err[CH_DB_AMBIENT_DEPTH_MAX]; /* first failure inside each level */
+    size_t nhooks;
+    ch__db_hook_t hooks[CH_DB_AFTER_COMMIT_MAX];
+} ch__db_ambient_t;
+
+static _Thread_local ch__db_ambient_t ch__amb;
+
+/* Whether a failed statement aborts the whole transaction (PostgreSQL) rather than only
+ * itself (SQLite, for constraint failures). */
+static int ch__db_amb_strict(void)
+{
+    return strcmp(ch__amb.db->driver->name, "postgres") == 0;
+}
+
+static int ch__db_amb_owns(const ch_db_t *db, const ch_db_conn_t *conn)
+{
+    return conn && ch__amb.db == db && ch__amb.conn == conn;
+}
+
+int ch_db_ambient_active(const ch_db_t *db)
+{
+    return db && ch__amb.db == db;
+}
+
+/* A control statement on the ambient connection (not through the wrappers). */
+static ch_err_t ch__db_amb_ctl(const char *sql)
+{
+    return ch__amb.db->driver->exec(ch__amb.conn, sql, NULL, 0, NULL, NULL);
+}
+
+/* Records what aborted the ambient transaction (the first error wins). */
+static ch_err_t ch__db_amb_abort(ch_err_t err)
+{
+    if (ch__amb.err == CH_OK)
+        ch__amb.err = err;
+    return err;
+}
+
+/* Sends BEGIN at the first statement. */
+static ch_err_t ch__db_amb_start(void)
+{
+    if (ch__amb.err != CH_OK)
+        return ch__amb.err;
+    if (ch__amb.begun)
+        return CH_OK;
+    ch_err_t err = ch__db_amb_ctl(ch__db_amb_strict() ? "BEGIN" : "BEGIN IMMEDIATE");
+    if (err != CH_OK)
+        return ch__db_amb_abort(err);
+    ch__amb.begun = 1;
+    return CH_OK;
+}
+
+ch_err_t ch_db_ambient_begin(ch_db_t *db)
+{
+    if (ch__amb.db) {
+        ch_log_error("db: an ambient transaction is already active on this thread");
+        return CH_EINTERNAL;
+    }
+    memset(&ch__amb, 0, sizeof(ch__amb));
+    ch__amb.db = db;
+    return CH_OK;
+}
+
+static ch_err_t ch__db_amb_acquire(ch_db_conn_t **conn_out)
+{
+    if (!ch__amb.conn) {
+        ch_err_t err = ch__amb.db->driver->acquire(ch__amb.db->impl, &ch__amb.conn);
+        if (err != CH_OK) {
+            ch__amb.conn = NULL;
+            return err;
+        }
+    }
+    ch__amb.holders++;
+    *conn_out = ch__amb.conn;
+    return CH_OK;
+}
+
+static ch_err_t ch__db_amb_exec(const char *sql, const ch_db_param_t *params, size_t nparams, ch_db_rows_t **rows_out,
+                                int64_t *changes_out)
+{
+    ch_err_t err = ch__db_amb_start();
+    if (err != CH_OK)
+        return err;
+    const ch_db_driver_t *d = ch__amb.db->driver;
+    if (ch__amb.depth > 0) {
+        ch_err_t *level = &ch__amb.level_err[ch__amb.depth - 1];
+        if (*level != CH_OK)
+            return *level; /* as in an aborted transaction: only rollback helps */
+        if ((err = d->exec(ch__amb.conn, sql, params, nparams, rows_out, changes_out)) != CH_OK)
+            *level = err;
+        return err;
+    }
+    /* Outside a nested transaction: a statement that may fail with a unique violation runs
+     * under its own savepoint on PostgreSQL, so that failure is its own. Reads do not. */
+    int guard = ch__db_amb_strict() && strncasecmp(sql, "SELECT", 6) != 0;
+    if (guard && (err = ch__db_amb_ctl("SAVEPOINT ch_s")) != CH_OK)
+        return ch__db_amb_abort(err);
+    err = d->exec(ch__amb.conn, sql, params, nparams, rows_out, changes_out);
+    if (guard) {
+        ch_err_t e2 = err == CH_OK ? CH_OK : ch__db_amb_ctl("ROLLBACK TO SAVEPOINT ch_s");
+        if (e2 == CH_OK)
+            e2 = ch__db_amb_ctl("RELEASE SAVEPOINT ch_s");
+        if (e2 != CH_OK)
+            return ch__db_amb_abort(err != CH_OK ? err : e2);
+    }
+    if (err != CH_OK && err != CH_ECONFLICT && !guard)
+        ch__db_amb_abort(err);
+    return err;
+}
+
+static ch_err_t ch__db_amb_begin(void)
+{
+    ch_err_t err = ch__db_amb_start();
+    if (err != CH_OK)
+        return err;
+    if (ch__amb.depth > 0 && ch__amb.level_err[ch__amb.depth - 1] != CH_OK)
+        return ch__amb.level_err[ch__amb.depth - 1];
+    if (ch__amb.depth == CH_DB_AMBIENT_DEPTH_MAX) {
+        ch_log_error("db: transactions nested deeper than %d", CH_DB_AMBIENT_DEPTH_MAX);
+        return CH_EINTERNAL;
+    }
+    char sql[32];
+    snprintf(sql, sizeof(sql), "SAVEPOINT ch_a%d", ch__amb.depth + 1);
+    if ((err = ch__db_amb_ctl(sql)) != CH_OK)
+        return ch__db_amb_abort(err);
+    ch__amb.level_holders[ch__amb.depth] = ch__amb.holders;
+    ch__amb.level_err[ch__amb.depth++] = CH_OK;
+    return CH_OK;
+}
+
+/* Closes the innermost level: RELEASE when keep, else ROLLBACK TO + RELEASE. */
+static ch_err_t ch__db_amb_close_level(int keep)
+{
+    char sql[48];
+    ch_err_t err = CH_OK;
+    if (!keep) {
+        snprintf(sql, sizeof(sql), "ROLLBACK TO SAVEPOINT ch_a%d", ch__amb.depth);
+        err = ch__db_amb_ctl(sql);
+    }
+    if (err == CH_OK) {
+        snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT ch_a%d", ch__amb.depth);
+        err = ch__db_amb_ctl(sql);
+    }
+    ch__amb.depth--;
+    if (err != CH_OK)
+        ch__db_amb_abort(err);
+    return err;
+}
+
+static ch_err_t ch__db_amb_commit(void)
+{
+    if (ch__amb.depth == 0) {
+        ch_log_error("db: commit outside a transaction");
+        return CH_EINTERNAL;
+    }
+    ch_err_t err = ch__amb.err != CH_OK ? ch__amb.err : ch__amb.level_err[ch__amb.depth - 1];
+    if (err != CH_OK) {
+        if (ch__amb.err == CH_OK)
+            ch__db_amb_close_level(0);
+        else
+            ch__amb.depth--;
+        return err;
+    }
+    return ch__db_amb_close_level(1);
+}
+
+static void ch__db_amb_rollback(void)
+{
+    if (ch__amb.depth == 0)
+        return;
+    if (ch__amb.err == CH_OK)
+        ch__db_amb_close_level(0);
+    else
+        ch__amb.depth--; /* the whole transaction rolls back at the end */
+}
+
+/* A holder gives the connection back: the nested transactions it began and left open are
+ * rolled back, as ch_db_release does with a real one; those of outer holders stay. */
+static void ch__db_amb_release(void)
+{
+    if (ch__amb.holders > 0)
+        ch__amb.holders--;
+    while (ch__amb.depth > 0 && ch__amb.level_holders[ch__amb.depth - 1] > ch__amb.holders)
+        ch__db_amb_rollback();
+}
+
+ch_err_t ch_db_ambient_end(ch_db_t *db, int commit)
+{
+    if (!ch_db_ambient_active(db)) {
+        ch_log_error("db: no ambient transaction to end");
+        return CH_EINTERNAL;
+    }
+    ch_err_t err = ch__amb.err;
+    if (ch__amb.depth > 0) {
+        ch_log_error("db: %d nested transaction(s) left open in an ambient transaction", ch__amb.depth);
+        if (err == CH_OK)
+            err = CH_EINTERNAL;
+    }
+    if (ch__amb.conn && ch__amb.begun) {
+        if (commit && err == CH_OK)
+            err = ch__db_amb_ctl("COMMIT");
+        if (!commit || err != CH_OK)
+            db->driver->rollback(ch__amb.conn);
+    }
+    if (ch__amb.conn)
+        db->driver->release(db->impl, ch__amb.conn);
+    size_t nhooks = ch__amb.nhooks;
+    ch__db_hook_t hooks[CH_DB_AFTER_COMMIT_MAX];
+    memcpy(hooks, ch__amb.hooks, sizeof(hooks));
+    int ran = commit && err == CH_OK;
+    memset(&ch__amb, 0, sizeof(ch__amb));
+    for (size_t i = 0; ran && i < nhooks; i++)
+        hooks[i].fn(hooks[i].ctx, hooks[i].id);
+    return err;
+}
+
+void ch_db_after_commit(ch_db_t *db, void (*fn)(void *ctx, uint64_t id), void *ctx, uint64_t id)
+{
+    if (!ch_db_ambient_active(db)) {
+        fn(ctx, id);
+        return;
+    }
+    if (ch__amb.nhooks == CH_DB_AFTER_COMMIT_MAX) {
+        ch_log_warn("db: more than %d after-commit calls in one transaction: running one now", CH_DB_AFTER_COMMIT_MAX);
+        fn(ctx, id);
+        return;
+    }
+    ch__amb.hooks[ch__amb.nhooks++] = (ch__db_hook_t){fn, ctx, id};
 }

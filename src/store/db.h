@@ -118,6 +118,44 @@ ch_err_t ch_db_ping(ch_db_t *db);
  * *applied_out (may be NULL) receives how many were applied. */
 ch_err_t ch_db_migrate(ch_db_t *db, int *applied_out);
 
+/* ---- ambient transaction ------------------------------------------------------------ */
+
+/* One transaction that a whole request runs in, so that an idempotency record commits
+ * together with the request's effect (svc/common/idempotency.h). While it is active on a
+ * thread, every ch_db_acquire of that database on that thread returns the same connection
+ * (ch_db_release of it does nothing); it sends BEGIN (IMMEDIATE on SQLite) at its first
+ * statement, not before, so work done before touching the database (hashing a password)
+ * holds no lock. Inside it, ch_db_begin/commit/rollback become SAVEPOINT / RELEASE /
+ * ROLLBACK TO + RELEASE, with the same outcome a real transaction would report (commit of a
+ * level where a statement failed rolls that level back and returns the error). A statement
+ * outside any nested begin that fails with CH_ECONFLICT (a unique violation the service
+ * expects) leaves the ambient transaction usable: on PostgreSQL, where a failed statement
+ * aborts the whole transaction, such statements run under a savepoint of their own. Any
+ * other failure outside a nested begin aborts the ambient transaction: later statements
+ * return that error and ch_db_ambient_end rolls back. Thread-local; one at a time. */
+
+/** Largest nesting of ch_db_begin inside an ambient transaction. */
+#define CH_DB_AMBIENT_DEPTH_MAX 8
+/** Most after-commit calls one ambient transaction keeps (more are run at once, logged). */
+#define CH_DB_AFTER_COMMIT_MAX 16
+
+/** Starts an ambient transaction on the calling thread (nothing is sent yet).
+ * CH_EINTERNAL when one is already active on this thread. */
+ch_err_t ch_db_ambient_begin(ch_db_t *db);
+/** Ends the thread's ambient transaction: commit when commit is non-zero and no error
+ * aborted it (then runs the after-commit calls in order), else rolls back (after-commit
+ * calls dropped). Gives the connection back. Returns the error that aborted it, of the
+ * COMMIT, or CH_OK (also when nothing was ever sent). A failed COMMIT may still have
+ * committed (a lost acknowledgement): callers must make a retry find out. */
+ch_err_t ch_db_ambient_end(ch_db_t *db, int commit);
+/** Whether an ambient transaction of db is active on the calling thread. */
+int ch_db_ambient_active(const ch_db_t *db);
+/** Runs fn(ctx, id) after the thread's ambient transaction of db commits, or at once when
+ * none is active (a service's own commit then is the real one). Use it for work that must
+ * not see, or let others see, the effect before it is durable: cache invalidation. ctx is
+ * borrowed and must outlive the transaction. */
+void ch_db_after_commit(ch_db_t *db, void (*fn)(void *ctx, uint64_t id), void *ctx, uint64_t id);
+
 /** The schema, in version order (src/store/migrations.c). */
 extern const ch_db_migration_t ch_db_migrations[];
 extern const size_t ch_db_migrations_count;

@@ -10,6 +10,7 @@ extern const char ch_migration_content[];
 extern const char ch_migration_events[];
 extern const char ch_migration_comments[];
 extern const char ch_migration_notifications[];
+extern const char ch_migration_idempotency[];
 extern const char ch_migration_notification_targets[];
 extern const char ch_migration_reactions[];
 
@@ -85,6 +86,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {6, "comments", ch_migration_comments},
     {7, "notifications", ch_migration_notifications},
     {8, "notification_targets", ch_migration_notification_targets},
+    {9, "idempotency_keys", ch_migration_idempotency},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

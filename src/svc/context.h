@@ -15,7 +15,6 @@ typedef struct {
     ch_db_t *db;            /* owned by main */
     ch_kv_t *kv;            /* owned by main */
     uint8_t token_key[CH_TOKEN_KEY_LEN];  /* signs access tokens */
-    uint8_t sealing_key[CH_TOKEN_KEY_LEN]; /* seals stored idempotent responses */
     int local_backends; /* SQLite + in-process kv: point reads take microseconds, no network */
     struct ch_profile_cache *profiles; /* rendered public profiles; NULL unless local_backends */
     struct ch_reactions_writer *reactions_writer; /* group commit (SQLite); NULL: a transaction per write */

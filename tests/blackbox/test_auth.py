@@ -201,11 +201,13 @@ def test_register_idempotency_replay(api):
     assert first.header("Idempotent-Replayed") in (None, "false")
     second = expect_status(api.post(REGISTER, json=body, headers={"Idempotency-Key": key}), 201)
     assert second.header("Idempotent-Replayed") == "true", second.describe()
-    assert second.json["user"]["id"] == first.json["user"]["id"]
-    assert second.json == first.json, "a replay must answer the first response again"
-    # Exactly one session exists (the replay did not log in again).
+    assert second.json["user"] == first.json["user"], "a replay answers the first user again"
+    # Tokens are never stored: the replay checked the password and opened a new session.
+    assert second.json["access_token"] != first.json["access_token"]
+    assert second.json["refresh_token"] != first.json["refresh_token"]
+    assert set(second.json) == set(first.json)
     sessions = api.get("/v1/me/sessions", token=first.json["access_token"]).json["items"]
-    assert len(sessions) == 1, sessions
+    assert len(sessions) == 2, sessions
 
 
 def test_register_idempotency_mismatch(api):

@@ -276,12 +276,12 @@ static void test_migrate_again_and_schema(void **state)
     OK(ch_db_exec(b->db, conn, ins_session, s1, 2, NULL, NULL));
     assert_int_equal(ch_db_exec(b->db, conn, ins_session, s2, 2, NULL, NULL), CH_EINTERNAL); /* no such user */
     OK(ch_db_exec(b->db, conn,
-                  "INSERT INTO idempotency_keys(user_id, idem_key, route, request_hash, created_at) "
-                  "VALUES (1001, 'k', 'POST /x', 'h', 1)",
+                  "INSERT INTO idempotency_keys(user_id, idem_key, route, fingerprint, status, response, "
+                  "created_at) VALUES (1001, 'k', 'POST /x', 'h', 201, '{}', 1)",
                   NULL, 0, NULL, NULL));
     assert_int_equal(ch_db_exec(b->db, conn,
-                                "INSERT INTO idempotency_keys(user_id, idem_key, route, request_hash, created_at) "
-                                "VALUES (1001, 'k', 'POST /y', 'h2', 2)",
+                                "INSERT INTO idempotency_keys(user_id, idem_key, route, fingerprint, status, "
+                                "response, created_at) VALUES (1001, 'k', 'POST /y', 'h2', 201, '{}', 2)",
                                 NULL, 0, NULL, NULL),
                      CH_ECONFLICT);
     for (const char *const *tbl = (const char *const[]){"refresh_tokens", "server_keys", "outbox", NULL}; *tbl;

@@ -1,11 +1,15 @@
 #include "svc/common/idempotency.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "svc/common/sql.h"
+
+/* Members of a credentials route's answer that are never stored. */
+static const char *const ch__token_fields[] = {"access_token", "refresh_token", "expires_in"};
 
 int ch_idem_key_valid(const char *key, size_t len)
 {
@@ -17,134 +21,139 @@ int ch_idem_key_valid(const char *key, size_t len)
     return 1;
 }
 
-/* Keyed BLAKE2b over (tag, route, body): tag 'h' gives the stored request fingerprint,
- * tag 's' the sealing key of the stored response. */
-static void ch__derive(ch_svc_t *svc, char tag, const ch_idem_req_t *req, uint8_t out[32])
+/* Plain BLAKE2b-256 of (route, body). Nothing in it is secret, so it needs no key: a
+ * credentials route hashes its body without the password (re-serialised with sorted keys);
+ * the password is checked against the account's Argon2id hash on replay instead. */
+static void ch__fingerprint(const ch_idem_req_t *req, char hex[65])
 {
     crypto_generichash_state st;
-    crypto_generichash_init(&st, svc->sealing_key, sizeof(svc->sealing_key), 32);
-    crypto_generichash_update(&st, (const unsigned char *)&tag, 1);
-    crypto_generichash_update(&st, (const unsigned char *)req->route, strlen(req->route) + 1);
-    crypto_generichash_update(&st, (const unsigned char *)req->body, req->body_len);
-    crypto_generichash_final(&st, out, 32);
-}
-
-static void ch__fingerprint(ch_svc_t *svc, const ch_idem_req_t *req, char hex[65])
-{
     uint8_t h[32];
-    ch__derive(svc, 'h', req, h);
+    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    crypto_generichash_update(&st, (const unsigned char *)req->route, strlen(req->route) + 1);
+    if (req->credentials && json_is_object(req->json)) {
+        json_t *copy = json_deep_copy(req->json);
+        json_object_del(copy, "password");
+        char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text)
+            crypto_generichash_update(&st, (const unsigned char *)text, strlen(text));
+        free(text);
+        json_decref(copy);
+    } else {
+        crypto_generichash_update(&st, (const unsigned char *)req->body, req->body_len);
+    }
+    crypto_generichash_final(&st, h, sizeof(h));
     sodium_bin2hex(hex, 65, h, sizeof(h));
 }
 
-/* Opens a sealed response; NULL when it does not open (key or data damaged). */
-static char *ch__unseal(ch_svc_t *svc, const ch_idem_req_t *req, const char *b64)
+/* The answer as stored: a credentials route's tokens removed. Caller frees. */
+static char *ch__storable(const ch_idem_req_t *req, const char *body)
 {
-    size_t raw_cap = strlen(b64), raw_len = 0;
-    unsigned char *raw = malloc(raw_cap + 1);
-    char *plain = NULL;
-    uint8_t key[32];
-    ch__derive(svc, 's', req, key);
-    if (sodium_base642bin(raw, raw_cap, b64, strlen(b64), NULL, &raw_len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
-        raw_len >= crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
-        size_t plain_len = raw_len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
-        plain = malloc(plain_len + 1);
-        if (crypto_secretbox_open_easy((unsigned char *)plain, raw + crypto_secretbox_NONCEBYTES,
-                                       raw_len - crypto_secretbox_NONCEBYTES, raw, key) == 0) {
-            plain[plain_len] = '\0';
-        } else {
-            free(plain);
-            plain = NULL;
-        }
+    if (!body)
+        return strdup("");
+    if (!req->credentials)
+        return strdup(body);
+    json_t *doc = json_loads(body, JSON_DECODE_ANY, NULL);
+    if (!json_is_object(doc)) { /* cannot hold a token member then */
+        json_decref(doc);
+        return strdup(body);
     }
-    free(raw);
-    return plain;
+    for (size_t i = 0; i < sizeof(ch__token_fields) / sizeof(ch__token_fields[0]); i++)
+        json_object_del(doc, ch__token_fields[i]);
+    char *out = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return out;
 }
 
-static char *ch__seal(ch_svc_t *svc, const ch_idem_req_t *req, const char *body, size_t len)
+ch_err_t ch_idem_lookup(ch_svc_t *svc, const ch_idem_req_t *req, int *status, char **body, ch_fault_t *f)
 {
-    uint8_t key[32];
-    ch__derive(svc, 's', req, key);
-    size_t raw_len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len;
-    unsigned char *raw = malloc(raw_len);
-    randombytes_buf(raw, crypto_secretbox_NONCEBYTES);
-    crypto_secretbox_easy(raw + crypto_secretbox_NONCEBYTES, (const unsigned char *)body, len, raw, key);
-    size_t b64_len = sodium_base64_ENCODED_LEN(raw_len, sodium_base64_VARIANT_ORIGINAL);
-    char *b64 = malloc(b64_len);
-    sodium_bin2base64(b64, b64_len, raw, raw_len, sodium_base64_VARIANT_ORIGINAL);
-    free(raw);
-    return b64;
-}
-
-ch_err_t ch_idem_begin(ch_svc_t *svc, const ch_idem_req_t *req, int *replay_status, char **replay_body,
-                       ch_fault_t *f)
-{
-    char fp[65];
-    ch__fingerprint(svc, req, fp);
-    int64_t now = ch_now_ms();
-    *replay_status = 0;
-    *replay_body = NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int64_t inserted = 0;
-        ch_db_param_t ins[] = {CH_DB_P_INT(req->user_id), CH_DB_P_TEXT(req->key), CH_DB_P_TEXT(req->route),
-                               CH_DB_P_TEXT(fp), CH_DB_P_INT(now)};
-        ch_err_t err = ch_sql_run(svc,
-                                  "INSERT INTO idempotency_keys(user_id, idem_key, route, request_hash, status, created_at) "
-                                  "VALUES($1, $2, $3, $4, 0, $5) ON CONFLICT (user_id, idem_key) DO NOTHING",
-                                  ins, CH_NPARAMS(ins), NULL, &inserted);
-        if (err || inserted == 1)
-            return err;
-
-        ch_db_rows_t *rows = NULL;
-        ch_db_param_t sel[] = {CH_DB_P_INT(req->user_id), CH_DB_P_TEXT(req->key)};
-        if ((err = ch_sql_run(svc,
-                              "SELECT route, request_hash, status, response, created_at FROM idempotency_keys "
-                              "WHERE user_id = $1 AND idem_key = $2",
-                              sel, 2, &rows, NULL)) != CH_OK)
-            return err;
-        if (ch_db_rows_count(rows) == 0) { /* released meanwhile: claim again */
-            ch_db_rows_free(rows);
-            continue;
-        }
-        if (ch_db_rows_int(rows, 0, 4) < now - CH_IDEMPOTENCY_TTL_MS) { /* expired: forget it */
-            ch_db_rows_free(rows);
-            ch_db_param_t del[] = {CH_DB_P_INT(req->user_id), CH_DB_P_TEXT(req->key),
-                                   CH_DB_P_INT(now - CH_IDEMPOTENCY_TTL_MS)};
-            if ((err = ch_sql_run(svc,
-                                  "DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND created_at < $3",
-                                  del, 3, NULL, NULL)) != CH_OK)
-                return err;
-            continue;
-        }
-        if (strcmp(ch_db_rows_text(rows, 0, 0), req->route) != 0 || strcmp(ch_db_rows_text(rows, 0, 1), fp) != 0)
-            err = ch_fault(f, CH_EIDEMPOTENCYMISMATCH, "Idempotency-Key",
-                           "this Idempotency-Key was used with a different request");
-        else if (ch_db_rows_int(rows, 0, 2) == 0)
-            err = ch_fault(f, CH_EIDEMPOTENCYBUSY, "Idempotency-Key", "a request with this Idempotency-Key is in progress");
-        else if ((*replay_body = ch__unseal(svc, req, ch_db_rows_text(rows, 0, 3))) == NULL)
-            err = ch_fault(f, CH_EINTERNAL, NULL, "stored response cannot be opened");
-        else
-            *replay_status = (int)ch_db_rows_int(rows, 0, 2);
+    *status = 0;
+    *body = NULL;
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(req->user_id), CH_DB_P_TEXT(req->key),
+                         CH_DB_P_INT(ch_now_ms() - CH_IDEMPOTENCY_TTL_MS)};
+    ch_err_t err = ch_sql_run(svc,
+                              "SELECT route, fingerprint, status, response FROM idempotency_keys "
+                              "WHERE user_id = $1 AND idem_key = $2 AND created_at >= $3",
+                              p, CH_NPARAMS(p), &rows, NULL);
+    if (err != CH_OK || ch_db_rows_count(rows) == 0) {
         ch_db_rows_free(rows);
         return err;
     }
-    return ch_fault(f, CH_EIDEMPOTENCYBUSY, "Idempotency-Key", "a request with this Idempotency-Key is in progress");
+    char fp[65];
+    ch__fingerprint(req, fp);
+    if (strcmp(ch_db_rows_text(rows, 0, 0), req->route) != 0 || strcmp(ch_db_rows_text(rows, 0, 1), fp) != 0) {
+        err = ch_fault(f, CH_EIDEMPOTENCYMISMATCH, "Idempotency-Key",
+                       "this Idempotency-Key was used with a different request");
+    } else {
+        *status = (int)ch_db_rows_int(rows, 0, 2);
+        *body = strdup(ch_db_rows_text(rows, 0, 3));
+    }
+    ch_db_rows_free(rows);
+    return err;
 }
 
-void ch_idem_finish(ch_svc_t *svc, const ch_idem_req_t *req, int status, const char *body, size_t len)
+ch_err_t ch_idem_record(ch_svc_t *svc, const ch_idem_req_t *req, int status, const char *body, int *taken)
 {
-    ch_err_t err;
-    if (status >= 500) {
-        ch_db_param_t p[] = {CH_DB_P_INT(req->user_id), CH_DB_P_TEXT(req->key)};
-        err = ch_sql_run(svc, "DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND status = 0", p, 2,
-                         NULL, NULL);
-    } else {
-        char *sealed = ch__seal(svc, req, body ? body : "", body ? len : 0);
-        ch_db_param_t p[] = {CH_DB_P_INT(req->user_id), CH_DB_P_TEXT(req->key), CH_DB_P_INT(status),
-                             CH_DB_P_TEXT(sealed)};
-        err = ch_sql_run(svc, "UPDATE idempotency_keys SET status = $3, response = $4 WHERE user_id = $1 AND idem_key = $2",
-                         p, CH_NPARAMS(p), NULL, NULL);
-        free(sealed);
+    *taken = 0;
+    char fp[65];
+    ch__fingerprint(req, fp);
+    char *stored = ch__storable(req, body);
+    if (!stored)
+        return CH_EINTERNAL;
+    int64_t now = ch_now_ms(), changed = 0;
+    ch_db_param_t p[] = {CH_DB_P_INT(req->user_id), CH_DB_P_TEXT(req->key),   CH_DB_P_TEXT(req->route),
+                         CH_DB_P_TEXT(fp),           CH_DB_P_INT(status),      CH_DB_P_TEXT(stored),
+                         CH_DB_P_INT(now),           CH_DB_P_INT(now - CH_IDEMPOTENCY_TTL_MS)};
+    /* An expired row (not swept yet) is taken over; a live one belongs to a request that
+     * committed first (on PostgreSQL this waits for it to end). */
+    ch_err_t err = ch_sql_run(svc,
+                              "INSERT INTO idempotency_keys(user_id, idem_key, route, fingerprint, status, response, "
+                              "created_at) VALUES($1, $2, $3, $4, $5, $6, $7) "
+                              "ON CONFLICT (user_id, idem_key) DO UPDATE SET route = excluded.route, "
+                              "fingerprint = excluded.fingerprint, status = excluded.status, "
+                              "response = excluded.response, created_at = excluded.created_at "
+                              "WHERE idempotency_keys.created_at < $8",
+                              p, CH_NPARAMS(p), NULL, &changed);
+    free(stored);
+    if (err == CH_OK && changed == 0)
+        *taken = 1;
+    return err;
+}
+
+ch_err_t ch_idem_sweep(ch_svc_t *svc, int64_t now_ms, int64_t *deleted)
+{
+    int64_t total = 0;
+    ch_err_t err = CH_OK;
+    for (int round = 0; round < CH_IDEMPOTENCY_SWEEP_ROUNDS; round++) {
+        int64_t n = 0;
+        ch_db_param_t p[] = {CH_DB_P_INT(now_ms - CH_IDEMPOTENCY_TTL_MS), CH_DB_P_INT(CH_IDEMPOTENCY_SWEEP_BATCH)};
+        err = ch_sql_run(svc,
+                         "DELETE FROM idempotency_keys WHERE (user_id, idem_key) IN "
+                         "(SELECT user_id, idem_key FROM idempotency_keys WHERE created_at < $1 "
+                         "ORDER BY created_at LIMIT $2)",
+                         p, CH_NPARAMS(p), NULL, &n);
+        if (err != CH_OK)
+            break;
+        total += n;
+        if (n < CH_IDEMPOTENCY_SWEEP_BATCH)
+            break;
     }
-    if (err)
-        ch_log_warn("idempotency record for key '%s' not saved: %s", req->key, ch_err_code(err));
+    if (deleted)
+        *deleted = total;
+    return err;
+}
+
+void ch_idem_sweep_tick(ch_svc_t *svc)
+{
+    static _Atomic int64_t last_ms;
+    int64_t now = ch_now_ms();
+    int64_t prev = atomic_load(&last_ms);
+    if (now - prev < CH_IDEMPOTENCY_SWEEP_EVERY_MS || !atomic_compare_exchange_strong(&last_ms, &prev, now))
+        return;
+    int64_t deleted = 0;
+    ch_err_t err = ch_idem_sweep(svc, now, &deleted);
+    if (err != CH_OK)
+        ch_log_warn("idempotency: sweeping expired keys failed: %s", ch_err_code(err));
+    else if (deleted)
+        ch_log_info("idempotency: swept %lld expired key(s)", (long long)deleted);
 }

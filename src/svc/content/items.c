@@ -107,11 +107,18 @@ static ch_err_t ch__posts_count(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t auth
                      NULL, NULL);
 }
 
-/* After a commit that changed posts_count: the cached public profile is stale. */
+static void ch__forget_cached(void *profiles, uint64_t id)
+{
+    ch_profile_cache_forget(profiles, id);
+}
+
+/* After a commit that changed posts_count: the cached public profile is stale. Inside an
+ * ambient transaction (Idempotency-Key) the real commit comes later: forgetting before it
+ * would let a reader cache the old count again. */
 static void ch__forget_profile(ch_svc_t *svc, ch_item_type_t type, uint64_t author)
 {
     if (type == CH_ITEM_POST && svc->profiles)
-        ch_profile_cache_forget(svc->profiles, author);
+        ch_db_after_commit(svc->db, ch__forget_cached, svc->profiles, author);
 }
 
 /* Reads the item back on conn (inside the writer's transaction) and renders it. */

@@ -66,6 +66,13 @@ static void ch__pair_count(ch__pair_t *t, uint64_t user, int64_t d_followers, in
     t->following[i] += d_following;
 }
 
+/* Forgets a cached profile once the change is durable (after the ambient transaction's
+ * commit when an Idempotency-Key runs the request in one, store/db.h). */
+static void ch__forget_cached(void *profiles, uint64_t id)
+{
+    ch_profile_cache_forget(profiles, id);
+}
+
 /* Applies the count deltas (ascending id order), commits or rolls back, and forgets the
  * cached profiles whose counts moved. Returns the transaction's outcome. */
 static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
@@ -87,7 +94,7 @@ static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
     if (err == CH_OK && t->svc->profiles) {
         for (int i = 0; i < 2; i++)
             if (moved[i])
-                ch_profile_cache_forget(t->svc->profiles, t->ids[i]);
+                ch_db_after_commit(t->svc->db, ch__forget_cached, t->svc->profiles, t->ids[i]);
     }
     return err;
 }

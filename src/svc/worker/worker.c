@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "store/clickhouse.h"
+#include "svc/common/idempotency.h"
 #include "svc/engage/notify.h"
 #include "svc/engage/shipper.h"
 #include "svc/engage/signals.h"
@@ -58,6 +59,7 @@ static int64_t ch__consume_round(ch__thread_t *t)
         else if (applied == CH_CONSUMER_BATCH)
             busy = 1;
     }
+    ch_idem_sweep_tick(w->svc); /* expired Idempotency-Key records */
     if (failed)
         return ch__backoff(t, 500);
     t->backoff_ms = 0;
