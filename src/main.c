@@ -71,7 +71,10 @@ static ch_db_t *ch__open_db(const ch_config_t *cfg)
 {
     char err[512] = "";
     ch_db_t *db = NULL;
-    if (ch_db_open(cfg->db_url, &db, err, sizeof(err)) != CH_OK) {
+    ch_db_options_t opts = {.statement_timeout_ms = cfg->db_statement_timeout_ms,
+                            .pool_size = cfg->db_pool_size,
+                            .pool_wait_ms = cfg->db_pool_wait_ms};
+    if (ch_db_open_opts(cfg->db_url, &opts, &db, err, sizeof(err)) != CH_OK) {
         fprintf(stderr, "chorusd: CHORUS_DB: %s\n", err[0] ? err : "cannot open the database");
         return NULL;
     }
