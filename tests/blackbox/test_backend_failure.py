@@ -307,3 +307,24 @@ def test_an_exhausted_pool_answers_503_instead_of_waiting(start_server, pg_ctl):
                     "WHERE query LIKE '%pg_sleep(12)%' AND pid <> pg_backend_pid()")
     wait_until(lambda: acct.get(f"/v1/users/{acct.id}").status == 200, "a read after the lock went", 20)
     expect_status(acct.patch("/v1/me", json={"bio": "after"}), 200)
+
+
+def test_readyz_reports_a_postgres_that_cannot_write(start_server, pg_ctl):
+    """A server that answers but refuses writes (here: read-only by default) is not ready."""
+    srv = start_server(name="db-readonly")
+    c = srv.client()
+    expect_status(c.get("/readyz"), 200)
+    dbname = srv.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
+    kick = (f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}' "
+            "AND pid <> pg_backend_pid()")
+    pg_ctl.psql(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
+    try:
+        pg_ctl.psql(kick)  # its connections come back read-only
+        r = wait_until(lambda: (lambda r: r if r.status == 503 else None)(c.get("/readyz")), "/readyz 503", 15)
+        body = expect_problem(r, 503, "unavailable")
+        assert body["checks"] == {"db": "unwritable", "kv": "ok"}, r.describe()
+        assert "postgres" in body["detail"], r.describe()
+    finally:
+        pg_ctl.psql(f"ALTER DATABASE {dbname} SET default_transaction_read_only = off")
+        pg_ctl.psql(kick)
+    wait_ready(c)
