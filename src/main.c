@@ -291,6 +291,10 @@ int main(int argc, char **argv)
 
     if (ch__ensure_data_dir(&cfg) != 0)
         return 2;
+    /* Offline commands (seed, repair over every target) may run long statements: no
+     * statement deadline there; a request-serving process keeps it. */
+    if (strcmp(command, "serve") != 0)
+        cfg.db_statement_timeout_ms = 0;
     ch_db_t *db = ch__open_db(&cfg);
     if (!db)
         return 1;
