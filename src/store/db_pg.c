@@ -4,16 +4,17 @@
  * the server cancels a statement after statement_timeout, and the client gives up on a
  * server that stops answering altogether (stopped, partitioned) CH__PG_GRACE_MS later,
  * dropping the connection; connecting is bounded by connect_timeout, and TCP keepalives and
- * tcp_user_timeout notice a peer that vanished while the connection is idle or sending. A connection that fails at the connection level
- * (lost socket, server shutting down) is marked broken and closed on release instead of
- * being pooled, and idle pooled connections are checked for a server hang-up before they
- * are handed out: after a server restart the pool heals itself. */
+ * tcp_user_timeout notice a peer that vanished while the connection is idle or sending.
+ * A connection that fails at the connection level (lost socket, server shutting down, no
+ * answer in time) is marked broken and closed on release instead of being pooled, and idle
+ * pooled connections are checked for a server hang-up before they are handed out: after a
+ * server restart the pool heals itself. */
 #include "store/db.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <poll.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -682,10 +683,10 @@ static ch_err_t ch__pg_lock_schema(ch_db_conn_t *conn)
     /* A migration may take long, and so may waiting for another process's: no deadline for
      * the rest of this transaction. */
     ch_err_t err = ch__pg_simple(c, "SET LOCAL statement_timeout = 0", PGRES_COMMAND_OK, NULL);
-    if (err == CH_OK)
-        c->txn_untimed = 1;
-    return err == CH_OK ? ch__pg_simple(c, "SELECT pg_advisory_xact_lock(" CH__PG_SCHEMA_LOCK ")", PGRES_TUPLES_OK, NULL)
-                        : err;
+    if (err != CH_OK)
+        return err;
+    c->txn_untimed = 1;
+    return ch__pg_simple(c, "SELECT pg_advisory_xact_lock(" CH__PG_SCHEMA_LOCK ")", PGRES_TUPLES_OK, NULL);
 }
 
 /* ---- capabilities ------------------------------------------------------------------- */
