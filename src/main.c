@@ -71,7 +71,10 @@ static ch_db_t *ch__open_db(const ch_config_t *cfg)
 {
     char err[512] = "";
     ch_db_t *db = NULL;
-    if (ch_db_open(cfg->db_url, &db, err, sizeof(err)) != CH_OK) {
+    ch_db_options_t opts = {.statement_timeout_ms = cfg->db_statement_timeout_ms,
+                            .pool_size = cfg->db_pool_size,
+                            .pool_wait_ms = cfg->db_pool_wait_ms};
+    if (ch_db_open_opts(cfg->db_url, &opts, &db, err, sizeof(err)) != CH_OK) {
         fprintf(stderr, "chorusd: CHORUS_DB: %s\n", err[0] ? err : "cannot open the database");
         return NULL;
     }
@@ -288,6 +291,10 @@ int main(int argc, char **argv)
 
     if (ch__ensure_data_dir(&cfg) != 0)
         return 2;
+    /* Offline commands (seed, repair over every target) may run long statements: no
+     * statement deadline there; a request-serving process keeps it. */
+    if (strcmp(command, "serve") != 0)
+        cfg.db_statement_timeout_ms = 0;
     ch_db_t *db = ch__open_db(&cfg);
     if (!db)
         return 1;

@@ -21,6 +21,10 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_LISTEN", "127.0.0.1:8080", "address to serve HTTP on (host:port, [v6]:port)"},
     {"CHORUS_DATA_DIR", "./var", "directory for embedded data (SQLite database)"},
     {"CHORUS_DB", "sqlite:$CHORUS_DATA_DIR/chorus.db", "database: sqlite:PATH or postgres://user@host:port/db"},
+    {"CHORUS_DB_STATEMENT_TIMEOUT", "5000", "PostgreSQL: ms a statement may run before it is cancelled and the "
+                                            "request answers 503 (0: none; migrations and seed run without)"},
+    {"CHORUS_DB_POOL_SIZE", "64", "PostgreSQL: connections open at most per process (1-10000)"},
+    {"CHORUS_DB_POOL_WAIT", "2000", "PostgreSQL: ms to wait for a free connection before answering 503 (0-60000)"},
     {"CHORUS_REDIS", "(unset: in-process)", "Redis for cache, rate limits, sessions: redis://host:port[/db]"},
     {"CHORUS_CLICKHOUSE", "(unset: none)", "ClickHouse HTTP interface the event log is shipped to: http://host:port[/database]"},
     {"CHORUS_THREADS", "number of cores", "event-loop threads (1-256)"},
@@ -60,6 +64,11 @@ void ch_config_print_help(FILE *out)
         fprintf(out, "  %-26s %s\n  %-26s   default: %s\n", ch__config_vars[i].name, ch__config_vars[i].help, "",
                 ch__config_vars[i].default_text);
 }
+
+/* Defaults of the CHORUS_DB_* limits (the same as store/db.h's CH_DB_OPTIONS_DEFAULT). */
+#define CH__DB_STATEMENT_TIMEOUT_MS 5000
+#define CH__DB_POOL_SIZE 64
+#define CH__DB_POOL_WAIT_MS 2000
 
 /* ---- parsers --------------------------------------------------------------------------- */
 
@@ -263,6 +272,15 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         return ch__fail(err, errlen, "CHORUS_TRUSTED_PROXIES", proxies,
                         "a comma list of at most 64 CIDRs (10.0.0.0/8, ::1/128, 192.0.2.7)");
     cfg->ntrusted_proxies = (size_t)nproxies;
+
+    int64_t db_timeout = CH__DB_STATEMENT_TIMEOUT_MS, db_pool = CH__DB_POOL_SIZE, db_wait = CH__DB_POOL_WAIT_MS;
+    if (ch__env_int("CHORUS_DB_STATEMENT_TIMEOUT", 0, 3600 * 1000LL, &db_timeout, err, errlen) ||
+        ch__env_int("CHORUS_DB_POOL_SIZE", 1, 10000, &db_pool, err, errlen) ||
+        ch__env_int("CHORUS_DB_POOL_WAIT", 0, 60000, &db_wait, err, errlen))
+        return -1;
+    cfg->db_statement_timeout_ms = db_timeout;
+    cfg->db_pool_size = (unsigned)db_pool;
+    cfg->db_pool_wait_ms = db_wait;
     cfg->threads = (unsigned)threads;
     cfg->workers = (unsigned)workers;
     cfg->node_id = (unsigned)node;

@@ -21,6 +21,9 @@ typedef struct {
     uint16_t listen_port;
     char data_dir[1024];
     char db_url[2048];      /* "sqlite:PATH" or "postgres://..." */
+    int64_t db_statement_timeout_ms; /* PostgreSQL statement deadline; 0 = none */
+    unsigned db_pool_size;           /* PostgreSQL connections at most */
+    int64_t db_pool_wait_ms;         /* wait for a free connection before 503 */
     char redis_url[1024];   /* "" = in-process */
     char clickhouse_url[1024]; /* "" = none; http://host:port[/database] */
     unsigned threads;       /* event-loop threads */

@@ -179,7 +179,9 @@ static void ch__send(ch__pending_t *p)
         h2o_add_header(pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
     if (c->status == 405)
         h2o_add_header(pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, p->allow, strlen(p->allow));
-    if (c->status == 429 || (c->status == 503 && c->fault.retry_after_s)) {
+    /* Every 503 says when to come back: a backend away or busy (pool wait, deadline) is
+     * worth retrying, soon. */
+    if (c->status == 429 || c->status == 503) {
         char *v = h2o_mem_alloc_pool(pool, 24);
         int n = snprintf(v, 24, "%lld", c->fault.retry_after_s > 0 ? c->fault.retry_after_s : 1);
         h2o_add_header(pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)n);

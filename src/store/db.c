@@ -3,6 +3,7 @@
 #include "store/db.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +11,16 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 struct ch_db {
     const ch_db_driver_t *driver;
     void *impl;
+    /* write probe cache (ch_db_probe_write) */
+    pthread_mutex_t probe_mu;
+    int64_t probe_at_ms; /* monotonic ms of the last real probe; 0 = never */
+    ch_err_t probe_err;
 };
 
 static const ch_db_driver_t *const ch__db_drivers[] = {&ch_db_sqlite_driver, &ch_db_pg_driver};
@@ -53,10 +59,19 @@ static const char *ch__db_driver_missing(const ch_db_driver_t *d)
     CH__DB_SLOT(rollback)
     CH__DB_SLOT(lock_schema)
 #undef CH__DB_SLOT
+    if (d->maintain && d->maintain_interval_ms <= 0)
+        return "maintain_interval_ms";
     return NULL;
 }
 
 ch_err_t ch_db_open(const char *url, ch_db_t **db_out, char *errbuf, size_t errlen)
+{
+    ch_db_options_t opts = CH_DB_OPTIONS_DEFAULT;
+    return ch_db_open_opts(url, &opts, db_out, errbuf, errlen);
+}
+
+ch_err_t ch_db_open_opts(const char *url, const ch_db_options_t *opts, ch_db_t **db_out, char *errbuf,
+                         size_t errlen)
 {
     *db_out = NULL;
     if (errbuf && errlen)
@@ -89,13 +104,14 @@ ch_err_t ch_db_open(const char *url, ch_db_t **db_out, char *errbuf, size_t errl
         return CH_EINTERNAL;
     }
     db->driver = driver;
-    ch_err_t err = driver->open(url, &db->impl, errbuf, errlen);
+    ch_err_t err = driver->open(url, opts, &db->impl, errbuf, errlen);
     if (err != CH_OK) {
         if (errbuf && errlen && !errbuf[0])
             ch__db_errf(errbuf, errlen, "%s: cannot open database", driver->name);
         free(db);
         return err;
     }
+    pthread_mutex_init(&db->probe_mu, NULL);
     *db_out = db;
     return CH_OK;
 }
@@ -105,7 +121,13 @@ void ch_db_close(ch_db_t *db)
     if (!db)
         return;
     db->driver->close(db->impl);
+    pthread_mutex_destroy(&db->probe_mu);
     free(db);
+}
+
+const ch_db_driver_t *ch__db_driver(const ch_db_t *db)
+{
+    return db->driver;
 }
 
 const char *ch_db_kind(const ch_db_t *db)
@@ -188,6 +210,55 @@ ch_err_t ch_db_ping(ch_db_t *db)
         err = CH_EINTERNAL;
     ch_db_rows_free(rows);
     ch_db_release(db, conn);
+    return err;
+}
+
+/* ---- capabilities ------------------------------------------------------------------- */
+
+static int64_t ch__db_now_ms(void);
+
+ch_err_t ch_db_oldest_open_xact_ms(ch_db_t *db, ch_db_conn_t *conn, int64_t *out_ms)
+{
+    *out_ms = -1;
+    return db->driver->oldest_open_xact_ms ? db->driver->oldest_open_xact_ms(conn, out_ms) : CH_OK;
+}
+
+ch_err_t ch_db_tune(ch_db_t *db, ch_db_conn_t *conn, ch_db_tune_t how)
+{
+    return db->driver->tune ? db->driver->tune(conn, how) : CH_OK;
+}
+
+/* The probe row is one per process-wide key; replicas overwrite each other's, which is
+ * the point: the write is what is tested, not the value. */
+static ch_err_t ch__db_probe_now(ch_db_t *db)
+{
+    ch_err_t err = db->driver->check_space ? db->driver->check_space(db->impl) : CH_OK;
+    ch_db_conn_t *conn = NULL;
+    if (err == CH_OK)
+        err = ch_db_acquire(db, &conn);
+    if (err == CH_OK) {
+        ch_db_param_t p[] = {CH_DB_P_INT(ch__db_now_ms())};
+        err = ch_db_exec(db, conn,
+                         "INSERT INTO db_probe(id, written_at) VALUES (1, $1) "
+                         "ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+                         p, 1, NULL, NULL);
+        ch_db_release(db, conn);
+    }
+    return err;
+}
+
+ch_err_t ch_db_probe_write(ch_db_t *db)
+{
+    pthread_mutex_lock(&db->probe_mu);
+    int64_t now = (int64_t)(ch_mono_ns() / 1000000) + 1; /* never 0 */
+    if (db->probe_at_ms == 0 || now - db->probe_at_ms >= CH_DB_PROBE_INTERVAL_MS) {
+        /* Probing under the lock: concurrent readiness checks wait for one probe instead
+         * of each writing (the probe is bounded by the statement and pool deadlines). */
+        db->probe_err = ch__db_probe_now(db);
+        db->probe_at_ms = (int64_t)(ch_mono_ns() / 1000000) + 1;
+    }
+    ch_err_t err = db->probe_err;
+    pthread_mutex_unlock(&db->probe_mu);
     return err;
 }
 

@@ -56,7 +56,36 @@ typedef struct {
 
 /* ---- drivers ------------------------------------------------------------------------ */
 
-/** Driver vtable. Every slot is mandatory (checked by ch_db_open). Error mapping:
+/** Limits of a connection pool, chosen at open (ch_db_open_opts). */
+typedef struct {
+    /* Longest a statement may run before the server cancels it (PostgreSQL
+     * statement_timeout; the client also gives up on a server that stops answering a bit
+     * later). 0 means none. Migrations and bulk loads (CH_DB_TUNE_BULK) run without it. */
+    int64_t statement_timeout_ms;
+    /* Most connections open at once (PostgreSQL); 0 means unbounded. */
+    unsigned pool_size;
+    /* How long ch_db_acquire waits for a free connection when pool_size are borrowed,
+     * before it answers CH_EUNAVAILABLE. */
+    int64_t pool_wait_ms;
+} ch_db_options_t;
+
+/** Defaults used by ch_db_open (and by CHORUS_DB_* settings left unset). */
+#define CH_DB_STATEMENT_TIMEOUT_MS 5000
+#define CH_DB_POOL_SIZE 64
+#define CH_DB_POOL_WAIT_MS 2000
+#define CH_DB_OPTIONS_DEFAULT                                                                    \
+    ((ch_db_options_t){.statement_timeout_ms = CH_DB_STATEMENT_TIMEOUT_MS, .pool_size = CH_DB_POOL_SIZE, \
+                       .pool_wait_ms = CH_DB_POOL_WAIT_MS})
+
+/** What a connection is about to be used for (ch_db_tune). */
+typedef enum {
+    CH_DB_TUNE_WRITER, /* a long-lived connection that commits many small write batches */
+    CH_DB_TUNE_BULK,   /* one huge transaction (seed, repair): big cache, no statement deadline */
+} ch_db_tune_t;
+
+/** Driver vtable. Every slot up to lock_schema is mandatory (checked by ch_db_open); the
+ * capability slots after it are optional, each with the documented default when NULL, so
+ * that services never ask which engine they run on. Error mapping:
  * unique/primary-key violation -> CH_ECONFLICT; lost connection, refused connection, busy
  * timeout, I/O error -> CH_EUNAVAILABLE; anything else (a bug in SQL) -> CH_EINTERNAL.
  * Drivers log details with ch_log_*; callers only see the ch_err_t. */
@@ -66,7 +95,7 @@ typedef struct ch_db_driver {
     /* Opens the pool. For sqlite, url is "sqlite:PATH" (directories must exist). Must not
      * fail for postgres when the server is down: connections are made lazily. errbuf gets a
      * human message on failure (bad URL, unwritable file). */
-    ch_err_t (*open)(const char *url, void **impl_out, char *errbuf, size_t errlen);
+    ch_err_t (*open)(const char *url, const ch_db_options_t *opts, void **impl_out, char *errbuf, size_t errlen);
     void (*close)(void *impl); /* all connections must be released */
     ch_err_t (*acquire)(void *impl, ch_db_conn_t **conn_out);
     void (*release)(void *impl, ch_db_conn_t *conn); /* rolls back an open transaction */
@@ -82,6 +111,23 @@ typedef struct ch_db_driver {
     /* Inside a write transaction, serialises schema migration between processes
      * (postgres: pg_advisory_xact_lock; sqlite: nothing, BEGIN IMMEDIATE already does). */
     ch_err_t (*lock_schema)(ch_db_conn_t *conn);
+
+    /* -- optional capabilities -- */
+    /* The start (unix ms, database clock) of the oldest transaction other clients have
+     * open, or -1 when none, to bound how far a reader of id-ordered rows may trust that no
+     * older id will still commit. NULL: transactions cannot overlap a reader's view that
+     * way (SQLite: one writer, commits in id order within the process); -1. */
+    ch_err_t (*oldest_open_xact_ms)(ch_db_conn_t *conn, int64_t *out_ms);
+    /* Tunes a borrowed connection for a use (ch_db_tune_t); the tuning may last until the
+     * connection is closed. NULL: nothing to tune. */
+    ch_err_t (*tune)(ch_db_conn_t *conn, ch_db_tune_t how);
+    /* Background upkeep run every maintain_interval_ms on a connection of its own by the
+     * thread ch_db_maintainer_start makes (SQLite: passive WAL checkpoint). NULL: none. */
+    ch_err_t (*maintain)(ch_db_conn_t *conn);
+    int maintain_interval_ms;
+    /* Whether the storage has room to write (SQLite: free space on the database's file
+     * system); CH_EUNAVAILABLE when not. NULL: the write probe alone decides. */
+    ch_err_t (*check_space)(void *impl);
 } ch_db_driver_t;
 
 extern const ch_db_driver_t ch_db_sqlite_driver;
@@ -89,9 +135,13 @@ extern const ch_db_driver_t ch_db_pg_driver;
 
 /* ---- database handle ---------------------------------------------------------------- */
 
-/** Opens a database by URL ("sqlite:PATH", "postgres://..."). On failure returns an error
- * and writes a message to errbuf. The caller owns *db_out (ch_db_close). */
+/** Opens a database by URL ("sqlite:PATH", "postgres://...") with CH_DB_OPTIONS_DEFAULT.
+ * On failure returns an error and writes a message to errbuf. The caller owns *db_out
+ * (ch_db_close). */
 ch_err_t ch_db_open(const char *url, ch_db_t **db_out, char *errbuf, size_t errlen);
+/** ch_db_open with explicit pool limits (opts borrowed, copied by the driver). */
+ch_err_t ch_db_open_opts(const char *url, const ch_db_options_t *opts, ch_db_t **db_out, char *errbuf,
+                         size_t errlen);
 /** Closes the pool; every connection must have been released. NULL is fine. */
 void ch_db_close(ch_db_t *db);
 /** Driver name of an open database ("sqlite", "postgres"). */
@@ -113,6 +163,26 @@ ch_err_t ch_db_commit(ch_db_t *db, ch_db_conn_t *conn);
 void ch_db_rollback(ch_db_t *db, ch_db_conn_t *conn);
 /** Checks that the database answers (acquire + SELECT 1 + release). */
 ch_err_t ch_db_ping(ch_db_t *db);
+/** See ch_db_driver_t.oldest_open_xact_ms (-1 when the driver has no such horizon). */
+ch_err_t ch_db_oldest_open_xact_ms(ch_db_t *db, ch_db_conn_t *conn, int64_t *out_ms);
+/** See ch_db_driver_t.tune (CH_OK when the driver has nothing to tune). */
+ch_err_t ch_db_tune(ch_db_t *db, ch_db_conn_t *conn, ch_db_tune_t how);
+
+typedef struct ch_db_maintainer ch_db_maintainer_t;
+/** Starts the driver's background upkeep thread (ch_db_driver_t.maintain); NULL when the
+ * driver needs none or the thread cannot start (logged: degraded, not wrong). The caller
+ * owns the result (ch_db_maintainer_stop). db must outlive it. */
+ch_db_maintainer_t *ch_db_maintainer_start(ch_db_t *db);
+/** Stops and frees the upkeep thread, waiting for its current run. NULL is fine. */
+void ch_db_maintainer_stop(ch_db_maintainer_t *m);
+
+/** Minimum time between two real write probes; answers in between are the cached one. */
+#define CH_DB_PROBE_INTERVAL_MS 1000
+/** Whether the database can write now: the driver's space check, then an upsert of one row
+ * of db_probe on a pooled connection. Runs at most once per CH_DB_PROBE_INTERVAL_MS per
+ * handle; other calls answer the cached result. Thread-safe; blocks. */
+ch_err_t ch_db_probe_write(ch_db_t *db);
+
 /** Applies every migration of ch_db_migrations not yet recorded in schema_migrations, in
  * order, each in its own transaction. Safe to run concurrently from several processes.
  * *applied_out (may be NULL) receives how many were applied. */
@@ -176,6 +246,9 @@ size_t ch_db_rows_ncols(const ch_db_rows_t *rows);
 size_t ch_db_rows_len(const ch_db_rows_t *rows, size_t row, size_t col);
 /** Frees a result. NULL is fine. */
 void ch_db_rows_free(ch_db_rows_t *rows);
+
+/** For the store's own helpers (db_maintain.c): the driver of an open database. */
+const ch_db_driver_t *ch__db_driver(const ch_db_t *db);
 
 /** For drivers: an empty result of ncols columns, filled with ch__db_rows_append (values
  * are copied). NULL when out of memory; the caller owns it (ch_db_rows_free). */

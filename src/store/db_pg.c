@@ -1,10 +1,17 @@
-/* PostgreSQL driver (cluster mode), over libpq. A pool of connections made lazily, so that
- * chorusd starts while the server is down. A connection that fails at the connection level
- * (lost socket, server shutting down) is marked broken and closed on release instead of
- * being pooled, and idle pooled connections are checked for a server hang-up before they
- * are handed out: after a server restart the pool heals itself. */
+/* PostgreSQL driver (cluster mode), over libpq. A bounded pool of connections made lazily,
+ * so that chorusd starts while the server is down; a thread that finds every connection
+ * borrowed waits at most pool_wait_ms, then gets CH_EUNAVAILABLE. Every call has a deadline:
+ * the server cancels a statement after statement_timeout, and the client gives up on a
+ * server that stops answering altogether (stopped, partitioned) CH__PG_GRACE_MS later,
+ * dropping the connection; connecting is bounded by connect_timeout, and TCP keepalives and
+ * tcp_user_timeout notice a peer that vanished while the connection is idle or sending.
+ * A connection that fails at the connection level (lost socket, server shutting down, no
+ * answer in time) is marked broken and closed on release instead of being pooled, and idle
+ * pooled connections are checked for a server hang-up before they are handed out: after a
+ * server restart the pool heals itself. */
 #include "store/db.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -13,9 +20,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
-#define CH__PG_CONNECT_TIMEOUT "3" /* seconds; the URL's own connect_timeout wins */
+/* Connection settings; the URL's own values win. */
+#define CH__PG_CONNECT_TIMEOUT "3"   /* seconds, for the whole handshake */
+#define CH__PG_KEEPALIVES_IDLE "10"  /* seconds idle before the first probe */
+#define CH__PG_KEEPALIVES_INTERVAL "5"
+#define CH__PG_KEEPALIVES_COUNT "3"
+#define CH__PG_TCP_USER_TIMEOUT "10000" /* ms that sent data may stay unacknowledged */
+/* How much longer than statement_timeout the client waits for an answer before it decides
+ * the server is gone (the server's own cancel, and its answer, come first). */
+#define CH__PG_GRACE_MS 2000
 #define CH__PG_SCHEMA_LOCK "7242001"
 #define CH__PG_LOG_SQL_MAX 200
 #define CH__PG_INT_BUF 24 /* "-9223372036854775808" + NUL */
@@ -35,15 +51,21 @@ typedef struct ch__pg_conn {
     struct ch__pg_conn *next; /* free list */
     PGconn *pg;
     ch__db_cache_t *cache;
+    int64_t timeout_ms; /* the pool's statement_timeout_ms (0: none) */
     unsigned next_stmt; /* numbers prepared statement names */
     int broken;         /* connection-level failure: close, never pool */
+    int untimed;        /* tuned for bulk work: no deadline; closed on release */
+    int txn_untimed;    /* this transaction runs without a deadline (migration) */
     int in_txn;
     ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
 } ch__pg_conn_t;
 
 typedef struct {
     char *url;
+    ch_db_options_t opts;
+    char options_kv[64]; /* "-c statement_timeout=N" */
     pthread_mutex_t mu;
+    pthread_cond_t freed; /* a connection was released or closed */
     ch__pg_conn_t *free;
     size_t nopen; /* connections alive, idle or borrowed */
 } ch__pg_pool_t;
@@ -90,7 +112,7 @@ static ch_err_t ch__pg_fail(ch__pg_conn_t *c, const PGresult *res, const char *w
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     ch_err_t err;
-    if (PQstatus(c->pg) == CONNECTION_BAD || (state && ch__pg_state_fatal(state))) {
+    if (c->broken || PQstatus(c->pg) == CONNECTION_BAD || (state && ch__pg_state_fatal(state))) {
         c->broken = 1;
         err = CH_EUNAVAILABLE;
     } else if (state && strcmp(state, "23505") == 0) {
@@ -122,12 +144,81 @@ static ch_err_t ch__pg_misuse(ch__pg_conn_t *c, ch_err_t err, const char *why, c
     return err;
 }
 
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+/* Waits until the answer to what was just sent is complete, or the connection's deadline
+ * passes (then the connection is marked broken: the server may still answer it later, so
+ * it can never be reused). 0 when the answer is there, -1 when not. */
+static int ch__pg_wait(ch__pg_conn_t *c, const char *sql)
+{
+    int64_t limit = c->untimed || c->txn_untimed || c->timeout_ms <= 0 ? -1 : c->timeout_ms + CH__PG_GRACE_MS;
+    int64_t deadline = limit < 0 ? 0 : (int64_t)(ch_mono_ns() / 1000000) + limit;
+    if (PQflush(c->pg) < 0)
+        return -1;
+    while (PQisBusy(c->pg)) {
+        int wait = -1;
+        if (deadline) {
+            int64_t left = deadline - (int64_t)(ch_mono_ns() / 1000000);
+            if (left <= 0) {
+                ch_log_error("postgres: no answer within %" PRId64 " ms; dropping the connection [sql: %.*s]", limit,
+                             CH__PG_LOG_SQL_MAX, sql);
+                c->broken = 1;
+                return -1;
+            }
+            wait = (int)left;
+        }
+        struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+        int n = poll(&pfd, 1, wait);
+        if (n < 0 && errno != EINTR)
+            return -1;
+        if (n > 0 && !PQconsumeInput(c->pg))
+            return -1;
+    }
+    return 0;
+}
+
+/* Collects the answer to what was just sent (sent: the PQsend* call succeeded), as PQexec
+ * would: the first error result, else the last result; NULL when the connection failed or
+ * timed out (c->broken tells). */
+static PGresult *ch__pg_await(ch__pg_conn_t *c, int sent, const char *sql)
+{
+    if (!sent) {
+        if (PQstatus(c->pg) == CONNECTION_BAD)
+            c->broken = 1;
+        return NULL;
+    }
+    PGresult *keep = NULL, *res;
+    for (;;) {
+        if (ch__pg_wait(c, sql) != 0) { /* a half-read answer cannot be resumed */
+            c->broken = 1;
+            PQclear(keep);
+            return NULL;
+        }
+        if (!(res = PQgetResult(c->pg)))
+            break;
+        ExecStatusType st = keep ? PQresultStatus(keep) : PGRES_COMMAND_OK;
+        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) {
+            PQclear(res);
+        } else {
+            PQclear(keep);
+            keep = res;
+        }
+    }
+    return keep;
+}
+
+/* PQexec with the connection's deadline. */
+static PGresult *ch__pg_exec_text(ch__pg_conn_t *c, const char *sql)
+{
+    return ch__pg_await(c, PQsendQuery(c->pg, sql), sql);
+}
+
 /* Runs a parameterless command with the simple protocol; ok is the expected status. */
 static ch_err_t ch__pg_simple(ch__pg_conn_t *c, const char *sql, ExecStatusType ok, PGresult **res_out)
 {
     if (c->broken)
         return CH_EUNAVAILABLE;
-    PGresult *res = PQexec(c->pg, sql);
+    PGresult *res = ch__pg_exec_text(c, sql);
     ch_err_t err = res && PQresultStatus(res) == ok ? CH_OK : ch__pg_fail(c, res, "command", sql);
     if (res_out && err == CH_OK)
         *res_out = res;
@@ -161,13 +252,13 @@ static ch_err_t ch__pg_stmt(ch__pg_conn_t *c, const char *sql, ch__pg_stmt_t **s
     if (!st)
         return ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
     snprintf(st->name, sizeof(st->name), "ch_%u", c->next_stmt++);
-    PGresult *res = PQprepare(c->pg, st->name, sql, 0, NULL);
+    PGresult *res = ch__pg_await(c, PQsendPrepare(c->pg, st->name, sql, 0, NULL), sql);
     ch_err_t err = res && PQresultStatus(res) == PGRES_COMMAND_OK ? CH_OK : ch__pg_fail(c, res, "prepare", sql);
     PQclear(res);
     /* The parameter count is checked here because the server answers a wrong count with a
      * protocol violation (SQLSTATE 08P01) that would look like a lost connection. */
     if (err == CH_OK) {
-        res = PQdescribePrepared(c->pg, st->name);
+        res = ch__pg_await(c, PQsendDescribePrepared(c->pg, st->name), sql);
         if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
             st->nparams = PQnparams(res);
         else
@@ -240,12 +331,16 @@ static void ch__pg_conn_close(ch__pg_conn_t *c)
     free(c);
 }
 
-static ch_err_t ch__pg_connect(const char *url, ch__pg_conn_t **out)
+static ch_err_t ch__pg_connect(const ch__pg_pool_t *pool, ch__pg_conn_t **out)
 {
     *out = NULL;
     /* Keywords before dbname are defaults: the expanded URL overrides them. */
-    const char *const keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname", NULL};
-    const char *const vals[] = {CH__PG_CONNECT_TIMEOUT, "chorusd", "UTF8", url, NULL};
+    const char *const keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", "options", "fallback_application_name",
+                                "client_encoding", "dbname", NULL};
+    const char *const vals[] = {CH__PG_CONNECT_TIMEOUT, "1", CH__PG_KEEPALIVES_IDLE, CH__PG_KEEPALIVES_INTERVAL,
+                                CH__PG_KEEPALIVES_COUNT, CH__PG_TCP_USER_TIMEOUT, pool->options_kv, "chorusd",
+                                "UTF8", pool->url, NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg) {
         ch_log_error("postgres: connect failed: out of memory");
@@ -270,6 +365,7 @@ static ch_err_t ch__pg_connect(const char *url, ch__pg_conn_t **out)
         return CH_EINTERNAL;
     }
     c->pg = pg;
+    c->timeout_ms = pool->opts.statement_timeout_ms;
     *out = c;
     return CH_OK;
 }
@@ -288,22 +384,23 @@ static int ch__pg_usable(ch__pg_conn_t *c)
 
 /* ---- driver ------------------------------------------------------------------------- */
 
-static ch_err_t ch__pg_open(const char *url, void **impl_out, char *errbuf, size_t errlen)
+static ch_err_t ch__pg_open(const char *url, const ch_db_options_t *opts, void **impl_out, char *errbuf,
+                            size_t errlen)
 {
     if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0) {
         snprintf(errbuf, errlen, "postgres: URL must start with postgres:// or postgresql://");
         return CH_EINVAL;
     }
     char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(url, &perr);
-    if (!opts) {
+    PQconninfoOption *parsed = PQconninfoParse(url, &perr);
+    if (!parsed) {
         char msg[256];
         snprintf(errbuf, errlen, "postgres: invalid URL: %s",
                  perr ? ch__pg_oneline(perr, msg, sizeof(msg)) : "out of memory");
         PQfreemem(perr);
         return CH_EINVAL;
     }
-    PQconninfoFree(opts);
+    PQconninfoFree(parsed);
     if (!PQisthreadsafe()) {
         snprintf(errbuf, errlen, "postgres: libpq was built without thread support");
         return CH_EINTERNAL;
@@ -314,7 +411,15 @@ static ch_err_t ch__pg_open(const char *url, void **impl_out, char *errbuf, size
         snprintf(errbuf, errlen, "postgres: out of memory");
         return CH_EINTERNAL;
     }
+    pool->opts = *opts;
+    snprintf(pool->options_kv, sizeof(pool->options_kv), "-c statement_timeout=%" PRId64,
+             opts->statement_timeout_ms > 0 ? opts->statement_timeout_ms : 0);
     pthread_mutex_init(&pool->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool->freed, &attr);
+    pthread_condattr_destroy(&attr);
     *impl_out = pool;
     return CH_OK;
 }
@@ -331,6 +436,7 @@ static void ch__pg_close(void *impl)
     }
     if (nclosed != pool->nopen)
         ch_log_error("postgres: closing the pool with %zu connection(s) still borrowed", pool->nopen - nclosed);
+    pthread_cond_destroy(&pool->freed);
     pthread_mutex_destroy(&pool->mu);
     free(pool->url);
     free(pool);
@@ -339,13 +445,33 @@ static void ch__pg_close(void *impl)
 static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
 {
     ch__pg_pool_t *pool = impl;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t wait_ms = pool->opts.pool_wait_ms > 0 ? pool->opts.pool_wait_ms : 0;
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (wait_ms % 1000) * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
     for (;;) {
         pthread_mutex_lock(&pool->mu);
-        ch__pg_conn_t *c = pool->free;
-        if (c)
-            pool->free = c->next;
-        else
-            pool->nopen++; /* counted before connecting so that close() sees it as borrowed */
+        ch__pg_conn_t *c = NULL;
+        for (;;) {
+            if ((c = pool->free)) {
+                pool->free = c->next;
+                break;
+            }
+            if (pool->opts.pool_size == 0 || pool->nopen < pool->opts.pool_size) {
+                pool->nopen++; /* counted before connecting so that close() sees it as borrowed */
+                break;
+            }
+            if (pthread_cond_timedwait(&pool->freed, &pool->mu, &until) == ETIMEDOUT && !pool->free &&
+                pool->nopen >= pool->opts.pool_size) {
+                pthread_mutex_unlock(&pool->mu);
+                ch_log_warn("postgres: all %u connections stayed busy for %" PRId64 " ms", pool->opts.pool_size,
+                            wait_ms);
+                return CH_EUNAVAILABLE;
+            }
+        }
         pthread_mutex_unlock(&pool->mu);
         if (!c)
             break;
@@ -358,13 +484,15 @@ static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
         ch__pg_conn_close(c);
         pthread_mutex_lock(&pool->mu);
         pool->nopen--;
+        pthread_cond_signal(&pool->freed);
         pthread_mutex_unlock(&pool->mu);
     }
     ch__pg_conn_t *c;
-    ch_err_t err = ch__pg_connect(pool->url, &c);
+    ch_err_t err = ch__pg_connect(pool, &c);
     if (err != CH_OK) {
         pthread_mutex_lock(&pool->mu);
         pool->nopen--;
+        pthread_cond_signal(&pool->freed);
         pthread_mutex_unlock(&pool->mu);
         return err;
     }
@@ -378,6 +506,7 @@ static void ch__pg_rollback(ch_db_conn_t *conn)
     if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         (void)ch__pg_simple(c, "ROLLBACK", PGRES_COMMAND_OK, NULL);
     c->in_txn = 0;
+    c->txn_untimed = 0;
     c->txn_err = CH_OK;
 }
 
@@ -387,7 +516,8 @@ static void ch__pg_release(void *impl, ch_db_conn_t *conn)
     ch__pg_conn_t *c = ch__pg(conn);
     if (c->in_txn || (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE))
         ch__pg_rollback(conn);
-    int keep = !c->broken && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+    int keep = !c->broken && !c->untimed && PQstatus(c->pg) == CONNECTION_OK &&
+               PQtransactionStatus(c->pg) == PQTRANS_IDLE;
     pthread_mutex_lock(&pool->mu);
     if (keep) {
         c->next = pool->free;
@@ -395,6 +525,7 @@ static void ch__pg_release(void *impl, ch_db_conn_t *conn)
     } else {
         pool->nopen--;
     }
+    pthread_cond_signal(&pool->freed);
     pthread_mutex_unlock(&pool->mu);
     if (!keep)
         ch__pg_conn_close(c);
@@ -466,7 +597,7 @@ static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
         }
     }
     if (err == CH_OK) {
-        PGresult *res = PQexecPrepared(c->pg, st->name, (int)nparams, vals, NULL, NULL, 0);
+        PGresult *res = ch__pg_await(c, PQsendQueryPrepared(c->pg, st->name, (int)nparams, vals, NULL, NULL, 0), sql);
         ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
             err = ch__pg_fail(c, res, "exec", sql);
@@ -494,7 +625,7 @@ static ch_err_t ch__pg_exec_script(ch_db_conn_t *conn, const char *sql)
      * the first error. */
     if (c->broken)
         return CH_EUNAVAILABLE;
-    PGresult *res = PQexec(c->pg, sql);
+    PGresult *res = ch__pg_exec_text(c, sql);
     ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     ch_err_t err = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY
                        ? CH_OK
@@ -549,7 +680,45 @@ static ch_err_t ch__pg_lock_schema(ch_db_conn_t *conn)
         ch_log_error("postgres: lock_schema outside a transaction");
         return CH_EINTERNAL;
     }
+    /* A migration may take long, and so may waiting for another process's: no deadline for
+     * the rest of this transaction. */
+    ch_err_t err = ch__pg_simple(c, "SET LOCAL statement_timeout = 0", PGRES_COMMAND_OK, NULL);
+    if (err != CH_OK)
+        return err;
+    c->txn_untimed = 1;
     return ch__pg_simple(c, "SELECT pg_advisory_xact_lock(" CH__PG_SCHEMA_LOCK ")", PGRES_TUPLES_OK, NULL);
+}
+
+/* ---- capabilities ------------------------------------------------------------------- */
+
+/* Autovacuum and other server processes insert no rows and are left out: a long vacuum
+ * must not hold a reader's horizon. */
+static ch_err_t ch__pg_oldest_open_xact_ms(ch_db_conn_t *conn, int64_t *out_ms)
+{
+    static const char sql[] =
+        "SELECT CAST(EXTRACT(EPOCH FROM min(xact_start)) * 1000 AS BIGINT) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND backend_type = 'client backend' AND xact_start IS NOT NULL";
+    ch_db_rows_t *rows = NULL;
+    *out_ms = -1;
+    ch_err_t err = ch__pg_exec(conn, sql, NULL, 0, &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) == 1 && !ch_db_rows_isnull(rows, 0, 0))
+        *out_ms = ch_db_rows_int(rows, 0, 0);
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* Bulk work runs without a deadline; the connection is closed on release rather than
+ * pooled, so that no request inherits that. A writer needs nothing special here. */
+static ch_err_t ch__pg_tune(ch_db_conn_t *conn, ch_db_tune_t how)
+{
+    ch__pg_conn_t *c = ch__pg(conn);
+    if (how != CH_DB_TUNE_BULK)
+        return CH_OK;
+    ch_err_t err = ch__pg_simple(c, "SET statement_timeout = 0", PGRES_COMMAND_OK, NULL);
+    if (err == CH_OK)
+        c->untimed = 1;
+    return err;
 }
 
 const ch_db_driver_t ch_db_pg_driver = {
@@ -565,4 +734,8 @@ const ch_db_driver_t ch_db_pg_driver = {
     .commit = ch__pg_commit,
     .rollback = ch__pg_rollback,
     .lock_schema = ch__pg_lock_schema,
+    .oldest_open_xact_ms = ch__pg_oldest_open_xact_ms,
+    .tune = ch__pg_tune,
+    .maintain = NULL,     /* the server vacuums and checkpoints itself */
+    .check_space = NULL, /* the server's disk is not ours to see: the write probe decides */
 };

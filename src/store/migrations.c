@@ -13,6 +13,7 @@ extern const char ch_migration_notifications[];
 extern const char ch_migration_idempotency[];
 extern const char ch_migration_notification_targets[];
 extern const char ch_migration_reactions[];
+extern const char ch_migration_db_probe[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -87,6 +88,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {7, "notifications", ch_migration_notifications},
     {8, "notification_targets", ch_migration_notification_targets},
     {9, "idempotency_keys", ch_migration_idempotency},
+    {10, "db_probe", ch_migration_db_probe},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

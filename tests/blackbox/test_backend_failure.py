@@ -1,11 +1,16 @@
 """Cluster mode: Redis or PostgreSQL goes away under a running chorusd and comes back on the
 same port. chorusd must answer a clear 503 meanwhile (never hang, never 500), name the
 failing backend in /readyz, lose nothing, and recover without a restart."""
+import concurrent.futures
+import os
+import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import MODE
+from conftest import MODE, PG_BIN
+from notify_helpers import wait_until
 from client import PASSWORD, expect_problem, expect_status, unique_handle
 
 pytestmark = pytest.mark.skipif(MODE != "cluster", reason="needs CHORUS_BACKENDS=cluster")
@@ -201,3 +206,125 @@ def test_every_request_works_once_ready_again(start_server, redis_ctl, pg_ctl):
         failures = burst()
         assert not failures, f"requests failed after /readyz was 200 again ({type(ctl).__name__}):\n" + \
             "\n".join(failures[:3])
+
+
+# ---- PostgreSQL that stops answering, and a pool that runs dry ---------------------------
+
+def _pg_pids(pg):
+    """The postmaster's pid and those of its children (backends, background workers)."""
+    master = int((pg.data / "postmaster.pid").read_text().split("\n")[0])
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+            kids.append(int(d))
+    return master, kids
+
+
+def _signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+DEADLINE_ENV = {"CHORUS_DB_STATEMENT_TIMEOUT": "500", "CHORUS_DB_POOL_WAIT": "500"}
+
+
+def answered_within(bound, fn, *a, **kw):
+    t0 = time.monotonic()
+    r = fn(*a, timeout=bound + 10, **kw)
+    took = time.monotonic() - t0
+    assert took < bound, f"took {took:.1f}s (bound {bound}s) while PostgreSQL did not answer:\n{r.describe()}"
+    return r
+
+
+def test_a_stopped_postgres_answers_503_within_the_deadline(start_server, pg_ctl, api):
+    """SIGSTOP leaves every socket open and the kernel acknowledging: only chorusd's own
+    deadlines (statement, answer, connect, pool wait) stop a request from hanging."""
+    srv = start_server(name="db-stopped", env=DEADLINE_ENV)
+    c = srv.client()
+    acct = c.register(display_name="Before Stop")
+    expect_status(acct.patch("/v1/me", json={"bio": "before"}), 200)
+    master, kids = _pg_pids(pg_ctl)
+    stopped = [master] + kids
+    _signal_all(stopped, signal.SIGSTOP)
+    try:
+        for _ in range(2):  # the first finds pooled connections, the second makes new ones
+            r = answered_within(15, acct.patch, "/v1/me", json={"bio": "during"})
+            expect_problem(r, 503, "unavailable")
+            assert int(r.header("Retry-After")) >= 1, r.describe()
+            expect_problem(answered_within(15, acct.get, f"/v1/users/{acct.id}"), 503, "unavailable")
+        r = answered_within(15, c.get, "/readyz")
+        assert expect_problem(r, 503, "unavailable")["checks"]["db"] == "unavailable", r.describe()
+        expect_status(answered_within(5, c.get, "/healthz"), 200)
+    finally:
+        _signal_all([master] + _pg_pids(pg_ctl)[1], signal.SIGCONT)
+    wait_ready(c)
+    me = acct.me()
+    assert me["bio"] in ("before", "during"), me  # a write cut off by the deadline: either, never lost
+    expect_status(acct.patch("/v1/me", json={"bio": "after"}), 200)
+    assert acct.me()["bio"] == "after"
+    wait_ready(api)
+
+
+def test_an_exhausted_pool_answers_503_instead_of_waiting(start_server, pg_ctl):
+    """Pool of 2, every statement on users blocked by a lock held elsewhere: concurrent
+    requests answer 503 (statement deadline or pool wait, with Retry-After) within the
+    bounds, and all is well once the lock goes."""
+    srv = start_server(name="db-pool", env={"CHORUS_DB_POOL_SIZE": "2", "CHORUS_DB_STATEMENT_TIMEOUT": "1500",
+                                            "CHORUS_DB_POOL_WAIT": "300"})
+    c = srv.client()
+    acct = c.register()
+    expect_status(acct.get(f"/v1/users/{acct.id}"), 200)
+    dbname = srv.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
+    holder = subprocess.Popen(
+        [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(pg_ctl.port), "-U", "chorus", "-d", dbname, "-Atc",
+         "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: pg_ctl.psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                                       "WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+                                       dbname=dbname).strip() == "1", "the lock on users", 10)
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            t0 = time.monotonic()
+            answers = list(pool.map(lambda _: acct.get(f"/v1/users/{acct.id}", timeout=30), range(6)))
+            took = time.monotonic() - t0
+        assert took < 8, f"6 requests took {took:.1f}s against a pool of 2 (must not queue behind the lock)"
+        for r in answers:
+            expect_problem(r, 503, "unavailable")
+            assert int(r.header("Retry-After")) >= 1, r.describe()
+    finally:
+        holder.kill()
+        holder.wait()
+        pg_ctl.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE '%pg_sleep(12)%' AND pid <> pg_backend_pid()")
+    wait_until(lambda: acct.get(f"/v1/users/{acct.id}").status == 200, "a read after the lock went", 20)
+    expect_status(acct.patch("/v1/me", json={"bio": "after"}), 200)
+
+
+def test_readyz_reports_a_postgres_that_cannot_write(start_server, pg_ctl):
+    """A server that answers but refuses writes (here: read-only by default) is not ready."""
+    srv = start_server(name="db-readonly")
+    c = srv.client()
+    expect_status(c.get("/readyz"), 200)
+    dbname = srv.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
+    kick = (f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}' "
+            "AND pid <> pg_backend_pid()")
+    pg_ctl.psql(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
+    try:
+        pg_ctl.psql(kick)  # its connections come back read-only
+        r = wait_until(lambda: (lambda r: r if r.status == 503 else None)(c.get("/readyz")), "/readyz 503", 15)
+        body = expect_problem(r, 503, "unavailable")
+        assert body["checks"] == {"db": "unwritable", "kv": "ok"}, r.describe()
+        assert "postgres" in body["detail"], r.describe()
+    finally:
+        pg_ctl.psql(f"ALTER DATABASE {dbname} SET default_transaction_read_only = off")
+        pg_ctl.psql(kick)
+    wait_ready(c)

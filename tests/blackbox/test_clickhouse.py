@@ -2,7 +2,9 @@
 (counted by id in ClickHouse, without FINAL, equal to the SQL rows), also after a lost
 "shipped" mark forces a batch to be sent again and across a ClickHouse outage, during which
 chorusd keeps serving and /readyz reports ClickHouse as unavailable."""
+import json
 import time
+import urllib.parse
 
 import pytest
 
@@ -110,3 +112,88 @@ def test_a_bad_clickhouse_url_stops_chorusd_at_start(tmp_path):
         p = run_chorusd(["migrate"], env)
         assert p.returncode == 2, (url, p)
         assert "CHORUS_CLICKHOUSE" in p.stderr, (url, p.stderr)
+
+
+class HangingClickHouse:
+    """A stand-in for ClickHouse's HTTP interface that answers DDL, the presence query and
+    /ping at once but holds every INSERT until release() (then takes it)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        outer = self
+        self.insert_seen = threading.Event()
+        self.go = threading.Event()
+        self.received = []  # ids of the rows INSERTs brought, in order
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, body=b""):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._answer(b"Ok.\n")
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                if "INSERT" in urllib.parse.unquote_plus(self.path):
+                    outer.insert_seen.set()
+                    outer.go.wait(30)
+                    outer.received += [json.loads(line)["id"] for line in body.splitlines() if line.strip()]
+                self._answer()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/chorus"
+
+    def release(self):
+        self.go.set()
+
+    def close(self):
+        self.go.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@cluster_only
+def test_a_hung_clickhouse_holds_no_database_lock(start_server, backends):
+    """While the shipper waits on ClickHouse, nothing of it is locked in the database: another
+    replica's (or anyone's) statement on the lease row and on the batch's rows goes through
+    at once. Once ClickHouse answers, the batch is marked shipped."""
+    fake = HangingClickHouse()
+    try:
+        srv = start_server(env={"CHORUS_CLICKHOUSE": fake.url}, name="ch-hung")
+        acct = srv.client().register()
+        ids = [emit_event(srv, backends, acct.id, "view", "post", new_id(), acct.id) for _ in range(3)]
+        assert fake.insert_seen.wait(30), "the shipper never sent its INSERT"
+        # lock_timeout makes a blocked statement fail instead of waiting: psql exits non-zero.
+        sql(srv, backends, "SET lock_timeout = '1s'; "
+                           "SELECT name FROM consumer_offsets FOR UPDATE; "
+                           f"UPDATE engagement_events SET value = value WHERE id IN ({id_list(ids)})")
+        assert unshipped(srv, backends, ids) == 3  # not marked while ClickHouse has not taken them
+        fake.release()
+        wait_until(lambda: unshipped(srv, backends, ids) == 0, "events marked shipped", 30)
+        assert sorted(fake.received) == sorted(ids), fake.received  # each once
+    finally:
+        fake.close()
+
+
+@cluster_only
+def test_two_replicas_ship_each_event_once(api, server, start_server, backends, clickhouse_ctl, user, other):
+    """A second chorusd on the same database and ClickHouse: the shippers take turns by
+    lease, and every event arrives exactly once."""
+    start_server(env={"CHORUS_NODE_ID": "9"}, storage=server.storage_env, name="ch-replica")
+    ids = make_events(server, backends, user, 40, other)
+    wait_shipped(server, backends, clickhouse_ctl, ids)
+    assert ch_counts(clickhouse_ctl, ids) == (40, 40)

@@ -382,3 +382,45 @@ def test_bad_configuration_exits_nonzero(chorusd_env, workdir, var, value):
     assert p.returncode != 0, f"{var}={value!r} accepted (exit 0)"
     assert var in err, f"stderr does not name {var}:\n{err[-2000:]}"
     assert not [ln for ln in err.splitlines() if "Sanitizer" in ln or "runtime error:" in ln], err
+
+
+@pytest.mark.skipif(MODE != "embedded", reason="the database's disk is chorusd's own in embedded mode")
+def test_readyz_turns_503_when_the_disk_is_full(start_server, workdir):
+    """The database still answers reads on a full disk; /readyz must say it cannot write.
+    The data dir is a small tmpfs (root only; skipped otherwise), filled up and emptied."""
+    import errno
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = workdir / f"tiny-fs-{time.monotonic_ns()}"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    srv = None
+    try:
+        srv = start_server(storage={"CHORUS_DATA_DIR": str(mnt)}, name="disk-full")
+        c = srv.client()
+        expect_status(c.get("/readyz"), 200)
+        filler = mnt / "filler"
+        with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to fail at close
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
+        deadline = time.monotonic() + 10
+        while (r := c.get("/readyz")).status != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        body = expect_problem(r, 503, "unavailable")
+        assert body["checks"] == {"db": "unwritable", "kv": "ok"}, r.describe()
+        assert "sqlite" in body["detail"] and "write" in body["detail"], r.describe()
+        expect_status(c.get("/healthz"), 200)
+        filler.unlink()
+        deadline = time.monotonic() + 10
+        while (r := c.get("/readyz")).status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        expect_status(r, 200)
+    finally:
+        if srv is not None:
+            srv.stop()
+        subprocess.run(["umount", str(mnt)], check=True)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "store/db.h"
 
@@ -46,6 +47,17 @@ static ch_err_t run(ch_db_t *db, const char *sql, const ch_db_param_t *params, s
     err = ch_db_exec(db, conn, sql, params, n, NULL, NULL);
     ch_db_release(db, conn);
     return err;
+}
+
+/* Runs a one-row, one-column query on conn and returns its integer. */
+static int64_t scalar_on(ch_db_t *db, ch_db_conn_t *conn, const char *sql)
+{
+    ch_db_rows_t *rows = NULL;
+    OK(ch_db_exec(db, conn, sql, NULL, 0, &rows, NULL));
+    assert_int_equal(ch_db_rows_count(rows), 1);
+    int64_t v = ch_db_rows_int(rows, 0, 0);
+    ch_db_rows_free(rows);
+    return v;
 }
 
 /* Runs a one-row, one-column query on a fresh connection and returns its integer. */
@@ -631,7 +643,122 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(count_t(b->db), 1 + WRITERS * WRITES);
 }
 
+/* ---- capabilities ------------------------------------------------------------------- */
+
+/* The optional slots answer on both engines, each as its driver documents. */
+static void test_capabilities(void **state)
+{
+    backend_t *b = backend(state);
+    int pg = strcmp(b->name, "postgres") == 0;
+    ch_db_conn_t *conn, *other;
+    OK(ch_db_acquire(b->db, &conn));
+    OK(ch_db_tune(b->db, conn, CH_DB_TUNE_WRITER));
+    int64_t oldest = 0;
+    OK(ch_db_oldest_open_xact_ms(b->db, conn, &oldest));
+    assert_int_equal(oldest, -1); /* nobody else has a transaction open */
+    OK(ch_db_acquire(b->db, &other));
+    OK(ch_db_begin(b->db, other, 0));
+    OK(ch_db_exec(b->db, other, "SELECT count(*) FROM t", NULL, 0, NULL, NULL));
+    OK(ch_db_oldest_open_xact_ms(b->db, conn, &oldest));
+    if (pg) /* the other transaction's start, by the server's clock */
+        assert_true(oldest > 0 && oldest <= ch_now_ms() + 1000);
+    else
+        assert_int_equal(oldest, -1); /* no such horizon: the default */
+    ch_db_rollback(b->db, other);
+    ch_db_release(b->db, other);
+    ch_db_release(b->db, conn);
+
+    /* Bulk tuning lifts the statement deadline for that connection only. */
+    OK(ch_db_acquire(b->db, &conn));
+    OK(ch_db_tune(b->db, conn, CH_DB_TUNE_BULK));
+    if (pg) {
+        assert_int_equal(scalar_on(b->db, conn, "SELECT CAST(current_setting('statement_timeout') = '0' AS INT)"), 1);
+        ch_db_release(b->db, conn);
+        OK(ch_db_acquire(b->db, &conn));
+        assert_int_equal(scalar_on(b->db, conn, "SELECT CAST(current_setting('statement_timeout') = '5s' AS INT)"), 1);
+    }
+    ch_db_release(b->db, conn);
+
+    ch_db_maintainer_t *m = ch_db_maintainer_start(b->db);
+    if (pg)
+        assert_null(m); /* the server keeps itself */
+    else
+        assert_non_null(m);
+    ch_db_maintainer_stop(m);
+    ch_db_maintainer_stop(NULL);
+
+    OK(ch_db_probe_write(b->db)); /* db_probe was made by the migrations */
+    OK(ch_db_probe_write(b->db)); /* cached */
+    assert_int_equal(scalar(b->db, "SELECT count(*) FROM db_probe"), 1);
+}
+
 /* ---- engine-specific ---------------------------------------------------------------- */
+
+/* A statement over the deadline is cancelled by the server: CH_EUNAVAILABLE, and the
+ * connection stays good. */
+static void test_pg_statement_timeout(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_options_t opts = CH_DB_OPTIONS_DEFAULT;
+    opts.statement_timeout_ms = 200;
+    ch_db_t *db;
+    char errbuf[256];
+    OK(ch_db_open_opts(b->url, &opts, &db, errbuf, sizeof(errbuf)));
+    ch_db_conn_t *conn;
+    OK(ch_db_acquire(db, &conn));
+    assert_int_equal(ch_db_exec(db, conn, "SELECT pg_sleep(2)", NULL, 0, NULL, NULL), CH_EUNAVAILABLE);
+    assert_int_equal(scalar_on(db, conn, "SELECT 7"), 7);
+    ch_db_release(db, conn);
+    ch_db_close(db);
+}
+
+typedef struct {
+    ch_db_t *db;
+    ch_db_conn_t *conn;
+} release_arg_t;
+
+static void *release_later(void *p)
+{
+    release_arg_t *a = p;
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+    ch_db_release(a->db, a->conn);
+    return NULL;
+}
+
+/* A full pool: an acquire waits for a release, and gives up with CH_EUNAVAILABLE after
+ * pool_wait_ms when none comes. */
+static void test_pg_pool_bound(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_options_t opts = CH_DB_OPTIONS_DEFAULT;
+    opts.pool_size = 1;
+    opts.pool_wait_ms = 150;
+    ch_db_t *db;
+    char errbuf[256];
+    OK(ch_db_open_opts(b->url, &opts, &db, errbuf, sizeof(errbuf)));
+    ch_db_conn_t *a, *c = (ch_db_conn_t *)1;
+    OK(ch_db_acquire(db, &a));
+    assert_int_equal(ch_db_acquire(db, &c), CH_EUNAVAILABLE);
+    assert_null(c);
+    assert_int_equal(ch_db_ping(db), CH_EUNAVAILABLE);
+    ch_db_release(db, a);
+    ch_db_close(db);
+    /* Released while another waits: the waiter gets it. */
+    opts.pool_wait_ms = 10000;
+    OK(ch_db_open_opts(b->url, &opts, &db, errbuf, sizeof(errbuf)));
+    OK(ch_db_acquire(db, &a));
+    release_arg_t arg = {db, a};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, release_later, &arg), 0);
+    ch_err_t err = ch_db_acquire(db, &c);
+    pthread_join(th, NULL);
+    OK(err);
+    assert_ptr_equal(c, a);
+    ch_db_release(db, c);
+    ch_db_close(db);
+}
+
 
 static void test_sqlite_settings(void **state)
 {
@@ -780,7 +907,8 @@ static void test_rows_container(void **state)
     CASE(test_migrate_concurrent), CASE(test_migrate_again_and_schema), CASE(test_params_roundtrip),   \
         CASE(test_param_order), CASE(test_unique_conflict), CASE(test_returning), CASE(test_changes),  \
         CASE(test_rollback), CASE(test_commit), CASE(test_aborted_transaction), CASE(test_errors),     \
-        CASE(test_statement_cache), CASE(test_pool_reuse), CASE(test_concurrent_writers)
+        CASE(test_statement_cache), CASE(test_pool_reuse), CASE(test_concurrent_writers),               \
+        CASE(test_capabilities)
 
 int main(void)
 {
@@ -794,7 +922,7 @@ int main(void)
         cmocka_unit_test(test_rows_container),
     };
     const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors)};
-    const struct CMUnitTest pg[] = {SUITE};
+    const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound)};
     int failed = cmocka_run_group_tests_name("db", common, NULL, NULL);
     failed += cmocka_run_group_tests_name("db_sqlite", sqlite, sqlite_group_setup, sqlite_group_teardown);
     failed += cmocka_run_group_tests_name("db_postgres", pg, pg_group_setup, pg_group_teardown);

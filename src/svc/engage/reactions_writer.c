@@ -10,81 +10,33 @@
 #include "core/metrics.h"
 #include "svc/common/sql.h"
 
-/* How often the checkpointer copies the WAL back into the database file. */
-#define CH__CHECKPOINT_INTERVAL_MS 250
-/* WAL pages after which a commit of the writer checkpoints itself (SQLite's default is
- * 1,000): by then the checkpointer has copied most frames, and this checkpoint lets the
- * next transaction restart the WAL from its beginning. Measured: +25 % writes/s. */
-#define CH__WRITER_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint=10000"
-/* The writer's page cache (KiB when negative): the hot pages of every index it writes. */
-#define CH__WRITER_CACHE "PRAGMA cache_size=-65536"
-
 struct ch_reactions_writer {
     ch_svc_t *svc;
-    pthread_t thread, checkpointer;
+    pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake;        /* the queue got an op, or stop was asked */
-    pthread_cond_t tick;        /* stop was asked (checkpointer) */
     ch__reaction_op_t *head, *tail;
     ch_db_conn_t *conn;         /* the writer's own connection (writer thread only) */
-    int sqlite;                 /* the database is SQLite: tune the connection, checkpoint */
+    ch_db_maintainer_t *upkeep; /* the database's upkeep beside the writer (may be NULL) */
     int stopping;
-    int checkpointer_started;
     ch__reaction_op_t *batch[CH_REACTIONS_BATCH_MAX];
 };
 
 /* The writer's own connection, kept between batches so that its page cache stays warm,
- * and checkpointing on commit only rarely (the checkpointer thread does most of it, off
- * the writer's path); the pragmas only with SQLite. */
+ * tuned by the driver for a writer (SQLite: checkpointing on commit only rarely, as the
+ * upkeep thread does most of it, off the writer's path). */
 static ch_err_t ch__writer_conn(ch_reactions_writer_t *w)
 {
     if (w->conn)
         return CH_OK;
     ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(w->svc->db, &w->conn));
-    if (err == CH_OK && w->sqlite)
-        err = ch_sql_on(w->svc, w->conn, CH__WRITER_AUTOCHECKPOINT, NULL, 0, NULL, NULL);
-    if (err == CH_OK && w->sqlite)
-        err = ch_sql_on(w->svc, w->conn, CH__WRITER_CACHE, NULL, 0, NULL, NULL);
+    if (err == CH_OK)
+        err = ch_backend_err(CH_BACKEND_DB, ch_db_tune(w->svc->db, w->conn, CH_DB_TUNE_WRITER));
     if (err) {
         ch_db_release(w->svc->db, w->conn);
         w->conn = NULL;
     }
     return err;
-}
-
-/* Copies committed WAL frames into the database file every CH__CHECKPOINT_INTERVAL_MS
- * (PASSIVE: never waits for readers or the writer), so that the copying and its fsyncs
- * mostly happen beside the writer, not in its commits. Other connections keep SQLite's
- * automatic checkpoints. */
-static void *ch__checkpointer_main(void *arg)
-{
-    ch_reactions_writer_t *w = arg;
-    ch_db_conn_t *conn = NULL;
-    pthread_setname_np(pthread_self(), "ch-checkpoint");
-    pthread_mutex_lock(&w->mu);
-    while (!w->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += CH__CHECKPOINT_INTERVAL_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&w->tick, &w->mu, &until);
-        if (w->stopping)
-            break;
-        pthread_mutex_unlock(&w->mu);
-        if (conn || ch_db_acquire(w->svc->db, &conn) == CH_OK) {
-            ch_db_rows_t *rows = NULL;
-            if (ch_sql_on(w->svc, conn, "PRAGMA wal_checkpoint(PASSIVE)", NULL, 0, &rows, NULL) != CH_OK) {
-                ch_db_release(w->svc->db, conn);
-                conn = NULL;
-            }
-            ch_db_rows_free(rows);
-        }
-        pthread_mutex_lock(&w->mu);
-    }
-    pthread_mutex_unlock(&w->mu);
-    ch_db_release(w->svc->db, conn);
-    return NULL;
 }
 
 /* Takes up to CH_REACTIONS_BATCH_MAX ops off the queue (w->mu held); returns how many. */
@@ -144,22 +96,17 @@ ch_reactions_writer_t *ch_reactions_writer_start(ch_svc_t *svc)
     if (!w)
         return NULL;
     w->svc = svc;
-    w->sqlite = strcmp(ch_db_kind(svc->db), "sqlite") == 0;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
-    pthread_cond_init(&w->tick, NULL);
     if (pthread_create(&w->thread, NULL, ch__writer_main, w) != 0) {
-        pthread_cond_destroy(&w->tick);
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->mu);
         free(w);
         return NULL;
     }
-    /* Without the checkpointer the writer's WAL is still checkpointed by the other
+    /* Without it (none needed, or no thread) SQLite's WAL is still checkpointed by the
      * connections' automatic checkpoints: degraded, not wrong. */
-    w->checkpointer_started = w->sqlite && pthread_create(&w->checkpointer, NULL, ch__checkpointer_main, w) == 0;
-    if (w->sqlite && !w->checkpointer_started)
-        ch_log_warn("reactions: cannot start the checkpointer thread");
+    w->upkeep = ch_db_maintainer_start(svc->db);
     return w;
 }
 
@@ -170,12 +117,9 @@ void ch_reactions_writer_stop(ch_reactions_writer_t *w)
     pthread_mutex_lock(&w->mu);
     w->stopping = 1;
     pthread_cond_signal(&w->wake);
-    pthread_cond_signal(&w->tick);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL); /* after it applied everything queued */
-    if (w->checkpointer_started)
-        pthread_join(w->checkpointer, NULL);
-    pthread_cond_destroy(&w->tick);
+    ch_db_maintainer_stop(w->upkeep);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->mu);
     free(w);

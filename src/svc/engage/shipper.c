@@ -8,12 +8,20 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/id.h"
 #include "core/log.h"
 #include "store/clickhouse.h"
 #include "svc/common/sql.h"
 
 #define CH__MARK_CHUNK 50 /* ids per UPDATE ... WHERE id IN (...) */
-#define CH__LOCK_NAME "clickhouse"
+/* The shipping lease: consumer_offsets row of this name, last_id = the holder's token,
+ * updated_at = when the lease runs out (unix ms). */
+#define CH__LEASE_NAME "clickhouse.lease"
+/* Long enough to outlast one round's ClickHouse calls (the presence query and the insert,
+ * each bounded by CH_CLICKHOUSE_TIMEOUT_MS) with margin for clock skew between replicas:
+ * a replica's lease never runs out while its batch is in flight. Also how long the other
+ * replicas wait before taking over from one that died. */
+#define CH__LEASE_MS (6 * CH_CLICKHOUSE_TIMEOUT_MS)
 
 static const char ch__ddl_table[] =
     "CREATE TABLE IF NOT EXISTS engagement_events (id UInt64, ts Int64, event_time DateTime, user_id UInt64, "
@@ -24,8 +32,8 @@ struct ch_shipper {
     ch_svc_t *svc;
     ch_clickhouse_t *ch;
     int ready; /* database and table made */
-    int postgres;
-    int lock_row_made; /* consumer_offsets 'clickhouse' exists (PostgreSQL) */
+    int lease_row_made; /* consumer_offsets CH__LEASE_NAME exists */
+    int64_t token;      /* this shipper's lease holder token */
     char *mark_sql;
 };
 
@@ -40,7 +48,7 @@ ch_shipper_t *ch_shipper_create(ch_svc_t *svc, const _Atomic int *abort_flag)
     }
     ch_clickhouse_set_abort(s->ch, abort_flag);
     s->svc = svc;
-    s->postgres = strcmp(ch_db_kind(svc->db), "postgres") == 0;
+    s->token = (int64_t)(ch_id_next() & INT64_MAX);
     ch_buf_t sql = CH_BUF_INIT;
     ch_buf_printf(&sql, "UPDATE engagement_events SET shipped_at = $1 WHERE id IN (");
     for (int i = 0; i < CH__MARK_CHUNK; i++)
@@ -182,6 +190,39 @@ static ch_err_t ch__mark(ch_shipper_t *s, ch_db_conn_t *conn, const ch_db_rows_t
     return err;
 }
 
+/* Takes or renews the shipping lease in one short statement (its row lock lasts only that
+ * long): *held is 1 when this shipper holds it until now + CH__LEASE_MS. */
+static ch_err_t ch__lease(ch_shipper_t *s, ch_db_conn_t *conn, int *held)
+{
+    ch_svc_t *svc = s->svc;
+    int64_t now = ch_now_ms();
+    ch_err_t err = CH_OK;
+    *held = 0;
+    if (!s->lease_row_made) {
+        ch_db_param_t p[] = {CH_DB_P_TEXT(CH__LEASE_NAME)};
+        err = ch_sql_on(svc, conn,
+                        "INSERT INTO consumer_offsets(name, last_id, updated_at) VALUES($1, 0, 0) "
+                        "ON CONFLICT DO NOTHING",
+                        p, CH_NPARAMS(p), NULL, NULL);
+        s->lease_row_made = err == CH_OK;
+    }
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(CH__LEASE_NAME), CH_DB_P_INT(s->token), CH_DB_P_INT(now + CH__LEASE_MS),
+                         CH_DB_P_INT(now)};
+    if (err == CH_OK)
+        err = ch_sql_on(svc, conn,
+                        "UPDATE consumer_offsets SET last_id = $2, updated_at = $3 "
+                        "WHERE name = $1 AND (last_id = $2 OR updated_at < $4) RETURNING last_id",
+                        p, CH_NPARAMS(p), &rows, NULL);
+    *held = err == CH_OK && ch_db_rows_count(rows) == 1;
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* Shipping holds no database lock and no connection while it talks to ClickHouse: the
+ * replicas take turns by a lease (ch__lease), the batch is read and later marked in short
+ * statements of their own, and a batch sent again (a mark lost to a crash, or to the
+ * database going away) is deduplicated by id against what ClickHouse already holds. */
 ch_err_t ch_shipper_step(ch_shipper_t *s, int *shipped_out)
 {
     *shipped_out = 0;
@@ -191,41 +232,35 @@ ch_err_t ch_shipper_step(ch_shipper_t *s, int *shipped_out)
         return err;
     ch_db_conn_t *conn = NULL;
     ch_db_rows_t *rows = NULL;
-    ch_db_param_t lock[] = {CH_DB_P_TEXT(CH__LOCK_NAME), CH_DB_P_INT(ch_now_ms())};
+    int held = 0;
     if ((err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn))) != CH_OK)
         return err;
-    if (s->postgres) {
-        /* Replicas take turns: the row lock is held until this batch is marked. */
-        if (!s->lock_row_made)
-            err = ch_sql_on(svc, conn,
-                            "INSERT INTO consumer_offsets(name, last_id, updated_at) VALUES($1, 0, $2) "
-                            "ON CONFLICT DO NOTHING",
-                            lock, CH_NPARAMS(lock), NULL, NULL);
-        s->lock_row_made = err == CH_OK;
-        if (err == CH_OK)
-            err = ch_backend_err(CH_BACKEND_DB, ch_db_begin(svc->db, conn, 1));
-        if (err == CH_OK)
-            err = ch_sql_on(svc, conn, "SELECT last_id FROM consumer_offsets WHERE name = $1 FOR UPDATE", lock, 1,
-                            NULL, NULL);
-    }
     ch_db_param_t p[] = {CH_DB_P_INT(CH_SHIPPER_BATCH)};
-    if (err == CH_OK)
-        err = ch_sql_on(svc, conn,
-                        "SELECT id, ts, user_id, kind, target_type, target_id, author_id, value FROM engagement_events "
-                        "WHERE shipped_at IS NULL ORDER BY id LIMIT $1",
-                        p, 1, &rows, NULL);
+    static const char batch_sql[] =
+        "SELECT id, ts, user_id, kind, target_type, target_id, author_id, value FROM engagement_events "
+        "WHERE shipped_at IS NULL ORDER BY id LIMIT $1";
+    /* Peek first, so that an idle shipper writes nothing. */
+    ch_db_param_t one[] = {CH_DB_P_INT(1)};
+    err = ch_sql_on(svc, conn, batch_sql, one, 1, &rows, NULL);
     size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
+    ch_db_rows_free(rows);
+    rows = NULL;
+    if (n)
+        err = ch__lease(s, conn, &held);
+    if (held)
+        err = ch_sql_on(svc, conn, batch_sql, p, 1, &rows, NULL);
+    n = held && err == CH_OK ? ch_db_rows_count(rows) : 0;
+    ch_db_release(svc->db, conn);
+    conn = NULL;
     if (n)
         err = ch__send(s, rows);
-    if (n && err == CH_OK && !s->postgres) /* SQLite: one process, so no lock was needed until now */
-        err = ch_backend_err(CH_BACKEND_DB, ch_db_begin(svc->db, conn, 1));
-    if (n && err == CH_OK)
+    /* Marked in one short transaction; if the lease ran out meanwhile (it should not), the
+     * rows are in ClickHouse all the same and marking them is still right. */
+    if (n && err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
         err = ch__mark(s, conn, rows);
-    ch_db_rows_free(rows);
-    if (s->postgres || n)
         err = ch_sql_end(svc, conn, err);
-    else
-        ch_db_release(svc->db, conn);
+    }
+    ch_db_rows_free(rows);
     if (err == CH_OK)
         *shipped_out = (int)n;
     return err;

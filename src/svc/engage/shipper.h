@@ -5,8 +5,9 @@
  *
  * Never twice: before inserting a batch the shipper asks ClickHouse which of its ids it
  * already has (a batch that went in just before a crash or a failed mark) and sends only
- * the others; shippers of several replicas take turns on a row lock (PostgreSQL: SELECT
- * ... FOR UPDATE on consumer_offsets 'clickhouse', held across the batch); and the table is
+ * the others; shippers of several replicas take turns by a lease (consumer_offsets row
+ * 'clickhouse.lease': holder token and expiry, taken and renewed in one short UPDATE, never
+ * held as a lock across the ClickHouse call); and the table is
  * a ReplacingMergeTree ordered by id, so even a duplicate that slipped through would merge
  * away. (ClickHouse 18.16 has no insert_deduplication_token, and insert deduplication only
  * for replicated tables.) ClickHouse's table:

@@ -99,10 +99,8 @@ ch_err_t ch_seed_run(ch_svc_t *svc, const ch_seed_opts_t *opts, ch_seed_stats_t 
         ch__world_free(&w);
         return err;
     }
-    /* One large transaction: give SQLite a page cache that holds the indexes being built
-     * (256 MiB) instead of spilling pages to the WAL again and again. */
-    if (strcmp(ch_db_kind(svc->db), "sqlite") == 0)
-        err = ch_sql_on(svc, w.conn, "PRAGMA cache_size = -262144", NULL, 0, NULL, NULL);
+    /* One large transaction: the driver tunes for it (a big page cache, no deadline). */
+    err = ch_backend_err(CH_BACKEND_DB, ch_db_tune(svc->db, w.conn, CH_DB_TUNE_BULK));
     ch_seed_sink_open(&w);
     ch_err_t (*const steps[])(ch_seed_world_t *) = {ch_seed_users,    ch_seed_follows,   ch_seed_items,
                                                      ch__engagement,   ch__user_counts,   ch__hashtag_hours,

@@ -57,42 +57,21 @@ static ch_err_t ch__peek(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t 
     return err;
 }
 
-/* On PostgreSQL: the start (unix ms, by the database's clock) of the oldest other client
- * transaction open in this database, or -1 when there is none. A row it inserts has an id
- * taken after that start, whenever it commits. (Autovacuum and other server processes
- * insert no rows and are left out: a long vacuum must not hold the watermark.) */
-static ch_err_t ch__oldest_open(ch_svc_t *svc, ch_db_conn_t *conn, int64_t *out_ms)
-{
-    ch_db_rows_t *rows = NULL;
-    *out_ms = -1;
-    ch_err_t err = ch_sql_on(svc, conn,
-                             "SELECT CAST(EXTRACT(EPOCH FROM min(xact_start)) * 1000 AS BIGINT) FROM pg_stat_activity"
-                             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                             " AND backend_type = 'client backend' AND xact_start IS NOT NULL",
-                             NULL, 0, &rows, NULL);
-    if (err == CH_OK && ch_db_rows_count(rows) == 1 && !ch_db_rows_isnull(rows, 0, 0))
-        *out_ms = ch_db_rows_int(rows, 0, 0);
-    ch_db_rows_free(rows);
-    return err;
-}
-
 /* Records the batch: rows above the new watermark go to consumer_seen; the watermark moves
  * to the horizon, but never past a row this batch did not reach. The horizon is the window
- * before now and, on PostgreSQL, the window before the oldest transaction still open (it
- * may yet commit a row with an older id, however long it takes): the window is then only a
- * margin for clocks. */
+ * before now and, where the database reports one (ch_db_oldest_open_xact_ms), the window
+ * before the oldest transaction still open (it may yet commit a row with an older id,
+ * however long it takes): the window is then only a margin for clocks. */
 static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, uint64_t wm,
                             const ch_db_rows_t *rows)
 {
     size_t n = ch_db_rows_count(rows);
     int64_t horizon_ms = ch_now_ms() - CH_CONSUMER_WINDOW_MS, oldest_ms = -1;
-    if (strcmp(ch_db_kind(svc->db), "postgres") == 0) {
-        ch_err_t e = ch__oldest_open(svc, conn, &oldest_ms);
-        if (e)
-            return e;
-        if (oldest_ms >= 0 && oldest_ms - CH_CONSUMER_WINDOW_MS < horizon_ms)
-            horizon_ms = oldest_ms - CH_CONSUMER_WINDOW_MS;
-    }
+    ch_err_t e = ch_backend_err(CH_BACKEND_DB, ch_db_oldest_open_xact_ms(svc->db, conn, &oldest_ms));
+    if (e)
+        return e;
+    if (oldest_ms >= 0 && oldest_ms - CH_CONSUMER_WINDOW_MS < horizon_ms)
+        horizon_ms = oldest_ms - CH_CONSUMER_WINDOW_MS;
     uint64_t horizon = ch_id_floor(horizon_ms), new_wm = wm;
     uint64_t last = n ? (uint64_t)ch_db_rows_int(rows, n - 1, 0) : 0;
     uint64_t cap = n < CH_CONSUMER_BATCH || last > horizon ? horizon : last;
