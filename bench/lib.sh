@@ -48,3 +48,36 @@ print("%.2f %.1f %.1f %d %d" % (float(m.group(1)), lat(50), lat(99),
       int(non2xx.group(1)) if non2xx else 0, sum(map(int, errs.groups())) if errs else 0))
 PY
 }
+
+# loop_lag BEFORE AFTER: two /metrics scrapes around a load; prints "p99_ms max_ms samples":
+# the bucket bound under which 99 % of the event-loop lag samples taken between the two fell
+# (all loops together; chorus_event_loop_lag_seconds, a 100 ms timer per loop) and the
+# largest lag the loops report at the end (their last one to two minutes).
+loop_lag() {
+  "$py" - "$1" "$2" <<'PY'
+import re, sys
+def buckets(path):
+    b, mx = {}, 0.0
+    for line in open(path):
+        m = re.match(r'chorus_event_loop_lag_seconds_bucket\{loop="\d+",le="([^"]+)"\} (\d+)', line)
+        if m:
+            le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+            b[le] = b.get(le, 0) + int(m.group(2))
+        m = re.match(r'chorus_event_loop_lag_max_seconds\{loop="\d+"\} ([\d.e+-]+)', line)
+        if m:
+            mx = max(mx, float(m.group(1)))
+    return b, mx
+b0, _ = buckets(sys.argv[1])
+b1, mx = buckets(sys.argv[2])
+les = sorted(b1)
+if not les:
+    sys.exit("no chorus_event_loop_lag_seconds in /metrics")
+total = b1[les[-1]] - b0.get(les[-1], 0)
+p99 = les[-1]
+for le in les:  # cumulative buckets: the first bound holding 99 % of the samples
+    if total and b1[le] - b0.get(le, 0) >= 0.99 * total:
+        p99 = le
+        break
+print("%.1f %.1f %d" % (p99 * 1e3, mx * 1e3, total))
+PY
+}

@@ -212,7 +212,10 @@ SQL
 }
 sqlite_sql() { { echo "PRAGMA busy_timeout=10000;"; cat; } | sqlite3 "$tmp/data/chorus.db" | tail -1; }
 
+curl -s "$base/metrics" >"$tmp/metrics-before-writes.txt"
 read -r w_rps w_p50 w_p99 w_bad w_err <<<"$(write_run embedded)"
+curl -s "$base/metrics" >"$tmp/metrics-after-writes.txt"
+read -r lag_p99 lag_max lag_n <<<"$(loop_lag "$tmp/metrics-before-writes.txt" "$tmp/metrics-after-writes.txt")"
 [ "$w_bad" = 0 ] || die "chorusd answered $w_bad non-2xx responses (see $tmp/wrk-writes-embedded.txt)"
 commits=$(curl -s "$base/metrics" | awk '$1 == "chorus_group_commits_total" {c = $2}
   $1 == "chorus_group_commit_writes_total" {w = $2} END {printf "%.1f", c ? w / c : 0}')
@@ -304,11 +307,11 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ 
 status=0
 "$py" - "$w_rps" "$w_p50" "$w_p99" "$w_err" "$sq_one" "$sq_each" "$redis_rps" "$rows" \
   "$s_rps" "$s_p50" "$s_p99" "$b_rps" "$b_p50" "$b_p99" "$goal_writes" "$goal_read_ratio" "$commits" \
-  "$c_rps" "$c_p50" "$c_p99" "$c_err" "$c_rows" "$f_rps" "$f_p50" "$f_p99" <<PY || status=$?
+  "$c_rps" "$c_p50" "$c_p99" "$c_err" "$c_rows" "$f_rps" "$f_p50" "$f_p99" "$lag_p99" "$lag_max" "$lag_n" <<PY || status=$?
 import sys
 (w_rps, w_p50, w_p99, w_err, sq_one, sq_each, redis_rps, rows,
  s_rps, s_p50, s_p99, b_rps, b_p50, b_p99, goal_w, goal_r, batch,
- c_rps, c_p50, c_p99, c_err, c_rows, f_rps, f_p50, f_p99) = map(float, sys.argv[1:])
+ c_rps, c_p50, c_p99, c_err, c_rows, f_rps, f_p50, f_p99, lag_p99, lag_max, lag_n) = map(float, sys.argv[1:])
 def ms(v):
     return "%.0f us" % v if v < 1000 else "%.2f ms" % (v / 1000)
 print()
@@ -329,6 +332,8 @@ print("| redis-benchmark INCR, -c $conns (memory only) | %.0f | | | %.3fx |" % (
 print()
 print("socket errors %d; %.1f writes per group commit on average; after the run %d reaction rows, "
       "every target's counters equal to its rows" % (w_err, batch, rows))
+print("event-loop lag during the writes (reaction PUTs run their reads on the loops): p99 <= %g ms, "
+      "max %.1f ms (%d samples of a 100 ms timer)" % (lag_p99, lag_max, lag_n))
 print()
 print("2. GET /v1/posts/{id} with counts and my_reaction")
 print()
