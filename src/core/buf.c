@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 static void ch__buf_reserve(ch_buf_t *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
@@ -12,10 +14,7 @@ static void ch__buf_reserve(ch_buf_t *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        abort();
-    b->data = p;
+    b->data = ch_realloc(b->data, cap);
     b->cap = cap;
 }
 

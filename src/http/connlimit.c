@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 #define CH__MIN_BUCKETS 16 /* per shard; the table grows by doubling past 1 entry per bucket */
 
 typedef struct ch__entry {
@@ -37,13 +39,13 @@ static uint64_t ch__hash(const ch_netaddr_t *a)
 
 ch_connlimit_t *ch_connlimit_create(unsigned per_addr, unsigned total)
 {
-    ch_connlimit_t *cl = calloc(1, sizeof(*cl));
+    ch_connlimit_t *cl = ch_calloc(1, sizeof(*cl));
     cl->per_addr = per_addr;
     cl->total_cap = total ? total : 1;
     for (int i = 0; i < CH_CONNLIMIT_SHARDS; i++) {
         pthread_mutex_init(&cl->shards[i].mu, NULL);
         cl->shards[i].nbuckets = CH__MIN_BUCKETS;
-        cl->shards[i].buckets = calloc(CH__MIN_BUCKETS, sizeof(ch__entry_t *));
+        cl->shards[i].buckets = ch_calloc(CH__MIN_BUCKETS, sizeof(ch__entry_t *));
     }
     return cl;
 }
@@ -68,7 +70,7 @@ void ch_connlimit_destroy(ch_connlimit_t *cl)
 static void ch__grow(ch__shard_t *s)
 {
     size_t n = s->nbuckets * 2;
-    ch__entry_t **nb = calloc(n, sizeof(*nb));
+    ch__entry_t **nb = ch_calloc(n, sizeof(*nb));
     for (size_t b = 0; b < s->nbuckets; b++)
         for (ch__entry_t *e = s->buckets[b], *next; e; e = next) {
             next = e->next;
@@ -120,7 +122,7 @@ ch_conn_admit_t ch_connlimit_acquire(ch_connlimit_t *cl, const ch_netaddr_t *add
     } else if (*pp) {
         (*pp)->count++;
     } else {
-        ch__entry_t *e = malloc(sizeof(*e));
+        ch__entry_t *e = ch_malloc(sizeof(*e));
         e->addr = *a;
         e->count = 1;
         e->next = NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "store/db.h"
 #include "svc/auth/auth.h"
@@ -19,7 +20,7 @@ static char *ch__idem_route(const ch_call_t *c)
     size_t cap = strlen(c->route->path) + 1;
     for (int i = 0; i < CH_MAX_PATH_PARAMS && c->params[i]; i++)
         cap += strlen(c->params[i]) * 3;
-    char *out = malloc(cap), *o = out;
+    char *out = ch_malloc(cap), *o = out;
     int n = 0;
     for (const char *t = c->route->path; *t;) {
         const char *close = *t == '{' ? strchr(t, '}') : NULL;

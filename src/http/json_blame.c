@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/text.h"
 
 /* Whether the number token s[0..n) is one Jansson refuses as out of range: an integer
@@ -14,7 +15,7 @@
  * lexer (strtoll / strtod and ERANGE). */
 static int ch__number_out_of_range(const char *s, size_t n)
 {
-    char *tok = strndup(s, n), *end;
+    char *tok = ch_strndup(s, n), *end;
     int out = 0;
     errno = 0;
     if (strcspn(tok, ".eE") == n) {
@@ -34,7 +35,7 @@ static int ch__number_out_of_range(const char *s, size_t n)
  * token becomes the string "\u0000". Caller frees. */
 static char *ch__mark(const char *body, size_t len, size_t *out_len)
 {
-    char *out = malloc(len * 6 + 1);
+    char *out = ch_malloc(len * 6 + 1);
     size_t o = 0;
     int in_string = 0;
     for (size_t i = 0; i < len;) {

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 /* Matches one template against a path, recording parameters. 1 on a match. */
 static int ch__match_path(const char *tpl, const char *path, size_t len, ch_route_match_t *m)
 {
@@ -81,7 +83,7 @@ static int ch__hexval(char c)
 
 char *ch_router_decode_param(const char *s, size_t len)
 {
-    char *out = malloc(len + 1);
+    char *out = ch_malloc(len + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '\0') {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <h2o.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -282,7 +283,7 @@ static void *ch__loop_main(void *arg)
 
 ch_server_t *ch_server_create(const ch_config_t *cfg, ch_svc_t *svc, char *err, size_t errlen)
 {
-    ch_server_t *srv = calloc(1, sizeof(*srv));
+    ch_server_t *srv = ch_calloc(1, sizeof(*srv));
     h2o_config_init(&srv->conf);
     srv->conf.max_request_entity_size = 2 * CH_MAX_BODY; /* bigger bodies get a problem+json 413 from us */
     srv->conf.http1.req_timeout = CH_IDLE_TIMEOUT_MS;
@@ -306,7 +307,7 @@ ch_server_t *ch_server_create(const ch_config_t *cfg, ch_svc_t *svc, char *err, 
     ch_dispatch_register(host, svc);
 
     srv->nloops = cfg->threads;
-    srv->loops = calloc(srv->nloops, sizeof(*srv->loops));
+    srv->loops = ch_calloc(srv->nloops, sizeof(*srv->loops));
     for (unsigned i = 0; i < srv->nloops; i++) {
         ch__loop_t *l = &srv->loops[i];
         l->srv = srv;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <curl/curl.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
 
@@ -56,7 +57,7 @@ int ch_clickhouse_parse_url(const char *url, char *err, size_t errlen)
 
 ch_clickhouse_t *ch_clickhouse_create(const char *url)
 {
-    ch_clickhouse_t *ch = calloc(1, sizeof(*ch));
+    ch_clickhouse_t *ch = ch_calloc(1, sizeof(*ch));
     if (!ch || ch__split(url, ch->base, sizeof(ch->base), ch->database, sizeof(ch->database)) != 0 ||
         !(ch->curl = curl_easy_init())) {
         free(ch);
@@ -105,7 +106,7 @@ ch_err_t ch_clickhouse_exec(ch_clickhouse_t *ch, const char *insert_query, const
     if (insert_query)
         query = curl_easy_escape(ch->curl, insert_query, 0);
     size_t cap = strlen(ch->base) + strlen(ch->database) + (query ? strlen(query) : 0) + 32;
-    url = malloc(cap);
+    url = ch_malloc(cap);
     snprintf(url, cap, "%s/?%s%s%s%s", ch->base, use_database ? "database=" : "", use_database ? ch->database : "",
              query && use_database ? "&" : "", query ? "query=" : "");
     if (query)
@@ -145,7 +146,7 @@ ch_err_t ch_clickhouse_exec(ch_clickhouse_t *ch, const char *insert_query, const
         err = CH_EINTERNAL;
     }
     if (err == CH_OK && out) {
-        *out = answer.data ? answer.data : strdup("");
+        *out = answer.data ? answer.data : ch_strdup("");
         return CH_OK;
     }
     ch_buf_clear(&answer);

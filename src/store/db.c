@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -98,7 +99,7 @@ ch_err_t ch_db_open_opts(const char *url, const ch_db_options_t *opts, ch_db_t *
                     missing);
         return CH_EINTERNAL;
     }
-    ch_db_t *db = calloc(1, sizeof(*db));
+    ch_db_t *db = ch_calloc(1, sizeof(*db));
     if (!db) {
         ch__db_errf(errbuf, errlen, "out of memory");
         return CH_EINTERNAL;
@@ -406,7 +407,7 @@ struct ch_db_rows {
 
 ch_db_rows_t *ch__db_rows_new(size_t ncols)
 {
-    ch_db_rows_t *rows = calloc(1, sizeof(*rows));
+    ch_db_rows_t *rows = ch_calloc(1, sizeof(*rows));
     if (rows)
         rows->ncols = ncols;
     return rows;
@@ -425,7 +426,7 @@ static int ch__db_grow(void **p, size_t *cap, size_t need, size_t elem)
     }
     if (ncap > SIZE_MAX / elem)
         return -1;
-    void *np = realloc(*p, ncap * elem);
+    void *np = ch_realloc(*p, ncap * elem);
     if (!np)
         return -1;
     *p = np;
@@ -555,7 +556,7 @@ static uint64_t ch__db_hash(const char *s)
 
 ch__db_cache_t *ch__db_cache_new(void)
 {
-    return calloc(1, sizeof(ch__db_cache_t));
+    return ch_calloc(1, sizeof(ch__db_cache_t));
 }
 
 void *ch__db_cache_get(const ch__db_cache_t *cache, const char *sql)
@@ -575,7 +576,7 @@ size_t ch__db_cache_count(const ch__db_cache_t *cache)
 int ch__db_cache_put(ch__db_cache_t *cache, const char *sql, void *value)
 {
     size_t len = strlen(sql);
-    ch__db_cache_entry_t *e = malloc(sizeof(*e) + len + 1);
+    ch__db_cache_entry_t *e = ch_malloc(sizeof(*e) + len + 1);
     if (!e)
         return -1;
     memcpy(e->sql, sql, len + 1);

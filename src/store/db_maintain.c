@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "store/db.h"
 
@@ -51,7 +52,7 @@ ch_db_maintainer_t *ch_db_maintainer_start(ch_db_t *db)
 {
     if (!ch__db_driver(db)->maintain)
         return NULL;
-    ch_db_maintainer_t *m = calloc(1, sizeof(*m));
+    ch_db_maintainer_t *m = ch_calloc(1, sizeof(*m));
     if (!m) {
         ch_log_warn("db: cannot start the upkeep thread: out of memory");
         return NULL;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -248,7 +249,7 @@ static ch_err_t ch__pg_stmt(ch__pg_conn_t *c, const char *sql, ch__pg_stmt_t **s
             return err;
         ch__db_cache_clear(c->cache, ch__pg_stmt_free, NULL);
     }
-    st = calloc(1, sizeof(*st));
+    st = ch_calloc(1, sizeof(*st));
     if (!st)
         return ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
     snprintf(st->name, sizeof(st->name), "ch_%u", c->next_stmt++);
@@ -282,8 +283,8 @@ static ch_err_t ch__pg_rows(ch__pg_conn_t *c, const PGresult *res, const char *s
 {
     size_t ncols = (size_t)PQnfields(res), nrows = (size_t)PQntuples(res);
     ch_db_rows_t *rows = ch__db_rows_new(ncols);
-    const char **vals = calloc(ncols ? ncols : 1, sizeof(*vals));
-    size_t *lens = calloc(ncols ? ncols : 1, sizeof(*lens));
+    const char **vals = ch_calloc(ncols ? ncols : 1, sizeof(*vals));
+    size_t *lens = ch_calloc(ncols ? ncols : 1, sizeof(*lens));
     int ok = rows && vals && lens;
     for (size_t r = 0; r < nrows && ok; r++) {
         for (size_t i = 0; i < ncols; i++) {
@@ -355,7 +356,7 @@ static ch_err_t ch__pg_connect(const ch__pg_pool_t *pool, ch__pg_conn_t **out)
     /* libpq prints notices (e.g. "relation already exists, skipping") on stderr by
      * default, which would break the JSON log stream. */
     PQsetNoticeProcessor(pg, ch__pg_notice, NULL);
-    ch__pg_conn_t *c = calloc(1, sizeof(*c));
+    ch__pg_conn_t *c = ch_calloc(1, sizeof(*c));
     if (c)
         c->cache = ch__db_cache_new();
     if (!c || !c->cache) {
@@ -405,8 +406,8 @@ static ch_err_t ch__pg_open(const char *url, const ch_db_options_t *opts, void *
         snprintf(errbuf, errlen, "postgres: libpq was built without thread support");
         return CH_EINTERNAL;
     }
-    ch__pg_pool_t *pool = calloc(1, sizeof(*pool));
-    if (!pool || !(pool->url = strdup(url))) {
+    ch__pg_pool_t *pool = ch_calloc(1, sizeof(*pool));
+    if (!pool || !(pool->url = ch_strdup(url))) {
         free(pool);
         snprintf(errbuf, errlen, "postgres: out of memory");
         return CH_EINTERNAL;
@@ -556,8 +557,8 @@ static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
     const char **vals = small_vals;
     ch__pg_arg_t *args = small_args;
     if (nparams > 16) {
-        vals = calloc(nparams, sizeof(*vals));
-        args = calloc(nparams, sizeof(*args));
+        vals = ch_calloc(nparams, sizeof(*vals));
+        args = ch_calloc(nparams, sizeof(*args));
         if (!vals || !args) {
             err = ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
             nparams = 0; /* nothing to free in args */
@@ -580,7 +581,7 @@ static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
                 err = ch__pg_misuse(c, CH_EINVAL, why, sql);
             } else if (p->len == SIZE_MAX) {
                 vals[i] = p->s;
-            } else if ((args[i].copy = malloc(len + 1))) {
+            } else if ((args[i].copy = ch_malloc(len + 1))) {
                 memcpy(args[i].copy, p->s, len);
                 args[i].copy[len] = '\0';
                 vals[i] = args[i].copy;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "store/sqlite_walbuf.h"
 
@@ -142,7 +143,7 @@ static ch_err_t ch__sq_stmt(ch__sq_conn_t *c, const char *sql, ch__sq_stmt_t **s
         return ch__sq_misuse(c, CH_EINTERNAL, "empty statement", sql);
     while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';'))
         tail++;
-    int *index = calloc((size_t)sqlite3_bind_parameter_count(stmt) + 1, sizeof(int));
+    int *index = ch_calloc((size_t)sqlite3_bind_parameter_count(stmt) + 1, sizeof(int));
     long nparams = index ? ch__sq_max_param(stmt, index) : -1;
     const char *why = tail && *tail ? "exec takes one statement (use exec_script)"
                       : nparams < 0 ? "parameters must be written $1..$n, without gaps"
@@ -152,7 +153,7 @@ static ch_err_t ch__sq_stmt(ch__sq_conn_t *c, const char *sql, ch__sq_stmt_t **s
         free(index);
         return ch__sq_misuse(c, CH_EINTERNAL, why, sql);
     }
-    st = malloc(sizeof(*st));
+    st = ch_malloc(sizeof(*st));
     if (!st) {
         sqlite3_finalize(stmt);
         free(index);
@@ -219,8 +220,8 @@ static ch_err_t ch__sq_step_all(ch__sq_conn_t *c, sqlite3_stmt *stmt, const char
     size_t *lens = NULL;
     if (rows_out) {
         rows = ch__db_rows_new(ncols);
-        vals = calloc(ncols ? ncols : 1, sizeof(*vals));
-        lens = calloc(ncols ? ncols : 1, sizeof(*lens));
+        vals = ch_calloc(ncols ? ncols : 1, sizeof(*vals));
+        lens = ch_calloc(ncols ? ncols : 1, sizeof(*lens));
         if (!rows || !vals || !lens) {
             free(vals);
             free(lens);
@@ -356,7 +357,7 @@ static int ch__sq_connect(const char *path, ch__sq_conn_t **out, char *errbuf, s
         snprintf(errbuf, errlen, "sqlite: cannot use %s: %s", path, sqlite3_errmsg(db));
         goto fail;
     }
-    ch__sq_conn_t *c = calloc(1, sizeof(*c));
+    ch__sq_conn_t *c = ch_calloc(1, sizeof(*c));
     if (c)
         c->cache = ch__db_cache_new();
     if (!c || !c->cache) {
@@ -398,8 +399,8 @@ static ch_err_t ch__sq_open(const char *url, const ch_db_options_t *opts, void *
         snprintf(errbuf, errlen, "sqlite: libsqlite3 was built without thread support");
         return CH_EINTERNAL;
     }
-    ch__sq_pool_t *pool = calloc(1, sizeof(*pool));
-    if (!pool || !(pool->path = strdup(path))) {
+    ch__sq_pool_t *pool = ch_calloc(1, sizeof(*pool));
+    if (!pool || !(pool->path = ch_strdup(path))) {
         free(pool);
         snprintf(errbuf, errlen, "sqlite: out of memory");
         return CH_EINTERNAL;

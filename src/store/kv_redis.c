@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 #define CH__KV_REDIS_DEFAULT_PORT 6379
@@ -68,7 +69,7 @@ static int ch__kv_hexval(int c)
 /* Copies [p, p+n) with %XX decoded into a new string; NULL on bad escape or OOM. */
 static char *ch__kv_pct_decode(const char *p, size_t n)
 {
-    char *out = malloc(n + 1), *o = out;
+    char *out = ch_malloc(n + 1), *o = out;
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
@@ -182,7 +183,7 @@ static int ch__kv_redis_parse_url(ch__kv_redis_t *r, const char *url, char *errb
         snprintf(errbuf, errlen, "kv redis: the URL port must be a number in 1..65535");
         return -1;
     }
-    r->host = strndup(host, hlen);
+    r->host = ch_strndup(host, hlen);
     if (!r->host) {
         snprintf(errbuf, errlen, "kv redis: out of memory");
         return -1;
@@ -271,7 +272,7 @@ static ch__kv_rconn_t *ch__kv_redis_acquire(ch__kv_redis_t *r)
         ch__kv_rconn_free(rc);
     }
 
-    ch__kv_rconn_t *rc = calloc(1, sizeof(*rc));
+    ch__kv_rconn_t *rc = ch_calloc(1, sizeof(*rc));
     if (!rc)
         return NULL;
     pthread_mutex_lock(&r->mu);
@@ -309,7 +310,7 @@ static void ch__kv_redis_release(ch__kv_redis_t *r, ch__kv_rconn_t *rc)
     if (rc->gen == r->gen) {
         if (r->nidle == r->idle_cap) {
             size_t cap = r->idle_cap ? r->idle_cap * 2 : 16;
-            ch__kv_rconn_t **idle = realloc(r->idle, cap * sizeof(*idle));
+            ch__kv_rconn_t **idle = ch_realloc(r->idle, cap * sizeof(*idle));
             if (idle) {
                 r->idle = idle;
                 r->idle_cap = cap;
@@ -384,7 +385,7 @@ static void ch__kv_redis_close(void *impl);
 static ch_err_t ch__kv_redis_open(const char *url, void **impl_out, char *errbuf, size_t errlen)
 {
     *impl_out = NULL;
-    ch__kv_redis_t *r = calloc(1, sizeof(*r));
+    ch__kv_redis_t *r = ch_calloc(1, sizeof(*r));
     if (!r) {
         snprintf(errbuf, errlen, "kv redis: out of memory");
         return CH_EINTERNAL;
@@ -438,7 +439,7 @@ static ch_err_t ch__kv_redis_get(void *impl, const char *key, char **val_out, si
     }
     ch_err_t err = CH_OK;
     if (rep->type == REDIS_REPLY_STRING) {
-        char *copy = malloc(rep->len + 1);
+        char *copy = ch_malloc(rep->len + 1);
         if (copy) {
             memcpy(copy, rep->str, rep->len);
             copy[rep->len] = '\0';

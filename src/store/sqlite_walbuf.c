@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 #define CH__WB_NAME "chorus-walbuf"
 /* Bytes gathered at most before they are written anyway (a commit of ~250 pages). */
 #define CH__WB_MAX ((size_t)1 << 20)
@@ -82,7 +84,7 @@ static int ch__gather(ch__wb_file_t *f, const void *data, int amt, sqlite3_int64
         size_t cap = f->cap ? f->cap : CH__WB_MIN;
         while (cap < f->len + n)
             cap *= 2;
-        unsigned char *buf = realloc(f->buf, cap);
+        unsigned char *buf = ch_realloc(f->buf, cap);
         if (!buf)
             return SQLITE_OK; /* not taken: written directly */
         f->buf = buf;

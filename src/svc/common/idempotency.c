@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "svc/common/sql.h"
@@ -49,13 +50,13 @@ static void ch__fingerprint(const ch_idem_req_t *req, char hex[65])
 static char *ch__storable(const ch_idem_req_t *req, const char *body)
 {
     if (!body)
-        return strdup("");
+        return ch_strdup("");
     if (!req->credentials)
-        return strdup(body);
+        return ch_strdup(body);
     json_t *doc = json_loads(body, JSON_DECODE_ANY, NULL);
     if (!json_is_object(doc)) { /* cannot hold a token member then */
         json_decref(doc);
-        return strdup(body);
+        return ch_strdup(body);
     }
     for (size_t i = 0; i < sizeof(ch__token_fields) / sizeof(ch__token_fields[0]); i++)
         json_object_del(doc, ch__token_fields[i]);
@@ -86,7 +87,7 @@ ch_err_t ch_idem_lookup(ch_svc_t *svc, const ch_idem_req_t *req, int *status, ch
                        "this Idempotency-Key was used with a different request");
     } else {
         *status = (int)ch_db_rows_int(rows, 0, 2);
-        *body = strdup(ch_db_rows_text(rows, 0, 3));
+        *body = ch_strdup(ch_db_rows_text(rows, 0, 3));
     }
     ch_db_rows_free(rows);
     return err;

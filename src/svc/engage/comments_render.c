@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "svc/content/render.h"
 #include "svc/engage/comments_row.h"
@@ -87,7 +88,7 @@ ch_err_t ch__comments_threads(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer
                               size_t n, const uint64_t *order, size_t norder, json_t **out)
 {
     /* The rows shown, in order: row_of[i] for i < count. */
-    size_t count = 0, *row_of = malloc(sizeof(size_t) * (order ? norder : n) + 1);
+    size_t count = 0, *row_of = ch_malloc(sizeof(size_t) * (order ? norder : n) + 1);
     if (!row_of)
         return CH_EINTERNAL;
     for (size_t i = 0; i < (order ? norder : n); i++) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/id.h"
 #include "svc/common/fields.h"
 #include "svc/common/ratelimit.h"
@@ -65,7 +66,7 @@ static void ch__queued_done(ch__reaction_op_t *op)
 void ch_reactions_enqueue(ch_svc_t *svc, uint64_t user, const ch_target_t *target, int kind,
                           ch_reactions_done_fn done, void *arg)
 {
-    ch__queued_t *q = calloc(1, sizeof(*q));
+    ch__queued_t *q = ch_calloc(1, sizeof(*q));
     if (!q) {
         ch_reactions_outcome_t o = {.err = CH_EINTERNAL, .kind = kind};
         ch_fault(&o.fault, CH_EINTERNAL, NULL, "out of memory");

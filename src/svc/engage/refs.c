@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/common/outbox.h"
@@ -283,7 +284,7 @@ ch_err_t ch_refs_clear(ch_svc_t *svc, ch_db_conn_t *conn, ch_target_type_t type,
 ch_err_t ch_refs_item(ch_svc_t *svc, ch_db_conn_t *conn, ch_item_type_t type, uint64_t id, uint64_t author,
                       int followers_only, int is_new, const char *text, const char *field, ch_fault_t *f)
 {
-    ch_textrefs_t *refs = malloc(sizeof(*refs));
+    ch_textrefs_t *refs = ch_malloc(sizeof(*refs));
     if (!refs)
         return ch_fault(f, CH_EINTERNAL, NULL, "out of memory");
     ch_target_type_t tt = type == CH_ITEM_REEL ? CH_TARGET_REEL : type == CH_ITEM_STORY ? CH_TARGET_STORY

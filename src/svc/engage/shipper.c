@@ -6,6 +6,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/id.h"
@@ -41,7 +42,7 @@ ch_shipper_t *ch_shipper_create(ch_svc_t *svc, const _Atomic int *abort_flag)
 {
     if (!svc->cfg->clickhouse_url[0])
         return NULL;
-    ch_shipper_t *s = calloc(1, sizeof(*s));
+    ch_shipper_t *s = ch_calloc(1, sizeof(*s));
     if (!s || !(s->ch = ch_clickhouse_create(svc->cfg->clickhouse_url))) {
         free(s);
         return NULL;
@@ -109,7 +110,7 @@ static ch_err_t ch__present(ch_shipper_t *s, const ch_db_rows_t *rows, uint64_t 
             *next++ = '\0';
         if (*n_out == cap) {
             cap = cap ? cap * 2 : 64;
-            *ids_out = realloc(*ids_out, cap * sizeof(**ids_out));
+            *ids_out = ch_realloc(*ids_out, cap * sizeof(**ids_out));
         }
         (*ids_out)[(*n_out)++] = strtoull(line, NULL, 10);
     }

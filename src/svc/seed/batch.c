@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 
 /* At most 7,000 parameters a statement: below SQLite's 32,766 and PostgreSQL's 65,535, and
@@ -17,8 +18,8 @@ void ch_batch_init(ch_batch_t *b, ch_svc_t *svc, ch_db_conn_t *conn, const char 
     *b = (ch_batch_t){.svc = svc, .conn = conn, .table_and_columns = table_and_columns, .suffix = suffix,
                       .ncols = ncols};
     b->rows_per_statement = CH__MAX_PARAMS / ncols < CH__MAX_ROWS ? CH__MAX_PARAMS / ncols : CH__MAX_ROWS;
-    b->params = calloc(ncols * b->rows_per_statement, sizeof(*b->params));
-    b->owned = calloc(ncols * b->rows_per_statement, sizeof(*b->owned));
+    b->params = ch_calloc(ncols * b->rows_per_statement, sizeof(*b->params));
+    b->owned = ch_calloc(ncols * b->rows_per_statement, sizeof(*b->owned));
 }
 
 /* "INSERT INTO <table> VALUES ($1, ...), ...<suffix>" for rows rows. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "svc/seed/vocab.h"
 #include "svc/seed/world.h"
 
@@ -49,7 +50,7 @@ static const char *ch__word(ch_seed_world_t *w, const ch_seed_words_t *words)
  * mostly plain. */
 static char *ch__top_text(ch_seed_world_t *w, uint32_t writer, int64_t at)
 {
-    char *text = malloc(CH__TEXT_MAX);
+    char *text = ch_malloc(CH__TEXT_MAX);
     int recent = at > w->now - CH_SEED_BURST_MS;
     double u = ch_seed_unit(&w->erng);
     size_t fans = w->fan_start[writer + 1] - w->fan_start[writer];
@@ -74,7 +75,7 @@ static char *ch__top_text(ch_seed_world_t *w, uint32_t writer, int64_t at)
 /* A reply's text: often naming the author replied to, sometimes with a hashtag. */
 static char *ch__reply_text(ch_seed_world_t *w, uint32_t writer, uint32_t parent_author, int64_t at)
 {
-    char *text = malloc(CH__TEXT_MAX);
+    char *text = ch_malloc(CH__TEXT_MAX);
     double u = ch_seed_unit(&w->erng);
     if (!text)
         return NULL;

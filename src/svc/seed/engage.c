@@ -4,6 +4,7 @@
  * written: a young item has had less time to collect reactions. */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "svc/seed/vocab.h"
 #include "svc/seed/world.h"
 
@@ -62,8 +63,8 @@ static ch_err_t ch__item(ch_seed_world_t *w, const ch_seed_item_t *it)
 
 ch_err_t ch_seed_engagement(ch_seed_world_t *w)
 {
-    w->mark = calloc(w->n, sizeof(*w->mark));
-    w->pool = calloc(w->n, sizeof(*w->pool));
+    w->mark = ch_calloc(w->n, sizeof(*w->mark));
+    w->pool = ch_calloc(w->n, sizeof(*w->pool));
     if (!w->mark || !w->pool)
         return CH_EINTERNAL;
     ch_err_t err = CH_OK;

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "core/id.h"
 
 #define CH__SEQ_MAX ((1u << CH_ID_SEQ_BITS) - 1)
@@ -33,7 +34,7 @@ static int ch__grow(ch_seed_ids_t *ids)
 {
     if (ids->cap && (ids->n + 1) * 2 <= ids->cap)
         return 0;
-    ch_seed_ids_t bigger = {calloc(ids->cap ? ids->cap * 2 : 1u << 16, sizeof(uint64_t)),
+    ch_seed_ids_t bigger = {ch_calloc(ids->cap ? ids->cap * 2 : 1u << 16, sizeof(uint64_t)),
                             ids->cap ? ids->cap * 2 : 1u << 16, ids->n};
     if (!bigger.slots)
         return -1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/id.h"
 #include "svc/seed/vocab.h"
 #include "svc/seed/world.h"
@@ -23,7 +24,7 @@ static char *ch__caption(ch_seed_world_t *w, int64_t at)
                                           : ch_seed_tags.s[ch_seed_pick(&w->rng, ch_seed_tags.n)];
     const char *third = ch_seed_tags.s[ch_seed_pick(&w->rng, ch_seed_tags.n)];
     const char *fourth = ch_seed_tags.s[ch_seed_pick(&w->rng, ch_seed_tags.n)];
-    char *text = malloc(CH__TEXT_MAX);
+    char *text = ch_malloc(CH__TEXT_MAX);
     if (!text)
         return NULL;
     int n = snprintf(text, CH__TEXT_MAX, tpl, noun, second, third, fourth);
@@ -49,7 +50,7 @@ static ch_err_t ch__post_or_reel(ch_seed_world_t *w, ch_batch_t *b, size_t i, si
     *it = (ch_seed_item_t){id, at, (uint32_t)author, is_reel ? CH_TARGET_REEL : CH_TARGET_POST, 0, w->now};
     ch_db_param_t row[15];
     if (is_reel) {
-        char *video = ch_batch_own(b, malloc(CH__URL_MAX)), *cover = ch_batch_own(b, malloc(CH__URL_MAX));
+        char *video = ch_batch_own(b, ch_malloc(CH__URL_MAX)), *cover = ch_batch_own(b, ch_malloc(CH__URL_MAX));
         snprintf(video, CH__URL_MAX, "https://media.chorus.example/reels/%llu.mp4", (unsigned long long)id);
         snprintf(cover, CH__URL_MAX, "https://media.chorus.example/reels/%llu.jpg", (unsigned long long)id);
         ch_db_param_t r[] = {CH_DB_P_INT(id),     CH_DB_P_TEXT("reel"),  CH_DB_P_INT(w->ids[author]),
@@ -64,7 +65,7 @@ static ch_err_t ch__post_or_reel(ch_seed_world_t *w, ch_batch_t *b, size_t i, si
     } else {
         char *media = NULL;
         if (ch_seed_pick(&w->rng, 3) == 0) {
-            media = ch_batch_own(b, malloc(160));
+            media = ch_batch_own(b, ch_malloc(160));
             snprintf(media, 160,
                      "[{\"url\":\"https://media.chorus.example/p/%llu.jpg\",\"kind\":\"image\",\"width\":1080,"
                      "\"height\":1350}]",
@@ -103,7 +104,7 @@ static void ch__story(ch_seed_world_t *w, ch_batch_t *b, size_t i, size_t n)
     int64_t at = w->now - window + (int64_t)i * (window / (int64_t)(n + 1)) + 3;
     uint64_t id = ch_id_at(at, 3);
     int video = ch_seed_pick(&w->rng, 3) == 0;
-    char *url = ch_batch_own(b, malloc(CH__URL_MAX));
+    char *url = ch_batch_own(b, ch_malloc(CH__URL_MAX));
     snprintf(url, CH__URL_MAX, "https://media.chorus.example/stories/%llu.%s", (unsigned long long)id,
              video ? "mp4" : "jpg");
     ch_db_param_t row[] = {CH_DB_P_INT(id),       CH_DB_P_TEXT("story"),
@@ -123,7 +124,7 @@ static void ch__story(ch_seed_world_t *w, ch_batch_t *b, size_t i, size_t n)
 ch_err_t ch_seed_items(ch_seed_world_t *w)
 {
     size_t posts = w->n * 10, reels = w->n / 2, total = posts + reels, stories = w->n * 3 / 10 * 2;
-    w->items = calloc(total + stories, sizeof(*w->items));
+    w->items = ch_calloc(total + stories, sizeof(*w->items));
     if (!w->items)
         return CH_EINTERNAL;
     ch_batch_t b;

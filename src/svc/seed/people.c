@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/id.h"
 #include "svc/seed/vocab.h"
 #include "svc/seed/world.h"
@@ -25,7 +26,7 @@ ch_err_t ch_seed_users(ch_seed_world_t *w)
         int64_t created = start + (int64_t)i * (300 * CH_SEED_DAY_MS / (int64_t)w->n) + 1;
         w->ids[i] = ch_id_at(created, 0);
         snprintf(w->handles[i], sizeof(w->handles[i]), "%s_%zu", name, i + 1);
-        char *display = ch_batch_own(&b, malloc(48)), *interests = ch_batch_own(&b, malloc(96));
+        char *display = ch_batch_own(&b, ch_malloc(48)), *interests = ch_batch_own(&b, ch_malloc(96));
         snprintf(display, 48, "%c%s %c.", name[0] - 'a' + 'A', name + 1, (int)('A' + ch_seed_pick(&w->rng, 26)));
         const char *tags[3];
         for (int t = 0; t < 3; t++)
@@ -57,8 +58,8 @@ static ch_err_t ch__index_fans(ch_seed_world_t *w)
     for (size_t e = 0; e < w->nedges; e++) /* follower << 32 | followee  ->  followee << 32 | follower */
         w->edges[e] = w->edges[e] << 32 | w->edges[e] >> 32;
     qsort(w->edges, w->nedges, sizeof(*w->edges), ch__cmp_u64);
-    w->fan_start = calloc(w->n + 1, sizeof(*w->fan_start));
-    w->fans = malloc((w->nedges ? w->nedges : 1) * sizeof(*w->fans));
+    w->fan_start = ch_calloc(w->n + 1, sizeof(*w->fan_start));
+    w->fans = ch_malloc((w->nedges ? w->nedges : 1) * sizeof(*w->fans));
     if (!w->fan_start || !w->fans)
         return CH_EINTERNAL;
     size_t k = 0;
@@ -84,7 +85,7 @@ ch_err_t ch_seed_follows(ch_seed_world_t *w)
     size_t avg = w->n / 4 < 100 ? w->n / 4 : 100;
     size_t total = avg * w->n, k = 0;
     int64_t start = w->now - 60 * CH_SEED_DAY_MS, step = 60 * CH_SEED_DAY_MS / (int64_t)(total ? total : 1);
-    w->edges = malloc((total * 7 / 4 + 1) * sizeof(*w->edges)); /* degrees are at most avg * 7 / 4 */
+    w->edges = ch_malloc((total * 7 / 4 + 1) * sizeof(*w->edges)); /* degrees are at most avg * 7 / 4 */
     if (!w->edges) {
         ch_batch_finish(&b);
         return CH_EINTERNAL;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -89,10 +90,10 @@ ch_err_t ch_seed_run(ch_svc_t *svc, const ch_seed_opts_t *opts, ch_seed_stats_t 
                          .now = ch_now_ms(),
                          .stats = stats};
     w.burst_tag = ch_seed_tags.s[ch_seed_pick(&w.erng, ch_seed_tags.n)];
-    w.ids = calloc(w.n, sizeof(*w.ids));
-    w.handles = calloc(w.n, sizeof(*w.handles));
-    w.is_private = calloc(w.n, sizeof(*w.is_private));
-    w.refs = malloc(sizeof(*w.refs));
+    w.ids = ch_calloc(w.n, sizeof(*w.ids));
+    w.handles = ch_calloc(w.n, sizeof(*w.handles));
+    w.is_private = ch_calloc(w.n, sizeof(*w.is_private));
+    w.refs = ch_malloc(sizeof(*w.refs));
     ch_seed_ids_init(&w.eids);
     ch_err_t err = w.ids && w.handles && w.is_private && w.refs ? ch_sql_begin(svc, 1, &w.conn) : CH_EINTERNAL;
     if (err) {

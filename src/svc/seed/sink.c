@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "core/alloc.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "svc/engage/refs.h"
@@ -66,7 +67,7 @@ void ch_seed_event(ch_seed_world_t *w, uint64_t id, int64_t ts, uint32_t user, c
     }
     const char *v = i < k->nvalues ? k->value_text[i] : NULL;
     if (!v) {
-        char *own = ch_batch_own(&k->events, malloc(32));
+        char *own = ch_batch_own(&k->events, ch_malloc(32));
         if (own)
             snprintf(own, 32, "%.6f", value);
         v = own;
@@ -130,7 +131,7 @@ ch_err_t ch_seed_text(ch_seed_world_t *w, ch_target_type_t type, uint64_t id, ui
             ch_seed_event(w, 0, at, writer, "mention", type, id, w->ids[u], 1.0);
     }
     for (size_t i = 0; i < refs->nhashtags; i++) {
-        char *tag = ch_batch_own(&w->sink.hashtags, strdup(refs->hashtags[i]));
+        char *tag = ch_batch_own(&w->sink.hashtags, ch_strdup(refs->hashtags[i]));
         ch_db_param_t row[] = {CH_DB_P_TEXT(tag), CH_DB_P_TEXT(tname), CH_DB_P_INT(id), CH_DB_P_INT(w->ids[writer]),
                                CH_DB_P_INT(at)};
         ch_batch_add(&w->sink.hashtags, row);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 #define CH__SHARDS 64
 
 typedef struct {
@@ -35,11 +37,11 @@ static uint64_t ch__mix(uint64_t x)
 
 ch_profile_cache_t *ch_profile_cache_create(size_t capacity)
 {
-    ch_profile_cache_t *c = calloc(1, sizeof(*c));
+    ch_profile_cache_t *c = ch_calloc(1, sizeof(*c));
     c->slots_per_shard = capacity / CH__SHARDS ? capacity / CH__SHARDS : 1;
     for (int i = 0; i < CH__SHARDS; i++) {
         pthread_mutex_init(&c->shards[i].lock, NULL);
-        c->shards[i].slots = calloc(c->slots_per_shard, sizeof(ch__slot_t));
+        c->shards[i].slots = ch_calloc(c->slots_per_shard, sizeof(ch__slot_t));
     }
     return c;
 }
@@ -73,7 +75,7 @@ char *ch_profile_cache_get(ch_profile_cache_t *c, uint64_t id, uint64_t *version
     pthread_mutex_lock(&s->lock);
     *version_out = s->version;
     if (slot->id == id && slot->json) {
-        copy = malloc(slot->len + 1);
+        copy = ch_malloc(slot->len + 1);
         memcpy(copy, slot->json, slot->len + 1);
     }
     pthread_mutex_unlock(&s->lock);
@@ -84,7 +86,7 @@ void ch_profile_cache_put(ch_profile_cache_t *c, uint64_t id, const char *json, 
 {
     ch__slot_t *slot;
     ch__shard_t *s = ch__locate(c, id, &slot);
-    char *copy = malloc(len + 1);
+    char *copy = ch_malloc(len + 1);
     memcpy(copy, json, len);
     copy[len] = '\0';
     pthread_mutex_lock(&s->lock);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/text.h"
@@ -214,7 +215,7 @@ ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const
                      rel.following ? "true" : "false", rel.followed_by ? "true" : "false",
                      rel.requested ? "true" : "false", rel.blocking ? "true" : "false", rel.muting ? "true" : "false");
     size_t len = strlen(base);
-    char *out = malloc(len + (size_t)n);
+    char *out = ch_malloc(len + (size_t)n);
     memcpy(out, base, len - 1); /* drop the closing brace */
     memcpy(out + len - 1, rel_json, (size_t)n + 1);
     free(base);
