@@ -34,7 +34,7 @@
 #define CH_COMMENTS_TOP_RANKED_MAX 1000
 #define CH_COMMENTS_TOP_TTL_MS (3600LL * 1000)
 #define CH_COMMENTS_TOP_SHARE_MS (60LL * 1000)
-#define CH_COMMENTS_TOP_SLOTS 8
+#define CH_COMMENTS_TOP_SLOTS 8 /* a power of two */
 
 typedef enum { CH_COMMENTS_SORT_TOP, CH_COMMENTS_SORT_NEW } ch_comments_sort_t;
 

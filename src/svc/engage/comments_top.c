@@ -15,9 +15,10 @@
  *     one after a comment was written or deleted on the item, which drops the name) ranks
  *     again into a new generation;
  *   - the snapshot itself lives in slot "cmt:top:<type>:<id>:<gen % CH_COMMENTS_TOP_SLOTS>"
- *     for CH_COMMENTS_TOP_TTL_MS, so an item never has more than CH_COMMENTS_TOP_SLOTS
- *     snapshots however often it is read: a cursor names its generation, and a slot taken
- *     by a later generation answers 422 on cursor (the client starts again).
+ *     for CH_COMMENTS_TOP_TTL_MS, slots taken round robin (counter "cmt:top:<type>:<id>:n"),
+ *     so an item never has more than CH_COMMENTS_TOP_SLOTS snapshots however often it is
+ *     read: a cursor names its generation, and a slot taken by a later generation answers
+ *     422 on cursor (the client starts again).
  * The ranking leaves nobody out for a viewer (no per-viewer state); what the viewer may not
  * see (comments of users blocked either way) is filtered when a page is read: a page looks
  * at up to CH__COMMENTS_IN_MAX ranked ids and shows the first `limit` visible ones, so it may
@@ -78,6 +79,20 @@ static ch_err_t ch__bad_cursor(ch_fault_t *f)
 static void ch__cur_key(ch_target_type_t type, uint64_t id, char *key, size_t len)
 {
     snprintf(key, len, "cmt:top:%s:%" PRIu64, ch_target_type_name(type), id);
+}
+
+/* Generation ids are unique ids (ch_id_next) whose low bits name the slot: slots go round
+ * robin by a per-item counter, so the last CH_COMMENTS_TOP_SLOTS generations are all kept
+ * (id low bits are a per-millisecond sequence, mostly 0: they would not spread). Two
+ * generations of one slot differ unless the counter went round within one millisecond. */
+static ch_err_t ch__new_gen(ch_svc_t *svc, const ch_target_t *item, uint64_t *gen)
+{
+    char key[96];
+    int64_t n = 0;
+    snprintf(key, sizeof(key), "cmt:top:%s:%" PRIu64 ":n", ch_target_type_name(item->type), item->id);
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, key, CH_COMMENTS_TOP_TTL_MS, &n, NULL));
+    *gen = (ch_id_next() & ~(uint64_t)(CH_COMMENTS_TOP_SLOTS - 1)) | ((uint64_t)n % CH_COMMENTS_TOP_SLOTS);
+    return err;
 }
 
 /* The slot key of generation gen of the item. */
@@ -315,10 +330,8 @@ static ch_err_t ch__first_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewe
     ch_err_t err = ch__current(svc, item, &s, &found);
     if (err == CH_OK && !found) {
         err = ch__rank(svc, conn, item, &s);
-        if (err == CH_OK && (s.n > (size_t)limit || s.capped)) {
-            s.gen = ch_id_next();
+        if (err == CH_OK && (s.n > (size_t)limit || s.capped) && (err = ch__new_gen(svc, item, &s.gen)) == CH_OK)
             err = ch__save(svc, &s);
-        }
     }
     json_t *items = NULL;
     size_t next = 0;
