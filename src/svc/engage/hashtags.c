@@ -84,7 +84,12 @@ static int ch__cmp_trend(const void *a, const void *b)
     return strcmp(x->tag, y->tag);
 }
 
-/* Computes the trending list ({items: [...]}, caller owns it) from the database. */
+/* Computes the trending list ({items: [...]}, caller owns it) from the database. Both
+ * branches must walk the last hour's rows by hashtags_created and join outwards: given a
+ * constant on target_type SQLite prefers hashtags_target (every post use ever) and would
+ * even carry `i.type IN (...)` over to it, so the type test is written `target_type || ''`
+ * (no index can serve it) and CROSS JOIN keeps hashtags the outer loop (SQLite; PostgreSQL
+ * plans CROSS JOIN with WHERE as an inner join, by cost). */
 static ch_err_t ch__trending_compute(ch_svc_t *svc, json_t **out)
 {
     int64_t now = ch_now_ms(), hour = now / CH__HOUR_MS;
@@ -94,17 +99,15 @@ static ch_err_t ch__trending_compute(ch_svc_t *svc, json_t **out)
     ch_err_t err = ch_sql_run(svc,
                               "SELECT r.tag, r.n, COALESCE(SUM(hh.uses), 0) FROM"
                               " (SELECT x.tag, COUNT(*) AS n FROM"
-                              "  (SELECT h.tag FROM hashtags h"
-                              "   JOIN items i ON i.id = h.target_id AND i.type = h.target_type"
-                              "   JOIN users au ON au.id = i.author_id"
-                              "   WHERE h.created_at > $1 AND h.target_type IN ('post', 'reel') AND"
+                              "  (SELECT h.tag FROM hashtags h CROSS JOIN items i CROSS JOIN users au"
+                              "   WHERE h.created_at > $1 AND h.target_type || '' IN ('post', 'reel') AND"
+                              "   i.id = h.target_id AND i.type = h.target_type AND au.id = i.author_id AND"
                               CH__PUBLIC_ITEM("$5")
                               "   UNION ALL"
-                              "   SELECT h.tag FROM hashtags h JOIN comments c ON c.id = h.target_id"
-                              "   JOIN items i ON i.id = c.target_id AND i.type = c.target_type"
-                              "   JOIN users au ON au.id = i.author_id"
-                              "   WHERE h.created_at > $1 AND h.target_type = 'comment' AND c.deleted_at IS NULL AND"
-                              CH__PUBLIC_ITEM("$5") ") x"
+                              "   SELECT h.tag FROM hashtags h CROSS JOIN comments c CROSS JOIN items i CROSS JOIN users au"
+                              "   WHERE h.created_at > $1 AND h.target_type || '' = 'comment' AND c.id = h.target_id AND"
+                              "   c.deleted_at IS NULL AND i.id = c.target_id AND i.type = c.target_type AND"
+                              "   au.id = i.author_id AND" CH__PUBLIC_ITEM("$5") ") x"
                               "  GROUP BY x.tag HAVING COUNT(*) >= $2) r"
                               " LEFT JOIN hashtag_hours hh ON hh.tag = r.tag AND hh.hour >= $3 AND hh.hour <= $4"
                               " GROUP BY r.tag, r.n",
