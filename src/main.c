@@ -98,6 +98,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         fprintf(stderr, "chorusd: CHORUS_REDIS: %s\n", err);
         return 1;
     }
+    ch_kv_set_max_memory(svc.kv, cfg->kv_max_memory);
     svc.local_backends = strcmp(ch_db_kind(db), "sqlite") == 0 && strcmp(ch_kv_kind(svc.kv), "memory") == 0;
     /* With one process owning the database, cached profiles can be kept exact. */
     if (svc.local_backends)

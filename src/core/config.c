@@ -41,6 +41,9 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_LOGIN_MAX_FAILURES", "10", "failed logins per handle before 429"},
     {"CHORUS_LOGIN_WINDOW", "900", "window for failed logins, seconds"},
     {"CHORUS_STORY_TTL", "86400", "how long a story stays visible after it is posted, seconds (1-604800)"},
+    {"CHORUS_KV_MAX_MEMORY", "268435456", "in-process kv memory bound, bytes (0 = none, else >= 16777216); LRU eviction past it"},
+    {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
+    {"CHORUS_HASHTAG_SCAN_MAX", "1000", "hashtag rows one page of a tag's items examines at most (10-100000)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
@@ -188,6 +191,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900, story_ttl = 86400;
     int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
+    int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
     const char *listen = getenv("CHORUS_LISTEN");
@@ -253,6 +257,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
         ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
+        ch__env_int("CHORUS_KV_MAX_MEMORY", 0, INT64_MAX, &kv_max, err, errlen) ||
+        ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
+        ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_OPSLIMIT", crypto_pwhash_OPSLIMIT_MIN, 64, &ops, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen) ||
         ch__env_int("CHORUS_MAX_CONN_PER_IP", 0, 1000000, &conn_per_ip, err, errlen) ||
@@ -293,6 +300,12 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;
     cfg->story_ttl_s = story_ttl;
+    if (kv_max != 0 && kv_max < CH_CONFIG_KV_MIN_MEMORY)
+        return ch__fail(err, errlen, "CHORUS_KV_MAX_MEMORY", getenv("CHORUS_KV_MAX_MEMORY"),
+                        "0 (no bound) or at least 16777216 bytes");
+    cfg->kv_max_memory = (size_t)kv_max;
+    cfg->trending_refresh_ms = trending_ms;
+    cfg->hashtag_scan_max = tag_scan;
     cfg->pwhash_opslimit = (uint64_t)ops;
     cfg->pwhash_memlimit = (size_t)mem;
     return 0;

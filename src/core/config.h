@@ -16,6 +16,11 @@
 #define CH_ROLE_ALL (CH_ROLE_API | CH_ROLE_GATEWAY | CH_ROLE_WORKER)
 #define CH_MAX_TRUSTED_PROXIES 64 /* CIDRs in CHORUS_TRUSTED_PROXIES */
 
+/* CHORUS_KV_MAX_MEMORY: default and smallest non-zero value (the same figures as
+ * CH_KV_DEFAULT_MAX_MEMORY / CH_KV_MIN_MAX_MEMORY in store/kv.h; core does not see store). */
+#define CH_CONFIG_KV_MAX_MEMORY ((size_t)256 << 20)
+#define CH_CONFIG_KV_MIN_MEMORY ((int64_t)16 << 20)
+
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
@@ -40,6 +45,9 @@ typedef struct {
     int64_t login_max_failures;
     int64_t login_window_s;
     int64_t story_ttl_s;     /* how long a story stays visible after it is posted */
+    size_t kv_max_memory;    /* in-process kv bound, bytes (0 = none) */
+    int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
+    int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
     int log_level; /* ch_log_level_t */

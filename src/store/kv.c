@@ -1,6 +1,7 @@
 /* Key-value store: the generic part. Picks a driver from the URL, checks that its vtable is
  * complete, and forwards calls after validating arguments, so drivers can trust them. */
 #include "store/kv.h"
+#include "store/kv_mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,4 +166,35 @@ ch_err_t ch_kv_ping(ch_kv_t *kv)
     if (!kv)
         return CH_EINVAL;
     return kv->drv->ping(kv->impl);
+}
+
+void ch_kv_set_max_memory(ch_kv_t *kv, size_t bytes)
+{
+    if (kv && kv->drv == &ch_kv_mem_driver)
+        ch__kv_mem_set_max_memory(kv->impl, bytes);
+}
+
+void ch_kv_stats(ch_kv_t *kv, ch_kv_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (kv && kv->drv == &ch_kv_mem_driver)
+        ch__kv_mem_stats(kv->impl, out);
+}
+
+void ch_kv_render_metrics(ch_kv_t *kv, ch_buf_t *out)
+{
+    if (!kv || kv->drv != &ch_kv_mem_driver)
+        return;
+    ch_kv_stats_t st;
+    ch_kv_stats(kv, &st);
+    ch_buf_printf(out,
+                  "# HELP chorus_kv_memory_bytes Bytes held by the in-process kv store (keys, values, overhead).\n"
+                  "# TYPE chorus_kv_memory_bytes gauge\nchorus_kv_memory_bytes %zu\n"
+                  "# HELP chorus_kv_max_memory_bytes Bound of the in-process kv store (0: none).\n"
+                  "# TYPE chorus_kv_max_memory_bytes gauge\nchorus_kv_max_memory_bytes %zu\n"
+                  "# HELP chorus_kv_keys Keys held by the in-process kv store.\n"
+                  "# TYPE chorus_kv_keys gauge\nchorus_kv_keys %zu\n"
+                  "# HELP chorus_kv_evictions_total Keys the in-process kv store evicted to stay under its bound.\n"
+                  "# TYPE chorus_kv_evictions_total counter\nchorus_kv_evictions_total %llu\n",
+                  st.memory, st.max_memory, st.keys, (unsigned long long)st.evictions);
 }

@@ -8,9 +8,26 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/err.h"
 
 typedef struct ch_kv ch_kv_t;
+
+/* The in-process store's memory bound (CHORUS_KV_MAX_MEMORY): past it, writes evict
+ * expired entries, then the least recently used of a few sampled (as Redis's maxmemory with
+ * allkeys-lru). Keys starting with "sess:rev:" or "login:" are never evicted (kv_mem.c says
+ * why). With Redis the bound and the policy are the operator's (maxmemory,
+ * maxmemory-policy). */
+#define CH_KV_DEFAULT_MAX_MEMORY ((size_t)256 << 20)
+#define CH_KV_MIN_MAX_MEMORY ((size_t)16 << 20)
+
+/** What the in-process store holds (all zero for Redis, whose INFO tells the operator). */
+typedef struct {
+    size_t memory;       /* bytes accounted: entries (key, value, overhead) and bucket arrays */
+    size_t max_memory;   /* the bound; 0 = none */
+    size_t keys;         /* entries, expired ones not yet dropped included */
+    uint64_t evictions;  /* entries evicted to stay under the bound (expiry not counted) */
+} ch_kv_stats_t;
 
 /** Backend vtable; every slot is mandatory (checked by ch_kv_open). */
 typedef struct ch_kv_driver {
@@ -48,5 +65,13 @@ ch_err_t ch_kv_del(ch_kv_t *kv, const char *key);
 ch_err_t ch_kv_incr(ch_kv_t *kv, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out);
 /** Checks that the backend answers. */
 ch_err_t ch_kv_ping(ch_kv_t *kv);
+/** Sets the in-process store's memory bound in bytes (0 = none; the default is
+ * CH_KV_DEFAULT_MAX_MEMORY); entries over it go at the next writes. No-op for Redis. */
+void ch_kv_set_max_memory(ch_kv_t *kv, size_t bytes);
+/** Fills *out with the store's figures (zeros for Redis). Takes each shard lock briefly. */
+void ch_kv_stats(ch_kv_t *kv, ch_kv_stats_t *out);
+/** Appends chorus_kv_memory_bytes, chorus_kv_max_memory_bytes, chorus_kv_keys and
+ * chorus_kv_evictions_total (Prometheus text) to out; nothing for Redis. */
+void ch_kv_render_metrics(ch_kv_t *kv, ch_buf_t *out);
 
 #endif

@@ -10,8 +10,19 @@
  * shard (round-robin cursor), so keys nobody reads again do not accumulate.
  *
  * Counters are ordinary values holding decimal text, as in Redis: GET on a counter answers
- * "42", and INCR on a non-integer value answers CH_EINVAL. */
+ * "42", and INCR on a non-integer value answers CH_EINVAL.
+ *
+ * Memory is bounded like Redis's maxmemory: every entry is accounted (its struct, key, value
+ * and CH__KV_MEM_ALLOC_OVERHEAD per allocation) to its shard, and a shard may hold
+ * max_memory / CH__KV_MEM_SHARDS bytes (keyed hashing spreads keys evenly, and a per-shard
+ * budget needs no global lock). A write that takes its shard past the budget evicts, under
+ * the shard lock: expired entries first (the usual sweep, then any expired one sampled),
+ * then an approximation of LRU as Redis does it: CH__KV_MEM_EVICT_SAMPLES entries picked
+ * from random buckets, the one used longest ago goes. Keys under a prefix of
+ * ch__kv_mem_pinned are never evicted (see kv.h); when nothing else can go, a new key is
+ * refused with CH_EUNAVAILABLE, a pinned one is kept over the budget. */
 #include "store/kv.h"
+#include "store/kv_mem.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,11 +37,23 @@
 #define CH__KV_MEM_INITIAL_BUCKETS 16       /* per shard, power of two */
 #define CH__KV_MEM_SWEEP_BUCKETS 4          /* buckets visited per write */
 #define CH__KV_MEM_SWEEP_MAX_ENTRIES 16     /* hard bound on entries examined per write */
+#define CH__KV_MEM_ALLOC_OVERHEAD 16        /* malloc's header per allocation (glibc, 64-bit) */
+#define CH__KV_MEM_EVICT_SAMPLES 5          /* candidates per eviction, as Redis's default */
+#define CH__KV_MEM_EVICT_PROBES 64          /* buckets looked at per sample before giving up */
+#define CH__KV_MEM_EVICT_MAX 64             /* evictions per write at most (bounded work) */
+
+/* Never evicted (kv.h): revocation marks (an evicted one could, in a race with a request
+ * that had just read the session as active, let a revoked session through for up to a
+ * minute) and the failed-login counters and locks (evicting them would reset a lockout).
+ * Both are small and expire on their own (access-token lifetime, login window). */
+static const char *const ch__kv_mem_pinned[] = {"sess:rev:", "login:"};
 
 typedef struct ch__kv_ent {
     struct ch__kv_ent *next;
     uint64_t hash;
     int64_t expires_at; /* CLOCK_MONOTONIC ms; 0 = never */
+    uint64_t used;      /* shard's use clock at the last read or write (LRU) */
+    int pinned;         /* never evicted */
     char *val;          /* vlen bytes + a NUL, so get can copy it as a C string too */
     size_t vlen;
     size_t klen;
@@ -44,11 +67,17 @@ typedef struct {
     size_t nbuckets;
     size_t count;
     size_t sweep_cursor;
+    size_t bytes;       /* accounted: entries and the bucket array */
+    size_t limit;       /* bytes; 0 = none */
+    uint64_t clock;     /* use clock, one tick per access */
+    uint64_t rng;       /* xorshift state for sampling */
+    uint64_t evictions;
 } ch__kv_shard_t;
 
 typedef struct {
     ch__kv_shard_t shards[CH__KV_MEM_SHARDS];
     unsigned char hash_key[crypto_shorthash_KEYBYTES];
+    size_t max_memory;
 } ch__kv_mem_t;
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -91,6 +120,30 @@ static void ch__kv_mem_free_ent(ch__kv_ent_t *e)
     free(e);
 }
 
+/* What an entry costs: its struct and key, its value, each with malloc's header. */
+static size_t ch__kv_mem_cost(size_t klen, size_t vlen)
+{
+    return sizeof(ch__kv_ent_t) + klen + 1 + vlen + 1 + 2 * CH__KV_MEM_ALLOC_OVERHEAD;
+}
+
+/* Unlinks nothing: frees e and takes it out of the shard's accounting (lock held). */
+static void ch__kv_mem_drop(ch__kv_shard_t *s, ch__kv_ent_t *e)
+{
+    s->count--;
+    s->bytes -= ch__kv_mem_cost(e->klen, e->vlen);
+    ch__kv_mem_free_ent(e);
+}
+
+static int ch__kv_mem_is_pinned(const char *key, size_t klen)
+{
+    for (size_t i = 0; i < sizeof(ch__kv_mem_pinned) / sizeof(ch__kv_mem_pinned[0]); i++) {
+        size_t n = strlen(ch__kv_mem_pinned[i]);
+        if (klen >= n && memcmp(key, ch__kv_mem_pinned[i], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Finds key in the shard (lock held). Drops it and answers NULL when it has expired.
  * prev_out (may be NULL) gets the link that points at the entry. */
 static ch__kv_ent_t *ch__kv_mem_find(ch__kv_shard_t *s, uint64_t hash, const char *key, size_t klen, int64_t now)
@@ -101,10 +154,10 @@ static ch__kv_ent_t *ch__kv_mem_find(ch__kv_shard_t *s, uint64_t hash, const cha
             continue;
         if (ch__kv_mem_expired(e, now)) {
             *link = e->next;
-            s->count--;
-            ch__kv_mem_free_ent(e);
+            ch__kv_mem_drop(s, e);
             return NULL;
         }
+        e->used = ++s->clock;
         return e;
     }
     return NULL;
@@ -131,6 +184,7 @@ static void ch__kv_mem_maybe_grow(ch__kv_shard_t *s)
         }
     }
     free(s->buckets);
+    s->bytes += (nb - s->nbuckets) * sizeof(*b);
     s->buckets = b;
     s->nbuckets = nb;
     s->sweep_cursor &= nb - 1;
@@ -149,8 +203,7 @@ static void ch__kv_mem_sweep(ch__kv_shard_t *s, int64_t now)
             examined++;
             if (ch__kv_mem_expired(e, now)) {
                 *link = e->next;
-                s->count--;
-                ch__kv_mem_free_ent(e);
+                ch__kv_mem_drop(s, e);
             } else {
                 link = &e->next;
             }
@@ -161,16 +214,18 @@ static void ch__kv_mem_sweep(ch__kv_shard_t *s, int64_t now)
     }
 }
 
-/* Adds a new entry taking ownership of val (lock held). Answers CH_EINTERNAL on OOM,
- * leaving val with the caller. */
+/* Adds a new entry taking ownership of val (lock held); *out (may be NULL) gets it. Answers
+ * CH_EINTERNAL on OOM, leaving val with the caller. */
 static ch_err_t ch__kv_mem_insert(ch__kv_shard_t *s, uint64_t hash, const char *key, size_t klen, char *val,
-                                  size_t vlen, int64_t expires_at)
+                                  size_t vlen, int64_t expires_at, ch__kv_ent_t **out)
 {
     ch__kv_ent_t *e = malloc(sizeof(*e) + klen + 1);
     if (!e)
         return CH_EINTERNAL;
     e->hash = hash;
     e->expires_at = expires_at;
+    e->used = ++s->clock;
+    e->pinned = ch__kv_mem_is_pinned(key, klen);
     e->val = val;
     e->vlen = vlen;
     e->klen = klen;
@@ -180,8 +235,98 @@ static ch_err_t ch__kv_mem_insert(ch__kv_shard_t *s, uint64_t hash, const char *
     e->next = s->buckets[b];
     s->buckets[b] = e;
     s->count++;
+    s->bytes += ch__kv_mem_cost(klen, vlen);
     ch__kv_mem_maybe_grow(s);
+    if (out)
+        *out = e;
     return CH_OK;
+}
+
+/* ---- eviction ----------------------------------------------------------------------- */
+
+static uint64_t ch__kv_mem_rand(ch__kv_shard_t *s)
+{
+    uint64_t x = s->rng; /* xorshift64: sampling needs spread, not secrecy */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s->rng = x;
+    return x;
+}
+
+/* Unlinks e from its chain (lock held). */
+static void ch__kv_mem_unlink(ch__kv_shard_t *s, ch__kv_ent_t *e)
+{
+    ch__kv_ent_t **link = &s->buckets[ch__kv_mem_bucket(s, e->hash)];
+    while (*link != e)
+        link = &(*link)->next;
+    *link = e->next;
+}
+
+/* Picks the entry to evict among a few sampled (lock held): an expired one if any (its
+ * *expired set), else the one used longest ago; never a pinned one nor `keep`. NULL when
+ * the samples found nothing evictable. */
+static ch__kv_ent_t *ch__kv_mem_victim(ch__kv_shard_t *s, const ch__kv_ent_t *keep, int64_t now, int *expired)
+{
+    ch__kv_ent_t *best = NULL;
+    *expired = 0;
+    for (int sample = 0; sample < CH__KV_MEM_EVICT_SAMPLES; sample++) {
+        size_t b = (size_t)ch__kv_mem_rand(s) & (s->nbuckets - 1);
+        ch__kv_ent_t *pick = NULL;
+        for (int probe = 0; probe < CH__KV_MEM_EVICT_PROBES && !pick; probe++, b = (b + 1) & (s->nbuckets - 1)) {
+            size_t len = 0, skip;
+            for (ch__kv_ent_t *e = s->buckets[b]; e; e = e->next)
+                len++;
+            if (len == 0)
+                continue;
+            skip = (size_t)ch__kv_mem_rand(s) % len;
+            for (ch__kv_ent_t *e = s->buckets[b]; e && !pick; e = e->next, skip = skip ? skip - 1 : 0)
+                if (skip == 0 && e != keep && !e->pinned)
+                    pick = e;
+        }
+        if (!pick)
+            continue;
+        if (ch__kv_mem_expired(pick, now)) {
+            *expired = 1;
+            return pick;
+        }
+        if (!best || pick->used < best->used)
+            best = pick;
+    }
+    return best;
+}
+
+/* Brings the shard back under its budget after a write of `keep` (lock held). Answers -1
+ * when it cannot (everything left is pinned, or the samples kept missing). */
+static int ch__kv_mem_evict(ch__kv_shard_t *s, const ch__kv_ent_t *keep, int64_t now)
+{
+    if (!s->limit || s->bytes <= s->limit)
+        return 0;
+    ch__kv_mem_sweep(s, now);
+    for (int n = 0; s->bytes > s->limit && n < CH__KV_MEM_EVICT_MAX; n++) {
+        int expired;
+        ch__kv_ent_t *victim = ch__kv_mem_victim(s, keep, now, &expired);
+        if (!victim)
+            break;
+        ch__kv_mem_unlink(s, victim);
+        ch__kv_mem_drop(s, victim);
+        if (!expired)
+            s->evictions++;
+    }
+    return s->bytes <= s->limit ? 0 : -1;
+}
+
+/* After a write of e (lock held): evicts as needed; a write that still does not fit is
+ * undone when e is not pinned (set: the key is gone, as if evicted first; incr: likewise)
+ * and answers CH_EUNAVAILABLE, as Redis answers OOM. */
+static ch_err_t ch__kv_mem_fit(ch__kv_shard_t *s, ch__kv_ent_t *e, int64_t now)
+{
+    if (ch__kv_mem_evict(s, e, now) == 0 || e->pinned)
+        return CH_OK;
+    ch__kv_mem_unlink(s, e);
+    ch__kv_mem_drop(s, e);
+    ch__kv_mem_evict(s, NULL, now);
+    return CH_EUNAVAILABLE;
 }
 
 /* Strict decimal int64: optional '-', at least one digit, nothing else, no overflow. */
@@ -212,6 +357,32 @@ static int ch__kv_mem_parse_i64(const char *p, size_t len, int64_t *out)
 
 static void ch__kv_mem_close(void *impl);
 
+void ch__kv_mem_set_max_memory(void *impl, size_t bytes)
+{
+    ch__kv_mem_t *m = impl;
+    m->max_memory = bytes;
+    for (int i = 0; i < CH__KV_MEM_SHARDS; i++) {
+        pthread_mutex_lock(&m->shards[i].mu);
+        m->shards[i].limit = bytes / CH__KV_MEM_SHARDS;
+        pthread_mutex_unlock(&m->shards[i].mu);
+    }
+}
+
+void ch__kv_mem_stats(void *impl, ch_kv_stats_t *out)
+{
+    ch__kv_mem_t *m = impl;
+    memset(out, 0, sizeof(*out));
+    out->max_memory = m->max_memory;
+    for (int i = 0; i < CH__KV_MEM_SHARDS; i++) {
+        ch__kv_shard_t *s = &m->shards[i];
+        pthread_mutex_lock(&s->mu);
+        out->memory += s->bytes;
+        out->keys += s->count;
+        out->evictions += s->evictions;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 static ch_err_t ch__kv_mem_open(const char *url, void **impl_out, char *errbuf, size_t errlen)
 {
     *impl_out = NULL;
@@ -238,7 +409,11 @@ static ch_err_t ch__kv_mem_open(const char *url, void **impl_out, char *errbuf, 
             return CH_EINTERNAL;
         }
         s->nbuckets = CH__KV_MEM_INITIAL_BUCKETS;
+        s->bytes = CH__KV_MEM_INITIAL_BUCKETS * sizeof(*s->buckets);
+        randombytes_buf(&s->rng, sizeof(s->rng));
+        s->rng |= 1; /* xorshift must not start at 0 */
     }
+    ch__kv_mem_set_max_memory(m, CH_KV_DEFAULT_MAX_MEMORY);
     *impl_out = m;
     return CH_OK;
 }
@@ -314,15 +489,18 @@ static ch_err_t ch__kv_mem_set(void *impl, const char *key, const char *val, siz
     ch__kv_ent_t *e = ch__kv_mem_find(s, h, key, klen, now);
     if (e) {
         old = e->val;
+        s->bytes += ch__kv_mem_cost(klen, len) - ch__kv_mem_cost(klen, e->vlen);
         e->val = copy;
         e->vlen = len;
         e->expires_at = expires_at; /* as Redis SET: a new value brings its own ttl (or none) */
     } else {
-        err = ch__kv_mem_insert(s, h, key, klen, copy, len, expires_at);
+        err = ch__kv_mem_insert(s, h, key, klen, copy, len, expires_at, &e);
         if (err != CH_OK)
             old = copy;
     }
     ch__kv_mem_sweep(s, now);
+    if (err == CH_OK)
+        err = ch__kv_mem_fit(s, e, now);
     pthread_mutex_unlock(&s->mu);
     free(old);
     return err;
@@ -344,6 +522,7 @@ static ch_err_t ch__kv_mem_del(void *impl, const char *key)
         if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
             *link = e->next;
             s->count--;
+            s->bytes -= ch__kv_mem_cost(e->klen, e->vlen);
             victim = e;
             break;
         }
@@ -381,7 +560,7 @@ static ch_err_t ch__kv_mem_incr(void *impl, const char *key, int64_t ttl_ms, int
             memcpy(val, "1", 2);
             value = 1;
             expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
-            err = ch__kv_mem_insert(s, h, key, klen, val, 1, expires_at);
+            err = ch__kv_mem_insert(s, h, key, klen, val, 1, expires_at, &e);
             if (err != CH_OK)
                 free(val);
         }
@@ -395,6 +574,7 @@ static ch_err_t ch__kv_mem_incr(void *impl, const char *key, int64_t ttl_ms, int
             err = CH_EINTERNAL;
         } else {
             memcpy(val, text, (size_t)n + 1);
+            s->bytes += ch__kv_mem_cost(klen, (size_t)n) - ch__kv_mem_cost(klen, e->vlen);
             e->val = val;
             e->vlen = (size_t)n;
             if (e->expires_at == 0 && ttl_ms > 0)
@@ -402,8 +582,10 @@ static ch_err_t ch__kv_mem_incr(void *impl, const char *key, int64_t ttl_ms, int
             expires_at = e->expires_at;
         }
     }
-    if (err == CH_OK)
+    if (err == CH_OK) {
         ch__kv_mem_sweep(s, now);
+        err = ch__kv_mem_fit(s, e, now);
+    }
     pthread_mutex_unlock(&s->mu);
 
     if (err != CH_OK)

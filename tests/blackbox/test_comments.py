@@ -328,9 +328,10 @@ def test_top_pages_keep_their_order(api, user, other, third):
     # All scored alike at the start: newest first; a new walk ranks the oldest first now.
     assert seen == [m for m in reversed(made) if m != made[1]]
     assert ids(comments_of(user, p["id"], sort="top"))[0] == made[0]
-    # A cursor belongs to its walk: another viewer or another post cannot use it.
-    expect_problem(third.get(f"/v1/posts/{p['id']}/comments?sort=top&cursor={first['next_cursor']}"),
-                   422, "invalid_field", "cursor")
+    # A cursor belongs to the item's shared ordering: another viewer continues the same walk
+    # (seeing what they may see), another post cannot use it.
+    assert ids(page(third, f"/v1/posts/{p['id']}/comments", sort="top", limit=4,
+                    cursor=first["next_cursor"])["items"]) == seen[4:8]
     p2 = post(user)
     expect_problem(user.get(f"/v1/posts/{p2['id']}/comments?sort=top&cursor={first['next_cursor']}"),
                    422, "invalid_field", "cursor")

@@ -203,9 +203,9 @@ def test_hashtag_page_respects_visibility(api, user, other, third):
     follow(third, private_acc)
     expect_status(private_acc.post(f"/v1/me/follow-requests/{third.id}/approve"), 204)
     assert tag_items(third, tag) == [private_post["id"], fo["id"], public["id"]]
-    # Authors see their own; the count is of every live item.
+    # Authors see their own; the count is of public items of public accounts, for everyone.
     assert tag_items(user, tag) == [by_blocker["id"], fo["id"], public["id"]]
-    assert items_count(third, tag) == 4
+    assert items_count(third, tag) == items_count(user, tag) == items_count(private_acc, tag) == 2
     hidden(third, f"/v1/posts/{by_blocker['id']}")
 
 
@@ -230,8 +230,11 @@ def test_hashtag_pages_never_repeat_or_skip(api, user, other):
 
 # ---- trending ----------------------------------------------------------------------------
 
+NO_CACHE = {"CHORUS_TRENDING_REFRESH_MS": "0"}  # computed on every call
+
+
 def test_trending_favours_a_tag_rising_against_its_baseline(start_server, backends):
-    srv = start_server()
+    srv = start_server(NO_CACHE)
     api = srv.client()
     a, b = api.register(), api.register()
     hour = int(time.time() * 1000) // 3_600_000
@@ -254,17 +257,19 @@ def test_trending_favours_a_tag_rising_against_its_baseline(start_server, backen
     assert got["steady"]["score"] == pytest.approx(1.0, abs=0.01)
     assert got["rising"]["uses_last_hour"] == 3 and got["rising"]["baseline_per_hour"] == 0
     assert got["rising"]["score"] == pytest.approx(4.0)
-    # Comments count as uses too; a deleted post no longer does.
+    # Comments count as uses too; a deleted post no longer does, nor do the comments on it
+    # (nobody can see them): one use of "once" is left, no trend.
     p = post(b, "#once")
     comment(a, p["id"], "#once more")
-    assert "once" in [t["tag"] for t in expect_status(a.get("/v1/trending/hashtags"), 200).json["items"]]
+    got = {t["tag"]: t for t in expect_status(a.get("/v1/trending/hashtags"), 200).json["items"]}
+    assert got["once"]["uses_last_hour"] == 3
     expect_status(b.delete(f"/v1/posts/{p['id']}"), 204)
     got = {t["tag"]: t for t in expect_status(a.get("/v1/trending/hashtags"), 200).json["items"]}
-    assert got["once"]["uses_last_hour"] == 2
+    assert "once" not in got
 
 
 def test_trending_shows_at_most_20(start_server):
-    srv = start_server()
+    srv = start_server(NO_CACHE)
     api = srv.client()
     a = api.register()
     tags = [f"tag{i:02d}" for i in range(25)]
@@ -275,3 +280,102 @@ def test_trending_shows_at_most_20(start_server):
     assert len(items) == 20
     assert all(t["uses_last_hour"] == 2 and t["score"] == pytest.approx(3.0) for t in items)
     assert [t["tag"] for t in items] == sorted(tags)[:20]  # ties by name
+
+
+# ---- aggregates count public content only; bounded reads ---------------------------------
+
+def trending_tags(acc):
+    return [t["tag"] for t in expect_status(acc.get("/v1/trending/hashtags"), 200).json["items"]]
+
+
+def test_aggregates_count_public_content_only(start_server):
+    """items_count and trending count public items of accounts that are not private (a
+    comment: the item it is on), the same for every viewer: a private account's tag or a
+    followers-only post is never counted, for a stranger or anyone."""
+    srv = start_server(NO_CACHE)
+    api = srv.client()
+    author, secretive, stranger, fan = api.register(), api.register(), api.register(), api.register()
+    make_private(secretive)
+    follow(fan, author)
+    for i in range(3):
+        post(secretive, f"#secretplans {i}")
+        post(author, f"#closefriends {i}", visibility="followers")
+        post(author, f"#openair {i}")
+    fo = post(author, "comments below", visibility="followers")
+    for i in range(3):
+        comment(fan, fo["id"], f"#hushhush {i}")
+    for acc in (stranger, fan, author, secretive):
+        assert trending_tags(acc) == ["openair"]
+    assert items_count(stranger, "secretplans") == items_count(secretive, "secretplans") == 0
+    assert items_count(stranger, "closefriends") == items_count(fan, "closefriends") == 0
+    assert items_count(stranger, "openair") == items_count(fan, "openair") == 3
+    # The items themselves still show to whoever may see them.
+    assert len(tag_items(fan, "closefriends")) == 3 and tag_items(stranger, "closefriends") == []
+    # Comments on a public item count, whoever wrote them (they are public too).
+    pub = post(author, "say something")
+    for acc in (secretive, fan):
+        comment(acc, pub["id"], "#chatter")
+    assert "chatter" in trending_tags(stranger)
+
+
+def test_turning_private_drops_out_of_counts(start_server):
+    """Visibility is read when counting: an account that turns private leaves items_count
+    and trending at once, and comes back when it turns public again."""
+    srv = start_server(NO_CACHE)
+    api = srv.client()
+    author, stranger = api.register(), api.register()
+    for i in range(2):
+        post(author, f"#changeofheart {i}")
+    assert items_count(stranger, "changeofheart") == 2
+    assert trending_tags(stranger) == ["changeofheart"]
+    make_private(author)
+    assert items_count(stranger, "changeofheart") == 0
+    assert trending_tags(stranger) == []
+    expect_status(author.patch("/v1/me", json={"is_private": False}), 200)
+    assert items_count(stranger, "changeofheart") == 2
+    assert trending_tags(stranger) == ["changeofheart"]
+
+
+def test_trending_is_shared_between_refreshes(start_server):
+    """With a refresh interval, trending is computed once and every caller gets that
+    result until the interval is over: its cost does not grow with the callers."""
+    srv = start_server({"CHORUS_TRENDING_REFRESH_MS": "3600000"})
+    api = srv.client()
+    a, b = api.register(), api.register()
+    for i in range(2):
+        post(a, f"#early {i}")
+    assert trending_tags(a) == ["early"]
+    for i in range(3):
+        post(b, f"#late {i}")
+    for acc in (a, b):
+        assert trending_tags(acc) == ["early"]  # the shared result, not recomputed
+
+
+def test_hashtag_page_scans_a_bounded_number_of_rows(start_server):
+    """A tag flooded with items the viewer may not see: each page examines at most
+    CHORUS_HASHTAG_SCAN_MAX rows, comes back short (even empty) with a cursor, and the
+    walk still reaches the visible items beyond, each once."""
+    srv = start_server({"CHORUS_HASHTAG_SCAN_MAX": "10"})
+    api = srv.client()
+    author, hider, stranger = api.register(), api.register(), api.register()
+    make_private(hider)
+    tag = unique_tag("flood")
+    visible = [post(author, f"#{tag} visible {i}")["id"] for i in range(3)]
+    hidden_ids = [post(hider, f"#{tag} hidden {i}")["id"] for i in range(25)]
+    more = post(author, f"#{tag} newest")["id"]
+    first = page(stranger, tag_path(tag) + "/items", limit=5)
+    # The newest one, then the scan stops in the hidden flood: a short page with a cursor.
+    assert ids(first["items"]) == [more] and first["next_cursor"]
+    pages, seen, cursor = 1, ids(first["items"]), first["next_cursor"]
+    while cursor:
+        pg = page(stranger, tag_path(tag) + "/items", limit=5, cursor=cursor)
+        assert len(pg["items"]) <= 5
+        seen.extend(ids(pg["items"]))
+        cursor = pg["next_cursor"]
+        pages += 1
+        assert pages < 20
+    assert seen == [more] + list(reversed(visible))
+    assert pages >= 3  # 29 rows, 10 per page
+    # Someone who sees everything gets full pages, the same items in the same order.
+    everything = ids(walk(hider, tag_path(tag) + "/items", limit=5))
+    assert everything == [more] + list(reversed(hidden_ids)) + list(reversed(visible))

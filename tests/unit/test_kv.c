@@ -466,6 +466,131 @@ static void test_redis_down(void **state)
     ch_kv_close(kv);
 }
 
+/* ---- memory bound (in-process only) ------------------------------------------------- */
+
+#define BOUND (1u << 20) /* 16 KiB per shard */
+
+static ch_kv_stats_t stats_of(ch_kv_t *kv)
+{
+    ch_kv_stats_t st;
+    ch_kv_stats(kv, &st);
+    return st;
+}
+
+/* Writing ten times the bound keeps the accounted memory under it, counts evictions, keeps
+ * the keys that are in use and those written last, and never evicts pinned keys. */
+static void test_memory_bound_evicts(void **state)
+{
+    fx_t *f = need(state);
+    char key[96], val[100], *v = NULL;
+    memset(val, 'v', sizeof(val));
+    ch_kv_set_max_memory(f->kv, BOUND);
+    assert_int_equal(stats_of(f->kv).max_memory, BOUND);
+    for (int i = 0; i < 64; i++) {
+        snprintf(key, sizeof(key), "sess:rev:%d", i);
+        assert_int_equal(ch_kv_set(f->kv, key, "1", 1, 60000), CH_OK);
+    }
+    assert_int_equal(ch_kv_set(f->kv, "hot", "h", 1, 0), CH_OK);
+    const int total = 50000; /* ~200 bytes each: about ten times the bound */
+    for (int i = 0; i < total; i++) {
+        assert_int_equal(ch_kv_get(f->kv, "hot", &v, NULL), CH_OK); /* in use all along */
+        assert_non_null(v);
+        free(v);
+        v = NULL;
+        snprintf(key, sizeof(key), "fill:%d", i);
+        assert_int_equal(ch_kv_set(f->kv, key, val, sizeof(val), i % 2 ? 600000 : 0), CH_OK);
+        if (i % 1000 == 0)
+            assert_true(stats_of(f->kv).memory <= BOUND);
+    }
+    ch_kv_stats_t st = stats_of(f->kv);
+    assert_true(st.memory <= BOUND);
+    assert_true(st.memory > BOUND / 2); /* filled, not emptied */
+    assert_true(st.keys < (size_t)total / 4);
+    assert_true(st.evictions >= (uint64_t)(total - (int)st.keys));
+    for (int i = 0; i < 64; i++) {
+        snprintf(key, sizeof(key), "sess:rev:%d", i);
+        assert_int_equal(ch_kv_get(f->kv, key, &v, NULL), CH_OK);
+        assert_non_null(v);
+        free(v);
+        v = NULL;
+    }
+    /* Of the last 64 keys written (about one per shard, each among the newest of its
+     * shard), nearly all are still there; eviction samples, so allow a few. */
+    int kept = 0;
+    for (int i = total - 64; i < total; i++) {
+        snprintf(key, sizeof(key), "fill:%d", i);
+        assert_int_equal(ch_kv_get(f->kv, key, &v, NULL), CH_OK);
+        kept += v != NULL;
+        free(v);
+        v = NULL;
+    }
+    assert_true(kept >= 60);
+    /* Counters are evictable entries too and keep working under the bound. */
+    int64_t n = 0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ch_kv_incr(f->kv, "counter", 60000, &n, NULL), CH_OK);
+    assert_int_equal(n, 3);
+    assert_true(stats_of(f->kv).memory <= BOUND);
+}
+
+/* A value that cannot fit its shard's share is refused (CH_EUNAVAILABLE, like Redis's OOM
+ * answer) and leaves nothing behind; an overwrite that cannot fit drops the key. */
+static void test_memory_bound_refuses_too_big(void **state)
+{
+    fx_t *f = need(state);
+    ch_kv_set_max_memory(f->kv, BOUND);
+    size_t big_len = BOUND / 32; /* twice a shard's share */
+    char *big = calloc(1, big_len), *v = NULL;
+    assert_non_null(big);
+    assert_int_equal(ch_kv_set(f->kv, "big", big, big_len, 0), CH_EUNAVAILABLE);
+    assert_int_equal(ch_kv_get(f->kv, "big", &v, NULL), CH_OK);
+    assert_null(v);
+    assert_int_equal(ch_kv_set(f->kv, "small", "s", 1, 0), CH_OK);
+    assert_int_equal(ch_kv_set(f->kv, "small", big, big_len, 0), CH_EUNAVAILABLE);
+    assert_int_equal(ch_kv_get(f->kv, "small", &v, NULL), CH_OK);
+    assert_null(v);
+    assert_true(stats_of(f->kv).memory <= BOUND);
+    assert_int_equal(stats_of(f->kv).keys, 0);
+    /* Without a bound it fits. */
+    ch_kv_set_max_memory(f->kv, 0);
+    assert_int_equal(ch_kv_set(f->kv, "big", big, big_len, 0), CH_OK);
+    assert_int_equal(stats_of(f->kv).evictions, 0);
+    free(big);
+}
+
+/* The accounting goes back to where it started when the keys go (del, overwrite, expiry). */
+static void test_memory_accounting_balances(void **state)
+{
+    fx_t *f = need(state);
+    size_t empty = stats_of(f->kv).memory;
+    char key[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(ch_kv_set(f->kv, key, "abc", 3, 0), CH_OK);
+        assert_int_equal(ch_kv_set(f->kv, key, "abcdefgh", 8, 0), CH_OK);
+        int64_t n;
+        snprintf(key, sizeof(key), "c%d", i);
+        for (int j = 0; j < 12; j++)
+            assert_int_equal(ch_kv_incr(f->kv, key, 60000, &n, NULL), CH_OK);
+    }
+    assert_int_equal(stats_of(f->kv).keys, 200);
+    assert_true(stats_of(f->kv).memory > empty);
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(ch_kv_del(f->kv, key), CH_OK);
+        snprintf(key, sizeof(key), "c%d", i);
+        assert_int_equal(ch_kv_del(f->kv, key), CH_OK);
+    }
+    ch_kv_stats_t st = stats_of(f->kv);
+    assert_int_equal(st.keys, 0);
+    assert_int_equal(st.memory, empty); /* no bucket array grew: 200 keys over 64 shards */
+    ch_buf_t buf = CH_BUF_INIT;
+    ch_kv_render_metrics(f->kv, &buf);
+    assert_non_null(strstr(buf.data, "chorus_kv_keys 0\n"));
+    assert_non_null(strstr(buf.data, "chorus_kv_evictions_total 0\n"));
+    ch_buf_clear(&buf);
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 #define MEM(t) cmocka_unit_test_setup_teardown(t, setup_mem, teardown)
@@ -479,6 +604,7 @@ int main(void)
         MEM(test_ttl_expiry),      MEM(test_del),               MEM(test_many_keys),
         MEM(test_incr_window),     MEM(test_incr_not_integer),  MEM(test_incr_concurrent),
         MEM(test_bad_arguments),   cmocka_unit_test(test_open_urls), cmocka_unit_test(test_redis_down),
+        MEM(test_memory_bound_evicts), MEM(test_memory_bound_refuses_too_big), MEM(test_memory_accounting_balances),
     };
     const struct CMUnitTest redis_tests[] = {
         REDIS(test_get_missing),   REDIS(test_set_get_overwrite), REDIS(test_binary_value),

@@ -27,10 +27,14 @@
 #define CH_COMMENT_TEXT_MAX 2200
 /* Replies shown under each top-level comment in a list. */
 #define CH_COMMENT_FIRST_REPLIES 2
-/* "top" pages walk an ordering frozen on the first page (see comments_top.c): at most this
- * many comments are ranked, the rest follow newest first; the frozen order lives this long. */
+/* "top" pages walk a frozen ordering shared by every viewer of the item (see comments_top.c):
+ * at most this many comments are ranked, the rest follow newest first; a first page reuses
+ * the item's current ordering for CH_COMMENTS_TOP_SHARE_MS; an item keeps at most
+ * CH_COMMENTS_TOP_SLOTS orderings, each for CH_COMMENTS_TOP_TTL_MS at most. */
 #define CH_COMMENTS_TOP_RANKED_MAX 1000
 #define CH_COMMENTS_TOP_TTL_MS (3600LL * 1000)
+#define CH_COMMENTS_TOP_SHARE_MS (60LL * 1000)
+#define CH_COMMENTS_TOP_SLOTS 8 /* a power of two */
 
 typedef enum { CH_COMMENTS_SORT_TOP, CH_COMMENTS_SORT_NEW } ch_comments_sort_t;
 

@@ -63,6 +63,10 @@ ch_err_t ch__comments_by_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer,
 ch_err_t ch__comments_threads(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_db_rows_t *rows,
                               size_t n, const uint64_t *order, size_t norder, json_t **out);
 
+/** Drops the name of item (type, id)'s current "top" snapshot (comments_top.c), so the next
+ * first page ranks again; called after a comment on the item is written or deleted.
+ * Best effort: a kv failure leaves the name to expire on its own. */
+void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id);
 /** One page of ranked ("top") comments of item: see comments_top.c. */
 ch_err_t ch__comments_top(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_target_t *item, int limit,
                           const char *cursor, json_t **out, ch_fault_t *f);

@@ -1,23 +1,34 @@
 /* "top" comments: ranked by engagement with a time decay, paged over a frozen ordering.
  *
- * Score of a top-level comment at the moment T the walk starts:
+ * Score of a top-level comment at the moment T the ranking is made:
  *     score = (1 + 3 * replies + reactions) / (age_hours(T) + 2)
  * replies = its live replies, reactions = its reactions_total. A reply weighs three
  * reactions; the decay (gravity 1, two hours of head start) lets a fresh comment compete
  * with an old one that has a few more reactions. Ties: newest first.
  *
  * Scores move while a client pages (reactions, replies, time itself), so a keyset on the
- * score could repeat or skip comments. The first page therefore ranks up to
- * CH_COMMENTS_TOP_RANKED_MAX comments once and keeps that order (their ids) in the kv store
- * for CH_COMMENTS_TOP_TTL_MS under a random snapshot id; later pages read it at an offset.
- * Comments past the ranked ones (older threads with more comments than that) follow
- * newest first, by keyset on the id, leaving out the ranked ones and any posted after T.
- * Comments posted after T appear in a new walk. A comment deleted during the walk is
- * skipped where it was (a page may be shorter than limit, never repeated or skipped).
+ * score could repeat or skip comments. The ordering is therefore frozen in a snapshot: up to
+ * CH_COMMENTS_TOP_RANKED_MAX comment ids kept in the kv store. Snapshots are shared by every
+ * viewer of an item and bounded per item:
+ *   - "cmt:top:<type>:<id>" names the item's current snapshot (its generation, a fresh id)
+ *     for CH_COMMENTS_TOP_SHARE_MS; a first page within that time reuses it, a later one (or
+ *     one after a comment was written or deleted on the item, which drops the name) ranks
+ *     again into a new generation;
+ *   - the snapshot itself lives in slot "cmt:top:<type>:<id>:<gen % CH_COMMENTS_TOP_SLOTS>"
+ *     for CH_COMMENTS_TOP_TTL_MS, slots taken round robin (counter "cmt:top:<type>:<id>:n"),
+ *     so an item never has more than CH_COMMENTS_TOP_SLOTS snapshots however often it is
+ *     read: a cursor names its generation, and a slot taken by a later generation answers
+ *     422 on cursor (the client starts again).
+ * The ranking leaves nobody out for a viewer (no per-viewer state); what the viewer may not
+ * see (comments of users blocked either way) is filtered when a page is read: a page looks
+ * at up to CH__COMMENTS_IN_MAX ranked ids and shows the first `limit` visible ones, so it may
+ * be shorter than limit, never repeats or skips one. Comments past the ranked ones (older
+ * threads with more comments than that) follow newest first, by keyset on the id, leaving
+ * out the ranked ones and any posted after T. A comment deleted during the walk is skipped
+ * where it was.
  *
- * Cursor: "<snapshot>.<offset>" in the ranked part, "<snapshot>.r<id>" after it. An
- * expired or foreign snapshot is CH_EINVAL on "cursor" (the client starts again). A walk
- * that fits one page writes nothing. */
+ * Cursor: "<gen>.<offset>" in the ranked part, "<gen>.r<id>" after it. A walk that fits
+ * one page (for everyone: the ranked count, not the visible one) writes nothing. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,25 +42,28 @@
 
 #define CH__SNAPSHOT_HEAD_MAX 160
 
+/* Ranks every listed top-level comment of the item at T ($3): no viewer (the snapshot is
+ * shared); blocks are applied when a page is read. */
 static const char ch__sql_rank[] =
     "SELECT c.id FROM comments c"
     " LEFT JOIN target_counters tc ON tc.target_type = 'comment' AND tc.target_id = c.id"
-    " WHERE c.target_type = $2 AND c.target_id = $3 AND c.parent_id IS NULL AND c.created_at <= $4 AND"
-    CH_COMMENT_LISTED " AND" CH_GRAPH_SQL_NO_BLOCK("$1", "c.author_id")
+    " WHERE c.target_type = $1 AND c.target_id = $2 AND c.parent_id IS NULL AND c.created_at <= $3 AND"
+    CH_COMMENT_LISTED
     " ORDER BY CAST(1 + 3 * c.replies_count"
     " + COALESCE(tc.r_like + tc.r_love + tc.r_haha + tc.r_wow + tc.r_sad + tc.r_angry, 0) AS DOUBLE PRECISION)"
-    " / CAST($4 - c.created_at + 7200000 AS DOUBLE PRECISION) DESC, c.id DESC"
-    " LIMIT $5";
+    " / CAST($3 - c.created_at + 7200000 AS DOUBLE PRECISION) DESC, c.id DESC"
+    " LIMIT $4";
 
 static const char ch__sql_rest[] =
     "SELECT " CH_COMMENT_COLUMNS CH_COMMENT_FROM
     " WHERE c.target_type = $2 AND c.target_id = $3 AND c.parent_id IS NULL AND c.created_at <= $4 AND c.id < $5 AND"
     CH_COMMENT_LISTED " AND" CH_GRAPH_SQL_NO_BLOCK("$1", "c.author_id") " ORDER BY c.id DESC LIMIT $6";
 
-/* A frozen walk. */
+/* A frozen ordering of one item's comments. */
 typedef struct {
     ch_target_type_t type;
-    uint64_t target_id, viewer;
+    uint64_t target_id;
+    uint64_t gen;   /* generation: names the snapshot in cursors */
     int64_t at;     /* T, unix ms */
     int capped;     /* more comments than were ranked */
     uint64_t *ids;  /* ranked, in order (owned) */
@@ -61,27 +75,58 @@ static ch_err_t ch__bad_cursor(ch_fault_t *f)
     return ch_fault(f, CH_EINVAL, "cursor", "cursor is not one this API returned, or it expired: start again");
 }
 
-static void ch__key(uint64_t snap, char *key, size_t len)
+/* The item's current-generation key. */
+static void ch__cur_key(ch_target_type_t type, uint64_t id, char *key, size_t len)
 {
-    snprintf(key, len, "cmt:top:%" PRIu64, snap);
+    snprintf(key, len, "cmt:top:%s:%" PRIu64, ch_target_type_name(type), id);
 }
 
-/* Stores s under a new snapshot id (*snap_out). */
-static ch_err_t ch__save(ch_svc_t *svc, const ch__snapshot_t *s, uint64_t *snap_out)
+/* Generation ids are unique ids (ch_id_next) whose low bits name the slot: slots go round
+ * robin by a per-item counter, so the last CH_COMMENTS_TOP_SLOTS generations are all kept
+ * (id low bits are a per-millisecond sequence, mostly 0: they would not spread). Two
+ * generations of one slot differ unless the counter went round within one millisecond. */
+static ch_err_t ch__new_gen(ch_svc_t *svc, const ch_target_t *item, uint64_t *gen)
+{
+    char key[96];
+    int64_t n = 0;
+    snprintf(key, sizeof(key), "cmt:top:%s:%" PRIu64 ":n", ch_target_type_name(item->type), item->id);
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, key, CH_COMMENTS_TOP_TTL_MS, &n, NULL));
+    *gen = (ch_id_next() & ~(uint64_t)(CH_COMMENTS_TOP_SLOTS - 1)) | ((uint64_t)n % CH_COMMENTS_TOP_SLOTS);
+    return err;
+}
+
+/* The slot key of generation gen of the item. */
+static void ch__slot_key(ch_target_type_t type, uint64_t id, uint64_t gen, char *key, size_t len)
+{
+    snprintf(key, len, "cmt:top:%s:%" PRIu64 ":%" PRIu64, ch_target_type_name(type), id,
+             gen % CH_COMMENTS_TOP_SLOTS);
+}
+
+void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
+{
+    char key[96];
+    ch__cur_key(type, id, key, sizeof(key));
+    ch_kv_del(svc->kv, key); /* best effort: the name expires on its own within the share time */
+}
+
+/* Stores s in its slot and names it the item's current snapshot. */
+static ch_err_t ch__save(ch_svc_t *svc, const ch__snapshot_t *s)
 {
     size_t cap = CH__SNAPSHOT_HEAD_MAX + s->n * CH_ID_STR_LEN, len;
-    char *val = malloc(cap), key[64];
+    char *val = malloc(cap), key[96], gen[CH_ID_STR_LEN];
     if (!val)
         return CH_EINTERNAL;
-    len = (size_t)snprintf(val, cap, "%s:%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%d:", ch_target_type_name(s->type),
-                           s->target_id, s->viewer, s->at, s->capped);
+    len = (size_t)snprintf(val, cap, "%" PRIu64 ":%" PRId64 ":%d:", s->gen, s->at, s->capped);
     for (size_t i = 0; i < s->n; i++)
         len += (size_t)snprintf(val + len, cap - len, "%s%" PRIu64, i ? "," : "", s->ids[i]);
-    uint64_t snap = ch_id_next();
-    ch__key(snap, key, sizeof(key));
+    ch__slot_key(s->type, s->target_id, s->gen, key, sizeof(key));
     ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, val, len, CH_COMMENTS_TOP_TTL_MS));
     free(val);
-    *snap_out = snap;
+    if (err == CH_OK) {
+        ch__cur_key(s->type, s->target_id, key, sizeof(key));
+        int n = snprintf(gen, sizeof(gen), "%" PRIu64, s->gen);
+        err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, gen, (size_t)n, CH_COMMENTS_TOP_SHARE_MS));
+    }
     return err;
 }
 
@@ -102,28 +147,22 @@ static int ch__num(const char **p, uint64_t *out)
     return 0;
 }
 
-/* Loads snapshot snap for (viewer, item) into s (s->ids owned). CH_EINVAL when it is gone
- * or belongs to another walk. */
-static ch_err_t ch__load(ch_svc_t *svc, uint64_t snap, uint64_t viewer, const ch_target_t *item, ch__snapshot_t *s,
-                         ch_fault_t *f)
+/* Loads generation gen of item's snapshot into s (s->ids owned). *found is 0 when it is gone
+ * or its slot holds another generation. */
+static ch_err_t ch__load(ch_svc_t *svc, uint64_t gen, const ch_target_t *item, ch__snapshot_t *s, int *found)
 {
-    char key[64], *val = NULL;
+    char key[96], *val = NULL;
     size_t len = 0;
     memset(s, 0, sizeof(*s));
-    ch__key(snap, key, sizeof(key));
+    *found = 0;
+    ch__slot_key(item->type, item->id, gen, key, sizeof(key));
     ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &val, &len));
-    if (err)
+    if (err || !val)
         return err;
-    if (!val)
-        return ch__bad_cursor(f);
-    const char *type = ch_target_type_name(item->type), *p = val;
-    size_t tlen = strlen(type);
-    uint64_t target, who, at, capped;
-    int ok = strncmp(p, type, tlen) == 0 && p[tlen] == ':';
-    p += ok ? tlen + 1 : 0;
-    ok = ok && ch__num(&p, &target) == 0 && *p++ == ':' && ch__num(&p, &who) == 0 && *p++ == ':' &&
-         ch__num(&p, &at) == 0 && *p++ == ':' && ch__num(&p, &capped) == 0 && *p++ == ':' && target == item->id &&
-         who == viewer;
+    const char *p = val;
+    uint64_t have, at, capped;
+    int ok = ch__num(&p, &have) == 0 && *p++ == ':' && ch__num(&p, &at) == 0 && *p++ == ':' &&
+             ch__num(&p, &capped) == 0 && *p++ == ':' && have == gen;
     size_t n = 0;
     for (const char *q = p; ok && *q; q++)
         n += *q == ',';
@@ -139,36 +178,67 @@ static ch_err_t ch__load(ch_svc_t *svc, uint64_t snap, uint64_t viewer, const ch
     if (!ok || !s->ids) {
         free(s->ids);
         s->ids = NULL;
-        return ch__bad_cursor(f);
+        s->n = 0;
+        return ok ? CH_EINTERNAL : CH_OK;
     }
     s->type = item->type;
-    s->target_id = target;
-    s->viewer = viewer;
+    s->target_id = item->id;
+    s->gen = gen;
     s->at = (int64_t)at;
     s->capped = capped != 0;
+    *found = 1;
     return CH_OK;
 }
 
 /* {items, next_cursor} */
-static json_t *ch__page(json_t *items, uint64_t snap, int rest, uint64_t pos)
+static json_t *ch__page(json_t *items, uint64_t gen, int rest, uint64_t pos)
 {
     char buf[64];
-    if (!snap)
+    if (!gen)
         return json_pack("{s:o, s:n}", "items", items, "next_cursor");
-    snprintf(buf, sizeof(buf), "%" PRIu64 ".%s%" PRIu64, snap, rest ? "r" : "", pos);
+    snprintf(buf, sizeof(buf), "%" PRIu64 ".%s%" PRIu64, gen, rest ? "r" : "", pos);
     return json_pack("{s:o, s:s}", "items", items, "next_cursor", buf);
 }
 
-/* A page of ranked comments: ids[from .. from+count) in that order. */
-static ch_err_t ch__ranked_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const uint64_t *ids, size_t count,
-                                json_t **items)
+/* A page of ranked comments from s->ids[pos]: looks at up to CH__COMMENTS_IN_MAX ids, shows
+ * the first `limit` the viewer may see, in order. *next gets the offset after the last id
+ * looked at that the page accounts for (s->n at the end of the ranked part). */
+static ch_err_t ch__ranked_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__snapshot_t *s,
+                                size_t pos, int limit, json_t **items, size_t *next)
 {
+    size_t window = s->n - pos > CH__COMMENTS_IN_MAX ? CH__COMMENTS_IN_MAX : s->n - pos;
+    const uint64_t *ids = s->ids + pos;
+    uint64_t shown[CH__COMMENTS_IN_MAX];
+    size_t nshown = 0, used = window;
     ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch__comments_by_ids(svc, conn, viewer, ids, count, &rows);
+    ch_err_t err = ch__comments_by_ids(svc, conn, viewer, ids, window, &rows);
+    size_t nrows = ch_db_rows_count(rows);
+    for (size_t i = 0; err == CH_OK && i < window; i++) {
+        size_t r = 0;
+        while (r < nrows && (uint64_t)ch_db_rows_int(rows, r, CH_COMMENT_COL_ID) != ids[i])
+            r++;
+        if (r == nrows)
+            continue; /* hidden from this viewer, or gone since T */
+        if (nshown == (size_t)limit) {
+            used = i;
+            break;
+        }
+        shown[nshown++] = ids[i];
+    }
     if (err == CH_OK)
-        err = ch__comments_threads(svc, conn, viewer, rows, ch_db_rows_count(rows), ids, count, items);
+        err = ch__comments_threads(svc, conn, viewer, rows, nrows, shown, nshown, items);
     ch_db_rows_free(rows);
+    *next = pos + used;
     return err;
+}
+
+/* The page after a ranked page that ended at offset next: more ranked ones, or what
+ * follows them (the rest when capped), or the end. */
+static json_t *ch__ranked_answer(const ch__snapshot_t *s, json_t *items, size_t next)
+{
+    if (next < s->n)
+        return ch__page(items, s->gen, 0, next);
+    return ch__page(items, s->capped ? s->gen : 0, 1, (uint64_t)INT64_MAX);
 }
 
 static int ch__cmp_id(const void *a, const void *b)
@@ -179,7 +249,7 @@ static int ch__cmp_id(const void *a, const void *b)
 
 /* A page after the ranked part: comments of the walk not ranked, newest first, below `before`. */
 static ch_err_t ch__rest_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__snapshot_t *s,
-                              uint64_t snap, int limit, uint64_t before, json_t **out)
+                              int limit, uint64_t before, json_t **out)
 {
     uint64_t *sorted = malloc(sizeof(uint64_t) * (s->n + 1)), order[CH__COMMENTS_IN_MAX + 1];
     if (!sorted)
@@ -204,43 +274,71 @@ static ch_err_t ch__rest_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer
     if (err == CH_OK)
         err = ch__comments_threads(svc, conn, viewer, rows, n, order, shown, &items);
     if (err == CH_OK)
-        *out = ch__page(items, norder > (size_t)limit ? snap : 0, 1, order[limit > 0 ? limit - 1 : 0]);
+        *out = ch__page(items, norder > (size_t)limit ? s->gen : 0, 1, order[limit > 0 ? limit - 1 : 0]);
     ch_db_rows_free(rows);
     free(sorted);
     return err;
 }
 
-/* The first page: ranks the comments, keeps the order when there is more than a page. */
-static ch_err_t ch__first_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_target_t *item,
-                               int limit, json_t **out)
+/* Ranks the item's comments now into s (s->ids owned). */
+static ch_err_t ch__rank(ch_svc_t *svc, ch_db_conn_t *conn, const ch_target_t *item, ch__snapshot_t *s)
 {
-    ch__snapshot_t s = {item->type, item->id, viewer, ch_now_ms(), 0, NULL, 0};
+    memset(s, 0, sizeof(*s));
+    s->type = item->type;
+    s->target_id = item->id;
+    s->at = ch_now_ms();
     ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_TEXT(ch_target_type_name(item->type)), CH_DB_P_INT(item->id),
-                         CH_DB_P_INT(s.at), CH_DB_P_INT(CH_COMMENTS_TOP_RANKED_MAX + 1)};
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(item->type)), CH_DB_P_INT(item->id), CH_DB_P_INT(s->at),
+                         CH_DB_P_INT(CH_COMMENTS_TOP_RANKED_MAX + 1)};
     ch_err_t err = ch_sql_on(svc, conn, ch__sql_rank, p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
     size_t n = ch_db_rows_count(rows);
-    s.capped = n > CH_COMMENTS_TOP_RANKED_MAX;
-    s.n = s.capped ? CH_COMMENTS_TOP_RANKED_MAX : n;
-    s.ids = malloc(sizeof(uint64_t) * (s.n + 1));
-    if (!s.ids) {
-        ch_db_rows_free(rows);
-        return CH_EINTERNAL;
-    }
-    for (size_t i = 0; i < s.n; i++)
-        s.ids[i] = (uint64_t)ch_db_rows_int(rows, i, 0);
+    s->capped = n > CH_COMMENTS_TOP_RANKED_MAX;
+    s->n = s->capped ? CH_COMMENTS_TOP_RANKED_MAX : n;
+    s->ids = malloc(sizeof(uint64_t) * (s->n + 1));
+    for (size_t i = 0; s->ids && i < s->n; i++)
+        s->ids[i] = (uint64_t)ch_db_rows_int(rows, i, 0);
     ch_db_rows_free(rows);
-    uint64_t snap = 0;
-    size_t shown = s.n > (size_t)limit ? (size_t)limit : s.n;
-    if (s.n > (size_t)limit || s.capped)
-        err = ch__save(svc, &s, &snap);
+    return s->ids ? CH_OK : CH_EINTERNAL;
+}
+
+/* The item's current snapshot when there is one (*found). */
+static ch_err_t ch__current(ch_svc_t *svc, const ch_target_t *item, ch__snapshot_t *s, int *found)
+{
+    char key[96], *val = NULL;
+    *found = 0;
+    memset(s, 0, sizeof(*s));
+    ch__cur_key(item->type, item->id, key, sizeof(key));
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &val, NULL));
+    if (err || !val)
+        return err;
+    const char *p = val;
+    uint64_t gen;
+    int ok = ch__num(&p, &gen) == 0 && *p == '\0';
+    free(val);
+    return ok ? ch__load(svc, gen, item, s, found) : CH_OK;
+}
+
+/* The first page: from the item's current snapshot, or a new ranking (kept when the walk
+ * is longer than a page). */
+static ch_err_t ch__first_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_target_t *item,
+                               int limit, json_t **out)
+{
+    ch__snapshot_t s;
+    int found = 0;
+    ch_err_t err = ch__current(svc, item, &s, &found);
+    if (err == CH_OK && !found) {
+        err = ch__rank(svc, conn, item, &s);
+        if (err == CH_OK && (s.n > (size_t)limit || s.capped) && (err = ch__new_gen(svc, item, &s.gen)) == CH_OK)
+            err = ch__save(svc, &s);
+    }
     json_t *items = NULL;
+    size_t next = 0;
     if (err == CH_OK)
-        err = ch__ranked_page(svc, conn, viewer, s.ids, shown, &items);
+        err = ch__ranked_page(svc, conn, viewer, &s, 0, limit, &items, &next);
     if (err == CH_OK)
-        *out = ch__page(items, snap, 0, shown);
+        *out = s.gen ? ch__ranked_answer(&s, items, next) : ch__page(items, 0, 0, 0);
     free(s.ids);
     return err;
 }
@@ -251,9 +349,9 @@ ch_err_t ch__comments_top(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, co
     if (!cursor)
         return ch__first_page(svc, conn, viewer, item, limit, out);
     const char *p = cursor;
-    uint64_t snap, pos;
-    int rest = 0;
-    if (ch__num(&p, &snap) != 0 || *p++ != '.')
+    uint64_t gen, pos;
+    int rest = 0, found = 0;
+    if (ch__num(&p, &gen) != 0 || *p++ != '.')
         return ch__bad_cursor(f);
     if (*p == 'r') {
         rest = 1;
@@ -262,25 +360,19 @@ ch_err_t ch__comments_top(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, co
     if (ch__num(&p, &pos) != 0 || *p)
         return ch__bad_cursor(f);
     ch__snapshot_t s;
-    ch_err_t err = ch__load(svc, snap, viewer, item, &s, f);
+    ch_err_t err = ch__load(svc, gen, item, &s, &found);
     if (err)
         return err;
-    if (rest && !s.capped)
-        err = ch__bad_cursor(f);
-    else if (!rest && (pos == 0 || pos >= s.n))
+    if (!found || (rest && !s.capped) || (!rest && (pos == 0 || pos >= s.n)))
         err = ch__bad_cursor(f);
     else if (rest)
-        err = ch__rest_page(svc, conn, viewer, &s, snap, limit, pos, out);
+        err = ch__rest_page(svc, conn, viewer, &s, limit, pos, out);
     else {
-        size_t count = s.n - pos > (size_t)limit ? (size_t)limit : s.n - pos;
         json_t *items = NULL;
-        err = ch__ranked_page(svc, conn, viewer, s.ids + pos, count, &items);
-        if (err == CH_OK) {
-            if (pos + count < s.n)
-                *out = ch__page(items, snap, 0, pos + count);
-            else /* end of the ranked part: what follows it, if anything */
-                *out = ch__page(items, s.capped ? snap : 0, 1, (uint64_t)INT64_MAX);
-        }
+        size_t next = 0;
+        err = ch__ranked_page(svc, conn, viewer, &s, (size_t)pos, limit, &items, &next);
+        if (err == CH_OK)
+            *out = ch__ranked_answer(&s, items, next);
     }
     free(s.ids);
     return err;

@@ -243,6 +243,7 @@ ch_err_t ch_comments_create(ch_svc_t *svc, uint64_t viewer, ch_target_type_t typ
         json_decref(comment);
         return err;
     }
+    ch__comments_top_forget(svc, pl.item.type, pl.item.id);
     *out = comment;
     return CH_OK;
 }
@@ -296,5 +297,7 @@ ch_err_t ch_comments_delete(ch_svc_t *svc, uint64_t viewer, uint64_t comment_id,
         ch_counters_t delta = {.comments = -1};
         err = ch_counters_add(svc, conn, c.item.type, c.item.id, &delta, NULL);
     }
-    return ch_sql_end(svc, conn, err);
+    if ((err = ch_sql_end(svc, conn, err)) == CH_OK)
+        ch__comments_top_forget(svc, c.item.type, c.item.id);
+    return err;
 }

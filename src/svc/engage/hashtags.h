@@ -16,15 +16,21 @@
 #define CH_TRENDING_MAX 20
 #define CH_TRENDING_MIN_USES 2
 #define CH_TRENDING_BASELINE_HOURS 168
+/* items_count counts the public items among at most this many of the tag's newest rows
+ * (exact below that; a lower bound above it), so a hashtag page costs bounded time. */
+#define CH_HASHTAG_COUNT_SCAN_MAX 10000
 
 /** Normalises a tag from a path ("Café", "#café" -> "café") into out. CH_ENOTFOUND when it
  * cannot be a hashtag (no page can exist for it). */
 ch_err_t ch_hashtag_parse_path(const char *raw, char out[CH_HASHTAG_MAX_BYTES + 1], ch_fault_t *f);
-/** {tag, items_count}: the number of live posts and reels carrying tag (whoever may see
- * them; 0 for a tag nobody used). raw as in ch_hashtag_parse_path. */
+/** {tag, items_count}: the number of live public posts and reels of accounts that are not
+ * private carrying tag (the same for every viewer; 0 for a tag nobody used), counted among
+ * the tag's newest CH_HASHTAG_COUNT_SCAN_MAX rows. raw as in ch_hashtag_parse_path. */
 ch_err_t ch_hashtag_get(ch_svc_t *svc, const char *raw, json_t **out, ch_fault_t *f);
-/** {items: [{tag, uses_last_hour, baseline_per_hour, score}]}: the tags whose use in the
- * last hour is highest relative to their own baseline, best first. */
+/** {items: [{tag, uses_last_hour, baseline_per_hour, score}]}: the tags whose public use
+ * in the last hour is highest relative to their own baseline, best first. Shared by every
+ * caller of the process and recomputed at most once per CHORUS_TRENDING_REFRESH_MS, by one
+ * caller at a time (hashtags.c). Thread-safe; *out is the caller's. */
 ch_err_t ch_hashtags_trending(ch_svc_t *svc, json_t **out, ch_fault_t *f);
 
 #endif
