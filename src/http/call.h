@@ -5,6 +5,7 @@
 #define CH_HTTP_CALL_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,8 @@ struct ch_call {
     /* ---- plumbing (dispatch.c) ---- */
     void *priv;
     int deferred; /* set by ch_call_defer */
+    atomic_int client_gone; /* set on the loop when the client went away (HTTP/1 close,
+                               HTTP/2 RST_STREAM); any thread may read it to skip work */
 };
 
 /** The value of query parameter `name`, percent-decoded into buf; NULL when absent. */

@@ -233,8 +233,10 @@ static void ch__finish(ch__pending_t *p)
 static void ch__on_req_disposed(void *slot)
 {
     ch__pending_t *p = *(ch__pending_t **)slot;
-    if (p)
+    if (p) {
         p->req = NULL;
+        atomic_store(&p->call.client_gone, 1);
+    }
 }
 
 /* ---- worker side ---------------------------------------------------------------------------- */
