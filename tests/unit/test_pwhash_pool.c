@@ -103,17 +103,19 @@ static void test_admission_is_bounded(void **state)
     wait_for(pool, 1, 2);
     /* One running and two waiting: the next is refused at once, without running. */
     int ran = 0;
+    assert_true(ch_pwhash_pool_full(pool));
     assert_int_equal(ch_pwhash_pool_run(pool, record_job, &ran, NULL), CH_PWHASH_FULL);
     assert_int_equal(g_norder, 0);
     ch_pwhash_stats_t st;
     ch_pwhash_pool_stats(pool, &st);
-    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.rejected, 2);
     open_gate();
     for (int i = 0; i < 3; i++) {
         pthread_join(s[i].thread, NULL);
         assert_int_equal(s[i].outcome, CH_PWHASH_RAN);
     }
     /* Places are free again. */
+    assert_false(ch_pwhash_pool_full(pool));
     assert_int_equal(ch_pwhash_pool_run(pool, record_job, &ran, NULL), CH_PWHASH_RAN);
     ch_pwhash_pool_stats(pool, &st);
     assert_int_equal(st.ran, 4);
@@ -199,6 +201,27 @@ static void test_gone_clients_free_their_places(void **state)
     ch_pwhash_pool_destroy(pool);
 }
 
+static void test_shutdown_answers_queued_jobs_at_once(void **state)
+{
+    (void)state;
+    ch_pwhash_pool_t *pool = ch_pwhash_pool_create(1, 4, 0);
+    int x = 1;
+    submit_t gate, sx;
+    submit(&gate, pool, gate_job, NULL, NULL);
+    wait_for(pool, 1, 0);
+    submit(&sx, pool, record_job, &x, NULL);
+    wait_for(pool, 1, 1);
+    ch_pwhash_pool_shutdown(pool); /* the server drains */
+    pthread_join(sx.thread, NULL);  /* answered with the gate still closed */
+    assert_int_equal(sx.outcome, CH_PWHASH_STOPPED);
+    assert_int_equal(ch_pwhash_pool_run(pool, record_job, &x, NULL), CH_PWHASH_STOPPED);
+    open_gate();
+    pthread_join(gate.thread, NULL);
+    assert_int_equal(gate.outcome, CH_PWHASH_RAN); /* the running job finished */
+    assert_int_equal(g_norder, 0);
+    ch_pwhash_pool_destroy(pool);
+}
+
 static void test_concurrency_from_memory_budget(void **state)
 {
     (void)state;
@@ -215,6 +238,7 @@ int main(void)
         cmocka_unit_test_setup(test_jobs_start_in_admission_order, setup),
         cmocka_unit_test_setup(test_gone_client_is_dropped_before_start, setup),
         cmocka_unit_test_setup(test_gone_clients_free_their_places, setup),
+        cmocka_unit_test_setup(test_shutdown_answers_queued_jobs_at_once, setup),
         cmocka_unit_test(test_concurrency_from_memory_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -214,7 +214,8 @@ ch_err_t ch_auth_login_from(ch_svc_t *svc, json_t *body, const ch_auth_origin_t 
         snprintf(handle, sizeof(handle), "-");
 
     const char *ip = origin && origin->client_ip ? origin->client_ip : "internal";
-    if ((err = ch_login_throttle_check(svc, handle, ip, f)) != CH_OK)
+    if ((err = ch_login_throttle_check(svc, handle, ip, f)) != CH_OK ||
+        (err = ch_auth_password_admit(svc, f)) != CH_OK) /* an overload costs no database read */
         return err;
 
     ch_db_rows_t *rows = NULL;

@@ -52,6 +52,11 @@ int ch_auth_passwords_start(ch_svc_t *svc)
     return 0;
 }
 
+void ch_auth_passwords_drain(ch_svc_t *svc)
+{
+    ch_pwhash_pool_shutdown(svc->pwhash);
+}
+
 void ch_auth_passwords_stop(ch_svc_t *svc)
 {
     if (atomic_load(&ch__metrics_pool) == svc->pwhash)
@@ -83,6 +88,19 @@ static void ch__verify_job(void *arg)
     j->result = ch_password_verify(j->hash, j->pw, j->len);
 }
 
+static ch_err_t ch__overloaded(ch_fault_t *f)
+{
+    if (f)
+        f->retry_after_s = CH_PWHASH_RETRY_AFTER_S;
+    return ch_fault(f, CH_EOVERLOADED, NULL, "too many logins and registrations at once; retry in %d s",
+                    CH_PWHASH_RETRY_AFTER_S);
+}
+
+ch_err_t ch_auth_password_admit(ch_svc_t *svc, ch_fault_t *f)
+{
+    return svc->pwhash && ch_pwhash_pool_full(svc->pwhash) ? ch__overloaded(f) : CH_OK;
+}
+
 /* Runs a job on the hasher (or here without one); maps what became of it to an error. */
 static ch_err_t ch__run(ch_svc_t *svc, void (*fn)(void *), ch__job_t *job, const atomic_int *gone, ch_fault_t *f)
 {
@@ -94,10 +112,7 @@ static ch_err_t ch__run(ch_svc_t *svc, void (*fn)(void *), ch__job_t *job, const
     case CH_PWHASH_RAN:
         return CH_OK;
     case CH_PWHASH_FULL:
-        if (f)
-            f->retry_after_s = CH_PWHASH_RETRY_AFTER_S;
-        return ch_fault(f, CH_EOVERLOADED, NULL, "too many logins and registrations at once; retry in %d s",
-                        CH_PWHASH_RETRY_AFTER_S);
+        return ch__overloaded(f);
     case CH_PWHASH_DROPPED:
         return ch_fault(f, CH_EUNAVAILABLE, NULL, "the client went away before its password was checked");
     default:

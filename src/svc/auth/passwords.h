@@ -15,6 +15,9 @@
  * / CHORUS_PWHASH_MEMLIMIT, at least 1; queue CHORUS_PWHASH_QUEUE) and registers its
  * metrics. -1 when its threads cannot start. */
 int ch_auth_passwords_start(ch_svc_t *svc);
+/** Lets the server drain: password work still queued, or submitted from now on, answers
+ * 503 at once instead of holding worker threads; hashes being computed finish. */
+void ch_auth_passwords_drain(ch_svc_t *svc);
 /** Stops and frees svc->pwhash (after the HTTP server stopped). */
 void ch_auth_passwords_stop(ch_svc_t *svc);
 /** Hashes pw into out. CH_EOVERLOADED (f->retry_after_s set) when the hasher's queue is
@@ -26,6 +29,10 @@ ch_err_t ch_auth_password_hash(ch_svc_t *svc, const char *pw, size_t len, const 
  * Errors as ch_auth_password_hash. */
 ch_err_t ch_auth_password_verify(ch_svc_t *svc, const char *hash, const char *pw, size_t len,
                                  const atomic_int *gone, int *ok, ch_fault_t *f);
+/** CH_EOVERLOADED (f->retry_after_s set) when the password hasher would refuse a job now:
+ * lets login refuse before its database read. CH_OK otherwise (the hash may still be
+ * refused later). */
+ch_err_t ch_auth_password_admit(ch_svc_t *svc, ch_fault_t *f);
 /** Counts one write of a session's last-seen time (chorus_session_last_seen_writes_total). */
 void ch_auth_count_last_seen_write(void);
 

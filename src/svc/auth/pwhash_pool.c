@@ -126,18 +126,14 @@ ch_pwhash_pool_t *ch_pwhash_pool_create(unsigned threads, size_t queue_max, int 
     return pool;
 }
 
-void ch_pwhash_pool_destroy(ch_pwhash_pool_t *pool)
+void ch_pwhash_pool_shutdown(ch_pwhash_pool_t *pool)
 {
     if (!pool)
         return;
     pthread_mutex_lock(&pool->mu);
     pool->stopping = 1;
     pthread_cond_broadcast(&pool->work);
-    pthread_mutex_unlock(&pool->mu);
-    for (unsigned i = 0; i < pool->nthreads; i++)
-        pthread_join(pool->threads[i], NULL);
-    /* Threads are gone: whatever is still queued will never run. */
-    pthread_mutex_lock(&pool->mu);
+    /* Whatever is queued will never run: answer its callers now. */
     for (ch__job_t *j = pool->head, *next; j; j = next) {
         next = j->next;
         ch__finish_unrun(j, CH_PWHASH_STOPPED);
@@ -145,6 +141,15 @@ void ch_pwhash_pool_destroy(ch_pwhash_pool_t *pool)
     pool->head = pool->tail = NULL;
     pool->queued = 0;
     pthread_mutex_unlock(&pool->mu);
+}
+
+void ch_pwhash_pool_destroy(ch_pwhash_pool_t *pool)
+{
+    if (!pool)
+        return;
+    ch_pwhash_pool_shutdown(pool);
+    for (unsigned i = 0; i < pool->nthreads; i++)
+        pthread_join(pool->threads[i], NULL);
     free(pool->threads);
     pthread_cond_destroy(&pool->work);
     pthread_mutex_destroy(&pool->mu);
@@ -180,6 +185,18 @@ ch_pwhash_outcome_t ch_pwhash_pool_run(ch_pwhash_pool_t *pool, void (*fn)(void *
     pthread_mutex_unlock(&pool->mu);
     pthread_cond_destroy(&j.cond);
     return j.outcome;
+}
+
+int ch_pwhash_pool_full(ch_pwhash_pool_t *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    if (pool->queued + pool->running >= pool->capacity)
+        ch__purge_gone(pool);
+    int full = pool->stopping || pool->queued + pool->running >= pool->capacity;
+    if (full && !pool->stopping)
+        pool->rejected++;
+    pthread_mutex_unlock(&pool->mu);
+    return full;
 }
 
 void ch_pwhash_pool_stats(ch_pwhash_pool_t *pool, ch_pwhash_stats_t *out)

@@ -36,6 +36,9 @@ typedef struct {
  * and a queue of at most `queue_max` waiting jobs (0: a job is only admitted when a
  * thread is idle). NULL when a thread cannot be started. Caller owns the pool. */
 ch_pwhash_pool_t *ch_pwhash_pool_create(unsigned threads, size_t queue_max, int nice);
+/** Starts stopping (e.g. when the server drains): jobs queued or submitted from now on
+ * answer CH_PWHASH_STOPPED at once; running ones finish. Thread-safe; NULL is fine. */
+void ch_pwhash_pool_shutdown(ch_pwhash_pool_t *pool);
 /** Stops the threads after their current job; jobs still queued answer
  * CH_PWHASH_STOPPED. Callers must be gone before the memory is freed: call it after the
  * HTTP server stopped. NULL is fine. */
@@ -45,6 +48,11 @@ void ch_pwhash_pool_destroy(ch_pwhash_pool_t *pool);
  * Jobs start in the order they were admitted. Thread-safe. */
 ch_pwhash_outcome_t ch_pwhash_pool_run(ch_pwhash_pool_t *pool, void (*fn)(void *arg), void *arg,
                                        const atomic_int *gone);
+/** Whether a job submitted now would be refused (queue full, after dropping the jobs of
+ * departed clients); a refusal counts as rejected. Lets a caller answer an overload before
+ * doing the work that precedes the hash (a database read); the later
+ * ch_pwhash_pool_run may still refuse. Thread-safe. */
+int ch_pwhash_pool_full(ch_pwhash_pool_t *pool);
 /** The pool's counters now. Thread-safe. */
 void ch_pwhash_pool_stats(ch_pwhash_pool_t *pool, ch_pwhash_stats_t *out);
 /** How many jobs the pool runs at once for a memory budget: budget / per_job, at least 1. */
