@@ -1,7 +1,13 @@
 """Password hashing is admitted through its own bounded queue: a burst of logins beyond
 what the hashing threads and their queue hold is answered at once 503 `overloaded` with
 Retry-After (never 500), and logins work again right after."""
+import json
+import shutil
+import subprocess
 import threading
+import time
+
+import pytest
 
 from client import PASSWORD, expect_problem, expect_status
 from test_service import find, get_metrics
@@ -90,3 +96,33 @@ def test_a_registration_burst_is_refused_503_not_half_done(start_server):
     # A refused registration created nothing: the handle is still free.
     for h in refused:
         expect_status(api.post("/v1/auth/register", json={"handle": h, "password": PASSWORD}), 201)
+
+
+def curl_with_http2():
+    curl = shutil.which("curl")
+    if not curl or "HTTP2" not in subprocess.run([curl, "-V"], capture_output=True, text=True).stdout:
+        pytest.skip("needs curl with HTTP/2")
+    return curl
+
+
+def test_queued_logins_of_departed_http2_clients_are_dropped(start_server):
+    """A client that gives up (HTTP/2: the connection closes, its streams are reset)
+    before its login's turn costs no hash. (HTTP/1: h2o 2.2.5 does not read a connection
+    while its request is handled, so a close is only noticed when the answer is written.)"""
+    curl = curl_with_http2()
+    srv = start_server(env={**ENV, "CHORUS_PWHASH_QUEUE": "20"})
+    api = srv.client()
+    body = json.dumps({"handle": "nobody_at_all", "password": "some password"})
+    procs = [subprocess.Popen([curl, "-s", "-o", "/dev/null", "--http2-prior-knowledge", "-m", "0.3",
+                               "-H", "Content-Type: application/json", "-d", body,
+                               f"{srv.base_url}{LOGIN}"]) for _ in range(10)]
+    for p in procs:
+        p.wait(30)
+    # Wait (bounded) for the hasher to go idle, then count.
+    for _ in range(300):
+        if metric(api, "chorus_pwhash_queued") == 0 and metric(api, "chorus_pwhash_running") == 0:
+            break
+        time.sleep(0.1)
+    dropped, ran = metric(api, "chorus_pwhash_dropped_total"), metric(api, "chorus_pwhash_total")
+    assert dropped >= 1, (dropped, ran)
+    assert dropped + ran == 10
