@@ -148,7 +148,6 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         sigwait(&sigs, &sig);
         ch_log_info("signal %d: draining", sig);
         ch_workers_stop(workers); /* each thread finishes its current batch */
-        ch_auth_passwords_drain(&svc); /* queued logins answer 503 instead of holding workers */
         ch_server_stop(srv, CH_DRAIN_MS);
         ch_log_info("stopped");
         rc = 0;

@@ -52,11 +52,6 @@ int ch_auth_passwords_start(ch_svc_t *svc)
     return 0;
 }
 
-void ch_auth_passwords_drain(ch_svc_t *svc)
-{
-    ch_pwhash_pool_shutdown(svc->pwhash);
-}
-
 void ch_auth_passwords_stop(ch_svc_t *svc)
 {
     if (atomic_load(&ch__metrics_pool) == svc->pwhash)

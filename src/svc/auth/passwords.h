@@ -15,9 +15,6 @@
  * / CHORUS_PWHASH_MEMLIMIT, at least 1; queue CHORUS_PWHASH_QUEUE) and registers its
  * metrics. -1 when its threads cannot start. */
 int ch_auth_passwords_start(ch_svc_t *svc);
-/** Lets the server drain: password work still queued, or submitted from now on, answers
- * 503 at once instead of holding worker threads; hashes being computed finish. */
-void ch_auth_passwords_drain(ch_svc_t *svc);
 /** Stops and frees svc->pwhash (after the HTTP server stopped). */
 void ch_auth_passwords_stop(ch_svc_t *svc);
 /** Hashes pw into out. CH_EOVERLOADED (f->retry_after_s set) when the hasher's queue is

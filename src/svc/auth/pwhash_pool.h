@@ -36,7 +36,7 @@ typedef struct {
  * and a queue of at most `queue_max` waiting jobs (0: a job is only admitted when a
  * thread is idle). NULL when a thread cannot be started. Caller owns the pool. */
 ch_pwhash_pool_t *ch_pwhash_pool_create(unsigned threads, size_t queue_max, int nice);
-/** Starts stopping (e.g. when the server drains): jobs queued or submitted from now on
+/** Starts stopping (the first half of destroy): jobs queued or submitted from now on
  * answer CH_PWHASH_STOPPED at once; running ones finish. Thread-safe; NULL is fine. */
 void ch_pwhash_pool_shutdown(ch_pwhash_pool_t *pool);
 /** Stops the threads after their current job; jobs still queued answer
