@@ -28,6 +28,8 @@ enum {
     CH_ROUTE_IDEMPOTENT = 1u << 3, /* creating POST: honours Idempotency-Key */
     CH_ROUTE_POINT_READ = 1u << 4, /* a few indexed reads: runs on the loop when backends are local */
     CH_ROUTE_JSON_OPTIONAL = 1u << 5, /* like JSON_BODY, but an empty body is fine (call->json NULL) */
+    CH_ROUTE_PWHASH = 1u << 6, /* hashes a password: refused 503 on the loop, without taking a
+                                  worker, when the password hasher is full */
 };
 
 /** A route: data, one table in routes.c. */

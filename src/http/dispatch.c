@@ -12,6 +12,7 @@
 #include "core/text.h"
 #include "http/router.h"
 #include "svc/auth/auth.h"
+#include "svc/auth/passwords.h"
 #include "svc/common/idempotency.h"
 #include "svc/common/ratelimit.h"
 
@@ -610,6 +611,11 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
             c->idempotency_key = strndup(key->base, key->len);
     }
 
+    if ((m.route->flags & CH_ROUTE_PWHASH) && (c->err = ch_auth_password_admit(c->svc, &c->fault)) != CH_OK) {
+        ch__render(p);
+        ch__finish(p);
+        return 0;
+    }
     if (m.route->flags & CH_ROUTE_INLINE) {
         c->err = m.route->handler(c);
         ch__render(p);
