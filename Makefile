@@ -39,6 +39,7 @@ bench: build/chorusd
 	@scripts/deps.sh bench
 	bench/http/run.sh
 	bench/engage/run.sh
+	bench/loginflood/run.sh
 
 clean:
 	rm -rf build build-asan

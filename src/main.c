@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "svc/auth/passwords.h"
 #include "svc/context.h"
 #include "svc/engage/counters.h"
 #include "svc/engage/reactions_writer.h"
@@ -109,10 +110,18 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         ch_kv_close(svc.kv);
         return 1;
     }
+    /* Password hashing runs on its own few low-priority threads (svc/auth/pwhash_pool.h). */
+    if (ch_auth_passwords_start(&svc) != 0) {
+        fprintf(stderr, "chorusd: cannot start the password hashing threads\n");
+        ch_password_clear_dummy();
+        ch_kv_close(svc.kv);
+        return 1;
+    }
     /* Reactions share transactions (group commit): one fsync and one update of each
      * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike. */
     if (!(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
         fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
+        ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
         ch_kv_close(svc.kv);
         return 1;
@@ -150,6 +159,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
     ch_server_destroy(srv);
     /* Requests are done: apply what is still queued (nothing acknowledged is lost). */
     ch_reactions_writer_stop(svc.reactions_writer);
+    ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();
     ch_profile_cache_destroy(svc.profiles);
     ch_kv_close(svc.kv);

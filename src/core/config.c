@@ -28,7 +28,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_REDIS", "(unset: in-process)", "Redis for cache, rate limits, sessions: redis://host:port[/db]"},
     {"CHORUS_CLICKHOUSE", "(unset: none)", "ClickHouse HTTP interface the event log is shipped to: http://host:port[/database]"},
     {"CHORUS_THREADS", "number of cores", "event-loop threads (1-256)"},
-    {"CHORUS_WORKERS", "16", "worker threads for blocking work: SQL, Redis, password hashing (1-1024)"},
+    {"CHORUS_WORKERS", "16", "worker threads for blocking work: SQL, Redis (1-1024); password hashing has its own"},
     {"CHORUS_ROLES", "api,gateway,worker", "roles this process runs (comma list, or all)"},
     {"CHORUS_NODE_ID", "0", "node id stamped into generated ids (0-1023), unique per replica"},
     {"CHORUS_JWT_SECRET", "(unset: kept in the database)", "HS256 key for access tokens (>= 32 bytes)"},
@@ -38,14 +38,18 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_RATE_LIMIT_IP", "6000", "writes per minute per client address"},
     {"CHORUS_RATE_LIMIT_REACTIONS", "300", "reaction changes per minute per user"},
     {"CHORUS_RATE_LIMIT_COMMENTS", "60", "comments and replies per minute per user"},
-    {"CHORUS_LOGIN_MAX_FAILURES", "10", "failed logins per handle before 429"},
-    {"CHORUS_LOGIN_WINDOW", "900", "window for failed logins, seconds"},
+    {"CHORUS_LOGIN_MAX_FAILURES", "5", "failed logins per handle and client address before exponential backoff (429)"},
+    {"CHORUS_LOGIN_WINDOW", "900", "how long failed logins are remembered, and the longest backoff, seconds"},
+    {"CHORUS_LOGIN_IP_MAX_FAILURES", "100", "failed logins per client address, any handle, before 429 for the window"},
+    {"CHORUS_LOGIN_HANDLE_MAX_FAILURES", "1000", "failed logins per handle, any address, before it is slowed (1/s)"},
     {"CHORUS_STORY_TTL", "86400", "how long a story stays visible after it is posted, seconds (1-604800)"},
     {"CHORUS_KV_MAX_MEMORY", "268435456", "in-process kv memory bound, bytes (0 = none, else >= 16777216); LRU eviction past it"},
     {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
     {"CHORUS_HASHTAG_SCAN_MAX", "1000", "hashtag rows one page of a tag's items examines at most (10-100000)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
+    {"CHORUS_PWHASH_MAX_MEMORY", "134217728", "memory for concurrent password hashes: budget / memlimit run at once (at least 1)"},
+    {"CHORUS_PWHASH_QUEUE", "8", "password hashes that may wait for a hashing thread before 503 overloaded (0-1024)"},
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
     {"CHORUS_HTTP2", "off", "cleartext HTTP/2 (h2c): off or on; h2o 2.2.5 lacks the rapid-reset fixes, terminate HTTP/2 at a proxy"},
     {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
@@ -189,7 +193,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     memset(cfg, 0, sizeof(*cfg));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
-    int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900, story_ttl = 86400;
+    int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 5, lwin = 900, story_ttl = 86400;
+    int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
     int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
@@ -256,12 +261,16 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_RATE_LIMIT_COMMENTS", 1, INT32_MAX * 1000LL, &rl_comments, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
+        ch__env_int("CHORUS_LOGIN_IP_MAX_FAILURES", 1, 1000000, &lmax_ip, err, errlen) ||
+        ch__env_int("CHORUS_LOGIN_HANDLE_MAX_FAILURES", 1, 100000000, &lmax_handle, err, errlen) ||
         ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
         ch__env_int("CHORUS_KV_MAX_MEMORY", 0, INT64_MAX, &kv_max, err, errlen) ||
         ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
         ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_OPSLIMIT", crypto_pwhash_OPSLIMIT_MIN, 64, &ops, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen) ||
+        ch__env_int("CHORUS_PWHASH_MAX_MEMORY", 8192, 1LL << 40, &pw_budget, err, errlen) ||
+        ch__env_int("CHORUS_PWHASH_QUEUE", 0, 1024, &pw_queue, err, errlen) ||
         ch__env_int("CHORUS_MAX_CONN_PER_IP", 0, 1000000, &conn_per_ip, err, errlen) ||
         ch__env_int("CHORUS_MAX_CONNECTIONS", 1, 10000000, &max_conns, err, errlen))
         return -1;
@@ -299,6 +308,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->rate_limit_comments = rl_comments;
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;
+    cfg->login_ip_max_failures = lmax_ip;
+    cfg->login_handle_max_failures = lmax_handle;
     cfg->story_ttl_s = story_ttl;
     if (kv_max != 0 && kv_max < CH_CONFIG_KV_MIN_MEMORY)
         return ch__fail(err, errlen, "CHORUS_KV_MAX_MEMORY", getenv("CHORUS_KV_MAX_MEMORY"),
@@ -308,5 +319,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->hashtag_scan_max = tag_scan;
     cfg->pwhash_opslimit = (uint64_t)ops;
     cfg->pwhash_memlimit = (size_t)mem;
+    cfg->pwhash_max_memory = (size_t)pw_budget;
+    cfg->pwhash_queue = (size_t)pw_queue;
     return 0;
 }

@@ -42,14 +42,18 @@ typedef struct {
     int64_t rate_limit_ip;   /* writes per minute per client address */
     int64_t rate_limit_reactions; /* reaction changes per minute per user */
     int64_t rate_limit_comments;  /* comments and replies per minute per user */
-    int64_t login_max_failures;
-    int64_t login_window_s;
+    int64_t login_max_failures;        /* per (handle, address) before backoff */
+    int64_t login_window_s;            /* how long failures are remembered */
+    int64_t login_ip_max_failures;     /* per address across handles */
+    int64_t login_handle_max_failures; /* per handle across addresses before it is slowed */
     int64_t story_ttl_s;     /* how long a story stays visible after it is posted */
     size_t kv_max_memory;    /* in-process kv bound, bytes (0 = none) */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
+    size_t pwhash_max_memory; /* budget of concurrent hashes: concurrency = it / memlimit */
+    size_t pwhash_queue;      /* hashes waiting beyond those running before 503 overloaded */
     int log_level; /* ch_log_level_t */
     /* HTTP edge */
     int http2;                 /* serve cleartext HTTP/2 (h2c upgrade, prior knowledge) */

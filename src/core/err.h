@@ -23,7 +23,8 @@
     XX(EIDEMPOTENCYMISMATCH,  422, "idempotency_mismatch",  "Idempotency key reused")      \
     XX(ERATELIMIT,            429, "rate_limited",          "Too many requests")           \
     XX(EINTERNAL,             500, "internal",              "Internal error")              \
-    XX(EUNAVAILABLE,          503, "unavailable",           "Service unavailable")
+    XX(EUNAVAILABLE,          503, "unavailable",           "Service unavailable")         \
+    XX(EOVERLOADED,           503, "overloaded",            "Overloaded")
 
 /** The error enum: CH_OK is 0, every other value is an error. */
 typedef enum {

@@ -34,6 +34,12 @@ static struct {
     _Atomic(const char *) name;
     _Atomic int64_t lag_ms;
 } ch__consumers[CH_METRICS_MAX_CONSUMERS];
+/* Renderers added by modules (before serving, then only read). */
+static struct {
+    void (*fn)(ch_buf_t *out, void *arg);
+    void *arg;
+} ch__renderers[CH_METRICS_MAX_RENDERERS];
+static size_t ch__nrenderers;
 static const char *const ch__backend_names[CH__BACKEND_COUNT] = {"db", "kv"};
 
 size_t ch_metrics_register_route(const char *method, const char *route)
@@ -123,6 +129,15 @@ void ch_metrics_consumer_lag(const char *name, int64_t lag_ms)
     }
 }
 
+int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg)
+{
+    if (ch__nrenderers == CH_METRICS_MAX_RENDERERS)
+        return -1;
+    ch__renderers[ch__nrenderers].fn = fn;
+    ch__renderers[ch__nrenderers++].arg = arg;
+    return 0;
+}
+
 void ch_metrics_render(ch_buf_t *out)
 {
     ch_buf_printf(out, "# HELP http_server_request_duration_seconds Duration of HTTP requests.\n"
@@ -186,4 +201,6 @@ void ch_metrics_render(ch_buf_t *out)
                   "# HELP chorus_build_info Build information.\n# TYPE chorus_build_info gauge\n"
                   "chorus_build_info{version=\"%s\",revision=\"%s\"} 1\n",
                   CHORUS_VERSION, CHORUS_GIT_REV);
+    for (size_t i = 0; i < ch__nrenderers; i++)
+        ch__renderers[i].fn(out, ch__renderers[i].arg);
 }

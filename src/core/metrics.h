@@ -11,6 +11,7 @@
 
 #define CH_METRICS_MAX_ROUTES 128
 #define CH_METRICS_MAX_CONSUMERS 16
+#define CH_METRICS_MAX_RENDERERS 8
 
 typedef enum { CH_BACKEND_DB, CH_BACKEND_KV, CH__BACKEND_COUNT } ch_backend_t;
 
@@ -35,6 +36,10 @@ void ch_metrics_group_commit(size_t writes);
  * not applied yet (0 when it is caught up). name must be a string literal (kept); at most
  * CH_METRICS_MAX_CONSUMERS names. Thread-safe. */
 void ch_metrics_consumer_lag(const char *name, int64_t lag_ms);
+/** Adds a function that appends more exposition text at the end of every rendering (a
+ * module's own gauges and counters); arg is borrowed for the life of the process. At most
+ * CH_METRICS_MAX_RENDERERS; call before serving. Returns -1 when the table is full. */
+int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg);
 /** Appends the exposition text (format 0.0.4) to out. */
 void ch_metrics_render(ch_buf_t *out);
 

@@ -5,6 +5,7 @@
 #define CH_HTTP_CALL_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,9 +28,11 @@ enum {
     CH_ROUTE_IDEMPOTENT = 1u << 3, /* creating POST: honours Idempotency-Key */
     CH_ROUTE_POINT_READ = 1u << 4, /* a few indexed reads: runs on the loop when backends are local */
     CH_ROUTE_JSON_OPTIONAL = 1u << 5, /* like JSON_BODY, but an empty body is fine (call->json NULL) */
+    CH_ROUTE_PWHASH = 1u << 6, /* hashes a password: refused 503 on the loop, without taking a
+                                  worker, when the password hasher is full */
     /* with IDEMPOTENT: the body holds a "password" (never in the fingerprint) and the answer
      * tokens (never stored); a replay checks the password and gets new tokens (idem_call.h) */
-    CH_ROUTE_IDEM_CREDENTIALS = 1u << 6,
+    CH_ROUTE_IDEM_CREDENTIALS = 1u << 7,
 };
 
 /** A route: data, one table in routes.c. */
@@ -67,6 +70,8 @@ struct ch_call {
     /* ---- plumbing (dispatch.c) ---- */
     void *priv;
     int deferred; /* set by ch_call_defer */
+    atomic_int client_gone; /* set on the loop when the client went away (HTTP/1 close,
+                               HTTP/2 RST_STREAM); any thread may read it to skip work */
 };
 
 /** The value of query parameter `name`, percent-decoded into buf; NULL when absent. */

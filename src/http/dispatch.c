@@ -18,6 +18,7 @@
 #include "http/router.h"
 #include "store/db.h"
 #include "svc/auth/auth.h"
+#include "svc/auth/passwords.h"
 #include "svc/common/idempotency.h"
 #include "svc/common/ratelimit.h"
 
@@ -215,8 +216,10 @@ static void ch__finish(ch__pending_t *p)
 static void ch__on_req_disposed(void *slot)
 {
     ch__pending_t *p = *(ch__pending_t **)slot;
-    if (p)
+    if (p) {
         p->req = NULL;
+        atomic_store(&p->call.client_gone, 1);
+    }
 }
 
 /* ---- worker side ---------------------------------------------------------------------------- */
@@ -491,6 +494,11 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
             c->idempotency_key = strndup(key->base, key->len);
     }
 
+    if ((m.route->flags & CH_ROUTE_PWHASH) && (c->err = ch_auth_password_admit(c->svc, &c->fault)) != CH_OK) {
+        ch__render(p);
+        ch__finish(p);
+        return 0;
+    }
     if (m.route->flags & CH_ROUTE_INLINE) {
         c->err = m.route->handler(c);
         ch__render(p);

@@ -20,8 +20,8 @@ ch_route_t ch_routes[] = {
     {"GET", "/readyz", ch_h_readyz, 0, 0},
     {"GET", "/metrics", ch_h_metrics, INLINE, 0},
 
-    {"POST", "/v1/auth/register", ch_h_register, JSON | IDEM | CH_ROUTE_IDEM_CREDENTIALS, 0},
-    {"POST", "/v1/auth/login", ch_h_login, JSON, 0},
+    {"POST", "/v1/auth/register", ch_h_register, JSON | IDEM | CH_ROUTE_IDEM_CREDENTIALS | CH_ROUTE_PWHASH, 0},
+    {"POST", "/v1/auth/login", ch_h_login, JSON | CH_ROUTE_PWHASH, 0},
     {"POST", "/v1/auth/refresh", ch_h_refresh, JSON, 0},
     {"POST", "/v1/auth/logout", ch_h_logout, AUTH, 0},
 

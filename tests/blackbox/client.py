@@ -80,9 +80,12 @@ class Response:
 
 
 class Client:
-    """One chorusd base URL. Each request uses its own connection."""
+    """One chorusd base URL. Each request uses its own connection, made from
+    source_address (host, port) when given: e.g. ("127.0.0.2", 0) to be another client
+    address on loopback."""
 
-    def __init__(self, base_url, spec=SPEC):
+    def __init__(self, base_url, spec=SPEC, source_address=None):
+        self.source_address = source_address
         u = urllib.parse.urlsplit(base_url)
         self.host = u.hostname
         self.port = u.port
@@ -106,7 +109,8 @@ class Client:
             hdrs["Authorization"] = f"Bearer {token}"
         if headers:
             hdrs.update(headers)
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout,
+                                          source_address=self.source_address)
         try:
             if chunked:
                 conn.request(method, path, body=body, headers=hdrs, encode_chunked=True)

@@ -309,42 +309,7 @@ def test_login_invalid_fields(api, user, body, field):
     assert len(user.all_sessions()) == 1
 
 
-def test_login_lockout_after_10_failures(api, other):
-    acct = api.register()
-    for i in range(10):
-        expect_problem(api.post(LOGIN, json={"handle": acct.handle, "password": f"wrong pw {i}"}),
-                       401, "invalid_credentials")
-    r = api.post(LOGIN, json={"handle": acct.handle, "password": PASSWORD})
-    expect_problem(r, 429, "rate_limited")
-    assert 0 < int(r.header("Retry-After")) <= 900
-    # Still locked, and no session was created by the refused attempt.
-    expect_problem(api.post(LOGIN, json={"handle": acct.handle, "password": PASSWORD}), 429, "rate_limited")
-    assert len(acct.all_sessions()) == 1
-    # Other handles are not affected; existing sessions keep working.
-    expect_status(api.post(LOGIN, json={"handle": other.handle, "password": PASSWORD}), 200)
-    acct.me()
-
-
-def test_login_lockout_window_is_configurable(start_server):
-    srv = start_server(env={"CHORUS_LOGIN_MAX_FAILURES": "3", "CHORUS_LOGIN_WINDOW": "2"})
-    api = srv.client()
-    acct = api.register()
-    for i in range(3):
-        expect_problem(api.post(LOGIN, json={"handle": acct.handle, "password": f"wrong pw {i}"}),
-                       401, "invalid_credentials")
-    r = api.post(LOGIN, json={"handle": acct.handle, "password": PASSWORD})
-    expect_problem(r, 429, "rate_limited")
-    assert 1 <= int(r.header("Retry-After")) <= 2, r.describe()
-    time.sleep(2.5)
-    expect_status(api.post(LOGIN, json={"handle": acct.handle, "password": PASSWORD}), 200)
-
-
-def test_login_fewer_failures_than_limit_do_not_lock(api):
-    acct = api.register()
-    for i in range(9):
-        expect_problem(api.post(LOGIN, json={"handle": acct.handle, "password": f"wrong pw {i}"}),
-                       401, "invalid_credentials")
-    expect_status(api.post(LOGIN, json={"handle": acct.handle, "password": PASSWORD}), 200)
+# Login throttling (per handle and address, per address, per handle): test_auth_throttle.py
 
 
 # ---- refresh -----------------------------------------------------------------------------

@@ -82,8 +82,12 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.refresh_ttl_s, 30 * 86400);
     assert_int_equal(cfg.rate_limit_user, 600);
     assert_int_equal(cfg.rate_limit_ip, 6000);
-    assert_int_equal(cfg.login_max_failures, 10);
+    assert_int_equal(cfg.login_max_failures, 5);
     assert_int_equal(cfg.login_window_s, 900);
+    assert_int_equal(cfg.login_ip_max_failures, 100);
+    assert_int_equal(cfg.login_handle_max_failures, 1000);
+    assert_int_equal(cfg.pwhash_max_memory, 128u << 20);
+    assert_int_equal(cfg.pwhash_queue, 8);
     assert_int_equal(cfg.pwhash_opslimit, crypto_pwhash_OPSLIMIT_INTERACTIVE);
     assert_int_equal(cfg.pwhash_memlimit, crypto_pwhash_MEMLIMIT_INTERACTIVE);
     assert_int_equal(cfg.log_level, CH_LOG_INFO);
@@ -194,6 +198,11 @@ static void test_bad_other_values(void **state)
     expect_rejected("CHORUS_NODE_ID", "-1");
     expect_rejected("CHORUS_ACCESS_TTL", "0");
     expect_rejected("CHORUS_REFRESH_TTL", "59");
+    expect_rejected("CHORUS_PWHASH_QUEUE", "1025");
+    expect_rejected("CHORUS_PWHASH_QUEUE", "-1");
+    expect_rejected("CHORUS_PWHASH_MAX_MEMORY", "0");
+    expect_rejected("CHORUS_LOGIN_IP_MAX_FAILURES", "0");
+    expect_rejected("CHORUS_LOGIN_HANDLE_MAX_FAILURES", "0");
     expect_rejected("CHORUS_PWHASH_MEMLIMIT", "1024");
     expect_rejected("CHORUS_DATA_DIR", "");
 }

@@ -8,6 +8,8 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "svc/auth/passwords.h"
+#include "svc/auth/throttle.h"
 #include "svc/common/outbox.h"
 #include "svc/common/sql.h"
 #include "svc/users/users.h"
@@ -136,6 +138,12 @@ static ch_err_t ch__auth_result(ch_svc_t *svc, uint64_t user_id, uint64_t sessio
 
 ch_err_t ch_auth_register(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
 {
+    return ch_auth_register_from(svc, body, NULL, out, f);
+}
+
+ch_err_t ch_auth_register_from(ch_svc_t *svc, json_t *body, const ch_auth_origin_t *origin, json_t **out,
+                               ch_fault_t *f)
+{
     const char *handle_in = NULL, *pw = NULL, *name, *device = NULL;
     size_t pwlen = 0;
     char handle[CH_HANDLE_MAX + 1];
@@ -153,9 +161,11 @@ ch_err_t ch_auth_register(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t 
         name = json_string_value(v);
     }
 
+    /* Before any database access: a transaction begun by then would hold the write lock
+     * for the whole hash. */
     char hash[CH_PWHASH_LEN];
-    if (ch_password_hash(pw, pwlen, svc->cfg->pwhash_opslimit, svc->cfg->pwhash_memlimit, hash) != 0)
-        return ch_fault(f, CH_EUNAVAILABLE, NULL, "password hashing is out of memory");
+    if ((err = ch_auth_password_hash(svc, pw, pwlen, origin ? origin->client_gone : NULL, hash, f)) != CH_OK)
+        return err;
 
     ch_db_conn_t *conn;
     if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
@@ -184,6 +194,12 @@ ch_err_t ch_auth_register(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t 
 
 ch_err_t ch_auth_login(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
 {
+    return ch_auth_login_from(svc, body, NULL, out, f);
+}
+
+ch_err_t ch_auth_login_from(ch_svc_t *svc, json_t *body, const ch_auth_origin_t *origin, json_t **out,
+                            ch_fault_t *f)
+{
     const char *handle_in = NULL, *pw = NULL, *device = NULL;
     size_t pwlen = 0;
     char handle[CH_HANDLE_MAX + 1];
@@ -197,44 +213,30 @@ ch_err_t ch_auth_login(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
     if (!plausible)
         snprintf(handle, sizeof(handle), "-");
 
-    char lock_key[CH__KEY_LEN], fail_key[CH__KEY_LEN];
-    snprintf(lock_key, sizeof(lock_key), "login:lock:%s", handle);
-    snprintf(fail_key, sizeof(fail_key), "login:fail:%s", handle);
-    char *locked_until = NULL;
-    if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, lock_key, &locked_until, NULL))) != CH_OK)
+    const char *ip = origin && origin->client_ip ? origin->client_ip : "internal";
+    if ((err = ch_login_throttle_check(svc, handle, ip, f)) != CH_OK ||
+        (err = ch_auth_password_admit(svc, f)) != CH_OK) /* an overload costs no database read */
         return err;
-    if (locked_until) {
-        long long wait_ms = atoll(locked_until) - ch_now_ms();
-        free(locked_until);
-        if (wait_ms > 0) {
-            f->retry_after_s = (wait_ms + 999) / 1000;
-            return ch_fault(f, CH_ERATELIMIT, NULL, "too many failed logins; try again later");
-        }
-    }
 
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_TEXT(handle)};
     if ((err = ch_sql_run(svc, "SELECT id, password_hash FROM users WHERE handle = $1", p, 1, &rows, NULL)) != CH_OK)
         return err;
-    int found = plausible && ch_db_rows_count(rows) == 1;
-    int ok = ch_password_verify(found ? ch_db_rows_text(rows, 0, 1) : NULL, pw, pwlen) && found;
+    int found = plausible && ch_db_rows_count(rows) == 1, ok = 0;
+    /* An unknown handle is checked against the dummy hash: same work, same answer. */
+    err = ch_auth_password_verify(svc, found ? ch_db_rows_text(rows, 0, 1) : NULL, pw, pwlen,
+                                  origin ? origin->client_gone : NULL, &ok, f);
+    ok = ok && found;
     uint64_t uid = found ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
     ch_db_rows_free(rows);
-
+    if (err)
+        return err;
     if (!ok) {
-        int64_t failures = 0, ttl_left = 0;
-        int64_t window_ms = svc->cfg->login_window_s * 1000;
-        if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, fail_key, window_ms, &failures, &ttl_left))))
+        if ((err = ch_login_throttle_failed(svc, handle, ip)) != CH_OK)
             return err;
-        if (failures >= svc->cfg->login_max_failures) {
-            char until[32];
-            int len = snprintf(until, sizeof(until), "%lld", (long long)(ch_now_ms() + ttl_left));
-            if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, lock_key, until, (size_t)len, ttl_left))))
-                return err;
-        }
         return ch_fault(f, CH_ECREDENTIALS, NULL, "wrong handle or password");
     }
-    if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_del(svc->kv, fail_key))) != CH_OK)
+    if ((err = ch_login_throttle_succeeded(svc, handle, ip)) != CH_OK)
         return err;
 
     ch_db_conn_t *conn;
@@ -368,10 +370,18 @@ ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f
             return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
         }
     }
-    free(value);
+    if (value) { /* vouched for less than a minute ago: last seen was recorded then */
+        free(value);
+        return CH_OK;
+    }
+    /* Asked the database: at most once per CH__SESSION_OK_TTL_MS per session (two requests
+     * racing past a missing mark both write, harmlessly). */
     ch__key(key, "sess:seen:", session_id);
     int len = snprintf(now, sizeof(now), "%lld", (long long)ch_now_ms());
-    return ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, now, (size_t)len, svc->cfg->refresh_ttl_s * 1000));
+    err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, now, (size_t)len, svc->cfg->refresh_ttl_s * 1000));
+    if (err == CH_OK)
+        ch_auth_count_last_seen_write();
+    return err;
 }
 
 ch_err_t ch_auth_list_sessions(ch_svc_t *svc, uint64_t user_id, uint64_t current_session, int limit,

@@ -1,7 +1,9 @@
 #include "svc/common/ratelimit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "core/clock.h"
 #include "svc/common/sql.h"
 
 ch_err_t ch_ratelimit_hit(ch_svc_t *svc, const char *scope, const char *who, int64_t limit, int64_t window_ms,
@@ -17,5 +19,26 @@ ch_err_t ch_ratelimit_hit(ch_svc_t *svc, const char *scope, const char *who, int
         f->retry_after_s = ttl_left > 0 ? (ttl_left + 999) / 1000 : 1;
         return ch_fault(f, CH_ERATELIMIT, NULL, "too many requests; retry in %lld s", f->retry_after_s);
     }
+    return CH_OK;
+}
+
+ch_err_t ch_ratelimit_block(ch_svc_t *svc, const char *key, int64_t ms)
+{
+    char until[24];
+    int len = snprintf(until, sizeof(until), "%lld", (long long)(ch_now_ms() + ms));
+    return ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, until, (size_t)len, ms > 0 ? ms : 1));
+}
+
+ch_err_t ch_ratelimit_blocked(ch_svc_t *svc, const char *key, long long *retry_after_s)
+{
+    char *until = NULL;
+    *retry_after_s = 0;
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &until, NULL));
+    if (err || !until)
+        return err;
+    long long left_ms = atoll(until) - ch_now_ms();
+    free(until);
+    if (left_ms > 0)
+        *retry_after_s = (left_ms + 999) / 1000;
     return CH_OK;
 }
