@@ -453,3 +453,65 @@ def test_nothing_acknowledged_is_lost_on_sigterm(start_server, fresh_storage):
     # their commit, and the drain answers every request it accepted.
     assert rows == acked
     assert counts(c2.login(author.handle), "posts", p["id"])["reactions_total"] == len(acked)
+
+
+# ---- a block or delete committed while the write waits for its batch ------------------------
+
+def _in_flight(srv):
+    for ln in Client(srv.base_url).get("/metrics").text.splitlines():
+        if ln.startswith("http_server_requests_in_flight "):
+            return int(float(ln.split()[1]))
+    raise AssertionError("no in-flight gauge on /metrics")
+
+
+@pytest.mark.parametrize("change", ["block", "delete"])
+def test_block_or_delete_committed_before_the_batch_wins(start_server, backends, change):
+    """The handler checks the target and queues the write; the group-commit writer then waits
+    for SQLite's write lock, which the test holds while it commits a block (the author blocks
+    the reactor) or the item's deletion. The batch must check again: 404, and no row, event,
+    outbox row or counter change. One event loop, so once /metrics shows the PUT in flight
+    its check has run (a reaction write runs inline on the loop with local backends)."""
+    import sqlite3
+    from pathlib import Path
+    import conftest
+    if conftest.MODE != "embedded":
+        pytest.skip("holds SQLite's write lock to hold the batch (embedded only)")
+    srv = start_server(env={"CHORUS_THREADS": "1"}, name="react-recheck")
+    c = Client(srv.base_url)
+    author, fan, early = c.register(), c.register(), c.register()
+    p = post(author)
+    react(early, "posts", p["id"], "love")
+    before = item(author, "posts", p["id"])["counts"]
+    db = sqlite3.connect(str(Path(srv.storage_env["CHORUS_DATA_DIR"]) / "chorus.db"), timeout=30,
+                         isolation_level=None)
+    result = {}
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        if change == "block":
+            db.execute("INSERT INTO blocks(blocker_id, blocked_id, created_at) VALUES(?, ?, 0)",
+                       (int(author.id), int(fan.id)))
+        else:
+            db.execute("UPDATE items SET deleted_at = 1 WHERE id = ?", (int(p["id"]),))
+        t = threading.Thread(target=lambda: result.setdefault(
+            "r", put(fan, f"/v1/posts/{p['id']}/reaction", json={"kind": "wow"})))
+        t.start()
+        deadline = time.monotonic() + 10
+        while _in_flight(srv) < 2:  # this /metrics request and the PUT
+            assert time.monotonic() < deadline, "the PUT never got in flight"
+            time.sleep(0.01)
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    t.join(30)
+    expect_problem(result["r"], 404, "not_found")
+    rows = sql(srv, backends, f"SELECT COUNT(*) FROM reactions WHERE target_id = {int(p['id'])}"
+                                  f" AND user_id = {int(fan.id)}")
+    assert rows == [("0",)]
+    assert [(k, u) for k, u, *_ in events(srv, backends, p["id"], ["reaction", "unreaction"])] == [
+        ("reaction", early.id)]
+    assert [t for t, _ in outbox(srv, backends, p["id"], "reaction.")] == ["reaction.created"]
+    if change == "block":
+        assert item(author, "posts", p["id"])["counts"] == before
+    else:
+        assert sql(srv, backends, "SELECT r_love + r_wow FROM target_counters WHERE target_type = 'post'"
+                                      f" AND target_id = {int(p['id'])}") == [("1",)]
