@@ -106,8 +106,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         return 1;
     }
     /* Reactions share transactions (group commit): one fsync and one update of each
-     * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike. */
-    if (!(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
+     * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike.
+     * Only the api role writes reactions. */
+    if ((cfg->roles & CH_ROLE_API) && !(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
         fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
         ch_password_clear_dummy();
         ch_kv_close(svc.kv);
