@@ -37,6 +37,9 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_LOGIN_MAX_FAILURES", "10", "failed logins per handle before 429"},
     {"CHORUS_LOGIN_WINDOW", "900", "window for failed logins, seconds"},
     {"CHORUS_STORY_TTL", "86400", "how long a story stays visible after it is posted, seconds (1-604800)"},
+    {"CHORUS_RETENTION_OUTBOX", "604800", "outbox rows every consumer has passed are deleted after this many seconds (0 = keep)"},
+    {"CHORUS_RETENTION_EVENTS", "604800", "engagement_events rows likewise (and only once shipped, when CHORUS_CLICKHOUSE is set); 0 = keep"},
+    {"CHORUS_RETENTION_INTERVAL", "60", "seconds between two retention sweeps of the worker role (1-86400)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
@@ -175,6 +178,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 10, lwin = 900, story_ttl = 86400;
     int64_t rl_react = 300, rl_comments = 60;
+    int64_t ret_outbox = CH_RETENTION_DEFAULT_S, ret_events = CH_RETENTION_DEFAULT_S, ret_interval = 60;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
     const char *listen = getenv("CHORUS_LISTEN");
@@ -240,6 +244,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
         ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
+        ch__env_int("CHORUS_RETENTION_OUTBOX", 0, CH_RETENTION_MAX_S, &ret_outbox, err, errlen) ||
+        ch__env_int("CHORUS_RETENTION_EVENTS", 0, CH_RETENTION_MAX_S, &ret_events, err, errlen) ||
+        ch__env_int("CHORUS_RETENTION_INTERVAL", 1, 86400, &ret_interval, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_OPSLIMIT", crypto_pwhash_OPSLIMIT_MIN, 64, &ops, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen))
         return -1;
@@ -255,6 +262,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;
     cfg->story_ttl_s = story_ttl;
+    cfg->retention_outbox_s = ret_outbox;
+    cfg->retention_events_s = ret_events;
+    cfg->retention_interval_s = ret_interval;
     cfg->pwhash_opslimit = (uint64_t)ops;
     cfg->pwhash_memlimit = (size_t)mem;
     return 0;

@@ -13,6 +13,11 @@
 #define CH_ROLE_WORKER 4u
 #define CH_ROLE_ALL (CH_ROLE_API | CH_ROLE_GATEWAY | CH_ROLE_WORKER)
 
+/* Default age (seconds) after which consumed outbox and event-log rows are deleted (7 days),
+ * and the largest accepted (10 years). */
+#define CH_RETENTION_DEFAULT_S (7 * 86400LL)
+#define CH_RETENTION_MAX_S (3650 * 86400LL)
+
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
@@ -34,6 +39,9 @@ typedef struct {
     int64_t login_max_failures;
     int64_t login_window_s;
     int64_t story_ttl_s;     /* how long a story stays visible after it is posted */
+    int64_t retention_outbox_s; /* outbox rows older than this go once consumed; 0 = keep */
+    int64_t retention_events_s; /* engagement_events likewise (and shipped, with ClickHouse) */
+    int64_t retention_interval_s; /* pause between two retention sweeps */
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
     int log_level; /* ch_log_level_t */

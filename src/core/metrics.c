@@ -31,6 +31,11 @@ static struct {
     _Atomic(const char *) name;
     _Atomic int64_t lag_ms;
 } ch__consumers[CH_METRICS_MAX_CONSUMERS];
+/* Rows purged per table: slots claimed like the consumers'. */
+static struct {
+    _Atomic(const char *) name;
+    _Atomic uint64_t rows;
+} ch__purged[CH_METRICS_MAX_TABLES];
 static const char *const ch__backend_names[CH__BACKEND_COUNT] = {"db", "kv"};
 
 size_t ch_metrics_register_route(const char *method, const char *route)
@@ -120,6 +125,19 @@ void ch_metrics_consumer_lag(const char *name, int64_t lag_ms)
     }
 }
 
+void ch_metrics_purged(const char *table, uint64_t rows)
+{
+    for (size_t i = 0; i < CH_METRICS_MAX_TABLES; i++) {
+        const char *have = atomic_load(&ch__purged[i].name);
+        if (!have && atomic_compare_exchange_strong(&ch__purged[i].name, &have, table))
+            have = table;
+        if (have == table || strcmp(have, table) == 0) {
+            atomic_fetch_add(&ch__purged[i].rows, rows);
+            return;
+        }
+    }
+}
+
 void ch_metrics_render(ch_buf_t *out)
 {
     ch_buf_printf(out, "# HELP http_server_request_duration_seconds Duration of HTTP requests.\n"
@@ -177,6 +195,14 @@ void ch_metrics_render(ch_buf_t *out)
         if (name)
             ch_buf_printf(out, "chorus_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", name,
                           (double)atomic_load(&ch__consumers[i].lag_ms) / 1e3);
+    }
+    ch_buf_printf(out, "# HELP chorus_retention_purged_rows_total Rows deleted by the retention sweeper.\n"
+                       "# TYPE chorus_retention_purged_rows_total counter\n");
+    for (size_t i = 0; i < CH_METRICS_MAX_TABLES; i++) {
+        const char *name = atomic_load(&ch__purged[i].name);
+        if (name)
+            ch_buf_printf(out, "chorus_retention_purged_rows_total{table=\"%s\"} %llu\n", name,
+                          (unsigned long long)atomic_load(&ch__purged[i].rows));
     }
     ch_buf_printf(out,
                   "# HELP chorus_build_info Build information.\n# TYPE chorus_build_info gauge\n"

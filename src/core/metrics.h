@@ -11,6 +11,7 @@
 
 #define CH_METRICS_MAX_ROUTES 128
 #define CH_METRICS_MAX_CONSUMERS 16
+#define CH_METRICS_MAX_TABLES 8
 
 typedef enum { CH_BACKEND_DB, CH_BACKEND_KV, CH__BACKEND_COUNT } ch_backend_t;
 
@@ -35,6 +36,10 @@ void ch_metrics_group_commit(size_t writes);
  * not applied yet (0 when it is caught up). name must be a string literal (kept); at most
  * CH_METRICS_MAX_CONSUMERS names. Thread-safe. */
 void ch_metrics_consumer_lag(const char *name, int64_t lag_ms);
+/** Counts rows deleted by a retention sweep from table (chorus_retention_purged_rows_total);
+ * rows 0 makes the series exist. table must be a string literal (kept); at most
+ * CH_METRICS_MAX_TABLES names. Thread-safe. */
+void ch_metrics_purged(const char *table, uint64_t rows);
 /** Appends the exposition text (format 0.0.4) to out. */
 void ch_metrics_render(ch_buf_t *out);
 
