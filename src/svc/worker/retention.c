@@ -119,6 +119,8 @@ ch_err_t ch_retention_sweep(ch_svc_t *svc, const atomic_int *stopping, ch_retent
     if (st.outbox || st.events)
         ch_log_info("retention: deleted %llu outbox and %llu engagement_events rows", (unsigned long long)st.outbox,
                     (unsigned long long)st.events);
+    if (err && !(stopping && atomic_load(stopping)))
+        ch_log_warn("retention: sweep failed (%s); it will be tried again", ch_err_code(err));
     if (out)
         *out = st;
     return err;
