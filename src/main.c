@@ -100,7 +100,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
     if (svc.local_backends)
         svc.profiles = ch_profile_cache_create(CH_PROFILE_CACHE_CAPACITY);
     ch_err_t e = ch_svc_load_keys(&svc);
-    if (e != CH_OK || ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0) {
+    /* The dummy hash evens out logins (api role only; one Argon2id run at start). */
+    if (e != CH_OK ||
+        ((cfg->roles & CH_ROLE_API) && ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0)) {
         fprintf(stderr, "chorusd: cannot load server keys (%s)\n", ch_err_code(e));
         ch_kv_close(svc.kv);
         return 1;
