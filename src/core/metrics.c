@@ -26,6 +26,7 @@ static size_t ch__nroutes;
 static _Atomic long ch__inflight, ch__connections, ch__queue;
 static _Atomic uint64_t ch__backend_errors[CH__BACKEND_COUNT];
 static _Atomic uint64_t ch__group_commits, ch__group_commit_writes;
+static _Atomic long ch__reaction_queue;
 /* Consumer lag gauges: a name slot is claimed once (compare-and-swap), then only stored. */
 static struct {
     _Atomic(const char *) name;
@@ -112,6 +113,11 @@ void ch_metrics_group_commit(size_t writes)
     atomic_fetch_add(&ch__group_commit_writes, writes);
 }
 
+void ch_metrics_reaction_queue_add(long delta)
+{
+    atomic_fetch_add(&ch__reaction_queue, delta);
+}
+
 void ch_metrics_consumer_lag(const char *name, int64_t lag_ms)
 {
     for (size_t i = 0; i < CH_METRICS_MAX_CONSUMERS; i++) {
@@ -196,6 +202,9 @@ void ch_metrics_render(ch_buf_t *out)
             ch_buf_printf(out, "chorus_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", name,
                           (double)atomic_load(&ch__consumers[i].lag_ms) / 1e3);
     }
+    ch_buf_printf(out, "# HELP chorus_reaction_queue Reaction writes queued for the group-commit writer, not yet in "
+                       "a batch.\n# TYPE chorus_reaction_queue gauge\nchorus_reaction_queue %ld\n",
+                  atomic_load(&ch__reaction_queue));
     ch_buf_printf(out, "# HELP chorus_retention_purged_rows_total Rows deleted by the retention sweeper.\n"
                        "# TYPE chorus_retention_purged_rows_total counter\n");
     for (size_t i = 0; i < CH_METRICS_MAX_TABLES; i++) {

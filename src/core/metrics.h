@@ -32,6 +32,9 @@ void ch_metrics_queue_add(long delta);
 void ch_metrics_backend_error(ch_backend_t backend);
 /** Counts one group commit of the reaction writer that carried `writes` writes. */
 void ch_metrics_group_commit(size_t writes);
+/** Adjusts the gauge of reaction writes queued for the group-commit writer and not yet
+ * taken into a batch. Thread-safe. */
+void ch_metrics_reaction_queue_add(long delta);
 /** Sets how far durable consumer `name` is behind: the age in ms of the oldest row it has
  * not applied yet (0 when it is caught up). name must be a string literal (kept); at most
  * CH_METRICS_MAX_CONSUMERS names. Thread-safe. */
