@@ -105,7 +105,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
     if (svc.local_backends)
         svc.profiles = ch_profile_cache_create(CH_PROFILE_CACHE_CAPACITY);
     ch_err_t e = ch_svc_load_keys(&svc);
-    if (e != CH_OK || ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0) {
+    /* The dummy hash evens out logins (api role only; one Argon2id run at start). */
+    if (e != CH_OK ||
+        ((cfg->roles & CH_ROLE_API) && ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0)) {
         fprintf(stderr, "chorusd: cannot load server keys (%s)\n", ch_err_code(e));
         ch_kv_close(svc.kv);
         return 1;
@@ -118,8 +120,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         return 1;
     }
     /* Reactions share transactions (group commit): one fsync and one update of each
-     * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike. */
-    if (!(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
+     * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike.
+     * Only the api role writes reactions. */
+    if ((cfg->roles & CH_ROLE_API) && !(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
         fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();

@@ -46,6 +46,9 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_KV_MAX_MEMORY", "268435456", "in-process kv memory bound, bytes (0 = none, else >= 16777216); LRU eviction past it"},
     {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
     {"CHORUS_HASHTAG_SCAN_MAX", "1000", "hashtag rows one page of a tag's items examines at most (10-100000)"},
+    {"CHORUS_RETENTION_OUTBOX", "604800", "outbox rows every consumer has passed are deleted after this many seconds (0 = keep)"},
+    {"CHORUS_RETENTION_EVENTS", "604800", "engagement_events rows likewise (and only once shipped, when CHORUS_CLICKHOUSE is set); 0 = keep"},
+    {"CHORUS_RETENTION_INTERVAL", "60", "seconds between two retention sweeps of the worker role (1-86400)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_PWHASH_MAX_MEMORY", "134217728", "memory for concurrent password hashes: budget / memlimit run at once (at least 1)"},
@@ -197,6 +200,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
     int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
+    int64_t ret_outbox = CH_RETENTION_DEFAULT_S, ret_events = CH_RETENTION_DEFAULT_S, ret_interval = 60;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
     const char *listen = getenv("CHORUS_LISTEN");
@@ -267,6 +271,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_KV_MAX_MEMORY", 0, INT64_MAX, &kv_max, err, errlen) ||
         ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
         ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
+        ch__env_int("CHORUS_RETENTION_OUTBOX", 0, CH_RETENTION_MAX_S, &ret_outbox, err, errlen) ||
+        ch__env_int("CHORUS_RETENTION_EVENTS", 0, CH_RETENTION_MAX_S, &ret_events, err, errlen) ||
+        ch__env_int("CHORUS_RETENTION_INTERVAL", 1, 86400, &ret_interval, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_OPSLIMIT", crypto_pwhash_OPSLIMIT_MIN, 64, &ops, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_MEMLIMIT", 8192, 1LL << 32, &mem, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_MAX_MEMORY", 8192, 1LL << 40, &pw_budget, err, errlen) ||
@@ -317,6 +324,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->kv_max_memory = (size_t)kv_max;
     cfg->trending_refresh_ms = trending_ms;
     cfg->hashtag_scan_max = tag_scan;
+    cfg->retention_outbox_s = ret_outbox;
+    cfg->retention_events_s = ret_events;
+    cfg->retention_interval_s = ret_interval;
     cfg->pwhash_opslimit = (uint64_t)ops;
     cfg->pwhash_memlimit = (size_t)mem;
     cfg->pwhash_max_memory = (size_t)pw_budget;

@@ -21,6 +21,11 @@
 #define CH_CONFIG_KV_MAX_MEMORY ((size_t)256 << 20)
 #define CH_CONFIG_KV_MIN_MEMORY ((int64_t)16 << 20)
 
+/* Default age (seconds) after which consumed outbox and event-log rows are deleted (7 days),
+ * and the largest accepted (10 years). */
+#define CH_RETENTION_DEFAULT_S (7 * 86400LL)
+#define CH_RETENTION_MAX_S (3650 * 86400LL)
+
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
@@ -50,6 +55,9 @@ typedef struct {
     size_t kv_max_memory;    /* in-process kv bound, bytes (0 = none) */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */
+    int64_t retention_outbox_s; /* outbox rows older than this go once consumed; 0 = keep */
+    int64_t retention_events_s; /* engagement_events likewise (and shipped, with ClickHouse) */
+    int64_t retention_interval_s; /* pause between two retention sweeps */
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
     size_t pwhash_max_memory; /* budget of concurrent hashes: concurrency = it / memlimit */

@@ -23,6 +23,7 @@
     XX(EIDEMPOTENCYMISMATCH,  422, "idempotency_mismatch",  "Idempotency key reused")      \
     XX(ERATELIMIT,            429, "rate_limited",          "Too many requests")           \
     XX(EINTERNAL,             500, "internal",              "Internal error")              \
+    XX(ENOTSERVED,            503, "role_not_served",       "Not served by this process")  \
     XX(EUNAVAILABLE,          503, "unavailable",           "Service unavailable")         \
     XX(EOVERLOADED,           503, "overloaded",            "Overloaded")
 

@@ -29,6 +29,7 @@ static size_t ch__nroutes;
 static _Atomic long ch__inflight, ch__connections, ch__queue;
 static _Atomic uint64_t ch__backend_errors[CH__BACKEND_COUNT];
 static _Atomic uint64_t ch__group_commits, ch__group_commit_writes;
+static _Atomic long ch__reaction_queue;
 /* Consumer lag gauges: a name slot is claimed once (compare-and-swap), then only stored. */
 static struct {
     _Atomic(const char *) name;
@@ -40,6 +41,11 @@ static struct {
     void *arg;
 } ch__renderers[CH_METRICS_MAX_RENDERERS];
 static size_t ch__nrenderers;
+/* Rows purged per table: slots claimed like the consumers'. */
+static struct {
+    _Atomic(const char *) name;
+    _Atomic uint64_t rows;
+} ch__purged[CH_METRICS_MAX_TABLES];
 static const char *const ch__backend_names[CH__BACKEND_COUNT] = {"db", "kv"};
 
 size_t ch_metrics_register_route(const char *method, const char *route)
@@ -116,6 +122,11 @@ void ch_metrics_group_commit(size_t writes)
     atomic_fetch_add(&ch__group_commit_writes, writes);
 }
 
+void ch_metrics_reaction_queue_add(long delta)
+{
+    atomic_fetch_add(&ch__reaction_queue, delta);
+}
+
 void ch_metrics_consumer_lag(const char *name, int64_t lag_ms)
 {
     for (size_t i = 0; i < CH_METRICS_MAX_CONSUMERS; i++) {
@@ -136,6 +147,19 @@ int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg)
     ch__renderers[ch__nrenderers].fn = fn;
     ch__renderers[ch__nrenderers++].arg = arg;
     return 0;
+}
+
+void ch_metrics_purged(const char *table, uint64_t rows)
+{
+    for (size_t i = 0; i < CH_METRICS_MAX_TABLES; i++) {
+        const char *have = atomic_load(&ch__purged[i].name);
+        if (!have && atomic_compare_exchange_strong(&ch__purged[i].name, &have, table))
+            have = table;
+        if (have == table || strcmp(have, table) == 0) {
+            atomic_fetch_add(&ch__purged[i].rows, rows);
+            return;
+        }
+    }
 }
 
 void ch_metrics_render(ch_buf_t *out)
@@ -197,6 +221,17 @@ void ch_metrics_render(ch_buf_t *out)
                           (double)atomic_load(&ch__consumers[i].lag_ms) / 1e3);
     }
     ch_metrics_edge_render(out, ch_mono_ms());
+    ch_buf_printf(out, "# HELP chorus_reaction_queue Reaction writes queued for the group-commit writer, not yet in "
+                       "a batch.\n# TYPE chorus_reaction_queue gauge\nchorus_reaction_queue %ld\n",
+                  atomic_load(&ch__reaction_queue));
+    ch_buf_printf(out, "# HELP chorus_retention_purged_rows_total Rows deleted by the retention sweeper.\n"
+                       "# TYPE chorus_retention_purged_rows_total counter\n");
+    for (size_t i = 0; i < CH_METRICS_MAX_TABLES; i++) {
+        const char *name = atomic_load(&ch__purged[i].name);
+        if (name)
+            ch_buf_printf(out, "chorus_retention_purged_rows_total{table=\"%s\"} %llu\n", name,
+                          (unsigned long long)atomic_load(&ch__purged[i].rows));
+    }
     ch_buf_printf(out,
                   "# HELP chorus_build_info Build information.\n# TYPE chorus_build_info gauge\n"
                   "chorus_build_info{version=\"%s\",revision=\"%s\"} 1\n",

@@ -12,6 +12,7 @@
 #define CH_METRICS_MAX_ROUTES 128
 #define CH_METRICS_MAX_CONSUMERS 16
 #define CH_METRICS_MAX_RENDERERS 8
+#define CH_METRICS_MAX_TABLES 8
 
 typedef enum { CH_BACKEND_DB, CH_BACKEND_KV, CH__BACKEND_COUNT } ch_backend_t;
 
@@ -32,6 +33,9 @@ void ch_metrics_queue_add(long delta);
 void ch_metrics_backend_error(ch_backend_t backend);
 /** Counts one group commit of the reaction writer that carried `writes` writes. */
 void ch_metrics_group_commit(size_t writes);
+/** Adjusts the gauge of reaction writes queued for the group-commit writer and not yet
+ * taken into a batch. Thread-safe. */
+void ch_metrics_reaction_queue_add(long delta);
 /** Sets how far durable consumer `name` is behind: the age in ms of the oldest row it has
  * not applied yet (0 when it is caught up). name must be a string literal (kept); at most
  * CH_METRICS_MAX_CONSUMERS names. Thread-safe. */
@@ -40,6 +44,10 @@ void ch_metrics_consumer_lag(const char *name, int64_t lag_ms);
  * module's own gauges and counters); arg is borrowed for the life of the process. At most
  * CH_METRICS_MAX_RENDERERS; call before serving. Returns -1 when the table is full. */
 int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg);
+/** Counts rows deleted by a retention sweep from table (chorus_retention_purged_rows_total);
+ * rows 0 makes the series exist. table must be a string literal (kept); at most
+ * CH_METRICS_MAX_TABLES names. Thread-safe. */
+void ch_metrics_purged(const char *table, uint64_t rows);
 /** Appends the exposition text (format 0.0.4) to out. */
 void ch_metrics_render(ch_buf_t *out);
 

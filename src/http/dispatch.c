@@ -463,6 +463,10 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    /* Without the api role only the service endpoints answer (CHORUS_ROLES). */
+    if (!(c->svc->cfg->roles & CH_ROLE_API) && path_len >= 3 && memcmp(req->path.base, "/v1", 3) == 0 &&
+        (path_len == 3 || req->path.base[3] == '/'))
+        return ch__fail_early(p, CH_ENOTSERVED, NULL, "this process does not run the api role (CHORUS_ROLES)");
     ch_route_match_t m;
     ch_router_match(req->method.base, req->method.len, req->path.base, path_len, &m);
     if (!m.route && m.allow[0]) {

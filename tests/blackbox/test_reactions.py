@@ -18,6 +18,7 @@ import pytest
 from apispec import parse_time
 from client import Client, expect_problem, expect_status
 from conftest import run_chorusd
+from notify_helpers import wait_until
 from engage_helpers import (KINDS, UNKNOWN_ID, all_reactions, block, counts, events, follow, item, outbox, post,
                             put, react, reactions_page, reel, server_env, sql, story, unreact)
 
@@ -453,3 +454,139 @@ def test_nothing_acknowledged_is_lost_on_sigterm(start_server, fresh_storage):
     # their commit, and the drain answers every request it accepted.
     assert rows == acked
     assert counts(c2.login(author.handle), "posts", p["id"])["reactions_total"] == len(acked)
+
+
+# ---- a block or delete committed while the write waits for its batch ------------------------
+
+def _in_flight(srv):
+    for ln in Client(srv.base_url).get("/metrics").text.splitlines():
+        if ln.startswith("http_server_requests_in_flight "):
+            return int(float(ln.split()[1]))
+    raise AssertionError("no in-flight gauge on /metrics")
+
+
+@pytest.mark.parametrize("change", ["block", "delete"])
+def test_block_or_delete_committed_before_the_batch_wins(start_server, backends, change):
+    """The handler checks the target and queues the write; the group-commit writer then waits
+    for SQLite's write lock, which the test holds while it commits a block (the author blocks
+    the reactor) or the item's deletion. The batch must check again: 404, and no row, event,
+    outbox row or counter change. One event loop, so once /metrics shows the PUT in flight
+    its check has run (a reaction write runs inline on the loop with local backends)."""
+    import sqlite3
+    from pathlib import Path
+    import conftest
+    if conftest.MODE != "embedded":
+        pytest.skip("holds SQLite's write lock to hold the batch (embedded only)")
+    srv = start_server(env={"CHORUS_THREADS": "1"}, name="react-recheck")
+    c = Client(srv.base_url)
+    author, fan, early = c.register(), c.register(), c.register()
+    p = post(author)
+    react(early, "posts", p["id"], "love")
+    before = item(author, "posts", p["id"])["counts"]
+    db = sqlite3.connect(str(Path(srv.storage_env["CHORUS_DATA_DIR"]) / "chorus.db"), timeout=30,
+                         isolation_level=None)
+    result = {}
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        if change == "block":
+            db.execute("INSERT INTO blocks(blocker_id, blocked_id, created_at) VALUES(?, ?, 0)",
+                       (int(author.id), int(fan.id)))
+        else:
+            db.execute("UPDATE items SET deleted_at = 1 WHERE id = ?", (int(p["id"]),))
+        t = threading.Thread(target=lambda: result.setdefault(
+            "r", put(fan, f"/v1/posts/{p['id']}/reaction", json={"kind": "wow"})))
+        t.start()
+        deadline = time.monotonic() + 10
+        while _in_flight(srv) < 2:  # this /metrics request and the PUT
+            assert time.monotonic() < deadline, "the PUT never got in flight"
+            time.sleep(0.01)
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    t.join(30)
+    expect_problem(result["r"], 404, "not_found")
+    rows = sql(srv, backends, f"SELECT COUNT(*) FROM reactions WHERE target_id = {int(p['id'])}"
+                                  f" AND user_id = {int(fan.id)}")
+    assert rows == [("0",)]
+    assert [(k, u) for k, u, *_ in events(srv, backends, p["id"], ["reaction", "unreaction"])] == [
+        ("reaction", early.id)]
+    assert [t for t, _ in outbox(srv, backends, p["id"], "reaction.")] == ["reaction.created"]
+    if change == "block":
+        assert item(author, "posts", p["id"])["counts"] == before
+    else:
+        assert sql(srv, backends, "SELECT r_love + r_wow FROM target_counters WHERE target_type = 'post'"
+                                      f" AND target_id = {int(p['id'])}") == [("1",)]
+
+
+def _metric(srv, name):
+    for ln in Client(srv.base_url).get("/metrics").text.splitlines():
+        if ln.startswith(name + " "):
+            return float(ln.split()[1])
+    raise AssertionError(f"no {name} on /metrics")
+
+
+@pytest.mark.parametrize("change", ["block", "delete"])
+def test_block_or_delete_committed_while_queued_wins_on_postgres(start_server, backends, change):
+    """PostgreSQL: the test holds the counter row of another item locked, so the writer's
+    batch with a reaction to that item waits on it; a second PUT, checked by its handler,
+    queues behind (chorus_reaction_queue shows it). A block by the author (or the item's
+    deletion) then commits through the API, and the lock goes. The queued write must be
+    refused in its own batch: 404, no row, no event, no outbox row, counters unchanged."""
+    import subprocess
+    import conftest
+    if conftest.MODE != "cluster":
+        pytest.skip("holds a PostgreSQL row lock to hold the writer (cluster only)")
+    srv = start_server(name="react-recheck-pg")
+    dbname = srv.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
+    c = Client(srv.base_url)
+    author, fan, other_fan = c.register(), c.register(), c.register()
+    p, x = post(author), post(author)
+    react(other_fan, "posts", x["id"], "like")  # the counter row of x exists
+    before = item(author, "posts", p["id"])["counts"]
+    pg = backends.pg
+    holder = subprocess.Popen([str(conftest.PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "chorus",
+                               "-d", dbname, "-At", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = {}
+    threads = []
+    try:
+        holder.stdin.write("BEGIN;\nSELECT 'locked' FROM target_counters WHERE target_type = 'post' AND "
+                           f"target_id = {int(x['id'])} FOR UPDATE;\n")
+        holder.stdin.flush()
+        for _ in range(5):  # "BEGIN", then the locked row
+            if holder.stdout.readline().strip() == "locked":
+                break
+        else:
+            raise AssertionError("psql never reported the row locked")
+
+        def run(key, acc, item_id, kind):
+            results[key] = put(acc, f"/v1/posts/{item_id}/reaction", json={"kind": kind})
+
+        threads.append(threading.Thread(target=run, args=("first", author, x["id"], "love")))
+        threads[-1].start()
+        wait_until(lambda: pg.psql("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                                   f"datname = '{dbname}'", dbname).strip() != "0", "the writer waiting on the lock")
+        threads.append(threading.Thread(target=run, args=("victim", fan, p["id"], "wow")))
+        threads[-1].start()
+        wait_until(lambda: _metric(srv, "chorus_reaction_queue") >= 1, "the second write queued")
+        if change == "block":
+            block(author, fan)
+        else:
+            expect_status(author.delete(f"/v1/posts/{p['id']}"), 204)
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.flush()
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+        for t in threads:
+            t.join(30)
+    expect_status(results["first"], 200)
+    expect_problem(results["victim"], 404, "not_found")
+    assert sql(srv, backends, f"SELECT COUNT(*) FROM reactions WHERE target_id = {int(p['id'])}") == [("0",)]
+    assert events(srv, backends, p["id"], ["reaction", "unreaction"]) == []
+    assert outbox(srv, backends, p["id"], "reaction.") == []
+    counters = sql(srv, backends, "SELECT r_like + r_love + r_haha + r_wow + r_sad + r_angry FROM target_counters "
+                                  f"WHERE target_type = 'post' AND target_id = {int(p['id'])}")
+    assert counters in ([], [("0",)])
+    if change == "block":
+        assert item(author, "posts", p["id"])["counts"] == before

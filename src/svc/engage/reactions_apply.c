@@ -103,6 +103,12 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__reaction_op_t *
     memset(&op->fault, 0, sizeof(op->fault));
     ch_err_t err = op->resolved ? CH_OK : ch_target_resolve(svc, conn, op->user_id, op->type, op->target_id, &t,
                                                             &op->fault);
+    if (err == CH_OK && op->resolved) {
+        /* Resolved before queueing: a block or delete committed since then must win. */
+        int visible = 0;
+        if ((err = ch__reactions_recheck(svc, conn, op, &visible)) == CH_OK && !visible)
+            err = ch_fault(&op->fault, CH_ENOTFOUND, NULL, "%s not found", ch_target_type_name(op->type));
+    }
     if (err == CH_ENOTFOUND) {
         op->err = err;
         return CH_OK;

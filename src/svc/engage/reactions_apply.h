@@ -14,8 +14,9 @@ typedef struct ch__reaction_op {
     ch_target_type_t type;
     uint64_t target_id;
     int kind; /* ch_reaction_kind_t to set, or -1 to remove */
-    /* The target as resolved before the op was queued (resolved set), or resolved by the
-     * transaction itself (resolved 0). */
+    /* The target as resolved before the op was queued (resolved set: the transaction checks
+     * its visibility again, ch__reactions_recheck), or resolved by the transaction itself
+     * (resolved 0). */
     int resolved;
     ch_target_t target;
     /* ---- outcome, valid once the op is done ---- */
@@ -29,9 +30,14 @@ typedef struct ch__reaction_op {
     void *arg;
 } ch__reaction_op_t;
 
+/** Asks again, inside the caller's transaction on conn, whether op's target is live and
+ * op->user_id may still engage with it (the rule of ch_target_resolve, one statement):
+ * *visible 1 or 0. Returns the statement's error. */
+ch_err_t ch__reactions_recheck(ch_svc_t *svc, ch_db_conn_t *conn, const ch__reaction_op_t *op, int *visible);
 /** Runs ops[0..n) in one write transaction on own (a connection the caller holds, outside
  * a transaction) or, when own is NULL, on one borrowed for the call: each op is applied in
- * order (later ones see earlier ones), the counter deltas are summed per target and
+ * order (later ones see earlier ones; a pre-resolved op whose target the user may no
+ * longer see is refused with CH_ENOTFOUND and writes nothing), the counter deltas are summed per target and
  * applied last, and every op receives its outcome. Returns CH_OK when the transaction
  * committed (each op's own err then says whether it was refused); otherwise the
  * transaction's error, nothing of it was kept and the ops' outcomes are meaningless. */

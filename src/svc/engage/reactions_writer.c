@@ -49,6 +49,7 @@ static size_t ch__take(ch_reactions_writer_t *w)
     }
     if (!w->head)
         w->tail = NULL;
+    ch_metrics_reaction_queue_add(-(long)n);
     return n;
 }
 
@@ -134,6 +135,7 @@ void ch_reactions_writer_submit(ch_reactions_writer_t *w, ch__reaction_op_t *op)
     else
         w->head = op;
     w->tail = op;
+    ch_metrics_reaction_queue_add(1);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }

@@ -11,6 +11,7 @@
 #include "svc/engage/notify.h"
 #include "svc/engage/shipper.h"
 #include "svc/engage/signals.h"
+#include "svc/worker/retention.h"
 
 #define CH__BACKOFF_MAX_MS 10000
 
@@ -33,7 +34,7 @@ struct ch_workers {
     pthread_cond_t cv;
     _Atomic int stopping;
     ch_shipper_t *shipper;
-    ch__thread_t consumer, ship;
+    ch__thread_t consumer, ship, retention;
 };
 
 static const ch_consumer_t *const ch__consumers[] = {&ch_notify_outbox_consumer, &ch_notify_events_consumer,
@@ -78,6 +79,15 @@ static int64_t ch__ship_round(ch__thread_t *t)
     }
     t->backoff_ms = 0;
     return shipped == CH_SHIPPER_BATCH ? 0 : CH_SHIPPER_POLL_MS;
+}
+
+static int64_t ch__retention_round(ch__thread_t *t)
+{
+    ch_retention_stats_t st;
+    if (ch_retention_sweep(t->owner->svc, &t->owner->stopping, &st) != CH_OK)
+        return ch__backoff(t, 1000);
+    t->backoff_ms = 0;
+    return st.more ? 0 : t->owner->svc->cfg->retention_interval_s * 1000;
 }
 
 /* Waits ms or until stop is asked; returns whether to go on. */
@@ -142,6 +152,8 @@ ch_workers_t *ch_workers_start(ch_svc_t *svc)
     int failed = ch__start(w, &w->consumer, "consumer", ch__consume_round) != 0;
     if (!failed && w->shipper)
         failed = ch__start(w, &w->ship, "shipper", ch__ship_round) != 0;
+    if (!failed)
+        failed = ch__start(w, &w->retention, "retention", ch__retention_round) != 0;
     if (failed) {
         ch_workers_stop(w);
         return NULL;
@@ -161,6 +173,8 @@ void ch_workers_stop(ch_workers_t *w)
         pthread_join(w->consumer.thread, NULL);
     if (w->ship.started)
         pthread_join(w->ship.thread, NULL);
+    if (w->retention.started)
+        pthread_join(w->retention.thread, NULL);
     ch_shipper_destroy(w->shipper);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
