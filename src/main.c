@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/id.h"
@@ -244,6 +245,7 @@ static int ch__repair_counters(ch_svc_t *svc, const char *type_name, uint64_t id
 int main(int argc, char **argv)
 {
     mallopt(M_TRIM_THRESHOLD, CH_MALLOC_TRIM_THRESHOLD);
+    ch_alloc_install(); /* Jansson and libuv abort on allocation failure too (core/alloc.h) */
     const char *command = "serve";
     ch_seed_opts_t seed = {.users = 1000, .seed = 42};
     const char *repair_type = NULL;

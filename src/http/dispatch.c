@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -325,7 +326,7 @@ static ch__completions_t *ch__completions(h2o_context_t *ctx)
 {
     void **slot = h2o_context_get_storage(ctx, &ch__completions_key, ch__completions_dispose);
     if (!*slot) {
-        ch__completions_t *c = calloc(1, sizeof(*c));
+        ch__completions_t *c = ch_calloc(1, sizeof(*c));
         pthread_mutex_init(&c->mu, NULL);
         h2o_multithread_register_receiver(ctx->queue, &c->receiver, ch__on_completions);
         *slot = c;
@@ -391,7 +392,7 @@ static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
 {
     ch_call_t *c = &p->call;
     if (req->entity.base) {
-        c->body = malloc(req->entity.len + 1);
+        c->body = ch_malloc(req->entity.len + 1);
         memcpy(c->body, req->entity.base, req->entity.len);
         c->body[req->entity.len] = '\0';
         c->body_len = req->entity.len;
@@ -436,7 +437,7 @@ static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
 static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     ch__handler_t *h = (ch__handler_t *)self;
-    ch__pending_t *p = calloc(1, sizeof(*p));
+    ch__pending_t *p = ch_calloc(1, sizeof(*p));
     ch_call_t *c = &p->call;
     p->start_ns = ch_mono_ns();
     p->req = req;
@@ -481,7 +482,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
         if (!(c->params[i] = ch_router_decode_param(m.param_ptr[i], m.param_len[i])))
             return ch__fail_early(p, CH_ENOTFOUND, NULL, "no such resource (bad escape in the path)");
     if (req->query_at != SIZE_MAX)
-        c->query = strndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+        c->query = ch_strndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
     ch_client_addr(req, c->svc->cfg, c->client_ip, sizeof(c->client_ip));
 
     if (req->entity.len > CH_MAX_BODY)
@@ -495,7 +496,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
         if (key && !ch_idem_key_valid(key->base, key->len))
             return ch__fail_early(p, CH_EINVAL, "Idempotency-Key", "Idempotency-Key must be 1 to 255 printable characters");
         if (key)
-            c->idempotency_key = strndup(key->base, key->len);
+            c->idempotency_key = ch_strndup(key->base, key->len);
     }
 
     if ((m.route->flags & CH_ROUTE_PWHASH) && (c->err = ch_auth_password_admit(c->svc, &c->fault)) != CH_OK) {

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/alloc.h"
+
 struct ch_kv {
     const ch_kv_driver_t *drv;
     void *impl;
@@ -93,7 +95,7 @@ ch_err_t ch_kv_open(const char *url, ch_kv_t **kv_out, char *errbuf, size_t errl
         return CH_EINTERNAL;
     }
 
-    ch_kv_t *kv = calloc(1, sizeof(*kv));
+    ch_kv_t *kv = ch_calloc(1, sizeof(*kv));
     if (!kv) {
         ch__kv_errf(errbuf, errlen, "kv: out of memory");
         return CH_EINTERNAL;

@@ -33,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
+
 #define CH__KV_MEM_SHARDS 64                /* power of two */
 #define CH__KV_MEM_INITIAL_BUCKETS 16       /* per shard, power of two */
 #define CH__KV_MEM_SWEEP_BUCKETS 4          /* buckets visited per write */
@@ -170,7 +172,7 @@ static void ch__kv_mem_maybe_grow(ch__kv_shard_t *s)
     if (s->count <= s->nbuckets)
         return;
     size_t nb = s->nbuckets * 2;
-    ch__kv_ent_t **b = calloc(nb, sizeof(*b));
+    ch__kv_ent_t **b = ch_calloc(nb, sizeof(*b));
     if (!b)
         return;
     for (size_t i = 0; i < s->nbuckets; i++) {
@@ -219,7 +221,7 @@ static void ch__kv_mem_sweep(ch__kv_shard_t *s, int64_t now)
 static ch_err_t ch__kv_mem_insert(ch__kv_shard_t *s, uint64_t hash, const char *key, size_t klen, char *val,
                                   size_t vlen, int64_t expires_at, ch__kv_ent_t **out)
 {
-    ch__kv_ent_t *e = malloc(sizeof(*e) + klen + 1);
+    ch__kv_ent_t *e = ch_malloc(sizeof(*e) + klen + 1);
     if (!e)
         return CH_EINTERNAL;
     e->hash = hash;
@@ -399,7 +401,7 @@ static ch_err_t ch__kv_mem_open(const char *url, void **impl_out, char *errbuf, 
     crypto_shorthash_keygen(m->hash_key);
     for (int i = 0; i < CH__KV_MEM_SHARDS; i++) {
         ch__kv_shard_t *s = &m->shards[i];
-        s->buckets = calloc(CH__KV_MEM_INITIAL_BUCKETS, sizeof(*s->buckets));
+        s->buckets = ch_calloc(CH__KV_MEM_INITIAL_BUCKETS, sizeof(*s->buckets));
         int rc = s->buckets ? pthread_mutex_init(&s->mu, NULL) : ENOMEM;
         if (rc != 0) {
             free(s->buckets);
@@ -453,7 +455,7 @@ static ch_err_t ch__kv_mem_get(void *impl, const char *key, char **val_out, size
     pthread_mutex_lock(&s->mu);
     ch__kv_ent_t *e = ch__kv_mem_find(s, h, key, klen, ch__kv_mem_now_ms());
     if (e) {
-        char *copy = malloc(e->vlen + 1);
+        char *copy = ch_malloc(e->vlen + 1);
         if (copy) {
             memcpy(copy, e->val, e->vlen + 1);
             *val_out = copy;
@@ -475,7 +477,7 @@ static ch_err_t ch__kv_mem_set(void *impl, const char *key, const char *val, siz
     ch__kv_shard_t *s = ch__kv_mem_shard(m, h);
 
     /* Copy outside the lock: values may be large. */
-    char *copy = malloc(len + 1);
+    char *copy = ch_malloc(len + 1);
     if (!copy)
         return CH_EINTERNAL;
     memcpy(copy, val, len);
@@ -553,7 +555,7 @@ static ch_err_t ch__kv_mem_incr(void *impl, const char *key, int64_t ttl_ms, int
     int64_t now = ch__kv_mem_now_ms();
     ch__kv_ent_t *e = ch__kv_mem_find(s, h, key, klen, now);
     if (!e) {
-        char *val = malloc(2);
+        char *val = ch_malloc(2);
         if (!val) {
             err = CH_EINTERNAL;
         } else {
@@ -569,7 +571,7 @@ static ch_err_t ch__kv_mem_incr(void *impl, const char *key, int64_t ttl_ms, int
     } else {
         value++;
         int n = snprintf(text, sizeof(text), "%lld", (long long)value);
-        char *val = (size_t)n == e->vlen ? e->val : realloc(e->val, (size_t)n + 1);
+        char *val = (size_t)n == e->vlen ? e->val : ch_realloc(e->val, (size_t)n + 1);
         if (!val) {
             err = CH_EINTERNAL;
         } else {

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 /* A job lives on its caller's stack from submission until the caller returns. */
@@ -102,14 +103,14 @@ static void *ch__thread(void *arg)
 
 ch_pwhash_pool_t *ch_pwhash_pool_create(unsigned threads, size_t queue_max, int nice)
 {
-    ch_pwhash_pool_t *pool = calloc(1, sizeof(*pool));
+    ch_pwhash_pool_t *pool = ch_calloc(1, sizeof(*pool));
     if (threads < 1)
         threads = 1;
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->work, NULL);
     pool->capacity = threads + queue_max;
     pool->nice = nice;
-    pool->threads = calloc(threads, sizeof(*pool->threads));
+    pool->threads = ch_calloc(threads, sizeof(*pool->threads));
     /* The threads take no signals (main waits for them with sigwait). */
     sigset_t all, old;
     sigfillset(&all);

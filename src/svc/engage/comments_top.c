@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/engage/comments_row.h"
@@ -113,7 +114,7 @@ void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
 static ch_err_t ch__save(ch_svc_t *svc, const ch__snapshot_t *s)
 {
     size_t cap = CH__SNAPSHOT_HEAD_MAX + s->n * CH_ID_STR_LEN, len;
-    char *val = malloc(cap), key[96], gen[CH_ID_STR_LEN];
+    char *val = ch_malloc(cap), key[96], gen[CH_ID_STR_LEN];
     if (!val)
         return CH_EINTERNAL;
     len = (size_t)snprintf(val, cap, "%" PRIu64 ":%" PRId64 ":%d:", s->gen, s->at, s->capped);
@@ -166,7 +167,7 @@ static ch_err_t ch__load(ch_svc_t *svc, uint64_t gen, const ch_target_t *item, c
     size_t n = 0;
     for (const char *q = p; ok && *q; q++)
         n += *q == ',';
-    s->ids = ok ? malloc(sizeof(uint64_t) * (n + 1)) : NULL;
+    s->ids = ok ? ch_malloc(sizeof(uint64_t) * (n + 1)) : NULL;
     while (ok && s->ids && *p) {
         if (s->n == n + 1 || ch__num(&p, &s->ids[s->n]) != 0 || (*p && *p++ != ',')) {
             ok = 0;
@@ -251,7 +252,7 @@ static int ch__cmp_id(const void *a, const void *b)
 static ch_err_t ch__rest_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__snapshot_t *s,
                               int limit, uint64_t before, json_t **out)
 {
-    uint64_t *sorted = malloc(sizeof(uint64_t) * (s->n + 1)), order[CH__COMMENTS_IN_MAX + 1];
+    uint64_t *sorted = ch_malloc(sizeof(uint64_t) * (s->n + 1)), order[CH__COMMENTS_IN_MAX + 1];
     if (!sorted)
         return CH_EINTERNAL;
     memcpy(sorted, s->ids, sizeof(uint64_t) * s->n);
@@ -296,7 +297,7 @@ static ch_err_t ch__rank(ch_svc_t *svc, ch_db_conn_t *conn, const ch_target_t *i
     size_t n = ch_db_rows_count(rows);
     s->capped = n > CH_COMMENTS_TOP_RANKED_MAX;
     s->n = s->capped ? CH_COMMENTS_TOP_RANKED_MAX : n;
-    s->ids = malloc(sizeof(uint64_t) * (s->n + 1));
+    s->ids = ch_malloc(sizeof(uint64_t) * (s->n + 1));
     for (size_t i = 0; s->ids && i < s->n; i++)
         s->ids[i] = (uint64_t)ch_db_rows_int(rows, i, 0);
     ch_db_rows_free(rows);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/common/fields.h"
@@ -214,7 +215,7 @@ ch_err_t ch_comments_create(ch_svc_t *svc, uint64_t viewer, ch_target_type_t typ
     ch_err_t err = ch__parse_body(body, &text, &parent_id, f);
     if (err)
         return err;
-    ch_textrefs_t *refs = malloc(sizeof(*refs));
+    ch_textrefs_t *refs = ch_malloc(sizeof(*refs));
     if (!refs)
         return ch_fault(f, CH_EINTERNAL, NULL, "out of memory");
     if ((err = ch_refs_parse(text, "text", refs, f)) != CH_OK) {

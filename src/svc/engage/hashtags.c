@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 
 #define CH__HOUR_MS 3600000LL
@@ -115,7 +116,7 @@ static ch_err_t ch__trending_compute(ch_svc_t *svc, json_t **out)
     if (err)
         return err;
     size_t n = ch_db_rows_count(rows);
-    ch__trend_t *t = malloc(sizeof(*t) * (n + 1));
+    ch__trend_t *t = ch_malloc(sizeof(*t) * (n + 1));
     if (!t) {
         ch_db_rows_free(rows);
         return CH_EINTERNAL;

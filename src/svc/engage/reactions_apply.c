@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -183,7 +184,7 @@ static void ch__counters_add_into(ch_counters_t *sum, const ch_counters_t *d)
 
 ch_err_t ch__reactions_run(ch_svc_t *svc, ch_db_conn_t *own, ch__reaction_op_t **ops, size_t n)
 {
-    ch__target_sum_t *sums = calloc(n ? n : 1, sizeof(*sums));
+    ch__target_sum_t *sums = ch_calloc(n ? n : 1, sizeof(*sums));
     size_t nsums = 0;
     ch_db_conn_t *conn = own;
     if (!sums)

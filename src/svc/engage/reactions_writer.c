@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "svc/common/sql.h"
@@ -93,7 +94,7 @@ static void *ch__writer_main(void *arg)
 
 ch_reactions_writer_t *ch_reactions_writer_start(ch_svc_t *svc)
 {
-    ch_reactions_writer_t *w = calloc(1, sizeof(*w));
+    ch_reactions_writer_t *w = ch_calloc(1, sizeof(*w));
     if (!w)
         return NULL;
     w->svc = svc;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "store/clickhouse.h"
 #include "svc/common/idempotency.h"
@@ -136,7 +137,7 @@ ch_workers_t *ch_workers_start(ch_svc_t *svc)
 {
     if (!(svc->cfg->roles & CH_ROLE_WORKER))
         return NULL;
-    ch_workers_t *w = calloc(1, sizeof(*w));
+    ch_workers_t *w = ch_calloc(1, sizeof(*w));
     w->svc = svc;
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t attr;
