@@ -363,13 +363,19 @@ void ch_call_resume(ch_call_t *call, ch_err_t err)
 /* ---- loop side ---------------------------------------------------------------------------- */
 
 /* Answers an error decided on the loop thread (bad request, no route, bad token). */
-static int ch__fail_early(ch__pending_t *p, ch_err_t err, const char *field, const char *detail)
+/* Answers err with the fault already recorded in p->call.fault, before any handler. */
+static int ch__fail_faulted(ch__pending_t *p, ch_err_t err)
 {
-    ch_fault(&p->call.fault, err, field, "%s", detail);
     p->call.err = err;
     ch__render(p);
     ch__finish(p);
     return 0;
+}
+
+static int ch__fail_early(ch__pending_t *p, ch_err_t err, const char *field, const char *detail)
+{
+    ch_fault(&p->call.fault, err, field, "%s", detail);
+    return ch__fail_faulted(p, err);
 }
 
 static ch_err_t ch__authenticate(ch__pending_t *p, h2o_req_t *req)
@@ -490,7 +496,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!ch__take_body(p, req))
         return 0;
     if ((m.route->flags & CH_ROUTE_AUTH) && (c->err = ch__authenticate(p, req)) != CH_OK)
-        return ch__fail_early(p, c->err, NULL, c->fault.detail);
+        return ch__fail_faulted(p, c->err); /* its detail is in the fault already */
     if (m.route->flags & CH_ROUTE_IDEMPOTENT) {
         const h2o_iovec_t *key = ch__header_str(req, H2O_STRLIT("idempotency-key"));
         if (key && !ch_idem_key_valid(key->base, key->len))
