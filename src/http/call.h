@@ -70,8 +70,9 @@ struct ch_call {
     /* ---- plumbing (dispatch.c) ---- */
     void *priv;
     int deferred; /* set by ch_call_defer */
-    atomic_int client_gone; /* set on the loop when the client went away (HTTP/1 close,
-                               HTTP/2 RST_STREAM); any thread may read it to skip work */
+    atomic_int client_gone; /* set on the loop when h2o disposed of the request (HTTP/2
+                               RST_STREAM, closed connection); any thread may read it */
+    int client_fd;          /* HTTP/1: the connection's socket, for ch_client_watch_gone; else -1 */
 };
 
 /** The value of query parameter `name`, percent-decoded into buf; NULL when absent. */

@@ -214,6 +214,18 @@ static void ch__finish(ch__pending_t *p)
     ch__free_call(p);
 }
 
+/* The socket of an HTTP/1 connection (watched for a client that hung up while its request
+ * waits, see core/client_watch.h); -1 for HTTP/2, whose resets h2o reports itself. The fd
+ * stays open while the request lives: h2o closes an HTTP/1 connection only after its
+ * request is disposed. */
+static int ch__http1_fd(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || !req->conn->callbacks->get_socket)
+        return -1;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    return sock ? h2o_socket_get_fd(sock) : -1;
+}
+
 static void ch__on_req_disposed(void *slot)
 {
     ch__pending_t *p = *(ch__pending_t **)slot;
@@ -451,6 +463,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), ch__on_req_disposed);
     *p->slot = p;
     c->svc = h->svc;
+    c->client_fd = ch__http1_fd(req);
     c->status = 200;
     p->completions = ch__completions(req->conn->ctx);
     ch_metrics_inflight_add(1);

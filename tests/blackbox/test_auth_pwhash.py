@@ -3,6 +3,7 @@ what the hashing threads and their queue hold is answered at once 503 `overloade
 Retry-After (never 500), and logins work again right after."""
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -126,4 +127,31 @@ def test_queued_logins_of_departed_http2_clients_are_dropped(start_server):
         time.sleep(0.1)
     dropped, ran = metric(api, "chorus_pwhash_dropped_total"), metric(api, "chorus_pwhash_total")
     assert dropped >= 1, (dropped, ran)
+    assert dropped + ran == 10
+
+
+def test_queued_logins_of_departed_http1_clients_are_dropped(start_server):
+    """HTTP/1: h2o reads nothing from a connection while its request is handled, so a
+    client that hangs up is seen by peeking at the socket just before its hash starts
+    (core/client_watch.h). Ten logins queue behind one hashing thread; their clients close
+    after 0.3 s; the queued ones are dropped, not hashed."""
+    srv = start_server(env={**ENV, "CHORUS_PWHASH_QUEUE": "20"})
+    api = srv.client()
+    body = json.dumps({"handle": "nobody_at_all", "password": "some password"}).encode()
+    request = (f"POST {LOGIN} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    socks = []
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(request)
+        socks.append(s)
+    time.sleep(0.3)
+    for s in socks:
+        s.close()
+    for _ in range(300):  # bounded wait for the hasher to go idle, then count
+        if metric(api, "chorus_pwhash_queued") == 0 and metric(api, "chorus_pwhash_running") == 0:
+            break
+        time.sleep(0.1)
+    dropped, ran = metric(api, "chorus_pwhash_dropped_total"), metric(api, "chorus_pwhash_total")
+    assert dropped >= 5, (dropped, ran)  # one hash at a time, ~0.1 s each: most were still queued
     assert dropped + ran == 10

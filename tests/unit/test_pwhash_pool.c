@@ -48,7 +48,7 @@ typedef struct {
     ch_pwhash_pool_t *pool;
     void (*fn)(void *);
     void *arg;
-    atomic_int *gone;
+    ch_client_watch_t watch; /* its flag only: no socket */
     ch_pwhash_outcome_t outcome;
     pthread_t thread;
 } submit_t;
@@ -56,13 +56,13 @@ typedef struct {
 static void *submit_thread(void *arg)
 {
     submit_t *s = arg;
-    s->outcome = ch_pwhash_pool_run(s->pool, s->fn, s->arg, s->gone);
+    s->outcome = ch_pwhash_pool_run(s->pool, s->fn, s->arg, &s->watch);
     return NULL;
 }
 
 static void submit(submit_t *s, ch_pwhash_pool_t *pool, void (*fn)(void *), void *arg, atomic_int *gone)
 {
-    *s = (submit_t){.pool = pool, .fn = fn, .arg = arg, .gone = gone, .outcome = -1};
+    *s = (submit_t){.pool = pool, .fn = fn, .arg = arg, .watch = {gone, -1}, .outcome = -1};
     assert_int_equal(pthread_create(&s->thread, NULL, submit_thread, s), 0);
 }
 

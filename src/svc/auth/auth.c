@@ -164,7 +164,7 @@ ch_err_t ch_auth_register_from(ch_svc_t *svc, json_t *body, const ch_auth_origin
     /* Before any database access: a transaction begun by then would hold the write lock
      * for the whole hash. */
     char hash[CH_PWHASH_LEN];
-    if ((err = ch_auth_password_hash(svc, pw, pwlen, origin ? origin->client_gone : NULL, hash, f)) != CH_OK)
+    if ((err = ch_auth_password_hash(svc, pw, pwlen, origin ? &origin->client : NULL, hash, f)) != CH_OK)
         return err;
 
     ch_db_conn_t *conn;
@@ -225,7 +225,7 @@ ch_err_t ch_auth_login_from(ch_svc_t *svc, json_t *body, const ch_auth_origin_t 
     int found = plausible && ch_db_rows_count(rows) == 1, ok = 0;
     /* An unknown handle is checked against the dummy hash: same work, same answer. */
     err = ch_auth_password_verify(svc, found ? ch_db_rows_text(rows, 0, 1) : NULL, pw, pwlen,
-                                  origin ? origin->client_gone : NULL, &ok, f);
+                                  origin ? &origin->client : NULL, &ok, f);
     ok = ok && found;
     uint64_t uid = found ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
     ch_db_rows_free(rows);

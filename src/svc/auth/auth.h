@@ -7,9 +7,9 @@
 #define CH_SVC_AUTH_H
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
+#include "core/client_watch.h"
 #include "svc/context.h"
 
 #define CH_PASSWORD_MIN 8
@@ -19,7 +19,8 @@
 /** Where a register or login comes from. Both members borrowed for the call. */
 typedef struct {
     const char *client_ip;         /* the peer address: login throttling is per address */
-    const atomic_int *client_gone; /* may be NULL; once set, queued password work is skipped */
+    ch_client_watch_t client;      /* whether the client is still there: queued password work
+                                      of a departed client is skipped */
 } ch_auth_origin_t;
 
 /** Creates an account and its first session. CH_EHANDLETAKEN when the handle exists;

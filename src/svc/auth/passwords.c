@@ -97,13 +97,13 @@ ch_err_t ch_auth_password_admit(ch_svc_t *svc, ch_fault_t *f)
 }
 
 /* Runs a job on the hasher (or here without one); maps what became of it to an error. */
-static ch_err_t ch__run(ch_svc_t *svc, void (*fn)(void *), ch__job_t *job, const atomic_int *gone, ch_fault_t *f)
+static ch_err_t ch__run(ch_svc_t *svc, void (*fn)(void *), ch__job_t *job, const ch_client_watch_t *watch, ch_fault_t *f)
 {
     if (!svc->pwhash) {
         fn(job);
         return CH_OK;
     }
-    switch (ch_pwhash_pool_run(svc->pwhash, fn, job, gone)) {
+    switch (ch_pwhash_pool_run(svc->pwhash, fn, job, watch)) {
     case CH_PWHASH_RAN:
         return CH_OK;
     case CH_PWHASH_FULL:
@@ -115,21 +115,21 @@ static ch_err_t ch__run(ch_svc_t *svc, void (*fn)(void *), ch__job_t *job, const
     }
 }
 
-ch_err_t ch_auth_password_hash(ch_svc_t *svc, const char *pw, size_t len, const atomic_int *gone,
+ch_err_t ch_auth_password_hash(ch_svc_t *svc, const char *pw, size_t len, const ch_client_watch_t *watch,
                                char out[CH_PWHASH_LEN], ch_fault_t *f)
 {
     ch__job_t job = {.cfg = svc->cfg, .pw = pw, .len = len, .out = out};
-    ch_err_t err = ch__run(svc, ch__hash_job, &job, gone, f);
+    ch_err_t err = ch__run(svc, ch__hash_job, &job, watch, f);
     if (err == CH_OK && job.result != 0)
         err = ch_fault(f, CH_EUNAVAILABLE, NULL, "password hashing is out of memory");
     return err;
 }
 
 ch_err_t ch_auth_password_verify(ch_svc_t *svc, const char *hash, const char *pw, size_t len,
-                                 const atomic_int *gone, int *ok, ch_fault_t *f)
+                                 const ch_client_watch_t *watch, int *ok, ch_fault_t *f)
 {
     ch__job_t job = {.cfg = svc->cfg, .hash = hash, .pw = pw, .len = len};
-    ch_err_t err = ch__run(svc, ch__verify_job, &job, gone, f);
+    ch_err_t err = ch__run(svc, ch__verify_job, &job, watch, f);
     *ok = err == CH_OK && job.result;
     return err;
 }

@@ -4,9 +4,9 @@
 #ifndef CH_SVC_AUTH_PASSWORDS_H
 #define CH_SVC_AUTH_PASSWORDS_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 
+#include "core/client_watch.h"
 #include "svc/context.h"
 
 #define CH_PWHASH_RETRY_AFTER_S 1 /* Retry-After of 503 overloaded: a few hashes' time */
@@ -20,12 +20,12 @@ void ch_auth_passwords_stop(ch_svc_t *svc);
 /** Hashes pw into out. CH_EOVERLOADED (f->retry_after_s set) when the hasher's queue is
  * full, CH_EUNAVAILABLE when the client went away first (gone, may be NULL) or memory ran
  * out. Blocks for the hash's time. */
-ch_err_t ch_auth_password_hash(ch_svc_t *svc, const char *pw, size_t len, const atomic_int *gone,
+ch_err_t ch_auth_password_hash(ch_svc_t *svc, const char *pw, size_t len, const ch_client_watch_t *watch,
                                char out[CH_PWHASH_LEN], ch_fault_t *f);
 /** Checks pw against hash (NULL: against the dummy hash, same work, *ok 0) into *ok.
  * Errors as ch_auth_password_hash. */
 ch_err_t ch_auth_password_verify(ch_svc_t *svc, const char *hash, const char *pw, size_t len,
-                                 const atomic_int *gone, int *ok, ch_fault_t *f);
+                                 const ch_client_watch_t *watch, int *ok, ch_fault_t *f);
 /** CH_EOVERLOADED (f->retry_after_s set) when the password hasher would refuse a job now:
  * lets login refuse before its database read. CH_OK otherwise (the hash may still be
  * refused later). */

@@ -14,7 +14,7 @@
 typedef struct ch__job {
     void (*fn)(void *arg);
     void *arg;
-    const atomic_int *gone;
+    const ch_client_watch_t *watch;
     int finished; /* set under the pool's lock, with the outcome */
     ch_pwhash_outcome_t outcome;
     pthread_cond_t cond;
@@ -52,7 +52,7 @@ static void ch__purge_gone(ch_pwhash_pool_t *pool)
     ch__job_t **link = &pool->head, *prev = NULL;
     while (*link) {
         ch__job_t *j = *link;
-        if (j->gone && atomic_load(j->gone)) {
+        if (ch_client_watch_gone(j->watch)) {
             *link = j->next;
             pool->queued--;
             pool->dropped++;
@@ -82,7 +82,7 @@ static void *ch__thread(void *arg)
         if (!pool->head)
             pool->tail = NULL;
         pool->queued--;
-        if (j->gone && atomic_load(j->gone)) {
+        if (ch_client_watch_gone(j->watch)) {
             pool->dropped++;
             ch__finish_unrun(j, CH_PWHASH_DROPPED);
             continue;
@@ -158,9 +158,9 @@ void ch_pwhash_pool_destroy(ch_pwhash_pool_t *pool)
 }
 
 ch_pwhash_outcome_t ch_pwhash_pool_run(ch_pwhash_pool_t *pool, void (*fn)(void *arg), void *arg,
-                                       const atomic_int *gone)
+                                       const ch_client_watch_t *watch)
 {
-    ch__job_t j = {.fn = fn, .arg = arg, .gone = gone};
+    ch__job_t j = {.fn = fn, .arg = arg, .watch = watch};
     pthread_mutex_lock(&pool->mu);
     if (pool->stopping) {
         pthread_mutex_unlock(&pool->mu);

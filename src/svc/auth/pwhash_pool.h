@@ -8,8 +8,9 @@
 #ifndef CH_SVC_AUTH_PWHASH_POOL_H
 #define CH_SVC_AUTH_PWHASH_POOL_H
 
-#include <stdatomic.h>
 #include <stddef.h>
+
+#include "core/client_watch.h"
 
 #define CH_PWHASH_NICE 10 /* niceness of hashing threads: request work wins the CPU */
 
@@ -19,7 +20,7 @@ typedef struct ch_pwhash_pool ch_pwhash_pool_t;
 typedef enum {
     CH_PWHASH_RAN = 0, /* fn ran to completion */
     CH_PWHASH_FULL,    /* refused: the queue was full; fn did not run */
-    CH_PWHASH_DROPPED, /* *gone was set before its turn; fn did not run */
+    CH_PWHASH_DROPPED, /* the client was gone before its turn; fn did not run */
     CH_PWHASH_STOPPED, /* the pool is shutting down; fn did not run */
 } ch_pwhash_outcome_t;
 
@@ -43,11 +44,12 @@ void ch_pwhash_pool_shutdown(ch_pwhash_pool_t *pool);
  * CH_PWHASH_STOPPED. Callers must be gone before the memory is freed: call it after the
  * HTTP server stopped. NULL is fine. */
 void ch_pwhash_pool_destroy(ch_pwhash_pool_t *pool);
-/** Runs fn(arg) on a pool thread and waits for it. gone (may be NULL, borrowed until the
- * call returns) is read just before the job starts: when non-zero the job is dropped.
+/** Runs fn(arg) on a pool thread and waits for it. watch (may be NULL, borrowed until the
+ * call returns) is checked just before the job starts: when its client is gone
+ * (ch_client_watch_gone) the job is dropped.
  * Jobs start in the order they were admitted. Thread-safe. */
 ch_pwhash_outcome_t ch_pwhash_pool_run(ch_pwhash_pool_t *pool, void (*fn)(void *arg), void *arg,
-                                       const atomic_int *gone);
+                                       const ch_client_watch_t *watch);
 /** Whether a job submitted now would be refused (queue full, after dropping the jobs of
  * departed clients); a refusal counts as rejected. Lets a caller answer an overload before
  * doing the work that precedes the hash (a database read); the later
