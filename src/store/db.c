@@ -168,6 +168,11 @@ int ch_db_loop_busy_take(void)
     return busy;
 }
 
+int ch_db_loop_busy_peek(void)
+{
+    return ch__db_loop_busy;
+}
+
 void ch__db_loop_busy_note(void)
 {
     ch__db_loop_busy = 1;

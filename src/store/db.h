@@ -161,6 +161,8 @@ int ch_db_is_loop_thread(void);
 /** Whether a statement of the calling thread failed on a lock without waiting (because the
  * thread is a loop) since the last call; clears the note. */
 int ch_db_loop_busy_take(void);
+/** Like ch_db_loop_busy_take, without clearing the note. */
+int ch_db_loop_busy_peek(void);
 /** For drivers: notes that a statement failed on a lock without waiting (loop thread). */
 void ch__db_loop_busy_note(void);
 

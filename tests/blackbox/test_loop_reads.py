@@ -65,13 +65,18 @@ def wal_recovery_in_progress(server):
         os.close(fd)
 
 
-MOVED_RE = re.compile(r"^chorus_loop_reads_moved_total (\d+)$", re.M)
+def metric(client, series):
+    text = expect_status(client.get("/metrics", timeout=10), 200).text
+    m = re.search(r"^" + re.escape(series) + r" (\d+)$", text, re.M)
+    assert m, f"{series} is missing from /metrics"
+    return int(m.group(1))
 
 
 def moved(client):
-    m = MOVED_RE.search(expect_status(client.get("/metrics", timeout=10), 200).text)
-    assert m, "chorus_loop_reads_moved_total is missing from /metrics"
-    return int(m.group(1))
+    return metric(client, "chorus_loop_reads_moved_total")
+
+
+DB_ERRORS = 'chorus_backend_errors_total{backend="db"}'
 
 
 def wait_moved(client, above, tries=300):
@@ -110,14 +115,18 @@ def check_moved_while_loop_answers(server, request):
     moved off the loop and is still waiting while the same loop answers /healthz and
     /metrics; returns its response once the lock is gone."""
     c = server.client()
-    before = moved(c)
+    before, errors = moved(c), metric(c, DB_ERRORS)
     with wal_recovery_in_progress(server):
         t, out = in_background(request)
         wait_moved(c, before)
         for _ in range(5):
             expect_status(c.get("/healthz", timeout=10), 200)
         assert t.is_alive(), f"answered while the database was locked: {out}"
-    return finished(t, out)
+    r = finished(t, out)
+    assert moved(c) == before + 1
+    assert metric(c, DB_ERRORS) == errors  # the lock met on the loop is not a failure
+    assert metric(c, "chorus_worker_queue_depth") == 0
+    return r
 
 
 @pytest.fixture
