@@ -385,7 +385,9 @@ static int ch__sq_connect(const char *path, int busy_ms, ch__sq_conn_t **out, ch
     *out = c;
     return SQLITE_OK;
 fail:
-    if (errbuf == local)
+    if (errbuf == local && busy_ms == CH__SQ_LOOP_BUSY_TIMEOUT_MS && ch__sq_is_busy(rc))
+        ch_log_debug("%s (event loop: retried on a worker)", local);
+    else if (errbuf == local)
         ch_log_error("%s", local);
     sqlite3_close(db);
     return rc;
