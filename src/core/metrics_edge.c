@@ -17,6 +17,7 @@ typedef struct {
 
 static ch__loop_lag_t ch__loops[CH_METRICS_MAX_LOOPS];
 static _Atomic uint64_t ch__refused[CH__REFUSED_COUNT];
+static _Atomic uint64_t ch__loop_reads_moved;
 static const char *const ch__refused_names[CH__REFUSED_COUNT] = {"per_address", "total"};
 
 static ch__loop_lag_t *ch__loop(unsigned loop)
@@ -64,6 +65,11 @@ void ch_metrics_conn_refused(ch_refused_reason_t reason)
     atomic_fetch_add(&ch__refused[reason], 1);
 }
 
+void ch_metrics_loop_read_moved(void)
+{
+    atomic_fetch_add(&ch__loop_reads_moved, 1);
+}
+
 void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms)
 {
     ch_buf_printf(out, "# HELP chorus_event_loop_lag_seconds How late an event-loop thread ran a timer that "
@@ -98,6 +104,10 @@ void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms)
         ch_buf_printf(out, "chorus_event_loop_lag_max_seconds{loop=\"%u\"} %.9f\n", i,
                       (double)(cur > prev ? cur : prev) / 1e9);
     }
+    ch_buf_printf(out, "# HELP chorus_loop_reads_moved_total Calls run inline on an event loop that met a "
+                       "database lock and were run again on a worker thread.\n"
+                       "# TYPE chorus_loop_reads_moved_total counter\nchorus_loop_reads_moved_total %llu\n",
+                  (unsigned long long)atomic_load(&ch__loop_reads_moved));
     ch_buf_printf(out, "# HELP chorus_connections_refused_total Connections closed at accept because a cap "
                        "was reached.\n# TYPE chorus_connections_refused_total counter\n");
     for (int r = 0; r < CH__REFUSED_COUNT; r++)

@@ -1,5 +1,6 @@
 /* Metrics of the HTTP edge, rendered with the others by ch_metrics_render: event-loop lag
- * (a histogram and a recent maximum per loop thread) and refused connections. */
+ * (a histogram and a recent maximum per loop thread), calls moved off a loop, and refused
+ * connections. */
 #ifndef CH_CORE_METRICS_EDGE_H
 #define CH_CORE_METRICS_EDGE_H
 
@@ -19,6 +20,9 @@ void ch_metrics_loop_lag(unsigned loop, uint64_t lag_ns, int64_t now_ms);
 void ch_metrics_loop_register(unsigned loop);
 /** Counts a connection refused at accept. Thread-safe. */
 void ch_metrics_conn_refused(ch_refused_reason_t reason);
+/** Counts a call whose inline run on an event loop met a database lock and was moved to a
+ * worker thread (chorus_loop_reads_moved_total). Thread-safe. */
+void ch_metrics_loop_read_moved(void);
 /** Appends the edge metrics (exposition format 0.0.4) to out. */
 void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms);
 

@@ -1,6 +1,7 @@
 #include "http/dispatch.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/metrics_edge.h"
 #include "core/text.h"
 #include "http/clientaddr.h"
 #include "http/framing.h"
@@ -53,6 +55,7 @@ typedef struct ch__pending {
     h2o_multithread_message_t msg;
     int handler_returned; /* the dispatcher is done with the handler */
     int resumed;          /* ch_call_resume's message arrived */
+    int rate_charged;     /* the dispatcher's rate limits counted this call (once only) */
 } ch__pending_t;
 
 static size_t ch__unmatched_metrics;
@@ -253,13 +256,14 @@ static void ch__run_blocking(uv_work_t *work)
 
     if (c->route->flags & CH_ROUTE_AUTH)
         err = ch_auth_check_session(svc, c->session_id, &c->fault);
-    if (err == CH_OK && ch__is_write(c->route->method)) {
+    if (err == CH_OK && ch__is_write(c->route->method) && !p->rate_charged) {
         if (c->user_id) {
             char who[CH_ID_STR_LEN];
             err = ch_ratelimit_hit(svc, "u", ch_id_format(c->user_id, who), svc->cfg->rate_limit_user, 60000, &c->fault);
         }
         if (err == CH_OK)
             err = ch_ratelimit_hit(svc, "ip", c->client_ip, svc->cfg->rate_limit_ip, 60000, &c->fault);
+        p->rate_charged = err == CH_OK; /* a run moved off the loop is not charged again */
     }
 
     if (err == CH_OK && c->idempotency_key && (c->route->flags & CH_ROUTE_IDEMPOTENT)) {
@@ -373,6 +377,45 @@ void ch_call_resume(ch_call_t *call, ch_err_t err)
 }
 
 /* ---- loop side ---------------------------------------------------------------------------- */
+
+/* Forgets the answer an inline run left in the call, so that it can run again. */
+static void ch__reset_outcome(ch_call_t *c)
+{
+    json_decref(c->out);
+    c->out = NULL;
+    free(c->raw_out);
+    c->raw_out = NULL;
+    json_decref(c->problem_extra);
+    c->problem_extra = NULL;
+    c->content_type = NULL;
+    c->status = 200;
+    c->replayed = 0;
+    c->err = CH_OK;
+    memset(&c->fault, 0, sizeof(c->fault));
+}
+
+/* Runs a point read on the loop thread. Its database statements never wait for a lock
+ * there (ch_db_mark_loop_thread): when one met a lock, the call is run again from the start
+ * on a worker thread, where the normal busy timeout applies, instead of answering 503. */
+static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop)
+{
+    (void)ch_db_loop_busy_take(); /* a note left by earlier work of this loop is not ours */
+    ch__run_blocking(&p->work);
+    if (ch_db_loop_busy_take()) {
+        if (!p->call.deferred) {
+            ch__reset_outcome(&p->call);
+            ch_metrics_loop_read_moved();
+            ch_metrics_queue_add(1);
+            uv_queue_work(loop, &p->work, ch__run_blocking, ch__after_blocking);
+            return;
+        }
+        /* The handler handed the call to another thread after a lock failure: it must
+         * not run twice. Handlers only defer after their reads succeeded. */
+        ch_log_error("%s deferred its call after a database lock failure on the loop", p->call.route->path);
+        assert(!"a point-read handler deferred after a lock failure");
+    }
+    ch__handler_returned(p);
+}
 
 /* Answers an error decided on the loop thread (bad request, no route, bad token). */
 /* Answers err with the fault already recorded in p->call.fault, before any handler. */
@@ -534,8 +577,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     if ((m.route->flags & CH_ROUTE_POINT_READ) && c->svc->local_backends) {
         /* An indexed SQLite read and an in-memory kv lookup cost less than the hop to a
          * worker thread and back; with network backends they go to the pool. */
-        ch__run_blocking(&p->work);
-        ch__handler_returned(p);
+        ch__run_point_read(p, req->conn->ctx->loop);
         return 0;
     }
     uv_queue_work(req->conn->ctx->loop, &p->work, ch__run_blocking, ch__after_blocking);

@@ -21,6 +21,7 @@
 #include "http/call.h"
 #include "http/connlimit.h"
 #include "http/dispatch.h"
+#include "store/db.h"
 
 #define CH_IDLE_TIMEOUT_MS 5000 /* idle keep-alive connections close after this */
 /* File descriptors kept out of the connection cap: database and Redis connections, the
@@ -260,6 +261,7 @@ static void ch__close_handle(uv_handle_t *h, void *arg)
 static void *ch__loop_main(void *arg)
 {
     ch__loop_t *l = arg;
+    ch_db_mark_loop_thread(1); /* database reads here never wait for a lock */
     /* The lag timer lives only while the thread runs; uv_walk below closes it. */
     uv_timer_init(&l->loop, &l->lag_timer);
     l->lag_timer.data = l;

@@ -146,6 +146,38 @@ static ch_err_t ch__db_amb_commit(void);
 static void ch__db_amb_rollback(void);
 static void ch__db_amb_release(void);
 
+/* ---- event-loop threads ------------------------------------------------------------- */
+
+static _Thread_local int ch__db_loop_thread;
+static _Thread_local int ch__db_loop_busy;
+
+void ch_db_mark_loop_thread(int on)
+{
+    ch__db_loop_thread = on != 0;
+}
+
+int ch_db_is_loop_thread(void)
+{
+    return ch__db_loop_thread;
+}
+
+int ch_db_loop_busy_take(void)
+{
+    int busy = ch__db_loop_busy;
+    ch__db_loop_busy = 0;
+    return busy;
+}
+
+int ch_db_loop_busy_peek(void)
+{
+    return ch__db_loop_busy;
+}
+
+void ch__db_loop_busy_note(void)
+{
+    ch__db_loop_busy = 1;
+}
+
 ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out)
 {
     *conn_out = NULL;

@@ -12,8 +12,8 @@
  *
  * Threading: a ch_db_t is shared by all threads. A connection (ch_db_conn_t) is borrowed
  * from the pool by one thread at a time with ch_db_acquire() and given back with
- * ch_db_release(). Every call blocks: call them only from worker threads, never from an
- * event loop. */
+ * ch_db_release(). Every call blocks: call them from worker threads; on an event-loop
+ * thread (ch_db_mark_loop_thread) only short indexed reads, which never wait for a lock. */
 #ifndef CH_STORE_DB_H
 #define CH_STORE_DB_H
 
@@ -148,6 +148,24 @@ void ch_db_close(ch_db_t *db);
 const char *ch_db_kind(const ch_db_t *db);
 /** Borrows a connection for the calling thread; CH_EUNAVAILABLE when none can be made. */
 ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out);
+/* ---- event-loop threads ------------------------------------------------------------- */
+
+/** Marks the calling thread as an event loop (on non-zero) or as an ordinary thread (0);
+ * src/http/server.c marks each loop thread. A connection acquired on a loop thread never
+ * waits for a lock (SQLite: busy timeout 0, set at acquire): a conflicting lock fails the
+ * statement at once with CH_EUNAVAILABLE and leaves a note (ch_db_loop_busy_take) so that
+ * the caller can move the work to a worker thread, where the normal wait applies. */
+void ch_db_mark_loop_thread(int on);
+/** Whether the calling thread is marked as an event loop. */
+int ch_db_is_loop_thread(void);
+/** Whether a statement of the calling thread failed on a lock without waiting (because the
+ * thread is a loop) since the last call; clears the note. */
+int ch_db_loop_busy_take(void);
+/** Like ch_db_loop_busy_take, without clearing the note. */
+int ch_db_loop_busy_peek(void);
+/** For drivers: notes that a statement failed on a lock without waiting (loop thread). */
+void ch__db_loop_busy_note(void);
+
 /** Gives a connection back (an open transaction is rolled back). NULL is fine. */
 void ch_db_release(ch_db_t *db, ch_db_conn_t *conn);
 /** See ch_db_driver_t.exec. */

@@ -1,6 +1,7 @@
 /* SQLite driver (embedded mode). A pool of connections to one WAL database file: each
  * connection is used by one thread at a time (SQLITE_OPEN_NOMUTEX), keeps its own cache of
- * prepared statements, and waits up to five seconds for the write lock. Transactions follow
+ * prepared statements, and waits up to five seconds for a lock (not at all when borrowed by
+ * an event-loop thread, see ch_db_mark_loop_thread). Transactions follow
  * PostgreSQL's rule (an error aborts the transaction) so that code tested in embedded mode
  * behaves the same in cluster mode. */
 #include "store/db.h"
@@ -19,6 +20,9 @@
 #include "store/sqlite_walbuf.h"
 
 #define CH__SQ_BUSY_TIMEOUT_MS 5000
+/* On an event-loop thread a lock wait would stall every connection of the loop: fail at
+ * once instead, and let the dispatcher retry the call on a worker thread. */
+#define CH__SQ_LOOP_BUSY_TIMEOUT_MS 0
 #define CH__SQ_LOG_SQL_MAX 200 /* bytes of SQL quoted in error logs */
 
 typedef struct {
@@ -31,6 +35,7 @@ typedef struct ch__sq_conn {
     struct ch__sq_conn *next; /* free list */
     sqlite3 *db;
     ch__db_cache_t *cache;
+    int busy_ms;      /* the busy timeout set on db */
     int in_txn;       /* between our begin and commit/rollback */
     ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
 } ch__sq_conn_t;
@@ -70,12 +75,21 @@ static ch_err_t ch__sq_map(int rc)
     }
 }
 
+/* Whether rc is a lock conflict that a connection without busy timeout reports at once. */
+static int ch__sq_is_busy(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
 /* Maps a failure of what on c, logs it, and records it as the transaction's error. */
 static ch_err_t ch__sq_fail(ch__sq_conn_t *c, int rc, const char *what, const char *sql)
 {
     ch_err_t err = ch__sq_map(rc);
+    int loop_busy = c->busy_ms == CH__SQ_LOOP_BUSY_TIMEOUT_MS && ch__sq_is_busy(rc);
+    if (loop_busy)
+        ch__db_loop_busy_note(); /* expected: the caller retries on a worker thread */
     /* A unique violation is an expected answer (handle taken, replayed request). */
-    ch_log_level_t level = err == CH_ECONFLICT ? CH_LOG_DEBUG : CH_LOG_ERROR;
+    ch_log_level_t level = err == CH_ECONFLICT || loop_busy ? CH_LOG_DEBUG : CH_LOG_ERROR;
     if (ch_log_enabled(level))
         ch_log(level, "sqlite: %s failed: %s (code %d) [sql: %.*s]", what, sqlite3_errmsg(c->db), rc,
                CH__SQ_LOG_SQL_MAX, sql);
@@ -319,9 +333,9 @@ static void ch__sq_path_problem(const char *path, sqlite3 *db, char *errbuf, siz
                  db ? strerror(sqlite3_system_errno(db)) : "");
 }
 
-/* Opens and configures one connection. Returns an SQLite result code; on failure errbuf
- * (or the log, when errbuf is NULL) gets the reason. */
-static int ch__sq_connect(const char *path, ch__sq_conn_t **out, char *errbuf, size_t errlen)
+/* Opens and configures one connection that waits up to busy_ms for a lock. Returns an
+ * SQLite result code; on failure errbuf (or the log, when errbuf is NULL) gets the reason. */
+static int ch__sq_connect(const char *path, int busy_ms, ch__sq_conn_t **out, char *errbuf, size_t errlen)
 {
     char local[512];
     if (!errbuf || errlen == 0) {
@@ -338,7 +352,7 @@ static int ch__sq_connect(const char *path, ch__sq_conn_t **out, char *errbuf, s
         goto fail;
     }
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, CH__SQ_BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(db, busy_ms);
     if (sqlite3_db_readonly(db, "main") == 1) {
         snprintf(errbuf, errlen, "sqlite: %s is not writable", path);
         rc = SQLITE_READONLY;
@@ -367,10 +381,13 @@ static int ch__sq_connect(const char *path, ch__sq_conn_t **out, char *errbuf, s
         goto fail;
     }
     c->db = db;
+    c->busy_ms = busy_ms;
     *out = c;
     return SQLITE_OK;
 fail:
-    if (errbuf == local)
+    if (errbuf == local && busy_ms == CH__SQ_LOOP_BUSY_TIMEOUT_MS && ch__sq_is_busy(rc))
+        ch_log_debug("%s (event loop: retried on a worker)", local);
+    else if (errbuf == local)
         ch_log_error("%s", local);
     sqlite3_close(db);
     return rc;
@@ -407,7 +424,7 @@ static ch_err_t ch__sq_open(const char *url, const ch_db_options_t *opts, void *
     }
     /* One connection up front: it creates the file and proves that the path is usable. */
     ch__sq_conn_t *c;
-    int rc = ch__sq_connect(path, &c, errbuf, errlen);
+    int rc = ch__sq_connect(path, CH__SQ_BUSY_TIMEOUT_MS, &c, errbuf, errlen);
     if (rc != SQLITE_OK) {
         free(pool->path);
         free(pool);
@@ -443,6 +460,7 @@ static void ch__sq_close(void *impl)
 static ch_err_t ch__sq_acquire(void *impl, ch_db_conn_t **conn_out)
 {
     ch__sq_pool_t *pool = impl;
+    int busy_ms = ch_db_is_loop_thread() ? CH__SQ_LOOP_BUSY_TIMEOUT_MS : CH__SQ_BUSY_TIMEOUT_MS;
     pthread_mutex_lock(&pool->mu);
     ch__sq_conn_t *c = pool->free;
     if (c) {
@@ -453,12 +471,18 @@ static ch_err_t ch__sq_acquire(void *impl, ch_db_conn_t **conn_out)
     }
     pthread_mutex_unlock(&pool->mu);
     if (!c) {
-        if (ch__sq_connect(pool->path, &c, NULL, 0) != SQLITE_OK) {
+        int rc = ch__sq_connect(pool->path, busy_ms, &c, NULL, 0);
+        if (rc != SQLITE_OK) {
+            if (busy_ms == CH__SQ_LOOP_BUSY_TIMEOUT_MS && ch__sq_is_busy(rc))
+                ch__db_loop_busy_note();
             pthread_mutex_lock(&pool->mu);
             pool->nopen--;
             pthread_mutex_unlock(&pool->mu);
             return CH_EUNAVAILABLE;
         }
+    } else if (c->busy_ms != busy_ms) { /* a plain setter: no I/O, no lock */
+        sqlite3_busy_timeout(c->db, busy_ms);
+        c->busy_ms = busy_ms;
     }
     *conn_out = (ch_db_conn_t *)(void *)c;
     return CH_OK;

@@ -784,6 +784,85 @@ static void test_sqlite_settings(void **state)
     ch_db_release(b->db, conn[1]);
 }
 
+/* A worker thread (not marked as a loop) that inserts row 2 while another connection
+ * holds the write lock: it must wait for the lock, not fail. */
+typedef struct {
+    ch_db_t *db;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started;
+    int64_t busy_timeout; /* PRAGMA busy_timeout of its connection */
+    ch_err_t err;
+} waiter_t;
+
+static void *waiter_main(void *arg)
+{
+    waiter_t *w = arg;
+    ch_db_conn_t *conn;
+    ch_err_t err = ch_db_acquire(w->db, &conn);
+    if (err == CH_OK)
+        w->busy_timeout = scalar_on(w->db, conn, "PRAGMA busy_timeout");
+    pthread_mutex_lock(&w->mu);
+    w->started = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (err == CH_OK) {
+        err = insert_t(w->db, conn, 2, "worker");
+        ch_db_release(w->db, conn);
+    }
+    w->err = err;
+    return NULL;
+}
+
+/* On a thread marked as an event loop, a statement that meets a lock fails at once and
+ * leaves the busy note; the same pooled connection waits again on a worker thread. */
+static void test_sqlite_loop_thread_never_waits(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_conn_t *holder, *loop_conn;
+    OK(ch_db_acquire(b->db, &holder)); /* an ordinary thread: waits as usual */
+    assert_int_equal(scalar_on(b->db, holder, "PRAGMA busy_timeout"), 5000);
+    OK(ch_db_begin(b->db, holder, 1)); /* BEGIN IMMEDIATE: holds the write lock */
+    OK(insert_t(b->db, holder, 1, "holder"));
+
+    ch_db_mark_loop_thread(1);
+    assert_true(ch_db_is_loop_thread());
+    assert_false(ch_db_loop_busy_take());
+    OK(ch_db_acquire(b->db, &loop_conn));
+    assert_int_equal(scalar_on(b->db, loop_conn, "PRAGMA busy_timeout"), 0);
+    /* WAL: a read passes the writer's lock, and leaves no note. */
+    assert_int_equal(scalar_on(b->db, loop_conn, "SELECT count(*) FROM t"), 0);
+    assert_false(ch_db_loop_busy_take());
+    /* A write meets the lock: CH_EUNAVAILABLE at once (with the 5 s timeout it would only
+     * come back after the holder's commit, below, and succeed), plus the note, once. */
+    assert_int_equal(insert_t(b->db, loop_conn, 3, "loop"), CH_EUNAVAILABLE);
+    assert_true(ch_db_loop_busy_take());
+    assert_false(ch_db_loop_busy_take());
+    ch_db_release(b->db, loop_conn);
+    ch_db_mark_loop_thread(0);
+
+    /* A worker gets the pooled connection back with the normal timeout, and waits. */
+    waiter_t w = {.db = b->db};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
+    pthread_mutex_lock(&w.mu);
+    while (!w.started)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    usleep(200 * 1000); /* let it block on the lock (a shorter sleep only weakens the test) */
+    OK(ch_db_commit(b->db, holder));
+    ch_db_release(b->db, holder);
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    OK(w.err);
+    assert_int_equal(w.busy_timeout, 5000);
+    assert_int_equal(count_t(b->db), 2);
+    assert_false(ch_db_loop_busy_take()); /* a worker's wait leaves no note */
+}
+
 static void test_sqlite_open_errors(void **state)
 {
     backend_t *b = backend(state);
@@ -921,7 +1000,8 @@ int main(void)
         cmocka_unit_test(test_pg_down),
         cmocka_unit_test(test_rows_container),
     };
-    const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors)};
+    const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors),
+                                        CASE(test_sqlite_loop_thread_never_waits)};
     const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound)};
     int failed = cmocka_run_group_tests_name("db", common, NULL, NULL);
     failed += cmocka_run_group_tests_name("db_sqlite", sqlite, sqlite_group_setup, sqlite_group_teardown);

@@ -2,7 +2,8 @@
 
 ch_err_t ch_backend_err(ch_backend_t backend, ch_err_t err)
 {
-    if (err == CH_EUNAVAILABLE || err == CH_EINTERNAL)
+    /* A lock met on an event loop is no failure: the call runs again on a worker. */
+    if ((err == CH_EUNAVAILABLE && !ch_db_loop_busy_peek()) || err == CH_EINTERNAL)
         ch_metrics_backend_error(backend);
     return err;
 }
