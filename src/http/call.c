@@ -106,6 +106,19 @@ int ch_call_target_type(const ch_call_t *call)
     return ch_target_from_segment(segment);
 }
 
+void ch_call_reset_answer(ch_call_t *c)
+{
+    free(c->raw_out);
+    c->raw_out = NULL;
+    json_decref(c->out);
+    c->out = NULL;
+    json_decref(c->problem_extra);
+    c->problem_extra = NULL;
+    c->content_type = NULL;
+    c->status = 200;
+    c->replayed = 0;
+}
+
 ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body)
 {
     call->status = status;

@@ -92,6 +92,9 @@ uint64_t ch_call_id_param(const ch_call_t *call, size_t i);
 int ch_call_target_type(const ch_call_t *call);
 /** Sets a JSON success answer (takes ownership of body). Returns CH_OK. */
 ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body);
+/** Drops whatever answer the call holds (out, raw_out, problem_extra, content type, status
+ * back to 200, replayed), so that another can be given; err and fault are left alone. */
+void ch_call_reset_answer(ch_call_t *call);
 
 /** Lets a handler answer later, from another thread (the group-commit writer answers
  * after its commit, without holding a worker thread). Call it right before handing the

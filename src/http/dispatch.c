@@ -381,15 +381,7 @@ void ch_call_resume(ch_call_t *call, ch_err_t err)
 /* Forgets the answer an inline run left in the call, so that it can run again. */
 static void ch__reset_outcome(ch_call_t *c)
 {
-    json_decref(c->out);
-    c->out = NULL;
-    free(c->raw_out);
-    c->raw_out = NULL;
-    json_decref(c->problem_extra);
-    c->problem_extra = NULL;
-    c->content_type = NULL;
-    c->status = 200;
-    c->replayed = 0;
+    ch_call_reset_answer(c);
     c->err = CH_OK;
     memset(&c->fault, 0, sizeof(c->fault));
 }

@@ -46,19 +46,6 @@ static char *ch__idem_route(const ch_call_t *c)
     return out;
 }
 
-/* Drops whatever answer the call holds, so that another can be rendered. */
-static void ch__clear_answer(ch_call_t *c)
-{
-    free(c->raw_out);
-    c->raw_out = NULL;
-    json_decref(c->out);
-    c->out = NULL;
-    json_decref(c->problem_extra);
-    c->problem_extra = NULL;
-    c->content_type = NULL;
-    c->status = 200;
-    c->replayed = 0;
-}
 
 /* A stored answer of a credentials route lacks its tokens: the password of this request
  * must open the account (the login path: Argon2id, failure counting), and the answer gets
@@ -97,7 +84,7 @@ static ch_err_t ch__with_new_tokens(ch_call_t *c, char **body)
 static void ch__replay(ch_call_t *c, const ch_idem_req_t *req, int status, char *body, ch_err_t err,
                        void (*render)(ch_call_t *))
 {
-    ch__clear_answer(c);
+    ch_call_reset_answer(c);
     if (err == CH_OK && req->credentials && status < 300)
         err = ch__with_new_tokens(c, &body);
     c->err = err;
@@ -169,7 +156,7 @@ void ch_idem_call_run(ch_call_t *c, void (*render)(ch_call_t *call))
         ch__replay(c, &req, status, body, err, render);
     } else if (err != CH_OK) { /* rolled back, or maybe committed with its ack lost */
         ch_log_warn("idempotent request with key '%s' not committed: %s", req.key, ch_err_code(err));
-        ch__clear_answer(c);
+        ch_call_reset_answer(c);
         memset(&c->fault, 0, sizeof(c->fault));
         if (err != CH_EUNAVAILABLE && err != CH_EINTERNAL)
             err = CH_EUNAVAILABLE;
