@@ -274,7 +274,10 @@ static void *ch__loop_main(void *arg)
         h2o_context_dispose(&l->ctx);
         l->ctx_alive = 0;
     } else {
+        /* uv_walk below closes the context's own timer handles too: disposing of it later
+         * would close them a second time (libuv asserts). Its memory goes with the process. */
         ch_log_warn("connections still open at exit; leaving them to the operating system");
+        l->ctx_alive = 0;
     }
     uv_walk(&l->loop, ch__close_handle, NULL);
     uv_run(&l->loop, UV_RUN_DEFAULT);
