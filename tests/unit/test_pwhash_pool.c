@@ -225,10 +225,14 @@ static void test_shutdown_answers_queued_jobs_at_once(void **state)
 static void test_concurrency_from_memory_budget(void **state)
 {
     (void)state;
-    assert_int_equal(ch_pwhash_concurrency(128u << 20, 64u << 20), 2);
-    assert_int_equal(ch_pwhash_concurrency(100u << 20, 64u << 20), 1);
-    assert_int_equal(ch_pwhash_concurrency(1u << 20, 64u << 20), 1); /* at least one */
-    assert_int_equal(ch_pwhash_concurrency(1u << 20, 0), 1);
+    assert_int_equal(ch_pwhash_concurrency(128u << 20, 64u << 20, 8), 2);
+    assert_int_equal(ch_pwhash_concurrency(100u << 20, 64u << 20, 8), 1);
+    assert_int_equal(ch_pwhash_concurrency(1u << 20, 64u << 20, 8), 1); /* at least one */
+    assert_int_equal(ch_pwhash_concurrency(1u << 20, 0, 8), 1);
+    assert_int_equal(ch_pwhash_concurrency(1024u << 20, 64u << 20, 4), 3); /* a core left */
+    assert_int_equal(ch_pwhash_concurrency(1024u << 20, 64u << 20, 2), 1);
+    assert_int_equal(ch_pwhash_concurrency(1024u << 20, 64u << 20, 1), 1);
+    assert_int_equal(ch_pwhash_concurrency(128u << 20, 64u << 20, 0), 2); /* cores unknown */
 }
 
 int main(void)

@@ -1,5 +1,7 @@
 #include "svc/auth/passwords.h"
 
+#include <unistd.h>
+
 #include "core/metrics.h"
 #include "svc/auth/pwhash_pool.h"
 
@@ -42,7 +44,7 @@ static void ch__render_metrics(ch_buf_t *out, void *arg)
 int ch_auth_passwords_start(ch_svc_t *svc)
 {
     const ch_config_t *cfg = svc->cfg;
-    unsigned n = ch_pwhash_concurrency(cfg->pwhash_max_memory, cfg->pwhash_memlimit);
+    unsigned n = ch_pwhash_concurrency(cfg->pwhash_max_memory, cfg->pwhash_memlimit, sysconf(_SC_NPROCESSORS_ONLN));
     svc->pwhash = ch_pwhash_pool_create(n, cfg->pwhash_queue, CH_PWHASH_NICE);
     if (!svc->pwhash)
         return -1;

@@ -32,9 +32,12 @@ struct ch_pwhash_pool {
     unsigned long long ran, rejected, dropped;
 };
 
-unsigned ch_pwhash_concurrency(size_t budget, size_t per_job)
+unsigned ch_pwhash_concurrency(size_t budget, size_t per_job, long cores)
 {
     size_t n = per_job ? budget / per_job : 1;
+    size_t cap = cores > 1 ? (size_t)(cores - 1) : 1; /* a core is left to request work */
+    if (cores > 0 && n > cap)
+        n = cap;
     return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
 }
 
