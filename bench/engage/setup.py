@@ -7,6 +7,7 @@ import concurrent.futures
 import http.client
 import json
 import sys
+import time
 import urllib.parse
 
 base, out, n_users, n_targets = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -14,14 +15,18 @@ u = urllib.parse.urlsplit(base)
 
 
 def call(method, path, body=None, token=None):
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     h = {"Content-Type": "application/json"}
     if token:
         h["Authorization"] = "Bearer " + token
-    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
+    for _ in range(600):  # a 503 overloaded (password hasher full) changed nothing: wait, retry
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        if r.status != 503 or not r.getheader("Retry-After"):
+            break
+        time.sleep(float(r.getheader("Retry-After")))
     if r.status >= 300:
         sys.exit(f"setup: {method} {path} answered {r.status}: {data[:300]!r}")
     return json.loads(data) if data else None
