@@ -30,22 +30,20 @@ static _Atomic long ch__inflight, ch__connections, ch__queue;
 static _Atomic uint64_t ch__backend_errors[CH__BACKEND_COUNT];
 static _Atomic uint64_t ch__group_commits, ch__group_commit_writes;
 static _Atomic long ch__reaction_queue;
-/* Consumer lag gauges: a name slot is claimed once (compare-and-swap), then only stored. */
-static struct {
+/* A labelled value: its name slot is claimed once (compare-and-swap), then only the value
+ * changes (ch__named_slot). */
+typedef struct {
     _Atomic(const char *) name;
-    _Atomic int64_t lag_ms;
-} ch__consumers[CH_METRICS_MAX_CONSUMERS];
+    _Atomic int64_t value;
+} ch__named_t;
+static ch__named_t ch__consumers[CH_METRICS_MAX_CONSUMERS]; /* lag in ms */
 /* Renderers added by modules (before serving, then only read). */
 static struct {
     void (*fn)(ch_buf_t *out, void *arg);
     void *arg;
 } ch__renderers[CH_METRICS_MAX_RENDERERS];
 static size_t ch__nrenderers;
-/* Rows purged per table: slots claimed like the consumers'. */
-static struct {
-    _Atomic(const char *) name;
-    _Atomic uint64_t rows;
-} ch__purged[CH_METRICS_MAX_TABLES];
+static ch__named_t ch__purged[CH_METRICS_MAX_TABLES]; /* rows deleted by retention */
 static const char *const ch__backend_names[CH__BACKEND_COUNT] = {"db", "kv"};
 
 size_t ch_metrics_register_route(const char *method, const char *route)
@@ -127,17 +125,24 @@ void ch_metrics_reaction_queue_add(long delta)
     atomic_fetch_add(&ch__reaction_queue, delta);
 }
 
+/* The slot labelled name among n, claimed on first use; NULL when all n carry other names. */
+static ch__named_t *ch__named_slot(ch__named_t *slots, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *have = atomic_load(&slots[i].name);
+        if (!have && atomic_compare_exchange_strong(&slots[i].name, &have, name))
+            have = name;
+        if (have == name || strcmp(have, name) == 0)
+            return &slots[i];
+    }
+    return NULL;
+}
+
 void ch_metrics_consumer_lag(const char *name, int64_t lag_ms)
 {
-    for (size_t i = 0; i < CH_METRICS_MAX_CONSUMERS; i++) {
-        const char *have = atomic_load(&ch__consumers[i].name);
-        if (!have && atomic_compare_exchange_strong(&ch__consumers[i].name, &have, name))
-            have = name;
-        if (have == name || strcmp(have, name) == 0) {
-            atomic_store(&ch__consumers[i].lag_ms, lag_ms > 0 ? lag_ms : 0);
-            return;
-        }
-    }
+    ch__named_t *slot = ch__named_slot(ch__consumers, CH_METRICS_MAX_CONSUMERS, name);
+    if (slot)
+        atomic_store(&slot->value, lag_ms > 0 ? lag_ms : 0);
 }
 
 int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg)
@@ -151,15 +156,9 @@ int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg)
 
 void ch_metrics_purged(const char *table, uint64_t rows)
 {
-    for (size_t i = 0; i < CH_METRICS_MAX_TABLES; i++) {
-        const char *have = atomic_load(&ch__purged[i].name);
-        if (!have && atomic_compare_exchange_strong(&ch__purged[i].name, &have, table))
-            have = table;
-        if (have == table || strcmp(have, table) == 0) {
-            atomic_fetch_add(&ch__purged[i].rows, rows);
-            return;
-        }
-    }
+    ch__named_t *slot = ch__named_slot(ch__purged, CH_METRICS_MAX_TABLES, table);
+    if (slot)
+        atomic_fetch_add(&slot->value, (int64_t)rows);
 }
 
 void ch_metrics_render(ch_buf_t *out)
@@ -218,7 +217,7 @@ void ch_metrics_render(ch_buf_t *out)
         const char *name = atomic_load(&ch__consumers[i].name);
         if (name)
             ch_buf_printf(out, "chorus_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", name,
-                          (double)atomic_load(&ch__consumers[i].lag_ms) / 1e3);
+                          (double)atomic_load(&ch__consumers[i].value) / 1e3);
     }
     ch_metrics_edge_render(out, ch_mono_ms());
     ch_buf_printf(out, "# HELP chorus_reaction_queue Reaction writes queued for the group-commit writer, not yet in "
@@ -230,7 +229,7 @@ void ch_metrics_render(ch_buf_t *out)
         const char *name = atomic_load(&ch__purged[i].name);
         if (name)
             ch_buf_printf(out, "chorus_retention_purged_rows_total{table=\"%s\"} %llu\n", name,
-                          (unsigned long long)atomic_load(&ch__purged[i].rows));
+                          (unsigned long long)atomic_load(&ch__purged[i].value));
     }
     ch_buf_printf(out,
                   "# HELP chorus_build_info Build information.\n# TYPE chorus_build_info gauge\n"
