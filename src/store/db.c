@@ -459,8 +459,6 @@ static int ch__db_grow(void **p, size_t *cap, size_t need, size_t elem)
     if (ncap > SIZE_MAX / elem)
         return -1;
     void *np = ch_realloc(*p, ncap * elem);
-    if (!np)
-        return -1;
     *p = np;
     *cap = ncap;
     return 0;
@@ -609,8 +607,6 @@ int ch__db_cache_put(ch__db_cache_t *cache, const char *sql, void *value)
 {
     size_t len = strlen(sql);
     ch__db_cache_entry_t *e = ch_malloc(sizeof(*e) + len + 1);
-    if (!e)
-        return -1;
     memcpy(e->sql, sql, len + 1);
     e->hash = ch__db_hash(sql);
     e->value = value;

@@ -250,8 +250,6 @@ static ch_err_t ch__pg_stmt(ch__pg_conn_t *c, const char *sql, ch__pg_stmt_t **s
         ch__db_cache_clear(c->cache, ch__pg_stmt_free, NULL);
     }
     st = ch_calloc(1, sizeof(*st));
-    if (!st)
-        return ch__pg_misuse(c, CH_EINTERNAL, "out of memory", sql);
     snprintf(st->name, sizeof(st->name), "ch_%u", c->next_stmt++);
     PGresult *res = ch__pg_await(c, PQsendPrepare(c->pg, st->name, sql, 0, NULL), sql);
     ch_err_t err = res && PQresultStatus(res) == PGRES_COMMAND_OK ? CH_OK : ch__pg_fail(c, res, "prepare", sql);

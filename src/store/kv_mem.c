@@ -222,8 +222,6 @@ static ch_err_t ch__kv_mem_insert(ch__kv_shard_t *s, uint64_t hash, const char *
                                   size_t vlen, int64_t expires_at, ch__kv_ent_t **out)
 {
     ch__kv_ent_t *e = ch_malloc(sizeof(*e) + klen + 1);
-    if (!e)
-        return CH_EINTERNAL;
     e->hash = hash;
     e->expires_at = expires_at;
     e->used = ++s->clock;
@@ -478,8 +476,6 @@ static ch_err_t ch__kv_mem_set(void *impl, const char *key, const char *val, siz
 
     /* Copy outside the lock: values may be large. */
     char *copy = ch_malloc(len + 1);
-    if (!copy)
-        return CH_EINTERNAL;
     memcpy(copy, val, len);
     copy[len] = '\0';
 

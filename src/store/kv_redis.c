@@ -70,8 +70,6 @@ static int ch__kv_hexval(int c)
 static char *ch__kv_pct_decode(const char *p, size_t n)
 {
     char *out = ch_malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '%') {
             int hi = i + 2 < n ? ch__kv_hexval((unsigned char)p[i + 1]) : -1;
@@ -273,8 +271,6 @@ static ch__kv_rconn_t *ch__kv_redis_acquire(ch__kv_redis_t *r)
     }
 
     ch__kv_rconn_t *rc = ch_calloc(1, sizeof(*rc));
-    if (!rc)
-        return NULL;
     pthread_mutex_lock(&r->mu);
     rc->gen = r->gen;
     pthread_mutex_unlock(&r->mu);

@@ -89,8 +89,6 @@ ch_err_t ch__comments_threads(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer
 {
     /* The rows shown, in order: row_of[i] for i < count. */
     size_t count = 0, *row_of = ch_malloc(sizeof(size_t) * (order ? norder : n) + 1);
-    if (!row_of)
-        return CH_EINTERNAL;
     for (size_t i = 0; i < (order ? norder : n); i++) {
         size_t r = i;
         if (order) {

@@ -115,8 +115,6 @@ static ch_err_t ch__save(ch_svc_t *svc, const ch__snapshot_t *s)
 {
     size_t cap = CH__SNAPSHOT_HEAD_MAX + s->n * CH_ID_STR_LEN, len;
     char *val = ch_malloc(cap), key[96], gen[CH_ID_STR_LEN];
-    if (!val)
-        return CH_EINTERNAL;
     len = (size_t)snprintf(val, cap, "%" PRIu64 ":%" PRId64 ":%d:", s->gen, s->at, s->capped);
     for (size_t i = 0; i < s->n; i++)
         len += (size_t)snprintf(val + len, cap - len, "%s%" PRIu64, i ? "," : "", s->ids[i]);
@@ -253,8 +251,6 @@ static ch_err_t ch__rest_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer
                               int limit, uint64_t before, json_t **out)
 {
     uint64_t *sorted = ch_malloc(sizeof(uint64_t) * (s->n + 1)), order[CH__COMMENTS_IN_MAX + 1];
-    if (!sorted)
-        return CH_EINTERNAL;
     memcpy(sorted, s->ids, sizeof(uint64_t) * s->n);
     qsort(sorted, s->n, sizeof(uint64_t), ch__cmp_id);
     /* At most s->n rows are left out, so limit + 1 + s->n rows always fill the page. */

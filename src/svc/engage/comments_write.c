@@ -216,8 +216,6 @@ ch_err_t ch_comments_create(ch_svc_t *svc, uint64_t viewer, ch_target_type_t typ
     if (err)
         return err;
     ch_textrefs_t *refs = ch_malloc(sizeof(*refs));
-    if (!refs)
-        return ch_fault(f, CH_EINTERNAL, NULL, "out of memory");
     if ((err = ch_refs_parse(text, "text", refs, f)) != CH_OK) {
         free(refs);
         return err;

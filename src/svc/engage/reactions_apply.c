@@ -187,8 +187,6 @@ ch_err_t ch__reactions_run(ch_svc_t *svc, ch_db_conn_t *own, ch__reaction_op_t *
     ch__target_sum_t *sums = ch_calloc(n ? n : 1, sizeof(*sums));
     size_t nsums = 0;
     ch_db_conn_t *conn = own;
-    if (!sums)
-        return CH_EINTERNAL;
     ch_err_t err = own ? ch_backend_err(CH_BACKEND_DB, ch_db_begin(svc->db, own, 1)) : ch_sql_begin(svc, 1, &conn);
     if (err) {
         free(sums);

@@ -95,8 +95,6 @@ static void *ch__writer_main(void *arg)
 ch_reactions_writer_t *ch_reactions_writer_start(ch_svc_t *svc)
 {
     ch_reactions_writer_t *w = ch_calloc(1, sizeof(*w));
-    if (!w)
-        return NULL;
     w->svc = svc;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);

@@ -285,8 +285,6 @@ ch_err_t ch_refs_item(ch_svc_t *svc, ch_db_conn_t *conn, ch_item_type_t type, ui
                       int followers_only, int is_new, const char *text, const char *field, ch_fault_t *f)
 {
     ch_textrefs_t *refs = ch_malloc(sizeof(*refs));
-    if (!refs)
-        return ch_fault(f, CH_EINTERNAL, NULL, "out of memory");
     ch_target_type_t tt = type == CH_ITEM_REEL ? CH_TARGET_REEL : type == CH_ITEM_STORY ? CH_TARGET_STORY
                                                                                          : CH_TARGET_POST;
     ch_refs_target_t t = {tt, id, author, tt, id, author, followers_only, 0, 0, is_new};

@@ -77,8 +77,6 @@ static char *ch__reply_text(ch_seed_world_t *w, uint32_t writer, uint32_t parent
 {
     char *text = ch_malloc(CH__TEXT_MAX);
     double u = ch_seed_unit(&w->erng);
-    if (!text)
-        return NULL;
     if (u < 0.35 && parent_author != writer)
         snprintf(text, CH__TEXT_MAX, ch__word(w, &ch_seed_reply_mention), w->handles[parent_author]);
     else if (u < 0.5) {

@@ -65,8 +65,6 @@ ch_err_t ch_seed_engagement(ch_seed_world_t *w)
 {
     w->mark = ch_calloc(w->n, sizeof(*w->mark));
     w->pool = ch_calloc(w->n, sizeof(*w->pool));
-    if (!w->mark || !w->pool)
-        return CH_EINTERNAL;
     ch_err_t err = CH_OK;
     for (size_t i = 0; i < w->nitems && err == CH_OK; i++)
         err = ch__item(w, &w->items[i]);

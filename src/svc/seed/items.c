@@ -25,8 +25,6 @@ static char *ch__caption(ch_seed_world_t *w, int64_t at)
     const char *third = ch_seed_tags.s[ch_seed_pick(&w->rng, ch_seed_tags.n)];
     const char *fourth = ch_seed_tags.s[ch_seed_pick(&w->rng, ch_seed_tags.n)];
     char *text = ch_malloc(CH__TEXT_MAX);
-    if (!text)
-        return NULL;
     int n = snprintf(text, CH__TEXT_MAX, tpl, noun, second, third, fourth);
     if (at > w->now - CH_SEED_BURST_MS && ch_seed_unit(&w->erng) < 0.5 && n > 0 && n < CH__TEXT_MAX)
         snprintf(text + n, CH__TEXT_MAX - (size_t)n, " #%s", w->burst_tag);
@@ -125,8 +123,6 @@ ch_err_t ch_seed_items(ch_seed_world_t *w)
 {
     size_t posts = w->n * 10, reels = w->n / 2, total = posts + reels, stories = w->n * 3 / 10 * 2;
     w->items = ch_calloc(total + stories, sizeof(*w->items));
-    if (!w->items)
-        return CH_EINTERNAL;
     ch_batch_t b;
     ch_batch_init(&b, w->svc, w->conn,
                   "items(id, type, author_id, text, media, visibility, video_url, cover_url, media_url, kind, "

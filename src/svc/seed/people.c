@@ -60,8 +60,6 @@ static ch_err_t ch__index_fans(ch_seed_world_t *w)
     qsort(w->edges, w->nedges, sizeof(*w->edges), ch__cmp_u64);
     w->fan_start = ch_calloc(w->n + 1, sizeof(*w->fan_start));
     w->fans = ch_malloc((w->nedges ? w->nedges : 1) * sizeof(*w->fans));
-    if (!w->fan_start || !w->fans)
-        return CH_EINTERNAL;
     size_t k = 0;
     for (size_t e = 0; e < w->nedges; e++) {
         if (e && w->edges[e] == w->edges[e - 1])
