@@ -34,6 +34,8 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_JWT_SECRET", "(unset: kept in the database)", "HS256 key for access tokens (>= 32 bytes)"},
     {"CHORUS_ACCESS_TTL", "900", "access token lifetime, seconds"},
     {"CHORUS_REFRESH_TTL", "2592000", "refresh token lifetime, seconds (30 days)"},
+    {"CHORUS_REFRESH_REUSE_INTERVAL", "30", "seconds after a refresh in which the same refresh token returns the "
+                                            "same new one (a retry); reuse later revokes the session (0-300; 0 = reuse always revokes)"},
     {"CHORUS_RATE_LIMIT_USER", "600", "writes per minute per user"},
     {"CHORUS_RATE_LIMIT_IP", "6000", "writes per minute per client address"},
     {"CHORUS_RATE_LIMIT_REACTIONS", "300", "reaction changes per minute per user"},
@@ -304,6 +306,11 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->db_statement_timeout_ms = db_timeout;
     cfg->db_pool_size = (unsigned)db_pool;
     cfg->db_pool_wait_ms = db_wait;
+
+    int64_t refresh_reuse = CH_REFRESH_REUSE_DEFAULT_S;
+    if (ch__env_int("CHORUS_REFRESH_REUSE_INTERVAL", 0, CH_REFRESH_REUSE_MAX_S, &refresh_reuse, err, errlen))
+        return -1;
+    cfg->refresh_reuse_s = refresh_reuse;
     cfg->threads = (unsigned)threads;
     cfg->workers = (unsigned)workers;
     cfg->node_id = (unsigned)node;

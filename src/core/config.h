@@ -26,6 +26,10 @@
 #define CH_RETENTION_DEFAULT_S (7 * 86400LL)
 #define CH_RETENTION_MAX_S (3650 * 86400LL)
 
+/* CHORUS_REFRESH_REUSE_INTERVAL: default and largest accepted, seconds. */
+#define CH_REFRESH_REUSE_DEFAULT_S 30
+#define CH_REFRESH_REUSE_MAX_S 300
+
 typedef struct {
     char listen_host[256];
     uint16_t listen_port;
@@ -43,6 +47,7 @@ typedef struct {
     char jwt_secret[256];   /* "" = generated once and kept in the database */
     int64_t access_ttl_s;
     int64_t refresh_ttl_s;
+    int64_t refresh_reuse_s; /* a used refresh token returns its successor this long (0 = never) */
     int64_t rate_limit_user; /* writes per minute per user */
     int64_t rate_limit_ip;   /* writes per minute per client address */
     int64_t rate_limit_reactions; /* reaction changes per minute per user */

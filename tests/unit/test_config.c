@@ -80,6 +80,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.jwt_secret, "");
     assert_int_equal(cfg.access_ttl_s, 900);
     assert_int_equal(cfg.refresh_ttl_s, 30 * 86400);
+    assert_int_equal(cfg.refresh_reuse_s, 30);
     assert_int_equal(cfg.rate_limit_user, 600);
     assert_int_equal(cfg.rate_limit_ip, 6000);
     assert_int_equal(cfg.login_max_failures, 5);
@@ -198,6 +199,8 @@ static void test_bad_other_values(void **state)
     expect_rejected("CHORUS_NODE_ID", "-1");
     expect_rejected("CHORUS_ACCESS_TTL", "0");
     expect_rejected("CHORUS_REFRESH_TTL", "59");
+    expect_rejected("CHORUS_REFRESH_REUSE_INTERVAL", "-1");
+    expect_rejected("CHORUS_REFRESH_REUSE_INTERVAL", "301");
     expect_rejected("CHORUS_PWHASH_QUEUE", "1025");
     expect_rejected("CHORUS_PWHASH_QUEUE", "-1");
     expect_rejected("CHORUS_PWHASH_MAX_MEMORY", "0");
@@ -296,6 +299,7 @@ static void test_good_numbers_and_secret(void **state)
     setenv("CHORUS_JWT_SECRET", secret, 1);
     setenv("CHORUS_LOG_LEVEL", "debug", 1);
     setenv("CHORUS_ACCESS_TTL", "60", 1);
+    setenv("CHORUS_REFRESH_REUSE_INTERVAL", "0", 1);
     setenv("CHORUS_PWHASH_OPSLIMIT", "3", 1);
     setenv("CHORUS_PWHASH_MEMLIMIT", "8192", 1);
     load_ok(&cfg);
@@ -305,13 +309,16 @@ static void test_good_numbers_and_secret(void **state)
     assert_string_equal(cfg.jwt_secret, secret);
     assert_int_equal(cfg.log_level, CH_LOG_DEBUG);
     assert_int_equal(cfg.access_ttl_s, 60);
+    assert_int_equal(cfg.refresh_reuse_s, 0);
     assert_int_equal(cfg.pwhash_opslimit, 3);
     assert_int_equal(cfg.pwhash_memlimit, 8192);
 
     setenv("CHORUS_THREADS", "256", 1);
     setenv("CHORUS_LOG_LEVEL", "error", 1);
+    setenv("CHORUS_REFRESH_REUSE_INTERVAL", "300", 1);
     load_ok(&cfg);
     assert_int_equal(cfg.threads, 256);
+    assert_int_equal(cfg.refresh_reuse_s, 300);
     assert_int_equal(cfg.log_level, CH_LOG_ERROR);
 }
 
