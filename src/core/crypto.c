@@ -135,6 +135,21 @@ void ch_opaque_token_new(char out[CH_OPAQUE_TOKEN_LEN])
     sodium_bin2base64(out, CH_OPAQUE_TOKEN_LEN, raw, sizeof(raw), CH__B64);
 }
 
+/* crypto_kdf context (8 bytes) and subkey id of the refresh-successor key. */
+#define CH__SUCCESSOR_CTX "chrefsuc"
+#define CH__SUCCESSOR_SUBKEY 1
+
+void ch_opaque_token_successor(const uint8_t key[CH_TOKEN_KEY_LEN], const char *token, size_t len,
+                               char out[CH_OPAQUE_TOKEN_LEN])
+{
+    _Static_assert(CH_TOKEN_KEY_LEN == crypto_kdf_KEYBYTES, "the token key is a crypto_kdf master key");
+    uint8_t subkey[crypto_auth_hmacsha256_KEYBYTES], mac[crypto_auth_hmacsha256_BYTES];
+    crypto_kdf_derive_from_key(subkey, sizeof(subkey), CH__SUCCESSOR_SUBKEY, CH__SUCCESSOR_CTX, key);
+    crypto_auth_hmacsha256(mac, (const unsigned char *)token, len, subkey);
+    sodium_bin2base64(out, CH_OPAQUE_TOKEN_LEN, mac, sizeof(mac), CH__B64);
+    sodium_memzero(subkey, sizeof(subkey));
+}
+
 void ch_digest_hex(const void *data, size_t len, char out[CH_DIGEST_HEX_LEN])
 {
     unsigned char h[crypto_hash_sha256_BYTES];

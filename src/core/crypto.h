@@ -47,6 +47,13 @@ void ch_token_key_from_secret(const char *secret, uint8_t key[CH_TOKEN_KEY_LEN])
 
 /** A new 256-bit random opaque token, base64url, into out (CH_OPAQUE_TOKEN_LEN bytes). */
 void ch_opaque_token_new(char out[CH_OPAQUE_TOKEN_LEN]);
+/** The successor of a refresh token, into out (CH_OPAQUE_TOKEN_LEN bytes): base64url of
+ * HMAC-SHA256 of token under a subkey of key made for this use only (crypto_kdf, its own
+ * context), so it is unrelated to any access-token MAC. Deterministic: whoever holds key
+ * can recompute it from the presented token, nobody else can; so only the successor's
+ * digest needs storing. token is borrowed, any length. */
+void ch_opaque_token_successor(const uint8_t key[CH_TOKEN_KEY_LEN], const char *token, size_t len,
+                               char out[CH_OPAQUE_TOKEN_LEN]);
 /** SHA-256 of data as lower-case hex into out (CH_DIGEST_HEX_LEN bytes). */
 void ch_digest_hex(const void *data, size_t len, char out[CH_DIGEST_HEX_LEN]);
 

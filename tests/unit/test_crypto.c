@@ -333,6 +333,33 @@ static void test_opaque_token(void **state)
     assert_int_equal(raw_len, 32);
 }
 
+/* The refresh successor, computed independently in Python:
+ *   sub = hashlib.blake2b(b"", digest_size=32, key=key, salt=(1).to_bytes(8, "little") + bytes(8),
+ *                         person=b"chrefsuc" + bytes(8)).digest()      (crypto_kdf_derive_from_key)
+ *   base64url(hmac.new(sub, token, sha256).digest()) without padding. */
+static void test_opaque_token_successor(void **state)
+{
+    uint8_t key[CH_TOKEN_KEY_LEN], other[CH_TOKEN_KEY_LEN];
+    for (size_t i = 0; i < sizeof(key); i++) {
+        key[i] = (uint8_t)i;
+        other[i] = (uint8_t)(i + 1);
+    }
+    const char *tok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+    char a[CH_OPAQUE_TOKEN_LEN], b[CH_OPAQUE_TOKEN_LEN], c[CH_OPAQUE_TOKEN_LEN];
+    ch_opaque_token_successor(key, tok, strlen(tok), a);
+    assert_string_equal(a, "m48ajiKQrKnWH1tHSuumdsnDBzgtGkevx28hSyAHRf4");
+    ch_opaque_token_successor(key, tok, strlen(tok), b); /* deterministic */
+    assert_string_equal(a, b);
+    ch_opaque_token_successor(key, a, strlen(a), c); /* its own successor: the next in the chain */
+    assert_string_equal(c, "lebElm9a_fm0QFIvW8m9wlCJsTokrNwdLtyIIuYQWgc");
+    /* Not the plain HMAC under the token key (that is what signs access tokens). */
+    assert_string_not_equal(a, "B0T4esd4cNsx2tLJL-zQLZtBY8Ua-zfD7mDtq6Cb0jw");
+    ch_opaque_token_successor(other, tok, strlen(tok), b); /* another key, another successor */
+    assert_string_not_equal(a, b);
+    ch_opaque_token_successor(key, tok, strlen(tok) - 1, b); /* len counts */
+    assert_string_not_equal(a, b);
+}
+
 static void test_digest_hex(void **state)
 {
     char out[CH_DIGEST_HEX_LEN];
@@ -360,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_token_malformed),
         cmocka_unit_test(test_token_signed_but_bad_claims),
         cmocka_unit_test(test_opaque_token),
+        cmocka_unit_test(test_opaque_token_successor),
         cmocka_unit_test(test_digest_hex),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
