@@ -335,9 +335,13 @@ def test_refresh_reuse_revokes_the_session(api):
     second = api.login(acct.handle)  # another session of the same user, must survive
     old_refresh = acct.refresh_token
     r1 = expect_status(api.post(REFRESH, json={"refresh_token": old_refresh}), 200).json
-    # Presenting the already-used token again: theft -> 401 and the whole session is revoked.
+    r2 = expect_status(api.post(REFRESH, json={"refresh_token": r1["refresh_token"]}), 200).json
+    # Presenting the already-used token again once its successor was used (so not a retry
+    # within the reuse interval: test_refresh_reuse.py): theft -> 401 and the whole session
+    # is revoked.
     expect_problem(api.post(REFRESH, json={"refresh_token": old_refresh}), 401, "invalid_token")
-    expect_problem(api.post(REFRESH, json={"refresh_token": r1["refresh_token"]}), 401, "invalid_token")
+    expect_problem(api.post(REFRESH, json={"refresh_token": r2["refresh_token"]}), 401, "invalid_token")
+    expect_problem(api.get("/v1/me", token=r2["access_token"]), 401, "invalid_token")
     expect_problem(api.get("/v1/me", token=r1["access_token"]), 401, "invalid_token")
     expect_problem(api.get("/v1/me", token=acct.access_token), 401, "invalid_token")
     # The other session is untouched, and the revoked one is no longer listed.

@@ -129,6 +129,9 @@ def test_revocation_survives_redis_restart(start_server, redis_ctl, api):
     acct = c.register()
     used = acct.refresh_token
     acct.update(expect_status(c.post("/v1/auth/refresh", json={"refresh_token": used}), 200).json)
+    # Its successor used too, so that presenting `used` again is theft, not a retry
+    # within the reuse interval.
+    acct.update(expect_status(c.post("/v1/auth/refresh", json={"refresh_token": acct.refresh_token}), 200).json)
     gone = c.login(acct.handle, device_name="gone")
     expect_status(gone.post("/v1/auth/logout"), 204)
     revoked = c.login(acct.handle, device_name="revoked")

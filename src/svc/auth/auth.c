@@ -85,13 +85,12 @@ static ch_err_t ch__device_name(json_t *body, const char **out, ch_fault_t *f)
 
 /* ---- sessions and tokens ----------------------------------------------------------------- */
 
-/* Stores a new refresh token for a session on conn and writes its plain form to out. */
-static ch_err_t ch__issue_refresh(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t session_id, int64_t now,
-                                  char out[CH_OPAQUE_TOKEN_LEN])
+/* Stores the digest of a refresh token of a session on conn (the token itself never). */
+static ch_err_t ch__store_refresh(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t session_id, int64_t now,
+                                  const char *token)
 {
     char digest[CH_DIGEST_HEX_LEN];
-    ch_opaque_token_new(out);
-    ch_digest_hex(out, strlen(out), digest);
+    ch_digest_hex(token, strlen(token), digest);
     ch_db_param_t p[] = {CH_DB_P_TEXT(digest), CH_DB_P_INT(session_id), CH_DB_P_INT(now),
                          CH_DB_P_INT(now + svc->cfg->refresh_ttl_s * 1000)};
     return ch_sql_on(svc, conn,
@@ -111,8 +110,9 @@ static ch_err_t ch__open_session(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t use
                              "INSERT INTO sessions(id, user_id, device_name, created_at, last_seen_at, expires_at) "
                              "VALUES($1, $2, $3, $4, $4, $5)",
                              p, CH_NPARAMS(p), NULL, NULL);
+    ch_opaque_token_new(refresh);
     if (err == CH_OK)
-        err = ch__issue_refresh(svc, conn, sid, now, refresh);
+        err = ch__store_refresh(svc, conn, sid, now, refresh);
     *session_out = sid;
     return err;
 }
@@ -269,14 +269,51 @@ static ch_err_t ch__revoke_stolen(ch_svc_t *svc, const char *digest)
     return err ? err : ch__mark_revoked(svc, sid);
 }
 
+/* The reuse interval (docs/design.md, "Accounts and sessions"): token was used less than
+ * CHORUS_REFRESH_REUSE_INTERVAL ago, and its successor (successor_digest) is still unused
+ * and unexpired in a live session: a retry whose answer was lost, not theft. Sets
+ * *session_id and *user_id when so (0 otherwise). Runs on conn, after the rotating UPDATE
+ * found nothing to rotate: that UPDATE waited for any concurrent rotation of the same token
+ * to commit, so its successor row is visible here. */
+static ch_err_t ch__reuse_within_interval(ch_svc_t *svc, ch_db_conn_t *conn, const char *digest,
+                                          const char *successor_digest, int64_t now, uint64_t *session_id,
+                                          uint64_t *user_id)
+{
+    *session_id = *user_id = 0;
+    if (svc->cfg->refresh_reuse_s <= 0)
+        return CH_OK;
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(digest), CH_DB_P_TEXT(successor_digest), CH_DB_P_INT(now),
+                         CH_DB_P_INT(now - svc->cfg->refresh_reuse_s * 1000)};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT s.id, s.user_id FROM refresh_tokens o "
+                             "JOIN refresh_tokens n ON n.session_id = o.session_id "
+                             "JOIN sessions s ON s.id = o.session_id "
+                             "WHERE o.token_hash = $1 AND o.used_at > $4 "
+                             "AND n.token_hash = $2 AND n.used_at IS NULL AND n.expires_at > $3 "
+                             "AND s.revoked_at IS NULL AND s.expires_at > $3",
+                             p, CH_NPARAMS(p), &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) == 1) {
+        *session_id = (uint64_t)ch_db_rows_int(rows, 0, 0);
+        *user_id = (uint64_t)ch_db_rows_int(rows, 0, 1);
+    }
+    ch_db_rows_free(rows);
+    return err;
+}
+
 ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f)
 {
     const char *token = NULL;
     ch_err_t err = ch__req_string(body, "refresh_token", &token, f);
     if (err)
         return err;
-    char digest[CH_DIGEST_HEX_LEN], refresh[CH_OPAQUE_TOKEN_LEN];
+    /* The successor is derived from the token, not drawn at random: a retry of this
+     * refresh within the reuse interval can be given the same one although only its digest
+     * is stored. */
+    char digest[CH_DIGEST_HEX_LEN], refresh[CH_OPAQUE_TOKEN_LEN], refresh_digest[CH_DIGEST_HEX_LEN];
     ch_digest_hex(token, strlen(token), digest);
+    ch_opaque_token_successor(svc->token_key, token, strlen(token), refresh);
+    ch_digest_hex(refresh, strlen(refresh), refresh_digest);
     int64_t now = ch_now_ms();
 
     ch_db_conn_t *conn;
@@ -302,9 +339,14 @@ ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *
                         &rows, NULL);
         uid = err == CH_OK && ch_db_rows_count(rows) == 1 ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
         if (err == CH_OK)
-            err = ch__issue_refresh(svc, conn, sid, now, refresh);
+            err = ch__store_refresh(svc, conn, sid, now, refresh);
     } else if (err == CH_OK) {
-        err = CH_ETOKEN;
+        err = ch__reuse_within_interval(svc, conn, digest, refresh_digest, now, &sid, &uid);
+        if (err == CH_OK && sid == 0)
+            err = CH_ETOKEN;
+        else if (err == CH_OK)
+            ch_log_info("refresh token presented again within the reuse interval: session %llu keeps its successor",
+                        (unsigned long long)sid);
     }
     ch_db_rows_free(rows);
     err = ch_sql_end(svc, conn, err);

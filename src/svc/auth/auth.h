@@ -39,7 +39,11 @@ ch_err_t ch_auth_login_from(ch_svc_t *svc, json_t *body, const ch_auth_origin_t 
                             ch_fault_t *f);
 /** ch_auth_login_from without an origin (an internal caller, e.g. a replay). */
 ch_err_t ch_auth_login(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f);
-/** Rotates a refresh token. A token presented twice revokes its whole session. */
+/** Rotates a refresh token {refresh_token} into a new pair. Presented again within
+ * CHORUS_REFRESH_REUSE_INTERVAL of its use while its successor is unused, it answers the
+ * same successor (a retry whose answer was lost); presented again otherwise it revokes its
+ * whole session (someone holds a copy). CH_ETOKEN for an unknown, expired, used or revoked
+ * token. */
 ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *f);
 /** Revokes one of the user's sessions; CH_ENOTFOUND when it is not theirs or not active. */
 ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t session_id, ch_fault_t *f);
