@@ -86,6 +86,15 @@ def test_reuse_after_the_session_was_revoked_gets_no_pair(api):
     assert_revoked(api, first)
 
 
+def test_reuse_once_the_successor_has_expired_gets_no_pair(api, server, backends):
+    acct = api.register()
+    first = expect_status(refresh(api, acct.refresh_token), 200).json
+    succ = hashlib.sha256(first["refresh_token"].encode()).hexdigest()
+    db_rows(server, backends, f"UPDATE refresh_tokens SET expires_at = 1 WHERE token_hash = '{succ}'")
+    expect_problem(refresh(api, acct.refresh_token), 401, "invalid_token")
+    expect_problem(refresh(api, first["refresh_token"]), 401, "invalid_token")
+
+
 def test_concurrent_presentations_get_one_pair_and_one_rotation(api, server, backends):
     acct = api.register()
     sid = acct.current_session_id()
