@@ -36,7 +36,7 @@ typedef struct {
     _Atomic(const char *) name;
     _Atomic int64_t value;
 } ch__named_t;
-static ch__named_t ch__consumers[CH_METRICS_MAX_CONSUMERS]; /* lag in ms */
+static ch__named_t ch__consumers[CH_METRICS_MAX_CONSUMERS]; /* oldest unapplied row's time (unix ms), 0: none */
 /* Renderers added by modules (before serving, then only read). */
 static struct {
     void (*fn)(ch_buf_t *out, void *arg);
@@ -138,11 +138,11 @@ static ch__named_t *ch__named_slot(ch__named_t *slots, size_t n, const char *nam
     return NULL;
 }
 
-void ch_metrics_consumer_lag(const char *name, int64_t lag_ms)
+void ch_metrics_consumer_oldest(const char *name, int64_t created_ms)
 {
     ch__named_t *slot = ch__named_slot(ch__consumers, CH_METRICS_MAX_CONSUMERS, name);
     if (slot)
-        atomic_store(&slot->value, lag_ms > 0 ? lag_ms : 0);
+        atomic_store(&slot->value, created_ms > 0 ? created_ms : 0);
 }
 
 int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg)
@@ -212,12 +212,15 @@ void ch_metrics_render(ch_buf_t *out)
                   (unsigned long long)atomic_load(&ch__group_commits),
                   (unsigned long long)atomic_load(&ch__group_commit_writes));
     ch_buf_printf(out, "# HELP chorus_consumer_lag_seconds Age of the oldest row a durable consumer has not "
-                       "applied yet (0: caught up).\n# TYPE chorus_consumer_lag_seconds gauge\n");
+                       "applied yet (0: caught up); keeps growing while the consumer cannot read.\n"
+                       "# TYPE chorus_consumer_lag_seconds gauge\n");
+    int64_t now_ms = ch_now_ms(); /* the age is taken now, not at the consumer's last read */
     for (size_t i = 0; i < CH_METRICS_MAX_CONSUMERS; i++) {
         const char *name = atomic_load(&ch__consumers[i].name);
+        int64_t oldest_ms = atomic_load(&ch__consumers[i].value);
+        int64_t lag_ms = oldest_ms > 0 && now_ms > oldest_ms ? now_ms - oldest_ms : 0;
         if (name)
-            ch_buf_printf(out, "chorus_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", name,
-                          (double)atomic_load(&ch__consumers[i].value) / 1e3);
+            ch_buf_printf(out, "chorus_consumer_lag_seconds{consumer=\"%s\"} %.3f\n", name, (double)lag_ms / 1e3);
     }
     ch_metrics_edge_render(out, ch_mono_ms());
     ch_buf_printf(out, "# HELP chorus_reaction_queue Reaction writes queued for the group-commit writer, not yet in "

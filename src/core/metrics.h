@@ -36,10 +36,14 @@ void ch_metrics_group_commit(size_t writes);
 /** Adjusts the gauge of reaction writes queued for the group-commit writer and not yet
  * taken into a batch. Thread-safe. */
 void ch_metrics_reaction_queue_add(long delta);
-/** Sets how far durable consumer `name` is behind: the age in ms of the oldest row it has
- * not applied yet (0 when it is caught up). name must be a string literal (kept); at most
+/** Records what durable consumer `name` (or the ClickHouse shipper) has not applied yet:
+ * created_ms is the creation time (unix ms, the time in the row's id) of the oldest row it
+ * has not applied, 0 when it has applied everything. /metrics shows the lag as now minus
+ * that time (chorus_consumer_lag_seconds), computed when it renders: a consumer that cannot
+ * read its source keeps its last known oldest row, and its lag keeps growing until the next
+ * successful read replaces it. name must be a string literal (kept); at most
  * CH_METRICS_MAX_CONSUMERS names. Thread-safe. */
-void ch_metrics_consumer_lag(const char *name, int64_t lag_ms);
+void ch_metrics_consumer_oldest(const char *name, int64_t created_ms);
 /** Adds a function that appends more exposition text at the end of every rendering (a
  * module's own gauges and counters); arg is borrowed for the life of the process. At most
  * CH_METRICS_MAX_RENDERERS; call before serving. Returns -1 when the table is full. */

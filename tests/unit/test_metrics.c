@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/metrics.h"
 
 #define H "http_server_request_duration_seconds"
@@ -182,6 +185,44 @@ static void test_gauges_and_counters(void **state)
     ch_buf_clear(&b);
 }
 
+/* The value of the consumer's lag sample in t, in seconds (fails when missing). */
+static double consumer_lag(const char *t, const char *name)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "\nchorus_consumer_lag_seconds{consumer=\"%s\"} ", name);
+    const char *at = strstr(t, key);
+    if (!at)
+        fail_msg("no lag for %s\n--- exposition ---\n%s", name, t);
+    return strtod(at + strlen(key), NULL);
+}
+
+/* The lag is the age of the oldest unapplied row taken when /metrics renders, so it keeps
+ * growing between a consumer's reads (a consumer that cannot read its source is not shown
+ * frozen); 0 once nothing waits. */
+static void test_consumer_lag_is_age_at_render(void **state)
+{
+    ch_buf_t b = CH_BUF_INIT;
+    ch_metrics_consumer_oldest("lag.test", ch_now_ms() - 90000);
+    ch_metrics_consumer_oldest("lag.idle", 0);
+    const char *t = render(&b);
+    assert_true(has_line(t, "# TYPE chorus_consumer_lag_seconds gauge"));
+    double lag = consumer_lag(t, "lag.test");
+    assert_true(lag >= 90.0 && lag < 3600.0);
+    expect_line(t, "chorus_consumer_lag_seconds{consumer=\"lag.idle\"} 0.000");
+    /* Time passes with no new read (the database is away): the lag grows all the same. */
+    struct timespec pause = {1, 100000000};
+    nanosleep(&pause, NULL);
+    t = render(&b);
+    assert_true(consumer_lag(t, "lag.test") >= lag + 1.0);
+    ch_metrics_consumer_oldest("lag.test", 0);
+    t = render(&b);
+    expect_line(t, "chorus_consumer_lag_seconds{consumer=\"lag.test\"} 0.000");
+    ch_metrics_consumer_oldest("lag.test", ch_now_ms() + 5000); /* another node's clock ahead */
+    t = render(&b);
+    expect_line(t, "chorus_consumer_lag_seconds{consumer=\"lag.test\"} 0.000");
+    ch_buf_clear(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_unobserved_and_out_of_range),
         cmocka_unit_test(test_concurrent_observe),
+        cmocka_unit_test(test_consumer_lag_is_age_at_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "store/clickhouse.h"
 #include "svc/common/sql.h"
 
@@ -220,6 +221,34 @@ static ch_err_t ch__lease(ch_shipper_t *s, ch_db_conn_t *conn, int *held)
     return err;
 }
 
+/* The metric's name for the shipper's backlog (chorus_consumer_lag_seconds). */
+#define CH__METRIC_NAME "clickhouse"
+
+static const char ch__batch_sql[] =
+    "SELECT id, ts, user_id, kind, target_type, target_id, author_id, value FROM engagement_events "
+    "WHERE shipped_at IS NULL ORDER BY id LIMIT $1";
+
+/* Whether anything waits to be shipped (*pending), and the age of the oldest such row for
+ * the metric: one read of the database only, made whatever state ClickHouse is in, so the
+ * backlog's age is known (and keeps growing) while ClickHouse is down. */
+static ch_err_t ch__peek(ch_shipper_t *s, int *pending)
+{
+    ch_db_conn_t *conn = NULL;
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(s->svc->db, &conn));
+    if (err)
+        return err;
+    ch_db_param_t one[] = {CH_DB_P_INT(1)};
+    err = ch_sql_on(s->svc, conn, ch__batch_sql, one, 1, &rows, NULL);
+    ch_db_release(s->svc->db, conn);
+    *pending = err == CH_OK && ch_db_rows_count(rows) > 0;
+    if (err == CH_OK) /* on failure the last known oldest row stays, and its age grows */
+        ch_metrics_consumer_oldest(CH__METRIC_NAME,
+                                   *pending ? ch_id_time_ms((uint64_t)ch_db_rows_int(rows, 0, 0)) : 0);
+    ch_db_rows_free(rows);
+    return err;
+}
+
 /* Shipping holds no database lock and no connection while it talks to ClickHouse: the
  * replicas take turns by a lease (ch__lease), the batch is read and later marked in short
  * statements of their own, and a batch sent again (a mark lost to a crash, or to the
@@ -228,8 +257,12 @@ ch_err_t ch_shipper_step(ch_shipper_t *s, int *shipped_out)
 {
     *shipped_out = 0;
     ch_svc_t *svc = s->svc;
-    ch_err_t err = s->ready ? CH_OK : ch__ensure(s);
-    if (err)
+    int pending = 0;
+    /* Peek first, so that an idle shipper writes nothing. */
+    ch_err_t err = ch__peek(s, &pending);
+    if (err == CH_OK && !s->ready)
+        err = ch__ensure(s);
+    if (err || !pending)
         return err;
     ch_db_conn_t *conn = NULL;
     ch_db_rows_t *rows = NULL;
@@ -237,20 +270,10 @@ ch_err_t ch_shipper_step(ch_shipper_t *s, int *shipped_out)
     if ((err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn))) != CH_OK)
         return err;
     ch_db_param_t p[] = {CH_DB_P_INT(CH_SHIPPER_BATCH)};
-    static const char batch_sql[] =
-        "SELECT id, ts, user_id, kind, target_type, target_id, author_id, value FROM engagement_events "
-        "WHERE shipped_at IS NULL ORDER BY id LIMIT $1";
-    /* Peek first, so that an idle shipper writes nothing. */
-    ch_db_param_t one[] = {CH_DB_P_INT(1)};
-    err = ch_sql_on(svc, conn, batch_sql, one, 1, &rows, NULL);
-    size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
-    ch_db_rows_free(rows);
-    rows = NULL;
-    if (n)
-        err = ch__lease(s, conn, &held);
+    err = ch__lease(s, conn, &held);
     if (held)
-        err = ch_sql_on(svc, conn, batch_sql, p, 1, &rows, NULL);
-    n = held && err == CH_OK ? ch_db_rows_count(rows) : 0;
+        err = ch_sql_on(svc, conn, ch__batch_sql, p, 1, &rows, NULL);
+    size_t n = held && err == CH_OK ? ch_db_rows_count(rows) : 0;
     ch_db_release(svc->db, conn);
     conn = NULL;
     if (n)

@@ -1,7 +1,9 @@
 #include "svc/worker/consumer.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -37,22 +39,41 @@ static ch_err_t ch__lock(ch_svc_t *svc, ch_db_conn_t *conn, const char *name, ui
     return err;
 }
 
-/* Whether there is anything to do, read outside a transaction (no lock taken when idle). */
+/* c->select_sql with each $1 (the watermark) replaced by a read of the consumer's watermark,
+ * so that one statement reads the watermark, the seen rows and the source together (one
+ * snapshot); $1 stays as the watermark of a consumer without a cursor yet. Caller frees. */
+static char *ch__peek_sql(const ch_consumer_t *c)
+{
+    static const char wm_sql[] = "COALESCE((SELECT w.last_id FROM consumer_offsets w WHERE w.name = $2), $1)";
+    ch_buf_t b = CH_BUF_INIT;
+    const char *s = c->select_sql, *at;
+    while ((at = strstr(s, "$1")) != NULL) {
+        ch_buf_printf(&b, "%.*s", (int)(at - s), s);
+        if (at[2] >= '0' && at[2] <= '9')
+            ch_buf_printf(&b, "$1"); /* $10 and up are other parameters */
+        else
+            ch_buf_printf(&b, "%s", wm_sql);
+        s = at + 2;
+    }
+    ch_buf_printf(&b, "%s", s);
+    return b.data;
+}
+
+/* Whether there is anything to do, read outside a transaction (no lock taken when idle),
+ * and how far behind the consumer is (the metric). One statement: read as two (the
+ * watermark, then the rows above it), a replica's batch committing in between would make
+ * the rows it has just applied below its new watermark look unapplied, and the lag jump to
+ * the window (30 s). */
 static ch_err_t ch__peek(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, int *pending)
 {
     ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_TEXT(c->name)};
-    ch_err_t err = ch_sql_on(svc, conn, "SELECT last_id FROM consumer_offsets WHERE name = $1", p, 1, &rows, NULL);
-    uint64_t wm = ch__first_int(rows);
-    ch_db_rows_free(rows);
-    rows = NULL;
-    if (err)
-        return err;
-    ch_db_param_t q[] = {CH_DB_P_INT(wm), CH_DB_P_TEXT(c->name), CH_DB_P_INT(1)};
-    err = ch_sql_on(svc, conn, c->select_sql, q, CH_NPARAMS(q), &rows, NULL);
+    char *sql = ch__peek_sql(c);
+    ch_db_param_t p[] = {CH_DB_P_INT(0), CH_DB_P_TEXT(c->name), CH_DB_P_INT(1)};
+    ch_err_t err = ch_sql_on(svc, conn, sql, p, CH_NPARAMS(p), &rows, NULL);
+    free(sql);
     *pending = err == CH_OK && ch_db_rows_count(rows) > 0;
-    if (err == CH_OK)
-        ch_metrics_consumer_lag(c->name, *pending ? ch_now_ms() - ch_id_time_ms((uint64_t)ch_db_rows_int(rows, 0, 0)) : 0);
+    if (err == CH_OK) /* on failure the last known oldest row stays, and its age grows */
+        ch_metrics_consumer_oldest(c->name, *pending ? ch_id_time_ms((uint64_t)ch_db_rows_int(rows, 0, 0)) : 0);
     ch_db_rows_free(rows);
     return err;
 }

@@ -39,7 +39,8 @@ typedef ch_err_t (*ch_consumer_apply_fn)(ch_svc_t *svc, ch_db_conn_t *conn, cons
 typedef struct {
     const char *name; /* key in consumer_offsets / consumer_seen */
     /* Selects the next rows, the row id in column 0, with $1 = watermark, $2 = name,
-     * $3 = limit; must leave out rows in consumer_seen for $2 and order by id, e.g.
+     * $3 = limit; must leave out rows in consumer_seen for $2 and order by id (the lag
+     * read puts a subquery of the watermark in place of each $1 and reads one row), e.g.
      * "SELECT o.id, ... FROM outbox o WHERE o.id > $1 AND NOT EXISTS (SELECT 1 FROM
      * consumer_seen s WHERE s.name = $2 AND s.event_id = o.id) ORDER BY o.id LIMIT $3". */
     const char *select_sql;
