@@ -120,6 +120,7 @@ static void ch__db_loop(ch__check_t *c)
         ch_err_t err = ch_bootstrap_once(h->svc, &h->migrating);
         if (err == CH_OK) {
             ch_log_info("database ready after %u attempt(s): migrated, keys loaded", attempts);
+            ch__run_check(c); /* so that /readyz has a result of its own once start-up is done */
             atomic_store(&h->boot, 1);
             break;
         }
@@ -141,6 +142,8 @@ static void ch__db_loop(ch__check_t *c)
             return;
     }
     ch__broadcast(h);
+    if (attempts && !ch__pause(h, CH_HEALTH_INTERVAL_MS))
+        return;
     while (!atomic_load(&h->stopping)) {
         ch__run_check(c);
         if (!ch__pause(h, CH_HEALTH_INTERVAL_MS))
