@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/config.h"
@@ -20,6 +22,7 @@
 #include "svc/context.h"
 #include "svc/engage/counters.h"
 #include "svc/engage/reactions_writer.h"
+#include "svc/health/health.h"
 #include "svc/seed/seed.h"
 #include "svc/users/profile_cache.h"
 #include "svc/worker/worker.h"
@@ -31,6 +34,7 @@
  * reaction write (docs/benchmarks.md). */
 #define CH_MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
 #define CH_PROFILE_CACHE_CAPACITY 65536
+#define CH_BOOTSTRAP_POLL_MS 100 /* how often main looks whether start-up finished */
 
 #if defined(__SANITIZE_ADDRESS__)
 /* LeakSanitizer hook: h2o keeps per-thread recycling free lists of buffers and pool chunks
@@ -68,8 +72,9 @@ static int ch__print_routes(void)
     return 0;
 }
 
-/* Opens the database and applies migrations; on failure prints why and returns NULL. */
-static ch_db_t *ch__open_db(const ch_config_t *cfg)
+/* Opens the database and, unless defer_migrations, applies migrations; on failure prints
+ * why and returns NULL. A PostgreSQL pool opens without connecting: only a bad URL fails. */
+static ch_db_t *ch__open_db(const ch_config_t *cfg, int defer_migrations)
 {
     char err[512] = "";
     ch_db_t *db = NULL;
@@ -80,6 +85,8 @@ static ch_db_t *ch__open_db(const ch_config_t *cfg)
         fprintf(stderr, "chorusd: CHORUS_DB: %s\n", err[0] ? err : "cannot open the database");
         return NULL;
     }
+    if (defer_migrations)
+        return db;
     int applied = 0;
     ch_err_t e = ch_db_migrate(db, &applied);
     if (e != CH_OK) {
@@ -92,7 +99,44 @@ static ch_db_t *ch__open_db(const ch_config_t *cfg)
     return db;
 }
 
-static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
+/* Starts what needs a migrated database (the reactions writer of the api role); 0 on
+ * success. */
+static int ch__start_db_services(const ch_config_t *cfg, ch_svc_t *svc)
+{
+    /* Reactions share transactions (group commit): one fsync and one update of each
+     * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike.
+     * Only the api role writes reactions. */
+    if ((cfg->roles & CH_ROLE_API) && !(svc->reactions_writer = ch_reactions_writer_start(svc))) {
+        fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits for start-up (svc/health) to finish in the background, or for a signal; then
+ * starts the services that need the database and opens /v1. Returns the signal that came
+ * first, 0 when start-up finished, -1 when it failed. */
+static int ch__await_bootstrap(const ch_config_t *cfg, ch_svc_t *svc, const sigset_t *sigs)
+{
+    const struct timespec poll = {.tv_sec = 0, .tv_nsec = CH_BOOTSTRAP_POLL_MS * 1000000L};
+    for (;;) {
+        int boot = ch_health_bootstrapped(svc->health);
+        if (boot < 0)
+            return -1;
+        if (boot > 0) {
+            if (ch__start_db_services(cfg, svc) != 0)
+                return -1;
+            ch_health_set_serving(svc->health);
+            ch_log_info("serving: the database is migrated");
+            return 0;
+        }
+        int sig = sigtimedwait(sigs, NULL, &poll);
+        if (sig > 0)
+            return sig;
+    }
+}
+
+static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
 {
     char err[512] = "";
     ch_svc_t svc = {.cfg = cfg, .db = db};
@@ -105,7 +149,8 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
     /* With one process owning the database, cached profiles can be kept exact. */
     if (svc.local_backends)
         svc.profiles = ch_profile_cache_create(CH_PROFILE_CACHE_CAPACITY);
-    ch_err_t e = ch_svc_load_keys(&svc);
+    /* Not bootstrapped: the health thread loads the keys once the database answers. */
+    ch_err_t e = bootstrapped ? ch_svc_load_keys(&svc) : CH_OK;
     /* The dummy hash evens out logins (api role only; one Argon2id run at start). */
     if (e != CH_OK ||
         ((cfg->roles & CH_ROLE_API) && ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0)) {
@@ -120,11 +165,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         ch_kv_close(svc.kv);
         return 1;
     }
-    /* Reactions share transactions (group commit): one fsync and one update of each
-     * counter row per batch, on SQLite (one writer at a time anyway) and PostgreSQL alike.
-     * Only the api role writes reactions. */
-    if ((cfg->roles & CH_ROLE_API) && !(svc.reactions_writer = ch_reactions_writer_start(&svc))) {
-        fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
+    if (bootstrapped && ch__start_db_services(cfg, &svc) != 0) {
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
         ch_kv_close(svc.kv);
@@ -139,6 +180,21 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Readiness checks, and start-up in the background when the database was not
+     * migrated above (svc/health). */
+    if (!(svc.health = ch_health_start(&svc, bootstrapped))) {
+        ch_reactions_writer_stop(svc.reactions_writer);
+        ch_auth_passwords_stop(&svc);
+        ch_password_clear_dummy();
+        ch_profile_cache_destroy(svc.profiles);
+        ch_kv_close(svc.kv);
+        return 1;
+    }
+    if (bootstrapped) {
+        ch_health_wait_first(svc.health, CH_HEALTH_DEADLINE_MS); /* /readyz is right from the start */
+        ch_health_set_serving(svc.health);
+    }
+
     ch_server_t *srv = ch_server_create(cfg, &svc, err, sizeof(err));
     int rc = 1;
     if (!srv) {
@@ -150,19 +206,28 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db)
         ch_log_info("chorusd %s listening on %s:%u (%u threads, %u workers, db=%s, kv=%s)", CHORUS_VERSION,
                     cfg->listen_host, cfg->listen_port, cfg->threads, cfg->workers, ch_db_kind(db),
                     ch_kv_kind(svc.kv));
+        int sig = bootstrapped ? 0 : ch__await_bootstrap(cfg, &svc, &sigs);
         /* Role worker: notifications, ranking signals, ClickHouse shipping (threads). */
-        ch_workers_t *workers = ch_workers_start(&svc);
-        int sig = 0;
-        sigwait(&sigs, &sig);
-        ch_log_info("signal %d: draining", sig);
+        ch_workers_t *workers = sig == 0 ? ch_workers_start(&svc) : NULL;
+        if (sig == 0)
+            sigwait(&sigs, &sig);
+        if (sig > 0)
+            ch_log_info("signal %d: draining", sig);
         ch_workers_stop(workers); /* each thread finishes its current batch */
         ch_server_stop(srv, CH_DRAIN_MS);
         ch_log_info("stopped");
-        rc = 0;
+        rc = sig > 0 ? 0 : 1;
     }
     ch_server_destroy(srv);
     /* Requests are done: apply what is still queued (nothing acknowledged is lost). */
     ch_reactions_writer_stop(svc.reactions_writer);
+    if (ch_health_stop(svc.health) != 0) {
+        /* A check (or start-up) is inside a backend call that only its own timeout ends;
+         * closing the backends under it is not safe, and shutdown must not wait on it. */
+        ch_log_warn("exiting without closing the backends");
+        fflush(NULL);
+        _exit(rc);
+    }
     ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();
     ch_profile_cache_destroy(svc.profiles);
@@ -311,7 +376,10 @@ int main(int argc, char **argv)
      * statement deadline there; a request-serving process keeps it. */
     if (strcmp(command, "serve") != 0)
         cfg.db_statement_timeout_ms = 0;
-    ch_db_t *db = ch__open_db(&cfg);
+    /* A serving process whose PostgreSQL does not answer yet starts anyway and migrates
+     * when it does (svc/health); SQLite and the offline commands migrate now or exit. */
+    int defer = strcmp(command, "serve") == 0 && strncmp(cfg.db_url, "sqlite:", 7) != 0;
+    ch_db_t *db = ch__open_db(&cfg, defer);
     if (!db)
         return 1;
     int rc = 0;
@@ -319,7 +387,7 @@ int main(int argc, char **argv)
         ch_svc_t svc = {.cfg = &cfg, .db = db};
         rc = ch__seed(&svc, &seed);
     } else if (strcmp(command, "serve") == 0) {
-        rc = ch__serve(&cfg, db);
+        rc = ch__serve(&cfg, db, !defer);
     } else if (strcmp(command, "repair-counters") == 0) {
         ch_svc_t svc = {.cfg = &cfg, .db = db};
         rc = ch__repair_counters(&svc, repair_type, repair_id);

@@ -24,6 +24,7 @@
 #include "svc/auth/passwords.h"
 #include "svc/common/idempotency.h"
 #include "svc/common/ratelimit.h"
+#include "svc/health/health.h"
 
 typedef struct {
     h2o_handler_t super;
@@ -522,6 +523,10 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!(c->svc->cfg->roles & CH_ROLE_API) && path_len >= 3 && memcmp(req->path.base, "/v1", 3) == 0 &&
         (path_len == 3 || req->path.base[3] == '/'))
         return ch__fail_early(p, CH_ENOTSERVED, NULL, "this process does not run the api role (CHORUS_ROLES)");
+    /* Started while the database was away (svc/health): answered here, no worker taken. */
+    if (!ch_health_serving(c->svc->health) && path_len >= 3 && memcmp(req->path.base, "/v1", 3) == 0 &&
+        (path_len == 3 || req->path.base[3] == '/'))
+        return ch__fail_early(p, CH_EUNAVAILABLE, NULL, "starting: waiting for the database");
     ch_route_match_t m;
     ch_router_match(req->method.base, req->method.len, req->path.base, path_len, &m);
     if (!m.route && m.allow[0]) {

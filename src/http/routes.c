@@ -17,7 +17,7 @@
 
 ch_route_t ch_routes[] = {
     {"GET", "/healthz", ch_h_healthz, INLINE, 0},
-    {"GET", "/readyz", ch_h_readyz, 0, 0},
+    {"GET", "/readyz", ch_h_readyz, INLINE, 0}, /* reads background checks (svc/health) */
     {"GET", "/metrics", ch_h_metrics, INLINE, 0},
 
     {"POST", "/v1/auth/register", ch_h_register, JSON | IDEM | CH_ROUTE_IDEM_CREDENTIALS | CH_ROUTE_PWHASH, 0},

@@ -19,6 +19,7 @@ typedef struct {
     struct ch_profile_cache *profiles; /* rendered public profiles; NULL unless local_backends */
     struct ch_reactions_writer *reactions_writer; /* group commit (SQLite); NULL: a transaction per write */
     struct ch_pwhash_pool *pwhash; /* password hashing threads (svc/auth); NULL: hash on the caller */
+    struct ch_health *health; /* readiness checks, start-up state (svc/health); NULL: no checks, serving */
 } ch_svc_t;
 
 /** Loads or creates the server keys: from CHORUS_JWT_SECRET when set, else from the

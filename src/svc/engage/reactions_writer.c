@@ -67,9 +67,18 @@ static void *ch__writer_main(void *arg)
         size_t n = ch__take(w);
         pthread_mutex_unlock(&w->mu);
 
+        int held = w->conn != NULL;
         ch_err_t err = ch__writer_conn(w);
         if (err == CH_OK)
             err = ch__reactions_run(w->svc, w->conn, w->batch, n);
+        if (err == CH_EUNAVAILABLE && held) {
+            /* The connection kept since the last batch may have died with a server restart
+             * in between: the batch once more on a fresh one keeps it one commit. */
+            ch_db_release(w->svc->db, w->conn);
+            w->conn = NULL;
+            if ((err = ch__writer_conn(w)) == CH_OK)
+                err = ch__reactions_run(w->svc, w->conn, w->batch, n);
+        }
         if (err == CH_OK)
             ch_metrics_group_commit(n);
         if (err) {
