@@ -672,7 +672,9 @@ static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
                                 wait_ms);
                 return CH_EUNAVAILABLE;
             }
-            struct timespec until = ch__pg_in_ms(slice < CH__PG_DEADLINE_RECHECK_MS ? slice : CH__PG_DEADLINE_RECHECK_MS);
+            if (slice > CH__PG_DEADLINE_RECHECK_MS)
+                slice = CH__PG_DEADLINE_RECHECK_MS;
+            struct timespec until = ch__pg_in_ms(slice);
             (void)pthread_cond_timedwait(&pool->freed, &pool->mu, &until);
         }
         pthread_mutex_unlock(&pool->mu);
