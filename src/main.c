@@ -12,10 +12,14 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/watchdog.h"
+#include "http/admission.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "svc/auth/passwords.h"
@@ -28,6 +32,13 @@
 #include "svc/worker/worker.h"
 
 #define CH_DRAIN_MS 10000
+/* How CHORUS_SHUTDOWN_GRACE is spent after SIGTERM, in fractions of it: database waits of
+ * every thread are cut off at CH_STOP_DB_SHARE (so the requests still running get their 503
+ * answer out, a cancelled statement its error), the drain and the wait for open connections
+ * end at CH_STOP_CLOSE_SHARE, and what is left is for closing backends and joining threads
+ * before the watchdog's deadline at the full grace. */
+#define CH_STOP_DB_SHARE(grace) ((grace) / 2)
+#define CH_STOP_CLOSE_SHARE(grace) ((grace) * 4 / 5)
 /* Free memory a heap keeps at its top before giving it back to the kernel. glibc's default
  * (128 KiB) makes a thread that allocates and frees in waves (the group-commit writer, a
  * loop under load) unmap and fault in pages again and again; measured: -30 % CPU per
@@ -136,6 +147,27 @@ static int ch__await_bootstrap(const ch_config_t *cfg, ch_svc_t *svc, const sigs
     }
 }
 
+
+/* The shutdown watchdog's report (core/watchdog.h): counters only, no locks. */
+static void ch__stop_report(void *arg)
+{
+    (void)arg;
+    ch_log_error("shutdown: %ld request(s) in flight, %zu waiting for a worker thread; unanswered requests were "
+                 "not acknowledged and are for their clients to retry",
+                 ch_metrics_inflight(), ch_admission_queued());
+}
+
+/* After SIGTERM: stops within cfg->shutdown_grace_ms whatever the backends do (see
+ * CH_STOP_DB_SHARE); *close_by_ms is when the drain and the wait for connections end. */
+static ch_watchdog_t *ch__stop_begin(const ch_config_t *cfg, int64_t *close_by_ms)
+{
+    int64_t now = ch_mono_ms(), grace = cfg->shutdown_grace_ms;
+    ch_watchdog_t *wd = ch_watchdog_start(grace, ch__stop_report, NULL);
+    ch_db_deadline_set_all(now + CH_STOP_DB_SHARE(grace));
+    *close_by_ms = now + CH_STOP_CLOSE_SHARE(grace);
+    return wd;
+}
+
 static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
 {
     char err[512] = "";
@@ -196,6 +228,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     }
 
     ch_server_t *srv = ch_server_create(cfg, &svc, err, sizeof(err));
+    ch_watchdog_t *wd = NULL; /* bounds the stop after SIGTERM */
     int rc = 1;
     if (!srv) {
         fprintf(stderr, "chorusd: %s\n", err);
@@ -212,15 +245,25 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         if (sig == 0)
             sigwait(&sigs, &sig);
         if (sig > 0)
-            ch_log_info("signal %d: draining", sig);
+            ch_log_info("signal %d: draining (at most %lld ms, CHORUS_SHUTDOWN_GRACE)", sig,
+                        (long long)cfg->shutdown_grace_ms);
+        int64_t close_by;
+        wd = ch__stop_begin(cfg, &close_by);
+        ch_watchdog_stage(wd, "stopping the worker role");
         ch_workers_stop(workers); /* each thread finishes its current batch */
-        ch_server_stop(srv, CH_DRAIN_MS);
+        ch_watchdog_stage(wd, "draining requests");
+        int64_t left = close_by - ch_mono_ms();
+        ch_server_stop_by(srv, (int)(left < CH_DRAIN_MS ? (left > 0 ? left : 0) : CH_DRAIN_MS), close_by);
         ch_log_info("stopped");
         rc = sig > 0 ? 0 : 1;
     }
+    ch_watchdog_stage(wd, "closing the server");
     ch_server_destroy(srv);
-    /* Requests are done: apply what is still queued (nothing acknowledged is lost). */
+    /* Requests are done: apply what is still queued (nothing acknowledged is lost: what the
+     * writer holds was not answered yet, it answers after its commit). */
+    ch_watchdog_stage(wd, "stopping the reactions writer");
     ch_reactions_writer_stop(svc.reactions_writer);
+    ch_watchdog_stage(wd, "stopping the readiness checks");
     if (ch_health_stop(svc.health) != 0) {
         /* A check (or start-up) is inside a backend call that only its own timeout ends;
          * closing the backends under it is not safe, and shutdown must not wait on it. */
@@ -228,10 +271,12 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         fflush(NULL);
         _exit(rc);
     }
+    ch_watchdog_stage(wd, "closing backends");
     ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();
     ch_profile_cache_destroy(svc.profiles);
     ch_kv_close(svc.kv);
+    ch_watchdog_cancel(wd);
     return rc;
 }
 

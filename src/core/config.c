@@ -25,6 +25,12 @@ static const ch__config_var_t ch__config_vars[] = {
                                             "request answers 503 (0: none; migrations and seed run without)"},
     {"CHORUS_DB_POOL_SIZE", "64", "PostgreSQL: connections open at most per process (1-10000)"},
     {"CHORUS_DB_POOL_WAIT", "2000", "PostgreSQL: ms to wait for a free connection before answering 503 (0-60000)"},
+    {"CHORUS_REQUEST_TIMEOUT", "5000", "ms a request may take from its arrival: work still queued then is answered 503 "
+                                       "without running, and its database waits end then (100-600000)"},
+    {"CHORUS_QUEUE_MAX", "64 x CHORUS_WORKERS", "requests waiting for a worker thread at most; more are answered 503 "
+                                                "overloaded at once (1-1000000)"},
+    {"CHORUS_SHUTDOWN_GRACE", "25000", "ms from SIGTERM to exit whatever the backends do: drain, then give up "
+                                       "(exit status 1 when forced; 1000-3600000)"},
     {"CHORUS_REDIS", "(unset: in-process)", "Redis for cache, rate limits, sessions: redis://host:port[/db]"},
     {"CHORUS_CLICKHOUSE", "(unset: none)", "ClickHouse HTTP interface the event log is shipped to: http://host:port[/database]"},
     {"CHORUS_THREADS", "number of cores", "event-loop threads (1-256)"},
@@ -303,6 +309,14 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_DB_POOL_SIZE", 1, 10000, &db_pool, err, errlen) ||
         ch__env_int("CHORUS_DB_POOL_WAIT", 0, 60000, &db_wait, err, errlen))
         return -1;
+    int64_t req_timeout = CH_CONFIG_REQUEST_TIMEOUT_MS, queue_max = 64 * workers, grace = CH_CONFIG_SHUTDOWN_GRACE_MS;
+    if (ch__env_int("CHORUS_REQUEST_TIMEOUT", 100, 600000, &req_timeout, err, errlen) ||
+        ch__env_int("CHORUS_QUEUE_MAX", 1, 1000000, &queue_max, err, errlen) ||
+        ch__env_int("CHORUS_SHUTDOWN_GRACE", 1000, 3600 * 1000LL, &grace, err, errlen))
+        return -1;
+    cfg->request_timeout_ms = req_timeout;
+    cfg->queue_max = (size_t)queue_max;
+    cfg->shutdown_grace_ms = grace;
     cfg->db_statement_timeout_ms = db_timeout;
     cfg->db_pool_size = (unsigned)db_pool;
     cfg->db_pool_wait_ms = db_wait;

@@ -29,6 +29,10 @@
 /* CHORUS_REFRESH_REUSE_INTERVAL: default and largest accepted, seconds. */
 #define CH_REFRESH_REUSE_DEFAULT_S 30
 #define CH_REFRESH_REUSE_MAX_S 300
+/* CHORUS_REQUEST_TIMEOUT and CHORUS_SHUTDOWN_GRACE defaults (ms); the grace stays below
+ * Kubernetes' default terminationGracePeriodSeconds (30 s). */
+#define CH_CONFIG_REQUEST_TIMEOUT_MS 5000
+#define CH_CONFIG_SHUTDOWN_GRACE_MS 25000
 
 typedef struct {
     char listen_host[256];
@@ -38,6 +42,9 @@ typedef struct {
     int64_t db_statement_timeout_ms; /* PostgreSQL statement deadline; 0 = none */
     unsigned db_pool_size;           /* PostgreSQL connections at most */
     int64_t db_pool_wait_ms;         /* wait for a free connection before 503 */
+    int64_t request_timeout_ms;      /* a request's deadline, from its arrival */
+    size_t queue_max;                /* requests waiting for a worker thread at most */
+    int64_t shutdown_grace_ms;       /* SIGTERM to exit, whatever the backends do */
     char redis_url[1024];   /* "" = in-process */
     char clickhouse_url[1024]; /* "" = none; http://host:port[/database] */
     unsigned threads;       /* event-loop threads */

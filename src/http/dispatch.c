@@ -13,6 +13,8 @@
 #include "core/metrics.h"
 #include "core/metrics_edge.h"
 #include "core/text.h"
+#include "core/client_watch.h"
+#include "http/admission.h"
 #include "http/clientaddr.h"
 #include "http/framing.h"
 #include "http/idem_call.h"
@@ -49,6 +51,7 @@ typedef struct ch__pending {
     h2o_req_t *req; /* NULL once h2o disposed the request */
     struct ch__pending **slot;
     uint64_t start_ns;
+    int64_t deadline_ms; /* ch_mono_ms() time by which the answer is due (CHORUS_REQUEST_TIMEOUT) */
     size_t metrics_index;
     char allow[64];
     /* deferred calls (loop thread only, except msg handed over by ch_call_resume) */
@@ -247,12 +250,12 @@ static void ch__render_call(ch_call_t *call)
     ch__render((ch__pending_t *)(void *)call);
 }
 
-static void ch__run_blocking(uv_work_t *work)
+/* Runs the call's handler (with the checks before it) under the request's deadline: every
+ * database wait of this thread ends by then (store/db.h). */
+static void ch__run_call(ch__pending_t *p)
 {
-    ch__pending_t *p = work->data;
     ch_call_t *c = &p->call;
     ch_svc_t *svc = c->svc;
-    ch_metrics_queue_add(-1);
     ch_err_t err = CH_OK;
 
     if (c->route->flags & CH_ROUTE_AUTH)
@@ -277,6 +280,35 @@ static void ch__run_blocking(uv_work_t *work)
         return;      /* the call is not ours to touch any more */
     c->err = err;
     ch__render(p);
+}
+
+/* Worker thread: work that waited in the queue past its deadline, or whose client left,
+ * does not run; the rest runs under its deadline. */
+static void ch__run_blocking(uv_work_t *work)
+{
+    ch__pending_t *p = work->data;
+    ch_call_t *c = &p->call;
+    ch_metrics_queue_add(-1);
+    ch_admission_dequeue();
+    ch_client_watch_t watch = {&c->client_gone, c->client_fd};
+    if (ch_client_watch_gone(&watch)) {
+        ch_admission_count(CH_ADMIT_CLIENT_GONE);
+        c->err = ch_fault(&c->fault, CH_EUNAVAILABLE, NULL, "the client went away before the request ran");
+        ch__render(p);
+        return;
+    }
+    if (p->deadline_ms && ch_mono_ms() >= p->deadline_ms) {
+        ch_admission_count(CH_ADMIT_EXPIRED);
+        c->err = ch_fault(&c->fault, CH_EUNAVAILABLE, NULL,
+                          "the request waited for a worker thread past its deadline (CHORUS_REQUEST_TIMEOUT %lld ms) "
+                          "and was not run; nothing changed",
+                          (long long)c->svc->cfg->request_timeout_ms);
+        ch__render(p);
+        return;
+    }
+    ch_db_deadline_set(p->deadline_ms);
+    ch__run_call(p);
+    ch_db_deadline_set(0);
 }
 
 /* Loop thread, when the handler has returned: a deferred call waits for its answer. */
@@ -393,12 +425,15 @@ static void ch__reset_outcome(ch_call_t *c)
 static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop)
 {
     (void)ch_db_loop_busy_take(); /* a note left by earlier work of this loop is not ours */
-    ch__run_blocking(&p->work);
+    ch_db_deadline_set(p->deadline_ms);
+    ch__run_call(p);
+    ch_db_deadline_set(0);
     if (ch_db_loop_busy_take()) {
         if (!p->call.deferred) {
             ch__reset_outcome(&p->call);
             ch_metrics_loop_read_moved();
             ch_metrics_queue_add(1);
+            (void)ch_admission_enqueue(0, 1); /* admitted already: not refused now */
             uv_queue_work(loop, &p->work, ch__run_blocking, ch__after_blocking);
             return;
         }
@@ -494,6 +529,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     ch__pending_t *p = ch_calloc(1, sizeof(*p));
     ch_call_t *c = &p->call;
     p->start_ns = ch_mono_ns();
+    p->deadline_ms = ch_mono_ms() + h->svc->cfg->request_timeout_ms;
     p->req = req;
     p->metrics_index = ch__unmatched_metrics;
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), ch__on_req_disposed);
@@ -570,13 +606,20 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     p->work.data = p;
-    ch_metrics_queue_add(1);
     if ((m.route->flags & CH_ROUTE_POINT_READ) && c->svc->local_backends) {
         /* An indexed SQLite read and an in-memory kv lookup cost less than the hop to a
          * worker thread and back; with network backends they go to the pool. */
         ch__run_point_read(p, req->conn->ctx->loop);
         return 0;
     }
+    /* A bounded queue: past CHORUS_QUEUE_MAX waiting requests, more would only wait past
+     * their deadline (a hung backend holds every worker); refuse them now. */
+    if (!ch_admission_enqueue(c->svc->cfg->queue_max, 0)) {
+        p->call.fault.retry_after_s = 1;
+        return ch__fail_early(p, CH_EOVERLOADED, NULL,
+                              "too many requests are waiting for a worker thread (CHORUS_QUEUE_MAX); retry later");
+    }
+    ch_metrics_queue_add(1);
     uv_queue_work(req->conn->ctx->loop, &p->work, ch__run_blocking, ch__after_blocking);
     return 0;
 }
@@ -586,6 +629,7 @@ void ch_dispatch_register(h2o_hostconf_t *host, ch_svc_t *svc)
     for (size_t i = 0; i < ch_routes_count; i++)
         ch_routes[i].metrics_index = ch_metrics_register_route(ch_routes[i].method, ch_routes[i].path);
     ch__unmatched_metrics = ch_metrics_register_route("-", "unmatched");
+    ch_admission_init();
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     ch__handler_t *h = (ch__handler_t *)h2o_create_handler(path, sizeof(*h));
     h->super.on_req = ch__on_req;

@@ -61,6 +61,7 @@ struct ch_server {
     ch__loop_t *loops;
     unsigned nloops;
     _Atomic int phase;
+    int64_t close_by_ms; /* ch_mono_ms() by which open connections are given up on; 0: none */
     ch_connlimit_t *connlimit;
     unsigned max_connections;
 };
@@ -245,6 +246,8 @@ static void ch__on_wake(uv_async_t *a)
         uv_close((uv_handle_t *)&l->wake, NULL);
         l->wake_open = 0;
         l->exit_deadline_ms = ch_mono_ms() + CH_IDLE_TIMEOUT_MS + 1000;
+        if (l->srv->close_by_ms && l->srv->close_by_ms < l->exit_deadline_ms)
+            l->exit_deadline_ms = l->srv->close_by_ms;
         uv_timer_init(&l->loop, &l->exit_timer);
         l->exit_timer.data = l;
         uv_timer_start(&l->exit_timer, ch__on_exit_poll, 0, 50);
@@ -361,6 +364,12 @@ static void ch__set_phase(ch_server_t *srv, int phase)
 
 void ch_server_stop(ch_server_t *srv, int drain_ms)
 {
+    ch_server_stop_by(srv, drain_ms, 0);
+}
+
+void ch_server_stop_by(ch_server_t *srv, int drain_ms, int64_t close_by_ms)
+{
+    srv->close_by_ms = close_by_ms; /* read by the loops after the phase change below */
     ch__set_phase(srv, CH__DRAINING);
     int64_t deadline = ch_mono_ms() + drain_ms;
     while (ch_metrics_inflight() > 0 && ch_mono_ms() < deadline)

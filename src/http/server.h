@@ -3,6 +3,8 @@
 #ifndef CH_HTTP_SERVER_H
 #define CH_HTTP_SERVER_H
 
+#include <stdint.h>
+
 #include "core/config.h"
 #include "svc/context.h"
 
@@ -17,6 +19,11 @@ int ch_server_start(ch_server_t *srv);
 /** Graceful stop: stops accepting, lets in-flight requests finish (at most drain_ms),
  * closes connections, joins the threads. */
 void ch_server_stop(ch_server_t *srv, int drain_ms);
+/** ch_server_stop, and connections still open at close_by_ms (a ch_mono_ms() time; 0:
+ * none) are left to the operating system instead of waiting for their idle timeout. The
+ * loop threads are joined after the work they queued has finished: bounded by the request
+ * deadline (CHORUS_REQUEST_TIMEOUT) that every database wait honours. */
+void ch_server_stop_by(ch_server_t *srv, int drain_ms, int64_t close_by_ms);
 /** Frees a stopped (or never started) server. */
 void ch_server_destroy(ch_server_t *srv);
 

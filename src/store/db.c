@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,50 @@ int ch_db_loop_busy_peek(void)
 void ch__db_loop_busy_note(void)
 {
     ch__db_loop_busy = 1;
+}
+
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+static _Thread_local int64_t ch__db_deadline_ms;
+static _Atomic int64_t ch__db_deadline_all_ms;
+static _Atomic uint64_t ch__db_deadline_hits;
+
+void ch_db_deadline_set(int64_t mono_ms)
+{
+    ch__db_deadline_ms = mono_ms > 0 ? mono_ms : 0;
+}
+
+void ch_db_deadline_set_all(int64_t mono_ms)
+{
+    atomic_store(&ch__db_deadline_all_ms, mono_ms > 0 ? mono_ms : 0);
+}
+
+int64_t ch_db_deadline(void)
+{
+    int64_t mine = ch__db_deadline_ms, all = atomic_load(&ch__db_deadline_all_ms);
+    if (!mine || (all && all < mine))
+        return all;
+    return mine;
+}
+
+int64_t ch__db_deadline_left_ms(void)
+{
+    int64_t d = ch_db_deadline();
+    if (!d)
+        return -1;
+    int64_t left = d - ch_mono_ms();
+    return left > 0 ? left : 0;
+}
+
+void ch__db_deadline_hit(const char *driver, const char *what)
+{
+    atomic_fetch_add(&ch__db_deadline_hits, 1);
+    ch_log_debug("%s: %s ended by the request deadline", driver, what);
+}
+
+uint64_t ch_db_deadline_hits(void)
+{
+    return atomic_load(&ch__db_deadline_hits);
 }
 
 ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out)

@@ -166,6 +166,33 @@ int ch_db_loop_busy_peek(void);
 /** For drivers: notes that a statement failed on a lock without waiting (loop thread). */
 void ch__db_loop_busy_note(void);
 
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+/* A request's deadline bounds every database wait of the thread serving it: the pool wait,
+ * a PostgreSQL answer (past it the statement is cancelled), SQLite's lock wait and a long
+ * SQLite statement (interrupted). A statement refused or cut off by the deadline fails with
+ * CH_EUNAVAILABLE and aborts its transaction, so the request answers 503 with nothing
+ * changed. A COMMIT already sent is not cut off (its outcome would be unknown); one not yet
+ * sent when the deadline has passed is refused (rolled back). Threads that serve no request
+ * (workers, the reactions writer, migrations, seed) have none, except the process-wide stop
+ * deadline a graceful stop sets, which every thread honours. */
+
+/** Sets the calling thread's deadline: a time of ch_mono_ms(), or 0 for none. */
+void ch_db_deadline_set(int64_t mono_ms);
+/** Sets a deadline every thread honours besides its own (the earlier wins); 0 clears it.
+ * Used by a graceful stop so that no database wait outlives the shutdown grace. */
+void ch_db_deadline_set_all(int64_t mono_ms);
+/** The calling thread's effective deadline (ch_mono_ms time), or 0 for none. */
+int64_t ch_db_deadline(void);
+/** For drivers: ms left before the effective deadline; -1 when there is none, 0 when it
+ * has passed. */
+int64_t ch__db_deadline_left_ms(void);
+/** For drivers: counts and logs (at debug level) one wait or statement ended by the
+ * deadline. */
+void ch__db_deadline_hit(const char *driver, const char *what);
+/** Database waits and statements ended by a deadline since start (for metrics). */
+uint64_t ch_db_deadline_hits(void);
+
 /** Gives a connection back (an open transaction is rolled back). NULL is fine. */
 void ch_db_release(ch_db_t *db, ch_db_conn_t *conn);
 /** See ch_db_driver_t.exec. */

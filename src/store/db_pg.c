@@ -8,7 +8,9 @@
  * A connection that fails at the connection level (lost socket, server shutting down, no
  * answer in time) is marked broken and closed on release instead of being pooled, and idle
  * pooled connections are checked for a server hang-up before they are handed out: after a
- * server restart the pool heals itself. */
+ * server restart the pool heals itself. A request's deadline (ch_db_deadline_set) shortens
+ * the pool wait and the connect timeout, and a statement still running at it is cancelled
+ * (PQcancel) so that the connection can be reused. */
 #include "store/db.h"
 
 #include <errno.h>
@@ -16,9 +18,11 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -33,6 +37,16 @@
 /* How much longer than statement_timeout the client waits for an answer before it decides
  * the server is gone (the server's own cancel, and its answer, come first). */
 #define CH__PG_GRACE_MS 2000
+/* After cancelling a statement at the request deadline, how long to wait for its error
+ * before dropping the connection instead; and how many cancels may be under way at once
+ * (each needs a thread: PQcancel waits for the postmaster, which may not answer). */
+#define CH__PG_CANCEL_WAIT_MS 500
+#define CH__PG_CANCELS_MAX 16
+/* Longest single sleep of a wait: deadlines are read again this often, since a graceful
+ * stop may set one (ch_db_deadline_set_all) while a thread waits. */
+#define CH__PG_DEADLINE_RECHECK_MS 100
+#define CH__PG_CANCEL_POLL_NS 1000000L /* how often the end of a cancel is checked */
+#define CH__PG_CONNECT_TIMEOUT_MIN_S 2 /* libpq treats anything lower as 2 s */
 #define CH__PG_SCHEMA_LOCK "7242001"
 #define CH__PG_LOG_SQL_MAX 200
 #define CH__PG_INT_BUF 24 /* "-9223372036854775808" + NUL */
@@ -59,6 +73,9 @@ typedef struct ch__pg_conn {
     int txn_untimed;    /* this transaction runs without a deadline (migration) */
     int in_txn;
     ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
+    int no_deadline;  /* COMMIT/ROLLBACK under way: the request deadline does not cut it off */
+    int64_t cancel_until_ms; /* a cancel was sent: wait for its answer until then (0: none) */
+    struct ch__pg_cancel *cancel; /* the cancel under way, shared with its thread */
 } ch__pg_conn_t;
 
 typedef struct {
@@ -147,6 +164,85 @@ static ch_err_t ch__pg_misuse(ch__pg_conn_t *c, ch_err_t err, const char *why, c
 
 /* ---- deadlines ---------------------------------------------------------------------- */
 
+/* A cancel request in flight: PQcancel blocks until the postmaster has handled it (closed
+ * the cancel connection), which a stopped server never does, so it runs on a thread of its
+ * own. The connection is reused only if the cancel was handled: a late one could hit the
+ * next statement sent on it. Shared by the connection and the thread (refs). */
+typedef struct ch__pg_cancel {
+    PGcancel *cancel;
+    _Atomic int done;
+    _Atomic int refs;
+} ch__pg_cancel_t;
+
+static _Atomic int ch__pg_cancels; /* cancel threads alive */
+
+static void ch__pg_cancel_unref(ch__pg_cancel_t *k)
+{
+    if (atomic_fetch_sub(&k->refs, 1) == 1) {
+        PQfreeCancel(k->cancel);
+        free(k);
+    }
+}
+
+static void *ch__pg_cancel_main(void *arg)
+{
+    ch__pg_cancel_t *k = arg;
+    char errbuf[256];
+    if (!PQcancel(k->cancel, errbuf, sizeof(errbuf)))
+        ch_log_warn("postgres: cancel request failed: %s", errbuf);
+    atomic_store(&k->done, 1);
+    ch__pg_cancel_unref(k);
+    atomic_fetch_sub(&ch__pg_cancels, 1);
+    return NULL;
+}
+
+/* Asks the server to cancel what c runs; 0 when the request is on its way, -1 when it
+ * could not be sent (then only dropping the connection ends the wait). */
+static int ch__pg_cancel_start(ch__pg_conn_t *c)
+{
+    if (atomic_fetch_add(&ch__pg_cancels, 1) >= CH__PG_CANCELS_MAX) {
+        atomic_fetch_sub(&ch__pg_cancels, 1);
+        return -1;
+    }
+    ch__pg_cancel_t *k = ch_calloc(1, sizeof(*k));
+    atomic_init(&k->refs, 2);
+    pthread_attr_t attr;
+    pthread_t t;
+    int ok = (k->cancel = PQgetCancel(c->pg)) != NULL && pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &attr, ch__pg_cancel_main, k) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!ok) {
+        PQfreeCancel(k->cancel);
+        free(k);
+        atomic_fetch_sub(&ch__pg_cancels, 1);
+        return -1;
+    }
+    c->cancel = k;
+    return 0;
+}
+
+/* After an answer (or giving up on one): forgets the cancel; a cancel the postmaster has
+ * not handled yet makes the connection unusable. */
+static void ch__pg_cancel_finish(ch__pg_conn_t *c)
+{
+    if (c->cancel) {
+        /* The backend's error and the postmaster's closing of the cancel connection race:
+         * give the latter until the end of the cancel wait. */
+        while (!atomic_load(&c->cancel->done) && ch_mono_ms() < c->cancel_until_ms) {
+            struct timespec nap = {0, CH__PG_CANCEL_POLL_NS};
+            nanosleep(&nap, NULL);
+        }
+        if (!atomic_load(&c->cancel->done))
+            c->broken = 1;
+        ch__pg_cancel_unref(c->cancel);
+        c->cancel = NULL;
+    }
+    c->cancel_until_ms = 0;
+}
+
 /* Waits until the answer to what was just sent is complete, or the connection's deadline
  * passes (then the connection is marked broken: the server may still answer it later, so
  * it can never be reused). 0 when the answer is there, -1 when not. */
@@ -157,19 +253,42 @@ static int ch__pg_wait(ch__pg_conn_t *c, const char *sql)
     if (PQflush(c->pg) < 0)
         return -1;
     while (PQisBusy(c->pg)) {
-        int wait = -1;
-        if (deadline) {
-            int64_t left = deadline - (int64_t)(ch_mono_ns() / 1000000);
-            if (left <= 0) {
-                ch_log_error("postgres: no answer within %" PRId64 " ms; dropping the connection [sql: %.*s]", limit,
-                             CH__PG_LOG_SQL_MAX, sql);
+        int64_t now = ch_mono_ms(), wait = CH__PG_DEADLINE_RECHECK_MS;
+        /* The request's (or the stop's) deadline, read again each round: a stop may set
+         * one while this waits. Past it: cancel, and wait a little more for the error. */
+        int64_t req_left = c->no_deadline ? -1 : ch__db_deadline_left_ms();
+        if (c->cancel_until_ms) {
+            if (now >= c->cancel_until_ms) {
+                ch_log_warn("postgres: no answer to a cancelled statement within %d ms; dropping the connection "
+                            "[sql: %.*s]", CH__PG_CANCEL_WAIT_MS, CH__PG_LOG_SQL_MAX, sql);
                 c->broken = 1;
                 return -1;
             }
-            wait = (int)left;
+            if (c->cancel_until_ms - now < wait)
+                wait = c->cancel_until_ms - now;
+        } else if (deadline && now >= deadline) {
+            ch_log_error("postgres: no answer within %" PRId64 " ms; dropping the connection [sql: %.*s]", limit,
+                         CH__PG_LOG_SQL_MAX, sql);
+            c->broken = 1;
+            return -1;
+        } else if (req_left == 0) {
+            ch__db_deadline_hit("postgres", "a statement");
+            if (ch__pg_cancel_start(c) != 0) {
+                ch_log_warn("postgres: deadline passed and no cancel could be sent; dropping the connection "
+                            "[sql: %.*s]", CH__PG_LOG_SQL_MAX, sql);
+                c->broken = 1;
+                return -1;
+            }
+            c->cancel_until_ms = now + CH__PG_CANCEL_WAIT_MS;
+            continue;
+        } else {
+            if (deadline && deadline - now < wait)
+                wait = deadline - now;
+            if (req_left > 0 && req_left < wait)
+                wait = req_left;
         }
         struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
-        int n = poll(&pfd, 1, wait);
+        int n = poll(&pfd, 1, (int)wait);
         if (n < 0 && errno != EINTR)
             return -1;
         if (n > 0 && !PQconsumeInput(c->pg))
@@ -192,6 +311,7 @@ static PGresult *ch__pg_await(ch__pg_conn_t *c, int sent, const char *sql)
     for (;;) {
         if (ch__pg_wait(c, sql) != 0) { /* a half-read answer cannot be resumed */
             c->broken = 1;
+            ch__pg_cancel_finish(c);
             PQclear(keep);
             return NULL;
         }
@@ -205,6 +325,7 @@ static PGresult *ch__pg_await(ch__pg_conn_t *c, int sent, const char *sql)
             keep = res;
         }
     }
+    ch__pg_cancel_finish(c);
     return keep;
 }
 
@@ -226,6 +347,19 @@ static ch_err_t ch__pg_simple(ch__pg_conn_t *c, const char *sql, ExecStatusType 
     else
         PQclear(res);
     return err;
+}
+
+/* Refuses to start work once the request deadline has passed: the transaction is aborted
+ * (its commit fails), so the request answers 503 with nothing changed. */
+static ch_err_t ch__pg_past_deadline(ch__pg_conn_t *c, const char *sql)
+{
+    if (ch__db_deadline_left_ms() != 0)
+        return CH_OK;
+    ch__db_deadline_hit("postgres", "a statement not started");
+    if (c->in_txn && c->txn_err == CH_OK)
+        c->txn_err = CH_EUNAVAILABLE;
+    (void)sql;
+    return CH_EUNAVAILABLE;
 }
 
 /* ---- statements --------------------------------------------------------------------- */
@@ -330,6 +464,58 @@ static void ch__pg_conn_close(ch__pg_conn_t *c)
     free(c);
 }
 
+/* The connect_timeout in effect (ours, or the URL's), in ms as libpq counts it: whole
+ * seconds, at least CH__PG_CONNECT_TIMEOUT_MIN_S. */
+static int64_t ch__pg_connect_timeout_ms(PGconn *pg)
+{
+    int64_t secs = atoi(CH__PG_CONNECT_TIMEOUT);
+    PQconninfoOption *opts = PQconninfo(pg);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val)
+            secs = atoi(o->val);
+    PQconninfoFree(opts);
+    if (secs <= 0)
+        return -1; /* none */
+    return (secs < CH__PG_CONNECT_TIMEOUT_MIN_S ? CH__PG_CONNECT_TIMEOUT_MIN_S : secs) * 1000;
+}
+
+/* Drives a connection started with PQconnectStartParams to its end, within connect_timeout
+ * and the calling thread's deadline (checked again at each step: a stop may set one).
+ * libpq only applies connect_timeout itself in its blocking calls. 0 when connected. */
+static int ch__pg_connect_wait(PGconn *pg)
+{
+    int64_t limit = ch__pg_connect_timeout_ms(pg);
+    int64_t until = limit < 0 ? 0 : ch_mono_ms() + limit;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    for (;;) {
+        if (PQstatus(pg) == CONNECTION_BAD)
+            return -1;
+        if (st == PGRES_POLLING_OK)
+            return 0;
+        if (st == PGRES_POLLING_FAILED)
+            return -1;
+        int64_t now = ch_mono_ms(), left = ch__db_deadline_left_ms();
+        int64_t wait = until ? until - now : -1;
+        if (left >= 0 && (wait < 0 || left < wait))
+            wait = left;
+        if (wait == 0 || (until && now >= until)) {
+            if (left == 0)
+                ch__db_deadline_hit("postgres", "a connection attempt");
+            else
+                ch_log_warn("postgres: connecting took longer than %" PRId64 " ms", limit);
+            return -1;
+        }
+        if (wait < 0 || wait > CH__PG_DEADLINE_RECHECK_MS)
+            wait = CH__PG_DEADLINE_RECHECK_MS;
+        struct pollfd pfd = {.fd = PQsocket(pg), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        int n = poll(&pfd, 1, (int)wait);
+        if (n < 0 && errno != EINTR)
+            return -1;
+        if (n > 0)
+            st = PQconnectPoll(pg);
+    }
+}
+
 static ch_err_t ch__pg_connect(const ch__pg_pool_t *pool, ch__pg_conn_t **out)
 {
     *out = NULL;
@@ -340,12 +526,14 @@ static ch_err_t ch__pg_connect(const ch__pg_pool_t *pool, ch__pg_conn_t **out)
     const char *const vals[] = {CH__PG_CONNECT_TIMEOUT, "1", CH__PG_KEEPALIVES_IDLE, CH__PG_KEEPALIVES_INTERVAL,
                                 CH__PG_KEEPALIVES_COUNT, CH__PG_TCP_USER_TIMEOUT, pool->options_kv, "chorusd",
                                 "UTF8", pool->url, NULL};
-    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    if (ch__db_deadline_left_ms() == 0)
+        return CH_EUNAVAILABLE;
+    PGconn *pg = PQconnectStartParams(keys, vals, 1);
     if (!pg) {
         ch_log_error("postgres: connect failed: out of memory");
         return CH_EUNAVAILABLE;
     }
-    if (PQstatus(pg) != CONNECTION_OK) {
+    if (ch__pg_connect_wait(pg) != 0) {
         char msg[512];
         ch_log_error("postgres: connect failed: %s", ch__pg_oneline(PQerrorMessage(pg), msg, sizeof(msg)));
         PQfinish(pg);
@@ -441,16 +629,23 @@ static void ch__pg_close(void *impl)
     free(pool);
 }
 
+/* A CLOCK_MONOTONIC time ms from now. */
+static struct timespec ch__pg_in_ms(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
 static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
 {
     ch__pg_pool_t *pool = impl;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
     int64_t wait_ms = pool->opts.pool_wait_ms > 0 ? pool->opts.pool_wait_ms : 0;
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (wait_ms % 1000) * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    int64_t until_ms = ch_mono_ms() + wait_ms;
     for (;;) {
         pthread_mutex_lock(&pool->mu);
         ch__pg_conn_t *c = NULL;
@@ -463,13 +658,24 @@ static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
                 pool->nopen++; /* counted before connecting so that close() sees it as borrowed */
                 break;
             }
-            if (pthread_cond_timedwait(&pool->freed, &pool->mu, &until) == ETIMEDOUT && !pool->free &&
-                pool->nopen >= pool->opts.pool_size) {
+            /* Waits in slices: the deadline (request, or a stop's) is read again each time. */
+            int64_t now = ch_mono_ms(), left = ch__db_deadline_left_ms(), slice = until_ms - now;
+            int by_deadline = left >= 0 && left <= slice;
+            if (by_deadline)
+                slice = left;
+            if (slice <= 0) {
                 pthread_mutex_unlock(&pool->mu);
-                ch_log_warn("postgres: all %u connections stayed busy for %" PRId64 " ms", pool->opts.pool_size,
-                            wait_ms);
+                if (by_deadline)
+                    ch__db_deadline_hit("postgres", "a wait for a pooled connection");
+                else
+                    ch_log_warn("postgres: all %u connections stayed busy for %" PRId64 " ms", pool->opts.pool_size,
+                                wait_ms);
                 return CH_EUNAVAILABLE;
             }
+            if (slice > CH__PG_DEADLINE_RECHECK_MS)
+                slice = CH__PG_DEADLINE_RECHECK_MS;
+            struct timespec until = ch__pg_in_ms(slice);
+            (void)pthread_cond_timedwait(&pool->freed, &pool->mu, &until);
         }
         pthread_mutex_unlock(&pool->mu);
         if (!c)
@@ -502,8 +708,11 @@ static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
 static void ch__pg_rollback(ch_db_conn_t *conn)
 {
     ch__pg_conn_t *c = ch__pg(conn);
-    if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+    if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        c->no_deadline = 1; /* bounded by the statement deadline alone */
         (void)ch__pg_simple(c, "ROLLBACK", PGRES_COMMAND_OK, NULL);
+        c->no_deadline = 0;
+    }
     c->in_txn = 0;
     c->txn_untimed = 0;
     c->txn_err = CH_OK;
@@ -538,6 +747,8 @@ static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
         return CH_EUNAVAILABLE;
     if (c->in_txn && c->txn_err != CH_OK)
         return ch__pg_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
+    if (ch__pg_past_deadline(c, sql) != CH_OK)
+        return CH_EUNAVAILABLE;
     ch__pg_stmt_t *st;
     ch_err_t err = ch__pg_stmt(c, sql, &st);
     if (err != CH_OK)
@@ -622,7 +833,7 @@ static ch_err_t ch__pg_exec_script(ch_db_conn_t *conn, const char *sql)
         return ch__pg_misuse(c, CH_EINTERNAL, "script in a transaction aborted by an earlier error", sql);
     /* PQexec runs every statement of a simple query and answers with the last result, or
      * the first error. */
-    if (c->broken)
+    if (c->broken || ch__pg_past_deadline(c, sql) != CH_OK)
         return CH_EUNAVAILABLE;
     PGresult *res = ch__pg_exec_text(c, sql);
     ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -640,6 +851,8 @@ static ch_err_t ch__pg_begin(ch_db_conn_t *conn, int for_write)
         ch_log_error("postgres: begin inside a transaction");
         return CH_EINTERNAL;
     }
+    if (ch__pg_past_deadline(c, "BEGIN") != CH_OK)
+        return CH_EUNAVAILABLE;
     ch_err_t err = ch__pg_simple(c, "BEGIN", PGRES_COMMAND_OK, NULL);
     if (err == CH_OK) {
         c->in_txn = 1;
@@ -656,9 +869,15 @@ static ch_err_t ch__pg_commit(ch_db_conn_t *conn)
         return CH_EINTERNAL;
     }
     ch_err_t err = c->txn_err;
+    if (err == CH_OK)
+        err = ch__pg_past_deadline(c, "COMMIT"); /* not sent: rolled back below */
     if (err == CH_OK) {
         PGresult *res = NULL;
+        /* Once sent, COMMIT is waited for (statement deadline only): cut off, its outcome
+         * would be unknown. */
+        c->no_deadline = 1;
         err = ch__pg_simple(c, "COMMIT", PGRES_COMMAND_OK, &res);
+        c->no_deadline = 0;
         /* The server answers COMMIT of an aborted transaction with a ROLLBACK tag. */
         if (err == CH_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
             ch_log_error("postgres: commit answered %s", PQcmdStatus(res));

@@ -3,7 +3,9 @@
  * prepared statements, and waits up to five seconds for a lock (not at all when borrowed by
  * an event-loop thread, see ch_db_mark_loop_thread). Transactions follow
  * PostgreSQL's rule (an error aborts the transaction) so that code tested in embedded mode
- * behaves the same in cluster mode. */
+ * behaves the same in cluster mode. A request's deadline (ch_db_deadline_set) ends a lock
+ * wait early (our busy handler checks it) and interrupts a statement still running at it
+ * (progress handler); either fails the statement with CH_EUNAVAILABLE. */
 #include "store/db.h"
 
 #include <inttypes.h>
@@ -16,6 +18,7 @@
 #include <sys/statvfs.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "store/sqlite_walbuf.h"
 
@@ -24,6 +27,9 @@
  * once instead, and let the dispatcher retry the call on a worker thread. */
 #define CH__SQ_LOOP_BUSY_TIMEOUT_MS 0
 #define CH__SQ_LOG_SQL_MAX 200 /* bytes of SQL quoted in error logs */
+/* SQLite virtual-machine steps between two deadline checks of a running statement. */
+#define CH__SQ_PROGRESS_STEPS 1000
+#define CH__SQ_BUSY_SLEEP_MAX_MS 25 /* longest sleep between two tries for a lock */
 
 typedef struct {
     sqlite3_stmt *stmt;
@@ -35,7 +41,10 @@ typedef struct ch__sq_conn {
     struct ch__sq_conn *next; /* free list */
     sqlite3 *db;
     ch__db_cache_t *cache;
-    int busy_ms;      /* the busy timeout set on db */
+    int busy_ms;      /* how long a statement waits for a lock (ch__sq_busy) */
+    int64_t busy_since_ms; /* start of the current lock wait */
+    int no_deadline;  /* COMMIT/ROLLBACK under way: the request deadline does not cut it off */
+    int deadline_hit; /* the last failure was the deadline's doing */
     int in_txn;       /* between our begin and commit/rollback */
     ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
 } ch__sq_conn_t;
@@ -64,6 +73,7 @@ static ch_err_t ch__sq_map(int rc)
         break;
     }
     switch (rc & 0xff) {
+    case SQLITE_INTERRUPT: /* the request deadline (ch__sq_progress) */
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
     case SQLITE_IOERR:
@@ -85,6 +95,13 @@ static int ch__sq_is_busy(int rc)
 static ch_err_t ch__sq_fail(ch__sq_conn_t *c, int rc, const char *what, const char *sql)
 {
     ch_err_t err = ch__sq_map(rc);
+    if (c->deadline_hit && (ch__sq_is_busy(rc) || (rc & 0xff) == SQLITE_INTERRUPT)) {
+        c->deadline_hit = 0;
+        ch__db_deadline_hit("sqlite", what);
+        if (c->in_txn && c->txn_err == CH_OK)
+            c->txn_err = err;
+        return err;
+    }
     int loop_busy = c->busy_ms == CH__SQ_LOOP_BUSY_TIMEOUT_MS && ch__sq_is_busy(rc);
     if (loop_busy)
         ch__db_loop_busy_note(); /* expected: the caller retries on a worker thread */
@@ -279,6 +296,7 @@ static ch_err_t ch__sq_run(ch__sq_conn_t *c, const char *sql, const ch_db_param_
                            ch_db_rows_t **rows_out, int64_t *changes_out)
 {
     ch__sq_stmt_t *st = NULL;
+    c->deadline_hit = 0;
     ch_err_t err = ch__sq_stmt(c, sql, &st);
     if (err != CH_OK)
         return err;
@@ -333,6 +351,57 @@ static void ch__sq_path_problem(const char *path, sqlite3 *db, char *errbuf, siz
                  db ? strerror(sqlite3_system_errno(db)) : "");
 }
 
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+/* The busy handler: waits for a lock up to c->busy_ms (SQLite's busy timeout does the
+ * same, without a way to stop early), and not past the thread's deadline. */
+static int ch__sq_busy(void *arg, int count)
+{
+    ch__sq_conn_t *c = arg;
+    if (c->busy_ms <= 0)
+        return 0;
+    int64_t now = ch_mono_ms();
+    if (count == 0)
+        c->busy_since_ms = now;
+    int64_t left = c->busy_since_ms + c->busy_ms - now;
+    int64_t dl = c->no_deadline ? -1 : ch__db_deadline_left_ms();
+    if (dl == 0) {
+        c->deadline_hit = 1;
+        return 0;
+    }
+    if (left <= 0)
+        return 0;
+    int64_t nap = count < 4 ? 1 << count : CH__SQ_BUSY_SLEEP_MAX_MS; /* 1, 2, 4, 8, then 25 ms */
+    if (nap > left)
+        nap = left;
+    if (dl > 0 && nap > dl)
+        nap = dl;
+    sqlite3_sleep((int)nap);
+    return 1;
+}
+
+/* The progress handler: interrupts a statement still running at the thread's deadline. */
+static int ch__sq_progress(void *arg)
+{
+    ch__sq_conn_t *c = arg;
+    if (c->no_deadline || ch__db_deadline_left_ms() != 0)
+        return 0;
+    c->deadline_hit = 1;
+    return 1;
+}
+
+/* Refuses to start a statement once the deadline has passed (the transaction is aborted,
+ * its commit fails: the request answers 503 with nothing changed). */
+static ch_err_t ch__sq_past_deadline(ch__sq_conn_t *c)
+{
+    if (c->no_deadline || ch__db_deadline_left_ms() != 0)
+        return CH_OK;
+    ch__db_deadline_hit("sqlite", "a statement not started");
+    if (c->in_txn && c->txn_err == CH_OK)
+        c->txn_err = CH_EUNAVAILABLE;
+    return CH_EUNAVAILABLE;
+}
+
 /* Opens and configures one connection that waits up to busy_ms for a lock. Returns an
  * SQLite result code; on failure errbuf (or the log, when errbuf is NULL) gets the reason. */
 static int ch__sq_connect(const char *path, int busy_ms, ch__sq_conn_t **out, char *errbuf, size_t errlen)
@@ -352,7 +421,7 @@ static int ch__sq_connect(const char *path, int busy_ms, ch__sq_conn_t **out, ch
         goto fail;
     }
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, busy_ms);
+    sqlite3_busy_timeout(db, busy_ms); /* while configuring; ch__sq_busy once c exists */
     if (sqlite3_db_readonly(db, "main") == 1) {
         snprintf(errbuf, errlen, "sqlite: %s is not writable", path);
         rc = SQLITE_READONLY;
@@ -382,6 +451,8 @@ static int ch__sq_connect(const char *path, int busy_ms, ch__sq_conn_t **out, ch
     }
     c->db = db;
     c->busy_ms = busy_ms;
+    sqlite3_busy_handler(db, ch__sq_busy, c);
+    sqlite3_progress_handler(db, CH__SQ_PROGRESS_STEPS, ch__sq_progress, c);
     *out = c;
     return SQLITE_OK;
 fail:
@@ -480,9 +551,8 @@ static ch_err_t ch__sq_acquire(void *impl, ch_db_conn_t **conn_out)
             pthread_mutex_unlock(&pool->mu);
             return CH_EUNAVAILABLE;
         }
-    } else if (c->busy_ms != busy_ms) { /* a plain setter: no I/O, no lock */
-        sqlite3_busy_timeout(c->db, busy_ms);
-        c->busy_ms = busy_ms;
+    } else {
+        c->busy_ms = busy_ms; /* read by ch__sq_busy */
     }
     *conn_out = (ch_db_conn_t *)(void *)c;
     return CH_OK;
@@ -493,7 +563,9 @@ static void ch__sq_rollback(ch_db_conn_t *conn)
     ch__sq_conn_t *c = ch__sq(conn);
     /* SQLite rolls back by itself after some errors (busy, full, I/O). */
     if (!sqlite3_get_autocommit(c->db)) {
+        c->no_deadline = 1;
         int rc = sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        c->no_deadline = 0;
         if (rc != SQLITE_OK)
             ch_log_error("sqlite: rollback failed: %s", sqlite3_errmsg(c->db));
     }
@@ -526,6 +598,8 @@ static ch_err_t ch__sq_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
     ch__sq_conn_t *c = ch__sq(conn);
     if (c->in_txn && c->txn_err != CH_OK)
         return ch__sq_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
+    if (ch__sq_past_deadline(c) != CH_OK)
+        return CH_EUNAVAILABLE;
     return ch__sq_run(c, sql, params, nparams, rows_out, changes_out);
 }
 
@@ -534,6 +608,8 @@ static ch_err_t ch__sq_exec_script(ch_db_conn_t *conn, const char *sql)
     ch__sq_conn_t *c = ch__sq(conn);
     if (c->in_txn && c->txn_err != CH_OK)
         return ch__sq_misuse(c, CH_EINTERNAL, "script in a transaction aborted by an earlier error", sql);
+    if (ch__sq_past_deadline(c) != CH_OK)
+        return CH_EUNAVAILABLE;
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? CH_OK : ch__sq_fail(c, rc, "script", sql);
 }
@@ -548,6 +624,8 @@ static ch_err_t ch__sq_begin(ch_db_conn_t *conn, int for_write)
     /* IMMEDIATE takes the write lock now (waiting up to the busy timeout); a deferred
      * transaction that upgrades later fails at once with SQLITE_BUSY instead of waiting. */
     const char *sql = for_write ? "BEGIN IMMEDIATE" : "BEGIN";
+    if (ch__sq_past_deadline(c) != CH_OK)
+        return CH_EUNAVAILABLE;
     ch_err_t err = ch__sq_run(c, sql, NULL, 0, NULL, NULL);
     if (err == CH_OK) {
         c->in_txn = 1;
@@ -565,7 +643,13 @@ static ch_err_t ch__sq_commit(ch_db_conn_t *conn)
     }
     ch_err_t err = c->txn_err;
     if (err == CH_OK)
+        err = ch__sq_past_deadline(c); /* not started: rolled back below */
+    if (err == CH_OK) {
+        /* Once started, COMMIT runs to its end: cut off, its outcome would be unclear. */
+        c->no_deadline = 1;
         err = ch__sq_run(c, "COMMIT", NULL, 0, NULL, NULL);
+        c->no_deadline = 0;
+    }
     else
         ch_log_error("sqlite: commit of a transaction aborted by an earlier error: rolled back");
     if (err != CH_OK)

@@ -770,9 +770,10 @@ static void test_sqlite_settings(void **state)
     for (int i = 0; i < 2; i++) {
         const char *checks[][2] = {{"PRAGMA journal_mode", "wal"},
                                    {"PRAGMA foreign_keys", "1"},
-                                   {"PRAGMA synchronous", "2"}, /* FULL: a commit is on disk when it returns */
-                                   {"PRAGMA busy_timeout", "5000"}};
-        for (size_t k = 0; k < 4; k++) {
+                                   {"PRAGMA synchronous", "2"}}; /* FULL: a commit is on disk when it returns */
+        /* The lock wait is the driver's busy handler (it honours deadlines): PRAGMA
+         * busy_timeout does not show it; test_sqlite_loop_thread_never_waits tests it. */
+        for (size_t k = 0; k < 3; k++) {
             ch_db_rows_t *rows = NULL;
             OK(ch_db_exec(b->db, conn[i], checks[k][0], NULL, 0, &rows, NULL));
             assert_int_equal(ch_db_rows_count(rows), 1);
@@ -791,7 +792,6 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int started;
-    int64_t busy_timeout; /* PRAGMA busy_timeout of its connection */
     ch_err_t err;
 } waiter_t;
 
@@ -800,8 +800,6 @@ static void *waiter_main(void *arg)
     waiter_t *w = arg;
     ch_db_conn_t *conn;
     ch_err_t err = ch_db_acquire(w->db, &conn);
-    if (err == CH_OK)
-        w->busy_timeout = scalar_on(w->db, conn, "PRAGMA busy_timeout");
     pthread_mutex_lock(&w->mu);
     w->started = 1;
     pthread_cond_signal(&w->cv);
@@ -821,7 +819,6 @@ static void test_sqlite_loop_thread_never_waits(void **state)
     backend_t *b = backend(state);
     ch_db_conn_t *holder, *loop_conn;
     OK(ch_db_acquire(b->db, &holder)); /* an ordinary thread: waits as usual */
-    assert_int_equal(scalar_on(b->db, holder, "PRAGMA busy_timeout"), 5000);
     OK(ch_db_begin(b->db, holder, 1)); /* BEGIN IMMEDIATE: holds the write lock */
     OK(insert_t(b->db, holder, 1, "holder"));
 
@@ -829,7 +826,6 @@ static void test_sqlite_loop_thread_never_waits(void **state)
     assert_true(ch_db_is_loop_thread());
     assert_false(ch_db_loop_busy_take());
     OK(ch_db_acquire(b->db, &loop_conn));
-    assert_int_equal(scalar_on(b->db, loop_conn, "PRAGMA busy_timeout"), 0);
     /* WAL: a read passes the writer's lock, and leaves no note. */
     assert_int_equal(scalar_on(b->db, loop_conn, "SELECT count(*) FROM t"), 0);
     assert_false(ch_db_loop_busy_take());
@@ -858,7 +854,6 @@ static void test_sqlite_loop_thread_never_waits(void **state)
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     OK(w.err);
-    assert_int_equal(w.busy_timeout, 5000);
     assert_int_equal(count_t(b->db), 2);
     assert_false(ch_db_loop_busy_take()); /* a worker's wait leaves no note */
 }
@@ -979,6 +974,114 @@ static void test_rows_container(void **state)
     ch_db_rows_free(rows);
 }
 
+/* ---- deadlines ------------------------------------------------------------------------- */
+
+/* Past the thread's deadline a statement is refused and aborts its transaction, and a
+ * COMMIT not yet started is refused: nothing is written. The process-wide deadline holds
+ * for threads without their own. */
+static void test_deadline_refuses_and_aborts(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_conn_t *conn;
+    OK(ch_db_acquire(b->db, &conn));
+    OK(ch_db_begin(b->db, conn, 1));
+    OK(insert_t(b->db, conn, 1, "before"));
+    uint64_t hits = ch_db_deadline_hits();
+    ch_db_deadline_set(ch_mono_ms() - 1);
+    assert_int_equal(insert_t(b->db, conn, 2, "after"), CH_EUNAVAILABLE);
+    assert_true(ch_db_deadline_hits() > hits);
+    ch_db_deadline_set(0);
+    assert_int_not_equal(ch_db_commit(b->db, conn), CH_OK);
+    ch_db_release(b->db, conn);
+    assert_int_equal(count_t(b->db), 0);
+
+    OK(ch_db_acquire(b->db, &conn));
+    OK(ch_db_begin(b->db, conn, 1));
+    OK(insert_t(b->db, conn, 3, "healthy"));
+    ch_db_deadline_set(ch_mono_ms() - 1);
+    assert_int_equal(ch_db_commit(b->db, conn), CH_EUNAVAILABLE);
+    ch_db_deadline_set(0);
+    ch_db_release(b->db, conn);
+    assert_int_equal(count_t(b->db), 0);
+
+    ch_db_deadline_set_all(ch_mono_ms() - 1);
+    assert_int_equal(run(b->db, "SELECT 1", NULL, 0), CH_EUNAVAILABLE);
+    ch_db_deadline_set_all(0);
+    OK(run(b->db, "SELECT 1", NULL, 0));
+}
+
+typedef struct {
+    ch_db_t *db;
+    ch_db_conn_t *conn;
+    int ms;
+} end_later_t;
+
+/* Rolls back and releases a.conn after a.ms. */
+static void *end_later(void *p)
+{
+    end_later_t *a = p;
+    struct timespec ts = {a->ms / 1000, (a->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    ch_db_rollback(a->db, a->conn);
+    ch_db_release(a->db, a->conn);
+    return NULL;
+}
+
+/* SQLite: a lock wait ends at the deadline (the lock goes after 1.5 s: a wait up to the
+ * 5 s busy timeout would get it and succeed), and a long statement is interrupted. */
+static void test_sqlite_deadline(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_conn_t *holder, *conn;
+    OK(ch_db_acquire(b->db, &holder));
+    OK(ch_db_begin(b->db, holder, 1));
+    OK(insert_t(b->db, holder, 1, "holder"));
+    end_later_t arg = {b->db, holder, 1500};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, end_later, &arg), 0);
+    OK(ch_db_acquire(b->db, &conn));
+    ch_db_deadline_set(ch_mono_ms() + 200);
+    assert_int_equal(ch_db_begin(b->db, conn, 1), CH_EUNAVAILABLE);
+    ch_db_deadline_set(0);
+    pthread_join(th, NULL);
+    OK(ch_db_begin(b->db, conn, 1)); /* the same connection, once the lock is free */
+    ch_db_rollback(b->db, conn);
+
+    ch_db_deadline_set(ch_mono_ms() + 200);
+    assert_int_equal(ch_db_exec(b->db, conn,
+                                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) "
+                                "SELECT count(*) FROM c",
+                                NULL, 0, NULL, NULL),
+                     CH_EUNAVAILABLE);
+    ch_db_deadline_set(0);
+    assert_int_equal(scalar_on(b->db, conn, "SELECT 7"), 7);
+    ch_db_release(b->db, conn);
+}
+
+/* PostgreSQL: a statement still waiting at the deadline is cancelled (the lock would go
+ * after 1.5 s, the statement deadline is 5 s: without the cancel it would succeed), and
+ * the connection stays usable. */
+static void test_pg_deadline_cancels(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_conn_t *holder, *conn;
+    OK(ch_db_acquire(b->db, &holder));
+    OK(ch_db_begin(b->db, holder, 1));
+    OK(ch_db_exec(b->db, holder, "LOCK TABLE t IN ACCESS EXCLUSIVE MODE", NULL, 0, NULL, NULL));
+    end_later_t arg = {b->db, holder, 1500};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, end_later, &arg), 0);
+    OK(ch_db_acquire(b->db, &conn));
+    uint64_t hits = ch_db_deadline_hits();
+    ch_db_deadline_set(ch_mono_ms() + 300);
+    assert_int_equal(ch_db_exec(b->db, conn, "SELECT count(*) FROM t", NULL, 0, NULL, NULL), CH_EUNAVAILABLE);
+    ch_db_deadline_set(0);
+    assert_true(ch_db_deadline_hits() > hits);
+    pthread_join(th, NULL);
+    assert_int_equal(scalar_on(b->db, conn, "SELECT 7"), 7); /* not dropped: the cancel was answered */
+    ch_db_release(b->db, conn);
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
@@ -987,7 +1090,7 @@ static void test_rows_container(void **state)
         CASE(test_param_order), CASE(test_unique_conflict), CASE(test_returning), CASE(test_changes),  \
         CASE(test_rollback), CASE(test_commit), CASE(test_aborted_transaction), CASE(test_errors),     \
         CASE(test_statement_cache), CASE(test_pool_reuse), CASE(test_concurrent_writers),               \
-        CASE(test_capabilities)
+        CASE(test_capabilities), CASE(test_deadline_refuses_and_aborts)
 
 int main(void)
 {
@@ -1001,8 +1104,9 @@ int main(void)
         cmocka_unit_test(test_rows_container),
     };
     const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors),
-                                        CASE(test_sqlite_loop_thread_never_waits)};
-    const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound)};
+                                        CASE(test_sqlite_loop_thread_never_waits), CASE(test_sqlite_deadline)};
+    const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound),
+                                    CASE(test_pg_deadline_cancels)};
     int failed = cmocka_run_group_tests_name("db", common, NULL, NULL);
     failed += cmocka_run_group_tests_name("db_sqlite", sqlite, sqlite_group_setup, sqlite_group_teardown);
     failed += cmocka_run_group_tests_name("db_postgres", pg, pg_group_setup, pg_group_teardown);

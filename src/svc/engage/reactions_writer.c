@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "svc/common/sql.h"
@@ -54,6 +55,25 @@ static size_t ch__take(ch_reactions_writer_t *w)
     return n;
 }
 
+/* Answers the ops of batch[0..n) whose deadline has passed (503, nothing written) and
+ * returns how many are left, kept in order at the front. */
+static size_t ch__drop_expired(ch__reaction_op_t **batch, size_t n)
+{
+    int64_t now = ch_mono_ms();
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        ch__reaction_op_t *op = batch[i];
+        if (op->deadline_ms && now >= op->deadline_ms) {
+            op->err = ch_fault(&op->fault, CH_EUNAVAILABLE, NULL,
+                               "the request's deadline passed before its reaction was written; nothing changed");
+            op->done(op); /* op may be freed */
+        } else {
+            batch[kept++] = op;
+        }
+    }
+    return kept;
+}
+
 static void *ch__writer_main(void *arg)
 {
     ch_reactions_writer_t *w = arg;
@@ -67,6 +87,19 @@ static void *ch__writer_main(void *arg)
         size_t n = ch__take(w);
         pthread_mutex_unlock(&w->mu);
 
+        /* Ops whose request is past its deadline are answered 503 unwritten; the batch
+         * runs under the earliest deadline of the others (a batch that misses it is retried
+         * one op at a time, each under its own). */
+        n = ch__drop_expired(w->batch, n);
+        if (n == 0) {
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        int64_t deadline = 0;
+        for (size_t i = 0; i < n; i++)
+            if (w->batch[i]->deadline_ms && (!deadline || w->batch[i]->deadline_ms < deadline))
+                deadline = w->batch[i]->deadline_ms;
+        ch_db_deadline_set(deadline);
         int held = w->conn != NULL;
         ch_err_t err = ch__writer_conn(w);
         if (err == CH_OK)
@@ -87,8 +120,12 @@ static void *ch__writer_main(void *arg)
             /* Start again on a fresh connection in case this one is the trouble. */
             ch_db_release(w->svc->db, w->conn);
             w->conn = NULL;
-            ch__reactions_run_each(w->svc, NULL, w->batch, n);
+            for (size_t i = 0; i < n; i++) {
+                ch_db_deadline_set(w->batch[i]->deadline_ms);
+                ch__reactions_run_each(w->svc, NULL, &w->batch[i], 1);
+            }
         }
+        ch_db_deadline_set(0);
         /* Committed (or failed for good): answer. op may be freed by its completion. */
         for (size_t i = 0; i < n; i++)
             w->batch[i]->done(w->batch[i]);
@@ -137,6 +174,7 @@ void ch_reactions_writer_stop(ch_reactions_writer_t *w)
 void ch_reactions_writer_submit(ch_reactions_writer_t *w, ch__reaction_op_t *op)
 {
     op->next = NULL;
+    op->deadline_ms = ch_db_deadline();
     pthread_mutex_lock(&w->mu);
     if (w->tail)
         w->tail->next = op;
