@@ -133,45 +133,62 @@ def test_redis_stopped_is_degraded_not_down(start_server, redis_ctl):
     assert metric(a, "chorus_kv_up") == 1
 
 
+def vouched(redis_ctl, db, sid):
+    return redis_ctl.command("EXISTS", f"sess:ok:{sid}", db=db) == ":1"
+
+
 def test_redis_hung_fails_fast_and_keeps_revocations(start_server, redis_ctl):
     """SIGSTOP: the kernel still accepts connections and buffers commands, so only the kv
-    calls' own timeout (1 s) notices. Redis comes back with every key it had, among them the
-    victim's ok mark: the logout made meanwhile must still hold on both replicas."""
-    srv_a, srv_b = two_replicas(start_server, "kv-hung", ENV)
-    a, b = srv_a.client(), srv_b.client()
+    calls' own timeout (1 s) notices. Redis comes back with every key it had, among them ok
+    marks of sessions revoked meanwhile. Replica a revokes one (its marks wait in a's retry
+    queue); replica c revokes another and dies before Redis returns (its queue is lost);
+    replica b probes only once a minute and gets no request during the hang, so it never
+    notices the outage. After the hang: b refuses the first session (a's queue deleted its
+    mark), a refuses the second (a saw the outage: marks written before its end no longer
+    vouch), and every replica refuses both while the breaker is open."""
+    srv_a, srv_c = two_replicas(start_server, "kv-hung", ENV)
+    srv_b = start_server(env={"CHORUS_KV_PROBE_INTERVAL": "60000", "CHORUS_NODE_ID": "8"},
+                         storage=srv_a.storage_env, name="kv-hung-idle")
+    a, b, c = srv_a.client(), srv_b.client(), srv_c.client()
+    db = redis_db(srv_a)
     acct = a.register()
     expect_status(acct.patch("/v1/me", json={"bio": "before"}), 200)
     victim = a.login(acct.handle, device_name="victim")
     sid = victim.current_session_id()
     expect_status(on(victim, b).get("/v1/me"), 200)
-    db = redis_db(srv_a)
-    ok_key = f"sess:ok:{sid}"
-    assert redis_ctl.command("EXISTS", ok_key, db=db) == ":1", "the victim's session is vouched for in Redis"
-    assert redis_ctl.command("EXISTS", f"sess:rev:{sid}", db=db) == ":0"
+    orphan = a.login(acct.handle, device_name="orphan")
+    orphan_sid = orphan.current_session_id()
+    assert vouched(redis_ctl, db, sid) and vouched(redis_ctl, db, orphan_sid)
     limited = a.register()
 
     pid = redis_ctl.proc.pid
     os.kill(pid, signal.SIGSTOP)
     try:
         t0 = time.monotonic()
-        handle, made = works_without_redis(srv_a, srv_b, acct, victim, HUNG_BOUND_S)
+        handle, made = works_without_redis(srv_a, srv_c, acct, victim, HUNG_BOUND_S)
         limits_still_limit(srv_a, limited)
         assert metric(a, "chorus_kv_retry_queued") >= 1  # the victim's marks wait for Redis
+        expect_status(on(orphan, c).post("/v1/auth/logout"), 204)
+        expect_problem(orphan.get("/v1/me"), 401, "invalid_token")
+        srv_c.kill()  # with its queued marks
         time.sleep(max(0.0, 6 - (time.monotonic() - t0)))  # the hang lasts at least 6 s
     finally:
         os.kill(pid, signal.SIGCONT)
 
     # Redis is back with its old keys; at once, before anyone waits for recovery:
-    for c in (b, a):
-        expect_problem(on(victim, c).get("/v1/me"), 401, "invalid_token")
-    wait_kv_up(a, b)
-    for c in (b, a):
-        expect_problem(on(victim, c).get("/v1/me"), 401, "invalid_token")
-        assert on(acct, c).me()["bio"] == "during"
-    # The revocation's marks reached Redis when it returned.
+    expect_problem(victim.get("/v1/me"), 401, "invalid_token")
+    expect_problem(orphan.get("/v1/me"), 401, "invalid_token")
+    wait_kv_up(a)
+    # The revocation's marks reached Redis when it returned: the idle replica refuses too.
     wait_until(lambda: metric(a, "chorus_kv_retry_queued") == 0, "the queued writes replayed", 10)
+    expect_problem(on(victim, b).get("/v1/me"), 401, "invalid_token")
+    assert metric(b, "chorus_kv_outages_total") == 0, "b was meant not to notice the hang"
     assert redis_ctl.command("EXISTS", f"sess:rev:{sid}", db=db) == ":1"
-    assert redis_ctl.command("EXISTS", ok_key, db=db) == ":0"
+    assert not vouched(redis_ctl, db, sid)
+    # The orphan's mark is still in Redis, but no longer vouches on a replica that saw the hang.
+    assert vouched(redis_ctl, db, orphan_sid)
+    expect_problem(orphan.get("/v1/me"), 401, "invalid_token")
+    assert on(acct, b).me()["bio"] == "during"
     assert a.login(handle).me()["handle"] == handle
     expect_status(acct.get(f"/v1/posts/{made['id']}"), 200)
     expect_status(on(acct, b).patch("/v1/me", json={"bio": "after"}), 200)
