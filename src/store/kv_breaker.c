@@ -30,7 +30,7 @@ struct ch_kv_breaker {
     int64_t down_since_mono;        /* under mu */
 
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* CLOCK_MONOTONIC: wakes the probe for stop */
+    pthread_cond_t cv; /* CLOCK_MONOTONIC: wakes the probe for stop or a new interval */
     int stop;
     pthread_t thread;
 
@@ -79,7 +79,10 @@ int64_t ch_kv_breaker_recovered_at(ch_kv_breaker_t *b)
 
 void ch_kv_breaker_set_interval(ch_kv_breaker_t *b, int64_t interval_ms)
 {
+    pthread_mutex_lock(&b->mu);
     atomic_store(&b->interval_ms, interval_ms > 0 ? interval_ms : CH_KV_DEFAULT_PROBE_INTERVAL_MS);
+    pthread_cond_signal(&b->cv); /* the probe's current wait takes the new interval */
+    pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- retry queue ---------------------------------------------------------------------- */
@@ -165,16 +168,21 @@ static void *ch__probe_main(void *arg)
     ch_kv_breaker_t *b = arg;
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ms = atomic_load(&b->interval_ms);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        while (!b->stop && pthread_cond_timedwait(&b->cv, &b->mu, &ts) == 0) {
+        /* Waits an interval; a changed interval counts from the same start. */
+        int64_t start = ch_mono_ms();
+        for (;;) {
+            int64_t left = start + atomic_load(&b->interval_ms) - ch_mono_ms();
+            if (b->stop || left <= 0)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += left / 1000;
+            ts.tv_nsec += (left % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&b->cv, &b->mu, &ts);
         }
         if (b->stop)
             break;
