@@ -186,6 +186,7 @@ static void *ch__probe_main(void *arg)
         }
         if (b->stop)
             break;
+        int was_up = atomic_load(&b->up);
         pthread_mutex_unlock(&b->mu);
         ch_err_t err = b->drv->ping(b->impl);
         pthread_mutex_lock(&b->mu);
@@ -199,7 +200,8 @@ static void *ch__probe_main(void *arg)
             }
             continue;
         }
-        if (atomic_load(&b->up) || ch__replay_locked(b) != 0)
+        /* A trip while this ping ran came after it: the next probe decides. */
+        if (was_up || atomic_load(&b->up) || ch__replay_locked(b) != 0)
             continue;
         /* Back: the recovery time first, so a caller that sees the gate open sees it too. */
         atomic_store(&b->recovered_at_ms, ch_now_ms());
