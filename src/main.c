@@ -177,6 +177,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         return 1;
     }
     ch_kv_set_max_memory(svc.kv, cfg->kv_max_memory);
+    ch_kv_set_probe_interval(svc.kv, cfg->kv_probe_interval_ms);
     svc.local_backends = strcmp(ch_db_kind(db), "sqlite") == 0 && strcmp(ch_kv_kind(svc.kv), "memory") == 0;
     /* With one process owning the database, cached profiles can be kept exact. */
     if (svc.local_backends)

@@ -1,6 +1,8 @@
 /* Key-value store: the generic part. Picks a driver from the URL, checks that its vtable is
- * complete, and forwards calls after validating arguments, so drivers can trust them. */
+ * complete, and forwards calls after validating arguments, so drivers can trust them. A
+ * shared store (Redis) gets a circuit breaker (kv_breaker.h) and a local fallback store. */
 #include "store/kv.h"
+#include "store/kv_breaker.h"
 #include "store/kv_mem.h"
 
 #include <stdarg.h>
@@ -14,7 +16,21 @@
 struct ch_kv {
     const ch_kv_driver_t *drv;
     void *impl;
+    ch_kv_breaker_t *brk; /* shared stores only */
+    ch_kv_t *local;       /* shared stores only: this replica's fallback (in-process) */
 };
+
+/* Through the breaker of a shared store: refused at once while it is down; an unavailable
+ * answer trips it. */
+#define CH__KV_CALL(kv, op, call)                                                                   \
+    do {                                                                                            \
+        if ((kv)->brk && !ch_kv_breaker_allow((kv)->brk))                                           \
+            return CH_EUNAVAILABLE;                                                                 \
+        ch_err_t err_ = (call);                                                                     \
+        if ((kv)->brk && err_ == CH_EUNAVAILABLE)                                                   \
+            ch_kv_breaker_trip((kv)->brk, op);                                                      \
+        return err_;                                                                                \
+    } while (0)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -108,6 +124,18 @@ ch_err_t ch_kv_open(const char *url, ch_kv_t **kv_out, char *errbuf, size_t errl
         free(kv);
         return err;
     }
+    if (drv != &ch_kv_mem_driver) {
+        if ((err = ch_kv_open(NULL, &kv->local, errbuf, errlen)) != CH_OK) {
+            ch_kv_close(kv);
+            return err;
+        }
+        kv->brk = ch_kv_breaker_create(drv, kv->impl, CH_KV_DEFAULT_PROBE_INTERVAL_MS);
+        if (!kv->brk) {
+            ch__kv_errf(errbuf, errlen, "kv: cannot start the %s probe thread", drv->name);
+            ch_kv_close(kv);
+            return CH_EINTERNAL;
+        }
+    }
     *kv_out = kv;
     return CH_OK;
 }
@@ -116,7 +144,9 @@ void ch_kv_close(ch_kv_t *kv)
 {
     if (!kv)
         return;
+    ch_kv_breaker_destroy(kv->brk); /* first: its thread uses the driver */
     kv->drv->close(kv->impl);
+    ch_kv_close(kv->local);
     free(kv);
 }
 
@@ -135,21 +165,21 @@ ch_err_t ch_kv_get(ch_kv_t *kv, const char *key, char **val_out, size_t *len_out
         *len_out = 0;
     if (!kv || !key || !val_out)
         return CH_EINVAL;
-    return kv->drv->get(kv->impl, key, val_out, len_out);
+    CH__KV_CALL(kv, "GET", kv->drv->get(kv->impl, key, val_out, len_out));
 }
 
 ch_err_t ch_kv_set(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms)
 {
     if (!kv || !key || (!val && len > 0) || ttl_ms < 0)
         return CH_EINVAL;
-    return kv->drv->set(kv->impl, key, val ? val : "", len, ttl_ms);
+    CH__KV_CALL(kv, "SET", kv->drv->set(kv->impl, key, val ? val : "", len, ttl_ms));
 }
 
 ch_err_t ch_kv_del(ch_kv_t *kv, const char *key)
 {
     if (!kv || !key)
         return CH_EINVAL;
-    return kv->drv->del(kv->impl, key);
+    CH__KV_CALL(kv, "DEL", kv->drv->del(kv->impl, key));
 }
 
 ch_err_t ch_kv_incr(ch_kv_t *kv, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out)
@@ -160,20 +190,76 @@ ch_err_t ch_kv_incr(ch_kv_t *kv, const char *key, int64_t ttl_ms, int64_t *value
         *ttl_left_ms_out = -1;
     if (!kv || !key || !value_out || ttl_ms < 0)
         return CH_EINVAL;
-    return kv->drv->incr(kv->impl, key, ttl_ms, value_out, ttl_left_ms_out);
+    CH__KV_CALL(kv, "INCR", kv->drv->incr(kv->impl, key, ttl_ms, value_out, ttl_left_ms_out));
 }
 
 ch_err_t ch_kv_ping(ch_kv_t *kv)
 {
     if (!kv)
         return CH_EINVAL;
-    return kv->drv->ping(kv->impl);
+    CH__KV_CALL(kv, "PING", kv->drv->ping(kv->impl));
+}
+
+/* ---- outages of a shared store ------------------------------------------------------ */
+
+int ch_kv_outage(const ch_kv_t *kv, ch_err_t err)
+{
+    return kv && kv->brk && err == CH_EUNAVAILABLE;
+}
+
+ch_kv_t *ch_kv_local(ch_kv_t *kv)
+{
+    return kv ? kv->local : NULL;
+}
+
+int64_t ch_kv_recovered_at(const ch_kv_t *kv)
+{
+    return kv && kv->brk ? ch_kv_breaker_recovered_at(kv->brk) : 0;
+}
+
+/* Tries the write; an outage queues it (unless the store came back meanwhile: then again,
+ * a few times, before queueing it anyway). */
+static ch_err_t ch__kv_write_retrying(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms,
+                                      int64_t until_ms)
+{
+    for (int attempt = 0;; attempt++) {
+        ch_err_t err = val ? ch_kv_set(kv, key, val, len, ttl_ms) : ch_kv_del(kv, key);
+        if (!ch_kv_outage(kv, err))
+            return err;
+        if (attempt == 2)
+            ch_kv_breaker_trip(kv->brk, val ? "SET" : "DEL");
+        if (ch_kv_breaker_enqueue(kv->brk, key, val, len, ttl_ms, until_ms) == 0)
+            return CH_OK;
+    }
+}
+
+ch_err_t ch_kv_set_retrying(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms,
+                            int64_t until_ms)
+{
+    if (!kv || !key || (!val && len > 0) || ttl_ms < 0)
+        return CH_EINVAL;
+    return ch__kv_write_retrying(kv, key, val ? val : "", len, ttl_ms, until_ms);
+}
+
+ch_err_t ch_kv_del_retrying(ch_kv_t *kv, const char *key, int64_t until_ms)
+{
+    if (!kv || !key)
+        return CH_EINVAL;
+    return ch__kv_write_retrying(kv, key, NULL, 0, 0, until_ms);
+}
+
+void ch_kv_set_probe_interval(ch_kv_t *kv, int64_t ms)
+{
+    if (kv && kv->brk)
+        ch_kv_breaker_set_interval(kv->brk, ms);
 }
 
 void ch_kv_set_max_memory(ch_kv_t *kv, size_t bytes)
 {
     if (kv && kv->drv == &ch_kv_mem_driver)
         ch__kv_mem_set_max_memory(kv->impl, bytes);
+    else if (kv)
+        ch_kv_set_max_memory(kv->local, bytes);
 }
 
 void ch_kv_stats(ch_kv_t *kv, ch_kv_stats_t *out)
@@ -185,6 +271,17 @@ void ch_kv_stats(ch_kv_t *kv, ch_kv_stats_t *out)
 
 void ch_kv_render_metrics(ch_kv_t *kv, ch_buf_t *out)
 {
+    if (kv && kv->brk) {
+        ch_kv_stats_t local;
+        ch_kv_stats(kv->local, &local);
+        ch_kv_breaker_render_metrics(kv->brk, out);
+        ch_buf_printf(out,
+                      "# HELP chorus_kv_local_keys Keys in this replica's fallback store (used while the shared kv "
+                      "store is down).\n"
+                      "# TYPE chorus_kv_local_keys gauge\nchorus_kv_local_keys %zu\n",
+                      local.keys);
+        return;
+    }
     if (!kv || kv->drv != &ch_kv_mem_driver)
         return;
     ch_kv_stats_t st;

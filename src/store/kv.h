@@ -2,7 +2,10 @@
  * and revocation marks, caches. Two implementations chosen by configuration: in-process
  * (sharded hash map, one lock per shard) when CHORUS_REDIS is unset, Redis (hiredis, a pool
  * of connections) otherwise. Every call is thread-safe; with Redis they block (call them
- * from worker threads). Redis failures answer CH_EUNAVAILABLE and the next call reconnects. */
+ * from worker threads). Redis failures answer CH_EUNAVAILABLE and trip a circuit breaker
+ * (store/kv_breaker.h): calls then fail at once until a background probe finds Redis back.
+ * Callers choose per use what to do meanwhile; ch_kv_local gives them a bounded in-process
+ * store of this replica to fall back to (docs/design.md, "Storage"). */
 #ifndef CH_STORE_KV_H
 #define CH_STORE_KV_H
 
@@ -20,6 +23,12 @@ typedef struct ch_kv ch_kv_t;
  * maxmemory-policy). */
 #define CH_KV_DEFAULT_MAX_MEMORY ((size_t)256 << 20)
 #define CH_KV_MIN_MAX_MEMORY ((size_t)16 << 20)
+
+/* Shared store (Redis) down: how often the probe tries it (CHORUS_KV_PROBE_INTERVAL; it
+ * also pings this often while it is up, so an idle replica notices an outage), and how many
+ * writes ch_kv_set_retrying/ch_kv_del_retrying keep for its return (oldest dropped). */
+#define CH_KV_DEFAULT_PROBE_INTERVAL_MS 1000
+#define CH_KV_RETRY_MAX 65536
 
 /** What the in-process store holds (all zero for Redis, whose INFO tells the operator). */
 typedef struct {
@@ -65,13 +74,40 @@ ch_err_t ch_kv_del(ch_kv_t *kv, const char *key);
 ch_err_t ch_kv_incr(ch_kv_t *kv, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out);
 /** Checks that the backend answers. */
 ch_err_t ch_kv_ping(ch_kv_t *kv);
+
+/* ---- outages of a shared store ------------------------------------------------------ */
+
+/** 1 when err, answered by a call on kv, means the shared store is unavailable (down, hung,
+ * refusing: the breaker is open), the case a caller may fall back from; always 0 for the
+ * in-process store, whose errors keep their meaning. */
+int ch_kv_outage(const ch_kv_t *kv, ch_err_t err);
+/** The bounded in-process store of this replica that callers of a shared store fall back to
+ * while it is unavailable (its bound is CHORUS_KV_MAX_MEMORY); NULL for the in-process store.
+ * Borrowed: owned by kv. */
+ch_kv_t *ch_kv_local(ch_kv_t *kv);
+/** Unix ms at which the shared store last came back after an outage this process saw (a
+ * failed call or probe); 0 if none, always 0 for the in-process store. Values written before
+ * it may be stale: a revocation could not reach them. */
+int64_t ch_kv_recovered_at(const ch_kv_t *kv);
+/** ch_kv_set for a write that must land: when the shared store is unavailable it is kept
+ * (copied; at most CH_KV_RETRY_MAX, the oldest dropped) and written, in order with the other
+ * kept writes, as soon as the probe finds the store back, unless until_ms (unix ms) has
+ * passed. CH_OK when written or kept; other errors as ch_kv_set. */
+ch_err_t ch_kv_set_retrying(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms,
+                            int64_t until_ms);
+/** ch_kv_del likewise (see ch_kv_set_retrying). */
+ch_err_t ch_kv_del_retrying(ch_kv_t *kv, const char *key, int64_t until_ms);
+/** Sets how often the probe tries a shared store (ms > 0); no-op for the in-process store. */
+void ch_kv_set_probe_interval(ch_kv_t *kv, int64_t ms);
 /** Sets the in-process store's memory bound in bytes (0 = none; the default is
- * CH_KV_DEFAULT_MAX_MEMORY); entries over it go at the next writes. No-op for Redis. */
+ * CH_KV_DEFAULT_MAX_MEMORY); entries over it go at the next writes. For Redis it bounds the
+ * local fallback store (ch_kv_local). */
 void ch_kv_set_max_memory(ch_kv_t *kv, size_t bytes);
 /** Fills *out with the store's figures (zeros for Redis). Takes each shard lock briefly. */
 void ch_kv_stats(ch_kv_t *kv, ch_kv_stats_t *out);
 /** Appends chorus_kv_memory_bytes, chorus_kv_max_memory_bytes, chorus_kv_keys and
- * chorus_kv_evictions_total (Prometheus text) to out; nothing for Redis. */
+ * chorus_kv_evictions_total (Prometheus text) to out; for Redis the breaker's figures
+ * (chorus_kv_up, ...) and chorus_kv_local_keys instead. */
 void ch_kv_render_metrics(ch_kv_t *kv, ch_buf_t *out);
 
 #endif

@@ -12,7 +12,8 @@
  *     idle socket means the server closed it (restart, idle timeout), so it is dropped
  *     before a command is sent on it;
  *   - the next call simply connects again.
- * Connect and command timeouts are 1 s, so a black-holed server costs a caller at most ~1 s.
+ * Connect and command timeouts are 1 s, so a black-holed server costs a caller at most ~1 s;
+ * store/kv_breaker.c then makes further calls fail at once until a probe finds it back.
  * Failures are logged once per up->down change and once when the server is back. */
 #include "store/kv.h"
 
@@ -202,7 +203,7 @@ static int ch__kv_redis_parse_url(ch__kv_redis_t *r, const char *url, char *errb
 static void ch__kv_redis_mark_down(ch__kv_redis_t *r, const char *what, const char *detail)
 {
     if (atomic_exchange(&r->down, 1) == 0)
-        ch_log_warn("kv redis %s:%d unavailable (%s: %s); calls answer 503 until it is back", r->host, r->port,
+        ch_log_warn("kv redis %s:%d unavailable (%s: %s)", r->host, r->port,
                     what, detail ? detail : "?");
 }
 

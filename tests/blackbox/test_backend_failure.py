@@ -1,6 +1,7 @@
 """Cluster mode: Redis or PostgreSQL goes away under a running chorusd and comes back on the
-same port. chorusd must answer a clear 503 meanwhile (never hang, never 500), name the
-failing backend in /readyz, lose nothing, and recover without a restart."""
+same port. Without PostgreSQL chorusd must answer a clear 503 (never hang, never 500);
+without Redis it keeps serving in a degraded mode (test_kv_degraded.py). /readyz names the
+failing backend; nothing is lost, and all recovers without a restart."""
 import concurrent.futures
 import os
 import signal
@@ -42,6 +43,8 @@ def timed(fn, *a, **kw):
 
 
 def test_redis_outage_and_recovery(start_server, redis_ctl, api):
+    """Redis is optional for the API (test_kv_degraded.py has the details): reads, writes and
+    registration keep working on PostgreSQL alone; /readyz names the missing backend."""
     srv = start_server(name="kv-outage")
     c = srv.client()
     acct = c.register()
@@ -57,29 +60,21 @@ def test_redis_outage_and_recovery(start_server, redis_ctl, api):
         expect_status(r, 200)
         assert r.json == {"status": "degraded", "checks": {"db": "ok", "kv": "unavailable"}}, r.describe()
         expect_status(timed(c.get, "/healthz"), 200)
-        expect_problem(timed(acct.get, "/v1/me"), 503, "unavailable")
-        expect_problem(timed(acct.patch, "/v1/me", json={"bio": "during"}), 503, "unavailable")
-        expect_problem(timed(acct.get, "/v1/me/sessions"), 503, "unavailable")
+        assert expect_status(timed(acct.get, "/v1/me"), 200).json["bio"] == "before"
+        expect_status(timed(acct.patch, "/v1/me", json={"bio": "during"}), 200)
+        expect_status(timed(acct.get, "/v1/me/sessions"), 200)
         handle = unique_handle()
-        reg = timed(c.post, "/v1/auth/register", json={"handle": handle, "password": PASSWORD})
-        assert reg.status in (201, 503), reg.describe()
-        if reg.status == 503:
-            expect_problem(reg, 503, "unavailable")
+        expect_status(timed(c.post, "/v1/auth/register", json={"handle": handle, "password": PASSWORD}), 201)
     finally:
         redis_ctl.start()
 
     wait_ready(c)
     me = acct.me()  # same token, no chorusd restart
-    assert me["bio"] == "before", "a write answered 503 was applied"
+    assert me["bio"] == "during", "a write answered 200 was lost"
     expect_status(acct.patch("/v1/me", json={"bio": "after"}), 200)
     assert acct.me()["bio"] == "after"
-    # Registration attempted during the outage: created iff it was acknowledged.
-    login = c.post("/v1/auth/login", json={"handle": handle, "password": PASSWORD})
-    if reg.status == 201:
-        expect_status(login, 200)
-    else:
-        expect_problem(login, 401, "invalid_credentials")
-        c.register(handle=handle)
+    # Registration made during the outage holds.
+    expect_status(c.post("/v1/auth/login", json={"handle": handle, "password": PASSWORD}), 200)
     assert backend_errors(c) > errors_before
     wait_ready(api)  # the session's server recovers too
 

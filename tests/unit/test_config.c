@@ -377,6 +377,21 @@ static void test_parse_listen(void **state)
     assert_int_equal(ch_config_parse_listen("[abcde]:1", small, sizeof(small), &port), -1);
 }
 
+/* CHORUS_KV_PROBE_INTERVAL: 1 s by default, 50 ms .. 60 s. */
+static void test_kv_probe_interval(void **state)
+{
+    ch_config_t cfg;
+    load_ok(&cfg);
+    assert_int_equal(cfg.kv_probe_interval_ms, 1000);
+    setenv("CHORUS_KV_PROBE_INTERVAL", "250", 1);
+    load_ok(&cfg);
+    assert_int_equal(cfg.kv_probe_interval_ms, 250);
+    unsetenv("CHORUS_KV_PROBE_INTERVAL");
+    expect_rejected("CHORUS_KV_PROBE_INTERVAL", "49");
+    expect_rejected("CHORUS_KV_PROBE_INTERVAL", "60001");
+    expect_rejected("CHORUS_KV_PROBE_INTERVAL", "1s");
+}
+
 static void test_help_lists_every_variable(void **state)
 {
     char *text = NULL;
@@ -416,6 +431,7 @@ int main(void)
         T(test_parse_roles),
         T(test_parse_listen),
         T(test_help_lists_every_variable),
+        T(test_kv_probe_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

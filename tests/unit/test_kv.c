@@ -11,6 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "store/kv.h"
@@ -591,6 +595,98 @@ static void test_memory_accounting_balances(void **state)
     ch_buf_clear(&buf);
 }
 
+/* ---- outages: breaker, local fallback, retried writes -------------------------------- */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int has(ch_kv_t *kv, const char *text)
+{
+    ch_buf_t buf = CH_BUF_INIT;
+    ch_kv_render_metrics(kv, &buf);
+    int found = buf.data && strstr(buf.data, text) != NULL;
+    ch_buf_clear(&buf);
+    return found;
+}
+
+/* A "hung" Redis: a socket that listens and never accepts, so connections complete in the
+ * kernel and commands wait for the 1 s timeout (as with a SIGSTOPped server). The first call
+ * pays it and trips the breaker; the next ones fail at once. Writes that must land are kept
+ * for the store's return; the local fallback store works. */
+static void test_redis_hung_trips_breaker(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 128), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &slen), 0);
+    char url[64], errbuf[256];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(sa.sin_port));
+    ch_kv_t *kv = NULL;
+    assert_int_equal(ch_kv_open(url, &kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_kv_set_probe_interval(kv, 60000); /* the probe stays out of the way */
+    assert_true(has(kv, "chorus_kv_up 1\n"));
+
+    char *v = NULL;
+    int64_t n = 0;
+    assert_int_equal(ch_kv_get(kv, "k", &v, NULL), CH_EUNAVAILABLE);
+    assert_true(has(kv, "chorus_kv_up 0\n"));
+    double t0 = mono_s();
+    for (int i = 0; i < 20; i++) { /* 100 calls: 100 s if each waited for the timeout */
+        assert_int_equal(ch_kv_get(kv, "k", &v, NULL), CH_EUNAVAILABLE);
+        assert_null(v);
+        assert_int_equal(ch_kv_set(kv, "k", "v", 1, 0), CH_EUNAVAILABLE);
+        assert_int_equal(ch_kv_del(kv, "k"), CH_EUNAVAILABLE);
+        assert_int_equal(ch_kv_incr(kv, "k", 100, &n, NULL), CH_EUNAVAILABLE);
+        assert_int_equal(ch_kv_ping(kv), CH_EUNAVAILABLE);
+    }
+    assert_true(mono_s() - t0 < 20);
+    assert_true(has(kv, "chorus_kv_outages_total 1\n"));
+    assert_true(has(kv, "chorus_kv_fast_failures_total 100\n"));
+    assert_int_equal(ch_kv_recovered_at(kv), 0);
+
+    assert_true(ch_kv_outage(kv, CH_EUNAVAILABLE));
+    assert_false(ch_kv_outage(kv, CH_EINVAL));
+    ch_kv_t *local = ch_kv_local(kv);
+    assert_non_null(local);
+    assert_int_equal(ch_kv_incr(local, "rl:x", 60000, &n, NULL), CH_OK);
+    assert_int_equal(n, 1);
+    assert_true(has(kv, "chorus_kv_local_keys 1\n"));
+
+    assert_int_equal(ch_kv_set_retrying(kv, "sess:rev:1", "1", 1, 60000, INT64_MAX), CH_OK);
+    assert_int_equal(ch_kv_del_retrying(kv, "sess:ok:1", INT64_MAX), CH_OK);
+    assert_true(has(kv, "chorus_kv_retry_queued 2\n"));
+    ch_kv_close(kv); /* frees the queue (LeakSanitizer checks) */
+    close(fd);
+}
+
+/* The in-process store has no outage: no fallback, no breaker, retried writes are writes. */
+static void test_mem_has_no_outage(void **state)
+{
+    fx_t *f = need(state);
+    if (f->is_redis)
+        skip();
+    assert_null(ch_kv_local(f->kv));
+    assert_false(ch_kv_outage(f->kv, CH_EUNAVAILABLE));
+    assert_int_equal(ch_kv_recovered_at(f->kv), 0);
+    char *v = NULL;
+    assert_int_equal(ch_kv_set_retrying(f->kv, K(f, "r"), "1", 1, 60000, 0), CH_OK);
+    assert_int_equal(ch_kv_get(f->kv, K(f, "r"), &v, NULL), CH_OK);
+    assert_string_equal(v, "1");
+    free(v);
+    assert_int_equal(ch_kv_del_retrying(f->kv, K(f, "r"), 0), CH_OK);
+    assert_int_equal(ch_kv_get(f->kv, K(f, "r"), &v, NULL), CH_OK);
+    assert_null(v);
+    assert_false(has(f->kv, "chorus_kv_up"));
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 #define MEM(t) cmocka_unit_test_setup_teardown(t, setup_mem, teardown)
@@ -605,6 +701,7 @@ int main(void)
         MEM(test_incr_window),     MEM(test_incr_not_integer),  MEM(test_incr_concurrent),
         MEM(test_bad_arguments),   cmocka_unit_test(test_open_urls), cmocka_unit_test(test_redis_down),
         MEM(test_memory_bound_evicts), MEM(test_memory_bound_refuses_too_big), MEM(test_memory_accounting_balances),
+        MEM(test_mem_has_no_outage),   cmocka_unit_test(test_redis_hung_trips_breaker),
     };
     const struct CMUnitTest redis_tests[] = {
         REDIS(test_get_missing),   REDIS(test_set_get_overwrite), REDIS(test_binary_value),

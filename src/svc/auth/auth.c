@@ -24,23 +24,33 @@ static void ch__key(char *buf, const char *prefix, uint64_t id)
 }
 
 /* Session validity is cached in the kv store: "sess:ok:<id>" says the database found the
- * session active less than CH__SESSION_OK_TTL_MS ago; "sess:rev:<id>" says it was revoked.
- * Losing the store (a Redis restart, a chorusd restart in embedded mode) only costs a
- * database read: a revoked session can never come back. */
+ * session active less than CH__SESSION_OK_TTL_MS ago (its value is the time of that read);
+ * "sess:rev:<id>" says it was revoked. Losing the store (a Redis restart, a chorusd restart
+ * in embedded mode) only costs a database read: a revoked session can never come back.
+ * While a shared store is unavailable the database decides every request (docs/design.md,
+ * "Accounts and sessions"). */
 #define CH__SESSION_OK_TTL_MS 60000
+/* How long after a revocation its marks are still written when the shared store was down:
+ * by then every ok mark vouched before it is refused (its read time is older than the TTL),
+ * with this much room for clocks of replicas that disagree. */
+#define CH__REVOKE_RETRY_MS (CH__SESSION_OK_TTL_MS + 10000)
 
 /* Marks a session revoked (after the database says so): set the revoked mark first, then
  * drop the ok mark, so a request that raced with us either sees the revoked mark or has
- * its ok mark removed (see ch_auth_check_session). */
+ * its ok mark removed (see ch_auth_check_session). A shared store that is unavailable gets
+ * both writes when it is back (in order), so that an ok mark it kept (a hung Redis, or one
+ * restarted from its persistence) cannot vouch for the session again. */
 static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
 {
     char key[CH__KEY_LEN];
+    int64_t until = ch_now_ms() + CH__REVOKE_RETRY_MS;
     ch__key(key, "sess:rev:", session_id);
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, "1", 1, svc->cfg->access_ttl_s * 1000 + 1000));
+    ch_err_t err = ch_backend_err(
+        CH_BACKEND_KV, ch_kv_set_retrying(svc->kv, key, "1", 1, svc->cfg->access_ttl_s * 1000 + 1000, until));
     if (err)
         return err;
     ch__key(key, "sess:ok:", session_id);
-    return ch_backend_err(CH_BACKEND_KV, ch_kv_del(svc->kv, key));
+    return ch_backend_err(CH_BACKEND_KV, ch_kv_del_retrying(svc->kv, key, until));
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -385,43 +395,78 @@ static ch_err_t ch__session_active_in_db(ch_svc_t *svc, uint64_t session_id, int
     return err;
 }
 
+/* Whether an ok mark still vouches: read less than the TTL ago, and after the shared store
+ * last came back from an outage (a mark written before could have outlived a revocation
+ * whose marks did not reach the store). */
+static int ch__ok_mark_valid(ch_svc_t *svc, const char *value)
+{
+    int64_t at = atoll(value), now = ch_now_ms();
+    return at > ch_kv_recovered_at(svc->kv) && now - at < CH__SESSION_OK_TTL_MS;
+}
+
+/* A kv error of the session check: an outage of the shared store is counted and answered
+ * *degraded = 1 (the database decides alone); anything else is the request's error. */
+static ch_err_t ch__session_kv(ch_svc_t *svc, ch_err_t err, int *degraded)
+{
+    ch_backend_err(CH_BACKEND_KV, err);
+    if (ch_kv_outage(svc->kv, err)) {
+        *degraded = 1;
+        return CH_OK;
+    }
+    return err;
+}
+
 ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f)
 {
     char ok_key[CH__KEY_LEN], key[CH__KEY_LEN], *value = NULL, now[24];
+    int degraded = 0;
     ch__key(ok_key, "sess:ok:", session_id);
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, ok_key, &value, NULL));
+    ch_err_t err = ch__session_kv(svc, ch_kv_get(svc->kv, ok_key, &value, NULL), &degraded);
     if (err)
         return err;
-    if (!value) {
-        /* Not vouched for recently: ask the database, then vouch, then look for a
-         * revocation that raced with the read (ch__mark_revoked sets it before it drops
-         * the ok mark, so one of the two orders catches it). */
-        int active = 0;
-        if ((err = ch__session_active_in_db(svc, session_id, &active)) != CH_OK)
-            return err;
-        if (!active)
-            return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
-        if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, ok_key, "1", 1, CH__SESSION_OK_TTL_MS))) != CH_OK)
-            return err;
-        ch__key(key, "sess:rev:", session_id);
-        if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &value, NULL))) != CH_OK)
-            return err;
+    if (value) { /* vouched for less than a minute ago: last seen was recorded then */
+        int valid = ch__ok_mark_valid(svc, value);
+        free(value);
+        value = NULL;
+        if (valid)
+            return CH_OK;
+    }
+    /* Not vouched for recently: ask the database, then vouch, then look for a revocation
+     * that raced with the read (ch__mark_revoked sets it before it drops the ok mark, so one
+     * of the two orders catches it). */
+    int active = 0;
+    int64_t read_at = ch_now_ms();
+    if ((err = ch__session_active_in_db(svc, session_id, &active)) != CH_OK)
+        return err;
+    if (!active)
+        return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
+    if (degraded) /* the database decided; no mark, and last seen stays the database's */
+        return CH_OK;
+    int len = snprintf(now, sizeof(now), "%lld", (long long)read_at);
+    if ((err = ch__session_kv(svc, ch_kv_set(svc->kv, ok_key, now, (size_t)len, CH__SESSION_OK_TTL_MS), &degraded)) !=
+        CH_OK)
+        return err;
+    if (degraded)
+        return CH_OK;
+    ch__key(key, "sess:rev:", session_id);
+    if ((err = ch__session_kv(svc, ch_kv_get(svc->kv, key, &value, NULL), &degraded)) != CH_OK)
+        return err;
+    if (value || degraded) {
+        /* Revoked meanwhile, or unknown: the mark must not vouch (a revocation that raced
+         * with us may not have reached the store either). */
+        ch_kv_del_retrying(svc->kv, ok_key, ch_now_ms() + CH__REVOKE_RETRY_MS);
         if (value) {
             free(value);
-            ch_kv_del(svc->kv, ok_key);
             return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
         }
-    }
-    if (value) { /* vouched for less than a minute ago: last seen was recorded then */
-        free(value);
         return CH_OK;
     }
     /* Asked the database: at most once per CH__SESSION_OK_TTL_MS per session (two requests
      * racing past a missing mark both write, harmlessly). */
     ch__key(key, "sess:seen:", session_id);
-    int len = snprintf(now, sizeof(now), "%lld", (long long)ch_now_ms());
-    err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, now, (size_t)len, svc->cfg->refresh_ttl_s * 1000));
-    if (err == CH_OK)
+    len = snprintf(now, sizeof(now), "%lld", (long long)ch_now_ms());
+    err = ch__session_kv(svc, ch_kv_set(svc->kv, key, now, (size_t)len, svc->cfg->refresh_ttl_s * 1000), &degraded);
+    if (err == CH_OK && !degraded)
         ch_auth_count_last_seen_write();
     return err;
 }
@@ -447,6 +492,8 @@ ch_err_t ch_auth_list_sessions(ch_svc_t *svc, uint64_t user_id, uint64_t current
         char key[CH__KEY_LEN], *kv_seen = NULL, created[CH_RFC3339_LEN], last[CH_RFC3339_LEN];
         ch__key(key, "sess:seen:", sid);
         err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &kv_seen, NULL));
+        if (ch_kv_outage(svc->kv, err)) /* the database's column alone */
+            err = CH_OK;
         if (kv_seen && atoll(kv_seen) > seen)
             seen = atoll(kv_seen);
         free(kv_seen);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "svc/common/ratelimit.h"
+#include "svc/common/kv_local.h"
 #include "svc/common/sql.h"
 
 #define CH__KEY_LEN 192
@@ -43,7 +44,7 @@ ch_err_t ch_login_throttle_check(ch_svc_t *svc, const char *handle, const char *
      * window's end; the others are only slowed. */
     char *failures = NULL;
     ch__key(key, "fail", handle, ip);
-    if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &failures, NULL))) != CH_OK)
+    if ((err = ch_kvl_get(svc, key, &failures, NULL)) != CH_OK)
         return err;
     int failed_here = failures && atoll(failures) > 0;
     free(failures);
@@ -51,7 +52,7 @@ ch_err_t ch_login_throttle_check(ch_svc_t *svc, const char *handle, const char *
         return ch__refuse(f, wait, "too many failed logins for this account");
     int64_t n = 0;
     ch__key(key, "slow", handle, NULL);
-    if ((err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, key, 1000, &n, NULL))) != CH_OK)
+    if ((err = ch_kvl_incr(svc, key, 1000, &n, NULL)) != CH_OK)
         return err;
     return n > CH_LOGIN_HOT_PER_S ? ch__refuse(f, 1, "too many logins for this account") : CH_OK;
 }
@@ -59,8 +60,7 @@ ch_err_t ch_login_throttle_check(ch_svc_t *svc, const char *handle, const char *
 /* Counts one failure in a window; *count gets the new count, *ttl_left the window's rest. */
 static ch_err_t ch__count(ch_svc_t *svc, const char *key, int64_t *count, int64_t *ttl_left)
 {
-    return ch_backend_err(CH_BACKEND_KV,
-                          ch_kv_incr(svc->kv, key, svc->cfg->login_window_s * 1000, count, ttl_left));
+    return ch_kvl_incr(svc, key, svc->cfg->login_window_s * 1000, count, ttl_left);
 }
 
 ch_err_t ch_login_throttle_failed(ch_svc_t *svc, const char *handle, const char *ip)
@@ -105,9 +105,9 @@ ch_err_t ch_login_throttle_succeeded(ch_svc_t *svc, const char *handle, const ch
 {
     char key[CH__KEY_LEN];
     ch__key(key, "fail", handle, ip);
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_del(svc->kv, key));
+    ch_err_t err = ch_kvl_del(svc, key);
     if (err)
         return err;
     ch__key(key, "wait", handle, ip);
-    return ch_backend_err(CH_BACKEND_KV, ch_kv_del(svc->kv, key));
+    return ch_kvl_del(svc, key);
 }

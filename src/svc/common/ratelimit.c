@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/clock.h"
+#include "svc/common/kv_local.h"
 #include "svc/common/sql.h"
 
 ch_err_t ch_ratelimit_hit(ch_svc_t *svc, const char *scope, const char *who, int64_t limit, int64_t window_ms,
@@ -12,7 +13,7 @@ ch_err_t ch_ratelimit_hit(ch_svc_t *svc, const char *scope, const char *who, int
     char key[192];
     int64_t count = 0, ttl_left = 0;
     snprintf(key, sizeof(key), "rl:%s:%s", scope, who);
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, key, window_ms, &count, &ttl_left));
+    ch_err_t err = ch_kvl_incr(svc, key, window_ms, &count, &ttl_left);
     if (err)
         return err;
     if (count > limit) {
@@ -26,14 +27,14 @@ ch_err_t ch_ratelimit_block(ch_svc_t *svc, const char *key, int64_t ms)
 {
     char until[24];
     int len = snprintf(until, sizeof(until), "%lld", (long long)(ch_now_ms() + ms));
-    return ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, until, (size_t)len, ms > 0 ? ms : 1));
+    return ch_kvl_set(svc, key, until, (size_t)len, ms > 0 ? ms : 1);
 }
 
 ch_err_t ch_ratelimit_blocked(ch_svc_t *svc, const char *key, long long *retry_after_s)
 {
     char *until = NULL;
     *retry_after_s = 0;
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &until, NULL));
+    ch_err_t err = ch_kvl_get(svc, key, &until, NULL);
     if (err || !until)
         return err;
     long long left_ms = atoll(until) - ch_now_ms();

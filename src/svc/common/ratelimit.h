@@ -1,5 +1,5 @@
 /* Fixed-window rate limits and timed blocks kept in the kv store (shared by every replica
- * with Redis). */
+ * with Redis; while Redis is unavailable, in each replica's own memory: svc/common/kv_local.h). */
 #ifndef CH_SVC_COMMON_RATELIMIT_H
 #define CH_SVC_COMMON_RATELIMIT_H
 

@@ -37,6 +37,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
+#include "svc/common/kv_local.h"
 #include "svc/engage/comments_row.h"
 #include "svc/graph/visibility.h"
 #include "store/kv.h"
@@ -91,7 +92,7 @@ static ch_err_t ch__new_gen(ch_svc_t *svc, const ch_target_t *item, uint64_t *ge
     char key[96];
     int64_t n = 0;
     snprintf(key, sizeof(key), "cmt:top:%s:%" PRIu64 ":n", ch_target_type_name(item->type), item->id);
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_incr(svc->kv, key, CH_COMMENTS_TOP_TTL_MS, &n, NULL));
+    ch_err_t err = ch_kvl_incr(svc, key, CH_COMMENTS_TOP_TTL_MS, &n, NULL);
     *gen = (ch_id_next() & ~(uint64_t)(CH_COMMENTS_TOP_SLOTS - 1)) | ((uint64_t)n % CH_COMMENTS_TOP_SLOTS);
     return err;
 }
@@ -107,7 +108,7 @@ void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
 {
     char key[96];
     ch__cur_key(type, id, key, sizeof(key));
-    ch_kv_del(svc->kv, key); /* best effort: the name expires on its own within the share time */
+    ch_kvl_del(svc, key); /* best effort: the name expires on its own within the share time */
 }
 
 /* Stores s in its slot and names it the item's current snapshot. */
@@ -119,12 +120,12 @@ static ch_err_t ch__save(ch_svc_t *svc, const ch__snapshot_t *s)
     for (size_t i = 0; i < s->n; i++)
         len += (size_t)snprintf(val + len, cap - len, "%s%" PRIu64, i ? "," : "", s->ids[i]);
     ch__slot_key(s->type, s->target_id, s->gen, key, sizeof(key));
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, val, len, CH_COMMENTS_TOP_TTL_MS));
+    ch_err_t err = ch_kvl_set(svc, key, val, len, CH_COMMENTS_TOP_TTL_MS);
     free(val);
     if (err == CH_OK) {
         ch__cur_key(s->type, s->target_id, key, sizeof(key));
         int n = snprintf(gen, sizeof(gen), "%" PRIu64, s->gen);
-        err = ch_backend_err(CH_BACKEND_KV, ch_kv_set(svc->kv, key, gen, (size_t)n, CH_COMMENTS_TOP_SHARE_MS));
+        err = ch_kvl_set(svc, key, gen, (size_t)n, CH_COMMENTS_TOP_SHARE_MS);
     }
     return err;
 }
@@ -155,7 +156,7 @@ static ch_err_t ch__load(ch_svc_t *svc, uint64_t gen, const ch_target_t *item, c
     memset(s, 0, sizeof(*s));
     *found = 0;
     ch__slot_key(item->type, item->id, gen, key, sizeof(key));
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &val, &len));
+    ch_err_t err = ch_kvl_get(svc, key, &val, &len);
     if (err || !val)
         return err;
     const char *p = val;
@@ -307,7 +308,7 @@ static ch_err_t ch__current(ch_svc_t *svc, const ch_target_t *item, ch__snapshot
     *found = 0;
     memset(s, 0, sizeof(*s));
     ch__cur_key(item->type, item->id, key, sizeof(key));
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_get(svc->kv, key, &val, NULL));
+    ch_err_t err = ch_kvl_get(svc, key, &val, NULL);
     if (err || !val)
         return err;
     const char *p = val;

@@ -1,0 +1,291 @@
+/* Circuit breaker, probe thread and write-retry queue of a shared kv store (kv_breaker.h). */
+#include "store/kv_breaker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+typedef struct ch__kv_retry {
+    struct ch__kv_retry *next;
+    char *key;
+    char *val; /* NULL: a delete */
+    size_t len;
+    int64_t ttl_ms;
+    int64_t until_ms;
+} ch__kv_retry_t;
+
+struct ch_kv_breaker {
+    const ch_kv_driver_t *drv;
+    void *impl;
+    atomic_int up;                  /* 1: calls go to the store */
+    atomic_llong recovered_at_ms;   /* unix ms of the last down -> up; 0: never */
+    atomic_llong interval_ms;
+    atomic_ullong outages, fast_failures;
+    int64_t down_since_mono;        /* under mu */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC: wakes the probe for stop or a new interval */
+    int stop;
+    pthread_t thread;
+
+    ch__kv_retry_t *head, *tail; /* under mu, FIFO */
+    size_t nqueued;
+    atomic_ullong dropped;
+};
+
+static void ch__retry_free(ch__kv_retry_t *r)
+{
+    if (!r)
+        return;
+    free(r->key);
+    free(r->val);
+    free(r);
+}
+
+/* ---- state ---------------------------------------------------------------------------- */
+
+int ch_kv_breaker_allow(ch_kv_breaker_t *b)
+{
+    if (atomic_load(&b->up))
+        return 1;
+    atomic_fetch_add_explicit(&b->fast_failures, 1, memory_order_relaxed);
+    return 0;
+}
+
+void ch_kv_breaker_trip(ch_kv_breaker_t *b, const char *op)
+{
+    pthread_mutex_lock(&b->mu);
+    if (atomic_exchange(&b->up, 0) == 1) {
+        b->down_since_mono = ch_mono_ms();
+        atomic_fetch_add(&b->outages, 1);
+        ch_log_warn("kv: shared store unavailable (%s); calls fail at once and fall back (rate limits, login "
+                    "throttling, comment snapshots: this replica's memory; sessions: the database) until a probe "
+                    "every %lld ms finds it back",
+                    op, (long long)atomic_load(&b->interval_ms));
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+int64_t ch_kv_breaker_recovered_at(ch_kv_breaker_t *b)
+{
+    return atomic_load(&b->recovered_at_ms);
+}
+
+void ch_kv_breaker_set_interval(ch_kv_breaker_t *b, int64_t interval_ms)
+{
+    pthread_mutex_lock(&b->mu);
+    atomic_store(&b->interval_ms, interval_ms > 0 ? interval_ms : CH_KV_DEFAULT_PROBE_INTERVAL_MS);
+    pthread_cond_signal(&b->cv); /* the probe's current wait takes the new interval */
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- retry queue ---------------------------------------------------------------------- */
+
+int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, size_t len, int64_t ttl_ms,
+                          int64_t until_ms)
+{
+    ch__kv_retry_t *r = ch_calloc(1, sizeof(*r)), *drop = NULL;
+    r->key = ch_strdup(key);
+    if (val) {
+        r->val = ch_malloc(len + 1);
+        memcpy(r->val, val, len);
+        r->val[len] = '\0';
+    }
+    r->len = len;
+    r->ttl_ms = ttl_ms;
+    r->until_ms = until_ms;
+
+    pthread_mutex_lock(&b->mu);
+    /* The probe opens the gate under mu with an empty queue: a write queued while the gate
+     * is shut is always replayed before it opens. */
+    if (atomic_load(&b->up)) {
+        pthread_mutex_unlock(&b->mu);
+        ch__retry_free(r);
+        return -1;
+    }
+    if (b->nqueued >= CH_KV_RETRY_MAX) {
+        drop = b->head;
+        b->head = drop->next;
+        if (!b->head)
+            b->tail = NULL;
+        b->nqueued--;
+    }
+    if (b->tail)
+        b->tail->next = r;
+    else
+        b->head = r;
+    b->tail = r;
+    b->nqueued++;
+    pthread_mutex_unlock(&b->mu);
+    if (drop) {
+        if (atomic_fetch_add(&b->dropped, 1) == 0)
+            ch_log_warn("kv: retry queue full (%d writes); the oldest are dropped", CH_KV_RETRY_MAX);
+        ch__retry_free(drop);
+    }
+    return 0;
+}
+
+/* Replays the queue in order (called by the probe with mu held, which it releases around
+ * each write). 0 when the queue is empty, -1 when a write failed (it stays first). */
+static int ch__replay_locked(ch_kv_breaker_t *b)
+{
+    while (b->head) {
+        ch__kv_retry_t *r = b->head;
+        b->head = r->next;
+        if (!b->head)
+            b->tail = NULL;
+        b->nqueued--;
+        pthread_mutex_unlock(&b->mu);
+        ch_err_t err = CH_OK;
+        if (r->until_ms > ch_now_ms())
+            err = r->val ? b->drv->set(b->impl, r->key, r->val, r->len, r->ttl_ms) : b->drv->del(b->impl, r->key);
+        pthread_mutex_lock(&b->mu);
+        if (err == CH_EUNAVAILABLE) {
+            r->next = b->head;
+            b->head = r;
+            if (!b->tail)
+                b->tail = r;
+            b->nqueued++;
+            return -1;
+        }
+        if (err != CH_OK)
+            ch_log_warn("kv: a queued write of %s failed (%s); dropped", r->key, ch_err_code(err));
+        ch__retry_free(r);
+    }
+    return 0;
+}
+
+/* ---- probe thread --------------------------------------------------------------------- */
+
+static void *ch__probe_main(void *arg)
+{
+    ch_kv_breaker_t *b = arg;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        /* Waits an interval; a changed interval counts from the same start. */
+        int64_t start = ch_mono_ms();
+        for (;;) {
+            int64_t left = start + atomic_load(&b->interval_ms) - ch_mono_ms();
+            if (b->stop || left <= 0)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += left / 1000;
+            ts.tv_nsec += (left % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+        }
+        if (b->stop)
+            break;
+        int was_up = atomic_load(&b->up);
+        pthread_mutex_unlock(&b->mu);
+        ch_err_t err = b->drv->ping(b->impl);
+        pthread_mutex_lock(&b->mu);
+        if (err != CH_OK) {
+            if (atomic_exchange(&b->up, 0) == 1) {
+                b->down_since_mono = ch_mono_ms();
+                atomic_fetch_add(&b->outages, 1);
+                ch_log_warn("kv: shared store unavailable (probe: %s); calls fail at once and fall back until "
+                            "it is back",
+                            ch_err_code(err));
+            }
+            continue;
+        }
+        /* A trip while this ping ran came after it: the next probe decides. */
+        if (was_up || atomic_load(&b->up) || ch__replay_locked(b) != 0)
+            continue;
+        /* Back: the recovery time first, so a caller that sees the gate open sees it too. */
+        atomic_store(&b->recovered_at_ms, ch_now_ms());
+        atomic_store(&b->up, 1);
+        ch_log_warn("kv: shared store back after %lld ms; calls go to it again",
+                    (long long)(ch_mono_ms() - b->down_since_mono));
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+ch_kv_breaker_t *ch_kv_breaker_create(const ch_kv_driver_t *drv, void *impl, int64_t interval_ms)
+{
+    ch_kv_breaker_t *b = ch_calloc(1, sizeof(*b));
+    b->drv = drv;
+    b->impl = impl;
+    atomic_init(&b->up, 1);
+    atomic_init(&b->recovered_at_ms, 0);
+    atomic_init(&b->interval_ms, interval_ms > 0 ? interval_ms : CH_KV_DEFAULT_PROBE_INTERVAL_MS);
+    atomic_init(&b->outages, 0);
+    atomic_init(&b->fast_failures, 0);
+    atomic_init(&b->dropped, 0);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int ok = pthread_mutex_init(&b->mu, NULL) == 0;
+    if (ok && pthread_cond_init(&b->cv, &ca) != 0) {
+        pthread_mutex_destroy(&b->mu);
+        ok = 0;
+    }
+    pthread_condattr_destroy(&ca);
+    if (ok && pthread_create(&b->thread, NULL, ch__probe_main, b) != 0) {
+        pthread_cond_destroy(&b->cv);
+        pthread_mutex_destroy(&b->mu);
+        ok = 0;
+    }
+    if (!ok) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void ch_kv_breaker_destroy(ch_kv_breaker_t *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->stop = 1;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thread, NULL);
+    while (b->head) {
+        ch__kv_retry_t *r = b->head;
+        b->head = r->next;
+        ch__retry_free(r);
+    }
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+void ch_kv_breaker_render_metrics(ch_kv_breaker_t *b, ch_buf_t *out)
+{
+    pthread_mutex_lock(&b->mu);
+    size_t queued = b->nqueued;
+    pthread_mutex_unlock(&b->mu);
+    ch_buf_printf(out,
+                  "# HELP chorus_kv_up 1 while the shared kv store (Redis) takes calls, 0 while it is considered "
+                  "down (calls fail at once and fall back).\n"
+                  "# TYPE chorus_kv_up gauge\nchorus_kv_up %d\n"
+                  "# HELP chorus_kv_outages_total Times the shared kv store was found unavailable after being up.\n"
+                  "# TYPE chorus_kv_outages_total counter\nchorus_kv_outages_total %llu\n"
+                  "# HELP chorus_kv_fast_failures_total kv calls refused at once because the shared store was "
+                  "down.\n"
+                  "# TYPE chorus_kv_fast_failures_total counter\nchorus_kv_fast_failures_total %llu\n"
+                  "# HELP chorus_kv_retry_queued Writes (session revocation marks) waiting for the shared kv store "
+                  "to return.\n"
+                  "# TYPE chorus_kv_retry_queued gauge\nchorus_kv_retry_queued %zu\n"
+                  "# HELP chorus_kv_retry_dropped_total Queued writes dropped because the retry queue was full.\n"
+                  "# TYPE chorus_kv_retry_dropped_total counter\nchorus_kv_retry_dropped_total %llu\n",
+                  atomic_load(&b->up), (unsigned long long)atomic_load(&b->outages),
+                  (unsigned long long)atomic_load(&b->fast_failures), queued,
+                  (unsigned long long)atomic_load(&b->dropped));
+}

@@ -1,0 +1,205 @@
+"""Cluster mode: Redis stopped or hung is a degraded mode, not an outage. Two replicas share
+PostgreSQL and Redis; while Redis is away, everything that needs only PostgreSQL keeps
+working (the database decides sessions; rate limits and login throttling fall back to each
+replica's memory; comment snapshots too), requests do not each wait for Redis's timeout (a
+circuit breaker fails kv calls at once), a logout really revokes — also once a Redis that
+was only SIGSTOPped comes back with its old marks — and all recovers without a restart."""
+import os
+import re
+import signal
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import MODE
+from client import PASSWORD, Client, expect_problem, expect_status, unique_handle
+from comments_helpers import comment, ids, walk
+from notify_helpers import wait_until
+
+pytestmark = pytest.mark.skipif(MODE != "cluster", reason="needs CHORUS_BACKENDS=cluster")
+
+# Without the breaker each of these requests would wait 1 s per kv call against a hung Redis
+# (several calls a request); with it, only the calls in flight when it hung do.
+HUNG_BOUND_S = 10
+
+
+def metric(client, name):
+    text = expect_status(client.get("/metrics"), 200).text
+    m = re.search(rf"^{name} (\d+)$", text, re.M)
+    assert m, f"{name} not in /metrics"
+    return int(m.group(1))
+
+
+def redis_db(srv):
+    path = urllib.parse.urlsplit(srv.storage_env["CHORUS_REDIS"]).path.strip("/")
+    return int(path or 0)
+
+
+def two_replicas(start_server, name, env=None):
+    a = start_server(env=env, name=f"{name}-a")
+    b = start_server(env={**(env or {}), "CHORUS_NODE_ID": "7"}, storage=a.storage_env, name=f"{name}-b")
+    return a, b
+
+
+def on(acct, client):
+    """The same session (tokens) talking to another replica."""
+    clone = type(acct).__new__(type(acct))
+    clone.__dict__.update(acct.__dict__)
+    clone.client = client
+    return clone
+
+
+def wait_kv_up(*clients, timeout=20):
+    for c in clients:
+        wait_until(lambda: metric(c, "chorus_kv_up") == 1, "chorus_kv_up 1 after Redis returned", timeout)
+
+
+def works_without_redis(srv_a, srv_b, acct, victim, t_bound):
+    """Everything that needs only PostgreSQL, on replica a (and the revocation seen from b).
+    Returns (the handle registered meanwhile, the post made with an Idempotency-Key)."""
+    a, b = srv_a.client(), srv_b.client()
+    t0 = time.monotonic()
+    for _ in range(5):
+        assert acct.me()["bio"] == "before"
+    expect_status(acct.get(f"/v1/users/{acct.id}"), 200)
+    expect_status(acct.patch("/v1/me", json={"bio": "during"}), 200)
+    assert acct.me()["bio"] == "during"
+    assert len(acct.all_sessions()) >= 1  # last seen: the database's column
+    handle = unique_handle()
+    newbie = a.register(handle=handle)
+    newbie.me()
+    again = a.login(handle)
+    again.me()
+    key = {"Idempotency-Key": f"kvdown-{unique_handle()}"}
+    first = expect_status(acct.post("/v1/posts", json={"text": "during the outage"}, headers=key), 201)
+    replay = expect_status(acct.post("/v1/posts", json={"text": "during the outage"}, headers=key), 201)
+    assert replay.header("Idempotent-Replayed") == "true" and replay.body == first.body
+    expect_status(acct.get(f"/v1/posts/{first.json['id']}"), 200)
+    # Comments, and "top" paging over a snapshot kept in this replica's memory.
+    written = [comment(acct, first.json["id"], text=f"c{i}")["id"] for i in range(3)]
+    top = walk(acct, f"/v1/posts/{first.json['id']}/comments", limit=2, sort="top")
+    assert sorted(ids(top)) == sorted(written)
+    # A logout during the outage revokes at once, on this replica and on the other.
+    expect_status(victim.post("/v1/auth/logout"), 204)
+    expect_problem(victim.get("/v1/me"), 401, "invalid_token")
+    expect_problem(on(victim, b).get("/v1/me"), 401, "invalid_token")
+    expect_status(on(acct, b).get("/v1/me"), 200)
+    took = time.monotonic() - t0
+    assert took < t_bound, f"~35 requests took {took:.1f}s with Redis away: kv calls must fail fast"
+    assert metric(a, "chorus_kv_up") == 0
+    return handle, first.json
+
+
+WRITE_LIMIT = 30
+IP_FAILURES = 3
+ENV = {"CHORUS_RATE_LIMIT_USER": str(WRITE_LIMIT), "CHORUS_LOGIN_IP_MAX_FAILURES": str(IP_FAILURES)}
+
+
+def limits_still_limit(srv, acct):
+    """The local limiter: write limits per user and login throttling still refuse."""
+    statuses = [acct.patch("/v1/me", json={"bio": f"n{i}"}).status for i in range(WRITE_LIMIT + 1)]
+    assert statuses[-1] == 429 and set(statuses[:-1]) <= {200}, statuses
+    # Failed logins from one address (its own, so the block stays its own) lock it out.
+    c = Client(srv.base_url, source_address=("127.0.0.2", 0))
+    for _ in range(IP_FAILURES):
+        expect_problem(c.post("/v1/auth/login", json={"handle": acct.handle, "password": "wrong password!"}),
+                       401, "invalid_credentials")
+    expect_problem(c.post("/v1/auth/login", json={"handle": acct.handle, "password": PASSWORD}),
+                   429, "rate_limited")
+
+
+def test_redis_stopped_is_degraded_not_down(start_server, redis_ctl):
+    srv_a, srv_b = two_replicas(start_server, "kv-stopped", ENV)
+    a, b = srv_a.client(), srv_b.client()
+    acct = a.register()
+    expect_status(acct.patch("/v1/me", json={"bio": "before"}), 200)
+    victim = a.login(acct.handle, device_name="victim")
+    expect_status(on(victim, b).get("/v1/me"), 200)
+    limited = a.register()
+    outages = metric(a, "chorus_kv_outages_total")
+
+    redis_ctl.stop()
+    try:
+        handle, made = works_without_redis(srv_a, srv_b, acct, victim, HUNG_BOUND_S)
+        limits_still_limit(srv_a, limited)
+        assert metric(a, "chorus_kv_outages_total") == outages + 1  # one transition, however many calls
+    finally:
+        redis_ctl.start()
+
+    wait_kv_up(a, b)
+    expect_status(a.get("/readyz"), 200)
+    for c in (a, b):
+        expect_problem(on(victim, c).get("/v1/me"), 401, "invalid_token")
+        assert on(acct, c).me()["bio"] == "during"
+    assert a.login(handle).me()["handle"] == handle
+    expect_status(acct.get(f"/v1/posts/{made['id']}"), 200)
+    expect_status(acct.patch("/v1/me", json={"bio": "after"}), 200)
+    assert metric(a, "chorus_kv_up") == 1
+
+
+def vouched(redis_ctl, db, sid):
+    return redis_ctl.command("EXISTS", f"sess:ok:{sid}", db=db) == ":1"
+
+
+def test_redis_hung_fails_fast_and_keeps_revocations(start_server, redis_ctl):
+    """SIGSTOP: the kernel still accepts connections and buffers commands, so only the kv
+    calls' own timeout (1 s) notices. Redis comes back with every key it had, among them ok
+    marks of sessions revoked meanwhile. Replica a revokes one (its marks wait in a's retry
+    queue); replica c revokes another and dies before Redis returns (its queue is lost);
+    replica b probes only once a minute and gets no request during the hang, so it never
+    notices the outage. After the hang: b refuses the first session (a's queue deleted its
+    mark), a refuses the second (a saw the outage: marks written before its end no longer
+    vouch), and every replica refuses both while the breaker is open."""
+    srv_a, srv_c = two_replicas(start_server, "kv-hung", ENV)
+    srv_b = start_server(env={"CHORUS_KV_PROBE_INTERVAL": "60000", "CHORUS_NODE_ID": "8"},
+                         storage=srv_a.storage_env, name="kv-hung-idle")
+    a, b, c = srv_a.client(), srv_b.client(), srv_c.client()
+    db = redis_db(srv_a)
+    acct = a.register()
+    expect_status(acct.patch("/v1/me", json={"bio": "before"}), 200)
+    victim = a.login(acct.handle, device_name="victim")
+    sid = victim.current_session_id()
+    expect_status(on(victim, b).get("/v1/me"), 200)
+    orphan = a.login(acct.handle, device_name="orphan")
+    orphan_sid = orphan.current_session_id()
+    assert vouched(redis_ctl, db, sid) and vouched(redis_ctl, db, orphan_sid)
+    limited = a.register()
+    # A kv call slower than the 1 s timeout on a loaded machine would have tripped b (for a
+    # minute): wait for it to be up, and see below that the hang itself went unnoticed.
+    wait_kv_up(b, timeout=75)
+    b_outages = metric(b, "chorus_kv_outages_total")
+
+    pid = redis_ctl.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        handle, made = works_without_redis(srv_a, srv_c, acct, victim, HUNG_BOUND_S)
+        limits_still_limit(srv_a, limited)
+        assert metric(a, "chorus_kv_retry_queued") >= 1  # the victim's marks wait for Redis
+        expect_status(on(orphan, c).post("/v1/auth/logout"), 204)
+        expect_problem(orphan.get("/v1/me"), 401, "invalid_token")
+        srv_c.kill()  # with its queued marks
+        time.sleep(max(0.0, 6 - (time.monotonic() - t0)))  # the hang lasts at least 6 s
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    # Redis is back with its old keys; at once, before anyone waits for recovery:
+    expect_problem(victim.get("/v1/me"), 401, "invalid_token")
+    expect_problem(orphan.get("/v1/me"), 401, "invalid_token")
+    wait_kv_up(a)
+    # The revocation's marks reached Redis when it returned: the idle replica refuses too.
+    wait_until(lambda: metric(a, "chorus_kv_retry_queued") == 0, "the queued writes replayed", 10)
+    assert metric(b, "chorus_kv_outages_total") == b_outages, "b was meant not to notice the hang"
+    assert metric(b, "chorus_kv_up") == 1
+    expect_problem(on(victim, b).get("/v1/me"), 401, "invalid_token")
+    assert redis_ctl.command("EXISTS", f"sess:rev:{sid}", db=db) == ":1"
+    assert not vouched(redis_ctl, db, sid)
+    # The orphan's mark is still in Redis, but no longer vouches on a replica that saw the hang.
+    assert vouched(redis_ctl, db, orphan_sid)
+    expect_problem(orphan.get("/v1/me"), 401, "invalid_token")
+    assert on(acct, b).me()["bio"] == "during"
+    assert a.login(handle).me()["handle"] == handle
+    expect_status(acct.get(f"/v1/posts/{made['id']}"), 200)
+    expect_status(on(acct, b).patch("/v1/me", json={"bio": "after"}), 200)
+    assert acct.me()["bio"] == "after"
