@@ -147,13 +147,14 @@ def test_redis_hung_fails_fast_and_keeps_revocations(start_server, redis_ctl):
     calls' own timeout (1 s) notices. Redis comes back with every key it had, among them ok
     marks of sessions revoked meanwhile. Replica a revokes one (its marks wait in a's retry
     queue); replica c revokes another and dies before Redis returns (its queue is lost);
-    replica b probes only once a minute and gets no request during the hang, so it never
-    notices the outage. After the hang: b refuses the first session (a's queue deleted its
-    mark), a refuses the second (a saw the outage: marks written before its end no longer
-    vouch), and every replica refuses both while the breaker is open."""
+    replica b gets no request during the hang (its /readyz kv check notices it all the same:
+    every replica pings Redis once a second, so only an outage shorter than that goes
+    unseen, and that is what the replayed marks are for). After the hang: the victim's marks
+    are in Redis (a's queue replayed them) and b refuses it, a refuses the orphan (a saw the
+    outage: marks written before its end no longer vouch), and every replica refuses both
+    while the breaker is open."""
     srv_a, srv_c = two_replicas(start_server, "kv-hung", ENV)
-    srv_b = start_server(env={"CHORUS_KV_PROBE_INTERVAL": "60000", "CHORUS_NODE_ID": "8"},
-                         storage=srv_a.storage_env, name="kv-hung-idle")
+    srv_b = start_server(env={"CHORUS_NODE_ID": "8"}, storage=srv_a.storage_env, name="kv-hung-idle")
     a, b, c = srv_a.client(), srv_b.client(), srv_c.client()
     db = redis_db(srv_a)
     acct = a.register()
@@ -165,10 +166,7 @@ def test_redis_hung_fails_fast_and_keeps_revocations(start_server, redis_ctl):
     orphan_sid = orphan.current_session_id()
     assert vouched(redis_ctl, db, sid) and vouched(redis_ctl, db, orphan_sid)
     limited = a.register()
-    # A kv call slower than the 1 s timeout on a loaded machine would have tripped b (for a
-    # minute): wait for it to be up, and see below that the hang itself went unnoticed.
-    wait_kv_up(b, timeout=75)
-    b_outages = metric(b, "chorus_kv_outages_total")
+    wait_kv_up(b)
 
     pid = redis_ctl.proc.pid
     os.kill(pid, signal.SIGSTOP)
@@ -190,8 +188,7 @@ def test_redis_hung_fails_fast_and_keeps_revocations(start_server, redis_ctl):
     wait_kv_up(a)
     # The revocation's marks reached Redis when it returned: the idle replica refuses too.
     wait_until(lambda: metric(a, "chorus_kv_retry_queued") == 0, "the queued writes replayed", 10)
-    assert metric(b, "chorus_kv_outages_total") == b_outages, "b was meant not to notice the hang"
-    assert metric(b, "chorus_kv_up") == 1
+    wait_kv_up(b)
     expect_problem(on(victim, b).get("/v1/me"), 401, "invalid_token")
     assert redis_ctl.command("EXISTS", f"sess:rev:{sid}", db=db) == ":1"
     assert not vouched(redis_ctl, db, sid)
