@@ -134,8 +134,10 @@ def test_queued_logins_of_departed_http1_clients_are_dropped(start_server):
     """HTTP/1: h2o reads nothing from a connection while its request is handled, so a
     client that hangs up is seen by peeking at the socket just before its hash starts
     (core/client_watch.h). Ten logins queue behind one hashing thread; their clients close
-    after 0.3 s; the queued ones are dropped, not hashed."""
-    srv = start_server(env={**ENV, "CHORUS_PWHASH_QUEUE": "20"})
+    after 0.3 s; the queued ones are dropped, not hashed. Each hash is made slow (opslimit
+    8: ~0.2-0.4 s) so that at most a few can run before the clients leave, however fast
+    the machine."""
+    srv = start_server(env={**ENV, "CHORUS_PWHASH_QUEUE": "20", "CHORUS_PWHASH_OPSLIMIT": "8"})
     api = srv.client()
     body = json.dumps({"handle": "nobody_at_all", "password": "some password"}).encode()
     request = (f"POST {LOGIN} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
