@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import MODE, PG_BIN
+from pg_signals import pg_pids, signal_pg
 from notify_helpers import wait_until
 from client import PASSWORD, expect_problem, expect_status, unique_handle
 
@@ -213,28 +214,9 @@ def test_every_request_works_once_ready_again(start_server, redis_ctl, pg_ctl):
 
 # ---- PostgreSQL that stops answering, and a pool that runs dry ---------------------------
 
-def _pg_pids(pg):
-    """The postmaster's pid and those of its children (backends, background workers)."""
-    master = int((pg.data / "postmaster.pid").read_text().split("\n")[0])
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{d}/stat").read()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-            kids.append(int(d))
-    return master, kids
-
-
-def _signal_all(pids, sig):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+# Shared with other test files (they import these names from here).
+_pg_pids = pg_pids
+_signal_all = signal_pg
 
 
 DEADLINE_ENV = {"CHORUS_DB_STATEMENT_TIMEOUT": "500", "CHORUS_DB_POOL_WAIT": "500"}

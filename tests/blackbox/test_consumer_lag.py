@@ -18,6 +18,7 @@ import pytest
 from client import expect_status
 from conftest import MODE, PG_BIN
 from notify_helpers import ID_EPOCH_MS, TEST_NODE, emit_event, new_id, sql, wait_until
+from pg_signals import pg_pids, signal_pg
 from social import post
 
 cluster_only = pytest.mark.skipif(MODE != "cluster", reason="needs CHORUS_BACKENDS=cluster")
@@ -279,26 +280,8 @@ def _sample_under_load(a, b):
 # ---- PostgreSQL stopped --------------------------------------------------------------------
 
 def _pg_pids(pg):
-    master = int((pg.data / "postmaster.pid").read_text().split("\n")[0])
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{d}/stat").read()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-            kids.append(int(d))
+    master, kids = pg_pids(pg)
     return [master] + kids
-
-
-def _signal_all(pids, sig):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 @cluster_only
@@ -314,7 +297,7 @@ def test_lag_grows_while_postgres_is_stopped(start_server, backends, pg_ctl):
     holder = _blocked_signals(srv, backends, acct)
     try:
         stopped = _pg_pids(pg_ctl)
-        _signal_all(stopped, signal.SIGSTOP)
+        signal_pg(stopped, signal.SIGSTOP)
         try:
             time.sleep(0.5)
             t0 = time.monotonic()
@@ -322,7 +305,7 @@ def test_lag_grows_while_postgres_is_stopped(start_server, backends, pg_ctl):
             assert time.monotonic() - t0 < 8, "/metrics waited for the database"
             assert values[0] > 0
         finally:
-            _signal_all(stopped + _pg_pids(pg_ctl), signal.SIGCONT)
+            signal_pg(stopped + _pg_pids(pg_ctl), signal.SIGCONT)
     finally:
         holder.release()
     wait_caught_up(c, ["signals", "notify.events", "notify.outbox"])
