@@ -61,10 +61,14 @@ static const char *ch__kv_missing_slot(const ch_kv_driver_t *d)
         return "set";
     if (!d->del)
         return "del";
+    if (!d->set_del)
+        return "set_del";
     if (!d->incr)
         return "incr";
     if (!d->ping)
         return "ping";
+    if (!d->server_changed_at)
+        return "server_changed_at";
     return NULL;
 }
 
@@ -182,6 +186,14 @@ ch_err_t ch_kv_del(ch_kv_t *kv, const char *key)
     CH__KV_CALL(kv, "DEL", kv->drv->del(kv->impl, key));
 }
 
+ch_err_t ch_kv_set_del(ch_kv_t *kv, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                       const char *del_key)
+{
+    if (!kv || !set_key || !del_key || (!val && len > 0) || ttl_ms < 0)
+        return CH_EINVAL;
+    CH__KV_CALL(kv, "SET+DEL", kv->drv->set_del(kv->impl, set_key, val ? val : "", len, ttl_ms, del_key));
+}
+
 ch_err_t ch_kv_incr(ch_kv_t *kv, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out)
 {
     if (value_out)
@@ -214,21 +226,28 @@ ch_kv_t *ch_kv_local(ch_kv_t *kv)
 
 int64_t ch_kv_recovered_at(const ch_kv_t *kv)
 {
-    return kv && kv->brk ? ch_kv_breaker_recovered_at(kv->brk) : 0;
+    if (!kv || !kv->brk)
+        return 0;
+    int64_t back = ch_kv_breaker_recovered_at(kv->brk), other = kv->drv->server_changed_at(kv->impl);
+    return back > other ? back : other;
 }
 
-/* Tries the write; an outage queues it (unless the store came back meanwhile: then again,
- * a few times, before queueing it anyway). */
+/* Tries the write (a set when val is set, a delete of del_key when it is set, both at once
+ * when both are); an outage queues it (unless the store came back meanwhile: then again, a
+ * few times, before queueing it anyway). */
 static ch_err_t ch__kv_write_retrying(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms,
-                                      int64_t until_ms)
+                                      const char *del_key, int64_t until_ms)
 {
+    const char *op = val && del_key ? "SET+DEL" : val ? "SET" : "DEL";
     for (int attempt = 0;; attempt++) {
-        ch_err_t err = val ? ch_kv_set(kv, key, val, len, ttl_ms) : ch_kv_del(kv, key);
+        ch_err_t err = val && del_key ? ch_kv_set_del(kv, key, val, len, ttl_ms, del_key)
+                       : val          ? ch_kv_set(kv, key, val, len, ttl_ms)
+                                      : ch_kv_del(kv, del_key);
         if (!ch_kv_outage(kv, err))
             return err;
         if (attempt == 2)
-            ch_kv_breaker_trip(kv->brk, val ? "SET" : "DEL");
-        if (ch_kv_breaker_enqueue(kv->brk, key, val, len, ttl_ms, until_ms) == 0)
+            ch_kv_breaker_trip(kv->brk, op);
+        if (ch_kv_breaker_enqueue(kv->brk, key, val, len, ttl_ms, del_key, until_ms) == 0)
             return CH_OK;
     }
 }
@@ -238,14 +257,22 @@ ch_err_t ch_kv_set_retrying(ch_kv_t *kv, const char *key, const char *val, size_
 {
     if (!kv || !key || (!val && len > 0) || ttl_ms < 0)
         return CH_EINVAL;
-    return ch__kv_write_retrying(kv, key, val ? val : "", len, ttl_ms, until_ms);
+    return ch__kv_write_retrying(kv, key, val ? val : "", len, ttl_ms, NULL, until_ms);
 }
 
 ch_err_t ch_kv_del_retrying(ch_kv_t *kv, const char *key, int64_t until_ms)
 {
     if (!kv || !key)
         return CH_EINVAL;
-    return ch__kv_write_retrying(kv, key, NULL, 0, 0, until_ms);
+    return ch__kv_write_retrying(kv, NULL, NULL, 0, 0, key, until_ms);
+}
+
+ch_err_t ch_kv_set_del_retrying(ch_kv_t *kv, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                                const char *del_key, int64_t until_ms)
+{
+    if (!kv || !set_key || !del_key || (!val && len > 0) || ttl_ms < 0)
+        return CH_EINVAL;
+    return ch__kv_write_retrying(kv, set_key, val ? val : "", len, ttl_ms, del_key, until_ms);
 }
 
 void ch_kv_set_probe_interval(ch_kv_t *kv, int64_t ms)

@@ -48,8 +48,16 @@ typedef struct ch_kv_driver {
     ch_err_t (*get)(void *impl, const char *key, char **val_out, size_t *len_out);
     ch_err_t (*set)(void *impl, const char *key, const char *val, size_t len, int64_t ttl_ms);
     ch_err_t (*del)(void *impl, const char *key);
+    /* set(set_key) and del(del_key) as one atomic step: no reader sees one without the other,
+     * and a failure applies neither (Redis: MULTI/EXEC; in-process: under both shard locks). */
+    ch_err_t (*set_del)(void *impl, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                        const char *del_key);
     ch_err_t (*incr)(void *impl, const char *key, int64_t ttl_ms, int64_t *value_out, int64_t *ttl_left_ms_out);
     ch_err_t (*ping)(void *impl);
+    /* Unix ms at which the driver last connected to a server other than the one before (a
+     * restarted Redis, a failover: a dataset that may be older than what this process saw);
+     * 0 if never. Set before any command on the new server answers. */
+    int64_t (*server_changed_at)(void *impl);
 } ch_kv_driver_t;
 
 extern const ch_kv_driver_t ch_kv_mem_driver;
@@ -68,6 +76,10 @@ ch_err_t ch_kv_get(ch_kv_t *kv, const char *key, char **val_out, size_t *len_out
 ch_err_t ch_kv_set(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms);
 /** Deletes a key (missing is fine). */
 ch_err_t ch_kv_del(ch_kv_t *kv, const char *key);
+/** Writes set_key (as ch_kv_set) and deletes del_key (missing is fine) in one atomic step:
+ * no reader sees one change without the other; on an error neither may have happened. */
+ch_err_t ch_kv_set_del(ch_kv_t *kv, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                       const char *del_key);
 /** Atomically increments an integer counter, creating it at 1 with a ttl_ms expiry (a fixed
  * window) when missing or expired. value_out gets the new value; ttl_left_ms_out (may be
  * NULL) the ms left before the window expires. */
@@ -86,8 +98,10 @@ int ch_kv_outage(const ch_kv_t *kv, ch_err_t err);
  * Borrowed: owned by kv. */
 ch_kv_t *ch_kv_local(ch_kv_t *kv);
 /** Unix ms at which the shared store last came back after an outage this process saw (a
- * failed call or probe); 0 if none, always 0 for the in-process store. Values written before
- * it may be stale: a revocation could not reach them. */
+ * failed call or probe), or was found to be another server or a restarted one (its Redis
+ * run_id changed: it may hold a dataset from an older snapshot); 0 if none, always 0 for the
+ * in-process store. Values written before it may be stale: a revocation could not reach
+ * them, or was lost with the dataset. */
 int64_t ch_kv_recovered_at(const ch_kv_t *kv);
 /** ch_kv_set for a write that must land: when the shared store is unavailable it is kept
  * (copied; at most CH_KV_RETRY_MAX, the oldest dropped) and written, in order with the other
@@ -97,6 +111,10 @@ ch_err_t ch_kv_set_retrying(ch_kv_t *kv, const char *key, const char *val, size_
                             int64_t until_ms);
 /** ch_kv_del likewise (see ch_kv_set_retrying). */
 ch_err_t ch_kv_del_retrying(ch_kv_t *kv, const char *key, int64_t until_ms);
+/** ch_kv_set_del likewise: the pair is kept, and replayed, as one unit (see
+ * ch_kv_set_retrying). */
+ch_err_t ch_kv_set_del_retrying(ch_kv_t *kv, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                                const char *del_key, int64_t until_ms);
 /** Sets how often the probe tries a shared store (ms > 0); no-op for the in-process store. */
 void ch_kv_set_probe_interval(ch_kv_t *kv, int64_t ms);
 /** Sets the in-process store's memory bound in bytes (0 = none; the default is

@@ -13,8 +13,9 @@
 
 typedef struct ch__kv_retry {
     struct ch__kv_retry *next;
-    char *key;
-    char *val; /* NULL: a delete */
+    char *key;     /* the key set; NULL: a delete alone */
+    char *val;     /* set when key is */
+    char *del_key; /* the key deleted; NULL: a set alone; with key: both at once */
     size_t len;
     int64_t ttl_ms;
     int64_t until_ms;
@@ -45,6 +46,7 @@ static void ch__retry_free(ch__kv_retry_t *r)
         return;
     free(r->key);
     free(r->val);
+    free(r->del_key);
     free(r);
 }
 
@@ -88,11 +90,13 @@ void ch_kv_breaker_set_interval(ch_kv_breaker_t *b, int64_t interval_ms)
 /* ---- retry queue ---------------------------------------------------------------------- */
 
 int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, size_t len, int64_t ttl_ms,
-                          int64_t until_ms)
+                          const char *del_key, int64_t until_ms)
 {
     ch__kv_retry_t *r = ch_calloc(1, sizeof(*r)), *drop = NULL;
-    r->key = ch_strdup(key);
-    if (val) {
+    if (del_key)
+        r->del_key = ch_strdup(del_key);
+    if (key && val) {
+        r->key = ch_strdup(key);
         r->val = ch_malloc(len + 1);
         memcpy(r->val, val, len);
         r->val[len] = '\0';
@@ -132,10 +136,14 @@ int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, 
 }
 
 /* Replays the queue in order (called by the probe with mu held, which it releases around
- * each write). 0 when the queue is empty, -1 when a write failed (it stays first). */
+ * each write). 0 when the queue is empty, -1 when a write failed (it stays first) or the
+ * breaker is being destroyed (with a slow store the whole queue could take a second a write,
+ * and ch_kv_close waits for this thread). */
 static int ch__replay_locked(ch_kv_breaker_t *b)
 {
     while (b->head) {
+        if (b->stop)
+            return -1;
         ch__kv_retry_t *r = b->head;
         b->head = r->next;
         if (!b->head)
@@ -144,7 +152,9 @@ static int ch__replay_locked(ch_kv_breaker_t *b)
         pthread_mutex_unlock(&b->mu);
         ch_err_t err = CH_OK;
         if (r->until_ms > ch_now_ms())
-            err = r->val ? b->drv->set(b->impl, r->key, r->val, r->len, r->ttl_ms) : b->drv->del(b->impl, r->key);
+            err = r->key && r->del_key ? b->drv->set_del(b->impl, r->key, r->val, r->len, r->ttl_ms, r->del_key)
+                  : r->key             ? b->drv->set(b->impl, r->key, r->val, r->len, r->ttl_ms)
+                                       : b->drv->del(b->impl, r->del_key);
         pthread_mutex_lock(&b->mu);
         if (err == CH_EUNAVAILABLE) {
             r->next = b->head;
@@ -155,7 +165,8 @@ static int ch__replay_locked(ch_kv_breaker_t *b)
             return -1;
         }
         if (err != CH_OK)
-            ch_log_warn("kv: a queued write of %s failed (%s); dropped", r->key, ch_err_code(err));
+            ch_log_warn("kv: a queued write of %s failed (%s); dropped", r->key ? r->key : r->del_key,
+                        ch_err_code(err));
         ch__retry_free(r);
     }
     return 0;

@@ -6,7 +6,8 @@
  * which pings the store every interval (also while it is up, so that an idle replica notices
  * an outage too), finds it back. On the way back the probe first replays the queued writes,
  * then records the time (ch_kv_breaker_recovered_at) and opens the gate. One log line per
- * transition. */
+ * transition. Destroying the breaker stops a replay between two writes (the rest is lost,
+ * as it would be with the process). */
 #ifndef CH_STORE_KV_BREAKER_H
 #define CH_STORE_KV_BREAKER_H
 
@@ -30,12 +31,13 @@ int ch_kv_breaker_allow(ch_kv_breaker_t *b);
 void ch_kv_breaker_trip(ch_kv_breaker_t *b, const char *op);
 /** Unix ms of the last return of the store after an outage this process saw; 0 if none. */
 int64_t ch_kv_breaker_recovered_at(ch_kv_breaker_t *b);
-/** Queues a write for the probe to replay when the store is back (del when val is NULL);
- * copies key and val. Dropped once until_ms (unix ms) has passed. Returns 0 when queued, -1
+/** Queues a write for the probe to replay when the store is back: a set of key to val, a
+ * delete of del_key (key and val NULL), or both as one atomic unit (the driver's set_del);
+ * copies the keys and val. Dropped once until_ms (unix ms) has passed. Returns 0 when queued, -1
  * when the store is up again (the caller should write it itself). The queue is bounded
  * (CH_KV_RETRY_MAX): the oldest write goes when it is full. */
 int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, size_t len, int64_t ttl_ms,
-                          int64_t until_ms);
+                          const char *del_key, int64_t until_ms);
 /** Appends chorus_kv_up, chorus_kv_outages_total, chorus_kv_fast_failures_total,
  * chorus_kv_retry_queued and chorus_kv_retry_dropped_total (Prometheus text) to out. */
 void ch_kv_breaker_render_metrics(ch_kv_breaker_t *b, ch_buf_t *out);

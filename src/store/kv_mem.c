@@ -467,26 +467,17 @@ static ch_err_t ch__kv_mem_get(void *impl, const char *key, char **val_out, size
     return err;
 }
 
-static ch_err_t ch__kv_mem_set(void *impl, const char *key, const char *val, size_t len, int64_t ttl_ms)
+/* Writes key in its shard s (lock held), taking ownership of copy; *old_out gets what the
+ * caller frees after unlocking (the replaced value, or copy itself on failure). */
+static ch_err_t ch__kv_mem_set_locked(ch__kv_shard_t *s, uint64_t h, const char *key, size_t klen, char *copy,
+                                      size_t len, int64_t ttl_ms, int64_t now, char **old_out)
 {
-    ch__kv_mem_t *m = impl;
-    size_t klen = strlen(key);
-    uint64_t h = ch__kv_mem_hash(m, key, klen);
-    ch__kv_shard_t *s = ch__kv_mem_shard(m, h);
-
-    /* Copy outside the lock: values may be large. */
-    char *copy = ch_malloc(len + 1);
-    memcpy(copy, val, len);
-    copy[len] = '\0';
-
     ch_err_t err = CH_OK;
-    char *old = NULL;
-    pthread_mutex_lock(&s->mu);
-    int64_t now = ch__kv_mem_now_ms();
     int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
     ch__kv_ent_t *e = ch__kv_mem_find(s, h, key, klen, now);
+    *old_out = NULL;
     if (e) {
-        old = e->val;
+        *old_out = e->val;
         s->bytes += ch__kv_mem_cost(klen, len) - ch__kv_mem_cost(klen, e->vlen);
         e->val = copy;
         e->vlen = len;
@@ -494,26 +485,19 @@ static ch_err_t ch__kv_mem_set(void *impl, const char *key, const char *val, siz
     } else {
         err = ch__kv_mem_insert(s, h, key, klen, copy, len, expires_at, &e);
         if (err != CH_OK)
-            old = copy;
+            *old_out = copy;
     }
     ch__kv_mem_sweep(s, now);
     if (err == CH_OK)
         err = ch__kv_mem_fit(s, e, now);
-    pthread_mutex_unlock(&s->mu);
-    free(old);
     return err;
 }
 
-static ch_err_t ch__kv_mem_del(void *impl, const char *key)
+/* Unlinks key from its shard s (lock held); answers the entry the caller frees after
+ * unlocking, NULL when there was none. */
+static ch__kv_ent_t *ch__kv_mem_del_locked(ch__kv_shard_t *s, uint64_t h, const char *key, size_t klen, int64_t now)
 {
-    ch__kv_mem_t *m = impl;
-    size_t klen = strlen(key);
-    uint64_t h = ch__kv_mem_hash(m, key, klen);
-    ch__kv_shard_t *s = ch__kv_mem_shard(m, h);
     ch__kv_ent_t *victim = NULL;
-
-    pthread_mutex_lock(&s->mu);
-    int64_t now = ch__kv_mem_now_ms();
     ch__kv_ent_t **link = &s->buckets[ch__kv_mem_bucket(s, h)];
     for (; *link; link = &(*link)->next) {
         ch__kv_ent_t *e = *link;
@@ -526,10 +510,73 @@ static ch_err_t ch__kv_mem_del(void *impl, const char *key)
         }
     }
     ch__kv_mem_sweep(s, now);
+    return victim;
+}
+
+static char *ch__kv_mem_copy(const char *val, size_t len)
+{
+    char *copy = ch_malloc(len + 1);
+    memcpy(copy, val, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+static ch_err_t ch__kv_mem_set(void *impl, const char *key, const char *val, size_t len, int64_t ttl_ms)
+{
+    ch__kv_mem_t *m = impl;
+    size_t klen = strlen(key);
+    uint64_t h = ch__kv_mem_hash(m, key, klen);
+    ch__kv_shard_t *s = ch__kv_mem_shard(m, h);
+    char *copy = ch__kv_mem_copy(val, len), *old = NULL; /* outside the lock: values may be large */
+
+    pthread_mutex_lock(&s->mu);
+    ch_err_t err = ch__kv_mem_set_locked(s, h, key, klen, copy, len, ttl_ms, ch__kv_mem_now_ms(), &old);
+    pthread_mutex_unlock(&s->mu);
+    free(old);
+    return err;
+}
+
+static ch_err_t ch__kv_mem_del(void *impl, const char *key)
+{
+    ch__kv_mem_t *m = impl;
+    size_t klen = strlen(key);
+    uint64_t h = ch__kv_mem_hash(m, key, klen);
+    ch__kv_shard_t *s = ch__kv_mem_shard(m, h);
+
+    pthread_mutex_lock(&s->mu);
+    ch__kv_ent_t *victim = ch__kv_mem_del_locked(s, h, key, klen, ch__kv_mem_now_ms());
     pthread_mutex_unlock(&s->mu);
     if (victim)
         ch__kv_mem_free_ent(victim);
     return CH_OK;
+}
+
+/* Both writes under both shards' locks (taken in address order, one when the keys share a
+ * shard), so no reader sees one without the other. The delete goes first: a refused set
+ * (too big for the bound) then still removes del_key, the safe half for a revocation. */
+static ch_err_t ch__kv_mem_set_del(void *impl, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                                   const char *del_key)
+{
+    ch__kv_mem_t *m = impl;
+    size_t sklen = strlen(set_key), dklen = strlen(del_key);
+    uint64_t sh = ch__kv_mem_hash(m, set_key, sklen), dh = ch__kv_mem_hash(m, del_key, dklen);
+    ch__kv_shard_t *ss = ch__kv_mem_shard(m, sh), *ds = ch__kv_mem_shard(m, dh);
+    ch__kv_shard_t *first = ss < ds ? ss : ds, *second = ss < ds ? ds : ss;
+    char *copy = ch__kv_mem_copy(val, len), *old = NULL;
+
+    pthread_mutex_lock(&first->mu);
+    if (second != first)
+        pthread_mutex_lock(&second->mu);
+    int64_t now = ch__kv_mem_now_ms();
+    ch__kv_ent_t *victim = ch__kv_mem_del_locked(ds, dh, del_key, dklen, now);
+    ch_err_t err = ch__kv_mem_set_locked(ss, sh, set_key, sklen, copy, len, ttl_ms, now, &old);
+    if (second != first)
+        pthread_mutex_unlock(&second->mu);
+    pthread_mutex_unlock(&first->mu);
+    free(old);
+    if (victim)
+        ch__kv_mem_free_ent(victim);
+    return err;
 }
 
 /* Fixed window: a missing or expired key starts at 1 with expiry now + ttl_ms; otherwise the
@@ -599,6 +646,13 @@ static ch_err_t ch__kv_mem_ping(void *impl)
     return CH_OK;
 }
 
+/* The in-process store is this process's own: it never changes under it. */
+static int64_t ch__kv_mem_server_changed_at(void *impl)
+{
+    (void)impl;
+    return 0;
+}
+
 const ch_kv_driver_t ch_kv_mem_driver = {
     .name = "memory",
     .open = ch__kv_mem_open,
@@ -606,6 +660,8 @@ const ch_kv_driver_t ch_kv_mem_driver = {
     .get = ch__kv_mem_get,
     .set = ch__kv_mem_set,
     .del = ch__kv_mem_del,
+    .set_del = ch__kv_mem_set_del,
     .incr = ch__kv_mem_incr,
     .ping = ch__kv_mem_ping,
+    .server_changed_at = ch__kv_mem_server_changed_at,
 };

@@ -11,7 +11,16 @@
  *   - an idle connection is checked with a zero-timeout poll() before reuse; a readable
  *     idle socket means the server closed it (restart, idle timeout), so it is dropped
  *     before a command is sent on it;
- *   - the next call simply connects again.
+ *   - the next call simply connects again;
+ *   - every new connection reads the server's run_id (INFO server), which Redis draws at
+ *     random at each start: a different one than the last connection saw means a restarted
+ *     server or another one (failover), whose dataset may be older than what this process saw
+ *     (an RDB/AOF restore brings back keys deleted since). server_changed_at() then answers
+ *     the time, before any command on the new server answers; ch_kv_recovered_at() counts
+ *     it as a recovery, so session ok marks written before it no longer vouch. A restart
+ *     quick enough that no call failed (the pooled sockets were found closed and silently
+ *     replaced) is caught this way. A server that refuses INFO (ACL): the first connection
+ *     after a pooled one was found closed by the server counts as a change instead.
  * Connect and command timeouts are 1 s, so a black-holed server costs a caller at most ~1 s;
  * store/kv_breaker.c then makes further calls fail at once until a probe finds it back.
  * Failures are logged once per up->down change and once when the server is back. */
@@ -28,12 +37,14 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 #define CH__KV_REDIS_DEFAULT_PORT 6379
 #define CH__KV_REDIS_TIMEOUT_MS 1000
 #define CH__KV_REDIS_MAX_HOST 255
 #define CH__KV_REDIS_MAX_SECRET 512
+#define CH__KV_REDIS_RUN_ID_LEN 40 /* hex digits of INFO server's run_id */
 
 typedef struct {
     redisContext *c;
@@ -51,6 +62,9 @@ typedef struct {
     ch__kv_rconn_t **idle; /* free list, a stack */
     size_t nidle, idle_cap;
     uint64_t gen;
+    char run_id[CH__KV_REDIS_RUN_ID_LEN + 1]; /* under mu: the server's, as last seen; "" unknown */
+    int lost;                                 /* under mu: a pooled connection was found closed */
+    atomic_llong changed_at_ms;               /* unix ms of the last change of server; 0 never */
 
     atomic_int down; /* 1 after a failure was logged, back to 0 (logged) on success */
 } ch__kv_redis_t;
@@ -231,7 +245,35 @@ static int ch__kv_rconn_stale(const ch__kv_rconn_t *rc)
     return poll(&pfd, 1, 0) != 0;
 }
 
-/* Runs AUTH / SELECT on a fresh connection; 0 on success. */
+static int ch__kv_redis_unavailable_reply(const redisReply *rep);
+
+/* Compares the run_id in an INFO server reply (or an error: unknown) with the last one seen
+ * and records a change of server (see the top of the file). */
+static void ch__kv_redis_note_server(ch__kv_redis_t *r, const redisReply *rep)
+{
+    char id[CH__KV_REDIS_RUN_ID_LEN + 1] = "";
+    const char *p = rep->type == REDIS_REPLY_STRING ? rep->str : NULL;
+    if (p && (p = strstr(p, "run_id:")) != NULL) {
+        p += strlen("run_id:");
+        size_t n = strspn(p, "0123456789abcdefABCDEF");
+        if (n == CH__KV_REDIS_RUN_ID_LEN)
+            memcpy(id, p, n);
+    }
+    pthread_mutex_lock(&r->mu);
+    int changed = id[0] ? r->run_id[0] && strcmp(id, r->run_id) != 0 : r->lost;
+    if (id[0])
+        memcpy(r->run_id, id, sizeof(id));
+    r->lost = 0;
+    if (changed)
+        atomic_store(&r->changed_at_ms, ch_now_ms());
+    pthread_mutex_unlock(&r->mu);
+    if (changed)
+        ch_log_warn("kv redis %s:%d is %s; values written before now are not trusted to be current", r->host,
+                    r->port, id[0] ? "another server or a restarted one (run_id changed)"
+                                   : "back after closing a connection (INFO refused: run_id unknown)");
+}
+
+/* Runs AUTH / SELECT on a fresh connection, then notes the server's run_id; 0 on success. */
 static int ch__kv_redis_handshake(ch__kv_redis_t *r, redisContext *c, const char **what, char *detail, size_t dlen)
 {
     redisReply *rep = NULL;
@@ -249,6 +291,13 @@ static int ch__kv_redis_handshake(ch__kv_redis_t *r, redisContext *c, const char
             goto fail;
         freeReplyObject(rep);
     }
+    *what = "INFO";
+    rep = redisCommand(c, "INFO server");
+    if (!rep || (rep->type == REDIS_REPLY_ERROR && ch__kv_redis_unavailable_reply(rep) &&
+                 strncmp(rep->str, "NOPERM", 6) != 0))
+        goto fail;
+    ch__kv_redis_note_server(r, rep);
+    freeReplyObject(rep);
     return 0;
 fail:
     snprintf(detail, dlen, "%s", rep ? rep->str : c->errstr);
@@ -269,6 +318,9 @@ static ch__kv_rconn_t *ch__kv_redis_acquire(ch__kv_redis_t *r)
         if (!ch__kv_rconn_stale(rc))
             return rc;
         ch__kv_rconn_free(rc);
+        pthread_mutex_lock(&r->mu);
+        r->lost = 1;
+        pthread_mutex_unlock(&r->mu);
     }
 
     ch__kv_rconn_t *rc = ch_calloc(1, sizeof(*rc));
@@ -393,6 +445,7 @@ static ch_err_t ch__kv_redis_open(const char *url, void **impl_out, char *errbuf
         return CH_EINTERNAL;
     }
     atomic_init(&r->down, 0);
+    atomic_init(&r->changed_at_ms, 0);
     if (ch__kv_redis_parse_url(r, url, errbuf, errlen) != 0) {
         ch__kv_redis_close(r);
         return CH_EINVAL;
@@ -574,6 +627,62 @@ static ch_err_t ch__kv_redis_incr(void *impl, const char *key, int64_t ttl_ms, i
     return CH_OK;
 }
 
+/* One round trip: MULTI, SET, DEL, EXEC, so that no client ever sees one without the other
+ * and a failure (the connection lost before EXEC) applies neither. */
+static ch_err_t ch__kv_redis_set_del(void *impl, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                                     const char *del_key)
+{
+    ch__kv_redis_t *r = impl;
+    ch__kv_rconn_t *rc = ch__kv_redis_acquire(r);
+    if (!rc)
+        return CH_EUNAVAILABLE;
+    int ok = redisAppendCommand(rc->c, "MULTI") == REDIS_OK;
+    ok &= (ttl_ms > 0 ? redisAppendCommand(rc->c, "SET %b %b PX %lld", set_key, strlen(set_key), val, len,
+                                           (long long)ttl_ms)
+                      : redisAppendCommand(rc->c, "SET %b %b", set_key, strlen(set_key), val, len)) == REDIS_OK;
+    ok &= redisAppendCommand(rc->c, "DEL %b", del_key, strlen(del_key)) == REDIS_OK;
+    ok &= redisAppendCommand(rc->c, "EXEC") == REDIS_OK;
+    if (!ok) /* only on OOM; the output buffer is in an unknown state */
+        return ch__kv_redis_broken(r, rc, "SET+DEL");
+
+    /* Read every reply, even after a bad one, so the connection stays in step. */
+    redisReply *replies[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        if (redisGetReply(rc->c, (void **)&replies[i]) != REDIS_OK) {
+            for (int j = 0; j < i; j++)
+                freeReplyObject(replies[j]);
+            return ch__kv_redis_broken(r, rc, "SET+DEL");
+        }
+    }
+    /* A refusal while queueing (NOAUTH, NOPERM, OOM, ...) explains the EXECABORT after it. */
+    redisReply *exec = replies[3], *refusal = NULL;
+    for (int i = 0; i < 3; i++) {
+        if (!refusal && replies[i]->type == REDIS_REPLY_ERROR)
+            refusal = replies[i];
+        else
+            freeReplyObject(replies[i]);
+    }
+    if (refusal) {
+        freeReplyObject(exec);
+        return ch__kv_redis_error_reply(r, rc, refusal, "SET+DEL", CH_EINTERNAL);
+    }
+    if (exec->type == REDIS_REPLY_ERROR)
+        return ch__kv_redis_error_reply(r, rc, exec, "SET+DEL", CH_EINTERNAL);
+    int good = exec->type == REDIS_REPLY_ARRAY && exec->elements == 2 &&
+               exec->element[0]->type == REDIS_REPLY_STATUS && exec->element[1]->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(exec);
+    if (!good)
+        return ch__kv_redis_broken(r, rc, "SET+DEL");
+    ch__kv_redis_release(r, rc);
+    return CH_OK;
+}
+
+static int64_t ch__kv_redis_server_changed_at(void *impl)
+{
+    ch__kv_redis_t *r = impl;
+    return atomic_load(&r->changed_at_ms);
+}
+
 static ch_err_t ch__kv_redis_ping(void *impl)
 {
     ch__kv_redis_t *r = impl;
@@ -600,6 +709,8 @@ const ch_kv_driver_t ch_kv_redis_driver = {
     .get = ch__kv_redis_get,
     .set = ch__kv_redis_set,
     .del = ch__kv_redis_del,
+    .set_del = ch__kv_redis_set_del,
     .incr = ch__kv_redis_incr,
     .ping = ch__kv_redis_ping,
+    .server_changed_at = ch__kv_redis_server_changed_at,
 };

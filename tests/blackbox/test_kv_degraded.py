@@ -200,3 +200,69 @@ def test_redis_hung_fails_fast_and_keeps_revocations(start_server, redis_ctl):
     expect_status(acct.get(f"/v1/posts/{made['id']}"), 200)
     expect_status(on(acct, b).patch("/v1/me", json={"bio": "after"}), 200)
     assert acct.me()["bio"] == "after"
+
+
+def test_revocation_marks_change_together(start_server, redis_ctl):
+    """A revocation sets sess:rev and drops sess:ok in one step: Redis never holds the revoked
+    mark beside the ok mark it replaces (an ok mark is trusted without looking for a revoked
+    one). Here Redis takes the SET but refuses the DEL (an ACL, standing for a connection lost
+    between the two): the pair waits in the replica's retry queue, whole, and lands whole."""
+    user = f"u{unique_handle()}"[:30]
+    redis_ctl.command("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all")
+    try:
+        srv_a = start_server(name="kv-pair-a")
+        url = urllib.parse.urlsplit(srv_a.storage_env["CHORUS_REDIS"])
+        as_user = {"CHORUS_REDIS": f"redis://{user}:pw@{url.netloc}{url.path}"}
+        srv_b = start_server(env=as_user, storage=srv_a.storage_env, name="kv-pair-b")
+        a, b = srv_a.client(), srv_b.client()
+        db = redis_db(srv_a)
+        acct = b.register()
+        victim = b.login(acct.handle, device_name="victim")
+        sid = victim.current_session_id()
+        expect_status(on(victim, a).get("/v1/me"), 200)
+        assert vouched(redis_ctl, db, sid)
+
+        assert redis_ctl.command("ACL", "SETUSER", user, "-del") == "+OK"
+        expect_status(victim.post("/v1/auth/logout"), 204)
+        expect_problem(victim.get("/v1/me"), 401, "invalid_token")
+        revoked = redis_ctl.command("EXISTS", f"sess:rev:{sid}", db=db) == ":1"
+        assert not (revoked and vouched(redis_ctl, db, sid)), "the revoked mark landed beside the ok mark"
+        assert metric(b, "chorus_kv_retry_queued") == 1  # the pair, as one unit
+    finally:
+        redis_ctl.command("ACL", "SETUSER", user, "+del")
+    wait_kv_up(b)
+    assert redis_ctl.command("EXISTS", f"sess:rev:{sid}", db=db) == ":1"
+    assert not vouched(redis_ctl, db, sid)
+    expect_problem(on(victim, a).get("/v1/me"), 401, "invalid_token")
+    redis_ctl.command("ACL", "DELUSER", user)
+
+
+def test_restarted_redis_does_not_bring_back_ok_marks(start_server, redis_ctl):
+    """Redis restarted between two calls (no call fails: the pooled connections are found
+    closed and replaced) from a snapshot older than a logout: the session's ok mark is back
+    and its revoked mark gone. The replica sees a new run_id on its new connections, so marks
+    written before the restart no longer vouch and the database decides."""
+    # The probe stays out of the way: it would notice the restart as an outage.
+    srv = start_server(env={"CHORUS_KV_PROBE_INTERVAL": "60000"}, name="kv-restart")
+    c = srv.client()
+    db = redis_db(srv)
+    acct = c.register()
+    victim = c.login(acct.handle, device_name="victim")
+    sid = victim.current_session_id()
+    expect_status(victim.get("/v1/me"), 200)
+    assert vouched(redis_ctl, db, sid)
+    expect_status(victim.post("/v1/auth/logout"), 204)
+    expect_problem(victim.get("/v1/me"), 401, "invalid_token")
+    acct.me()
+    outages = metric(c, "chorus_kv_outages_total")
+    before = int(time.time() * 1000)
+
+    redis_ctl.stop()
+    redis_ctl.start()
+    # The snapshot's keys: the ok mark as it was before the logout, no revoked mark.
+    assert redis_ctl.command("SET", f"sess:ok:{sid}", str(before), "PX", "60000", db=db) == "+OK"
+
+    expect_problem(victim.get("/v1/me"), 401, "invalid_token")
+    assert acct.me()["handle"] == acct.handle  # a live session: the database vouches again
+    assert metric(c, "chorus_kv_outages_total") == outages  # no call failed: not an outage
+    assert metric(c, "chorus_kv_up") == 1

@@ -2,6 +2,7 @@
  * CHORUS_TEST_REDIS_URL is set (e.g. redis://127.0.0.1:56379/15), against Redis. */
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "store/kv.h"
+#include "store/kv_breaker.h"
 
 typedef struct {
     ch_kv_t *kv;
@@ -663,6 +665,8 @@ static void test_redis_hung_trips_breaker(void **state)
     assert_int_equal(ch_kv_set_retrying(kv, "sess:rev:1", "1", 1, 60000, INT64_MAX), CH_OK);
     assert_int_equal(ch_kv_del_retrying(kv, "sess:ok:1", INT64_MAX), CH_OK);
     assert_true(has(kv, "chorus_kv_retry_queued 2\n"));
+    assert_int_equal(ch_kv_set_del_retrying(kv, "sess:rev:2", "1", 1, 60000, "sess:ok:2", INT64_MAX), CH_OK);
+    assert_true(has(kv, "chorus_kv_retry_queued 3\n")); /* the pair is one unit */
     ch_kv_close(kv); /* frees the queue (LeakSanitizer checks) */
     close(fd);
 }
@@ -687,6 +691,92 @@ static void test_mem_has_no_outage(void **state)
     assert_false(has(f->kv, "chorus_kv_up"));
 }
 
+/* set_del: the set and the delete land together (a revocation's two marks). */
+static void test_set_del(void **state)
+{
+    fx_t *f = need(state);
+    char *v = NULL;
+    assert_int_equal(ch_kv_set(f->kv, K(f, "ok"), "123", 3, 60000), CH_OK);
+    assert_int_equal(ch_kv_set_del(f->kv, K(f, "rev"), "1", 1, 60000, K(f, "ok")), CH_OK);
+    assert_int_equal(ch_kv_get(f->kv, K(f, "rev"), &v, NULL), CH_OK);
+    assert_non_null(v);
+    assert_string_equal(v, "1");
+    free(v);
+    v = NULL;
+    assert_int_equal(ch_kv_get(f->kv, K(f, "ok"), &v, NULL), CH_OK);
+    assert_null(v);
+    /* the key deleted may be missing; the ttl is the set's */
+    assert_int_equal(ch_kv_set_del(f->kv, K(f, "rev2"), "2", 1, 0, K(f, "none")), CH_OK);
+    assert_int_equal(ch_kv_get(f->kv, K(f, "rev2"), &v, NULL), CH_OK);
+    assert_non_null(v);
+    free(v);
+    assert_int_equal(ch_kv_set_del(f->kv, NULL, "1", 1, 0, K(f, "ok")), CH_EINVAL);
+    assert_int_equal(ch_kv_set_del(f->kv, K(f, "rev"), "1", 1, 0, NULL), CH_EINVAL);
+    assert_int_equal(ch_kv_set_del_retrying(f->kv, K(f, "rev3"), "1", 1, 60000, K(f, "rev2"), INT64_MAX), CH_OK);
+    assert_int_equal(ch_kv_get(f->kv, K(f, "rev2"), &v, NULL), CH_OK);
+    assert_null(v);
+}
+
+/* A driver whose writes take a while, for the breaker alone: the probe replays its queue. */
+static atomic_int g_slow_writes;
+
+static ch_err_t slow_write(void)
+{
+    atomic_fetch_add(&g_slow_writes, 1);
+    sleep_ms(20);
+    return CH_OK;
+}
+
+static ch_err_t slow_set(void *impl, const char *key, const char *val, size_t len, int64_t ttl_ms)
+{
+    (void)impl, (void)key, (void)val, (void)len, (void)ttl_ms;
+    return slow_write();
+}
+
+static ch_err_t slow_del(void *impl, const char *key)
+{
+    (void)impl, (void)key;
+    return slow_write();
+}
+
+static ch_err_t slow_set_del(void *impl, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
+                             const char *del_key)
+{
+    (void)impl, (void)set_key, (void)val, (void)len, (void)ttl_ms, (void)del_key;
+    return slow_write();
+}
+
+static ch_err_t slow_ping(void *impl)
+{
+    (void)impl;
+    return CH_OK;
+}
+
+static const ch_kv_driver_t slow_driver = {
+    .name = "slow", .set = slow_set, .del = slow_del, .set_del = slow_set_del, .ping = slow_ping,
+};
+
+/* Closing the store stops the probe's replay between two writes: with a slow store the whole
+ * queue (up to CH_KV_RETRY_MAX writes of up to 1 s each) would hold ch_kv_close. */
+static void test_close_stops_replay(void **state)
+{
+    (void)state;
+    enum { QUEUED = 50 };
+    atomic_store(&g_slow_writes, 0);
+    ch_kv_breaker_t *b = ch_kv_breaker_create(&slow_driver, NULL, 3600000);
+    assert_non_null(b);
+    ch_kv_breaker_trip(b, "test");
+    for (int i = 0; i < QUEUED; i++)
+        assert_int_equal(ch_kv_breaker_enqueue(b, "k", "v", 1, 0, i & 1 ? "d" : NULL, INT64_MAX), 0);
+    ch_kv_breaker_set_interval(b, 1); /* the probe finds the store back and replays */
+    while (atomic_load(&g_slow_writes) == 0)
+        sleep_ms(1);
+    ch_kv_breaker_destroy(b); /* frees what was not replayed (LeakSanitizer checks) */
+    int done = atomic_load(&g_slow_writes);
+    assert_true(done >= 1);
+    assert_true(done < QUEUED);
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 #define MEM(t) cmocka_unit_test_setup_teardown(t, setup_mem, teardown)
@@ -702,12 +792,13 @@ int main(void)
         MEM(test_bad_arguments),   cmocka_unit_test(test_open_urls), cmocka_unit_test(test_redis_down),
         MEM(test_memory_bound_evicts), MEM(test_memory_bound_refuses_too_big), MEM(test_memory_accounting_balances),
         MEM(test_mem_has_no_outage),   cmocka_unit_test(test_redis_hung_trips_breaker),
+        MEM(test_set_del),             cmocka_unit_test(test_close_stops_replay),
     };
     const struct CMUnitTest redis_tests[] = {
         REDIS(test_get_missing),   REDIS(test_set_get_overwrite), REDIS(test_binary_value),
         REDIS(test_ttl_expiry),    REDIS(test_del),               REDIS(test_many_keys),
         REDIS(test_incr_window),   REDIS(test_incr_not_integer),  REDIS(test_incr_concurrent),
-        REDIS(test_bad_arguments),
+        REDIS(test_bad_arguments), REDIS(test_set_del),
     };
     int failed = cmocka_run_group_tests_name("kv_memory", mem_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("kv_redis", redis_tests, NULL, NULL);

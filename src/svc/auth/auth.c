@@ -35,22 +35,22 @@ static void ch__key(char *buf, const char *prefix, uint64_t id)
  * with this much room for clocks of replicas that disagree. */
 #define CH__REVOKE_RETRY_MS (CH__SESSION_OK_TTL_MS + 10000)
 
-/* Marks a session revoked (after the database says so): set the revoked mark first, then
- * drop the ok mark, so a request that raced with us either sees the revoked mark or has
- * its ok mark removed (see ch_auth_check_session). A shared store that is unavailable gets
- * both writes when it is back (in order), so that an ok mark it kept (a hung Redis, or one
- * restarted from its persistence) cannot vouch for the session again. */
+/* Marks a session revoked (after the database says so): sets the revoked mark and drops
+ * the ok mark in one atomic step, so no reader of the store sees the revoked mark beside the
+ * ok mark it replaces (an ok mark is trusted without looking for a revoked one). A request
+ * that raced with us either sees the revoked mark or has its ok mark removed (see
+ * ch_auth_check_session: it writes its ok mark before it looks for the revoked one). A
+ * shared store that is unavailable gets the pair, as one unit, when it is back, so that an
+ * ok mark it kept (a hung Redis, or one restarted from its persistence) cannot vouch for the
+ * session again. */
 static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
 {
-    char key[CH__KEY_LEN];
+    char rev_key[CH__KEY_LEN], ok_key[CH__KEY_LEN];
     int64_t until = ch_now_ms() + CH__REVOKE_RETRY_MS;
-    ch__key(key, "sess:rev:", session_id);
-    ch_err_t err = ch_backend_err(
-        CH_BACKEND_KV, ch_kv_set_retrying(svc->kv, key, "1", 1, svc->cfg->access_ttl_s * 1000 + 1000, until));
-    if (err)
-        return err;
-    ch__key(key, "sess:ok:", session_id);
-    return ch_backend_err(CH_BACKEND_KV, ch_kv_del_retrying(svc->kv, key, until));
+    ch__key(rev_key, "sess:rev:", session_id);
+    ch__key(ok_key, "sess:ok:", session_id);
+    return ch_backend_err(CH_BACKEND_KV, ch_kv_set_del_retrying(svc->kv, rev_key, "1", 1,
+                                                                svc->cfg->access_ttl_s * 1000 + 1000, ok_key, until));
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -432,8 +432,8 @@ ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f
             return CH_OK;
     }
     /* Not vouched for recently: ask the database, then vouch, then look for a revocation
-     * that raced with the read (ch__mark_revoked sets it before it drops the ok mark, so one
-     * of the two orders catches it). */
+     * that raced with the read (ch__mark_revoked sets it and drops the ok mark at once, so
+     * one of the two orders catches it). */
     int active = 0;
     int64_t read_at = ch_now_ms();
     if ((err = ch__session_active_in_db(svc, session_id, &active)) != CH_OK)
