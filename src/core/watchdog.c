@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 struct ch_watchdog {
@@ -47,17 +48,9 @@ ch_watchdog_t *ch_watchdog_start(int64_t ms, void (*report)(void *arg), void *ar
     w->report = report;
     w->arg = arg;
     atomic_init(&w->stage, "stopping");
-    clock_gettime(CLOCK_MONOTONIC, &w->until);
-    w->until.tv_sec += ms / 1000;
-    w->until.tv_nsec += (ms % 1000) * 1000000L;
-    w->until.tv_sec += w->until.tv_nsec / 1000000000L;
-    w->until.tv_nsec %= 1000000000L;
+    w->until = ch_mono_timespec_after(ms);
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    ch_cond_init_monotonic(&w->cv);
     if (pthread_create(&w->thread, NULL, ch__watchdog_main, w) != 0) {
         ch_log_error("shutdown: cannot start the watchdog thread; the stop is not bounded");
         pthread_cond_destroy(&w->cv);

@@ -185,14 +185,7 @@ static void *ch__probe_main(void *arg)
             int64_t left = start + atomic_load(&b->interval_ms) - ch_mono_ms();
             if (b->stop || left <= 0)
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += left / 1000;
-            ts.tv_nsec += (left % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = ch_mono_timespec_after(left);
             pthread_cond_timedwait(&b->cv, &b->mu, &ts);
         }
         if (b->stop)
@@ -237,15 +230,11 @@ ch_kv_breaker_t *ch_kv_breaker_create(const ch_kv_driver_t *drv, void *impl, int
     atomic_init(&b->outages, 0);
     atomic_init(&b->fast_failures, 0);
     atomic_init(&b->dropped, 0);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int ok = pthread_mutex_init(&b->mu, NULL) == 0;
-    if (ok && pthread_cond_init(&b->cv, &ca) != 0) {
+    if (ok && ch_cond_init_monotonic(&b->cv) != 0) {
         pthread_mutex_destroy(&b->mu);
         ok = 0;
     }
-    pthread_condattr_destroy(&ca);
     if (ok && pthread_create(&b->thread, NULL, ch__probe_main, b) != 0) {
         pthread_cond_destroy(&b->cv);
         pthread_mutex_destroy(&b->mu);

@@ -545,6 +545,43 @@ static ch_err_t ch__kv_redis_del(void *impl, const char *key)
     return CH_OK;
 }
 
+/* Reads the nsent (2 < nsent <= 8) replies of a pipelined MULTI ... EXEC sent on rc. On
+ * CH_OK, *exec_out is EXEC's array of nsent - 2 replies (caller frees it) and rc is still
+ * borrowed; on an error rc was released or dropped. Every reply is read, even after a bad
+ * one, so the connection stays in step; a refusal while queueing (NOAUTH, NOPERM, OOM, ...)
+ * explains the EXECABORT that follows, so it is the error worth classifying. */
+static ch_err_t ch__kv_redis_exec_replies(ch__kv_redis_t *r, ch__kv_rconn_t *rc, int nsent, const char *cmd,
+                                          redisReply **exec_out)
+{
+    redisReply *replies[8] = {0};
+    for (int i = 0; i < nsent; i++) {
+        if (redisGetReply(rc->c, (void **)&replies[i]) != REDIS_OK) {
+            for (int j = 0; j < i; j++)
+                freeReplyObject(replies[j]);
+            return ch__kv_redis_broken(r, rc, cmd);
+        }
+    }
+    redisReply *exec = replies[nsent - 1], *refusal = NULL;
+    for (int i = 0; i < nsent - 1; i++) {
+        if (!refusal && replies[i]->type == REDIS_REPLY_ERROR)
+            refusal = replies[i];
+        else
+            freeReplyObject(replies[i]);
+    }
+    if (refusal) {
+        freeReplyObject(exec);
+        return ch__kv_redis_error_reply(r, rc, refusal, cmd, CH_EINTERNAL);
+    }
+    if (exec->type == REDIS_REPLY_ERROR)
+        return ch__kv_redis_error_reply(r, rc, exec, cmd, CH_EINTERNAL);
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != (size_t)(nsent - 2)) {
+        freeReplyObject(exec);
+        return ch__kv_redis_broken(r, rc, cmd);
+    }
+    *exec_out = exec;
+    return CH_OK;
+}
+
 /* One round trip: MULTI, INCR, PEXPIRE NX, PTTL, EXEC. The transaction makes the three
  * atomic: without it the key could expire (or be deleted) between INCR and PEXPIRE and the
  * window would be lost. PEXPIRE ... NX (Redis 7) sets the expiry only when the key has none,
@@ -574,38 +611,14 @@ static ch_err_t ch__kv_redis_incr(void *impl, const char *key, int64_t ttl_ms, i
     if (!ok) /* only on OOM; the output buffer is in an unknown state */
         return ch__kv_redis_broken(r, rc, "INCR");
 
-    /* Read every reply, even after a bad one, so the connection stays in step. */
-    redisReply *replies[5] = {0};
-    for (int i = 0; i < nsent; i++) {
-        if (redisGetReply(rc->c, (void **)&replies[i]) != REDIS_OK) {
-            for (int j = 0; j < i; j++)
-                freeReplyObject(replies[j]);
-            return ch__kv_redis_broken(r, rc, "INCR");
-        }
-    }
-    /* MULTI answers +OK and each queued command +QUEUED; a refusal there (NOAUTH, OOM, ...)
-     * explains the EXECABORT that follows, so it is the error worth classifying. */
-    redisReply *exec = replies[nsent - 1], *refusal = NULL;
-    for (int i = 0; i < nsent - 1; i++) {
-        if (!refusal && replies[i]->type == REDIS_REPLY_ERROR)
-            refusal = replies[i];
-        else
-            freeReplyObject(replies[i]);
-    }
-    if (refusal) {
-        freeReplyObject(exec);
-        return ch__kv_redis_error_reply(r, rc, refusal, "INCR", CH_EINTERNAL);
-    }
-    if (exec->type == REDIS_REPLY_ERROR)
-        return ch__kv_redis_error_reply(r, rc, exec, "INCR", CH_EINTERNAL);
-    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != (size_t)(nsent - 2)) {
-        freeReplyObject(exec);
-        return ch__kv_redis_broken(r, rc, "INCR");
-    }
+    redisReply *exec;
+    ch_err_t err = ch__kv_redis_exec_replies(r, rc, nsent, "INCR", &exec);
+    if (err)
+        return err;
     redisReply *incr = exec->element[0], *pttl = exec->element[exec->elements - 1];
     if (incr->type == REDIS_REPLY_ERROR) {
         /* "value is not an integer" or "would overflow": the caller's problem, not Redis's */
-        ch_err_t err = ch__kv_redis_unavailable_reply(incr) ? CH_EUNAVAILABLE : CH_EINVAL;
+        err = ch__kv_redis_unavailable_reply(incr) ? CH_EUNAVAILABLE : CH_EINVAL;
         if (err == CH_EUNAVAILABLE) {
             ch__kv_redis_mark_down(r, "INCR", incr->str);
             ch__kv_rconn_free(rc);
@@ -645,31 +658,11 @@ static ch_err_t ch__kv_redis_set_del(void *impl, const char *set_key, const char
     if (!ok) /* only on OOM; the output buffer is in an unknown state */
         return ch__kv_redis_broken(r, rc, "SET+DEL");
 
-    /* Read every reply, even after a bad one, so the connection stays in step. */
-    redisReply *replies[4] = {0};
-    for (int i = 0; i < 4; i++) {
-        if (redisGetReply(rc->c, (void **)&replies[i]) != REDIS_OK) {
-            for (int j = 0; j < i; j++)
-                freeReplyObject(replies[j]);
-            return ch__kv_redis_broken(r, rc, "SET+DEL");
-        }
-    }
-    /* A refusal while queueing (NOAUTH, NOPERM, OOM, ...) explains the EXECABORT after it. */
-    redisReply *exec = replies[3], *refusal = NULL;
-    for (int i = 0; i < 3; i++) {
-        if (!refusal && replies[i]->type == REDIS_REPLY_ERROR)
-            refusal = replies[i];
-        else
-            freeReplyObject(replies[i]);
-    }
-    if (refusal) {
-        freeReplyObject(exec);
-        return ch__kv_redis_error_reply(r, rc, refusal, "SET+DEL", CH_EINTERNAL);
-    }
-    if (exec->type == REDIS_REPLY_ERROR)
-        return ch__kv_redis_error_reply(r, rc, exec, "SET+DEL", CH_EINTERNAL);
-    int good = exec->type == REDIS_REPLY_ARRAY && exec->elements == 2 &&
-               exec->element[0]->type == REDIS_REPLY_STATUS && exec->element[1]->type == REDIS_REPLY_INTEGER;
+    redisReply *exec;
+    ch_err_t err = ch__kv_redis_exec_replies(r, rc, 4, "SET+DEL", &exec);
+    if (err)
+        return err;
+    int good = exec->element[0]->type == REDIS_REPLY_STATUS && exec->element[1]->type == REDIS_REPLY_INTEGER;
     freeReplyObject(exec);
     if (!good)
         return ch__kv_redis_broken(r, rc, "SET+DEL");

@@ -41,24 +41,10 @@ struct ch_health {
 
 /* ---- waiting ----------------------------------------------------------------------------- */
 
-/* The CLOCK_MONOTONIC time ms from now (for pthread_cond_timedwait on h->cv). */
-static struct timespec ch__after(int64_t ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
 /* Sleeps ms unless stopping (woken at once by ch_health_stop); returns 0 when stopping. */
 static int ch__pause(ch_health_t *h, int64_t ms)
 {
-    struct timespec until = ch__after(ms);
+    struct timespec until = ch_mono_timespec_after(ms);
     pthread_mutex_lock(&h->mu);
     int rc = 0;
     while (!atomic_load(&h->stopping) && rc != ETIMEDOUT)
@@ -199,11 +185,7 @@ ch_health_t *ch_health_start(ch_svc_t *svc, int bootstrapped)
     h->has_clickhouse = svc->cfg->clickhouse_url[0] != '\0';
     atomic_store(&h->boot, bootstrapped ? 1 : 0);
     pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    ch_cond_init_monotonic(&h->cv);
     if (h->has_clickhouse)
         ch_clickhouse_global_init(); /* before any thread uses libcurl */
     if (ch__spawn(h, &h->db, "ch-ready-db", ch__check_db) != 0 ||
@@ -235,7 +217,7 @@ void ch_health_wait_first(ch_health_t *h, int64_t timeout_ms)
         int64_t left = deadline - ch_mono_ms();
         if (left <= 0)
             return;
-        struct timespec until = ch__after(left > 50 ? 50 : left); /* re-check at least every 50 ms */
+        struct timespec until = ch_mono_timespec_after(left > 50 ? 50 : left); /* re-check at least every 50 ms */
         pthread_mutex_lock(&h->mu);
         if (!ch__all_checked(h))
             pthread_cond_timedwait(&h->cv, &h->mu, &until);
@@ -299,7 +281,7 @@ int ch_health_stop(ch_health_t *h)
         if (!c->started)
             continue;
         while (!atomic_load(&c->finished) && ch_mono_ms() < deadline) {
-            struct timespec until = ch__after(50);
+            struct timespec until = ch_mono_timespec_after(50);
             pthread_mutex_lock(&h->mu);
             if (!atomic_load(&c->finished))
                 pthread_cond_timedwait(&h->cv, &h->mu, &until);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "store/clickhouse.h"
 #include "svc/common/idempotency.h"
@@ -96,14 +97,7 @@ static int ch__wait(ch_workers_t *w, int64_t ms)
 {
     pthread_mutex_lock(&w->mu);
     if (ms > 0 && !atomic_load(&w->stopping)) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = ch_mono_timespec_after(ms);
         while (!atomic_load(&w->stopping) && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0) {
         }
     }
@@ -140,11 +134,7 @@ ch_workers_t *ch_workers_start(ch_svc_t *svc)
     ch_workers_t *w = ch_calloc(1, sizeof(*w));
     w->svc = svc;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    ch_cond_init_monotonic(&w->cv);
     if (svc->cfg->clickhouse_url[0]) {
         ch_clickhouse_global_init();
         if (!(w->shipper = ch_shipper_create(svc, &w->stopping)))
