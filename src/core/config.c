@@ -30,7 +30,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_QUEUE_MAX", "64 x CHORUS_WORKERS", "requests waiting for a worker thread at most; more are answered 503 "
                                                 "overloaded at once (1-1000000)"},
     {"CHORUS_SHUTDOWN_GRACE", "25000", "ms from SIGTERM to exit whatever the backends do: drain, then give up "
-                                       "(exit status 1 when forced; 1000-3600000)"},
+                                       "(a watchdog exits with status 70 when forced; 1000-3600000)"},
     {"CHORUS_REDIS", "(unset: in-process)", "Redis for cache, rate limits, sessions: redis://host:port[/db]"},
     {"CHORUS_CLICKHOUSE", "(unset: none)", "ClickHouse HTTP interface the event log is shipped to: http://host:port[/database]"},
     {"CHORUS_THREADS", "number of cores", "event-loop threads (1-256)"},

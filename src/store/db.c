@@ -182,12 +182,26 @@ void ch__db_loop_busy_note(void)
 /* ---- deadlines ---------------------------------------------------------------------- */
 
 static _Thread_local int64_t ch__db_deadline_ms;
+/* A write of the thread's request committed: its own deadline no longer applies (a 503
+ * now would deny a change that is permanent). Cleared by the next ch_db_deadline_set. */
+static _Thread_local int ch__db_committed;
 static _Atomic int64_t ch__db_deadline_all_ms;
 static _Atomic uint64_t ch__db_deadline_hits;
 
 void ch_db_deadline_set(int64_t mono_ms)
 {
     ch__db_deadline_ms = mono_ms > 0 ? mono_ms : 0;
+    ch__db_committed = 0;
+}
+
+void ch__db_committed_note(void)
+{
+    ch__db_committed = 1;
+}
+
+int ch_db_request_committed(void)
+{
+    return ch__db_committed;
 }
 
 void ch_db_deadline_set_all(int64_t mono_ms)
@@ -197,7 +211,7 @@ void ch_db_deadline_set_all(int64_t mono_ms)
 
 int64_t ch_db_deadline(void)
 {
-    int64_t mine = ch__db_deadline_ms, all = atomic_load(&ch__db_deadline_all_ms);
+    int64_t mine = ch__db_committed ? 0 : ch__db_deadline_ms, all = atomic_load(&ch__db_deadline_all_ms);
     if (!mine || (all && all < mine))
         return all;
     return mine;
@@ -210,6 +224,38 @@ int64_t ch__db_deadline_left_ms(void)
         return -1;
     int64_t left = d - ch_mono_ms();
     return left > 0 ? left : 0;
+}
+
+int64_t ch__db_stop_deadline_left_ms(void)
+{
+    int64_t d = atomic_load(&ch__db_deadline_all_ms);
+    if (!d)
+        return -1;
+    int64_t left = d - ch_mono_ms();
+    return left > 0 ? left : 0;
+}
+
+ch_db_sql_kind_t ch__db_sql_kind(const char *sql)
+{
+    static const struct {
+        const char *word;
+        ch_db_sql_kind_t kind;
+    } first[] = {
+        {"SELECT", CH_DB_SQL_READ},       {"VALUES", CH_DB_SQL_READ},       {"SHOW", CH_DB_SQL_READ},
+        {"EXPLAIN", CH_DB_SQL_READ},      {"COMMIT", CH_DB_SQL_COMMIT},     {"END", CH_DB_SQL_COMMIT},
+        {"BEGIN", CH_DB_SQL_CONTROL},     {"START", CH_DB_SQL_CONTROL},     {"SAVEPOINT", CH_DB_SQL_CONTROL},
+        {"RELEASE", CH_DB_SQL_CONTROL},   {"ROLLBACK", CH_DB_SQL_CONTROL},  {"SET", CH_DB_SQL_CONTROL},
+        {"LOCK", CH_DB_SQL_CONTROL},      {"PRAGMA", CH_DB_SQL_CONTROL},
+    };
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+        sql++;
+    size_t n = 0;
+    while (sql[n] && ((sql[n] >= 'A' && sql[n] <= 'Z') || (sql[n] >= 'a' && sql[n] <= 'z')))
+        n++;
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+        if (strlen(first[i].word) == n && strncasecmp(sql, first[i].word, n) == 0)
+            return first[i].kind;
+    return CH_DB_SQL_WRITE;
 }
 
 void ch__db_deadline_hit(const char *driver, const char *what)

@@ -172,13 +172,44 @@ void ch__db_loop_busy_note(void);
  * a PostgreSQL answer (past it the statement is cancelled), SQLite's lock wait and a long
  * SQLite statement (interrupted). A statement refused or cut off by the deadline fails with
  * CH_EUNAVAILABLE and aborts its transaction, so the request answers 503 with nothing
- * changed. A COMMIT already sent is not cut off (its outcome would be unknown); one not yet
- * sent when the deadline has passed is refused (rolled back). Threads that serve no request
- * (workers, the reactions writer, migrations, seed) have none, except the process-wide stop
- * deadline a graceful stop sets, which every thread honours. */
+ * changed. A COMMIT already sent is not cut off by it (its outcome would be unknown), nor is
+ * a PostgreSQL write sent outside a transaction (it commits by itself); one not yet sent
+ * when the deadline has passed is refused (rolled back). Once a write of the thread
+ * committed (a COMMIT, a write outside a transaction), the thread's own deadline no longer
+ * applies until the next ch_db_deadline_set: the rest of the handler (reading what it
+ * wrote) is bounded by the statement deadline alone, so that the request does not answer
+ * 503 for a change that is permanent. Threads that serve no request (workers, the reactions
+ * writer, migrations, seed) have none, except the process-wide stop deadline a graceful
+ * stop sets, which every thread and every statement honours (a COMMIT or write cut off by
+ * it is dropped with its connection: its outcome is unknown, as with a lost answer). A
+ * ROLLBACK honours both deadlines (PostgreSQL: with CH_DB_ROLLBACK_GRACE_MS of room); one
+ * cut off drops its connection, which rolls back just as well. */
 
-/** Sets the calling thread's deadline: a time of ch_mono_ms(), or 0 for none. */
+/** Sets the calling thread's deadline: a time of ch_mono_ms(), or 0 for none; also forgets
+ * that a write committed under the previous one (ch_db_request_committed). */
 void ch_db_deadline_set(int64_t mono_ms);
+/** Whether a write committed on the calling thread since the last ch_db_deadline_set (then
+ * the thread's own deadline is lifted; the stop deadline still holds). */
+int ch_db_request_committed(void);
+/** For drivers: a write of the calling thread committed (see ch_db_request_committed). */
+void ch__db_committed_note(void);
+/** For drivers: ms left before the process-wide stop deadline alone; -1 when none, 0 when it
+ * has passed. Bounds what the request deadline does not cut off (a COMMIT under way). */
+int64_t ch__db_stop_deadline_left_ms(void);
+/** What a statement does, as far as deadlines care (ch__db_sql_kind). */
+typedef enum {
+    CH_DB_SQL_READ,    /* SELECT, VALUES, SHOW, EXPLAIN: may be cancelled at any time */
+    CH_DB_SQL_WRITE,   /* anything else not below: outside a transaction it commits by itself */
+    CH_DB_SQL_COMMIT,  /* COMMIT or END sent as a statement (the ambient transaction's) */
+    CH_DB_SQL_CONTROL, /* BEGIN, START, SAVEPOINT, RELEASE, ROLLBACK, SET, LOCK, PRAGMA */
+} ch_db_sql_kind_t;
+/** For drivers: the kind of sql, by its first keyword (borrowed, not kept). A SELECT that
+ * writes through a function counts as a read: services write with INSERT/UPDATE/DELETE. */
+ch_db_sql_kind_t ch__db_sql_kind(const char *sql);
+/** How long a PostgreSQL ROLLBACK may wait past a deadline that has passed before its
+ * connection is dropped instead (a healthy server answers at once; dropping costs a
+ * reconnect). */
+#define CH_DB_ROLLBACK_GRACE_MS 500
 /** Sets a deadline every thread honours besides its own (the earlier wins); 0 clears it.
  * Used by a graceful stop so that no database wait outlives the shutdown grace. */
 void ch_db_deadline_set_all(int64_t mono_ms);

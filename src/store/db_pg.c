@@ -10,7 +10,9 @@
  * pooled connections are checked for a server hang-up before they are handed out: after a
  * server restart the pool heals itself. A request's deadline (ch_db_deadline_set) shortens
  * the pool wait and the connect timeout, and a statement still running at it is cancelled
- * (PQcancel) so that the connection can be reused. */
+ * (PQcancel) so that the connection can be reused; except a COMMIT or a write outside a
+ * transaction once sent (see ch__pg_wait_mode_t), whose outcome a cancel would make
+ * unknown. */
 #include "store/db.h"
 
 #include <errno.h>
@@ -62,6 +64,16 @@ typedef struct {
     char *copy;
 } ch__pg_arg_t;
 
+/* How the deadlines end a wait for an answer (ch__pg_wait). */
+typedef enum {
+    CH__PG_WAIT_CANCEL,   /* a read or a statement in a transaction: cancelled at the deadline */
+    CH__PG_WAIT_COMMIT,   /* a COMMIT, or a write outside a transaction (it commits by itself):
+                           * never cut off by the request deadline (its outcome would be
+                           * unknown); at the stop deadline the connection is dropped */
+    CH__PG_WAIT_ROLLBACK, /* a ROLLBACK: cut off at either deadline, CH_DB_ROLLBACK_GRACE_MS
+                           * after it was sent at the earliest, by dropping the connection */
+} ch__pg_wait_mode_t;
+
 typedef struct ch__pg_conn {
     struct ch__pg_conn *next; /* free list */
     PGconn *pg;
@@ -73,7 +85,7 @@ typedef struct ch__pg_conn {
     int txn_untimed;    /* this transaction runs without a deadline (migration) */
     int in_txn;
     ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
-    int no_deadline;  /* COMMIT/ROLLBACK under way: the request deadline does not cut it off */
+    int wait_mode;    /* how deadlines end the wait for an answer (ch__pg_wait_mode_t) */
     int64_t cancel_until_ms; /* a cancel was sent: wait for its answer until then (0: none) */
     struct ch__pg_cancel *cancel; /* the cancel under way, shared with its thread */
 } ch__pg_conn_t;
@@ -249,14 +261,28 @@ static void ch__pg_cancel_finish(ch__pg_conn_t *c)
 static int ch__pg_wait(ch__pg_conn_t *c, const char *sql)
 {
     int64_t limit = c->untimed || c->txn_untimed || c->timeout_ms <= 0 ? -1 : c->timeout_ms + CH__PG_GRACE_MS;
-    int64_t deadline = limit < 0 ? 0 : (int64_t)(ch_mono_ns() / 1000000) + limit;
+    int64_t sent = ch_mono_ms(), deadline = limit < 0 ? 0 : sent + limit;
     if (PQflush(c->pg) < 0)
         return -1;
     while (PQisBusy(c->pg)) {
         int64_t now = ch_mono_ms(), wait = CH__PG_DEADLINE_RECHECK_MS;
         /* The request's (or the stop's) deadline, read again each round: a stop may set
          * one while this waits. Past it: cancel, and wait a little more for the error. */
-        int64_t req_left = c->no_deadline ? -1 : ch__db_deadline_left_ms();
+        int64_t req_left = c->wait_mode == CH__PG_WAIT_COMMIT ? ch__db_stop_deadline_left_ms()
+                                                              : ch__db_deadline_left_ms();
+        if (c->wait_mode == CH__PG_WAIT_ROLLBACK && req_left == 0 && now - sent < CH_DB_ROLLBACK_GRACE_MS)
+            req_left = sent + CH_DB_ROLLBACK_GRACE_MS - now; /* room for a healthy server's answer */
+        if (req_left == 0 && c->wait_mode != CH__PG_WAIT_CANCEL) {
+            /* A cancel could arrive after a COMMIT took effect, and is not needed to end a
+             * ROLLBACK: drop the connection (the server rolls back what did not commit). */
+            ch__db_deadline_hit("postgres", c->wait_mode == CH__PG_WAIT_COMMIT ? "a commit (stop deadline)" : "a rollback");
+            ch_log_warn("postgres: %s; dropping the connection [sql: %.*s]",
+                        c->wait_mode == CH__PG_WAIT_COMMIT ? "stop deadline passed during a commit"
+                                                           : "deadline passed during a rollback",
+                        CH__PG_LOG_SQL_MAX, sql);
+            c->broken = 1;
+            return -1;
+        }
         if (c->cancel_until_ms) {
             if (now >= c->cancel_until_ms) {
                 ch_log_warn("postgres: no answer to a cancelled statement within %d ms; dropping the connection "
@@ -709,9 +735,9 @@ static void ch__pg_rollback(ch_db_conn_t *conn)
 {
     ch__pg_conn_t *c = ch__pg(conn);
     if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-        c->no_deadline = 1; /* bounded by the statement deadline alone */
+        c->wait_mode = CH__PG_WAIT_ROLLBACK; /* cut short at a deadline: dropped, not pooled */
         (void)ch__pg_simple(c, "ROLLBACK", PGRES_COMMAND_OK, NULL);
-        c->no_deadline = 0;
+        c->wait_mode = CH__PG_WAIT_CANCEL;
     }
     c->in_txn = 0;
     c->txn_untimed = 0;
@@ -807,7 +833,17 @@ static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
         }
     }
     if (err == CH_OK) {
+        /* A write outside a transaction commits by itself, and a COMMIT sent as a statement
+         * (the ambient transaction's) is one: once sent, they are not cancelled at the
+         * request deadline (a cancel that arrives while the server commits does nothing,
+         * and the outcome would be unknown). Their success lifts the request deadline. */
+        ch_db_sql_kind_t kind = ch__db_sql_kind(sql);
+        int commits = kind == CH_DB_SQL_COMMIT ||
+                      (kind == CH_DB_SQL_WRITE && PQtransactionStatus(c->pg) == PQTRANS_IDLE);
+        if (commits)
+            c->wait_mode = CH__PG_WAIT_COMMIT;
         PGresult *res = ch__pg_await(c, PQsendQueryPrepared(c->pg, st->name, (int)nparams, vals, NULL, NULL, 0), sql);
+        c->wait_mode = CH__PG_WAIT_CANCEL;
         ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
             err = ch__pg_fail(c, res, "exec", sql);
@@ -815,6 +851,8 @@ static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
             err = ch__pg_rows(c, res, sql, rows_out);
         if (err == CH_OK && changes_out)
             *changes_out = ch__pg_changes(res);
+        if (err == CH_OK && commits)
+            ch__db_committed_note();
         PQclear(res);
     }
     for (size_t i = 0; i < nparams; i++)
@@ -873,16 +911,18 @@ static ch_err_t ch__pg_commit(ch_db_conn_t *conn)
         err = ch__pg_past_deadline(c, "COMMIT"); /* not sent: rolled back below */
     if (err == CH_OK) {
         PGresult *res = NULL;
-        /* Once sent, COMMIT is waited for (statement deadline only): cut off, its outcome
-         * would be unknown. */
-        c->no_deadline = 1;
+        /* Once sent, COMMIT is not cut off by the request deadline (its outcome would be
+         * unknown): the statement deadline bounds it, and the stop deadline. */
+        c->wait_mode = CH__PG_WAIT_COMMIT;
         err = ch__pg_simple(c, "COMMIT", PGRES_COMMAND_OK, &res);
-        c->no_deadline = 0;
+        c->wait_mode = CH__PG_WAIT_CANCEL;
         /* The server answers COMMIT of an aborted transaction with a ROLLBACK tag. */
         if (err == CH_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
             ch_log_error("postgres: commit answered %s", PQcmdStatus(res));
             err = CH_EINTERNAL;
         }
+        if (err == CH_OK)
+            ch__db_committed_note();
         PQclear(res);
     } else {
         ch_log_error("postgres: commit of a transaction aborted by an earlier error: rolled back");

@@ -43,7 +43,7 @@ typedef struct ch__sq_conn {
     ch__db_cache_t *cache;
     int busy_ms;      /* how long a statement waits for a lock (ch__sq_busy) */
     int64_t busy_since_ms; /* start of the current lock wait */
-    int no_deadline;  /* COMMIT/ROLLBACK under way: the request deadline does not cut it off */
+    int no_deadline;  /* COMMIT under way: only the stop deadline may cut it off */
     int deadline_hit; /* the last failure was the deadline's doing */
     int in_txn;       /* between our begin and commit/rollback */
     ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
@@ -364,7 +364,7 @@ static int ch__sq_busy(void *arg, int count)
     if (count == 0)
         c->busy_since_ms = now;
     int64_t left = c->busy_since_ms + c->busy_ms - now;
-    int64_t dl = c->no_deadline ? -1 : ch__db_deadline_left_ms();
+    int64_t dl = c->no_deadline ? ch__db_stop_deadline_left_ms() : ch__db_deadline_left_ms();
     if (dl == 0) {
         c->deadline_hit = 1;
         return 0;
@@ -384,7 +384,7 @@ static int ch__sq_busy(void *arg, int count)
 static int ch__sq_progress(void *arg)
 {
     ch__sq_conn_t *c = arg;
-    if (c->no_deadline || ch__db_deadline_left_ms() != 0)
+    if ((c->no_deadline ? ch__db_stop_deadline_left_ms() : ch__db_deadline_left_ms()) != 0)
         return 0;
     c->deadline_hit = 1;
     return 1;
@@ -563,9 +563,10 @@ static void ch__sq_rollback(ch_db_conn_t *conn)
     ch__sq_conn_t *c = ch__sq(conn);
     /* SQLite rolls back by itself after some errors (busy, full, I/O). */
     if (!sqlite3_get_autocommit(c->db)) {
-        c->no_deadline = 1;
+        /* Under the deadlines (cutting a rollback short is always safe): one that did not
+         * finish leaves the transaction open, and release closes the connection instead of
+         * pooling it, which rolls back as well. */
         int rc = sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-        c->no_deadline = 0;
         if (rc != SQLITE_OK)
             ch_log_error("sqlite: rollback failed: %s", sqlite3_errmsg(c->db));
     }
@@ -600,7 +601,16 @@ static ch_err_t ch__sq_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
         return ch__sq_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
     if (ch__sq_past_deadline(c) != CH_OK)
         return CH_EUNAVAILABLE;
-    return ch__sq_run(c, sql, params, nparams, rows_out, changes_out);
+    /* A write outside a transaction, or a COMMIT sent as a statement (the ambient
+     * transaction's), commits: its success lifts the request deadline. */
+    ch_db_sql_kind_t kind = ch__db_sql_kind(sql);
+    int commits = kind == CH_DB_SQL_COMMIT || (kind == CH_DB_SQL_WRITE && sqlite3_get_autocommit(c->db));
+    c->no_deadline = kind == CH_DB_SQL_COMMIT;
+    ch_err_t err = ch__sq_run(c, sql, params, nparams, rows_out, changes_out);
+    c->no_deadline = 0;
+    if (err == CH_OK && commits)
+        ch__db_committed_note();
+    return err;
 }
 
 static ch_err_t ch__sq_exec_script(ch_db_conn_t *conn, const char *sql)
@@ -645,10 +655,13 @@ static ch_err_t ch__sq_commit(ch_db_conn_t *conn)
     if (err == CH_OK)
         err = ch__sq_past_deadline(c); /* not started: rolled back below */
     if (err == CH_OK) {
-        /* Once started, COMMIT runs to its end: cut off, its outcome would be unclear. */
+        /* Once started, COMMIT is not cut off by the request deadline; the stop deadline may
+         * interrupt it (SQLite then rolls back: the outcome is known, unlike PostgreSQL). */
         c->no_deadline = 1;
         err = ch__sq_run(c, "COMMIT", NULL, 0, NULL, NULL);
         c->no_deadline = 0;
+        if (err == CH_OK)
+            ch__db_committed_note();
     }
     else
         ch_log_error("sqlite: commit of a transaction aborted by an earlier error: rolled back");

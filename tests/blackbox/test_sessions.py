@@ -7,6 +7,7 @@ import pytest
 
 from apispec import parse_time
 from client import PASSWORD, expect_problem, expect_status
+from social import db_rows
 
 SESSIONS = "/v1/me/sessions"
 
@@ -164,12 +165,28 @@ def test_revoke_current_session(api):
     assert [s["device_name"] for s in keep.all_sessions()] == ["keep"]
 
 
-def test_revoke_twice_is_404(api):
+def test_revoke_twice_succeeds_again(api):
+    """A retry of a revocation (its first answer lost) answers as the first did."""
     acct = api.register()
     victim = api.login(acct.handle)
     vid = victim.current_session_id()
     expect_status(acct.delete(f"{SESSIONS}/{vid}"), 204)
-    expect_problem(acct.delete(f"{SESSIONS}/{vid}"), 404, "not_found")
+    expect_status(acct.delete(f"{SESSIONS}/{vid}"), 204)
+    expect_problem(victim.get("/v1/me"), 401, "invalid_token")
+
+
+def test_a_retried_revocation_writes_the_marks_the_first_attempt_did_not(api, server, backends):
+    """The first attempt committed revoked_at and then failed (503) before it marked the
+    session revoked in the shared store, so the session's ok mark still vouches for it: the
+    retry answers 204 and writes the marks, and the session is refused at once."""
+    acct = api.register()
+    victim = api.login(acct.handle)
+    victim.me()  # the ok mark vouches for the session from now on
+    vid = victim.current_session_id()
+    db_rows(server, backends, f"UPDATE sessions SET revoked_at = 1 WHERE id = {vid}")
+    victim.me()  # still vouched for: the marks were never written
+    expect_status(acct.delete(f"{SESSIONS}/{vid}"), 204)
+    expect_problem(victim.get("/v1/me"), 401, "invalid_token")
 
 
 def test_revoke_another_users_session_is_404(api, user, other):
@@ -179,6 +196,13 @@ def test_revoke_another_users_session_is_404(api, user, other):
     other.me()
     assert len(other.all_sessions()) == 1
     expect_status(api.post("/v1/auth/refresh", json={"refresh_token": other.refresh_token}), 200)
+
+
+def test_revoke_another_users_revoked_session_is_404(api, user, other):
+    gone = api.login(other.handle)
+    gid = gone.current_session_id()
+    expect_status(gone.post("/v1/auth/logout"), 204)
+    expect_problem(user.delete(f"{SESSIONS}/{gid}"), 404, "not_found")
 
 
 @pytest.mark.parametrize("sid", ["1", "999999999999999999", "0", "abc", "-5", "1.5",

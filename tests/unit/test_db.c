@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,6 +189,8 @@ static int test_setup(void **state)
 static int test_teardown(void **state)
 {
     backend_t *b = *state;
+    ch_db_deadline_set(0); /* a case that failed halfway must not refuse the next ones */
+    ch_db_deadline_set_all(0);
     if (!b->db)
         return 0;
     ch_err_t err = run(b->db, "DROP TABLE IF EXISTS t", NULL, 0);
@@ -1082,6 +1085,131 @@ static void test_pg_deadline_cancels(void **state)
     ch_db_release(b->db, conn);
 }
 
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Room for a few statements on a loaded machine before the deadline passes. */
+#define DEADLINE_ROOM_MS 600
+
+/* Once a write of the request committed (a transaction, a write outside one, the ambient
+ * transaction), the request's deadline no longer refuses what the handler does next (a
+ * read of what it wrote): a 503 would deny a permanent change. The stop deadline still
+ * holds, the next deadline set forgets it, and a read alone lifts nothing. */
+static void test_deadline_lifted_after_commit(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_conn_t *conn;
+    ch_db_deadline_set(ch_mono_ms() + DEADLINE_ROOM_MS);
+    OK(run(b->db, "SELECT 1", NULL, 0));
+    assert_false(ch_db_request_committed());
+    OK(ch_db_acquire(b->db, &conn));
+    OK(ch_db_begin(b->db, conn, 1));
+    OK(insert_t(b->db, conn, 1, "one"));
+    assert_false(ch_db_request_committed());
+    OK(ch_db_commit(b->db, conn));
+    ch_db_release(b->db, conn);
+    assert_true(ch_db_request_committed());
+    sleep_ms(DEADLINE_ROOM_MS + 50);
+    assert_int_equal(count_t(b->db), 1);
+
+    ch_db_deadline_set_all(ch_mono_ms() - 1);
+    assert_int_equal(run(b->db, "SELECT 1", NULL, 0), CH_EUNAVAILABLE);
+    ch_db_deadline_set_all(0);
+
+    ch_db_deadline_set(ch_mono_ms() - 1);
+    assert_false(ch_db_request_committed());
+    assert_int_equal(run(b->db, "SELECT 1", NULL, 0), CH_EUNAVAILABLE);
+
+    /* A write outside a transaction commits by itself. */
+    ch_db_deadline_set(ch_mono_ms() + DEADLINE_ROOM_MS);
+    ch_db_param_t p[] = {CH_DB_P_INT(2), CH_DB_P_TEXT("two")};
+    OK(run(b->db, "INSERT INTO t(id, name) VALUES($1, $2)", p, 2));
+    assert_true(ch_db_request_committed());
+    sleep_ms(DEADLINE_ROOM_MS + 50);
+    assert_int_equal(count_t(b->db), 2);
+
+    /* The ambient transaction commits at its end, not at a nested commit. */
+    ch_db_deadline_set(ch_mono_ms() + DEADLINE_ROOM_MS);
+    OK(ch_db_ambient_begin(b->db));
+    OK(ch_db_acquire(b->db, &conn));
+    OK(ch_db_begin(b->db, conn, 1));
+    OK(insert_t(b->db, conn, 3, "three"));
+    OK(ch_db_commit(b->db, conn));
+    ch_db_release(b->db, conn);
+    assert_false(ch_db_request_committed());
+    OK(ch_db_ambient_end(b->db, 1));
+    assert_true(ch_db_request_committed());
+    sleep_ms(DEADLINE_ROOM_MS + 50);
+    assert_int_equal(count_t(b->db), 3);
+    ch_db_deadline_set(0);
+}
+
+/* PostgreSQL: a write outside a transaction, once sent, is not cancelled at the request
+ * deadline (a cancel that arrives while the server commits does nothing, and the answer
+ * would be a 503 for a committed write): it waits for the row lock of another transaction
+ * inserting the same key (rolled back after 1.5 s) and succeeds. A read in the same spot
+ * is cancelled (test_pg_deadline_cancels). */
+static void test_pg_autocommit_write_not_cancelled(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_conn_t *holder;
+    OK(ch_db_acquire(b->db, &holder));
+    OK(ch_db_begin(b->db, holder, 1));
+    OK(insert_t(b->db, holder, 1, "holder"));
+    end_later_t arg = {b->db, holder, 1500};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, end_later, &arg), 0);
+    sleep_ms(50);
+    ch_db_deadline_set(ch_mono_ms() + 300);
+    uint64_t hits = ch_db_deadline_hits();
+    ch_db_param_t p[] = {CH_DB_P_INT(1), CH_DB_P_TEXT("late")};
+    OK(run(b->db, "INSERT INTO t(id, name) VALUES($1, $2)", p, 2));
+    assert_int_equal(ch_db_deadline_hits(), hits);
+    assert_true(ch_db_request_committed());
+    ch_db_deadline_set(0);
+    pthread_join(th, NULL);
+    assert_int_equal(count_t(b->db), 1);
+}
+
+/* PostgreSQL against a backend that stops answering (SIGSTOP): a ROLLBACK ends at the
+ * request deadline, and a COMMIT at the stop deadline, by dropping the connection (counted
+ * as deadline hits), rather than after the statement deadline + 2 s. */
+static void test_pg_deadlines_end_rollback_and_commit(void **state)
+{
+    backend_t *b = backend(state);
+    for (int commit = 0; commit <= 1; commit++) {
+        ch_db_conn_t *conn;
+        OK(ch_db_acquire(b->db, &conn));
+        pid_t pid = (pid_t)scalar_on(b->db, conn, "SELECT pg_backend_pid()");
+        assert_true(pid > 0);
+        OK(ch_db_begin(b->db, conn, 1));
+        OK(insert_t(b->db, conn, 10 + commit, "stopped"));
+        assert_int_equal(kill(pid, SIGSTOP), 0);
+        uint64_t hits = ch_db_deadline_hits();
+        ch_err_t err = CH_EUNAVAILABLE;
+        if (commit) {
+            ch_db_deadline_set_all(ch_mono_ms() + 300);
+            err = ch_db_commit(b->db, conn);
+            ch_db_deadline_set_all(0);
+        } else {
+            ch_db_deadline_set(ch_mono_ms() + 300);
+            ch_db_rollback(b->db, conn);
+            ch_db_deadline_set(0);
+        }
+        uint64_t hits_after = ch_db_deadline_hits();
+        ch_db_release(b->db, conn); /* broken: closed, not pooled */
+        assert_int_equal(kill(pid, SIGCONT), 0); /* before any assertion can leave */
+        assert_int_equal(err, CH_EUNAVAILABLE);
+        assert_true(hits_after > hits);
+    }
+    /* The rolled-back row is not there; the COMMIT's outcome is unknown (the backend reads
+     * it once it runs again): that is what an Idempotency-Key settles. */
+    assert_int_equal(scalar(b->db, "SELECT count(*) FROM t WHERE id = 10"), 0);
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
@@ -1090,7 +1218,7 @@ static void test_pg_deadline_cancels(void **state)
         CASE(test_param_order), CASE(test_unique_conflict), CASE(test_returning), CASE(test_changes),  \
         CASE(test_rollback), CASE(test_commit), CASE(test_aborted_transaction), CASE(test_errors),     \
         CASE(test_statement_cache), CASE(test_pool_reuse), CASE(test_concurrent_writers),               \
-        CASE(test_capabilities), CASE(test_deadline_refuses_and_aborts)
+        CASE(test_capabilities), CASE(test_deadline_refuses_and_aborts), CASE(test_deadline_lifted_after_commit)
 
 int main(void)
 {
@@ -1106,7 +1234,8 @@ int main(void)
     const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors),
                                         CASE(test_sqlite_loop_thread_never_waits), CASE(test_sqlite_deadline)};
     const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound),
-                                    CASE(test_pg_deadline_cancels)};
+                                    CASE(test_pg_deadline_cancels), CASE(test_pg_autocommit_write_not_cancelled),
+                                    CASE(test_pg_deadlines_end_rollback_and_commit)};
     int failed = cmocka_run_group_tests_name("db", common, NULL, NULL);
     failed += cmocka_run_group_tests_name("db_sqlite", sqlite, sqlite_group_setup, sqlite_group_teardown);
     failed += cmocka_run_group_tests_name("db_postgres", pg, pg_group_setup, pg_group_teardown);

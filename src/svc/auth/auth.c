@@ -260,13 +260,19 @@ ch_err_t ch_auth_login_from(ch_svc_t *svc, json_t *body, const ch_auth_origin_t 
 
 /* ---- refresh ------------------------------------------------------------------------------ */
 
-/* A refresh token was presented a second time: someone holds a copy. Revoke the session. */
-static ch_err_t ch__revoke_stolen(ch_svc_t *svc, const char *digest)
+/* A refresh token was presented a second time: someone holds a copy. Revokes the session on
+ * conn, inside the refresh transaction (so that the revocation commits with it, under no
+ * second request deadline); *sid_out receives the session to mark revoked in the shared
+ * store after the commit (0 when the token is unknown). */
+static ch_err_t ch__revoke_stolen(ch_svc_t *svc, ch_db_conn_t *conn, const char *digest, int64_t now,
+                                  uint64_t *sid_out)
 {
+    *sid_out = 0;
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_TEXT(digest)};
-    ch_err_t err = ch_sql_run(svc, "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
-                              p, 1, &rows, NULL);
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL", p,
+                             1, &rows, NULL);
     if (err || ch_db_rows_count(rows) == 0) {
         ch_db_rows_free(rows);
         return err;
@@ -274,9 +280,12 @@ static ch_err_t ch__revoke_stolen(ch_svc_t *svc, const char *digest)
     uint64_t sid = (uint64_t)ch_db_rows_int(rows, 0, 0);
     ch_db_rows_free(rows);
     ch_log_warn("refresh token reused: revoking session %llu", (unsigned long long)sid);
-    ch_db_param_t r[] = {CH_DB_P_INT(sid), CH_DB_P_INT(ch_now_ms())};
-    err = ch_sql_run(svc, "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", r, 2, NULL, NULL);
-    return err ? err : ch__mark_revoked(svc, sid);
+    ch_db_param_t r[] = {CH_DB_P_INT(sid), CH_DB_P_INT(now)};
+    err = ch_sql_on(svc, conn, "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", r, 2, NULL,
+                    NULL);
+    if (err == CH_OK)
+        *sid_out = sid;
+    return err;
 }
 
 /* The reuse interval (docs/design.md, "Accounts and sessions"): token was used less than
@@ -338,7 +347,8 @@ ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *
                     "(SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at > $2) "
                     "RETURNING session_id",
                     p, 2, &rows, NULL);
-    uint64_t sid = 0, uid = 0;
+    uint64_t sid = 0, uid = 0, stolen = 0;
+    int invalid = 0; /* the token is invalid, expired or used: answered CH_ETOKEN after commit */
     if (err == CH_OK && ch_db_rows_count(rows) == 1) {
         sid = (uint64_t)ch_db_rows_int(rows, 0, 0);
         ch_db_rows_free(rows);
@@ -352,16 +362,17 @@ ch_err_t ch_auth_refresh(ch_svc_t *svc, json_t *body, json_t **out, ch_fault_t *
             err = ch__store_refresh(svc, conn, sid, now, refresh);
     } else if (err == CH_OK) {
         err = ch__reuse_within_interval(svc, conn, digest, refresh_digest, now, &sid, &uid);
-        if (err == CH_OK && sid == 0)
-            err = CH_ETOKEN;
-        else if (err == CH_OK)
+        if (err == CH_OK && sid == 0) {
+            invalid = 1;
+            err = ch__revoke_stolen(svc, conn, digest, now, &stolen);
+        } else if (err == CH_OK)
             ch_log_info("refresh token presented again within the reuse interval: session %llu keeps its successor",
                         (unsigned long long)sid);
     }
     ch_db_rows_free(rows);
     err = ch_sql_end(svc, conn, err);
-    if (err == CH_ETOKEN) {
-        ch_err_t e2 = ch__revoke_stolen(svc, digest);
+    if (err == CH_OK && invalid) {
+        ch_err_t e2 = stolen ? ch__mark_revoked(svc, stolen) : CH_OK;
         return e2 ? e2 : ch_fault(f, CH_ETOKEN, NULL, "refresh token is invalid, expired or already used");
     }
     return err ? err : ch__auth_result(svc, uid, sid, refresh, out, f);
@@ -378,8 +389,21 @@ ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t sessio
                               p, 3, NULL, &changed);
     if (err)
         return err;
-    if (changed == 0)
-        return ch_fault(f, CH_ENOTFOUND, NULL, "session not found");
+    if (changed == 0) {
+        /* Already revoked: a retry of a revocation whose answer was lost (the first attempt
+         * may have committed without writing the shared store's marks) succeeds again and
+         * writes the marks. Another user's session, or none, is not found. */
+        ch_db_rows_t *rows = NULL;
+        ch_db_param_t q[] = {CH_DB_P_INT(session_id), CH_DB_P_INT(user_id)};
+        err = ch_sql_run(svc, "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NOT NULL", q, 2,
+                         &rows, NULL);
+        int revoked = err == CH_OK && ch_db_rows_count(rows) == 1;
+        ch_db_rows_free(rows);
+        if (err)
+            return err;
+        if (!revoked)
+            return ch_fault(f, CH_ENOTFOUND, NULL, "session not found");
+    }
     return ch__mark_revoked(svc, session_id);
 }
 
