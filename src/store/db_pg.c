@@ -628,11 +628,7 @@ static ch_err_t ch__pg_open(const char *url, const ch_db_options_t *opts, void *
     snprintf(pool->options_kv, sizeof(pool->options_kv), "-c statement_timeout=%" PRId64,
              opts->statement_timeout_ms > 0 ? opts->statement_timeout_ms : 0);
     pthread_mutex_init(&pool->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&pool->freed, &attr);
-    pthread_condattr_destroy(&attr);
+    ch_cond_init_monotonic(&pool->freed);
     *impl_out = pool;
     return CH_OK;
 }
@@ -653,18 +649,6 @@ static void ch__pg_close(void *impl)
     pthread_mutex_destroy(&pool->mu);
     free(pool->url);
     free(pool);
-}
-
-/* A CLOCK_MONOTONIC time ms from now. */
-static struct timespec ch__pg_in_ms(int64_t ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    t.tv_sec += t.tv_nsec / 1000000000L;
-    t.tv_nsec %= 1000000000L;
-    return t;
 }
 
 static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
@@ -700,7 +684,7 @@ static ch_err_t ch__pg_acquire(void *impl, ch_db_conn_t **conn_out)
             }
             if (slice > CH__PG_DEADLINE_RECHECK_MS)
                 slice = CH__PG_DEADLINE_RECHECK_MS;
-            struct timespec until = ch__pg_in_ms(slice);
+            struct timespec until = ch_mono_timespec_after(slice);
             (void)pthread_cond_timedwait(&pool->freed, &pool->mu, &until);
         }
         pthread_mutex_unlock(&pool->mu);
