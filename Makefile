@@ -1,7 +1,7 @@
 # chorus — top-level commands. See README.md.
 #   make          build build/chorusd (release, -O2)
 #   make run      install what is missing, build, start chorusd with embedded backends
-#   make test     install what is missing, build with ASan+UBSan, run unit + black-box tests
+#   make test     install what is missing, build release and ASan+UBSan, run unit + black-box tests
 #   make bench    install what is missing, build, run the benchmarks in bench/
 JOBS ?= $(shell nproc)
 PY   := /usr/bin/python3
@@ -30,7 +30,9 @@ run-cluster: build/chorusd
 	@scripts/deps.sh test
 	scripts/run-cluster.sh
 
-test: build-asan/chorusd
+# The release build too: -O2 sees warnings (-Werror) that the -O0 sanitizer build cannot,
+# e.g. maybe-uninitialized, and `make run` must build.
+test: build/chorusd build-asan/chorusd
 	cd build-asan && ctest --output-on-failure
 	CHORUS_BIN=$(CURDIR)/build-asan/chorusd CHORUS_BACKENDS=embedded $(PY) -m pytest -q tests/blackbox
 	CHORUS_BIN=$(CURDIR)/build-asan/chorusd CHORUS_BACKENDS=cluster $(PY) -m pytest -q tests/blackbox

@@ -611,7 +611,7 @@ static ch_err_t ch__kv_redis_incr(void *impl, const char *key, int64_t ttl_ms, i
     if (!ok) /* only on OOM; the output buffer is in an unknown state */
         return ch__kv_redis_broken(r, rc, "INCR");
 
-    redisReply *exec;
+    redisReply *exec = NULL;
     ch_err_t err = ch__kv_redis_exec_replies(r, rc, nsent, "INCR", &exec);
     if (err)
         return err;
@@ -658,7 +658,7 @@ static ch_err_t ch__kv_redis_set_del(void *impl, const char *set_key, const char
     if (!ok) /* only on OOM; the output buffer is in an unknown state */
         return ch__kv_redis_broken(r, rc, "SET+DEL");
 
-    redisReply *exec;
+    redisReply *exec = NULL;
     ch_err_t err = ch__kv_redis_exec_replies(r, rc, 4, "SET+DEL", &exec);
     if (err)
         return err;
