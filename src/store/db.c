@@ -19,10 +19,6 @@
 struct ch_db {
     const ch_db_driver_t *driver;
     void *impl;
-    /* write probe cache (ch_db_probe_write) */
-    pthread_mutex_t probe_mu;
-    int64_t probe_at_ms; /* monotonic ms of the last real probe; 0 = never */
-    ch_err_t probe_err;
 };
 
 static const ch_db_driver_t *const ch__db_drivers[] = {&ch_db_sqlite_driver, &ch_db_pg_driver};
@@ -113,7 +109,6 @@ ch_err_t ch_db_open_opts(const char *url, const ch_db_options_t *opts, ch_db_t *
         free(db);
         return err;
     }
-    pthread_mutex_init(&db->probe_mu, NULL);
     *db_out = db;
     return CH_OK;
 }
@@ -123,7 +118,6 @@ void ch_db_close(ch_db_t *db)
     if (!db)
         return;
     db->driver->close(db->impl);
-    pthread_mutex_destroy(&db->probe_mu);
     free(db);
 }
 
@@ -354,7 +348,7 @@ ch_err_t ch_db_tune(ch_db_t *db, ch_db_conn_t *conn, ch_db_tune_t how)
 
 /* The probe row is one per process-wide key; replicas overwrite each other's, which is
  * the point: the write is what is tested, not the value. */
-static ch_err_t ch__db_probe_now(ch_db_t *db)
+ch_err_t ch_db_probe_write(ch_db_t *db)
 {
     ch_err_t err = db->driver->check_space ? db->driver->check_space(db->impl) : CH_OK;
     ch_db_conn_t *conn = NULL;
@@ -368,21 +362,6 @@ static ch_err_t ch__db_probe_now(ch_db_t *db)
                          p, 1, NULL, NULL);
         ch_db_release(db, conn);
     }
-    return err;
-}
-
-ch_err_t ch_db_probe_write(ch_db_t *db)
-{
-    pthread_mutex_lock(&db->probe_mu);
-    int64_t now = (int64_t)(ch_mono_ns() / 1000000) + 1; /* never 0 */
-    if (db->probe_at_ms == 0 || now - db->probe_at_ms >= CH_DB_PROBE_INTERVAL_MS) {
-        /* Probing under the lock: concurrent readiness checks wait for one probe instead
-         * of each writing (the probe is bounded by the statement and pool deadlines). */
-        db->probe_err = ch__db_probe_now(db);
-        db->probe_at_ms = (int64_t)(ch_mono_ns() / 1000000) + 1;
-    }
-    ch_err_t err = db->probe_err;
-    pthread_mutex_unlock(&db->probe_mu);
     return err;
 }
 

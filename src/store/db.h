@@ -252,11 +252,9 @@ ch_db_maintainer_t *ch_db_maintainer_start(ch_db_t *db);
 /** Stops and frees the upkeep thread, waiting for its current run. NULL is fine. */
 void ch_db_maintainer_stop(ch_db_maintainer_t *m);
 
-/** Minimum time between two real write probes; answers in between are the cached one. */
-#define CH_DB_PROBE_INTERVAL_MS 1000
 /** Whether the database can write now: the driver's space check, then an upsert of one row
- * of db_probe on a pooled connection. Runs at most once per CH_DB_PROBE_INTERVAL_MS per
- * handle; other calls answer the cached result. Thread-safe; blocks. */
+ * of db_probe on a pooled connection. Every call writes: its one caller, the readiness
+ * check thread (svc/health), paces it. Thread-safe; blocks. */
 ch_err_t ch_db_probe_write(ch_db_t *db);
 
 /** Applies every migration of ch_db_migrations not yet recorded in schema_migrations, in

@@ -691,7 +691,7 @@ static void test_capabilities(void **state)
     ch_db_maintainer_stop(NULL);
 
     OK(ch_db_probe_write(b->db)); /* db_probe was made by the migrations */
-    OK(ch_db_probe_write(b->db)); /* cached */
+    OK(ch_db_probe_write(b->db)); /* the row exists: an update */
     assert_int_equal(scalar(b->db, "SELECT count(*) FROM db_probe"), 1);
 }
 
