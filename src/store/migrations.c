@@ -14,6 +14,7 @@ extern const char ch_migration_idempotency[];
 extern const char ch_migration_notification_targets[];
 extern const char ch_migration_reactions[];
 extern const char ch_migration_db_probe[];
+extern const char ch_migration_feed[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -89,6 +90,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {8, "notification_targets", ch_migration_notification_targets},
     {9, "idempotency_keys", ch_migration_idempotency},
     {10, "db_probe", ch_migration_db_probe},
+    {11, "feed", ch_migration_feed},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);
