@@ -3,6 +3,7 @@
 #include "http/h_comments.h"
 #include "http/h_content.h"
 #include "http/h_engage.h"
+#include "http/h_feed.h"
 #include "http/h_graph.h"
 #include "http/h_notify.h"
 #include "http/handlers.h"
@@ -38,6 +39,7 @@ ch_route_t ch_routes[] = {
 #include "http/routes_engage.def"
 #include "http/routes_comments.def"
 #include "http/routes_notify.def"
+#include "http/routes_feed.def"
 };
 
 const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);
