@@ -42,6 +42,7 @@ bench: build/chorusd
 	bench/http/run.sh
 	bench/engage/run.sh
 	bench/loginflood/run.sh
+	bench/fanout/run.sh
 
 clean:
 	rm -rf build build-asan
