@@ -38,6 +38,9 @@ struct ch_kv_breaker {
     ch__kv_retry_t *head, *tail; /* under mu, FIFO */
     size_t nqueued;
     atomic_ullong dropped;
+
+    /* log wording (ch_kv_breaker_set_label): which store, and what its callers do meanwhile */
+    const char *name, *fallback;
 };
 
 static void ch__retry_free(ch__kv_retry_t *r)
@@ -66,10 +69,9 @@ void ch_kv_breaker_trip(ch_kv_breaker_t *b, const char *op)
     if (atomic_exchange(&b->up, 0) == 1) {
         b->down_since_mono = ch_mono_ms();
         atomic_fetch_add(&b->outages, 1);
-        ch_log_warn("kv: shared store unavailable (%s); calls fail at once and fall back (rate limits, login "
-                    "throttling, comment snapshots: this replica's memory; sessions: the database) until a probe "
-                    "every %lld ms finds it back",
-                    op, (long long)atomic_load(&b->interval_ms));
+        ch_log_warn("%s: shared store unavailable (%s); calls fail at once and %s until a probe every %lld ms "
+                    "finds it back",
+                    b->name, op, b->fallback, (long long)atomic_load(&b->interval_ms));
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -77,6 +79,14 @@ void ch_kv_breaker_trip(ch_kv_breaker_t *b, const char *op)
 int64_t ch_kv_breaker_recovered_at(ch_kv_breaker_t *b)
 {
     return atomic_load(&b->recovered_at_ms);
+}
+
+void ch_kv_breaker_set_label(ch_kv_breaker_t *b, const char *name, const char *fallback)
+{
+    pthread_mutex_lock(&b->mu);
+    b->name = name;
+    b->fallback = fallback;
+    pthread_mutex_unlock(&b->mu);
 }
 
 void ch_kv_breaker_set_interval(ch_kv_breaker_t *b, int64_t interval_ms)
@@ -198,9 +208,8 @@ static void *ch__probe_main(void *arg)
             if (atomic_exchange(&b->up, 0) == 1) {
                 b->down_since_mono = ch_mono_ms();
                 atomic_fetch_add(&b->outages, 1);
-                ch_log_warn("kv: shared store unavailable (probe: %s); calls fail at once and fall back until "
-                            "it is back",
-                            ch_err_code(err));
+                ch_log_warn("%s: shared store unavailable (probe: %s); calls fail at once until it is back",
+                            b->name, ch_err_code(err));
             }
             continue;
         }
@@ -210,7 +219,7 @@ static void *ch__probe_main(void *arg)
         /* Back: the recovery time first, so a caller that sees the gate open sees it too. */
         atomic_store(&b->recovered_at_ms, ch_now_ms());
         atomic_store(&b->up, 1);
-        ch_log_warn("kv: shared store back after %lld ms; calls go to it again",
+        ch_log_warn("%s: shared store back after %lld ms; calls go to it again", b->name,
                     (long long)(ch_mono_ms() - b->down_since_mono));
     }
     pthread_mutex_unlock(&b->mu);
@@ -224,6 +233,9 @@ ch_kv_breaker_t *ch_kv_breaker_create(const ch_kv_driver_t *drv, void *impl, int
     ch_kv_breaker_t *b = ch_calloc(1, sizeof(*b));
     b->drv = drv;
     b->impl = impl;
+    b->name = "kv";
+    b->fallback = "fall back (rate limits, login throttling, comment snapshots: this replica's memory; sessions: "
+                  "the database)";
     atomic_init(&b->up, 1);
     atomic_init(&b->recovered_at_ms, 0);
     atomic_init(&b->interval_ms, interval_ms > 0 ? interval_ms : CH_KV_DEFAULT_PROBE_INTERVAL_MS);

@@ -23,6 +23,10 @@ typedef struct ch_kv_breaker ch_kv_breaker_t;
 ch_kv_breaker_t *ch_kv_breaker_create(const ch_kv_driver_t *drv, void *impl, int64_t interval_ms);
 /** Stops and joins the probe thread, frees queued writes. NULL is fine. */
 void ch_kv_breaker_destroy(ch_kv_breaker_t *b);
+/** Sets the wording of the breaker's log lines: name (e.g. "timeline") and what callers do
+ * while the store is down (completes "calls fail at once and ..."); both static strings,
+ * borrowed. The default is the kv store's. Call before the first call goes through it. */
+void ch_kv_breaker_set_label(ch_kv_breaker_t *b, const char *name, const char *fallback);
 /** Changes the probe interval (takes effect at the next wait). */
 void ch_kv_breaker_set_interval(ch_kv_breaker_t *b, int64_t interval_ms);
 /** 1 when a call may go to the store; 0 while it is down (the call is counted as failed fast). */

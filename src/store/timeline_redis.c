@@ -705,6 +705,8 @@ static ch_err_t ch__tlr_open(const char *url, void **impl_out, char *errbuf, siz
         ch__tlr_close(r);
         return CH_EINTERNAL;
     }
+    ch_kv_breaker_set_label(r->brk, "timeline",
+                            "answer unavailable (home timelines: the feed's callers rebuild or retry)");
     *impl_out = r;
     return CH_OK;
 }
