@@ -52,6 +52,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_LOGIN_HANDLE_MAX_FAILURES", "1000", "failed logins per handle, any address, before it is slowed (1/s)"},
     {"CHORUS_STORY_TTL", "86400", "how long a story stays visible after it is posted, seconds (1-604800)"},
     {"CHORUS_KV_MAX_MEMORY", "268435456", "in-process kv memory bound, bytes (0 = none, else >= 16777216); LRU eviction past it"},
+    {"CHORUS_TIMELINE_MAX_MEMORY", "268435456", "in-process home timelines memory bound, bytes (0 = none, else >= 1048576); the least recently read are evicted past it (rebuilt at their next read)"},
     {"CHORUS_KV_PROBE_INTERVAL", "1000", "Redis: ms between health probes; while it is down calls fail at once and fall back (50-60000)"},
     {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
     {"CHORUS_HASHTAG_SCAN_MAX", "1000", "hashtag rows one page of a tag's items examines at most (10-100000)"},
@@ -210,6 +211,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
+    int64_t tl_max = (int64_t)CH_CONFIG_TIMELINE_MAX_MEMORY;
     int64_t ret_outbox = CH_RETENTION_DEFAULT_S, ret_events = CH_RETENTION_DEFAULT_S, ret_interval = 60;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
@@ -280,6 +282,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
         ch__env_int("CHORUS_KV_MAX_MEMORY", 0, INT64_MAX, &kv_max, err, errlen) ||
         ch__env_int("CHORUS_KV_PROBE_INTERVAL", 50, 60000, &kv_probe, err, errlen) ||
+        ch__env_int("CHORUS_TIMELINE_MAX_MEMORY", 0, INT64_MAX, &tl_max, err, errlen) ||
         ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
         ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
         ch__env_int("CHORUS_RETENTION_OUTBOX", 0, CH_RETENTION_MAX_S, &ret_outbox, err, errlen) ||
@@ -347,6 +350,10 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
                         "0 (no bound) or at least 16777216 bytes");
     cfg->kv_max_memory = (size_t)kv_max;
     cfg->kv_probe_interval_ms = kv_probe;
+    if (tl_max != 0 && tl_max < CH_CONFIG_TIMELINE_MIN_MEMORY)
+        return ch__fail(err, errlen, "CHORUS_TIMELINE_MAX_MEMORY", getenv("CHORUS_TIMELINE_MAX_MEMORY"),
+                        "0 (no bound) or at least 1048576 bytes");
+    cfg->timeline_max_memory = (size_t)tl_max;
     cfg->trending_refresh_ms = trending_ms;
     cfg->hashtag_scan_max = tag_scan;
     cfg->retention_outbox_s = ret_outbox;

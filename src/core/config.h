@@ -20,6 +20,10 @@
  * CH_KV_DEFAULT_MAX_MEMORY / CH_KV_MIN_MAX_MEMORY in store/kv.h; core does not see store). */
 #define CH_CONFIG_KV_MAX_MEMORY ((size_t)256 << 20)
 #define CH_CONFIG_KV_MIN_MEMORY ((int64_t)16 << 20)
+/* CHORUS_TIMELINE_MAX_MEMORY: default (CH_TIMELINE_DEFAULT_MAX_MEMORY in store/timeline.h)
+ * and smallest non-zero value. */
+#define CH_CONFIG_TIMELINE_MAX_MEMORY ((size_t)256 << 20)
+#define CH_CONFIG_TIMELINE_MIN_MEMORY ((int64_t)1 << 20)
 /* CHORUS_KV_PROBE_INTERVAL default (CH_KV_DEFAULT_PROBE_INTERVAL_MS in store/kv.h). */
 #define CH_CONFIG_KV_PROBE_INTERVAL_MS 1000
 
@@ -68,6 +72,7 @@ typedef struct {
     int64_t story_ttl_s;     /* how long a story stays visible after it is posted */
     size_t kv_max_memory;    /* in-process kv bound, bytes (0 = none) */
     int64_t kv_probe_interval_ms; /* Redis: health probe period; fail-fast while down */
+    size_t timeline_max_memory; /* in-process home timelines bound, bytes (0 = none) */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */
     int64_t retention_outbox_s; /* outbox rows older than this go once consumed; 0 = keep */
