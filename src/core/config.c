@@ -59,6 +59,10 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_RETENTION_OUTBOX", "604800", "outbox rows every consumer has passed are deleted after this many seconds (0 = keep)"},
     {"CHORUS_RETENTION_EVENTS", "604800", "engagement_events rows likewise (and only once shipped, when CHORUS_CLICKHOUSE is set); 0 = keep"},
     {"CHORUS_RETENTION_INTERVAL", "60", "seconds between two retention sweeps of the worker role (1-86400)"},
+    {"CHORUS_FEED_CELEBRITY_FOLLOWERS", "10000", "authors with at least this many followers are never fanned out: followers pull their items at read (0 = no such rule)"},
+    {"CHORUS_FEED_PUSH_COST", "1", "fan-out policy: cost of one home-timeline insert (0.001-1000000)"},
+    {"CHORUS_FEED_PULL_COST", "10", "fan-out policy: cost of pulling one author's items at one read (0.001-1000000); push iff post rate x push cost <= read rate x pull cost"},
+    {"CHORUS_FEED_FANOUT", "hybrid", "fan-out mode: hybrid (per author and follower, Feeding Frenzy), push (every item to every active follower) or pull (none, read time only)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_PWHASH_MAX_MEMORY", "134217728", "memory for concurrent password hashes: budget / memlimit run at once (1 to cores - 1)"},
@@ -197,6 +201,47 @@ static int ch__clickhouse_url_ok(const char *s)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
             return 0;
     return 1;
+}
+
+/* Reads a decimal variable in [min, max]; missing or empty keeps *out. */
+static int ch__env_double(const char *var, double min, double max, double *out, char *err, size_t errlen)
+{
+    const char *v = getenv(var);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || *end || !(d >= min && d <= max)) {
+        char expected[96];
+        snprintf(expected, sizeof(expected), "a number from %g to %g", min, max);
+        return ch__fail(err, errlen, var, v, expected);
+    }
+    *out = d;
+    return 0;
+}
+
+/* The fan-out policy's settings (CHORUS_FEED_*). */
+static int ch__load_feed(ch_config_t *cfg, char *err, size_t errlen)
+{
+    cfg->feed_celebrity_followers = CH_CONFIG_FEED_CELEBRITY_FOLLOWERS;
+    cfg->feed_push_cost = CH_CONFIG_FEED_PUSH_COST;
+    cfg->feed_pull_cost = CH_CONFIG_FEED_PULL_COST;
+    cfg->feed_mode = CH_CONFIG_FEED_MODE_HYBRID;
+    if (ch__env_int("CHORUS_FEED_CELEBRITY_FOLLOWERS", 0, INT64_MAX, &cfg->feed_celebrity_followers, err, errlen) ||
+        ch__env_double("CHORUS_FEED_PUSH_COST", 0.001, 1e6, &cfg->feed_push_cost, err, errlen) ||
+        ch__env_double("CHORUS_FEED_PULL_COST", 0.001, 1e6, &cfg->feed_pull_cost, err, errlen))
+        return -1;
+    const char *mode = getenv("CHORUS_FEED_FANOUT");
+    if (!mode || !*mode || strcmp(mode, "hybrid") == 0)
+        return 0;
+    if (strcmp(mode, "push") == 0)
+        cfg->feed_mode = CH_CONFIG_FEED_MODE_PUSH;
+    else if (strcmp(mode, "pull") == 0)
+        cfg->feed_mode = CH_CONFIG_FEED_MODE_PULL;
+    else
+        return ch__fail(err, errlen, "CHORUS_FEED_FANOUT", mode, "hybrid, push or pull");
+    return 0;
 }
 
 /* ---- loading --------------------------------------------------------------------------- */
@@ -359,6 +404,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->retention_outbox_s = ret_outbox;
     cfg->retention_events_s = ret_events;
     cfg->retention_interval_s = ret_interval;
+    if (ch__load_feed(cfg, err, errlen))
+        return -1;
     cfg->pwhash_opslimit = (uint64_t)ops;
     cfg->pwhash_memlimit = (size_t)mem;
     cfg->pwhash_max_memory = (size_t)pw_budget;
