@@ -476,6 +476,108 @@ static void test_mem_concurrent_pushes(void **state)
     assert_int_equal(st.entries, want * PUSH_USERS);
 }
 
+/* ---- Redis only ------------------------------------------------------------------------- */
+
+/* A raw connection to the test server: "redis://host:port[/db]" (no credentials). */
+static redisContext *raw_redis(void)
+{
+    const char *url = getenv("CHORUS_TEST_REDIS_URL");
+    char host[128] = "";
+    int port = 6379, db = 0;
+    if (!url || strchr(url, '@') || sscanf(url, "redis://%127[^:/]:%d/%d", host, &port, &db) < 1)
+        return NULL;
+    redisContext *c = redisConnect(host, port);
+    if (!c || c->err)
+        fail_msg("cannot connect to %s:%d", host, port);
+    if (db) {
+        redisReply *r = redisCommand(c, "SELECT %d", db);
+        freeReplyObject(r);
+    }
+    return c;
+}
+
+static long long pttl(redisContext *c, const char *prefix, uint64_t user)
+{
+    redisReply *r = redisCommand(c, "PTTL %s:{%llu}", prefix, (unsigned long long)user);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static void test_redis_ttl(void **state)
+{
+    fx_t *f = need(state);
+    redisContext *c = raw_redis();
+    if (!c)
+        skip();
+    uint64_t u = f->base, v = f->base + 1;
+    ch_timeline_entry_t two[2] = {E(10, 1, 0), E(20, 2, 1)};
+    assert_int_equal(ch_timeline_replace(f->tl, u, two, 2, NULL), CH_OK);
+    const long long ttl = CH_TIMELINE_IDLE_TTL_MS, slack = 60000;
+    assert_true(pttl(c, "tl", u) > ttl - slack && pttl(c, "tl", u) <= ttl);
+    assert_true(pttl(c, "tlm", u) > ttl - slack && pttl(c, "tlm", u) <= ttl);
+
+    /* touch sets the TTL of both keys again */
+    freeReplyObject(redisCommand(c, "PEXPIRE tl:{%llu} 50000", (unsigned long long)u));
+    freeReplyObject(redisCommand(c, "PEXPIRE tlm:{%llu} 50000", (unsigned long long)u));
+    assert_true(pttl(c, "tl", u) <= 50000);
+    assert_int_equal(ch_timeline_touch(f->tl, u, 1, 1.0), CH_OK);
+    assert_true(pttl(c, "tl", u) > ttl - slack);
+    assert_true(pttl(c, "tlm", u) > ttl - slack);
+
+    /* an empty timeline: the first push makes the sorted set, with the timeline's TTL */
+    create_empty(f, v);
+    assert_int_equal(pttl(c, "tl", v), -2);
+    ch_timeline_entry_t e = E(5, 1, 0);
+    size_t pushed;
+    assert_int_equal(ch_timeline_push_many(f->tl, &v, 1, &e, &pushed), CH_OK);
+    assert_int_equal(pushed, 1);
+    assert_true(pttl(c, "tl", v) > ttl - slack);
+
+    /* a timeline whose meta expired counts as missing, whatever entries are left */
+    freeReplyObject(redisCommand(c, "DEL tlm:{%llu}", (unsigned long long)v));
+    ch_timeline_entry_t out[4];
+    ch_timeline_meta_t meta;
+    size_t n;
+    assert_int_equal(ch_timeline_read(f->tl, v, 0, 4, out, &n, &meta), CH_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(meta.exists, 0);
+    assert_int_equal(ch_timeline_push_many(f->tl, &v, 1, &e, &pushed), CH_OK);
+    assert_int_equal(pushed, 0);
+
+    /* scripts flushed (a restarted server): loaded again */
+    freeReplyObject(redisCommand(c, "SCRIPT FLUSH"));
+    assert_int_equal(ch_timeline_push_many(f->tl, &u, 1, &e, &pushed), CH_OK);
+    assert_int_equal(pushed, 1);
+    redisFree(c);
+}
+
+/* Redis not there: every call answers CH_EUNAVAILABLE (the first after the connect fails,
+ * the next ones at once through the breaker), and open does not fail. */
+static void test_redis_down(void **state)
+{
+    ch_timeline_t *tl = NULL;
+    char errbuf[256];
+    assert_int_equal(ch_timeline_open("redis://127.0.0.1:1", &tl, errbuf, sizeof(errbuf)), CH_OK);
+    uint64_t u = 1;
+    ch_timeline_entry_t e = E(5, 1, 0), out[2];
+    size_t pushed = 7, n = 7;
+    ch_timeline_meta_t meta;
+    assert_int_equal(ch_timeline_push_many(tl, &u, 1, &e, &pushed), CH_EUNAVAILABLE);
+    assert_int_equal(pushed, 0);
+    assert_int_equal(ch_timeline_read(tl, u, 0, 2, out, &n, &meta), CH_EUNAVAILABLE);
+    assert_int_equal(n, 0);
+    assert_int_equal(ch_timeline_replace(tl, u, &e, 1, NULL), CH_EUNAVAILABLE);
+    assert_int_equal(ch_timeline_meta_many(tl, &u, 1, &meta), CH_EUNAVAILABLE);
+    ch_buf_t buf = CH_BUF_INIT;
+    ch_timeline_render_metrics(tl, &buf);
+    assert_non_null(strstr(buf.data, "chorus_timeline_unavailable_total 4\n"));
+    ch_buf_clear(&buf);
+    ch_timeline_close(tl);
+}
+
 #define SHARED(name) cmocka_unit_test_setup_teardown(name, setup_mem, teardown), \
                      cmocka_unit_test_setup_teardown(name, setup_redis, teardown)
 
@@ -493,6 +595,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mem_idle_expiry, setup_mem, teardown),
         cmocka_unit_test_setup_teardown(test_mem_memory_bound, setup_mem, teardown),
         cmocka_unit_test_setup_teardown(test_mem_concurrent_pushes, setup_mem, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_ttl, setup_redis, teardown),
+        cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
