@@ -179,6 +179,18 @@ def test_a_celebrity_is_pulled_not_pushed(start_server):
                "exactly one timeline insert (the ordinary post)")
     ids = all_ids(fans[0])
     assert ids.index(q["id"]) < ids.index(p["id"])  # merged newest first
+    # Pages over pushed and pulled items together: each once, newest first.
+    made = [p["id"], q["id"]] + [post(star if i % 2 else ordinary, f"mixed {i}")["id"] for i in range(6)]
+    wait_until(lambda: all(i in all_ids(fans[0]) for i in made), "the mixed posts in the feed", timeout=20)
+    for limit in (1, 2, 3):
+        seen, cursor = [], None
+        while True:
+            ids, page = feed_ids(fans[0], limit=limit, **({"cursor": cursor} if cursor else {}))
+            seen += ids
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == sorted(made, key=int, reverse=True), limit
 
 
 def test_pull_mode_pushes_nothing_and_readers_still_see_everything(start_server):
