@@ -273,3 +273,18 @@ def test_redis_down_the_feed_reads_the_database_and_the_fanout_catches_up(start_
     q = post(author, "after")
     wait_in(fan, q["id"])
     assert all_ids(fan)[:2] == [q["id"], p["id"]]  # the timeline rebuilt from the database
+
+
+def test_an_api_only_and_a_worker_only_process_deliver_together(start_server):
+    """Cluster: the worker pushes into the shared Redis timelines. Embedded: the worker's
+    in-process timelines are not the api process's, so the api process reads the database."""
+    api_srv = start_server(env={"CHORUS_ROLES": "api,gateway"}, name="split-api")
+    start_server(env={"CHORUS_ROLES": "worker"}, storage=api_srv.storage_env, name="split-worker")
+    c = api_srv.client()
+    author, fan = c.register(), c.register()
+    follow(fan, author)
+    all_ids(fan)
+    p = post(author, "through the api process")
+    wait_in(fan, p["id"], "the post, delivered across the two processes")
+    expect_status(fan.delete(f"/v1/users/{author.id}/follow"), 204)
+    wait_out(fan, p["id"])
