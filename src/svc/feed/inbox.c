@@ -152,13 +152,17 @@ ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, 
     uint64_t *excluded = NULL, before = before_id;
     double read_rate = 0;
     ch_feed_pullset_t ps = {0};
-    /* The pull set is read first, with the rate as of the last read (it is cached for a
-     * while anyway): a rebuild leaves the pulled authors out. */
+    /* The pull set is read first (a rebuild leaves the pulled authors out); computed, it
+     * takes the read rate as of the last read (the set is cached for a while anyway). */
     ch_timeline_meta_t meta = {0};
     int fed = ch__store_fed(svc);
-    if (fed && ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) == CH_OK && meta.exists)
-        read_rate = ch_feed_rate_at(meta.read_rate, meta.last_read_ms, ch_now_ms(), CH_FEED_READ_RATE_HALF_LIFE_MS);
-    ch_err_t err = ch_feed_pullset_get(svc, viewer, read_rate, &ps);
+    ch_err_t err = CH_OK;
+    if (!ch_feed_pullset_cached(svc, viewer, &ps)) {
+        if (fed && ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) == CH_OK && meta.exists)
+            read_rate =
+                ch_feed_rate_at(meta.read_rate, meta.last_read_ms, ch_now_ms(), CH_FEED_READ_RATE_HALF_LIFE_MS);
+        err = ch_feed_pullset_compute(svc, viewer, read_rate, &ps);
+    }
     if (err == CH_OK)
         err = ch__excluded(svc, viewer, &excluded, &nx);
     for (int round = 0; err == CH_OK && round < CH_FEED_IN_NETWORK_ROUNDS && k < max; round++) {

@@ -73,17 +73,24 @@ static ch_err_t ch__compute(ch_svc_t *svc, uint64_t viewer, double read_rate, ch
     return CH_OK;
 }
 
-ch_err_t ch_feed_pullset_get(ch_svc_t *svc, uint64_t viewer, double read_rate, ch_feed_pullset_t *out)
+int ch_feed_pullset_cached(ch_svc_t *svc, uint64_t viewer, ch_feed_pullset_t *out)
 {
     char key[48], *val = NULL;
     ch_kv_t *kv = ch__kv(svc);
     *out = (ch_feed_pullset_t){0};
     ch__key(key, sizeof(key), viewer);
-    if (kv && ch_kv_get(kv, key, &val, NULL) == CH_OK && val) {
-        ch__parse(val, out);
-        free(val);
-        return CH_OK;
-    }
+    if (!kv || ch_kv_get(kv, key, &val, NULL) != CH_OK || !val)
+        return 0;
+    ch__parse(val, out);
+    free(val);
+    return 1;
+}
+
+ch_err_t ch_feed_pullset_compute(ch_svc_t *svc, uint64_t viewer, double read_rate, ch_feed_pullset_t *out)
+{
+    char key[48];
+    ch_kv_t *kv = ch__kv(svc);
+    *out = (ch_feed_pullset_t){0};
     ch_err_t err = ch__compute(svc, viewer, read_rate, out);
     if (err || !kv)
         return err;
@@ -91,6 +98,7 @@ ch_err_t ch_feed_pullset_get(ch_svc_t *svc, uint64_t viewer, double read_rate, c
     ch_buf_append(&b, "", 0);
     for (size_t i = 0; i < out->n; i++)
         ch_buf_printf(&b, i ? ",%llu" : "%llu", (unsigned long long)out->ids[i]);
+    ch__key(key, sizeof(key), viewer);
     ch_kv_set(kv, key, b.data ? b.data : "", b.len, CH_FEED_PULL_CACHE_TTL_MS); /* a cache: failure is fine */
     ch_buf_clear(&b);
     return CH_OK;

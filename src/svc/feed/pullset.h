@@ -25,9 +25,11 @@ typedef struct {
     size_t n;
 } ch_feed_pullset_t;
 
-/** The authors viewer pulls when reading with read_rate (per hour, as of now): from the
- * cache, else computed and cached. Blocks (SQL, kv). */
-ch_err_t ch_feed_pullset_get(ch_svc_t *svc, uint64_t viewer, double read_rate, ch_feed_pullset_t *out);
+/** The cached set of viewer into *out: 1 when there is one, 0 otherwise (*out empty). */
+int ch_feed_pullset_cached(ch_svc_t *svc, uint64_t viewer, ch_feed_pullset_t *out);
+/** The authors viewer pulls when reading with read_rate (per hour, as of now), computed
+ * (one statement) and cached. Blocks (SQL, kv). */
+ch_err_t ch_feed_pullset_compute(ch_svc_t *svc, uint64_t viewer, double read_rate, ch_feed_pullset_t *out);
 /** Whether author is in ps. */
 int ch_feed_pullset_has(const ch_feed_pullset_t *ps, uint64_t author);
 /** Frees what ch_feed_pullset_get filled in. */
