@@ -139,7 +139,7 @@ static void velocity(const char *type, uint64_t target, const char *score, int64
  * muted by V, K blocks V, W is blocked by V. */
 static struct {
     uint64_t v, a, b, c, x, y, z, p, m, k, w;
-    uint64_t x1, y1, z1, p1, m1, k1, w1, a1, v1, f1, d1, s1, o1;
+    uint64_t q1, x1, y1, z1, p1, m1, k1, w1, a1, v1, f1, d1, s1, o1;
     uint64_t cats_y, cats_m, dogs_x, trend1, trend2, birds_z, birds_src;
 } g;
 
@@ -263,6 +263,8 @@ static void build_community(void)
         comment(g.a, "post", excluded[i], 10 * 60000);
     }
     react(g.a, "story", g.s1, 10 * 60000);
+    g.q1 = item("post", g.y, "public", NULL, 2 * DAY_MS);
+    react(g.c, "post", g.q1, DAY_MS); /* beyond the recent window, inside the whole one */
     react(g.b, "post", g.o1, 5 * DAY_MS); /* beyond the window */
     react(g.x, "post", g.o1, 10 * 60000); /* not a followee */
 
@@ -321,6 +323,10 @@ static void test_engaged_by_following(void **state)
     size_t n = 0;
     ch_fault_t f = {0};
     OK(ch_feed_engaged_by_following(&svc, g.v, CH_FEED_SOURCE_ENGAGED_MAX, out, &n, &f));
+    assert_int_equal(n, 4);
+    assert_int_equal(out[3].key.id, g.q1); /* read from the whole window: the recent one had 3 */
+    assert_int_equal(out[3].via[0], g.c);
+    OK(ch_feed_engaged_by_following(&svc, g.v, 3, out, &n, &f));
     assert_int_equal(n, 3);
     /* x1: three followees (A's newest engagement first), z1: two, y1: one. */
     assert_int_equal(out[0].key.id, g.x1);

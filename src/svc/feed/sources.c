@@ -3,7 +3,8 @@
  *
  * Engaged by following reads, for the viewer's CH_FEED_ENGAGED_FOLLOWEES_MAX newest
  * followees, their newest CH_FEED_ENGAGED_SCAN_MAX reactions and comments of the last
- * CH_FEED_ENGAGED_WINDOW_MS (index ranges reactions_user and comments_author, keyset on the
+ * CH_FEED_ENGAGED_RECENT_MS, or of the last CH_FEED_ENGAGED_WINDOW_MS when the recent ones
+ * do not make max items (index ranges reactions_user and comments_author, keyset on the
  * time-sortable id), keeps the live public posts and reels among them that are neither the
  * viewer's nor by an account the viewer follows (nor blocked either way or muted), and
  * ranks them by how many distinct followees engaged, then by the newest engagement. via
@@ -120,18 +121,14 @@ static int ch__cmp_engaged(const void *a, const void *b)
     return 0;
 }
 
-ch_err_t ch_feed_engaged_by_following(ch_svc_t *svc, uint64_t viewer, size_t max, ch_feed_cand_t *out,
-                                      size_t *n_out, ch_fault_t *f)
+/* One pass over the engagements since `since` (unix ms): fills out as described above. */
+static ch_err_t ch__engaged_since(ch_svc_t *svc, uint64_t viewer, int64_t now, int64_t since, size_t max,
+                                  ch_feed_cand_t *out, size_t *n_out)
 {
-    (void)f;
     *n_out = 0;
-    if (max == 0)
-        return CH_OK;
-    int64_t now = ch_now_ms();
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(CH_FEED_ENGAGED_FOLLOWEES_MAX),
-                         CH_DB_P_INT(ch_id_floor(now - CH_FEED_ENGAGED_WINDOW_MS)),
-                         CH_DB_P_INT(CH_FEED_ENGAGED_SCAN_MAX), CH_DB_P_INT(now)};
+                         CH_DB_P_INT(ch_id_floor(since)), CH_DB_P_INT(CH_FEED_ENGAGED_SCAN_MAX), CH_DB_P_INT(now)};
     ch_err_t err = ch_sql_run(svc, ch__sql_engaged, p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
@@ -165,4 +162,20 @@ ch_err_t ch_feed_engaged_by_following(ch_svc_t *svc, uint64_t viewer, size_t max
         out[(*n_out)++] = agg[k].c;
     free(agg);
     return CH_OK;
+}
+
+ch_err_t ch_feed_engaged_by_following(ch_svc_t *svc, uint64_t viewer, size_t max, ch_feed_cand_t *out,
+                                      size_t *n_out, ch_fault_t *f)
+{
+    (void)f;
+    *n_out = 0;
+    if (max == 0)
+        return CH_OK;
+    /* The recent window first: followees who engage a lot fill the source from it, and
+     * then their older engagements are never read. */
+    int64_t now = ch_now_ms();
+    ch_err_t err = ch__engaged_since(svc, viewer, now, now - CH_FEED_ENGAGED_RECENT_MS, max, out, n_out);
+    if (err == CH_OK && *n_out < max)
+        err = ch__engaged_since(svc, viewer, now, now - CH_FEED_ENGAGED_WINDOW_MS, max, out, n_out);
+    return err;
 }

@@ -8,9 +8,11 @@
 #include "svc/feed/candidates.h"
 #include "svc/graph/visibility.h"
 
-/* Engaged by following: the viewer's newest followees looked at, how far back, and how
- * many of their newest engagements (reactions + comments) are read at most. */
+/* Engaged by following: the viewer's newest followees looked at, how far back (first the
+ * recent window; the whole window only when that did not fill the source), and how many
+ * of their newest engagements (reactions + comments) are kept at most. */
 #define CH_FEED_ENGAGED_FOLLOWEES_MAX 300
+#define CH_FEED_ENGAGED_RECENT_MS (6LL * 3600 * 1000)
 #define CH_FEED_ENGAGED_WINDOW_MS (3LL * 24 * 3600 * 1000)
 #define CH_FEED_ENGAGED_SCAN_MAX 2000
 
