@@ -138,9 +138,9 @@ static void velocity(const char *type, uint64_t target, const char *score, int64
 /* viewer V follows A, B, C; X (region FR), Y, Z are strangers, P a private stranger, M is
  * muted by V, K blocks V, W is blocked by V. */
 static struct {
-    uint64_t v, a, b, c, x, y, z, p, m, k, w;
+    uint64_t v, a, b, c, x, y, z, p, m, k, w, folder;
     uint64_t q1, x1, y1, z1, p1, m1, k1, w1, a1, v1, f1, d1, s1, o1;
-    uint64_t cats_y, cats_m, dogs_x, trend1, trend2, birds_z, birds_src;
+    uint64_t ete_y, cats_y, cats_m, dogs_x, trend1, trend2, birds_z, birds_src;
 } g;
 
 /* One statement on a database of its own (CREATE / DROP DATABASE). */
@@ -226,6 +226,8 @@ static void build_community(void)
     g.m = user("muted", 0, "[]", NULL);
     g.k = user("blocker", 0, "[]", NULL);
     g.w = user("blocked", 0, "[]", NULL);
+    /* users.c lower-cases only ASCII: an interest "ÉTÉX" is stored "ÉtÉx". */
+    g.folder = user("folder", 0, "[\"\xc3\x89t\xc3\x89x\"]", NULL);
     edge("follows", g.v, g.a);
     edge("follows", g.v, g.b);
     edge("follows", g.v, g.c);
@@ -270,6 +272,7 @@ static void build_community(void)
 
     /* Tags. */
     g.cats_y = item("post", g.y, "public", "[\"cats\"]", 2 * HOUR_MS);
+    g.ete_y = item("post", g.y, "public", "[\"\xc3\xa9t\xc3\xa9x\"]", 2 * HOUR_MS); /* #étéx, folded */
     g.cats_m = item("post", g.m, "public", "[\"cats\"]", HOUR_MS);
     g.dogs_x = item("post", g.x, "public", "[\"dogs\"]", 2 * HOUR_MS);
     g.trend1 = item("post", g.z, "public", "[\"trend\"]", 20 * 60000);
@@ -393,6 +396,12 @@ static void test_hashtag_items(void **state)
     /* Bounded by max. */
     OK(ch_feed_hashtag_items(&svc, g.v, 2, out, &n, &f));
     assert_int_equal(n, 2);
+    /* A profile interest matches the hashtag folded the same way ("ÉtÉx" is #étéx). */
+    OK(ch_feed_hashtag_items(&svc, g.folder, CH_FEED_SOURCE_HASHTAG_MAX, out, &n, &f));
+    int ete = find(out, n, g.ete_y);
+    assert_true(ete >= 0);
+    assert_int_equal(out[ete].reason, CH_FEED_REASON_INTEREST);
+    assert_string_equal(out[ete].tag, "\xc3\xa9t\xc3\xa9x");
 }
 
 static void test_popular(void **state)

@@ -19,6 +19,7 @@
 #include "core/id.h"
 #include "svc/common/sql.h"
 #include "svc/engage/target.h"
+#include "svc/engage/textrefs.h"
 
 const char *ch_feed_reason_name(ch_feed_reason_t r)
 {
@@ -57,26 +58,47 @@ int ch_feed__has(const ch_feed_cand_t *out, size_t n, ch_item_key_t key)
     return 0;
 }
 
+/* The profile's interests folded as hashtags are (users.c only lower-cases ASCII, so
+ * "ÉTÉ" is stored "ÉtÉ" while #été is stored "été"); ones that are no hashtag are left out. */
+static json_t *ch__fold_interests(json_t *raw)
+{
+    json_t *folded = json_array();
+    size_t i;
+    json_t *v;
+    char tag[CH_HASHTAG_MAX_BYTES + 1];
+    json_array_foreach(raw, i, v)
+    {
+        if (!folded || !json_is_string(v) || ch_hashtag_normalize(json_string_value(v), tag) != 0)
+            continue;
+        int seen = 0;
+        size_t j;
+        json_t *prev;
+        json_array_foreach(folded, j, prev) seen |= strcmp(json_string_value(prev), tag) == 0;
+        if (!seen)
+            json_array_append_new(folded, json_string(tag));
+    }
+    return folded;
+}
+
 ch_err_t ch_feed__viewer_profile(ch_svc_t *svc, uint64_t viewer, json_t **interests, char region[3])
 {
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(viewer)};
+    json_t *raw = NULL;
     *interests = NULL;
     region[0] = '\0';
     ch_err_t err = ch_sql_run(svc, "SELECT interests, region FROM users WHERE id = $1", p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
     if (ch_db_rows_count(rows) == 1) {
-        *interests = json_loads(ch_db_rows_text(rows, 0, 0), 0, NULL);
+        raw = json_loads(ch_db_rows_text(rows, 0, 0), 0, NULL);
         const char *r = ch_db_rows_isnull(rows, 0, 1) ? "" : ch_db_rows_text(rows, 0, 1);
         if (strlen(r) == 2)
             memcpy(region, r, 3);
     }
     ch_db_rows_free(rows);
-    if (!json_is_array(*interests)) {
-        json_decref(*interests);
-        *interests = json_array();
-    }
+    *interests = ch__fold_interests(raw);
+    json_decref(raw);
     return *interests ? CH_OK : CH_EINTERNAL;
 }
 

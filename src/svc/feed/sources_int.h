@@ -44,8 +44,8 @@
 /** Fills *c as a candidate of reason r (via and tag empty); type_name is "post" or "reel". */
 void ch_feed__cand(ch_feed_cand_t *c, const char *type_name, uint64_t id, uint64_t author, ch_feed_reason_t r);
 
-/** The viewer's profile interests (a new JSON array of folded tags, caller owns it; empty
- * when none) and region (ISO code upper case, "" when none). */
+/** The viewer's profile interests (a new JSON array of tags folded as hashtags are,
+ * ch_hashtag_normalize, caller owns it; empty when none) and region (ISO code upper case, "" when none). */
 ch_err_t ch_feed__viewer_profile(ch_svc_t *svc, uint64_t viewer, json_t **interests, char region[3]);
 
 /** Drops the process's shared popular snapshot (tests switching databases, shutdown):
