@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "core/clock.h"
 #include "core/id.h"
@@ -449,6 +450,44 @@ static void test_popular(void **state)
     cfg.feed_popular_refresh_ms = 0;
 }
 
+/* Many callers at once on the shared snapshot: one computes, the others wait for the first
+ * result or read the last one; every caller gets the same answer (ASan/UBSan watch the
+ * reference counting). */
+#define POP_THREADS 4
+#define POP_CALLS 25
+
+static void *popular_caller(void *arg)
+{
+    int *bad = arg;
+    for (int i = 0; i < POP_CALLS; i++) {
+        ch_feed_cand_t out[8];
+        size_t n = 0;
+        ch_fault_t f = {0};
+        if (ch_feed_popular(&svc, g.v, CH_TARGET_POST, 8, out, &n, &f) != CH_OK || n != 4 || out[0].key.id != g.cats_y)
+            (*bad)++;
+        if (i % 5 == 4)
+            ch_feed__popular_reset(); /* the next caller computes again while others read */
+    }
+    return NULL;
+}
+
+static void test_popular_shared(void **state)
+{
+    (void)state;
+    pthread_t t[POP_THREADS];
+    int bad[POP_THREADS] = {0};
+    cfg.feed_popular_refresh_ms = 60000;
+    ch_feed__popular_reset();
+    for (int i = 0; i < POP_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, popular_caller, &bad[i]), 0);
+    for (int i = 0; i < POP_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(bad[i], 0);
+    }
+    cfg.feed_popular_refresh_ms = 0;
+    ch_feed__popular_reset();
+}
+
 static void test_feedback(void **state)
 {
     (void)state;
@@ -512,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_engaged_by_following),
         cmocka_unit_test(test_hashtag_items),
         cmocka_unit_test(test_popular),
+        cmocka_unit_test(test_popular_shared),
         cmocka_unit_test(test_feedback),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, setup, teardown);
