@@ -337,14 +337,20 @@ ch_err_t ch_feed_popular(ch_svc_t *svc, uint64_t viewer, uint8_t type, size_t ma
     size_t n = s->n[t], n_excl = 0;
     uint64_t *excl = NULL;
     err = ch__exclusions(svc, viewer, e, n, &excl, &n_excl);
-    /* Tier 0: the viewer's interests; 1: the viewer's region; 2: the rest. */
-    for (int tier = 0; tier < 3 && err == CH_OK; tier++) {
+    /* Tier 0: the viewer's interests; 1: the viewer's region; 2: the rest; 3: excluded. */
+    uint8_t *tier = err == CH_OK ? ch_malloc(n + 1) : NULL;
+    if (err == CH_OK && !tier)
+        err = CH_EINTERNAL;
+    for (size_t i = 0; tier && i < n; i++)
+        tier[i] = e[i].author == viewer ||
+                          (n_excl && bsearch(&e[i].author, excl, n_excl, sizeof(*excl), ch__cmp_u64))
+                      ? 3
+                  : ch__has_interest(&e[i], interests)               ? 0
+                  : region[0] && strcmp(e[i].region, region) == 0 ? 1
+                                                                     : 2;
+    for (uint8_t want = 0; tier && want < 3; want++) {
         for (size_t i = 0; i < n && *n_out < max; i++) {
-            int interest = ch__has_interest(&e[i], interests);
-            int local = region[0] && strcmp(e[i].region, region) == 0;
-            int my_tier = interest ? 0 : local ? 1 : 2;
-            if (my_tier != tier || e[i].author == viewer ||
-                (n_excl && bsearch(&e[i].author, excl, n_excl, sizeof(*excl), ch__cmp_u64)))
+            if (tier[i] != want)
                 continue;
             ch_feed_cand_t *c = &out[(*n_out)++];
             memset(c, 0, sizeof(*c));
@@ -353,6 +359,7 @@ ch_err_t ch_feed_popular(ch_svc_t *svc, uint64_t viewer, uint8_t type, size_t ma
             c->reason = CH_FEED_REASON_POPULAR;
         }
     }
+    free(tier);
     free(excl);
     json_decref(interests);
     ch__release(s);
