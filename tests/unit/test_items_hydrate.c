@@ -181,7 +181,7 @@ static int pg_setup(void **state)
     snprintf(b->admin_url, sizeof(b->admin_url), "%s", url);
     snprintf(b->dbname, sizeof(b->dbname), "chorus_items_%ld_%ld", (long)getpid(), (long)time(NULL));
     snprintf(b->url, sizeof(b->url), "%s%cdbname=%s", url, strchr(url, '?') ? '&' : '?', b->dbname);
-    char sql[160];
+    char sql[512];
     snprintf(sql, sizeof(sql), "CREATE DATABASE %s", b->dbname);
     if (admin_run(sql) != CH_OK)
         return -1;
@@ -195,7 +195,7 @@ static int pg_teardown(void **state)
         return 0;
     ch_db_close(svc.db);
     svc.db = NULL;
-    char sql[160];
+    char sql[512];
     snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", pg_backend.dbname);
     return admin_run(sql) == CH_OK ? 0 : -1;
 }
