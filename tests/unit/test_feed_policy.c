@@ -66,24 +66,29 @@ static void test_celebrities_and_modes(void **state)
     assert_int_equal(ch_feed_policy_pull(&p, 1, 0, 1000), 1);
 }
 
-/* For any rates, if the writer did not push with a read rate r_w, a reader who now sees a
- * read rate up to hysteresis times r_w pulls. And a reader pulls at most what a writer with
- * a hysteresis-times-lower read rate would not push. */
+/* For any rates, if the writer did not push with read rate r_w and posting rate p_w, a
+ * reader who now sees a read rate up to sqrt(hysteresis) times r_w and a posting rate down
+ * to p_w / sqrt(hysteresis) pulls: also at and below the floors (the lab found a reader at
+ * 0.2/h with no margin at all when the floor came after the division). */
 static void test_reader_pulls_whatever_the_writer_may_not_have_pushed(void **state)
 {
     (void)state;
     ch_feed_policy_t p = ch_feed_policy_default();
-    double rates[] = {0, 0.05, 0.1, 0.3, 1, 2.5, 4, 10, 40, 100};
+    double m = sqrt(p.hysteresis);
+    double rates[] = {0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 1, 2.5, 4, 10, 40, 100};
     size_t n = sizeof rates / sizeof rates[0];
     for (size_t a = 0; a < n; a++)
         for (size_t w = 0; w < n; w++)
-            for (double k = 1.0; k <= p.hysteresis; k += 0.5) {
-                double post = rates[a], read_w = rates[w], read_r = read_w * k;
-                if (!ch_feed_policy_push(&p, 10, post, read_w))
-                    assert_int_equal(ch_feed_policy_pull(&p, 10, post, read_r), 1);
-                if (ch_feed_policy_pull(&p, 10, post, read_r))
-                    assert_int_equal(ch_feed_policy_push(&p, 10, post, read_r / p.hysteresis), 0);
-            }
+            for (double k = 1.0; k <= m + 1e-9; k += 0.25)
+                for (double j = 1.0; j <= m + 1e-9; j += 0.25) {
+                    double post_w = rates[a], read_w = rates[w];
+                    if (!ch_feed_policy_push(&p, 10, post_w, read_w))
+                        assert_int_equal(ch_feed_policy_pull(&p, 10, post_w / j, read_w * k), 1);
+                }
+    /* The margin costs something, not everything: a reader who reads far more often than
+     * the author posts does not pull them. */
+    assert_int_equal(ch_feed_policy_pull(&p, 10, 0.1, 10), 0);
+    assert_int_equal(ch_feed_policy_pull(&p, 10, 100, 0.1), 1);
 }
 
 int main(void)
