@@ -75,7 +75,7 @@ static void test_reader_pulls_whatever_the_writer_may_not_have_pushed(void **sta
     (void)state;
     ch_feed_policy_t p = ch_feed_policy_default();
     double m = sqrt(p.hysteresis);
-    double rates[] = {0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 1, 2.5, 4, 10, 40, 100};
+    double rates[] = {0, 0.01, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1, 1.05, 1.5, 2.1, 2.5, 3, 4, 10, 40, 100};
     size_t n = sizeof rates / sizeof rates[0];
     for (size_t a = 0; a < n; a++)
         for (size_t w = 0; w < n; w++)
