@@ -12,10 +12,15 @@
  *     read path rebuilds the timeline when they return (store/timeline.h).
  *
  * Writer (fan-out worker) and reader (home feed) decide with rates read at different
- * moments, so the reader pulls with a margin: it pulls an author whenever the writer might
- * have chosen pull for a rate up to `hysteresis` times off (reads and posts are counted
- * with half-lives of a day and a week, so a rate cannot move that much between a post and
- * the next read); an item that was both pushed and pulled is shown once.
+ * moments (the reader's read rate moves with each read, ~+0.03/h; the reader caches its
+ * pull set for a while, so it may not yet know the post's bump of the author's rate), so
+ * the reader pulls with a margin: it pulls an author whenever the writer might have chosen
+ * pull with a read rate up to sqrt(hysteresis) times lower and a posting rate up to
+ * sqrt(hysteresis) times higher than it sees (floors applied first); an item both pushed
+ * and pulled is shown once. What the margin does not cover: a reader whose read rate grows
+ * past sqrt(hysteresis) times the rate a past post was decided with stops pulling that
+ * author, and the author's earlier unpushed items leave that reader's in-network source
+ * (new ones are pushed from then on).
  *
  * The author's posting rate is used as of their latest post (feed_authors.post_rate at
  * rate_at, not decayed further): the writer bumps it with the post and decides, the reader
