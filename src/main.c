@@ -28,6 +28,7 @@
 #include "svc/engage/reactions_writer.h"
 #include "svc/feed/rank_model.h"
 #include "svc/health/health.h"
+#include "svc/item_types.h"
 #include "svc/seed/seed.h"
 #include "svc/users/profile_cache.h"
 #include "svc/worker/worker.h"
@@ -379,6 +380,7 @@ int main(int argc, char **argv)
 {
     mallopt(M_TRIM_THRESHOLD, CH_MALLOC_TRIM_THRESHOLD);
     ch_alloc_install(); /* Jansson and libuv abort on allocation failure too (core/alloc.h) */
+    ch_svc_register_item_types(); /* before any thread reads the registry */
     const char *command = "serve";
     ch_seed_opts_t seed = {.users = 1000, .seed = 42};
     const char *repair_type = NULL;
