@@ -54,6 +54,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_KV_MAX_MEMORY", "268435456", "in-process kv memory bound, bytes (0 = none, else >= 16777216); LRU eviction past it"},
     {"CHORUS_KV_PROBE_INTERVAL", "1000", "Redis: ms between health probes; while it is down calls fail at once and fall back (50-60000)"},
     {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
+    {"CHORUS_FEED_POPULAR_REFRESH_MS", "5000", "the feed's popular items are recomputed at most this often, ms (0 = every call)"},
     {"CHORUS_HASHTAG_SCAN_MAX", "1000", "hashtag rows one page of a tag's items examines at most (10-100000)"},
     {"CHORUS_RETENTION_OUTBOX", "604800", "outbox rows every consumer has passed are deleted after this many seconds (0 = keep)"},
     {"CHORUS_RETENTION_EVENTS", "604800", "engagement_events rows likewise (and only once shipped, when CHORUS_CLICKHOUSE is set); 0 = keep"},
@@ -249,6 +250,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
     int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
+    int64_t popular_ms = 5000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
     int64_t ret_outbox = CH_RETENTION_DEFAULT_S, ret_events = CH_RETENTION_DEFAULT_S, ret_interval = 60;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
@@ -321,6 +323,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_KV_MAX_MEMORY", 0, INT64_MAX, &kv_max, err, errlen) ||
         ch__env_int("CHORUS_KV_PROBE_INTERVAL", 50, 60000, &kv_probe, err, errlen) ||
         ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
+        ch__env_int("CHORUS_FEED_POPULAR_REFRESH_MS", 0, 3600 * 1000, &popular_ms, err, errlen) ||
         ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
         ch__env_int("CHORUS_RETENTION_OUTBOX", 0, CH_RETENTION_MAX_S, &ret_outbox, err, errlen) ||
         ch__env_int("CHORUS_RETENTION_EVENTS", 0, CH_RETENTION_MAX_S, &ret_events, err, errlen) ||
@@ -390,6 +393,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->kv_max_memory = (size_t)kv_max;
     cfg->kv_probe_interval_ms = kv_probe;
     cfg->trending_refresh_ms = trending_ms;
+    cfg->feed_popular_refresh_ms = popular_ms;
     cfg->hashtag_scan_max = tag_scan;
     cfg->retention_outbox_s = ret_outbox;
     cfg->retention_events_s = ret_events;

@@ -73,6 +73,7 @@ typedef struct {
     size_t kv_max_memory;    /* in-process kv bound, bytes (0 = none) */
     int64_t kv_probe_interval_ms; /* Redis: health probe period; fail-fast while down */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
+    int64_t feed_popular_refresh_ms; /* the feed's popular top-K likewise (svc/feed/sources_popular.c) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */
     int64_t retention_outbox_s; /* outbox rows older than this go once consumed; 0 = keep */
     int64_t retention_events_s; /* engagement_events likewise (and shipped, with ClickHouse) */
