@@ -21,6 +21,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "svc/feed/sources_int.h"
+#include "svc/item_types.h"
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
 
@@ -170,6 +171,7 @@ static int open_and_build(const char *url)
     if (ch_db_open(url, &svc.db, errbuf, sizeof(errbuf)) != CH_OK || ch_db_migrate(svc.db, NULL) != CH_OK)
         return -1;
     svc.cfg = &cfg; /* refresh periods 0: every call computes */
+    ch_svc_register_item_types(); /* feedback resolves items */
     ch_feed__popular_reset();
     build_community();
     return 0;
