@@ -313,3 +313,25 @@ def test_bad_model_file_fails_start(chorusd_env, tmp_path):
     w.write_text("recency = 2\nnovelty = 1\n")
     p = run_chorusd([], chorusd_env({"CHORUS_FEED_WEIGHTS": str(w), "CHORUS_LISTEN": "127.0.0.1:1"}))
     assert p.returncode == 1 and "line 2" in p.stderr and "novelty" in p.stderr
+
+
+# ---- Redis down ------------------------------------------------------------------------------
+
+def test_redis_down_ranks_anyway(api, redis_ctl):
+    """Snapshots live in this replica's store for the outage: the first page works and its
+    cursor too; a cursor made before the outage answers 422 (start again)."""
+    viewer, authors, items = community(api, 2, 4)
+    wait_feed(viewer, [i for v in items.values() for i in v], "8 in-network posts")
+    before = feed(viewer, limit=3)["next_cursor"]
+    assert before
+    redis_ctl.stop()
+    try:
+        r = wait_until(lambda: (lambda r: r if r.status == 200 else None)(viewer.get("/v1/feed/home?limit=3")),
+                       "a first page while Redis is down")
+        first = r.json
+        assert len(first["items"]) == 3 and first["next_cursor"]
+        second = feed(viewer, limit=3, cursor=first["next_cursor"])
+        assert second["items"] and not set(ids(first)) & set(ids(second))
+        expect_problem(viewer.get(f"/v1/feed/home?limit=3&cursor={before}"), 422, "invalid_field", "cursor")
+    finally:
+        redis_ctl.start()
