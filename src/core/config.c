@@ -73,6 +73,11 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
     {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
     {"CHORUS_TRUSTED_PROXIES", "(unset: none)", "comma list of CIDRs whose X-Forwarded-For names the client address"},
+    {"CHORUS_FEED_WEIGHTS", "(unset: built in)", "file of feed ranking weights, 'feature = number' per line (reread on SIGHUP)"},
+    {"CHORUS_FEED_MODEL", "(unset: none)", "linear/logistic feed model, JSON {type, bias, weights}; wins over the weights (reread on SIGHUP)"},
+    {"CHORUS_FEED_REEL_EVERY", "5", "home feed: at least one reel in every N items when reels exist (0 = no quota, 2-100)"},
+    {"CHORUS_FEED_OON_SHARE", "30", "home feed: out-of-network items at most this % of a page when in-network supply suffices (0-100)"},
+    {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that may use admin-only reads (?explain=1 on feeds)"},
 };
 
 void ch_config_print_help(FILE *out)
@@ -247,6 +252,41 @@ static int ch__load_feed(ch_config_t *cfg, char *err, size_t errlen)
 
 /* ---- loading --------------------------------------------------------------------------- */
 
+/* The feed's settings (model files are read by svc/feed/rank_model.c at start). */
+static int ch__config_feed(ch_config_t *cfg, char *err, size_t errlen)
+{
+    int64_t reel_every = CH_CONFIG_FEED_REEL_EVERY, oon = CH_CONFIG_FEED_OON_SHARE;
+    if (ch__env_str("CHORUS_FEED_WEIGHTS", cfg->feed_weights_path, sizeof(cfg->feed_weights_path), err, errlen) ||
+        ch__env_str("CHORUS_FEED_MODEL", cfg->feed_model_path, sizeof(cfg->feed_model_path), err, errlen) ||
+        ch__env_int("CHORUS_FEED_REEL_EVERY", 0, 100, &reel_every, err, errlen) ||
+        ch__env_int("CHORUS_FEED_OON_SHARE", 0, 100, &oon, err, errlen))
+        return -1;
+    if (reel_every == 1)
+        return ch__fail(err, errlen, "CHORUS_FEED_REEL_EVERY", getenv("CHORUS_FEED_REEL_EVERY"), "0 or 2 to 100");
+    cfg->feed_reel_every = reel_every;
+    cfg->feed_oon_share = oon;
+    const char *admins = getenv("CHORUS_ADMIN_USERS");
+    cfg->nadmin_users = 0;
+    for (const char *p = admins; p && *p;) {
+        char *end;
+        errno = 0;
+        unsigned long long id = *p >= '0' && *p <= '9' ? strtoull(p, &end, 10) : 0;
+        if (!id || errno || id > INT64_MAX || (*end && *end != ',') || cfg->nadmin_users == CH_MAX_ADMIN_USERS)
+            return ch__fail(err, errlen, "CHORUS_ADMIN_USERS", admins, "a comma list of at most 64 user ids");
+        cfg->admin_users[cfg->nadmin_users++] = id;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+int ch_config_is_admin(const ch_config_t *cfg, uint64_t user)
+{
+    for (size_t i = 0; user && i < cfg->nadmin_users; i++)
+        if (cfg->admin_users[i] == user)
+            return 1;
+    return 0;
+}
+
 int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -357,6 +397,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         return ch__fail(err, errlen, "CHORUS_TRUSTED_PROXIES", proxies,
                         "a comma list of at most 64 CIDRs (10.0.0.0/8, ::1/128, 192.0.2.7)");
     cfg->ntrusted_proxies = (size_t)nproxies;
+    if (ch__config_feed(cfg, err, errlen) != 0)
+        return -1;
 
     int64_t db_timeout = CH__DB_STATEMENT_TIMEOUT_MS, db_pool = CH__DB_POOL_SIZE, db_wait = CH__DB_POOL_WAIT_MS;
     if (ch__env_int("CHORUS_DB_STATEMENT_TIMEOUT", 0, 3600 * 1000LL, &db_timeout, err, errlen) ||

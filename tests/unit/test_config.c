@@ -408,6 +408,41 @@ static void test_help_lists_every_variable(void **state)
     free(text);
 }
 
+/* The feed's settings: mixing bounds and the admin list (explain). */
+static void test_feed_settings(void **state)
+{
+    (void)state;
+    ch_config_t cfg;
+    load_ok(&cfg);
+    assert_int_equal(cfg.feed_reel_every, CH_CONFIG_FEED_REEL_EVERY);
+    assert_int_equal(cfg.feed_oon_share, CH_CONFIG_FEED_OON_SHARE);
+    assert_int_equal(cfg.nadmin_users, 0);
+    assert_false(ch_config_is_admin(&cfg, 7));
+    assert_string_equal(cfg.feed_model_path, "");
+    setenv("CHORUS_ADMIN_USERS", "7,7262919837184000001", 1);
+    setenv("CHORUS_FEED_REEL_EVERY", "0", 1);
+    setenv("CHORUS_FEED_MODEL", "/etc/chorus/model.json", 1);
+    load_ok(&cfg);
+    assert_int_equal(cfg.nadmin_users, 2);
+    assert_true(ch_config_is_admin(&cfg, 7));
+    assert_true(ch_config_is_admin(&cfg, 7262919837184000001ULL));
+    assert_false(ch_config_is_admin(&cfg, 8));
+    assert_false(ch_config_is_admin(&cfg, 0));
+    assert_int_equal(cfg.feed_reel_every, 0);
+    assert_string_equal(cfg.feed_model_path, "/etc/chorus/model.json");
+    unsetenv("CHORUS_ADMIN_USERS");
+    unsetenv("CHORUS_FEED_REEL_EVERY");
+    expect_rejected("CHORUS_ADMIN_USERS", "7,x");
+    expect_rejected("CHORUS_ADMIN_USERS", "7,,8");
+    expect_rejected("CHORUS_ADMIN_USERS", "0");
+    expect_rejected("CHORUS_ADMIN_USERS", "-5");
+    expect_rejected("CHORUS_ADMIN_USERS", "99999999999999999999");
+    expect_rejected("CHORUS_FEED_REEL_EVERY", "1");
+    expect_rejected("CHORUS_FEED_REEL_EVERY", "101");
+    expect_rejected("CHORUS_FEED_OON_SHARE", "101");
+    expect_rejected("CHORUS_FEED_OON_SHARE", "-1");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, clear_chorus_env, clear_chorus_env)
 
 int main(void)
@@ -432,6 +467,7 @@ int main(void)
         T(test_parse_listen),
         T(test_help_lists_every_variable),
         T(test_kv_probe_interval),
+        T(test_feed_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
