@@ -22,11 +22,14 @@
 #include "http/admission.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "store/timeline.h"
 #include "svc/auth/passwords.h"
 #include "svc/context.h"
 #include "svc/engage/counters.h"
 #include "svc/engage/reactions_writer.h"
+#include "svc/feed/fanout.h"
 #include "svc/health/health.h"
+#include "svc/item_types.h"
 #include "svc/seed/seed.h"
 #include "svc/users/profile_cache.h"
 #include "svc/worker/worker.h"
@@ -178,6 +181,13 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     }
     ch_kv_set_max_memory(svc.kv, cfg->kv_max_memory);
     ch_kv_set_probe_interval(svc.kv, cfg->kv_probe_interval_ms);
+    /* Home timelines live where the kv store does (in process, or the same Redis). */
+    if (ch_timeline_open(cfg->redis_url[0] ? cfg->redis_url : NULL, &svc.timelines, err, sizeof(err)) != CH_OK) {
+        fprintf(stderr, "chorusd: CHORUS_REDIS (timelines): %s\n", err);
+        ch_kv_close(svc.kv);
+        return 1;
+    }
+    ch_timeline_set_max_memory(svc.timelines, cfg->timeline_max_memory);
     svc.local_backends = strcmp(ch_db_kind(db), "sqlite") == 0 && strcmp(ch_kv_kind(svc.kv), "memory") == 0;
     /* With one process owning the database, cached profiles can be kept exact. */
     if (svc.local_backends)
@@ -188,6 +198,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     if (e != CH_OK ||
         ((cfg->roles & CH_ROLE_API) && ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0)) {
         fprintf(stderr, "chorusd: cannot load server keys (%s)\n", ch_err_code(e));
+        ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
     }
@@ -195,12 +206,14 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     if (ch_auth_passwords_start(&svc) != 0) {
         fprintf(stderr, "chorusd: cannot start the password hashing threads\n");
         ch_password_clear_dummy();
+        ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
     }
     if (bootstrapped && ch__start_db_services(cfg, &svc) != 0) {
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
+        ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
     }
@@ -220,6 +233,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
         ch_profile_cache_destroy(svc.profiles);
+        ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
     }
@@ -276,6 +290,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();
     ch_profile_cache_destroy(svc.profiles);
+    ch_timeline_close(svc.timelines);
     ch_kv_close(svc.kv);
     ch_watchdog_cancel(wd);
     return rc;
@@ -357,6 +372,8 @@ int main(int argc, char **argv)
 {
     mallopt(M_TRIM_THRESHOLD, CH_MALLOC_TRIM_THRESHOLD);
     ch_alloc_install(); /* Jansson and libuv abort on allocation failure too (core/alloc.h) */
+    ch_svc_register_item_types(); /* before any thread reads the registry */
+    ch_feed_metrics_init();       /* before any thread renders /metrics */
     const char *command = "serve";
     ch_seed_opts_t seed = {.users = 1000,
                            .seed = 42,

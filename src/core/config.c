@@ -52,12 +52,17 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_LOGIN_HANDLE_MAX_FAILURES", "1000", "failed logins per handle, any address, before it is slowed (1/s)"},
     {"CHORUS_STORY_TTL", "86400", "how long a story stays visible after it is posted, seconds (1-604800)"},
     {"CHORUS_KV_MAX_MEMORY", "268435456", "in-process kv memory bound, bytes (0 = none, else >= 16777216); LRU eviction past it"},
+    {"CHORUS_TIMELINE_MAX_MEMORY", "268435456", "in-process home timelines memory bound, bytes (0 = none, else >= 1048576); the least recently read are evicted past it (rebuilt at their next read)"},
     {"CHORUS_KV_PROBE_INTERVAL", "1000", "Redis: ms between health probes; while it is down calls fail at once and fall back (50-60000)"},
     {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
     {"CHORUS_HASHTAG_SCAN_MAX", "1000", "hashtag rows one page of a tag's items examines at most (10-100000)"},
     {"CHORUS_RETENTION_OUTBOX", "604800", "outbox rows every consumer has passed are deleted after this many seconds (0 = keep)"},
     {"CHORUS_RETENTION_EVENTS", "604800", "engagement_events rows likewise (and only once shipped, when CHORUS_CLICKHOUSE is set); 0 = keep"},
     {"CHORUS_RETENTION_INTERVAL", "60", "seconds between two retention sweeps of the worker role (1-86400)"},
+    {"CHORUS_FEED_CELEBRITY_FOLLOWERS", "10000", "authors with at least this many followers are never fanned out: followers pull their items at read (0 = no such rule)"},
+    {"CHORUS_FEED_PUSH_COST", "1", "fan-out policy: cost of one home-timeline insert (0.001-1000000)"},
+    {"CHORUS_FEED_PULL_COST", "10", "fan-out policy: cost of pulling one author's items at one read (0.001-1000000); push iff post rate x push cost <= read rate x pull cost"},
+    {"CHORUS_FEED_FANOUT", "hybrid", "fan-out mode: hybrid (per author and follower, Feeding Frenzy), push (every item to every active follower) or pull (none, read time only)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
     {"CHORUS_PWHASH_MAX_MEMORY", "134217728", "memory for concurrent password hashes: budget / memlimit run at once (1 to cores - 1)"},
@@ -200,6 +205,47 @@ static int ch__clickhouse_url_ok(const char *s)
     return 1;
 }
 
+/* Reads a decimal variable in [min, max]; missing or empty keeps *out. */
+static int ch__env_double(const char *var, double min, double max, double *out, char *err, size_t errlen)
+{
+    const char *v = getenv(var);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || *end || !(d >= min && d <= max)) {
+        char expected[96];
+        snprintf(expected, sizeof(expected), "a number from %g to %g", min, max);
+        return ch__fail(err, errlen, var, v, expected);
+    }
+    *out = d;
+    return 0;
+}
+
+/* The fan-out policy's settings (CHORUS_FEED_*). */
+static int ch__load_feed(ch_config_t *cfg, char *err, size_t errlen)
+{
+    cfg->feed_celebrity_followers = CH_CONFIG_FEED_CELEBRITY_FOLLOWERS;
+    cfg->feed_push_cost = CH_CONFIG_FEED_PUSH_COST;
+    cfg->feed_pull_cost = CH_CONFIG_FEED_PULL_COST;
+    cfg->feed_mode = CH_CONFIG_FEED_MODE_HYBRID;
+    if (ch__env_int("CHORUS_FEED_CELEBRITY_FOLLOWERS", 0, INT64_MAX, &cfg->feed_celebrity_followers, err, errlen) ||
+        ch__env_double("CHORUS_FEED_PUSH_COST", 0.001, 1e6, &cfg->feed_push_cost, err, errlen) ||
+        ch__env_double("CHORUS_FEED_PULL_COST", 0.001, 1e6, &cfg->feed_pull_cost, err, errlen))
+        return -1;
+    const char *mode = getenv("CHORUS_FEED_FANOUT");
+    if (!mode || !*mode || strcmp(mode, "hybrid") == 0)
+        return 0;
+    if (strcmp(mode, "push") == 0)
+        cfg->feed_mode = CH_CONFIG_FEED_MODE_PUSH;
+    else if (strcmp(mode, "pull") == 0)
+        cfg->feed_mode = CH_CONFIG_FEED_MODE_PULL;
+    else
+        return ch__fail(err, errlen, "CHORUS_FEED_FANOUT", mode, "hybrid, push or pull");
+    return 0;
+}
+
 /* ---- loading --------------------------------------------------------------------------- */
 
 int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
@@ -212,6 +258,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
+    int64_t tl_max = (int64_t)CH_CONFIG_TIMELINE_MAX_MEMORY;
     int64_t ret_outbox = CH_RETENTION_DEFAULT_S, ret_events = CH_RETENTION_DEFAULT_S, ret_interval = 60;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
@@ -282,6 +329,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_STORY_TTL", 1, 7 * 86400, &story_ttl, err, errlen) ||
         ch__env_int("CHORUS_KV_MAX_MEMORY", 0, INT64_MAX, &kv_max, err, errlen) ||
         ch__env_int("CHORUS_KV_PROBE_INTERVAL", 50, 60000, &kv_probe, err, errlen) ||
+        ch__env_int("CHORUS_TIMELINE_MAX_MEMORY", 0, INT64_MAX, &tl_max, err, errlen) ||
         ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
         ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
         ch__env_int("CHORUS_RETENTION_OUTBOX", 0, CH_RETENTION_MAX_S, &ret_outbox, err, errlen) ||
@@ -349,11 +397,17 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
                         "0 (no bound) or at least 16777216 bytes");
     cfg->kv_max_memory = (size_t)kv_max;
     cfg->kv_probe_interval_ms = kv_probe;
+    if (tl_max != 0 && tl_max < CH_CONFIG_TIMELINE_MIN_MEMORY)
+        return ch__fail(err, errlen, "CHORUS_TIMELINE_MAX_MEMORY", getenv("CHORUS_TIMELINE_MAX_MEMORY"),
+                        "0 (no bound) or at least 1048576 bytes");
+    cfg->timeline_max_memory = (size_t)tl_max;
     cfg->trending_refresh_ms = trending_ms;
     cfg->hashtag_scan_max = tag_scan;
     cfg->retention_outbox_s = ret_outbox;
     cfg->retention_events_s = ret_events;
     cfg->retention_interval_s = ret_interval;
+    if (ch__load_feed(cfg, err, errlen))
+        return -1;
     cfg->pwhash_opslimit = (uint64_t)ops;
     cfg->pwhash_memlimit = (size_t)mem;
     cfg->pwhash_max_memory = (size_t)pw_budget;

@@ -20,6 +20,10 @@
  * CH_KV_DEFAULT_MAX_MEMORY / CH_KV_MIN_MAX_MEMORY in store/kv.h; core does not see store). */
 #define CH_CONFIG_KV_MAX_MEMORY ((size_t)256 << 20)
 #define CH_CONFIG_KV_MIN_MEMORY ((int64_t)16 << 20)
+/* CHORUS_TIMELINE_MAX_MEMORY: default (CH_TIMELINE_DEFAULT_MAX_MEMORY in store/timeline.h)
+ * and smallest non-zero value. */
+#define CH_CONFIG_TIMELINE_MAX_MEMORY ((size_t)256 << 20)
+#define CH_CONFIG_TIMELINE_MIN_MEMORY ((int64_t)1 << 20)
 /* CHORUS_KV_PROBE_INTERVAL default (CH_KV_DEFAULT_PROBE_INTERVAL_MS in store/kv.h). */
 #define CH_CONFIG_KV_PROBE_INTERVAL_MS 1000
 
@@ -35,6 +39,15 @@
  * Kubernetes' default terminationGracePeriodSeconds (30 s). */
 #define CH_CONFIG_REQUEST_TIMEOUT_MS 5000
 #define CH_CONFIG_SHUTDOWN_GRACE_MS 25000
+
+/* CHORUS_FEED_* defaults (the same figures as CH_FEED_DEFAULT_* in svc/feed/policy.h; core
+ * does not see svc). feed_mode numbers are policy.h's CH_FEED_MODE_*. */
+#define CH_CONFIG_FEED_CELEBRITY_FOLLOWERS 10000
+#define CH_CONFIG_FEED_PUSH_COST 1.0
+#define CH_CONFIG_FEED_PULL_COST 10.0
+#define CH_CONFIG_FEED_MODE_HYBRID 0
+#define CH_CONFIG_FEED_MODE_PUSH 1
+#define CH_CONFIG_FEED_MODE_PULL 2
 
 typedef struct {
     char listen_host[256];
@@ -68,11 +81,16 @@ typedef struct {
     int64_t story_ttl_s;     /* how long a story stays visible after it is posted */
     size_t kv_max_memory;    /* in-process kv bound, bytes (0 = none) */
     int64_t kv_probe_interval_ms; /* Redis: health probe period; fail-fast while down */
+    size_t timeline_max_memory; /* in-process home timelines bound, bytes (0 = none) */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */
     int64_t retention_outbox_s; /* outbox rows older than this go once consumed; 0 = keep */
     int64_t retention_events_s; /* engagement_events likewise (and shipped, with ClickHouse) */
     int64_t retention_interval_s; /* pause between two retention sweeps */
+    int64_t feed_celebrity_followers; /* authors with this many followers are pulled only (0 = never) */
+    double feed_push_cost;            /* fan-out policy costs (svc/feed/policy.h) */
+    double feed_pull_cost;
+    int feed_mode;                    /* CH_CONFIG_FEED_MODE_*: hybrid, push-all, pull-all */
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
     size_t pwhash_max_memory; /* budget of concurrent hashes: concurrency = it / memlimit */

@@ -4,6 +4,7 @@
 #include "core/buf.h"
 #include "core/metrics.h"
 #include "http/handlers.h"
+#include "store/timeline.h"
 #include "svc/health/health.h"
 
 ch_err_t ch_h_healthz(ch_call_t *call)
@@ -66,6 +67,7 @@ ch_err_t ch_h_metrics(ch_call_t *call)
     ch_buf_t buf = CH_BUF_INIT;
     ch_metrics_render(&buf);
     ch_kv_render_metrics(call->svc->kv, &buf);
+    ch_timeline_render_metrics(call->svc->timelines, &buf);
     call->raw_out = buf.data; /* ownership moves to the call */
     call->content_type = "text/plain; version=0.0.4; charset=utf-8";
     return CH_OK;

@@ -25,6 +25,7 @@
  * store/kv_breaker.c then makes further calls fail at once until a probe finds it back.
  * Failures are logged once per up->down change and once when the server is back. */
 #include "store/kv.h"
+#include "store/kv_redis.h"
 
 #include <ctype.h>
 #include <hiredis/hiredis.h>
@@ -46,7 +47,7 @@
 #define CH__KV_REDIS_MAX_SECRET 512
 #define CH__KV_REDIS_RUN_ID_LEN 40 /* hex digits of INFO server's run_id */
 
-typedef struct {
+typedef struct ch__kv_rconn {
     redisContext *c;
     uint64_t gen; /* pool generation when it was made */
 } ch__kv_rconn_t;
@@ -707,3 +708,27 @@ const ch_kv_driver_t ch_kv_redis_driver = {
     .ping = ch__kv_redis_ping,
     .server_changed_at = ch__kv_redis_server_changed_at,
 };
+
+/* ---- the pool for other Redis stores (kv_redis.h) ----------------------------------- */
+
+redisContext *ch__kv_redis_conn_acquire(void *impl, ch__kv_rconn_t **handle)
+{
+    *handle = ch__kv_redis_acquire(impl);
+    return *handle ? (*handle)->c : NULL;
+}
+
+void ch__kv_redis_conn_release(void *impl, ch__kv_rconn_t *handle)
+{
+    ch__kv_redis_release(impl, handle);
+}
+
+ch_err_t ch__kv_redis_conn_broken(void *impl, ch__kv_rconn_t *handle, const char *cmd)
+{
+    return ch__kv_redis_broken(impl, handle, cmd);
+}
+
+ch_err_t ch__kv_redis_conn_error_reply(void *impl, ch__kv_rconn_t *handle, redisReply *rep, const char *cmd,
+                                       ch_err_t other)
+{
+    return ch__kv_redis_error_reply(impl, handle, rep, cmd, other);
+}

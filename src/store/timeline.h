@@ -27,6 +27,10 @@
 #define CH_TIMELINE_IDLE_TTL_MS (7LL * 24 * 3600 * 1000)
 /* Users per ch_timeline_push_many / meta_many call (callers batch followers by this). */
 #define CH_TIMELINE_BATCH_MAX 1024
+/* The in-process store's memory bound by default (CHORUS_TIMELINE_MAX_MEMORY): past it, the
+ * least recently read timelines are evicted (rebuilt from the database at their next read).
+ * With Redis the bound is the operator's (maxmemory). */
+#define CH_TIMELINE_DEFAULT_MAX_MEMORY ((size_t)256 << 20)
 
 /** One timeline entry. type is the item's target type (svc/engage/target.h numbering). */
 typedef struct {
@@ -98,6 +102,9 @@ ch_err_t ch_timeline_remove_author(ch_timeline_t *tl, uint64_t user, uint64_t au
 ch_err_t ch_timeline_remove_item(ch_timeline_t *tl, const uint64_t *users, size_t n, uint64_t item_id);
 /** Drops user's timeline (it will be rebuilt at the next read). */
 ch_err_t ch_timeline_drop(ch_timeline_t *tl, uint64_t user);
+/** Sets the in-process store's memory bound in bytes (0 = none; default
+ * CH_TIMELINE_DEFAULT_MAX_MEMORY), evicting at once if over it; no-op for Redis. */
+void ch_timeline_set_max_memory(ch_timeline_t *tl, size_t bytes);
 /** Appends the store's metrics (Prometheus text: timelines, entries, bytes, pushes). */
 void ch_timeline_render_metrics(ch_timeline_t *tl, ch_buf_t *out);
 

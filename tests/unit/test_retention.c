@@ -117,6 +117,7 @@ static void test_only_old_rows_every_consumer_passed_go(void **state)
 
     /* The outbox consumer passed o1.5h; the event consumers passed e_new and e2h. */
     set_cursor("notify.outbox", o15);
+    set_cursor("feed.fanout", o15);
     set_cursor("notify.events", e_new);
     OK(ch_retention_sweep(&svc, NULL, &st));
     assert_int_equal(st.outbox, 3);
@@ -134,6 +135,7 @@ static void test_only_old_rows_every_consumer_passed_go(void **state)
     /* Every consumer passed everything: only rows younger than the age stay. */
     set_cursor("signals", e_new);
     set_cursor("notify.outbox", o_new);
+    set_cursor("feed.fanout", o_new);
     OK(ch_retention_sweep(&svc, NULL, &st));
     assert_int_equal(st.events, 1);
     assert_int_equal(st.outbox, 0);
@@ -171,6 +173,7 @@ static void test_age_zero_keeps_everything(void **state)
     uint64_t o = outbox_row(24 * HOUR_MS), e = event_row(24 * HOUR_MS, 1);
     uint64_t top = ch_id_floor(ch_now_ms());
     set_cursor("notify.outbox", top);
+    set_cursor("feed.fanout", top);
     set_cursor("notify.events", top);
     set_cursor("signals", top);
     ch_retention_stats_t st;
@@ -201,6 +204,7 @@ static void test_a_backlog_goes_in_batches_and_stopping_stops(void **state)
     OK(ch_db_commit(svc.db, conn));
     ch_db_release(svc.db, conn);
     set_cursor("notify.outbox", ch_id_floor(ch_now_ms()));
+    set_cursor("feed.fanout", ch_id_floor(ch_now_ms()));
     ch_retention_stats_t st;
     atomic_int stop = 1;
     OK(ch_retention_sweep(&svc, &stop, &st));

@@ -1,10 +1,12 @@
-/* The registry of engageable item types (docs/design.md, "Item types"): each content
- * domain registers, for its types, how to resolve one item for a viewer, how to check
- * visibility and how to render many items at once. Engagement, the feed and later
+/* The registry of engageable item types (docs/design.md, "Item-type registry"): each
+ * content domain registers, for its types, how to resolve one item for a viewer, how to
+ * check visibility and how to render many items at once. Engagement, the feed and later
  * livestreams and listings go through this registry, never into another domain's files.
  *
- * Type numbers are the target types of svc/engage/target.h (CH_TARGET_POST ...), until
- * the registry owns that list too. */
+ * The registry knows no domain: the list of type numbers and names lives here, and each
+ * domain fills its rows at start-up (ch_svc_register_item_types, svc/item_types.h, calls
+ * every domain's register function once, before any thread serves). The table is
+ * read-only afterwards, so lookups take no lock. */
 #ifndef CH_SVC_COMMON_ITEMS_H
 #define CH_SVC_COMMON_ITEMS_H
 
@@ -16,10 +18,32 @@
 
 /* Keys per ch_items_hydrate call. */
 #define CH_ITEMS_HYDRATE_MAX 500
+/* Distinct ids per hydrate_many call: the size of the fixed IN list of a hydrating statement
+ * (one statement text and one prepared statement whatever the number of keys; unused
+ * slots bind 0, which is no item's id). ch_items_hydrate splits larger groups in chunks. */
+#define CH_ITEMS_IN_MAX 100
+
+/* The engageable types: reactions, comments, mentions, hashtags, views, notifications,
+ * events and the feed address an item as (type, id).
+ *  name         type name     path segment */
+#define CH_TARGET_MAP(XX)                      \
+    XX(POST,       "post",       "posts")       \
+    XX(REEL,       "reel",       "reels")       \
+    XX(STORY,      "story",      "stories")     \
+    XX(COMMENT,    "comment",    "comments")    \
+    XX(LIVESTREAM, "livestream", "livestreams") \
+    XX(LISTING,    "listing",    "listings")
+
+typedef enum {
+#define XX(name, type, segment) CH_TARGET_##name,
+    CH_TARGET_MAP(XX)
+#undef XX
+    CH__TARGET_COUNT
+} ch_target_type_t;
 
 /** An item addressed polymorphically. */
 typedef struct {
-    uint8_t type; /* target type number */
+    uint8_t type; /* target type number (ch_target_type_t) */
     uint64_t id;
 } ch_item_key_t;
 
@@ -34,8 +58,37 @@ typedef struct {
     int seen;           /* stories: the viewer saw it */
 } ch_item_facts_t;
 
+/** How a domain serves one item type. Slots may be NULL: the type then has no item of that
+ * kind (resolve: CH_ENOTFOUND; hydrate: NULL). */
+typedef struct {
+    /** Renders keys[0..n) (n <= CH_ITEMS_IN_MAX, distinct, ids in 1..INT64_MAX, every
+     * key's type registered with this same function) for viewer in ONE statement. out[]
+     * and facts[] come zeroed; out[i] receives the item (caller owns it) and facts[i] its
+     * facts, or stays NULL when the item is missing, deleted, expired, of another type,
+     * or the viewer may not see it. Types that share a table register the same function,
+     * so that ch_items_hydrate hands them over together. */
+    ch_err_t (*hydrate_many)(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
+                             ch_item_facts_t *facts, ch_fault_t *f);
+} ch_item_type_ops_t;
+
+/** Registers ops (static storage, borrowed for the process) for type. Call at start-up,
+ * before threads read the registry; registering a type again replaces its row. */
+void ch_items_register(ch_target_type_t type, const ch_item_type_ops_t *ops);
+/** The ops registered for type, or NULL (unknown or unregistered type). */
+const ch_item_type_ops_t *ch_items_ops(int type);
+
+/** Writes "($first, $first+1, ..., $first+CH_ITEMS_IN_MAX-1)" into buf (cap bytes, at least
+ * CH_ITEMS_IN_SQL_LEN): the IN list of a hydrating statement. */
+#define CH_ITEMS_IN_SQL_LEN 1024
+void ch_items_sql_in(char *buf, size_t cap, unsigned first);
+/** Binds ids of keys[0..n) into p[0..CH_ITEMS_IN_MAX), padding with 0. */
+void ch_items_bind_ids(ch_db_param_t *p, const ch_item_key_t *keys, size_t n);
+/** The index of the key with id among keys[0..n), or -1. */
+int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id);
+
 /** Renders keys[0..n) (n <= CH_ITEMS_HYDRATE_MAX) as viewer sees them, in a constant number
- * of statements (one per type present, never one per item). out[i] receives the item
+ * of statements (one per group of types sharing a table and CH_ITEMS_IN_MAX distinct ids,
+ * never one per item). Duplicate keys get equal, separate objects. out[i] receives the item
  * object (caller owns it) or NULL when the item does not exist, was deleted or expired, or
  * the viewer may not see it (blocked either way, private without approval, followers-only).
  * facts (may be NULL) receives, for every non-NULL out[i], facts[i]. Muting is the caller's

@@ -70,6 +70,10 @@ ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, 
 ch_err_t ch_content_timeline(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch_item_type_t type, int limit,
                              uint64_t before, json_t **out, ch_fault_t *f);
 
+/** Registers posts, reels and stories in the item-type registry (svc/common/items.h);
+ * called once at start-up by ch_svc_register_item_types. */
+void ch_content_register_types(void);
+
 /* ---- stories (stories.c) ---------------------------------------------------------------- */
 
 /** The story tray: followees with active stories the viewer may see, authors with unseen

@@ -36,6 +36,10 @@
 #define CH_COMMENTS_TOP_SHARE_MS (60LL * 1000)
 #define CH_COMMENTS_TOP_SLOTS 8 /* a power of two */
 
+/** Registers comments in the item-type registry (svc/common/items.h); called once at
+ * start-up by ch_svc_register_item_types. */
+void ch_comments_register_types(void);
+
 typedef enum { CH_COMMENTS_SORT_TOP, CH_COMMENTS_SORT_NEW } ch_comments_sort_t;
 
 /** Comments (or replies) by viewer on target (type, id) from body {text, parent_id?}.

@@ -1,29 +1,13 @@
 /* Engageable targets: the six content types addressed as (type, id). Reactions, comments,
- * mentions, hashtags, views, notifications and events all point at a target. Adding a
- * type's domain (livestreams, listings) means filling in its row of CH_TARGET_MAP and its
- * case in ch_target_resolve. */
+ * mentions, hashtags, views, notifications and events all point at a target. The types
+ * (CH_TARGET_MAP) are those of the item-type registry, svc/common/items.h. */
 #ifndef CH_SVC_ENGAGE_TARGET_H
 #define CH_SVC_ENGAGE_TARGET_H
 
 #include <stdint.h>
 
+#include "svc/common/items.h"
 #include "svc/context.h"
-
-/*  name         type name     path segment */
-#define CH_TARGET_MAP(XX)                      \
-    XX(POST,       "post",       "posts")       \
-    XX(REEL,       "reel",       "reels")       \
-    XX(STORY,      "story",      "stories")     \
-    XX(COMMENT,    "comment",    "comments")    \
-    XX(LIVESTREAM, "livestream", "livestreams") \
-    XX(LISTING,    "listing",    "listings")
-
-typedef enum {
-#define XX(name, type, segment) CH_TARGET_##name,
-    CH_TARGET_MAP(XX)
-#undef XX
-    CH__TARGET_COUNT
-} ch_target_type_t;
 
 /** A target the viewer may engage with. */
 typedef struct {

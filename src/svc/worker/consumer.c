@@ -78,22 +78,30 @@ static ch_err_t ch__peek(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t 
     return err;
 }
 
-/* Records the batch: rows above the new watermark go to consumer_seen; the watermark moves
- * to the horizon, but never past a row this batch did not reach. The horizon is the window
- * before now and, where the database reports one (ch_db_oldest_open_xact_ms), the window
- * before the oldest transaction still open (it may yet commit a row with an older id,
- * however long it takes): the window is then only a margin for clocks. */
-static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, uint64_t wm,
-                            const ch_db_rows_t *rows)
+/* The horizon the watermark may move up to: the window before now and, where the database
+ * reports one (ch_db_oldest_open_xact_ms), the window before the oldest transaction still
+ * open (it may yet commit a row with an older id, however long it takes): the window is
+ * then only a margin for clocks. Taken before the batch is read, so that a row committed
+ * while the batch is applied is never passed over by the horizon. */
+static ch_err_t ch__horizon(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t *horizon_out)
 {
-    size_t n = ch_db_rows_count(rows);
     int64_t horizon_ms = ch_now_ms() - CH_CONSUMER_WINDOW_MS, oldest_ms = -1;
     ch_err_t e = ch_backend_err(CH_BACKEND_DB, ch_db_oldest_open_xact_ms(svc->db, conn, &oldest_ms));
-    if (e)
-        return e;
     if (oldest_ms >= 0 && oldest_ms - CH_CONSUMER_WINDOW_MS < horizon_ms)
         horizon_ms = oldest_ms - CH_CONSUMER_WINDOW_MS;
-    uint64_t horizon = ch_id_floor(horizon_ms), new_wm = wm;
+    *horizon_out = ch_id_floor(horizon_ms);
+    return e;
+}
+
+/* Records the batch: rows above the new watermark go to consumer_seen (a row recorded
+ * already, by a replica that applied the same batch in idempotent mode, stays as it is);
+ * the watermark moves to the horizon (ch__horizon), but never past a row this batch did
+ * not reach. wm is the watermark read under the lock. */
+static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, uint64_t wm,
+                            uint64_t horizon, const ch_db_rows_t *rows)
+{
+    size_t n = ch_db_rows_count(rows);
+    uint64_t new_wm = wm;
     uint64_t last = n ? (uint64_t)ch_db_rows_int(rows, n - 1, 0) : 0;
     uint64_t cap = n < CH_CONSUMER_BATCH || last > horizon ? horizon : last;
     if (cap > new_wm)
@@ -104,7 +112,7 @@ static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer
         if (id <= new_wm)
             continue;
         ch_db_param_t p[] = {CH_DB_P_TEXT(c->name), CH_DB_P_INT(id)};
-        err = ch_sql_on(svc, conn, "INSERT INTO consumer_seen(name, event_id) VALUES($1, $2)", p, CH_NPARAMS(p), NULL,
+        err = ch_sql_on(svc, conn, "INSERT INTO consumer_seen(name, event_id) VALUES($1, $2) ON CONFLICT DO NOTHING", p, CH_NPARAMS(p), NULL,
                         NULL);
     }
     if (err || new_wm == wm)
@@ -115,6 +123,54 @@ static ch_err_t ch__advance(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer
     if (err == CH_OK)
         err = ch_sql_on(svc, conn, "UPDATE consumer_offsets SET last_id = $2 WHERE name = $1", p, CH_NPARAMS(p), NULL,
                         NULL);
+    return err;
+}
+
+/* Idempotent mode: reads the batch (watermark, seen rows and source in one statement, as
+ * the peek) and applies it on conn outside a transaction, then moves the cursor in a short
+ * locked transaction. */
+static ch_err_t ch__step_idempotent(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t *c, int *applied_out)
+{
+    uint64_t horizon = 0, wm = 0;
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch__horizon(svc, conn, &horizon);
+    if (err == CH_OK) {
+        char *sql = ch__peek_sql(c);
+        ch_db_param_t p[] = {CH_DB_P_INT(0), CH_DB_P_TEXT(c->name), CH_DB_P_INT(CH_CONSUMER_BATCH)};
+        err = ch_sql_on(svc, conn, sql, p, CH_NPARAMS(p), &rows, NULL);
+        free(sql);
+    }
+    size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
+    for (size_t i = 0; i < n && err == CH_OK; i++)
+        err = c->apply(svc, conn, rows, i);
+    if (err == CH_OK && (err = ch_backend_err(CH_BACKEND_DB, ch_db_begin(svc->db, conn, 1))) == CH_OK) {
+        err = ch__lock(svc, conn, c->name, &wm);
+        if (err == CH_OK)
+            err = ch__advance(svc, conn, c, wm, horizon, rows);
+        if (err == CH_OK)
+            err = ch_backend_err(CH_BACKEND_DB, ch_db_commit(svc->db, conn));
+        else
+            ch_db_rollback(svc->db, conn);
+    }
+    ch_db_rows_free(rows);
+    if (err == CH_OK)
+        *applied_out = (int)n;
+    return err;
+}
+
+ch_err_t ch_consumer_step_idempotent(ch_svc_t *svc, const ch_consumer_t *c, int *applied_out)
+{
+    *applied_out = 0;
+    ch_db_conn_t *conn = NULL;
+    int pending = 0;
+    ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
+    if (err)
+        return err;
+    if ((err = ch__peek(svc, conn, c, &pending)) == CH_OK && pending)
+        err = ch__step_idempotent(svc, conn, c, applied_out);
+    ch_db_release(svc->db, conn);
+    if (err)
+        ch_log_warn("consumer %s: batch failed (%s); it will be applied again", c->name, ch_err_code(err));
     return err;
 }
 
@@ -134,9 +190,11 @@ ch_err_t ch_consumer_step(ch_svc_t *svc, const ch_consumer_t *c, int *applied_ou
         ch_db_release(svc->db, conn);
         return err;
     }
-    uint64_t wm = 0;
+    uint64_t wm = 0, horizon = 0;
     ch_db_rows_t *rows = NULL;
     err = ch__lock(svc, conn, c->name, &wm);
+    if (err == CH_OK)
+        err = ch__horizon(svc, conn, &horizon);
     if (err == CH_OK) {
         ch_db_param_t p[] = {CH_DB_P_INT(wm), CH_DB_P_TEXT(c->name), CH_DB_P_INT(CH_CONSUMER_BATCH)};
         err = ch_sql_on(svc, conn, c->select_sql, p, CH_NPARAMS(p), &rows, NULL);
@@ -145,7 +203,7 @@ ch_err_t ch_consumer_step(ch_svc_t *svc, const ch_consumer_t *c, int *applied_ou
     for (size_t i = 0; i < n && err == CH_OK; i++)
         err = c->apply(svc, conn, rows, i);
     if (err == CH_OK)
-        err = ch__advance(svc, conn, c, wm, rows);
+        err = ch__advance(svc, conn, c, wm, horizon, rows);
     ch_db_rows_free(rows);
     err = ch_sql_end(svc, conn, err);
     if (err == CH_OK)

@@ -21,7 +21,14 @@
  * Replicas: the batch transaction first locks the consumer's row in consumer_offsets (a
  * no-op UPDATE: a row lock on PostgreSQL, the write lock on SQLite's BEGIN IMMEDIATE), so
  * one replica at a time applies a batch; the next one then reads the moved cursor and the
- * new seen rows and cannot apply a row twice. */
+ * new seen rows and cannot apply a row twice.
+ *
+ * Idempotent mode (ch_consumer_step_idempotent): for effects outside the database that are
+ * harmless to repeat (pushes into home timelines, svc/feed/fanout.h) and too long to run
+ * while holding the write lock. The batch is read and applied without a transaction, then
+ * the cursor and the seen rows move in a short locked transaction: a crash or an error in
+ * between applies the batch again (at least once). Two replicas may then both apply a
+ * batch; the second one's cursor move finds the work recorded and changes nothing. */
 #ifndef CH_SVC_WORKER_CONSUMER_H
 #define CH_SVC_WORKER_CONSUMER_H
 
@@ -30,7 +37,8 @@
 #define CH_CONSUMER_WINDOW_MS 30000
 #define CH_CONSUMER_BATCH 200
 
-/** Applies one source row inside the batch transaction (conn). Return CH_OK when the row is
+/** Applies one source row inside the batch transaction (conn; in idempotent mode conn is
+ * outside any transaction: autocommit statements). Return CH_OK when the row is
  * done (also for a row that is skipped, e.g. one that cannot be parsed: log it); any error
  * rolls the whole batch back, to be tried again later. */
 typedef ch_err_t (*ch_consumer_apply_fn)(ch_svc_t *svc, ch_db_conn_t *conn, const ch_db_rows_t *rows, size_t row);
@@ -51,5 +59,8 @@ typedef struct {
  * there is something to do, the locked batch transaction. *applied_out gets the number of
  * rows applied (CH_CONSUMER_BATCH means there may be more). Blocks (SQL). */
 ch_err_t ch_consumer_step(ch_svc_t *svc, const ch_consumer_t *c, int *applied_out);
+/** ch_consumer_step in idempotent mode (above): the batch is applied outside a transaction,
+ * at least once, and only the cursor's move takes the lock. Blocks (SQL). */
+ch_err_t ch_consumer_step_idempotent(ch_svc_t *svc, const ch_consumer_t *c, int *applied_out);
 
 #endif

@@ -9,6 +9,7 @@
 #include "svc/common/sql.h"
 #include "svc/engage/notify.h"
 #include "svc/engage/signals.h"
+#include "svc/feed/fanout.h"
 #include "svc/worker/consumer.h"
 
 #define CH__MAX_CONSUMERS 4
@@ -25,7 +26,7 @@ typedef struct {
 
 static const ch__retained_t ch__outbox = {
     "outbox",
-    {&ch_notify_outbox_consumer, NULL},
+    {&ch_notify_outbox_consumer, &ch_feed_fanout_consumer, NULL},
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id <= $1 ORDER BY id LIMIT $2)",
     NULL,
 };

@@ -13,6 +13,7 @@
 #include "svc/engage/notify.h"
 #include "svc/engage/shipper.h"
 #include "svc/engage/signals.h"
+#include "svc/feed/fanout.h"
 #include "svc/worker/retention.h"
 
 #define CH__BACKOFF_MAX_MS 10000
@@ -36,7 +37,7 @@ struct ch_workers {
     pthread_cond_t cv;
     _Atomic int stopping;
     ch_shipper_t *shipper;
-    ch__thread_t consumer, ship, retention;
+    ch__thread_t consumer, fanout, ship, retention;
 };
 
 static const ch_consumer_t *const ch__consumers[] = {&ch_notify_outbox_consumer, &ch_notify_events_consumer,
@@ -67,6 +68,17 @@ static int64_t ch__consume_round(ch__thread_t *t)
         return ch__backoff(t, 500);
     t->backoff_ms = 0;
     return busy ? 0 : CH_WORKER_POLL_MS;
+}
+
+/* The feed's fan-out (svc/feed/fanout.h) on its own thread: its batches write timelines for
+ * a while, and a Redis outage backs it off without holding up the other consumers. */
+static int64_t ch__fanout_round(ch__thread_t *t)
+{
+    int applied = 0;
+    if (ch_consumer_step_idempotent(t->owner->svc, &ch_feed_fanout_consumer, &applied) != CH_OK)
+        return ch__backoff(t, 500);
+    t->backoff_ms = 0;
+    return applied == CH_CONSUMER_BATCH ? 0 : CH_WORKER_POLL_MS;
 }
 
 static int64_t ch__ship_round(ch__thread_t *t)
@@ -141,6 +153,8 @@ ch_workers_t *ch_workers_start(ch_svc_t *svc)
             ch_log_error("clickhouse: cannot set up the shipper for CHORUS_CLICKHOUSE");
     }
     int failed = ch__start(w, &w->consumer, "consumer", ch__consume_round) != 0;
+    if (!failed)
+        failed = ch__start(w, &w->fanout, "fanout", ch__fanout_round) != 0;
     if (!failed && w->shipper)
         failed = ch__start(w, &w->ship, "shipper", ch__ship_round) != 0;
     if (!failed)
@@ -162,6 +176,8 @@ void ch_workers_stop(ch_workers_t *w)
     pthread_mutex_unlock(&w->mu);
     if (w->consumer.started)
         pthread_join(w->consumer.thread, NULL);
+    if (w->fanout.started)
+        pthread_join(w->fanout.thread, NULL);
     if (w->ship.started)
         pthread_join(w->ship.thread, NULL);
     if (w->retention.started)

@@ -3,6 +3,8 @@
  *     outbox, notifications from the event log, ranking signals; svc/worker/consumer.h):
  *     a full batch runs the next one at once, an idle round waits CH_WORKER_POLL_MS, a
  *     failed one (database down) backs off from 0.5 s up to 10 s;
+ *   - the fanout thread runs the feed's fan-out consumer (svc/feed/fanout.h) in the same
+ *     way, in idempotent mode; it backs off alone while the timeline store is down;
  *   - the shipper thread, only when CHORUS_CLICKHOUSE is set, ships the event log to
  *     ClickHouse (svc/engage/shipper.h), backing off from 1 s up to 10 s while it fails.
  * Stopping lets the current batch finish (a ClickHouse transfer in flight is aborted and

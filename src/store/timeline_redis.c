@@ -1,0 +1,672 @@
+/* Home timelines: the Redis driver.
+ *
+ * Keys, per user u (the hash tag keeps both in one slot, for scripts and Redis Cluster):
+ *   tl:{u}   sorted set of entries; every score is 0 and the member is 17 bytes: the item id
+ *            big-endian (8), the author id big-endian (8), the type (1). With equal scores
+ *            Redis orders members bytewise, and big-endian ids order bytewise as numbers, so
+ *            the set is in item-id order, exactly: no id goes through a double (which holds
+ *            integers exactly only up to 2^53, and ids are 63-bit). Pages are
+ *            ZREVRANGEBYLEX from "(<before_id>", an item is removed by the lex range of its
+ *            8-byte prefix, ranks trim the oldest.
+ *   tlm:{u}  hash {r: last_read_ms, q: read_rate}; its existence is the timeline's (a
+ *            timeline may be empty, and an empty sorted set does not exist in Redis).
+ * Both keys carry the idle TTL (CH_TIMELINE_IDLE_TTL_MS), set again by replace and touch:
+ * a user who stops reading costs nothing after a week.
+ *
+ * push_many is one pipelined round trip of one EVALSHA per user (a script: if tlm exists,
+ * ZADD, trim to the newest CH_TIMELINE_MAX_ENTRIES); one script per user rather than one
+ * per batch keeps every script on one slot. replace is MULTI/EXEC (readers see the old
+ * timeline or the new one), touch and remove_author are scripts. Scripts are loaded with
+ * SCRIPT LOAD on first use and again after NOSCRIPT (a restarted or flushed server).
+ *
+ * Connections come from a pool of the kv Redis driver (store/kv_redis.h: lazy connect, 1 s
+ * timeouts, dead connections retired) and a circuit breaker (store/kv_breaker.h): after a
+ * failure, calls answer CH_EUNAVAILABLE at once until its probe finds Redis back. */
+#include "store/timeline.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "store/kv_breaker.h"
+#include "store/kv_redis.h"
+
+#define CH__TLR_MEMBER_LEN 17
+#define CH__TLR_KEY_MAX 48 /* "tlm:{" + 20 digits + "}" */
+
+enum { CH__TLR_PUSH, CH__TLR_TOUCH, CH__TLR_RM_AUTHOR, CH__TLR_NSCRIPTS };
+
+static const char *const ch__tlr_scripts[CH__TLR_NSCRIPTS] = {
+    /* KEYS: tl, tlm; ARGV: member, max entries. 1 when the entry went in (and stayed). */
+    [CH__TLR_PUSH] = "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
+                     "if redis.call('ZADD', KEYS[1], 0, ARGV[1]) == 0 then return 0 end\n"
+                     "local c = redis.call('ZCARD', KEYS[1])\n"
+                     "if c == 1 then\n"
+                     "  local t = redis.call('PTTL', KEYS[2])\n"
+                     "  if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end\n"
+                     "end\n"
+                     "local max = tonumber(ARGV[2])\n"
+                     "if c > max then\n"
+                     "  local cut = redis.call('ZRANGE', KEYS[1], 0, c - max - 1)\n"
+                     "  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, c - max - 1)\n"
+                     "  for _, m in ipairs(cut) do if m == ARGV[1] then return 0 end end\n"
+                     "end\n"
+                     "return 1\n",
+    /* KEYS: tl, tlm; ARGV: last_read_ms, read_rate, ttl ms. No-op without tlm. */
+    [CH__TLR_TOUCH] = "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
+                      "redis.call('HSET', KEYS[2], 'r', ARGV[1], 'q', ARGV[2])\n"
+                      "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n"
+                      "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+                      "return 1\n",
+    /* KEYS: tl; ARGV: the author id, 8 bytes big-endian. Returns how many went. */
+    [CH__TLR_RM_AUTHOR] = "local gone = {}\n"
+                          "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do\n"
+                          "  if string.sub(m, 9, 16) == ARGV[1] then gone[#gone + 1] = m end\n"
+                          "end\n"
+                          "for i = 1, #gone, 500 do\n"
+                          "  redis.call('ZREM', KEYS[1], unpack(gone, i, math.min(i + 499, #gone)))\n"
+                          "end\n"
+                          "return #gone\n",
+};
+
+typedef struct {
+    void *pool; /* a kv Redis driver impl: its connection pool */
+    ch_kv_breaker_t *brk;
+    pthread_mutex_t mu;
+    char sha[CH__TLR_NSCRIPTS][41]; /* under mu; "" = not loaded */
+    atomic_ullong pushes, unavailable;
+} ch__tlr_t;
+
+/* ---- encoding ------------------------------------------------------------------------ */
+
+static void ch__tlr_be64(uint64_t v, unsigned char *out)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (unsigned char)(v & 0xff);
+}
+
+static uint64_t ch__tlr_get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void ch__tlr_member(const ch_timeline_entry_t *e, unsigned char *out)
+{
+    ch__tlr_be64(e->item_id, out);
+    ch__tlr_be64(e->author_id, out + 8);
+    out[16] = e->type;
+}
+
+static size_t ch__tlr_key(char *buf, const char *prefix, uint64_t user)
+{
+    return (size_t)snprintf(buf, CH__TLR_KEY_MAX, "%s:{%llu}", prefix, (unsigned long long)user);
+}
+
+/* ---- running a pipeline -------------------------------------------------------------- */
+
+/* Appends a call's commands to c (shas: the loaded scripts); returns how many, -1 on OOM. */
+typedef int (*ch__tlr_build_fn)(redisContext *c, void *arg, char sha[][41]);
+/* Reads the replies (all non-error at the top level); CH_EINTERNAL if their shape is wrong. */
+typedef ch_err_t (*ch__tlr_take_fn)(redisReply **reps, int n, void *arg);
+
+static int ch__tlr_is(const redisReply *rep, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return rep->type == REDIS_REPLY_ERROR && rep->len >= n && strncmp(rep->str, prefix, n) == 0;
+}
+
+/* SCRIPT LOAD of every script on c (pipelined) when they are not known yet. */
+static ch_err_t ch__tlr_load_scripts(ch__tlr_t *r, ch__kv_rconn_t *h, redisContext *c, int *gave_back)
+{
+    pthread_mutex_lock(&r->mu);
+    int loaded = r->sha[CH__TLR_NSCRIPTS - 1][0] != '\0';
+    pthread_mutex_unlock(&r->mu);
+    if (loaded)
+        return CH_OK;
+    for (int i = 0; i < CH__TLR_NSCRIPTS; i++)
+        if (redisAppendCommand(c, "SCRIPT LOAD %s", ch__tlr_scripts[i]) != REDIS_OK)
+            return *gave_back = 1, ch__kv_redis_conn_broken(r->pool, h, "SCRIPT LOAD");
+    redisReply *reps[CH__TLR_NSCRIPTS] = {0};
+    for (int i = 0; i < CH__TLR_NSCRIPTS; i++) {
+        if (redisGetReply(c, (void **)&reps[i]) != REDIS_OK) {
+            for (int j = 0; j < i; j++)
+                freeReplyObject(reps[j]);
+            return *gave_back = 1, ch__kv_redis_conn_broken(r->pool, h, "SCRIPT LOAD");
+        }
+    }
+    ch_err_t err = CH_OK;
+    redisReply *bad = NULL;
+    for (int i = 0; i < CH__TLR_NSCRIPTS; i++) {
+        if (!bad && (reps[i]->type != REDIS_REPLY_STRING || reps[i]->len != 40)) {
+            bad = reps[i];
+            reps[i] = NULL;
+        }
+    }
+    if (!bad) {
+        pthread_mutex_lock(&r->mu);
+        for (int i = 0; i < CH__TLR_NSCRIPTS; i++)
+            memcpy(r->sha[i], reps[i]->str, 41);
+        pthread_mutex_unlock(&r->mu);
+    }
+    for (int i = 0; i < CH__TLR_NSCRIPTS; i++)
+        if (reps[i])
+            freeReplyObject(reps[i]);
+    if (bad) {
+        *gave_back = 1;
+        if (bad->type == REDIS_REPLY_ERROR)
+            return ch__kv_redis_conn_error_reply(r->pool, h, bad, "SCRIPT LOAD", CH_EINTERNAL);
+        freeReplyObject(bad);
+        err = ch__kv_redis_conn_broken(r->pool, h, "SCRIPT LOAD");
+    }
+    return err;
+}
+
+/* One pipelined round trip (plus SCRIPT LOAD when needed; once more after NOSCRIPT). */
+static ch_err_t ch__tlr_exec(ch__tlr_t *r, const char *op, int scripts, ch__tlr_build_fn build, ch__tlr_take_fn take,
+                             void *arg)
+{
+    for (int attempt = 0;; attempt++) {
+        ch__kv_rconn_t *h;
+        redisContext *c = ch__kv_redis_conn_acquire(r->pool, &h);
+        if (!c)
+            return CH_EUNAVAILABLE;
+        char sha[CH__TLR_NSCRIPTS][41];
+        if (scripts) {
+            int gave_back = 0;
+            ch_err_t err = ch__tlr_load_scripts(r, h, c, &gave_back);
+            if (gave_back)
+                return err != CH_OK ? err : CH_EINTERNAL;
+            pthread_mutex_lock(&r->mu);
+            memcpy(sha, r->sha, sizeof(sha));
+            pthread_mutex_unlock(&r->mu);
+        }
+        int n = build(c, arg, sha);
+        if (n < 0)
+            return ch__kv_redis_conn_broken(r->pool, h, op);
+        redisReply **reps = ch_calloc((size_t)n + 1, sizeof(*reps));
+        for (int i = 0; i < n; i++) {
+            if (redisGetReply(c, (void **)&reps[i]) != REDIS_OK) {
+                for (int j = 0; j < i; j++)
+                    freeReplyObject(reps[j]);
+                free(reps);
+                return ch__kv_redis_conn_broken(r->pool, h, op);
+            }
+        }
+        int noscript = 0;
+        redisReply *bad = NULL;
+        for (int i = 0; i < n; i++) {
+            if (ch__tlr_is(reps[i], "NOSCRIPT"))
+                noscript = 1;
+            else if (!bad && reps[i]->type == REDIS_REPLY_ERROR)
+                bad = reps[i];
+        }
+        ch_err_t err = CH_OK;
+        if (bad) {
+            for (int i = 0; i < n; i++)
+                if (reps[i] != bad)
+                    freeReplyObject(reps[i]);
+            free(reps);
+            return ch__kv_redis_conn_error_reply(r->pool, h, bad, op, CH_EINTERNAL);
+        }
+        if (noscript) {
+            for (int i = 0; i < n; i++)
+                freeReplyObject(reps[i]);
+            free(reps);
+            ch__kv_redis_conn_release(r->pool, h);
+            pthread_mutex_lock(&r->mu);
+            memset(r->sha, 0, sizeof(r->sha));
+            pthread_mutex_unlock(&r->mu);
+            if (attempt == 0)
+                continue;
+            ch_log_warn("timeline redis %s: scripts missing right after SCRIPT LOAD", op);
+            return CH_EINTERNAL;
+        }
+        err = take(reps, n, arg);
+        for (int i = 0; i < n; i++)
+            freeReplyObject(reps[i]);
+        free(reps);
+        if (err != CH_OK)
+            return ch__kv_redis_conn_broken(r->pool, h, op); /* not the replies we sent for */
+        ch__kv_redis_conn_release(r->pool, h);
+        return CH_OK;
+    }
+}
+
+/* Through the breaker: refused at once while Redis is down; an unavailable answer trips it. */
+static ch_err_t ch__tlr_run(ch__tlr_t *r, const char *op, int scripts, ch__tlr_build_fn build, ch__tlr_take_fn take,
+                            void *arg)
+{
+    if (!ch_kv_breaker_allow(r->brk)) {
+        atomic_fetch_add_explicit(&r->unavailable, 1, memory_order_relaxed);
+        return CH_EUNAVAILABLE;
+    }
+    ch_err_t err = ch__tlr_exec(r, op, scripts, build, take, arg);
+    if (err == CH_EUNAVAILABLE) {
+        atomic_fetch_add_explicit(&r->unavailable, 1, memory_order_relaxed);
+        ch_kv_breaker_trip(r->brk, op);
+    }
+    return err;
+}
+
+static ch_err_t ch__tlr_parse_meta(const redisReply *rep, ch_timeline_meta_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+        return CH_EINTERNAL;
+    const redisReply *r = rep->element[0], *q = rep->element[1];
+    if (r->type == REDIS_REPLY_NIL)
+        return CH_OK;
+    if (r->type != REDIS_REPLY_STRING || (q->type != REDIS_REPLY_STRING && q->type != REDIS_REPLY_NIL))
+        return CH_EINTERNAL;
+    out->exists = 1;
+    out->last_read_ms = strtoll(r->str, NULL, 10);
+    out->read_rate = q->type == REDIS_REPLY_STRING ? strtod(q->str, NULL) : 0;
+    return CH_OK;
+}
+
+/* ---- meta_many ----------------------------------------------------------------------- */
+
+typedef struct {
+    const uint64_t *users;
+    size_t n;
+    ch_timeline_meta_t *out;
+} ch__tlr_meta_arg_t;
+
+static int ch__tlr_meta_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_meta_arg_t *a = arg;
+    char k[CH__TLR_KEY_MAX];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t kl = ch__tlr_key(k, "tlm", a->users[i]);
+        if (redisAppendCommand(c, "HMGET %b r q", k, kl) != REDIS_OK)
+            return -1;
+    }
+    return (int)a->n;
+}
+
+static ch_err_t ch__tlr_meta_take(redisReply **reps, int n, void *arg)
+{
+    ch__tlr_meta_arg_t *a = arg;
+    for (int i = 0; i < n; i++)
+        if (ch__tlr_parse_meta(reps[i], &a->out[i]) != CH_OK)
+            return CH_EINTERNAL;
+    return CH_OK;
+}
+
+static ch_err_t ch__tlr_meta_many(void *impl, const uint64_t *users, size_t n, ch_timeline_meta_t *out)
+{
+    ch__tlr_meta_arg_t a = {users, n, out};
+    return ch__tlr_run(impl, "timeline HMGET", 0, ch__tlr_meta_build, ch__tlr_meta_take, &a);
+}
+
+/* ---- push_many ----------------------------------------------------------------------- */
+
+typedef struct {
+    const uint64_t *users;
+    size_t n;
+    unsigned char member[CH__TLR_MEMBER_LEN];
+    size_t pushed;
+} ch__tlr_push_arg_t;
+
+static int ch__tlr_push_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_push_arg_t *a = arg;
+    char k1[CH__TLR_KEY_MAX], k2[CH__TLR_KEY_MAX];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t l1 = ch__tlr_key(k1, "tl", a->users[i]), l2 = ch__tlr_key(k2, "tlm", a->users[i]);
+        if (redisAppendCommand(c, "EVALSHA %s 2 %b %b %b %d", sha[CH__TLR_PUSH], k1, l1, k2, l2, a->member,
+                               (size_t)CH__TLR_MEMBER_LEN, CH_TIMELINE_MAX_ENTRIES) != REDIS_OK)
+            return -1;
+    }
+    return (int)a->n;
+}
+
+static ch_err_t ch__tlr_push_take(redisReply **reps, int n, void *arg)
+{
+    ch__tlr_push_arg_t *a = arg;
+    a->pushed = 0;
+    for (int i = 0; i < n; i++) {
+        if (reps[i]->type != REDIS_REPLY_INTEGER)
+            return CH_EINTERNAL;
+        a->pushed += reps[i]->integer == 1;
+    }
+    return CH_OK;
+}
+
+static ch_err_t ch__tlr_push_many(void *impl, const uint64_t *users, size_t n, const ch_timeline_entry_t *e,
+                                  size_t *pushed_out)
+{
+    ch__tlr_t *r = impl;
+    ch__tlr_push_arg_t a = {.users = users, .n = n};
+    ch__tlr_member(e, a.member);
+    ch_err_t err = ch__tlr_run(r, "timeline push", 1, ch__tlr_push_build, ch__tlr_push_take, &a);
+    if (err == CH_OK) {
+        atomic_fetch_add_explicit(&r->pushes, a.pushed, memory_order_relaxed);
+        if (pushed_out)
+            *pushed_out = a.pushed;
+    }
+    return err;
+}
+
+/* ---- read ---------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t user, before_id;
+    size_t max, n;
+    ch_timeline_entry_t *out;
+    ch_timeline_meta_t meta;
+} ch__tlr_read_arg_t;
+
+static int ch__tlr_read_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_read_arg_t *a = arg;
+    char k1[CH__TLR_KEY_MAX], k2[CH__TLR_KEY_MAX];
+    size_t l1 = ch__tlr_key(k1, "tl", a->user), l2 = ch__tlr_key(k2, "tlm", a->user);
+    unsigned char from[9] = {'+'};
+    size_t flen = 1;
+    if (a->before_id) {
+        from[0] = '(';
+        ch__tlr_be64(a->before_id, from + 1);
+        flen = 9;
+    }
+    if (redisAppendCommand(c, "HMGET %b r q", k2, l2) != REDIS_OK ||
+        redisAppendCommand(c, "ZREVRANGEBYLEX %b %b - LIMIT 0 %lld", k1, l1, from, flen, (long long)a->max) != REDIS_OK)
+        return -1;
+    return 2;
+}
+
+static ch_err_t ch__tlr_read_take(redisReply **reps, int n, void *arg)
+{
+    ch__tlr_read_arg_t *a = arg;
+    if (ch__tlr_parse_meta(reps[0], &a->meta) != CH_OK || reps[1]->type != REDIS_REPLY_ARRAY)
+        return CH_EINTERNAL;
+    a->n = 0;
+    if (!a->meta.exists) /* entries without meta: a timeline being dropped, or expiring */
+        return CH_OK;
+    for (size_t i = 0; i < reps[1]->elements && a->n < a->max; i++) {
+        const redisReply *m = reps[1]->element[i];
+        if (m->type != REDIS_REPLY_STRING || m->len != CH__TLR_MEMBER_LEN)
+            continue; /* not ours: skipped */
+        const unsigned char *p = (const unsigned char *)m->str;
+        a->out[a->n++] = (ch_timeline_entry_t){.item_id = ch__tlr_get64(p), .author_id = ch__tlr_get64(p + 8),
+                                               .type = p[16]};
+    }
+    return CH_OK;
+}
+
+static ch_err_t ch__tlr_read(void *impl, uint64_t user, uint64_t before_id, size_t max, ch_timeline_entry_t *out,
+                             size_t *n_out, ch_timeline_meta_t *meta_out)
+{
+    ch__tlr_read_arg_t a = {.user = user, .before_id = before_id, .max = max, .out = out};
+    ch_err_t err = ch__tlr_run(impl, "timeline read", 0, ch__tlr_read_build, ch__tlr_read_take, &a);
+    if (err == CH_OK) {
+        *n_out = a.n;
+        if (meta_out)
+            *meta_out = a.meta;
+    }
+    return err;
+}
+
+/* ---- replace ------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t user;
+    const ch_timeline_entry_t *sorted; /* ascending, deduplicated, at most the bound */
+    size_t n;
+    const ch_timeline_meta_t *meta;
+} ch__tlr_replace_arg_t;
+
+static int ch__tlr_replace_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_replace_arg_t *a = arg;
+    char k1[CH__TLR_KEY_MAX], k2[CH__TLR_KEY_MAX], ms[24], rate[32];
+    size_t l1 = ch__tlr_key(k1, "tl", a->user), l2 = ch__tlr_key(k2, "tlm", a->user);
+    snprintf(ms, sizeof(ms), "%lld", (long long)(a->meta ? a->meta->last_read_ms : 0));
+    snprintf(rate, sizeof(rate), "%.17g", a->meta ? a->meta->read_rate : 0.0);
+    int sent = 0, ok = 1;
+    ok &= redisAppendCommand(c, "MULTI") == REDIS_OK;
+    ok &= redisAppendCommand(c, "DEL %b %b", k1, l1, k2, l2) == REDIS_OK;
+    sent += 2;
+    if (a->n) {
+        size_t argc = 2 + 2 * a->n;
+        const char **argv = ch_malloc(argc * sizeof(*argv));
+        size_t *lens = ch_malloc(argc * sizeof(*lens));
+        unsigned char *members = ch_malloc(a->n * CH__TLR_MEMBER_LEN);
+        argv[0] = "ZADD";
+        lens[0] = 4;
+        argv[1] = k1;
+        lens[1] = l1;
+        for (size_t i = 0; i < a->n; i++) {
+            ch__tlr_member(&a->sorted[i], members + i * CH__TLR_MEMBER_LEN);
+            argv[2 + 2 * i] = "0";
+            lens[2 + 2 * i] = 1;
+            argv[3 + 2 * i] = (const char *)members + i * CH__TLR_MEMBER_LEN;
+            lens[3 + 2 * i] = CH__TLR_MEMBER_LEN;
+        }
+        ok &= redisAppendCommandArgv(c, (int)argc, argv, lens) == REDIS_OK;
+        sent++;
+        free(argv);
+        free(lens);
+        free(members);
+        ok &= redisAppendCommand(c, "PEXPIRE %b %lld", k1, l1, (long long)CH_TIMELINE_IDLE_TTL_MS) == REDIS_OK;
+        sent++;
+    }
+    ok &= redisAppendCommand(c, "HSET %b r %s q %s", k2, l2, ms, rate) == REDIS_OK;
+    ok &= redisAppendCommand(c, "PEXPIRE %b %lld", k2, l2, (long long)CH_TIMELINE_IDLE_TTL_MS) == REDIS_OK;
+    ok &= redisAppendCommand(c, "EXEC") == REDIS_OK;
+    sent += 3;
+    return ok ? sent : -1;
+}
+
+static ch_err_t ch__tlr_exec_take(redisReply **reps, int n, void *arg)
+{
+    const redisReply *exec = reps[n - 1];
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != (size_t)(n - 2))
+        return CH_EINTERNAL;
+    for (size_t i = 0; i < exec->elements; i++)
+        if (exec->element[i]->type == REDIS_REPLY_ERROR)
+            return CH_EINTERNAL;
+    return CH_OK;
+}
+
+static int ch__tlr_entry_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const ch_timeline_entry_t *)a)->item_id, y = ((const ch_timeline_entry_t *)b)->item_id;
+    return x < y ? -1 : x > y;
+}
+
+static ch_err_t ch__tlr_replace(void *impl, uint64_t user, const ch_timeline_entry_t *entries, size_t n,
+                                const ch_timeline_meta_t *meta)
+{
+    ch_timeline_entry_t *sorted = n ? ch_malloc(n * sizeof(*sorted)) : NULL;
+    size_t kept = 0;
+    if (n) {
+        memcpy(sorted, entries, n * sizeof(*sorted));
+        qsort(sorted, n, sizeof(*sorted), ch__tlr_entry_cmp);
+        for (size_t i = 0; i < n; i++) /* one member per item id, as the in-process store */
+            if (kept == 0 || sorted[kept - 1].item_id != sorted[i].item_id)
+                sorted[kept++] = sorted[i];
+    }
+    size_t from = kept > CH_TIMELINE_MAX_ENTRIES ? kept - CH_TIMELINE_MAX_ENTRIES : 0;
+    ch__tlr_replace_arg_t a = {.user = user, .sorted = sorted ? sorted + from : NULL, .n = kept - from,
+                               .meta = meta};
+    ch_err_t err = ch__tlr_run(impl, "timeline replace", 0, ch__tlr_replace_build, ch__tlr_exec_take, &a);
+    free(sorted);
+    return err;
+}
+
+/* ---- touch, remove_author, remove_item, drop ----------------------------------------- */
+
+typedef struct {
+    uint64_t user;
+    int64_t now_ms;
+    double read_rate;
+    uint64_t author_id;
+} ch__tlr_one_arg_t;
+
+static ch_err_t ch__tlr_int_take(redisReply **reps, int n, void *arg)
+{
+    for (int i = 0; i < n; i++)
+        if (reps[i]->type != REDIS_REPLY_INTEGER)
+            return CH_EINTERNAL;
+    return CH_OK;
+}
+
+static int ch__tlr_touch_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_one_arg_t *a = arg;
+    char k1[CH__TLR_KEY_MAX], k2[CH__TLR_KEY_MAX], rate[32];
+    size_t l1 = ch__tlr_key(k1, "tl", a->user), l2 = ch__tlr_key(k2, "tlm", a->user);
+    snprintf(rate, sizeof(rate), "%.17g", a->read_rate);
+    return redisAppendCommand(c, "EVALSHA %s 2 %b %b %lld %s %lld", sha[CH__TLR_TOUCH], k1, l1, k2, l2,
+                              (long long)a->now_ms, rate, (long long)CH_TIMELINE_IDLE_TTL_MS) == REDIS_OK
+               ? 1
+               : -1;
+}
+
+static ch_err_t ch__tlr_touch(void *impl, uint64_t user, int64_t now_ms, double read_rate)
+{
+    ch__tlr_one_arg_t a = {.user = user, .now_ms = now_ms, .read_rate = read_rate};
+    return ch__tlr_run(impl, "timeline touch", 1, ch__tlr_touch_build, ch__tlr_int_take, &a);
+}
+
+static int ch__tlr_rm_author_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_one_arg_t *a = arg;
+    char k1[CH__TLR_KEY_MAX];
+    unsigned char author[8];
+    size_t l1 = ch__tlr_key(k1, "tl", a->user);
+    ch__tlr_be64(a->author_id, author);
+    return redisAppendCommand(c, "EVALSHA %s 1 %b %b", sha[CH__TLR_RM_AUTHOR], k1, l1, author, sizeof(author)) ==
+                   REDIS_OK
+               ? 1
+               : -1;
+}
+
+static ch_err_t ch__tlr_remove_author(void *impl, uint64_t user, uint64_t author_id)
+{
+    ch__tlr_one_arg_t a = {.user = user, .author_id = author_id};
+    return ch__tlr_run(impl, "timeline remove_author", 1, ch__tlr_rm_author_build, ch__tlr_int_take, &a);
+}
+
+typedef struct {
+    const uint64_t *users;
+    size_t n;
+    uint64_t item_id;
+} ch__tlr_rm_item_arg_t;
+
+static int ch__tlr_rm_item_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_rm_item_arg_t *a = arg;
+    /* Every member of the item starts with its 8 bytes: the range [id, (id + 1). */
+    unsigned char lo[9] = {'['}, hi[9] = {'+'};
+    size_t hlen = 1;
+    ch__tlr_be64(a->item_id, lo + 1);
+    if (a->item_id != UINT64_MAX) {
+        hi[0] = '(';
+        ch__tlr_be64(a->item_id + 1, hi + 1);
+        hlen = 9;
+    }
+    char k1[CH__TLR_KEY_MAX];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t l1 = ch__tlr_key(k1, "tl", a->users[i]);
+        if (redisAppendCommand(c, "ZREMRANGEBYLEX %b %b %b", k1, l1, lo, sizeof(lo), hi, hlen) != REDIS_OK)
+            return -1;
+    }
+    return (int)a->n;
+}
+
+static ch_err_t ch__tlr_remove_item(void *impl, const uint64_t *users, size_t n, uint64_t item_id)
+{
+    for (size_t off = 0; off < n; off += CH_TIMELINE_BATCH_MAX) {
+        ch__tlr_rm_item_arg_t a = {users + off, n - off < CH_TIMELINE_BATCH_MAX ? n - off : CH_TIMELINE_BATCH_MAX,
+                                   item_id};
+        ch_err_t err = ch__tlr_run(impl, "timeline remove_item", 0, ch__tlr_rm_item_build, ch__tlr_int_take, &a);
+        if (err != CH_OK)
+            return err;
+    }
+    return CH_OK;
+}
+
+static int ch__tlr_drop_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__tlr_one_arg_t *a = arg;
+    char k1[CH__TLR_KEY_MAX], k2[CH__TLR_KEY_MAX];
+    size_t l1 = ch__tlr_key(k1, "tl", a->user), l2 = ch__tlr_key(k2, "tlm", a->user);
+    return redisAppendCommand(c, "DEL %b %b", k1, l1, k2, l2) == REDIS_OK ? 1 : -1;
+}
+
+static ch_err_t ch__tlr_drop(void *impl, uint64_t user)
+{
+    ch__tlr_one_arg_t a = {.user = user};
+    return ch__tlr_run(impl, "timeline drop", 0, ch__tlr_drop_build, ch__tlr_int_take, &a);
+}
+
+/* ---- lifecycle, metrics -------------------------------------------------------------- */
+
+static void ch__tlr_close(void *impl)
+{
+    ch__tlr_t *r = impl;
+    if (!r)
+        return;
+    ch_kv_breaker_destroy(r->brk); /* first: its probe uses the pool */
+    if (r->pool)
+        ch_kv_redis_driver.close(r->pool);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+static ch_err_t ch__tlr_open(const char *url, void **impl_out, char *errbuf, size_t errlen)
+{
+    ch__tlr_t *r = ch_calloc(1, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    atomic_init(&r->pushes, 0);
+    atomic_init(&r->unavailable, 0);
+    ch_err_t err = ch_kv_redis_driver.open(url, &r->pool, errbuf, errlen);
+    if (err != CH_OK) {
+        ch__tlr_close(r);
+        return err;
+    }
+    r->brk = ch_kv_breaker_create(&ch_kv_redis_driver, r->pool, CH_KV_DEFAULT_PROBE_INTERVAL_MS);
+    if (!r->brk) {
+        snprintf(errbuf, errlen, "timeline: cannot start the redis probe thread");
+        ch__tlr_close(r);
+        return CH_EINTERNAL;
+    }
+    *impl_out = r;
+    return CH_OK;
+}
+
+static void ch__tlr_render_metrics(void *impl, ch_buf_t *out)
+{
+    ch__tlr_t *r = impl;
+    ch_buf_printf(out,
+                  "# HELP chorus_timeline_pushes_total Entries inserted into home timelines by fan-out.\n"
+                  "# TYPE chorus_timeline_pushes_total counter\nchorus_timeline_pushes_total %llu\n"
+                  "# HELP chorus_timeline_unavailable_total Timeline calls answered unavailable (Redis down or "
+                  "refusing; most fail at once while the breaker is open).\n"
+                  "# TYPE chorus_timeline_unavailable_total counter\nchorus_timeline_unavailable_total %llu\n",
+                  (unsigned long long)atomic_load(&r->pushes), (unsigned long long)atomic_load(&r->unavailable));
+}
+
+const ch_timeline_driver_t ch_timeline_redis_driver = {
+    .name = "redis",
+    .open = ch__tlr_open,
+    .close = ch__tlr_close,
+    .meta_many = ch__tlr_meta_many,
+    .push_many = ch__tlr_push_many,
+    .read = ch__tlr_read,
+    .replace = ch__tlr_replace,
+    .touch = ch__tlr_touch,
+    .remove_author = ch__tlr_remove_author,
+    .remove_item = ch__tlr_remove_item,
+    .drop = ch__tlr_drop,
+    .render_metrics = ch__tlr_render_metrics,
+};

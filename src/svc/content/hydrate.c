@@ -1,0 +1,74 @@
+/* Posts, reels and stories in the item-type registry (svc/common/items.h): the three share
+ * the items table, so one hydrating function serves them, one statement per chunk of ids,
+ * with the live-item condition and the visibility rule applied in SQL
+ * (CH_GRAPH_SQL_MAY_SEE_CONTENT), as the hashtag pages do. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "svc/common/items.h"
+#include "svc/content/render.h"
+#include "svc/graph/visibility.h"
+
+/* $1 viewer, $2 now, $3.. the ids (CH_ITEMS_IN_MAX of them). */
+static char ch__sql_hydrate[4096];
+static pthread_once_t ch__sql_once = PTHREAD_ONCE_INIT;
+
+static void ch__sql_build(void)
+{
+    char in[CH_ITEMS_IN_SQL_LEN];
+    ch_items_sql_in(in, sizeof(in), 3);
+    snprintf(ch__sql_hydrate, sizeof(ch__sql_hydrate),
+             "SELECT " CH_ITEM_COLUMNS CH_ITEM_FROM " WHERE i.id IN %s AND" CH_ITEM_LIVE
+             " AND" CH_GRAPH_SQL_MAY_SEE_CONTENT("$1", "i.author_id", "i.visibility = 'followers'", "u.is_private"),
+             in);
+}
+
+/* The target type of an item type. */
+static ch_target_type_t ch__target_of(ch_item_type_t type)
+{
+    return type == CH_ITEM_REEL ? CH_TARGET_REEL : type == CH_ITEM_STORY ? CH_TARGET_STORY : CH_TARGET_POST;
+}
+
+static ch_err_t ch__hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
+                                  ch_item_facts_t *facts, ch_fault_t *f)
+{
+    (void)f;
+    pthread_once(&ch__sql_once, ch__sql_build);
+    ch_db_param_t p[2 + CH_ITEMS_IN_MAX];
+    p[0] = CH_DB_P_INT(viewer);
+    p[1] = CH_DB_P_INT(ch_now_ms());
+    ch_items_bind_ids(p + 2, keys, n);
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch_sql_run(svc, ch__sql_hydrate, p, CH_NPARAMS(p), &rows, NULL);
+    if (err)
+        return err;
+    for (size_t r = 0; r < ch_db_rows_count(rows); r++) {
+        ch_item_type_t type = ch_item_row_type(rows, r);
+        int k = ch_items_find(keys, n, (uint64_t)ch_db_rows_int(rows, r, CH_ITEM_COL_ID));
+        if (k < 0 || keys[k].type != ch__target_of(type) || out[k])
+            continue; /* asked as another type: not this item */
+        out[k] = ch_item_render(rows, r);
+        ch_item_facts_t *fa = &facts[k];
+        fa->author_id = (uint64_t)ch_db_rows_int(rows, r, CH_ITEM_COL_AUTHOR);
+        fa->created_at_ms = ch_db_rows_int(rows, r, CH_ITEM_COL_CREATED);
+        for (size_t c = 0; c < 6; c++)
+            fa->reactions += ch_db_rows_int(rows, r, CH_ITEM_COL_REACTIONS + c);
+        fa->comments = ch_db_rows_int(rows, r, CH_ITEM_COL_COMMENTS);
+        fa->views = ch_db_rows_int(rows, r, CH_ITEM_COL_VIEWS);
+        fa->followers_only = strcmp(ch_db_rows_text(rows, r, CH_ITEM_COL_VISIBILITY), "followers") == 0;
+        fa->seen = type == CH_ITEM_STORY && ch_db_rows_int(rows, r, CH_ITEM_COL_SEEN) != 0;
+    }
+    ch_db_rows_free(rows);
+    return CH_OK;
+}
+
+static const ch_item_type_ops_t ch__item_ops = {.hydrate_many = ch__hydrate_items};
+
+void ch_content_register_types(void)
+{
+    ch_items_register(CH_TARGET_POST, &ch__item_ops);
+    ch_items_register(CH_TARGET_REEL, &ch__item_ops);
+    ch_items_register(CH_TARGET_STORY, &ch__item_ops);
+}

@@ -1,0 +1,211 @@
+/* The in-network source (candidates.h, ch_feed_in_network): the materialized home timeline
+ * merged with the recent items of the followees the viewer pulls (svc/feed/pullset.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "store/timeline.h"
+#include "svc/common/sql.h"
+#include "svc/engage/target.h"
+#include "svc/feed/candidates.h"
+#include "svc/feed/fanout.h"
+#include "svc/feed/pullset.h"
+#include "svc/feed/rebuild.h"
+
+/* How far before the cursor (or now) pulled authors' items are looked for: bounds the
+ * statement's work; older pulled items are not shown. */
+#define CH_FEED_PULL_WINDOW_MS (14LL * 24 * 3600 * 1000)
+/* Blocked and muted users one read takes into account at most. */
+#define CH_FEED_EXCLUDED_MAX 10000
+
+static int ch__cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The users whose items viewer must not get here: muted, blocked either way (ascending). */
+static ch_err_t ch__excluded(ch_svc_t *svc, uint64_t viewer, uint64_t **ids_out, size_t *n_out)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(CH_FEED_EXCLUDED_MAX)};
+    ch_err_t err = ch_sql_run(svc,
+                              "SELECT muted_id FROM mutes WHERE muter_id = $1 UNION"
+                              " SELECT blocked_id FROM blocks WHERE blocker_id = $1 UNION"
+                              " SELECT blocker_id FROM blocks WHERE blocked_id = $1 LIMIT $2",
+                              p, CH_NPARAMS(p), &rows, NULL);
+    size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
+    *ids_out = ch_calloc(n ? n : 1, sizeof(uint64_t));
+    for (size_t i = 0; i < n; i++)
+        (*ids_out)[i] = (uint64_t)ch_db_rows_int(rows, i, 0);
+    ch_db_rows_free(rows);
+    qsort(*ids_out, n, sizeof(uint64_t), ch__cmp);
+    *n_out = n;
+    return err;
+}
+
+/* Slots of the pulled-authors statement: the IN list has one of these sizes, padded with 0
+ * (no user), so that there are only a few statement texts. */
+static const size_t ch__slots[] = {8, 64, CH_FEED_PULL_AUTHORS_MAX};
+
+/* The pulled authors' posts and reels with floor < id < before, newest first, still
+ * followed (the set may be a little stale). */
+static ch_err_t ch__pulled_items(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *ps, uint64_t before,
+                                 size_t max, ch_timeline_entry_t *out, size_t *n_out)
+{
+    *n_out = 0;
+    if (!ps->n || !max)
+        return CH_OK;
+    size_t slots = ch__slots[0];
+    for (size_t i = 0; i < sizeof(ch__slots) / sizeof(ch__slots[0]) && slots < ps->n; i++)
+        slots = ch__slots[i];
+    int64_t top_ms = before ? ch_id_time_ms(before) : ch_now_ms();
+    ch_db_param_t *p = ch_calloc(4 + slots, sizeof(*p));
+    p[0] = CH_DB_P_INT(viewer);
+    p[1] = CH_DB_P_INT(before && before <= INT64_MAX ? before : (uint64_t)INT64_MAX);
+    p[2] = CH_DB_P_INT(ch_id_floor(top_ms - CH_FEED_PULL_WINDOW_MS));
+    p[3] = CH_DB_P_INT(max);
+    ch_buf_t sql = CH_BUF_INIT;
+    ch_buf_printf(&sql, "SELECT i.id, i.author_id, i.type FROM items i WHERE i.author_id IN (");
+    for (size_t i = 0; i < slots; i++) {
+        p[4 + i] = CH_DB_P_INT(i < ps->n ? ps->ids[i] : 0);
+        ch_buf_printf(&sql, i ? ", $%zu" : "$%zu", i + 5);
+    }
+    ch_buf_printf(&sql, ") AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id < $2 AND i.id > $3"
+                        " AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = i.author_id)"
+                        " ORDER BY i.id DESC LIMIT $4");
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch_sql_run(svc, sql.data, p, 4 + slots, &rows, NULL);
+    size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
+    for (size_t i = 0; i < n && i < max; i++)
+        out[i] = (ch_timeline_entry_t){(uint64_t)ch_db_rows_int(rows, i, 0), (uint64_t)ch_db_rows_int(rows, i, 1),
+                                       (uint8_t)ch_target_from_name(ch_db_rows_text(rows, i, 2))};
+    *n_out = n < max ? n : max;
+    ch_db_rows_free(rows);
+    ch_buf_clear(&sql);
+    free(p);
+    return err;
+}
+
+/* Reads the timeline page, rebuilding a missing timeline; while the store is unavailable
+ * the page comes from the database instead (the same statement as a rebuild). */
+static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t before, size_t max, double *read_rate,
+                                  const ch_feed_pullset_t *ps_hint, ch_timeline_entry_t *out, size_t *n_out)
+{
+    ch_timeline_meta_t meta = {0};
+    int64_t now = ch_now_ms();
+    ch_err_t err = ch_timeline_read(svc->timelines, viewer, before, max, out, n_out, &meta);
+    if (err == CH_OK && !meta.exists) {
+        ch_timeline_meta_t fresh = {.exists = 1, .last_read_ms = 0, .read_rate = 0};
+        err = ch_feed_rebuild(svc, viewer, ps_hint, &fresh);
+        if (err == CH_OK)
+            err = ch_timeline_read(svc->timelines, viewer, before, max, out, n_out, &meta);
+    }
+    if (err != CH_OK) {
+        ch_log_debug("feed: timeline of %llu unavailable (%s): read from the database",
+                     (unsigned long long)viewer, ch_err_code(err));
+        *read_rate = CH_FEED_NEW_RATE_PER_HOUR;
+        return ch_feed_rebuild_entries(svc, viewer, before, max, ps_hint, out, n_out);
+    }
+    *read_rate = ch_feed_rate_at(meta.read_rate, meta.last_read_ms, now, CH_FEED_READ_RATE_HALF_LIFE_MS);
+    if (before == 0) { /* a fresh read: counts in the read rate, keeps the timeline alive */
+        double bumped = ch_feed_rate_bump(meta.read_rate, meta.last_read_ms, now, CH_FEED_READ_RATE_HALF_LIFE_MS);
+        if (ch_timeline_touch(svc->timelines, viewer, now, bumped) == CH_OK)
+            *read_rate = bumped;
+    }
+    return CH_OK;
+}
+
+static int ch__has(const uint64_t *ids, size_t n, uint64_t id)
+{
+    return n && bsearch(&id, ids, n, sizeof(uint64_t), ch__cmp) != NULL;
+}
+
+/* Whether this process's timeline store receives the fan-out's pushes: Redis is shared by
+ * every replica; an in-process store only when this process runs the worker role (an
+ * api-only process next to a worker-only one on the same SQLite file reads the database
+ * instead, as while the store is down). */
+static int ch__store_fed(const ch_svc_t *svc)
+{
+    return svc->timelines &&
+           ((svc->cfg->roles & CH_ROLE_WORKER) || strcmp(ch_timeline_kind(svc->timelines), "memory") != 0);
+}
+
+/* Rounds of one call when excluded authors or duplicates thin a page out. */
+#define CH_FEED_IN_NETWORK_ROUNDS 4
+
+ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
+                            size_t *n_out, ch_fault_t *f)
+{
+    (void)f;
+    *n_out = 0;
+    if (max == 0)
+        return CH_OK;
+    if (max > CH_TIMELINE_MAX_ENTRIES)
+        max = CH_TIMELINE_MAX_ENTRIES;
+    ch_timeline_entry_t *pushed = ch_calloc(max, sizeof(*pushed)), *pulled = ch_calloc(max, sizeof(*pulled));
+    size_t nx = 0, k = 0;
+    uint64_t *excluded = NULL, before = before_id;
+    double read_rate = 0;
+    ch_feed_pullset_t ps = {0};
+    /* The pull set is read first, with the rate as of the last read (it is cached for a
+     * while anyway): a rebuild leaves the pulled authors out. */
+    ch_timeline_meta_t meta = {0};
+    int fed = ch__store_fed(svc);
+    if (fed && ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) == CH_OK && meta.exists)
+        read_rate = ch_feed_rate_at(meta.read_rate, meta.last_read_ms, ch_now_ms(), CH_FEED_READ_RATE_HALF_LIFE_MS);
+    ch_err_t err = ch_feed_pullset_get(svc, viewer, read_rate, &ps);
+    if (err == CH_OK)
+        err = ch__excluded(svc, viewer, &excluded, &nx);
+    for (int round = 0; err == CH_OK && round < CH_FEED_IN_NETWORK_ROUNDS && k < max; round++) {
+        size_t np = 0, nl = 0;
+        if (fed)
+            err = ch__timeline_page(svc, viewer, before, max, &read_rate, &ps, pushed, &np);
+        else
+            err = ch_feed_rebuild_entries(svc, viewer, before, max, &ps, pushed, &np);
+        if (err == CH_OK)
+            err = ch__pulled_items(svc, viewer, &ps, before, max, pulled, &nl);
+        if (err)
+            break;
+        /* A full list may go on below its last entry: the other list is merged only down to
+         * it, and the next round starts there. */
+        uint64_t floor = 0;
+        if (np == max && pushed[np - 1].item_id > floor)
+            floor = pushed[np - 1].item_id;
+        if (nl == max && pulled[nl - 1].item_id > floor)
+            floor = pulled[nl - 1].item_id;
+        size_t i = 0, j = 0;
+        uint64_t last = 0;
+        while (k < max && (i < np || j < nl)) {
+            const ch_timeline_entry_t *e;
+            if (j >= nl || (i < np && pushed[i].item_id >= pulled[j].item_id))
+                e = &pushed[i++];
+            else
+                e = &pulled[j++];
+            if (e->item_id < floor)
+                break;
+            if (e->item_id == last || ch__has(excluded, nx, e->author_id) ||
+                (e->type != CH_TARGET_POST && e->type != CH_TARGET_REEL))
+                continue;
+            last = e->item_id;
+            memset(&out[k], 0, sizeof(out[k]));
+            out[k].key = (ch_item_key_t){e->type, e->item_id};
+            out[k].author_id = e->author_id;
+            out[k].reason = CH_FEED_REASON_FOLLOWING;
+            k++;
+        }
+        if (floor == 0)
+            break; /* both sources ended */
+        before = floor;
+    }
+    *n_out = err == CH_OK ? k : 0;
+    ch_feed_pullset_clear(&ps);
+    free(excluded);
+    free(pushed);
+    free(pulled);
+    return err;
+}
