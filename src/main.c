@@ -28,6 +28,7 @@
 #include "svc/engage/counters.h"
 #include "svc/engage/reactions_writer.h"
 #include "svc/feed/fanout.h"
+#include "svc/feed/rank_model.h"
 #include "svc/health/health.h"
 #include "svc/item_types.h"
 #include "svc/seed/seed.h"
@@ -127,6 +128,16 @@ static int ch__start_db_services(const ch_config_t *cfg, ch_svc_t *svc)
     return 0;
 }
 
+/* SIGHUP: rereads the feed's model or weights file; a bad file keeps the model served. */
+static void ch__reload_feed_model(const ch_config_t *cfg)
+{
+    char err[512];
+    if (ch_feed_model_load_current(cfg, err, sizeof(err)) != 0)
+        ch_log_error("SIGHUP: feed model not reloaded, the previous one stays: %s", err);
+    else
+        ch_log_info("SIGHUP: feed model reloaded");
+}
+
 /* Waits for start-up (svc/health) to finish in the background, or for a signal; then
  * starts the services that need the database and opens /v1. Returns the signal that came
  * first, 0 when start-up finished, -1 when it failed. */
@@ -145,7 +156,9 @@ static int ch__await_bootstrap(const ch_config_t *cfg, ch_svc_t *svc, const sigs
             return 0;
         }
         int sig = sigtimedwait(sigs, NULL, &poll);
-        if (sig > 0)
+        if (sig == SIGHUP)
+            ch__reload_feed_model(cfg);
+        else if (sig > 0)
             return sig;
     }
 }
@@ -175,6 +188,10 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
 {
     char err[512] = "";
     ch_svc_t svc = {.cfg = cfg, .db = db};
+    if (ch_feed_model_load_current(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "chorusd: feed model (CHORUS_FEED_MODEL / CHORUS_FEED_WEIGHTS): %s\n", err);
+        return 1;
+    }
     if (ch_kv_open(cfg->redis_url[0] ? cfg->redis_url : NULL, &svc.kv, err, sizeof(err)) != CH_OK) {
         fprintf(stderr, "chorusd: CHORUS_REDIS: %s\n", err);
         return 1;
@@ -223,6 +240,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* reloads the feed model */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -257,8 +275,11 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         int sig = bootstrapped ? 0 : ch__await_bootstrap(cfg, &svc, &sigs);
         /* Role worker: notifications, ranking signals, ClickHouse shipping (threads). */
         ch_workers_t *workers = sig == 0 ? ch_workers_start(&svc) : NULL;
-        if (sig == 0)
+        while (sig == 0 || sig == SIGHUP) {
+            if (sig == SIGHUP)
+                ch__reload_feed_model(cfg);
             sigwait(&sigs, &sig);
+        }
         if (sig > 0)
             ch_log_info("signal %d: draining (at most %lld ms, CHORUS_SHUTDOWN_GRACE)", sig,
                         (long long)cfg->shutdown_grace_ms);
@@ -292,6 +313,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     ch_profile_cache_destroy(svc.profiles);
     ch_timeline_close(svc.timelines);
     ch_kv_close(svc.kv);
+    ch_feed_model_shutdown();
     ch_watchdog_cancel(wd);
     return rc;
 }

@@ -55,6 +55,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_TIMELINE_MAX_MEMORY", "268435456", "in-process home timelines memory bound, bytes (0 = none, else >= 1048576); the least recently read are evicted past it (rebuilt at their next read)"},
     {"CHORUS_KV_PROBE_INTERVAL", "1000", "Redis: ms between health probes; while it is down calls fail at once and fall back (50-60000)"},
     {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
+    {"CHORUS_FEED_POPULAR_REFRESH_MS", "5000", "the feed's popular items are recomputed at most this often, ms (0 = every call)"},
     {"CHORUS_HASHTAG_SCAN_MAX", "1000", "hashtag rows one page of a tag's items examines at most (10-100000)"},
     {"CHORUS_RETENTION_OUTBOX", "604800", "outbox rows every consumer has passed are deleted after this many seconds (0 = keep)"},
     {"CHORUS_RETENTION_EVENTS", "604800", "engagement_events rows likewise (and only once shipped, when CHORUS_CLICKHOUSE is set); 0 = keep"},
@@ -72,6 +73,11 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
     {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
     {"CHORUS_TRUSTED_PROXIES", "(unset: none)", "comma list of CIDRs whose X-Forwarded-For names the client address"},
+    {"CHORUS_FEED_WEIGHTS", "(unset: built in)", "file of feed ranking weights, 'feature = number' per line (reread on SIGHUP)"},
+    {"CHORUS_FEED_MODEL", "(unset: none)", "linear/logistic feed model, JSON {type, bias, weights}; wins over the weights (reread on SIGHUP)"},
+    {"CHORUS_FEED_REEL_EVERY", "5", "home feed: at least one reel in every N items when reels exist (0 = no quota, 2-100)"},
+    {"CHORUS_FEED_OON_SHARE", "30", "home feed: out-of-network items at most this % of a page when in-network supply suffices (0-100)"},
+    {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that may use admin-only reads (?explain=1 on feeds)"},
 };
 
 void ch_config_print_help(FILE *out)
@@ -248,6 +254,41 @@ static int ch__load_feed(ch_config_t *cfg, char *err, size_t errlen)
 
 /* ---- loading --------------------------------------------------------------------------- */
 
+/* The feed's settings (model files are read by svc/feed/rank_model.c at start). */
+static int ch__config_feed(ch_config_t *cfg, char *err, size_t errlen)
+{
+    int64_t reel_every = CH_CONFIG_FEED_REEL_EVERY, oon = CH_CONFIG_FEED_OON_SHARE;
+    if (ch__env_str("CHORUS_FEED_WEIGHTS", cfg->feed_weights_path, sizeof(cfg->feed_weights_path), err, errlen) ||
+        ch__env_str("CHORUS_FEED_MODEL", cfg->feed_model_path, sizeof(cfg->feed_model_path), err, errlen) ||
+        ch__env_int("CHORUS_FEED_REEL_EVERY", 0, 100, &reel_every, err, errlen) ||
+        ch__env_int("CHORUS_FEED_OON_SHARE", 0, 100, &oon, err, errlen))
+        return -1;
+    if (reel_every == 1)
+        return ch__fail(err, errlen, "CHORUS_FEED_REEL_EVERY", getenv("CHORUS_FEED_REEL_EVERY"), "0 or 2 to 100");
+    cfg->feed_reel_every = reel_every;
+    cfg->feed_oon_share = oon;
+    const char *admins = getenv("CHORUS_ADMIN_USERS");
+    cfg->nadmin_users = 0;
+    for (const char *p = admins; p && *p;) {
+        char *end;
+        errno = 0;
+        unsigned long long id = *p >= '0' && *p <= '9' ? strtoull(p, &end, 10) : 0;
+        if (!id || errno || id > INT64_MAX || (*end && *end != ',') || cfg->nadmin_users == CH_MAX_ADMIN_USERS)
+            return ch__fail(err, errlen, "CHORUS_ADMIN_USERS", admins, "a comma list of at most 64 user ids");
+        cfg->admin_users[cfg->nadmin_users++] = id;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+int ch_config_is_admin(const ch_config_t *cfg, uint64_t user)
+{
+    for (size_t i = 0; user && i < cfg->nadmin_users; i++)
+        if (cfg->admin_users[i] == user)
+            return 1;
+    return 0;
+}
+
 int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -257,6 +298,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
     int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
+    int64_t popular_ms = 5000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
     int64_t tl_max = (int64_t)CH_CONFIG_TIMELINE_MAX_MEMORY;
     int64_t ret_outbox = CH_RETENTION_DEFAULT_S, ret_events = CH_RETENTION_DEFAULT_S, ret_interval = 60;
@@ -331,6 +373,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_KV_PROBE_INTERVAL", 50, 60000, &kv_probe, err, errlen) ||
         ch__env_int("CHORUS_TIMELINE_MAX_MEMORY", 0, INT64_MAX, &tl_max, err, errlen) ||
         ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
+        ch__env_int("CHORUS_FEED_POPULAR_REFRESH_MS", 0, 3600 * 1000, &popular_ms, err, errlen) ||
         ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
         ch__env_int("CHORUS_RETENTION_OUTBOX", 0, CH_RETENTION_MAX_S, &ret_outbox, err, errlen) ||
         ch__env_int("CHORUS_RETENTION_EVENTS", 0, CH_RETENTION_MAX_S, &ret_events, err, errlen) ||
@@ -356,6 +399,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         return ch__fail(err, errlen, "CHORUS_TRUSTED_PROXIES", proxies,
                         "a comma list of at most 64 CIDRs (10.0.0.0/8, ::1/128, 192.0.2.7)");
     cfg->ntrusted_proxies = (size_t)nproxies;
+    if (ch__config_feed(cfg, err, errlen) != 0)
+        return -1;
 
     int64_t db_timeout = CH__DB_STATEMENT_TIMEOUT_MS, db_pool = CH__DB_POOL_SIZE, db_wait = CH__DB_POOL_WAIT_MS;
     if (ch__env_int("CHORUS_DB_STATEMENT_TIMEOUT", 0, 3600 * 1000LL, &db_timeout, err, errlen) ||
@@ -402,6 +447,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
                         "0 (no bound) or at least 1048576 bytes");
     cfg->timeline_max_memory = (size_t)tl_max;
     cfg->trending_refresh_ms = trending_ms;
+    cfg->feed_popular_refresh_ms = popular_ms;
     cfg->hashtag_scan_max = tag_scan;
     cfg->retention_outbox_s = ret_outbox;
     cfg->retention_events_s = ret_events;

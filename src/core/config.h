@@ -15,6 +15,10 @@
 #define CH_ROLE_WORKER 4u
 #define CH_ROLE_ALL (CH_ROLE_API | CH_ROLE_GATEWAY | CH_ROLE_WORKER)
 #define CH_MAX_TRUSTED_PROXIES 64 /* CIDRs in CHORUS_TRUSTED_PROXIES */
+#define CH_MAX_ADMIN_USERS 64     /* user ids in CHORUS_ADMIN_USERS */
+/* CHORUS_FEED_REEL_EVERY and CHORUS_FEED_OON_SHARE defaults (svc/feed/mix.h). */
+#define CH_CONFIG_FEED_REEL_EVERY 5
+#define CH_CONFIG_FEED_OON_SHARE 30
 
 /* CHORUS_KV_MAX_MEMORY: default and smallest non-zero value (the same figures as
  * CH_KV_DEFAULT_MAX_MEMORY / CH_KV_MIN_MAX_MEMORY in store/kv.h; core does not see store). */
@@ -83,6 +87,7 @@ typedef struct {
     int64_t kv_probe_interval_ms; /* Redis: health probe period; fail-fast while down */
     size_t timeline_max_memory; /* in-process home timelines bound, bytes (0 = none) */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
+    int64_t feed_popular_refresh_ms; /* the feed's popular top-K likewise (svc/feed/sources_popular.c) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */
     int64_t retention_outbox_s; /* outbox rows older than this go once consumed; 0 = keep */
     int64_t retention_events_s; /* engagement_events likewise (and shipped, with ClickHouse) */
@@ -102,6 +107,13 @@ typedef struct {
     unsigned max_connections;  /* open connections in all; 0 = from the fd limit */
     ch_cidr_t trusted_proxies[CH_MAX_TRUSTED_PROXIES]; /* whose X-Forwarded-For is believed */
     size_t ntrusted_proxies;
+    /* feed ranking (svc/feed/rank*) */
+    char feed_weights_path[1024]; /* "" = built-in weights */
+    char feed_model_path[1024];   /* "" = none; a linear/logistic model file wins over the weights */
+    int64_t feed_reel_every;      /* at least one reel in every N items when reels exist; 0 = no quota */
+    int64_t feed_oon_share;       /* out-of-network items at most this % of a page (enough in-network supply) */
+    uint64_t admin_users[CH_MAX_ADMIN_USERS]; /* may ask ?explain=1 (until issue 15 brings roles) */
+    size_t nadmin_users;
 } ch_config_t;
 
 /** Fills cfg from the environment (getenv). On a bad value returns -1 and writes a message
@@ -111,6 +123,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen);
 int ch_config_parse_roles(const char *s, unsigned *roles_out);
 /** Parses "host:port" (host may be "[v6]"); -1 if bad. host gets at most hostlen-1 bytes. */
 int ch_config_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port_out);
+/** Whether user is listed in CHORUS_ADMIN_USERS. */
+int ch_config_is_admin(const ch_config_t *cfg, uint64_t user);
 /** Prints every variable with its default and meaning. */
 void ch_config_print_help(FILE *out);
 

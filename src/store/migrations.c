@@ -15,6 +15,7 @@ extern const char ch_migration_notification_targets[];
 extern const char ch_migration_reactions[];
 extern const char ch_migration_db_probe[];
 extern const char ch_migration_feed[];
+extern const char ch_migration_feed_sources[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -91,6 +92,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {9, "idempotency_keys", ch_migration_idempotency},
     {10, "db_probe", ch_migration_db_probe},
     {11, "feed", ch_migration_feed},
+    {12, "feed_sources", ch_migration_feed_sources},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

@@ -4,7 +4,8 @@
  * user not followed, blocked either way, private account, comment by a blocked user or on
  * an invisible item, a key of the wrong type — others rendered in key order with their
  * facts; duplicates, n = 0 and n = CH_ITEMS_HYDRATE_MAX; the registry hands each domain at
- * most CH_ITEMS_IN_MAX distinct keys per call. */
+ * most CH_ITEMS_IN_MAX distinct keys per call. ch_target_resolve goes through the same
+ * registry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include "core/log.h"
 #include "svc/common/items.h"
 #include "svc/common/sql.h"
+#include "svc/engage/target.h"
 #include "svc/item_types.h"
 
 #define OK(expr) assert_int_equal((expr), CH_OK)
@@ -353,6 +355,46 @@ static void test_chunks(void **state)
     ch_items_register(CH_TARGET_LISTING, NULL);
 }
 
+/* ch_target_resolve goes through the registry: the domains' rules for registered types, a
+ * new type plugs in by registering, an unregistered one is not found. */
+static ch_err_t listing_resolve(ch_svc_t *s, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type, uint64_t id,
+                                ch_target_t *out, ch_fault_t *f)
+{
+    if (id != 42)
+        return ch_fault(f, CH_ENOTFOUND, NULL, "listing not found");
+    *out = (ch_target_t){type, id, A, 0};
+    return CH_OK;
+}
+
+static void test_resolve(void **state)
+{
+    SKIP_UNLESS_AVAILABLE(state);
+    ch_target_t t;
+    ch_fault_t f = {0};
+    OK(ch_target_resolve(&svc, NULL, V, CH_TARGET_POST, P_PUBLIC, &t, &f));
+    assert_int_equal(t.type, CH_TARGET_POST);
+    assert_int_equal(t.author_id, A);
+    OK(ch_target_resolve(&svc, NULL, V, CH_TARGET_POST, P_OWN_FOLLOWERS, &t, &f));
+    assert_int_equal(t.followers_only, 1);
+    OK(ch_target_resolve(&svc, NULL, V, CH_TARGET_STORY, S_LIVE, &t, &f));
+    OK(ch_target_resolve(&svc, NULL, V, CH_TARGET_COMMENT, C_OK, &t, &f));
+    assert_int_equal(t.type, CH_TARGET_COMMENT);
+    const ch_item_key_t hidden[] = {{CH_TARGET_POST, P_DELETED},      {CH_TARGET_STORY, S_EXPIRED},
+                                    {CH_TARGET_POST, P_FOLLOWERS},    {CH_TARGET_POST, P_BY_BLOCKER},
+                                    {CH_TARGET_POST, P_BY_BLOCKED},   {CH_TARGET_POST, P_PRIVATE},
+                                    {CH_TARGET_POST, R_REEL},         {CH_TARGET_COMMENT, C_BY_BLOCKED},
+                                    {CH_TARGET_COMMENT, C_ON_PRIVATE}, {CH_TARGET_COMMENT, C_DELETED},
+                                    {CH_TARGET_LIVESTREAM, P_PUBLIC}, {CH_TARGET_LISTING, 42}};
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+        assert_int_equal(ch_target_resolve(&svc, NULL, V, hidden[i].type, hidden[i].id, &t, &f), CH_ENOTFOUND);
+    static const ch_item_type_ops_t ops = {.resolve = listing_resolve};
+    ch_items_register(CH_TARGET_LISTING, &ops);
+    OK(ch_target_resolve(&svc, NULL, V, CH_TARGET_LISTING, 42, &t, &f));
+    assert_int_equal(t.type, CH_TARGET_LISTING);
+    assert_int_equal(ch_target_resolve(&svc, NULL, V, CH_TARGET_LISTING, 43, &t, &f), CH_ENOTFOUND);
+    ch_items_register(CH_TARGET_LISTING, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_too_many),
         cmocka_unit_test(test_max),
         cmocka_unit_test(test_chunks),
+        cmocka_unit_test(test_resolve),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, sqlite_setup, sqlite_teardown);
     failed += cmocka_run_group_tests_name("postgres", tests, pg_setup, pg_teardown);

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "svc/engage/counters.h"
 #include "svc/engage/reactions_writer.h"
+#include "svc/item_types.h"
 
 #define OK(expr) assert_int_equal((expr), CH_OK)
 #define USERS 40
@@ -40,6 +41,7 @@ static int setup(void **state)
         return -1;
     snprintf(url, sizeof(url), "sqlite:%s/t.db", dir);
     ch_log_set_level(CH_LOG_ERROR);
+    ch_svc_register_item_types(); /* ch_target_resolve goes through the registry */
     if (ch_db_open(url, &svc.db, errbuf, sizeof(errbuf)) != CH_OK || ch_db_migrate(svc.db, NULL) != CH_OK)
         return -1;
     ch_db_conn_t *conn;

@@ -41,6 +41,14 @@ typedef enum {
     CH__TARGET_COUNT
 } ch_target_type_t;
 
+/** An item (target) the viewer may see and engage with, as resolved by its type. */
+typedef struct {
+    ch_target_type_t type;
+    uint64_t id;
+    uint64_t author_id;   /* who owns it (notified, affinity) */
+    int followers_only;   /* its visibility (for mentions: who may see it) */
+} ch_target_t;
+
 /** An item addressed polymorphically. */
 typedef struct {
     uint8_t type; /* target type number (ch_target_type_t) */
@@ -61,6 +69,11 @@ typedef struct {
 /** How a domain serves one item type. Slots may be NULL: the type then has no item of that
  * kind (resolve: CH_ENOTFOUND; hydrate: NULL). */
 typedef struct {
+    /** Resolves item id of type for viewer: it exists, is live (not deleted or expired) and
+     * viewer may see it; else CH_ENOTFOUND "<type> not found" in f. conn may be NULL (one
+     * is borrowed) or the caller's, inside its transaction. */
+    ch_err_t (*resolve)(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type, uint64_t id,
+                        ch_target_t *out, ch_fault_t *f);
     /** Renders keys[0..n) (n <= CH_ITEMS_IN_MAX, distinct, ids in 1..INT64_MAX, every
      * key's type registered with this same function) for viewer in ONE statement. out[]
      * and facts[] come zeroed; out[i] receives the item (caller owns it) and facts[i] its

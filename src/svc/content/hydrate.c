@@ -1,7 +1,8 @@
-/* Posts, reels and stories in the item-type registry (svc/common/items.h): the three share
- * the items table, so one hydrating function serves them, one statement per chunk of ids,
- * with the live-item condition and the visibility rule applied in SQL
- * (CH_GRAPH_SQL_MAY_SEE_CONTENT), as the hashtag pages do. */
+/* Posts, reels and stories in the item-type registry (svc/common/items.h): resolved one at
+ * a time by ch_content_find (items.c); the three share the items table, so one hydrating
+ * function serves them, one statement per chunk of ids, with the live-item condition and
+ * the visibility rule applied in SQL (CH_GRAPH_SQL_MAY_SEE_CONTENT), as the hashtag pages
+ * do. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,7 +65,18 @@ static ch_err_t ch__hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_
     return CH_OK;
 }
 
-static const ch_item_type_ops_t ch__item_ops = {.hydrate_many = ch__hydrate_items};
+static ch_err_t ch__resolve_item(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type,
+                                 uint64_t id, ch_target_t *out, ch_fault_t *f)
+{
+    ch_item_type_t item = type == CH_TARGET_REEL ? CH_ITEM_REEL : type == CH_TARGET_STORY ? CH_ITEM_STORY : CH_ITEM_POST;
+    ch_item_ref_t ref;
+    ch_err_t err = ch_content_find(svc, conn, viewer, item, id, &ref, f);
+    if (err == CH_OK)
+        *out = (ch_target_t){type, ref.id, ref.author_id, ref.followers_only};
+    return err;
+}
+
+static const ch_item_type_ops_t ch__item_ops = {.resolve = ch__resolve_item, .hydrate_many = ch__hydrate_items};
 
 void ch_content_register_types(void)
 {

@@ -175,8 +175,8 @@ ch_err_t ch_content_create(ch_svc_t *svc, uint64_t author, ch_item_type_t type, 
     if (err == CH_OK)
         err = ch__event(svc, conn, type, "created", id);
     if (err == CH_OK) /* mentions and hashtags of the text (422 naming it: nothing stored) */
-        err = ch_refs_item(svc, conn, type, id, author, strcmp(in.visibility, "followers") == 0, 1, in.text,
-                           type == CH_ITEM_REEL ? "caption" : "text", f);
+        err = ch__content_refs(svc, conn, type, id, author, strcmp(in.visibility, "followers") == 0, 1, in.text,
+                               type == CH_ITEM_REEL ? "caption" : "text", f);
     if (err == CH_OK)
         err = ch__render_on(svc, conn, author, type, id, &item, f);
     ch_content_input_clear(&in);
@@ -238,9 +238,9 @@ ch_err_t ch_content_edit(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, ui
     if (err == CH_OK)
         err = ch__event(svc, conn, type, "updated", id);
     if (err == CH_OK) /* re-parsed: old mentions and hashtags replaced, new mentions notified */
-        err = ch_refs_item(svc, conn, type, id, viewer,
-                           strcmp(ch_db_rows_text(rows, 0, CH_ITEM_COL_VISIBILITY), "followers") == 0, 0, text,
-                           type == CH_ITEM_REEL ? "caption" : "text", f);
+        err = ch__content_refs(svc, conn, type, id, viewer,
+                               strcmp(ch_db_rows_text(rows, 0, CH_ITEM_COL_VISIBILITY), "followers") == 0, 0, text,
+                               type == CH_ITEM_REEL ? "caption" : "text", f);
     if (err == CH_OK)
         err = ch__render_on(svc, conn, viewer, type, id, &item, f);
     ch_db_rows_free(rows);

@@ -39,23 +39,6 @@ static json_t *ch__time_or_null(const ch_db_rows_t *rows, size_t r, size_t col)
     return json_string(buf);
 }
 
-json_t *ch_rows_json_array(const ch_db_rows_t *rows, size_t r, size_t col)
-{
-    json_t *v = ch_db_rows_isnull(rows, r, col) ? NULL : json_loads(ch_db_rows_text(rows, r, col), 0, NULL);
-    if (!json_is_array(v)) {
-        json_decref(v);
-        v = json_array();
-    }
-    return v;
-}
-
-json_t *ch_user_summary_render(const ch_db_rows_t *rows, size_t r, size_t id_col, size_t name_col)
-{
-    return json_pack("{s:s, s:s, s:s, s:o}", "id", ch_db_rows_text(rows, r, id_col), "handle",
-                     ch_db_rows_text(rows, r, name_col), "display_name", ch_db_rows_text(rows, r, name_col + 1),
-                     "avatar_url", ch__text_or_null(rows, r, name_col + 2));
-}
-
 json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
 {
     ch_item_type_t type = ch_item_row_type(rows, r);

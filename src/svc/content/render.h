@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "svc/common/rows_json.h"
 #include "svc/content/content.h"
 
 /** Columns of an item row joined with its author and the viewer's story view. Queries use
@@ -46,11 +47,5 @@ json_t *ch_item_render(const ch_db_rows_t *rows, size_t r);
  * ordered by id (the extra row says there is a next page; its cursor is the last id
  * shown). Takes ownership of rows (freed). */
 json_t *ch_item_page(ch_db_rows_t *rows, int limit);
-/** A user summary {id, handle, display_name, avatar_url} from row r: the id at id_col,
- * handle, display_name and avatar_url at name_col and the two after it. Caller owns it. */
-json_t *ch_user_summary_render(const ch_db_rows_t *rows, size_t r, size_t id_col, size_t name_col);
-/** The JSON array stored as text in row r, column col (mentions, hashtags), or a new empty
- * array for NULL or anything that is not an array. Caller owns it. */
-json_t *ch_rows_json_array(const ch_db_rows_t *rows, size_t r, size_t col);
 
 #endif

@@ -11,6 +11,12 @@
  * not found") when it does not exist, is deleted or expired, or viewer may not see it. */
 ch_err_t ch__content_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_item_type_t type, uint64_t id,
                           ch_db_rows_t **rows_out, ch_item_ref_t *ref, ch_fault_t *f);
+/** Parses text (field names it in errors), stores the mentions and hashtags of item `id`
+ * by author (svc/engage/refs.h) and writes their arrays into the item row, on conn (the
+ * caller's write transaction). is_new: the item was created in this transaction. CH_EINVAL
+ * as in ch_refs_parse. */
+ch_err_t ch__content_refs(ch_svc_t *svc, ch_db_conn_t *conn, ch_item_type_t type, uint64_t id, uint64_t author,
+                          int followers_only, int is_new, const char *text, const char *field, ch_fault_t *f);
 /** CH_ENOTFOUND "<type> not found" in f; returns it. */
 ch_err_t ch__content_not_found(ch_item_type_t type, ch_fault_t *f);
 

@@ -36,6 +36,11 @@
 #define CH_COMMENTS_TOP_SHARE_MS (60LL * 1000)
 #define CH_COMMENTS_TOP_SLOTS 8 /* a power of two */
 
+/** Resolves a comment as a target (the registry's resolve for comments): the comment is
+ * live, not by a user blocked either way with the viewer, and viewer may see the item it
+ * belongs to. CH_ENOTFOUND "comment not found" otherwise. */
+ch_err_t ch_comment_resolve(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t comment_id, ch_target_t *out,
+                            ch_fault_t *f);
 /** Registers comments in the item-type registry (svc/common/items.h); called once at
  * start-up by ch_svc_register_item_types. */
 void ch_comments_register_types(void);

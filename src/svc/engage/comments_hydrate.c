@@ -1,8 +1,9 @@
-/* Comments in the item-type registry (svc/common/items.h): many comments rendered for a
- * viewer in one statement per chunk of ids. A comment shows when it is live, its author
- * and the viewer do not block each other, and the viewer may see the item it belongs to
- * (live, and CH_GRAPH_SQL_MAY_SEE_CONTENT for its author). Comments live on posts, reels
- * and stories (the items table); those on other types are not hydrated yet. */
+/* Comments in the item-type registry (svc/common/items.h): resolved one at a time by
+ * ch_comment_resolve (comments_resolve.c), many rendered for a viewer in one statement per
+ * chunk of ids. A comment shows when it is live, its author and the viewer do not block
+ * each other, and the viewer may see the item it belongs to (live, and
+ * CH_GRAPH_SQL_MAY_SEE_CONTENT for its author). Comments live on posts, reels and stories
+ * (the items table); those on other types are not hydrated yet. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,7 +63,15 @@ static ch_err_t ch__hydrate_comments(ch_svc_t *svc, uint64_t viewer, const ch_it
     return CH_OK;
 }
 
-static const ch_item_type_ops_t ch__comment_ops = {.hydrate_many = ch__hydrate_comments};
+static ch_err_t ch__resolve_comment(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type,
+                                    uint64_t id, ch_target_t *out, ch_fault_t *f)
+{
+    (void)type;
+    return ch_comment_resolve(svc, conn, viewer, id, out, f);
+}
+
+static const ch_item_type_ops_t ch__comment_ops = {.resolve = ch__resolve_comment,
+                                                   .hydrate_many = ch__hydrate_comments};
 
 void ch_comments_register_types(void)
 {

@@ -5,7 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
-#include "svc/content/render.h"
+#include "svc/common/rows_json.h"
 #include "svc/engage/comments_row.h"
 #include "svc/engage/counters.h"
 #include "svc/graph/visibility.h"

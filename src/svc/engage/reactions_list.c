@@ -3,8 +3,8 @@
 #include <stdio.h>
 
 #include "core/clock.h"
+#include "svc/common/rows_json.h"
 #include "svc/common/sql.h"
-#include "svc/content/render.h"
 #include "svc/engage/reactions.h"
 
 #define CH__LIST_SELECT                                                                                      \

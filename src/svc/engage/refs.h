@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "svc/common/sql.h"
-#include "svc/content/content.h"
 #include "svc/engage/target.h"
 #include "svc/engage/textrefs.h"
 
@@ -49,11 +48,5 @@ ch_err_t ch_refs_store(ch_svc_t *svc, ch_db_conn_t *conn, const ch_refs_target_t
 /** Forgets the refs of a deleted target on conn: its hashtags leave pages and trending
  * counts, its mentions are marked removed. */
 ch_err_t ch_refs_clear(ch_svc_t *svc, ch_db_conn_t *conn, ch_target_type_t type, uint64_t id);
-/** For svc/content: parses text (field names it in errors), stores the refs of item `id`
- * by author and writes the arrays into the item row, on conn (the caller's write
- * transaction). is_new: the item was created in this transaction. CH_EINVAL as in
- * ch_refs_parse. */
-ch_err_t ch_refs_item(ch_svc_t *svc, ch_db_conn_t *conn, ch_item_type_t type, uint64_t id, uint64_t author,
-                      int followers_only, int is_new, const char *text, const char *field, ch_fault_t *f);
 
 #endif

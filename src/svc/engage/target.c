@@ -2,8 +2,6 @@
 
 #include <string.h>
 
-#include "svc/content/content.h"
-
 static const struct {
     const char *name;
     const char *segment;
@@ -37,26 +35,8 @@ int ch_target_from_name(const char *name)
 ch_err_t ch_target_resolve(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type, uint64_t id,
                            ch_target_t *out, ch_fault_t *f)
 {
-    ch_item_ref_t ref;
-    ch_item_type_t item;
-    switch (type) {
-    case CH_TARGET_POST:
-        item = CH_ITEM_POST;
-        break;
-    case CH_TARGET_REEL:
-        item = CH_ITEM_REEL;
-        break;
-    case CH_TARGET_STORY:
-        item = CH_ITEM_STORY;
-        break;
-    case CH_TARGET_COMMENT:
-        return ch_comment_resolve(svc, conn, viewer, id, out, f);
-    default: /* livestreams and listings: their domains do not exist yet */
+    const ch_item_type_ops_t *ops = ch_items_ops((int)type);
+    if (!ops || !ops->resolve) /* livestreams and listings: their domains do not exist yet */
         return ch_fault(f, CH_ENOTFOUND, NULL, "%s not found", ch_target_type_name(type));
-    }
-    ch_err_t err = ch_content_find(svc, conn, viewer, item, id, &ref, f);
-    if (err)
-        return err;
-    *out = (ch_target_t){type, ref.id, ref.author_id, ref.followers_only};
-    return CH_OK;
+    return ops->resolve(svc, conn, viewer, type, id, out, f);
 }

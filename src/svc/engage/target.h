@@ -1,6 +1,7 @@
 /* Engageable targets: the six content types addressed as (type, id). Reactions, comments,
  * mentions, hashtags, views, notifications and events all point at a target. The types
- * (CH_TARGET_MAP) are those of the item-type registry, svc/common/items.h. */
+ * (CH_TARGET_MAP) and ch_target_t are those of the item-type registry, svc/common/items.h:
+ * a new type's domain plugs in by registering its ops there. */
 #ifndef CH_SVC_ENGAGE_TARGET_H
 #define CH_SVC_ENGAGE_TARGET_H
 
@@ -9,29 +10,18 @@
 #include "svc/common/items.h"
 #include "svc/context.h"
 
-/** A target the viewer may engage with. */
-typedef struct {
-    ch_target_type_t type;
-    uint64_t id;
-    uint64_t author_id;   /* who owns it (notified, affinity) */
-    int followers_only;   /* its visibility (for mentions: who may see it) */
-} ch_target_t;
-
 /** The type name ("post"); static storage. */
 const char *ch_target_type_name(ch_target_type_t type);
 /** Parses a path segment ("posts") into a type; -1 when unknown. */
 int ch_target_from_segment(const char *segment);
 /** Parses a type name ("post") into a type; -1 when unknown. */
 int ch_target_from_name(const char *name);
-/** Resolves (type, id) for viewer: the item exists, is live (not deleted or expired) and
- * viewer may see it (blocks, private accounts, followers-only); else CH_ENOTFOUND. conn
- * may be NULL (one is borrowed) or the caller's, inside its transaction. */
+/** Resolves (type, id) for viewer through the item-type registry (the resolve of the
+ * type's domain): the item exists, is live (not deleted or expired) and viewer may see it
+ * (blocks, private accounts, followers-only); else CH_ENOTFOUND ("<type> not found", also
+ * for a type no domain registered). conn may be NULL (one is borrowed) or the caller's,
+ * inside its transaction. */
 ch_err_t ch_target_resolve(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type, uint64_t id,
                            ch_target_t *out, ch_fault_t *f);
-
-/** Resolves a comment target (implemented by the comments service, svc/engage/comments*):
- * the comment is live and viewer may see the item it belongs to. */
-ch_err_t ch_comment_resolve(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t comment_id, ch_target_t *out,
-                            ch_fault_t *f);
 
 #endif

@@ -84,7 +84,7 @@ static ch_err_t ch__post_or_reel(ch_seed_world_t *w, ch_batch_t *b, size_t i, si
         w->stats->posts++;
     }
     it->restricted |= w->is_private[author];
-    /* The caption's mentions and hashtags, as the write path stores them (ch_refs_item). */
+    /* The caption's mentions and hashtags, as the write path stores them (svc/content/refs.c). */
     char *mentions = NULL, *hashtags = NULL;
     ch_err_t err = ch_seed_text(w, it->type, id, it->author, it, at, -1, text, &mentions, &hashtags);
     row[13] = CH_DB_P_TEXT(ch_batch_own(b, mentions));

@@ -1,0 +1,210 @@
+/* Ranked feed snapshots: text encoding, cursors, slots in the kv store (snapshot.h).
+ *
+ * Text: a header "F1:<gen>:<at_ms>:<has_features>:<n>\n", then one line per entry
+ *     <type>,<id>,<author>,<reason>,<score>,<via0>,<via1>,<via2>[,<f0>;<f1>;...],<tag>\n
+ * the tag last (tags hold no newline; a comma in one is kept: it is the rest of the line). */
+#include "svc/feed/snapshot.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/id.h"
+#include "svc/common/kv_local.h"
+
+#define CH__SNAP_LINE_MAX (160 + CH_FEED_TAG_MAX + CH_FEED_F_COUNT * 26)
+
+void ch_feed_snap_clear(ch_feed_snap_t *s)
+{
+    free(s->entries);
+    s->entries = NULL;
+    s->n = 0;
+}
+
+char *ch_feed_snap_encode(const ch_feed_snap_t *s, size_t *len_out)
+{
+    size_t cap = 96 + s->n * CH__SNAP_LINE_MAX, len;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    len = (size_t)snprintf(buf, cap, "F1:%" PRIu64 ":%" PRId64 ":%d:%zu\n", s->gen, s->at_ms, s->has_features ? 1 : 0,
+                           s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        const ch_feed_snap_entry_t *e = &s->entries[i];
+        const ch_feed_cand_t *c = &e->cand;
+        len += (size_t)snprintf(buf + len, cap - len, "%u,%" PRIu64 ",%" PRIu64 ",%d,%.9g,%" PRIu64 ",%" PRIu64
+                                ",%" PRIu64 ",",
+                                (unsigned)c->key.type, c->key.id, c->author_id, (int)c->reason, e->score, c->via[0],
+                                c->via[1], c->via[2]);
+        if (s->has_features) {
+            for (int f = 0; f < CH_FEED_F_COUNT; f++)
+                len += (size_t)snprintf(buf + len, cap - len, "%s%.6g", f ? ";" : "", e->features[f]);
+            buf[len++] = ',';
+        }
+        size_t tl = strnlen(c->tag, CH_FEED_TAG_MAX - 1);
+        for (size_t k = 0; k < tl; k++)
+            buf[len++] = c->tag[k] == '\n' ? ' ' : c->tag[k];
+        buf[len++] = '\n';
+        buf[len] = '\0';
+    }
+    if (len_out)
+        *len_out = len;
+    return buf;
+}
+
+/* Parses an unsigned decimal at *p; -1 when there is none or it overflows. */
+static int ch__u64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+/* Parses a double at *p up to the next stop character; -1 when none. */
+static int ch__dbl(const char **p, double *out)
+{
+    char *end;
+    double v = strtod(*p, &end);
+    if (end == *p)
+        return -1;
+    *p = end;
+    *out = v;
+    return 0;
+}
+
+/* One entry line at *p (up to and past its newline) into e. */
+static int ch__entry(const char **p, int has_features, ch_feed_snap_entry_t *e)
+{
+    const char *s = *p;
+    uint64_t type, reason;
+    ch_feed_cand_t *c = &e->cand;
+    memset(e, 0, sizeof(*e));
+    if (ch__u64(&s, &type) || type > 255 || *s++ != ',' || ch__u64(&s, &c->key.id) || *s++ != ',' ||
+        ch__u64(&s, &c->author_id) || *s++ != ',' || ch__u64(&s, &reason) || reason > CH_FEED_REASON_SUGGESTED ||
+        *s++ != ',' || ch__dbl(&s, &e->score) || *s++ != ',')
+        return -1;
+    for (int v = 0; v < CH_FEED_VIA_MAX; v++)
+        if (ch__u64(&s, &c->via[v]) || *s++ != ',')
+            return -1;
+    for (int f = 0; has_features && f < CH_FEED_F_COUNT; f++)
+        if (ch__dbl(&s, &e->features[f]) || *s++ != (f + 1 < CH_FEED_F_COUNT ? ';' : ','))
+            return -1;
+    const char *eol = strchr(s, '\n');
+    if (!eol || (size_t)(eol - s) >= CH_FEED_TAG_MAX)
+        return -1;
+    memcpy(c->tag, s, (size_t)(eol - s));
+    c->key.type = (uint8_t)type;
+    c->reason = (ch_feed_reason_t)reason;
+    *p = eol + 1;
+    return 0;
+}
+
+int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    const char *p = text;
+    uint64_t gen, at, hf, n;
+    if (strncmp(p, "F1:", 3) != 0)
+        return -1;
+    p += 3;
+    if (ch__u64(&p, &gen) || *p++ != ':' || ch__u64(&p, &at) || *p++ != ':' || ch__u64(&p, &hf) || hf > 1 ||
+        *p++ != ':' || ch__u64(&p, &n) || *p++ != '\n' || n > CH_FEED_SNAP_MAX || at > INT64_MAX)
+        return -1;
+    s->entries = calloc(n ? n : 1, sizeof(*s->entries));
+    if (!s->entries)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (ch__entry(&p, (int)hf, &s->entries[i]) != 0) {
+            ch_feed_snap_clear(s);
+            return -1;
+        }
+    }
+    if (*p) {
+        ch_feed_snap_clear(s);
+        return -1;
+    }
+    s->n = n;
+    s->gen = gen;
+    s->at_ms = (int64_t)at;
+    s->has_features = (int)hf;
+    return 0;
+}
+
+int ch_feed_cursor_parse(const char *cursor, uint64_t *gen, size_t *offset)
+{
+    const char *p = cursor;
+    uint64_t g, off;
+    if (!p || ch__u64(&p, &g) || *p++ != '.' || ch__u64(&p, &off) || *p || g == 0 || g > INT64_MAX ||
+        off > CH_FEED_SNAP_MAX)
+        return -1;
+    *gen = g;
+    *offset = (size_t)off;
+    return 0;
+}
+
+void ch_feed_cursor_format(uint64_t gen, size_t offset, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "%" PRIu64 ".%zu", gen, offset);
+}
+
+/* ---- slots in the kv store ----------------------------------------------------------------- */
+
+static void ch__slot_key(const char *feed, uint64_t viewer, uint64_t gen, char *key, size_t len)
+{
+    snprintf(key, len, "feed:snap:%s:%" PRIu64 ":%" PRIu64, feed, viewer, gen % CH_FEED_SNAP_SLOTS);
+}
+
+ch_err_t ch_feed_snap_save(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s)
+{
+    char key[96];
+    int64_t n = 0;
+    snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":n", feed, viewer);
+    ch_err_t err = ch_kvl_incr(svc, key, CH_FEED_SNAP_TTL_MS, &n, NULL);
+    if (err)
+        return err;
+    /* A fresh id whose low bits name the slot (round robin by the counter, as comments_top.c). */
+    s->gen = (ch_id_next() & ~(uint64_t)(CH_FEED_SNAP_SLOTS - 1)) | ((uint64_t)n % CH_FEED_SNAP_SLOTS);
+    if (s->gen == 0)
+        s->gen = CH_FEED_SNAP_SLOTS;
+    size_t len = 0;
+    char *val = ch_feed_snap_encode(s, &len);
+    if (!val) {
+        s->gen = 0;
+        return CH_EINTERNAL;
+    }
+    ch__slot_key(feed, viewer, s->gen, key, sizeof(key));
+    err = ch_kvl_set(svc, key, val, len, CH_FEED_SNAP_TTL_MS);
+    free(val);
+    if (err)
+        s->gen = 0;
+    return err;
+}
+
+ch_err_t ch_feed_snap_load(ch_svc_t *svc, const char *feed, uint64_t viewer, uint64_t gen, ch_feed_snap_t *s,
+                           int *found)
+{
+    char key[96], *val = NULL;
+    memset(s, 0, sizeof(*s));
+    *found = 0;
+    ch__slot_key(feed, viewer, gen, key, sizeof(key));
+    ch_err_t err = ch_kvl_get(svc, key, &val, NULL);
+    if (err || !val)
+        return err;
+    if (ch_feed_snap_decode(val, s) == 0 && s->gen == gen)
+        *found = 1;
+    else
+        ch_feed_snap_clear(s);
+    free(val);
+    return CH_OK;
+}
