@@ -41,6 +41,8 @@
 #   BENCH_CONNECTIONS    wrk connections               (default: 64)
 #   BENCH_WRK_THREADS    wrk threads                   (default: 2)
 #   BENCH_THREADS        chorusd loops = nginx workers (default: nproc)
+#   LAB_SEEDED           a directory kept by an earlier run (BENCH_KEEP=1): its seed/ and
+#                        rates.csv are reused instead of seeding again
 #   BENCH_KEEP=1         keep the temporary directory
 set -euo pipefail
 
@@ -97,13 +99,22 @@ trap 'exit 143' TERM
 lab_env=(CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8192 CHORUS_LOG_LEVEL=warn)
 
 # ---- 1. the community -----------------------------------------------------------------------
-mkdir -p "$tmp/seed"
-echo "feedlab: seeding $users users, $celebs celebrities x $celeb_followers followers, $follows follows each" >&2
-t0=$(date +%s.%N)
-env "${lab_env[@]}" CHORUS_DATA_DIR="$tmp/seed" "$chorusd" seed --profile feedlab --users "$users" \
-  --celebrities "$celebs" --celebrity-followers "$celeb_followers" --follows "$follows" \
-  --rates "$tmp/rates.csv" >"$tmp/seed.out" 2>"$tmp/seed.log" || { cat "$tmp/seed.log" >&2; die "seed failed"; }
-seed_s=$("$py" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
+if [ -n "${LAB_SEEDED:-}" ]; then
+  if [ ! -d "$LAB_SEEDED/seed" ] || [ ! -f "$LAB_SEEDED/rates.csv" ]; then
+    die "LAB_SEEDED: no seed/ and rates.csv in $LAB_SEEDED"
+  fi
+  cp -a "$LAB_SEEDED/seed" "$tmp/seed"
+  cp "$LAB_SEEDED/rates.csv" "$LAB_SEEDED/seed.out" "$tmp/"
+  seed_s="(reused)"
+else
+  mkdir -p "$tmp/seed"
+  echo "feedlab: seeding $users users, $celebs celebrities x $celeb_followers followers, $follows follows each" >&2
+  t0=$(date +%s.%N)
+  env "${lab_env[@]}" CHORUS_DATA_DIR="$tmp/seed" "$chorusd" seed --profile feedlab --users "$users" \
+    --celebrities "$celebs" --celebrity-followers "$celeb_followers" --follows "$follows" \
+    --rates "$tmp/rates.csv" >"$tmp/seed.out" 2>"$tmp/seed.log" || { cat "$tmp/seed.log" >&2; die "seed failed"; }
+  seed_s=$("$py" -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
+fi
 cat "$tmp/seed.out" >&2
 
 # ---- 2. the modes ---------------------------------------------------------------------------
