@@ -43,6 +43,7 @@ bench: build/chorusd
 	bench/http/run.sh
 	bench/engage/run.sh
 	bench/loginflood/run.sh
+	bench/fanout/run.sh
 	build/feedlab_costmodel
 
 feedlab: build/chorusd

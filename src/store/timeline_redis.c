@@ -1,23 +1,33 @@
 /* Home timelines: the Redis driver.
  *
- * Keys, per user u (the hash tag keeps both in one slot, for scripts and Redis Cluster):
+ * Keys, per user u (the hash tag keeps both in one slot):
  *   tl:{u}   sorted set of entries; every score is 0 and the member is 17 bytes: the item id
  *            big-endian (8), the author id big-endian (8), the type (1). With equal scores
  *            Redis orders members bytewise, and big-endian ids order bytewise as numbers, so
  *            the set is in item-id order, exactly: no id goes through a double (which holds
  *            integers exactly only up to 2^53, and ids are 63-bit). Pages are
  *            ZREVRANGEBYLEX from "(<before_id>", an item is removed by the lex range of its
- *            8-byte prefix, ranks trim the oldest.
- *   tlm:{u}  hash {r: last_read_ms, q: read_rate}; its existence is the timeline's (a
- *            timeline may be empty, and an empty sorted set does not exist in Redis).
- * Both keys carry the idle TTL (CH_TIMELINE_IDLE_TTL_MS), set again by replace and touch:
- * a user who stops reading costs nothing after a week.
+ *            8-byte prefix, ranks trim the oldest. One more member, the empty string (rank
+ *            0, below every entry), is there for as long as the timeline exists: an empty
+ *            timeline still has a key, and a push checks existence and size with one ZCARD.
+ *   tlm:{u}  hash {r: last_read_ms, q: read_rate}.
+ * A timeline exists when both keys do (Redis evicting one under maxmemory loses it whole:
+ * rebuilt at the next read). Both carry the idle TTL (CH_TIMELINE_IDLE_TTL_MS), set again by
+ * replace and touch: a user who stops reading costs nothing after a week.
  *
- * push_many is one pipelined round trip of one EVALSHA per user (a script: if tlm exists,
- * ZADD, trim to the newest CH_TIMELINE_MAX_ENTRIES); one script per user rather than one
- * per batch keeps every script on one slot. replace is MULTI/EXEC (readers see the old
- * timeline or the new one), touch and remove_author are scripts. Scripts are loaded with
- * SCRIPT LOAD on first use and again after NOSCRIPT (a restarted or flushed server).
+ * Trimming: a push lets a sorted set grow up to CH__TLR_SLACK entries past the bound and
+ * then cuts it back to the bound at once (one ZREMRANGEBYRANK per CH__TLR_SLACK pushes
+ * instead of one per push: a third of the Redis CPU of a push into a full timeline). The
+ * entries past the bound are hidden: reads stop at the CH_TIMELINE_MAX_ENTRIES-th newest,
+ * removals cut them first (so that none comes back), and a push that lands among them
+ * counts as not taken. From outside the store keeps exactly the newest
+ * CH_TIMELINE_MAX_ENTRIES, as the in-process one.
+ *
+ * push_many is one round trip: one EVALSHA for the whole batch, looping over its users (one
+ * script per user costs Redis twice the CPU). Such a script spans many slots: Redis Cluster
+ * would need a batch per slot. replace is MULTI/EXEC (readers see the old timeline or the
+ * new one), touch and remove_author are scripts. Scripts are loaded with SCRIPT LOAD on
+ * first use and again after NOSCRIPT (a restarted or flushed server).
  *
  * Connections come from a pool of the kv Redis driver (store/kv_redis.h: lazy connect, 1 s
  * timeouts, dead connections retired) and a circuit breaker (store/kv_breaker.h): after a
@@ -37,34 +47,46 @@
 
 #define CH__TLR_MEMBER_LEN 17
 #define CH__TLR_KEY_MAX 48 /* "tlm:{" + 20 digits + "}" */
+/* Entries a sorted set may hold past the bound before a push cuts it back (hidden). */
+#define CH__TLR_SLACK (CH_TIMELINE_MAX_ENTRIES / 8)
 
 enum { CH__TLR_PUSH, CH__TLR_TOUCH, CH__TLR_RM_AUTHOR, CH__TLR_NSCRIPTS };
 
 static const char *const ch__tlr_scripts[CH__TLR_NSCRIPTS] = {
-    /* KEYS: tl, tlm; ARGV: member, max entries. 1 when the entry went in (and stayed). */
-    [CH__TLR_PUSH] = "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
-                     "if redis.call('ZADD', KEYS[1], 0, ARGV[1]) == 0 then return 0 end\n"
-                     "local c = redis.call('ZCARD', KEYS[1])\n"
-                     "if c == 1 then\n"
-                     "  local t = redis.call('PTTL', KEYS[2])\n"
-                     "  if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end\n"
+    /* KEYS: tl of each user of a batch; ARGV: member, bound, slack. Returns how many
+     * timelines took the entry (an entry that lands among the hidden ones does not count).
+     * c counts the empty member: ranks 1..c-1-bound are hidden. The newest (the common
+     * case) is found at the tail, without ZRANK's walk. */
+    [CH__TLR_PUSH] = "local m, max, slack, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0\n"
+                     "for i = 1, #KEYS do\n"
+                     "  local tl = KEYS[i]\n"
+                     "  local c = redis.call('ZCARD', tl)\n"
+                     "  if c > 0 and redis.call('ZADD', tl, 0, m) == 1 then\n"
+                     "    c = c + 1\n"
+                     "    local hidden, took = c - 1 - max, 1\n"
+                     "    if hidden > 0 then\n"
+                     "      if redis.call('ZRANGE', tl, -1, -1)[1] ~= m and redis.call('ZRANK', tl, m) <= hidden then\n"
+                     "        took = 0\n"
+                     "      end\n"
+                     "      if hidden > slack then redis.call('ZREMRANGEBYRANK', tl, 1, hidden) end\n"
+                     "    end\n"
+                     "    n = n + took\n"
+                     "  end\n"
                      "end\n"
-                     "local max = tonumber(ARGV[2])\n"
-                     "if c > max then\n"
-                     "  local cut = redis.call('ZRANGE', KEYS[1], 0, c - max - 1)\n"
-                     "  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, c - max - 1)\n"
-                     "  for _, m in ipairs(cut) do if m == ARGV[1] then return 0 end end\n"
-                     "end\n"
-                     "return 1\n",
-    /* KEYS: tl, tlm; ARGV: last_read_ms, read_rate, ttl ms. No-op without tlm. */
-    [CH__TLR_TOUCH] = "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
+                     "return n\n",
+    /* KEYS: tl, tlm; ARGV: last_read_ms, read_rate, ttl ms. No-op unless both exist. */
+    [CH__TLR_TOUCH] = "if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then\n"
+                      "  return 0\n"
+                      "end\n"
                       "redis.call('HSET', KEYS[2], 'r', ARGV[1], 'q', ARGV[2])\n"
                       "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n"
                       "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
                       "return 1\n",
-    /* KEYS: tl; ARGV: the author id, 8 bytes big-endian. Returns how many went. */
-    [CH__TLR_RM_AUTHOR] = "local gone = {}\n"
-                          "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do\n"
+    /* KEYS: tl; ARGV: the author id (8 bytes big-endian), the bound. The hidden entries go
+     * first (none may surface). Returns how many went. */
+    [CH__TLR_RM_AUTHOR] = "redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -tonumber(ARGV[2]) - 1)\n"
+                          "local gone = {}\n"
+                          "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 1, -1)) do\n"
                           "  if string.sub(m, 9, 16) == ARGV[1] then gone[#gone + 1] = m end\n"
                           "end\n"
                           "for i = 1, #gone, 500 do\n"
@@ -287,16 +309,22 @@ static int ch__tlr_meta_build(redisContext *c, void *arg, char sha[][41])
         size_t kl = ch__tlr_key(k, "tlm", a->users[i]);
         if (redisAppendCommand(c, "HMGET %b r q", k, kl) != REDIS_OK)
             return -1;
+        kl = ch__tlr_key(k, "tl", a->users[i]);
+        if (redisAppendCommand(c, "EXISTS %b", k, kl) != REDIS_OK)
+            return -1;
     }
-    return (int)a->n;
+    return (int)(2 * a->n);
 }
 
 static ch_err_t ch__tlr_meta_take(redisReply **reps, int n, void *arg)
 {
     ch__tlr_meta_arg_t *a = arg;
-    for (int i = 0; i < n; i++)
-        if (ch__tlr_parse_meta(reps[i], &a->out[i]) != CH_OK)
+    for (int i = 0; i < n / 2; i++) {
+        if (ch__tlr_parse_meta(reps[2 * i], &a->out[i]) != CH_OK || reps[2 * i + 1]->type != REDIS_REPLY_INTEGER)
             return CH_EINTERNAL;
+        if (reps[2 * i + 1]->integer == 0) /* the entries are gone (evicted): no timeline */
+            a->out[i] = (ch_timeline_meta_t){0};
+    }
     return CH_OK;
 }
 
@@ -318,25 +346,42 @@ typedef struct {
 static int ch__tlr_push_build(redisContext *c, void *arg, char sha[][41])
 {
     ch__tlr_push_arg_t *a = arg;
-    char k1[CH__TLR_KEY_MAX], k2[CH__TLR_KEY_MAX];
+    /* EVALSHA sha numkeys tl:{u} ... member bound slack */
+    size_t argc = 6 + a->n;
+    const char **argv = ch_malloc(argc * sizeof(*argv));
+    size_t *lens = ch_malloc(argc * sizeof(*lens));
+    char *keys = ch_malloc(a->n * CH__TLR_KEY_MAX), numkeys[16], max[16], slack[16];
+    snprintf(numkeys, sizeof(numkeys), "%zu", a->n);
+    snprintf(max, sizeof(max), "%d", CH_TIMELINE_MAX_ENTRIES);
+    snprintf(slack, sizeof(slack), "%d", CH__TLR_SLACK);
+    argv[0] = "EVALSHA";
+    argv[1] = sha[CH__TLR_PUSH];
+    argv[2] = numkeys;
     for (size_t i = 0; i < a->n; i++) {
-        size_t l1 = ch__tlr_key(k1, "tl", a->users[i]), l2 = ch__tlr_key(k2, "tlm", a->users[i]);
-        if (redisAppendCommand(c, "EVALSHA %s 2 %b %b %b %d", sha[CH__TLR_PUSH], k1, l1, k2, l2, a->member,
-                               (size_t)CH__TLR_MEMBER_LEN, CH_TIMELINE_MAX_ENTRIES) != REDIS_OK)
-            return -1;
+        argv[3 + i] = keys + i * CH__TLR_KEY_MAX;
+        lens[3 + i] = ch__tlr_key(keys + i * CH__TLR_KEY_MAX, "tl", a->users[i]);
     }
-    return (int)a->n;
+    argv[argc - 3] = (const char *)a->member;
+    lens[argc - 3] = CH__TLR_MEMBER_LEN;
+    argv[argc - 2] = max;
+    argv[argc - 1] = slack;
+    for (size_t i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    lens[argc - 2] = strlen(max);
+    lens[argc - 1] = strlen(slack);
+    int ok = redisAppendCommandArgv(c, (int)argc, argv, lens) == REDIS_OK;
+    free(argv);
+    free(lens);
+    free(keys);
+    return ok ? 1 : -1;
 }
 
 static ch_err_t ch__tlr_push_take(redisReply **reps, int n, void *arg)
 {
     ch__tlr_push_arg_t *a = arg;
-    a->pushed = 0;
-    for (int i = 0; i < n; i++) {
-        if (reps[i]->type != REDIS_REPLY_INTEGER)
-            return CH_EINTERNAL;
-        a->pushed += reps[i]->integer == 1;
-    }
+    if (n != 1 || reps[0]->type != REDIS_REPLY_INTEGER || reps[0]->integer < 0 || (size_t)reps[0]->integer > a->n)
+        return CH_EINTERNAL;
+    a->pushed = (size_t)reps[0]->integer;
     return CH_OK;
 }
 
@@ -376,24 +421,38 @@ static int ch__tlr_read_build(redisContext *c, void *arg, char sha[][41])
         ch__tlr_be64(a->before_id, from + 1);
         flen = 9;
     }
+    /* the meta, whether the entries exist, the page (above the empty member), and the
+     * oldest visible entry (the bound-th newest; the empty member or nothing when fewer) */
     if (redisAppendCommand(c, "HMGET %b r q", k2, l2) != REDIS_OK ||
-        redisAppendCommand(c, "ZREVRANGEBYLEX %b %b - LIMIT 0 %lld", k1, l1, from, flen, (long long)a->max) != REDIS_OK)
+        redisAppendCommand(c, "EXISTS %b", k1, l1) != REDIS_OK ||
+        redisAppendCommand(c, "ZREVRANGEBYLEX %b %b ( LIMIT 0 %lld", k1, l1, from, flen, (long long)a->max) !=
+            REDIS_OK ||
+        redisAppendCommand(c, "ZRANGE %b -%d -%d", k1, l1, CH_TIMELINE_MAX_ENTRIES, CH_TIMELINE_MAX_ENTRIES) !=
+            REDIS_OK)
         return -1;
-    return 2;
+    return 4;
 }
 
 static ch_err_t ch__tlr_read_take(redisReply **reps, int n, void *arg)
 {
     ch__tlr_read_arg_t *a = arg;
-    if (ch__tlr_parse_meta(reps[0], &a->meta) != CH_OK || reps[1]->type != REDIS_REPLY_ARRAY)
+    if (ch__tlr_parse_meta(reps[0], &a->meta) != CH_OK || reps[1]->type != REDIS_REPLY_INTEGER ||
+        reps[2]->type != REDIS_REPLY_ARRAY || reps[3]->type != REDIS_REPLY_ARRAY)
         return CH_EINTERNAL;
     a->n = 0;
-    if (!a->meta.exists) /* entries without meta: a timeline being dropped, or expiring */
+    if (!a->meta.exists || reps[1]->integer == 0) { /* one key without the other: evicted, expiring */
+        a->meta = (ch_timeline_meta_t){0};
         return CH_OK;
-    for (size_t i = 0; i < reps[1]->elements && a->n < a->max; i++) {
-        const redisReply *m = reps[1]->element[i];
+    }
+    const redisReply *oldest = reps[3]->elements == 1 && reps[3]->element[0]->type == REDIS_REPLY_STRING
+                                   ? reps[3]->element[0]
+                                   : NULL;
+    for (size_t i = 0; i < reps[2]->elements && a->n < a->max; i++) {
+        const redisReply *m = reps[2]->element[i];
         if (m->type != REDIS_REPLY_STRING || m->len != CH__TLR_MEMBER_LEN)
             continue; /* not ours: skipped */
+        if (oldest && oldest->len == CH__TLR_MEMBER_LEN && memcmp(m->str, oldest->str, CH__TLR_MEMBER_LEN) < 0)
+            break; /* hidden: past the bound */
         const unsigned char *p = (const unsigned char *)m->str;
         a->out[a->n++] = (ch_timeline_entry_t){.item_id = ch__tlr_get64(p), .author_id = ch__tlr_get64(p + 8),
                                                .type = p[16]};
@@ -434,21 +493,25 @@ static int ch__tlr_replace_build(redisContext *c, void *arg, char sha[][41])
     ok &= redisAppendCommand(c, "MULTI") == REDIS_OK;
     ok &= redisAppendCommand(c, "DEL %b %b", k1, l1, k2, l2) == REDIS_OK;
     sent += 2;
-    if (a->n) {
-        size_t argc = 2 + 2 * a->n;
+    {
+        size_t argc = 4 + 2 * a->n; /* ZADD key 0 "" (the timeline's own member) 0 entry ... */
         const char **argv = ch_malloc(argc * sizeof(*argv));
         size_t *lens = ch_malloc(argc * sizeof(*lens));
-        unsigned char *members = ch_malloc(a->n * CH__TLR_MEMBER_LEN);
+        unsigned char *members = ch_malloc(a->n * CH__TLR_MEMBER_LEN + 1);
         argv[0] = "ZADD";
         lens[0] = 4;
         argv[1] = k1;
         lens[1] = l1;
+        argv[2] = "0";
+        lens[2] = 1;
+        argv[3] = "";
+        lens[3] = 0;
         for (size_t i = 0; i < a->n; i++) {
             ch__tlr_member(&a->sorted[i], members + i * CH__TLR_MEMBER_LEN);
-            argv[2 + 2 * i] = "0";
-            lens[2 + 2 * i] = 1;
-            argv[3 + 2 * i] = (const char *)members + i * CH__TLR_MEMBER_LEN;
-            lens[3 + 2 * i] = CH__TLR_MEMBER_LEN;
+            argv[4 + 2 * i] = "0";
+            lens[4 + 2 * i] = 1;
+            argv[5 + 2 * i] = (const char *)members + i * CH__TLR_MEMBER_LEN;
+            lens[5 + 2 * i] = CH__TLR_MEMBER_LEN;
         }
         ok &= redisAppendCommandArgv(c, (int)argc, argv, lens) == REDIS_OK;
         sent++;
@@ -544,8 +607,8 @@ static int ch__tlr_rm_author_build(redisContext *c, void *arg, char sha[][41])
     unsigned char author[8];
     size_t l1 = ch__tlr_key(k1, "tl", a->user);
     ch__tlr_be64(a->author_id, author);
-    return redisAppendCommand(c, "EVALSHA %s 1 %b %b", sha[CH__TLR_RM_AUTHOR], k1, l1, author, sizeof(author)) ==
-                   REDIS_OK
+    return redisAppendCommand(c, "EVALSHA %s 1 %b %b %d", sha[CH__TLR_RM_AUTHOR], k1, l1, author, sizeof(author),
+                              CH_TIMELINE_MAX_ENTRIES) == REDIS_OK
                ? 1
                : -1;
 }
@@ -577,10 +640,12 @@ static int ch__tlr_rm_item_build(redisContext *c, void *arg, char sha[][41])
     char k1[CH__TLR_KEY_MAX];
     for (size_t i = 0; i < a->n; i++) {
         size_t l1 = ch__tlr_key(k1, "tl", a->users[i]);
-        if (redisAppendCommand(c, "ZREMRANGEBYLEX %b %b %b", k1, l1, lo, sizeof(lo), hi, hlen) != REDIS_OK)
+        /* the hidden entries first: none may surface when a visible one goes */
+        if (redisAppendCommand(c, "ZREMRANGEBYRANK %b 1 -%d", k1, l1, CH_TIMELINE_MAX_ENTRIES + 1) != REDIS_OK ||
+            redisAppendCommand(c, "ZREMRANGEBYLEX %b %b %b", k1, l1, lo, sizeof(lo), hi, hlen) != REDIS_OK)
             return -1;
     }
-    return (int)a->n;
+    return (int)(2 * a->n);
 }
 
 static ch_err_t ch__tlr_remove_item(void *impl, const uint64_t *users, size_t n, uint64_t item_id)
