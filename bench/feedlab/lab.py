@@ -347,6 +347,24 @@ def cmd_engage(base, rates, state_path, out_path):
     reacted = set()
     lock = threading.Lock()
     bad = []
+    hidden = {}  # sim user -> the author they blocked or muted
+    leaks = []
+
+    def hide(i):
+        """Blocks (even users) or mutes (odd) the author of the newest item of the user's
+        following feed: none of that author's items may show in either feed afterwards."""
+        st, j, _ = http.call("GET", "/v1/feed/following?limit=20", token=tokens[i])
+        ids = [e.get("item", e).get("author", {}).get("id") for e in (j or {}).get("items", [])]
+        if st != 200 or not ids or not ids[0]:
+            return
+        how = "block" if i % 2 == 0 else "mute"
+        st, _, raw = http.call("POST", f"/v1/users/{ids[0]}/{how}", token=tokens[i])
+        if st in (200, 201, 204):
+            with lock:
+                hidden[i] = (ids[0], how)
+        else:
+            with lock:
+                bad.append(f"{how} {st}")
 
     def one(i):
         u = users[i]
@@ -359,6 +377,9 @@ def cmd_engage(base, rates, state_path, out_path):
                 continue
             for entry in j.get("items", []):
                 item = entry.get("item", entry)
+                if i in hidden and item.get("author", {}).get("id") == hidden[i][0]:
+                    with lock:
+                        leaks.append(f"{feed}: {hidden[i][1]}ed author {hidden[i][0]} in user {i}'s feed")
                 if item.get("id") in shown[(feed, i)] or item.get("type") not in SEGMENT:
                     continue
                 shown[(feed, i)].add(item["id"])
@@ -375,6 +396,8 @@ def cmd_engage(base, rates, state_path, out_path):
                     http.call("PUT", f"/v1/{SEGMENT[item['type']]}/{item['id']}/reaction", {"kind": "like"},
                               token=tokens[i])
 
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(hide, sims[:len(sims) // 5]))  # a fifth of the users hide someone
     for _ in range(rounds):
         with ThreadPoolExecutor(16) as ex:
             list(ex.map(one, sims))
@@ -383,7 +406,8 @@ def cmd_engage(base, rates, state_path, out_path):
     res = {"users": len(sims), "rounds": rounds, "feeds": stats, "rate": rate, "expected_rate": exp,
            "ratio": rate["home"] / rate["following"] if rate["home"] and rate["following"] else None,
            "expected_ratio": exp["home"] / exp["following"] if exp["home"] and exp["following"] else None,
-           "errors": sorted(set(bad))[:10], "reactions": len(reacted)}
+           "errors": sorted(set(bad))[:10], "reactions": len(reacted),
+           "hidden": len(hidden), "leaks": len(leaks), "leak_examples": leaks[:5]}
     json.dump(res, open(out_path, "w"), indent=1)
 
 

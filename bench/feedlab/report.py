@@ -102,6 +102,11 @@ else:
           f"{f(E['expected_ratio'], '%.2fx')}); {E['users']} users, {E['rounds']} rounds, {E['reactions']} reactions"
           + (f"; errors: {E['errors']}" if E.get("errors") else ""))
     goals.append(("engagement ranked / chronological >= 1.3x", (E["ratio"] or 0) >= 1.3, f(E["ratio"], "%.2fx")))
+    if "hidden" in E:
+        print(f"visibility: {E['hidden']} users blocked or muted an author they follow; items of those authors "
+              f"shown to them afterwards: {E['leaks']}" + (f" ({E['leak_examples']})" if E["leaks"] else ""))
+        goals.append(("no visibility leak (blocked/muted authors)", E["hidden"] > 0 and E["leaks"] == 0,
+                      f"{E['leaks']} leaks, {E['hidden']} users"))
 
 print()
 for name, ok, val in goals:
