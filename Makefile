@@ -3,10 +3,11 @@
 #   make run      install what is missing, build, start chorusd with embedded backends
 #   make test     install what is missing, build release and ASan+UBSan, run unit + black-box tests
 #   make bench    install what is missing, build, run the benchmarks in bench/
+#   make feedlab  the feed lab (bench/feedlab): cost model, then the driver against chorusd
 JOBS ?= $(shell nproc)
 PY   := /usr/bin/python3
 
-.PHONY: all deps run run-cluster test unit blackbox bench clean
+.PHONY: all deps run run-cluster test unit blackbox bench feedlab clean
 
 all: build/chorusd
 
@@ -43,6 +44,12 @@ bench: build/chorusd
 	bench/engage/run.sh
 	bench/loginflood/run.sh
 	bench/fanout/run.sh
+	build/feedlab_costmodel
+
+feedlab: build/chorusd
+	@scripts/deps.sh bench
+	build/feedlab_costmodel
+	bench/feedlab/run.sh
 
 clean:
 	rm -rf build build-asan

@@ -397,7 +397,10 @@ int main(int argc, char **argv)
     ch_svc_register_item_types(); /* before any thread reads the registry */
     ch_feed_metrics_init();       /* before any thread renders /metrics */
     const char *command = "serve";
-    ch_seed_opts_t seed = {.users = 1000, .seed = 42};
+    ch_seed_opts_t seed = {.users = 1000,
+                           .seed = 42,
+                           .celebrities = CH_SEED_LAB_DEFAULT_CELEBRITIES,
+                           .follows = CH_SEED_LAB_DEFAULT_FOLLOWS};
     const char *repair_type = NULL;
     unsigned long long repair_id = 0;
     for (int i = 1; i < argc; i++) {
@@ -410,10 +413,34 @@ int main(int argc, char **argv)
             setenv("CHORUS_ROLES", argv[i] + 8, 1);
         } else if (argv[i][0] != '-' && i == 1) {
             command = argv[i];
-        } else if (strcmp(command, "seed") == 0 && ch__number_arg(argc, argv, &i, "--users", 1000000, &n, &bad)) {
+        } else if (strcmp(command, "seed") == 0 &&
+                   ch__number_arg(argc, argv, &i, "--users", CH_SEED_LAB_MAX_USERS, &n, &bad)) {
             if (bad || n < 2)
-                return ch__usage_error("--users (2 to 1000000)");
+                return ch__usage_error("--users (2 to 1000000; 2000000 with --profile feedlab)");
             seed.users = (unsigned)n;
+        } else if (strcmp(command, "seed") == 0 && strncmp(argv[i], "--profile", 9) == 0 &&
+                   (argv[i][9] == '=' || (argv[i][9] == '\0' && i + 1 < argc))) {
+            const char *v = argv[i][9] == '=' ? argv[i] + 10 : argv[++i];
+            if (strcmp(v, "feedlab") != 0 && strcmp(v, "demo") != 0)
+                return ch__usage_error("--profile (demo or feedlab)");
+            seed.profile = strcmp(v, "feedlab") == 0 ? CH_SEED_PROFILE_FEEDLAB : CH_SEED_PROFILE_DEMO;
+        } else if (strcmp(command, "seed") == 0 && strncmp(argv[i], "--rates", 7) == 0 &&
+                   (argv[i][7] == '=' || (argv[i][7] == '\0' && i + 1 < argc))) {
+            seed.rates_path = argv[i][7] == '=' ? argv[i] + 8 : argv[++i];
+        } else if (strcmp(command, "seed") == 0 &&
+                   ch__number_arg(argc, argv, &i, "--celebrities", CH_SEED_LAB_MAX_USERS, &n, &bad)) {
+            if (bad)
+                return ch__usage_error("--celebrities (a number below --users)");
+            seed.celebrities = (unsigned)n;
+        } else if (strcmp(command, "seed") == 0 &&
+                   ch__number_arg(argc, argv, &i, "--celebrity-followers", CH_SEED_LAB_MAX_USERS, &n, &bad)) {
+            if (bad || n == 0)
+                return ch__usage_error("--celebrity-followers (1 to --users - 1)");
+            seed.celebrity_followers = (unsigned)n;
+        } else if (strcmp(command, "seed") == 0 && ch__number_arg(argc, argv, &i, "--follows", 1000, &n, &bad)) {
+            if (bad)
+                return ch__usage_error("--follows (0 to 1000)");
+            seed.follows = (unsigned)n;
         } else if (strcmp(command, "seed") == 0 && ch__number_arg(argc, argv, &i, "--seed", UINT64_MAX, &n, &bad)) {
             if (bad)
                 return ch__usage_error("--seed (a number)");
@@ -435,6 +462,14 @@ int main(int argc, char **argv)
     if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 && strcmp(command, "seed") != 0 &&
         strcmp(command, "repair-counters") != 0)
         return ch__usage_error(command);
+    if (seed.profile == CH_SEED_PROFILE_FEEDLAB) {
+        if (seed.celebrity_followers == 0)
+            seed.celebrity_followers = seed.users - 1;
+        if (seed.celebrities >= seed.users || seed.celebrity_followers >= seed.users)
+            return ch__usage_error("--celebrities and --celebrity-followers must be below --users");
+    } else if (seed.users > CH_SEED_MAX_USERS) {
+        return ch__usage_error("--users (2 to 1000000 without --profile feedlab)");
+    }
     if (!repair_type != !repair_id)
         return ch__usage_error(repair_type ? "--type without --id" : "--id without --type");
 

@@ -87,7 +87,9 @@ void ch_config_print_help(FILE *out)
                  "  serve    run the server (default)\n"
                  "  migrate  apply database migrations and exit\n"
                  "  routes   print the HTTP route table and exit\n"
-                 "  seed     create a deterministic demo community (default 1000 users, seed 42)\n"
+                 "  seed     create a deterministic demo community (default 1000 users, seed 42);\n"
+                 "           --profile feedlab [--celebrities K] [--celebrity-followers F] [--follows M]\n"
+                 "           [--rates FILE]: the feed lab's community instead (bench/feedlab)\n"
                  "  repair-counters  recompute engagement counters from the rows (every target, or one)\n\n"
                  "Configuration (environment variables):\n");
     for (size_t i = 0; i < sizeof(ch__config_vars) / sizeof(ch__config_vars[0]); i++)

@@ -53,7 +53,7 @@ static int ch__cmp_u64(const void *a, const void *b)
 
 /* The followers index from the generated edges: sorted by (followee, follower), the
  * duplicates the database ignored dropped too. Frees the edges. */
-static ch_err_t ch__index_fans(ch_seed_world_t *w)
+ch_err_t ch_seed_index_fans(ch_seed_world_t *w)
 {
     for (size_t e = 0; e < w->nedges; e++) /* follower << 32 | followee  ->  followee << 32 | follower */
         w->edges[e] = w->edges[e] << 32 | w->edges[e] >> 32;
@@ -102,7 +102,7 @@ ch_err_t ch_seed_follows(ch_seed_world_t *w)
         }
     }
     ch_err_t err = ch_batch_finish(&b);
-    return err ? err : ch__index_fans(w);
+    return err ? err : ch_seed_index_fans(w);
 }
 
 int ch_seed_follows_user(const ch_seed_world_t *w, uint32_t v, uint32_t u)

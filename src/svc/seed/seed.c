@@ -62,8 +62,15 @@ static ch_err_t ch__notify_cursor(ch_seed_world_t *w)
                      p, CH_NPARAMS(p), NULL, NULL);
 }
 
+/* The text and hashtag rows of the lab's items went through the sink: flushed here. */
+static ch_err_t ch__close_sink(ch_seed_world_t *w)
+{
+    return ch_seed_sink_close(w, CH_OK);
+}
+
 static void ch__world_free(ch_seed_world_t *w)
 {
+    ch_seed_lab_free(w);
     free(w->ids);
     free(w->handles);
     free(w->is_private);
@@ -81,9 +88,13 @@ ch_err_t ch_seed_run(ch_svc_t *svc, const ch_seed_opts_t *opts, ch_seed_stats_t 
 {
     uint64_t t0 = ch_mono_ns();
     memset(stats, 0, sizeof(*stats));
-    if (opts->users < 2)
+    int lab = opts->profile == CH_SEED_PROFILE_FEEDLAB;
+    if (opts->users < 2 || opts->users > (lab ? CH_SEED_LAB_MAX_USERS : CH_SEED_MAX_USERS))
+        return CH_EINVAL;
+    if (lab && (opts->celebrities >= opts->users || opts->celebrity_followers >= opts->users))
         return CH_EINVAL;
     ch_seed_world_t w = {.svc = svc,
+                         .opts = opts,
                          .rng = {opts->seed},
                          .erng = {opts->seed ^ 0x656e676167656d74ULL},
                          .n = opts->users,
@@ -108,15 +119,24 @@ ch_err_t ch_seed_run(ch_svc_t *svc, const ch_seed_opts_t *opts, ch_seed_stats_t 
                                                      ch__notify_cursor};
     const char *const names[] = {"users", "follows", "items", "engagement", "user counts", "hashtag hours",
                                  "notification cursor"};
+    /* The feed lab: its own users, graph and items, no engagement (bench/feedlab). */
+    ch_err_t (*const lab_steps[])(ch_seed_world_t *) = {ch_seed_lab_users, ch_seed_lab_follows, ch_seed_lab_items,
+                                                         ch__close_sink,    ch__user_counts,     ch__hashtag_hours,
+                                                         ch__notify_cursor};
+    const char *const lab_names[] = {"lab users", "lab follows", "lab items and feed_authors", "texts",
+                                     "user counts", "hashtag hours", "notification cursor"};
+    _Static_assert(sizeof(steps) == sizeof(lab_steps), "as many steps in both profiles");
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && err == CH_OK; i++) {
         uint64_t t = ch_mono_ns();
-        err = steps[i](&w);
-        ch_log_info("seed: %s in %.2f s", names[i], (double)(ch_mono_ns() - t) / 1e9);
+        err = (lab ? lab_steps : steps)[i](&w);
+        ch_log_info("seed: %s in %.2f s", (lab ? lab_names : names)[i], (double)(ch_mono_ns() - t) / 1e9);
     }
     (void)ch_seed_sink_close(&w, err ? err : CH_EINTERNAL); /* open only when a step failed */
     uint64_t t = ch_mono_ns();
     err = ch_sql_end(svc, w.conn, err);
     ch_log_info("seed: commit in %.2f s", (double)(ch_mono_ns() - t) / 1e9);
+    if (err == CH_OK && lab)
+        err = ch_seed_lab_write_rates(&w);
     if (err == CH_OK)
         ch_log_info("seed: %llu follows, %llu reactions, %llu comments, %llu replies, %llu mentions, %llu hashtags, "
                     "%llu engagement events",

@@ -42,8 +42,18 @@ typedef struct {
     char value_text[8][32];
 } ch_seed_sink_t;
 
+/** What the feed lab profile keeps per user (lab.c): latent interests and rates. */
+#define CH_SEED_LAB_TOPICS 3
+typedef struct {
+    double *post_rate, *read_rate;              /* per hour */
+    uint8_t (*topic)[CH_SEED_LAB_TOPICS];       /* indexes into ch_seed_tags, strongest first */
+    float (*weight)[CH_SEED_LAB_TOPICS];        /* their weights, summing to 1 */
+} ch_seed_lab_t;
+
 typedef struct {
     ch_svc_t *svc;
+    const ch_seed_opts_t *opts;
+    ch_seed_lab_t lab;       /* the feed lab profile only */
     ch_db_conn_t *conn;      /* the seeding transaction */
     ch_seed_rng_t rng;       /* users, follows, items */
     ch_seed_rng_t erng;      /* engagement: its own stream, so the community stays the same */
@@ -80,6 +90,23 @@ ch_err_t ch_seed_follows(ch_seed_world_t *w);
 ch_err_t ch_seed_items(ch_seed_world_t *w);
 /** Reactions, comments and replies on every item, their counters and events. engage.c */
 ch_err_t ch_seed_engagement(ch_seed_world_t *w);
+
+/* ---- the feed lab profile (lab.c, lab_graph.c) ---------------------------------------- */
+
+/** Lab users: latent interests (users.interests), posting and reading rates. */
+ch_err_t ch_seed_lab_users(ch_seed_world_t *w);
+/** Lab follows: the celebrities' followers, then power-law follows; the followers index. */
+ch_err_t ch_seed_lab_follows(ch_seed_world_t *w);
+/** Lab posts and reels of the last CH_SEED_LAB_HISTORY_HOURS at each author's rate, tagged
+ * with the author's interests; feed_authors rows with the posting rates. */
+ch_err_t ch_seed_lab_items(ch_seed_world_t *w);
+/** Writes the per-user CSV for the lab driver to w->opts->rates_path (after the commit). */
+ch_err_t ch_seed_lab_write_rates(ch_seed_world_t *w);
+/** Frees the lab arrays. */
+void ch_seed_lab_free(ch_seed_world_t *w);
+/** Sorts w->edges into the followers index (fan_start, fans), duplicates dropped; frees
+ * the edges. people.c */
+ch_err_t ch_seed_index_fans(ch_seed_world_t *w);
 
 /* ---- the graph in memory (people.c) ----------------------------------------------------- */
 
