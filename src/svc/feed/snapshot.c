@@ -125,6 +125,8 @@ int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
         return -1;
     if (v2 && (*p++ != ':' || ch__u64(&p, &net_top) || *p++ != ':' || ch__u64(&p, &vgen)))
         return -1;
+    if (!v2)
+        vgen = UINT64_MAX; /* unknown: such a snapshot is never reused */
     if (*p++ != '\n' || n > CH_FEED_SNAP_MAX || at > INT64_MAX)
         return -1;
     s->entries = calloc(n ? n : 1, sizeof(*s->entries));

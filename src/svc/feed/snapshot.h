@@ -36,7 +36,7 @@ typedef struct {
     int64_t at_ms;    /* when it was ranked */
     int has_features; /* ranked with explain: entries carry features */
     uint64_t net_top; /* the newest in-network item id when it was ranked (0 = none) */
-    uint64_t vgen;    /* the viewer's generation then (svc/common/viewer_gen.h; 0 = none) */
+    uint64_t vgen;    /* the viewer's generation then (svc/common/viewer_gen.h; 0 = none, UINT64_MAX = unknown) */
     ch_feed_snap_entry_t *entries;
     size_t n;
 } ch_feed_snap_t;
