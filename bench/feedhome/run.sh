@@ -34,7 +34,7 @@ cleanup() {
   local rc=$?
   stop "$nginx_pid"
   stop "$chorusd_pid"
-  [ "${BENCH_KEEP:-0}" = 1 ] && echo "bench: kept $tmp" >&2 || rm -rf "$tmp"
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
   exit "$rc"
 }
 trap cleanup EXIT
