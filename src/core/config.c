@@ -77,6 +77,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_FEED_MODEL", "(unset: none)", "linear/logistic feed model, JSON {type, bias, weights}; wins over the weights (reread on SIGHUP)"},
     {"CHORUS_FEED_REEL_EVERY", "5", "home feed: at least one reel in every N items when reels exist (0 = no quota, 2-100)"},
     {"CHORUS_FEED_OON_SHARE", "30", "home feed: out-of-network items at most this % of a page when in-network supply suffices (0-100)"},
+    {"CHORUS_FEED_REUSE_MS", "60000", "ranked feeds: a request without cursor reuses the viewer's ranking younger than this when nothing changed since (0 = rank every time; at most 600000)"},
     {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that may use admin-only reads (?explain=1 on feeds)"},
 };
 
@@ -257,16 +258,18 @@ static int ch__load_feed(ch_config_t *cfg, char *err, size_t errlen)
 /* The feed's settings (model files are read by svc/feed/rank_model.c at start). */
 static int ch__config_feed(ch_config_t *cfg, char *err, size_t errlen)
 {
-    int64_t reel_every = CH_CONFIG_FEED_REEL_EVERY, oon = CH_CONFIG_FEED_OON_SHARE;
+    int64_t reel_every = CH_CONFIG_FEED_REEL_EVERY, oon = CH_CONFIG_FEED_OON_SHARE, reuse = CH_CONFIG_FEED_REUSE_MS;
     if (ch__env_str("CHORUS_FEED_WEIGHTS", cfg->feed_weights_path, sizeof(cfg->feed_weights_path), err, errlen) ||
         ch__env_str("CHORUS_FEED_MODEL", cfg->feed_model_path, sizeof(cfg->feed_model_path), err, errlen) ||
         ch__env_int("CHORUS_FEED_REEL_EVERY", 0, 100, &reel_every, err, errlen) ||
-        ch__env_int("CHORUS_FEED_OON_SHARE", 0, 100, &oon, err, errlen))
+        ch__env_int("CHORUS_FEED_OON_SHARE", 0, 100, &oon, err, errlen) ||
+        ch__env_int("CHORUS_FEED_REUSE_MS", 0, CH_CONFIG_FEED_REUSE_MS_MAX, &reuse, err, errlen))
         return -1;
     if (reel_every == 1)
         return ch__fail(err, errlen, "CHORUS_FEED_REEL_EVERY", getenv("CHORUS_FEED_REEL_EVERY"), "0 or 2 to 100");
     cfg->feed_reel_every = reel_every;
     cfg->feed_oon_share = oon;
+    cfg->feed_reuse_ms = reuse;
     const char *admins = getenv("CHORUS_ADMIN_USERS");
     cfg->nadmin_users = 0;
     for (const char *p = admins; p && *p;) {

@@ -19,6 +19,10 @@
 /* CHORUS_FEED_REEL_EVERY and CHORUS_FEED_OON_SHARE defaults (svc/feed/mix.h). */
 #define CH_CONFIG_FEED_REEL_EVERY 5
 #define CH_CONFIG_FEED_OON_SHARE 30
+/* CHORUS_FEED_REUSE_MS default and bound: a fresh home/reels request reuses the viewer's
+ * latest ranking younger than this when nothing changed since (svc/feed/rank.c). */
+#define CH_CONFIG_FEED_REUSE_MS 60000
+#define CH_CONFIG_FEED_REUSE_MS_MAX 600000
 
 /* CHORUS_KV_MAX_MEMORY: default and smallest non-zero value (the same figures as
  * CH_KV_DEFAULT_MAX_MEMORY / CH_KV_MIN_MAX_MEMORY in store/kv.h; core does not see store). */
@@ -112,6 +116,7 @@ typedef struct {
     char feed_model_path[1024];   /* "" = none; a linear/logistic model file wins over the weights */
     int64_t feed_reel_every;      /* at least one reel in every N items when reels exist; 0 = no quota */
     int64_t feed_oon_share;       /* out-of-network items at most this % of a page (enough in-network supply) */
+    int64_t feed_reuse_ms;        /* a fresh request reuses a ranking younger than this (0 = never) */
     uint64_t admin_users[CH_MAX_ADMIN_USERS]; /* may ask ?explain=1 (until issue 15 brings roles) */
     size_t nadmin_users;
 } ch_config_t;

@@ -211,22 +211,26 @@ static uint64_t id_of(json_t *o)
     return strtoull(json_string_value(json_object_get(o, "id")), NULL, 10);
 }
 
+/* Keys of every visibility case, and whether V sees each. */
+static const ch_item_key_t vis_keys[] = {
+    {CH_TARGET_POST, P_PUBLIC},          {CH_TARGET_POST, P_DELETED},      {CH_TARGET_STORY, S_EXPIRED},
+    {CH_TARGET_STORY, S_LIVE},           {CH_TARGET_POST, P_FOLLOWERS},    {CH_TARGET_POST, P_BY_BLOCKER},
+    {CH_TARGET_POST, P_BY_BLOCKED},      {CH_TARGET_POST, P_PRIVATE},      {CH_TARGET_POST, P_PRIVATE_FOLLOWED},
+    {CH_TARGET_REEL, R_REEL},            {CH_TARGET_POST, R_REEL},         {CH_TARGET_POST, P_OWN_FOLLOWERS},
+    {CH_TARGET_COMMENT, C_OK},           {CH_TARGET_COMMENT, C_BY_BLOCKED}, {CH_TARGET_COMMENT, C_ON_PRIVATE},
+    {CH_TARGET_COMMENT, C_DELETED},      {CH_TARGET_POST, P_PUBLIC},       {CH_TARGET_LIVESTREAM, P_PUBLIC},
+    {CH_TARGET_POST, 0},                 {CH_TARGET_POST, 999999},         {CH_TARGET_COMMENT, P_PUBLIC},
+    {CH_TARGET_STORY, S_UNSEEN},         {200, P_PUBLIC},
+};
+static const int vis_visible[] = {1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+enum { N = sizeof(vis_keys) / sizeof(vis_keys[0]) };
+
 static void test_visibility(void **state)
 {
     SKIP_UNLESS_AVAILABLE(state);
-    const ch_item_key_t keys[] = {
-        {CH_TARGET_POST, P_PUBLIC},          {CH_TARGET_POST, P_DELETED},      {CH_TARGET_STORY, S_EXPIRED},
-        {CH_TARGET_STORY, S_LIVE},           {CH_TARGET_POST, P_FOLLOWERS},    {CH_TARGET_POST, P_BY_BLOCKER},
-        {CH_TARGET_POST, P_BY_BLOCKED},      {CH_TARGET_POST, P_PRIVATE},      {CH_TARGET_POST, P_PRIVATE_FOLLOWED},
-        {CH_TARGET_REEL, R_REEL},            {CH_TARGET_POST, R_REEL},         {CH_TARGET_POST, P_OWN_FOLLOWERS},
-        {CH_TARGET_COMMENT, C_OK},           {CH_TARGET_COMMENT, C_BY_BLOCKED}, {CH_TARGET_COMMENT, C_ON_PRIVATE},
-        {CH_TARGET_COMMENT, C_DELETED},      {CH_TARGET_POST, P_PUBLIC},       {CH_TARGET_LIVESTREAM, P_PUBLIC},
-        {CH_TARGET_POST, 0},                 {CH_TARGET_POST, 999999},         {CH_TARGET_COMMENT, P_PUBLIC},
-        {CH_TARGET_STORY, S_UNSEEN},         {200, P_PUBLIC},
-    };
-    const int visible[] = {1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
-    enum { N = sizeof(keys) / sizeof(keys[0]) };
-    _Static_assert(sizeof(visible) / sizeof(visible[0]) == N, "one expectation per key");
+    const ch_item_key_t *keys = vis_keys;
+    const int *visible = vis_visible;
+    _Static_assert(sizeof(vis_visible) / sizeof(vis_visible[0]) == N, "one expectation per key");
     json_t *out[N];
     ch_item_facts_t facts[N];
     ch_fault_t f = {0};
@@ -269,6 +273,48 @@ static void test_visibility(void **state)
     assert_string_equal(json_string_value(json_object_get(target, "type")), "post");
     for (size_t i = 0; i < N; i++)
         json_decref(out[i]);
+}
+
+/* Facts only (out NULL): the same facts and the same visibility as a rendering call, and
+ * not one JSON value built (jansson's allocator is counted meanwhile). */
+static size_t json_allocs;
+static void *counting_malloc(size_t size)
+{
+    json_allocs++;
+    return malloc(size);
+}
+
+static void test_facts_only(void **state)
+{
+    SKIP_UNLESS_AVAILABLE(state);
+    json_t *out[N];
+    ch_item_facts_t rendered[N], facts[N];
+    ch_fault_t f = {0};
+    memset(rendered, 0, sizeof(rendered));
+    OK(ch_items_hydrate(&svc, V, vis_keys, N, out, rendered, &f));
+    memset(facts, 0xff, sizeof(facts));
+    json_allocs = 0;
+    json_set_alloc_funcs(counting_malloc, free);
+    ch_err_t err = ch_items_hydrate(&svc, V, vis_keys, N, NULL, facts, &f);
+    json_set_alloc_funcs(malloc, free);
+    OK(err);
+    assert_int_equal(json_allocs, 0);
+    for (size_t i = 0; i < N; i++) {
+        if (!vis_visible[i]) {
+            if (facts[i].author_id != 0)
+                fail_msg("key %zu (%u, %llu) should be hidden", i, vis_keys[i].type,
+                         (unsigned long long)vis_keys[i].id);
+            assert_null(out[i]);
+            continue;
+        }
+        assert_non_null(out[i]);
+        assert_true(facts[i].author_id != 0);
+        assert_memory_equal(&facts[i], &rendered[i], sizeof(facts[i]));
+        json_decref(out[i]);
+    }
+    assert_int_equal(facts[16].reactions, 3); /* a duplicate gets its first's facts */
+    /* neither out nor facts: nothing to do */
+    assert_int_equal(ch_items_hydrate(&svc, V, vis_keys, N, NULL, NULL, &f), CH_EINVAL);
 }
 
 static void test_empty_and_too_many(void **state)
@@ -399,6 +445,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_visibility),
+        cmocka_unit_test(test_facts_only),
         cmocka_unit_test(test_empty_and_too_many),
         cmocka_unit_test(test_max),
         cmocka_unit_test(test_chunks),

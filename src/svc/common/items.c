@@ -57,8 +57,14 @@ ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
 {
     if (n > CH_ITEMS_HYDRATE_MAX)
         return ch_fault(f, CH_EINVAL, NULL, "at most %d items at once", CH_ITEMS_HYDRATE_MAX);
-    for (size_t i = 0; i < n; i++)
-        out[i] = NULL;
+    if (!out && !facts)
+        return ch_fault(f, CH_EINVAL, NULL, "nothing to hydrate into");
+    for (size_t i = 0; i < n; i++) {
+        if (out)
+            out[i] = NULL;
+        if (!out)
+            memset(&facts[i], 0, sizeof(facts[i]));
+    }
     if (n == 0)
         return CH_OK;
     /* first[i]: the index of the first key equal to keys[i] (itself when it is the first);
@@ -95,9 +101,12 @@ ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
             }
         memset(cout, 0, sizeof(cout));
         memset(cfacts, 0, sizeof(cfacts));
-        err = fn(svc, viewer, chunk, m, cout, cfacts, f);
+        err = fn(svc, viewer, chunk, m, out ? cout : NULL, cfacts, f);
         for (size_t k = 0; k < m; k++) {
-            if (err == CH_OK) {
+            if (!out) { /* facts only: present when the domain filled them */
+                if (err == CH_OK && cfacts[k].author_id)
+                    facts[idx[k]] = cfacts[k];
+            } else if (err == CH_OK) {
                 out[idx[k]] = cout[k];
                 if (facts && cout[k])
                     facts[idx[k]] = cfacts[k];
@@ -106,16 +115,22 @@ ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
             }
         }
     }
-    for (size_t i = 0; i < n && err == CH_OK; i++)
-        if (first[i] != i && out[first[i]]) {
+    for (size_t i = 0; i < n && err == CH_OK; i++) {
+        if (first[i] == i)
+            continue;
+        if (out && out[first[i]])
             out[i] = json_deep_copy(out[first[i]]);
-            if (facts)
-                facts[i] = facts[first[i]];
-        }
+        if (facts && (out ? out[first[i]] != NULL : facts[first[i]].author_id != 0))
+            facts[i] = facts[first[i]];
+    }
     if (err != CH_OK)
         for (size_t i = 0; i < n; i++) {
-            json_decref(out[i]);
-            out[i] = NULL;
+            if (out) {
+                json_decref(out[i]);
+                out[i] = NULL;
+            } else {
+                memset(&facts[i], 0, sizeof(facts[i]));
+            }
         }
     free(first);
     free(idx);

@@ -57,7 +57,7 @@ typedef struct {
 
 /** What ranking needs to know about an item, read by the same statement that renders it. */
 typedef struct {
-    uint64_t author_id;
+    uint64_t author_id; /* never 0 for an item returned (facts-only hydration: 0 = not returned) */
     int64_t created_at_ms;
     int64_t reactions;  /* all kinds */
     int64_t comments;   /* comments and replies */
@@ -78,7 +78,8 @@ typedef struct {
      * key's type registered with this same function) for viewer in ONE statement. out[]
      * and facts[] come zeroed; out[i] receives the item (caller owns it) and facts[i] its
      * facts, or stays NULL when the item is missing, deleted, expired, of another type,
-     * or the viewer may not see it. Types that share a table register the same function,
+     * or the viewer may not see it. out NULL: facts only, no JSON built; facts[i] of an
+     * item not returned then stays zeroed (author_id 0). Types that share a table register the same function,
      * so that ch_items_hydrate hands them over together. */
     ch_err_t (*hydrate_many)(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
                              ch_item_facts_t *facts, ch_fault_t *f);
@@ -105,7 +106,10 @@ int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id);
  * object (caller owns it) or NULL when the item does not exist, was deleted or expired, or
  * the viewer may not see it (blocked either way, private without approval, followers-only).
  * facts (may be NULL) receives, for every non-NULL out[i], facts[i]. Muting is the caller's
- * rule, not applied here. */
+ * rule, not applied here.
+ * out NULL (facts non-NULL): facts only, read by the same statements with the same
+ * visibility, without building any JSON; facts[i] is zeroed (author_id 0) for every item
+ * that out[i] would have left NULL. Ranking reads its candidates so; only a page is rendered. */
 ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
                           ch_item_facts_t *facts, ch_fault_t *f);
 

@@ -48,9 +48,10 @@ static ch_err_t ch__hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_
     for (size_t r = 0; r < ch_db_rows_count(rows); r++) {
         ch_item_type_t type = ch_item_row_type(rows, r);
         int k = ch_items_find(keys, n, (uint64_t)ch_db_rows_int(rows, r, CH_ITEM_COL_ID));
-        if (k < 0 || keys[k].type != ch__target_of(type) || out[k])
+        if (k < 0 || keys[k].type != ch__target_of(type) || (out ? out[k] != NULL : facts[k].author_id != 0))
             continue; /* asked as another type: not this item */
-        out[k] = ch_item_render(rows, r);
+        if (out) /* facts only: no JSON built (ranking reads hundreds of items) */
+            out[k] = ch_item_render(rows, r);
         ch_item_facts_t *fa = &facts[k];
         fa->author_id = (uint64_t)ch_db_rows_int(rows, r, CH_ITEM_COL_AUTHOR);
         fa->created_at_ms = ch_db_rows_int(rows, r, CH_ITEM_COL_CREATED);

@@ -48,9 +48,10 @@ static ch_err_t ch__hydrate_comments(ch_svc_t *svc, uint64_t viewer, const ch_it
         return err;
     for (size_t r = 0; r < ch_db_rows_count(rows); r++) {
         int k = ch_items_find(keys, n, (uint64_t)ch_db_rows_int(rows, r, CH_COMMENT_COL_ID));
-        if (k < 0 || out[k])
+        if (k < 0 || (out ? out[k] != NULL : facts[k].author_id != 0))
             continue;
-        out[k] = ch__comment_render(rows, r);
+        if (out) /* facts only: no JSON built */
+            out[k] = ch__comment_render(rows, r);
         ch_item_facts_t *fa = &facts[k];
         fa->author_id = (uint64_t)ch_db_rows_int(rows, r, CH_COMMENT_COL_AUTHOR);
         fa->created_at_ms = ch_db_rows_int(rows, r, CH_COMMENT_COL_CREATED);

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/common/sql.h"
+#include "svc/common/viewer_gen.h"
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
 
@@ -55,7 +56,10 @@ ch_err_t ch_feed_feedback_add(ch_svc_t *svc, uint64_t viewer, ch_item_key_t key,
                         " WHERE user_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
                         q, CH_NPARAMS(q), NULL, NULL);
     }
-    return ch_sql_end(svc, conn, err);
+    err = ch_sql_end(svc, conn, err);
+    if (err == CH_OK && changes > 0)
+        ch_viewer_gen_bump_after_commit(svc, viewer); /* the next request ranks anew */
+    return err;
 }
 
 /* Appends v to a growing array unless present; -1 when out of memory. */

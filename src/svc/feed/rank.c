@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "svc/common/viewer_gen.h"
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
 #include "svc/feed/mix.h"
@@ -56,7 +57,7 @@ static int ch__cand_cmp(const void *a, const void *b)
 
 /* Every source's candidates for the feed, one per item (the reason of highest precedence). */
 static ch_err_t ch__gather(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, ch_feed_cand_t **out, size_t *n_out,
-                           ch_fault_t *f)
+                           uint64_t *net_top, ch_fault_t *f)
 {
     size_t cap = CH_FEED_RANK_IN_NETWORK + CH_FEED_RANK_ENGAGED + CH_FEED_RANK_HASHTAG + 2 * CH_FEED_RANK_POPULAR;
     ch_feed_cand_t *c = calloc(cap, sizeof(*c));
@@ -65,6 +66,7 @@ static ch_err_t ch__gather(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, 
         return CH_EINTERNAL;
     ch_err_t err = ch_feed_in_network(svc, viewer, 0, CH_FEED_RANK_IN_NETWORK, c, &got, f);
     n += err ? 0 : got;
+    *net_top = n ? c[0].key.id : 0; /* newest first: what a later request compares (ch__reusable) */
     if (err == CH_OK && (err = ch_feed_engaged_by_following(svc, viewer, CH_FEED_RANK_ENGAGED, c + n, &got, f)) == CH_OK)
         n += got;
     if (err == CH_OK && (err = ch_feed_hashtag_items(svc, viewer, CH_FEED_RANK_HASHTAG, c + n, &got, f)) == CH_OK)
@@ -149,33 +151,29 @@ static ch_err_t ch__filter(ch_svc_t *svc, uint64_t viewer, const ch_feed_feedbac
     size_t nd = ch__distinct(authors, n, distinct);
     ch_err_t err = ch_feed_muted_many(svc, viewer, distinct, nd, muted);
     ch_item_key_t *keys = ch_malloc(sizeof(*keys) * CH_ITEMS_HYDRATE_MAX);
-    json_t **objs = ch_malloc(sizeof(*objs) * CH_ITEMS_HYDRATE_MAX);
     ch_item_facts_t *facts = ch_malloc(sizeof(*facts) * CH_ITEMS_HYDRATE_MAX);
     k = 0;
     for (size_t done = 0; err == CH_OK && done < n;) {
         size_t step = n - done > CH_ITEMS_HYDRATE_MAX ? CH_ITEMS_HYDRATE_MAX : n - done;
         for (size_t i = 0; i < step; i++)
             keys[i] = w[done + i].cand.key;
-        memset(objs, 0, sizeof(*objs) * step);
-        err = ch_items_hydrate(svc, viewer, keys, step, objs, facts, f);
+        /* facts only: the same statements and visibility, no JSON (only the page is rendered) */
+        err = ch_items_hydrate(svc, viewer, keys, step, NULL, facts, f);
         for (size_t i = 0; err == CH_OK && i < step; i++) {
             ch__work_t *it = &w[done + i];
             uint64_t *m = bsearch(&it->cand.author_id, distinct, nd, sizeof(uint64_t), ch__u64_cmp);
-            if (objs[i] && !(m && muted[m - distinct])) {
+            if (facts[i].author_id && !(m && muted[m - distinct])) {
                 it->facts = facts[i];
                 it->cand.author_id = facts[i].author_id ? facts[i].author_id : it->cand.author_id;
                 w[k++] = *it;
             }
         }
-        for (size_t i = 0; i < step; i++)
-            json_decref(objs[i]);
         done += step;
     }
     free(authors);
     free(distinct);
     free(muted);
     free(keys);
-    free(objs);
     free(facts);
     *n_io = err ? 0 : k;
     return err;
@@ -271,14 +269,15 @@ static void ch__score(ch_svc_t *svc, uint64_t viewer, const ch_feed_model_t *m, 
 
 /* Ranks the viewer's feed now into s (entries owned), mixed; keeps the features when asked. */
 static ch_err_t ch__rank(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int explain,
-                         const ch_feed_feedback_t *fb, ch_feed_snap_t *s, ch_fault_t *f)
+                         const ch_feed_feedback_t *fb, uint64_t vgen, ch_feed_snap_t *s, ch_fault_t *f)
 {
     ch_feed_cand_t *c = NULL;
     size_t n = 0;
     memset(s, 0, sizeof(*s));
     s->at_ms = ch_now_ms();
     s->has_features = explain != 0;
-    ch_err_t err = ch__gather(svc, kind, viewer, &c, &n, f);
+    s->vgen = vgen;
+    ch_err_t err = ch__gather(svc, kind, viewer, &c, &n, &s->net_top, f);
     if (err)
         return err;
     ch__work_t *w = calloc(n + 1, sizeof(*w));
@@ -449,6 +448,35 @@ static ch_err_t ch__serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t *
     return err;
 }
 
+/* ---- reuse ------------------------------------------------------------------------------- */
+
+/* A viewer generation no snapshot matches: the one recorded when it could not be read. */
+#define CH__VGEN_UNKNOWN UINT64_MAX
+
+/* Loads into s the viewer's latest ranking when a request without cursor may serve it again
+ * (1): younger than CHORUS_FEED_REUSE_MS, made under the viewer's current generation (no
+ * feedback, follow, block or mute since) and with the same newest in-network item (nothing
+ * new arrived). Its entries are hydrated at serving as any page's, so deletes, blocks and
+ * visibility changes since still apply. 0: rank anew (s empty). */
+static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uint64_t vgen, ch_feed_snap_t *s)
+{
+    int found = 0;
+    memset(s, 0, sizeof(*s));
+    if (svc->cfg->feed_reuse_ms <= 0 || vgen == CH__VGEN_UNKNOWN ||
+        ch_feed_snap_latest(svc, ch__feed_name(kind), viewer, s, &found) != CH_OK || !found)
+        return 0;
+    int64_t age = ch_now_ms() - s->at_ms;
+    ch_feed_cand_t top;
+    size_t got = 0;
+    ch_fault_t f;
+    memset(&f, 0, sizeof(f));
+    int ok = s->gen && age >= 0 && age < svc->cfg->feed_reuse_ms && s->vgen == vgen &&
+             ch_feed_in_network(svc, viewer, 0, 1, &top, &got, &f) == CH_OK && (got ? top.key.id : 0) == s->net_top;
+    if (!ok)
+        ch_feed_snap_clear(s);
+    return ok;
+}
+
 ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int limit, const char *cursor,
                         int explain, json_t **out, ch_fault_t *f)
 {
@@ -458,6 +486,10 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
         return ch_fault(f, CH_EINVAL, "limit", "from 1 to %d", CH_FEED_PAGE_MAX);
     if (cursor && ch_feed_cursor_parse(cursor, &gen, &offset) != 0)
         return ch__bad_cursor(f);
+    /* read before anything the ranking reads: a change racing with it makes the next request rank */
+    uint64_t vgen = CH__VGEN_UNKNOWN;
+    if (!cursor && ch_viewer_gen_get(svc, viewer, &vgen) != CH_OK)
+        vgen = CH__VGEN_UNKNOWN;
     ch_feed_feedback_t fb;
     memset(&fb, 0, sizeof(fb));
     ch_err_t err = ch_feed_feedback_load(svc, viewer, &fb, f);
@@ -471,8 +503,8 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
             ch_feed_snap_clear(&s);
             err = ch__bad_cursor(f);
         }
-    } else {
-        err = ch__rank(svc, kind, viewer, explain, &fb, &s, f);
+    } else if (explain || !ch__reusable(svc, kind, viewer, vgen, &s)) {
+        err = ch__rank(svc, kind, viewer, explain, &fb, vgen, &s, f);
         if (err == CH_OK && s.n > (size_t)limit && ch_feed_snap_save(svc, ch__feed_name(kind), viewer, &s) != CH_OK)
             ch_log_warn("feed: ranked snapshot not kept (kv store): the page is served without a next cursor");
     }

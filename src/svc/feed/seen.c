@@ -127,10 +127,12 @@ ch_err_t ch_feed_seen_add(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
         return err;
     size_t len = 0;
     char *val = ch_feed_seen_merge(old, keys, n, &len);
+    /* the same page served again (a reused ranking): the set is unchanged, spare the write */
+    int same = val && old && strlen(old) == len && memcmp(old, val, len) == 0;
     free(old);
     if (!val)
         return CH_EINTERNAL;
-    err = ch_kvl_set(svc, key, val, len, CH_FEED_SEEN_TTL_MS);
+    err = same ? CH_OK : ch_kvl_set(svc, key, val, len, CH_FEED_SEEN_TTL_MS);
     free(val);
     return err;
 }

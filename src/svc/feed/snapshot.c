@@ -1,6 +1,7 @@
 /* Ranked feed snapshots: text encoding, cursors, slots in the kv store (snapshot.h).
  *
- * Text: a header "F1:<gen>:<at_ms>:<has_features>:<n>\n", then one line per entry
+ * Text: a header "F2:<gen>:<at_ms>:<has_features>:<n>:<net_top>:<vgen>\n" ("F1:" without the
+ * last two, as written before them, still reads), then one line per entry
  *     <type>,<id>,<author>,<reason>,<score>,<via0>,<via1>,<via2>[,<f0>;<f1>;...],<tag>\n
  * the tag last (tags hold no newline; a comma in one is kept: it is the rest of the line). */
 #include "svc/feed/snapshot.h"
@@ -29,8 +30,8 @@ char *ch_feed_snap_encode(const ch_feed_snap_t *s, size_t *len_out)
     char *buf = malloc(cap);
     if (!buf)
         return NULL;
-    len = (size_t)snprintf(buf, cap, "F1:%" PRIu64 ":%" PRId64 ":%d:%zu\n", s->gen, s->at_ms, s->has_features ? 1 : 0,
-                           s->n);
+    len = (size_t)snprintf(buf, cap, "F2:%" PRIu64 ":%" PRId64 ":%d:%zu:%" PRIu64 ":%" PRIu64 "\n", s->gen, s->at_ms,
+                           s->has_features ? 1 : 0, s->n, s->net_top, s->vgen);
     for (size_t i = 0; i < s->n; i++) {
         const ch_feed_snap_entry_t *e = &s->entries[i];
         const ch_feed_cand_t *c = &e->cand;
@@ -114,12 +115,19 @@ int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
 {
     memset(s, 0, sizeof(*s));
     const char *p = text;
-    uint64_t gen, at, hf, n;
-    if (strncmp(p, "F1:", 3) != 0)
+    uint64_t gen, at, hf, n, net_top = 0, vgen = 0;
+    int v2 = strncmp(p, "F2:", 3) == 0;
+    if (!v2 && strncmp(p, "F1:", 3) != 0)
         return -1;
     p += 3;
     if (ch__u64(&p, &gen) || *p++ != ':' || ch__u64(&p, &at) || *p++ != ':' || ch__u64(&p, &hf) || hf > 1 ||
-        *p++ != ':' || ch__u64(&p, &n) || *p++ != '\n' || n > CH_FEED_SNAP_MAX || at > INT64_MAX)
+        *p++ != ':' || ch__u64(&p, &n))
+        return -1;
+    if (v2 && (*p++ != ':' || ch__u64(&p, &net_top) || *p++ != ':' || ch__u64(&p, &vgen)))
+        return -1;
+    if (!v2)
+        vgen = UINT64_MAX; /* unknown: such a snapshot is never reused */
+    if (*p++ != '\n' || n > CH_FEED_SNAP_MAX || at > INT64_MAX)
         return -1;
     s->entries = calloc(n ? n : 1, sizeof(*s->entries));
     if (!s->entries)
@@ -138,6 +146,8 @@ int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
     s->gen = gen;
     s->at_ms = (int64_t)at;
     s->has_features = (int)hf;
+    s->net_top = net_top;
+    s->vgen = vgen;
     return 0;
 }
 
@@ -202,6 +212,31 @@ ch_err_t ch_feed_snap_load(ch_svc_t *svc, const char *feed, uint64_t viewer, uin
     if (err || !val)
         return err;
     if (ch_feed_snap_decode(val, s) == 0 && s->gen == gen)
+        *found = 1;
+    else
+        ch_feed_snap_clear(s);
+    free(val);
+    return CH_OK;
+}
+
+ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found)
+{
+    char key[96], *val = NULL;
+    memset(s, 0, sizeof(*s));
+    *found = 0;
+    snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":n", feed, viewer);
+    ch_err_t err = ch_kvl_get(svc, key, &val, NULL);
+    if (err || !val)
+        return err;
+    uint64_t n = strtoull(val, NULL, 10);
+    free(val);
+    val = NULL;
+    /* the latest save took the slot of its counter value (ch_feed_snap_save); a save under
+     * way may leave that slot's older generation there: still a ranking as it was made */
+    ch__slot_key(feed, viewer, n, key, sizeof(key));
+    if ((err = ch_kvl_get(svc, key, &val, NULL)) != CH_OK || !val)
+        return err;
+    if (ch_feed_snap_decode(val, s) == 0 && s->gen % CH_FEED_SNAP_SLOTS == n % CH_FEED_SNAP_SLOTS)
         *found = 1;
     else
         ch_feed_snap_clear(s);

@@ -35,6 +35,8 @@ typedef struct {
     uint64_t gen;     /* names it in cursors; 0 = not stored */
     int64_t at_ms;    /* when it was ranked */
     int has_features; /* ranked with explain: entries carry features */
+    uint64_t net_top; /* the newest in-network item id when it was ranked (0 = none) */
+    uint64_t vgen;    /* the viewer's generation then (svc/common/viewer_gen.h; 0 = none, UINT64_MAX = unknown) */
     ch_feed_snap_entry_t *entries;
     size_t n;
 } ch_feed_snap_t;
@@ -60,5 +62,8 @@ ch_err_t ch_feed_snap_save(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_
  * slot holds a later generation. */
 ch_err_t ch_feed_snap_load(ch_svc_t *svc, const char *feed, uint64_t viewer, uint64_t gen, ch_feed_snap_t *s,
                            int *found);
+/** Loads the latest snapshot saved for viewer's feed into s (caller clears); *found 0 when
+ * there is none (never saved, expired, or unreadable). */
+ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
 
 #endif

@@ -20,6 +20,7 @@
 #include "core/id.h"
 #include "svc/common/outbox.h"
 #include "svc/common/sql.h"
+#include "svc/common/viewer_gen.h"
 #include "svc/graph/visibility.h"
 #include "svc/users/profile_cache.h"
 
@@ -96,6 +97,9 @@ static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
             if (moved[i])
                 ch_db_after_commit(t->svc->db, ch__forget_cached, t->svc->profiles, t->ids[i]);
     }
+    /* follow, block, mute... change both users' ranked feeds: neither reuses a ranking */
+    for (int i = 0; i < 2 && err == CH_OK; i++)
+        ch_viewer_gen_bump_after_commit(t->svc, t->ids[i]);
     return err;
 }
 
