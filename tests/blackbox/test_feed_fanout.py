@@ -288,3 +288,51 @@ def test_an_api_only_and_a_worker_only_process_deliver_together(start_server):
     wait_in(fan, p["id"], "the post, delivered across the two processes")
     expect_status(fan.delete(f"/v1/users/{author.id}/follow"), 204)
     wait_out(fan, p["id"])
+
+
+def test_a_muted_fast_poster_does_not_end_the_feed_early(start_server):
+    """Every followee pulled at read: the muted author's many newer items are left out in SQL,
+    so the other followees' older items stay reachable, page by page."""
+    srv = start_server(env={"CHORUS_FEED_FANOUT": "pull"}, name="mute-pulled")
+    c = srv.client()
+    quiet, fast, viewer = c.register(), c.register(), c.register()
+    follow(viewer, quiet)
+    follow(viewer, fast)
+    old = post(quiet, "older, from a quiet followee")["id"]
+    noisy = [post(fast, f"noise {i}")["id"] for i in range(12)]
+    wait_in(viewer, noisy[-1])
+    mute(viewer, fast)
+    for limit in (1, 2, 20):
+        ids, page = feed_ids(viewer, limit=limit)
+        assert ids == [old], limit
+    # The cursor is not null while the source goes on, and null once it has ended.
+    ids, page = feed_ids(viewer, limit=1)
+    assert page["next_cursor"] is not None
+    ids, page = feed_ids(viewer, limit=1, cursor=page["next_cursor"])
+    assert ids == [] and page["next_cursor"] is None
+
+
+def test_an_unfollowed_author_stays_out_while_the_fanout_lags(start_server):
+    """No worker runs, so follow.deleted never reaches the timeline: its entries are checked
+    against the current follows at read (cluster: the Redis timeline the api process reads)."""
+    srv = start_server(env={"CHORUS_ROLES": "api,gateway"}, name="unfollow-lag")
+    c = srv.client()
+    author, other, fan = c.register(), c.register(), c.register()
+    follow(fan, author)
+    follow(fan, other)
+    gone = [post(author, f"before unfollow {i}")["id"] for i in range(3)]
+    kept = post(other, "still followed")["id"]
+    ids = all_ids(fan)  # makes the timeline (rebuilt from the database) with the author's posts
+    assert set(gone) <= set(ids) and kept in ids
+    expect_status(fan.delete(f"/v1/users/{author.id}/follow"), 204)
+    ids = all_ids(fan)
+    assert kept in ids and not set(gone) & set(ids)
+    for limit in (1, 2):
+        seen, cursor = [], None
+        for _ in range(10):
+            page_ids, page = feed_ids(fan, limit=limit, **({"cursor": cursor} if cursor else {}))
+            seen += page_ids
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == [kept], limit

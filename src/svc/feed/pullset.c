@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "svc/common/sql.h"
 #include "svc/feed/fanout.h"
+#include "svc/feed/visible.h"
 
 /* The in-process kv of this replica. */
 static ch_kv_t *ch__kv(ch_svc_t *svc)
@@ -45,7 +46,8 @@ static void ch__parse(const char *s, ch_feed_pullset_t *out)
     }
 }
 
-/* Reads viewer's follows and keeps the authors the policy makes viewer pull. */
+/* Reads viewer's follows (not muted, no block either way) and keeps the authors the policy
+ * makes viewer pull. */
 static ch_err_t ch__compute(ch_svc_t *svc, uint64_t viewer, double read_rate, ch_feed_pullset_t *out)
 {
     ch_db_rows_t *rows = NULL;
@@ -54,7 +56,8 @@ static ch_err_t ch__compute(ch_svc_t *svc, uint64_t viewer, double read_rate, ch
                               "SELECT f.followee_id, u.followers_count, fa.post_rate FROM follows f"
                               " JOIN users u ON u.id = f.followee_id"
                               " LEFT JOIN feed_authors fa ON fa.author_id = f.followee_id"
-                              " WHERE f.follower_id = $1 ORDER BY f.id DESC LIMIT $2",
+                              " WHERE f.follower_id = $1" CH_FEED_SQL_NOT_HIDDEN("f.followee_id")
+                              " ORDER BY f.id DESC LIMIT $2",
                               p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
