@@ -336,3 +336,21 @@ def test_an_unfollowed_author_stays_out_while_the_fanout_lags(start_server):
             if not cursor:
                 break
         assert seen == [kept], limit
+
+
+def test_a_worker_only_process_leaves_the_fanout_to_the_api_process(start_server):
+    """Embedded: a worker-only process next to an all-roles one does not take fan-out batches
+    (its in-process timelines have no reader), so every push lands where the reads are.
+    Cluster: both push into the shared Redis timelines."""
+    main = start_server(name="fan-main")
+    start_server(env={"CHORUS_ROLES": "worker"}, storage=main.storage_env, name="fan-extra-worker")
+    c = main.client()
+    author, fan = c.register(), c.register()
+    follow(fan, author)
+    all_ids(fan)  # the timeline exists in the main process
+    made = []
+    for i in range(6):
+        made.append(post(author, f"pushed {i}")["id"])
+        time.sleep(0.3)  # separate outbox batches, for either process to take
+    wait_until(lambda: all(i in all_ids(fan) for i in made), "every post in the main process's timeline",
+               timeout=20)

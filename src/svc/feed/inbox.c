@@ -96,9 +96,10 @@ static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t befor
 }
 
 /* Whether this process's timeline store receives the fan-out's pushes: Redis is shared by
- * every replica; an in-process store only when this process runs the worker role (an
- * api-only process next to a worker-only one on the same SQLite file reads the database
- * instead, as while the store is down). */
+ * every replica; an in-process store only when this process runs the worker role (then it
+ * runs the fan-out too: a worker-only process with an in-process store does not, see
+ * svc/worker/worker.c; an api-only process reads the database instead, as while the store
+ * is down). Several api processes with in-process stores need CHORUS_REDIS. */
 static int ch__store_fed(const ch_svc_t *svc)
 {
     return svc->timelines &&
