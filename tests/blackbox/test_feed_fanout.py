@@ -354,3 +354,33 @@ def test_a_worker_only_process_leaves_the_fanout_to_the_api_process(start_server
         time.sleep(0.3)  # separate outbox batches, for either process to take
     wait_until(lambda: all(i in all_ids(fan) for i in made), "every post in the main process's timeline",
                timeout=20)
+
+
+def test_a_large_following_keeps_recent_posters_and_every_celebrity(start_server):
+    """The pull set's bound (CHORUS_FEED_PULL_AUTHORS, 2 here) cuts the followees who posted
+    least recently, not the ones followed first; celebrities are pulled by a join, unbounded."""
+    srv = start_server(env={"CHORUS_FEED_PULL_AUTHORS": "2", "CHORUS_FEED_PUSH_COST": "1000",
+                            "CHORUS_FEED_CELEBRITY_FOLLOWERS": "2"}, name="large-following")
+    c = srv.client()
+    # Ordinary followees, all pulled (push cost 1000): followed first, posted last.
+    first, second, third, viewer = c.register(), c.register(), c.register(), c.register()
+    all_ids(viewer)  # the timeline exists (empty) before: nothing below comes from a rebuild
+    for a in (first, second, third):
+        follow(viewer, a)
+    older = [post(second, "second")["id"], post(third, "third")["id"]]
+    latest = post(first, "first followed, latest post")["id"]
+    # The worker records each post's time (feed_authors) as it skips it: the set, computed
+    # (and cached) at the next read, ranks by it.
+    wait_until(lambda: (metric(metrics(srv), 'chorus_feed_fanout_skipped_total{reason="pull"}') or 0) >= 3,
+               "the three posts handled by the fan-out")
+    wait_in(viewer, latest, "the latest poster's item, pulled")
+    ids = all_ids(viewer)
+    assert ids[0] == latest and older[1] in ids
+    # Celebrities (two followers each): every one of them, beyond the bound.
+    fan, helper = c.register(), c.register()
+    stars = [c.register() for _ in range(3)]
+    for s in stars:
+        follow(helper, s)
+        follow(fan, s)
+    made = [post(s, "from a star")["id"] for s in stars]
+    assert all_ids(fan) == list(reversed(made))

@@ -24,34 +24,41 @@
  * (no user), so that there are only a few statement texts. */
 static const size_t ch__slots[] = {8, 64, CH_FEED_PULL_AUTHORS_MAX};
 
-/* The pulled authors' posts and reels with floor < id < before, newest first, still
- * followed (the set may be a little stale), neither muted nor blocked either way. */
+/* The pulled authors' posts and reels with floor < id < before, newest first: those of the
+ * set and of every followee with at least ch_feed_pull_join_followers followers (a join,
+ * not a list), still followed (the set may be a little stale), neither muted nor blocked
+ * either way. */
 static ch_err_t ch__pulled_items(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *ps, uint64_t before,
                                  size_t max, ch_timeline_entry_t *out, size_t *n_out)
 {
     *n_out = 0;
-    if (!ps->n || !max)
+    ch_feed_policy_t policy = ch_feed_policy_config(svc->cfg);
+    int64_t join_followers = ch_feed_pull_join_followers(&policy);
+    if ((!ps->n && join_followers == INT64_MAX) || !max)
         return CH_OK;
     size_t slots = ch__slots[0];
     for (size_t i = 0; i < sizeof(ch__slots) / sizeof(ch__slots[0]) && slots < ps->n; i++)
         slots = ch__slots[i];
     int64_t top_ms = before ? ch_id_time_ms(before) : ch_now_ms();
-    ch_db_param_t *p = ch_calloc(4 + slots, sizeof(*p));
+    ch_db_param_t *p = ch_calloc(5 + slots, sizeof(*p));
     p[0] = CH_DB_P_INT(viewer);
     p[1] = CH_DB_P_INT(before && before <= INT64_MAX ? before : (uint64_t)INT64_MAX);
     p[2] = CH_DB_P_INT(ch_id_floor(top_ms - CH_FEED_PULL_WINDOW_MS));
     p[3] = CH_DB_P_INT(max);
+    p[4] = CH_DB_P_INT(join_followers);
     ch_buf_t sql = CH_BUF_INIT;
-    ch_buf_printf(&sql, "SELECT i.id, i.author_id, i.type FROM items i WHERE i.author_id IN (");
+    ch_buf_printf(&sql, "SELECT i.id, i.author_id, i.type FROM items i WHERE (i.author_id IN (");
     for (size_t i = 0; i < slots; i++) {
-        p[4 + i] = CH_DB_P_INT(i < ps->n ? ps->ids[i] : 0);
-        ch_buf_printf(&sql, i ? ", $%zu" : "$%zu", i + 5);
+        p[5 + i] = CH_DB_P_INT(i < ps->n ? ps->ids[i] : 0);
+        ch_buf_printf(&sql, i ? ", $%zu" : "$%zu", i + 6);
     }
-    ch_buf_printf(&sql, ") AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id < $2 AND i.id > $3"
+    ch_buf_printf(&sql, ") OR i.author_id IN (SELECT fc.followee_id FROM follows fc JOIN users uc ON uc.id ="
+                        " fc.followee_id WHERE fc.follower_id = $1 AND uc.followers_count >= $5))"
+                        " AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id < $2 AND i.id > $3"
                         " AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = i.author_id)"
                         CH_FEED_SQL_NOT_HIDDEN("i.author_id") " ORDER BY i.id DESC LIMIT $4");
     ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_sql_run(svc, sql.data, p, 4 + slots, &rows, NULL);
+    ch_err_t err = ch_sql_run(svc, sql.data, p, 5 + slots, &rows, NULL);
     size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
     for (size_t i = 0; i < n && i < max; i++)
         out[i] = (ch_timeline_entry_t){(uint64_t)ch_db_rows_int(rows, i, 0), (uint64_t)ch_db_rows_int(rows, i, 1),

@@ -28,13 +28,16 @@ static ch_err_t ch__read(ch_svc_t *svc, uint64_t viewer, uint64_t floor_id, uint
     ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(celebrity), CH_DB_P_INT(floor_id),
                          CH_DB_P_INT(before_id && before_id <= INT64_MAX ? before_id : (uint64_t)INT64_MAX),
                          CH_DB_P_INT(max), CH_DB_P_INT(CH_FEED_FOLLOWEES_MAX)};
-    /* The newest CH_FEED_FOLLOWEES_MAX follows, as the pull set reads them. */
+    /* The CH_FEED_FOLLOWEES_MAX non-celebrity followees who posted most recently, as the pull
+     * set reads them. */
     ch_err_t err = ch_sql_run(svc,
                               "SELECT i.id, i.author_id, i.type FROM"
-                              " (SELECT followee_id FROM follows WHERE follower_id = $1 ORDER BY id DESC LIMIT $6) f"
-                              " JOIN users u ON u.id = f.followee_id"
+                              " (SELECT fo.followee_id FROM follows fo JOIN users u ON u.id = fo.followee_id"
+                              " LEFT JOIN feed_authors fa ON fa.author_id = fo.followee_id"
+                              " WHERE fo.follower_id = $1 AND u.followers_count < $2"
+                              " ORDER BY COALESCE(fa.rate_at, 0) DESC, fo.id DESC LIMIT $6) f"
                               " JOIN items i ON i.author_id = f.followee_id"
-                              " WHERE u.followers_count < $2"
+                              " WHERE 1 = 1"
                               " AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id > $3 AND i.id < $4"
                               CH_FEED_SQL_NOT_HIDDEN("f.followee_id") " ORDER BY i.id DESC LIMIT $5",
                               p, CH_NPARAMS(p), &rows, NULL);

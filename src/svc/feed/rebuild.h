@@ -16,7 +16,8 @@
 
 /** The entries a rebuilt timeline of viewer holds, newest first, item id < before_id (0 =
  * from the newest), at most max (<= CH_TIMELINE_MAX_ENTRIES) into out: posts and reels of
- * the newest CH_FEED_FOLLOWEES_MAX followees that are not celebrities (policy.h), not muted
+ * the CH_FEED_FOLLOWEES_MAX followees who posted most recently and are not celebrities
+ * (policy.h), not muted
  * and not blocked either way. Authors the reader pulls are included too (the writer may
  * push to them; the read path's merge drops duplicates). Also the read path's fallback
  * while the timeline store is unavailable (one statement, LIMIT max). Blocks (SQL). */
