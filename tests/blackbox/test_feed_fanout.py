@@ -384,3 +384,25 @@ def test_a_large_following_keeps_recent_posters_and_every_celebrity(start_server
         follow(fan, s)
     made = [post(s, "from a star")["id"] for s in stars]
     assert all_ids(fan) == list(reversed(made))
+
+
+def test_a_rebuild_keeps_authors_the_reader_pulls_but_the_writer_pushes(start_server):
+    """Equal costs: a new author and a new reader sit in the reader's margin (pulled at read)
+    while the writer pushes. The rebuild keeps such an author's items, so they stay once the
+    reader stops pulling that author (here: the bounded pull set moves to a newer poster)."""
+    srv = start_server(env={"CHORUS_FEED_PULL_AUTHORS": "1", "CHORUS_FEED_PUSH_COST": "1",
+                            "CHORUS_FEED_PULL_COST": "1"}, name="rebuild-margin")
+    c = srv.client()
+    x, y, z, reader = c.register(), c.register(), c.register(), c.register()
+    follow(reader, x)
+    follow(reader, y)
+    p1 = post(x, "before the reader's timeline")["id"]
+    wait_until(lambda: (metric(metrics(srv), 'chorus_feed_fanout_skipped_total{reason="inactive"}') or 0) >= 1,
+               "x's post handled (no timeline yet)")
+    assert all_ids(reader) == [p1]  # rebuilt now; x is in the pull set (the only poster)
+    q1 = post(y, "pushed")["id"]
+    wait_in(reader, q1)
+    follow(reader, z)  # drops the cached pull set once the worker applies it
+    z1 = post(z, "newest poster")["id"]
+    wait_in(reader, z1, "z's post (the follow applied first)")
+    assert all_ids(reader) == [z1, q1, p1]
