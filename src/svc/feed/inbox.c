@@ -47,16 +47,23 @@ static ch_err_t ch__pulled_items(ch_svc_t *svc, uint64_t viewer, const ch_feed_p
     p[3] = CH_DB_P_INT(max);
     p[4] = CH_DB_P_INT(join_followers);
     ch_buf_t sql = CH_BUF_INIT;
-    ch_buf_printf(&sql, "SELECT i.id, i.author_id, i.type FROM items i WHERE (i.author_id IN (");
+    /* Two indexed reads (the listed authors; the celebrities, joined), each newest first and
+     * limited, then merged: an OR of the two would not use items_author_type. */
+#define CH__PULLED_WHERE                                                                                           \
+    " AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id < $2 AND i.id > $3"                        \
+    " AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = i.author_id)"              \
+    CH_FEED_SQL_NOT_HIDDEN("i.author_id") " ORDER BY i.id DESC LIMIT $4"
+    ch_buf_printf(&sql, "SELECT id, author_id, type FROM (SELECT i.id, i.author_id, i.type FROM items i"
+                        " WHERE i.author_id IN (");
     for (size_t i = 0; i < slots; i++) {
         p[5 + i] = CH_DB_P_INT(i < ps->n ? ps->ids[i] : 0);
         ch_buf_printf(&sql, i ? ", $%zu" : "$%zu", i + 6);
     }
-    ch_buf_printf(&sql, ") OR i.author_id IN (SELECT fc.followee_id FROM follows fc JOIN users uc ON uc.id ="
-                        " fc.followee_id WHERE fc.follower_id = $1 AND uc.followers_count >= $5))"
-                        " AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id < $2 AND i.id > $3"
-                        " AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = i.author_id)"
-                        CH_FEED_SQL_NOT_HIDDEN("i.author_id") " ORDER BY i.id DESC LIMIT $4");
+    ch_buf_printf(&sql, ")" CH__PULLED_WHERE ") pl UNION ALL SELECT id, author_id, type FROM"
+                        " (SELECT i.id, i.author_id, i.type FROM follows fc JOIN users uc ON uc.id = fc.followee_id"
+                        " JOIN items i ON i.author_id = fc.followee_id WHERE fc.follower_id = $1"
+                        " AND uc.followers_count >= $5" CH__PULLED_WHERE ") pj ORDER BY id DESC LIMIT $4");
+#undef CH__PULLED_WHERE
     ch_db_rows_t *rows = NULL;
     ch_err_t err = ch_sql_run(svc, sql.data, p, 5 + slots, &rows, NULL);
     size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
