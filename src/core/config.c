@@ -63,6 +63,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_FEED_CELEBRITY_FOLLOWERS", "10000", "authors with at least this many followers are never fanned out: followers pull their items at read (0 = no such rule)"},
     {"CHORUS_FEED_PUSH_COST", "1", "fan-out policy: cost of one home-timeline insert (0.001-1000000)"},
     {"CHORUS_FEED_PULL_COST", "10", "fan-out policy: cost of pulling one author's items at one read (0.001-1000000); push iff post rate x push cost <= read rate x pull cost"},
+    {"CHORUS_FEED_PULL_AUTHORS", "512", "non-celebrity followees one read pulls at most (1-512): those who posted most recently; celebrities are pulled in SQL without this bound"},
     {"CHORUS_FEED_FANOUT", "hybrid", "fan-out mode: hybrid (per author and follower, Feeding Frenzy), push (every item to every active follower) or pull (none, read time only)"},
     {"CHORUS_PWHASH_OPSLIMIT", "2", "Argon2id passes (libsodium interactive)"},
     {"CHORUS_PWHASH_MEMLIMIT", "67108864", "Argon2id memory in bytes (libsodium interactive)"},
@@ -237,7 +238,9 @@ static int ch__load_feed(ch_config_t *cfg, char *err, size_t errlen)
     cfg->feed_push_cost = CH_CONFIG_FEED_PUSH_COST;
     cfg->feed_pull_cost = CH_CONFIG_FEED_PULL_COST;
     cfg->feed_mode = CH_CONFIG_FEED_MODE_HYBRID;
+    cfg->feed_pull_authors = CH_CONFIG_FEED_PULL_AUTHORS;
     if (ch__env_int("CHORUS_FEED_CELEBRITY_FOLLOWERS", 0, INT64_MAX, &cfg->feed_celebrity_followers, err, errlen) ||
+        ch__env_int("CHORUS_FEED_PULL_AUTHORS", 1, CH_CONFIG_FEED_PULL_AUTHORS, &cfg->feed_pull_authors, err, errlen) ||
         ch__env_double("CHORUS_FEED_PUSH_COST", 0.001, 1e6, &cfg->feed_push_cost, err, errlen) ||
         ch__env_double("CHORUS_FEED_PULL_COST", 0.001, 1e6, &cfg->feed_pull_cost, err, errlen))
         return -1;

@@ -53,6 +53,8 @@
 #define CH_CONFIG_FEED_CELEBRITY_FOLLOWERS 10000
 #define CH_CONFIG_FEED_PUSH_COST 1.0
 #define CH_CONFIG_FEED_PULL_COST 10.0
+/* CHORUS_FEED_PULL_AUTHORS default and maximum (CH_FEED_PULL_AUTHORS_MAX, svc/feed/pullset.h). */
+#define CH_CONFIG_FEED_PULL_AUTHORS 512
 #define CH_CONFIG_FEED_MODE_HYBRID 0
 #define CH_CONFIG_FEED_MODE_PUSH 1
 #define CH_CONFIG_FEED_MODE_PULL 2
@@ -100,6 +102,7 @@ typedef struct {
     double feed_push_cost;            /* fan-out policy costs (svc/feed/policy.h) */
     double feed_pull_cost;
     int feed_mode;                    /* CH_CONFIG_FEED_MODE_*: hybrid, push-all, pull-all */
+    int64_t feed_pull_authors;        /* non-celebrity followees one read pulls at most */
     uint64_t pwhash_opslimit;
     size_t pwhash_memlimit;
     size_t pwhash_max_memory; /* budget of concurrent hashes: concurrency = it / memlimit */

@@ -2,8 +2,9 @@
  * "the escape hatch people ask for"). Candidates come from ch_feed_in_network; hydration
  * (svc/common/items.h) drops what the viewer may not see, so a page is read in a few
  * rounds until it is full or the source ends. The cursor is the id of the last item shown
- * (or, when the rounds run out, of the last one examined): ids are time-sortable, so pages
- * never repeat or skip an item while new ones arrive on top. */
+ * (or, when the rounds run out, the position the source reached): ids are time-sortable, so
+ * pages never repeat or skip an item while new ones arrive on top. next_cursor is null only
+ * when the source said it ended. */
 #include <stdio.h>
 
 #include "core/alloc.h"
@@ -35,7 +36,8 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
     int ended = 0;
     for (int round = 0; round < CH_FEED_FOLLOWING_ROUNDS && shown < (size_t)limit && !ended; round++) {
         size_t want = (size_t)limit - shown, n = 0;
-        err = ch_feed_in_network(call->svc, call->user_id, before, want, cands, &n, &call->fault);
+        uint64_t next = 0;
+        err = ch_feed_in_network_page(call->svc, call->user_id, before, want, cands, &n, &next, &call->fault);
         if (err == CH_OK && n)
             for (size_t i = 0; i < n; i++)
                 keys[i] = cands[i].key;
@@ -43,7 +45,7 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
             err = ch_items_hydrate(call->svc, call->user_id, keys, n, rendered, NULL, &call->fault);
         if (err)
             break;
-        ended = n < want; /* the source gave what it had */
+        ended = next == 0; /* the source gave what it had */
         for (size_t i = 0; i < n; i++) {
             if (!rendered[i])
                 continue;
@@ -55,8 +57,7 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
                 json_decref(rendered[i]);
             }
         }
-        if (n)
-            before = cands[n - 1].key.id;
+        before = next;
     }
     if (err) {
         json_decref(items);

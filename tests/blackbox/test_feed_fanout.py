@@ -288,3 +288,121 @@ def test_an_api_only_and_a_worker_only_process_deliver_together(start_server):
     wait_in(fan, p["id"], "the post, delivered across the two processes")
     expect_status(fan.delete(f"/v1/users/{author.id}/follow"), 204)
     wait_out(fan, p["id"])
+
+
+def test_a_muted_fast_poster_does_not_end_the_feed_early(start_server):
+    """Every followee pulled at read: the muted author's many newer items are left out in SQL,
+    so the other followees' older items stay reachable, page by page."""
+    srv = start_server(env={"CHORUS_FEED_FANOUT": "pull"}, name="mute-pulled")
+    c = srv.client()
+    quiet, fast, viewer = c.register(), c.register(), c.register()
+    follow(viewer, quiet)
+    follow(viewer, fast)
+    old = post(quiet, "older, from a quiet followee")["id"]
+    noisy = [post(fast, f"noise {i}")["id"] for i in range(12)]
+    wait_in(viewer, noisy[-1])
+    mute(viewer, fast)
+    for limit in (1, 2, 20):
+        ids, page = feed_ids(viewer, limit=limit)
+        assert ids == [old], limit
+    # The cursor is not null while the source goes on, and null once it has ended.
+    ids, page = feed_ids(viewer, limit=1)
+    assert page["next_cursor"] is not None
+    ids, page = feed_ids(viewer, limit=1, cursor=page["next_cursor"])
+    assert ids == [] and page["next_cursor"] is None
+
+
+def test_an_unfollowed_author_stays_out_while_the_fanout_lags(start_server):
+    """No worker runs, so follow.deleted never reaches the timeline: its entries are checked
+    against the current follows at read (cluster: the Redis timeline the api process reads)."""
+    srv = start_server(env={"CHORUS_ROLES": "api,gateway"}, name="unfollow-lag")
+    c = srv.client()
+    author, other, fan = c.register(), c.register(), c.register()
+    follow(fan, author)
+    follow(fan, other)
+    gone = [post(author, f"before unfollow {i}")["id"] for i in range(3)]
+    kept = post(other, "still followed")["id"]
+    ids = all_ids(fan)  # makes the timeline (rebuilt from the database) with the author's posts
+    assert set(gone) <= set(ids) and kept in ids
+    expect_status(fan.delete(f"/v1/users/{author.id}/follow"), 204)
+    ids = all_ids(fan)
+    assert kept in ids and not set(gone) & set(ids)
+    for limit in (1, 2):
+        seen, cursor = [], None
+        for _ in range(10):
+            page_ids, page = feed_ids(fan, limit=limit, **({"cursor": cursor} if cursor else {}))
+            seen += page_ids
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == [kept], limit
+
+
+def test_a_worker_only_process_leaves_the_fanout_to_the_api_process(start_server):
+    """Embedded: a worker-only process next to an all-roles one does not take fan-out batches
+    (its in-process timelines have no reader), so every push lands where the reads are.
+    Cluster: both push into the shared Redis timelines."""
+    main = start_server(name="fan-main")
+    start_server(env={"CHORUS_ROLES": "worker"}, storage=main.storage_env, name="fan-extra-worker")
+    c = main.client()
+    author, fan = c.register(), c.register()
+    follow(fan, author)
+    all_ids(fan)  # the timeline exists in the main process
+    made = []
+    for i in range(6):
+        made.append(post(author, f"pushed {i}")["id"])
+        time.sleep(0.3)  # separate outbox batches, for either process to take
+    wait_until(lambda: all(i in all_ids(fan) for i in made), "every post in the main process's timeline",
+               timeout=20)
+
+
+def test_a_large_following_keeps_recent_posters_and_every_celebrity(start_server):
+    """The pull set's bound (CHORUS_FEED_PULL_AUTHORS, 2 here) cuts the followees who posted
+    least recently, not the ones followed first; celebrities are pulled by a join, unbounded."""
+    srv = start_server(env={"CHORUS_FEED_PULL_AUTHORS": "2", "CHORUS_FEED_PUSH_COST": "1000",
+                            "CHORUS_FEED_CELEBRITY_FOLLOWERS": "2"}, name="large-following")
+    c = srv.client()
+    # Ordinary followees, all pulled (push cost 1000): followed first, posted last.
+    first, second, third, viewer = c.register(), c.register(), c.register(), c.register()
+    all_ids(viewer)  # the timeline exists (empty) before: nothing below comes from a rebuild
+    for a in (first, second, third):
+        follow(viewer, a)
+    older = [post(second, "second")["id"], post(third, "third")["id"]]
+    latest = post(first, "first followed, latest post")["id"]
+    # The worker records each post's time (feed_authors) as it skips it: the set, computed
+    # (and cached) at the next read, ranks by it.
+    wait_until(lambda: (metric(metrics(srv), 'chorus_feed_fanout_skipped_total{reason="pull"}') or 0) >= 3,
+               "the three posts handled by the fan-out")
+    wait_in(viewer, latest, "the latest poster's item, pulled")
+    ids = all_ids(viewer)
+    assert ids[0] == latest and older[1] in ids
+    # Celebrities (two followers each): every one of them, beyond the bound.
+    fan, helper = c.register(), c.register()
+    stars = [c.register() for _ in range(3)]
+    for s in stars:
+        follow(helper, s)
+        follow(fan, s)
+    made = [post(s, "from a star")["id"] for s in stars]
+    assert all_ids(fan) == list(reversed(made))
+
+
+def test_a_rebuild_keeps_authors_the_reader_pulls_but_the_writer_pushes(start_server):
+    """Equal costs: a new author and a new reader sit in the reader's margin (pulled at read)
+    while the writer pushes. The rebuild keeps such an author's items, so they stay once the
+    reader stops pulling that author (here: the bounded pull set moves to a newer poster)."""
+    srv = start_server(env={"CHORUS_FEED_PULL_AUTHORS": "1", "CHORUS_FEED_PUSH_COST": "1",
+                            "CHORUS_FEED_PULL_COST": "1"}, name="rebuild-margin")
+    c = srv.client()
+    x, y, z, reader = c.register(), c.register(), c.register(), c.register()
+    follow(reader, x)
+    follow(reader, y)
+    p1 = post(x, "before the reader's timeline")["id"]
+    wait_until(lambda: (metric(metrics(srv), 'chorus_feed_fanout_skipped_total{reason="inactive"}') or 0) >= 1,
+               "x's post handled (no timeline yet)")
+    assert all_ids(reader) == [p1]  # rebuilt now; x is in the pull set (the only poster)
+    q1 = post(y, "pushed")["id"]
+    wait_in(reader, q1)
+    follow(reader, z)  # drops the cached pull set once the worker applies it
+    z1 = post(z, "newest poster")["id"]
+    wait_in(reader, z1, "z's post (the follow applied first)")
+    assert all_ids(reader) == [z1, q1, p1]

@@ -58,6 +58,14 @@ def test_feedback_stores_once_and_repeats_are_204(server, backends, user, other)
                                               ("post", p["id"], "see_more")]
 
 
+def test_repeated_feedback_becomes_the_newest_again(server, backends, user, other):
+    p = post(other, "changing my mind")
+    for signal in ("see_less_author", "see_more", "see_less_author"):
+        expect_status(feedback(user, {"type": "post", "id": p["id"], "signal": signal}), 204)
+    # The repeat refreshed its row: it is the newest, so it decides about the author.
+    assert stored(server, backends, user) == [("post", p["id"], "see_more"), ("post", p["id"], "see_less_author")]
+
+
 def test_feedback_on_own_and_followed_items(server, backends, user, other):
     follow(user, other)
     own, theirs = post(user, "mine"), post(other, "theirs", visibility="followers")

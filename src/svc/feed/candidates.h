@@ -54,6 +54,13 @@ typedef struct {
 ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
                             size_t *n_out, ch_fault_t *f);
 
+/** As ch_feed_in_network, and tells the end of the source apart from bounded work: *next_before
+ * gets 0 when the source ended below what it returned, otherwise the position reached (every
+ * item with a larger id was examined): pass it as before_id to go on. When *n_out < max and
+ * *next_before != 0 the call stopped after its rounds, not at the end. (svc/feed/inbox.c) */
+ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
+                                 size_t *n_out, uint64_t *next_before, ch_fault_t *f);
+
 /** Out-of-network posts and reels that accounts the viewer follows reacted to or commented
  * on recently (reason liked_by_following, via = up to three of them), most engaged first.
  * (svc/feed/sources.c) */

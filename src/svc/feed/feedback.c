@@ -46,7 +46,8 @@ ch_err_t ch_feed_feedback_add(ch_svc_t *svc, uint64_t viewer, ch_item_key_t key,
     err = ch_sql_on(svc, conn,
                     "INSERT INTO feed_feedback(user_id, target_type, target_id, signal, author_id, id, created_at)"
                     " VALUES($1, $2, $3, $4, $5, $6, $7)"
-                    " ON CONFLICT (user_id, target_type, target_id, signal) DO NOTHING",
+                    " ON CONFLICT (user_id, target_type, target_id, signal) DO UPDATE SET id = excluded.id,"
+                    " created_at = excluded.created_at, author_id = excluded.author_id",
                     p, CH_NPARAMS(p), NULL, &changes);
     if (err == CH_OK && changes > 0) {
         /* Keep the newest CH_FEED_FEEDBACK_MAX: everything at or below the first one past them. */

@@ -15,71 +15,57 @@
 #include "svc/feed/fanout.h"
 #include "svc/feed/pullset.h"
 #include "svc/feed/rebuild.h"
+#include "svc/feed/visible.h"
 
 /* How far before the cursor (or now) pulled authors' items are looked for: bounds the
  * statement's work; older pulled items are not shown. */
 #define CH_FEED_PULL_WINDOW_MS (14LL * 24 * 3600 * 1000)
-/* Blocked and muted users one read takes into account at most. */
-#define CH_FEED_EXCLUDED_MAX 10000
-
-static int ch__cmp(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The users whose items viewer must not get here: muted, blocked either way (ascending). */
-static ch_err_t ch__excluded(ch_svc_t *svc, uint64_t viewer, uint64_t **ids_out, size_t *n_out)
-{
-    ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(CH_FEED_EXCLUDED_MAX)};
-    ch_err_t err = ch_sql_run(svc,
-                              "SELECT muted_id FROM mutes WHERE muter_id = $1 UNION"
-                              " SELECT blocked_id FROM blocks WHERE blocker_id = $1 UNION"
-                              " SELECT blocker_id FROM blocks WHERE blocked_id = $1 LIMIT $2",
-                              p, CH_NPARAMS(p), &rows, NULL);
-    size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
-    *ids_out = ch_calloc(n ? n : 1, sizeof(uint64_t));
-    for (size_t i = 0; i < n; i++)
-        (*ids_out)[i] = (uint64_t)ch_db_rows_int(rows, i, 0);
-    ch_db_rows_free(rows);
-    qsort(*ids_out, n, sizeof(uint64_t), ch__cmp);
-    *n_out = n;
-    return err;
-}
-
 /* Slots of the pulled-authors statement: the IN list has one of these sizes, padded with 0
  * (no user), so that there are only a few statement texts. */
 static const size_t ch__slots[] = {8, 64, CH_FEED_PULL_AUTHORS_MAX};
 
-/* The pulled authors' posts and reels with floor < id < before, newest first, still
- * followed (the set may be a little stale). */
+/* The pulled authors' posts and reels with floor < id < before, newest first: those of the
+ * set and of every followee with at least ch_feed_pull_join_followers followers (a join,
+ * not a list), still followed (the set may be a little stale), neither muted nor blocked
+ * either way. */
 static ch_err_t ch__pulled_items(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *ps, uint64_t before,
                                  size_t max, ch_timeline_entry_t *out, size_t *n_out)
 {
     *n_out = 0;
-    if (!ps->n || !max)
+    ch_feed_policy_t policy = ch_feed_policy_config(svc->cfg);
+    int64_t join_followers = ch_feed_pull_join_followers(&policy);
+    if ((!ps->n && join_followers == INT64_MAX) || !max)
         return CH_OK;
     size_t slots = ch__slots[0];
     for (size_t i = 0; i < sizeof(ch__slots) / sizeof(ch__slots[0]) && slots < ps->n; i++)
         slots = ch__slots[i];
     int64_t top_ms = before ? ch_id_time_ms(before) : ch_now_ms();
-    ch_db_param_t *p = ch_calloc(4 + slots, sizeof(*p));
+    ch_db_param_t *p = ch_calloc(5 + slots, sizeof(*p));
     p[0] = CH_DB_P_INT(viewer);
     p[1] = CH_DB_P_INT(before && before <= INT64_MAX ? before : (uint64_t)INT64_MAX);
     p[2] = CH_DB_P_INT(ch_id_floor(top_ms - CH_FEED_PULL_WINDOW_MS));
     p[3] = CH_DB_P_INT(max);
+    p[4] = CH_DB_P_INT(join_followers);
     ch_buf_t sql = CH_BUF_INIT;
-    ch_buf_printf(&sql, "SELECT i.id, i.author_id, i.type FROM items i WHERE i.author_id IN (");
+    /* Two indexed reads (the listed authors; the celebrities, joined), each newest first and
+     * limited, then merged: an OR of the two would not use items_author_type. */
+#define CH__PULLED_WHERE                                                                                           \
+    " AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id < $2 AND i.id > $3"                        \
+    " AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = i.author_id)"              \
+    CH_FEED_SQL_NOT_HIDDEN("i.author_id") " ORDER BY i.id DESC LIMIT $4"
+    ch_buf_printf(&sql, "SELECT id, author_id, type FROM (SELECT i.id, i.author_id, i.type FROM items i"
+                        " WHERE i.author_id IN (");
     for (size_t i = 0; i < slots; i++) {
-        p[4 + i] = CH_DB_P_INT(i < ps->n ? ps->ids[i] : 0);
-        ch_buf_printf(&sql, i ? ", $%zu" : "$%zu", i + 5);
+        p[5 + i] = CH_DB_P_INT(i < ps->n ? ps->ids[i] : 0);
+        ch_buf_printf(&sql, i ? ", $%zu" : "$%zu", i + 6);
     }
-    ch_buf_printf(&sql, ") AND i.type IN ('post', 'reel') AND i.deleted_at IS NULL AND i.id < $2 AND i.id > $3"
-                        " AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = i.author_id)"
-                        " ORDER BY i.id DESC LIMIT $4");
+    ch_buf_printf(&sql, ")" CH__PULLED_WHERE ") pl UNION ALL SELECT id, author_id, type FROM"
+                        " (SELECT i.id, i.author_id, i.type FROM follows fc JOIN users uc ON uc.id = fc.followee_id"
+                        " JOIN items i ON i.author_id = fc.followee_id WHERE fc.follower_id = $1"
+                        " AND uc.followers_count >= $5" CH__PULLED_WHERE ") pj ORDER BY id DESC LIMIT $4");
+#undef CH__PULLED_WHERE
     ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_sql_run(svc, sql.data, p, 4 + slots, &rows, NULL);
+    ch_err_t err = ch_sql_run(svc, sql.data, p, 5 + slots, &rows, NULL);
     size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
     for (size_t i = 0; i < n && i < max; i++)
         out[i] = (ch_timeline_entry_t){(uint64_t)ch_db_rows_int(rows, i, 0), (uint64_t)ch_db_rows_int(rows, i, 1),
@@ -92,16 +78,18 @@ static ch_err_t ch__pulled_items(ch_svc_t *svc, uint64_t viewer, const ch_feed_p
 }
 
 /* Reads the timeline page, rebuilding a missing timeline; while the store is unavailable
- * the page comes from the database instead (the same statement as a rebuild). */
+ * the page comes from the database instead (the same statement as a rebuild; *from_db = 1:
+ * already filtered against follows, mutes and blocks). */
 static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t before, size_t max, double *read_rate,
-                                  const ch_feed_pullset_t *ps_hint, ch_timeline_entry_t *out, size_t *n_out)
+                                  ch_timeline_entry_t *out, size_t *n_out, int *from_db)
 {
+    *from_db = 0;
     ch_timeline_meta_t meta = {0};
     int64_t now = ch_now_ms();
     ch_err_t err = ch_timeline_read(svc->timelines, viewer, before, max, out, n_out, &meta);
     if (err == CH_OK && !meta.exists) {
         ch_timeline_meta_t fresh = {.exists = 1, .last_read_ms = 0, .read_rate = 0};
-        err = ch_feed_rebuild(svc, viewer, ps_hint, &fresh);
+        err = ch_feed_rebuild(svc, viewer, &fresh);
         if (err == CH_OK)
             err = ch_timeline_read(svc->timelines, viewer, before, max, out, n_out, &meta);
     }
@@ -109,7 +97,8 @@ static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t befor
         ch_log_debug("feed: timeline of %llu unavailable (%s): read from the database",
                      (unsigned long long)viewer, ch_err_code(err));
         *read_rate = CH_FEED_NEW_RATE_PER_HOUR;
-        return ch_feed_rebuild_entries(svc, viewer, before, max, ps_hint, out, n_out);
+        *from_db = 1;
+        return ch_feed_rebuild_entries(svc, viewer, before, max, out, n_out);
     }
     *read_rate = ch_feed_rate_at(meta.read_rate, meta.last_read_ms, now, CH_FEED_READ_RATE_HALF_LIFE_MS);
     if (before == 0) { /* a fresh read: counts in the read rate, keeps the timeline alive */
@@ -120,40 +109,39 @@ static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t befor
     return CH_OK;
 }
 
-static int ch__has(const uint64_t *ids, size_t n, uint64_t id)
-{
-    return n && bsearch(&id, ids, n, sizeof(uint64_t), ch__cmp) != NULL;
-}
-
 /* Whether this process's timeline store receives the fan-out's pushes: Redis is shared by
- * every replica; an in-process store only when this process runs the worker role (an
- * api-only process next to a worker-only one on the same SQLite file reads the database
- * instead, as while the store is down). */
+ * every replica; an in-process store only when this process runs the worker role (then it
+ * runs the fan-out too: a worker-only process with an in-process store does not, see
+ * svc/worker/worker.c; an api-only process reads the database instead, as while the store
+ * is down). Several api processes with in-process stores need CHORUS_REDIS. */
 static int ch__store_fed(const ch_svc_t *svc)
 {
     return svc->timelines &&
            ((svc->cfg->roles & CH_ROLE_WORKER) || strcmp(ch_timeline_kind(svc->timelines), "memory") != 0);
 }
 
-/* Rounds of one call when excluded authors or duplicates thin a page out. */
+/* Rounds of one call when stale timeline entries (filtered at read) or duplicates thin a
+ * page out; past them the call returns the position reached (*next_before). */
 #define CH_FEED_IN_NETWORK_ROUNDS 4
 
-ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
-                            size_t *n_out, ch_fault_t *f)
+ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
+                                 size_t *n_out, uint64_t *next_before, ch_fault_t *f)
 {
     (void)f;
     *n_out = 0;
+    *next_before = 0;
     if (max == 0)
         return CH_OK;
     if (max > CH_TIMELINE_MAX_ENTRIES)
         max = CH_TIMELINE_MAX_ENTRIES;
     ch_timeline_entry_t *pushed = ch_calloc(max, sizeof(*pushed)), *pulled = ch_calloc(max, sizeof(*pulled));
-    size_t nx = 0, k = 0;
-    uint64_t *excluded = NULL, before = before_id;
+    size_t k = 0;
+    uint64_t before = before_id;
+    int ended = 0;
     double read_rate = 0;
     ch_feed_pullset_t ps = {0};
-    /* The pull set is read first (a rebuild leaves the pulled authors out); computed, it
-     * takes the read rate as of the last read (the set is cached for a while anyway). */
+    /* The pull set is read first; computed, it takes the read rate as of the last read (the
+     * set is cached for a while anyway). */
     ch_timeline_meta_t meta = {0};
     int fed = ch__store_fed(svc);
     ch_err_t err = CH_OK;
@@ -163,14 +151,13 @@ ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, 
                 ch_feed_rate_at(meta.read_rate, meta.last_read_ms, ch_now_ms(), CH_FEED_READ_RATE_HALF_LIFE_MS);
         err = ch_feed_pullset_compute(svc, viewer, read_rate, &ps);
     }
-    if (err == CH_OK)
-        err = ch__excluded(svc, viewer, &excluded, &nx);
-    for (int round = 0; err == CH_OK && round < CH_FEED_IN_NETWORK_ROUNDS && k < max; round++) {
+    for (int round = 0; err == CH_OK && round < CH_FEED_IN_NETWORK_ROUNDS && k < max && !ended; round++) {
         size_t np = 0, nl = 0;
+        int from_db = !fed;
         if (fed)
-            err = ch__timeline_page(svc, viewer, before, max, &read_rate, &ps, pushed, &np);
+            err = ch__timeline_page(svc, viewer, before, max, &read_rate, pushed, &np, &from_db);
         else
-            err = ch_feed_rebuild_entries(svc, viewer, before, max, &ps, pushed, &np);
+            err = ch_feed_rebuild_entries(svc, viewer, before, max, pushed, &np);
         if (err == CH_OK)
             err = ch__pulled_items(svc, viewer, &ps, before, max, pulled, &nl);
         if (err)
@@ -182,6 +169,10 @@ ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, 
             floor = pushed[np - 1].item_id;
         if (nl == max && pulled[nl - 1].item_id > floor)
             floor = pulled[nl - 1].item_id;
+        /* Timeline entries may be stale (an unfollow, mute or block the fan-out has not
+         * applied yet, or a rebuild or push that raced it): filtered against the graph now. */
+        if (!from_db && (err = ch_feed_keep_visible(svc, viewer, pushed, &np)) != CH_OK)
+            break;
         size_t i = 0, j = 0;
         uint64_t last = 0;
         while (k < max && (i < np || j < nl)) {
@@ -192,8 +183,7 @@ ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, 
                 e = &pulled[j++];
             if (e->item_id < floor)
                 break;
-            if (e->item_id == last || ch__has(excluded, nx, e->author_id) ||
-                (e->type != CH_TARGET_POST && e->type != CH_TARGET_REEL))
+            if (e->item_id == last || (e->type != CH_TARGET_POST && e->type != CH_TARGET_REEL))
                 continue;
             last = e->item_id;
             memset(&out[k], 0, sizeof(out[k]));
@@ -202,14 +192,24 @@ ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, 
             out[k].reason = CH_FEED_REASON_FOLLOWING;
             k++;
         }
-        if (floor == 0)
-            break; /* both sources ended */
-        before = floor;
+        if (k == max)
+            before = out[k - 1].key.id; /* everything above it was examined */
+        else if (floor == 0)
+            ended = 1; /* both sources ended */
+        else
+            before = floor;
     }
     *n_out = err == CH_OK ? k : 0;
+    *next_before = err == CH_OK && !ended ? before : 0;
     ch_feed_pullset_clear(&ps);
-    free(excluded);
     free(pushed);
     free(pulled);
     return err;
+}
+
+ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
+                            size_t *n_out, ch_fault_t *f)
+{
+    uint64_t next = 0;
+    return ch_feed_in_network_page(svc, viewer, before_id, max, out, n_out, &next, f);
 }

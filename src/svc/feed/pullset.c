@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "svc/common/sql.h"
 #include "svc/feed/fanout.h"
+#include "svc/feed/visible.h"
 
 /* The in-process kv of this replica. */
 static ch_kv_t *ch__kv(ch_svc_t *svc)
@@ -45,24 +46,32 @@ static void ch__parse(const char *s, ch_feed_pullset_t *out)
     }
 }
 
-/* Reads viewer's follows and keeps the authors the policy makes viewer pull. */
+/* Reads viewer's non-celebrity follows (not muted, no block either way), the most recently
+ * posting first, and keeps the authors the policy makes viewer pull, at most
+ * CHORUS_FEED_PULL_AUTHORS. */
 static ch_err_t ch__compute(ch_svc_t *svc, uint64_t viewer, double read_rate, ch_feed_pullset_t *out)
 {
+    ch_feed_policy_t policy = ch_feed_policy_config(svc->cfg);
+    size_t cap = svc->cfg->feed_pull_authors > 0 && svc->cfg->feed_pull_authors < CH_FEED_PULL_AUTHORS_MAX
+                     ? (size_t)svc->cfg->feed_pull_authors
+                     : CH_FEED_PULL_AUTHORS_MAX;
     ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(CH_FEED_FOLLOWEES_MAX)};
+    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(CH_FEED_FOLLOWEES_MAX),
+                         CH_DB_P_INT(ch_feed_pull_join_followers(&policy))};
     ch_err_t err = ch_sql_run(svc,
                               "SELECT f.followee_id, u.followers_count, fa.post_rate FROM follows f"
                               " JOIN users u ON u.id = f.followee_id"
                               " LEFT JOIN feed_authors fa ON fa.author_id = f.followee_id"
-                              " WHERE f.follower_id = $1 ORDER BY f.id DESC LIMIT $2",
+                              " WHERE f.follower_id = $1 AND u.followers_count < $3"
+                              CH_FEED_SQL_NOT_HIDDEN("f.followee_id")
+                              " ORDER BY COALESCE(fa.rate_at, 0) DESC, f.id DESC LIMIT $2",
                               p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
-    ch_feed_policy_t policy = ch_feed_policy_config(svc->cfg);
     size_t n = ch_db_rows_count(rows);
     out->ids = ch_calloc(n ? n : 1, sizeof(uint64_t));
     out->n = 0;
-    for (size_t i = 0; i < n && out->n < CH_FEED_PULL_AUTHORS_MAX; i++) {
+    for (size_t i = 0; i < n && out->n < cap; i++) {
         /* The author's rate as of their latest item, as the writer used it (policy.h). */
         double post_rate = ch_db_rows_isnull(rows, i, 2) ? 0 : strtod(ch_db_rows_text(rows, i, 2), NULL);
         if (ch_feed_policy_pull(&policy, ch_db_rows_int(rows, i, 1), post_rate, read_rate))
@@ -71,6 +80,15 @@ static ch_err_t ch__compute(ch_svc_t *svc, uint64_t viewer, double read_rate, ch
     ch_db_rows_free(rows);
     qsort(out->ids, out->n, sizeof(uint64_t), ch__cmp);
     return CH_OK;
+}
+
+int64_t ch_feed_pull_join_followers(const ch_feed_policy_t *p)
+{
+    if (p->mode == CH_FEED_MODE_PULL_ALL)
+        return 0;
+    if (p->mode == CH_FEED_MODE_PUSH_ALL || p->celebrity_followers <= 0)
+        return INT64_MAX;
+    return p->celebrity_followers;
 }
 
 int ch_feed_pullset_cached(ch_svc_t *svc, uint64_t viewer, ch_feed_pullset_t *out)

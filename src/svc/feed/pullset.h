@@ -1,5 +1,8 @@
-/* The followees a reader pulls at read (svc/feed/policy.h, ch_feed_policy_pull): read in one
- * statement over the viewer's follows (their followers_count and feed_authors rate) and
+/* The followees a reader pulls at read (svc/feed/policy.h, ch_feed_policy_pull). Celebrities
+ * (followers_count >= ch_feed_pull_join_followers: every follower pulls them) are not listed:
+ * the pulled items' statement joins follows, users and items for them, without a bound on
+ * follows. The others are read in one statement over the viewer's follows (their
+ * followers_count and feed_authors rate), the most recently posting first, and
  * cached per viewer for CH_FEED_PULL_CACHE_TTL_MS in this process's in-process kv (the kv
  * itself when CHORUS_REDIS is unset, its local store otherwise; bounded by
  * CHORUS_KV_MAX_MEMORY). A follow or unfollow applied by this process's fan-out worker
@@ -12,10 +15,14 @@
 #include <stdint.h>
 
 #include "svc/context.h"
+#include "svc/feed/policy.h"
 
-/* Follows one computation looks at (the newest); past it older follows are pushed only. */
+/* Non-celebrity follows one computation (and a rebuild) looks at: the followees who posted
+ * most recently (feed_authors.rate_at); past it, followees who have not posted for longer
+ * than all of these are left out (an item they post moves them in at the next computation). */
 #define CH_FEED_FOLLOWEES_MAX 5000
-/* Authors one read pulls at most (the most recently followed). */
+/* Non-celebrity authors one read pulls at most (CHORUS_FEED_PULL_AUTHORS, at most this):
+ * the most recently posting ones. */
 #define CH_FEED_PULL_AUTHORS_MAX 512
 #define CH_FEED_PULL_CACHE_TTL_MS 30000
 
@@ -25,6 +32,10 @@ typedef struct {
     size_t n;
 } ch_feed_pullset_t;
 
+/** The followers_count from which every follower pulls an author (the celebrity rule; 0 in
+ * pull mode, INT64_MAX when no such rule): the pulled items' statement takes those by a join
+ * and the set leaves them out. */
+int64_t ch_feed_pull_join_followers(const ch_feed_policy_t *p);
 /** The cached set of viewer into *out: 1 when there is one, 0 otherwise (*out empty). */
 int ch_feed_pullset_cached(ch_svc_t *svc, uint64_t viewer, ch_feed_pullset_t *out);
 /** The authors viewer pulls when reading with read_rate (per hour, as of now), computed

@@ -10,22 +10,22 @@
 
 #include "store/timeline.h"
 #include "svc/context.h"
-#include "svc/feed/pullset.h"
 
 /* How far back a rebuild looks (older items are not brought back). */
 #define CH_FEED_REBUILD_WINDOW_MS (30LL * 24 * 3600 * 1000)
 
 /** The entries a rebuilt timeline of viewer holds, newest first, item id < before_id (0 =
  * from the newest), at most max (<= CH_TIMELINE_MAX_ENTRIES) into out: posts and reels of
- * followees that are not celebrities (policy.h), not muted and not in pulled (may be NULL;
- * those are pulled at read). Also the read path's fallback while the timeline store is
- * unavailable. Blocks (SQL). */
+ * the CH_FEED_FOLLOWEES_MAX followees who posted most recently and are not celebrities
+ * (policy.h), not muted
+ * and not blocked either way. Authors the reader pulls are included too (the writer may
+ * push to them; the read path's merge drops duplicates). Also the read path's fallback
+ * while the timeline store is unavailable (one statement, LIMIT max). Blocks (SQL). */
 ch_err_t ch_feed_rebuild_entries(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max,
-                                 const ch_feed_pullset_t *pulled, ch_timeline_entry_t *out, size_t *n_out);
+                                 ch_timeline_entry_t *out, size_t *n_out);
 /** Builds viewer's timeline (ch_timeline_replace with ch_feed_rebuild_entries and meta),
  * then pushes again what the fan-out may have pushed while it was being built (items of
  * the last CH_CONSUMER_WINDOW_MS before the read; pushes are idempotent). */
-ch_err_t ch_feed_rebuild(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *pulled,
-                         const ch_timeline_meta_t *meta);
+ch_err_t ch_feed_rebuild(ch_svc_t *svc, uint64_t viewer, const ch_timeline_meta_t *meta);
 
 #endif

@@ -3,12 +3,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/clickhouse.h"
+#include "store/timeline.h"
 #include "svc/common/idempotency.h"
 #include "svc/engage/notify.h"
 #include "svc/engage/shipper.h"
@@ -139,6 +141,16 @@ static int ch__start(ch_workers_t *w, ch__thread_t *t, const char *name, ch__rou
     return 0;
 }
 
+/* Whether this process runs the feed's fan-out: always with a shared (Redis) timeline store;
+ * with the in-process store only when the process also serves the api (the only reader of
+ * its timelines), so a worker-only process does not take batches whose pushes no reader
+ * would see. */
+static int ch__fanout_here(const ch_svc_t *svc)
+{
+    return !svc->timelines || strcmp(ch_timeline_kind(svc->timelines), "memory") != 0 ||
+           (svc->cfg->roles & CH_ROLE_API);
+}
+
 ch_workers_t *ch_workers_start(ch_svc_t *svc)
 {
     if (!(svc->cfg->roles & CH_ROLE_WORKER))
@@ -153,8 +165,11 @@ ch_workers_t *ch_workers_start(ch_svc_t *svc)
             ch_log_error("clickhouse: cannot set up the shipper for CHORUS_CLICKHOUSE");
     }
     int failed = ch__start(w, &w->consumer, "consumer", ch__consume_round) != 0;
-    if (!failed)
+    if (!failed && ch__fanout_here(svc))
         failed = ch__start(w, &w->fanout, "fanout", ch__fanout_round) != 0;
+    else if (!failed)
+        ch_log_info("worker: no fan-out here: the in-process timeline store of a process without the api role has "
+                    "no reader (run the fan-out with the api role, or set CHORUS_REDIS)");
     if (!failed && w->shipper)
         failed = ch__start(w, &w->ship, "shipper", ch__ship_round) != 0;
     if (!failed)
