@@ -9,7 +9,6 @@
 #include "svc/common/sql.h"
 #include "svc/engage/notify.h"
 #include "svc/engage/signals.h"
-#include "svc/feed/fanout.h"
 #include "svc/worker/consumer.h"
 
 #define CH__MAX_CONSUMERS 4
@@ -24,9 +23,14 @@ typedef struct {
     const char *delete_shipped_sql; /* when shipping is on; NULL: not shipped */
 } ch__retained_t;
 
+/* The feed's fan-out (feed.fanout) does not hold the outbox back: its effects are a cache
+ * (timelines are rebuilt from the tables), it may run in no process at all (an in-process
+ * timeline store with api-only and worker-only processes, worker.c), and a post older than
+ * the retention age is not worth pushing; with a cursor it never moves, the outbox would
+ * grow for ever. */
 static const ch__retained_t ch__outbox = {
     "outbox",
-    {&ch_notify_outbox_consumer, &ch_feed_fanout_consumer, NULL},
+    {&ch_notify_outbox_consumer, NULL},
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id <= $1 ORDER BY id LIMIT $2)",
     NULL,
 };
