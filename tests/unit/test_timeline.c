@@ -445,6 +445,7 @@ static void test_mem_memory_bound(void **state)
 typedef struct {
     fx_t *f;
     int t;
+    uint64_t taken; /* timelines that took this thread's entries */
 } pusher_t;
 
 static void *pusher(void *arg)
@@ -457,8 +458,11 @@ static void *pusher(void *arg)
         /* thread t pushes ids t+1, t+1+T, ...: interleaved across threads */
         ch_timeline_entry_t e = E((uint64_t)k * PUSH_THREADS + (uint64_t)p->t + 1, (uint64_t)p->t, 0);
         size_t pushed;
-        if (ch_timeline_push_many(p->f->tl, users, PUSH_USERS, &e, &pushed) != CH_OK || pushed != PUSH_USERS)
+        if (ch_timeline_push_many(p->f->tl, users, PUSH_USERS, &e, &pushed) != CH_OK || pushed > PUSH_USERS)
             return (void *)1;
+        /* A thread that falls 800 ids behind the others (a loaded machine) pushes entries
+         * older than every entry of a full timeline: those are refused, as they must be. */
+        p->taken += pushed;
     }
     return NULL;
 }
@@ -471,14 +475,19 @@ static void test_mem_concurrent_pushes(void **state)
     pthread_t th[PUSH_THREADS];
     pusher_t args[PUSH_THREADS];
     for (int t = 0; t < PUSH_THREADS; t++) {
-        args[t] = (pusher_t){f, t};
+        args[t] = (pusher_t){f, t, 0};
         assert_int_equal(pthread_create(&th[t], NULL, pusher, &args[t]), 0);
     }
+    /* Join every thread before any assertion: a failed one jumps out of the test, and a
+     * thread still pushing would then meet the store freed by the teardown. */
+    void *rv[PUSH_THREADS];
+    uint64_t taken = 0;
     for (int t = 0; t < PUSH_THREADS; t++) {
-        void *rv;
-        pthread_join(th[t], &rv);
-        assert_null(rv);
+        pthread_join(th[t], &rv[t]);
+        taken += args[t].taken;
     }
+    for (int t = 0; t < PUSH_THREADS; t++)
+        assert_null(rv[t]);
     ch_timeline_entry_t out[CH_TIMELINE_MAX_ENTRIES];
     const size_t total = (size_t)PUSH_THREADS * PUSH_ITEMS;
     size_t want = total < CH_TIMELINE_MAX_ENTRIES ? total : CH_TIMELINE_MAX_ENTRIES;
@@ -490,7 +499,8 @@ static void test_mem_concurrent_pushes(void **state)
     }
     ch_timeline_mem_stats_t st;
     ch__timeline_mem_stats(ch__timeline_impl(f->tl), &st);
-    assert_int_equal(st.pushes, (uint64_t)total * PUSH_USERS);
+    assert_int_equal(st.pushes, taken);
+    assert_true(taken >= (uint64_t)want * PUSH_USERS);
     assert_int_equal(st.entries, want * PUSH_USERS);
 }
 
