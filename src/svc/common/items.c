@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
+#include "svc/common/sql.h"
 
 static const ch_item_type_ops_t *ch__ops[CH__TARGET_COUNT];
 
@@ -30,10 +32,15 @@ void ch_items_sql_in(char *buf, size_t cap, unsigned first)
         snprintf(buf + len, cap - len, ")");
 }
 
-void ch_items_bind_ids(ch_db_param_t *p, const ch_item_key_t *keys, size_t n)
+ch_err_t ch_items_run_in(ch_svc_t *svc, const char *sql, uint64_t viewer, const ch_item_key_t *keys, size_t n,
+                         ch_db_rows_t **rows_out)
 {
+    ch_db_param_t p[2 + CH_ITEMS_IN_MAX];
+    p[0] = CH_DB_P_INT(viewer);
+    p[1] = CH_DB_P_INT(ch_now_ms());
     for (size_t i = 0; i < CH_ITEMS_IN_MAX; i++)
-        p[i] = CH_DB_P_INT(i < n ? keys[i].id : 0);
+        p[2 + i] = CH_DB_P_INT(i < n ? keys[i].id : 0);
+    return ch_sql_run(svc, sql, p, CH_NPARAMS(p), rows_out, NULL);
 }
 
 int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id)

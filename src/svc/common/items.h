@@ -95,8 +95,11 @@ const ch_item_type_ops_t *ch_items_ops(int type);
  * CH_ITEMS_IN_SQL_LEN): the IN list of a hydrating statement. */
 #define CH_ITEMS_IN_SQL_LEN 1024
 void ch_items_sql_in(char *buf, size_t cap, unsigned first);
-/** Binds ids of keys[0..n) into p[0..CH_ITEMS_IN_MAX), padding with 0. */
-void ch_items_bind_ids(ch_db_param_t *p, const ch_item_key_t *keys, size_t n);
+/** Runs a hydrating statement: $1 = viewer, $2 = now (ms), $3 ... the ids of keys[0..n)
+ * (n <= CH_ITEMS_IN_MAX) padded with 0 to the IN list of ch_items_sql_in(buf, cap, 3), so the
+ * text never changes. *rows_out is the caller's (ch_db_rows_free). */
+ch_err_t ch_items_run_in(ch_svc_t *svc, const char *sql, uint64_t viewer, const ch_item_key_t *keys, size_t n,
+                         ch_db_rows_t **rows_out);
 /** The index of the key with id among keys[0..n), or -1. */
 int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id);
 

@@ -38,12 +38,8 @@ static ch_err_t ch__hydrate_comments(ch_svc_t *svc, uint64_t viewer, const ch_it
 {
     (void)f;
     pthread_once(&ch__sql_once, ch__sql_build);
-    ch_db_param_t p[2 + CH_ITEMS_IN_MAX];
-    p[0] = CH_DB_P_INT(viewer);
-    p[1] = CH_DB_P_INT(ch_now_ms());
-    ch_items_bind_ids(p + 2, keys, n);
     ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_sql_run(svc, ch__sql_hydrate, p, CH_NPARAMS(p), &rows, NULL);
+    ch_err_t err = ch_items_run_in(svc, ch__sql_hydrate, viewer, keys, n, &rows);
     if (err)
         return err;
     for (size_t r = 0; r < ch_db_rows_count(rows); r++) {
