@@ -64,7 +64,32 @@ typedef struct {
     int64_t views;
     int followers_only;
     int seen;           /* stories: the viewer saw it */
+    int muted;          /* the viewer mutes the author (svc/common/hydrate.h; muting is the caller's rule) */
 } ch_item_facts_t;
+
+/* ch_item_record_t.parent.type of an item that is on no other item. */
+#define CH_ITEM_NO_PARENT 0xff
+
+/** An item as anyone sees it: what the hydration layer (svc/common/hydrate.h) caches per
+ * item, filled by the item's type (load_many). Nothing in it depends on a viewer. */
+typedef struct {
+    int found;             /* 0: no such item, deleted (and no placeholder), or of another type
+                              (cached as such, so a missing item costs no statement either) */
+    char *body;            /* the item object's members as JSON text without the braces and
+                              without "author", "my_reaction" and "seen" (malloc'd; the layer
+                              frees it); a placeholder's body holds its "author": null itself */
+    size_t body_len;
+    uint64_t author_id;
+    int64_t created_at_ms;
+    int64_t expires_at_ms; /* shown while now < it; 0 = never expires */
+    int followers_only;    /* the item's own visibility; comments: that of the item they are on */
+    int placeholder;       /* comments: deleted, kept as a thread placeholder for its live replies */
+    ch_item_key_t parent;  /* comments: the item they are on, which the viewer must be able to
+                              see; .type CH_ITEM_NO_PARENT otherwise */
+    int64_t reactions;     /* all kinds */
+    int64_t comments;      /* comments and replies (comments: replies) */
+    int64_t views;
+} ch_item_record_t;
 
 /** How a domain serves one item type. Slots may be NULL: the type then has no item of that
  * kind (resolve: CH_ENOTFOUND; hydrate: NULL). */
@@ -83,6 +108,11 @@ typedef struct {
      * so that ch_items_hydrate hands them over together. */
     ch_err_t (*hydrate_many)(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
                              ch_item_facts_t *facts, ch_fault_t *f);
+    /** Reads the records of keys[0..n) (n <= CH_ITEMS_IN_MAX, distinct, every key's type
+     * registered with this same function) in ONE statement, whoever looks: out[] comes
+     * zeroed; out[i].found stays 0 for an item missing, deleted (without placeholder) or of
+     * another type. Expiry is the layer's (expires_at_ms), not a reason to leave one out. */
+    ch_err_t (*load_many)(ch_svc_t *svc, const ch_item_key_t *keys, size_t n, ch_item_record_t *out, ch_fault_t *f);
 } ch_item_type_ops_t;
 
 /** Registers ops (static storage, borrowed for the process) for type. Call at start-up,

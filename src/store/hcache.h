@@ -1,0 +1,69 @@
+/* The hydration cache: a bounded cache of byte values by short text keys, behind one
+ * interface with two drivers — in-process (embedded mode: sharded, memory-bounded, this
+ * process is the only writer) and Redis (cluster mode: shared by every replica, pipelined,
+ * TTL'd). What is stored is the hydration layer's business (svc/common/hydrate.h): facts
+ * about items, users, relations and a viewer's own state, never an answer for a viewer.
+ *
+ * Consistency ("leases"): a reader that misses gets a lease token; it reads the source of
+ * truth and puts the value with that token. A forget (called by every writer after its
+ * commit) cancels every lease taken on the key before it, so a reader that raced with a
+ * write can never store what it read before the write. In Redis the lease is a second key
+ * beside the value; in process, a version per shard.
+ *
+ * Cache down (Redis unreachable): get answers CH_EUNAVAILABLE and the caller reads the source
+ * of truth without putting; a forget that could not be delivered marks the cache dirty, and
+ * before anything is served again the Redis driver moves every replica to a new key epoch
+ * (INCR of "hc:epoch"; replicas re-read the epoch at least once a second), so no entry a
+ * lost forget should have removed is served after the outage. */
+#ifndef CH_STORE_HCACHE_H
+#define CH_STORE_HCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "store/kv.h"
+
+/* Longest key (bytes, without the NUL), and most keys per call. */
+#define CH_HCACHE_KEY_MAX 64
+#define CH_HCACHE_BATCH_MAX 512
+/* Largest value stored (bytes); a larger put is skipped (counted). */
+#define CH_HCACHE_VALUE_MAX (64 * 1024)
+
+typedef struct ch_hcache ch_hcache_t;
+
+/** What a get found for one key. */
+typedef struct {
+    char *val;      /* the value (malloc'd, caller frees) or NULL on a miss */
+    size_t len;
+    uint64_t lease; /* on a miss: pass to ch_hcache_put_many; 0 = do not put */
+} ch_hcache_got_t;
+
+/** An in-process cache holding at most max_bytes of keys, values and overhead (evicting the
+ * least recently used, sampled); entries older than ttl_ms are misses (0 = no age limit).
+ * Caller owns it (ch_hcache_destroy). NULL on out-of-memory. */
+ch_hcache_t *ch_hcache_mem_create(size_t max_bytes, int64_t ttl_ms);
+/** A cache in the Redis behind kv (a kv_redis store; borrowed, must outlive the cache),
+ * entries kept ttl_ms. Caller owns it. NULL when kv is not a Redis store. */
+ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms);
+/** Frees the cache (not kv). NULL is fine. */
+void ch_hcache_destroy(ch_hcache_t *c);
+
+/** Looks up keys[0..n) (n <= CH_HCACHE_BATCH_MAX, NUL-terminated, <= CH_HCACHE_KEY_MAX) in
+ * one round trip; got[0..n) receives each value or a miss with its lease. CH_EUNAVAILABLE
+ * when the cache cannot answer now (got[] all misses with lease 0). Thread-safe. */
+ch_err_t ch_hcache_get_many(ch_hcache_t *c, const char *const *keys, size_t n, ch_hcache_got_t *got);
+/** Stores vals[i] (lens[i] bytes, copied) under keys[i] for each i whose leases[i] is non-zero
+ * and still valid (no forget of that key since the get that gave it), in one round trip.
+ * Failures are counted, not returned (a put is only an optimisation). */
+void ch_hcache_put_many(ch_hcache_t *c, const char *const *keys, const char *const *vals, const size_t *lens,
+                        const uint64_t *leases, size_t n);
+/** Drops keys[0..n) and cancels their leases, in one round trip. Call after the commit of the
+ * write that changed what they hold. A forget that cannot be delivered marks the cache dirty
+ * (see above); never fails. */
+void ch_hcache_forget_many(ch_hcache_t *c, const char *const *keys, size_t n);
+
+/** Bytes held (in-process driver; 0 for Redis), for metrics and tests. */
+size_t ch_hcache_bytes(const ch_hcache_t *c);
+
+#endif
