@@ -732,6 +732,7 @@ typedef struct {
 } ch__db_ambient_t;
 
 static _Thread_local ch__db_ambient_t ch__amb;
+static _Thread_local uint64_t ch__amb_serial;
 
 /* Whether a failed statement aborts the whole transaction (PostgreSQL) rather than only
  * itself (SQLite, for constraint failures). */
@@ -786,7 +787,13 @@ ch_err_t ch_db_ambient_begin(ch_db_t *db)
     }
     memset(&ch__amb, 0, sizeof(ch__amb));
     ch__amb.db = db;
+    ch__amb_serial++;
     return CH_OK;
+}
+
+uint64_t ch_db_ambient_serial(void)
+{
+    return ch__amb_serial;
 }
 
 static ch_err_t ch__db_amb_acquire(ch_db_conn_t **conn_out)

@@ -294,6 +294,9 @@ ch_err_t ch_db_ambient_begin(ch_db_t *db);
 ch_err_t ch_db_ambient_end(ch_db_t *db, int commit);
 /** Whether an ambient transaction of db is active on the calling thread. */
 int ch_db_ambient_active(const ch_db_t *db);
+/** A number that changes at every ch_db_ambient_begin on the calling thread: tells whether
+ * state kept for "the current transaction" belongs to this one or an earlier (rolled back). */
+uint64_t ch_db_ambient_serial(void);
 /** Runs fn(ctx, id) after the thread's ambient transaction of db commits, or at once when
  * none is active (a service's own commit then is the real one). Use it for work that must
  * not see, or let others see, the effect before it is durable: cache invalidation. ctx is

@@ -1,0 +1,101 @@
+/* The hydration layer's invalidation hooks (svc/common/hydrate.h). A forget inside the
+ * thread's ambient transaction is queued in a thread-local list and sent, all at once, by one
+ * after-commit call; a list left by a transaction that rolled back (its after-commit call was
+ * dropped) is sent with the next one: forgetting more than needed only costs a miss. */
+#include <string.h>
+
+#include "svc/common/hydrate.h"
+#include "core/log.h"
+#include "svc/common/hydrate_keys.h"
+
+/* Keys queued per transaction; more are sent at once (still after the change is made,
+ * which a reader's lease cannot outrun only when sent after the commit: hence the bound is
+ * large and hitting it is logged). */
+#define CH__FORGET_PENDING_MAX 256
+
+typedef struct {
+    uint64_t serial;  /* the transaction (ch_db_ambient_serial) the queue belongs to */
+    int hooked;       /* the after-commit call of that transaction is registered */
+    size_t n;
+    ch_hkey_t keys[CH__FORGET_PENDING_MAX];
+} ch__forget_queue_t;
+
+static _Thread_local ch__forget_queue_t ch__q;
+
+static void ch__send(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
+{
+    const char *ptrs[CH__FORGET_PENDING_MAX];
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = keys[i];
+    ch_hcache_forget_many(svc->hcache, ptrs, n);
+}
+
+static void ch__flush(void *ctx, uint64_t unused)
+{
+    (void)unused;
+    ch_svc_t *svc = ctx;
+    size_t n = ch__q.n;
+    ch__q.n = 0;
+    ch__q.hooked = 0;
+    ch__send(svc, ch__q.keys, n);
+}
+
+/* Forgets keys[0..n) now or after the commit of the thread's ambient transaction. */
+static void ch__forget(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
+{
+    if (!svc || !svc->hcache || n == 0)
+        return;
+    if (!ch_db_ambient_active(svc->db)) {
+        ch__send(svc, keys, n);
+        return;
+    }
+    uint64_t serial = ch_db_ambient_serial();
+    if (ch__q.serial != serial) { /* an earlier transaction's queue: rolled back, or never hooked */
+        if (ch__q.n)
+            ch__send(svc, ch__q.keys, ch__q.n);
+        ch__q.n = 0;
+        ch__q.hooked = 0;
+        ch__q.serial = serial;
+    }
+    if (ch__q.n + n > CH__FORGET_PENDING_MAX) {
+        ch_log_warn("hydrate: more than %d cache keys forgotten in one transaction: sending some before the commit",
+                    CH__FORGET_PENDING_MAX);
+        ch__send(svc, ch__q.keys, ch__q.n);
+        ch__q.n = 0;
+    }
+    memcpy(ch__q.keys[ch__q.n], keys, n * sizeof(ch_hkey_t));
+    ch__q.n += n;
+    if (!ch__q.hooked) {
+        ch__q.hooked = 1;
+        ch_db_after_commit(svc->db, ch__flush, svc, 0);
+    }
+}
+
+void ch_hydrate_forget_item(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
+{
+    ch_hkey_t k[1];
+    ch_hkey_item(k[0], (unsigned)type, id);
+    ch__forget(svc, k, 1);
+}
+
+void ch_hydrate_forget_user(ch_svc_t *svc, uint64_t user)
+{
+    ch_hkey_t k[1];
+    ch_hkey_user(k[0], user);
+    ch__forget(svc, k, 1);
+}
+
+void ch_hydrate_forget_relation(ch_svc_t *svc, uint64_t a, uint64_t b)
+{
+    ch_hkey_t k[2];
+    ch_hkey_rel(k[0], a, b);
+    ch_hkey_rel(k[1], b, a);
+    ch__forget(svc, k, 2);
+}
+
+void ch_hydrate_forget_viewer_item(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id)
+{
+    ch_hkey_t k[1];
+    ch_hkey_viewer_item(k[0], viewer, (unsigned)type, id);
+    ch__forget(svc, k, 1);
+}
