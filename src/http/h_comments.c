@@ -80,13 +80,12 @@ ch_err_t ch_h_hashtag_items(ch_call_t *call)
     char tag[CH_HASHTAG_MAX_BYTES + 1];
     int limit;
     uint64_t before;
-    json_t *out = NULL;
     ch_err_t err = ch_hashtag_parse_path(call->params[0], tag, &call->fault);
     if (err == CH_OK)
         err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
-        err = ch_content_tagged(call->svc, call->user_id, tag, limit, before, &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+        err = ch_content_tagged(call->svc, call->user_id, tag, limit, before, &call->raw_out, &call->fault);
+    return err;
 }
 
 ch_err_t ch_h_hashtags_trending(ch_call_t *call)
