@@ -1,7 +1,7 @@
 /* Pipelined calls with Lua scripts on the kv Redis driver's connection pool (kv_redis.h),
  * for the stores that share it: one round trip per call, scripts loaded with SCRIPT LOAD on
- * first use and again after NOSCRIPT, through the kv store's circuit breaker. (The same
- * steps as timeline_redis.c's, which keeps its own copy for now.) */
+ * first use and again after NOSCRIPT, through a circuit breaker (the kv store's, or the
+ * store's own as timeline_redis.c's). */
 #include "store/kv_redis.h"
 
 #include <stdlib.h>
