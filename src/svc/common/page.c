@@ -144,6 +144,7 @@ ch_err_t ch_page_fill(ch_svc_t *svc, uint64_t viewer, unsigned flags, int limit,
         size_t i = 0;
         for (; i < n && pg->n < (size_t)limit; i++)
             if (h[i].json) {
+                pg->ids[pg->n] = keys[i].id;
                 pg->h[pg->n++] = h[i];
                 memset(&h[i], 0, sizeof(h[i]));
             }

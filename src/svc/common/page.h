@@ -50,6 +50,7 @@ typedef ch_err_t (*ch_page_ids_fn)(ch_svc_t *svc, void *ctx, uint64_t cursor, si
 /** A page filled by ch_page_fill. */
 typedef struct {
     ch_hydrated_t h[CH_PAGE_LIMIT_MAX]; /* the shown items, in order (owned: ch_hydrated_free) */
+    uint64_t ids[CH_PAGE_LIMIT_MAX];    /* their ids */
     size_t n;
     uint64_t next;                      /* the cursor of the next page, 0 = none */
 } ch_page_t;
