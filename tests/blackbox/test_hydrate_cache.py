@@ -149,6 +149,12 @@ def assert_nowhere(viewer, author, p, tag, s=None):
     assert not any(seen.values()), {k: v for k, v in seen.items() if v}
 
 
+def assert_same(seen, want):
+    """Every list shows want: else the lists that do not, with what they show."""
+    bad = {k: v for k, v in seen.items() if v != want}
+    assert not bad, bad
+
+
 def assert_everywhere(viewer, author, p, tag, s=None):
     seen = everywhere(viewer, author, p, tag, s)
     assert all(seen.values()), [k for k, v in seen.items() if not v]
@@ -379,13 +385,15 @@ def test_profile_edit_shows_wherever_the_user_appears(api):
 
 def test_comment_delete_shows_at_once_with_placeholder_and_counts(api):
     author, fan, other = api.register(), api.register(), api.register()
+    follow(fan, author)
     p = post(author, "a thread")
+    wait_feeds(fan, p["id"])
     top = comment(fan, p["id"], "top with replies")
     r1 = comment(other, p["id"], "reply one", parent_id=top["id"])
     r2 = comment(author, p["id"], "reply two", parent_id=top["id"])
     lonely = comment(other, p["id"], "no replies")
     # Warm: lists, the comments alone, the item's count.
-    assert item(fan, p["id"])["counts"]["comments"] == 4
+    assert_same(comment_counts(fan, author, p), 4)
     assert find_comment(comments(fan, p["id"]), top["id"])["replies_count"] == 2
     assert find_comment(comments(fan, p["id"]), lonely["id"])
     assert [c["id"] for c in replies(fan, top["id"])] == [r1["id"], r2["id"]]
@@ -401,30 +409,38 @@ def test_comment_delete_shows_at_once_with_placeholder_and_counts(api):
     assert [c["id"] for c in ph["replies"]] == [r1["id"], r2["id"]]
     assert _get(fan, f"/v1/comments/{lonely['id']}") is None
     assert _get(fan, f"/v1/comments/{top['id']}") is None
-    assert item(fan, p["id"])["counts"]["comments"] == 2
-    assert find(user_posts(fan, author), p["id"])["counts"]["comments"] == 2
+    assert_same(comment_counts(fan, author, p), 2)
 
     # A reply deleted: the parent's count and the item's, at once.
     expect_status(other.delete(f"/v1/comments/{r1['id']}"), 204)
     assert [c["id"] for c in replies(fan, top["id"])] == [r2["id"]]
     assert comments(fan, p["id"])[0]["replies_count"] == 1
-    assert item(fan, p["id"])["counts"]["comments"] == 1
+    assert_same(comment_counts(fan, author, p), 1)
     # The last reply gone: the placeholder goes too.
     expect_status(author.delete(f"/v1/comments/{r2['id']}"), 204)
     assert comments(fan, p["id"]) == []
-    assert item(fan, p["id"])["counts"]["comments"] == 0
+    assert_same(comment_counts(fan, author, p), 0)
+
+
+def comment_counts(acc, author, p):
+    """counts.comments of p in the item, the author's posts and acc's feeds."""
+    return {"item": item(acc, p["id"])["counts"]["comments"],
+            "user_posts": find(user_posts(acc, author), p["id"])["counts"]["comments"],
+            "following": find(following(acc), p["id"])["counts"]["comments"],
+            "home": find(home(acc), p["id"])["counts"]["comments"]}
 
 
 def test_a_new_comment_moves_counts_at_once(api):
     author, fan = api.register(), api.register()
+    follow(fan, author)
     p = post(author, "count me")
+    wait_feeds(fan, p["id"])
     top = comment(fan, p["id"], "first")
-    assert item(fan, p["id"])["counts"]["comments"] == 1
+    assert set(comment_counts(fan, author, p).values()) == {1}
     assert _get(fan, f"/v1/comments/{top['id']}")["replies_count"] == 0
     assert comments(fan, p["id"])[0]["replies_count"] == 0
     r = comment(author, p["id"], "a reply", parent_id=top["id"])
-    assert item(fan, p["id"])["counts"]["comments"] == 2
-    assert find(user_posts(fan, author), p["id"])["counts"]["comments"] == 2
+    assert_same(comment_counts(fan, author, p), 2)
     assert _get(fan, f"/v1/comments/{top['id']}")["replies_count"] == 1
     c = comments(fan, p["id"])[0]
     assert c["replies_count"] == 1 and [x["id"] for x in c["replies"]] == [r["id"]]
@@ -438,12 +454,6 @@ def _reaction_view(acc, author, p, tag):
     seen = everywhere(acc, author, p, tag)
     assert all(seen.values()), [k for k, v in seen.items() if not v]
     return {k: (v["counts"]["reactions"], v["counts"]["reactions_total"], v["my_reaction"]) for k, v in seen.items()}
-
-
-def assert_same(seen, want):
-    """Every list shows want: else the lists that do not, with what they show."""
-    bad = {k: v for k, v in seen.items() if v != want}
-    assert not bad, bad
 
 
 def test_reaction_add_change_remove_show_at_once(api):
@@ -521,12 +531,20 @@ def test_story_seen_and_views_show_at_once(api):
 
 def test_reel_views_show_at_once(api):
     author, fan = api.register(), api.register()
+    follow(fan, author)
     r = expect_status(author.post("/v1/reels", json={"video_url": "https://cdn.example.com/r/1.mp4",
                                                       "duration_ms": 15000}), 201).json
-    assert item(fan, r["id"], "reels")["counts"]["views"] == 0
+    wait_feeds(fan, r["id"])
+
+    def views():
+        return {"item": item(fan, r["id"], "reels")["counts"]["views"],
+                "author": item(author, r["id"], "reels")["counts"]["views"],
+                "following": find(following(fan), r["id"])["counts"]["views"],
+                "home": find(home(fan), r["id"])["counts"]["views"]}
+
+    assert_same(views(), 0)
     expect_status(fan.post(f"/v1/reels/{r['id']}/view", json={"watch_ms": 1000}), 204)
-    assert item(fan, r["id"], "reels")["counts"]["views"] == 1
-    assert item(author, r["id"], "reels")["counts"]["views"] == 1
+    assert_same(views(), 1)
 
 
 # ---- cluster: replicas share the cache ------------------------------------------------------------------
