@@ -43,7 +43,7 @@ static int ch__tray_cmp(const void *a, const void *b)
 static ch_err_t ch__tray_render(ch_svc_t *svc, uint64_t viewer, const ch__tray_entry_t *e, size_t n,
                                 const ch_hydrated_t *h, char **out, ch_fault_t *f)
 {
-    uint64_t authors[CH_STORY_TRAY_MAX];
+    uint64_t authors[CH_STORY_TRAY_MAX] = {0};
     ch_hydrated_user_t users[CH_STORY_TRAY_MAX];
     for (size_t i = 0; i < n; i++)
         authors[i] = e[i].author;
