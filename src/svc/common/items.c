@@ -1,5 +1,5 @@
 /* The item-type registry: a table of per-type ops filled by the domains at start-up, and
- * batch hydration that groups keys by the function that renders them. */
+ * batch hydration as JSON values on top of the hydration layer (svc/common/hydrate.h). */
 #include "svc/common/items.h"
 
 #include <stdio.h>
@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/sql.h"
 
 static const ch_item_type_ops_t *ch__ops[CH__TARGET_COUNT];
@@ -51,14 +52,6 @@ int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id)
     return -1;
 }
 
-/* The hydrating function of a key's type, or NULL (nothing to render). */
-static ch_err_t (*ch__hydrator(const ch_item_key_t *k))(ch_svc_t *, uint64_t, const ch_item_key_t *, size_t,
-                                                         json_t **, ch_item_facts_t *, ch_fault_t *)
-{
-    const ch_item_type_ops_t *ops = ch_items_ops(k->type);
-    return ops && k->id != 0 && k->id <= INT64_MAX ? ops->hydrate_many : NULL;
-}
-
 ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
                           ch_item_facts_t *facts, ch_fault_t *f)
 {
@@ -69,78 +62,34 @@ ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
     for (size_t i = 0; i < n; i++) {
         if (out)
             out[i] = NULL;
-        if (!out)
+        else
             memset(&facts[i], 0, sizeof(facts[i]));
     }
     if (n == 0)
         return CH_OK;
-    /* first[i]: the index of the first key equal to keys[i] (itself when it is the first);
-     * only first keys are sent to a domain, duplicates are copied afterwards. */
-    size_t *first = ch_malloc(sizeof(size_t) * n), *idx = ch_malloc(sizeof(size_t) * CH_ITEMS_IN_MAX);
-    unsigned char *done = ch_calloc(n, 1);
-    ch_item_key_t chunk[CH_ITEMS_IN_MAX];
-    json_t *cout[CH_ITEMS_IN_MAX];
-    ch_item_facts_t cfacts[CH_ITEMS_IN_MAX];
-    ch_err_t err = CH_OK;
-    for (size_t i = 0; i < n; i++) {
-        first[i] = i;
-        for (size_t j = 0; j < i; j++)
-            if (first[j] == j && keys[j].type == keys[i].type && keys[j].id == keys[i].id) {
-                first[i] = j;
-                break;
-            }
-        if (first[i] != i || !ch__hydrator(&keys[i]))
-            done[i] = 1;
-    }
+    ch_hydrated_t *h = ch_malloc(sizeof(ch_hydrated_t) * n);
+    ch_err_t err = ch_hydrate_items(svc, viewer, keys, n, out ? 0 : CH_HYDRATE_FACTS_ONLY, h, f);
     for (size_t i = 0; i < n && err == CH_OK; i++) {
-        if (done[i])
+        if (!out) { /* facts only: author_id 0 = not shown */
+            facts[i] = h[i].facts;
             continue;
-        /* One group: the keys not yet sent whose type renders with the same function, at
-         * most CH_ITEMS_IN_MAX of them; the rest form the next chunk. */
-        ch_err_t (*fn)(ch_svc_t *, uint64_t, const ch_item_key_t *, size_t, json_t **, ch_item_facts_t *,
-                       ch_fault_t *) = ch__hydrator(&keys[i]);
-        size_t m = 0;
-        for (size_t j = i; j < n && m < CH_ITEMS_IN_MAX; j++)
-            if (!done[j] && ch__hydrator(&keys[j]) == fn) {
-                done[j] = 1;
-                idx[m] = j;
-                chunk[m++] = keys[j];
-            }
-        memset(cout, 0, sizeof(cout));
-        memset(cfacts, 0, sizeof(cfacts));
-        err = fn(svc, viewer, chunk, m, out ? cout : NULL, cfacts, f);
-        for (size_t k = 0; k < m; k++) {
-            if (!out) { /* facts only: present when the domain filled them */
-                if (err == CH_OK && cfacts[k].author_id)
-                    facts[idx[k]] = cfacts[k];
-            } else if (err == CH_OK) {
-                out[idx[k]] = cout[k];
-                if (facts && cout[k])
-                    facts[idx[k]] = cfacts[k];
-            } else {
-                json_decref(cout[k]);
-            }
         }
-    }
-    for (size_t i = 0; i < n && err == CH_OK; i++) {
-        if (first[i] == i)
+        if (!h[i].json)
             continue;
-        if (out && out[first[i]])
-            out[i] = json_deep_copy(out[first[i]]);
-        if (facts && (out ? out[first[i]] != NULL : facts[first[i]].author_id != 0))
-            facts[i] = facts[first[i]];
+        out[i] = json_loadb(h[i].json, h[i].len, 0, NULL);
+        if (!out[i]) {
+            err = ch_fault(f, CH_EINTERNAL, NULL, "a hydrated item is not JSON");
+            break;
+        }
+        if (facts)
+            facts[i] = h[i].facts;
     }
-    if (err != CH_OK)
+    if (err != CH_OK && out)
         for (size_t i = 0; i < n; i++) {
-            if (out) {
-                json_decref(out[i]);
-                out[i] = NULL;
-            } else {
-                memset(&facts[i], 0, sizeof(facts[i]));
-            }
+            json_decref(out[i]);
+            out[i] = NULL;
         }
-    free(first);
-    free(idx);
-    free(done);
+    ch_hydrated_free(h, n);
+    free(h);
     return err;
 }

@@ -18,9 +18,9 @@
 
 /* Keys per ch_items_hydrate call. */
 #define CH_ITEMS_HYDRATE_MAX 500
-/* Distinct ids per hydrate_many call: the size of the fixed IN list of a hydrating statement
+/* Distinct ids per load_many call: the size of the fixed IN list of a loading statement
  * (one statement text and one prepared statement whatever the number of keys; unused
- * slots bind 0, which is no item's id). ch_items_hydrate splits larger groups in chunks. */
+ * slots bind 0, which is no item's id). The hydration layer splits larger groups in chunks. */
 #define CH_ITEMS_IN_MAX 100
 
 /* The engageable types: reactions, comments, mentions, hashtags, views, notifications,
@@ -92,22 +92,13 @@ typedef struct {
 } ch_item_record_t;
 
 /** How a domain serves one item type. Slots may be NULL: the type then has no item of that
- * kind (resolve: CH_ENOTFOUND; hydrate: NULL). */
+ * kind (resolve: CH_ENOTFOUND; hydration: not shown). */
 typedef struct {
     /** Resolves item id of type for viewer: it exists, is live (not deleted or expired) and
      * viewer may see it; else CH_ENOTFOUND "<type> not found" in f. conn may be NULL (one
      * is borrowed) or the caller's, inside its transaction. */
     ch_err_t (*resolve)(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type, uint64_t id,
                         ch_target_t *out, ch_fault_t *f);
-    /** Renders keys[0..n) (n <= CH_ITEMS_IN_MAX, distinct, ids in 1..INT64_MAX, every
-     * key's type registered with this same function) for viewer in ONE statement. out[]
-     * and facts[] come zeroed; out[i] receives the item (caller owns it) and facts[i] its
-     * facts, or stays NULL when the item is missing, deleted, expired, of another type,
-     * or the viewer may not see it. out NULL: facts only, no JSON built; facts[i] of an
-     * item not returned then stays zeroed (author_id 0). Types that share a table register the same function,
-     * so that ch_items_hydrate hands them over together. */
-    ch_err_t (*hydrate_many)(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
-                             ch_item_facts_t *facts, ch_fault_t *f);
     /** Reads the records of keys[0..n) (n <= CH_ITEMS_IN_MAX, distinct, every key's type
      * registered with this same function) in ONE statement, whoever looks: out[] comes
      * zeroed; out[i].found stays 0 for an item missing, deleted (without placeholder) or of
@@ -133,9 +124,10 @@ ch_err_t ch_items_run_in(ch_svc_t *svc, const char *sql, uint64_t viewer, const 
 /** The index of the key with id among keys[0..n), or -1. */
 int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id);
 
-/** Renders keys[0..n) (n <= CH_ITEMS_HYDRATE_MAX) as viewer sees them, in a constant number
- * of statements (one per group of types sharing a table and CH_ITEMS_IN_MAX distinct ids,
- * never one per item). Duplicate keys get equal, separate objects. out[i] receives the item
+/** Renders keys[0..n) (n <= CH_ITEMS_HYDRATE_MAX) as viewer sees them, through the hydration
+ * layer (svc/common/hydrate.h: ch_hydrate_items, each text parsed), so in a constant number
+ * of cache round trips and statements (one per kind of fact, group of types sharing a table
+ * and CH_ITEMS_IN_MAX distinct ids, never one per item). Duplicate keys get equal, separate objects. out[i] receives the item
  * object (caller owns it) or NULL when the item does not exist, was deleted or expired, or
  * the viewer may not see it (blocked either way, private without approval, followers-only).
  * facts (may be NULL) receives, for every non-NULL out[i], facts[i]. Muting is the caller's

@@ -39,14 +39,12 @@ static json_t *ch__time_or_null(const ch_db_rows_t *rows, size_t r, size_t col)
     return json_string(buf);
 }
 
-json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
+json_t *ch_item_render_body(const ch_db_rows_t *rows, size_t r)
 {
     ch_item_type_t type = ch_item_row_type(rows, r);
-    json_t *item = json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", ch_db_rows_text(rows, r, CH_ITEM_COL_ID), "type",
-                             ch_item_type_name(type), "author",
-                             ch_user_summary_render(rows, r, CH_ITEM_COL_AUTHOR, CH_ITEM_COL_HANDLE), "created_at",
-                             ch__time_or_null(rows, r, CH_ITEM_COL_CREATED), "edited_at",
-                             ch__time_or_null(rows, r, CH_ITEM_COL_EDITED));
+    json_t *item = json_pack("{s:s, s:s, s:o, s:o}", "id", ch_db_rows_text(rows, r, CH_ITEM_COL_ID), "type",
+                             ch_item_type_name(type), "created_at", ch__time_or_null(rows, r, CH_ITEM_COL_CREATED),
+                             "edited_at", ch__time_or_null(rows, r, CH_ITEM_COL_EDITED));
     switch (type) {
     case CH_ITEM_POST: {
         json_t *media = json_loads(ch_db_rows_text(rows, r, CH_ITEM_COL_MEDIA), 0, NULL);
@@ -69,19 +67,27 @@ json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
         json_object_set_new(item, "kind", ch__text_or_null(rows, r, CH_ITEM_COL_KIND));
         json_object_set_new(item, "duration_ms", ch__int_or_null(rows, r, CH_ITEM_COL_DURATION));
         json_object_set_new(item, "expires_at", ch__time_or_null(rows, r, CH_ITEM_COL_EXPIRES));
-        json_object_set_new(item, "seen", json_boolean(ch_db_rows_int(rows, r, CH_ITEM_COL_SEEN)));
         break;
     }
     json_object_set_new(item, "visibility", json_string(ch_db_rows_text(rows, r, CH_ITEM_COL_VISIBILITY)));
-    /* Engagement counts and the viewer's reaction, joined from the engagement tables. */
+    /* Engagement counts, joined from the engagement tables. */
     ch_counters_t counts = {.comments = ch_db_rows_int(rows, r, CH_ITEM_COL_COMMENTS),
                             .views = ch_db_rows_int(rows, r, CH_ITEM_COL_VIEWS)};
     for (int k = 0; k < CH_REACTION_KIND_COUNT; k++)
         counts.reactions[k] = ch_db_rows_int(rows, r, CH_ITEM_COL_REACTIONS + (size_t)k);
     json_object_set_new(item, "counts", ch_counters_json(&counts));
-    json_object_set_new(item, "my_reaction", ch__text_or_null(rows, r, CH_ITEM_COL_MY_REACTION));
     json_object_set_new(item, "mentions", ch_rows_json_array(rows, r, CH_ITEM_COL_MENTIONS));
     json_object_set_new(item, "hashtags", ch_rows_json_array(rows, r, CH_ITEM_COL_HASHTAGS));
+    return item;
+}
+
+json_t *ch_item_render(const ch_db_rows_t *rows, size_t r)
+{
+    json_t *item = ch_item_render_body(rows, r);
+    json_object_set_new(item, "author", ch_user_summary_render(rows, r, CH_ITEM_COL_AUTHOR, CH_ITEM_COL_HANDLE));
+    if (ch_item_row_type(rows, r) == CH_ITEM_STORY)
+        json_object_set_new(item, "seen", json_boolean(ch_db_rows_int(rows, r, CH_ITEM_COL_SEEN)));
+    json_object_set_new(item, "my_reaction", ch__text_or_null(rows, r, CH_ITEM_COL_MY_REACTION));
     return item;
 }
 

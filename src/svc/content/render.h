@@ -41,6 +41,10 @@ enum {
 
 /** The type stored in a row's type column; CH_ITEM_POST for anything unknown. */
 ch_item_type_t ch_item_row_type(const ch_db_rows_t *rows, size_t r);
+/** The item object of row r without what depends on a viewer or another table's row:
+ * "author", "my_reaction" and a story's "seen" (the hydration layer's record body, see
+ * svc/common/hydrate.h). Caller owns it. ch_item_render adds those three to it. */
+json_t *ch_item_render_body(const ch_db_rows_t *rows, size_t r);
 /** Renders row r of a CH_ITEM_COLUMNS result as the API's item object (caller owns it). */
 json_t *ch_item_render(const ch_db_rows_t *rows, size_t r);
 /** One page {items, next_cursor} from a result of up to limit + 1 CH_ITEM_COLUMNS rows

@@ -32,6 +32,10 @@ enum {
 /** Renders row r of a CH_COMMENT_COLUMNS result (caller owns it). A deleted comment has
  * author, text null, no mentions or hashtags, and deleted true. */
 json_t *ch__comment_render(const ch_db_rows_t *rows, size_t r);
+/** Row r without "author" and "my_reaction" (a deleted one keeps its "author": null): the
+ * hydration layer's record body (svc/common/hydrate.h). Caller owns it. ch__comment_render
+ * adds the two to it. */
+json_t *ch__comment_render_body(const ch_db_rows_t *rows, size_t r);
 
 /** A comment as found for a viewer. */
 typedef struct {
