@@ -22,6 +22,7 @@
 #include "http/admission.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "store/hcache.h"
 #include "store/timeline.h"
 #include "svc/auth/passwords.h"
 #include "svc/context.h"
@@ -205,6 +206,16 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         return 1;
     }
     ch_timeline_set_max_memory(svc.timelines, cfg->timeline_max_memory);
+    /* The hydration cache too: shared by every replica in Redis, else this process's. */
+    svc.hcache = strcmp(ch_kv_kind(svc.kv), "redis") == 0 ? ch_hcache_redis_create(svc.kv, cfg->hydrate_ttl_ms)
+                                                          : ch_hcache_mem_create(cfg->hydrate_cache_memory,
+                                                                                 cfg->hydrate_ttl_ms);
+    if (!svc.hcache) {
+        fprintf(stderr, "chorusd: cannot create the hydration cache\n");
+        ch_timeline_close(svc.timelines);
+        ch_kv_close(svc.kv);
+        return 1;
+    }
     svc.local_backends = strcmp(ch_db_kind(db), "sqlite") == 0 && strcmp(ch_kv_kind(svc.kv), "memory") == 0;
     /* With one process owning the database, cached profiles can be kept exact. */
     if (svc.local_backends)
@@ -215,6 +226,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     if (e != CH_OK ||
         ((cfg->roles & CH_ROLE_API) && ch_password_init_dummy(cfg->pwhash_opslimit, cfg->pwhash_memlimit) != 0)) {
         fprintf(stderr, "chorusd: cannot load server keys (%s)\n", ch_err_code(e));
+        ch_hcache_destroy(svc.hcache);
         ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
@@ -223,6 +235,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     if (ch_auth_passwords_start(&svc) != 0) {
         fprintf(stderr, "chorusd: cannot start the password hashing threads\n");
         ch_password_clear_dummy();
+        ch_hcache_destroy(svc.hcache);
         ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
@@ -230,6 +243,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     if (bootstrapped && ch__start_db_services(cfg, &svc) != 0) {
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
+        ch_hcache_destroy(svc.hcache);
         ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
@@ -251,6 +265,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
         ch_profile_cache_destroy(svc.profiles);
+        ch_hcache_destroy(svc.hcache);
         ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
         return 1;
@@ -311,6 +326,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();
     ch_profile_cache_destroy(svc.profiles);
+    ch_hcache_destroy(svc.hcache);
     ch_timeline_close(svc.timelines);
     ch_kv_close(svc.kv);
     ch_feed_model_shutdown();

@@ -32,6 +32,13 @@
  * and smallest non-zero value. */
 #define CH_CONFIG_TIMELINE_MAX_MEMORY ((size_t)256 << 20)
 #define CH_CONFIG_TIMELINE_MIN_MEMORY ((int64_t)1 << 20)
+/* CHORUS_HYDRATE_CACHE_MEMORY (the in-process hydration cache, store/hcache.h): default and
+ * smallest value; CHORUS_HYDRATE_TTL_MS: default and range. */
+#define CH_CONFIG_HYDRATE_CACHE_MEMORY ((size_t)256 << 20)
+#define CH_CONFIG_HYDRATE_CACHE_MIN_MEMORY ((int64_t)1 << 20)
+#define CH_CONFIG_HYDRATE_TTL_MS 600000
+#define CH_CONFIG_HYDRATE_TTL_MIN_MS 1000
+#define CH_CONFIG_HYDRATE_TTL_MAX_MS (86400LL * 1000)
 /* CHORUS_KV_PROBE_INTERVAL default (CH_KV_DEFAULT_PROBE_INTERVAL_MS in store/kv.h). */
 #define CH_CONFIG_KV_PROBE_INTERVAL_MS 1000
 
@@ -92,6 +99,8 @@ typedef struct {
     size_t kv_max_memory;    /* in-process kv bound, bytes (0 = none) */
     int64_t kv_probe_interval_ms; /* Redis: health probe period; fail-fast while down */
     size_t timeline_max_memory; /* in-process home timelines bound, bytes (0 = none) */
+    size_t hydrate_cache_memory; /* in-process hydration cache bound, bytes */
+    int64_t hydrate_ttl_ms;      /* hydration cache entry lifetime (both drivers) */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
     int64_t feed_popular_refresh_ms; /* the feed's popular top-K likewise (svc/feed/sources_popular.c) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */

@@ -1,6 +1,11 @@
 /* What a hydration-cache driver provides (store/hcache.h): the in-process driver
  * (hcache_mem.c) and the Redis one (hcache_redis.c) each fill one of these; hcache.c
- * dispatches to it. Internal to src/store. */
+ * dispatches to it. Internal to src/store.
+ *
+ * hcache.c checks the arguments before a driver sees them: n is 1..CH_HCACHE_BATCH_MAX,
+ * every key is at most CH_HCACHE_KEY_MAX bytes, and put_many gets only the entries with a
+ * lease and a value of at most CH_HCACHE_VALUE_MAX bytes. It counts gets (hits, misses,
+ * unavailable) itself; drivers count the outcome of each put they were given. */
 #ifndef CH_STORE_HCACHE_DRIVER_H
 #define CH_STORE_HCACHE_DRIVER_H
 
@@ -20,5 +25,20 @@ struct ch_hcache {
     const ch_hcache_driver_t *driver; /* static */
     void *impl;                       /* the driver's, freed by driver->destroy */
 };
+
+/* Outcomes of a put (chorus_hcache_puts_total{result}). */
+typedef enum {
+    CH__HCACHE_PUT_STORED,
+    CH__HCACHE_PUT_LOST_LEASE, /* a forget came between the get and the put (or the lease expired) */
+    CH__HCACHE_PUT_TOO_BIG,    /* over CH_HCACHE_VALUE_MAX: skipped */
+    CH__HCACHE_PUT_ERROR,      /* the cache could not take it (Redis down, error reply) */
+    CH__HCACHE_PUT_RESULTS
+} ch__hcache_put_result_t;
+
+/** Wraps a driver's impl (ownership passes to the result) into a cache the caller owns, and
+ * makes it the one whose size /metrics shows (chorus_hcache_bytes). */
+ch_hcache_t *ch__hcache_wrap(const ch_hcache_driver_t *driver, void *impl);
+/** Counts n puts that ended with result r. Thread-safe (relaxed atomics). */
+void ch__hcache_count_puts(ch__hcache_put_result_t r, uint64_t n);
 
 #endif

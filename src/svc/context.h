@@ -18,7 +18,8 @@ typedef struct {
     int local_backends; /* SQLite + in-process kv: point reads take microseconds, no network */
     struct ch_profile_cache *profiles; /* rendered public profiles; NULL unless local_backends */
     struct ch_timeline *timelines; /* home timelines (store/timeline.h); owned by main */
-    struct ch_hcache *hcache; /* the hydration cache (store/hcache.h); owned by main; NULL: none */
+    struct ch_hcache *hcache; /* the hydration cache (store/hcache.h); owned by main; never NULL once
+                                started (NULL in unit tests that make none: every get misses) */
     struct ch_reactions_writer *reactions_writer; /* group commit (SQLite); NULL: a transaction per write */
     struct ch_pwhash_pool *pwhash; /* password hashing threads (svc/auth); NULL: hash on the caller */
     struct ch_health *health; /* readiness checks, start-up state (svc/health); NULL: no checks, serving */

@@ -1,0 +1,436 @@
+/* The hydration cache (store/hcache.h): the same behaviour checked against the in-process
+ * driver and the Redis one (a redis-server this test starts on a loopback port of its own,
+ * skipped when there is none), plus what only one of them has: the memory bound, TTL and
+ * shard locking of the in-process one; outages and the key epoch of Redis. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/metrics.h"
+#include "store/hcache.h"
+#include "store/kv.h"
+
+typedef struct {
+    ch_hcache_t *c;
+    ch_kv_t *kv; /* Redis fixtures only */
+    char prefix[32]; /* keys of this fixture start with it: runs never share a key */
+} fx_t;
+
+static unsigned g_fixture_seq;
+
+/* ---- a private redis-server (see the Redis section) ------------------------------------- */
+
+static int redis_start(void);
+static const char *redis_url(void);
+
+static int setup_mem(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->c = ch_hcache_mem_create((size_t)64 << 20, 0);
+    assert_non_null(f->c);
+    snprintf(f->prefix, sizeof(f->prefix), "t%u:", ++g_fixture_seq);
+    *state = f;
+    return 0;
+}
+
+/* Without a redis-server the fixture has no cache and the test skips itself. */
+static int setup_redis(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->prefix, sizeof(f->prefix), "p%d:t%u:", (int)getpid(), ++g_fixture_seq);
+    if (redis_start() == 0) {
+        char errbuf[256];
+        if (ch_kv_open(redis_url(), &f->kv, errbuf, sizeof(errbuf)) != CH_OK)
+            fail_msg("ch_kv_open: %s", errbuf);
+        f->c = ch_hcache_redis_create(f->kv, 60000);
+        assert_non_null(f->c);
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    ch_hcache_destroy(f->c);
+    ch_kv_close(f->kv);
+    free(f);
+    return 0;
+}
+
+static fx_t *need(void **state)
+{
+    fx_t *f = *state;
+    if (!f->c)
+        skip();
+    return f;
+}
+
+static const char *K(fx_t *f, char *buf, const char *name)
+{
+    snprintf(buf, CH_HCACHE_KEY_MAX + 1, "%s%s", f->prefix, name);
+    return buf;
+}
+
+/* One get; returns the value (caller frees) or NULL and *lease. */
+static char *get1(ch_hcache_t *c, const char *key, uint64_t *lease, ch_err_t *err_out)
+{
+    ch_hcache_got_t got;
+    ch_err_t err = ch_hcache_get_many(c, &key, 1, &got);
+    if (err_out)
+        *err_out = err;
+    else
+        assert_int_equal(err, CH_OK);
+    if (lease)
+        *lease = got.lease;
+    return got.val;
+}
+
+static void put1(ch_hcache_t *c, const char *key, const char *val, uint64_t lease)
+{
+    size_t len = strlen(val);
+    ch_hcache_put_many(c, &key, &val, &len, &lease, 1);
+}
+
+static void forget1(ch_hcache_t *c, const char *key)
+{
+    ch_hcache_forget_many(c, &key, 1);
+}
+
+/* ---- shared behaviour -------------------------------------------------------------------- */
+
+static void test_round_trip(void **state)
+{
+    fx_t *f = need(state);
+    char k[3][CH_HCACHE_KEY_MAX + 1];
+    const char *keys[3] = {K(f, k[0], "a"), K(f, k[1], "b"), K(f, k[2], "c")};
+    ch_hcache_got_t got[3];
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 3, got), CH_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_null(got[i].val);
+        assert_int_not_equal(got[i].lease, 0);
+    }
+    /* a and c stored; b's value holds a NUL byte (values are bytes, not strings) */
+    const char *vals[3] = {"alpha", "b\0eta", "gamma"};
+    size_t lens[3] = {5, 5, 5};
+    uint64_t leases[3] = {got[0].lease, got[1].lease, got[2].lease};
+    ch_hcache_put_many(f->c, keys, vals, lens, leases, 3);
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 3, got), CH_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(got[i].val);
+        assert_int_equal(got[i].len, 5);
+        assert_memory_equal(got[i].val, vals[i], 5);
+        assert_int_equal(got[i].val[5], '\0');
+        assert_int_equal(got[i].lease, 0);
+        free(got[i].val);
+    }
+    forget1(f->c, keys[1]);
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 3, got), CH_OK);
+    assert_non_null(got[0].val);
+    assert_null(got[1].val);
+    assert_non_null(got[2].val);
+    free(got[0].val);
+    free(got[2].val);
+
+    /* a put without a lease stores nothing; a forget of a missing key is fine */
+    uint64_t lease;
+    char *v = get1(f->c, keys[1], &lease, NULL);
+    assert_null(v);
+    put1(f->c, keys[1], "zero", 0);
+    assert_null(get1(f->c, keys[1], NULL, NULL));
+    forget1(f->c, K(f, k[0], "never-stored"));
+}
+
+/* A write between a reader's miss and its put: the put must not store what was read before. */
+static void test_lease_lost_after_forget(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    const char *key = K(f, k, "raced");
+    uint64_t lease;
+    assert_null(get1(f->c, key, &lease, NULL));
+    assert_int_not_equal(lease, 0);
+    forget1(f->c, key); /* the writer's commit, then its forget */
+    put1(f->c, key, "stale", lease);
+    assert_null(get1(f->c, key, &lease, NULL));
+    assert_int_not_equal(lease, 0);
+    put1(f->c, key, "fresh", lease);
+    char *v = get1(f->c, key, NULL, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, "fresh");
+    free(v);
+}
+
+/* Values up to CH_HCACHE_VALUE_MAX are stored; a larger one is skipped. */
+static void test_value_sizes(void **state)
+{
+    fx_t *f = need(state);
+    char k1[CH_HCACHE_KEY_MAX + 1], k2[CH_HCACHE_KEY_MAX + 1];
+    const char *keys[2] = {K(f, k1, "max"), K(f, k2, "over")};
+    char *big = malloc(CH_HCACHE_VALUE_MAX + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i <= CH_HCACHE_VALUE_MAX; i++)
+        big[i] = (char)('a' + i % 26);
+    ch_hcache_got_t got[2];
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 2, got), CH_OK);
+    const char *vals[2] = {big, big};
+    size_t lens[2] = {CH_HCACHE_VALUE_MAX, CH_HCACHE_VALUE_MAX + 1};
+    uint64_t leases[2] = {got[0].lease, got[1].lease};
+    ch_hcache_put_many(f->c, keys, vals, lens, leases, 2);
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 2, got), CH_OK);
+    assert_non_null(got[0].val);
+    assert_int_equal(got[0].len, CH_HCACHE_VALUE_MAX);
+    assert_memory_equal(got[0].val, big, CH_HCACHE_VALUE_MAX);
+    assert_null(got[1].val);
+    free(got[0].val);
+    free(big);
+}
+
+/* Keys too long to cache miss without a lease; the others in the batch are served. */
+static void test_bad_arguments(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1], longkey[CH_HCACHE_KEY_MAX + 2];
+    memset(longkey, 'x', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    const char *keys[2] = {longkey, K(f, k, "ok")};
+    ch_hcache_got_t got[2];
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 2, got), CH_OK);
+    assert_null(got[0].val);
+    assert_int_equal(got[0].lease, 0);
+    assert_int_not_equal(got[1].lease, 0);
+    const char *vals[2] = {"x", "y"};
+    size_t lens[2] = {1, 1};
+    uint64_t leases[2] = {1, got[1].lease};
+    ch_hcache_put_many(f->c, keys, vals, lens, leases, 2);
+    ch_hcache_forget_many(f->c, keys, 1);
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 2, got), CH_OK);
+    assert_null(got[0].val);
+    assert_non_null(got[1].val);
+    free(got[1].val);
+
+    /* more than a batch: unavailable, all misses without lease */
+    static const char *many[CH_HCACHE_BATCH_MAX + 1];
+    static ch_hcache_got_t gmany[CH_HCACHE_BATCH_MAX + 1];
+    for (size_t i = 0; i <= CH_HCACHE_BATCH_MAX; i++)
+        many[i] = keys[1];
+    assert_int_equal(ch_hcache_get_many(f->c, many, CH_HCACHE_BATCH_MAX + 1, gmany), CH_EUNAVAILABLE);
+    for (size_t i = 0; i <= CH_HCACHE_BATCH_MAX; i++)
+        assert_null(gmany[i].val);
+    assert_int_equal(ch_hcache_get_many(f->c, many, 0, gmany), CH_OK);
+    /* NULL cache: every get misses without lease */
+    assert_int_equal(ch_hcache_get_many(NULL, keys, 2, got), CH_EUNAVAILABLE);
+    assert_int_equal(got[1].lease, 0);
+    ch_hcache_forget_many(NULL, keys, 2);
+    ch_hcache_destroy(NULL);
+}
+
+/* ---- in-process only --------------------------------------------------------------------- */
+
+static void test_mem_metrics(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    uint64_t lease;
+    assert_null(get1(f->c, K(f, k, "m"), &lease, NULL));
+    put1(f->c, k, "v", lease);
+    free(get1(f->c, k, NULL, NULL));
+    assert_true(ch_hcache_bytes(f->c) > 0);
+    ch_buf_t buf = CH_BUF_INIT;
+    ch_metrics_render(&buf);
+    assert_non_null(strstr(buf.data, "chorus_hcache_gets_total{result=\"hit\"} "));
+    assert_non_null(strstr(buf.data, "chorus_hcache_gets_total{result=\"down\"} "));
+    assert_non_null(strstr(buf.data, "chorus_hcache_puts_total{result=\"lost_lease\"} "));
+    assert_non_null(strstr(buf.data, "chorus_hcache_forgets_total "));
+    assert_null(strstr(buf.data, "chorus_hcache_bytes 0\n"));
+    ch_buf_clear(&buf);
+}
+
+/* 100k puts of ~1 KiB into a 4 MiB cache: it never holds more than its bound, and keeps
+ * the most recently used of what it holds. */
+static void test_mem_memory_bound(void **state)
+{
+    (void)state;
+    const size_t bound = (size_t)4 << 20;
+    ch_hcache_t *c = ch_hcache_mem_create(bound, 0);
+    assert_non_null(c);
+    char val[1000], key[CH_HCACHE_KEY_MAX + 1], hot[CH_HCACHE_KEY_MAX + 1] = "hot";
+    memset(val, 'v', sizeof(val));
+    uint64_t lease;
+    assert_null(get1(c, hot, &lease, NULL));
+    put1(c, hot, "kept", lease);
+    size_t over = 0, most = 0;
+    for (int i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "k:%d", i);
+        const char *kp = key, *vp = val;
+        size_t len = sizeof(val);
+        ch_hcache_got_t got;
+        assert_int_equal(ch_hcache_get_many(c, &kp, 1, &got), CH_OK);
+        assert_null(got.val);
+        ch_hcache_put_many(c, &kp, &vp, &len, &got.lease, 1);
+        size_t b = ch_hcache_bytes(c);
+        over += b > bound;
+        most = b > most ? b : most;
+        if (i % 64 == 0) { /* the hot key is read all along: least recently used it is not */
+            char *v = get1(c, hot, NULL, NULL);
+            assert_non_null(v);
+            free(v);
+        }
+    }
+    assert_int_equal(over, 0);
+    assert_true(most > bound / 2); /* it was used, not emptied */
+    size_t hits = 0;
+    for (int i = 100000 - 100; i < 100000; i++) {
+        snprintf(key, sizeof(key), "k:%d", i);
+        char *v = get1(c, key, NULL, NULL);
+        hits += v != NULL;
+        free(v);
+    }
+    assert_true(hits > 90); /* the newest are there */
+    ch_hcache_destroy(c);
+}
+
+static void test_mem_ttl(void **state)
+{
+    (void)state;
+    ch_hcache_t *c = ch_hcache_mem_create((size_t)1 << 20, 50);
+    uint64_t lease;
+    assert_null(get1(c, "old", &lease, NULL));
+    put1(c, "old", "v", lease);
+    char *v = get1(c, "old", NULL, NULL); /* just stored: served */
+    assert_non_null(v);
+    free(v);
+    usleep(120 * 1000); /* twice the lifetime: a miss whatever the machine's speed */
+    assert_null(get1(c, "old", &lease, NULL));
+    assert_int_not_equal(lease, 0);
+    ch_hcache_destroy(c);
+}
+
+/* Many threads on a cache of one shard, over a few keys, each writer bumping the key's "row"
+ * then forgetting it, each reader putting what it read with its lease. At the end every
+ * cached value is the row's current version: no put of a value read before a write survived. */
+#define HAMMER_THREADS 8
+#define HAMMER_KEYS 8
+#define HAMMER_ROUNDS 20000
+
+typedef struct {
+    ch_hcache_t *c;
+    atomic_uint_fast64_t *rows;
+    pthread_mutex_t *row_locks;
+    unsigned seed;
+    int bad; /* a value that is not one the row ever had */
+} hammer_arg_t;
+
+static void *hammer(void *p)
+{
+    hammer_arg_t *a = p;
+    char key[16], val[64];
+    for (int i = 0; i < HAMMER_ROUNDS; i++) {
+        a->seed = a->seed * 1103515245u + 12345u;
+        unsigned k = (a->seed >> 16) % HAMMER_KEYS, op = (a->seed >> 8) % 8;
+        snprintf(key, sizeof(key), "h:%u", k);
+        const char *kp = key;
+        if (op == 0) { /* a write: the row changes, then (after its commit) the forget */
+            pthread_mutex_lock(&a->row_locks[k]);
+            atomic_fetch_add(&a->rows[k], 1);
+            pthread_mutex_unlock(&a->row_locks[k]);
+            ch_hcache_forget_many(a->c, &kp, 1);
+            continue;
+        }
+        ch_hcache_got_t got;
+        if (ch_hcache_get_many(a->c, &kp, 1, &got) != CH_OK) {
+            a->bad = 1;
+            continue;
+        }
+        if (got.val) {
+            unsigned kk;
+            unsigned long long ver;
+            if (sscanf(got.val, "%u:%llu", &kk, &ver) != 2 || kk != k || ver > atomic_load(&a->rows[k]))
+                a->bad = 1;
+            free(got.val);
+            continue;
+        }
+        int n = snprintf(val, sizeof(val), "%u:%llu", k, (unsigned long long)atomic_load(&a->rows[k]));
+        const char *vp = val;
+        size_t len = (size_t)n;
+        ch_hcache_put_many(a->c, &kp, &vp, &len, &got.lease, 1);
+    }
+    return NULL;
+}
+
+static void test_mem_threads_one_shard(void **state)
+{
+    (void)state;
+    ch_hcache_t *c = ch_hcache_mem_create(300 * 1024, 0); /* below two shards' minimum: one shard */
+    atomic_uint_fast64_t rows[HAMMER_KEYS];
+    pthread_mutex_t locks[HAMMER_KEYS];
+    for (int k = 0; k < HAMMER_KEYS; k++) {
+        atomic_init(&rows[k], 0);
+        pthread_mutex_init(&locks[k], NULL);
+    }
+    pthread_t th[HAMMER_THREADS];
+    hammer_arg_t args[HAMMER_THREADS];
+    for (int t = 0; t < HAMMER_THREADS; t++) {
+        args[t] = (hammer_arg_t){.c = c, .rows = rows, .row_locks = locks, .seed = (unsigned)t * 7919u + 1};
+        assert_int_equal(pthread_create(&th[t], NULL, hammer, &args[t]), 0);
+    }
+    for (int t = 0; t < HAMMER_THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < HAMMER_THREADS; t++)
+        assert_int_equal(args[t].bad, 0);
+    for (unsigned k = 0; k < HAMMER_KEYS; k++) {
+        char key[16], want[64];
+        snprintf(key, sizeof(key), "h:%u", k);
+        snprintf(want, sizeof(want), "%u:%llu", k, (unsigned long long)atomic_load(&rows[k]));
+        char *v = get1(c, key, NULL, NULL);
+        if (v)
+            assert_string_equal(v, want);
+        free(v);
+        pthread_mutex_destroy(&locks[k]);
+    }
+    ch_hcache_destroy(c);
+}
+
+/* ---- Redis ------------------------------------------------------------------------------- */
+
+static int redis_start(void)
+{
+    return -1; /* the Redis driver's tests come with it */
+}
+
+static const char *redis_url(void)
+{
+    return "";
+}
+
+#define SHARED(name)                                                                                                 \
+    cmocka_unit_test_setup_teardown(name, setup_mem, teardown),                                                      \
+        cmocka_unit_test_setup_teardown(name, setup_redis, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        SHARED(test_round_trip),
+        SHARED(test_lease_lost_after_forget),
+        SHARED(test_value_sizes),
+        SHARED(test_bad_arguments),
+        cmocka_unit_test_setup_teardown(test_mem_metrics, setup_mem, teardown),
+        cmocka_unit_test(test_mem_memory_bound),
+        cmocka_unit_test(test_mem_ttl),
+        cmocka_unit_test(test_mem_threads_one_shard),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
