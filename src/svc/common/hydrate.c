@@ -69,12 +69,11 @@ static char *ch__splice(const ch_item_record_t *rec, const ch_huser_t *author, c
 ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, unsigned flags,
                           ch_hydrated_t *out, ch_fault_t *f)
 {
-    if (n)
-        memset(out, 0, n * sizeof(*out));
     if (n > CH_ITEMS_HYDRATE_MAX)
         return ch_fault(f, CH_EINVAL, NULL, "at most %d items at once", CH_ITEMS_HYDRATE_MAX);
     if (n == 0)
         return CH_OK;
+    memset(out, 0, n * sizeof(*out));
     /* 1. the distinct loadable keys, then (2.) the items their comments are on after them */
     ch_item_key_t *ukeys = ch_malloc(sizeof(ch_item_key_t) * 2 * n);
     ch_item_record_t *recs = ch_calloc(2 * n, sizeof(ch_item_record_t));

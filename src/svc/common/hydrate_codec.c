@@ -6,7 +6,7 @@
  *           body_len (4 bytes, LE) body                                 (66 + body_len bytes)
  *   user    'U' 1 found=0 | 'U' 1 found=1 is_private summary            (3 + summary_len)
  *   rel     'L' 1 bits                                                  (3 bytes)
- *   viewer  'V' 1 seen kind                                             (3 + kind length)
+ *   viewer  'V' 1 seen kind_len kind                                    (4 + kind_len)
  * The second byte is the encoding's version: a value of another version is a miss. */
 #include "svc/common/hydrate_codec.h"
 
@@ -165,12 +165,13 @@ int ch_hcodec_rel_decode(const char *buf, size_t len, unsigned *bits)
 char *ch_hcodec_viewer_encode(const ch_hviewer_t *v, size_t *len)
 {
     size_t k = strnlen(v->kind, CH_HVIEWER_KIND_MAX);
-    unsigned char *p = ch_malloc(3 + k);
+    unsigned char *p = ch_malloc(4 + k);
     p[0] = 'V';
     p[1] = CH__VERSION;
     p[2] = v->seen ? 1 : 0;
-    memcpy(p + 3, v->kind, k);
-    *len = 3 + k;
+    p[3] = (unsigned char)k;
+    memcpy(p + 4, v->kind, k);
+    *len = 4 + k;
     return (char *)p;
 }
 
@@ -178,15 +179,15 @@ int ch_hcodec_viewer_decode(const char *buf, size_t len, ch_hviewer_t *v)
 {
     const unsigned char *p = (const unsigned char *)buf;
     memset(v, 0, sizeof(*v));
-    if (!p || len < 3 || len > 3 + CH_HVIEWER_KIND_MAX || p[0] != 'V' || p[1] != CH__VERSION ||
-        !ch__is_flag(p[2]))
+    if (!p || len < 4 || p[0] != 'V' || p[1] != CH__VERSION || !ch__is_flag(p[2]) || p[3] > CH_HVIEWER_KIND_MAX ||
+        len != 4 + (size_t)p[3])
         return -1;
-    for (size_t i = 3; i < len; i++)
+    for (size_t i = 4; i < len; i++)
         if (p[i] < 'a' || p[i] > 'z') /* a kind name is spliced into JSON as is: nothing to escape */
             return -1;
     v->seen = p[2];
-    memcpy(v->kind, p + 3, len - 3);
-    v->kind[len - 3] = '\0';
+    memcpy(v->kind, p + 4, len - 4);
+    v->kind[len - 4] = '\0';
     return 0;
 }
 

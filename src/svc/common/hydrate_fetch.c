@@ -236,7 +236,8 @@ ch_err_t ch__hydrate_facts(ch_svc_t *svc, const ch__hfacts_t *q, ch_fault_t *f)
             size_t i = mu[at + k], len;
             ch_huser_clear(&q->user_out[i]);
             q->user_out[i] = users[k];
-            ch__batch_put(&b, i, ch_hcodec_user_encode(&users[k], &len), len);
+            char *val = ch_hcodec_user_encode(&users[k], &len);
+            ch__batch_put(&b, i, val, len);
         }
     }
     for (size_t at = 0; at < nmr && err == CH_OK; at += CH_ITEMS_IN_MAX) {
@@ -248,7 +249,8 @@ ch_err_t ch__hydrate_facts(ch_svc_t *svc, const ch__hfacts_t *q, ch_fault_t *f)
         for (size_t k = 0; k < m; k++) {
             size_t i = mr[at + k], len;
             q->rel_out[i] = bits[k];
-            ch__batch_put(&b, nu + i, ch_hcodec_rel_encode(bits[k], &len), len);
+            char *val = ch_hcodec_rel_encode(bits[k], &len);
+            ch__batch_put(&b, nu + i, val, len);
         }
     }
     for (size_t at = 0; at < nmv && err == CH_OK; at += CH_ITEMS_IN_MAX) {
@@ -260,7 +262,8 @@ ch_err_t ch__hydrate_facts(ch_svc_t *svc, const ch__hfacts_t *q, ch_fault_t *f)
         for (size_t k = 0; k < m; k++) {
             size_t i = mv[at + k], len;
             q->viewer_out[i] = states[k];
-            ch__batch_put(&b, nu + nr + i, ch_hcodec_viewer_encode(&states[k], &len), len);
+            char *val = ch_hcodec_viewer_encode(&states[k], &len);
+            ch__batch_put(&b, nu + nr + i, val, len);
         }
     }
     if (err == CH_OK) {

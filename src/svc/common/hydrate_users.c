@@ -11,12 +11,11 @@
 ch_err_t ch_hydrate_users(ch_svc_t *svc, uint64_t viewer, const uint64_t *ids, size_t n, ch_hydrated_user_t *out,
                           ch_fault_t *f)
 {
-    if (n)
-        memset(out, 0, n * sizeof(*out));
     if (n > CH_ITEMS_HYDRATE_MAX)
         return ch_fault(f, CH_EINVAL, NULL, "at most %d users at once", CH_ITEMS_HYDRATE_MAX);
     if (n == 0)
         return CH_OK;
+    memset(out, 0, n * sizeof(*out));
     uint64_t *users = ch_malloc(sizeof(uint64_t) * n), *others = ch_malloc(sizeof(uint64_t) * n);
     size_t nusers = 0, nothers = 0;
     for (size_t i = 0; i < n; i++) {
