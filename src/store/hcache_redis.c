@@ -1,30 +1,368 @@
-/* The hydration cache's Redis driver (store/hcache.h). For now a cache that never answers
- * (every get is CH_EUNAVAILABLE: callers read the database): the pipelined driver follows. */
+/* The hydration cache's Redis driver (store/hcache.h), for cluster mode: one cache shared by
+ * every replica, on the kv store's connection pool and circuit breaker (kv_redis.h).
+ *
+ * Keys: a value is "hc:<epoch>:{<key>}" and its lease "hc:<epoch>:{<key>}~l" (the hash tag
+ * keeps both in one slot). Every call is one pipelined round trip:
+ *   get     one EVALSHA per key: the value, or on a miss SET lease <token> NX PX 10 s and
+ *           the token if it was set (else lease 0: another reader is loading the key);
+ *   put     one EVALSHA per key: if the lease still holds the token, SET the value PX ttl and
+ *           drop the lease (a forget since the get deleted it: the put is lost);
+ *   forget  GET hc:epoch, then DEL value lease per key; when the epoch read is not the one
+ *           this process used, the DELs go once more under it (another replica moved it:
+ *           replicas that already use it must lose the key too).
+ *
+ * The epoch (see the header): "hc:epoch", absent = 0, read by this process at most once a
+ * second (one thread; the others use the last one meanwhile). A forget that fails leaves
+ * values that may be stale under the current epoch, and so does a Redis that came back (its
+ * dataset may be an older snapshot): both count a failure, and while a failure is not
+ * healed get answers CH_EUNAVAILABLE (the caller reads the database) and put stores nothing;
+ * each get first tries INCR hc:epoch, which heals the failures counted before it was sent.
+ * Entries of older epochs are never read again and expire by their TTL. Outages cost a
+ * caller at most the pool's 1 s timeout once: the breaker then fails calls at once until its
+ * probe finds Redis back. */
 #include "store/hcache.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "store/hcache_driver.h"
+#include "store/kv_redis.h"
+
+#define CH__HCR_EPOCH_KEY "hc:epoch"
+/* How old the epoch this process uses may get before it reads it again. */
+#define CH__HCR_EPOCH_REFRESH_MS 1000
+/* How long a lease blocks other readers from loading the key (a reader that never puts). */
+#define CH__HCR_LEASE_MS 10000
+/* "hc:" + epoch + ":{" + key + "}~l" */
+#define CH__HCR_KEY_BUF (3 + 20 + 2 + CH_HCACHE_KEY_MAX + 3 + 1)
+#define CH__HCR_DEFAULT_TTL_MS 600000
+
+enum { CH__HCR_GET, CH__HCR_PUT, CH__HCR_NSCRIPTS };
+
+static const char *const ch__hcr_scripts[CH__HCR_NSCRIPTS] = {
+    /* KEYS: value, lease; ARGV: token, lease ms. The value, or 1 when the lease is ours, 0
+     * when another reader holds it. */
+    [CH__HCR_GET] = "local v = redis.call('GET', KEYS[1])\n"
+                    "if v then return v end\n"
+                    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n"
+                    "return 0\n",
+    /* KEYS: value, lease; ARGV: token, value, ttl ms. 1 when stored, 0 when the lease is gone. */
+    [CH__HCR_PUT] = "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+                    "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
+                    "  redis.call('DEL', KEYS[2])\n"
+                    "  return 1\n"
+                    "end\n"
+                    "return 0\n",
+};
+
+typedef struct {
+    ch_kv_t *kv;          /* borrowed */
+    void *pool;           /* kv's connection pool */
+    ch_kv_breaker_t *brk; /* kv's breaker */
+    int64_t ttl_ms;
+    ch__kv_redis_scripts_t scripts;
+    atomic_llong epoch;         /* the key epoch in use */
+    atomic_llong epoch_at_ms;   /* monotonic ms of its last read from Redis; 0 = never read */
+    atomic_int refreshing;      /* a thread is reading it */
+    atomic_ullong failures;     /* forgets lost and returns of Redis seen */
+    atomic_ullong healed;       /* the failures an epoch move has covered */
+    atomic_llong recovery_seen; /* ch_kv_recovered_at when last looked at */
+    uint64_t token_base;
+    atomic_ullong token_seq;
+} ch__hcr_t;
+
+static size_t ch__hcr_key(char *buf, long long epoch, const char *key, int lease)
+{
+    return (size_t)snprintf(buf, CH__HCR_KEY_BUF, "hc:%lld:{%s}%s", epoch, key, lease ? "~l" : "");
+}
+
+/* A lease token: unique in this process, random across processes, never 0. */
+static uint64_t ch__hcr_token(ch__hcr_t *r)
+{
+    for (;;) {
+        uint64_t t = r->token_base + atomic_fetch_add_explicit(&r->token_seq, 1, memory_order_relaxed) *
+                                         0x9e3779b97f4a7c15ULL;
+        if (t)
+            return t;
+    }
+}
+
+/* The integer of a reply to GET or INCR (nil: 0); -1 when it is not one. */
+static int ch__hcr_int_reply(const redisReply *rep, long long *out)
+{
+    if (rep->type == REDIS_REPLY_INTEGER) {
+        *out = rep->integer;
+        return 0;
+    }
+    if (rep->type == REDIS_REPLY_NIL) {
+        *out = 0;
+        return 0;
+    }
+    if (rep->type != REDIS_REPLY_STRING)
+        return -1;
+    char *end;
+    *out = strtoll(rep->str, &end, 10);
+    return end != rep->str && *end == '\0' ? 0 : -1;
+}
+
+/* ---- the epoch ------------------------------------------------------------------------- */
+
+typedef struct {
+    int incr;
+    long long value;
+} ch__hcr_epoch_arg_t;
+
+static int ch__hcr_epoch_build(redisContext *c, void *arg, char sha[][41])
+{
+    (void)sha;
+    ch__hcr_epoch_arg_t *a = arg;
+    return redisAppendCommand(c, a->incr ? "INCR " CH__HCR_EPOCH_KEY : "GET " CH__HCR_EPOCH_KEY) == REDIS_OK ? 1 : -1;
+}
+
+static ch_err_t ch__hcr_epoch_take(redisReply **reps, int n, void *arg)
+{
+    ch__hcr_epoch_arg_t *a = arg;
+    return n == 1 && ch__hcr_int_reply(reps[0], &a->value) == 0 ? CH_OK : CH_EINTERNAL;
+}
+
+static void ch__hcr_use_epoch(ch__hcr_t *r, long long epoch)
+{
+    atomic_store(&r->epoch, epoch);
+    int64_t now = ch_mono_ms();
+    atomic_store(&r->epoch_at_ms, now > 0 ? now : 1);
+}
+
+static int ch__hcr_dirty(ch__hcr_t *r)
+{
+    return atomic_load(&r->failures) != atomic_load(&r->healed);
+}
+
+/* Before a get: heals failures by moving the epoch, or reads it again when it is old.
+ * CH_EUNAVAILABLE when the cache must not be read now. */
+static ch_err_t ch__hcr_prepare(ch__hcr_t *r)
+{
+    int64_t back = ch_kv_recovered_at(r->kv);
+    long long seen = atomic_load(&r->recovery_seen);
+    if (back != seen && atomic_compare_exchange_strong(&r->recovery_seen, &seen, back))
+        atomic_fetch_add(&r->failures, 1); /* Redis came back (or is another one): entries may be stale */
+
+    uint64_t failures = atomic_load(&r->failures), healed = atomic_load(&r->healed);
+    if (failures != healed) {
+        ch__hcr_epoch_arg_t a = {.incr = 1};
+        if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch INCR", ch__hcr_epoch_build,
+                                  ch__hcr_epoch_take, &a) != CH_OK)
+            return CH_EUNAVAILABLE;
+        ch__hcr_use_epoch(r, a.value);
+        /* only the failures counted before the INCR was sent are covered by it */
+        while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
+            ;
+        ch_log_warn("hydration cache: moved to key epoch %lld (a forget was lost, or Redis came back): entries "
+                    "cached before are no longer read",
+                    a.value);
+        return CH_OK;
+    }
+
+    int64_t at = atomic_load(&r->epoch_at_ms);
+    if (at != 0 && ch_mono_ms() - at < CH__HCR_EPOCH_REFRESH_MS)
+        return CH_OK;
+    if (at != 0 && atomic_exchange(&r->refreshing, 1)) /* another thread reads it: use the last one */
+        return CH_OK;
+    ch__hcr_epoch_arg_t a = {.incr = 0};
+    ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch GET", ch__hcr_epoch_build,
+                                         ch__hcr_epoch_take, &a);
+    if (err == CH_OK)
+        ch__hcr_use_epoch(r, a.value);
+    if (at != 0)
+        atomic_store(&r->refreshing, 0);
+    return err == CH_OK ? CH_OK : CH_EUNAVAILABLE;
+}
+
+/* ---- get ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *const *keys;
+    size_t n;
+    long long epoch;
+    const uint64_t *tokens;
+    ch_hcache_got_t *got;
+} ch__hcr_get_arg_t;
+
+static int ch__hcr_get_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__hcr_get_arg_t *a = arg;
+    char k[CH__HCR_KEY_BUF], l[CH__HCR_KEY_BUF], tok[24];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t kl = ch__hcr_key(k, a->epoch, a->keys[i], 0), ll = ch__hcr_key(l, a->epoch, a->keys[i], 1);
+        snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->tokens[i]);
+        if (redisAppendCommand(c, "EVALSHA %s 2 %b %b %s %d", sha[CH__HCR_GET], k, kl, l, ll, tok,
+                               CH__HCR_LEASE_MS) != REDIS_OK)
+            return -1;
+    }
+    return (int)a->n;
+}
+
+static ch_err_t ch__hcr_get_take(redisReply **reps, int n, void *arg)
+{
+    ch__hcr_get_arg_t *a = arg;
+    if ((size_t)n != a->n)
+        return CH_EINTERNAL;
+    for (int i = 0; i < n; i++) {
+        redisReply *rep = reps[i];
+        if (rep->type == REDIS_REPLY_STRING) {
+            a->got[i].val = ch_malloc(rep->len + 1);
+            memcpy(a->got[i].val, rep->str, rep->len);
+            a->got[i].val[rep->len] = '\0';
+            a->got[i].len = rep->len;
+        } else if (rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1)) {
+            a->got[i].lease = rep->integer ? a->tokens[i] : 0;
+        } else {
+            return CH_EINTERNAL;
+        }
+    }
+    return CH_OK;
+}
 
 static ch_err_t ch__hcr_get_many(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
 {
-    (void)impl, (void)keys, (void)n, (void)got;
-    return CH_EUNAVAILABLE;
+    ch__hcr_t *r = impl;
+    if (ch__hcr_prepare(r) != CH_OK)
+        return CH_EUNAVAILABLE;
+    uint64_t tokens[CH_HCACHE_BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        tokens[i] = ch__hcr_token(r);
+    ch__hcr_get_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .tokens = tokens, .got = got};
+    ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache get", ch__hcr_get_build,
+                                         ch__hcr_get_take, &a);
+    return err == CH_OK ? CH_OK : CH_EUNAVAILABLE; /* hcache.c frees what a failed call left in got */
+}
+
+/* ---- put ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *const *keys, *const *vals;
+    const size_t *lens;
+    const uint64_t *leases;
+    size_t n;
+    long long epoch;
+    int64_t ttl_ms;
+    uint64_t stored;
+} ch__hcr_put_arg_t;
+
+static int ch__hcr_put_build(redisContext *c, void *arg, char sha[][41])
+{
+    ch__hcr_put_arg_t *a = arg;
+    char k[CH__HCR_KEY_BUF], l[CH__HCR_KEY_BUF], tok[24];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t kl = ch__hcr_key(k, a->epoch, a->keys[i], 0), ll = ch__hcr_key(l, a->epoch, a->keys[i], 1);
+        snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->leases[i]);
+        if (redisAppendCommand(c, "EVALSHA %s 2 %b %b %s %b %lld", sha[CH__HCR_PUT], k, kl, l, ll, tok, a->vals[i],
+                               a->lens[i], (long long)a->ttl_ms) != REDIS_OK)
+            return -1;
+    }
+    return (int)a->n;
+}
+
+static ch_err_t ch__hcr_put_take(redisReply **reps, int n, void *arg)
+{
+    ch__hcr_put_arg_t *a = arg;
+    if ((size_t)n != a->n)
+        return CH_EINTERNAL;
+    a->stored = 0;
+    for (int i = 0; i < n; i++) {
+        if (reps[i]->type != REDIS_REPLY_INTEGER)
+            return CH_EINTERNAL;
+        a->stored += reps[i]->integer == 1;
+    }
+    return CH_OK;
 }
 
 static void ch__hcr_put_many(void *impl, const char *const *keys, const char *const *vals, const size_t *lens,
                              const uint64_t *leases, size_t n)
 {
-    (void)impl, (void)keys, (void)vals, (void)lens, (void)leases;
-    ch__hcache_count_puts(CH__HCACHE_PUT_ERROR, n);
+    ch__hcr_t *r = impl;
+    if (ch__hcr_dirty(r) || atomic_load(&r->epoch_at_ms) == 0) { /* the next get moves the epoch first */
+        ch__hcache_count_puts(CH__HCACHE_PUT_ERROR, n);
+        return;
+    }
+    ch__hcr_put_arg_t a = {.keys = keys, .vals = vals, .lens = lens, .leases = leases, .n = n,
+                           .epoch = atomic_load(&r->epoch), .ttl_ms = r->ttl_ms};
+    if (ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache put", ch__hcr_put_build, ch__hcr_put_take, &a) !=
+        CH_OK) {
+        ch__hcache_count_puts(CH__HCACHE_PUT_ERROR, n);
+        return;
+    }
+    ch__hcache_count_puts(CH__HCACHE_PUT_STORED, a.stored);
+    ch__hcache_count_puts(CH__HCACHE_PUT_LOST_LEASE, n - a.stored);
+}
+
+/* ---- forget ---------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *const *keys;
+    size_t n;
+    long long epoch;  /* the DELs go under it */
+    int read_epoch;   /* GET hc:epoch first */
+    long long current; /* what it answered */
+} ch__hcr_forget_arg_t;
+
+static int ch__hcr_forget_build(redisContext *c, void *arg, char sha[][41])
+{
+    (void)sha;
+    ch__hcr_forget_arg_t *a = arg;
+    if (a->read_epoch && redisAppendCommand(c, "GET " CH__HCR_EPOCH_KEY) != REDIS_OK)
+        return -1;
+    char k[CH__HCR_KEY_BUF], l[CH__HCR_KEY_BUF];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t kl = ch__hcr_key(k, a->epoch, a->keys[i], 0), ll = ch__hcr_key(l, a->epoch, a->keys[i], 1);
+        if (redisAppendCommand(c, "DEL %b %b", k, kl, l, ll) != REDIS_OK)
+            return -1;
+    }
+    return (int)a->n + (a->read_epoch ? 1 : 0);
+}
+
+static ch_err_t ch__hcr_forget_take(redisReply **reps, int n, void *arg)
+{
+    ch__hcr_forget_arg_t *a = arg;
+    int first = a->read_epoch ? 1 : 0;
+    if ((size_t)n != a->n + (size_t)first)
+        return CH_EINTERNAL;
+    if (first && ch__hcr_int_reply(reps[0], &a->current) != 0)
+        return CH_EINTERNAL;
+    for (int i = first; i < n; i++)
+        if (reps[i]->type != REDIS_REPLY_INTEGER)
+            return CH_EINTERNAL;
+    return CH_OK;
 }
 
 static void ch__hcr_forget_many(void *impl, const char *const *keys, size_t n)
 {
-    (void)impl, (void)keys, (void)n;
+    ch__hcr_t *r = impl;
+    ch__hcr_forget_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .read_epoch = 1};
+    if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache forget", ch__hcr_forget_build, ch__hcr_forget_take,
+                              &a) != CH_OK) {
+        atomic_fetch_add(&r->failures, 1);
+        return;
+    }
+    if (a.current == a.epoch)
+        return;
+    /* another replica moved the epoch (or this process has not read it yet) */
+    ch__hcr_use_epoch(r, a.current);
+    a.epoch = a.current;
+    a.read_epoch = 0;
+    if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache forget", ch__hcr_forget_build, ch__hcr_forget_take,
+                              &a) != CH_OK)
+        atomic_fetch_add(&r->failures, 1);
 }
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
 
 static size_t ch__hcr_bytes(const void *impl)
 {
@@ -34,7 +372,9 @@ static size_t ch__hcr_bytes(const void *impl)
 
 static void ch__hcr_destroy(void *impl)
 {
-    free(impl);
+    ch__hcr_t *r = impl;
+    ch__kv_redis_scripts_clear(&r->scripts);
+    free(r);
 }
 
 static const ch_hcache_driver_t ch__hcr_driver = {
@@ -48,8 +388,23 @@ static const ch_hcache_driver_t ch__hcr_driver = {
 
 ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms)
 {
-    (void)ttl_ms;
-    if (!kv || strcmp(ch_kv_kind(kv), "redis") != 0)
+    void *pool = ch__kv_redis_pool_of(kv);
+    if (!pool)
         return NULL;
-    return ch__hcache_wrap(&ch__hcr_driver, ch_calloc(1, 1));
+    ch__hcr_t *r = ch_calloc(1, sizeof(*r));
+    r->kv = kv;
+    r->pool = pool;
+    r->brk = ch__kv_redis_breaker_of(kv);
+    r->ttl_ms = ttl_ms > 0 ? ttl_ms : CH__HCR_DEFAULT_TTL_MS;
+    ch__kv_redis_scripts_init(&r->scripts, ch__hcr_scripts, CH__HCR_NSCRIPTS);
+    atomic_init(&r->epoch, 0);
+    atomic_init(&r->epoch_at_ms, 0);
+    atomic_init(&r->refreshing, 0);
+    atomic_init(&r->failures, 0);
+    atomic_init(&r->healed, 0);
+    atomic_init(&r->recovery_seen, ch_kv_recovered_at(kv));
+    atomic_init(&r->token_seq, 1);
+    if (getrandom(&r->token_base, sizeof(r->token_base), 0) != (ssize_t)sizeof(r->token_base))
+        r->token_base = (uint64_t)time(NULL) * 0x100000001b3ULL ^ (uint64_t)getpid() << 32;
+    return ch__hcache_wrap(&ch__hcr_driver, r);
 }

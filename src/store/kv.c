@@ -4,6 +4,7 @@
 #include "store/kv.h"
 #include "store/kv_breaker.h"
 #include "store/kv_mem.h"
+#include "store/kv_redis.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -323,4 +324,16 @@ void ch_kv_render_metrics(ch_kv_t *kv, ch_buf_t *out)
                   "# HELP chorus_kv_evictions_total Keys the in-process kv store evicted to stay under its bound.\n"
                   "# TYPE chorus_kv_evictions_total counter\nchorus_kv_evictions_total %llu\n",
                   st.memory, st.max_memory, st.keys, (unsigned long long)st.evictions);
+}
+
+/* ---- sharing a Redis store's connections (kv_redis.h) -------------------------------- */
+
+void *ch__kv_redis_pool_of(ch_kv_t *kv)
+{
+    return kv && kv->drv == &ch_kv_redis_driver ? kv->impl : NULL;
+}
+
+ch_kv_breaker_t *ch__kv_redis_breaker_of(ch_kv_t *kv)
+{
+    return kv && kv->drv == &ch_kv_redis_driver ? kv->brk : NULL;
 }

@@ -27,7 +27,8 @@
  * script per user costs Redis twice the CPU). Such a script spans many slots: Redis Cluster
  * would need a batch per slot. replace is MULTI/EXEC (readers see the old timeline or the
  * new one), touch and remove_author are scripts. Scripts are loaded with SCRIPT LOAD on
- * first use and again after NOSCRIPT (a restarted or flushed server).
+ * first use and again after NOSCRIPT (a restarted or flushed server): kv_redis.h's pipeline
+ * helper does that, and runs every call.
  *
  * Connections come from a pool of the kv Redis driver (store/kv_redis.h: lazy connect, 1 s
  * timeouts, dead connections retired) and a circuit breaker (store/kv_breaker.h): after a
@@ -98,8 +99,7 @@ static const char *const ch__tlr_scripts[CH__TLR_NSCRIPTS] = {
 typedef struct {
     void *pool; /* a kv Redis driver impl: its connection pool */
     ch_kv_breaker_t *brk;
-    pthread_mutex_t mu;
-    char sha[CH__TLR_NSCRIPTS][41]; /* under mu; "" = not loaded */
+    ch__kv_redis_scripts_t scripts;
     atomic_ullong pushes, unavailable;
 } ch__tlr_t;
 
@@ -133,147 +133,14 @@ static size_t ch__tlr_key(char *buf, const char *prefix, uint64_t user)
 
 /* ---- running a pipeline -------------------------------------------------------------- */
 
-/* Appends a call's commands to c (shas: the loaded scripts); returns how many, -1 on OOM. */
-typedef int (*ch__tlr_build_fn)(redisContext *c, void *arg, char sha[][41]);
-/* Reads the replies (all non-error at the top level); CH_EINTERNAL if their shape is wrong. */
-typedef ch_err_t (*ch__tlr_take_fn)(redisReply **reps, int n, void *arg);
-
-static int ch__tlr_is(const redisReply *rep, const char *prefix)
+/* One pipelined round trip (kv_redis.h: SCRIPT LOAD when needed, once more after NOSCRIPT),
+ * through the breaker: refused at once while Redis is down; an unavailable answer trips it. */
+static ch_err_t ch__tlr_run(ch__tlr_t *r, const char *op, int scripts, ch__kv_redis_build_fn build,
+                            ch__kv_redis_take_fn take, void *arg)
 {
-    size_t n = strlen(prefix);
-    return rep->type == REDIS_REPLY_ERROR && rep->len >= n && strncmp(rep->str, prefix, n) == 0;
-}
-
-/* SCRIPT LOAD of every script on c (pipelined) when they are not known yet. */
-static ch_err_t ch__tlr_load_scripts(ch__tlr_t *r, ch__kv_rconn_t *h, redisContext *c, int *gave_back)
-{
-    pthread_mutex_lock(&r->mu);
-    int loaded = r->sha[CH__TLR_NSCRIPTS - 1][0] != '\0';
-    pthread_mutex_unlock(&r->mu);
-    if (loaded)
-        return CH_OK;
-    for (int i = 0; i < CH__TLR_NSCRIPTS; i++)
-        if (redisAppendCommand(c, "SCRIPT LOAD %s", ch__tlr_scripts[i]) != REDIS_OK)
-            return *gave_back = 1, ch__kv_redis_conn_broken(r->pool, h, "SCRIPT LOAD");
-    redisReply *reps[CH__TLR_NSCRIPTS] = {0};
-    for (int i = 0; i < CH__TLR_NSCRIPTS; i++) {
-        if (redisGetReply(c, (void **)&reps[i]) != REDIS_OK) {
-            for (int j = 0; j < i; j++)
-                freeReplyObject(reps[j]);
-            return *gave_back = 1, ch__kv_redis_conn_broken(r->pool, h, "SCRIPT LOAD");
-        }
-    }
-    ch_err_t err = CH_OK;
-    redisReply *bad = NULL;
-    for (int i = 0; i < CH__TLR_NSCRIPTS; i++) {
-        if (!bad && (reps[i]->type != REDIS_REPLY_STRING || reps[i]->len != 40)) {
-            bad = reps[i];
-            reps[i] = NULL;
-        }
-    }
-    if (!bad) {
-        pthread_mutex_lock(&r->mu);
-        for (int i = 0; i < CH__TLR_NSCRIPTS; i++)
-            memcpy(r->sha[i], reps[i]->str, 41);
-        pthread_mutex_unlock(&r->mu);
-    }
-    for (int i = 0; i < CH__TLR_NSCRIPTS; i++)
-        if (reps[i])
-            freeReplyObject(reps[i]);
-    if (bad) {
-        *gave_back = 1;
-        if (bad->type == REDIS_REPLY_ERROR)
-            return ch__kv_redis_conn_error_reply(r->pool, h, bad, "SCRIPT LOAD", CH_EINTERNAL);
-        freeReplyObject(bad);
-        err = ch__kv_redis_conn_broken(r->pool, h, "SCRIPT LOAD");
-    }
-    return err;
-}
-
-/* One pipelined round trip (plus SCRIPT LOAD when needed; once more after NOSCRIPT). */
-static ch_err_t ch__tlr_exec(ch__tlr_t *r, const char *op, int scripts, ch__tlr_build_fn build, ch__tlr_take_fn take,
-                             void *arg)
-{
-    for (int attempt = 0;; attempt++) {
-        ch__kv_rconn_t *h;
-        redisContext *c = ch__kv_redis_conn_acquire(r->pool, &h);
-        if (!c)
-            return CH_EUNAVAILABLE;
-        char sha[CH__TLR_NSCRIPTS][41];
-        if (scripts) {
-            int gave_back = 0;
-            ch_err_t err = ch__tlr_load_scripts(r, h, c, &gave_back);
-            if (gave_back)
-                return err != CH_OK ? err : CH_EINTERNAL;
-            pthread_mutex_lock(&r->mu);
-            memcpy(sha, r->sha, sizeof(sha));
-            pthread_mutex_unlock(&r->mu);
-        }
-        int n = build(c, arg, sha);
-        if (n < 0)
-            return ch__kv_redis_conn_broken(r->pool, h, op);
-        redisReply **reps = ch_calloc((size_t)n + 1, sizeof(*reps));
-        for (int i = 0; i < n; i++) {
-            if (redisGetReply(c, (void **)&reps[i]) != REDIS_OK) {
-                for (int j = 0; j < i; j++)
-                    freeReplyObject(reps[j]);
-                free(reps);
-                return ch__kv_redis_conn_broken(r->pool, h, op);
-            }
-        }
-        int noscript = 0;
-        redisReply *bad = NULL;
-        for (int i = 0; i < n; i++) {
-            if (ch__tlr_is(reps[i], "NOSCRIPT"))
-                noscript = 1;
-            else if (!bad && reps[i]->type == REDIS_REPLY_ERROR)
-                bad = reps[i];
-        }
-        ch_err_t err = CH_OK;
-        if (bad) {
-            for (int i = 0; i < n; i++)
-                if (reps[i] != bad)
-                    freeReplyObject(reps[i]);
-            free(reps);
-            return ch__kv_redis_conn_error_reply(r->pool, h, bad, op, CH_EINTERNAL);
-        }
-        if (noscript) {
-            for (int i = 0; i < n; i++)
-                freeReplyObject(reps[i]);
-            free(reps);
-            ch__kv_redis_conn_release(r->pool, h);
-            pthread_mutex_lock(&r->mu);
-            memset(r->sha, 0, sizeof(r->sha));
-            pthread_mutex_unlock(&r->mu);
-            if (attempt == 0)
-                continue;
-            ch_log_warn("timeline redis %s: scripts missing right after SCRIPT LOAD", op);
-            return CH_EINTERNAL;
-        }
-        err = take(reps, n, arg);
-        for (int i = 0; i < n; i++)
-            freeReplyObject(reps[i]);
-        free(reps);
-        if (err != CH_OK)
-            return ch__kv_redis_conn_broken(r->pool, h, op); /* not the replies we sent for */
-        ch__kv_redis_conn_release(r->pool, h);
-        return CH_OK;
-    }
-}
-
-/* Through the breaker: refused at once while Redis is down; an unavailable answer trips it. */
-static ch_err_t ch__tlr_run(ch__tlr_t *r, const char *op, int scripts, ch__tlr_build_fn build, ch__tlr_take_fn take,
-                            void *arg)
-{
-    if (!ch_kv_breaker_allow(r->brk)) {
+    ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, scripts ? &r->scripts : NULL, op, build, take, arg);
+    if (err == CH_EUNAVAILABLE)
         atomic_fetch_add_explicit(&r->unavailable, 1, memory_order_relaxed);
-        return CH_EUNAVAILABLE;
-    }
-    ch_err_t err = ch__tlr_exec(r, op, scripts, build, take, arg);
-    if (err == CH_EUNAVAILABLE) {
-        atomic_fetch_add_explicit(&r->unavailable, 1, memory_order_relaxed);
-        ch_kv_breaker_trip(r->brk, op);
-    }
     return err;
 }
 
@@ -684,14 +551,14 @@ static void ch__tlr_close(void *impl)
     ch_kv_breaker_destroy(r->brk); /* first: its probe uses the pool */
     if (r->pool)
         ch_kv_redis_driver.close(r->pool);
-    pthread_mutex_destroy(&r->mu);
+    ch__kv_redis_scripts_clear(&r->scripts);
     free(r);
 }
 
 static ch_err_t ch__tlr_open(const char *url, void **impl_out, char *errbuf, size_t errlen)
 {
     ch__tlr_t *r = ch_calloc(1, sizeof(*r));
-    pthread_mutex_init(&r->mu, NULL);
+    ch__kv_redis_scripts_init(&r->scripts, ch__tlr_scripts, CH__TLR_NSCRIPTS);
     atomic_init(&r->pushes, 0);
     atomic_init(&r->unavailable, 0);
     ch_err_t err = ch_kv_redis_driver.open(url, &r->pool, errbuf, errlen);

@@ -15,6 +15,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "core/buf.h"
 #include "core/metrics.h"
@@ -406,14 +410,299 @@ static void test_mem_threads_one_shard(void **state)
 
 /* ---- Redis ------------------------------------------------------------------------------- */
 
+/* The test's own redis-server: on a loopback port of its own, without persistence unless a
+ * test asks for a SAVE, so that tests can stop, hang and restart it. */
+static pid_t g_redis_pid;
+static int g_redis_port, g_redis_broken;
+static char g_redis_dir[64], g_redis_url[64];
+
+static redisContext *raw_redis(void)
+{
+    redisContext *c = redisConnect("127.0.0.1", g_redis_port);
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    return c;
+}
+
+static long long raw_int(redisContext *c, const char *cmd)
+{
+    redisReply *r = redisCommand(c, cmd);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+static int redis_spawn(void)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", g_redis_port);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
+               "no", "--dir", g_redis_dir, "--dbfilename", "hc.rdb", (char *)NULL);
+        _exit(127);
+    }
+    g_redis_pid = pid;
+    for (int i = 0; i < 200; i++) { /* up to 10 s for it to answer */
+        redisContext *c = redisConnect("127.0.0.1", g_redis_port);
+        int up = 0;
+        if (c && !c->err) {
+            redisReply *r = redisCommand(c, "PING");
+            up = r && r->type == REDIS_REPLY_STATUS;
+            if (r)
+                freeReplyObject(r);
+        }
+        if (c)
+            redisFree(c);
+        if (up)
+            return 0;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) { /* exited: no redis-server, or the port is taken */
+            g_redis_pid = 0;
+            return -1;
+        }
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    g_redis_pid = 0;
+    return -1;
+}
+
 static int redis_start(void)
 {
-    return -1; /* the Redis driver's tests come with it */
+    if (g_redis_pid)
+        return 0;
+    if (g_redis_broken)
+        return -1;
+    if (!g_redis_dir[0]) {
+        snprintf(g_redis_dir, sizeof(g_redis_dir), "/tmp/chorus-test-hcache-XXXXXX");
+        if (!mkdtemp(g_redis_dir)) {
+            g_redis_broken = 1;
+            return -1;
+        }
+    }
+    if (g_redis_port && redis_spawn() == 0) /* a restart: the same port */
+        return 0;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        g_redis_port = 20000 + (int)(((unsigned)getpid() * 7919u + (unsigned)attempt * 1031u) % 40000u);
+        if (redis_spawn() == 0) {
+            snprintf(g_redis_url, sizeof(g_redis_url), "redis://127.0.0.1:%d", g_redis_port);
+            return 0;
+        }
+    }
+    g_redis_broken = 1;
+    return -1;
 }
 
 static const char *redis_url(void)
 {
-    return "";
+    return g_redis_url;
+}
+
+static void redis_stop(void)
+{
+    if (!g_redis_pid)
+        return;
+    kill(g_redis_pid, SIGKILL);
+    waitpid(g_redis_pid, NULL, 0);
+    g_redis_pid = 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    redis_stop();
+    if (g_redis_dir[0]) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/hc.rdb", g_redis_dir);
+        unlink(path);
+        rmdir(g_redis_dir);
+    }
+    return 0;
+}
+
+/* Gets key until the cache answers again (Redis back, the breaker's probe has seen it: a few
+ * seconds at most); fails after 15 s. Returns the value (caller frees) or NULL. */
+static char *get_when_back(ch_hcache_t *c, const char *key)
+{
+    for (int i = 0; i < 300; i++) {
+        ch_err_t err;
+        uint64_t lease;
+        char *v = get1(c, key, &lease, &err);
+        if (err == CH_OK)
+            return v;
+        assert_int_equal(err, CH_EUNAVAILABLE);
+        assert_null(v);
+        assert_int_equal(lease, 0);
+        usleep(50 * 1000);
+    }
+    fail_msg("the cache did not answer again after Redis came back");
+    return NULL;
+}
+
+static void store(ch_hcache_t *c, const char *key, const char *val)
+{
+    uint64_t lease;
+    char *v = get1(c, key, &lease, NULL);
+    free(v);
+    assert_int_not_equal(lease, 0);
+    put1(c, key, val, lease);
+    v = get1(c, key, NULL, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, val);
+    free(v);
+}
+
+/* No Redis there: every get answers unavailable at once, puts and forgets return. */
+static void test_redis_down(void **state)
+{
+    (void)state;
+    ch_kv_t *kv;
+    char errbuf[256];
+    assert_int_equal(ch_kv_open("redis://127.0.0.1:1", &kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *c = ch_hcache_redis_create(kv, 1000);
+    assert_non_null(c);
+    for (int i = 0; i < 3; i++) {
+        ch_err_t err;
+        uint64_t lease = 7;
+        assert_null(get1(c, "k", &lease, &err));
+        assert_int_equal(err, CH_EUNAVAILABLE);
+        assert_int_equal(lease, 0);
+    }
+    put1(c, "k", "v", 5);
+    forget1(c, "k");
+    assert_int_equal(ch_hcache_bytes(c), 0);
+    ch_hcache_destroy(c);
+    ch_kv_close(kv);
+
+    /* an in-process kv store has no Redis to cache in */
+    assert_int_equal(ch_kv_open(NULL, &kv, errbuf, sizeof(errbuf)), CH_OK);
+    assert_null(ch_hcache_redis_create(kv, 1000));
+    ch_kv_close(kv);
+}
+
+/* Redis hangs while a write's forget is sent: the forget is lost. Once Redis answers again,
+ * the value it should have removed (still in Redis: nothing was lost there) is not served. */
+static void test_redis_forget_lost_while_hung(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1], other[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "hung");
+    K(f, other, "untouched");
+    store(f->c, k, "before");
+    store(f->c, other, "x");
+    redisContext *raw = raw_redis();
+    long long epoch = raw_int(raw, "GET hc:epoch");
+
+    kill(g_redis_pid, SIGSTOP);
+    forget1(f->c, k); /* times out after the pool's 1 s */
+    ch_err_t err;
+    assert_null(get1(f->c, k, NULL, &err));
+    assert_int_equal(err, CH_EUNAVAILABLE);
+    kill(g_redis_pid, SIGCONT);
+    /* The DEL may still reach Redis (it sat in the socket while Redis was stopped): put the
+     * stale value back, as if it had not, before the cache answers again (its breaker's
+     * probe has to see Redis first). */
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "SET hc:%lld:{%s} before", epoch, k);
+    freeReplyObject(redisCommand(raw, cmd));
+
+    char *v = get_when_back(f->c, k);
+    assert_null(v);
+    v = get1(f->c, other, NULL, NULL); /* every entry of the old epoch goes with it */
+    assert_null(v);
+    assert_true(raw_int(raw, "GET hc:epoch") > epoch);
+    snprintf(cmd, sizeof(cmd), "EXISTS hc:%lld:{%s}", epoch, other);
+    assert_int_equal(raw_int(raw, cmd), 1); /* still there, under the old epoch */
+    redisFree(raw);
+    char k3[CH_HCACHE_KEY_MAX + 1];
+    store(f->c, K(f, k3, "after"), "after"); /* and the cache works again */
+}
+
+/* Redis stopped: gets answer unavailable. A forget sent meanwhile is lost; Redis restarts from
+ * a snapshot that holds the old value: it is not served. */
+static void test_redis_restart_from_snapshot(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "snap");
+    store(f->c, k, "before");
+    redisContext *raw = raw_redis();
+    long long epoch = raw_int(raw, "GET hc:epoch");
+    freeReplyObject(redisCommand(raw, "SAVE"));
+    redisFree(raw);
+
+    redis_stop();
+    ch_err_t err;
+    assert_null(get1(f->c, k, NULL, &err));
+    assert_int_equal(err, CH_EUNAVAILABLE);
+    forget1(f->c, k);
+    assert_int_equal(redis_start(), 0);
+
+    raw = raw_redis();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "EXISTS hc:%lld:{%s}", epoch, k);
+    assert_int_equal(raw_int(raw, cmd), 1); /* the snapshot brought it back */
+    char *v = get_when_back(f->c, k);
+    assert_null(v);
+    assert_true(raw_int(raw, "GET hc:epoch") > epoch);
+    freeReplyObject(redisCommand(raw, "FLUSHALL"));
+    redisFree(raw);
+}
+
+/* Two processes on one Redis (two handles): one sees the epoch another moved within about a
+ * second, and a forget through a handle that has not read the new epoch yet still reaches
+ * the entries under it. */
+static void test_redis_second_handle(void **state)
+{
+    fx_t *f = need(state);
+    char errbuf[256], k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "shared");
+    ch_kv_t *kv2, *kv3;
+    assert_int_equal(ch_kv_open(redis_url(), &kv2, errbuf, sizeof(errbuf)), CH_OK);
+    assert_int_equal(ch_kv_open(redis_url(), &kv3, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *b = ch_hcache_redis_create(kv2, 60000);
+
+    store(f->c, k, "v1");
+    char *v = get1(b, k, NULL, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, "v1");
+    free(v);
+
+    redisContext *raw = raw_redis();
+    raw_int(raw, "INCR hc:epoch"); /* another replica healed a lost forget */
+    redisFree(raw);
+    int seen = 0;
+    for (int i = 0; i < 60 && !seen; i++) { /* about 1 s; 3 s at most */
+        v = get1(b, k, NULL, NULL);
+        seen = v == NULL;
+        free(v);
+        if (!seen)
+            usleep(50 * 1000);
+    }
+    assert_true(seen);
+
+    /* a third replica, on the new epoch, caches a value; f->c, which has not read the epoch
+     * since it moved (no get since), forgets the key: the third one must lose it */
+    ch_hcache_t *c3 = ch_hcache_redis_create(kv3, 60000);
+    char k2[CH_HCACHE_KEY_MAX + 1];
+    store(c3, K(f, k2, "shared2"), "v2");
+    forget1(f->c, k2);
+    assert_null(get1(c3, k2, NULL, NULL));
+    ch_hcache_destroy(c3);
+    ch_hcache_destroy(b);
+    ch_kv_close(kv3);
+    ch_kv_close(kv2);
 }
 
 #define SHARED(name)                                                                                                 \
@@ -431,6 +720,10 @@ int main(void)
         cmocka_unit_test(test_mem_memory_bound),
         cmocka_unit_test(test_mem_ttl),
         cmocka_unit_test(test_mem_threads_one_shard),
+        cmocka_unit_test(test_redis_down),
+        cmocka_unit_test_setup_teardown(test_redis_forget_lost_while_hung, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_restart_from_snapshot, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_second_handle, setup_redis, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
