@@ -25,58 +25,12 @@
 
 /* ---- hydration ------------------------------------------------------------------------------ */
 
-/* keys[0..n) as viewer sees them into out[0..n) (zeroed here; ch__hydrated_free). */
+/* keys[0..n) as viewer sees them into out[0..n) (zeroed by the layer; ch_hydrated_free):
+ * from the hydration cache, the misses from the database (svc/common/hydrate.h). */
 static ch_err_t ch__hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, ch_hydrated_t *out,
                             ch_fault_t *f)
 {
-    json_t **objs = ch_calloc(n + 1, sizeof(*objs));
-    memset(out, 0, sizeof(*out) * n);
-    ch_err_t err = ch_items_hydrate(svc, viewer, keys, n, objs, NULL, f);
-    for (size_t i = 0; i < n; i++) {
-        if (err == CH_OK && objs[i]) {
-            out[i].json = json_dumps(objs[i], JSON_COMPACT);
-            out[i].len = out[i].json ? strlen(out[i].json) : 0;
-        }
-        json_decref(objs[i]);
-    }
-    free(objs);
-    return err;
-}
-
-static void ch__hydrated_free(ch_hydrated_t *h, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(h[i].json);
-        h[i].json = NULL;
-    }
-}
-
-/* Summaries of ids[0..n) as viewer sees them into out[0..n) (zeroed here; json NULL when a
- * block stands either way; ch__users_free). */
-static ch_err_t ch__users(ch_svc_t *svc, uint64_t viewer, const uint64_t *ids, size_t n, ch_hydrated_user_t *out,
-                          ch_fault_t *f)
-{
-    (void)f;
-    json_t *users = NULL;
-    memset(out, 0, sizeof(*out) * n);
-    ch_err_t err = ch_feed_user_summaries(svc, viewer, ids, n, &users);
-    for (size_t i = 0; err == CH_OK && i < n; i++) {
-        char id[24];
-        snprintf(id, sizeof(id), "%" PRIu64, ids[i]);
-        json_t *u = json_object_get(users, id);
-        if (u && (out[i].json = json_dumps(u, JSON_COMPACT)) != NULL)
-            out[i].len = strlen(out[i].json);
-    }
-    json_decref(users);
-    return err;
-}
-
-static void ch__users_free(ch_hydrated_user_t *u, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(u[i].json);
-        u[i].json = NULL;
-    }
+    return ch_hydrate_items(svc, viewer, keys, n, 0, out, f);
 }
 
 /* ---- text ------------------------------------------------------------------------------------ */
@@ -182,7 +136,7 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t
             shown_h[nshown++] = h[i];
             memset(&h[i], 0, sizeof(h[i]));
         }
-        ch__hydrated_free(h, w);
+        ch_hydrated_free(h, w);
         pos += i;
         scanned += i;
     }
@@ -198,7 +152,7 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t
                 if (nvia < CH__VIA_MAX)
                     via_ids[nvia++] = c->via[v];
         }
-        err = nvia ? ch__users(svc, viewer, via_ids, nvia, via, f) : CH_OK;
+        err = nvia ? ch_hydrate_users(svc, viewer, via_ids, nvia, via, f) : CH_OK;
         if (err)
             nvia = 0;
     }
@@ -229,8 +183,8 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t
         if (ch_feed_seen_add(svc, viewer, served, nshown) != CH_OK)
             ch_log_warn("feed: seen set not updated");
     }
-    ch__users_free(via, nvia);
-    ch__hydrated_free(shown_h, nshown);
+    ch_hydrated_users_free(via, nvia);
+    ch_hydrated_free(shown_h, nshown);
     free(keys);
     free(served);
     free(h);
