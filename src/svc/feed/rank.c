@@ -14,6 +14,7 @@
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
 #include "svc/feed/mix.h"
+#include "svc/feed/nettop.h"
 #include "svc/feed/rank_features.h"
 #include "svc/feed/rank_model.h"
 #include "svc/feed/rank_page.h"
@@ -358,8 +359,12 @@ static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uin
     size_t got = 0;
     ch_fault_t f;
     memset(&f, 0, sizeof(f));
-    int ok = s->gen && age >= 0 && age < svc->cfg->feed_reuse_ms && s->vgen == vgen &&
-             ch_feed_in_network(svc, viewer, 0, 1, &top, &got, &f) == CH_OK && (got ? top.key.id : 0) == s->net_top;
+    int ok = s->gen && age >= 0 && age < svc->cfg->feed_reuse_ms && s->vgen == vgen, newer = 0;
+    /* nothing newer in network: from the timeline and the fan-out's notes, else by SQL */
+    if (ok && ch_feed_net_newer(svc, viewer, s->net_top, &newer) == CH_OK)
+        ok = !newer;
+    else if (ok)
+        ok = ch_feed_in_network(svc, viewer, 0, 1, &top, &got, &f) == CH_OK && (got ? top.key.id : 0) == s->net_top;
     if (!ok)
         ch_feed_snap_clear(s);
     return ok;
