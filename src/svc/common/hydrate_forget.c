@@ -22,6 +22,16 @@ typedef struct {
 
 static _Thread_local ch__forget_queue_t ch__q;
 
+/* Forgets collected outside a transaction between ch_hydrate_forget_hold and
+ * ch_hydrate_forget_flush (a writer that committed a batch itself): sent together. */
+typedef struct {
+    int on;
+    size_t n;
+    ch_hkey_t keys[CH__FORGET_PENDING_MAX];
+} ch__forget_held_t;
+
+static _Thread_local ch__forget_held_t ch__held;
+
 static void ch__send(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
 {
     const char *ptrs[CH__FORGET_PENDING_MAX];
@@ -46,7 +56,17 @@ static void ch__forget(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
     if (!svc || !svc->hcache || n == 0)
         return;
     if (!ch_db_ambient_active(svc->db)) {
-        ch__send(svc, keys, n);
+        if (!ch__held.on) {
+            ch__send(svc, keys, n);
+            return;
+        }
+        /* after the caller's own commit already: sending a full queue early is harmless */
+        if (ch__held.n + n > CH__FORGET_PENDING_MAX) {
+            ch__send(svc, ch__held.keys, ch__held.n);
+            ch__held.n = 0;
+        }
+        memcpy(ch__held.keys[ch__held.n], keys, n * sizeof(ch_hkey_t));
+        ch__held.n += n;
         return;
     }
     uint64_t serial = ch_db_ambient_serial();
@@ -69,6 +89,19 @@ static void ch__forget(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
         ch__q.hooked = 1;
         ch_db_after_commit(svc->db, ch__flush, svc, 0);
     }
+}
+
+void ch_hydrate_forget_hold(void)
+{
+    ch__held.on = 1;
+}
+
+void ch_hydrate_forget_flush(ch_svc_t *svc)
+{
+    if (ch__held.n && svc && svc->hcache)
+        ch__send(svc, ch__held.keys, ch__held.n);
+    ch__held.n = 0;
+    ch__held.on = 0;
 }
 
 void ch_hydrate_forget_item(ch_svc_t *svc, ch_target_type_t type, uint64_t id)

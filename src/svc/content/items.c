@@ -4,6 +4,7 @@
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/content/store.h"
 #include "svc/content/validate.h"
@@ -119,6 +120,13 @@ static void ch__forget_profile(ch_svc_t *svc, ch_item_type_t type, uint64_t auth
 {
     if (type == CH_ITEM_POST && svc->profiles)
         ch_db_after_commit(svc->db, ch__forget_cached, svc->profiles, author);
+}
+
+/* After the commit of an edit or delete: the hydration cache's record of the item is stale
+ * (inside an ambient transaction the hook waits for the real commit itself). */
+static void ch__forget_item(ch_svc_t *svc, ch_item_type_t type, uint64_t id)
+{
+    ch_hydrate_forget_item(svc, (ch_target_type_t)ch_target_from_name(ch_item_type_name(type)), id);
 }
 
 /* Reads the item back on conn (inside the writer's transaction) and renders it. */
@@ -248,6 +256,7 @@ ch_err_t ch_content_edit(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, ui
         json_decref(item);
         return err;
     }
+    ch__forget_item(svc, type, id);
     *out = item;
     return CH_OK;
 }
@@ -278,6 +287,7 @@ ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, 
         err = ch__event(svc, conn, type, "deleted", id);
     if ((err = ch_sql_end(svc, conn, err)) != CH_OK)
         return err;
+    ch__forget_item(svc, type, id);
     ch__forget_profile(svc, type, viewer);
     return CH_OK;
 }

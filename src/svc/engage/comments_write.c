@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/common/fields.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/common/ratelimit.h"
 #include "svc/engage/comments_row.h"
@@ -55,6 +56,21 @@ static ch_err_t ch__parse_body(json_t *body, const char **text, uint64_t *parent
         return ch_fault(f, CH_EINVAL, "parent_id", "parent_id must be the id of a comment (a string of digits)");
     *parent = id;
     return CH_OK;
+}
+
+/* After the commit of a comment written or deleted: the hydration cache's records of the
+ * comment (deleted; 0: a new one, which no reader knew), of the comment it replies to
+ * (replies_count, a placeholder that may go) and of the item (counts.comments), in one
+ * round trip. */
+static void ch__forget_records(ch_svc_t *svc, uint64_t comment, uint64_t parent, const ch_target_t *item)
+{
+    ch_hydrate_forget_hold();
+    if (comment)
+        ch_hydrate_forget_item(svc, CH_TARGET_COMMENT, comment);
+    if (parent)
+        ch_hydrate_forget_item(svc, CH_TARGET_COMMENT, parent);
+    ch_hydrate_forget_item(svc, item->type, item->id);
+    ch_hydrate_forget_flush(svc);
 }
 
 /* ---- create ------------------------------------------------------------------------------ */
@@ -243,6 +259,7 @@ ch_err_t ch_comments_create(ch_svc_t *svc, uint64_t viewer, ch_target_type_t typ
         return err;
     }
     ch__comments_top_forget(svc, pl.item.type, pl.item.id);
+    ch__forget_records(svc, 0, pl.parent, &pl.item);
     *out = comment;
     return CH_OK;
 }
@@ -296,7 +313,9 @@ ch_err_t ch_comments_delete(ch_svc_t *svc, uint64_t viewer, uint64_t comment_id,
         ch_counters_t delta = {.comments = -1};
         err = ch_counters_add(svc, conn, c.item.type, c.item.id, &delta, NULL);
     }
-    if ((err = ch_sql_end(svc, conn, err)) == CH_OK)
+    if ((err = ch_sql_end(svc, conn, err)) == CH_OK) {
         ch__comments_top_forget(svc, c.item.type, c.item.id);
+        ch__forget_records(svc, comment_id, c.parent_id, &c.item);
+    }
     return err;
 }

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "svc/common/hydrate.h"
+
 _Static_assert(CH_REACTION_KIND_COUNT == 6, "the SQL below names one r_<kind> column per kind");
 
 #define CH__COUNTER_COLUMNS "r_like, r_love, r_haha, r_wow, r_sad, r_angry, comments, views, watch_ms"
@@ -184,6 +186,8 @@ ch_err_t ch_counters_repair(ch_svc_t *svc, ch_target_type_t type, uint64_t id, c
     if (err)
         return err;
     err = ch_sql_end(svc, conn, ch__repair_on(svc, conn, type, id, &b, &a));
+    if (err == CH_OK && memcmp(&b, &a, sizeof(a)) != 0) /* the item's counts as cached */
+        ch_hydrate_forget_item(svc, type, id);
     if (err == CH_OK && before)
         *before = b;
     if (err == CH_OK && after)

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/engage/events.h"
 
@@ -95,11 +96,13 @@ static ch_err_t ch__event(ch_svc_t *svc, ch_db_conn_t *conn, const ch__reaction_
 
 /* Applies one op on conn: a refusal goes to op->err (and CH_OK is returned, the
  * transaction goes on); a failure of the transaction is returned. delta receives what the
- * op changed in its target's counters. */
-static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__reaction_op_t *op, ch_counters_t *delta)
+ * op changed in its target's counters, *changed whether the user's reaction row changed. */
+static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__reaction_op_t *op, ch_counters_t *delta,
+                          int *changed_out)
 {
     ch_target_t t = op->target;
     memset(delta, 0, sizeof(*delta));
+    *changed_out = 0;
     op->err = CH_OK;
     memset(&op->fault, 0, sizeof(op->fault));
     ch_err_t err = op->resolved ? CH_OK : ch_target_resolve(svc, conn, op->user_id, op->type, op->target_id, &t,
@@ -121,6 +124,7 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__reaction_op_t *
     if (op->kind < 0) {
         if ((err = ch__remove(svc, conn, op, &changed, &old)) != CH_OK || !changed)
             return err;
+        *changed_out = 1;
         if (old >= 0)
             delta->reactions[old] = -1;
         err = ch__event(svc, conn, op, &t, "unreaction", old, now);
@@ -128,6 +132,7 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__reaction_op_t *
     }
     if ((err = ch__put(svc, conn, op, now, &changed, &old)) != CH_OK || !changed)
         return err;
+    *changed_out = 1;
     delta->reactions[op->kind] = 1;
     if (changed == 2 && old >= 0)
         delta->reactions[old] = -1;
@@ -182,19 +187,38 @@ static void ch__counters_add_into(ch_counters_t *sum, const ch_counters_t *d)
     sum->watch_ms += d->watch_ms;
 }
 
+/* After the batch committed: forgets, in one round trip, the records of the targets whose
+ * counters moved and each changed reactor's own state on its target (my_reaction). */
+static void ch__forget(ch_svc_t *svc, ch__reaction_op_t **ops, const unsigned char *changed, size_t n,
+                       const ch__target_sum_t *sums, size_t nsums)
+{
+    ch_hydrate_forget_hold();
+    for (size_t i = 0; i < nsums; i++)
+        if (!ch_counters_is_zero(&sums[i].delta))
+            ch_hydrate_forget_item(svc, sums[i].type, sums[i].id);
+    for (size_t i = 0; i < n; i++)
+        if (changed[i])
+            ch_hydrate_forget_viewer_item(svc, ops[i]->user_id, ops[i]->type, ops[i]->target_id);
+    ch_hydrate_forget_flush(svc);
+}
+
 ch_err_t ch__reactions_run(ch_svc_t *svc, ch_db_conn_t *own, ch__reaction_op_t **ops, size_t n)
 {
     ch__target_sum_t *sums = ch_calloc(n ? n : 1, sizeof(*sums));
+    unsigned char *changed = ch_calloc(n ? n : 1, 1);
     size_t nsums = 0;
     ch_db_conn_t *conn = own;
     ch_err_t err = own ? ch_backend_err(CH_BACKEND_DB, ch_db_begin(svc->db, own, 1)) : ch_sql_begin(svc, 1, &conn);
     if (err) {
+        free(changed);
         free(sums);
         return err;
     }
     for (size_t i = 0; i < n && err == CH_OK; i++) {
         ch_counters_t delta;
-        err = ch__apply(svc, conn, ops[i], &delta);
+        int row_changed = 0;
+        err = ch__apply(svc, conn, ops[i], &delta, &row_changed);
+        changed[i] = (unsigned char)row_changed;
         if (err == CH_OK && ops[i]->err == CH_OK)
             ch__counters_add_into(&ch__target_sum(sums, &nsums, ops[i]->type, ops[i]->target_id)->delta, &delta);
     }
@@ -207,6 +231,8 @@ ch_err_t ch__reactions_run(ch_svc_t *svc, ch_db_conn_t *own, ch__reaction_op_t *
         err = err ? (ch_db_rollback(svc->db, own), err) : ch_backend_err(CH_BACKEND_DB, ch_db_commit(svc->db, own));
     else
         err = ch_sql_end(svc, conn, err);
+    if (err == CH_OK) /* before any op is answered: its next read shows the change */
+        ch__forget(svc, ops, changed, n, sums, nsums);
     for (size_t i = 0; i < n && err == CH_OK; i++) {
         if (ops[i]->err != CH_OK)
             continue;
@@ -214,6 +240,7 @@ ch_err_t ch__reactions_run(ch_svc_t *svc, ch_db_conn_t *own, ch__reaction_op_t *
         const ch__target_sum_t *s = bsearch(&key, sums, nsums, sizeof(*sums), ch__target_cmp);
         ops[i]->counts = s->after;
     }
+    free(changed);
     free(sums);
     return err;
 }

@@ -3,6 +3,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/common/fields.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/engage/counters.h"
 #include "svc/engage/events.h"
@@ -30,8 +31,10 @@ int ch_views_type_ok(ch_target_type_t type)
     return type == CH_TARGET_REEL || type == CH_TARGET_STORY || type == CH_TARGET_LIVESTREAM;
 }
 
-/* A story is seen once: the row behind `seen` and the viewers list, and story.viewed. */
-static ch_err_t ch__story_seen(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t story, int64_t now)
+/* A story is seen once: the row behind `seen` and the viewers list, and story.viewed.
+ * *seen_out: the row is new. */
+static ch_err_t ch__story_seen(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t story, int64_t now,
+                               int *seen_out)
 {
     int64_t inserted = 0;
     ch_db_param_t p[] = {CH_DB_P_INT(story), CH_DB_P_INT(viewer), CH_DB_P_INT(now)};
@@ -39,14 +42,21 @@ static ch_err_t ch__story_seen(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewe
                              "INSERT INTO story_views(story_id, viewer_id, viewed_at) VALUES($1, $2, $3)"
                              " ON CONFLICT (story_id, viewer_id) DO NOTHING",
                              p, CH_NPARAMS(p), NULL, &inserted);
+    *seen_out = err == CH_OK && inserted;
     if (err == CH_OK && inserted)
         err = ch_outbox_add_pair(svc, conn, "story.viewed", "story_id", story, "viewer_id", viewer);
     return err;
 }
 
-/* Records the view on conn (a write transaction). */
+/* What a recorded view changed of the hydration cache's facts. */
+typedef struct {
+    int counted; /* the item's views counter moved */
+    int seen;    /* the viewer's story_views row is new */
+} ch__view_change_t;
+
+/* Records the view on conn (a write transaction); *ch says what changed. */
 static ch_err_t ch__record(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type, uint64_t id,
-                           int64_t watch_ms, ch_fault_t *f)
+                           int64_t watch_ms, ch__view_change_t *ch, ch_fault_t *f)
 {
     ch_target_t t;
     ch_err_t err = ch_target_resolve(svc, conn, viewer, type, id, &t, f);
@@ -61,8 +71,9 @@ static ch_err_t ch__record(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, c
     err = ch_sql_on(svc, conn, ch__sql_view, p, CH_NPARAMS(p), &rows, NULL);
     int counted = err == CH_OK && ch_db_rows_count(rows) == 1 && (uint64_t)ch_db_rows_int(rows, 0, 0) == view_id;
     ch_db_rows_free(rows);
+    ch->counted = counted;
     if (err == CH_OK && type == CH_TARGET_STORY)
-        err = ch__story_seen(svc, conn, viewer, id, now);
+        err = ch__story_seen(svc, conn, viewer, id, now, &ch->seen);
     if (err == CH_OK && (counted || watch_ms > 0)) {
         ch_event_t ev = {now, viewer, "view", type, id, t.author_id, (double)watch_ms / 1000.0};
         err = ch_events_emit(svc, conn, &ev);
@@ -86,8 +97,19 @@ ch_err_t ch_views_record(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, 
     if (!ch_views_type_ok(type) || id == 0 || id > INT64_MAX)
         return ch_fault(f, CH_ENOTFOUND, NULL, "%s not found", ch_target_type_name(type));
     ch_db_conn_t *conn;
+    ch__view_change_t ch = {0};
     ch_err_t err = ch_sql_begin(svc, 1, &conn);
     if (err)
         return err;
-    return ch_sql_end(svc, conn, ch__record(svc, conn, viewer, type, id, (int64_t)watch_ms, f));
+    if ((err = ch_sql_end(svc, conn, ch__record(svc, conn, viewer, type, id, (int64_t)watch_ms, &ch, f))) != CH_OK)
+        return err;
+    /* Once per counted view (a viewer's repeats within the window move nothing), after the
+     * commit: the item's views count, the story's `seen` for this viewer. */
+    ch_hydrate_forget_hold();
+    if (ch.counted)
+        ch_hydrate_forget_item(svc, type, id);
+    if (ch.seen)
+        ch_hydrate_forget_viewer_item(svc, viewer, type, id);
+    ch_hydrate_forget_flush(svc);
+    return CH_OK;
 }

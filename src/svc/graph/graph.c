@@ -13,11 +13,13 @@
  *      (changes_out), so they stay exact however requests interleave; each change writes
  *      its outbox event;
  *   5. apply the count deltas (ascending id order), COMMIT, then drop both users from the
- *      embedded profile cache when a count moved. */
+ *      embedded profile cache when a count moved, and the pair's relation from the
+ *      hydration cache when an edge changed. */
 #include "svc/graph/graph.h"
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/common/sql.h"
 #include "svc/common/viewer_gen.h"
@@ -38,6 +40,7 @@ typedef struct {
     ch_graph_rel_t rel;  /* actor's relation to the other user, read under the pair lock */
     int64_t followers[2]; /* count deltas, indexed like ids */
     int64_t following[2];
+    int changed;          /* an edge (follow, request, block, mute) was inserted or deleted */
 } ch__pair_t;
 
 /* Begins the transaction, locks the pair and reads the relation. On error nothing is
@@ -97,6 +100,9 @@ static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
             if (moved[i])
                 ch_db_after_commit(t->svc->db, ch__forget_cached, t->svc->profiles, t->ids[i]);
     }
+    /* Both directions: a block also removed the follows and requests of either side. */
+    if (err == CH_OK && t->changed)
+        ch_hydrate_forget_relation(t->svc, t->ids[0], t->ids[1]);
     /* follow, block, mute... change both users' ranked feeds: neither reuses a ranking */
     for (int i = 0; i < 2 && err == CH_OK; i++)
         ch_viewer_gen_bump_after_commit(t->svc, t->ids[i]);
@@ -117,6 +123,7 @@ static ch_err_t ch__follow_add(ch__pair_t *t, uint64_t follower, uint64_t follow
                              p, CH_NPARAMS(p), NULL, &n);
     if (err || n == 0)
         return err;
+    t->changed = 1;
     ch__pair_count(t, follower, 0, 1);
     ch__pair_count(t, followee, 1, 0);
     return ch_outbox_add_pair(t->svc, t->conn, "follow.created", "follower_id", follower, "followee_id", followee);
@@ -131,6 +138,7 @@ static ch_err_t ch__follow_remove(ch__pair_t *t, uint64_t follower, uint64_t fol
                              CH_NPARAMS(p), NULL, &n);
     if (err || n == 0)
         return err;
+    t->changed = 1;
     ch__pair_count(t, follower, 0, -1);
     ch__pair_count(t, followee, -1, 0);
     return ch_outbox_add_pair(t->svc, t->conn, "follow.deleted", "follower_id", follower, "followee_id", followee);
@@ -147,6 +155,8 @@ static ch_err_t ch__request_remove(ch__pair_t *t, uint64_t requester, uint64_t t
                              p, CH_NPARAMS(p), NULL, &n);
     if (removed_out)
         *removed_out = err == CH_OK && n > 0;
+    if (err == CH_OK && n > 0)
+        t->changed = 1;
     if (err || n == 0 || !topic)
         return err;
     return ch_outbox_add_pair(t->svc, t->conn, topic, "follower_id", requester, "followee_id", target);
@@ -162,6 +172,7 @@ static ch_err_t ch__flag_change(ch__pair_t *t, const char *sql, int with_time, c
     ch_err_t err = ch_sql_on(t->svc, t->conn, sql, p, with_time ? 3 : 2, NULL, &n);
     if (err || n == 0)
         return err;
+    t->changed = 1;
     return ch_outbox_add_pair(t->svc, t->conn, topic, actor_field, t->ids[0], target_field, t->ids[1]);
 }
 
@@ -208,7 +219,8 @@ ch_err_t ch_graph_follow(ch_svc_t *svc, uint64_t actor, uint64_t target, ch_foll
                             "INSERT INTO follow_requests(requester_id, target_id, id, created_at) "
                             "VALUES($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                             p, CH_NPARAMS(p), NULL, &n);
-            if (err == CH_OK && n > 0)
+            t.changed = err == CH_OK && n > 0;
+            if (t.changed)
                 err = ch_outbox_add_pair(svc, t.conn, "follow.requested", "follower_id", actor, "followee_id", target);
         }
     } else {

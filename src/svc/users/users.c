@@ -9,6 +9,7 @@
 #include "core/id.h"
 #include "core/text.h"
 #include "core/unicode.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/graph/visibility.h"
 #include "svc/users/profile_cache.h"
@@ -330,5 +331,7 @@ ch_err_t ch_users_update_me(ch_svc_t *svc, uint64_t user_id, json_t *patch, json
         return err;
     if (svc->profiles)
         ch_profile_cache_forget(svc->profiles, user_id);
+    if (json_object_size(patch) > 0) /* name, avatar, privacy: every list showing them */
+        ch_hydrate_forget_user(svc, user_id);
     return ch_users_get_me(svc, user_id, out, f);
 }

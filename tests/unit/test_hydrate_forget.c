@@ -1,0 +1,241 @@
+/* The hydration layer's forget hooks (svc/common/hydrate_forget.c) against a recording
+ * cache driver: sent at once outside a transaction, after the commit inside an ambient one
+ * (never on rollback), and collected between ch_hydrate_forget_hold and
+ * ch_hydrate_forget_flush into one call (the reactions writer's batches). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/db.h"
+#include "store/hcache_driver.h"
+#include "svc/common/hydrate.h"
+
+/* ---- a driver that records its forget calls -------------------------------------------- */
+
+#define MAX_CALLS 64
+#define MAX_KEYS 2048
+
+static struct {
+    size_t calls;
+    size_t sizes[MAX_CALLS];
+    size_t nkeys;
+    char keys[MAX_KEYS][CH_HCACHE_KEY_MAX + 1];
+} rec;
+
+static ch_err_t fake_get(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
+{
+    (void)impl, (void)keys, (void)n, (void)got;
+    return CH_EUNAVAILABLE;
+}
+
+static void fake_put(void *impl, const char *const *keys, const char *const *vals, const size_t *lens,
+                     const uint64_t *leases, size_t n)
+{
+    (void)impl, (void)keys, (void)vals, (void)lens, (void)leases, (void)n;
+}
+
+static void fake_forget(void *impl, const char *const *keys, size_t n)
+{
+    (void)impl;
+    assert_true(rec.calls < MAX_CALLS);
+    rec.sizes[rec.calls++] = n;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(rec.nkeys < MAX_KEYS);
+        snprintf(rec.keys[rec.nkeys++], sizeof(rec.keys[0]), "%s", keys[i]);
+    }
+}
+
+static size_t fake_bytes(const void *impl)
+{
+    (void)impl;
+    return 0;
+}
+
+static void fake_destroy(void *impl)
+{
+    (void)impl;
+}
+
+static const ch_hcache_driver_t fake_driver = {"fake", fake_get, fake_put, fake_forget, fake_bytes, fake_destroy};
+
+/* ---- fixture ------------------------------------------------------------------------------ */
+
+typedef struct {
+    char dir[256];
+    ch_db_t *db;
+    struct ch_hcache cache;
+    ch_svc_t svc;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof(*fx));
+    char url[512], errbuf[256];
+    snprintf(fx->dir, sizeof(fx->dir), "%s/chorus-test-forget-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    snprintf(url, sizeof(url), "sqlite:%s/test.db", fx->dir);
+    if (ch_db_open(url, &fx->db, errbuf, sizeof(errbuf)) != CH_OK)
+        return -1;
+    fx->cache = (struct ch_hcache){&fake_driver, NULL};
+    fx->svc.db = fx->db;
+    fx->svc.hcache = &fx->cache;
+    memset(&rec, 0, sizeof(rec));
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    char path[512];
+    ch_db_close(fx->db);
+    for (const char *const *f = (const char *const[]){"test.db", "test.db-wal", "test.db-shm", NULL}; *f; f++) {
+        snprintf(path, sizeof(path), "%s/%s", fx->dir, *f);
+        unlink(path);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* Runs one statement on the thread's (ambient) connection, so the ambient BEGIN is sent. */
+static void touch(ch_db_t *db)
+{
+    ch_db_conn_t *conn;
+    assert_int_equal(ch_db_acquire(db, &conn), CH_OK);
+    assert_int_equal(ch_db_exec(db, conn, "SELECT 1", NULL, 0, NULL, NULL), CH_OK);
+    ch_db_release(db, conn);
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static void test_outside_a_transaction_each_is_sent_at_once(void **state)
+{
+    fixture_t *fx = *state;
+    ch_hydrate_forget_item(&fx->svc, CH_TARGET_POST, 7);
+    assert_int_equal(rec.calls, 1);
+    assert_string_equal(rec.keys[0], "i:0:7");
+    ch_hydrate_forget_relation(&fx->svc, 3, 5);
+    assert_int_equal(rec.calls, 2);
+    assert_int_equal(rec.sizes[1], 2);
+    assert_string_equal(rec.keys[1], "r:3:5");
+    assert_string_equal(rec.keys[2], "r:5:3");
+    ch_hydrate_forget_user(&fx->svc, 9);
+    ch_hydrate_forget_viewer_item(&fx->svc, 9, CH_TARGET_STORY, 11);
+    assert_int_equal(rec.calls, 4);
+    assert_string_equal(rec.keys[3], "u:9");
+    assert_string_equal(rec.keys[4], "v:9:2:11");
+}
+
+static void test_inside_an_ambient_transaction_after_its_commit_only(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK);
+    touch(fx->db);
+    ch_hydrate_forget_item(&fx->svc, CH_TARGET_COMMENT, 1);
+    ch_hydrate_forget_user(&fx->svc, 2);
+    assert_int_equal(rec.calls, 0);
+    assert_int_equal(ch_db_ambient_end(fx->db, 1), CH_OK);
+    assert_int_equal(rec.calls, 1); /* both in one call */
+    assert_int_equal(rec.sizes[0], 2);
+    assert_string_equal(rec.keys[0], "i:3:1");
+    assert_string_equal(rec.keys[1], "u:2");
+
+    /* Rolled back: nothing now (the queue left is sent with a later transaction's). */
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK);
+    touch(fx->db);
+    ch_hydrate_forget_user(&fx->svc, 4);
+    assert_int_equal(ch_db_ambient_end(fx->db, 0), CH_OK);
+    assert_int_equal(rec.calls, 1);
+    /* The next transaction's first forget sends the left-over at once (forgetting more than
+     * needed only costs a miss), its own after its commit. */
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK);
+    touch(fx->db);
+    ch_hydrate_forget_user(&fx->svc, 6);
+    assert_int_equal(rec.calls, 2);
+    assert_string_equal(rec.keys[2], "u:4");
+    assert_int_equal(ch_db_ambient_end(fx->db, 1), CH_OK);
+    assert_int_equal(rec.calls, 3);
+    assert_string_equal(rec.keys[3], "u:6");
+}
+
+static void test_held_forgets_go_in_one_call_at_flush(void **state)
+{
+    fixture_t *fx = *state;
+    ch_hydrate_forget_hold();
+    ch_hydrate_forget_item(&fx->svc, CH_TARGET_POST, 1);
+    ch_hydrate_forget_viewer_item(&fx->svc, 8, CH_TARGET_POST, 1);
+    ch_hydrate_forget_relation(&fx->svc, 1, 2);
+    assert_int_equal(rec.calls, 0);
+    ch_hydrate_forget_flush(&fx->svc);
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.sizes[0], 4);
+    assert_string_equal(rec.keys[0], "i:0:1");
+    assert_string_equal(rec.keys[1], "v:8:0:1");
+    /* Flushed: the next forget is sent at once again; an empty flush sends nothing. */
+    ch_hydrate_forget_user(&fx->svc, 5);
+    assert_int_equal(rec.calls, 2);
+    ch_hydrate_forget_hold();
+    ch_hydrate_forget_flush(&fx->svc);
+    assert_int_equal(rec.calls, 2);
+}
+
+static void test_a_large_hold_is_sent_in_full(void **state)
+{
+    fixture_t *fx = *state;
+    ch_hydrate_forget_hold();
+    for (uint64_t id = 1; id <= 1000; id++)
+        ch_hydrate_forget_item(&fx->svc, CH_TARGET_REEL, id);
+    ch_hydrate_forget_flush(&fx->svc);
+    assert_int_equal(rec.nkeys, 1000);
+    assert_true(rec.calls >= 2 && rec.calls <= 8); /* chunks, never one per key */
+    assert_string_equal(rec.keys[0], "i:1:1");
+    assert_string_equal(rec.keys[999], "i:1:1000");
+}
+
+static void test_a_hold_inside_an_ambient_transaction_still_waits_for_the_commit(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK);
+    touch(fx->db);
+    ch_hydrate_forget_hold();
+    ch_hydrate_forget_item(&fx->svc, CH_TARGET_POST, 3);
+    ch_hydrate_forget_flush(&fx->svc);
+    assert_int_equal(rec.calls, 0);
+    assert_int_equal(ch_db_ambient_end(fx->db, 1), CH_OK);
+    assert_int_equal(rec.calls, 1);
+    assert_string_equal(rec.keys[0], "i:0:3");
+}
+
+static void test_no_cache_no_calls(void **state)
+{
+    fixture_t *fx = *state;
+    fx->svc.hcache = NULL;
+    ch_hydrate_forget_item(&fx->svc, CH_TARGET_POST, 1);
+    ch_hydrate_forget_hold();
+    ch_hydrate_forget_user(&fx->svc, 1);
+    ch_hydrate_forget_flush(&fx->svc);
+    assert_int_equal(rec.calls, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_outside_a_transaction_each_is_sent_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inside_an_ambient_transaction_after_its_commit_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_forgets_go_in_one_call_at_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_large_hold_is_sent_in_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_hold_inside_an_ambient_transaction_still_waits_for_the_commit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_cache_no_calls, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
