@@ -706,6 +706,32 @@ static void test_redis_second_handle(void **state)
     ch_kv_close(kv2);
 }
 
+/* One loader per key: a second reader that misses while the first holds the lease gets none
+ * (it reads the database without putting); a batch with hits and misses answers both. */
+static void test_redis_one_loader(void **state)
+{
+    fx_t *f = need(state);
+    char k1[CH_HCACHE_KEY_MAX + 1], k2[CH_HCACHE_KEY_MAX + 1];
+    const char *keys[2] = {K(f, k1, "loaded"), K(f, k2, "cached")};
+    store(f->c, keys[1], "here");
+    ch_hcache_got_t got[2];
+    assert_int_equal(ch_hcache_get_many(f->c, keys, 2, got), CH_OK);
+    assert_null(got[0].val);
+    uint64_t first = got[0].lease;
+    assert_int_not_equal(first, 0);
+    assert_non_null(got[1].val);
+    assert_string_equal(got[1].val, "here");
+    free(got[1].val);
+    uint64_t second;
+    assert_null(get1(f->c, keys[0], &second, NULL));
+    assert_int_equal(second, 0);
+    put1(f->c, keys[0], "loaded", first);
+    char *v = get1(f->c, keys[0], NULL, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, "loaded");
+    free(v);
+}
+
 /* The same many threads through one handle (the pool's connections) on Redis. */
 static void test_redis_threads(void **state)
 {
@@ -732,6 +758,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_forget_lost_while_hung, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart_from_snapshot, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_second_handle, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_one_loader, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_threads, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
