@@ -17,7 +17,8 @@
  * values that may be stale under the current epoch, and so does a Redis that came back (its
  * dataset may be an older snapshot): both count a failure, and while a failure is not
  * healed get answers CH_EUNAVAILABLE (the caller reads the database) and put stores nothing;
- * each get first tries INCR hc:epoch, which heals the failures counted before it was sent.
+ * each get first tries INCR hc:epoch (one thread at a time), which heals the failures
+ * counted before it was sent.
  * Entries of older epochs are never read again and expire by their TTL. Outages cost a
  * caller at most the pool's 1 s timeout once: the breaker then fails calls at once until its
  * probe finds Redis back. */
@@ -73,6 +74,7 @@ typedef struct {
     atomic_llong epoch;         /* the key epoch in use */
     atomic_llong epoch_at_ms;   /* monotonic ms of its last read from Redis; 0 = never read */
     atomic_int refreshing;      /* a thread is reading it */
+    atomic_int healing;         /* a thread is moving it (INCR) */
     atomic_ullong failures;     /* forgets lost and returns of Redis seen */
     atomic_ullong healed;       /* the failures an epoch move has covered */
     atomic_llong recovery_seen; /* ch_kv_recovered_at when last looked at */
@@ -157,14 +159,20 @@ static ch_err_t ch__hcr_prepare(ch__hcr_t *r)
 
     uint64_t failures = atomic_load(&r->failures), healed = atomic_load(&r->healed);
     if (failures != healed) {
-        ch__hcr_epoch_arg_t a = {.incr = 1};
-        if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch INCR", ch__hcr_epoch_build,
-                                  ch__hcr_epoch_take, &a) != CH_OK)
+        if (atomic_exchange(&r->healing, 1)) /* another thread is moving the epoch */
             return CH_EUNAVAILABLE;
-        ch__hcr_use_epoch(r, a.value);
-        /* only the failures counted before the INCR was sent are covered by it */
-        while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
-            ;
+        ch__hcr_epoch_arg_t a = {.incr = 1};
+        ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch INCR", ch__hcr_epoch_build,
+                                             ch__hcr_epoch_take, &a);
+        if (err == CH_OK) {
+            ch__hcr_use_epoch(r, a.value);
+            /* only the failures counted before the INCR was sent are covered by it */
+            while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
+                ;
+        }
+        atomic_store(&r->healing, 0);
+        if (err != CH_OK)
+            return CH_EUNAVAILABLE;
         ch_log_warn("hydration cache: moved to key epoch %lld (a forget was lost, or Redis came back): entries "
                     "cached before are no longer read",
                     a.value);
@@ -434,6 +442,7 @@ ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms)
     atomic_init(&r->epoch, 0);
     atomic_init(&r->epoch_at_ms, 0);
     atomic_init(&r->refreshing, 0);
+    atomic_init(&r->healing, 0);
     atomic_init(&r->failures, 0);
     atomic_init(&r->healed, 0);
     atomic_init(&r->recovery_seen, ch_kv_recovered_at(kv));
