@@ -44,6 +44,7 @@ bench: build/chorusd
 	bench/engage/run.sh
 	bench/loginflood/run.sh
 	bench/fanout/run.sh
+	bench/hcache/run.sh
 	bench/feedhome/run.sh
 	build/feedlab_costmodel
 

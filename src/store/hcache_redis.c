@@ -2,9 +2,10 @@
  * every replica, on the kv store's connection pool and circuit breaker (kv_redis.h).
  *
  * Keys: a value is "hc:<epoch>:{<key>}" and its lease "hc:<epoch>:{<key>}~l" (the hash tag
- * keeps both in one slot). Every call is one pipelined round trip:
- *   get     one EVALSHA per key: the value, or on a miss SET lease <token> NX PX 10 s and
- *           the token if it was set (else lease 0: another reader is loading the key);
+ * keeps both in one slot). Every call is one pipelined round trip (a get with misses, two):
+ *   get     one GET per key; when some missed, a second round trip of one EVALSHA per miss:
+ *           the value (put meanwhile), or SET lease <token> NX PX 10 s and the token if it was
+ *           set (else lease 0: another reader is loading the key);
  *   put     one EVALSHA per key: if the lease still holds the token, SET the value PX ttl and
  *           drop the lease (a forget since the get deleted it: the put is lost);
  *   forget  GET hc:epoch, then DEL value lease per key; when the epoch read is not the one
@@ -16,7 +17,8 @@
  * values that may be stale under the current epoch, and so does a Redis that came back (its
  * dataset may be an older snapshot): both count a failure, and while a failure is not
  * healed get answers CH_EUNAVAILABLE (the caller reads the database) and put stores nothing;
- * each get first tries INCR hc:epoch, which heals the failures counted before it was sent.
+ * each get first tries INCR hc:epoch (one thread at a time), which heals the failures
+ * counted before it was sent.
  * Entries of older epochs are never read again and expire by their TTL. Outages cost a
  * caller at most the pool's 1 s timeout once: the breaker then fails calls at once until its
  * probe finds Redis back. */
@@ -72,6 +74,7 @@ typedef struct {
     atomic_llong epoch;         /* the key epoch in use */
     atomic_llong epoch_at_ms;   /* monotonic ms of its last read from Redis; 0 = never read */
     atomic_int refreshing;      /* a thread is reading it */
+    atomic_int healing;         /* a thread is moving it (INCR) */
     atomic_ullong failures;     /* forgets lost and returns of Redis seen */
     atomic_ullong healed;       /* the failures an epoch move has covered */
     atomic_llong recovery_seen; /* ch_kv_recovered_at when last looked at */
@@ -156,14 +159,20 @@ static ch_err_t ch__hcr_prepare(ch__hcr_t *r)
 
     uint64_t failures = atomic_load(&r->failures), healed = atomic_load(&r->healed);
     if (failures != healed) {
-        ch__hcr_epoch_arg_t a = {.incr = 1};
-        if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch INCR", ch__hcr_epoch_build,
-                                  ch__hcr_epoch_take, &a) != CH_OK)
+        if (atomic_exchange(&r->healing, 1)) /* another thread is moving the epoch */
             return CH_EUNAVAILABLE;
-        ch__hcr_use_epoch(r, a.value);
-        /* only the failures counted before the INCR was sent are covered by it */
-        while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
-            ;
+        ch__hcr_epoch_arg_t a = {.incr = 1};
+        ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch INCR", ch__hcr_epoch_build,
+                                             ch__hcr_epoch_take, &a);
+        if (err == CH_OK) {
+            ch__hcr_use_epoch(r, a.value);
+            /* only the failures counted before the INCR was sent are covered by it */
+            while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
+                ;
+        }
+        atomic_store(&r->healing, 0);
+        if (err != CH_OK)
+            return CH_EUNAVAILABLE;
         ch_log_warn("hydration cache: moved to key epoch %lld (a forget was lost, or Redis came back): entries "
                     "cached before are no longer read",
                     a.value);
@@ -189,21 +198,35 @@ static ch_err_t ch__hcr_prepare(ch__hcr_t *r)
 
 typedef struct {
     const char *const *keys;
+    const size_t *idx; /* the keys looked up are keys[idx[0..n)]; NULL: keys[0..n) */
     size_t n;
     long long epoch;
-    const uint64_t *tokens;
-    ch_hcache_got_t *got;
+    const uint64_t *tokens; /* per looked-up key; NULL: plain GETs */
+    ch_hcache_got_t *got;   /* indexed as keys */
 } ch__hcr_get_arg_t;
+
+static size_t ch__hcr_at(const ch__hcr_get_arg_t *a, size_t j)
+{
+    return a->idx ? a->idx[j] : j;
+}
 
 static int ch__hcr_get_build(redisContext *c, void *arg, char sha[][41])
 {
     ch__hcr_get_arg_t *a = arg;
     char k[CH__HCR_KEY_BUF], l[CH__HCR_KEY_BUF], tok[24];
-    for (size_t i = 0; i < a->n; i++) {
-        size_t kl = ch__hcr_key(k, a->epoch, a->keys[i], 0), ll = ch__hcr_key(l, a->epoch, a->keys[i], 1);
-        snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->tokens[i]);
-        if (redisAppendCommand(c, "EVALSHA %s 2 %b %b %s %d", sha[CH__HCR_GET], k, kl, l, ll, tok,
-                               CH__HCR_LEASE_MS) != REDIS_OK)
+    for (size_t j = 0; j < a->n; j++) {
+        const char *key = a->keys[ch__hcr_at(a, j)];
+        size_t kl = ch__hcr_key(k, a->epoch, key, 0);
+        int ok;
+        if (!a->tokens) {
+            ok = redisAppendCommand(c, "GET %b", k, kl) == REDIS_OK;
+        } else {
+            size_t ll = ch__hcr_key(l, a->epoch, key, 1);
+            snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->tokens[j]);
+            ok = redisAppendCommand(c, "EVALSHA %s 2 %b %b %s %d", sha[CH__HCR_GET], k, kl, l, ll, tok,
+                                    CH__HCR_LEASE_MS) == REDIS_OK;
+        }
+        if (!ok)
             return -1;
     }
     return (int)a->n;
@@ -214,15 +237,18 @@ static ch_err_t ch__hcr_get_take(redisReply **reps, int n, void *arg)
     ch__hcr_get_arg_t *a = arg;
     if ((size_t)n != a->n)
         return CH_EINTERNAL;
-    for (int i = 0; i < n; i++) {
-        redisReply *rep = reps[i];
+    for (int j = 0; j < n; j++) {
+        redisReply *rep = reps[j];
+        ch_hcache_got_t *g = &a->got[ch__hcr_at(a, (size_t)j)];
         if (rep->type == REDIS_REPLY_STRING) {
-            a->got[i].val = ch_malloc(rep->len + 1);
-            memcpy(a->got[i].val, rep->str, rep->len);
-            a->got[i].val[rep->len] = '\0';
-            a->got[i].len = rep->len;
-        } else if (rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1)) {
-            a->got[i].lease = rep->integer ? a->tokens[i] : 0;
+            g->val = ch_malloc(rep->len + 1);
+            memcpy(g->val, rep->str, rep->len);
+            g->val[rep->len] = '\0';
+            g->len = rep->len;
+        } else if (!a->tokens && rep->type == REDIS_REPLY_NIL) {
+            /* a miss: its lease comes with the second round trip */
+        } else if (a->tokens && rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1)) {
+            g->lease = rep->integer ? a->tokens[j] : 0;
         } else {
             return CH_EINTERNAL;
         }
@@ -230,18 +256,34 @@ static ch_err_t ch__hcr_get_take(redisReply **reps, int n, void *arg)
     return CH_OK;
 }
 
+/* Plain GETs first (a warm read costs Redis what a GET does; the script per key costs it
+ * three to four times more, bench/hcache); the misses then take their leases in a second
+ * round trip, one EVALSHA each, which also returns a value put meanwhile. */
 static ch_err_t ch__hcr_get_many(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
 {
     ch__hcr_t *r = impl;
     if (ch__hcr_prepare(r) != CH_OK)
         return CH_EUNAVAILABLE;
+    ch__hcr_get_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .got = got};
+    if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache get", ch__hcr_get_build, ch__hcr_get_take, &a) != CH_OK)
+        return CH_EUNAVAILABLE; /* hcache.c frees what a failed call left in got */
+    size_t idx[CH_HCACHE_BATCH_MAX], m = 0;
     uint64_t tokens[CH_HCACHE_BATCH_MAX];
-    for (size_t i = 0; i < n; i++)
-        tokens[i] = ch__hcr_token(r);
-    ch__hcr_get_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .tokens = tokens, .got = got};
-    ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache get", ch__hcr_get_build,
-                                         ch__hcr_get_take, &a);
-    return err == CH_OK ? CH_OK : CH_EUNAVAILABLE; /* hcache.c frees what a failed call left in got */
+    for (size_t i = 0; i < n; i++) {
+        if (!got[i].val) {
+            tokens[m] = ch__hcr_token(r);
+            idx[m++] = i;
+        }
+    }
+    if (m == 0)
+        return CH_OK;
+    a.idx = idx;
+    a.n = m;
+    a.tokens = tokens;
+    if (ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache lease", ch__hcr_get_build, ch__hcr_get_take,
+                              &a) != CH_OK)
+        return CH_EUNAVAILABLE;
+    return CH_OK;
 }
 
 /* ---- put ------------------------------------------------------------------------------- */
@@ -400,6 +442,7 @@ ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms)
     atomic_init(&r->epoch, 0);
     atomic_init(&r->epoch_at_ms, 0);
     atomic_init(&r->refreshing, 0);
+    atomic_init(&r->healing, 0);
     atomic_init(&r->failures, 0);
     atomic_init(&r->healed, 0);
     atomic_init(&r->recovery_seen, ch_kv_recovered_at(kv));
