@@ -526,7 +526,16 @@ int main(int argc, char **argv)
         rc = ch__serve(&cfg, db, !defer);
     } else if (strcmp(command, "repair-counters") == 0) {
         ch_svc_t svc = {.cfg = &cfg, .db = db};
+        /* Its forgets must reach a shared (Redis) hydration cache, which item reads serve
+         * from; an in-process cache is the serving process's own, out of reach from here. */
+        ch_kv_t *kv = NULL;
+        char kv_err[256];
+        if (cfg.redis_url[0] && ch_kv_open(cfg.redis_url, &kv, kv_err, sizeof(kv_err)) == CH_OK)
+            svc.hcache = ch_hcache_redis_create(kv, cfg.hydrate_ttl_ms);
         rc = ch__repair_counters(&svc, repair_type, repair_id);
+        ch_hcache_destroy(svc.hcache);
+        if (kv)
+            ch_kv_close(kv);
     }
     ch_db_close(db);
     return rc;
