@@ -27,7 +27,11 @@ static ch_err_t ch__feed(ch_call_t *call, ch_feed_kind_t kind)
             return ch_fault(&call->fault, CH_EFORBIDDEN, "explain", "explain is for admins");
         explain = 1;
     }
-    err = ch_feed_ranked(call->svc, kind, call->user_id, limit, c, explain, &out, &call->fault);
+    int needs_worker = 0;
+    err = ch_feed_ranked(call->svc, kind, call->user_id, limit, c, explain, ch_call_on_loop(call), &needs_worker,
+                         &out, &call->fault);
+    if (needs_worker) /* a ranking to make: not on the event loop */
+        return ch_call_move_to_worker(call);
     if (err)
         return err;
     call->status = 200;

@@ -347,7 +347,8 @@ static int ch__same_gen(const ch_feed_snap_t *s, uint64_t vgen)
  * generation (no feedback, follow, block or mute since) and with the same newest in-network
  * item (nothing new arrived). Its entries are hydrated at serving as any page's, so deletes,
  * blocks and visibility changes since still apply. 0: rank anew (s empty). */
-static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uint64_t vgen, ch_feed_snap_t *s)
+static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uint64_t vgen, int quick,
+                        ch_feed_snap_t *s)
 {
     int found = 0;
     memset(s, 0, sizeof(*s));
@@ -363,6 +364,8 @@ static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uin
     /* nothing newer in network: from the timeline and the fan-out's notes, else by SQL */
     if (ok && ch_feed_net_newer(svc, viewer, s->net_top, &newer) == CH_OK)
         ok = !newer;
+    else if (ok && quick)
+        ok = 0; /* the SQL check is not for the loop: rank on a worker, which checks again */
     else if (ok)
         ok = ch_feed_in_network(svc, viewer, 0, 1, &top, &got, &f) == CH_OK && (got ? top.key.id : 0) == s->net_top;
     if (!ok)
@@ -371,11 +374,12 @@ static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uin
 }
 
 ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int limit, const char *cursor,
-                        int explain, char **out, ch_fault_t *f)
+                        int explain, int quick, int *needs_worker, char **out, ch_fault_t *f)
 {
     uint64_t gen = 0;
     size_t offset = 0;
     *out = NULL;
+    *needs_worker = 0;
     if (limit < 1 || limit > CH_FEED_PAGE_MAX)
         return ch_fault(f, CH_EINVAL, "limit", "from 1 to %d", CH_FEED_PAGE_MAX);
     if (cursor && ch_feed_cursor_parse(cursor, &gen, &offset) != 0)
@@ -396,7 +400,11 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
             ch_feed_snap_clear(&s);
             err = ch__bad_cursor(f);
         }
-    } else if (explain || !ch__reusable(svc, kind, viewer, vgen, &s)) {
+    } else if (explain || !ch__reusable(svc, kind, viewer, vgen, quick, &s)) {
+        if (quick) {
+            *needs_worker = 1;
+            return CH_EUNAVAILABLE;
+        }
         if ((err = ch_feed_feedback_load(svc, viewer, &fb, f)) == CH_OK) {
             have_fb = 1;
             err = ch__rank(svc, kind, viewer, explain, &fb, vgen, &s, f);
@@ -406,6 +414,11 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
     }
     /* feedback and mutes are applied again only when they may have changed since the ranking */
     int same = err == CH_OK && ch__same_gen(&s, vgen);
+    if (err == CH_OK && !same && !have_fb && quick) {
+        ch_feed_snap_clear(&s);
+        *needs_worker = 1;
+        return CH_EUNAVAILABLE;
+    }
     if (err == CH_OK && !same && !have_fb)
         err = ch_feed_feedback_load(svc, viewer, &fb, f);
     const ch_feed_feedback_t *fbp = same ? NULL : &fb;
