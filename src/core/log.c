@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/log_internal.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -47,13 +49,20 @@ static size_t ch__log_escape(char *buf, size_t len, size_t cap, const char *s)
 
 static size_t ch__log_prefix(char *buf, size_t cap, ch_log_level_t level)
 {
+    /* The date and time to the second, formatted once per second per thread. */
+    static _Thread_local time_t tl_sec = -1;
+    static _Thread_local char tl_date[64];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    return (size_t)snprintf(buf, cap, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"",
-                            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                            ts.tv_nsec / 1000000, ch__level_names[level]);
+    if (ts.tv_sec != tl_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(tl_date, sizeof(tl_date), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        tl_sec = ts.tv_sec;
+    }
+    return (size_t)snprintf(buf, cap, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\"", tl_date, ts.tv_nsec / 1000000,
+                            ch__level_names[level]);
 }
 
 static void ch__log_write(char *buf, size_t len, size_t cap)
@@ -62,8 +71,7 @@ static void ch__log_write(char *buf, size_t len, size_t cap)
         len = cap - 3;
     buf[len++] = '}';
     buf[len++] = '\n';
-    ssize_t unused = write(STDERR_FILENO, buf, len);
-    (void)unused;
+    ch__log_emit(buf, len);
 }
 
 void ch_log(ch_log_level_t level, const char *fmt, ...)
