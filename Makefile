@@ -45,6 +45,7 @@ bench: build/chorusd
 	bench/loginflood/run.sh
 	bench/fanout/run.sh
 	bench/feedhome/run.sh
+	bench/reads/run.sh
 	build/feedlab_costmodel
 
 feedlab: build/chorusd
