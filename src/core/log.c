@@ -65,13 +65,13 @@ static size_t ch__log_prefix(char *buf, size_t cap, ch_log_level_t level)
                             ch__level_names[level]);
 }
 
-static void ch__log_write(char *buf, size_t len, size_t cap)
+static void ch__log_write(char *buf, size_t len, size_t cap, int urgent)
 {
     if (len > cap - 3)
         len = cap - 3;
     buf[len++] = '}';
     buf[len++] = '\n';
-    ch__log_emit(buf, len);
+    ch__log_emit(buf, len, urgent);
 }
 
 void ch_log(ch_log_level_t level, const char *fmt, ...)
@@ -87,7 +87,7 @@ void ch_log(ch_log_level_t level, const char *fmt, ...)
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, ",\"msg\":\"");
     len = ch__log_escape(buf, len, sizeof(buf) - 2, msg);
     buf[len++] = '"';
-    ch__log_write(buf, len, sizeof(buf));
+    ch__log_write(buf, len, sizeof(buf), level >= CH_LOG_WARN);
 }
 
 void ch_log_request(const char *request_id, const char *method, const char *route, int status,
@@ -106,5 +106,5 @@ void ch_log_request(const char *request_id, const char *method, const char *rout
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, "\",\"status\":%d,\"latency_ms\":%.3f", status, latency_ms);
     if (user_id)
         len += (size_t)snprintf(buf + len, sizeof(buf) - len, ",\"user_id\":\"%llu\"", (unsigned long long)user_id);
-    ch__log_write(buf, len, sizeof(buf));
+    ch__log_write(buf, len, sizeof(buf), 0);
 }

@@ -25,6 +25,7 @@ static ch_logq_t *ch__q;      /* created by the first start; kept for the life o
 static atomic_int ch__async;  /* lines go to ch__q */
 static pthread_key_t ch__key; /* abandons a thread's producer when it ends */
 static _Thread_local ch_logq_producer_t *ch__tl;
+static _Thread_local int ch__is_writer; /* its own lines never wait for ch__switch_mu */
 /* Held by ch_log_stop while it drains, and by direct writes: a thread's direct line never
  * overtakes what it had buffered. */
 static pthread_mutex_t ch__switch_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -33,7 +34,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* the writer waits for work */
     pthread_cond_t done_cv; /* flushes and stop wait for the writer */
-    int running, stop, kicked, exited;
+    int running, stop, kicked, urgent, exited;
     uint64_t flush_req, flush_done;
     pthread_t thread;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -66,13 +67,19 @@ static void ch__write_all(struct iovec *iov, int n)
 
 void ch__log_direct(const char *line, size_t len)
 {
-    pthread_mutex_lock(&ch__switch_mu);
     struct iovec iov = {.iov_base = (void *)line, .iov_len = len};
+    if (ch__is_writer) { /* the drain ch__switch_mu waits for is this thread's own */
+        ch__write_all(&iov, 1);
+        return;
+    }
+    pthread_mutex_lock(&ch__switch_mu);
     ch__write_all(&iov, 1);
     pthread_mutex_unlock(&ch__switch_mu);
 }
 
-void ch__log_emit(const char *line, size_t len)
+static void ch__wake(void *arg);
+
+void ch__log_emit(const char *line, size_t len, int urgent)
 {
     if (atomic_load_explicit(&ch__async, memory_order_acquire)) {
         ch_logq_producer_t *p = ch__tl;
@@ -80,7 +87,10 @@ void ch__log_emit(const char *line, size_t len)
             p = ch__tl = ch_logq_acquire(ch__q);
             pthread_setspecific(ch__key, p);
         }
-        if (ch_logq_append(p, line, len, ch_mono_ms()) != 1)
+        int rc = ch_logq_append(p, line, len, ch_mono_ms());
+        if (rc == 0 && urgent && !ch__is_writer)
+            ch__wake(&W); /* non-NULL: seal partial chunks too */
+        if (rc != 1)
             return; /* buffered, or dropped and counted */
     }
     ch__log_direct(line, len);
@@ -91,11 +101,14 @@ static void ch__abandon(void *p)
     ch_logq_abandon(p);
 }
 
+/* Wakes the writer: a chunk was sealed (arg NULL), or an urgent line waits in a partly
+ * filled one (arg non-NULL). */
 static void ch__wake(void *arg)
 {
-    (void)arg;
     pthread_mutex_lock(&W.mu);
     W.kicked = 1;
+    if (arg)
+        W.urgent = 1;
     pthread_cond_signal(&W.cv);
     pthread_mutex_unlock(&W.mu);
 }
@@ -103,6 +116,7 @@ static void ch__wake(void *arg)
 static void *ch__writer_main(void *arg)
 {
     (void)arg;
+    ch__is_writer = 1;
     ch_logq_chunk_t *chunks[CH__LOG_BATCH];
     struct iovec iov[CH__LOG_BATCH];
     uint64_t reported = ch_logq_dropped(ch__q), reported_ms = 0;
@@ -112,13 +126,13 @@ static void *ch__writer_main(void *arg)
         struct timespec until = ch_mono_timespec_after(CH__LOG_TICK_MS);
         while (!W.stop && !W.kicked && W.flush_req == W.flush_done && ch_mono_ms() < next_tick)
             pthread_cond_timedwait(&W.cv, &W.mu, &until);
-        int stop = W.stop;
+        int stop = W.stop, urgent = W.urgent;
         uint64_t req = W.flush_req;
-        W.kicked = 0;
+        W.kicked = W.urgent = 0;
         pthread_mutex_unlock(&W.mu);
 
         int64_t now = ch_mono_ms();
-        if (stop || req != W.flush_done || now >= next_tick) {
+        if (stop || urgent || req != W.flush_done || now >= next_tick) {
             ch_logq_seal(ch__q, now, 0);
             next_tick = now + CH__LOG_TICK_MS;
         }
