@@ -7,7 +7,8 @@
 # (CHORUS_THREADS=1) against one nginx worker, `wrk -t1 -c64`, with the access log on
 # (CHORUS_LOG_LEVEL=info, the default; stderr goes to a pipe read by a collector, as under
 # systemd or a container runtime). Embedded backends, then PostgreSQL + Redis started here.
-# Prints a markdown table: req/s of both, their ratio, p50 and p99 of both.
+# Prints a markdown table: req/s of both, their ratio, p50 and p99 of both, and the CPU time
+# each server spent per request (user + system, all its threads, over the measured run).
 #
 # Usage: bench/reads/run.sh     (after a release build in build/; `make bench` does both)
 # Environment (all optional):
@@ -94,6 +95,13 @@ http {
 NGINX
 "$nginx_bin" -p "$tmp" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf" -g 'daemon off;' >"$tmp/nginx.out" 2>&1 &
 nginx_pid=$!
+nginx_worker=""
+for _ in $(seq 100); do # its one worker process (for its CPU time)
+  nginx_worker=$(pgrep -P "$nginx_pid" | head -n 1 || true)
+  [ -n "$nginx_worker" ] && break
+  sleep 0.1
+done
+[ -n "$nginx_worker" ] || { cat "$tmp/nginx.out" >&2; die "nginx did not start"; }
 
 common_env=(CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8192)
 
@@ -121,14 +129,24 @@ start_cluster_backends() {
   cluster_env=(CHORUS_DB="postgres://chorus@127.0.0.1:$pgport/postgres" CHORUS_REDIS="redis://127.0.0.1:$rport")
 }
 
-# measure NAME URL TOKEN -> "rps p50_us p99_us non2xx errors"
+# CPU time (user + system, all threads) that process PID has used, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# measure NAME URL TOKEN PID -> "rps p50_us p99_us non2xx errors cpu_us_per_request": the
+# last is PID's CPU time over the measured run divided by the requests answered in it (a
+# figure much less sensitive than req/s to whatever else loads the machine).
 measure() {
-  local name=$1 url=$2 token=$3
+  local name=$1 url=$2 token=$3 pid=$4 t0 t1
   if [ "$warmup" != 0 ] && [ "$warmup" != 0s ]; then
     wrk -t1 -c"$conns" -d"$warmup" -H "Authorization: Bearer $token" "$url" >/dev/null
   fi
+  t0=$(cpu_ticks "$pid")
   wrk -t1 -c"$conns" -d"$duration" --latency -H "Authorization: Bearer $token" "$url" >"$tmp/wrk-$name.txt"
-  parse_wrk "$tmp/wrk-$name.txt"
+  t1=$(cpu_ticks "$pid")
+  echo "$(parse_wrk "$tmp/wrk-$name.txt") $("$py" -c 'import os, re, sys
+n = int(re.search(r"(\d+) requests in", open(sys.argv[1]).read()).group(1))
+print("%.1f" % ((int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / os.sysconf("SC_CLK_TCK") / max(n, 1)))' \
+    "$tmp/wrk-$name.txt" "$t0" "$t1")"
 }
 
 results=$tmp/results.tsv
@@ -179,11 +197,12 @@ for set in $backends; do
     cmp -s "$tmp/www/$set-$n.json" <(curl -sS "http://127.0.0.1:$port_nginx/r/$set-$n.json") ||
       die "nginx does not serve the body of $path"
     echo "bench: reads ($set): $label: GET $path ($bytes B)" >&2
-    read -r n_rps n_p50 n_p99 n_bad _ <<<"$(measure "$set-$n-nginx" "http://127.0.0.1:$port_nginx/r/$set-$n.json" "$token")"
-    read -r c_rps c_p50 c_p99 c_bad c_err <<<"$(measure "$set-$n-chorusd" "$base$path" "$token")"
+    read -r n_rps n_p50 n_p99 n_bad _ n_cpu \
+      <<<"$(measure "$set-$n-nginx" "http://127.0.0.1:$port_nginx/r/$set-$n.json" "$token" "$nginx_worker")"
+    read -r c_rps c_p50 c_p99 c_bad c_err c_cpu <<<"$(measure "$set-$n-chorusd" "$base$path" "$token" "$chorusd_pid")"
     [ "$n_bad" = 0 ] || die "nginx answered $n_bad non-2xx responses"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$label" "$path" "$bytes" \
-      "$c_rps" "$c_p50" "$c_p99" "$n_rps" "$n_p50" "$n_p99" "$c_bad" "$c_err" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$label" "$path" "$bytes" \
+      "$c_rps" "$c_p50" "$c_p99" "$n_rps" "$n_p50" "$n_p99" "$c_bad" "$c_err" "$c_cpu" "$n_cpu" >>"$results"
   done <"$dir/reads.tsv"
   dropped=$(curl -s "$base/metrics" | awk '$1 == "chorus_log_dropped_total" { print $2 }')
   echo "$set ${dropped:-0}" >>"$tmp/dropped.txt"
@@ -212,14 +231,14 @@ for s in dict.fromkeys(r[0] for r in rows):
     print()
     print("**%s** (access-log lines dropped: %s)" % (s, dropped.get(s, "?")))
     print()
-    print("| read | body | chorusd req/s | nginx req/s | ÷ nginx | chorusd p50 / p99 ms | nginx p50 / p99 ms | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| read | body | chorusd req/s | nginx req/s | ÷ nginx | chorusd p50 / p99 ms | nginx p50 / p99 ms | CPU µs/req chorusd / nginx | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if r[0] != s:
             continue
-        _, label, path, b, c_rps, c_p50, c_p99, n_rps, n_p50, n_p99, c_bad, c_err = r
+        _, label, path, b, c_rps, c_p50, c_p99, n_rps, n_p50, n_p99, c_bad, c_err, c_cpu, n_cpu = r
         path = re.sub(r"/[0-9]{6,}", "/{id}", path)
-        print("| %s \`GET %s\` | %s | %s | %s | %.2fx | %s / %s | %s / %s | %s |" % (
+        print("| %s \`GET %s\` | %s | %s | %s | %.2fx | %s / %s | %s / %s | %s / %s | %s |" % (
             label, path, size(b), format(round(float(c_rps)), ","), format(round(float(n_rps)), ","),
-            float(c_rps) / float(n_rps), ms(c_p50), ms(c_p99), ms(n_p50), ms(n_p99), c_bad))
+            float(c_rps) / float(n_rps), ms(c_p50), ms(c_p99), ms(n_p50), ms(n_p99), c_cpu, n_cpu, c_bad))
 PY
