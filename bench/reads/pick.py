@@ -7,6 +7,7 @@ trending hashtag. Prints one `label<TAB>path` line per read, in the order of the
 Usage: pick.py BASE_URL TOKEN"""
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -14,12 +15,17 @@ base, token = sys.argv[1], sys.argv[2]
 
 
 def get(path):
+    """The JSON of GET path; a 503 (a cold first read past the request deadline on a loaded
+    machine) is tried again, a few times."""
     req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.load(r)
-    except urllib.error.HTTPError as e:
-        sys.exit(f"pick: GET {path} answered {e.code}: {e.read()[:300]!r}")
+    for attempt in range(6):
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or attempt == 5:
+                sys.exit(f"pick: GET {path} answered {e.code}: {e.read()[:300]!r}")
+            time.sleep(1)
 
 
 me = get("/v1/me")

@@ -188,9 +188,14 @@ for set in $backends; do
   while IFS=$'\t' read -r label path; do
     n=$((n + 1))
     echo "$label" | grep -Eq -- "$only" || continue
-    # The body once (twice: the second read is the warm one), then as nginx's file.
+    # The body once (twice: the second read is the warm one), then as nginx's file; a 503
+    # (a cold read past the request deadline on a loaded machine) is tried again.
     curl -sS -o /dev/null -H "Authorization: Bearer $token" "$base$path"
-    code=$(curl -sS -o "$tmp/www/$set-$n.json" -w '%{http_code}' -H "Authorization: Bearer $token" "$base$path")
+    for _ in 1 2 3 4 5; do
+      code=$(curl -sS -o "$tmp/www/$set-$n.json" -w '%{http_code}' -H "Authorization: Bearer $token" "$base$path")
+      [ "$code" = 503 ] || break
+      sleep 1
+    done
     [ "$code" = 200 ] || die "GET $path answered $code ($set): $(head -c 300 "$tmp/www/$set-$n.json")"
     chmod 644 "$tmp/www/$set-$n.json"
     bytes=$(wc -c <"$tmp/www/$set-$n.json")
