@@ -22,6 +22,7 @@
 #                      of the body before it warm the caches)
 #   BENCH_CONNECTIONS  wrk connections                  (default: 64)
 #   BENCH_KEEP=1       keep the temporary directory
+#   BENCH_LOGCOST      bench_logcost binary, run last (default: next to CHORUSD)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -247,3 +248,10 @@ for s in dict.fromkeys(r[0] for r in rows):
             label, path, size(b), format(round(float(c_rps)), ","), format(round(float(n_rps)), ","),
             float(c_rps) / float(n_rps), ms(c_p50), ms(c_p99), ms(n_p50), ms(n_p99), c_cpu, n_cpu, c_bad))
 PY
+
+# ---- what an access-log line costs a loop (bench/reads/logcost.c) --------------------------
+logcost=${BENCH_LOGCOST:-$(dirname "$chorusd")/bench_logcost}
+if [ -x "$logcost" ]; then
+  echo
+  "$logcost"
+fi
