@@ -46,6 +46,7 @@ bench: build/chorusd
 	bench/fanout/run.sh
 	bench/hcache/run.sh
 	bench/feedhome/run.sh
+	bench/reads/run.sh
 	build/feedlab_costmodel
 
 feedlab: build/chorusd

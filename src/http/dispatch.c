@@ -389,6 +389,7 @@ void ch_call_defer(ch_call_t *call)
     ch__completions_t *c = p->completions;
     if (ch_db_ambient_active(call->svc->db)) { /* its answer would be recorded before it exists */
         ch_log_error("ch_call_defer on %s, which runs in an ambient transaction", call->route->path);
+        ch_log_flush(CH_LOG_FATAL_FLUSH_MS);
         abort();
     }
     call->deferred = 1;
