@@ -420,6 +420,11 @@ static void ch__reset_outcome(ch_call_t *c)
     memset(&c->fault, 0, sizeof(c->fault));
 }
 
+/* The database time a point read may take on the loop before it is run again on a worker
+ * (ch_db_loop_budget_set): a warm list costs well under a millisecond; a viral thread, a
+ * flooded tag or a cold cache must not stall every connection of the loop. */
+#define CH__LOOP_READ_BUDGET_MS 5
+
 /* Runs a point read on the loop thread. Its database statements never wait for a lock
  * there (ch_db_mark_loop_thread): when one met a lock, the call is run again from the start
  * on a worker thread, where the normal busy timeout applies, instead of answering 503. */
@@ -427,9 +432,11 @@ static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop)
 {
     (void)ch_db_loop_busy_take(); /* a note left by earlier work of this loop is not ours */
     ch_db_deadline_set(p->deadline_ms);
+    ch_db_loop_budget_set(CH__LOOP_READ_BUDGET_MS);
     p->call.on_loop = 1;
     ch__run_call(p);
     p->call.on_loop = 0;
+    ch_db_loop_budget_set(0);
     ch_db_deadline_set(0);
     int asked = p->call.move_to_worker;
     p->call.move_to_worker = 0;

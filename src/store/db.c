@@ -173,6 +173,18 @@ void ch__db_loop_busy_note(void)
     ch__db_loop_busy = 1;
 }
 
+static _Thread_local int64_t ch__db_loop_budget_end_ms; /* monotonic; 0 = none */
+
+void ch_db_loop_budget_set(int64_t budget_ms)
+{
+    ch__db_loop_budget_end_ms = budget_ms > 0 ? ch_mono_ms() + budget_ms : 0;
+}
+
+int ch__db_loop_budget_spent(void)
+{
+    return ch__db_loop_budget_end_ms != 0 && ch__db_loop_thread && ch_mono_ms() >= ch__db_loop_budget_end_ms;
+}
+
 /* ---- deadlines ---------------------------------------------------------------------- */
 
 static _Thread_local int64_t ch__db_deadline_ms;

@@ -165,6 +165,14 @@ int ch_db_loop_busy_take(void);
 int ch_db_loop_busy_peek(void);
 /** For drivers: notes that a statement failed on a lock without waiting (loop thread). */
 void ch__db_loop_busy_note(void);
+/** On a loop thread: from now, the calling thread's statements may run for budget_ms in all
+ * (monotonic clock); past it a running statement is interrupted and one not started is
+ * refused, with CH_EUNAVAILABLE and the same note as a lock (ch_db_loop_busy_take), so that
+ * a point read that turned out heavy (a viral thread, a flooded tag, a cold cache) is run
+ * again on a worker instead of stalling every connection of the loop. 0 clears it. */
+void ch_db_loop_budget_set(int64_t budget_ms);
+/** For drivers: whether the loop budget set by ch_db_loop_budget_set is spent. */
+int ch__db_loop_budget_spent(void);
 
 /* ---- deadlines ---------------------------------------------------------------------- */
 

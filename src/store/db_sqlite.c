@@ -45,6 +45,7 @@ typedef struct ch__sq_conn {
     int64_t busy_since_ms; /* start of the current lock wait */
     int no_deadline;  /* COMMIT under way: only the stop deadline may cut it off */
     int deadline_hit; /* the last failure was the deadline's doing */
+    int loop_budget_hit; /* the last failure was the loop budget's doing (ch_db_loop_budget_set) */
     int in_txn;       /* between our begin and commit/rollback */
     ch_err_t txn_err; /* first error inside the transaction; CH_OK while healthy */
 } ch__sq_conn_t;
@@ -95,6 +96,14 @@ static int ch__sq_is_busy(int rc)
 static ch_err_t ch__sq_fail(ch__sq_conn_t *c, int rc, const char *what, const char *sql)
 {
     ch_err_t err = ch__sq_map(rc);
+    if (c->loop_budget_hit && (rc & 0xff) == SQLITE_INTERRUPT) {
+        c->loop_budget_hit = 0;
+        ch__db_loop_busy_note(); /* expected: the caller runs the call again on a worker */
+        ch_log_debug("sqlite: %s interrupted on an event loop past its budget: moved to a worker", what);
+        if (c->in_txn && c->txn_err == CH_OK)
+            c->txn_err = CH_EUNAVAILABLE;
+        return CH_EUNAVAILABLE;
+    }
     if (c->deadline_hit && (ch__sq_is_busy(rc) || (rc & 0xff) == SQLITE_INTERRUPT)) {
         c->deadline_hit = 0;
         ch__db_deadline_hit("sqlite", what);
@@ -297,6 +306,13 @@ static ch_err_t ch__sq_run(ch__sq_conn_t *c, const char *sql, const ch_db_param_
 {
     ch__sq_stmt_t *st = NULL;
     c->deadline_hit = 0;
+    c->loop_budget_hit = 0;
+    if (c->busy_ms == CH__SQ_LOOP_BUSY_TIMEOUT_MS && ch__db_loop_budget_spent()) {
+        ch__db_loop_busy_note(); /* the loop's budget is spent: not one more statement here */
+        if (c->in_txn && c->txn_err == CH_OK)
+            c->txn_err = CH_EUNAVAILABLE;
+        return CH_EUNAVAILABLE;
+    }
     ch_err_t err = ch__sq_stmt(c, sql, &st);
     if (err != CH_OK)
         return err;
@@ -384,6 +400,10 @@ static int ch__sq_busy(void *arg, int count)
 static int ch__sq_progress(void *arg)
 {
     ch__sq_conn_t *c = arg;
+    if (c->busy_ms == CH__SQ_LOOP_BUSY_TIMEOUT_MS && !c->no_deadline && ch__db_loop_budget_spent()) {
+        c->loop_budget_hit = 1; /* a heavy statement on a loop: the call moves to a worker */
+        return 1;
+    }
     if ((c->no_deadline ? ch__db_stop_deadline_left_ms() : ch__db_deadline_left_ms()) != 0)
         return 0;
     c->deadline_hit = 1;

@@ -861,6 +861,39 @@ static void test_sqlite_loop_thread_never_waits(void **state)
     assert_false(ch_db_loop_busy_take()); /* a worker's wait leaves no note */
 }
 
+/* On a loop thread with a budget (ch_db_loop_budget_set), a statement still running when
+ * it is spent is interrupted with the busy note, and none starts afterwards; without the
+ * budget (a worker) the same statement runs to its end. */
+static void test_sqlite_loop_budget(void **state)
+{
+    backend_t *b = backend(state);
+    static const char heavy[] = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000)"
+                                " SELECT count(*) FROM c";
+    ch_db_conn_t *conn;
+    ch_db_rows_t *rows = NULL;
+    ch_db_mark_loop_thread(1);
+    OK(ch_db_acquire(b->db, &conn));
+    ch_db_loop_budget_set(2);
+    assert_int_equal(ch_db_exec(b->db, conn, heavy, NULL, 0, &rows, NULL), CH_EUNAVAILABLE);
+    assert_null(rows);
+    assert_true(ch_db_loop_busy_take());
+    /* spent: a light statement is refused before it starts, with the note */
+    assert_int_equal(ch_db_exec(b->db, conn, "SELECT 1", NULL, 0, &rows, NULL), CH_EUNAVAILABLE);
+    assert_true(ch_db_loop_busy_take());
+    ch_db_loop_budget_set(0);
+    assert_int_equal(scalar_on(b->db, conn, "SELECT 1"), 1);
+    assert_false(ch_db_loop_busy_take());
+    ch_db_release(b->db, conn);
+    ch_db_mark_loop_thread(0);
+    /* a worker's statement is not bound by a loop budget */
+    ch_db_loop_budget_set(2);
+    OK(ch_db_acquire(b->db, &conn));
+    assert_int_equal(scalar_on(b->db, conn, heavy), 3000000);
+    assert_false(ch_db_loop_busy_take());
+    ch_db_release(b->db, conn);
+    ch_db_loop_budget_set(0);
+}
+
 static void test_sqlite_open_errors(void **state)
 {
     backend_t *b = backend(state);
@@ -1232,7 +1265,8 @@ int main(void)
         cmocka_unit_test(test_rows_container),
     };
     const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors),
-                                        CASE(test_sqlite_loop_thread_never_waits), CASE(test_sqlite_deadline)};
+                                        CASE(test_sqlite_loop_thread_never_waits), CASE(test_sqlite_loop_budget),
+                                        CASE(test_sqlite_deadline)};
     const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound),
                                     CASE(test_pg_deadline_cancels), CASE(test_pg_autocommit_write_not_cancelled),
                                     CASE(test_pg_deadlines_end_rollback_and_commit)};
