@@ -661,8 +661,8 @@ static void test_redis_restart_from_snapshot(void **state)
     redisFree(raw);
 }
 
-/* Two processes on one Redis (two handles): one sees the epoch another moved within about a
- * second, and a forget through a handle that has not read the new epoch yet still reaches
+/* Two processes on one Redis (two handles): one sees the epoch another moved (at its next
+ * get; the loop below allows for more), and a forget through a handle that has not read the new epoch yet still reaches
  * the entries under it. */
 static void test_redis_second_handle(void **state)
 {
