@@ -44,7 +44,9 @@ bench: build/chorusd
 	bench/engage/run.sh
 	bench/loginflood/run.sh
 	bench/fanout/run.sh
+	bench/hcache/run.sh
 	bench/feedhome/run.sh
+	bench/reads/run.sh
 	build/feedlab_costmodel
 
 feedlab: build/chorusd

@@ -257,6 +257,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     sigaddset(&sigs, SIGHUP); /* reloads the feed model */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Log lines go through the writer thread from here (flushed at exit: core/log.h). */
+    if (ch_log_start(cfg->log_buffer) != 0)
+        ch_log_warn("cannot start the log writer thread; logging directly");
 
     /* Readiness checks, and start-up in the background when the database was not
      * migrated above (svc/health). */
@@ -319,6 +322,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         /* A check (or start-up) is inside a backend call that only its own timeout ends;
          * closing the backends under it is not safe, and shutdown must not wait on it. */
         ch_log_warn("exiting without closing the backends");
+        ch_log_stop(CH_LOG_STOP_MS);
         fflush(NULL);
         _exit(rc);
     }
@@ -331,6 +335,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     ch_kv_close(svc.kv);
     ch_feed_model_shutdown();
     ch_watchdog_cancel(wd);
+    ch_log_stop(CH_LOG_STOP_MS);
     return rc;
 }
 
@@ -526,7 +531,16 @@ int main(int argc, char **argv)
         rc = ch__serve(&cfg, db, !defer);
     } else if (strcmp(command, "repair-counters") == 0) {
         ch_svc_t svc = {.cfg = &cfg, .db = db};
+        /* Its forgets must reach a shared (Redis) hydration cache, which item reads serve
+         * from; an in-process cache is the serving process's own, out of reach from here. */
+        ch_kv_t *kv = NULL;
+        char kv_err[256];
+        if (cfg.redis_url[0] && ch_kv_open(cfg.redis_url, &kv, kv_err, sizeof(kv_err)) == CH_OK)
+            svc.hcache = ch_hcache_redis_create(kv, cfg.hydrate_ttl_ms);
         rc = ch__repair_counters(&svc, repair_type, repair_id);
+        ch_hcache_destroy(svc.hcache);
+        if (kv)
+            ch_kv_close(kv);
     }
     ch_db_close(db);
     return rc;

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "core/log.h"
+#include "core/logq.h"
 
 /* ---- the table of variables ---------------------------------------------------------- */
 
@@ -72,6 +73,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_PWHASH_MAX_MEMORY", "134217728", "memory for concurrent password hashes: budget / memlimit run at once (1 to cores - 1)"},
     {"CHORUS_PWHASH_QUEUE", "8", "password hashes that may wait for a hashing thread before 503 overloaded (0-1024)"},
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
+    {"CHORUS_LOG_BUFFER", "262144", "log buffer per thread, bytes (16384-67108864); lines beyond it are dropped (chorus_log_dropped_total) while stderr does not keep up"},
     {"CHORUS_HTTP2", "off", "cleartext HTTP/2 (h2c): off or on; h2o 2.2.5 lacks the rapid-reset fixes, terminate HTTP/2 at a proxy"},
     {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
     {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
@@ -363,6 +365,10 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->log_level = CH_LOG_INFO;
     if (level && *level && (cfg->log_level = ch_log_parse_level(level)) < 0)
         return ch__fail(err, errlen, "CHORUS_LOG_LEVEL", level, "debug, info, warn or error");
+    int64_t log_buffer = CH_LOG_BUFFER_DEFAULT;
+    if (ch__env_int("CHORUS_LOG_BUFFER", CH_LOGQ_MIN_BUDGET, CH_LOGQ_MAX_BUDGET, &log_buffer, err, errlen))
+        return -1;
+    cfg->log_buffer = (size_t)log_buffer;
 
     if (ch__env_int("CHORUS_THREADS", 1, 256, &threads, err, errlen) ||
         ch__env_int("CHORUS_WORKERS", 1, 1024, &workers, err, errlen) ||

@@ -117,6 +117,7 @@ typedef struct {
     size_t pwhash_max_memory; /* budget of concurrent hashes: concurrency = it / memlimit */
     size_t pwhash_queue;      /* hashes waiting beyond those running before 503 overloaded */
     int log_level; /* ch_log_level_t */
+    size_t log_buffer; /* bytes of log lines each thread may buffer for the writer */
     /* HTTP edge */
     int http2;                 /* serve cleartext HTTP/2 (h2c upgrade, prior knowledge) */
     unsigned max_conn_per_ip;  /* open connections per client address */

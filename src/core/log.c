@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/log_internal.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -47,23 +49,29 @@ static size_t ch__log_escape(char *buf, size_t len, size_t cap, const char *s)
 
 static size_t ch__log_prefix(char *buf, size_t cap, ch_log_level_t level)
 {
+    /* The date and time to the second, formatted once per second per thread. */
+    static _Thread_local time_t tl_sec = -1;
+    static _Thread_local char tl_date[64];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    return (size_t)snprintf(buf, cap, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"",
-                            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                            ts.tv_nsec / 1000000, ch__level_names[level]);
+    if (ts.tv_sec != tl_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(tl_date, sizeof(tl_date), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        tl_sec = ts.tv_sec;
+    }
+    return (size_t)snprintf(buf, cap, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\"", tl_date, ts.tv_nsec / 1000000,
+                            ch__level_names[level]);
 }
 
-static void ch__log_write(char *buf, size_t len, size_t cap)
+static void ch__log_write(char *buf, size_t len, size_t cap, int urgent)
 {
     if (len > cap - 3)
         len = cap - 3;
     buf[len++] = '}';
     buf[len++] = '\n';
-    ssize_t unused = write(STDERR_FILENO, buf, len);
-    (void)unused;
+    ch__log_emit(buf, len, urgent);
 }
 
 void ch_log(ch_log_level_t level, const char *fmt, ...)
@@ -79,7 +87,7 @@ void ch_log(ch_log_level_t level, const char *fmt, ...)
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, ",\"msg\":\"");
     len = ch__log_escape(buf, len, sizeof(buf) - 2, msg);
     buf[len++] = '"';
-    ch__log_write(buf, len, sizeof(buf));
+    ch__log_write(buf, len, sizeof(buf), level >= CH_LOG_WARN);
 }
 
 void ch_log_request(const char *request_id, const char *method, const char *route, int status,
@@ -98,5 +106,5 @@ void ch_log_request(const char *request_id, const char *method, const char *rout
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, "\",\"status\":%d,\"latency_ms\":%.3f", status, latency_ms);
     if (user_id)
         len += (size_t)snprintf(buf + len, sizeof(buf) - len, ",\"user_id\":\"%llu\"", (unsigned long long)user_id);
-    ch__log_write(buf, len, sizeof(buf));
+    ch__log_write(buf, len, sizeof(buf), 0);
 }

@@ -38,6 +38,7 @@ static void *ch__watchdog_main(void *arg)
                  atomic_load(&w->stage), (long long)w->ms);
     if (w->report)
         w->report(w->arg);
+    ch_log_flush(CH_LOG_FATAL_FLUSH_MS); /* best effort: stderr may be what is stuck */
     _exit(CH_WATCHDOG_EXIT_STATUS);
 }
 

@@ -126,3 +126,14 @@ ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body)
     call->out = body;
     return CH_OK;
 }
+
+int ch_call_on_loop(const ch_call_t *call)
+{
+    return call->on_loop;
+}
+
+ch_err_t ch_call_move_to_worker(ch_call_t *call)
+{
+    call->move_to_worker = 1;
+    return CH_EUNAVAILABLE;
+}

@@ -70,6 +70,8 @@ struct ch_call {
     /* ---- plumbing (dispatch.c) ---- */
     void *priv;
     int deferred; /* set by ch_call_defer */
+    int on_loop;  /* the handler runs on the event loop (a point read with local backends) */
+    int move_to_worker; /* set by ch_call_move_to_worker */
     atomic_int client_gone; /* set on the loop when h2o disposed of the request (HTTP/2
                                RST_STREAM, closed connection); any thread may read it */
     int client_fd;          /* HTTP/1: the connection's socket, for ch_client_watch_gone; else -1 */
@@ -95,6 +97,15 @@ ch_err_t ch_call_reply(ch_call_t *call, int status, json_t *body);
 /** Drops whatever answer the call holds (out, raw_out, problem_extra, content type, status
  * back to 200, replayed), so that another can be given; err and fault are left alone. */
 void ch_call_reset_answer(ch_call_t *call);
+
+/** Whether the handler runs on an event-loop thread (a CH_ROUTE_POINT_READ route with local
+ * backends): it must then only do what a point read does — indexed reads, cache lookups. */
+int ch_call_on_loop(const ch_call_t *call);
+/** From a handler on the loop (ch_call_on_loop) that finds it has more to do than a point
+ * read (a ranking, a cold scan): asks that the call be run again from the start on a worker
+ * thread. Returns the error the handler returns at once; whatever the call holds is
+ * dropped. Only before anything was written (as for a lock met on the loop). */
+ch_err_t ch_call_move_to_worker(ch_call_t *call);
 
 /** Lets a handler answer later, from another thread (the group-commit writer answers
  * after its commit, without holding a worker thread). Call it right before handing the

@@ -389,6 +389,7 @@ void ch_call_defer(ch_call_t *call)
     ch__completions_t *c = p->completions;
     if (ch_db_ambient_active(call->svc->db)) { /* its answer would be recorded before it exists */
         ch_log_error("ch_call_defer on %s, which runs in an ambient transaction", call->route->path);
+        ch_log_flush(CH_LOG_FATAL_FLUSH_MS);
         abort();
     }
     call->deferred = 1;
@@ -426,12 +427,17 @@ static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop)
 {
     (void)ch_db_loop_busy_take(); /* a note left by earlier work of this loop is not ours */
     ch_db_deadline_set(p->deadline_ms);
+    p->call.on_loop = 1;
     ch__run_call(p);
+    p->call.on_loop = 0;
     ch_db_deadline_set(0);
-    if (ch_db_loop_busy_take()) {
+    int asked = p->call.move_to_worker;
+    p->call.move_to_worker = 0;
+    if (ch_db_loop_busy_take() || asked) {
         if (!p->call.deferred) {
             ch__reset_outcome(&p->call);
-            ch_metrics_loop_read_moved();
+            if (!asked)
+                ch_metrics_loop_read_moved();
             ch_metrics_queue_add(1);
             (void)ch_admission_enqueue(0, 1); /* admitted already: not refused now */
             uv_queue_work(loop, &p->work, ch__run_blocking, ch__after_blocking);

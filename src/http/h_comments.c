@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/id.h"
+#include "svc/common/page.h"
 #include "svc/content/tagged.h"
 #include "svc/engage/comments.h"
 #include "svc/engage/hashtags.h"
@@ -24,7 +25,6 @@ ch_err_t ch_h_comments_list(ch_call_t *call)
 {
     int type = ch_call_target_type(call), limit;
     char sort[16], cursor[128];
-    json_t *out = NULL;
     if (type < 0)
         return ch_fault(&call->fault, CH_ENOTFOUND, NULL, "no such route");
     ch_err_t err = ch_call_limit(call, &limit);
@@ -39,27 +39,25 @@ ch_err_t ch_h_comments_list(ch_call_t *call)
     const char *c = ch_call_query(call, "cursor", cursor, sizeof(cursor));
     if (c && (!c[0] || strlen(c) >= sizeof(cursor) - 1))
         return ch_fault(&call->fault, CH_EINVAL, "cursor", "cursor is not one this API returned");
-    err = ch_comments_list(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), by, limit, c, &out,
-                           &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+    return ch_comments_list(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), by, limit, c,
+                            &call->raw_out, &call->fault);
 }
 
 ch_err_t ch_h_comment_get(ch_call_t *call)
 {
-    json_t *out = NULL;
-    ch_err_t err = ch_comments_get(call->svc, call->user_id, ch_call_id_param(call, 0), &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+    return ch_page_item_get(call->svc, call->user_id, CH_TARGET_COMMENT, ch_call_id_param(call, 0), &call->raw_out,
+                            &call->fault);
 }
 
 ch_err_t ch_h_comment_replies(ch_call_t *call)
 {
     int limit;
     uint64_t after;
-    json_t *out = NULL;
     ch_err_t err = ch_call_page(call, &limit, &after);
     if (err == CH_OK)
-        err = ch_comments_replies(call->svc, call->user_id, ch_call_id_param(call, 0), limit, after, &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+        err = ch_comments_replies(call->svc, call->user_id, ch_call_id_param(call, 0), limit, after, &call->raw_out,
+                                  &call->fault);
+    return err;
 }
 
 ch_err_t ch_h_comment_delete(ch_call_t *call)
@@ -80,13 +78,12 @@ ch_err_t ch_h_hashtag_items(ch_call_t *call)
     char tag[CH_HASHTAG_MAX_BYTES + 1];
     int limit;
     uint64_t before;
-    json_t *out = NULL;
     ch_err_t err = ch_hashtag_parse_path(call->params[0], tag, &call->fault);
     if (err == CH_OK)
         err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
-        err = ch_content_tagged(call->svc, call->user_id, tag, limit, before, &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+        err = ch_content_tagged(call->svc, call->user_id, tag, limit, before, &call->raw_out, &call->fault);
+    return err;
 }
 
 ch_err_t ch_h_hashtags_trending(ch_call_t *call)

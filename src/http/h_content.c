@@ -2,7 +2,14 @@
  * answer 404 like unknown ones. */
 #include "core/id.h"
 #include "http/h_content.h"
+#include "svc/common/page.h"
 #include "svc/content/content.h"
+
+/* The registry's type of an authored type. */
+static ch_target_type_t ch__target(ch_item_type_t type)
+{
+    return type == CH_ITEM_POST ? CH_TARGET_POST : type == CH_ITEM_REEL ? CH_TARGET_REEL : CH_TARGET_STORY;
+}
 
 static ch_err_t ch__create(ch_call_t *call, ch_item_type_t type)
 {
@@ -11,11 +18,11 @@ static ch_err_t ch__create(ch_call_t *call, ch_item_type_t type)
     return err ? err : ch_call_reply(call, 201, out);
 }
 
+/* Through the hydration layer: a point read served from the cache when warm. */
 static ch_err_t ch__get(ch_call_t *call, ch_item_type_t type)
 {
-    json_t *out = NULL;
-    ch_err_t err = ch_content_get(call->svc, call->user_id, type, ch_call_id_param(call, 0), &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+    return ch_page_item_get(call->svc, call->user_id, ch__target(type), ch_call_id_param(call, 0), &call->raw_out,
+                            &call->fault);
 }
 
 static ch_err_t ch__patch(ch_call_t *call, ch_item_type_t type)
@@ -36,12 +43,11 @@ static ch_err_t ch__timeline(ch_call_t *call, ch_item_type_t type)
 {
     int limit;
     uint64_t before;
-    json_t *out = NULL;
     ch_err_t err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
-        err = ch_content_timeline(call->svc, call->user_id, ch_call_id_param(call, 0), type, limit, before, &out,
-                                  &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+        err = ch_content_timeline(call->svc, call->user_id, ch_call_id_param(call, 0), type, limit, before,
+                                  &call->raw_out, &call->fault);
+    return err;
 }
 
 ch_err_t ch_h_post_create(ch_call_t *call) { return ch__create(call, CH_ITEM_POST); }

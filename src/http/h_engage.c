@@ -79,10 +79,8 @@ ch_err_t ch_h_reactions_list(ch_call_t *call)
     if (err)
         return err;
     const char *k = ch_call_query(call, "kind", kind, sizeof(kind));
-    json_t *out = NULL;
-    err = ch_reactions_list(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), k, limit, before, &out,
-                            &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+    return ch_reactions_list(call->svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), k, limit,
+                             before, &call->raw_out, &call->fault);
 }
 
 ch_err_t ch_h_view(ch_call_t *call)

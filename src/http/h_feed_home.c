@@ -12,7 +12,7 @@ static ch_err_t ch__feed(ch_call_t *call, ch_feed_kind_t kind)
 {
     int limit, explain = 0;
     char cursor[CH__FEED_CURSOR_MAX + 2], ex[8];
-    json_t *out = NULL;
+    char *out = NULL;
     ch_err_t err = ch_call_limit(call, &limit);
     if (err)
         return err;
@@ -27,8 +27,16 @@ static ch_err_t ch__feed(ch_call_t *call, ch_feed_kind_t kind)
             return ch_fault(&call->fault, CH_EFORBIDDEN, "explain", "explain is for admins");
         explain = 1;
     }
-    err = ch_feed_ranked(call->svc, kind, call->user_id, limit, c, explain, &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+    int needs_worker = 0;
+    err = ch_feed_ranked(call->svc, kind, call->user_id, limit, c, explain, ch_call_on_loop(call), &needs_worker,
+                         &out, &call->fault);
+    if (needs_worker) /* a ranking to make: not on the event loop */
+        return ch_call_move_to_worker(call);
+    if (err)
+        return err;
+    call->status = 200;
+    call->raw_out = out; /* the page is written as text (svc/feed/rank_page.h) */
+    return CH_OK;
 }
 
 ch_err_t ch_h_feed_home(ch_call_t *call)

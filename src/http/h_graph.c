@@ -46,13 +46,12 @@ static ch_err_t ch__list(ch_call_t *call, ch_graph_list_t which)
 {
     uint64_t id, before;
     int limit;
-    json_t *out = NULL;
     ch_err_t err = ch__path_user(call, &id);
     if (err == CH_OK)
         err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
-        err = ch_graph_list(call->svc, call->user_id, id, which, limit, before, &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+        err = ch_graph_list(call->svc, call->user_id, id, which, limit, before, &call->raw_out, &call->fault);
+    return err;
 }
 
 ch_err_t ch_h_followers(ch_call_t *call)
@@ -69,11 +68,10 @@ ch_err_t ch_h_follow_requests(ch_call_t *call)
 {
     uint64_t before;
     int limit;
-    json_t *out = NULL;
     ch_err_t err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
-        err = ch_graph_list_requests(call->svc, call->user_id, limit, before, &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+        err = ch_graph_list_requests(call->svc, call->user_id, limit, before, &call->raw_out, &call->fault);
+    return err;
 }
 
 /* Approve/reject: an id that cannot be a user has no request either. */

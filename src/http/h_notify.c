@@ -18,11 +18,10 @@ ch_err_t ch_h_notifications_list(ch_call_t *call)
 {
     int limit;
     uint64_t before;
-    json_t *out = NULL;
     ch_err_t err = ch_call_page(call, &limit, &before);
     if (err == CH_OK)
-        err = ch_notify_list(call->svc, call->user_id, limit, before, &out);
-    return err ? err : ch_call_reply(call, 200, out);
+        err = ch_notify_list(call->svc, call->user_id, limit, before, &call->raw_out, &call->fault);
+    return err;
 }
 
 ch_err_t ch_h_notifications_read(ch_call_t *call)

@@ -2,11 +2,15 @@
  * every replica, on the kv store's connection pool and circuit breaker (kv_redis.h).
  *
  * Keys: a value is "hc:<epoch>:{<key>}" and its lease "hc:<epoch>:{<key>}~l" (the hash tag
- * keeps both in one slot). Every call is one pipelined round trip:
- *   get     GET hc:epoch, then one EVALSHA per key: when hc:epoch is not the epoch the keys
- *           were built with, -1 (all misses with lease 0; the process adopts the epoch read);
- *           else the value, or on a miss SET lease <token> NX PX 10 s and the token if it was
- *           set (else lease 0: another reader is loading the key);
+ * keeps both in one slot). Every call is one pipelined round trip (a get with misses, two):
+ *   get     GET hc:epoch, then one plain GET per key (a warm key costs Redis a GET; a script
+ *           per key cost it about 3.5 times the CPU, bench/hcache). When hc:epoch is not the
+ *           epoch the keys were built with, every key is a miss with lease 0 and the process
+ *           adopts the epoch read (larger only) and goes once more. Else the hits are served
+ *           and, when some missed, a second round trip of GET hc:epoch and one EVALSHA per
+ *           miss: -1 when hc:epoch is not the keys' epoch (all misses, lease 0, adopt, once
+ *           more), else the value (put meanwhile), or SET lease <token> NX PX 10 s and the
+ *           token if it was set (else lease 0: another reader is loading the key);
  *   put     one EVALSHA per key: if hc:epoch is still the epoch of the keys and the lease
  *           still holds the token, SET the value PX ttl and drop the lease (a forget since the
  *           get deleted it, or the epoch moved: the put is lost);
@@ -22,8 +26,9 @@
  * that came back (its dataset may be an older snapshot): both count a failure, and while a
  * failure is not healed get answers CH_EUNAVAILABLE (the caller reads the database) and put
  * stores nothing. A heal moves hc:epoch above every epoch seen (INCR, at least to the
- * process's epoch + 1) and covers the failures counted before it was sent; it is tried by
- * each get and by a background thread every CH__HCR_HEAL_EVERY_MS while a failure is not
+ * process's epoch + 1) and covers the failures counted before it was sent; one thread at a
+ * time heals (a get that finds another thread healing answers CH_EUNAVAILABLE); it is tried
+ * by each get and by a background thread every CH__HCR_HEAL_EVERY_MS while a failure is not
  * healed (so other replicas stop serving stale entries even if this process never reads),
  * and once more at destroy (an error logged if it fails). Entries of older epochs are never
  * read again and expire by their TTL. Outages cost a caller at most the pool's 1 s timeout
@@ -88,6 +93,7 @@ typedef struct {
     int64_t ttl_ms;
     ch__kv_redis_scripts_t scripts;
     atomic_llong epoch;         /* the key epoch in use; only grows */
+    atomic_int healing;         /* a thread is moving it (the heal script) */
     atomic_ullong failures;     /* forgets lost and returns of Redis seen */
     atomic_ullong healed;       /* the failures an epoch move has covered */
     atomic_llong recovery_seen; /* ch_kv_recovered_at when last looked at */
@@ -180,22 +186,35 @@ static int ch__hcr_dirty(ch__hcr_t *r)
     return atomic_load(&r->failures) != atomic_load(&r->healed);
 }
 
-/* Heals the failures counted so far by moving hc:epoch (when any). CH_EUNAVAILABLE when
- * Redis did not answer (still dirty). */
+/* Heals the failures counted so far by moving hc:epoch (when any), one thread at a time.
+ * CH_EUNAVAILABLE when Redis did not answer or another thread is healing (still dirty). */
 static ch_err_t ch__hcr_heal(ch__hcr_t *r)
 {
     ch__hcr_check_recovery(r);
     uint64_t failures = atomic_load(&r->failures), healed = atomic_load(&r->healed);
     if (failures == healed)
         return CH_OK;
-    ch__hcr_heal_arg_t a = {.floor = atomic_load(&r->epoch)};
-    if (ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache epoch INCR", ch__hcr_heal_build,
-                              ch__hcr_heal_take, &a) != CH_OK)
+    if (atomic_exchange(&r->healing, 1)) /* another thread is moving the epoch */
         return CH_EUNAVAILABLE;
-    ch__hcr_use_epoch(r, a.value);
-    /* only the failures counted before the INCR was sent are covered by it */
-    while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
-        ;
+    /* read after taking the guard: failures healed meanwhile by the thread that held it */
+    failures = atomic_load(&r->failures);
+    healed = atomic_load(&r->healed);
+    if (failures == healed) {
+        atomic_store(&r->healing, 0);
+        return CH_OK;
+    }
+    ch__hcr_heal_arg_t a = {.floor = atomic_load(&r->epoch)};
+    ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache epoch INCR", ch__hcr_heal_build,
+                                         ch__hcr_heal_take, &a);
+    if (err == CH_OK) {
+        ch__hcr_use_epoch(r, a.value);
+        /* only the failures counted before the INCR was sent are covered by it */
+        while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
+            ;
+    }
+    atomic_store(&r->healing, 0);
+    if (err != CH_OK)
+        return CH_EUNAVAILABLE;
     ch_log_warn("hydration cache: moved to key epoch %lld (a forget was lost, or Redis came back): entries "
                 "cached before are no longer read",
                 a.value);
@@ -230,13 +249,19 @@ static void *ch__hcr_healer(void *arg)
 
 typedef struct {
     const char *const *keys;
+    const size_t *idx; /* the keys looked up are keys[idx[0..n)]; NULL: keys[0..n) */
     size_t n;
     long long epoch;
-    const uint64_t *tokens;
-    ch_hcache_got_t *got;
-    long long current; /* hc:epoch as read first */
-    int moved;         /* a script found hc:epoch is not epoch */
+    const uint64_t *tokens; /* per looked-up key; NULL: plain GETs */
+    ch_hcache_got_t *got;   /* indexed as keys */
+    long long current;      /* hc:epoch as read first */
+    int moved;              /* hc:epoch is not epoch (read first, or found by a script) */
 } ch__hcr_get_arg_t;
+
+static size_t ch__hcr_at(const ch__hcr_get_arg_t *a, size_t j)
+{
+    return a->idx ? a->idx[j] : j;
+}
 
 static int ch__hcr_get_build(redisContext *c, void *arg, char sha[][41])
 {
@@ -245,11 +270,19 @@ static int ch__hcr_get_build(redisContext *c, void *arg, char sha[][41])
         return -1;
     char k[CH__HCR_KEY_BUF], l[CH__HCR_KEY_BUF], tok[24], ep[24];
     snprintf(ep, sizeof(ep), "%lld", a->epoch);
-    for (size_t i = 0; i < a->n; i++) {
-        size_t kl = ch__hcr_key(k, a->epoch, a->keys[i], 0), ll = ch__hcr_key(l, a->epoch, a->keys[i], 1);
-        snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->tokens[i]);
-        if (redisAppendCommand(c, "EVALSHA %s 3 %b %b " CH__HCR_EPOCH_KEY " %s %d %s", sha[CH__HCR_GET], k, kl, l, ll,
-                               tok, CH__HCR_LEASE_MS, ep) != REDIS_OK)
+    for (size_t j = 0; j < a->n; j++) {
+        const char *key = a->keys[ch__hcr_at(a, j)];
+        size_t kl = ch__hcr_key(k, a->epoch, key, 0);
+        int ok;
+        if (!a->tokens) {
+            ok = redisAppendCommand(c, "GET %b", k, kl) == REDIS_OK;
+        } else {
+            size_t ll = ch__hcr_key(l, a->epoch, key, 1);
+            snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->tokens[j]);
+            ok = redisAppendCommand(c, "EVALSHA %s 3 %b %b " CH__HCR_EPOCH_KEY " %s %d %s", sha[CH__HCR_GET], k, kl,
+                                    l, ll, tok, CH__HCR_LEASE_MS, ep) == REDIS_OK;
+        }
+        if (!ok)
             return -1;
     }
     return (int)a->n + 1;
@@ -261,48 +294,74 @@ static ch_err_t ch__hcr_get_take(redisReply **reps, int n, void *arg)
     if ((size_t)n != a->n + 1 || ch__hcr_int_reply(reps[0], &a->current) != 0)
         return CH_EINTERNAL;
     a->moved = a->current != a->epoch;
-    for (int i = 1; i < n; i++) {
-        redisReply *rep = reps[i];
-        ch_hcache_got_t *g = &a->got[i - 1];
+    for (int j = 1; j < n; j++) {
+        redisReply *rep = reps[j];
+        ch_hcache_got_t *g = &a->got[ch__hcr_at(a, (size_t)j - 1)];
         if (rep->type == REDIS_REPLY_STRING) {
             g->val = ch_malloc(rep->len + 1);
             memcpy(g->val, rep->str, rep->len);
             g->val[rep->len] = '\0';
             g->len = rep->len;
-        } else if (rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1)) {
-            g->lease = rep->integer ? a->tokens[i - 1] : 0;
-        } else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == -1) {
+        } else if (!a->tokens && rep->type == REDIS_REPLY_NIL) {
+            /* a miss: its lease comes with the second round trip */
+        } else if (a->tokens && rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1)) {
+            g->lease = rep->integer ? a->tokens[j - 1] : 0;
+        } else if (a->tokens && rep->type == REDIS_REPLY_INTEGER && rep->integer == -1) {
             a->moved = 1;
         } else {
             return CH_EINTERNAL;
         }
     }
-    if (a->moved) /* read under an epoch that is not hc:epoch: nothing of it counts */
-        for (size_t i = 0; i < a->n; i++) {
-            free(a->got[i].val);
-            a->got[i] = (ch_hcache_got_t){0};
-        }
     return CH_OK;
 }
 
+/* Every key a miss with lease 0 (what was read under an epoch that is not hc:epoch). */
+static void ch__hcr_all_misses(ch_hcache_got_t *got, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(got[i].val);
+        got[i] = (ch_hcache_got_t){0};
+    }
+}
+
+/* Two round trips at most per attempt: GET hc:epoch and plain GETs (a warm read costs Redis
+ * what a GET does; a script per key costs it three to four times more, bench/hcache); then,
+ * when some missed, GET hc:epoch and the lease script per miss, which checks hc:epoch too
+ * and returns a value put meanwhile. When either finds hc:epoch is not the keys' epoch,
+ * nothing read counts (all misses with lease 0), the epoch read is adopted (larger only) and
+ * the get goes once more. */
 static ch_err_t ch__hcr_get_many(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
 {
     ch__hcr_t *r = impl;
     if (ch__hcr_heal(r) != CH_OK)
         return CH_EUNAVAILABLE;
-    uint64_t tokens[CH_HCACHE_BATCH_MAX];
-    for (size_t i = 0; i < n; i++)
-        tokens[i] = ch__hcr_token(r);
-    /* once more under the new epoch when it moved (another replica healed, or this process
-     * has not read it yet): still moved, all misses with lease 0 */
     for (int attempt = 0; attempt < 2; attempt++) {
-        ch__hcr_get_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .tokens = tokens, .got = got};
-        ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache get", ch__hcr_get_build,
-                                             ch__hcr_get_take, &a);
-        if (err != CH_OK)
+        ch__hcr_get_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .got = got};
+        if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache get", ch__hcr_get_build, ch__hcr_get_take, &a) !=
+            CH_OK)
             return CH_EUNAVAILABLE; /* hcache.c frees what a failed call left in got */
-        if (!a.moved)
-            return CH_OK;
+        if (!a.moved) {
+            size_t idx[CH_HCACHE_BATCH_MAX], m = 0;
+            uint64_t tokens[CH_HCACHE_BATCH_MAX];
+            for (size_t i = 0; i < n; i++) {
+                if (!got[i].val) {
+                    tokens[m] = ch__hcr_token(r);
+                    idx[m++] = i;
+                }
+            }
+            if (m == 0)
+                return CH_OK;
+            a.idx = idx;
+            a.n = m;
+            a.tokens = tokens;
+            if (ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache lease", ch__hcr_get_build,
+                                      ch__hcr_get_take, &a) != CH_OK)
+                return CH_EUNAVAILABLE;
+            if (!a.moved)
+                return CH_OK;
+        }
+        /* read under an epoch that is not hc:epoch: nothing of it counts */
+        ch__hcr_all_misses(got, n);
         if (a.current < a.epoch) { /* Redis lost hc:epoch (a restart, a flush): the heal moves it above ours */
             atomic_fetch_add(&r->failures, 1);
             return CH_OK;
@@ -483,6 +542,7 @@ ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms)
     r->ttl_ms = ttl_ms > 0 ? ttl_ms : CH__HCR_DEFAULT_TTL_MS;
     ch__kv_redis_scripts_init(&r->scripts, ch__hcr_scripts, CH__HCR_NSCRIPTS);
     atomic_init(&r->epoch, 0);
+    atomic_init(&r->healing, 0);
     atomic_init(&r->failures, 0);
     atomic_init(&r->healed, 0);
     atomic_init(&r->recovery_seen, ch_kv_recovered_at(kv));

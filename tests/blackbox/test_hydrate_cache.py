@@ -14,10 +14,12 @@ Cluster mode also: two chorusd on one PostgreSQL + Redis (the cache is shared: a
 is seen at once on the other), and Redis stopped or frozen during a write."""
 import secrets
 import signal
+import socket
+import threading
 
 import pytest
 
-from client import Account, expect_status
+from client import Account, Client, expect_status
 from conftest import MODE
 from notify_helpers import wait_until
 from social import approve, block, follow, mute, post, story
@@ -147,6 +149,12 @@ def everywhere(viewer, author, p, tag, s=None):
 def assert_nowhere(viewer, author, p, tag, s=None):
     seen = everywhere(viewer, author, p, tag, s)
     assert not any(seen.values()), {k: v for k, v in seen.items() if v}
+
+
+def assert_same(seen, want):
+    """Every list shows want: else the lists that do not, with what they show."""
+    bad = {k: v for k, v in seen.items() if v != want}
+    assert not bad, bad
 
 
 def assert_everywhere(viewer, author, p, tag, s=None):
@@ -379,13 +387,15 @@ def test_profile_edit_shows_wherever_the_user_appears(api):
 
 def test_comment_delete_shows_at_once_with_placeholder_and_counts(api):
     author, fan, other = api.register(), api.register(), api.register()
+    follow(fan, author)
     p = post(author, "a thread")
+    wait_feeds(fan, p["id"])
     top = comment(fan, p["id"], "top with replies")
     r1 = comment(other, p["id"], "reply one", parent_id=top["id"])
     r2 = comment(author, p["id"], "reply two", parent_id=top["id"])
     lonely = comment(other, p["id"], "no replies")
     # Warm: lists, the comments alone, the item's count.
-    assert item(fan, p["id"])["counts"]["comments"] == 4
+    assert_same(comment_counts(fan, author, p), 4)
     assert find_comment(comments(fan, p["id"]), top["id"])["replies_count"] == 2
     assert find_comment(comments(fan, p["id"]), lonely["id"])
     assert [c["id"] for c in replies(fan, top["id"])] == [r1["id"], r2["id"]]
@@ -401,30 +411,38 @@ def test_comment_delete_shows_at_once_with_placeholder_and_counts(api):
     assert [c["id"] for c in ph["replies"]] == [r1["id"], r2["id"]]
     assert _get(fan, f"/v1/comments/{lonely['id']}") is None
     assert _get(fan, f"/v1/comments/{top['id']}") is None
-    assert item(fan, p["id"])["counts"]["comments"] == 2
-    assert find(user_posts(fan, author), p["id"])["counts"]["comments"] == 2
+    assert_same(comment_counts(fan, author, p), 2)
 
     # A reply deleted: the parent's count and the item's, at once.
     expect_status(other.delete(f"/v1/comments/{r1['id']}"), 204)
     assert [c["id"] for c in replies(fan, top["id"])] == [r2["id"]]
     assert comments(fan, p["id"])[0]["replies_count"] == 1
-    assert item(fan, p["id"])["counts"]["comments"] == 1
+    assert_same(comment_counts(fan, author, p), 1)
     # The last reply gone: the placeholder goes too.
     expect_status(author.delete(f"/v1/comments/{r2['id']}"), 204)
     assert comments(fan, p["id"]) == []
-    assert item(fan, p["id"])["counts"]["comments"] == 0
+    assert_same(comment_counts(fan, author, p), 0)
+
+
+def comment_counts(acc, author, p):
+    """counts.comments of p in the item, the author's posts and acc's feeds."""
+    return {"item": item(acc, p["id"])["counts"]["comments"],
+            "user_posts": find(user_posts(acc, author), p["id"])["counts"]["comments"],
+            "following": find(following(acc), p["id"])["counts"]["comments"],
+            "home": find(home(acc), p["id"])["counts"]["comments"]}
 
 
 def test_a_new_comment_moves_counts_at_once(api):
     author, fan = api.register(), api.register()
+    follow(fan, author)
     p = post(author, "count me")
+    wait_feeds(fan, p["id"])
     top = comment(fan, p["id"], "first")
-    assert item(fan, p["id"])["counts"]["comments"] == 1
+    assert set(comment_counts(fan, author, p).values()) == {1}
     assert _get(fan, f"/v1/comments/{top['id']}")["replies_count"] == 0
     assert comments(fan, p["id"])[0]["replies_count"] == 0
     r = comment(author, p["id"], "a reply", parent_id=top["id"])
-    assert item(fan, p["id"])["counts"]["comments"] == 2
-    assert find(user_posts(fan, author), p["id"])["counts"]["comments"] == 2
+    assert_same(comment_counts(fan, author, p), 2)
     assert _get(fan, f"/v1/comments/{top['id']}")["replies_count"] == 1
     c = comments(fan, p["id"])[0]
     assert c["replies_count"] == 1 and [x["id"] for x in c["replies"]] == [r["id"]]
@@ -438,12 +456,6 @@ def _reaction_view(acc, author, p, tag):
     seen = everywhere(acc, author, p, tag)
     assert all(seen.values()), [k for k, v in seen.items() if not v]
     return {k: (v["counts"]["reactions"], v["counts"]["reactions_total"], v["my_reaction"]) for k, v in seen.items()}
-
-
-def assert_same(seen, want):
-    """Every list shows want: else the lists that do not, with what they show."""
-    bad = {k: v for k, v in seen.items() if v != want}
-    assert not bad, bad
 
 
 def test_reaction_add_change_remove_show_at_once(api):
@@ -521,12 +533,20 @@ def test_story_seen_and_views_show_at_once(api):
 
 def test_reel_views_show_at_once(api):
     author, fan = api.register(), api.register()
+    follow(fan, author)
     r = expect_status(author.post("/v1/reels", json={"video_url": "https://cdn.example.com/r/1.mp4",
                                                       "duration_ms": 15000}), 201).json
-    assert item(fan, r["id"], "reels")["counts"]["views"] == 0
+    wait_feeds(fan, r["id"])
+
+    def views():
+        return {"item": item(fan, r["id"], "reels")["counts"]["views"],
+                "author": item(author, r["id"], "reels")["counts"]["views"],
+                "following": find(following(fan), r["id"])["counts"]["views"],
+                "home": find(home(fan), r["id"])["counts"]["views"]}
+
+    assert_same(views(), 0)
     expect_status(fan.post(f"/v1/reels/{r['id']}/view", json={"watch_ms": 1000}), 204)
-    assert item(fan, r["id"], "reels")["counts"]["views"] == 1
-    assert item(author, r["id"], "reels")["counts"]["views"] == 1
+    assert_same(views(), 1)
 
 
 # ---- cluster: replicas share the cache ------------------------------------------------------------------
@@ -554,25 +574,32 @@ def test_a_write_on_one_replica_shows_at_once_on_the_other(start_server, fresh_s
     p = post(author, "on replica one")
     top = comment(author, p["id"], "a comment")
     author2, fan2 = _as(two, author), _as(two, fan)
+    wait_feeds(fan, p["id"], (following,))
     # Warm the shared cache through replica two.
-    assert item(fan2, p["id"])["counts"]["reactions_total"] == 0
-    assert find(user_posts(fan2, author), p["id"])
+
+    def on_two():
+        return {"item": item(fan2, p["id"]), "user_posts": find(user_posts(fan2, author), p["id"]),
+                "following": find(following(fan2), p["id"])}
+
+    assert all(on_two().values())
     assert find_comment(comments(fan2, p["id"]), top["id"])
 
     expect_status(author.patch(f"/v1/posts/{p['id']}", json={"text": "edited on one"}), 200)
-    assert item(fan2, p["id"])["text"] == "edited on one"
+    assert_same({k: v["text"] for k, v in on_two().items()}, "edited on one")
     react(fan, "posts", p["id"], "like")
-    got = item(fan2, p["id"])
-    assert got["counts"]["reactions_total"] == 1 and got["my_reaction"] == "like"
+    assert_same({k: (v["counts"]["reactions_total"], v["my_reaction"]) for k, v in on_two().items()}, (1, "like"))
     expect_status(author.patch("/v1/me", json={"display_name": "Seen On Two"}), 200)
-    assert find(user_posts(fan2, author), p["id"])["author"]["display_name"] == "Seen On Two"
+    assert_same({k: v["author"]["display_name"] for k, v in on_two().items()}, "Seen On Two")
     expect_status(author.delete(f"/v1/comments/{top['id']}"), 204)
     assert comments(fan2, p["id"]) == []
+    assert_same({k: v["counts"]["comments"] for k, v in on_two().items()}, 0)
     block(author, fan)
-    assert item(fan2, p["id"]) is None and user_posts(fan2, author) is None
+    assert not any(on_two().values()) and user_posts(fan2, author) is None
     # And the other way round: written on two, read on one.
     expect_status(author2.delete(f"/v1/users/{fan.id}/block"), 204)
     assert item(fan, p["id"])
+    expect_status(author2.patch(f"/v1/posts/{p['id']}", json={"text": "edited on two"}), 200)
+    assert item(fan, p["id"])["text"] == "edited on two"
     expect_status(author2.delete(f"/v1/posts/{p['id']}"), 204)
     assert item(fan, p["id"]) is None and find(user_posts(fan, author), p["id"]) is None
 
@@ -583,9 +610,16 @@ def test_a_write_during_a_redis_outage_shows_after_it(outage, api, server, redis
     frozen: SIGSTOP, the forget times out); once Redis answers again, the next read shows
     the write, never the entry cached before it (the cache's epoch, store/hcache.h)."""
     author, fan = api.register(), api.register()
+    follow(fan, author)
     p = post(author, "before the outage")
-    assert item(fan, p["id"])["text"] == "before the outage"
-    assert item(fan, p["id"])["text"] == "before the outage"  # cached now
+    wait_feeds(fan, p["id"], (following,))
+
+    def texts():
+        return {"item": item(fan, p["id"])["text"], "user_posts": find(user_posts(fan, author), p["id"])["text"],
+                "following": find(following(fan), p["id"])["text"]}
+
+    assert_same(texts(), "before the outage")
+    assert_same(texts(), "before the outage")  # from the cache now
     if outage == "stopped":
         redis_ctl.stop()
     else:
@@ -600,9 +634,131 @@ def test_a_write_during_a_redis_outage_shows_after_it(outage, api, server, redis
         else:
             redis_ctl.proc.send_signal(signal.SIGCONT)
     server.wait_ready(30, full=True)
-    want = "during the outage" if wrote else "before the outage"
     if not wrote:  # refused while Redis was away: write again now
         expect_status(author.patch(f"/v1/posts/{p['id']}", json={"text": "during the outage"}), 200)
-        want = "during the outage"
-    assert item(fan, p["id"])["text"] == want
-    assert find(user_posts(fan, author), p["id"])["text"] == want
+    assert_same(texts(), "during the outage")
+
+
+def _hcache_answered(srv):
+    """Cache gets answered by the hydration cache (hits and misses, not 'down')."""
+    import re
+    t = Client(srv.base_url).request("GET", "/metrics", check=False).text
+    return sum(float(v) for v in re.findall(r'^chorus_hcache_gets_total\{result="(?:hit|miss)"\} (\S+)$', t, re.M))
+
+
+class CutProxy:
+    """A TCP proxy on loopback that can cut every connection and refuse new ones (cut), then
+    forward again (restore): Redis unreachable for chorusd while it keeps its data, so a
+    forget sent meanwhile is lost for good (a stopped harness Redis loses its data; a
+    frozen one runs the queued commands when it resumes)."""
+
+    def __init__(self, port):
+        self.port_to = port
+        self.cutting = False
+        self._socks = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.cutting:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.port_to), timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._socks += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for x in (src, dst):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.cutting = True
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for x in socks:
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+                x.close()
+            except OSError:
+                pass
+
+    def restore(self):
+        self.cutting = False
+
+    def close(self):
+        self._closed = True
+        self.cut()
+        self._listener.close()
+
+
+@pytest.mark.skipif(MODE != "cluster", reason="needs CHORUS_BACKENDS=cluster")
+def test_a_forget_lost_while_redis_is_unreachable_never_serves_the_old_entry(start_server, fresh_storage, backends):
+    """Redis keeps the entry cached before the write, the write's forget never arrives: once
+    Redis is reachable again the replica moves to a new key epoch before it serves anything
+    from the cache (store/hcache.h), and the next read shows the write."""
+    proxy = CutProxy(backends.redis.port)
+    try:
+        storage = fresh_storage()
+        storage["CHORUS_REDIS"] = storage["CHORUS_REDIS"].replace(f":{backends.redis.port}", f":{proxy.port}")
+        srv = start_server(storage=storage, name="hc-cut")
+        api = srv.client()
+        author, fan = api.register(), api.register()
+        other, reader = api.register(), api.register()
+        follow(fan, author)
+        follow(reader, other)
+        p, q = post(author, "before the cut"), post(other, "probe")
+        wait_feeds(fan, p["id"], (following,))
+        wait_feeds(reader, q["id"], (following,))
+
+        def text():
+            return find(following(fan), p["id"])["text"]
+
+        assert text() == "before the cut"
+        assert text() == "before the cut"  # from Redis now
+        proxy.cut()
+        try:
+            r = author.patch(f"/v1/posts/{p['id']}", json={"text": "while cut"})
+            assert r.status == 200, r.describe()  # the database has it; the forget is lost
+        finally:
+            proxy.restore()
+        srv.wait_ready(30, full=True)
+
+        def cache_answers():
+            """A read of another page got answers from Redis (not 'down')."""
+            before = _hcache_answered(srv)
+            return find(following(reader), q["id"]) and _hcache_answered(srv) > before
+        wait_until(cache_answers, "the cache answering again", 30)
+        assert text() == "while cut"
+        assert item(fan, p["id"])["text"] == "while cut"
+    finally:
+        proxy.close()

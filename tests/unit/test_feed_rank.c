@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "store/kv.h"
 #include "svc/feed/mix.h"
 #include "svc/feed/rank_features.h"
 #include "svc/feed/rank_model.h"
@@ -330,6 +331,51 @@ static void test_snapshot_roundtrip(void **state)
     ch_feed_snap_clear(&d);
 }
 
+/* The head of a stored snapshot: its first CH_FEED_SNAP_HEAD entries and the ranking's length,
+ * naming the generation whose whole slot holds the rest. */
+static void test_snapshot_head(void **state)
+{
+    (void)state;
+    ch_svc_t svc;
+    memset(&svc, 0, sizeof(svc));
+    char err[128];
+    assert_int_equal(ch_kv_open(NULL, &svc.kv, err, sizeof(err)), CH_OK);
+    enum { N = CH_FEED_SNAP_HEAD + 40 };
+    ch_feed_snap_entry_t *e = calloc(N, sizeof(*e));
+    for (int i = 0; i < N; i++)
+        e[i].cand = (ch_feed_cand_t){.key = {0, 1000u + (unsigned)i}, .author_id = 7, .reason = CH_FEED_REASON_POPULAR};
+    ch_feed_snap_t s = {.at_ms = 1700000000000LL, .net_top = 99, .vgen = 5, .entries = e, .n = N}, h, all;
+    int found = 1;
+    assert_int_equal(ch_feed_snap_head(&svc, "home", 1, &h, &found), CH_OK);
+    assert_false(found); /* none saved yet */
+    assert_int_equal(ch_feed_snap_save(&svc, "home", 1, &s), CH_OK);
+    assert_true(s.gen != 0);
+    assert_int_equal(ch_feed_snap_head(&svc, "home", 1, &h, &found), CH_OK);
+    assert_true(found);
+    assert_int_equal(h.gen, s.gen);
+    assert_int_equal(h.n, CH_FEED_SNAP_HEAD);
+    assert_int_equal(h.total, N);
+    assert_int_equal(h.net_top, 99);
+    assert_int_equal(h.vgen, 5);
+    assert_int_equal(h.entries[CH_FEED_SNAP_HEAD - 1].cand.key.id, 1000u + CH_FEED_SNAP_HEAD - 1);
+    assert_int_equal(ch_feed_snap_load(&svc, "home", 1, h.gen, &all, &found), CH_OK);
+    assert_true(found);
+    assert_int_equal(all.n, N);
+    assert_int_equal(all.total, N);
+    ch_feed_snap_clear(&all);
+    ch_feed_snap_clear(&h);
+    /* a short ranking's head is all of it; the reels feed has its own */
+    s.n = 3;
+    assert_int_equal(ch_feed_snap_save(&svc, "reels", 1, &s), CH_OK);
+    assert_int_equal(ch_feed_snap_head(&svc, "reels", 1, &h, &found), CH_OK);
+    assert_true(found);
+    assert_int_equal(h.n, 3);
+    assert_int_equal(h.total, 3);
+    ch_feed_snap_clear(&h);
+    free(e);
+    ch_kv_close(svc.kv);
+}
+
 static void test_cursors(void **state)
 {
     (void)state;
@@ -387,7 +433,7 @@ int main(void)
         cmocka_unit_test(test_json_model),      cmocka_unit_test(test_default_score),
         cmocka_unit_test(test_current_model_swap), cmocka_unit_test(test_features),
         cmocka_unit_test(test_mix_author_runs), cmocka_unit_test(test_mix_reel_quota),
-        cmocka_unit_test(test_mix_oon_cap),     cmocka_unit_test(test_snapshot_roundtrip),
+        cmocka_unit_test(test_mix_oon_cap),     cmocka_unit_test(test_snapshot_roundtrip), cmocka_unit_test(test_snapshot_head),
         cmocka_unit_test(test_cursors),         cmocka_unit_test(test_seen_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,9 @@ void ch_hydrate_forget_relation(ch_svc_t *svc, uint64_t a, uint64_t b);
 /** The viewer's own state on an item: the viewer's reaction set, changed or removed, a story
  * view recorded. */
 void ch_hydrate_forget_viewer_item(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id);
+/** The author's active-story index (the story tray, a user's stories): the author posted or
+ * deleted a story. */
+void ch_hydrate_forget_stories(ch_svc_t *svc, uint64_t author);
 /** Collects the calling thread's forgets made outside a transaction from now on, to be sent
  * together by ch_hydrate_forget_flush: for a writer that commits a batch of writes itself
  * (the reactions writer) and then forgets what each changed, in one round trip rather than

@@ -171,3 +171,10 @@ void ch_hydrate_forget_viewer_item(ch_svc_t *svc, uint64_t viewer, ch_target_typ
     ch_hkey_viewer_item(k[0], viewer, (unsigned)type, id);
     ch__forget(svc, k, 1);
 }
+
+void ch_hydrate_forget_stories(ch_svc_t *svc, uint64_t author)
+{
+    ch_hkey_t k[1];
+    ch_hkey_stories(k[0], author);
+    ch__forget(svc, k, 1);
+}

@@ -37,5 +37,11 @@ static inline const char *ch_hkey_viewer_item(ch_hkey_t buf, uint64_t viewer, un
     snprintf(buf, sizeof(ch_hkey_t), "v:%" PRIu64 ":%u:%" PRIu64, viewer, type, id);
     return buf;
 }
+/** "s:<author>": the author's active-story index (svc/content/story_index.h). */
+static inline const char *ch_hkey_stories(ch_hkey_t buf, uint64_t author)
+{
+    snprintf(buf, sizeof(ch_hkey_t), "s:%" PRIu64, author);
+    return buf;
+}
 
 #endif

@@ -26,6 +26,12 @@
 #define CH_STORY_TRAY_MAX 100
 /* Stories of one author shown in a tray entry (24 h of stories is far below this). */
 #define CH_STORY_TRAY_STORIES_MAX 100
+/* Followees whose active-story index entries the tray reads (most recently followed first):
+ * bounds the tray's cost for users who follow thousands. */
+#define CH_STORY_TRAY_FOLLOWEES_MAX 2000
+/* Stories the tray hydrates at most (two layer calls): past it, the authors whose latest
+ * story is oldest are left out before ordering. */
+#define CH_STORY_TRAY_SCAN_MAX 1000
 
 /** The three authored types; their API names are "post", "reel", "story". */
 typedef enum { CH_ITEM_POST, CH_ITEM_REEL, CH_ITEM_STORY } ch_item_type_t;
@@ -64,11 +70,12 @@ ch_err_t ch_content_edit(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, ui
  * CH_ENOTFOUND / CH_EFORBIDDEN as in ch_content_edit. */
 ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, uint64_t id, ch_fault_t *f);
 /** One page of author's posts or reels as viewer sees them, newest first: items with id
- * below `before` (0 = from the newest). *out is {items, next_cursor}. CH_ENOTFOUND when
+ * below `before` (0 = from the newest). *out is {items, next_cursor} as JSON text (malloc'd,
+ * caller frees), rendered by the hydration layer. CH_ENOTFOUND when
  * the viewer may not see the author's content (blocked, private and not an approved
  * follower); followers-only posts are left out for non-followers. */
 ch_err_t ch_content_timeline(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch_item_type_t type, int limit,
-                             uint64_t before, json_t **out, ch_fault_t *f);
+                             uint64_t before, char **out, ch_fault_t *f);
 
 /** Registers posts, reels and stories in the item-type registry (svc/common/items.h);
  * called once at start-up by ch_svc_register_item_types. */
@@ -76,19 +83,22 @@ void ch_content_register_types(void);
 
 /* ---- stories (stories.c) ---------------------------------------------------------------- */
 
-/** The story tray: followees with active stories the viewer may see, authors with unseen
- * stories first (then the most recent story first), each {user, stories (oldest first),
- * has_unseen}; at most CH_STORY_TRAY_MAX authors. *out is {items}. */
-ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, json_t **out, ch_fault_t *f);
+/** The story tray: followees with active stories the viewer may see, not muted, authors
+ * with unseen stories first (then the most recent story first), each {user, stories (oldest
+ * first), has_unseen}; at most CH_STORY_TRAY_MAX authors. Built from the followees'
+ * active-story index entries (story_index.h) and the hydration layer, never a scan. *out is
+ * {items} as JSON text (malloc'd, caller frees). */
+ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, char **out, ch_fault_t *f);
 /** One page of author's active stories, oldest first: ids above `after` (0 = from the
- * oldest). *out is {items, next_cursor}. CH_ENOTFOUND as in ch_content_timeline. */
-ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int limit, uint64_t after,
-                            json_t **out, ch_fault_t *f);
+ * oldest), from the author's active-story index. *out is {items, next_cursor} as JSON text
+ * (caller frees). CH_ENOTFOUND as in ch_content_timeline. */
+ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int limit, uint64_t after, char **out,
+                            ch_fault_t *f);
 /** One page of a story's viewers, newest view first, for its author only (CH_EFORBIDDEN for
  * another user who may see the story, CH_ENOTFOUND for one who may not). cursor is NULL or
  * a next_cursor this function returned (else CH_EINVAL naming "cursor"). *out is
- * {items: [{user, viewed_at}], next_cursor}. */
+ * {items: [{user, viewed_at}], next_cursor} as JSON text (malloc'd, caller frees). */
 ch_err_t ch_stories_viewers(ch_svc_t *svc, uint64_t viewer, uint64_t story_id, int limit, const char *cursor,
-                            json_t **out, ch_fault_t *f);
+                            char **out, ch_fault_t *f);
 
 #endif

@@ -193,6 +193,8 @@ ch_err_t ch_content_create(ch_svc_t *svc, uint64_t author, ch_item_type_t type, 
         return err;
     }
     ch__forget_profile(svc, type, author);
+    if (type == CH_ITEM_STORY) /* the author's active-story index */
+        ch_hydrate_forget_stories(svc, author);
     *out = item;
     return CH_OK;
 }
@@ -289,5 +291,7 @@ ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, 
         return err;
     ch__forget_item(svc, type, id);
     ch__forget_profile(svc, type, viewer);
+    if (type == CH_ITEM_STORY)
+        ch_hydrate_forget_stories(svc, viewer);
     return CH_OK;
 }

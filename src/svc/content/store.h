@@ -3,6 +3,7 @@
 #ifndef CH_SVC_CONTENT_STORE_H
 #define CH_SVC_CONTENT_STORE_H
 
+#include "svc/common/items.h"
 #include "svc/content/render.h"
 
 /** Loads the live item `id` of `type` as viewer sees it (a CH_ITEM_COLUMNS row in
@@ -17,6 +18,13 @@ ch_err_t ch__content_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch
  * as in ch_refs_parse. */
 ch_err_t ch__content_refs(ch_svc_t *svc, ch_db_conn_t *conn, ch_item_type_t type, uint64_t id, uint64_t author,
                           int followers_only, int is_new, const char *text, const char *field, ch_fault_t *f);
+/** A page of items of `type` from rows of ids (column 0, up to limit + 1; the extra row says
+ * there is a next page, continued after the limit-th id), rendered through the hydration
+ * layer into *out ({items, next_cursor} text, caller frees). Takes ownership of rows. */
+ch_err_t ch__content_page(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, ch_db_rows_t *rows, int limit,
+                          ch_fault_t *f, char **out);
+/** The registry's type (svc/common/items.h) of an authored type. */
+ch_target_type_t ch__content_target(ch_item_type_t type);
 /** CH_ENOTFOUND "<type> not found" in f; returns it. */
 ch_err_t ch__content_not_found(ch_item_type_t type, ch_fault_t *f);
 

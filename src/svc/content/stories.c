@@ -4,123 +4,183 @@
  * sweeper to wait for. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
-#include "svc/common/outbox.h"
+#include "svc/common/page.h"
 #include "svc/content/store.h"
+#include "svc/content/story_index.h"
 #include "svc/graph/visibility.h"
-
-/* Active stories of one author ($3), oldest first, from id $4 up; the literal type and
- * deleted_at terms let both engines use the items_live_stories partial index. */
-static const char ch__sql_author_stories[] =
-    "SELECT " CH_ITEM_COLUMNS CH_ITEM_FROM
-    " WHERE i.author_id = $3 AND i.type = 'story' AND i.deleted_at IS NULL AND i.expires_at > $2"
-    " AND i.id > $4 ORDER BY i.id LIMIT $5";
-
-/* Reads up to limit + 1 active stories of author with id above `after`. */
-static ch_err_t ch__author_stories(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t author,
-                                   uint64_t after, int limit, ch_db_rows_t **rows)
-{
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(ch_now_ms()), CH_DB_P_INT(author), CH_DB_P_INT(after),
-                         CH_DB_P_INT(limit + 1)};
-    return ch_sql_on(svc, conn, ch__sql_author_stories, p, CH_NPARAMS(p), rows, NULL);
-}
 
 /* ---- tray -------------------------------------------------------------------------------- */
 
-/* Followees with active stories, not muted by the viewer: those with an unseen story
- * first, then by their latest story, newest first. A block removes follows both ways,
- * so a blocked author is never a followee; each entry is still checked below. */
-static const char ch__sql_tray_authors[] =
-    "SELECT i.author_id FROM follows f"
-    " JOIN items i ON i.author_id = f.followee_id AND i.type = 'story' AND i.deleted_at IS NULL"
-    " AND i.expires_at > $2"
-    " LEFT JOIN story_views sv ON sv.story_id = i.id AND sv.viewer_id = $1"
-    " WHERE f.follower_id = $1"
-    " AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = $1 AND m.muted_id = f.followee_id)"
-    " GROUP BY i.author_id"
-    " ORDER BY CASE WHEN SUM(CASE WHEN sv.viewer_id IS NULL THEN 1 ELSE 0 END) > 0 THEN 0 ELSE 1 END,"
-    " MAX(i.id) DESC"
-    " LIMIT $3";
+/* The viewer's followees considered for the tray, most recently followed first (index
+ * follows (follower_id, id, followee_id): one range read). */
+static const char ch__sql_followees[] =
+    "SELECT f.followee_id FROM follows f WHERE f.follower_id = $1 ORDER BY f.id DESC LIMIT $2";
 
-/* Builds the tray entry of one author, or sets *entry NULL when the viewer may not see
- * the author's stories (any more). */
-static ch_err_t ch__tray_entry(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t author, json_t **entry)
+/* One tray entry being built. */
+typedef struct {
+    uint64_t author;
+    size_t first, n;  /* its shown stories: h[first .. first + n) */
+    uint64_t latest;  /* id of its newest shown story */
+    int unseen;
+} ch__tray_entry_t;
+
+/* Unseen first, then the newest story first. */
+static int ch__tray_cmp(const void *a, const void *b)
 {
-    ch_graph_rel_t rel;
-    ch_db_rows_t *rows = NULL;
-    *entry = NULL;
-    ch_err_t err = ch_graph_relation(svc, conn, viewer, author, &rel);
-    if (err || !ch_graph_may_see_content(&rel, 0) || rel.muting)
+    const ch__tray_entry_t *x = a, *y = b;
+    if (x->unseen != y->unseen)
+        return x->unseen ? -1 : 1;
+    return x->latest > y->latest ? -1 : x->latest < y->latest;
+}
+
+/* Renders the entries e[0..n) into *out: {"items":[{"user","stories","has_unseen"}]}. */
+static ch_err_t ch__tray_render(ch_svc_t *svc, uint64_t viewer, const ch__tray_entry_t *e, size_t n,
+                                const ch_hydrated_t *h, char **out, ch_fault_t *f)
+{
+    uint64_t authors[CH_STORY_TRAY_MAX] = {0};
+    ch_hydrated_user_t users[CH_STORY_TRAY_MAX];
+    for (size_t i = 0; i < n; i++)
+        authors[i] = e[i].author;
+    ch_err_t err = ch_hydrate_users(svc, viewer, authors, n, users, f);
+    if (err)
         return err;
-    if ((err = ch__author_stories(svc, conn, viewer, author, 0, CH_STORY_TRAY_STORIES_MAX - 1, &rows)) != CH_OK)
-        return err;
-    size_t n = ch_db_rows_count(rows);
-    if (n > 0) {
-        json_t *stories = json_array();
-        int unseen = 0;
-        for (size_t r = 0; r < n; r++) {
-            unseen |= ch_db_rows_int(rows, r, CH_ITEM_COL_SEEN) == 0;
-            json_array_append_new(stories, ch_item_render(rows, r));
-        }
-        *entry = json_pack("{s:o, s:o, s:b}", "user", ch_user_summary_render(rows, 0, CH_ITEM_COL_AUTHOR,
-                                                                             CH_ITEM_COL_HANDLE),
-                           "stories", stories, "has_unseen", unseen);
+    ch_buf_t b = CH_BUF_INIT;
+    ch_buf_append(&b, "{\"items\":[", 10);
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!users[i].json)
+            continue;
+        ch_buf_append(&b, first ? "{\"user\":" : ",{\"user\":", first ? 8 : 9);
+        first = 0;
+        ch_buf_append(&b, users[i].json, users[i].len);
+        ch_buf_append(&b, ",\"stories\":", 11);
+        ch_hydrated_append_array(&b, h + e[i].first, e[i].n);
+        ch_buf_printf(&b, ",\"has_unseen\":%s}", e[i].unseen ? "true" : "false");
     }
-    ch_db_rows_free(rows);
+    ch_buf_append(&b, "]}", 2);
+    ch_hydrated_users_free(users, n);
+    *out = b.data;
     return CH_OK;
 }
 
-ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, json_t **out, ch_fault_t *f)
+/* Newest story first: which authors' stories are hydrated when there are more than fit. */
+static int ch__span_cmp(const void *a, const void *b)
 {
-    ch_db_conn_t *conn;
-    ch_db_rows_t *authors = NULL;
-    ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
+    const ch__tray_entry_t *x = a, *y = b;
+    return x->latest > y->latest ? -1 : x->latest < y->latest;
+}
+
+ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, char **out, ch_fault_t *f)
+{
+    int64_t now = ch_now_ms();
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(CH_STORY_TRAY_FOLLOWEES_MAX)};
+    ch_err_t err = ch_sql_run(svc, ch__sql_followees, p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(ch_now_ms()), CH_DB_P_INT(CH_STORY_TRAY_MAX)};
-    err = ch_sql_on(svc, conn, ch__sql_tray_authors, p, CH_NPARAMS(p), &authors, NULL);
-    json_t *items = json_array();
-    size_t n = ch_db_rows_count(authors);
-    for (size_t r = 0; r < n && err == CH_OK; r++) {
-        json_t *entry;
-        err = ch__tray_entry(svc, conn, viewer, (uint64_t)ch_db_rows_int(authors, r, 0), &entry);
-        if (entry)
-            json_array_append_new(items, entry);
+    size_t nf = ch_db_rows_count(rows);
+    uint64_t *followees = ch_malloc((nf ? nf : 1) * sizeof(uint64_t));
+    for (size_t r = 0; r < nf; r++)
+        followees[r] = (uint64_t)ch_db_rows_int(rows, r, 0);
+    ch_db_rows_free(rows);
+    /* Their active-story index entries, in one batch. */
+    ch__story_index_t idx;
+    err = ch__story_index(svc, followees, nf, now, &idx);
+    /* Authors with a live story, newest story first; their stories are hydrated up to
+     * CH_STORY_TRAY_SCAN_MAX (the authors whose latest story is oldest are left out past it). */
+    ch__tray_entry_t *e = ch_malloc((nf ? nf : 1) * sizeof(*e));
+    size_t ne = 0, nkeys = 0;
+    for (size_t i = 0; err == CH_OK && i < nf; i++)
+        if (idx.span[i].n > 0)
+            e[ne++] = (ch__tray_entry_t){followees[i], idx.span[i].first, idx.span[i].n,
+                                         idx.ents[idx.span[i].first + idx.span[i].n - 1].id, 0};
+    qsort(e, ne, sizeof(*e), ch__span_cmp);
+    ch_item_key_t *keys = ch_malloc(CH_STORY_TRAY_SCAN_MAX * sizeof(*keys));
+    size_t kept = 0;
+    for (size_t i = 0; i < ne && nkeys + e[i].n <= CH_STORY_TRAY_SCAN_MAX; i++, kept++) {
+        size_t from = e[i].first;
+        e[i].first = nkeys;
+        for (size_t k = 0; k < e[i].n; k++)
+            keys[nkeys++] = (ch_item_key_t){CH_TARGET_STORY, idx.ents[from + k].id};
     }
-    ch_db_rows_free(authors);
-    ch_db_release(svc->db, conn);
-    if (err) {
-        json_decref(items);
-        return err;
+    ne = kept;
+    ch__story_index_clear(&idx);
+    free(followees);
+    /* The stories as the viewer sees them: one layer call per CH_ITEMS_HYDRATE_MAX. */
+    ch_hydrated_t *h = ch_calloc(nkeys ? nkeys : 1, sizeof(*h));
+    for (size_t at = 0; err == CH_OK && at < nkeys; at += CH_ITEMS_HYDRATE_MAX)
+        err = ch_hydrate_items(svc, viewer, keys + at, nkeys - at < CH_ITEMS_HYDRATE_MAX ? nkeys - at
+                                                                                       : CH_ITEMS_HYDRATE_MAX,
+                               0, h + at, f);
+    /* Per author: the shown stories (packed to the front of its span), unless muted. */
+    size_t keep = 0;
+    for (size_t i = 0; err == CH_OK && i < ne; i++) {
+        ch__tray_entry_t t = e[i];
+        size_t shown = 0;
+        int muted = 0;
+        t.unseen = 0;
+        for (size_t k = 0; k < e[i].n; k++) {
+            ch_hydrated_t *s = &h[e[i].first + k];
+            if (!s->json)
+                continue;
+            muted |= s->facts.muted;
+            t.unseen |= !s->facts.seen;
+            t.latest = keys[e[i].first + k].id;
+            if (k != shown) {
+                h[e[i].first + shown] = *s;
+                memset(s, 0, sizeof(*s));
+            }
+            shown++;
+        }
+        t.n = shown;
+        if (shown > 0 && !muted)
+            e[keep++] = t;
     }
-    (void)f;
-    *out = json_pack("{s:o}", "items", items);
-    return CH_OK;
+    if (err == CH_OK) {
+        qsort(e, keep, sizeof(*e), ch__tray_cmp);
+        err = ch__tray_render(svc, viewer, e, keep < CH_STORY_TRAY_MAX ? keep : CH_STORY_TRAY_MAX, h, out, f);
+    }
+    ch_hydrated_free(h, nkeys);
+    free(h);
+    free(keys);
+    free(e);
+    return err;
 }
 
 /* ---- a user's stories -------------------------------------------------------------------- */
 
-ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int limit, uint64_t after,
-                            json_t **out, ch_fault_t *f)
+ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int limit, uint64_t after, char **out,
+                            ch_fault_t *f)
 {
-    ch_graph_rel_t rel;
-    ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_graph_check_author(svc, viewer, author, &rel, f);
+    ch_err_t err = ch_page_check_author(svc, viewer, author, NULL, f);
     if (err)
         return err;
-    ch_db_conn_t *conn;
-    if ((err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn))) != CH_OK)
+    /* From the author's active-story index: the page's ids without a statement when warm. */
+    ch__story_index_t idx;
+    if ((err = ch__story_index(svc, &author, 1, ch_now_ms(), &idx)) != CH_OK) {
+        ch__story_index_clear(&idx);
         return err;
-    err = ch__author_stories(svc, conn, viewer, author, after > INT64_MAX ? (uint64_t)INT64_MAX : after, limit,
-                             &rows);
-    ch_db_release(svc->db, conn);
-    if (err)
-        return err;
-    *out = ch_item_page(rows, limit);
-    return CH_OK;
+    }
+    ch_item_key_t keys[CH_STORY_INDEX_PER_AUTHOR];
+    size_t n = 0, more = 0;
+    for (size_t k = 0; k < idx.span[0].n; k++) {
+        uint64_t id = idx.ents[idx.span[0].first + k].id;
+        if (id <= after)
+            continue;
+        if (n == (size_t)limit) {
+            more = 1;
+            break;
+        }
+        keys[n++] = (ch_item_key_t){CH_TARGET_STORY, id};
+    }
+    ch__story_index_clear(&idx);
+    return ch_page_items(svc, viewer, keys, n, 0, more && n ? keys[n - 1].id : 0, out, f);
 }
 
 /* Parses a viewers cursor "<viewed_at>_<viewer_id>" (decimal digits only); 0 when it is
@@ -148,47 +208,67 @@ static int ch__viewers_cursor_parse(const char *s, int64_t *at, uint64_t *who)
 }
 
 ch_err_t ch_stories_viewers(ch_svc_t *svc, uint64_t viewer, uint64_t story_id, int limit, const char *cursor,
-                            json_t **out, ch_fault_t *f)
+                            char **out, ch_fault_t *f)
 {
-    ch_item_ref_t ref;
     int64_t at = INT64_MAX;
     uint64_t who = 0;
     if (cursor && !ch__viewers_cursor_parse(cursor, &at, &who))
         return ch_fault(f, CH_EINVAL, "cursor", "cursor is not one this API returned");
-    ch_err_t err = ch__content_load(svc, NULL, viewer, CH_ITEM_STORY, story_id, NULL, &ref, f);
+    /* The story as the viewer sees it, through the layer: 404 unless shown, 403 unless theirs. */
+    ch_item_key_t key = {CH_TARGET_STORY, story_id};
+    ch_hydrated_t h;
+    if (story_id == 0 || story_id > INT64_MAX)
+        return ch__content_not_found(CH_ITEM_STORY, f);
+    ch_err_t err = ch_hydrate_items(svc, viewer, &key, 1, CH_HYDRATE_FACTS_ONLY, &h, f);
     if (err)
         return err;
-    if (ref.author_id != viewer)
+    if (h.facts.author_id == 0)
+        return ch__content_not_found(CH_ITEM_STORY, f);
+    if (h.facts.author_id != viewer)
         return ch_fault(f, CH_EFORBIDDEN, NULL, "only the story's author may see its viewers");
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(story_id), CH_DB_P_INT(at), CH_DB_P_INT(who), CH_DB_P_INT(limit + 1),
                          CH_DB_P_INT(viewer)};
-    /* Users on either side of a block since they watched are not shown. */
+    /* Users on either side of a block since they watched are not shown (here, so that the
+     * page is full, and by the layer). */
     err = ch_sql_run(svc,
-                     "SELECT sv.viewer_id, sv.viewed_at, u.handle, u.display_name, u.avatar_url"
-                     " FROM story_views sv JOIN users u ON u.id = sv.viewer_id"
+                     "SELECT sv.viewer_id, sv.viewed_at FROM story_views sv"
                      " WHERE sv.story_id = $1 AND (sv.viewed_at < $2 OR (sv.viewed_at = $2 AND sv.viewer_id < $3))"
                      " AND" CH_GRAPH_SQL_NO_BLOCK("$5", "sv.viewer_id")
                      " ORDER BY sv.viewed_at DESC, sv.viewer_id DESC LIMIT $4",
                      p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
-    json_t *items = json_array();
-    size_t n = ch_db_rows_count(rows);
-    for (size_t r = 0; r < n && r < (size_t)limit; r++) {
-        char when[CH_RFC3339_LEN];
-        ch_format_rfc3339(ch_db_rows_int(rows, r, 1), when);
-        json_array_append_new(items, json_pack("{s:o, s:s}", "user", ch_user_summary_render(rows, r, 0, 2),
-                                               "viewed_at", when));
+    size_t n = ch_db_rows_count(rows), shown = n > (size_t)limit ? (size_t)limit : n;
+    uint64_t ids[CH_PAGE_LIMIT_MAX];
+    ch_hydrated_user_t u[CH_PAGE_LIMIT_MAX];
+    for (size_t r = 0; r < shown; r++)
+        ids[r] = (uint64_t)ch_db_rows_int(rows, r, 0);
+    if ((err = ch_hydrate_users(svc, viewer, ids, shown, u, f)) != CH_OK) {
+        ch_db_rows_free(rows);
+        return err;
     }
-    json_t *next = json_null();
-    if (n > (size_t)limit) {
-        char buf[64];
-        snprintf(buf, sizeof(buf), "%" PRId64 "_%" PRId64, ch_db_rows_int(rows, (size_t)limit - 1, 1),
-                 ch_db_rows_int(rows, (size_t)limit - 1, 0));
-        next = json_string(buf);
+    ch_buf_t b = CH_BUF_INIT;
+    ch_buf_append(&b, "{\"items\":[", 10);
+    int first = 1;
+    for (size_t r = 0; r < shown; r++) {
+        if (!u[r].json)
+            continue;
+        ch_buf_append(&b, first ? "{\"user\":" : ",{\"user\":", first ? 8 : 9);
+        first = 0;
+        ch_buf_append(&b, u[r].json, u[r].len);
+        ch_buf_append(&b, ",\"viewed_at\":", 13);
+        ch_page_time(&b, ch_db_rows_int(rows, r, 1));
+        ch_buf_append(&b, "}", 1);
     }
+    ch_buf_append(&b, "],\"next_cursor\":", 16);
+    if (n > shown)
+        ch_buf_printf(&b, "\"%" PRId64 "_%" PRId64 "\"}", ch_db_rows_int(rows, shown - 1, 1),
+                      ch_db_rows_int(rows, shown - 1, 0));
+    else
+        ch_buf_append(&b, "null}", 5);
+    ch_hydrated_users_free(u, shown);
     ch_db_rows_free(rows);
-    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    *out = b.data;
     return CH_OK;
 }

@@ -1,62 +1,59 @@
-/* The hashtag page: items joined from the hashtags index (svc/engage/refs.h), newest first
- * by keyset on the item id, with the visibility rule applied in the statement
- * (CH_GRAPH_SQL_MAY_SEE_CONTENT).
+/* The hashtag page: ids from the hashtags index (svc/engage/refs.h), newest first by keyset on
+ * the item id, rendered by the hydration layer, which decides visibility per viewer.
  *
- * A page examines at most CHORUS_HASHTAG_SCAN_MAX rows of the tag's index: a tag flooded
- * with items the viewer may not see (private accounts, followers-only, blocks) must not
- * cost more per request the more it holds. So a first, index-only statement finds the
- * lowest id among the next scan_max rows below the cursor (any target type: comment rows
- * share the index range), and the item query is confined to [that id, cursor). When that
- * range holds fewer than limit visible items but the scan stopped at its bound, the page
- * comes back short with a cursor at the lowest id examined; the client continues from it
- * and never sees an item twice or misses one. */
+ * The statement no longer filters visibility, so a page reads more ids than it shows: rounds
+ * of 2 * limit + 1 rows until limit items are shown (svc/common/page.h, ch_page_fill). A page
+ * examines at most CHORUS_HASHTAG_SCAN_MAX rows of the tag: a tag flooded with items the
+ * viewer may not see (private accounts, followers-only, blocks) must not cost more per request
+ * the more it holds. When the rows examined hold fewer than limit visible items, the page
+ * comes back short (even empty) with a cursor at the last id examined; the client continues
+ * from it and never sees an item twice or misses one. */
 #include "svc/content/tagged.h"
 
-#include "core/clock.h"
-#include "core/id.h"
+#include <stdlib.h>
+
+#include "core/alloc.h"
+
+#include "svc/common/page.h"
 #include "svc/content/render.h"
-#include "svc/graph/visibility.h"
 
-static const char ch__sql_scan[] =
-    "SELECT COUNT(*), MIN(x.target_id) FROM"
-    " (SELECT target_id FROM hashtags WHERE tag = $1 AND target_id < $2 ORDER BY target_id DESC LIMIT $3) x";
+/* $1 tag, $2 below this id, $3 how many. Index (tag, target_id). */
+static const char ch__sql_ids[] =
+    "SELECT h.target_id, h.target_type FROM hashtags h WHERE h.tag = $1 AND h.target_type IN ('post', 'reel')"
+    " AND h.target_id < $2 ORDER BY h.target_id DESC LIMIT $3";
 
-static const char ch__sql_tagged[] =
-    "SELECT " CH_ITEM_COLUMNS CH_ITEM_FROM
-    " JOIN hashtags h ON h.target_id = i.id AND h.target_type = i.type"
-    " WHERE h.tag = $3 AND h.target_type IN ('post', 'reel') AND h.target_id < $4 AND h.target_id >= $6 AND"
-    CH_ITEM_LIVE " AND"
-    CH_GRAPH_SQL_MAY_SEE_CONTENT("$1", "i.author_id", "i.visibility = 'followers'", "u.is_private")
-    " ORDER BY h.target_id DESC LIMIT $5";
-
-ch_err_t ch_content_tagged(ch_svc_t *svc, uint64_t viewer, const char *tag, int limit, uint64_t before, json_t **out,
-                           ch_fault_t *f)
+static ch_err_t ch__ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
 {
-    (void)f;
-    uint64_t below = before && before <= INT64_MAX ? before : (uint64_t)INT64_MAX;
-    int64_t scan_max = svc->cfg->hashtag_scan_max, scanned = 0, lowest = 0;
+    const char *tag = ctx;
     ch_db_rows_t *rows = NULL;
-    ch_db_param_t ps[] = {CH_DB_P_TEXT(tag), CH_DB_P_INT(below), CH_DB_P_INT(scan_max)};
-    ch_err_t err = ch_sql_run(svc, ch__sql_scan, ps, CH_NPARAMS(ps), &rows, NULL);
+    ch_db_param_t p[] = {CH_DB_P_TEXT(tag), CH_DB_P_INT(cursor && cursor <= INT64_MAX ? cursor : (uint64_t)INT64_MAX),
+                         CH_DB_P_INT(want)};
+    ch_err_t err = ch_sql_run(svc, ch__sql_ids, p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
-    if (ch_db_rows_count(rows) == 1) {
-        scanned = ch_db_rows_int(rows, 0, 0);
-        lowest = ch_db_rows_int(rows, 0, 1);
+    *n = 0;
+    for (size_t r = 0; r < ch_db_rows_count(rows) && *n < want; r++) {
+        int reel = ch_db_rows_text(rows, r, 1)[0] == 'r';
+        keys[(*n)++] = (ch_item_key_t){(uint8_t)(reel ? CH_TARGET_REEL : CH_TARGET_POST),
+                                       (uint64_t)ch_db_rows_int(rows, r, 0)};
     }
     ch_db_rows_free(rows);
-    rows = NULL;
-    int bounded = scanned >= scan_max; /* rows below `lowest` are left for the next page */
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(ch_now_ms()), CH_DB_P_TEXT(tag),
-                         CH_DB_P_INT(below), CH_DB_P_INT(limit + 1), CH_DB_P_INT(bounded ? lowest : 0)};
-    err = ch_sql_run(svc, ch__sql_tagged, p, CH_NPARAMS(p), &rows, NULL);
-    if (err)
-        return err;
-    int full = ch_db_rows_count(rows) > (size_t)limit;
-    *out = ch_item_page(rows, limit);
-    if (!full && bounded) {
-        char buf[CH_ID_STR_LEN];
-        json_object_set_new(*out, "next_cursor", json_string(ch_id_format((uint64_t)lowest, buf)));
-    }
     return CH_OK;
+}
+
+ch_err_t ch_content_tagged(ch_svc_t *svc, uint64_t viewer, const char *tag, int limit, uint64_t before, char **out,
+                           ch_fault_t *f)
+{
+    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    int64_t scan_max = svc->cfg->hashtag_scan_max;
+    ch_err_t err = ch_page_fill(svc, viewer, 0, limit, scan_max > 0 ? (size_t)scan_max : 1, before, ch__ids,
+                                (void *)tag, pg, f);
+    if (err == CH_OK) {
+        ch_buf_t b = CH_BUF_INIT;
+        ch_page_append(&b, pg);
+        *out = b.data;
+    }
+    ch_hydrated_free(pg->h, pg->n);
+    free(pg);
+    return err;
 }

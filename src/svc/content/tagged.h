@@ -8,8 +8,8 @@
  * svc/engage/hashtags.h) that viewer may see, newest first: ids below `before` (0 = from
  * the newest). At most CHORUS_HASHTAG_SCAN_MAX rows of the tag are examined, so a page may
  * hold fewer than limit items (even none) and still have a next_cursor (tagged.c).
- * *out is {items, next_cursor}. */
-ch_err_t ch_content_tagged(ch_svc_t *svc, uint64_t viewer, const char *tag, int limit, uint64_t before, json_t **out,
+ * *out is {items, next_cursor} as JSON text (malloc'd, caller frees). */
+ch_err_t ch_content_tagged(ch_svc_t *svc, uint64_t viewer, const char *tag, int limit, uint64_t before, char **out,
                            ch_fault_t *f);
 
 #endif

@@ -57,15 +57,17 @@ ch_err_t ch_comments_create(ch_svc_t *svc, uint64_t viewer, ch_target_type_t typ
 /** One page of top-level comments of (type, id), each with replies_count and its first
  * CH_COMMENT_FIRST_REPLIES replies: newest first (sort new, cursor a comment id) or ranked
  * (sort top, cursor opaque). For type comment: the comment's replies. cursor is NULL or a
- * next_cursor of the same walk (else CH_EINVAL naming "cursor"). *out is {items, next_cursor}. */
+ * next_cursor of the same walk (else CH_EINVAL naming "cursor"). Rendered by the hydration
+ * layer, which decides what the viewer may see after the ids are read (a page reads more ids
+ * than limit so that it stays full; it is shorter only when many were hidden). *out is
+ * {items, next_cursor} as JSON text (malloc'd, caller frees). */
 ch_err_t ch_comments_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id,
-                          ch_comments_sort_t sort, int limit, const char *cursor, json_t **out, ch_fault_t *f);
+                          ch_comments_sort_t sort, int limit, const char *cursor, char **out, ch_fault_t *f);
 /** One page of the replies of comment_id, oldest first, ids above `after` (0 = from the
- * first). A deleted comment still lists its replies. *out is {items, next_cursor}. */
+ * first). A deleted comment still lists its replies. *out is {items, next_cursor} as JSON
+ * text (caller frees). The single comment GET is ch_page_item_get (svc/common/page.h). */
 ch_err_t ch_comments_replies(ch_svc_t *svc, uint64_t viewer, uint64_t comment_id, int limit, uint64_t after,
-                             json_t **out, ch_fault_t *f);
-/** The live comment comment_id as viewer sees it; CH_ENOTFOUND as for a target. */
-ch_err_t ch_comments_get(ch_svc_t *svc, uint64_t viewer, uint64_t comment_id, json_t **out, ch_fault_t *f);
+                             char **out, ch_fault_t *f);
 /** Soft-deletes comment_id, by its author or the owner of the commented item. CH_ENOTFOUND
  * when the viewer may not see it (or it is deleted), CH_EFORBIDDEN for anyone else. */
 ch_err_t ch_comments_delete(ch_svc_t *svc, uint64_t viewer, uint64_t comment_id, ch_fault_t *f);

@@ -5,6 +5,9 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
+#include "svc/common/hydrate.h"
+
 #include "svc/engage/comments.h"
 
 /** Columns of a comment row with its author, its reaction counters (svc/engage/counters.h)
@@ -55,24 +58,29 @@ ch_err_t ch__comment_find(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ui
 /** CH_ENOTFOUND "comment not found" in f; returns it. */
 ch_err_t ch__comment_not_found(ch_fault_t *f);
 
-/** Loads the listed comments among ids[0..n) (n <= CH__COMMENTS_IN_MAX) for viewer, leaving
- * out deleted ones without replies and those by users blocked either way. Rows come in no
- * particular order (caller frees). */
-#define CH__COMMENTS_IN_MAX 100
-ch_err_t ch__comments_by_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const uint64_t *ids, size_t n,
-                             ch_db_rows_t **rows);
-/** Renders rows[0..n) as a list of top-level comments, each with "replies": its first
- * CH_COMMENT_FIRST_REPLIES live replies the viewer may see. order (may be NULL: row order)
- * lists the ids to render, in that order; ids without a row are skipped. *out is the array. */
-ch_err_t ch__comments_threads(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_db_rows_t *rows,
-                              size_t n, const uint64_t *order, size_t norder, json_t **out);
+/** Appends '[' the threads of h[0..n) (comments with ids ids[0..n), hydrated with
+ * CH_HYDRATE_PLACEHOLDERS; those not shown are skipped) ']' to b: each comment with
+ * "replies": its first CH_COMMENT_FIRST_REPLIES live replies the viewer may see, read for
+ * every thread in one statement and hydrated in one call (comments_page.c). */
+ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydrated_t *h, const uint64_t *ids,
+                                     size_t n, ch_buf_t *b, ch_fault_t *f);
+/** One page of the item's top-level comments, newest first, ids below `before`, as threads:
+ * *out is {items, next_cursor} as JSON text (caller frees). The layer hides what the viewer
+ * may not see after the ids are read; the page reads more ids to stay full (ch_page_fill). */
+ch_err_t ch__comments_new(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit, uint64_t before,
+                          char **out, ch_fault_t *f);
+/** One page of the replies of parent, oldest first, ids above `after`: *out is {items,
+ * next_cursor} as JSON text (caller frees). */
+ch_err_t ch__comments_replies_page(ch_svc_t *svc, uint64_t viewer, uint64_t parent, int limit, uint64_t after,
+                                   char **out, ch_fault_t *f);
 
 /** Drops the name of item (type, id)'s current "top" snapshot (comments_top.c), so the next
  * first page ranks again; called after a comment on the item is written or deleted.
  * Best effort: a kv failure leaves the name to expire on its own. */
 void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id);
-/** One page of ranked ("top") comments of item: see comments_top.c. */
-ch_err_t ch__comments_top(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_target_t *item, int limit,
-                          const char *cursor, json_t **out, ch_fault_t *f);
+/** One page of ranked ("top") comments of item: see comments_top.c. *out is JSON text
+ * (caller frees). */
+ch_err_t ch__comments_top(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit, const char *cursor,
+                          char **out, ch_fault_t *f);
 
 #endif

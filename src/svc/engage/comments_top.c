@@ -20,8 +20,9 @@
  *     read: a cursor names its generation, and a slot taken by a later generation answers
  *     422 on cursor (the client starts again).
  * The ranking leaves nobody out for a viewer (no per-viewer state); what the viewer may not
- * see (comments of users blocked either way) is filtered when a page is read: a page looks
- * at up to CH__COMMENTS_IN_MAX ranked ids and shows the first `limit` visible ones, so it may
+ * see (comments of users blocked either way) is filtered by the hydration layer when a page
+ * is read: a page looks at up to CH_ITEMS_IN_MAX ranked ids and shows the first `limit`
+ * visible ones, so it may
  * be shorter than limit, never repeats or skips one. Comments past the ranked ones (older
  * threads with more comments than that) follow newest first, by keyset on the id, leaving
  * out the ranked ones and any posted after T. A comment deleted during the walk is skipped
@@ -38,6 +39,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "svc/common/kv_local.h"
+#include "svc/common/page.h"
 #include "svc/engage/comments_row.h"
 #include "svc/graph/visibility.h"
 #include "store/kv.h"
@@ -57,9 +59,9 @@ static const char ch__sql_rank[] =
     " LIMIT $4";
 
 static const char ch__sql_rest[] =
-    "SELECT " CH_COMMENT_COLUMNS CH_COMMENT_FROM
-    " WHERE c.target_type = $2 AND c.target_id = $3 AND c.parent_id IS NULL AND c.created_at <= $4 AND c.id < $5 AND"
-    CH_COMMENT_LISTED " AND" CH_GRAPH_SQL_NO_BLOCK("$1", "c.author_id") " ORDER BY c.id DESC LIMIT $6";
+    "SELECT c.id FROM comments c"
+    " WHERE c.target_type = $1 AND c.target_id = $2 AND c.parent_id IS NULL AND c.created_at <= $3 AND c.id < $4 AND"
+    CH_COMMENT_LISTED " ORDER BY c.id DESC LIMIT $5";
 
 /* A frozen ordering of one item's comments. */
 typedef struct {
@@ -190,55 +192,59 @@ static ch_err_t ch__load(ch_svc_t *svc, uint64_t gen, const ch_target_t *item, c
     return CH_OK;
 }
 
-/* {items, next_cursor} */
-static json_t *ch__page(json_t *items, uint64_t gen, int rest, uint64_t pos)
+/* Appends ',"next_cursor":' the cursor (gen 0: null) '}' to b. */
+static void ch__close(ch_buf_t *b, uint64_t gen, int rest, uint64_t pos)
 {
-    char buf[64];
+    static const char none[] = ",\"next_cursor\":null}";
     if (!gen)
-        return json_pack("{s:o, s:n}", "items", items, "next_cursor");
-    snprintf(buf, sizeof(buf), "%" PRIu64 ".%s%" PRIu64, gen, rest ? "r" : "", pos);
-    return json_pack("{s:o, s:s}", "items", items, "next_cursor", buf);
+        ch_buf_append(b, none, sizeof(none) - 1);
+    else
+        ch_buf_printf(b, ",\"next_cursor\":\"%" PRIu64 ".%s%" PRIu64 "\"}", gen, rest ? "r" : "", pos);
 }
 
-/* A page of ranked comments from s->ids[pos]: looks at up to CH__COMMENTS_IN_MAX ids, shows
- * the first `limit` the viewer may see, in order. *next gets the offset after the last id
- * looked at that the page accounts for (s->n at the end of the ranked part). */
-static ch_err_t ch__ranked_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__snapshot_t *s,
-                                size_t pos, int limit, json_t **items, size_t *next)
+/* A page of ranked comments from s->ids[pos]: looks at up to CH_ITEMS_IN_MAX ids, shows the
+ * first `limit` the viewer may see (the hydration layer decides), in order, appending
+ * '{"items":[threads]' to b. *next gets the offset after the last id looked at that the page
+ * accounts for (s->n at the end of the ranked part). */
+static ch_err_t ch__ranked_page(ch_svc_t *svc, uint64_t viewer, const ch__snapshot_t *s, size_t pos, int limit,
+                                ch_buf_t *b, size_t *next, ch_fault_t *f)
 {
-    size_t window = s->n - pos > CH__COMMENTS_IN_MAX ? CH__COMMENTS_IN_MAX : s->n - pos;
-    const uint64_t *ids = s->ids + pos;
-    uint64_t shown[CH__COMMENTS_IN_MAX];
-    size_t nshown = 0, used = window;
-    ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch__comments_by_ids(svc, conn, viewer, ids, window, &rows);
-    size_t nrows = ch_db_rows_count(rows);
-    for (size_t i = 0; err == CH_OK && i < window; i++) {
-        size_t r = 0;
-        while (r < nrows && (uint64_t)ch_db_rows_int(rows, r, CH_COMMENT_COL_ID) != ids[i])
-            r++;
-        if (r == nrows)
+    size_t window = s->n - pos > CH_ITEMS_IN_MAX ? CH_ITEMS_IN_MAX : s->n - pos, used = window, nshown = 0;
+    ch_item_key_t keys[CH_ITEMS_IN_MAX];
+    ch_hydrated_t h[CH_ITEMS_IN_MAX], shown[CH_PAGE_LIMIT_MAX];
+    uint64_t ids[CH_PAGE_LIMIT_MAX];
+    for (size_t i = 0; i < window; i++)
+        keys[i] = (ch_item_key_t){CH_TARGET_COMMENT, s->ids[pos + i]};
+    ch_err_t err = window ? ch_hydrate_items(svc, viewer, keys, window, CH_HYDRATE_PLACEHOLDERS, h, f) : CH_OK;
+    if (err)
+        return err;
+    for (size_t i = 0; i < window; i++) {
+        if (!h[i].json)
             continue; /* hidden from this viewer, or gone since T */
         if (nshown == (size_t)limit) {
             used = i;
             break;
         }
-        shown[nshown++] = ids[i];
+        ids[nshown] = keys[i].id;
+        shown[nshown++] = h[i];
+        memset(&h[i], 0, sizeof(h[i]));
     }
-    if (err == CH_OK)
-        err = ch__comments_threads(svc, conn, viewer, rows, nrows, shown, nshown, items);
-    ch_db_rows_free(rows);
+    ch_hydrated_free(h, window);
+    ch_buf_append(b, "{\"items\":", 9);
+    err = ch__comments_threads_append(svc, viewer, shown, ids, nshown, b, f);
+    ch_hydrated_free(shown, nshown);
     *next = pos + used;
     return err;
 }
 
-/* The page after a ranked page that ended at offset next: more ranked ones, or what
- * follows them (the rest when capped), or the end. */
-static json_t *ch__ranked_answer(const ch__snapshot_t *s, json_t *items, size_t next)
+/* Closes a ranked page that ended at offset next: more ranked ones, or what follows them (the
+ * rest when capped), or the end. */
+static void ch__ranked_close(const ch__snapshot_t *s, ch_buf_t *b, size_t next)
 {
     if (next < s->n)
-        return ch__page(items, s->gen, 0, next);
-    return ch__page(items, s->capped ? s->gen : 0, 1, (uint64_t)INT64_MAX);
+        ch__close(b, s->gen, 0, next);
+    else
+        ch__close(b, s->capped ? s->gen : 0, 1, (uint64_t)INT64_MAX);
 }
 
 static int ch__cmp_id(const void *a, const void *b)
@@ -247,39 +253,56 @@ static int ch__cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* A page after the ranked part: comments of the walk not ranked, newest first, below `before`. */
-static ch_err_t ch__rest_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__snapshot_t *s,
-                              int limit, uint64_t before, json_t **out)
+/* The walk after the ranked part: comments not ranked, newest first, posted up to T. */
+typedef struct {
+    const ch__snapshot_t *s;
+    const uint64_t *sorted; /* the ranked ids, sorted */
+} ch__rest_ctx_t;
+
+static ch_err_t ch__rest_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
 {
-    uint64_t *sorted = ch_malloc(sizeof(uint64_t) * (s->n + 1)), order[CH__COMMENTS_IN_MAX + 1];
+    const ch__rest_ctx_t *c = ctx;
+    const ch__snapshot_t *s = c->s;
+    /* At most s->n rows are left out, so want + s->n rows hold want unless the walk ends. */
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(s->type)), CH_DB_P_INT(s->target_id), CH_DB_P_INT(s->at),
+                         CH_DB_P_INT(cursor && cursor <= INT64_MAX ? cursor : (uint64_t)INT64_MAX),
+                         CH_DB_P_INT(want + s->n)};
+    ch_err_t err = ch_sql_run(svc, ch__sql_rest, p, CH_NPARAMS(p), &rows, NULL);
+    *n = 0;
+    for (size_t r = 0; err == CH_OK && r < ch_db_rows_count(rows) && *n < want; r++) {
+        uint64_t id = (uint64_t)ch_db_rows_int(rows, r, 0);
+        if (!bsearch(&id, c->sorted, s->n, sizeof(uint64_t), ch__cmp_id))
+            keys[(*n)++] = (ch_item_key_t){CH_TARGET_COMMENT, id};
+    }
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* A page after the ranked part, below `before`. */
+static ch_err_t ch__rest_page(ch_svc_t *svc, uint64_t viewer, const ch__snapshot_t *s, int limit, uint64_t before,
+                              ch_buf_t *b, ch_fault_t *f)
+{
+    uint64_t *sorted = ch_malloc(sizeof(uint64_t) * (s->n + 1));
     memcpy(sorted, s->ids, sizeof(uint64_t) * s->n);
     qsort(sorted, s->n, sizeof(uint64_t), ch__cmp_id);
-    /* At most s->n rows are left out, so limit + 1 + s->n rows always fill the page. */
-    ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer),    CH_DB_P_TEXT(ch_target_type_name(s->type)),
-                         CH_DB_P_INT(s->target_id), CH_DB_P_INT(s->at),
-                         CH_DB_P_INT(before > INT64_MAX ? (uint64_t)INT64_MAX : before),
-                         CH_DB_P_INT((size_t)limit + 1 + s->n)};
-    ch_err_t err = ch_sql_on(svc, conn, ch__sql_rest, p, CH_NPARAMS(p), &rows, NULL);
-    size_t norder = 0, n = ch_db_rows_count(rows);
-    for (size_t r = 0; err == CH_OK && r < n && norder <= (size_t)limit; r++) {
-        uint64_t id = (uint64_t)ch_db_rows_int(rows, r, CH_COMMENT_COL_ID);
-        if (!bsearch(&id, sorted, s->n, sizeof(uint64_t), ch__cmp_id))
-            order[norder++] = id;
+    ch__rest_ctx_t ctx = {s, sorted};
+    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    ch_err_t err = ch_page_fill(svc, viewer, CH_HYDRATE_PLACEHOLDERS, limit, SIZE_MAX, before, ch__rest_ids, &ctx,
+                                pg, f);
+    if (err == CH_OK) {
+        ch_buf_append(b, "{\"items\":", 9);
+        err = ch__comments_threads_append(svc, viewer, pg->h, pg->ids, pg->n, b, f);
+        ch__close(b, pg->next ? s->gen : 0, 1, pg->next);
     }
-    json_t *items = NULL;
-    size_t shown = norder > (size_t)limit ? (size_t)limit : norder;
-    if (err == CH_OK)
-        err = ch__comments_threads(svc, conn, viewer, rows, n, order, shown, &items);
-    if (err == CH_OK)
-        *out = ch__page(items, norder > (size_t)limit ? s->gen : 0, 1, order[limit > 0 ? limit - 1 : 0]);
-    ch_db_rows_free(rows);
+    ch_hydrated_free(pg->h, pg->n);
+    free(pg);
     free(sorted);
     return err;
 }
 
 /* Ranks the item's comments now into s (s->ids owned). */
-static ch_err_t ch__rank(ch_svc_t *svc, ch_db_conn_t *conn, const ch_target_t *item, ch__snapshot_t *s)
+static ch_err_t ch__rank(ch_svc_t *svc, const ch_target_t *item, ch__snapshot_t *s)
 {
     memset(s, 0, sizeof(*s));
     s->type = item->type;
@@ -288,7 +311,7 @@ static ch_err_t ch__rank(ch_svc_t *svc, ch_db_conn_t *conn, const ch_target_t *i
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(item->type)), CH_DB_P_INT(item->id), CH_DB_P_INT(s->at),
                          CH_DB_P_INT(CH_COMMENTS_TOP_RANKED_MAX + 1)};
-    ch_err_t err = ch_sql_on(svc, conn, ch__sql_rank, p, CH_NPARAMS(p), &rows, NULL);
+    ch_err_t err = ch_sql_run(svc, ch__sql_rank, p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
     size_t n = ch_db_rows_count(rows);
@@ -320,58 +343,67 @@ static ch_err_t ch__current(ch_svc_t *svc, const ch_target_t *item, ch__snapshot
 
 /* The first page: from the item's current snapshot, or a new ranking (kept when the walk
  * is longer than a page). */
-static ch_err_t ch__first_page(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_target_t *item,
-                               int limit, json_t **out)
+static ch_err_t ch__first_page(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit, ch_buf_t *b,
+                               ch_fault_t *f)
 {
     ch__snapshot_t s;
     int found = 0;
     ch_err_t err = ch__current(svc, item, &s, &found);
     if (err == CH_OK && !found) {
-        err = ch__rank(svc, conn, item, &s);
+        err = ch__rank(svc, item, &s);
         if (err == CH_OK && (s.n > (size_t)limit || s.capped) && (err = ch__new_gen(svc, item, &s.gen)) == CH_OK)
             err = ch__save(svc, &s);
     }
-    json_t *items = NULL;
     size_t next = 0;
     if (err == CH_OK)
-        err = ch__ranked_page(svc, conn, viewer, &s, 0, limit, &items, &next);
-    if (err == CH_OK)
-        *out = s.gen ? ch__ranked_answer(&s, items, next) : ch__page(items, 0, 0, 0);
+        err = ch__ranked_page(svc, viewer, &s, 0, limit, b, &next, f);
+    if (err == CH_OK) {
+        if (s.gen)
+            ch__ranked_close(&s, b, next);
+        else
+            ch__close(b, 0, 0, 0);
+    }
     free(s.ids);
     return err;
 }
 
-ch_err_t ch__comments_top(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch_target_t *item, int limit,
-                          const char *cursor, json_t **out, ch_fault_t *f)
+ch_err_t ch__comments_top(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit, const char *cursor,
+                          char **out, ch_fault_t *f)
 {
-    if (!cursor)
-        return ch__first_page(svc, conn, viewer, item, limit, out);
-    const char *p = cursor;
-    uint64_t gen, pos;
-    int rest = 0, found = 0;
-    if (ch__num(&p, &gen) != 0 || *p++ != '.')
-        return ch__bad_cursor(f);
-    if (*p == 'r') {
-        rest = 1;
-        p++;
+    ch_buf_t b = CH_BUF_INIT;
+    ch_err_t err;
+    if (!cursor) {
+        err = ch__first_page(svc, viewer, item, limit, &b, f);
+    } else {
+        const char *p = cursor;
+        uint64_t gen, pos;
+        int rest = 0, found = 0;
+        if (ch__num(&p, &gen) != 0 || *p++ != '.')
+            return ch__bad_cursor(f);
+        if (*p == 'r') {
+            rest = 1;
+            p++;
+        }
+        if (ch__num(&p, &pos) != 0 || *p)
+            return ch__bad_cursor(f);
+        ch__snapshot_t s;
+        if ((err = ch__load(svc, gen, item, &s, &found)) != CH_OK)
+            return err;
+        if (!found || (rest && !s.capped) || (!rest && (pos == 0 || pos >= s.n)))
+            err = ch__bad_cursor(f);
+        else if (rest)
+            err = ch__rest_page(svc, viewer, &s, limit, pos, &b, f);
+        else {
+            size_t next = 0;
+            err = ch__ranked_page(svc, viewer, &s, (size_t)pos, limit, &b, &next, f);
+            if (err == CH_OK)
+                ch__ranked_close(&s, &b, next);
+        }
+        free(s.ids);
     }
-    if (ch__num(&p, &pos) != 0 || *p)
-        return ch__bad_cursor(f);
-    ch__snapshot_t s;
-    ch_err_t err = ch__load(svc, gen, item, &s, &found);
-    if (err)
-        return err;
-    if (!found || (rest && !s.capped) || (!rest && (pos == 0 || pos >= s.n)))
-        err = ch__bad_cursor(f);
-    else if (rest)
-        err = ch__rest_page(svc, conn, viewer, &s, limit, pos, out);
-    else {
-        json_t *items = NULL;
-        size_t next = 0;
-        err = ch__ranked_page(svc, conn, viewer, &s, (size_t)pos, limit, &items, &next);
-        if (err == CH_OK)
-            *out = ch__ranked_answer(&s, items, next);
-    }
-    free(s.ids);
+    if (err == CH_OK)
+        *out = b.data;
+    else
+        ch_buf_clear(&b);
     return err;
 }

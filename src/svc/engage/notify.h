@@ -52,8 +52,9 @@ ch_err_t ch_notify_target_gone(ch_svc_t *svc, ch_db_conn_t *conn, const char *ty
 /* ---- reading (API) --------------------------------------------------------------------- */
 
 /** A page of user's notifications, newest first: {items, next_cursor}; before is the
- * cursor (0 = from the newest). *out is new (caller frees). */
-ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before, json_t **out);
+ * cursor (0 = from the newest). The actors are rendered by the hydration layer. *out is
+ * JSON text (malloc'd, caller frees). */
+ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before, char **out, ch_fault_t *f);
 /** Marks user's notifications read: those with id <= up_to, or all when up_to is 0. */
 ch_err_t ch_notify_mark_read(ch_svc_t *svc, uint64_t user, uint64_t up_to);
 /** Number of user's unread groups. */

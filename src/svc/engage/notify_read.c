@@ -1,60 +1,65 @@
-/* Reading notifications: a page is one keyset scan of (user_id, id) joined to the three
- * newest actors' rows; read marks and the unread count use the partial index on unread
+/* Reading notifications: a page is one keyset scan of (user_id, id); the three newest
+ * actors are hydrated (svc/common/hydrate.h) in one call; read marks and the unread count use the partial index on unread
  * groups. */
 #include "svc/engage/notify.h"
 
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
+#include "svc/common/page.h"
 #include "svc/common/sql.h"
 
-#define CH__ACTOR_COLUMNS(u) u ".id, " u ".handle, " u ".display_name, " u ".avatar_url, " u ".is_private"
-#define CH__NCOLS_BASE 7
-#define CH__NCOLS_ACTOR 5
-
+/* The page's rows: the groups and their actors' ids; the actors come from the hydration
+ * layer, one call for the whole page. The target stays {type, id} as stored: groups about a
+ * deleted item are dropped by the worker (notify_consume.c), and a group may be about an
+ * item the layer cannot tell from one that never existed, so targets are not hydrated. */
 static const char ch__sql_page[] =
-    "SELECT n.id, n.kind, n.target_type, n.target_id, n.actors_count, n.is_read, n.updated_at, "
-    CH__ACTOR_COLUMNS("u1") ", " CH__ACTOR_COLUMNS("u2") ", " CH__ACTOR_COLUMNS("u3")
-    " FROM notifications n"
-    " LEFT JOIN users u1 ON u1.id = n.actor1_id"
-    " LEFT JOIN users u2 ON u2.id = n.actor2_id"
-    " LEFT JOIN users u3 ON u3.id = n.actor3_id"
-    " WHERE n.user_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3";
+    "SELECT n.id, n.kind, n.target_type, n.target_id, n.actors_count, n.is_read, n.updated_at,"
+    " n.actor1_id, n.actor2_id, n.actor3_id"
+    " FROM notifications n WHERE n.user_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3";
+enum { CH__COL_ACTOR1 = 7 };
 
-/* The user summary in columns col.. of row, or NULL when that actor slot is empty. */
-static json_t *ch__actor(const ch_db_rows_t *rows, size_t row, size_t col)
-{
-    if (ch_db_rows_isnull(rows, row, col))
-        return NULL;
-    return json_pack("{s:s, s:s, s:s, s:o, s:b}", "id", ch_db_rows_text(rows, row, col), "handle",
-                     ch_db_rows_text(rows, row, col + 1), "display_name", ch_db_rows_text(rows, row, col + 2),
-                     "avatar_url",
-                     ch_db_rows_isnull(rows, row, col + 3) ? json_null()
-                                                           : json_string(ch_db_rows_text(rows, row, col + 3)),
-                     "is_private", (int)ch_db_rows_int(rows, row, col + 4));
-}
+/* What the layer said about one page. */
+typedef struct {
+    size_t n;                 /* rows shown at most (<= limit) */
+    size_t nactors;           /* filled entries of actors/users */
+    uint64_t actors[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
+    ch_hydrated_user_t users[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
+    int actor_at[CH_PAGE_LIMIT_MAX][CH_NOTIFY_FIRST_ACTORS]; /* index into users, -1 = empty slot */
+} ch__npage_t;
 
-static json_t *ch__render(const ch_db_rows_t *rows, size_t i)
+/* Appends notification row i to b. */
+static void ch__render(ch_buf_t *b, const ch_db_rows_t *rows, size_t i, const ch__npage_t *pg)
 {
-    char updated[CH_RFC3339_LEN];
-    ch_format_rfc3339(ch_db_rows_int(rows, i, 6), updated);
-    json_t *actors = json_array();
+    ch_buf_append(b, "{\"id\":", 6);
+    ch_page_id(b, (uint64_t)ch_db_rows_int(rows, i, 0));
+    ch_buf_printf(b, ",\"kind\":\"%s\",\"actors\":[", ch_db_rows_text(rows, i, 1));
+    int first = 1;
     for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++) {
-        json_t *a = ch__actor(rows, i, CH__NCOLS_BASE + k * CH__NCOLS_ACTOR);
-        if (a)
-            json_array_append_new(actors, a);
+        int a = pg->actor_at[i][k];
+        const ch_hydrated_user_t *u = a >= 0 ? &pg->users[a] : NULL;
+        if (!u || !u->json)
+            continue;
+        if (!first)
+            ch_buf_append(b, ",", 1);
+        first = 0;
+        ch_page_user_private(b, u);
     }
-    json_t *n = json_pack("{s:s, s:s, s:o, s:I, s:b, s:s}", "id", ch_db_rows_text(rows, i, 0), "kind",
-                          ch_db_rows_text(rows, i, 1), "actors", actors, "actors_count",
-                          (json_int_t)ch_db_rows_int(rows, i, 4), "read", (int)ch_db_rows_int(rows, i, 5),
-                          "updated_at", updated);
-    const char *type = ch_db_rows_text(rows, i, 2);
-    if (type[0])
-        json_object_set_new(n, "target", json_pack("{s:s, s:s}", "type", type, "id", ch_db_rows_text(rows, i, 3)));
-    return n;
+    ch_buf_printf(b, "],\"actors_count\":%" PRId64 ",\"read\":%s,\"updated_at\":", ch_db_rows_int(rows, i, 4),
+                  ch_db_rows_int(rows, i, 5) ? "true" : "false");
+    ch_page_time(b, ch_db_rows_int(rows, i, 6));
+    if (!ch_db_rows_isnull(rows, i, 2) && ch_db_rows_text(rows, i, 2)[0]) {
+        ch_buf_printf(b, ",\"target\":{\"type\":\"%s\",\"id\":", ch_db_rows_text(rows, i, 2));
+        ch_page_id(b, (uint64_t)ch_db_rows_int(rows, i, 3));
+        ch_buf_append(b, "}", 1);
+    }
+    ch_buf_append(b, "}", 1);
 }
 
-ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before, json_t **out)
+ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before, char **out, ch_fault_t *f)
 {
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(user), CH_DB_P_INT(before ? before : (uint64_t)INT64_MAX),
@@ -63,13 +68,35 @@ ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before
     if (err)
         return err;
     size_t n = ch_db_rows_count(rows);
-    json_t *items = json_array();
-    for (size_t i = 0; i < n && i < (size_t)limit; i++)
-        json_array_append_new(items, ch__render(rows, i));
-    json_t *next = n > (size_t)limit ? json_string(ch_db_rows_text(rows, (size_t)limit - 1, 0)) : json_null();
+    ch__npage_t *pg = ch_calloc(1, sizeof(*pg));
+    pg->n = n > (size_t)limit ? (size_t)limit : n;
+    for (size_t i = 0; i < pg->n; i++) {
+        for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++) {
+            int empty = ch_db_rows_isnull(rows, i, CH__COL_ACTOR1 + k);
+            pg->actor_at[i][k] = empty ? -1 : (int)pg->nactors;
+            if (!empty)
+                pg->actors[pg->nactors++] = (uint64_t)ch_db_rows_int(rows, i, CH__COL_ACTOR1 + k);
+        }
+    }
+    err = pg->nactors ? ch_hydrate_users(svc, user, pg->actors, pg->nactors, pg->users, f) : CH_OK;
+    if (err == CH_OK) {
+        ch_buf_t b = CH_BUF_INIT;
+        ch_buf_append(&b, "{\"items\":[", 10);
+        int first = 1;
+        for (size_t i = 0; i < pg->n; i++) {
+            if (!first)
+                ch_buf_append(&b, ",", 1);
+            first = 0;
+            ch__render(&b, rows, i, pg);
+        }
+        ch_buf_append(&b, "]", 1);
+        ch_page_close(&b, n > pg->n ? (uint64_t)ch_db_rows_int(rows, pg->n - 1, 0) : 0);
+        *out = b.data;
+    }
+    ch_hydrated_users_free(pg->users, pg->nactors);
+    free(pg);
     ch_db_rows_free(rows);
-    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
-    return CH_OK;
+    return err;
 }
 
 ch_err_t ch_notify_mark_read(ch_svc_t *svc, uint64_t user, uint64_t up_to)

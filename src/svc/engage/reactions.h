@@ -60,8 +60,9 @@ ch_err_t ch_reactions_delete(ch_svc_t *svc, uint64_t user, ch_target_type_t type
 /** One page of the users who reacted to (type, id), newest first: reactions with id below
  * `before` (0 = from the newest), of `kind` only when kind is not NULL (else CH_EINVAL
  * naming "kind" when it is not a kind). Users blocked either way with viewer are left
- * out. *out is {items: [{user, kind, reacted_at}], next_cursor}. */
+ * out. *out is {items: [{user, kind, reacted_at}], next_cursor} as JSON text (malloc'd,
+ * caller frees). */
 ch_err_t ch_reactions_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id, const char *kind,
-                           int limit, uint64_t before, json_t **out, ch_fault_t *f);
+                           int limit, uint64_t before, char **out, ch_fault_t *f);
 
 #endif

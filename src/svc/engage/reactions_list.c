@@ -1,9 +1,10 @@
 /* Who reacted to a target: newest first, keyset on the reaction id, users blocked either
- * way with the viewer left out (two primary-key / index probes per row). */
+ * way with the viewer left out (two primary-key / index probes per row, so the page is full);
+ * the users are rendered by the hydration layer, which checks blocks again. */
 #include <stdio.h>
 
 #include "core/clock.h"
-#include "svc/common/rows_json.h"
+#include "svc/common/page.h"
 #include "svc/common/sql.h"
 #include "svc/engage/reactions.h"
 
@@ -20,7 +21,7 @@ static const char ch__sql_list[] = CH__LIST_SELECT CH__LIST_TAIL;
 static const char ch__sql_list_kind[] = CH__LIST_SELECT " AND r.kind = $6" CH__LIST_TAIL;
 
 ch_err_t ch_reactions_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id, const char *kind,
-                           int limit, uint64_t before, json_t **out, ch_fault_t *f)
+                           int limit, uint64_t before, char **out, ch_fault_t *f)
 {
     int k = -1;
     if (kind && (k = ch_reaction_kind_parse(kind)) < 0)
@@ -41,16 +42,33 @@ ch_err_t ch_reactions_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type
     err = ch_sql_run(svc, k >= 0 ? ch__sql_list_kind : ch__sql_list, p, k >= 0 ? 6 : 5, &rows, NULL);
     if (err)
         return err;
-    json_t *items = json_array();
-    size_t n = ch_db_rows_count(rows);
-    for (size_t r = 0; r < n && r < (size_t)limit; r++) {
-        char when[CH_RFC3339_LEN];
-        ch_format_rfc3339(ch_db_rows_int(rows, r, 3), when);
-        json_array_append_new(items, json_pack("{s:o, s:s, s:s}", "user", ch_user_summary_render(rows, r, 0, 4),
-                                               "kind", ch_db_rows_text(rows, r, 1), "reacted_at", when));
+    /* The users through the hydration layer, one call for the page. */
+    size_t n = ch_db_rows_count(rows), shown = n > (size_t)limit ? (size_t)limit : n;
+    uint64_t users[CH_PAGE_LIMIT_MAX];
+    ch_hydrated_user_t u[CH_PAGE_LIMIT_MAX];
+    for (size_t r = 0; r < shown; r++)
+        users[r] = (uint64_t)ch_db_rows_int(rows, r, 0);
+    if ((err = ch_hydrate_users(svc, viewer, users, shown, u, f)) != CH_OK) {
+        ch_db_rows_free(rows);
+        return err;
     }
-    json_t *next = n > (size_t)limit ? json_string(ch_db_rows_text(rows, (size_t)limit - 1, 2)) : json_null();
+    ch_buf_t b = CH_BUF_INIT;
+    ch_buf_append(&b, "{\"items\":[", 10);
+    int first = 1;
+    for (size_t r = 0; r < shown; r++) {
+        if (!u[r].json) /* blocked since, or gone */
+            continue;
+        ch_buf_append(&b, first ? "{\"user\":" : ",{\"user\":", first ? 8 : 9);
+        first = 0;
+        ch_buf_append(&b, u[r].json, u[r].len);
+        ch_buf_printf(&b, ",\"kind\":\"%s\",\"reacted_at\":", ch_db_rows_text(rows, r, 1));
+        ch_page_time(&b, ch_db_rows_int(rows, r, 3));
+        ch_buf_append(&b, "}", 1);
+    }
+    ch_buf_append(&b, "]", 1);
+    ch_page_close(&b, n > shown ? (uint64_t)ch_db_rows_int(rows, shown - 1, 2) : 0);
+    ch_hydrated_users_free(u, shown);
     ch_db_rows_free(rows);
-    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    *out = b.data;
     return CH_OK;
 }

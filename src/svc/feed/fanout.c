@@ -13,6 +13,7 @@
 #include "store/timeline.h"
 #include "svc/common/sql.h"
 #include "svc/engage/target.h"
+#include "svc/feed/nettop.h"
 #include "svc/feed/pullset.h"
 
 ch_feed_policy_t ch_feed_policy_config(const ch_config_t *cfg)
@@ -186,6 +187,8 @@ static ch_err_t ch__item_created(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t id)
     if ((err = ch__author_load(svc, conn, job.entry.author_id, &job.author)) != CH_OK ||
         (err = ch__author_bump(svc, conn, job.entry.author_id, ch_id_time_ms(id), &job.author)) != CH_OK)
         return err;
+    /* for reused rankings (nettop.h): the newest item of an author some follower may pull */
+    ch_feed_anew_note(svc, job.entry.author_id, id, job.author.followers >= ch_feed_pull_join_followers(&job.policy));
     /* Nobody would get a push, whatever their read rate: O(1) for a celebrity's item. */
     if (!ch_feed_policy_push(&job.policy, job.author.followers, job.author.post_rate, HUGE_VAL)) {
         int celebrity = job.policy.mode == CH_FEED_MODE_HYBRID && job.policy.celebrity_followers > 0 &&

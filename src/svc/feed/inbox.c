@@ -13,6 +13,7 @@
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
 #include "svc/feed/fanout.h"
+#include "svc/feed/nettop.h"
 #include "svc/feed/pullset.h"
 #include "svc/feed/rebuild.h"
 #include "svc/feed/visible.h"
@@ -114,7 +115,7 @@ static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t befor
  * runs the fan-out too: a worker-only process with an in-process store does not, see
  * svc/worker/worker.c; an api-only process reads the database instead, as while the store
  * is down). Several api processes with in-process stores need CHORUS_REDIS. */
-static int ch__store_fed(const ch_svc_t *svc)
+int ch_feed_store_fed(const ch_svc_t *svc)
 {
     return svc->timelines &&
            ((svc->cfg->roles & CH_ROLE_WORKER) || strcmp(ch_timeline_kind(svc->timelines), "memory") != 0);
@@ -143,7 +144,7 @@ ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before
     /* The pull set is read first; computed, it takes the read rate as of the last read (the
      * set is cached for a while anyway). */
     ch_timeline_meta_t meta = {0};
-    int fed = ch__store_fed(svc);
+    int fed = ch_feed_store_fed(svc);
     ch_err_t err = CH_OK;
     if (!ch_feed_pullset_cached(svc, viewer, &ps)) {
         if (fed && ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) == CH_OK && meta.exists)

@@ -14,15 +14,13 @@
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
 #include "svc/feed/mix.h"
+#include "svc/feed/nettop.h"
 #include "svc/feed/rank_features.h"
 #include "svc/feed/rank_model.h"
-#include "svc/feed/rank_signals.h"
+#include "svc/feed/rank_page.h"
 #include "svc/feed/seen.h"
+#include "svc/feed/rank_signals.h"
 #include "svc/feed/snapshot.h"
-
-/* Entries hydrated per step of a page beyond what it still needs (items hidden since the
- * ranking are skipped without another round trip, most of the time). */
-#define CH__PAGE_SLACK 10
 
 /* One candidate while it is ranked. */
 typedef struct {
@@ -318,6 +316,7 @@ static ch_err_t ch__rank(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, in
         memcpy(s->entries[i].features, it->x, sizeof(it->x));
     }
     s->n = err == CH_OK ? n : 0;
+    s->total = s->n;
     free(mi);
     free(order);
     free(w);
@@ -326,175 +325,73 @@ static ch_err_t ch__rank(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, in
     return err;
 }
 
-/* ---- serving ------------------------------------------------------------------------------ */
-
-/* One rendered feed item. */
-static json_t *ch__render(const ch_feed_snap_t *s, const ch_feed_snap_entry_t *e, json_t *obj, json_t *users,
-                          int explain)
-{
-    json_t *it = json_pack("{s:o, s:s}", "item", obj, "reason", ch_feed_reason_name(e->cand.reason));
-    if (e->cand.reason == CH_FEED_REASON_LIKED_BY_FOLLOWING) {
-        json_t *via = json_array();
-        for (int v = 0; v < CH_FEED_VIA_MAX && e->cand.via[v]; v++) {
-            char id[CH_ID_STR_LEN];
-            snprintf(id, sizeof(id), "%" PRIu64, e->cand.via[v]);
-            json_t *u = json_object_get(users, id);
-            if (u)
-                json_array_append(via, u);
-        }
-        json_object_set_new(it, "via", via);
-    }
-    if ((e->cand.reason == CH_FEED_REASON_TRENDING_HASHTAG || e->cand.reason == CH_FEED_REASON_INTEREST) &&
-        e->cand.tag[0])
-        json_object_set_new(it, "tag", json_string(e->cand.tag));
-    if (explain) {
-        json_object_set_new(it, "rank_score", json_real(e->score));
-        if (s->has_features) {
-            json_t *fx = json_object();
-            for (int k = 0; k < CH_FEED_F_COUNT; k++)
-                json_object_set_new(fx, ch_feed_feature_name((ch_feed_feature_t)k), json_real(e->features[k]));
-            json_object_set_new(it, "features", fx);
-        }
-    }
-    return it;
-}
-
-/* The page of s from offset: the first `limit` entries the viewer may still see (at most
- * CH_FEED_PAGE_SCAN_MAX looked at), rendered; adds them to the seen set. */
-static ch_err_t ch__serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t *s, size_t offset, int limit,
-                          int explain, const ch_feed_feedback_t *fb, json_t **out, ch_fault_t *f)
-{
-    size_t cap = (size_t)limit + CH__PAGE_SLACK;
-    ch_item_key_t *keys = ch_malloc(sizeof(*keys) * cap), *served = ch_malloc(sizeof(*served) * (size_t)limit);
-    json_t **objs = ch_malloc(sizeof(*objs) * cap), **shown_objs = ch_malloc(sizeof(*objs) * (size_t)limit);
-    uint64_t *authors = ch_malloc(sizeof(uint64_t) * cap);
-    int *muted = ch_malloc(sizeof(int) * cap);
-    size_t *shown = ch_malloc(sizeof(size_t) * (size_t)limit), nshown = 0, pos = offset, scanned = 0;
-    ch_err_t err = CH_OK;
-    while (err == CH_OK && nshown < (size_t)limit && pos < s->n && scanned < CH_FEED_PAGE_SCAN_MAX) {
-        size_t w = (size_t)limit - nshown + CH__PAGE_SLACK;
-        if (w > s->n - pos)
-            w = s->n - pos;
-        if (w > CH_FEED_PAGE_SCAN_MAX - scanned)
-            w = CH_FEED_PAGE_SCAN_MAX - scanned;
-        for (size_t i = 0; i < w; i++) {
-            keys[i] = s->entries[pos + i].cand.key;
-            authors[i] = s->entries[pos + i].cand.author_id;
-        }
-        memset(objs, 0, sizeof(*objs) * w);
-        err = ch_items_hydrate(svc, viewer, keys, w, objs, NULL, f);
-        if (err == CH_OK)
-            err = ch_feed_muted_many(svc, viewer, authors, w, muted);
-        size_t i = 0;
-        for (; err == CH_OK && i < w; i++) {
-            if (nshown == (size_t)limit)
-                break; /* the page is full: this entry starts the next one */
-            if (!objs[i] || muted[i] || ch__key_in(fb->hidden, fb->n_hidden, keys[i]))
-                continue; /* gone, hidden or not for this viewer any more: skipped where it was */
-            shown[nshown] = pos + i;
-            served[nshown] = keys[i];
-            shown_objs[nshown++] = objs[i];
-            objs[i] = NULL;
-        }
-        for (size_t j = 0; j < w; j++)
-            json_decref(objs[j]);
-        pos += i;
-        scanned += i;
-    }
-    json_t *users = NULL;
-    if (err == CH_OK) {
-        uint64_t via[CH_FEED_VIA_MAX * 100];
-        size_t nvia = 0;
-        for (size_t k = 0; k < nshown; k++)
-            for (int v = 0; v < CH_FEED_VIA_MAX && s->entries[shown[k]].cand.via[v]; v++)
-                if (s->entries[shown[k]].cand.reason == CH_FEED_REASON_LIKED_BY_FOLLOWING)
-                    via[nvia++] = s->entries[shown[k]].cand.via[v];
-        err = nvia ? ch_feed_user_summaries(svc, viewer, via, nvia, &users) : CH_OK;
-    }
-    json_t *items = json_array();
-    for (size_t k = 0; k < nshown; k++) {
-        if (err == CH_OK)
-            json_array_append_new(items, ch__render(s, &s->entries[shown[k]], shown_objs[k], users, explain));
-        else
-            json_decref(shown_objs[k]);
-    }
-    json_decref(users);
-    if (err == CH_OK) {
-        if (ch_feed_seen_add(svc, viewer, served, nshown) != CH_OK)
-            ch_log_warn("feed: seen set not updated");
-        char cursor[48];
-        json_t *next = json_null();
-        if (s->gen && pos < s->n) {
-            ch_feed_cursor_format(s->gen, pos, cursor, sizeof(cursor));
-            json_decref(next);
-            next = json_string(cursor);
-        }
-        *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
-        if (explain) {
-            const ch_feed_model_t *m = ch_feed_model_acquire();
-            json_object_set_new(*out, "model", json_string(m->source));
-            ch_feed_model_release(m);
-        }
-    } else {
-        json_decref(items);
-    }
-    free(keys);
-    free(served);
-    free(objs);
-    free(shown_objs);
-    free(authors);
-    free(muted);
-    free(shown);
-    return err;
-}
-
 /* ---- reuse ------------------------------------------------------------------------------- */
 
 /* A viewer generation no snapshot matches: the one recorded when it could not be read. */
 #define CH__VGEN_UNKNOWN UINT64_MAX
+/* How much younger than a generation's lifetime a snapshot must be for its generation to
+ * still tell (a change after the ranking wrote a generation that has not expired yet). */
+#define CH__VGEN_MARGIN_MS (60LL * 1000)
 
-/* Loads into s the viewer's latest ranking when a request without cursor may serve it again
- * (1): younger than CHORUS_FEED_REUSE_MS, made under the viewer's current generation (no
- * feedback, follow, block or mute since) and with the same newest in-network item (nothing
- * new arrived). Its entries are hydrated at serving as any page's, so deletes, blocks and
- * visibility changes since still apply. 0: rank anew (s empty). */
-static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uint64_t vgen, ch_feed_snap_t *s)
+/* Whether s was ranked under the viewer's current generation vgen: no feedback, follow,
+ * block or mute of the viewer since, so what the ranking left out as hidden or muted is
+ * still all there is to leave out. */
+static int ch__same_gen(const ch_feed_snap_t *s, uint64_t vgen)
+{
+    int64_t age = ch_now_ms() - s->at_ms;
+    return vgen != CH__VGEN_UNKNOWN && s->vgen == vgen && age >= 0 && age < CH_VIEWER_GEN_TTL_MS - CH__VGEN_MARGIN_MS;
+}
+
+/* Loads into s the head of the viewer's latest ranking when a request without cursor may
+ * serve it again (1): younger than CHORUS_FEED_REUSE_MS, made under the viewer's current
+ * generation (no feedback, follow, block or mute since) and with the same newest in-network
+ * item (nothing new arrived). Its entries are hydrated at serving as any page's, so deletes,
+ * blocks and visibility changes since still apply. 0: rank anew (s empty). */
+static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uint64_t vgen, int quick,
+                        ch_feed_snap_t *s)
 {
     int found = 0;
     memset(s, 0, sizeof(*s));
     if (svc->cfg->feed_reuse_ms <= 0 || vgen == CH__VGEN_UNKNOWN ||
-        ch_feed_snap_latest(svc, ch__feed_name(kind), viewer, s, &found) != CH_OK || !found)
+        ch_feed_snap_head(svc, ch__feed_name(kind), viewer, s, &found) != CH_OK || !found)
         return 0;
     int64_t age = ch_now_ms() - s->at_ms;
     ch_feed_cand_t top;
     size_t got = 0;
     ch_fault_t f;
     memset(&f, 0, sizeof(f));
-    int ok = s->gen && age >= 0 && age < svc->cfg->feed_reuse_ms && s->vgen == vgen &&
-             ch_feed_in_network(svc, viewer, 0, 1, &top, &got, &f) == CH_OK && (got ? top.key.id : 0) == s->net_top;
+    int ok = s->gen && age >= 0 && age < svc->cfg->feed_reuse_ms && s->vgen == vgen, newer = 0;
+    /* nothing newer in network: from the timeline and the fan-out's notes, else by SQL */
+    if (ok && ch_feed_net_newer(svc, viewer, s->net_top, &newer) == CH_OK)
+        ok = !newer;
+    else if (ok && quick)
+        ok = 0; /* the SQL check is not for the loop: rank on a worker, which checks again */
+    else if (ok)
+        ok = ch_feed_in_network(svc, viewer, 0, 1, &top, &got, &f) == CH_OK && (got ? top.key.id : 0) == s->net_top;
     if (!ok)
         ch_feed_snap_clear(s);
     return ok;
 }
 
 ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int limit, const char *cursor,
-                        int explain, json_t **out, ch_fault_t *f)
+                        int explain, int quick, int *needs_worker, char **out, ch_fault_t *f)
 {
     uint64_t gen = 0;
     size_t offset = 0;
+    *out = NULL;
+    *needs_worker = 0;
     if (limit < 1 || limit > CH_FEED_PAGE_MAX)
         return ch_fault(f, CH_EINVAL, "limit", "from 1 to %d", CH_FEED_PAGE_MAX);
     if (cursor && ch_feed_cursor_parse(cursor, &gen, &offset) != 0)
         return ch__bad_cursor(f);
     /* read before anything the ranking reads: a change racing with it makes the next request rank */
     uint64_t vgen = CH__VGEN_UNKNOWN;
-    if (!cursor && ch_viewer_gen_get(svc, viewer, &vgen) != CH_OK)
+    if (ch_viewer_gen_get(svc, viewer, &vgen) != CH_OK)
         vgen = CH__VGEN_UNKNOWN;
     ch_feed_feedback_t fb;
     memset(&fb, 0, sizeof(fb));
-    ch_err_t err = ch_feed_feedback_load(svc, viewer, &fb, f);
-    if (err)
-        return err;
+    int have_fb = 0;
+    ch_err_t err = CH_OK;
     ch_feed_snap_t s;
     if (cursor) {
         int found = 0;
@@ -503,13 +400,41 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
             ch_feed_snap_clear(&s);
             err = ch__bad_cursor(f);
         }
-    } else if (explain || !ch__reusable(svc, kind, viewer, vgen, &s)) {
-        err = ch__rank(svc, kind, viewer, explain, &fb, vgen, &s, f);
+    } else if (explain || !ch__reusable(svc, kind, viewer, vgen, quick, &s)) {
+        if (quick) {
+            *needs_worker = 1;
+            return CH_EUNAVAILABLE;
+        }
+        if ((err = ch_feed_feedback_load(svc, viewer, &fb, f)) == CH_OK) {
+            have_fb = 1;
+            err = ch__rank(svc, kind, viewer, explain, &fb, vgen, &s, f);
+        }
         if (err == CH_OK && s.n > (size_t)limit && ch_feed_snap_save(svc, ch__feed_name(kind), viewer, &s) != CH_OK)
             ch_log_warn("feed: ranked snapshot not kept (kv store): the page is served without a next cursor");
     }
+    /* feedback and mutes are applied again only when they may have changed since the ranking */
+    int same = err == CH_OK && ch__same_gen(&s, vgen);
+    if (err == CH_OK && !same && !have_fb && quick) {
+        ch_feed_snap_clear(&s);
+        *needs_worker = 1;
+        return CH_EUNAVAILABLE;
+    }
+    if (err == CH_OK && !same && !have_fb)
+        err = ch_feed_feedback_load(svc, viewer, &fb, f);
+    const ch_feed_feedback_t *fbp = same ? NULL : &fb;
+    int need_all = 0;
     if (err == CH_OK)
-        err = ch__serve(svc, viewer, &s, offset, limit, explain, &fb, out, f);
+        err = ch_feed_page_serve(svc, viewer, &s, offset, limit, explain, fbp, out, &need_all, f);
+    if (err == CH_OK && need_all) { /* the head ran out before the page was full */
+        uint64_t g = s.gen;
+        int found = 0;
+        ch_feed_snap_clear(&s);
+        err = ch_feed_snap_load(svc, ch__feed_name(kind), viewer, g, &s, &found);
+        if (err == CH_OK && !found)
+            err = ch__bad_cursor(f);
+        if (err == CH_OK)
+            err = ch_feed_page_serve(svc, viewer, &s, offset, limit, explain, fbp, out, &need_all, f);
+    }
     ch_feed_snap_clear(&s);
     ch_feed_feedback_clear(&fb);
     return err;

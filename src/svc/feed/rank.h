@@ -27,10 +27,13 @@
 typedef enum { CH_FEED_HOME, CH_FEED_REELS } ch_feed_kind_t;
 
 /** One page of viewer's ranked feed: {items: [{item, reason, via?, tag?, rank_score?,
- * features?}], next_cursor} into *out (caller owns it). cursor NULL for a first page;
+ * features?}], next_cursor} as JSON text into *out (NUL-terminated, malloc'd, caller frees). cursor NULL for a first page;
  * explain adds each item's score and features (the caller checks who may ask). An unknown
- * or expired cursor answers CH_EINVAL (422, field cursor): start again. */
+ * or expired cursor answers CH_EINVAL (422, field cursor): start again. quick (the caller runs
+ * on an event loop): serve only what needs no ranking and no SQL besides the page's
+ * hydration (a reused ranking, a next page), else set *needs_worker and return
+ * CH_EUNAVAILABLE at once, having changed nothing. */
 ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int limit, const char *cursor,
-                        int explain, json_t **out, ch_fault_t *f);
+                        int explain, int quick, int *needs_worker, char **out, ch_fault_t *f);
 
 #endif

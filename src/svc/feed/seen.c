@@ -89,6 +89,21 @@ char *ch_feed_seen_merge(const char *old, const ch_item_key_t *add, size_t nadd,
     return out;
 }
 
+/* Whether text (a seen set) begins with keys[0..n) in that order, as a merge would write
+ * them: then merging them changes nothing, and the set's parse and rewrite are spared. */
+static int ch__starts_with_keys(const char *text, const ch_item_key_t *keys, size_t n)
+{
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        char one[CH__SEEN_ENTRY_MAX + 1];
+        int l = snprintf(one, sizeof(one), "%s%u:%" PRIu64, i ? "," : "", (unsigned)keys[i].type, keys[i].id);
+        if (l < 0 || strncmp(p, one, (size_t)l) != 0)
+            return 0;
+        p += l;
+    }
+    return *p == ',' || *p == '\0';
+}
+
 static void ch__seen_key(uint64_t viewer, char *key, size_t len)
 {
     snprintf(key, len, "feed:seen:%" PRIu64, viewer);
@@ -125,6 +140,10 @@ ch_err_t ch_feed_seen_add(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
     ch_err_t err = ch_kvl_get(svc, key, &old, NULL);
     if (err)
         return err;
+    if (old && ch__starts_with_keys(old, keys, n)) {
+        free(old); /* the same page served again (a reused ranking): already the newest, in order */
+        return CH_OK;
+    }
     size_t len = 0;
     char *val = ch_feed_seen_merge(old, keys, n, &len);
     /* the same page served again (a reused ranking): the set is unchanged, spare the write */

@@ -3,7 +3,8 @@
  * Text: a header "F2:<gen>:<at_ms>:<has_features>:<n>:<net_top>:<vgen>\n" ("F1:" without the
  * last two, as written before them, still reads), then one line per entry
  *     <type>,<id>,<author>,<reason>,<score>,<via0>,<via1>,<via2>[,<f0>;<f1>;...],<tag>\n
- * the tag last (tags hold no newline; a comma in one is kept: it is the rest of the line). */
+ * the tag last (tags hold no newline; a comma in one is kept: it is the rest of the line).
+ * A head is "H1:<total>\n" and the text of a snapshot of the first entries. */
 #include "svc/feed/snapshot.h"
 
 #include <inttypes.h>
@@ -22,6 +23,7 @@ void ch_feed_snap_clear(ch_feed_snap_t *s)
     free(s->entries);
     s->entries = NULL;
     s->n = 0;
+    s->total = 0;
 }
 
 char *ch_feed_snap_encode(const ch_feed_snap_t *s, size_t *len_out)
@@ -143,6 +145,7 @@ int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
         return -1;
     }
     s->n = n;
+    s->total = n;
     s->gen = gen;
     s->at_ms = (int64_t)at;
     s->has_features = (int)hf;
@@ -196,9 +199,51 @@ ch_err_t ch_feed_snap_save(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_
     ch__slot_key(feed, viewer, s->gen, key, sizeof(key));
     err = ch_kvl_set(svc, key, val, len, CH_FEED_SNAP_TTL_MS);
     free(val);
-    if (err)
+    if (err) {
         s->gen = 0;
+        return err;
+    }
+    /* the head, written after its slot: a head always names a generation that was stored */
+    ch_feed_snap_t head = *s;
+    head.n = s->n < CH_FEED_SNAP_HEAD ? s->n : CH_FEED_SNAP_HEAD;
+    char *body = ch_feed_snap_encode(&head, &len), prefix[32];
+    if (!body)
+        return CH_EINTERNAL;
+    int pl = snprintf(prefix, sizeof(prefix), "H1:%zu\n", s->n);
+    char *text = malloc((size_t)pl + len + 1);
+    if (!text) {
+        free(body);
+        return CH_EINTERNAL;
+    }
+    memcpy(text, prefix, (size_t)pl);
+    memcpy(text + pl, body, len + 1);
+    free(body);
+    snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":head", feed, viewer);
+    err = ch_kvl_set(svc, key, text, (size_t)pl + len, CH_FEED_SNAP_TTL_MS);
+    free(text);
     return err;
+}
+
+ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found)
+{
+    char key[96], *val = NULL;
+    memset(s, 0, sizeof(*s));
+    *found = 0;
+    snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":head", feed, viewer);
+    ch_err_t err = ch_kvl_get(svc, key, &val, NULL);
+    if (err || !val)
+        return err;
+    const char *p = val;
+    uint64_t total = 0;
+    if (strncmp(p, "H1:", 3) == 0 && (p += 3, ch__u64(&p, &total) == 0) && *p++ == '\n' && total <= CH_FEED_SNAP_MAX &&
+        ch_feed_snap_decode(p, s) == 0 && s->n <= total && s->gen) {
+        s->total = (size_t)total;
+        *found = 1;
+    } else {
+        ch_feed_snap_clear(s);
+    }
+    free(val);
+    return CH_OK;
 }
 
 ch_err_t ch_feed_snap_load(ch_svc_t *svc, const char *feed, uint64_t viewer, uint64_t gen, ch_feed_snap_t *s,

@@ -22,6 +22,9 @@
 #define CH_FEED_SNAP_SLOTS 2
 #define CH_FEED_SNAP_TTL_MS (30LL * 60 * 1000)
 #define CH_FEED_SNAP_MAX 500
+/* Entries kept in a snapshot's head ("feed:snap:<feed>:<viewer>:head", the latest ranking's
+ * first entries): what a reused first page reads instead of the whole ranking. */
+#define CH_FEED_SNAP_HEAD 60
 
 /** One ranked entry. */
 typedef struct {
@@ -39,6 +42,7 @@ typedef struct {
     uint64_t vgen;    /* the viewer's generation then (svc/common/viewer_gen.h; 0 = none, UINT64_MAX = unknown) */
     ch_feed_snap_entry_t *entries;
     size_t n;
+    size_t total;     /* entries of the whole ranking: n, or more for a head (ch_feed_snap_head) */
 } ch_feed_snap_t;
 
 /** Frees s's entries. */
@@ -55,8 +59,9 @@ int ch_feed_cursor_parse(const char *cursor, uint64_t *gen, size_t *offset);
 /** Writes the cursor of gen at offset into buf (>= 48 bytes). */
 void ch_feed_cursor_format(uint64_t gen, size_t offset, char *buf, size_t buflen);
 
-/** Stores s under a new generation for viewer and feed ("home", "reels"): sets s->gen.
- * Kv errors are returned (the caller serves the page anyway, without a cursor). */
+/** Stores s under a new generation for viewer and feed ("home", "reels"): sets s->gen; then
+ * its first CH_FEED_SNAP_HEAD entries as the feed's head (ch_feed_snap_head). Kv errors are
+ * returned (the caller serves the page anyway, without a cursor). */
 ch_err_t ch_feed_snap_save(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s);
 /** Loads generation gen of viewer's feed snapshot into s; *found 0 when it expired or its
  * slot holds a later generation. */
@@ -65,5 +70,11 @@ ch_err_t ch_feed_snap_load(ch_svc_t *svc, const char *feed, uint64_t viewer, uin
 /** Loads the latest snapshot saved for viewer's feed into s (caller clears); *found 0 when
  * there is none (never saved, expired, or unreadable). */
 ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
+
+/** Loads the head of the latest snapshot saved for viewer's feed into s (caller clears):
+ * its first min(total, CH_FEED_SNAP_HEAD) entries in s->entries[0..n) and the ranking's
+ * length in s->total; *found 0 when there is none. A few kB read and parsed instead of the
+ * whole ranking; pages past the head load the whole snapshot by s->gen. */
+ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
 
 #endif

@@ -54,12 +54,11 @@ typedef enum { CH_GRAPH_FOLLOWERS, CH_GRAPH_FOLLOWING } ch_graph_list_t;
  * {items: [user summary], next_cursor}. before is the cursor (an edge id; 0 for the first
  * page). Users blocking the viewer or blocked by it are left out. CH_ENOTFOUND when the
  * viewer may not see the user, or the account is private and the viewer is neither its
- * owner nor an approved follower. *out is owned by the caller. */
+ * owner nor an approved follower. *out is JSON text (malloc'd, caller frees). */
 ch_err_t ch_graph_list(ch_svc_t *svc, uint64_t viewer, uint64_t user, ch_graph_list_t which, int limit,
-                       uint64_t before, json_t **out, ch_fault_t *f);
+                       uint64_t before, char **out, ch_fault_t *f);
 /** One page of the pending follow requests to owner, newest first, as user summaries (same
- * shape and cursor as ch_graph_list). *out is owned by the caller. */
-ch_err_t ch_graph_list_requests(ch_svc_t *svc, uint64_t owner, int limit, uint64_t before, json_t **out,
-                                ch_fault_t *f);
+ * shape and cursor as ch_graph_list). *out is JSON text (malloc'd, caller frees). */
+ch_err_t ch_graph_list_requests(ch_svc_t *svc, uint64_t owner, int limit, uint64_t before, char **out, ch_fault_t *f);
 
 #endif

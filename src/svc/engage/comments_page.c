@@ -1,0 +1,183 @@
+/* Comment pages through the hydration layer (svc/common/hydrate.h): the ids come from one
+ * indexed statement, the layer decides what the viewer may see (blocks either way, the item's
+ * visibility; placeholders of deleted comments with live replies in threads), and the page is
+ * assembled as text. Threads carry their first CH_COMMENT_FIRST_REPLIES replies: their ids
+ * for every parent of the page in one statement (a few more per parent than shown, so that
+ * hidden ones do not leave a thread short), hydrated in one call. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#include "core/alloc.h"
+#include "svc/common/page.h"
+#include "svc/engage/comments_row.h"
+
+/* Reply ids read per parent for its first replies. */
+#define CH__FIRST_READ (2 * CH_COMMENT_FIRST_REPLIES + 1)
+_Static_assert(CH_ITEMS_IN_MAX * CH__FIRST_READ <= CH_ITEMS_HYDRATE_MAX, "one layer call for a page's replies");
+
+/* $1..$100 the parents (padded with 0), $101 how many per parent. */
+static char ch__sql_first[2048];
+static pthread_once_t ch__sql_once = PTHREAD_ONCE_INIT;
+
+static void ch__sql_build(void)
+{
+    char in[CH_ITEMS_IN_SQL_LEN];
+    ch_items_sql_in(in, sizeof(in), 1);
+    snprintf(ch__sql_first, sizeof(ch__sql_first),
+             "SELECT x.id, x.parent_id FROM (SELECT c.id, c.parent_id,"
+             " ROW_NUMBER() OVER (PARTITION BY c.parent_id ORDER BY c.id) AS rn FROM comments c"
+             " WHERE c.parent_id IS NOT NULL AND c.parent_id IN %s AND c.deleted_at IS NULL) x"
+             " WHERE x.rn <= $%d ORDER BY x.parent_id, x.id",
+             in, CH_ITEMS_IN_MAX + 1);
+}
+
+ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydrated_t *h, const uint64_t *ids,
+                                     size_t n, ch_buf_t *b, ch_fault_t *f)
+{
+    uint64_t parents[CH_ITEMS_IN_MAX];
+    size_t np = 0;
+    for (size_t i = 0; i < n && np < CH_ITEMS_IN_MAX; i++)
+        if (h[i].json && h[i].facts.comments > 0)
+            parents[np++] = ids[i];
+    ch_item_key_t *keys = ch_malloc(sizeof(ch_item_key_t) * (np * CH__FIRST_READ + 1));
+    uint64_t *of = ch_malloc(sizeof(uint64_t) * (np * CH__FIRST_READ + 1));
+    ch_hydrated_t *r = ch_calloc(np * CH__FIRST_READ + 1, sizeof(ch_hydrated_t));
+    size_t nr = 0;
+    ch_err_t err = CH_OK;
+    if (np > 0) {
+        pthread_once(&ch__sql_once, ch__sql_build);
+        ch_db_param_t p[CH_ITEMS_IN_MAX + 1];
+        for (size_t i = 0; i < CH_ITEMS_IN_MAX; i++)
+            p[i] = CH_DB_P_INT(i < np ? parents[i] : 0);
+        p[CH_ITEMS_IN_MAX] = CH_DB_P_INT(CH__FIRST_READ);
+        ch_db_rows_t *rows = NULL;
+        err = ch_sql_run(svc, ch__sql_first, p, CH_NPARAMS(p), &rows, NULL);
+        for (size_t k = 0; err == CH_OK && k < ch_db_rows_count(rows) && nr < np * CH__FIRST_READ; k++) {
+            keys[nr] = (ch_item_key_t){CH_TARGET_COMMENT, (uint64_t)ch_db_rows_int(rows, k, 0)};
+            of[nr++] = (uint64_t)ch_db_rows_int(rows, k, 1);
+        }
+        ch_db_rows_free(rows);
+        if (err == CH_OK && nr > 0)
+            err = ch_hydrate_items(svc, viewer, keys, nr, 0, r, f);
+    }
+    if (err == CH_OK) {
+        ch_buf_t extra = CH_BUF_INIT;
+        int first = 1;
+        ch_buf_append(b, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (!h[i].json)
+                continue;
+            extra.len = 0;
+            ch_buf_append(&extra, "\"replies\":[", 11);
+            size_t shown = 0;
+            for (size_t k = 0; k < nr && shown < CH_COMMENT_FIRST_REPLIES; k++) {
+                if (of[k] != ids[i] || !r[k].json)
+                    continue;
+                if (shown++)
+                    ch_buf_append(&extra, ",", 1);
+                ch_buf_append(&extra, r[k].json, r[k].len);
+            }
+            ch_buf_append(&extra, "]", 1);
+            if (!first)
+                ch_buf_append(b, ",", 1);
+            first = 0;
+            ch_hydrated_append_with(b, &h[i], extra.data, extra.len);
+        }
+        ch_buf_append(b, "]", 1);
+        ch_buf_clear(&extra);
+    }
+    ch_hydrated_free(r, nr);
+    free(r);
+    free(of);
+    free(keys);
+    return err;
+}
+
+/* ---- sort=new: top-level comments newest first ------------------------------------------- */
+
+typedef struct {
+    const ch_target_t *item;
+} ch__new_ctx_t;
+
+static ch_err_t ch__new_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
+{
+    const ch__new_ctx_t *c = ctx;
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(c->item->type)), CH_DB_P_INT(c->item->id),
+                         CH_DB_P_INT(cursor && cursor <= INT64_MAX ? cursor : (uint64_t)INT64_MAX),
+                         CH_DB_P_INT(want)};
+    ch_err_t err = ch_sql_run(svc,
+                              "SELECT c.id FROM comments c WHERE c.target_type = $1 AND c.target_id = $2"
+                              " AND c.parent_id IS NULL AND c.id < $3 AND" CH_COMMENT_LISTED
+                              " ORDER BY c.id DESC LIMIT $4",
+                              p, CH_NPARAMS(p), &rows, NULL);
+    *n = 0;
+    for (size_t r = 0; err == CH_OK && r < ch_db_rows_count(rows) && *n < want; r++)
+        keys[(*n)++] = (ch_item_key_t){CH_TARGET_COMMENT, (uint64_t)ch_db_rows_int(rows, r, 0)};
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* Appends {"items":[threads],"next_cursor":...} of pg to b. */
+static ch_err_t ch__threads_page(ch_svc_t *svc, uint64_t viewer, const ch_page_t *pg, ch_buf_t *b, ch_fault_t *f)
+{
+    ch_buf_append(b, "{\"items\":", 9);
+    ch_err_t err = ch__comments_threads_append(svc, viewer, pg->h, pg->ids, pg->n, b, f);
+    ch_page_close(b, pg->next);
+    return err;
+}
+
+ch_err_t ch__comments_new(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit, uint64_t before,
+                          char **out, ch_fault_t *f)
+{
+    ch__new_ctx_t ctx = {item};
+    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    ch_err_t err = ch_page_fill(svc, viewer, CH_HYDRATE_PLACEHOLDERS, limit, SIZE_MAX, before, ch__new_ids, &ctx, pg, f);
+    ch_buf_t b = CH_BUF_INIT;
+    if (err == CH_OK)
+        err = ch__threads_page(svc, viewer, pg, &b, f);
+    if (err == CH_OK)
+        *out = b.data;
+    else
+        ch_buf_clear(&b);
+    ch_hydrated_free(pg->h, pg->n);
+    free(pg);
+    return err;
+}
+
+/* ---- replies: oldest first ---------------------------------------------------------------- */
+
+static ch_err_t ch__reply_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
+{
+    const uint64_t *parent = ctx;
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(*parent), CH_DB_P_INT(cursor > INT64_MAX ? (uint64_t)INT64_MAX : cursor),
+                         CH_DB_P_INT(want)};
+    ch_err_t err = ch_sql_run(svc,
+                              "SELECT c.id FROM comments c WHERE c.parent_id = $1 AND c.parent_id IS NOT NULL"
+                              " AND c.id > $2 AND c.deleted_at IS NULL ORDER BY c.id LIMIT $3",
+                              p, CH_NPARAMS(p), &rows, NULL);
+    *n = 0;
+    for (size_t r = 0; err == CH_OK && r < ch_db_rows_count(rows) && *n < want; r++)
+        keys[(*n)++] = (ch_item_key_t){CH_TARGET_COMMENT, (uint64_t)ch_db_rows_int(rows, r, 0)};
+    ch_db_rows_free(rows);
+    return err;
+}
+
+ch_err_t ch__comments_replies_page(ch_svc_t *svc, uint64_t viewer, uint64_t parent, int limit, uint64_t after,
+                                   char **out, ch_fault_t *f)
+{
+    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    ch_err_t err = ch_page_fill(svc, viewer, 0, limit, SIZE_MAX, after, ch__reply_ids, &parent, pg, f);
+    if (err == CH_OK) {
+        ch_buf_t b = CH_BUF_INIT;
+        ch_page_append(&b, pg);
+        *out = b.data;
+    }
+    ch_hydrated_free(pg->h, pg->n);
+    free(pg);
+    return err;
+}
