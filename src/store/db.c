@@ -739,8 +739,8 @@ typedef struct {
     int level_holders[CH_DB_AMBIENT_DEPTH_MAX]; /* holders when each level began */
     ch_err_t err;       /* what aborted the ambient transaction; CH_OK while healthy */
     ch_err_t level_err[CH_DB_AMBIENT_DEPTH_MAX]; /* first failure inside each level */
-    size_t nhooks;
-    ch__db_hook_t hooks[CH_DB_AFTER_COMMIT_MAX];
+    size_t nhooks, hooks_cap;
+    ch__db_hook_t *hooks; /* malloc'd, grows to CH_DB_AFTER_COMMIT_MAX; freed at the end */
 } ch__db_ambient_t;
 
 static _Thread_local ch__db_ambient_t ch__amb;
@@ -952,12 +952,12 @@ ch_err_t ch_db_ambient_end(ch_db_t *db, int commit)
     if (ch__amb.conn)
         db->driver->release(db->impl, ch__amb.conn);
     size_t nhooks = ch__amb.nhooks;
-    ch__db_hook_t hooks[CH_DB_AFTER_COMMIT_MAX];
-    memcpy(hooks, ch__amb.hooks, sizeof(hooks));
+    ch__db_hook_t *hooks = ch__amb.hooks;
     int ran = commit && err == CH_OK;
     memset(&ch__amb, 0, sizeof(ch__amb));
     for (size_t i = 0; ran && i < nhooks; i++)
         hooks[i].fn(hooks[i].ctx, hooks[i].id);
+    free(hooks);
     return err;
 }
 
@@ -968,9 +968,16 @@ void ch_db_after_commit(ch_db_t *db, void (*fn)(void *ctx, uint64_t id), void *c
         return;
     }
     if (ch__amb.nhooks == CH_DB_AFTER_COMMIT_MAX) {
-        ch_log_warn("db: more than %d after-commit calls in one transaction: running one now", CH_DB_AFTER_COMMIT_MAX);
+        ch_log_error("db: more than %d after-commit calls in one transaction: running one now, before the commit",
+                     CH_DB_AFTER_COMMIT_MAX);
         fn(ctx, id);
         return;
+    }
+    if (ch__amb.nhooks == ch__amb.hooks_cap) {
+        size_t cap = ch__amb.hooks_cap ? ch__amb.hooks_cap * 2 : 16;
+        ch__amb.hooks = ch_realloc(ch__amb.hooks, (cap < CH_DB_AFTER_COMMIT_MAX ? cap : CH_DB_AFTER_COMMIT_MAX) *
+                                                      sizeof(ch__db_hook_t));
+        ch__amb.hooks_cap = cap < CH_DB_AFTER_COMMIT_MAX ? cap : CH_DB_AFTER_COMMIT_MAX;
     }
     ch__amb.hooks[ch__amb.nhooks++] = (ch__db_hook_t){fn, ctx, id};
 }

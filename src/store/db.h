@@ -288,8 +288,9 @@ ch_err_t ch_db_migrate(ch_db_t *db, int *applied_out);
 
 /** Largest nesting of ch_db_begin inside an ambient transaction. */
 #define CH_DB_AMBIENT_DEPTH_MAX 8
-/** Most after-commit calls one ambient transaction keeps (more are run at once, logged). */
-#define CH_DB_AFTER_COMMIT_MAX 16
+/** Most after-commit calls one ambient transaction keeps (a list that grows as needed; more
+ * are run at once, before the commit, logged as an error). */
+#define CH_DB_AFTER_COMMIT_MAX 4096
 
 /** Starts an ambient transaction on the calling thread (nothing is sent yet).
  * CH_EINTERNAL when one is already active on this thread. */

@@ -13,8 +13,10 @@
  * Cache down (Redis unreachable): get answers CH_EUNAVAILABLE and the caller reads the source
  * of truth without putting; a forget that could not be delivered marks the cache dirty, and
  * before anything is served again the Redis driver moves every replica to a new key epoch
- * (INCR of "hc:epoch"; replicas re-read the epoch at least once a second), so no entry a
- * lost forget should have removed is served after the outage. */
+ * (INCR of "hc:epoch", retried in the background until Redis answers; every get and put
+ * checks "hc:epoch" in its own round trip, so a replica never reads or stores under an
+ * epoch another has left), so no entry a lost forget should have removed is served after
+ * the outage. */
 #ifndef CH_STORE_HCACHE_H
 #define CH_STORE_HCACHE_H
 

@@ -3,27 +3,40 @@
  *
  * Keys: a value is "hc:<epoch>:{<key>}" and its lease "hc:<epoch>:{<key>}~l" (the hash tag
  * keeps both in one slot). Every call is one pipelined round trip (a get with misses, two):
- *   get     one GET per key; when some missed, a second round trip of one EVALSHA per miss:
- *           the value (put meanwhile), or SET lease <token> NX PX 10 s and the token if it was
- *           set (else lease 0: another reader is loading the key);
- *   put     one EVALSHA per key: if the lease still holds the token, SET the value PX ttl and
- *           drop the lease (a forget since the get deleted it: the put is lost);
+ *   get     GET hc:epoch, then one plain GET per key (a warm key costs Redis a GET; a script
+ *           per key cost it about 3.5 times the CPU, bench/hcache). When hc:epoch is not the
+ *           epoch the keys were built with, every key is a miss with lease 0 and the process
+ *           adopts the epoch read (larger only) and goes once more. Else the hits are served
+ *           and, when some missed, a second round trip of GET hc:epoch and one EVALSHA per
+ *           miss: -1 when hc:epoch is not the keys' epoch (all misses, lease 0, adopt, once
+ *           more), else the value (put meanwhile), or SET lease <token> NX PX 10 s and the
+ *           token if it was set (else lease 0: another reader is loading the key);
+ *   put     one EVALSHA per key: if hc:epoch is still the epoch of the keys and the lease
+ *           still holds the token, SET the value PX ttl and drop the lease (a forget since the
+ *           get deleted it, or the epoch moved: the put is lost);
  *   forget  GET hc:epoch, then DEL value lease per key; when the epoch read is not the one
  *           this process used, the DELs go once more under it (another replica moved it:
  *           replicas that already use it must lose the key too).
  *
- * The epoch (see the header): "hc:epoch", absent = 0, read by this process at most once a
- * second (one thread; the others use the last one meanwhile). A forget that fails leaves
- * values that may be stale under the current epoch, and so does a Redis that came back (its
- * dataset may be an older snapshot): both count a failure, and while a failure is not
- * healed get answers CH_EUNAVAILABLE (the caller reads the database) and put stores nothing;
- * each get first tries INCR hc:epoch (one thread at a time), which heals the failures
- * counted before it was sent.
- * Entries of older epochs are never read again and expire by their TTL. Outages cost a
- * caller at most the pool's 1 s timeout once: the breaker then fails calls at once until its
- * probe finds Redis back. */
+ * The epoch (see the header): "hc:epoch", absent = 0, checked by every get and put in the
+ * same round trip (atomically, inside the scripts), so no replica reads or stores under an
+ * epoch another replica has left. The epoch a process uses only ever grows (adopted with a
+ * CAS to the larger); hc:epoch found below it (Redis lost it) counts as a failure. A forget
+ * that fails leaves values that may be stale under the current epoch, and so does a Redis
+ * that came back (its dataset may be an older snapshot): both count a failure, and while a
+ * failure is not healed get answers CH_EUNAVAILABLE (the caller reads the database) and put
+ * stores nothing. A heal moves hc:epoch above every epoch seen (INCR, at least to the
+ * process's epoch + 1) and covers the failures counted before it was sent; one thread at a
+ * time heals (a get that finds another thread healing answers CH_EUNAVAILABLE); it is tried
+ * by each get and by a background thread every CH__HCR_HEAL_EVERY_MS while a failure is not
+ * healed (so other replicas stop serving stale entries even if this process never reads),
+ * and once more at destroy (an error logged if it fails). Entries of older epochs are never
+ * read again and expire by their TTL. Outages cost a caller at most the pool's 1 s timeout
+ * once: the breaker then fails calls at once until its probe finds Redis back. */
 #include "store/hcache.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,30 +52,38 @@
 #include "store/kv_redis.h"
 
 #define CH__HCR_EPOCH_KEY "hc:epoch"
-/* How old the epoch this process uses may get before it reads it again. */
-#define CH__HCR_EPOCH_REFRESH_MS 1000
+/* How often the background thread tries to heal while a failure is not healed. */
+#define CH__HCR_HEAL_EVERY_MS 200
 /* How long a lease blocks other readers from loading the key (a reader that never puts). */
 #define CH__HCR_LEASE_MS 10000
 /* "hc:" + epoch + ":{" + key + "}~l" */
 #define CH__HCR_KEY_BUF (3 + 20 + 2 + CH_HCACHE_KEY_MAX + 3 + 1)
 #define CH__HCR_DEFAULT_TTL_MS 600000
 
-enum { CH__HCR_GET, CH__HCR_PUT, CH__HCR_NSCRIPTS };
+enum { CH__HCR_GET, CH__HCR_PUT, CH__HCR_HEAL, CH__HCR_NSCRIPTS };
 
 static const char *const ch__hcr_scripts[CH__HCR_NSCRIPTS] = {
-    /* KEYS: value, lease; ARGV: token, lease ms. The value, or 1 when the lease is ours, 0
-     * when another reader holds it. */
-    [CH__HCR_GET] = "local v = redis.call('GET', KEYS[1])\n"
+    /* KEYS: value, lease, hc:epoch; ARGV: token, lease ms, epoch. -1 when hc:epoch is not
+     * epoch; the value; 1 when the lease is ours, 0 when another reader holds it. */
+    [CH__HCR_GET] = "if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[3] then return -1 end\n"
+                    "local v = redis.call('GET', KEYS[1])\n"
                     "if v then return v end\n"
                     "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n"
                     "return 0\n",
-    /* KEYS: value, lease; ARGV: token, value, ttl ms. 1 when stored, 0 when the lease is gone. */
-    [CH__HCR_PUT] = "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+    /* KEYS: value, lease, hc:epoch; ARGV: token, value, ttl ms, epoch. 1 when stored, 0 when
+     * the lease is gone or the epoch moved. */
+    [CH__HCR_PUT] = "if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[4] then return 0 end\n"
+                    "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
                     "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
                     "  redis.call('DEL', KEYS[2])\n"
                     "  return 1\n"
                     "end\n"
                     "return 0\n",
+    /* KEYS: hc:epoch; ARGV: the process's epoch. Moves hc:epoch up, above ARGV[1] too. */
+    [CH__HCR_HEAL] = "local v = redis.call('INCR', KEYS[1])\n"
+                     "local floor = tonumber(ARGV[1])\n"
+                     "if v <= floor then v = floor + 1; redis.call('SET', KEYS[1], v) end\n"
+                     "return v\n",
 };
 
 typedef struct {
@@ -71,15 +92,19 @@ typedef struct {
     ch_kv_breaker_t *brk; /* kv's breaker */
     int64_t ttl_ms;
     ch__kv_redis_scripts_t scripts;
-    atomic_llong epoch;         /* the key epoch in use */
-    atomic_llong epoch_at_ms;   /* monotonic ms of its last read from Redis; 0 = never read */
-    atomic_int refreshing;      /* a thread is reading it */
-    atomic_int healing;         /* a thread is moving it (INCR) */
+    atomic_llong epoch;         /* the key epoch in use; only grows */
+    atomic_int healing;         /* a thread is moving it (the heal script) */
     atomic_ullong failures;     /* forgets lost and returns of Redis seen */
     atomic_ullong healed;       /* the failures an epoch move has covered */
     atomic_llong recovery_seen; /* ch_kv_recovered_at when last looked at */
     uint64_t token_base;
     atomic_ullong token_seq;
+    /* the background healer */
+    pthread_t healer;
+    int healer_on;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop; /* under mu */
 } ch__hcr_t;
 
 static size_t ch__hcr_key(char *buf, long long epoch, const char *key, int lease)
@@ -119,28 +144,41 @@ static int ch__hcr_int_reply(const redisReply *rep, long long *out)
 /* ---- the epoch ------------------------------------------------------------------------- */
 
 typedef struct {
-    int incr;
+    long long floor; /* the process's epoch when sent */
     long long value;
-} ch__hcr_epoch_arg_t;
+} ch__hcr_heal_arg_t;
 
-static int ch__hcr_epoch_build(redisContext *c, void *arg, char sha[][41])
+static int ch__hcr_heal_build(redisContext *c, void *arg, char sha[][41])
 {
-    (void)sha;
-    ch__hcr_epoch_arg_t *a = arg;
-    return redisAppendCommand(c, a->incr ? "INCR " CH__HCR_EPOCH_KEY : "GET " CH__HCR_EPOCH_KEY) == REDIS_OK ? 1 : -1;
+    ch__hcr_heal_arg_t *a = arg;
+    return redisAppendCommand(c, "EVALSHA %s 1 " CH__HCR_EPOCH_KEY " %lld", sha[CH__HCR_HEAL], a->floor) ==
+                   REDIS_OK
+               ? 1
+               : -1;
 }
 
-static ch_err_t ch__hcr_epoch_take(redisReply **reps, int n, void *arg)
+static ch_err_t ch__hcr_heal_take(redisReply **reps, int n, void *arg)
 {
-    ch__hcr_epoch_arg_t *a = arg;
+    ch__hcr_heal_arg_t *a = arg;
     return n == 1 && ch__hcr_int_reply(reps[0], &a->value) == 0 ? CH_OK : CH_EINTERNAL;
 }
 
+/* Adopts epoch when it is larger than the one in use (never moves back). */
 static void ch__hcr_use_epoch(ch__hcr_t *r, long long epoch)
 {
-    atomic_store(&r->epoch, epoch);
-    int64_t now = ch_mono_ms();
-    atomic_store(&r->epoch_at_ms, now > 0 ? now : 1);
+    long long cur = atomic_load(&r->epoch);
+    while (cur < epoch && !atomic_compare_exchange_weak(&r->epoch, &cur, epoch))
+        ;
+}
+
+/* Counts a failure when Redis came back (or is another one) since last looked at: its
+ * entries may be stale. */
+static void ch__hcr_check_recovery(ch__hcr_t *r)
+{
+    int64_t back = ch_kv_recovered_at(r->kv);
+    long long seen = atomic_load(&r->recovery_seen);
+    if (back != seen && atomic_compare_exchange_strong(&r->recovery_seen, &seen, back))
+        atomic_fetch_add(&r->failures, 1);
 }
 
 static int ch__hcr_dirty(ch__hcr_t *r)
@@ -148,50 +186,63 @@ static int ch__hcr_dirty(ch__hcr_t *r)
     return atomic_load(&r->failures) != atomic_load(&r->healed);
 }
 
-/* Before a get: heals failures by moving the epoch, or reads it again when it is old.
- * CH_EUNAVAILABLE when the cache must not be read now. */
-static ch_err_t ch__hcr_prepare(ch__hcr_t *r)
+/* Heals the failures counted so far by moving hc:epoch (when any), one thread at a time.
+ * CH_EUNAVAILABLE when Redis did not answer or another thread is healing (still dirty). */
+static ch_err_t ch__hcr_heal(ch__hcr_t *r)
 {
-    int64_t back = ch_kv_recovered_at(r->kv);
-    long long seen = atomic_load(&r->recovery_seen);
-    if (back != seen && atomic_compare_exchange_strong(&r->recovery_seen, &seen, back))
-        atomic_fetch_add(&r->failures, 1); /* Redis came back (or is another one): entries may be stale */
-
+    ch__hcr_check_recovery(r);
     uint64_t failures = atomic_load(&r->failures), healed = atomic_load(&r->healed);
-    if (failures != healed) {
-        if (atomic_exchange(&r->healing, 1)) /* another thread is moving the epoch */
-            return CH_EUNAVAILABLE;
-        ch__hcr_epoch_arg_t a = {.incr = 1};
-        ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch INCR", ch__hcr_epoch_build,
-                                             ch__hcr_epoch_take, &a);
-        if (err == CH_OK) {
-            ch__hcr_use_epoch(r, a.value);
-            /* only the failures counted before the INCR was sent are covered by it */
-            while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
-                ;
-        }
+    if (failures == healed)
+        return CH_OK;
+    if (atomic_exchange(&r->healing, 1)) /* another thread is moving the epoch */
+        return CH_EUNAVAILABLE;
+    /* read after taking the guard: failures healed meanwhile by the thread that held it */
+    failures = atomic_load(&r->failures);
+    healed = atomic_load(&r->healed);
+    if (failures == healed) {
         atomic_store(&r->healing, 0);
-        if (err != CH_OK)
-            return CH_EUNAVAILABLE;
-        ch_log_warn("hydration cache: moved to key epoch %lld (a forget was lost, or Redis came back): entries "
-                    "cached before are no longer read",
-                    a.value);
         return CH_OK;
     }
-
-    int64_t at = atomic_load(&r->epoch_at_ms);
-    if (at != 0 && ch_mono_ms() - at < CH__HCR_EPOCH_REFRESH_MS)
-        return CH_OK;
-    if (at != 0 && atomic_exchange(&r->refreshing, 1)) /* another thread reads it: use the last one */
-        return CH_OK;
-    ch__hcr_epoch_arg_t a = {.incr = 0};
-    ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch GET", ch__hcr_epoch_build,
-                                         ch__hcr_epoch_take, &a);
-    if (err == CH_OK)
+    ch__hcr_heal_arg_t a = {.floor = atomic_load(&r->epoch)};
+    ch_err_t err = ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache epoch INCR", ch__hcr_heal_build,
+                                         ch__hcr_heal_take, &a);
+    if (err == CH_OK) {
         ch__hcr_use_epoch(r, a.value);
-    if (at != 0)
-        atomic_store(&r->refreshing, 0);
-    return err == CH_OK ? CH_OK : CH_EUNAVAILABLE;
+        /* only the failures counted before the INCR was sent are covered by it */
+        while (healed < failures && !atomic_compare_exchange_weak(&r->healed, &healed, failures))
+            ;
+    }
+    atomic_store(&r->healing, 0);
+    if (err != CH_OK)
+        return CH_EUNAVAILABLE;
+    ch_log_warn("hydration cache: moved to key epoch %lld (a forget was lost, or Redis came back): entries "
+                "cached before are no longer read",
+                a.value);
+    return CH_OK;
+}
+
+/* Tries to heal every CH__HCR_HEAL_EVERY_MS while dirty, until destroy. */
+static void *ch__hcr_healer(void *arg)
+{
+    ch__hcr_t *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)CH__HCR_HEAL_EVERY_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        int rc = 0;
+        while (!r->stop && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&r->cv, &r->mu, &until);
+        if (r->stop)
+            break;
+        pthread_mutex_unlock(&r->mu);
+        (void)ch__hcr_heal(r);
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
 }
 
 /* ---- get ------------------------------------------------------------------------------- */
@@ -203,6 +254,8 @@ typedef struct {
     long long epoch;
     const uint64_t *tokens; /* per looked-up key; NULL: plain GETs */
     ch_hcache_got_t *got;   /* indexed as keys */
+    long long current;      /* hc:epoch as read first */
+    int moved;              /* hc:epoch is not epoch (read first, or found by a script) */
 } ch__hcr_get_arg_t;
 
 static size_t ch__hcr_at(const ch__hcr_get_arg_t *a, size_t j)
@@ -213,7 +266,10 @@ static size_t ch__hcr_at(const ch__hcr_get_arg_t *a, size_t j)
 static int ch__hcr_get_build(redisContext *c, void *arg, char sha[][41])
 {
     ch__hcr_get_arg_t *a = arg;
-    char k[CH__HCR_KEY_BUF], l[CH__HCR_KEY_BUF], tok[24];
+    if (redisAppendCommand(c, "GET " CH__HCR_EPOCH_KEY) != REDIS_OK)
+        return -1;
+    char k[CH__HCR_KEY_BUF], l[CH__HCR_KEY_BUF], tok[24], ep[24];
+    snprintf(ep, sizeof(ep), "%lld", a->epoch);
     for (size_t j = 0; j < a->n; j++) {
         const char *key = a->keys[ch__hcr_at(a, j)];
         size_t kl = ch__hcr_key(k, a->epoch, key, 0);
@@ -223,23 +279,24 @@ static int ch__hcr_get_build(redisContext *c, void *arg, char sha[][41])
         } else {
             size_t ll = ch__hcr_key(l, a->epoch, key, 1);
             snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->tokens[j]);
-            ok = redisAppendCommand(c, "EVALSHA %s 2 %b %b %s %d", sha[CH__HCR_GET], k, kl, l, ll, tok,
-                                    CH__HCR_LEASE_MS) == REDIS_OK;
+            ok = redisAppendCommand(c, "EVALSHA %s 3 %b %b " CH__HCR_EPOCH_KEY " %s %d %s", sha[CH__HCR_GET], k, kl,
+                                    l, ll, tok, CH__HCR_LEASE_MS, ep) == REDIS_OK;
         }
         if (!ok)
             return -1;
     }
-    return (int)a->n;
+    return (int)a->n + 1;
 }
 
 static ch_err_t ch__hcr_get_take(redisReply **reps, int n, void *arg)
 {
     ch__hcr_get_arg_t *a = arg;
-    if ((size_t)n != a->n)
+    if ((size_t)n != a->n + 1 || ch__hcr_int_reply(reps[0], &a->current) != 0)
         return CH_EINTERNAL;
-    for (int j = 0; j < n; j++) {
+    a->moved = a->current != a->epoch;
+    for (int j = 1; j < n; j++) {
         redisReply *rep = reps[j];
-        ch_hcache_got_t *g = &a->got[ch__hcr_at(a, (size_t)j)];
+        ch_hcache_got_t *g = &a->got[ch__hcr_at(a, (size_t)j - 1)];
         if (rep->type == REDIS_REPLY_STRING) {
             g->val = ch_malloc(rep->len + 1);
             memcpy(g->val, rep->str, rep->len);
@@ -248,7 +305,9 @@ static ch_err_t ch__hcr_get_take(redisReply **reps, int n, void *arg)
         } else if (!a->tokens && rep->type == REDIS_REPLY_NIL) {
             /* a miss: its lease comes with the second round trip */
         } else if (a->tokens && rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1)) {
-            g->lease = rep->integer ? a->tokens[j] : 0;
+            g->lease = rep->integer ? a->tokens[j - 1] : 0;
+        } else if (a->tokens && rep->type == REDIS_REPLY_INTEGER && rep->integer == -1) {
+            a->moved = 1;
         } else {
             return CH_EINTERNAL;
         }
@@ -256,33 +315,59 @@ static ch_err_t ch__hcr_get_take(redisReply **reps, int n, void *arg)
     return CH_OK;
 }
 
-/* Plain GETs first (a warm read costs Redis what a GET does; the script per key costs it
- * three to four times more, bench/hcache); the misses then take their leases in a second
- * round trip, one EVALSHA each, which also returns a value put meanwhile. */
+/* Every key a miss with lease 0 (what was read under an epoch that is not hc:epoch). */
+static void ch__hcr_all_misses(ch_hcache_got_t *got, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(got[i].val);
+        got[i] = (ch_hcache_got_t){0};
+    }
+}
+
+/* Two round trips at most per attempt: GET hc:epoch and plain GETs (a warm read costs Redis
+ * what a GET does; a script per key costs it three to four times more, bench/hcache); then,
+ * when some missed, GET hc:epoch and the lease script per miss, which checks hc:epoch too
+ * and returns a value put meanwhile. When either finds hc:epoch is not the keys' epoch,
+ * nothing read counts (all misses with lease 0), the epoch read is adopted (larger only) and
+ * the get goes once more. */
 static ch_err_t ch__hcr_get_many(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
 {
     ch__hcr_t *r = impl;
-    if (ch__hcr_prepare(r) != CH_OK)
+    if (ch__hcr_heal(r) != CH_OK)
         return CH_EUNAVAILABLE;
-    ch__hcr_get_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .got = got};
-    if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache get", ch__hcr_get_build, ch__hcr_get_take, &a) != CH_OK)
-        return CH_EUNAVAILABLE; /* hcache.c frees what a failed call left in got */
-    size_t idx[CH_HCACHE_BATCH_MAX], m = 0;
-    uint64_t tokens[CH_HCACHE_BATCH_MAX];
-    for (size_t i = 0; i < n; i++) {
-        if (!got[i].val) {
-            tokens[m] = ch__hcr_token(r);
-            idx[m++] = i;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        ch__hcr_get_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .got = got};
+        if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache get", ch__hcr_get_build, ch__hcr_get_take, &a) !=
+            CH_OK)
+            return CH_EUNAVAILABLE; /* hcache.c frees what a failed call left in got */
+        if (!a.moved) {
+            size_t idx[CH_HCACHE_BATCH_MAX], m = 0;
+            uint64_t tokens[CH_HCACHE_BATCH_MAX];
+            for (size_t i = 0; i < n; i++) {
+                if (!got[i].val) {
+                    tokens[m] = ch__hcr_token(r);
+                    idx[m++] = i;
+                }
+            }
+            if (m == 0)
+                return CH_OK;
+            a.idx = idx;
+            a.n = m;
+            a.tokens = tokens;
+            if (ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache lease", ch__hcr_get_build,
+                                      ch__hcr_get_take, &a) != CH_OK)
+                return CH_EUNAVAILABLE;
+            if (!a.moved)
+                return CH_OK;
         }
+        /* read under an epoch that is not hc:epoch: nothing of it counts */
+        ch__hcr_all_misses(got, n);
+        if (a.current < a.epoch) { /* Redis lost hc:epoch (a restart, a flush): the heal moves it above ours */
+            atomic_fetch_add(&r->failures, 1);
+            return CH_OK;
+        }
+        ch__hcr_use_epoch(r, a.current);
     }
-    if (m == 0)
-        return CH_OK;
-    a.idx = idx;
-    a.n = m;
-    a.tokens = tokens;
-    if (ch__kv_redis_pipeline(r->pool, r->brk, &r->scripts, "hcache lease", ch__hcr_get_build, ch__hcr_get_take,
-                              &a) != CH_OK)
-        return CH_EUNAVAILABLE;
     return CH_OK;
 }
 
@@ -305,8 +390,8 @@ static int ch__hcr_put_build(redisContext *c, void *arg, char sha[][41])
     for (size_t i = 0; i < a->n; i++) {
         size_t kl = ch__hcr_key(k, a->epoch, a->keys[i], 0), ll = ch__hcr_key(l, a->epoch, a->keys[i], 1);
         snprintf(tok, sizeof(tok), "%llu", (unsigned long long)a->leases[i]);
-        if (redisAppendCommand(c, "EVALSHA %s 2 %b %b %s %b %lld", sha[CH__HCR_PUT], k, kl, l, ll, tok, a->vals[i],
-                               a->lens[i], (long long)a->ttl_ms) != REDIS_OK)
+        if (redisAppendCommand(c, "EVALSHA %s 3 %b %b " CH__HCR_EPOCH_KEY " %s %b %lld %lld", sha[CH__HCR_PUT], k, kl,
+                               l, ll, tok, a->vals[i], a->lens[i], (long long)a->ttl_ms, a->epoch) != REDIS_OK)
             return -1;
     }
     return (int)a->n;
@@ -330,7 +415,7 @@ static void ch__hcr_put_many(void *impl, const char *const *keys, const char *co
                              const uint64_t *leases, size_t n)
 {
     ch__hcr_t *r = impl;
-    if (ch__hcr_dirty(r) || atomic_load(&r->epoch_at_ms) == 0) { /* the next get moves the epoch first */
+    if (ch__hcr_dirty(r)) { /* the next get moves the epoch first */
         ch__hcache_count_puts(CH__HCACHE_PUT_ERROR, n);
         return;
     }
@@ -395,7 +480,10 @@ static void ch__hcr_forget_many(void *impl, const char *const *keys, size_t n)
     }
     if (a.current == a.epoch)
         return;
-    /* another replica moved the epoch (or this process has not read it yet) */
+    /* another replica moved the epoch (or this process has not read it yet); below ours:
+     * Redis lost it (the next heal moves it above) */
+    if (a.current < a.epoch)
+        atomic_fetch_add(&r->failures, 1);
     ch__hcr_use_epoch(r, a.current);
     a.epoch = a.current;
     a.read_epoch = 0;
@@ -415,6 +503,20 @@ static size_t ch__hcr_bytes(const void *impl)
 static void ch__hcr_destroy(void *impl)
 {
     ch__hcr_t *r = impl;
+    if (r->healer_on) {
+        pthread_mutex_lock(&r->mu);
+        r->stop = 1;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->healer, NULL);
+    }
+    /* a lost forget not healed yet: one last try, else other replicas may serve what it
+     * should have removed until the entries' TTL */
+    if (ch__hcr_heal(r) != CH_OK)
+        ch_log_error("hydration cache: a lost forget could not be healed before exit (Redis unreachable): other "
+                     "replicas may serve stale entries until they expire or the epoch moves");
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
     ch__kv_redis_scripts_clear(&r->scripts);
     free(r);
 }
@@ -440,8 +542,6 @@ ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms)
     r->ttl_ms = ttl_ms > 0 ? ttl_ms : CH__HCR_DEFAULT_TTL_MS;
     ch__kv_redis_scripts_init(&r->scripts, ch__hcr_scripts, CH__HCR_NSCRIPTS);
     atomic_init(&r->epoch, 0);
-    atomic_init(&r->epoch_at_ms, 0);
-    atomic_init(&r->refreshing, 0);
     atomic_init(&r->healing, 0);
     atomic_init(&r->failures, 0);
     atomic_init(&r->healed, 0);
@@ -449,5 +549,10 @@ ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms)
     atomic_init(&r->token_seq, 1);
     if (getrandom(&r->token_base, sizeof(r->token_base), 0) != (ssize_t)sizeof(r->token_base))
         r->token_base = (uint64_t)time(NULL) * 0x100000001b3ULL ^ (uint64_t)getpid() << 32;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->healer_on = pthread_create(&r->healer, NULL, ch__hcr_healer, r) == 0;
+    if (!r->healer_on)
+        ch_log_warn("hydration cache: no background healer thread: a lost forget is healed by the next get");
     return ch__hcache_wrap(&ch__hcr_driver, r);
 }

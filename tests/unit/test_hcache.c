@@ -660,8 +660,8 @@ static void test_redis_restart_from_snapshot(void **state)
     redisFree(raw);
 }
 
-/* Two processes on one Redis (two handles): one sees the epoch another moved within about a
- * second, and a forget through a handle that has not read the new epoch yet still reaches
+/* Two processes on one Redis (two handles): one sees the epoch another moved (at its next
+ * get; the loop below allows for more), and a forget through a handle that has not read the new epoch yet still reaches
  * the entries under it. */
 static void test_redis_second_handle(void **state)
 {
@@ -703,6 +703,121 @@ static void test_redis_second_handle(void **state)
     ch_hcache_destroy(b);
     ch_kv_close(kv3);
     ch_kv_close(kv2);
+}
+
+/* A replica that has not followed an epoch move (P1) must neither read nor store under the
+ * old epoch once another (P2) forgets under the new one only: a relation read before a block
+ * would otherwise be stored under the old epoch and served after the block's forget. */
+static void test_redis_stale_epoch_replica(void **state)
+{
+    fx_t *f = need(state);
+    char errbuf[256], k[CH_HCACHE_KEY_MAX + 1], k2[CH_HCACHE_KEY_MAX + 1], w[CH_HCACHE_KEY_MAX + 1];
+    ch_kv_t *kv2;
+    assert_int_equal(ch_kv_open(redis_url(), &kv2, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *p1 = f->c, *p2 = ch_hcache_redis_create(kv2, 60000);
+    assert_non_null(p2);
+    redisContext *raw = raw_redis();
+
+    /* both read the epoch (P2 first: it is the older read) */
+    free(get1(p2, K(f, w, "warm2"), NULL, NULL));
+    usleep(600 * 1000);
+    free(get1(p1, K(f, w, "warm1"), NULL, NULL));
+    long long e0 = raw_int(raw, "INCR hc:epoch") - 1;
+    usleep(500 * 1000);
+    free(get1(p2, K(f, w, "warm3"), NULL, NULL)); /* P2 follows */
+
+    /* P1 misses and would take a lease; P2 commits a block and forgets under the new epoch */
+    uint64_t lease;
+    char *v = get1(p1, K(f, k, "rel"), &lease, NULL);
+    assert_null(v);
+    forget1(p2, k);
+    put1(p1, k, "pre-block", lease);
+    v = get1(p1, k, NULL, NULL);
+    assert_null(v);
+    v = get1(p2, k, NULL, NULL);
+    assert_null(v);
+
+    /* a lease taken before the move: the put is refused once hc:epoch moved */
+    long long e1 = raw_int(raw, "GET hc:epoch");
+    v = get1(p1, K(f, k2, "rel2"), &lease, NULL);
+    assert_null(v);
+    assert_int_not_equal(lease, 0);
+    raw_int(raw, "INCR hc:epoch");
+    free(get1(p2, K(f, w, "warm4"), NULL, NULL)); /* P2 follows */
+    forget1(p2, k2);                              /* under e1 + 1 only */
+    put1(p1, k2, "pre-block", lease);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "EXISTS hc:%lld:{%s}", e1, k2);
+    assert_int_equal(raw_int(raw, cmd), 0);
+    v = get1(p1, k2, NULL, NULL);
+    assert_null(v);
+    assert_true(e1 > e0);
+
+    redisFree(raw);
+    ch_hcache_destroy(p2);
+    ch_kv_close(kv2);
+}
+
+/* A forget lost by a process that then never reads (a CLI command): it still moves the epoch
+ * (in the background) once Redis answers, so other replicas stop serving the stale entry. */
+static void test_redis_heal_without_reads(void **state)
+{
+    fx_t *f = need(state);
+    char errbuf[256], k[CH_HCACHE_KEY_MAX + 1];
+    ch_kv_t *kv2;
+    assert_int_equal(ch_kv_open(redis_url(), &kv2, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *p2 = ch_hcache_redis_create(kv2, 60000);
+    store(p2, K(f, k, "cli"), "before");
+    redisContext *raw = raw_redis();
+    long long epoch = raw_int(raw, "GET hc:epoch");
+
+    kill(g_redis_pid, SIGSTOP);
+    forget1(f->c, k); /* lost: times out after the pool's 1 s */
+    kill(g_redis_pid, SIGCONT);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "SET hc:%lld:{%s} before", epoch, k); /* as if the DEL never arrived */
+    freeReplyObject(redisCommand(raw, cmd));
+
+    int gone = 0;
+    for (int i = 0; i < 300 && !gone; i++) { /* 15 s at most */
+        char *v = get1(p2, k, NULL, NULL);
+        gone = v == NULL;
+        free(v);
+        if (!gone)
+            usleep(50 * 1000);
+    }
+    assert_true(gone);
+    assert_true(raw_int(raw, "GET hc:epoch") > epoch);
+    redisFree(raw);
+    ch_hcache_destroy(p2);
+    ch_kv_close(kv2);
+}
+
+/* The epoch a process uses never moves back: hc:epoch found lower (Redis lost it) is not
+ * adopted (entries under the lower one may be stale), it is moved above the process's. */
+static void test_redis_epoch_never_back(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1], w[CH_HCACHE_KEY_MAX + 1], cmd[128];
+    K(f, k, "mono");
+    redisContext *raw = raw_redis();
+    long long high = raw_int(raw, "INCRBY hc:epoch 100"), low = high - 50;
+    free(get1(f->c, K(f, w, "warm"), NULL, NULL)); /* adopts high */
+    snprintf(cmd, sizeof(cmd), "SET hc:%lld:{%s} stale", low, k);
+    freeReplyObject(redisCommand(raw, cmd));
+    snprintf(cmd, sizeof(cmd), "SET hc:epoch %lld", low);
+    freeReplyObject(redisCommand(raw, cmd));
+    usleep(1100 * 1000); /* longer than any periodic re-read of the epoch */
+
+    ch_err_t err;
+    char *v = get1(f->c, k, NULL, &err);
+    assert_null(v);
+    v = get_when_back(f->c, k);
+    assert_null(v);
+    assert_true(raw_int(raw, "GET hc:epoch") > high);
+    redisFree(raw);
+    char k3[CH_HCACHE_KEY_MAX + 1];
+    store(f->c, K(f, k3, "after"), "after");
 }
 
 /* One loader per key: a second reader that misses while the first holds the lease gets none
@@ -759,6 +874,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_second_handle, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_one_loader, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_threads, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_stale_epoch_replica, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_heal_without_reads, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_epoch_never_back, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -201,6 +201,62 @@ static void test_a_large_hold_is_sent_in_full(void **state)
     assert_string_equal(rec.keys[999], "i:1:1000");
 }
 
+/* More keys than the in-place queue in one transaction: none is sent before the commit, all
+ * after it (in chunks); a rolled back large queue frees its memory once sent. */
+static void test_a_large_transaction_waits_for_its_commit(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK);
+    touch(fx->db);
+    for (uint64_t id = 1; id <= 1000; id++)
+        ch_hydrate_forget_item(&fx->svc, CH_TARGET_POST, id);
+    assert_int_equal(rec.calls, 0);
+    assert_int_equal(ch_db_ambient_end(fx->db, 1), CH_OK);
+    assert_int_equal(rec.nkeys, 1000);
+    assert_true(rec.calls >= 2 && rec.calls <= 8);
+    assert_string_equal(rec.keys[0], "i:0:1");
+    assert_string_equal(rec.keys[999], "i:0:1000");
+
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK); /* rolled back: sent with the next one */
+    touch(fx->db);
+    for (uint64_t id = 1; id <= 300; id++)
+        ch_hydrate_forget_user(&fx->svc, id);
+    assert_int_equal(ch_db_ambient_end(fx->db, 0), CH_OK);
+    ch_hydrate_forget_user(&fx->svc, 7); /* outside: at once */
+    assert_int_equal(rec.nkeys, 1001);
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK);
+    touch(fx->db);
+    ch_hydrate_forget_user(&fx->svc, 8);
+    assert_int_equal(rec.nkeys, 1301); /* the left-over */
+    assert_int_equal(ch_db_ambient_end(fx->db, 1), CH_OK);
+    assert_int_equal(rec.nkeys, 1302);
+}
+
+static int g_hooks_run;
+static void count_hook(void *ctx, uint64_t id)
+{
+    (void)ctx, (void)id;
+    g_hooks_run++;
+}
+
+/* Many other after-commit calls registered first: the forget's still waits for the commit. */
+static void test_many_after_commit_calls_still_wait(void **state)
+{
+    fixture_t *fx = *state;
+    g_hooks_run = 0;
+    assert_int_equal(ch_db_ambient_begin(fx->db), CH_OK);
+    touch(fx->db);
+    for (int i = 0; i < 40; i++)
+        ch_db_after_commit(fx->db, count_hook, NULL, (uint64_t)i);
+    ch_hydrate_forget_item(&fx->svc, CH_TARGET_POST, 5);
+    assert_int_equal(g_hooks_run, 0);
+    assert_int_equal(rec.calls, 0);
+    assert_int_equal(ch_db_ambient_end(fx->db, 1), CH_OK);
+    assert_int_equal(g_hooks_run, 40);
+    assert_int_equal(rec.calls, 1);
+    assert_string_equal(rec.keys[0], "i:0:5");
+}
+
 static void test_a_hold_inside_an_ambient_transaction_still_waits_for_the_commit(void **state)
 {
     fixture_t *fx = *state;
@@ -236,6 +292,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_hold_inside_an_ambient_transaction_still_waits_for_the_commit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_no_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_large_transaction_waits_for_its_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_after_commit_calls_still_wait, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* The hydration layer's reads of facts (svc/common/hydrate_fetch.h). Every value read from
  * the cache is decoded and checked; one that does not decode is a miss (read again from the
- * database, not put: its lease is 0). The cache down (or none): every get is a miss with
- * lease 0, so everything is read from the database and nothing is put. */
+ * database, not put: its lease is 0). The cache down (or none), or an ambient transaction
+ * active on the thread: every get is a miss with lease 0, so everything is read from the
+ * database and nothing is put. */
 #include "svc/common/hydrate_fetch.h"
 
 #include <stdlib.h>
@@ -43,8 +44,14 @@ static void ch__batch_init(ch__batch_t *b, size_t cap)
     b->put_leases = ch_malloc(sizeof(uint64_t) * b->cap);
 }
 
+/* Inside the thread's ambient transaction the cache is not used (all misses, lease 0):
+ * what the transaction reads may be its own uncommitted writes (a rollback would leave them
+ * cached), its forgets wait for its commit, and a Redis lease it never used would keep other
+ * readers from putting the key for the lease's 10 s. */
 static void ch__batch_get(ch_svc_t *svc, ch__batch_t *b)
 {
+    if (ch_db_ambient_active(svc->db))
+        return;
     for (size_t i = 0; i < b->n; i++)
         b->ptrs[i] = b->keys[i];
     for (size_t at = 0; at < b->n; at += CH_HCACHE_BATCH_MAX) {

@@ -2,21 +2,28 @@
  * thread's ambient transaction is queued in a thread-local list and sent, all at once, by one
  * after-commit call; a list left by a transaction that rolled back (its after-commit call was
  * dropped) is sent with the next one: forgetting more than needed only costs a miss. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "svc/common/hydrate.h"
+#include "core/alloc.h"
 #include "core/log.h"
 #include "svc/common/hydrate_keys.h"
 
-/* Keys queued per transaction; more are sent at once (still after the change is made,
- * which a reader's lease cannot outrun only when sent after the commit: hence the bound is
- * large and hitting it is logged). */
+/* Keys per forget call, and per hold (a hold sends a full one at once: it is after its
+ * commit already). A transaction's queue starts in place with as many and grows on the heap
+ * (freed once sent) up to CH__FORGET_QUEUE_MAX; past that, keys are sent before the commit
+ * (which a reader's lease cannot outrun only when sent after it: hence the bound is large and
+ * hitting it is logged as an error). */
 #define CH__FORGET_PENDING_MAX 256
+#define CH__FORGET_QUEUE_MAX 16384
 
 typedef struct {
     uint64_t serial;  /* the transaction (ch_db_ambient_serial) the queue belongs to */
     int hooked;       /* the after-commit call of that transaction is registered */
     size_t n;
+    ch_hkey_t *heap;  /* NULL: keys are in place */
+    size_t heap_cap;
     ch_hkey_t keys[CH__FORGET_PENDING_MAX];
 } ch__forget_queue_t;
 
@@ -35,19 +42,54 @@ static _Thread_local ch__forget_held_t ch__held;
 static void ch__send(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
 {
     const char *ptrs[CH__FORGET_PENDING_MAX];
-    for (size_t i = 0; i < n; i++)
-        ptrs[i] = keys[i];
-    ch_hcache_forget_many(svc->hcache, ptrs, n);
+    for (size_t at = 0; at < n; at += CH__FORGET_PENDING_MAX) {
+        size_t m = n - at < CH__FORGET_PENDING_MAX ? n - at : CH__FORGET_PENDING_MAX;
+        for (size_t i = 0; i < m; i++)
+            ptrs[i] = keys[at + i];
+        ch_hcache_forget_many(svc->hcache, ptrs, m);
+    }
+}
+
+static ch_hkey_t *ch__q_keys(void)
+{
+    return ch__q.heap ? ch__q.heap : ch__q.keys;
+}
+
+/* Sends the transaction's queue and empties it. */
+static void ch__q_send(ch_svc_t *svc)
+{
+    ch__send(svc, ch__q_keys(), ch__q.n);
+    free(ch__q.heap);
+    ch__q.heap = NULL;
+    ch__q.heap_cap = 0;
+    ch__q.n = 0;
+}
+
+/* Room for n more keys in the queue: 0, or -1 past CH__FORGET_QUEUE_MAX. */
+static int ch__q_reserve(size_t n)
+{
+    size_t cap = ch__q.heap ? ch__q.heap_cap : CH__FORGET_PENDING_MAX;
+    if (ch__q.n + n <= cap)
+        return 0;
+    if (ch__q.n + n > CH__FORGET_QUEUE_MAX)
+        return -1;
+    size_t want = cap * 2 > ch__q.n + n ? cap * 2 : ch__q.n + n;
+    if (want > CH__FORGET_QUEUE_MAX)
+        want = CH__FORGET_QUEUE_MAX;
+    ch_hkey_t *heap = ch_realloc(ch__q.heap, want * sizeof(ch_hkey_t));
+    if (!ch__q.heap)
+        memcpy(heap, ch__q.keys, ch__q.n * sizeof(ch_hkey_t));
+    ch__q.heap = heap;
+    ch__q.heap_cap = want;
+    return 0;
 }
 
 static void ch__flush(void *ctx, uint64_t unused)
 {
     (void)unused;
     ch_svc_t *svc = ctx;
-    size_t n = ch__q.n;
-    ch__q.n = 0;
     ch__q.hooked = 0;
-    ch__send(svc, ch__q.keys, n);
+    ch__q_send(svc);
 }
 
 /* Forgets keys[0..n) now or after the commit of the thread's ambient transaction. */
@@ -71,19 +113,16 @@ static void ch__forget(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
     }
     uint64_t serial = ch_db_ambient_serial();
     if (ch__q.serial != serial) { /* an earlier transaction's queue: rolled back, or never hooked */
-        if (ch__q.n)
-            ch__send(svc, ch__q.keys, ch__q.n);
-        ch__q.n = 0;
+        ch__q_send(svc);
         ch__q.hooked = 0;
         ch__q.serial = serial;
     }
-    if (ch__q.n + n > CH__FORGET_PENDING_MAX) {
-        ch_log_warn("hydrate: more than %d cache keys forgotten in one transaction: sending some before the commit",
-                    CH__FORGET_PENDING_MAX);
-        ch__send(svc, ch__q.keys, ch__q.n);
-        ch__q.n = 0;
+    if (ch__q_reserve(n) != 0) {
+        ch_log_error("hydrate: more than %d cache keys forgotten in one transaction: sending some before the commit",
+                     CH__FORGET_QUEUE_MAX);
+        ch__q_send(svc);
     }
-    memcpy(ch__q.keys[ch__q.n], keys, n * sizeof(ch_hkey_t));
+    memcpy(ch__q_keys()[ch__q.n], keys, n * sizeof(ch_hkey_t));
     ch__q.n += n;
     if (!ch__q.hooked) {
         ch__q.hooked = 1;

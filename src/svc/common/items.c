@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "svc/common/hydrate.h"
 #include "svc/common/sql.h"
 
@@ -52,6 +53,14 @@ int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id)
     return -1;
 }
 
+int ch_items_find_key(const ch_item_key_t *keys, size_t n, unsigned type, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].id == id && keys[i].type == type)
+            return (int)i;
+    return -1;
+}
+
 ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n, json_t **out,
                           ch_item_facts_t *facts, ch_fault_t *f)
 {
@@ -77,9 +86,11 @@ ch_err_t ch_items_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
         if (!h[i].json)
             continue;
         out[i] = json_loadb(h[i].json, h[i].len, 0, NULL);
-        if (!out[i]) {
-            err = ch_fault(f, CH_EINTERNAL, NULL, "a hydrated item is not JSON");
-            break;
+        if (!out[i]) { /* a corrupt cached body: this item is left out, and forgotten for the next read */
+            ch_log_error("items: hydrated item %u:%llu is not JSON: left out, its cached record forgotten",
+                         (unsigned)keys[i].type, (unsigned long long)keys[i].id);
+            ch_hydrate_forget_item(svc, keys[i].type, keys[i].id);
+            continue;
         }
         if (facts)
             facts[i] = h[i].facts;

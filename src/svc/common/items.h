@@ -123,13 +123,17 @@ ch_err_t ch_items_run_in(ch_svc_t *svc, const char *sql, uint64_t viewer, const 
                          ch_db_rows_t **rows_out);
 /** The index of the key with id among keys[0..n), or -1. */
 int ch_items_find(const ch_item_key_t *keys, size_t n, uint64_t id);
+/** The index of the key (type, id) among keys[0..n), or -1 (load_many: a row matches only
+ * the key of its own type). */
+int ch_items_find_key(const ch_item_key_t *keys, size_t n, unsigned type, uint64_t id);
 
 /** Renders keys[0..n) (n <= CH_ITEMS_HYDRATE_MAX) as viewer sees them, through the hydration
  * layer (svc/common/hydrate.h: ch_hydrate_items, each text parsed), so in a constant number
  * of cache round trips and statements (one per kind of fact, group of types sharing a table
  * and CH_ITEMS_IN_MAX distinct ids, never one per item). Duplicate keys get equal, separate objects. out[i] receives the item
  * object (caller owns it) or NULL when the item does not exist, was deleted or expired, or
- * the viewer may not see it (blocked either way, private without approval, followers-only).
+ * the viewer may not see it (blocked either way, private without approval, followers-only),
+ * and for one whose cached text does not parse (left out, logged, its record forgotten).
  * facts (may be NULL) receives, for every non-NULL out[i], facts[i]. Muting is the caller's
  * rule, not applied here.
  * out NULL (facts non-NULL): facts only, read by the same statements with the same

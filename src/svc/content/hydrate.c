@@ -44,9 +44,9 @@ static ch_err_t ch__load_items(ch_svc_t *svc, const ch_item_key_t *keys, size_t 
         return err;
     for (size_t r = 0; r < ch_db_rows_count(rows); r++) {
         ch_item_type_t type = ch_item_row_type(rows, r);
-        int k = ch_items_find(keys, n, (uint64_t)ch_db_rows_int(rows, r, CH_ITEM_COL_ID));
-        if (k < 0 || keys[k].type != ch__target_of(type) || out[k].found)
-            continue; /* asked as another type: not this item */
+        int k = ch_items_find_key(keys, n, ch__target_of(type), (uint64_t)ch_db_rows_int(rows, r, CH_ITEM_COL_ID));
+        if (k < 0 || out[k].found)
+            continue; /* asked only as another type: not this item */
         ch_item_record_t *rec = &out[k];
         rec->body = ch_hcodec_members(ch_item_render_body(rows, r), &rec->body_len);
         if (!rec->body)

@@ -44,7 +44,7 @@ static ch_err_t ch__load_comments(ch_svc_t *svc, const ch_item_key_t *keys, size
     if (err)
         return err;
     for (size_t r = 0; r < ch_db_rows_count(rows); r++) {
-        int k = ch_items_find(keys, n, (uint64_t)ch_db_rows_int(rows, r, CH_COMMENT_COL_ID));
+        int k = ch_items_find_key(keys, n, CH_TARGET_COMMENT, (uint64_t)ch_db_rows_int(rows, r, CH_COMMENT_COL_ID));
         int on = ch_target_from_name(ch_db_rows_text(rows, r, CH_COMMENT_COL_TARGET_TYPE));
         if (k < 0 || out[k].found || on < 0)
             continue;
