@@ -544,3 +544,25 @@ def test_concurrent_comments_and_deletes_keep_counts_exact(api, user, other, thi
     replies = [c for i, c in enumerate(made) if i % 4 != 0 and i % 2]
     assert comments_count(user, "posts", p["id"]) == 1 + len(live)
     assert get_comment(user, top["id"])["replies_count"] == len(replies)
+
+
+def test_hidden_first_replies_and_comments_do_not_shorten_pages(api, user, other, third):
+    # The first replies of a thread and a page of comments are hydrated in chunks of what
+    # they still lack: hidden ones ahead of them must not leave the thread or page short.
+    p = post(user)
+    top = comment(user, p["id"], "thread")
+    comment(other, p["id"], "hidden 1", parent_id=top["id"])
+    comment(other, p["id"], "hidden 2", parent_id=top["id"])
+    shown = [comment(user, p["id"], f"shown {i}", parent_id=top["id"])["id"] for i in range(3)]
+    hidden_top = [comment(other, p["id"], f"hidden top {i}")["id"] for i in range(3)]
+    kept_top = [comment(user, p["id"], f"kept top {i}")["id"] for i in range(3)]
+    block(third, other)
+    for sort in ("new", "top"):
+        listed = page(third, f"/v1/posts/{p['id']}/comments", sort=sort, limit=20)["items"]
+        thread = [c for c in listed if c["id"] == top["id"]][0]
+        assert ids(thread["replies"]) == shown[:2]
+        assert not set(hidden_top) & set(ids(listed))
+        # small pages walk past the hidden ones without losing or repeating one
+        walked = walk(third, f"/v1/posts/{p['id']}/comments", limit=2, sort=sort)
+        assert sorted(ids(walked)) == sorted(kept_top + [top["id"]])
+    assert ids(walk(third, f"/v1/comments/{top['id']}/replies", limit=2)) == shown

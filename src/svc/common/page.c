@@ -139,16 +139,25 @@ ch_err_t ch_page_fill(ch_svc_t *svc, uint64_t viewer, unsigned flags, int limit,
             cursor = 0;
             break;
         }
-        if ((err = ch_hydrate_items(svc, viewer, keys, n, flags, h, f)) != CH_OK)
-            break;
+        /* Only as many ids are hydrated as the page still lacks (more only when some were
+         * hidden): the ids read beyond them cost one statement's rows, not their hydration. */
         size_t i = 0;
-        for (; i < n && pg->n < (size_t)limit; i++)
-            if (h[i].json) {
-                pg->ids[pg->n] = keys[i].id;
-                pg->h[pg->n++] = h[i];
-                memset(&h[i], 0, sizeof(h[i]));
-            }
-        ch_hydrated_free(h, n);
+        while (i < n && pg->n < (size_t)limit) {
+            size_t need = (size_t)limit - pg->n, chunk = n - i < need ? n - i : need;
+            if ((err = ch_hydrate_items(svc, viewer, keys + i, chunk, flags, h + i, f)) != CH_OK)
+                break;
+            /* chunk <= need: every one of them is considered */
+            for (size_t k = i; k < i + chunk; k++)
+                if (h[k].json) {
+                    pg->ids[pg->n] = keys[k].id;
+                    pg->h[pg->n++] = h[k];
+                    memset(&h[k], 0, sizeof(h[k]));
+                }
+            ch_hydrated_free(h + i, chunk);
+            i += chunk;
+        }
+        if (err)
+            break;
         scanned += n;
         /* i - 1 is the last id considered; more may follow it unless the list ended there. */
         cursor = i < n || n == ask ? keys[i - 1].id : 0;

@@ -34,6 +34,44 @@ static void ch__sql_build(void)
              in, CH_ITEMS_IN_MAX + 1);
 }
 
+/* Hydrates the reply rows keys[0..nr) (ordered by parent of[], then id) into r[0..nr): first
+ * the CH_COMMENT_FIRST_REPLIES first of each parent, then the others only of the parents that
+ * still lack shown replies (some were hidden). Rows not hydrated stay zeroed (not shown): they
+ * come after a parent's shown ones, which the page stops at. */
+static ch_err_t ch__first_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, const uint64_t *of,
+                                  size_t nr, ch_hydrated_t *r, ch_fault_t *f)
+{
+    ch_item_key_t *k2 = ch_malloc(sizeof(*k2) * nr);
+    ch_hydrated_t *h2 = ch_calloc(nr, sizeof(*h2));
+    size_t *at = ch_malloc(sizeof(*at) * nr);
+    ch_err_t err = CH_OK;
+    for (int pass = 0; pass < 2 && err == CH_OK; pass++) {
+        size_t m = 0, rank = 0, shown = 0;
+        for (size_t k = 0; k < nr; k++) {
+            if (k == 0 || of[k] != of[k - 1])
+                rank = shown = 0;
+            if (pass == 1 && r[k].json)
+                shown++;
+            int want = pass == 0 ? rank < CH_COMMENT_FIRST_REPLIES
+                                 : rank >= CH_COMMENT_FIRST_REPLIES && shown < CH_COMMENT_FIRST_REPLIES;
+            if (want) {
+                k2[m] = keys[k];
+                at[m++] = k;
+            }
+            rank++;
+        }
+        if (m == 0)
+            continue;
+        err = ch_hydrate_items(svc, viewer, k2, m, 0, h2, f);
+        for (size_t i = 0; err == CH_OK && i < m; i++)
+            r[at[i]] = h2[i];
+    }
+    free(at);
+    free(h2);
+    free(k2);
+    return err;
+}
+
 ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydrated_t *h, const uint64_t *ids,
                                      size_t n, ch_buf_t *b, ch_fault_t *f)
 {
@@ -61,7 +99,7 @@ ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hy
         }
         ch_db_rows_free(rows);
         if (err == CH_OK && nr > 0)
-            err = ch_hydrate_items(svc, viewer, keys, nr, 0, r, f);
+            err = ch__first_hydrate(svc, viewer, keys, of, nr, r, f);
     }
     if (err == CH_OK) {
         ch_buf_t extra = CH_BUF_INIT;

@@ -215,21 +215,31 @@ static ch_err_t ch__ranked_page(ch_svc_t *svc, uint64_t viewer, const ch__snapsh
     uint64_t ids[CH_PAGE_LIMIT_MAX];
     for (size_t i = 0; i < window; i++)
         keys[i] = (ch_item_key_t){CH_TARGET_COMMENT, s->ids[pos + i]};
-    ch_err_t err = window ? ch_hydrate_items(svc, viewer, keys, window, CH_HYDRATE_PLACEHOLDERS, h, f) : CH_OK;
-    if (err)
-        return err;
-    for (size_t i = 0; i < window; i++) {
-        if (!h[i].json)
-            continue; /* hidden from this viewer, or gone since T */
-        if (nshown == (size_t)limit) {
-            used = i;
+    ch_err_t err = CH_OK;
+    /* Hydrated in chunks of what the page still lacks (+1: the first visible one after the
+     * page, where the next one starts), not the whole window. */
+    for (size_t done = 0; done < window && used == window;) {
+        size_t need = (size_t)limit + 1 - nshown, chunk = window - done < need ? window - done : need;
+        if ((err = ch_hydrate_items(svc, viewer, keys + done, chunk, CH_HYDRATE_PLACEHOLDERS, h + done, f)))
             break;
+        for (size_t i = done; i < done + chunk; i++) {
+            if (!h[i].json)
+                continue; /* hidden from this viewer, or gone since T */
+            if (nshown == (size_t)limit) {
+                used = i;
+                break;
+            }
+            ids[nshown] = keys[i].id;
+            shown[nshown++] = h[i];
+            memset(&h[i], 0, sizeof(h[i]));
         }
-        ids[nshown] = keys[i].id;
-        shown[nshown++] = h[i];
-        memset(&h[i], 0, sizeof(h[i]));
+        ch_hydrated_free(h + done, chunk);
+        done += chunk;
     }
-    ch_hydrated_free(h, window);
+    if (err) {
+        ch_hydrated_free(shown, nshown);
+        return err;
+    }
     ch_buf_append(b, "{\"items\":", 9);
     err = ch__comments_threads_append(svc, viewer, shown, ids, nshown, b, f);
     ch_hydrated_free(shown, nshown);
