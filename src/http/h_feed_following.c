@@ -10,6 +10,8 @@
 #include "core/alloc.h"
 #include "core/id.h"
 #include "http/h_feed.h"
+#include "core/buf.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/items.h"
 #include "svc/feed/candidates.h"
 
@@ -29,8 +31,11 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
         return err;
     ch_feed_cand_t cands[CH_FEED_FOLLOWING_LIMIT_MAX];
     ch_item_key_t keys[CH_FEED_FOLLOWING_LIMIT_MAX];
-    json_t *rendered[CH_FEED_FOLLOWING_LIMIT_MAX];
-    json_t *items = json_array();
+    ch_hydrated_t h[CH_FEED_FOLLOWING_LIMIT_MAX];
+    /* The page as text: the layer's item texts spliced with the reason, no JSON tree. */
+    static const char reason[] = "\"reason\":\"following\"";
+    ch_buf_t b = CH_BUF_INIT;
+    ch_buf_append(&b, "{\"items\":[", 10);
     size_t shown = 0;
     uint64_t last_shown = 0;
     int ended = 0;
@@ -42,31 +47,33 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
             for (size_t i = 0; i < n; i++)
                 keys[i] = cands[i].key;
         if (err == CH_OK && n)
-            err = ch_items_hydrate(call->svc, call->user_id, keys, n, rendered, NULL, &call->fault);
+            err = ch_hydrate_items(call->svc, call->user_id, keys, n, 0, h, &call->fault);
         if (err)
             break;
         ended = next == 0; /* the source gave what it had */
-        for (size_t i = 0; i < n; i++) {
-            if (!rendered[i])
+        for (size_t i = 0; i < n && shown < (size_t)limit; i++) {
+            if (!h[i].json)
                 continue;
-            if (shown < (size_t)limit) {
-                json_array_append_new(items, json_pack("{s:o, s:s}", "item", rendered[i], "reason", "following"));
-                last_shown = cands[i].key.id;
-                shown++;
-            } else {
-                json_decref(rendered[i]);
-            }
+            ch_buf_append(&b, shown ? ",{\"item\":" : "{\"item\":", shown ? 9 : 8);
+            ch_hydrated_append_with(&b, &h[i], NULL, 0);
+            ch_buf_printf(&b, ",%s}", reason);
+            last_shown = cands[i].key.id;
+            shown++;
         }
+        ch_hydrated_free(h, n);
         before = next;
     }
     if (err) {
-        json_decref(items);
+        ch_buf_clear(&b);
         return err;
     }
-    json_t *cursor = json_null();
+    ch_buf_append(&b, "],\"next_cursor\":", 16);
     if (shown == (size_t)limit || (!ended && before)) {
         char id[CH_ID_STR_LEN];
-        cursor = json_string(ch_id_format(shown == (size_t)limit ? last_shown : before, id));
+        ch_buf_printf(&b, "\"%s\"}", ch_id_format(shown == (size_t)limit ? last_shown : before, id));
+    } else {
+        ch_buf_append(&b, "null}", 5);
     }
-    return ch_call_reply(call, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor));
+    call->raw_out = b.data;
+    return CH_OK;
 }

@@ -1,6 +1,7 @@
 /* Who reacted to a target: newest first, keyset on the reaction id, users blocked either
  * way with the viewer left out (two primary-key / index probes per row, so the page is full);
- * the users are rendered by the hydration layer, which checks blocks again. */
+ * the users are rendered by the hydration layer, which checks blocks again (no join with
+ * users: the layer has their summaries, and users are never deleted). */
 #include <stdio.h>
 
 #include "core/clock.h"
@@ -9,8 +10,7 @@
 #include "svc/engage/reactions.h"
 
 #define CH__LIST_SELECT                                                                                      \
-    "SELECT r.user_id, r.kind, r.id, r.created_at, u.handle, u.display_name, u.avatar_url"                   \
-    " FROM reactions r JOIN users u ON u.id = r.user_id"                                                      \
+    "SELECT r.user_id, r.kind, r.id, r.created_at FROM reactions r"                                          \
     " WHERE r.target_type = $1 AND r.target_id = $2 AND r.id < $3"
 #define CH__LIST_TAIL                                                                                        \
     " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $4 AND b.blocked_id = r.user_id)"          \
