@@ -183,9 +183,13 @@ for set in $backends; do
   # The seed leaves a backlog for the worker role's consumers (notifications, signals,
   # fan-out): measured while they catch up, a read would pay for their SQL and WAL writes
   # too. Wait (up to 3 min) until every consumer but the ClickHouse shipper is caught up.
+  # (A consumer reports its lag once it has read a batch: the first polls may say 0.)
+  sleep 2
+  calm=0
   for _ in $(seq 360); do
     lag=$(curl -s "$base/metrics" | awk '/^chorus_consumer_lag_seconds/ && !/clickhouse/ { if ($2 > m) m = $2 } END { print m + 0 }')
-    awk -v l="$lag" 'BEGIN { exit !(l < 1) }' && break
+    if awk -v l="$lag" 'BEGIN { exit !(l < 1) }'; then calm=$((calm + 1)); else calm=0; fi
+    [ "$calm" -ge 4 ] && break
     sleep 0.5
   done
   echo "bench: reads ($set): consumers caught up (largest lag ${lag:-?} s)" >&2
