@@ -22,6 +22,8 @@ typedef struct {
                                 started (NULL in unit tests that make none: every get misses) */
     struct ch_reactions_writer *reactions_writer; /* group commit (SQLite); NULL: a transaction per write */
     struct ch_pwhash_pool *pwhash; /* password hashing threads (svc/auth); NULL: hash on the caller */
+    struct ch_bus *bus; /* the event bus to gateway connections (store/bus.h); owned by main; NULL
+                           in unit tests that make none */
     struct ch_health *health; /* readiness checks, start-up state (svc/health); NULL: no checks, serving */
 } ch_svc_t;
 

@@ -1,0 +1,53 @@
+/* The gateway's client ops (brd/chat.md "Connection"): a client frame {"op","ref","d"} is
+ * looked up by op in one table (ws_ops.c, each domain's rows in gateway/ws_ops_<domain>.def,
+ * as http/routes.c), its handler is run, and the client gets {"op":"ack","ref","d"} or
+ * {"op":"error","ref","d":{code,detail}}. Handlers never see h2o or WebSocket types, as HTTP
+ * handlers never see h2o's: chat, call signalling and live chat plug in here. */
+#ifndef CH_GATEWAY_WS_OP_H
+#define CH_GATEWAY_WS_OP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "svc/context.h"
+
+enum {
+    /* answers from memory on the connection's event loop (typing, presence.set): no SQL,
+     * no blocking kv call; without it the op runs on a worker thread */
+    CH_WS_OP_INLINE = 1u << 0,
+};
+
+/** One client op as its handler sees it; everything in it is safe to use on a worker thread. */
+typedef struct {
+    ch_svc_t *svc;
+    uint64_t user_id;    /* the connection's authenticated user */
+    uint64_t session_id; /* the access token's session (one per device login) */
+    uint64_t conn_id;    /* this connection, unique in the process (hello's session_id) */
+    const char *op;      /* borrowed */
+    json_t *d;           /* the frame's "d" (an object, maybe empty); borrowed */
+    /* ---- output ---- */
+    json_t *ack; /* the ack's "d" (owned; NULL: {}); only when the op has a ref */
+    ch_fault_t fault; /* filled with the error returned */
+} ch_ws_call_t;
+
+/** An op handler: reads call, sets call->ack or returns an error with call->fault filled
+ * (CH_EINVAL → code "invalid", CH_ENOTFOUND → "not_found", ... as err.h's problem codes). */
+typedef ch_err_t (*ch_ws_op_fn)(ch_ws_call_t *call);
+
+/** A client op: data, one table in ws_ops.c. */
+typedef struct {
+    const char *op; /* "message.send" */
+    ch_ws_op_fn handler;
+    unsigned flags; /* CH_WS_OP_* */
+} ch_ws_op_t;
+
+/** The op table and its size (ws_ops.c). */
+extern const ch_ws_op_t ch_ws_ops[];
+extern const size_t ch_ws_ops_count;
+
+/** The row for op, or NULL when unknown. */
+const ch_ws_op_t *ch_ws_op_find(const char *op);
+
+#endif

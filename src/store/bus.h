@@ -1,0 +1,54 @@
+/* The event bus: carries a server frame to every device of a user, on every node
+ * (docs/design.md "## Gateway"; brd/chat.md "Many nodes"). Two drivers behind one handle:
+ * in process for embedded mode, Redis pub/sub in cluster mode (one subscriber connection per
+ * node, a channel per user with a device connected to this node, resubscribe after a
+ * reconnect; nothing routes through the database). A frame is the complete text the gateway
+ * writes to the socket ({"op","d"}, JSON). Publishing never waits for a receiver: the bus
+ * hands frames to the receiver (the gateway), which queues them per connection under its own
+ * bounds. Thread-safe: any thread may publish, subscribe or unsubscribe. */
+#ifndef CH_STORE_BUS_H
+#define CH_STORE_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct ch_bus ch_bus_t;
+
+/** Receives each frame published to a user this node subscribed to, on the bus's own
+ * delivery thread (never a publisher's); frame is borrowed for the call (copy what you keep).
+ * Must not block: hand the frame to the loop that owns the user's connections. */
+typedef void (*ch_bus_receive_fn)(void *ctx, uint64_t user_id, const char *frame, size_t len);
+
+/** The in-process bus (embedded mode, and tests). NULL on allocation failure. */
+ch_bus_t *ch_bus_mem_create(void);
+/** The Redis pub/sub bus on url (redis://host:port[/db]): connects its publisher and its
+ * subscriber connection; a Redis that is down is retried in the background (publish returns
+ * CH_EUNAVAILABLE meanwhile). NULL with err filled on a bad url or allocation failure. */
+ch_bus_t *ch_bus_redis_create(const char *url, char *err, size_t errlen);
+/** The driver's name: "mem" or "redis". */
+const char *ch_bus_kind(const ch_bus_t *bus);
+
+/** Sets the one receiver of this node's frames (the gateway), before the first subscribe.
+ * ctx is borrowed and must outlive the bus. */
+void ch_bus_set_receiver(ch_bus_t *bus, ch_bus_receive_fn fn, void *ctx);
+
+/** This node wants user_id's frames (its first device connected here). Counted: each
+ * subscribe needs one unsubscribe. CH_EUNAVAILABLE when the bus cannot subscribe now
+ * (Redis down): the subscription is kept and made again on reconnect. */
+ch_err_t ch_bus_subscribe(ch_bus_t *bus, uint64_t user_id);
+/** Undoes one ch_bus_subscribe (the user's last device left this node). */
+void ch_bus_unsubscribe(ch_bus_t *bus, uint64_t user_id);
+
+/** Publishes frame (copied) to every node that subscribed user_id. CH_OK once the bus took
+ * it (Redis: the PUBLISH was answered); CH_EUNAVAILABLE when Redis is down. A user with no
+ * subscriber anywhere: CH_OK, nothing happens (offline devices read history on return). */
+ch_err_t ch_bus_publish(ch_bus_t *bus, uint64_t user_id, const char *frame, size_t len);
+/** The same frame to n users in one go (Redis: one pipeline), e.g. a group's members. */
+ch_err_t ch_bus_publish_many(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame, size_t len);
+
+/** Stops the delivery thread and frees the bus; no receive call runs after it returns. */
+void ch_bus_destroy(ch_bus_t *bus);
+
+#endif
