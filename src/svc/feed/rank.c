@@ -411,6 +411,12 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
         }
         if (err == CH_OK && s.n > (size_t)limit && ch_feed_snap_save(svc, ch__feed_name(kind), viewer, &s) != CH_OK)
             ch_log_warn("feed: ranked snapshot not kept (kv store): the page is served without a next cursor");
+        /* a ranking that fits its page is not kept (ranking a short feed again is cheap, and
+         * it may fill meanwhile); the older head must go, or a reuse could serve an older
+         * ranking after this newer one (the fan-out's notes that end a reuse may lag behind
+         * the SQL that ranked: nettop.h) */
+        else if (err == CH_OK && s.n <= (size_t)limit && ch_feed_snap_drop_head(svc, ch__feed_name(kind), viewer) != CH_OK)
+            ch_log_warn("feed: an older ranking's head not dropped (kv store)");
     }
     /* feedback and mutes are applied again only when they may have changed since the ranking */
     int same = err == CH_OK && ch__same_gen(&s, vgen);

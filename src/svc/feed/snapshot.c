@@ -288,3 +288,10 @@ ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, c
     free(val);
     return CH_OK;
 }
+
+ch_err_t ch_feed_snap_drop_head(ch_svc_t *svc, const char *feed, uint64_t viewer)
+{
+    char key[96];
+    snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":head", feed, viewer);
+    return ch_kvl_del(svc, key);
+}

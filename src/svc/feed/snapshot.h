@@ -77,4 +77,8 @@ ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, c
  * whole ranking; pages past the head load the whole snapshot by s->gen. */
 ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
 
+/** Forgets the head of viewer's feed (a ranking that fit one page was not stored: the older
+ * one it replaces must not be reused after it). Kv errors are returned. */
+ch_err_t ch_feed_snap_drop_head(ch_svc_t *svc, const char *feed, uint64_t viewer);
+
 #endif
