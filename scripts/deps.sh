@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config
   libhiredis-dev libcurl4-openssl-dev libsodium-dev libssl-dev libutf8proc-dev)
 test_pkgs=(libcmocka-dev postgresql redis-server redis-tools clickhouse-server clickhouse-client curl
   python3 python3-pytest python3-yaml python3-jsonschema)
-bench_pkgs=(wrk nginx-light redis-tools redis-server sqlite3 curl python3 postgresql postgresql-client)
+bench_pkgs=(wrk nginx-light redis-tools redis-server sqlite3 curl python3 postgresql postgresql-client nodejs npm)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
