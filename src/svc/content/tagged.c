@@ -17,10 +17,15 @@
 #include "svc/common/page.h"
 #include "svc/content/render.h"
 
-/* $1 tag, $2 below this id, $3 how many. Index (tag, target_id). */
+/* $1 tag, $2 below this id, $3 how many. One bounded range of the primary key (tag,
+ * target_type, target_id) per listed type, which also covers the columns read, merged newest
+ * first: the tag's comment rows are never read (index hashtags_tag_recent has no type, so a
+ * range of it read every comment row of the tag and looked each row up in the table). */
+#define CH__TAGGED_RANGE(type)                                                                                 \
+    "SELECT * FROM (SELECT h.target_id, h.target_type FROM hashtags h WHERE h.tag = $1 AND h.target_type = '" \
+    type "' AND h.target_id < $2 ORDER BY h.target_id DESC LIMIT $3) AS t_" type
 static const char ch__sql_ids[] =
-    "SELECT h.target_id, h.target_type FROM hashtags h WHERE h.tag = $1 AND h.target_type IN ('post', 'reel')"
-    " AND h.target_id < $2 ORDER BY h.target_id DESC LIMIT $3";
+    CH__TAGGED_RANGE("post") " UNION ALL " CH__TAGGED_RANGE("reel") " ORDER BY 1 DESC LIMIT $3";
 
 static ch_err_t ch__ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
 {
