@@ -62,8 +62,21 @@ uint64_t ch_id_parse(const char *s)
     return v;
 }
 
+char *ch_u64_put(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 char *ch_id_format(uint64_t id, char *buf)
 {
-    snprintf(buf, CH_ID_STR_LEN, "%llu", (unsigned long long)id);
+    *ch_u64_put(buf, id) = '\0';
     return buf;
 }

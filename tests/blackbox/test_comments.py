@@ -566,3 +566,26 @@ def test_hidden_first_replies_and_comments_do_not_shorten_pages(api, user, other
         walked = walk(third, f"/v1/posts/{p['id']}/comments", limit=2, sort=sort)
         assert sorted(ids(walked)) == sorted(kept_top + [top["id"]])
     assert ids(walk(third, f"/v1/comments/{top['id']}/replies", limit=2)) == shown
+
+
+def test_threads_of_many_parents_carry_their_own_first_replies(api, user, other):
+    # The first replies of a page's threads are read by one bounded range per parent: with
+    # replies written across threads in turn, a deleted first one, a thread of many and a
+    # thread of none, each thread gets its own first live ones, oldest first.
+    p = post(user)
+    tops = [comment(user, p["id"], f"thread {i}") for i in range(9)]
+    replies = {t["id"]: [] for t in tops}
+    for rnd in range(3):
+        for i, t in enumerate(tops):
+            if i == 8 or (i == 7 and rnd > 0):
+                continue  # thread 8 has no replies, thread 7 one
+            replies[t["id"]].append(comment(other, p["id"], f"r{rnd} of {i}", parent_id=t["id"])["id"])
+    many = [comment(other, p["id"], f"more {k}", parent_id=tops[0]["id"])["id"] for k in range(6)]
+    replies[tops[0]["id"]] += many
+    expect_status(other.delete(f"/v1/comments/{replies[tops[3]['id']][0]}"), 204)
+    replies[tops[3]["id"]].pop(0)
+    for sort in ("new", "top"):
+        listed = page(other, f"/v1/posts/{p['id']}/comments", sort=sort, limit=20)["items"]
+        assert sorted(ids(listed)) == sorted(t["id"] for t in tops)
+        for c in listed:
+            assert ids(c["replies"]) == replies[c["id"]][:2], (sort, c["text"])

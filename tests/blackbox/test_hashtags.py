@@ -379,3 +379,21 @@ def test_hashtag_page_scans_a_bounded_number_of_rows(start_server):
     # Someone who sees everything gets full pages, the same items in the same order.
     everything = ids(walk(hider, tag_path(tag) + "/items", limit=5))
     assert everything == [more] + list(reversed(hidden_ids)) + list(reversed(visible))
+
+
+def test_hashtag_pages_merge_posts_and_reels_past_comments(api, user, other):
+    # A page merges one range of the tag's posts and one of its reels, newest first; the
+    # tag's comments are not listed and do not shorten a page.
+    tag = unique_tag("merge")
+    made = []
+    p0 = post(user, f"#{tag} first")
+    made.append(p0["id"])
+    for i in range(4):
+        made.append(reel(other, caption=f"#{tag} reel {i}")["id"])
+        comment(other, p0["id"], f"#{tag} comment {i}")
+        made.append(post(user, f"#{tag} post {i}")["id"])
+        comment(user, p0["id"], f"#{tag} again {i}")
+    want = list(reversed(made))
+    for limit in (1, 2, 3, 4, 100):
+        assert tag_items(other, tag, limit=limit) == want, limit
+        assert len(page(other, tag_path(tag) + "/items", limit=limit)["items"]) == min(limit, len(want))

@@ -11,16 +11,30 @@
 #include "svc/content/tagged.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/alloc.h"
 
 #include "svc/common/page.h"
 #include "svc/content/render.h"
 
-/* $1 tag, $2 below this id, $3 how many. Index (tag, target_id). */
+/* $1 tag, $2 below this id, $3 how many. One bounded range of the primary key (tag,
+ * target_type, target_id) per listed type, which also covers the columns read; the two are
+ * merged newest first here (an ORDER BY over the UNION ALL made SQLite sort each range in a
+ * temporary b-tree). The tag's comment rows are never read (index hashtags_tag_recent has no
+ * type, so a range of it read every comment row of the tag and looked each row up). */
+#define CH__TAGGED_RANGE(type)                                                                                 \
+    "SELECT * FROM (SELECT h.target_id, h.target_type FROM hashtags h WHERE h.tag = $1 AND h.target_type = '" \
+    type "' AND h.target_id < $2 ORDER BY h.target_id DESC LIMIT $3) AS t_" type
 static const char ch__sql_ids[] =
-    "SELECT h.target_id, h.target_type FROM hashtags h WHERE h.tag = $1 AND h.target_type IN ('post', 'reel')"
-    " AND h.target_id < $2 ORDER BY h.target_id DESC LIMIT $3";
+    CH__TAGGED_RANGE("post") " UNION ALL " CH__TAGGED_RANGE("reel");
+
+/* Newest first (ids are unique across types). */
+static int ch__key_cmp(const void *a, const void *b)
+{
+    const ch_item_key_t *x = a, *y = b;
+    return x->id > y->id ? -1 : x->id < y->id;
+}
 
 static ch_err_t ch__ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
 {
@@ -31,12 +45,16 @@ static ch_err_t ch__ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, 
     ch_err_t err = ch_sql_run(svc, ch__sql_ids, p, CH_NPARAMS(p), &rows, NULL);
     if (err)
         return err;
-    *n = 0;
-    for (size_t r = 0; r < ch_db_rows_count(rows) && *n < want; r++) {
+    size_t nr = ch_db_rows_count(rows);
+    ch_item_key_t *all = ch_malloc((nr ? nr : 1) * sizeof(*all));
+    for (size_t r = 0; r < nr; r++) {
         int reel = ch_db_rows_text(rows, r, 1)[0] == 'r';
-        keys[(*n)++] = (ch_item_key_t){(uint8_t)(reel ? CH_TARGET_REEL : CH_TARGET_POST),
-                                       (uint64_t)ch_db_rows_int(rows, r, 0)};
+        all[r] = (ch_item_key_t){(uint8_t)(reel ? CH_TARGET_REEL : CH_TARGET_POST), (uint64_t)ch_db_rows_int(rows, r, 0)};
     }
+    qsort(all, nr, sizeof(*all), ch__key_cmp);
+    *n = nr < want ? nr : want;
+    memcpy(keys, all, *n * sizeof(*keys));
+    free(all);
     ch_db_rows_free(rows);
     return CH_OK;
 }

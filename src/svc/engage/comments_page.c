@@ -2,37 +2,19 @@
  * indexed statement, the layer decides what the viewer may see (blocks either way, the item's
  * visibility; placeholders of deleted comments with live replies in threads), and the page is
  * assembled as text. Threads carry their first CH_COMMENT_FIRST_REPLIES replies: their ids
- * for every parent of the page in one statement (a few more per parent than shown, so that
- * hidden ones do not leave a thread short), hydrated in one call. */
+ * for every parent of the page in one statement (comments_first.c: a few more per parent than
+ * shown, so that hidden ones do not leave a thread short), hydrated in one call. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 
 #include "core/alloc.h"
 #include "svc/common/page.h"
 #include "svc/engage/comments_row.h"
 
-/* Reply ids read per parent for its first replies. */
-#define CH__FIRST_READ (2 * CH_COMMENT_FIRST_REPLIES + 1)
+#define CH__FIRST_READ CH__COMMENT_FIRST_READ
 _Static_assert(CH_ITEMS_IN_MAX * CH__FIRST_READ <= CH_ITEMS_HYDRATE_MAX, "one layer call for a page's replies");
-
-/* $1..$100 the parents (padded with 0), $101 how many per parent. */
-static char ch__sql_first[2048];
-static pthread_once_t ch__sql_once = PTHREAD_ONCE_INIT;
-
-static void ch__sql_build(void)
-{
-    char in[CH_ITEMS_IN_SQL_LEN];
-    ch_items_sql_in(in, sizeof(in), 1);
-    snprintf(ch__sql_first, sizeof(ch__sql_first),
-             "SELECT x.id, x.parent_id FROM (SELECT c.id, c.parent_id,"
-             " ROW_NUMBER() OVER (PARTITION BY c.parent_id ORDER BY c.id) AS rn FROM comments c"
-             " WHERE c.parent_id IS NOT NULL AND c.parent_id IN %s AND c.deleted_at IS NULL) x"
-             " WHERE x.rn <= $%d ORDER BY x.parent_id, x.id",
-             in, CH_ITEMS_IN_MAX + 1);
-}
 
 /* Hydrates the reply rows keys[0..nr) (ordered by parent of[], then id) into r[0..nr): first
  * the CH_COMMENT_FIRST_REPLIES first of each parent, then the others only of the parents that
@@ -86,18 +68,13 @@ ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hy
     size_t nr = 0;
     ch_err_t err = CH_OK;
     if (np > 0) {
-        pthread_once(&ch__sql_once, ch__sql_build);
-        ch_db_param_t p[CH_ITEMS_IN_MAX + 1];
-        for (size_t i = 0; i < CH_ITEMS_IN_MAX; i++)
-            p[i] = CH_DB_P_INT(i < np ? parents[i] : 0);
-        p[CH_ITEMS_IN_MAX] = CH_DB_P_INT(CH__FIRST_READ);
-        ch_db_rows_t *rows = NULL;
-        err = ch_sql_run(svc, ch__sql_first, p, CH_NPARAMS(p), &rows, NULL);
-        for (size_t k = 0; err == CH_OK && k < ch_db_rows_count(rows) && nr < np * CH__FIRST_READ; k++) {
-            keys[nr] = (ch_item_key_t){CH_TARGET_COMMENT, (uint64_t)ch_db_rows_int(rows, k, 0)};
-            of[nr++] = (uint64_t)ch_db_rows_int(rows, k, 1);
+        ch__reply_ref_t *refs = ch_malloc(sizeof(*refs) * np * CH__FIRST_READ);
+        err = ch__comments_first_ids(svc, parents, np, refs, &nr);
+        for (size_t k = 0; k < nr; k++) {
+            keys[k] = (ch_item_key_t){CH_TARGET_COMMENT, refs[k].id};
+            of[k] = refs[k].parent;
         }
-        ch_db_rows_free(rows);
+        free(refs);
         if (err == CH_OK && nr > 0)
             err = ch__first_hydrate(svc, viewer, keys, of, nr, r, f);
     }

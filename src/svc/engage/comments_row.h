@@ -58,10 +58,27 @@ ch_err_t ch__comment_find(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ui
 /** CH_ENOTFOUND "comment not found" in f; returns it. */
 ch_err_t ch__comment_not_found(ch_fault_t *f);
 
+/** Reply ids read per parent for a thread's first replies: a few more than shown, so that
+ * hidden ones do not leave a thread short. */
+#define CH__COMMENT_FIRST_READ (2 * CH_COMMENT_FIRST_REPLIES + 1)
+
+/** A reply id and its parent's. */
+typedef struct {
+    uint64_t id;
+    uint64_t parent;
+} ch__reply_ref_t;
+
+/** Reads the first CH__COMMENT_FIRST_READ live replies of each of parents[0..np) (np <=
+ * CH_ITEMS_IN_MAX; more are ignored) in ONE statement, a bounded index range per parent,
+ * into out[0..*n) (room for np * CH__COMMENT_FIRST_READ, caller's), grouped by parent in
+ * ascending parent id, oldest reply first (comments_first.c). */
+ch_err_t ch__comments_first_ids(ch_svc_t *svc, const uint64_t *parents, size_t np, ch__reply_ref_t *out, size_t *n);
+
 /** Appends '[' the threads of h[0..n) (comments with ids ids[0..n), hydrated with
  * CH_HYDRATE_PLACEHOLDERS; those not shown are skipped) ']' to b: each comment with
  * "replies": its first CH_COMMENT_FIRST_REPLIES live replies the viewer may see, read for
- * every thread in one statement and hydrated in one call (comments_page.c). */
+ * every thread in one statement (ch__comments_first_ids) and hydrated in one call
+ * (comments_page.c). */
 ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydrated_t *h, const uint64_t *ids,
                                      size_t n, ch_buf_t *b, ch_fault_t *f);
 /** One page of the item's top-level comments, newest first, ids below `before`, as threads:
