@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "core/watchdog.h"
 #include "http/admission.h"
+#include "http/port_file.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/hcache.h"
@@ -286,9 +287,12 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     } else if (ch_server_start(srv) != 0) {
         fprintf(stderr, "chorusd: cannot start threads\n");
         ch_server_stop(srv, 0);
+    } else if (cfg->port_file[0] && ch_port_file_write(cfg->port_file, ch_server_port(srv), err, sizeof(err)) != 0) {
+        fprintf(stderr, "chorusd: %s\n", err);
+        ch_server_stop(srv, 0);
     } else {
         ch_log_info("chorusd %s listening on %s:%u (%u threads, %u workers, db=%s, kv=%s)", CHORUS_VERSION,
-                    cfg->listen_host, cfg->listen_port, cfg->threads, cfg->workers, ch_db_kind(db),
+                    cfg->listen_host, ch_server_port(srv), cfg->threads, cfg->workers, ch_db_kind(db),
                     ch_kv_kind(svc.kv));
         int sig = bootstrapped ? 0 : ch__await_bootstrap(cfg, &svc, &sigs);
         /* Role worker: notifications, ranking signals, ClickHouse shipping (threads). */
