@@ -524,6 +524,18 @@ int main(int argc, char **argv)
     /* A serving process whose PostgreSQL does not answer yet starts anyway and migrates
      * when it does (svc/health); SQLite and the offline commands migrate now or exit. */
     int defer = strcmp(command, "serve") == 0 && strncmp(cfg.db_url, "sqlite:", 7) != 0;
+    /* Serving: SIGTERM, SIGINT and SIGHUP are for ch__serve's sigwait. Blocked before the
+     * first thread starts (database, Redis probes, reactions writer...): a thread created
+     * without the mask could take a SIGTERM with the default action, an exit by signal
+     * instead of the drain (seen in the tests: "exited -15 after SIGTERM"). */
+    if (strcmp(command, "serve") == 0) {
+        sigset_t early;
+        sigemptyset(&early);
+        sigaddset(&early, SIGTERM);
+        sigaddset(&early, SIGINT);
+        sigaddset(&early, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &early, NULL);
+    }
     ch_db_t *db = ch__open_db(&cfg, defer);
     if (!db)
         return 1;
