@@ -510,7 +510,8 @@ class Backends:
         for b in (self.clickhouse, self.redis, self.pg):
             if b is not None and b.running:
                 try:
-                    b.stop()
+                    with _timed(f"stopping {type(b).__name__}"):
+                        b.stop()
                 except Exception as e:  # keep stopping the others
                     errors.append(e)
         if errors:
@@ -700,6 +701,24 @@ def run_chorusd(args, env, timeout=20, cwd=None):
 _SESSION_DIR = None
 _FINAL_REPORTS = None
 _SESSION_ERRORS = []  # failures of session-scoped teardown (shared server exit)
+_SLOW_TEARDOWN = []   # (what, seconds) of session teardown steps slower than SLOW_TEARDOWN_S
+SLOW_TEARDOWN_S = 5.0
+
+
+class _timed:
+    """Records a session teardown step that takes longer than SLOW_TEARDOWN_S (reported at
+    the end: the last test's teardown duration is otherwise one opaque number)."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+
+    def __exit__(self, *exc):
+        took = time.monotonic() - self.t0
+        if took > SLOW_TEARDOWN_S:
+            _SLOW_TEARDOWN.append((self.what, took))
 
 
 # ---- fixtures --------------------------------------------------------------------------
@@ -717,7 +736,8 @@ def workdir():
     if os.environ.get("CHORUS_KEEP_TMP") or _FINAL_REPORTS or _SESSION_ERRORS:
         print(f"\nkept {d}")
     else:
-        shutil.rmtree(d, ignore_errors=True)
+        with _timed("removing the session's temp dir"):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -742,7 +762,8 @@ def server(workdir, backends):
     # Not raised here: a failing session-fixture teardown can run inside pytest's own
     # sessionfinish (after -x) and crash it. Recorded, reported and failing the session.
     try:
-        s.stop()
+        with _timed("stopping the shared chorusd"):
+            s.stop()
     except AssertionError as e:
         _SESSION_ERRORS.append(str(e))
 
@@ -894,6 +915,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for what, took in _SLOW_TEARDOWN:
+        terminalreporter.write_line(f"session teardown: {what} took {took:.1f}s")
     for err in _SESSION_ERRORS:
         terminalreporter.section("shared chorusd shutdown (session FAILED)", red=True)
         terminalreporter.write_line(err)
