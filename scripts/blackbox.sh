@@ -12,24 +12,30 @@ cd "$(dirname "$0")/.."
 bin=${1:?usage: scripts/blackbox.sh CHORUSD [pytest args...]}
 shift
 py=/usr/bin/python3
-run() { CHORUS_BIN="$bin" CHORUS_BACKENDS="$1" "$py" -m pytest -q -p no:cacheprovider "${@:2}" tests/blackbox; }
+# env --default-signal: a background command of a script starts with SIGINT ignored, and
+# Python then never raises KeyboardInterrupt (pytest's teardown stops its servers on it).
+run() { CHORUS_BIN="$bin" CHORUS_BACKENDS="$1" exec env --default-signal=INT "$py" -m pytest -q -p no:cacheprovider "${@:2}" tests/blackbox; }
 
 if [ "${CHORUS_BLACKBOX_SERIAL:-}" = 1 ]; then
   rc=0
   for mode in embedded cluster; do
     echo "==== black-box tests, $mode backends"
-    run "$mode" "$@" || rc=1
+    (run "$mode" "$@") || rc=1
   done
   exit $rc
 fi
 
 logdir=$(dirname "$bin")
 declare -A pid status
+# Each half in its own process group (job control): it keeps SIGINT (asynchronous commands
+# of a script ignore it otherwise), and an interrupt reaches pytest, whose teardown stops
+# the servers it started.
+set -m
 for mode in embedded cluster; do
-  run "$mode" "$@" >"$logdir/blackbox-$mode.log" 2>&1 &
+  (run "$mode" "$@") >"$logdir/blackbox-$mode.log" 2>&1 &
   pid[$mode]=$!
 done
-trap 'kill ${pid[embedded]} ${pid[cluster]} 2>/dev/null' INT TERM
+trap 'kill -INT -- -${pid[embedded]} -${pid[cluster]} 2>/dev/null' INT TERM
 rc=0
 for mode in embedded cluster; do
   wait "${pid[$mode]}"
