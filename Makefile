@@ -35,8 +35,7 @@ run-cluster: build/chorusd
 # e.g. maybe-uninitialized, and `make run` must build.
 test: build/chorusd build-asan/chorusd
 	cd build-asan && ctest --output-on-failure
-	CHORUS_BIN=$(CURDIR)/build-asan/chorusd CHORUS_BACKENDS=embedded $(PY) -m pytest -q tests/blackbox
-	CHORUS_BIN=$(CURDIR)/build-asan/chorusd CHORUS_BACKENDS=cluster $(PY) -m pytest -q tests/blackbox
+	scripts/blackbox.sh $(CURDIR)/build-asan/chorusd
 
 bench: build/chorusd
 	@scripts/deps.sh bench

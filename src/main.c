@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "core/watchdog.h"
 #include "http/admission.h"
+#include "http/port_file.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/hcache.h"
@@ -286,9 +287,12 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     } else if (ch_server_start(srv) != 0) {
         fprintf(stderr, "chorusd: cannot start threads\n");
         ch_server_stop(srv, 0);
+    } else if (cfg->port_file[0] && ch_port_file_write(cfg->port_file, ch_server_port(srv), err, sizeof(err)) != 0) {
+        fprintf(stderr, "chorusd: %s\n", err);
+        ch_server_stop(srv, 0);
     } else {
         ch_log_info("chorusd %s listening on %s:%u (%u threads, %u workers, db=%s, kv=%s)", CHORUS_VERSION,
-                    cfg->listen_host, cfg->listen_port, cfg->threads, cfg->workers, ch_db_kind(db),
+                    cfg->listen_host, ch_server_port(srv), cfg->threads, cfg->workers, ch_db_kind(db),
                     ch_kv_kind(svc.kv));
         int sig = bootstrapped ? 0 : ch__await_bootstrap(cfg, &svc, &sigs);
         /* Role worker: notifications, ranking signals, ClickHouse shipping (threads). */
@@ -520,6 +524,18 @@ int main(int argc, char **argv)
     /* A serving process whose PostgreSQL does not answer yet starts anyway and migrates
      * when it does (svc/health); SQLite and the offline commands migrate now or exit. */
     int defer = strcmp(command, "serve") == 0 && strncmp(cfg.db_url, "sqlite:", 7) != 0;
+    /* Serving: SIGTERM, SIGINT and SIGHUP are for ch__serve's sigwait. Blocked before the
+     * first thread starts (database, Redis probes, reactions writer...): a thread created
+     * without the mask could take a SIGTERM with the default action, an exit by signal
+     * instead of the drain (seen in the tests: "exited -15 after SIGTERM"). */
+    if (strcmp(command, "serve") == 0) {
+        sigset_t early;
+        sigemptyset(&early);
+        sigaddset(&early, SIGTERM);
+        sigaddset(&early, SIGINT);
+        sigaddset(&early, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &early, NULL);
+    }
     ch_db_t *db = ch__open_db(&cfg, defer);
     if (!db)
         return 1;

@@ -19,7 +19,9 @@ typedef struct {
 } ch__config_var_t;
 
 static const ch__config_var_t ch__config_vars[] = {
-    {"CHORUS_LISTEN", "127.0.0.1:8080", "address to serve HTTP on (host:port, [v6]:port)"},
+    {"CHORUS_LISTEN", "127.0.0.1:8080", "address to serve HTTP on (host:port, [v6]:port; port 0: one the kernel picks)"},
+    {"CHORUS_PORT_FILE", "(unset: none)", "file the bound HTTP port is written to (decimal, newline) once listening; "
+                                          "for CHORUS_LISTEN=host:0"},
     {"CHORUS_DATA_DIR", "./var", "directory for embedded data (SQLite database)"},
     {"CHORUS_DB", "sqlite:$CHORUS_DATA_DIR/chorus.db", "database: sqlite:PATH or postgres://user@host:port/db"},
     {"CHORUS_DB_STATEMENT_TIMEOUT", "5000", "PostgreSQL: ms a statement may run before it is cancelled and the "
@@ -47,6 +49,10 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_RATE_LIMIT_IP", "6000", "writes per minute per client address"},
     {"CHORUS_RATE_LIMIT_REACTIONS", "300", "reaction changes per minute per user"},
     {"CHORUS_RATE_LIMIT_COMMENTS", "60", "comments and replies per minute per user"},
+    {"CHORUS_CONSUMER_WINDOW", "30000", "ms the durable consumers' watermark stays behind now and behind the oldest open "
+                                        "PostgreSQL transaction: a margin for the replicas' clocks (1000-600000)"},
+    {"CHORUS_RATE_LIMIT_WINDOW", "60000", "ms of the write, reaction and comment rate-limit windows: the limits above "
+                                          "count per window (1000-3600000)"},
     {"CHORUS_LOGIN_MAX_FAILURES", "5", "failed logins per handle and client address before exponential backoff (429)"},
     {"CHORUS_LOGIN_WINDOW", "900", "how long failed logins are remembered, and the longest backoff, seconds"},
     {"CHORUS_LOGIN_IP_MAX_FAILURES", "100", "failed logins per client address, any handle, before 429 for the window"},
@@ -168,7 +174,7 @@ int ch_config_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *
     char *end;
     errno = 0;
     long port = strtol(colon + 1, &end, 10);
-    if (colon[1] < '0' || colon[1] > '9' || errno || *end || port < 1 || port > 65535)
+    if (colon[1] < '0' || colon[1] > '9' || errno || *end || port < 0 || port > 65535)
         return -1;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -306,7 +312,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 5, lwin = 900, story_ttl = 86400;
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
-    int64_t rl_react = 300, rl_comments = 60, conn_per_ip = 256, max_conns = 0;
+    int64_t rl_react = 300, rl_comments = 60, rl_window = CH_CONFIG_RATE_LIMIT_WINDOW_MS, cons_window = CH_CONFIG_CONSUMER_WINDOW_MS, conn_per_ip = 256, max_conns = 0;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t popular_ms = 5000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
@@ -320,6 +326,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         listen = "127.0.0.1:8080";
     if (ch_config_parse_listen(listen, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port) != 0)
         return ch__fail(err, errlen, "CHORUS_LISTEN", listen, "host:port");
+
+    if (ch__env_str("CHORUS_PORT_FILE", cfg->port_file, sizeof(cfg->port_file), err, errlen))
+        return -1;
 
     strcpy(cfg->data_dir, "./var");
     if (ch__env_str("CHORUS_DATA_DIR", cfg->data_dir, sizeof(cfg->data_dir), err, errlen))
@@ -379,6 +388,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_RATE_LIMIT_IP", 1, INT32_MAX * 1000LL, &rl_ip, err, errlen) ||
         ch__env_int("CHORUS_RATE_LIMIT_REACTIONS", 1, INT32_MAX * 1000LL, &rl_react, err, errlen) ||
         ch__env_int("CHORUS_RATE_LIMIT_COMMENTS", 1, INT32_MAX * 1000LL, &rl_comments, err, errlen) ||
+        ch__env_int("CHORUS_RATE_LIMIT_WINDOW", 1000, 3600000, &rl_window, err, errlen) ||
+        ch__env_int("CHORUS_CONSUMER_WINDOW", 1000, 600000, &cons_window, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_IP_MAX_FAILURES", 1, 1000000, &lmax_ip, err, errlen) ||
@@ -451,6 +462,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->rate_limit_ip = rl_ip;
     cfg->rate_limit_reactions = rl_react;
     cfg->rate_limit_comments = rl_comments;
+    cfg->rate_limit_window_ms = rl_window;
+    cfg->consumer_window_ms = cons_window;
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;
     cfg->login_ip_max_failures = lmax_ip;

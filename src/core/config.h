@@ -66,9 +66,15 @@
 #define CH_CONFIG_FEED_MODE_PUSH 1
 #define CH_CONFIG_FEED_MODE_PULL 2
 
+/* CHORUS_CONSUMER_WINDOW default (CH_CONSUMER_WINDOW_MS, svc/worker/consumer.h). */
+#define CH_CONFIG_CONSUMER_WINDOW_MS 30000
+/* CHORUS_RATE_LIMIT_WINDOW default: the limits are "per minute"; tests shorten it. */
+#define CH_CONFIG_RATE_LIMIT_WINDOW_MS 60000
+
 typedef struct {
     char listen_host[256];
-    uint16_t listen_port;
+    uint16_t listen_port;   /* 0: the kernel picks one (ch_server_port tells which) */
+    char port_file[1024];   /* "" = none; the bound port is written there once listening */
     char data_dir[1024];
     char db_url[2048];      /* "sqlite:PATH" or "postgres://..." */
     int64_t db_statement_timeout_ms; /* PostgreSQL statement deadline; 0 = none */
@@ -91,6 +97,8 @@ typedef struct {
     int64_t rate_limit_ip;   /* writes per minute per client address */
     int64_t rate_limit_reactions; /* reaction changes per minute per user */
     int64_t rate_limit_comments;  /* comments and replies per minute per user */
+    int64_t rate_limit_window_ms; /* the window all four limits above count in (a minute) */
+    int64_t consumer_window_ms;   /* durable consumers' watermark window (svc/worker/consumer.h) */
     int64_t login_max_failures;        /* per (handle, address) before backoff */
     int64_t login_window_s;            /* how long failures are remembered */
     int64_t login_ip_max_failures;     /* per address across handles */

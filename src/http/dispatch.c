@@ -263,10 +263,10 @@ static void ch__run_call(ch__pending_t *p)
     if (err == CH_OK && ch__is_write(c->route->method) && !p->rate_charged) {
         if (c->user_id) {
             char who[CH_ID_STR_LEN];
-            err = ch_ratelimit_hit(svc, "u", ch_id_format(c->user_id, who), svc->cfg->rate_limit_user, 60000, &c->fault);
+            err = ch_ratelimit_hit(svc, "u", ch_id_format(c->user_id, who), svc->cfg->rate_limit_user, svc->cfg->rate_limit_window_ms, &c->fault);
         }
         if (err == CH_OK)
-            err = ch_ratelimit_hit(svc, "ip", c->client_ip, svc->cfg->rate_limit_ip, 60000, &c->fault);
+            err = ch_ratelimit_hit(svc, "ip", c->client_ip, svc->cfg->rate_limit_ip, svc->cfg->rate_limit_window_ms, &c->fault);
         p->rate_charged = err == CH_OK; /* a run moved off the loop is not charged again */
     }
 

@@ -1,7 +1,9 @@
 #include "http/server.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,6 +66,7 @@ struct ch_server {
     int64_t close_by_ms; /* ch_mono_ms() by which open connections are given up on; 0: none */
     ch_connlimit_t *connlimit;
     unsigned max_connections;
+    uint16_t port; /* bound: CHORUS_LISTEN's, or the kernel's pick for port 0 */
 };
 
 /* An accepted connection: the libuv handle (first, h2o frees what it is given through
@@ -98,6 +101,24 @@ static int ch__bind(const char *host, uint16_t port, char *err, size_t errlen)
     }
     freeaddrinfo(res);
     return fd;
+}
+
+static int ch__bound_port(int fd, uint16_t *port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(err, errlen, "CHORUS_LISTEN: getsockname: %s", strerror(errno));
+        return -1;
+    }
+    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    return 0;
+}
+
+uint16_t ch_server_port(const ch_server_t *srv)
+{
+    return srv->port;
 }
 
 static void ch__on_conn_closed(uv_handle_t *h)
@@ -316,11 +337,20 @@ ch_server_t *ch_server_create(const ch_config_t *cfg, ch_svc_t *svc, char *err, 
 
     srv->nloops = cfg->threads;
     srv->loops = ch_calloc(srv->nloops, sizeof(*srv->loops));
+    srv->port = cfg->listen_port;
     for (unsigned i = 0; i < srv->nloops; i++) {
         ch__loop_t *l = &srv->loops[i];
         l->srv = srv;
         l->index = i;
-        if ((l->fd = ch__bind(cfg->listen_host, cfg->listen_port, err, errlen)) < 0) {
+        if ((l->fd = ch__bind(cfg->listen_host, srv->port, err, errlen)) < 0) {
+            ch_server_destroy(srv);
+            return NULL;
+        }
+        /* Port 0: the first socket's port is the kernel's pick; the other loops join it
+         * (SO_REUSEPORT). It is listening already, so no other process is handed it. */
+        if (srv->port == 0 && ch__bound_port(l->fd, &srv->port, err, errlen) != 0) {
+            close(l->fd);
+            l->fd = -1;
             ch_server_destroy(srv);
             return NULL;
         }

@@ -14,6 +14,9 @@ typedef struct ch_server ch_server_t;
  * yet. Returns NULL and writes a message to err on failure (address in use...). svc is
  * borrowed and must outlive the server. */
 ch_server_t *ch_server_create(const ch_config_t *cfg, ch_svc_t *svc, char *err, size_t errlen);
+/** The port the server listens on: CHORUS_LISTEN's, or the one the kernel picked when
+ * that was port 0. */
+uint16_t ch_server_port(const ch_server_t *srv);
 /** Starts the loop threads. Returns 0 on success. */
 int ch_server_start(ch_server_t *srv);
 /** Graceful stop: stops accepting, lets in-flight requests finish (at most drain_ms),

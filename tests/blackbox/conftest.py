@@ -26,6 +26,12 @@ import pytest
 
 from client import Client
 
+try:  # Debian's python3-psycopg2 (scripts/deps.sh test): one connection instead of a psql per call
+    import psycopg2
+    import psycopg2.extensions
+except ImportError:
+    psycopg2 = None
+
 REPO = Path(__file__).resolve().parents[2]
 _bin = Path(os.environ.get("CHORUS_BIN") or "build-asan/chorusd")
 CHORUS_BIN = _bin if _bin.is_absolute() else REPO / _bin
@@ -60,9 +66,19 @@ def pytest_report_header(config):
 # ---- helpers ---------------------------------------------------------------------------
 
 def free_port():
+    """A port that was free a moment ago. Racy (another process can take it before it is
+    used): chorusd is started on port 0 instead (CHORUS_PORT_FILE); servers that cannot
+    report their port (PostgreSQL, Redis, ClickHouse) retry with another one (BIND_RETRIES)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+BIND_RETRIES = 5  # first starts of a backend that lost its port to another process
+
+
+def _in_use(*texts):
+    return any("Address already in use" in t for t in texts)
 
 
 def sanitizer_reports(path):
@@ -131,7 +147,10 @@ class Postgres:
         os.chmod(Path(root), 0o755)
         self.port = free_port()
         self.running = False
+        self._started = False
         self._dbs = itertools.count(1)
+        self._conns = {}  # dbname -> idle psycopg2 connections (psql())
+        self._conn_lock = threading.RLock()
 
     def _pg(self, *args, timeout=120):
         cmd = ["runuser", "-u", "postgres", "--", *args]
@@ -146,13 +165,24 @@ class Postgres:
                  "-E", "UTF8", "--locale=C", "--no-sync")
 
     def start(self):
-        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c max_connections=200")
-        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
-                 "-t", "60", "-o", opts, "start")
+        """Starts the server; the first start takes another port if its was taken meanwhile
+        (later ones keep it: chorusd instances hold its URL)."""
+        for attempt in range(BIND_RETRIES):
+            opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
+                    f"-c max_connections=200")
+            try:
+                self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                         "-t", "60", "-o", opts, "start")
+                break
+            except RuntimeError as e:
+                if self._started or attempt + 1 == BIND_RETRIES or not _in_use(str(e)):
+                    raise
+                self.port = free_port()
+        self._started = True
         self.running = True
 
     def stop(self):
+        self.close_connections()
         self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60",
                  "stop")
         self.running = False
@@ -161,6 +191,69 @@ class Postgres:
         return f"postgres://chorus@127.0.0.1:{self.port}/{dbname}"
 
     def psql(self, sql, dbname="postgres"):
+        """Runs sql (one or more statements, autocommit) on dbname; returns what `psql -Atc`
+        prints for its rows: one line per row, columns joined by '|', NULL as '', values
+        in the server's text form. One psycopg2 connection per database and session (a
+        psql process per call costs a fork and a connection); psql when psycopg2 is absent."""
+        if psycopg2 is None:
+            return self._psql_process(sql, dbname)
+        for attempt in (1, 2):
+            conn = self._take(dbname)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+                    rows = cur.fetchall() if cur.description is not None else []
+                self._give(dbname, conn)
+                return "".join("|".join("" if v is None else v for v in r) + "\n" for r in rows)
+            except psycopg2.Error as e:
+                self._give(dbname, conn)
+                # Lost before it ran (a restart, pg_terminate_backend): once more on a new one.
+                if conn.closed and attempt == 1 and isinstance(e, psycopg2.OperationalError):
+                    continue
+                raise RuntimeError(f"psql {sql!r} failed: {e}") from None
+
+    def _take(self, dbname):
+        """An idle connection to dbname (a new one when all are busy: calls from threads
+        never wait for each other, as psql processes would not)."""
+        with self._conn_lock:
+            idle = self._conns.setdefault(dbname, [])
+            while idle:
+                conn = idle.pop()
+                if not conn.closed:
+                    return conn
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="chorus", dbname=dbname,
+                                connect_timeout=10, application_name="chorus-tests")
+        conn.autocommit = True
+        with conn.cursor() as cur:  # every value in the server's text form, as psql prints it
+            cur.execute("SELECT oid FROM pg_type")
+            oids = tuple(r[0] for r in cur.fetchall())
+        psycopg2.extensions.register_type(psycopg2.extensions.new_type(oids, "TEXT_AS_IS", lambda v, _c: v),
+                                          conn)
+        return conn
+
+    def _give(self, dbname, conn):
+        """Back to the idle list, as if the next call were a new psql session: no
+        transaction left open, no SET; dropped when that fails."""
+        if not conn.closed:
+            try:
+                if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                    conn.rollback()
+                with conn.cursor() as cur:
+                    cur.execute("DISCARD ALL")
+            except psycopg2.Error:
+                conn.close()
+        if not conn.closed:
+            with self._conn_lock:
+                self._conns.setdefault(dbname, []).append(conn)
+
+    def close_connections(self):
+        with self._conn_lock:
+            for idle in self._conns.values():
+                for conn in idle:
+                    conn.close()
+            self._conns.clear()
+
+    def _psql_process(self, sql, dbname):
         p = subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
                             "-U", "chorus", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
                            capture_output=True, text=True, timeout=60)
@@ -184,9 +277,22 @@ class Redis:
         self.port = free_port()
         self.proc = None
         self.log = self.dir / "redis.log"
+        self._started = False
         self._dbs = itertools.count(1)
 
     def start(self):
+        """Starts the server; the first start takes another port if its was taken meanwhile
+        (later ones keep it: chorusd instances hold its URL)."""
+        for attempt in range(BIND_RETRIES):
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                if self._started or attempt + 1 == BIND_RETRIES or not _in_use(str(e)):
+                    raise
+                self.port = free_port()
+
+    def _start_once(self):
+        log_from = self.log.stat().st_size if self.log.exists() else 0
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.dir), "--logfile", str(self.log),
@@ -195,14 +301,28 @@ class Redis:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited {self.proc.returncode}: {tail(self.log)}")
+                self.proc = None
+                raise RuntimeError(f"redis-server exited: {self.log.read_text(errors='replace')[log_from:]}")
             try:
-                if self.command("PING") == "+PONG":
+                # Ours, not another process's Redis on a port taken meanwhile.
+                if self.command("PING") == "+PONG" and self._pid() == self.proc.pid:
+                    self._started = True
                     return
             except OSError:
                 pass
             time.sleep(0.05)
         raise RuntimeError("redis-server did not answer PING")
+
+    def _pid(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"INFO server\r\n")
+            buf = b""
+            while b"process_id:" not in buf or not buf.split(b"process_id:", 1)[1].count(b"\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+            return int(buf.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -294,12 +414,26 @@ class ClickHouse:
                                                   tcp_port=self.tcp_port))
         (self.dir / "users.xml").write_text(self.USERS)
         self.log = self.dir / "server.err.log"
+        self._started = False
 
     @staticmethod
     def available():
         return CLICKHOUSE_BIN.exists()
 
     def start(self):
+        """Starts the server; the first start takes other ports if its were taken meanwhile
+        (later ones keep them: chorusd instances hold its URL)."""
+        for attempt in range(BIND_RETRIES):
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                if self._started or attempt + 1 == BIND_RETRIES or not _in_use(str(e)):
+                    raise
+                self.http_port, self.tcp_port = free_port(), free_port()
+                self.config.write_text(self.CONFIG.format(dir=self.dir, http_port=self.http_port,
+                                                          tcp_port=self.tcp_port))
+
+    def _start_once(self):
         self._out = open(self.dir / "stdout.log", "ab")
         self.proc = subprocess.Popen([str(CLICKHOUSE_BIN), f"--config-file={self.config}"],
                                      cwd=self.dir, stdout=self._out, stderr=subprocess.STDOUT)
@@ -309,7 +443,8 @@ class ClickHouse:
                 raise RuntimeError(f"clickhouse-server exited {self.proc.returncode}: "
                                    f"{tail(self.dir / 'stdout.log')}\n{tail(self.log)}")
             try:
-                if self.query("SELECT 1").strip() == "1":
+                if self.query("SELECT 1").strip() == "1" and self.proc.poll() is None:
+                    self._started = True
                     return
             except OSError:
                 pass
@@ -375,7 +510,8 @@ class Backends:
         for b in (self.clickhouse, self.redis, self.pg):
             if b is not None and b.running:
                 try:
-                    b.stop()
+                    with _timed(f"stopping {type(b).__name__}"):
+                        b.stop()
                 except Exception as e:  # keep stopping the others
                     errors.append(e)
         if errors:
@@ -426,27 +562,60 @@ class Server:
     def env(self):
         env = base_env()
         env.update(self.storage_env)
-        env["CHORUS_LISTEN"] = f"127.0.0.1:{self.port}"
+        # Port 0: the kernel picks a free port and chorusd writes it to the port file (no
+        # window in which another process can take a port picked here).
+        env["CHORUS_LISTEN"] = "127.0.0.1:0"
+        env["CHORUS_PORT_FILE"] = str(self.port_path)
         env.update(self.extra_env)
         return env
 
+    @property
+    def port_path(self):
+        return self.dir / "port"
+
     def start(self, wait=True):
+        """Starts the process and waits until it listens (self.port); with wait, until
+        /readyz answers 200. wait=False returns with port None if it exits first."""
         require_binary()
         Path(self.storage_env.get("CHORUS_DATA_DIR", self.dir)).mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = None
+        self.port_path.unlink(missing_ok=True)
         self.returncode = None
         self._out = open(self.stdout_path, "ab")
         self._err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([str(CHORUS_BIN)], env=self.env(), cwd=self.dir,
                                      stdout=self._out, stderr=self._err)
+        self.wait_port(must=wait)
         if wait:
             self.wait_ready()
         return self
+
+    def wait_port(self, timeout=START_TIMEOUT, must=True):
+        """Until chorusd has written the port it listens on (CHORUS_PORT_FILE); sets
+        self.port. If it exits first: AssertionError, or (must=False) port stays None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.port = int(self.port_path.read_text())
+                return self.port
+            except (FileNotFoundError, ValueError):
+                pass
+            if self.proc.poll() is not None:
+                if not must:
+                    return None
+                self._close_files()
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode} before "
+                                     f"listening; stderr:\n{tail(self.stderr_path)}")
+            time.sleep(0.02)
+        raise AssertionError(f"{self.name} did not listen within {timeout}s; "
+                             f"stderr:\n{tail(self.stderr_path)}")
 
     def wait_ready(self, timeout=START_TIMEOUT, full=False):
         """Until /readyz answers 200; with full, until it says "ready" (not "degraded": every
         backend back, not only the database)."""
         import http.client
+        if self.port is None:
+            self.wait_port(timeout)
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -532,6 +701,24 @@ def run_chorusd(args, env, timeout=20, cwd=None):
 _SESSION_DIR = None
 _FINAL_REPORTS = None
 _SESSION_ERRORS = []  # failures of session-scoped teardown (shared server exit)
+_SLOW_TEARDOWN = []   # (what, seconds) of session teardown steps slower than SLOW_TEARDOWN_S
+SLOW_TEARDOWN_S = 5.0
+
+
+class _timed:
+    """Records a session teardown step that takes longer than SLOW_TEARDOWN_S (reported at
+    the end: the last test's teardown duration is otherwise one opaque number)."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+
+    def __exit__(self, *exc):
+        took = time.monotonic() - self.t0
+        if took > SLOW_TEARDOWN_S:
+            _SLOW_TEARDOWN.append((self.what, took))
 
 
 # ---- fixtures --------------------------------------------------------------------------
@@ -549,7 +736,8 @@ def workdir():
     if os.environ.get("CHORUS_KEEP_TMP") or _FINAL_REPORTS or _SESSION_ERRORS:
         print(f"\nkept {d}")
     else:
-        shutil.rmtree(d, ignore_errors=True)
+        with _timed("removing the session's temp dir"):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -574,7 +762,8 @@ def server(workdir, backends):
     # Not raised here: a failing session-fixture teardown can run inside pytest's own
     # sessionfinish (after -x) and crash it. Recorded, reported and failing the session.
     try:
-        s.stop()
+        with _timed("stopping the shared chorusd"):
+            s.stop()
     except AssertionError as e:
         _SESSION_ERRORS.append(str(e))
 
@@ -726,6 +915,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for what, took in _SLOW_TEARDOWN:
+        terminalreporter.write_line(f"session teardown: {what} took {took:.1f}s")
     for err in _SESSION_ERRORS:
         terminalreporter.section("shared chorusd shutdown (session FAILED)", red=True)
         terminalreporter.write_line(err)

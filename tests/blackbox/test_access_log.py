@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-from conftest import CHORUS_BIN, Server, free_port, sanitizer_reports
+from conftest import CHORUS_BIN, Server, sanitizer_reports
 
 THREADS = 4
 PER_THREAD = 150
@@ -92,7 +92,7 @@ def _start_piped(workdir, backends, env):
                name="piped")
     r, w = os.pipe()
     fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
-    s.port = free_port()
+    s.port = None  # wait_ready reads the port file
     s._out = open(s.stdout_path, "ab")
     s.proc = subprocess.Popen([str(CHORUS_BIN)], env=s.env(), cwd=s.dir, stdout=s._out, stderr=w)
     os.close(w)

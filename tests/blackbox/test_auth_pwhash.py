@@ -102,7 +102,8 @@ def test_a_registration_burst_is_refused_503_not_half_done(start_server):
 def curl_with_http2():
     curl = shutil.which("curl")
     if not curl or "HTTP2" not in subprocess.run([curl, "-V"], capture_output=True, text=True).stdout:
-        pytest.skip("needs curl with HTTP/2")
+        pytest.fail("needs curl with HTTP/2 (scripts/deps.sh test installs Debian's curl, which has it)",
+                    pytrace=False)
     return curl
 
 

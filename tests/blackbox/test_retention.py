@@ -49,6 +49,21 @@ def purged_metric(srv):
     return out
 
 
+def sweeps(srv):
+    """chorus_retention_sweeps_total: sweeps completed so far (0 before the first)."""
+    for ln in Client(srv.base_url).get("/metrics").text.splitlines():
+        if ln.startswith("chorus_retention_sweeps_total "):
+            return int(float(ln.split()[1]))
+    return 0
+
+
+def wait_sweeps(srv, n=2):
+    """Until n more sweeps have completed: the last one began after this call (instead of
+    sleeping "a few intervals", which a slow worker would make vacuous)."""
+    n0 = sweeps(srv)
+    wait_until(lambda: sweeps(srv) >= n0 + n, f"{n} more retention sweeps after {n0}")
+
+
 def test_old_consumed_rows_go_and_rows_not_yet_passed_stay(start_server, backends):
     srv = start_server(env=SHORT, name="retention")
     old_outbox, old_events = old_rows(srv, backends)
@@ -57,6 +72,7 @@ def test_old_consumed_rows_go_and_rows_not_yet_passed_stay(start_server, backend
     assert follow(fan, author) == "following"
     p = post(author)
     react(fan, p["id"], "love")
+    recent_at = time.time()  # the recent rows are at most this new
     recent_outbox = [int(r) for r in sql(srv, backends, "SELECT id FROM outbox WHERE topic IN "
                                                         "('follow.created', 'reaction.created') ORDER BY id").split()]
     recent_events = [int(r) for r in sql(srv, backends, "SELECT id FROM engagement_events WHERE kind = 'reaction' "
@@ -69,8 +85,9 @@ def test_old_consumed_rows_go_and_rows_not_yet_passed_stay(start_server, backend
                and present(srv, backends, "engagement_events", old_events) == 0, "old consumed rows deleted")
     m = purged_metric(srv)
     assert m.get("outbox", 0) >= 3 and m.get("engagement_events", 0) >= 3, m
-    # Let every recent row pass the age (2 s) and a few more sweeps (1 s apart) run.
-    time.sleep(3.5)
+    # Let every recent row pass the age (2 s), then let sweeps run that began after that.
+    time.sleep(max(0.0, recent_at + 2.1 - time.time()))
+    wait_sweeps(srv)
     assert present(srv, backends, "outbox", recent_outbox) == 2
     assert present(srv, backends, "engagement_events", recent_events + unpassed_events) == 2
     # What the consumers made of the rows is untouched.
@@ -93,7 +110,7 @@ def test_unshipped_events_stay_until_shipped(start_server, backends):
     wait_until(lambda: int(sql(srv, backends, "SELECT COUNT(*) FROM consumer_offsets WHERE name IN "
                                               "('notify.events', 'signals') AND last_id >= "
                                               f"{max(old_events)}")) == 2, "event consumers past the old rows")
-    time.sleep(2.5)  # a few sweeps
+    wait_sweeps(srv)
     assert present(srv, backends, "engagement_events", old_events) == 3
     # Once shipped (as the shipper marks them), they go.
     sql(srv, backends, f"UPDATE engagement_events SET shipped_at = 1 WHERE id IN ({','.join(map(str, old_events))})")
@@ -111,7 +128,7 @@ def test_age_zero_keeps_everything(start_server, backends):
     wait_until(lambda: int(sql(srv, backends, "SELECT COUNT(*) FROM consumer_offsets WHERE name IN "
                                               "('notify.outbox', 'notify.events', 'signals') AND last_id >= "
                                               f"{max(old_events + old_outbox)}")) == 3, "consumers past the old rows")
-    time.sleep(2.5)  # a few sweeps
+    wait_sweeps(srv)
     assert present(srv, backends, "outbox", old_outbox) == 3
     assert present(srv, backends, "engagement_events", old_events) == 3
     assert purged_metric(srv) == {"outbox": 0, "engagement_events": 0}

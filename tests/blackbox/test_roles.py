@@ -50,7 +50,8 @@ def test_worker_only_serves_service_endpoints_and_refuses_the_api(start_server, 
 
 def test_api_only_writes_and_worker_only_folds_notifications(start_server, backends):
     api_srv = start_server(env={"CHORUS_ROLES": "api"}, name="api-only")
-    assert "ch-reactions" in threads(api_srv)
+    # The thread names itself once it runs: under load that can be after /readyz answers.
+    wait_until(lambda: "ch-reactions" in threads(api_srv), "the api role's reactions writer thread", 10)
     c = Client(api_srv.base_url)
     author, fan = c.register(), c.register()
     p = post(author)

@@ -22,7 +22,8 @@ EXPECTED_ROUTES = {
 CONFIG_VARS = ["CHORUS_LISTEN", "CHORUS_THREADS", "CHORUS_DB", "CHORUS_REDIS", "CHORUS_DATA_DIR",
                "CHORUS_CLICKHOUSE", "CHORUS_LOG_LEVEL", "CHORUS_ACCESS_TTL", "CHORUS_PWHASH_MEMLIMIT",
                "CHORUS_PWHASH_OPSLIMIT", "CHORUS_LOGIN_MAX_FAILURES", "CHORUS_LOGIN_WINDOW",
-               "CHORUS_RATE_LIMIT_USER", "CHORUS_RATE_LIMIT_IP"]
+               "CHORUS_RATE_LIMIT_USER", "CHORUS_RATE_LIMIT_IP", "CHORUS_RATE_LIMIT_WINDOW",
+               "CHORUS_PORT_FILE"]
 
 
 # ---- health / readiness ------------------------------------------------------------------
@@ -349,6 +350,24 @@ def test_migrate_command_is_idempotent(chorusd_env, start_server):
     srv.client().register()
 
 
+def test_port_zero_is_reported_in_the_port_file(start_server):
+    """CHORUS_LISTEN=host:0 (every harness server): the kernel picks the port, every loop
+    thread listens on that one, and CHORUS_PORT_FILE names it as the log line does."""
+    srv = start_server(env={"CHORUS_THREADS": "4", "CHORUS_LOG_LEVEL": "info"})
+    assert srv.env()["CHORUS_LISTEN"] == "127.0.0.1:0"
+    assert srv.port_path.read_text() == f"{srv.port}\n"
+    assert srv.port != 0
+    conns = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5) for _ in range(32)]
+    try:
+        for c in conns:
+            c.request("GET", "/healthz")
+        assert [c.getresponse().status for c in conns] == [200] * 32
+    finally:
+        for c in conns:
+            c.close()
+    assert f"listening on 127.0.0.1:{srv.port} " in srv.stderr_path.read_text()
+
+
 BAD_CONFIG = [
     ("CHORUS_LISTEN", "nonsense"),
     ("CHORUS_LISTEN", "127.0.0.1:99999"),
@@ -363,13 +382,15 @@ BAD_CONFIG = [
     ("CHORUS_PWHASH_MEMLIMIT", "abc"),
     ("CHORUS_RATE_LIMIT_USER", "-5"),
     ("CHORUS_LOGIN_MAX_FAILURES", "x"),
+    ("CHORUS_RATE_LIMIT_WINDOW", "999"),
+    ("CHORUS_RATE_LIMIT_WINDOW", "abc"),
+    ("CHORUS_PORT_FILE", "/nonexistent-dir/chorusd.port"),  # found out once listening
 ]
 
 
 @pytest.mark.parametrize("var,value", BAD_CONFIG, ids=[f"{v}={x}" for v, x in BAD_CONFIG])
 def test_bad_configuration_exits_nonzero(chorusd_env, workdir, var, value):
-    from conftest import free_port
-    env = chorusd_env({"CHORUS_LISTEN": f"127.0.0.1:{free_port()}"})
+    env = chorusd_env({"CHORUS_LISTEN": "127.0.0.1:0"})
     env[var] = value
     p = subprocess.Popen([str(CHORUS_BIN)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from client import expect_status
-from conftest import CHORUS_BIN, MODE, free_port
+from conftest import CHORUS_BIN, MODE
 
 
 def metrics(acc):
@@ -44,7 +44,7 @@ def test_timeline_max_memory_setting(start_server):
 
 @pytest.mark.parametrize("value", ["1000", "abc", "-1"])
 def test_bad_timeline_max_memory_exits_nonzero(chorusd_env, value):
-    env = chorusd_env({"CHORUS_LISTEN": f"127.0.0.1:{free_port()}", "CHORUS_TIMELINE_MAX_MEMORY": value})
+    env = chorusd_env({"CHORUS_LISTEN": "127.0.0.1:0", "CHORUS_TIMELINE_MAX_MEMORY": value})
     p = subprocess.run([str(CHORUS_BIN)], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode != 0, f"CHORUS_TIMELINE_MAX_MEMORY={value!r} accepted"
     assert "CHORUS_TIMELINE_MAX_MEMORY" in p.stderr, p.stderr[-2000:]

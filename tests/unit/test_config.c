@@ -119,13 +119,22 @@ static void test_db_default_follows_data_dir(void **state)
     assert_string_equal(cfg.db_url, "sqlite:/srv/chorus/chorus.db");
 }
 
+static void test_listen_port_zero(void **state)
+{
+    setenv("CHORUS_LISTEN", "127.0.0.1:0", 1);
+    setenv("CHORUS_PORT_FILE", "/tmp/chorus.port", 1);
+    ch_config_t cfg;
+    load_ok(&cfg);
+    assert_int_equal(cfg.listen_port, 0);
+    assert_string_equal(cfg.port_file, "/tmp/chorus.port");
+}
+
 /* ---- bad values --------------------------------------------------------------------------- */
 
 static void test_bad_listen(void **state)
 {
     expect_rejected("CHORUS_LISTEN", "nonsense");
     expect_rejected("CHORUS_LISTEN", ":80");
-    expect_rejected("CHORUS_LISTEN", "host:0");
     expect_rejected("CHORUS_LISTEN", "host:70000");
     expect_rejected("CHORUS_LISTEN", "host:65536");
     expect_rejected("CHORUS_LISTEN", "host:");
@@ -362,8 +371,11 @@ static void test_parse_listen(void **state)
     assert_int_equal(ch_config_parse_listen("[fe80::1%eth0]:1", host, sizeof(host), &port), 0);
     assert_string_equal(host, "fe80::1%eth0");
     assert_int_equal(port, 1);
+    /* Port 0: the kernel picks one (CHORUS_PORT_FILE reports it). */
+    assert_int_equal(ch_config_parse_listen("127.0.0.1:0", host, sizeof(host), &port), 0);
+    assert_int_equal(port, 0);
 
-    const char *bad[] = {"", "nonsense", ":80", "host", "host:", "host:0", "host:65536", "host:70000",
+    const char *bad[] = {"", "nonsense", ":80", "host", "host:", "host:65536", "host:70000",
                          "host:-80", "host:8o", "[::1]", "[::1]80", "[::1]:", "[::1]:x", "[]:80", "[::1:80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (ch_config_parse_listen(bad[i], host, sizeof(host), &port) != -1)
@@ -450,6 +462,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_defaults),
         T(test_empty_values_mean_default),
+        T(test_listen_port_zero),
         T(test_db_default_follows_data_dir),
         T(test_bad_listen),
         T(test_bad_threads),

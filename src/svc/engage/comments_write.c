@@ -237,7 +237,7 @@ ch_err_t ch_comments_create(ch_svc_t *svc, uint64_t viewer, ch_target_type_t typ
         return err;
     }
     char who[CH_ID_STR_LEN];
-    err = ch_ratelimit_hit(svc, "comment", ch_id_format(viewer, who), svc->cfg->rate_limit_comments, 60000, f);
+    err = ch_ratelimit_hit(svc, "comment", ch_id_format(viewer, who), svc->cfg->rate_limit_comments, svc->cfg->rate_limit_window_ms, f);
     ch_db_conn_t *conn = NULL;
     if (err == CH_OK)
         err = ch_sql_begin(svc, 1, &conn);

@@ -17,7 +17,9 @@ static ch_err_t ch__limit(ch_svc_t *svc, uint64_t user, ch_fault_t *f)
     char who[CH_ID_STR_LEN];
     int64_t limit = svc->cfg && svc->cfg->rate_limit_reactions > 0 ? svc->cfg->rate_limit_reactions
                                                                     : CH_REACTIONS_PER_MINUTE_DEFAULT;
-    return ch_ratelimit_hit(svc, "react", ch_id_format(user, who), limit, 60000, f);
+    int64_t window = svc->cfg && svc->cfg->rate_limit_window_ms > 0 ? svc->cfg->rate_limit_window_ms
+                                                                     : CH_CONFIG_RATE_LIMIT_WINDOW_MS;
+    return ch_ratelimit_hit(svc, "react", ch_id_format(user, who), limit, window, f);
 }
 
 ch_err_t ch_reactions_parse(json_t *body, int *kind, ch_fault_t *f)

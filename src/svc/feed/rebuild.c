@@ -68,7 +68,7 @@ ch_err_t ch_feed_rebuild(ch_svc_t *svc, uint64_t viewer, const ch_timeline_meta_
     /* An item the fan-out saw while the statement above ran found no timeline to push to:
      * push the recent ones again now that it exists. */
     if (err == CH_OK)
-        err = ch__read(svc, viewer, ch_id_floor(started - CH_CONSUMER_WINDOW_MS), 0, CH_TIMELINE_MAX_ENTRIES, entries,
+        err = ch__read(svc, viewer, ch_id_floor(started - ch_consumer_window_ms(svc)), 0, CH_TIMELINE_MAX_ENTRIES, entries,
                        &n);
     for (size_t i = 0; i < n && err == CH_OK; i++)
         err = ch_timeline_push_many(svc->timelines, &viewer, 1, &entries[i], NULL);

@@ -83,12 +83,18 @@ static ch_err_t ch__peek(ch_svc_t *svc, ch_db_conn_t *conn, const ch_consumer_t 
  * open (it may yet commit a row with an older id, however long it takes): the window is
  * then only a margin for clocks. Taken before the batch is read, so that a row committed
  * while the batch is applied is never passed over by the horizon. */
+int64_t ch_consumer_window_ms(const ch_svc_t *svc)
+{
+    return svc->cfg && svc->cfg->consumer_window_ms > 0 ? svc->cfg->consumer_window_ms : CH_CONSUMER_WINDOW_MS;
+}
+
 static ch_err_t ch__horizon(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t *horizon_out)
 {
-    int64_t horizon_ms = ch_now_ms() - CH_CONSUMER_WINDOW_MS, oldest_ms = -1;
+    int64_t window = ch_consumer_window_ms(svc);
+    int64_t horizon_ms = ch_now_ms() - window, oldest_ms = -1;
     ch_err_t e = ch_backend_err(CH_BACKEND_DB, ch_db_oldest_open_xact_ms(svc->db, conn, &oldest_ms));
-    if (oldest_ms >= 0 && oldest_ms - CH_CONSUMER_WINDOW_MS < horizon_ms)
-        horizon_ms = oldest_ms - CH_CONSUMER_WINDOW_MS;
+    if (oldest_ms >= 0 && oldest_ms - window < horizon_ms)
+        horizon_ms = oldest_ms - window;
     *horizon_out = ch_id_floor(horizon_ms);
     return e;
 }

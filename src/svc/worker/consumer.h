@@ -34,8 +34,13 @@
 
 #include "svc/context.h"
 
-#define CH_CONSUMER_WINDOW_MS 30000
+/* The window's default (CHORUS_CONSUMER_WINDOW sets it: ch_consumer_window_ms). */
+#define CH_CONSUMER_WINDOW_MS CH_CONFIG_CONSUMER_WINDOW_MS
 #define CH_CONSUMER_BATCH 200
+
+/** The watermark's window in ms: CHORUS_CONSUMER_WINDOW, or CH_CONSUMER_WINDOW_MS when
+ * svc has no configuration (unit tests). */
+int64_t ch_consumer_window_ms(const ch_svc_t *svc);
 
 /** Applies one source row inside the batch transaction (conn; in idempotent mode conn is
  * outside any transaction: autocommit statements). Return CH_OK when the row is
