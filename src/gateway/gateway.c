@@ -21,7 +21,9 @@
 
 void ch__gw_flush(void);
 
-static size_t ch__gw_storage_key = SIZE_MAX;
+/* The loop thread's gateway state (one h2o context per loop thread). Not h2o's context
+ * storage: its keys are taken per context, so two users of it can end up with one slot. */
+static _Thread_local ch__gw_loop_t *ch__gw_tls_loop;
 
 /* ---- per-loop state ------------------------------------------------------------------------ */
 
@@ -32,12 +34,12 @@ static void ch__gw_loop_handle_closed(uv_handle_t *h)
         free(l);
 }
 
-/* h2o_context_dispose: the loop is done; no delivery may be posted to it any more. */
-static void ch__gw_loop_dispose(void *data)
+void ch_gateway_loop_end(void)
 {
-    ch__gw_loop_t *l = data;
+    ch__gw_loop_t *l = ch__gw_tls_loop;
     if (!l)
         return;
+    ch__gw_tls_loop = NULL;
     pthread_mutex_lock(&l->gw->loops_mu);
     l->gw->loops[l->index] = NULL;
     ch__gw_msg_t *m = l->inbox;
@@ -74,9 +76,8 @@ static void ch__gw_on_wake_flush(uv_async_t *a)
 
 ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx)
 {
-    void **slot = h2o_context_get_storage(ctx, &ch__gw_storage_key, ch__gw_loop_dispose);
-    if (*slot)
-        return *slot;
+    if (ch__gw_tls_loop)
+        return ch__gw_tls_loop;
     unsigned index = atomic_fetch_add(&gw->nloops, 1);
     if (index >= CH_GW_MAX_LOOPS)
         return NULL;
@@ -96,16 +97,14 @@ ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx)
     pthread_mutex_lock(&gw->loops_mu);
     gw->loops[index] = l;
     pthread_mutex_unlock(&gw->loops_mu);
-    *slot = l;
+    ch__gw_tls_loop = l;
     return l;
 }
 
 static ch__gw_loop_t *ch__gw_loop_existing(h2o_context_t *ctx)
 {
-    if (ch__gw_storage_key == SIZE_MAX)
-        return NULL;
-    void **slot = h2o_context_get_storage(ctx, &ch__gw_storage_key, ch__gw_loop_dispose);
-    return *slot;
+    ch__gw_loop_t *l = ch__gw_tls_loop;
+    return l && l->ctx == ctx ? l : NULL;
 }
 
 void ch_gateway_loop_drain(h2o_context_t *ctx)

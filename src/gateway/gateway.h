@@ -32,6 +32,10 @@ void ch_gateway_loop_drain(h2o_context_t *ctx);
 /** WebSocket connections still open on ctx's loop (the server waits for 0 before it stops). */
 size_t ch_gateway_loop_open(h2o_context_t *ctx);
 
+/** The loop thread is about to dispose of its h2o context: frees the thread's gateway state
+ * (its libuv handles are closed; the loop must run once more for their callbacks). */
+void ch_gateway_loop_end(void);
+
 /** Sets *status of user_id on this node from its devices here: 0 none, 1 online, 2 idle (all
  * idle). Any thread. */
 int ch_gateway_node_status(ch_gateway_t *gw, uint64_t user_id);

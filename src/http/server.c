@@ -276,6 +276,7 @@ static void *ch__loop_main(void *arg)
     l->lag_due_ns = uv_hrtime() + (uint64_t)CH_LOOP_LAG_INTERVAL_MS * 1000000u;
     uv_timer_start(&l->lag_timer, ch__on_lag_timer, CH_LOOP_LAG_INTERVAL_MS, 0);
     uv_run(&l->loop, UV_RUN_DEFAULT);
+    ch_gateway_loop_end();
     if (h2o_linklist_is_empty(&l->ctx.http1._conns) && h2o_linklist_is_empty(&l->ctx.http2._conns) &&
         ch_gateway_loop_open(&l->ctx) == 0) {
         h2o_context_dispose(&l->ctx);

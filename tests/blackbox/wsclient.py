@@ -69,6 +69,7 @@ class WS:
             self.sock.close()
             raise HandshakeRefused(self.status, self.headers, self.buf[:n])
         self.close_code = None
+        self.skip = {"presence"}  # events recv() passes over unless asked (recv_op)
 
     # ---- sending ----
     def send_frame(self, opcode, payload, fin=True):
@@ -124,8 +125,11 @@ class WS:
         assert not (b1 & 0x80), "server frames must not be masked"
         return b0 & 0x0F, self._read(n)
 
-    def recv(self, timeout=10, answer_pings=True):
-        """The next JSON frame (dict); answers pings; raises Closed at a close frame."""
+    def recv(self, timeout=10, answer_pings=True, skip=None):
+        """The next JSON frame (dict) whose op is not in skip (default self.skip: presence
+        events, which arrive whenever a user's status changes); answers pings; raises Closed
+        at a close frame."""
+        skip = self.skip if skip is None else skip
         deadline = time.monotonic() + timeout
         while True:
             left = max(0.01, deadline - time.monotonic())
@@ -144,13 +148,15 @@ class WS:
             msg = json.loads(payload)
             if self.check:
                 asyncapi_check.check_server_frame(msg)
+            if msg.get("op") in skip:
+                continue
             return msg
 
     def recv_op(self, op, timeout=10):
         """Skips frames until one with this op; returns it."""
         deadline = time.monotonic() + timeout
         while True:
-            m = self.recv(max(0.01, deadline - time.monotonic()))
+            m = self.recv(max(0.01, deadline - time.monotonic()), skip=())
             if m["op"] == op:
                 return m
 
