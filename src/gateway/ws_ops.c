@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gateway/op_chat.h"
+#include "gateway/ops_gateway.h"
 #include "gateway/ws_op.h"
 
 #define INLINE CH_WS_OP_INLINE

@@ -7,6 +7,7 @@
 #include "http/h_feed.h"
 #include "http/h_graph.h"
 #include "http/h_notify.h"
+#include "http/h_presence.h"
 #include "http/handlers.h"
 #include "http/router.h"
 
@@ -41,6 +42,7 @@ ch_route_t ch_routes[] = {
 #include "http/routes_comments.def"
 #include "http/routes_notify.def"
 #include "http/routes_feed.def"
+#include "http/routes_presence.def"
 #include "http/routes_chat.def"
 };
 

@@ -22,7 +22,7 @@
 #include "store/kv.h"
 #include "store/kv_redis.h"
 
-#define CH_BUS_CHANNEL_PREFIX "chorus:bus:u:"
+#define CH_BUS_CHANNEL_PREFIX "chorus:bus:" /* then "<db>:u:<user id>": pub/sub ignores SELECT */
 #define CH_BUS_CHANNEL_MAX 48
 #define CH_BUS_BACKOFF_MIN_MS 100    /* first wait before reconnecting */
 #define CH_BUS_BACKOFF_MAX_MS 2000   /* longest wait between reconnects */
@@ -43,13 +43,14 @@ typedef struct {
     int efd;
     atomic_int stopping;
     atomic_int connected;
+    int db; /* the URL's database number: channels are per Redis server, the data per db */
     pthread_mutex_t opmu; /* guards ops */
     ch__bus_op_t *ops, *ops_tail;
 } ch__bus_redis_t;
 
-static int ch__bus_channel(char *buf, uint64_t user_id)
+static int ch__bus_channel(const ch__bus_redis_t *r, char *buf, uint64_t user_id)
 {
-    return snprintf(buf, CH_BUS_CHANNEL_MAX, CH_BUS_CHANNEL_PREFIX "%llu", (unsigned long long)user_id);
+    return snprintf(buf, CH_BUS_CHANNEL_MAX, CH_BUS_CHANNEL_PREFIX "%d:u:%llu", r->db, (unsigned long long)user_id);
 }
 
 static void ch__bus_wake(ch__bus_redis_t *r)
@@ -105,7 +106,7 @@ static redisContext *ch__bus_connect(ch__bus_redis_t *r)
         size_t k = n - i < CH_BUS_SUBSCRIBE_BATCH ? n - i : CH_BUS_SUBSCRIBE_BATCH;
         argv[0] = "SUBSCRIBE";
         for (size_t j = 0; j < k; j++) {
-            ch__bus_channel(names[j], ids[i + j]);
+            ch__bus_channel(r, names[j], ids[i + j]);
             argv[j + 1] = names[j];
         }
         ok = redisAppendCommandArgv(c, (int)k + 1, argv, NULL) == REDIS_OK && ch__bus_flush(c) == 0;
@@ -131,7 +132,7 @@ static int ch__bus_send_ops(ch__bus_redis_t *r, redisContext *c)
     int rc = 0;
     for (ch__bus_op_t *op = ops; op && rc == 0; op = op->next) {
         char chan[CH_BUS_CHANNEL_MAX];
-        ch__bus_channel(chan, op->user_id);
+        ch__bus_channel(r, chan, op->user_id);
         rc = redisAppendCommand(c, op->subscribe ? "SUBSCRIBE %s" : "UNSUBSCRIBE %s", chan) == REDIS_OK ? 0 : -1;
     }
     ch__bus_ops_free(ops);
@@ -145,11 +146,10 @@ static void ch__bus_deliver(ch__bus_redis_t *r, redisReply *rep)
         strcmp(rep->element[0]->str, "message") != 0 || rep->element[1]->type != REDIS_REPLY_STRING ||
         rep->element[2]->type != REDIS_REPLY_STRING)
         return; /* subscribe/unsubscribe confirmations, pong */
-    const char *chan = rep->element[1]->str;
-    size_t plen = sizeof(CH_BUS_CHANNEL_PREFIX) - 1;
-    if (strncmp(chan, CH_BUS_CHANNEL_PREFIX, plen) != 0)
+    const char *u = strstr(rep->element[1]->str, ":u:");
+    if (!u)
         return;
-    uint64_t user_id = strtoull(chan + plen, NULL, 10);
+    uint64_t user_id = strtoull(u + 3, NULL, 10);
     pthread_mutex_lock(&r->base.mu);
     ch_bus_receive_fn fn = r->base.receive;
     void *ctx = r->base.receive_ctx;
@@ -274,7 +274,7 @@ static ch_err_t ch__bus_redis_publish_many(ch_bus_t *bus, const uint64_t *user_i
         return CH_EUNAVAILABLE;
     for (size_t i = 0; i < n; i++) {
         char chan[CH_BUS_CHANNEL_MAX];
-        ch__bus_channel(chan, user_ids[i]);
+        ch__bus_channel(r, chan, user_ids[i]);
         if (redisAppendCommand(c, "PUBLISH %s %b", chan, frame, len) != REDIS_OK)
             return ch__kv_redis_conn_broken(r->pool, h, "PUBLISH");
     }
@@ -322,6 +322,8 @@ ch_bus_t *ch_bus_redis_create(const char *url, char *err, size_t errlen)
     }
     ch__bus_init(&r->base, &ch__bus_redis_driver);
     pthread_mutex_init(&r->opmu, NULL);
+    const char *hostpart = strstr(url, "://"), *slash = hostpart ? strchr(hostpart + 3, '/') : NULL;
+    r->db = slash ? atoi(slash + 1) : 0;
     r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (r->efd < 0 || pthread_create(&r->thread, NULL, ch__bus_redis_main, r) != 0) {
         snprintf(err, errlen, "cannot start the bus's subscriber thread");

@@ -1,4 +1,4 @@
-/* Migration 13 "chat": conversations, their members and messages (brd/chat.md
+/* Migration 14 "chat": conversations, their members and messages (brd/chat.md
  * "Conversations and messages"). Same SQL for SQLite and PostgreSQL (see migrations.c).
  *
  * The message tables are shaped for a wide-column store (Cassandra/ScyllaDB), one table per
