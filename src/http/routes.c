@@ -1,5 +1,6 @@
 /* The route table: every endpoint, its handler and how it runs (see call.h flags). Each
  * domain keeps its rows in http/routes_<domain>.def, included here in order. */
+#include "http/h_chat.h"
 #include "http/h_comments.h"
 #include "http/h_content.h"
 #include "http/h_engage.h"
@@ -42,6 +43,7 @@ ch_route_t ch_routes[] = {
 #include "http/routes_notify.def"
 #include "http/routes_feed.def"
 #include "http/routes_presence.def"
+#include "http/routes_chat.def"
 };
 
 const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);
