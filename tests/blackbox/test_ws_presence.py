@@ -114,3 +114,13 @@ def test_stranger_gets_no_presence_events(server, api):
             continue
         assert not (m["op"] == "presence" and m["d"]["user_id"] == a.id), m
     ws.close()
+
+
+def test_shared_conversation_makes_presence_visible(api):
+    """Sharing a conversation (svc/chat/share.h) is enough, without any follow."""
+    import chat_helpers
+    a, b, c = api.register(), api.register(), api.register()
+    presence(b, a, 404)
+    chat_helpers.conv(a, b)
+    assert presence(b, a)["user_id"] == a.id
+    presence(c, a, 404)
