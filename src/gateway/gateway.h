@@ -36,8 +36,8 @@ size_t ch_gateway_loop_open(h2o_context_t *ctx);
  * (its libuv handles are closed; the loop must run once more for their callbacks). */
 void ch_gateway_loop_end(void);
 
-/** Sets *status of user_id on this node from its devices here: 0 none, 1 online, 2 idle (all
- * idle). Any thread. */
+/** The status of user_id on this node from its devices here: 0 none, 1 online, 2 idle (every
+ * device here said idle). Any thread. */
 int ch_gateway_node_status(ch_gateway_t *gw, uint64_t user_id);
 /** The instance id of this node's gateway (random per start; presence records name it). */
 uint64_t ch_gateway_instance(const ch_gateway_t *gw);
