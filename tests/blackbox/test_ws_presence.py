@@ -124,3 +124,18 @@ def test_shared_conversation_makes_presence_visible(api):
     chat_helpers.conv(a, b)
     assert presence(b, a)["user_id"] == a.id
     presence(c, a, 404)
+
+
+def test_conversation_peer_gets_presence_events(server, api):
+    import chat_helpers
+    a, peer = api.register(), api.register()
+    chat_helpers.conv(a, peer)
+    p = port_of(server)
+    watcher = connect(p, token=peer.access_token)
+    watcher.hello()
+    dev = connect(p, token=a.access_token)
+    dev.hello()
+    next_status(watcher, a, "online")
+    dev.close()
+    next_status(watcher, a, "offline")
+    watcher.close()

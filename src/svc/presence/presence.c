@@ -11,6 +11,7 @@
 #include "store/bus.h"
 #include "store/db.h"
 #include "store/kv.h"
+#include "svc/chat/peers.h"
 #include "svc/chat/share.h"
 #include "svc/graph/visibility.h"
 
@@ -246,7 +247,7 @@ ch_err_t ch_presence_get(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, json_
 /* ---- changes ------------------------------------------------------------------------------- */
 
 /* The `presence` event to the user's own devices and to those who may see it: mutual
- * follows (bounded) and, through the bus, nothing else crosses the database. */
+ * follows and conversation peers, CH_PRESENCE_FANOUT_MAX in all. */
 static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int64_t seen)
 {
     if (!svc->bus)
@@ -273,6 +274,9 @@ static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int
                 to[n++] = (uint64_t)ch_db_rows_int(rows, r, 0);
         ch_db_rows_free(rows);
         ch_db_release(svc->db, conn);
+        /* and conversation peers, within the same bound (a peer who is also a mutual follow
+         * gets the event twice: harmless, rare) */
+        (void)ch_chat_conversation_peers(svc, user_id, to, CH_PRESENCE_FANOUT_MAX + 1, &n);
     }
     if (text && ch_bus_publish_many(svc->bus, to, n, text, strlen(text)) != CH_OK)
         ch_log_warn("presence: the change of user %llu was not published (bus unavailable)",
