@@ -19,10 +19,12 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/watchdog.h"
+#include "gateway/gateway.h"
 #include "http/admission.h"
 #include "http/port_file.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "store/bus.h"
 #include "store/hcache.h"
 #include "store/timeline.h"
 #include "svc/auth/passwords.h"
@@ -279,6 +281,12 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         ch_health_set_serving(svc.health);
     }
 
+    /* The event bus to gateway connections (Redis pub/sub in cluster mode), and the gateway. */
+    svc.bus = cfg->redis_url[0] ? ch_bus_redis_create(cfg->redis_url, err, sizeof(err)) : ch_bus_mem_create();
+    if (!svc.bus)
+        ch_log_error("cannot create the event bus (%s); WebSocket events are off", err);
+    if (cfg->roles & CH_ROLE_GATEWAY)
+        svc.gateway = ch_gateway_create(&svc);
     ch_server_t *srv = ch_server_create(cfg, &svc, err, sizeof(err));
     ch_watchdog_t *wd = NULL; /* bounds the stop after SIGTERM */
     int rc = 1;
@@ -317,6 +325,8 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     }
     ch_watchdog_stage(wd, "closing the server");
     ch_server_destroy(srv);
+    ch_bus_destroy(svc.bus); /* no delivery after this */
+    ch_gateway_destroy(svc.gateway);
     /* Requests are done: apply what is still queued (nothing acknowledged is lost: what the
      * writer holds was not answered yet, it answers after its commit). */
     ch_watchdog_stage(wd, "stopping the reactions writer");

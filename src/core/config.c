@@ -81,6 +81,10 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_LOG_LEVEL", "info", "debug, info, warn or error (info logs every request)"},
     {"CHORUS_LOG_BUFFER", "262144", "log buffer per thread, bytes (16384-67108864); lines beyond it are dropped (chorus_log_dropped_total) while stderr does not keep up"},
     {"CHORUS_HTTP2", "off", "cleartext HTTP/2 (h2c): off or on; h2o 2.2.5 lacks the rapid-reset fixes, terminate HTTP/2 at a proxy"},
+    {"CHORUS_WS_HEARTBEAT_MS", "15000", "gateway: ms between the server's WebSocket pings; a client silent for 2 of them is closed (100-600000)"},
+    {"CHORUS_WS_MAX_PER_USER", "16", "gateway: WebSocket connections (devices) per user on this node (1-10000)"},
+    {"CHORUS_WS_MAX_CONNECTIONS", "200000", "gateway: WebSocket connections on this node in all (1-10000000)"},
+    {"CHORUS_WS_OUTPUT_MAX", "262144", "gateway: bytes queued for one WebSocket client at most; a slower reader is closed with 4008 (4096-67108864)"},
     {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
     {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
     {"CHORUS_TRUSTED_PROXIES", "(unset: none)", "comma list of CIDRs whose X-Forwarded-For names the client address"},
@@ -313,6 +317,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 5, lwin = 900, story_ttl = 86400;
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
     int64_t rl_react = 300, rl_comments = 60, rl_window = CH_CONFIG_RATE_LIMIT_WINDOW_MS, cons_window = CH_CONFIG_CONSUMER_WINDOW_MS, conn_per_ip = 256, max_conns = 0;
+    int64_t ws_hb = 15000, ws_per_user = 16, ws_max = 200000, ws_out = 256 * 1024;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t popular_ms = 5000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
@@ -413,8 +418,16 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_PWHASH_MAX_MEMORY", 8192, 1LL << 40, &pw_budget, err, errlen) ||
         ch__env_int("CHORUS_PWHASH_QUEUE", 0, 1024, &pw_queue, err, errlen) ||
         ch__env_int("CHORUS_MAX_CONN_PER_IP", 0, 1000000, &conn_per_ip, err, errlen) ||
-        ch__env_int("CHORUS_MAX_CONNECTIONS", 1, 10000000, &max_conns, err, errlen))
+        ch__env_int("CHORUS_MAX_CONNECTIONS", 1, 10000000, &max_conns, err, errlen) ||
+        ch__env_int("CHORUS_WS_HEARTBEAT_MS", 100, 600000, &ws_hb, err, errlen) ||
+        ch__env_int("CHORUS_WS_MAX_PER_USER", 1, 10000, &ws_per_user, err, errlen) ||
+        ch__env_int("CHORUS_WS_MAX_CONNECTIONS", 1, 10000000, &ws_max, err, errlen) ||
+        ch__env_int("CHORUS_WS_OUTPUT_MAX", 4096, 64LL << 20, &ws_out, err, errlen))
         return -1;
+    cfg->ws_heartbeat_ms = ws_hb;
+    cfg->ws_max_per_user = (unsigned)ws_per_user;
+    cfg->ws_max_connections = (unsigned)ws_max;
+    cfg->ws_output_max = (size_t)ws_out;
     cfg->max_conn_per_ip = (unsigned)conn_per_ip;
     cfg->max_connections = (unsigned)max_conns;
 

@@ -130,6 +130,11 @@ typedef struct {
     int http2;                 /* serve cleartext HTTP/2 (h2c upgrade, prior knowledge) */
     unsigned max_conn_per_ip;  /* open connections per client address */
     unsigned max_connections;  /* open connections in all; 0 = from the fd limit */
+    /* WebSocket gateway (gateway role) */
+    int64_t ws_heartbeat_ms;     /* between server pings; silent for 2 of them: closed */
+    unsigned ws_max_per_user;    /* connections per user on this node */
+    unsigned ws_max_connections; /* connections on this node */
+    size_t ws_output_max;        /* bytes queued per connection before 4008 */
     ch_cidr_t trusted_proxies[CH_MAX_TRUSTED_PROXIES]; /* whose X-Forwarded-For is believed */
     size_t ntrusted_proxies;
     /* feed ranking (svc/feed/rank*) */

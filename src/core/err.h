@@ -25,7 +25,8 @@
     XX(EINTERNAL,             500, "internal",              "Internal error")              \
     XX(ENOTSERVED,            503, "role_not_served",       "Not served by this process")  \
     XX(EUNAVAILABLE,          503, "unavailable",           "Service unavailable")         \
-    XX(EOVERLOADED,           503, "overloaded",            "Overloaded")
+    XX(EOVERLOADED,           503, "overloaded",            "Overloaded")                  \
+    XX(EUNKNOWNOP,            400, "unknown_op",            "Unknown op")
 
 /** The error enum: CH_OK is 0, every other value is an error. */
 typedef enum {

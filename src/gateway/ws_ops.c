@@ -2,6 +2,8 @@
  * domain keeps its rows in gateway/ws_ops_<domain>.def, included here. */
 #include <string.h>
 
+#include "gateway/op_chat.h"
+#include "gateway/ops_gateway.h"
 #include "gateway/ws_op.h"
 
 #define INLINE CH_WS_OP_INLINE

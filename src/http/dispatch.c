@@ -14,6 +14,7 @@
 #include "core/metrics_edge.h"
 #include "core/text.h"
 #include "core/client_watch.h"
+#include "gateway/gateway.h"
 #include "http/admission.h"
 #include "http/clientaddr.h"
 #include "http/framing.h"
@@ -539,6 +540,8 @@ static int ch__take_body(ch__pending_t *p, h2o_req_t *req)
 static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     ch__handler_t *h = (ch__handler_t *)self;
+    if (ch_gateway_is_ws_request(req)) /* GET /v1/ws: the gateway answers (gateway/gateway.h) */
+        return ch_gateway_on_req(h->svc->gateway, h->svc, req);
     ch__pending_t *p = ch_calloc(1, sizeof(*p));
     ch_call_t *c = &p->call;
     p->start_ns = ch_mono_ns();

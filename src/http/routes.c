@@ -1,11 +1,13 @@
 /* The route table: every endpoint, its handler and how it runs (see call.h flags). Each
  * domain keeps its rows in http/routes_<domain>.def, included here in order. */
+#include "http/h_chat.h"
 #include "http/h_comments.h"
 #include "http/h_content.h"
 #include "http/h_engage.h"
 #include "http/h_feed.h"
 #include "http/h_graph.h"
 #include "http/h_notify.h"
+#include "http/h_presence.h"
 #include "http/handlers.h"
 #include "http/router.h"
 
@@ -40,6 +42,8 @@ ch_route_t ch_routes[] = {
 #include "http/routes_comments.def"
 #include "http/routes_notify.def"
 #include "http/routes_feed.def"
+#include "http/routes_presence.def"
+#include "http/routes_chat.def"
 };
 
 const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);

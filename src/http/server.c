@@ -23,6 +23,7 @@
 #include "http/call.h"
 #include "http/connlimit.h"
 #include "http/dispatch.h"
+#include "gateway/gateway.h"
 #include "store/db.h"
 
 #define CH_IDLE_TIMEOUT_MS 5000 /* idle keep-alive connections close after this */
@@ -243,7 +244,8 @@ static void ch__close_listener(ch__loop_t *l)
 static void ch__on_exit_poll(uv_timer_t *t)
 {
     ch__loop_t *l = t->data;
-    if ((h2o_linklist_is_empty(&l->ctx.http1._conns) && h2o_linklist_is_empty(&l->ctx.http2._conns)) ||
+    if ((h2o_linklist_is_empty(&l->ctx.http1._conns) && h2o_linklist_is_empty(&l->ctx.http2._conns) &&
+         ch_gateway_loop_open(&l->ctx) == 0) ||
         ch_mono_ms() > l->exit_deadline_ms) {
         uv_close((uv_handle_t *)t, NULL);
         uv_stop(&l->loop);
@@ -258,6 +260,7 @@ static void ch__on_wake(uv_async_t *a)
     if (phase >= CH__DRAINING && l->listener_open) {
         ch__close_listener(l);
         h2o_context_request_shutdown(&l->ctx);
+        ch_gateway_loop_drain(&l->ctx); /* WebSocket clients get a 1001 close */
     }
     if (phase == CH__EXITING && l->wake_open) {
         /* h2o 2.2 re-sends HTTP/2 GOAWAY every second after a shutdown request; that
@@ -294,7 +297,9 @@ static void *ch__loop_main(void *arg)
     l->lag_due_ns = uv_hrtime() + (uint64_t)CH_LOOP_LAG_INTERVAL_MS * 1000000u;
     uv_timer_start(&l->lag_timer, ch__on_lag_timer, CH_LOOP_LAG_INTERVAL_MS, 0);
     uv_run(&l->loop, UV_RUN_DEFAULT);
-    if (h2o_linklist_is_empty(&l->ctx.http1._conns) && h2o_linklist_is_empty(&l->ctx.http2._conns)) {
+    ch_gateway_loop_end();
+    if (h2o_linklist_is_empty(&l->ctx.http1._conns) && h2o_linklist_is_empty(&l->ctx.http2._conns) &&
+        ch_gateway_loop_open(&l->ctx) == 0) {
         h2o_context_dispose(&l->ctx);
         l->ctx_alive = 0;
     } else {

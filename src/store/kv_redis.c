@@ -727,6 +727,14 @@ ch_err_t ch__kv_redis_conn_broken(void *impl, ch__kv_rconn_t *handle, const char
     return ch__kv_redis_broken(impl, handle, cmd);
 }
 
+redisContext *ch__kv_redis_conn_detach(void *impl, ch__kv_rconn_t *handle)
+{
+    (void)impl;
+    redisContext *c = handle->c;
+    free(handle);
+    return c;
+}
+
 ch_err_t ch__kv_redis_conn_error_reply(void *impl, ch__kv_rconn_t *handle, redisReply *rep, const char *cmd,
                                        ch_err_t other)
 {

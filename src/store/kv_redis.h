@@ -31,6 +31,10 @@ ch_err_t ch__kv_redis_conn_broken(void *impl, ch__kv_rconn_t *handle, const char
 ch_err_t ch__kv_redis_conn_error_reply(void *impl, ch__kv_rconn_t *handle, redisReply *rep, const char *cmd,
                                        ch_err_t other);
 
+/** Takes a connection out of the pool for good (a subscriber connection, store/bus_redis.c):
+ * returns its context, which the caller owns (redisFree), and frees handle. */
+redisContext *ch__kv_redis_conn_detach(void *impl, ch__kv_rconn_t *handle);
+
 /** The pool (a kv Redis driver impl) and the breaker of kv, for a store that shares the kv
  * store's connections and outage state (store/hcache_redis.c); NULL when kv is not a Redis
  * store. Borrowed: owned by kv. */

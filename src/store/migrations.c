@@ -16,6 +16,8 @@ extern const char ch_migration_reactions[];
 extern const char ch_migration_db_probe[];
 extern const char ch_migration_feed[];
 extern const char ch_migration_feed_sources[];
+extern const char ch_migration_presence_settings[];
+extern const char ch_migration_chat[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -93,6 +95,8 @@ const ch_db_migration_t ch_db_migrations[] = {
     {10, "db_probe", ch_migration_db_probe},
     {11, "feed", ch_migration_feed},
     {12, "feed_sources", ch_migration_feed_sources},
+    {13, "presence_settings", ch_migration_presence_settings},
+    {14, "chat", ch_migration_chat},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

@@ -24,6 +24,8 @@ typedef struct {
     struct ch_pwhash_pool *pwhash; /* password hashing threads (svc/auth); NULL: hash on the caller */
     struct ch_bus *bus; /* the event bus to gateway connections (store/bus.h); owned by main; NULL
                            in unit tests that make none */
+    struct ch_gateway *gateway; /* the WebSocket gateway (gateway/gateway.h); owned by main; NULL
+                                   without the gateway role */
     struct ch_health *health; /* readiness checks, start-up state (svc/health); NULL: no checks, serving */
 } ch_svc_t;
 

@@ -44,7 +44,31 @@ def closed_request_bodies():
 def test_every_closed_request_schema_is_tested():
     """The routes below are all the spec closes: a new closed schema must join them."""
     assert closed_request_bodies() == {("POST", REGISTER, "RegisterRequest"), ("POST", LOGIN, "LoginRequest"),
-                                       ("POST", REFRESH, "RefreshRequest"), ("PATCH", ME, "MeUpdate")}
+                                       ("POST", REFRESH, "RefreshRequest"), ("PATCH", ME, "MeUpdate"),
+                                       ("PATCH", "/v1/me/presence", "PresenceSettings"),
+                                       ("POST", "/v1/conversations/{id}/messages", "MessageSendRequest"),
+                                       ("PATCH", "/v1/conversations/{id}/messages/{msg_id}", "MessageEditRequest"),
+                                       ("POST", "/v1/conversations/{id}/read", "ReadReceiptRequest")}
+
+
+def test_presence_setting_refuses_unknown_members(user):
+    expect_problem(user.patch("/v1/me/presence", json={"hidden": True, "visible": False}), 422, "invalid_field",
+                   "visible")
+    assert user.get("/v1/me/presence").json == {"hidden": False}
+
+
+def test_chat_bodies_refuse_unknown_members(api, user):
+    import chat_helpers
+    other = api.register()
+    cid = chat_helpers.conv(user, other)["id"]
+    r = user.post(f"/v1/conversations/{cid}/messages", json={"client_msg_id": "c1", "text": "x", "silent": True})
+    expect_problem(r, 422, "invalid_field", "silent")
+    assert chat_helpers.history(user, cid)["items"] == []
+    msg = chat_helpers.send(user, cid, "hello")
+    r = user.patch(f"/v1/conversations/{cid}/messages/{msg['id']}", json={"text": "edited", "pinned": True})
+    expect_problem(r, 422, "invalid_field", "pinned")
+    expect_problem(user.post(f"/v1/conversations/{cid}/read", json={"seq": 1, "all": True}), 422, "invalid_field",
+                   "all")
 
 
 @pytest.mark.parametrize("extra", ["is_admin", "Handle", "handle ", "", "\u00e9t\u00e9"])

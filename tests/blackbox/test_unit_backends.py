@@ -21,7 +21,7 @@ def _unit_binary(name):
 
 @pytest.mark.skipif(conftest.MODE != "cluster", reason="needs the cluster backends")
 @pytest.mark.parametrize("name, var", [("test_db", "CHORUS_TEST_PG_URL"), ("test_kv", "CHORUS_TEST_REDIS_URL"),
-                                       ("test_timeline", "CHORUS_TEST_REDIS_URL"),
+                                       ("test_timeline", "CHORUS_TEST_REDIS_URL"), ("test_bus", "CHORUS_TEST_REDIS_URL"),
                                        ("test_items_hydrate", "CHORUS_TEST_PG_URL"), ("test_hydrate", "CHORUS_TEST_PG_URL"),
                                        ("test_feed_sources", "CHORUS_TEST_PG_URL")])
 def test_driver_unit_tests_against_real_servers(backends, name, var):

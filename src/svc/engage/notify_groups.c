@@ -2,6 +2,7 @@
  * actors and count moved in the row) or leaves (newest three read back from
  * notification_actors). Runs inside the worker's batch transaction. */
 #include "svc/engage/notify.h"
+#include "svc/engage/notify_push.h"
 
 #include <string.h>
 
@@ -74,12 +75,16 @@ ch_err_t ch_notify_add(ch_svc_t *svc, ch_db_conn_t *conn, const ch_notify_group_
     if (err || !added)
         return err;
     /* A new actor is the newest: it leads, the two before it follow. */
-    ch_db_param_t u[] = {CH_DB_P_INT(gid), CH_DB_P_INT(ch_id_next()), CH_DB_P_INT(actor),
+    uint64_t id = ch_id_next();
+    ch_db_param_t u[] = {CH_DB_P_INT(gid), CH_DB_P_INT(id), CH_DB_P_INT(actor),
                          ch__actor_param(newest[0]), ch__actor_param(newest[1]), CH_DB_P_INT(now)};
-    return ch_sql_on(svc, conn,
-                     "UPDATE notifications SET id = $2, actor1_id = $3, actor2_id = $4, actor3_id = $5, "
-                     "actors_count = actors_count + 1, is_read = 0, updated_at = $6 WHERE gid = $1",
-                     u, CH_NPARAMS(u), NULL, NULL);
+    err = ch_sql_on(svc, conn,
+                    "UPDATE notifications SET id = $2, actor1_id = $3, actor2_id = $4, actor3_id = $5, "
+                    "actors_count = actors_count + 1, is_read = 0, updated_at = $6 WHERE gid = $1",
+                    u, CH_NPARAMS(u), NULL, NULL);
+    if (err == CH_OK) /* pushed to the recipient's devices once the batch commits */
+        ch_notify_push_note(g->recipient, id, g->kind, g->target_type, g->target_id, actor);
+    return err;
 }
 
 /* Takes actor out of group gid; reads back the newest three, or drops the empty group. */

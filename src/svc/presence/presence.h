@@ -1,17 +1,56 @@
 /* Presence (brd/chat.md "Typing and presence"): online while a user has at least one live
  * gateway connection on any node, idle when every device says so, offline otherwise, with
  * last_seen_at; a dead node's users go offline within CH_PRESENCE_TTL_MS. Implemented by the
- * gateway package (presence.c); read by chat (push jobs for members with no live device). */
+ * gateway package (presence.c); read by chat (push jobs for members with no live device).
+ *
+ * Stored in the kv store (in process, or Redis shared by every node): per user and gateway
+ * instance a key "presence:u:<user>:<instance>" (1 online, 2 idle; only that instance writes
+ * it), "presence:seen:<user>" (last_seen_at) and "presence:said:<user>" (the status last
+ * announced); and one list "presence:instances" of the gateway instances with the time of
+ * their last heartbeat (CH_PRESENCE_HEARTBEAT_MS). Instances not heard of within
+ * CH_PRESENCE_TTL_MS count for nothing:
+ * a killed node's users read offline within the TTL, without anyone cleaning up. */
 #ifndef CH_SVC_PRESENCE_PRESENCE_H
 #define CH_SVC_PRESENCE_PRESENCE_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "core/err.h"
 #include "svc/context.h"
 
+#define CH_PRESENCE_TTL_MS 30000       /* a gateway instance not heard of for this long is dead */
+#define CH_PRESENCE_HEARTBEAT_MS 10000 /* how often an instance says it is alive */
+#define CH_PRESENCE_RECORD_TTL_MS (30LL * 86400 * 1000) /* last_seen_at is kept this long */
+#define CH_PRESENCE_FANOUT_MAX 1000    /* presence events per change at most (mutual follows, conversation peers) */
+
+typedef enum { CH_PRESENCE_OFFLINE = 0, CH_PRESENCE_ONLINE = 1, CH_PRESENCE_IDLE = 2 } ch_presence_status_t;
+
 /** Sets *online to 1 when user_id has a live gateway connection on some node (online or idle),
  * else 0. CH_EUNAVAILABLE when the store that knows cannot be read. */
 ch_err_t ch_presence_connected(ch_svc_t *svc, uint64_t user_id, int *online);
+
+/** Records user_id's status on gateway instance (node_status: a ch_presence_status_t, OFFLINE
+ * when its last device there left) and, when the user's status across nodes changed, sends
+ * a `presence` event to the connected users who may see it. Blocking (kv, SQL): worker
+ * threads only. */
+ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t instance, int node_status);
+
+/** Says that gateway instance is alive for CH_PRESENCE_TTL_MS more (its heartbeat). */
+ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance);
+/** Forgets instance at a clean stop: its users read offline at once. */
+ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance);
+
+/** GET /v1/users/{id}/presence for viewer: {user_id, status, last_seen_at} in *out (caller
+ * owns). CH_ENOTFOUND when the user does not exist or the viewer may not see their presence
+ * (neither a shared conversation nor mutual follows, hidden, or a block). */
+ch_err_t ch_presence_get(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, json_t **out, ch_fault_t *f);
+
+/** Whether viewer may see user_id's presence (the rules above; self always). */
+ch_err_t ch_presence_may_see(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, int *may);
+
+/** Sets or reads whether user_id hides their presence from everyone (PATCH/GET /v1/me/presence). */
+ch_err_t ch_presence_set_hidden(ch_svc_t *svc, uint64_t user_id, int hidden, ch_fault_t *f);
+ch_err_t ch_presence_hidden(ch_svc_t *svc, uint64_t user_id, int *hidden);
 
 #endif

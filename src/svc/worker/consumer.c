@@ -1,4 +1,5 @@
 #include "svc/worker/consumer.h"
+#include "svc/engage/notify_push.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,7 @@ ch_err_t ch_consumer_step(ch_svc_t *svc, const ch_consumer_t *c, int *applied_ou
         err = ch__advance(svc, conn, c, wm, horizon, rows);
     ch_db_rows_free(rows);
     err = ch_sql_end(svc, conn, err);
+    ch_notify_push_flush(svc, err == CH_OK); /* in-app notifications of the batch, after its commit */
     if (err == CH_OK)
         *applied_out = (int)n;
     else

@@ -1,0 +1,326 @@
+/* The gateway's entry (GET /v1/ws: auth, limits, upgrade), its per-loop state (bus inbox,
+ * heartbeat ticker, graceful close) and the presence jobs it queues. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "gateway/gw_internal.h"
+#include "store/bus.h"
+#include "svc/presence/presence.h"
+
+#define CH_GW_PATH "/v1/ws"
+#define CH_GW_TICK_MIN_MS 50   /* the ticker runs every heartbeat/4, within these bounds */
+#define CH_GW_TICK_MAX_MS 1000
+#define CH_GW_TOKEN_MAX 4096   /* characters of an access token in the query */
+
+void ch__gw_flush(void);
+
+/* The loop thread's gateway state (one h2o context per loop thread). Not h2o's context
+ * storage: its keys are taken per context, so two users of it can end up with one slot. */
+static _Thread_local ch__gw_loop_t *ch__gw_tls_loop;
+
+/* ---- per-loop state ------------------------------------------------------------------------ */
+
+static void ch__gw_loop_handle_closed(uv_handle_t *h)
+{
+    ch__gw_loop_t *l = h->data;
+    if (--l->handles == 0)
+        free(l);
+}
+
+void ch_gateway_loop_end(void)
+{
+    ch__gw_loop_t *l = ch__gw_tls_loop;
+    if (!l)
+        return;
+    ch__gw_tls_loop = NULL;
+    pthread_mutex_lock(&l->gw->loops_mu);
+    l->gw->loops[l->index] = NULL;
+    ch__gw_msg_t *m = l->inbox;
+    l->inbox = l->inbox_tail = NULL;
+    pthread_mutex_unlock(&l->gw->loops_mu);
+    while (m) {
+        ch__gw_msg_t *next = m->next;
+        ch__gw_frame_release(m->frame);
+        free(m);
+        m = next;
+    }
+    if (l->nconns)
+        ch_log_warn("gateway: %zu WebSocket connection(s) still open at exit", l->nconns);
+    uv_close((uv_handle_t *)&l->wake, ch__gw_loop_handle_closed);
+    uv_close((uv_handle_t *)&l->ticker, ch__gw_loop_handle_closed);
+}
+
+static void ch__gw_on_tick(uv_timer_t *t)
+{
+    ch__gw_loop_t *l = t->data;
+    int64_t now = ch_mono_ms();
+    for (ch__gw_conn_t *c = l->conns, *next; c; c = next) {
+        next = *ch__gw_conn_loop_next(c); /* a tick may end c (never another) */
+        ch__gw_conn_tick(c, now);
+    }
+    ch__gw_flush();
+}
+
+static void ch__gw_on_wake_flush(uv_async_t *a)
+{
+    ch__gw_on_wake(a);
+    ch__gw_flush();
+}
+
+ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx)
+{
+    if (ch__gw_tls_loop)
+        return ch__gw_tls_loop;
+    unsigned index = atomic_fetch_add(&gw->nloops, 1);
+    if (index >= CH_GW_MAX_LOOPS)
+        return NULL;
+    ch__gw_loop_t *l = ch_calloc(1, sizeof(*l));
+    l->gw = gw;
+    l->index = index;
+    l->ctx = ctx;
+    uv_async_init(ctx->loop, &l->wake, ch__gw_on_wake_flush);
+    l->wake.data = l;
+    uv_timer_init(ctx->loop, &l->ticker);
+    l->ticker.data = l;
+    l->handles = 2;
+    int64_t tick = gw->svc->cfg->ws_heartbeat_ms / 4;
+    tick = tick < CH_GW_TICK_MIN_MS ? CH_GW_TICK_MIN_MS : tick > CH_GW_TICK_MAX_MS ? CH_GW_TICK_MAX_MS : tick;
+    uv_timer_start(&l->ticker, ch__gw_on_tick, (uint64_t)tick, (uint64_t)tick);
+    uv_unref((uv_handle_t *)&l->ticker); /* the loop's life is the server's business */
+    pthread_mutex_lock(&gw->loops_mu);
+    gw->loops[index] = l;
+    pthread_mutex_unlock(&gw->loops_mu);
+    ch__gw_tls_loop = l;
+    return l;
+}
+
+static ch__gw_loop_t *ch__gw_loop_existing(h2o_context_t *ctx)
+{
+    ch__gw_loop_t *l = ch__gw_tls_loop;
+    return l && l->ctx == ctx ? l : NULL;
+}
+
+void ch_gateway_loop_drain(h2o_context_t *ctx)
+{
+    ch__gw_loop_t *l = ch__gw_loop_existing(ctx);
+    if (!l)
+        return;
+    l->draining = 1;
+    for (ch__gw_conn_t *c = l->conns; c; c = *ch__gw_conn_loop_next(c))
+        ch__gw_conn_close(c, 1001, "server going away");
+    ch__gw_flush();
+}
+
+size_t ch_gateway_loop_open(h2o_context_t *ctx)
+{
+    ch__gw_loop_t *l = ch__gw_loop_existing(ctx);
+    return l ? l->nconns : 0;
+}
+
+/* ---- presence jobs ------------------------------------------------------------------------ */
+
+typedef struct {
+    uv_work_t work;
+    ch_gateway_t *gw;
+    uint64_t user_id;
+} ch__gw_pjob_t;
+
+static void ch__gw_pjob_run(uv_work_t *w)
+{
+    ch__gw_pjob_t *j = w->data;
+    int st = ch_gateway_node_status(j->gw, j->user_id);
+    ch_err_t e = ch_presence_node_update(j->gw->svc, j->user_id, j->gw->instance, st);
+    if (e != CH_OK)
+        ch_log_warn("gateway: presence of user %llu not recorded (%s)", (unsigned long long)j->user_id, ch_err_code(e));
+}
+
+static void ch__gw_pjob_done(uv_work_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+}
+
+void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id)
+{
+    ch__gw_pjob_t *j = ch_calloc(1, sizeof(*j));
+    j->work.data = j;
+    j->gw = l->gw;
+    j->user_id = user_id;
+    uv_queue_work(l->ctx->loop, &j->work, ch__gw_pjob_run, ch__gw_pjob_done);
+}
+
+/* ---- the upgrade ---------------------------------------------------------------------------- */
+
+int ch_gateway_is_ws_request(h2o_req_t *req)
+{
+    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    return len == sizeof(CH_GW_PATH) - 1 && memcmp(req->path.base, CH_GW_PATH, len) == 0;
+}
+
+static int ch__gw_problem(h2o_req_t *req, ch_err_t err, const char *detail)
+{
+    int status = ch_err_status(err);
+    json_t *p = json_pack("{s:s+, s:s, s:i, s:s, s:s}", "type", "urn:chorus:problem:", ch_err_code(err), "title",
+                          ch_err_title(err), "status", status, "code", ch_err_code(err), "detail", detail);
+    char *body = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    size_t len = strlen(body);
+    char *copy = h2o_mem_alloc_pool(&req->pool, len);
+    memcpy(copy, body, len);
+    free(body);
+    req->res.status = status;
+    req->res.reason = status == 401 ? "Unauthorized" : status == 429 ? "Too Many Requests"
+                    : status == 400 ? "Bad Request" : status == 405 ? "Method Not Allowed" : "Service Unavailable";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/problem+json"));
+    if (status == 401)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+    if (status == 429 || status == 503)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+    req->res.content_length = len;
+    h2o_send_inline(req, copy, len);
+    return 0;
+}
+
+/* The access token: Authorization: Bearer, else ?access_token= (browsers cannot set headers
+ * on a WebSocket; tokens are URL-safe, taken as they are). */
+static int ch__gw_token(h2o_req_t *req, const char **tok, size_t *len)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (v.len < 8 || strncasecmp(v.base, "Bearer ", 7) != 0)
+            return -1;
+        *tok = v.base + 7;
+        *len = v.len - 7;
+        return 1;
+    }
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > 13 && memcmp(q, "access_token=", 13) == 0) {
+            *tok = q + 13;
+            *len = (size_t)(stop - q) - 13;
+            return *len <= CH_GW_TOKEN_MAX ? 1 : -1;
+        }
+        q = stop + 1;
+    }
+    return 0;
+}
+
+int ch_gateway_on_req(ch_gateway_t *gw, ch_svc_t *svc, h2o_req_t *req)
+{
+    if (!gw)
+        return ch__gw_problem(req, CH_ENOTSERVED, "this process does not run the gateway role (CHORUS_ROLES)");
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return ch__gw_problem(req, CH_EMETHOD, "GET /v1/ws upgrades to a WebSocket");
+    const char *tok;
+    size_t toklen;
+    int found = ch__gw_token(req, &tok, &toklen);
+    if (found == 0)
+        return ch__gw_problem(req, CH_EUNAUTH, "an access token is required (Authorization: Bearer, or ?access_token=)");
+    ch_token_claims_t claims;
+    if (found < 0 || ch_token_verify(svc->token_key, tok, toklen, ch_now_ms() / 1000, &claims) != CH_OK)
+        return ch__gw_problem(req, CH_ETOKEN, "access token is invalid or expired");
+    const char *key;
+    if (req->version >= 0x200 || h2o_is_websocket_handshake(req, &key) != 0 || !key)
+        return ch__gw_problem(req, CH_EBADREQ, "GET /v1/ws must be an HTTP/1.1 WebSocket handshake (Upgrade: websocket)");
+    ch__gw_loop_t *l = ch__gw_loop_of(gw, req->conn->ctx);
+    if (!l || l->draining)
+        return ch__gw_problem(req, CH_EUNAVAILABLE, "the server is stopping");
+    ch_err_t e = ch__gw_admit(gw, claims.user_id);
+    if (e == CH_ERATELIMIT)
+        return ch__gw_problem(req, e, "too many connections of this user on this node (CHORUS_WS_MAX_PER_USER)");
+    if (e != CH_OK)
+        return ch__gw_problem(req, e, "this node holds as many WebSocket connections as it may (CHORUS_WS_MAX_CONNECTIONS)");
+    ch__gw_conn_start(l, req, key, claims.user_id, claims.session_id);
+    return 0;
+}
+
+/* ---- the gateway ------------------------------------------------------------------------------ */
+
+static void *ch__gw_heartbeat_main(void *arg)
+{
+    ch_gateway_t *gw = arg;
+    pthread_mutex_lock(&gw->hb_mu);
+    int was_down = 0;
+    while (!gw->hb_stop) {
+        pthread_mutex_unlock(&gw->hb_mu);
+        ch_err_t e = ch_presence_node_alive(gw->svc, gw->instance);
+        if (e != CH_OK && !was_down)
+            ch_log_warn("gateway: presence heartbeat not recorded (%s); this node's users read offline until it is",
+                        ch_err_code(e));
+        was_down = e != CH_OK;
+        pthread_mutex_lock(&gw->hb_mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wait = was_down ? 1000 : CH_PRESENCE_HEARTBEAT_MS;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        while (!gw->hb_stop && pthread_cond_timedwait(&gw->hb_cv, &gw->hb_mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&gw->hb_mu);
+    return NULL;
+}
+
+ch_gateway_t *ch_gateway_create(ch_svc_t *svc)
+{
+    ch_gateway_t *gw = ch_calloc(1, sizeof(*gw));
+    gw->svc = svc;
+    gw->instance = ch_id_next();
+    for (size_t i = 0; i < CH_GW_SHARDS; i++)
+        pthread_mutex_init(&gw->shards[i].mu, NULL);
+    pthread_mutex_init(&gw->loops_mu, NULL);
+    if (svc->bus)
+        ch_bus_set_receiver(svc->bus, ch__gw_on_bus, gw);
+    pthread_mutex_init(&gw->hb_mu, NULL);
+    pthread_cond_init(&gw->hb_cv, NULL);
+    gw->hb_started = pthread_create(&gw->hb_thread, NULL, ch__gw_heartbeat_main, gw) == 0;
+    return gw;
+}
+
+void ch_gateway_destroy(ch_gateway_t *gw)
+{
+    if (!gw)
+        return;
+    if (gw->hb_started) {
+        pthread_mutex_lock(&gw->hb_mu);
+        gw->hb_stop = 1;
+        pthread_cond_signal(&gw->hb_cv);
+        pthread_mutex_unlock(&gw->hb_mu);
+        pthread_join(gw->hb_thread, NULL);
+        /* a clean stop: this node's users read offline at once, not after the TTL */
+        (void)ch_presence_node_gone(gw->svc, gw->instance);
+    }
+    pthread_mutex_destroy(&gw->hb_mu);
+    pthread_cond_destroy(&gw->hb_cv);
+    for (size_t i = 0; i < CH_GW_SHARDS; i++) {
+        for (size_t b = 0; b < 256; b++)
+            for (ch__gw_user_t *u = gw->shards[i].buckets[b], *next; u; u = next) {
+                next = u->next;
+                free(u);
+            }
+        pthread_mutex_destroy(&gw->shards[i].mu);
+    }
+    pthread_mutex_destroy(&gw->loops_mu);
+    free(gw);
+}
+
+uint64_t ch_gateway_instance(const ch_gateway_t *gw)
+{
+    return gw->instance;
+}

@@ -1,0 +1,129 @@
+/* The gateway's internals, shared by gateway.c (per-loop state, shutdown), registry.c (who is
+ * connected where; bus deliveries) and ws_conn.c (one connection's protocol). */
+#ifndef CH_GATEWAY_GW_INTERNAL_H
+#define CH_GATEWAY_GW_INTERNAL_H
+
+#include <h2o.h>
+#include <h2o/websocket.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "gateway/gateway.h"
+
+#define CH_GW_MAX_LOOPS 256      /* CHORUS_THREADS' maximum */
+#define CH_GW_LOOP_WORDS (CH_GW_MAX_LOOPS / 64)
+#define CH_GW_SHARDS 64          /* the node-wide user table's locks */
+#define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) */
+
+typedef struct ch__gw_loop ch__gw_loop_t;
+typedef struct ch__gw_conn ch__gw_conn_t;
+
+/* A frame shared by the connections it goes to (one copy per delivery, not per device). */
+typedef struct {
+    atomic_int refs;
+    size_t len;
+    char data[];
+} ch__gw_frame_t;
+
+/* A user on this node (node-wide table, under its shard's lock). */
+typedef struct ch__gw_user {
+    uint64_t user_id;
+    unsigned nconn, nidle;
+    uint64_t loops[CH_GW_LOOP_WORDS]; /* which loops hold a device of the user */
+    struct ch__gw_user *next;
+} ch__gw_user_t;
+
+typedef struct {
+    pthread_mutex_t mu;
+    ch__gw_user_t *buckets[256];
+} ch__gw_shard_t;
+
+/* A user's devices on one loop (loop thread only). */
+typedef struct ch__gw_local {
+    uint64_t user_id;
+    ch__gw_conn_t *conns; /* list through conn->user_next */
+    struct ch__gw_local *next;
+} ch__gw_local_t;
+
+/* A bus delivery on its way to a loop. */
+typedef struct ch__gw_msg {
+    struct ch__gw_msg *next;
+    uint64_t user_id;
+    ch__gw_frame_t *frame;
+} ch__gw_msg_t;
+
+struct ch__gw_loop {
+    ch_gateway_t *gw;
+    unsigned index;
+    h2o_context_t *ctx;
+    uv_async_t wake;    /* bus deliveries arrived */
+    uv_timer_t ticker;  /* heartbeats and close deadlines */
+    int handles;        /* uv handles still to close before the state is freed */
+    /* under gw->loops_mu: */
+    ch__gw_msg_t *inbox, *inbox_tail;
+    /* loop thread only: */
+    ch__gw_conn_t *conns; /* every connection of the loop, list through conn->loop_next */
+    size_t nconns;
+    int draining;
+    ch__gw_local_t *users[CH_GW_LOOP_BUCKETS];
+};
+
+struct ch_gateway {
+    ch_svc_t *svc;
+    uint64_t instance;
+    atomic_uint total; /* connections on this node (admitted, not yet closed) */
+    ch__gw_shard_t shards[CH_GW_SHARDS];
+    pthread_mutex_t loops_mu;
+    ch__gw_loop_t *loops[CH_GW_MAX_LOOPS];
+    atomic_uint nloops;
+    /* the presence heartbeat (ch_presence_node_alive every CH_PRESENCE_HEARTBEAT_MS) */
+    pthread_t hb_thread;
+    int hb_started, hb_stop;
+    pthread_mutex_t hb_mu;
+    pthread_cond_t hb_cv;
+};
+
+/* ---- registry.c ---- */
+/** Admits one more device of user_id on this node (limits of cfg); 0 admitted, else the
+ * error for the HTTP answer (CH_ERATELIMIT per user, CH_EOVERLOADED node full). */
+ch_err_t ch__gw_admit(ch_gateway_t *gw, uint64_t user_id);
+/** Undoes ch__gw_admit for a connection that never got registered. */
+void ch__gw_unadmit(ch_gateway_t *gw, uint64_t user_id);
+/** Registers an admitted connection on its loop (loop thread); the user's first device on
+ * the node subscribes the bus. */
+void ch__gw_register(ch__gw_loop_t *l, ch__gw_conn_t *c);
+/** Removes a registered connection (loop thread); the user's last device unsubscribes. */
+void ch__gw_unregister(ch__gw_loop_t *l, ch__gw_conn_t *c, int idle);
+/** Counts a device's idle flag change in the node-wide table; 1 when the user's status on
+ * this node changed. */
+int ch__gw_count_idle(ch_gateway_t *gw, uint64_t user_id, int delta);
+/** The bus's receiver (store/bus.h): posts frame to every loop holding a device of user_id. */
+void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len);
+/** Loop thread: delivers the loop's inbox to its connections. */
+void ch__gw_on_wake(uv_async_t *a);
+/** Drops a reference to a shared frame. */
+void ch__gw_frame_release(ch__gw_frame_t *f);
+
+/* ---- ws_conn.c ---- */
+/** Starts a connection after the upgrade was answered (loop thread). */
+void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key, uint64_t user_id,
+                       uint64_t session_id);
+/** Queues a frame for c (loop thread); closes c with 4008 when its output passes the bound. */
+void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len);
+/** The ticker's work for one connection: ping, or close it when it has been silent. */
+void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now);
+/** Starts a clean close of c with code and reason (loop thread). */
+void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason);
+/** The connection's user, loop list link and user list link. */
+uint64_t ch__gw_conn_user(const ch__gw_conn_t *c);
+ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c);
+ch__gw_conn_t **ch__gw_conn_user_next(ch__gw_conn_t *c);
+
+/* ---- gateway.c ---- */
+/** The loop state of ctx, made at its first WebSocket request (loop thread). */
+ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx);
+/** Queues the presence update of user_id (its status on this node changed) on a worker of l's loop. */
+void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id);
+
+#endif

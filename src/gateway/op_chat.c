@@ -1,0 +1,48 @@
+/* Chat's client ops on the gateway (ws_ops_chat.def): the same service calls as REST. */
+#include "gateway/op_chat.h"
+
+#include "svc/chat/chat.h"
+#include "svc/chat/chat_int.h"
+#include "svc/common/fields.h"
+
+ch_err_t ch_op_message_send(ch_ws_call_t *call)
+{
+    ch_chat_send_t in = {0};
+    int created = 0;
+    ch_err_t err = ch_chat_send_parse(call->d, 1, &in, &call->fault);
+    return err ? err : ch_chat_msg_send(call->svc, call->user_id, &in, &call->ack, &created, &call->fault);
+}
+
+/* Reads {conversation_id, seq} of a receipt op. */
+static ch_err_t ch__receipt(ch_ws_call_t *call, int read)
+{
+    static const char *const allowed[] = {"conversation_id", "seq", NULL};
+    uint64_t conv = 0;
+    long long seq = 0;
+    ch_err_t err = ch_field_only(call->d, allowed, &call->fault);
+    if (err == CH_OK)
+        err = ch__chat_id_field(call->d, "conversation_id", 1, &conv, &call->fault);
+    if (err == CH_OK)
+        err = ch_field_int(call->d, "seq", CH_FIELD_REQUIRED, 0, INT64_MAX, &seq, NULL, &call->fault);
+    return err ? err : ch_chat_receipt(call->svc, call->user_id, conv, seq, read, &call->ack, &call->fault);
+}
+
+ch_err_t ch_op_receipt_delivered(ch_ws_call_t *call)
+{
+    return ch__receipt(call, 0);
+}
+
+ch_err_t ch_op_receipt_read(ch_ws_call_t *call)
+{
+    return ch__receipt(call, 1);
+}
+
+ch_err_t ch_op_typing(ch_ws_call_t *call)
+{
+    static const char *const allowed[] = {"conversation_id", NULL};
+    uint64_t conv = 0;
+    ch_err_t err = ch_field_only(call->d, allowed, &call->fault);
+    if (err == CH_OK)
+        err = ch__chat_id_field(call->d, "conversation_id", 1, &conv, &call->fault);
+    return err ? err : ch_chat_typing(call->svc, call->user_id, conv, &call->fault);
+}

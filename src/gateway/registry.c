@@ -1,0 +1,235 @@
+/* Who is connected where: a node-wide table of users (sharded by user id, one lock per
+ * shard: device counts, idle counts, which loops hold a device) and, per event loop, a table
+ * of the user's connections on that loop (loop thread only, no lock). A frame the bus brings
+ * for a user is copied once and posted to each loop holding a device of the user; the loop
+ * writes it to each device (the sender's other devices included). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "gateway/gw_internal.h"
+#include "store/bus.h"
+
+static size_t ch__gw_hash(uint64_t id)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 40);
+}
+
+static ch__gw_shard_t *ch__gw_shard(ch_gateway_t *gw, uint64_t user_id)
+{
+    return &gw->shards[ch__gw_hash(user_id) % CH_GW_SHARDS];
+}
+
+/* The user's entry (shard locked); created when make. */
+static ch__gw_user_t **ch__gw_find(ch__gw_shard_t *s, uint64_t user_id)
+{
+    ch__gw_user_t **p = &s->buckets[(ch__gw_hash(user_id) / CH_GW_SHARDS) % 256];
+    while (*p && (*p)->user_id != user_id)
+        p = &(*p)->next;
+    return p;
+}
+
+ch_err_t ch__gw_admit(ch_gateway_t *gw, uint64_t user_id)
+{
+    const ch_config_t *cfg = gw->svc->cfg;
+    if (atomic_fetch_add(&gw->total, 1) >= cfg->ws_max_connections) {
+        atomic_fetch_sub(&gw->total, 1);
+        return CH_EOVERLOADED;
+    }
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_user_t **p = ch__gw_find(s, user_id);
+    if (*p && (*p)->nconn >= cfg->ws_max_per_user) {
+        pthread_mutex_unlock(&s->mu);
+        atomic_fetch_sub(&gw->total, 1);
+        return CH_ERATELIMIT;
+    }
+    int first = !*p;
+    if (first) {
+        *p = ch_calloc(1, sizeof(**p));
+        (*p)->user_id = user_id;
+    }
+    (*p)->nconn++;
+    if (first && gw->svc->bus && ch_bus_subscribe(gw->svc->bus, user_id) != CH_OK)
+        ch_log_warn("gateway: the bus cannot subscribe user %llu now (Redis down); it will on reconnect",
+                    (unsigned long long)user_id);
+    pthread_mutex_unlock(&s->mu);
+    return CH_OK;
+}
+
+/* Drops one device of the user from the node-wide table (shard lock taken here). */
+static void ch__gw_drop(ch_gateway_t *gw, uint64_t user_id, int idle, unsigned loop_index, int loop_empty)
+{
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_user_t **p = ch__gw_find(s, user_id), *u = *p;
+    if (u) {
+        u->nconn--;
+        if (idle)
+            u->nidle--;
+        if (loop_empty)
+            u->loops[loop_index / 64] &= ~(1ull << (loop_index % 64));
+        if (u->nconn == 0) {
+            *p = u->next;
+            free(u);
+            if (gw->svc->bus)
+                ch_bus_unsubscribe(gw->svc->bus, user_id);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_sub(&gw->total, 1);
+}
+
+void ch__gw_unadmit(ch_gateway_t *gw, uint64_t user_id)
+{
+    ch__gw_drop(gw, user_id, 0, 0, 0);
+}
+
+static ch__gw_local_t **ch__gw_local(ch__gw_loop_t *l, uint64_t user_id)
+{
+    ch__gw_local_t **p = &l->users[ch__gw_hash(user_id) % CH_GW_LOOP_BUCKETS];
+    while (*p && (*p)->user_id != user_id)
+        p = &(*p)->next;
+    return p;
+}
+
+void ch__gw_register(ch__gw_loop_t *l, ch__gw_conn_t *c)
+{
+    uint64_t user_id = ch__gw_conn_user(c);
+    *ch__gw_conn_loop_next(c) = l->conns;
+    l->conns = c;
+    l->nconns++;
+    ch__gw_local_t **p = ch__gw_local(l, user_id);
+    if (!*p) {
+        *p = ch_calloc(1, sizeof(**p));
+        (*p)->user_id = user_id;
+        ch__gw_shard_t *s = ch__gw_shard(l->gw, user_id);
+        pthread_mutex_lock(&s->mu);
+        ch__gw_user_t *u = *ch__gw_find(s, user_id);
+        if (u)
+            u->loops[l->index / 64] |= 1ull << (l->index % 64);
+        pthread_mutex_unlock(&s->mu);
+    }
+    *ch__gw_conn_user_next(c) = (*p)->conns;
+    (*p)->conns = c;
+}
+
+void ch__gw_unregister(ch__gw_loop_t *l, ch__gw_conn_t *c, int idle)
+{
+    uint64_t user_id = ch__gw_conn_user(c);
+    for (ch__gw_conn_t **q = &l->conns; *q; q = ch__gw_conn_loop_next(*q))
+        if (*q == c) {
+            *q = *ch__gw_conn_loop_next(c);
+            l->nconns--;
+            break;
+        }
+    ch__gw_local_t **p = ch__gw_local(l, user_id), *loc = *p;
+    int empty = 0;
+    if (loc) {
+        for (ch__gw_conn_t **q = &loc->conns; *q; q = ch__gw_conn_user_next(*q))
+            if (*q == c) {
+                *q = *ch__gw_conn_user_next(c);
+                break;
+            }
+        if (!loc->conns) {
+            *p = loc->next;
+            free(loc);
+            empty = 1;
+        }
+    }
+    ch__gw_drop(l->gw, user_id, idle, l->index, empty);
+}
+
+int ch__gw_count_idle(ch_gateway_t *gw, uint64_t user_id, int delta)
+{
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_user_t *u = *ch__gw_find(s, user_id);
+    int changed = 0;
+    if (u) {
+        int before = u->nidle == u->nconn;
+        u->nidle = (unsigned)((int)u->nidle + delta);
+        changed = before != (u->nidle == u->nconn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return changed;
+}
+
+int ch_gateway_node_status(ch_gateway_t *gw, uint64_t user_id)
+{
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_user_t *u = *ch__gw_find(s, user_id);
+    int st = !u || u->nconn == 0 ? 0 : u->nidle >= u->nconn ? 2 : 1;
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+/* ---- bus deliveries ---------------------------------------------------------------------- */
+
+void ch__gw_frame_release(ch__gw_frame_t *f)
+{
+    if (f && atomic_fetch_sub(&f->refs, 1) == 1)
+        free(f);
+}
+
+void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len)
+{
+    ch_gateway_t *gw = ctx;
+    uint64_t loops[CH_GW_LOOP_WORDS] = {0};
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_user_t *u = *ch__gw_find(s, user_id);
+    if (u)
+        memcpy(loops, u->loops, sizeof(loops));
+    pthread_mutex_unlock(&s->mu);
+    ch__gw_frame_t *f = NULL;
+    pthread_mutex_lock(&gw->loops_mu);
+    for (unsigned i = 0; i < CH_GW_MAX_LOOPS; i++) {
+        ch__gw_loop_t *l = gw->loops[i];
+        if (!(loops[i / 64] & (1ull << (i % 64))) || !l)
+            continue;
+        if (!f) {
+            f = ch_malloc(sizeof(*f) + len + 1);
+            atomic_init(&f->refs, 1); /* ours, dropped below */
+            f->len = len;
+            memcpy(f->data, frame, len);
+            f->data[len] = '\0';
+        }
+        ch__gw_msg_t *m = ch_malloc(sizeof(*m));
+        m->next = NULL;
+        m->user_id = user_id;
+        m->frame = f;
+        atomic_fetch_add(&f->refs, 1);
+        int was_empty = l->inbox == NULL;
+        if (l->inbox_tail)
+            l->inbox_tail->next = m;
+        else
+            l->inbox = m;
+        l->inbox_tail = m;
+        if (was_empty)
+            uv_async_send(&l->wake);
+    }
+    pthread_mutex_unlock(&gw->loops_mu);
+    ch__gw_frame_release(f);
+}
+
+void ch__gw_on_wake(uv_async_t *a)
+{
+    ch__gw_loop_t *l = a->data;
+    pthread_mutex_lock(&l->gw->loops_mu);
+    ch__gw_msg_t *m = l->inbox;
+    l->inbox = l->inbox_tail = NULL;
+    pthread_mutex_unlock(&l->gw->loops_mu);
+    while (m) {
+        ch__gw_msg_t *next = m->next;
+        ch__gw_local_t *loc = *ch__gw_local(l, m->user_id);
+        /* ch__gw_conn_send may start closing a connection, never unlink it: the list holds */
+        for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c))
+            ch__gw_conn_send(c, m->frame->data, m->frame->len);
+        ch__gw_frame_release(m->frame);
+        free(m);
+        m = next;
+    }
+}

@@ -1,0 +1,368 @@
+/* One gateway connection: the {op, ref, d} protocol over h2o's WebSocket (libwslay) API.
+ * h2o runs wslay inside h2o_websocket_proceed and calls ch__ws_on_msg from there; a
+ * connection is therefore never freed from inside that callback: it queues a close frame
+ * instead, and h2o reports the end with a NULL message, where everything is freed.
+ * Frames for the client queue in wslay (copied); their bytes are the output bound.
+ * Heartbeats are WebSocket pings (the per-loop ticker); any frame from the client, pongs
+ * included, counts as life. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "gateway/gw_internal.h"
+#include "gateway/ws_op.h"
+
+#define CH_WS_FRAME_MAX (64 * 1024)      /* bigger client frames get an error, the connection stays */
+#define CH_WS_FRAME_HARD_MAX (1024 * 1024) /* bigger ones close it (1009, wslay) */
+#define CH_WS_REF_MAX 128                /* characters of a client's ref */
+#define CH_WS_ABUSE_MAX 10               /* bad frames in CH_WS_ABUSE_WINDOW_MS before a 1008 close */
+#define CH_WS_ABUSE_WINDOW_MS 10000
+#define CH_WS_OPS_INFLIGHT_MAX 32        /* ops of one connection on worker threads at once */
+#define CH_WS_CLOSE_GRACE_MS 2000        /* a close frame not answered by then: the socket is dropped */
+
+enum {
+    CH_WS_CLOSE_GOING_AWAY = 1001,
+    CH_WS_CLOSE_POLICY = 1008,
+    CH_WS_CLOSE_HEARTBEAT = 4000,
+    CH_WS_CLOSE_SLOW = 4008,
+};
+
+struct ch__gw_conn {
+    ch__gw_loop_t *l;
+    h2o_websocket_conn_t *ws; /* NULL once closed */
+    uint64_t user_id, session_id, conn_id;
+    ch__gw_conn_t *loop_next, *user_next, *flush_next;
+    int in_flush, closing, idle, registered;
+    int refs; /* the socket's, and one per op on a worker thread */
+    unsigned inflight, bad;
+    int64_t last_recv_ms, last_ping_ms, close_deadline_ms, bad_since_ms;
+};
+
+uint64_t ch__gw_conn_user(const ch__gw_conn_t *c)
+{
+    return c->user_id;
+}
+
+ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c)
+{
+    return &c->loop_next;
+}
+
+ch__gw_conn_t **ch__gw_conn_user_next(ch__gw_conn_t *c)
+{
+    return &c->user_next;
+}
+
+/* The connection running an inline op on this thread (ch_gateway_set_idle). */
+static _Thread_local ch__gw_conn_t *ch__ws_current;
+
+static void ch__ws_unref(ch__gw_conn_t *c)
+{
+    if (--c->refs == 0)
+        free(c);
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+/* Connections with frames queued since their last h2o_websocket_proceed, per loop. */
+static _Thread_local ch__gw_conn_t *ch__ws_flush_head;
+
+static void ch__ws_want_flush(ch__gw_conn_t *c)
+{
+    if (c->in_flush || !c->ws)
+        return;
+    c->in_flush = 1;
+    c->flush_next = ch__ws_flush_head;
+    ch__ws_flush_head = c;
+}
+
+static void ch__ws_flush_forget(ch__gw_conn_t *c)
+{
+    if (!c->in_flush)
+        return;
+    for (ch__gw_conn_t **p = &ch__ws_flush_head; *p; p = &(*p)->flush_next)
+        if (*p == c) {
+            *p = c->flush_next;
+            break;
+        }
+    c->in_flush = 0;
+}
+
+/** Writes what the connections queued (loop thread, outside any h2o callback of theirs). A
+ * proceed may end a connection: it is taken off the list before. */
+void ch__gw_flush(void);
+void ch__gw_flush(void)
+{
+    while (ch__ws_flush_head) {
+        ch__gw_conn_t *c = ch__ws_flush_head;
+        ch__ws_flush_head = c->flush_next;
+        c->in_flush = 0;
+        if (c->ws && c->ws->sock)
+            h2o_websocket_proceed(c->ws); /* may free c's socket state (ch__ws_on_msg NULL) */
+    }
+}
+
+void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason)
+{
+    if (!c->ws || c->closing)
+        return;
+    c->closing = 1;
+    c->close_deadline_ms = ch_mono_ms() + CH_WS_CLOSE_GRACE_MS;
+    wslay_event_queue_close(c->ws->ws_ctx, code, (const uint8_t *)reason, strlen(reason));
+    ch__ws_want_flush(c);
+}
+
+void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len)
+{
+    if (!c->ws || c->closing)
+        return;
+    size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx);
+    if (queued + len > c->l->gw->svc->cfg->ws_output_max) {
+        ch_log_warn("gateway: connection %llu of user %llu reads too slowly (%zu bytes queued); closing it with 4008",
+                    (unsigned long long)c->conn_id, (unsigned long long)c->user_id, queued);
+        ch__gw_conn_close(c, CH_WS_CLOSE_SLOW, "slow consumer: output bound passed");
+        return;
+    }
+    struct wslay_event_msg m = {.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)data, .msg_length = len};
+    if (wslay_event_queue_msg(c->ws->ws_ctx, &m) != 0)
+        return; /* closing (wslay refuses once a close was queued) */
+    ch__ws_want_flush(c);
+}
+
+static void ch__ws_send_json(ch__gw_conn_t *c, json_t *frame)
+{
+    char *text = json_dumps(frame, JSON_COMPACT);
+    json_decref(frame);
+    if (text)
+        ch__gw_conn_send(c, text, strlen(text));
+    free(text);
+}
+
+/* {"op":"error","ref"?,"d":{"code","detail"}} */
+static void ch__ws_send_error(ch__gw_conn_t *c, const char *ref, ch_err_t err, const char *detail)
+{
+    json_t *f = json_pack("{s:s, s:{s:s, s:s}}", "op", "error", "d", "code", ch_err_code(err), "detail",
+                          detail && *detail ? detail : ch_err_title(err));
+    if (ref)
+        json_object_set_new(f, "ref", json_string(ref));
+    ch__ws_send_json(c, f);
+}
+
+/* A bad frame: its error, and a 1008 close when they keep coming. */
+static void ch__ws_bad(ch__gw_conn_t *c, const char *ref, ch_err_t err, const char *detail)
+{
+    int64_t now = ch_mono_ms();
+    if (now - c->bad_since_ms > CH_WS_ABUSE_WINDOW_MS) {
+        c->bad_since_ms = now;
+        c->bad = 0;
+    }
+    ch__ws_send_error(c, ref, err, detail);
+    if (++c->bad > CH_WS_ABUSE_MAX)
+        ch__gw_conn_close(c, CH_WS_CLOSE_POLICY, "too many bad frames");
+}
+
+/* ---- ops ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    uv_work_t work;
+    ch__gw_conn_t *c;
+    const ch_ws_op_t *op;
+    char *ref;
+    json_t *msg; /* the frame; call.d points into it */
+    ch_ws_call_t call;
+    ch_err_t err;
+} ch__ws_job_t;
+
+static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
+{
+    if (err != CH_OK) {
+        if (err == CH_EINTERNAL)
+            ch_log_error("gateway op %s: internal error: %s", call->op, call->fault.detail);
+        ch__ws_send_error(c, ref, err, call->fault.detail);
+    } else if (ref) {
+        json_t *f = json_pack("{s:s, s:s, s:o}", "op", "ack", "ref", ref, "d",
+                              call->ack ? json_incref(call->ack) : json_object());
+        ch__ws_send_json(c, f);
+    }
+    json_decref(call->ack);
+    call->ack = NULL;
+}
+
+static void ch__ws_job_run(uv_work_t *w)
+{
+    ch__ws_job_t *j = w->data;
+    j->err = j->op->handler(&j->call);
+}
+
+static void ch__ws_job_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ch__ws_job_t *j = w->data;
+    ch__gw_conn_t *c = j->c;
+    c->inflight--;
+    if (c->ws)
+        ch__ws_answer(c, j->ref, &j->call, j->err);
+    else
+        json_decref(j->call.ack);
+    json_decref(j->msg);
+    free(j->ref);
+    free(j);
+    ch__ws_unref(c);
+    ch__gw_flush();
+}
+
+static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
+{
+    if (len > CH_WS_FRAME_MAX) {
+        ch__ws_bad(c, NULL, CH_ETOOLARGE, "frames are at most 65536 bytes");
+        return;
+    }
+    json_error_t jerr;
+    json_t *msg = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!msg) {
+        char detail[200];
+        snprintf(detail, sizeof(detail), "the frame is not valid JSON: %s", jerr.text);
+        ch__ws_bad(c, NULL, CH_EMALFORMED, detail);
+        return;
+    }
+    json_t *jref = json_object_get(msg, "ref"), *jop = json_object_get(msg, "op"), *d = json_object_get(msg, "d");
+    const char *ref = json_is_string(jref) && json_string_length(jref) >= 1 &&
+                              json_string_length(jref) <= CH_WS_REF_MAX ? json_string_value(jref) : NULL;
+    if (!json_is_object(msg) || !json_is_string(jop) || (jref && !ref) || (d && !json_is_object(d))) {
+        ch__ws_bad(c, ref, CH_EBADREQ,
+                   "a frame is a JSON object {\"op\": string, \"ref\"?: string of 1-128 characters, \"d\"?: object}");
+        json_decref(msg);
+        return;
+    }
+    const ch_ws_op_t *op = ch_ws_op_find(json_string_value(jop));
+    if (!op) {
+        char detail[200];
+        snprintf(detail, sizeof(detail), "unknown op '%.100s'", json_string_value(jop));
+        ch__ws_bad(c, ref, CH_EUNKNOWNOP, detail);
+        json_decref(msg);
+        return;
+    }
+    if (!d) {
+        d = json_object();
+        json_object_set_new(msg, "d", d);
+    }
+    ch_ws_call_t call = {.svc = c->l->gw->svc, .user_id = c->user_id, .session_id = c->session_id,
+                         .conn_id = c->conn_id, .op = op->op, .d = d};
+    if (op->flags & CH_WS_OP_INLINE) {
+        ch__ws_current = c;
+        ch_err_t err = op->handler(&call);
+        ch__ws_current = NULL;
+        ch__ws_answer(c, ref, &call, err);
+        json_decref(msg);
+        return;
+    }
+    if (c->inflight >= CH_WS_OPS_INFLIGHT_MAX) {
+        ch__ws_send_error(c, ref, CH_EOVERLOADED, "too many ops of this connection are running; wait for their acks");
+        json_decref(msg);
+        return;
+    }
+    ch__ws_job_t *j = ch_calloc(1, sizeof(*j));
+    j->work.data = j;
+    j->c = c;
+    j->op = op;
+    j->ref = ref ? ch_strdup(ref) : NULL;
+    j->msg = msg;
+    j->call = call;
+    c->inflight++;
+    c->refs++;
+    uv_queue_work(c->l->ctx->loop, &j->work, ch__ws_job_run, ch__ws_job_done);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+/* The socket is gone (h2o said so, or we dropped it): unregister, free what is ours. */
+static void ch__ws_finish(ch__gw_conn_t *c)
+{
+    ch__ws_flush_forget(c);
+    if (c->registered) {
+        ch__gw_unregister(c->l, c, c->idle);
+        c->registered = 0;
+        ch__gw_presence_changed(c->l, c->user_id);
+    }
+    c->ws = NULL;
+    ch__ws_unref(c);
+}
+
+static void ch__ws_on_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
+{
+    ch__gw_conn_t *c = ws->data;
+    if (!arg) { /* closed: by the peer, an I/O error, or after our close frame */
+        h2o_websocket_close(ws);
+        ch__ws_finish(c);
+        return;
+    }
+    c->last_recv_ms = ch_mono_ms();
+    if (c->closing)
+        return;
+    if (arg->opcode == WSLAY_TEXT_FRAME)
+        ch__ws_on_text(c, arg->msg, arg->msg_length);
+    else if (arg->opcode == WSLAY_BINARY_FRAME)
+        ch__ws_bad(c, NULL, CH_EBADREQ, "frames are JSON text, not binary");
+    /* pings are answered by wslay; pongs and close frames need nothing more */
+}
+
+void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
+{
+    if (!c->ws || !c->ws->sock)
+        return;
+    if (c->closing) {
+        if (now >= c->close_deadline_ms) { /* the client never answered our close frame */
+            h2o_websocket_close(c->ws);
+            ch__ws_finish(c);
+        }
+        return;
+    }
+    int64_t hb = c->l->gw->svc->cfg->ws_heartbeat_ms;
+    if (now - c->last_recv_ms > 2 * hb) {
+        ch__gw_conn_close(c, CH_WS_CLOSE_HEARTBEAT, "heartbeat timeout: nothing heard for 2 intervals");
+        return;
+    }
+    if (now - c->last_ping_ms >= hb) {
+        c->last_ping_ms = now;
+        struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
+        if (wslay_event_queue_msg(c->ws->ws_ctx, &m) == 0)
+            ch__ws_want_flush(c);
+    }
+}
+
+void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key, uint64_t user_id,
+                       uint64_t session_id)
+{
+    ch__gw_conn_t *c = ch_calloc(1, sizeof(*c));
+    c->l = l;
+    c->user_id = user_id;
+    c->session_id = session_id;
+    c->conn_id = ch_id_next();
+    c->refs = 1;
+    c->last_recv_ms = c->last_ping_ms = ch_mono_ms();
+    c->ws = h2o_upgrade_to_websocket(req, client_key, c, ch__ws_on_msg);
+    wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx, CH_WS_FRAME_HARD_MAX);
+    ch__gw_register(l, c);
+    c->registered = 1;
+    char hello[160];
+    int n = snprintf(hello, sizeof(hello), "{\"op\":\"hello\",\"d\":{\"session_id\":\"%llu\",\"heartbeat_ms\":%lld}}",
+                     (unsigned long long)c->conn_id, (long long)l->gw->svc->cfg->ws_heartbeat_ms);
+    ch__gw_conn_send(c, hello, (size_t)n); /* sent once the upgrade completes */
+    ch__gw_presence_changed(l, user_id);
+}
+
+int ch_gateway_set_idle(ch_gateway_t *gw, uint64_t user_id, uint64_t conn_id, int idle)
+{
+    ch__gw_conn_t *c = ch__ws_current;
+    if (!c || c->conn_id != conn_id || c->user_id != user_id || c->idle == !!idle)
+        return 0;
+    c->idle = !!idle;
+    int changed = ch__gw_count_idle(gw, user_id, idle ? 1 : -1);
+    if (changed)
+        ch__gw_presence_changed(c->l, user_id);
+    return changed;
+}

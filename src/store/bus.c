@@ -1,0 +1,118 @@
+/* The bus's handle and subscription counting, shared by its drivers (bus_mem.c, bus_redis.c). */
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "store/bus_driver.h"
+
+static size_t ch__bus_bucket(uint64_t user_id)
+{
+    return (size_t)((user_id * 0x9E3779B97F4A7C15ull) >> 52) % CH__BUS_BUCKETS;
+}
+
+void ch__bus_init(ch_bus_t *bus, const ch__bus_driver_t *drv)
+{
+    bus->drv = drv;
+    pthread_mutex_init(&bus->mu, NULL);
+}
+
+void ch__bus_clear(ch_bus_t *bus)
+{
+    for (size_t i = 0; i < CH__BUS_BUCKETS; i++)
+        for (ch__bus_sub_t *s = bus->subs[i], *next; s; s = next) {
+            next = s->next;
+            free(s);
+        }
+    pthread_mutex_destroy(&bus->mu);
+}
+
+int ch__bus_subscribed(ch_bus_t *bus, uint64_t user_id)
+{
+    pthread_mutex_lock(&bus->mu);
+    ch__bus_sub_t *s = bus->subs[ch__bus_bucket(user_id)];
+    while (s && s->user_id != user_id)
+        s = s->next;
+    pthread_mutex_unlock(&bus->mu);
+    return s != NULL;
+}
+
+uint64_t *ch__bus_subscribed_all(ch_bus_t *bus, size_t *n)
+{
+    pthread_mutex_lock(&bus->mu);
+    uint64_t *ids = ch_malloc((bus->nsubs ? bus->nsubs : 1) * sizeof(*ids));
+    size_t k = 0;
+    for (size_t i = 0; i < CH__BUS_BUCKETS; i++)
+        for (ch__bus_sub_t *s = bus->subs[i]; s; s = s->next)
+            ids[k++] = s->user_id;
+    pthread_mutex_unlock(&bus->mu);
+    *n = k;
+    return ids;
+}
+
+const char *ch_bus_kind(const ch_bus_t *bus)
+{
+    return bus->drv->name;
+}
+
+void ch_bus_set_receiver(ch_bus_t *bus, ch_bus_receive_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&bus->mu);
+    bus->receive = fn;
+    bus->receive_ctx = ctx;
+    pthread_mutex_unlock(&bus->mu);
+}
+
+/* The driver is told about the first subscribe and the last unsubscribe while bus->mu is
+ * held, so that a subscribe and an unsubscribe of one user from two threads reach it in the
+ * order they were counted (its slots only queue work, they never block). */
+ch_err_t ch_bus_subscribe(ch_bus_t *bus, uint64_t user_id)
+{
+    pthread_mutex_lock(&bus->mu);
+    ch__bus_sub_t **slot = &bus->subs[ch__bus_bucket(user_id)];
+    ch__bus_sub_t *s = *slot;
+    while (s && s->user_id != user_id)
+        s = s->next;
+    int first = s == NULL;
+    if (first) {
+        s = ch_calloc(1, sizeof(*s));
+        s->user_id = user_id;
+        s->next = *slot;
+        *slot = s;
+        bus->nsubs++;
+    }
+    s->count++;
+    ch_err_t e = bus->drv->subscribe(bus, user_id, first);
+    pthread_mutex_unlock(&bus->mu);
+    return e;
+}
+
+void ch_bus_unsubscribe(ch_bus_t *bus, uint64_t user_id)
+{
+    pthread_mutex_lock(&bus->mu);
+    ch__bus_sub_t **slot = &bus->subs[ch__bus_bucket(user_id)];
+    while (*slot && (*slot)->user_id != user_id)
+        slot = &(*slot)->next;
+    ch__bus_sub_t *s = *slot;
+    if (s && --s->count == 0) {
+        *slot = s->next;
+        free(s);
+        bus->nsubs--;
+        bus->drv->unsubscribe(bus, user_id, 1);
+    }
+    pthread_mutex_unlock(&bus->mu);
+}
+
+ch_err_t ch_bus_publish(ch_bus_t *bus, uint64_t user_id, const char *frame, size_t len)
+{
+    return bus->drv->publish_many(bus, &user_id, 1, frame, len);
+}
+
+ch_err_t ch_bus_publish_many(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame, size_t len)
+{
+    return n ? bus->drv->publish_many(bus, user_ids, n, frame, len) : CH_OK;
+}
+
+void ch_bus_destroy(ch_bus_t *bus)
+{
+    if (bus)
+        bus->drv->destroy(bus);
+}

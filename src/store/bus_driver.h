@@ -1,0 +1,46 @@
+/* The bus's drivers behind ch_bus_t (store/bus.h): a vtable of const slots, as kv's. Internal
+ * to store/bus*.c. */
+#ifndef CH_STORE_BUS_DRIVER_H
+#define CH_STORE_BUS_DRIVER_H
+
+#include <pthread.h>
+
+#include "store/bus.h"
+
+typedef struct {
+    const char *name;
+    ch_err_t (*subscribe)(ch_bus_t *bus, uint64_t user_id, int first);
+    void (*unsubscribe)(ch_bus_t *bus, uint64_t user_id, int last);
+    ch_err_t (*publish_many)(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame, size_t len);
+    void (*destroy)(ch_bus_t *bus);
+} ch__bus_driver_t;
+
+/* One counted subscription (store/bus.c's table). */
+typedef struct ch__bus_sub {
+    uint64_t user_id;
+    unsigned count;
+    struct ch__bus_sub *next;
+} ch__bus_sub_t;
+
+#define CH__BUS_BUCKETS 4096 /* the subscription table's buckets (chained) */
+
+/* What every driver's bus starts with. */
+struct ch_bus {
+    const ch__bus_driver_t *drv;
+    ch_bus_receive_fn receive;
+    void *receive_ctx;
+    pthread_mutex_t mu; /* guards subs */
+    ch__bus_sub_t *subs[CH__BUS_BUCKETS];
+    size_t nsubs;
+};
+
+/** Sets up the common part (drv is static). */
+void ch__bus_init(ch_bus_t *bus, const ch__bus_driver_t *drv);
+/** Frees the subscription table; the driver frees the rest. */
+void ch__bus_clear(ch_bus_t *bus);
+/** Whether user_id is subscribed now (takes bus->mu). */
+int ch__bus_subscribed(ch_bus_t *bus, uint64_t user_id);
+/** Copies every subscribed user id into a new array (caller frees) and its size into *n. */
+uint64_t *ch__bus_subscribed_all(ch_bus_t *bus, size_t *n);
+
+#endif

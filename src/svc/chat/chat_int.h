@@ -1,0 +1,57 @@
+/* Internals shared by the chat service's files (chat.h is the public face). */
+#ifndef CH_SVC_CHAT_CHAT_INT_H
+#define CH_SVC_CHAT_CHAT_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svc/chat/chat.h"
+#include "svc/common/sql.h"
+
+/** A conversation as one member sees it, read on the caller's connection. */
+typedef struct {
+    uint64_t id;
+    int direct;          /* a direct conversation (else a group) */
+    uint64_t other;      /* direct: the other member */
+    int64_t last_seq;
+    int64_t last_bucket;
+    int64_t members_count;
+    int admin;           /* the viewer is an admin */
+    int64_t delivered_seq, read_seq; /* the viewer's receipts */
+} ch__chat_conv_t;
+
+/** Reads conv for member viewer into c; CH_ENOTFOUND ("conversation not found") when it does
+ * not exist or viewer is not a member. for_update: inside a write transaction, locks the
+ * conversation's row (PostgreSQL FOR UPDATE; SQLite's write lock already serialises). */
+ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t conv, int for_update,
+                       ch__chat_conv_t *c, ch_fault_t *f);
+/** The ids of conv's members (*ids malloc'd, caller frees; NULL when none). */
+ch_err_t ch__chat_member_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint64_t **ids, size_t *n);
+/** Sets *blocked when a blocks b or b blocks a. */
+ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_t b, int *blocked);
+/** Renders conv for viewer (a member): members (all, or the first CH_CHAT_LIST_MEMBERS_MAX),
+ * last_message, unread_count, the viewer's receipts. */
+ch_err_t ch__chat_conv_render(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t conv, int all_members,
+                              json_t **out);
+/** The columns ch__chat_msg_render reads, from messages m. */
+#define CH__CHAT_MSG_COLUMNS                                                                                \
+    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.text, m.reply_to, m.created_at,"      \
+    " m.edited_at, m.deleted_at"
+#define CH__CHAT_MSG_NCOLS 10
+/** Renders row r (CH__CHAT_MSG_COLUMNS from column col) as a message object. */
+json_t *ch__chat_msg_render(const ch_db_rows_t *rows, size_t r, size_t col);
+/** Reads and renders message (conv, msg id) on conn; CH_ENOTFOUND "message not found". */
+ch_err_t ch__chat_msg_get(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint64_t msg, json_t **out,
+                          ch_fault_t *f);
+/** Sends {"op": op, "d": d} to every device of the n users (after the commit); d borrowed.
+ * Nothing when the process has no bus; a bus failure is logged and counted, never an error
+ * of the request (devices catch up from history). */
+void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d);
+/** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
+void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,
+                             uint64_t user, uint64_t by);
+/** Reads an id field (a string of digits) of obj; *out 0 when absent or null. */
+ch_err_t ch__chat_id_field(json_t *obj, const char *name, int required, uint64_t *out, ch_fault_t *f);
+
+#endif

@@ -1,0 +1,196 @@
+/* Sending a message: idempotent on (sender, client_msg_id); seq from the conversation's
+ * counter row, moved in the message's own transaction (store/migrations_chat.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/id.h"
+#include "svc/chat/chat_int.h"
+#include "svc/chat/push_jobs.h"
+#include "svc/common/fields.h"
+
+ch_err_t ch_chat_send_parse(json_t *d, int with_conversation, ch_chat_send_t *in, ch_fault_t *f)
+{
+    static const char *const rest[] = {"client_msg_id", "text", "reply_to", NULL};
+    static const char *const ws[] = {"conversation_id", "client_msg_id", "text", "reply_to", NULL};
+    uint64_t conv = in->conversation_id;
+    memset(in, 0, sizeof(*in));
+    in->conversation_id = conv;
+    ch_err_t err = ch_field_only(d, with_conversation ? ws : rest, f);
+    if (err == CH_OK && with_conversation)
+        err = ch__chat_id_field(d, "conversation_id", 1, &in->conversation_id, f);
+    if (err == CH_OK)
+        err = ch_field_text(d, "client_msg_id", CH_FIELD_REQUIRED | CH_FIELD_NONEMPTY, CH_CHAT_CLIENT_MSG_ID_MAX,
+                            &in->client_msg_id, f);
+    if (err == CH_OK)
+        err = ch_field_text(d, "text", CH_FIELD_REQUIRED | CH_FIELD_MULTILINE | CH_FIELD_NONEMPTY, CH_CHAT_TEXT_MAX,
+                            &in->text, f);
+    if (err == CH_OK)
+        err = ch__chat_id_field(d, "reply_to", 0, &in->reply_to, f);
+    return err;
+}
+
+/* The message (sender, client_msg_id) sent before: CH_ENOTFOUND when none; CH_ECONFLICT when
+ * it went to another conversation. */
+static ch_err_t ch__find_sent(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
+                              json_t **out, ch_fault_t *f)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(sender), CH_DB_P_TEXT(in->client_msg_id)};
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT " CH__CHAT_MSG_COLUMNS " FROM messages m WHERE m.sender_id = $1"
+                             " AND m.client_msg_id = $2",
+                             p, CH_NPARAMS(p), &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) != 1)
+        err = CH_ENOTFOUND;
+    if (err == CH_OK && (uint64_t)ch_db_rows_int(rows, 0, 1) != in->conversation_id)
+        err = ch_fault(f, CH_ECONFLICT, "client_msg_id", "client_msg_id was used for a message of another conversation");
+    if (err == CH_OK)
+        *out = ch__chat_msg_render(rows, 0, 0);
+    ch_db_rows_free(rows);
+    return err;
+}
+
+/* Whether the sender may send to c (a member, so c was loaded): in a direct conversation, no
+ * block either way. */
+static ch_err_t ch__may_send(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch__chat_conv_t *c,
+                             ch_fault_t *f)
+{
+    int blocked = 0;
+    ch_err_t err = c->direct ? ch__chat_blocked(svc, conn, sender, c->other, &blocked) : CH_OK;
+    return err == CH_OK && blocked ? ch_fault(f, CH_ENOTFOUND, NULL, "conversation not found") : err;
+}
+
+/* Reads who gets the message (members, those offline) before the transaction. */
+static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_t *in, uint64_t **ids, size_t *n,
+                             uint64_t **offline, size_t *noff, json_t **found, ch_fault_t *f)
+{
+    ch_db_conn_t *conn = NULL;
+    ch__chat_conv_t c;
+    ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
+    if (err)
+        return err;
+    err = ch__find_sent(svc, conn, sender, in, found, f);
+    if (err != CH_ENOTFOUND) {
+        ch_db_release(svc->db, conn);
+        return err == CH_OK ? CH_ECONFLICT : err; /* CH_ECONFLICT + *found: a retry */
+    }
+    err = ch__chat_load(svc, conn, sender, in->conversation_id, 0, &c, f);
+    if (err == CH_OK)
+        err = ch__may_send(svc, conn, sender, &c, f);
+    if (err == CH_OK)
+        err = ch__chat_member_ids(svc, conn, in->conversation_id, ids, n);
+    ch_db_release(svc->db, conn);
+    if (err == CH_OK && *n) {
+        if (!(*offline = malloc(*n * sizeof(**offline))))
+            return CH_EINTERNAL;
+        *noff = ch__chat_offline(svc, sender, *ids, *n, *offline);
+    }
+    return err;
+}
+
+/* The writes of the message, inside the transaction; *out is the message. */
+static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
+                          const uint64_t *offline, size_t noff, json_t **out, ch_fault_t *f)
+{
+    ch__chat_conv_t c;
+    uint64_t conv = in->conversation_id, id = ch_id_next();
+    ch_err_t err = ch__chat_load(svc, conn, sender, conv, 1, &c, f);
+    if (err == CH_OK)
+        err = ch__may_send(svc, conn, sender, &c, f);
+    if (err == CH_OK && in->reply_to) {
+        ch_db_param_t p[] = {CH_DB_P_INT(in->reply_to), CH_DB_P_INT(conv)};
+        ch_db_rows_t *rows = NULL;
+        err = ch_sql_on(svc, conn, "SELECT 1 FROM messages WHERE id = $1 AND conversation_id = $2", p, CH_NPARAMS(p),
+                        &rows, NULL);
+        if (err == CH_OK && ch_db_rows_count(rows) != 1)
+            err = ch_fault(f, CH_EINVAL, "reply_to", "reply_to is not a message of this conversation");
+        ch_db_rows_free(rows);
+    }
+    if (err)
+        return err;
+    int64_t now = ch_now_ms(), bucket = now / CH_CHAT_BUCKET_MS, seq = 0;
+    if (bucket < c.last_bucket)
+        bucket = c.last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t pc[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(now)};
+    err = ch_sql_on(svc, conn,
+                    "UPDATE conversations SET last_seq = last_seq + 1, last_bucket = $2, last_activity_at = $3"
+                    " WHERE id = $1 RETURNING last_seq",
+                    pc, CH_NPARAMS(pc), &rows, NULL);
+    if (err == CH_OK && ch_db_rows_count(rows) != 1)
+        err = CH_EINTERNAL;
+    if (err == CH_OK)
+        seq = ch_db_rows_int(rows, 0, 0);
+    ch_db_rows_free(rows);
+    if (err == CH_OK) {
+        ch_db_param_t p[] = {CH_DB_P_INT(conv),      CH_DB_P_INT(bucket),           CH_DB_P_INT(seq),
+                             CH_DB_P_INT(id),        CH_DB_P_INT(sender),           CH_DB_P_TEXT(in->client_msg_id),
+                             CH_DB_P_TEXT(in->text), in->reply_to ? CH_DB_P_INT(in->reply_to) : CH_DB_P_NULL,
+                             CH_DB_P_INT(now)};
+        err = ch_sql_on(svc, conn,
+                        "INSERT INTO messages(conversation_id, bucket, seq, id, sender_id, client_msg_id, text,"
+                        " reply_to, created_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        p, CH_NPARAMS(p), NULL, NULL);
+    }
+    if (err == CH_OK && (bucket != c.last_bucket || c.last_seq == 0)) {
+        ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(seq)};
+        err = ch_sql_on(svc, conn,
+                        "INSERT INTO message_buckets(conversation_id, bucket, first_seq) VALUES($1, $2, $3)"
+                        " ON CONFLICT (conversation_id, bucket) DO NOTHING",
+                        p, CH_NPARAMS(p), NULL, NULL);
+    }
+    if (err == CH_OK) {
+        /* One's own message is delivered and read. */
+        ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(sender), CH_DB_P_INT(seq)};
+        err = ch_sql_on(svc, conn,
+                        "UPDATE conversation_members SET delivered_seq = $3, read_seq = $3"
+                        " WHERE conversation_id = $1 AND user_id = $2",
+                        p, CH_NPARAMS(p), NULL, NULL);
+    }
+    if (err == CH_OK)
+        err = ch__chat_push_jobs(svc, conn, conv, offline, noff, id, seq);
+    if (err == CH_OK)
+        err = ch__chat_msg_get(svc, conn, conv, id, out, f);
+    return err;
+}
+
+ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, json_t **out, int *created,
+                          ch_fault_t *f)
+{
+    uint64_t *ids = NULL, *offline = NULL;
+    size_t n = 0, noff = 0;
+    json_t *msg = NULL;
+    *created = 0;
+    ch_err_t err = ch__audience(svc, viewer, in, &ids, &n, &offline, &noff, &msg, f);
+    if (err == CH_ECONFLICT && msg) {
+        *out = msg; /* a retry: the original */
+        return CH_OK;
+    }
+    ch_db_conn_t *conn = NULL;
+    if (err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
+        err = ch__write(svc, conn, viewer, in, offline, noff, &msg, f);
+        err = ch_sql_end(svc, conn, err);
+    }
+    if (err != CH_OK) {
+        json_decref(msg);
+        msg = NULL;
+    }
+    if (err == CH_ECONFLICT) {
+        /* The same (sender, client_msg_id) committed meanwhile (a concurrent retry). */
+        ch_err_t e2 = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
+        if (e2 == CH_OK) {
+            e2 = ch__find_sent(svc, conn, viewer, in, &msg, f);
+            ch_db_release(svc->db, conn);
+        }
+        err = e2 == CH_ENOTFOUND ? CH_ECONFLICT : e2;
+    } else if (err == CH_OK) {
+        *created = 1;
+        ch__chat_publish(svc, ids, n, "message.new", msg);
+    }
+    free(ids);
+    free(offline);
+    if (err == CH_OK)
+        *out = msg;
+    return err;
+}

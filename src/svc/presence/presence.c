@@ -1,0 +1,308 @@
+/* Presence in the kv store (presence.h for the layout): per-user records, per-instance
+ * liveness keys, the visibility rules and the change events. */
+#include "svc/presence/presence.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/bus.h"
+#include "store/db.h"
+#include "store/kv.h"
+#include "svc/chat/peers.h"
+#include "svc/chat/share.h"
+#include "svc/graph/visibility.h"
+
+#define CH__PRESENCE_KEY_MAX 64
+
+static const char *const ch__presence_names[] = {"offline", "online", "idle"};
+
+static void ch__presence_user_key(char *buf, uint64_t user_id, uint64_t instance)
+{
+    snprintf(buf, CH__PRESENCE_KEY_MAX, "presence:u:%llu:%llu", (unsigned long long)user_id,
+             (unsigned long long)instance);
+}
+
+static void ch__presence_key(char *buf, const char *what, uint64_t id)
+{
+    snprintf(buf, CH__PRESENCE_KEY_MAX, "presence:%s:%llu", what, (unsigned long long)id);
+}
+
+#define CH__PRESENCE_INSTANCES_KEY "presence:instances"
+#define CH__PRESENCE_LIST_TRIES 3
+
+/* The gateway instances list ({"<instance>": heartbeat unix ms}); an empty object when none. */
+static ch_err_t ch__presence_instances(ch_svc_t *svc, json_t **list)
+{
+    char *val = NULL;
+    size_t len = 0;
+    ch_err_t e = ch_kv_get(svc->kv, CH__PRESENCE_INSTANCES_KEY, &val, &len);
+    if (e != CH_OK)
+        return e;
+    *list = val ? json_loadb(val, len, 0, NULL) : NULL;
+    free(val);
+    if (!json_is_object(*list)) {
+        json_decref(*list);
+        *list = json_object();
+    }
+    return CH_OK;
+}
+
+/* Adds (add) or removes instance in the list, dropping instances not heard of within the TTL;
+ * read back and tried again when another instance's write crossed ours. */
+static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add)
+{
+    char inst[24];
+    snprintf(inst, sizeof(inst), "%llu", (unsigned long long)instance);
+    ch_err_t e = CH_OK;
+    for (int t = 0; t < CH__PRESENCE_LIST_TRIES; t++) {
+        json_t *list;
+        if ((e = ch__presence_instances(svc, &list)) != CH_OK)
+            return e;
+        int64_t now = ch_now_ms();
+        const char *k;
+        json_t *v, *tmp;
+        json_object_foreach_safe(list, tmp, k, v)
+        {
+            if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
+                json_object_del(list, k);
+        }
+        if (add)
+            json_object_set_new(list, inst, json_integer(now));
+        else
+            json_object_del(list, inst);
+        char *text = json_dumps(list, JSON_COMPACT);
+        json_decref(list);
+        e = ch_kv_set(svc->kv, CH__PRESENCE_INSTANCES_KEY, text, strlen(text), 0);
+        free(text);
+        if (e != CH_OK || (e = ch__presence_instances(svc, &list)) != CH_OK)
+            return e;
+        int present = json_object_get(list, inst) != NULL;
+        json_decref(list);
+        if (present == add)
+            return CH_OK;
+    }
+    return e;
+}
+
+/* The status across nodes: each live instance's entry for the user. */
+static ch_err_t ch__presence_aggregate(ch_svc_t *svc, uint64_t user_id, int *status)
+{
+    json_t *list;
+    ch_err_t e = ch__presence_instances(svc, &list);
+    if (e != CH_OK)
+        return e;
+    int64_t now = ch_now_ms();
+    int online = 0, idle = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(list, k, v)
+    {
+        if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
+            continue; /* its node died: its devices count for nothing */
+        uint64_t instance = strtoull(k, NULL, 10);
+        char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+        size_t len;
+        ch__presence_user_key(key, user_id, instance);
+        if ((e = ch_kv_get(svc->kv, key, &val, &len)) != CH_OK)
+            break;
+        if (val && val[0] == '1')
+            online = 1;
+        else if (val && val[0] == '2')
+            idle = 1;
+        free(val);
+    }
+    json_decref(list);
+    *status = online ? CH_PRESENCE_ONLINE : idle ? CH_PRESENCE_IDLE : CH_PRESENCE_OFFLINE;
+    return e;
+}
+
+static int64_t ch__presence_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t dflt)
+{
+    char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+    size_t len;
+    ch__presence_key(key, what, user_id);
+    if (ch_kv_get(svc->kv, key, &val, &len) != CH_OK || !val)
+        return dflt;
+    int64_t v = strtoll(val, NULL, 10);
+    free(val);
+    return v;
+}
+
+static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v)
+{
+    char key[CH__PRESENCE_KEY_MAX], val[24];
+    ch__presence_key(key, what, user_id);
+    int n = snprintf(val, sizeof(val), "%lld", (long long)v);
+    return ch_kv_set(svc->kv, key, val, (size_t)n, CH_PRESENCE_RECORD_TTL_MS);
+}
+
+static json_t *ch__presence_render(uint64_t user_id, int status, int64_t seen_ms)
+{
+    char id[24], seen[CH_RFC3339_LEN];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)user_id);
+    json_t *o = json_pack("{s:s, s:s}", "user_id", id, "status", ch__presence_names[status]);
+    if (status != CH_PRESENCE_OFFLINE)
+        seen_ms = ch_now_ms();
+    if (seen_ms > 0) {
+        ch_format_rfc3339(seen_ms, seen);
+        json_object_set_new(o, "last_seen_at", json_string(seen));
+    } else {
+        json_object_set_new(o, "last_seen_at", json_null());
+    }
+    return o;
+}
+
+ch_err_t ch_presence_connected(ch_svc_t *svc, uint64_t user_id, int *online)
+{
+    int st = CH_PRESENCE_OFFLINE;
+    ch_err_t e = ch__presence_aggregate(svc, user_id, &st);
+    *online = e == CH_OK && st != CH_PRESENCE_OFFLINE;
+    return e;
+}
+
+ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance)
+{
+    return ch__presence_list_update(svc, instance, 1);
+}
+
+ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance)
+{
+    return ch__presence_list_update(svc, instance, 0);
+}
+
+/* ---- visibility ------------------------------------------------------------------------- */
+
+ch_err_t ch_presence_hidden(ch_svc_t *svc, uint64_t user_id, int *hidden)
+{
+    ch_db_conn_t *conn;
+    ch_err_t e = ch_db_acquire(svc->db, &conn);
+    if (e != CH_OK)
+        return e;
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(user_id)};
+    e = ch_db_exec(svc->db, conn, "SELECT hidden FROM presence_settings WHERE user_id = $1", p, 1, &rows, NULL);
+    *hidden = e == CH_OK && ch_db_rows_count(rows) > 0 && ch_db_rows_int(rows, 0, 0) != 0;
+    ch_db_rows_free(rows);
+    ch_db_release(svc->db, conn);
+    return e;
+}
+
+ch_err_t ch_presence_set_hidden(ch_svc_t *svc, uint64_t user_id, int hidden, ch_fault_t *f)
+{
+    ch_db_conn_t *conn;
+    ch_err_t e = ch_db_acquire(svc->db, &conn);
+    if (e != CH_OK)
+        return ch_fault(f, e, NULL, "the database is unavailable");
+    ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_INT(hidden ? 1 : 0), CH_DB_P_INT(ch_now_ms())};
+    e = ch_db_exec(svc->db, conn,
+                   "INSERT INTO presence_settings (user_id, hidden, updated_at) VALUES ($1, $2, $3) "
+                   "ON CONFLICT (user_id) DO UPDATE SET hidden = excluded.hidden, updated_at = excluded.updated_at",
+                   p, 3, NULL, NULL);
+    ch_db_release(svc->db, conn);
+    return e == CH_OK ? CH_OK : ch_fault(f, e, NULL, "the presence setting was not saved");
+}
+
+ch_err_t ch_presence_may_see(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, int *may)
+{
+    *may = 0;
+    if (viewer == user_id) {
+        *may = 1;
+        return CH_OK;
+    }
+    ch_graph_rel_t rel;
+    ch_err_t e = ch_graph_relation(svc, NULL, viewer, user_id, &rel);
+    if (e != CH_OK || !ch_graph_may_see_user(&rel))
+        return e;
+    int hidden;
+    if ((e = ch_presence_hidden(svc, user_id, &hidden)) != CH_OK || hidden)
+        return e;
+    if (rel.following && rel.followed_by) {
+        *may = 1;
+        return CH_OK;
+    }
+    int shared = 0;
+    e = ch_chat_shares_conversation(svc, viewer, user_id, &shared);
+    *may = e == CH_OK && shared;
+    return e;
+}
+
+ch_err_t ch_presence_get(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, json_t **out, ch_fault_t *f)
+{
+    int may = 0;
+    ch_err_t e = user_id ? ch_presence_may_see(svc, viewer, user_id, &may) : CH_OK;
+    if (e != CH_OK)
+        return ch_fault(f, e, NULL, "presence cannot be read now");
+    if (!may)
+        return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    int st = CH_PRESENCE_OFFLINE;
+    if ((e = ch__presence_aggregate(svc, user_id, &st)) != CH_OK)
+        return ch_fault(f, CH_EUNAVAILABLE, NULL, "presence cannot be read now (the kv store is unavailable)");
+    *out = ch__presence_render(user_id, st, ch__presence_int(svc, "seen", user_id, 0));
+    return CH_OK;
+}
+
+/* ---- changes ------------------------------------------------------------------------------- */
+
+/* The `presence` event to the user's own devices and to those who may see it: mutual
+ * follows and conversation peers, CH_PRESENCE_FANOUT_MAX in all. */
+static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int64_t seen)
+{
+    if (!svc->bus)
+        return;
+    int hidden = 0;
+    if (ch_presence_hidden(svc, user_id, &hidden) != CH_OK)
+        return;
+    json_t *d = ch__presence_render(user_id, status, seen);
+    json_t *frame = json_pack("{s:s, s:o}", "op", "presence", "d", d);
+    char *text = json_dumps(frame, JSON_COMPACT);
+    json_decref(frame);
+    uint64_t *to = malloc((CH_PRESENCE_FANOUT_MAX + 1) * sizeof(*to));
+    size_t n = 0;
+    to[n++] = user_id; /* the user's other devices */
+    ch_db_conn_t *conn;
+    if (!hidden && ch_db_acquire(svc->db, &conn) == CH_OK) {
+        ch_db_rows_t *rows = NULL;
+        ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_INT(CH_PRESENCE_FANOUT_MAX)};
+        if (ch_db_exec(svc->db, conn,
+                       "SELECT a.follower_id FROM follows a JOIN follows b ON b.follower_id = a.followee_id "
+                       "AND b.followee_id = a.follower_id WHERE a.followee_id = $1 LIMIT $2",
+                       p, 2, &rows, NULL) == CH_OK)
+            for (size_t r = 0; r < ch_db_rows_count(rows); r++)
+                to[n++] = (uint64_t)ch_db_rows_int(rows, r, 0);
+        ch_db_rows_free(rows);
+        ch_db_release(svc->db, conn);
+        /* and conversation peers, within the same bound (a peer who is also a mutual follow
+         * gets the event twice: harmless, rare) */
+        (void)ch_chat_conversation_peers(svc, user_id, to, CH_PRESENCE_FANOUT_MAX + 1, &n);
+    }
+    if (text && ch_bus_publish_many(svc->bus, to, n, text, strlen(text)) != CH_OK)
+        ch_log_warn("presence: the change of user %llu was not published (bus unavailable)",
+                    (unsigned long long)user_id);
+    free(to);
+    free(text);
+}
+
+ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t instance, int node_status)
+{
+    /* Each instance writes only its own key of the user (no read-modify-write between nodes);
+     * the status across nodes is read back after it. */
+    char key[CH__PRESENCE_KEY_MAX];
+    ch__presence_user_key(key, user_id, instance);
+    ch_err_t e = node_status == CH_PRESENCE_OFFLINE
+                     ? ch_kv_del(svc->kv, key)
+                     : ch_kv_set(svc->kv, key, node_status == CH_PRESENCE_IDLE ? "2" : "1", 1, CH_PRESENCE_RECORD_TTL_MS);
+    int64_t now = ch_now_ms();
+    if (e == CH_OK)
+        e = ch__presence_set_int(svc, "seen", user_id, now);
+    int after = CH_PRESENCE_OFFLINE;
+    if (e != CH_OK || (e = ch__presence_aggregate(svc, user_id, &after)) != CH_OK)
+        return e;
+    /* the last status announced: two nodes may both announce a change (a repeat is harmless) */
+    int before = (int)ch__presence_int(svc, "said", user_id, CH_PRESENCE_OFFLINE);
+    if (before != after && (e = ch__presence_set_int(svc, "said", user_id, after)) == CH_OK)
+        ch__presence_fanout(svc, user_id, after, now);
+    return e;
+}
