@@ -93,8 +93,14 @@ function readRecords(files) {
   return out;
 }
 
+// The violation's location, array indexes folded ("items.3.id" -> "items[].id") so that one
+// fault in every item of a page is reported once.
 function where(v) {
-  return (v.path || []).join('.') || '(whole)';
+  return (v.path || []).map(p => (/^[0-9]+$/.test(String(p)) ? '[]' : p)).join('.').replace(/\.\[\]/g, '[]') || '(whole)';
+}
+
+function foldIndexes(message) {
+  return String(message).replace(/\.[0-9]+(?=[.\s]|$)/g, '[]');
 }
 
 async function main() {
@@ -102,6 +108,18 @@ async function main() {
   if (!specFile || recFiles.length === 0) usage('missing arguments');
   const operations = await getHttpOperationsFromSpec(path.resolve(specFile));
   const records = readRecords(recFiles);
+
+  // Prism's router scores every operation against every request (most of this check's time
+  // with ~90 operations); only operations of the same method and segment count can match, so
+  // it gets just those, in document order (its tie-break between equal matches is unchanged).
+  const candidates = new Map();
+  for (const op of operations) {
+    const key = `${op.method.toLowerCase()} ${op.path.split('/').length}`;
+    if (!candidates.has(key)) candidates.set(key, []);
+    candidates.get(key).push(op);
+  }
+  const routeNarrowed = ({ input }) =>
+    route({ resources: candidates.get(`${input.method} ${input.url.path.split('/').length}`) || [], input });
 
   let current = null; // the record being replayed
   const forward = () => () => () => Promise.resolve({ _tag: 'Right', right: toOutput(current) });
@@ -117,7 +135,7 @@ async function main() {
       errors: false,
       mock: { dynamic: false },
     },
-    { logger, forward },
+    { logger, forward, route: routeNarrowed },
   );
 
   const failures = new Map();   // key -> {text, count, test}
@@ -148,13 +166,13 @@ async function main() {
       continue;
     }
     checked++;
-    const routedTo = route({ resources: operations, input: toInput(rec) });
+    const routedTo = routeNarrowed({ input: toInput(rec) });
     const match = routedTo._tag === 'Right' ? routedTo.right : null;
     const name = match ? `${rec.method} ${match.path} (${match.iid || match.id})` : `${rec.method} ${rec.path}`;
     opsSeen.add(name);
     for (const v of validations.output) {
       if (v.severity !== SEVERITY_ERROR && v.severity !== SEVERITY_WARNING) continue;
-      const text = `${name} ${rec.status}: response ${where(v)}: ${v.message}`;
+      const text = `${name} ${rec.status}: response ${where(v)}: ${foldIndexes(v.message)}`;
       const seen = failures.get(text) || { text, count: 0, test: rec.test };
       seen.count++;
       failures.set(text, seen);
@@ -162,7 +180,7 @@ async function main() {
     if (rec.status < 300 && !rec.req_truncated) {
       for (const v of validations.input) {
         if (v.severity !== SEVERITY_ERROR) continue;
-        const text = `${name} ${rec.status}: the server accepted a request the spec rejects: ${where(v)}: ${v.message}`;
+        const text = `${name} ${rec.status}: the server accepted a request the spec rejects: ${where(v)}: ${foldIndexes(v.message)}`;
         const seen = requestIssues.get(text) || { text, count: 0, test: rec.test };
         seen.count++;
         requestIssues.set(text, seen);
