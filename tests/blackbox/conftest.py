@@ -32,6 +32,9 @@ try:  # Debian's python3-psycopg2 (scripts/deps.sh test): one connection instead
 except ImportError:
     psycopg2 = None
 
+# The contract check of the suite's recorded traffic (issue 14): see contract_plugin.py.
+pytest_plugins = ["contract_plugin"]
+
 REPO = Path(__file__).resolve().parents[2]
 _bin = Path(os.environ.get("CHORUS_BIN") or "build-asan/chorusd")
 CHORUS_BIN = _bin if _bin.is_absolute() else REPO / _bin

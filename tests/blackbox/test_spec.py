@@ -75,6 +75,7 @@ def test_operations_are_complete():
         assert op["operationId"] not in op_ids, f"duplicate operationId at {where}"
         op_ids.add(op["operationId"])
         assert op.get("summary"), where
+        assert op.get("description"), f"{where}: no description"
         responses = op.get("responses") or {}
         assert any(s.startswith("2") for s in responses), f"{where}: no success response"
         # Path parameters declared for every {name} of the template.
@@ -100,6 +101,10 @@ def test_operations_are_complete():
         for status, resp in responses.items():
             resp = SPEC.resolve(resp)
             assert resp.get("description"), f"{where} {status}"
+            for media, mt in (resp.get("content") or {}).items():
+                # The mock (make mock) answers a response's example: every body has one.
+                assert mt.get("example") is not None or mt.get("examples"), \
+                    f"{where} {status} {media}: no example"
             assert "X-Request-Id" in (resp.get("headers") or {}), f"{where} {status}: no X-Request-Id header"
             if status.startswith(("4", "5")):
                 content = resp.get("content") or {}
