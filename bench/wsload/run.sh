@@ -15,7 +15,8 @@
 # Environment (all optional):
 #   CHORUSD          server binary                          (default: build/chorusd)
 #   WSLOAD           load generator                         (default: next to CHORUSD)
-#   WSLOAD_IDLE      idle connections                       (default: 100000)
+#   WSLOAD_IDLE      idle connections                       (default: 100000, or the
+#                    descriptor limit less 2000 when that is lower)
 #   WSLOAD_PAIRS     1:1 conversations (two devices each)   (default: 500)
 #   WSLOAD_RATE      fixed 1:1 rate, messages/s             (default: 2000)
 #   WSLOAD_GROUP     group members                          (default: 1000)
@@ -42,6 +43,13 @@ py=/usr/bin/python3
 command -v node >/dev/null && command -v npm >/dev/null || die "node/npm not installed (scripts/deps.sh bench)"
 [ -d "$here/node_modules/ws" ] || npm ci --prefix "$here" --no-audit --no-fund >&2 # the lockfile's ws
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# one process holds every idle connection: a hard descriptor limit below the goal (a container
+# without CAP_SYS_RESOURCE) caps the idle workload, said in the output
+fd_cap=$(($(ulimit -n) - 2000))
+if [ "$idle" -gt "$fd_cap" ]; then
+  echo "bench: the descriptor limit ($(ulimit -n), not raisable here) caps the idle connections at $fd_cap" >&2
+  idle=$fd_cap
+fi
 # sources: enough 127.0.0.x addresses for $idle connections (~28k ephemeral ports each)
 sources=$(((idle + 19999) / 20000 + 1))
 
@@ -70,7 +78,8 @@ port=$(free_port)
 mkdir -p "$tmp/var"
 env -C "$tmp" CHORUS_LISTEN="127.0.0.1:$port" CHORUS_DB="sqlite:$tmp/var/chorus.db" CHORUS_LOG_LEVEL=warn \
   CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8192 \
-  CHORUS_RATE_LIMIT_USER=100000000 CHORUS_RATE_LIMIT_IP=100000000 CHORUS_MAX_CONN_PER_IP=0 \
+  CHORUS_RATE_LIMIT_USER=100000000 CHORUS_RATE_LIMIT_IP=100000000 CHORUS_RATE_LIMIT_MESSAGES=100000000 \
+  CHORUS_MAX_CONN_PER_IP=0 CHORUS_WS_MAX_CONNECTIONS=1000000 \
   "$chorusd" >"$tmp/chorusd.log" 2>&1 &
 chorusd_pid=$!
 for _ in $(seq 300); do
