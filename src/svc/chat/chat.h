@@ -44,6 +44,11 @@
 #define CH_CHAT_TYPING_EXPIRES_MS 6000
 #define CH_CHAT_TYPING_INTERVAL_MS 2000
 
+/** message.new goes out in seq order per conversation: a publisher waits at most this long
+ * for the one of seq - 1 (a kv entry per conversation that lives CH_CHAT_ORDER_TTL_MS). */
+#define CH_CHAT_ORDER_WAIT_MS 1000
+#define CH_CHAT_ORDER_TTL_MS 60000
+
 /* ---- conversations ------------------------------------------------------------------- */
 
 /** Creates a conversation from body {member_ids, title?} for viewer (its admin). One other

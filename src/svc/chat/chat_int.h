@@ -17,6 +17,7 @@ typedef struct {
     int64_t last_seq;
     int64_t last_bucket;
     int64_t members_count;
+    int64_t last_activity_at; /* unix ms */
     int admin;           /* the viewer is an admin */
     int64_t delivered_seq, read_seq; /* the viewer's receipts */
 } ch__chat_conv_t;
@@ -48,6 +49,13 @@ ch_err_t ch__chat_msg_get(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint
  * Nothing when the process has no bus; a bus failure is logged and counted, never an error
  * of the request (devices catch up from history). */
 void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d);
+/** Publishes message.new of msg (seq of conv) to ids so that every device sees a
+ * conversation's messages in seq order, whichever node or thread committed them: waits
+ * (at most CH_CHAT_ORDER_WAIT_MS) until seq - 1 was published, as the kv store records.
+ * prev_at: when seq - 1 was sent (unix ms): a record missing although it is that recent
+ * means its publisher has not got there yet, rather than expired. */
+void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, int64_t prev_at,
+                          json_t *msg);
 /** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,
                              uint64_t user, uint64_t by);

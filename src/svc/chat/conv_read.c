@@ -24,10 +24,10 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
     ch_err_t err = ch_sql_on(svc, conn,
                              for_update && pg
                                  ? "SELECT c.kind, c.direct_key, c.last_seq, c.last_bucket, c.members_count, m.role,"
-                                   " m.delivered_seq, m.read_seq FROM conversations c JOIN conversation_members m"
+                                   " m.delivered_seq, m.read_seq, c.last_activity_at FROM conversations c JOIN conversation_members m"
                                    " ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1 FOR UPDATE OF c"
                                  : "SELECT c.kind, c.direct_key, c.last_seq, c.last_bucket, c.members_count, m.role,"
-                                   " m.delivered_seq, m.read_seq FROM conversations c JOIN conversation_members m"
+                                   " m.delivered_seq, m.read_seq, c.last_activity_at FROM conversations c JOIN conversation_members m"
                                    " ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1",
                              p, CH_NPARAMS(p), &rows, NULL);
     if (err == CH_OK && ch_db_rows_count(rows) != 1)
@@ -46,6 +46,7 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
         c->admin = strcmp(ch_db_rows_text(rows, 0, 5), "admin") == 0;
         c->delivered_seq = ch_db_rows_int(rows, 0, 6);
         c->read_seq = ch_db_rows_int(rows, 0, 7);
+        c->last_activity_at = ch_db_rows_int(rows, 0, 8);
     }
     ch_db_rows_free(rows);
     return err;

@@ -1,7 +1,10 @@
 /* Chat events to members' devices through the bus, after the commit. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "store/bus.h"
@@ -30,4 +33,42 @@ void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const
                           ch_id_format(user, b[1]), "by", ch_id_format(by, b[2]));
     ch__chat_publish(svc, ids, n, op, d);
     json_decref(d);
+}
+
+/* The last seq of conv whose message.new was published, or -1 when unknown (never, expired,
+ * or the kv store cannot say). */
+static int64_t ch__published_seq(ch_svc_t *svc, const char *key)
+{
+    char *v = NULL;
+    size_t len = 0;
+    int64_t seq = -1;
+    if (ch_kv_get(svc->kv, key, &v, &len) == CH_OK && v) {
+        char buf[24];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), v);
+        seq = strtoll(buf, NULL, 10);
+    }
+    free(v);
+    return seq;
+}
+
+void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, int64_t prev_at,
+                          json_t *msg)
+{
+    if (!svc->bus || n == 0)
+        return;
+    char key[48], val[24];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    /* seq - 1 committed before seq (the counter row's lock): its publisher is at most a few
+     * steps behind. Wait for it, boundedly; past the bound (a publisher that died between its
+     * commit and its publish) devices fetch the gap by after_seq. */
+    int64_t until = ch_mono_ms() + CH_CHAT_ORDER_WAIT_MS, last;
+    int recent = ch_now_ms() - prev_at < CH_CHAT_ORDER_TTL_MS / 2;
+    while (seq > 1 && ((last = ch__published_seq(svc, key)) >= 0 || recent) && last < seq - 1 &&
+           ch_mono_ms() < until) {
+        struct timespec ts = {0, 500 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    ch__chat_publish(svc, ids, n, "message.new", msg);
+    int len = snprintf(val, sizeof(val), "%lld", (long long)seq);
+    (void)ch_kv_set(svc->kv, key, val, (size_t)len, CH_CHAT_ORDER_TTL_MS);
 }

@@ -91,7 +91,7 @@ static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_
 
 /* The writes of the message, inside the transaction; *out is the message. */
 static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
-                          const uint64_t *offline, size_t noff, json_t **out, ch_fault_t *f)
+                          const uint64_t *offline, size_t noff, json_t **out, int64_t *prev_at, ch_fault_t *f)
 {
     ch__chat_conv_t c;
     uint64_t conv = in->conversation_id, id = ch_id_next();
@@ -109,6 +109,7 @@ static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, co
     }
     if (err)
         return err;
+    *prev_at = c.last_activity_at;
     int64_t now = ch_now_ms(), bucket = now / CH_CHAT_BUCKET_MS, seq = 0;
     if (bucket < c.last_bucket)
         bucket = c.last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
@@ -161,6 +162,7 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
     uint64_t *ids = NULL, *offline = NULL;
     size_t n = 0, noff = 0;
     json_t *msg = NULL;
+    int64_t prev_at = 0;
     *created = 0;
     ch_err_t err = ch__audience(svc, viewer, in, &ids, &n, &offline, &noff, &msg, f);
     if (err == CH_ECONFLICT && msg) {
@@ -169,7 +171,7 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
     }
     ch_db_conn_t *conn = NULL;
     if (err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
-        err = ch__write(svc, conn, viewer, in, offline, noff, &msg, f);
+        err = ch__write(svc, conn, viewer, in, offline, noff, &msg, &prev_at, f);
         err = ch_sql_end(svc, conn, err);
     }
     if (err != CH_OK) {
@@ -186,7 +188,8 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
         err = e2 == CH_ENOTFOUND ? CH_ECONFLICT : e2;
     } else if (err == CH_OK) {
         *created = 1;
-        ch__chat_publish(svc, ids, n, "message.new", msg);
+        ch__chat_publish_new(svc, ids, n, in->conversation_id, json_integer_value(json_object_get(msg, "seq")),
+                             prev_at, msg);
     }
     free(ids);
     free(offline);
