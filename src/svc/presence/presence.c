@@ -18,63 +18,124 @@
 
 static const char *const ch__presence_names[] = {"offline", "online", "idle"};
 
-static void ch__presence_user_key(char *buf, uint64_t user_id)
+static void ch__presence_user_key(char *buf, uint64_t user_id, uint64_t instance)
 {
-    snprintf(buf, CH__PRESENCE_KEY_MAX, "presence:u:%llu", (unsigned long long)user_id);
+    snprintf(buf, CH__PRESENCE_KEY_MAX, "presence:u:%llu:%llu", (unsigned long long)user_id,
+             (unsigned long long)instance);
 }
 
-static void ch__presence_node_key(char *buf, uint64_t instance)
+static void ch__presence_key(char *buf, const char *what, uint64_t id)
 {
-    snprintf(buf, CH__PRESENCE_KEY_MAX, "presence:node:%llu", (unsigned long long)instance);
+    snprintf(buf, CH__PRESENCE_KEY_MAX, "presence:%s:%llu", what, (unsigned long long)id);
 }
 
-/* The user's record ({"n": {instance: status}, "s": status, "seen": ms}), or a new empty one. */
-static ch_err_t ch__presence_load(ch_svc_t *svc, uint64_t user_id, json_t **rec)
+#define CH__PRESENCE_INSTANCES_KEY "presence:instances"
+#define CH__PRESENCE_LIST_TRIES 3
+
+/* The gateway instances list ({"<instance>": heartbeat unix ms}); an empty object when none. */
+static ch_err_t ch__presence_instances(ch_svc_t *svc, json_t **list)
 {
-    char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+    char *val = NULL;
     size_t len = 0;
-    ch__presence_user_key(key, user_id);
-    ch_err_t e = ch_kv_get(svc->kv, key, &val, &len);
+    ch_err_t e = ch_kv_get(svc->kv, CH__PRESENCE_INSTANCES_KEY, &val, &len);
     if (e != CH_OK)
         return e;
-    *rec = val ? json_loadb(val, len, 0, NULL) : NULL;
+    *list = val ? json_loadb(val, len, 0, NULL) : NULL;
     free(val);
-    if (!json_is_object(*rec)) {
-        json_decref(*rec);
-        *rec = json_pack("{s:{}, s:i, s:I}", "n", "s", 0, "seen", (json_int_t)0);
+    if (!json_is_object(*list)) {
+        json_decref(*list);
+        *list = json_object();
     }
-    if (!json_is_object(json_object_get(*rec, "n")))
-        json_object_set_new(*rec, "n", json_object());
     return CH_OK;
 }
 
-/* The status across nodes: the live instances' entries (dead ones are dropped from rec). */
-static ch_err_t ch__presence_aggregate(ch_svc_t *svc, json_t *rec, int *status)
+/* Adds (add) or removes instance in the list, dropping instances not heard of within the TTL;
+ * read back and tried again when another instance's write crossed ours. */
+static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add)
 {
-    json_t *nodes = json_object_get(rec, "n");
-    const char *inst;
-    json_t *v, *tmp;
-    int online = 0, idle = 0;
-    json_object_foreach_safe(nodes, tmp, inst, v)
-    {
-        char key[CH__PRESENCE_KEY_MAX], *alive = NULL;
-        size_t len;
-        ch__presence_node_key(key, strtoull(inst, NULL, 10));
-        ch_err_t e = ch_kv_get(svc->kv, key, &alive, &len);
-        if (e != CH_OK)
+    char inst[24];
+    snprintf(inst, sizeof(inst), "%llu", (unsigned long long)instance);
+    ch_err_t e = CH_OK;
+    for (int t = 0; t < CH__PRESENCE_LIST_TRIES; t++) {
+        json_t *list;
+        if ((e = ch__presence_instances(svc, &list)) != CH_OK)
             return e;
-        if (!alive) {
-            json_object_del(nodes, inst);
-            continue;
+        int64_t now = ch_now_ms();
+        const char *k;
+        json_t *v, *tmp;
+        json_object_foreach_safe(list, tmp, k, v)
+        {
+            if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
+                json_object_del(list, k);
         }
-        free(alive);
-        if (json_integer_value(v) == CH_PRESENCE_ONLINE)
-            online = 1;
-        else if (json_integer_value(v) == CH_PRESENCE_IDLE)
-            idle = 1;
+        if (add)
+            json_object_set_new(list, inst, json_integer(now));
+        else
+            json_object_del(list, inst);
+        char *text = json_dumps(list, JSON_COMPACT);
+        json_decref(list);
+        e = ch_kv_set(svc->kv, CH__PRESENCE_INSTANCES_KEY, text, strlen(text), 0);
+        free(text);
+        if (e != CH_OK || (e = ch__presence_instances(svc, &list)) != CH_OK)
+            return e;
+        int present = json_object_get(list, inst) != NULL;
+        json_decref(list);
+        if (present == add)
+            return CH_OK;
     }
+    return e;
+}
+
+/* The status across nodes: each live instance's entry for the user. */
+static ch_err_t ch__presence_aggregate(ch_svc_t *svc, uint64_t user_id, int *status)
+{
+    json_t *list;
+    ch_err_t e = ch__presence_instances(svc, &list);
+    if (e != CH_OK)
+        return e;
+    int64_t now = ch_now_ms();
+    int online = 0, idle = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(list, k, v)
+    {
+        if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
+            continue; /* its node died: its devices count for nothing */
+        uint64_t instance = strtoull(k, NULL, 10);
+        char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+        size_t len;
+        ch__presence_user_key(key, user_id, instance);
+        if ((e = ch_kv_get(svc->kv, key, &val, &len)) != CH_OK)
+            break;
+        if (val && val[0] == '1')
+            online = 1;
+        else if (val && val[0] == '2')
+            idle = 1;
+        free(val);
+    }
+    json_decref(list);
     *status = online ? CH_PRESENCE_ONLINE : idle ? CH_PRESENCE_IDLE : CH_PRESENCE_OFFLINE;
-    return CH_OK;
+    return e;
+}
+
+static int64_t ch__presence_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t dflt)
+{
+    char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+    size_t len;
+    ch__presence_key(key, what, user_id);
+    if (ch_kv_get(svc->kv, key, &val, &len) != CH_OK || !val)
+        return dflt;
+    int64_t v = strtoll(val, NULL, 10);
+    free(val);
+    return v;
+}
+
+static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v)
+{
+    char key[CH__PRESENCE_KEY_MAX], val[24];
+    ch__presence_key(key, what, user_id);
+    int n = snprintf(val, sizeof(val), "%lld", (long long)v);
+    return ch_kv_set(svc->kv, key, val, (size_t)n, CH_PRESENCE_RECORD_TTL_MS);
 }
 
 static json_t *ch__presence_render(uint64_t user_id, int status, int64_t seen_ms)
@@ -95,28 +156,20 @@ static json_t *ch__presence_render(uint64_t user_id, int status, int64_t seen_ms
 
 ch_err_t ch_presence_connected(ch_svc_t *svc, uint64_t user_id, int *online)
 {
-    json_t *rec;
-    ch_err_t e = ch__presence_load(svc, user_id, &rec);
     int st = CH_PRESENCE_OFFLINE;
-    if (e == CH_OK)
-        e = ch__presence_aggregate(svc, rec, &st);
-    json_decref(rec);
+    ch_err_t e = ch__presence_aggregate(svc, user_id, &st);
     *online = e == CH_OK && st != CH_PRESENCE_OFFLINE;
     return e;
 }
 
 ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance)
 {
-    char key[CH__PRESENCE_KEY_MAX];
-    ch__presence_node_key(key, instance);
-    return ch_kv_set(svc->kv, key, "1", 1, CH_PRESENCE_TTL_MS);
+    return ch__presence_list_update(svc, instance, 1);
 }
 
 ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance)
 {
-    char key[CH__PRESENCE_KEY_MAX];
-    ch__presence_node_key(key, instance);
-    return ch_kv_del(svc->kv, key);
+    return ch__presence_list_update(svc, instance, 0);
 }
 
 /* ---- visibility ------------------------------------------------------------------------- */
@@ -183,16 +236,10 @@ ch_err_t ch_presence_get(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, json_
         return ch_fault(f, e, NULL, "presence cannot be read now");
     if (!may)
         return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-    json_t *rec;
     int st = CH_PRESENCE_OFFLINE;
-    if ((e = ch__presence_load(svc, user_id, &rec)) == CH_OK)
-        e = ch__presence_aggregate(svc, rec, &st);
-    if (e != CH_OK) {
-        json_decref(rec);
+    if ((e = ch__presence_aggregate(svc, user_id, &st)) != CH_OK)
         return ch_fault(f, CH_EUNAVAILABLE, NULL, "presence cannot be read now (the kv store is unavailable)");
-    }
-    *out = ch__presence_render(user_id, st, json_integer_value(json_object_get(rec, "seen")));
-    json_decref(rec);
+    *out = ch__presence_render(user_id, st, ch__presence_int(svc, "seen", user_id, 0));
     return CH_OK;
 }
 
@@ -236,32 +283,22 @@ static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int
 
 ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t instance, int node_status)
 {
-    json_t *rec;
-    ch_err_t e = ch__presence_load(svc, user_id, &rec);
-    if (e != CH_OK)
-        return e;
-    char inst[24];
-    snprintf(inst, sizeof(inst), "%llu", (unsigned long long)instance);
-    json_t *nodes = json_object_get(rec, "n");
-    if (node_status == CH_PRESENCE_OFFLINE)
-        json_object_del(nodes, inst);
-    else
-        json_object_set_new(nodes, inst, json_integer(node_status));
-    int before = (int)json_integer_value(json_object_get(rec, "s")), after;
-    if ((e = ch__presence_aggregate(svc, rec, &after)) != CH_OK) {
-        json_decref(rec);
-        return e;
-    }
-    int64_t now = ch_now_ms();
-    json_object_set_new(rec, "s", json_integer(after));
-    json_object_set_new(rec, "seen", json_integer(now));
-    char *text = json_dumps(rec, JSON_COMPACT);
-    json_decref(rec);
+    /* Each instance writes only its own key of the user (no read-modify-write between nodes);
+     * the status across nodes is read back after it. */
     char key[CH__PRESENCE_KEY_MAX];
-    ch__presence_user_key(key, user_id);
-    e = ch_kv_set(svc->kv, key, text, strlen(text), CH_PRESENCE_RECORD_TTL_MS);
-    free(text);
-    if (e == CH_OK && before != after)
+    ch__presence_user_key(key, user_id, instance);
+    ch_err_t e = node_status == CH_PRESENCE_OFFLINE
+                     ? ch_kv_del(svc->kv, key)
+                     : ch_kv_set(svc->kv, key, node_status == CH_PRESENCE_IDLE ? "2" : "1", 1, CH_PRESENCE_RECORD_TTL_MS);
+    int64_t now = ch_now_ms();
+    if (e == CH_OK)
+        e = ch__presence_set_int(svc, "seen", user_id, now);
+    int after = CH_PRESENCE_OFFLINE;
+    if (e != CH_OK || (e = ch__presence_aggregate(svc, user_id, &after)) != CH_OK)
+        return e;
+    /* the last status announced: two nodes may both announce a change (a repeat is harmless) */
+    int before = (int)ch__presence_int(svc, "said", user_id, CH_PRESENCE_OFFLINE);
+    if (before != after && (e = ch__presence_set_int(svc, "said", user_id, after)) == CH_OK)
         ch__presence_fanout(svc, user_id, after, now);
     return e;
 }

@@ -3,11 +3,12 @@
  * last_seen_at; a dead node's users go offline within CH_PRESENCE_TTL_MS. Implemented by the
  * gateway package (presence.c); read by chat (push jobs for members with no live device).
  *
- * Stored in the kv store (in process, or Redis shared by every node): per user a record
- * "presence:u:<id>" naming the gateway instances holding a device of the user and their
- * status there, with last_seen_at; per gateway instance a liveness key "presence:node:<id>"
- * that the instance's heartbeat refreshes (CH_PRESENCE_HEARTBEAT_MS) with a TTL of
- * CH_PRESENCE_TTL_MS. A record's entries of instances whose key expired count for nothing:
+ * Stored in the kv store (in process, or Redis shared by every node): per user and gateway
+ * instance a key "presence:u:<user>:<instance>" (1 online, 2 idle; only that instance writes
+ * it), "presence:seen:<user>" (last_seen_at) and "presence:said:<user>" (the status last
+ * announced); and one list "presence:instances" of the gateway instances with the time of
+ * their last heartbeat (CH_PRESENCE_HEARTBEAT_MS). Instances not heard of within
+ * CH_PRESENCE_TTL_MS count for nothing:
  * a killed node's users read offline within the TTL, without anyone cleaning up. */
 #ifndef CH_SVC_PRESENCE_PRESENCE_H
 #define CH_SVC_PRESENCE_PRESENCE_H
