@@ -150,3 +150,17 @@ def test_membership_events(server, api, user, other, third):
     finally:
         d4.close()
         d2.close()
+
+
+def test_push_jobs_only_for_members_without_a_connection(server, backends, api, user, other, third):
+    from social import db_rows
+    g = conv(user, other, third)
+    online = dev(server, other)
+    try:
+        send(user, g["id"], "one")
+        online.recv_op("message.new")
+        rows = db_rows(server, backends, "SELECT user_id, pending FROM chat_push_jobs"
+                                         f" WHERE conversation_id = {int(g['id'])}")
+        assert rows == [(third.id, "1")]
+    finally:
+        online.close()

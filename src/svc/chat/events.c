@@ -35,14 +35,16 @@ void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const
     json_decref(d);
 }
 
-/* The last seq of conv whose message.new was published, or -1 when unknown (never, expired,
- * or the kv store cannot say). */
+/* The last seq of conv whose message.new was published; -1 when there is no record (never,
+ * expired), -2 when the kv store cannot say (down: waiting would only slow every send). */
 static int64_t ch__published_seq(ch_svc_t *svc, const char *key)
 {
     char *v = NULL;
     size_t len = 0;
     int64_t seq = -1;
-    if (ch_kv_get(svc->kv, key, &v, &len) == CH_OK && v) {
+    if (ch_kv_get(svc->kv, key, &v, &len) != CH_OK)
+        return -2;
+    if (v) {
         char buf[24];
         snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), v);
         seq = strtoll(buf, NULL, 10);
@@ -63,7 +65,7 @@ void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t
      * commit and its publish) devices fetch the gap by after_seq. */
     int64_t until = ch_mono_ms() + CH_CHAT_ORDER_WAIT_MS, last;
     int recent = ch_now_ms() - prev_at < CH_CHAT_ORDER_TTL_MS / 2;
-    while (seq > 1 && ((last = ch__published_seq(svc, key)) >= 0 || recent) && last < seq - 1 &&
+    while (seq > 1 && ((last = ch__published_seq(svc, key)) >= 0 || (recent && last == -1)) && last < seq - 1 &&
            ch_mono_ms() < until) {
         struct timespec ts = {0, 500 * 1000};
         nanosleep(&ts, NULL);
