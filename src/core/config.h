@@ -91,6 +91,7 @@ typedef struct {
     int64_t rate_limit_ip;   /* writes per minute per client address */
     int64_t rate_limit_reactions; /* reaction changes per minute per user */
     int64_t rate_limit_comments;  /* comments and replies per minute per user */
+    int64_t rate_limit_messages;  /* chat messages per minute per user */
     int64_t login_max_failures;        /* per (handle, address) before backoff */
     int64_t login_window_s;            /* how long failures are remembered */
     int64_t login_ip_max_failures;     /* per address across handles */

@@ -415,3 +415,18 @@ def test_push_jobs_for_offline_members(server, backends, api, user, other, third
     rows = db_rows(server, backends, "SELECT user_id, message_id, seq, pending FROM chat_push_jobs"
                                      f" WHERE conversation_id = {int(g['id'])} ORDER BY user_id")
     assert sorted(rows) == sorted([(other.id, last["id"], "4", "4"), (third.id, last["id"], "4", "4")])
+
+
+def test_message_rate_limit(start_server):
+    srv = start_server(env={"CHORUS_RATE_LIMIT_MESSAGES": "3"}, name="chat-ratelimit")
+    c = srv.client()
+    a, b = c.register(), c.register()
+    d = conv(a, b)
+    keys = [str(uuid.uuid4()) for _ in range(4)]
+    first = [send(a, d["id"], f"m{i}", client_msg_id=keys[i]) for i in range(3)]
+    r = a.post(f"/v1/conversations/{d['id']}/messages", json={"client_msg_id": keys[3], "text": "one too many"})
+    expect_problem(r, 429, "rate_limited")
+    # A retry of a sent message is not counted: it still returns the original.
+    assert send(a, d["id"], "m0", client_msg_id=keys[0], status=200) == first[0]
+    assert history(a, d["id"])["last_seq"] == 3
+    send(b, d["id"], "the other sender has a budget of its own")

@@ -85,7 +85,7 @@ typedef struct {
  * WS frames carry it) from d into in (borrowing d's strings). */
 ch_err_t ch_chat_send_parse(json_t *d, int with_conversation, ch_chat_send_t *in, ch_fault_t *f);
 /** Sends a message; a retry of (viewer, client_msg_id) returns the original with *created 0.
- * *out is the message. */
+ * A new one past CHORUS_RATE_LIMIT_MESSAGES a minute: CH_ERATELIMIT. *out is the message. */
 ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, json_t **out, int *created,
                           ch_fault_t *f);
 /** A page of history, rendered in ascending seq order: with after_seq >= 0, the first

@@ -8,6 +8,7 @@
 #include "svc/chat/chat_int.h"
 #include "svc/chat/push_jobs.h"
 #include "svc/common/fields.h"
+#include "svc/common/ratelimit.h"
 
 ch_err_t ch_chat_send_parse(json_t *d, int with_conversation, ch_chat_send_t *in, ch_fault_t *f)
 {
@@ -170,6 +171,10 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
         return CH_OK;
     }
     ch_db_conn_t *conn = NULL;
+    if (err == CH_OK && svc->cfg && svc->cfg->rate_limit_messages > 0) {
+        char who[CH_ID_STR_LEN];
+        err = ch_ratelimit_hit(svc, "message", ch_id_format(viewer, who), svc->cfg->rate_limit_messages, 60000, f);
+    }
     if (err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
         err = ch__write(svc, conn, viewer, in, offline, noff, &msg, &prev_at, f);
         err = ch_sql_end(svc, conn, err);
