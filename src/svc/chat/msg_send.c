@@ -115,6 +115,7 @@ static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, co
     if (bucket < c.last_bucket)
         bucket = c.last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
     ch_db_rows_t *rows = NULL;
+    int64_t changes = 0;
     ch_db_param_t pc[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(now)};
     err = ch_sql_on(svc, conn,
                     "UPDATE conversations SET last_seq = last_seq + 1, last_bucket = $2, last_activity_at = $3"
@@ -148,7 +149,9 @@ static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, co
         err = ch_sql_on(svc, conn,
                         "UPDATE conversation_members SET delivered_seq = $3, read_seq = $3"
                         " WHERE conversation_id = $1 AND user_id = $2",
-                        p, CH_NPARAMS(p), NULL, NULL);
+                        p, CH_NPARAMS(p), NULL, &changes);
+        if (err == CH_OK && changes != 1)
+            err = ch_fault(f, CH_ENOTFOUND, NULL, "conversation not found"); /* no longer a member */
     }
     if (err == CH_OK)
         err = ch__chat_push_jobs(svc, conn, conv, offline, noff, id, seq);
