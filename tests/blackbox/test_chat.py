@@ -417,6 +417,17 @@ def test_push_jobs_for_offline_members(server, backends, api, user, other, third
     assert sorted(rows) == sorted([(other.id, last["id"], "4", "4"), (third.id, last["id"], "4", "4")])
 
 
+def test_push_jobs_go_with_membership(server, backends, api, user, other, third):
+    """A member removed (or leaving) takes their push jobs of the conversation with them."""
+    g = conv(user, other, third)
+    send(user, g["id"], "before")
+    expect_status(user.delete(f"/v1/conversations/{g['id']}/members/{third.id}"), 204)
+    expect_status(other.post(f"/v1/conversations/{g['id']}/leave"), 204)
+    rows = db_rows(server, backends, "SELECT user_id FROM chat_push_jobs"
+                                     f" WHERE conversation_id = {int(g['id'])}")
+    assert rows == []
+
+
 def test_message_rate_limit(start_server):
     srv = start_server(env={"CHORUS_RATE_LIMIT_MESSAGES": "3"}, name="chat-ratelimit")
     c = srv.client()

@@ -266,6 +266,12 @@ ch_err_t ch_chat_member_remove(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ui
         if (err == CH_OK && changes == 0)
             err = ch_fault(f, CH_ENOTFOUND, NULL, "user is not a member of the conversation");
     }
+    if (err == CH_OK) {
+        /* Push jobs do not outlive membership: nothing of the conversation is pushed to them. */
+        ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(user)};
+        err = ch_sql_on(svc, conn, "DELETE FROM chat_push_jobs WHERE conversation_id = $1 AND user_id = $2", p,
+                        CH_NPARAMS(p), NULL, NULL);
+    }
     if (err == CH_OK)
         err = ch__count_members(svc, conn, conv, -1);
     if (err == CH_OK) {
