@@ -147,6 +147,11 @@ def test_blocked_users_cannot_open_or_message(api, user, other, third):
         expect_problem(a.post(f"/v1/conversations/{d['id']}/messages", json={"client_msg_id": str(uuid.uuid4()),
                                                                              "text": "x"}), 404, "not_found")
     assert history(user, d["id"])["last_seq"] == 1
+    # Nor edit what they said before (a delete stays one's own business).
+    before = history(user, d["id"])["items"][0]
+    expect_problem(user.patch(f"/v1/conversations/{d['id']}/messages/{before['id']}", json={"text": "y"}), 404,
+                   "not_found")
+    assert history(user, d["id"])["items"][0]["text"] == "before"
     # Nor put each other in a group.
     expect_problem(user.post("/v1/conversations", json={"member_ids": [other.id, third.id]}), 404, "not_found",
                    "member_ids")

@@ -149,6 +149,31 @@ def test_typing_is_rate_limited_and_not_echoed(server, user, other):
         b.close()
 
 
+def test_blocks_stop_typing_and_receipts_in_direct_conversations(server, user, other, third):
+    from social import block
+    c = conv(user, other)
+    send(user, c["id"], "before")
+    block(other, user)
+    a, b = dev(server, user), dev(server, other)
+    try:
+        e = a.call("typing", {"conversation_id": c["id"]}, ref="t1")
+        assert e["op"] == "error" and e["d"]["code"] == "not_found"
+        ack, _ = call_keep(b, "receipt.read", {"conversation_id": c["id"], "seq": 1}, ref="r1")
+        assert ack["op"] == "ack" and ack["d"]["read_seq"] == 1
+        # The receipt stays with other's devices: the next frame user's device sees is this.
+        g = conv(third, user)
+        send(third, g["id"], "marker")
+        ev = a.recv()
+        assert ev["op"] != "receipt", ev
+        while ev["op"] != "message.new":
+            ev = a.recv()
+            assert ev["op"] != "receipt", ev
+        assert ev["d"]["text"] == "marker"
+    finally:
+        a.close()
+        b.close()
+
+
 def test_membership_events(server, api, user, other, third):
     g = conv(user, other, third)
     fourth = api.register()

@@ -31,6 +31,10 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
 ch_err_t ch__chat_member_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint64_t **ids, size_t *n);
 /** Sets *blocked when a blocks b or b blocks a. */
 ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_t b, int *blocked);
+/** CH_ENOTFOUND "conversation not found" (as a send) when c (loaded for viewer) is a direct
+ * conversation and a block stands between its two members; else CH_OK. */
+ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__chat_conv_t *c,
+                                 ch_fault_t *f);
 /** Renders conv for viewer (a member): members (all, or the first CH_CHAT_LIST_MEMBERS_MAX),
  * last_message, unread_count, the viewer's receipts. */
 ch_err_t ch__chat_conv_render(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t conv, int all_members,

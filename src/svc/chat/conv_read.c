@@ -95,6 +95,14 @@ ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_
     return err;
 }
 
+ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__chat_conv_t *c,
+                                 ch_fault_t *f)
+{
+    int blocked = 0;
+    ch_err_t err = c->direct ? ch__chat_blocked(svc, conn, viewer, c->other, &blocked) : CH_OK;
+    return err == CH_OK && blocked ? ch__conv_not_found(f) : err;
+}
+
 ch_err_t ch__chat_id_field(json_t *obj, const char *name, int required, uint64_t *out, ch_fault_t *f)
 {
     json_t *v = json_object_get(obj, name);

@@ -21,6 +21,8 @@ static ch_err_t ch__change(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint64
     if (err)
         return err;
     err = ch__chat_load(svc, conn, viewer, conv, 0, &c, f);
+    if (err == CH_OK && text)
+        err = ch__chat_direct_blocked(svc, conn, viewer, &c, f); /* as a send; a delete stays allowed */
     if (err == CH_OK) {
         ch_db_param_t p[] = {CH_DB_P_INT(msg), CH_DB_P_INT(conv)};
         err = ch_sql_on(svc, conn, "SELECT sender_id, deleted_at FROM messages WHERE id = $1 AND conversation_id = $2",

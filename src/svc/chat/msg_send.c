@@ -52,16 +52,6 @@ static ch_err_t ch__find_sent(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender
     return err;
 }
 
-/* Whether the sender may send to c (a member, so c was loaded): in a direct conversation, no
- * block either way. */
-static ch_err_t ch__may_send(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch__chat_conv_t *c,
-                             ch_fault_t *f)
-{
-    int blocked = 0;
-    ch_err_t err = c->direct ? ch__chat_blocked(svc, conn, sender, c->other, &blocked) : CH_OK;
-    return err == CH_OK && blocked ? ch_fault(f, CH_ENOTFOUND, NULL, "conversation not found") : err;
-}
-
 /* Reads the candidates for the message (the members now, those of them offline) before the
  * transaction: presence is not read under the lock. ch__write reads the members again. */
 static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_t *in, uint64_t **ids, size_t *n,
@@ -79,7 +69,7 @@ static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_
     }
     err = ch__chat_load(svc, conn, sender, in->conversation_id, 0, &c, f);
     if (err == CH_OK)
-        err = ch__may_send(svc, conn, sender, &c, f);
+        err = ch__chat_direct_blocked(svc, conn, sender, &c, f);
     if (err == CH_OK)
         err = ch__chat_member_ids(svc, conn, in->conversation_id, ids, n);
     ch_db_release(svc->db, conn);
@@ -133,7 +123,7 @@ static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sen
     uint64_t conv = in->conversation_id, id = ch_id_next();
     ch_err_t err = ch__chat_load(svc, conn, sender, conv, 1, &c, f);
     if (err == CH_OK)
-        err = ch__may_send(svc, conn, sender, &c, f);
+        err = ch__chat_direct_blocked(svc, conn, sender, &c, f);
     if (err == CH_OK)
         err = ch__recipients(svc, conn, sender, conv, cand, ncand, cand_off, ncand_off, ids, n, offline, noff);
     if (err == CH_OK && in->reply_to) {

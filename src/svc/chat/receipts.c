@@ -42,8 +42,14 @@ ch_err_t ch_chat_receipt(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int64_t 
         rd = ch_db_rows_int(rows, 0, 1);
     }
     ch_db_rows_free(rows);
-    int changed = err == CH_OK && changes > 0;
-    if (changed)
+    int changed = err == CH_OK && changes > 0, blocked = 0;
+    if (changed && c.direct)
+        err = ch__chat_blocked(svc, conn, viewer, c.other, &blocked);
+    if (changed && err == CH_OK && blocked) {
+        /* Across a block the receipt stays with the viewer's own devices. */
+        if ((ids = malloc(sizeof(*ids))) != NULL)
+            ids[n++] = viewer;
+    } else if (changed && err == CH_OK)
         err = ch__chat_member_ids(svc, conn, conv, &ids, &n);
     ch_db_release(svc->db, conn);
     json_t *d = NULL;
