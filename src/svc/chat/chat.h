@@ -48,6 +48,8 @@
  * for the one of seq - 1 (a kv entry per conversation that lives CH_CHAT_ORDER_TTL_MS). */
 #define CH_CHAT_ORDER_WAIT_MS 1000
 #define CH_CHAT_ORDER_TTL_MS 60000
+#define CH_CHAT_ORDER_POLL_MIN_US 500  /* its polls: the first pause, doubled up to */
+#define CH_CHAT_ORDER_POLL_MAX_US 8000
 
 /* ---- conversations ------------------------------------------------------------------- */
 

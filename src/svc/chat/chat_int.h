@@ -55,11 +55,9 @@ ch_err_t ch__chat_msg_get(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint
 void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d);
 /** Publishes message.new of msg (seq of conv) to ids so that every device sees a
  * conversation's messages in seq order, whichever node or thread committed them: waits
- * (at most CH_CHAT_ORDER_WAIT_MS) until seq - 1 was published, as the kv store records.
- * prev_at: when seq - 1 was sent (unix ms): a record missing although it is that recent
- * means its publisher has not got there yet, rather than expired. */
-void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, int64_t prev_at,
-                          json_t *msg);
+ * (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until seq - 1 was published, as the kv
+ * store records (a record that only moves up); at once when there is no record. */
+void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
 /** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,
                              uint64_t user, uint64_t by);

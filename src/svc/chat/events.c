@@ -8,6 +8,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "store/bus.h"
+#include "store/kv_multi.h"
 #include "svc/chat/chat_int.h"
 
 void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d)
@@ -53,24 +54,25 @@ static int64_t ch__published_seq(ch_svc_t *svc, const char *key)
     return seq;
 }
 
-void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, int64_t prev_at,
-                          json_t *msg)
+void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg)
 {
     if (!svc->bus || n == 0)
         return;
-    char key[48], val[24];
+    char key[48];
     snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
     /* seq - 1 committed before seq (the counter row's lock): its publisher is at most a few
-     * steps behind. Wait for it, boundedly; past the bound (a publisher that died between its
-     * commit and its publish) devices fetch the gap by after_seq. */
+     * steps behind. Wait for it, boundedly, polling with backoff; past the bound (a publisher
+     * that died between its commit and its publish) devices fetch the gap by after_seq. No
+     * record (never written, expired, a restarted Redis) or a kv store that cannot say: no
+     * order is known, publish at once. */
     int64_t until = ch_mono_ms() + CH_CHAT_ORDER_WAIT_MS, last;
-    int recent = ch_now_ms() - prev_at < CH_CHAT_ORDER_TTL_MS / 2;
-    while (seq > 1 && ((last = ch__published_seq(svc, key)) >= 0 || (recent && last == -1)) && last < seq - 1 &&
-           ch_mono_ms() < until) {
-        struct timespec ts = {0, 500 * 1000};
+    long pause_us = CH_CHAT_ORDER_POLL_MIN_US;
+    while (seq > 1 && (last = ch__published_seq(svc, key)) >= 0 && last < seq - 1 && ch_mono_ms() < until) {
+        struct timespec ts = {0, pause_us * 1000};
         nanosleep(&ts, NULL);
+        pause_us = pause_us * 2 > CH_CHAT_ORDER_POLL_MAX_US ? CH_CHAT_ORDER_POLL_MAX_US : pause_us * 2;
     }
     ch__chat_publish(svc, ids, n, "message.new", msg);
-    int len = snprintf(val, sizeof(val), "%lld", (long long)seq);
-    (void)ch_kv_set(svc->kv, key, val, (size_t)len, CH_CHAT_ORDER_TTL_MS);
+    /* Only up: a late publisher of an older seq must not move the record back. */
+    (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
 }

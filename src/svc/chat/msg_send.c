@@ -116,8 +116,7 @@ static ch_err_t ch__recipients(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sende
 /* The writes of the message, inside the transaction (see ch__write). */
 static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
                                  const uint64_t *cand, size_t ncand, const uint64_t *cand_off, size_t ncand_off,
-                                 uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out,
-                                 int64_t *prev_at, ch_fault_t *f)
+                                 uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out, ch_fault_t *f)
 {
     ch__chat_conv_t c;
     uint64_t conv = in->conversation_id, id = ch_id_next();
@@ -137,7 +136,6 @@ static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sen
     }
     if (err)
         return err;
-    *prev_at = c.last_activity_at;
     int64_t now = ch_now_ms(), bucket = now / CH_CHAT_BUCKET_MS, seq = 0;
     if (bucket < c.last_bucket)
         bucket = c.last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
@@ -191,15 +189,14 @@ static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sen
  * members it goes to (read after the lock; cand, ncand and offline, noff: the candidates read
  * before it, replaced). */
 static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
-                          uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out,
-                          int64_t *prev_at, ch_fault_t *f)
+                          uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out, ch_fault_t *f)
 {
     uint64_t *cand = *ids, *cand_off = *offline;
     size_t ncand = *n, ncand_off = *noff;
     *ids = *offline = NULL;
     *n = *noff = 0;
     ch_err_t err = ch__write_locked(svc, conn, sender, in, cand, ncand, cand_off, ncand_off, ids, n, offline, noff,
-                                    out, prev_at, f);
+                                    out, f);
     free(cand);
     free(cand_off);
     return err;
@@ -211,7 +208,6 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
     uint64_t *ids = NULL, *offline = NULL;
     size_t n = 0, noff = 0;
     json_t *msg = NULL;
-    int64_t prev_at = 0;
     *created = 0;
     ch_err_t err = ch__audience(svc, viewer, in, &ids, &n, &offline, &noff, &msg, f);
     if (err == CH_ECONFLICT && msg) {
@@ -224,7 +220,7 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
         err = ch_ratelimit_hit(svc, "message", ch_id_format(viewer, who), svc->cfg->rate_limit_messages, 60000, f);
     }
     if (err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
-        err = ch__write(svc, conn, viewer, in, &ids, &n, &offline, &noff, &msg, &prev_at, f);
+        err = ch__write(svc, conn, viewer, in, &ids, &n, &offline, &noff, &msg, f);
         err = ch_sql_end(svc, conn, err);
     }
     if (err != CH_OK) {
@@ -242,7 +238,7 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
     } else if (err == CH_OK) {
         *created = 1;
         ch__chat_publish_new(svc, ids, n, in->conversation_id, json_integer_value(json_object_get(msg, "seq")),
-                             prev_at, msg);
+                             msg);
     }
     free(ids);
     free(offline);
