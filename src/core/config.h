@@ -92,6 +92,7 @@ typedef struct {
     int64_t rate_limit_reactions; /* reaction changes per minute per user */
     int64_t rate_limit_comments;  /* comments and replies per minute per user */
     int64_t rate_limit_messages;  /* chat messages per minute per user */
+    int64_t chat_max_conversations; /* conversations a user may be a member of */
     int64_t login_max_failures;        /* per (handle, address) before backoff */
     int64_t login_window_s;            /* how long failures are remembered */
     int64_t login_ip_max_failures;     /* per address across handles */

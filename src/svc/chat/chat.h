@@ -21,6 +21,8 @@
 
 /** Most members of a group conversation, creator included. */
 #define CH_CHAT_GROUP_MEMBERS_MAX 1024
+/* CHORUS_CHAT_MAX_CONVERSATIONS's default: conversations a user may be a member of. */
+#define CH_CHAT_MAX_CONVERSATIONS 10000
 /** Longest conversation title, in characters. */
 #define CH_CHAT_TITLE_MAX 100
 /** Message text length, in characters. */

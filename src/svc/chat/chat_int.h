@@ -35,6 +35,14 @@ ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_
  * conversation and a block stands between its two members; else CH_OK. */
 ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__chat_conv_t *c,
                                  ch_fault_t *f);
+/* Users per statement of ch__chat_conv_cap. */
+#define CH__CHAT_CAP_CHUNK 256
+/** CH_ECONFLICT naming the user when one of the n ids is already a member of the most
+ * conversations allowed (CHORUS_CHAT_MAX_CONVERSATIONS); checked on conn before they join
+ * one more. Concurrent joins may pass the cap by a few. */
+ch_err_t ch__chat_conv_cap(ch_svc_t *svc, ch_db_conn_t *conn, const uint64_t *ids, size_t n, ch_fault_t *f);
+/** Counts one against viewer's chat rate (CHORUS_RATE_LIMIT_MESSAGES): CH_ERATELIMIT past it. */
+ch_err_t ch__chat_rate_hit(ch_svc_t *svc, uint64_t viewer, ch_fault_t *f);
 /** Renders conv for viewer (a member): members (all, or the first CH_CHAT_LIST_MEMBERS_MAX),
  * last_message, unread_count, the viewer's receipts. */
 ch_err_t ch__chat_conv_render(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t conv, int all_members,
