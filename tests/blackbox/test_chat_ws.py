@@ -174,6 +174,29 @@ def test_blocks_stop_typing_and_receipts_in_direct_conversations(server, user, o
         b.close()
 
 
+def test_group_receipts_go_to_the_reader_and_the_author(server, api, user, other, third):
+    g = conv(user, other, third)
+    send(user, g["id"], "one")
+    send(other, g["id"], "two")  # seq 2, by other
+    a, b, c = dev(server, user), dev(server, other), dev(server, third)
+    c2 = dev(server, third)
+    try:
+        ack, _ = call_keep(c, "receipt.read", {"conversation_id": g["id"], "seq": 2}, ref="r1")
+        assert ack["op"] == "ack" and ack["d"]["read_seq"] == 2
+        assert b.recv_op("receipt")["d"]["user_id"] == third.id  # the author of seq 2
+        assert c2.recv_op("receipt")["d"]["read_seq"] == 2       # the reader's other device
+        # user wrote seq 1, not seq 2: no receipt; the next frame it sees is this.
+        send(other, g["id"], "marker")
+        ev = a.recv()
+        while ev["op"] != "message.new":
+            assert ev["op"] != "receipt", ev
+            ev = a.recv()
+        assert ev["d"]["text"] == "marker"
+    finally:
+        for d in (a, b, c, c2):
+            d.close()
+
+
 def test_membership_events(server, api, user, other, third):
     g = conv(user, other, third)
     fourth = api.register()
