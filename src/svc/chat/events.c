@@ -54,6 +54,27 @@ static int64_t ch__published_seq(ch_svc_t *svc, const char *key)
     return seq;
 }
 
+void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
+{
+    char key[48];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    int64_t last;
+    if (!svc->bus || (last = ch__published_seq(svc, key)) == -2 || last >= seq)
+        return;
+    ch_db_conn_t *conn = NULL;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (ch_db_acquire(svc->db, &conn) != CH_OK)
+        return;
+    ch_err_t err = ch__chat_member_ids(svc, conn, conv, &ids, &n);
+    ch_db_release(svc->db, conn);
+    if (err == CH_OK) {
+        ch__chat_publish(svc, ids, n, "message.new", msg);
+        (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
+    }
+    free(ids);
+}
+
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg)
 {
     if (!svc->bus || n == 0)

@@ -211,7 +211,8 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
     *created = 0;
     ch_err_t err = ch__audience(svc, viewer, in, &ids, &n, &offline, &noff, &msg, f);
     if (err == CH_ECONFLICT && msg) {
-        *out = msg; /* a retry: the original */
+        *out = msg; /* a retry: the original, published again when its publication was lost */
+        ch__chat_republish(svc, in->conversation_id, json_integer_value(json_object_get(msg, "seq")), msg);
         return CH_OK;
     }
     ch_db_conn_t *conn = NULL;
