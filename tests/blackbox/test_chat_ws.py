@@ -218,9 +218,13 @@ def test_membership_events(server, api, user, other, third):
 
 def test_push_jobs_only_for_members_without_a_connection(server, backends, api, user, other, third):
     from social import db_rows
+    from notify_helpers import wait_until
     g = conv(user, other, third)
     online = dev(server, other)
     try:
+        # Presence is recorded after the hello, asynchronously: send once it shows.
+        wait_until(lambda: expect_status(user.get(f"/v1/users/{other.id}/presence"), 200).json["status"] == "online",
+                   "other online")
         send(user, g["id"], "one")
         online.recv_op("message.new")
         rows = db_rows(server, backends, "SELECT user_id, pending FROM chat_push_jobs"
