@@ -99,6 +99,8 @@ typedef struct {
     int64_t rate_limit_comments;  /* comments and replies per minute per user */
     int64_t rate_limit_window_ms; /* the window all four limits above count in (a minute) */
     int64_t consumer_window_ms;   /* durable consumers' watermark window (svc/worker/consumer.h) */
+    int64_t rate_limit_messages;  /* chat messages per minute per user */
+    int64_t chat_max_conversations; /* conversations a user may be a member of */
     int64_t login_max_failures;        /* per (handle, address) before backoff */
     int64_t login_window_s;            /* how long failures are remembered */
     int64_t login_ip_max_failures;     /* per address across handles */

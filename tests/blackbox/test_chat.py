@@ -147,6 +147,11 @@ def test_blocked_users_cannot_open_or_message(api, user, other, third):
         expect_problem(a.post(f"/v1/conversations/{d['id']}/messages", json={"client_msg_id": str(uuid.uuid4()),
                                                                              "text": "x"}), 404, "not_found")
     assert history(user, d["id"])["last_seq"] == 1
+    # Nor edit what they said before (a delete stays one's own business).
+    before = history(user, d["id"])["items"][0]
+    expect_problem(user.patch(f"/v1/conversations/{d['id']}/messages/{before['id']}", json={"text": "y"}), 404,
+                   "not_found")
+    assert history(user, d["id"])["items"][0]["text"] == "before"
     # Nor put each other in a group.
     expect_problem(user.post("/v1/conversations", json={"member_ids": [other.id, third.id]}), 404, "not_found",
                    "member_ids")
@@ -415,3 +420,59 @@ def test_push_jobs_for_offline_members(server, backends, api, user, other, third
     rows = db_rows(server, backends, "SELECT user_id, message_id, seq, pending FROM chat_push_jobs"
                                      f" WHERE conversation_id = {int(g['id'])} ORDER BY user_id")
     assert sorted(rows) == sorted([(other.id, last["id"], "4", "4"), (third.id, last["id"], "4", "4")])
+
+
+def test_push_jobs_go_with_membership(server, backends, api, user, other, third):
+    """A member removed (or leaving) takes their push jobs of the conversation with them."""
+    g = conv(user, other, third)
+    send(user, g["id"], "before")
+    expect_status(user.delete(f"/v1/conversations/{g['id']}/members/{third.id}"), 204)
+    expect_status(other.post(f"/v1/conversations/{g['id']}/leave"), 204)
+    rows = db_rows(server, backends, "SELECT user_id FROM chat_push_jobs"
+                                     f" WHERE conversation_id = {int(g['id'])}")
+    assert rows == []
+
+
+def test_message_rate_limit(start_server):
+    srv = start_server(env={"CHORUS_RATE_LIMIT_MESSAGES": "3"}, name="chat-ratelimit")
+    c = srv.client()
+    a, b = c.register(), c.register()
+    d = conv(a, b)
+    keys = [str(uuid.uuid4()) for _ in range(4)]
+    first = [send(a, d["id"], f"m{i}", client_msg_id=keys[i]) for i in range(3)]
+    r = a.post(f"/v1/conversations/{d['id']}/messages", json={"client_msg_id": keys[3], "text": "one too many"})
+    expect_problem(r, 429, "rate_limited")
+    # A retry of a sent message is not counted: it still returns the original.
+    assert send(a, d["id"], "m0", client_msg_id=keys[0], status=200) == first[0]
+    assert history(a, d["id"])["last_seq"] == 3
+    send(b, d["id"], "the other sender has a budget of its own")
+
+
+def test_conversation_cap_and_group_rate(start_server):
+    """CHORUS_CHAT_MAX_CONVERSATIONS: a create or add that would put a user past it is 409
+    naming that user; group creations and member adds count against the chat rate."""
+    srv = start_server(env={"CHORUS_CHAT_MAX_CONVERSATIONS": "2", "CHORUS_RATE_LIMIT_MESSAGES": "4"},
+                       name="chat-caps")
+    c = srv.client()
+    a, b, x, y = c.register(), c.register(), c.register(), c.register()
+    conv(a, b)  # a: 1, b: 1 (direct: no rate)
+    g = conv(a, b, x)  # a: 2, b: 2, x: 1 (rate 1)
+    r = a.post("/v1/conversations", json={"member_ids": [x.id]})
+    p = expect_problem(r, 409, "conflict")
+    assert a.id in p["detail"]
+    r = x.post("/v1/conversations", json={"member_ids": [y.id, b.id]})  # rate 1 of x
+    p = expect_problem(r, 409, "conflict")
+    assert b.id in p["detail"]
+    conv(x, y)  # x: 2, y: 1
+    r = a.post(f"/v1/conversations/{g['id']}/members/{y.id}")  # rate 2 of a; y: 2 after
+    expect_status(r, 200)
+    z = c.register()
+    # y is now in 2: adding y elsewhere is refused, naming y.
+    h = conv(z, c.register(), c.register())  # z: 1
+    p = expect_problem(z.post(f"/v1/conversations/{h['id']}/members/{y.id}"), 409, "conflict")
+    assert y.id in p["detail"]
+    # The rate: a has made 1 group and 1 add; 2 more adds pass the 4th hit, then 429.
+    w1, w2, w3 = c.register(), c.register(), c.register()
+    expect_status(a.post(f"/v1/conversations/{g['id']}/members/{w1.id}"), 200)
+    expect_status(a.post(f"/v1/conversations/{g['id']}/members/{w2.id}"), 200)
+    expect_problem(a.post(f"/v1/conversations/{g['id']}/members/{w3.id}"), 429, "rate_limited")

@@ -103,3 +103,38 @@ def test_redis_down_keeps_chat_working(start_server, redis_ctl):
         redis_ctl.start()
     send(b, d["id"], "after")
     assert [x["seq"] for x in history(a, d["id"])["items"]] == [1, 2, 3]
+
+
+def test_retry_publishes_a_lost_message_new(start_server, redis_ctl):
+    """A message committed while Redis was down had its message.new lost: a retry of its
+    client_msg_id (200, the original) publishes it again once Redis is back."""
+    from wsclient import connect, port_of
+    srv = start_server(name="chat-republish")
+    c = srv.client()
+    a, b = c.register(), c.register()
+    d = conv(a, b)
+    send(a, d["id"], "before")
+    redis_ctl.stop()
+    try:
+        m = timed(a.post, f"/v1/conversations/{d['id']}/messages", json={"client_msg_id": "lost", "text": "lost"})
+        assert m.status == 201, m.describe()
+    finally:
+        redis_ctl.start()
+    wait_ready(c)
+    from notify_helpers import wait_until
+    from test_kv_degraded import metric
+    wait_until(lambda: metric(c, "chorus_kv_up") == 1, "chorus_kv_up 1 after Redis returned")
+    ws = connect(port_of(srv), token=b.access_token)
+    try:
+        ws.hello()
+        # The bus works again: a message of another conversation reaches b's device.
+        probe = conv(a, c.register(), b)
+        send(a, probe["id"], "probe")
+        assert ws.recv_op("message.new")["d"]["text"] == "probe"
+        again = expect_status(a.post(f"/v1/conversations/{d['id']}/messages",
+                                     json={"client_msg_id": "lost", "text": "lost"}), 200).json
+        assert again == m.json
+        ev = ws.recv_op("message.new")["d"]
+        assert (ev["id"], ev["seq"]) == (m.json["id"], 2)
+    finally:
+        ws.close()

@@ -254,8 +254,10 @@ static void test_membership_events(void **state)
     int created;
     ch_fault_t f = {0};
     json_t *out = NULL;
+    uint64_t d = open_conv(A, "{\"member_ids\":[\"12\"]}", &created); /* made here or before */
     uint64_t g = open_conv(A, "{\"member_ids\":[\"12\"],\"title\":\"x\"}", &created);
     assert_int_equal(created, 0); /* A and B's direct conversation: a title does not make a group */
+    assert_true(g == d);
     g = open_conv(A, "{\"member_ids\":[\"12\", \"12\", \"11\", \"13\"]}", &created);
     bus_start();
     OK(ch_chat_member_remove(&svc, A, g, C, &f));

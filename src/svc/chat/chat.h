@@ -21,6 +21,8 @@
 
 /** Most members of a group conversation, creator included. */
 #define CH_CHAT_GROUP_MEMBERS_MAX 1024
+/* CHORUS_CHAT_MAX_CONVERSATIONS's default: conversations a user may be a member of. */
+#define CH_CHAT_MAX_CONVERSATIONS 10000
 /** Longest conversation title, in characters. */
 #define CH_CHAT_TITLE_MAX 100
 /** Message text length, in characters. */
@@ -43,6 +45,13 @@
  * between two fanned-out typing events of one user in one conversation. */
 #define CH_CHAT_TYPING_EXPIRES_MS 6000
 #define CH_CHAT_TYPING_INTERVAL_MS 2000
+
+/** message.new goes out in seq order per conversation: a publisher waits at most this long
+ * for the one of seq - 1 (a kv entry per conversation that lives CH_CHAT_ORDER_TTL_MS). */
+#define CH_CHAT_ORDER_WAIT_MS 1000
+#define CH_CHAT_ORDER_TTL_MS 60000
+#define CH_CHAT_ORDER_POLL_MIN_US 500  /* its polls: the first pause, doubled up to */
+#define CH_CHAT_ORDER_POLL_MAX_US 8000
 
 /* ---- conversations ------------------------------------------------------------------- */
 
@@ -80,7 +89,7 @@ typedef struct {
  * WS frames carry it) from d into in (borrowing d's strings). */
 ch_err_t ch_chat_send_parse(json_t *d, int with_conversation, ch_chat_send_t *in, ch_fault_t *f);
 /** Sends a message; a retry of (viewer, client_msg_id) returns the original with *created 0.
- * *out is the message. */
+ * A new one past CHORUS_RATE_LIMIT_MESSAGES a minute: CH_ERATELIMIT. *out is the message. */
 ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, json_t **out, int *created,
                           ch_fault_t *f);
 /** A page of history, rendered in ascending seq order: with after_seq >= 0, the first

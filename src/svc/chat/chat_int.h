@@ -17,6 +17,7 @@ typedef struct {
     int64_t last_seq;
     int64_t last_bucket;
     int64_t members_count;
+    int64_t last_activity_at; /* unix ms */
     int admin;           /* the viewer is an admin */
     int64_t delivered_seq, read_seq; /* the viewer's receipts */
 } ch__chat_conv_t;
@@ -30,6 +31,18 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
 ch_err_t ch__chat_member_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint64_t **ids, size_t *n);
 /** Sets *blocked when a blocks b or b blocks a. */
 ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_t b, int *blocked);
+/** CH_ENOTFOUND "conversation not found" (as a send) when c (loaded for viewer) is a direct
+ * conversation and a block stands between its two members; else CH_OK. */
+ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__chat_conv_t *c,
+                                 ch_fault_t *f);
+/* Users per statement of ch__chat_conv_cap. */
+#define CH__CHAT_CAP_CHUNK 256
+/** CH_ECONFLICT naming the user when one of the n ids is already a member of the most
+ * conversations allowed (CHORUS_CHAT_MAX_CONVERSATIONS); checked on conn before they join
+ * one more. Concurrent joins may pass the cap by a few. */
+ch_err_t ch__chat_conv_cap(ch_svc_t *svc, ch_db_conn_t *conn, const uint64_t *ids, size_t n, ch_fault_t *f);
+/** Counts one against viewer's chat rate (CHORUS_RATE_LIMIT_MESSAGES): CH_ERATELIMIT past it. */
+ch_err_t ch__chat_rate_hit(ch_svc_t *svc, uint64_t viewer, ch_fault_t *f);
 /** Renders conv for viewer (a member): members (all, or the first CH_CHAT_LIST_MEMBERS_MAX),
  * last_message, unread_count, the viewer's receipts. */
 ch_err_t ch__chat_conv_render(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t conv, int all_members,
@@ -48,6 +61,16 @@ ch_err_t ch__chat_msg_get(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint
  * Nothing when the process has no bus; a bus failure is logged and counted, never an error
  * of the request (devices catch up from history). */
 void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d);
+/** Publishes message.new of msg (seq of conv) to ids so that every device sees a
+ * conversation's messages in seq order, whichever node or thread committed them: waits
+ * (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until seq - 1 was published, as the kv
+ * store records (a record that only moves up); at once when there is no record. */
+void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
+/** After a retry found msg (seq of conv) already committed: when the ordering record is
+ * below seq (its publication was lost: a bus or kv failure after the commit, a process that
+ * died there), publishes message.new again to conv's members now, read on its own connection.
+ * Nothing when the kv store cannot say. */
+void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg);
 /** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,
                              uint64_t user, uint64_t by);

@@ -21,15 +21,24 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
     int pg = strcmp(ch_db_kind(svc->db), "postgres") == 0;
     ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(viewer)};
     ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_sql_on(svc, conn,
-                             for_update && pg
-                                 ? "SELECT c.kind, c.direct_key, c.last_seq, c.last_bucket, c.members_count, m.role,"
-                                   " m.delivered_seq, m.read_seq FROM conversations c JOIN conversation_members m"
-                                   " ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1 FOR UPDATE OF c"
-                                 : "SELECT c.kind, c.direct_key, c.last_seq, c.last_bucket, c.members_count, m.role,"
-                                   " m.delivered_seq, m.read_seq FROM conversations c JOIN conversation_members m"
-                                   " ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1",
-                             p, CH_NPARAMS(p), &rows, NULL);
+    ch_err_t err = CH_OK;
+    if (for_update && pg) {
+        /* The conversation's row first, alone: READ COMMITTED re-checks only the locked row
+         * of a joined FOR UPDATE, so a member row deleted by the lock's previous holder
+         * would still be seen. The member row is read by the next statement, whose snapshot
+         * is taken after the lock is ours. */
+        err = ch_sql_on(svc, conn, "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", p, 1, &rows, NULL);
+        if (err == CH_OK && ch_db_rows_count(rows) != 1)
+            err = ch__conv_not_found(f);
+        ch_db_rows_free(rows);
+        rows = NULL;
+    }
+    if (err == CH_OK)
+        err = ch_sql_on(svc, conn,
+                        "SELECT c.kind, c.direct_key, c.last_seq, c.last_bucket, c.members_count, m.role,"
+                        " m.delivered_seq, m.read_seq, c.last_activity_at FROM conversations c JOIN conversation_members m"
+                        " ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1",
+                        p, CH_NPARAMS(p), &rows, NULL);
     if (err == CH_OK && ch_db_rows_count(rows) != 1)
         err = ch__conv_not_found(f);
     if (err == CH_OK) {
@@ -46,6 +55,7 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
         c->admin = strcmp(ch_db_rows_text(rows, 0, 5), "admin") == 0;
         c->delivered_seq = ch_db_rows_int(rows, 0, 6);
         c->read_seq = ch_db_rows_int(rows, 0, 7);
+        c->last_activity_at = ch_db_rows_int(rows, 0, 8);
     }
     ch_db_rows_free(rows);
     return err;
@@ -83,6 +93,14 @@ ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_
     *blocked = err == CH_OK && ch_db_rows_count(rows) > 0;
     ch_db_rows_free(rows);
     return err;
+}
+
+ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, const ch__chat_conv_t *c,
+                                 ch_fault_t *f)
+{
+    int blocked = 0;
+    ch_err_t err = c->direct ? ch__chat_blocked(svc, conn, viewer, c->other, &blocked) : CH_OK;
+    return err == CH_OK && blocked ? ch__conv_not_found(f) : err;
 }
 
 ch_err_t ch__chat_id_field(json_t *obj, const char *name, int required, uint64_t *out, ch_fault_t *f)

@@ -118,6 +118,9 @@ static ch_err_t ch__create_direct(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t vi
         ch_db_rows_free(rows);
     }
     int added;
+    uint64_t pair[2] = {viewer, other};
+    if (err == CH_OK && *created)
+        err = ch__chat_conv_cap(svc, conn, pair, 2, f);
     if (err == CH_OK && *created)
         err = ch__insert_member(svc, conn, id, viewer, viewer, "admin", 0, now, &added);
     if (err == CH_OK && *created)
@@ -138,6 +141,10 @@ static ch_err_t ch__create_group(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t vie
                              " members_count) VALUES($1, 'group', $2, $3, $4, $4, $5)",
                              p, CH_NPARAMS(p), NULL, NULL);
     int added = 1;
+    if (err == CH_OK)
+        err = ch__chat_conv_cap(svc, conn, &viewer, 1, f);
+    if (err == CH_OK)
+        err = ch__chat_conv_cap(svc, conn, ids, n, f);
     if (err == CH_OK)
         err = ch__insert_member(svc, conn, id, viewer, viewer, "admin", 0, now, &added);
     for (size_t i = 0; err == CH_OK && i < n; i++) {
@@ -166,6 +173,10 @@ ch_err_t ch_chat_conv_create(ch_svc_t *svc, uint64_t viewer, json_t *body, json_
         return err;
     *created = 1;
     ch_db_conn_t *conn = NULL;
+    if (n > 1 && (err = ch__chat_rate_hit(svc, viewer, f)) != CH_OK) {
+        free(ids);
+        return err;
+    }
     if ((err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
         if (n == 1)
             err = ch__create_direct(svc, conn, viewer, ids[0], &conv, created, f);
@@ -204,7 +215,9 @@ ch_err_t ch_chat_member_add(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint6
     size_t n = 0;
     if (user == 0 || user > INT64_MAX)
         return ch__user_not_found(f);
-    ch_err_t err = ch_sql_begin(svc, 1, &conn);
+    ch_err_t err = ch__chat_rate_hit(svc, viewer, f);
+    if (err == CH_OK)
+        err = ch_sql_begin(svc, 1, &conn);
     if (err)
         return err;
     err = ch__chat_load(svc, conn, viewer, conv, 1, &c, f);
@@ -222,6 +235,8 @@ ch_err_t ch_chat_member_add(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint6
         if (err == CH_OK && !member) {
             if (c.members_count >= CH_CHAT_GROUP_MEMBERS_MAX)
                 err = ch_fault(f, CH_ECONFLICT, NULL, "a group has at most %d members", CH_CHAT_GROUP_MEMBERS_MAX);
+            if (err == CH_OK)
+                err = ch__chat_conv_cap(svc, conn, &user, 1, f);
             if (err == CH_OK)
                 err = ch__insert_member(svc, conn, conv, user, viewer, "member", c.last_seq, ch_now_ms(), &added);
             if (err == CH_OK && !added)
@@ -265,6 +280,12 @@ ch_err_t ch_chat_member_remove(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ui
                         CH_NPARAMS(p), NULL, &changes);
         if (err == CH_OK && changes == 0)
             err = ch_fault(f, CH_ENOTFOUND, NULL, "user is not a member of the conversation");
+    }
+    if (err == CH_OK) {
+        /* Push jobs do not outlive membership: nothing of the conversation is pushed to them. */
+        ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(user)};
+        err = ch_sql_on(svc, conn, "DELETE FROM chat_push_jobs WHERE conversation_id = $1 AND user_id = $2", p,
+                        CH_NPARAMS(p), NULL, NULL);
     }
     if (err == CH_OK)
         err = ch__count_members(svc, conn, conv, -1);

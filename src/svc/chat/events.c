@@ -1,10 +1,14 @@
 /* Chat events to members' devices through the bus, after the commit. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "store/bus.h"
+#include "store/kv_multi.h"
 #include "svc/chat/chat_int.h"
 
 void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d)
@@ -30,4 +34,66 @@ void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const
                           ch_id_format(user, b[1]), "by", ch_id_format(by, b[2]));
     ch__chat_publish(svc, ids, n, op, d);
     json_decref(d);
+}
+
+/* The last seq of conv whose message.new was published; -1 when there is no record (never,
+ * expired), -2 when the kv store cannot say (down: waiting would only slow every send). */
+static int64_t ch__published_seq(ch_svc_t *svc, const char *key)
+{
+    char *v = NULL;
+    size_t len = 0;
+    int64_t seq = -1;
+    if (ch_kv_get(svc->kv, key, &v, &len) != CH_OK)
+        return -2;
+    if (v) {
+        char buf[24];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), v);
+        seq = strtoll(buf, NULL, 10);
+    }
+    free(v);
+    return seq;
+}
+
+void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
+{
+    char key[48];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    int64_t last;
+    if (!svc->bus || (last = ch__published_seq(svc, key)) == -2 || last >= seq)
+        return;
+    ch_db_conn_t *conn = NULL;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (ch_db_acquire(svc->db, &conn) != CH_OK)
+        return;
+    ch_err_t err = ch__chat_member_ids(svc, conn, conv, &ids, &n);
+    ch_db_release(svc->db, conn);
+    if (err == CH_OK) {
+        ch__chat_publish(svc, ids, n, "message.new", msg);
+        (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
+    }
+    free(ids);
+}
+
+void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg)
+{
+    if (!svc->bus || n == 0)
+        return;
+    char key[48];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    /* seq - 1 committed before seq (the counter row's lock): its publisher is at most a few
+     * steps behind. Wait for it, boundedly, polling with backoff; past the bound (a publisher
+     * that died between its commit and its publish) devices fetch the gap by after_seq. No
+     * record (never written, expired, a restarted Redis) or a kv store that cannot say: no
+     * order is known, publish at once. */
+    int64_t until = ch_mono_ms() + CH_CHAT_ORDER_WAIT_MS, last;
+    long pause_us = CH_CHAT_ORDER_POLL_MIN_US;
+    while (seq > 1 && (last = ch__published_seq(svc, key)) >= 0 && last < seq - 1 && ch_mono_ms() < until) {
+        struct timespec ts = {0, pause_us * 1000};
+        nanosleep(&ts, NULL);
+        pause_us = pause_us * 2 > CH_CHAT_ORDER_POLL_MAX_US ? CH_CHAT_ORDER_POLL_MAX_US : pause_us * 2;
+    }
+    ch__chat_publish(svc, ids, n, "message.new", msg);
+    /* Only up: a late publisher of an older seq must not move the record back. */
+    (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
 }

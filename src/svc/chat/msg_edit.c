@@ -21,6 +21,8 @@ static ch_err_t ch__change(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint64
     if (err)
         return err;
     err = ch__chat_load(svc, conn, viewer, conv, 0, &c, f);
+    if (err == CH_OK && text)
+        err = ch__chat_direct_blocked(svc, conn, viewer, &c, f); /* as a send; a delete stays allowed */
     if (err == CH_OK) {
         ch_db_param_t p[] = {CH_DB_P_INT(msg), CH_DB_P_INT(conv)};
         err = ch_sql_on(svc, conn, "SELECT sender_id, deleted_at FROM messages WHERE id = $1 AND conversation_id = $2",
@@ -37,12 +39,19 @@ static ch_err_t ch__change(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint64
         err = ch_fault(f, CH_ENOTFOUND, NULL, "message was deleted");
     int changed = err == CH_OK && !deleted;
     if (changed) {
-        int64_t now = ch_now_ms();
+        /* deleted_at IS NULL: a delete committed since the read above (PostgreSQL re-checks
+         * the row) leaves a tombstone that an edit must not fill again. */
+        int64_t now = ch_now_ms(), changes = 0;
         ch_db_param_t pe[] = {CH_DB_P_INT(msg), CH_DB_P_INT(now), CH_DB_P_TEXT(text)};
         err = ch_sql_on(svc, conn,
-                        text ? "UPDATE messages SET text = $3, edited_at = $2 WHERE id = $1"
-                             : "UPDATE messages SET text = NULL, deleted_at = $2 WHERE id = $1",
-                        pe, text ? 3 : 2, NULL, NULL);
+                        text ? "UPDATE messages SET text = $3, edited_at = $2 WHERE id = $1 AND deleted_at IS NULL"
+                             : "UPDATE messages SET text = NULL, deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+                        pe, text ? 3 : 2, NULL, &changes);
+        if (err == CH_OK && changes != 1) {
+            changed = 0;
+            if (text)
+                err = ch_fault(f, CH_ENOTFOUND, NULL, "message was deleted");
+        }
     }
     if (err == CH_OK)
         err = ch__chat_msg_get(svc, conn, conv, msg, &m, f);

@@ -4,6 +4,17 @@
 
 #include "svc/chat/chat_int.h"
 
+/* (bucket, seq) sorts as seq (msg_send.c), so "seq > $2" is "(bucket, seq) > (the bucket of
+ * seq $2 + 1, $2)" and "seq < $3" is "(bucket, seq) < (the bucket of seq $3 - 1, $3)": row
+ * values the (conversation_id, bucket, seq) index range starts and stops at, on SQLite and
+ * PostgreSQL alike, instead of scanning to the end of the conversation. */
+#define CH__LOW_BUCKET                                                                                     \
+    "COALESCE((SELECT MAX(b.bucket) FROM message_buckets b WHERE b.conversation_id = $1"                   \
+    " AND b.first_seq <= $2 + 1), 0)"
+#define CH__HIGH_BUCKET                                                                                    \
+    "COALESCE((SELECT MAX(b.bucket) FROM message_buckets b WHERE b.conversation_id = $1"                   \
+    " AND b.first_seq < $3), -1)"
+
 ch_err_t ch_chat_msg_history(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int64_t after_seq, int64_t before_seq,
                              int limit, json_t **out, ch_fault_t *f)
 {
@@ -25,12 +36,12 @@ ch_err_t ch_chat_msg_history(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int6
         err = ch_sql_on(
             svc, conn,
             ascending ? "SELECT " CH__CHAT_MSG_COLUMNS " FROM messages m WHERE m.conversation_id = $1"
-                        " AND m.bucket >= COALESCE((SELECT MAX(b.bucket) FROM message_buckets b"
-                        " WHERE b.conversation_id = $1 AND b.first_seq <= $2 + 1), 0)"
+                        " AND (m.bucket, m.seq) > (" CH__LOW_BUCKET ", $2)"
+                        " AND (m.bucket, m.seq) < (" CH__HIGH_BUCKET ", $3)"
                         " AND m.seq > $2 AND m.seq < $3 ORDER BY m.bucket, m.seq LIMIT $4"
                       : "SELECT " CH__CHAT_MSG_COLUMNS " FROM messages m WHERE m.conversation_id = $1"
-                        " AND m.bucket <= COALESCE((SELECT MAX(b.bucket) FROM message_buckets b"
-                        " WHERE b.conversation_id = $1 AND b.first_seq < $3), -1)"
+                        " AND (m.bucket, m.seq) > (" CH__LOW_BUCKET ", $2)"
+                        " AND (m.bucket, m.seq) < (" CH__HIGH_BUCKET ", $3)"
                         " AND m.seq > $2 AND m.seq < $3 ORDER BY m.bucket DESC, m.seq DESC LIMIT $4",
             p, CH_NPARAMS(p), &rows, NULL);
     }

@@ -8,6 +8,7 @@
 #include "svc/chat/chat_int.h"
 #include "svc/chat/push_jobs.h"
 #include "svc/common/fields.h"
+#include "svc/common/ratelimit.h"
 
 ch_err_t ch_chat_send_parse(json_t *d, int with_conversation, ch_chat_send_t *in, ch_fault_t *f)
 {
@@ -51,17 +52,8 @@ static ch_err_t ch__find_sent(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender
     return err;
 }
 
-/* Whether the sender may send to c (a member, so c was loaded): in a direct conversation, no
- * block either way. */
-static ch_err_t ch__may_send(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch__chat_conv_t *c,
-                             ch_fault_t *f)
-{
-    int blocked = 0;
-    ch_err_t err = c->direct ? ch__chat_blocked(svc, conn, sender, c->other, &blocked) : CH_OK;
-    return err == CH_OK && blocked ? ch_fault(f, CH_ENOTFOUND, NULL, "conversation not found") : err;
-}
-
-/* Reads who gets the message (members, those offline) before the transaction. */
+/* Reads the candidates for the message (the members now, those of them offline) before the
+ * transaction: presence is not read under the lock. ch__write reads the members again. */
 static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_t *in, uint64_t **ids, size_t *n,
                              uint64_t **offline, size_t *noff, json_t **found, ch_fault_t *f)
 {
@@ -77,7 +69,7 @@ static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_
     }
     err = ch__chat_load(svc, conn, sender, in->conversation_id, 0, &c, f);
     if (err == CH_OK)
-        err = ch__may_send(svc, conn, sender, &c, f);
+        err = ch__chat_direct_blocked(svc, conn, sender, &c, f);
     if (err == CH_OK)
         err = ch__chat_member_ids(svc, conn, in->conversation_id, ids, n);
     ch_db_release(svc->db, conn);
@@ -89,15 +81,50 @@ static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_
     return err;
 }
 
-/* The writes of the message, inside the transaction; *out is the message. */
-static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
-                          const uint64_t *offline, size_t noff, json_t **out, ch_fault_t *f)
+static int ch__has(const uint64_t *ids, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* The members of conv now (read under the conversation's lock) into *ids, *n, and into
+ * offline (*noff) those of them without the sender who are offline: offline among the
+ * candidates read before the lock, or not among them (added meanwhile: no presence read). */
+static ch_err_t ch__recipients(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, uint64_t conv,
+                               const uint64_t *cand, size_t ncand, const uint64_t *cand_off, size_t ncand_off,
+                               uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff)
+{
+    free(*ids);
+    free(*offline);
+    *ids = *offline = NULL;
+    *n = *noff = 0;
+    ch_err_t err = ch__chat_member_ids(svc, conn, conv, ids, n);
+    if (err || *n == 0)
+        return err;
+    if (!(*offline = malloc(*n * sizeof(**offline))))
+        return CH_EINTERNAL;
+    for (size_t i = 0; i < *n; i++) {
+        uint64_t u = (*ids)[i];
+        if (u != sender && (!ch__has(cand, ncand, u) || ch__has(cand_off, ncand_off, u)))
+            (*offline)[(*noff)++] = u;
+    }
+    return CH_OK;
+}
+
+/* The writes of the message, inside the transaction (see ch__write). */
+static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
+                                 const uint64_t *cand, size_t ncand, const uint64_t *cand_off, size_t ncand_off,
+                                 uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out, ch_fault_t *f)
 {
     ch__chat_conv_t c;
     uint64_t conv = in->conversation_id, id = ch_id_next();
     ch_err_t err = ch__chat_load(svc, conn, sender, conv, 1, &c, f);
     if (err == CH_OK)
-        err = ch__may_send(svc, conn, sender, &c, f);
+        err = ch__chat_direct_blocked(svc, conn, sender, &c, f);
+    if (err == CH_OK)
+        err = ch__recipients(svc, conn, sender, conv, cand, ncand, cand_off, ncand_off, ids, n, offline, noff);
     if (err == CH_OK && in->reply_to) {
         ch_db_param_t p[] = {CH_DB_P_INT(in->reply_to), CH_DB_P_INT(conv)};
         ch_db_rows_t *rows = NULL;
@@ -113,6 +140,7 @@ static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, co
     if (bucket < c.last_bucket)
         bucket = c.last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
     ch_db_rows_t *rows = NULL;
+    int64_t changes = 0;
     ch_db_param_t pc[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(now)};
     err = ch_sql_on(svc, conn,
                     "UPDATE conversations SET last_seq = last_seq + 1, last_bucket = $2, last_activity_at = $3"
@@ -146,12 +174,31 @@ static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, co
         err = ch_sql_on(svc, conn,
                         "UPDATE conversation_members SET delivered_seq = $3, read_seq = $3"
                         " WHERE conversation_id = $1 AND user_id = $2",
-                        p, CH_NPARAMS(p), NULL, NULL);
+                        p, CH_NPARAMS(p), NULL, &changes);
+        if (err == CH_OK && changes != 1)
+            err = ch_fault(f, CH_ENOTFOUND, NULL, "conversation not found"); /* no longer a member */
     }
     if (err == CH_OK)
-        err = ch__chat_push_jobs(svc, conn, conv, offline, noff, id, seq);
+        err = ch__chat_push_jobs(svc, conn, conv, *offline, *noff, id, seq);
     if (err == CH_OK)
         err = ch__chat_msg_get(svc, conn, conv, id, out, f);
+    return err;
+}
+
+/* The writes of the message, inside the transaction; *out is the message; *ids, *n the
+ * members it goes to (read after the lock; cand, ncand and offline, noff: the candidates read
+ * before it, replaced). */
+static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
+                          uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out, ch_fault_t *f)
+{
+    uint64_t *cand = *ids, *cand_off = *offline;
+    size_t ncand = *n, ncand_off = *noff;
+    *ids = *offline = NULL;
+    *n = *noff = 0;
+    ch_err_t err = ch__write_locked(svc, conn, sender, in, cand, ncand, cand_off, ncand_off, ids, n, offline, noff,
+                                    out, f);
+    free(cand);
+    free(cand_off);
     return err;
 }
 
@@ -164,12 +211,17 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
     *created = 0;
     ch_err_t err = ch__audience(svc, viewer, in, &ids, &n, &offline, &noff, &msg, f);
     if (err == CH_ECONFLICT && msg) {
-        *out = msg; /* a retry: the original */
+        *out = msg; /* a retry: the original, published again when its publication was lost */
+        ch__chat_republish(svc, in->conversation_id, json_integer_value(json_object_get(msg, "seq")), msg);
         return CH_OK;
     }
     ch_db_conn_t *conn = NULL;
+    if (err == CH_OK && svc->cfg && svc->cfg->rate_limit_messages > 0) {
+        char who[CH_ID_STR_LEN];
+        err = ch_ratelimit_hit(svc, "message", ch_id_format(viewer, who), svc->cfg->rate_limit_messages, 60000, f);
+    }
     if (err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
-        err = ch__write(svc, conn, viewer, in, offline, noff, &msg, f);
+        err = ch__write(svc, conn, viewer, in, &ids, &n, &offline, &noff, &msg, f);
         err = ch_sql_end(svc, conn, err);
     }
     if (err != CH_OK) {
@@ -186,7 +238,8 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
         err = e2 == CH_ENOTFOUND ? CH_ECONFLICT : e2;
     } else if (err == CH_OK) {
         *created = 1;
-        ch__chat_publish(svc, ids, n, "message.new", msg);
+        ch__chat_publish_new(svc, ids, n, in->conversation_id, json_integer_value(json_object_get(msg, "seq")),
+                             msg);
     }
     free(ids);
     free(offline);

@@ -5,6 +5,28 @@
 #include "core/id.h"
 #include "svc/chat/chat_int.h"
 
+/* {viewer, the sender of conv's message at seq when another} into *ids (malloc'd), *n. */
+static ch_err_t ch__receipt_group_audience(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint64_t conv,
+                                           int64_t seq, uint64_t **ids, size_t *n)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(seq)};
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT sender_id FROM messages WHERE conversation_id = $1 AND bucket ="
+                             " (SELECT MAX(bucket) FROM message_buckets WHERE conversation_id = $1 AND first_seq <= $2)"
+                             " AND seq = $2",
+                             p, CH_NPARAMS(p), &rows, NULL);
+    if (err == CH_OK && !(*ids = malloc(2 * sizeof(**ids))))
+        err = CH_EINTERNAL;
+    if (err == CH_OK) {
+        (*ids)[(*n)++] = viewer;
+        if (ch_db_rows_count(rows) == 1 && (uint64_t)ch_db_rows_int(rows, 0, 0) != viewer)
+            (*ids)[(*n)++] = (uint64_t)ch_db_rows_int(rows, 0, 0);
+    }
+    ch_db_rows_free(rows);
+    return err;
+}
+
 ch_err_t ch_chat_receipt(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int64_t seq, int read, json_t **out,
                          ch_fault_t *f)
 {
@@ -42,8 +64,18 @@ ch_err_t ch_chat_receipt(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int64_t 
         rd = ch_db_rows_int(rows, 0, 1);
     }
     ch_db_rows_free(rows);
-    int changed = err == CH_OK && changes > 0;
-    if (changed)
+    int changed = err == CH_OK && changes > 0, blocked = 0;
+    if (changed && c.direct)
+        err = ch__chat_blocked(svc, conn, viewer, c.other, &blocked);
+    if (changed && err == CH_OK && blocked) {
+        /* Across a block the receipt stays with the viewer's own devices. */
+        if ((ids = malloc(sizeof(*ids))) != NULL)
+            ids[n++] = viewer;
+    } else if (changed && err == CH_OK && !c.direct) {
+        /* A group: the reader's own devices and the author of the message at seq, not every
+         * member (n readers telling n members is n² events). */
+        err = ch__receipt_group_audience(svc, conn, viewer, conv, seq, &ids, &n);
+    } else if (changed && err == CH_OK)
         err = ch__chat_member_ids(svc, conn, conv, &ids, &n);
     ch_db_release(svc->db, conn);
     json_t *d = NULL;

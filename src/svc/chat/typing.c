@@ -16,6 +16,8 @@ ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_
     if (err)
         return err;
     err = ch__chat_load(svc, conn, viewer, conv, 0, &c, f);
+    if (err == CH_OK)
+        err = ch__chat_direct_blocked(svc, conn, viewer, &c, f);
     ch_db_release(svc->db, conn);
     if (err)
         return err;

@@ -11,6 +11,7 @@
 #include "store/bus.h"
 #include "store/db.h"
 #include "store/kv.h"
+#include "store/kv_multi.h"
 #include "svc/chat/peers.h"
 #include "svc/chat/share.h"
 #include "svc/graph/visibility.h"
@@ -160,6 +161,59 @@ ch_err_t ch_presence_connected(ch_svc_t *svc, uint64_t user_id, int *online)
     int st = CH_PRESENCE_OFFLINE;
     ch_err_t e = ch__presence_aggregate(svc, user_id, &st);
     *online = e == CH_OK && st != CH_PRESENCE_OFFLINE;
+    return e;
+}
+
+ch_err_t ch_presence_connected_many(ch_svc_t *svc, const uint64_t *ids, size_t n, int *online)
+{
+    memset(online, 0, n * sizeof(*online));
+    if (n == 0)
+        return CH_OK;
+    json_t *list;
+    ch_err_t e = ch__presence_instances(svc, &list);
+    if (e != CH_OK)
+        return e;
+    uint64_t *live = malloc((json_object_size(list) + 1) * sizeof(*live));
+    size_t nlive = 0;
+    if (!live) {
+        json_decref(list);
+        return CH_EINTERNAL;
+    }
+    int64_t now = ch_now_ms();
+    const char *k;
+    json_t *v;
+    json_object_foreach(list, k, v)
+    {
+        if (now - json_integer_value(v) <= CH_PRESENCE_TTL_MS)
+            live[nlive++] = strtoull(k, NULL, 10);
+    }
+    json_decref(list);
+    size_t nk = n * nlive;
+    if (nk == 0) {
+        free(live);
+        return CH_OK;
+    }
+    char *buf = malloc(nk * CH__PRESENCE_KEY_MAX), **vals = calloc(nk, sizeof(*vals));
+    const char **keys = malloc(nk * sizeof(*keys));
+    if (!buf || !vals || !keys)
+        e = CH_EINTERNAL;
+    for (size_t i = 0; e == CH_OK && i < n; i++)
+        for (size_t j = 0; j < nlive; j++) {
+            char *key = buf + (i * nlive + j) * CH__PRESENCE_KEY_MAX;
+            ch__presence_user_key(key, ids[i], live[j]);
+            keys[i * nlive + j] = key;
+        }
+    if (e == CH_OK)
+        e = ch_kv_get_many(svc->kv, keys, nk, vals);
+    for (size_t x = 0; e == CH_OK && x < nk; x++) {
+        if (vals[x] && (vals[x][0] == '1' || vals[x][0] == '2'))
+            online[x / nlive] = 1;
+        free(vals[x]);
+    }
+    free(buf);
+    free(vals);
+    free(keys);
+    free(live);
     return e;
 }
 

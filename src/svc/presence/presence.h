@@ -30,6 +30,12 @@ typedef enum { CH_PRESENCE_OFFLINE = 0, CH_PRESENCE_ONLINE = 1, CH_PRESENCE_IDLE
  * else 0. CH_EUNAVAILABLE when the store that knows cannot be read. */
 ch_err_t ch_presence_connected(ch_svc_t *svc, uint64_t user_id, int *online);
 
+/** ch_presence_connected for the n users ids at once: online[i] (room for n) 1 when ids[i]
+ * has a live gateway connection on some node. The instances list is read once and every
+ * (user, live instance) record in one kv round trip. CH_EUNAVAILABLE when the store cannot
+ * be read (every online[i] is then 0). */
+ch_err_t ch_presence_connected_many(ch_svc_t *svc, const uint64_t *ids, size_t n, int *online);
+
 /** Records user_id's status on gateway instance (node_status: a ch_presence_status_t, OFFLINE
  * when its last device there left) and, when the user's status across nodes changed, sends
  * a `presence` event to the connected users who may see it. Blocking (kv, SQL): worker
