@@ -74,6 +74,7 @@ bench: build/chorusd
 	bench/hcache/run.sh
 	bench/feedhome/run.sh
 	bench/reads/run.sh
+	bench/wsload/run.sh
 	build/feedlab_costmodel
 
 feedlab: build/chorusd
