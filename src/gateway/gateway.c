@@ -11,7 +11,10 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "gateway/gw_internal.h"
+#include "http/admission.h"
 #include "store/bus.h"
+#include "store/db.h"
+#include "svc/auth/auth.h"
 #include "svc/presence/presence.h"
 
 #define CH_GW_PATH "/v1/ws"
@@ -177,7 +180,8 @@ static int ch__gw_problem(h2o_req_t *req, ch_err_t err, const char *detail)
     free(body);
     req->res.status = status;
     req->res.reason = status == 401 ? "Unauthorized" : status == 429 ? "Too Many Requests"
-                    : status == 400 ? "Bad Request" : status == 405 ? "Method Not Allowed" : "Service Unavailable";
+                    : status == 400 ? "Bad Request" : status == 405 ? "Method Not Allowed"
+                    : status == 500 ? "Internal Server Error" : "Service Unavailable";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/problem+json"));
     if (status == 401)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
@@ -217,6 +221,63 @@ static int ch__gw_token(h2o_req_t *req, const char **tok, size_t *len)
     return 0;
 }
 
+/* An upgrade waiting for its session check. */
+typedef struct {
+    uv_work_t work;
+    ch__gw_loop_t *l;
+    h2o_req_t *req;      /* NULL once h2o disposed the request (the client left) */
+    const char *key;     /* the client's Sec-WebSocket-Key, in req's headers */
+    ch_token_claims_t claims;
+    int64_t deadline_ms; /* ch_mono_ms time (CHORUS_REQUEST_TIMEOUT) */
+    void **slot;         /* in req's pool: points back here until the job is done */
+    ch_err_t err;
+    ch_fault_t fault;
+} ch__gw_ujob_t;
+
+static void ch__gw_ujob_req_gone(void *slot)
+{
+    ch__gw_ujob_t *j = *(void **)slot;
+    if (j)
+        j->req = NULL;
+}
+
+static void ch__gw_ujob_run(uv_work_t *w)
+{
+    ch__gw_ujob_t *j = w->data;
+    ch_admission_dequeue();
+    if (ch_mono_ms() >= j->deadline_ms) {
+        ch_admission_count(CH_ADMIT_EXPIRED);
+        j->err = ch_fault(&j->fault, CH_EUNAVAILABLE, NULL, "the upgrade waited for a worker thread past its deadline");
+        return;
+    }
+    ch_db_deadline_set(j->deadline_ms);
+    j->err = ch_auth_check_session(j->l->gw->svc, j->claims.session_id, &j->fault);
+    ch_db_deadline_set(0);
+}
+
+static void ch__gw_ujob_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ch__gw_ujob_t *j = w->data;
+    ch__gw_loop_t *l = j->l;
+    h2o_req_t *req = j->req;
+    if (req)
+        *j->slot = NULL;
+    if (!req) {
+        ch__gw_unadmit(l->gw, j->claims.user_id);
+    } else if (l->draining) {
+        ch__gw_unadmit(l->gw, j->claims.user_id);
+        ch__gw_problem(req, CH_EUNAVAILABLE, "the server is stopping");
+    } else if (j->err != CH_OK) {
+        ch__gw_unadmit(l->gw, j->claims.user_id);
+        ch__gw_problem(req, j->err, j->fault.detail[0] ? j->fault.detail : ch_err_title(j->err));
+    } else {
+        ch__gw_conn_start(l, req, j->key, j->claims.user_id, j->claims.session_id, j->claims.expires_at_s);
+        ch__gw_flush();
+    }
+    free(j);
+}
+
 int ch_gateway_on_req(ch_gateway_t *gw, ch_svc_t *svc, h2o_req_t *req)
 {
     if (!gw)
@@ -242,7 +303,23 @@ int ch_gateway_on_req(ch_gateway_t *gw, ch_svc_t *svc, h2o_req_t *req)
         return ch__gw_problem(req, e, "too many connections of this user on this node (CHORUS_WS_MAX_PER_USER)");
     if (e != CH_OK)
         return ch__gw_problem(req, e, "this node holds as many WebSocket connections as it may (CHORUS_WS_MAX_CONNECTIONS)");
-    ch__gw_conn_start(l, req, key, claims.user_id, claims.session_id);
+    /* The session check (revoked?) reads the kv and maybe the database: on a worker, through
+     * the admission queue, under the request deadline; the upgrade is answered after it. */
+    if (!ch_admission_enqueue(svc->cfg->queue_max, 0)) {
+        ch__gw_unadmit(gw, claims.user_id);
+        return ch__gw_problem(req, CH_EOVERLOADED,
+                              "too many requests are waiting for a worker thread (CHORUS_QUEUE_MAX); retry later");
+    }
+    ch__gw_ujob_t *j = ch_calloc(1, sizeof(*j));
+    j->work.data = j;
+    j->l = l;
+    j->req = req;
+    j->key = key;
+    j->claims = claims;
+    j->deadline_ms = ch_mono_ms() + svc->cfg->request_timeout_ms;
+    j->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*j->slot), ch__gw_ujob_req_gone);
+    *j->slot = j;
+    uv_queue_work(req->conn->ctx->loop, &j->work, ch__gw_ujob_run, ch__gw_ujob_done);
     return 0;
 }
 

@@ -16,6 +16,12 @@
 #define CH_GW_SHARDS 64          /* the node-wide user table's locks */
 #define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) */
 
+/* Close codes of the gateway's own (api/asyncapi.yaml) */
+enum {
+    CH_GW_CLOSE_EXPIRED = 4001, /* the access token the connection was opened with expired */
+    CH_GW_CLOSE_REVOKED = 4003, /* its session was revoked (logout, DELETE /v1/me/sessions/{id}) */
+};
+
 typedef struct ch__gw_loop ch__gw_loop_t;
 typedef struct ch__gw_conn ch__gw_conn_t;
 
@@ -106,9 +112,10 @@ void ch__gw_on_wake(uv_async_t *a);
 void ch__gw_frame_release(ch__gw_frame_t *f);
 
 /* ---- ws_conn.c ---- */
-/** Starts a connection after the upgrade was answered (loop thread). */
+/** Starts a connection after the upgrade was answered (loop thread); the connection is
+ * closed with CH_GW_CLOSE_EXPIRED once expires_at_s (the token's exp, unix seconds) passes. */
 void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key, uint64_t user_id,
-                       uint64_t session_id);
+                       uint64_t session_id, int64_t expires_at_s);
 /** Queues a frame for c (loop thread); closes c with 4008 when its output passes the bound. */
 void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len);
 /** The ticker's work for one connection: ping, or close it when it has been silent. */
@@ -117,6 +124,7 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now);
 void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason);
 /** The connection's user, loop list link and user list link. */
 uint64_t ch__gw_conn_user(const ch__gw_conn_t *c);
+uint64_t ch__gw_conn_session(const ch__gw_conn_t *c);
 ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c);
 ch__gw_conn_t **ch__gw_conn_user_next(ch__gw_conn_t *c);
 

@@ -225,9 +225,15 @@ void ch__gw_on_wake(uv_async_t *a)
     while (m) {
         ch__gw_msg_t *next = m->next;
         ch__gw_local_t *loc = *ch__gw_local(l, m->user_id);
-        /* ch__gw_conn_send may start closing a connection, never unlink it: the list holds */
-        for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c))
-            ch__gw_conn_send(c, m->frame->data, m->frame->len);
+        uint64_t revoked = 0;
+        int ctl = ch_bus_ctl_revoked(m->frame->data, m->frame->len, &revoked);
+        /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
+        for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c)) {
+            if (!ctl)
+                ch__gw_conn_send(c, m->frame->data, m->frame->len);
+            else if (ch__gw_conn_session(c) == revoked)
+                ch__gw_conn_close(c, CH_GW_CLOSE_REVOKED, "session revoked");
+        }
         ch__gw_frame_release(m->frame);
         free(m);
         m = next;

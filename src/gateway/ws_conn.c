@@ -40,11 +40,17 @@ struct ch__gw_conn {
     int refs; /* the socket's, and one per op on a worker thread */
     unsigned inflight, bad;
     int64_t last_recv_ms, last_ping_ms, close_deadline_ms, bad_since_ms;
+    int64_t expires_at_s; /* the access token's exp: closed with 4001 once it passes */
 };
 
 uint64_t ch__gw_conn_user(const ch__gw_conn_t *c)
 {
     return c->user_id;
+}
+
+uint64_t ch__gw_conn_session(const ch__gw_conn_t *c)
+{
+    return c->session_id;
 }
 
 ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c)
@@ -321,6 +327,10 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
         }
         return;
     }
+    if (c->expires_at_s && ch_now_ms() / 1000 >= c->expires_at_s) {
+        ch__gw_conn_close(c, CH_GW_CLOSE_EXPIRED, "access token expired: reconnect with a fresh one");
+        return;
+    }
     int64_t hb = c->l->gw->svc->cfg->ws_heartbeat_ms;
     if (now - c->last_recv_ms > 2 * hb) {
         ch__gw_conn_close(c, CH_WS_CLOSE_HEARTBEAT, "heartbeat timeout: nothing heard for 2 intervals");
@@ -335,10 +345,11 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
 }
 
 void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key, uint64_t user_id,
-                       uint64_t session_id)
+                       uint64_t session_id, int64_t expires_at_s)
 {
     ch__gw_conn_t *c = ch_calloc(1, sizeof(*c));
     c->l = l;
+    c->expires_at_s = expires_at_s;
     c->user_id = user_id;
     c->session_id = session_id;
     c->conn_id = ch_id_next();

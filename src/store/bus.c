@@ -1,5 +1,7 @@
 /* The bus's handle and subscription counting, shared by its drivers (bus_mem.c, bus_redis.c). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "store/bus_driver.h"
@@ -115,4 +117,26 @@ void ch_bus_destroy(ch_bus_t *bus)
 {
     if (bus)
         bus->drv->destroy(bus);
+}
+
+ch_err_t ch_bus_publish_revoke(ch_bus_t *bus, uint64_t user_id, uint64_t session_id)
+{
+    char frame[64];
+    int n = snprintf(frame, sizeof(frame), CH_BUS_CTL_REVOKE "%llu", (unsigned long long)session_id);
+    return ch_bus_publish(bus, user_id, frame, (size_t)n);
+}
+
+int ch_bus_ctl_revoked(const char *frame, size_t len, uint64_t *session_id)
+{
+    size_t plen = sizeof(CH_BUS_CTL_REVOKE) - 1;
+    if (len <= plen || len > plen + 20 || memcmp(frame, CH_BUS_CTL_REVOKE, plen) != 0)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = plen; i < len; i++) {
+        if (frame[i] < '0' || frame[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(frame[i] - '0');
+    }
+    *session_id = v;
+    return 1;
 }

@@ -48,6 +48,15 @@ ch_err_t ch_bus_publish(ch_bus_t *bus, uint64_t user_id, const char *frame, size
 /** The same frame to n users in one go (Redis: one pipeline), e.g. a group's members. */
 ch_err_t ch_bus_publish_many(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame, size_t len);
 
+/** Tells every node that session_id of user_id was revoked (logout, DELETE
+ * /v1/me/sessions/{id}): a control frame on the user's channel (it starts with
+ * CH_BUS_CTL_REVOKE, which no JSON frame does) on which the gateway closes the session's
+ * connections. CH_OK, or CH_EUNAVAILABLE when Redis is down. */
+ch_err_t ch_bus_publish_revoke(ch_bus_t *bus, uint64_t user_id, uint64_t session_id);
+/** The session a revoke control frame names (1), or 0 when frame is not one. */
+int ch_bus_ctl_revoked(const char *frame, size_t len, uint64_t *session_id);
+#define CH_BUS_CTL_REVOKE "\x01revoke "
+
 /** Stops the delivery thread and frees the bus; no receive call runs after it returns. */
 void ch_bus_destroy(ch_bus_t *bus);
 
