@@ -15,6 +15,9 @@
 #include "core/log.h"
 #include "gateway/gw_internal.h"
 #include "gateway/ws_op.h"
+#include "http/admission.h"
+#include "store/db.h"
+#include "svc/common/ratelimit.h"
 
 #define CH_WS_FRAME_MAX (64 * 1024)      /* bigger client frames get an error, the connection stays */
 #define CH_WS_FRAME_HARD_MAX (1024 * 1024) /* bigger ones close it (1009, wslay) */
@@ -181,6 +184,7 @@ typedef struct {
     json_t *msg; /* the frame; call.d points into it */
     ch_ws_call_t call;
     ch_err_t err;
+    int64_t deadline_ms; /* ch_mono_ms time (CHORUS_REQUEST_TIMEOUT from the frame's arrival) */
 } ch__ws_job_t;
 
 static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
@@ -198,10 +202,28 @@ static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call,
     call->ack = NULL;
 }
 
+/* Worker thread: as an HTTP write (http/dispatch.c), an op that waited past its deadline
+ * does not run, the rest is charged to the user's write limit (CHORUS_RATE_LIMIT_USER) and
+ * runs under the deadline. */
 static void ch__ws_job_run(uv_work_t *w)
 {
     ch__ws_job_t *j = w->data;
+    ch_admission_dequeue();
+    if (ch_mono_ms() >= j->deadline_ms) {
+        ch_admission_count(CH_ADMIT_EXPIRED);
+        j->err = ch_fault(&j->call.fault, CH_EUNAVAILABLE, NULL,
+                          "the op waited for a worker thread past its deadline (CHORUS_REQUEST_TIMEOUT); retry");
+        return;
+    }
+    ch_svc_t *svc = j->call.svc;
+    char who[CH_ID_STR_LEN];
+    j->err = ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
+                              &j->call.fault);
+    if (j->err != CH_OK)
+        return;
+    ch_db_deadline_set(j->deadline_ms);
     j->err = j->op->handler(&j->call);
+    ch_db_deadline_set(0);
 }
 
 static void ch__ws_job_done(uv_work_t *w, int status)
@@ -271,8 +293,16 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
         json_decref(msg);
         return;
     }
+    /* the bound on work waiting for a worker thread, shared with HTTP (CHORUS_QUEUE_MAX) */
+    if (!ch_admission_enqueue(c->l->gw->svc->cfg->queue_max, 0)) {
+        ch__ws_send_error(c, ref, CH_EOVERLOADED,
+                          "too many requests are waiting for a worker thread (CHORUS_QUEUE_MAX); retry later");
+        json_decref(msg);
+        return;
+    }
     ch__ws_job_t *j = ch_calloc(1, sizeof(*j));
     j->work.data = j;
+    j->deadline_ms = ch_mono_ms() + c->l->gw->svc->cfg->request_timeout_ms;
     j->c = c;
     j->op = op;
     j->ref = ref ? ch_strdup(ref) : NULL;
