@@ -49,3 +49,29 @@ def test_ops_share_the_users_write_limit(start_server):
     r = acc.patch("/v1/me", json={"bio": "x"})
     assert r.status == 429, r.describe()
     ws.close()
+
+
+def test_ops_of_one_connection_run_in_order(server, user, other):
+    """Messages sent one after another without waiting for the acks are stored in the order
+    sent and acked in that order (one op of a connection at a time)."""
+    import uuid
+
+    from chat_helpers import conv, history
+    cid = conv(user, other)["id"]
+    ws = connect(port_of(server), token=user.access_token)
+    ws.hello()
+    n = 24
+    for i in range(n):
+        ws.send("message.send", {"conversation_id": cid, "client_msg_id": str(uuid.uuid4()), "text": f"m{i}"},
+                ref=f"m{i}")
+    acks = []
+    while len(acks) < n:
+        m = ws.recv(timeout=20)
+        if m["op"] in ("ack", "error"):
+            acks.append(m)
+    assert [a["ref"] for a in acks] == [f"m{i}" for i in range(n)], [a["ref"] for a in acks]
+    assert all(a["op"] == "ack" for a in acks), acks
+    items = history(user, cid, limit=100)["items"]
+    by_seq = sorted(items, key=lambda m: m["seq"])
+    assert [m["text"] for m in by_seq] == [f"m{i}" for i in range(n)]
+    ws.close()
