@@ -21,6 +21,7 @@
 #define CH_GW_TICK_MIN_MS 50   /* the ticker runs every heartbeat/4, within these bounds */
 #define CH_GW_TICK_MAX_MS 1000
 #define CH_GW_TOKEN_MAX 4096   /* characters of an access token in the query */
+#define CH_GW_SUBSCRIBE_WAIT_MS 1000 /* hello waits this long at most for the bus's subscription */
 
 void ch__gw_flush(void);
 
@@ -251,8 +252,17 @@ static void ch__gw_ujob_run(uv_work_t *w)
         return;
     }
     ch_db_deadline_set(j->deadline_ms);
-    j->err = ch_auth_check_session(j->l->gw->svc, j->claims.session_id, &j->fault);
+    ch_svc_t *svc = j->l->gw->svc;
+    j->err = ch_auth_check_session(svc, j->claims.session_id, &j->fault);
     ch_db_deadline_set(0);
+    /* hello only once the bus delivers the user's events here (Redis: the SUBSCRIBE was
+     * answered): an event published after hello is not lost. Redis down: hello anyway (the
+     * connection gets a resync when the bus subscribes again). */
+    int64_t left = j->deadline_ms - ch_mono_ms();
+    if (j->err == CH_OK && svc->bus && left > 0 &&
+        !ch_bus_wait_subscribed(svc->bus, j->claims.user_id, left < CH_GW_SUBSCRIBE_WAIT_MS ? left : CH_GW_SUBSCRIBE_WAIT_MS))
+        ch_log_debug("gateway: hello to user %llu before the bus confirmed the subscription",
+                     (unsigned long long)j->claims.user_id);
 }
 
 static void ch__gw_ujob_done(uv_work_t *w, int status)

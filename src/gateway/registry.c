@@ -227,9 +227,14 @@ void ch__gw_on_wake(uv_async_t *a)
         ch__gw_local_t *loc = *ch__gw_local(l, m->user_id);
         uint64_t revoked = 0;
         int ctl = ch_bus_ctl_revoked(m->frame->data, m->frame->len, &revoked);
+        static const char resync[] = "{\"op\":\"resync\",\"d\":{}}";
+        int is_resync = m->frame->len == sizeof(CH_BUS_CTL_RESYNC) - 1 &&
+                        memcmp(m->frame->data, CH_BUS_CTL_RESYNC, m->frame->len) == 0;
         /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
         for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c)) {
-            if (!ctl)
+            if (is_resync)
+                ch__gw_conn_send(c, resync, sizeof(resync) - 1);
+            else if (!ctl)
                 ch__gw_conn_send(c, m->frame->data, m->frame->len);
             else if (ch__gw_conn_session(c) == revoked)
                 ch__gw_conn_close(c, CH_GW_CLOSE_REVOKED, "session revoked");
