@@ -136,13 +136,19 @@ typedef struct {
     uint64_t user_id;
 } ch__gw_pjob_t;
 
+/* One job per user at a time (ch__gw_pjob_begin): two jobs of one user on two workers could
+ * record an older status last. A change while it runs makes it run again with the status
+ * read then. */
 static void ch__gw_pjob_run(uv_work_t *w)
 {
     ch__gw_pjob_t *j = w->data;
-    int st = ch_gateway_node_status(j->gw, j->user_id);
-    ch_err_t e = ch_presence_node_update(j->gw->svc, j->user_id, j->gw->instance, st);
-    if (e != CH_OK)
-        ch_log_warn("gateway: presence of user %llu not recorded (%s)", (unsigned long long)j->user_id, ch_err_code(e));
+    do {
+        int st = ch_gateway_node_status(j->gw, j->user_id);
+        ch_err_t e = ch_presence_node_update(j->gw->svc, j->user_id, j->gw->instance, st);
+        if (e != CH_OK)
+            ch_log_warn("gateway: presence of user %llu not recorded (%s)", (unsigned long long)j->user_id,
+                        ch_err_code(e));
+    } while (ch__gw_pjob_again(j->gw, j->user_id));
 }
 
 static void ch__gw_pjob_done(uv_work_t *w, int status)
@@ -153,6 +159,12 @@ static void ch__gw_pjob_done(uv_work_t *w, int status)
 
 void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id)
 {
+    int rc = ch__gw_pjob_begin(l->gw, user_id);
+    if (rc < 0)
+        ch_log_warn("gateway: too many presence jobs queued; the change of user %llu is dropped (its key expires)",
+                    (unsigned long long)user_id);
+    if (rc <= 0)
+        return;
     ch__gw_pjob_t *j = ch_calloc(1, sizeof(*j));
     j->work.data = j;
     j->gw = l->gw;
@@ -400,6 +412,11 @@ void ch_gateway_destroy(ch_gateway_t *gw)
             for (ch__gw_user_t *u = gw->shards[i].buckets[b], *next; u; u = next) {
                 next = u->next;
                 free(u);
+            }
+        for (size_t b = 0; b < 16; b++)
+            for (ch__gw_pjob_ent_t *e = gw->shards[i].pjobs[b], *next; e; e = next) {
+                next = e->next;
+                free(e);
             }
         pthread_mutex_destroy(&gw->shards[i].mu);
     }

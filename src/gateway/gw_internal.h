@@ -15,6 +15,7 @@
 #define CH_GW_LOOP_WORDS (CH_GW_MAX_LOOPS / 64)
 #define CH_GW_SHARDS 64          /* the node-wide user table's locks */
 #define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) */
+#define CH_GW_PJOBS_PER_CONN 2   /* presence jobs (one per user) per allowed connection, at most */
 
 /* Close codes of the gateway's own (api/asyncapi.yaml) */
 enum {
@@ -40,9 +41,18 @@ typedef struct ch__gw_user {
     struct ch__gw_user *next;
 } ch__gw_user_t;
 
+/* A user whose presence job is queued or running (node-wide, under its shard's lock): one
+ * job per user at a time; a change meanwhile sets dirty and the job runs once more. */
+typedef struct ch__gw_pjob_ent {
+    uint64_t user_id;
+    int dirty;
+    struct ch__gw_pjob_ent *next;
+} ch__gw_pjob_ent_t;
+
 typedef struct {
     pthread_mutex_t mu;
     ch__gw_user_t *buckets[256];
+    ch__gw_pjob_ent_t *pjobs[16];
 } ch__gw_shard_t;
 
 /* A user's devices on one loop (loop thread only). */
@@ -79,6 +89,7 @@ struct ch_gateway {
     ch_svc_t *svc;
     uint64_t instance;
     atomic_uint total; /* connections on this node (admitted, not yet closed) */
+    atomic_uint pjobs; /* users with a presence job queued or running */
     ch__gw_shard_t shards[CH_GW_SHARDS];
     pthread_mutex_t loops_mu;
     ch__gw_loop_t *loops[CH_GW_MAX_LOOPS];
@@ -104,6 +115,13 @@ void ch__gw_unregister(ch__gw_loop_t *l, ch__gw_conn_t *c, int idle);
 /** Counts a device's idle flag change in the node-wide table; 1 when the user's status on
  * this node changed. */
 int ch__gw_count_idle(ch_gateway_t *gw, uint64_t user_id, int delta);
+/** A presence change of user_id: 1 when the caller queues its job (none was queued or
+ * running), 0 when the running one was told to run again, -1 when too many users have a job
+ * (CH_GW_PJOBS_PER_CONN per allowed connection; the change is dropped and logged). */
+int ch__gw_pjob_begin(ch_gateway_t *gw, uint64_t user_id);
+/** The end of one run of user_id's job: 1 when a change came meanwhile (run again), 0 when
+ * the job is done (its mark removed). */
+int ch__gw_pjob_again(ch_gateway_t *gw, uint64_t user_id);
 /** The bus's receiver (store/bus.h): posts frame to every loop holding a device of user_id. */
 void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len);
 /** Loop thread: delivers the loop's inbox to its connections. */

@@ -156,6 +156,52 @@ int ch__gw_count_idle(ch_gateway_t *gw, uint64_t user_id, int delta)
     return changed;
 }
 
+static ch__gw_pjob_ent_t **ch__gw_pjob_find(ch__gw_shard_t *s, uint64_t user_id)
+{
+    ch__gw_pjob_ent_t **p = &s->pjobs[(ch__gw_hash(user_id) / CH_GW_SHARDS) % 16];
+    while (*p && (*p)->user_id != user_id)
+        p = &(*p)->next;
+    return p;
+}
+
+int ch__gw_pjob_begin(ch_gateway_t *gw, uint64_t user_id)
+{
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_pjob_ent_t **p = ch__gw_pjob_find(s, user_id);
+    int rc;
+    if (*p) {
+        (*p)->dirty = 1;
+        rc = 0;
+    } else if (atomic_fetch_add(&gw->pjobs, 1) >= (unsigned)gw->svc->cfg->ws_max_connections * CH_GW_PJOBS_PER_CONN) {
+        atomic_fetch_sub(&gw->pjobs, 1);
+        rc = -1;
+    } else {
+        *p = ch_calloc(1, sizeof(**p));
+        (*p)->user_id = user_id;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ch__gw_pjob_again(ch_gateway_t *gw, uint64_t user_id)
+{
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_pjob_ent_t **p = ch__gw_pjob_find(s, user_id), *e = *p;
+    int again = e && e->dirty;
+    if (again) {
+        e->dirty = 0;
+    } else if (e) {
+        *p = e->next;
+        free(e);
+        atomic_fetch_sub(&gw->pjobs, 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return again;
+}
+
 int ch_gateway_node_status(ch_gateway_t *gw, uint64_t user_id)
 {
     ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
