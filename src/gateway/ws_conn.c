@@ -20,7 +20,7 @@
 #include "svc/common/ratelimit.h"
 
 #define CH_WS_FRAME_MAX (64 * 1024)      /* bigger client frames get an error, the connection stays */
-#define CH_WS_FRAME_HARD_MAX (1024 * 1024) /* bigger ones close it (1009, wslay) */
+#define CH_WS_FRAME_HARD_MAX (80 * 1024) /* bigger ones close it (1009, wslay): the frame limit and slack */
 #define CH_WS_REF_MAX 128                /* characters of a client's ref */
 #define CH_WS_ABUSE_MAX 10               /* bad frames in CH_WS_ABUSE_WINDOW_MS before a 1008 close */
 #define CH_WS_ABUSE_WINDOW_MS 10000

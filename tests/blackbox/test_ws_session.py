@@ -75,3 +75,12 @@ def test_ops_of_one_connection_run_in_order(server, user, other):
     by_seq = sorted(items, key=lambda m: m["seq"])
     assert [m["text"] for m in by_seq] == [f"m{i}" for i in range(n)]
     ws.close()
+
+
+def test_frame_over_the_hard_limit_closes_with_1009(server, user):
+    """Frames over 64 KiB get an error; over 80 KiB the connection is closed (1009), not
+    buffered up to a megabyte per connection."""
+    ws = connect(port_of(server), token=user.access_token)
+    ws.hello()
+    ws.send_text(json.dumps({"op": "ping", "ref": "big", "d": {"echo": "x" * (100 * 1024)}}))
+    assert ws.expect_close() == 1009
