@@ -15,6 +15,7 @@
 #define CH_GW_LOOP_WORDS (CH_GW_MAX_LOOPS / 64)
 #define CH_GW_SHARDS 64          /* the node-wide user table's locks */
 #define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) */
+#define CH_GW_INBOX_MAX_BYTES (16u << 20) /* a loop's bus inbox; past it deliveries are dropped */
 #define CH_GW_PJOBS_PER_CONN 2   /* presence jobs (one per user) per allowed connection, at most */
 
 /* Close codes of the gateway's own (api/asyncapi.yaml) */
@@ -78,6 +79,8 @@ struct ch__gw_loop {
     int handles;        /* uv handles still to close before the state is freed */
     /* under gw->loops_mu: */
     ch__gw_msg_t *inbox, *inbox_tail;
+    size_t inbox_bytes;  /* frames' bytes (one count per loop) and headers, bounded by CH_GW_INBOX_MAX_BYTES */
+    int inbox_overflow;  /* a delivery was dropped: every connection of the loop gets a resync */
     /* loop thread only: */
     ch__gw_conn_t *conns; /* every connection of the loop, list through conn->loop_next */
     size_t nconns;

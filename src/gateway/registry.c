@@ -243,6 +243,16 @@ void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len)
             memcpy(f->data, frame, len);
             f->data[len] = '\0';
         }
+        if (l->inbox_bytes + sizeof(ch__gw_msg_t) + len > CH_GW_INBOX_MAX_BYTES) {
+            /* the loop does not keep up: drop, and its connections resync once it does */
+            if (!l->inbox_overflow)
+                ch_log_warn("gateway: loop %u's bus inbox is full (%u bytes); deliveries dropped, its connections resync",
+                            l->index, CH_GW_INBOX_MAX_BYTES);
+            l->inbox_overflow = 1;
+            uv_async_send(&l->wake);
+            continue;
+        }
+        l->inbox_bytes += sizeof(ch__gw_msg_t) + len;
         ch__gw_msg_t *m = ch_malloc(sizeof(*m));
         m->next = NULL;
         m->user_id = user_id;
@@ -267,13 +277,16 @@ void ch__gw_on_wake(uv_async_t *a)
     pthread_mutex_lock(&l->gw->loops_mu);
     ch__gw_msg_t *m = l->inbox;
     l->inbox = l->inbox_tail = NULL;
+    l->inbox_bytes = 0;
+    int overflow = l->inbox_overflow;
+    l->inbox_overflow = 0;
     pthread_mutex_unlock(&l->gw->loops_mu);
+    static const char resync[] = "{\"op\":\"resync\",\"d\":{}}";
     while (m) {
         ch__gw_msg_t *next = m->next;
         ch__gw_local_t *loc = *ch__gw_local(l, m->user_id);
         uint64_t revoked = 0;
         int ctl = ch_bus_ctl_revoked(m->frame->data, m->frame->len, &revoked);
-        static const char resync[] = "{\"op\":\"resync\",\"d\":{}}";
         int is_resync = m->frame->len == sizeof(CH_BUS_CTL_RESYNC) - 1 &&
                         memcmp(m->frame->data, CH_BUS_CTL_RESYNC, m->frame->len) == 0;
         /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
@@ -289,4 +302,6 @@ void ch__gw_on_wake(uv_async_t *a)
         free(m);
         m = next;
     }
+    for (ch__gw_conn_t *c = overflow ? l->conns : NULL; c; c = *ch__gw_conn_loop_next(c))
+        ch__gw_conn_send(c, resync, sizeof(resync) - 1);
 }

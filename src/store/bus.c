@@ -215,3 +215,28 @@ int ch_bus_wait_subscribed(ch_bus_t *bus, uint64_t user_id, int64_t wait_ms)
     pthread_mutex_unlock(&bus->mu);
     return ok;
 }
+
+void ch__bus_mark_lost(ch_bus_t *bus, uint64_t user_id)
+{
+    pthread_mutex_lock(&bus->mu);
+    ch__bus_sub_t *s = ch__bus_sub(bus, user_id);
+    if (s)
+        s->lost = 1;
+    pthread_mutex_unlock(&bus->mu);
+}
+
+uint64_t *ch__bus_take_lost(ch_bus_t *bus, size_t *n)
+{
+    pthread_mutex_lock(&bus->mu);
+    uint64_t *ids = ch_malloc((bus->nsubs ? bus->nsubs : 1) * sizeof(*ids));
+    size_t k = 0;
+    for (size_t i = 0; i < CH__BUS_BUCKETS; i++)
+        for (ch__bus_sub_t *s = bus->subs[i]; s; s = s->next)
+            if (s->lost) {
+                s->lost = 0;
+                ids[k++] = s->user_id;
+            }
+    pthread_mutex_unlock(&bus->mu);
+    *n = k;
+    return ids;
+}

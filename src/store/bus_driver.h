@@ -50,6 +50,10 @@ int ch__bus_subscribed(ch_bus_t *bus, uint64_t user_id);
 int ch__bus_confirm(ch_bus_t *bus, uint64_t user_id);
 /** For drivers: the connection broke; every subscription waits for its confirmation again. */
 void ch__bus_unconfirm_all(ch_bus_t *bus);
+/** For drivers: a frame of user_id was dropped (its subscription is marked lost). */
+void ch__bus_mark_lost(ch_bus_t *bus, uint64_t user_id);
+/** For drivers: the users marked lost (a new array, caller frees; marks cleared). */
+uint64_t *ch__bus_take_lost(ch_bus_t *bus, size_t *n);
 /** For drivers: hands frame to the receiver (bus->mu not held). */
 void ch__bus_hand(ch_bus_t *bus, uint64_t user_id, const char *frame, size_t len);
 /** Copies every subscribed user id into a new array (caller frees) and its size into *n. */
