@@ -31,11 +31,28 @@ static _Thread_local ch__gw_loop_t *ch__gw_tls_loop;
 
 /* ---- per-loop state ------------------------------------------------------------------------ */
 
+static void ch__gw_loop_maybe_free(ch__gw_loop_t *l)
+{
+    if (l->ended && l->handles == 0 && l->jobs == 0)
+        free(l);
+}
+
 static void ch__gw_loop_handle_closed(uv_handle_t *h)
 {
     ch__gw_loop_t *l = h->data;
-    if (--l->handles == 0)
-        free(l);
+    l->handles--;
+    ch__gw_loop_maybe_free(l);
+}
+
+void ch__gw_loop_job_add(ch__gw_loop_t *l)
+{
+    l->jobs++;
+}
+
+void ch__gw_loop_job_done(ch__gw_loop_t *l)
+{
+    l->jobs--;
+    ch__gw_loop_maybe_free(l);
 }
 
 void ch_gateway_loop_end(void)
@@ -57,6 +74,15 @@ void ch_gateway_loop_end(void)
     }
     if (l->nconns)
         ch_log_warn("gateway: %zu WebSocket connection(s) still open at exit", l->nconns);
+    /* a forced exit: the sockets go with the context; what still refers to a connection (an
+     * op's done callback, h2o's last callback) finds it dead */
+    l->draining = 1;
+    for (ch__gw_conn_t *c = l->conns, *next; c; c = next) {
+        next = *ch__gw_conn_loop_next(c);
+        ch__gw_conn_abandon(c);
+    }
+    ch__gw_flush();
+    l->ended = 1;
     uv_close((uv_handle_t *)&l->wake, ch__gw_loop_handle_closed);
     uv_close((uv_handle_t *)&l->ticker, ch__gw_loop_handle_closed);
 }
@@ -133,6 +159,7 @@ size_t ch_gateway_loop_open(h2o_context_t *ctx)
 typedef struct {
     uv_work_t work;
     ch_gateway_t *gw;
+    ch__gw_loop_t *l;
     uint64_t user_id;
 } ch__gw_pjob_t;
 
@@ -154,7 +181,9 @@ static void ch__gw_pjob_run(uv_work_t *w)
 static void ch__gw_pjob_done(uv_work_t *w, int status)
 {
     (void)status;
-    free(w->data);
+    ch__gw_pjob_t *j = w->data;
+    ch__gw_loop_job_done(j->l);
+    free(j);
 }
 
 void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id)
@@ -168,7 +197,9 @@ void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id)
     ch__gw_pjob_t *j = ch_calloc(1, sizeof(*j));
     j->work.data = j;
     j->gw = l->gw;
+    j->l = l;
     j->user_id = user_id;
+    ch__gw_loop_job_add(l);
     uv_queue_work(l->ctx->loop, &j->work, ch__gw_pjob_run, ch__gw_pjob_done);
 }
 
@@ -298,6 +329,7 @@ static void ch__gw_ujob_done(uv_work_t *w, int status)
         ch__gw_flush();
     }
     free(j);
+    ch__gw_loop_job_done(l);
 }
 
 int ch_gateway_on_req(ch_gateway_t *gw, ch_svc_t *svc, h2o_req_t *req)
@@ -341,6 +373,7 @@ int ch_gateway_on_req(ch_gateway_t *gw, ch_svc_t *svc, h2o_req_t *req)
     j->deadline_ms = ch_mono_ms() + svc->cfg->request_timeout_ms;
     j->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*j->slot), ch__gw_ujob_req_gone);
     *j->slot = j;
+    ch__gw_loop_job_add(l);
     uv_queue_work(req->conn->ctx->loop, &j->work, ch__gw_ujob_run, ch__gw_ujob_done);
     return 0;
 }

@@ -77,6 +77,8 @@ struct ch__gw_loop {
     uv_async_t wake;    /* bus deliveries arrived */
     uv_timer_t ticker;  /* heartbeats and close deadlines */
     int handles;        /* uv handles still to close before the state is freed */
+    int jobs;           /* worker jobs whose done callback refers to this state (loop thread) */
+    int ended;          /* ch_gateway_loop_end ran: freed once handles and jobs are 0 */
     /* under gw->loops_mu: */
     ch__gw_msg_t *inbox, *inbox_tail;
     size_t inbox_bytes;  /* frames' bytes (one count per loop) and headers, bounded by CH_GW_INBOX_MAX_BYTES */
@@ -141,6 +143,9 @@ void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key,
 void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len);
 /** The ticker's work for one connection: ping, or close it when it has been silent. */
 void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now);
+/** Forced exit (loop thread): unregisters c, closes its socket and marks it dead (no
+ * further writes or ops); c is freed by its last reference (an op's done callback). */
+void ch__gw_conn_abandon(ch__gw_conn_t *c);
 /** Starts a clean close of c with code and reason (loop thread). */
 void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason);
 /** The connection's user, loop list link and user list link. */
@@ -152,6 +157,10 @@ ch__gw_conn_t **ch__gw_conn_user_next(ch__gw_conn_t *c);
 /* ---- gateway.c ---- */
 /** The loop state of ctx, made at its first WebSocket request (loop thread). */
 ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx);
+/** A worker job referring to l was queued / is done (loop thread); done frees l once it
+ * ended and nothing refers to it any more. */
+void ch__gw_loop_job_add(ch__gw_loop_t *l);
+void ch__gw_loop_job_done(ch__gw_loop_t *l);
 /** Queues the presence update of user_id (its status on this node changed) on a worker of l's loop. */
 void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id);
 

@@ -270,6 +270,7 @@ static void ch__ws_next(ch__gw_conn_t *c)
         j->deadline_ms = ch_mono_ms() + c->l->gw->svc->cfg->request_timeout_ms;
         c->running = 1;
         c->refs++;
+        ch__gw_loop_job_add(c->l);
         uv_queue_work(c->l->ctx->loop, &j->work, ch__ws_job_run, ch__ws_job_done);
     }
 }
@@ -296,8 +297,10 @@ static void ch__ws_job_done(uv_work_t *w, int status)
         ch__ws_answer(c, j->ref, &j->call, j->err);
     ch__ws_job_free(j);
     ch__ws_next(c);
+    ch__gw_loop_t *l = c->l;
     ch__ws_unref(c);
     ch__gw_flush();
+    ch__gw_loop_job_done(l);
 }
 
 static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
@@ -380,6 +383,21 @@ static void ch__ws_finish(ch__gw_conn_t *c)
     }
     c->ws = NULL;
     ch__ws_unref(c);
+}
+
+void ch__gw_conn_abandon(ch__gw_conn_t *c)
+{
+    ch__ws_flush_forget(c);
+    ch__ws_queue_drop(c);
+    if (c->registered) {
+        ch__gw_unregister(c->l, c, c->idle);
+        c->registered = 0;
+    }
+    c->closing = 1;
+    if (c->ws)
+        h2o_websocket_close(c->ws); /* the socket closes when the loop runs its last round */
+    c->ws = NULL;
+    ch__ws_unref(c); /* the socket's reference */
 }
 
 static void ch__ws_on_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg)

@@ -84,3 +84,19 @@ def test_frame_over_the_hard_limit_closes_with_1009(server, user):
     ws.hello()
     ws.send_text(json.dumps({"op": "ping", "ref": "big", "d": {"echo": "x" * (100 * 1024)}}))
     assert ws.expect_close() == 1009
+
+
+def test_forced_exit_with_connections_and_ops_open(start_server):
+    """SIGTERM with a client that never answers the close frame and ops still queued: the
+    shutdown grace (1 s) ends before the close grace (2 s), the loop ends with the connection
+    open; the process exits cleanly (the harness fails on a sanitizer report)."""
+    import signal
+    srv = start_server(env={"CHORUS_SHUTDOWN_GRACE": "1000"})
+    acc = srv.client().register()
+    ws = connect(port_of(srv), token=acc.access_token, rcvbuf=4096)
+    ws.hello()
+    for i in range(30):
+        ws.send("typing", {"conversation_id": "1"}, ref=f"t{i}")
+    srv.signal(signal.SIGTERM)
+    assert srv.proc.wait(15) == 0
+    ws.close()
