@@ -246,8 +246,46 @@ ch_err_t ch_presence_get(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, json_
 
 /* ---- changes ------------------------------------------------------------------------------- */
 
-/* The `presence` event to the user's own devices and to those who may see it: mutual
- * follows and conversation peers, CH_PRESENCE_FANOUT_MAX in all. */
+static int ch__presence_cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Removes from to[1..*n) the users who block user_id or whom it blocks, and repeats (to[0],
+ * the user, stays). The block list read is the user's, both ways (indexed both ways). */
+static void ch__presence_filter(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t user_id, uint64_t *to, size_t *n)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(user_id)};
+    size_t nb = 0;
+    uint64_t *blocked = NULL;
+    if (ch_db_exec(svc->db, conn,
+                   "SELECT blocked_id FROM blocks WHERE blocker_id = $1 "
+                   "UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1",
+                   p, 1, &rows, NULL) == CH_OK && (nb = ch_db_rows_count(rows)) > 0) {
+        blocked = malloc(nb * sizeof(*blocked));
+        for (size_t r = 0; r < nb; r++)
+            blocked[r] = (uint64_t)ch_db_rows_int(rows, r, 0);
+        qsort(blocked, nb, sizeof(*blocked), ch__presence_cmp_id);
+    }
+    ch_db_rows_free(rows);
+    size_t k = 1;
+    for (size_t i = 1; i < *n; i++) {
+        uint64_t id = to[i];
+        int keep = id != user_id && !(blocked && bsearch(&id, blocked, nb, sizeof(*blocked), ch__presence_cmp_id));
+        for (size_t j = 1; keep && j < k; j++)
+            keep = to[j] != id;
+        if (keep)
+            to[k++] = id;
+    }
+    *n = k;
+    free(blocked);
+}
+
+/* The `presence` event to the user's own devices and to those who may see it: conversation
+ * peers first (chat needs them), then mutual follows, CH_PRESENCE_FANOUT_MAX in all; never to
+ * a user who blocks it or whom it blocks. */
 static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int64_t seen)
 {
     if (!svc->bus)
@@ -263,20 +301,23 @@ static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int
     size_t n = 0;
     to[n++] = user_id; /* the user's other devices */
     ch_db_conn_t *conn;
+    if (!hidden)
+        (void)ch_chat_conversation_peers(svc, user_id, to, CH_PRESENCE_FANOUT_MAX + 1, &n);
     if (!hidden && ch_db_acquire(svc->db, &conn) == CH_OK) {
         ch_db_rows_t *rows = NULL;
-        ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_INT(CH_PRESENCE_FANOUT_MAX)};
-        if (ch_db_exec(svc->db, conn,
+        ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_INT(CH_PRESENCE_FANOUT_MAX + 1 - (int64_t)n)};
+        if (n < CH_PRESENCE_FANOUT_MAX + 1 &&
+            ch_db_exec(svc->db, conn,
                        "SELECT a.follower_id FROM follows a JOIN follows b ON b.follower_id = a.followee_id "
                        "AND b.followee_id = a.follower_id WHERE a.followee_id = $1 LIMIT $2",
                        p, 2, &rows, NULL) == CH_OK)
-            for (size_t r = 0; r < ch_db_rows_count(rows); r++)
+            for (size_t r = 0; r < ch_db_rows_count(rows) && n < CH_PRESENCE_FANOUT_MAX + 1; r++)
                 to[n++] = (uint64_t)ch_db_rows_int(rows, r, 0);
         ch_db_rows_free(rows);
+        ch__presence_filter(svc, conn, user_id, to, &n);
         ch_db_release(svc->db, conn);
-        /* and conversation peers, within the same bound (a peer who is also a mutual follow
-         * gets the event twice: harmless, rare) */
-        (void)ch_chat_conversation_peers(svc, user_id, to, CH_PRESENCE_FANOUT_MAX + 1, &n);
+    } else if (!hidden) {
+        n = 1; /* the block list cannot be read: only the user's own devices */
     }
     if (text && ch_bus_publish_many(svc->bus, to, n, text, strlen(text)) != CH_OK)
         ch_log_warn("presence: the change of user %llu was not published (bus unavailable)",
