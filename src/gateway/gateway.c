@@ -394,7 +394,7 @@ static void *ch__gw_heartbeat_main(void *arg)
         was_down = e != CH_OK;
         pthread_mutex_lock(&gw->hb_mu);
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* hb_cv waits on the monotonic clock */
         int64_t wait = was_down ? 1000 : CH_PRESENCE_HEARTBEAT_MS;
         ts.tv_sec += wait / 1000;
         ts.tv_nsec += (wait % 1000) * 1000000;
@@ -420,7 +420,11 @@ ch_gateway_t *ch_gateway_create(ch_svc_t *svc)
     if (svc->bus)
         ch_bus_set_receiver(svc->bus, ch__gw_on_bus, gw);
     pthread_mutex_init(&gw->hb_mu, NULL);
-    pthread_cond_init(&gw->hb_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a wall clock step neither stalls nor hurries the heartbeat */
+    pthread_cond_init(&gw->hb_cv, &ca);
+    pthread_condattr_destroy(&ca);
     gw->hb_started = pthread_create(&gw->hb_thread, NULL, ch__gw_heartbeat_main, gw) == 0;
     return gw;
 }
