@@ -50,7 +50,20 @@ static ch_err_t ch__presence_instances(ch_svc_t *svc, json_t **list)
     return CH_OK;
 }
 
-/* Adds (add) or removes instance in the list, dropping instances not heard of within the TTL;
+/* Whether instance's liveness key (presence:node:<inst>, CH_PRESENCE_TTL_MS, refreshed by its
+ * heartbeat) exists: the store judges expiry, no node's wall clock does. */
+static ch_err_t ch__presence_node_live(ch_svc_t *svc, uint64_t instance, int *live)
+{
+    char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+    size_t len;
+    ch__presence_key(key, "node", instance);
+    ch_err_t e = ch_kv_get(svc->kv, key, &val, &len);
+    *live = e == CH_OK && val != NULL;
+    free(val);
+    return e;
+}
+
+/* Adds (add) or removes instance in the list, dropping instances whose liveness key expired;
  * read back and tried again when another instance's write crossed ours. */
 static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add)
 {
@@ -64,10 +77,19 @@ static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int a
         int64_t now = ch_now_ms();
         const char *k;
         json_t *v, *tmp;
+        int changed = 0;
         json_object_foreach_safe(list, tmp, k, v)
         {
-            if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
+            int live = 1;
+            uint64_t other = strtoull(k, NULL, 10);
+            if (other != instance && ch__presence_node_live(svc, other, &live) == CH_OK && !live) {
                 json_object_del(list, k);
+                changed = 1;
+            }
+        }
+        if (!changed && (json_object_get(list, inst) != NULL) == add) {
+            json_decref(list); /* nothing to write: membership only changes the list */
+            return CH_OK;
         }
         if (add)
             json_object_set_new(list, inst, json_integer(now));
@@ -94,15 +116,17 @@ static ch_err_t ch__presence_aggregate(ch_svc_t *svc, uint64_t user_id, int *sta
     ch_err_t e = ch__presence_instances(svc, &list);
     if (e != CH_OK)
         return e;
-    int64_t now = ch_now_ms();
     int online = 0, idle = 0;
     const char *k;
     json_t *v;
     json_object_foreach(list, k, v)
     {
-        if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
-            continue; /* its node died: its devices count for nothing */
         uint64_t instance = strtoull(k, NULL, 10);
+        int live = 0;
+        if ((e = ch__presence_node_live(svc, instance, &live)) != CH_OK)
+            break;
+        if (!live)
+            continue; /* its node died: its devices count for nothing */
         char key[CH__PRESENCE_KEY_MAX], *val = NULL;
         size_t len;
         ch__presence_user_key(key, user_id, instance);
@@ -165,12 +189,18 @@ ch_err_t ch_presence_connected(ch_svc_t *svc, uint64_t user_id, int *online)
 
 ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance)
 {
-    return ch__presence_list_update(svc, instance, 1);
+    char key[CH__PRESENCE_KEY_MAX];
+    ch__presence_key(key, "node", instance);
+    ch_err_t e = ch_kv_set(svc->kv, key, "1", 1, CH_PRESENCE_TTL_MS);
+    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 1);
 }
 
 ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance)
 {
-    return ch__presence_list_update(svc, instance, 0);
+    char key[CH__PRESENCE_KEY_MAX];
+    ch__presence_key(key, "node", instance);
+    ch_err_t e = ch_kv_del(svc->kv, key);
+    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 0);
 }
 
 /* ---- visibility ------------------------------------------------------------------------- */
