@@ -11,13 +11,17 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "gateway/gw_internal.h"
+#include "http/admission.h"
 #include "store/bus.h"
+#include "store/db.h"
+#include "svc/auth/auth.h"
 #include "svc/presence/presence.h"
 
 #define CH_GW_PATH "/v1/ws"
 #define CH_GW_TICK_MIN_MS 50   /* the ticker runs every heartbeat/4, within these bounds */
 #define CH_GW_TICK_MAX_MS 1000
 #define CH_GW_TOKEN_MAX 4096   /* characters of an access token in the query */
+#define CH_GW_SUBSCRIBE_WAIT_MS 1000 /* hello waits this long at most for the bus's subscription */
 
 void ch__gw_flush(void);
 
@@ -27,11 +31,28 @@ static _Thread_local ch__gw_loop_t *ch__gw_tls_loop;
 
 /* ---- per-loop state ------------------------------------------------------------------------ */
 
+static void ch__gw_loop_maybe_free(ch__gw_loop_t *l)
+{
+    if (l->ended && l->handles == 0 && l->jobs == 0)
+        free(l);
+}
+
 static void ch__gw_loop_handle_closed(uv_handle_t *h)
 {
     ch__gw_loop_t *l = h->data;
-    if (--l->handles == 0)
-        free(l);
+    l->handles--;
+    ch__gw_loop_maybe_free(l);
+}
+
+void ch__gw_loop_job_add(ch__gw_loop_t *l)
+{
+    l->jobs++;
+}
+
+void ch__gw_loop_job_done(ch__gw_loop_t *l)
+{
+    l->jobs--;
+    ch__gw_loop_maybe_free(l);
 }
 
 void ch_gateway_loop_end(void)
@@ -53,6 +74,15 @@ void ch_gateway_loop_end(void)
     }
     if (l->nconns)
         ch_log_warn("gateway: %zu WebSocket connection(s) still open at exit", l->nconns);
+    /* a forced exit: the sockets go with the context; what still refers to a connection (an
+     * op's done callback, h2o's last callback) finds it dead */
+    l->draining = 1;
+    for (ch__gw_conn_t *c = l->conns, *next; c; c = next) {
+        next = *ch__gw_conn_loop_next(c);
+        ch__gw_conn_abandon(c);
+    }
+    ch__gw_flush();
+    l->ended = 1;
     uv_close((uv_handle_t *)&l->wake, ch__gw_loop_handle_closed);
     uv_close((uv_handle_t *)&l->ticker, ch__gw_loop_handle_closed);
 }
@@ -129,30 +159,47 @@ size_t ch_gateway_loop_open(h2o_context_t *ctx)
 typedef struct {
     uv_work_t work;
     ch_gateway_t *gw;
+    ch__gw_loop_t *l;
     uint64_t user_id;
 } ch__gw_pjob_t;
 
+/* One job per user at a time (ch__gw_pjob_begin): two jobs of one user on two workers could
+ * record an older status last. A change while it runs makes it run again with the status
+ * read then. */
 static void ch__gw_pjob_run(uv_work_t *w)
 {
     ch__gw_pjob_t *j = w->data;
-    int st = ch_gateway_node_status(j->gw, j->user_id);
-    ch_err_t e = ch_presence_node_update(j->gw->svc, j->user_id, j->gw->instance, st);
-    if (e != CH_OK)
-        ch_log_warn("gateway: presence of user %llu not recorded (%s)", (unsigned long long)j->user_id, ch_err_code(e));
+    do {
+        int st = ch_gateway_node_status(j->gw, j->user_id);
+        ch_err_t e = ch_presence_node_update(j->gw->svc, j->user_id, j->gw->instance, st);
+        if (e != CH_OK)
+            ch_log_warn("gateway: presence of user %llu not recorded (%s)", (unsigned long long)j->user_id,
+                        ch_err_code(e));
+    } while (ch__gw_pjob_again(j->gw, j->user_id));
 }
 
 static void ch__gw_pjob_done(uv_work_t *w, int status)
 {
     (void)status;
-    free(w->data);
+    ch__gw_pjob_t *j = w->data;
+    ch__gw_loop_job_done(j->l);
+    free(j);
 }
 
 void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id)
 {
+    int rc = ch__gw_pjob_begin(l->gw, user_id);
+    if (rc < 0)
+        ch_log_warn("gateway: too many presence jobs queued; the change of user %llu is dropped (its key expires)",
+                    (unsigned long long)user_id);
+    if (rc <= 0)
+        return;
     ch__gw_pjob_t *j = ch_calloc(1, sizeof(*j));
     j->work.data = j;
     j->gw = l->gw;
+    j->l = l;
     j->user_id = user_id;
+    ch__gw_loop_job_add(l);
     uv_queue_work(l->ctx->loop, &j->work, ch__gw_pjob_run, ch__gw_pjob_done);
 }
 
@@ -177,7 +224,8 @@ static int ch__gw_problem(h2o_req_t *req, ch_err_t err, const char *detail)
     free(body);
     req->res.status = status;
     req->res.reason = status == 401 ? "Unauthorized" : status == 429 ? "Too Many Requests"
-                    : status == 400 ? "Bad Request" : status == 405 ? "Method Not Allowed" : "Service Unavailable";
+                    : status == 400 ? "Bad Request" : status == 405 ? "Method Not Allowed"
+                    : status == 500 ? "Internal Server Error" : "Service Unavailable";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/problem+json"));
     if (status == 401)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
@@ -217,6 +265,73 @@ static int ch__gw_token(h2o_req_t *req, const char **tok, size_t *len)
     return 0;
 }
 
+/* An upgrade waiting for its session check. */
+typedef struct {
+    uv_work_t work;
+    ch__gw_loop_t *l;
+    h2o_req_t *req;      /* NULL once h2o disposed the request (the client left) */
+    const char *key;     /* the client's Sec-WebSocket-Key, in req's headers */
+    ch_token_claims_t claims;
+    int64_t deadline_ms; /* ch_mono_ms time (CHORUS_REQUEST_TIMEOUT) */
+    void **slot;         /* in req's pool: points back here until the job is done */
+    ch_err_t err;
+    ch_fault_t fault;
+} ch__gw_ujob_t;
+
+static void ch__gw_ujob_req_gone(void *slot)
+{
+    ch__gw_ujob_t *j = *(void **)slot;
+    if (j)
+        j->req = NULL;
+}
+
+static void ch__gw_ujob_run(uv_work_t *w)
+{
+    ch__gw_ujob_t *j = w->data;
+    ch_admission_dequeue();
+    if (ch_mono_ms() >= j->deadline_ms) {
+        ch_admission_count(CH_ADMIT_EXPIRED);
+        j->err = ch_fault(&j->fault, CH_EUNAVAILABLE, NULL, "the upgrade waited for a worker thread past its deadline");
+        return;
+    }
+    ch_db_deadline_set(j->deadline_ms);
+    ch_svc_t *svc = j->l->gw->svc;
+    j->err = ch_auth_check_session(svc, j->claims.session_id, &j->fault);
+    ch_db_deadline_set(0);
+    /* hello only once the bus delivers the user's events here (Redis: the SUBSCRIBE was
+     * answered): an event published after hello is not lost. Redis down: hello anyway (the
+     * connection gets a resync when the bus subscribes again). */
+    int64_t left = j->deadline_ms - ch_mono_ms();
+    if (j->err == CH_OK && svc->bus && left > 0 &&
+        !ch_bus_wait_subscribed(svc->bus, j->claims.user_id, left < CH_GW_SUBSCRIBE_WAIT_MS ? left : CH_GW_SUBSCRIBE_WAIT_MS))
+        ch_log_debug("gateway: hello to user %llu before the bus confirmed the subscription",
+                     (unsigned long long)j->claims.user_id);
+}
+
+static void ch__gw_ujob_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ch__gw_ujob_t *j = w->data;
+    ch__gw_loop_t *l = j->l;
+    h2o_req_t *req = j->req;
+    if (req)
+        *j->slot = NULL;
+    if (!req) {
+        ch__gw_unadmit(l->gw, j->claims.user_id);
+    } else if (l->draining) {
+        ch__gw_unadmit(l->gw, j->claims.user_id);
+        ch__gw_problem(req, CH_EUNAVAILABLE, "the server is stopping");
+    } else if (j->err != CH_OK) {
+        ch__gw_unadmit(l->gw, j->claims.user_id);
+        ch__gw_problem(req, j->err, j->fault.detail[0] ? j->fault.detail : ch_err_title(j->err));
+    } else {
+        ch__gw_conn_start(l, req, j->key, j->claims.user_id, j->claims.session_id, j->claims.expires_at_s);
+        ch__gw_flush();
+    }
+    free(j);
+    ch__gw_loop_job_done(l);
+}
+
 int ch_gateway_on_req(ch_gateway_t *gw, ch_svc_t *svc, h2o_req_t *req)
 {
     if (!gw)
@@ -242,7 +357,24 @@ int ch_gateway_on_req(ch_gateway_t *gw, ch_svc_t *svc, h2o_req_t *req)
         return ch__gw_problem(req, e, "too many connections of this user on this node (CHORUS_WS_MAX_PER_USER)");
     if (e != CH_OK)
         return ch__gw_problem(req, e, "this node holds as many WebSocket connections as it may (CHORUS_WS_MAX_CONNECTIONS)");
-    ch__gw_conn_start(l, req, key, claims.user_id, claims.session_id);
+    /* The session check (revoked?) reads the kv and maybe the database: on a worker, through
+     * the admission queue, under the request deadline; the upgrade is answered after it. */
+    if (!ch_admission_enqueue(svc->cfg->queue_max, 0)) {
+        ch__gw_unadmit(gw, claims.user_id);
+        return ch__gw_problem(req, CH_EOVERLOADED,
+                              "too many requests are waiting for a worker thread (CHORUS_QUEUE_MAX); retry later");
+    }
+    ch__gw_ujob_t *j = ch_calloc(1, sizeof(*j));
+    j->work.data = j;
+    j->l = l;
+    j->req = req;
+    j->key = key;
+    j->claims = claims;
+    j->deadline_ms = ch_mono_ms() + svc->cfg->request_timeout_ms;
+    j->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*j->slot), ch__gw_ujob_req_gone);
+    *j->slot = j;
+    ch__gw_loop_job_add(l);
+    uv_queue_work(req->conn->ctx->loop, &j->work, ch__gw_ujob_run, ch__gw_ujob_done);
     return 0;
 }
 
@@ -262,7 +394,7 @@ static void *ch__gw_heartbeat_main(void *arg)
         was_down = e != CH_OK;
         pthread_mutex_lock(&gw->hb_mu);
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* hb_cv waits on the monotonic clock */
         int64_t wait = was_down ? 1000 : CH_PRESENCE_HEARTBEAT_MS;
         ts.tv_sec += wait / 1000;
         ts.tv_nsec += (wait % 1000) * 1000000;
@@ -288,7 +420,11 @@ ch_gateway_t *ch_gateway_create(ch_svc_t *svc)
     if (svc->bus)
         ch_bus_set_receiver(svc->bus, ch__gw_on_bus, gw);
     pthread_mutex_init(&gw->hb_mu, NULL);
-    pthread_cond_init(&gw->hb_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a wall clock step neither stalls nor hurries the heartbeat */
+    pthread_cond_init(&gw->hb_cv, &ca);
+    pthread_condattr_destroy(&ca);
     gw->hb_started = pthread_create(&gw->hb_thread, NULL, ch__gw_heartbeat_main, gw) == 0;
     return gw;
 }
@@ -313,6 +449,11 @@ void ch_gateway_destroy(ch_gateway_t *gw)
             for (ch__gw_user_t *u = gw->shards[i].buckets[b], *next; u; u = next) {
                 next = u->next;
                 free(u);
+            }
+        for (size_t b = 0; b < 16; b++)
+            for (ch__gw_pjob_ent_t *e = gw->shards[i].pjobs[b], *next; e; e = next) {
+                next = e->next;
+                free(e);
             }
         pthread_mutex_destroy(&gw->shards[i].mu);
     }

@@ -15,6 +15,14 @@
 #define CH_GW_LOOP_WORDS (CH_GW_MAX_LOOPS / 64)
 #define CH_GW_SHARDS 64          /* the node-wide user table's locks */
 #define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) */
+#define CH_GW_INBOX_MAX_BYTES (16u << 20) /* a loop's bus inbox; past it deliveries are dropped */
+#define CH_GW_PJOBS_PER_CONN 2   /* presence jobs (one per user) per allowed connection, at most */
+
+/* Close codes of the gateway's own (api/asyncapi.yaml) */
+enum {
+    CH_GW_CLOSE_EXPIRED = 4001, /* the access token the connection was opened with expired */
+    CH_GW_CLOSE_REVOKED = 4003, /* its session was revoked (logout, DELETE /v1/me/sessions/{id}) */
+};
 
 typedef struct ch__gw_loop ch__gw_loop_t;
 typedef struct ch__gw_conn ch__gw_conn_t;
@@ -34,9 +42,18 @@ typedef struct ch__gw_user {
     struct ch__gw_user *next;
 } ch__gw_user_t;
 
+/* A user whose presence job is queued or running (node-wide, under its shard's lock): one
+ * job per user at a time; a change meanwhile sets dirty and the job runs once more. */
+typedef struct ch__gw_pjob_ent {
+    uint64_t user_id;
+    int dirty;
+    struct ch__gw_pjob_ent *next;
+} ch__gw_pjob_ent_t;
+
 typedef struct {
     pthread_mutex_t mu;
     ch__gw_user_t *buckets[256];
+    ch__gw_pjob_ent_t *pjobs[16];
 } ch__gw_shard_t;
 
 /* A user's devices on one loop (loop thread only). */
@@ -60,8 +77,12 @@ struct ch__gw_loop {
     uv_async_t wake;    /* bus deliveries arrived */
     uv_timer_t ticker;  /* heartbeats and close deadlines */
     int handles;        /* uv handles still to close before the state is freed */
+    int jobs;           /* worker jobs whose done callback refers to this state (loop thread) */
+    int ended;          /* ch_gateway_loop_end ran: freed once handles and jobs are 0 */
     /* under gw->loops_mu: */
     ch__gw_msg_t *inbox, *inbox_tail;
+    size_t inbox_bytes;  /* frames' bytes (one count per loop) and headers, bounded by CH_GW_INBOX_MAX_BYTES */
+    int inbox_overflow;  /* a delivery was dropped: every connection of the loop gets a resync */
     /* loop thread only: */
     ch__gw_conn_t *conns; /* every connection of the loop, list through conn->loop_next */
     size_t nconns;
@@ -73,6 +94,7 @@ struct ch_gateway {
     ch_svc_t *svc;
     uint64_t instance;
     atomic_uint total; /* connections on this node (admitted, not yet closed) */
+    atomic_uint pjobs; /* users with a presence job queued or running */
     ch__gw_shard_t shards[CH_GW_SHARDS];
     pthread_mutex_t loops_mu;
     ch__gw_loop_t *loops[CH_GW_MAX_LOOPS];
@@ -98,6 +120,13 @@ void ch__gw_unregister(ch__gw_loop_t *l, ch__gw_conn_t *c, int idle);
 /** Counts a device's idle flag change in the node-wide table; 1 when the user's status on
  * this node changed. */
 int ch__gw_count_idle(ch_gateway_t *gw, uint64_t user_id, int delta);
+/** A presence change of user_id: 1 when the caller queues its job (none was queued or
+ * running), 0 when the running one was told to run again, -1 when too many users have a job
+ * (CH_GW_PJOBS_PER_CONN per allowed connection; the change is dropped and logged). */
+int ch__gw_pjob_begin(ch_gateway_t *gw, uint64_t user_id);
+/** The end of one run of user_id's job: 1 when a change came meanwhile (run again), 0 when
+ * the job is done (its mark removed). */
+int ch__gw_pjob_again(ch_gateway_t *gw, uint64_t user_id);
 /** The bus's receiver (store/bus.h): posts frame to every loop holding a device of user_id. */
 void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len);
 /** Loop thread: delivers the loop's inbox to its connections. */
@@ -106,23 +135,32 @@ void ch__gw_on_wake(uv_async_t *a);
 void ch__gw_frame_release(ch__gw_frame_t *f);
 
 /* ---- ws_conn.c ---- */
-/** Starts a connection after the upgrade was answered (loop thread). */
+/** Starts a connection after the upgrade was answered (loop thread); the connection is
+ * closed with CH_GW_CLOSE_EXPIRED once expires_at_s (the token's exp, unix seconds) passes. */
 void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key, uint64_t user_id,
-                       uint64_t session_id);
+                       uint64_t session_id, int64_t expires_at_s);
 /** Queues a frame for c (loop thread); closes c with 4008 when its output passes the bound. */
 void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len);
 /** The ticker's work for one connection: ping, or close it when it has been silent. */
 void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now);
+/** Forced exit (loop thread): unregisters c, closes its socket and marks it dead (no
+ * further writes or ops); c is freed by its last reference (an op's done callback). */
+void ch__gw_conn_abandon(ch__gw_conn_t *c);
 /** Starts a clean close of c with code and reason (loop thread). */
 void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason);
 /** The connection's user, loop list link and user list link. */
 uint64_t ch__gw_conn_user(const ch__gw_conn_t *c);
+uint64_t ch__gw_conn_session(const ch__gw_conn_t *c);
 ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c);
 ch__gw_conn_t **ch__gw_conn_user_next(ch__gw_conn_t *c);
 
 /* ---- gateway.c ---- */
 /** The loop state of ctx, made at its first WebSocket request (loop thread). */
 ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx);
+/** A worker job referring to l was queued / is done (loop thread); done frees l once it
+ * ended and nothing refers to it any more. */
+void ch__gw_loop_job_add(ch__gw_loop_t *l);
+void ch__gw_loop_job_done(ch__gw_loop_t *l);
 /** Queues the presence update of user_id (its status on this node changed) on a worker of l's loop. */
 void ch__gw_presence_changed(ch__gw_loop_t *l, uint64_t user_id);
 

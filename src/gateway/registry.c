@@ -156,6 +156,52 @@ int ch__gw_count_idle(ch_gateway_t *gw, uint64_t user_id, int delta)
     return changed;
 }
 
+static ch__gw_pjob_ent_t **ch__gw_pjob_find(ch__gw_shard_t *s, uint64_t user_id)
+{
+    ch__gw_pjob_ent_t **p = &s->pjobs[(ch__gw_hash(user_id) / CH_GW_SHARDS) % 16];
+    while (*p && (*p)->user_id != user_id)
+        p = &(*p)->next;
+    return p;
+}
+
+int ch__gw_pjob_begin(ch_gateway_t *gw, uint64_t user_id)
+{
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_pjob_ent_t **p = ch__gw_pjob_find(s, user_id);
+    int rc;
+    if (*p) {
+        (*p)->dirty = 1;
+        rc = 0;
+    } else if (atomic_fetch_add(&gw->pjobs, 1) >= (unsigned)gw->svc->cfg->ws_max_connections * CH_GW_PJOBS_PER_CONN) {
+        atomic_fetch_sub(&gw->pjobs, 1);
+        rc = -1;
+    } else {
+        *p = ch_calloc(1, sizeof(**p));
+        (*p)->user_id = user_id;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ch__gw_pjob_again(ch_gateway_t *gw, uint64_t user_id)
+{
+    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
+    pthread_mutex_lock(&s->mu);
+    ch__gw_pjob_ent_t **p = ch__gw_pjob_find(s, user_id), *e = *p;
+    int again = e && e->dirty;
+    if (again) {
+        e->dirty = 0;
+    } else if (e) {
+        *p = e->next;
+        free(e);
+        atomic_fetch_sub(&gw->pjobs, 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return again;
+}
+
 int ch_gateway_node_status(ch_gateway_t *gw, uint64_t user_id)
 {
     ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
@@ -197,6 +243,16 @@ void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len)
             memcpy(f->data, frame, len);
             f->data[len] = '\0';
         }
+        if (l->inbox_bytes + sizeof(ch__gw_msg_t) + len > CH_GW_INBOX_MAX_BYTES) {
+            /* the loop does not keep up: drop, and its connections resync once it does */
+            if (!l->inbox_overflow)
+                ch_log_warn("gateway: loop %u's bus inbox is full (%u bytes); deliveries dropped, its connections resync",
+                            l->index, CH_GW_INBOX_MAX_BYTES);
+            l->inbox_overflow = 1;
+            uv_async_send(&l->wake);
+            continue;
+        }
+        l->inbox_bytes += sizeof(ch__gw_msg_t) + len;
         ch__gw_msg_t *m = ch_malloc(sizeof(*m));
         m->next = NULL;
         m->user_id = user_id;
@@ -221,15 +277,31 @@ void ch__gw_on_wake(uv_async_t *a)
     pthread_mutex_lock(&l->gw->loops_mu);
     ch__gw_msg_t *m = l->inbox;
     l->inbox = l->inbox_tail = NULL;
+    l->inbox_bytes = 0;
+    int overflow = l->inbox_overflow;
+    l->inbox_overflow = 0;
     pthread_mutex_unlock(&l->gw->loops_mu);
+    static const char resync[] = "{\"op\":\"resync\",\"d\":{}}";
     while (m) {
         ch__gw_msg_t *next = m->next;
         ch__gw_local_t *loc = *ch__gw_local(l, m->user_id);
-        /* ch__gw_conn_send may start closing a connection, never unlink it: the list holds */
-        for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c))
-            ch__gw_conn_send(c, m->frame->data, m->frame->len);
+        uint64_t revoked = 0;
+        int ctl = ch_bus_ctl_revoked(m->frame->data, m->frame->len, &revoked);
+        int is_resync = m->frame->len == sizeof(CH_BUS_CTL_RESYNC) - 1 &&
+                        memcmp(m->frame->data, CH_BUS_CTL_RESYNC, m->frame->len) == 0;
+        /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
+        for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c)) {
+            if (is_resync)
+                ch__gw_conn_send(c, resync, sizeof(resync) - 1);
+            else if (!ctl)
+                ch__gw_conn_send(c, m->frame->data, m->frame->len);
+            else if (ch__gw_conn_session(c) == revoked)
+                ch__gw_conn_close(c, CH_GW_CLOSE_REVOKED, "session revoked");
+        }
         ch__gw_frame_release(m->frame);
         free(m);
         m = next;
     }
+    for (ch__gw_conn_t *c = overflow ? l->conns : NULL; c; c = *ch__gw_conn_loop_next(c))
+        ch__gw_conn_send(c, resync, sizeof(resync) - 1);
 }

@@ -15,13 +15,16 @@
 #include "core/log.h"
 #include "gateway/gw_internal.h"
 #include "gateway/ws_op.h"
+#include "http/admission.h"
+#include "store/db.h"
+#include "svc/common/ratelimit.h"
 
 #define CH_WS_FRAME_MAX (64 * 1024)      /* bigger client frames get an error, the connection stays */
-#define CH_WS_FRAME_HARD_MAX (1024 * 1024) /* bigger ones close it (1009, wslay) */
+#define CH_WS_FRAME_HARD_MAX (80 * 1024) /* bigger ones close it (1009, wslay): the frame limit and slack */
 #define CH_WS_REF_MAX 128                /* characters of a client's ref */
 #define CH_WS_ABUSE_MAX 10               /* bad frames in CH_WS_ABUSE_WINDOW_MS before a 1008 close */
 #define CH_WS_ABUSE_WINDOW_MS 10000
-#define CH_WS_OPS_INFLIGHT_MAX 32        /* ops of one connection on worker threads at once */
+#define CH_WS_OPS_QUEUED_MAX 32          /* ops of one connection waiting or running at once */
 #define CH_WS_CLOSE_GRACE_MS 2000        /* a close frame not answered by then: the socket is dropped */
 
 enum {
@@ -38,13 +41,21 @@ struct ch__gw_conn {
     ch__gw_conn_t *loop_next, *user_next, *flush_next;
     int in_flush, closing, idle, registered;
     int refs; /* the socket's, and one per op on a worker thread */
-    unsigned inflight, bad;
+    unsigned queued, bad; /* queued: ops in the connection's FIFO, the running one included */
+    int running;          /* an op of the FIFO is on a worker thread */
+    struct ch__ws_job *q_head, *q_tail; /* ops waiting for the running one, in arrival order */
     int64_t last_recv_ms, last_ping_ms, close_deadline_ms, bad_since_ms;
+    int64_t expires_at_s; /* the access token's exp: closed with 4001 once it passes */
 };
 
 uint64_t ch__gw_conn_user(const ch__gw_conn_t *c)
 {
     return c->user_id;
+}
+
+uint64_t ch__gw_conn_session(const ch__gw_conn_t *c)
+{
+    return c->session_id;
 }
 
 ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c)
@@ -167,14 +178,16 @@ static void ch__ws_bad(ch__gw_conn_t *c, const char *ref, ch_err_t err, const ch
 
 /* ---- ops ---------------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct ch__ws_job {
     uv_work_t work;
+    struct ch__ws_job *next; /* the connection's FIFO */
     ch__gw_conn_t *c;
     const ch_ws_op_t *op;
     char *ref;
     json_t *msg; /* the frame; call.d points into it */
     ch_ws_call_t call;
     ch_err_t err;
+    int64_t deadline_ms; /* ch_mono_ms time (CHORUS_REQUEST_TIMEOUT from the frame's arrival) */
 } ch__ws_job_t;
 
 static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
@@ -192,10 +205,85 @@ static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call,
     call->ack = NULL;
 }
 
+/* Worker thread: as an HTTP write (http/dispatch.c), an op that waited past its deadline
+ * does not run, the rest is charged to the user's write limit (CHORUS_RATE_LIMIT_USER) and
+ * runs under the deadline. */
 static void ch__ws_job_run(uv_work_t *w)
 {
     ch__ws_job_t *j = w->data;
+    ch_admission_dequeue();
+    if (ch_mono_ms() >= j->deadline_ms) {
+        ch_admission_count(CH_ADMIT_EXPIRED);
+        j->err = ch_fault(&j->call.fault, CH_EUNAVAILABLE, NULL,
+                          "the op waited for a worker thread past its deadline (CHORUS_REQUEST_TIMEOUT); retry");
+        return;
+    }
+    ch_svc_t *svc = j->call.svc;
+    char who[CH_ID_STR_LEN];
+    j->err = ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
+                              &j->call.fault);
+    if (j->err != CH_OK)
+        return;
+    ch_db_deadline_set(j->deadline_ms);
     j->err = j->op->handler(&j->call);
+    ch_db_deadline_set(0);
+}
+
+static void ch__ws_job_free(ch__ws_job_t *j)
+{
+    json_decref(j->call.ack);
+    json_decref(j->msg);
+    free(j->ref);
+    free(j);
+}
+
+static void ch__ws_job_done(uv_work_t *w, int status);
+
+/* Runs the connection's FIFO: one op at a time, in the order the frames came, so that m1
+ * sent before m2 (without waiting for its ack) is stored and acked before it. Inline ops
+ * behind a worker op wait their turn too (their acks stay in order); they run here on the
+ * loop. Stops at the first op handed to a worker; ch__ws_job_done continues. */
+static void ch__ws_next(ch__gw_conn_t *c)
+{
+    while (!c->running && c->q_head && c->ws) {
+        ch__ws_job_t *j = c->q_head;
+        c->q_head = j->next;
+        if (!c->q_head)
+            c->q_tail = NULL;
+        if (j->op->flags & CH_WS_OP_INLINE) {
+            c->queued--;
+            ch__ws_current = c;
+            ch_err_t err = j->op->handler(&j->call);
+            ch__ws_current = NULL;
+            ch__ws_answer(c, j->ref, &j->call, err);
+            ch__ws_job_free(j);
+            continue;
+        }
+        /* the bound on work waiting for a worker thread, shared with HTTP (CHORUS_QUEUE_MAX) */
+        if (!ch_admission_enqueue(c->l->gw->svc->cfg->queue_max, 0)) {
+            c->queued--;
+            ch__ws_send_error(c, j->ref, CH_EOVERLOADED,
+                              "too many requests are waiting for a worker thread (CHORUS_QUEUE_MAX); retry later");
+            ch__ws_job_free(j);
+            continue;
+        }
+        j->deadline_ms = ch_mono_ms() + c->l->gw->svc->cfg->request_timeout_ms;
+        c->running = 1;
+        c->refs++;
+        ch__gw_loop_job_add(c->l);
+        uv_queue_work(c->l->ctx->loop, &j->work, ch__ws_job_run, ch__ws_job_done);
+    }
+}
+
+/* Frees the ops still waiting in c's FIFO (the socket is gone). */
+static void ch__ws_queue_drop(ch__gw_conn_t *c)
+{
+    for (ch__ws_job_t *j = c->q_head, *next; j; j = next) {
+        next = j->next;
+        ch__ws_job_free(j);
+        c->queued--;
+    }
+    c->q_head = c->q_tail = NULL;
 }
 
 static void ch__ws_job_done(uv_work_t *w, int status)
@@ -203,16 +291,16 @@ static void ch__ws_job_done(uv_work_t *w, int status)
     (void)status;
     ch__ws_job_t *j = w->data;
     ch__gw_conn_t *c = j->c;
-    c->inflight--;
+    c->queued--;
+    c->running = 0;
     if (c->ws)
         ch__ws_answer(c, j->ref, &j->call, j->err);
-    else
-        json_decref(j->call.ack);
-    json_decref(j->msg);
-    free(j->ref);
-    free(j);
+    ch__ws_job_free(j);
+    ch__ws_next(c);
+    ch__gw_loop_t *l = c->l;
     ch__ws_unref(c);
     ch__gw_flush();
+    ch__gw_loop_job_done(l);
 }
 
 static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
@@ -252,7 +340,7 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
     }
     ch_ws_call_t call = {.svc = c->l->gw->svc, .user_id = c->user_id, .session_id = c->session_id,
                          .conn_id = c->conn_id, .op = op->op, .d = d};
-    if (op->flags & CH_WS_OP_INLINE) {
+    if ((op->flags & CH_WS_OP_INLINE) && !c->running && !c->q_head) {
         ch__ws_current = c;
         ch_err_t err = op->handler(&call);
         ch__ws_current = NULL;
@@ -260,8 +348,8 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
         json_decref(msg);
         return;
     }
-    if (c->inflight >= CH_WS_OPS_INFLIGHT_MAX) {
-        ch__ws_send_error(c, ref, CH_EOVERLOADED, "too many ops of this connection are running; wait for their acks");
+    if (c->queued >= CH_WS_OPS_QUEUED_MAX) {
+        ch__ws_send_error(c, ref, CH_EOVERLOADED, "too many ops of this connection are waiting; wait for their acks");
         json_decref(msg);
         return;
     }
@@ -272,9 +360,13 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
     j->ref = ref ? ch_strdup(ref) : NULL;
     j->msg = msg;
     j->call = call;
-    c->inflight++;
-    c->refs++;
-    uv_queue_work(c->l->ctx->loop, &j->work, ch__ws_job_run, ch__ws_job_done);
+    c->queued++;
+    if (c->q_tail)
+        c->q_tail->next = j;
+    else
+        c->q_head = j;
+    c->q_tail = j;
+    ch__ws_next(c);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
@@ -283,6 +375,7 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
 static void ch__ws_finish(ch__gw_conn_t *c)
 {
     ch__ws_flush_forget(c);
+    ch__ws_queue_drop(c);
     if (c->registered) {
         ch__gw_unregister(c->l, c, c->idle);
         c->registered = 0;
@@ -290,6 +383,21 @@ static void ch__ws_finish(ch__gw_conn_t *c)
     }
     c->ws = NULL;
     ch__ws_unref(c);
+}
+
+void ch__gw_conn_abandon(ch__gw_conn_t *c)
+{
+    ch__ws_flush_forget(c);
+    ch__ws_queue_drop(c);
+    if (c->registered) {
+        ch__gw_unregister(c->l, c, c->idle);
+        c->registered = 0;
+    }
+    c->closing = 1;
+    if (c->ws)
+        h2o_websocket_close(c->ws); /* the socket closes when the loop runs its last round */
+    c->ws = NULL;
+    ch__ws_unref(c); /* the socket's reference */
 }
 
 static void ch__ws_on_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
@@ -321,6 +429,10 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
         }
         return;
     }
+    if (c->expires_at_s && ch_now_ms() / 1000 >= c->expires_at_s) {
+        ch__gw_conn_close(c, CH_GW_CLOSE_EXPIRED, "access token expired: reconnect with a fresh one");
+        return;
+    }
     int64_t hb = c->l->gw->svc->cfg->ws_heartbeat_ms;
     if (now - c->last_recv_ms > 2 * hb) {
         ch__gw_conn_close(c, CH_WS_CLOSE_HEARTBEAT, "heartbeat timeout: nothing heard for 2 intervals");
@@ -335,10 +447,11 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
 }
 
 void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key, uint64_t user_id,
-                       uint64_t session_id)
+                       uint64_t session_id, int64_t expires_at_s)
 {
     ch__gw_conn_t *c = ch_calloc(1, sizeof(*c));
     c->l = l;
+    c->expires_at_s = expires_at_s;
     c->user_id = user_id;
     c->session_id = session_id;
     c->conn_id = ch_id_next();

@@ -38,6 +38,11 @@ void ch_bus_set_receiver(ch_bus_t *bus, ch_bus_receive_fn fn, void *ctx);
  * subscribe needs one unsubscribe. CH_EUNAVAILABLE when the bus cannot subscribe now
  * (Redis down): the subscription is kept and made again on reconnect. */
 ch_err_t ch_bus_subscribe(ch_bus_t *bus, uint64_t user_id);
+/** Waits up to wait_ms (a worker thread) until the bus's server confirmed user_id's
+ * subscription (Redis: the SUBSCRIBE's answer came; in process: at once), so that a frame
+ * published after it returns reaches this node. 1 confirmed, 0 not (Redis down or slow,
+ * or user_id not subscribed). */
+int ch_bus_wait_subscribed(ch_bus_t *bus, uint64_t user_id, int64_t wait_ms);
 /** Undoes one ch_bus_subscribe (the user's last device left this node). */
 void ch_bus_unsubscribe(ch_bus_t *bus, uint64_t user_id);
 
@@ -47,6 +52,18 @@ void ch_bus_unsubscribe(ch_bus_t *bus, uint64_t user_id);
 ch_err_t ch_bus_publish(ch_bus_t *bus, uint64_t user_id, const char *frame, size_t len);
 /** The same frame to n users in one go (Redis: one pipeline), e.g. a group's members. */
 ch_err_t ch_bus_publish_many(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame, size_t len);
+
+/** Tells every node that session_id of user_id was revoked (logout, DELETE
+ * /v1/me/sessions/{id}): a control frame on the user's channel (it starts with
+ * CH_BUS_CTL_REVOKE, which no JSON frame does) on which the gateway closes the session's
+ * connections. CH_OK, or CH_EUNAVAILABLE when Redis is down. */
+ch_err_t ch_bus_publish_revoke(ch_bus_t *bus, uint64_t user_id, uint64_t session_id);
+/** The session a revoke control frame names (1), or 0 when frame is not one. */
+int ch_bus_ctl_revoked(const char *frame, size_t len, uint64_t *session_id);
+#define CH_BUS_CTL_REVOKE "\x01revoke "
+/** The control frame a bus hands its receiver for each user whose subscription was confirmed
+ * again after the connection to Redis broke: frames of the gap may be lost (a resync is due). */
+#define CH_BUS_CTL_RESYNC "\x01resync"
 
 /** Stops the delivery thread and frees the bus; no receive call runs after it returns. */
 void ch_bus_destroy(ch_bus_t *bus);

@@ -1,7 +1,9 @@
 /* The in-process bus (embedded mode): a publish queues the frame for each subscribed user;
  * one delivery thread hands them to the receiver, so that a publisher never runs the
- * gateway's code nor waits for it. The queue is bounded (CH_BUS_MEM_QUEUE_MAX frames): past
- * it a frame is dropped and counted, as Redis drops a subscriber whose output buffer fills. */
+ * gateway's code nor waits for it. The queue is bounded in bytes (CH_BUS_MEM_QUEUE_BYTES):
+ * past it a frame is dropped and counted, as Redis drops a subscriber whose output buffer
+ * fills, and its user is marked: once the queue is below half the bound again, the receiver
+ * gets a CH_BUS_CTL_RESYNC for each marked user (its devices fetch what they missed). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,7 @@
 #include "core/log.h"
 #include "store/bus_driver.h"
 
-#define CH_BUS_MEM_QUEUE_MAX 65536 /* frames waiting for the delivery thread */
+#define CH_BUS_MEM_QUEUE_BYTES (16u << 20) /* bytes of frames (and their headers) waiting for delivery */
 
 typedef struct ch__bus_item {
     uint64_t user_id;
@@ -25,10 +27,21 @@ typedef struct {
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
     ch__bus_item_t *head, *tail;
-    size_t queued;
+    size_t queued; /* bytes */
+    int lost_any;  /* a frame was dropped: some subscription is marked lost */
     int stopping;
     atomic_ullong dropped;
 } ch__bus_mem_t;
+
+/* The delivery thread: a resync to every user whose frames were dropped. */
+static void ch__bus_mem_resync(ch__bus_mem_t *m)
+{
+    size_t n = 0;
+    uint64_t *ids = ch__bus_take_lost(&m->base, &n);
+    for (size_t i = 0; i < n; i++)
+        ch__bus_hand(&m->base, ids[i], CH_BUS_CTL_RESYNC, sizeof(CH_BUS_CTL_RESYNC) - 1);
+    free(ids);
+}
 
 static void *ch__bus_mem_main(void *arg)
 {
@@ -43,7 +56,10 @@ static void *ch__bus_mem_main(void *arg)
         m->head = it->next;
         if (!m->head)
             m->tail = NULL;
-        m->queued--;
+        m->queued -= sizeof(*it) + it->len;
+        int resync = m->lost_any && m->queued < CH_BUS_MEM_QUEUE_BYTES / 2;
+        if (resync)
+            m->lost_any = 0;
         pthread_mutex_unlock(&m->qmu);
         pthread_mutex_lock(&m->base.mu);
         ch_bus_receive_fn fn = m->base.receive;
@@ -52,6 +68,8 @@ static void *ch__bus_mem_main(void *arg)
         if (fn && ch__bus_subscribed(&m->base, it->user_id))
             fn(ctx, it->user_id, it->frame, it->len);
         free(it);
+        if (resync)
+            ch__bus_mem_resync(m);
         pthread_mutex_lock(&m->qmu);
     }
     pthread_mutex_unlock(&m->qmu);
@@ -87,11 +105,14 @@ static ch_err_t ch__bus_mem_publish_many(ch_bus_t *bus, const uint64_t *user_ids
         memcpy(it->frame, frame, len);
         it->frame[len] = '\0';
         pthread_mutex_lock(&m->qmu);
-        if (m->queued >= CH_BUS_MEM_QUEUE_MAX) {
+        if (m->queued + sizeof(*it) + len > CH_BUS_MEM_QUEUE_BYTES) {
+            m->lost_any = 1;
             pthread_mutex_unlock(&m->qmu);
             free(it);
+            ch__bus_mark_lost(bus, user_ids[i]);
             if (atomic_fetch_add(&m->dropped, 1) % 1000 == 0)
-                ch_log_warn("bus: delivery queue full (%d frames); frames dropped", CH_BUS_MEM_QUEUE_MAX);
+                ch_log_warn("bus: delivery queue full (%u bytes); frames dropped, their users resync",
+                            CH_BUS_MEM_QUEUE_BYTES);
             continue;
         }
         if (m->tail)
@@ -99,7 +120,7 @@ static ch_err_t ch__bus_mem_publish_many(ch_bus_t *bus, const uint64_t *user_ids
         else
             m->head = it;
         m->tail = it;
-        m->queued++;
+        m->queued += sizeof(*it) + len;
         pthread_cond_signal(&m->qcv);
         pthread_mutex_unlock(&m->qmu);
     }

@@ -142,6 +142,15 @@ static int ch__bus_send_ops(ch__bus_redis_t *r, redisContext *c)
 /* Hands a "message" reply to the receiver. */
 static void ch__bus_deliver(ch__bus_redis_t *r, redisReply *rep)
 {
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(rep->element[0]->str, "subscribe") == 0 && rep->element[1]->type == REDIS_REPLY_STRING) {
+        const char *u = strstr(rep->element[1]->str, ":u:");
+        uint64_t user_id = u ? strtoull(u + 3, NULL, 10) : 0;
+        /* subscribed again after a break: frames of the gap may be lost, the devices resync */
+        if (user_id && ch__bus_confirm(&r->base, user_id))
+            ch__bus_hand(&r->base, user_id, CH_BUS_CTL_RESYNC, sizeof(CH_BUS_CTL_RESYNC) - 1);
+        return;
+    }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
         strcmp(rep->element[0]->str, "message") != 0 || rep->element[1]->type != REDIS_REPLY_STRING ||
         rep->element[2]->type != REDIS_REPLY_STRING)
@@ -223,6 +232,7 @@ static void *ch__bus_redis_main(void *arg)
             ch_log_warn("bus: lost the Redis subscriber connection (%s); reconnecting",
                         c->err ? c->errstr : "no answer");
             atomic_store(&r->connected, 0);
+            ch__bus_unconfirm_all(&r->base);
             redisFree(c);
             c = NULL;
             was_up = 0;
@@ -311,6 +321,7 @@ static const ch__bus_driver_t ch__bus_redis_driver = {
     .unsubscribe = ch__bus_redis_unsubscribe,
     .publish_many = ch__bus_redis_publish_many,
     .destroy = ch__bus_redis_destroy,
+    .confirms = 1,
 };
 
 ch_bus_t *ch_bus_redis_create(const char *url, char *err, size_t errlen)

@@ -139,3 +139,27 @@ def test_conversation_peer_gets_presence_events(server, api):
     dev.close()
     next_status(watcher, a, "offline")
     watcher.close()
+
+
+def test_blocked_conversation_peer_gets_no_presence_events(server, api):
+    """A group shares a and b, and a blocks b afterwards: b's devices get no presence event of
+    a (either way), while a third member's event still reaches b (and comes after a's would)."""
+    import chat_helpers
+    a, b, c = api.register(), api.register(), api.register()
+    chat_helpers.conv(c, a, b)
+    social.block(a, b)
+    p = port_of(server)
+    watcher = connect(p, token=b.access_token)
+    watcher.hello()
+    dev = connect(p, token=a.access_token)
+    dev.hello()
+    next_status(dev, a, "online")  # a's own event: published to everyone it goes to
+    other = connect(p, token=c.access_token)
+    other.hello()
+    while True:
+        ev = watcher.recv_op("presence", timeout=10)
+        assert ev["d"]["user_id"] != a.id, ev
+        if ev["d"]["user_id"] == c.id and ev["d"]["status"] == "online":
+            break
+    for ws in (watcher, dev, other):
+        ws.close()

@@ -8,6 +8,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "store/bus.h"
 #include "svc/auth/passwords.h"
 #include "svc/auth/throttle.h"
 #include "svc/common/outbox.h"
@@ -404,7 +405,12 @@ ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t sessio
         if (!revoked)
             return ch_fault(f, CH_ENOTFOUND, NULL, "session not found");
     }
-    return ch__mark_revoked(svc, session_id);
+    err = ch__mark_revoked(svc, session_id);
+    /* the gateway closes the session's open WebSockets (a Redis outage: they stay until
+     * their access token expires, as a bearer token does over HTTP) */
+    if (err == CH_OK && svc->bus && ch_bus_publish_revoke(svc->bus, user_id, session_id) != CH_OK)
+        ch_log_warn("auth: revocation of session %llu not sent to the gateway (bus down)", (unsigned long long)session_id);
+    return err;
 }
 
 /* Whether the database holds the session as active (not revoked, not expired). */

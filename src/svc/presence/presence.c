@@ -51,7 +51,20 @@ static ch_err_t ch__presence_instances(ch_svc_t *svc, json_t **list)
     return CH_OK;
 }
 
-/* Adds (add) or removes instance in the list, dropping instances not heard of within the TTL;
+/* Whether instance's liveness key (presence:node:<inst>, CH_PRESENCE_TTL_MS, refreshed by its
+ * heartbeat) exists: the store judges expiry, no node's wall clock does. */
+static ch_err_t ch__presence_node_live(ch_svc_t *svc, uint64_t instance, int *live)
+{
+    char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+    size_t len;
+    ch__presence_key(key, "node", instance);
+    ch_err_t e = ch_kv_get(svc->kv, key, &val, &len);
+    *live = e == CH_OK && val != NULL;
+    free(val);
+    return e;
+}
+
+/* Adds (add) or removes instance in the list, dropping instances whose liveness key expired;
  * read back and tried again when another instance's write crossed ours. */
 static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add)
 {
@@ -65,10 +78,19 @@ static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int a
         int64_t now = ch_now_ms();
         const char *k;
         json_t *v, *tmp;
+        int changed = 0;
         json_object_foreach_safe(list, tmp, k, v)
         {
-            if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
+            int live = 1;
+            uint64_t other = strtoull(k, NULL, 10);
+            if (other != instance && ch__presence_node_live(svc, other, &live) == CH_OK && !live) {
                 json_object_del(list, k);
+                changed = 1;
+            }
+        }
+        if (!changed && (json_object_get(list, inst) != NULL) == add) {
+            json_decref(list); /* nothing to write: membership only changes the list */
+            return CH_OK;
         }
         if (add)
             json_object_set_new(list, inst, json_integer(now));
@@ -95,15 +117,17 @@ static ch_err_t ch__presence_aggregate(ch_svc_t *svc, uint64_t user_id, int *sta
     ch_err_t e = ch__presence_instances(svc, &list);
     if (e != CH_OK)
         return e;
-    int64_t now = ch_now_ms();
     int online = 0, idle = 0;
     const char *k;
     json_t *v;
     json_object_foreach(list, k, v)
     {
-        if (now - json_integer_value(v) > CH_PRESENCE_TTL_MS)
-            continue; /* its node died: its devices count for nothing */
         uint64_t instance = strtoull(k, NULL, 10);
+        int live = 0;
+        if ((e = ch__presence_node_live(svc, instance, &live)) != CH_OK)
+            break;
+        if (!live)
+            continue; /* its node died: its devices count for nothing */
         char key[CH__PRESENCE_KEY_MAX], *val = NULL;
         size_t len;
         ch__presence_user_key(key, user_id, instance);
@@ -219,12 +243,18 @@ ch_err_t ch_presence_connected_many(ch_svc_t *svc, const uint64_t *ids, size_t n
 
 ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance)
 {
-    return ch__presence_list_update(svc, instance, 1);
+    char key[CH__PRESENCE_KEY_MAX];
+    ch__presence_key(key, "node", instance);
+    ch_err_t e = ch_kv_set(svc->kv, key, "1", 1, CH_PRESENCE_TTL_MS);
+    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 1);
 }
 
 ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance)
 {
-    return ch__presence_list_update(svc, instance, 0);
+    char key[CH__PRESENCE_KEY_MAX];
+    ch__presence_key(key, "node", instance);
+    ch_err_t e = ch_kv_del(svc->kv, key);
+    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 0);
 }
 
 /* ---- visibility ------------------------------------------------------------------------- */
@@ -300,8 +330,46 @@ ch_err_t ch_presence_get(ch_svc_t *svc, uint64_t viewer, uint64_t user_id, json_
 
 /* ---- changes ------------------------------------------------------------------------------- */
 
-/* The `presence` event to the user's own devices and to those who may see it: mutual
- * follows and conversation peers, CH_PRESENCE_FANOUT_MAX in all. */
+static int ch__presence_cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Removes from to[1..*n) the users who block user_id or whom it blocks, and repeats (to[0],
+ * the user, stays). The block list read is the user's, both ways (indexed both ways). */
+static void ch__presence_filter(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t user_id, uint64_t *to, size_t *n)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(user_id)};
+    size_t nb = 0;
+    uint64_t *blocked = NULL;
+    if (ch_db_exec(svc->db, conn,
+                   "SELECT blocked_id FROM blocks WHERE blocker_id = $1 "
+                   "UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1",
+                   p, 1, &rows, NULL) == CH_OK && (nb = ch_db_rows_count(rows)) > 0) {
+        blocked = malloc(nb * sizeof(*blocked));
+        for (size_t r = 0; r < nb; r++)
+            blocked[r] = (uint64_t)ch_db_rows_int(rows, r, 0);
+        qsort(blocked, nb, sizeof(*blocked), ch__presence_cmp_id);
+    }
+    ch_db_rows_free(rows);
+    size_t k = 1;
+    for (size_t i = 1; i < *n; i++) {
+        uint64_t id = to[i];
+        int keep = id != user_id && !(blocked && bsearch(&id, blocked, nb, sizeof(*blocked), ch__presence_cmp_id));
+        for (size_t j = 1; keep && j < k; j++)
+            keep = to[j] != id;
+        if (keep)
+            to[k++] = id;
+    }
+    *n = k;
+    free(blocked);
+}
+
+/* The `presence` event to the user's own devices and to those who may see it: conversation
+ * peers first (chat needs them), then mutual follows, CH_PRESENCE_FANOUT_MAX in all; never to
+ * a user who blocks it or whom it blocks. */
 static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int64_t seen)
 {
     if (!svc->bus)
@@ -317,20 +385,23 @@ static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int
     size_t n = 0;
     to[n++] = user_id; /* the user's other devices */
     ch_db_conn_t *conn;
+    if (!hidden)
+        (void)ch_chat_conversation_peers(svc, user_id, to, CH_PRESENCE_FANOUT_MAX + 1, &n);
     if (!hidden && ch_db_acquire(svc->db, &conn) == CH_OK) {
         ch_db_rows_t *rows = NULL;
-        ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_INT(CH_PRESENCE_FANOUT_MAX)};
-        if (ch_db_exec(svc->db, conn,
+        ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_INT(CH_PRESENCE_FANOUT_MAX + 1 - (int64_t)n)};
+        if (n < CH_PRESENCE_FANOUT_MAX + 1 &&
+            ch_db_exec(svc->db, conn,
                        "SELECT a.follower_id FROM follows a JOIN follows b ON b.follower_id = a.followee_id "
                        "AND b.followee_id = a.follower_id WHERE a.followee_id = $1 LIMIT $2",
                        p, 2, &rows, NULL) == CH_OK)
-            for (size_t r = 0; r < ch_db_rows_count(rows); r++)
+            for (size_t r = 0; r < ch_db_rows_count(rows) && n < CH_PRESENCE_FANOUT_MAX + 1; r++)
                 to[n++] = (uint64_t)ch_db_rows_int(rows, r, 0);
         ch_db_rows_free(rows);
+        ch__presence_filter(svc, conn, user_id, to, &n);
         ch_db_release(svc->db, conn);
-        /* and conversation peers, within the same bound (a peer who is also a mutual follow
-         * gets the event twice: harmless, rare) */
-        (void)ch_chat_conversation_peers(svc, user_id, to, CH_PRESENCE_FANOUT_MAX + 1, &n);
+    } else if (!hidden) {
+        n = 1; /* the block list cannot be read: only the user's own devices */
     }
     if (text && ch_bus_publish_many(svc->bus, to, n, text, strlen(text)) != CH_OK)
         ch_log_warn("presence: the change of user %llu was not published (bus unavailable)",
