@@ -365,7 +365,12 @@ def test_port_zero_is_reported_in_the_port_file(start_server):
     finally:
         for c in conns:
             c.close()
-    assert f"listening on 127.0.0.1:{srv.port} " in srv.stderr_path.read_text()
+    # the log line is written by the log thread (core/logq): it may follow the port file
+    line = f"listening on 127.0.0.1:{srv.port} "
+    deadline = time.monotonic() + 10
+    while line not in srv.stderr_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert line in srv.stderr_path.read_text()
 
 
 BAD_CONFIG = [
