@@ -197,21 +197,39 @@ ch_err_t ch_presence_connected_many(ch_svc_t *svc, const uint64_t *ids, size_t n
     ch_err_t e = ch__presence_instances(svc, &list);
     if (e != CH_OK)
         return e;
-    uint64_t *live = malloc((json_object_size(list) + 1) * sizeof(*live));
-    size_t nlive = 0;
-    if (!live) {
+    /* the live instances: those whose liveness key exists (one round trip for all; the list's
+     * values are when each joined, not heartbeats) */
+    size_t ninst = json_object_size(list), nlive = 0;
+    uint64_t *live = malloc((ninst + 1) * sizeof(*live));
+    char *nbuf = malloc((ninst + 1) * CH__PRESENCE_KEY_MAX), **nvals = calloc(ninst + 1, sizeof(*nvals));
+    const char **nkeys = malloc((ninst + 1) * sizeof(*nkeys));
+    if (!live || !nbuf || !nvals || !nkeys) {
         json_decref(list);
+        free(live), free(nbuf), free(nvals), free(nkeys);
         return CH_EINTERNAL;
     }
-    int64_t now = ch_now_ms();
     const char *k;
     json_t *v;
+    size_t ni = 0;
     json_object_foreach(list, k, v)
     {
-        if (now - json_integer_value(v) <= CH_PRESENCE_TTL_MS)
-            live[nlive++] = strtoull(k, NULL, 10);
+        live[ni] = strtoull(k, NULL, 10);
+        nkeys[ni] = nbuf + ni * CH__PRESENCE_KEY_MAX;
+        ch__presence_key(nbuf + ni * CH__PRESENCE_KEY_MAX, "node", live[ni]);
+        ni++;
     }
     json_decref(list);
+    e = ni ? ch_kv_get_many(svc->kv, nkeys, ni, nvals) : CH_OK;
+    for (size_t i = 0; i < ni; i++) {
+        if (e == CH_OK && nvals[i])
+            live[nlive++] = live[i];
+        free(nvals[i]);
+    }
+    free(nbuf), free(nvals), free(nkeys);
+    if (e != CH_OK) {
+        free(live);
+        return e;
+    }
     size_t nk = n * nlive;
     if (nk == 0) {
         free(live);
