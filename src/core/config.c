@@ -95,6 +95,13 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_FEED_REEL_EVERY", "5", "home feed: at least one reel in every N items when reels exist (0 = no quota, 2-100)"},
     {"CHORUS_FEED_OON_SHARE", "30", "home feed: out-of-network items at most this % of a page when in-network supply suffices (0-100)"},
     {"CHORUS_FEED_REUSE_MS", "60000", "ranked feeds: a request without cursor reuses the viewer's ranking younger than this when nothing changed since (0 = rank every time; at most 600000)"},
+    {"CHORUS_STRIPE_API", "https://api.stripe.com", "marketplace: Stripe's API base URL (http(s)://host[:port]; tests point it at a local Stripe-compatible server)"},
+    {"CHORUS_STRIPE_SECRET_KEY", "(unset: payments off)", "marketplace: Stripe secret key (sk_...); unset: seller onboarding and orders answer 503"},
+    {"CHORUS_STRIPE_WEBHOOK_SECRET", "(unset: webhooks refused)", "marketplace: comma list of webhook signing secrets (whsec_...; two while rolling)"},
+    {"CHORUS_STRIPE_TIMEOUT", "10000", "marketplace: ms one Stripe request may take (100-120000)"},
+    {"CHORUS_STRIPE_MAX_RETRIES", "4", "marketplace: retries of a Stripe request on 429, 5xx or a network error (0-10)"},
+    {"CHORUS_MARKET_FEE_BPS", "1000", "marketplace: platform fee in basis points of the price (0-5000)"},
+    {"CHORUS_MARKET_AUTO_CONFIRM", "604800", "marketplace: seconds after shipping an order confirms itself without a dispute (1-7776000)"},
     {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that may use admin-only reads (?explain=1 on feeds)"},
 };
 
@@ -429,6 +436,25 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_WS_MAX_CONNECTIONS", 1, 10000000, &ws_max, err, errlen) ||
         ch__env_int("CHORUS_WS_OUTPUT_MAX", 4096, 64LL << 20, &ws_out, err, errlen))
         return -1;
+
+    int64_t stripe_timeout = 10000, stripe_retries = 4, fee_bps = 1000, auto_confirm = 604800;
+    snprintf(cfg->stripe_api, sizeof(cfg->stripe_api), "%s", "https://api.stripe.com");
+    if (ch__env_str("CHORUS_STRIPE_API", cfg->stripe_api, sizeof(cfg->stripe_api), err, errlen) ||
+        ch__env_str("CHORUS_STRIPE_SECRET_KEY", cfg->stripe_secret_key, sizeof(cfg->stripe_secret_key), err,
+                    errlen) ||
+        ch__env_str("CHORUS_STRIPE_WEBHOOK_SECRET", cfg->stripe_webhook_secret,
+                    sizeof(cfg->stripe_webhook_secret), err, errlen) ||
+        ch__env_int("CHORUS_STRIPE_TIMEOUT", 100, 120000, &stripe_timeout, err, errlen) ||
+        ch__env_int("CHORUS_STRIPE_MAX_RETRIES", 0, 10, &stripe_retries, err, errlen) ||
+        ch__env_int("CHORUS_MARKET_FEE_BPS", 0, 5000, &fee_bps, err, errlen) ||
+        ch__env_int("CHORUS_MARKET_AUTO_CONFIRM", 1, 90LL * 86400, &auto_confirm, err, errlen))
+        return -1;
+    if (strncmp(cfg->stripe_api, "http://", 7) != 0 && strncmp(cfg->stripe_api, "https://", 8) != 0)
+        return ch__fail(err, errlen, "CHORUS_STRIPE_API", cfg->stripe_api, "http(s)://host[:port]");
+    cfg->stripe_timeout_ms = stripe_timeout;
+    cfg->stripe_max_retries = stripe_retries;
+    cfg->market_fee_bps = fee_bps;
+    cfg->market_auto_confirm_s = auto_confirm;
     cfg->ws_heartbeat_ms = ws_hb;
     cfg->ws_max_per_user = (unsigned)ws_per_user;
     cfg->ws_max_connections = (unsigned)ws_max;

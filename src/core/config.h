@@ -145,6 +145,14 @@ typedef struct {
     int64_t feed_reel_every;      /* at least one reel in every N items when reels exist; 0 = no quota */
     int64_t feed_oon_share;       /* out-of-network items at most this % of a page (enough in-network supply) */
     int64_t feed_reuse_ms;        /* a fresh request reuses a ranking younger than this (0 = never) */
+    /* marketplace (svc/market, store/stripe.h) */
+    char stripe_api[512];            /* Stripe's API base URL (tests: the local double) */
+    char stripe_secret_key[256];     /* "" = the marketplace's payments are not configured (503) */
+    char stripe_webhook_secret[1024]; /* comma list of webhook secrets (more than one while rolling) */
+    int64_t stripe_timeout_ms;       /* one Stripe request's deadline */
+    int64_t stripe_max_retries;      /* retries on 429/5xx/network errors */
+    int64_t market_fee_bps;          /* platform fee, basis points of the price */
+    int64_t market_auto_confirm_s;   /* a shipped order confirms itself after this without dispute */
     uint64_t admin_users[CH_MAX_ADMIN_USERS]; /* may ask ?explain=1 (until issue 15 brings roles) */
     size_t nadmin_users;
 } ch_config_t;

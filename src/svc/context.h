@@ -26,6 +26,8 @@ typedef struct {
                            in unit tests that make none */
     struct ch_gateway *gateway; /* the WebSocket gateway (gateway/gateway.h); owned by main; NULL
                                    without the gateway role */
+    struct ch_stripe_pool *stripe; /* Stripe clients (store/stripe.h); owned by main; NULL: payments not
+                                      configured (the marketplace answers 503 where it needs Stripe) */
     struct ch_health *health; /* readiness checks, start-up state (svc/health); NULL: no checks, serving */
 } ch_svc_t;
 
