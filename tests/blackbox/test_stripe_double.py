@@ -423,5 +423,10 @@ def test_every_chorusd_gets_the_settings_of_the_double(server, start_server, str
     for s in (server, start_server()):
         env = _environ(s.proc.pid)
         assert {k: env.get(k) for k in want} == want
+        # with a key, chorusd made its Stripe clients (svc->stripe), whose counters show
+        assert 'chorus_stripe_calls_total{result="ok"}' in s.client().get("/metrics").text
+    # without a key, none (the marketplace answers 503 where it needs Stripe)
+    off = start_server(env={"CHORUS_STRIPE_SECRET_KEY": ""})
+    assert "chorus_stripe_calls_total" not in off.client().get("/metrics").text
     h = stripe_double.control("GET", "/_double/health")
     assert h["ok"] is True
