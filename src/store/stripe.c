@@ -270,6 +270,8 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
 
         int retry;
         if (a.too_large) {
+            json_decref(res->body);
+            res->body = NULL;
             ch_log(CH_LOG_ERROR, "stripe: %s %s: answer larger than %u bytes", method, path, CH__STRIPE_ANSWER_MAX);
             err = CH_EINTERNAL;
             retry = 0;
