@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -562,6 +564,54 @@ static void test_against_stripe_double(void **state)
     ch_stripe_destroy(s);
 }
 
+/* Threads sharing a pool of 2: every acquire gets a client in time, never more than 2 are
+ * out at once, and no client is handed to two threads. */
+#define POOL_THREADS 4
+#define POOL_ROUNDS 200
+static ch_stripe_pool_t *shared_pool;
+static atomic_int pool_out, pool_max_out, pool_failed;
+static ch_stripe_t *_Atomic pool_held[POOL_THREADS];
+
+static void *pool_worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    for (int i = 0; i < POOL_ROUNDS; i++) {
+        ch_stripe_t *c = ch_stripe_pool_acquire(shared_pool, 10000);
+        if (!c) {
+            atomic_fetch_add(&pool_failed, 1);
+            continue;
+        }
+        for (int t = 0; t < POOL_THREADS; t++)
+            if (t != me && atomic_load(&pool_held[t]) == c)
+                atomic_fetch_add(&pool_failed, 1);
+        atomic_store(&pool_held[me], c);
+        int out = atomic_fetch_add(&pool_out, 1) + 1;
+        int seen = atomic_load(&pool_max_out);
+        while (out > seen && !atomic_compare_exchange_weak(&pool_max_out, &seen, out)) {
+        }
+        sched_yield();
+        atomic_fetch_sub(&pool_out, 1);
+        atomic_store(&pool_held[me], NULL);
+        ch_stripe_pool_release(shared_pool, c);
+    }
+    return NULL;
+}
+
+static void test_pool_threads(void **state)
+{
+    ch_stripe_config_t cfg = {.api_base = "http://127.0.0.1:1", .secret_key = "sk_test", .timeout_ms = 100};
+    shared_pool = ch_stripe_pool_create(&cfg, 2);
+    assert_non_null(shared_pool);
+    pthread_t th[POOL_THREADS];
+    for (int t = 0; t < POOL_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, pool_worker, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < POOL_THREADS; t++)
+        pthread_join(th[t], NULL);
+    assert_int_equal(atomic_load(&pool_failed), 0);
+    assert_true(atomic_load(&pool_max_out) <= 2);
+    ch_stripe_pool_destroy(shared_pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -580,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_answer_too_large),
         cmocka_unit_test(test_create_refuses),
         cmocka_unit_test(test_pool_bounded),
+        cmocka_unit_test(test_pool_threads),
         cmocka_unit_test(test_against_stripe_double),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
