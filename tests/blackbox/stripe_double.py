@@ -220,12 +220,13 @@ class StripeDouble:
         return self.control("POST", "/_double/reset")
 
     def webhooks(self, url, secret=None, duplicate=False, reverse=False, hold=False, timestamp_offset_s=0,
-                 retries=3):
+                 retries=3, concurrent=False):
         """Where events go from now on; secret (a string or a list: one v1 per secret)
         defaults to .webhook_secret; a non-2xx answer or an error is retried `retries`
-        times (100 ms, doubling)."""
+        times (100 ms, doubling). concurrent: deliveries do not wait for each other (both
+        copies of a duplicate at once, up to 8 events together), as Stripe delivers."""
         body = {"url": url, "duplicate": duplicate, "reverse": reverse, "hold": hold,
-                "timestamp_offset_s": timestamp_offset_s, "retries": retries}
+                "timestamp_offset_s": timestamp_offset_s, "retries": retries, "concurrent": concurrent}
         if secret is not None:
             body["secret"] = secret
         return self.control("POST", "/_double/webhooks", body)

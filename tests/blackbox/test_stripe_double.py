@@ -25,15 +25,21 @@ class Receiver:
     """A webhook endpoint on 127.0.0.1 (port 0) that records each delivery and answers the
     scripted statuses in turn (then 200)."""
 
-    def __init__(self, statuses=()):
+    def __init__(self, statuses=(), barrier=None):
         self.got = []
         self.statuses = list(statuses)
         self.lock = threading.Lock()
+        self.barrier = barrier  # each delivery waits there first (answers 500 when it breaks)
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if outer.barrier is not None:
+                    try:
+                        outer.barrier.wait()
+                    except threading.BrokenBarrierError:
+                        outer.statuses.insert(0, 500)
                 with outer.lock:
                     outer.got.append((dict(self.headers), body))
                     status = outer.statuses.pop(0) if outer.statuses else 200
@@ -63,8 +69,8 @@ class Receiver:
 def receiver():
     made = []
 
-    def make(statuses=()):
-        r = Receiver(statuses)
+    def make(statuses=(), barrier=None):
+        r = Receiver(statuses, barrier)
         made.append(r)
         return r
 
@@ -474,6 +480,27 @@ def test_duplicate_hold_and_reverse_delivery(double, receiver):
     assert d.flush() == 3
     d.wait_idle()
     assert [e["type"] for e in r2.events()] == ["charge.succeeded", "payment_intent.succeeded", "payment_intent.created"]
+
+
+def test_concurrent_delivery(double, receiver):
+    """concurrent: both copies of a duplicated event are in flight at once (each delivery
+    waits at a barrier of two: delivered one at a time, the barrier breaks and they fail),
+    and so are several events."""
+    d = double
+    r = receiver(barrier=threading.Barrier(2, timeout=10))
+    d.webhooks(r.url, duplicate=True, concurrent=True, retries=0)
+    ok(d.api("POST", "/v1/payment_intents", {"amount": 900, "currency": "usd"}, idempotency_key="cc-1"))
+    d.wait_idle()
+    ev = d.events("payment_intent.created")[-1]
+    assert [x["status"] for x in ev["deliveries"]] == [200, 200]
+    r2 = receiver(barrier=threading.Barrier(3, timeout=10))
+    d.webhooks(r2.url, hold=True, concurrent=True, retries=0)
+    for i in range(3):
+        ok(d.api("POST", "/v1/payment_intents", {"amount": 901 + i, "currency": "usd"}, idempotency_key=f"cc-2-{i}"))
+    assert d.flush() == 3
+    d.wait_idle()
+    assert sorted(e["data"]["object"]["amount"] for e in r2.events()) == [901, 902, 903]
+    assert all(x["status"] == 200 for e in d.events("payment_intent.created")[-3:] for x in e["deliveries"])
 
 
 def test_delivery_is_retried_on_errors(double, receiver):
