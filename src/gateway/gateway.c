@@ -81,6 +81,7 @@ void ch_gateway_loop_end(void)
         next = *ch__gw_conn_loop_next(c);
         ch__gw_conn_abandon(c);
     }
+    ch__gw_resumed_run(l); /* none comes after loops[] forgot l */
     ch__gw_flush();
     l->ended = 1;
     uv_close((uv_handle_t *)&l->wake, ch__gw_loop_handle_closed);

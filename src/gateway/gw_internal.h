@@ -81,6 +81,7 @@ struct ch__gw_loop {
     int ended;          /* ch_gateway_loop_end ran: freed once handles and jobs are 0 */
     /* under gw->loops_mu: */
     ch__gw_msg_t *inbox, *inbox_tail;
+    struct ch__ws_job *resumed, *resumed_tail; /* deferred ops answered by another thread */
     size_t inbox_bytes;  /* frames' bytes (one count per loop) and headers, bounded by CH_GW_INBOX_MAX_BYTES */
     int inbox_overflow;  /* a delivery was dropped: every connection of the loop gets a resync */
     /* loop thread only: */
@@ -148,6 +149,8 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now);
 void ch__gw_conn_abandon(ch__gw_conn_t *c);
 /** Starts a clean close of c with code and reason (loop thread). */
 void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason);
+/** Loop thread: answers the deferred ops that were resumed (ch_ws_call_resume) for l. */
+void ch__gw_resumed_run(ch__gw_loop_t *l);
 /** The connection's user, loop list link and user list link. */
 uint64_t ch__gw_conn_user(const ch__gw_conn_t *c);
 uint64_t ch__gw_conn_session(const ch__gw_conn_t *c);

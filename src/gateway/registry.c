@@ -304,4 +304,5 @@ void ch__gw_on_wake(uv_async_t *a)
     }
     for (ch__gw_conn_t *c = overflow ? l->conns : NULL; c; c = *ch__gw_conn_loop_next(c))
         ch__gw_conn_send(c, resync, sizeof(resync) - 1);
+    ch__gw_resumed_run(l);
 }

@@ -188,6 +188,9 @@ typedef struct ch__ws_job {
     ch_ws_call_t call;
     ch_err_t err;
     int64_t deadline_ms; /* ch_mono_ms time (CHORUS_REQUEST_TIMEOUT from the frame's arrival) */
+    /* a deferred op: 2 at ch_ws_call_defer; the worker's done callback and ch_ws_call_resume
+     * each take one, the last one answers (on the loop) */
+    atomic_int pending;
 } ch__ws_job_t;
 
 static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
@@ -225,7 +228,9 @@ static void ch__ws_job_run(uv_work_t *w)
     if (j->err != CH_OK)
         return;
     ch_db_deadline_set(j->deadline_ms);
-    j->err = j->op->handler(&j->call);
+    ch_err_t err = j->op->handler(&j->call);
+    if (!j->call.deferred) /* deferred: ch_ws_call_resume sets it, maybe already did */
+        j->err = err;
     ch_db_deadline_set(0);
 }
 
@@ -286,10 +291,64 @@ static void ch__ws_queue_drop(ch__gw_conn_t *c)
     c->q_head = c->q_tail = NULL;
 }
 
+void ch_ws_call_defer(ch_ws_call_t *call)
+{
+    ch__ws_job_t *j = call->priv;
+    call->deferred = 1;
+    atomic_store(&j->pending, 2);
+}
+
+static void ch__ws_job_finish(ch__ws_job_t *j);
+
+void ch_ws_call_resume(ch_ws_call_t *call, ch_err_t err)
+{
+    ch__ws_job_t *j = call->priv;
+    j->err = err;
+    if (atomic_fetch_sub(&j->pending, 1) != 1)
+        return; /* the worker's done callback has not run yet: it answers */
+    ch__gw_loop_t *l = j->c->l;
+    ch_gateway_t *gw = l->gw;
+    pthread_mutex_lock(&gw->loops_mu);
+    int live = l->index < CH_GW_MAX_LOOPS && gw->loops[l->index] == l;
+    if (live) {
+        j->next = NULL;
+        if (l->resumed_tail)
+            l->resumed_tail->next = j;
+        else
+            l->resumed = j;
+        l->resumed_tail = j;
+        uv_async_send(&l->wake);
+    }
+    pthread_mutex_unlock(&gw->loops_mu);
+    if (!live) /* the loop ended (a forced exit): nobody to answer; its connection is dead */
+        ch__ws_job_free(j);
+}
+
+void ch__gw_resumed_run(ch__gw_loop_t *l)
+{
+    pthread_mutex_lock(&l->gw->loops_mu);
+    ch__ws_job_t *j = l->resumed;
+    l->resumed = l->resumed_tail = NULL;
+    pthread_mutex_unlock(&l->gw->loops_mu);
+    while (j) {
+        ch__ws_job_t *next = j->next;
+        ch__ws_job_finish(j);
+        j = next;
+    }
+}
+
 static void ch__ws_job_done(uv_work_t *w, int status)
 {
     (void)status;
     ch__ws_job_t *j = w->data;
+    if (j->call.deferred && atomic_fetch_sub(&j->pending, 1) != 1)
+        return; /* answered by ch_ws_call_resume, through the loop's wake */
+    ch__ws_job_finish(j);
+}
+
+/* Loop thread: the op's answer, then the connection's next op. */
+static void ch__ws_job_finish(ch__ws_job_t *j)
+{
     ch__gw_conn_t *c = j->c;
     c->queued--;
     c->running = 0;
@@ -360,6 +419,7 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
     j->ref = ref ? ch_strdup(ref) : NULL;
     j->msg = msg;
     j->call = call;
+    j->call.priv = j;
     c->queued++;
     if (c->q_tail)
         c->q_tail->next = j;
