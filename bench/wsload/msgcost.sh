@@ -9,7 +9,8 @@
 # Usage: bench/wsload/msgcost.sh   (after a release build in build/)
 # Environment (all optional): CHORUSD, WSLOAD (as run.sh), WSLOAD_PAIRS (default 100),
 #   WSLOAD_WINDOW (default 8), BENCH_DURATION (default 10), CHORUS_DB (default: SQLite in a
-#   temporary directory), BENCH_KEEP=1
+#   temporary directory), MSGCOST_NODE=1 (the same workload against run.sh's Node `ws` server
+#   right after, and the ratio), BENCH_KEEP=1
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -26,9 +27,10 @@ py=/usr/bin/python3
 [ -x "$wsload" ] || die "$wsload not found: build first"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-msgcost.XXXXXX")
-chorusd_pid=""
+chorusd_pid="" node_pid=""
 cleanup() {
   local rc=$?
+  stop "$node_pid" 5
   stop "$chorusd_pid"
   if [ "$rc" -ne 0 ] && [ -s "$tmp/chorusd.log" ]; then tail -n 20 "$tmp/chorusd.log" >&2; fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
@@ -63,7 +65,24 @@ perf_pid=$!
 kill -INT "$perf_pid" 2>/dev/null || true
 wait "$perf_pid" 2>/dev/null || true
 after=$(cpu_ticks "$chorusd_pid")
-"$py" - "$tmp/result.json" "$((after - before))" "$(getconf CLK_TCK)" "$perf_out" <<'PY'
+echo '{}' >"$tmp/node.json"
+if [ "${MSGCOST_NODE:-0}" = 1 ]; then
+  stop "$chorusd_pid"
+  chorusd_pid=""
+  [ -d "$here/node_modules/ws" ] || npm ci --prefix "$here" --no-audit --no-fund >&2
+  node "$here/node_server.js" --port 0 --users "$tmp/users.txt" --convs "$tmp/direct.txt" >"$tmp/node.log" 2>&1 &
+  node_pid=$!
+  for _ in $(seq 100); do grep -q '^listening' "$tmp/node.log" && break; sleep 0.1; done
+  node_port=$(awk '/^listening/ { print $2 }' "$tmp/node.log")
+  [ -n "$node_port" ] || die "the node server did not start"
+  nbefore=$(cpu_ticks "$node_pid")
+  "$wsload" --port "$node_port" --users "$tmp/users.txt" --sources 2 --convs "$tmp/direct.txt" --mode direct \
+    --rate 0 --window "$window" --duration "$duration" 2>>"$tmp/wsload.log" | tail -n 1 >"$tmp/node.json"
+  nafter=$(cpu_ticks "$node_pid")
+  "$py" -c 'import json, sys; j = json.load(open(sys.argv[1])); j["ticks"] = int(sys.argv[2]); json.dump(j, open(sys.argv[1], "w"))' \
+    "$tmp/node.json" "$((nafter - nbefore))"
+fi
+"$py" - "$tmp/result.json" "$((after - before))" "$(getconf CLK_TCK)" "$perf_out" "$tmp/node.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 ticks, hz = int(sys.argv[2]), int(sys.argv[3])
@@ -79,5 +98,12 @@ sent = max(r["sent"], 1)
 print(f"delivered/s {r['delivered_per_s']:.0f}  sent {r['sent']}  errors {r['errors']}  "
       f"p50/p99 ms {r['p50_ms']:.2f}/{r['p99_ms']:.2f}")
 print(f"chorusd CPU per message: {ticks / hz * 1e6 / sent:.1f} us"
-      + (f"; instructions per message: {instr / sent:,.0f}" if instr else "; instructions: perf not allowed"))
+      + (f"; instructions per message: {instr / sent:,.0f}" if instr else "; instructions: no hardware counters here"))
+n = json.load(open(sys.argv[5]))
+if n:
+    nsent = max(n["sent"], 1)
+    print(f"node ws: delivered/s {n['delivered_per_s']:.0f}  errors {n['errors']}  p50/p99 ms "
+          f"{n['p50_ms']:.2f}/{n['p99_ms']:.2f}; CPU per message {n['ticks'] / hz * 1e6 / nsent:.1f} us")
+    print(f"ratio chorusd / node ws: {r['delivered_per_s'] / max(n['delivered_per_s'], 1):.2f}x delivered/s, "
+          f"{(ticks / sent) / max(n['ticks'] / nsent, 1e-9):.2f}x CPU per message")
 PY

@@ -28,6 +28,8 @@ ch_err_t ch_op_message_send(ch_ws_call_t *call)
         ch_chat_msg_send_enqueue(call->svc, call->user_id, &in, ch__send_done, call);
         return CH_OK;
     }
+    if (err == CH_OK && call->on_loop) /* local backends without the writer: never on the loop */
+        return ch_fault(&call->fault, CH_EUNAVAILABLE, NULL, "the chat writer is not running; retry");
     return err ? err : ch_chat_msg_send(call->svc, call->user_id, &in, &call->ack, &created, &call->fault);
 }
 

@@ -43,6 +43,8 @@ struct ch__gw_conn {
     int refs; /* the socket's, and one per op on a worker thread */
     unsigned queued, bad; /* queued: ops in the connection's FIFO, the running one included */
     int running;          /* an op of the FIFO is on a worker thread */
+    unsigned inflight;    /* CH_WS_OP_LOCAL ops handed to another thread, not answered yet:
+                             consecutive ones pipeline (their answers come back in order) */
     struct ch__ws_job *q_head, *q_tail; /* ops waiting for the running one, in arrival order */
     int64_t last_recv_ms, last_ping_ms, close_deadline_ms, bad_since_ms;
     int64_t expires_at_s; /* the access token's exp: closed with 4001 once it passes */
@@ -191,6 +193,7 @@ typedef struct ch__ws_job {
     /* a deferred op: 2 at ch_ws_call_defer; the worker's done callback and ch_ws_call_resume
      * each take one, the last one answers (on the loop) */
     atomic_int pending;
+    int pipelined; /* a CH_WS_OP_LOCAL op counted in c->inflight */
 } ch__ws_job_t;
 
 static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
@@ -211,10 +214,19 @@ static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call,
 /* Worker thread: as an HTTP write (http/dispatch.c), an op that waited past its deadline
  * does not run, the rest is charged to the user's write limit (CHORUS_RATE_LIMIT_USER) and
  * runs under the deadline. */
+static void ch__ws_job_exec(ch__ws_job_t *j);
+
 static void ch__ws_job_run(uv_work_t *w)
 {
     ch__ws_job_t *j = w->data;
     ch_admission_dequeue();
+    ch__ws_job_exec(j);
+}
+
+/* The op under its deadline and the user's write limit (a worker thread, or the loop for a
+ * CH_WS_OP_LOCAL op with local backends). */
+static void ch__ws_job_exec(ch__ws_job_t *j)
+{
     if (ch_mono_ms() >= j->deadline_ms) {
         ch_admission_count(CH_ADMIT_EXPIRED);
         j->err = ch_fault(&j->call.fault, CH_EUNAVAILABLE, NULL,
@@ -243,6 +255,8 @@ static void ch__ws_job_free(ch__ws_job_t *j)
 }
 
 static void ch__ws_job_done(uv_work_t *w, int status);
+static void ch__ws_job_finish(ch__ws_job_t *j);
+static void ch__ws_resumed_post(ch__ws_job_t *j);
 
 /* Runs the connection's FIFO: one op at a time, in the order the frames came, so that m1
  * sent before m2 (without waiting for its ack) is stored and acked before it. Inline ops
@@ -252,6 +266,9 @@ static void ch__ws_next(ch__gw_conn_t *c)
 {
     while (!c->running && c->q_head && c->ws) {
         ch__ws_job_t *j = c->q_head;
+        int local = (j->op->flags & CH_WS_OP_LOCAL) && c->l->gw->svc->local_backends;
+        if (c->inflight && !local)
+            return; /* after the pipelined ops' answers: ch__ws_job_finish comes back here */
         c->q_head = j->next;
         if (!c->q_head)
             c->q_tail = NULL;
@@ -261,6 +278,26 @@ static void ch__ws_next(ch__gw_conn_t *c)
             ch_err_t err = j->op->handler(&j->call);
             ch__ws_current = NULL;
             ch__ws_answer(c, j->ref, &j->call, err);
+            ch__ws_job_free(j);
+            continue;
+        }
+        if (local) {
+            j->deadline_ms = ch_mono_ms() + c->l->gw->svc->cfg->request_timeout_ms;
+            j->call.on_loop = 1;
+            ch__ws_job_exec(j);
+            if (j->call.deferred) {
+                /* handed over (the chat writer, a FIFO): the next op may go too, the answers
+                 * come back in the order the ops went */
+                j->pipelined = 1;
+                c->inflight++;
+                c->refs++;
+                ch__gw_loop_job_add(c->l);
+                if (atomic_fetch_sub(&j->pending, 1) == 1)
+                    ch__ws_resumed_post(j); /* answered already: behind the earlier answers */
+                continue;
+            }
+            c->queued--;
+            ch__ws_answer(c, j->ref, &j->call, j->err);
             ch__ws_job_free(j);
             continue;
         }
@@ -298,14 +335,18 @@ void ch_ws_call_defer(ch_ws_call_t *call)
     atomic_store(&j->pending, 2);
 }
 
-static void ch__ws_job_finish(ch__ws_job_t *j);
-
 void ch_ws_call_resume(ch_ws_call_t *call, ch_err_t err)
 {
     ch__ws_job_t *j = call->priv;
     j->err = err;
     if (atomic_fetch_sub(&j->pending, 1) != 1)
         return; /* the worker's done callback has not run yet: it answers */
+    ch__ws_resumed_post(j);
+}
+
+/* Queues the answer of a resumed op for its loop (any thread), behind those queued before. */
+static void ch__ws_resumed_post(ch__ws_job_t *j)
+{
     ch__gw_loop_t *l = j->c->l;
     ch_gateway_t *gw = l->gw;
     pthread_mutex_lock(&gw->loops_mu);
@@ -351,7 +392,10 @@ static void ch__ws_job_finish(ch__ws_job_t *j)
 {
     ch__gw_conn_t *c = j->c;
     c->queued--;
-    c->running = 0;
+    if (j->pipelined)
+        c->inflight--;
+    else
+        c->running = 0;
     if (c->ws)
         ch__ws_answer(c, j->ref, &j->call, j->err);
     ch__ws_job_free(j);
@@ -399,7 +443,7 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
     }
     ch_ws_call_t call = {.svc = c->l->gw->svc, .user_id = c->user_id, .session_id = c->session_id,
                          .conn_id = c->conn_id, .op = op->op, .d = d};
-    if ((op->flags & CH_WS_OP_INLINE) && !c->running && !c->q_head) {
+    if ((op->flags & CH_WS_OP_INLINE) && !c->running && !c->inflight && !c->q_head) {
         ch__ws_current = c;
         ch_err_t err = op->handler(&call);
         ch__ws_current = NULL;

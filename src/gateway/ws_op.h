@@ -17,6 +17,11 @@ enum {
     /* answers from memory on the connection's event loop (typing, presence.set): no SQL,
      * no blocking kv call; without it the op runs on a worker thread */
     CH_WS_OP_INLINE = 1u << 0,
+    /* runs on the loop when the backends are local (svc->local_backends: SQLite and the
+     * in-process kv), charged to CHORUS_RATE_LIMIT_USER as on a worker: its handler then
+     * only reads memory and hands the op to another thread (ch_ws_call_defer) — message.send
+     * queued to the chat writer — saving the worker thread's round trip */
+    CH_WS_OP_LOCAL = 1u << 1,
 };
 
 /** One client op as its handler sees it; everything in it is safe to use on a worker thread. */
@@ -33,6 +38,7 @@ typedef struct {
     /* ---- plumbing (ws_conn.c) ---- */
     void *priv;
     int deferred; /* set by ch_ws_call_defer */
+    int on_loop;  /* a CH_WS_OP_LOCAL op running on the loop */
 } ch_ws_call_t;
 
 /** Lets a worker-thread handler answer later, from another thread (the chat writer answers
