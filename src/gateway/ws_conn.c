@@ -235,8 +235,10 @@ static void ch__ws_job_exec(ch__ws_job_t *j)
     }
     ch_svc_t *svc = j->call.svc;
     char who[CH_ID_STR_LEN];
-    j->err = ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
-                              &j->call.fault);
+    j->err = j->op->flags & CH_WS_OP_OWN_LIMIT
+                 ? CH_OK
+                 : ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
+                                    &j->call.fault);
     if (j->err != CH_OK)
         return;
     ch_db_deadline_set(j->deadline_ms);

@@ -22,6 +22,9 @@ enum {
      * only reads memory and hands the op to another thread (ch_ws_call_defer) — message.send
      * queued to the chat writer — saving the worker thread's round trip */
     CH_WS_OP_LOCAL = 1u << 1,
+    /* not charged to CHORUS_RATE_LIMIT_USER: an ephemeral op with a throttle of its own
+     * (typing: one event per user and conversation per 2 s), not a write */
+    CH_WS_OP_OWN_LIMIT = 1u << 2,
 };
 
 /** One client op as its handler sees it; everything in it is safe to use on a worker thread. */

@@ -156,12 +156,22 @@ static int64_t ch__presence_int(ch_svc_t *svc, const char *what, uint64_t user_i
     return v;
 }
 
-static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v)
+static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v, int64_t ttl_ms)
 {
     char key[CH__PRESENCE_KEY_MAX], val[24];
     ch__presence_key(key, what, user_id);
     int n = snprintf(val, sizeof(val), "%lld", (long long)v);
-    return ch_kv_set(svc->kv, key, val, (size_t)n, CH_PRESENCE_RECORD_TTL_MS);
+    return ch_kv_set(svc->kv, key, val, (size_t)n, ttl_ms);
+}
+
+/* How long a user's record on one instance (and the status last announced) is kept: no
+ * connection outlives its access token (closed with 4001 at its exp), and every connect and
+ * close of the user on the instance writes the record again, so it cannot expire under a live
+ * connection; a dead instance's records go CH_PRESENCE_TTL_MS after that, not in 30 days. */
+static int64_t ch__presence_node_ttl_ms(const ch_svc_t *svc)
+{
+    int64_t access_s = svc->cfg && svc->cfg->access_ttl_s > 0 ? svc->cfg->access_ttl_s : 86400;
+    return access_s * 1000 + CH_PRESENCE_TTL_MS;
 }
 
 static json_t *ch__presence_render(uint64_t user_id, int status, int64_t seen_ms)
@@ -436,16 +446,20 @@ ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t insta
     ch__presence_user_key(key, user_id, instance);
     ch_err_t e = node_status == CH_PRESENCE_OFFLINE
                      ? ch_kv_del(svc->kv, key)
-                     : ch_kv_set(svc->kv, key, node_status == CH_PRESENCE_IDLE ? "2" : "1", 1, CH_PRESENCE_RECORD_TTL_MS);
+                     : ch_kv_set(svc->kv, key, node_status == CH_PRESENCE_IDLE ? "2" : "1", 1,
+                                 ch__presence_node_ttl_ms(svc));
     int64_t now = ch_now_ms();
     if (e == CH_OK)
-        e = ch__presence_set_int(svc, "seen", user_id, now);
+        e = ch__presence_set_int(svc, "seen", user_id, now, CH_PRESENCE_RECORD_TTL_MS);
     int after = CH_PRESENCE_OFFLINE;
     if (e != CH_OK || (e = ch__presence_aggregate(svc, user_id, &after)) != CH_OK)
         return e;
     /* the last status announced: two nodes may both announce a change (a repeat is harmless) */
     int before = (int)ch__presence_int(svc, "said", user_id, CH_PRESENCE_OFFLINE);
-    if (before != after && (e = ch__presence_set_int(svc, "said", user_id, after)) == CH_OK)
+    /* written at every change on an instance, so that it outlives every connection (see
+     * ch__presence_node_ttl_ms): an expired one would hide the next offline */
+    if ((e = ch__presence_set_int(svc, "said", user_id, after, ch__presence_node_ttl_ms(svc))) == CH_OK &&
+        before != after)
         ch__presence_fanout(svc, user_id, after, now);
     return e;
 }

@@ -21,7 +21,9 @@
 
 #define CH_PRESENCE_TTL_MS 30000       /* a gateway instance not heard of for this long is dead */
 #define CH_PRESENCE_HEARTBEAT_MS 10000 /* how often an instance says it is alive */
-#define CH_PRESENCE_RECORD_TTL_MS (30LL * 86400 * 1000) /* last_seen_at is kept this long */
+#define CH_PRESENCE_RECORD_TTL_MS (30LL * 86400 * 1000) /* last_seen_at is kept this long; a user's
+                                                            record on an instance and the status last
+                                                            announced: CHORUS_ACCESS_TTL + CH_PRESENCE_TTL_MS */
 #define CH_PRESENCE_FANOUT_MAX 1000    /* presence events per change at most (mutual follows, conversation peers) */
 
 typedef enum { CH_PRESENCE_OFFLINE = 0, CH_PRESENCE_ONLINE = 1, CH_PRESENCE_IDLE = 2 } ch_presence_status_t;
