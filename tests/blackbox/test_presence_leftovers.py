@@ -95,3 +95,38 @@ def test_presence_record_lives_access_ttl_not_a_month(start_server, redis_ctl):
             assert 0 < ttl <= 150, (key, ttl)
     finally:
         ws.close()
+
+
+def test_dead_node_users_are_announced_offline(start_server, redis_ctl):
+    """Cluster only (redis_ctl: two nodes share PostgreSQL + Redis). A node killed with its
+    users connected: a live node's heartbeat finds it dead and announces them offline to
+    those who may see them (presence:said corrected: the user's next connect is announced
+    online again)."""
+    n1 = start_server(name="pl-node1")
+    n2 = start_server(storage=n1.storage_env, name="pl-node2")
+    a, b = n1.client().register(), n1.client().register()
+    conv(a, b)
+    wb = dev(n1, b)
+    try:
+        wa = dev(n2, a)
+        ev = wb.recv_op("presence", timeout=10)
+        while not (ev["d"]["user_id"] == a.id and ev["d"]["status"] == "online"):
+            ev = wb.recv_op("presence", timeout=10)
+        time.sleep(1.5)  # n2 records its users every second (a user connected just before a
+        # crash reads offline at the TTL, unannounced)
+        n2.kill()
+        killed_at = time.monotonic()
+        while True:  # the TTL (30 s) plus a heartbeat period (10 s)
+            ev = wb.recv_op("presence", timeout=max(0.01, killed_at + 50 - time.monotonic()))
+            if ev["d"]["user_id"] == a.id:
+                break
+        assert ev["d"]["status"] == "offline", ev
+        wa.sock.close()
+        wa2 = dev(n1, a)
+        ev = wb.recv_op("presence", timeout=10)
+        while ev["d"]["user_id"] != a.id:
+            ev = wb.recv_op("presence", timeout=10)
+        assert ev["d"]["status"] == "online", ev
+        wa2.close()
+    finally:
+        wb.close()

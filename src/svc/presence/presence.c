@@ -64,8 +64,80 @@ static ch_err_t ch__presence_node_live(ch_svc_t *svc, uint64_t instance, int *li
     return e;
 }
 
-/* Adds (add) or removes instance in the list, dropping instances whose liveness key expired;
- * read back and tried again when another instance's write crossed ours. */
+static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int64_t seen);
+static ch_err_t ch__presence_aggregate(ch_svc_t *svc, uint64_t user_id, int *status);
+static int64_t ch__presence_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t dflt);
+static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v, int64_t ttl_ms);
+static int64_t ch__presence_node_ttl_ms(const ch_svc_t *svc);
+
+/* ---- a dead instance's users ---------------------------------------------------------------- */
+
+ch_err_t ch_presence_node_users(ch_svc_t *svc, uint64_t instance, const uint64_t *ids, size_t n)
+{
+    char key[CH__PRESENCE_KEY_MAX];
+    ch__presence_key(key, "users", instance);
+    if (n > CH_PRESENCE_NODE_USERS_MAX)
+        n = CH_PRESENCE_NODE_USERS_MAX;
+    char *text = malloc(n * 21 + 1);
+    if (!text)
+        return CH_EINTERNAL;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(text + len, "%s%llu", i ? " " : "", (unsigned long long)ids[i]);
+    ch_err_t e = ch_kv_set(svc->kv, key, text, len, CH_PRESENCE_NODE_USERS_TTL_MS);
+    free(text);
+    return e;
+}
+
+/* Announces up to CH_PRESENCE_DEAD_PER_BEAT users recorded for the dead instance: each one
+ * whose status across the live nodes differs from the one last announced gets it announced
+ * (offline, unless another node holds a device). *done 1 when none is left (the record is
+ * gone), else the rest is written back for the next heartbeat. Two nodes sweeping at once may
+ * announce a change twice (a repeat is harmless). */
+static ch_err_t ch__presence_sweep(ch_svc_t *svc, uint64_t instance, int *done)
+{
+    char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+    size_t len = 0;
+    *done = 0;
+    ch__presence_key(key, "users", instance);
+    ch_err_t e = ch_kv_get(svc->kv, key, &val, &len);
+    if (e != CH_OK)
+        return e;
+    if (!val) {
+        *done = 1;
+        return CH_OK;
+    }
+    char *p = val, *end = val + len;
+    size_t k = 0;
+    while (p < end && k < CH_PRESENCE_DEAD_PER_BEAT) {
+        char *next = NULL;
+        uint64_t user = strtoull(p, &next, 10);
+        if (next == p)
+            break;
+        p = next;
+        while (p < end && *p == ' ')
+            p++;
+        k++;
+        int st = CH_PRESENCE_OFFLINE;
+        if (ch__presence_aggregate(svc, user, &st) != CH_OK)
+            continue;
+        int before = (int)ch__presence_int(svc, "said", user, CH_PRESENCE_OFFLINE);
+        if (before != st && ch__presence_set_int(svc, "said", user, st, ch__presence_node_ttl_ms(svc)) == CH_OK)
+            ch__presence_fanout(svc, user, st, ch__presence_int(svc, "seen", user, 0));
+    }
+    if (p >= end) {
+        e = ch_kv_del(svc->kv, key);
+        *done = e == CH_OK;
+    } else {
+        e = ch_kv_set(svc->kv, key, p, (size_t)(end - p), CH_PRESENCE_NODE_USERS_TTL_MS);
+    }
+    free(val);
+    return e;
+}
+
+/* Adds (add) or removes instance in the list, dropping instances whose liveness key expired
+ * once their users were announced offline (ch__presence_sweep); read back and tried again
+ * when another instance's write crossed ours. */
 static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add)
 {
     char inst[24];
@@ -81,10 +153,11 @@ static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int a
         int changed = 0;
         json_object_foreach_safe(list, tmp, k, v)
         {
-            int live = 1;
+            int live = 1, swept = 0;
             uint64_t other = strtoull(k, NULL, 10);
-            if (other != instance && ch__presence_node_live(svc, other, &live) == CH_OK && !live) {
-                json_object_del(list, k);
+            if (other != instance && ch__presence_node_live(svc, other, &live) == CH_OK && !live &&
+                (!add || ch__presence_sweep(svc, other, &swept) != CH_OK || swept)) {
+                json_object_del(list, k); /* a clean stop (add 0) or a store error: no sweep */
                 changed = 1;
             }
         }

@@ -44,7 +44,21 @@ ch_err_t ch_presence_connected_many(ch_svc_t *svc, const uint64_t *ids, size_t n
  * threads only. */
 ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t instance, int node_status);
 
-/** Says that gateway instance is alive for CH_PRESENCE_TTL_MS more (its heartbeat). */
+/* Users of one instance recorded for the sweep of a dead instance (more: they read offline at
+ * the TTL, unannounced); and how many of a dead instance's users one heartbeat announces. */
+#define CH_PRESENCE_NODE_USERS_MAX 200000
+#define CH_PRESENCE_NODE_USERS_TTL_MS (10LL * 60 * 1000) /* rewritten by a live instance at least every 5 min */
+#define CH_PRESENCE_DEAD_PER_BEAT 1000
+
+/** Records the users connected to gateway instance (ids borrowed; at most
+ * CH_PRESENCE_NODE_USERS_MAX kept): when the instance dies, a live one announces them offline
+ * (ch_presence_node_alive sweeps dead instances). Written by the instance's heartbeat when its
+ * users changed (and now and then to keep it). */
+ch_err_t ch_presence_node_users(ch_svc_t *svc, uint64_t instance, const uint64_t *ids, size_t n);
+/** Says that gateway instance is alive for CH_PRESENCE_TTL_MS more (its heartbeat). An instance
+ * found dead (its liveness key expired) has its recorded users swept: each one now offline on
+ * every node gets its `presence` offline event and presence:said corrected, at most
+ * CH_PRESENCE_DEAD_PER_BEAT per heartbeat; the dead instance leaves the list once swept. */
 ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance);
 /** Forgets instance at a clean stop: its users read offline at once. */
 ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance);
