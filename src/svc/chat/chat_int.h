@@ -20,6 +20,7 @@ typedef struct {
     int64_t last_activity_at; /* unix ms */
     int admin;           /* the viewer is an admin */
     int64_t delivered_seq, read_seq; /* the viewer's receipts */
+    int64_t joined_seq; /* the conversation's last_seq when the viewer joined: sees seq > it */
 } ch__chat_conv_t;
 
 /** Reads conv for member viewer into c; CH_ENOTFOUND ("conversation not found") when it does
@@ -29,6 +30,9 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
                        ch__chat_conv_t *c, ch_fault_t *f);
 /** The ids of conv's members (*ids malloc'd, caller frees; NULL when none). */
 ch_err_t ch__chat_member_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint64_t **ids, size_t *n);
+/** The ids of conv's members who see seq (joined before it; *ids malloc'd, caller frees). */
+ch_err_t ch__chat_member_ids_seeing(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, int64_t seq, uint64_t **ids,
+                                    size_t *n);
 /** Sets *blocked when a blocks b or b blocks a. */
 ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_t b, int *blocked);
 /** CH_ENOTFOUND "conversation not found" (as a send) when c (loaded for viewer) is a direct

@@ -63,8 +63,8 @@ static ch_err_t ch__insert_member(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t co
     int64_t changes = 0;
     ch_err_t err = ch_sql_on(
         svc, conn,
-        "INSERT INTO conversation_members(conversation_id, user_id, role, joined_at, delivered_seq, read_seq)"
-        " SELECT $1, $2, $3, $4, $5, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)"
+        "INSERT INTO conversation_members(conversation_id, user_id, role, joined_at, delivered_seq, read_seq,"
+        " joined_seq) SELECT $1, $2, $3, $4, $5, $5, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)"
         " AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $2 AND blocked_id = $6)"
         " OR (blocker_id = $6 AND blocked_id = $2))"
         " ON CONFLICT (conversation_id, user_id) DO NOTHING",
