@@ -25,3 +25,29 @@ def test_new_member_sees_history_from_the_join(api, user, other):
     assert get_conv(newcomer, g["id"])["last_message"]["text"] == "after"
     # the members from the start still see everything
     assert [m["seq"] for m in history(other, g["id"])["items"]] == [1, 2, 3, 4]
+
+
+def test_conversation_cap_holds_under_concurrent_joins(start_server):
+    """CHORUS_CHAT_MAX_CONVERSATIONS holds when many conversations take one user in at once
+    (PostgreSQL: the joins of one user count one after the other)."""
+    import threading
+
+    srv = start_server(env={"CHORUS_CHAT_MAX_CONVERSATIONS": "3"})
+    api = srv.client()
+    target = api.register()
+    others = [api.register() for _ in range(10)]
+    statuses = []
+    go = threading.Barrier(len(others))
+
+    def open_with(acc):
+        go.wait()
+        statuses.append(acc.post("/v1/conversations", json={"member_ids": [target.id]}).status)
+    threads = [threading.Thread(target=open_with, args=(acc,)) for acc in others]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(set(statuses)) <= [201, 409], statuses
+    assert statuses.count(201) == 3, statuses
+    r = target.get("/v1/conversations?limit=100")
+    assert r.status == 200 and len(r.json["items"]) == 3, r.describe()

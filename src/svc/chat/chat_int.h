@@ -42,8 +42,9 @@ ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t vie
 /* Users per statement of ch__chat_conv_cap. */
 #define CH__CHAT_CAP_CHUNK 256
 /** CH_ECONFLICT naming the user when one of the n ids is already a member of the most
- * conversations allowed (CHORUS_CHAT_MAX_CONVERSATIONS); checked on conn before they join
- * one more. Concurrent joins may pass the cap by a few. */
+ * conversations allowed (CHORUS_CHAT_MAX_CONVERSATIONS); checked on conn, inside the joining
+ * transaction, before they join one more. On PostgreSQL it first takes an advisory lock per
+ * user until the commit, so that concurrent joins of one user count one after the other. */
 ch_err_t ch__chat_conv_cap(ch_svc_t *svc, ch_db_conn_t *conn, const uint64_t *ids, size_t n, ch_fault_t *f);
 /** Counts one against viewer's chat rate (CHORUS_RATE_LIMIT_MESSAGES): CH_ERATELIMIT past it. */
 ch_err_t ch__chat_rate_hit(ch_svc_t *svc, uint64_t viewer, ch_fault_t *f);

@@ -141,10 +141,15 @@ static ch_err_t ch__create_group(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t vie
                              " members_count) VALUES($1, 'group', $2, $3, $4, $4, $5)",
                              p, CH_NPARAMS(p), NULL, NULL);
     int added = 1;
-    if (err == CH_OK)
-        err = ch__chat_conv_cap(svc, conn, &viewer, 1, f);
-    if (err == CH_OK)
-        err = ch__chat_conv_cap(svc, conn, ids, n, f);
+    uint64_t *all = err == CH_OK ? malloc((n + 1) * sizeof(*all)) : NULL;
+    if (err == CH_OK && !all)
+        err = CH_EINTERNAL;
+    if (err == CH_OK) { /* one call: its locks (PostgreSQL) are taken in one order */
+        all[0] = viewer;
+        memcpy(all + 1, ids, n * sizeof(*all));
+        err = ch__chat_conv_cap(svc, conn, all, n + 1, f);
+    }
+    free(all);
     if (err == CH_OK)
         err = ch__insert_member(svc, conn, id, viewer, viewer, "admin", 0, now, &added);
     for (size_t i = 0; err == CH_OK && i < n; i++) {
