@@ -71,10 +71,15 @@ void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *
  * (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until seq - 1 was published, as the kv
  * store records (a record that only moves up); at once when there is no record. */
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
+/** Claims the publication of message.new of (conv, seq): 1 for the first caller (or when the
+ * kv store cannot answer), 0 after. The direct send path claims before publishing and a
+ * retry's republish claims too, so that a retry landing between a commit and its publish does
+ * not send message.new twice (the writer of SQLite publishes before any later send runs). */
+int ch__chat_publish_claim(ch_svc_t *svc, uint64_t conv, int64_t seq);
 /** After a retry found msg (seq of conv) already committed: when the ordering record is
  * below seq (its publication was lost: a bus or kv failure after the commit, a process that
- * died there), publishes message.new again to conv's members now, read on its own connection.
- * Nothing when the kv store cannot say. */
+ * died there) and nobody claimed it (ch__chat_publish_claim), publishes message.new again to
+ * conv's members now, read on its own connection. Nothing when the kv store cannot say. */
 void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg);
 /** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,

@@ -54,12 +54,25 @@ static int64_t ch__published_seq(ch_svc_t *svc, const char *key)
     return seq;
 }
 
+int ch__chat_publish_claim(ch_svc_t *svc, uint64_t conv, int64_t seq)
+{
+    char key[64];
+    int64_t n = 0;
+    snprintf(key, sizeof(key), "chat:pubclaim:%llu:%lld", (unsigned long long)conv, (long long)seq);
+    /* a kv store that cannot answer: publish (a repeat beats a loss) */
+    return ch_kv_incr(svc->kv, key, CH_CHAT_ORDER_TTL_MS, &n, NULL) != CH_OK || n == 1;
+}
+
 void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
 {
     char key[48];
     snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
     int64_t last;
     if (!svc->bus || (last = ch__published_seq(svc, key)) == -2 || last >= seq)
+        return;
+    /* the record is below seq: lost, or its publisher is between its commit and its publish
+     * (then the claim is taken: the publisher publishes, once) */
+    if (!ch__chat_publish_claim(svc, conv, seq))
         return;
     ch_db_conn_t *conn = NULL;
     uint64_t *ids = NULL;

@@ -335,8 +335,9 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
         err = e2 == CH_ENOTFOUND ? CH_ECONFLICT : e2;
     } else if (err == CH_OK) {
         *created = 1;
-        ch__chat_publish_new(svc, ids, n, in->conversation_id, json_integer_value(json_object_get(msg, "seq")),
-                             msg);
+        int64_t seq = json_integer_value(json_object_get(msg, "seq"));
+        if (!svc->bus || ch__chat_publish_claim(svc, in->conversation_id, seq))
+            ch__chat_publish_new(svc, ids, n, in->conversation_id, seq, msg);
     }
     free(ids);
     free(offline);
