@@ -315,12 +315,81 @@ static void test_no_ack_before_commit(void **state)
     assert_int_equal(count_messages(conv), 1);
 }
 
+typedef struct {
+    pthread_mutex_t mu;
+    size_t done, overloaded, unavailable, other;
+} tally_t;
+
+static void on_tally(ch__chat_send_op_t *op)
+{
+    tally_t *t = op->arg;
+    pthread_mutex_lock(&t->mu);
+    t->done++;
+    if (op->err == CH_EOVERLOADED)
+        t->overloaded++;
+    else if (op->err == CH_EUNAVAILABLE)
+        t->unavailable++;
+    else
+        t->other++;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* The writer's queue is bounded: with the database stuck (the write lock held past the
+ * sends' deadline) and more sends than CH_CHAT_SEND_QUEUE_MAX queued, the excess is answered
+ * 503 overloaded at once, the queued ones 503 once their deadline passed; nothing stored. */
+static void test_queue_is_bounded(void **state)
+{
+    (void)state;
+    uint64_t conv = open_conv(C, "{\"member_ids\": [\"24\"]}");
+    ch_db_conn_t *holder = NULL;
+    OK(ch_db_acquire(svc.db, &holder));
+    OK(ch_db_begin(svc.db, holder, 1));
+    ch_chat_writer_t *w = ch_chat_writer_start(&svc);
+    assert_non_null(w);
+    enum { EXTRA = 2000, N = CH_CHAT_SEND_QUEUE_MAX + CH_CHAT_SEND_BATCH_MAX + EXTRA };
+    ch__chat_send_op_t *ops = calloc(N, sizeof(*ops));
+    assert_non_null(ops);
+    tally_t t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    ch_db_deadline_set(ch_mono_ms() + 1500);
+    for (size_t i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "q%zu", i);
+        op_init(&ops[i], C, conv, key);
+        ops[i].done = on_tally;
+        ops[i].arg = &t;
+        ch_chat_writer_submit(w, &ops[i]);
+    }
+    ch_db_deadline_set(0);
+    pthread_mutex_lock(&t.mu);
+    size_t early = t.overloaded;
+    pthread_mutex_unlock(&t.mu);
+    assert_true(early >= EXTRA); /* the writer took at most one batch meanwhile */
+    for (;;) {
+        pthread_mutex_lock(&t.mu);
+        size_t d = t.done;
+        pthread_mutex_unlock(&t.mu);
+        if (d == N)
+            break;
+        usleep(20 * 1000);
+    }
+    ch_chat_writer_stop(w);
+    ch_db_rollback(svc.db, holder);
+    ch_db_release(svc.db, holder);
+    assert_int_equal(t.other, 0);
+    assert_int_equal(t.overloaded + t.unavailable, N);
+    assert_int_equal(count_messages(conv), 0);
+    for (size_t i = 0; i < N; i++)
+        ch__chat_send_op_clear(&ops[i]);
+    free(ops);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_refusals_do_not_fail_the_others),
         cmocka_unit_test(test_concurrent_senders_gapless_and_in_order),
         cmocka_unit_test(test_no_ack_before_commit),
+        cmocka_unit_test(test_queue_is_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,7 @@ struct ch_chat_writer {
     pthread_mutex_t mu;
     pthread_cond_t wake; /* the queue got a send, or stop was asked */
     ch__chat_send_op_t *head, *tail;
+    size_t queued; /* ops in head..tail, bounded by CH_CHAT_SEND_QUEUE_MAX */
     ch_db_conn_t *conn; /* the writer's own connection (writer thread only) */
     int stopping;
     ch__chat_send_op_t *batch[CH_CHAT_SEND_BATCH_MAX];
@@ -46,6 +47,7 @@ static size_t ch__take(ch_chat_writer_t *w)
     }
     if (!w->head)
         w->tail = NULL;
+    w->queued -= n;
     return n;
 }
 
@@ -163,6 +165,14 @@ void ch_chat_writer_submit(ch_chat_writer_t *w, ch__chat_send_op_t *op)
     op->next = NULL;
     op->deadline_ms = ch_db_deadline();
     pthread_mutex_lock(&w->mu);
+    if (w->queued >= CH_CHAT_SEND_QUEUE_MAX) {
+        pthread_mutex_unlock(&w->mu);
+        op->err = ch_fault(&op->fault, CH_EOVERLOADED, NULL,
+                           "too many messages are waiting to be stored; nothing was stored, retry later");
+        op->done(op);
+        return;
+    }
+    w->queued++;
     if (w->tail)
         w->tail->next = op;
     else

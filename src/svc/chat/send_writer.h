@@ -17,6 +17,10 @@
 
 /** Most sends in one transaction. */
 #define CH_CHAT_SEND_BATCH_MAX 512
+/** Most sends queued for the writer: past it a send is answered 503 (overloaded) at once.
+ * WebSocket sends reach the writer without the admission queue of the worker pool (each
+ * connection has at most 32 ops in flight); this bounds them all. */
+#define CH_CHAT_SEND_QUEUE_MAX 65536
 
 typedef struct ch_chat_writer ch_chat_writer_t;
 
@@ -28,7 +32,8 @@ ch_chat_writer_t *ch_chat_writer_start(ch_svc_t *svc);
 void ch_chat_writer_stop(ch_chat_writer_t *w);
 /** Queues op (borrowed until op->done is called): once the transaction holding it committed
  * (and its message was published) or failed, its outcome is set and op->done(op) is called on
- * the writer thread. Thread-safe; never blocks on the database. */
+ * the writer thread. With CH_CHAT_SEND_QUEUE_MAX queued, op is answered CH_EOVERLOADED at once
+ * (op->done on the caller's thread). Thread-safe; never blocks on the database. */
 void ch_chat_writer_submit(ch_chat_writer_t *w, ch__chat_send_op_t *op);
 /** Like ch_chat_writer_submit, but blocks until op's outcome is set (op->done is used for
  * that). */
