@@ -383,6 +383,47 @@ static void test_queue_is_bounded(void **state)
     free(ops);
 }
 
+/* A batch whose transaction fails after its sends were applied (here: the push jobs' table
+ * is missing) is run again: the rollback gave the seqs back (gapless), and each send was
+ * charged to the message rate limit once, not once per run. */
+static void test_failed_batch_rerun_charges_once(void **state)
+{
+    (void)state;
+    uint64_t group = open_conv(D, "{\"member_ids\": [\"23\"], \"title\": \"r\"}");
+    cfg.rate_limit_messages = 4;
+    enum { N = 3 };
+    ch__chat_send_op_t ops[N + 2], *p[N + 2];
+    for (int i = 0; i < N; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "r%d", i);
+        op_init(&ops[i], D, group, key);
+        p[i] = &ops[i];
+    }
+    OK(ch_sql_run(&svc, "ALTER TABLE chat_push_jobs RENAME TO chat_push_jobs_away", NULL, 0, NULL, NULL));
+    assert_int_not_equal(ch__chat_send_run(&svc, NULL, p, N), CH_OK);
+    OK(ch_sql_run(&svc, "ALTER TABLE chat_push_jobs_away RENAME TO chat_push_jobs", NULL, 0, NULL, NULL));
+    assert_int_equal(count_messages(group), 0);
+    OK(ch__chat_send_run(&svc, NULL, p, N));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ops[i].err, CH_OK);
+        assert_int_equal(ops[i].created, 1);
+        assert_int_equal(ops[i].seq, i + 1);
+    }
+    assert_int_equal(count_messages(group), N);
+    /* N charged so far: one more fits the limit of 4, the next one does not */
+    op_init(&ops[N], D, group, "r-next");
+    op_init(&ops[N + 1], D, group, "r-over");
+    p[N] = &ops[N];
+    p[N + 1] = &ops[N + 1];
+    OK(ch__chat_send_run(&svc, NULL, p + N, 2));
+    assert_int_equal(ops[N].err, CH_OK);
+    assert_int_equal(ops[N].seq, N + 1);
+    assert_int_equal(ops[N + 1].err, CH_ERATELIMIT);
+    cfg.rate_limit_messages = 0;
+    for (int i = 0; i < N + 2; i++)
+        ch__chat_send_op_clear(&ops[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_senders_gapless_and_in_order),
         cmocka_unit_test(test_no_ack_before_commit),
         cmocka_unit_test(test_queue_is_bounded),
+        cmocka_unit_test(test_failed_batch_rerun_charges_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -23,8 +23,7 @@ ch_err_t ch__chat_send_op_init(ch__chat_send_op_t *op, uint64_t sender, const ch
     return op->client_msg_id && op->text ? CH_OK : CH_EINTERNAL;
 }
 
-/* Forgets the outcome of a run (a failed batch's ops run again). */
-static void ch__op_reset(ch__chat_send_op_t *op)
+void ch__chat_send_op_clear_outcome(ch__chat_send_op_t *op)
 {
     json_decref(op->msg);
     free(op->ids);
@@ -40,7 +39,7 @@ static void ch__op_reset(ch__chat_send_op_t *op)
 
 void ch__chat_send_op_clear(ch__chat_send_op_t *op)
 {
-    ch__op_reset(op);
+    ch__chat_send_op_clear_outcome(op);
     free(op->client_msg_id);
     free(op->text);
     op->client_msg_id = op->text = NULL;
@@ -72,10 +71,19 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t 
         err = CH_OK;
     }
     /* a retry is answered before the count, as on the direct path */
-    if (err == CH_OK && svc->cfg && svc->cfg->rate_limit_messages > 0) {
+    if (err == CH_OK && op->charged == 2) { /* refused by the limit in an earlier run */
+        op->err = CH_ERATELIMIT;
+        op->fault = op->limit_fault;
+        return CH_OK;
+    }
+    if (err == CH_OK && !op->charged && svc->cfg && svc->cfg->rate_limit_messages > 0) {
         char who[CH_ID_STR_LEN];
         err = ch_ratelimit_hit(svc, "message", ch_id_format(op->sender, who), svc->cfg->rate_limit_messages, 60000,
                                &op->fault);
+        if (err == CH_OK || err == CH_ERATELIMIT) { /* counted: a rerun of the batch does not count it again */
+            op->charged = err == CH_OK ? 1 : 2;
+            op->limit_fault = op->fault;
+        }
         if (err) { /* refused (or the counter's store failed): this op alone, nothing written */
             op->err = err;
             return CH_OK;
@@ -149,13 +157,13 @@ ch_err_t ch__chat_send_run(ch_svc_t *svc, ch_db_conn_t *own, ch__chat_send_op_t 
     if (err)
         return err;
     for (size_t i = 0; i < n && err == CH_OK; i++) {
-        ch__op_reset(ops[i]);
+        ch__chat_send_op_clear_outcome(ops[i]);
         if ((err = ch__ctl(svc, conn, "SAVEPOINT ch_send")) != CH_OK)
             break;
         err = ch__apply(svc, conn, ops[i]);
         if (ch__refusal(err)) {
             ch_fault_t f = ops[i]->fault;
-            ch__op_reset(ops[i]);
+            ch__chat_send_op_clear_outcome(ops[i]);
             ops[i]->err = err;
             ops[i]->fault = f;
             err = ch__ctl(svc, conn, "ROLLBACK TO SAVEPOINT ch_send");
@@ -182,7 +190,7 @@ void ch__chat_send_run_each(ch_svc_t *svc, ch_db_conn_t *own, ch__chat_send_op_t
     for (size_t i = 0; i < n; i++) {
         ch_err_t err = ch__chat_send_run(svc, own, &ops[i], 1);
         if (err) {
-            ch__op_reset(ops[i]);
+            ch__chat_send_op_clear_outcome(ops[i]);
             ops[i]->err = err;
             ch_fault(&ops[i]->fault, err, NULL, "%s",
                      err == CH_EUNAVAILABLE ? "the database is not answering; the message was not stored"

@@ -17,6 +17,11 @@ typedef struct ch__chat_send_op {
     char *client_msg_id;
     char *text;
     uint64_t reply_to; /* 0: none */
+    /* ---- the message rate limit's verdict, kept across reruns of a failed batch so that a
+     * send is charged to CHORUS_RATE_LIMIT_MESSAGES once (0: not charged yet; 1: charged and
+     * allowed; 2: refused, limit_fault says why) ---- */
+    int charged;
+    ch_fault_t limit_fault;
     /* ---- outcome, valid once the op is done ---- */
     ch_err_t err;    /* CH_OK, a refusal (not a member, blocked, client_msg_id of another
                         conversation, rate limited, bad reply_to) or the transaction's error */
@@ -40,6 +45,9 @@ typedef struct ch__chat_send_op {
 
 /** Fills op for sender and in (copies in's strings); CH_EINTERNAL when out of memory. */
 ch_err_t ch__chat_send_op_init(ch__chat_send_op_t *op, uint64_t sender, const ch_chat_send_t *in);
+/** Forgets the outcome of a run (message, recipients, err, fault), not the rate limit's
+ * verdict (a failed batch's ops run again). */
+void ch__chat_send_op_clear_outcome(ch__chat_send_op_t *op);
 /** Frees what op owns (not op itself). */
 void ch__chat_send_op_clear(ch__chat_send_op_t *op);
 

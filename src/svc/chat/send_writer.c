@@ -51,15 +51,16 @@ static size_t ch__take(ch_chat_writer_t *w)
     return n;
 }
 
-/* Answers the sends of batch[0..n) whose deadline has passed (503, nothing written) and
- * returns how many are left, kept in order at the front. */
+/* Answers the sends of batch[0..n) with less than CH_CHAT_SEND_MARGIN_MS left before their
+ * deadline (503, nothing written) and returns how many are left, kept in order at the front. */
 static size_t ch__drop_expired(ch__chat_send_op_t **batch, size_t n)
 {
     int64_t now = ch_mono_ms();
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         ch__chat_send_op_t *op = batch[i];
-        if (op->deadline_ms && now >= op->deadline_ms) {
+        if (op->deadline_ms && now + CH_CHAT_SEND_MARGIN_MS >= op->deadline_ms) {
+            ch__chat_send_op_clear_outcome(op);
             op->err = ch_fault(&op->fault, CH_EUNAVAILABLE, NULL,
                                "the request's deadline passed before its message was written; nothing was stored");
             op->done(op); /* op may be freed */
@@ -70,28 +71,54 @@ static size_t ch__drop_expired(ch__chat_send_op_t **batch, size_t n)
     return kept;
 }
 
-/* One batch: in one transaction, else one transaction per send; then published and answered. */
-static void ch__writer_batch(ch_chat_writer_t *w, size_t n)
+/* The deadline a batch runs under: the latest of its sends' (a send committed after its own
+ * deadline is still answered with its message), none when one of them has none; the stop
+ * deadline of a graceful stop bounds it anyway. */
+static int64_t ch__batch_deadline(ch__chat_send_op_t **batch, size_t n)
 {
     int64_t deadline = 0;
-    for (size_t i = 0; i < n; i++)
-        if (w->batch[i]->deadline_ms && (!deadline || w->batch[i]->deadline_ms < deadline))
-            deadline = w->batch[i]->deadline_ms;
-    ch_db_deadline_set(deadline);
-    int held = w->conn != NULL;
-    ch_err_t err = ch__writer_conn(w);
-    if (err == CH_OK)
-        err = ch__chat_send_run(w->svc, w->conn, w->batch, n);
-    if (err == CH_EUNAVAILABLE && held) {
-        /* The connection kept since the last batch may have died with its file: once more on
-         * a fresh one keeps the batch one commit. */
-        ch_db_release(w->svc->db, w->conn);
-        w->conn = NULL;
-        if ((err = ch__writer_conn(w)) == CH_OK)
-            err = ch__chat_send_run(w->svc, w->conn, w->batch, n);
+    for (size_t i = 0; i < n; i++) {
+        if (!batch[i]->deadline_ms)
+            return 0;
+        if (batch[i]->deadline_ms > deadline)
+            deadline = batch[i]->deadline_ms;
     }
-    if (err) {
-        ch_log_warn("chat: a batch of %zu sends failed (%s); retrying them one by one", n, ch_err_code(err));
+    return deadline;
+}
+
+/* One batch: in one transaction, run again (without the sends whose deadline passed, on a
+ * fresh connection) while the database does not answer, at most CH_CHAT_SEND_ATTEMPTS times;
+ * on any other failure one transaction per send (one send cannot sink the others); then
+ * published and answered. */
+static void ch__writer_batch(ch_chat_writer_t *w, size_t n)
+{
+    ch_err_t err = CH_EUNAVAILABLE;
+    for (int attempt = 0; attempt < CH_CHAT_SEND_ATTEMPTS && n; attempt++) {
+        if (attempt) {
+            /* The connection may have died (with its file, a restart of the server): a fresh
+             * one; the sends that can no longer be answered in time are answered now. */
+            ch_db_release(w->svc->db, w->conn);
+            w->conn = NULL;
+            n = ch__drop_expired(w->batch, n);
+            if (!n)
+                break;
+            ch_log_warn("chat: a batch of %zu sends failed (%s); running it again", n, ch_err_code(err));
+        }
+        ch_db_deadline_set(ch__batch_deadline(w->batch, n));
+        err = ch__writer_conn(w);
+        if (err == CH_OK)
+            err = ch__chat_send_run(w->svc, w->conn, w->batch, n);
+        if (err != CH_EUNAVAILABLE)
+            break;
+    }
+    if (err == CH_EUNAVAILABLE) {
+        for (size_t i = 0; i < n; i++) {
+            ch__chat_send_op_clear_outcome(w->batch[i]);
+            w->batch[i]->err = ch_fault(&w->batch[i]->fault, CH_EUNAVAILABLE, NULL,
+                                        "the database is not answering; the message was not stored");
+        }
+    } else if (err) {
+        ch_log_warn("chat: a batch of %zu sends failed (%s); running them one by one", n, ch_err_code(err));
         ch_db_release(w->svc->db, w->conn);
         w->conn = NULL;
         for (size_t i = 0; i < n; i++) {

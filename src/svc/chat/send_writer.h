@@ -21,6 +21,12 @@
  * WebSocket sends reach the writer without the admission queue of the worker pool (each
  * connection has at most 32 ops in flight); this bounds them all. */
 #define CH_CHAT_SEND_QUEUE_MAX 65536
+/** A send with less time than this left before its request's deadline is answered 503 before
+ * its batch runs (it could not commit in time and would hold the others up). */
+#define CH_CHAT_SEND_MARGIN_MS 20
+/** Most runs of one batch whose database did not answer in time (each after dropping the sends
+ * whose deadline passed, on a fresh connection); then the rest is answered 503. */
+#define CH_CHAT_SEND_ATTEMPTS 3
 
 typedef struct ch_chat_writer ch_chat_writer_t;
 
