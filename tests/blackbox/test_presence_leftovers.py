@@ -130,3 +130,24 @@ def test_dead_node_users_are_announced_offline(start_server, redis_ctl):
         wa2.close()
     finally:
         wb.close()
+
+
+def test_typing_budget_per_user(start_server):
+    """typing past its per-conversation throttle is checked against the database; a user's
+    such typing ops are bounded per minute (CH_CHAT_TYPING_PER_MIN, 120) over all
+    conversations: typing to ever new conversation ids is refused before any SQL."""
+    srv = start_server()
+    api = srv.client()
+    a = api.register()
+    ws = dev(srv, a)
+    try:
+        for i in range(120):  # conversations that do not exist: each one looked up, 404
+            m = ws.call("typing", {"conversation_id": str(900000000000 + i)}, ref=f"t{i}")
+            assert m["op"] == "error" and m["d"]["code"] == "not_found", m
+        m = ws.call("typing", {"conversation_id": str(900000000000 + 120)}, ref="over")
+        assert m["op"] == "error" and m["d"]["code"] == "rate_limited", m
+        # the same conversation again within the throttle: dropped before the budget, acked
+        m = ws.call("typing", {"conversation_id": str(900000000000)}, ref="again")
+        assert m["op"] == "ack", m
+    finally:
+        ws.close()

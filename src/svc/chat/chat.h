@@ -45,6 +45,10 @@
  * between two fanned-out typing events of one user in one conversation. */
 #define CH_CHAT_TYPING_EXPIRES_MS 6000
 #define CH_CHAT_TYPING_INTERVAL_MS 2000
+/** Most typing events a user may have checked against the database (those past the
+ * per-conversation throttle) per minute, over all their devices and conversations: past it
+ * typing is refused 429 without any SQL. */
+#define CH_CHAT_TYPING_PER_MIN 120
 
 /** message.new goes out in seq order per conversation: a publisher waits at most this long
  * for the one of seq - 1 (a kv entry per conversation that lives CH_CHAT_ORDER_TTL_MS). */
@@ -124,7 +128,9 @@ ch_err_t ch_chat_msg_delete(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint6
 ch_err_t ch_chat_receipt(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int64_t seq, int read, json_t **out,
                          ch_fault_t *f);
 /** The viewer types in conv: the other members' devices get a typing event, at most one per
- * CH_CHAT_TYPING_INTERVAL_MS per (viewer, conv) (more are accepted and dropped). */
+ * CH_CHAT_TYPING_INTERVAL_MS per (viewer, conv) (more are accepted and dropped before any
+ * SQL); those past the throttle count against CH_CHAT_TYPING_PER_MIN per viewer (CH_ERATELIMIT
+ * past it, before any SQL), then membership and blocks are checked. */
 ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_t *f);
 
 #endif
