@@ -77,14 +77,19 @@ void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
     ch_db_conn_t *conn = NULL;
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (ch_db_acquire(svc->db, &conn) != CH_OK)
+    if (ch_db_acquire(svc->db, &conn) != CH_OK) {
+        (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL); /* as below */
         return;
-    ch_err_t err = ch__chat_member_ids(svc, conn, conv, &ids, &n);
-    ch_db_release(svc->db, conn);
-    if (err == CH_OK) {
-        ch__chat_publish(svc, ids, n, "message.new", msg);
-        (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
     }
+    /* those who see seq: not a member who joined after it */
+    ch_err_t err = ch__chat_member_ids_seeing(svc, conn, conv, seq, &ids, &n);
+    ch_db_release(svc->db, conn);
+    if (err == CH_OK)
+        ch__chat_publish(svc, ids, n, "message.new", msg);
+    /* Claimed: the record moves past seq even when the members could not be read (the
+     * publication is lost; devices fetch it by after_seq), so that the next send does not wait
+     * CH_CHAT_ORDER_WAIT_MS for it. */
+    (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
     free(ids);
 }
 
