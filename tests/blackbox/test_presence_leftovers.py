@@ -112,8 +112,22 @@ def test_dead_node_users_are_announced_offline(start_server, redis_ctl):
         ev = wb.recv_op("presence", timeout=10)
         while not (ev["d"]["user_id"] == a.id and ev["d"]["status"] == "online"):
             ev = wb.recv_op("presence", timeout=10)
-        time.sleep(1.5)  # n2 records its users every second (a user connected just before a
-        # crash reads offline at the TTL, unannounced)
+        # n2 records its users within a second (a user connected just before a crash reads
+        # offline at the TTL, unannounced): wait until a is in one of the records
+        url = urllib.parse.urlparse(n1.storage_env["CHORUS_REDIS"])
+        cli = ["redis-cli", "-h", url.hostname, "-p", str(url.port), "-n", url.path.lstrip("/") or "0"]
+
+        def recorded():
+            for key in subprocess.run(cli + ["--scan", "--pattern", "*presence:users:*"], capture_output=True,
+                                      text=True, check=True).stdout.split():
+                val = subprocess.run(cli + ["GET", key], capture_output=True, text=True, check=True).stdout
+                if str(a.id) in val.split():
+                    return True
+            return False
+        deadline = time.monotonic() + 10
+        while not recorded():
+            assert time.monotonic() < deadline, "n2 never recorded its users"
+            time.sleep(0.05)
         n2.kill()
         killed_at = time.monotonic()
         while True:  # the TTL (30 s) plus a heartbeat period (10 s)

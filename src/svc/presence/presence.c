@@ -89,7 +89,10 @@ ch_err_t ch_presence_node_users(ch_svc_t *svc, uint64_t instance, const uint64_t
     return e;
 }
 
-/* Announces up to CH_PRESENCE_DEAD_PER_BEAT users recorded for the dead instance: each one
+/* Claims the dead instance for CH_PRESENCE_SWEEP_CLAIM_MS (held by another node: nothing,
+ * *done 0) and announces up to CH_PRESENCE_DEAD_PER_BEAT users recorded for it within
+ * CH_PRESENCE_SWEEP_BUDGET_MS (offline ones with last_seen_at now - CH_PRESENCE_TTL_MS,
+ * written to presence:seen): each one
  * whose status across the live nodes differs from the one last announced gets it announced
  * (offline, unless another node holds a device). *done 1 when none is left (the record is
  * gone), else the rest is written back for the next heartbeat. Two nodes sweeping at once may
@@ -99,8 +102,13 @@ static ch_err_t ch__presence_sweep(ch_svc_t *svc, uint64_t instance, int *done)
     char key[CH__PRESENCE_KEY_MAX], *val = NULL;
     size_t len = 0;
     *done = 0;
+    int64_t claims = 0;
+    ch__presence_key(key, "sweep", instance);
+    ch_err_t e = ch_kv_incr(svc->kv, key, CH_PRESENCE_SWEEP_CLAIM_MS, &claims, NULL);
+    if (e != CH_OK || claims != 1)
+        return e; /* another node sweeps it now (or the store failed): kept for later */
     ch__presence_key(key, "users", instance);
-    ch_err_t e = ch_kv_get(svc->kv, key, &val, &len);
+    e = ch_kv_get(svc->kv, key, &val, &len);
     if (e != CH_OK)
         return e;
     if (!val) {
@@ -109,7 +117,8 @@ static ch_err_t ch__presence_sweep(ch_svc_t *svc, uint64_t instance, int *done)
     }
     char *p = val, *end = val + len;
     size_t k = 0;
-    while (p < end && k < CH_PRESENCE_DEAD_PER_BEAT) {
+    int64_t until = ch_mono_ms() + CH_PRESENCE_SWEEP_BUDGET_MS;
+    while (p < end && k < CH_PRESENCE_DEAD_PER_BEAT && ch_mono_ms() < until) {
         char *next = NULL;
         uint64_t user = strtoull(p, &next, 10);
         if (next == p)
@@ -122,8 +131,15 @@ static ch_err_t ch__presence_sweep(ch_svc_t *svc, uint64_t instance, int *done)
         if (ch__presence_aggregate(svc, user, &st) != CH_OK)
             continue;
         int before = (int)ch__presence_int(svc, "said", user, CH_PRESENCE_OFFLINE);
-        if (before != st && ch__presence_set_int(svc, "said", user, st, ch__presence_node_ttl_ms(svc)) == CH_OK)
-            ch__presence_fanout(svc, user, st, ch__presence_int(svc, "seen", user, 0));
+        if (before != st && ch__presence_set_int(svc, "said", user, st, ch__presence_node_ttl_ms(svc)) == CH_OK) {
+            int64_t seen = ch__presence_int(svc, "seen", user, 0);
+            if (st == CH_PRESENCE_OFFLINE && seen < ch_now_ms() - CH_PRESENCE_TTL_MS) {
+                /* last heard of when its instance was last alive, not its last connect */
+                seen = ch_now_ms() - CH_PRESENCE_TTL_MS;
+                (void)ch__presence_set_int(svc, "seen", user, seen, CH_PRESENCE_RECORD_TTL_MS);
+            }
+            ch__presence_fanout(svc, user, st, seen);
+        }
     }
     if (p >= end) {
         e = ch_kv_del(svc->kv, key);
@@ -155,9 +171,11 @@ static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int a
         {
             int live = 1, swept = 0;
             uint64_t other = strtoull(k, NULL, 10);
-            if (other != instance && ch__presence_node_live(svc, other, &live) == CH_OK && !live &&
-                (!add || ch__presence_sweep(svc, other, &swept) != CH_OK || swept)) {
-                json_object_del(list, k); /* a clean stop (add 0) or a store error: no sweep */
+            /* only once swept: not on a store error, nor on a clean stop (add 0: this node
+             * does not sweep; the others will) */
+            if (other != instance && add && ch__presence_node_live(svc, other, &live) == CH_OK && !live &&
+                ch__presence_sweep(svc, other, &swept) == CH_OK && swept) {
+                json_object_del(list, k);
                 changed = 1;
             }
         }

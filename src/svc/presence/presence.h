@@ -49,6 +49,13 @@ ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t insta
 #define CH_PRESENCE_NODE_USERS_MAX 200000
 #define CH_PRESENCE_NODE_USERS_TTL_MS (10LL * 60 * 1000) /* rewritten by a live instance at least every 5 min */
 #define CH_PRESENCE_DEAD_PER_BEAT 1000
+/* One heartbeat's sweep of a dead instance stops after this long (the rest goes to a later
+ * heartbeat): the heartbeat thread must beat well within CH_PRESENCE_TTL_MS. */
+#define CH_PRESENCE_SWEEP_BUDGET_MS 2000
+/* A node sweeping a dead instance claims it (kv counter presence:sweep:<inst>) for this long:
+ * one node sweeps it per claim, not every live node (longer than the budget, shorter than a
+ * heartbeat so that the next piece goes to whichever node beats next). */
+#define CH_PRESENCE_SWEEP_CLAIM_MS 5000
 
 /** Records the users connected to gateway instance (ids borrowed; at most
  * CH_PRESENCE_NODE_USERS_MAX kept): when the instance dies, a live one announces them offline
