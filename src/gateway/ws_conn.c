@@ -194,6 +194,8 @@ typedef struct ch__ws_job {
      * each take one, the last one answers (on the loop) */
     atomic_int pending;
     int pipelined; /* a CH_WS_OP_LOCAL op counted in c->inflight */
+    int ready;     /* answered on the loop while earlier pipelined ops were unanswered: kept at
+                      the FIFO's head until their answers went (acks in order) */
 } ch__ws_job_t;
 
 static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
@@ -269,6 +271,17 @@ static void ch__ws_next(ch__gw_conn_t *c)
     while (!c->running && c->q_head && c->ws) {
         ch__ws_job_t *j = c->q_head;
         int local = (j->op->flags & CH_WS_OP_LOCAL) && c->l->gw->svc->local_backends;
+        if (j->ready) {
+            if (c->inflight)
+                return; /* its answer goes after theirs: ch__ws_job_finish comes back here */
+            c->q_head = j->next;
+            if (!c->q_head)
+                c->q_tail = NULL;
+            c->queued--;
+            ch__ws_answer(c, j->ref, &j->call, j->err);
+            ch__ws_job_free(j);
+            continue;
+        }
         if (c->inflight && !local)
             return; /* after the pipelined ops' answers: ch__ws_job_finish comes back here */
         c->q_head = j->next;
@@ -297,6 +310,14 @@ static void ch__ws_next(ch__gw_conn_t *c)
                 if (atomic_fetch_sub(&j->pending, 1) == 1)
                     ch__ws_resumed_post(j); /* answered already: behind the earlier answers */
                 continue;
+            }
+            if (c->inflight) { /* refused on the loop behind pipelined sends: after their acks */
+                j->ready = 1;
+                j->next = c->q_head;
+                c->q_head = j;
+                if (!c->q_tail)
+                    c->q_tail = j;
+                return;
             }
             c->queued--;
             ch__ws_answer(c, j->ref, &j->call, j->err);

@@ -101,3 +101,29 @@ def test_refused_sends_fail_alone(server, api, user, other):
     finally:
         for ws in (a, b, x):
             ws.close()
+
+
+def test_refusal_on_the_loop_acked_in_order(server, user, other):
+    """A message.send refused before it reaches the writer (a bad payload) behind pipelined
+    sends is answered after their acks, not at once."""
+    g = conv(user, other, title="order")
+    a = dev(server, user)
+    try:
+        refs = []
+        for i in range(20):
+            a.send("message.send", {"conversation_id": g["id"], "client_msg_id": str(uuid.uuid4()), "text": f"p{i}"},
+                   ref=f"p{i}")
+            refs.append(f"p{i}")
+        a.send("message.send", {"conversation_id": g["id"], "client_msg_id": str(uuid.uuid4())}, ref="bad")
+        refs.append("bad")
+        for i in range(20, 23):
+            a.send("message.send", {"conversation_id": g["id"], "client_msg_id": str(uuid.uuid4()), "text": f"p{i}"},
+                   ref=f"p{i}")
+            refs.append(f"p{i}")
+        got, _ = answers(a, set(refs))
+        assert [m["ref"] for m in got] == refs
+        by_ref = {m["ref"]: m for m in got}
+        assert by_ref["bad"]["op"] == "error", by_ref["bad"]
+        assert all(by_ref[r]["op"] == "ack" for r in refs if r != "bad")
+    finally:
+        a.close()
