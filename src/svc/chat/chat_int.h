@@ -41,6 +41,10 @@ ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t vie
                                  ch_fault_t *f);
 /* Users per statement of ch__chat_conv_cap. */
 #define CH__CHAT_CAP_CHUNK 256
+/** The namespace of the conversation cap's advisory locks on PostgreSQL (the two-int4-key
+ * form: a key space apart from the one-bigint-key locks such as the schema's); the second key
+ * is the user id folded to 31 bits (a collision only serialises two users' joins). */
+#define CH__CHAT_CAP_LOCK_NS 7242013
 /** CH_ECONFLICT naming the user when one of the n ids is already a member of the most
  * conversations allowed (CHORUS_CHAT_MAX_CONVERSATIONS); checked on conn, inside the joining
  * transaction, before they join one more. On PostgreSQL it first takes an advisory lock per

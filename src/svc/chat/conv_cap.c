@@ -14,8 +14,9 @@ static int ch__id_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* PostgreSQL: takes a transaction-scoped advisory lock per user (keyed by the user id, in id
- * order: two joins cannot wait for each other), so that concurrent joins of one user to two
+/* PostgreSQL: takes a transaction-scoped advisory lock per user (two-key form: namespace
+ * CH__CHAT_CAP_LOCK_NS and the user id folded to 31 bits, in key order across all chunks:
+ * two joins cannot wait for each other), so that concurrent joins of one user to two
  * conversations count one after the other (READ COMMITTED: the count after the lock sees the
  * other's committed row). SQLite serialises writers already. */
 static ch_err_t ch__lock_users(ch_svc_t *svc, ch_db_conn_t *conn, const uint64_t *ids, size_t n)
@@ -25,8 +26,14 @@ static ch_err_t ch__lock_users(ch_svc_t *svc, ch_db_conn_t *conn, const uint64_t
     uint64_t *sorted = malloc(n * sizeof(*sorted));
     if (!sorted)
         return CH_EINTERNAL;
-    memcpy(sorted, ids, n * sizeof(*sorted));
+    for (size_t i = 0; i < n; i++) /* the lock key of each user, sorted, once each */
+        sorted[i] = (ids[i] ^ (ids[i] >> 32)) & 0x7fffffffu;
     qsort(sorted, n, sizeof(*sorted), ch__id_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!m || sorted[m - 1] != sorted[i])
+            sorted[m++] = sorted[i];
+    n = m;
     enum { CHUNK = CH__CHAT_CAP_CHUNK };
     char sql[256 + CHUNK * 16];
     ch_db_param_t p[CHUNK];
@@ -34,10 +41,11 @@ static ch_err_t ch__lock_users(ch_svc_t *svc, ch_db_conn_t *conn, const uint64_t
     for (size_t at = 0; err == CH_OK && at < n; at += CHUNK) {
         size_t k = n - at < CHUNK ? n - at : CHUNK;
         size_t len = (size_t)snprintf(sql, sizeof(sql),
-                                      "SELECT pg_advisory_xact_lock(v) FROM (SELECT v FROM (VALUES ");
+                                      "SELECT pg_advisory_xact_lock(%d, v) FROM (SELECT v FROM (VALUES ",
+                                      CH__CHAT_CAP_LOCK_NS);
         for (size_t i = 0; i < k; i++) {
             p[i] = CH_DB_P_INT(sorted[at + i]);
-            len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s($%zu::bigint)", i ? ", " : "", i + 1);
+            len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s($%zu::int)", i ? ", " : "", i + 1);
         }
         snprintf(sql + len, sizeof(sql) - len, ") t(v) ORDER BY v) s");
         err = ch_sql_on(svc, conn, sql, p, k, NULL, NULL);
