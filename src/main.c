@@ -33,6 +33,7 @@
 #include "svc/context.h"
 #include "svc/engage/counters.h"
 #include "svc/engage/reactions_writer.h"
+#include "svc/chat/send_writer.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/rank_model.h"
 #include "svc/health/health.h"
@@ -132,6 +133,13 @@ static int ch__start_db_services(const ch_config_t *cfg, ch_svc_t *svc)
      * Only the api role writes reactions. */
     if ((cfg->roles & CH_ROLE_API) && !(svc->reactions_writer = ch_reactions_writer_start(svc))) {
         fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
+        return -1;
+    }
+    /* Chat sends share transactions on SQLite (one writer at a time, an fsync per commit);
+     * PostgreSQL keeps a transaction per send. */
+    if ((cfg->roles & (CH_ROLE_API | CH_ROLE_GATEWAY)) && strcmp(ch_db_kind(svc->db), "sqlite") == 0 &&
+        !(svc->chat_writer = ch_chat_writer_start(svc))) {
+        fprintf(stderr, "chorusd: cannot start the chat writer thread\n");
         return -1;
     }
     return 0;
@@ -273,6 +281,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
      * migrated above (svc/health). */
     if (!(svc.health = ch_health_start(&svc, bootstrapped))) {
         ch_reactions_writer_stop(svc.reactions_writer);
+        ch_chat_writer_stop(svc.chat_writer);
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
         ch_profile_cache_destroy(svc.profiles);
@@ -342,6 +351,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     }
     ch_watchdog_stage(wd, "closing the server");
     ch_server_destroy(srv);
+    /* Sends still queued are stored and published before the bus goes */
+    ch_watchdog_stage(wd, "stopping the chat writer");
+    ch_chat_writer_stop(svc.chat_writer);
     ch_bus_destroy(svc.bus); /* no delivery after this */
     ch_gateway_destroy(svc.gateway);
     /* Requests are done: apply what is still queued (nothing acknowledged is lost: what the

@@ -55,6 +55,8 @@ static const ch__config_var_t ch__config_vars[] = {
                                           "count per window (1000-3600000)"},
     {"CHORUS_RATE_LIMIT_MESSAGES", "600", "chat messages sent per minute per user (REST and WebSocket; retries not counted)"},
     {"CHORUS_CHAT_MAX_CONVERSATIONS", "10000", "conversations a user may be a member of (1-1000000); past it creates and adds answer 409"},
+    {"CHORUS_PRESENCE_GROUP_MAX", "100", "presence events reach conversation peers through direct conversations and groups of at "
+                                         "most this many members (2-1024); larger groups read presence on demand"},
     {"CHORUS_LOGIN_MAX_FAILURES", "5", "failed logins per handle and client address before exponential backoff (429)"},
     {"CHORUS_LOGIN_WINDOW", "900", "how long failed logins are remembered, and the longest backoff, seconds"},
     {"CHORUS_LOGIN_IP_MAX_FAILURES", "100", "failed logins per client address, any handle, before 429 for the window"},
@@ -325,7 +327,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 5, lwin = 900, story_ttl = 86400;
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
-    int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, conn_per_ip = 256, max_conns = 0;
+    int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, presence_group_max = 100, conn_per_ip = 256, max_conns = 0;
     int64_t rl_window = CH_CONFIG_RATE_LIMIT_WINDOW_MS, cons_window = CH_CONFIG_CONSUMER_WINDOW_MS;
     int64_t ws_hb = 15000, ws_per_user = 16, ws_max = 200000, ws_out = 256 * 1024;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
@@ -407,6 +409,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_CONSUMER_WINDOW", 1000, 600000, &cons_window, err, errlen) ||
         ch__env_int("CHORUS_RATE_LIMIT_MESSAGES", 1, INT32_MAX * 1000LL, &rl_messages, err, errlen) ||
         ch__env_int("CHORUS_CHAT_MAX_CONVERSATIONS", 1, 1000000, &chat_max_convs, err, errlen) ||
+        ch__env_int("CHORUS_PRESENCE_GROUP_MAX", 2, 1024, &presence_group_max, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_IP_MAX_FAILURES", 1, 1000000, &lmax_ip, err, errlen) ||
@@ -510,6 +513,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->consumer_window_ms = cons_window;
     cfg->rate_limit_messages = rl_messages;
     cfg->chat_max_conversations = chat_max_convs;
+    cfg->presence_group_max = presence_group_max;
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;
     cfg->login_ip_max_failures = lmax_ip;

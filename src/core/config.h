@@ -101,6 +101,7 @@ typedef struct {
     int64_t consumer_window_ms;   /* durable consumers' watermark window (svc/worker/consumer.h) */
     int64_t rate_limit_messages;  /* chat messages per minute per user */
     int64_t chat_max_conversations; /* conversations a user may be a member of */
+    int64_t presence_group_max;   /* presence events go through conversations of at most this many members */
     int64_t login_max_failures;        /* per (handle, address) before backoff */
     int64_t login_window_s;            /* how long failures are remembered */
     int64_t login_ip_max_failures;     /* per address across handles */

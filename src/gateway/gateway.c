@@ -81,6 +81,7 @@ void ch_gateway_loop_end(void)
         next = *ch__gw_conn_loop_next(c);
         ch__gw_conn_abandon(c);
     }
+    ch__gw_resumed_run(l); /* none comes after loops[] forgot l */
     ch__gw_flush();
     l->ended = 1;
     uv_close((uv_handle_t *)&l->wake, ch__gw_loop_handle_closed);
@@ -385,17 +386,36 @@ static void *ch__gw_heartbeat_main(void *arg)
     ch_gateway_t *gw = arg;
     pthread_mutex_lock(&gw->hb_mu);
     int was_down = 0;
+    int64_t next_beat = 0, next_refresh = 0;
+    unsigned recorded = atomic_load(&gw->users_version) - 1; /* the first pass records */
     while (!gw->hb_stop) {
         pthread_mutex_unlock(&gw->hb_mu);
-        ch_err_t e = ch_presence_node_alive(gw->svc, gw->instance);
-        if (e != CH_OK && !was_down)
-            ch_log_warn("gateway: presence heartbeat not recorded (%s); this node's users read offline until it is",
-                        ch_err_code(e));
-        was_down = e != CH_OK;
+        /* this instance's users, for the live nodes to announce offline if it dies: checked
+         * every CH_GW_USERS_RECORD_MS (written when they changed, and every
+         * CH_GW_USERS_REFRESH_MS to keep the record's TTL) */
+        int64_t now = ch_mono_ms();
+        unsigned version = atomic_load(&gw->users_version);
+        if (version != recorded || now >= next_refresh) {
+            uint64_t *ids = NULL;
+            size_t n = ch__gw_users_snapshot(gw, &ids, CH_PRESENCE_NODE_USERS_MAX);
+            if (ch_presence_node_users(gw->svc, gw->instance, ids, n) == CH_OK) {
+                recorded = version;
+                next_refresh = now + CH_GW_USERS_REFRESH_MS;
+            }
+            free(ids);
+        }
+        if (now >= next_beat) {
+            ch_err_t e = ch_presence_node_alive(gw->svc, gw->instance);
+            if (e != CH_OK && !was_down)
+                ch_log_warn("gateway: presence heartbeat not recorded (%s); this node's users read offline until it is",
+                            ch_err_code(e));
+            was_down = e != CH_OK;
+            next_beat = ch_mono_ms() + (was_down ? 1000 : CH_PRESENCE_HEARTBEAT_MS);
+        }
         pthread_mutex_lock(&gw->hb_mu);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts); /* hb_cv waits on the monotonic clock */
-        int64_t wait = was_down ? 1000 : CH_PRESENCE_HEARTBEAT_MS;
+        int64_t wait = CH_GW_USERS_RECORD_MS;
         ts.tv_sec += wait / 1000;
         ts.tv_nsec += (wait % 1000) * 1000000;
         if (ts.tv_nsec >= 1000000000) {

@@ -16,6 +16,8 @@
 #define CH_GW_SHARDS 64          /* the node-wide user table's locks */
 #define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) */
 #define CH_GW_INBOX_MAX_BYTES (16u << 20) /* a loop's bus inbox; past it deliveries are dropped */
+#define CH_GW_USERS_RECORD_MS 1000 /* how often the users record is written when they changed */
+#define CH_GW_USERS_REFRESH_MS (5 * 60 * 1000) /* and at least this often (its TTL: 10 min) */
 #define CH_GW_PJOBS_PER_CONN 2   /* presence jobs (one per user) per allowed connection, at most */
 
 /* Close codes of the gateway's own (api/asyncapi.yaml) */
@@ -81,6 +83,7 @@ struct ch__gw_loop {
     int ended;          /* ch_gateway_loop_end ran: freed once handles and jobs are 0 */
     /* under gw->loops_mu: */
     ch__gw_msg_t *inbox, *inbox_tail;
+    struct ch__ws_job *resumed, *resumed_tail; /* deferred ops answered by another thread */
     size_t inbox_bytes;  /* frames' bytes (one count per loop) and headers, bounded by CH_GW_INBOX_MAX_BYTES */
     int inbox_overflow;  /* a delivery was dropped: every connection of the loop gets a resync */
     /* loop thread only: */
@@ -95,6 +98,7 @@ struct ch_gateway {
     uint64_t instance;
     atomic_uint total; /* connections on this node (admitted, not yet closed) */
     atomic_uint pjobs; /* users with a presence job queued or running */
+    atomic_uint users_version; /* moves when a user's first device comes or last one goes */
     ch__gw_shard_t shards[CH_GW_SHARDS];
     pthread_mutex_t loops_mu;
     ch__gw_loop_t *loops[CH_GW_MAX_LOOPS];
@@ -110,6 +114,9 @@ struct ch_gateway {
 /** Admits one more device of user_id on this node (limits of cfg); 0 admitted, else the
  * error for the HTTP answer (CH_ERATELIMIT per user, CH_EOVERLOADED node full). */
 ch_err_t ch__gw_admit(ch_gateway_t *gw, uint64_t user_id);
+/** The users with a device on this node, for the presence record of the instance's users
+ * (*ids malloc'd, caller frees; at most max). */
+size_t ch__gw_users_snapshot(ch_gateway_t *gw, uint64_t **ids, size_t max);
 /** Undoes ch__gw_admit for a connection that never got registered. */
 void ch__gw_unadmit(ch_gateway_t *gw, uint64_t user_id);
 /** Registers an admitted connection on its loop (loop thread); the user's first device on
@@ -148,6 +155,8 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now);
 void ch__gw_conn_abandon(ch__gw_conn_t *c);
 /** Starts a clean close of c with code and reason (loop thread). */
 void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason);
+/** Loop thread: answers the deferred ops that were resumed (ch_ws_call_resume) for l. */
+void ch__gw_resumed_run(ch__gw_loop_t *l);
 /** The connection's user, loop list link and user list link. */
 uint64_t ch__gw_conn_user(const ch__gw_conn_t *c);
 uint64_t ch__gw_conn_session(const ch__gw_conn_t *c);

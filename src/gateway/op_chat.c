@@ -5,11 +5,31 @@
 #include "svc/chat/chat_int.h"
 #include "svc/common/fields.h"
 
+/* The chat writer's thread: the send committed and was published (or failed). */
+static void ch__send_done(void *arg, ch_err_t err, const ch_fault_t *f, json_t *msg, int created)
+{
+    ch_ws_call_t *call = arg;
+    (void)created;
+    if (err)
+        call->fault = *f;
+    else
+        call->ack = msg;
+    ch_ws_call_resume(call, err);
+}
+
 ch_err_t ch_op_message_send(ch_ws_call_t *call)
 {
     ch_chat_send_t in = {0};
     int created = 0;
     ch_err_t err = ch_chat_send_parse(call->d, 1, &in, &call->fault);
+    if (err == CH_OK && ch_chat_send_queued(call->svc)) {
+        /* group commit: the worker thread is free again at once; acked after the commit */
+        ch_ws_call_defer(call);
+        ch_chat_msg_send_enqueue(call->svc, call->user_id, &in, ch__send_done, call);
+        return CH_OK;
+    }
+    if (err == CH_OK && call->on_loop) /* local backends without the writer: never on the loop */
+        return ch_fault(&call->fault, CH_EUNAVAILABLE, NULL, "the chat writer is not running; retry");
     return err ? err : ch_chat_msg_send(call->svc, call->user_id, &in, &call->ack, &created, &call->fault);
 }
 

@@ -49,6 +49,7 @@ ch_err_t ch__gw_admit(ch_gateway_t *gw, uint64_t user_id)
     if (first) {
         *p = ch_calloc(1, sizeof(**p));
         (*p)->user_id = user_id;
+        atomic_fetch_add(&gw->users_version, 1);
     }
     (*p)->nconn++;
     if (first && gw->svc->bus && ch_bus_subscribe(gw->svc->bus, user_id) != CH_OK)
@@ -73,12 +74,31 @@ static void ch__gw_drop(ch_gateway_t *gw, uint64_t user_id, int idle, unsigned l
         if (u->nconn == 0) {
             *p = u->next;
             free(u);
+            atomic_fetch_add(&gw->users_version, 1);
             if (gw->svc->bus)
                 ch_bus_unsubscribe(gw->svc->bus, user_id);
         }
     }
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_sub(&gw->total, 1);
+}
+
+size_t ch__gw_users_snapshot(ch_gateway_t *gw, uint64_t **ids, size_t max)
+{
+    size_t n = 0, cap = 1024;
+    *ids = ch_malloc(cap * sizeof(**ids));
+    for (size_t i = 0; i < CH_GW_SHARDS && n < max; i++) {
+        ch__gw_shard_t *s = &gw->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t b = 0; b < sizeof(s->buckets) / sizeof(s->buckets[0]) && n < max; b++)
+            for (ch__gw_user_t *u = s->buckets[b]; u && n < max; u = u->next) {
+                if (n == cap)
+                    *ids = ch_realloc(*ids, (cap *= 2) * sizeof(**ids));
+                (*ids)[n++] = u->user_id;
+            }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return n;
 }
 
 void ch__gw_unadmit(ch_gateway_t *gw, uint64_t user_id)
@@ -304,4 +324,5 @@ void ch__gw_on_wake(uv_async_t *a)
     }
     for (ch__gw_conn_t *c = overflow ? l->conns : NULL; c; c = *ch__gw_conn_loop_next(c))
         ch__gw_conn_send(c, resync, sizeof(resync) - 1);
+    ch__gw_resumed_run(l);
 }

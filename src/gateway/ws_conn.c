@@ -43,6 +43,8 @@ struct ch__gw_conn {
     int refs; /* the socket's, and one per op on a worker thread */
     unsigned queued, bad; /* queued: ops in the connection's FIFO, the running one included */
     int running;          /* an op of the FIFO is on a worker thread */
+    unsigned inflight;    /* CH_WS_OP_LOCAL ops handed to another thread, not answered yet:
+                             consecutive ones pipeline (their answers come back in order) */
     struct ch__ws_job *q_head, *q_tail; /* ops waiting for the running one, in arrival order */
     int64_t last_recv_ms, last_ping_ms, close_deadline_ms, bad_since_ms;
     int64_t expires_at_s; /* the access token's exp: closed with 4001 once it passes */
@@ -188,6 +190,12 @@ typedef struct ch__ws_job {
     ch_ws_call_t call;
     ch_err_t err;
     int64_t deadline_ms; /* ch_mono_ms time (CHORUS_REQUEST_TIMEOUT from the frame's arrival) */
+    /* a deferred op: 2 at ch_ws_call_defer; the worker's done callback and ch_ws_call_resume
+     * each take one, the last one answers (on the loop) */
+    atomic_int pending;
+    int pipelined; /* a CH_WS_OP_LOCAL op counted in c->inflight */
+    int ready;     /* answered on the loop while earlier pipelined ops were unanswered: kept at
+                      the FIFO's head until their answers went (acks in order) */
 } ch__ws_job_t;
 
 static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
@@ -208,10 +216,19 @@ static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call,
 /* Worker thread: as an HTTP write (http/dispatch.c), an op that waited past its deadline
  * does not run, the rest is charged to the user's write limit (CHORUS_RATE_LIMIT_USER) and
  * runs under the deadline. */
+static void ch__ws_job_exec(ch__ws_job_t *j);
+
 static void ch__ws_job_run(uv_work_t *w)
 {
     ch__ws_job_t *j = w->data;
     ch_admission_dequeue();
+    ch__ws_job_exec(j);
+}
+
+/* The op under its deadline and the user's write limit (a worker thread, or the loop for a
+ * CH_WS_OP_LOCAL op with local backends). */
+static void ch__ws_job_exec(ch__ws_job_t *j)
+{
     if (ch_mono_ms() >= j->deadline_ms) {
         ch_admission_count(CH_ADMIT_EXPIRED);
         j->err = ch_fault(&j->call.fault, CH_EUNAVAILABLE, NULL,
@@ -220,12 +237,16 @@ static void ch__ws_job_run(uv_work_t *w)
     }
     ch_svc_t *svc = j->call.svc;
     char who[CH_ID_STR_LEN];
-    j->err = ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
-                              &j->call.fault);
+    j->err = j->op->flags & CH_WS_OP_OWN_LIMIT
+                 ? CH_OK
+                 : ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
+                                    &j->call.fault);
     if (j->err != CH_OK)
         return;
     ch_db_deadline_set(j->deadline_ms);
-    j->err = j->op->handler(&j->call);
+    ch_err_t err = j->op->handler(&j->call);
+    if (!j->call.deferred) /* deferred: ch_ws_call_resume sets it, maybe already did */
+        j->err = err;
     ch_db_deadline_set(0);
 }
 
@@ -238,6 +259,8 @@ static void ch__ws_job_free(ch__ws_job_t *j)
 }
 
 static void ch__ws_job_done(uv_work_t *w, int status);
+static void ch__ws_job_finish(ch__ws_job_t *j);
+static void ch__ws_resumed_post(ch__ws_job_t *j);
 
 /* Runs the connection's FIFO: one op at a time, in the order the frames came, so that m1
  * sent before m2 (without waiting for its ack) is stored and acked before it. Inline ops
@@ -247,6 +270,20 @@ static void ch__ws_next(ch__gw_conn_t *c)
 {
     while (!c->running && c->q_head && c->ws) {
         ch__ws_job_t *j = c->q_head;
+        int local = (j->op->flags & CH_WS_OP_LOCAL) && c->l->gw->svc->local_backends;
+        if (j->ready) {
+            if (c->inflight)
+                return; /* its answer goes after theirs: ch__ws_job_finish comes back here */
+            c->q_head = j->next;
+            if (!c->q_head)
+                c->q_tail = NULL;
+            c->queued--;
+            ch__ws_answer(c, j->ref, &j->call, j->err);
+            ch__ws_job_free(j);
+            continue;
+        }
+        if (c->inflight && !local)
+            return; /* after the pipelined ops' answers: ch__ws_job_finish comes back here */
         c->q_head = j->next;
         if (!c->q_head)
             c->q_tail = NULL;
@@ -256,6 +293,34 @@ static void ch__ws_next(ch__gw_conn_t *c)
             ch_err_t err = j->op->handler(&j->call);
             ch__ws_current = NULL;
             ch__ws_answer(c, j->ref, &j->call, err);
+            ch__ws_job_free(j);
+            continue;
+        }
+        if (local) {
+            j->deadline_ms = ch_mono_ms() + c->l->gw->svc->cfg->request_timeout_ms;
+            j->call.on_loop = 1;
+            ch__ws_job_exec(j);
+            if (j->call.deferred) {
+                /* handed over (the chat writer, a FIFO): the next op may go too, the answers
+                 * come back in the order the ops went */
+                j->pipelined = 1;
+                c->inflight++;
+                c->refs++;
+                ch__gw_loop_job_add(c->l);
+                if (atomic_fetch_sub(&j->pending, 1) == 1)
+                    ch__ws_resumed_post(j); /* answered already: behind the earlier answers */
+                continue;
+            }
+            if (c->inflight) { /* refused on the loop behind pipelined sends: after their acks */
+                j->ready = 1;
+                j->next = c->q_head;
+                c->q_head = j;
+                if (!c->q_tail)
+                    c->q_tail = j;
+                return;
+            }
+            c->queued--;
+            ch__ws_answer(c, j->ref, &j->call, j->err);
             ch__ws_job_free(j);
             continue;
         }
@@ -286,13 +351,74 @@ static void ch__ws_queue_drop(ch__gw_conn_t *c)
     c->q_head = c->q_tail = NULL;
 }
 
+void ch_ws_call_defer(ch_ws_call_t *call)
+{
+    ch__ws_job_t *j = call->priv;
+    call->deferred = 1;
+    atomic_store(&j->pending, 2);
+}
+
+void ch_ws_call_resume(ch_ws_call_t *call, ch_err_t err)
+{
+    ch__ws_job_t *j = call->priv;
+    j->err = err;
+    if (atomic_fetch_sub(&j->pending, 1) != 1)
+        return; /* the worker's done callback has not run yet: it answers */
+    ch__ws_resumed_post(j);
+}
+
+/* Queues the answer of a resumed op for its loop (any thread), behind those queued before. */
+static void ch__ws_resumed_post(ch__ws_job_t *j)
+{
+    ch__gw_loop_t *l = j->c->l;
+    ch_gateway_t *gw = l->gw;
+    pthread_mutex_lock(&gw->loops_mu);
+    int live = l->index < CH_GW_MAX_LOOPS && gw->loops[l->index] == l;
+    if (live) {
+        j->next = NULL;
+        if (l->resumed_tail)
+            l->resumed_tail->next = j;
+        else
+            l->resumed = j;
+        l->resumed_tail = j;
+        uv_async_send(&l->wake);
+    }
+    pthread_mutex_unlock(&gw->loops_mu);
+    if (!live) /* the loop ended (a forced exit): nobody to answer; its connection is dead */
+        ch__ws_job_free(j);
+}
+
+void ch__gw_resumed_run(ch__gw_loop_t *l)
+{
+    pthread_mutex_lock(&l->gw->loops_mu);
+    ch__ws_job_t *j = l->resumed;
+    l->resumed = l->resumed_tail = NULL;
+    pthread_mutex_unlock(&l->gw->loops_mu);
+    while (j) {
+        ch__ws_job_t *next = j->next;
+        ch__ws_job_finish(j);
+        j = next;
+    }
+}
+
 static void ch__ws_job_done(uv_work_t *w, int status)
 {
     (void)status;
     ch__ws_job_t *j = w->data;
+    if (j->call.deferred && atomic_fetch_sub(&j->pending, 1) != 1)
+        return; /* answered by ch_ws_call_resume, through the loop's wake */
+    ch__ws_job_finish(j);
+}
+
+/* Loop thread: the op's answer, then the connection's next op. */
+static void ch__ws_job_finish(ch__ws_job_t *j)
+{
     ch__gw_conn_t *c = j->c;
     c->queued--;
-    c->running = 0;
+    if (j->pipelined)
+        c->inflight--;
+    else
+        c->running = 0;
     if (c->ws)
         ch__ws_answer(c, j->ref, &j->call, j->err);
     ch__ws_job_free(j);
@@ -340,7 +466,7 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
     }
     ch_ws_call_t call = {.svc = c->l->gw->svc, .user_id = c->user_id, .session_id = c->session_id,
                          .conn_id = c->conn_id, .op = op->op, .d = d};
-    if ((op->flags & CH_WS_OP_INLINE) && !c->running && !c->q_head) {
+    if ((op->flags & CH_WS_OP_INLINE) && !c->running && !c->inflight && !c->q_head) {
         ch__ws_current = c;
         ch_err_t err = op->handler(&call);
         ch__ws_current = NULL;
@@ -360,6 +486,7 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
     j->ref = ref ? ch_strdup(ref) : NULL;
     j->msg = msg;
     j->call = call;
+    j->call.priv = j;
     c->queued++;
     if (c->q_tail)
         c->q_tail->next = j;

@@ -38,12 +38,14 @@ def test_connection_closes_when_its_token_expires(start_server):
 
 def test_ops_share_the_users_write_limit(start_server):
     """An op that runs on a worker thread is charged to CHORUS_RATE_LIMIT_USER as an HTTP
-    write is: past the limit it gets rate_limited, and so does the user's next HTTP write."""
+    write is: past the limit it gets rate_limited, and so does the user's next HTTP write.
+    (Not typing: it has its own throttle, test_presence_leftovers.py.)"""
     srv = start_server(env={"CHORUS_RATE_LIMIT_USER": "3"})
     acc = srv.client().register()
     ws = connect(port_of(srv), token=acc.access_token)
     ws.hello()
-    codes = [ws.call("typing", {"conversation_id": "1"}, ref=f"t{i}")["d"].get("code") for i in range(6)]
+    codes = [ws.call("receipt.delivered", {"conversation_id": "1", "seq": 1}, ref=f"t{i}")["d"].get("code")
+             for i in range(6)]
     assert "rate_limited" in codes, codes
     assert codes[-1] == "rate_limited"
     r = acc.patch("/v1/me", json={"bio": "x"})

@@ -225,6 +225,57 @@ static void test_events_reach_members_only(void **state)
                      0);
 }
 
+/* A retry that lands after the commit but before the original's publish (its ordering record
+ * not written yet: emulated by removing it) finds the publication claimed: message.new once. */
+static void test_retry_between_commit_and_publish_publishes_once(void **state)
+{
+    (void)state;
+    int created;
+    uint64_t g = open_conv(A, "{\"member_ids\":[\"12\", \"13\"], \"title\":\"t\"}", &created);
+    bus_start();
+    json_t *m = send_msg(A, g, "race-1", "once", &created);
+    assert_int_equal(created, 1);
+    char key[48];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)g);
+    OK(ch_kv_del(svc.kv, key));
+    json_t *again = send_msg(A, g, "race-1", "once", &created);
+    assert_int_equal(created, 0);
+    bus_stop();
+    assert_int_equal(frames_of(B, "message.new", NULL), 1);
+    assert_int_equal(frames_of(C, "message.new", NULL), 1);
+    json_decref(again);
+    json_decref(m);
+}
+
+/* A retry's republish of a lost message.new (its ordering record and claim gone) reaches
+ * the members who see it, not a member who joined after it. */
+static void test_republish_skips_later_members(void **state)
+{
+    (void)state;
+    int created;
+    ch_fault_t f = {0};
+    json_t *out = NULL;
+    uint64_t g = open_conv(A, "{\"member_ids\":[\"12\", \"13\"], \"title\":\"late\"}", &created);
+    OK(ch_chat_member_remove(&svc, A, g, C, &f));
+    json_t *m = send_msg(A, g, "late-1", "before C", &created);
+    assert_int_equal(created, 1);
+    OK(ch_chat_member_add(&svc, A, g, C, &out, &f)); /* C joins after seq 1 */
+    json_decref(out);
+    char key[64];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)g);
+    OK(ch_kv_del(svc.kv, key));
+    snprintf(key, sizeof(key), "chat:pubclaim:%llu:1", (unsigned long long)g);
+    OK(ch_kv_del(svc.kv, key));
+    bus_start();
+    json_t *again = send_msg(A, g, "late-1", "before C", &created);
+    assert_int_equal(created, 0);
+    bus_stop();
+    assert_int_equal(frames_of(B, "message.new", NULL), 1); /* republished */
+    assert_int_equal(frames_of(C, "message.new", NULL), 0);
+    json_decref(again);
+    json_decref(m);
+}
+
 static void test_typing_once_per_interval(void **state)
 {
     (void)state;
@@ -287,6 +338,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share),
         cmocka_unit_test(test_events_reach_members_only),
+        cmocka_unit_test(test_retry_between_commit_and_publish_publishes_once),
+        cmocka_unit_test(test_republish_skips_later_members),
         cmocka_unit_test(test_typing_once_per_interval),
         cmocka_unit_test(test_membership_events),
         cmocka_unit_test(test_no_bus),

@@ -523,6 +523,27 @@ static void test_aborted_transaction(void **state)
     assert_int_equal(count_t(b->db), 1);
 }
 
+/* A statement failing inside a savepoint: ROLLBACK TO SAVEPOINT undoes it alone and the
+ * transaction goes on (the chat writer's batch on SQLite: one send's error is that send's).
+ * SQLite only: the PostgreSQL driver still refuses it (no batch runs there). */
+static void test_sqlite_savepoint_rollback_recovers(void **state)
+{
+    backend_t *b = backend(state);
+    ch_db_conn_t *conn;
+    OK(ch_db_acquire(b->db, &conn));
+    OK(ch_db_begin(b->db, conn, 1));
+    OK(insert_t(b->db, conn, 1, "a"));
+    OK(ch_db_exec(b->db, conn, "SAVEPOINT sp", NULL, 0, NULL, NULL));
+    OK(insert_t(b->db, conn, 2, "b"));
+    assert_int_equal(insert_t(b->db, conn, 1, "c"), CH_ECONFLICT);
+    OK(ch_db_exec(b->db, conn, "ROLLBACK TO SAVEPOINT sp", NULL, 0, NULL, NULL));
+    OK(ch_db_exec(b->db, conn, "RELEASE SAVEPOINT sp", NULL, 0, NULL, NULL));
+    OK(insert_t(b->db, conn, 3, "d"));
+    OK(ch_db_commit(b->db, conn));
+    ch_db_release(b->db, conn);
+    assert_int_equal(count_t(b->db), 2); /* 1 and 3; 2 went with the savepoint */
+}
+
 /* ---- errors, cache, pool ------------------------------------------------------------ */
 
 static void test_errors(void **state)
@@ -1266,7 +1287,7 @@ int main(void)
     };
     const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors),
                                         CASE(test_sqlite_loop_thread_never_waits), CASE(test_sqlite_loop_budget),
-                                        CASE(test_sqlite_deadline)};
+                                        CASE(test_sqlite_deadline), CASE(test_sqlite_savepoint_rollback_recovers)};
     const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound),
                                     CASE(test_pg_deadline_cancels), CASE(test_pg_autocommit_write_not_cancelled),
                                     CASE(test_pg_deadlines_end_rollback_and_commit)};

@@ -45,6 +45,10 @@
  * between two fanned-out typing events of one user in one conversation. */
 #define CH_CHAT_TYPING_EXPIRES_MS 6000
 #define CH_CHAT_TYPING_INTERVAL_MS 2000
+/** Most typing events a user may have checked against the database (those past the
+ * per-conversation throttle) per minute, over all their devices and conversations: past it
+ * typing is refused 429 without any SQL. */
+#define CH_CHAT_TYPING_PER_MIN 120
 
 /** message.new goes out in seq order per conversation: a publisher waits at most this long
  * for the one of seq - 1 (a kv entry per conversation that lives CH_CHAT_ORDER_TTL_MS). */
@@ -92,6 +96,18 @@ ch_err_t ch_chat_send_parse(json_t *d, int with_conversation, ch_chat_send_t *in
  * A new one past CHORUS_RATE_LIMIT_MESSAGES a minute: CH_ERATELIMIT. *out is the message. */
 ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, json_t **out, int *created,
                           ch_fault_t *f);
+/** Whether sends go through the group-commit writer (SQLite; svc->chat_writer), so that
+ * ch_chat_msg_send_enqueue may be used. */
+int ch_chat_send_queued(const ch_svc_t *svc);
+/** The outcome of a queued send: err CH_OK with msg (owned by the callee) and created as
+ * ch_chat_msg_send's, or an error with f (borrowed for the call) filled. */
+typedef void (*ch_chat_send_done_fn)(void *arg, ch_err_t err, const ch_fault_t *f, json_t *msg, int created);
+/** ch_chat_msg_send without waiting: in is copied; done(arg, ...) is called exactly once, on
+ * the writer thread, after the transaction holding the message committed and message.new was
+ * published (or the send failed). Only when ch_chat_send_queued. Never blocks on the
+ * database; the caller's ch_db_deadline is the send's deadline. */
+void ch_chat_msg_send_enqueue(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, ch_chat_send_done_fn done,
+                              void *arg);
 /** A page of history, rendered in ascending seq order: with after_seq >= 0, the first
  * limit messages after it (below before_seq when > 0): how a device catches up; else the
  * last limit messages below before_seq (> 0) or of all: scrolling back. *out is
@@ -112,7 +128,9 @@ ch_err_t ch_chat_msg_delete(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint6
 ch_err_t ch_chat_receipt(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int64_t seq, int read, json_t **out,
                          ch_fault_t *f);
 /** The viewer types in conv: the other members' devices get a typing event, at most one per
- * CH_CHAT_TYPING_INTERVAL_MS per (viewer, conv) (more are accepted and dropped). */
+ * CH_CHAT_TYPING_INTERVAL_MS per (viewer, conv) (more are accepted and dropped before any
+ * SQL); those past the throttle count against CH_CHAT_TYPING_PER_MIN per viewer (CH_ERATELIMIT
+ * past it, before any SQL), then membership and blocks are checked. */
 ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_t *f);
 
 #endif

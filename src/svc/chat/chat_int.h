@@ -20,6 +20,7 @@ typedef struct {
     int64_t last_activity_at; /* unix ms */
     int admin;           /* the viewer is an admin */
     int64_t delivered_seq, read_seq; /* the viewer's receipts */
+    int64_t joined_seq; /* the conversation's last_seq when the viewer joined: sees seq > it */
 } ch__chat_conv_t;
 
 /** Reads conv for member viewer into c; CH_ENOTFOUND ("conversation not found") when it does
@@ -29,6 +30,9 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
                        ch__chat_conv_t *c, ch_fault_t *f);
 /** The ids of conv's members (*ids malloc'd, caller frees; NULL when none). */
 ch_err_t ch__chat_member_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint64_t **ids, size_t *n);
+/** The ids of conv's members who see seq (joined before it; *ids malloc'd, caller frees). */
+ch_err_t ch__chat_member_ids_seeing(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, int64_t seq, uint64_t **ids,
+                                    size_t *n);
 /** Sets *blocked when a blocks b or b blocks a. */
 ch_err_t ch__chat_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t a, uint64_t b, int *blocked);
 /** CH_ENOTFOUND "conversation not found" (as a send) when c (loaded for viewer) is a direct
@@ -37,9 +41,14 @@ ch_err_t ch__chat_direct_blocked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t vie
                                  ch_fault_t *f);
 /* Users per statement of ch__chat_conv_cap. */
 #define CH__CHAT_CAP_CHUNK 256
+/** The namespace of the conversation cap's advisory locks on PostgreSQL (the two-int4-key
+ * form: a key space apart from the one-bigint-key locks such as the schema's); the second key
+ * is the user id folded to 31 bits (a collision only serialises two users' joins). */
+#define CH__CHAT_CAP_LOCK_NS 7242013
 /** CH_ECONFLICT naming the user when one of the n ids is already a member of the most
- * conversations allowed (CHORUS_CHAT_MAX_CONVERSATIONS); checked on conn before they join
- * one more. Concurrent joins may pass the cap by a few. */
+ * conversations allowed (CHORUS_CHAT_MAX_CONVERSATIONS); checked on conn, inside the joining
+ * transaction, before they join one more. On PostgreSQL it first takes an advisory lock per
+ * user until the commit, so that concurrent joins of one user count one after the other. */
 ch_err_t ch__chat_conv_cap(ch_svc_t *svc, ch_db_conn_t *conn, const uint64_t *ids, size_t n, ch_fault_t *f);
 /** Counts one against viewer's chat rate (CHORUS_RATE_LIMIT_MESSAGES): CH_ERATELIMIT past it. */
 ch_err_t ch__chat_rate_hit(ch_svc_t *svc, uint64_t viewer, ch_fault_t *f);
@@ -66,10 +75,17 @@ void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *
  * (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until seq - 1 was published, as the kv
  * store records (a record that only moves up); at once when there is no record. */
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
+/** Claims the publication of message.new of (conv, seq): 1 for the first caller (or when the
+ * kv store cannot answer), 0 after. The direct send path claims before publishing and a
+ * retry's republish claims too, so that a retry landing between a commit and its publish does
+ * not send message.new twice (the writer of SQLite publishes before any later send runs). */
+int ch__chat_publish_claim(ch_svc_t *svc, uint64_t conv, int64_t seq);
 /** After a retry found msg (seq of conv) already committed: when the ordering record is
  * below seq (its publication was lost: a bus or kv failure after the commit, a process that
- * died there), publishes message.new again to conv's members now, read on its own connection.
- * Nothing when the kv store cannot say. */
+ * died there) and nobody claimed it (ch__chat_publish_claim), publishes message.new again to
+ * the members of conv who see seq (not those who joined after it), read on its own
+ * connection, and moves the record to seq (also when that read failed). Nothing when the kv
+ * store cannot say. */
 void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg);
 /** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,

@@ -36,7 +36,8 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
     if (err == CH_OK)
         err = ch_sql_on(svc, conn,
                         "SELECT c.kind, c.direct_key, c.last_seq, c.last_bucket, c.members_count, m.role,"
-                        " m.delivered_seq, m.read_seq, c.last_activity_at FROM conversations c JOIN conversation_members m"
+                        " m.delivered_seq, m.read_seq, c.last_activity_at, m.joined_seq FROM conversations c"
+                        " JOIN conversation_members m"
                         " ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1",
                         p, CH_NPARAMS(p), &rows, NULL);
     if (err == CH_OK && ch_db_rows_count(rows) != 1)
@@ -56,6 +57,7 @@ ch_err_t ch__chat_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, uint6
         c->delivered_seq = ch_db_rows_int(rows, 0, 6);
         c->read_seq = ch_db_rows_int(rows, 0, 7);
         c->last_activity_at = ch_db_rows_int(rows, 0, 8);
+        c->joined_seq = ch_db_rows_int(rows, 0, 9);
     }
     ch_db_rows_free(rows);
     return err;
@@ -78,6 +80,25 @@ ch_err_t ch__chat_member_ids(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, u
         if (err == CH_OK)
             *n = count;
     }
+    ch_db_rows_free(rows);
+    return err;
+}
+
+ch_err_t ch__chat_member_ids_seeing(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, int64_t seq, uint64_t **ids,
+                                    size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(seq)};
+    ch_db_rows_t *rows = NULL;
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT user_id FROM conversation_members WHERE conversation_id = $1 AND joined_seq < $2",
+                             p, CH_NPARAMS(p), &rows, NULL);
+    size_t count = err == CH_OK ? ch_db_rows_count(rows) : 0;
+    if (count && !(*ids = malloc(count * sizeof(**ids))))
+        err = CH_EINTERNAL;
+    for (size_t i = 0; err == CH_OK && i < count; i++)
+        (*ids)[(*n)++] = (uint64_t)ch_db_rows_int(rows, i, 0);
     ch_db_rows_free(rows);
     return err;
 }
@@ -167,7 +188,8 @@ ch_err_t ch__chat_msg_get(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv, uint
     "SELECT c.id, c.kind, c.title, c.created_by, c.created_at, c.last_activity_at, c.last_seq,"          \
     " c.members_count, v.delivered_seq, v.read_seq, " CH__CHAT_MSG_COLUMNS                               \
     " FROM conversation_members v JOIN conversations c ON c.id = v.conversation_id"                    \
-    " LEFT JOIN messages m ON m.conversation_id = c.id AND m.bucket = c.last_bucket AND m.seq = c.last_seq"
+    " LEFT JOIN messages m ON m.conversation_id = c.id AND m.bucket = c.last_bucket AND m.seq = c.last_seq" \
+    " AND m.seq > v.joined_seq"
 #define CH__CONV_NCOLS 10
 
 static json_t *ch__conv_json(const ch_db_rows_t *rows, size_t r)

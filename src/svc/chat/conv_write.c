@@ -63,8 +63,8 @@ static ch_err_t ch__insert_member(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t co
     int64_t changes = 0;
     ch_err_t err = ch_sql_on(
         svc, conn,
-        "INSERT INTO conversation_members(conversation_id, user_id, role, joined_at, delivered_seq, read_seq)"
-        " SELECT $1, $2, $3, $4, $5, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)"
+        "INSERT INTO conversation_members(conversation_id, user_id, role, joined_at, delivered_seq, read_seq,"
+        " joined_seq) SELECT $1, $2, $3, $4, $5, $5, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)"
         " AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $2 AND blocked_id = $6)"
         " OR (blocker_id = $6 AND blocked_id = $2))"
         " ON CONFLICT (conversation_id, user_id) DO NOTHING",
@@ -141,10 +141,15 @@ static ch_err_t ch__create_group(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t vie
                              " members_count) VALUES($1, 'group', $2, $3, $4, $4, $5)",
                              p, CH_NPARAMS(p), NULL, NULL);
     int added = 1;
-    if (err == CH_OK)
-        err = ch__chat_conv_cap(svc, conn, &viewer, 1, f);
-    if (err == CH_OK)
-        err = ch__chat_conv_cap(svc, conn, ids, n, f);
+    uint64_t *all = err == CH_OK ? malloc((n + 1) * sizeof(*all)) : NULL;
+    if (err == CH_OK && !all)
+        err = CH_EINTERNAL;
+    if (err == CH_OK) { /* one call: its locks (PostgreSQL) are taken in one order */
+        all[0] = viewer;
+        memcpy(all + 1, ids, n * sizeof(*all));
+        err = ch__chat_conv_cap(svc, conn, all, n + 1, f);
+    }
+    free(all);
     if (err == CH_OK)
         err = ch__insert_member(svc, conn, id, viewer, viewer, "admin", 0, now, &added);
     for (size_t i = 0; err == CH_OK && i < n; i++) {

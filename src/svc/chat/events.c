@@ -54,6 +54,15 @@ static int64_t ch__published_seq(ch_svc_t *svc, const char *key)
     return seq;
 }
 
+int ch__chat_publish_claim(ch_svc_t *svc, uint64_t conv, int64_t seq)
+{
+    char key[64];
+    int64_t n = 0;
+    snprintf(key, sizeof(key), "chat:pubclaim:%llu:%lld", (unsigned long long)conv, (long long)seq);
+    /* a kv store that cannot answer: publish (a repeat beats a loss) */
+    return ch_kv_incr(svc->kv, key, CH_CHAT_ORDER_TTL_MS, &n, NULL) != CH_OK || n == 1;
+}
+
 void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
 {
     char key[48];
@@ -61,17 +70,26 @@ void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
     int64_t last;
     if (!svc->bus || (last = ch__published_seq(svc, key)) == -2 || last >= seq)
         return;
+    /* the record is below seq: lost, or its publisher is between its commit and its publish
+     * (then the claim is taken: the publisher publishes, once) */
+    if (!ch__chat_publish_claim(svc, conv, seq))
+        return;
     ch_db_conn_t *conn = NULL;
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (ch_db_acquire(svc->db, &conn) != CH_OK)
+    if (ch_db_acquire(svc->db, &conn) != CH_OK) {
+        (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL); /* as below */
         return;
-    ch_err_t err = ch__chat_member_ids(svc, conn, conv, &ids, &n);
-    ch_db_release(svc->db, conn);
-    if (err == CH_OK) {
-        ch__chat_publish(svc, ids, n, "message.new", msg);
-        (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
     }
+    /* those who see seq: not a member who joined after it */
+    ch_err_t err = ch__chat_member_ids_seeing(svc, conn, conv, seq, &ids, &n);
+    ch_db_release(svc->db, conn);
+    if (err == CH_OK)
+        ch__chat_publish(svc, ids, n, "message.new", msg);
+    /* Claimed: the record moves past seq even when the members could not be read (the
+     * publication is lost; devices fetch it by after_seq), so that the next send does not wait
+     * CH_CHAT_ORDER_WAIT_MS for it. */
+    (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
     free(ids);
 }
 

@@ -55,8 +55,8 @@ static ch_err_t ch__change(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint64
     }
     if (err == CH_OK)
         err = ch__chat_msg_get(svc, conn, conv, msg, &m, f);
-    if (err == CH_OK && changed)
-        err = ch__chat_member_ids(svc, conn, conv, &ids, &n);
+    if (err == CH_OK && changed) /* those who joined after it never saw it */
+        err = ch__chat_member_ids_seeing(svc, conn, conv, json_integer_value(json_object_get(m, "seq")), &ids, &n);
     err = ch_sql_end(svc, conn, err);
     if (err == CH_OK && changed)
         ch__chat_publish(svc, ids, n, op, m);

@@ -30,6 +30,8 @@ ch_err_t ch_chat_msg_history(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int6
     if (err)
         return err;
     err = ch__chat_load(svc, conn, viewer, conv, 0, &c, f);
+    if (err == CH_OK && after_seq < c.joined_seq)
+        after_seq = c.joined_seq; /* history from the viewer's join on */
     if (err == CH_OK) {
         ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(after_seq), CH_DB_P_INT(before_seq),
                              CH_DB_P_INT(limit + 1)};

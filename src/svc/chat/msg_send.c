@@ -7,6 +7,8 @@
 #include "core/id.h"
 #include "svc/chat/chat_int.h"
 #include "svc/chat/push_jobs.h"
+#include "svc/chat/send_op.h"
+#include "svc/chat/send_writer.h"
 #include "svc/common/fields.h"
 #include "svc/common/ratelimit.h"
 
@@ -31,10 +33,8 @@ ch_err_t ch_chat_send_parse(json_t *d, int with_conversation, ch_chat_send_t *in
     return err;
 }
 
-/* The message (sender, client_msg_id) sent before: CH_ENOTFOUND when none; CH_ECONFLICT when
- * it went to another conversation. */
-static ch_err_t ch__find_sent(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
-                              json_t **out, ch_fault_t *f)
+ch_err_t ch__chat_find_sent(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
+                            json_t **out, ch_fault_t *f)
 {
     ch_db_param_t p[] = {CH_DB_P_INT(sender), CH_DB_P_TEXT(in->client_msg_id)};
     ch_db_rows_t *rows = NULL;
@@ -62,7 +62,7 @@ static ch_err_t ch__audience(ch_svc_t *svc, uint64_t sender, const ch_chat_send_
     ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
     if (err)
         return err;
-    err = ch__find_sent(svc, conn, sender, in, found, f);
+    err = ch__chat_find_sent(svc, conn, sender, in, found, f);
     if (err != CH_ENOTFOUND) {
         ch_db_release(svc->db, conn);
         return err == CH_OK ? CH_ECONFLICT : err; /* CH_ECONFLICT + *found: a retry */
@@ -113,19 +113,26 @@ static ch_err_t ch__recipients(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sende
     return CH_OK;
 }
 
-/* The writes of the message, inside the transaction (see ch__write). */
-static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
-                                 const uint64_t *cand, size_t ncand, const uint64_t *cand_off, size_t ncand_off,
-                                 uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out, ch_fault_t *f)
+/* Renders a message just written (what ch__chat_msg_render makes of its row, without reading
+ * it back). */
+static json_t *ch__new_msg_json(uint64_t id, uint64_t conv, int64_t seq, uint64_t sender, const ch_chat_send_t *in,
+                                int64_t now)
 {
-    ch__chat_conv_t c;
+    char b[4][CH_ID_STR_LEN], at[CH_RFC3339_LEN];
+    ch_format_rfc3339(now, at);
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:s, s:n, s:b, s:n}", "id", ch_id_format(id, b[0]),
+                     "conversation_id", ch_id_format(conv, b[1]), "seq", (json_int_t)seq, "sender_id",
+                     ch_id_format(sender, b[2]), "client_msg_id", in->client_msg_id, "text", in->text, "reply_to",
+                     in->reply_to ? json_string(ch_id_format(in->reply_to, b[3])) : json_null(), "created_at", at,
+                     "edited_at", "deleted", 0, "deleted_at");
+}
+
+ch_err_t ch__chat_send_write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
+                             const ch__chat_conv_t *c, int64_t *seq_out, json_t **out, ch_fault_t *f)
+{
     uint64_t conv = in->conversation_id, id = ch_id_next();
-    ch_err_t err = ch__chat_load(svc, conn, sender, conv, 1, &c, f);
-    if (err == CH_OK)
-        err = ch__chat_direct_blocked(svc, conn, sender, &c, f);
-    if (err == CH_OK)
-        err = ch__recipients(svc, conn, sender, conv, cand, ncand, cand_off, ncand_off, ids, n, offline, noff);
-    if (err == CH_OK && in->reply_to) {
+    ch_err_t err = CH_OK;
+    if (in->reply_to) {
         ch_db_param_t p[] = {CH_DB_P_INT(in->reply_to), CH_DB_P_INT(conv)};
         ch_db_rows_t *rows = NULL;
         err = ch_sql_on(svc, conn, "SELECT 1 FROM messages WHERE id = $1 AND conversation_id = $2", p, CH_NPARAMS(p),
@@ -137,8 +144,8 @@ static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sen
     if (err)
         return err;
     int64_t now = ch_now_ms(), bucket = now / CH_CHAT_BUCKET_MS, seq = 0;
-    if (bucket < c.last_bucket)
-        bucket = c.last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
+    if (bucket < c->last_bucket)
+        bucket = c->last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
     ch_db_rows_t *rows = NULL;
     int64_t changes = 0;
     ch_db_param_t pc[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(now)};
@@ -161,7 +168,9 @@ static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sen
                         " reply_to, created_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                         p, CH_NPARAMS(p), NULL, NULL);
     }
-    if (err == CH_OK && (bucket != c.last_bucket || c.last_seq == 0)) {
+    /* c->last_seq is the seq when c was loaded: a batch's later sends to the same
+     * conversation find the bucket row there already (DO NOTHING) */
+    if (err == CH_OK && (bucket != c->last_bucket || c->last_seq == 0)) {
         ch_db_param_t p[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(seq)};
         err = ch_sql_on(svc, conn,
                         "INSERT INTO message_buckets(conversation_id, bucket, first_seq) VALUES($1, $2, $3)"
@@ -178,10 +187,32 @@ static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sen
         if (err == CH_OK && changes != 1)
             err = ch_fault(f, CH_ENOTFOUND, NULL, "conversation not found"); /* no longer a member */
     }
+    if (err == CH_OK && !(*out = ch__new_msg_json(id, conv, seq, sender, in, now)))
+        err = CH_EINTERNAL;
     if (err == CH_OK)
-        err = ch__chat_push_jobs(svc, conn, conv, *offline, *noff, id, seq);
+        *seq_out = seq;
+    return err;
+}
+
+/* The writes of the message, inside the transaction (see ch__write). */
+static ch_err_t ch__write_locked(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, const ch_chat_send_t *in,
+                                 const uint64_t *cand, size_t ncand, const uint64_t *cand_off, size_t ncand_off,
+                                 uint64_t **ids, size_t *n, uint64_t **offline, size_t *noff, json_t **out, ch_fault_t *f)
+{
+    ch__chat_conv_t c;
+    uint64_t conv = in->conversation_id;
+    int64_t seq = 0;
+    ch_err_t err = ch__chat_load(svc, conn, sender, conv, 1, &c, f);
     if (err == CH_OK)
-        err = ch__chat_msg_get(svc, conn, conv, id, out, f);
+        err = ch__chat_direct_blocked(svc, conn, sender, &c, f);
+    if (err == CH_OK)
+        err = ch__recipients(svc, conn, sender, conv, cand, ncand, cand_off, ncand_off, ids, n, offline, noff);
+    if (err == CH_OK)
+        err = ch__chat_send_write(svc, conn, sender, in, &c, &seq, out, f);
+    if (err == CH_OK) {
+        json_t *id = json_object_get(*out, "id");
+        err = ch__chat_push_jobs(svc, conn, conv, *offline, *noff, ch_id_parse(json_string_value(id)), seq);
+    }
     return err;
 }
 
@@ -202,9 +233,75 @@ static ch_err_t ch__write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender, co
     return err;
 }
 
+int ch_chat_send_queued(const ch_svc_t *svc)
+{
+    return svc->chat_writer != NULL;
+}
+
+typedef struct {
+    ch__chat_send_op_t op;
+    ch_chat_send_done_fn done;
+    void *arg;
+} ch__queued_t;
+
+/* Writer thread: hands the outcome to the caller's completion, frees the op. */
+static void ch__queued_done(ch__chat_send_op_t *op)
+{
+    ch__queued_t *q = (ch__queued_t *)(void *)op;
+    json_t *msg = op->err == CH_OK ? op->msg : NULL;
+    op->msg = NULL;
+    q->done(q->arg, op->err, &op->fault, msg, op->created);
+    ch__chat_send_op_clear(op);
+    free(q);
+}
+
+void ch_chat_msg_send_enqueue(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, ch_chat_send_done_fn done,
+                              void *arg)
+{
+    ch__queued_t *q = calloc(1, sizeof(*q));
+    if (!q || ch__chat_send_op_init(&q->op, viewer, in) != CH_OK) {
+        ch_fault_t f = {0};
+        ch_fault(&f, CH_EINTERNAL, NULL, "out of memory");
+        if (q)
+            ch__chat_send_op_clear(&q->op);
+        free(q);
+        done(arg, CH_EINTERNAL, &f, NULL, 0);
+        return;
+    }
+    q->op.done = ch__queued_done;
+    q->done = done;
+    q->arg = arg;
+    ch_chat_writer_submit(svc->chat_writer, &q->op);
+}
+
+/* A send through the group-commit writer, waiting for its commit. */
+static ch_err_t ch__send_queued_wait(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, json_t **out,
+                                     int *created, ch_fault_t *f)
+{
+    ch__chat_send_op_t op;
+    ch_err_t err = ch__chat_send_op_init(&op, viewer, in);
+    if (err == CH_OK) {
+        ch_chat_writer_submit_wait(svc->chat_writer, &op);
+        if ((err = op.err) != CH_OK) {
+            if (f)
+                *f = op.fault;
+        } else {
+            *out = op.msg;
+            op.msg = NULL;
+            *created = op.created;
+        }
+    }
+    ch__chat_send_op_clear(&op);
+    return err;
+}
+
 ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *in, json_t **out, int *created,
                           ch_fault_t *f)
 {
+    if (svc->chat_writer) {
+        *created = 0;
+        return ch__send_queued_wait(svc, viewer, in, out, created, f);
+    }
     uint64_t *ids = NULL, *offline = NULL;
     size_t n = 0, noff = 0;
     json_t *msg = NULL;
@@ -232,14 +329,15 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
         /* The same (sender, client_msg_id) committed meanwhile (a concurrent retry). */
         ch_err_t e2 = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
         if (e2 == CH_OK) {
-            e2 = ch__find_sent(svc, conn, viewer, in, &msg, f);
+            e2 = ch__chat_find_sent(svc, conn, viewer, in, &msg, f);
             ch_db_release(svc->db, conn);
         }
         err = e2 == CH_ENOTFOUND ? CH_ECONFLICT : e2;
     } else if (err == CH_OK) {
         *created = 1;
-        ch__chat_publish_new(svc, ids, n, in->conversation_id, json_integer_value(json_object_get(msg, "seq")),
-                             msg);
+        int64_t seq = json_integer_value(json_object_get(msg, "seq"));
+        if (!svc->bus || ch__chat_publish_claim(svc, in->conversation_id, seq))
+            ch__chat_publish_new(svc, ids, n, in->conversation_id, seq, msg);
     }
     free(ids);
     free(offline);

@@ -1,10 +1,12 @@
 /* Typing: never stored; at most one fanned out per (user, conversation) per
- * CH_CHAT_TYPING_INTERVAL_MS, counted in the kv store so that every node agrees. */
+ * CH_CHAT_TYPING_INTERVAL_MS, counted in the kv store so that every node agrees, before any
+ * SQL; those past it count against the user's CH_CHAT_TYPING_PER_MIN. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/id.h"
 #include "svc/chat/chat_int.h"
+#include "svc/common/ratelimit.h"
 
 ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_t *f)
 {
@@ -12,8 +14,21 @@ ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_
     ch_db_conn_t *conn = NULL;
     uint64_t *ids = NULL;
     size_t n = 0;
-    ch_err_t err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn));
-    if (err)
+    char key[64];
+    int64_t count = 0;
+    snprintf(key, sizeof(key), "chat:typing:%llu:%llu", (unsigned long long)conv, (unsigned long long)viewer);
+    /* The throttle first, before any SQL. A kv store that cannot count: typing is dropped (it
+     * is ephemeral), the op succeeds. */
+    if (ch_kv_incr(svc->kv, key, CH_CHAT_TYPING_INTERVAL_MS, &count, NULL) != CH_OK || count != 1)
+        return CH_OK;
+    /* Then the viewer's budget of typing that costs SQL (distinct conversations, many devices). */
+    char who[CH_ID_STR_LEN];
+    ch_err_t err = ch_ratelimit_hit(svc, "typing", ch_id_format(viewer, who), CH_CHAT_TYPING_PER_MIN, 60000, f);
+    if (err == CH_ERATELIMIT)
+        return err;
+    if (err != CH_OK)
+        return CH_OK; /* the counter's store failed: dropped, as above */
+    if ((err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn))) != CH_OK)
         return err;
     err = ch__chat_load(svc, conn, viewer, conv, 0, &c, f);
     if (err == CH_OK)
@@ -21,12 +36,6 @@ ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_
     ch_db_release(svc->db, conn);
     if (err)
         return err;
-    char key[64];
-    int64_t count = 0;
-    snprintf(key, sizeof(key), "chat:typing:%llu:%llu", (unsigned long long)conv, (unsigned long long)viewer);
-    /* A kv store that cannot count: typing is dropped (it is ephemeral), the op succeeds. */
-    if (ch_kv_incr(svc->kv, key, CH_CHAT_TYPING_INTERVAL_MS, &count, NULL) != CH_OK || count != 1)
-        return CH_OK;
     if (!svc->bus)
         return CH_OK;
     if ((err = ch_backend_err(CH_BACKEND_DB, ch_db_acquire(svc->db, &conn))) != CH_OK)

@@ -64,8 +64,96 @@ static ch_err_t ch__presence_node_live(ch_svc_t *svc, uint64_t instance, int *li
     return e;
 }
 
-/* Adds (add) or removes instance in the list, dropping instances whose liveness key expired;
- * read back and tried again when another instance's write crossed ours. */
+static void ch__presence_fanout(ch_svc_t *svc, uint64_t user_id, int status, int64_t seen);
+static ch_err_t ch__presence_aggregate(ch_svc_t *svc, uint64_t user_id, int *status);
+static int64_t ch__presence_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t dflt);
+static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v, int64_t ttl_ms);
+static int64_t ch__presence_node_ttl_ms(const ch_svc_t *svc);
+
+/* ---- a dead instance's users ---------------------------------------------------------------- */
+
+ch_err_t ch_presence_node_users(ch_svc_t *svc, uint64_t instance, const uint64_t *ids, size_t n)
+{
+    char key[CH__PRESENCE_KEY_MAX];
+    ch__presence_key(key, "users", instance);
+    if (n > CH_PRESENCE_NODE_USERS_MAX)
+        n = CH_PRESENCE_NODE_USERS_MAX;
+    char *text = malloc(n * 21 + 1);
+    if (!text)
+        return CH_EINTERNAL;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(text + len, "%s%llu", i ? " " : "", (unsigned long long)ids[i]);
+    ch_err_t e = ch_kv_set(svc->kv, key, text, len, CH_PRESENCE_NODE_USERS_TTL_MS);
+    free(text);
+    return e;
+}
+
+/* Claims the dead instance for CH_PRESENCE_SWEEP_CLAIM_MS (held by another node: nothing,
+ * *done 0) and announces up to CH_PRESENCE_DEAD_PER_BEAT users recorded for it within
+ * CH_PRESENCE_SWEEP_BUDGET_MS (offline ones with last_seen_at now - CH_PRESENCE_TTL_MS,
+ * written to presence:seen): each one
+ * whose status across the live nodes differs from the one last announced gets it announced
+ * (offline, unless another node holds a device). *done 1 when none is left (the record is
+ * gone), else the rest is written back for the next heartbeat. Two nodes sweeping at once may
+ * announce a change twice (a repeat is harmless). */
+static ch_err_t ch__presence_sweep(ch_svc_t *svc, uint64_t instance, int *done)
+{
+    char key[CH__PRESENCE_KEY_MAX], *val = NULL;
+    size_t len = 0;
+    *done = 0;
+    int64_t claims = 0;
+    ch__presence_key(key, "sweep", instance);
+    ch_err_t e = ch_kv_incr(svc->kv, key, CH_PRESENCE_SWEEP_CLAIM_MS, &claims, NULL);
+    if (e != CH_OK || claims != 1)
+        return e; /* another node sweeps it now (or the store failed): kept for later */
+    ch__presence_key(key, "users", instance);
+    e = ch_kv_get(svc->kv, key, &val, &len);
+    if (e != CH_OK)
+        return e;
+    if (!val) {
+        *done = 1;
+        return CH_OK;
+    }
+    char *p = val, *end = val + len;
+    size_t k = 0;
+    int64_t until = ch_mono_ms() + CH_PRESENCE_SWEEP_BUDGET_MS;
+    while (p < end && k < CH_PRESENCE_DEAD_PER_BEAT && ch_mono_ms() < until) {
+        char *next = NULL;
+        uint64_t user = strtoull(p, &next, 10);
+        if (next == p)
+            break;
+        p = next;
+        while (p < end && *p == ' ')
+            p++;
+        k++;
+        int st = CH_PRESENCE_OFFLINE;
+        if (ch__presence_aggregate(svc, user, &st) != CH_OK)
+            continue;
+        int before = (int)ch__presence_int(svc, "said", user, CH_PRESENCE_OFFLINE);
+        if (before != st && ch__presence_set_int(svc, "said", user, st, ch__presence_node_ttl_ms(svc)) == CH_OK) {
+            int64_t seen = ch__presence_int(svc, "seen", user, 0);
+            if (st == CH_PRESENCE_OFFLINE && seen < ch_now_ms() - CH_PRESENCE_TTL_MS) {
+                /* last heard of when its instance was last alive, not its last connect */
+                seen = ch_now_ms() - CH_PRESENCE_TTL_MS;
+                (void)ch__presence_set_int(svc, "seen", user, seen, CH_PRESENCE_RECORD_TTL_MS);
+            }
+            ch__presence_fanout(svc, user, st, seen);
+        }
+    }
+    if (p >= end) {
+        e = ch_kv_del(svc->kv, key);
+        *done = e == CH_OK;
+    } else {
+        e = ch_kv_set(svc->kv, key, p, (size_t)(end - p), CH_PRESENCE_NODE_USERS_TTL_MS);
+    }
+    free(val);
+    return e;
+}
+
+/* Adds (add) or removes instance in the list, dropping instances whose liveness key expired
+ * once their users were announced offline (ch__presence_sweep); read back and tried again
+ * when another instance's write crossed ours. */
 static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add)
 {
     char inst[24];
@@ -81,9 +169,12 @@ static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int a
         int changed = 0;
         json_object_foreach_safe(list, tmp, k, v)
         {
-            int live = 1;
+            int live = 1, swept = 0;
             uint64_t other = strtoull(k, NULL, 10);
-            if (other != instance && ch__presence_node_live(svc, other, &live) == CH_OK && !live) {
+            /* only once swept: not on a store error, nor on a clean stop (add 0: this node
+             * does not sweep; the others will) */
+            if (other != instance && add && ch__presence_node_live(svc, other, &live) == CH_OK && !live &&
+                ch__presence_sweep(svc, other, &swept) == CH_OK && swept) {
                 json_object_del(list, k);
                 changed = 1;
             }
@@ -156,12 +247,22 @@ static int64_t ch__presence_int(ch_svc_t *svc, const char *what, uint64_t user_i
     return v;
 }
 
-static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v)
+static ch_err_t ch__presence_set_int(ch_svc_t *svc, const char *what, uint64_t user_id, int64_t v, int64_t ttl_ms)
 {
     char key[CH__PRESENCE_KEY_MAX], val[24];
     ch__presence_key(key, what, user_id);
     int n = snprintf(val, sizeof(val), "%lld", (long long)v);
-    return ch_kv_set(svc->kv, key, val, (size_t)n, CH_PRESENCE_RECORD_TTL_MS);
+    return ch_kv_set(svc->kv, key, val, (size_t)n, ttl_ms);
+}
+
+/* How long a user's record on one instance (and the status last announced) is kept: no
+ * connection outlives its access token (closed with 4001 at its exp), and every connect and
+ * close of the user on the instance writes the record again, so it cannot expire under a live
+ * connection; a dead instance's records go CH_PRESENCE_TTL_MS after that, not in 30 days. */
+static int64_t ch__presence_node_ttl_ms(const ch_svc_t *svc)
+{
+    int64_t access_s = svc->cfg && svc->cfg->access_ttl_s > 0 ? svc->cfg->access_ttl_s : 86400;
+    return access_s * 1000 + CH_PRESENCE_TTL_MS;
 }
 
 static json_t *ch__presence_render(uint64_t user_id, int status, int64_t seen_ms)
@@ -436,16 +537,20 @@ ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t insta
     ch__presence_user_key(key, user_id, instance);
     ch_err_t e = node_status == CH_PRESENCE_OFFLINE
                      ? ch_kv_del(svc->kv, key)
-                     : ch_kv_set(svc->kv, key, node_status == CH_PRESENCE_IDLE ? "2" : "1", 1, CH_PRESENCE_RECORD_TTL_MS);
+                     : ch_kv_set(svc->kv, key, node_status == CH_PRESENCE_IDLE ? "2" : "1", 1,
+                                 ch__presence_node_ttl_ms(svc));
     int64_t now = ch_now_ms();
     if (e == CH_OK)
-        e = ch__presence_set_int(svc, "seen", user_id, now);
+        e = ch__presence_set_int(svc, "seen", user_id, now, CH_PRESENCE_RECORD_TTL_MS);
     int after = CH_PRESENCE_OFFLINE;
     if (e != CH_OK || (e = ch__presence_aggregate(svc, user_id, &after)) != CH_OK)
         return e;
     /* the last status announced: two nodes may both announce a change (a repeat is harmless) */
     int before = (int)ch__presence_int(svc, "said", user_id, CH_PRESENCE_OFFLINE);
-    if (before != after && (e = ch__presence_set_int(svc, "said", user_id, after)) == CH_OK)
+    /* written at every change on an instance, so that it outlives every connection (see
+     * ch__presence_node_ttl_ms): an expired one would hide the next offline */
+    if ((e = ch__presence_set_int(svc, "said", user_id, after, ch__presence_node_ttl_ms(svc))) == CH_OK &&
+        before != after)
         ch__presence_fanout(svc, user_id, after, now);
     return e;
 }

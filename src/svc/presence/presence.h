@@ -21,7 +21,9 @@
 
 #define CH_PRESENCE_TTL_MS 30000       /* a gateway instance not heard of for this long is dead */
 #define CH_PRESENCE_HEARTBEAT_MS 10000 /* how often an instance says it is alive */
-#define CH_PRESENCE_RECORD_TTL_MS (30LL * 86400 * 1000) /* last_seen_at is kept this long */
+#define CH_PRESENCE_RECORD_TTL_MS (30LL * 86400 * 1000) /* last_seen_at is kept this long; a user's
+                                                            record on an instance and the status last
+                                                            announced: CHORUS_ACCESS_TTL + CH_PRESENCE_TTL_MS */
 #define CH_PRESENCE_FANOUT_MAX 1000    /* presence events per change at most (mutual follows, conversation peers) */
 
 typedef enum { CH_PRESENCE_OFFLINE = 0, CH_PRESENCE_ONLINE = 1, CH_PRESENCE_IDLE = 2 } ch_presence_status_t;
@@ -42,7 +44,28 @@ ch_err_t ch_presence_connected_many(ch_svc_t *svc, const uint64_t *ids, size_t n
  * threads only. */
 ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t instance, int node_status);
 
-/** Says that gateway instance is alive for CH_PRESENCE_TTL_MS more (its heartbeat). */
+/* Users of one instance recorded for the sweep of a dead instance (more: they read offline at
+ * the TTL, unannounced); and how many of a dead instance's users one heartbeat announces. */
+#define CH_PRESENCE_NODE_USERS_MAX 200000
+#define CH_PRESENCE_NODE_USERS_TTL_MS (10LL * 60 * 1000) /* rewritten by a live instance at least every 5 min */
+#define CH_PRESENCE_DEAD_PER_BEAT 1000
+/* One heartbeat's sweep of a dead instance stops after this long (the rest goes to a later
+ * heartbeat): the heartbeat thread must beat well within CH_PRESENCE_TTL_MS. */
+#define CH_PRESENCE_SWEEP_BUDGET_MS 2000
+/* A node sweeping a dead instance claims it (kv counter presence:sweep:<inst>) for this long:
+ * one node sweeps it per claim, not every live node (longer than the budget, shorter than a
+ * heartbeat so that the next piece goes to whichever node beats next). */
+#define CH_PRESENCE_SWEEP_CLAIM_MS 5000
+
+/** Records the users connected to gateway instance (ids borrowed; at most
+ * CH_PRESENCE_NODE_USERS_MAX kept): when the instance dies, a live one announces them offline
+ * (ch_presence_node_alive sweeps dead instances). Written by the instance's heartbeat when its
+ * users changed (and now and then to keep it). */
+ch_err_t ch_presence_node_users(ch_svc_t *svc, uint64_t instance, const uint64_t *ids, size_t n);
+/** Says that gateway instance is alive for CH_PRESENCE_TTL_MS more (its heartbeat). An instance
+ * found dead (its liveness key expired) has its recorded users swept: each one now offline on
+ * every node gets its `presence` offline event and presence:said corrected, at most
+ * CH_PRESENCE_DEAD_PER_BEAT per heartbeat; the dead instance leaves the list once swept. */
 ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance);
 /** Forgets instance at a clean stop: its users read offline at once. */
 ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance);

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # cleanup() runs from traps
+# The cost of a durable 1:1 message in chorusd (issue 13; docs/benchmarks.md "Gateway"): runs
+# run.sh's "1:1 throughput" workload alone (each sender keeps WSLOAD_WINDOW messages in flight)
+# and reports, beside messages delivered/s, what shared-machine noise does not move: chorusd's
+# CPU time (user + system, /proc/PID/stat) and user-space instructions (perf stat, when the
+# kernel lets us count them) per message sent.
+#
+# Usage: bench/wsload/msgcost.sh   (after a release build in build/)
+# Environment (all optional): CHORUSD, WSLOAD (as run.sh), WSLOAD_PAIRS (default 100),
+#   WSLOAD_WINDOW (default 8), BENCH_DURATION (default 10), CHORUS_DB (default: SQLite in a
+#   temporary directory), MSGCOST_NODE=1 (the same workload against run.sh's Node `ws` server
+#   right after, and the ratio), BENCH_KEEP=1
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+here=$root/bench/wsload
+chorusd=${CHORUSD:-$root/build/chorusd}
+wsload=${WSLOAD:-$(dirname "$chorusd")/wsload}
+pairs=${WSLOAD_PAIRS:-100}
+window=${WSLOAD_WINDOW:-8}
+duration=${BENCH_DURATION:-10}
+py=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+[ -x "$chorusd" ] || die "$chorusd not found: build first"
+[ -x "$wsload" ] || die "$wsload not found: build first"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-msgcost.XXXXXX")
+chorusd_pid="" node_pid=""
+cleanup() {
+  local rc=$?
+  stop "$node_pid" 5
+  stop "$chorusd_pid"
+  if [ "$rc" -ne 0 ] && [ -s "$tmp/chorusd.log" ]; then tail -n 20 "$tmp/chorusd.log" >&2; fi
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port=$(free_port)
+mkdir -p "$tmp/var"
+env -C "$tmp" CHORUS_LISTEN="127.0.0.1:$port" CHORUS_DB="${CHORUS_DB:-sqlite:$tmp/var/chorus.db}" \
+  CHORUS_LOG_LEVEL=warn CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8192 \
+  CHORUS_RATE_LIMIT_USER=100000000 CHORUS_RATE_LIMIT_IP=100000000 CHORUS_RATE_LIMIT_MESSAGES=100000000 \
+  CHORUS_MAX_CONN_PER_IP=0 CHORUS_WS_MAX_CONNECTIONS=1000000 \
+  "$chorusd" >"$tmp/chorusd.log" 2>&1 &
+chorusd_pid=$!
+for _ in $(seq 300); do
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$chorusd_pid" 2>/dev/null || die "chorusd exited"
+  sleep 0.1
+done
+"$py" "$here/setup.py" "http://127.0.0.1:$port" "$tmp" $((2 * pairs)) "$pairs" 0 >&2
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+before=$(cpu_ticks "$chorusd_pid")
+perf_out=$tmp/perf.txt
+perf stat -x, -e instructions:u -p "$chorusd_pid" -o "$perf_out" 2>/dev/null &
+perf_pid=$!
+"$wsload" --port "$port" --users "$tmp/users.txt" --sources 2 --convs "$tmp/direct.txt" --mode direct \
+  --rate 0 --window "$window" --duration "$duration" 2>"$tmp/wsload.log" | tail -n 1 >"$tmp/result.json"
+kill -INT "$perf_pid" 2>/dev/null || true
+wait "$perf_pid" 2>/dev/null || true
+after=$(cpu_ticks "$chorusd_pid")
+echo '{}' >"$tmp/node.json"
+if [ "${MSGCOST_NODE:-0}" = 1 ]; then
+  stop "$chorusd_pid"
+  chorusd_pid=""
+  [ -d "$here/node_modules/ws" ] || npm ci --prefix "$here" --no-audit --no-fund >&2
+  node "$here/node_server.js" --port 0 --users "$tmp/users.txt" --convs "$tmp/direct.txt" >"$tmp/node.log" 2>&1 &
+  node_pid=$!
+  for _ in $(seq 100); do grep -q '^listening' "$tmp/node.log" && break; sleep 0.1; done
+  node_port=$(awk '/^listening/ { print $2 }' "$tmp/node.log")
+  [ -n "$node_port" ] || die "the node server did not start"
+  nbefore=$(cpu_ticks "$node_pid")
+  "$wsload" --port "$node_port" --users "$tmp/users.txt" --sources 2 --convs "$tmp/direct.txt" --mode direct \
+    --rate 0 --window "$window" --duration "$duration" 2>>"$tmp/wsload.log" | tail -n 1 >"$tmp/node.json"
+  nafter=$(cpu_ticks "$node_pid")
+  "$py" -c 'import json, sys; j = json.load(open(sys.argv[1])); j["ticks"] = int(sys.argv[2]); json.dump(j, open(sys.argv[1], "w"))' \
+    "$tmp/node.json" "$((nafter - nbefore))"
+fi
+"$py" - "$tmp/result.json" "$((after - before))" "$(getconf CLK_TCK)" "$perf_out" "$tmp/node.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
+instr = None
+try:
+    for line in open(sys.argv[4]):
+        f = line.split(",")
+        if len(f) > 2 and f[2].startswith("instructions") and f[0].strip().isdigit():
+            instr = int(f[0])
+except OSError:
+    pass
+sent = max(r["sent"], 1)
+print(f"delivered/s {r['delivered_per_s']:.0f}  sent {r['sent']}  errors {r['errors']}  "
+      f"p50/p99 ms {r['p50_ms']:.2f}/{r['p99_ms']:.2f}")
+print(f"chorusd CPU per message: {ticks / hz * 1e6 / sent:.1f} us"
+      + (f"; instructions per message: {instr / sent:,.0f}" if instr else "; instructions: no hardware counters here"))
+n = json.load(open(sys.argv[5]))
+if n:
+    nsent = max(n["sent"], 1)
+    print(f"node ws: delivered/s {n['delivered_per_s']:.0f}  errors {n['errors']}  p50/p99 ms "
+          f"{n['p50_ms']:.2f}/{n['p99_ms']:.2f}; CPU per message {n['ticks'] / hz * 1e6 / nsent:.1f} us")
+    print(f"ratio chorusd / node ws: {r['delivered_per_s'] / max(n['delivered_per_s'], 1):.2f}x delivered/s, "
+          f"{(ticks / sent) / max(n['ticks'] / nsent, 1e-9):.2f}x CPU per message")
+PY
