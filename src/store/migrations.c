@@ -98,7 +98,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {12, "feed_sources", ch_migration_feed_sources},
     {13, "presence_settings", ch_migration_presence_settings},
     {14, "chat", ch_migration_chat},
-    {15, "chat_joined", ch_migration_chat_joined},
+    {17, "chat_joined", ch_migration_chat_joined},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);
