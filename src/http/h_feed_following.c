@@ -63,7 +63,9 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
                 continue;
             ch_buf_append(&b, shown ? ",{\"item\":" : "{\"item\":", shown ? 9 : 8);
             ch_hydrated_append_with(&b, &h[i], NULL, 0);
-            ch_buf_printf(&b, ",%s}", reason);
+            ch_buf_append(&b, ",", 1);
+            ch_buf_append(&b, reason, sizeof(reason) - 1);
+            ch_buf_append(&b, "}", 1);
             last_shown = cands[i].key.id;
             shown++;
         }
