@@ -4,7 +4,9 @@
 # that the load of a shared machine does not move. Seeds the demo community once (embedded
 # backends), lets a plain chorusd work off the seed's backlog, then for each binary runs
 # chorusd under callgrind on a copy of that data, with collection only inside the request
-# handlers (ch__on_req: the loop's part, ch__run_call: a worker's), logged in as maya_1:
+# handlers (ch__on_req: the loop's part with the reads run on the loop; ch__run_blocking and
+# ch__after_blocking: a worker's run and its answer; a toggle nested in another would switch
+# collection off, so ch__run_call is not one), logged in as maya_1:
 # each read 20 times (warm), counters zeroed, 100 more, dumped; the total divided by 100.
 # A ranking is reused for 10 min (CHORUS_FEED_REUSE_MS), so that a slow run under valgrind
 # never counts a new ranking in the warm home read.
@@ -81,7 +83,8 @@ printf '| binary | read | instructions per warm request |\n|---|---|---:|\n'
 for bin in "$@"; do
   data=$tmp/data-$(basename "$(dirname "$(dirname "$bin")")")-$RANDOM
   cp -a "$tmp/seed" "$data"
-  start "$bin" "$data" valgrind --tool=callgrind --toggle-collect=ch__on_req --toggle-collect=ch__run_call \
+  start "$bin" "$data" valgrind --tool=callgrind --toggle-collect=ch__on_req --toggle-collect=ch__run_blocking \
+    --toggle-collect=ch__after_blocking \
     --callgrind-out-file="$data.cg.%p" --quiet
   calm
   token=$(curl -sS -H 'Content-Type: application/json' -d '{"handle":"maya_1","password":"chorus-demo"}' \
