@@ -113,3 +113,18 @@ def test_a_celebrity_followed_after_a_warm_read_is_pulled_at_once(start_server):
     assert ids(fan) == [new, f1, old]  # pulled, no fan-out needed
     mute(fan, star)
     assert ids(fan) == [f1]
+
+
+def test_a_followee_who_becomes_a_celebrity_shows_their_new_post_at_once(start_server):
+    """A followee whose followers_count crosses CHORUS_FEED_CELEBRITY_FOLLOWERS (someone else
+    follows them) is no longer pushed by the fan-out: every follower's cached pull set must
+    stop being current at once (the celebrity set's generation), not when it expires."""
+    srv = start_server(env={"CHORUS_FEED_CELEBRITY_FOLLOWERS": "2"}, name="warm-crossing")
+    c = srv.client()
+    star, fan, third = c.register(), c.register(), c.register()
+    follow(fan, star)
+    assert warm(fan) == []  # the fan's pull set is cached: star neither pulled nor a celebrity
+    follow(third, star)  # two followers: star crosses the bound; the fan's relations are unchanged
+    new = post(star, "now a celebrity")["id"]
+    assert ids(fan) == [new]  # not pushed (a celebrity), so pulled: at once
+    assert ids(third) == [new]

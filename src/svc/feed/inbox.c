@@ -13,6 +13,7 @@
 #include "svc/common/viewer_gen.h"
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
+#include "svc/feed/celeb_gen.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/nettop.h"
 #include "svc/feed/pullset.h"
@@ -141,13 +142,16 @@ static void ch__pulled_authors(const ch_feed_pullset_t *ps, uint64_t **out, size
     *n = k;
 }
 
-/* Whether the cached pull set lists every pulled author and is as new as the viewer's last
- * follow, block or mute change (its generation, read before it was computed): then the pulled
- * side is read from the authors' recent items (svc/feed/recent.h), no statement. */
+/* Whether the cached pull set is as new as the viewer's last follow, block or mute change
+ * (its generation, read before it was computed) and as the last crossing of the celebrity
+ * bound by anyone (svc/feed/celeb_gen.h): then it is used as it is. When it also lists every
+ * joined author (joined_known) the pulled side is read from the authors' recent items
+ * (svc/feed/recent.h), no statement; otherwise by the pulled items' statement. */
 static int ch__pullset_current(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *ps)
 {
-    uint64_t vgen = 0;
-    return ps->joined_known && ch_viewer_gen_get(svc, viewer, &vgen) == CH_OK && vgen == ps->vgen;
+    uint64_t vgen = 0, cgen = 0;
+    return ch_viewer_gen_get(svc, viewer, &vgen) == CH_OK && vgen == ps->vgen &&
+           ch_celeb_gen_get(svc, &cgen) == CH_OK && cgen == ps->cgen;
 }
 
 ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
@@ -181,9 +185,10 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
     int fed = ch_feed_store_fed(svc);
     ch_err_t err = CH_OK;
     int current = ch_feed_pullset_cached(svc, viewer, &ps) && ch__pullset_current(svc, viewer, &ps);
-    if (on_loop && (!fed || !current || ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) != CH_OK ||
+    if (on_loop && (!fed || !current || !ps.joined_known || ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) != CH_OK ||
                     !meta.exists)) {
-        /* statements to run (the pull set, a rebuild, the database's page): not on the loop */
+        /* statements to run (the pull set, a rebuild, the database's page, the pulled items' statement when
+         * the joined authors are not listed): not on the loop */
         ch_feed_pullset_clear(&ps);
         free(pushed);
         free(pulled);

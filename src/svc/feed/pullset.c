@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "svc/common/sql.h"
 #include "svc/common/viewer_gen.h"
+#include "svc/feed/celeb_gen.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/visible.h"
 
@@ -51,8 +52,8 @@ static const char *ch__parse_ids(const char *s, uint64_t **ids, size_t *n)
     return s;
 }
 
-/* Parses the cached text "<ids>|<joined ids, or * when not listed>|<vgen>"; "" is the
- * empty set with nothing else known. */
+/* Parses the cached text "<ids>|<joined ids, or * when not listed>|<vgen>|<cgen>"; "" is
+ * the empty set with nothing else known. */
 static void ch__parse(const char *s, ch_feed_pullset_t *out)
 {
     s = ch__parse_ids(s, &out->ids, &out->n);
@@ -66,8 +67,12 @@ static void ch__parse(const char *s, ch_feed_pullset_t *out)
         s = ch__parse_ids(s, &out->joined, &out->n_joined);
         out->joined_known = 1;
     }
-    if (*s == '|')
-        out->vgen = strtoull(s + 1, NULL, 10);
+    if (*s != '|')
+        return;
+    char *end;
+    out->vgen = strtoull(s + 1, &end, 10);
+    if (*end == '|')
+        out->cgen = strtoull(end + 1, NULL, 10);
 }
 
 /* The followees every follower pulls (followers_count >= join), at most
@@ -165,15 +170,18 @@ ch_err_t ch_feed_pullset_compute(ch_svc_t *svc, uint64_t viewer, double read_rat
     *out = (ch_feed_pullset_t){0};
     /* Read first: a follow change racing with the computation makes the next read compute
      * again (the warm read compares it, svc/feed/inbox.c). */
-    uint64_t vgen = 0;
+    uint64_t vgen = 0, cgen = 0;
     if (ch_viewer_gen_get(svc, viewer, &vgen) != CH_OK)
         vgen = 0;
+    if (ch_celeb_gen_get(svc, &cgen) != CH_OK)
+        cgen = 0;
     ch_err_t err = ch__compute(svc, viewer, read_rate, out);
     if (err) {
         ch_feed_pullset_clear(out);
         return err;
     }
     out->vgen = vgen;
+    out->cgen = cgen;
     if (!kv)
         return CH_OK;
     ch_buf_t b = CH_BUF_INIT;
@@ -185,7 +193,7 @@ ch_err_t ch_feed_pullset_compute(ch_svc_t *svc, uint64_t viewer, double read_rat
         ch_buf_append(&b, "*", 1);
     for (size_t i = 0; out->joined_known && i < out->n_joined; i++)
         ch_buf_printf(&b, i ? ",%llu" : "%llu", (unsigned long long)out->joined[i]);
-    ch_buf_printf(&b, "|%llu", (unsigned long long)vgen);
+    ch_buf_printf(&b, "|%llu|%llu", (unsigned long long)vgen, (unsigned long long)cgen);
     ch__key(key, sizeof(key), viewer);
     ch_kv_set(kv, key, b.data ? b.data : "", b.len, CH_FEED_PULL_CACHE_TTL_MS); /* a cache: failure is fine */
     ch_buf_clear(&b);

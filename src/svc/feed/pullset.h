@@ -38,6 +38,7 @@ typedef struct {
     size_t n_joined;
     int joined_known;
     uint64_t vgen; /* the viewer's generation (svc/common/viewer_gen.h) read before computing */
+    uint64_t cgen; /* the celebrity set's generation (svc/feed/celeb_gen.h) read before computing */
 } ch_feed_pullset_t;
 
 /** The followers_count from which every follower pulls an author (the celebrity rule; 0 in
