@@ -13,7 +13,8 @@
 
 #include "core/crypto.h"
 
-/* Slots per thread (each about 330 bytes of thread-local storage). */
+/* Slots per thread (each about 330 bytes of thread-local storage: about 84 KB in every thread
+ * of the process, loop, worker and library threads alike: static TLS, set up at thread start). */
 #define CH_TOKEN_CACHE_SLOTS 256
 /* Longest token kept (chorus's own tokens are about 190 bytes). */
 #define CH_TOKEN_CACHE_TOKEN_MAX 256
