@@ -210,7 +210,16 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
     if (err == CH_OK && ps.joined_known) {
         ch__pulled_authors(&ps, &pauthors, &npa);
         err = ch_feed_recent_read(svc, pauthors, npa, &rec);
-        warm = err == CH_OK;
+        warm = err == CH_OK && !rec.cold; /* cold: the pulled items' one statement instead */
+    }
+    if (on_loop && err == CH_OK && !warm) { /* that statement: not on the loop */
+        ch_feed_pullset_clear(&ps);
+        ch_feed_recent_clear(&rec);
+        free(pauthors);
+        free(pushed);
+        free(pulled);
+        *needs_worker = 1;
+        return CH_OK;
     }
     for (int round = 0; err == CH_OK && round < CH_FEED_IN_NETWORK_ROUNDS && k < max && !ended; round++) {
         size_t np = 0, nl = 0;

@@ -18,6 +18,9 @@
 
 /* Authors per statement reading misses (two members each: posts, reels). */
 #define CH_FEED_RECENT_SQL_AUTHORS 16
+/* Miss statements one read runs at most: past them (or with the cache down) the read gives up
+ * (ch_feed_recent_t.cold) and the caller runs its one statement over every pulled author. */
+#define CH_FEED_RECENT_SQL_MAX 2
 #define CH__ENT_BYTES 9
 #define CH__HEAD_BYTES 2
 
@@ -135,8 +138,9 @@ static ch_err_t ch__batch(ch_svc_t *svc, const uint64_t *authors, size_t first, 
     size_t *miss = ch_malloc(n * sizeof(size_t)), nmiss = 0;
     for (size_t i = 0; i < n; i++)
         kp[i] = ch_hkey_author_items(keys[i], authors[first + i]);
+    int down = 1;
     if (svc->hcache)
-        ch_hcache_get_many(svc->hcache, kp, n, got); /* cache down: all misses with lease 0 */
+        down = ch_hcache_get_many(svc->hcache, kp, n, got) == CH_EUNAVAILABLE; /* down: all misses, lease 0 */
     else
         memset(got, 0, n * sizeof(*got));
     for (size_t i = 0; i < n; i++) {
@@ -147,6 +151,14 @@ static ch_err_t ch__batch(ch_svc_t *svc, const uint64_t *authors, size_t first, 
         free(got[i].val);
     }
     ch_err_t err = CH_OK;
+    /* Cache down or cold: one statement per CH_FEED_RECENT_SQL_AUTHORS misses would be many;
+     * the caller's one statement is cheaper. */
+    size_t nsql = (nmiss + CH_FEED_RECENT_SQL_AUTHORS - 1) / CH_FEED_RECENT_SQL_AUTHORS;
+    if (nmiss && (down || r->nsql + nsql > CH_FEED_RECENT_SQL_MAX)) {
+        r->cold = 1;
+        nmiss = 0;
+    }
+    r->nsql += nsql;
     for (size_t at = 0; at < nmiss && err == CH_OK; at += CH_FEED_RECENT_SQL_AUTHORS) {
         size_t m = nmiss - at < CH_FEED_RECENT_SQL_AUTHORS ? nmiss - at : CH_FEED_RECENT_SQL_AUTHORS;
         ch_buf_t vals[CH_FEED_RECENT_SQL_AUTHORS];
@@ -180,7 +192,7 @@ ch_err_t ch_feed_recent_read(ch_svc_t *svc, const uint64_t *authors, size_t n, c
     memset(out, 0, sizeof(*out));
     out->span = ch_calloc(n ? n : 1, sizeof(*out->span));
     ch_err_t err = CH_OK;
-    for (size_t at = 0; at < n && err == CH_OK; at += CH_HCACHE_BATCH_MAX)
+    for (size_t at = 0; at < n && err == CH_OK && !out->cold; at += CH_HCACHE_BATCH_MAX)
         err = ch__batch(svc, authors, at, n - at < CH_HCACHE_BATCH_MAX ? n - at : CH_HCACHE_BATCH_MAX, out);
     return err;
 }

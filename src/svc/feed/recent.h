@@ -26,12 +26,18 @@ typedef struct {
     } *span;                   /* one per author asked (owned) */
     ch_timeline_entry_t *ents; /* owned; author_id filled */
     size_t nents, cap;
+    size_t nsql; /* miss statements run or planned */
+    /* 1: the cache was down, or its misses would take more than CH_FEED_RECENT_SQL_MAX
+     * statements: the lists are incomplete, the caller reads the database in one statement. */
+    int cold;
 } ch_feed_recent_t;
 
 /** Fills out (caller clears it: ch_feed_recent_clear, also after an error) with the recent
  * items of authors[0..n): one cache round trip per CH_HCACHE_BATCH_MAX authors, the misses
  * read by one statement per CH_FEED_RECENT_SQL_AUTHORS authors (two bounded ranges of index
- * items_author_type each) and put back under their leases. Errors: the database's. */
+ * items_author_type each) and put back under their leases; with the cache down or more
+ * misses than CH_FEED_RECENT_SQL_MAX statements read, out->cold is set instead (nothing more
+ * loaded). Errors: the database's. */
 ch_err_t ch_feed_recent_read(ch_svc_t *svc, const uint64_t *authors, size_t n, ch_feed_recent_t *out);
 /** Frees what out holds. */
 void ch_feed_recent_clear(ch_feed_recent_t *out);
