@@ -5,7 +5,9 @@ never show what the viewer may no longer see after a delete, unfollow, mute, blo
 or while a follow of a private account is only requested. Pull mode (CHORUS_FEED_FANOUT=pull)
 makes every followee pulled; the celebrity test covers the joined authors of the hybrid mode."""
 from client import expect_status
+from conftest import MODE
 from social import approve, block, follow, make_private, mute, post, reel
+from test_service import find, get_metrics
 
 FEED = "/v1/feed/following"
 
@@ -128,3 +130,32 @@ def test_a_followee_who_becomes_a_celebrity_shows_their_new_post_at_once(start_s
     new = post(star, "now a celebrity")["id"]
     assert ids(fan) == [new]  # not pushed (a celebrity), so pulled: at once
     assert ids(third) == [new]
+
+
+def counters(c):
+    _, samples = get_metrics(c)
+    return (sum(v for _, v in find(samples, "chorus_hcache_gets_total", result="miss")),
+            sum(v for _, v in find(samples, "chorus_loop_reads_handed_total")))
+
+
+def test_a_warm_read_is_warm(start_server):
+    """A warm read takes every fact from the caches (no hydration-cache miss) and, with the
+    embedded backends, is answered on the loop (no hand-over to a worker); a read right after
+    a follow computes the pull set on a worker."""
+    srv = start_server(env={"CHORUS_FEED_FANOUT": "pull"}, name="warm-is-warm")
+    c = srv.client()
+    author, fan, other = c.register(), c.register(), c.register()
+    follow(fan, author)
+    p = post(author, "cached")["id"]
+    assert warm(fan) == [p]
+    miss0, handed0 = counters(c)
+    for _ in range(3):
+        assert ids(fan) == [p]
+    miss1, handed1 = counters(c)
+    assert miss1 == miss0
+    assert handed1 == handed0
+    follow(fan, other)  # the fan's generation moves: the pull set is computed again
+    assert ids(fan) == [p]
+    _, handed2 = counters(c)
+    if MODE == "embedded":  # cluster reads run on a worker anyway
+        assert handed2 == handed1 + 1

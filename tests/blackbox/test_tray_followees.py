@@ -23,6 +23,9 @@ def test_the_tray_follows_the_viewers_follows_at_once(api):
     assert tray_users(viewer) == [b.id]
     follow(viewer, c)
     assert set(tray_users(viewer)) == {b.id, c.id}
+    # The two block steps do not depend on the f: forget: every tray entry is also checked
+    # against the viewer's relation facts (forgotten with the pair), which hide a blocked or
+    # blocking user by themselves. They guard the answer, not the forget.
     block(viewer, b)  # removes the follow
     assert tray_users(viewer) == [c.id]
     block(c, viewer)  # the other way
@@ -32,3 +35,4 @@ def test_the_tray_follows_the_viewers_follows_at_once(api):
     assert tray_users(viewer) == []
     approve(d, viewer)
     assert tray_users(viewer) == [d.id]
+
