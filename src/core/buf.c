@@ -18,6 +18,11 @@ static void ch__buf_reserve(ch_buf_t *b, size_t extra)
     b->cap = cap;
 }
 
+void ch_buf_reserve(ch_buf_t *b, size_t extra)
+{
+    ch__buf_reserve(b, extra);
+}
+
 void ch_buf_append(ch_buf_t *b, const char *s, size_t len)
 {
     ch__buf_reserve(b, len);

@@ -14,6 +14,9 @@ typedef struct {
 
 /** Appends len bytes. Aborts on out-of-memory (like h2o's allocator). */
 void ch_buf_append(ch_buf_t *b, const char *s, size_t len);
+/** Makes room for extra more bytes (and the NUL) in one allocation, so that appends of a
+ * known total do not grow the buffer step by step. */
+void ch_buf_reserve(ch_buf_t *b, size_t extra);
 /** Appends printf-formatted text. */
 void ch_buf_printf(ch_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Frees the data and resets the buffer. */

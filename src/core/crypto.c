@@ -1,4 +1,5 @@
 #include "core/crypto.h"
+#include "core/token_cache.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -88,6 +89,8 @@ ch_err_t ch_token_verify(const uint8_t key[CH_TOKEN_KEY_LEN], const char *token,
     const size_t hlen = sizeof(ch__jwt_header) - 1;
     if (len >= CH_JWT_MAX_LEN || len < hlen + 2 || memcmp(token, ch__jwt_header, hlen) != 0 || token[hlen] != '.')
         return CH_ETOKEN;
+    if (ch_token_cache_get(key, token, len, claims)) /* verified by this thread before */
+        return claims->expires_at_s > now_s ? CH_OK : CH_ETOKEN;
     const char *dot = memchr(token + hlen + 1, '.', len - hlen - 1);
     if (!dot)
         return CH_ETOKEN;
@@ -114,8 +117,10 @@ ch_err_t ch_token_verify(const uint8_t key[CH_TOKEN_KEY_LEN], const char *token,
         claims->session_id = ch_id_parse(json_string_value(json_object_get(obj, "sid")));
         claims->issued_at_s = json_integer_value(json_object_get(obj, "iat"));
         claims->expires_at_s = json_integer_value(json_object_get(obj, "exp"));
-        if (claims->user_id && claims->session_id && claims->expires_at_s > now_s)
+        if (claims->user_id && claims->session_id && claims->expires_at_s > now_s) {
             err = CH_OK;
+            ch_token_cache_put(key, token, len, claims);
+        }
     }
     json_decref(obj);
     return err;

@@ -2,6 +2,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/clock.h"
 
@@ -62,17 +63,31 @@ uint64_t ch_id_parse(const char *s)
     return v;
 }
 
+/* "00".."99": two digits per division (cache keys and ids are written by the hundred per
+ * page; one division per digit was most of their cost). */
+static const char ch__digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
+
 char *ch_u64_put(char *p, uint64_t v)
 {
     char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    size_t n = sizeof(tmp);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--n] = ch__digits2[d + 1];
+        tmp[--n] = ch__digits2[d];
+    }
+    if (v >= 10) {
+        unsigned d = (unsigned)v * 2;
+        tmp[--n] = ch__digits2[d + 1];
+        tmp[--n] = ch__digits2[d];
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
+    memcpy(p, tmp + n, sizeof(tmp) - n);
+    return p + (sizeof(tmp) - n);
 }
 
 char *ch_id_format(uint64_t id, char *buf)

@@ -18,6 +18,7 @@ typedef struct {
 static ch__loop_lag_t ch__loops[CH_METRICS_MAX_LOOPS];
 static _Atomic uint64_t ch__refused[CH__REFUSED_COUNT];
 static _Atomic uint64_t ch__loop_reads_moved;
+static _Atomic uint64_t ch__loop_reads_handed;
 static const char *const ch__refused_names[CH__REFUSED_COUNT] = {"per_address", "total"};
 
 static ch__loop_lag_t *ch__loop(unsigned loop)
@@ -70,6 +71,11 @@ void ch_metrics_loop_read_moved(void)
     atomic_fetch_add(&ch__loop_reads_moved, 1);
 }
 
+void ch_metrics_loop_read_handed(void)
+{
+    atomic_fetch_add(&ch__loop_reads_handed, 1);
+}
+
 void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms)
 {
     ch_buf_printf(out, "# HELP chorus_event_loop_lag_seconds How late an event-loop thread ran a timer that "
@@ -108,6 +114,10 @@ void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms)
                        "database lock and were run again on a worker thread.\n"
                        "# TYPE chorus_loop_reads_moved_total counter\nchorus_loop_reads_moved_total %llu\n",
                   (unsigned long long)atomic_load(&ch__loop_reads_moved));
+    ch_buf_printf(out, "# HELP chorus_loop_reads_handed_total Calls run inline on an event loop whose "
+                       "handler asked to be run again on a worker thread (statements to run).\n"
+                       "# TYPE chorus_loop_reads_handed_total counter\nchorus_loop_reads_handed_total %llu\n",
+                  (unsigned long long)atomic_load(&ch__loop_reads_handed));
     ch_buf_printf(out, "# HELP chorus_connections_refused_total Connections closed at accept because a cap "
                        "was reached.\n# TYPE chorus_connections_refused_total counter\n");
     for (int r = 0; r < CH__REFUSED_COUNT; r++)

@@ -23,6 +23,9 @@ void ch_metrics_conn_refused(ch_refused_reason_t reason);
 /** Counts a call whose inline run on an event loop met a database lock and was moved to a
  * worker thread (chorus_loop_reads_moved_total). Thread-safe. */
 void ch_metrics_loop_read_moved(void);
+/** Counts a call run inline on an event loop whose handler asked to be run again on a worker
+ * thread (statements to run; chorus_loop_reads_handed_total). Thread-safe. */
+void ch_metrics_loop_read_handed(void);
 /** Appends the edge metrics (exposition format 0.0.4) to out. */
 void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms);
 

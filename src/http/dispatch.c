@@ -446,6 +446,8 @@ static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop)
             ch__reset_outcome(&p->call);
             if (!asked)
                 ch_metrics_loop_read_moved();
+            else
+                ch_metrics_loop_read_handed();
             ch_metrics_queue_add(1);
             (void)ch_admission_enqueue(0, 1); /* admitted already: not refused now */
             uv_queue_work(loop, &p->work, ch__run_blocking, ch__after_blocking);

@@ -4,7 +4,8 @@
  * rounds until it is full or the source ends. The cursor is the id of the last item shown
  * (or, when the rounds run out, the position the source reached): ids are time-sortable, so
  * pages never repeat or skip an item while new ones arrive on top. next_cursor is null only
- * when the source said it ended. */
+ * when the source said it ended. A warm page (a current pull set, a timeline) runs on the event
+ * loop with local backends; otherwise the call moves to a worker thread before anything. */
 #include <stdio.h>
 
 #include "core/alloc.h"
@@ -42,7 +43,13 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
     for (int round = 0; round < CH_FEED_FOLLOWING_ROUNDS && shown < (size_t)limit && !ended; round++) {
         size_t want = (size_t)limit - shown, n = 0;
         uint64_t next = 0;
-        err = ch_feed_in_network_page(call->svc, call->user_id, before, want, cands, &n, &next, &call->fault);
+        int needs_worker = 0;
+        err = ch_feed_in_network_page_on(call->svc, call->user_id, before, want, ch_call_on_loop(call), cands, &n,
+                                         &next, &needs_worker, &call->fault);
+        if (needs_worker) { /* statements to run first (pull set, rebuild): not on the event loop */
+            ch_buf_clear(&b);
+            return ch_call_move_to_worker(call);
+        }
         if (err == CH_OK && n)
             for (size_t i = 0; i < n; i++)
                 keys[i] = cands[i].key;
@@ -56,7 +63,9 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
                 continue;
             ch_buf_append(&b, shown ? ",{\"item\":" : "{\"item\":", shown ? 9 : 8);
             ch_hydrated_append_with(&b, &h[i], NULL, 0);
-            ch_buf_printf(&b, ",%s}", reason);
+            ch_buf_append(&b, ",", 1);
+            ch_buf_append(&b, reason, sizeof(reason) - 1);
+            ch_buf_append(&b, "}", 1);
             last_shown = cands[i].key.id;
             shown++;
         }

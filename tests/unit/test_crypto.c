@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "core/crypto.h"
+#include "core/token_cache.h"
 
 #define OPS 1
 #define MEM (8192 * 1024)
@@ -208,6 +209,29 @@ static void test_token_tampered(void **state)
     assert_int_equal(verify_str(other, KNOWN_JWT, now, &c), CH_ETOKEN);
 }
 
+/* A verified token is kept for this thread: a repeat is answered from the cache, with the
+ * same claims, while a token differing in one byte, or another key, is not (and fails). */
+static void test_token_cache(void **state)
+{
+    uint8_t key[CH_TOKEN_KEY_LEN], other[CH_TOKEN_KEY_LEN];
+    ch_token_claims_t c;
+    char tok[CH_JWT_MAX_LEN];
+    ch_token_key_from_secret(SECRET, key);
+    ch_token_key_from_secret(SECRET "-other", other);
+    assert_int_equal(verify_str(key, KNOWN_JWT, 1700000000, &c), CH_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(ch_token_cache_get(key, KNOWN_JWT, strlen(KNOWN_JWT), &c), 1);
+    assert_true(c.user_id == known_claims.user_id && c.expires_at_s == known_claims.expires_at_s);
+    assert_int_equal(ch_token_cache_get(other, KNOWN_JWT, strlen(KNOWN_JWT), &c), 0);
+    snprintf(tok, sizeof(tok), "%s", KNOWN_JWT);
+    tok[40] ^= 1; /* the payload: same signature, same slot */
+    assert_int_equal(ch_token_cache_get(key, tok, strlen(tok), &c), 0);
+    assert_int_equal(verify_str(key, tok, 1700000000, &c), CH_ETOKEN);
+    /* expiry is checked on every use of a cached token */
+    assert_int_equal(verify_str(key, KNOWN_JWT, 1700000900, &c), CH_ETOKEN);
+    assert_int_equal(verify_str(key, KNOWN_JWT, 1700000899, &c), CH_OK);
+}
+
 static void test_token_alg_none(void **state)
 {
     uint8_t key[CH_TOKEN_KEY_LEN];
@@ -382,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_token_round_trip),
         cmocka_unit_test(test_token_expiry),
         cmocka_unit_test(test_token_tampered),
+        cmocka_unit_test(test_token_cache),
         cmocka_unit_test(test_token_alg_none),
         cmocka_unit_test(test_token_other_header_even_if_signed),
         cmocka_unit_test(test_token_malformed),

@@ -47,20 +47,35 @@ static char *ch__splice(const ch_item_record_t *rec, const ch_huser_t *author, c
                         int seen, size_t *len)
 {
     ch_buf_t b = CH_BUF_INIT;
+    /* One allocation of the right size and plain appends: this runs for every item shown
+     * (printf and step-by-step growth were a fifth of a warm feed page's instructions). */
+    size_t kind_len = !rec->placeholder && state && state->kind[0] ? strlen(state->kind) : 0;
+    ch_buf_reserve(&b, rec->body_len + (rec->placeholder ? 0 : author->summary_len) + kind_len + 48);
     ch_buf_append(&b, "{", 1);
     ch_buf_append(&b, rec->body, rec->body_len);
     const char *sep = rec->body_len ? "," : "";
+    size_t sep_len = rec->body_len ? 1 : 0;
     if (!rec->placeholder) {
-        ch_buf_printf(&b, "%s\"author\":", sep);
+        ch_buf_append(&b, sep, sep_len);
+        ch_buf_append(&b, "\"author\":", 9);
         ch_buf_append(&b, author->summary, author->summary_len);
         sep = ",";
+        sep_len = 1;
     }
-    if (!rec->placeholder && state && state->kind[0])
-        ch_buf_printf(&b, "%s\"my_reaction\":\"%s\"", sep, state->kind);
-    else
-        ch_buf_printf(&b, "%s\"my_reaction\":null", sep);
-    if (story)
-        ch_buf_printf(&b, ",\"seen\":%s", seen ? "true" : "false");
+    ch_buf_append(&b, sep, sep_len);
+    if (kind_len) {
+        ch_buf_append(&b, "\"my_reaction\":\"", 15);
+        ch_buf_append(&b, state->kind, kind_len);
+        ch_buf_append(&b, "\"", 1);
+    } else {
+        ch_buf_append(&b, "\"my_reaction\":null", 18);
+    }
+    if (story) {
+        if (seen)
+            ch_buf_append(&b, ",\"seen\":true", 12);
+        else
+            ch_buf_append(&b, ",\"seen\":false", 13);
+    }
     ch_buf_append(&b, "}", 1);
     *len = b.len;
     return b.data; /* the buffer's text, now the caller's */

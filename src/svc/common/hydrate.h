@@ -86,8 +86,8 @@ void ch_hydrated_append_with(ch_buf_t *b, const ch_hydrated_t *h, const char *ex
 void ch_hydrate_forget_item(ch_svc_t *svc, ch_target_type_t type, uint64_t id);
 /** The user's summary and privacy: profile edit, privacy change, account deletion. */
 void ch_hydrate_forget_user(ch_svc_t *svc, uint64_t user);
-/** The relation of a and b, both ways: follow, unfollow, request, approve, reject, remove
- * follower, block, unblock, mute, unmute. */
+/** The relation of a and b, both ways, and both users' followee lists (svc/graph/followees.h):
+ * follow, unfollow, request, approve, reject, remove follower, block, unblock, mute, unmute. */
 void ch_hydrate_forget_relation(ch_svc_t *svc, uint64_t a, uint64_t b);
 /** The viewer's own state on an item: the viewer's reaction set, changed or removed, a story
  * view recorded. */
@@ -95,6 +95,9 @@ void ch_hydrate_forget_viewer_item(ch_svc_t *svc, uint64_t viewer, ch_target_typ
 /** The author's active-story index (the story tray, a user's stories): the author posted or
  * deleted a story. */
 void ch_hydrate_forget_stories(ch_svc_t *svc, uint64_t author);
+/** The author's recent posts and reels (svc/feed/recent.h): the author created or deleted a
+ * post or reel. */
+void ch_hydrate_forget_author_items(ch_svc_t *svc, uint64_t author);
 /** Collects the calling thread's forgets made outside a transaction from now on, to be sent
  * together by ch_hydrate_forget_flush: for a writer that commits a batch of writes itself
  * (the reactions writer) and then forgets what each changed, in one round trip rather than

@@ -60,4 +60,17 @@ static inline const char *ch_hkey_stories(ch_hkey_t buf, uint64_t author)
     return buf;
 }
 
+/** "a:<author>": the author's newest posts and reels (svc/feed/recent.h). */
+static inline const char *ch_hkey_author_items(ch_hkey_t buf, uint64_t author)
+{
+    *ch__hkey_head(buf, 'a', author) = '\0';
+    return buf;
+}
+/** "f:<user>": the accounts user follows, most recently followed first (svc/graph/followees.h). */
+static inline const char *ch_hkey_followees(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'f', user) = '\0';
+    return buf;
+}
+
 #endif

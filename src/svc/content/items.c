@@ -195,6 +195,8 @@ ch_err_t ch_content_create(ch_svc_t *svc, uint64_t author, ch_item_type_t type, 
     ch__forget_profile(svc, type, author);
     if (type == CH_ITEM_STORY) /* the author's active-story index */
         ch_hydrate_forget_stories(svc, author);
+    else if (type == CH_ITEM_POST || type == CH_ITEM_REEL) /* the author's recent items (pulled feeds) */
+        ch_hydrate_forget_author_items(svc, author);
     *out = item;
     return CH_OK;
 }
@@ -293,5 +295,7 @@ ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, 
     ch__forget_profile(svc, type, viewer);
     if (type == CH_ITEM_STORY)
         ch_hydrate_forget_stories(svc, viewer);
+    else if (type == CH_ITEM_POST || type == CH_ITEM_REEL)
+        ch_hydrate_forget_author_items(svc, viewer);
     return CH_OK;
 }

@@ -13,14 +13,10 @@
 #include "svc/common/page.h"
 #include "svc/content/store.h"
 #include "svc/content/story_index.h"
+#include "svc/graph/followees.h"
 #include "svc/graph/visibility.h"
 
 /* ---- tray -------------------------------------------------------------------------------- */
-
-/* The viewer's followees considered for the tray, most recently followed first (index
- * follows (follower_id, id, followee_id): one range read). */
-static const char ch__sql_followees[] =
-    "SELECT f.followee_id FROM follows f WHERE f.follower_id = $1 ORDER BY f.id DESC LIMIT $2";
 
 /* One tray entry being built. */
 typedef struct {
@@ -79,16 +75,13 @@ static int ch__span_cmp(const void *a, const void *b)
 ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, char **out, ch_fault_t *f)
 {
     int64_t now = ch_now_ms();
-    ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_INT(viewer), CH_DB_P_INT(CH_STORY_TRAY_FOLLOWEES_MAX)};
-    ch_err_t err = ch_sql_run(svc, ch__sql_followees, p, CH_NPARAMS(p), &rows, NULL);
+    /* The viewer's followees considered, most recently followed first: cached, forgotten
+     * at every change of the viewer's edges (svc/graph/followees.h). */
+    uint64_t *followees = NULL;
+    size_t nf = 0;
+    ch_err_t err = ch_graph_followees_recent(svc, viewer, CH_STORY_TRAY_FOLLOWEES_MAX, &followees, &nf);
     if (err)
         return err;
-    size_t nf = ch_db_rows_count(rows);
-    uint64_t *followees = ch_malloc((nf ? nf : 1) * sizeof(uint64_t));
-    for (size_t r = 0; r < nf; r++)
-        followees[r] = (uint64_t)ch_db_rows_int(rows, r, 0);
-    ch_db_rows_free(rows);
     /* Their active-story index entries, in one batch. */
     ch__story_index_t idx;
     err = ch__story_index(svc, followees, nf, now, &idx);

@@ -61,6 +61,15 @@ ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, 
 ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
                                  size_t *n_out, uint64_t *next_before, ch_fault_t *f);
 
+/** ch_feed_in_network_page for a caller on an event-loop thread (on_loop 1): when the page
+ * needs statements beyond point reads (no cached, current pull set; no timeline yet; a store
+ * this process does not feed) it does nothing and sets *needs_worker (call it again from a
+ * worker thread). on_loop 0 is ch_feed_in_network_page (needs_worker may be NULL).
+ * (svc/feed/inbox.c) */
+ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, int on_loop,
+                                    ch_feed_cand_t *out, size_t *n_out, uint64_t *next_before, int *needs_worker,
+                                    ch_fault_t *f);
+
 /** Out-of-network posts and reels that accounts the viewer follows reacted to or commented
  * on recently (reason liked_by_following, via = up to three of them), most engaged first.
  * (svc/feed/sources.c) */

@@ -10,11 +10,14 @@
 #include "core/log.h"
 #include "store/timeline.h"
 #include "svc/common/sql.h"
+#include "svc/common/viewer_gen.h"
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
+#include "svc/feed/celeb_gen.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/nettop.h"
 #include "svc/feed/pullset.h"
+#include "svc/feed/recent.h"
 #include "svc/feed/rebuild.h"
 #include "svc/feed/visible.h"
 
@@ -125,12 +128,47 @@ int ch_feed_store_fed(const ch_svc_t *svc)
  * page out; past them the call returns the position reached (*next_before). */
 #define CH_FEED_IN_NETWORK_ROUNDS 4
 
+/* Merges the pull set's authors and the listed joined ones (disjoint by followers_count,
+ * both ascending; a duplicate is kept once) into *out (owned), *n of them. */
+static void ch__pulled_authors(const ch_feed_pullset_t *ps, uint64_t **out, size_t *n)
+{
+    *out = ch_malloc((ps->n + ps->n_joined + 1) * sizeof(uint64_t));
+    size_t i = 0, j = 0, k = 0;
+    while (i < ps->n || j < ps->n_joined) {
+        uint64_t v = j >= ps->n_joined || (i < ps->n && ps->ids[i] <= ps->joined[j]) ? ps->ids[i++] : ps->joined[j++];
+        if (k == 0 || (*out)[k - 1] != v)
+            (*out)[k++] = v;
+    }
+    *n = k;
+}
+
+/* Whether the cached pull set is as new as the viewer's last follow, block or mute change
+ * (its generation, read before it was computed) and as the last crossing of the celebrity
+ * bound by anyone (svc/feed/celeb_gen.h): then it is used as it is. When it also lists every
+ * joined author (joined_known) the pulled side is read from the authors' recent items
+ * (svc/feed/recent.h), no statement; otherwise by the pulled items' statement. */
+static int ch__pullset_current(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *ps)
+{
+    uint64_t vgen = 0, cgen = 0;
+    return ch_viewer_gen_get(svc, viewer, &vgen) == CH_OK && vgen == ps->vgen &&
+           ch_celeb_gen_get(svc, &cgen) == CH_OK && cgen == ps->cgen;
+}
+
 ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
                                  size_t *n_out, uint64_t *next_before, ch_fault_t *f)
+{
+    return ch_feed_in_network_page_on(svc, viewer, before_id, max, 0, out, n_out, next_before, NULL, f);
+}
+
+ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, int on_loop,
+                                    ch_feed_cand_t *out, size_t *n_out, uint64_t *next_before, int *needs_worker,
+                                    ch_fault_t *f)
 {
     (void)f;
     *n_out = 0;
     *next_before = 0;
+    if (needs_worker)
+        *needs_worker = 0;
     if (max == 0)
         return CH_OK;
     if (max > CH_TIMELINE_MAX_ENTRIES)
@@ -146,11 +184,42 @@ ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before
     ch_timeline_meta_t meta = {0};
     int fed = ch_feed_store_fed(svc);
     ch_err_t err = CH_OK;
-    if (!ch_feed_pullset_cached(svc, viewer, &ps)) {
+    int current = ch_feed_pullset_cached(svc, viewer, &ps) && ch__pullset_current(svc, viewer, &ps);
+    if (on_loop && (!fed || !current || !ps.joined_known || ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) != CH_OK ||
+                    !meta.exists)) {
+        /* statements to run (the pull set, a rebuild, the database's page, the pulled items' statement when
+         * the joined authors are not listed): not on the loop */
+        ch_feed_pullset_clear(&ps);
+        free(pushed);
+        free(pulled);
+        *needs_worker = 1;
+        return CH_OK;
+    }
+    if (!current) { /* none, or older than a change of the viewer's follows, blocks or mutes */
+        ch_feed_pullset_clear(&ps);
         if (fed && ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) == CH_OK && meta.exists)
             read_rate =
                 ch_feed_rate_at(meta.read_rate, meta.last_read_ms, ch_now_ms(), CH_FEED_READ_RATE_HALF_LIFE_MS);
         err = ch_feed_pullset_compute(svc, viewer, read_rate, &ps);
+    }
+    /* The pulled side from memory when the set is current (a set just computed is). */
+    uint64_t *pauthors = NULL;
+    size_t npa = 0;
+    ch_feed_recent_t rec = {0};
+    int warm = 0;
+    if (err == CH_OK && ps.joined_known) {
+        ch__pulled_authors(&ps, &pauthors, &npa);
+        err = ch_feed_recent_read(svc, pauthors, npa, &rec);
+        warm = err == CH_OK && !rec.cold; /* cold: the pulled items' one statement instead */
+    }
+    if (on_loop && err == CH_OK && !warm) { /* that statement: not on the loop */
+        ch_feed_pullset_clear(&ps);
+        ch_feed_recent_clear(&rec);
+        free(pauthors);
+        free(pushed);
+        free(pulled);
+        *needs_worker = 1;
+        return CH_OK;
     }
     for (int round = 0; err == CH_OK && round < CH_FEED_IN_NETWORK_ROUNDS && k < max && !ended; round++) {
         size_t np = 0, nl = 0;
@@ -159,20 +228,32 @@ ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before
             err = ch__timeline_page(svc, viewer, before, max, &read_rate, pushed, &np, &from_db);
         else
             err = ch_feed_rebuild_entries(svc, viewer, before, max, pushed, &np);
-        if (err == CH_OK)
+        /* From the authors' recent items (nothing of a full author list below before known:
+         * the statement); those stop at deep, where a full author list ends. */
+        uint64_t deep = 0;
+        int from_recent = 0;
+        if (err == CH_OK && warm) {
+            int64_t top_ms = before ? ch_id_time_ms(before) : ch_now_ms();
+            from_recent = ch_feed_recent_merge(&rec, npa, before, ch_id_floor(top_ms - CH_FEED_PULL_WINDOW_MS),
+                                               pulled, max, &nl, &deep);
+        }
+        if (err == CH_OK && !from_recent)
             err = ch__pulled_items(svc, viewer, &ps, before, max, pulled, &nl);
         if (err)
             break;
         /* A full list may go on below its last entry: the other list is merged only down to
          * it, and the next round starts there. */
-        uint64_t floor = 0;
+        uint64_t floor = deep;
         if (np == max && pushed[np - 1].item_id > floor)
             floor = pushed[np - 1].item_id;
         if (nl == max && pulled[nl - 1].item_id > floor)
             floor = pulled[nl - 1].item_id;
         /* Timeline entries may be stale (an unfollow, mute or block the fan-out has not
-         * applied yet, or a rebuild or push that raced it): filtered against the graph now. */
+         * applied yet, or a rebuild or push that raced it), and the recent items are anyone's:
+         * both filtered against the viewer's relations now (cached facts). */
         if (!from_db && (err = ch_feed_keep_visible(svc, viewer, pushed, &np)) != CH_OK)
+            break;
+        if (from_recent && (err = ch_feed_keep_visible(svc, viewer, pulled, &nl)) != CH_OK)
             break;
         size_t i = 0, j = 0;
         uint64_t last = 0;
@@ -203,6 +284,8 @@ ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before
     *n_out = err == CH_OK ? k : 0;
     *next_before = err == CH_OK && !ended ? before : 0;
     ch_feed_pullset_clear(&ps);
+    ch_feed_recent_clear(&rec);
+    free(pauthors);
     free(pushed);
     free(pulled);
     return err;

@@ -30,6 +30,15 @@
 typedef struct {
     uint64_t *ids;
     size_t n;
+    /* The followees every follower pulls (followers_count >= ch_feed_pull_join_followers),
+     * ascending, as of the computation: the warm in-network read takes their items from
+     * svc/feed/recent.h instead of the join. joined_known 0: not listed (more than
+     * CH_FEED_PULL_AUTHORS_MAX of them): the join is used. */
+    uint64_t *joined;
+    size_t n_joined;
+    int joined_known;
+    uint64_t vgen; /* the viewer's generation (svc/common/viewer_gen.h) read before computing */
+    uint64_t cgen; /* the celebrity set's generation (svc/feed/celeb_gen.h) read before computing */
 } ch_feed_pullset_t;
 
 /** The followers_count from which every follower pulls an author (the celebrity rule; 0 in

@@ -53,7 +53,10 @@ static void ch__append_item(ch_buf_t *b, const ch_feed_snap_t *s, const ch_feed_
 {
     ch_buf_append(b, "{\"item\":", 8);
     ch_buf_append(b, h->json, h->len);
-    ch_buf_printf(b, ",\"reason\":\"%s\"", ch_feed_reason_name(e->cand.reason));
+    const char *reason = ch_feed_reason_name(e->cand.reason);
+    ch_buf_append(b, ",\"reason\":\"", 11);
+    ch_buf_append(b, reason, strlen(reason));
+    ch_buf_append(b, "\"", 1);
     if (e->cand.reason == CH_FEED_REASON_LIKED_BY_FOLLOWING) {
         ch_buf_append(b, ",\"via\":[", 8);
         int first = 1;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/id.h"
 #include "svc/common/kv_local.h"
 
 #define CH__SEEN_ENTRY_MAX 26 /* "255:" + 20 digits + ',' */
@@ -95,9 +96,14 @@ static int ch__starts_with_keys(const char *text, const ch_item_key_t *keys, siz
 {
     const char *p = text;
     for (size_t i = 0; i < n; i++) {
-        char one[CH__SEEN_ENTRY_MAX + 1];
-        int l = snprintf(one, sizeof(one), "%s%u:%" PRIu64, i ? "," : "", (unsigned)keys[i].type, keys[i].id);
-        if (l < 0 || strncmp(p, one, (size_t)l) != 0)
+        char one[CH__SEEN_ENTRY_MAX + 1], *q = one; /* as the merge writes it, without printf */
+        if (i)
+            *q++ = ',';
+        q = ch_u64_put(q, keys[i].type);
+        *q++ = ':';
+        q = ch_u64_put(q, keys[i].id);
+        size_t l = (size_t)(q - one);
+        if (strncmp(p, one, l) != 0)
             return 0;
         p += l;
     }

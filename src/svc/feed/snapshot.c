@@ -86,21 +86,37 @@ static int ch__dbl(const char **p, double *out)
     return 0;
 }
 
-/* One entry line at *p (up to and past its newline) into e. */
-static int ch__entry(const char **p, int has_features, ch_feed_snap_entry_t *e)
+/* Steps *p over a non-empty field up to the next ',' (a score, or the features), which
+ * is left unread. */
+static int ch__skip(const char **p)
+{
+    const char *s = *p;
+    while (*s && *s != ',' && *s != '\n')
+        s++;
+    if (s == *p)
+        return -1;
+    *p = s;
+    return 0;
+}
+
+/* One entry line at *p (up to and past its newline) into e; numbers 0: the score and the
+ * features are skipped (left 0), for a page served without explain (strtod was a sixth of a
+ * reused home page's instructions). */
+static int ch__entry(const char **p, int has_features, int numbers, ch_feed_snap_entry_t *e)
 {
     const char *s = *p;
     uint64_t type, reason;
-    ch_feed_cand_t *c = &e->cand;
-    memset(e, 0, sizeof(*e));
+    ch_feed_cand_t *c = &e->cand; /* e is zeroed (calloc'd by the caller) */
     if (ch__u64(&s, &type) || type > 255 || *s++ != ',' || ch__u64(&s, &c->key.id) || *s++ != ',' ||
         ch__u64(&s, &c->author_id) || *s++ != ',' || ch__u64(&s, &reason) || reason > CH_FEED_REASON_SUGGESTED ||
-        *s++ != ',' || ch__dbl(&s, &e->score) || *s++ != ',')
+        *s++ != ',' || (numbers ? ch__dbl(&s, &e->score) : ch__skip(&s)) || *s++ != ',')
         return -1;
     for (int v = 0; v < CH_FEED_VIA_MAX; v++)
         if (ch__u64(&s, &c->via[v]) || *s++ != ',')
             return -1;
-    for (int f = 0; has_features && f < CH_FEED_F_COUNT; f++)
+    if (has_features && !numbers && (ch__skip(&s) || *s++ != ','))
+        return -1;
+    for (int f = 0; has_features && numbers && f < CH_FEED_F_COUNT; f++)
         if (ch__dbl(&s, &e->features[f]) || *s++ != (f + 1 < CH_FEED_F_COUNT ? ';' : ','))
             return -1;
     const char *eol = strchr(s, '\n');
@@ -113,7 +129,7 @@ static int ch__entry(const char **p, int has_features, ch_feed_snap_entry_t *e)
     return 0;
 }
 
-int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
+static int ch__decode(const char *text, int numbers, ch_feed_snap_t *s)
 {
     memset(s, 0, sizeof(*s));
     const char *p = text;
@@ -135,7 +151,7 @@ int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
     if (!s->entries)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (ch__entry(&p, (int)hf, &s->entries[i]) != 0) {
+        if (ch__entry(&p, (int)hf, numbers, &s->entries[i]) != 0) {
             ch_feed_snap_clear(s);
             return -1;
         }
@@ -152,6 +168,11 @@ int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
     s->net_top = net_top;
     s->vgen = vgen;
     return 0;
+}
+
+int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
+{
+    return ch__decode(text, 1, s);
 }
 
 int ch_feed_cursor_parse(const char *cursor, uint64_t *gen, size_t *offset)
@@ -236,7 +257,7 @@ ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_
     const char *p = val;
     uint64_t total = 0;
     if (strncmp(p, "H1:", 3) == 0 && (p += 3, ch__u64(&p, &total) == 0) && *p++ == '\n' && total <= CH_FEED_SNAP_MAX &&
-        ch_feed_snap_decode(p, s) == 0 && s->n <= total && s->gen) {
+        ch__decode(p, 0, s) == 0 && s->n <= total && s->gen) {
         s->total = (size_t)total;
         *found = 1;
     } else {

@@ -74,7 +74,8 @@ ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, c
 /** Loads the head of the latest snapshot saved for viewer's feed into s (caller clears):
  * its first min(total, CH_FEED_SNAP_HEAD) entries in s->entries[0..n) and the ranking's
  * length in s->total; *found 0 when there is none. A few kB read and parsed instead of the
- * whole ranking; pages past the head load the whole snapshot by s->gen. */
+ * whole ranking; pages past the head load the whole snapshot by s->gen. For a page served
+ * without explain: the entries' scores and features are not read (left 0). */
 ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
 
 /** Forgets the head of viewer's feed (a ranking that fit one page was not stored: the older

@@ -3,8 +3,7 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "core/buf.h"
-#include "svc/common/sql.h"
+#include "svc/common/hydrate.h"
 
 static int ch__cmp(const void *a, const void *b)
 {
@@ -12,15 +11,12 @@ static int ch__cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Sizes of the statement's IN list, padded with 0 (no user): only a few statement texts. */
-static const size_t ch__slots[] = {8, 64, CH_TIMELINE_MAX_ENTRIES};
-
 ch_err_t ch_feed_keep_visible(ch_svc_t *svc, uint64_t viewer, ch_timeline_entry_t *e, size_t *n)
 {
     if (*n == 0)
         return CH_OK;
-    size_t m = *n < CH_TIMELINE_MAX_ENTRIES ? *n : CH_TIMELINE_MAX_ENTRIES;
-    uint64_t *authors = ch_calloc(m, sizeof(uint64_t));
+    size_t m = *n;
+    uint64_t *authors = ch_malloc(m * sizeof(uint64_t));
     for (size_t i = 0; i < m; i++)
         authors[i] = e[i].author_id;
     qsort(authors, m, sizeof(uint64_t), ch__cmp);
@@ -28,33 +24,30 @@ ch_err_t ch_feed_keep_visible(ch_svc_t *svc, uint64_t viewer, ch_timeline_entry_
     for (size_t i = 0; i < m; i++)
         if (d == 0 || authors[d - 1] != authors[i])
             authors[d++] = authors[i];
-    size_t slots = ch__slots[0];
-    for (size_t i = 0; i < sizeof(ch__slots) / sizeof(ch__slots[0]) && slots < d; i++)
-        slots = ch__slots[i];
-    ch_db_param_t *p = ch_calloc(1 + slots, sizeof(*p));
-    p[0] = CH_DB_P_INT(viewer);
-    ch_buf_t sql = CH_BUF_INIT;
-    ch_buf_printf(&sql, "SELECT f.followee_id FROM follows f WHERE f.follower_id = $1 AND f.followee_id IN (");
-    for (size_t i = 0; i < slots; i++) {
-        p[1 + i] = CH_DB_P_INT(i < d ? authors[i] : 0);
-        ch_buf_printf(&sql, i ? ", $%zu" : "$%zu", i + 2);
+    /* The relation facts (follow, mute, blocks) of the hydration layer: cached, forgotten after
+     * every change of the pair's edges (ch_hydrate_forget_relation). Kept authors are packed to
+     * the front of authors[]. */
+    ch_hydrated_user_t *u = ch_malloc(CH_ITEMS_HYDRATE_MAX * sizeof(*u));
+    ch_err_t err = CH_OK;
+    size_t keep = 0;
+    for (size_t at = 0; at < d && err == CH_OK; at += CH_ITEMS_HYDRATE_MAX) {
+        size_t k = d - at < CH_ITEMS_HYDRATE_MAX ? d - at : CH_ITEMS_HYDRATE_MAX;
+        ch_fault_t f = {0};
+        err = ch_hydrate_users(svc, viewer, authors + at, k, u, &f);
+        for (size_t i = 0; err == CH_OK && i < k; i++)
+            if (u[i].json && u[i].following && !u[i].muting)
+                authors[keep++] = authors[at + i];
+        if (err == CH_OK)
+            ch_hydrated_users_free(u, k);
     }
-    ch_buf_printf(&sql, ")" CH_FEED_SQL_NOT_HIDDEN("f.followee_id"));
-    ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_sql_run(svc, sql.data, p, 1 + slots, &rows, NULL);
     if (err == CH_OK) {
-        size_t nr = ch_db_rows_count(rows), keep = 0;
-        for (size_t i = 0; i < nr; i++)
-            authors[i] = (uint64_t)ch_db_rows_int(rows, i, 0); /* nr <= d: reuses the array */
-        qsort(authors, nr, sizeof(uint64_t), ch__cmp);
+        size_t kept = 0;
         for (size_t i = 0; i < *n; i++)
-            if (nr && bsearch(&e[i].author_id, authors, nr, sizeof(uint64_t), ch__cmp))
-                e[keep++] = e[i];
-        *n = keep;
+            if (keep && bsearch(&e[i].author_id, authors, keep, sizeof(uint64_t), ch__cmp))
+                e[kept++] = e[i];
+        *n = kept;
     }
-    ch_db_rows_free(rows);
-    ch_buf_clear(&sql);
-    free(p);
+    free(u);
     free(authors);
     return err;
 }

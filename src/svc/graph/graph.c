@@ -23,6 +23,7 @@
 #include "svc/common/outbox.h"
 #include "svc/common/sql.h"
 #include "svc/common/viewer_gen.h"
+#include "svc/feed/celeb_gen.h"
 #include "svc/graph/visibility.h"
 #include "svc/users/profile_cache.h"
 
@@ -83,15 +84,22 @@ static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
 {
     int first = t->ids[0] < t->ids[1] ? 0 : 1;
     int moved[2] = {t->followers[0] || t->following[0], t->followers[1] || t->following[1]};
+    int celeb_moved = 0; /* a followers_count crossed the celebrity bound (svc/feed/celeb_gen.h) */
     for (int k = 0; k < 2 && err == CH_OK; k++) {
         int i = k == 0 ? first : 1 - first;
         if (!moved[i])
             continue;
         ch_db_param_t p[] = {CH_DB_P_INT(t->ids[i]), CH_DB_P_INT(t->followers[i]), CH_DB_P_INT(t->following[i])};
+        ch_db_rows_t *rows = NULL;
         err = ch_sql_on(t->svc, t->conn,
                         "UPDATE users SET followers_count = followers_count + $2, "
-                        "following_count = following_count + $3 WHERE id = $1",
-                        p, CH_NPARAMS(p), NULL, NULL);
+                        "following_count = following_count + $3 WHERE id = $1 RETURNING followers_count",
+                        p, CH_NPARAMS(p), &rows, NULL);
+        if (err == CH_OK && t->followers[i] && ch_db_rows_count(rows) == 1) {
+            int64_t after = ch_db_rows_int(rows, 0, 0);
+            celeb_moved |= ch_celeb_gen_crosses(t->svc, after - t->followers[i], after);
+        }
+        ch_db_rows_free(rows);
     }
     err = ch_sql_end(t->svc, t->conn, err);
     t->conn = NULL;
@@ -106,6 +114,9 @@ static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
     /* follow, block, mute... change both users' ranked feeds: neither reuses a ranking */
     for (int i = 0; i < 2 && err == CH_OK; i++)
         ch_viewer_gen_bump_after_commit(t->svc, t->ids[i]);
+    /* every follower of a new (or former) celebrity pulls them differently now */
+    if (err == CH_OK && celeb_moved)
+        ch_celeb_gen_bump_after_commit(t->svc);
     return err;
 }
 
