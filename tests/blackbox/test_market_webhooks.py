@@ -135,3 +135,13 @@ def test_double_deliveries_twice_and_newest_first(api, stripe_double, server):
     evs = [e for e in stripe_double.events("account.updated") if e["data"]["object"]["id"] == account][-2:]
     for e in evs:
         assert [d["status"] for d in e["deliveries"]][:2] == [200, 200], e["deliveries"]
+
+
+def test_rate_limited_per_address(start_server):
+    s = start_server(env={"CHORUS_RATE_LIMIT_IP": "3", "CHORUS_STRIPE_WEBHOOK_SECRET": "whsec_rl"})
+    c = s.client()
+    for _ in range(3):
+        expect_problem(deliver(c, event("customer.created", {"id": "cus_1"}), ["whsec_forged"]), 400,
+                       "invalid_signature")
+    r = deliver(c, event("customer.created", {"id": "cus_1"}), ["whsec_rl"])
+    expect_problem(r, 429, "rate_limited")
