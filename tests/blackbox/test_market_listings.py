@@ -5,7 +5,7 @@ type)."""
 import pytest
 
 from client import expect_problem, expect_status
-from market_helpers import become_seller, create_listing, listing_body
+from sellers_helpers import become_seller, create_listing, listing_body
 import social
 
 

@@ -5,7 +5,7 @@ configured (503, nothing stored)."""
 import pytest
 
 from client import expect_problem, expect_status
-from market_helpers import WEBHOOK, onboard, seller_state, wait_for
+from sellers_helpers import WEBHOOK, onboard, seller_state, wait_for
 
 
 def account_requests(double, user_id):

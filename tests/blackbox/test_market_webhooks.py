@@ -8,7 +8,7 @@ import time
 import pytest
 
 from client import expect_problem, expect_status
-from market_helpers import (WEBHOOK, account_object, become_seller, deliver, event, listing_body, onboard,
+from sellers_helpers import (WEBHOOK, account_object, become_seller, deliver, event, listing_body, onboard,
                             seller_state, wait_for)
 import social
 
