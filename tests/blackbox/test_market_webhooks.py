@@ -54,8 +54,13 @@ def test_replay_is_stored_once(api, server, backends, secret):
 
 
 def test_not_an_event(api, secret):
-    for payload in (b'{"type": "x", "created": 1}', b'[1, 2]', b'{"id": "evt_1", "type": "x"}', b"not json"):
-        expect_problem(deliver(api, payload, [secret]), 400, "bad_request")
+    expect_problem(deliver(api, b"not json", [secret]), 400, "malformed_json")
+    expect_problem(deliver(api, b"[1, 2]", [secret]), 400, "bad_request")
+    for payload, field in ((b'{"type": "x", "created": 1}', "id"), (b'{"id": "evt_1", "type": "x"}', "created"),
+                           (b'{"id": "evt_1", "type": 5, "created": 1}', "type")):
+        expect_problem(deliver(api, payload, [secret]), 422, "invalid_field", field)
+    r = api.post(WEBHOOK, body=b"{}", content_type="text/plain", headers={"Stripe-Signature": "t=1,v1=00"})
+    expect_problem(r, 415, "unsupported_media_type")
 
 
 def test_body_too_large(api, secret):
