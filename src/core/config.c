@@ -103,7 +103,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_MARKET_FEE_BPS", "1000", "marketplace: platform fee in basis points of the price (0-5000)"},
     {"CHORUS_MARKET_AUTO_CONFIRM", "604800", "marketplace: seconds after shipping an order confirms itself without a dispute (1-7776000)"},
     {"CHORUS_MARKET_ONBOARDING_URL", "https://localhost/seller/onboarding", "marketplace: the app page Stripe's onboarding returns to (?step=return) or sends an expired link to (?step=refresh), unless POST /v1/me/seller names its own"},
-    {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that may use admin-only reads (?explain=1 on feeds)"},
+    {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that always hold the admin role (the bootstrap: they grant it to others)"},
 };
 
 void ch_config_print_help(FILE *out)
