@@ -200,3 +200,14 @@ def test_idempotency_key(seller):
     assert b.json["id"] == a.json["id"] and b.header("Idempotent-Replayed") == "true"
     expect_problem(seller.post("/v1/listings", json=listing_body(title="Other"), headers=h), 422, "idempotency_mismatch")
     assert [i["id"] for i in listings_of(seller, seller.id)["items"]] == [a.json["id"]]
+
+
+def test_removing_a_listing_drops_its_notifications(seller, other):
+    from notify_helpers import group, wait_group, wait_until
+    lst = create_listing(seller)
+    r = other.client.request("PUT", f"/v1/listings/{lst['id']}/reaction", json={"kind": "like"}, token=other.access_token)
+    expect_status(r, 200)
+    target = {"type": "listing", "id": lst["id"]}
+    wait_group(seller, "reaction", target)
+    expect_status(seller.delete(f"/v1/listings/{lst['id']}"), 204)
+    wait_until(lambda: group(seller, "reaction", target) is None, "the removed listing's notification to go")
