@@ -104,7 +104,7 @@ def test_edit_by_owner_only(seller, other):
     assert other.get(f"/v1/listings/{lst['id']}").json["price"]["amount"] == 22000
     expect_problem(other.patch(f"/v1/listings/{lst['id']}", json={"title": "mine"}), 403, "forbidden")
     expect_problem(other.delete(f"/v1/listings/{lst['id']}"), 403, "forbidden")
-    for bad, field in [({}, None), ({"title": None}, "title"), ({"photos": []}, "photos"),
+    for bad, field in [({}, None), ({"title": None}, "title"), ({"photos": []}, "photos"), ({"colour": "red"}, "colour"),
                        ({"price": {"amount": 1, "currency": "ABC"}}, "price.currency")]:
         r = seller.patch(f"/v1/listings/{lst['id']}", json=bad)
         expect_problem(r, 422, "invalid_field")
