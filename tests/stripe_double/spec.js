@@ -11,15 +11,47 @@ const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
 
+// Bumped when what reduce() keeps changes: an older cache is not read.
+const CACHE_FORMAT = 2;
+
+// What the double needs of an operation: its parameters and form schema without the prose
+// (descriptions are most of the file), and the name of its answer's type (x-answer).
+function stripProse(v) {
+  if (Array.isArray(v)) return v.map(stripProse);
+  if (!v || typeof v !== 'object') return v;
+  const out = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'description' || k === 'title') continue;
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(x).map(([n, p]) => [n, stripProse(p)])) : stripProse(x);
+  }
+  return out;
+}
+
+function reduce(spec) {
+  const paths = {};
+  for (const [tpl, ops] of Object.entries(spec.paths)) {
+    paths[tpl] = {};
+    for (const [method, op] of Object.entries(ops)) {
+      if (!op || typeof op !== 'object' || !op.responses) continue;
+      paths[tpl][method] = {
+        parameters: stripProse(op.parameters || []),
+        requestBody: op.requestBody && stripProse(op.requestBody),
+        'x-answer': answerOf(op),
+      };
+    }
+  }
+  return { openapi: spec.openapi, info: { version: spec.info && spec.info.version }, paths };
+}
+
 function loadSpec(specPath, cacheDir) {
   const st = fs.statSync(specPath);
-  const tag = crypto.createHash('sha256').update(`${path.resolve(specPath)}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16);
+  const tag = crypto.createHash('sha256').update(`${CACHE_FORMAT}:${path.resolve(specPath)}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16);
   const cache = path.join(cacheDir || os.tmpdir(), `chorus-stripe-spec-${tag}.json`);
   try {
     return JSON.parse(fs.readFileSync(cache, 'utf8'));
   } catch (e) { /* no cache yet */ }
   const yaml = require(path.join(__dirname, '..', '..', 'tools', 'api', 'node_modules', 'js-yaml'));
-  const spec = yaml.load(fs.readFileSync(specPath, 'utf8'));
+  const spec = reduce(yaml.load(fs.readFileSync(specPath, 'utf8')));
   const tmp = `${cache}.${process.pid}.tmp`;
   try {
     fs.writeFileSync(tmp, JSON.stringify(spec));
@@ -54,7 +86,11 @@ class Routes {
       const m = r.re.exec(p);
       if (m) {
         const pathParams = {};
-        r.names.forEach((n, i) => { pathParams[n] = decodeURIComponent(m[i + 1]); });
+        try {
+          r.names.forEach((n, i) => { pathParams[n] = decodeURIComponent(m[i + 1]); });
+        } catch (e) {
+          return null; // malformed percent-encoding: no such URL (Stripe's 404)
+        }
         return { tpl: r.tpl, op: r.op, pathParams };
       }
     }
@@ -140,7 +176,9 @@ function check(schema, value, param) {
         else throw new Invalid(sub, `Received unknown parameter: ${sub}`, 'parameter_unknown');
       }
       for (const r of schema.required || []) {
-        if (value[r] === undefined) {
+        // Stripe reads an empty value as missing, except where the schema allows "" (anyOf
+        // with enum [""]: "unset this field")
+        if (value[r] === undefined || (value[r] === '' && !allowsEmpty(props[r]))) {
           const sub = param ? `${param}[${r}]` : r;
           throw new Invalid(sub, `Missing required param: ${sub}.`, 'parameter_missing');
         }
@@ -156,6 +194,13 @@ function check(schema, value, param) {
     throw new Invalid(param, `Invalid ${param}: must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
   }
   return out;
+}
+
+// Whether a schema accepts "" (an anyOf alternative, or the schema itself, with enum [""]).
+function allowsEmpty(schema) {
+  if (!schema) return false;
+  if (schema.enum && schema.enum.includes('')) return true;
+  return !!(schema.anyOf && schema.anyOf.some(allowsEmpty));
 }
 
 // Checks a request: form params (POST body) or query params (GET/DELETE) against op. Returns
@@ -184,14 +229,19 @@ function checkRequest(method, op, params, pathParams) {
     out[k] = p.schema ? check(p.schema, v, k) : v;
   }
   for (const p of query) {
-    if (p.required && params[p.name] === undefined) throw new Invalid(p.name, `Missing required param: ${p.name}.`, 'parameter_missing');
+    if (p.required && (params[p.name] === undefined || (params[p.name] === '' && !allowsEmpty(p.schema)))) throw new Invalid(p.name, `Missing required param: ${p.name}.`, 'parameter_missing');
   }
   return out;
 }
 
+// The type of a successful answer (reduce() keeps it as x-answer).
+function answerResource(spec, op) {
+  return op['x-answer'] || null;
+}
+
 // The schema name (x-resourceId / components key) a successful answer has, e.g. "payment_intent";
 // for lists "list:<item>".
-function answerResource(spec, op) {
+function answerOf(op) {
   const ok = op.responses && op.responses['200'];
   const schema = ok && ok.content && ok.content['application/json'] && ok.content['application/json'].schema;
   if (!schema) return null;

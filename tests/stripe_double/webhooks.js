@@ -3,16 +3,20 @@
 // webhook URL is set, events are POSTed to it one at a time in order, signed as Stripe signs
 // them (Stripe-Signature: t=<unix s>,v1=<HMAC-SHA256 hex of "<t>.<body>"> per secret).
 // duplicate: each event is delivered twice; hold: events queue until flush, reverse: the
-// flush delivers newest first. A non-2xx answer or a network error is retried a few times
+// flush delivers newest first; concurrent: as Stripe, deliveries do not wait for each other
+// (both copies of a duplicate at once, and up to MAX_PARALLEL events together), so a
+// receiver's dedupe races can be tested. A non-2xx answer or a network error is retried a few times
 // with a short backoff.
 const crypto = require('crypto');
 const http = require('http');
 
 const MAX_EVENTS = 10000;          // events kept for GET /_double/events (oldest forgotten)
 const MAX_QUEUE = 10000;           // events waiting for delivery (more are dropped and counted)
-const DELIVERY_RETRIES = 3;        // after the first attempt
+const DELIVERY_RETRIES = 3;        // after the first attempt (default; `retries` 0..10 in the settings)
+const DELIVERY_RETRIES_MAX = 10;
 const DELIVERY_BACKOFF_MS = 100;   // doubled per retry
 const DELIVERY_TIMEOUT_MS = 10000; // one attempt's deadline
+const MAX_PARALLEL = 8;            // events delivered at once with concurrent: true
 
 function sign(secret, t, payload) {
   return crypto.createHmac('sha256', secret).update(`${t}.${payload}`).digest('hex');
@@ -51,8 +55,13 @@ class Webhooks {
     }
     const off = c.timestamp_offset_s === undefined ? 0 : c.timestamp_offset_s;
     if (!Number.isInteger(off)) throw new Error('timestamp_offset_s must be an integer');
+    const retries = c.retries === undefined ? DELIVERY_RETRIES : c.retries;
+    if (!Number.isInteger(retries) || retries < 0 || retries > DELIVERY_RETRIES_MAX) {
+      throw new Error(`retries must be 0..${DELIVERY_RETRIES_MAX}`);
+    }
     this.config = {
       url: c.url, secrets, duplicate: !!c.duplicate, reverse: !!c.reverse, hold: !!c.hold, timestamp_offset_s: off,
+      retries, concurrent: !!c.concurrent,
     };
     return this.status();
   }
@@ -91,6 +100,26 @@ class Webhooks {
     return ev;
   }
 
+  // Queues again every event none of whose deliveries got a 2xx (all: every event), oldest
+  // first: what Stripe's own retries over the following hours would bring, e.g. after the
+  // receiver was down.
+  redeliver(all) {
+    if (!this.config) throw new Error('no webhook URL set');
+    let n = 0;
+    for (const [id, rec] of this.events) {
+      if (all || !rec.deliveries.some((d) => d.status >= 200 && d.status < 300)) {
+        if (this.queue.length >= MAX_QUEUE) {
+          this.dropped++;
+          continue;
+        }
+        this.queue.push(id);
+        n++;
+      }
+    }
+    this.pump();
+    return n;
+  }
+
   flush() {
     const batch = this.config && this.config.reverse ? this.held.slice().reverse() : this.held.slice();
     this.held = [];
@@ -105,6 +134,16 @@ class Webhooks {
     const gen = this.generation;
     try {
       while (this.queue.length && gen === this.generation) {
+        if (this.config && this.config.concurrent) {
+          const jobs = [];
+          for (const id of this.queue.splice(0, MAX_PARALLEL)) {
+            const rec = this.events.get(id);
+            if (!rec) continue;
+            for (let i = 0; i < (this.config.duplicate ? 2 : 1); i++) jobs.push(this.deliver(rec, gen));
+          }
+          await Promise.all(jobs);
+          continue;
+        }
         const id = this.queue.shift();
         const rec = this.events.get(id);
         if (!rec || !this.config) continue;
@@ -119,7 +158,7 @@ class Webhooks {
   async deliver(rec, gen) {
     const cfg = this.config;
     const payload = JSON.stringify(rec.event, null, 2);
-    for (let attempt = 0; attempt <= DELIVERY_RETRIES && gen === this.generation; attempt++) {
+    for (let attempt = 0; attempt <= cfg.retries && gen === this.generation; attempt++) {
       if (attempt) await new Promise((r) => setTimeout(r, DELIVERY_BACKOFF_MS << (attempt - 1)));
       const t = Math.floor(Date.now() / 1000) + cfg.timestamp_offset_s;
       const d = { at: new Date().toISOString(), attempt: attempt + 1, status: 0, error: null, body: null };
@@ -133,7 +172,7 @@ class Webhooks {
       }
       if (d.status >= 200 && d.status < 300) return;
     }
-    this.log(`webhook ${rec.event.id} ${rec.event.type}: not delivered after ${DELIVERY_RETRIES + 1} attempts`);
+    this.log(`webhook ${rec.event.id} ${rec.event.type}: not delivered after ${cfg.retries + 1} attempts`);
   }
 
   list(filter) {
