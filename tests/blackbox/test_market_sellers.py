@@ -117,7 +117,7 @@ def test_stripe_down_stores_nothing(api, stripe_double):
     assert len({r["idempotency_key"] for r in account_requests(stripe_double, acc.id)}) == 1
     stripe_double.fault(f"/v1/accounts/{account}", method="POST", status=503, count=20)
     expect_problem(acc.patch("/v1/me/seller", json={"payout_schedule": {"interval": "manual"}}), 503, "unavailable")
-    assert seller_state(acc)["payout_schedule"] != {"interval": "manual"}
+    assert seller_state(acc)["payout_schedule"]["interval"] != "manual"
     stripe_double.clear_faults()
 
 
