@@ -26,7 +26,9 @@
     XX(ENOTSERVED,            503, "role_not_served",       "Not served by this process")  \
     XX(EUNAVAILABLE,          503, "unavailable",           "Service unavailable")         \
     XX(EOVERLOADED,           503, "overloaded",            "Overloaded")                  \
-    XX(EUNKNOWNOP,            400, "unknown_op",            "Unknown op")
+    XX(EUNKNOWNOP,            400, "unknown_op",            "Unknown op")                  \
+    XX(EBADSIGNATURE,         400, "invalid_signature",     "Invalid signature")           \
+    XX(ESELLERNOTENABLED,     403, "seller_not_enabled",    "Seller cannot list yet")
 
 /** The error enum: CH_OK is 0, every other value is an error. */
 typedef enum {

@@ -19,6 +19,7 @@ extern const char ch_migration_feed_sources[];
 extern const char ch_migration_presence_settings[];
 extern const char ch_migration_chat_joined[];
 extern const char ch_migration_chat[];
+extern const char ch_migration_market[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -98,6 +99,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {12, "feed_sources", ch_migration_feed_sources},
     {13, "presence_settings", ch_migration_presence_settings},
     {14, "chat", ch_migration_chat},
+    {15, "market", ch_migration_market},
     {17, "chat_joined", ch_migration_chat_joined},
 };
 

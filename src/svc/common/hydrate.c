@@ -41,10 +41,11 @@ static size_t ch__add_id(uint64_t *ids, size_t *n, uint64_t id)
     return (*n)++;
 }
 
-/* The item's text: "{" body ',"author":' summary ',"my_reaction":' kind [',"seen":' bool] "}";
- * a placeholder's body holds its "author": null, and it has no reaction of the viewer. */
-static char *ch__splice(const ch_item_record_t *rec, const ch_huser_t *author, const ch_hviewer_t *state, int story,
-                        int seen, size_t *len)
+/* The item's text: "{" body ',"author":' summary ',"my_reaction":' kind [',"seen":' bool] "}"
+ * (a listing's author is its "seller"); a placeholder's body holds its "author": null, and it
+ * has no reaction of the viewer. */
+static char *ch__splice(const ch_item_record_t *rec, const char *author_member, const ch_huser_t *author,
+                        const ch_hviewer_t *state, int story, int seen, size_t *len)
 {
     ch_buf_t b = CH_BUF_INIT;
     /* One allocation of the right size and plain appends: this runs for every item shown
@@ -57,7 +58,9 @@ static char *ch__splice(const ch_item_record_t *rec, const ch_huser_t *author, c
     size_t sep_len = rec->body_len ? 1 : 0;
     if (!rec->placeholder) {
         ch_buf_append(&b, sep, sep_len);
-        ch_buf_append(&b, "\"author\":", 9);
+        ch_buf_append(&b, "\"", 1);
+        ch_buf_append(&b, author_member, strlen(author_member));
+        ch_buf_append(&b, "\":", 2);
         ch_buf_append(&b, author->summary, author->summary_len);
         sep = ",";
         sep_len = 1;
@@ -182,7 +185,8 @@ ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
                                          .views = rec->views, .followers_only = rec->followers_only,
                                          .seen = seen, .muted = (v.rel & CH_HREL_MUTING) != 0};
         if (!(flags & CH_HYDRATE_FACTS_ONLY))
-            out[i].json = ch__splice(rec, v.author, state, story, seen, &out[i].len);
+            out[i].json = ch__splice(rec, keys[i].type == CH_TARGET_LISTING ? "seller" : "author", v.author, state,
+                                     story, seen, &out[i].len);
     }
 out:
     if (err != CH_OK)
