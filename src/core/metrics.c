@@ -1,9 +1,11 @@
 #include "core/metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/metrics_edge.h"
 
 static const double ch__buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -42,7 +44,10 @@ static struct {
     void (*fn)(ch_buf_t *out, void *arg);
     void *arg;
 } ch__renderers[CH_METRICS_MAX_RENDERERS];
-static size_t ch__nrenderers;
+/* Modules add their renderer lazily, from whichever thread first counts something, while
+ * another thread may render: slots are filled under a lock, then published by the count. */
+static _Atomic size_t ch__nrenderers;
+static pthread_mutex_t ch__renderers_mu = PTHREAD_MUTEX_INITIALIZER;
 static ch__named_t ch__purged[CH_METRICS_MAX_TABLES]; /* rows deleted by retention */
 static const char *const ch__backend_names[CH__BACKEND_COUNT] = {"db", "kv"};
 
@@ -147,10 +152,18 @@ void ch_metrics_consumer_oldest(const char *name, int64_t created_ms)
 
 int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg)
 {
-    if (ch__nrenderers == CH_METRICS_MAX_RENDERERS)
+    pthread_mutex_lock(&ch__renderers_mu);
+    size_t n = atomic_load_explicit(&ch__nrenderers, memory_order_relaxed);
+    if (n == CH_METRICS_MAX_RENDERERS) {
+        pthread_mutex_unlock(&ch__renderers_mu);
+        ch_log_error("metrics: more than %d renderers; a module's metrics are missing (raise CH_METRICS_MAX_RENDERERS)",
+                     CH_METRICS_MAX_RENDERERS);
         return -1;
-    ch__renderers[ch__nrenderers].fn = fn;
-    ch__renderers[ch__nrenderers++].arg = arg;
+    }
+    ch__renderers[n].fn = fn;
+    ch__renderers[n].arg = arg;
+    atomic_store_explicit(&ch__nrenderers, n + 1, memory_order_release);
+    pthread_mutex_unlock(&ch__renderers_mu);
     return 0;
 }
 
@@ -238,6 +251,7 @@ void ch_metrics_render(ch_buf_t *out)
                   "# HELP chorus_build_info Build information.\n# TYPE chorus_build_info gauge\n"
                   "chorus_build_info{version=\"%s\",revision=\"%s\"} 1\n",
                   CHORUS_VERSION, CHORUS_GIT_REV);
-    for (size_t i = 0; i < ch__nrenderers; i++)
+    size_t nrenderers = atomic_load_explicit(&ch__nrenderers, memory_order_acquire);
+    for (size_t i = 0; i < nrenderers; i++)
         ch__renderers[i].fn(out, ch__renderers[i].arg);
 }

@@ -11,7 +11,7 @@
 
 #define CH_METRICS_MAX_ROUTES 128
 #define CH_METRICS_MAX_CONSUMERS 16
-#define CH_METRICS_MAX_RENDERERS 8
+#define CH_METRICS_MAX_RENDERERS 32
 #define CH_METRICS_MAX_TABLES 8
 
 typedef enum { CH_BACKEND_DB, CH_BACKEND_KV, CH__BACKEND_COUNT } ch_backend_t;
@@ -46,7 +46,8 @@ void ch_metrics_reaction_queue_add(long delta);
 void ch_metrics_consumer_oldest(const char *name, int64_t created_ms);
 /** Adds a function that appends more exposition text at the end of every rendering (a
  * module's own gauges and counters); arg is borrowed for the life of the process. At most
- * CH_METRICS_MAX_RENDERERS; call before serving. Returns -1 when the table is full. */
+ * CH_METRICS_MAX_RENDERERS (thread-safe: modules add theirs at their first count). Returns -1,
+ * and logs an error, when the table is full. */
 int ch_metrics_add_renderer(void (*fn)(ch_buf_t *out, void *arg), void *arg);
 /** Counts rows deleted by a retention sweep from table (chorus_retention_purged_rows_total);
  * rows 0 makes the series exist. table must be a string literal (kept); at most
