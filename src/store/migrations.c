@@ -18,6 +18,7 @@ extern const char ch_migration_feed[];
 extern const char ch_migration_feed_sources[];
 extern const char ch_migration_presence_settings[];
 extern const char ch_migration_chat[];
+extern const char ch_migration_orders[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -97,6 +98,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {12, "feed_sources", ch_migration_feed_sources},
     {13, "presence_settings", ch_migration_presence_settings},
     {14, "chat", ch_migration_chat},
+    {16, "orders", ch_migration_orders},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);
