@@ -25,7 +25,9 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "store/bus.h"
+#include "store/clickhouse.h"
 #include "store/hcache.h"
+#include "store/stripe.h"
 #include "store/timeline.h"
 #include "svc/auth/passwords.h"
 #include "svc/context.h"
@@ -54,6 +56,9 @@
 #define CH_MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
 #define CH_PROFILE_CACHE_CAPACITY 65536
 #define CH_BOOTSTRAP_POLL_MS 100 /* how often main looks whether start-up finished */
+/* Stripe clients beyond one per worker thread (the worker role's market jobs). */
+#define CH_STRIPE_POOL_EXTRA 4
+#define CH_STRIPE_BACKOFF_BASE_MS 250 /* first retry of a Stripe request waits up to this */
 
 #if defined(__SANITIZE_ADDRESS__)
 /* LeakSanitizer hook: h2o keeps per-thread recycling free lists of buffers and pool chunks
@@ -287,6 +292,18 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         ch_log_error("cannot create the event bus (%s); WebSocket events are off", err);
     if (cfg->roles & CH_ROLE_GATEWAY)
         svc.gateway = ch_gateway_create(&svc);
+    /* Stripe (the marketplace): off without a secret key, then svc.stripe stays NULL (503). */
+    if (cfg->stripe_secret_key[0]) {
+        ch_clickhouse_global_init(); /* curl_global_init, once */
+        ch_stripe_config_t scfg = {.api_base = cfg->stripe_api,
+                                   .secret_key = cfg->stripe_secret_key,
+                                   .timeout_ms = cfg->stripe_timeout_ms,
+                                   .max_retries = (int)cfg->stripe_max_retries,
+                                   .backoff_base_ms = CH_STRIPE_BACKOFF_BASE_MS};
+        if (!(svc.stripe = ch_stripe_pool_create(&scfg, (size_t)cfg->workers + CH_STRIPE_POOL_EXTRA)))
+            ch_log_error("cannot create the Stripe clients (CHORUS_STRIPE_API %s); payments are off",
+                         cfg->stripe_api);
+    }
     ch_server_t *srv = ch_server_create(cfg, &svc, err, sizeof(err));
     ch_watchdog_t *wd = NULL; /* bounds the stop after SIGTERM */
     int rc = 1;
@@ -341,6 +358,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         _exit(rc);
     }
     ch_watchdog_stage(wd, "closing backends");
+    ch_stripe_pool_destroy(svc.stripe);
     ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();
     ch_profile_cache_destroy(svc.profiles);

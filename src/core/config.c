@@ -102,6 +102,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_STRIPE_MAX_RETRIES", "4", "marketplace: retries of a Stripe request on 429, 5xx or a network error (0-10)"},
     {"CHORUS_MARKET_FEE_BPS", "1000", "marketplace: platform fee in basis points of the price (0-5000)"},
     {"CHORUS_MARKET_AUTO_CONFIRM", "604800", "marketplace: seconds after shipping an order confirms itself without a dispute (1-7776000)"},
+    {"CHORUS_MARKET_ONBOARDING_URL", "https://localhost/seller/onboarding", "marketplace: the app page Stripe's onboarding returns to (?step=return) or sends an expired link to (?step=refresh), unless POST /v1/me/seller names its own"},
     {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that may use admin-only reads (?explain=1 on feeds)"},
 };
 
@@ -449,6 +450,12 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_MARKET_FEE_BPS", 0, 5000, &fee_bps, err, errlen) ||
         ch__env_int("CHORUS_MARKET_AUTO_CONFIRM", 1, 90LL * 86400, &auto_confirm, err, errlen))
         return -1;
+    snprintf(cfg->market_onboarding_url, sizeof(cfg->market_onboarding_url), "%s", "https://localhost/seller/onboarding");
+    if (ch__env_str("CHORUS_MARKET_ONBOARDING_URL", cfg->market_onboarding_url, sizeof(cfg->market_onboarding_url),
+                    err, errlen))
+        return -1;
+    if (strncmp(cfg->market_onboarding_url, "http://", 7) != 0 && strncmp(cfg->market_onboarding_url, "https://", 8) != 0)
+        return ch__fail(err, errlen, "CHORUS_MARKET_ONBOARDING_URL", cfg->market_onboarding_url, "an http(s) URL");
     if (strncmp(cfg->stripe_api, "http://", 7) != 0 && strncmp(cfg->stripe_api, "https://", 8) != 0)
         return ch__fail(err, errlen, "CHORUS_STRIPE_API", cfg->stripe_api, "http(s)://host[:port]");
     cfg->stripe_timeout_ms = stripe_timeout;

@@ -153,6 +153,7 @@ typedef struct {
     int64_t stripe_max_retries;      /* retries on 429/5xx/network errors */
     int64_t market_fee_bps;          /* platform fee, basis points of the price */
     int64_t market_auto_confirm_s;   /* a shipped order confirms itself after this without dispute */
+    char market_onboarding_url[512]; /* sellers' onboarding pages: Account Links return/refresh here */
     uint64_t admin_users[CH_MAX_ADMIN_USERS]; /* may ask ?explain=1 (until issue 15 brings roles) */
     size_t nadmin_users;
 } ch_config_t;

@@ -33,6 +33,8 @@ enum {
     /* with IDEMPOTENT: the body holds a "password" (never in the fingerprint) and the answer
      * tokens (never stored); a replay checks the password and gets new tokens (idem_call.h) */
     CH_ROUTE_IDEM_CREDENTIALS = 1u << 7,
+    /* the handler reads the raw body and the Stripe-Signature header (call->signature) */
+    CH_ROUTE_STRIPE_SIGNED = 1u << 8,
 };
 
 /** A route: data, one table in routes.c. */
@@ -56,6 +58,7 @@ struct ch_call {
     char request_id[CH_REQUEST_ID_MAX + 1];
     char client_ip[64];
     char *idempotency_key; /* NULL when absent */
+    char *signature;       /* Stripe-Signature (CH_ROUTE_STRIPE_SIGNED routes); NULL when absent */
     uint64_t user_id;      /* from the access token; 0 when anonymous */
     uint64_t session_id;
     /* ---- output ---- */

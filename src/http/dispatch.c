@@ -147,6 +147,7 @@ static void ch__free_call(ch__pending_t *p)
     free(c->query);
     free(c->body);
     free(c->idempotency_key);
+    free(c->signature);
     free(c->raw_out);
     json_decref(c->json);
     json_decref(c->out);
@@ -610,6 +611,11 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
             c->idempotency_key = ch_strndup(key->base, key->len);
     }
 
+    if (m.route->flags & CH_ROUTE_STRIPE_SIGNED) {
+        const h2o_iovec_t *sig = ch__header_str(req, H2O_STRLIT("stripe-signature"));
+        if (sig)
+            c->signature = ch_strndup(sig->base, sig->len);
+    }
     if ((m.route->flags & CH_ROUTE_PWHASH) && (c->err = ch_auth_password_admit(c->svc, &c->fault)) != CH_OK) {
         ch__render(p);
         ch__finish(p);

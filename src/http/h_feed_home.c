@@ -1,8 +1,9 @@
 /* GET /v1/feed/home and /v1/feed/reels: the ranked feeds (svc/feed/rank.h). ?explain=1 is
- * for admins (CHORUS_ADMIN_USERS, until issue 15 brings roles): others get 403. */
+ * for admins (the admin role, svc/auth/roles.h; CHORUS_ADMIN_USERS hold it): others get 403. */
 #include <string.h>
 
 #include "http/h_feed.h"
+#include "svc/auth/roles.h"
 #include "svc/feed/rank.h"
 
 /* A cursor longer than this is not one the API returned. */
@@ -23,7 +24,10 @@ static ch_err_t ch__feed(ch_call_t *call, ch_feed_kind_t kind)
     if (e && strcmp(e, "1") != 0 && strcmp(e, "0") != 0)
         return ch_fault(&call->fault, CH_EINVAL, "explain", "explain must be 0 or 1");
     if (e && strcmp(e, "1") == 0) {
-        if (!ch_config_is_admin(call->svc->cfg, call->user_id))
+        int admin = 0;
+        if ((err = ch_roles_has(call->svc, call->user_id, CH_USER_ROLE_ADMIN, &admin)) != CH_OK)
+            return ch_fault(&call->fault, err, NULL, "cannot read roles");
+        if (!admin)
             return ch_fault(&call->fault, CH_EFORBIDDEN, "explain", "explain is for admins");
         explain = 1;
     }

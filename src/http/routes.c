@@ -6,6 +6,7 @@
 #include "http/h_engage.h"
 #include "http/h_feed.h"
 #include "http/h_graph.h"
+#include "http/h_market.h"
 #include "http/h_notify.h"
 #include "http/h_presence.h"
 #include "http/handlers.h"
@@ -44,6 +45,7 @@ ch_route_t ch_routes[] = {
 #include "http/routes_feed.def"
 #include "http/routes_presence.def"
 #include "http/routes_chat.def"
+#include "http/routes_market.def"
 };
 
 const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);

@@ -18,6 +18,7 @@ extern const char ch_migration_feed[];
 extern const char ch_migration_feed_sources[];
 extern const char ch_migration_presence_settings[];
 extern const char ch_migration_chat[];
+extern const char ch_migration_market[];
 extern const char ch_migration_orders[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
@@ -98,6 +99,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {12, "feed_sources", ch_migration_feed_sources},
     {13, "presence_settings", ch_migration_presence_settings},
     {14, "chat", ch_migration_chat},
+    {15, "market", ch_migration_market},
     {16, "orders", ch_migration_orders},
 };
 

@@ -40,6 +40,8 @@ typedef struct {
     int attempts;        /* attempts made (1 + retries) */
     json_t *body;        /* the parsed answer (object or error object); caller json_decref()s; NULL if none */
     char request_id[64]; /* Stripe's Request-Id header of the last answer, "" if none */
+    int replayed;        /* the last answer carried Idempotent-Replayed: true (a retry of a POST
+                            that had landed, or a step resumed after a crash) */
 } ch_stripe_result_t;
 
 /** Makes a client; NULL when out of memory or the base URL is not http(s)://. Caller frees

@@ -41,17 +41,18 @@ static size_t ch__add_id(uint64_t *ids, size_t *n, uint64_t id)
     return (*n)++;
 }
 
-/* The item's text: "{" body ',"author":' summary ',"my_reaction":' kind [',"seen":' bool] "}";
- * a placeholder's body holds its "author": null, and it has no reaction of the viewer. */
-static char *ch__splice(const ch_item_record_t *rec, const ch_huser_t *author, const ch_hviewer_t *state, int story,
-                        int seen, size_t *len)
+/* The item's text: "{" body ',"author":' summary ',"my_reaction":' kind [',"seen":' bool] "}"
+ * (a listing's author is its "seller"); a placeholder's body holds its "author": null, and it
+ * has no reaction of the viewer. */
+static char *ch__splice(const ch_item_record_t *rec, const char *author_member, const ch_huser_t *author,
+                        const ch_hviewer_t *state, int story, int seen, size_t *len)
 {
     ch_buf_t b = CH_BUF_INIT;
     ch_buf_append(&b, "{", 1);
     ch_buf_append(&b, rec->body, rec->body_len);
     const char *sep = rec->body_len ? "," : "";
     if (!rec->placeholder) {
-        ch_buf_printf(&b, "%s\"author\":", sep);
+        ch_buf_printf(&b, "%s\"%s\":", sep, author_member);
         ch_buf_append(&b, author->summary, author->summary_len);
         sep = ",";
     }
@@ -167,7 +168,8 @@ ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
                                          .views = rec->views, .followers_only = rec->followers_only,
                                          .seen = seen, .muted = (v.rel & CH_HREL_MUTING) != 0};
         if (!(flags & CH_HYDRATE_FACTS_ONLY))
-            out[i].json = ch__splice(rec, v.author, state, story, seen, &out[i].len);
+            out[i].json = ch__splice(rec, keys[i].type == CH_TARGET_LISTING ? "seller" : "author", v.author, state,
+                                     story, seen, &out[i].len);
     }
 out:
     if (err != CH_OK)

@@ -27,6 +27,16 @@ static const char ch__sql_comment[] =
     " WHERE c.id = $3 AND c.deleted_at IS NULL AND" CH__ITEM_LIVE_AND_VISIBLE
     " AND" CH_GRAPH_SQL_NO_BLOCK("$1", "c.author_id");
 
+/* The rule of the target's type in the registry, on conn: its resolve (a type without one
+ * resolves nothing: not visible). */
+static ch_err_t ch__recheck_registry(ch_svc_t *svc, ch_db_conn_t *conn, const ch__reaction_op_t *op, int *visible)
+{
+    ch_target_t t;
+    ch_err_t err = ch_target_resolve(svc, conn, op->user_id, op->type, op->target_id, &t, NULL);
+    *visible = err == CH_OK;
+    return err == CH_ENOTFOUND ? CH_OK : err;
+}
+
 ch_err_t ch__reactions_recheck(ch_svc_t *svc, ch_db_conn_t *conn, const ch__reaction_op_t *op, int *visible)
 {
     ch_db_rows_t *rows = NULL;
@@ -43,10 +53,13 @@ ch_err_t ch__reactions_recheck(ch_svc_t *svc, ch_db_conn_t *conn, const ch__reac
     case CH_TARGET_COMMENT:
         err = ch_sql_on(svc, conn, ch__sql_comment, p, CH_NPARAMS(p) - 1, &rows, NULL);
         break;
-    default: /* no other type resolves (target.c) */
-        return CH_OK;
+    default: /* another domain's type: its registered rule (svc/common/items.h) */
+        return ch__recheck_registry(svc, conn, op, visible);
     }
     *visible = err == CH_OK && ch_db_rows_count(rows) > 0;
     ch_db_rows_free(rows);
+    /* A comment on an item of another table (a listing): the statement joins items only. */
+    if (err == CH_OK && !*visible && op->type == CH_TARGET_COMMENT)
+        return ch__recheck_registry(svc, conn, op, visible);
     return err;
 }

@@ -35,9 +35,9 @@
 #define CH_LISTING_PRICE_MAX 1000000000000LL
 /* Bytes a title may take in UTF-8 (each code point at most 4 bytes), plus the NUL. */
 #define CH_LISTING_TITLE_BYTES (CH_LISTING_TITLE_MAX * 4 + 1)
-/* Page size of GET /v1/users/{id}/listings. */
+/* Page sizes of GET /v1/users/{id}/listings (?limit, as every page: 1..100). */
 #define CH_LISTING_PAGE_DEFAULT 20
-#define CH_LISTING_PAGE_MAX 50
+#define CH_LISTING_PAGE_MAX 100
 
 /** The states of a listing; API names "active", "reserved", "sold", "removed". */
 typedef enum {
@@ -89,33 +89,41 @@ ch_err_t ch_listing_release(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t listing_
  * another order, removed: nothing changed); CH_ENOTFOUND when there is no such listing. */
 ch_err_t ch_listing_mark_sold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t listing_id, uint64_t order_id);
 
+/** Forgets the listing's cached record (the hydration cache, svc/common/hydrate.h). Call it
+ * after committing a transaction in which reserve, release or mark_sold returned CH_OK:
+ * those forget it at once too, but a reader may cache the old state again before the
+ * caller's commit. */
+void ch_listing_forget(ch_svc_t *svc, uint64_t listing_id);
+
 /* ---- the API (http/h_market_listings.c) ---------------------------------------------- */
 
 /** Validates a create body (brd/market.md: title, description, price {amount, currency},
- * category, condition, photos, location) and stores an active listing of seller. Bad input
- * is CH_EINVAL naming the field ("photos[2]", "price.currency") and stores nothing;
- * CH_ESELLERNOTENABLED when seller has no seller account with charges enabled. *out
- * receives the listing as its seller sees it (caller owns it). */
-ch_err_t ch_listing_create(ch_svc_t *svc, uint64_t seller, const json_t *body, json_t **out, ch_fault_t *f);
-/** The listing as viewer sees it (seller summary, counts, my_reaction, state);
- * CH_ENOTFOUND when it does not exist, was removed (unless viewer is its seller) or a
- * block stands between viewer and its seller. *out is the caller's. */
-ch_err_t ch_listing_get(ch_svc_t *svc, uint64_t viewer, uint64_t id, json_t **out, ch_fault_t *f);
+ * category, condition, photos, location) and stores an active listing of seller, with its
+ * outbox event. Bad input is CH_EINVAL naming the field ("photos[2]", "price.currency") and
+ * stores nothing; CH_ESELLERNOTENABLED when seller has no seller account with charges
+ * enabled. *out receives the listing as its seller sees it, as JSON text (malloc'd, caller
+ * frees). */
+ch_err_t ch_listing_create(ch_svc_t *svc, uint64_t seller, json_t *body, char **out, ch_fault_t *f);
+/** The listing as viewer sees it (seller summary, counts, my_reaction, state), through the
+ * hydration layer: JSON text (malloc'd, caller frees). CH_ENOTFOUND when it does not exist,
+ * was removed, or the viewer may not see its seller's content (a block either way, a
+ * private seller not followed). */
+ch_err_t ch_listing_get(ch_svc_t *svc, uint64_t viewer, uint64_t id, char **out, ch_fault_t *f);
 /** Changes the given fields of viewer's own listing (the create fields, each optional, at
- * least one). CH_ENOTFOUND as in ch_listing_get, CH_EFORBIDDEN when it is someone else's,
- * CH_ECONFLICT when it is reserved, sold or removed, CH_EINVAL for a bad value (nothing
- * changed). *out receives the edited listing. */
-ch_err_t ch_listing_edit(ch_svc_t *svc, uint64_t viewer, uint64_t id, const json_t *body, json_t **out,
-                         ch_fault_t *f);
-/** Marks viewer's own listing removed (it leaves every read path but its seller's).
- * CH_ENOTFOUND / CH_EFORBIDDEN as in ch_listing_edit, CH_ECONFLICT when it is reserved or
- * sold; removing a removed listing is CH_OK. */
+ * least one, none null). CH_ENOTFOUND as in ch_listing_get, CH_EFORBIDDEN when it is
+ * someone else's, CH_ECONFLICT when it is reserved or sold, CH_EINVAL for a bad value
+ * (nothing changed). *out receives the edited listing as in ch_listing_get. */
+ch_err_t ch_listing_edit(ch_svc_t *svc, uint64_t viewer, uint64_t id, json_t *body, char **out, ch_fault_t *f);
+/** Marks viewer's own listing removed: it leaves every read path, its seller's included
+ * (a deletion; orders still read it with ch_listing_load_for_order). CH_ENOTFOUND /
+ * CH_EFORBIDDEN as in ch_listing_edit, CH_ECONFLICT when it is reserved (an order holds
+ * it); a sold listing may be removed. */
 ch_err_t ch_listing_remove(ch_svc_t *svc, uint64_t viewer, uint64_t id, ch_fault_t *f);
 /** One page of seller's listings as viewer sees them, newest first: ids below `before` (0 =
- * from the newest), at most limit. Others see active, reserved and sold listings; the seller
- * sees the removed ones too. *out is {items, next_cursor} (caller owns it). CH_ENOTFOUND
- * when no such user or a block stands between them. */
-ch_err_t ch_listing_page(ch_svc_t *svc, uint64_t viewer, uint64_t seller, int limit, uint64_t before, json_t **out,
+ * from the newest), at most limit: active, reserved and sold ones (removed ones are gone).
+ * *out is {items, next_cursor} as JSON text (malloc'd, caller frees). CH_ENOTFOUND when
+ * the viewer may not see the seller's content (no such user, a block, private). */
+ch_err_t ch_listing_page(ch_svc_t *svc, uint64_t viewer, uint64_t seller, int limit, uint64_t before, char **out,
                          ch_fault_t *f);
 
 /** Registers listings in the item-type registry (svc/common/items.h): resolve for

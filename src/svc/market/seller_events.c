@@ -1,0 +1,31 @@
+/* account.updated (webhook_handlers_sellers.h): the seller row follows the newest event. */
+#include "core/clock.h"
+#include "svc/common/sql.h"
+#include "svc/market/seller_int.h"
+#include "svc/market/webhook_handlers_sellers.h"
+
+ch_err_t ch_seller_on_account_updated(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *event)
+{
+    const char *event_id = json_string_value(json_object_get(event, "id"));
+    json_int_t created = json_integer_value(json_object_get(event, "created"));
+    const json_t *account = json_object_get(json_object_get(event, "data"), "object");
+    ch__seller_state_t st;
+    if (!event_id || !ch__seller_state_from(account, &st))
+        return CH_OK; /* not an account: nothing this handler can apply */
+    /* The compare is in the statement: two deliveries racing on PostgreSQL serialise on the
+     * row, and the later one finds the newer event already there. */
+    ch_db_param_t p[] = {CH_DB_P_TEXT(st.account_id),      CH_DB_P_INT(st.charges_enabled),
+                         CH_DB_P_INT(st.payouts_enabled),  CH_DB_P_TEXT(st.requirements),
+                         CH_DB_P_TEXT(st.disabled_reason), CH_DB_P_TEXT(st.payout_schedule),
+                         CH_DB_P_INT(ch_now_ms()),         CH_DB_P_INT(created),
+                         CH_DB_P_TEXT(event_id)};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "UPDATE sellers SET charges_enabled = $2, payouts_enabled = $3, requirements = $4,"
+                             " disabled_reason = $5, payout_schedule = COALESCE($6, payout_schedule),"
+                             " updated_at = $7, event_created = $8, event_id = $9"
+                             " WHERE stripe_account_id = $1 AND (event_created < $8 OR"
+                             " (event_created = $8 AND event_id < $9))",
+                             p, CH_NPARAMS(p), NULL, NULL);
+    ch__seller_state_clear(&st);
+    return err;
+}
