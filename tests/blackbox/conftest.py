@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+import stripe_double as stripe_double_mod
 from client import Client
 
 try:  # Debian's python3-psycopg2 (scripts/deps.sh test): one connection instead of a psql per call
@@ -46,6 +47,8 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
 _STDERR_FILES = []  # every chorusd stderr file of this session, checked at the end
+# The session's Stripe test double (stripe_double.py) and the settings every chorusd gets.
+_STRIPE = {"double": None, "error": None, "env": {}}
 _lock = threading.Lock()
 
 
@@ -110,6 +113,7 @@ def base_env():
         "CHORUS_LOG_LEVEL": "warn",
         "CHORUS_THREADS": "2",
     })
+    env.update(_STRIPE["env"])  # CHORUS_STRIPE_* pointing at the session's Stripe double
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
     return env
@@ -744,7 +748,56 @@ def workdir():
 
 
 @pytest.fixture(scope="session")
-def backends(workdir):
+def _stripe_session(workdir):
+    """Starts the Stripe test double once per session, before any chorusd (each gets its
+    settings through base_env()); at the end, any spec violation it recorded fails the
+    session. Without node or ../shared/specs/stripe the double is off and the tests that
+    need it skip (fail under CHORUS_CONTRACT=require, as `make test` runs)."""
+    why = stripe_double_mod.missing_requirements()
+    if why:
+        _STRIPE["error"] = why
+        yield
+        return
+    d = stripe_double_mod.StripeDouble(workdir)
+    try:
+        d.start()
+    except AssertionError as e:
+        _STRIPE["error"] = str(e)
+        yield
+        return
+    _STRIPE.update(double=d, env=d.chorus_env())
+    yield
+    try:
+        left = d.violations()
+    except Exception as e:  # the double died: say so
+        left = [{"message": f"the Stripe double did not answer at the end: {e}"}]
+    with _timed("stopping the Stripe double"):
+        d.stop()
+    if left:
+        lines = [f"{v.get('method', '')} {v.get('path', '')}: {v.get('message')} (param {v.get('param')}; "
+                 f"params {json.dumps(v.get('params'))[:300]})" for v in left[:20]]
+        _SESSION_ERRORS.append(f"the Stripe double recorded {len(left)} request(s) that break Stripe's spec "
+                               f"(tests/stripe_double, log {d.log_path}):\n" + "\n".join(lines))
+    if "BUG" in d.log():
+        _SESSION_ERRORS.append(f"the Stripe double failed on a request (a bug of the double): {d.log_path}")
+
+
+@pytest.fixture
+def stripe_double(_stripe_session):
+    """The session's Stripe test double (stripe_double.StripeDouble: .url, .secret_key,
+    .webhook_secret and the /_double control calls). Faults left by an earlier test are
+    cleared; objects, events and webhook settings stay until a test calls reset()."""
+    d = _STRIPE["double"]
+    if d is None:
+        if os.environ.get("CHORUS_CONTRACT") == "require":
+            pytest.fail(f"the Stripe double is not running: {_STRIPE['error']}", pytrace=False)
+        pytest.skip(f"the Stripe double is not running: {_STRIPE['error']}")
+    d.clear_faults()
+    return d
+
+
+@pytest.fixture(scope="session")
+def backends(workdir, _stripe_session):
     b = Backends(workdir)
     try:
         b.start()

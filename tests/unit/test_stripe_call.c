@@ -457,6 +457,69 @@ static void test_pool_bounded(void **state)
     ch_stripe_pool_destroy(NULL);
 }
 
+/* Against a Stripe-compatible server when CHORUS_TEST_STRIPE_API and CHORUS_TEST_STRIPE_KEY
+ * are set (tests/blackbox/test_stripe_double.py runs this binary against the test double,
+ * which checks every request against Stripe's OpenAPI spec); skipped otherwise. */
+static void test_against_stripe_double(void **state)
+{
+    const char *api = getenv("CHORUS_TEST_STRIPE_API"), *key = getenv("CHORUS_TEST_STRIPE_KEY");
+    if (!api || !key) {
+        skip();
+        return;
+    }
+    ch_stripe_config_t cfg = {.api_base = api, .secret_key = key, .timeout_ms = 10000, .max_retries = 2,
+                              .backoff_base_ms = 10};
+    ch_stripe_t *s = ch_stripe_create(&cfg);
+    assert_non_null(s);
+    char idem[64];
+    snprintf(idem, sizeof(idem), "unit-%lld-pi", (long long)ch_now_ms());
+    json_t *params = json_pack("{s:i, s:s, s:s, s:{s:s, s:s}, s:{s:b}, s:[s]}", "amount", 2500, "currency", "eur",
+                               "transfer_group", "unit-order", "metadata", "order_id", "42", "note", "a b&c=d/é",
+                               "automatic_payment_methods", "enabled", 1, "expand", "latest_charge");
+    ch_stripe_result_t res;
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/payment_intents", params, idem, NULL, &res), CH_OK);
+    assert_int_equal(res.replayed, 0);
+    assert_true(strncmp(res.request_id, "req_", 4) == 0);
+    json_t *meta = json_object_get(res.body, "metadata");
+    assert_string_equal(json_string_value(json_object_get(meta, "note")), "a b&c=d/é");
+    char id[128];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(res.body, "id")));
+    ch_stripe_result_clear(&res);
+    /* the same step again (a retry after a crash): Stripe's first answer, replayed */
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/payment_intents", params, idem, NULL, &res), CH_OK);
+    assert_int_equal(res.replayed, 1);
+    assert_string_equal(json_string_value(json_object_get(res.body, "id")), id);
+    ch_stripe_result_clear(&res);
+    /* the key with other params: a caller's bug, told apart from a refusal */
+    json_object_set_new(params, "amount", json_integer(2600));
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/payment_intents", params, idem, NULL, &res), CH_ECONFLICT);
+    ch_stripe_result_clear(&res);
+    /* a GET with an expansion and a nested range in the query */
+    char path[192];
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s", id);
+    json_t *q = json_pack("{s:[s]}", "expand", "latest_charge");
+    assert_int_equal(ch_stripe_call(s, "GET", path, q, NULL, NULL, &res), CH_OK);
+    assert_string_equal(json_string_value(json_object_get(res.body, "status")), "requires_payment_method");
+    ch_stripe_result_clear(&res);
+    json_decref(q);
+    q = json_pack("{s:{s:i}, s:i, s:s}", "created", "gte", 0, "limit", 100, "type", "charge");
+    assert_int_equal(ch_stripe_call(s, "GET", "/v1/balance_transactions", q, NULL, NULL, &res), CH_OK);
+    assert_string_equal(json_string_value(json_object_get(res.body, "object")), "list");
+    ch_stripe_result_clear(&res);
+    /* Stripe's refusals: a missing object (404) and a refund of nothing */
+    assert_int_equal(ch_stripe_call(s, "GET", "/v1/transfers/tr_none", NULL, NULL, NULL, &res), CH_EINVAL);
+    assert_int_equal(res.status, 404);
+    ch_stripe_result_clear(&res);
+    json_t *refund = json_pack("{s:s}", "payment_intent", id);
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/refunds", refund, "unit-refund", "acct_unit", &res), CH_EINVAL);
+    assert_int_equal(res.status, 400);
+    ch_stripe_result_clear(&res);
+    json_decref(refund);
+    json_decref(q);
+    json_decref(params);
+    ch_stripe_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_answer_too_large),
         cmocka_unit_test(test_create_refuses),
         cmocka_unit_test(test_pool_bounded),
+        cmocka_unit_test(test_against_stripe_double),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
