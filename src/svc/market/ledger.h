@@ -24,6 +24,9 @@
 #define CH_LEDGER_FEE_REVENUE "revenue:platform_fees"
 #define CH_LEDGER_STRIPE_FEES "expense:stripe_fees"
 #define CH_LEDGER_DISPUTE_LOSSES "expense:dispute_losses"
+/* Funds Stripe withdrew for an open dispute: back on the balance if it is won, a loss (or
+ * the buyer's money out of escrow) if it is lost. */
+#define CH_LEDGER_DISPUTED_FUNDS "asset:disputed_funds"
 
 /** Most entries of one transaction. */
 #define CH_LEDGER_MAX_ENTRIES 16

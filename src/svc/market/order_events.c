@@ -59,6 +59,7 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *obj, 
         }
         if (err)
             return err;
+        o.event_obj = obj;
         if (ev == CH_ORDER_EV_PAID && !o.charge_id[0])
             snprintf(o.charge_id, sizeof(o.charge_id), "%s", ch__ref(obj, "latest_charge"));
         if (ev == CH_ORDER_EV_DISPUTE_OPENED || ev == CH_ORDER_EV_DISPUTE_WON || ev == CH_ORDER_EV_DISPUTE_LOST) {

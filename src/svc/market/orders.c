@@ -162,12 +162,73 @@ static ch_err_t ch__post_refunded(ch_svc_t *svc, ch_db_conn_t *conn, const ch_or
     return ch__post(svc, conn, o, "refund", e, 2);
 }
 
-/* A lost dispute took the amount back out of the platform's balance: from escrow when the
- * seller was not paid yet, else a loss (the transfer's reversal recovers part of it). */
+/* Sums over the balance transactions of a dispute object (the webhook's; Stripe lists the
+ * withdrawal, and the reinstatement once won): amounts below zero (withdrawn) or above. */
+static void ch__dispute_sums(const ch_order_t *o, int withdrawn, int64_t *amount, int64_t *fee)
+{
+    size_t i;
+    const json_t *bt, *bts = o->event_obj ? json_object_get(o->event_obj, "balance_transactions") : NULL;
+    *amount = *fee = 0;
+    json_array_foreach(bts, i, bt)
+    {
+        int64_t a = json_integer_value(json_object_get(bt, "amount"));
+        if ((withdrawn && a < 0) || (!withdrawn && a > 0)) {
+            *amount += a;
+            *fee += json_integer_value(json_object_get(bt, "fee"));
+        }
+    }
+    if (!bts) /* an object without them: the whole amount, no fee known */
+        *amount = withdrawn ? -o->amount : o->amount;
+}
+
+/* Stripe withdrew the disputed amount and its dispute fee from the platform's balance. */
+static ch_err_t ch__post_dispute_opened(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o)
+{
+    int64_t amount, fee;
+    ch__dispute_sums(o, 1, &amount, &fee);
+    if (!amount && !fee)
+        return CH_OK;
+    const char *ref = o->dispute_id[0] ? o->dispute_id : NULL;
+    ch_ledger_entry_t e[3] = {{CH_LEDGER_STRIPE_BALANCE, amount - fee, ref}};
+    size_t n = 1;
+    if (amount)
+        e[n++] = (ch_ledger_entry_t){CH_LEDGER_DISPUTED_FUNDS, -amount, NULL};
+    if (fee)
+        e[n++] = (ch_ledger_entry_t){CH_LEDGER_STRIPE_FEES, fee, NULL};
+    return ch__post(svc, conn, o, "dispute_withdrawn", e, n);
+}
+
+/* A won dispute: Stripe put the amount back (the fee stays spent). */
+static ch_err_t ch__post_dispute_won(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o)
+{
+    int64_t amount, fee;
+    ch__dispute_sums(o, 0, &amount, &fee);
+    if (!amount)
+        return CH_OK;
+    ch_ledger_entry_t e[] = {{CH_LEDGER_STRIPE_BALANCE, amount - fee, o->dispute_id[0] ? o->dispute_id : NULL},
+                             {CH_LEDGER_DISPUTED_FUNDS, -(amount - fee), NULL}};
+    return ch__post(svc, conn, o, "dispute_reinstated", e, 2);
+}
+
+/* A lost dispute: the withdrawn amount went to the buyer: out of escrow when the seller was
+ * not paid yet, else a loss (the transfer's reversal recovers part of it). */
 static ch_err_t ch__post_dispute_lost(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o)
 {
-    ch_ledger_entry_t e[] = {{o->transfer_id[0] ? CH_LEDGER_DISPUTE_LOSSES : CH_LEDGER_ESCROW, o->amount, NULL},
-                             {CH_LEDGER_STRIPE_BALANCE, -o->amount, o->dispute_id[0] ? o->dispute_id : NULL}};
+    ch_db_rows_t *rows = NULL;
+    char ref[96];
+    snprintf(ref, sizeof(ref), "order:%llu:dispute_withdrawn", (unsigned long long)o->id);
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ref), CH_DB_P_TEXT(CH_LEDGER_DISPUTED_FUNDS)};
+    /* What the opening booked as held (nothing when Stripe told no amount). */
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e JOIN ledger_transactions t"
+                             " ON t.id = e.txn_id WHERE t.ref = $1 AND e.account = $2",
+                             p, 2, &rows, NULL);
+    int64_t held = err == CH_OK && ch_db_rows_count(rows) ? ch_db_rows_int(rows, 0, 0) : 0;
+    ch_db_rows_free(rows);
+    if (err || !held)
+        return err;
+    ch_ledger_entry_t e[] = {{o->transfer_id[0] ? CH_LEDGER_DISPUTE_LOSSES : CH_LEDGER_ESCROW, held, NULL},
+                             {CH_LEDGER_DISPUTED_FUNDS, -held, NULL}};
     return ch__post(svc, conn, o, "dispute_lost", e, 2);
 }
 
@@ -212,9 +273,12 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
 {
     int64_t now = ch_now_ms();
     ch_err_t err = CH_OK;
-    if (from == CH_ORDER_DISPUTED && o->state != CH_ORDER_DISPUTE_LOST) /* won: back where it was */
-        return o->state == CH_ORDER_TRANSFERRING ? ch_market_job_rearm(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, now)
-                                                 : CH_OK;
+    if (from == CH_ORDER_DISPUTED && o->state != CH_ORDER_DISPUTE_LOST) { /* won: back where it was */
+        err = ch__post_dispute_won(svc, conn, o);
+        if (err == CH_OK && o->state == CH_ORDER_TRANSFERRING)
+            err = ch_market_job_rearm(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, now);
+        return err;
+    }
     switch (o->state) {
     case CH_ORDER_PAID:
         err = ch__post_paid(svc, conn, o);
@@ -249,7 +313,8 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
     case CH_ORDER_CANCELED:
         return o->payment_intent_id[0] ? ch__job(svc, conn, o, CH_ORDER_STEP_CANCEL_PI, now) : CH_OK;
     case CH_ORDER_DISPUTED:
-        return ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, NULL);
+        err = ch__post_dispute_opened(svc, conn, o);
+        return err ? err : ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, NULL);
     case CH_ORDER_DISPUTE_LOST:
         err = ch__post_dispute_lost(svc, conn, o);
         if (err == CH_OK && o->transfer_id[0]) /* recover what the seller was paid */

@@ -59,6 +59,7 @@ typedef struct {
     char refund_id[CH_ORDER_STRIPE_ID_MAX];
     char dispute_id[CH_ORDER_STRIPE_ID_MAX];
     int64_t shipped_at, auto_confirm_at, created_at, updated_at; /* 0: not set */
+    const json_t *event_obj; /* while a webhook is applied: its data.object (borrowed); else NULL */
 } ch_order_t;
 
 /** The fee of amount at bps basis points, rounded down (pure). */
