@@ -86,6 +86,28 @@ def test_kill_after_the_order_row_before_the_payment_intent_is_stored(shop):
     t.join(5)
 
 
+def test_payment_before_the_payment_intent_is_stored_then_refund(shop):
+    srv, double, seller, listing, buyer, admin = shop
+    double.fault("/v1/payment_intents", method="POST", timeout_ms=20000, after_effect=True)
+    t = threading.Thread(target=lambda: _swallow(lambda: create_order(buyer, listing["id"])), daemon=True)
+    t.start()
+    wait_request(double, "/v1/payment_intents", key_suffix=":payment_intent")
+    restart(srv, double, seller, buyer, admin)
+    double.clear_faults()
+    # The buyer pays (the client got the secret some other way, or Stripe retried) before
+    # the job stored the PaymentIntent: the webhook finds the order by its metadata.
+    order_id = buyer.get("/v1/orders").json["items"][0]["id"]
+    pi = double.summary(order_id)["payment_intents"][0]["id"]
+    double.succeed(pi)
+    o = wait_state(buyer, order_id, "paid")
+    assert o["payment_intent_id"] == pi
+    buyer.post(f"/v1/orders/{order_id}/cancel")
+    wait_state(buyer, order_id, "refunded", timeout=40)
+    assert_stripe_once(double, order_id, transfers=(0,), refunds=1)
+    assert_balanced(admin)
+    t.join(5)
+
+
 def _swallow(fn):
     try:
         fn()

@@ -60,6 +60,10 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *obj, 
         if (err)
             return err;
         o.event_obj = obj;
+        if (by_pi && !o.payment_intent_id[0]) { /* found by metadata: the id was not stored yet */
+            snprintf(o.payment_intent_id, sizeof(o.payment_intent_id), "%s", ch__str(obj, "id"));
+            snprintf(o.client_secret, sizeof(o.client_secret), "%s", ch__str(obj, "client_secret"));
+        }
         if (ev == CH_ORDER_EV_PAID && !o.charge_id[0])
             snprintf(o.charge_id, sizeof(o.charge_id), "%s", ch__ref(obj, "latest_charge"));
         if (ev == CH_ORDER_EV_DISPUTE_OPENED || ev == CH_ORDER_EV_DISPUTE_WON || ev == CH_ORDER_EV_DISPUTE_LOST) {

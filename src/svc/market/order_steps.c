@@ -48,8 +48,10 @@ static const char *ch__str(const json_t *obj, const char *name)
 
 static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
 {
-    if (o->payment_intent_id[0] || (o->state != CH_ORDER_PENDING_PAYMENT && o->state != CH_ORDER_PAYMENT_FAILED))
-        return ch__done(svc, job); /* made already, or canceled before it was */
+    if (o->payment_intent_id[0] || o->state == CH_ORDER_CANCELED)
+        return ch__done(svc, job); /* stored already, or canceled before it was made */
+    /* Otherwise make it, or (made before a crash, even paid since) get Stripe's first answer
+     * again by the same key, and store its id. */
     char key[96], id[CH_ID_STR_LEN];
     ch__key(key, sizeof(key), o->id, job->step);
     ch_id_format(o->id, id);

@@ -247,12 +247,17 @@ static ch_err_t ch__cas(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch_ord
                          CH_DB_P_TEXT(o->dispute_id[0] ? o->dispute_id : NULL),
                          o->shipped_at ? CH_DB_P_INT(o->shipped_at) : CH_DB_P_NULL,
                          o->auto_confirm_at ? CH_DB_P_INT(o->auto_confirm_at) : CH_DB_P_NULL,
-                         CH_DB_P_INT(now)};
+                         CH_DB_P_INT(now),
+                         CH_DB_P_TEXT(o->payment_intent_id[0] ? o->payment_intent_id : NULL),
+                         CH_DB_P_TEXT(o->client_secret[0] ? o->client_secret : NULL)};
+    /* The PaymentIntent's id comes with its webhook too: a payment that arrives before the
+     * request (or job) stored the id (a crash in between) stores it here. */
     ch_err_t err = ch_sql_on(svc, conn,
                              "UPDATE orders SET state = $3, prev_state = $4, charge_id = COALESCE(charge_id, $5),"
                              " transfer_id = COALESCE(transfer_id, $6), refund_id = COALESCE(refund_id, $7),"
                              " dispute_id = COALESCE($8, dispute_id), shipped_at = $9, auto_confirm_at = $10,"
-                             " updated_at = $11 WHERE id = $1 AND state = $2",
+                             " updated_at = $11, payment_intent_id = COALESCE(payment_intent_id, $12),"
+                             " client_secret = COALESCE(client_secret, $13) WHERE id = $1 AND state = $2",
                              p, CH_NPARAMS(p), NULL, &changes);
     if (err)
         return err;
