@@ -13,8 +13,11 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "store/db.h"
 #include "store/stripe.h"
+#include "store/stripe_metrics.h"
 
 /* An answer larger than this is refused (Stripe's objects are a few KiB; a list page of 100
  * a few hundred). */
@@ -50,6 +53,7 @@ ch_stripe_t *ch_stripe_create(const ch_stripe_config_t *cfg)
         (strncmp(cfg->api_base, "http://", 7) != 0 && strncmp(cfg->api_base, "https://", 8) != 0) ||
         strpbrk(cfg->secret_key, "\r\n") || sodium_init() < 0)
         return NULL;
+    ch__stripe_metrics_init();
     ch_stripe_t *s = ch_calloc(1, sizeof(*s));
     s->curl = curl_easy_init();
     if (!s->curl) {
@@ -215,7 +219,23 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
     CURL *c = s->curl;
     ch__answer_t a;
     ch_err_t err = CH_EUNAVAILABLE;
+    /* The thread's deadline (a request's, or the graceful stop's: store/db.h) bounds the
+     * whole call: attempts are shortened to it, and no retry starts that could not end
+     * before it. */
+    int64_t deadline = ch_db_deadline();
     for (int attempt = 1;; attempt++) {
+        int64_t timeout = s->timeout_ms;
+        if (deadline) {
+            int64_t left = deadline - ch_mono_ms();
+            if (left <= 0) {
+                ch_log(CH_LOG_WARN, "stripe: %s %s: the deadline passed before attempt %d", method, path, attempt);
+                ch__stripe_metrics_deadline();
+                err = CH_EUNAVAILABLE;
+                break;
+            }
+            if (left < timeout)
+                timeout = left;
+        }
         memset(&a, 0, sizeof(a));
         a.should_retry = -1;
         a.retry_after_ms = -1;
@@ -234,10 +254,9 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ch__on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                         (long)(s->timeout_ms < CH__STRIPE_CONNECT_TIMEOUT_MS ? s->timeout_ms
-                                                                              : CH__STRIPE_CONNECT_TIMEOUT_MS));
+                         (long)(timeout < CH__STRIPE_CONNECT_TIMEOUT_MS ? timeout : CH__STRIPE_CONNECT_TIMEOUT_MS));
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         CURLcode rc = curl_easy_perform(c);
@@ -251,6 +270,8 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
 
         int retry;
         if (a.too_large) {
+            json_decref(res->body);
+            res->body = NULL;
             ch_log(CH_LOG_ERROR, "stripe: %s %s: answer larger than %u bytes", method, path, CH__STRIPE_ANSWER_MAX);
             err = CH_EINTERNAL;
             retry = 0;
@@ -286,6 +307,11 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
         if (!retry || attempt > s->max_retries)
             break;
         int64_t wait = ch__backoff_ms(s, attempt, a.retry_after_ms);
+        if (deadline && ch_mono_ms() + wait >= deadline) {
+            ch_log(CH_LOG_WARN, "stripe: %s %s: no retry, the deadline comes first (HTTP %ld)", method, path, status);
+            ch__stripe_metrics_deadline();
+            break;
+        }
         ch_log(CH_LOG_INFO, "stripe: %s %s: HTTP %ld, retry %d in %lld ms", method, path, status, attempt,
                (long long)wait);
         ch__sleep_ms(wait);
@@ -293,6 +319,7 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
     if (err == CH_EUNAVAILABLE)
         ch_log(CH_LOG_WARN, "stripe: %s %s: unavailable after %d attempt(s) (last HTTP %d)", method, path,
                res->attempts, res->status);
+    ch__stripe_metrics_call(err, res->attempts > 1 ? res->attempts - 1 : 0);
     curl_slist_free_all(h);
     ch_buf_clear(&url);
     ch_buf_clear(&idem);

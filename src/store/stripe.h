@@ -66,8 +66,17 @@ char *ch_stripe_form_encode(const json_t *params);
  *   CH_EINVAL      400/402/404 and other 4xx: Stripe refused (res->body has its error);
  *   CH_ECONFLICT   409 after the retries (an idempotent request still in progress, or a
  *                  key reused with other parameters);
- *   CH_EUNAVAILABLE network errors, timeouts, 429 and 5xx after the retries;
- *   CH_EINTERNAL   401/403 (a wrong key: configuration), an unparsable answer. */
+ *   CH_EUNAVAILABLE network errors, timeouts, 429 and 5xx after the retries, or the calling
+ *                  thread's deadline (store/db.h ch_db_deadline: the request's, or the
+ *                  graceful stop's) reached: attempts are shortened to it and no retry
+ *                  starts that would wait past it. res->status 0 means no answer came: a
+ *                  POST may or may not have taken effect (retry it with the same key);
+ *   CH_EINTERNAL   401/403 (a wrong key: configuration), an unparsable or too large
+ *                  answer, or a caller's mistake (bad method or path, a POST without a
+ *                  key or a key that is too long or not printable ASCII, a real number in
+ *                  params); nothing is sent for a caller's mistake.
+ * A 400 whose error type is idempotency_error (the key was used with other params) is
+ * CH_ECONFLICT, not CH_EINVAL. Counters: chorus_stripe_* on /metrics. */
 ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, const json_t *params,
                         const char *idempotency_key, const char *stripe_account, ch_stripe_result_t *res);
 /** Frees what a result holds and zeroes it. */

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "store/stripe.h"
+#include "store/stripe_metrics.h"
 
 struct ch_stripe_pool {
     pthread_mutex_t mu;
@@ -83,6 +84,8 @@ ch_stripe_t *ch_stripe_pool_acquire(ch_stripe_pool_t *pool, int64_t wait_ms)
             break;
     }
     pthread_mutex_unlock(&pool->mu);
+    if (!s)
+        ch__stripe_metrics_pool_empty();
     return s;
 }
 

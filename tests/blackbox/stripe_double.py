@@ -219,11 +219,13 @@ class StripeDouble:
         the session's check at the end reads them)."""
         return self.control("POST", "/_double/reset")
 
-    def webhooks(self, url, secret=None, duplicate=False, reverse=False, hold=False, timestamp_offset_s=0):
+    def webhooks(self, url, secret=None, duplicate=False, reverse=False, hold=False, timestamp_offset_s=0,
+                 retries=3):
         """Where events go from now on; secret (a string or a list: one v1 per secret)
-        defaults to .webhook_secret."""
+        defaults to .webhook_secret; a non-2xx answer or an error is retried `retries`
+        times (100 ms, doubling)."""
         body = {"url": url, "duplicate": duplicate, "reverse": reverse, "hold": hold,
-                "timestamp_offset_s": timestamp_offset_s}
+                "timestamp_offset_s": timestamp_offset_s, "retries": retries}
         if secret is not None:
             body["secret"] = secret
         return self.control("POST", "/_double/webhooks", body)
@@ -231,6 +233,11 @@ class StripeDouble:
     def flush(self):
         """Delivers the held events (newest first with reverse=True); their number."""
         return self.control("POST", "/_double/webhooks/flush")["flushed"]
+
+    def redeliver(self, all=False):
+        """Queues again every event never answered 2xx (all=True: every event), oldest first,
+        as Stripe's later retries would (e.g. after chorusd was down); their number."""
+        return self.control("POST", "/_double/webhooks/redeliver", {"all": all})["queued"]
 
     def webhook_status(self):
         return self.control("GET", "/_double/webhooks")

@@ -374,6 +374,17 @@ def test_delivery_is_retried_on_errors(double, receiver):
     assert ev["data"]["object"]["id"] == pi["id"]
     assert [x["status"] for x in ev["deliveries"]] == [500, 503, 200]
     assert len(r.got) == 3 and len({json.loads(b)["id"] for _, b in r.got}) == 1
+    # a receiver that was down: nothing got through; redeliver() sends what never got a 2xx
+    down = receiver([500] * 4)
+    d.webhooks(down.url, retries=1)
+    ok(d.api("POST", "/v1/payment_intents", {"amount": 901, "currency": "usd"}, idempotency_key="r-2"))
+    ok(d.api("POST", "/v1/payment_intents", {"amount": 902, "currency": "usd"}, idempotency_key="r-3"))
+    d.wait_idle()
+    assert len(down.got) == 4
+    assert d.redeliver() == 2
+    d.wait_idle()
+    assert [e["data"]["object"]["amount"] for e in down.events()[4:]] == [901, 902]
+    assert d.redeliver() == 0
 
 
 # ---- faults ---------------------------------------------------------------------------------------
@@ -423,5 +434,10 @@ def test_every_chorusd_gets_the_settings_of_the_double(server, start_server, str
     for s in (server, start_server()):
         env = _environ(s.proc.pid)
         assert {k: env.get(k) for k in want} == want
+        # with a key, chorusd made its Stripe clients (svc->stripe), whose counters show
+        assert 'chorus_stripe_calls_total{result="ok"}' in s.client().get("/metrics").text
+    # without a key, none (the marketplace answers 503 where it needs Stripe)
+    off = start_server(env={"CHORUS_STRIPE_SECRET_KEY": ""})
+    assert "chorus_stripe_calls_total" not in off.client().get("/metrics").text
     h = stripe_double.control("GET", "/_double/health")
     assert h["ok"] is True

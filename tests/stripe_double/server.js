@@ -340,6 +340,7 @@ class Double {
     if (method === 'POST' && p === '/_double/webhooks') return ok(this.webhooks.configure(body));
     if (method === 'GET' && p === '/_double/webhooks') return ok(this.webhooks.status());
     if (method === 'POST' && p === '/_double/webhooks/flush') return ok({ flushed: this.webhooks.flush() });
+    if (method === 'POST' && p === '/_double/webhooks/redeliver') return ok({ queued: this.webhooks.redeliver(!!body.all) });
     if (method === 'GET' && p === '/_double/events') return ok({ data: this.webhooks.list({ type: url.searchParams.get('type') }) });
     if (method === 'POST' && (m = /^\/_double\/payment_intents\/([^/]+)\/(succeed|fail)$/.exec(p))) {
       return m[2] === 'succeed' ? s.succeedPaymentIntent(m[1]) : s.failPaymentIntent(m[1]);

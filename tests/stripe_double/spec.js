@@ -11,15 +11,47 @@ const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
 
+// Bumped when what reduce() keeps changes: an older cache is not read.
+const CACHE_FORMAT = 2;
+
+// What the double needs of an operation: its parameters and form schema without the prose
+// (descriptions are most of the file), and the name of its answer's type (x-answer).
+function stripProse(v) {
+  if (Array.isArray(v)) return v.map(stripProse);
+  if (!v || typeof v !== 'object') return v;
+  const out = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'description' || k === 'title') continue;
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(x).map(([n, p]) => [n, stripProse(p)])) : stripProse(x);
+  }
+  return out;
+}
+
+function reduce(spec) {
+  const paths = {};
+  for (const [tpl, ops] of Object.entries(spec.paths)) {
+    paths[tpl] = {};
+    for (const [method, op] of Object.entries(ops)) {
+      if (!op || typeof op !== 'object' || !op.responses) continue;
+      paths[tpl][method] = {
+        parameters: stripProse(op.parameters || []),
+        requestBody: op.requestBody && stripProse(op.requestBody),
+        'x-answer': answerOf(op),
+      };
+    }
+  }
+  return { openapi: spec.openapi, info: { version: spec.info && spec.info.version }, paths };
+}
+
 function loadSpec(specPath, cacheDir) {
   const st = fs.statSync(specPath);
-  const tag = crypto.createHash('sha256').update(`${path.resolve(specPath)}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16);
+  const tag = crypto.createHash('sha256').update(`${CACHE_FORMAT}:${path.resolve(specPath)}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16);
   const cache = path.join(cacheDir || os.tmpdir(), `chorus-stripe-spec-${tag}.json`);
   try {
     return JSON.parse(fs.readFileSync(cache, 'utf8'));
   } catch (e) { /* no cache yet */ }
   const yaml = require(path.join(__dirname, '..', '..', 'tools', 'api', 'node_modules', 'js-yaml'));
-  const spec = yaml.load(fs.readFileSync(specPath, 'utf8'));
+  const spec = reduce(yaml.load(fs.readFileSync(specPath, 'utf8')));
   const tmp = `${cache}.${process.pid}.tmp`;
   try {
     fs.writeFileSync(tmp, JSON.stringify(spec));
@@ -189,9 +221,14 @@ function checkRequest(method, op, params, pathParams) {
   return out;
 }
 
+// The type of a successful answer (reduce() keeps it as x-answer).
+function answerResource(spec, op) {
+  return op['x-answer'] || null;
+}
+
 // The schema name (x-resourceId / components key) a successful answer has, e.g. "payment_intent";
 // for lists "list:<item>".
-function answerResource(spec, op) {
+function answerOf(op) {
   const ok = op.responses && op.responses['200'];
   const schema = ok && ok.content && ok.content['application/json'] && ok.content['application/json'].schema;
   if (!schema) return null;

@@ -10,7 +10,8 @@ const http = require('http');
 
 const MAX_EVENTS = 10000;          // events kept for GET /_double/events (oldest forgotten)
 const MAX_QUEUE = 10000;           // events waiting for delivery (more are dropped and counted)
-const DELIVERY_RETRIES = 3;        // after the first attempt
+const DELIVERY_RETRIES = 3;        // after the first attempt (default; `retries` 0..10 in the settings)
+const DELIVERY_RETRIES_MAX = 10;
 const DELIVERY_BACKOFF_MS = 100;   // doubled per retry
 const DELIVERY_TIMEOUT_MS = 10000; // one attempt's deadline
 
@@ -51,8 +52,13 @@ class Webhooks {
     }
     const off = c.timestamp_offset_s === undefined ? 0 : c.timestamp_offset_s;
     if (!Number.isInteger(off)) throw new Error('timestamp_offset_s must be an integer');
+    const retries = c.retries === undefined ? DELIVERY_RETRIES : c.retries;
+    if (!Number.isInteger(retries) || retries < 0 || retries > DELIVERY_RETRIES_MAX) {
+      throw new Error(`retries must be 0..${DELIVERY_RETRIES_MAX}`);
+    }
     this.config = {
       url: c.url, secrets, duplicate: !!c.duplicate, reverse: !!c.reverse, hold: !!c.hold, timestamp_offset_s: off,
+      retries,
     };
     return this.status();
   }
@@ -91,6 +97,26 @@ class Webhooks {
     return ev;
   }
 
+  // Queues again every event none of whose deliveries got a 2xx (all: every event), oldest
+  // first: what Stripe's own retries over the following hours would bring, e.g. after the
+  // receiver was down.
+  redeliver(all) {
+    if (!this.config) throw new Error('no webhook URL set');
+    let n = 0;
+    for (const [id, rec] of this.events) {
+      if (all || !rec.deliveries.some((d) => d.status >= 200 && d.status < 300)) {
+        if (this.queue.length >= MAX_QUEUE) {
+          this.dropped++;
+          continue;
+        }
+        this.queue.push(id);
+        n++;
+      }
+    }
+    this.pump();
+    return n;
+  }
+
   flush() {
     const batch = this.config && this.config.reverse ? this.held.slice().reverse() : this.held.slice();
     this.held = [];
@@ -119,7 +145,7 @@ class Webhooks {
   async deliver(rec, gen) {
     const cfg = this.config;
     const payload = JSON.stringify(rec.event, null, 2);
-    for (let attempt = 0; attempt <= DELIVERY_RETRIES && gen === this.generation; attempt++) {
+    for (let attempt = 0; attempt <= cfg.retries && gen === this.generation; attempt++) {
       if (attempt) await new Promise((r) => setTimeout(r, DELIVERY_BACKOFF_MS << (attempt - 1)));
       const t = Math.floor(Date.now() / 1000) + cfg.timestamp_offset_s;
       const d = { at: new Date().toISOString(), attempt: attempt + 1, status: 0, error: null, body: null };
@@ -133,7 +159,7 @@ class Webhooks {
       }
       if (d.status >= 200 && d.status < 300) return;
     }
-    this.log(`webhook ${rec.event.id} ${rec.event.type}: not delivered after ${DELIVERY_RETRIES + 1} attempts`);
+    this.log(`webhook ${rec.event.id} ${rec.event.type}: not delivered after ${cfg.retries + 1} attempts`);
   }
 
   list(filter) {

@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "core/clock.h"
+#include "store/db.h"
 #include "store/stripe.h"
 
 #define MAX_STEPS 8
@@ -350,6 +351,47 @@ static void test_timeout_unavailable(void **state)
     assert_string_equal(srv.seen[1].idem, "t-1");
 }
 
+/* The thread's deadline (a request's, or the graceful stop's) bounds the whole call. */
+static void test_deadline_bounds_the_call(void **state)
+{
+    step_t steps[] = {{HANG, NULL, NULL, 0}, {HANG, NULL, NULL, 0}, {HANG, NULL, NULL, 0}, {HANG, NULL, NULL, 0}};
+    start(steps, 4);
+    ch_stripe_t *s = client(3, 60000); /* an attempt alone would wait a minute */
+    ch_stripe_result_t res;
+    ch_db_deadline_set(ch_mono_ms() + 300);
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/transfers", NULL, "d-1", NULL, &res), CH_EUNAVAILABLE);
+    assert_int_equal(res.attempts, 1); /* cut at the deadline, and no retry after it */
+    assert_int_equal(res.status, 0);
+    ch_stripe_result_clear(&res);
+    /* a deadline already passed: nothing is sent */
+    ch_db_deadline_set(ch_mono_ms() - 1);
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/transfers", NULL, "d-2", NULL, &res), CH_EUNAVAILABLE);
+    assert_int_equal(res.attempts, 0);
+    ch_stripe_result_clear(&res);
+    ch_db_deadline_set(0);
+    ch_stripe_destroy(s);
+    stop();
+    assert_int_equal(srv.nseen, 1);
+}
+
+/* A retry whose wait (Retry-After) would end past the deadline is not made. */
+static void test_no_retry_past_the_deadline(void **state)
+{
+    step_t steps[] = {{503, "Retry-After: 5\r\n", "{}", 0}, {200, NULL, PI_OK, 0}};
+    start(steps, 2);
+    ch_stripe_t *s = client(3, 5000);
+    ch_stripe_result_t res;
+    ch_db_deadline_set(ch_mono_ms() + 2000);
+    assert_int_equal(ch_stripe_call(s, "GET", "/v1/balance", NULL, NULL, NULL, &res), CH_EUNAVAILABLE);
+    assert_int_equal(res.attempts, 1);
+    assert_int_equal(res.status, 503);
+    ch_stripe_result_clear(&res);
+    ch_db_deadline_set(0);
+    ch_stripe_destroy(s);
+    stop();
+    assert_int_equal(srv.nseen, 1);
+}
+
 static void test_refused_connection(void **state)
 {
     start(NULL, 0);
@@ -530,6 +572,8 @@ int main(void)
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_5xx_exhausted_and_should_retry_false),
         cmocka_unit_test(test_timeout_unavailable),
+        cmocka_unit_test(test_deadline_bounds_the_call),
+        cmocka_unit_test(test_no_retry_past_the_deadline),
         cmocka_unit_test(test_refused_connection),
         cmocka_unit_test(test_get_query_and_auth_errors),
         cmocka_unit_test(test_caller_mistakes_send_nothing),
