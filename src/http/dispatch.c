@@ -611,7 +611,9 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
             c->idempotency_key = ch_strndup(key->base, key->len);
     }
 
-    if (m.route->flags & CH_ROUTE_STRIPE_SIGNED) {
+    if (m.route->flags & CH_ROUTE_STRIPE_SIGNED) { /* raw JSON bytes, parsed after the signature check */
+        if (ch__json_type(ch__header(req, H2O_TOKEN_CONTENT_TYPE)) != CH_MEDIA_JSON)
+            return ch__fail_early(p, CH_EMEDIATYPE, NULL, "Content-Type must be application/json");
         const h2o_iovec_t *sig = ch__header_str(req, H2O_STRLIT("stripe-signature"));
         if (sig)
             c->signature = ch_strndup(sig->base, sig->len);

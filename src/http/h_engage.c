@@ -35,9 +35,12 @@ static ch_err_t ch__reaction_write(ch_call_t *call, int type, int kind)
     ch_err_t err;
     if (ch_reactions_queued(svc)) {
         ch_target_t t;
-        if ((err = ch_reactions_admit(svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), &call->fault)) ||
-            (err = ch_target_resolve(svc, NULL, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), &t,
-                                     &call->fault)))
+        /* The limit is charged after the target's read: a point read that meets a lock or
+         * its time budget on the loop is run again from the start on a worker, and a charge
+         * made before that would count this one write twice. */
+        if ((err = ch_target_resolve(svc, NULL, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), &t,
+                                     &call->fault)) ||
+            (err = ch_reactions_admit(svc, call->user_id, (ch_target_type_t)type, ch_call_id_param(call, 0), &call->fault)))
             return err;
         ch_call_defer(call);
         ch_reactions_enqueue(svc, call->user_id, &t, kind, ch__reaction_done, call);

@@ -5,8 +5,7 @@
  *   requirements ({currently_due, past_due} as JSON text), disabled_reason and
  *   payout_schedule (JSON text, as Stripe last answered it) are copied from the account
  *   object of account.updated events; event_created / event_id are those of the event last
- *   applied, so an older event arriving late changes nothing (ordered by created, ties by
- *   id).
+ *   applied, so an event of an earlier second arriving late changes nothing.
  * - listings: the seventh engageable type (CH_TARGET_LISTING). Money is price_amount in
  *   minor units of currency (ISO 4217, lower case); lat_e7 / lon_e7 are degrees times 10^7
  *   (integers: about 1 cm, exact, and what an R*Tree or PostGIS index can take later).

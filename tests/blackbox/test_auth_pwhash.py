@@ -113,10 +113,14 @@ def test_queued_logins_of_departed_http2_clients_are_dropped(start_server):
     while its request is handled, so a close is only noticed when the answer is written.)"""
     curl = curl_with_http2()
     # Cleartext HTTP/2 is off by default (h2o 2.2.5 lacks the rapid-reset fixes).
-    srv = start_server(env={**ENV, "CHORUS_PWHASH_QUEUE": "20", "CHORUS_HTTP2": "on"})
+    # Slow hashes (opslimit 16: ~0.4-0.8 s each, one at a time) and clients that leave after
+    # 1.5 s: every curl has time to start and send its login even on a loaded machine (with
+    # 0.3 s some never did, and the count below came short), and most logins are still
+    # queued when their clients go.
+    srv = start_server(env={**ENV, "CHORUS_PWHASH_QUEUE": "20", "CHORUS_HTTP2": "on", "CHORUS_PWHASH_OPSLIMIT": "16"})
     api = srv.client()
     body = json.dumps({"handle": "nobody_at_all", "password": "some password"})
-    procs = [subprocess.Popen([curl, "-s", "-o", "/dev/null", "--http2-prior-knowledge", "-m", "0.3",
+    procs = [subprocess.Popen([curl, "-s", "-o", "/dev/null", "--http2-prior-knowledge", "-m", "1.5",
                                "-H", "Content-Type: application/json", "-d", body,
                                f"{srv.base_url}{LOGIN}"]) for _ in range(10)]
     for p in procs:

@@ -10,12 +10,13 @@ old rows.
 
 Old rows are written straight into the tables with ids of an hour ago (ids are
 time-sortable: their age is read from them), as a writer of that time would have."""
+import socket
 import time
 
 import pytest
 
 from client import Client, expect_status
-from conftest import free_port, run_chorusd
+from conftest import run_chorusd
 from notify_helpers import follow, new_id, post, react, sql, wait_until
 
 HOUR_MS = 3600 * 1000
@@ -96,8 +97,17 @@ def test_old_consumed_rows_go_and_rows_not_yet_passed_stay(start_server, backend
 
 
 def test_unshipped_events_stay_until_shipped(start_server, backends):
-    # Shipping on, to a ClickHouse that never answers: nothing gets shipped.
-    srv = start_server(env=dict(SHORT, CHORUS_CLICKHOUSE=f"http://127.0.0.1:{free_port()}"), name="retention-ch")
+    # Shipping on, to a ClickHouse that never answers: nothing gets shipped. The address is
+    # a port this test holds bound and never listens on, so connecting to it is refused and
+    # no other process can take it meanwhile (a port that was merely free a moment ago could).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as dead:
+        dead.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}"
+        check_unshipped_events_stay(start_server, backends, dead_url)
+
+
+def check_unshipped_events_stay(start_server, backends, dead_url):
+    srv = start_server(env=dict(SHORT, CHORUS_CLICKHOUSE=dead_url), name="retention-ch")
     old_outbox, old_events = old_rows(srv, backends)
     c = Client(srv.base_url)
     a, b = c.register(), c.register()

@@ -108,11 +108,11 @@ ch_err_t ch__listing_parse(json_t *body, int partial, ch__listing_input_t *in, c
     unsigned req = partial ? 0 : CH_FIELD_REQUIRED;
     ch_err_t err;
     if (!json_is_object(body))
-        return ch_fault(f, CH_EINVAL, NULL, "a JSON object is required");
+        return ch_fault(f, CH_EINVAL, "title", "a JSON object is required");
     if ((err = ch_field_only(body, ch__fields, f)) != CH_OK)
         return err;
     if (partial && json_object_size(body) == 0)
-        return ch_fault(f, CH_EINVAL, NULL, "nothing to change: give at least one of the listing's fields");
+        return ch_fault(f, CH_EINVAL, "title", "nothing to change: give at least one of the listing's fields (title, ...)");
     for (size_t i = 0; partial && ch__fields[i]; i++) /* an edit replaces values, never removes one */
         if (json_is_null(json_object_get(body, ch__fields[i])))
             return ch_fault(f, CH_EINVAL, ch__fields[i], "%s cannot be null", ch__fields[i]);

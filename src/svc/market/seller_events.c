@@ -13,7 +13,9 @@ ch_err_t ch_seller_on_account_updated(ch_svc_t *svc, ch_db_conn_t *conn, const j
     if (!event_id || !ch__seller_state_from(account, &st))
         return CH_OK; /* not an account: nothing this handler can apply */
     /* The compare is in the statement: two deliveries racing on PostgreSQL serialise on the
-     * row, and the later one finds the newer event already there. */
+     * row, and the later one finds the newer event already there. Events of the same second
+     * apply in the order they arrive: Stripe's event ids are random, so ordering ties by id
+     * would be arbitrary (and would ignore an in-order update half the time). */
     ch_db_param_t p[] = {CH_DB_P_TEXT(st.account_id),      CH_DB_P_INT(st.charges_enabled),
                          CH_DB_P_INT(st.payouts_enabled),  CH_DB_P_TEXT(st.requirements),
                          CH_DB_P_TEXT(st.disabled_reason), CH_DB_P_TEXT(st.payout_schedule),
@@ -23,8 +25,7 @@ ch_err_t ch_seller_on_account_updated(ch_svc_t *svc, ch_db_conn_t *conn, const j
                              "UPDATE sellers SET charges_enabled = $2, payouts_enabled = $3, requirements = $4,"
                              " disabled_reason = $5, payout_schedule = COALESCE($6, payout_schedule),"
                              " updated_at = $7, event_created = $8, event_id = $9"
-                             " WHERE stripe_account_id = $1 AND (event_created < $8 OR"
-                             " (event_created = $8 AND event_id < $9))",
+                             " WHERE stripe_account_id = $1 AND event_created <= $8",
                              p, CH_NPARAMS(p), NULL, NULL);
     ch__seller_state_clear(&st);
     return err;

@@ -67,13 +67,19 @@ ch_err_t ch_market_webhook_receive(ch_svc_t *svc, const char *signature, const c
         return ch_fault(f, CH_EBADSIGNATURE, "Stripe-Signature",
                         "the Stripe-Signature does not match this body with any webhook secret, or is stale");
     json_error_t jerr;
-    json_t *event = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *event = memchr(payload, '\0', len) ? NULL : json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(event)) {
+        ch_err_t e = event ? CH_EBADREQ : CH_EMALFORMED;
+        json_decref(event);
+        return ch_fault(f, e, NULL, "the body is not a JSON object (a Stripe event)");
+    }
     const char *id = json_string_value(json_object_get(event, "id"));
     const char *type = json_string_value(json_object_get(event, "type"));
     json_t *created = json_object_get(event, "created");
-    if (!id || !id[0] || !type || !json_is_integer(created) || memchr(payload, '\0', len)) {
+    const char *bad = !id || !id[0] ? "id" : !type || !type[0] ? "type" : !json_is_integer(created) ? "created" : NULL;
+    if (bad) {
         json_decref(event);
-        return ch_fault(f, CH_EBADREQ, NULL, "the body is not a Stripe event {id, type, created, data}");
+        return ch_fault(f, CH_EINVAL, bad, "a Stripe event has a string id and type and an integer created");
     }
     ch_db_conn_t *conn;
     ch_err_t err = ch_sql_begin(svc, 1, &conn);

@@ -29,8 +29,9 @@ typedef ch_err_t (*ch_market_event_fn)(ch_svc_t *svc, ch_db_conn_t *conn, const 
  * signature before any database work, then stores the event once by id and applies it in
  * the same write transaction. *duplicate is 1 when the event was stored before (nothing
  * applied again). Errors: CH_EUNAVAILABLE when no webhook secret is configured or the
- * database cannot answer; CH_ETOOLARGE; CH_EBADSIGNATURE; CH_EBADREQ for a body that is
- * not an event; a handler's error (nothing stored, Stripe sends it again). */
+ * database cannot answer; CH_ETOOLARGE; CH_EBADSIGNATURE; CH_EMALFORMED / CH_EBADREQ for
+ * a body that is not JSON / not an object; CH_EINVAL naming id, type or created when one
+ * is missing; a handler's error (nothing stored, Stripe sends it again). */
 ch_err_t ch_market_webhook_receive(ch_svc_t *svc, const char *signature, const char *payload, size_t len,
                                    int *duplicate, ch_fault_t *f);
 

@@ -6,9 +6,9 @@
 #include "svc/market/webhook.h"
 
 /** account.updated: copies the account's charges_enabled, payouts_enabled, requirements
- * and payout schedule to its seller row, unless the row already holds a later event
- * (created later, or the same second with a greater id): events apply in any order. An
- * account no seller row knows is ignored. */
+ * and payout schedule to its seller row, unless the row already holds an event created
+ * in a later second (events of the same second apply in arrival order: Stripe's ids carry
+ * no order). An account no seller row knows is ignored. */
 ch_err_t ch_seller_on_account_updated(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *event);
 
 #endif

@@ -1,0 +1,152 @@
+"""POST /v1/webhooks/stripe: Stripe-Signature (good, wrong, stale either way, missing,
+malformed, two secrets while rolling), stored once by id (a replay applies nothing again),
+account.updated in any order, unknown types stored and ignored, body bound, no secret
+configured, and the double's own deliveries twice and newest first."""
+import json
+import time
+
+import pytest
+
+from client import expect_problem, expect_status
+from sellers_helpers import (WEBHOOK, account_object, become_seller, deliver, event, listing_body, onboard,
+                            seller_state, wait_for)
+import social
+
+
+def stored(server, backends, event_id):
+    return social.db_rows(server, backends, f"SELECT type FROM stripe_events WHERE id = '{event_id}'")
+
+
+@pytest.fixture
+def secret(stripe_double):
+    return stripe_double.webhook_secret
+
+
+def test_signature_checked_before_storing(api, server, backends, secret):
+    ev = event("customer.created", {"id": "cus_x", "object": "customer"})
+    body = json.dumps(ev).encode()
+    now = int(time.time())
+    bad = [
+        ("wrong secret", deliver(api, body, ["whsec_not_ours"])),
+        ("stale", deliver(api, body, [secret], t=now - 301)),
+        ("from the future", deliver(api, body, [secret], t=now + 301)),
+        ("no v1", deliver(api, body, header=f"t={now}")),
+        ("garbage", deliver(api, body, header="hello")),
+        ("body changed", deliver(api, body + b" ", header=f"t={now},v1=" + __import__("stripe_double").sign(secret, now, body))),
+    ]
+    for what, r in bad:
+        assert r.status == 400, what
+        expect_problem(r, 400, "invalid_signature", "Stripe-Signature")
+    r = api.post(WEBHOOK, body=body, content_type="application/json")
+    expect_problem(r, 400, "invalid_signature", "Stripe-Signature")
+    assert stored(server, backends, ev["id"]) == []
+    r = expect_status(deliver(api, body, [secret], t=now - 290), 200)
+    assert r.json == {"received": True, "duplicate": False}
+    assert stored(server, backends, ev["id"]) == [("customer.created",)]
+
+
+def test_replay_is_stored_once(api, server, backends, secret):
+    ev = event("payout.paid", {"id": "po_1", "object": "payout"})
+    assert expect_status(deliver(api, ev, [secret]), 200).json["duplicate"] is False
+    for _ in range(3):
+        assert expect_status(deliver(api, ev, [secret]), 200).json["duplicate"] is True
+    assert social.db_rows(server, backends, f"SELECT count(*) FROM stripe_events WHERE id = '{ev['id']}'") == [("1",)]
+
+
+def test_not_an_event(api, secret):
+    expect_problem(deliver(api, b"not json", [secret]), 400, "malformed_json")
+    expect_problem(deliver(api, b"[1, 2]", [secret]), 400, "bad_request")
+    for payload, field in ((b'{"type": "x", "created": 1}', "id"), (b'{"id": "evt_1", "type": "x"}', "created"),
+                           (b'{"id": "evt_1", "type": 5, "created": 1}', "type")):
+        expect_problem(deliver(api, payload, [secret]), 422, "invalid_field", field)
+    r = api.post(WEBHOOK, body=b"{}", content_type="text/plain", headers={"Stripe-Signature": "t=1,v1=00"})
+    expect_problem(r, 415, "unsupported_media_type")
+
+
+def test_body_too_large(api, secret):
+    ev = event("customer.created", {"id": "cus_big", "object": "customer", "pad": "x" * (256 * 1024)})
+    expect_problem(deliver(api, ev, [secret]), 413, "payload_too_large")
+
+
+def test_rolling_secrets(start_server):
+    s = start_server(env={"CHORUS_STRIPE_WEBHOOK_SECRET": "whsec_old, whsec_new"})
+    c = s.client()
+    for secrets_ in (["whsec_old"], ["whsec_new"], ["whsec_wrong", "whsec_new"]):
+        expect_status(deliver(c, event("customer.created", {"id": "cus_1"}), secrets_), 200)
+    expect_problem(deliver(c, event("customer.created", {"id": "cus_1"}), ["whsec_third"]), 400, "invalid_signature")
+
+
+def test_no_secret_configured(start_server):
+    s = start_server(env={"CHORUS_STRIPE_WEBHOOK_SECRET": ""})
+    r = expect_problem(deliver(s.client(), event("customer.created", {"id": "cus_1"}), ["whsec_any"]), 503,
+                       "unavailable")
+    assert "CHORUS_STRIPE_WEBHOOK_SECRET" in r["detail"]
+
+
+def test_account_updated_in_any_order(api, stripe_double, server, secret):
+    acc = api.register()
+    account = onboard(acc)["account_id"]
+    now = int(time.time())
+    newer = event("account.updated", account_object(account, charges=True), created=now)
+    older = event("account.updated", account_object(account, charges=False, currently_due=["external_account"],
+                                                    disabled_reason="requirements.past_due"), created=now - 60)
+    expect_status(deliver(api, newer, [secret]), 200)
+    expect_status(deliver(api, older, [secret]), 200)
+    s = seller_state(acc)
+    assert s["charges_enabled"] is True and s["requirements"]["currently_due"] == []
+    # a listing is possible now, and stays so after the late, older event
+    expect_status(acc.post("/v1/listings", json=listing_body()), 201)
+    # a newer one disables it again; the older one's replay changes nothing
+    newest = event("account.updated", account_object(account, charges=False, currently_due=["external_account"],
+                                                     disabled_reason="requirements.past_due"), created=now + 1)
+    expect_status(deliver(api, newest, [secret]), 200)
+    assert expect_status(deliver(api, newer, [secret]), 200).json["duplicate"] is True
+    s = seller_state(acc)
+    assert s["charges_enabled"] is False and s["requirements"]["disabled_reason"] == "requirements.past_due"
+    expect_problem(acc.post("/v1/listings", json=listing_body()), 403, "seller_not_enabled")
+
+
+def test_listing_only_after_account_updated(api, stripe_double, secret):
+    acc = api.register()
+    account = onboard(acc)["account_id"]
+    expect_problem(acc.post("/v1/listings", json=listing_body()), 403, "seller_not_enabled")
+    expect_status(deliver(api, event("account.updated", account_object(account, charges=True)), [secret]), 200)
+    expect_status(acc.post("/v1/listings", json=listing_body()), 201)
+
+
+def test_unknown_account_and_unknown_type_are_stored_and_ignored(api, server, backends, secret):
+    ev = event("account.updated", account_object("acct_nobodyknows"))
+    expect_status(deliver(api, ev, [secret]), 200)
+    assert stored(server, backends, ev["id"]) == [("account.updated",)]
+    ev = event("issuing_card.created", {"id": "ic_1", "object": "issuing.card"})
+    expect_status(deliver(api, ev, [secret]), 200)
+    assert stored(server, backends, ev["id"]) == [("issuing_card.created",)]
+
+
+def test_double_deliveries_twice_and_newest_first(api, stripe_double, server):
+    acc = api.register()
+    account = become_seller(acc, stripe_double, server, enable=False)
+    stripe_double.webhooks(server.base_url + WEBHOOK, duplicate=True, hold=True, reverse=True)
+    try:
+        stripe_double.enable(account)
+        time.sleep(1.1)  # the next event is created in a later second
+        stripe_double.require(account, currently_due=["individual.id_number"], disabled_reason="requirements.past_due")
+        assert stripe_double.flush() >= 2
+        stripe_double.wait_idle()
+    finally:
+        stripe_double.webhooks(server.base_url + WEBHOOK)
+    s = seller_state(acc)
+    assert s["charges_enabled"] is False and s["requirements"]["currently_due"] == ["individual.id_number"]
+    evs = [e for e in stripe_double.events("account.updated") if e["data"]["object"]["id"] == account][-2:]
+    for e in evs:
+        assert [d["status"] for d in e["deliveries"]][:2] == [200, 200], e["deliveries"]
+
+
+def test_rate_limited_per_address(start_server):
+    s = start_server(env={"CHORUS_RATE_LIMIT_IP": "3", "CHORUS_STRIPE_WEBHOOK_SECRET": "whsec_rl"})
+    c = s.client()
+    for _ in range(3):
+        expect_problem(deliver(c, event("customer.created", {"id": "cus_1"}), ["whsec_forged"]), 400,
+                       "invalid_signature")
+    r = deliver(c, event("customer.created", {"id": "cus_1"}), ["whsec_rl"])
+    expect_problem(r, 429, "rate_limited")
