@@ -48,7 +48,14 @@ def test_every_closed_request_schema_is_tested():
                                        ("PATCH", "/v1/me/presence", "PresenceSettings"),
                                        ("POST", "/v1/conversations/{id}/messages", "MessageSendRequest"),
                                        ("PATCH", "/v1/conversations/{id}/messages/{msg_id}", "MessageEditRequest"),
-                                       ("POST", "/v1/conversations/{id}/read", "ReadReceiptRequest")}
+                                       ("POST", "/v1/conversations/{id}/read", "ReadReceiptRequest"),
+                                       ("POST", "/v1/orders", "OrderCreate")}
+
+
+def test_order_body_refuses_unknown_members(user):
+    # Checked before anything else (no listing, no Stripe call): nothing is made.
+    expect_problem(user.post("/v1/orders", json={"listing_id": "1", "quantity": 2}), 422, "invalid_field", "quantity")
+    assert user.get("/v1/orders").json["items"] == []
 
 
 def test_presence_setting_refuses_unknown_members(user):

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "svc/common/sql.h"
 #include "svc/market/orders.h"
 #include "svc/market/reconcile.h"
@@ -140,13 +141,33 @@ ch_err_t ch_market_job_retry(ch_svc_t *svc, const ch_market_job_t *job, const ch
                       p, CH_NPARAMS(p), NULL, NULL);
 }
 
+/* Runs of jobs since start, by outcome (chorus_market_jobs_total): a failing step shows as a
+ * growing "retried" count while its money waits. */
+static atomic_ullong ch__done_n, ch__retried_n;
+static atomic_int ch__renderer_added;
+
+static void ch__render(ch_buf_t *out, void *arg)
+{
+    (void)arg;
+    ch_buf_printf(out,
+                  "# HELP chorus_market_jobs_total Runs of the marketplace's durable jobs, by outcome.\n"
+                  "# TYPE chorus_market_jobs_total counter\n"
+                  "chorus_market_jobs_total{outcome=\"done\"} %llu\nchorus_market_jobs_total{outcome=\"retried\"} %llu\n",
+                  (unsigned long long)atomic_load(&ch__done_n), (unsigned long long)atomic_load(&ch__retried_n));
+}
+
 ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
 {
     char why[CH_MARKET_JOB_ERROR_MAX] = "";
+    if (!atomic_exchange(&ch__renderer_added, 1))
+        ch_metrics_add_renderer(ch__render, NULL);
     ch_err_t err = strcmp(job->kind, "reconcile") == 0 ? ch_reconcile_step(svc, job, why, sizeof(why))
                                                         : ch_order_step(svc, job, why, sizeof(why));
-    if (err == CH_OK)
+    if (err == CH_OK) {
+        atomic_fetch_add(&ch__done_n, 1);
         return CH_OK;
+    }
+    atomic_fetch_add(&ch__retried_n, 1);
     if (!why[0])
         snprintf(why, sizeof(why), "%s", ch_err_code(err));
     ch_log_warn("market: job %s of order %llu failed (attempt %d): %s", job->step, (unsigned long long)job->order_id,

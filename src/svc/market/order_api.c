@@ -5,25 +5,24 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "svc/common/fields.h"
 #include "svc/common/sql.h"
 #include "svc/market/listings.h"
 #include "svc/market/orders.h"
 #include "svc/market/sellers.h"
 
-/* listing_id of the body: a decimal string (ids are strings in JSON) or an integer. */
+/* listing_id of the body: a decimal string (ids are strings in JSON); nothing else. */
 static ch_err_t ch__listing_id(const json_t *body, uint64_t *id, ch_fault_t *f)
 {
+    static const char *const allowed[] = {"listing_id", NULL};
+    *id = 0;
+    ch_err_t err = ch_field_only((json_t *)body, allowed, f);
+    if (err)
+        return err;
     const json_t *v = json_object_get(body, "listing_id");
     *id = json_is_string(v) ? ch_id_parse(json_string_value(v)) : 0;
     if (!*id || *id > INT64_MAX)
         return ch_fault(f, CH_EINVAL, "listing_id", "listing_id must be the id of a listing");
-    const char *k;
-    json_t *val;
-    json_object_foreach((json_t *)body, k, val)
-    {
-        if (strcmp(k, "listing_id") != 0)
-            return ch_fault(f, CH_EINVAL, k, "unknown field");
-    }
     return CH_OK;
 }
 
