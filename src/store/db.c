@@ -223,6 +223,14 @@ int64_t ch_db_deadline(void)
     return mine;
 }
 
+int64_t ch_db_call_deadline(void)
+{
+    int64_t mine = ch__db_deadline_ms, all = atomic_load(&ch__db_deadline_all_ms);
+    if (!mine || (all && all < mine))
+        return all;
+    return mine;
+}
+
 int64_t ch__db_deadline_left_ms(void)
 {
     int64_t d = ch_db_deadline();

@@ -223,6 +223,11 @@ ch_db_sql_kind_t ch__db_sql_kind(const char *sql);
 void ch_db_deadline_set_all(int64_t mono_ms);
 /** The calling thread's effective deadline (ch_mono_ms time), or 0 for none. */
 int64_t ch_db_deadline(void);
+/** The calling thread's own deadline even after a write of its request committed (the
+ * earlier of it and the stop deadline; 0 for none). For calls to outside services (Stripe)
+ * that are not part of the commit: the request still answers by then and leaves the rest
+ * to durable jobs. */
+int64_t ch_db_call_deadline(void);
 /** For drivers: ms left before the effective deadline; -1 when there is none, 0 when it
  * has passed. */
 int64_t ch__db_deadline_left_ms(void);

@@ -179,6 +179,28 @@ static int ch__header_safe(const char *v, size_t max)
     return n > 0;
 }
 
+/* A path a caller passes: "/v1/..." of [A-Za-z0-9_/.-] (Stripe's paths and ids), no empty,
+ * "." or ".." segment. The query string is made from params, never given here. */
+static int ch__path_safe(const char *path)
+{
+    if (!path || strncmp(path, "/v1/", 4) != 0)
+        return 0;
+    for (const char *c = path; *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        if (!((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '_' || u == '/' ||
+              u == '.' || u == '-'))
+            return 0;
+    }
+    for (const char *seg = path + 1; seg;) { /* each segment between slashes */
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        seg = end ? end + 1 : NULL;
+    }
+    return 1;
+}
+
 /* Is a 4xx answer Stripe's idempotency_error (the key was used with other parameters)? */
 static int ch__idempotency_error(const json_t *body)
 {
@@ -192,8 +214,8 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
 {
     memset(res, 0, sizeof(*res));
     int is_post = method && strcmp(method, "POST") == 0;
-    if (!s || !method || (!is_post && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) || !path ||
-        path[0] != '/' || strpbrk(path, "?# \r\n") ||
+    if (!s || !method || (!is_post && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) ||
+        !ch__path_safe(path) ||
         (is_post && (!idempotency_key || !ch__header_safe(idempotency_key, CH_STRIPE_IDEMPOTENCY_KEY_MAX))) ||
         (!is_post && idempotency_key) || (stripe_account && !ch__header_safe(stripe_account, 255)))
         return CH_EINTERNAL; /* a caller's bug, not Stripe's refusal */
@@ -221,8 +243,10 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
     ch_err_t err = CH_EUNAVAILABLE;
     /* The thread's deadline (a request's, or the graceful stop's: store/db.h) bounds the
      * whole call: attempts are shortened to it, and no retry starts that could not end
-     * before it. */
-    int64_t deadline = ch_db_deadline();
+     * before it. The request's own deadline holds even after a write of it committed
+     * (ch_db_call_deadline): a Stripe outage must not hold a request thread past it (the
+     * rest is left to the durable jobs). */
+    int64_t deadline = ch_db_call_deadline();
     for (int attempt = 1;; attempt++) {
         int64_t timeout = s->timeout_ms;
         if (deadline) {
@@ -267,6 +291,7 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
         res->status = (int)status;
         snprintf(res->request_id, sizeof(res->request_id), "%s", a.request_id);
         res->replayed = a.replayed;
+        res->idempotency_error = 0;
 
         int retry;
         if (a.too_large) {
@@ -299,8 +324,10 @@ ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, co
                 err = CH_EINTERNAL;
                 retry = 0;
             } else {
-                err = ch__idempotency_error(res->body) ? CH_ECONFLICT : CH_EINVAL;
-                retry = a.should_retry == 1;
+                res->idempotency_error = ch__idempotency_error(res->body);
+                /* a key reused with other params is our bug: never retried, with any key */
+                err = res->idempotency_error ? CH_EINTERNAL : CH_EINVAL;
+                retry = !res->idempotency_error && a.should_retry == 1;
             }
         }
         ch_buf_clear(&a.body);

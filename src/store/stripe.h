@@ -42,6 +42,9 @@ typedef struct {
     char request_id[64]; /* Stripe's Request-Id header of the last answer, "" if none */
     int replayed;        /* the last answer carried Idempotent-Replayed: true (a retry of a POST
                             that had landed, or a step resumed after a crash) */
+    int idempotency_error; /* the last answer was Stripe's 400 idempotency_error: the key was
+                              used before with other params (our bug; the call returned
+                              CH_EINTERNAL); never retry it, with this key or a new one */
 } ch_stripe_result_t;
 
 /** Makes a client; NULL when out of memory or the base URL is not http(s)://. Caller frees
@@ -54,7 +57,8 @@ void ch_stripe_destroy(ch_stripe_t *s);
  * objects and arrays; NULL = no body) the way Stripe reads it: keys and values
  * percent-encoded, nested keys bracketed. Returns a malloc'd string (caller frees), "" for
  * NULL/empty params; NULL on out of memory or a value it cannot encode (a real number:
- * money is integers). */
+ * money is integers; an object key containing '[' or ']', which Stripe forbids and would
+ * read as nesting). */
 char *ch_stripe_form_encode(const json_t *params);
 
 /** One API call: method "GET"/"POST"/"DELETE", path "/v1/payment_intents" (params go in the
@@ -64,19 +68,24 @@ char *ch_stripe_form_encode(const json_t *params);
  * ch_stripe_result_clear). Returns:
  *   CH_OK          2xx, res->body the object;
  *   CH_EINVAL      400/402/404 and other 4xx: Stripe refused (res->body has its error);
- *   CH_ECONFLICT   409 after the retries (an idempotent request still in progress, or a
- *                  key reused with other parameters);
+ *   CH_ECONFLICT   409 after the retries: an idempotent request with this key is still
+ *                  in progress; retry later with the same key;
  *   CH_EUNAVAILABLE network errors, timeouts, 429 and 5xx after the retries, or the calling
- *                  thread's deadline (store/db.h ch_db_deadline: the request's, or the
- *                  graceful stop's) reached: attempts are shortened to it and no retry
+ *                  thread's deadline (store/db.h ch_db_call_deadline: the request's, even
+ *                  after a write of it committed, or the graceful stop's) reached: attempts are shortened to it and no retry
  *                  starts that would wait past it. res->status 0 means no answer came: a
  *                  POST may or may not have taken effect (retry it with the same key);
  *   CH_EINTERNAL   401/403 (a wrong key: configuration), an unparsable or too large
- *                  answer, or a caller's mistake (bad method or path, a POST without a
- *                  key or a key that is too long or not printable ASCII, a real number in
- *                  params); nothing is sent for a caller's mistake.
- * A 400 whose error type is idempotency_error (the key was used with other params) is
- * CH_ECONFLICT, not CH_EINVAL. Counters: chorus_stripe_* on /metrics. */
+ *                  answer, a 400 idempotency_error (res->idempotency_error set: the key
+ *                  was used with other params, a bug; never retried), or a caller's
+ *                  mistake (bad method, a path not "/v1/" of [A-Za-z0-9_/.-] or with an
+ *                  empty, "." or ".." segment, a POST without a key or a key that is too
+ *                  long or not printable ASCII, a real number in params, an object key
+ *                  containing '[' or ']'); nothing is sent for a caller's mistake.
+ * A 5xx saved by Stripe as the key's answer comes back on every retry with
+ * Stripe-Should-Retry: false: CH_EUNAVAILABLE at once, outcome unknown (look the object up:
+ * GET /v1/transfers?transfer_group=, /v1/payment_intents/search, /v1/refunds?payment_intent=).
+ * Counters: chorus_stripe_* on /metrics. */
 ch_err_t ch_stripe_call(ch_stripe_t *s, const char *method, const char *path, const json_t *params,
                         const char *idempotency_key, const char *stripe_account, ch_stripe_result_t *res);
 /** Frees what a result holds and zeroes it. */
@@ -92,10 +101,12 @@ typedef struct ch_stripe_pool ch_stripe_pool_t;
 ch_stripe_pool_t *ch_stripe_pool_create(const ch_stripe_config_t *cfg, size_t max);
 /** Frees the pool and its clients. NULL is fine. */
 void ch_stripe_pool_destroy(ch_stripe_pool_t *pool);
-/** Takes a client, waiting up to wait_ms for one to be released; NULL when none came (the
- * caller answers 503 overloaded). Give it back with ch_stripe_pool_release. */
+/** Takes a client, waiting up to wait_ms (cut to the thread's ch_db_call_deadline) for one
+ * to be released; NULL when none came (the caller answers 503 overloaded). When making a
+ * new client fails it waits for a released one instead. Give it back with ch_stripe_pool_release. */
 ch_stripe_t *ch_stripe_pool_acquire(ch_stripe_pool_t *pool, int64_t wait_ms);
-/** Gives a client back to its pool. */
+/** Gives a client back to its pool. A client given back twice (or one the pool has no room
+ * for) is refused with an error log, not stored twice. */
 void ch_stripe_pool_release(ch_stripe_pool_t *pool, ch_stripe_t *s);
 
 /** Verifies a Stripe-Signature header ("t=<unix s>,v1=<hex>,v1=<hex>,v0=...") over the raw

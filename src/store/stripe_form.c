@@ -87,6 +87,10 @@ static int ch__value(ch_buf_t *b, const char *key, const json_t *v, int depth)
         const char *k;
         const json_t *item;
         json_object_foreach((json_t *)v, k, item) {
+            if (strpbrk(k, "[]")) { /* Stripe forbids them (metadata keys); they would read as nesting */
+                rc = -1;
+                break;
+            }
             sub.len = 0;
             ch_buf_append(&sub, key, strlen(key));
             ch_buf_append(&sub, "%5B", 3);
@@ -111,6 +115,11 @@ char *ch_stripe_form_encode(const json_t *params)
         const char *k;
         const json_t *v;
         json_object_foreach((json_t *)params, k, v) {
+            if (strpbrk(k, "[]")) {
+                ch_buf_clear(&key);
+                ch_buf_clear(&b);
+                return NULL;
+            }
             key.len = 0;
             ch__pct(&key, k, strlen(k));
             if (!key.data)

@@ -7,6 +7,8 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
+#include "store/db.h"
 #include "store/stripe.h"
 #include "store/stripe_metrics.h"
 
@@ -62,23 +64,33 @@ ch_stripe_t *ch_stripe_pool_acquire(ch_stripe_pool_t *pool, int64_t wait_ms)
 {
     if (!pool)
         return NULL;
+    /* the thread's deadline (a request's, or the graceful stop's) cuts the wait */
+    int64_t until = ch_db_call_deadline();
+    if (until) {
+        int64_t left = until - ch_mono_ms();
+        if (left < wait_ms)
+            wait_ms = left;
+    }
     struct timespec deadline = ch_mono_timespec_after(wait_ms > 0 ? wait_ms : 0);
     ch_stripe_t *s = NULL;
+    int create_failed = 0;
     pthread_mutex_lock(&pool->mu);
     for (;;) {
         if (pool->nfree) {
             s = pool->free_list[--pool->nfree];
             break;
         }
-        if (pool->made < pool->max) {
+        if (pool->made < pool->max && !create_failed) {
             pool->made++; /* reserved; made outside the lock */
             pthread_mutex_unlock(&pool->mu);
             s = ch_stripe_create(&pool->cfg);
             if (s)
                 return s;
+            ch_log(CH_LOG_ERROR, "stripe pool: making a client failed; waiting for one to be released");
             pthread_mutex_lock(&pool->mu);
             pool->made--;
-            break;
+            create_failed = 1; /* wait for a released one rather than fail at once */
+            continue;
         }
         if (wait_ms <= 0 || pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline) != 0)
             break;
@@ -94,7 +106,14 @@ void ch_stripe_pool_release(ch_stripe_pool_t *pool, ch_stripe_t *s)
     if (!pool || !s)
         return;
     pthread_mutex_lock(&pool->mu);
-    pool->free_list[pool->nfree++] = s;
-    pthread_cond_signal(&pool->cv);
+    int twice = pool->nfree >= pool->made;
+    for (size_t i = 0; !twice && i < pool->nfree; i++)
+        twice = pool->free_list[i] == s;
+    if (!twice) {
+        pool->free_list[pool->nfree++] = s;
+        pthread_cond_signal(&pool->cv);
+    }
     pthread_mutex_unlock(&pool->mu);
+    if (twice) /* a caller's bug; storing it would write past free_list or hand it out twice */
+        ch_log(CH_LOG_ERROR, "stripe pool: a client released twice (or not the pool's): refused");
 }

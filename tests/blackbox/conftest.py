@@ -779,8 +779,32 @@ def _stripe_session(workdir):
                  f"params {json.dumps(v.get('params'))[:300]})" for v in left[:20]]
         _SESSION_ERRORS.append(f"the Stripe double recorded {len(left)} request(s) that break Stripe's spec "
                                f"(tests/stripe_double, log {d.log_path}):\n" + "\n".join(lines))
-    if "BUG" in d.log():
+    if "stripe-double: BUG" in d.log():  # the whole log, not its tail
         _SESSION_ERRORS.append(f"the Stripe double failed on a request (a bug of the double): {d.log_path}")
+
+
+@pytest.fixture(autouse=True)
+def _stripe_violations_fail_the_test():
+    """Fails the test during which the Stripe double recorded a spec violation or a bug of
+    its own (kind double_bug), not only the session at the end. A test that breaks the
+    spec on purpose takes its own violations (StripeDouble.take_violations(request_ids))."""
+    d = _STRIPE.get("double")
+    try:
+        start = d.last_violation_seq() if d is not None else None
+    except Exception:  # the double died: the session check says so
+        start = None
+    yield
+    if start is None:
+        return
+    try:
+        new = d.violations(after=start)
+    except Exception:
+        return
+    if new:
+        lines = [f"{v.get('kind', 'spec')}: {v.get('method', '')} {v.get('path', '')}: {v.get('message')} "
+                 f"(param {v.get('param')}; request {v.get('request_id')})" for v in new[:10]]
+        pytest.fail(f"the Stripe double recorded {len(new)} violation(s) during this test "
+                    f"(log {d.log_path}):\n" + "\n".join(lines), pytrace=False)
 
 
 @pytest.fixture

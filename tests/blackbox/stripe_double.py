@@ -145,7 +145,7 @@ class StripeDouble:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the Stripe double exited ({self.proc.returncode}):\n{self.log()}")
+                raise AssertionError(f"the Stripe double exited ({self.proc.returncode}):\n{self.log()[-4000:]}")
             try:
                 self.port = int(port_file.read_text())
                 break
@@ -153,7 +153,7 @@ class StripeDouble:
                 time.sleep(0.05)
         else:
             self.stop()
-            raise AssertionError(f"the Stripe double did not start within {START_TIMEOUT} s:\n{self.log()}")
+            raise AssertionError(f"the Stripe double did not start within {START_TIMEOUT} s:\n{self.log()[-4000:]}")
         return self
 
     def stop(self):
@@ -171,7 +171,7 @@ class StripeDouble:
 
     def log(self):
         try:
-            return self.log_path.read_text(errors="replace")[-4000:]
+            return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
 
@@ -220,12 +220,13 @@ class StripeDouble:
         return self.control("POST", "/_double/reset")
 
     def webhooks(self, url, secret=None, duplicate=False, reverse=False, hold=False, timestamp_offset_s=0,
-                 retries=3):
+                 retries=3, concurrent=False):
         """Where events go from now on; secret (a string or a list: one v1 per secret)
         defaults to .webhook_secret; a non-2xx answer or an error is retried `retries`
-        times (100 ms, doubling)."""
+        times (100 ms, doubling). concurrent: deliveries do not wait for each other (both
+        copies of a duplicate at once, up to 8 events together), as Stripe delivers."""
         body = {"url": url, "duplicate": duplicate, "reverse": reverse, "hold": hold,
-                "timestamp_offset_s": timestamp_offset_s, "retries": retries}
+                "timestamp_offset_s": timestamp_offset_s, "retries": retries, "concurrent": concurrent}
         if secret is not None:
             body["secret"] = secret
         return self.control("POST", "/_double/webhooks", body)
@@ -276,13 +277,17 @@ class StripeDouble:
     def close_dispute(self, dispute, status):
         return self.control("POST", f"/_double/disputes/{dispute}/close", {"status": status})
 
-    def fault(self, path_prefix, method=None, status=None, timeout_ms=None, count=1, after_effect=False):
+    def fault(self, path_prefix, method=None, status=None, timeout_ms=None, count=1, after_effect=False, crash=False):
         """The next `count` /v1 requests under path_prefix (and method) fail: status 429/500/
         502/503 answered at once (after_effect: the request takes effect first, as a crash
-        on Stripe's answer path), or timeout_ms: the answer is held that long (after_effect:
-        the effect happens first; else the request is in flight meanwhile: a retry with the
-        same key gets 409)."""
+        on Stripe's answer path; that 500 is then the key's saved answer, replayed with
+        Stripe-Should-Retry: false), or timeout_ms: the answer is held that long
+        (after_effect: the effect happens first; else the request is in flight meanwhile: a
+        retry with the same key gets 409). crash: the double itself throws (a double_bug
+        violation; for the harness's own test)."""
         body = {"path_prefix": path_prefix, "count": count, "after_effect": after_effect}
+        if crash:
+            body["crash"] = True
         for k, v in (("method", method), ("status", status), ("timeout_ms", timeout_ms)):
             if v is not None:
                 body[k] = v
@@ -296,13 +301,24 @@ class StripeDouble:
         replayed, fault."""
         return self.control("GET", "/_double/requests", query={"path_prefix": path_prefix, "method": method})["data"]
 
-    def violations(self):
-        return self.control("GET", "/_double/violations")["data"]
+    def violations(self, after=0):
+        """The violations recorded (those with seq > after), oldest first."""
+        return self.control("GET", "/_double/violations", query={"after": after})["data"]
 
-    def take_violations(self):
-        """Returns the violations recorded so far and forgets them (for tests that break the
-        spec on purpose; the session's check at the end fails on any left)."""
-        return self.control("DELETE", "/_double/violations")["data"]
+    def last_violation_seq(self):
+        """The seq of the latest violation recorded (0 before any)."""
+        return self.control("GET", "/_double/violations", query={"after": 1 << 53})["last_seq"]
+
+    def take_violations(self, request_ids):
+        """Returns and forgets the violations of the given requests (their Request-Id
+        answer headers) only: for tests that break the spec on purpose; any other
+        violation still fails the test that caused it and the session."""
+        return self.control("POST", "/_double/violations/take", {"request_ids": list(request_ids)})["data"]
+
+    def expire_idempotency_keys(self, keys=None):
+        """Forgets the idempotency keys (all, or those listed) as Stripe does after 24 h;
+        returns how many were forgotten."""
+        return self.control("POST", "/_double/idempotency/expire", {} if keys is None else {"keys": list(keys)})["expired"]
 
     def summary(self, transfer_group=None):
         """Per transfer group (an order id): payment_intents, charges, successful_payments,

@@ -25,15 +25,21 @@ class Receiver:
     """A webhook endpoint on 127.0.0.1 (port 0) that records each delivery and answers the
     scripted statuses in turn (then 200)."""
 
-    def __init__(self, statuses=()):
+    def __init__(self, statuses=(), barrier=None):
         self.got = []
         self.statuses = list(statuses)
         self.lock = threading.Lock()
+        self.barrier = barrier  # each delivery waits there first (answers 500 when it breaks)
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if outer.barrier is not None:
+                    try:
+                        outer.barrier.wait()
+                    except threading.BrokenBarrierError:
+                        outer.statuses.insert(0, 500)
                 with outer.lock:
                     outer.got.append((dict(self.headers), body))
                     status = outer.statuses.pop(0) if outer.statuses else 200
@@ -63,8 +69,8 @@ class Receiver:
 def receiver():
     made = []
 
-    def make(statuses=()):
-        r = Receiver(statuses)
+    def make(statuses=(), barrier=None):
+        r = Receiver(statuses, barrier)
         made.append(r)
         return r
 
@@ -222,6 +228,63 @@ def test_idempotent_replay_same_params(double):
     assert e1.status == e2.status == 404 and e2.headers.get("Idempotent-Replayed") == "true"
 
 
+def test_replay_is_the_first_answer_not_the_object_now(double):
+    d = double
+    params = {"amount": 800, "currency": "usd", "transfer_group": "o-rp"}
+    a = d.api("POST", "/v1/payment_intents", params, idempotency_key="o-rp-pi")
+    d.succeed(a.json["id"])  # the object changed since
+    b = d.api("POST", "/v1/payment_intents", params, idempotency_key="o-rp-pi")
+    assert b.headers.get("Idempotent-Replayed") == "true"
+    assert b.body == a.body and b.json["status"] == "requires_payment_method"
+
+
+def test_lookups_for_an_unknown_outcome(double):
+    """What a caller that lost an answer uses to find the object: transfers by
+    transfer_group, PaymentIntents by search on metadata, refunds by payment_intent."""
+    d = double
+    seller = new_seller(d)
+    pi = paid_intent(d, "o-lk")
+    paid_intent(d, "o-other")
+    tr = ok(d.api("POST", "/v1/transfers", {"amount": 1000, "currency": "usd", "destination": seller,
+                                            "source_transaction": pi["latest_charge"]["id"], "transfer_group": "o-lk"},
+                  idempotency_key="o-lk-tr"))
+    got = ok(d.api("GET", "/v1/transfers", {"transfer_group": "o-lk"}))["data"]
+    assert [t["id"] for t in got] == [tr["id"]]
+    found = ok(d.api("GET", "/v1/payment_intents/search", {"query": "metadata['order_id']:'o-lk'"}))
+    assert found["object"] == "search_result" and [x["id"] for x in found["data"]] == [pi["id"]]
+    both = ok(d.api("GET", "/v1/payment_intents/search", {"query": "metadata['order_id']:'o-lk' AND status:'succeeded'"}))
+    assert [x["id"] for x in both["data"]] == [pi["id"]]
+    assert ok(d.api("GET", "/v1/payment_intents/search", {"query": "status:'canceled'"}))["data"] == []
+    re = ok(d.api("POST", "/v1/refunds", {"payment_intent": pi["id"], "amount": 100}, idempotency_key="o-lk-re"))
+    assert [x["id"] for x in ok(d.api("GET", "/v1/refunds", {"payment_intent": pi["id"]}))["data"]] == [re["id"]]
+
+
+def test_disputed_charge_cannot_be_refunded(double):
+    d = double
+    pi = paid_intent(d, "o-dr")
+    d.dispute(pi["latest_charge"]["id"])
+    r = d.api("POST", "/v1/refunds", {"payment_intent": pi["id"]}, idempotency_key="o-dr-re")
+    assert r.status == 400 and r.json["error"]["code"] == "charge_disputed"
+    assert d.summary("o-dr")["refunds"] == []
+
+
+def test_stripe_account_scopes_objects(double):
+    """An object made with Stripe-Account lives on that connected account: not seen
+    without the header (nor with another account's), and platform objects not with it."""
+    d = double
+    acct = new_seller(d)
+    on = ok(d.api("POST", "/v1/payment_intents", {"amount": 300, "currency": "usd"}, idempotency_key="sa-1",
+                  headers={"Stripe-Account": acct}))
+    plat = ok(d.api("POST", "/v1/payment_intents", {"amount": 400, "currency": "usd"}, idempotency_key="sa-2"))
+    assert d.api("GET", f"/v1/payment_intents/{on['id']}").status == 404
+    assert ok(d.api("GET", f"/v1/payment_intents/{on['id']}", headers={"Stripe-Account": acct}))["id"] == on["id"]
+    assert d.api("GET", f"/v1/payment_intents/{plat['id']}", headers={"Stripe-Account": acct}).status == 404
+    listed = ok(d.api("GET", "/v1/payment_intents", headers={"Stripe-Account": acct}))["data"]
+    assert [x["id"] for x in listed] == [on["id"]]
+    assert on["id"] not in [x["id"] for x in ok(d.api("GET", "/v1/payment_intents"))["data"]]
+    assert ok(d.api("GET", f"/v1/accounts/{acct}"))["id"] == acct  # accounts are the platform's
+
+
 def test_idempotency_error_on_other_params(double):
     d = double
     ok(d.api("POST", "/v1/payment_intents", {"amount": 2500, "currency": "eur"}, idempotency_key="k-1"))
@@ -240,7 +303,7 @@ def test_in_flight_same_key_is_409_then_replayed(double):
     d = double
     seller = new_seller(d)
     ch = paid_intent(d, "o-10")["latest_charge"]["id"]
-    d.fault("/v1/transfers", method="POST", timeout_ms=1500)
+    d.fault("/v1/transfers", method="POST", timeout_ms=5000)  # room for the second request on a loaded machine
     params = {"amount": 1000, "currency": "usd", "destination": seller, "source_transaction": ch, "transfer_group": "o-10"}
     first = {}
     t = threading.Thread(target=lambda: first.setdefault("a", d.api("POST", "/v1/transfers", params,
@@ -263,7 +326,8 @@ def test_in_flight_same_key_is_409_then_replayed(double):
 
 def test_requests_that_break_the_spec_are_400_and_recorded(double):
     d = double
-    d.take_violations()
+    start = d.last_violation_seq()
+    ids = []
     cases = [
         ("POST", "/v1/payment_intents", {"amount": 100, "currency": "usd", "colour": "red"}, "parameter_unknown", "colour"),
         ("POST", "/v1/payment_intents", {"amount": "ten", "currency": "usd"}, "parameter_invalid_integer", "amount"),
@@ -276,21 +340,75 @@ def test_requests_that_break_the_spec_are_400_and_recorded(double):
     ]
     for i, (method, path, params, code, param) in enumerate(cases):
         r = d.api(method, path, params, idempotency_key=f"bad-{i}" if method == "POST" else None)
+        ids.append(r.headers["Request-Id"])
         assert r.status == 400, (path, params, r.body)
         err = r.json["error"]
         assert err["type"] == "invalid_request_error" and err["code"] == code and err["param"] == param, err
-    assert d.api("POST", "/v1/teapots", {}, idempotency_key="bad-x").status == 404
-    assert d.api("GET", "/v1/payment_intents", {"limit": 1}, version="2020-08-27").status == 200
-    assert d.api("POST", "/v1/payment_intents", {"amount": 100, "currency": "usd"}).status == 200  # no key
-    v = d.take_violations()
+    more = [d.api("POST", "/v1/teapots", {}, idempotency_key="bad-x"),
+            d.api("GET", "/v1/payment_intents", {"limit": 1}, version="2020-08-27"),
+            d.api("POST", "/v1/payment_intents", {"amount": 100, "currency": "usd"})]  # no key
+    assert [r.status for r in more] == [404, 200, 200]
+    ids += [r.headers["Request-Id"] for r in more]
+    v = d.take_violations(ids)
     assert [x.get("param") for x in v[:len(cases)]] == [c[4] for c in cases]
     msgs = [x["message"] for x in v[len(cases):]]
     assert len(msgs) == 3 and "Unrecognized request URL" in msgs[0]
     assert "Stripe-Version is 2020-08-27" in msgs[1] and "without Idempotency-Key" in msgs[2]
-    assert d.violations() == []
+    assert d.violations(after=start) == []
     # a wrong key is Stripe's 401, not a violation of the spec
     assert d.api("GET", "/v1/balance", key="sk_test_wrong").status == 401
-    assert d.violations() == []
+    assert d.violations(after=start) == []
+
+
+def test_take_violations_takes_only_the_given_requests(double):
+    """Taking a test's own violations leaves every other one (earlier tests' included) for
+    the per-test and the session checks."""
+    d = double
+    start = d.last_violation_seq()
+    a = d.api("POST", "/v1/payment_intents", {"amount": "x", "currency": "usd"}, idempotency_key="tv-1")
+    b = d.api("POST", "/v1/payment_intents", {"amount": "y", "currency": "usd"}, idempotency_key="tv-2")
+    assert a.status == b.status == 400
+    assert [x["request_id"] for x in d.take_violations([a.headers["Request-Id"]])] == [a.headers["Request-Id"]]
+    assert [x["request_id"] for x in d.violations(after=start)] == [b.headers["Request-Id"]]
+    d.take_violations([b.headers["Request-Id"]])
+    assert d.violations(after=start) == []
+
+
+def test_invalid_forms_cannot_pass_or_pollute(double):
+    """__proto__/constructor/prototype as key parts are refused (they wrote to
+    Object.prototype); an empty required value is missing (it passed the check), except
+    where the schema allows "" (metadata= unsets)."""
+    d = double
+    ids = []
+    for params in ({"amount": 100, "currency": "usd", "__proto__": {"polluted": "1"}},
+                   {"amount": 100, "currency": "usd", "metadata": {"constructor": {"x": "1"}}},
+                   {"amount": 100, "currency": "usd", "prototype": "1"}):
+        r = d.api("POST", "/v1/payment_intents", params, idempotency_key=f"pp-{len(ids)}")
+        ids.append(r.headers["Request-Id"])
+        assert r.status == 400 and "invalid parameter name" in r.json["error"]["message"], r.body
+    # later requests are unharmed: no stray "polluted" parameter anywhere
+    good = ok(d.api("POST", "/v1/payment_intents", {"amount": 100, "currency": "usd"}, idempotency_key="pp-ok"))
+    assert "polluted" not in good and good["metadata"] == {}
+    r = d.api("POST", "/v1/payment_intents", {"amount": 100, "currency": ""}, idempotency_key="pp-empty")
+    ids.append(r.headers["Request-Id"])
+    assert r.status == 400 and r.json["error"]["code"] == "parameter_missing" and r.json["error"]["param"] == "currency"
+    ok(d.api("POST", f"/v1/payment_intents/{good['id']}", {"metadata": ""}, idempotency_key="pp-unset"))
+    assert len(d.take_violations(ids)) == 4
+
+
+def test_a_bug_of_the_double_is_a_violation(double):
+    """Whatever the double throws outside its handlers is answered 500 and recorded as a
+    double_bug violation (the per-test check fails the test that hit it)."""
+    d = double
+    d.fault("/v1/balance", crash=True)
+    r = d.api("GET", "/v1/balance")
+    assert r.status == 500
+    v = d.take_violations([r.headers["Request-Id"]])
+    assert len(v) == 1 and v[0]["kind"] == "double_bug" and "injected" in v[0]["message"]
+    # a malformed percent-encoding in a path is Stripe's 404, not a crash
+    r = d.api("GET", "/v1/payment_intents/%E0%A4%A")
+    assert r.status == 404
+    assert [x["message"][:24] for x in d.take_violations([r.headers["Request-Id"]])] == ["Unrecognized request URL"]
 
 
 def test_c_client_passes_the_spec_check(double):
@@ -357,11 +475,32 @@ def test_duplicate_hold_and_reverse_delivery(double, receiver):
     d.webhooks(r2.url, hold=True, reverse=True)
     pi = ok(d.api("POST", "/v1/payment_intents", {"amount": 900, "currency": "usd"}, idempotency_key="h-2"))
     d.succeed(pi["id"])
-    time.sleep(0.3)
-    assert r2.got == [] and d.webhook_status()["held"] == 3
+    assert d.webhook_status()["held"] == 3  # queued when made: nothing is on its way
+    assert r2.got == []
     assert d.flush() == 3
     d.wait_idle()
     assert [e["type"] for e in r2.events()] == ["charge.succeeded", "payment_intent.succeeded", "payment_intent.created"]
+
+
+def test_concurrent_delivery(double, receiver):
+    """concurrent: both copies of a duplicated event are in flight at once (each delivery
+    waits at a barrier of two: delivered one at a time, the barrier breaks and they fail),
+    and so are several events."""
+    d = double
+    r = receiver(barrier=threading.Barrier(2, timeout=10))
+    d.webhooks(r.url, duplicate=True, concurrent=True, retries=0)
+    ok(d.api("POST", "/v1/payment_intents", {"amount": 900, "currency": "usd"}, idempotency_key="cc-1"))
+    d.wait_idle()
+    ev = d.events("payment_intent.created")[-1]
+    assert [x["status"] for x in ev["deliveries"]] == [200, 200]
+    r2 = receiver(barrier=threading.Barrier(3, timeout=10))
+    d.webhooks(r2.url, hold=True, concurrent=True, retries=0)
+    for i in range(3):
+        ok(d.api("POST", "/v1/payment_intents", {"amount": 901 + i, "currency": "usd"}, idempotency_key=f"cc-2-{i}"))
+    assert d.flush() == 3
+    d.wait_idle()
+    assert sorted(e["data"]["object"]["amount"] for e in r2.events()) == [901, 902, 903]
+    assert all(x["status"] == 200 for e in d.events("payment_intent.created")[-3:] for x in e["deliveries"])
 
 
 def test_delivery_is_retried_on_errors(double, receiver):
@@ -398,15 +537,25 @@ def test_faults_before_and_after_the_effect(double):
     first = ok(d.api("POST", "/v1/payment_intents", params, idempotency_key="f-1-pi"))
     d.fault("/v1/payment_intents", status=429, count=2)
     assert [d.api("GET", f"/v1/payment_intents/{first['id']}").status for _ in range(3)] == [429, 429, 200]
-    # a 500 after the effect: the object exists, and the retry with the key gets it
+    # a 500 after the effect: the object exists; as Stripe, the 500 is the key's saved result
+    # (the endpoint ran) and a retry with the key gets it again, told not to retry: the
+    # outcome is found by a lookup
     d.fault("/v1/refunds", status=500, after_effect=True)
     d.succeed(first["id"])
     lost = d.api("POST", "/v1/refunds", {"payment_intent": first["id"]}, idempotency_key="f-1-refund")
     assert lost.status == 500
     assert len(d.summary("f-1")["refunds"]) == 1
     again = d.api("POST", "/v1/refunds", {"payment_intent": first["id"]}, idempotency_key="f-1-refund")
-    assert again.status == 200 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.status == 500 and again.body == lost.body
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.headers.get("Stripe-Should-Retry") == "false"
     assert len(d.summary("f-1")["refunds"]) == 1
+    found = ok(d.api("GET", "/v1/refunds", {"payment_intent": first["id"]}))["data"]
+    assert [x["id"] for x in found] == [x["id"] for x in d.summary("f-1")["refunds"]]
+    # Stripe forgets keys after 24 h: then the same key runs the request again
+    assert d.expire_idempotency_keys(["f-1-refund"]) == 1
+    rerun = d.api("POST", "/v1/refunds", {"payment_intent": first["id"]}, idempotency_key="f-1-refund")
+    assert rerun.status == 400 and rerun.json["error"]["code"] == "charge_already_refunded"
+    assert rerun.headers.get("Idempotent-Replayed") is None
     # a timeout after the effect: the client gives up, the object exists
     d.fault("/v1/payment_intents", method="POST", timeout_ms=1500, after_effect=True)
     with pytest.raises(TimeoutError):

@@ -25,9 +25,13 @@ function splitKey(key) {
   return parts;
 }
 
-// Returns {params} or {error: message}.
+// Key parts that would reach Object.prototype (or read as it) in the objects built here
+// or by the checker: refused.
+const FORBIDDEN_PARTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+// Returns {params} or {error: message}. Objects are built without a prototype.
 function parseForm(text) {
-  const params = {};
+  const params = Object.create(null);
   if (!text) return { params };
   const pairs = text.split('&').filter((p) => p.length);
   if (pairs.length > MAX_PAIRS) return { error: `more than ${MAX_PAIRS} parameters` };
@@ -42,6 +46,7 @@ function parseForm(text) {
     }
     const parts = splitKey(key);
     if (!parts || !parts[0] || parts.length > MAX_DEPTH) return { error: `invalid parameter name ${JSON.stringify(key)}` };
+    if (parts.some((k) => FORBIDDEN_PARTS.has(k))) return { error: `invalid parameter name ${JSON.stringify(key)}` };
     let node = params;
     for (let i = 0; i < parts.length; i++) {
       const last = i === parts.length - 1;
@@ -59,7 +64,7 @@ function parseForm(text) {
         node[k] = val;
       } else {
         const nextArray = parts[i + 1] === '';
-        if (node[k] === undefined) node[k] = nextArray ? [] : {};
+        if (node[k] === undefined) node[k] = nextArray ? [] : Object.create(null);
         if (typeof node[k] !== 'object') return { error: `parameter ${JSON.stringify(key)} given as value and as object` };
         node = node[k];
       }

@@ -41,23 +41,38 @@ class State {
 
   reset() {
     this.objects = new Map(); // id → object (every type)
+    this.owner = new Map();   // id → the connected account it was made on ('' = the platform)
+    this.scope = undefined;   // the request's Stripe-Account ('' none); undefined: see all (control)
+  }
+
+  // As Stripe: an object made with Stripe-Account lives on that account and is seen only
+  // with the same header; platform objects are not seen with it. Accounts are platform
+  // objects seen from everywhere.
+  visible(o) {
+    if (this.scope === undefined || o.object === 'account') return true;
+    return (this.owner.get(o.id) || '') === this.scope;
   }
 
   put(obj) {
+    if (!this.owner.has(obj.id) && this.scope) this.owner.set(obj.id, this.scope);
     this.objects.delete(obj.id);
     this.objects.set(obj.id, obj);
-    while (this.objects.size > MAX_OBJECTS) this.objects.delete(this.objects.keys().next().value);
+    while (this.objects.size > MAX_OBJECTS) {
+      const old = this.objects.keys().next().value;
+      this.objects.delete(old);
+      this.owner.delete(old);
+    }
     return obj;
   }
 
   get(id, object) {
     const o = this.objects.get(id);
-    return o && (!object || o.object === object) ? o : null;
+    return o && (!object || o.object === object) && this.visible(o) ? o : null;
   }
 
   all(object) {
     const out = [];
-    for (const o of this.objects.values()) if (o.object === object) out.push(o);
+    for (const o of this.objects.values()) if (o.object === object && this.visible(o)) out.push(o);
     return out;
   }
 
@@ -374,6 +389,9 @@ class State {
     } else {
       return invalid('One of the following params should be provided for this request: payment_intent or charge.', undefined, 'parameter_missing');
     }
+    if (ch.disputed) { // as Stripe: a charged-back charge cannot be refunded
+      return invalid(`Charge ${ch.id} has been charged back; cannot issue a refund.`, undefined, 'charge_disputed');
+    }
     const left = ch.amount - ch.amount_refunded;
     const amount = p.amount === undefined ? left : p.amount;
     if (left <= 0) return invalid(`Charge ${ch.id} has already been refunded.`, undefined, 'charge_already_refunded');
@@ -457,7 +475,8 @@ class State {
       const walk = (node, i) => {
         if (!node || typeof node !== 'object' || i >= parts.length) return;
         const k = parts[i];
-        if (typeof node[k] === 'string' && this.objects.has(node[k])) node[k] = clone(this.objects.get(node[k]));
+        const x = typeof node[k] === 'string' && this.get(node[k]);
+        if (x) node[k] = clone(x);
         walk(node[k], i + 1);
       };
       if (out.object === 'list') out.data.forEach((d) => walk(d, 0));

@@ -73,6 +73,7 @@ class Double {
     this.webhooks = new Webhooks(opts.webhookSecret, newId, log);
     this.state = new State(fixtures, this.webhooks);
     this.violations = [];
+    this.violationSeq = 0; // each violation's seq: the harness asks for those after a test's start
     this.reset();
     this.loadMs = Date.now() - t0;
     this.handlers = this.apiHandlers();
@@ -87,7 +88,7 @@ class Double {
   }
 
   violation(v) {
-    this.violations.push({ at: new Date().toISOString(), ...v });
+    this.violations.push({ seq: ++this.violationSeq, at: new Date().toISOString(), ...v });
     if (this.violations.length > MAX_VIOLATIONS) this.violations.shift();
     log(`violation: ${v.method} ${v.path}: ${v.message}`);
   }
@@ -117,6 +118,7 @@ class Double {
       'POST /v1/payment_intents': (c) => s.createPaymentIntent(c.params, c),
       'GET /v1/payment_intents': (c) => s.list('payment_intent', '/v1/payment_intents', q(c)),
       'GET /v1/payment_intents/{intent}': get('payment_intent', 'intent'),
+      'GET /v1/payment_intents/search': (c) => this.search('payment_intent', '/v1/payment_intents/search', c),
       'POST /v1/payment_intents/{intent}': (c) => s.updatePaymentIntent(c.pathParams.intent, c.params),
       'POST /v1/payment_intents/{intent}/cancel': (c) => s.cancelPaymentIntent(c.pathParams.intent, c.params, c),
       'GET /v1/charges': (c) => s.list('charge', '/v1/charges', q(c), (o) =>
@@ -173,6 +175,27 @@ class Double {
     };
   }
 
+  // Stripe's search query language, the part the double understands: clauses
+  // field:'value' joined by AND, field one of metadata['key'], status, currency, customer,
+  // amount (number). Other queries are answered 400 and recorded as violations (so a test
+  // shows what the double would need). Unlike Stripe (up to a minute late), results are
+  // current at once.
+  search(object, url, c) {
+    const q = String(c.params.query || '');
+    const clauses = q.split(/\s+AND\s+/);
+    const preds = [];
+    for (const cl of clauses) {
+      const m = /^\s*(metadata\['([^'\\]+)'\]|status|currency|customer|amount):(?:'((?:[^'\\]|\\.)*)'|(\d+))\s*$/.exec(cl);
+      if (!m) return { status: 400, violation: `search query the double does not understand: ${q}`, body: invalid(`Invalid search query: ${q}`, 'query').body };
+      const val = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : m[4];
+      if (m[2] !== undefined) preds.push((o) => o.metadata && o.metadata[m[2]] === val);
+      else preds.push((o) => String(o[m[1]]) === val);
+    }
+    const items = this.state.all(object).filter((o) => preds.every((f) => f(o))).reverse();
+    const limit = Math.min(Math.max(c.params.limit || 10, 1), 100);
+    return { status: 200, body: { object: 'search_result', data: items.slice(0, limit), has_more: items.length > limit, next_page: null, url } };
+  }
+
   // A valid request to an operation the double does not model: the fixture of its answer's type.
   generic(op, pathParams) {
     const res = answerResource(this.spec, op);
@@ -186,7 +209,7 @@ class Double {
   }
 
   async api(req, res, url, raw) {
-    const requestId = newId('req');
+    const requestId = req.doubleRequestId = newId('req');
     const method = req.method;
     const p = url.pathname;
     const key = req.headers['idempotency-key'];
@@ -198,9 +221,10 @@ class Double {
     };
     this.requests.push(entry);
     if (this.requests.length > MAX_REQUESTS_LOG) this.requests.shift();
+    // r.text: the answer as first serialized (a replay sends those bytes, not the object now)
     const send = (r, headers = {}) => {
       entry.status = r.status;
-      const body = JSON.stringify(r.body, null, 2);
+      const body = r.text !== undefined ? r.text : JSON.stringify(r.body, null, 2);
       if (res.destroyed) return;
       res.writeHead(r.status, {
         'Content-Type': 'application/json', 'Request-Id': requestId, 'Stripe-Version': API_VERSION,
@@ -248,6 +272,11 @@ class Double {
 
     const fault = this.takeFault(method, p);
     if (fault) entry.fault = { ...fault, count: undefined };
+    if (fault && fault.crash) { // the harness's own test of the path below
+      const e = new Error('a crash injected by a fault (crash: true)');
+      e.injected = true;
+      throw e;
+    }
     if (fault && fault.status && !fault.after_effect) return send(this.faultAnswer(fault.status)); // before any effect: nothing stored
 
     // Idempotency (POST only, as Stripe): scoped per connected account.
@@ -263,7 +292,7 @@ class Double {
       }
       if (rec) {
         entry.replayed = true;
-        return send(rec.answer, { 'Idempotent-Replayed': 'true', 'Original-Request': rec.requestId });
+        return send(rec.answer, { ...rec.headers, 'Idempotent-Replayed': 'true', 'Original-Request': rec.requestId });
       }
       this.idem.set(idemKey, { fingerprint, inflight: true, requestId });
       while (this.idem.size > MAX_IDEMPOTENCY_KEYS) this.idem.delete(this.idem.keys().next().value);
@@ -273,20 +302,33 @@ class Double {
     const ctx = { params, pathParams: route.pathParams, requestId, idempotencyKey: key, account };
     const h = this.handlers[`${method} ${route.tpl}`];
     let answer;
+    this.state.scope = account || '';
     try {
       answer = h ? h(ctx) : this.generic(route.op, route.pathParams);
+      if (answer.violation) violated(answer.violation);
       if (answer.status === 200 && params.expand) answer = { status: 200, body: this.state.expand(answer.body, params.expand) };
     } catch (e) {
       log(`BUG ${method} ${p}: ${e.stack}`);
       this.violation({ request_id: requestId, method, path: p, message: `the double failed: ${e.message}`, kind: 'double_bug' });
       answer = err(500, 'api_error', 'The Stripe double failed on this request (a bug of the double).');
+    } finally {
+      this.state.scope = undefined; // control endpoints and webhooks see everything
     }
     if (!h) entry.generic = true;
-    if (idemKey) this.idem.set(idemKey, { fingerprint, inflight: false, requestId, answer });
+    // As Stripe: the first result of an endpoint that started executing is saved for the key
+    // (24 h; POST /_double/idempotency/expire forgets keys), a 500 after the effect included:
+    // a retry gets that 500 again, with Stripe-Should-Retry: false (the outcome must be
+    // looked up: GET /v1/transfers?transfer_group=, /v1/payment_intents/search, ...).
+    const first = fault && fault.status ? this.faultAnswer(fault.status) : answer;
+    const saved = { status: first.status, text: JSON.stringify(first.body, null, 2) };
+    if (idemKey) {
+      const headers = fault && fault.status ? { 'Stripe-Should-Retry': 'false' } : {};
+      this.idem.set(idemKey, { fingerprint, inflight: false, requestId, answer: saved, headers });
+    }
 
-    if (fault && fault.status) return send(this.faultAnswer(fault.status)); // after the effect
+    if (fault && fault.status) return send(saved); // after the effect
     if (fault && fault.timeout_ms && fault.after_effect) await sleep(fault.timeout_ms);
-    return send(answer);
+    return send(saved);
   }
 
   faultAnswer(status) {
@@ -313,13 +355,14 @@ class Double {
       timeout_ms: b.timeout_ms === undefined ? null : b.timeout_ms,
       count: b.count === undefined ? 1 : b.count,
       after_effect: !!b.after_effect,
+      crash: !!b.crash, // the double throws outside its handlers (tests the harness's BUG check)
     };
     if (typeof f.path_prefix !== 'string' || !f.path_prefix.startsWith('/v1')) throw new Error('path_prefix must start with /v1');
     if (f.status !== null && ![429, 500, 502, 503].includes(f.status)) throw new Error('status must be 429, 500, 502 or 503');
     if (f.timeout_ms !== null && !(Number.isInteger(f.timeout_ms) && f.timeout_ms > 0 && f.timeout_ms <= MAX_FAULT_TIMEOUT_MS)) {
       throw new Error(`timeout_ms must be 1..${MAX_FAULT_TIMEOUT_MS}`);
     }
-    if ((f.status === null) === (f.timeout_ms === null)) throw new Error('give either status or timeout_ms');
+    if (!f.crash && (f.status === null) === (f.timeout_ms === null)) throw new Error('give either status or timeout_ms');
     if (!Number.isInteger(f.count) || f.count < 1 || f.count > 1000) throw new Error('count must be 1..1000');
     if (this.faults.length >= MAX_FAULTS) throw new Error(`at most ${MAX_FAULTS} faults`);
     this.faults.push(f);
@@ -361,11 +404,29 @@ class Double {
       const meth = url.searchParams.get('method');
       return ok({ data: this.requests.filter((r) => r.path.startsWith(pre) && (!meth || r.method === meth)) });
     }
-    if (method === 'GET' && p === '/_double/violations') return ok({ data: this.violations });
-    if (method === 'DELETE' && p === '/_double/violations') {
-      const data = this.violations;
-      this.violations = [];
+    if (method === 'GET' && p === '/_double/violations') {
+      const after = Number(url.searchParams.get('after') || 0);
+      return ok({ data: this.violations.filter((v) => v.seq > after), last_seq: this.violationSeq });
+    }
+    if (method === 'POST' && p === '/_double/violations/take') {
+      // forgets and returns the violations of the given requests only (a test that breaks
+      // the spec on purpose takes its own, never another test's)
+      if (!Array.isArray(body.request_ids)) throw new Error('request_ids must be a list');
+      const ids = new Set(body.request_ids.map(String));
+      const data = this.violations.filter((v) => ids.has(v.request_id));
+      this.violations = this.violations.filter((v) => !ids.has(v.request_id));
       return ok({ data });
+    }
+    if (method === 'POST' && p === '/_double/idempotency/expire') {
+      // what Stripe does after 24 h: the keys are forgotten (all, or those named in body.keys)
+      const only = Array.isArray(body.keys) ? new Set(body.keys.map(String)) : null;
+      let expired = 0;
+      for (const [k, rec] of this.idem) {
+        if (rec.inflight || (only && !only.has(k.slice(k.indexOf('\n') + 1)))) continue;
+        this.idem.delete(k);
+        expired++;
+      }
+      return ok({ expired });
     }
     if (method === 'GET' && p === '/_double/summary') return ok(s.summary(url.searchParams.get('transfer_group')));
     if (method === 'GET' && (m = /^\/_double\/objects\/([^/]+)$/.exec(p))) {
@@ -412,8 +473,9 @@ function main() {
   const d = new Double(opts);
   const server = http.createServer((req, res) => {
     d.handle(req, res).catch((e) => {
-      log(`BUG: ${e.stack}`);
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
+      log(`${e.injected ? 'injected crash' : 'BUG'}: ${e.stack}`); // the harness fails the session on BUG in the log
+      d.violation({ request_id: req.doubleRequestId || null, method: req.method, path: req.url, message: `the double failed: ${e.message}`, kind: 'double_bug' });
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json', ...(req.doubleRequestId ? { 'Request-Id': req.doubleRequestId } : {}) });
       res.end('{"error":{"type":"api_error","message":"stripe double failure"}}');
     });
   });

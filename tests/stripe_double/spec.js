@@ -86,7 +86,11 @@ class Routes {
       const m = r.re.exec(p);
       if (m) {
         const pathParams = {};
-        r.names.forEach((n, i) => { pathParams[n] = decodeURIComponent(m[i + 1]); });
+        try {
+          r.names.forEach((n, i) => { pathParams[n] = decodeURIComponent(m[i + 1]); });
+        } catch (e) {
+          return null; // malformed percent-encoding: no such URL (Stripe's 404)
+        }
         return { tpl: r.tpl, op: r.op, pathParams };
       }
     }
@@ -172,7 +176,9 @@ function check(schema, value, param) {
         else throw new Invalid(sub, `Received unknown parameter: ${sub}`, 'parameter_unknown');
       }
       for (const r of schema.required || []) {
-        if (value[r] === undefined) {
+        // Stripe reads an empty value as missing, except where the schema allows "" (anyOf
+        // with enum [""]: "unset this field")
+        if (value[r] === undefined || (value[r] === '' && !allowsEmpty(props[r]))) {
           const sub = param ? `${param}[${r}]` : r;
           throw new Invalid(sub, `Missing required param: ${sub}.`, 'parameter_missing');
         }
@@ -188,6 +194,13 @@ function check(schema, value, param) {
     throw new Invalid(param, `Invalid ${param}: must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
   }
   return out;
+}
+
+// Whether a schema accepts "" (an anyOf alternative, or the schema itself, with enum [""]).
+function allowsEmpty(schema) {
+  if (!schema) return false;
+  if (schema.enum && schema.enum.includes('')) return true;
+  return !!(schema.anyOf && schema.anyOf.some(allowsEmpty));
 }
 
 // Checks a request: form params (POST body) or query params (GET/DELETE) against op. Returns
@@ -216,7 +229,7 @@ function checkRequest(method, op, params, pathParams) {
     out[k] = p.schema ? check(p.schema, v, k) : v;
   }
   for (const p of query) {
-    if (p.required && params[p.name] === undefined) throw new Invalid(p.name, `Missing required param: ${p.name}.`, 'parameter_missing');
+    if (p.required && (params[p.name] === undefined || (params[p.name] === '' && !allowsEmpty(p.schema)))) throw new Invalid(p.name, `Missing required param: ${p.name}.`, 'parameter_missing');
   }
   return out;
 }

@@ -3,7 +3,9 @@
 // webhook URL is set, events are POSTed to it one at a time in order, signed as Stripe signs
 // them (Stripe-Signature: t=<unix s>,v1=<HMAC-SHA256 hex of "<t>.<body>"> per secret).
 // duplicate: each event is delivered twice; hold: events queue until flush, reverse: the
-// flush delivers newest first. A non-2xx answer or a network error is retried a few times
+// flush delivers newest first; concurrent: as Stripe, deliveries do not wait for each other
+// (both copies of a duplicate at once, and up to MAX_PARALLEL events together), so a
+// receiver's dedupe races can be tested. A non-2xx answer or a network error is retried a few times
 // with a short backoff.
 const crypto = require('crypto');
 const http = require('http');
@@ -14,6 +16,7 @@ const DELIVERY_RETRIES = 3;        // after the first attempt (default; `retries
 const DELIVERY_RETRIES_MAX = 10;
 const DELIVERY_BACKOFF_MS = 100;   // doubled per retry
 const DELIVERY_TIMEOUT_MS = 10000; // one attempt's deadline
+const MAX_PARALLEL = 8;            // events delivered at once with concurrent: true
 
 function sign(secret, t, payload) {
   return crypto.createHmac('sha256', secret).update(`${t}.${payload}`).digest('hex');
@@ -58,7 +61,7 @@ class Webhooks {
     }
     this.config = {
       url: c.url, secrets, duplicate: !!c.duplicate, reverse: !!c.reverse, hold: !!c.hold, timestamp_offset_s: off,
-      retries,
+      retries, concurrent: !!c.concurrent,
     };
     return this.status();
   }
@@ -131,6 +134,16 @@ class Webhooks {
     const gen = this.generation;
     try {
       while (this.queue.length && gen === this.generation) {
+        if (this.config && this.config.concurrent) {
+          const jobs = [];
+          for (const id of this.queue.splice(0, MAX_PARALLEL)) {
+            const rec = this.events.get(id);
+            if (!rec) continue;
+            for (let i = 0; i < (this.config.duplicate ? 2 : 1); i++) jobs.push(this.deliver(rec, gen));
+          }
+          await Promise.all(jobs);
+          continue;
+        }
         const id = this.queue.shift();
         const rec = this.events.get(id);
         if (!rec || !this.config) continue;

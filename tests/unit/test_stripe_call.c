@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,18 +264,22 @@ static void test_400_not_retried(void **state)
     assert_string_equal(srv.seen[0].account, "acct_9");
 }
 
-static void test_idempotency_error_is_conflict(void **state)
+/* idempotency_error (a key reused with other params: our bug) is told apart from a 409 in
+ * progress (retry later with the same key). */
+static void test_idempotency_error_is_not_conflict(void **state)
 {
-    step_t steps[] = {{400, NULL, "{\"error\":{\"type\":\"idempotency_error\"}}", 0},
+    step_t steps[] = {{400, "Stripe-Should-Retry: true\r\n", "{\"error\":{\"type\":\"idempotency_error\"}}", 0},
                       {409, "Stripe-Should-Retry: false\r\n", "{\"error\":{\"type\":\"invalid_request_error\"}}", 0}};
     start(steps, 2);
     ch_stripe_t *s = client(3, 5000);
     ch_stripe_result_t res;
-    assert_int_equal(ch_stripe_call(s, "POST", "/v1/transfers", NULL, "k1", NULL, &res), CH_ECONFLICT);
-    assert_int_equal(res.attempts, 1);
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/transfers", NULL, "k1", NULL, &res), CH_EINTERNAL);
+    assert_int_equal(res.idempotency_error, 1);
+    assert_int_equal(res.attempts, 1); /* never retried */
     ch_stripe_result_clear(&res);
     /* a 409 that Stripe says not to retry */
     assert_int_equal(ch_stripe_call(s, "POST", "/v1/transfers", NULL, "k1", NULL, &res), CH_ECONFLICT);
+    assert_int_equal(res.idempotency_error, 0);
     assert_int_equal(res.attempts, 1);
     ch_stripe_result_clear(&res);
     ch_stripe_destroy(s);
@@ -369,6 +375,45 @@ static void test_deadline_bounds_the_call(void **state)
     assert_int_equal(res.attempts, 0);
     ch_stripe_result_clear(&res);
     ch_db_deadline_set(0);
+    ch_stripe_destroy(s);
+    stop();
+    assert_int_equal(srv.nseen, 1);
+}
+
+/* The request's own deadline still bounds a call after a write of the request committed
+ * (the database lifts it then; Stripe must not hold the request thread). */
+static void test_deadline_holds_after_commit(void **state)
+{
+    step_t steps[] = {{200, NULL, PI_OK, 0}};
+    start(steps, 1);
+    ch_stripe_t *s = client(3, 5000);
+    ch_stripe_result_t res;
+    ch_db_deadline_set(ch_mono_ms() - 1);
+    ch__db_committed_note();
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/transfers", NULL, "c-1", NULL, &res), CH_EUNAVAILABLE);
+    assert_int_equal(res.attempts, 0); /* nothing sent */
+    ch_stripe_result_clear(&res);
+    ch_db_deadline_set(0);
+    ch_stripe_destroy(s);
+    stop();
+    assert_int_equal(srv.nseen, 0);
+}
+
+/* Paths: "/v1/" of [A-Za-z0-9_/.-], no empty, "." or ".." segment; nothing sent otherwise. */
+static void test_paths_checked(void **state)
+{
+    step_t steps[] = {{200, NULL, PI_OK, 0}};
+    start(steps, 1);
+    ch_stripe_t *s = client(0, 5000);
+    ch_stripe_result_t res;
+    const char *bad[] = {"/v1/transfers/../accounts", "/v1/./x", "/v1//x", "/v1/x/", "/v2/x", "/v1/a b",
+                         "/v1/a%2e", "/v1/a?b=1", "/v1/a#b", "/v1/a\r\nX: y", "/v1/a;b", "v1/x", "/v1/é", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(ch_stripe_call(s, "GET", bad[i], NULL, NULL, NULL, &res), CH_EINTERNAL);
+        ch_stripe_result_clear(&res);
+    }
+    assert_int_equal(ch_stripe_call(s, "GET", "/v1/transfers/tr_1A-b.c/reversals", NULL, NULL, NULL, &res), CH_OK);
+    ch_stripe_result_clear(&res);
     ch_stripe_destroy(s);
     stop();
     assert_int_equal(srv.nseen, 1);
@@ -499,6 +544,33 @@ static void test_pool_bounded(void **state)
     ch_stripe_pool_destroy(NULL);
 }
 
+/* A client released twice is stored once (it was written past free_list, or handed out to
+ * two threads); an acquire honours the thread's deadline. */
+static void test_pool_double_release_and_deadline(void **state)
+{
+    ch_stripe_config_t cfg = {.api_base = "http://127.0.0.1:1", .secret_key = "sk_test", .timeout_ms = 100};
+    ch_stripe_pool_t *p = ch_stripe_pool_create(&cfg, 2);
+    assert_non_null(p);
+    ch_stripe_t *a = ch_stripe_pool_acquire(p, 0);
+    assert_non_null(a);
+    ch_stripe_pool_release(p, a);
+    ch_stripe_pool_release(p, a); /* refused */
+    ch_stripe_t *x = ch_stripe_pool_acquire(p, 0);
+    ch_stripe_t *y = ch_stripe_pool_acquire(p, 0);
+    assert_ptr_equal(x, a);
+    assert_non_null(y);
+    assert_ptr_not_equal(y, a); /* a new client, not a second hand-out of a */
+    /* the pool is empty; a passed deadline ends the wait at once instead of after 30 s */
+    ch_db_deadline_set(ch_mono_ms() - 1);
+    int64_t t0 = ch_mono_ms();
+    assert_null(ch_stripe_pool_acquire(p, 30000));
+    assert_true(ch_mono_ms() - t0 < 15000);
+    ch_db_deadline_set(0);
+    ch_stripe_pool_release(p, x);
+    ch_stripe_pool_release(p, y);
+    ch_stripe_pool_destroy(p);
+}
+
 /* Against a Stripe-compatible server when CHORUS_TEST_STRIPE_API and CHORUS_TEST_STRIPE_KEY
  * are set (tests/blackbox/test_stripe_double.py runs this binary against the test double,
  * which checks every request against Stripe's OpenAPI spec); skipped otherwise. */
@@ -534,7 +606,9 @@ static void test_against_stripe_double(void **state)
     ch_stripe_result_clear(&res);
     /* the key with other params: a caller's bug, told apart from a refusal */
     json_object_set_new(params, "amount", json_integer(2600));
-    assert_int_equal(ch_stripe_call(s, "POST", "/v1/payment_intents", params, idem, NULL, &res), CH_ECONFLICT);
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/payment_intents", params, idem, NULL, &res), CH_EINTERNAL);
+    assert_int_equal(res.idempotency_error, 1);
+    assert_int_equal(res.attempts, 1);
     ch_stripe_result_clear(&res);
     /* a GET with an expansion and a nested range in the query */
     char path[192];
@@ -553,8 +627,12 @@ static void test_against_stripe_double(void **state)
     assert_int_equal(res.status, 404);
     ch_stripe_result_clear(&res);
     json_t *refund = json_pack("{s:s}", "payment_intent", id);
-    assert_int_equal(ch_stripe_call(s, "POST", "/v1/refunds", refund, "unit-refund", "acct_unit", &res), CH_EINVAL);
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/refunds", refund, "unit-refund", NULL, &res), CH_EINVAL);
     assert_int_equal(res.status, 400);
+    ch_stripe_result_clear(&res);
+    /* on a connected account the platform's PaymentIntent does not exist (Stripe-Account) */
+    assert_int_equal(ch_stripe_call(s, "POST", "/v1/refunds", refund, "unit-refund", "acct_unit", &res), CH_EINVAL);
+    assert_int_equal(res.status, 404);
     ch_stripe_result_clear(&res);
     json_decref(refund);
     json_decref(q);
@@ -562,12 +640,60 @@ static void test_against_stripe_double(void **state)
     ch_stripe_destroy(s);
 }
 
+/* Threads sharing a pool of 2: every acquire gets a client in time, never more than 2 are
+ * out at once, and no client is handed to two threads. */
+#define POOL_THREADS 4
+#define POOL_ROUNDS 200
+static ch_stripe_pool_t *shared_pool;
+static atomic_int pool_out, pool_max_out, pool_failed;
+static ch_stripe_t *_Atomic pool_held[POOL_THREADS];
+
+static void *pool_worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    for (int i = 0; i < POOL_ROUNDS; i++) {
+        ch_stripe_t *c = ch_stripe_pool_acquire(shared_pool, 10000);
+        if (!c) {
+            atomic_fetch_add(&pool_failed, 1);
+            continue;
+        }
+        for (int t = 0; t < POOL_THREADS; t++)
+            if (t != me && atomic_load(&pool_held[t]) == c)
+                atomic_fetch_add(&pool_failed, 1);
+        atomic_store(&pool_held[me], c);
+        int out = atomic_fetch_add(&pool_out, 1) + 1;
+        int seen = atomic_load(&pool_max_out);
+        while (out > seen && !atomic_compare_exchange_weak(&pool_max_out, &seen, out)) {
+        }
+        sched_yield();
+        atomic_fetch_sub(&pool_out, 1);
+        atomic_store(&pool_held[me], NULL);
+        ch_stripe_pool_release(shared_pool, c);
+    }
+    return NULL;
+}
+
+static void test_pool_threads(void **state)
+{
+    ch_stripe_config_t cfg = {.api_base = "http://127.0.0.1:1", .secret_key = "sk_test", .timeout_ms = 100};
+    shared_pool = ch_stripe_pool_create(&cfg, 2);
+    assert_non_null(shared_pool);
+    pthread_t th[POOL_THREADS];
+    for (int t = 0; t < POOL_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, pool_worker, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < POOL_THREADS; t++)
+        pthread_join(th[t], NULL);
+    assert_int_equal(atomic_load(&pool_failed), 0);
+    assert_true(atomic_load(&pool_max_out) <= 2);
+    ch_stripe_pool_destroy(shared_pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_500_then_200_same_key),
         cmocka_unit_test(test_400_not_retried),
-        cmocka_unit_test(test_idempotency_error_is_conflict),
+        cmocka_unit_test(test_idempotency_error_is_not_conflict),
         cmocka_unit_test(test_409_retried),
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_5xx_exhausted_and_should_retry_false),
@@ -580,6 +706,10 @@ int main(void)
         cmocka_unit_test(test_answer_too_large),
         cmocka_unit_test(test_create_refuses),
         cmocka_unit_test(test_pool_bounded),
+        cmocka_unit_test(test_pool_double_release_and_deadline),
+        cmocka_unit_test(test_deadline_holds_after_commit),
+        cmocka_unit_test(test_paths_checked),
+        cmocka_unit_test(test_pool_threads),
         cmocka_unit_test(test_against_stripe_double),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
