@@ -104,7 +104,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_MARKET_AUTO_CONFIRM", "604800", "marketplace: seconds after shipping an order confirms itself without a dispute (1-7776000)"},
     {"CHORUS_MARKET_ONBOARDING_URL", "https://localhost/seller/onboarding", "marketplace: the app page Stripe's onboarding returns to (?step=return) or sends an expired link to (?step=refresh), unless POST /v1/me/seller names its own"},
     {"CHORUS_MARKET_RECONCILE_INTERVAL", "3600", "marketplace: seconds between reconciliations of the ledger with Stripe (10-604800)"},
-    {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that may use admin-only reads (?explain=1 on feeds)"},
+    {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that always hold the admin role (the bootstrap: they grant it to others)"},
 };
 
 void ch_config_print_help(FILE *out)

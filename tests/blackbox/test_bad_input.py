@@ -49,6 +49,12 @@ def test_every_closed_request_schema_is_tested():
                                        ("POST", "/v1/conversations/{id}/messages", "MessageSendRequest"),
                                        ("PATCH", "/v1/conversations/{id}/messages/{msg_id}", "MessageEditRequest"),
                                        ("POST", "/v1/conversations/{id}/read", "ReadReceiptRequest"),
+                                       # market (test_market_listings/sellers/roles.py test each)
+                                       ("POST", "/v1/listings", "ListingCreate"),
+                                       ("PATCH", "/v1/listings/{id}", "ListingUpdate"),
+                                       ("POST", "/v1/me/seller", "SellerOnboardRequest"),
+                                       ("PATCH", "/v1/me/seller", "SellerUpdate"),
+                                       ("POST", "/v1/admin/users/{id}/roles", "RoleGrant"),
                                        ("POST", "/v1/orders", "OrderCreate")}
 
 

@@ -104,7 +104,7 @@ def test_edit_by_owner_only(seller, other):
     assert other.get(f"/v1/listings/{lst['id']}").json["price"]["amount"] == 22000
     expect_problem(other.patch(f"/v1/listings/{lst['id']}", json={"title": "mine"}), 403, "forbidden")
     expect_problem(other.delete(f"/v1/listings/{lst['id']}"), 403, "forbidden")
-    for bad, field in [({}, None), ({"title": None}, "title"), ({"photos": []}, "photos"),
+    for bad, field in [({}, None), ({"title": None}, "title"), ({"photos": []}, "photos"), ({"colour": "red"}, "colour"),
                        ({"price": {"amount": 1, "currency": "ABC"}}, "price.currency")]:
         r = seller.patch(f"/v1/listings/{lst['id']}", json=bad)
         expect_problem(r, 422, "invalid_field")
@@ -180,3 +180,34 @@ def test_reactions_and_comments_on_a_listing(seller, other):
     r = other.client.request("DELETE", f"/v1/listings/{lst['id']}/reaction", token=other.access_token)
     expect_status(r, 204)
     assert other.get(f"/v1/listings/{lst['id']}").json["counts"]["reactions_total"] == 0
+
+
+def test_the_seller_is_notified_of_reactions_and_comments(seller, other):
+    from notify_helpers import wait_group
+    lst = create_listing(seller)
+    r = other.client.request("PUT", f"/v1/listings/{lst['id']}/reaction", json={"kind": "like"}, token=other.access_token)
+    expect_status(r, 200)
+    expect_status(other.post(f"/v1/listings/{lst['id']}/comments", json={"text": "Is it still there?"}), 201)
+    target = {"type": "listing", "id": lst["id"]}
+    assert [a["id"] for a in wait_group(seller, "reaction", target)["actors"]] == [other.id]
+    assert [a["id"] for a in wait_group(seller, "comment", target)["actors"]] == [other.id]
+
+
+def test_idempotency_key(seller):
+    h = {"Idempotency-Key": "listing-once"}
+    a = expect_status(seller.post("/v1/listings", json=listing_body(), headers=h), 201)
+    b = expect_status(seller.post("/v1/listings", json=listing_body(), headers=h), 201)
+    assert b.json["id"] == a.json["id"] and b.header("Idempotent-Replayed") == "true"
+    expect_problem(seller.post("/v1/listings", json=listing_body(title="Other"), headers=h), 422, "idempotency_mismatch")
+    assert [i["id"] for i in listings_of(seller, seller.id)["items"]] == [a.json["id"]]
+
+
+def test_removing_a_listing_drops_its_notifications(seller, other):
+    from notify_helpers import group, wait_group, wait_until
+    lst = create_listing(seller)
+    r = other.client.request("PUT", f"/v1/listings/{lst['id']}/reaction", json={"kind": "like"}, token=other.access_token)
+    expect_status(r, 200)
+    target = {"type": "listing", "id": lst["id"]}
+    wait_group(seller, "reaction", target)
+    expect_status(seller.delete(f"/v1/listings/{lst['id']}"), 204)
+    wait_until(lambda: group(seller, "reaction", target) is None, "the removed listing's notification to go")

@@ -150,3 +150,45 @@ def test_rate_limited_per_address(start_server):
                        "invalid_signature")
     r = deliver(c, event("customer.created", {"id": "cus_1"}), ["whsec_rl"])
     expect_problem(r, 429, "rate_limited")
+
+
+@pytest.mark.skipif(social.MODE != "cluster", reason="needs CHORUS_BACKENDS=cluster (a row lock held from outside)")
+def test_a_failed_handler_stores_nothing(start_server, backends):
+    """The seller row is locked from outside while account.updated arrives: the handler's
+    UPDATE waits past the request deadline, the whole transaction rolls back (the event is
+    not stored) and the answer is 503, so Stripe delivers again; the next delivery applies."""
+    import threading
+    import psycopg2
+
+    s = start_server(env={"CHORUS_REQUEST_TIMEOUT": "1000"})
+    c = s.client()
+    acc = c.register()
+    account = onboard(acc)["account_id"]
+    secret = s.env()["CHORUS_STRIPE_WEBHOOK_SECRET"]
+    dbname = s.storage_env["CHORUS_DB"].rsplit("/", 1)[1]
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        con = psycopg2.connect(backends.pg.url(dbname))
+        try:
+            cur = con.cursor()
+            cur.execute("SELECT 1 FROM sellers WHERE user_id = %s FOR UPDATE", (int(acc.id),))
+            locked.set()
+            release.wait(20)
+            con.rollback()
+        finally:
+            con.close()
+
+    ev = event("account.updated", account_object(account, charges=True))
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert locked.wait(10)
+        expect_problem(deliver(c, ev, [secret]), 503, "unavailable")
+    finally:
+        release.set()
+        t.join()
+    assert stored(s, backends, ev["id"]) == []
+    assert seller_state(acc)["charges_enabled"] is False
+    assert expect_status(deliver(c, ev, [secret]), 200).json["duplicate"] is False
+    assert seller_state(acc)["charges_enabled"] is True

@@ -59,7 +59,8 @@ static ch_err_t ch__apply_outbox(ch_svc_t *svc, ch_db_conn_t *conn, const ch_db_
                 err = ch_notify_forget_actor(svc, conn, blocked, blocker);
         }
     } else if (strcmp(topic, "post.deleted") == 0 || strcmp(topic, "reel.deleted") == 0 ||
-               strcmp(topic, "story.deleted") == 0 || strcmp(topic, "comment.deleted") == 0) {
+               strcmp(topic, "story.deleted") == 0 || strcmp(topic, "comment.deleted") == 0 ||
+               strcmp(topic, "listing.removed") == 0) {
         char type[16], field[24];
         snprintf(type, sizeof(type), "%.*s", (int)(strchr(topic, '.') - topic), topic);
         snprintf(field, sizeof(field), "%s_id", type);
@@ -80,7 +81,7 @@ const ch_consumer_t ch_notify_outbox_consumer = {
     "SELECT o.id, o.topic, o.payload FROM outbox o WHERE o.id > $1"
     " AND o.topic IN ('follow.created', 'follow.requested', 'follow.approved', 'follow.rejected',"
     " 'follow.cancelled', 'block.created', 'mute.created', 'post.deleted', 'reel.deleted', 'story.deleted',"
-    " 'comment.deleted')"
+    " 'comment.deleted', 'listing.removed')"
     " AND NOT EXISTS (SELECT 1 FROM consumer_seen s WHERE s.name = $2 AND s.event_id = o.id)"
     " ORDER BY o.id LIMIT $3",
     ch__apply_outbox,

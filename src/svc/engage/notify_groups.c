@@ -157,8 +157,9 @@ ch_err_t ch_notify_target_gone(ch_svc_t *svc, ch_db_conn_t *conn, const char *ty
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(id)};
     *gone = 0;
-    const char *sql = strcmp(type, "comment") == 0 ? "SELECT 1 FROM comments WHERE id = $1 AND deleted_at IS NOT NULL"
-                                                   : "SELECT 1 FROM items WHERE id = $1 AND deleted_at IS NOT NULL";
+    const char *sql = strcmp(type, "comment") == 0   ? "SELECT 1 FROM comments WHERE id = $1 AND deleted_at IS NOT NULL"
+                      : strcmp(type, "listing") == 0 ? "SELECT 1 FROM listings WHERE id = $1 AND state = 'removed'"
+                                                     : "SELECT 1 FROM items WHERE id = $1 AND deleted_at IS NOT NULL";
     ch_err_t err = ch_sql_on(svc, conn, sql, p, CH_NPARAMS(p), &rows, NULL);
     *gone = err == CH_OK && ch_db_rows_count(rows) > 0;
     ch_db_rows_free(rows);
