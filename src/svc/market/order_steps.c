@@ -44,6 +44,31 @@ static const char *ch__str(const json_t *obj, const char *name)
     return s ? s : "";
 }
 
+/* On a step's retry: the object an earlier attempt may have made although its answer was
+ * lost (Stripe saves a 500 as the key's answer and replays it: the same key alone would never
+ * learn of the object). Lists path with params and copies the id of the first item whose
+ * field `match` equals want into id (left "" when none). */
+static ch_err_t ch__find_made(ch_svc_t *svc, const char *path, json_t *params, const char *match, const char *want,
+                              char *id, size_t idlen, char *why, size_t wl)
+{
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "GET", path, params, NULL, &res, why, wl);
+    json_decref(params);
+    size_t i;
+    json_t *item;
+    id[0] = '\0';
+    if (err == CH_OK)
+        json_array_foreach(json_object_get(res.body, "data"), i, item)
+        {
+            if (strcmp(ch__str(item, match), want) == 0 && ch__str(item, "id")[0]) {
+                snprintf(id, idlen, "%s", ch__str(item, "id"));
+                break;
+            }
+        }
+    ch_stripe_result_clear(&res);
+    return err;
+}
+
 /* ---- payment_intent ---------------------------------------------------------------- */
 
 static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
@@ -195,9 +220,13 @@ static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order
     int64_t net = o->amount - o->fee;
     char key[96], id[CH_ID_STR_LEN], transfer[CH_ORDER_STRIPE_ID_MAX] = "";
     ch_err_t err = CH_OK;
-    if (net > 0) {
+    ch_id_format(o->id, id);
+    if (net > 0 && job->attempts > 1 &&
+        (err = ch__find_made(svc, "/v1/transfers", json_pack("{s:s,s:i}", "transfer_group", id, "limit", 10),
+                             "transfer_group", id, transfer, sizeof(transfer), why, wl)) != CH_OK)
+        return err;
+    if (net > 0 && !transfer[0]) {
         ch__key(key, sizeof(key), o->id, job->step);
-        ch_id_format(o->id, id);
         json_t *params = json_pack("{s:I,s:s,s:s,s:s,s:s,s:{s:s}}", "amount", (json_int_t)net, "currency", o->currency,
                                    "destination", o->seller_account, "transfer_group", id, "source_transaction",
                                    o->charge_id, "metadata", "order_id", id);
@@ -305,13 +334,20 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     char key[96], id[CH_ID_STR_LEN], refund[CH_ORDER_STRIPE_ID_MAX] = "";
     ch__key(key, sizeof(key), o->id, job->step);
     ch_id_format(o->id, id);
-    json_t *params = json_pack("{s:s,s:{s:s}}", "payment_intent", o->payment_intent_id, "metadata", "order_id", id);
-    ch_stripe_result_t res;
-    ch_err_t err = ch_market_stripe(svc, "POST", "/v1/refunds", params, key, &res, why, wl);
-    json_decref(params);
-    if (err == CH_OK)
-        snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
-    ch_stripe_result_clear(&res);
+    ch_err_t err = CH_OK;
+    if (job->attempts > 1 &&
+        (err = ch__find_made(svc, "/v1/refunds", json_pack("{s:s,s:i}", "payment_intent", o->payment_intent_id, "limit", 10),
+                             "payment_intent", o->payment_intent_id, refund, sizeof(refund), why, wl)) != CH_OK)
+        return err;
+    if (!refund[0]) {
+        json_t *params = json_pack("{s:s,s:{s:s}}", "payment_intent", o->payment_intent_id, "metadata", "order_id", id);
+        ch_stripe_result_t res;
+        err = ch_market_stripe(svc, "POST", "/v1/refunds", params, key, &res, why, wl);
+        json_decref(params);
+        if (err == CH_OK)
+            snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
+        ch_stripe_result_clear(&res);
+    }
     if (err == CH_OK && !refund[0]) {
         snprintf(why, wl, "refund answer without an id");
         err = CH_EINTERNAL;
