@@ -70,6 +70,14 @@ BAD = [
     ({"price": {"amount": 100, "currency": "XYZ"}}, "price.currency"),
     ({"price": {"amount": 100, "currency": "EURO"}}, "price.currency"),
     ({"price": {"amount": 100, "currency": "EUR", "tax": 1}}, "price"),
+    # amounts Stripe would refuse: under its minimum charge, over eight digits, a
+    # three-decimal currency's last digit not 0
+    ({"price": {"amount": 49, "currency": "EUR"}}, "price.amount"),
+    ({"price": {"amount": 29, "currency": "GBP"}}, "price.amount"),
+    ({"price": {"amount": 49, "currency": "JPY"}}, "price.amount"),
+    ({"price": {"amount": 100000000, "currency": "USD"}}, "price.amount"),
+    ({"price": {"amount": 1505, "currency": "KWD"}}, "price.amount"),
+    ({"price": {"amount": 5, "currency": "BHD"}}, "price.amount"),
     ({"price": 100}, "price"),
     ({"category": "weapons"}, "category"),
     ({"condition": "broken"}, "condition"),
@@ -105,7 +113,8 @@ def test_edit_by_owner_only(seller, other):
     expect_problem(other.patch(f"/v1/listings/{lst['id']}", json={"title": "mine"}), 403, "forbidden")
     expect_problem(other.delete(f"/v1/listings/{lst['id']}"), 403, "forbidden")
     for bad, field in [({}, None), ({"title": None}, "title"), ({"photos": []}, "photos"), ({"colour": "red"}, "colour"),
-                       ({"price": {"amount": 1, "currency": "ABC"}}, "price.currency")]:
+                       ({"price": {"amount": 1, "currency": "ABC"}}, "price.currency"),
+                       ({"price": {"amount": 1505, "currency": "KWD"}}, "price.amount")]:
         r = seller.patch(f"/v1/listings/{lst['id']}", json=bad)
         expect_problem(r, 422, "invalid_field")
         if field:

@@ -54,3 +54,19 @@ def test_bad_input(start_server):
     expect_problem(alice.get("/v1/feed/home?explain=1"), 403, "forbidden", "explain")
     expect_problem(alice.client.post(f"/v1/admin/users/{alice.id}/roles", json={"role": "admin"}), 401,
                    "unauthorized")
+
+
+def test_last_admin_stays_without_configured_admins(start_server):
+    s, (boot, alice, bob) = admin_server(start_server)
+    expect_status(grant(boot, alice.id), 200)
+    expect_status(grant(boot, bob.id), 200)
+    s.stop()
+    s2 = start_server(env={"CHORUS_ADMIN_USERS": ""}, storage=s.storage_env)
+    c = s2.client()
+    alice, bob = c.login(alice.handle), c.login(bob.handle)
+    assert expect_status(revoke(alice, bob.id), 200).json["roles"] == []
+    # alice is the last admin and nobody is configured: revoking her would lock everyone out
+    expect_problem(revoke(alice, alice.id), 409, "conflict", "role")
+    expect_status(alice.get("/v1/feed/home?explain=1"), 200)
+    expect_status(grant(alice, bob.id), 200)
+    assert expect_status(revoke(bob, alice.id), 200).json["roles"] == []

@@ -117,7 +117,7 @@ def test_stripe_down_stores_nothing(api, stripe_double):
     assert len({r["idempotency_key"] for r in account_requests(stripe_double, acc.id)}) == 1
     stripe_double.fault(f"/v1/accounts/{account}", method="POST", status=503, count=20)
     expect_problem(acc.patch("/v1/me/seller", json={"payout_schedule": {"interval": "manual"}}), 503, "unavailable")
-    assert seller_state(acc)["payout_schedule"] != {"interval": "manual"}
+    assert seller_state(acc)["payout_schedule"]["interval"] != "manual"
     stripe_double.clear_faults()
 
 
@@ -127,3 +127,43 @@ def test_stripe_not_configured(start_server):
     r = expect_problem(acc.post("/v1/me/seller", json={}), 503, "unavailable")
     assert "CHORUS_STRIPE_SECRET_KEY" in r["detail"]
     expect_problem(acc.get("/v1/me/seller"), 404, "not_found")
+
+
+def test_seller_writes_per_user_are_limited(api, stripe_double):
+    """Each POST /v1/me/seller makes an Account Link at Stripe: 20 seller writes per user
+    and 10 minutes, then 429; another user is not affected."""
+    acc = api.register()
+    for _ in range(20):
+        onboard(acc)
+    before = len(stripe_double.requests("/v1/account_links", method="POST"))
+    expect_problem(acc.post("/v1/me/seller", json={}), 429, "rate_limited")
+    expect_problem(acc.patch("/v1/me/seller", json={"payout_schedule": {"interval": "manual"}}), 429, "rate_limited")
+    assert len(stripe_double.requests("/v1/account_links", method="POST")) == before  # no Stripe call
+    onboard(api.register(), expect=201)
+
+
+def test_stripe_calls_in_flight_are_bounded(start_server, stripe_double):
+    """Stripe hangs: four handler calls wait on it (CH_SELLER_STRIPE_INFLIGHT_MAX with 16
+    workers); the fifth is answered 503 overloaded at once, without calling Stripe."""
+    import threading
+    s = start_server(env={"CHORUS_STRIPE_MAX_RETRIES": "0", "CHORUS_STRIPE_TIMEOUT": "3000",
+                          "CHORUS_WORKERS": "16"})
+    c = s.client()
+    users = [c.register() for _ in range(5)]
+    stripe_double.fault("/v1/accounts", method="POST", timeout_ms=5000, count=4)
+    answers = []
+    threads = [threading.Thread(target=lambda u=u: answers.append(u.post("/v1/me/seller", json={}).status))
+               for u in users[:4]]
+    try:
+        for t in threads:
+            t.start()
+        wait_for("four account calls held by Stripe",
+                 lambda: sum(len(account_requests(stripe_double, u.id)) for u in users[:4]) >= 4)
+        expect_problem(users[4].post("/v1/me/seller", json={}), 503, "overloaded")
+        assert account_requests(stripe_double, users[4].id) == []
+    finally:
+        for t in threads:
+            t.join()
+        stripe_double.clear_faults()
+    assert sorted(answers) == [503] * 4
+    onboard(users[4], expect=201)  # once they are done, calls go through again

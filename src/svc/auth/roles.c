@@ -88,10 +88,23 @@ ch_err_t ch_roles_revoke(ch_svc_t *svc, uint64_t user_id, ch_user_role_t role, c
     if (err)
         return err;
     err = ch__user_exists(svc, conn, user_id, f);
+    int64_t changes = 0;
     if (err == CH_OK) {
         ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_TEXT(ch_roles_name(role))};
         err = ch_sql_on(svc, conn, "DELETE FROM user_roles WHERE user_id = $1 AND role = $2", p, CH_NPARAMS(p), NULL,
-                        NULL);
+                        &changes);
+    }
+    /* The last admin row goes only while CHORUS_ADMIN_USERS names someone: otherwise nobody
+     * could ever grant a role again. Checked after the delete, inside the transaction, so
+     * the rollback restores the row. */
+    if (err == CH_OK && changes > 0 && role == CH_USER_ROLE_ADMIN && svc->cfg && svc->cfg->nadmin_users == 0) {
+        ch_db_rows_t *rows = NULL;
+        ch_db_param_t p[] = {CH_DB_P_TEXT(ch_roles_name(role))};
+        err = ch_sql_on(svc, conn, "SELECT 1 FROM user_roles WHERE role = $1 LIMIT 1", p, CH_NPARAMS(p), &rows, NULL);
+        if (err == CH_OK && ch_db_rows_count(rows) == 0)
+            err = ch_fault(f, CH_ECONFLICT, "role",
+                           "the last admin cannot be revoked while CHORUS_ADMIN_USERS is empty: grant another first");
+        ch_db_rows_free(rows);
     }
     return ch_sql_end(svc, conn, err);
 }

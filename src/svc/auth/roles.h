@@ -34,7 +34,8 @@ int ch_roles_parse(const char *name);
  * CH_EUNAVAILABLE when the database cannot answer. */
 ch_err_t ch_roles_grant(ch_svc_t *svc, uint64_t actor, uint64_t user_id, ch_user_role_t role, ch_fault_t *f);
 /** Revokes role from user (the row; a user listed in CHORUS_ADMIN_USERS stays admin). CH_OK
- * also when user did not hold it; CH_ENOTFOUND when there is no such user. */
+ * also when user did not hold it; CH_ENOTFOUND when there is no such user; CH_ECONFLICT
+ * (field role) when it is the last admin row and CHORUS_ADMIN_USERS is empty. */
 ch_err_t ch_roles_revoke(ch_svc_t *svc, uint64_t user_id, ch_user_role_t role, ch_fault_t *f);
 /** The roles user holds, as a JSON array of names in enum order (caller owns *out). */
 ch_err_t ch_roles_list(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault_t *f);

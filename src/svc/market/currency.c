@@ -43,3 +43,34 @@ int ch_currency_lookup(const char *code, int *decimals, char lower[4])
         }
     return 0;
 }
+
+/* Stripe's minimum charge amounts (docs: "Minimum and maximum charge amounts"), in the minor
+ * unit; a currency not listed has one step as its minimum. */
+static const struct {
+    char code[4];
+    long long min;
+} ch__minimums[] = {
+    {"usd", 50},  {"aed", 200},  {"aud", 50},   {"bgn", 100}, {"brl", 50},  {"cad", 50},   {"chf", 50},
+    {"czk", 1500}, {"dkk", 250}, {"eur", 50},   {"gbp", 30},  {"hkd", 400}, {"huf", 17500}, {"inr", 50},
+    {"jpy", 50},  {"mxn", 1000}, {"myr", 200},  {"nok", 300}, {"nzd", 50},  {"pln", 200},  {"ron", 200},
+    {"sek", 300}, {"sgd", 50},   {"thb", 1000},
+};
+
+int ch_currency_amount_ok(const char *lower, long long amount, long long *min, long long *max, long long *step)
+{
+    int decimals = 2;
+    char c[4];
+    if (!ch_currency_lookup(lower, &decimals, c))
+        return 0;
+    long long st = decimals == 3 ? 10 : 1, lo = st, hi = CH_CURRENCY_AMOUNT_MAX;
+    for (size_t i = 0; i < sizeof(ch__minimums) / sizeof(ch__minimums[0]); i++)
+        if (memcmp(ch__minimums[i].code, c, 4) == 0)
+            lo = ch__minimums[i].min;
+    if (min)
+        *min = lo;
+    if (max)
+        *max = hi;
+    if (step)
+        *step = st;
+    return amount >= lo && amount <= hi && amount % st == 0;
+}

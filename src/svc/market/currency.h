@@ -9,4 +9,14 @@
  * receives the code in lower case, as Stripe writes it. */
 int ch_currency_lookup(const char *code, int *decimals, char lower[4]);
 
+/** Stripe's largest amount for a charge: eight digits of the minor unit (999,999.99 USD). */
+#define CH_CURRENCY_AMOUNT_MAX 99999999LL
+
+/** The amounts Stripe takes in currency lower (as ch_currency_lookup writes it): from *min
+ * to *max in multiples of *step (10 for the three-decimal BHD/JOD/KWD/OMR/TND, whose last
+ * digit Stripe requires to be 0; 1 otherwise). *min is Stripe's published minimum charge
+ * where it publishes one (0.50 USD, 0.30 GBP, 50 JPY, ...), else one step. Returns 1 when
+ * amount is one of them. Any output pointer may be NULL. */
+int ch_currency_amount_ok(const char *lower, long long amount, long long *min, long long *max, long long *step);
+
 #endif

@@ -45,6 +45,11 @@ static ch_err_t ch__price(json_t *body, int partial, ch__listing_input_t *in, ch
     const char *cur = json_string_value(json_object_get(p, "currency"));
     if (!cur || !ch_currency_lookup(cur, NULL, in->currency))
         return ch_fault(f, CH_EINVAL, "price.currency", "price.currency must be a supported ISO 4217 code (EUR, USD, JPY, ...)");
+    long long lo = 0, hi = 0, step = 1;
+    if (!ch_currency_amount_ok(in->currency, (long long)json_integer_value(a), &lo, &hi, &step))
+        return ch_fault(f, CH_EINVAL, "price.amount",
+                        "Stripe takes %s amounts from %lld to %lld%s (in the currency's minor unit)", cur, lo, hi,
+                        step == 10 ? " in multiples of 10" : "");
     in->has_price = 1;
     in->price_amount = json_integer_value(a);
     return CH_OK;

@@ -2,6 +2,7 @@
  * idempotently, then a fresh Account Link per call), the seller object, the payout
  * schedule. Stripe is called with no database transaction open; what Stripe answered is
  * stored afterwards in one statement, so a Stripe failure stores nothing. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "core/id.h"
 #include "store/stripe.h"
 #include "svc/common/fields.h"
+#include "svc/common/ratelimit.h"
 #include "svc/common/sql.h"
 #include "svc/market/seller_int.h"
 
@@ -18,6 +20,23 @@
 /* Longest delay_days of a payout schedule Stripe takes. */
 #define CH_SELLER_DELAY_DAYS_MAX 365
 #define CH_SELLER_URL_MAX 2048
+/* Stripe calls made from request handlers at once, per process, at most (and never more
+ * than a quarter of CHORUS_WORKERS): a slow Stripe ties up these workers only; the next
+ * call is answered 503 overloaded at once instead of waiting. */
+#define CH_SELLER_STRIPE_INFLIGHT_MAX 4
+/* POST and PATCH /v1/me/seller per user and window (each POST makes an Account Link). */
+#define CH_SELLER_WRITES_PER_WINDOW 20
+#define CH_SELLER_WRITES_WINDOW_MS (10 * 60 * 1000)
+
+static atomic_int ch__stripe_inflight;
+
+/* Counts one seller write of user against CH_SELLER_WRITES_PER_WINDOW (429 past it). */
+static ch_err_t ch__seller_write_hit(ch_svc_t *svc, uint64_t user_id, ch_fault_t *f)
+{
+    char who[CH_ID_STR_LEN];
+    return ch_ratelimit_hit(svc, "seller", ch_id_format(user_id, who), CH_SELLER_WRITES_PER_WINDOW,
+                            CH_SELLER_WRITES_WINDOW_MS, f);
+}
 
 ch_err_t ch_seller_account_for_user(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t user_id, char *account_id_out,
                                     size_t size, int *charges_enabled)
@@ -58,13 +77,24 @@ static ch_err_t ch__stripe_post(ch_svc_t *svc, const char *path, json_t *params,
     *body = NULL;
     if (!svc->stripe)
         return ch__no_stripe(f);
+    int cap = svc->cfg && svc->cfg->workers / 4 < CH_SELLER_STRIPE_INFLIGHT_MAX ? (int)svc->cfg->workers / 4
+                                                                                 : CH_SELLER_STRIPE_INFLIGHT_MAX;
+    if (cap < 1)
+        cap = 1;
+    if (atomic_fetch_add(&ch__stripe_inflight, 1) >= cap) {
+        atomic_fetch_sub(&ch__stripe_inflight, 1);
+        return ch_fault(f, CH_EOVERLOADED, NULL, "too many Stripe calls in progress; retry later");
+    }
     ch_stripe_t *s = ch_stripe_pool_acquire(svc->stripe, CH_SELLER_STRIPE_WAIT_MS);
-    if (!s)
+    if (!s) {
+        atomic_fetch_sub(&ch__stripe_inflight, 1);
         return ch_fault(f, CH_EOVERLOADED, NULL, "every Stripe client is busy; retry later");
+    }
     ch_stripe_result_t res;
     memset(&res, 0, sizeof(res));
     ch_err_t err = ch_stripe_call(s, "POST", path, params, key, NULL, &res);
     ch_stripe_pool_release(svc->stripe, s);
+    atomic_fetch_sub(&ch__stripe_inflight, 1);
     const char *msg = json_string_value(json_object_get(json_object_get(res.body, "error"), "message"));
     switch (err) {
     case CH_OK:
@@ -123,6 +153,8 @@ ch_err_t ch_seller_onboard(ch_svc_t *svc, uint64_t user_id, const json_t *cbody,
         return err;
     if (!svc->stripe)
         return ch__no_stripe(f);
+    if ((err = ch__seller_write_hit(svc, user_id, f)) != CH_OK)
+        return err;
     char account[CH_SELLER_ACCOUNT_ID_MAX];
     err = ch_seller_account_for_user(svc, NULL, user_id, account, sizeof(account), NULL);
     if (err == CH_ENOTFOUND) {
@@ -290,6 +322,8 @@ ch_err_t ch_seller_update(ch_svc_t *svc, uint64_t user_id, const json_t *cbody, 
 {
     json_t *params = NULL;
     ch_err_t err = ch__schedule_params((json_t *)cbody, &params, f);
+    if (err == CH_OK && svc->stripe && (err = ch__seller_write_hit(svc, user_id, f)) != CH_OK)
+        json_decref(params);
     if (err)
         return err;
     char account[CH_SELLER_ACCOUNT_ID_MAX], path[CH_SELLER_ACCOUNT_ID_MAX + 16], key[96];
@@ -316,7 +350,8 @@ ch_err_t ch_seller_update(ch_svc_t *svc, uint64_t user_id, const json_t *cbody, 
     /* Only the schedule: the rest of the account moves with account.updated events, in
      * their order (an account.updated for this change follows and carries it too). */
     ch_db_param_t p[] = {CH_DB_P_INT(user_id), CH_DB_P_TEXT(st.payout_schedule), CH_DB_P_INT(ch_now_ms())};
-    err = ch_sql_run(svc, "UPDATE sellers SET payout_schedule = $2, updated_at = $3 WHERE user_id = $1", p,
+    err = ch_sql_run(svc, "UPDATE sellers SET payout_schedule = COALESCE($2, payout_schedule), updated_at = $3"
+                     " WHERE user_id = $1", p,
                      CH_NPARAMS(p), NULL, NULL);
     ch__seller_state_clear(&st);
     json_decref(acct);

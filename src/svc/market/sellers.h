@@ -26,7 +26,7 @@ ch_err_t ch_seller_account_for_user(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t 
 
 /** POST /v1/me/seller: makes (once) user's Express account and a fresh onboarding Account
  * Link. body (borrowed, may be NULL) may carry {refresh_url, return_url}; otherwise the
- * settings CHORUS_MARKET_ONBOARDING_REFRESH_URL / _RETURN_URL apply. *out is {account_id,
+ * setting CHORUS_MARKET_ONBOARDING_URL applies (with ?step=refresh / ?step=return). *out is {account_id,
  * onboarding_url, expires_at} (caller owns it); *created is 1 when the account was made by
  * this call. CH_EUNAVAILABLE when Stripe is not configured or does not answer (nothing
  * stored half: the account id is stored only once Stripe made it, and the creation is

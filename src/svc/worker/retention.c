@@ -114,6 +114,30 @@ static ch_err_t ch__sweep_table(ch_svc_t *svc, const ch__retained_t *t, const at
     return CH_OK;
 }
 
+/* stripe_events older than CH_RETENTION_STRIPE_EVENTS_MS, batch by batch by received_at. */
+static ch_err_t ch__sweep_stripe_events(ch_svc_t *svc, const atomic_int *stopping, uint64_t *purged, int *more)
+{
+    static const char sql[] = "DELETE FROM stripe_events WHERE id IN (SELECT id FROM stripe_events"
+                              " WHERE received_at < $1 ORDER BY received_at LIMIT $2)";
+    int64_t bound = ch_now_ms() - CH_RETENTION_STRIPE_EVENTS_MS;
+    *purged = 0;
+    for (int batch = 0; batch < CH_RETENTION_MAX_BATCHES; batch++) {
+        if (stopping && atomic_load(stopping))
+            return CH_OK;
+        int64_t changes = 0;
+        ch_db_param_t p[] = {CH_DB_P_INT(bound), CH_DB_P_INT(CH_RETENTION_BATCH)};
+        ch_err_t err = ch_sql_run(svc, sql, p, CH_NPARAMS(p), NULL, &changes);
+        if (err != CH_OK)
+            return err;
+        *purged += (uint64_t)(changes > 0 ? changes : 0);
+        ch_metrics_purged("stripe_events", (uint64_t)(changes > 0 ? changes : 0));
+        if (changes < CH_RETENTION_BATCH)
+            return CH_OK;
+    }
+    *more = 1;
+    return CH_OK;
+}
+
 /* Completed sweeps (chorus_retention_sweeps_total): how a test, or an operator, knows that
  * a sweep ran after some point instead of sleeping "a few intervals". */
 static atomic_ullong ch__sweeps;
@@ -135,12 +159,16 @@ ch_err_t ch_retention_sweep(ch_svc_t *svc, const atomic_int *stopping, ch_retent
     ch_retention_stats_t st = {0};
     ch_metrics_purged(ch__outbox.table, 0);
     ch_metrics_purged(ch__events.table, 0);
+    ch_metrics_purged("stripe_events", 0);
     ch_err_t err = ch__sweep_table(svc, &ch__outbox, stopping, &st.outbox, &st.more);
     if (err == CH_OK)
         err = ch__sweep_table(svc, &ch__events, stopping, &st.events, &st.more);
-    if (st.outbox || st.events)
-        ch_log_info("retention: deleted %llu outbox and %llu engagement_events rows", (unsigned long long)st.outbox,
-                    (unsigned long long)st.events);
+    if (err == CH_OK)
+        err = ch__sweep_stripe_events(svc, stopping, &st.stripe_events, &st.more);
+    if (st.outbox || st.events || st.stripe_events)
+        ch_log_info("retention: deleted %llu outbox, %llu engagement_events and %llu stripe_events rows",
+                    (unsigned long long)st.outbox, (unsigned long long)st.events,
+                    (unsigned long long)st.stripe_events);
     if (err && !(stopping && atomic_load(stopping)))
         ch_log_warn("retention: sweep failed (%s); it will be tried again", ch_err_code(err));
     if (err == CH_OK)

@@ -25,17 +25,23 @@
  * long backlog goes in steps that let stopping in between. */
 #define CH_RETENTION_MAX_BATCHES 100
 
+/** stripe_events (the webhook's deduplication, svc/market/webhook.c) rows are kept this long
+ * after they arrived: far past Stripe's 3-day retry window, so a late redelivery is still
+ * found a duplicate. Deleted by received_at (its index), no consumer involved. */
+#define CH_RETENTION_STRIPE_EVENTS_MS (30LL * 24 * 3600 * 1000)
+
 /** What one sweep deleted. */
 typedef struct {
     uint64_t outbox;
     uint64_t events;
+    uint64_t stripe_events;
     int more; /* a table hit CH_RETENTION_MAX_BATCHES: sweep again soon */
 } ch_retention_stats_t;
 
 /** The highest id of table that may be deleted now by the rules above (0: none), read from
  * consumer_offsets; table is "outbox" or "engagement_events". Blocks (SQL). */
 ch_err_t ch_retention_bound(ch_svc_t *svc, const char *table, uint64_t *bound_out);
-/** Runs one sweep over both tables with svc->cfg's ages; stops between batches when
+/** Runs one sweep over both tables (and stripe_events, CH_RETENTION_STRIPE_EVENTS_MS) with svc->cfg's ages; stops between batches when
  * *stopping (may be NULL) becomes true. Counts the purged rows in metrics
  * (chorus_retention_purged_rows_total) and in *out (may be NULL). Blocks (SQL). */
 ch_err_t ch_retention_sweep(ch_svc_t *svc, const atomic_int *stopping, ch_retention_stats_t *out);
