@@ -11,8 +11,8 @@ import pytest
 
 from client import expect_problem
 from market_helpers import (assert_balanced, assert_stripe_once, create_order, hooks, ledger_rows, make_admin,
-                            make_listing, make_seller, order_of, pay, wait_state)
-from notify_helpers import wait_until
+                            listing_state, make_listing, make_seller, order_of, pay, wait_state)
+from notify_helpers import sql, wait_until
 
 
 @pytest.fixture
@@ -175,3 +175,29 @@ def test_reconciliation_after_flows_and_a_difference(start_server, stripe_double
     assert admin.get("/v1/admin/ledger/reconciliation").json["differences"] == r["differences"]
     expect_problem(buyer.get("/v1/admin/ledger/reconciliation"), 403, "forbidden")
     assert_balanced(admin)
+
+
+def test_dispute_won_after_auto_confirm_fell_due_completes(market, server, backends):
+    """A dispute open when auto-confirm falls due: the job finds the order disputed and ends;
+    the win (back to shipped) makes it due again, so the order completes (it stayed shipped)."""
+    double, seller, buyer, admin = market
+    o, listing = paid_order(double, seller, buyer)
+    assert seller.post(f"/v1/orders/{o['id']}/ship").status == 200
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    # Auto-confirm falls due now, during the dispute (the order's time and its job's).
+    oid = int(o["id"])
+    sql(server, backends, f"UPDATE orders SET auto_confirm_at = 1 WHERE id = {oid}")
+    sql(server, backends, f"UPDATE market_jobs SET run_at = 1 WHERE order_id = {oid} AND step = 'auto_confirm'")
+
+    def auto_confirm_ran():
+        return sql(server, backends, f"SELECT state FROM market_jobs WHERE order_id = {oid}"
+                                     " AND step = 'auto_confirm'").strip() == "done"
+    wait_until(auto_confirm_ran, "the auto-confirm job ran during the dispute", 30)
+    assert order_of(buyer, o["id"])["state"] == "disputed"
+    double.close_dispute(dispute_of(double, o["id"]), "won")
+    wait_state(buyer, o["id"], "completed", timeout=30)
+    assert_stripe_once(double, o["id"], transfers=(1,))
+    assert listing_state(buyer, listing["id"]) == "sold"
+    assert_balanced(admin)
+

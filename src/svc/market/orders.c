@@ -282,6 +282,11 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
         err = ch__post_dispute_won(svc, conn, o);
         if (err == CH_OK && o->state == CH_ORDER_TRANSFERRING)
             err = ch_market_job_rearm(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, now);
+        /* The auto-confirm job that fell due during the dispute found the order disputed and
+         * ended: it is due again (at once when its time has passed). */
+        if (err == CH_OK && o->state == CH_ORDER_SHIPPED)
+            err = ch_market_job_rearm(svc, conn, o->id, CH_ORDER_STEP_AUTO_CONFIRM,
+                                      o->auto_confirm_at > now ? o->auto_confirm_at : now);
         return err;
     }
     switch (o->state) {
