@@ -201,3 +201,19 @@ def test_dispute_won_after_auto_confirm_fell_due_completes(market, server, backe
     assert listing_state(buyer, listing["id"]) == "sold"
     assert_balanced(admin)
 
+
+def test_dispute_lost_settles_the_listing(market):
+    """A lost dispute: the listing of a shipped order is sold (the goods left with the buyer);
+    the listing of an order never shipped is for sale again (it stayed reserved)."""
+    double, seller, buyer, admin = market
+    shipped, shipped_listing = paid_order(double, seller, buyer)
+    assert seller.post(f"/v1/orders/{shipped['id']}/ship").status == 200
+    kept, kept_listing = paid_order(double, seller, buyer)
+    for o in (shipped, kept):
+        double.dispute(charge_of(double, o["id"]))
+        wait_state(buyer, o["id"], "disputed")
+        double.close_dispute(dispute_of(double, o["id"]), "lost")
+        wait_state(buyer, o["id"], "dispute_lost")
+    assert listing_state(buyer, shipped_listing["id"]) == "sold"
+    assert listing_state(buyer, kept_listing["id"]) == "active"
+    assert_balanced(admin)

@@ -329,6 +329,14 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
         err = ch__post_dispute_lost(svc, conn, o);
         if (err == CH_OK && o->transfer_id[0]) /* recover what the seller was paid */
             err = ch__job(svc, conn, o, CH_ORDER_STEP_REVERSAL, now);
+        /* The listing: sold when the goods were shipped (they are gone with the buyer), else
+         * the seller still has them and it is for sale again. A listing already moved (sold
+         * by this order's completion, removed by an admin) stays as it is. */
+        if (err == CH_OK)
+            err = o->shipped_at ? ch_listing_mark_sold(svc, conn, o->listing_id, o->id)
+                                : ch_listing_release(svc, conn, o->listing_id, o->id);
+        if (err == CH_ECONFLICT)
+            err = CH_OK;
         return err;
     default:
         return CH_OK;
