@@ -210,3 +210,16 @@ def test_auto_confirm_by_the_durable_job(start_server, stripe_double, backends):
     seller.post(f"/v1/orders/{o['id']}/ship")
     wait_state(buyer, o["id"], "completed", timeout=40)
     assert_stripe_once(stripe_double, o["id"], transfers=(1,))
+
+
+def test_payment_not_prepared_503_names_the_key_only_when_sent(market):
+    double, seller, listing, buyer, admin = market
+    double.fault("/v1/payment_intents", method="POST", status=503, count=100)
+    r = buyer.post("/v1/orders", json={"listing_id": listing["id"]})
+    expect_problem(r, 503, "unavailable")
+    assert "same Idempotency-Key" not in r.json["detail"], r.describe()
+    other = make_listing(seller, amount=1500)  # one unpaid order per buyer and listing
+    r = create_order(buyer, other["id"], str(uuid.uuid4()))
+    expect_problem(r, 503, "unavailable")
+    assert "retry with the same Idempotency-Key" in r.json["detail"], r.describe()
+    double.clear_faults()

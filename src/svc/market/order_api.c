@@ -147,7 +147,9 @@ ch_err_t ch_order_create(ch_svc_t *svc, uint64_t buyer, const json_t *body, cons
         return err;
     if (!o.payment_intent_id[0] && (o.state == CH_ORDER_PENDING_PAYMENT || o.state == CH_ORDER_PAYMENT_FAILED))
         return ch_fault(f, CH_EUNAVAILABLE, NULL,
-                        "the payment could not be prepared yet; retry with the same Idempotency-Key");
+                        idem_key ? "the payment could not be prepared yet; retry with the same Idempotency-Key"
+                                 : "the payment could not be prepared yet; retry (an Idempotency-Key makes the"
+                                   " retry answer this order instead of making another)");
     *out = ch_order_json(&o, buyer);
     return CH_OK;
 }
