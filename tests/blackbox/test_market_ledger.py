@@ -217,3 +217,31 @@ def test_dispute_lost_settles_the_listing(market):
     assert listing_state(buyer, shipped_listing["id"]) == "sold"
     assert listing_state(buyer, kept_listing["id"]) == "active"
     assert_balanced(admin)
+
+
+def test_transfer_job_claimed_before_the_dispute_makes_no_transfer(market, server, backends):
+    """A transfer job a worker claimed before the dispute's hold ran (as here: made pending
+    again under the dispute) makes no transfer: it finds none made and holds itself; the
+    won dispute then makes the one transfer."""
+    double, seller, buyer, admin = market
+    double.fault("/v1/transfers", method="POST", status=500, count=1000)
+    o, listing = paid_order(double, seller, buyer)
+    oid = int(o["id"])
+    seller.post(f"/v1/orders/{o['id']}/ship")
+    buyer.post(f"/v1/orders/{o['id']}/confirm")
+    wait_state(buyer, o["id"], "transferring")
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    double.clear_faults()
+
+    def job_state():
+        return sql(server, backends, f"SELECT state FROM market_jobs WHERE order_id = {oid} AND step = 'transfer'").strip()
+    wait_until(lambda: job_state() == "held", "the transfer job held by the dispute", 30)
+    sql(server, backends, f"UPDATE market_jobs SET state = 'pending', run_at = 1, updated_at = 1"
+                          f" WHERE order_id = {oid} AND step = 'transfer'")
+    wait_until(lambda: job_state() == "held", "the transfer job held again by its run", 30)
+    assert double.summary(str(o["id"]))["transfers"] == []
+    double.close_dispute(dispute_of(double, o["id"]), "won")
+    wait_state(buyer, o["id"], "completed")
+    assert_stripe_once(double, o["id"], transfers=(1,))
+    assert_balanced(admin)

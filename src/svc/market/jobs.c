@@ -45,6 +45,19 @@ ch_err_t ch_market_job_hold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id
     return err;
 }
 
+ch_err_t ch_market_job_hold_claimed(ch_svc_t *svc, ch_db_conn_t *conn, const ch_market_job_t *job, int *held)
+{
+    int64_t changes = 0;
+    ch_db_param_t p[] = {CH_DB_P_INT(job->id), CH_DB_P_INT(job->lease_until), CH_DB_P_INT(ch_now_ms())};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "UPDATE market_jobs SET state = 'held', updated_at = $3"
+                             " WHERE id = $1 AND run_at = $2 AND state = 'pending'",
+                             p, CH_NPARAMS(p), NULL, &changes);
+    if (held)
+        *held = changes > 0;
+    return err;
+}
+
 ch_err_t ch_market_job_done(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t job_id)
 {
     ch_db_param_t p[] = {CH_DB_P_INT(job_id), CH_DB_P_INT(ch_now_ms())};

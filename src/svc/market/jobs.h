@@ -56,6 +56,9 @@ ch_err_t ch_market_job_rearm(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_i
 /** Holds a pending job of (order_id, step): it does not run until rearmed. *held (may be
  * NULL) tells whether one was pending. */
 ch_err_t ch_market_job_hold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int *held);
+/** Holds the claimed job (state held, as ch_market_job_hold) if it is still under this
+ * claim (run_at = job->lease_until): a rearm since then wins. *held (may be NULL) tells. */
+ch_err_t ch_market_job_hold_claimed(ch_svc_t *svc, ch_db_conn_t *conn, const ch_market_job_t *job, int *held);
 /** Marks the job done on conn (in the transaction that stores the step's effect). */
 ch_err_t ch_market_job_done(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t job_id);
 /** Claims one due job (state pending, run_at <= now): its run_at becomes now + lease_ms.

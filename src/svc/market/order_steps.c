@@ -221,10 +221,23 @@ static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order
     char key[96], id[CH_ID_STR_LEN], transfer[CH_ORDER_STRIPE_ID_MAX] = "";
     ch_err_t err = CH_OK;
     ch_id_format(o->id, id);
-    if (net > 0 && job->attempts > 1 &&
+    /* Under a dispute only a transfer an earlier attempt made is stored: none is made. */
+    if (net > 0 && (job->attempts > 1 || under_dispute) &&
         (err = ch__find_made(svc, "/v1/transfers", json_pack("{s:s,s:i}", "transfer_group", id, "limit", 10),
                              "transfer_group", id, transfer, sizeof(transfer), why, wl)) != CH_OK)
         return err;
+    if (under_dispute && !transfer[0]) { /* claimed before the dispute held it: hold it now */
+        ch_db_conn_t *conn;
+        int held = 0;
+        if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+            return err;
+        err = ch_sql_end(svc, conn, ch_market_job_hold_claimed(svc, conn, job, &held));
+        if (err == CH_OK && !held) { /* rearmed since (the dispute won): run again */
+            snprintf(why, wl, "rearmed while held");
+            err = CH_EUNAVAILABLE;
+        }
+        return err;
+    }
     if (net > 0 && !transfer[0]) {
         ch__key(key, sizeof(key), o->id, job->step);
         json_t *params = json_pack("{s:I,s:s,s:s,s:s,s:s,s:{s:s}}", "amount", (json_int_t)net, "currency", o->currency,
