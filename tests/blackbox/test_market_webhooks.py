@@ -213,3 +213,21 @@ def test_old_stripe_events_are_swept(start_server, backends):
     wait_sweeps(srv)
     left = {r[0] for r in social.db_rows(srv, backends, "SELECT id FROM stripe_events")}
     assert {"evt_young", "evt_now"} <= left and not {"evt_old_1", "evt_old_2"} & left
+
+
+def test_account_updated_without_a_seller_row_makes_it(api, secret):
+    """Onboarding made the account at Stripe but storing it failed: account.updated carries
+    metadata.user_id (set at onboarding) and the seller row is made from it, once."""
+    acc = api.register()
+    expect_problem(acc.get("/v1/me/seller"), 404, "not_found")
+    obj = dict(account_object("acct_orphan" + acc.id, charges=True), metadata={"user_id": acc.id})
+    expect_status(deliver(api, event("account.updated", obj), [secret]), 200)
+    s = seller_state(acc)
+    assert s["account_id"] == "acct_orphan" + acc.id and s["charges_enabled"] is True
+    # a second account naming the same user does not replace the first
+    other = dict(account_object("acct_other" + acc.id), metadata={"user_id": acc.id})
+    expect_status(deliver(api, event("account.updated", other), [secret]), 200)
+    assert seller_state(acc)["account_id"] == "acct_orphan" + acc.id
+    # a user that does not exist: stored, nothing made
+    ghost = dict(account_object("acct_ghost" + acc.id), metadata={"user_id": "999999999999"})
+    expect_status(deliver(api, event("account.updated", ghost), [secret]), 200)

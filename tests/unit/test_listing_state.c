@@ -164,6 +164,39 @@ static void test_currencies(void **state)
     assert_false(ch_currency_lookup(NULL, NULL, NULL));
 }
 
+static int hook_runs;
+static uint64_t hook_id;
+static void hook(void *ctx, uint64_t id)
+{
+    (void)ctx;
+    hook_runs++;
+    hook_id = id;
+}
+
+/* ch_sql_after_commit (what the moves use to forget the cached listing): runs after the
+ * commit of ch_sql_end, never before it, never after a rollback; at once without conn. */
+static void test_after_commit(void **state)
+{
+    (void)state;
+    ch_db_conn_t *conn;
+    hook_runs = 0;
+    OK(ch_sql_begin(&svc, 1, &conn));
+    ch_sql_after_commit(&svc, conn, hook, NULL, 7);
+    assert_int_equal(hook_runs, 0);
+    OK(ch_sql_end(&svc, conn, CH_OK));
+    assert_int_equal(hook_runs, 1);
+    assert_int_equal(hook_id, 7);
+    OK(ch_sql_begin(&svc, 1, &conn));
+    ch_sql_after_commit(&svc, conn, hook, NULL, 8);
+    assert_int_equal(ch_sql_end(&svc, conn, CH_ECONFLICT), CH_ECONFLICT);
+    assert_int_equal(hook_runs, 1);
+    OK(ch_sql_begin(&svc, 1, &conn)); /* the dropped call does not come back */
+    OK(ch_sql_end(&svc, conn, CH_OK));
+    assert_int_equal(hook_runs, 1);
+    ch_sql_after_commit(&svc, NULL, hook, NULL, 9);
+    assert_int_equal(hook_runs, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_release_and_rollback),
         cmocka_unit_test(test_removed_and_missing),
         cmocka_unit_test(test_currencies),
+        cmocka_unit_test(test_after_commit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

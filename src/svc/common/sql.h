@@ -18,6 +18,14 @@ ch_err_t ch_sql_begin(ch_svc_t *svc, int for_write, ch_db_conn_t **conn_out);
 /** Commits (when err is CH_OK) or rolls back, then releases the connection. Returns the
  * error of the transaction or of the commit. */
 ch_err_t ch_sql_end(ch_svc_t *svc, ch_db_conn_t *conn, ch_err_t err);
+/** Most calls queued per thread by ch_sql_after_commit; past it a call runs at once. */
+#define CH_SQL_AFTER_COMMIT_MAX 64
+/** Runs fn(ctx, id) once conn's transaction (from ch_sql_begin, on this thread) commits in
+ * ch_sql_end; dropped when it rolls back. conn NULL: after the thread's ambient transaction
+ * (ch_db_after_commit), or at once. For cache invalidation that must not run before the
+ * change is visible (a reader would re-cache the old row). ctx is borrowed until then. */
+void ch_sql_after_commit(ch_svc_t *svc, ch_db_conn_t *conn, void (*fn)(void *ctx, uint64_t id), void *ctx,
+                         uint64_t id);
 /** Counts a backend error in metrics when err is one (unavailable or internal); returns err. */
 ch_err_t ch_backend_err(ch_backend_t backend, ch_err_t err);
 

@@ -51,6 +51,12 @@ ch_err_t ch_listing_load_for_order(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t i
     return err;
 }
 
+/* ch_sql_after_commit's call: ctx is the svc. */
+static void ch__forget_cb(void *ctx, uint64_t id)
+{
+    ch_hydrate_forget_item(ctx, CH_TARGET_LISTING, id);
+}
+
 /* One compare-and-set: to_state (order_id set or kept) where the row is in from_state held
  * by from_order (0: any, the column is not compared). *changed is whether a row moved. */
 static ch_err_t ch__cas(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t id, const char *from_state, uint64_t from_order,
@@ -64,8 +70,10 @@ static ch_err_t ch__cas(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t id, const ch
                              " state = $2 AND (CAST($3 AS BIGINT) = 0 OR order_id = CAST($3 AS BIGINT))",
                              p, CH_NPARAMS(p), NULL, &n);
     *changed = err == CH_OK && n > 0;
-    if (*changed) /* the cache is told again after the caller's commit (ch_listing_forget) */
-        ch_hydrate_forget_item(svc, CH_TARGET_LISTING, id);
+    /* Forgotten once the caller's transaction commits: forgetting now would let a reader
+     * re-cache the old row before the commit. */
+    if (*changed)
+        ch_sql_after_commit(svc, conn, ch__forget_cb, svc, id);
     return err;
 }
 

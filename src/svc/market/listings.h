@@ -89,10 +89,9 @@ ch_err_t ch_listing_release(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t listing_
  * another order, removed: nothing changed); CH_ENOTFOUND when there is no such listing. */
 ch_err_t ch_listing_mark_sold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t listing_id, uint64_t order_id);
 
-/** Forgets the listing's cached record (the hydration cache, svc/common/hydrate.h). Call it
- * after committing a transaction in which reserve, release or mark_sold returned CH_OK:
- * those forget it at once too, but a reader may cache the old state again before the
- * caller's commit. */
+/** Forgets the listing's cached record (the hydration cache, svc/common/hydrate.h). Not
+ * needed after reserve, release or mark_sold: a move forgets the record itself once the
+ * caller's transaction commits in ch_sql_end (ch_sql_after_commit); harmless to call. */
 void ch_listing_forget(ch_svc_t *svc, uint64_t listing_id);
 
 /* ---- the API (http/h_market_listings.c) ---------------------------------------------- */

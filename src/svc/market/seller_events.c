@@ -1,4 +1,7 @@
 /* account.updated (webhook_handlers_sellers.h): the seller row follows the newest event. */
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "core/clock.h"
 #include "svc/common/sql.h"
 #include "svc/market/seller_int.h"
@@ -21,12 +24,34 @@ ch_err_t ch_seller_on_account_updated(ch_svc_t *svc, ch_db_conn_t *conn, const j
                          CH_DB_P_TEXT(st.disabled_reason), CH_DB_P_TEXT(st.payout_schedule),
                          CH_DB_P_INT(ch_now_ms()),         CH_DB_P_INT(created),
                          CH_DB_P_TEXT(event_id)};
+    int64_t changed = 0;
     ch_err_t err = ch_sql_on(svc, conn,
                              "UPDATE sellers SET charges_enabled = $2, payouts_enabled = $3, requirements = $4,"
                              " disabled_reason = $5, payout_schedule = COALESCE($6, payout_schedule),"
                              " updated_at = $7, event_created = $8, event_id = $9"
                              " WHERE stripe_account_id = $1 AND event_created <= $8",
-                             p, CH_NPARAMS(p), NULL, NULL);
+                             p, CH_NPARAMS(p), NULL, &changed);
+    /* No row moved: a newer event is there, or no row knows the account yet (onboarding made
+     * it at Stripe, then storing it failed). The account's metadata names its user (set at
+     * onboarding): the row is made from the event unless one exists for the user or the
+     * account (no target: either uniqueness), and only for a user that exists. */
+    const char *uid = json_string_value(json_object_get(json_object_get(account, "metadata"), "user_id"));
+    char *end = NULL;
+    unsigned long long user_id = uid ? strtoull(uid, &end, 10) : 0;
+    if (err == CH_OK && changed == 0 && user_id && end && *end == '\0' && user_id <= INT64_MAX) {
+        ch_db_param_t q[] = {CH_DB_P_INT(user_id),
+                             CH_DB_P_TEXT(st.account_id),      CH_DB_P_INT(st.charges_enabled),
+                             CH_DB_P_INT(st.payouts_enabled),  CH_DB_P_TEXT(st.requirements),
+                             CH_DB_P_TEXT(st.disabled_reason), CH_DB_P_TEXT(st.payout_schedule),
+                             CH_DB_P_INT(ch_now_ms()),         CH_DB_P_INT(created),
+                             CH_DB_P_TEXT(event_id)};
+        err = ch_sql_on(svc, conn,
+                        "INSERT INTO sellers(user_id, stripe_account_id, charges_enabled, payouts_enabled,"
+                        " requirements, disabled_reason, payout_schedule, created_at, updated_at, event_created,"
+                        " event_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10 FROM users WHERE id = $1"
+                        " ON CONFLICT DO NOTHING",
+                        q, CH_NPARAMS(q), NULL, NULL);
+    }
     ch__seller_state_clear(&st);
     return err;
 }
