@@ -72,6 +72,7 @@ bench: build/chorusd
 	bench/loginflood/run.sh
 	bench/fanout/run.sh
 	bench/hcache/run.sh
+	bench/market/run.sh
 	bench/feedhome/run.sh
 	bench/reads/run.sh
 	bench/wsload/run.sh

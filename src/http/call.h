@@ -35,6 +35,10 @@ enum {
     CH_ROUTE_IDEM_CREDENTIALS = 1u << 7,
     /* the handler reads the raw body and the Stripe-Signature header (call->signature) */
     CH_ROUTE_STRIPE_SIGNED = 1u << 8,
+    /* honours Idempotency-Key itself (the header is checked and handed over in
+     * call->idempotency_key, no ambient transaction): a request whose effect spans an
+     * outside call (POST /v1/orders and its PaymentIntent) */
+    CH_ROUTE_IDEM_OWN = 1u << 9,
 };
 
 /** A route: data, one table in routes.c. */

@@ -607,7 +607,7 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     if ((m.route->flags & CH_ROUTE_AUTH) && (c->err = ch__authenticate(p, req)) != CH_OK)
         return ch__fail_faulted(p, c->err); /* its detail is in the fault already */
-    if (m.route->flags & CH_ROUTE_IDEMPOTENT) {
+    if (m.route->flags & (CH_ROUTE_IDEMPOTENT | CH_ROUTE_IDEM_OWN)) {
         const h2o_iovec_t *key = ch__header_str(req, H2O_STRLIT("idempotency-key"));
         if (key && !ch_idem_key_valid(key->base, key->len))
             return ch__fail_early(p, CH_EINVAL, "Idempotency-Key", "Idempotency-Key must be 1 to 255 printable characters");

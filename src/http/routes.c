@@ -8,6 +8,7 @@
 #include "http/h_graph.h"
 #include "http/h_market.h"
 #include "http/h_notify.h"
+#include "http/h_orders.h"
 #include "http/h_presence.h"
 #include "http/handlers.h"
 #include "http/router.h"
@@ -46,6 +47,7 @@ ch_route_t ch_routes[] = {
 #include "http/routes_presence.def"
 #include "http/routes_chat.def"
 #include "http/routes_market.def"
+#include "http/routes_orders.def"
 };
 
 const size_t ch_routes_count = sizeof(ch_routes) / sizeof(ch_routes[0]);

@@ -20,6 +20,7 @@ extern const char ch_migration_presence_settings[];
 extern const char ch_migration_chat_joined[];
 extern const char ch_migration_chat[];
 extern const char ch_migration_market[];
+extern const char ch_migration_orders[];
 
 /* Accounts: users, login sessions and their refresh tokens, idempotent request replay,
  * server-side secrets, and the transactional outbox that feeds workers. */
@@ -100,6 +101,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {13, "presence_settings", ch_migration_presence_settings},
     {14, "chat", ch_migration_chat},
     {15, "market", ch_migration_market},
+    {16, "orders", ch_migration_orders},
     {17, "chat_joined", ch_migration_chat_joined},
 };
 

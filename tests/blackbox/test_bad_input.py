@@ -54,7 +54,14 @@ def test_every_closed_request_schema_is_tested():
                                        ("PATCH", "/v1/listings/{id}", "ListingUpdate"),
                                        ("POST", "/v1/me/seller", "SellerOnboardRequest"),
                                        ("PATCH", "/v1/me/seller", "SellerUpdate"),
-                                       ("POST", "/v1/admin/users/{id}/roles", "RoleGrant")}
+                                       ("POST", "/v1/admin/users/{id}/roles", "RoleGrant"),
+                                       ("POST", "/v1/orders", "OrderCreate")}
+
+
+def test_order_body_refuses_unknown_members(user):
+    # Checked before anything else (no listing, no Stripe call): nothing is made.
+    expect_problem(user.post("/v1/orders", json={"listing_id": "1", "quantity": 2}), 422, "invalid_field", "quantity")
+    assert user.get("/v1/orders").json["items"] == []
 
 
 def test_presence_setting_refuses_unknown_members(user):

@@ -11,6 +11,7 @@
 #include "store/stripe.h"
 #include "svc/common/sql.h"
 #include "svc/market/webhook.h"
+#include "svc/market/order_events.h"
 #include "svc/market/webhook_handlers_sellers.h"
 
 static const struct {

@@ -16,6 +16,8 @@
 #include "svc/engage/shipper.h"
 #include "svc/engage/signals.h"
 #include "svc/feed/fanout.h"
+#include "svc/market/jobs.h"
+#include "svc/market/reconcile.h"
 #include "svc/worker/retention.h"
 
 #define CH__BACKOFF_MAX_MS 10000
@@ -31,6 +33,7 @@ struct ch__thread {
     pthread_t thread;
     int started;
     int64_t backoff_ms; /* 0 while rounds succeed */
+    int started_once;   /* the thread's one-time set-up is done (market: the reconcile job) */
 };
 
 struct ch_workers {
@@ -39,7 +42,7 @@ struct ch_workers {
     pthread_cond_t cv;
     _Atomic int stopping;
     ch_shipper_t *shipper;
-    ch__thread_t consumer, fanout, ship, retention;
+    ch__thread_t consumer, fanout, ship, retention, market;
 };
 
 static const ch_consumer_t *const ch__consumers[] = {&ch_notify_outbox_consumer, &ch_notify_events_consumer,
@@ -104,6 +107,22 @@ static int64_t ch__retention_round(ch__thread_t *t)
         return ch__backoff(t, 1000);
     t->backoff_ms = 0;
     return st.more ? 0 : t->owner->svc->cfg->retention_interval_s * 1000;
+}
+
+/* The marketplace's durable jobs (svc/market/jobs.h): Stripe calls of orders, auto-confirm,
+ * reconciliation. A failed job backs off by itself; a failed claim (database down) backs
+ * the thread off. */
+static int64_t ch__market_round(ch__thread_t *t)
+{
+    int ran = 0;
+    if (!t->backoff_ms && !t->started_once) {
+        if (ch_reconcile_schedule(t->owner->svc) == CH_OK)
+            t->started_once = 1;
+    }
+    if (ch_market_jobs_round(t->owner->svc, &t->owner->stopping, &ran) != CH_OK)
+        return ch__backoff(t, 500);
+    t->backoff_ms = 0;
+    return ran == CH_MARKET_JOBS_PER_ROUND ? 0 : CH_WORKER_POLL_MS;
 }
 
 /* Waits ms or until stop is asked; returns whether to go on. */
@@ -174,6 +193,8 @@ ch_workers_t *ch_workers_start(ch_svc_t *svc)
         failed = ch__start(w, &w->ship, "shipper", ch__ship_round) != 0;
     if (!failed)
         failed = ch__start(w, &w->retention, "retention", ch__retention_round) != 0;
+    if (!failed)
+        failed = ch__start(w, &w->market, "market", ch__market_round) != 0;
     if (failed) {
         ch_workers_stop(w);
         return NULL;
@@ -197,6 +218,8 @@ void ch_workers_stop(ch_workers_t *w)
         pthread_join(w->ship.thread, NULL);
     if (w->retention.started)
         pthread_join(w->retention.thread, NULL);
+    if (w->market.started)
+        pthread_join(w->market.thread, NULL);
     ch_shipper_destroy(w->shipper);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);

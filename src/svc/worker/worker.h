@@ -5,6 +5,8 @@
  *     failed one (database down) backs off from 0.5 s up to 10 s;
  *   - the fanout thread runs the feed's fan-out consumer (svc/feed/fanout.h) in the same
  *     way, in idempotent mode; it backs off alone while the timeline store is down;
+ *   - the market thread runs the marketplace's durable jobs (svc/market/jobs.h: the Stripe
+ *     steps of orders, auto-confirm, the periodic reconciliation) every CH_WORKER_POLL_MS;
  *   - the shipper thread, only when CHORUS_CLICKHOUSE is set, ships the event log to
  *     ClickHouse (svc/engage/shipper.h), backing off from 1 s up to 10 s while it fails.
  * Stopping lets the current batch finish (a ClickHouse transfer in flight is aborted and

@@ -1,0 +1,427 @@
+/* The durable steps of an order (jobs.h): each reads the order, makes its Stripe call with
+ * the Idempotency-Key "order:<id>:<step>" (a step run again after a crash gets Stripe's
+ * first answer: never a second PaymentIntent, transfer, reversal or refund), then stores
+ * the result, moves the order and marks the job done in one transaction. A step that finds
+ * the order past the point it was made for marks itself done and does nothing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "svc/common/sql.h"
+#include "svc/market/ledger.h"
+#include "svc/market/listings.h"
+#include "svc/market/order_stripe.h"
+#include "svc/market/orders.h"
+
+static void ch__key(char *buf, size_t len, uint64_t order_id, const char *step)
+{
+    snprintf(buf, len, "order:%llu:%s", (unsigned long long)order_id, step);
+}
+
+/* Marks the job done with nothing else to do. */
+static ch_err_t ch__done(ch_svc_t *svc, const ch_market_job_t *job)
+{
+    ch_db_conn_t *conn;
+    ch_err_t err = ch_sql_begin(svc, 1, &conn);
+    if (err)
+        return err;
+    return ch_sql_end(svc, conn, ch_market_job_done(svc, conn, job->id));
+}
+
+static ch_err_t ch__post(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o, const char *what,
+                         const ch_ledger_entry_t *e, size_t n)
+{
+    char ref[96];
+    snprintf(ref, sizeof(ref), "order:%llu:%s", (unsigned long long)o->id, what);
+    return ch_ledger_post(svc, conn, ref, what, o->id, o->currency, e, n, NULL);
+}
+
+static const char *ch__str(const json_t *obj, const char *name)
+{
+    const char *s = json_string_value(json_object_get(obj, name));
+    return s ? s : "";
+}
+
+/* On a step's retry: the object an earlier attempt may have made although its answer was
+ * lost (Stripe saves a 500 as the key's answer and replays it: the same key alone would never
+ * learn of the object). Lists path with params and copies the id of the first item whose
+ * field `match` equals want into id (left "" when none). */
+static ch_err_t ch__find_made(ch_svc_t *svc, const char *path, json_t *params, const char *match, const char *want,
+                              char *id, size_t idlen, char *why, size_t wl)
+{
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "GET", path, params, NULL, &res, why, wl);
+    json_decref(params);
+    size_t i;
+    json_t *item;
+    id[0] = '\0';
+    if (err == CH_OK)
+        json_array_foreach(json_object_get(res.body, "data"), i, item)
+        {
+            if (strcmp(ch__str(item, match), want) == 0 && ch__str(item, "id")[0]) {
+                snprintf(id, idlen, "%s", ch__str(item, "id"));
+                break;
+            }
+        }
+    ch_stripe_result_clear(&res);
+    return err;
+}
+
+/* ---- payment_intent ---------------------------------------------------------------- */
+
+static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    if (o->payment_intent_id[0] || o->state == CH_ORDER_CANCELED)
+        return ch__done(svc, job); /* stored already, or canceled before it was made */
+    /* Otherwise make it, or (made before a crash, even paid since) get Stripe's first answer
+     * again by the same key, and store its id. */
+    char key[96], id[CH_ID_STR_LEN];
+    ch__key(key, sizeof(key), o->id, job->step);
+    ch_id_format(o->id, id);
+    json_t *params = json_pack("{s:I,s:s,s:s,s:{s:s},s:{s:b}}", "amount", (json_int_t)o->amount, "currency",
+                               o->currency, "transfer_group", id, "metadata", "order_id", id,
+                               "automatic_payment_methods", "enabled", 1);
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "POST", "/v1/payment_intents", params, key, &res, why, wl);
+    json_decref(params);
+    if (err == CH_OK) {
+        const char *pi = ch__str(res.body, "id"), *secret = ch__str(res.body, "client_secret");
+        ch_db_conn_t *conn;
+        if (!pi[0]) {
+            snprintf(why, wl, "PaymentIntent answer without an id");
+            err = CH_EINTERNAL;
+        } else if ((err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
+            ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(pi), CH_DB_P_TEXT(secret),
+                                 CH_DB_P_INT(ch_now_ms())};
+            err = ch_sql_on(svc, conn,
+                            "UPDATE orders SET payment_intent_id = $2, client_secret = $3, updated_at = $4"
+                            " WHERE id = $1 AND payment_intent_id IS NULL",
+                            p, CH_NPARAMS(p), NULL, NULL);
+            if (err == CH_OK)
+                err = ch_market_job_done(svc, conn, job->id);
+            err = ch_sql_end(svc, conn, err);
+        }
+    }
+    ch_stripe_result_clear(&res);
+    return err;
+}
+
+/* ---- charge_fee: the Stripe fee of the charge, from its balance transaction ----------- */
+
+static ch_err_t ch__charge_fee(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    if (!o->charge_id[0] || o->stripe_fee >= 0)
+        return ch__done(svc, job);
+    json_t *params = json_pack("{s:s}", "source", o->charge_id);
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "GET", "/v1/balance_transactions", params, NULL, &res, why, wl);
+    json_decref(params);
+    int64_t fee = 0;
+    int found = 0;
+    size_t i;
+    json_t *bt;
+    if (err == CH_OK) {
+        json_array_foreach(json_object_get(res.body, "data"), i, bt)
+        {
+            const char *src = json_string_value(json_object_get(bt, "source"));
+            if (src && strcmp(src, o->charge_id) != 0)
+                continue;
+            fee += json_integer_value(json_object_get(bt, "fee"));
+            found = 1;
+        }
+        if (!found) {
+            snprintf(why, wl, "no balance transaction for charge %s yet", o->charge_id);
+            err = CH_EUNAVAILABLE;
+        }
+    }
+    ch_stripe_result_clear(&res);
+    ch_db_conn_t *conn;
+    if (err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
+        ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_INT(fee)};
+        err = ch_sql_on(svc, conn, "UPDATE orders SET stripe_fee = $2 WHERE id = $1", p, 2, NULL, NULL);
+        if (err == CH_OK && fee) {
+            ch_ledger_entry_t e[] = {{CH_LEDGER_STRIPE_FEES, fee, NULL},
+                                     {CH_LEDGER_STRIPE_BALANCE, -fee, o->charge_id}};
+            err = ch__post(svc, conn, o, "stripe_fee", e, 2);
+        }
+        if (err == CH_OK)
+            err = ch_market_job_done(svc, conn, job->id);
+        err = ch_sql_end(svc, conn, err);
+    }
+    return err;
+}
+
+/* ---- auto_confirm ------------------------------------------------------------------ */
+
+static ch_err_t ch__auto_confirm(ch_svc_t *svc, const ch_market_job_t *job, char *why, size_t wl)
+{
+    for (int tries = 0; tries < CH_ORDER_CAS_TRIES; tries++) {
+        ch_db_conn_t *conn;
+        ch_order_t o;
+        ch_err_t err = ch_sql_begin(svc, 1, &conn);
+        if (err)
+            return err;
+        err = ch_order_load(svc, conn, job->order_id, &o);
+        if (err == CH_OK && o.state == CH_ORDER_SHIPPED && o.auto_confirm_at > ch_now_ms()) {
+            ch_sql_end(svc, conn, CH_EUNAVAILABLE); /* not due yet (the clock of another node): later */
+            snprintf(why, wl, "not due yet");
+            return CH_EUNAVAILABLE;
+        }
+        if (err == CH_OK && o.state == CH_ORDER_SHIPPED)
+            err = ch_order_apply(svc, conn, &o, CH_ORDER_EV_CONFIRM, NULL);
+        if (err == CH_OK || err == CH_ENOTFOUND)
+            err = ch_market_job_done(svc, conn, job->id);
+        err = ch_sql_end(svc, conn, err);
+        if (err != CH_ECONFLICT)
+            return err;
+    }
+    return CH_ECONFLICT;
+}
+
+/* ---- transfer ---------------------------------------------------------------------- */
+
+/* Stores a transfer made while a dispute held the order: it completed all the same. */
+static ch_err_t ch__transfer_under_dispute(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(o->transfer_id), CH_DB_P_INT(ch_now_ms())};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "UPDATE orders SET transfer_id = $2, prev_state = 'completed', updated_at = $3"
+                             " WHERE id = $1 AND transfer_id IS NULL",
+                             p, CH_NPARAMS(p), NULL, NULL);
+    if (err == CH_OK) {
+        err = ch_listing_mark_sold(svc, conn, o->listing_id, o->id);
+        if (err == CH_ECONFLICT)
+            err = CH_OK;
+    }
+    int64_t net = o->amount - o->fee;
+    if (err == CH_OK) {
+        ch_ledger_entry_t rel[3] = {{CH_LEDGER_ESCROW, o->amount, NULL}};
+        size_t n = 1;
+        if (net)
+            rel[n++] = (ch_ledger_entry_t){CH_LEDGER_SELLER_PAYABLE, -net, NULL};
+        if (o->fee)
+            rel[n++] = (ch_ledger_entry_t){CH_LEDGER_FEE_REVENUE, -o->fee, NULL};
+        err = ch__post(svc, conn, o, "release", rel, n);
+    }
+    if (err == CH_OK && net) {
+        ch_ledger_entry_t tr[] = {{CH_LEDGER_SELLER_PAYABLE, net, NULL}, {CH_LEDGER_STRIPE_BALANCE, -net, o->transfer_id}};
+        err = ch__post(svc, conn, o, "transfer", tr, 2);
+    }
+    return err;
+}
+
+static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    int under_dispute = o->state == CH_ORDER_DISPUTED && o->prev_state == CH_ORDER_TRANSFERRING;
+    if ((o->state != CH_ORDER_TRANSFERRING && !under_dispute) || o->transfer_id[0])
+        return ch__done(svc, job);
+    int64_t net = o->amount - o->fee;
+    char key[96], id[CH_ID_STR_LEN], transfer[CH_ORDER_STRIPE_ID_MAX] = "";
+    ch_err_t err = CH_OK;
+    ch_id_format(o->id, id);
+    /* Under a dispute only a transfer an earlier attempt made is stored: none is made. */
+    if (net > 0 && (job->attempts > 1 || under_dispute) &&
+        (err = ch__find_made(svc, "/v1/transfers", json_pack("{s:s,s:i}", "transfer_group", id, "limit", 10),
+                             "transfer_group", id, transfer, sizeof(transfer), why, wl)) != CH_OK)
+        return err;
+    if (under_dispute && !transfer[0]) { /* claimed before the dispute held it: hold it now */
+        ch_db_conn_t *conn;
+        int held = 0;
+        if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+            return err;
+        err = ch_sql_end(svc, conn, ch_market_job_hold_claimed(svc, conn, job, &held));
+        if (err == CH_OK && !held) { /* rearmed since (the dispute won): run again */
+            snprintf(why, wl, "rearmed while held");
+            err = CH_EUNAVAILABLE;
+        }
+        return err;
+    }
+    if (net > 0 && !transfer[0]) {
+        ch__key(key, sizeof(key), o->id, job->step);
+        json_t *params = json_pack("{s:I,s:s,s:s,s:s,s:s,s:{s:s}}", "amount", (json_int_t)net, "currency", o->currency,
+                                   "destination", o->seller_account, "transfer_group", id, "source_transaction",
+                                   o->charge_id, "metadata", "order_id", id);
+        ch_stripe_result_t res;
+        err = ch_market_stripe(svc, "POST", "/v1/transfers", params, key, &res, why, wl);
+        json_decref(params);
+        if (err == CH_OK)
+            snprintf(transfer, sizeof(transfer), "%s", ch__str(res.body, "id"));
+        ch_stripe_result_clear(&res);
+        if (err == CH_OK && !transfer[0]) {
+            snprintf(why, wl, "transfer answer without an id");
+            err = CH_EINTERNAL;
+        }
+        if (err)
+            return err;
+    }
+    for (int tries = 0; tries < CH_ORDER_CAS_TRIES; tries++) {
+        ch_db_conn_t *conn;
+        if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+            return err;
+        if ((err = ch_order_load(svc, conn, job->order_id, o)) == CH_OK && !o->transfer_id[0]) {
+            snprintf(o->transfer_id, sizeof(o->transfer_id), "%s", transfer);
+            if (o->state == CH_ORDER_TRANSFERRING)
+                err = ch_order_apply(svc, conn, o, CH_ORDER_EV_TRANSFERRED, NULL);
+            else if (o->state == CH_ORDER_DISPUTED && transfer[0])
+                err = ch__transfer_under_dispute(svc, conn, o);
+            else if (transfer[0]) /* moved elsewhere meanwhile (refunding): keep the id for the reversal */
+                ch_log_error("market: transfer %s of order %llu made in state %s", transfer,
+                             (unsigned long long)o->id, ch_order_state_name(o->state));
+        }
+        if (err == CH_OK && transfer[0] && o->state != CH_ORDER_COMPLETED && o->state != CH_ORDER_DISPUTED) {
+            ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(transfer)};
+            err = ch_sql_on(svc, conn, "UPDATE orders SET transfer_id = $2 WHERE id = $1 AND transfer_id IS NULL", p,
+                            2, NULL, NULL);
+        }
+        if (err == CH_OK)
+            err = ch_market_job_done(svc, conn, job->id);
+        err = ch_sql_end(svc, conn, err);
+        if (err != CH_ECONFLICT)
+            return err;
+    }
+    return CH_ECONFLICT;
+}
+
+/* ---- reversal of the transfer (a refund after it, or a lost dispute) ----------------- */
+
+static ch_err_t ch__reversal(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    if (!o->transfer_id[0] || o->reversal_id[0] ||
+        (o->state != CH_ORDER_REFUNDING && o->state != CH_ORDER_DISPUTE_LOST))
+        return ch__done(svc, job);
+    int64_t net = o->amount - o->fee;
+    char key[96], id[CH_ID_STR_LEN], path[CH_ORDER_STRIPE_ID_MAX + 32], rev[CH_ORDER_STRIPE_ID_MAX] = "";
+    ch__key(key, sizeof(key), o->id, job->step);
+    ch_id_format(o->id, id);
+    snprintf(path, sizeof(path), "/v1/transfers/%s/reversals", o->transfer_id);
+    json_t *params = json_pack("{s:I,s:{s:s}}", "amount", (json_int_t)net, "metadata", "order_id", id);
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "POST", path, params, key, &res, why, wl);
+    json_decref(params);
+    if (err == CH_OK)
+        snprintf(rev, sizeof(rev), "%s", ch__str(res.body, "id"));
+    ch_stripe_result_clear(&res);
+    if (err == CH_OK && !rev[0]) {
+        snprintf(why, wl, "reversal answer without an id");
+        err = CH_EINTERNAL;
+    }
+    ch_db_conn_t *conn;
+    if (err || (err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+        return err;
+    int64_t changes = 0;
+    ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(rev), CH_DB_P_INT(ch_now_ms())};
+    err = ch_sql_on(svc, conn, "UPDATE orders SET reversal_id = $2, updated_at = $3 WHERE id = $1 AND reversal_id IS NULL",
+                    p, CH_NPARAMS(p), NULL, &changes);
+    if (err == CH_OK && changes == 1) {
+        int lost = o->state == CH_ORDER_DISPUTE_LOST;
+        ch_ledger_entry_t back[] = {{CH_LEDGER_STRIPE_BALANCE, net, rev},
+                                    {lost ? CH_LEDGER_DISPUTE_LOSSES : CH_LEDGER_SELLER_PAYABLE, -net, NULL}};
+        err = ch__post(svc, conn, o, "reversal", back, 2);
+        if (err == CH_OK && !lost) { /* undo the release: the amount is held for the refund again */
+            ch_ledger_entry_t un[3] = {{CH_LEDGER_ESCROW, -o->amount, NULL}, {CH_LEDGER_SELLER_PAYABLE, net, NULL}};
+            size_t n = 2;
+            if (o->fee)
+                un[n++] = (ch_ledger_entry_t){CH_LEDGER_FEE_REVENUE, o->fee, NULL};
+            err = ch__post(svc, conn, o, "unrelease", un, n);
+            if (err == CH_OK)
+                err = ch_market_job_enqueue(svc, conn, "order", o->id, CH_ORDER_STEP_REFUND, ch_now_ms());
+        }
+    }
+    if (err == CH_OK)
+        err = ch_market_job_done(svc, conn, job->id);
+    return ch_sql_end(svc, conn, err);
+}
+
+/* ---- refund ------------------------------------------------------------------------ */
+
+static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    if (o->state != CH_ORDER_REFUNDING || !o->payment_intent_id[0])
+        return ch__done(svc, job);
+    if (o->transfer_id[0] && !o->reversal_id[0]) { /* the seller's part comes back first */
+        snprintf(why, wl, "waiting for the transfer's reversal");
+        return CH_EUNAVAILABLE;
+    }
+    char key[96], id[CH_ID_STR_LEN], refund[CH_ORDER_STRIPE_ID_MAX] = "";
+    ch__key(key, sizeof(key), o->id, job->step);
+    ch_id_format(o->id, id);
+    ch_err_t err = CH_OK;
+    if (job->attempts > 1 &&
+        (err = ch__find_made(svc, "/v1/refunds", json_pack("{s:s,s:i}", "payment_intent", o->payment_intent_id, "limit", 10),
+                             "payment_intent", o->payment_intent_id, refund, sizeof(refund), why, wl)) != CH_OK)
+        return err;
+    if (!refund[0]) {
+        json_t *params = json_pack("{s:s,s:{s:s}}", "payment_intent", o->payment_intent_id, "metadata", "order_id", id);
+        ch_stripe_result_t res;
+        err = ch_market_stripe(svc, "POST", "/v1/refunds", params, key, &res, why, wl);
+        json_decref(params);
+        if (err == CH_OK)
+            snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
+        ch_stripe_result_clear(&res);
+    }
+    if (err == CH_OK && !refund[0]) {
+        snprintf(why, wl, "refund answer without an id");
+        err = CH_EINTERNAL;
+    }
+    if (err)
+        return err;
+    for (int tries = 0; tries < CH_ORDER_CAS_TRIES; tries++) {
+        ch_db_conn_t *conn;
+        if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+            return err;
+        if ((err = ch_order_load(svc, conn, job->order_id, o)) == CH_OK && o->state == CH_ORDER_REFUNDING) {
+            snprintf(o->refund_id, sizeof(o->refund_id), "%s", refund);
+            err = ch_order_apply(svc, conn, o, CH_ORDER_EV_REFUNDED, NULL);
+        }
+        if (err == CH_OK)
+            err = ch_market_job_done(svc, conn, job->id);
+        err = ch_sql_end(svc, conn, err);
+        if (err != CH_ECONFLICT)
+            return err;
+    }
+    return CH_ECONFLICT;
+}
+
+/* ---- cancel_payment_intent --------------------------------------------------------- */
+
+static ch_err_t ch__cancel_pi(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    if (o->state != CH_ORDER_CANCELED || !o->payment_intent_id[0])
+        return ch__done(svc, job);
+    char key[96], path[CH_ORDER_STRIPE_ID_MAX + 32];
+    ch__key(key, sizeof(key), o->id, job->step);
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s/cancel", o->payment_intent_id);
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "POST", path, NULL, key, &res, why, wl);
+    ch_stripe_result_clear(&res);
+    /* Refused (it succeeded meanwhile: its webhook refunds it; or it was canceled): done. */
+    return err == CH_OK || err == CH_EINVAL ? ch__done(svc, job) : err;
+}
+
+ch_err_t ch_order_step(ch_svc_t *svc, const ch_market_job_t *job, char *why, size_t wl)
+{
+    ch_order_t o;
+    ch_err_t err = ch_order_load(svc, NULL, job->order_id, &o);
+    if (err == CH_ENOTFOUND)
+        return ch__done(svc, job);
+    if (err)
+        return err;
+    if (strcmp(job->step, CH_ORDER_STEP_PAYMENT_INTENT) == 0)
+        return ch__payment_intent(svc, job, &o, why, wl);
+    if (strcmp(job->step, CH_ORDER_STEP_CHARGE_FEE) == 0)
+        return ch__charge_fee(svc, job, &o, why, wl);
+    if (strcmp(job->step, CH_ORDER_STEP_AUTO_CONFIRM) == 0)
+        return ch__auto_confirm(svc, job, why, wl);
+    if (strcmp(job->step, CH_ORDER_STEP_TRANSFER) == 0)
+        return ch__transfer(svc, job, &o, why, wl);
+    if (strcmp(job->step, CH_ORDER_STEP_REVERSAL) == 0)
+        return ch__reversal(svc, job, &o, why, wl);
+    if (strcmp(job->step, CH_ORDER_STEP_REFUND) == 0)
+        return ch__refund(svc, job, &o, why, wl);
+    if (strcmp(job->step, CH_ORDER_STEP_CANCEL_PI) == 0)
+        return ch__cancel_pi(svc, job, &o, why, wl);
+    snprintf(why, wl, "unknown step %s", job->step);
+    return CH_EINTERNAL;
+}

@@ -1,0 +1,26 @@
+#include "svc/market/order_stripe.h"
+
+#include <stdio.h>
+#include <string.h>
+
+ch_err_t ch_market_stripe(ch_svc_t *svc, const char *method, const char *path, const json_t *params,
+                          const char *key, ch_stripe_result_t *res, char *why, size_t whylen)
+{
+    memset(res, 0, sizeof(*res));
+    if (!svc->stripe) {
+        snprintf(why, whylen, "payments are not configured (CHORUS_STRIPE_SECRET_KEY)");
+        return CH_EUNAVAILABLE;
+    }
+    ch_stripe_t *s = ch_stripe_pool_acquire(svc->stripe, CH_MARKET_STRIPE_WAIT_MS);
+    if (!s) {
+        snprintf(why, whylen, "no Stripe client free");
+        return CH_EOVERLOADED;
+    }
+    ch_err_t err = ch_stripe_call(s, method, path, params, key, NULL, res);
+    ch_stripe_pool_release(svc->stripe, s);
+    if (err) {
+        const char *msg = json_string_value(json_object_get(json_object_get(res->body, "error"), "message"));
+        snprintf(why, whylen, "%s %s: %s %d %s", method, path, ch_err_code(err), res->status, msg ? msg : "");
+    }
+    return err;
+}
