@@ -212,6 +212,27 @@ static ch_err_t ch__transfer_under_dispute(ch_svc_t *svc, ch_db_conn_t *conn, ch
     return err;
 }
 
+/* A transfer whose POST was under way (its job loaded the order before the dispute) and
+ * landed after the dispute was lost: the buyer has the money back already, so the seller's
+ * payment is a loss until the reversal (queued here) recovers it. Booked on conn, in the
+ * transaction that stores the transfer's id. */
+static ch_err_t ch__transfer_after_loss(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, const char *transfer)
+{
+    int64_t net = o->amount - o->fee;
+    ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(transfer)};
+    ch_err_t err = ch_sql_on(svc, conn, "UPDATE orders SET transfer_id = $2 WHERE id = $1 AND transfer_id IS NULL", p,
+                             2, NULL, NULL);
+    if (err == CH_OK && net > 0) {
+        ch_ledger_entry_t tr[] = {{CH_LEDGER_DISPUTE_LOSSES, net, NULL}, {CH_LEDGER_STRIPE_BALANCE, -net, transfer}};
+        err = ch__post(svc, conn, o, "transfer", tr, 2);
+    }
+    if (err == CH_OK)
+        err = ch_market_job_enqueue(svc, conn, "order", o->id, CH_ORDER_STEP_REVERSAL, ch_now_ms());
+    ch_log_warn("market: transfer %s of order %llu landed after its dispute was lost: reversing it", transfer,
+                (unsigned long long)o->id);
+    return err;
+}
+
 static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
 {
     int under_dispute = o->state == CH_ORDER_DISPUTED && o->prev_state == CH_ORDER_TRANSFERRING;
@@ -266,6 +287,8 @@ static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order
                 err = ch_order_apply(svc, conn, o, CH_ORDER_EV_TRANSFERRED, NULL);
             else if (o->state == CH_ORDER_DISPUTED && transfer[0])
                 err = ch__transfer_under_dispute(svc, conn, o);
+            else if (o->state == CH_ORDER_DISPUTE_LOST && transfer[0])
+                err = ch__transfer_after_loss(svc, conn, o, transfer);
             else if (transfer[0]) /* moved elsewhere meanwhile (refunding): keep the id for the reversal */
                 ch_log_error("market: transfer %s of order %llu made in state %s", transfer,
                              (unsigned long long)o->id, ch_order_state_name(o->state));
