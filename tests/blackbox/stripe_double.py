@@ -275,6 +275,11 @@ class StripeDouble:
     def close_dispute(self, dispute, status):
         return self.control("POST", f"/_double/disputes/{dispute}/close", {"status": status})
 
+    def unowned(self, type, amount, currency="usd"):
+        """A balance transaction no order made: type payout (amount < 0, source po_...) or
+        stripe_fee (no source). The balance transaction."""
+        return self.control("POST", "/_double/balance_transactions", {"type": type, "amount": amount, "currency": currency})
+
     def fault(self, path_prefix, method=None, status=None, timeout_ms=None, count=1, after_effect=False, crash=False):
         """The next `count` /v1 requests under path_prefix (and method) fail: status 429/500/
         502/503 answered at once (after_effect: the request takes effect first, as a crash

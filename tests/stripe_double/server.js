@@ -388,6 +388,7 @@ class Double {
     }
     if (method === 'POST' && (m = /^\/_double\/charges\/([^/]+)\/dispute$/.exec(p))) return s.dispute(m[1], body);
     if (method === 'POST' && (m = /^\/_double\/disputes\/([^/]+)\/close$/.exec(p))) return s.closeDispute(m[1], body.status, null);
+    if (method === 'POST' && p === '/_double/balance_transactions') return s.unowned(body);
     if (method === 'POST' && p === '/_double/faults') return ok(this.addFault(body));
     if (method === 'GET' && p === '/_double/faults') return ok({ data: this.faults });
     if (method === 'DELETE' && p === '/_double/faults') {
