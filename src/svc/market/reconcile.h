@@ -40,6 +40,8 @@
 #define CH_RECONCILE_STEP "reconcile"
 /** How often the reconcile thread looks whether the periodic run is due (ms). */
 #define CH_RECONCILE_TICK_MS 1000
+/** How long the reconcile thread waits after a failed attempt (database or Stripe down). */
+#define CH_RECONCILE_RETRY_MS 30000
 /** The ledger account payouts move the Stripe balance to. */
 #define CH_RECONCILE_BANK "asset:bank"
 /** The lease's name in market_leases. */
