@@ -106,6 +106,10 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_MARKET_AUTO_CONFIRM", "604800", "marketplace: seconds after shipping an order confirms itself without a dispute (1-7776000)"},
     {"CHORUS_MARKET_ONBOARDING_URL", "https://localhost/seller/onboarding", "marketplace: the app page Stripe's onboarding returns to (?step=return) or sends an expired link to (?step=refresh), unless POST /v1/me/seller names its own"},
     {"CHORUS_MARKET_RECONCILE_INTERVAL", "3600", "marketplace: seconds between reconciliations of the ledger with Stripe (10-604800)"},
+    {"CHORUS_MARKET_RECONCILE_OVERLAP", "3600", "marketplace: seconds a reconciliation reaches back before the start of the last complete run (0-604800)"},
+    {"CHORUS_MARKET_RECONCILE_PAGE", "100", "marketplace: balance transactions a reconciliation asks Stripe for per page (1-100)"},
+    {"CHORUS_MARKET_RECONCILE_MAX_PAGES", "1000", "marketplace: pages one reconciliation reads at most; a longer run is reported incomplete (1-100000)"},
+    {"CHORUS_MARKET_CURRENCIES", "usd", "marketplace: comma list of ISO 4217 currencies listings and orders may use (the platform's settlement currencies); others are refused with 422"},
     {"CHORUS_ADMIN_USERS", "(unset: none)", "comma list of user ids that always hold the admin role (the bootstrap: they grant it to others)"},
 };
 
@@ -443,7 +447,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         return -1;
 
     int64_t stripe_timeout = 10000, stripe_retries = 4, fee_bps = 1000, auto_confirm = 604800;
-    int64_t reconcile_s = 3600;
+    int64_t reconcile_s = 3600, recon_overlap = 3600, recon_page = 100, recon_pages = 1000;
     snprintf(cfg->stripe_api, sizeof(cfg->stripe_api), "%s", "https://api.stripe.com");
     if (ch__env_str("CHORUS_STRIPE_API", cfg->stripe_api, sizeof(cfg->stripe_api), err, errlen) ||
         ch__env_str("CHORUS_STRIPE_SECRET_KEY", cfg->stripe_secret_key, sizeof(cfg->stripe_secret_key), err,
@@ -454,8 +458,23 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_STRIPE_MAX_RETRIES", 0, 10, &stripe_retries, err, errlen) ||
         ch__env_int("CHORUS_MARKET_FEE_BPS", 0, 5000, &fee_bps, err, errlen) ||
         ch__env_int("CHORUS_MARKET_AUTO_CONFIRM", 1, 90LL * 86400, &auto_confirm, err, errlen) ||
-        ch__env_int("CHORUS_MARKET_RECONCILE_INTERVAL", 10, 7LL * 86400, &reconcile_s, err, errlen))
+        ch__env_int("CHORUS_MARKET_RECONCILE_INTERVAL", 10, 7LL * 86400, &reconcile_s, err, errlen) ||
+        ch__env_int("CHORUS_MARKET_RECONCILE_OVERLAP", 0, 7LL * 86400, &recon_overlap, err, errlen) ||
+        ch__env_int("CHORUS_MARKET_RECONCILE_PAGE", 1, 100, &recon_page, err, errlen) ||
+        ch__env_int("CHORUS_MARKET_RECONCILE_MAX_PAGES", 1, 100000, &recon_pages, err, errlen))
         return -1;
+    snprintf(cfg->market_currencies, sizeof(cfg->market_currencies), "%s", "usd");
+    if (ch__env_str("CHORUS_MARKET_CURRENCIES", cfg->market_currencies, sizeof(cfg->market_currencies), err, errlen))
+        return -1;
+    for (const char *c = cfg->market_currencies;; c += 4) {
+        /* "xxx" or "xxx,yyy,...": lower-case ISO codes (what Stripe and the listings store) */
+        if (!(c[0] >= 'a' && c[0] <= 'z' && c[1] >= 'a' && c[1] <= 'z' && c[2] >= 'a' && c[2] <= 'z') ||
+            (c[3] != ',' && c[3] != '\0') || (c[3] == ',' && !c[4]))
+            return ch__fail(err, errlen, "CHORUS_MARKET_CURRENCIES", cfg->market_currencies,
+                            "a comma list of lower-case ISO 4217 codes (usd,eur)");
+        if (!c[3])
+            break;
+    }
     snprintf(cfg->market_onboarding_url, sizeof(cfg->market_onboarding_url), "%s", "https://localhost/seller/onboarding");
     if (ch__env_str("CHORUS_MARKET_ONBOARDING_URL", cfg->market_onboarding_url, sizeof(cfg->market_onboarding_url),
                     err, errlen))
@@ -469,6 +488,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->market_fee_bps = fee_bps;
     cfg->market_auto_confirm_s = auto_confirm;
     cfg->market_reconcile_interval_s = reconcile_s;
+    cfg->market_reconcile_overlap_s = recon_overlap;
+    cfg->market_reconcile_page = recon_page;
+    cfg->market_reconcile_max_pages = recon_pages;
     cfg->ws_heartbeat_ms = ws_hb;
     cfg->ws_max_per_user = (unsigned)ws_per_user;
     cfg->ws_max_connections = (unsigned)ws_max;

@@ -156,6 +156,10 @@ typedef struct {
     int64_t market_auto_confirm_s;   /* a shipped order confirms itself after this without dispute */
     char market_onboarding_url[512]; /* sellers' onboarding pages: Account Links return/refresh here */
     int64_t market_reconcile_interval_s; /* between periodic reconciliations of the ledger with Stripe */
+    int64_t market_reconcile_overlap_s;  /* a run reaches back this far before the last complete run's start */
+    int64_t market_reconcile_page;       /* balance transactions per page (Stripe's limit) */
+    int64_t market_reconcile_max_pages;  /* pages per run; more: the run is incomplete */
+    char market_currencies[256];         /* comma list of accepted ISO currencies (lower case) */
     uint64_t admin_users[CH_MAX_ADMIN_USERS]; /* always hold the admin role (svc/auth/roles.h) */
     size_t nadmin_users;
 } ch_config_t;

@@ -28,7 +28,8 @@
     XX(EOVERLOADED,           503, "overloaded",            "Overloaded")                  \
     XX(EUNKNOWNOP,            400, "unknown_op",            "Unknown op")                  \
     XX(EBADSIGNATURE,         400, "invalid_signature",     "Invalid signature")           \
-    XX(ESELLERNOTENABLED,     403, "seller_not_enabled",    "Seller cannot list yet")
+    XX(ESELLERNOTENABLED,     403, "seller_not_enabled",    "Seller cannot list yet")   \
+    XX(ECURRENCY,             422, "currency_not_accepted", "Currency not accepted")
 
 /** The error enum: CH_OK is 0, every other value is an error. */
 typedef enum {

@@ -95,7 +95,7 @@ ch_err_t ch_h_ledger_reconcile(ch_call_t *call)
     if (err == CH_OK && !call->svc->stripe)
         err = ch_fault(&call->fault, CH_EUNAVAILABLE, NULL, "payments are not configured");
     if (err == CH_OK)
-        err = ch_reconcile_run(call->svc, &out, &call->fault);
+        err = ch_reconcile_run(call->svc, &out, NULL, &call->fault);
     return ch__reply(call, err, 200, out);
 }
 

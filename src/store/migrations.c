@@ -18,6 +18,7 @@ extern const char ch_migration_feed[];
 extern const char ch_migration_feed_sources[];
 extern const char ch_migration_presence_settings[];
 extern const char ch_migration_chat_joined[];
+extern const char ch_migration_recon[];
 extern const char ch_migration_chat[];
 extern const char ch_migration_market[];
 extern const char ch_migration_orders[];
@@ -103,6 +104,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {15, "market", ch_migration_market},
     {16, "orders", ch_migration_orders},
     {17, "chat_joined", ch_migration_chat_joined},
+    {18, "recon", ch_migration_recon},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

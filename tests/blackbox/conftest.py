@@ -112,6 +112,9 @@ def base_env():
         "CHORUS_PWHASH_OPSLIMIT": "1",
         "CHORUS_LOG_LEVEL": "warn",
         "CHORUS_THREADS": "2",
+        # the listings' tests check Stripe's amount rules of several currencies (the default,
+        # usd alone, is tested by test_market_currencies.py)
+        "CHORUS_MARKET_CURRENCIES": "usd,eur,gbp,jpy,kwd,bhd",
     })
     env.update(_STRIPE["env"])  # CHORUS_STRIPE_* pointing at the session's Stripe double
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1")

@@ -106,6 +106,19 @@ class State {
     return this.put(t);
   }
 
+  // Money that moves without an order (the tests' POST /_double/balance_transactions): a
+  // payout of the platform's balance to its bank (source po_...) or a fee Stripe bills
+  // (stripe_fee, no source). amount is signed, as Stripe's (a payout is negative).
+  unowned(b) {
+    const types = { payout: 'po', payout_cancel: 'po', payout_failure: 'po', stripe_fee: null, stripe_fx_fee: null, tax_fee: null };
+    if (!(b.type in types) || !Number.isInteger(b.amount) || !b.amount || typeof (b.currency || 'usd') !== 'string') {
+      return { status: 400, body: { error: `type one of ${Object.keys(types).join(', ')} and a non-zero integer amount` } };
+    }
+    const src = types[b.type] ? newId(types[b.type]) : null;
+    const t = this.txn(b.type, b.amount, b.currency || 'usd', src, 0, { description: b.type === 'payout' ? 'STRIPE PAYOUT' : 'Connect fees' });
+    return { status: 200, body: t };
+  }
+
   // ---- accounts --------------------------------------------------------------------------
 
   createAccount(p, ctx) {

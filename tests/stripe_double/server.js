@@ -9,12 +9,13 @@
 // control endpoints (JSON; tests/blackbox/stripe_double.py).
 //
 // node server.js --port-file F [--port 0] --secret-key sk_test_... --webhook-secret whsec_...
-//                [--spec spec3.yaml] [--fixtures fixtures3.2023-09-12.json] [--cache-dir DIR]
+//                [--spec spec3.extract.json.gz|spec3.yaml] [--fixtures fixtures3.extract.json.gz|fixtures3.json]
+//                [--cache-dir DIR]
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
 const { parseForm } = require('./form');
-const { loadSpec, Routes, Invalid, checkRequest, answerResource } = require('./spec');
+const { loadJson, loadSpec, Routes, Invalid, checkRequest, answerResource } = require('./spec');
 const { State, newId, err, missing, invalid } = require('./resources');
 const { Webhooks } = require('./webhooks');
 
@@ -40,15 +41,9 @@ function args() {
     else if (k === '--cache-dir') a.cacheDir = v, i++;
     else throw new Error(`unknown argument ${k}`);
   }
-  // ../shared next to the project root (a worktree one level deeper finds it further up)
-  let shared = null;
-  for (let dir = path.resolve(__dirname, '..', '..'); !shared && dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const cand = path.join(path.dirname(dir), 'shared', 'specs', 'stripe');
-    if (fs.existsSync(path.join(cand, 'spec3.yaml'))) shared = cand;
-  }
-  shared ||= path.resolve(__dirname, '..', '..', '..', 'shared', 'specs', 'stripe');
-  a.spec ||= path.join(shared, 'spec3.yaml');
-  a.fixtures ||= path.join(shared, 'fixtures3.2023-09-12.json');
+  // the extract shipped next to this file (extract_spec.js); --spec/--fixtures take others
+  a.spec ||= path.join(__dirname, 'spec3.extract.json.gz');
+  a.fixtures ||= path.join(__dirname, 'fixtures3.extract.json.gz');
   if (!a.secretKey || !a.webhookSecret) throw new Error('--secret-key and --webhook-secret are required');
   return a;
 }
@@ -68,7 +63,7 @@ class Double {
     const t0 = Date.now();
     this.spec = loadSpec(opts.spec, opts.cacheDir);
     this.routes = new Routes(this.spec);
-    const fixtures = JSON.parse(fs.readFileSync(opts.fixtures, 'utf8')).resources;
+    const fixtures = loadJson(opts.fixtures).resources;
     this.fixtures = fixtures;
     this.webhooks = new Webhooks(opts.webhookSecret, newId, log);
     this.state = new State(fixtures, this.webhooks);
@@ -393,6 +388,7 @@ class Double {
     }
     if (method === 'POST' && (m = /^\/_double\/charges\/([^/]+)\/dispute$/.exec(p))) return s.dispute(m[1], body);
     if (method === 'POST' && (m = /^\/_double\/disputes\/([^/]+)\/close$/.exec(p))) return s.closeDispute(m[1], body.status, null);
+    if (method === 'POST' && p === '/_double/balance_transactions') return s.unowned(body);
     if (method === 'POST' && p === '/_double/faults') return ok(this.addFault(body));
     if (method === 'GET' && p === '/_double/faults') return ok({ data: this.faults });
     if (method === 'DELETE' && p === '/_double/faults') {

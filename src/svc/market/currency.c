@@ -74,3 +74,16 @@ int ch_currency_amount_ok(const char *lower, long long amount, long long *min, l
         *step = st;
     return amount >= lo && amount <= hi && amount % st == 0;
 }
+
+int ch_currency_accepted(const char *accepted, const char *lower)
+{
+    size_t n = strlen(lower);
+    for (const char *c = accepted; c && *c;) {
+        const char *end = strchr(c, ',');
+        size_t len = end ? (size_t)(end - c) : strlen(c);
+        if (len == n && strncmp(c, lower, n) == 0)
+            return 1;
+        c = end ? end + 1 : NULL;
+    }
+    return 0;
+}

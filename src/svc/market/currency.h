@@ -9,6 +9,11 @@
  * receives the code in lower case, as Stripe writes it. */
 int ch_currency_lookup(const char *code, int *decimals, char lower[4]);
 
+/** Whether lower (a code as ch_currency_lookup writes it) is in accepted, a comma list of
+ * lower-case codes (CHORUS_MARKET_CURRENCIES: the platform's settlement currencies; Stripe
+ * settles in them, so fees, transfers and reconciliation add up without FX). */
+int ch_currency_accepted(const char *accepted, const char *lower);
+
 /** Stripe's largest amount for a charge: eight digits of the minor unit (999,999.99 USD). */
 #define CH_CURRENCY_AMOUNT_MAX 99999999LL
 

@@ -10,6 +10,7 @@
 #include "svc/common/sql.h"
 #include "svc/market/orders.h"
 #include "svc/market/reconcile.h"
+#include "svc/market/seller_refresh.h"
 
 ch_err_t ch_market_job_enqueue(ch_svc_t *svc, ch_db_conn_t *conn, const char *kind, uint64_t order_id,
                                const char *step, int64_t run_at)
@@ -174,8 +175,9 @@ ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
     char why[CH_MARKET_JOB_ERROR_MAX] = "";
     if (!atomic_exchange(&ch__renderer_added, 1))
         ch_metrics_add_renderer(ch__render, NULL);
-    ch_err_t err = strcmp(job->kind, "reconcile") == 0 ? ch_reconcile_step(svc, job, why, sizeof(why))
-                                                        : ch_order_step(svc, job, why, sizeof(why));
+    ch_err_t err = strcmp(job->kind, "reconcile") == 0        ? ch_reconcile_step(svc, job, why, sizeof(why))
+                   : strcmp(job->kind, CH_SELLER_REFRESH_KIND) == 0 ? ch_seller_refresh_step(svc, job, why, sizeof(why))
+                                                                   : ch_order_step(svc, job, why, sizeof(why));
     if (err == CH_OK) {
         atomic_fetch_add(&ch__done_n, 1);
         return CH_OK;

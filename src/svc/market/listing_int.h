@@ -26,7 +26,7 @@ typedef struct {
 
 /** Validates body (create: every required member; partial: an edit, each member optional,
  * at least one). CH_EINVAL naming the field; nothing kept on error. */
-ch_err_t ch__listing_parse(json_t *body, int partial, ch__listing_input_t *in, ch_fault_t *f);
+ch_err_t ch__listing_parse(json_t *body, int partial, const char *currencies, ch__listing_input_t *in, ch_fault_t *f);
 /** Frees what in holds. */
 void ch__listing_input_clear(ch__listing_input_t *in);
 

@@ -19,7 +19,7 @@ static const char *const ch__photo_fields[] = {"photos[0]", "photos[1]", "photos
 _Static_assert(sizeof(ch__photo_fields) / sizeof(ch__photo_fields[0]) == CH_LISTING_PHOTOS_MAX,
                "one field name per allowed photo");
 
-static ch_err_t ch__price(json_t *body, int partial, ch__listing_input_t *in, ch_fault_t *f)
+static ch_err_t ch__price(json_t *body, int partial, const char *currencies, ch__listing_input_t *in, ch_fault_t *f)
 {
     json_t *p = json_object_get(body, "price");
     if (!p || json_is_null(p)) {
@@ -45,6 +45,8 @@ static ch_err_t ch__price(json_t *body, int partial, ch__listing_input_t *in, ch
     const char *cur = json_string_value(json_object_get(p, "currency"));
     if (!cur || !ch_currency_lookup(cur, NULL, in->currency))
         return ch_fault(f, CH_EINVAL, "price.currency", "price.currency must be a supported ISO 4217 code (EUR, USD, JPY, ...)");
+    if (!ch_currency_accepted(currencies, in->currency))
+        return ch_fault(f, CH_ECURRENCY, "price.currency", "the marketplace takes payments in %s only", currencies);
     long long lo = 0, hi = 0, step = 1;
     if (!ch_currency_amount_ok(in->currency, (long long)json_integer_value(a), &lo, &hi, &step))
         return ch_fault(f, CH_EINVAL, "price.amount",
@@ -107,7 +109,7 @@ static ch_err_t ch__photos(json_t *body, int partial, ch__listing_input_t *in, c
     return in->photos ? CH_OK : ch_fault(f, CH_EINTERNAL, NULL, "out of memory");
 }
 
-ch_err_t ch__listing_parse(json_t *body, int partial, ch__listing_input_t *in, ch_fault_t *f)
+ch_err_t ch__listing_parse(json_t *body, int partial, const char *currencies, ch__listing_input_t *in, ch_fault_t *f)
 {
     memset(in, 0, sizeof(*in));
     unsigned req = partial ? 0 : CH_FIELD_REQUIRED;
@@ -124,7 +126,7 @@ ch_err_t ch__listing_parse(json_t *body, int partial, ch__listing_input_t *in, c
     if ((err = ch_field_text(body, "title", req | CH_FIELD_NONEMPTY, CH_LISTING_TITLE_MAX, &in->title, f)) ||
         (err = ch_field_text(body, "description", CH_FIELD_MULTILINE, CH_LISTING_DESCRIPTION_MAX, &in->description,
                              f)) ||
-        (err = ch__price(body, partial, in, f)) ||
+        (err = ch__price(body, partial, currencies, in, f)) ||
         (err = ch_field_enum(body, "category", req, ch__categories, &in->category, f)) ||
         (err = ch_field_enum(body, "condition", req, ch__conditions, &in->condition, f)) ||
         (err = ch__photos(body, partial, in, f)) || (err = ch__location(body, partial, in, f))) {

@@ -33,7 +33,7 @@ static ch_err_t ch__seller_enabled(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t s
 ch_err_t ch_listing_create(ch_svc_t *svc, uint64_t seller, json_t *body, char **out, ch_fault_t *f)
 {
     ch__listing_input_t in;
-    ch_err_t err = ch__listing_parse(body, 0, &in, f);
+    ch_err_t err = ch__listing_parse(body, 0, svc->cfg->market_currencies, &in, f);
     if (err)
         return err;
     uint64_t id = ch_id_next();
@@ -98,7 +98,7 @@ static ch_err_t ch__load_own(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer,
 ch_err_t ch_listing_edit(ch_svc_t *svc, uint64_t viewer, uint64_t id, json_t *body, char **out, ch_fault_t *f)
 {
     ch__listing_input_t in;
-    ch_err_t err = ch__listing_parse(body, 1, &in, f);
+    ch_err_t err = ch__listing_parse(body, 1, svc->cfg->market_currencies, &in, f);
     if (err)
         return err;
     ch_db_conn_t *conn;

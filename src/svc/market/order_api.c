@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "svc/common/fields.h"
 #include "svc/common/sql.h"
+#include "svc/market/currency.h"
 #include "svc/market/listings.h"
 #include "svc/market/orders.h"
 #include "svc/market/sellers.h"
@@ -77,6 +78,9 @@ static ch_err_t ch__insert(ch_svc_t *svc, uint64_t buyer, uint64_t listing_id, c
         err = ch_fault(f, CH_EFORBIDDEN, "listing_id", "you cannot buy your own listing");
     else if (err == CH_OK && l.state != CH_LISTING_ACTIVE)
         err = ch_fault(f, CH_ECONFLICT, "listing_id", "the listing is %s", ch_listing_state_name(l.state));
+    else if (err == CH_OK && !ch_currency_accepted(svc->cfg->market_currencies, l.currency))
+        err = ch_fault(f, CH_ECURRENCY, "listing_id", "the listing is priced in %s; the marketplace takes payments in %s only",
+                       l.currency, svc->cfg->market_currencies);
     if (err == CH_OK) {
         err = ch_seller_account_for_user(svc, conn, l.seller_id, account, sizeof(account), &enabled);
         if (err == CH_ENOTFOUND || (err == CH_OK && !enabled))

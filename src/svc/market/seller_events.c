@@ -1,11 +1,26 @@
-/* account.updated (webhook_handlers_sellers.h): the seller row follows the newest event. */
+/* account.updated (webhook_handlers_sellers.h): the seller row follows the newest event, then
+ * a refresh from Stripe (seller_refresh.h) settles events of the same second. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "core/clock.h"
 #include "svc/common/sql.h"
 #include "svc/market/seller_int.h"
+#include "svc/market/seller_refresh.h"
 #include "svc/market/webhook_handlers_sellers.h"
+
+/* Enqueues the refresh of the seller that has account (none: nothing to refresh). */
+static ch_err_t ch__refresh_after(ch_svc_t *svc, ch_db_conn_t *conn, const char *account)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(account)};
+    ch_err_t err = ch_sql_on(svc, conn, "SELECT user_id FROM sellers WHERE stripe_account_id = $1", p, 1, &rows, NULL);
+    uint64_t user_id = err == CH_OK && ch_db_rows_count(rows) == 1 ? (uint64_t)ch_db_rows_int(rows, 0, 0) : 0;
+    ch_db_rows_free(rows);
+    if (err == CH_OK && user_id)
+        err = ch_seller_refresh_enqueue(svc, conn, user_id);
+    return err;
+}
 
 ch_err_t ch_seller_on_account_updated(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *event)
 {
@@ -52,6 +67,10 @@ ch_err_t ch_seller_on_account_updated(ch_svc_t *svc, ch_db_conn_t *conn, const j
                         " ON CONFLICT DO NOTHING",
                         q, CH_NPARAMS(q), NULL, NULL);
     }
+    /* Whatever the order of delivery, the row ends as Stripe has it: a refresh from
+     * GET /v1/accounts/{id} after this event (coalesced per seller, seller_refresh.h). */
+    if (err == CH_OK && svc->stripe)
+        err = ch__refresh_after(svc, conn, st.account_id);
     ch__seller_state_clear(&st);
     return err;
 }

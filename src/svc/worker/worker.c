@@ -33,7 +33,6 @@ struct ch__thread {
     pthread_t thread;
     int started;
     int64_t backoff_ms; /* 0 while rounds succeed */
-    int started_once;   /* the thread's one-time set-up is done (market: the reconcile job) */
 };
 
 struct ch_workers {
@@ -42,7 +41,7 @@ struct ch_workers {
     pthread_cond_t cv;
     _Atomic int stopping;
     ch_shipper_t *shipper;
-    ch__thread_t consumer, fanout, ship, retention, market;
+    ch__thread_t consumer, fanout, ship, retention, market, reconcile;
 };
 
 static const ch_consumer_t *const ch__consumers[] = {&ch_notify_outbox_consumer, &ch_notify_events_consumer,
@@ -109,20 +108,23 @@ static int64_t ch__retention_round(ch__thread_t *t)
     return st.more ? 0 : t->owner->svc->cfg->retention_interval_s * 1000;
 }
 
-/* The marketplace's durable jobs (svc/market/jobs.h): Stripe calls of orders, auto-confirm,
- * reconciliation. A failed job backs off by itself; a failed claim (database down) backs
- * the thread off. */
+/* The marketplace's durable jobs (svc/market/jobs.h): Stripe calls of orders, auto-confirm.
+ * A failed job backs off by itself; a failed claim (database down) backs the thread off. */
 static int64_t ch__market_round(ch__thread_t *t)
 {
     int ran = 0;
-    if (!t->backoff_ms && !t->started_once) {
-        if (ch_reconcile_schedule(t->owner->svc) == CH_OK)
-            t->started_once = 1;
-    }
     if (ch_market_jobs_round(t->owner->svc, &t->owner->stopping, &ran) != CH_OK)
         return ch__backoff(t, 500);
     t->backoff_ms = 0;
     return ran == CH_MARKET_JOBS_PER_ROUND ? 0 : CH_WORKER_POLL_MS;
+}
+
+/* The periodic reconciliation of the ledger with Stripe (svc/market/reconcile.h) on its own
+ * thread and lease: a run reads many pages of Stripe's history and must not hold up the
+ * orders' jobs. */
+static int64_t ch__reconcile_round(ch__thread_t *t)
+{
+    return ch_reconcile_tick(t->owner->svc, &t->owner->stopping);
 }
 
 /* Waits ms or until stop is asked; returns whether to go on. */
@@ -195,6 +197,8 @@ ch_workers_t *ch_workers_start(ch_svc_t *svc)
         failed = ch__start(w, &w->retention, "retention", ch__retention_round) != 0;
     if (!failed)
         failed = ch__start(w, &w->market, "market", ch__market_round) != 0;
+    if (!failed)
+        failed = ch__start(w, &w->reconcile, "reconcile", ch__reconcile_round) != 0;
     if (failed) {
         ch_workers_stop(w);
         return NULL;
@@ -220,6 +224,8 @@ void ch_workers_stop(ch_workers_t *w)
         pthread_join(w->retention.thread, NULL);
     if (w->market.started)
         pthread_join(w->market.thread, NULL);
+    if (w->reconcile.started)
+        pthread_join(w->reconcile.thread, NULL);
     ch_shipper_destroy(w->shipper);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
