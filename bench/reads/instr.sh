@@ -92,9 +92,20 @@ for bin in "$@"; do
     --toggle-collect=ch__after_blocking \
     --callgrind-out-file="$data.cg.%p" --quiet
   calm
-  token=$(curl -sS -H 'Content-Type: application/json' -d '{"handle":"maya_1","password":"chorus-demo"}' \
-    "$base/v1/auth/login" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  "$py" "$here/pick.py" "$base" "$token" >"$data.reads.tsv"
+  # under valgrind on a loaded machine a login or a pick can answer 503 (deadline): tried again
+  token=""
+  for _ in $(seq 10); do
+    token=$(curl -sS -H 'Content-Type: application/json' -d '{"handle":"maya_1","password":"chorus-demo"}' \
+      "$base/v1/auth/login" | "$py" -c 'import json,sys; print(json.load(sys.stdin).get("access_token", ""))') || true
+    [ -n "$token" ] && break
+    sleep 2
+  done
+  [ -n "$token" ] || die "login failed"
+  for try in 1 2 3; do
+    "$py" "$here/pick.py" "$base" "$token" >"$data.reads.tsv" && break
+    [ "$try" = 3 ] && die "pick failed"
+    sleep 2
+  done
   while IFS=$'\t' read -r label path; do
     echo "$label" | grep -Eq -- "$only" || continue
     for _ in $(seq 20); do curl -s -o /dev/null -H "Authorization: Bearer $token" "$base$path"; done
