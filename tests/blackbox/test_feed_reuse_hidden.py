@@ -34,9 +34,13 @@ def test_a_reused_page_past_many_deleted_entries_is_full_and_in_order(start_serv
     again = feed(viewer, limit=3)
     assert gen(again) == gen(first), "a young ranking with nothing new is served again"
     order = ranking(viewer, first)
-    # every post of ours among the first 30 entries of the ranking goes: more than the
-    # entries a first page of 3 decodes of the head (the page and 20 more)
-    gone = [i for i in order[:30] if i in owner]
+    # every post among the first 30 entries of the ranking goes (more than the entries a first
+    # page of 3 decodes of the head: the page and 20 more), but the newest: the reuse check
+    # that is not told by the timeline (no pull set cached, e.g. 30 s after it was computed)
+    # compares the newest in-network item by SQL, and a ranking whose newest item went is
+    # ranked anew there (correct, only slower; not what this test is about)
+    newest = max(owner, key=int)
+    gone = [i for i in order[:30] if i in owner and i != newest]
     assert len(gone) > 23, f"the ranking's head is mostly this test's posts: {len(gone)}"
     for i in gone:
         expect_status(owner[i].delete(f"/v1/posts/{i}"), 204)
