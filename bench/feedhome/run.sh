@@ -89,14 +89,27 @@ NGINX
 nginx_pid=$!
 sleep 0.5
 
-run() { # name url
-  wrk -t"$wrk_threads" -c"$conns" -d2s -H "Authorization: Bearer $token" "$2" >/dev/null
-  wrk -t"$wrk_threads" -c"$conns" -d"$duration" --latency -H "Authorization: Bearer $token" "$2" >"$tmp/wrk-$1.txt"
-  echo "$1: $(parse_wrk "$tmp/wrk-$1.txt")"
+# cpu_ticks PID...: user + system clock ticks of the processes (all their threads).
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+
+run() { # name url pid...: also the server's CPU per request (steadier than req/s on a shared machine)
+  local name=$1 url=$2 c0 c1 reqs
+  shift 2
+  wrk -t"$wrk_threads" -c"$conns" -d2s -H "Authorization: Bearer $token" "$url" >/dev/null
+  c0=$(cpu_ticks "$@")
+  wrk -t"$wrk_threads" -c"$conns" -d"$duration" --latency -H "Authorization: Bearer $token" "$url" >"$tmp/wrk-$name.txt"
+  c1=$(cpu_ticks "$@")
+  reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk-$name.txt")
+  echo "$name: $(parse_wrk "$tmp/wrk-$name.txt") $(awk -v d=$((c1 - c0)) -v r="${reqs:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f", (r > 0) ? d * 1e6 / hz / r : 0 }')"
 }
 echo "feedhome: $users users, body $(wc -c <"$tmp/home.json") bytes, $(grep -o '"id"' "$tmp/home.json" | wc -l) ids"
-run nginx "http://127.0.0.1:$port2$path"
-run chorusd "$base$path"
+run nginx "http://127.0.0.1:$port2$path" "$nginx_pid" $(pgrep -P "$nginx_pid" || true)
+run chorusd "$base$path" "$chorusd_pid"
 if [ "${FEEDHOME_PERF:-0}" = 1 ]; then # a profile of the loaded server -> $FEEDHOME_PERF_OUT
   wrk -t"$wrk_threads" -c"$conns" -d8s -H "Authorization: Bearer $token" "$base$path" >/dev/null &
   perf record --call-graph dwarf,16384 -F 499 -p "$chorusd_pid" -o "$tmp/perf.data" -- sleep 3 >"$tmp/perf.log" 2>&1 || cat "$tmp/perf.log" >&2
@@ -104,4 +117,4 @@ if [ "${FEEDHOME_PERF:-0}" = 1 ]; then # a profile of the loaded server -> $FEED
   perf report -i "$tmp/perf.data" --stdio --no-children --percent-limit 1 >"${FEEDHOME_PERF_OUT:-/tmp/feedhome.perf.txt}" ||
     echo "feedhome: perf report failed" >&2
 fi
-echo "(parse_wrk: rps p50_us p99_us non2xx errors)"
+echo "(parse_wrk: rps p50_us p99_us non2xx errors; then the server's CPU µs per request)"

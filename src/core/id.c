@@ -69,25 +69,42 @@ static const char ch__digits2[] = "000102030405060708091011121314151617181920212
                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                   "8081828384858687888990919293949596979899";
 
+/* The number of decimal digits of v (1..20). */
+static unsigned ch__u64_digits(uint64_t v)
+{
+    unsigned n = 1;
+    for (;;) { /* four digits per step: ids have 18-19 */
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
 char *ch_u64_put(char *p, uint64_t v)
 {
-    char tmp[20];
-    size_t n = sizeof(tmp);
+    /* written from the end straight into p: no copy through a scratch buffer */
+    char *end = p + ch__u64_digits(v), *q = end;
     while (v >= 100) {
         unsigned d = (unsigned)(v % 100) * 2;
         v /= 100;
-        tmp[--n] = ch__digits2[d + 1];
-        tmp[--n] = ch__digits2[d];
+        *--q = ch__digits2[d + 1];
+        *--q = ch__digits2[d];
     }
     if (v >= 10) {
         unsigned d = (unsigned)v * 2;
-        tmp[--n] = ch__digits2[d + 1];
-        tmp[--n] = ch__digits2[d];
+        *--q = ch__digits2[d + 1];
+        *--q = ch__digits2[d];
     } else {
-        tmp[--n] = (char)('0' + v);
+        *--q = (char)('0' + v);
     }
-    memcpy(p, tmp + n, sizeof(tmp) - n);
-    return p + (sizeof(tmp) - n);
+    return end;
 }
 
 char *ch_id_format(uint64_t id, char *buf)

@@ -346,11 +346,11 @@ static void test_snapshot_head(void **state)
         e[i].cand = (ch_feed_cand_t){.key = {0, 1000u + (unsigned)i}, .author_id = 7, .reason = CH_FEED_REASON_POPULAR};
     ch_feed_snap_t s = {.at_ms = 1700000000000LL, .net_top = 99, .vgen = 5, .entries = e, .n = N}, h, all;
     int found = 1;
-    assert_int_equal(ch_feed_snap_head(&svc, "home", 1, &h, &found), CH_OK);
+    assert_int_equal(ch_feed_snap_head(&svc, "home", 1, CH_FEED_SNAP_MAX, &h, &found), CH_OK);
     assert_false(found); /* none saved yet */
     assert_int_equal(ch_feed_snap_save(&svc, "home", 1, &s), CH_OK);
     assert_true(s.gen != 0);
-    assert_int_equal(ch_feed_snap_head(&svc, "home", 1, &h, &found), CH_OK);
+    assert_int_equal(ch_feed_snap_head(&svc, "home", 1, CH_FEED_SNAP_MAX, &h, &found), CH_OK);
     assert_true(found);
     assert_int_equal(h.gen, s.gen);
     assert_int_equal(h.n, CH_FEED_SNAP_HEAD);
@@ -364,10 +364,18 @@ static void test_snapshot_head(void **state)
     assert_int_equal(all.total, N);
     ch_feed_snap_clear(&all);
     ch_feed_snap_clear(&h);
+    /* only the entries a page needs are decoded; the ranking's length is still told */
+    assert_int_equal(ch_feed_snap_head(&svc, "home", 1, 7, &h, &found), CH_OK);
+    assert_true(found);
+    assert_int_equal(h.n, 7);
+    assert_int_equal(h.total, N);
+    assert_int_equal(h.entries[6].cand.key.id, 1006u);
+    assert_string_equal(h.entries[6].cand.tag, "");
+    ch_feed_snap_clear(&h);
     /* a short ranking's head is all of it; the reels feed has its own */
     s.n = 3;
     assert_int_equal(ch_feed_snap_save(&svc, "reels", 1, &s), CH_OK);
-    assert_int_equal(ch_feed_snap_head(&svc, "reels", 1, &h, &found), CH_OK);
+    assert_int_equal(ch_feed_snap_head(&svc, "reels", 1, CH_FEED_SNAP_MAX, &h, &found), CH_OK);
     assert_true(found);
     assert_int_equal(h.n, 3);
     assert_int_equal(h.total, 3);

@@ -13,7 +13,7 @@
 
 #include "svc/common/hydrate_keys.h"
 
-static const uint64_t vals[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 4096, 12345, 387491057262133250ULL, (1ULL << 63) - 1, 1ULL << 63,
+static const uint64_t vals[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 4096, 9999, 10000, 12345, 99999999, 100000000, 387491057262133250ULL, (1ULL << 63) - 1, 1ULL << 63,
                                 UINT64_MAX - 1, UINT64_MAX};
 #define NVALS (sizeof(vals) / sizeof(vals[0]))
 

@@ -327,6 +327,9 @@ static ch_err_t ch__rank(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, in
 
 /* ---- reuse ------------------------------------------------------------------------------- */
 
+/* Entries of a reused head decoded for a first page of `limit`: the page and 20 more for
+ * items hidden since the ranking (more of those: the whole snapshot is loaded). */
+#define CH__HEAD_WANT(limit) ((size_t)(limit) + 20)
 /* A viewer generation no snapshot matches: the one recorded when it could not be read. */
 #define CH__VGEN_UNKNOWN UINT64_MAX
 /* How much younger than a generation's lifetime a snapshot must be for its generation to
@@ -348,12 +351,12 @@ static int ch__same_gen(const ch_feed_snap_t *s, uint64_t vgen)
  * item (nothing new arrived). Its entries are hydrated at serving as any page's, so deletes,
  * blocks and visibility changes since still apply. 0: rank anew (s empty). */
 static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uint64_t vgen, int quick,
-                        ch_feed_snap_t *s)
+                        size_t want, ch_feed_snap_t *s)
 {
     int found = 0;
     memset(s, 0, sizeof(*s));
     if (svc->cfg->feed_reuse_ms <= 0 || vgen == CH__VGEN_UNKNOWN ||
-        ch_feed_snap_head(svc, ch__feed_name(kind), viewer, s, &found) != CH_OK || !found)
+        ch_feed_snap_head(svc, ch__feed_name(kind), viewer, want, s, &found) != CH_OK || !found)
         return 0;
     int64_t age = ch_now_ms() - s->at_ms;
     ch_feed_cand_t top;
@@ -400,7 +403,7 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
             ch_feed_snap_clear(&s);
             err = ch__bad_cursor(f);
         }
-    } else if (explain || !ch__reusable(svc, kind, viewer, vgen, quick, &s)) {
+    } else if (explain || !ch__reusable(svc, kind, viewer, vgen, quick, CH__HEAD_WANT(limit), &s)) {
         if (quick) {
             *needs_worker = 1;
             return CH_EUNAVAILABLE;
@@ -430,7 +433,7 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
     const ch_feed_feedback_t *fbp = same ? NULL : &fb;
     int need_all = 0;
     if (err == CH_OK)
-        err = ch_feed_page_serve(svc, viewer, &s, offset, limit, explain, fbp, out, &need_all, f);
+        err = ch_feed_page_serve(svc, viewer, &s, offset, limit, explain, quick, fbp, out, &need_all, f);
     if (err == CH_OK && need_all) { /* the head ran out before the page was full */
         uint64_t g = s.gen;
         int found = 0;
@@ -439,7 +442,7 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
         if (err == CH_OK && !found)
             err = ch__bad_cursor(f);
         if (err == CH_OK)
-            err = ch_feed_page_serve(svc, viewer, &s, offset, limit, explain, fbp, out, &need_all, f);
+            err = ch_feed_page_serve(svc, viewer, &s, offset, limit, explain, quick, fbp, out, &need_all, f);
     }
     ch_feed_snap_clear(&s);
     ch_feed_feedback_clear(&fb);

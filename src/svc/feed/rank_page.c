@@ -18,8 +18,16 @@
 #include "svc/feed/seen.h"
 
 /* Entries hydrated per step of a page beyond what it still needs (items hidden since the
- * ranking are skipped without another round trip, most of the time). */
+ * ranking are skipped without another round trip, most of the time), when the stores may be
+ * remote; a page served on the loop (every store in-process) takes none: another step costs
+ * no round trip there, and the slack's items were hydrated, spliced and thrown away (a third
+ * of a warm home page's instructions). */
 #define CH__PAGE_SLACK 10
+/* Bytes an item's frame adds to its text at most, tag aside ({"item":…,"reason":"…","via":[]}
+ * and a tag's key; the tag itself and explain's numbers are appended on top, rarely). */
+#define CH__ITEM_FRAME (64 + CH_FEED_TAG_MAX)
+/* What explain adds to an item: its score and features. */
+#define CH__ITEM_EXPLAIN (64 + CH_FEED_F_COUNT * 48)
 /* Followees named by one page's items at most (CH_FEED_VIA_MAX per item). */
 #define CH__VIA_MAX (CH_FEED_VIA_MAX * CH_FEED_PAGE_MAX)
 
@@ -104,9 +112,10 @@ static int ch__key_in(const ch_item_key_t *keys, size_t n, ch_item_key_t key)
 }
 
 ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t *s, size_t offset, int limit,
-                            int explain, const ch_feed_feedback_t *fb, char **out, int *need_all, ch_fault_t *f)
+                            int explain, int quick, const ch_feed_feedback_t *fb, char **out, int *need_all,
+                            ch_fault_t *f)
 {
-    size_t cap = (size_t)limit + CH__PAGE_SLACK;
+    size_t slack = quick ? 0 : CH__PAGE_SLACK, cap = (size_t)limit + CH__PAGE_SLACK;
     ch_item_key_t *keys = ch_malloc(sizeof(*keys) * cap), *served = ch_malloc(sizeof(*served) * (size_t)limit);
     ch_hydrated_t *h = ch_calloc(cap, sizeof(*h)), *shown_h = ch_calloc((size_t)limit, sizeof(*h));
     uint64_t *authors = ch_malloc(sizeof(uint64_t) * cap);
@@ -116,7 +125,7 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t
     *out = NULL;
     *need_all = 0;
     while (err == CH_OK && nshown < (size_t)limit && pos < s->n && scanned < CH_FEED_PAGE_SCAN_MAX) {
-        size_t w = (size_t)limit - nshown + CH__PAGE_SLACK;
+        size_t w = (size_t)limit - nshown + slack;
         if (w > s->n - pos)
             w = s->n - pos;
         if (w > CH_FEED_PAGE_SCAN_MAX - scanned)
@@ -161,6 +170,13 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t
     }
     if (err == CH_OK && !*need_all) {
         ch_buf_t b = CH_BUF_INIT;
+        /* the page's size up front: one allocation, not a realloc and copy per doubling */
+        size_t need = 96;
+        for (size_t k = 0; k < nshown; k++)
+            need += shown_h[k].len + CH__ITEM_FRAME + (explain ? CH__ITEM_EXPLAIN : 0);
+        for (size_t k = 0; k < nvia; k++)
+            need += via[k].len + 1;
+        ch_buf_reserve(&b, need);
         ch_buf_append(&b, "{\"items\":[", 10);
         for (size_t k = 0; k < nshown; k++) {
             if (k)

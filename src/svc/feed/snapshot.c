@@ -57,13 +57,17 @@ char *ch_feed_snap_encode(const ch_feed_snap_t *s, size_t *len_out)
     return buf;
 }
 
-/* Parses an unsigned decimal at *p; -1 when there is none or it overflows. */
+/* Parses an unsigned decimal at *p; -1 when there is none or it overflows. Up to 19 digits
+ * cannot overflow and are read without a check per digit (a head's 60 lines hold about 400
+ * numbers, read on every warm home page). */
 static int ch__u64(const char **p, uint64_t *out)
 {
     const char *s = *p;
     uint64_t v = 0;
     if (*s < '0' || *s > '9')
         return -1;
+    for (int k = 0; k < 19 && *s >= '0' && *s <= '9'; k++, s++)
+        v = v * 10 + (uint64_t)(*s - '0');
     for (; *s >= '0' && *s <= '9'; s++) {
         if (v > (UINT64_MAX - 9) / 10)
             return -1;
@@ -99,14 +103,18 @@ static int ch__skip(const char **p)
     return 0;
 }
 
-/* One entry line at *p (up to and past its newline) into e; numbers 0: the score and the
- * features are skipped (left 0), for a page served without explain (strtod was a sixth of a
- * reused home page's instructions). */
+/* One entry line at *p (up to and past its newline) into e (every member written, the tag's
+ * bytes past its NUL aside: entries are not zeroed first, a head's 60 were 16 kB of memset);
+ * numbers 0: the score and the features are skipped (left 0), for a page served without
+ * explain (strtod was a sixth of a reused home page's instructions). */
 static int ch__entry(const char **p, int has_features, int numbers, ch_feed_snap_entry_t *e)
 {
     const char *s = *p;
     uint64_t type, reason;
-    ch_feed_cand_t *c = &e->cand; /* e is zeroed (calloc'd by the caller) */
+    ch_feed_cand_t *c = &e->cand;
+    e->score = 0;
+    if (!(has_features && numbers))
+        memset(e->features, 0, sizeof(e->features));
     if (ch__u64(&s, &type) || type > 255 || *s++ != ',' || ch__u64(&s, &c->key.id) || *s++ != ',' ||
         ch__u64(&s, &c->author_id) || *s++ != ',' || ch__u64(&s, &reason) || reason > CH_FEED_REASON_SUGGESTED ||
         *s++ != ',' || (numbers ? ch__dbl(&s, &e->score) : ch__skip(&s)) || *s++ != ',')
@@ -123,13 +131,16 @@ static int ch__entry(const char **p, int has_features, int numbers, ch_feed_snap
     if (!eol || (size_t)(eol - s) >= CH_FEED_TAG_MAX)
         return -1;
     memcpy(c->tag, s, (size_t)(eol - s));
+    c->tag[eol - s] = '\0';
     c->key.type = (uint8_t)type;
     c->reason = (ch_feed_reason_t)reason;
     *p = eol + 1;
     return 0;
 }
 
-static int ch__decode(const char *text, int numbers, ch_feed_snap_t *s)
+/* Decodes text into s; numbers: see ch__entry; at most max entries are decoded (s->n), the
+ * rest of the text is not looked at (s->total still counts them). */
+static int ch__decode(const char *text, int numbers, size_t max, ch_feed_snap_t *s)
 {
     memset(s, 0, sizeof(*s));
     const char *p = text;
@@ -147,20 +158,21 @@ static int ch__decode(const char *text, int numbers, ch_feed_snap_t *s)
         vgen = UINT64_MAX; /* unknown: such a snapshot is never reused */
     if (*p++ != '\n' || n > CH_FEED_SNAP_MAX || at > INT64_MAX)
         return -1;
-    s->entries = calloc(n ? n : 1, sizeof(*s->entries));
+    size_t take = n < max ? (size_t)n : max;
+    s->entries = malloc(sizeof(*s->entries) * (take ? take : 1));
     if (!s->entries)
         return -1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < take; i++) {
         if (ch__entry(&p, (int)hf, numbers, &s->entries[i]) != 0) {
             ch_feed_snap_clear(s);
             return -1;
         }
     }
-    if (*p) {
+    if (take == n && *p) {
         ch_feed_snap_clear(s);
         return -1;
     }
-    s->n = n;
+    s->n = take;
     s->total = n;
     s->gen = gen;
     s->at_ms = (int64_t)at;
@@ -172,7 +184,7 @@ static int ch__decode(const char *text, int numbers, ch_feed_snap_t *s)
 
 int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
 {
-    return ch__decode(text, 1, s);
+    return ch__decode(text, 1, CH_FEED_SNAP_MAX, s);
 }
 
 int ch_feed_cursor_parse(const char *cursor, uint64_t *gen, size_t *offset)
@@ -245,7 +257,8 @@ ch_err_t ch_feed_snap_save(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_
     return err;
 }
 
-ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found)
+ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, size_t max, ch_feed_snap_t *s,
+                           int *found)
 {
     char key[96], *val = NULL;
     memset(s, 0, sizeof(*s));
@@ -257,7 +270,7 @@ ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_
     const char *p = val;
     uint64_t total = 0;
     if (strncmp(p, "H1:", 3) == 0 && (p += 3, ch__u64(&p, &total) == 0) && *p++ == '\n' && total <= CH_FEED_SNAP_MAX &&
-        ch__decode(p, 0, s) == 0 && s->n <= total && s->gen) {
+        ch__decode(p, 0, max, s) == 0 && s->total <= total && s->gen) {
         s->total = (size_t)total;
         *found = 1;
     } else {

@@ -72,11 +72,13 @@ ch_err_t ch_feed_snap_load(ch_svc_t *svc, const char *feed, uint64_t viewer, uin
 ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
 
 /** Loads the head of the latest snapshot saved for viewer's feed into s (caller clears):
- * its first min(total, CH_FEED_SNAP_HEAD) entries in s->entries[0..n) and the ranking's
+ * its first min(total, CH_FEED_SNAP_HEAD, max) entries in s->entries[0..n) and the ranking's
  * length in s->total; *found 0 when there is none. A few kB read and parsed instead of the
- * whole ranking; pages past the head load the whole snapshot by s->gen. For a page served
- * without explain: the entries' scores and features are not read (left 0). */
-ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
+ * whole ranking (entries past max are not parsed); pages past them load the whole snapshot
+ * by s->gen. For a page served without explain: the entries' scores and features are not
+ * read (left 0). */
+ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, size_t max, ch_feed_snap_t *s,
+                           int *found);
 
 /** Forgets the head of viewer's feed (a ranking that fit one page was not stored: the older
  * one it replaces must not be reused after it). Kv errors are returned. */
