@@ -446,6 +446,7 @@ ch_gateway_t *ch_gateway_create(ch_svc_t *svc)
     pthread_cond_init(&gw->hb_cv, &ca);
     pthread_condattr_destroy(&ca);
     gw->hb_started = pthread_create(&gw->hb_thread, NULL, ch__gw_heartbeat_main, gw) == 0;
+    gw->sweep_started = gw->hb_started && pthread_create(&gw->sweep_thread, NULL, ch__gw_sweep_main, gw) == 0;
     return gw;
 }
 
@@ -456,9 +457,11 @@ void ch_gateway_destroy(ch_gateway_t *gw)
     if (gw->hb_started) {
         pthread_mutex_lock(&gw->hb_mu);
         gw->hb_stop = 1;
-        pthread_cond_signal(&gw->hb_cv);
+        pthread_cond_broadcast(&gw->hb_cv);
         pthread_mutex_unlock(&gw->hb_mu);
         pthread_join(gw->hb_thread, NULL);
+        if (gw->sweep_started)
+            pthread_join(gw->sweep_thread, NULL);
         /* a clean stop: this node's users read offline at once, not after the TTL */
         (void)ch_presence_node_gone(gw->svc, gw->instance);
     }

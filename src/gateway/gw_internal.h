@@ -107,8 +107,17 @@ struct ch_gateway {
     pthread_t hb_thread;
     int hb_started, hb_stop;
     pthread_mutex_t hb_mu;
-    pthread_cond_t hb_cv;
+    pthread_cond_t hb_cv; /* broadcast at stop: the heartbeat and the sweep thread wait on it */
+    /* the dead-instance sweep (ch_presence_sweep_dead every CH_PRESENCE_HEARTBEAT_MS, gw_sweep.c):
+     * a thread of its own, so that a long sweep never delays a heartbeat */
+    pthread_t sweep_thread;
+    int sweep_started;
 };
+
+/* ---- gw_sweep.c ---- */
+/** The sweep thread's body (arg: the gateway): sweeps dead instances every
+ * CH_PRESENCE_HEARTBEAT_MS until gw->hb_stop. */
+void *ch__gw_sweep_main(void *arg);
 
 /* ---- registry.c ---- */
 /** Admits one more device of user_id on this node (limits of cfg); 0 admitted, else the
