@@ -239,7 +239,8 @@ static void ch__ws_job_exec(ch__ws_job_t *j)
     char who[CH_ID_STR_LEN];
     j->err = j->op->flags & CH_WS_OP_OWN_LIMIT
                  ? CH_OK
-                 : ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
+                 : ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user,
+                                    svc->cfg->rate_limit_window_ms,
                                     &j->call.fault);
     if (j->err != CH_OK)
         return;
