@@ -75,6 +75,11 @@ void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *
  * (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until seq - 1 was published, as the kv
  * store records (a record that only moves up); at once when there is no record. */
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
+/** ch__chat_publish_new for a publisher that publishes every message of conv in seq order
+ * itself (the SQLite writer: one thread, in commit order): no wait, no read of the record;
+ * the record is still moved to seq. */
+void ch__chat_publish_new_in_order(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq,
+                                   json_t *msg);
 /** Claims the publication of message.new of (conv, seq): 1 for the first caller (or when the
  * kv store cannot answer), 0 after. The direct send path claims before publishing and a
  * retry's republish claims too, so that a retry landing between a commit and its publish does

@@ -129,6 +129,17 @@ void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
     free(ids);
 }
 
+void ch__chat_publish_new_in_order(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq,
+                                   json_t *msg)
+{
+    if (!svc->bus || n == 0)
+        return;
+    char key[48];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    ch__chat_publish(svc, ids, n, "message.new", msg);
+    (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL); /* for a later retry's republish */
+}
+
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg)
 {
     if (!svc->bus || n == 0)

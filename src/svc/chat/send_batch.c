@@ -213,7 +213,7 @@ void ch__chat_send_publish(ch_svc_t *svc, ch__chat_send_op_t **ops, size_t n)
         if (op->err != CH_OK || !op->msg)
             continue;
         if (op->created)
-            ch__chat_publish_new(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
+            ch__chat_publish_new_in_order(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
         else
             ch__chat_republish(svc, op->conversation_id, op->seq, op->msg);
     }
