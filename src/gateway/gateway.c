@@ -24,6 +24,7 @@
 #define CH_GW_SUBSCRIBE_WAIT_MS 1000 /* hello waits this long at most for the bus's subscription */
 
 void ch__gw_flush(void);
+void ch__gw_sleep_round(void);
 
 /* The loop thread's gateway state (one h2o context per loop thread). Not h2o's context
  * storage: its keys are taken per context, so two users of it can end up with one slot. */
@@ -86,6 +87,7 @@ void ch_gateway_loop_end(void)
     l->ended = 1;
     uv_close((uv_handle_t *)&l->wake, ch__gw_loop_handle_closed);
     uv_close((uv_handle_t *)&l->ticker, ch__gw_loop_handle_closed);
+    uv_close((uv_handle_t *)&l->sleep, ch__gw_loop_handle_closed);
 }
 
 static void ch__gw_on_tick(uv_timer_t *t)
@@ -97,6 +99,12 @@ static void ch__gw_on_tick(uv_timer_t *t)
         ch__gw_conn_tick(c, now);
     }
     ch__gw_flush();
+}
+
+static void ch__gw_on_check(uv_check_t *h)
+{
+    (void)h;
+    ch__gw_sleep_round();
 }
 
 static void ch__gw_on_wake_flush(uv_async_t *a)
@@ -120,7 +128,11 @@ ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx)
     l->wake.data = l;
     uv_timer_init(ctx->loop, &l->ticker);
     l->ticker.data = l;
-    l->handles = 2;
+    uv_check_init(ctx->loop, &l->sleep);
+    l->sleep.data = l;
+    uv_check_start(&l->sleep, ch__gw_on_check);
+    uv_unref((uv_handle_t *)&l->sleep);
+    l->handles = 3;
     int64_t tick = gw->svc->cfg->ws_heartbeat_ms / 4;
     tick = tick < CH_GW_TICK_MIN_MS ? CH_GW_TICK_MIN_MS : tick > CH_GW_TICK_MAX_MS ? CH_GW_TICK_MAX_MS : tick;
     uv_timer_start(&l->ticker, ch__gw_on_tick, (uint64_t)tick, (uint64_t)tick);
