@@ -53,7 +53,9 @@ static const ch__config_var_t ch__config_vars[] = {
                                         "PostgreSQL transaction: a margin for the replicas' clocks (1000-600000)"},
     {"CHORUS_RATE_LIMIT_WINDOW", "60000", "ms of the write, reaction and comment rate-limit windows: the limits above "
                                           "count per window (1000-3600000)"},
-    {"CHORUS_RATE_LIMIT_MESSAGES", "600", "chat messages sent per minute per user (REST and WebSocket; retries not counted)"},
+    {"CHORUS_RATE_LIMIT_MESSAGES", "600", "chat messages sent per CHORUS_RATE_LIMIT_WINDOW per user (REST and WebSocket; retries not counted)"},
+    {"CHORUS_CHAT_WRITER_QUEUE_BYTES", "67108864", "bytes of chat sends (text, client_msg_id, bookkeeping) waiting for the "
+                                                 "chat writer's commit (4096-4294967296); past it a send answers 503 overloaded"},
     {"CHORUS_CHAT_MAX_CONVERSATIONS", "10000", "conversations a user may be a member of (1-1000000); past it creates and adds answer 409"},
     {"CHORUS_PRESENCE_GROUP_MAX", "100", "presence events reach conversation peers through direct conversations and groups of at "
                                          "most this many members (2-1024); larger groups read presence on demand"},
@@ -333,7 +335,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 5, lwin = 900, story_ttl = 86400;
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
-    int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, presence_group_max = 100, conn_per_ip = 256, max_conns = 0;
+    int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, chat_queue_bytes = CH_CONFIG_CHAT_WRITER_QUEUE_BYTES, presence_group_max = 100, conn_per_ip = 256, max_conns = 0;
     int64_t rl_window = CH_CONFIG_RATE_LIMIT_WINDOW_MS, cons_window = CH_CONFIG_CONSUMER_WINDOW_MS;
     int64_t ws_hb = 15000, ws_per_user = 16, ws_max = 200000, ws_out = 256 * 1024;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
@@ -415,6 +417,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_CONSUMER_WINDOW", 1000, 600000, &cons_window, err, errlen) ||
         ch__env_int("CHORUS_RATE_LIMIT_MESSAGES", 1, INT32_MAX * 1000LL, &rl_messages, err, errlen) ||
         ch__env_int("CHORUS_CHAT_MAX_CONVERSATIONS", 1, 1000000, &chat_max_convs, err, errlen) ||
+        ch__env_int("CHORUS_CHAT_WRITER_QUEUE_BYTES", 4096, 4294967296LL, &chat_queue_bytes, err, errlen) ||
         ch__env_int("CHORUS_PRESENCE_GROUP_MAX", 2, 1024, &presence_group_max, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
@@ -546,6 +549,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->consumer_window_ms = cons_window;
     cfg->rate_limit_messages = rl_messages;
     cfg->chat_max_conversations = chat_max_convs;
+    cfg->chat_writer_queue_bytes = chat_queue_bytes;
     cfg->presence_group_max = presence_group_max;
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;

@@ -70,6 +70,8 @@
 #define CH_CONFIG_CONSUMER_WINDOW_MS 30000
 /* CHORUS_RATE_LIMIT_WINDOW default: the limits are "per minute"; tests shorten it. */
 #define CH_CONFIG_RATE_LIMIT_WINDOW_MS 60000
+/** Default of CHORUS_CHAT_WRITER_QUEUE_BYTES: bytes of chat sends queued for the writer (64 MiB). */
+#define CH_CONFIG_CHAT_WRITER_QUEUE_BYTES (64LL << 20)
 
 typedef struct {
     char listen_host[256];
@@ -101,6 +103,7 @@ typedef struct {
     int64_t consumer_window_ms;   /* durable consumers' watermark window (svc/worker/consumer.h) */
     int64_t rate_limit_messages;  /* chat messages per minute per user */
     int64_t chat_max_conversations; /* conversations a user may be a member of */
+    int64_t chat_writer_queue_bytes; /* bytes of sends queued for the chat writer (svc/chat/send_writer.h) */
     int64_t presence_group_max;   /* presence events go through conversations of at most this many members */
     int64_t login_max_failures;        /* per (handle, address) before backoff */
     int64_t login_window_s;            /* how long failures are remembered */

@@ -24,6 +24,7 @@
 #define CH_GW_SUBSCRIBE_WAIT_MS 1000 /* hello waits this long at most for the bus's subscription */
 
 void ch__gw_flush(void);
+void ch__gw_sleep_round(void);
 
 /* The loop thread's gateway state (one h2o context per loop thread). Not h2o's context
  * storage: its keys are taken per context, so two users of it can end up with one slot. */
@@ -86,6 +87,7 @@ void ch_gateway_loop_end(void)
     l->ended = 1;
     uv_close((uv_handle_t *)&l->wake, ch__gw_loop_handle_closed);
     uv_close((uv_handle_t *)&l->ticker, ch__gw_loop_handle_closed);
+    uv_close((uv_handle_t *)&l->sleep, ch__gw_loop_handle_closed);
 }
 
 static void ch__gw_on_tick(uv_timer_t *t)
@@ -97,6 +99,12 @@ static void ch__gw_on_tick(uv_timer_t *t)
         ch__gw_conn_tick(c, now);
     }
     ch__gw_flush();
+}
+
+static void ch__gw_on_check(uv_check_t *h)
+{
+    (void)h;
+    ch__gw_sleep_round();
 }
 
 static void ch__gw_on_wake_flush(uv_async_t *a)
@@ -120,7 +128,11 @@ ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx)
     l->wake.data = l;
     uv_timer_init(ctx->loop, &l->ticker);
     l->ticker.data = l;
-    l->handles = 2;
+    uv_check_init(ctx->loop, &l->sleep);
+    l->sleep.data = l;
+    uv_check_start(&l->sleep, ch__gw_on_check);
+    uv_unref((uv_handle_t *)&l->sleep);
+    l->handles = 3;
     int64_t tick = gw->svc->cfg->ws_heartbeat_ms / 4;
     tick = tick < CH_GW_TICK_MIN_MS ? CH_GW_TICK_MIN_MS : tick > CH_GW_TICK_MAX_MS ? CH_GW_TICK_MAX_MS : tick;
     uv_timer_start(&l->ticker, ch__gw_on_tick, (uint64_t)tick, (uint64_t)tick);
@@ -446,6 +458,7 @@ ch_gateway_t *ch_gateway_create(ch_svc_t *svc)
     pthread_cond_init(&gw->hb_cv, &ca);
     pthread_condattr_destroy(&ca);
     gw->hb_started = pthread_create(&gw->hb_thread, NULL, ch__gw_heartbeat_main, gw) == 0;
+    gw->sweep_started = gw->hb_started && pthread_create(&gw->sweep_thread, NULL, ch__gw_sweep_main, gw) == 0;
     return gw;
 }
 
@@ -456,9 +469,11 @@ void ch_gateway_destroy(ch_gateway_t *gw)
     if (gw->hb_started) {
         pthread_mutex_lock(&gw->hb_mu);
         gw->hb_stop = 1;
-        pthread_cond_signal(&gw->hb_cv);
+        pthread_cond_broadcast(&gw->hb_cv);
         pthread_mutex_unlock(&gw->hb_mu);
         pthread_join(gw->hb_thread, NULL);
+        if (gw->sweep_started)
+            pthread_join(gw->sweep_thread, NULL);
         /* a clean stop: this node's users read offline at once, not after the TTL */
         (void)ch_presence_node_gone(gw->svc, gw->instance);
     }

@@ -78,6 +78,7 @@ struct ch__gw_loop {
     h2o_context_t *ctx;
     uv_async_t wake;    /* bus deliveries arrived */
     uv_timer_t ticker;  /* heartbeats and close deadlines */
+    uv_check_t sleep;   /* after each round of I/O: idle connections' wslay contexts go (ws_dormant.c) */
     int handles;        /* uv handles still to close before the state is freed */
     int jobs;           /* worker jobs whose done callback refers to this state (loop thread) */
     int ended;          /* ch_gateway_loop_end ran: freed once handles and jobs are 0 */
@@ -107,8 +108,39 @@ struct ch_gateway {
     pthread_t hb_thread;
     int hb_started, hb_stop;
     pthread_mutex_t hb_mu;
-    pthread_cond_t hb_cv;
+    pthread_cond_t hb_cv; /* broadcast at stop: the heartbeat and the sweep thread wait on it */
+    /* the dead-instance sweep (ch_presence_sweep_dead every CH_PRESENCE_HEARTBEAT_MS, gw_sweep.c):
+     * a thread of its own, so that a long sweep never delays a heartbeat */
+    pthread_t sweep_thread;
+    int sweep_started;
 };
+
+/* ---- ws_dormant.c ---- */
+/* What a connection's wslay reader took in, to know when no frame is half read. */
+typedef struct {
+    uint64_t fed;       /* bytes h2o handed to wslay */
+    uint64_t framed;    /* bytes of the frames wslay finished */
+    uint64_t frame_bytes; /* the frame being read: header and payload (0 between frames) */
+    int frag_open;      /* a fragmented message is open (its final frame not read) */
+    size_t max_msg;     /* wslay's message limit, set again on every fresh context */
+} ch__ws_rx_t;
+/** Installs the accounting on ws's wslay context right after h2o_upgrade_to_websocket (ws->data
+ * is the connection, whose ch__ws_rx_t it updates), and wslay's message limit max_msg. */
+void ch__ws_dormant_setup(h2o_websocket_conn_t *ws, size_t max_msg);
+/** Frees ws's wslay context when nothing is in flight (loop thread, outside h2o's callbacks
+ * of ws); 1 when it did (ws->ws_ctx is NULL: ch__ws_wake before any wslay call). */
+int ch__ws_sleep(h2o_websocket_conn_t *ws);
+/** Gives a dormant ws a fresh wslay context (no-op when it has one); 0, or -1 out of memory. */
+int ch__ws_wake(h2o_websocket_conn_t *ws, size_t max_msg);
+/** Uncounts a dormant ws that is being closed (h2o_websocket_close accepts its NULL context). */
+void ch__ws_dormant_forget(h2o_websocket_conn_t *ws);
+/** The connection's reader accounting (ws_conn.c). */
+ch__ws_rx_t *ch__gw_conn_rx(ch__gw_conn_t *c);
+
+/* ---- gw_sweep.c ---- */
+/** The sweep thread's body (arg: the gateway): sweeps dead instances every
+ * CH_PRESENCE_HEARTBEAT_MS until gw->hb_stop. */
+void *ch__gw_sweep_main(void *arg);
 
 /* ---- registry.c ---- */
 /** Admits one more device of user_id on this node (limits of cfg); 0 admitted, else the

@@ -38,8 +38,9 @@ struct ch__gw_conn {
     ch__gw_loop_t *l;
     h2o_websocket_conn_t *ws; /* NULL once closed */
     uint64_t user_id, session_id, conn_id;
-    ch__gw_conn_t *loop_next, *user_next, *flush_next;
-    int in_flush, closing, idle, registered;
+    ch__gw_conn_t *loop_next, *user_next, *flush_next, *sleep_next;
+    int in_flush, in_sleep, closing, idle, registered;
+    ch__ws_rx_t rx; /* what wslay read (ws_dormant.c: when its context may go) */
     int refs; /* the socket's, and one per op on a worker thread */
     unsigned queued, bad; /* queued: ops in the connection's FIFO, the running one included */
     int running;          /* an op of the FIFO is on a worker thread */
@@ -58,6 +59,11 @@ uint64_t ch__gw_conn_user(const ch__gw_conn_t *c)
 uint64_t ch__gw_conn_session(const ch__gw_conn_t *c)
 {
     return c->session_id;
+}
+
+ch__ws_rx_t *ch__gw_conn_rx(ch__gw_conn_t *c)
+{
+    return &c->rx;
 }
 
 ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c)
@@ -81,6 +87,79 @@ static void ch__ws_unref(ch__gw_conn_t *c)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
+/* ---- dormancy (ws_dormant.c) ----------------------------------------------------------------- */
+
+/* Connections that had traffic since the loop's last check round, per loop: the round
+ * (ch__gw_sleep_round, a uv_check after the loop's I/O callbacks) frees the wslay context
+ * of those with nothing in flight. */
+static _Thread_local ch__gw_conn_t *ch__ws_sleep_head;
+
+static void ch__ws_want_sleep(ch__gw_conn_t *c)
+{
+    if (c->in_sleep || !c->ws)
+        return;
+    c->in_sleep = 1;
+    c->sleep_next = ch__ws_sleep_head;
+    ch__ws_sleep_head = c;
+}
+
+static void ch__ws_sleep_forget(ch__gw_conn_t *c)
+{
+    if (!c->in_sleep)
+        return;
+    for (ch__gw_conn_t **p = &ch__ws_sleep_head; *p; p = &(*p)->sleep_next)
+        if (*p == c) {
+            *p = c->sleep_next;
+            break;
+        }
+    c->in_sleep = 0;
+}
+
+/* A fresh wslay context for a dormant c before any wslay call; 0, or -1 (out of memory). */
+static int ch__ws_awake(ch__gw_conn_t *c)
+{
+    return ch__ws_wake(c->ws, c->rx.max_msg);
+}
+
+/* h2o_websocket_close, counting a dormant connection out. */
+static void ch__ws_close_socket(h2o_websocket_conn_t *ws)
+{
+    ch__ws_dormant_forget(ws);
+    h2o_websocket_close(ws);
+}
+
+/** Loop thread, outside h2o's callbacks (a uv_check round): connections with traffic since
+ * the last round give their wslay context back when nothing is in flight. Those whose
+ * upgrade has not completed or whose output is still being written stay listed. */
+void ch__gw_sleep_round(void);
+void ch__gw_sleep_round(void)
+{
+    ch__gw_conn_t *keep = NULL;
+    while (ch__ws_sleep_head) {
+        ch__gw_conn_t *c = ch__ws_sleep_head;
+        ch__ws_sleep_head = c->sleep_next;
+        h2o_websocket_conn_t *ws = c->ws;
+        int busy;
+        if (!ws || c->closing)
+            busy = 0;
+        else if (!ws->sock || c->in_flush)
+            busy = 1; /* the upgrade or a flush is still to come */
+        else if (!ws->ws_ctx || ch__ws_sleep(ws))
+            busy = 0;
+        else /* being written: the round after the write's end tries again */
+            busy = h2o_socket_is_writing(ws->sock) || wslay_event_want_write(ws->ws_ctx);
+        if (busy) {
+            c->sleep_next = keep;
+            keep = c;
+        } else {
+            c->in_sleep = 0;
+        }
+    }
+    ch__ws_sleep_head = keep;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
 /* Connections with frames queued since their last h2o_websocket_proceed, per loop. */
 static _Thread_local ch__gw_conn_t *ch__ws_flush_head;
 
@@ -88,6 +167,7 @@ static void ch__ws_want_flush(ch__gw_conn_t *c)
 {
     if (c->in_flush || !c->ws)
         return;
+    ch__ws_want_sleep(c); /* once written */
     c->in_flush = 1;
     c->flush_next = ch__ws_flush_head;
     ch__ws_flush_head = c;
@@ -114,7 +194,7 @@ void ch__gw_flush(void)
         ch__gw_conn_t *c = ch__ws_flush_head;
         ch__ws_flush_head = c->flush_next;
         c->in_flush = 0;
-        if (c->ws && c->ws->sock)
+        if (c->ws && c->ws->sock && c->ws->ws_ctx)
             h2o_websocket_proceed(c->ws); /* may free c's socket state (ch__ws_on_msg NULL) */
     }
 }
@@ -122,6 +202,8 @@ void ch__gw_flush(void)
 void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason)
 {
     if (!c->ws || c->closing)
+        return;
+    if (ch__ws_awake(c) != 0)
         return;
     c->closing = 1;
     c->close_deadline_ms = ch_mono_ms() + CH_WS_CLOSE_GRACE_MS;
@@ -131,7 +213,7 @@ void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason)
 
 void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len)
 {
-    if (!c->ws || c->closing)
+    if (!c->ws || c->closing || ch__ws_awake(c) != 0)
         return;
     size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx);
     if (queued + len > c->l->gw->svc->cfg->ws_output_max) {
@@ -239,7 +321,8 @@ static void ch__ws_job_exec(ch__ws_job_t *j)
     char who[CH_ID_STR_LEN];
     j->err = j->op->flags & CH_WS_OP_OWN_LIMIT
                  ? CH_OK
-                 : ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user, 60000,
+                 : ch_ratelimit_hit(svc, "u", ch_id_format(j->call.user_id, who), svc->cfg->rate_limit_user,
+                                    svc->cfg->rate_limit_window_ms,
                                     &j->call.fault);
     if (j->err != CH_OK)
         return;
@@ -502,6 +585,7 @@ static void ch__ws_on_text(ch__gw_conn_t *c, const uint8_t *data, size_t len)
 static void ch__ws_finish(ch__gw_conn_t *c)
 {
     ch__ws_flush_forget(c);
+    ch__ws_sleep_forget(c);
     ch__ws_queue_drop(c);
     if (c->registered) {
         ch__gw_unregister(c->l, c, c->idle);
@@ -515,6 +599,7 @@ static void ch__ws_finish(ch__gw_conn_t *c)
 void ch__gw_conn_abandon(ch__gw_conn_t *c)
 {
     ch__ws_flush_forget(c);
+    ch__ws_sleep_forget(c);
     ch__ws_queue_drop(c);
     if (c->registered) {
         ch__gw_unregister(c->l, c, c->idle);
@@ -522,7 +607,7 @@ void ch__gw_conn_abandon(ch__gw_conn_t *c)
     }
     c->closing = 1;
     if (c->ws)
-        h2o_websocket_close(c->ws); /* the socket closes when the loop runs its last round */
+        ch__ws_close_socket(c->ws); /* the socket closes when the loop runs its last round */
     c->ws = NULL;
     ch__ws_unref(c); /* the socket's reference */
 }
@@ -531,11 +616,12 @@ static void ch__ws_on_msg(h2o_websocket_conn_t *ws, const struct wslay_event_on_
 {
     ch__gw_conn_t *c = ws->data;
     if (!arg) { /* closed: by the peer, an I/O error, or after our close frame */
-        h2o_websocket_close(ws);
+        ch__ws_close_socket(ws);
         ch__ws_finish(c);
         return;
     }
     c->last_recv_ms = ch_mono_ms();
+    ch__ws_want_sleep(c);
     if (c->closing)
         return;
     if (arg->opcode == WSLAY_TEXT_FRAME)
@@ -551,7 +637,7 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
         return;
     if (c->closing) {
         if (now >= c->close_deadline_ms) { /* the client never answered our close frame */
-            h2o_websocket_close(c->ws);
+            ch__ws_close_socket(c->ws);
             ch__ws_finish(c);
         }
         return;
@@ -568,7 +654,7 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
     if (now - c->last_ping_ms >= hb) {
         c->last_ping_ms = now;
         struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
-        if (wslay_event_queue_msg(c->ws->ws_ctx, &m) == 0)
+        if (ch__ws_awake(c) == 0 && wslay_event_queue_msg(c->ws->ws_ctx, &m) == 0)
             ch__ws_want_flush(c);
     }
 }
@@ -585,7 +671,8 @@ void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key,
     c->refs = 1;
     c->last_recv_ms = c->last_ping_ms = ch_mono_ms();
     c->ws = h2o_upgrade_to_websocket(req, client_key, c, ch__ws_on_msg);
-    wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx, CH_WS_FRAME_HARD_MAX);
+    c->rx.max_msg = CH_WS_FRAME_HARD_MAX;
+    ch__ws_dormant_setup(c->ws, c->rx.max_msg);
     ch__gw_register(l, c);
     c->registered = 1;
     char hello[160];

@@ -272,6 +272,21 @@ ch_db_sql_kind_t ch__db_sql_kind(const char *sql)
     return CH_DB_SQL_WRITE;
 }
 
+int ch__db_is_rollback_to(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n')
+        sql++;
+    if (strncasecmp(sql, "ROLLBACK", 8) != 0)
+        return 0;
+    sql += 8;
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n')
+        sql++;
+    if (strncasecmp(sql, "TRANSACTION", 11) == 0)
+        for (sql += 11; *sql == ' ' || *sql == '\t' || *sql == '\n';)
+            sql++;
+    return strncasecmp(sql, "TO", 2) == 0 && (sql[2] == ' ' || sql[2] == '\t' || sql[2] == '\n');
+}
+
 void ch__db_deadline_hit(const char *driver, const char *what)
 {
     atomic_fetch_add(&ch__db_deadline_hits, 1);

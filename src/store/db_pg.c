@@ -755,6 +755,25 @@ static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
     ch__pg_conn_t *c = ch__pg(conn);
     if (c->broken)
         return CH_EUNAVAILABLE;
+    /* ROLLBACK TO SAVEPOINT undoes a statement's failure (a refusal: a conflict, a constraint):
+     * the server accepts it in an aborted transaction and the transaction goes on. Not the
+     * database's not answering (a deadline, a lost connection): that transaction stays
+     * failed. Sent as a simple query (nothing to prepare; no parameters). */
+    if (c->in_txn && c->txn_err != CH_OK && c->txn_err != CH_EUNAVAILABLE && nparams == 0 &&
+        ch__db_is_rollback_to(sql)) {
+        if (ch__pg_past_deadline(c, sql) != CH_OK)
+            return CH_EUNAVAILABLE;
+        ch_err_t was = c->txn_err;
+        c->txn_err = CH_OK;
+        ch_err_t err = ch__pg_simple(c, sql, PGRES_COMMAND_OK, NULL);
+        if (err != CH_OK)
+            c->txn_err = was;
+        else if (rows_out)
+            *rows_out = NULL;
+        if (err == CH_OK && changes_out)
+            *changes_out = 0;
+        return err;
+    }
     if (c->in_txn && c->txn_err != CH_OK)
         return ch__pg_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
     if (ch__pg_past_deadline(c, sql) != CH_OK)

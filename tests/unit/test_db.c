@@ -524,9 +524,9 @@ static void test_aborted_transaction(void **state)
 }
 
 /* A statement failing inside a savepoint: ROLLBACK TO SAVEPOINT undoes it alone and the
- * transaction goes on (the chat writer's batch on SQLite: one send's error is that send's).
- * SQLite only: the PostgreSQL driver still refuses it (no batch runs there). */
-static void test_sqlite_savepoint_rollback_recovers(void **state)
+ * transaction goes on (the chat writer's batch: one send's error is that send's), on both
+ * drivers (PostgreSQL accepts it in the aborted transaction). */
+static void test_savepoint_rollback_recovers(void **state)
 {
     backend_t *b = backend(state);
     ch_db_conn_t *conn;
@@ -1272,7 +1272,8 @@ static void test_pg_deadlines_end_rollback_and_commit(void **state)
         CASE(test_param_order), CASE(test_unique_conflict), CASE(test_returning), CASE(test_changes),  \
         CASE(test_rollback), CASE(test_commit), CASE(test_aborted_transaction), CASE(test_errors),     \
         CASE(test_statement_cache), CASE(test_pool_reuse), CASE(test_concurrent_writers),               \
-        CASE(test_capabilities), CASE(test_deadline_refuses_and_aborts), CASE(test_deadline_lifted_after_commit)
+        CASE(test_capabilities), CASE(test_deadline_refuses_and_aborts), CASE(test_deadline_lifted_after_commit), \
+        CASE(test_savepoint_rollback_recovers)
 
 int main(void)
 {
@@ -1287,7 +1288,7 @@ int main(void)
     };
     const struct CMUnitTest sqlite[] = {SUITE, CASE(test_sqlite_settings), CASE(test_sqlite_open_errors),
                                         CASE(test_sqlite_loop_thread_never_waits), CASE(test_sqlite_loop_budget),
-                                        CASE(test_sqlite_deadline), CASE(test_sqlite_savepoint_rollback_recovers)};
+                                        CASE(test_sqlite_deadline)};
     const struct CMUnitTest pg[] = {SUITE, CASE(test_pg_statement_timeout), CASE(test_pg_pool_bound),
                                     CASE(test_pg_deadline_cancels), CASE(test_pg_autocommit_write_not_cancelled),
                                     CASE(test_pg_deadlines_end_rollback_and_commit)};

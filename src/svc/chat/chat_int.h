@@ -75,6 +75,11 @@ void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *
  * (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until seq - 1 was published, as the kv
  * store records (a record that only moves up); at once when there is no record. */
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
+/** ch__chat_publish_new for a publisher that publishes every message of conv in seq order
+ * itself (the SQLite writer: one thread, in commit order): no wait, no read of the record;
+ * the record is still moved to seq. */
+void ch__chat_publish_new_in_order(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq,
+                                   json_t *msg);
 /** Claims the publication of message.new of (conv, seq): 1 for the first caller (or when the
  * kv store cannot answer), 0 after. The direct send path claims before publishing and a
  * retry's republish claims too, so that a retry landing between a commit and its publish does
@@ -84,8 +89,10 @@ int ch__chat_publish_claim(ch_svc_t *svc, uint64_t conv, int64_t seq);
  * below seq (its publication was lost: a bus or kv failure after the commit, a process that
  * died there) and nobody claimed it (ch__chat_publish_claim), publishes message.new again to
  * the members of conv who see seq (not those who joined after it), read on its own
- * connection, and moves the record to seq (also when that read failed). Nothing when the kv
- * store cannot say. */
+ * connection, after seq - 1 was published (as ch__chat_publish_new waits), and moves the
+ * record to seq (also when that read failed). With no record at all (expired, lost with the
+ * kv store) only while seq is the conversation's last message: never after a later one.
+ * Nothing when the kv store cannot say. */
 void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg);
 /** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,

@@ -87,5 +87,6 @@ ch_err_t ch__chat_rate_hit(ch_svc_t *svc, uint64_t viewer, ch_fault_t *f)
     if (!svc->cfg || svc->cfg->rate_limit_messages <= 0)
         return CH_OK;
     char who[CH_ID_STR_LEN];
-    return ch_ratelimit_hit(svc, "message", ch_id_format(viewer, who), svc->cfg->rate_limit_messages, 60000, f);
+    return ch_ratelimit_hit(svc, "message", ch_id_format(viewer, who), svc->cfg->rate_limit_messages,
+                               svc->cfg->rate_limit_window_ms, f);
 }

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "store/bus.h"
 #include "store/kv_multi.h"
+#include "svc/common/sql.h"
 #include "svc/chat/chat_int.h"
 
 void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d)
@@ -63,6 +64,33 @@ int ch__chat_publish_claim(ch_svc_t *svc, uint64_t conv, int64_t seq)
     return ch_kv_incr(svc->kv, key, CH_CHAT_ORDER_TTL_MS, &n, NULL) != CH_OK || n == 1;
 }
 
+/* Waits (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until the record key says seq - 1
+ * was published; at once when there is no record or the kv store cannot say. */
+static void ch__wait_previous(ch_svc_t *svc, const char *key, int64_t seq)
+{
+    int64_t until = ch_mono_ms() + CH_CHAT_ORDER_WAIT_MS, last;
+    long pause_us = CH_CHAT_ORDER_POLL_MIN_US;
+    while (seq > 1 && (last = ch__published_seq(svc, key)) >= 0 && last < seq - 1 && ch_mono_ms() < until) {
+        struct timespec ts = {0, pause_us * 1000};
+        nanosleep(&ts, NULL);
+        pause_us = pause_us * 2 > CH_CHAT_ORDER_POLL_MAX_US ? CH_CHAT_ORDER_POLL_MAX_US : pause_us * 2;
+    }
+}
+
+/* The conversation's last seq (-1 when it cannot be read). */
+static int64_t ch__last_seq(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t conv)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(conv)};
+    ch_db_rows_t *rows = NULL;
+    int64_t last = -1;
+    if (ch_sql_on(svc, conn, "SELECT last_seq FROM conversations WHERE id = $1", p, CH_NPARAMS(p), &rows, NULL) ==
+            CH_OK &&
+        ch_db_rows_count(rows) == 1)
+        last = ch_db_rows_int(rows, 0, 0);
+    ch_db_rows_free(rows);
+    return last;
+}
+
 void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
 {
     char key[48];
@@ -81,16 +109,35 @@ void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
         (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL); /* as below */
         return;
     }
-    /* those who see seq: not a member who joined after it */
-    ch_err_t err = ch__chat_member_ids_seeing(svc, conn, conv, seq, &ids, &n);
-    ch_db_release(svc->db, conn);
+    /* No record (it expired, or the kv store lost it): nothing says whether seq went out.
+     * Republished only while it is the conversation's newest message: a later one may have
+     * reached the devices already, and seq after it would break the conversation's order
+     * (devices fetch a gap by after_seq). */
+    ch_err_t err = last == -1 && ch__last_seq(svc, conn, conv) != seq ? CH_ENOTFOUND : CH_OK;
+    /* those who see seq: members who joined before it and are still members */
     if (err == CH_OK)
+        err = ch__chat_member_ids_seeing(svc, conn, conv, seq, &ids, &n);
+    ch_db_release(svc->db, conn);
+    if (err == CH_OK) {
+        ch__wait_previous(svc, key, seq); /* per-conversation order, as a first publication */
         ch__chat_publish(svc, ids, n, "message.new", msg);
+    }
     /* Claimed: the record moves past seq even when the members could not be read (the
      * publication is lost; devices fetch it by after_seq), so that the next send does not wait
      * CH_CHAT_ORDER_WAIT_MS for it. */
     (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);
     free(ids);
+}
+
+void ch__chat_publish_new_in_order(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq,
+                                   json_t *msg)
+{
+    if (!svc->bus || n == 0)
+        return;
+    char key[48];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    ch__chat_publish(svc, ids, n, "message.new", msg);
+    (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL); /* for a later retry's republish */
 }
 
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg)
@@ -104,13 +151,7 @@ void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t
      * that died between its commit and its publish) devices fetch the gap by after_seq. No
      * record (never written, expired, a restarted Redis) or a kv store that cannot say: no
      * order is known, publish at once. */
-    int64_t until = ch_mono_ms() + CH_CHAT_ORDER_WAIT_MS, last;
-    long pause_us = CH_CHAT_ORDER_POLL_MIN_US;
-    while (seq > 1 && (last = ch__published_seq(svc, key)) >= 0 && last < seq - 1 && ch_mono_ms() < until) {
-        struct timespec ts = {0, pause_us * 1000};
-        nanosleep(&ts, NULL);
-        pause_us = pause_us * 2 > CH_CHAT_ORDER_POLL_MAX_US ? CH_CHAT_ORDER_POLL_MAX_US : pause_us * 2;
-    }
+    ch__wait_previous(svc, key, seq);
     ch__chat_publish(svc, ids, n, "message.new", msg);
     /* Only up: a late publisher of an older seq must not move the record back. */
     (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);

@@ -315,7 +315,8 @@ ch_err_t ch_chat_msg_send(ch_svc_t *svc, uint64_t viewer, const ch_chat_send_t *
     ch_db_conn_t *conn = NULL;
     if (err == CH_OK && svc->cfg && svc->cfg->rate_limit_messages > 0) {
         char who[CH_ID_STR_LEN];
-        err = ch_ratelimit_hit(svc, "message", ch_id_format(viewer, who), svc->cfg->rate_limit_messages, 60000, f);
+        err = ch_ratelimit_hit(svc, "message", ch_id_format(viewer, who), svc->cfg->rate_limit_messages,
+                               svc->cfg->rate_limit_window_ms, f);
     }
     if (err == CH_OK && (err = ch_sql_begin(svc, 1, &conn)) == CH_OK) {
         err = ch__write(svc, conn, viewer, in, &ids, &n, &offline, &noff, &msg, f);

@@ -23,6 +23,12 @@ ch_err_t ch__chat_send_op_init(ch__chat_send_op_t *op, uint64_t sender, const ch
     return op->client_msg_id && op->text ? CH_OK : CH_EINTERNAL;
 }
 
+size_t ch__chat_send_op_bytes(const ch__chat_send_op_t *op)
+{
+    return sizeof(*op) + (op->client_msg_id ? strlen(op->client_msg_id) + 1 : 0) +
+           (op->text ? strlen(op->text) + 1 : 0);
+}
+
 void ch__chat_send_op_clear_outcome(ch__chat_send_op_t *op)
 {
     json_decref(op->msg);
@@ -78,7 +84,8 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t 
     }
     if (err == CH_OK && !op->charged && svc->cfg && svc->cfg->rate_limit_messages > 0) {
         char who[CH_ID_STR_LEN];
-        err = ch_ratelimit_hit(svc, "message", ch_id_format(op->sender, who), svc->cfg->rate_limit_messages, 60000,
+        err = ch_ratelimit_hit(svc, "message", ch_id_format(op->sender, who), svc->cfg->rate_limit_messages,
+                               svc->cfg->rate_limit_window_ms,
                                &op->fault);
         if (err == CH_OK || err == CH_ERATELIMIT) { /* counted: a rerun of the batch does not count it again */
             op->charged = err == CH_OK ? 1 : 2;
@@ -206,7 +213,7 @@ void ch__chat_send_publish(ch_svc_t *svc, ch__chat_send_op_t **ops, size_t n)
         if (op->err != CH_OK || !op->msg)
             continue;
         if (op->created)
-            ch__chat_publish_new(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
+            ch__chat_publish_new_in_order(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
         else
             ch__chat_republish(svc, op->conversation_id, op->seq, op->msg);
     }

@@ -48,6 +48,9 @@ ch_err_t ch__chat_send_op_init(ch__chat_send_op_t *op, uint64_t sender, const ch
 /** Forgets the outcome of a run (message, recipients, err, fault), not the rate limit's
  * verdict (a failed batch's ops run again). */
 void ch__chat_send_op_clear_outcome(ch__chat_send_op_t *op);
+/** The bytes op holds while it waits for the writer (itself, its text and client_msg_id),
+ * as the writer's queue counts them against CHORUS_CHAT_WRITER_QUEUE_BYTES. */
+size_t ch__chat_send_op_bytes(const ch__chat_send_op_t *op);
 /** Frees what op owns (not op itself). */
 void ch__chat_send_op_clear(ch__chat_send_op_t *op);
 

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "svc/common/sql.h"
 
@@ -16,6 +17,8 @@ struct ch_chat_writer {
     pthread_cond_t wake; /* the queue got a send, or stop was asked */
     ch__chat_send_op_t *head, *tail;
     size_t queued; /* ops in head..tail, bounded by CH_CHAT_SEND_QUEUE_MAX */
+    size_t queued_bytes; /* their ch__chat_send_op_bytes, bounded by max_bytes */
+    size_t max_bytes;    /* CHORUS_CHAT_WRITER_QUEUE_BYTES */
     ch_db_conn_t *conn; /* the writer's own connection (writer thread only) */
     int stopping;
     ch__chat_send_op_t *batch[CH_CHAT_SEND_BATCH_MAX];
@@ -42,6 +45,7 @@ static size_t ch__take(ch_chat_writer_t *w)
 {
     size_t n = 0;
     while (w->head && n < CH_CHAT_SEND_BATCH_MAX) {
+        w->queued_bytes -= ch__chat_send_op_bytes(w->head);
         w->batch[n++] = w->head;
         w->head = w->head->next;
     }
@@ -162,6 +166,8 @@ ch_chat_writer_t *ch_chat_writer_start(ch_svc_t *svc)
     if (!w)
         return NULL;
     w->svc = svc;
+    w->max_bytes = svc->cfg && svc->cfg->chat_writer_queue_bytes > 0 ? (size_t)svc->cfg->chat_writer_queue_bytes
+                                                                      : (size_t)CH_CONFIG_CHAT_WRITER_QUEUE_BYTES;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, ch__writer_main, w) != 0) {
@@ -191,8 +197,9 @@ void ch_chat_writer_submit(ch_chat_writer_t *w, ch__chat_send_op_t *op)
 {
     op->next = NULL;
     op->deadline_ms = ch_db_deadline();
+    size_t bytes = ch__chat_send_op_bytes(op);
     pthread_mutex_lock(&w->mu);
-    if (w->queued >= CH_CHAT_SEND_QUEUE_MAX) {
+    if (w->queued >= CH_CHAT_SEND_QUEUE_MAX || w->queued_bytes + bytes > w->max_bytes) {
         pthread_mutex_unlock(&w->mu);
         op->err = ch_fault(&op->fault, CH_EOVERLOADED, NULL,
                            "too many messages are waiting to be stored; nothing was stored, retry later");
@@ -200,6 +207,7 @@ void ch_chat_writer_submit(ch_chat_writer_t *w, ch__chat_send_op_t *op)
         return;
     }
     w->queued++;
+    w->queued_bytes += bytes;
     if (w->tail)
         w->tail->next = op;
     else

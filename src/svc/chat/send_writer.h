@@ -39,7 +39,8 @@ void ch_chat_writer_stop(ch_chat_writer_t *w);
 /** Queues op (borrowed until op->done is called): once the transaction holding it committed
  * (and its message was published) or failed, its outcome is set and op->done(op) is called on
  * the writer thread. With CH_CHAT_SEND_QUEUE_MAX queued, op is answered CH_EOVERLOADED at once
- * (op->done on the caller's thread). Thread-safe; never blocks on the database. */
+ * (op->done on the caller's thread), and so it is when its bytes (ch__chat_send_op_bytes)
+ * would take the queue's past CHORUS_CHAT_WRITER_QUEUE_BYTES. Thread-safe; never blocks on the database. */
 void ch_chat_writer_submit(ch_chat_writer_t *w, ch__chat_send_op_t *op);
 /** Like ch_chat_writer_submit, but blocks until op's outcome is set (op->done is used for
  * that). */

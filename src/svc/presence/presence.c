@@ -151,10 +151,11 @@ static ch_err_t ch__presence_sweep(ch_svc_t *svc, uint64_t instance, int *done)
     return e;
 }
 
-/* Adds (add) or removes instance in the list, dropping instances whose liveness key expired
- * once their users were announced offline (ch__presence_sweep); read back and tried again
+/* Adds (add) or removes instance in the list; with sweep (and add), sweeps the instances whose
+ * liveness key expired and drops them once their users were announced offline
+ * (ch__presence_sweep); read back and tried again
  * when another instance's write crossed ours. */
-static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add)
+static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int add, int sweep)
 {
     char inst[24];
     snprintf(inst, sizeof(inst), "%llu", (unsigned long long)instance);
@@ -173,7 +174,7 @@ static ch_err_t ch__presence_list_update(ch_svc_t *svc, uint64_t instance, int a
             uint64_t other = strtoull(k, NULL, 10);
             /* only once swept: not on a store error, nor on a clean stop (add 0: this node
              * does not sweep; the others will) */
-            if (other != instance && add && ch__presence_node_live(svc, other, &live) == CH_OK && !live &&
+            if (other != instance && add && sweep && ch__presence_node_live(svc, other, &live) == CH_OK && !live &&
                 ch__presence_sweep(svc, other, &swept) == CH_OK && swept) {
                 json_object_del(list, k);
                 changed = 1;
@@ -365,7 +366,12 @@ ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance)
     char key[CH__PRESENCE_KEY_MAX];
     ch__presence_key(key, "node", instance);
     ch_err_t e = ch_kv_set(svc->kv, key, "1", 1, CH_PRESENCE_TTL_MS);
-    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 1);
+    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 1, 0);
+}
+
+ch_err_t ch_presence_sweep_dead(ch_svc_t *svc, uint64_t instance)
+{
+    return ch__presence_list_update(svc, instance, 1, 1);
 }
 
 ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance)
@@ -373,7 +379,7 @@ ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance)
     char key[CH__PRESENCE_KEY_MAX];
     ch__presence_key(key, "node", instance);
     ch_err_t e = ch_kv_del(svc->kv, key);
-    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 0);
+    return e != CH_OK ? e : ch__presence_list_update(svc, instance, 0, 0);
 }
 
 /* ---- visibility ------------------------------------------------------------------------- */

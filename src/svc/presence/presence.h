@@ -49,8 +49,9 @@ ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t insta
 #define CH_PRESENCE_NODE_USERS_MAX 200000
 #define CH_PRESENCE_NODE_USERS_TTL_MS (10LL * 60 * 1000) /* rewritten by a live instance at least every 5 min */
 #define CH_PRESENCE_DEAD_PER_BEAT 1000
-/* One heartbeat's sweep of a dead instance stops after this long (the rest goes to a later
- * heartbeat): the heartbeat thread must beat well within CH_PRESENCE_TTL_MS. */
+/* One pass's sweep of a dead instance stops after this long (the rest goes to a later pass):
+ * a pass on a node with many dead peers stays short (it runs on the sweep thread, never on
+ * the heartbeat's). */
 #define CH_PRESENCE_SWEEP_BUDGET_MS 2000
 /* A node sweeping a dead instance claims it (kv counter presence:sweep:<inst>) for this long:
  * one node sweeps it per claim, not every live node (longer than the budget, shorter than a
@@ -59,14 +60,20 @@ ch_err_t ch_presence_node_update(ch_svc_t *svc, uint64_t user_id, uint64_t insta
 
 /** Records the users connected to gateway instance (ids borrowed; at most
  * CH_PRESENCE_NODE_USERS_MAX kept): when the instance dies, a live one announces them offline
- * (ch_presence_node_alive sweeps dead instances). Written by the instance's heartbeat when its
+ * (ch_presence_sweep_dead sweeps dead instances). Written by the instance's heartbeat when its
  * users changed (and now and then to keep it). */
 ch_err_t ch_presence_node_users(ch_svc_t *svc, uint64_t instance, const uint64_t *ids, size_t n);
-/** Says that gateway instance is alive for CH_PRESENCE_TTL_MS more (its heartbeat). An instance
- * found dead (its liveness key expired) has its recorded users swept: each one now offline on
- * every node gets its `presence` offline event and presence:said corrected, at most
- * CH_PRESENCE_DEAD_PER_BEAT per heartbeat; the dead instance leaves the list once swept. */
+/** Says that gateway instance is alive for CH_PRESENCE_TTL_MS more (its heartbeat): its liveness
+ * key, and its entry in the instances list. Never sweeps (ch_presence_sweep_dead does, on
+ * another thread), so that a long sweep cannot delay a heartbeat. */
 ch_err_t ch_presence_node_alive(ch_svc_t *svc, uint64_t instance);
+/** Run by live instance every CH_PRESENCE_HEARTBEAT_MS on a thread of its own (not the
+ * heartbeat's): an instance found dead (its liveness key expired) has its recorded users
+ * swept: each one now offline on every node gets its `presence` offline event and
+ * presence:said corrected, at most CH_PRESENCE_DEAD_PER_BEAT per pass and within
+ * CH_PRESENCE_SWEEP_BUDGET_MS; the dead instance leaves the list once swept. Blocking (kv,
+ * SQL). */
+ch_err_t ch_presence_sweep_dead(ch_svc_t *svc, uint64_t instance);
 /** Forgets instance at a clean stop: its users read offline at once. */
 ch_err_t ch_presence_node_gone(ch_svc_t *svc, uint64_t instance);
 

@@ -1,0 +1,112 @@
+"""Dormant WebSocket connections (issue 13, memory per idle connection; docs/design.md
+"Gateway"): an idle connection gives its wslay context (about 8 kB) back and takes a fresh
+one at its next frame in either direction. Seen through the gauge
+chorus_gateway_dormant_connections; what a client sees must not change: frames both ways
+after a dormant spell, a frame or a fragmented message split across a pause, pings."""
+import json
+import os
+import re
+import struct
+import time
+import uuid
+
+from chat_helpers import conv
+from client import expect_status
+from wsclient import OP_TEXT, connect, port_of
+
+GAUGE = "chorus_gateway_dormant_connections"
+
+
+def dormant(srv):
+    text = expect_status(srv.client().get("/metrics"), 200).text
+    m = re.search(rf"^{GAUGE} (\d+)$", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def wait_dormant(srv, n, within=10):
+    """Polls the gauge until it reads n (bounded); returns the last value read."""
+    deadline = time.monotonic() + within
+    v = dormant(srv)
+    while v != n and time.monotonic() < deadline:
+        time.sleep(0.05)
+        v = dormant(srv)
+    return v
+
+
+def test_idle_connections_go_dormant_and_wake_for_frames(start_server):
+    srv = start_server()
+    a, b = srv.client().register(), srv.client().register()
+    c = conv(a, b)
+    wa, wb = connect(port_of(srv), token=a.access_token), connect(port_of(srv), token=b.access_token)
+    try:
+        wa.hello()
+        wb.hello()
+        assert wait_dormant(srv, 2) == 2
+        # b's frame wakes b (a read); the message wakes a (a write); both go back to sleep
+        wb.send("message.send", {"conversation_id": c["id"], "client_msg_id": str(uuid.uuid4()),
+                                 "text": "after a nap"}, ref="s1")
+        ack = wb.recv()
+        while ack.get("ref") != "s1":
+            ack = wb.recv()
+        assert ack["op"] == "ack", ack
+        assert wa.recv_op("message.new")["d"]["text"] == "after a nap"
+        assert wait_dormant(srv, 2) == 2
+        assert wa.call("ping", {"echo": "again"}, ref="p1")["d"]["echo"] == "again"
+        assert wait_dormant(srv, 2) == 2
+    finally:
+        wa.close()
+        wb.close()
+    assert wait_dormant(srv, 0) == 0
+
+
+def test_a_frame_split_across_a_pause_is_read_whole(start_server):
+    """Half a frame, then (after the loop ran many rounds) the rest: the connection must
+    not have gone dormant in between (its wslay reader held the first half)."""
+    srv = start_server()
+    acc = srv.client().register()
+    ws = connect(port_of(srv), token=acc.access_token)
+    try:
+        ws.hello()
+        assert wait_dormant(srv, 1) == 1
+        payload = json.dumps({"op": "ping", "ref": "split", "d": {"echo": "x" * 300}}).encode()
+        # the raw frame, written in two parts
+        mask = os.urandom(4)
+        head = bytes([0x80 | OP_TEXT, 0x80 | 126]) + struct.pack(">H", len(payload)) + mask
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        raw = head + body
+        ws.sock.sendall(raw[:100])
+        assert wait_dormant(srv, 0) == 0  # woken by the first half
+        time.sleep(0.3)
+        assert dormant(srv) == 0  # and held awake by it
+        ws.sock.sendall(raw[100:])
+        assert ws.recv()["d"]["echo"] == "x" * 300
+        # a fragmented message with a pause between its frames
+        msg = json.dumps({"op": "ping", "ref": "frag", "d": {"echo": "yz"}}).encode()
+        ws.send_frame(OP_TEXT, msg[:10], fin=False)
+        time.sleep(0.3)
+        assert dormant(srv) == 0
+        ws.send_frame(0, msg[10:], fin=True)
+        ack = ws.recv()
+        assert ack["ref"] == "frag" and ack["d"]["echo"] == "yz"
+        assert wait_dormant(srv, 1) == 1
+    finally:
+        ws.close()
+
+
+def test_a_dormant_connection_answers_pings_and_stays(start_server):
+    """Heartbeats wake a dormant connection (the server's ping, the client's pong): with
+    short heartbeats it stays open across many of them, and works after."""
+    srv = start_server(env={"CHORUS_WS_HEARTBEAT_MS": "300"})
+    acc = srv.client().register()
+    ws = connect(port_of(srv), token=acc.access_token)
+    try:
+        ws.hello()
+        t_end = time.monotonic() + 2
+        while time.monotonic() < t_end:
+            try:
+                ws.recv(timeout=0.2)  # answers pings
+            except TimeoutError:
+                pass
+        assert ws.call("ping", {"echo": "awake"}, ref="hb")["d"]["echo"] == "awake"
+    finally:
+        ws.close()
