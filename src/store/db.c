@@ -249,6 +249,21 @@ int64_t ch__db_stop_deadline_left_ms(void)
     return left > 0 ? left : 0;
 }
 
+int ch__db_sql_is_rollback_to(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n')
+        sql++;
+    if (strncasecmp(sql, "ROLLBACK", 8) != 0)
+        return 0;
+    sql += 8;
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n')
+        sql++;
+    if (strncasecmp(sql, "TRANSACTION", 11) == 0)
+        for (sql += 11; *sql == ' ' || *sql == '\t' || *sql == '\n';)
+            sql++;
+    return strncasecmp(sql, "TO", 2) == 0 && (sql[2] == ' ' || sql[2] == '\t' || sql[2] == '\n');
+}
+
 ch_db_sql_kind_t ch__db_sql_kind(const char *sql)
 {
     static const struct {

@@ -214,6 +214,9 @@ typedef enum {
 /** For drivers: the kind of sql, by its first keyword (borrowed, not kept). A SELECT that
  * writes through a function counts as a read: services write with INSERT/UPDATE/DELETE. */
 ch_db_sql_kind_t ch__db_sql_kind(const char *sql);
+/** For drivers: whether sql is a ROLLBACK TO [SAVEPOINT] (leading blanks and case ignored),
+ * the one statement a transaction failed by a refused statement still takes. */
+int ch__db_sql_is_rollback_to(const char *sql);
 /** How long a PostgreSQL ROLLBACK may wait past a deadline that has passed before its
  * connection is dropped instead (a healthy server answers at once; dropping costs a
  * reconnect). */

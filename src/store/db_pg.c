@@ -749,14 +749,33 @@ static void ch__pg_release(void *impl, ch_db_conn_t *conn)
         ch__pg_conn_close(c);
 }
 
+static ch_err_t ch__pg_exec_run(ch__pg_conn_t *c, const char *sql, const ch_db_param_t *params, size_t nparams,
+                                ch_db_rows_t **rows_out, int64_t *changes_out);
+
 static ch_err_t ch__pg_exec(ch_db_conn_t *conn, const char *sql, const ch_db_param_t *params, size_t nparams,
                             ch_db_rows_t **rows_out, int64_t *changes_out)
 {
     ch__pg_conn_t *c = ch__pg(conn);
     if (c->broken)
         return CH_EUNAVAILABLE;
+    /* ROLLBACK TO SAVEPOINT undoes a statement's failure (a refusal: a conflict, a
+     * constraint; the server aborted the transaction until then) and the transaction goes
+     * on, as on SQLite. Not the database's not answering (a deadline, a lost connection):
+     * that transaction stays failed. */
+    ch_err_t was = c->txn_err;
+    if (c->in_txn && was != CH_OK && was != CH_EUNAVAILABLE && ch__db_sql_is_rollback_to(sql))
+        c->txn_err = CH_OK;
     if (c->in_txn && c->txn_err != CH_OK)
         return ch__pg_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
+    ch_err_t err = ch__pg_exec_run(c, sql, params, nparams, rows_out, changes_out);
+    if (err != CH_OK && was != CH_OK && c->in_txn && !c->broken)
+        c->txn_err = was; /* the ROLLBACK TO failed: still failed as before */
+    return err;
+}
+
+static ch_err_t ch__pg_exec_run(ch__pg_conn_t *c, const char *sql, const ch_db_param_t *params, size_t nparams,
+                                ch_db_rows_t **rows_out, int64_t *changes_out)
+{
     if (ch__pg_past_deadline(c, sql) != CH_OK)
         return CH_EUNAVAILABLE;
     ch__pg_stmt_t *st;

@@ -614,22 +614,6 @@ static void ch__sq_release(void *impl, ch_db_conn_t *conn)
         ch__sq_conn_close(c);
 }
 
-/* Whether sql is a ROLLBACK TO [SAVEPOINT] (leading blanks and case ignored). */
-static int ch__sq_is_rollback_to(const char *sql)
-{
-    while (*sql == ' ' || *sql == '\t' || *sql == '\n')
-        sql++;
-    if (strncasecmp(sql, "ROLLBACK", 8) != 0)
-        return 0;
-    sql += 8;
-    while (*sql == ' ' || *sql == '\t' || *sql == '\n')
-        sql++;
-    if (strncasecmp(sql, "TRANSACTION", 11) == 0)
-        for (sql += 11; *sql == ' ' || *sql == '\t' || *sql == '\n';)
-            sql++;
-    return strncasecmp(sql, "TO", 2) == 0 && (sql[2] == ' ' || sql[2] == '\t' || sql[2] == '\n');
-}
-
 static ch_err_t ch__sq_exec(ch_db_conn_t *conn, const char *sql, const ch_db_param_t *params, size_t nparams,
                             ch_db_rows_t **rows_out, int64_t *changes_out)
 {
@@ -638,7 +622,7 @@ static ch_err_t ch__sq_exec(ch_db_conn_t *conn, const char *sql, const ch_db_par
      * when SQLite kept the transaction open; the transaction goes on. Not the database's not
      * answering (a deadline, the loop's budget): that transaction stays failed. */
     int to_savepoint = c->in_txn && c->txn_err != CH_OK && c->txn_err != CH_EUNAVAILABLE &&
-                       !sqlite3_get_autocommit(c->db) && ch__sq_is_rollback_to(sql);
+                       !sqlite3_get_autocommit(c->db) && ch__db_sql_is_rollback_to(sql);
     if (c->in_txn && c->txn_err != CH_OK && !to_savepoint)
         return ch__sq_misuse(c, CH_EINTERNAL, "statement in a transaction aborted by an earlier error", sql);
     if (ch__sq_past_deadline(c) != CH_OK)
