@@ -33,6 +33,8 @@
 #include "svc/context.h"
 #include "svc/engage/counters.h"
 #include "svc/engage/reactions_writer.h"
+#include "svc/common/batch_writer.h"
+#include "svc/market/webhook.h"
 #include "svc/chat/send_writer.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/rank_model.h"
@@ -133,6 +135,11 @@ static int ch__start_db_services(const ch_config_t *cfg, ch_svc_t *svc)
      * Only the api role writes reactions. */
     if ((cfg->roles & CH_ROLE_API) && !(svc->reactions_writer = ch_reactions_writer_start(svc))) {
         fprintf(stderr, "chorusd: cannot start the reactions writer thread\n");
+        return -1;
+    }
+    /* Stripe webhook events share transactions too, a savepoint each (svc/market/webhook.h). */
+    if ((cfg->roles & CH_ROLE_API) && !(svc->webhook_writer = ch_market_webhook_writer_start(svc))) {
+        fprintf(stderr, "chorusd: cannot start the webhook writer thread\n");
         return -1;
     }
     /* Chat sends share transactions on SQLite (one writer at a time, an fsync per commit);
@@ -281,6 +288,8 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
      * migrated above (svc/health). */
     if (!(svc.health = ch_health_start(&svc, bootstrapped))) {
         ch_reactions_writer_stop(svc.reactions_writer);
+        ch_batch_writer_stop(svc.webhook_writer);
+        svc.webhook_writer = NULL;
         ch_chat_writer_stop(svc.chat_writer);
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
@@ -360,6 +369,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
      * writer holds was not answered yet, it answers after its commit). */
     ch_watchdog_stage(wd, "stopping the reactions writer");
     ch_reactions_writer_stop(svc.reactions_writer);
+    ch_watchdog_stage(wd, "stopping the webhook writer");
+    ch_batch_writer_stop(svc.webhook_writer);
+    svc.webhook_writer = NULL;
     ch_watchdog_stage(wd, "stopping the readiness checks");
     if (ch_health_stop(svc.health) != 0) {
         /* A check (or start-up) is inside a backend call that only its own timeout ends;

@@ -104,19 +104,31 @@ echo "bench: $n_orders orders through the flow, $order_conc at a time" >&2
 "$py" "$here/drive.py" hooks "$base" "$whsec" "$tmp/hooks.txt" 400000
 BENCH_DIR="$tmp" wrk -t"$wrk_threads" -c"$conns" -d2s -s "$root/bench/engage/react.lua" "$base" >/dev/null
 echo "bench: reactions: wrk -t$wrk_threads -c$conns -d$duration --latency" >&2
+# chorusd's CPU time (user + system, clock ticks) from /proc: CPU per request is the figure a
+# shared, noisy machine changes least.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$chorusd_pid/stat"; }
+# wrk_requests FILE: the requests a wrk run completed.
+wrk_requests() { awk '/requests in/ {print $1; exit}' "$1"; }
+t0=$(cpu_ticks)
 BENCH_DIR="$tmp" wrk -t"$wrk_threads" -c"$conns" -d"$duration" --latency -s "$root/bench/engage/react.lua" "$base" \
   >"$tmp/wrk-react.txt" 2>&1
+t1=$(cpu_ticks)
 echo "bench: webhooks: wrk -t$wrk_threads -c$conns -d$duration --latency" >&2
 BENCH_HOOKS="$tmp/hooks.txt" wrk -t"$wrk_threads" -c"$conns" -d"$duration" --latency -s "$here/hook.lua" "$base" \
   >"$tmp/wrk-hooks.txt" 2>&1
+t2=$(cpu_ticks)
+hz=$(getconf CLK_TCK)
+r_cpu=$(( (t1 - t0) * 1000000 / hz / $(wrk_requests "$tmp/wrk-react.txt") ))
+h_cpu=$(( (t2 - t1) * 1000000 / hz / $(wrk_requests "$tmp/wrk-hooks.txt") ))
 read -r r_rps r_p50 r_p99 r_bad r_err < <(parse_wrk "$tmp/wrk-react.txt")
 read -r h_rps h_p50 h_p99 h_bad h_err < <(parse_wrk "$tmp/wrk-hooks.txt")
 stored=$(curl -fs "$base/metrics" >/dev/null && sqlite3 "$tmp/data/chorus.db" "SELECT COUNT(*) FROM stripe_events" 2>/dev/null || echo "?")
 
-"$py" - "$tmp/orders.json" "$r_rps" "$r_p50" "$r_p99" "$r_bad" "$h_rps" "$h_p50" "$h_p99" "$h_bad" "$stored" <<'PY'
+"$py" - "$tmp/orders.json" "$r_rps" "$r_p50" "$r_p99" "$r_bad" "$h_rps" "$h_p50" "$h_p99" "$h_bad" "$stored" \
+  "$r_cpu" "$h_cpu" <<'PY'
 import json, sys
 o = json.load(open(sys.argv[1]))
-r_rps, r_p50, r_p99, r_bad, h_rps, h_p50, h_p99, h_bad, stored = sys.argv[2:]
+r_rps, r_p50, r_p99, r_bad, h_rps, h_p50, h_p99, h_bad, stored, r_cpu, h_cpu = sys.argv[2:]
 print("market benchmark (embedded, Stripe double on loopback)")
 print(f"  orders through the flow: {o['orders']} in {o['seconds']} s = {o['orders_per_s']} orders/s")
 for k, v in o["steps"].items():
@@ -125,4 +137,5 @@ print(f"  durable reaction writes: {float(r_rps):.0f} req/s  p50 {float(r_p50)/1
 print(f"  webhook ingestion:       {float(h_rps):.0f} req/s  p50 {float(h_p50)/1e3:.2f} ms  p99 {float(h_p99)/1e3:.2f} ms  non-2xx {h_bad}  events stored {stored}")
 ratio = float(h_rps) / float(r_rps) if float(r_rps) else 0.0
 print(f"  webhooks / reactions: {ratio:.2f}x (goal >= 1x)")
+print(f"  chorusd CPU per request: reactions {r_cpu} us, webhooks {h_cpu} us")
 PY

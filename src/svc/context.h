@@ -21,6 +21,7 @@ typedef struct {
     struct ch_hcache *hcache; /* the hydration cache (store/hcache.h); owned by main; never NULL once
                                 started (NULL in unit tests that make none: every get misses) */
     struct ch_reactions_writer *reactions_writer; /* group commit (SQLite); NULL: a transaction per write */
+    struct ch_batch_writer *webhook_writer; /* group commit of Stripe webhook events; NULL: a transaction each */
     struct ch_chat_writer *chat_writer; /* group commit of chat sends (SQLite); NULL: a transaction per send */
     struct ch_pwhash_pool *pwhash; /* password hashing threads (svc/auth); NULL: hash on the caller */
     struct ch_bus *bus; /* the event bus to gateway connections (store/bus.h); owned by main; NULL

@@ -78,6 +78,17 @@ ch_err_t ch_sql_begin(ch_svc_t *svc, int for_write, ch_db_conn_t **conn_out)
     return err;
 }
 
+ch_err_t ch_sql_end_on(ch_svc_t *svc, ch_db_conn_t *conn, ch_err_t err)
+{
+    int tried = err == CH_OK;
+    if (err == CH_OK)
+        err = ch_backend_err(CH_BACKEND_DB, ch_db_commit(svc->db, conn));
+    else
+        ch_db_rollback(svc->db, conn);
+    ch__hooks_finish(conn, tried); /* as in ch_sql_end */
+    return err;
+}
+
 ch_err_t ch_sql_end(ch_svc_t *svc, ch_db_conn_t *conn, ch_err_t err)
 {
     int tried = err == CH_OK;

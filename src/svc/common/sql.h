@@ -18,8 +18,12 @@ ch_err_t ch_sql_begin(ch_svc_t *svc, int for_write, ch_db_conn_t **conn_out);
 /** Commits (when err is CH_OK) or rolls back, then releases the connection. Returns the
  * error of the transaction or of the commit. */
 ch_err_t ch_sql_end(ch_svc_t *svc, ch_db_conn_t *conn, ch_err_t err);
+/** Like ch_sql_end for a transaction begun with ch_db_begin on a connection the caller holds
+ * (a group-commit writer's): commits when err is CH_OK, else rolls back, runs or drops the
+ * calls ch_sql_after_commit queued for conn; conn stays the caller's. */
+ch_err_t ch_sql_end_on(ch_svc_t *svc, ch_db_conn_t *conn, ch_err_t err);
 /** Most calls queued per thread by ch_sql_after_commit; past it a call runs at once. */
-#define CH_SQL_AFTER_COMMIT_MAX 64
+#define CH_SQL_AFTER_COMMIT_MAX 256
 /** Runs fn(ctx, id) once conn's transaction (from ch_sql_begin, on this thread) commits in
  * ch_sql_end; dropped when it rolls back. conn NULL: after the thread's ambient transaction
  * (ch_db_after_commit), or at once. For cache invalidation that must not run before the

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "svc/common/batch_writer.h"
 #include "svc/engage/counters.h"
 
 /** A reaction write and its outcome. */
@@ -24,11 +25,11 @@ typedef struct ch__reaction_op {
     ch_fault_t fault;
     ch_counters_t counts;  /* the target's counters after the commit */
     /* ---- plumbing (reactions_writer.c) ---- */
-    /* The submitting request's deadline (ch_db_deadline at submit; 0: none): the writer
-     * runs the op's database work under it, so that a hung database answers the request
-     * 503 in time instead of holding it. */
-    int64_t deadline_ms;
-    struct ch__reaction_op *next;
+    /* In the group-commit writer's queue (svc/common/batch_writer.h); its deadline_ms is the
+     * submitting request's (ch_db_deadline at submit; 0: none): the writer runs the op's
+     * database work under it, so that a hung database answers the request 503 in time
+     * instead of holding it. */
+    ch_batch_item_t item;
     /* Called on the writer thread once the outcome is set; op may be freed in it. */
     void (*done)(struct ch__reaction_op *op);
     void *arg;

@@ -6,8 +6,10 @@
  * them in one transaction, commits, and only then answers each request: a request is never
  * acknowledged before the transaction holding it committed, and one commit serves many.
  *
- * If a batch's transaction fails, its writes are retried one transaction each, so that
- * one write cannot sink the others. Stopping drains the queue first. */
+ * It is the generic group-commit writer (svc/common/batch_writer.h) running
+ * ch__reactions_run on whole batches. If a batch's transaction fails, its writes are
+ * retried one transaction each, so that one write cannot sink the others. Stopping drains
+ * the queue first. */
 #ifndef CH_SVC_ENGAGE_REACTIONS_WRITER_H
 #define CH_SVC_ENGAGE_REACTIONS_WRITER_H
 
