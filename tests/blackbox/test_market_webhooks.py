@@ -30,7 +30,7 @@ def test_signature_checked_before_storing(api, server, backends, secret):
     bad = [
         ("wrong secret", deliver(api, body, ["whsec_not_ours"])),
         ("stale", deliver(api, body, [secret], t=now - 301)),
-        ("from the future", deliver(api, body, [secret], t=now + 301)),
+        ("from the future", deliver(api, body, [secret], t=now + 360)),  # past the 300 s tolerance even when the server reads its clock a minute later (loaded machine)
         ("no v1", deliver(api, body, header=f"t={now}")),
         ("garbage", deliver(api, body, header="hello")),
         ("body changed", deliver(api, body + b" ", header=f"t={now},v1=" + __import__("stripe_double").sign(secret, now, body))),
