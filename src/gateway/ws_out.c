@@ -7,11 +7,30 @@
  * batch would pass CH_WS_WRITE_BATCH_BYTES, and from the loop's flush (ch__ws_out_flush) as a
  * backstop. While a write is in flight, wslay keeps its messages queued (WOULDBLOCK), so the
  * output bound (wslay's queue plus what is gathered here) still holds. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/metrics.h"
 #include "gateway/gw_internal.h"
+
+static atomic_int ch__ws_out_renderer_added;
+static atomic_ullong ch__ws_out_frames, ch__ws_out_writes;
+
+static void ch__ws_out_render(ch_buf_t *out, void *arg)
+{
+    (void)arg;
+    ch_buf_printf(out,
+                  "# HELP chorus_gateway_ws_frames_sent_total WebSocket frames the gateway handed to its sockets.\n"
+                  "# TYPE chorus_gateway_ws_frames_sent_total counter\n"
+                  "chorus_gateway_ws_frames_sent_total %llu\n"
+                  "# HELP chorus_gateway_ws_writes_total Socket writes that carried them (frames gathered per round).\n"
+                  "# TYPE chorus_gateway_ws_writes_total counter\n"
+                  "chorus_gateway_ws_writes_total %llu\n",
+                  (unsigned long long)atomic_load(&ch__ws_out_frames),
+                  (unsigned long long)atomic_load(&ch__ws_out_writes));
+}
 
 static void ch__ws_out_written(h2o_socket_t *sock, const char *err)
 {
@@ -36,6 +55,7 @@ int ch__ws_out_flush(h2o_websocket_conn_t *ws)
     o->inflight_len = o->len;
     o->buf = NULL;
     o->len = o->cap = 0;
+    atomic_fetch_add_explicit(&ch__ws_out_writes, 1, memory_order_relaxed);
     h2o_iovec_t v = h2o_iovec_init(o->inflight, o->inflight_len);
     h2o_socket_write(ws->sock, &v, 1, ch__ws_out_written);
     return 1;
@@ -66,14 +86,19 @@ static ssize_t ch__ws_out_send(wslay_event_context_ptr ctx, const uint8_t *data,
     }
     memcpy(o->buf + o->len, data, len);
     o->len += len;
+    if (flags & WSLAY_MSG_MORE)
+        return (ssize_t)len;
+    atomic_fetch_add_explicit(&ch__ws_out_frames, 1, memory_order_relaxed);
     /* the end of a frame, and wslay counts it as its last message (the count drops after) */
-    if (!(flags & WSLAY_MSG_MORE) && wslay_event_get_queued_msg_count(ctx) <= 1)
+    if (wslay_event_get_queued_msg_count(ctx) <= 1)
         ch__ws_out_flush(ws);
     return (ssize_t)len;
 }
 
 void ch__ws_out_setup(h2o_websocket_conn_t *ws)
 {
+    if (!atomic_exchange(&ch__ws_out_renderer_added, 1))
+        ch_metrics_add_renderer(ch__ws_out_render, NULL);
     ws->ws_callbacks.send_callback = ch__ws_out_send;
     wslay_event_config_set_callbacks(ws->ws_ctx, &ws->ws_callbacks);
 }
