@@ -146,6 +146,8 @@ typedef struct {
     size_t len, cap;
     char *inflight; /* being written (freed when the write ends, or with the connection) */
     size_t inflight_len;
+    int in_frame;   /* the pieces so far are a frame's start (more to come) */
+    int closing;    /* the frame being gathered is a close frame */
 } ch__ws_out_t;
 /** Installs the gathering send callback on ws's wslay context right after
  * ch__ws_dormant_setup (ws->data is the connection, whose ch__ws_out_t it fills). */

@@ -86,11 +86,16 @@ static ssize_t ch__ws_out_send(wslay_event_context_ptr ctx, const uint8_t *data,
     }
     memcpy(o->buf + o->len, data, len);
     o->len += len;
-    if (flags & WSLAY_MSG_MORE)
+    if (!o->in_frame) /* a frame's header (server frames: FIN and opcode first) */
+        o->closing = (data[0] & 0x0f) == WSLAY_CONNECTION_CLOSE;
+    o->in_frame = (flags & WSLAY_MSG_MORE) != 0;
+    if (o->in_frame)
         return (ssize_t)len;
     atomic_fetch_add_explicit(&ch__ws_out_frames, 1, memory_order_relaxed);
-    /* the end of a frame, and wslay counts it as its last message (the count drops after) */
-    if (wslay_event_get_queued_msg_count(ctx) <= 1)
+    /* the end of a frame, and wslay counts it as its last message (the count drops after);
+     * a close frame at once (wslay stops writing after it, and h2o may close the socket when
+     * nothing is being written, even with data messages still queued behind it) */
+    if (o->closing || wslay_event_get_queued_msg_count(ctx) <= 1)
         ch__ws_out_flush(ws);
     return (ssize_t)len;
 }
