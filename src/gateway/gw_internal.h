@@ -137,6 +137,31 @@ void ch__ws_dormant_forget(h2o_websocket_conn_t *ws);
 /** The connection's reader accounting (ws_conn.c). */
 ch__ws_rx_t *ch__gw_conn_rx(ch__gw_conn_t *c);
 
+/* ---- ws_out.c ---- */
+#define CH_WS_WRITE_BATCH_BYTES (64u * 1024) /* frames gathered for one socket write, at most */
+/* A connection's output: the frames wslay hands over are gathered here and written in one
+ * socket write per round instead of one write (and one loop round trip) per frame part. */
+typedef struct {
+    char *buf;      /* gathered, not written yet (malloc'd; NULL when empty) */
+    size_t len, cap;
+    char *inflight; /* being written (freed when the write ends, or with the connection) */
+    size_t inflight_len;
+    int in_frame;   /* the pieces so far are a frame's start (more to come) */
+    int closing;    /* the frame being gathered is a close frame */
+} ch__ws_out_t;
+/** Installs the gathering send callback on ws's wslay context right after
+ * ch__ws_dormant_setup (ws->data is the connection, whose ch__ws_out_t it fills). */
+void ch__ws_out_setup(h2o_websocket_conn_t *ws);
+/** Writes what ws gathered when no write is in flight (loop thread, ws upgraded); 1 when a
+ * write was started. */
+int ch__ws_out_flush(h2o_websocket_conn_t *ws);
+/** Bytes gathered or being written (counted in the output bound). */
+size_t ch__ws_out_pending(const ch__ws_out_t *o);
+/** Frees o's buffers (the connection's end; the socket is closed). */
+void ch__ws_out_clear(ch__ws_out_t *o);
+/** The connection's output (ws_conn.c). */
+ch__ws_out_t *ch__gw_conn_out(ch__gw_conn_t *c);
+
 /* ---- gw_sweep.c ---- */
 /** The sweep thread's body (arg: the gateway): sweeps dead instances every
  * CH_PRESENCE_HEARTBEAT_MS until gw->hb_stop. */

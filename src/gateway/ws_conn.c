@@ -41,6 +41,7 @@ struct ch__gw_conn {
     ch__gw_conn_t *loop_next, *user_next, *flush_next, *sleep_next;
     int in_flush, in_sleep, closing, idle, registered;
     ch__ws_rx_t rx; /* what wslay read (ws_dormant.c: when its context may go) */
+    ch__ws_out_t out; /* frames gathered for one write (ws_out.c) */
     int refs; /* the socket's, and one per op on a worker thread */
     unsigned queued, bad; /* queued: ops in the connection's FIFO, the running one included */
     int running;          /* an op of the FIFO is on a worker thread */
@@ -59,6 +60,11 @@ uint64_t ch__gw_conn_user(const ch__gw_conn_t *c)
 uint64_t ch__gw_conn_session(const ch__gw_conn_t *c)
 {
     return c->session_id;
+}
+
+ch__ws_out_t *ch__gw_conn_out(ch__gw_conn_t *c)
+{
+    return &c->out;
 }
 
 ch__ws_rx_t *ch__gw_conn_rx(ch__gw_conn_t *c)
@@ -81,8 +87,10 @@ static _Thread_local ch__gw_conn_t *ch__ws_current;
 
 static void ch__ws_unref(ch__gw_conn_t *c)
 {
-    if (--c->refs == 0)
+    if (--c->refs == 0) {
+        ch__ws_out_clear(&c->out);
         free(c);
+    }
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -140,6 +148,8 @@ void ch__gw_sleep_round(void)
         ch__ws_sleep_head = c->sleep_next;
         h2o_websocket_conn_t *ws = c->ws;
         int busy;
+        if (ws && ws->sock)
+            ch__ws_out_flush(ws); /* what a proceed of h2o's own gathered and did not write */
         if (!ws || c->closing)
             busy = 0;
         else if (!ws->sock || c->in_flush)
@@ -194,8 +204,13 @@ void ch__gw_flush(void)
         ch__gw_conn_t *c = ch__ws_flush_head;
         ch__ws_flush_head = c->flush_next;
         c->in_flush = 0;
-        if (c->ws && c->ws->sock && c->ws->ws_ctx)
+        if (c->ws && c->ws->sock && c->ws->ws_ctx) {
+            c->refs++;
             h2o_websocket_proceed(c->ws); /* may free c's socket state (ch__ws_on_msg NULL) */
+            if (c->ws && c->ws->sock)
+                ch__ws_out_flush(c->ws);
+            ch__ws_unref(c);
+        }
     }
 }
 
@@ -215,7 +230,7 @@ void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len)
 {
     if (!c->ws || c->closing || ch__ws_awake(c) != 0)
         return;
-    size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx);
+    size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx) + ch__ws_out_pending(&c->out);
     if (queued + len > c->l->gw->svc->cfg->ws_output_max) {
         ch_log_warn("gateway: connection %llu of user %llu reads too slowly (%zu bytes queued); closing it with 4008",
                     (unsigned long long)c->conn_id, (unsigned long long)c->user_id, queued);
@@ -673,6 +688,7 @@ void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key,
     c->ws = h2o_upgrade_to_websocket(req, client_key, c, ch__ws_on_msg);
     c->rx.max_msg = CH_WS_FRAME_HARD_MAX;
     ch__ws_dormant_setup(c->ws, c->rx.max_msg);
+    ch__ws_out_setup(c->ws);
     ch__gw_register(l, c);
     c->registered = 1;
     char hello[160];

@@ -16,9 +16,10 @@
 
 typedef struct ch_bus ch_bus_t;
 
-/** Receives each frame published to a user this node subscribed to, on the bus's own
- * delivery thread (never a publisher's); frame is borrowed for the call (copy what you keep).
- * Must not block: hand the frame to the loop that owns the user's connections. */
+/** Receives each frame published to a user this node subscribed to: with Redis on the bus's
+ * subscriber thread, in-process on the publisher's own thread (any thread, possibly a loop's,
+ * holding none of the receiver's locks); frame is borrowed for the call (copy what you keep).
+ * Must not block nor publish: hand the frame to the loop that owns the user's connections. */
 typedef void (*ch_bus_receive_fn)(void *ctx, uint64_t user_id, const char *frame, size_t len);
 
 /** The in-process bus (embedded mode, and tests). NULL on allocation failure. */
@@ -65,7 +66,8 @@ int ch_bus_ctl_revoked(const char *frame, size_t len, uint64_t *session_id);
  * again after the connection to Redis broke: frames of the gap may be lost (a resync is due). */
 #define CH_BUS_CTL_RESYNC "\x01resync"
 
-/** Stops the delivery thread and frees the bus; no receive call runs after it returns. */
+/** Stops the bus's threads and frees it; no receive call runs after it returns (in-process:
+ * once no publish is in progress, which is the caller's business). */
 void ch_bus_destroy(ch_bus_t *bus);
 
 #endif
