@@ -32,6 +32,16 @@ ch_err_t ch_market_job_rearm(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_i
                      p, CH_NPARAMS(p), NULL, NULL);
 }
 
+ch_err_t ch_market_job_rearm_held(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step,
+                                  int64_t run_at)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(order_id), CH_DB_P_TEXT(step), CH_DB_P_INT(run_at), CH_DB_P_INT(ch_now_ms())};
+    return ch_sql_on(svc, conn,
+                     "UPDATE market_jobs SET state = 'pending', run_at = $3, updated_at = $4"
+                     " WHERE order_id = $1 AND step = $2 AND state = 'held'",
+                     p, CH_NPARAMS(p), NULL, NULL);
+}
+
 ch_err_t ch_market_job_hold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int *held)
 {
     int64_t changes = 0;

@@ -53,6 +53,10 @@ ch_err_t ch_market_job_enqueue(ch_svc_t *svc, ch_db_conn_t *conn, const char *ki
 /** Makes a done or held job of (order_id, step) pending again, due at run_at (for the
  * periodic reconciliation and a transfer released after a dispute). */
 ch_err_t ch_market_job_rearm(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int64_t run_at);
+/** Makes a held job of (order_id, step) pending again, due at run_at, keeping its attempts
+ * (a job that is pending, done or absent is left as it is). */
+ch_err_t ch_market_job_rearm_held(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step,
+                                  int64_t run_at);
 /** Holds a pending job of (order_id, step): it does not run until rearmed. *held (may be
  * NULL) tells whether one was pending. */
 ch_err_t ch_market_job_hold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int *held);

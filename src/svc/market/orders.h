@@ -43,6 +43,10 @@
 #define CH_ORDER_STEP_REFUND "refund"
 #define CH_ORDER_STEP_CANCEL_PI "cancel_payment_intent"
 
+/** The ledger movement (ref "order:<id>:late_transfer") of a transfer that landed in a
+ * state that no longer wanted it: owed back by the seller until its reversal. */
+#define CH_ORDER_LEDGER_LATE_TRANSFER "late_transfer"
+
 /** An order row. */
 typedef struct {
     uint64_t id, buyer_id, seller_id, listing_id;
