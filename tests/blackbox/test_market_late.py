@@ -2,16 +2,22 @@
 lookup of an earlier attempt's) while the order no longer wants it (refunding, refunded, a
 lost dispute): booked and reversed at once; disputes in any state with a charge (refunding,
 refunded) recorded and booked, the refund parked while the dispute holds the charge, and
-the dispute's ledger movements keyed by the dispute's id. Each test ends with the order's
-own end state (state, listing, Stripe's objects of its transfer group, its ledger).
+the dispute's ledger movements keyed by the dispute's id; unknown outcomes (a PaymentIntent
+whose answer was lost is found by search; a job whose Idempotency-Key nears Stripe's 24 h
+expiry is parked); a payment webhook without latest_charge (the charge fetched); an unpaid
+order expiring (CHORUS_MARKET_PAYMENT_TTL). Tests end with the order's own end state
+(state, listing, Stripe's objects of its transfer group, its ledger).
 
 Each test runs its own chorusd with a short Stripe deadline and no client retries (as
 test_market_faults.py): a job's attempt is then one request, and its backoff short."""
+import re
+
 import pytest
 
 from market_helpers import (assert_order_end, create_order, hooks, ledger_rows, make_admin, make_listing,
                             make_seller, order_of, pay, wait_state)
 from notify_helpers import sql, wait_until
+from sellers_helpers import deliver, event
 
 FAULT_ENV = {"CHORUS_STRIPE_TIMEOUT": "4000", "CHORUS_STRIPE_MAX_RETRIES": "0"}
 
@@ -130,3 +136,89 @@ def test_dispute_after_a_refund_is_booked_by_its_id(shop, backends):
     assert f"order:{o['id']}:dispute_withdrawn:{dp}" in refs and f"order:{o['id']}:dispute_lost:{dp}" in refs, refs
     assert order_of(buyer, o["id"])["state"] == "dispute_lost"
 
+
+def test_payment_intent_made_but_its_answer_lost_is_found(shop, backends):
+    """The PaymentIntent's POST took effect but Stripe answered 500 (saved as the key's answer
+    and replayed): the job's next attempt finds it by its metadata (search) and stores it;
+    before, every attempt got the saved 500 and the order never got its PaymentIntent."""
+    srv, double, seller, buyer, admin = shop
+    listing = make_listing(seller)
+    double.fault("/v1/payment_intents", method="POST", status=500, count=1, after_effect=True)
+    r = create_order(buyer, listing["id"])
+    assert r.status == 503, r.describe()
+    oid = sql(srv, backends, f"SELECT id FROM orders WHERE listing_id = {int(listing['id'])}")
+    assert oid
+    wait_until(lambda: order_of(buyer, oid)["payment_intent_id"], "the PaymentIntent stored", 30)
+    o = order_of(buyer, oid)
+    assert [p["id"] for p in double.summary(str(oid))["payment_intents"]] == [o["payment_intent_id"]]
+    pay(double, buyer, o)
+    assert job_state(srv, backends, oid, "payment_intent") == "done"
+
+
+def test_job_near_the_key_expiry_is_parked(shop, backends):
+    """A refund still failing when its first attempt is over 23 h old (Stripe forgets a key
+    after 24 h) is parked for an operator: state parked, counted, no further attempt (before:
+    retried for ever, and past the expiry with a key Stripe forgot)."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    double.fault("/v1/refunds", method="POST", status=500, count=1000)
+    assert buyer.post(f"/v1/orders/{o['id']}/cancel").status == 200
+    wait_state(buyer, o["id"], "refunding")
+    wait_until(lambda: double.requests("/v1/refunds", method="POST"), "a refund attempted", 30)
+    day = 24 * 3600 * 1000
+    sql(srv, backends, f"UPDATE market_jobs SET created_at = created_at - {day}, run_at = run_at - {day}"
+                       f" WHERE order_id = {int(o['id'])} AND step = 'refund'")
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "parked", "the refund parked", 30)
+    double.clear_faults()
+    tried = len(double.requests("/v1/refunds", method="POST"))
+    text = srv.client().get("/metrics").text
+    m = re.search(r'^chorus_market_jobs_total\{outcome="parked"\} (\d+)$', text, re.M)
+    assert m and int(m.group(1)) >= 1, text[-2000:]
+    assert order_of(buyer, o["id"])["state"] == "refunding"
+    assert len(double.requests("/v1/refunds", method="POST")) == tried
+    assert not double.summary(str(o["id"]))["refunds"]
+
+
+def test_payment_webhook_without_its_charge_fetches_it(shop, backends):
+    """A payment_intent.succeeded whose latest_charge is null: the order is paid and its
+    charge read from the PaymentIntent (before: no charge stored, so a dispute of it found
+    no order and was dropped)."""
+    srv, double, seller, buyer, admin = shop
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, srv, hold=True)
+    double.succeed(o["payment_intent_id"])
+    pi = double.object(o["payment_intent_id"])
+    charge = pi["latest_charge"]
+    assert charge
+    pi["latest_charge"] = None
+    r = deliver(srv.client(), event("payment_intent.succeeded", pi), (double.webhook_secret,))
+    assert r.status == 200, r.describe()
+    wait_state(buyer, o["id"], "paid")
+    wait_until(lambda: sql(srv, backends, f"SELECT charge_id FROM orders WHERE id = {int(o['id'])}") == charge,
+               "the charge fetched and stored", 30)
+    hooks(double, srv)
+    double.flush()
+    double.dispute(charge)
+    wait_state(buyer, o["id"], "disputed")
+    double.close_dispute(dispute_of(double, o["id"]), "won")
+    assert_order_end(srv, backends, double, buyer, o, "paid", listing="reserved", accounts={"liability:escrow": -2500})
+
+
+def test_unpaid_order_expires(start_server, stripe_double, backends):
+    """An order still pending_payment CHORUS_MARKET_PAYMENT_TTL after it was made is
+    canceled by its durable job: its PaymentIntent canceled at Stripe, the listing active
+    (before: pending for ever)."""
+    srv = start_server(env=dict(FAULT_ENV, CHORUS_MARKET_PAYMENT_TTL="2"), name="market-ttl")
+    double = stripe_double
+    double.reset()
+    hooks(double, srv)
+    api = srv.client()
+    seller = make_seller(double, api)
+    buyer = api.register()
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    wait_state(buyer, o["id"], "canceled")
+    wait_until(lambda: double.object(o["payment_intent_id"])["status"] == "canceled", "the PaymentIntent canceled", 30)
+    assert buyer.get(f"/v1/listings/{listing['id']}").json["state"] == "active"
+    assert not double.summary(str(o["id"]))["charges"]

@@ -77,15 +77,41 @@ static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch
         return ch__done(svc, job); /* stored already, or canceled before it was made */
     /* Otherwise make it, or (made before a crash, even paid since) get Stripe's first answer
      * again by the same key, and store its id. */
-    char key[96], id[CH_ID_STR_LEN];
+    char key[96], id[CH_ID_STR_LEN], query[64];
     ch__key(key, sizeof(key), o->id, job->step);
     ch_id_format(o->id, id);
-    json_t *params = json_pack("{s:I,s:s,s:s,s:{s:s},s:{s:b}}", "amount", (json_int_t)o->amount, "currency",
-                               o->currency, "transfer_group", id, "metadata", "order_id", id,
-                               "automatic_payment_methods", "enabled", 1);
     ch_stripe_result_t res;
-    ch_err_t err = ch_market_stripe(svc, "POST", "/v1/payment_intents", params, key, &res, why, wl);
-    json_decref(params);
+    ch_err_t err = CH_OK;
+    json_t *made = NULL;
+    if (job->attempts > 1) { /* the PaymentIntent an earlier attempt made (its answer lost) */
+        snprintf(query, sizeof(query), "metadata['order_id']:'%s'", id);
+        json_t *q = json_pack("{s:s,s:i}", "query", query, "limit", 10);
+        err = ch_market_stripe(svc, "GET", "/v1/payment_intents/search", q, NULL, &res, why, wl);
+        json_decref(q);
+        size_t i;
+        json_t *item;
+        if (err == CH_OK)
+            json_array_foreach(json_object_get(res.body, "data"), i, item)
+            {
+                if (strcmp(ch__str(item, "transfer_group"), id) == 0 && ch__str(item, "id")[0]) {
+                    made = json_incref(item);
+                    break;
+                }
+            }
+        ch_stripe_result_clear(&res);
+        if (err)
+            return err;
+    }
+    memset(&res, 0, sizeof(res));
+    if (made) {
+        res.body = made;
+    } else {
+        json_t *params = json_pack("{s:I,s:s,s:s,s:{s:s},s:{s:b}}", "amount", (json_int_t)o->amount, "currency",
+                                   o->currency, "transfer_group", id, "metadata", "order_id", id,
+                                   "automatic_payment_methods", "enabled", 1);
+        err = ch_market_stripe(svc, "POST", "/v1/payment_intents", params, key, &res, why, wl);
+        json_decref(params);
+    }
     if (err == CH_OK) {
         const char *pi = ch__str(res.body, "id"), *secret = ch__str(res.body, "client_secret");
         ch_db_conn_t *conn;
@@ -110,10 +136,38 @@ static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch
 
 /* ---- charge_fee: the Stripe fee of the charge, from its balance transaction ----------- */
 
+/* The latest_charge fallback: a payment whose webhook did not name its charge (Stripe sends
+ * latest_charge as null at times): read the PaymentIntent and store its charge on the order
+ * (disputes find the order by it; the fee is read from it). */
+static ch_err_t ch__fetch_charge(ch_svc_t *svc, ch_order_t *o, char *why, size_t wl)
+{
+    char path[CH_ORDER_STRIPE_ID_MAX + 32];
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s", o->payment_intent_id);
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "GET", path, NULL, NULL, &res, why, wl);
+    if (err == CH_OK) {
+        const json_t *lc = json_object_get(res.body, "latest_charge");
+        const char *charge = json_is_object(lc) ? ch__str(lc, "id") : json_string_value(lc);
+        snprintf(o->charge_id, sizeof(o->charge_id), "%s", charge ? charge : "");
+    }
+    ch_stripe_result_clear(&res);
+    if (err)
+        return err;
+    if (!o->charge_id[0]) {
+        snprintf(why, wl, "PaymentIntent %s has no charge yet", o->payment_intent_id);
+        return CH_EUNAVAILABLE;
+    }
+    ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(o->charge_id)};
+    return ch_sql_run(svc, "UPDATE orders SET charge_id = $2 WHERE id = $1 AND charge_id IS NULL", p, 2, NULL, NULL);
+}
+
 static ch_err_t ch__charge_fee(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
 {
-    if (!o->charge_id[0] || o->stripe_fee >= 0)
+    if (o->stripe_fee >= 0 || (!o->charge_id[0] && !o->payment_intent_id[0]))
         return ch__done(svc, job);
+    ch_err_t err0 = o->charge_id[0] ? CH_OK : ch__fetch_charge(svc, o, why, wl);
+    if (err0)
+        return err0;
     json_t *params = json_pack("{s:s}", "source", o->charge_id);
     ch_stripe_result_t res;
     ch_err_t err = ch_market_stripe(svc, "GET", "/v1/balance_transactions", params, NULL, &res, why, wl);
@@ -178,6 +232,20 @@ static ch_err_t ch__auto_confirm(ch_svc_t *svc, const ch_market_job_t *job, char
             return err;
     }
     return CH_ECONFLICT;
+}
+
+/* ---- expire_payment: an order still unpaid CHORUS_MARKET_PAYMENT_TTL after it was made -- */
+
+static ch_err_t ch__store_expired(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, const char *unused)
+{
+    (void)unused;
+    if (o->state != CH_ORDER_PENDING_PAYMENT && o->state != CH_ORDER_PAYMENT_FAILED)
+        return CH_OK;
+    /* canceled: its PaymentIntent is canceled at Stripe by the cancel_payment_intent job (a
+     * payment that lands meanwhile is refunded); the listing was never held. */
+    ch_log_info("market: order %llu unpaid after %lld s: canceled", (unsigned long long)o->id,
+                (long long)svc->cfg->market_payment_ttl_s);
+    return ch_order_apply(svc, conn, o, CH_ORDER_EV_CANCEL, NULL);
 }
 
 /* ---- transfer ---------------------------------------------------------------------- */
@@ -471,6 +539,16 @@ static ch_err_t ch__cancel_pi(ch_svc_t *svc, const ch_market_job_t *job, ch_orde
     return err == CH_OK || err == CH_EINVAL ? ch__done(svc, job) : err;
 }
 
+int ch_order_step_uses_key(const char *step)
+{
+    static const char *const posts[] = {CH_ORDER_STEP_PAYMENT_INTENT, CH_ORDER_STEP_TRANSFER, CH_ORDER_STEP_REVERSAL,
+                                        CH_ORDER_STEP_REFUND, CH_ORDER_STEP_CANCEL_PI};
+    for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++)
+        if (strcmp(step, posts[i]) == 0)
+            return 1;
+    return 0;
+}
+
 ch_err_t ch_order_step(ch_svc_t *svc, const ch_market_job_t *job, char *why, size_t wl)
 {
     ch_order_t o;
@@ -493,6 +571,8 @@ ch_err_t ch_order_step(ch_svc_t *svc, const ch_market_job_t *job, char *why, siz
         return ch__refund(svc, job, &o, why, wl);
     if (strcmp(job->step, CH_ORDER_STEP_CANCEL_PI) == 0)
         return ch__cancel_pi(svc, job, &o, why, wl);
+    if (strcmp(job->step, CH_ORDER_STEP_EXPIRE) == 0)
+        return ch__store(svc, job, &o, ch__store_expired, "");
     snprintf(why, wl, "unknown step %s", job->step);
     return CH_EINTERNAL;
 }

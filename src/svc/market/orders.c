@@ -329,7 +329,7 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
     switch (o->state) {
     case CH_ORDER_PAID:
         err = ch__post_paid(svc, conn, o);
-        if (err == CH_OK && o->charge_id[0])
+        if (err == CH_OK) /* its fee; and its charge when the webhook did not name it */
             err = ch__job(svc, conn, o, CH_ORDER_STEP_CHARGE_FEE, now);
         return err;
     case CH_ORDER_TRANSFERRING:
@@ -347,7 +347,7 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
     case CH_ORDER_REFUNDING:
         if (from == CH_ORDER_CANCELED) /* money came after a cancel: it goes back */
             err = ch__post_paid(svc, conn, o);
-        if (err == CH_OK && from == CH_ORDER_CANCELED && o->charge_id[0])
+        if (err == CH_OK && from == CH_ORDER_CANCELED)
             err = ch__job(svc, conn, o, CH_ORDER_STEP_CHARGE_FEE, now);
         if (err)
             return err;
