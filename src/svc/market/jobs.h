@@ -10,7 +10,8 @@
  * lease ends. A step marks its job done in the transaction that stores its effect
  * (ch_market_job_done); a failed step is put back with exponential backoff
  * (CH_MARKET_JOB_BACKOFF_MS doubling up to CH_MARKET_JOB_BACKOFF_MAX_MS) and never given
- * up: money owed is retried until it moves. Run by the worker role's market thread
+ * up: money owed is retried until it moves, unless its Idempotency-Key nears Stripe's
+ * expiry (CH_MARKET_JOB_KEY_MAX_AGE_MS): then it is parked for an operator. Run by the worker role's market thread
  * (svc/worker/worker.c). */
 #ifndef CH_SVC_MARKET_JOBS_H
 #define CH_SVC_MARKET_JOBS_H
