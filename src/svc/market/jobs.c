@@ -27,9 +27,16 @@ ch_err_t ch_market_job_rearm(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_i
 {
     ch_db_param_t p[] = {CH_DB_P_INT(order_id), CH_DB_P_TEXT(step), CH_DB_P_INT(run_at), CH_DB_P_INT(ch_now_ms())};
     return ch_sql_on(svc, conn,
-                     "UPDATE market_jobs SET state = 'pending', run_at = $3, attempts = 0, created_at = $4,"
+                     "UPDATE market_jobs SET state = 'pending', run_at = $3,"
+                     " attempts = CASE WHEN kind = 'order' THEN attempts ELSE 0 END, created_at = $4,"
                      " updated_at = $4 WHERE order_id = $1 AND step = $2",
                      p, CH_NPARAMS(p), NULL, NULL);
+}
+
+ch_err_t ch_market_job_ensure(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int64_t run_at)
+{
+    ch_err_t err = ch_market_job_enqueue(svc, conn, "order", order_id, step, run_at);
+    return err ? err : ch_market_job_rearm(svc, conn, order_id, step, run_at);
 }
 
 ch_err_t ch_market_job_rearm_held(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step,

@@ -57,10 +57,15 @@ typedef ch_err_t (*ch_market_step_fn)(ch_svc_t *svc, const ch_market_job_t *job,
  * caller's transaction); nothing when the pair exists already (done or not). */
 ch_err_t ch_market_job_enqueue(ch_svc_t *svc, ch_db_conn_t *conn, const char *kind, uint64_t order_id,
                                const char *step, int64_t run_at);
-/** Makes a done or held job of (order_id, step) pending again, due at run_at, attempts 0 and
- * created_at now (a new round: its age counts from here) (for the
- * periodic reconciliation and a transfer released after a dispute). */
+/** Makes a done or held job of (order_id, step) pending again, due at run_at, created_at now
+ * (a new round: its age counts from here) (for the periodic reconciliation and the jobs a
+ * dispute held). An order job keeps its attempts: a step claimed before (its answer maybe
+ * lost) looks up what it made before it POSTs again (a key Stripe may have forgotten); a
+ * reconciliation job starts again at attempts 0. */
 ch_err_t ch_market_job_rearm(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int64_t run_at);
+/** Enqueues the order job (order_id, step) due at run_at, or rearms it when it exists
+ * (ch_market_job_rearm: pending again, whatever its state). On conn. */
+ch_err_t ch_market_job_ensure(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int64_t run_at);
 /** Makes a held job of (order_id, step) pending again, due at run_at (its created_at now), keeping its attempts
  * (a job that is pending, done or absent is left as it is). */
 ch_err_t ch_market_job_rearm_held(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step,

@@ -250,6 +250,13 @@ static ch_err_t ch__store_expired(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t 
 
 /* ---- transfer ---------------------------------------------------------------------- */
 
+/* The state a step decides by: a disputed order's is the state the dispute interrupted
+ * (a refunding order stays one that no longer wants its transfer). */
+static ch_order_state_t ch__deciding_state(const ch_order_t *o)
+{
+    return o->state == CH_ORDER_DISPUTED && o->prev_state >= 0 ? (ch_order_state_t)o->prev_state : o->state;
+}
+
 /* Stores a transfer made while a dispute held the order: it completed all the same. */
 static ch_err_t ch__transfer_under_dispute(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o)
 {
@@ -298,8 +305,8 @@ static ch_err_t ch__transfer_late(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t 
         ch_ledger_entry_t tr[] = {{CH_LEDGER_SELLER_PAYABLE, net, NULL}, {CH_LEDGER_STRIPE_BALANCE, -net, transfer}};
         err = ch__post(svc, conn, o, CH_ORDER_LEDGER_LATE_TRANSFER, tr, 2);
     }
-    if (err == CH_OK)
-        err = ch_market_job_enqueue(svc, conn, "order", o->id, CH_ORDER_STEP_REVERSAL, ch_now_ms());
+    if (err == CH_OK) /* a reversal job that ended (or was held) before runs again */
+        err = ch_market_job_ensure(svc, conn, o->id, CH_ORDER_STEP_REVERSAL, ch_now_ms());
     ch_log_warn("market: transfer %s of order %llu landed in state %s: reversing it", transfer,
                 (unsigned long long)o->id, ch_order_state_name(o->state));
     return err;
@@ -343,20 +350,18 @@ static ch_err_t ch__store_transfer(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t
         snprintf(o->transfer_id, sizeof(o->transfer_id), "%s", transfer);
         return ch__transfer_under_dispute(svc, conn, o);
     }
-    if (ch_order_transfer_unwanted(o->state))
-        return ch__transfer_late(svc, conn, o, transfer);
-    /* Elsewhere (a dispute that interrupted another state): keep the id; a refund reverses it. */
-    ch_log_error("market: transfer %s of order %llu made in state %s", transfer, (unsigned long long)o->id,
-                 ch_order_state_name(o->state));
-    ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(transfer)};
-    return ch_sql_on(svc, conn, "UPDATE orders SET transfer_id = $2 WHERE id = $1 AND transfer_id IS NULL", p, 2,
-                     NULL, NULL);
+    /* Any other state (one that no longer wants it, or a dispute that interrupted one):
+     * booked as owed back by the seller and reversed. */
+    if (!ch_order_transfer_unwanted(ch__deciding_state(o)))
+        ch_log_error("market: transfer %s of order %llu made in state %s", transfer, (unsigned long long)o->id,
+                     ch_order_state_name(o->state));
+    return ch__transfer_late(svc, conn, o, transfer);
 }
 
 static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
 {
     int under_dispute = o->state == CH_ORDER_DISPUTED && o->prev_state == CH_ORDER_TRANSFERRING;
-    int unwanted = ch_order_transfer_unwanted(o->state);
+    int unwanted = ch_order_transfer_unwanted(ch__deciding_state(o));
     if ((o->state != CH_ORDER_TRANSFERRING && !under_dispute && !unwanted) || o->transfer_id[0])
         return ch__done(svc, job);
     int64_t net = o->amount - o->fee;
@@ -446,14 +451,14 @@ static ch_err_t ch__store_reversal(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t
             un[n++] = (ch_ledger_entry_t){CH_LEDGER_FEE_REVENUE, o->fee, NULL};
         err = ch__post(svc, conn, o, "unrelease", un, n);
     }
-    if (err == CH_OK && o->state == CH_ORDER_REFUNDING) /* the refund waited for it */
-        err = ch_market_job_enqueue(svc, conn, "order", o->id, CH_ORDER_STEP_REFUND, ch_now_ms());
+    if (err == CH_OK && o->state == CH_ORDER_REFUNDING) /* the refund waited for it (its job maybe ended) */
+        err = ch_market_job_ensure(svc, conn, o->id, CH_ORDER_STEP_REFUND, ch_now_ms());
     return err;
 }
 
 static ch_err_t ch__reversal(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
 {
-    if (!o->transfer_id[0] || o->reversal_id[0] || !ch_order_transfer_unwanted(o->state))
+    if (!o->transfer_id[0] || o->reversal_id[0] || !ch_order_transfer_unwanted(ch__deciding_state(o)))
         return ch__done(svc, job);
     int64_t net = o->amount - o->fee;
     char key[96], id[CH_ID_STR_LEN], path[CH_ORDER_STRIPE_ID_MAX + 32], rev[CH_ORDER_STRIPE_ID_MAX] = "";
@@ -485,14 +490,46 @@ static ch_err_t ch__reversal(ch_svc_t *svc, const ch_market_job_t *job, ch_order
 
 static ch_err_t ch__store_refund(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, const char *refund)
 {
+    if (o->state == CH_ORDER_DISPUTED && o->prev_state == CH_ORDER_REFUNDING && refund[0] && !o->refund_id[0]) {
+        /* Made just before a dispute opened: the money left all the same. Stored and booked
+         * (the move to refunded follows a won dispute; a lost one is a loss: paid twice). */
+        int64_t changes = 0;
+        ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(refund)};
+        ch_err_t err = ch_sql_on(svc, conn, "UPDATE orders SET refund_id = $2 WHERE id = $1 AND refund_id IS NULL", p,
+                                 2, NULL, &changes);
+        if (err || changes != 1)
+            return err;
+        ch_ledger_entry_t e[] = {{CH_LEDGER_ESCROW, o->amount, NULL}, {CH_LEDGER_STRIPE_BALANCE, -o->amount, refund}};
+        return ch__post(svc, conn, o, "refund", e, 2);
+    }
     if (o->state != CH_ORDER_REFUNDING)
         return CH_OK;
     snprintf(o->refund_id, sizeof(o->refund_id), "%s", refund);
     return ch_order_apply(svc, conn, o, CH_ORDER_EV_REFUNDED, NULL);
 }
 
+/* A step claimed before a dispute held it, run while the order is disputed: holds itself
+ * (a compare-and-set on its claim: a rearm since then wins, and it runs again). */
+static ch_err_t ch__hold_self(ch_svc_t *svc, const ch_market_job_t *job, char *why, size_t wl)
+{
+    ch_db_conn_t *conn;
+    int held = 0;
+    ch_err_t err = ch_sql_begin(svc, 1, &conn);
+    if (err)
+        return err;
+    err = ch_sql_end(svc, conn, ch_market_job_hold_claimed(svc, conn, job, &held));
+    if (err == CH_OK && !held) {
+        snprintf(why, wl, "rearmed while held");
+        err = CH_EUNAVAILABLE;
+    }
+    return err;
+}
+
 static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
 {
+    /* Stripe refuses to refund a disputed charge: the refund waits for the outcome. */
+    if (o->state == CH_ORDER_DISPUTED && o->prev_state == CH_ORDER_REFUNDING && !o->refund_id[0])
+        return ch__hold_self(svc, job, why, wl);
     if (o->state != CH_ORDER_REFUNDING || !o->payment_intent_id[0])
         return ch__done(svc, job);
     if (o->transfer_id[0] && !o->reversal_id[0]) { /* the seller's part comes back first */
@@ -500,6 +537,10 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
         return CH_EUNAVAILABLE;
     }
     char key[96], id[CH_ID_STR_LEN], refund[CH_ORDER_STRIPE_ID_MAX] = "";
+    if (o->refund_id[0]) { /* made and booked while a dispute held the order */
+        snprintf(refund, sizeof(refund), "%s", o->refund_id);
+        return ch__store(svc, job, o, ch__store_refund, refund);
+    }
     ch__key(key, sizeof(key), o->id, job->step);
     ch_id_format(o->id, id);
     ch_err_t err = CH_OK;

@@ -317,8 +317,18 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
         err = ch__post_dispute_won(svc, conn, o);
         if (err == CH_OK && o->state == CH_ORDER_TRANSFERRING)
             err = ch_market_job_rearm(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, now);
-        if (err == CH_OK && o->state == CH_ORDER_REFUNDING) /* the refund the dispute held */
-            err = ch_market_job_rearm(svc, conn, o->id, CH_ORDER_STEP_REFUND, now);
+        /* Refunding: the step it waits for (the transfer's reversal first, it queues the
+         * refund), whatever became of its job meanwhile (held, or done while disputed). */
+        if (err == CH_OK && o->state == CH_ORDER_REFUNDING)
+            err = ch_market_job_ensure(svc, conn, o->id,
+                                       o->transfer_id[0] && !o->reversal_id[0] ? CH_ORDER_STEP_REVERSAL
+                                                                              : CH_ORDER_STEP_REFUND,
+                                       now);
+        /* Every job the dispute held runs again and decides by the state it finds (a held
+         * transfer may have made one, its answer lost: found and reversed when unwanted). */
+        static const char *const held[] = {CH_ORDER_STEP_TRANSFER, CH_ORDER_STEP_REFUND, CH_ORDER_STEP_REVERSAL};
+        for (size_t i = 0; err == CH_OK && i < sizeof(held) / sizeof(held[0]); i++)
+            err = ch_market_job_rearm_held(svc, conn, o->id, held[i], now);
         /* The auto-confirm job that fell due during the dispute found the order disputed and
          * ended: it is due again (at once when its time has passed). */
         if (err == CH_OK && o->state == CH_ORDER_SHIPPED)
@@ -364,11 +374,15 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
         err = ch__post_dispute_opened(svc, conn, o);
         if (err == CH_OK)
             err = ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_REFUND, NULL);
+        if (err == CH_OK) /* a reversal for a refund: decided by the outcome too */
+            err = ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_REVERSAL, NULL);
         return err ? err : ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, NULL);
     case CH_ORDER_DISPUTE_LOST:
         err = ch__post_dispute_lost(svc, conn, o);
-        if (err == CH_OK && o->transfer_id[0]) /* recover what the seller was paid */
-            err = ch__job(svc, conn, o, CH_ORDER_STEP_REVERSAL, now);
+        /* Recover what the seller was paid: a reversal job the dispute held (or one that
+         * ended meanwhile without reversing) runs again. */
+        if (err == CH_OK && o->transfer_id[0] && !o->reversal_id[0])
+            err = ch_market_job_ensure(svc, conn, o->id, CH_ORDER_STEP_REVERSAL, now);
         /* A transfer job the dispute held may have made one (its answer lost): it runs again,
          * looks it up, and a transfer it finds is booked and reversed (order_steps.c). */
         if (err == CH_OK && !o->transfer_id[0])
