@@ -323,3 +323,27 @@ def test_won_dispute_on_a_refunding_order_reverses_the_held_transfer(shop, backe
                      accounts={"liability:escrow": -2500})
     assert job_state(srv, backends, o["id"], "transfer") == "done"
     assert job_state(srv, backends, o["id"], "refund") == "pending"
+
+
+def test_transfer_waits_for_a_charge_not_yet_fetched(shop, backends):
+    """A payment webhook without latest_charge, and the charge_fee job's read of the
+    PaymentIntent failing: the transfer reads the charge itself before it POSTs (before: it
+    POSTed an empty source_transaction, refused by Stripe, retried until parked)."""
+    srv, double, seller, buyer, admin = shop
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, srv, hold=True)
+    double.succeed(o["payment_intent_id"])
+    pi = double.object(o["payment_intent_id"])
+    pi["latest_charge"] = None
+    double.fault("/v1/payment_intents/", method="GET", status=500, count=3)
+    r = deliver(srv.client(), event("payment_intent.succeeded", pi), (double.webhook_secret,))
+    assert r.status == 200, r.describe()
+    wait_state(buyer, o["id"], "paid")
+    hooks(double, srv)
+    double.flush()
+    assert seller.post(f"/v1/orders/{o['id']}/ship").status == 200
+    assert buyer.post(f"/v1/orders/{o['id']}/confirm").status == 200
+    assert_order_end(srv, backends, double, buyer, o, "completed", listing="sold", transfers=1)
+    posts = double.requests("/v1/transfers", method="POST")
+    assert posts and all(p["params"].get("source_transaction") for p in posts), posts

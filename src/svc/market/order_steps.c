@@ -390,6 +390,10 @@ static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order
         }
         return err;
     }
+    /* Its source_transaction: a payment whose webhook did not name its charge, not fetched
+     * by charge_fee yet, gets it here (an empty one is refused by Stripe). */
+    if (net > 0 && !transfer[0] && !o->charge_id[0] && (err = ch__fetch_charge(svc, o, why, wl)) != CH_OK)
+        return err;
     if (net > 0 && !transfer[0]) {
         ch__key(key, sizeof(key), o->id, job->step);
         json_t *params = json_pack("{s:I,s:s,s:s,s:s,s:s,s:{s:s}}", "amount", (json_int_t)net, "currency", o->currency,
