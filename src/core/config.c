@@ -105,6 +105,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_STRIPE_TIMEOUT", "10000", "marketplace: ms one Stripe request may take (100-120000)"},
     {"CHORUS_STRIPE_MAX_RETRIES", "4", "marketplace: retries of a Stripe request on 429, 5xx or a network error (0-10)"},
     {"CHORUS_MARKET_FEE_BPS", "1000", "marketplace: platform fee in basis points of the price (0-5000)"},
+    {"CHORUS_MARKET_PAYMENT_TTL", "3600", "marketplace: seconds an order may wait for its payment before it is canceled (1-604800)"},
     {"CHORUS_MARKET_AUTO_CONFIRM", "604800", "marketplace: seconds after shipping an order confirms itself without a dispute (1-7776000)"},
     {"CHORUS_MARKET_ONBOARDING_URL", "https://localhost/seller/onboarding", "marketplace: the app page Stripe's onboarding returns to (?step=return) or sends an expired link to (?step=refresh), unless POST /v1/me/seller names its own"},
     {"CHORUS_MARKET_RECONCILE_INTERVAL", "3600", "marketplace: seconds between reconciliations of the ledger with Stripe (10-604800)"},
@@ -450,7 +451,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         return -1;
 
     int64_t stripe_timeout = 10000, stripe_retries = 4, fee_bps = 1000, auto_confirm = 604800;
-    int64_t reconcile_s = 3600, recon_overlap = 3600, recon_page = 100, recon_pages = 1000;
+    int64_t reconcile_s = 3600, recon_overlap = 3600, recon_page = 100, recon_pages = 1000, payment_ttl = 3600;
     snprintf(cfg->stripe_api, sizeof(cfg->stripe_api), "%s", "https://api.stripe.com");
     if (ch__env_str("CHORUS_STRIPE_API", cfg->stripe_api, sizeof(cfg->stripe_api), err, errlen) ||
         ch__env_str("CHORUS_STRIPE_SECRET_KEY", cfg->stripe_secret_key, sizeof(cfg->stripe_secret_key), err,
@@ -461,6 +462,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_STRIPE_MAX_RETRIES", 0, 10, &stripe_retries, err, errlen) ||
         ch__env_int("CHORUS_MARKET_FEE_BPS", 0, 5000, &fee_bps, err, errlen) ||
         ch__env_int("CHORUS_MARKET_AUTO_CONFIRM", 1, 90LL * 86400, &auto_confirm, err, errlen) ||
+        ch__env_int("CHORUS_MARKET_PAYMENT_TTL", 1, 7LL * 86400, &payment_ttl, err, errlen) ||
         ch__env_int("CHORUS_MARKET_RECONCILE_INTERVAL", 10, 7LL * 86400, &reconcile_s, err, errlen) ||
         ch__env_int("CHORUS_MARKET_RECONCILE_OVERLAP", 0, 7LL * 86400, &recon_overlap, err, errlen) ||
         ch__env_int("CHORUS_MARKET_RECONCILE_PAGE", 1, 100, &recon_page, err, errlen) ||
@@ -490,6 +492,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->stripe_max_retries = stripe_retries;
     cfg->market_fee_bps = fee_bps;
     cfg->market_auto_confirm_s = auto_confirm;
+    cfg->market_payment_ttl_s = payment_ttl;
     cfg->market_reconcile_interval_s = reconcile_s;
     cfg->market_reconcile_overlap_s = recon_overlap;
     cfg->market_reconcile_page = recon_page;

@@ -157,6 +157,7 @@ typedef struct {
     int64_t stripe_max_retries;      /* retries on 429/5xx/network errors */
     int64_t market_fee_bps;          /* platform fee, basis points of the price */
     int64_t market_auto_confirm_s;   /* a shipped order confirms itself after this without dispute */
+    int64_t market_payment_ttl_s;    /* an order unpaid this long is canceled */
     char market_onboarding_url[512]; /* sellers' onboarding pages: Account Links return/refresh here */
     int64_t market_reconcile_interval_s; /* between periodic reconciliations of the ledger with Stripe */
     int64_t market_reconcile_overlap_s;  /* a run reaches back this far before the last complete run's start */

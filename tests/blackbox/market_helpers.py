@@ -107,3 +107,47 @@ def assert_stripe_once(double, order_id, transfers=(0, 1), refunds=None):
     if refunds is not None:
         assert len(g["refunds"]) == refunds, g
     return g
+
+
+def order_accounts(srv, backends, order_id):
+    """{account: sum} of the order's ledger entries."""
+    out = {}
+    for _, account, amount in ledger_rows(srv, backends, order_id):
+        out[account] = out.get(account, 0) + amount
+    return out
+
+
+def assert_order_end(srv, backends, double, buyer, order, state, listing=None, transfers=0, reversals=0,
+                     refunds=0, accounts=None):
+    """The order's end state, checked per order (not the whole ledger's balance, which
+    every balanced transaction keeps at zero whatever it books): the order's state, its
+    listing's, the double's count of charges/transfers/reversals/refunds in its transfer
+    group, and its ledger: escrow, seller payable and disputed funds back to zero, the
+    Stripe balance moved as Stripe's objects did (the charge less the transfer, refund and
+    withdrawn amounts, plus the reversal), and any account given in `accounts` equal.
+    The double's summary."""
+    oid = order["id"]
+    wait_state(buyer, oid, state)
+    if listing is not None:
+        assert listing_state(buyer, order["listing_id"]) == listing, (oid, listing)
+    g = double.summary(str(oid))
+    assert len(g["payment_intents"]) == 1 and len(g["charges"]) == 1, g
+    assert len(g["transfers"]) == transfers, g
+    assert len(g["reversals"]) == reversals, g
+    assert len(g["refunds"]) == refunds, g
+    moved = (sum(c["amount"] for c in g["charges"]) - sum(t["amount"] for t in g["transfers"])
+             + sum(r["amount"] for r in g["reversals"]) - sum(r["amount"] for r in g["refunds"]))
+    want = {"liability:escrow": 0, "liability:seller_payable": 0, "asset:disputed_funds": 0}
+    want.update(accounts or {})
+
+    # Disputes: Stripe withdrew each amount and put back a won one's (fees aside).
+    moved -= sum(d["amount"] for d in g["disputes"] if d.get("status") != "won")
+    last = {}
+
+    def booked():
+        mine = last["m"] = order_accounts(srv, backends, oid)
+        got = {k: mine.get(k, 0) for k in want}
+        cash = mine.get("platform:stripe_balance", 0) + mine.get("expense:stripe_fees", 0)
+        return got == want and sum(mine.values()) == 0 and cash == moved
+    wait_until(booked, lambda: f"order {oid} booked as Stripe moved it ({moved}, {want}): {last.get('m')}", 30)
+    return g

@@ -163,11 +163,22 @@ static void test_state_machine(void **state)
     expect(S(PAID), E(CONFIRM), CH_ORDER_REFUSE, 0);
     /* admin refund, also after the transfer */
     expect(S(COMPLETED), E(REFUND), CH_ORDER_MOVE, S(REFUNDING));
-    expect(S(TRANSFERRING), E(REFUND), CH_ORDER_REFUSE, 0);
+    expect(S(TRANSFERRING), E(REFUND), CH_ORDER_MOVE, S(REFUNDING)); /* a late transfer is reversed */
     expect(S(REFUNDING), E(REFUNDED), CH_ORDER_MOVE, S(REFUNDED));
     /* disputes */
     expect(S(TRANSFERRING), E(DISPUTE_OPENED), CH_ORDER_MOVE, S(DISPUTED));
     expect(S(PENDING_PAYMENT), E(DISPUTE_OPENED), CH_ORDER_SAME, 0);
+    /* a dispute after a refund is recorded too (Stripe withdraws the money all the same) */
+    expect(S(REFUNDING), E(DISPUTE_OPENED), CH_ORDER_MOVE, S(DISPUTED));
+    expect(S(REFUNDED), E(DISPUTE_OPENED), CH_ORDER_MOVE, S(DISPUTED));
+    {
+        ch_order_state_t next = (ch_order_state_t)-1;
+        assert_int_equal(ch_order_next(S(DISPUTED), E(DISPUTE_WON), S(REFUNDED), &next), CH_ORDER_MOVE);
+        assert_int_equal(next, S(REFUNDED));
+    }
+    assert_int_equal(ch_order_transfer_unwanted(S(REFUNDING)), 1);
+    assert_int_equal(ch_order_transfer_unwanted(S(DISPUTE_LOST)), 1);
+    assert_int_equal(ch_order_transfer_unwanted(S(TRANSFERRING)), 0);
     expect(S(DISPUTED), E(DISPUTE_WON), CH_ORDER_MOVE, S(SHIPPED)); /* back to prev */
     expect(S(DISPUTED), E(DISPUTE_LOST), CH_ORDER_MOVE, S(DISPUTE_LOST));
     expect(S(DISPUTE_LOST), E(DISPUTE_WON), CH_ORDER_SAME, 0);

@@ -28,8 +28,25 @@ ch_err_t ch_market_job_rearm(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_i
 {
     ch_db_param_t p[] = {CH_DB_P_INT(order_id), CH_DB_P_TEXT(step), CH_DB_P_INT(run_at), CH_DB_P_INT(ch_now_ms())};
     return ch_sql_on(svc, conn,
-                     "UPDATE market_jobs SET state = 'pending', run_at = $3, attempts = 0, updated_at = $4"
-                     " WHERE order_id = $1 AND step = $2",
+                     "UPDATE market_jobs SET state = 'pending', run_at = $3,"
+                     " attempts = CASE WHEN kind = 'order' THEN attempts ELSE 0 END, created_at = $4,"
+                     " updated_at = $4 WHERE order_id = $1 AND step = $2",
+                     p, CH_NPARAMS(p), NULL, NULL);
+}
+
+ch_err_t ch_market_job_ensure(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int64_t run_at)
+{
+    ch_err_t err = ch_market_job_enqueue(svc, conn, "order", order_id, step, run_at);
+    return err ? err : ch_market_job_rearm(svc, conn, order_id, step, run_at);
+}
+
+ch_err_t ch_market_job_rearm_held(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step,
+                                  int64_t run_at)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(order_id), CH_DB_P_TEXT(step), CH_DB_P_INT(run_at), CH_DB_P_INT(ch_now_ms())};
+    return ch_sql_on(svc, conn,
+                     "UPDATE market_jobs SET state = 'pending', run_at = $3, created_at = $4, updated_at = $4"
+                     " WHERE order_id = $1 AND step = $2 AND state = 'held'",
                      p, CH_NPARAMS(p), NULL, NULL);
 }
 
@@ -66,7 +83,7 @@ ch_err_t ch_market_job_done(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t job_id)
                      p, CH_NPARAMS(p), NULL, NULL);
 }
 
-/* Takes the job in row r of rows (id, order_id, kind, step, run_at, attempts) if its run_at
+/* Takes the job in row r of rows (id, order_id, kind, step, run_at, attempts, created_at) if its run_at
  * is still the one read: compare-and-set, so of two claimers one wins. */
 static ch_err_t ch__take(ch_svc_t *svc, ch_db_rows_t *rows, size_t r, int64_t lease_until, ch_market_job_t *job,
                          int *got)
@@ -87,6 +104,7 @@ static ch_err_t ch__take(ch_svc_t *svc, ch_db_rows_t *rows, size_t r, int64_t le
     snprintf(job->step, sizeof(job->step), "%s", ch_db_rows_text(rows, r, 3));
     job->lease_until = lease_until;
     job->attempts = (int)ch_db_rows_int(rows, r, 5) + 1;
+    job->created_at = ch_db_rows_int(rows, r, 6);
     *got = 1;
     return CH_OK;
 }
@@ -97,7 +115,7 @@ ch_err_t ch_market_job_claim(ch_svc_t *svc, int64_t now, int64_t lease_ms, ch_ma
     *got = 0;
     ch_db_param_t p[] = {CH_DB_P_INT(now)};
     ch_err_t err = ch_sql_run(svc,
-                              "SELECT id, order_id, kind, step, run_at, attempts FROM market_jobs"
+                              "SELECT id, order_id, kind, step, run_at, attempts, created_at FROM market_jobs"
                               " WHERE state = 'pending' AND run_at <= $1 ORDER BY run_at LIMIT 8",
                               p, 1, &rows, NULL);
     for (size_t r = 0; err == CH_OK && !*got && r < ch_db_rows_count(rows); r++)
@@ -115,7 +133,7 @@ ch_err_t ch_market_job_claim_one(ch_svc_t *svc, uint64_t order_id, const char *s
     /* A job another process leased (run_at in the future after a claim) is its: attempts
      * counts claims, and a job never claimed has attempts 0. */
     ch_err_t err = ch_sql_run(svc,
-                              "SELECT id, order_id, kind, step, run_at, attempts FROM market_jobs"
+                              "SELECT id, order_id, kind, step, run_at, attempts, created_at FROM market_jobs"
                               " WHERE order_id = $1 AND step = $2 AND state = 'pending'"
                               " AND (attempts = 0 OR run_at <= $3)",
                               p, CH_NPARAMS(p), &rows, NULL);
@@ -157,7 +175,7 @@ ch_err_t ch_market_job_retry(ch_svc_t *svc, const ch_market_job_t *job, const ch
 
 /* Runs of jobs since start, by outcome (chorus_market_jobs_total): a failing step shows as a
  * growing "retried" count while its money waits. */
-static atomic_ullong ch__done_n, ch__retried_n;
+static atomic_ullong ch__done_n, ch__retried_n, ch__parked_n;
 static atomic_int ch__renderer_added;
 
 static void ch__render(ch_buf_t *out, void *arg)
@@ -166,8 +184,21 @@ static void ch__render(ch_buf_t *out, void *arg)
     ch_buf_printf(out,
                   "# HELP chorus_market_jobs_total Runs of the marketplace's durable jobs, by outcome.\n"
                   "# TYPE chorus_market_jobs_total counter\n"
-                  "chorus_market_jobs_total{outcome=\"done\"} %llu\nchorus_market_jobs_total{outcome=\"retried\"} %llu\n",
-                  (unsigned long long)atomic_load(&ch__done_n), (unsigned long long)atomic_load(&ch__retried_n));
+                  "chorus_market_jobs_total{outcome=\"done\"} %llu\nchorus_market_jobs_total{outcome=\"retried\"} %llu\n"
+                  "chorus_market_jobs_total{outcome=\"parked\"} %llu\n",
+                  (unsigned long long)atomic_load(&ch__done_n), (unsigned long long)atomic_load(&ch__retried_n),
+                  (unsigned long long)atomic_load(&ch__parked_n));
+}
+
+/* Parks a claimed job (state 'parked': nothing runs it) while the claim is still ours. */
+static ch_err_t ch__park(ch_svc_t *svc, const ch_market_job_t *job, const char *why)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(job->id), CH_DB_P_INT(job->lease_until), CH_DB_P_TEXT(why),
+                         CH_DB_P_INT(ch_now_ms())};
+    return ch_sql_run(svc,
+                      "UPDATE market_jobs SET state = 'parked', last_error = $3, updated_at = $4"
+                      " WHERE id = $1 AND run_at = $2 AND state = 'pending'",
+                      p, CH_NPARAMS(p), NULL, NULL);
 }
 
 ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
@@ -175,6 +206,15 @@ ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
     char why[CH_MARKET_JOB_ERROR_MAX] = "";
     if (!atomic_exchange(&ch__renderer_added, 1))
         ch_metrics_add_renderer(ch__render, NULL);
+    if (strcmp(job->kind, "order") == 0 && ch_order_step_uses_key(job->step) &&
+        ch_now_ms() - job->created_at > CH_MARKET_JOB_KEY_MAX_AGE_MS) {
+        snprintf(why, sizeof(why), "parked: first attempt over %lld h ago, Stripe may have forgotten its key",
+                 (long long)(CH_MARKET_JOB_KEY_MAX_AGE_MS / 3600000));
+        atomic_fetch_add(&ch__parked_n, 1);
+        ch_log_error("market: job %s of order %llu %s; an operator decides (market_jobs.state = 'parked')",
+                     job->step, (unsigned long long)job->order_id, why);
+        return ch__park(svc, job, why);
+    }
     ch_err_t err = strcmp(job->kind, "reconcile") == 0        ? ch_reconcile_step(svc, job, why, sizeof(why))
                    : strcmp(job->kind, CH_SELLER_REFRESH_KIND) == 0 ? ch_seller_refresh_step(svc, job, why, sizeof(why))
                                                                    : ch_order_step(svc, job, why, sizeof(why));

@@ -10,7 +10,8 @@
  * lease ends. A step marks its job done in the transaction that stores its effect
  * (ch_market_job_done); a failed step is put back with exponential backoff
  * (CH_MARKET_JOB_BACKOFF_MS doubling up to CH_MARKET_JOB_BACKOFF_MAX_MS) and never given
- * up: money owed is retried until it moves. Run by the worker role's market thread
+ * up: money owed is retried until it moves, unless its Idempotency-Key nears Stripe's
+ * expiry (CH_MARKET_JOB_KEY_MAX_AGE_MS): then it is parked for an operator. Run by the worker role's market thread
  * (svc/worker/worker.c). */
 #ifndef CH_SVC_MARKET_JOBS_H
 #define CH_SVC_MARKET_JOBS_H
@@ -29,6 +30,11 @@
 #define CH_MARKET_JOBS_PER_ROUND 32
 #define CH_MARKET_JOB_STEP_MAX 32
 #define CH_MARKET_JOB_ERROR_MAX 200
+/** A step that POSTs with its Idempotency-Key and whose first attempt (the job's created_at,
+ * reset by a rearm) is older than this is parked for an operator (state 'parked', metric
+ * chorus_market_jobs_total{outcome="parked"}, an error logged): Stripe forgets a key after
+ * 24 h, and a retry with a forgotten key could move the money twice. */
+#define CH_MARKET_JOB_KEY_MAX_AGE_MS (23LL * 3600 * 1000)
 
 /** A claimed job (copied out of its row). */
 typedef struct {
@@ -37,6 +43,7 @@ typedef struct {
     char kind[16];
     char step[CH_MARKET_JOB_STEP_MAX];
     int64_t lease_until; /* the run_at the claim set */
+    int64_t created_at;  /* when the job was enqueued (or last rearmed) */
     int attempts;        /* including this run */
 } ch_market_job_t;
 
@@ -50,9 +57,19 @@ typedef ch_err_t (*ch_market_step_fn)(ch_svc_t *svc, const ch_market_job_t *job,
  * caller's transaction); nothing when the pair exists already (done or not). */
 ch_err_t ch_market_job_enqueue(ch_svc_t *svc, ch_db_conn_t *conn, const char *kind, uint64_t order_id,
                                const char *step, int64_t run_at);
-/** Makes a done or held job of (order_id, step) pending again, due at run_at (for the
- * periodic reconciliation and a transfer released after a dispute). */
+/** Makes a done or held job of (order_id, step) pending again, due at run_at, created_at now
+ * (a new round: its age counts from here) (for the periodic reconciliation and the jobs a
+ * dispute held). An order job keeps its attempts: a step claimed before (its answer maybe
+ * lost) looks up what it made before it POSTs again (a key Stripe may have forgotten); a
+ * reconciliation job starts again at attempts 0. */
 ch_err_t ch_market_job_rearm(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int64_t run_at);
+/** Enqueues the order job (order_id, step) due at run_at, or rearms it when it exists
+ * (ch_market_job_rearm: pending again, whatever its state). On conn. */
+ch_err_t ch_market_job_ensure(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int64_t run_at);
+/** Makes a held job of (order_id, step) pending again, due at run_at (its created_at now), keeping its attempts
+ * (a job that is pending, done or absent is left as it is). */
+ch_err_t ch_market_job_rearm_held(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step,
+                                  int64_t run_at);
 /** Holds a pending job of (order_id, step): it does not run until rearmed. *held (may be
  * NULL) tells whether one was pending. */
 ch_err_t ch_market_job_hold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id, const char *step, int *held);
@@ -75,7 +92,8 @@ ch_err_t ch_market_job_retry(ch_svc_t *svc, const ch_market_job_t *job, const ch
 int64_t ch_market_job_backoff_ms(int attempts);
 /** The lease of a claim under svc's Stripe settings (one call with all its retries). */
 int64_t ch_market_job_lease_ms(const ch_svc_t *svc);
-/** Runs one claimed job with its step function and records the outcome. */
+/** Runs one claimed job with its step function and records the outcome; a job past
+ * CH_MARKET_JOB_KEY_MAX_AGE_MS whose step uses an Idempotency-Key is parked instead. */
 ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job);
 /** One round of the worker's market thread: runs due jobs until none is due,
  * CH_MARKET_JOBS_PER_ROUND ran, or *stopping. *ran (may be NULL) gets how many. */

@@ -107,6 +107,9 @@ static ch_err_t ch__insert(ch_svc_t *svc, uint64_t buyer, uint64_t listing_id, c
         if (err == CH_OK)
             err = ch_market_job_enqueue(svc, conn, "order", *id, CH_ORDER_STEP_PAYMENT_INTENT,
                                         now + ch_market_job_lease_ms(svc));
+        if (err == CH_OK) /* unpaid after CHORUS_MARKET_PAYMENT_TTL: canceled */
+            err = ch_market_job_enqueue(svc, conn, "order", *id, CH_ORDER_STEP_EXPIRE,
+                                        now + svc->cfg->market_payment_ttl_s * 1000);
     }
     return ch_sql_end(svc, conn, err);
 }

@@ -27,6 +27,19 @@ int ch_order_holds_listing(ch_order_state_t s)
            s == CH_ORDER_DISPUTED;
 }
 
+/* The states a dispute may interrupt (the order has a charge), and a won dispute returns to. */
+static int ch__disputable(ch_order_state_t s)
+{
+    return s == CH_ORDER_PAID || s == CH_ORDER_SHIPPED || s == CH_ORDER_TRANSFERRING || s == CH_ORDER_COMPLETED ||
+           s == CH_ORDER_REFUNDING || s == CH_ORDER_REFUNDED;
+}
+
+int ch_order_transfer_unwanted(ch_order_state_t s)
+{
+    return s == CH_ORDER_REFUNDING || s == CH_ORDER_REFUNDED || s == CH_ORDER_CANCELED || s == CH_ORDER_PAYMENT_FAILED ||
+           s == CH_ORDER_DISPUTE_LOST;
+}
+
 #define MOVE(to) (*next = (to), CH_ORDER_MOVE)
 
 ch_order_verdict_t ch_order_next(ch_order_state_t s, ch_order_event_t ev, ch_order_state_t prev,
@@ -59,22 +72,21 @@ ch_order_verdict_t ch_order_next(ch_order_state_t s, ch_order_event_t ev, ch_ord
         return s == CH_ORDER_CANCELED || s == CH_ORDER_REFUNDING || s == CH_ORDER_REFUNDED ? CH_ORDER_SAME
                                                                                             : CH_ORDER_REFUSE;
     case CH_ORDER_EV_REFUND:
-        if (s == CH_ORDER_PAID || s == CH_ORDER_SHIPPED || s == CH_ORDER_COMPLETED)
+        /* transferring: a transfer that lands after it is reversed (the late-transfer rule) */
+        if (s == CH_ORDER_PAID || s == CH_ORDER_SHIPPED || s == CH_ORDER_TRANSFERRING || s == CH_ORDER_COMPLETED)
             return MOVE(CH_ORDER_REFUNDING);
         return s == CH_ORDER_REFUNDING || s == CH_ORDER_REFUNDED ? CH_ORDER_SAME : CH_ORDER_REFUSE;
     case CH_ORDER_EV_REFUNDED:
         return s == CH_ORDER_REFUNDING ? MOVE(CH_ORDER_REFUNDED) : CH_ORDER_SAME;
     case CH_ORDER_EV_DISPUTE_OPENED:
-        if (s == CH_ORDER_PAID || s == CH_ORDER_SHIPPED || s == CH_ORDER_TRANSFERRING || s == CH_ORDER_COMPLETED)
+        /* Any state with a charge: Stripe withdraws the money whatever the order's state. */
+        if (ch__disputable(s))
             return MOVE(CH_ORDER_DISPUTED);
         return CH_ORDER_SAME;
     case CH_ORDER_EV_DISPUTE_WON:
         if (s != CH_ORDER_DISPUTED)
             return CH_ORDER_SAME;
-        return MOVE(prev == CH_ORDER_PAID || prev == CH_ORDER_SHIPPED || prev == CH_ORDER_TRANSFERRING ||
-                            prev == CH_ORDER_COMPLETED
-                        ? prev
-                        : CH_ORDER_PAID);
+        return MOVE(ch__disputable(prev) ? prev : CH_ORDER_PAID);
     case CH_ORDER_EV_DISPUTE_LOST:
         return s == CH_ORDER_DISPUTED ? MOVE(CH_ORDER_DISPUTE_LOST) : CH_ORDER_SAME;
     }

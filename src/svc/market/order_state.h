@@ -6,10 +6,12 @@
  *   pending_payment --paid--> paid --ship--> shipped --confirm--> transferring --transferred--> completed
  *   pending_payment/payment_failed --cancel--> canceled (no money moved)
  *   paid --cancel--> refunding --refunded--> refunded
- *   paid/shipped/completed --refund (admin)--> refunding (completed: the transfer reversed first)
+ *   paid/shipped/transferring/completed --refund (admin)--> refunding (completed: the transfer reversed first)
  *   canceled --paid--> refunding (money that came after a cancel goes back, never resurrects)
- *   paid/shipped/transferring/completed --dispute_opened--> disputed --won--> the state before
- *   disputed --lost--> dispute_lost */
+ *   paid/shipped/transferring/completed/refunding/refunded --dispute_opened--> disputed --won--> the state before
+ *   disputed --lost--> dispute_lost
+ * A transfer that lands in a state that no longer wants it (ch_order_transfer_unwanted) is
+ * booked and reversed at once (svc/market/order_steps.c). */
 #ifndef CH_SVC_MARKET_ORDER_STATE_H
 #define CH_SVC_MARKET_ORDER_STATE_H
 
@@ -61,6 +63,9 @@ int ch_order_state_parse(const char *name);
  * state before a dispute (for CH_ORDER_EV_DISPUTE_WON; ignored otherwise). */
 ch_order_verdict_t ch_order_next(ch_order_state_t s, ch_order_event_t ev, ch_order_state_t prev,
                                  ch_order_state_t *next);
+/** Whether an order in state s no longer wants its seller paid: a transfer that lands
+ * (made, or found by a lookup) in such a state is booked and reversed at once. */
+int ch_order_transfer_unwanted(ch_order_state_t s);
 /** Whether an order in state s holds its listing (the listing is reserved or sold for it). */
 int ch_order_holds_listing(ch_order_state_t s);
 

@@ -126,6 +126,36 @@ static ch_err_t ch__post(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o,
     return ch_ledger_post(svc, conn, ref, what, o->id, o->currency, e, n, NULL);
 }
 
+/* The ref of a dispute's movement: keyed by the dispute's id ("order:<id>:<what>:<dispute>"),
+ * so a second dispute on one order is booked too. */
+static void ch__dispute_ref(char *ref, size_t len, const ch_order_t *o, const char *what)
+{
+    snprintf(ref, len, "order:%llu:%s:%s", (unsigned long long)o->id, what, o->dispute_id);
+}
+
+static ch_err_t ch__post_dispute(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o, const char *what,
+                                 const ch_ledger_entry_t *e, size_t n)
+{
+    char ref[CH_ORDER_STRIPE_ID_MAX + 64];
+    ch__dispute_ref(ref, sizeof(ref), o, what);
+    return ch_ledger_post(svc, conn, ref, what, o->id, o->currency, e, n, NULL);
+}
+
+/* The sum of the order's entries on account (e.g. what its escrow still holds, negative). */
+static ch_err_t ch__order_account(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o, const char *account,
+                                  int64_t *sum)
+{
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(account)};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e JOIN ledger_transactions t"
+                             " ON t.id = e.txn_id WHERE t.order_id = $1 AND e.account = $2",
+                             p, 2, &rows, NULL);
+    *sum = err == CH_OK && ch_db_rows_count(rows) ? ch_db_rows_int(rows, 0, 0) : 0;
+    ch_db_rows_free(rows);
+    return err;
+}
+
 /* The money of the charge arrived on the platform's balance, held for the order. */
 static ch_err_t ch__post_paid(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o)
 {
@@ -195,7 +225,7 @@ static ch_err_t ch__post_dispute_opened(ch_svc_t *svc, ch_db_conn_t *conn, const
         e[n++] = (ch_ledger_entry_t){CH_LEDGER_DISPUTED_FUNDS, -amount, NULL};
     if (fee)
         e[n++] = (ch_ledger_entry_t){CH_LEDGER_STRIPE_FEES, fee, NULL};
-    return ch__post(svc, conn, o, "dispute_withdrawn", e, n);
+    return ch__post_dispute(svc, conn, o, "dispute_withdrawn", e, n);
 }
 
 /* A won dispute: Stripe put the amount back (the fee stays spent). */
@@ -207,29 +237,34 @@ static ch_err_t ch__post_dispute_won(ch_svc_t *svc, ch_db_conn_t *conn, const ch
         return CH_OK;
     ch_ledger_entry_t e[] = {{CH_LEDGER_STRIPE_BALANCE, amount - fee, o->dispute_id[0] ? o->dispute_id : NULL},
                              {CH_LEDGER_DISPUTED_FUNDS, -(amount - fee), NULL}};
-    return ch__post(svc, conn, o, "dispute_reinstated", e, 2);
+    return ch__post_dispute(svc, conn, o, "dispute_reinstated", e, 2);
 }
 
-/* A lost dispute: the withdrawn amount went to the buyer: out of escrow when the seller was
- * not paid yet, else a loss (the transfer's reversal recovers part of it). */
+/* A lost dispute: the withdrawn amount went to the buyer: out of escrow while the escrow
+ * still holds the order's money (not released to the seller, not refunded), else a loss
+ * (the transfer's reversal recovers part of it). */
 static ch_err_t ch__post_dispute_lost(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o)
 {
     ch_db_rows_t *rows = NULL;
-    char ref[96];
-    snprintf(ref, sizeof(ref), "order:%llu:dispute_withdrawn", (unsigned long long)o->id);
-    ch_db_param_t p[] = {CH_DB_P_TEXT(ref), CH_DB_P_TEXT(CH_LEDGER_DISPUTED_FUNDS)};
+    char ref[CH_ORDER_STRIPE_ID_MAX + 64], legacy[96];
+    ch__dispute_ref(ref, sizeof(ref), o, "dispute_withdrawn");
+    /* (before refs were keyed by the dispute: the order's one dispute) */
+    snprintf(legacy, sizeof(legacy), "order:%llu:dispute_withdrawn", (unsigned long long)o->id);
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ref), CH_DB_P_TEXT(legacy), CH_DB_P_TEXT(CH_LEDGER_DISPUTED_FUNDS)};
     /* What the opening booked as held (nothing when Stripe told no amount). */
     ch_err_t err = ch_sql_on(svc, conn,
                              "SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e JOIN ledger_transactions t"
-                             " ON t.id = e.txn_id WHERE t.ref = $1 AND e.account = $2",
-                             p, 2, &rows, NULL);
-    int64_t held = err == CH_OK && ch_db_rows_count(rows) ? ch_db_rows_int(rows, 0, 0) : 0;
+                             " ON t.id = e.txn_id WHERE t.ref IN ($1, $2) AND e.account = $3",
+                             p, 3, &rows, NULL);
+    int64_t held = err == CH_OK && ch_db_rows_count(rows) ? ch_db_rows_int(rows, 0, 0) : 0, escrow = 0;
     ch_db_rows_free(rows);
     if (err || !held)
         return err;
-    ch_ledger_entry_t e[] = {{o->transfer_id[0] ? CH_LEDGER_DISPUTE_LOSSES : CH_LEDGER_ESCROW, held, NULL},
+    if ((err = ch__order_account(svc, conn, o, CH_LEDGER_ESCROW, &escrow)) != CH_OK)
+        return err;
+    ch_ledger_entry_t e[] = {{-escrow >= held ? CH_LEDGER_ESCROW : CH_LEDGER_DISPUTE_LOSSES, held, NULL},
                              {CH_LEDGER_DISPUTED_FUNDS, -held, NULL}};
-    return ch__post(svc, conn, o, "dispute_lost", e, 2);
+    return ch__post_dispute(svc, conn, o, "dispute_lost", e, 2);
 }
 
 /* Compare-and-set of the state (and the columns a move stores) from o->state to next. */
@@ -282,6 +317,18 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
         err = ch__post_dispute_won(svc, conn, o);
         if (err == CH_OK && o->state == CH_ORDER_TRANSFERRING)
             err = ch_market_job_rearm(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, now);
+        /* Refunding: the step it waits for (the transfer's reversal first, it queues the
+         * refund), whatever became of its job meanwhile (held, or done while disputed). */
+        if (err == CH_OK && o->state == CH_ORDER_REFUNDING)
+            err = ch_market_job_ensure(svc, conn, o->id,
+                                       o->transfer_id[0] && !o->reversal_id[0] ? CH_ORDER_STEP_REVERSAL
+                                                                              : CH_ORDER_STEP_REFUND,
+                                       now);
+        /* Every job the dispute held runs again and decides by the state it finds (a held
+         * transfer may have made one, its answer lost: found and reversed when unwanted). */
+        static const char *const held[] = {CH_ORDER_STEP_TRANSFER, CH_ORDER_STEP_REFUND, CH_ORDER_STEP_REVERSAL};
+        for (size_t i = 0; err == CH_OK && i < sizeof(held) / sizeof(held[0]); i++)
+            err = ch_market_job_rearm_held(svc, conn, o->id, held[i], now);
         /* The auto-confirm job that fell due during the dispute found the order disputed and
          * ended: it is due again (at once when its time has passed). */
         if (err == CH_OK && o->state == CH_ORDER_SHIPPED)
@@ -292,7 +339,7 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
     switch (o->state) {
     case CH_ORDER_PAID:
         err = ch__post_paid(svc, conn, o);
-        if (err == CH_OK && o->charge_id[0])
+        if (err == CH_OK) /* its fee; and its charge when the webhook did not name it */
             err = ch__job(svc, conn, o, CH_ORDER_STEP_CHARGE_FEE, now);
         return err;
     case CH_ORDER_TRANSFERRING:
@@ -310,7 +357,7 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
     case CH_ORDER_REFUNDING:
         if (from == CH_ORDER_CANCELED) /* money came after a cancel: it goes back */
             err = ch__post_paid(svc, conn, o);
-        if (err == CH_OK && from == CH_ORDER_CANCELED && o->charge_id[0])
+        if (err == CH_OK && from == CH_ORDER_CANCELED)
             err = ch__job(svc, conn, o, CH_ORDER_STEP_CHARGE_FEE, now);
         if (err)
             return err;
@@ -323,12 +370,23 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
     case CH_ORDER_CANCELED:
         return o->payment_intent_id[0] ? ch__job(svc, conn, o, CH_ORDER_STEP_CANCEL_PI, now) : CH_OK;
     case CH_ORDER_DISPUTED:
+        /* Stripe refuses a refund of a disputed charge: the refund waits for the outcome too. */
         err = ch__post_dispute_opened(svc, conn, o);
+        if (err == CH_OK)
+            err = ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_REFUND, NULL);
+        if (err == CH_OK) /* a reversal for a refund: decided by the outcome too */
+            err = ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_REVERSAL, NULL);
         return err ? err : ch_market_job_hold(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, NULL);
     case CH_ORDER_DISPUTE_LOST:
         err = ch__post_dispute_lost(svc, conn, o);
-        if (err == CH_OK && o->transfer_id[0]) /* recover what the seller was paid */
-            err = ch__job(svc, conn, o, CH_ORDER_STEP_REVERSAL, now);
+        /* Recover what the seller was paid: a reversal job the dispute held (or one that
+         * ended meanwhile without reversing) runs again. */
+        if (err == CH_OK && o->transfer_id[0] && !o->reversal_id[0])
+            err = ch_market_job_ensure(svc, conn, o->id, CH_ORDER_STEP_REVERSAL, now);
+        /* A transfer job the dispute held may have made one (its answer lost): it runs again,
+         * looks it up, and a transfer it finds is booked and reversed (order_steps.c). */
+        if (err == CH_OK && !o->transfer_id[0])
+            err = ch_market_job_rearm_held(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, now);
         /* The listing: sold when the goods were shipped (they are gone with the buyer), else
          * the seller still has them and it is for sale again. A listing already moved (sold
          * by this order's completion, removed by an admin) stays as it is. */

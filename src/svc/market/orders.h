@@ -42,6 +42,12 @@
 #define CH_ORDER_STEP_REVERSAL "reversal"
 #define CH_ORDER_STEP_REFUND "refund"
 #define CH_ORDER_STEP_CANCEL_PI "cancel_payment_intent"
+/* Due CHORUS_MARKET_PAYMENT_TTL after the order: cancels it if still unpaid. */
+#define CH_ORDER_STEP_EXPIRE "expire_payment"
+
+/** The ledger movement (ref "order:<id>:late_transfer") of a transfer that landed in a
+ * state that no longer wanted it: owed back by the seller until its reversal. */
+#define CH_ORDER_LEDGER_LATE_TRANSFER "late_transfer"
 
 /** An order row. */
 typedef struct {
@@ -94,6 +100,8 @@ ch_err_t ch_order_list(ch_svc_t *svc, uint64_t viewer, int limit, uint64_t befor
 ch_err_t ch_order_act(ch_svc_t *svc, uint64_t actor, uint64_t id, ch_order_event_t ev, int admin, json_t **out,
                       ch_fault_t *f);
 
+/** Whether step POSTs to Stripe with its Idempotency-Key (its key's age matters). */
+int ch_order_step_uses_key(const char *step);
 /** Runs one job of an order (jobs.h ch_market_step_fn). */
 ch_err_t ch_order_step(ch_svc_t *svc, const ch_market_job_t *job, char *why, size_t whylen);
 

@@ -1,0 +1,349 @@
+"""Money that lands late (issue 15): one rule for a transfer that lands (made, or found by the
+lookup of an earlier attempt's) while the order no longer wants it (refunding, refunded, a
+lost dispute): booked and reversed at once; disputes in any state with a charge (refunding,
+refunded) recorded and booked, the refund parked while the dispute holds the charge, and
+the dispute's ledger movements keyed by the dispute's id; unknown outcomes (a PaymentIntent
+whose answer was lost is found by search; a job whose Idempotency-Key nears Stripe's 24 h
+expiry is parked); a payment webhook without latest_charge (the charge fetched); an unpaid
+order expiring (CHORUS_MARKET_PAYMENT_TTL). Tests end with the order's own end state
+(state, listing, Stripe's objects of its transfer group, its ledger).
+
+Each test runs its own chorusd with a short Stripe deadline and no client retries (as
+test_market_faults.py): a job's attempt is then one request, and its backoff short."""
+import re
+import threading
+
+import pytest
+
+from market_helpers import (assert_order_end, create_order, hooks, ledger_rows, make_admin, make_listing,
+                            make_seller, order_of, pay, wait_state)
+from notify_helpers import sql, wait_until
+from sellers_helpers import deliver, event
+
+FAULT_ENV = {"CHORUS_STRIPE_TIMEOUT": "4000", "CHORUS_STRIPE_MAX_RETRIES": "0"}
+
+
+@pytest.fixture
+def shop(start_server, stripe_double, backends):
+    """(srv, double, seller, buyer, admin) on a dedicated chorusd."""
+    srv = start_server(env=FAULT_ENV, name="market-late")
+    stripe_double.reset()
+    hooks(stripe_double, srv)
+    api = srv.client()
+    seller = make_seller(stripe_double, api)
+    buyer, admin = api.register(), make_admin(srv, backends, api)
+    return srv, stripe_double, seller, buyer, admin
+
+
+def charge_of(double, order_id):
+    return double.summary(str(order_id))["charges"][0]["id"]
+
+
+def dispute_of(double, order_id):
+    return double.summary(str(order_id))["disputes"][0]["id"]
+
+
+def job_state(srv, backends, order_id, step):
+    return sql(srv, backends, f"SELECT state FROM market_jobs WHERE order_id = {int(order_id)} AND step = '{step}'")
+
+
+def paid_order(double, seller, buyer):
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    pay(double, buyer, o)
+    return o
+
+
+def transfer_made_but_unknown(double, seller, buyer, o):
+    """The order confirmed; its transfer made at Stripe but its answer lost (a 500 after the
+    effect, replayed for its key), and every lookup failing: chorusd does not know of it."""
+    double.fault("/v1/transfers", method="POST", status=500, count=1, after_effect=True)
+    double.fault("/v1/transfers", method="GET", status=500, count=1000)
+    assert seller.post(f"/v1/orders/{o['id']}/ship").status == 200
+    assert buyer.post(f"/v1/orders/{o['id']}/confirm").status == 200
+    wait_state(buyer, o["id"], "transferring")
+    wait_until(lambda: double.summary(str(o["id"]))["transfers"], "the transfer made at Stripe", 30)
+
+
+def test_transfer_found_after_a_lost_dispute_is_reversed(shop, backends):
+    """The transfer job the dispute held made a transfer (its answer lost): the loss runs it
+    again, it finds the transfer and books and reverses it (before: held for ever, and the
+    seller kept the money the buyer got back through the dispute)."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    transfer_made_but_unknown(double, seller, buyer, o)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    double.close_dispute(dispute_of(double, o["id"]), "lost")
+    wait_state(buyer, o["id"], "dispute_lost")
+    double.clear_faults()
+    wait_until(lambda: double.summary(str(o["id"]))["reversals"], "the late transfer reversed", 30)
+    g = assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="sold", transfers=1, reversals=1,
+                         accounts={"expense:dispute_losses": 0})
+    assert g["reversals"][0]["amount"] == g["transfers"][0]["amount"]
+    assert job_state(srv, backends, o["id"], "transfer") == "done"
+
+
+def test_transfer_landing_after_an_admin_refund_is_reversed(shop, backends):
+    """An admin refunds an order whose transfer is under way (its answer lost): the buyer is
+    refunded; the transfer, found once the order no longer wants it, is booked and reversed."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    transfer_made_but_unknown(double, seller, buyer, o)
+    r = admin.post(f"/v1/admin/orders/{o['id']}/refund")
+    assert r.status == 200 and r.json["state"] in ("refunding", "refunded"), r.describe()
+    wait_state(buyer, o["id"], "refunded")
+    double.clear_faults()
+    wait_until(lambda: double.summary(str(o["id"]))["reversals"], "the late transfer reversed", 30)
+    assert_order_end(srv, backends, double, buyer, o, "refunded", listing="active", transfers=1, reversals=1,
+                     refunds=1)
+    assert job_state(srv, backends, o["id"], "transfer") == "done"
+
+
+def test_dispute_on_a_refunding_order_is_booked_and_the_refund_parks(shop, backends):
+    """A dispute while the refund is being made: recorded (disputed), the refund held (Stripe
+    refuses to refund a disputed charge: before, it retried for ever); lost: the escrow pays
+    the buyer through the dispute, no refund is made."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    double.fault("/v1/refunds", method="POST", status=500, count=1000)
+    assert buyer.post(f"/v1/orders/{o['id']}/cancel").status == 200
+    wait_state(buyer, o["id"], "refunding")
+    wait_until(lambda: double.requests("/v1/refunds", method="POST"), "a refund attempted", 30)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    double.clear_faults()
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "held", "the refund held", 30)
+    double.close_dispute(dispute_of(double, o["id"]), "lost")
+    assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="active", refunds=0,
+                     accounts={"expense:dispute_losses": 0})
+    assert job_state(srv, backends, o["id"], "refund") == "held"
+
+
+def test_dispute_after_a_refund_is_booked_by_its_id(shop, backends):
+    """A dispute on a refunded order (the bank's chargeback after the refund): recorded and
+    booked, its movements keyed by the dispute's id; lost, the amount is a loss."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    assert buyer.post(f"/v1/orders/{o['id']}/cancel").status == 200
+    wait_state(buyer, o["id"], "refunded")
+    double.dispute(charge_of(double, o["id"]), amount=2500)
+    wait_state(buyer, o["id"], "disputed")
+    dp = dispute_of(double, o["id"])
+    double.close_dispute(dp, "lost")
+    assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="active", refunds=1,
+                     accounts={"expense:dispute_losses": 2500})
+    refs = {ref for ref, _, _ in ledger_rows(srv, backends, o["id"])}
+    assert f"order:{o['id']}:dispute_withdrawn:{dp}" in refs and f"order:{o['id']}:dispute_lost:{dp}" in refs, refs
+    assert order_of(buyer, o["id"])["state"] == "dispute_lost"
+
+
+def test_payment_intent_made_but_its_answer_lost_is_found(shop, backends):
+    """The PaymentIntent's POST took effect but Stripe answered 500 (saved as the key's answer
+    and replayed): the job's next attempt finds it by its metadata (search) and stores it;
+    before, every attempt got the saved 500 and the order never got its PaymentIntent."""
+    srv, double, seller, buyer, admin = shop
+    listing = make_listing(seller)
+    double.fault("/v1/payment_intents", method="POST", status=500, count=1, after_effect=True)
+    r = create_order(buyer, listing["id"])
+    assert r.status == 503, r.describe()
+    oid = sql(srv, backends, f"SELECT id FROM orders WHERE listing_id = {int(listing['id'])}")
+    assert oid
+    wait_until(lambda: order_of(buyer, oid)["payment_intent_id"], "the PaymentIntent stored", 30)
+    o = order_of(buyer, oid)
+    assert [p["id"] for p in double.summary(str(oid))["payment_intents"]] == [o["payment_intent_id"]]
+    pay(double, buyer, o)
+    assert job_state(srv, backends, oid, "payment_intent") == "done"
+
+
+def test_job_near_the_key_expiry_is_parked(shop, backends):
+    """A refund still failing when its first attempt is over 23 h old (Stripe forgets a key
+    after 24 h) is parked for an operator: state parked, counted, no further attempt (before:
+    retried for ever, and past the expiry with a key Stripe forgot)."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    double.fault("/v1/refunds", method="POST", status=500, count=1000)
+    assert buyer.post(f"/v1/orders/{o['id']}/cancel").status == 200
+    wait_state(buyer, o["id"], "refunding")
+    wait_until(lambda: double.requests("/v1/refunds", method="POST"), "a refund attempted", 30)
+    day = 24 * 3600 * 1000
+    sql(srv, backends, f"UPDATE market_jobs SET created_at = created_at - {day}, run_at = run_at - {day}"
+                       f" WHERE order_id = {int(o['id'])} AND step = 'refund'")
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "parked", "the refund parked", 30)
+    double.clear_faults()
+    tried = len(double.requests("/v1/refunds", method="POST"))
+    text = srv.client().get("/metrics").text
+    m = re.search(r'^chorus_market_jobs_total\{outcome="parked"\} (\d+)$', text, re.M)
+    assert m and int(m.group(1)) >= 1, text[-2000:]
+    assert order_of(buyer, o["id"])["state"] == "refunding"
+    assert len(double.requests("/v1/refunds", method="POST")) == tried
+    assert not double.summary(str(o["id"]))["refunds"]
+
+
+def test_payment_webhook_without_its_charge_fetches_it(shop, backends):
+    """A payment_intent.succeeded whose latest_charge is null: the order is paid and its
+    charge read from the PaymentIntent (before: no charge stored, so a dispute of it found
+    no order and was dropped)."""
+    srv, double, seller, buyer, admin = shop
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, srv, hold=True)
+    double.succeed(o["payment_intent_id"])
+    pi = double.object(o["payment_intent_id"])
+    charge = pi["latest_charge"]
+    assert charge
+    pi["latest_charge"] = None
+    r = deliver(srv.client(), event("payment_intent.succeeded", pi), (double.webhook_secret,))
+    assert r.status == 200, r.describe()
+    wait_state(buyer, o["id"], "paid")
+    wait_until(lambda: sql(srv, backends, f"SELECT charge_id FROM orders WHERE id = {int(o['id'])}") == charge,
+               "the charge fetched and stored", 30)
+    hooks(double, srv)
+    double.flush()
+    double.dispute(charge)
+    wait_state(buyer, o["id"], "disputed")
+    double.close_dispute(dispute_of(double, o["id"]), "won")
+    assert_order_end(srv, backends, double, buyer, o, "paid", listing="reserved", accounts={"liability:escrow": -2500})
+
+
+def test_unpaid_order_expires(start_server, stripe_double, backends):
+    """An order still pending_payment CHORUS_MARKET_PAYMENT_TTL after it was made is
+    canceled by its durable job: its PaymentIntent canceled at Stripe, the listing active
+    (before: pending for ever)."""
+    srv = start_server(env=dict(FAULT_ENV, CHORUS_MARKET_PAYMENT_TTL="2"), name="market-ttl")
+    double = stripe_double
+    double.reset()
+    hooks(double, srv)
+    api = srv.client()
+    seller = make_seller(double, api)
+    buyer = api.register()
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    wait_state(buyer, o["id"], "canceled")
+    wait_until(lambda: double.object(o["payment_intent_id"])["status"] == "canceled", "the PaymentIntent canceled", 30)
+    assert buyer.get(f"/v1/listings/{listing['id']}").json["state"] == "active"
+    assert not double.summary(str(o["id"]))["charges"]
+
+
+# ---- disputes that interrupt a refund, a reversal or a held transfer (review of issue 15) ----
+
+def completed_order(double, seller, buyer):
+    o = paid_order(double, seller, buyer)
+    assert seller.post(f"/v1/orders/{o['id']}/ship").status == 200
+    assert buyer.post(f"/v1/orders/{o['id']}/confirm").status == 200
+    wait_state(buyer, o["id"], "completed")
+    wait_until(lambda: double.summary(str(o["id"]))["transfers"], "the transfer made", 30)
+    return o
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+def test_dispute_while_a_refund_waits_for_its_reversal(shop, backends, outcome):
+    """An admin refunds a completed order (the transfer's reversal first, then the refund); a
+    dispute opens while the reversal is failing. The dispute holds the reversal; won, the
+    reversal then the refund are made (before: the reversal ended in `disputed` without
+    reversing and the order stuck in refunding); lost, the reversal recovers the seller's
+    part (before: never made, the seller kept it)."""
+    srv, double, seller, buyer, admin = shop
+    o = completed_order(double, seller, buyer)
+    double.fault("/v1/transfers/", method="POST", status=500, count=1000)  # .../reversals
+    r = admin.post(f"/v1/admin/orders/{o['id']}/refund")
+    assert r.status == 200 and r.json["state"] == "refunding", r.describe()
+    wait_until(lambda: double.requests("/v1/transfers/", method="POST"), "a reversal attempted", 30)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    double.clear_faults()
+    double.close_dispute(dispute_of(double, o["id"]), outcome)
+    if outcome == "won":
+        # The reversal is made and the refund queued (the double, as Stripe, refuses to
+        # refund a charge that was disputed: charge_disputed; the refund job retries).
+        assert_order_end(srv, backends, double, buyer, o, "refunding", listing="sold", transfers=1, reversals=1,
+                         accounts={"liability:escrow": -2500})
+        wait_until(lambda: double.requests("/v1/refunds", method="POST"), "the refund attempted", 30)
+    else:
+        g = assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="sold", transfers=1,
+                             reversals=1)
+        assert g["reversals"][0]["amount"] == g["transfers"][0]["amount"]
+
+
+def test_refund_made_just_before_a_dispute_is_booked(shop, backends):
+    """The refund is made at Stripe, and a dispute opens before its answer is stored: the
+    refund is stored and booked all the same (before: dropped, the ledger's Stripe balance
+    too high by the amount); lost, the buyer was paid twice: a loss of the amount."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    double.fault("/v1/refunds", method="POST", timeout_ms=3000, after_effect=True)
+    t = threading.Thread(target=lambda: admin.post(f"/v1/admin/orders/{o['id']}/refund"), daemon=True)
+    t.start()
+    wait_until(lambda: double.summary(str(o["id"]))["refunds"], "the refund made at Stripe", 30)
+    double.dispute(charge_of(double, o["id"]), amount=2500)
+    wait_state(buyer, o["id"], "disputed")
+    t.join(10)
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "done", "the refund's answer stored", 30)
+    double.close_dispute(dispute_of(double, o["id"]), "lost")
+    assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="active", refunds=1,
+                     accounts={"expense:dispute_losses": 2500})
+
+
+def test_won_dispute_does_not_repeat_a_transfer_whose_key_expired(shop, backends):
+    """The transfer was made but its answer lost; a dispute holds the job, is won after
+    Stripe forgot the key: the job, run again, looks the transfer up before it POSTs (before:
+    the rearm reset its attempts, it POSTed with a forgotten key: a second transfer)."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    transfer_made_but_unknown(double, seller, buyer, o)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    wait_until(lambda: job_state(srv, backends, o["id"], "transfer") == "held", "the transfer held", 30)
+    double.expire_idempotency_keys()
+    double.clear_faults()
+    posts = len(double.requests("/v1/transfers", method="POST"))
+    double.close_dispute(dispute_of(double, o["id"]), "won")
+    assert_order_end(srv, backends, double, buyer, o, "completed", listing="sold", transfers=1)
+    assert len(double.requests("/v1/transfers", method="POST")) == posts  # found, not POSTed again
+
+
+def test_won_dispute_on_a_refunding_order_reverses_the_held_transfer(shop, backends):
+    """An admin refunds a transferring order whose transfer was made (its answer lost); a
+    dispute holds the transfer and refund jobs; won, both run again: the refund is made and
+    the transfer found, booked and reversed (before: the transfer job stayed held for ever
+    and the seller kept the money)."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    transfer_made_but_unknown(double, seller, buyer, o)
+    double.fault("/v1/refunds", method="POST", status=500, count=1000)
+    r = admin.post(f"/v1/admin/orders/{o['id']}/refund")
+    assert r.status == 200 and r.json["state"] == "refunding", r.describe()
+    wait_until(lambda: double.requests("/v1/refunds", method="POST"), "a refund attempted", 30)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    double.clear_faults()
+    double.close_dispute(dispute_of(double, o["id"]), "won")
+    # (the refund itself is refused by the double after a dispute, as Stripe: charge_disputed)
+    assert_order_end(srv, backends, double, buyer, o, "refunding", transfers=1, reversals=1,
+                     accounts={"liability:escrow": -2500})
+    assert job_state(srv, backends, o["id"], "transfer") == "done"
+    assert job_state(srv, backends, o["id"], "refund") == "pending"
+
+
+def test_transfer_waits_for_a_charge_not_yet_fetched(shop, backends):
+    """A payment webhook without latest_charge, and the charge_fee job's read of the
+    PaymentIntent failing: the transfer reads the charge itself before it POSTs (before: it
+    POSTed an empty source_transaction, refused by Stripe, retried until parked)."""
+    srv, double, seller, buyer, admin = shop
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, srv, hold=True)
+    double.succeed(o["payment_intent_id"])
+    pi = double.object(o["payment_intent_id"])
+    pi["latest_charge"] = None
+    double.fault("/v1/payment_intents/", method="GET", status=500, count=3)
+    r = deliver(srv.client(), event("payment_intent.succeeded", pi), (double.webhook_secret,))
+    assert r.status == 200, r.describe()
+    wait_state(buyer, o["id"], "paid")
+    hooks(double, srv)
+    double.flush()
+    assert seller.post(f"/v1/orders/{o['id']}/ship").status == 200
+    assert buyer.post(f"/v1/orders/{o['id']}/confirm").status == 200
+    assert_order_end(srv, backends, double, buyer, o, "completed", listing="sold", transfers=1)
+    posts = double.requests("/v1/transfers", method="POST")
+    assert posts and all(p["params"].get("source_transaction") for p in posts), posts
