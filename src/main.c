@@ -226,6 +226,10 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     svc.hcache = strcmp(ch_kv_kind(svc.kv), "redis") == 0 ? ch_hcache_redis_create(svc.kv, cfg->hydrate_ttl_ms)
                                                           : ch_hcache_mem_create(cfg->hydrate_cache_memory,
                                                                                  cfg->hydrate_ttl_ms);
+    /* In cluster mode an in-process L1 in front of it, invalidated by Redis pub/sub. */
+    if (svc.hcache && strcmp(ch_kv_kind(svc.kv), "redis") == 0 && cfg->hydrate_l1_memory)
+        svc.hcache = ch_hcache_l1_create(svc.hcache, svc.kv, cfg->redis_url, cfg->hydrate_l1_memory,
+                                         cfg->hydrate_l1_entries, cfg->hydrate_l1_ttl_ms);
     if (!svc.hcache) {
         fprintf(stderr, "chorusd: cannot create the hydration cache\n");
         ch_timeline_close(svc.timelines);

@@ -178,3 +178,8 @@ size_t ch_hcache_bytes(const ch_hcache_t *c)
 {
     return c ? c->driver->bytes(c->impl) : 0;
 }
+
+size_t ch_hcache_entries(const ch_hcache_t *c)
+{
+    return c && c->driver->entries ? c->driver->entries(c->impl) : 0;
+}

@@ -19,6 +19,10 @@ typedef struct {
     void (*forget_many)(void *impl, const char *const *keys, size_t n);
     size_t (*bytes)(const void *impl);
     void (*destroy)(void *impl);
+    /* optional (NULL: not supported): drops every entry and voids every lease handed out */
+    void (*flush)(void *impl);
+    /* optional (NULL: 0): entries held */
+    size_t (*entries)(const void *impl);
 } ch_hcache_driver_t;
 
 struct ch_hcache {

@@ -853,6 +853,86 @@ static void test_redis_threads(void **state)
     hammer_run(f->c, f->prefix, 1500);
 }
 
+/* The entry bound of the in-process driver (the L1's): more keys than it holds, never more
+ * entries than the bound. */
+static void test_mem_entry_bound(void **state)
+{
+    (void)state;
+    ch_hcache_t *c = ch_hcache_mem_create_bounded((size_t)4 << 20, 64, 0);
+    assert_non_null(c);
+    char key[CH_HCACHE_KEY_MAX + 1];
+    size_t most = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "e:%d", i);
+        uint64_t lease;
+        assert_null(get1(c, key, &lease, NULL));
+        put1(c, key, "v", lease);
+        size_t n = ch_hcache_entries(c);
+        most = n > most ? n : most;
+    }
+    assert_true(most <= 64);
+    assert_true(most >= 32); /* it was used */
+    ch_hcache_destroy(c);
+}
+
+/* ---- the L1 in front of Redis (cluster mode) ---------------------------------------------- */
+
+static ch_hcache_t *l1_open(ch_kv_t **kv)
+{
+    char errbuf[256];
+    assert_int_equal(ch_kv_open(redis_url(), kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *c = ch_hcache_l1_create(ch_hcache_redis_create(*kv, 60000), *kv, redis_url(), (size_t)4 << 20,
+                                         0, 60000);
+    assert_non_null(c);
+    for (int i = 0; i < 400 && !ch_hcache_l1_live(c); i++) /* subscribed: 10 s at most */
+        usleep(25 * 1000);
+    assert_true(ch_hcache_l1_live(c));
+    return c;
+}
+
+/* Node B serves a key from its own memory (Redis lost it behind its back and B still has
+ * it), and a forget on node A reaches B's L1 through the invalidation channel: without it B
+ * would serve the old value for its L1 TTL (60 s here). */
+static void test_l1_forget_reaches_the_other_node(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1");
+    ch_kv_t *kva, *kvb;
+    ch_hcache_t *a = l1_open(&kva), *b = l1_open(&kvb);
+    store(a, k, "v1");
+    for (int i = 0; i < 2; i++) { /* the first from Redis (and into B's L1), the second from B's L1 */
+        char *v = get1(b, k, NULL, NULL);
+        assert_non_null(v);
+        assert_string_equal(v, "v1");
+        free(v);
+    }
+    redisContext *raw = raw_redis();
+    long long epoch = raw_int(raw, "GET hc:epoch");
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "DEL hc:%lld:{%s}", epoch, k);
+    raw_int(raw, cmd);
+    redisFree(raw);
+    char *v = get1(b, k, NULL, NULL); /* from B's L1: Redis has nothing */
+    assert_non_null(v);
+    free(v);
+
+    forget1(a, k);
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) { /* pub/sub: at once; 10 s at most on a loaded machine */
+        v = get1(b, k, NULL, NULL);
+        gone = v == NULL;
+        free(v);
+        if (!gone)
+            usleep(50 * 1000);
+    }
+    assert_true(gone);
+    ch_hcache_destroy(b);
+    ch_hcache_destroy(a);
+    ch_kv_close(kvb);
+    ch_kv_close(kva);
+}
+
 #define SHARED(name)                                                                                                 \
     cmocka_unit_test_setup_teardown(name, setup_mem, teardown),                                                      \
         cmocka_unit_test_setup_teardown(name, setup_redis, teardown)
@@ -877,6 +957,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_stale_epoch_replica, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_heal_without_reads, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_epoch_never_back, setup_redis, teardown),
+        cmocka_unit_test(test_mem_entry_bound),
+        cmocka_unit_test_setup_teardown(test_l1_forget_reaches_the_other_node, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -1,0 +1,127 @@
+"""Cluster mode's in-process L1 in front of the Redis hydration cache (store/hcache.h,
+ch_hcache_l1_create), with two chorusd nodes on one PostgreSQL + Redis: warm reads on node
+B are served from B's own memory (chorus_hcache_l1_gets_total{result="hit"} grows), and
+still every change made on node A (reaction, edit, delete, unfollow, privacy, block) shows
+on B's very next read, because A publishes each forget on the invalidation channel and B
+drops it from its L1. When Redis restarts the L1 is flushed and bypassed until B is
+subscribed again, and reads stay right throughout."""
+import re
+
+import pytest
+
+from client import Client, expect_status
+from conftest import MODE
+from notify_helpers import wait_until
+from social import block, follow, make_private, post
+from test_hydrate_cache import _as, item, react, user_posts, find
+
+pytestmark = pytest.mark.skipif(MODE != "cluster", reason="needs PostgreSQL + Redis shared by two nodes")
+
+
+def metric(srv, name, labels=""):
+    t = Client(srv.base_url).request("GET", "/metrics", check=False).text
+    m = re.search(rf"^{re.escape(name + labels)} (\S+)$", t, re.M)
+    return float(m.group(1)) if m else None
+
+
+def l1_hits(srv):
+    return metric(srv, "chorus_hcache_l1_gets_total", '{result="hit"}') or 0.0
+
+
+def wait_live(*servers):
+    for s in servers:
+        wait_until(lambda: metric(s, "chorus_hcache_l1_live") == 1.0, f"{s.name}'s L1 in use", 30)
+
+
+def pair(start_server, fresh_storage, name):
+    storage = fresh_storage()
+    a = start_server(storage=storage, name=f"{name}-a")
+    b = start_server(env={"CHORUS_ROLES": "api"}, storage=storage, name=f"{name}-b")
+    wait_live(a, b)
+    return a, b
+
+
+def warm(read):
+    """Reads twice (the second from the L1 when warm); returns the second answer."""
+    read()
+    return read()
+
+
+def test_every_change_on_one_node_shows_on_the_other_nodes_next_read(start_server, fresh_storage):
+    a, b = pair(start_server, fresh_storage, "l1")
+    api = a.client()
+    author, fan, stranger, other = (api.register() for _ in range(4))
+    follow(fan, author)
+    p = post(author, "public")
+    fo = post(author, "followers only", visibility="followers")
+    d = post(author, "to delete")
+    q = post(other, "by another author")
+    fan_b, stranger_b = _as(b, fan), _as(b, stranger)
+
+    # Warm on B; the second round is served from B's L1.
+    def reads():
+        return {"p": item(fan_b, p["id"]), "fo": item(fan_b, fo["id"]), "d": item(fan_b, d["id"]),
+                "q": item(fan_b, q["id"]), "list": find(user_posts(fan_b, author), p["id"]),
+                "stranger": item(stranger_b, p["id"])}
+    hits = l1_hits(b)
+    seen = warm(reads)
+    assert all(seen.values()), seen
+    assert l1_hits(b) > hits, "warm reads on B never hit its L1"
+
+    # A reaction, then a change of it, on A.
+    react(fan, "posts", p["id"], "like")
+    v = item(fan_b, p["id"])
+    assert (v["my_reaction"], v["counts"]["reactions_total"]) == ("like", 1), v
+    react(fan, "posts", p["id"], "love")
+    assert warm(lambda: item(fan_b, p["id"]))["my_reaction"] == "love"
+    # An edit on A.
+    expect_status(author.patch(f"/v1/posts/{p['id']}", json={"text": "edited on A"}), 200)
+    assert item(fan_b, p["id"])["text"] == "edited on A"
+    assert find(user_posts(fan_b, author), p["id"])["text"] == "edited on A"
+    # A delete on A.
+    expect_status(author.delete(f"/v1/posts/{d['id']}"), 204)
+    assert item(fan_b, d["id"]) is None
+    # An unfollow on A hides the followers-only post on B.
+    assert warm(lambda: item(fan_b, fo["id"]))
+    expect_status(fan.delete(f"/v1/users/{author.id}/follow"), 204)
+    assert item(fan_b, fo["id"]) is None
+    assert item(fan_b, p["id"])  # public: still seen
+    # Going private on A hides everything from non-followers on B.
+    assert warm(lambda: item(stranger_b, p["id"]))
+    make_private(author)
+    assert item(stranger_b, p["id"]) is None and item(fan_b, p["id"]) is None
+    assert user_posts(stranger_b, author) is None
+    # A block on A.
+    assert warm(lambda: item(fan_b, q["id"]))
+    block(other, fan)
+    assert item(fan_b, q["id"]) is None
+    assert metric(b, "chorus_hcache_l1_invalidations_total", '{direction="received"}') > 0
+
+
+def test_a_redis_restart_flushes_the_l1_and_reads_stay_right(start_server, fresh_storage, redis_ctl):
+    a, b = pair(start_server, fresh_storage, "l1-restart")
+    api = a.client()
+    author, fan = api.register(), api.register()
+    follow(fan, author)
+    p = post(author, "before the restart")
+    fan_b = _as(b, fan)
+    assert warm(lambda: item(fan_b, p["id"]))["text"] == "before the restart"
+    flushes = metric(b, "chorus_hcache_l1_flushes_total")
+    redis_ctl.stop()
+    try:
+        wait_until(lambda: metric(b, "chorus_hcache_l1_live") == 0.0, "B's L1 bypassed", 30)
+        r = author.patch(f"/v1/posts/{p['id']}", json={"text": "during the outage"})
+        assert r.status in (200, 503), r.describe()
+        wrote = r.status == 200
+    finally:
+        redis_ctl.start()
+    a.wait_ready(30, full=True)
+    b.wait_ready(30, full=True)
+    wait_live(a, b)
+    assert metric(b, "chorus_hcache_l1_flushes_total") > flushes
+    if not wrote:
+        expect_status(author.patch(f"/v1/posts/{p['id']}", json={"text": "during the outage"}), 200)
+    assert warm(lambda: item(fan_b, p["id"]))["text"] == "during the outage"
+    # And invalidations flow again after the restart.
+    expect_status(author.patch(f"/v1/posts/{p['id']}", json={"text": "after the restart"}), 200)
+    assert item(fan_b, p["id"])["text"] == "after the restart"
