@@ -55,8 +55,9 @@ ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms);
  * ownership), kept coherent across nodes by Redis pub/sub: every forget is also published
  * on one channel (the keys of the call in one message) and each node drops the keys from
  * its L1; while this node's subscription is not confirmed the L1 is flushed and bypassed.
- * kv (borrowed, must outlive the cache) gives the connections; url names the database
- * number of the channel. Caller owns the result. NULL (l2 destroyed) on failure. */
+ * kv (borrowed, must outlive the cache) gives the connections for the PUBLISHes; the
+ * subscriber has a connection of its own to url, whose database number names the channel.
+ * Caller owns the result. NULL (l2 destroyed) on failure. */
 ch_hcache_t *ch_hcache_l1_create(ch_hcache_t *l2, ch_kv_t *kv, const char *url, size_t max_bytes,
                                  size_t max_entries, int64_t ttl_ms);
 /** Whether c serves from an in-process L1 now (1), for tests and metrics; 0 for the other

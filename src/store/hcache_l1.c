@@ -59,7 +59,9 @@ static const ch_hcache_t *ch__l1_current; /* under the mutex: the L1 whose size 
 
 typedef struct {
     ch_hcache_t *l1, *l2; /* owned */
-    void *pool;           /* kv's connection pool (borrowed) */
+    void *pool;           /* kv's connection pool (borrowed): the PUBLISHes */
+    void *sub_pool;       /* a pool of its own (owned) for the subscriber connection, so that
+                             its reconnects while Redis is away never mark kv's pool down */
     ch_kv_breaker_t *brk;
     char channel[CH__L1_CHANNEL_MAX];
     char origin[17]; /* this process's tag on what it publishes */
@@ -198,8 +200,8 @@ static void *ch__l1_main(void *arg)
     while (!atomic_load(&w->stopping)) {
         if (!c) {
             ch__kv_rconn_t *h;
-            if (ch__kv_redis_conn_acquire(w->pool, &h))
-                c = ch__kv_redis_conn_detach(w->pool, h);
+            if (ch__kv_redis_conn_acquire(w->sub_pool, &h))
+                c = ch__kv_redis_conn_detach(w->sub_pool, h);
             if (c && (redisAppendCommand(c, "SUBSCRIBE %s", w->channel) != REDIS_OK || ch__l1_flush_out(c) != 0)) {
                 redisFree(c);
                 c = NULL;
@@ -378,6 +380,8 @@ static void ch__l1_destroy(void *impl)
     }
     if (w->efd >= 0)
         close(w->efd);
+    if (w->sub_pool)
+        ch_kv_redis_driver.close(w->sub_pool);
     ch_hcache_destroy(w->l1);
     ch_hcache_destroy(w->l2);
     free(w);
@@ -420,8 +424,11 @@ ch_hcache_t *ch_hcache_l1_create(ch_hcache_t *l2, ch_kv_t *kv, const char *url, 
     atomic_init(&w->live, 0);
     atomic_init(&w->gen, 1);
     atomic_init(&w->stopping, 0);
+    char err[256];
+    if (!url || ch_kv_redis_driver.open(url, &w->sub_pool, err, sizeof(err)) != CH_OK)
+        w->sub_pool = NULL;
     w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    w->thread_on = w->efd >= 0 && pthread_create(&w->thread, NULL, ch__l1_main, w) == 0;
+    w->thread_on = w->sub_pool && w->efd >= 0 && pthread_create(&w->thread, NULL, ch__l1_main, w) == 0;
     if (!w->thread_on)
         ch_log_warn("hydration cache: no invalidation subscriber thread: the L1 stays bypassed");
     ch_hcache_t *c = ch__hcache_wrap(&ch__l1_driver, w);
