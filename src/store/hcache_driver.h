@@ -23,6 +23,8 @@ typedef struct {
     void (*flush)(void *impl);
     /* optional (NULL: 0): entries held */
     size_t (*entries)(const void *impl);
+    /* optional (NULL: 0): a forget was lost and not healed yet (Redis: the epoch not moved) */
+    int (*dirty)(void *impl);
 } ch_hcache_driver_t;
 
 struct ch_hcache {

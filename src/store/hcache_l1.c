@@ -15,8 +15,10 @@
  * its PINGs for CH__L1_DEAD_MS), the L1 is flushed (every lease voided) and bypassed: gets
  * and puts go to the L2 alone (which has its own outage rules), so an invalidation missed
  * meanwhile can never be served. Once subscribed again it is flushed once more and used.
- * What is left: a forget published while the publisher's Redis connection failed but this
- * node's subscription held (a partial partition) is not seen here; the L1's TTL bounds it. */
+ * A forget whose PUBLISH failed while other nodes' subscriptions held (this node's kv
+ * breaker still open after an outage, a partial partition): once the L2 has healed (its
+ * epoch moved), the subscriber thread publishes a flush-all message ("<origin>\n*") through
+ * its own pool and every node empties its L1; until then the L1's TTL bounds it. */
 #include "store/hcache.h"
 
 #include <errno.h>
@@ -46,6 +48,8 @@
 #define CH__L1_BACKOFF_MAX_MS 1000 /* longest wait between reconnects */
 #define CH__L1_PING_MS 1000        /* a quiet subscriber connection is pinged this often */
 #define CH__L1_DEAD_MS 3000        /* and dropped (L1 flushed, bypassed) when silent this long */
+/* The message body that empties every node's L1 (no key is "*": keys have a ':'). */
+#define CH__L1_FLUSH_ALL "*"
 
 /* ---- metrics --------------------------------------------------------------------------- */
 
@@ -67,6 +71,7 @@ typedef struct {
     char origin[17]; /* this process's tag on what it publishes */
     atomic_int live;        /* subscription confirmed and L1 flushed since: the L1 is used */
     atomic_ullong gen;      /* bumped at every loss and every confirmation */
+    atomic_int lost;        /* a forget's PUBLISH failed: every node's L1 is to be flushed */
     pthread_t thread;
     int thread_on;
     int efd;
@@ -134,6 +139,11 @@ static void ch__l1_apply(ch__l1_t *w, const char *msg, size_t len)
     if (!nl || ((size_t)(nl - msg) == strlen(w->origin) && memcmp(msg, w->origin, (size_t)(nl - msg)) == 0))
         return;
     atomic_fetch_add(&ch__l1_received, 1);
+    if ((size_t)(msg + len - nl) == sizeof(CH__L1_FLUSH_ALL) &&
+        memcmp(nl + 1, CH__L1_FLUSH_ALL, sizeof(CH__L1_FLUSH_ALL) - 1) == 0) {
+        ch__l1_reset(w, atomic_load(&w->live)); /* another node lost a forget */
+        return;
+    }
     const char *keys[CH_HCACHE_BATCH_MAX];
     char buf[CH_HCACHE_BATCH_MAX][CH_HCACHE_KEY_MAX + 1];
     size_t n = 0;
@@ -191,6 +201,31 @@ static void ch__l1_on_reply(ch__l1_t *w, const redisReply *rep)
     }
 }
 
+/* A forget's PUBLISH failed: once the L2 has healed (its epoch moved, so Redis no longer
+ * serves what the forget should have removed), every node is told to empty its L1, through
+ * the subscriber's own pool (kv's breaker may still be down). Retried each turn until sent. */
+static void ch__l1_tell_lost(ch__l1_t *w)
+{
+    if (w->l2->driver->dirty && w->l2->driver->dirty(w->l2->impl))
+        return;
+    ch__kv_rconn_t *h;
+    redisContext *c = ch__kv_redis_conn_acquire(w->sub_pool, &h);
+    if (!c)
+        return;
+    atomic_store(&w->lost, 0);
+    redisReply *rep = redisCommand(c, "PUBLISH %s %s\n" CH__L1_FLUSH_ALL, w->channel, w->origin);
+    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+        atomic_store(&w->lost, 1);
+        if (rep)
+            freeReplyObject(rep);
+        (void)ch__kv_redis_conn_broken(w->sub_pool, h, "PUBLISH");
+        return;
+    }
+    freeReplyObject(rep);
+    ch__kv_redis_conn_release(w->sub_pool, h);
+    ch_log_info("hydration cache: told every node to empty its L1 (a forget could not be published)");
+}
+
 static void *ch__l1_main(void *arg)
 {
     ch__l1_t *w = arg;
@@ -230,6 +265,8 @@ static void *ch__l1_main(void *arg)
             }
             broken = broken || c->err;
         }
+        if (!broken && atomic_load(&w->lost))
+            ch__l1_tell_lost(w);
         int64_t now = ch_mono_ms();
         if (!broken && now - last_heard > CH__L1_DEAD_MS)
             broken = 1; /* a stopped or unreachable server */
@@ -348,8 +385,10 @@ static void ch__l1_forget_many(void *impl, const char *const *keys, size_t n)
     if (ch__kv_redis_pipeline(w->pool, w->brk, NULL, "hcache invalidation PUBLISH", ch__l1_pub_build,
                               ch__l1_pub_take, &a) == CH_OK)
         atomic_fetch_add(&ch__l1_published, 1);
-    else
+    else {
         atomic_fetch_add(&ch__l1_publish_failed, 1);
+        atomic_store(&w->lost, 1); /* the subscriber thread tells every node once it can */
+    }
 }
 
 static size_t ch__l1_bytes(const void *impl)

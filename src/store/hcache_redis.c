@@ -521,8 +521,16 @@ static void ch__hcr_destroy(void *impl)
     free(r);
 }
 
+static int ch__hcr_dirty_slot(void *impl)
+{
+    ch__hcr_t *r = impl;
+    ch__hcr_check_recovery(r);
+    return ch__hcr_dirty(r);
+}
+
 static const ch_hcache_driver_t ch__hcr_driver = {
     .name = "redis",
+    .dirty = ch__hcr_dirty_slot,
     .get_many = ch__hcr_get_many,
     .put_many = ch__hcr_put_many,
     .forget_many = ch__hcr_forget_many,
