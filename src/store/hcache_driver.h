@@ -25,6 +25,9 @@ typedef struct {
     size_t (*entries)(const void *impl);
     /* optional (NULL: 0): a forget was lost and not healed yet (Redis: the epoch not moved) */
     int (*dirty)(void *impl);
+    /* optional (NULL: 0): the key epoch in use; refresh: read it from the cache first (one
+     * round trip, adopting a larger one) so that a move by another node is seen */
+    long long (*epoch)(void *impl, int refresh);
 } ch_hcache_driver_t;
 
 struct ch_hcache {

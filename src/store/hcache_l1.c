@@ -3,7 +3,8 @@
  * Redis cache (L2), so that a warm list read costs no Redis round trip.
  *
  * Coherence across nodes: every forget drops the keys from this node's L1, from Redis (the
- * L2's epoch-safe DELs), and is then published on one pub/sub channel ("chorus:hc:<db>"),
+ * L2's epoch-safe DELs), from the L1 once more (a local reader may have refilled it from
+ * Redis between the two), and is then published on one pub/sub channel ("chorus:hc:<db>"),
  * all keys of the call in one message ("<origin>\n<key>\n<key>..."); every node's subscriber
  * thread drops them from its L1 (its own messages skipped). A put into the L1 uses a lease
  * taken before the L2 was read, so a forget that arrives while a reader fills the L1 voids
@@ -11,10 +12,17 @@
  * and reaches the L1 on the next read).
  *
  * The subscription is the guard: the L1 is used only while this node's SUBSCRIBE is
- * confirmed. When the subscriber connection breaks (Redis down or restarted, no answer to
- * its PINGs for CH__L1_DEAD_MS), the L1 is flushed (every lease voided) and bypassed: gets
- * and puts go to the L2 alone (which has its own outage rules), so an invalidation missed
- * meanwhile can never be served. Once subscribed again it is flushed once more and used.
+ * confirmed and the connection answered within CH__L1_STALE_MS (it is pinged every
+ * CH__L1_PING_MS), so a silent partition stops L1 hits after at most that long. When the
+ * subscriber connection breaks (Redis down or restarted, no answer to its PINGs for
+ * CH__L1_DEAD_MS, an error reply), the L1 is flushed (every lease voided) and bypassed: gets
+ * and puts go to the L2 alone (which has its own outage rules). Once subscribed again it is
+ * flushed once more and used. A message published and lost while the connection still
+ * answered in time is not detected this way: the epoch below covers lost forgets.
+ *
+ * The L1 holds what the L2 read under one key epoch: the subscriber thread reads hc:epoch
+ * every CH__L1_EPOCH_POLL_MS (and each L2 call reports the epoch it uses); when it moved
+ * (a lost forget healed by any node, Redis back from an outage) the L1 is flushed.
  * A forget whose PUBLISH failed while other nodes' subscriptions held (this node's kv
  * breaker still open after an outage, a partial partition): once the L2 has healed (its
  * epoch moved), the subscriber thread publishes a flush-all message ("<origin>\n*") through
@@ -46,8 +54,10 @@
 #define CH__L1_CHANNEL_MAX 32
 #define CH__L1_BACKOFF_MIN_MS 50   /* first wait before reconnecting the subscriber */
 #define CH__L1_BACKOFF_MAX_MS 1000 /* longest wait between reconnects */
-#define CH__L1_PING_MS 1000        /* a quiet subscriber connection is pinged this often */
-#define CH__L1_DEAD_MS 3000        /* and dropped (L1 flushed, bypassed) when silent this long */
+#define CH__L1_PING_MS 250         /* the subscriber connection is pinged this often */
+#define CH__L1_STALE_MS 600        /* gets bypass the L1 when it has heard nothing this long */
+#define CH__L1_DEAD_MS 3000        /* and it is dropped (L1 flushed, bypassed) when silent this long */
+#define CH__L1_EPOCH_POLL_MS 250   /* how often the subscriber thread reads the L2's key epoch */
 /* The message body that empties every node's L1 (no key is "*": keys have a ':'). */
 #define CH__L1_FLUSH_ALL "*"
 
@@ -72,6 +82,8 @@ typedef struct {
     atomic_int live;        /* subscription confirmed and L1 flushed since: the L1 is used */
     atomic_ullong gen;      /* bumped at every loss and every confirmation */
     atomic_int lost;        /* a forget's PUBLISH failed: every node's L1 is to be flushed */
+    atomic_llong last_heard; /* ch_mono_ms of the subscriber connection's last reply */
+    atomic_llong l2_epoch;  /* the L2's key epoch the L1's content was read under */
     pthread_t thread;
     int thread_on;
     int efd;
@@ -132,6 +144,26 @@ static void ch__l1_reset(ch__l1_t *w, int live)
         atomic_store(&w->live, 1);
 }
 
+/* Empties the L1 and voids its leases without touching live (any thread). */
+static void ch__l1_flush(ch__l1_t *w)
+{
+    atomic_fetch_add(&w->gen, 1);
+    w->l1->driver->flush(w->l1->impl);
+    atomic_fetch_add(&ch__l1_flushes, 1);
+}
+
+/* The L1 holds what the L2 served under one key epoch: when the L2 has moved to another (a
+ * lost forget healed, here or on another node; Redis came back), everything is flushed.
+ * refresh: read the epoch from Redis (the subscriber thread's poll), else the L2's own. */
+static void ch__l1_check_epoch(ch__l1_t *w, int refresh)
+{
+    if (!w->l2->driver->epoch)
+        return;
+    long long e = w->l2->driver->epoch(w->l2->impl, refresh);
+    if (atomic_load(&w->l2_epoch) != e && atomic_exchange(&w->l2_epoch, e) != e)
+        ch__l1_flush(w);
+}
+
 /* Drops the keys of one received message ("<origin>\n<key>\n..."), unless it is ours. */
 static void ch__l1_apply(ch__l1_t *w, const char *msg, size_t len)
 {
@@ -187,11 +219,17 @@ static void ch__l1_sleep(ch__l1_t *w, int ms)
     }
 }
 
-/* One reply of the subscriber connection. */
-static void ch__l1_on_reply(ch__l1_t *w, const redisReply *rep)
+/* One reply of the subscriber connection; -1 when the connection is to be dropped (an
+ * error reply: the SUBSCRIBE was refused). */
+static int ch__l1_on_reply(ch__l1_t *w, const redisReply *rep)
 {
+    if (rep->type == REDIS_REPLY_ERROR) {
+        ch_log_warn("hydration cache: the invalidation channel %s answered an error (%.*s): reconnecting", w->channel,
+                    (int)rep->len, rep->str);
+        return -1;
+    }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING)
-        return; /* a PONG */
+        return 0; /* a PONG */
     const char *kind = rep->element[0]->str;
     if (strcmp(kind, "subscribe") == 0) {
         ch__l1_reset(w, 1); /* what was sent before the subscription is not known: nothing kept */
@@ -199,6 +237,7 @@ static void ch__l1_on_reply(ch__l1_t *w, const redisReply *rep)
     } else if (strcmp(kind, "message") == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
         ch__l1_apply(w, rep->element[2]->str, rep->element[2]->len);
     }
+    return 0;
 }
 
 /* A forget's PUBLISH failed: once the L2 has healed (its epoch moved, so Redis no longer
@@ -231,7 +270,7 @@ static void *ch__l1_main(void *arg)
     ch__l1_t *w = arg;
     redisContext *c = NULL;
     int backoff = CH__L1_BACKOFF_MIN_MS;
-    int64_t last_heard = 0, last_ping = 0;
+    int64_t last_ping = 0, last_epoch = 0;
     while (!atomic_load(&w->stopping)) {
         if (!c) {
             ch__kv_rconn_t *h;
@@ -247,7 +286,8 @@ static void *ch__l1_main(void *arg)
                 continue;
             }
             backoff = CH__L1_BACKOFF_MIN_MS;
-            last_heard = last_ping = ch_mono_ms();
+            last_ping = ch_mono_ms();
+            atomic_store(&w->last_heard, last_ping);
         }
         struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = w->efd, .events = POLLIN}};
         int n = poll(p, 2, CH__L1_PING_MS / 2);
@@ -258,8 +298,8 @@ static void *ch__l1_main(void *arg)
             broken = redisBufferRead(c) != REDIS_OK;
             void *rep = NULL;
             while (!broken && redisGetReplyFromReader(c, &rep) == REDIS_OK && rep) {
-                last_heard = ch_mono_ms();
-                ch__l1_on_reply(w, rep);
+                atomic_store(&w->last_heard, ch_mono_ms());
+                broken = ch__l1_on_reply(w, rep) != 0;
                 freeReplyObject(rep);
                 rep = NULL;
             }
@@ -268,9 +308,14 @@ static void *ch__l1_main(void *arg)
         if (!broken && atomic_load(&w->lost))
             ch__l1_tell_lost(w);
         int64_t now = ch_mono_ms();
-        if (!broken && now - last_heard > CH__L1_DEAD_MS)
+        if (!broken && now - last_epoch >= CH__L1_EPOCH_POLL_MS) {
+            last_epoch = now;
+            ch__l1_check_epoch(w, 1); /* another node healed a lost forget */
+            now = ch_mono_ms();
+        }
+        if (!broken && now - atomic_load(&w->last_heard) > CH__L1_DEAD_MS)
             broken = 1; /* a stopped or unreachable server */
-        else if (!broken && now - last_ping >= CH__L1_PING_MS && now - last_heard >= CH__L1_PING_MS) {
+        else if (!broken && now - last_ping >= CH__L1_PING_MS) {
             last_ping = now;
             broken = redisAppendCommand(c, "PING") != REDIS_OK || ch__l1_flush_out(c) != 0;
         }
@@ -295,7 +340,9 @@ static void *ch__l1_main(void *arg)
 static ch_err_t ch__l1_get_many(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
 {
     ch__l1_t *w = impl;
-    if (!atomic_load(&w->live)) {
+    /* not subscribed, or nothing heard from the channel lately (a partition without a
+     * disconnect): what was published meanwhile may not have arrived */
+    if (!atomic_load(&w->live) || ch_mono_ms() - atomic_load(&w->last_heard) > CH__L1_STALE_MS) {
         atomic_fetch_add_explicit(&ch__l1_gets[CH__L1_BYPASS], n, memory_order_relaxed);
         return w->l2->driver->get_many(w->l2->impl, keys, n, got);
     }
@@ -323,6 +370,7 @@ static ch_err_t ch__l1_get_many(void *impl, const char *const *keys, size_t n, c
             free(tmp[j].val);
         return err; /* hcache.c frees the L1's hits */
     }
+    ch__l1_check_epoch(w, 0); /* the L2 moved its epoch: what the L1 has is flushed, this fill void */
     /* The L2's hits go into the L1 under the leases taken before the L2 was read: a forget
      * (local or received) since then voids them, and so does a loss of the channel. */
     const char *pk[CH_HCACHE_BATCH_MAX], *pv[CH_HCACHE_BATCH_MAX];
@@ -381,6 +429,10 @@ static void ch__l1_forget_many(void *impl, const char *const *keys, size_t n)
     ch__l1_t *w = impl;
     w->l1->driver->forget_many(w->l1->impl, keys, n);
     w->l2->driver->forget_many(w->l2->impl, keys, n);
+    /* once more: a reader that missed after the first forget may have read the old value
+     * from Redis before its DEL and filled the L1 under a lease taken after that forget */
+    w->l1->driver->forget_many(w->l1->impl, keys, n);
+    ch__l1_check_epoch(w, 0);
     ch__l1_pub_arg_t a = {.w = w, .keys = keys, .n = n};
     if (ch__kv_redis_pipeline(w->pool, w->brk, NULL, "hcache invalidation PUBLISH", ch__l1_pub_build,
                               ch__l1_pub_take, &a) == CH_OK)
@@ -463,6 +515,8 @@ ch_hcache_t *ch_hcache_l1_create(ch_hcache_t *l2, ch_kv_t *kv, const char *url, 
     atomic_init(&w->live, 0);
     atomic_init(&w->gen, 1);
     atomic_init(&w->stopping, 0);
+    atomic_init(&w->last_heard, 0);
+    atomic_init(&w->l2_epoch, l2->driver->epoch ? l2->driver->epoch(l2->impl, 0) : 0);
     char err[256];
     if (!url || ch_kv_redis_driver.open(url, &w->sub_pool, err, sizeof(err)) != CH_OK)
         w->sub_pool = NULL;

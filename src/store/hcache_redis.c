@@ -528,9 +528,37 @@ static int ch__hcr_dirty_slot(void *impl)
     return ch__hcr_dirty(r);
 }
 
+static int ch__hcr_epoch_build(redisContext *c, void *arg, char sha[][41])
+{
+    (void)arg;
+    (void)sha;
+    return redisAppendCommand(c, "GET " CH__HCR_EPOCH_KEY) == REDIS_OK ? 1 : -1;
+}
+
+static ch_err_t ch__hcr_epoch_take(redisReply **reps, int n, void *arg)
+{
+    return n == 1 && ch__hcr_int_reply(reps[0], arg) == 0 ? CH_OK : CH_EINTERNAL;
+}
+
+/* The epoch in use; refresh: GET hc:epoch first and adopt it (larger only; below ours:
+ * Redis lost it, a failure the next heal covers, as a get would count it). */
+static long long ch__hcr_epoch(void *impl, int refresh)
+{
+    ch__hcr_t *r = impl;
+    long long cur;
+    if (refresh && ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch", ch__hcr_epoch_build,
+                                         ch__hcr_epoch_take, &cur) == CH_OK) {
+        if (cur < atomic_load(&r->epoch))
+            atomic_fetch_add(&r->failures, 1);
+        ch__hcr_use_epoch(r, cur);
+    }
+    return atomic_load(&r->epoch);
+}
+
 static const ch_hcache_driver_t ch__hcr_driver = {
     .name = "redis",
     .dirty = ch__hcr_dirty_slot,
+    .epoch = ch__hcr_epoch,
     .get_many = ch__hcr_get_many,
     .put_many = ch__hcr_put_many,
     .forget_many = ch__hcr_forget_many,

@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/metrics.h"
 #include "store/hcache.h"
+#include "store/hcache_driver.h"
 #include "store/kv.h"
 
 typedef struct {
@@ -937,6 +938,141 @@ static void test_l1_forget_reaches_the_other_node(void **state)
     cmocka_unit_test_setup_teardown(name, setup_mem, teardown),                                                      \
         cmocka_unit_test_setup_teardown(name, setup_redis, teardown)
 
+/* Node B's L1 serves a key without touching Redis; Redis's key epoch moves (what node A's
+ * heal of a lost forget does, A's forget having reached neither Redis nor the channel): B's
+ * L1 must stop serving what it read under the old epoch (without the epoch poll it served it
+ * for its L1 TTL, 60 s here). */
+static void test_l1_flushed_when_the_epoch_moves(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1ep");
+    ch_kv_t *kvb;
+    ch_hcache_t *b = l1_open(&kvb);
+    store(b, k, "v1");
+    for (int i = 0; i < 2; i++) {
+        char *v = get1(b, k, NULL, NULL);
+        assert_non_null(v);
+        free(v);
+    }
+    redisContext *raw = raw_redis();
+    raw_int(raw, "INCR hc:epoch");
+    redisFree(raw);
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) { /* the poll: 250 ms; 10 s at most on a loaded machine */
+        char *v = get1(b, k, NULL, NULL);
+        gone = v == NULL;
+        free(v);
+        if (!gone)
+            usleep(50 * 1000);
+    }
+    assert_true(gone);
+    ch_hcache_destroy(b);
+    ch_kv_close(kvb);
+}
+
+/* An L2 that runs a read on the L1 wrapper (g_race_reader) between the writer's L1 forget and
+ * its Redis forget: the interleaving of a reader on the writing node. */
+static ch_hcache_t *g_race_reader;
+static char g_race_key[CH_HCACHE_KEY_MAX + 1];
+static char *g_race_seen;
+
+static ch_err_t race_get(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
+{
+    ch_hcache_t *in = impl;
+    return in->driver->get_many(in->impl, keys, n, got);
+}
+static void race_put(void *impl, const char *const *keys, const char *const *vals, const size_t *lens,
+                     const uint64_t *leases, size_t n)
+{
+    ch_hcache_t *in = impl;
+    in->driver->put_many(in->impl, keys, vals, lens, leases, n);
+}
+static void race_forget(void *impl, const char *const *keys, size_t n)
+{
+    ch_hcache_t *in = impl;
+    if (g_race_reader) { /* misses the L1 (forgotten), reads the old value from Redis, fills the L1 */
+        ch_hcache_t *r = g_race_reader;
+        g_race_reader = NULL;
+        g_race_seen = get1(r, g_race_key, NULL, NULL);
+    }
+    in->driver->forget_many(in->impl, keys, n);
+}
+static size_t race_bytes(const void *impl)
+{
+    (void)impl;
+    return 0;
+}
+static void race_destroy(void *impl)
+{
+    ch_hcache_destroy(impl);
+}
+static long long race_epoch(void *impl, int refresh)
+{
+    ch_hcache_t *in = impl;
+    return in->driver->epoch(in->impl, refresh);
+}
+static const ch_hcache_driver_t race_driver = {
+    .name = "race", .get_many = race_get, .put_many = race_put, .forget_many = race_forget,
+    .bytes = race_bytes, .destroy = race_destroy, .epoch = race_epoch,
+};
+
+/* The writing node's own L1 refilled with the old value: a reader that misses after the
+ * writer's L1 forget and reads Redis before the writer's DEL puts the old value under a
+ * lease that forget does not void; the writer skips its own message, so without a second L1
+ * forget after the Redis one it served the old value for its L1 TTL. */
+static void test_l1_writer_not_refilled_by_a_racing_reader(void **state)
+{
+    fx_t *f = need(state);
+    K(f, g_race_key, "l1race");
+    ch_kv_t *kv;
+    char errbuf[256];
+    assert_int_equal(ch_kv_open(redis_url(), &kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *l2 = ch__hcache_wrap(&race_driver, ch_hcache_redis_create(kv, 60000));
+    ch_hcache_t *a = ch_hcache_l1_create(l2, kv, redis_url(), (size_t)4 << 20, 0, 60000);
+    assert_non_null(a);
+    for (int i = 0; i < 400 && !ch_hcache_l1_live(a); i++)
+        usleep(25 * 1000);
+    assert_true(ch_hcache_l1_live(a));
+    store(a, g_race_key, "old");
+    g_race_reader = a;
+    forget1(a, g_race_key); /* the write's forget, with the reader in between its two steps */
+    assert_non_null(g_race_seen); /* the reader did read the old value from Redis */
+    assert_string_equal(g_race_seen, "old");
+    free(g_race_seen);
+    g_race_seen = NULL;
+    char *v = get1(a, g_race_key, NULL, NULL);
+    assert_null(v);
+    ch_hcache_destroy(a);
+    ch_kv_close(kv);
+}
+
+/* A subscription that went silent without a disconnect (Redis stopped, a partition): the
+ * L1 is bypassed once the channel has been quiet past CH__L1_STALE_MS (600 ms), well before
+ * the connection is declared dead (3 s), so a forget published meanwhile and not delivered
+ * is not served from the L1. With Redis stopped, a bypassing get finds the cache unavailable
+ * (a miss); an L1 hit would return the value. */
+static void test_l1_bypassed_when_the_channel_is_silent(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1quiet");
+    ch_kv_t *kvb;
+    ch_hcache_t *b = l1_open(&kvb);
+    store(b, k, "v1");
+    char *v = get1(b, k, NULL, NULL); /* into the L1 */
+    assert_non_null(v);
+    free(v);
+    kill(g_redis_pid, SIGSTOP);
+    usleep(1200 * 1000);
+    ch_err_t err;
+    v = get1(b, k, NULL, &err);
+    kill(g_redis_pid, SIGCONT);
+    assert_null(v);
+    ch_hcache_destroy(b);
+    ch_kv_close(kvb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -959,6 +1095,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_epoch_never_back, setup_redis, teardown),
         cmocka_unit_test(test_mem_entry_bound),
         cmocka_unit_test_setup_teardown(test_l1_forget_reaches_the_other_node, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_flushed_when_the_epoch_moves, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_writer_not_refilled_by_a_racing_reader, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_bypassed_when_the_channel_is_silent, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
