@@ -47,6 +47,9 @@ typedef enum {
 /** Wraps a driver's impl (ownership passes to the result) into a cache the caller owns, and
  * makes it the one whose size /metrics shows (chorus_hcache_bytes). */
 ch_hcache_t *ch__hcache_wrap(const ch_hcache_driver_t *driver, void *impl);
+/** Makes c (a ch_hcache_mem_create cache) count none of its puts in chorus_hcache_puts_total:
+ * cluster mode's L1, whose fills are not puts into the hydration cache. */
+void ch__hcache_mem_uncounted(ch_hcache_t *c);
 /** Counts n puts that ended with result r. Thread-safe (relaxed atomics). */
 void ch__hcache_count_puts(ch__hcache_put_result_t r, uint64_t n);
 

@@ -66,7 +66,7 @@
 enum { CH__L1_HIT, CH__L1_MISS, CH__L1_BYPASS, CH__L1_GETS };
 static const char *const ch__l1_get_names[CH__L1_GETS] = {"hit", "miss", "bypass"};
 static atomic_ullong ch__l1_gets[CH__L1_GETS];
-static atomic_ullong ch__l1_flushes, ch__l1_received, ch__l1_published, ch__l1_publish_failed;
+static atomic_ullong ch__l1_fills, ch__l1_flushes, ch__l1_received, ch__l1_published, ch__l1_publish_failed;
 static atomic_int ch__l1_renderer_added;
 static pthread_mutex_t ch__l1_current_mu = PTHREAD_MUTEX_INITIALIZER;
 static const ch_hcache_t *ch__l1_current; /* under the mutex: the L1 whose size /metrics shows */
@@ -116,6 +116,9 @@ static void ch__l1_render(ch_buf_t *out, void *arg)
                   "# TYPE chorus_hcache_l1_entries gauge\nchorus_hcache_l1_entries %zu\n"
                   "# HELP chorus_hcache_l1_live 1 while the L1 is used (invalidation channel subscribed).\n"
                   "# TYPE chorus_hcache_l1_live gauge\nchorus_hcache_l1_live %d\n"
+                  "# HELP chorus_hcache_l1_fills_total Redis hits offered to the L1 (not in "
+                  "chorus_hcache_puts_total; a forget since the lookup voids the fill).\n"
+                  "# TYPE chorus_hcache_l1_fills_total counter\nchorus_hcache_l1_fills_total %llu\n"
                   "# HELP chorus_hcache_l1_flushes_total Times the L1 was emptied (subscription lost or made).\n"
                   "# TYPE chorus_hcache_l1_flushes_total counter\nchorus_hcache_l1_flushes_total %llu\n"
                   "# HELP chorus_hcache_l1_invalidations_total Forget messages by direction (failed: not "
@@ -124,7 +127,8 @@ static void ch__l1_render(ch_buf_t *out, void *arg)
                   "chorus_hcache_l1_invalidations_total{direction=\"received\"} %llu\n"
                   "chorus_hcache_l1_invalidations_total{direction=\"published\"} %llu\n"
                   "chorus_hcache_l1_invalidations_total{direction=\"failed\"} %llu\n",
-                  bytes, entries, live, (unsigned long long)atomic_load(&ch__l1_flushes),
+                  bytes, entries, live, (unsigned long long)atomic_load(&ch__l1_fills),
+                  (unsigned long long)atomic_load(&ch__l1_flushes),
                   (unsigned long long)atomic_load(&ch__l1_received),
                   (unsigned long long)atomic_load(&ch__l1_published),
                   (unsigned long long)atomic_load(&ch__l1_publish_failed));
@@ -385,8 +389,10 @@ static ch_err_t ch__l1_get_many(void *impl, const char *const *keys, size_t n, c
             pe[np++] = l1_lease[j];
         }
     }
-    if (np && atomic_load(&w->live) && atomic_load(&w->gen) == gen)
+    if (np && atomic_load(&w->live) && atomic_load(&w->gen) == gen) {
         w->l1->driver->put_many(w->l1->impl, pk, pv, pl, pe, np);
+        atomic_fetch_add_explicit(&ch__l1_fills, np, memory_order_relaxed);
+    }
     return CH_OK;
 }
 
@@ -506,6 +512,8 @@ ch_hcache_t *ch_hcache_l1_create(ch_hcache_t *l2, ch_kv_t *kv, const char *url, 
     w->pool = pool;
     w->brk = ch__kv_redis_breaker_of(kv);
     w->l1 = ch_hcache_mem_create_bounded(max_bytes, max_entries, ttl_ms);
+    if (w->l1)
+        ch__hcache_mem_uncounted(w->l1);
     const char *hostpart = url ? strstr(url, "://") : NULL, *slash = hostpart ? strchr(hostpart + 3, '/') : NULL;
     snprintf(w->channel, sizeof(w->channel), CH__L1_CHANNEL_PREFIX "%d", slash ? atoi(slash + 1) : 0);
     uint64_t tag;

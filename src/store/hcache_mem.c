@@ -57,6 +57,7 @@ typedef struct {
     size_t shard_max;
     size_t shard_max_entries; /* 0 = no count bound */
     int64_t ttl_ms;
+    int uncounted; /* an L1's: its fills are not chorus_hcache_puts_total (hcache_l1.c counts them) */
     unsigned nshards; /* a power of two */
     ch__hcm_shard_t shards[CH__HCM_SHARDS_MAX];
 } ch__hcm_t;
@@ -252,6 +253,8 @@ static void ch__hcm_put_many(void *impl, const char *const *keys, const char *co
         ch__hcm_free_list(freed);
         stored++;
     }
+    if (m->uncounted)
+        return;
     ch__hcache_count_puts(CH__HCACHE_PUT_STORED, stored);
     ch__hcache_count_puts(CH__HCACHE_PUT_LOST_LEASE, lost);
     ch__hcache_count_puts(CH__HCACHE_PUT_TOO_BIG, too_big);
@@ -361,4 +364,9 @@ ch_hcache_t *ch_hcache_mem_create_bounded(size_t max_bytes, size_t max_entries, 
         atomic_init(&s->bytes, s->nbuckets * sizeof(*s->buckets));
     }
     return ch__hcache_wrap(&ch__hcm_driver, m);
+}
+
+void ch__hcache_mem_uncounted(ch_hcache_t *c)
+{
+    ((ch__hcm_t *)c->impl)->uncounted = 1;
 }

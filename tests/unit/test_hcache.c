@@ -1073,6 +1073,35 @@ static void test_l1_bypassed_when_the_channel_is_silent(void **state)
     ch_kv_close(kvb);
 }
 
+static unsigned long long metric_value(const char *name)
+{
+    ch_buf_t buf = CH_BUF_INIT;
+    ch_metrics_render(&buf);
+    const char *at = strstr(buf.data, name);
+    unsigned long long v = at ? strtoull(at + strlen(name), NULL, 10) : ~0ULL;
+    ch_buf_clear(&buf);
+    return v;
+}
+
+/* An L1 fill is not a put into the hydration cache: chorus_hcache_puts_total counts the put
+ * into Redis only, chorus_hcache_l1_fills_total the fill (it counted both as puts). */
+static void test_l1_fills_counted_apart(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1fill");
+    ch_kv_t *kvb;
+    ch_hcache_t *b = l1_open(&kvb);
+    unsigned long long stored = metric_value("chorus_hcache_puts_total{result=\"stored\"} ");
+    unsigned long long fills = metric_value("\nchorus_hcache_l1_fills_total ");
+    store(b, k, "v1"); /* a put into Redis, then a read that fills the L1 */
+    assert_int_equal(metric_value("chorus_hcache_puts_total{result=\"stored\"} "), stored + 1);
+    assert_int_equal(metric_value("\nchorus_hcache_l1_fills_total "), fills + 1);
+    assert_int_equal(ch_hcache_entries(b), 1);
+    ch_hcache_destroy(b);
+    ch_kv_close(kvb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1098,6 +1127,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_l1_flushed_when_the_epoch_moves, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_l1_writer_not_refilled_by_a_racing_reader, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_l1_bypassed_when_the_channel_is_silent, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_fills_counted_apart, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
