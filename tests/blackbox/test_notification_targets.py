@@ -3,8 +3,10 @@ list renders it for the reader ("available": true, "item"), or "available": fals
 reader may no longer see it. What the reader sees changes on the next read: a reaction of
 the reader, an unfollow that hides a followers-only post, an account gone private."""
 
+import time
+
 from client import expect_status
-from notify_helpers import need_route, react, wait_group, wait_until, group
+from notify_helpers import group, need_route, new_id, react, sql, wait_group, wait_until
 from social import follow, make_private, post
 
 
@@ -54,3 +56,17 @@ def test_a_target_whose_author_went_private_is_unavailable_to_a_stranger(api):
     make_private(author)
     g = wait_until(lambda: group(stranger, "mention", target("post", p["id"])), "the mention group")
     assert g["target"] == {**target("post", p["id"]), "available": False}, g
+
+
+def test_a_target_type_without_a_renderer_has_no_available(api, user, other, server, backends):
+    """A livestream target (no renderer in the item registry) is neither shown nor known
+    hidden: the target stays {type, id}, without "available" (it said false, as if hidden)."""
+    nid, ms = new_id(), int(time.time() * 1000)
+    sid = 7262919837184999999 - nid % 1000
+    sql(server, backends,
+        "INSERT INTO notifications(gid, user_id, kind, target_type, target_id, id, actor1_id, actors_count, "
+        f"is_read, created_at, updated_at) VALUES({nid}, {int(user.id)}, 'reaction', 'livestream', {sid}, {nid}, "
+        f"{int(other.id)}, 1, 0, {ms}, {ms})")
+    g = group(user, "reaction", target("livestream", sid))
+    assert g is not None
+    assert g["target"] == target("livestream", sid), g

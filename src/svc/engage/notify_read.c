@@ -17,8 +17,8 @@
  * from the hydration layer, one call each for the whole page, with the reader's visibility.
  * A target keeps {type, id} as stored and gains "available": true with the item rendered as
  * any list renders it ("item"), or "available": false when the reader may no longer see it
- * (deleted, expired, blocked, gone private or followers-only) or its type has no renderer
- * in the item registry (livestreams). */
+ * (deleted, expired, blocked, gone private or followers-only); a target whose type has no
+ * renderer in the item registry (livestreams) has no "available" at all (not known hidden). */
 static const char ch__sql_page[] =
     "SELECT n.id, n.kind, n.target_type, n.target_id, n.actors_count, n.is_read, n.updated_at,"
     " n.actor1_id, n.actor2_id, n.actor3_id"
@@ -62,7 +62,9 @@ static void ch__render(ch_buf_t *b, const ch_db_rows_t *rows, size_t i, const ch
         ch_buf_printf(b, ",\"target\":{\"type\":\"%s\",\"id\":", ch_db_rows_text(rows, i, 2));
         ch_page_id(b, (uint64_t)ch_db_rows_int(rows, i, 3));
         const ch_hydrated_t *it = pg->target_at[i] >= 0 ? &pg->items[pg->target_at[i]] : NULL;
-        if (it && it->json) {
+        if (!it) { /* a type with no renderer (livestreams): neither shown nor hidden */
+            ch_buf_append(b, "}", 1);
+        } else if (it->json) {
             static const char avail[] = ",\"available\":true,\"item\":";
             ch_buf_append(b, avail, sizeof(avail) - 1);
             ch_buf_append(b, it->json, it->len);
