@@ -28,6 +28,10 @@ typedef struct {
     /* optional (NULL: 0): the key epoch in use; refresh: read it from the cache first (one
      * round trip, adopting a larger one) so that a move by another node is seen */
     long long (*epoch)(void *impl, int refresh);
+    /* optional (NULL: not supported): forget_many with one PUBLISH of msg (len bytes) on
+     * channel in the same round trip, after the DELs; 1 when the PUBLISH was taken */
+    int (*forget_pub)(void *impl, const char *const *keys, size_t n, const char *channel, const char *msg,
+                      size_t len);
 } ch_hcache_driver_t;
 
 struct ch_hcache {

@@ -4,7 +4,7 @@
  *
  * Coherence across nodes: every forget drops the keys from this node's L1, from Redis (the
  * L2's epoch-safe DELs), from the L1 once more (a local reader may have refilled it from
- * Redis between the two), and is then published on one pub/sub channel ("chorus:hc:<db>"),
+ * Redis between the two), and is published (the PUBLISH in the DELs' round trip) on one pub/sub channel ("chorus:hc:<db>"),
  * all keys of the call in one message ("<origin>\n<key>\n<key>..."); every node's subscriber
  * thread drops them from its L1 (its own messages skipped). A put into the L1 uses a lease
  * taken before the L2 was read, so a forget that arrives while a reader fills the L1 voids
@@ -403,6 +403,16 @@ static void ch__l1_put_many(void *impl, const char *const *keys, const char *con
     w->l2->driver->put_many(w->l2->impl, keys, vals, lens, leases, n);
 }
 
+/* The message of a forget: "<origin>\n<key>\n<key>..." (the caller clears b). */
+static void ch__l1_message(const ch__l1_t *w, const char *const *keys, size_t n, ch_buf_t *b)
+{
+    ch_buf_append(b, w->origin, strlen(w->origin));
+    for (size_t i = 0; i < n; i++) {
+        ch_buf_append(b, "\n", 1);
+        ch_buf_append(b, keys[i], strlen(keys[i]));
+    }
+}
+
 typedef struct {
     const ch__l1_t *w;
     const char *const *keys;
@@ -414,11 +424,7 @@ static int ch__l1_pub_build(redisContext *c, void *arg, char sha[][41])
     (void)sha;
     ch__l1_pub_arg_t *a = arg;
     ch_buf_t b = CH_BUF_INIT;
-    ch_buf_append(&b, a->w->origin, strlen(a->w->origin));
-    for (size_t i = 0; i < a->n; i++) {
-        ch_buf_append(&b, "\n", 1);
-        ch_buf_append(&b, a->keys[i], strlen(a->keys[i]));
-    }
+    ch__l1_message(a->w, a->keys, a->n, &b);
     int ok = redisAppendCommand(c, "PUBLISH %s %b", a->w->channel, b.data, b.len) == REDIS_OK;
     ch_buf_clear(&b);
     return ok ? 1 : -1;
@@ -434,14 +440,23 @@ static void ch__l1_forget_many(void *impl, const char *const *keys, size_t n)
 {
     ch__l1_t *w = impl;
     w->l1->driver->forget_many(w->l1->impl, keys, n);
-    w->l2->driver->forget_many(w->l2->impl, keys, n);
+    int published;
+    if (w->l2->driver->forget_pub) { /* the PUBLISH in the DELs' round trip */
+        ch_buf_t b = CH_BUF_INIT;
+        ch__l1_message(w, keys, n, &b);
+        published = w->l2->driver->forget_pub(w->l2->impl, keys, n, w->channel, b.data, b.len);
+        ch_buf_clear(&b);
+    } else {
+        w->l2->driver->forget_many(w->l2->impl, keys, n);
+        ch__l1_pub_arg_t a = {.w = w, .keys = keys, .n = n};
+        published = ch__kv_redis_pipeline(w->pool, w->brk, NULL, "hcache invalidation PUBLISH", ch__l1_pub_build,
+                                          ch__l1_pub_take, &a) == CH_OK;
+    }
     /* once more: a reader that missed after the first forget may have read the old value
      * from Redis before its DEL and filled the L1 under a lease taken after that forget */
     w->l1->driver->forget_many(w->l1->impl, keys, n);
     ch__l1_check_epoch(w, 0);
-    ch__l1_pub_arg_t a = {.w = w, .keys = keys, .n = n};
-    if (ch__kv_redis_pipeline(w->pool, w->brk, NULL, "hcache invalidation PUBLISH", ch__l1_pub_build,
-                              ch__l1_pub_take, &a) == CH_OK)
+    if (published)
         atomic_fetch_add(&ch__l1_published, 1);
     else {
         atomic_fetch_add(&ch__l1_publish_failed, 1);

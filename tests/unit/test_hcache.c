@@ -878,6 +878,8 @@ static void test_mem_entry_bound(void **state)
 
 /* ---- the L1 in front of Redis (cluster mode) ---------------------------------------------- */
 
+static unsigned long long metric_value(const char *name);
+
 static ch_hcache_t *l1_open(ch_kv_t **kv)
 {
     char errbuf[256];
@@ -918,7 +920,10 @@ static void test_l1_forget_reaches_the_other_node(void **state)
     assert_non_null(v);
     free(v);
 
+    unsigned long long failed = metric_value("chorus_hcache_l1_invalidations_total{direction=\"failed\"} ");
     forget1(a, k);
+    /* published with the DELs (not the flush-all a failed PUBLISH leads to) */
+    assert_int_equal(metric_value("chorus_hcache_l1_invalidations_total{direction=\"failed\"} "), failed);
     int gone = 0;
     for (int i = 0; i < 200 && !gone; i++) { /* pub/sub: at once; 10 s at most on a loaded machine */
         v = get1(b, k, NULL, NULL);
