@@ -289,13 +289,12 @@ static void *ch__l1_main(void *arg)
                 backoff = backoff * 2 > CH__L1_BACKOFF_MAX_MS ? CH__L1_BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
-            backoff = CH__L1_BACKOFF_MIN_MS;
             last_ping = ch_mono_ms();
             atomic_store(&w->last_heard, last_ping);
         }
         struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = w->efd, .events = POLLIN}};
         int n = poll(p, 2, CH__L1_PING_MS / 2);
-        int broken = n < 0 && errno != EINTR;
+        int broken = n < 0 && errno != EINTR, refused = 0;
         if (atomic_load(&w->stopping))
             break;
         if (!broken && n > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -303,11 +302,13 @@ static void *ch__l1_main(void *arg)
             void *rep = NULL;
             while (!broken && redisGetReplyFromReader(c, &rep) == REDIS_OK && rep) {
                 atomic_store(&w->last_heard, ch_mono_ms());
-                broken = ch__l1_on_reply(w, rep) != 0;
+                broken = refused = ch__l1_on_reply(w, rep) != 0;
                 freeReplyObject(rep);
                 rep = NULL;
             }
             broken = broken || c->err;
+            if (!broken && atomic_load(&w->live))
+                backoff = CH__L1_BACKOFF_MIN_MS; /* reconnects wait longer until subscribed */
         }
         if (!broken && atomic_load(&w->lost))
             ch__l1_tell_lost(w);
@@ -332,6 +333,10 @@ static void *ch__l1_main(void *arg)
                             c->err ? c->errstr : "no answer");
             redisFree(c);
             c = NULL;
+            if (refused) { /* the server answers at once: back off before asking again */
+                ch__l1_sleep(w, backoff);
+                backoff = backoff * 2 > CH__L1_BACKOFF_MAX_MS ? CH__L1_BACKOFF_MAX_MS : backoff * 2;
+            }
         }
     }
     if (c)

@@ -1107,6 +1107,40 @@ static void test_l1_fills_counted_apart(void **state)
     ch_kv_close(kvb);
 }
 
+/* A SUBSCRIBE answered with an error (here an ACL that denies the channel) is logged and the
+ * connection dropped and made again, so the L1 comes into use once the channel is allowed
+ * (the error used to be ignored: the thread kept the connection, never subscribed). */
+static void test_l1_subscribe_error_reconnects(void **state)
+{
+    fx_t *f = need(state);
+    (void)f;
+    redisContext *raw = raw_redis();
+    redisReply *r = redisCommand(raw, "ACL SETUSER default resetchannels");
+    assert_non_null(r);
+    int acl = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (!acl) {
+        redisFree(raw);
+        skip();
+    }
+    char errbuf[256];
+    ch_kv_t *kv;
+    assert_int_equal(ch_kv_open(redis_url(), &kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *c = ch_hcache_l1_create(ch_hcache_redis_create(kv, 60000), kv, redis_url(), (size_t)4 << 20, 0,
+                                         60000);
+    assert_non_null(c);
+    usleep(300 * 1000);
+    assert_false(ch_hcache_l1_live(c)); /* refused */
+    r = redisCommand(raw, "ACL SETUSER default allchannels");
+    freeReplyObject(r);
+    redisFree(raw);
+    for (int i = 0; i < 400 && !ch_hcache_l1_live(c); i++) /* the reconnect: 1 s backoff at most */
+        usleep(25 * 1000);
+    assert_true(ch_hcache_l1_live(c));
+    ch_hcache_destroy(c);
+    ch_kv_close(kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1133,6 +1167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_l1_writer_not_refilled_by_a_racing_reader, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_l1_bypassed_when_the_channel_is_silent, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_l1_fills_counted_apart, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_subscribe_error_reconnects, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
