@@ -233,6 +233,10 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     svc.hcache = strcmp(ch_kv_kind(svc.kv), "redis") == 0 ? ch_hcache_redis_create(svc.kv, cfg->hydrate_ttl_ms)
                                                           : ch_hcache_mem_create(cfg->hydrate_cache_memory,
                                                                                  cfg->hydrate_ttl_ms);
+    /* In cluster mode an in-process L1 in front of it, invalidated by Redis pub/sub. */
+    if (svc.hcache && strcmp(ch_kv_kind(svc.kv), "redis") == 0 && cfg->hydrate_l1_memory)
+        svc.hcache = ch_hcache_l1_create(svc.hcache, svc.kv, cfg->redis_url, cfg->hydrate_l1_memory,
+                                         cfg->hydrate_l1_entries, cfg->hydrate_l1_ttl_ms);
     if (!svc.hcache) {
         fprintf(stderr, "chorusd: cannot create the hydration cache\n");
         ch_timeline_close(svc.timelines);
@@ -600,11 +604,16 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "repair-counters") == 0) {
         ch_svc_t svc = {.cfg = &cfg, .db = db};
         /* Its forgets must reach a shared (Redis) hydration cache, which item reads serve
-         * from; an in-process cache is the serving process's own, out of reach from here. */
+         * from; an in-process cache is the serving process's own, out of reach from here.
+         * With serving nodes' L1s on, through the same wrapper: each forget is published on
+         * the invalidation channel too (a lost one moves the epoch, which the L1s follow). */
         ch_kv_t *kv = NULL;
         char kv_err[256];
         if (cfg.redis_url[0] && ch_kv_open(cfg.redis_url, &kv, kv_err, sizeof(kv_err)) == CH_OK)
             svc.hcache = ch_hcache_redis_create(kv, cfg.hydrate_ttl_ms);
+        if (svc.hcache && cfg.hydrate_l1_memory)
+            svc.hcache = ch_hcache_l1_create(svc.hcache, kv, cfg.redis_url, cfg.hydrate_l1_memory,
+                                             cfg.hydrate_l1_entries, cfg.hydrate_l1_ttl_ms);
         rc = ch__repair_counters(&svc, repair_type, repair_id);
         ch_hcache_destroy(svc.hcache);
         if (kv)

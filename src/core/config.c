@@ -67,6 +67,9 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_KV_MAX_MEMORY", "268435456", "in-process kv memory bound, bytes (0 = none, else >= 16777216); LRU eviction past it"},
     {"CHORUS_TIMELINE_MAX_MEMORY", "268435456", "in-process home timelines memory bound, bytes (0 = none, else >= 1048576); the least recently read are evicted past it (rebuilt at their next read)"},
     {"CHORUS_HYDRATE_CACHE_MEMORY", "268435456", "in-process hydration cache bound (item, user and relation facts), bytes (>= 1048576); least recently used evicted past it"},
+    {"CHORUS_HYDRATE_L1_MEMORY", "67108864", "cluster mode: in-process L1 in front of the Redis hydration cache, bytes (0 = none, else >= 1048576); invalidated across nodes by Redis pub/sub"},
+    {"CHORUS_HYDRATE_L1_ENTRIES", "262144", "cluster mode: most entries in the in-process L1 (>= 1024)"},
+    {"CHORUS_HYDRATE_L1_TTL_MS", "5000", "cluster mode: L1 entry lifetime, ms (100-600000): bounds staleness should an invalidation be lost while the channel held"},
     {"CHORUS_HYDRATE_TTL_MS", "600000", "hydration cache entry lifetime, ms (1000-86400000), in process and in Redis: bounds how stale a fact written by another process without a forget can be"},
     {"CHORUS_KV_PROBE_INTERVAL", "1000", "Redis: ms between health probes; while it is down calls fail at once and fall back (50-60000)"},
     {"CHORUS_TRENDING_REFRESH_MS", "5000", "trending hashtags are recomputed at most this often, ms (0 = every call)"},
@@ -344,6 +347,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
     int64_t tl_max = (int64_t)CH_CONFIG_TIMELINE_MAX_MEMORY;
     int64_t hc_mem = (int64_t)CH_CONFIG_HYDRATE_CACHE_MEMORY, hc_ttl = CH_CONFIG_HYDRATE_TTL_MS;
+    int64_t l1_mem = CH_CONFIG_HYDRATE_L1_MEMORY, l1_entries = CH_CONFIG_HYDRATE_L1_ENTRIES;
+    int64_t l1_ttl = CH_CONFIG_HYDRATE_L1_TTL_MS;
     int64_t ret_outbox = CH_RETENTION_DEFAULT_S, ret_events = CH_RETENTION_DEFAULT_S, ret_interval = 60;
     int64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
@@ -432,6 +437,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
                     errlen) ||
         ch__env_int("CHORUS_HYDRATE_TTL_MS", CH_CONFIG_HYDRATE_TTL_MIN_MS, CH_CONFIG_HYDRATE_TTL_MAX_MS, &hc_ttl, err,
                     errlen) ||
+        ch__env_int("CHORUS_HYDRATE_L1_MEMORY", 0, INT64_MAX, &l1_mem, err, errlen) ||
+        ch__env_int("CHORUS_HYDRATE_L1_ENTRIES", 1024, INT64_MAX, &l1_entries, err, errlen) ||
+        ch__env_int("CHORUS_HYDRATE_L1_TTL_MS", 100, 600000, &l1_ttl, err, errlen) ||
         ch__env_int("CHORUS_TRENDING_REFRESH_MS", 0, 3600 * 1000, &trending_ms, err, errlen) ||
         ch__env_int("CHORUS_FEED_POPULAR_REFRESH_MS", 0, 3600 * 1000, &popular_ms, err, errlen) ||
         ch__env_int("CHORUS_HASHTAG_SCAN_MAX", 10, 100000, &tag_scan, err, errlen) ||
@@ -570,6 +578,12 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->timeline_max_memory = (size_t)tl_max;
     cfg->hydrate_cache_memory = (size_t)hc_mem;
     cfg->hydrate_ttl_ms = hc_ttl;
+    if (l1_mem != 0 && l1_mem < CH_CONFIG_HYDRATE_CACHE_MIN_MEMORY)
+        return ch__fail(err, errlen, "CHORUS_HYDRATE_L1_MEMORY", getenv("CHORUS_HYDRATE_L1_MEMORY"),
+                        "0 (no L1) or at least 1048576 bytes");
+    cfg->hydrate_l1_memory = (size_t)l1_mem;
+    cfg->hydrate_l1_entries = (size_t)l1_entries;
+    cfg->hydrate_l1_ttl_ms = l1_ttl;
     cfg->trending_refresh_ms = trending_ms;
     cfg->feed_popular_refresh_ms = popular_ms;
     cfg->hashtag_scan_max = tag_scan;

@@ -39,6 +39,10 @@
 #define CH_CONFIG_HYDRATE_TTL_MS 600000
 #define CH_CONFIG_HYDRATE_TTL_MIN_MS 1000
 #define CH_CONFIG_HYDRATE_TTL_MAX_MS (86400LL * 1000)
+/* The cluster-mode L1 in front of Redis (CHORUS_HYDRATE_L1_*, store/hcache.h): defaults. */
+#define CH_CONFIG_HYDRATE_L1_MEMORY ((int64_t)64 << 20)
+#define CH_CONFIG_HYDRATE_L1_ENTRIES 262144
+#define CH_CONFIG_HYDRATE_L1_TTL_MS 5000
 /* CHORUS_KV_PROBE_INTERVAL default (CH_KV_DEFAULT_PROBE_INTERVAL_MS in store/kv.h). */
 #define CH_CONFIG_KV_PROBE_INTERVAL_MS 1000
 
@@ -115,6 +119,9 @@ typedef struct {
     size_t timeline_max_memory; /* in-process home timelines bound, bytes (0 = none) */
     size_t hydrate_cache_memory; /* in-process hydration cache bound, bytes */
     int64_t hydrate_ttl_ms;      /* hydration cache entry lifetime (both drivers) */
+    size_t hydrate_l1_memory;    /* cluster mode: in-process L1 bound, bytes (0 = no L1) */
+    size_t hydrate_l1_entries;   /* cluster mode: in-process L1 bound, entries */
+    int64_t hydrate_l1_ttl_ms;   /* cluster mode: L1 entry lifetime (the safety net) */
     int64_t trending_refresh_ms; /* trending is recomputed at most this often (0 = each call) */
     int64_t feed_popular_refresh_ms; /* the feed's popular top-K likewise (svc/feed/sources_popular.c) */
     int64_t hashtag_scan_max;    /* hashtag rows a page of a tag's items examines at most */

@@ -47,7 +47,8 @@ static void ch__render(ch_buf_t *out, void *arg)
     ch_buf_printf(out,
                   "# HELP chorus_hcache_forgets_total Hydration cache keys forgotten after a write.\n"
                   "# TYPE chorus_hcache_forgets_total counter\nchorus_hcache_forgets_total %llu\n"
-                  "# HELP chorus_hcache_bytes Bytes held by the in-process hydration cache (0 with Redis).\n"
+                  "# HELP chorus_hcache_bytes Bytes the hydration cache holds in this process (the in-process "
+                  "cache, or cluster mode's L1 in front of Redis; 0 with Redis alone).\n"
                   "# TYPE chorus_hcache_bytes gauge\nchorus_hcache_bytes %zu\n",
                   (unsigned long long)atomic_load_explicit(&ch__forgets, memory_order_relaxed), bytes);
 }
@@ -177,4 +178,9 @@ void ch_hcache_forget_many(ch_hcache_t *c, const char *const *keys, size_t n)
 size_t ch_hcache_bytes(const ch_hcache_t *c)
 {
     return c ? c->driver->bytes(c->impl) : 0;
+}
+
+size_t ch_hcache_entries(const ch_hcache_t *c)
+{
+    return c && c->driver->entries ? c->driver->entries(c->impl) : 0;
 }

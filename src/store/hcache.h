@@ -45,9 +45,24 @@ typedef struct {
  * least recently used, sampled); entries older than ttl_ms are misses (0 = no age limit).
  * Caller owns it (ch_hcache_destroy). NULL on out-of-memory. */
 ch_hcache_t *ch_hcache_mem_create(size_t max_bytes, int64_t ttl_ms);
+/** ch_hcache_mem_create holding at most max_entries entries too (0 = no count bound). */
+ch_hcache_t *ch_hcache_mem_create_bounded(size_t max_bytes, size_t max_entries, int64_t ttl_ms);
 /** A cache in the Redis behind kv (a kv_redis store; borrowed, must outlive the cache),
  * entries kept ttl_ms. Caller owns it. NULL when kv is not a Redis store. */
 ch_hcache_t *ch_hcache_redis_create(ch_kv_t *kv, int64_t ttl_ms);
+/** Cluster mode's two-level cache (hcache_l1.c): an in-process L1 (max_bytes, max_entries,
+ * entries kept at most ttl_ms) in front of l2 (a ch_hcache_redis_create cache on kv; takes
+ * ownership), kept coherent across nodes by Redis pub/sub: every forget is also published
+ * on one channel (the keys of the call in one message) and each node drops the keys from
+ * its L1; while this node's subscription is not confirmed the L1 is flushed and bypassed.
+ * kv (borrowed, must outlive the cache) gives the connections for the PUBLISHes; the
+ * subscriber has a connection of its own to url, whose database number names the channel.
+ * Caller owns the result. NULL (l2 destroyed) on failure. */
+ch_hcache_t *ch_hcache_l1_create(ch_hcache_t *l2, ch_kv_t *kv, const char *url, size_t max_bytes,
+                                 size_t max_entries, int64_t ttl_ms);
+/** Whether c serves from an in-process L1 now (1), for tests and metrics; 0 for the other
+ * drivers and while the L1 is bypassed. */
+int ch_hcache_l1_live(const ch_hcache_t *c);
 /** Frees the cache (not kv). NULL is fine. */
 void ch_hcache_destroy(ch_hcache_t *c);
 
@@ -68,5 +83,7 @@ void ch_hcache_forget_many(ch_hcache_t *c, const char *const *keys, size_t n);
 
 /** Bytes held (in-process driver; 0 for Redis), for metrics and tests. */
 size_t ch_hcache_bytes(const ch_hcache_t *c);
+/** Entries held (in-process driver and the L1; 0 for Redis), for metrics and tests. */
+size_t ch_hcache_entries(const ch_hcache_t *c);
 
 #endif

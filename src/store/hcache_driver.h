@@ -19,6 +19,19 @@ typedef struct {
     void (*forget_many)(void *impl, const char *const *keys, size_t n);
     size_t (*bytes)(const void *impl);
     void (*destroy)(void *impl);
+    /* optional (NULL: not supported): drops every entry and voids every lease handed out */
+    void (*flush)(void *impl);
+    /* optional (NULL: 0): entries held */
+    size_t (*entries)(const void *impl);
+    /* optional (NULL: 0): a forget was lost and not healed yet (Redis: the epoch not moved) */
+    int (*dirty)(void *impl);
+    /* optional (NULL: 0): the key epoch in use; refresh: read it from the cache first (one
+     * round trip, adopting a larger one) so that a move by another node is seen */
+    long long (*epoch)(void *impl, int refresh);
+    /* optional (NULL: not supported): forget_many with one PUBLISH of msg (len bytes) on
+     * channel in the same round trip, after the DELs; 1 when the PUBLISH was taken */
+    int (*forget_pub)(void *impl, const char *const *keys, size_t n, const char *channel, const char *msg,
+                      size_t len);
 } ch_hcache_driver_t;
 
 struct ch_hcache {
@@ -38,6 +51,9 @@ typedef enum {
 /** Wraps a driver's impl (ownership passes to the result) into a cache the caller owns, and
  * makes it the one whose size /metrics shows (chorus_hcache_bytes). */
 ch_hcache_t *ch__hcache_wrap(const ch_hcache_driver_t *driver, void *impl);
+/** Makes c (a ch_hcache_mem_create cache) count none of its puts in chorus_hcache_puts_total:
+ * cluster mode's L1, whose fills are not puts into the hydration cache. */
+void ch__hcache_mem_uncounted(ch_hcache_t *c);
 /** Counts n puts that ended with result r. Thread-safe (relaxed atomics). */
 void ch__hcache_count_puts(ch__hcache_put_result_t r, uint64_t n);
 

@@ -55,7 +55,9 @@ typedef struct {
 
 typedef struct {
     size_t shard_max;
+    size_t shard_max_entries; /* 0 = no count bound */
     int64_t ttl_ms;
+    int uncounted; /* an L1's: its fills are not chorus_hcache_puts_total (hcache_l1.c counts them) */
     unsigned nshards; /* a power of two */
     ch__hcm_shard_t shards[CH__HCM_SHARDS_MAX];
 } ch__hcm_t;
@@ -238,7 +240,8 @@ static void ch__hcm_put_many(void *impl, const char *const *keys, const char *co
                               memory_order_relaxed);
         if (s->count > s->nbuckets)
             ch__hcm_grow(s);
-        while (atomic_load_explicit(&s->bytes, memory_order_relaxed) > m->shard_max) {
+        while (atomic_load_explicit(&s->bytes, memory_order_relaxed) > m->shard_max ||
+               (m->shard_max_entries && s->count > m->shard_max_entries)) {
             ch__hce_t **victim = ch__hcm_victim(m, s, now);
             /* e, the newest, is chosen only when it is alone: its cost fits the bound, so the
              * bucket array is then what is over it, which the bound's minimum rules out */
@@ -250,6 +253,8 @@ static void ch__hcm_put_many(void *impl, const char *const *keys, const char *co
         ch__hcm_free_list(freed);
         stored++;
     }
+    if (m->uncounted)
+        return;
     ch__hcache_count_puts(CH__HCACHE_PUT_STORED, stored);
     ch__hcache_count_puts(CH__HCACHE_PUT_LOST_LEASE, lost);
     ch__hcache_count_puts(CH__HCACHE_PUT_TOO_BIG, too_big);
@@ -271,6 +276,35 @@ static void ch__hcm_forget_many(void *impl, const char *const *keys, size_t n)
         pthread_mutex_unlock(&s->mu);
     }
     ch__hcm_free_list(freed);
+}
+
+/* Drops every entry and bumps every shard's version (voids the leases handed out). */
+static void ch__hcm_flush(void *impl)
+{
+    ch__hcm_t *m = impl;
+    for (unsigned i = 0; i < m->nshards; i++) {
+        ch__hcm_shard_t *s = &m->shards[i];
+        ch__hce_t *freed = NULL;
+        pthread_mutex_lock(&s->mu);
+        s->version++;
+        for (size_t b = 0; b < s->nbuckets; b++)
+            while (s->buckets[b])
+                ch__hcm_unlink(s, &s->buckets[b], &freed);
+        pthread_mutex_unlock(&s->mu);
+        ch__hcm_free_list(freed);
+    }
+}
+
+static size_t ch__hcm_entries(const void *impl)
+{
+    ch__hcm_t *m = (ch__hcm_t *)impl;
+    size_t total = 0;
+    for (unsigned i = 0; i < m->nshards; i++) {
+        pthread_mutex_lock(&m->shards[i].mu);
+        total += m->shards[i].count;
+        pthread_mutex_unlock(&m->shards[i].mu);
+    }
+    return total;
 }
 
 static size_t ch__hcm_bytes(const void *impl)
@@ -302,9 +336,16 @@ static const ch_hcache_driver_t ch__hcm_driver = {
     .forget_many = ch__hcm_forget_many,
     .bytes = ch__hcm_bytes,
     .destroy = ch__hcm_destroy,
+    .flush = ch__hcm_flush,
+    .entries = ch__hcm_entries,
 };
 
 ch_hcache_t *ch_hcache_mem_create(size_t max_bytes, int64_t ttl_ms)
+{
+    return ch_hcache_mem_create_bounded(max_bytes, 0, ttl_ms);
+}
+
+ch_hcache_t *ch_hcache_mem_create_bounded(size_t max_bytes, size_t max_entries, int64_t ttl_ms)
 {
     ch__hcm_t *m = ch_calloc(1, sizeof(*m));
     m->ttl_ms = ttl_ms > 0 ? ttl_ms : 0;
@@ -312,6 +353,7 @@ ch_hcache_t *ch_hcache_mem_create(size_t max_bytes, int64_t ttl_ms)
     while (m->nshards < CH__HCM_SHARDS_MAX && max_bytes / (m->nshards * 2) >= CH__HCM_SHARD_MIN_BYTES)
         m->nshards *= 2;
     m->shard_max = max_bytes / m->nshards;
+    m->shard_max_entries = max_entries ? (max_entries + m->nshards - 1) / m->nshards : 0;
     for (unsigned i = 0; i < m->nshards; i++) {
         ch__hcm_shard_t *s = &m->shards[i];
         pthread_mutex_init(&s->mu, NULL);
@@ -322,4 +364,9 @@ ch_hcache_t *ch_hcache_mem_create(size_t max_bytes, int64_t ttl_ms)
         atomic_init(&s->bytes, s->nbuckets * sizeof(*s->buckets));
     }
     return ch__hcache_wrap(&ch__hcm_driver, m);
+}
+
+void ch__hcache_mem_uncounted(ch_hcache_t *c)
+{
+    ((ch__hcm_t *)c->impl)->uncounted = 1;
 }

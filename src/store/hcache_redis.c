@@ -16,7 +16,9 @@
  *           get deleted it, or the epoch moved: the put is lost);
  *   forget  GET hc:epoch, then DEL value lease per key; when the epoch read is not the one
  *           this process used, the DELs go once more under it (another replica moved it:
- *           replicas that already use it must lose the key too).
+ *           replicas that already use it must lose the key too); with the L1
+ *           (hcache_l1.c), its invalidation PUBLISH follows the DELs in the same round trip
+ *           (and again after the second one's DELs).
  *
  * The epoch (see the header): "hc:epoch", absent = 0, checked by every get and put in the
  * same round trip (atomically, inside the scripts), so no replica reads or stores under an
@@ -438,6 +440,9 @@ typedef struct {
     long long epoch;  /* the DELs go under it */
     int read_epoch;   /* GET hc:epoch first */
     long long current; /* what it answered */
+    const char *pub_channel, *pub_msg; /* a PUBLISH after the DELs (hcache_l1.c); NULL: none */
+    size_t pub_len;
+    int published; /* the PUBLISH was taken */
 } ch__hcr_forget_arg_t;
 
 static int ch__hcr_forget_build(redisContext *c, void *arg, char sha[][41])
@@ -452,34 +457,42 @@ static int ch__hcr_forget_build(redisContext *c, void *arg, char sha[][41])
         if (redisAppendCommand(c, "DEL %b %b", k, kl, l, ll) != REDIS_OK)
             return -1;
     }
-    return (int)a->n + (a->read_epoch ? 1 : 0);
+    if (a->pub_msg && redisAppendCommand(c, "PUBLISH %s %b", a->pub_channel, a->pub_msg, a->pub_len) != REDIS_OK)
+        return -1;
+    return (int)a->n + (a->read_epoch ? 1 : 0) + (a->pub_msg ? 1 : 0);
 }
 
 static ch_err_t ch__hcr_forget_take(redisReply **reps, int n, void *arg)
 {
     ch__hcr_forget_arg_t *a = arg;
-    int first = a->read_epoch ? 1 : 0;
-    if ((size_t)n != a->n + (size_t)first)
+    int first = a->read_epoch ? 1 : 0, pub = a->pub_msg ? 1 : 0;
+    if ((size_t)n != a->n + (size_t)first + (size_t)pub)
         return CH_EINTERNAL;
     if (first && ch__hcr_int_reply(reps[0], &a->current) != 0)
         return CH_EINTERNAL;
     for (int i = first; i < n; i++)
         if (reps[i]->type != REDIS_REPLY_INTEGER)
             return CH_EINTERNAL;
+    if (pub)
+        a->published = 1;
     return CH_OK;
 }
 
-static void ch__hcr_forget_many(void *impl, const char *const *keys, size_t n)
+/* The forget (and the PUBLISH, when given: again after the DELs of a second round trip, so
+ * that no node refills its L1 from what those DELs remove). 1 when a PUBLISH was taken. */
+static int ch__hcr_forget_pub(void *impl, const char *const *keys, size_t n, const char *channel, const char *msg,
+                              size_t len)
 {
     ch__hcr_t *r = impl;
-    ch__hcr_forget_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .read_epoch = 1};
+    ch__hcr_forget_arg_t a = {.keys = keys, .n = n, .epoch = atomic_load(&r->epoch), .read_epoch = 1,
+                              .pub_channel = channel, .pub_msg = msg, .pub_len = len};
     if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache forget", ch__hcr_forget_build, ch__hcr_forget_take,
                               &a) != CH_OK) {
         atomic_fetch_add(&r->failures, 1);
-        return;
+        return 0;
     }
     if (a.current == a.epoch)
-        return;
+        return a.published;
     /* another replica moved the epoch (or this process has not read it yet); below ours:
      * Redis lost it (the next heal moves it above) */
     if (a.current < a.epoch)
@@ -487,9 +500,16 @@ static void ch__hcr_forget_many(void *impl, const char *const *keys, size_t n)
     ch__hcr_use_epoch(r, a.current);
     a.epoch = a.current;
     a.read_epoch = 0;
+    a.published = 0;
     if (ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache forget", ch__hcr_forget_build, ch__hcr_forget_take,
                               &a) != CH_OK)
         atomic_fetch_add(&r->failures, 1);
+    return a.published;
+}
+
+static void ch__hcr_forget_many(void *impl, const char *const *keys, size_t n)
+{
+    (void)ch__hcr_forget_pub(impl, keys, n, NULL, NULL, 0);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
@@ -521,8 +541,45 @@ static void ch__hcr_destroy(void *impl)
     free(r);
 }
 
+static int ch__hcr_dirty_slot(void *impl)
+{
+    ch__hcr_t *r = impl;
+    ch__hcr_check_recovery(r);
+    return ch__hcr_dirty(r);
+}
+
+static int ch__hcr_epoch_build(redisContext *c, void *arg, char sha[][41])
+{
+    (void)arg;
+    (void)sha;
+    return redisAppendCommand(c, "GET " CH__HCR_EPOCH_KEY) == REDIS_OK ? 1 : -1;
+}
+
+static ch_err_t ch__hcr_epoch_take(redisReply **reps, int n, void *arg)
+{
+    return n == 1 && ch__hcr_int_reply(reps[0], arg) == 0 ? CH_OK : CH_EINTERNAL;
+}
+
+/* The epoch in use; refresh: GET hc:epoch first and adopt it (larger only; below ours:
+ * Redis lost it, a failure the next heal covers, as a get would count it). */
+static long long ch__hcr_epoch(void *impl, int refresh)
+{
+    ch__hcr_t *r = impl;
+    long long cur;
+    if (refresh && ch__kv_redis_pipeline(r->pool, r->brk, NULL, "hcache epoch", ch__hcr_epoch_build,
+                                         ch__hcr_epoch_take, &cur) == CH_OK) {
+        if (cur < atomic_load(&r->epoch))
+            atomic_fetch_add(&r->failures, 1);
+        ch__hcr_use_epoch(r, cur);
+    }
+    return atomic_load(&r->epoch);
+}
+
 static const ch_hcache_driver_t ch__hcr_driver = {
     .name = "redis",
+    .dirty = ch__hcr_dirty_slot,
+    .epoch = ch__hcr_epoch,
+    .forget_pub = ch__hcr_forget_pub,
     .get_many = ch__hcr_get_many,
     .put_many = ch__hcr_put_many,
     .forget_many = ch__hcr_forget_many,

@@ -104,9 +104,11 @@ def unread(acc):
 
 
 def group(acc, kind, target=None):
-    """acc's notification group of kind (about target {type, id}), or None."""
+    """acc's notification group of kind (about target {type, id}), or None. The target's
+    rendering ("available", "item") is not compared."""
     for n in all_notifications(acc):
-        if n["kind"] == kind and n.get("target") == target:
+        t = n.get("target")
+        if n["kind"] == kind and (t and {"type": t["type"], "id": t["id"]}) == target:
             return n
     return None
 

@@ -1,5 +1,5 @@
 /* The hydration cache settings (core/config.h): CHORUS_HYDRATE_CACHE_MEMORY and
- * CHORUS_HYDRATE_TTL_MS — defaults, accepted values, rejected ones named in the message. */
+ * CHORUS_HYDRATE_TTL_MS, CHORUS_HYDRATE_L1_* — defaults, accepted values, rejected ones named in the message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,9 @@ static int clear_vars(void **state)
     (void)state;
     unsetenv("CHORUS_HYDRATE_CACHE_MEMORY");
     unsetenv("CHORUS_HYDRATE_TTL_MS");
+    unsetenv("CHORUS_HYDRATE_L1_MEMORY");
+    unsetenv("CHORUS_HYDRATE_L1_ENTRIES");
+    unsetenv("CHORUS_HYDRATE_L1_TTL_MS");
     return 0;
 }
 
@@ -46,6 +49,9 @@ static void test_defaults(void **state)
     load_ok(&cfg);
     assert_int_equal(cfg.hydrate_cache_memory, (size_t)256 << 20);
     assert_int_equal(cfg.hydrate_ttl_ms, 600000);
+    assert_int_equal(cfg.hydrate_l1_memory, (size_t)64 << 20);
+    assert_int_equal(cfg.hydrate_l1_entries, 262144);
+    assert_int_equal(cfg.hydrate_l1_ttl_ms, 5000);
 }
 
 static void test_good_values(void **state)
@@ -60,6 +66,13 @@ static void test_good_values(void **state)
     setenv("CHORUS_HYDRATE_TTL_MS", "86400000", 1);
     load_ok(&cfg);
     assert_int_equal(cfg.hydrate_ttl_ms, 86400000);
+    setenv("CHORUS_HYDRATE_L1_MEMORY", "0", 1); /* no L1 */
+    setenv("CHORUS_HYDRATE_L1_ENTRIES", "1024", 1);
+    setenv("CHORUS_HYDRATE_L1_TTL_MS", "100", 1);
+    load_ok(&cfg);
+    assert_int_equal(cfg.hydrate_l1_memory, 0);
+    assert_int_equal(cfg.hydrate_l1_entries, 1024);
+    assert_int_equal(cfg.hydrate_l1_ttl_ms, 100);
 }
 
 static void test_bad_values(void **state)
@@ -71,6 +84,10 @@ static void test_bad_values(void **state)
     expect_rejected("CHORUS_HYDRATE_TTL_MS", "999");
     expect_rejected("CHORUS_HYDRATE_TTL_MS", "0");
     expect_rejected("CHORUS_HYDRATE_TTL_MS", "86400001");
+    expect_rejected("CHORUS_HYDRATE_L1_MEMORY", "1048575");
+    expect_rejected("CHORUS_HYDRATE_L1_ENTRIES", "1023");
+    expect_rejected("CHORUS_HYDRATE_L1_TTL_MS", "99");
+    expect_rejected("CHORUS_HYDRATE_L1_TTL_MS", "600001");
 }
 
 static void test_help_lists_them(void **state)
@@ -84,6 +101,7 @@ static void test_help_lists_them(void **state)
     fclose(f);
     assert_non_null(strstr(text, "CHORUS_HYDRATE_CACHE_MEMORY"));
     assert_non_null(strstr(text, "CHORUS_HYDRATE_TTL_MS"));
+    assert_non_null(strstr(text, "CHORUS_HYDRATE_L1_MEMORY"));
     free(text);
 }
 

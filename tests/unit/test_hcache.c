@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/metrics.h"
 #include "store/hcache.h"
+#include "store/hcache_driver.h"
 #include "store/kv.h"
 
 typedef struct {
@@ -853,9 +854,292 @@ static void test_redis_threads(void **state)
     hammer_run(f->c, f->prefix, 1500);
 }
 
+/* The entry bound of the in-process driver (the L1's): more keys than it holds, never more
+ * entries than the bound. */
+static void test_mem_entry_bound(void **state)
+{
+    (void)state;
+    ch_hcache_t *c = ch_hcache_mem_create_bounded((size_t)4 << 20, 64, 0);
+    assert_non_null(c);
+    char key[CH_HCACHE_KEY_MAX + 1];
+    size_t most = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "e:%d", i);
+        uint64_t lease;
+        assert_null(get1(c, key, &lease, NULL));
+        put1(c, key, "v", lease);
+        size_t n = ch_hcache_entries(c);
+        most = n > most ? n : most;
+    }
+    assert_true(most <= 64);
+    assert_true(most >= 32); /* it was used */
+    ch_hcache_destroy(c);
+}
+
+/* ---- the L1 in front of Redis (cluster mode) ---------------------------------------------- */
+
+static unsigned long long metric_value(const char *name);
+
+static ch_hcache_t *l1_open(ch_kv_t **kv)
+{
+    char errbuf[256];
+    assert_int_equal(ch_kv_open(redis_url(), kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *c = ch_hcache_l1_create(ch_hcache_redis_create(*kv, 60000), *kv, redis_url(), (size_t)4 << 20,
+                                         0, 60000);
+    assert_non_null(c);
+    for (int i = 0; i < 400 && !ch_hcache_l1_live(c); i++) /* subscribed: 10 s at most */
+        usleep(25 * 1000);
+    assert_true(ch_hcache_l1_live(c));
+    return c;
+}
+
+/* Node B serves a key from its own memory (Redis lost it behind its back and B still has
+ * it), and a forget on node A reaches B's L1 through the invalidation channel: without it B
+ * would serve the old value for its L1 TTL (60 s here). */
+static void test_l1_forget_reaches_the_other_node(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1");
+    ch_kv_t *kva, *kvb;
+    ch_hcache_t *a = l1_open(&kva), *b = l1_open(&kvb);
+    store(a, k, "v1");
+    for (int i = 0; i < 2; i++) { /* the first from Redis (and into B's L1), the second from B's L1 */
+        char *v = get1(b, k, NULL, NULL);
+        assert_non_null(v);
+        assert_string_equal(v, "v1");
+        free(v);
+    }
+    redisContext *raw = raw_redis();
+    long long epoch = raw_int(raw, "GET hc:epoch");
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "DEL hc:%lld:{%s}", epoch, k);
+    raw_int(raw, cmd);
+    redisFree(raw);
+    char *v = get1(b, k, NULL, NULL); /* from B's L1: Redis has nothing */
+    assert_non_null(v);
+    free(v);
+
+    unsigned long long failed = metric_value("chorus_hcache_l1_invalidations_total{direction=\"failed\"} ");
+    forget1(a, k);
+    /* published with the DELs (not the flush-all a failed PUBLISH leads to) */
+    assert_int_equal(metric_value("chorus_hcache_l1_invalidations_total{direction=\"failed\"} "), failed);
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) { /* pub/sub: at once; 10 s at most on a loaded machine */
+        v = get1(b, k, NULL, NULL);
+        gone = v == NULL;
+        free(v);
+        if (!gone)
+            usleep(50 * 1000);
+    }
+    assert_true(gone);
+    ch_hcache_destroy(b);
+    ch_hcache_destroy(a);
+    ch_kv_close(kvb);
+    ch_kv_close(kva);
+}
+
 #define SHARED(name)                                                                                                 \
     cmocka_unit_test_setup_teardown(name, setup_mem, teardown),                                                      \
         cmocka_unit_test_setup_teardown(name, setup_redis, teardown)
+
+/* Node B's L1 serves a key without touching Redis; Redis's key epoch moves (what node A's
+ * heal of a lost forget does, A's forget having reached neither Redis nor the channel): B's
+ * L1 must stop serving what it read under the old epoch (without the epoch poll it served it
+ * for its L1 TTL, 60 s here). */
+static void test_l1_flushed_when_the_epoch_moves(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1ep");
+    ch_kv_t *kvb;
+    ch_hcache_t *b = l1_open(&kvb);
+    store(b, k, "v1");
+    for (int i = 0; i < 2; i++) {
+        char *v = get1(b, k, NULL, NULL);
+        assert_non_null(v);
+        free(v);
+    }
+    redisContext *raw = raw_redis();
+    raw_int(raw, "INCR hc:epoch");
+    redisFree(raw);
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) { /* the poll: 250 ms; 10 s at most on a loaded machine */
+        char *v = get1(b, k, NULL, NULL);
+        gone = v == NULL;
+        free(v);
+        if (!gone)
+            usleep(50 * 1000);
+    }
+    assert_true(gone);
+    ch_hcache_destroy(b);
+    ch_kv_close(kvb);
+}
+
+/* An L2 that runs a read on the L1 wrapper (g_race_reader) between the writer's L1 forget and
+ * its Redis forget: the interleaving of a reader on the writing node. */
+static ch_hcache_t *g_race_reader;
+static char g_race_key[CH_HCACHE_KEY_MAX + 1];
+static char *g_race_seen;
+
+static ch_err_t race_get(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
+{
+    ch_hcache_t *in = impl;
+    return in->driver->get_many(in->impl, keys, n, got);
+}
+static void race_put(void *impl, const char *const *keys, const char *const *vals, const size_t *lens,
+                     const uint64_t *leases, size_t n)
+{
+    ch_hcache_t *in = impl;
+    in->driver->put_many(in->impl, keys, vals, lens, leases, n);
+}
+static void race_forget(void *impl, const char *const *keys, size_t n)
+{
+    ch_hcache_t *in = impl;
+    if (g_race_reader) { /* misses the L1 (forgotten), reads the old value from Redis, fills the L1 */
+        ch_hcache_t *r = g_race_reader;
+        g_race_reader = NULL;
+        g_race_seen = get1(r, g_race_key, NULL, NULL);
+    }
+    in->driver->forget_many(in->impl, keys, n);
+}
+static size_t race_bytes(const void *impl)
+{
+    (void)impl;
+    return 0;
+}
+static void race_destroy(void *impl)
+{
+    ch_hcache_destroy(impl);
+}
+static long long race_epoch(void *impl, int refresh)
+{
+    ch_hcache_t *in = impl;
+    return in->driver->epoch(in->impl, refresh);
+}
+static const ch_hcache_driver_t race_driver = {
+    .name = "race", .get_many = race_get, .put_many = race_put, .forget_many = race_forget,
+    .bytes = race_bytes, .destroy = race_destroy, .epoch = race_epoch,
+};
+
+/* The writing node's own L1 refilled with the old value: a reader that misses after the
+ * writer's L1 forget and reads Redis before the writer's DEL puts the old value under a
+ * lease that forget does not void; the writer skips its own message, so without a second L1
+ * forget after the Redis one it served the old value for its L1 TTL. */
+static void test_l1_writer_not_refilled_by_a_racing_reader(void **state)
+{
+    fx_t *f = need(state);
+    K(f, g_race_key, "l1race");
+    ch_kv_t *kv;
+    char errbuf[256];
+    assert_int_equal(ch_kv_open(redis_url(), &kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *l2 = ch__hcache_wrap(&race_driver, ch_hcache_redis_create(kv, 60000));
+    ch_hcache_t *a = ch_hcache_l1_create(l2, kv, redis_url(), (size_t)4 << 20, 0, 60000);
+    assert_non_null(a);
+    for (int i = 0; i < 400 && !ch_hcache_l1_live(a); i++)
+        usleep(25 * 1000);
+    assert_true(ch_hcache_l1_live(a));
+    store(a, g_race_key, "old");
+    g_race_reader = a;
+    forget1(a, g_race_key); /* the write's forget, with the reader in between its two steps */
+    assert_non_null(g_race_seen); /* the reader did read the old value from Redis */
+    assert_string_equal(g_race_seen, "old");
+    free(g_race_seen);
+    g_race_seen = NULL;
+    char *v = get1(a, g_race_key, NULL, NULL);
+    assert_null(v);
+    ch_hcache_destroy(a);
+    ch_kv_close(kv);
+}
+
+/* A subscription that went silent without a disconnect (Redis stopped, a partition): the
+ * L1 is bypassed once the channel has been quiet past CH__L1_STALE_MS (600 ms), well before
+ * the connection is declared dead (3 s), so a forget published meanwhile and not delivered
+ * is not served from the L1. With Redis stopped, a bypassing get finds the cache unavailable
+ * (a miss); an L1 hit would return the value. */
+static void test_l1_bypassed_when_the_channel_is_silent(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1quiet");
+    ch_kv_t *kvb;
+    ch_hcache_t *b = l1_open(&kvb);
+    store(b, k, "v1");
+    char *v = get1(b, k, NULL, NULL); /* into the L1 */
+    assert_non_null(v);
+    free(v);
+    kill(g_redis_pid, SIGSTOP);
+    usleep(1200 * 1000);
+    ch_err_t err;
+    v = get1(b, k, NULL, &err);
+    kill(g_redis_pid, SIGCONT);
+    assert_null(v);
+    ch_hcache_destroy(b);
+    ch_kv_close(kvb);
+}
+
+static unsigned long long metric_value(const char *name)
+{
+    ch_buf_t buf = CH_BUF_INIT;
+    ch_metrics_render(&buf);
+    const char *at = strstr(buf.data, name);
+    unsigned long long v = at ? strtoull(at + strlen(name), NULL, 10) : ~0ULL;
+    ch_buf_clear(&buf);
+    return v;
+}
+
+/* An L1 fill is not a put into the hydration cache: chorus_hcache_puts_total counts the put
+ * into Redis only, chorus_hcache_l1_fills_total the fill (it counted both as puts). */
+static void test_l1_fills_counted_apart(void **state)
+{
+    fx_t *f = need(state);
+    char k[CH_HCACHE_KEY_MAX + 1];
+    K(f, k, "l1fill");
+    ch_kv_t *kvb;
+    ch_hcache_t *b = l1_open(&kvb);
+    unsigned long long stored = metric_value("chorus_hcache_puts_total{result=\"stored\"} ");
+    unsigned long long fills = metric_value("\nchorus_hcache_l1_fills_total ");
+    store(b, k, "v1"); /* a put into Redis, then a read that fills the L1 */
+    assert_int_equal(metric_value("chorus_hcache_puts_total{result=\"stored\"} "), stored + 1);
+    assert_int_equal(metric_value("\nchorus_hcache_l1_fills_total "), fills + 1);
+    assert_int_equal(ch_hcache_entries(b), 1);
+    ch_hcache_destroy(b);
+    ch_kv_close(kvb);
+}
+
+/* A SUBSCRIBE answered with an error (here an ACL that denies the channel) is logged and the
+ * connection dropped and made again, so the L1 comes into use once the channel is allowed
+ * (the error used to be ignored: the thread kept the connection, never subscribed). */
+static void test_l1_subscribe_error_reconnects(void **state)
+{
+    fx_t *f = need(state);
+    (void)f;
+    redisContext *raw = raw_redis();
+    redisReply *r = redisCommand(raw, "ACL SETUSER default resetchannels");
+    assert_non_null(r);
+    int acl = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (!acl) {
+        redisFree(raw);
+        skip();
+    }
+    char errbuf[256];
+    ch_kv_t *kv;
+    assert_int_equal(ch_kv_open(redis_url(), &kv, errbuf, sizeof(errbuf)), CH_OK);
+    ch_hcache_t *c = ch_hcache_l1_create(ch_hcache_redis_create(kv, 60000), kv, redis_url(), (size_t)4 << 20, 0,
+                                         60000);
+    assert_non_null(c);
+    usleep(300 * 1000);
+    assert_false(ch_hcache_l1_live(c)); /* refused */
+    r = redisCommand(raw, "ACL SETUSER default allchannels");
+    freeReplyObject(r);
+    redisFree(raw);
+    for (int i = 0; i < 400 && !ch_hcache_l1_live(c); i++) /* the reconnect: 1 s backoff at most */
+        usleep(25 * 1000);
+    assert_true(ch_hcache_l1_live(c));
+    ch_hcache_destroy(c);
+    ch_kv_close(kv);
+}
 
 int main(void)
 {
@@ -877,6 +1161,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_stale_epoch_replica, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_heal_without_reads, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_epoch_never_back, setup_redis, teardown),
+        cmocka_unit_test(test_mem_entry_bound),
+        cmocka_unit_test_setup_teardown(test_l1_forget_reaches_the_other_node, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_flushed_when_the_epoch_moves, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_writer_not_refilled_by_a_racing_reader, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_bypassed_when_the_channel_is_silent, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_fills_counted_apart, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_subscribe_error_reconnects, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

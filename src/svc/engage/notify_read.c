@@ -1,6 +1,6 @@
 /* Reading notifications: a page is one keyset scan of (user_id, id); the three newest
- * actors are hydrated (svc/common/hydrate.h) in one call; read marks and the unread count use the partial index on unread
- * groups. */
+ * actors and the targets are hydrated (svc/common/hydrate.h), one call each for the page;
+ * read marks and the unread count use the partial index on unread groups. */
 #include "svc/engage/notify.h"
 
 #include <inttypes.h>
@@ -11,11 +11,14 @@
 #include "core/clock.h"
 #include "svc/common/page.h"
 #include "svc/common/sql.h"
+#include "svc/engage/target.h"
 
-/* The page's rows: the groups and their actors' ids; the actors come from the hydration
- * layer, one call for the whole page. The target stays {type, id} as stored: groups about a
- * deleted item are dropped by the worker (notify_consume.c), and a group may be about an
- * item the layer cannot tell from one that never existed, so targets are not hydrated. */
+/* The page's rows: the groups, their actors' ids and their targets; actors and targets come
+ * from the hydration layer, one call each for the whole page, with the reader's visibility.
+ * A target keeps {type, id} as stored and gains "available": true with the item rendered as
+ * any list renders it ("item"), or "available": false when the reader may no longer see it
+ * (deleted, expired, blocked, gone private or followers-only); a target whose type has no
+ * renderer in the item registry (livestreams) has no "available" at all (not known hidden). */
 static const char ch__sql_page[] =
     "SELECT n.id, n.kind, n.target_type, n.target_id, n.actors_count, n.is_read, n.updated_at,"
     " n.actor1_id, n.actor2_id, n.actor3_id"
@@ -29,6 +32,10 @@ typedef struct {
     uint64_t actors[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
     ch_hydrated_user_t users[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
     int actor_at[CH_PAGE_LIMIT_MAX][CH_NOTIFY_FIRST_ACTORS]; /* index into users, -1 = empty slot */
+    size_t ntargets;                                         /* filled entries of targets/items */
+    ch_item_key_t targets[CH_PAGE_LIMIT_MAX];
+    ch_hydrated_t items[CH_PAGE_LIMIT_MAX];
+    int target_at[CH_PAGE_LIMIT_MAX]; /* index into items, -1 = no target or an unknown type */
 } ch__npage_t;
 
 /* Appends notification row i to b. */
@@ -54,7 +61,18 @@ static void ch__render(ch_buf_t *b, const ch_db_rows_t *rows, size_t i, const ch
     if (!ch_db_rows_isnull(rows, i, 2) && ch_db_rows_text(rows, i, 2)[0]) {
         ch_buf_printf(b, ",\"target\":{\"type\":\"%s\",\"id\":", ch_db_rows_text(rows, i, 2));
         ch_page_id(b, (uint64_t)ch_db_rows_int(rows, i, 3));
-        ch_buf_append(b, "}", 1);
+        const ch_hydrated_t *it = pg->target_at[i] >= 0 ? &pg->items[pg->target_at[i]] : NULL;
+        if (!it) { /* a type with no renderer (livestreams): neither shown nor hidden */
+            ch_buf_append(b, "}", 1);
+        } else if (it->json) {
+            static const char avail[] = ",\"available\":true,\"item\":";
+            ch_buf_append(b, avail, sizeof(avail) - 1);
+            ch_buf_append(b, it->json, it->len);
+            ch_buf_append(b, "}", 1);
+        } else {
+            static const char gone[] = ",\"available\":false}";
+            ch_buf_append(b, gone, sizeof(gone) - 1);
+        }
     }
     ch_buf_append(b, "}", 1);
 }
@@ -77,8 +95,14 @@ ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before
             if (!empty)
                 pg->actors[pg->nactors++] = (uint64_t)ch_db_rows_int(rows, i, CH__COL_ACTOR1 + k);
         }
+        int type = ch_db_rows_isnull(rows, i, 2) ? -1 : ch_target_from_name(ch_db_rows_text(rows, i, 2));
+        pg->target_at[i] = type >= 0 && ch_items_ops(type) ? (int)pg->ntargets : -1;
+        if (pg->target_at[i] >= 0)
+            pg->targets[pg->ntargets++] = (ch_item_key_t){(uint8_t)type, (uint64_t)ch_db_rows_int(rows, i, 3)};
     }
     err = pg->nactors ? ch_hydrate_users(svc, user, pg->actors, pg->nactors, pg->users, f) : CH_OK;
+    if (err == CH_OK && pg->ntargets)
+        err = ch_hydrate_items(svc, user, pg->targets, pg->ntargets, 0, pg->items, f);
     if (err == CH_OK) {
         ch_buf_t b = CH_BUF_INIT;
         ch_buf_append(&b, "{\"items\":[", 10);
@@ -94,6 +118,7 @@ ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before
         *out = b.data;
     }
     ch_hydrated_users_free(pg->users, pg->nactors);
+    ch_hydrated_free(pg->items, pg->ntargets);
     free(pg);
     ch_db_rows_free(rows);
     return err;
