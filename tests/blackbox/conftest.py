@@ -754,8 +754,8 @@ def workdir():
 def _stripe_session(workdir):
     """Starts the Stripe test double once per session, before any chorusd (each gets its
     settings through base_env()); at the end, any spec violation it recorded fails the
-    session. Without node or ../shared/specs/stripe the double is off and the tests that
-    need it skip (fail under CHORUS_CONTRACT=require, as `make test` runs)."""
+    session (from the spec extract shipped in tests/stripe_double). Without node the double is
+    off and the tests that need it skip (fail under CHORUS_CONTRACT=require, as `make test` runs)."""
     why = stripe_double_mod.missing_requirements()
     if why:
         _STRIPE["error"] = why
