@@ -127,3 +127,44 @@ def test_refusal_on_the_loop_acked_in_order(server, user, other):
         assert all(by_ref[r]["op"] == "ack" for r in refs if r != "bad")
     finally:
         a.close()
+
+
+def test_retries_in_and_across_batches(server, api, user, other):
+    """A client_msg_id sent again (right behind the first, in the same batch or the next, or
+    after all were stored, more than one lookup statement's worth at once) is answered with
+    the original message and stores nothing."""
+    g = conv(user, other, title="retries")
+    devs = [dev(server, acc) for acc in (user, other, user, other)]
+    try:
+        plan = {}  # device -> [(ref, cmid)]
+        for i in range(24):
+            for k, ws in enumerate(devs):
+                cmid = f"d{k}-{i}"
+                for rep in ((0, 1) if i % 4 == 0 else (0,)):
+                    ref = f"{cmid}-{rep}"
+                    ws.send("message.send", {"conversation_id": g["id"], "client_msg_id": cmid, "text": cmid},
+                            ref=ref)
+                    plan.setdefault(k, []).append((ref, cmid))
+        first = {}
+        for k, ws in enumerate(devs):
+            got, _ = answers(ws, {ref for ref, _ in plan[k]})
+            assert all(m["op"] == "ack" for m in got), [m for m in got if m["op"] != "ack"][:1]
+            for m, (ref, cmid) in zip(got, plan[k]):
+                assert m["ref"] == ref and m["d"]["client_msg_id"] == cmid
+                if cmid in first:  # the retry: the original
+                    assert (m["d"]["id"], m["d"]["seq"]) == first[cmid]
+                first.setdefault(cmid, (m["d"]["id"], m["d"]["seq"]))
+        total = 24 * len(devs)
+        assert sorted(s for _, s in first.values()) == list(range(1, total + 1))
+        for k, ws in enumerate(devs):  # every one of them again, all at once
+            for ref, cmid in plan[k]:
+                ws.send("message.send", {"conversation_id": g["id"], "client_msg_id": cmid, "text": cmid},
+                        ref="again-" + ref)
+        for k, ws in enumerate(devs):
+            got, _ = answers(ws, {"again-" + ref for ref, _ in plan[k]})
+            assert [(m["op"], m["d"]["id"], m["d"]["seq"]) for m in got] == \
+                [("ack",) + first[cmid] for _, cmid in plan[k]]
+        assert history(user, g["id"])["last_seq"] == total
+    finally:
+        for ws in devs:
+            ws.close()

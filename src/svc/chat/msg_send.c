@@ -143,21 +143,23 @@ ch_err_t ch__chat_send_write(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t sender,
     }
     if (err)
         return err;
-    int64_t now = ch_now_ms(), bucket = now / CH_CHAT_BUCKET_MS, seq = 0;
+    int64_t now = ch_now_ms(), bucket = now / CH_CHAT_BUCKET_MS, seq = c->last_seq + 1;
     if (bucket < c->last_bucket)
         bucket = c->last_bucket; /* a clock that went back: (bucket, seq) must sort as seq */
-    ch_db_rows_t *rows = NULL;
     int64_t changes = 0;
-    ch_db_param_t pc[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(now)};
+    /* c was loaded in this transaction under the conversation's lock (ch__chat_load with
+     * for_update; SQLite: the write transaction), so c->last_seq is the counter now: the next
+     * seq is known without UPDATE … RETURNING (which costs SQLite an ephemeral table per
+     * send). The guard on the old value turns any doubt into a failure, never a gap or a
+     * repeat. */
+    ch_db_param_t pc[] = {CH_DB_P_INT(conv), CH_DB_P_INT(bucket), CH_DB_P_INT(now), CH_DB_P_INT(seq),
+                          CH_DB_P_INT(c->last_seq)};
     err = ch_sql_on(svc, conn,
-                    "UPDATE conversations SET last_seq = last_seq + 1, last_bucket = $2, last_activity_at = $3"
-                    " WHERE id = $1 RETURNING last_seq",
-                    pc, CH_NPARAMS(pc), &rows, NULL);
-    if (err == CH_OK && ch_db_rows_count(rows) != 1)
+                    "UPDATE conversations SET last_seq = $4, last_bucket = $2, last_activity_at = $3"
+                    " WHERE id = $1 AND last_seq = $5",
+                    pc, CH_NPARAMS(pc), NULL, &changes);
+    if (err == CH_OK && changes != 1)
         err = CH_EINTERNAL;
-    if (err == CH_OK)
-        seq = ch_db_rows_int(rows, 0, 0);
-    ch_db_rows_free(rows);
     if (err == CH_OK) {
         ch_db_param_t p[] = {CH_DB_P_INT(conv),      CH_DB_P_INT(bucket),           CH_DB_P_INT(seq),
                              CH_DB_P_INT(id),        CH_DB_P_INT(sender),           CH_DB_P_TEXT(in->client_msg_id),

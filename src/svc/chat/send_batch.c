@@ -1,6 +1,8 @@
 /* Many message sends in one transaction (group commit, send_writer.c): each under a savepoint
  * of its own, so that one refused send leaves the others; the presence of every recipient
  * read in one call; published in commit order after the commit. */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,9 @@
 #include "svc/chat/send_op.h"
 #include "svc/common/ratelimit.h"
 #include "svc/presence/presence.h"
+
+/* Most sends whose earlier messages one statement of the batch's idempotency lookup reads. */
+#define CH_CHAT_SEND_LOOKUP_KEYS 64
 
 ch_err_t ch__chat_send_op_init(ch__chat_send_op_t *op, uint64_t sender, const ch_chat_send_t *in)
 {
@@ -58,15 +63,104 @@ static int ch__refusal(ch_err_t err)
            err == CH_EFORBIDDEN;
 }
 
+/* What the batch's idempotency lookup found for one send: the message already stored under
+ * its (sender, client_msg_id) (msg, owned until taken, and its conversation), or again: the
+ * same key came earlier in the batch, so it is looked up on its own after that one ran. */
+typedef struct {
+    json_t *msg;
+    uint64_t conv;
+    int again;
+} ch__sent_t;
+
+/* The statement of the batch's idempotency lookup for k keys ($1, $2: the first sender and
+ * client_msg_id, ...) into buf. */
+static void ch__lookup_sql(char *buf, size_t cap, size_t k)
+{
+    size_t at = (size_t)snprintf(buf, cap, "SELECT " CH__CHAT_MSG_COLUMNS " FROM messages m WHERE");
+    for (size_t i = 0; i < k && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s (m.sender_id = $%zu AND m.client_msg_id = $%zu)",
+                               i ? " OR" : "", 2 * i + 1, 2 * i + 2);
+}
+
+static char ch__lookup_small[1024], ch__lookup_full[8192];
+static pthread_once_t ch__lookup_once = PTHREAD_ONCE_INIT;
+
+static void ch__lookup_sql_init(void)
+{
+    ch__lookup_sql(ch__lookup_small, sizeof(ch__lookup_small), 8);
+    ch__lookup_sql(ch__lookup_full, sizeof(ch__lookup_full), CH_CHAT_SEND_LOOKUP_KEYS);
+}
+
+/* Looks up, for every send of ops[0..n), the message already stored under its (sender,
+ * client_msg_id) in one statement per CH_CHAT_SEND_LOOKUP_KEYS sends (a retry is answered
+ * with the original), into prior[0..n) (zeroed by the caller). A chunk's statement has 8 or
+ * CH_CHAT_SEND_LOOKUP_KEYS keys, the last one repeated, so that few statements are prepared. */
+static ch_err_t ch__lookup(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t **ops, size_t n,
+                           ch__sent_t *prior)
+{
+    pthread_once(&ch__lookup_once, ch__lookup_sql_init);
+    size_t keys[CH_CHAT_SEND_LOOKUP_KEYS], k = 0;
+    ch_db_param_t p[2 * CH_CHAT_SEND_LOOKUP_KEYS];
+    ch_err_t err = CH_OK;
+    for (size_t i = 0; i <= n && err == CH_OK; i++) {
+        if (i < n) {
+            for (size_t j = 0; j < i && !prior[i].again; j++)
+                prior[i].again = ops[j]->sender == ops[i]->sender &&
+                                 strcmp(ops[j]->client_msg_id, ops[i]->client_msg_id) == 0;
+            if (prior[i].again)
+                continue;
+            keys[k] = i;
+            p[2 * k] = CH_DB_P_INT(ops[i]->sender);
+            p[2 * k + 1] = CH_DB_P_TEXT(ops[i]->client_msg_id);
+            k++;
+        }
+        if (!k || (k < CH_CHAT_SEND_LOOKUP_KEYS && i < n))
+            continue;
+        size_t width = k <= 8 ? 8 : CH_CHAT_SEND_LOOKUP_KEYS;
+        for (size_t r = k; r < width; r++) {
+            p[2 * r] = p[2 * k - 2];
+            p[2 * r + 1] = p[2 * k - 1];
+        }
+        ch_db_rows_t *rows = NULL;
+        err = ch_sql_on(svc, conn, width == 8 ? ch__lookup_small : ch__lookup_full, p, 2 * width, &rows, NULL);
+        for (size_t r = 0; err == CH_OK && r < ch_db_rows_count(rows); r++) {
+            uint64_t sender = (uint64_t)ch_db_rows_int(rows, r, 3);
+            const char *cmid = ch_db_rows_text(rows, r, 4);
+            for (size_t q = 0; q < k; q++) {
+                ch__sent_t *s = &prior[keys[q]];
+                if (!s->msg && ops[keys[q]]->sender == sender && strcmp(ops[keys[q]]->client_msg_id, cmid) == 0) {
+                    s->conv = (uint64_t)ch_db_rows_int(rows, r, 1);
+                    if (!(s->msg = ch__chat_msg_render(rows, r, 0)))
+                        err = CH_EINTERNAL;
+                    break;
+                }
+            }
+        }
+        ch_db_rows_free(rows);
+        k = 0;
+    }
+    return err;
+}
+
 /* One send inside the batch's transaction (under its savepoint): a refusal goes to op->err
  * and CH_OK is returned; a failure of the transaction is returned. */
-static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t *op)
+static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t *op, ch__sent_t *prior)
 {
     ch_chat_send_t in = {.conversation_id = op->conversation_id, .client_msg_id = op->client_msg_id,
                          .text = op->text, .reply_to = op->reply_to};
     ch__chat_conv_t c;
     json_t *found = NULL;
-    ch_err_t err = ch__chat_find_sent(svc, conn, op->sender, &in, &found, &op->fault);
+    ch_err_t err = CH_ENOTFOUND;
+    if (prior->again) /* its client_msg_id came earlier in the batch: read after that one's write */
+        err = ch__chat_find_sent(svc, conn, op->sender, &in, &found, &op->fault);
+    else if (prior->msg && prior->conv != op->conversation_id)
+        err = ch_fault(&op->fault, CH_ECONFLICT, "client_msg_id",
+                       "client_msg_id was used for a message of another conversation");
+    else if (prior->msg) {
+        found = prior->msg;
+        prior->msg = NULL;
+        err = CH_OK;
+    }
     if (err == CH_OK) { /* a retry (or the same client_msg_id twice in the batch): the original */
         op->msg = found;
         op->seq = json_integer_value(json_object_get(found, "seq"));
@@ -163,11 +257,16 @@ ch_err_t ch__chat_send_run(ch_svc_t *svc, ch_db_conn_t *own, ch__chat_send_op_t 
     ch_err_t err = own ? ch_backend_err(CH_BACKEND_DB, ch_db_begin(svc->db, own, 1)) : ch_sql_begin(svc, 1, &conn);
     if (err)
         return err;
+    ch__sent_t *prior = calloc(n ? n : 1, sizeof(*prior));
+    if (!prior)
+        err = CH_EINTERNAL;
+    if (err == CH_OK)
+        err = ch__lookup(svc, conn, ops, n, prior);
     for (size_t i = 0; i < n && err == CH_OK; i++) {
         ch__chat_send_op_clear_outcome(ops[i]);
         if ((err = ch__ctl(svc, conn, "SAVEPOINT ch_send")) != CH_OK)
             break;
-        err = ch__apply(svc, conn, ops[i]);
+        err = ch__apply(svc, conn, ops[i], &prior[i]);
         if (ch__refusal(err)) {
             ch_fault_t f = ops[i]->fault;
             ch__chat_send_op_clear_outcome(ops[i]);
@@ -178,6 +277,9 @@ ch_err_t ch__chat_send_run(ch_svc_t *svc, ch_db_conn_t *own, ch__chat_send_op_t 
         if (err == CH_OK)
             err = ch__ctl(svc, conn, "RELEASE SAVEPOINT ch_send");
     }
+    for (size_t i = 0; prior && i < n; i++)
+        json_decref(prior[i].msg); /* not taken: the batch failed before its send */
+    free(prior);
     if (err == CH_OK)
         err = ch__offline(svc, ops, n);
     for (size_t i = 0; i < n && err == CH_OK; i++)
