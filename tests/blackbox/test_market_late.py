@@ -253,6 +253,9 @@ def test_dispute_while_a_refund_waits_for_its_reversal(shop, backends, outcome):
     wait_state(buyer, o["id"], "disputed")
     double.clear_faults()
     double.close_dispute(dispute_of(double, o["id"]), outcome)
+    # the state moves with the webhook; the reversal is the market worker's job, made and
+    # stored after it
+    wait_until(lambda: job_state(srv, backends, o["id"], "reversal") == "done", "the reversal made", 30)
     if outcome == "won":
         # The reversal is made and the refund queued (the double, as Stripe, refuses to
         # refund a charge that was disputed: charge_disputed; the refund job retries).
@@ -318,6 +321,8 @@ def test_won_dispute_on_a_refunding_order_reverses_the_held_transfer(shop, backe
     wait_state(buyer, o["id"], "disputed")
     double.clear_faults()
     double.close_dispute(dispute_of(double, o["id"]), "won")
+    # the late transfer's reversal is the market worker's job, made and stored after the webhook
+    wait_until(lambda: job_state(srv, backends, o["id"], "reversal") == "done", "the reversal made", 30)
     # (the refund itself is refused by the double after a dispute, as Stripe: charge_disputed)
     assert_order_end(srv, backends, double, buyer, o, "refunding", transfers=1, reversals=1,
                      accounts={"liability:escrow": -2500})
