@@ -277,6 +277,11 @@ class Postgres:
         return name
 
 
+# one Redis database per server that asks for its own storage, for the whole session: the
+# cluster half starts some 300 such servers (256 ran out once the marketplace and gateway
+# tests grew); an empty database costs Redis a few hundred bytes
+REDIS_DATABASES = 2048
+
 class Redis:
     """A private redis-server without persistence; stop()/start() keep the port (and lose
     the data, as a crashed cache would)."""
@@ -306,7 +311,7 @@ class Redis:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.dir), "--logfile", str(self.log),
-             "--databases", "256"],
+             "--databases", str(REDIS_DATABASES)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -370,7 +375,7 @@ class Redis:
 
     def new_db(self):
         db = next(self._dbs)
-        if db >= 256:
+        if db >= REDIS_DATABASES:
             raise RuntimeError("out of redis databases")
         self.command("FLUSHDB", db=db)
         return db
