@@ -75,6 +75,11 @@ void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *
  * (at most CH_CHAT_ORDER_WAIT_MS, polling with backoff) until seq - 1 was published, as the kv
  * store records (a record that only moves up); at once when there is no record. */
 void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
+/** Starts a new conversation's ordering record at 0 (nothing published yet), so that the
+ * publisher of seq 2 waits for seq 1's as for any later one; without it "no record" read as
+ * "order unknown, publish at once" and a new conversation's first messages could reach a
+ * device out of order (seen on cluster). Best effort. */
+void ch__chat_order_start(ch_svc_t *svc, uint64_t conv);
 /** ch__chat_publish_new for a publisher that publishes every message of conv in seq order
  * itself (the SQLite writer: one thread, in commit order): no wait, no read of the record;
  * the record is still moved to seq. */

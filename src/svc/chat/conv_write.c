@@ -190,6 +190,7 @@ ch_err_t ch_chat_conv_create(ch_svc_t *svc, uint64_t viewer, json_t *body, json_
         err = ch_sql_end(svc, conn, err);
     }
     if (err == CH_OK && *created) {
+        ch__chat_order_start(svc, conv);
         uint64_t *all = realloc(ids, (n + 1) * sizeof(*ids));
         if (all) {
             ids = all;

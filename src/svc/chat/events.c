@@ -129,6 +129,13 @@ void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg)
     free(ids);
 }
 
+void ch__chat_order_start(ch_svc_t *svc, uint64_t conv)
+{
+    char key[48];
+    snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    (void)ch_kv_set_max(svc->kv, key, 0, CH_CHAT_ORDER_TTL_MS, NULL); /* best effort, as the record */
+}
+
 void ch__chat_publish_new_in_order(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq,
                                    json_t *msg)
 {
