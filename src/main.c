@@ -367,6 +367,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     /* Sends still queued are stored and published before the bus goes */
     ch_watchdog_stage(wd, "stopping the chat writer");
     ch_chat_writer_stop(svc.chat_writer);
+    ch_chat_publish_hook_stop();
     ch_bus_destroy(svc.bus); /* no delivery after this */
     ch_gateway_destroy(svc.gateway);
     /* Requests are done: apply what is still queued (nothing acknowledged is lost: what the

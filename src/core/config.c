@@ -54,6 +54,8 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_RATE_LIMIT_WINDOW", "60000", "ms of the write, reaction and comment rate-limit windows: the limits above "
                                           "count per window (1000-3600000)"},
     {"CHORUS_RATE_LIMIT_MESSAGES", "600", "chat messages sent per CHORUS_RATE_LIMIT_WINDOW per user (REST and WebSocket; retries not counted)"},
+    {"CHORUS_RATE_LIMIT_TYPING", "120", "typing events fanned out per CHORUS_RATE_LIMIT_WINDOW per user, past the 2 s throttle per "
+                                        "conversation (1-1000000); more answer 429"},
     {"CHORUS_CHAT_WRITER_QUEUE_BYTES", "67108864", "bytes of chat sends (text, client_msg_id, bookkeeping) waiting for the "
                                                  "chat writer's commit (4096-4294967296); past it a send answers 503 overloaded"},
     {"CHORUS_CHAT_MAX_CONVERSATIONS", "10000", "conversations a user may be a member of (1-1000000); past it creates and adds answer 409"},
@@ -94,6 +96,8 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_WS_MAX_PER_USER", "16", "gateway: WebSocket connections (devices) per user on this node (1-10000)"},
     {"CHORUS_WS_MAX_CONNECTIONS", "200000", "gateway: WebSocket connections on this node in all (1-10000000)"},
     {"CHORUS_WS_OUTPUT_MAX", "262144", "gateway: bytes queued for one WebSocket client at most; a slower reader is closed with 4008 (4096-67108864)"},
+    {"CHORUS_WS_REORDER_HOLD_MS", "2000", "gateway: ms a message.new ahead of a device's last seq of its conversation waits for the "
+                                          "seqs before it, then goes with a gap marker (0-10000; 0 = no wait)"},
     {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
     {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
     {"CHORUS_TRUSTED_PROXIES", "(unset: none)", "comma list of CIDRs whose X-Forwarded-For names the client address"},
@@ -341,7 +345,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
     int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, chat_queue_bytes = CH_CONFIG_CHAT_WRITER_QUEUE_BYTES, presence_group_max = 100, conn_per_ip = 256, max_conns = 0;
     int64_t rl_window = CH_CONFIG_RATE_LIMIT_WINDOW_MS, cons_window = CH_CONFIG_CONSUMER_WINDOW_MS;
-    int64_t ws_hb = 15000, ws_per_user = 16, ws_max = 200000, ws_out = 256 * 1024;
+    int64_t ws_hb = 15000, ws_per_user = 16, ws_max = 200000, ws_out = 256 * 1024, ws_hold = 2000, rl_typing = 120;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t popular_ms = 5000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
@@ -455,7 +459,9 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_WS_HEARTBEAT_MS", 100, 600000, &ws_hb, err, errlen) ||
         ch__env_int("CHORUS_WS_MAX_PER_USER", 1, 10000, &ws_per_user, err, errlen) ||
         ch__env_int("CHORUS_WS_MAX_CONNECTIONS", 1, 10000000, &ws_max, err, errlen) ||
-        ch__env_int("CHORUS_WS_OUTPUT_MAX", 4096, 64LL << 20, &ws_out, err, errlen))
+        ch__env_int("CHORUS_WS_OUTPUT_MAX", 4096, 64LL << 20, &ws_out, err, errlen) ||
+        ch__env_int("CHORUS_WS_REORDER_HOLD_MS", 0, 10000, &ws_hold, err, errlen) ||
+        ch__env_int("CHORUS_RATE_LIMIT_TYPING", 1, 1000000, &rl_typing, err, errlen))
         return -1;
 
     int64_t stripe_timeout = 10000, stripe_retries = 4, fee_bps = 1000, auto_confirm = 604800;
@@ -509,6 +515,8 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->ws_max_per_user = (unsigned)ws_per_user;
     cfg->ws_max_connections = (unsigned)ws_max;
     cfg->ws_output_max = (size_t)ws_out;
+    cfg->ws_reorder_hold_ms = ws_hold;
+    cfg->rate_limit_typing = rl_typing;
     cfg->max_conn_per_ip = (unsigned)conn_per_ip;
     cfg->max_connections = (unsigned)max_conns;
 

@@ -106,6 +106,7 @@ typedef struct {
     int64_t rate_limit_window_ms; /* the window all four limits above count in (a minute) */
     int64_t consumer_window_ms;   /* durable consumers' watermark window (svc/worker/consumer.h) */
     int64_t rate_limit_messages;  /* chat messages per minute per user */
+    int64_t rate_limit_typing;    /* typing events fanned out per rate_limit_window_ms per user */
     int64_t chat_max_conversations; /* conversations a user may be a member of */
     int64_t chat_writer_queue_bytes; /* bytes of sends queued for the chat writer (svc/chat/send_writer.h) */
     int64_t presence_group_max;   /* presence events go through conversations of at most this many members */
@@ -148,6 +149,7 @@ typedef struct {
     unsigned ws_max_per_user;    /* connections per user on this node */
     unsigned ws_max_connections; /* connections on this node */
     size_t ws_output_max;        /* bytes queued per connection before 4008 */
+    int64_t ws_reorder_hold_ms;  /* a message.new ahead of a device's last seq waits this long (gateway/ws_order.c) */
     ch_cidr_t trusted_proxies[CH_MAX_TRUSTED_PROXIES]; /* whose X-Forwarded-For is believed */
     size_t ntrusted_proxies;
     /* feed ranking (svc/feed/rank*) */

@@ -162,6 +162,26 @@ void ch__ws_out_clear(ch__ws_out_t *o);
 /** The connection's output (ws_conn.c). */
 ch__ws_out_t *ch__gw_conn_out(ch__gw_conn_t *c);
 
+/* ---- ws_order.c ---- */
+#define CH_WS_ORDER_CONVS 64                   /* conversations whose last seq a connection keeps */
+#define CH_WS_ORDER_HELD_MAX 32                /* frames a connection holds at most, all conversations */
+#define CH_WS_ORDER_HELD_BYTES (256u * 1024)   /* and their bytes (frames are shared by the devices) */
+typedef struct ch__ws_order ch__ws_order_t;
+/** 1 when the bus frame data is a message.new, with its conversation and seq; 0 otherwise. */
+int ch__ws_order_key(const char *data, size_t len, uint64_t *conv, int64_t *seq);
+/** Delivers f, the message.new of conv at seq, to c in seq order (loop thread): at once when it
+ * follows the last seq c got of conv (or c has none), dropped when at or below it, otherwise
+ * held (a reference to f) until the seqs before it came or hold_ms passed, then sent with a
+ * gap marker. The state is c's (ch__gw_conn_order), made here. */
+void ch__ws_order_deliver(ch__gw_conn_t *c, ch__gw_frame_t *f, uint64_t conv, int64_t seq, int64_t now,
+                          int64_t hold_ms);
+/** The ticker's part (loop thread): sends c's held frames whose time is up, with their gaps. */
+void ch__ws_order_tick(ch__gw_conn_t *c, int64_t now);
+/** Frees an ordering state and drops the frames it holds (NULL is fine). */
+void ch__ws_order_free(ch__ws_order_t *o);
+/** The connection's ordering state (ws_conn.c; NULL until its first message.new). */
+ch__ws_order_t **ch__gw_conn_order(ch__gw_conn_t *c);
+
 /* ---- gw_sweep.c ---- */
 /** The sweep thread's body (arg: the gateway): sweeps dead instances every
  * CH_PRESENCE_HEARTBEAT_MS until gw->hb_stop. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "gateway/gw_internal.h"
 #include "store/bus.h"
@@ -302,6 +303,7 @@ void ch__gw_on_wake(uv_async_t *a)
     l->inbox_overflow = 0;
     pthread_mutex_unlock(&l->gw->loops_mu);
     static const char resync[] = "{\"op\":\"resync\",\"d\":{}}";
+    int64_t now = ch_mono_ms(), hold_ms = l->gw->svc->cfg->ws_reorder_hold_ms;
     while (m) {
         ch__gw_msg_t *next = m->next;
         ch__gw_local_t *loc = *ch__gw_local(l, m->user_id);
@@ -309,9 +311,14 @@ void ch__gw_on_wake(uv_async_t *a)
         int ctl = ch_bus_ctl_revoked(m->frame->data, m->frame->len, &revoked);
         int is_resync = m->frame->len == sizeof(CH_BUS_CTL_RESYNC) - 1 &&
                         memcmp(m->frame->data, CH_BUS_CTL_RESYNC, m->frame->len) == 0;
+        uint64_t conv = 0;
+        int64_t seq = 0;
+        int ordered = loc && !ctl && !is_resync && ch__ws_order_key(m->frame->data, m->frame->len, &conv, &seq);
         /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
         for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c)) {
-            if (is_resync)
+            if (ordered)
+                ch__ws_order_deliver(c, m->frame, conv, seq, now, hold_ms);
+            else if (is_resync)
                 ch__gw_conn_send(c, resync, sizeof(resync) - 1);
             else if (!ctl)
                 ch__gw_conn_send(c, m->frame->data, m->frame->len);

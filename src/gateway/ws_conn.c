@@ -42,6 +42,7 @@ struct ch__gw_conn {
     int in_flush, in_sleep, closing, idle, registered;
     ch__ws_rx_t rx; /* what wslay read (ws_dormant.c: when its context may go) */
     ch__ws_out_t out; /* frames gathered for one write (ws_out.c) */
+    ch__ws_order_t *order; /* chat messages' seq order (ws_order.c); NULL until a message.new */
     int refs; /* the socket's, and one per op on a worker thread */
     unsigned queued, bad; /* queued: ops in the connection's FIFO, the running one included */
     int running;          /* an op of the FIFO is on a worker thread */
@@ -67,6 +68,11 @@ ch__ws_out_t *ch__gw_conn_out(ch__gw_conn_t *c)
     return &c->out;
 }
 
+ch__ws_order_t **ch__gw_conn_order(ch__gw_conn_t *c)
+{
+    return &c->order;
+}
+
 ch__ws_rx_t *ch__gw_conn_rx(ch__gw_conn_t *c)
 {
     return &c->rx;
@@ -89,6 +95,7 @@ static void ch__ws_unref(ch__gw_conn_t *c)
 {
     if (--c->refs == 0) {
         ch__ws_out_clear(&c->out);
+        ch__ws_order_free(c->order);
         free(c);
     }
 }
@@ -657,6 +664,7 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
         }
         return;
     }
+    ch__ws_order_tick(c, now);
     if (c->expires_at_s && ch_now_ms() / 1000 >= c->expires_at_s) {
         ch__gw_conn_close(c, CH_GW_CLOSE_EXPIRED, "access token expired: reconnect with a fresh one");
         return;

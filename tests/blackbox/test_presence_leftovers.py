@@ -148,7 +148,7 @@ def test_dead_node_users_are_announced_offline(start_server, redis_ctl):
 
 def test_typing_budget_per_user(start_server):
     """typing past its per-conversation throttle is checked against the database; a user's
-    such typing ops are bounded per minute (CH_CHAT_TYPING_PER_MIN, 120) over all
+    such typing ops are bounded per minute (CHORUS_RATE_LIMIT_TYPING, 120) over all
     conversations: typing to ever new conversation ids is refused before any SQL."""
     srv = start_server()
     api = srv.client()
@@ -163,5 +163,25 @@ def test_typing_budget_per_user(start_server):
         # the same conversation again within the throttle: dropped before the budget, acked
         m = ws.call("typing", {"conversation_id": str(900000000000)}, ref="again")
         assert m["op"] == "ack", m
+    finally:
+        ws.close()
+
+
+def test_typing_budget_is_a_setting_in_the_rate_limit_window(start_server):
+    """CHORUS_RATE_LIMIT_TYPING per CHORUS_RATE_LIMIT_WINDOW, as the other limits: 3 in a 5 s
+    window here; the 4th is refused, and once the window passed typing goes through again."""
+    srv = start_server(env={"CHORUS_RATE_LIMIT_TYPING": "3", "CHORUS_RATE_LIMIT_WINDOW": "5000"})
+    api = srv.client()
+    a = api.register()
+    ws = dev(srv, a)
+    try:
+        for i in range(3):
+            m = ws.call("typing", {"conversation_id": str(910000000000 + i)}, ref=f"t{i}")
+            assert m["op"] == "error" and m["d"]["code"] == "not_found", m
+        m = ws.call("typing", {"conversation_id": str(910000000000 + 3)}, ref="over")
+        assert m["op"] == "error" and m["d"]["code"] == "rate_limited", m
+        time.sleep(5.2)  # the window passes (not a timing assertion: the limit's own window)
+        m = ws.call("typing", {"conversation_id": str(910000000000 + 4)}, ref="next")
+        assert m["op"] == "error" and m["d"]["code"] == "not_found", m
     finally:
         ws.close()

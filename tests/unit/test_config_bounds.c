@@ -1,5 +1,5 @@
 /* The bounds settings (core/config.h): CHORUS_KV_MAX_MEMORY, CHORUS_TRENDING_REFRESH_MS,
- * CHORUS_HASHTAG_SCAN_MAX — defaults, accepted values, rejected ones named in the message. */
+ * CHORUS_HASHTAG_SCAN_MAX, CHORUS_WS_REORDER_HOLD_MS, CHORUS_RATE_LIMIT_TYPING — defaults, accepted values, rejected ones named in the message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,8 @@
 
 #include "core/config.h"
 
-static const char *const g_vars[] = {"CHORUS_KV_MAX_MEMORY", "CHORUS_TRENDING_REFRESH_MS", "CHORUS_HASHTAG_SCAN_MAX"};
+static const char *const g_vars[] = {"CHORUS_KV_MAX_MEMORY", "CHORUS_TRENDING_REFRESH_MS", "CHORUS_HASHTAG_SCAN_MAX",
+                                      "CHORUS_WS_REORDER_HOLD_MS", "CHORUS_RATE_LIMIT_TYPING"};
 
 static int clear_vars(void **state)
 {
@@ -49,6 +50,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.kv_max_memory, (size_t)256 << 20);
     assert_int_equal(cfg.trending_refresh_ms, 5000);
     assert_int_equal(cfg.hashtag_scan_max, 1000);
+    assert_int_equal(cfg.ws_reorder_hold_ms, 2000);
+    assert_int_equal(cfg.rate_limit_typing, 120);
 }
 
 static void test_good_values(void **state)
@@ -67,6 +70,11 @@ static void test_good_values(void **state)
     load_ok(&cfg);
     assert_int_equal(cfg.kv_max_memory, 16777216);
     assert_int_equal(cfg.hashtag_scan_max, 100000);
+    setenv("CHORUS_WS_REORDER_HOLD_MS", "0", 1);
+    setenv("CHORUS_RATE_LIMIT_TYPING", "1", 1);
+    load_ok(&cfg);
+    assert_int_equal(cfg.ws_reorder_hold_ms, 0);
+    assert_int_equal(cfg.rate_limit_typing, 1);
 }
 
 static void test_bad_values(void **state)
@@ -80,6 +88,10 @@ static void test_bad_values(void **state)
     expect_rejected("CHORUS_TRENDING_REFRESH_MS", "3600001");
     expect_rejected("CHORUS_HASHTAG_SCAN_MAX", "9");
     expect_rejected("CHORUS_HASHTAG_SCAN_MAX", "100001");
+    expect_rejected("CHORUS_WS_REORDER_HOLD_MS", "-1");
+    expect_rejected("CHORUS_WS_REORDER_HOLD_MS", "10001");
+    expect_rejected("CHORUS_RATE_LIMIT_TYPING", "0");
+    expect_rejected("CHORUS_RATE_LIMIT_TYPING", "1000001");
 }
 
 static void test_help_lists_them(void **state)

@@ -45,10 +45,10 @@
  * between two fanned-out typing events of one user in one conversation. */
 #define CH_CHAT_TYPING_EXPIRES_MS 6000
 #define CH_CHAT_TYPING_INTERVAL_MS 2000
-/** Most typing events a user may have checked against the database (those past the
- * per-conversation throttle) per minute, over all their devices and conversations: past it
- * typing is refused 429 without any SQL. */
-#define CH_CHAT_TYPING_PER_MIN 120
+/* Most typing events a user may have checked against the database (those past the
+ * per-conversation throttle) per window, over all their devices and conversations, is the
+ * setting CHORUS_RATE_LIMIT_TYPING (cfg->rate_limit_typing, in CHORUS_RATE_LIMIT_WINDOW): past
+ * it typing is refused 429 without any SQL. */
 
 /** message.new goes out in seq order per conversation: a publisher waits at most this long
  * for the one of seq - 1 (a kv entry per conversation that lives CH_CHAT_ORDER_TTL_MS). */
@@ -129,8 +129,11 @@ ch_err_t ch_chat_receipt(ch_svc_t *svc, uint64_t viewer, uint64_t conv, int64_t 
                          ch_fault_t *f);
 /** The viewer types in conv: the other members' devices get a typing event, at most one per
  * CH_CHAT_TYPING_INTERVAL_MS per (viewer, conv) (more are accepted and dropped before any
- * SQL); those past the throttle count against CH_CHAT_TYPING_PER_MIN per viewer (CH_ERATELIMIT
+ * SQL); those past the throttle count against CHORUS_RATE_LIMIT_TYPING per viewer (CH_ERATELIMIT
  * past it, before any SQL), then membership and blocks are checked. */
 ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_t *f);
+/** Publishes at once what the test-only publication hook still delays and joins its threads
+ * (svc/chat/publish_hook.c; nothing when it is off): before the bus goes. */
+void ch_chat_publish_hook_stop(void);
 
 #endif

@@ -99,6 +99,11 @@ int ch__chat_publish_claim(ch_svc_t *svc, uint64_t conv, int64_t seq);
  * kv store) only while seq is the conversation's last message: never after a later one.
  * Nothing when the kv store cannot say. */
 void ch__chat_republish(ch_svc_t *svc, uint64_t conv, int64_t seq, json_t *msg);
+/** The test-only publication hook (publish_hook.c, off unless CHORUS_TEST_CHAT_PUBLISH_DELAY_MS
+ * is set): 1 when it took msg's message.new (dropped, or to be published late by a thread of its
+ * own, which moves the ordering record then), 0 when the caller publishes as usual. ids and msg
+ * borrowed (copied / referenced). */
+int ch__chat_publish_hook(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, int64_t seq, json_t *msg);
 /** Publishes a membership event {conversation_id, user_id, by, role?} to ids. */
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,
                              uint64_t user, uint64_t by);

@@ -143,6 +143,8 @@ void ch__chat_publish_new_in_order(ch_svc_t *svc, const uint64_t *ids, size_t n,
         return;
     char key[48];
     snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
+    if (ch__chat_publish_hook(svc, ids, n, conv, seq, msg))
+        return;
     ch__chat_publish(svc, ids, n, "message.new", msg);
     (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL); /* for a later retry's republish */
 }
@@ -159,6 +161,8 @@ void ch__chat_publish_new(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t
      * record (never written, expired, a restarted Redis) or a kv store that cannot say: no
      * order is known, publish at once. */
     ch__wait_previous(svc, key, seq);
+    if (ch__chat_publish_hook(svc, ids, n, conv, seq, msg))
+        return;
     ch__chat_publish(svc, ids, n, "message.new", msg);
     /* Only up: a late publisher of an older seq must not move the record back. */
     (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL);

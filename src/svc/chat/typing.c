@@ -1,6 +1,6 @@
 /* Typing: never stored; at most one fanned out per (user, conversation) per
  * CH_CHAT_TYPING_INTERVAL_MS, counted in the kv store so that every node agrees, before any
- * SQL; those past it count against the user's CH_CHAT_TYPING_PER_MIN. */
+ * SQL; those past it count against the user's CHORUS_RATE_LIMIT_TYPING per CHORUS_RATE_LIMIT_WINDOW. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,7 +23,10 @@ ch_err_t ch_chat_typing(ch_svc_t *svc, uint64_t viewer, uint64_t conv, ch_fault_
         return CH_OK;
     /* Then the viewer's budget of typing that costs SQL (distinct conversations, many devices). */
     char who[CH_ID_STR_LEN];
-    ch_err_t err = ch_ratelimit_hit(svc, "typing", ch_id_format(viewer, who), CH_CHAT_TYPING_PER_MIN, 60000, f);
+    ch_err_t err = CH_OK;
+    if (svc->cfg && svc->cfg->rate_limit_typing > 0) /* 0 in unit tests' bare configs: no limit */
+        err = ch_ratelimit_hit(svc, "typing", ch_id_format(viewer, who), svc->cfg->rate_limit_typing,
+                               svc->cfg->rate_limit_window_ms, f);
     if (err == CH_ERATELIMIT)
         return err;
     if (err != CH_OK)
