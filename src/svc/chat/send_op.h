@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "svc/chat/chat_int.h"
+#include "svc/common/batch_writer.h"
 
 /** A message send and its outcome. */
 typedef struct ch__chat_send_op {
@@ -34,9 +35,8 @@ typedef struct ch__chat_send_op {
     size_t n;
     uint64_t *offline;  /* those of them without a live connection, sender left out */
     size_t noff;
-    /* ---- plumbing (send_writer.c) ---- */
-    int64_t deadline_ms; /* the submitting request's (ch_db_deadline at submit; 0: none) */
-    struct ch__chat_send_op *next;
+    /* ---- plumbing (send_writer.c on the generic writer, svc/common/batch_writer.h) ---- */
+    ch_batch_item_t item;
     /* Called on the writer thread once the outcome is set and the message published; the op
      * may be freed in it. */
     void (*done)(struct ch__chat_send_op *op);

@@ -6,8 +6,10 @@
  * then answers each send: a send is never acknowledged before the transaction holding it
  * committed, and one commit serves many.
  *
- * A batch whose transaction fails is retried one send per transaction; a send whose own
- * transaction fails is answered with that error (503 when the database does not answer).
+ * It is the generic writer (svc/common/batch_writer.h) in whole-batch mode: a batch whose
+ * database does not answer runs again whole (CH_CHAT_SEND_ATTEMPTS), then, or after another
+ * failure, one send per transaction; a send whose own transaction fails is answered with that
+ * error (503 when the database does not answer).
  * Stopping drains the queue first. PostgreSQL keeps a transaction per send (concurrent
  * senders of different conversations do not wait for each other there). */
 #ifndef CH_SVC_CHAT_SEND_WRITER_H

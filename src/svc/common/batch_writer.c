@@ -74,8 +74,14 @@ static size_t ch__take(ch_batch_writer_t *w)
     return n;
 }
 
-/* Completes the items of batch[0..n) whose deadline has passed (CH_EUNAVAILABLE, nothing
- * written) and returns how many are left, kept in order at the front. */
+/* Whether it can no longer be written in time (spec.expiry_margin_ms before its deadline). */
+static int ch__expired(const ch_batch_writer_t *w, const ch_batch_item_t *it, int64_t now)
+{
+    return it->deadline_ms && now + w->spec.expiry_margin_ms >= it->deadline_ms;
+}
+
+/* Completes the items of batch[0..n) that can no longer be written in time (CH_EUNAVAILABLE,
+ * nothing written) and returns how many are left, kept in order at the front. */
 static size_t ch__drop_expired(ch_batch_writer_t *w, size_t n)
 {
     int64_t now = ch_mono_ms();
@@ -83,7 +89,7 @@ static size_t ch__drop_expired(ch_batch_writer_t *w, size_t n)
     char why[160];
     for (size_t i = 0; i < n; i++) {
         ch_batch_item_t *it = w->batch[i];
-        if (it->deadline_ms && now >= it->deadline_ms) {
+        if (ch__expired(w, it, now)) {
             snprintf(why, sizeof(why), "the request's deadline passed before its %s was written; nothing changed",
                      w->spec.what);
             ch__fail(w, it, CH_EUNAVAILABLE, why);
@@ -122,13 +128,22 @@ static ch_err_t ch__run(ch_batch_writer_t *w, ch_batch_item_t **items, size_t n)
     return w->spec.run ? w->spec.run(w->svc, w->conn, items, n, w->spec.ctx) : ch__run_savepoints(w, w->conn, items, n);
 }
 
-/* The deadline a batch runs under: the earliest of its items'. */
-static int64_t ch__deadline(ch_batch_item_t **items, size_t n)
+/* The deadline a batch runs under: the earliest of its items', or with spec.deadline_latest
+ * the latest (none when one of them has none). */
+static int64_t ch__deadline(const ch_batch_writer_t *w, ch_batch_item_t **items, size_t n)
 {
     int64_t deadline = 0;
-    for (size_t i = 0; i < n; i++)
-        if (items[i]->deadline_ms && (!deadline || items[i]->deadline_ms < deadline))
-            deadline = items[i]->deadline_ms;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = items[i]->deadline_ms;
+        if (w->spec.deadline_latest) {
+            if (!d)
+                return 0;
+            if (d > deadline)
+                deadline = d;
+        } else if (d && (!deadline || d < deadline)) {
+            deadline = d;
+        }
+    }
     return deadline;
 }
 
@@ -153,7 +168,7 @@ static void ch__batch(ch_batch_writer_t *w, size_t n)
                 break;
             ch_log_warn("%s: a batch of %zu failed (%s); running it again", w->spec.name, n, ch_err_code(err));
         }
-        ch_db_deadline_set(ch__deadline(w->batch, n));
+        ch_db_deadline_set(ch__deadline(w, w->batch, n));
         if ((err = ch__run(w, w->batch, n)) != CH_EUNAVAILABLE)
             break;
     }
@@ -165,7 +180,7 @@ static void ch__batch(ch_batch_writer_t *w, size_t n)
         for (size_t i = 0; i < n; i++) {
             ch_batch_item_t *it = w->batch[i];
             int64_t now = ch_mono_ms();
-            ch_err_t e = it->deadline_ms && now >= it->deadline_ms ? CH_EUNAVAILABLE : CH_OK;
+            ch_err_t e = ch__expired(w, it, now) ? CH_EUNAVAILABLE : CH_OK;
             if (e == CH_OK) {
                 ch_db_deadline_set(it->deadline_ms);
                 if ((e = ch__run(w, &w->batch[i], 1)) == CH_OK)
@@ -182,6 +197,8 @@ static void ch__batch(ch_batch_writer_t *w, size_t n)
         }
     }
     ch_db_deadline_set(0);
+    if (w->spec.finished && n)
+        w->spec.finished(w->svc, w->batch, n, w->spec.ctx);
     for (size_t i = 0; i < n; i++)
         w->batch[i]->done(w->batch[i]); /* may free it */
 }
@@ -256,7 +273,8 @@ void ch_batch_writer_submit(ch_batch_writer_t *w, ch_batch_item_t *item)
     item->deadline_ms = ch_db_deadline();
     pthread_mutex_lock(&w->mu);
     if ((w->spec.queue_max && w->queued >= w->spec.queue_max) ||
-        (w->spec.queue_bytes_max && w->queued && w->queued_bytes + item->bytes > w->spec.queue_bytes_max)) {
+        (w->spec.queue_bytes_max && (w->queued || w->spec.queue_bytes_strict) &&
+         w->queued_bytes + item->bytes > w->spec.queue_bytes_max)) {
         w->refused++;
         pthread_mutex_unlock(&w->mu);
         char why[160];

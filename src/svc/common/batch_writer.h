@@ -62,6 +62,20 @@ typedef struct {
     void (*queued)(long delta);
     /* Optional: called after each committed batch of n items (before they complete). */
     void (*committed)(size_t n);
+    /* Optional: called on the writer thread with every item of a batch once their outcomes
+     * are set (committed or failed for good), before any of them completes: the chat writer
+     * publishes message.new there, in commit order, so that no ack precedes it. */
+    void (*finished)(ch_svc_t *svc, ch_batch_item_t **items, size_t n, void *ctx);
+    /* An item with less than this left before its deadline is completed unwritten
+     * (CH_EUNAVAILABLE) instead of run (0: only once the deadline passed). */
+    int64_t expiry_margin_ms;
+    /* 1: a batch runs under the latest deadline of its items (none when one has none), so an
+     * item committed after its own deadline is still answered with its outcome; 0: the
+     * earliest. */
+    int deadline_latest;
+    /* 1: an item whose bytes would take the queue past queue_bytes_max is refused even when
+     * the queue is empty (0: an item alone always gets in). */
+    int queue_bytes_strict;
     void *ctx;
 } ch_batch_spec_t;
 
