@@ -2,7 +2,9 @@
  * database in a fresh temporary directory: items queued while the writer is busy share one
  * transaction; a refused item (a failed statement, or a refusal after its write) rolls back
  * to its savepoint alone; the queue's count and byte bounds refuse at once; an item past its
- * deadline is answered unwritten; stopping applies everything queued. */
+ * deadline is answered unwritten; stopping applies everything queued. The options the chat
+ * writer uses: finished sees every item of a batch before any completes, the expiry margin,
+ * a strict byte bound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,12 +224,67 @@ static void test_an_expired_item_is_answered_unwritten(void **state)
     assert_int_equal(rows("fine"), 1);
 }
 
+static int finished_calls, finished_items, finished_seen_done;
+
+static void on_finished(ch_svc_t *s, ch_batch_item_t **items, size_t n, void *ctx)
+{
+    (void)s;
+    (void)ctx;
+    finished_calls++;
+    finished_items += (int)n;
+    for (size_t i = 0; i < n; i++)
+        finished_seen_done += ITEM(items[i])->done; /* none completed yet */
+}
+
+static void test_chat_writer_options(void **state)
+{
+    (void)state;
+    ch_batch_spec_t spec = {.name = "test",
+                            .what = "item",
+                            .batch_max = 16,
+                            .queue_bytes_max = 100,
+                            .queue_bytes_strict = 1,
+                            .attempts = 2,
+                            .apply = apply,
+                            .fail = on_fail,
+                            .finished = on_finished,
+                            .expiry_margin_ms = 10000,
+                            .deadline_latest = 1};
+    ch_batch_writer_t *w = ch_batch_writer_start(&svc, &spec);
+    assert_non_null(w);
+    item_t big = {.key = "big"};
+    submit(w, &big, 101); /* alone, into an empty queue: still past the strict bound */
+    assert_int_equal(big.done, 1);
+    assert_int_equal(big.err, CH_EOVERLOADED);
+    item_t gate = {.key = "gate4", .gate = 1};
+    submit(w, &gate, 1);
+    sem_wait(&gate_entered);
+    item_t soon = {.key = "soon"}, a = {.key = "o1"}, b = {.key = "o2"};
+    ch_db_deadline_set(ch_mono_ms() + 5000); /* within the 10 s margin: answered unwritten */
+    submit(w, &soon, 1);
+    ch_db_deadline_set(0);
+    submit(w, &a, 1);
+    submit(w, &b, 1);
+    sem_post(&gate_open);
+    ch_batch_writer_stop(w);
+    assert_int_equal(soon.done, 1);
+    assert_int_equal(soon.err, CH_EUNAVAILABLE);
+    assert_int_equal(rows("soon") + rows("big"), 0);
+    OK(a.err);
+    OK(b.err);
+    assert_int_equal(rows("o1") + rows("o2") + rows("gate4"), 3);
+    assert_int_equal(finished_items, 3); /* gate4, o1, o2: the refused and expired ones never ran */
+    assert_true(finished_calls >= 2);
+    assert_int_equal(finished_seen_done, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_refused_item_rolls_back_alone_in_a_shared_batch),
         cmocka_unit_test(test_queue_bounds_refuse_at_once),
         cmocka_unit_test(test_an_expired_item_is_answered_unwritten),
+        cmocka_unit_test(test_chat_writer_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
