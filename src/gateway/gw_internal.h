@@ -177,6 +177,9 @@ void ch__ws_order_deliver(ch__gw_conn_t *c, ch__gw_frame_t *f, uint64_t conv, in
                           int64_t hold_ms);
 /** The ticker's part (loop thread): sends c's held frames whose time is up, with their gaps. */
 void ch__ws_order_tick(ch__gw_conn_t *c, int64_t now);
+/** Before a resync event (loop thread): sends what c holds, with its gaps, and forgets c's
+ * last seqs (the client reads history after a resync, so nothing is waited for any more). */
+void ch__ws_order_resync(ch__gw_conn_t *c);
 /** Frees an ordering state and drops the frames it holds (NULL is fine). */
 void ch__ws_order_free(ch__ws_order_t *o);
 /** The connection's ordering state (ws_conn.c; NULL until its first message.new). */

@@ -292,6 +292,13 @@ void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len)
     ch__gw_frame_release(f);
 }
 
+/* A resync event for c: what it held for the seq order goes first, then the event. */
+static void ch__gw_conn_resync(ch__gw_conn_t *c, const char *frame, size_t len)
+{
+    ch__ws_order_resync(c);
+    ch__gw_conn_send(c, frame, len);
+}
+
 void ch__gw_on_wake(uv_async_t *a)
 {
     ch__gw_loop_t *l = a->data;
@@ -319,7 +326,7 @@ void ch__gw_on_wake(uv_async_t *a)
             if (ordered)
                 ch__ws_order_deliver(c, m->frame, conv, seq, now, hold_ms);
             else if (is_resync)
-                ch__gw_conn_send(c, resync, sizeof(resync) - 1);
+                ch__gw_conn_resync(c, resync, sizeof(resync) - 1);
             else if (!ctl)
                 ch__gw_conn_send(c, m->frame->data, m->frame->len);
             else if (ch__gw_conn_session(c) == revoked)
@@ -330,6 +337,6 @@ void ch__gw_on_wake(uv_async_t *a)
         m = next;
     }
     for (ch__gw_conn_t *c = overflow ? l->conns : NULL; c; c = *ch__gw_conn_loop_next(c))
-        ch__gw_conn_send(c, resync, sizeof(resync) - 1);
+        ch__gw_conn_resync(c, resync, sizeof(resync) - 1);
     ch__gw_resumed_run(l);
 }

@@ -9,6 +9,7 @@
  * came after its gap was announced) is dropped: seqs a device sees only go up.
  * Loop thread only. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,14 +75,19 @@ static void ch__order_count(atomic_ullong *counter)
 
 /* ---- what a frame is ---------------------------------------------------------------------- */
 
-/* The unsigned integer of at most 19 digits at p (within end); -1 when there is none. */
-static int64_t ch__digits(const char *p, const char *end)
+/* The unsigned integer at p (within end) into *out; 0 when there is none or it passes 64 bits. */
+static int ch__digits(const char *p, const char *end, uint64_t *out)
 {
-    int64_t v = 0;
+    uint64_t v = 0;
     int n = 0;
-    for (; p < end && *p >= '0' && *p <= '9' && n < 19; p++, n++)
-        v = v * 10 + (*p - '0');
-    return n == 0 ? -1 : v;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, n++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return n > 0;
 }
 
 int ch__ws_order_key(const char *data, size_t len, uint64_t *conv, int64_t *seq)
@@ -96,11 +102,12 @@ int ch__ws_order_key(const char *data, size_t len, uint64_t *conv, int64_t *seq)
     const char *s = memmem(data, (size_t)(end - data), seq_key, sizeof(seq_key) - 1);
     if (!c || !s)
         return 0;
-    int64_t cv = ch__digits(c + sizeof(conv_key) - 1, end), sv = ch__digits(s + sizeof(seq_key) - 1, end);
-    if (cv <= 0 || sv <= 0)
+    uint64_t cv = 0, sv = 0;
+    if (!ch__digits(c + sizeof(conv_key) - 1, end, &cv) || !ch__digits(s + sizeof(seq_key) - 1, end, &sv) ||
+        cv == 0 || sv == 0 || sv > INT64_MAX / 2)
         return 0;
-    *conv = (uint64_t)cv;
-    *seq = sv;
+    *conv = cv;
+    *seq = (int64_t)sv;
     return 1;
 }
 
@@ -269,6 +276,17 @@ void ch__ws_order_tick(ch__gw_conn_t *c, int64_t now)
     for (unsigned i = 0; o && o->nheld && i < o->n; i++)
         if (o->convs[i].held && now >= o->convs[i].hold_until_ms)
             ch__release_all(c, o, &o->convs[i]);
+}
+
+void ch__ws_order_resync(ch__gw_conn_t *c)
+{
+    ch__ws_order_t *o = *ch__gw_conn_order(c);
+    if (!o)
+        return;
+    for (unsigned i = 0; i < o->n; i++)
+        if (o->convs[i].held)
+            ch__release_all(c, o, &o->convs[i]);
+    o->n = 0;
 }
 
 void ch__ws_order_free(ch__ws_order_t *o)
