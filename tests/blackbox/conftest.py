@@ -996,11 +996,49 @@ def _all_reports():
     return out
 
 
+def _is_xdist_worker(config):
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionfinish(session, exitstatus):
-    session.config._chorus_sanitizer = (_FINAL_REPORTS if _FINAL_REPORTS is not None
-                                        else _all_reports())
-    if (session.config._chorus_sanitizer or _SESSION_ERRORS) and session.exitstatus == 0:
+    config = session.config
+    reports = _FINAL_REPORTS if _FINAL_REPORTS is not None else _all_reports()
+    # Under pytest-xdist (scripts/blackbox.sh runs a half in two workers) a worker's session
+    # verdict and summary never reach the terminal: each worker hands its sanitizer reports,
+    # session errors and slow teardown steps to the controller (pytest_testnodedown), which
+    # prints them and fails the run as a single session would.
+    if _is_xdist_worker(config):
+        config.workeroutput["chorus_session"] = {
+            "worker": config.workerinput.get("workerid", "?"),
+            "sanitizer": [(str(f), lines, tail(f, 60)) for f, lines in reports],
+            "errors": list(_SESSION_ERRORS),
+            "slow_teardown": list(_SLOW_TEARDOWN),
+        }
+    else:  # after the workers' own, on an xdist controller
+        config._chorus_sanitizer = (getattr(config, "_chorus_sanitizer", [])
+                                    + [(str(f), lines, tail(f, 60)) for f, lines in reports])
+    if (reports or _SESSION_ERRORS or _WORKER_FAILED) and session.exitstatus == 0:
         session.exitstatus = 1
+
+
+_WORKER_FAILED = []  # (controller) workers whose session failed after their tests passed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """(pytest-xdist controller) Takes a finished worker's session verdict (see
+    pytest_sessionfinish). A worker that crashed without one is reported by xdist itself."""
+    out = getattr(node, "workeroutput", None) or {}
+    got = out.get("chorus_session")
+    if got is None:
+        return
+    worker = got["worker"]
+    _SLOW_TEARDOWN.extend((f"[{worker}] {what}", took) for what, took in got["slow_teardown"])
+    _SESSION_ERRORS.extend(f"[{worker}] {e}" for e in got["errors"])
+    node.config._chorus_sanitizer = getattr(node.config, "_chorus_sanitizer", []) + [
+        (f"[{worker}] {f}", lines, text) for f, lines, text in got["sanitizer"]]
+    if got["errors"] or got["sanitizer"]:
+        _WORKER_FAILED.append(worker)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -1012,8 +1050,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     reports = getattr(config, "_chorus_sanitizer", None)
     if reports:
         terminalreporter.section("sanitizer reports (session FAILED)", red=True)
-        for f, lines in reports:
+        for f, lines, text in reports:
             terminalreporter.write_line(f"{f}:")
             for ln in lines[:20]:
                 terminalreporter.write_line(f"    {ln}")
-            terminalreporter.write_line(tail(f, 60))
+            terminalreporter.write_line(text)
