@@ -65,6 +65,26 @@ def pytest_make_parametrize_id(config, val, argname):
     return None
 
 
+# The slowest test files, slowest first (from "slowest test files" at the end of a run of
+# each half; the order matters, not the figures). Under pytest-xdist (scripts/blackbox.sh)
+# they are collected first, so that each is handed to a worker early and the run does not
+# end with one worker still on a long file while the other idles (--dist loadfile hands
+# out whole files in collection order). A file missing here only costs balance.
+SLOWEST_FIRST = [
+]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if not hasattr(config, "workerinput"):
+        return  # one process: the usual order
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    first = {}
+    for i, item in enumerate(items):
+        first.setdefault(item.path.name, i)
+    # stable: files keep their order among themselves, tests their order within a file
+    items.sort(key=lambda it: (rank.get(it.path.name, len(rank)), first[it.path.name]))
+
+
 def pytest_report_header(config):
     return f"chorusd: {CHORUS_BIN}  backends: {MODE}"
 
@@ -273,7 +293,8 @@ class Postgres:
 
     def new_database(self):
         name = f"chorus_t{os.getpid()}_{next(self._dbs)}"
-        self.psql(f"CREATE DATABASE {name}")
+        with _tallied("CREATE DATABASE (PostgreSQL) for a dedicated chorusd"):
+            self.psql(f"CREATE DATABASE {name}")
         return name
 
 
@@ -598,11 +619,13 @@ class Server:
         self.returncode = None
         self._out = open(self.stdout_path, "ab")
         self._err = open(self.stderr_path, "ab")
+        t0 = time.monotonic()
         self.proc = subprocess.Popen([str(CHORUS_BIN)], env=self.env(), cwd=self.dir,
                                      stdout=self._out, stderr=self._err)
         self.wait_port(must=wait)
         if wait:
             self.wait_ready()
+            _TALLY.add("chorusd start (until /readyz answers 200)", time.monotonic() - t0)
         return self
 
     def wait_port(self, timeout=START_TIMEOUT, must=True):
@@ -664,6 +687,7 @@ class Server:
         killed = False
         exited_early = self.proc.poll() is not None and not getattr(self, "_signalled", False)
         if self.proc.poll() is None:
+            t0 = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
@@ -671,6 +695,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 killed = True
+            _TALLY.add("chorusd stop (SIGTERM until exit, leak check included)", time.monotonic() - t0)
         self.returncode = self.proc.returncode
         self.proc = None
         self._close_files()
@@ -718,6 +743,45 @@ _FINAL_REPORTS = None
 _SESSION_ERRORS = []  # failures of session-scoped teardown (shared server exit)
 _SLOW_TEARDOWN = []   # (what, seconds) of session teardown steps slower than SLOW_TEARDOWN_S
 SLOW_TEARDOWN_S = 5.0
+
+
+class _Tally:
+    """What the harness itself spends, per kind of step (chorusd starts and stops, new
+    PostgreSQL databases): printed at the end of the session ("harness time"), so that the
+    suite's fixed costs show next to pytest's per-test durations."""
+
+    def __init__(self):
+        self.steps = {}  # what -> [count, seconds]
+        self.lock = threading.Lock()
+
+    def add(self, what, seconds):
+        with self.lock:
+            c = self.steps.setdefault(what, [0, 0.0])
+            c[0] += 1
+            c[1] += seconds
+
+    def merge(self, steps):
+        for what, (n, secs) in steps.items():
+            with self.lock:
+                c = self.steps.setdefault(what, [0, 0.0])
+                c[0] += n
+                c[1] += secs
+
+
+_TALLY = _Tally()
+
+
+class _tallied:
+    """Adds the time of the block to _TALLY under what."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+
+    def __exit__(self, *exc):
+        _TALLY.add(self.what, time.monotonic() - self.t0)
 
 
 class _timed:
@@ -1013,6 +1077,7 @@ def pytest_sessionfinish(session, exitstatus):
             "sanitizer": [(str(f), lines, tail(f, 60)) for f, lines in reports],
             "errors": list(_SESSION_ERRORS),
             "slow_teardown": list(_SLOW_TEARDOWN),
+            "tally": dict(_TALLY.steps),
         }
     else:  # after the workers' own, on an xdist controller
         config._chorus_sanitizer = (getattr(config, "_chorus_sanitizer", [])
@@ -1034,6 +1099,7 @@ def pytest_testnodedown(node, error):
         return
     worker = got["worker"]
     _SLOW_TEARDOWN.extend((f"[{worker}] {what}", took) for what, took in got["slow_teardown"])
+    _TALLY.merge(got.get("tally", {}))
     _SESSION_ERRORS.extend(f"[{worker}] {e}" for e in got["errors"])
     node.config._chorus_sanitizer = getattr(node.config, "_chorus_sanitizer", []) + [
         (f"[{worker}] {f}", lines, text) for f, lines, text in got["sanitizer"]]
@@ -1041,7 +1107,22 @@ def pytest_testnodedown(node, error):
         _WORKER_FAILED.append(worker)
 
 
+_FILE_SECONDS = {}  # test file -> seconds of its tests (setup, call and teardown), every worker's
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    slowest = sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:15]
+    if slowest:
+        terminalreporter.write_line("slowest test files (seconds of their tests, setup and teardown included): "
+                                    + ", ".join(f"{Path(p).name} {secs:.0f}" for p, secs in slowest))
+    for what, (n, secs) in sorted(_TALLY.steps.items()):
+        terminalreporter.write_line(f"harness time: {what}: {n} x, {secs:.1f}s in all "
+                                    f"({secs / n:.2f}s each; all workers)")
     for what, took in _SLOW_TEARDOWN:
         terminalreporter.write_line(f"session teardown: {what} took {took:.1f}s")
     for err in _SESSION_ERRORS:
