@@ -747,6 +747,7 @@ def run_chorusd(args, env, timeout=20, cwd=None):
 
 
 _SESSION_DIR = None
+_KEPT_DIRS = []  # the session's temp dir when kept (printed again by an xdist controller)
 _FINAL_REPORTS = None
 _SESSION_ERRORS = []  # failures of session-scoped teardown (shared server exit)
 _SLOW_TEARDOWN = []   # (what, seconds) of session teardown steps slower than SLOW_TEARDOWN_S
@@ -822,6 +823,7 @@ def workdir():
     _FINAL_REPORTS = _all_reports()
     if os.environ.get("CHORUS_KEEP_TMP") or _FINAL_REPORTS or _SESSION_ERRORS:
         print(f"\nkept {d}")
+        _KEPT_DIRS.append(d)
     else:
         # Removed by a detached `rm -rf` that the run does not wait for: with some 300
         # PostgreSQL databases (~470 files each) the dir holds ~150,000 files, and removing
@@ -1095,6 +1097,7 @@ def pytest_sessionfinish(session, exitstatus):
             "errors": list(_SESSION_ERRORS),
             "slow_teardown": list(_SLOW_TEARDOWN),
             "tally": dict(_TALLY.steps),
+            "kept": list(_KEPT_DIRS),
         }
     else:  # after the workers' own, on an xdist controller
         config._chorus_sanitizer = (getattr(config, "_chorus_sanitizer", [])
@@ -1117,6 +1120,7 @@ def pytest_testnodedown(node, error):
     worker = got["worker"]
     _SLOW_TEARDOWN.extend((f"[{worker}] {what}", took) for what, took in got["slow_teardown"])
     _TALLY.merge(got.get("tally", {}))
+    _KEPT_DIRS.extend(f"{d} ({worker})" for d in got.get("kept", []))
     _SESSION_ERRORS.extend(f"[{worker}] {e}" for e in got["errors"])
     node.config._chorus_sanitizer = getattr(node.config, "_chorus_sanitizer", []) + [
         (f"[{worker}] {f}", lines, text) for f, lines, text in got["sanitizer"]]
@@ -1142,6 +1146,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                                     f"({secs / n:.2f}s each; all workers)")
     for what, took in _SLOW_TEARDOWN:
         terminalreporter.write_line(f"session teardown: {what} took {took:.1f}s")
+    if config.pluginmanager.hasplugin("dsession"):  # an xdist controller: its workers' kept dirs
+        for d in _KEPT_DIRS:
+            terminalreporter.write_line(f"kept {d}")
     for err in _SESSION_ERRORS:
         terminalreporter.section("shared chorusd shutdown (session FAILED)", red=True)
         terminalreporter.write_line(err)
