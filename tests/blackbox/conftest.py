@@ -71,12 +71,13 @@ def pytest_make_parametrize_id(config, val, argname):
 # end with one worker still on a long file while the other idles (--dist loadfile hands
 # out whole files in collection order). A file missing here only costs balance.
 # First estimate (2026-12-05) from each file's dedicated servers, backend outages and waits,
-# not from a measured run (the shared machine was at load 30-70 all session): replace it
-# with the "slowest test files" line of a quiet run.
+# not from a measured run (the shared machine was at load 30-70 all session; only
+# test_contract.py was timed: 265 s at load 33, its Prism runs): replace it with the
+# "slowest test files" line of a quiet run.
 SLOWEST_FIRST = [
-    "test_feed_fanout.py", "test_service.py", "test_backend_failure.py", "test_kv_degraded.py",
-    "test_hydrate_cache.py", "test_reactions.py", "test_deadlines.py", "test_consumer_lag.py",
-    "test_stripe_double.py", "test_market_faults.py", "test_contract.py", "test_hashtags.py",
+    "test_contract.py", "test_feed_fanout.py", "test_service.py", "test_backend_failure.py",
+    "test_kv_degraded.py", "test_hydrate_cache.py", "test_reactions.py", "test_deadlines.py",
+    "test_consumer_lag.py", "test_stripe_double.py", "test_market_faults.py", "test_hashtags.py",
     "test_auth.py", "test_comments.py", "test_chat.py", "test_seed.py", "test_idempotency.py",
     "test_content.py", "test_unit_backends.py",
 ]
