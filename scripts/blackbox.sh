@@ -5,6 +5,10 @@
 # most of their time is spent waiting on servers, not on the CPU.
 # Usage: scripts/blackbox.sh CHORUSD [pytest args...]
 #   CHORUS_BLACKBOX_SERIAL=1   one half after the other (output as it comes)
+#   CHORUS_BLACKBOX_WORKERS=N  pytest-xdist workers per half (default 2; 1: no xdist). Each
+#                              worker is a whole session of its own (its own chorusd, Stripe
+#                              double and, in cluster mode, PostgreSQL/Redis/ClickHouse);
+#                              a test file stays on one worker (--dist loadfile), slowest first
 # Each half's output goes to build-asan/blackbox-MODE.log and is printed whole when both
 # are done, embedded first; the exit status is non-zero if either half failed.
 set -uo pipefail
@@ -12,9 +16,19 @@ cd "$(dirname "$0")/.."
 bin=${1:?usage: scripts/blackbox.sh CHORUSD [pytest args...]}
 shift
 py=/usr/bin/python3
+workers=${CHORUS_BLACKBOX_WORKERS:-2}
+case "$workers" in ''|*[!0-9]*|0) echo "CHORUS_BLACKBOX_WORKERS must be a positive number, not '$workers'" >&2; exit 2 ;; esac
+xdist=()
+if [ "$workers" -gt 1 ]; then
+  if "$py" -c 'import xdist' 2>/dev/null; then
+    xdist=(-n "$workers" --dist loadfile)
+  else
+    echo "blackbox: pytest-xdist missing (scripts/deps.sh test installs python3-pytest-xdist): one worker per half" >&2
+  fi
+fi
 # env --default-signal: a background command of a script starts with SIGINT ignored, and
 # Python then never raises KeyboardInterrupt (pytest's teardown stops its servers on it).
-run() { CHORUS_BIN="$bin" CHORUS_BACKENDS="$1" exec env --default-signal=INT "$py" -m pytest -q -p no:cacheprovider "${@:2}" tests/blackbox; }
+run() { CHORUS_BIN="$bin" CHORUS_BACKENDS="$1" exec env --default-signal=INT "$py" -m pytest -q -p no:cacheprovider "${xdist[@]}" "${@:2}" tests/blackbox; }
 
 if [ "${CHORUS_BLACKBOX_SERIAL:-}" = 1 ]; then
   rc=0

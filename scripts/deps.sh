@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config
   libh2o-dev libuv1-dev libwslay-dev libjansson-dev libsqlite3-dev libpq-dev
   libhiredis-dev libcurl4-openssl-dev libsodium-dev libssl-dev libutf8proc-dev)
 test_pkgs=(libcmocka-dev postgresql redis-server redis-tools clickhouse-server clickhouse-client curl
-  python3 python3-pytest python3-yaml python3-jsonschema python3-psycopg2 python3-websockets)
+  python3 python3-pytest python3-pytest-xdist python3-yaml python3-jsonschema python3-psycopg2 python3-websockets)
 bench_pkgs=(wrk nginx-light redis-tools redis-server sqlite3 curl python3 postgresql postgresql-client nodejs npm)
 
 api_tools=0

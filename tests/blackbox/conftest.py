@@ -65,6 +65,35 @@ def pytest_make_parametrize_id(config, val, argname):
     return None
 
 
+# The slowest test files, slowest first (from "slowest test files" at the end of a run of
+# each half; the order matters, not the figures). Under pytest-xdist (scripts/blackbox.sh)
+# they are collected first, so that each is handed to a worker early and the run does not
+# end with one worker still on a long file while the other idles (--dist loadfile hands
+# out whole files in collection order). A file missing here only costs balance.
+# First estimate (2026-12-05) from each file's dedicated servers, backend outages and waits,
+# not from a measured run (the shared machine was at load 30-70 all session; only
+# test_contract.py was timed: 265 s at load 33, its Prism runs): replace it with the
+# "slowest test files" line of a quiet run.
+SLOWEST_FIRST = [
+    "test_contract.py", "test_feed_fanout.py", "test_service.py", "test_backend_failure.py",
+    "test_kv_degraded.py", "test_hydrate_cache.py", "test_reactions.py", "test_deadlines.py",
+    "test_consumer_lag.py", "test_stripe_double.py", "test_market_faults.py", "test_hashtags.py",
+    "test_auth.py", "test_comments.py", "test_chat.py", "test_seed.py", "test_idempotency.py",
+    "test_content.py", "test_unit_backends.py",
+]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if not hasattr(config, "workerinput"):
+        return  # one process: the usual order
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    first = {}
+    for i, item in enumerate(items):
+        first.setdefault(item.path.name, i)
+    # stable: files keep their order among themselves, tests their order within a file
+    items.sort(key=lambda it: (rank.get(it.path.name, len(rank)), first[it.path.name]))
+
+
 def pytest_report_header(config):
     return f"chorusd: {CHORUS_BIN}  backends: {MODE}"
 
@@ -273,7 +302,8 @@ class Postgres:
 
     def new_database(self):
         name = f"chorus_t{os.getpid()}_{next(self._dbs)}"
-        self.psql(f"CREATE DATABASE {name}")
+        with _tallied("CREATE DATABASE (PostgreSQL) for a dedicated chorusd"):
+            self.psql(f"CREATE DATABASE {name}")
         return name
 
 
@@ -598,11 +628,13 @@ class Server:
         self.returncode = None
         self._out = open(self.stdout_path, "ab")
         self._err = open(self.stderr_path, "ab")
+        t0 = time.monotonic()
         self.proc = subprocess.Popen([str(CHORUS_BIN)], env=self.env(), cwd=self.dir,
                                      stdout=self._out, stderr=self._err)
         self.wait_port(must=wait)
         if wait:
             self.wait_ready()
+            _TALLY.add("chorusd start (until /readyz answers 200)", time.monotonic() - t0)
         return self
 
     def wait_port(self, timeout=START_TIMEOUT, must=True):
@@ -664,6 +696,7 @@ class Server:
         killed = False
         exited_early = self.proc.poll() is not None and not getattr(self, "_signalled", False)
         if self.proc.poll() is None:
+            t0 = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
@@ -671,6 +704,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 killed = True
+            _TALLY.add("chorusd stop (SIGTERM until exit, leak check included)", time.monotonic() - t0)
         self.returncode = self.proc.returncode
         self.proc = None
         self._close_files()
@@ -714,10 +748,50 @@ def run_chorusd(args, env, timeout=20, cwd=None):
 
 
 _SESSION_DIR = None
+_KEPT_DIRS = []  # the session's temp dir when kept (printed again by an xdist controller)
 _FINAL_REPORTS = None
 _SESSION_ERRORS = []  # failures of session-scoped teardown (shared server exit)
 _SLOW_TEARDOWN = []   # (what, seconds) of session teardown steps slower than SLOW_TEARDOWN_S
 SLOW_TEARDOWN_S = 5.0
+
+
+class _Tally:
+    """What the harness itself spends, per kind of step (chorusd starts and stops, new
+    PostgreSQL databases): printed at the end of the session ("harness time"), so that the
+    suite's fixed costs show next to pytest's per-test durations."""
+
+    def __init__(self):
+        self.steps = {}  # what -> [count, seconds]
+        self.lock = threading.Lock()
+
+    def add(self, what, seconds):
+        with self.lock:
+            c = self.steps.setdefault(what, [0, 0.0])
+            c[0] += 1
+            c[1] += seconds
+
+    def merge(self, steps):
+        for what, (n, secs) in steps.items():
+            with self.lock:
+                c = self.steps.setdefault(what, [0, 0.0])
+                c[0] += n
+                c[1] += secs
+
+
+_TALLY = _Tally()
+
+
+class _tallied:
+    """Adds the time of the block to _TALLY under what."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+
+    def __exit__(self, *exc):
+        _TALLY.add(self.what, time.monotonic() - self.t0)
 
 
 class _timed:
@@ -750,9 +824,19 @@ def workdir():
     _FINAL_REPORTS = _all_reports()
     if os.environ.get("CHORUS_KEEP_TMP") or _FINAL_REPORTS or _SESSION_ERRORS:
         print(f"\nkept {d}")
+        _KEPT_DIRS.append(d)
     else:
+        # Removed by a detached `rm -rf` that the run does not wait for: with some 300
+        # PostgreSQL databases (~470 files each) the dir holds ~150,000 files, and removing
+        # them took 11 s at the end of every cluster session. Every server that wrote there
+        # has stopped by now (backends and chorusd fixtures depend on this one).
         with _timed("removing the session's temp dir"):
-            shutil.rmtree(d, ignore_errors=True)
+            try:
+                subprocess.Popen(["rm", "-rf", "--", d], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+            except OSError:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -996,24 +1080,84 @@ def _all_reports():
     return out
 
 
+def _is_xdist_worker(config):
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionfinish(session, exitstatus):
-    session.config._chorus_sanitizer = (_FINAL_REPORTS if _FINAL_REPORTS is not None
-                                        else _all_reports())
-    if (session.config._chorus_sanitizer or _SESSION_ERRORS) and session.exitstatus == 0:
+    config = session.config
+    reports = _FINAL_REPORTS if _FINAL_REPORTS is not None else _all_reports()
+    # Under pytest-xdist (scripts/blackbox.sh runs a half in two workers) a worker's session
+    # verdict and summary never reach the terminal: each worker hands its sanitizer reports,
+    # session errors and slow teardown steps to the controller (pytest_testnodedown), which
+    # prints them and fails the run as a single session would.
+    if _is_xdist_worker(config):
+        config.workeroutput["chorus_session"] = {
+            "worker": config.workerinput.get("workerid", "?"),
+            "sanitizer": [(str(f), lines, tail(f, 60)) for f, lines in reports],
+            "errors": list(_SESSION_ERRORS),
+            "slow_teardown": list(_SLOW_TEARDOWN),
+            "tally": dict(_TALLY.steps),
+            "kept": list(_KEPT_DIRS),
+        }
+    else:  # after the workers' own, on an xdist controller
+        config._chorus_sanitizer = (getattr(config, "_chorus_sanitizer", [])
+                                    + [(str(f), lines, tail(f, 60)) for f, lines in reports])
+    if (reports or _SESSION_ERRORS or _WORKER_FAILED) and session.exitstatus == 0:
         session.exitstatus = 1
 
 
+_WORKER_FAILED = []  # (controller) workers whose session failed after their tests passed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """(pytest-xdist controller) Takes a finished worker's session verdict (see
+    pytest_sessionfinish). A worker that crashed without one is reported by xdist itself."""
+    out = getattr(node, "workeroutput", None) or {}
+    got = out.get("chorus_session")
+    if got is None:
+        return
+    worker = got["worker"]
+    _SLOW_TEARDOWN.extend((f"[{worker}] {what}", took) for what, took in got["slow_teardown"])
+    _TALLY.merge(got.get("tally", {}))
+    _KEPT_DIRS.extend(f"{d} ({worker})" for d in got.get("kept", []))
+    _SESSION_ERRORS.extend(f"[{worker}] {e}" for e in got["errors"])
+    node.config._chorus_sanitizer = getattr(node.config, "_chorus_sanitizer", []) + [
+        (f"[{worker}] {f}", lines, text) for f, lines, text in got["sanitizer"]]
+    if got["errors"] or got["sanitizer"]:
+        _WORKER_FAILED.append(worker)
+
+
+_FILE_SECONDS = {}  # test file -> seconds of its tests (setup, call and teardown), every worker's
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    slowest = sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:15]
+    if slowest:
+        terminalreporter.write_line("slowest test files (seconds of their tests, setup and teardown included): "
+                                    + ", ".join(f"{Path(p).name} {secs:.0f}" for p, secs in slowest))
+    for what, (n, secs) in sorted(_TALLY.steps.items()):
+        terminalreporter.write_line(f"harness time: {what}: {n} x, {secs:.1f}s in all "
+                                    f"({secs / n:.2f}s each; all workers)")
     for what, took in _SLOW_TEARDOWN:
         terminalreporter.write_line(f"session teardown: {what} took {took:.1f}s")
+    if config.pluginmanager.hasplugin("dsession"):  # an xdist controller: its workers' kept dirs
+        for d in _KEPT_DIRS:
+            terminalreporter.write_line(f"kept {d}")
     for err in _SESSION_ERRORS:
         terminalreporter.section("shared chorusd shutdown (session FAILED)", red=True)
         terminalreporter.write_line(err)
     reports = getattr(config, "_chorus_sanitizer", None)
     if reports:
         terminalreporter.section("sanitizer reports (session FAILED)", red=True)
-        for f, lines in reports:
+        for f, lines, text in reports:
             terminalreporter.write_line(f"{f}:")
             for ln in lines[:20]:
                 terminalreporter.write_line(f"    {ln}")
-            terminalreporter.write_line(tail(f, 60))
+            terminalreporter.write_line(text)
