@@ -63,7 +63,7 @@ static void fake_destroy(void *impl)
     (void)impl;
 }
 
-static const ch_hcache_driver_t fake_driver = {"fake", fake_get, fake_put, fake_forget, fake_bytes, fake_destroy, NULL, NULL, NULL, NULL, NULL};
+static const ch_hcache_driver_t fake_driver = {"fake", fake_get, fake_put, fake_forget, fake_bytes, fake_destroy, NULL, NULL, NULL, NULL, NULL, NULL};
 
 /* ---- fixture ------------------------------------------------------------------------------ */
 

@@ -73,4 +73,12 @@ static inline const char *ch_hkey_followees(ch_hkey_t buf, uint64_t user)
     return buf;
 }
 
+/** "F:<user>" / "G:<user>": the first edges of user's followers / following list
+ * (svc/graph/edge_page.h). */
+static inline const char *ch_hkey_edges(ch_hkey_t buf, int following, uint64_t user)
+{
+    *ch__hkey_head(buf, following ? 'G' : 'F', user) = '\0';
+    return buf;
+}
+
 #endif
