@@ -141,3 +141,28 @@ def test_a_cold_page_moves_to_a_worker_and_is_right(start_server, fresh_storage)
     assert warm == first
     rest = _get(reader_b, f"/v1/users/{author.id}/posts?limit=20&cursor={first['next_cursor']}")
     assert ids(rest["items"]) == made[::-1][20:] and rest["next_cursor"] is None
+
+
+def test_reactions_list_on_the_loop_follows_every_change_on_a(start_server, fresh_storage):
+    a, b = pair(start_server, fresh_storage, "loop-react")
+    api = a.client()
+    author, r1, r2, viewer = (api.register() for _ in range(4))
+    p = post(author, "react to me")
+    react(r1, "posts", p["id"], "like")
+    react(r2, "posts", p["id"], "haha")
+    viewer_b = _as(b, viewer)
+    reactions = lambda: [(i["user"]["id"], i["kind"]) for i in page(viewer_b, f"/v1/posts/{p['id']}/reactions")]  # noqa: E731
+    assert served_on_loop(b, reactions) == [(r2.id, "haha"), (r1.id, "like")]
+    # a changed kind, a removal, a new reaction on A: on B's next read
+    react(r1, "posts", p["id"], "love")
+    soon(lambda: dict(reactions()).get(r1.id) == "love", "the changed reaction on B")
+    expect_status(r2.delete(f"/v1/posts/{p['id']}/reaction"), 204)
+    soon(lambda: r2.id not in dict(reactions()), "the removed reaction on B")
+    react(author, "posts", p["id"], "wow")
+    soon(lambda: reactions()[:1] == [(author.id, "wow")], "the new reaction on B")
+    # a block on A: the blocked reactor leaves the viewer's list; a deleted post is 404
+    served_on_loop(b, reactions, 1)
+    block(viewer, r1)
+    soon(lambda: r1.id not in dict(reactions()), "the block on B")
+    expect_status(author.delete(f"/v1/posts/{p['id']}"), 204)
+    soon(lambda: viewer_b.get(f"/v1/posts/{p['id']}/reactions?limit=20").status == 404, "the delete on B")

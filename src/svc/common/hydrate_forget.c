@@ -191,3 +191,10 @@ void ch_hydrate_forget_author_items(ch_svc_t *svc, uint64_t author)
     ch_hkey_author_items(k[0], author);
     ch__forget(svc, k, 1);
 }
+
+void ch_hydrate_forget_reactions(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
+{
+    ch_hkey_t k[1];
+    ch_hkey_reactions(k[0], (unsigned)type, id);
+    ch__forget(svc, k, 1);
+}

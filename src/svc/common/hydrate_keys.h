@@ -81,4 +81,11 @@ static inline const char *ch_hkey_edges(ch_hkey_t buf, int following, uint64_t u
     return buf;
 }
 
+/** "X:<type>:<id>": the newest reactions on a target (svc/engage/reactions_page.h). */
+static inline const char *ch_hkey_reactions(ch_hkey_t buf, unsigned type, uint64_t id)
+{
+    *ch__hkey_more(ch__hkey_head(buf, 'X', type), id) = '\0';
+    return buf;
+}
+
 #endif
