@@ -19,6 +19,7 @@ static ch__loop_lag_t ch__loops[CH_METRICS_MAX_LOOPS];
 static _Atomic uint64_t ch__refused[CH__REFUSED_COUNT];
 static _Atomic uint64_t ch__loop_reads_moved;
 static _Atomic uint64_t ch__loop_reads_handed;
+static _Atomic uint64_t ch__loop_reads_served;
 static const char *const ch__refused_names[CH__REFUSED_COUNT] = {"per_address", "total"};
 
 static ch__loop_lag_t *ch__loop(unsigned loop)
@@ -71,6 +72,11 @@ void ch_metrics_loop_read_moved(void)
     atomic_fetch_add(&ch__loop_reads_moved, 1);
 }
 
+void ch_metrics_loop_read_served(void)
+{
+    atomic_fetch_add_explicit(&ch__loop_reads_served, 1, memory_order_relaxed);
+}
+
 void ch_metrics_loop_read_handed(void)
 {
     atomic_fetch_add(&ch__loop_reads_handed, 1);
@@ -110,8 +116,12 @@ void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms)
         ch_buf_printf(out, "chorus_event_loop_lag_max_seconds{loop=\"%u\"} %.9f\n", i,
                       (double)(cur > prev ? cur : prev) / 1e9);
     }
+    ch_buf_printf(out, "# HELP chorus_loop_reads_total Calls run inline on an event loop and answered there.\n"
+                       "# TYPE chorus_loop_reads_total counter\nchorus_loop_reads_total %llu\n",
+                  (unsigned long long)atomic_load(&ch__loop_reads_served));
     ch_buf_printf(out, "# HELP chorus_loop_reads_moved_total Calls run inline on an event loop that met a "
-                       "database lock and were run again on a worker thread.\n"
+                       "database lock (or, in cluster mode, a backend call refused under the loop guard: "
+                       "not in the L1) and were run again on a worker thread.\n"
                        "# TYPE chorus_loop_reads_moved_total counter\nchorus_loop_reads_moved_total %llu\n",
                   (unsigned long long)atomic_load(&ch__loop_reads_moved));
     ch_buf_printf(out, "# HELP chorus_loop_reads_handed_total Calls run inline on an event loop whose "

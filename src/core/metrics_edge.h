@@ -26,6 +26,9 @@ void ch_metrics_loop_read_moved(void);
 /** Counts a call run inline on an event loop whose handler asked to be run again on a worker
  * thread (statements to run; chorus_loop_reads_handed_total). Thread-safe. */
 void ch_metrics_loop_read_handed(void);
+/** Counts a call run inline on an event loop and answered there, not moved
+ * (chorus_loop_reads_total). Thread-safe. */
+void ch_metrics_loop_read_served(void);
 /** Appends the edge metrics (exposition format 0.0.4) to out. */
 void ch_metrics_edge_render(ch_buf_t *out, int64_t now_ms);
 

@@ -39,6 +39,10 @@ enum {
      * call->idempotency_key, no ambient transaction): a request whose effect spans an
      * outside call (POST /v1/orders and its PaymentIntent) */
     CH_ROUTE_IDEM_OWN = 1u << 9,
+    /* with POINT_READ: in cluster mode too, while the hydration cache's L1 is live, the call
+     * runs first on the loop under the loop guard (core/loop_guard.h): served when all it
+     * reads is in the L1, else moved to a worker (docs/design.md, "### l1") */
+    CH_ROUTE_L1_READ = 1u << 10,
 };
 
 /** A route: data, one table in routes.c. */
@@ -77,7 +81,8 @@ struct ch_call {
     /* ---- plumbing (dispatch.c) ---- */
     void *priv;
     int deferred; /* set by ch_call_defer */
-    int on_loop;  /* the handler runs on the event loop (a point read with local backends) */
+    int on_loop;  /* the handler runs on the event loop (a point read with local backends, or a
+                     CH_ROUTE_L1_READ one under the loop guard in cluster mode) */
     int move_to_worker; /* set by ch_call_move_to_worker */
     atomic_int client_gone; /* set on the loop when h2o disposed of the request (HTTP/2
                                RST_STREAM, closed connection); any thread may read it */

@@ -14,6 +14,7 @@
 #include "core/metrics_edge.h"
 #include "core/text.h"
 #include "core/client_watch.h"
+#include "core/loop_guard.h"
 #include "gateway/gateway.h"
 #include "http/admission.h"
 #include "http/clientaddr.h"
@@ -23,6 +24,7 @@
 #include "http/mediatype.h"
 #include "http/router.h"
 #include "store/db.h"
+#include "store/hcache.h"
 #include "svc/auth/auth.h"
 #include "svc/auth/passwords.h"
 #include "svc/common/idempotency.h"
@@ -454,19 +456,25 @@ static void ch__reset_outcome(ch_call_t *c)
 /* Runs a point read on the loop thread. Its database statements never wait for a lock
  * there (ch_db_mark_loop_thread): when one met a lock, the call is run again from the start
  * on a worker thread, where the normal busy timeout applies, instead of answering 503. */
-static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop)
+static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop, int guarded)
 {
     (void)ch_db_loop_busy_take(); /* a note left by earlier work of this loop is not ours */
+    (void)ch_loop_guard_take();
     ch_db_deadline_set(p->deadline_ms);
     ch_db_loop_budget_set(CH__LOOP_READ_BUDGET_MS);
+    ch_loop_guard_set(guarded);
     p->call.on_loop = 1;
     ch__run_call(p);
     p->call.on_loop = 0;
+    ch_loop_guard_set(0);
     ch_db_loop_budget_set(0);
     ch_db_deadline_set(0);
     int asked = p->call.move_to_worker;
     p->call.move_to_worker = 0;
-    if (ch_db_loop_busy_take() || asked) {
+    int busy = ch_db_loop_busy_take();
+    if (ch_loop_guard_take()) /* a network call refused under the guard: not in the L1 */
+        busy = 1;
+    if (busy || asked) {
         if (!p->call.deferred) {
             ch__reset_outcome(&p->call);
             if (!asked)
@@ -483,6 +491,7 @@ static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop)
         ch_log_error("%s deferred its call after a database lock failure on the loop", p->call.route->path);
         assert(!"a point-read handler deferred after a lock failure");
     }
+    ch_metrics_loop_read_served();
     ch__handler_returned(p);
 }
 
@@ -659,7 +668,14 @@ static int ch__on_req(h2o_handler_t *self, h2o_req_t *req)
     if ((m.route->flags & CH_ROUTE_POINT_READ) && c->svc->local_backends) {
         /* An indexed SQLite read and an in-memory kv lookup cost less than the hop to a
          * worker thread and back; with network backends they go to the pool. */
-        ch__run_point_read(p, req->conn->ctx->loop);
+        ch__run_point_read(p, req->conn->ctx->loop, 0);
+        return 0;
+    }
+    if ((m.route->flags & (CH_ROUTE_POINT_READ | CH_ROUTE_L1_READ)) == (CH_ROUTE_POINT_READ | CH_ROUTE_L1_READ) &&
+        ch_hcache_l1_live(c->svc->hcache)) {
+        /* Cluster mode: a read whose facts and id page are all in the L1 needs no network;
+         * the first call that would (a statement, a Redis command, an L1 miss) moves it. */
+        ch__run_point_read(p, req->conn->ctx->loop, 1);
         return 0;
     }
     /* A bounded queue: past CHORUS_QUEUE_MAX waiting requests, more would only wait past

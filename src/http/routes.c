@@ -18,6 +18,7 @@
 #define JSON CH_ROUTE_JSON_BODY
 #define IDEM CH_ROUTE_IDEMPOTENT
 #define POINT CH_ROUTE_POINT_READ
+#define L1 CH_ROUTE_L1_READ
 #define JSONOPT CH_ROUTE_JSON_OPTIONAL
 
 ch_route_t ch_routes[] = {

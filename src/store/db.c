@@ -2,6 +2,8 @@
  * over the vtable, schema migration, and the result-row container every driver fills. */
 #include "store/db.h"
 
+#include "core/loop_guard.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -303,6 +305,8 @@ ch_err_t ch_db_acquire(ch_db_t *db, ch_db_conn_t **conn_out)
     *conn_out = NULL;
     if (ch_db_ambient_active(db))
         return ch__db_amb_acquire(conn_out);
+    if (ch_loop_guard_refuse()) /* a cluster read on the loop: the dispatcher moves it */
+        return CH_EUNAVAILABLE;
     return db->driver->acquire(db->impl, conn_out);
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/loop_guard.h"
 #include "core/metrics.h"
 #include "store/hcache_driver.h"
 
@@ -91,6 +92,30 @@ void ch_hcache_destroy(ch_hcache_t *c)
     free(c);
 }
 
+/* ch_hcache_get_many under the loop guard (core/loop_guard.h): the m cacheable keys of n
+ * (good[], at their places at[]) from the driver's memory alone; CH_OK only when every one
+ * of the n keys was there, else nothing is returned and the refusal is noted (the read moves
+ * to a worker, where the lookup is made again and counted). */
+static ch_err_t ch__get_guarded(ch_hcache_t *c, const char *const *good, const size_t *at, size_t m, size_t n,
+                                ch_hcache_got_t *got)
+{
+    ch_hcache_got_t tmp[CH_HCACHE_BATCH_MAX];
+    memset(tmp, 0, m * sizeof(*tmp));
+    int all = m == n && c->driver->get_local && c->driver->get_local(c->impl, good, m, tmp) == CH_OK;
+    for (size_t j = 0; j < m && all; j++)
+        all = tmp[j].val != NULL;
+    if (!all) {
+        for (size_t j = 0; j < m; j++)
+            free(tmp[j].val);
+        ch_loop_guard_note();
+        return CH_EUNAVAILABLE;
+    }
+    for (size_t j = 0; j < m; j++)
+        got[at[j]] = tmp[j];
+    atomic_fetch_add_explicit(&ch__gets[CH__GET_HIT], n, memory_order_relaxed);
+    return CH_OK;
+}
+
 ch_err_t ch_hcache_get_many(ch_hcache_t *c, const char *const *keys, size_t n, ch_hcache_got_t *got)
 {
     memset(got, 0, n * sizeof(*got));
@@ -107,6 +132,8 @@ ch_err_t ch_hcache_get_many(ch_hcache_t *c, const char *const *keys, size_t n, c
             at[m++] = i;
         }
     ch_err_t err = CH_OK;
+    if (ch_loop_guard_on()) /* on an event loop: memory only, any miss moves the read */
+        return ch__get_guarded(c, good, at, m, n, got);
     if (m == n) {
         err = c->driver->get_many(c->impl, keys, n, got);
     } else if (m > 0) {
@@ -138,6 +165,8 @@ void ch_hcache_put_many(ch_hcache_t *c, const char *const *keys, const char *con
 {
     if (!c || n == 0 || n > CH_HCACHE_BATCH_MAX)
         return;
+    if (ch_loop_guard_on()) /* no network on the loop; a guarded read that missed has moved */
+        return;
     const char *k[CH_HCACHE_BATCH_MAX], *v[CH_HCACHE_BATCH_MAX];
     size_t l[CH_HCACHE_BATCH_MAX], m = 0;
     uint64_t le[CH_HCACHE_BATCH_MAX], too_big = 0;
@@ -162,6 +191,8 @@ void ch_hcache_forget_many(ch_hcache_t *c, const char *const *keys, size_t n)
 {
     if (!c)
         return;
+    if (ch_loop_guard_refuse()) /* a read's forget (a value that did not decode): its run on a */
+        return;                 /* worker, after the move, forgets it again */
     const char *k[CH_HCACHE_BATCH_MAX];
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {

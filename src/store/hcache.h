@@ -69,7 +69,9 @@ void ch_hcache_destroy(ch_hcache_t *c);
 /** Looks up keys[0..n) (n <= CH_HCACHE_BATCH_MAX, NUL-terminated, <= CH_HCACHE_KEY_MAX) in
  * one round trip (Redis: two when some miss, the second taking their leases); got[0..n)
  * receives each value or a miss with its lease. CH_EUNAVAILABLE when the cache cannot answer
- * now (got[] all misses with lease 0). Thread-safe. */
+ * now (got[] all misses with lease 0). Under the loop guard (core/loop_guard.h) only the L1's
+ * memory is read: CH_OK when every key was there, else CH_EUNAVAILABLE with the refusal noted;
+ * puts are then skipped and forgets refused (noted). Thread-safe. */
 ch_err_t ch_hcache_get_many(ch_hcache_t *c, const char *const *keys, size_t n, ch_hcache_got_t *got);
 /** Stores vals[i] (lens[i] bytes, copied) under keys[i] for each i whose leases[i] is non-zero
  * and still valid (no forget of that key since the get that gave it), in one round trip.

@@ -32,6 +32,10 @@ typedef struct {
      * channel in the same round trip, after the DELs; 1 when the PUBLISH was taken */
     int (*forget_pub)(void *impl, const char *const *keys, size_t n, const char *channel, const char *msg,
                       size_t len);
+    /* optional (NULL: not supported): get_many from this process's memory only, never the
+     * network (the L1 of cluster mode, for reads on an event loop): misses get lease 0;
+     * CH_EUNAVAILABLE when the memory may not be trusted now (the L1 bypassed) */
+    ch_err_t (*get_local)(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got);
 } ch_hcache_driver_t;
 
 struct ch_hcache {

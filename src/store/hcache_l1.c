@@ -401,6 +401,24 @@ static ch_err_t ch__l1_get_many(void *impl, const char *const *keys, size_t n, c
     return CH_OK;
 }
 
+/* The L1 alone (an event loop's read): hits, and misses without lease; unavailable while the
+ * L1 is bypassed (not subscribed, or the channel silent), as ch__l1_get_many decides. */
+static ch_err_t ch__l1_get_local(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
+{
+    ch__l1_t *w = impl;
+    if (!atomic_load(&w->live) || ch_mono_ms() - atomic_load(&w->last_heard) > CH__L1_STALE_MS)
+        return CH_EUNAVAILABLE;
+    (void)w->l1->driver->get_many(w->l1->impl, keys, n, got); /* never fails */
+    size_t hits = 0;
+    for (size_t i = 0; i < n; i++) {
+        got[i].lease = 0;
+        hits += got[i].val != NULL;
+    }
+    atomic_fetch_add_explicit(&ch__l1_gets[CH__L1_HIT], hits, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ch__l1_gets[CH__L1_MISS], n - hits, memory_order_relaxed);
+    return CH_OK;
+}
+
 static void ch__l1_put_many(void *impl, const char *const *keys, const char *const *vals, const size_t *lens,
                             const uint64_t *leases, size_t n)
 {
@@ -512,6 +530,7 @@ static const ch_hcache_driver_t ch__l1_driver = {
     .bytes = ch__l1_bytes,
     .destroy = ch__l1_destroy,
     .entries = ch__l1_entries,
+    .get_local = ch__l1_get_local,
 };
 
 int ch_hcache_l1_live(const ch_hcache_t *c)

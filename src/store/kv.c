@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "core/loop_guard.h"
 
 struct ch_kv {
     const ch_kv_driver_t *drv;
@@ -25,6 +26,10 @@ struct ch_kv {
  * answer trips it. */
 #define CH__KV_CALL(kv, op, call)                                                                   \
     do {                                                                                            \
+        /* a read on the loop under the guard: refused before the breaker sees it, and not as an \
+         * outage (which would send callers to this replica's store); the call is moved */      \
+        if ((kv)->brk && ch_loop_guard_refuse())                                                    \
+            return CH_EOVERLOADED;                                                                  \
         if ((kv)->brk && !ch_kv_breaker_allow((kv)->brk))                                           \
             return CH_EUNAVAILABLE;                                                                 \
         ch_err_t err_ = (call);                                                                     \

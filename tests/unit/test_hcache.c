@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "core/buf.h"
+#include "core/loop_guard.h"
 #include "core/metrics.h"
 #include "store/hcache.h"
 #include "store/hcache_driver.h"
@@ -1107,6 +1108,49 @@ static void test_l1_fills_counted_apart(void **state)
     ch_kv_close(kvb);
 }
 
+/* Under the loop guard (an event loop's cluster read) the cache answers from the L1 alone:
+ * a key the L1 holds is served without Redis; a key only Redis holds is refused (unavailable,
+ * the refusal noted so that the dispatcher moves the read), not fetched; puts store nothing and
+ * forgets are refused with a note (the read's run on a worker forgets again). */
+static void test_l1_guarded_reads_memory_only(void **state)
+{
+    fx_t *f = need(state);
+    char warm[CH_HCACHE_KEY_MAX + 1], cold[CH_HCACHE_KEY_MAX + 1];
+    K(f, warm, "guard-warm");
+    K(f, cold, "guard-cold");
+    ch_kv_t *kv;
+    ch_hcache_t *c = l1_open(&kv);
+    store(c, warm, "in the L1"); /* put into Redis, then filled into the L1 by the read */
+    uint64_t lease;
+    free(get1(c, cold, &lease, NULL));
+    put1(c, cold, "only in Redis", lease); /* in Redis; the L1 fills at the next unguarded read */
+    (void)ch_loop_guard_take();
+    ch_loop_guard_set(1);
+    ch_err_t err;
+    char *v = get1(c, warm, NULL, &err);
+    assert_int_equal(err, CH_OK);
+    assert_string_equal(v, "in the L1");
+    free(v);
+    assert_false(ch_loop_guard_take());
+    const char *both[2] = {warm, cold};
+    ch_hcache_got_t got[2];
+    assert_int_equal(ch_hcache_get_many(c, both, 2, got), CH_EUNAVAILABLE);
+    assert_null(got[0].val);
+    assert_null(got[1].val);
+    assert_true(ch_loop_guard_take());
+    forget1(c, warm);
+    assert_true(ch_loop_guard_take());
+    ch_loop_guard_set(0);
+    v = get1(c, warm, NULL, NULL); /* the refused forget did not run */
+    assert_string_equal(v, "in the L1");
+    free(v);
+    v = get1(c, cold, NULL, NULL); /* unguarded: from Redis */
+    assert_string_equal(v, "only in Redis");
+    free(v);
+    ch_hcache_destroy(c);
+    ch_kv_close(kv);
+}
+
 /* A SUBSCRIBE answered with an error (here an ACL that denies the channel) is logged and the
  * connection dropped and made again, so the L1 comes into use once the channel is allowed
  * (the error used to be ignored: the thread kept the connection, never subscribed). */
@@ -1167,6 +1211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_l1_writer_not_refilled_by_a_racing_reader, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_l1_bypassed_when_the_channel_is_silent, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_l1_fills_counted_apart, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_guarded_reads_memory_only, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_l1_subscribe_error_reconnects, setup_redis, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);

@@ -63,7 +63,7 @@ static void fake_destroy(void *impl)
     (void)impl;
 }
 
-static const ch_hcache_driver_t fake_driver = {"fake", fake_get, fake_put, fake_forget, fake_bytes, fake_destroy, NULL, NULL, NULL, NULL, NULL};
+static const ch_hcache_driver_t fake_driver = {"fake", fake_get, fake_put, fake_forget, fake_bytes, fake_destroy, NULL, NULL, NULL, NULL, NULL, NULL};
 
 /* ---- fixture ------------------------------------------------------------------------------ */
 
@@ -125,18 +125,23 @@ static void test_outside_a_transaction_each_is_sent_at_once(void **state)
     assert_string_equal(rec.keys[0], "i:0:7");
     ch_hydrate_forget_relation(&fx->svc, 3, 5);
     assert_int_equal(rec.calls, 2);
-    assert_int_equal(rec.sizes[1], 4); /* the relation both ways and both followee lists */
+    /* the relation both ways, both followee lists, both users' first follower and following edges */
+    assert_int_equal(rec.sizes[1], 8);
     assert_string_equal(rec.keys[1], "r:3:5");
     assert_string_equal(rec.keys[2], "r:5:3");
     assert_string_equal(rec.keys[3], "f:3");
     assert_string_equal(rec.keys[4], "f:5");
+    assert_string_equal(rec.keys[5], "F:3");
+    assert_string_equal(rec.keys[6], "F:5");
+    assert_string_equal(rec.keys[7], "G:3");
+    assert_string_equal(rec.keys[8], "G:5");
     ch_hydrate_forget_user(&fx->svc, 9);
     ch_hydrate_forget_viewer_item(&fx->svc, 9, CH_TARGET_STORY, 11);
     ch_hydrate_forget_author_items(&fx->svc, 12);
     assert_int_equal(rec.calls, 5);
-    assert_string_equal(rec.keys[5], "u:9");
-    assert_string_equal(rec.keys[6], "v:9:2:11");
-    assert_string_equal(rec.keys[7], "a:12");
+    assert_string_equal(rec.keys[9], "u:9");
+    assert_string_equal(rec.keys[10], "v:9:2:11");
+    assert_string_equal(rec.keys[11], "a:12");
 }
 
 static void test_inside_an_ambient_transaction_after_its_commit_only(void **state)
@@ -181,7 +186,7 @@ static void test_held_forgets_go_in_one_call_at_flush(void **state)
     assert_int_equal(rec.calls, 0);
     ch_hydrate_forget_flush(&fx->svc);
     assert_int_equal(rec.calls, 1);
-    assert_int_equal(rec.sizes[0], 6);
+    assert_int_equal(rec.sizes[0], 10);
     assert_string_equal(rec.keys[0], "i:0:1");
     assert_string_equal(rec.keys[1], "v:8:0:1");
     /* Flushed: the next forget is sent at once again; an empty flush sends nothing. */

@@ -7,9 +7,11 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/loop_guard.h"
 #include "core/text.h"
 #include "store/bus.h"
 #include "svc/auth/passwords.h"
+#include "svc/auth/session_vouch.h"
 #include "svc/auth/throttle.h"
 #include "svc/common/outbox.h"
 #include "svc/common/sql.h"
@@ -50,8 +52,13 @@ static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
     int64_t until = ch_now_ms() + CH__REVOKE_RETRY_MS;
     ch__key(rev_key, "sess:rev:", session_id);
     ch__key(ok_key, "sess:ok:", session_id);
-    return ch_backend_err(CH_BACKEND_KV, ch_kv_set_del_retrying(svc->kv, rev_key, "1", 1,
-                                                                svc->cfg->access_ttl_s * 1000 + 1000, ok_key, until));
+    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_set_del_retrying(svc->kv, rev_key, "1", 1,
+                                                                        svc->cfg->access_ttl_s * 1000 + 1000, ok_key,
+                                                                        until));
+    /* After the ok mark is gone: a check that takes its lease after this forget finds no
+     * mark to vouch with; one that took it before loses it (svc/auth/session_vouch.h). */
+    ch_session_vouch_forget(svc, session_id);
+    return err;
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -446,20 +453,26 @@ static ch_err_t ch__session_kv(ch_svc_t *svc, ch_err_t err, int *degraded)
     return err;
 }
 
-ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f)
+/* ch_auth_check_session through the shared store and the database; *vouched_at gets the
+ * time the session was last found active when the store vouches for it (0: it does not). */
+static ch_err_t ch__check_session_store(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f, int64_t *vouched_at)
 {
     char ok_key[CH__KEY_LEN], key[CH__KEY_LEN], *value = NULL, now[24];
     int degraded = 0;
+    *vouched_at = 0;
     ch__key(ok_key, "sess:ok:", session_id);
     ch_err_t err = ch__session_kv(svc, ch_kv_get(svc->kv, ok_key, &value, NULL), &degraded);
     if (err)
         return err;
     if (value) { /* vouched for less than a minute ago: last seen was recorded then */
         int valid = ch__ok_mark_valid(svc, value);
+        int64_t at = atoll(value);
         free(value);
         value = NULL;
-        if (valid)
+        if (valid) {
+            *vouched_at = at;
             return CH_OK;
+        }
     }
     /* Not vouched for recently: ask the database, then vouch, then look for a revocation
      * that raced with the read (ch__mark_revoked sets it and drops the ok mark at once, so
@@ -493,11 +506,26 @@ ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f
     }
     /* Asked the database: at most once per CH__SESSION_OK_TTL_MS per session (two requests
      * racing past a missing mark both write, harmlessly). */
+    *vouched_at = read_at;
     ch__key(key, "sess:seen:", session_id);
     len = snprintf(now, sizeof(now), "%lld", (long long)ch_now_ms());
     err = ch__session_kv(svc, ch_kv_set(svc->kv, key, now, (size_t)len, svc->cfg->refresh_ttl_s * 1000), &degraded);
     if (err == CH_OK && !degraded)
         ch_auth_count_last_seen_write();
+    return err;
+}
+
+ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f)
+{
+    ch_session_vouch_t v;
+    if (ch_session_vouch_get(svc, session_id, &v))
+        return CH_OK;
+    if (ch_loop_guard_refuse()) /* on the loop in cluster mode: the store is a round trip away */
+        return ch_fault(f, CH_EUNAVAILABLE, NULL, "session not vouched for in memory");
+    int64_t vouched_at = 0;
+    ch_err_t err = ch__check_session_store(svc, session_id, f, &vouched_at);
+    if (err == CH_OK && vouched_at)
+        ch_session_vouch_put(svc, &v, vouched_at);
     return err;
 }
 

@@ -86,9 +86,13 @@ void ch_hydrated_append_with(ch_buf_t *b, const ch_hydrated_t *h, const char *ex
 void ch_hydrate_forget_item(ch_svc_t *svc, ch_target_type_t type, uint64_t id);
 /** The user's summary and privacy: profile edit, privacy change, account deletion. */
 void ch_hydrate_forget_user(ch_svc_t *svc, uint64_t user);
-/** The relation of a and b, both ways, and both users' followee lists (svc/graph/followees.h):
+/** The relation of a and b, both ways, both users' followee lists (svc/graph/followees.h) and
+ * the first edges of both users' follower and following lists (svc/graph/edge_page.h):
  * follow, unfollow, request, approve, reject, remove follower, block, unblock, mute, unmute. */
 void ch_hydrate_forget_relation(ch_svc_t *svc, uint64_t a, uint64_t b);
+/** The newest reactions on a target (svc/engage/reactions_page.h): a reaction set, changed
+ * or removed on it. */
+void ch_hydrate_forget_reactions(ch_svc_t *svc, ch_target_type_t type, uint64_t id);
 /** The viewer's own state on an item: the viewer's reaction set, changed or removed, a story
  * view recorded. */
 void ch_hydrate_forget_viewer_item(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id);

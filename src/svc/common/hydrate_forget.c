@@ -159,12 +159,16 @@ void ch_hydrate_forget_user(ch_svc_t *svc, uint64_t user)
 
 void ch_hydrate_forget_relation(ch_svc_t *svc, uint64_t a, uint64_t b)
 {
-    ch_hkey_t k[4];
+    ch_hkey_t k[8];
     ch_hkey_rel(k[0], a, b);
     ch_hkey_rel(k[1], b, a);
     ch_hkey_followees(k[2], a);
     ch_hkey_followees(k[3], b);
-    ch__forget(svc, k, 4);
+    ch_hkey_edges(k[4], 0, a); /* the first pages of both users' follower lists */
+    ch_hkey_edges(k[5], 0, b);
+    ch_hkey_edges(k[6], 1, a); /* and following lists */
+    ch_hkey_edges(k[7], 1, b);
+    ch__forget(svc, k, 8);
 }
 
 void ch_hydrate_forget_viewer_item(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id)
@@ -185,5 +189,12 @@ void ch_hydrate_forget_author_items(ch_svc_t *svc, uint64_t author)
 {
     ch_hkey_t k[1];
     ch_hkey_author_items(k[0], author);
+    ch__forget(svc, k, 1);
+}
+
+void ch_hydrate_forget_reactions(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
+{
+    ch_hkey_t k[1];
+    ch_hkey_reactions(k[0], (unsigned)type, id);
     ch__forget(svc, k, 1);
 }

@@ -197,8 +197,10 @@ static void ch__forget(ch_svc_t *svc, ch__reaction_op_t **ops, const unsigned ch
         if (!ch_counters_is_zero(&sums[i].delta))
             ch_hydrate_forget_item(svc, sums[i].type, sums[i].id);
     for (size_t i = 0; i < n; i++)
-        if (changed[i])
+        if (changed[i]) {
             ch_hydrate_forget_viewer_item(svc, ops[i]->user_id, ops[i]->type, ops[i]->target_id);
+            ch_hydrate_forget_reactions(svc, ops[i]->type, ops[i]->target_id); /* the reactions list */
+        }
     ch_hydrate_forget_flush(svc);
 }
 

@@ -23,5 +23,11 @@ int ch_target_from_name(const char *name);
  * inside its transaction. */
 ch_err_t ch_target_resolve(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t viewer, ch_target_type_t type, uint64_t id,
                            ch_target_t *out, ch_fault_t *f);
+/** ch_target_resolve for a read outside any transaction, from the hydration layer's facts
+ * (svc/common/hydrate.h: the item record, its author and the viewer's relation, cached) for
+ * the types it renders (posts, reels, stories, comments); the others through the registry.
+ * A warm read needs no statement (and, in cluster mode, runs on the event loop). */
+ch_err_t ch_target_resolve_read(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id, ch_target_t *out,
+                                ch_fault_t *f);
 
 #endif

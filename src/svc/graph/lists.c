@@ -7,8 +7,12 @@
 
 #include <stdint.h>
 
+#include <stdlib.h>
+
+#include "core/alloc.h"
 #include "core/id.h"
 #include "svc/common/page.h"
+#include "svc/graph/edge_page.h"
 #include "svc/common/sql.h"
 
 /* Columns: edge id, user id. $1 the listed user, $2 the cursor, $3 the viewer, $4 the page
@@ -66,12 +70,78 @@ static ch_err_t ch__page(ch_svc_t *svc, const char *sql, uint64_t user, uint64_t
     return CH_OK;
 }
 
+/* Appends the shown users of u[0..n) to b (after a comma unless *first). */
+static void ch__append_users(ch_buf_t *b, const ch_hydrated_user_t *u, size_t n, int *first)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!u[i].json)
+            continue;
+        if (!*first)
+            ch_buf_append(b, ",", 1);
+        *first = 0;
+        ch_page_user_private(b, &u[i]);
+    }
+}
+
+/* A first page from the list's cached first edges (svc/graph/edge_page.h): the users are
+ * hydrated in order, the layer hiding those with a block either way (the statement's block
+ * terms), until limit + 1 are shown. 1 when *out (or *err) is the answer; 0 when the cache
+ * cannot tell (down, or a full list that runs out first): the caller runs the statement. */
+static int ch__page_cached(ch_svc_t *svc, uint64_t user, int following, uint64_t viewer, int limit, char **out,
+                           ch_err_t *err, ch_fault_t *f)
+{
+    ch_graph_edges_t *e = ch_malloc(sizeof(*e));
+    int r = ch_graph_edges_read(svc, user, following, e, err);
+    if (r <= 0) {
+        free(e);
+        return r < 0;
+    }
+    ch_hydrated_user_t u[CH_PAGE_LIMIT_MAX + 1];
+    ch_buf_t b = CH_BUF_INIT;
+    ch_buf_append(&b, "{\"items\":[", 10);
+    size_t at = 0, shown = 0;
+    uint64_t last = 0;
+    int first = 1, more = 0;
+    while (at < e->n && !more) {
+        size_t need = (size_t)limit + 1 - shown, chunk = e->n - at < need ? e->n - at : need;
+        if ((*err = ch_hydrate_users(svc, viewer, e->user + at, chunk, u, f)) != CH_OK)
+            break;
+        size_t keep = chunk; /* the (limit + 1)-th shown only says there is more */
+        for (size_t k = 0; k < chunk; k++) {
+            if (!u[k].json)
+                continue;
+            if (shown++ == (size_t)limit) {
+                more = 1;
+                keep = k;
+                break;
+            }
+            last = e->edge[at + k];
+        }
+        ch__append_users(&b, u, keep, &first);
+        ch_hydrated_users_free(u, chunk);
+        at += chunk;
+    }
+    int answered = *err != CH_OK || more || !e->full;
+    free(e);
+    if (*err != CH_OK || !answered) {
+        ch_buf_clear(&b);
+        return answered;
+    }
+    ch_buf_append(&b, "]", 1);
+    ch_page_close(&b, more ? last : 0);
+    *out = b.data;
+    return 1;
+}
+
 ch_err_t ch_graph_list(ch_svc_t *svc, uint64_t viewer, uint64_t user, ch_graph_list_t which, int limit,
                        uint64_t before, char **out, ch_fault_t *f)
 {
     /* A private account's lists are "content": its owner and approved followers only. */
     ch_err_t err = ch_page_check_author(svc, viewer, user, NULL, f);
     if (err)
+        return err;
+    if (!before && limit < CH_GRAPH_EDGES_CACHED &&
+        ch__page_cached(svc, user, which == CH_GRAPH_FOLLOWING, viewer, limit, out, &err, f))
         return err;
     return ch__page(svc, which == CH_GRAPH_FOLLOWERS ? ch__sql_followers : ch__sql_following, user, viewer, limit,
                     before, out, f);
