@@ -19,6 +19,8 @@
 #define CH_GW_USERS_RECORD_MS 1000 /* how often the users record is written when they changed */
 #define CH_GW_USERS_REFRESH_MS (5 * 60 * 1000) /* and at least this often (its TTL: 10 min) */
 #define CH_GW_PJOBS_PER_CONN 2   /* presence jobs (one per user) per allowed connection, at most */
+#define CH_GW_TRIM_AFTER 1024    /* connections opened on a loop before its ticker gives the heap's
+                                    free pages back (malloc_trim), once the ramp paused a tick */
 
 /* Close codes of the gateway's own (api/asyncapi.yaml) */
 enum {
@@ -90,6 +92,7 @@ struct ch__gw_loop {
     /* loop thread only: */
     ch__gw_conn_t *conns; /* every connection of the loop, list through conn->loop_next */
     size_t nconns;
+    unsigned opened, opened_at_tick; /* connections registered since the last heap trim; at the last tick */
     int draining;
     ch__gw_local_t *users[CH_GW_LOOP_BUCKETS];
 };
