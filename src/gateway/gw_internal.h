@@ -141,6 +141,13 @@ int ch__ws_wake(h2o_websocket_conn_t *ws, size_t max_msg);
 /** Writes a heartbeat ping (a constant frame) to a dormant ws without waking it; 1 when it
  * did, 0 when ws is awake or writing (the caller queues the ping in wslay). */
 int ch__ws_dormant_ping(h2o_websocket_conn_t *ws);
+/** Writes the text frame data (borrowed, copied) to a dormant ws without waking it; 1 when it
+ * did, 0 when ws is awake, not upgraded yet, or has output queued or being written (the
+ * caller queues it in wslay: order holds). The frame counts in the output until written. */
+int ch__ws_dormant_send(h2o_websocket_conn_t *ws, const char *data, size_t len);
+/** Writes the header of an unmasked final frame of opcode and len payload bytes at h (room
+ * for 10 bytes); returns its length. */
+size_t ch__ws_frame_header(uint8_t *h, unsigned opcode, size_t len);
 /** Uncounts a dormant ws that is being closed (h2o_websocket_close accepts its NULL context). */
 void ch__ws_dormant_forget(h2o_websocket_conn_t *ws);
 /** The connection's reader accounting (ws_conn.c). */

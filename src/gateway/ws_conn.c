@@ -233,7 +233,12 @@ void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason)
 
 void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len)
 {
-    if (!c->ws || c->closing || ch__ws_awake(c) != 0)
+    if (!c->ws || c->closing)
+        return;
+    /* dormant with nothing queued: written as it is, no wslay context (ws_dormant.c) */
+    if (len <= c->l->gw->svc->cfg->ws_output_max && ch__ws_dormant_send(c->ws, data, len))
+        return;
+    if (ch__ws_awake(c) != 0)
         return;
     size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx) + ch__ws_out_pending(&c->out);
     if (queued + len > c->l->gw->svc->cfg->ws_output_max) {

@@ -6,9 +6,12 @@
  * queued or being written, no close begun — the context holds no state that matters, so it
  * is freed and the connection is "dormant"; the next frame in either direction makes a fresh
  * one (ch__ws_wake). A connection is born dormant (ws_upgrade.c writes the 101 and the hello
- * itself), and heartbeats do not wake it: the server's ping is a constant two-byte frame
- * written as it is, and the client's pongs are read here (complete masked pong frames only;
- * anything else wakes the connection and goes to wslay).
+ * itself), and neither heartbeats nor events to it wake it: the server's ping (a constant
+ * two-byte frame) and a text frame (its header built here, the payload copied once) are
+ * written as they are when nothing else is queued or being written, and the client's pongs
+ * are read here (complete masked pong frames only; anything else wakes the connection and
+ * goes to wslay). A frame that finds a write in flight wakes the connection: wslay queues it
+ * behind (its send callback answers WOULDBLOCK until the write's end), so order holds.
  *
  * Reads: the socket's read callback is ours while dormant (h2o_websocket_proceed installs
  * h2o's own whenever it runs, which needs a context). "No frame half read" is known by
@@ -19,11 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/metrics.h"
 #include "gateway/gw_internal.h"
 
 static _Atomic long ch__ws_dormant_count;
-static atomic_ullong ch__ws_contexts_made, ch__ws_dormant_pings, ch__ws_dormant_pongs;
+static atomic_ullong ch__ws_contexts_made, ch__ws_dormant_pings, ch__ws_dormant_pongs, ch__ws_dormant_frames;
 static atomic_int ch__ws_renderer_added;
 
 static void ch__ws_render(ch_buf_t *out, void *arg)
@@ -38,14 +42,16 @@ static void ch__ws_render(ch_buf_t *out, void *arg)
                   "(one per wake of a dormant connection).\n"
                   "# TYPE chorus_gateway_ws_contexts_total counter\n"
                   "chorus_gateway_ws_contexts_total %llu\n"
-                  "# HELP chorus_gateway_ws_dormant_heartbeats_total Heartbeat pings written and pongs read "
-                  "while dormant (no wslay context made for them).\n"
-                  "# TYPE chorus_gateway_ws_dormant_heartbeats_total counter\n"
-                  "chorus_gateway_ws_dormant_heartbeats_total{frame=\"ping\"} %llu\n"
-                  "chorus_gateway_ws_dormant_heartbeats_total{frame=\"pong\"} %llu\n",
+                  "# HELP chorus_gateway_ws_dormant_frames_total Frames written (pings, text) and read "
+                  "(pongs) while dormant: no wslay context made for them.\n"
+                  "# TYPE chorus_gateway_ws_dormant_frames_total counter\n"
+                  "chorus_gateway_ws_dormant_frames_total{frame=\"ping\"} %llu\n"
+                  "chorus_gateway_ws_dormant_frames_total{frame=\"pong\"} %llu\n"
+                  "chorus_gateway_ws_dormant_frames_total{frame=\"text\"} %llu\n",
                   atomic_load(&ch__ws_dormant_count), (unsigned long long)atomic_load(&ch__ws_contexts_made),
                   (unsigned long long)atomic_load(&ch__ws_dormant_pings),
-                  (unsigned long long)atomic_load(&ch__ws_dormant_pongs));
+                  (unsigned long long)atomic_load(&ch__ws_dormant_pongs),
+                  (unsigned long long)atomic_load(&ch__ws_dormant_frames));
 }
 
 /* wslay's recv callback: the socket's input, as h2o's own does, counted. */
@@ -193,10 +199,34 @@ int ch__ws_wake(h2o_websocket_conn_t *ws, size_t max_msg)
     return 0;
 }
 
-/* The end of a ping written while dormant. */
-static void ch__ws_ping_written(h2o_socket_t *sock, const char *err)
+size_t ch__ws_frame_header(uint8_t *h, unsigned opcode, size_t len)
+{
+    h[0] = (uint8_t)(0x80 | opcode); /* FIN */
+    if (len < 126) {
+        h[1] = (uint8_t)len;
+        return 2;
+    }
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (uint8_t)(len >> 8);
+        h[3] = (uint8_t)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* The end of a frame written while dormant (a ping, or a text frame in the output's in-flight
+ * buffer, counted in the output bound until now). */
+static void ch__ws_dormant_written(h2o_socket_t *sock, const char *err)
 {
     h2o_websocket_conn_t *ws = sock->data;
+    ch__ws_out_t *o = ch__gw_conn_out(ws->data);
+    free(o->inflight);
+    o->inflight = NULL;
+    o->inflight_len = 0;
     if (err) {
         ws->cb(ws, NULL);
         return;
@@ -211,8 +241,24 @@ int ch__ws_dormant_ping(h2o_websocket_conn_t *ws)
     if (ws->ws_ctx || !ws->sock || h2o_socket_is_writing(ws->sock) || ch__ws_out_pending(ch__gw_conn_out(ws->data)))
         return 0;
     h2o_iovec_t v = h2o_iovec_init(ping, sizeof(ping));
-    h2o_socket_write(ws->sock, &v, 1, ch__ws_ping_written);
+    h2o_socket_write(ws->sock, &v, 1, ch__ws_dormant_written);
     atomic_fetch_add_explicit(&ch__ws_dormant_pings, 1, memory_order_relaxed);
+    return 1;
+}
+
+int ch__ws_dormant_send(h2o_websocket_conn_t *ws, const char *data, size_t len)
+{
+    ch__ws_out_t *o = ch__gw_conn_out(ws->data);
+    if (ws->ws_ctx || !ws->sock || h2o_socket_is_writing(ws->sock) || ch__ws_out_pending(o))
+        return 0;
+    uint8_t *frame = ch_malloc(len + 10);
+    size_t head = ch__ws_frame_header(frame, WSLAY_TEXT_FRAME, len);
+    memcpy(frame + head, data, len);
+    o->inflight = (char *)frame; /* freed when written, or with the connection (ch__ws_out_clear) */
+    o->inflight_len = head + len;
+    h2o_iovec_t v = h2o_iovec_init(frame, head + len);
+    h2o_socket_write(ws->sock, &v, 1, ch__ws_dormant_written);
+    atomic_fetch_add_explicit(&ch__ws_dormant_frames, 1, memory_order_relaxed);
     return 1;
 }
 

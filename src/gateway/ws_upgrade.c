@@ -45,26 +45,6 @@ static void ch__ws_accept_key(char *dst, const char *client_key)
     dst[28] = '\0';
 }
 
-/* The frame header of an unmasked server text frame of len bytes (FIN set); its length. */
-static size_t ch__ws_text_header(uint8_t *h, size_t len)
-{
-    h[0] = 0x80 | WSLAY_TEXT_FRAME;
-    if (len < 126) {
-        h[1] = (uint8_t)len;
-        return 2;
-    }
-    if (len < 65536) {
-        h[1] = 126;
-        h[2] = (uint8_t)(len >> 8);
-        h[3] = (uint8_t)len;
-        return 4;
-    }
-    h[1] = 127;
-    for (int i = 0; i < 8; i++)
-        h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-    return 10;
-}
-
 h2o_websocket_conn_t *ch__ws_upgrade(h2o_req_t *req, const char *client_key, void *data, h2o_websocket_msg_callback cb,
                                      const char *hello, size_t hello_len)
 {
@@ -83,7 +63,7 @@ h2o_websocket_conn_t *ch__ws_upgrade(h2o_req_t *req, const char *client_key, voi
                           strlen(accept_key));
     /* the frame lives in the request's pool: h2o frees it after the write (the upgrade's end) */
     uint8_t *frame = h2o_mem_alloc_pool(&req->pool, hello_len + 10);
-    size_t head = ch__ws_text_header(frame, hello_len);
+    size_t head = ch__ws_frame_header(frame, WSLAY_TEXT_FRAME, hello_len);
     memcpy(frame + head, hello, hello_len);
     h2o_iovec_t v = h2o_iovec_init(frame, head + hello_len);
     h2o_http1_upgrade(req, &v, 1, ch__ws_upgraded, ws);
