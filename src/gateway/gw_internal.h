@@ -141,10 +141,11 @@ int ch__ws_wake(h2o_websocket_conn_t *ws, size_t max_msg);
 /** Writes a heartbeat ping (a constant frame) to a dormant ws without waking it; 1 when it
  * did, 0 when ws is awake or writing (the caller queues the ping in wslay). */
 int ch__ws_dormant_ping(h2o_websocket_conn_t *ws);
-/** Writes the text frame data (borrowed, copied) to a dormant ws without waking it; 1 when it
- * did, 0 when ws is awake, not upgraded yet, or has output queued or being written (the
- * caller queues it in wslay: order holds). The frame counts in the output until written. */
-int ch__ws_dormant_send(h2o_websocket_conn_t *ws, const char *data, size_t len);
+/** Writes the text frame data (borrowed, copied) to a dormant ws without waking it, or holds
+ * it until the upgrade's write ended (ws->sock NULL); 1 when it did, 0 when ws is awake, has
+ * output queued or being written, or the frame does not fit bound (the output bound, bytes):
+ * the caller queues it in wslay, and order holds. It counts in the output until written. */
+int ch__ws_dormant_send(h2o_websocket_conn_t *ws, const char *data, size_t len, size_t bound);
 /** Writes the header of an unmasked final frame of opcode and len payload bytes at h (room
  * for 10 bytes); returns its length. */
 size_t ch__ws_frame_header(uint8_t *h, unsigned opcode, size_t len);

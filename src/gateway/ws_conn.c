@@ -236,7 +236,7 @@ void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len)
     if (!c->ws || c->closing)
         return;
     /* dormant with nothing queued: written as it is, no wslay context (ws_dormant.c) */
-    if (len <= c->l->gw->svc->cfg->ws_output_max && ch__ws_dormant_send(c->ws, data, len))
+    if (ch__ws_dormant_send(c->ws, data, len, c->l->gw->svc->cfg->ws_output_max))
         return;
     if (ch__ws_awake(c) != 0)
         return;

@@ -157,13 +157,24 @@ static void ch__ws_on_dormant_read(h2o_socket_t *sock, const char *err)
     h2o_websocket_proceed(ws); /* installs h2o's read callback while the context lives */
 }
 
+static void ch__ws_dormant_written(h2o_socket_t *sock, const char *err);
+
 void ch__ws_dormant_start(h2o_websocket_conn_t *ws)
 {
     if (ws->ws_ctx || ws->sock->input->size) { /* woken by a send meanwhile, or the client spoke already */
-        ch__ws_on_dormant_read(ws->sock, NULL);
+        ch__ws_on_dormant_read(ws->sock, NULL); /* wslay sends what it queued, behind what was held */
         return;
     }
     h2o_socket_read_start(ws->sock, ch__ws_on_dormant_read);
+    ch__ws_out_t *o = ch__gw_conn_out(ws->data);
+    if (o->len) { /* frames held while the upgrade was being written (ch__ws_dormant_hold) */
+        o->inflight = o->buf;
+        o->inflight_len = o->len;
+        o->buf = NULL;
+        o->len = o->cap = 0;
+        h2o_iovec_t v = h2o_iovec_init(o->inflight, o->inflight_len);
+        h2o_socket_write(ws->sock, &v, 1, ch__ws_dormant_written);
+    }
 }
 
 int ch__ws_sleep(h2o_websocket_conn_t *ws)
@@ -246,10 +257,34 @@ int ch__ws_dormant_ping(h2o_websocket_conn_t *ws)
     return 1;
 }
 
-int ch__ws_dormant_send(h2o_websocket_conn_t *ws, const char *data, size_t len)
+/* Before the upgrade's write ended (ws->sock NULL): the frame waits in the output's gather
+ * buffer, written at the upgrade's end (ch__ws_dormant_start); 1, or 0 when it does not fit
+ * the output bound (the caller wakes ws and wslay queues it behind). */
+static int ch__ws_dormant_hold(h2o_websocket_conn_t *ws, const char *data, size_t len, size_t bound)
 {
     ch__ws_out_t *o = ch__gw_conn_out(ws->data);
-    if (ws->ws_ctx || !ws->sock || h2o_socket_is_writing(ws->sock) || ch__ws_out_pending(o))
+    if (o->len + len + 10 > bound)
+        return 0;
+    if (o->len + len + 10 > o->cap) {
+        size_t cap = o->len + len + 10;
+        o->buf = ch_realloc(o->buf, cap);
+        o->cap = cap;
+    }
+    o->len += ch__ws_frame_header((uint8_t *)o->buf + o->len, WSLAY_TEXT_FRAME, len);
+    memcpy(o->buf + o->len, data, len);
+    o->len += len;
+    atomic_fetch_add_explicit(&ch__ws_dormant_frames, 1, memory_order_relaxed);
+    return 1;
+}
+
+int ch__ws_dormant_send(h2o_websocket_conn_t *ws, const char *data, size_t len, size_t bound)
+{
+    ch__ws_out_t *o = ch__gw_conn_out(ws->data);
+    if (ws->ws_ctx)
+        return 0;
+    if (!ws->sock)
+        return ch__ws_dormant_hold(ws, data, len, bound);
+    if (h2o_socket_is_writing(ws->sock) || ch__ws_out_pending(o) || len > bound)
         return 0;
     uint8_t *frame = ch_malloc(len + 10);
     size_t head = ch__ws_frame_header(frame, WSLAY_TEXT_FRAME, len);
