@@ -161,13 +161,8 @@ static void ch__ws_dormant_written(h2o_socket_t *sock, const char *err);
 
 void ch__ws_dormant_start(h2o_websocket_conn_t *ws)
 {
-    if (ws->ws_ctx || ws->sock->input->size) { /* woken by a send meanwhile, or the client spoke already */
-        ch__ws_on_dormant_read(ws->sock, NULL); /* wslay sends what it queued, behind what was held */
-        return;
-    }
-    h2o_socket_read_start(ws->sock, ch__ws_on_dormant_read);
     ch__ws_out_t *o = ch__gw_conn_out(ws->data);
-    if (o->len) { /* frames held while the upgrade was being written (ch__ws_dormant_hold) */
+    if (o->len) { /* frames held while the upgrade was being written (ch__ws_dormant_hold): first */
         o->inflight = o->buf;
         o->inflight_len = o->len;
         o->buf = NULL;
@@ -175,6 +170,13 @@ void ch__ws_dormant_start(h2o_websocket_conn_t *ws)
         h2o_iovec_t v = h2o_iovec_init(o->inflight, o->inflight_len);
         h2o_socket_write(ws->sock, &v, 1, ch__ws_dormant_written);
     }
+    if (ws->ws_ctx || ws->sock->input->size) {
+        /* woken by a send meanwhile (wslay's frames go once that write ended), or the client
+         * spoke already */
+        ch__ws_on_dormant_read(ws->sock, NULL);
+        return;
+    }
+    h2o_socket_read_start(ws->sock, ch__ws_on_dormant_read);
 }
 
 int ch__ws_sleep(h2o_websocket_conn_t *ws)
