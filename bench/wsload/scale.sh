@@ -25,9 +25,11 @@
 #   WSCALE_CONNS           connections in all                 (default: 100000)
 #   WSCALE_PROCS           gateway processes (and wsloads)    (default: 6)
 #   WSCALE_DEVICES         connections (devices) per user     (default: 2)
-#   WSCALE_HOLD            seconds held once all are open     (default: 30)
-#   WSCALE_HEARTBEAT_MS    the gateways' heartbeat            (default: 5000)
+#   WSCALE_HOLD            seconds held once all are open     (default: 60)
+#   WSCALE_HEARTBEAT_MS    the gateways' heartbeat            (default: 15000, chorusd's own)
 #   WSCALE_WARMUP          warm-up connections per process    (default: 1000)
+#   WSCALE_PARALLEL        handshakes in flight per wsload    (default: 32: more only queue up
+#                          in the gateways and expire on a loaded 2-core machine)
 #   BENCH_KEEP=1           keep the temporary directory
 set -euo pipefail
 
@@ -38,9 +40,10 @@ wsload=${WSLOAD:-$(dirname "$chorusd")/wsload}
 conns=${WSCALE_CONNS:-100000}
 procs=${WSCALE_PROCS:-6}
 devices=${WSCALE_DEVICES:-2}
-hold=${WSCALE_HOLD:-30}
-hb=${WSCALE_HEARTBEAT_MS:-5000}
+hold=${WSCALE_HOLD:-60}
+hb=${WSCALE_HEARTBEAT_MS:-15000}
 warmup=${WSCALE_WARMUP:-1000}
+parallel=${WSCALE_PARALLEL:-32}
 py=/usr/bin/python3
 pgbin=/usr/lib/postgresql/15/bin
 # shellcheck source=bench/lib.sh
@@ -107,7 +110,7 @@ redis_pid=$(cat "$tmp/redis.pid")
 
 common=(CHORUS_DB="postgres://chorus@127.0.0.1:$pg_port/postgres" CHORUS_REDIS="redis://127.0.0.1:$redis_port"
   CHORUS_LOG_LEVEL=warn CHORUS_ACCESS_TTL=7200 CHORUS_WS_HEARTBEAT_MS="$hb" CHORUS_WS_MAX_CONNECTIONS=1000000
-  CHORUS_MAX_CONN_PER_IP=0 CHORUS_RATE_LIMIT_USER=100000000 CHORUS_RATE_LIMIT_IP=100000000
+  CHORUS_MAX_CONN_PER_IP=0 CHORUS_REQUEST_TIMEOUT=30000 CHORUS_DB_POOL_WAIT=20000 CHORUS_RATE_LIMIT_USER=100000000 CHORUS_RATE_LIMIT_IP=100000000
   CHORUS_RATE_LIMIT_MESSAGES=100000000 CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8192)
 
 # ---- the API process and the set-up ---------------------------------------------------------------
@@ -140,7 +143,7 @@ for i in $(seq 0 $((procs - 1))); do wait_ready "${gw_ports[$i]}" "${gw_pids[$i]
 warm_up() {
   [ "$warmup" -gt 0 ] || return 0
   "$wsload" --port "$1" --users "$tmp/devices.txt" --first "$2" --conns "$warmup" --sources 2 --mode idle \
-    --hold 0 >/dev/null 2>>"$tmp/wsload-warmup.log"
+    --hold 0 --parallel "$parallel" --open-timeout 300 >/dev/null 2>>"$tmp/wsload-warmup.log"
 }
 echo "bench: warm-up, $warmup connections per gateway ..." >&2
 for i in $(seq 0 $((procs - 1))); do warm_up "${gw_ports[$i]}" $((i * per)); done
@@ -156,18 +159,18 @@ for i in $(seq 0 $((procs - 1))); do
   first=$((i * per))
   n=$((conns - first < per ? conns - first : per))
   "$wsload" --port "${gw_ports[$i]}" --users "$tmp/devices.txt" --first "$first" --conns "$n" --sources "$sources" \
-    --mode idle --hold "$hold" >"$tmp/wl$i.json" 2>"$tmp/wl$i.log" &
+    --mode idle --hold "$hold" --parallel "$parallel" --open-timeout 900 >"$tmp/wl$i.json" 2>"$tmp/wl$i.log" &
   wl_pids+=($!)
   pids+=($!)
 done
 # every wsload prints its first line once each of its connections got its hello (or failed)
-for _ in $(seq 3000); do
+for _ in $(seq 4800); do
   done_n=0
   for i in $(seq 0 $((procs - 1))); do [ -s "$tmp/wl$i.json" ] && done_n=$((done_n + 1)); done
   [ "$done_n" = "$procs" ] && break
   sleep 0.2
 done
-[ "$done_n" = "$procs" ] || die "the connections were not all open within 10 minutes"
+[ "$done_n" = "$procs" ] || die "the connections were not all open within 16 minutes"
 t_all=$(date +%s.%N)
 sleep 5 # settled: presence jobs done, the ramp's heap trimmed
 after=0 per_proc=()
@@ -185,6 +188,9 @@ done
 echo "bench: cross-process check while held ..." >&2
 check=$("$py" "$here/scale_check.py" "$api_port" "${gw_ports[0]},${gw_ports[$((procs - 1))]}" "$tmp/users.txt" \
   "$tmp/direct.txt" 10) || check_rc=$?
+metrics=$(curl -fsS "http://127.0.0.1:${gw_ports[0]}/metrics" | grep -E '^chorus_gateway_(dormant_connections|ws_contexts_total|ws_dormant_frames_total)' || true)
+echo "bench: the first gateway's counters while the connections are held:" >&2
+echo "$metrics" >&2
 echo "bench: holding $hold s (heartbeats every $hb ms) ..." >&2
 for w in "${wl_pids[@]}"; do wait "$w" || true; done
 still=0 closed=0
@@ -194,7 +200,6 @@ for i in $(seq 0 $((procs - 1))); do
   still=$((still + s))
   closed=$((closed + c))
 done
-metrics=$(curl -fsS "http://127.0.0.1:${gw_ports[0]}/metrics" | grep -E '^chorus_gateway_(dormant_connections|ws_contexts_total|ws_dormant_heartbeats_total)' || true)
 for p in "${gw_pids[@]}"; do stop "$p" 10; done
 
 # ---- Node ws: one process with as many connections as one gateway held ------------------------------
@@ -209,6 +214,7 @@ warm_up "$node_port" 0
 sleep 3
 n_before=$(rss_kb "$node_pid")
 "$wsload" --port "$node_port" --users "$tmp/devices.txt" --conns "$per" --sources "$sources" --mode idle --hold 8 \
+  --parallel "$parallel" --open-timeout 900 \
   >"$tmp/node-idle.json" 2>>"$tmp/node-wsload.log" &
 nw=$!
 pids+=("$nw")

@@ -86,7 +86,8 @@ static struct {
     int sources;
     double hold_s, duration_s, rate;
     int window, parallel;
-} opt = {"127.0.0.1", 0, "/v1/ws", NULL, NULL, WL_IDLE, 0, 0, 8, 10, 10, 0, 8, 256};
+    double open_timeout_s;
+} opt = {"127.0.0.1", 0, "/v1/ws", NULL, NULL, WL_IDLE, 0, 0, 8, 10, 10, 0, 8, 256, 120};
 
 static wl_user_t *users;
 static size_t n_users;
@@ -536,12 +537,12 @@ static void poll_once(int timeout_ms)
 }
 
 /* Opens every connection, at most opt.parallel handshakes at once; returns when all are open
- * with their hello or failed, or after 120 s. */
+ * with their hello or failed, or after --open-timeout seconds (120). */
 static void open_all(void)
 {
     size_t next = 0;
     uint64_t t0 = now_ns(), last_report = t0;
-    while (now_ns() - t0 < 120ULL * 1000000000ULL) {
+    while ((double)(now_ns() - t0) / 1e9 < opt.open_timeout_s) {
         size_t pending = st.opened - st.failed - st.hellos - st.closed_by_server;
         while (next < n_conns && pending < (size_t)opt.parallel) {
             conn_start(&conns[next], next);
@@ -644,7 +645,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: wsload --port P --users FILE [--convs FILE] [--mode idle|direct|group] [--conns N] [--first I]\n"
                     "              [--host 127.0.0.1] [--path /v1/ws] [--sources K] [--hold S] [--rate R]\n"
-                    "              [--duration S] [--window W] [--parallel C]\n");
+                    "              [--duration S] [--window W] [--parallel C] [--open-timeout S]\n");
     exit(2);
 }
 
@@ -681,6 +682,8 @@ int main(int argc, char **argv)
             opt.duration_s = atof(v);
         else if (!strcmp(a, "--window"))
             opt.window = atoi(v);
+        else if (!strcmp(a, "--open-timeout"))
+            opt.open_timeout_s = atof(v);
         else if (!strcmp(a, "--parallel"))
             opt.parallel = atoi(v);
         else
