@@ -10,7 +10,8 @@
  * h2o_websocket_create_accept_key but does not export it): the 101 response
  * and the hello frame (an unmasked server text frame, built here) go out in one socket write,
  * and the connection starts dormant (ws->ws_ctx NULL, ws_dormant.c): its first wslay context
- * is made only when a frame comes from the client or a frame other than a ping goes to it. */
+ * is made only when the client sends something other than a pong, or when a frame for it
+ * finds another one being written. */
 #include <openssl/sha.h>
 #include <string.h>
 
