@@ -76,6 +76,8 @@ bench: build/chorusd
 	bench/feedhome/run.sh
 	bench/reads/run.sh
 	bench/wsload/run.sh
+	@if [ "$(WSCALE)" = 1 ]; then bench/wsload/scale.sh; \
+	else echo "bench: 100,000 connections over several gateway processes skipped (opt-in, several minutes: make bench WSCALE=1)"; fi
 	build/feedlab_costmodel
 
 feedlab: build/chorusd

@@ -22,6 +22,11 @@
 #   WSLOAD_GROUP     group members                          (default: 1000)
 #   WSLOAD_GROUP_RATE messages/s to the group               (default: 10)
 #   BENCH_DURATION   seconds per message workload and server (default: 10)
+#   WSLOAD_WARMUP    connections opened and closed on each server before its idle "before"
+#                    RSS, so that fixed growth (page caches of the token checks' database
+#                    connections, malloc arenas of threads) is not counted per connection
+#                    (default: 1000; 0: none)
+#   WSLOAD_ONLY=idle only the idle workload (memory per connection)
 #   BENCH_KEEP=1     keep the temporary directory
 set -euo pipefail
 
@@ -35,6 +40,8 @@ rate=${WSLOAD_RATE:-2000}
 group=${WSLOAD_GROUP:-1000}
 group_rate=${WSLOAD_GROUP_RATE:-10}
 duration=${BENCH_DURATION:-10}
+warmup=${WSLOAD_WARMUP:-1000}
+only=${WSLOAD_ONLY:-}
 py=/usr/bin/python3
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
@@ -104,9 +111,15 @@ run() {
   "$wsload" --port "$port" --users "$tmp/users.txt" --sources "$sources" "$@" 2>>"$tmp/wsload.log" | tail -n 1
 }
 
-# idle SERVER_PID PORT -> "open kb_per_conn"
+# idle SERVER_PID PORT -> "open bytes_per_conn": RSS growth from before the connections (after
+# a warm-up batch opened and closed) to while they are held, per connection open
 idle_run() {
   local pid=$1 port=$2 before after out
+  if [ "$warmup" -gt 0 ]; then
+    "$wsload" --port "$port" --users "$tmp/users.txt" --sources "$sources" --mode idle \
+      --conns "$((warmup < idle ? warmup : idle))" --hold 0 >/dev/null 2>>"$tmp/wsload.log"
+    sleep 2 # the server saw them close
+  fi
   before=$(rss_kb "$pid")
   "$wsload" --port "$port" --users "$tmp/users.txt" --sources "$sources" --mode idle --conns "$idle" \
     --hold 8 >"$tmp/idle.json" 2>>"$tmp/wsload.log" &
@@ -115,13 +128,21 @@ idle_run() {
   sleep 4 # all open, the server settled
   after=$(rss_kb "$pid")
   wait "$w"
-  out=$(json_field "$tmp/idle.json" 'j["open"]')
+  head -n 1 "$tmp/idle.json" >"$tmp/idle1.json"
+  out=$(json_field "$tmp/idle1.json" 'j["open"]')
   echo "$out $(((after - before) * 1024 / (out > 0 ? out : 1)))"
 }
 
 echo "bench: idle connections ..." >&2
 read -r c_open c_bytes < <(idle_run "$chorusd_pid" "$port")
 read -r n_open n_bytes < <(idle_run "$node_pid" "$node_port")
+if [ "$only" = idle ]; then
+  echo "| idle connections | chorusd | node ws | ratio |"
+  echo "|---|---:|---:|---:|"
+  echo "| open (warm-up $warmup) | $c_open | $n_open | |"
+  echo "| RSS per idle connection | $c_bytes B | $n_bytes B | $("$py" -c "print(f'{$c_bytes / max($n_bytes, 1):.2f}')")× |"
+  exit 0
+fi
 echo "bench: 1:1 at $rate/s ..." >&2
 c_fixed=$(run "$port" --convs "$tmp/direct.txt" --mode direct --rate "$rate" --duration "$duration")
 n_fixed=$(run "$node_port" --convs "$tmp/direct.txt" --mode direct --rate "$rate" --duration "$duration")

@@ -5,9 +5,11 @@
  * {op, ref, d} frames) to chorusd or to the Node.js `ws` baseline (node_server.js).
  *
  * Workloads (--mode):
- *   idle    opens --conns connections (one per user of --users), waits for each hello, then
- *           holds them --hold seconds (pings are answered by wslay); prints how many were
- *           open at the end, so that the caller can measure the server's memory meanwhile.
+ *   idle    opens --conns connections (one per user of --users, from its --first line), waits
+ *           for each hello, then holds them --hold seconds (pings are answered by wslay);
+ *           prints how many got their hello (a first JSON line, so that the caller can
+ *           measure the server's memory meanwhile) and how many were still open at the end of
+ *           the hold (a second line).
  *   direct  1:1 messages: for each conversation of --convs (two members), the first member's
  *           device sends message.send, the second's receives message.new. --rate R sends R
  *           messages/s in total for --duration s (latency at a fixed rate); --rate 0 sends
@@ -80,11 +82,12 @@ static struct {
     const char *path;
     const char *users_path, *convs_path;
     wl_mode_t mode;
-    size_t conns;
+    size_t conns, first;
     int sources;
     double hold_s, duration_s, rate;
     int window, parallel;
-} opt = {"127.0.0.1", 0, "/v1/ws", NULL, NULL, WL_IDLE, 0, 8, 10, 10, 0, 8, 256};
+    double open_timeout_s;
+} opt = {"127.0.0.1", 0, "/v1/ws", NULL, NULL, WL_IDLE, 0, 0, 8, 10, 10, 0, 8, 256, 120};
 
 static wl_user_t *users;
 static size_t n_users;
@@ -534,12 +537,12 @@ static void poll_once(int timeout_ms)
 }
 
 /* Opens every connection, at most opt.parallel handshakes at once; returns when all are open
- * with their hello or failed, or after 120 s. */
+ * with their hello or failed, or after --open-timeout seconds (120). */
 static void open_all(void)
 {
     size_t next = 0;
     uint64_t t0 = now_ns(), last_report = t0;
-    while (now_ns() - t0 < 120ULL * 1000000000ULL) {
+    while ((double)(now_ns() - t0) / 1e9 < opt.open_timeout_s) {
         size_t pending = st.opened - st.failed - st.hellos - st.closed_by_server;
         while (next < n_conns && pending < (size_t)opt.parallel) {
             conn_start(&conns[next], next);
@@ -640,9 +643,9 @@ static void run_messages(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wsload --port P --users FILE [--convs FILE] [--mode idle|direct|group] [--conns N]\n"
+    fprintf(stderr, "usage: wsload --port P --users FILE [--convs FILE] [--mode idle|direct|group] [--conns N] [--first I]\n"
                     "              [--host 127.0.0.1] [--path /v1/ws] [--sources K] [--hold S] [--rate R]\n"
-                    "              [--duration S] [--window W] [--parallel C]\n");
+                    "              [--duration S] [--window W] [--parallel C] [--open-timeout S]\n");
     exit(2);
 }
 
@@ -667,6 +670,8 @@ int main(int argc, char **argv)
             opt.mode = !strcmp(v, "idle") ? WL_IDLE : !strcmp(v, "direct") ? WL_DIRECT : !strcmp(v, "group") ? WL_GROUP : (usage(), WL_IDLE);
         else if (!strcmp(a, "--conns"))
             opt.conns = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--first"))
+            opt.first = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--sources"))
             opt.sources = atoi(v);
         else if (!strcmp(a, "--hold"))
@@ -677,6 +682,8 @@ int main(int argc, char **argv)
             opt.duration_s = atof(v);
         else if (!strcmp(a, "--window"))
             opt.window = atoi(v);
+        else if (!strcmp(a, "--open-timeout"))
+            opt.open_timeout_s = atof(v);
         else if (!strcmp(a, "--parallel"))
             opt.parallel = atoi(v);
         else
@@ -701,12 +708,14 @@ int main(int argc, char **argv)
     st.lat = xcalloc(WL_LAT_BUCKETS, sizeof(uint32_t));
     ep = epoll_create1(0);
     if (opt.mode == WL_IDLE) {
-        n_conns = opt.conns ? opt.conns : n_users;
-        if (n_conns > n_users)
-            die("--conns is larger than --users");
+        if (opt.first >= n_users)
+            die("--first is past the end of --users");
+        n_conns = opt.conns ? opt.conns : n_users - opt.first;
+        if (n_conns > n_users - opt.first)
+            die("--first + --conns is larger than --users");
         conns = xcalloc(n_conns, sizeof(*conns));
         for (size_t i = 0; i < n_conns; i++)
-            conns[i].user = &users[i];
+            conns[i].user = &users[opt.first + i];
     } else if (opt.mode == WL_DIRECT) {
         n_conns = 2 * n_convs;
         conns = xcalloc(n_conns, sizeof(*conns));
@@ -735,6 +744,8 @@ int main(int argc, char **argv)
             poll_once(100);
         fprintf(stderr, "wsload: %zu still open after %.0f s (%zu closed by the server)\n", st.open, opt.hold_s,
                 st.closed_by_server);
+        printf("{\"mode\":\"idle_end\",\"still_open\":%zu,\"closed_by_server\":%zu}\n", st.open,
+               st.closed_by_server);
     } else {
         run_messages();
     }

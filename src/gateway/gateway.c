@@ -1,5 +1,6 @@
 /* The gateway's entry (GET /v1/ws: auth, limits, upgrade), its per-loop state (bus inbox,
  * heartbeat ticker, graceful close) and the presence jobs it queues. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -99,6 +100,16 @@ static void ch__gw_on_tick(uv_timer_t *t)
         ch__gw_conn_tick(c, now);
     }
     ch__gw_flush();
+    /* After a ramp of connections (CH_GW_TRIM_AFTER opened, none in the last tick), the
+     * heap's free pages go back to the kernel: each upgrade's HTTP/1 connection, request pool
+     * and input buffer were freed between the live objects of the connections that followed,
+     * and glibc returns only the top of a heap by itself. Bounded: at most once a tick per
+     * CH_GW_TRIM_AFTER connections. */
+    if (l->opened >= CH_GW_TRIM_AFTER && l->opened == l->opened_at_tick) {
+        malloc_trim(0);
+        l->opened = 0;
+    }
+    l->opened_at_tick = l->opened;
 }
 
 static void ch__gw_on_check(uv_check_t *h)

@@ -19,6 +19,8 @@
 #define CH_GW_USERS_RECORD_MS 1000 /* how often the users record is written when they changed */
 #define CH_GW_USERS_REFRESH_MS (5 * 60 * 1000) /* and at least this often (its TTL: 10 min) */
 #define CH_GW_PJOBS_PER_CONN 2   /* presence jobs (one per user) per allowed connection, at most */
+#define CH_GW_TRIM_AFTER 1024    /* connections opened on a loop before its ticker gives the heap's
+                                    free pages back (malloc_trim), once the ramp paused a tick */
 
 /* Close codes of the gateway's own (api/asyncapi.yaml) */
 enum {
@@ -90,6 +92,7 @@ struct ch__gw_loop {
     /* loop thread only: */
     ch__gw_conn_t *conns; /* every connection of the loop, list through conn->loop_next */
     size_t nconns;
+    unsigned opened, opened_at_tick; /* connections registered since the last heap trim; at the last tick */
     int draining;
     ch__gw_local_t *users[CH_GW_LOOP_BUCKETS];
 };
@@ -124,18 +127,42 @@ typedef struct {
     int frag_open;      /* a fragmented message is open (its final frame not read) */
     size_t max_msg;     /* wslay's message limit, set again on every fresh context */
 } ch__ws_rx_t;
-/** Installs the accounting on ws's wslay context right after h2o_upgrade_to_websocket (ws->data
- * is the connection, whose ch__ws_rx_t it updates), and wslay's message limit max_msg. */
-void ch__ws_dormant_setup(h2o_websocket_conn_t *ws, size_t max_msg);
+/** Sets up a new ws (ws_upgrade.c) dormant, without a wslay context: its callbacks (reads
+ * counted, messages to ws->cb, output gathered by ws_out.c); ws->data is the connection. */
+void ch__ws_dormant_init(h2o_websocket_conn_t *ws);
+/** The upgrade is written (ws->sock set): reads start, dormant unless ws was woken meanwhile
+ * or the client already sent bytes (then they go to wslay; ws may end: ws->cb NULL). */
+void ch__ws_dormant_start(h2o_websocket_conn_t *ws);
 /** Frees ws's wslay context when nothing is in flight (loop thread, outside h2o's callbacks
  * of ws); 1 when it did (ws->ws_ctx is NULL: ch__ws_wake before any wslay call). */
 int ch__ws_sleep(h2o_websocket_conn_t *ws);
 /** Gives a dormant ws a fresh wslay context (no-op when it has one); 0, or -1 out of memory. */
 int ch__ws_wake(h2o_websocket_conn_t *ws, size_t max_msg);
+/** Writes a heartbeat ping (a constant frame) to a dormant ws without waking it; 1 when it
+ * did, 0 when ws is awake or writing (the caller queues the ping in wslay). */
+int ch__ws_dormant_ping(h2o_websocket_conn_t *ws);
+/** Writes the text frame data (borrowed, copied) to a dormant ws without waking it, or holds
+ * it until the upgrade's write ended (ws->sock NULL); 1 when it did, 0 when ws is awake, has
+ * output queued or being written, or the frame does not fit bound (the output bound, bytes):
+ * the caller queues it in wslay, and order holds. It counts in the output until written. */
+int ch__ws_dormant_send(h2o_websocket_conn_t *ws, const char *data, size_t len, size_t bound);
+/** Writes the header of an unmasked final frame of opcode and len payload bytes at h (room
+ * for 10 bytes); returns its length. */
+size_t ch__ws_frame_header(uint8_t *h, unsigned opcode, size_t len);
 /** Uncounts a dormant ws that is being closed (h2o_websocket_close accepts its NULL context). */
 void ch__ws_dormant_forget(h2o_websocket_conn_t *ws);
 /** The connection's reader accounting (ws_conn.c). */
 ch__ws_rx_t *ch__gw_conn_rx(ch__gw_conn_t *c);
+/** A frame came from c's client while it was dormant (a pong): it is alive (ws_conn.c). */
+void ch__gw_conn_heard(ch__gw_conn_t *c);
+
+/* ---- ws_upgrade.c ---- */
+/** Answers req's WebSocket handshake (101) and writes the text frame hello right behind it in
+ * the same socket write, without a wslay context (ws starts dormant). Returns the connection
+ * (h2o_websocket_conn_t, freed by h2o_websocket_close; data and cb as for
+ * h2o_upgrade_to_websocket: cb gets a NULL message at the end, also when the write fails). */
+h2o_websocket_conn_t *ch__ws_upgrade(h2o_req_t *req, const char *client_key, void *data, h2o_websocket_msg_callback cb,
+                                     const char *hello, size_t hello_len);
 
 /* ---- ws_out.c ---- */
 #define CH_WS_WRITE_BATCH_BYTES (64u * 1024) /* frames gathered for one socket write, at most */

@@ -121,6 +121,7 @@ void ch__gw_register(ch__gw_loop_t *l, ch__gw_conn_t *c)
     *ch__gw_conn_loop_next(c) = l->conns;
     l->conns = c;
     l->nconns++;
+    l->opened++;
     ch__gw_local_t **p = ch__gw_local(l, user_id);
     if (!*p) {
         *p = ch_calloc(1, sizeof(**p));

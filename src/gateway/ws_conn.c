@@ -78,6 +78,11 @@ ch__ws_rx_t *ch__gw_conn_rx(ch__gw_conn_t *c)
     return &c->rx;
 }
 
+void ch__gw_conn_heard(ch__gw_conn_t *c)
+{
+    c->last_recv_ms = ch_mono_ms();
+}
+
 ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c)
 {
     return &c->loop_next;
@@ -235,7 +240,12 @@ void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason)
 
 void ch__gw_conn_send(ch__gw_conn_t *c, const char *data, size_t len)
 {
-    if (!c->ws || c->closing || ch__ws_awake(c) != 0)
+    if (!c->ws || c->closing)
+        return;
+    /* dormant with nothing queued: written as it is, no wslay context (ws_dormant.c) */
+    if (ch__ws_dormant_send(c->ws, data, len, c->l->gw->svc->cfg->ws_output_max))
+        return;
+    if (ch__ws_awake(c) != 0)
         return;
     size_t queued = wslay_event_get_queued_msg_length(c->ws->ws_ctx) + ch__ws_out_pending(&c->out);
     if (queued + len > c->l->gw->svc->cfg->ws_output_max) {
@@ -676,6 +686,8 @@ void ch__gw_conn_tick(ch__gw_conn_t *c, int64_t now)
     }
     if (now - c->last_ping_ms >= hb) {
         c->last_ping_ms = now;
+        if (ch__ws_dormant_ping(c->ws))
+            return; /* written as it is: no wslay context for a heartbeat */
         struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
         if (ch__ws_awake(c) == 0 && wslay_event_queue_msg(c->ws->ws_ctx, &m) == 0)
             ch__ws_want_flush(c);
@@ -693,16 +705,14 @@ void ch__gw_conn_start(ch__gw_loop_t *l, h2o_req_t *req, const char *client_key,
     c->conn_id = ch_id_next();
     c->refs = 1;
     c->last_recv_ms = c->last_ping_ms = ch_mono_ms();
-    c->ws = h2o_upgrade_to_websocket(req, client_key, c, ch__ws_on_msg);
     c->rx.max_msg = CH_WS_FRAME_HARD_MAX;
-    ch__ws_dormant_setup(c->ws, c->rx.max_msg);
-    ch__ws_out_setup(c->ws);
-    ch__gw_register(l, c);
-    c->registered = 1;
     char hello[160];
     int n = snprintf(hello, sizeof(hello), "{\"op\":\"hello\",\"d\":{\"session_id\":\"%llu\",\"heartbeat_ms\":%lld}}",
                      (unsigned long long)c->conn_id, (long long)l->gw->svc->cfg->ws_heartbeat_ms);
-    ch__gw_conn_send(c, hello, (size_t)n); /* sent once the upgrade completes */
+    /* the hello goes out with the 101, and the connection starts dormant (no wslay context) */
+    c->ws = ch__ws_upgrade(req, client_key, c, ch__ws_on_msg, hello, (size_t)n);
+    ch__gw_register(l, c);
+    c->registered = 1;
     ch__gw_presence_changed(l, user_id);
 }
 

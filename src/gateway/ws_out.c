@@ -105,7 +105,8 @@ void ch__ws_out_setup(h2o_websocket_conn_t *ws)
     if (!atomic_exchange(&ch__ws_out_renderer_added, 1))
         ch_metrics_add_renderer(ch__ws_out_render, NULL);
     ws->ws_callbacks.send_callback = ch__ws_out_send;
-    wslay_event_config_set_callbacks(ws->ws_ctx, &ws->ws_callbacks);
+    if (ws->ws_ctx) /* a dormant ws (no context) gets it with its next context */
+        wslay_event_config_set_callbacks(ws->ws_ctx, &ws->ws_callbacks);
 }
 
 size_t ch__ws_out_pending(const ch__ws_out_t *o)

@@ -12,7 +12,7 @@ import uuid
 
 from chat_helpers import conv
 from client import expect_status
-from wsclient import OP_TEXT, connect, port_of
+from wsclient import OP_PING, OP_PONG, OP_TEXT, connect, port_of
 
 GAUGE = "chorus_gateway_dormant_connections"
 
@@ -108,5 +108,74 @@ def test_a_dormant_connection_answers_pings_and_stays(start_server):
             except TimeoutError:
                 pass
         assert ws.call("ping", {"echo": "awake"}, ref="hb")["d"]["echo"] == "awake"
+    finally:
+        ws.close()
+
+
+def counter(srv, name, labels=""):
+    text = expect_status(srv.client().get("/metrics"), 200).text
+    m = re.search(rf"^{name}{re.escape(labels)} (\d+)$", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+CONTEXTS = "chorus_gateway_ws_contexts_total"
+DORMANT_FRAMES = "chorus_gateway_ws_dormant_frames_total"
+
+
+def test_hello_events_and_heartbeats_need_no_wslay_context(start_server):
+    """A connection is born dormant: its hello goes out with the 101, the presence event of
+    its own arrival and the heartbeats (the server's pings, the client's pongs) are written
+    and read without a wslay context (about 8 kB each). Only a frame from the client that is
+    not a pong makes one."""
+    srv = start_server(env={"CHORUS_WS_HEARTBEAT_MS": "300"})
+    acc = srv.client().register()
+    made = counter(srv, CONTEXTS)
+    pongs = counter(srv, DORMANT_FRAMES, '{frame="pong"}')
+    ws = connect(port_of(srv), token=acc.access_token)
+    try:
+        ws.hello()
+        assert wait_dormant(srv, 1) == 1
+        t_end = time.monotonic() + 1.5  # about 5 heartbeats, answered
+        while time.monotonic() < t_end:
+            try:
+                ws.recv(timeout=0.2)
+            except TimeoutError:
+                pass
+        assert counter(srv, DORMANT_FRAMES, '{frame="pong"}') >= pongs + 2
+        assert counter(srv, DORMANT_FRAMES, '{frame="ping"}') >= 2
+        assert counter(srv, CONTEXTS) == made, "a context was made for the hello, an event or a heartbeat"
+        assert dormant(srv) == 1
+        # a frame of the client's own wakes it, is answered, and it sleeps again
+        assert ws.call("ping", {"echo": "wake"}, ref="w1")["d"]["echo"] == "wake"
+        assert counter(srv, CONTEXTS) == made + 1
+        assert wait_dormant(srv, 1) == 1
+    finally:
+        ws.close()
+
+
+def test_a_dormant_connection_answers_a_client_ping_and_reads_split_pongs(start_server):
+    """Control frames other than whole pongs go to wslay: a client's ping is answered with its
+    payload; a pong split across two writes (and a pong with a payload) keeps the connection
+    working."""
+    srv = start_server()
+    acc = srv.client().register()
+    ws = connect(port_of(srv), token=acc.access_token)
+    try:
+        ws.hello()
+        assert wait_dormant(srv, 1) == 1
+        ws.send_frame(OP_PING, b"are you there")
+        op, payload = ws.recv_frame()
+        while op != OP_PONG:  # presence events may come first
+            op, payload = ws.recv_frame()
+        assert payload == b"are you there"
+        assert wait_dormant(srv, 1) == 1
+        mask = os.urandom(4)
+        body = b"unsolicited"
+        raw = bytes([0x80 | OP_PONG, 0x80 | len(body)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(body))
+        ws.sock.sendall(raw[:5])
+        time.sleep(0.3)
+        ws.sock.sendall(raw[5:])
+        ws.send_frame(OP_PONG, b"whole, with a payload")
+        assert ws.call("ping", {"echo": "still here"}, ref="p2")["d"]["echo"] == "still here"
     finally:
         ws.close()
