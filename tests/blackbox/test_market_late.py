@@ -225,6 +225,50 @@ def test_unpaid_order_expires(start_server, stripe_double, backends):
     assert not double.summary(str(o["id"]))["charges"]
 
 
+def ttl_shop(start_server, double, ttl_s):
+    srv = start_server(env=dict(FAULT_ENV, CHORUS_MARKET_PAYMENT_TTL=str(ttl_s)), name="market-ttl")
+    double.reset()
+    api = srv.client()
+    hooks(double, srv)
+    seller = make_seller(double, api)
+    return srv, seller, api.register()
+
+
+def expiry_looked(srv, backends, order_id):
+    """The expiry job ran and found the PaymentIntent paid or in progress (its last_error)."""
+    return "not canceled" in sql(srv, backends, "SELECT last_error FROM market_jobs"
+                                 f" WHERE order_id = {int(order_id)} AND step = 'expire_payment'")
+
+
+@pytest.mark.parametrize("how", ["succeeded", "processing"])
+def test_expiry_spares_a_payment_whose_webhook_is_not_here_yet(start_server, stripe_double, backends, how):
+    """The buyer pays just before CHORUS_MARKET_PAYMENT_TTL, and its webhook comes after the
+    expiry job ran (held by the double), or pays by an asynchronous method (`processing`):
+    the job reads the PaymentIntent first and does not cancel it; the order ends paid, with
+    no cancel at Stripe and no refund (before: canceled, then the payment refunded)."""
+    double = stripe_double
+    srv, seller, buyer = ttl_shop(start_server, double, 4)
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, srv, hold=True)
+    if how == "succeeded":
+        double.succeed(o["payment_intent_id"])
+    else:
+        double.process(o["payment_intent_id"])
+    wait_until(lambda: expiry_looked(srv, backends, o["id"]), "the expiry job looked at the PaymentIntent", 30)
+    assert order_of(buyer, o["id"])["state"] == "pending_payment"
+    if how == "processing":
+        double.succeed(o["payment_intent_id"])
+    double.flush()
+    wait_state(buyer, o["id"], "paid")
+    wait_until(lambda: job_state(srv, backends, o["id"], "expire_payment") == "done", "the expiry job ended", 60)
+    assert not double.requests(f"/v1/payment_intents/{o['payment_intent_id']}/cancel", method="POST")
+    g = double.summary(str(o["id"]))
+    assert len(g["charges"]) == 1 and not g["refunds"], g
+    assert order_of(buyer, o["id"])["state"] == "paid"
+    assert buyer.get(f"/v1/listings/{listing['id']}").json["state"] == "reserved"
+
+
 # ---- disputes that interrupt a refund, a reversal or a held transfer (review of issue 15) ----
 
 def completed_order(double, seller, buyer):

@@ -568,6 +568,40 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     return err ? err : ch__store(svc, job, o, ch__store_refund, refund);
 }
 
+/* ---- expire_payment (its store above) ------------------------------------------------ */
+
+/* Looks at the PaymentIntent before an unpaid order is canceled: a buyer may have paid in the
+ * last second (its webhook not here yet), or paid by an asynchronous method (`processing`).
+ * Such an order is not canceled: the job is put back (CH_EUNAVAILABLE, why says so) and looks
+ * again after its backoff, by when the webhook has normally paid the order (and the job then
+ * ends). Only a PaymentIntent the buyer can still act on (requires_payment_method,
+ * requires_confirmation, requires_action) or already canceled lets the order be canceled. */
+static ch_err_t ch__expire(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    if ((o->state == CH_ORDER_PENDING_PAYMENT || o->state == CH_ORDER_PAYMENT_FAILED) && o->payment_intent_id[0]) {
+        char path[CH_ORDER_STRIPE_ID_MAX + 32], status[32] = "";
+        snprintf(path, sizeof(path), "/v1/payment_intents/%s", o->payment_intent_id);
+        ch_stripe_result_t res;
+        ch_err_t err = ch_market_stripe(svc, "GET", path, NULL, NULL, &res, why, wl);
+        if (err == CH_OK)
+            snprintf(status, sizeof(status), "%s", ch__str(res.body, "status"));
+        ch_stripe_result_clear(&res);
+        if (err)
+            return err; /* Stripe unreachable: not canceled blind, tried again */
+        static const char *const cancelable[] = {"requires_payment_method", "requires_confirmation", "requires_action",
+                                                 "canceled"};
+        int cancel = 0;
+        for (size_t i = 0; i < sizeof(cancelable) / sizeof(cancelable[0]); i++)
+            cancel |= strcmp(status, cancelable[i]) == 0;
+        if (!cancel) {
+            snprintf(why, wl, "PaymentIntent %s is %s: not canceled, waiting for its webhook", o->payment_intent_id,
+                     status[0] ? status : "of no status");
+            return CH_EUNAVAILABLE;
+        }
+    }
+    return ch__store(svc, job, o, ch__store_expired, "");
+}
+
 /* ---- cancel_payment_intent --------------------------------------------------------- */
 
 static ch_err_t ch__cancel_pi(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
@@ -617,7 +651,7 @@ ch_err_t ch_order_step(ch_svc_t *svc, const ch_market_job_t *job, char *why, siz
     if (strcmp(job->step, CH_ORDER_STEP_CANCEL_PI) == 0)
         return ch__cancel_pi(svc, job, &o, why, wl);
     if (strcmp(job->step, CH_ORDER_STEP_EXPIRE) == 0)
-        return ch__store(svc, job, &o, ch__store_expired, "");
+        return ch__expire(svc, job, &o, why, wl);
     snprintf(why, wl, "unknown step %s", job->step);
     return CH_EINTERNAL;
 }
