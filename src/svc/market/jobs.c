@@ -10,6 +10,7 @@
 #include "svc/common/sql.h"
 #include "svc/market/orders.h"
 #include "svc/market/reconcile.h"
+#include "svc/market/strays.h"
 #include "svc/market/seller_refresh.h"
 
 ch_err_t ch_market_job_enqueue(ch_svc_t *svc, ch_db_conn_t *conn, const char *kind, uint64_t order_id,
@@ -206,8 +207,9 @@ ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
     char why[CH_MARKET_JOB_ERROR_MAX] = "";
     if (!atomic_exchange(&ch__renderer_added, 1))
         ch_metrics_add_renderer(ch__render, NULL);
-    if (strcmp(job->kind, "order") == 0 && ch_order_step_uses_key(job->step) &&
-        ch_now_ms() - job->created_at > CH_MARKET_JOB_KEY_MAX_AGE_MS) {
+    int uses_key = strcmp(job->kind, CH_STRAY_KIND) == 0 ||
+                   (strcmp(job->kind, "order") == 0 && ch_order_step_uses_key(job->step));
+    if (uses_key && ch_now_ms() - job->created_at > CH_MARKET_JOB_KEY_MAX_AGE_MS) {
         snprintf(why, sizeof(why), "parked: first attempt over %lld h ago, Stripe may have forgotten its key",
                  (long long)(CH_MARKET_JOB_KEY_MAX_AGE_MS / 3600000));
         atomic_fetch_add(&ch__parked_n, 1);
@@ -217,6 +219,7 @@ ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
     }
     ch_err_t err = strcmp(job->kind, "reconcile") == 0        ? ch_reconcile_step(svc, job, why, sizeof(why))
                    : strcmp(job->kind, CH_SELLER_REFRESH_KIND) == 0 ? ch_seller_refresh_step(svc, job, why, sizeof(why))
+                   : strcmp(job->kind, CH_STRAY_KIND) == 0          ? ch_market_stray_step(svc, job, why, sizeof(why))
                                                                    : ch_order_step(svc, job, why, sizeof(why));
     if (err == CH_OK) {
         atomic_fetch_add(&ch__done_n, 1);
