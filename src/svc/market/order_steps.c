@@ -109,7 +109,7 @@ static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch
         json_t *params = json_pack("{s:I,s:s,s:s,s:{s:s},s:{s:b}}", "amount", (json_int_t)o->amount, "currency",
                                    o->currency, "transfer_group", id, "metadata", "order_id", id,
                                    "automatic_payment_methods", "enabled", 1);
-        err = ch_market_stripe(svc, "POST", "/v1/payment_intents", params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, "/v1/payment_intents", params, key, &res, why, wl);
         json_decref(params);
     }
     if (err == CH_OK) {
@@ -400,7 +400,7 @@ static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order
                                    "destination", o->seller_account, "transfer_group", id, "source_transaction",
                                    o->charge_id, "metadata", "order_id", id);
         ch_stripe_result_t res;
-        err = ch_market_stripe(svc, "POST", "/v1/transfers", params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, "/v1/transfers", params, key, &res, why, wl);
         json_decref(params);
         if (err == CH_OK)
             snprintf(transfer, sizeof(transfer), "%s", ch__str(res.body, "id"));
@@ -477,7 +477,7 @@ static ch_err_t ch__reversal(ch_svc_t *svc, const ch_market_job_t *job, ch_order
     if (!rev[0]) {
         json_t *params = json_pack("{s:I,s:{s:s}}", "amount", (json_int_t)net, "metadata", "order_id", id);
         ch_stripe_result_t res;
-        err = ch_market_stripe(svc, "POST", path, params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, path, params, key, &res, why, wl);
         json_decref(params);
         if (err == CH_OK)
             snprintf(rev, sizeof(rev), "%s", ch__str(res.body, "id"));
@@ -555,7 +555,7 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     if (!refund[0]) {
         json_t *params = json_pack("{s:s,s:{s:s}}", "payment_intent", o->payment_intent_id, "metadata", "order_id", id);
         ch_stripe_result_t res;
-        err = ch_market_stripe(svc, "POST", "/v1/refunds", params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, "/v1/refunds", params, key, &res, why, wl);
         json_decref(params);
         if (err == CH_OK)
             snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
@@ -612,7 +612,7 @@ static ch_err_t ch__cancel_pi(ch_svc_t *svc, const ch_market_job_t *job, ch_orde
     ch__key(key, sizeof(key), o->id, job->step);
     snprintf(path, sizeof(path), "/v1/payment_intents/%s/cancel", o->payment_intent_id);
     ch_stripe_result_t res;
-    ch_err_t err = ch_market_stripe(svc, "POST", path, NULL, key, &res, why, wl);
+    ch_err_t err = ch_market_stripe_post(svc, job, path, NULL, key, &res, why, wl);
     ch_stripe_result_clear(&res);
     /* Refused (it succeeded meanwhile: its webhook refunds it; or it was canceled): done. */
     return err == CH_OK || err == CH_EINVAL ? ch__done(svc, job) : err;

@@ -158,7 +158,7 @@ ch_err_t ch_market_stray_step(ch_svc_t *svc, const ch_market_job_t *job, char *w
         json_t *params = json_pack("{s:s,s:s,s:{s:s,s:s}}", "payment_intent", s.pi, "reason", "duplicate", "metadata",
                                    "order_id", oid, "stray", "true");
         ch_stripe_result_t res;
-        err = ch_market_stripe(svc, "POST", "/v1/refunds", params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, "/v1/refunds", params, key, &res, why, wl);
         json_decref(params);
         if (err == CH_OK)
             snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
