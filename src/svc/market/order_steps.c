@@ -136,6 +136,29 @@ static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch
 
 /* ---- charge_fee: the Stripe fee of the charge, from its balance transaction ----------- */
 
+/* The payment was booked (order:<id>:paid) before its charge was known, its Stripe balance
+ * entry naming no charge, which reconciliation (comparing per charge) would report: once the
+ * charge is known, order:<id>:paid_charge moves that amount onto the charge's reference
+ * (the same account debited under the charge, credited under none: balances unchanged). On
+ * conn; nothing when the payment named its charge or is not booked yet. */
+static ch_err_t ch__book_paid_charge(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o)
+{
+    char ref[64];
+    snprintf(ref, sizeof(ref), "order:%llu:paid", (unsigned long long)o->id);
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ref), CH_DB_P_TEXT(CH_LEDGER_STRIPE_BALANCE)};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT e.amount FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id"
+                             " WHERE t.ref = $1 AND e.account = $2 AND e.stripe_ref IS NULL",
+                             p, CH_NPARAMS(p), &rows, NULL);
+    int64_t amount = err == CH_OK && ch_db_rows_count(rows) == 1 ? ch_db_rows_int(rows, 0, 0) : 0;
+    ch_db_rows_free(rows);
+    if (err || amount <= 0)
+        return err;
+    ch_ledger_entry_t e[] = {{CH_LEDGER_STRIPE_BALANCE, amount, o->charge_id}, {CH_LEDGER_STRIPE_BALANCE, -amount, NULL}};
+    return ch__post(svc, conn, o, "paid_charge", e, 2);
+}
+
 /* The latest_charge fallback: a payment whose webhook did not name its charge (Stripe sends
  * latest_charge as null at times): read the PaymentIntent and store its charge on the order
  * (disputes find the order by it; the fee is read from it). */
@@ -157,8 +180,16 @@ static ch_err_t ch__fetch_charge(ch_svc_t *svc, ch_order_t *o, char *why, size_t
         snprintf(why, wl, "PaymentIntent %s has no charge yet", o->payment_intent_id);
         return CH_EUNAVAILABLE;
     }
+    ch_db_conn_t *conn;
+    if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+        return err;
+    int64_t changes = 0;
     ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(o->charge_id)};
-    return ch_sql_run(svc, "UPDATE orders SET charge_id = $2 WHERE id = $1 AND charge_id IS NULL", p, 2, NULL, NULL);
+    err = ch_sql_on(svc, conn, "UPDATE orders SET charge_id = $2 WHERE id = $1 AND charge_id IS NULL", p, 2, NULL,
+                    &changes);
+    if (err == CH_OK && changes == 1)
+        err = ch__book_paid_charge(svc, conn, o);
+    return ch_sql_end(svc, conn, err);
 }
 
 static ch_err_t ch__charge_fee(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
