@@ -61,8 +61,13 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *obj, 
         ch_err_t err = by_pi ? ch__order_of_pi(svc, conn, obj, &o, &stray)
                              : ch_order_find_stripe(svc, conn, ch__ref(obj, "payment_intent"), ch__ref(obj, "charge"), &o);
         /* Money taken on a PaymentIntent no order holds (a second tab, a superseded attempt): back. */
-        if (err == CH_ENOTFOUND && stray && ev == CH_ORDER_EV_PAID)
-            return ch_market_stray_record(svc, conn, stray, obj);
+        if (err == CH_ENOTFOUND && stray && ev == CH_ORDER_EV_PAID) {
+            err = ch_market_stray_record(svc, conn, stray, obj);
+            if (err == CH_EINVAL) /* no amount or currency to refund: stored, logged, left to an operator */
+                ch_log_error("market: PaymentIntent %s paid order %llu's metadata without an amount: not refunded",
+                             ch__str(obj, "id"), (unsigned long long)stray);
+            return err == CH_EINVAL ? CH_OK : err;
+        }
         if (err == CH_ENOTFOUND && !by_pi && ch__ref(obj, "payment_intent")[0])
             err = ch_order_find_stripe(svc, conn, NULL, ch__ref(obj, "charge"), &o);
         if (err == CH_ENOTFOUND) {
