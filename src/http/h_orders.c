@@ -5,6 +5,7 @@
 #include "svc/market/ledger.h"
 #include "svc/market/orders.h"
 #include "svc/market/reconcile.h"
+#include "svc/market/strays.h"
 
 static ch_err_t ch__reply(ch_call_t *call, ch_err_t err, int status, json_t *out)
 {
@@ -77,6 +78,15 @@ ch_err_t ch_h_order_cancel(ch_call_t *call)
 ch_err_t ch_h_order_refund(ch_call_t *call)
 {
     return ch__act(call, CH_ORDER_EV_REFUND, 1);
+}
+
+ch_err_t ch_h_order_strays(ch_call_t *call)
+{
+    json_t *out = NULL;
+    ch_err_t err = ch__admin(call);
+    if (err == CH_OK)
+        err = ch_market_strays_of_order(call->svc, ch_call_id_param(call, 0), &out);
+    return ch__reply(call, err, 200, out);
 }
 
 ch_err_t ch_h_ledger_balance(ch_call_t *call)

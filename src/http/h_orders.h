@@ -19,6 +19,8 @@ ch_err_t ch_h_order_confirm(ch_call_t *call);
 ch_err_t ch_h_order_cancel(ch_call_t *call);
 /** POST /v1/admin/orders/{id}/refund (admin) -> 200 the order (refunding). */
 ch_err_t ch_h_order_refund(ch_call_t *call);
+/** GET /v1/admin/orders/{id}/stray_payments: payments on PaymentIntents the order does not hold, and their refunds (admin). */
+ch_err_t ch_h_order_strays(ch_call_t *call);
 /** GET /v1/admin/ledger/balance (admin) -> 200 balances per currency and account. */
 ch_err_t ch_h_ledger_balance(ch_call_t *call);
 /** POST /v1/admin/ledger/reconcile (admin) -> 200 the run it made. */

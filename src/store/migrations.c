@@ -19,6 +19,7 @@ extern const char ch_migration_feed_sources[];
 extern const char ch_migration_presence_settings[];
 extern const char ch_migration_chat_joined[];
 extern const char ch_migration_recon[];
+extern const char ch_migration_strays[];
 extern const char ch_migration_chat[];
 extern const char ch_migration_market[];
 extern const char ch_migration_orders[];
@@ -105,6 +106,7 @@ const ch_db_migration_t ch_db_migrations[] = {
     {16, "orders", ch_migration_orders},
     {17, "chat_joined", ch_migration_chat_joined},
     {18, "recon", ch_migration_recon},
+    {19, "strays", ch_migration_strays},
 };
 
 const size_t ch_db_migrations_count = sizeof(ch_db_migrations) / sizeof(ch_db_migrations[0]);

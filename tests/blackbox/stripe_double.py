@@ -258,6 +258,10 @@ class StripeDouble:
     def succeed(self, payment_intent):
         return self.control("POST", f"/_double/payment_intents/{payment_intent}/succeed")
 
+    def process(self, payment_intent):
+        """The buyer confirmed with an asynchronous method: the PaymentIntent is `processing`."""
+        return self.control("POST", f"/_double/payment_intents/{payment_intent}/process")
+
     def fail(self, payment_intent):
         return self.control("POST", f"/_double/payment_intents/{payment_intent}/fail")
 

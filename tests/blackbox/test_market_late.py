@@ -157,7 +157,7 @@ def test_payment_intent_made_but_its_answer_lost_is_found(shop, backends):
 
 
 def test_job_near_the_key_expiry_is_parked(shop, backends):
-    """A refund still failing when its first attempt is over 23 h old (Stripe forgets a key
+    """A refund still failing when its first POST is over 23 h old (Stripe forgets a key
     after 24 h) is parked for an operator: state parked, counted, no further attempt (before:
     retried for ever, and past the expiry with a key Stripe forgot)."""
     srv, double, seller, buyer, admin = shop
@@ -167,7 +167,7 @@ def test_job_near_the_key_expiry_is_parked(shop, backends):
     wait_state(buyer, o["id"], "refunding")
     wait_until(lambda: double.requests("/v1/refunds", method="POST"), "a refund attempted", 30)
     day = 24 * 3600 * 1000
-    sql(srv, backends, f"UPDATE market_jobs SET created_at = created_at - {day}, run_at = run_at - {day}"
+    sql(srv, backends, f"UPDATE market_jobs SET first_post_at = first_post_at - {day}, run_at = run_at - {day}"
                        f" WHERE order_id = {int(o['id'])} AND step = 'refund'")
     wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "parked", "the refund parked", 30)
     double.clear_faults()
@@ -178,6 +178,41 @@ def test_job_near_the_key_expiry_is_parked(shop, backends):
     assert order_of(buyer, o["id"])["state"] == "refunding"
     assert len(double.requests("/v1/refunds", method="POST")) == tried
     assert not double.summary(str(o["id"]))["refunds"]
+
+
+def test_a_job_that_never_posted_is_not_parked(shop, backends):
+    """A transfer that cannot be made for a day because its charge cannot be read (the
+    payment's webhook named none, and Stripe fails the PaymentIntent's GET) never sent its
+    POST: its age counts from its first POST (first_post_at), so it is not parked, and once
+    Stripe answers the transfer is made (before: its created_at was over 23 h old and it was
+    parked without ever having used its key)."""
+    srv, double, seller, buyer, admin = shop
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, srv, hold=True)
+    double.succeed(o["payment_intent_id"])
+    pi = double.object(o["payment_intent_id"])
+    pi["latest_charge"] = None
+    double.fault("/v1/payment_intents/", method="GET", status=500, count=1000)
+    assert deliver(srv.client(), event("payment_intent.succeeded", pi), (double.webhook_secret,)).status == 200
+    wait_state(buyer, o["id"], "paid")
+    assert seller.post(f"/v1/orders/{o['id']}/ship").status == 200
+    assert buyer.post(f"/v1/orders/{o['id']}/confirm").status == 200
+    wait_state(buyer, o["id"], "transferring")
+    where = f" WHERE order_id = {int(o['id'])} AND step = 'transfer'"
+    attempts = lambda: int(sql(srv, backends, "SELECT attempts FROM market_jobs" + where) or 0)
+    wait_until(lambda: attempts() >= 1, "the transfer tried", 30)
+    day = 24 * 3600 * 1000
+    before = attempts()
+    sql(srv, backends, f"UPDATE market_jobs SET created_at = created_at - {day}, run_at = run_at - {day}" + where)
+    wait_until(lambda: attempts() > before, "the aged transfer ran again", 60)
+    assert job_state(srv, backends, o["id"], "transfer") == "pending"
+    assert sql(srv, backends, "SELECT first_post_at FROM market_jobs" + where) == ""
+    assert not double.requests("/v1/transfers", method="POST")
+    double.clear_faults()
+    sql(srv, backends, "UPDATE market_jobs SET run_at = 0" + where + " AND state = 'pending'")
+    assert_order_end(srv, backends, double, buyer, o, "completed", listing="sold", transfers=1)
+    assert sql(srv, backends, "SELECT first_post_at FROM market_jobs" + where) != ""
 
 
 def test_payment_webhook_without_its_charge_fetches_it(shop, backends):
@@ -223,6 +258,50 @@ def test_unpaid_order_expires(start_server, stripe_double, backends):
     wait_until(lambda: double.object(o["payment_intent_id"])["status"] == "canceled", "the PaymentIntent canceled", 30)
     assert buyer.get(f"/v1/listings/{listing['id']}").json["state"] == "active"
     assert not double.summary(str(o["id"]))["charges"]
+
+
+def ttl_shop(start_server, double, ttl_s):
+    srv = start_server(env=dict(FAULT_ENV, CHORUS_MARKET_PAYMENT_TTL=str(ttl_s)), name="market-ttl")
+    double.reset()
+    api = srv.client()
+    hooks(double, srv)
+    seller = make_seller(double, api)
+    return srv, seller, api.register()
+
+
+def expiry_looked(srv, backends, order_id):
+    """The expiry job ran and found the PaymentIntent paid or in progress (its last_error)."""
+    return "not canceled" in sql(srv, backends, "SELECT last_error FROM market_jobs"
+                                 f" WHERE order_id = {int(order_id)} AND step = 'expire_payment'")
+
+
+@pytest.mark.parametrize("how", ["succeeded", "processing"])
+def test_expiry_spares_a_payment_whose_webhook_is_not_here_yet(start_server, stripe_double, backends, how):
+    """The buyer pays just before CHORUS_MARKET_PAYMENT_TTL, and its webhook comes after the
+    expiry job ran (held by the double), or pays by an asynchronous method (`processing`):
+    the job reads the PaymentIntent first and does not cancel it; the order ends paid, with
+    no cancel at Stripe and no refund (before: canceled, then the payment refunded)."""
+    double = stripe_double
+    srv, seller, buyer = ttl_shop(start_server, double, 4)
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, srv, hold=True)
+    if how == "succeeded":
+        double.succeed(o["payment_intent_id"])
+    else:
+        double.process(o["payment_intent_id"])
+    wait_until(lambda: expiry_looked(srv, backends, o["id"]), "the expiry job looked at the PaymentIntent", 30)
+    assert order_of(buyer, o["id"])["state"] == "pending_payment"
+    if how == "processing":
+        double.succeed(o["payment_intent_id"])
+    double.flush()
+    wait_state(buyer, o["id"], "paid")
+    wait_until(lambda: job_state(srv, backends, o["id"], "expire_payment") == "done", "the expiry job ended", 60)
+    assert not double.requests(f"/v1/payment_intents/{o['payment_intent_id']}/cancel", method="POST")
+    g = double.summary(str(o["id"]))
+    assert len(g["charges"]) == 1 and not g["refunds"], g
+    assert order_of(buyer, o["id"])["state"] == "paid"
+    assert buyer.get(f"/v1/listings/{listing['id']}").json["state"] == "reserved"
 
 
 # ---- disputes that interrupt a refund, a reversal or a held transfer (review of issue 15) ----

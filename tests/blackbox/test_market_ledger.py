@@ -258,3 +258,32 @@ def test_transfer_job_claimed_before_the_dispute_makes_no_transfer(market, serve
     wait_state(buyer, o["id"], "completed")
     assert_stripe_once(double, o["id"], transfers=(1,))
     assert_balanced(admin)
+
+
+def test_a_payment_booked_before_its_charge_was_known_reconciles(market, server, backends):
+    """payment_intent.succeeded without latest_charge: the payment is booked naming no charge;
+    once the charge_fee job reads the charge, the amount moves onto the charge's reference
+    (order:<id>:paid_charge), so a reconciliation finds no difference about the order's
+    charge (before: the charge was reported as money only Stripe knew of)."""
+    from sellers_helpers import deliver, event
+    double, seller, buyer, admin = market
+    listing = make_listing(seller)
+    o = create_order(buyer, listing["id"]).json
+    hooks(double, server, hold=True)
+    double.succeed(o["payment_intent_id"])
+    pi = double.object(o["payment_intent_id"])
+    charge = pi["latest_charge"]
+    pi["latest_charge"] = None
+    assert deliver(server.client(), event("payment_intent.succeeded", pi), (double.webhook_secret,)).status == 200
+    hooks(double, server)  # the held events stay held: only the chargeless one was delivered
+    wait_state(buyer, o["id"], "paid")
+    wait_until(lambda: any(r[0].endswith(":paid_charge") for r in ledger_rows(server, backends, o["id"])),
+               "the payment moved onto its charge", 30)
+    rows = ledger_rows(server, backends, o["id"])
+    assert sorted(r for r in rows if r[0].endswith(":paid_charge")) == sorted([
+        (f"order:{o['id']}:paid_charge", "platform:stripe_balance", 2500),
+        (f"order:{o['id']}:paid_charge", "platform:stripe_balance", -2500)]), rows
+    assert sql(server, backends, "SELECT count(*) FROM ledger_entries WHERE stripe_ref = "
+                                 f"'{charge}' AND amount = 2500").strip() == "1"
+    assert_balanced(admin)
+    reconciled(double, admin, o["id"])

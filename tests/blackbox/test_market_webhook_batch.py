@@ -199,3 +199,64 @@ def test_postgres_down_answers_503_and_stores_nothing(start_server, backends, pg
         expect_status(deliver(c, ev, [secret]), 200)
     assert seller_state(acc)["charges_enabled"] is True
     assert all(stored(s, backends, ev["id"]) for ev in events)
+
+
+def test_a_payment_webhook_during_a_database_outage_answers_503_then_pays_once(start_server, backends,
+                                                                                  stripe_double, request):
+    """payment_intent.succeeded while the database cannot take it (PostgreSQL stopped; with
+    SQLite, its write lock held past the request deadline): 503 with Retry-After (never a
+    500), nothing stored; Stripe's next delivery pays the order once, and the ledger
+    balances."""
+    from market_helpers import assert_balanced, create_order, hooks, make_admin, make_listing, make_seller, \
+        order_of, wait_state
+    double = stripe_double
+    s = start_server(env={"CHORUS_REQUEST_TIMEOUT": "3000"}, name="webhook-outage")
+    double.reset()
+    hooks(double, s)
+    c = s.client()
+    seller = make_seller(double, c)
+    buyer, admin = c.register(), make_admin(s, backends, c)
+    o = create_order(buyer, make_listing(seller)["id"]).json
+    hooks(double, s, hold=True)
+    double.succeed(o["payment_intent_id"])
+    paid = [e for e in double.events("payment_intent.succeeded") if e["data"]["object"]["id"] == o["payment_intent_id"]]
+    assert len(paid) == 1
+
+    def during_outage():
+        return deliver_unchecked(c, paid[0], double.webhook_secret)
+
+    if social.MODE == "cluster":
+        pg_ctl = request.getfixturevalue("pg_ctl")
+        pg_ctl.stop()
+        try:
+            r = during_outage()
+        finally:
+            pg_ctl.start()
+    else:
+        with WriteLock(s, backends):
+            r = during_outage()
+    assert r.status == 503 and r.json["code"] in ("unavailable", "overloaded"), r.describe()
+    assert int(r.headers.get("retry-after", "0")) >= 1, r.describe()
+    deadline = time.monotonic() + 30
+    while stored_or_none(s, backends, paid[0]["id"]) is None and time.monotonic() < deadline:
+        time.sleep(0.3)  # the server's connections come back
+    assert stored(s, backends, paid[0]["id"]) == []
+    assert order_of(buyer, o["id"])["state"] == "pending_payment"
+    # Stripe's retry (twice, as it may): applied once
+    for _ in range(2):
+        wait_until_ok = time.monotonic() + 30
+        while (r := deliver_unchecked(c, paid[0], double.webhook_secret)).status != 200 and \
+                time.monotonic() < wait_until_ok:
+            time.sleep(0.3)
+        assert r.status == 200, r.describe()
+    wait_state(buyer, o["id"], "paid")
+    assert stored(s, backends, paid[0]["id"]) == [("payment_intent.succeeded",)]
+    assert_balanced(admin)
+
+
+def stored_or_none(server, backends, event_id):
+    """stored(), or None while the database does not answer yet."""
+    try:
+        return stored(server, backends, event_id)
+    except Exception:
+        return None

@@ -298,6 +298,20 @@ class State {
     return { status: 200, body: pi };
   }
 
+  // The buyer confirmed with an asynchronous method (a bank debit): `processing` until it
+  // succeeds or fails, as Stripe; a processing PaymentIntent can still be canceled only by
+  // Stripe's rules for it (the double refuses nothing more than Stripe does).
+  processPaymentIntent(id) {
+    const pi = this.get(id, 'payment_intent');
+    if (!pi) return missing('payment_intent', id, 'intent');
+    if (pi.status === 'succeeded' || pi.status === 'canceled' || pi.status === 'processing') {
+      return invalid(`This PaymentIntent's status is ${pi.status}.`, undefined, 'payment_intent_unexpected_state');
+    }
+    pi.status = 'processing';
+    this.emit('payment_intent.processing', pi, null);
+    return { status: 200, body: pi };
+  }
+
   failPaymentIntent(id) {
     const pi = this.get(id, 'payment_intent');
     if (!pi) return missing('payment_intent', id, 'intent');

@@ -380,7 +380,8 @@ class Double {
     if (method === 'POST' && p === '/_double/webhooks/flush') return ok({ flushed: this.webhooks.flush() });
     if (method === 'POST' && p === '/_double/webhooks/redeliver') return ok({ queued: this.webhooks.redeliver(!!body.all) });
     if (method === 'GET' && p === '/_double/events') return ok({ data: this.webhooks.list({ type: url.searchParams.get('type') }) });
-    if (method === 'POST' && (m = /^\/_double\/payment_intents\/([^/]+)\/(succeed|fail)$/.exec(p))) {
+    if (method === 'POST' && (m = /^\/_double\/payment_intents\/([^/]+)\/(succeed|fail|process)$/.exec(p))) {
+      if (m[2] === 'process') return s.processPaymentIntent(m[1]);
       return m[2] === 'succeed' ? s.succeedPaymentIntent(m[1]) : s.failPaymentIntent(m[1]);
     }
     if (method === 'POST' && (m = /^\/_double\/accounts\/([^/]+)\/(enable|require)$/.exec(p))) {

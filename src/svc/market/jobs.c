@@ -10,6 +10,7 @@
 #include "svc/common/sql.h"
 #include "svc/market/orders.h"
 #include "svc/market/reconcile.h"
+#include "svc/market/strays.h"
 #include "svc/market/seller_refresh.h"
 
 ch_err_t ch_market_job_enqueue(ch_svc_t *svc, ch_db_conn_t *conn, const char *kind, uint64_t order_id,
@@ -76,6 +77,13 @@ ch_err_t ch_market_job_hold_claimed(ch_svc_t *svc, ch_db_conn_t *conn, const ch_
     return err;
 }
 
+ch_err_t ch_market_job_mark_post(ch_svc_t *svc, uint64_t job_id)
+{
+    ch_db_param_t p[] = {CH_DB_P_INT(job_id), CH_DB_P_INT(ch_now_ms())};
+    return ch_sql_run(svc, "UPDATE market_jobs SET first_post_at = $2 WHERE id = $1 AND first_post_at IS NULL", p,
+                      CH_NPARAMS(p), NULL, NULL);
+}
+
 ch_err_t ch_market_job_done(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t job_id)
 {
     ch_db_param_t p[] = {CH_DB_P_INT(job_id), CH_DB_P_INT(ch_now_ms())};
@@ -83,7 +91,8 @@ ch_err_t ch_market_job_done(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t job_id)
                      p, CH_NPARAMS(p), NULL, NULL);
 }
 
-/* Takes the job in row r of rows (id, order_id, kind, step, run_at, attempts, created_at) if its run_at
+/* Takes the job in row r of rows (id, order_id, kind, step, run_at, attempts, created_at,
+ * first_post_at) if its run_at
  * is still the one read: compare-and-set, so of two claimers one wins. */
 static ch_err_t ch__take(ch_svc_t *svc, ch_db_rows_t *rows, size_t r, int64_t lease_until, ch_market_job_t *job,
                          int *got)
@@ -105,6 +114,7 @@ static ch_err_t ch__take(ch_svc_t *svc, ch_db_rows_t *rows, size_t r, int64_t le
     job->lease_until = lease_until;
     job->attempts = (int)ch_db_rows_int(rows, r, 5) + 1;
     job->created_at = ch_db_rows_int(rows, r, 6);
+    job->first_post_at = ch_db_rows_isnull(rows, r, 7) ? 0 : ch_db_rows_int(rows, r, 7);
     *got = 1;
     return CH_OK;
 }
@@ -115,7 +125,7 @@ ch_err_t ch_market_job_claim(ch_svc_t *svc, int64_t now, int64_t lease_ms, ch_ma
     *got = 0;
     ch_db_param_t p[] = {CH_DB_P_INT(now)};
     ch_err_t err = ch_sql_run(svc,
-                              "SELECT id, order_id, kind, step, run_at, attempts, created_at FROM market_jobs"
+                              "SELECT id, order_id, kind, step, run_at, attempts, created_at, first_post_at FROM market_jobs"
                               " WHERE state = 'pending' AND run_at <= $1 ORDER BY run_at LIMIT 8",
                               p, 1, &rows, NULL);
     for (size_t r = 0; err == CH_OK && !*got && r < ch_db_rows_count(rows); r++)
@@ -133,7 +143,7 @@ ch_err_t ch_market_job_claim_one(ch_svc_t *svc, uint64_t order_id, const char *s
     /* A job another process leased (run_at in the future after a claim) is its: attempts
      * counts claims, and a job never claimed has attempts 0. */
     ch_err_t err = ch_sql_run(svc,
-                              "SELECT id, order_id, kind, step, run_at, attempts, created_at FROM market_jobs"
+                              "SELECT id, order_id, kind, step, run_at, attempts, created_at, first_post_at FROM market_jobs"
                               " WHERE order_id = $1 AND step = $2 AND state = 'pending'"
                               " AND (attempts = 0 OR run_at <= $3)",
                               p, CH_NPARAMS(p), &rows, NULL);
@@ -206,9 +216,10 @@ ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
     char why[CH_MARKET_JOB_ERROR_MAX] = "";
     if (!atomic_exchange(&ch__renderer_added, 1))
         ch_metrics_add_renderer(ch__render, NULL);
-    if (strcmp(job->kind, "order") == 0 && ch_order_step_uses_key(job->step) &&
-        ch_now_ms() - job->created_at > CH_MARKET_JOB_KEY_MAX_AGE_MS) {
-        snprintf(why, sizeof(why), "parked: first attempt over %lld h ago, Stripe may have forgotten its key",
+    int uses_key = strcmp(job->kind, CH_STRAY_KIND) == 0 ||
+                   (strcmp(job->kind, "order") == 0 && ch_order_step_uses_key(job->step));
+    if (uses_key && job->first_post_at && ch_now_ms() - job->first_post_at > CH_MARKET_JOB_KEY_MAX_AGE_MS) {
+        snprintf(why, sizeof(why), "parked: first POST over %lld h ago, Stripe may have forgotten its key",
                  (long long)(CH_MARKET_JOB_KEY_MAX_AGE_MS / 3600000));
         atomic_fetch_add(&ch__parked_n, 1);
         ch_log_error("market: job %s of order %llu %s; an operator decides (market_jobs.state = 'parked')",
@@ -217,6 +228,7 @@ ch_err_t ch_market_job_run(ch_svc_t *svc, const ch_market_job_t *job)
     }
     ch_err_t err = strcmp(job->kind, "reconcile") == 0        ? ch_reconcile_step(svc, job, why, sizeof(why))
                    : strcmp(job->kind, CH_SELLER_REFRESH_KIND) == 0 ? ch_seller_refresh_step(svc, job, why, sizeof(why))
+                   : strcmp(job->kind, CH_STRAY_KIND) == 0          ? ch_market_stray_step(svc, job, why, sizeof(why))
                                                                    : ch_order_step(svc, job, why, sizeof(why));
     if (err == CH_OK) {
         atomic_fetch_add(&ch__done_n, 1);

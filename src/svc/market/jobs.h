@@ -30,8 +30,9 @@
 #define CH_MARKET_JOBS_PER_ROUND 32
 #define CH_MARKET_JOB_STEP_MAX 32
 #define CH_MARKET_JOB_ERROR_MAX 200
-/** A step that POSTs with its Idempotency-Key and whose first attempt (the job's created_at,
- * reset by a rearm) is older than this is parked for an operator (state 'parked', metric
+/** A step that POSTs with its Idempotency-Key and whose first POST (market_jobs.first_post_at,
+ * kept by a rearm; a job that never POSTed is never parked) is older than this is parked
+ * for an operator (state 'parked', metric
  * chorus_market_jobs_total{outcome="parked"}, an error logged): Stripe forgets a key after
  * 24 h, and a retry with a forgotten key could move the money twice. */
 #define CH_MARKET_JOB_KEY_MAX_AGE_MS (23LL * 3600 * 1000)
@@ -44,6 +45,7 @@ typedef struct {
     char step[CH_MARKET_JOB_STEP_MAX];
     int64_t lease_until; /* the run_at the claim set */
     int64_t created_at;  /* when the job was enqueued (or last rearmed) */
+    int64_t first_post_at; /* when it first sent its POST with its key (0: never) */
     int attempts;        /* including this run */
 } ch_market_job_t;
 
@@ -76,6 +78,10 @@ ch_err_t ch_market_job_hold(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t order_id
 /** Holds the claimed job (state held, as ch_market_job_hold) if it is still under this
  * claim (run_at = job->lease_until): a rearm since then wins. *held (may be NULL) tells. */
 ch_err_t ch_market_job_hold_claimed(ch_svc_t *svc, ch_db_conn_t *conn, const ch_market_job_t *job, int *held);
+/** Records that the job is about to send its first POST with its Idempotency-Key
+ * (first_post_at = now unless set): the age the park rule reads. On its own connection,
+ * committed before the POST leaves. */
+ch_err_t ch_market_job_mark_post(ch_svc_t *svc, uint64_t job_id);
 /** Marks the job done on conn (in the transaction that stores the step's effect). */
 ch_err_t ch_market_job_done(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t job_id);
 /** Claims one due job (state pending, run_at <= now): its run_at becomes now + lease_ms.

@@ -6,6 +6,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "svc/market/orders.h"
+#include "svc/market/strays.h"
 
 static const json_t *ch__object(const json_t *event)
 {
@@ -26,9 +27,13 @@ static const char *ch__ref(const json_t *obj, const char *name)
 }
 
 /* The order of a PaymentIntent: by its stored id, else by metadata.order_id (an event that
- * arrives before the request stored the PaymentIntent's id). */
-static ch_err_t ch__order_of_pi(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *pi, ch_order_t *o)
+ * arrives before the request stored the PaymentIntent's id). *stray (may be NULL) is set to
+ * the id of an order the metadata names but that holds another PaymentIntent (then
+ * CH_ENOTFOUND). */
+static ch_err_t ch__order_of_pi(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *pi, ch_order_t *o, uint64_t *stray)
 {
+    if (stray)
+        *stray = 0;
     ch_err_t err = ch_order_find_stripe(svc, conn, ch__str(pi, "id"), NULL, o);
     if (err != CH_ENOTFOUND)
         return err;
@@ -38,8 +43,11 @@ static ch_err_t ch__order_of_pi(ch_svc_t *svc, ch_db_conn_t *conn, const json_t 
     if ((err = ch_order_load(svc, conn, id, o)) != CH_OK)
         return err;
     /* metadata can be anything: the PaymentIntent must be this order's (or it has none yet). */
-    if (o->payment_intent_id[0] && strcmp(o->payment_intent_id, ch__str(pi, "id")) != 0)
+    if (o->payment_intent_id[0] && strcmp(o->payment_intent_id, ch__str(pi, "id")) != 0) {
+        if (stray)
+            *stray = o->id;
         return CH_ENOTFOUND;
+    }
     return CH_OK;
 }
 
@@ -49,8 +57,17 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, const json_t *obj, 
 {
     for (int tries = 0; tries < CH_ORDER_CAS_TRIES; tries++) {
         ch_order_t o;
-        ch_err_t err = by_pi ? ch__order_of_pi(svc, conn, obj, &o)
+        uint64_t stray = 0;
+        ch_err_t err = by_pi ? ch__order_of_pi(svc, conn, obj, &o, &stray)
                              : ch_order_find_stripe(svc, conn, ch__ref(obj, "payment_intent"), ch__ref(obj, "charge"), &o);
+        /* Money taken on a PaymentIntent no order holds (a second tab, a superseded attempt): back. */
+        if (err == CH_ENOTFOUND && stray && ev == CH_ORDER_EV_PAID) {
+            err = ch_market_stray_record(svc, conn, stray, obj);
+            if (err == CH_EINVAL) /* no amount or currency to refund: stored, logged, left to an operator */
+                ch_log_error("market: PaymentIntent %s paid order %llu's metadata without an amount: not refunded",
+                             ch__str(obj, "id"), (unsigned long long)stray);
+            return err == CH_EINVAL ? CH_OK : err;
+        }
         if (err == CH_ENOTFOUND && !by_pi && ch__ref(obj, "payment_intent")[0])
             err = ch_order_find_stripe(svc, conn, NULL, ch__ref(obj, "charge"), &o);
         if (err == CH_ENOTFOUND) {

@@ -109,7 +109,7 @@ static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch
         json_t *params = json_pack("{s:I,s:s,s:s,s:{s:s},s:{s:b}}", "amount", (json_int_t)o->amount, "currency",
                                    o->currency, "transfer_group", id, "metadata", "order_id", id,
                                    "automatic_payment_methods", "enabled", 1);
-        err = ch_market_stripe(svc, "POST", "/v1/payment_intents", params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, "/v1/payment_intents", params, key, &res, why, wl);
         json_decref(params);
     }
     if (err == CH_OK) {
@@ -136,6 +136,29 @@ static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch
 
 /* ---- charge_fee: the Stripe fee of the charge, from its balance transaction ----------- */
 
+/* The payment was booked (order:<id>:paid) before its charge was known, its Stripe balance
+ * entry naming no charge, which reconciliation (comparing per charge) would report: once the
+ * charge is known, order:<id>:paid_charge moves that amount onto the charge's reference
+ * (the same account debited under the charge, credited under none: balances unchanged). On
+ * conn; nothing when the payment named its charge or is not booked yet. */
+static ch_err_t ch__book_paid_charge(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o)
+{
+    char ref[64];
+    snprintf(ref, sizeof(ref), "order:%llu:paid", (unsigned long long)o->id);
+    ch_db_rows_t *rows = NULL;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ref), CH_DB_P_TEXT(CH_LEDGER_STRIPE_BALANCE)};
+    ch_err_t err = ch_sql_on(svc, conn,
+                             "SELECT e.amount FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id"
+                             " WHERE t.ref = $1 AND e.account = $2 AND e.stripe_ref IS NULL",
+                             p, CH_NPARAMS(p), &rows, NULL);
+    int64_t amount = err == CH_OK && ch_db_rows_count(rows) == 1 ? ch_db_rows_int(rows, 0, 0) : 0;
+    ch_db_rows_free(rows);
+    if (err || amount <= 0)
+        return err;
+    ch_ledger_entry_t e[] = {{CH_LEDGER_STRIPE_BALANCE, amount, o->charge_id}, {CH_LEDGER_STRIPE_BALANCE, -amount, NULL}};
+    return ch__post(svc, conn, o, "paid_charge", e, 2);
+}
+
 /* The latest_charge fallback: a payment whose webhook did not name its charge (Stripe sends
  * latest_charge as null at times): read the PaymentIntent and store its charge on the order
  * (disputes find the order by it; the fee is read from it). */
@@ -157,8 +180,16 @@ static ch_err_t ch__fetch_charge(ch_svc_t *svc, ch_order_t *o, char *why, size_t
         snprintf(why, wl, "PaymentIntent %s has no charge yet", o->payment_intent_id);
         return CH_EUNAVAILABLE;
     }
+    ch_db_conn_t *conn;
+    if ((err = ch_sql_begin(svc, 1, &conn)) != CH_OK)
+        return err;
+    int64_t changes = 0;
     ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(o->charge_id)};
-    return ch_sql_run(svc, "UPDATE orders SET charge_id = $2 WHERE id = $1 AND charge_id IS NULL", p, 2, NULL, NULL);
+    err = ch_sql_on(svc, conn, "UPDATE orders SET charge_id = $2 WHERE id = $1 AND charge_id IS NULL", p, 2, NULL,
+                    &changes);
+    if (err == CH_OK && changes == 1)
+        err = ch__book_paid_charge(svc, conn, o);
+    return ch_sql_end(svc, conn, err);
 }
 
 static ch_err_t ch__charge_fee(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
@@ -400,7 +431,7 @@ static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order
                                    "destination", o->seller_account, "transfer_group", id, "source_transaction",
                                    o->charge_id, "metadata", "order_id", id);
         ch_stripe_result_t res;
-        err = ch_market_stripe(svc, "POST", "/v1/transfers", params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, "/v1/transfers", params, key, &res, why, wl);
         json_decref(params);
         if (err == CH_OK)
             snprintf(transfer, sizeof(transfer), "%s", ch__str(res.body, "id"));
@@ -477,7 +508,7 @@ static ch_err_t ch__reversal(ch_svc_t *svc, const ch_market_job_t *job, ch_order
     if (!rev[0]) {
         json_t *params = json_pack("{s:I,s:{s:s}}", "amount", (json_int_t)net, "metadata", "order_id", id);
         ch_stripe_result_t res;
-        err = ch_market_stripe(svc, "POST", path, params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, path, params, key, &res, why, wl);
         json_decref(params);
         if (err == CH_OK)
             snprintf(rev, sizeof(rev), "%s", ch__str(res.body, "id"));
@@ -555,7 +586,7 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     if (!refund[0]) {
         json_t *params = json_pack("{s:s,s:{s:s}}", "payment_intent", o->payment_intent_id, "metadata", "order_id", id);
         ch_stripe_result_t res;
-        err = ch_market_stripe(svc, "POST", "/v1/refunds", params, key, &res, why, wl);
+        err = ch_market_stripe_post(svc, job, "/v1/refunds", params, key, &res, why, wl);
         json_decref(params);
         if (err == CH_OK)
             snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
@@ -568,6 +599,40 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     return err ? err : ch__store(svc, job, o, ch__store_refund, refund);
 }
 
+/* ---- expire_payment (its store above) ------------------------------------------------ */
+
+/* Looks at the PaymentIntent before an unpaid order is canceled: a buyer may have paid in the
+ * last second (its webhook not here yet), or paid by an asynchronous method (`processing`).
+ * Such an order is not canceled: the job is put back (CH_EUNAVAILABLE, why says so) and looks
+ * again after its backoff, by when the webhook has normally paid the order (and the job then
+ * ends). Only a PaymentIntent the buyer can still act on (requires_payment_method,
+ * requires_confirmation, requires_action) or already canceled lets the order be canceled. */
+static ch_err_t ch__expire(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
+{
+    if ((o->state == CH_ORDER_PENDING_PAYMENT || o->state == CH_ORDER_PAYMENT_FAILED) && o->payment_intent_id[0]) {
+        char path[CH_ORDER_STRIPE_ID_MAX + 32], status[32] = "";
+        snprintf(path, sizeof(path), "/v1/payment_intents/%s", o->payment_intent_id);
+        ch_stripe_result_t res;
+        ch_err_t err = ch_market_stripe(svc, "GET", path, NULL, NULL, &res, why, wl);
+        if (err == CH_OK)
+            snprintf(status, sizeof(status), "%s", ch__str(res.body, "status"));
+        ch_stripe_result_clear(&res);
+        if (err)
+            return err; /* Stripe unreachable: not canceled blind, tried again */
+        static const char *const cancelable[] = {"requires_payment_method", "requires_confirmation", "requires_action",
+                                                 "canceled"};
+        int cancel = 0;
+        for (size_t i = 0; i < sizeof(cancelable) / sizeof(cancelable[0]); i++)
+            cancel |= strcmp(status, cancelable[i]) == 0;
+        if (!cancel) {
+            snprintf(why, wl, "PaymentIntent %s is %s: not canceled, waiting for its webhook", o->payment_intent_id,
+                     status[0] ? status : "of no status");
+            return CH_EUNAVAILABLE;
+        }
+    }
+    return ch__store(svc, job, o, ch__store_expired, "");
+}
+
 /* ---- cancel_payment_intent --------------------------------------------------------- */
 
 static ch_err_t ch__cancel_pi(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
@@ -578,7 +643,7 @@ static ch_err_t ch__cancel_pi(ch_svc_t *svc, const ch_market_job_t *job, ch_orde
     ch__key(key, sizeof(key), o->id, job->step);
     snprintf(path, sizeof(path), "/v1/payment_intents/%s/cancel", o->payment_intent_id);
     ch_stripe_result_t res;
-    ch_err_t err = ch_market_stripe(svc, "POST", path, NULL, key, &res, why, wl);
+    ch_err_t err = ch_market_stripe_post(svc, job, path, NULL, key, &res, why, wl);
     ch_stripe_result_clear(&res);
     /* Refused (it succeeded meanwhile: its webhook refunds it; or it was canceled): done. */
     return err == CH_OK || err == CH_EINVAL ? ch__done(svc, job) : err;
@@ -617,7 +682,7 @@ ch_err_t ch_order_step(ch_svc_t *svc, const ch_market_job_t *job, char *why, siz
     if (strcmp(job->step, CH_ORDER_STEP_CANCEL_PI) == 0)
         return ch__cancel_pi(svc, job, &o, why, wl);
     if (strcmp(job->step, CH_ORDER_STEP_EXPIRE) == 0)
-        return ch__store(svc, job, &o, ch__store_expired, "");
+        return ch__expire(svc, job, &o, why, wl);
     snprintf(why, wl, "unknown step %s", job->step);
     return CH_EINTERNAL;
 }

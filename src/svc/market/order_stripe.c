@@ -24,3 +24,15 @@ ch_err_t ch_market_stripe(ch_svc_t *svc, const char *method, const char *path, c
     }
     return err;
 }
+
+ch_err_t ch_market_stripe_post(ch_svc_t *svc, const ch_market_job_t *job, const char *path, const json_t *params,
+                               const char *key, ch_stripe_result_t *res, char *why, size_t whylen)
+{
+    memset(res, 0, sizeof(*res));
+    ch_err_t err = job->first_post_at ? CH_OK : ch_market_job_mark_post(svc, job->id);
+    if (err) {
+        snprintf(why, whylen, "POST %s: its first POST could not be recorded (%s)", path, ch_err_code(err));
+        return err;
+    }
+    return ch_market_stripe(svc, "POST", path, params, key, res, why, whylen);
+}

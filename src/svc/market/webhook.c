@@ -89,13 +89,18 @@ static ch_err_t ch__store_apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__hook_t *h
     return err;
 }
 
-/* The answer for an event not stored: err with f when the writer made one (queue full). */
+/* The answer for an event not stored: err with f when the writer made one (queue full).
+ * Whatever is worth a retry (the database away or busy, or the order moved under the
+ * event as many times as it retries) is a 503 with Retry-After, so Stripe sends it again;
+ * only an apply refused otherwise is a 500. */
 static void ch__outcome(ch__hook_t *h, ch_err_t err, const ch_fault_t *f)
 {
     if (err == CH_EOVERLOADED && f)
         h->fault = *f, h->err = err;
     else if (err == CH_EUNAVAILABLE || err == CH_EOVERLOADED)
         h->err = ch_fault(&h->fault, CH_EUNAVAILABLE, NULL, "the database cannot store the event now");
+    else if (err == CH_ECONFLICT)
+        h->err = ch_fault(&h->fault, CH_EUNAVAILABLE, NULL, "the event met concurrent changes; send it again");
     else
         h->err = ch_fault(&h->fault, CH_EINTERNAL, NULL, "the event could not be applied; send it again");
 }
