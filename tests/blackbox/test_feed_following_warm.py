@@ -150,17 +150,25 @@ def test_a_warm_read_is_warm(start_server):
     assert warm(fan) == [p]
     # The steady state first: on a loaded machine background work (the fan-out consumer
     # catching up) can still send a read or two to a worker; then reads stay on the loop.
-    for _ in range(50):
-        before = counters(c)[1]
-        assert ids(fan) == [p]
-        if counters(c)[1] == before:
+    # A read on the loop also moves when its statements pass the loop's 5 ms budget, which a
+    # starved CPU (the suite's other workers) can cause now and then: so the claim is that
+    # some window of three reads in a row is all warm and all on the loop, and every read
+    # answers right meanwhile (a read that always moved or missed fails this).
+    windows = []
+    for _ in range(10):
+        for _ in range(50):
+            before = counters(c)[1]
+            assert ids(fan) == [p]
+            if counters(c)[1] == before:
+                break
+        miss0, handed0 = counters(c)
+        for _ in range(3):
+            assert ids(fan) == [p]
+        miss1, handed1 = counters(c)
+        windows.append((miss1 - miss0, handed1 - handed0))
+        if windows[-1] == (0, 0):
             break
-    miss0, handed0 = counters(c)
-    for _ in range(3):
-        assert ids(fan) == [p]
-    miss1, handed1 = counters(c)
-    assert miss1 == miss0
-    assert handed1 == handed0
+    assert windows[-1] == (0, 0), f"no window of three warm reads on the loop: (misses, handed) {windows}"
     follow(fan, other)  # the fan's generation moves: the pull set is computed again
     assert ids(fan) == [p]
     _, handed2 = counters(c)
