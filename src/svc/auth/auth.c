@@ -454,7 +454,11 @@ static ch_err_t ch__session_kv(ch_svc_t *svc, ch_err_t err, int *degraded)
 }
 
 /* ch_auth_check_session through the shared store and the database; *vouched_at gets the
- * time the session was last found active when the store vouches for it (0: it does not). */
+ * time the database found the session active (0: the store's ok mark vouched, or nothing
+ * did). Only the database's answer may be kept in the L1 (session_vouch.h): an ok mark can
+ * outlive its revocation for a while (the revocation's pair waiting in a replica's retry
+ * queue while Redis refuses it), and a fact made from it on another node would vouch for the
+ * revoked session for a minute after the pair landed, when the forget had already gone. */
 static ch_err_t ch__check_session_store(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f, int64_t *vouched_at)
 {
     char ok_key[CH__KEY_LEN], key[CH__KEY_LEN], *value = NULL, now[24];
@@ -466,13 +470,10 @@ static ch_err_t ch__check_session_store(ch_svc_t *svc, uint64_t session_id, ch_f
         return err;
     if (value) { /* vouched for less than a minute ago: last seen was recorded then */
         int valid = ch__ok_mark_valid(svc, value);
-        int64_t at = atoll(value);
         free(value);
         value = NULL;
-        if (valid) {
-            *vouched_at = at;
+        if (valid)
             return CH_OK;
-        }
     }
     /* Not vouched for recently: ask the database, then vouch, then look for a revocation
      * that raced with the read (ch__mark_revoked sets it and drops the ok mark at once, so
