@@ -1,7 +1,8 @@
 """Money that lands late (issue 15): one rule for a transfer that lands (made, or found by the
 lookup of an earlier attempt's) while the order no longer wants it (refunding, refunded, a
 lost dispute): booked and reversed at once; disputes in any state with a charge (refunding,
-refunded) recorded and booked, the refund parked while the dispute holds the charge, and
+refunded) recorded and booked, the refund held while the dispute holds the charge (a refund
+made before a lost dispute found, or its answer stored, and booked once), and
 the dispute's ledger movements keyed by the dispute's id; unknown outcomes (a PaymentIntent
 whose answer was lost is found by search; a job whose Idempotency-Key nears Stripe's 24 h
 expiry is parked); a payment webhook without latest_charge (the charge fetched); an unpaid

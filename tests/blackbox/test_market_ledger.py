@@ -1,6 +1,8 @@
 """The marketplace's ledger and its reconciliation with Stripe (issue 15): disputes (won:
 back where the order was, the held transfer made; lost: dispute_lost with the loss booked and
-a made transfer reversed; the dispute's events twice and the outcome before the opening),
+a made transfer reversed; the dispute's events twice and the outcome before the opening;
+a refund asked while a dispute is open or after it was lost refused with a 409 that says
+why, one asked after a won dispute made once),
 GET /v1/admin/ledger/balance zero per currency after every flow, and the reconciliation
 (POST /v1/admin/ledger/reconcile, GET /v1/admin/ledger/reconciliation): no difference when
 the ledger mirrors Stripe's balance transactions, each difference reported when Stripe holds
