@@ -534,9 +534,9 @@ static ch_err_t ch__store_refund(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *
     if (ch__refund_interrupted(o) && refund[0] && !o->refund_id[0]) {
         /* Made before a dispute opened (its answer landing while the dispute is open, or once
          * it is lost): the money left all the same. Stored and booked once (refund_id is the
-         * guard): out of escrow while the escrow still holds the amount, else a loss (a lost
-         * dispute already paid the buyer from it: the buyer was paid twice). A won dispute
-         * then moves the order to refunded. */
+         * guard): out of what the escrow still holds, the rest a loss (a lost dispute already
+         * paid the buyer from it: the buyer was paid twice). A won dispute then moves the
+         * order to refunded. */
         int64_t changes = 0, escrow = 0;
         ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(refund)};
         ch_err_t err = ch_sql_on(svc, conn, "UPDATE orders SET refund_id = $2 WHERE id = $1 AND refund_id IS NULL", p,
@@ -545,9 +545,14 @@ static ch_err_t ch__store_refund(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *
             return err;
         if ((err = ch_order_ledger_sum(svc, conn, o, CH_LEDGER_ESCROW, &escrow)) != CH_OK)
             return err;
-        ch_ledger_entry_t e[] = {{-escrow >= o->amount ? CH_LEDGER_ESCROW : CH_LEDGER_DISPUTE_LOSSES, o->amount, NULL},
-                                 {CH_LEDGER_STRIPE_BALANCE, -o->amount, refund}};
-        return ch__post(svc, conn, o, "refund", e, 2);
+        int64_t held = -escrow < 0 ? 0 : -escrow < o->amount ? -escrow : o->amount;
+        ch_ledger_entry_t e[3] = {{CH_LEDGER_STRIPE_BALANCE, -o->amount, refund}};
+        size_t n = 1;
+        if (held)
+            e[n++] = (ch_ledger_entry_t){CH_LEDGER_ESCROW, held, NULL};
+        if (o->amount - held)
+            e[n++] = (ch_ledger_entry_t){CH_LEDGER_DISPUTE_LOSSES, o->amount - held, NULL};
+        return ch__post(svc, conn, o, "refund", e, n);
     }
     if (o->state != CH_ORDER_REFUNDING)
         return CH_OK;
