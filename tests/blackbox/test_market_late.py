@@ -1,7 +1,8 @@
 """Money that lands late (issue 15): one rule for a transfer that lands (made, or found by the
 lookup of an earlier attempt's) while the order no longer wants it (refunding, refunded, a
 lost dispute): booked and reversed at once; disputes in any state with a charge (refunding,
-refunded) recorded and booked, the refund parked while the dispute holds the charge, and
+refunded) recorded and booked, the refund held while the dispute holds the charge (a refund
+made before a lost dispute found, or its answer stored, and booked once), and
 the dispute's ledger movements keyed by the dispute's id; unknown outcomes (a PaymentIntent
 whose answer was lost is found by search; a job whose Idempotency-Key nears Stripe's 24 h
 expiry is parked); a payment webhook without latest_charge (the charge fetched); an unpaid
@@ -26,7 +27,18 @@ FAULT_ENV = {"CHORUS_STRIPE_TIMEOUT": "4000", "CHORUS_STRIPE_MAX_RETRIES": "0"}
 @pytest.fixture
 def shop(start_server, stripe_double, backends):
     """(srv, double, seller, buyer, admin) on a dedicated chorusd."""
-    srv = start_server(env=FAULT_ENV, name="market-late")
+    return make_shop(start_server, stripe_double, backends, FAULT_ENV)
+
+
+@pytest.fixture
+def slow_shop(start_server, stripe_double, backends):
+    """A shop whose Stripe deadline is long (20 s): an answer the double delays stays in
+    flight while the test plays the events around it."""
+    return make_shop(start_server, stripe_double, backends, dict(FAULT_ENV, CHORUS_STRIPE_TIMEOUT="20000"))
+
+
+def make_shop(start_server, stripe_double, backends, env):
+    srv = start_server(env=env, name="market-late")
     stripe_double.reset()
     hooks(stripe_double, srv)
     api = srv.client()
@@ -103,7 +115,8 @@ def test_transfer_landing_after_an_admin_refund_is_reversed(shop, backends):
 def test_dispute_on_a_refunding_order_is_booked_and_the_refund_parks(shop, backends):
     """A dispute while the refund is being made: recorded (disputed), the refund held (Stripe
     refuses to refund a disputed charge: before, it retried for ever); lost: the escrow pays
-    the buyer through the dispute, no refund is made."""
+    the buyer through the dispute, no refund is made (the held refund job runs again, looks
+    for a refund an earlier attempt made, finds none and ends without POSTing)."""
     srv, double, seller, buyer, admin = shop
     o = paid_order(double, seller, buyer)
     double.fault("/v1/refunds", method="POST", status=500, count=1000)
@@ -114,10 +127,12 @@ def test_dispute_on_a_refunding_order_is_booked_and_the_refund_parks(shop, backe
     wait_state(buyer, o["id"], "disputed")
     double.clear_faults()
     wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "held", "the refund held", 30)
+    posts = len(double.requests("/v1/refunds", method="POST"))
     double.close_dispute(dispute_of(double, o["id"]), "lost")
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "done", "the refund looked up", 30)
     assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="active", refunds=0,
                      accounts={"expense:dispute_losses": 0})
-    assert job_state(srv, backends, o["id"], "refund") == "held"
+    assert len(double.requests("/v1/refunds", method="POST")) == posts
 
 
 def test_dispute_after_a_refund_is_booked_by_its_id(shop, backends):
@@ -336,11 +351,9 @@ def test_dispute_while_a_refund_waits_for_its_reversal(shop, backends, outcome):
     # stored after it
     wait_until(lambda: job_state(srv, backends, o["id"], "reversal") == "done", "the reversal made", 30)
     if outcome == "won":
-        # The reversal is made and the refund queued (the double, as Stripe, refuses to
-        # refund a charge that was disputed: charge_disputed; the refund job retries).
-        assert_order_end(srv, backends, double, buyer, o, "refunding", listing="sold", transfers=1, reversals=1,
-                         accounts={"liability:escrow": -2500})
-        wait_until(lambda: double.requests("/v1/refunds", method="POST"), "the refund attempted", 30)
+        # The reversal, then the refund (a won dispute's charge can be refunded, as at Stripe).
+        assert_order_end(srv, backends, double, buyer, o, "refunded", listing="sold", transfers=1, reversals=1,
+                         refunds=1)
     else:
         g = assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="sold", transfers=1,
                              reversals=1)
@@ -386,7 +399,7 @@ def test_won_dispute_does_not_repeat_a_transfer_whose_key_expired(shop, backends
 
 def test_won_dispute_on_a_refunding_order_reverses_the_held_transfer(shop, backends):
     """An admin refunds a transferring order whose transfer was made (its answer lost); a
-    dispute holds the transfer and refund jobs; won, both run again: the refund is made and
+    dispute holds the transfer and refund jobs; won, both run again: the refund is made once and
     the transfer found, booked and reversed (before: the transfer job stayed held for ever
     and the seller kept the money)."""
     srv, double, seller, buyer, admin = shop
@@ -402,11 +415,10 @@ def test_won_dispute_on_a_refunding_order_reverses_the_held_transfer(shop, backe
     double.close_dispute(dispute_of(double, o["id"]), "won")
     # the late transfer's reversal is the market worker's job, made and stored after the webhook
     wait_until(lambda: job_state(srv, backends, o["id"], "reversal") == "done", "the reversal made", 30)
-    # (the refund itself is refused by the double after a dispute, as Stripe: charge_disputed)
-    assert_order_end(srv, backends, double, buyer, o, "refunding", transfers=1, reversals=1,
-                     accounts={"liability:escrow": -2500})
+    # (a won dispute's charge can be refunded, as at Stripe: the refund is made once)
+    assert_order_end(srv, backends, double, buyer, o, "refunded", transfers=1, reversals=1, refunds=1)
     assert job_state(srv, backends, o["id"], "transfer") == "done"
-    assert job_state(srv, backends, o["id"], "refund") == "pending"
+    assert job_state(srv, backends, o["id"], "refund") == "done"
 
 
 def test_transfer_waits_for_a_charge_not_yet_fetched(shop, backends):
@@ -431,3 +443,55 @@ def test_transfer_waits_for_a_charge_not_yet_fetched(shop, backends):
     assert_order_end(srv, backends, double, buyer, o, "completed", listing="sold", transfers=1)
     posts = double.requests("/v1/transfers", method="POST")
     assert posts and all(p["params"].get("source_transaction") for p in posts), posts
+
+
+def test_refund_found_after_a_lost_dispute_is_booked(shop, backends):
+    """The refund is made at Stripe but its answer lost (and every lookup failing); a dispute
+    opens and is lost: the held refund job runs again, finds the refund (never POSTs one) and
+    stores and books it once: the buyer was paid twice, a loss of the amount (before: held
+    for ever, the refund in no record and the ledger's Stripe balance too high by it)."""
+    srv, double, seller, buyer, admin = shop
+    o = paid_order(double, seller, buyer)
+    double.fault("/v1/refunds", method="POST", status=500, count=1, after_effect=True)
+    double.fault("/v1/refunds", method="GET", status=500, count=1000)
+    assert buyer.post(f"/v1/orders/{o['id']}/cancel").status == 200
+    wait_until(lambda: double.summary(str(o["id"]))["refunds"], "the refund made at Stripe", 30)
+    double.dispute(charge_of(double, o["id"]), amount=2500)
+    wait_state(buyer, o["id"], "disputed")
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "held", "the refund held", 30)
+    double.close_dispute(dispute_of(double, o["id"]), "lost")
+    wait_state(buyer, o["id"], "dispute_lost")
+    posts = len(double.requests("/v1/refunds", method="POST"))
+    double.clear_faults()
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "done", "the refund found", 30)
+    g = assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="active", refunds=1,
+                         accounts={"expense:dispute_losses": 2500})
+    assert len(double.requests("/v1/refunds", method="POST")) == posts
+    stored = sql(srv, backends, f"SELECT refund_id FROM orders WHERE id = {int(o['id'])}")
+    assert stored == g["refunds"][0]["id"]
+    refs = [r for r in ledger_rows(srv, backends, o["id"]) if r[0].endswith(":refund")]
+    assert len(refs) == 2, refs  # one transaction, booked once
+
+
+def test_refund_answer_landing_after_a_lost_dispute_is_booked(slow_shop, backends):
+    """The refund is made at Stripe, and a dispute opens and is lost before its answer is
+    stored: the answer is stored and booked all the same (before: dropped once the order was
+    dispute_lost); the buyer was paid twice: a loss of the amount."""
+    srv, double, seller, buyer, admin = slow_shop
+    o = paid_order(double, seller, buyer)
+    hooks(double, srv, hold=True)
+    double.fault("/v1/refunds", method="POST", timeout_ms=15000, after_effect=True)
+    t = threading.Thread(target=lambda: admin.post(f"/v1/admin/orders/{o['id']}/refund"), daemon=True)
+    t.start()
+    wait_until(lambda: double.summary(str(o["id"]))["refunds"], "the refund made at Stripe", 30)
+    double.dispute(charge_of(double, o["id"]), amount=2500)
+    double.close_dispute(dispute_of(double, o["id"]), "lost")
+    hooks(double, srv)
+    double.flush()  # the held events, the dispute's among them, delivered now
+    wait_state(buyer, o["id"], "dispute_lost")
+    t.join(20)
+    wait_until(lambda: job_state(srv, backends, o["id"], "refund") == "done", "the refund's answer stored", 30)
+    g = assert_order_end(srv, backends, double, buyer, o, "dispute_lost", listing="active", refunds=1,
+                         accounts={"expense:dispute_losses": 2500})
+    stored = sql(srv, backends, f"SELECT refund_id FROM orders WHERE id = {int(o['id'])}")
+    assert stored == g["refunds"][0]["id"]

@@ -1,6 +1,8 @@
 """The marketplace's ledger and its reconciliation with Stripe (issue 15): disputes (won:
 back where the order was, the held transfer made; lost: dispute_lost with the loss booked and
-a made transfer reversed; the dispute's events twice and the outcome before the opening),
+a made transfer reversed; the dispute's events twice and the outcome before the opening;
+a refund asked while a dispute is open or after it was lost refused with a 409 that says
+why, one asked after a won dispute made once),
 GET /v1/admin/ledger/balance zero per currency after every flow, and the reconciliation
 (POST /v1/admin/ledger/reconcile, GET /v1/admin/ledger/reconciliation): no difference when
 the ledger mirrors Stripe's balance transactions, each difference reported when Stripe holds
@@ -287,3 +289,63 @@ def test_a_payment_booked_before_its_charge_was_known_reconciles(market, server,
                                  f"'{charge}' AND amount = 2500").strip() == "1"
     assert_balanced(admin)
     reconciled(double, admin, o["id"])
+
+
+def test_refund_refused_while_a_dispute_is_open(market, server, backends):
+    """While a dispute is open Stripe refuses to refund the charge (charge_disputed): the
+    admin's refund and the buyer's cancel get a 409 saying why, and nothing changes (no
+    refund job that would park itself, no refund at Stripe)."""
+    double, seller, buyer, admin = market
+    o, _ = paid_order(double, seller, buyer)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    for r in (admin.post(f"/v1/admin/orders/{o['id']}/refund"), buyer.post(f"/v1/orders/{o['id']}/cancel")):
+        body = expect_problem(r, 409, "conflict", "state")
+        assert "dispute is open" in body["detail"], r.describe()
+    assert order_of(buyer, o["id"])["state"] == "disputed"
+    assert sql(server, backends, f"SELECT COUNT(*) FROM market_jobs WHERE order_id = {int(o['id'])}"
+                                 " AND step = 'refund'") == "0"
+    assert_stripe_once(double, o["id"], transfers=(0,), refunds=0)
+    assert_balanced(admin)
+
+
+def test_refund_after_a_won_dispute_is_made_once(market, server, backends):
+    """A won dispute gives the charge back its money; a refund asked after it is made once
+    (as Stripe allows) and the order ends refunded, its escrow and the ledger balanced."""
+    double, seller, buyer, admin = market
+    o, listing = paid_order(double, seller, buyer)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    double.close_dispute(dispute_of(double, o["id"]), "won")
+    wait_state(buyer, o["id"], "paid")
+    r = admin.post(f"/v1/admin/orders/{o['id']}/refund")
+    assert r.status == 200 and r.json["state"] in ("refunding", "refunded"), r.describe()
+    again = admin.post(f"/v1/admin/orders/{o['id']}/refund")  # asked twice: still one refund
+    assert again.status == 200, again.describe()
+    wait_state(buyer, o["id"], "refunded")
+    g = assert_stripe_once(double, o["id"], transfers=(0,), refunds=1)
+    assert g["refunds"][0]["amount"] == 2500
+    assert listing_state(buyer, listing["id"]) == "active"
+    stored = sql(server, backends, f"SELECT refund_id FROM orders WHERE id = {int(o['id'])}")
+    assert stored == g["refunds"][0]["id"]
+    wait_until(lambda: sum(a for _, acc, a in ledger_rows(server, backends, o["id"])
+                           if acc == "liability:escrow") == 0, "the order's escrow emptied", 30)
+    assert_balanced(admin)
+    reconciled(double, admin, o["id"])
+
+
+def test_refund_refused_after_a_lost_dispute(market, server, backends):
+    """A lost dispute sent the money back to the buyer through the bank: nothing is left to
+    refund; the admin gets a 409 saying why, and nothing changes."""
+    double, seller, buyer, admin = market
+    o, _ = paid_order(double, seller, buyer)
+    double.dispute(charge_of(double, o["id"]))
+    wait_state(buyer, o["id"], "disputed")
+    double.close_dispute(dispute_of(double, o["id"]), "lost")
+    wait_state(buyer, o["id"], "dispute_lost")
+    r = admin.post(f"/v1/admin/orders/{o['id']}/refund")
+    body = expect_problem(r, 409, "conflict", "state")
+    assert "dispute" in body["detail"] and "lost" in body["detail"], r.describe()
+    assert order_of(buyer, o["id"])["state"] == "dispute_lost"
+    assert_stripe_once(double, o["id"], transfers=(0,), refunds=0)
+    assert_balanced(admin)

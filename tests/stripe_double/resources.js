@@ -416,8 +416,14 @@ class State {
     } else {
       return invalid('One of the following params should be provided for this request: payment_intent or charge.', undefined, 'parameter_missing');
     }
-    if (ch.disputed) { // as Stripe: a charged-back charge cannot be refunded
-      return invalid(`Charge ${ch.id} has been charged back; cannot issue a refund.`, undefined, 'charge_disputed');
+    // As Stripe: a charge under an open dispute cannot be refunded (charge_disputed), nor one
+    // whose dispute was lost (charged back: the money went back to the buyer through it); a
+    // won dispute's charge can (its money was reinstated). Found whatever the request's
+    // Stripe-Account scope (the charge's dispute is one, made by the double's control API).
+    const dp = ch.disputed && [...this.objects.values()].find((d) => d.object === 'dispute' && d.charge === ch.id);
+    if (dp && dp.status !== 'won') {
+      const why = dp.status === 'lost' ? 'has been charged back' : 'has an open dispute';
+      return invalid(`Charge ${ch.id} ${why}; cannot issue a refund.`, undefined, 'charge_disputed');
     }
     const left = ch.amount - ch.amount_refunded;
     const amount = p.amount === undefined ? left : p.amount;

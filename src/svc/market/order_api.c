@@ -236,8 +236,22 @@ ch_err_t ch_order_act(ch_svc_t *svc, uint64_t actor, uint64_t id, ch_order_event
         else if (err == CH_OK && !admin && ev == CH_ORDER_EV_CONFIRM && o.buyer_id != actor)
             err = ch_fault(f, CH_EFORBIDDEN, NULL, "only the buyer confirms an order");
         const char *from = err == CH_OK ? ch_order_state_name(o.state) : "";
-        if (err == CH_OK && (err = ch_order_apply(svc, conn, &o, ev, &v)) == CH_ECONFLICT && v == CH_ORDER_REFUSE)
-            err = ch_fault(f, CH_ECONFLICT, "state", "not allowed while the order is %s", from);
+        ch_order_state_t was = err == CH_OK ? o.state : CH_ORDER_PENDING_PAYMENT;
+        int refund = ev == CH_ORDER_EV_REFUND || ev == CH_ORDER_EV_CANCEL;
+        if (err == CH_OK && (err = ch_order_apply(svc, conn, &o, ev, &v)) == CH_ECONFLICT && v == CH_ORDER_REFUSE) {
+            /* Stripe refuses to refund a charge under an open dispute (charge_disputed), and a
+             * lost one's money already went back to the buyer: said as such. */
+            if (refund && was == CH_ORDER_DISPUTED)
+                err = ch_fault(f, CH_ECONFLICT, "state",
+                               "a dispute is open on this order's payment: it cannot be refunded before the dispute"
+                               " is settled");
+            else if (refund && was == CH_ORDER_DISPUTE_LOST)
+                err = ch_fault(f, CH_ECONFLICT, "state",
+                               "the dispute on this order's payment was lost: the buyer got the money back through"
+                               " it, nothing is left to refund");
+            else
+                err = ch_fault(f, CH_ECONFLICT, "state", "not allowed while the order is %s", from);
+        }
         err = ch_sql_end(svc, conn, err);
         if (err == CH_ECONFLICT && v != CH_ORDER_REFUSE) {
             memset(f, 0, sizeof(*f));

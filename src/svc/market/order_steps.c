@@ -523,19 +523,36 @@ static ch_err_t ch__reversal(ch_svc_t *svc, const ch_market_job_t *job, ch_order
 
 /* ---- refund ------------------------------------------------------------------------ */
 
+/* Whether o is a refunding order a dispute interrupted (open, or lost since). */
+static int ch__refund_interrupted(const ch_order_t *o)
+{
+    return (o->state == CH_ORDER_DISPUTED || o->state == CH_ORDER_DISPUTE_LOST) && o->prev_state == CH_ORDER_REFUNDING;
+}
+
 static ch_err_t ch__store_refund(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, const char *refund)
 {
-    if (o->state == CH_ORDER_DISPUTED && o->prev_state == CH_ORDER_REFUNDING && refund[0] && !o->refund_id[0]) {
-        /* Made just before a dispute opened: the money left all the same. Stored and booked
-         * (the move to refunded follows a won dispute; a lost one is a loss: paid twice). */
-        int64_t changes = 0;
+    if (ch__refund_interrupted(o) && refund[0] && !o->refund_id[0]) {
+        /* Made before a dispute opened (its answer landing while the dispute is open, or once
+         * it is lost): the money left all the same. Stored and booked once (refund_id is the
+         * guard): out of what the escrow still holds, the rest a loss (a lost dispute already
+         * paid the buyer from it: the buyer was paid twice). A won dispute then moves the
+         * order to refunded. */
+        int64_t changes = 0, escrow = 0;
         ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(refund)};
         ch_err_t err = ch_sql_on(svc, conn, "UPDATE orders SET refund_id = $2 WHERE id = $1 AND refund_id IS NULL", p,
                                  2, NULL, &changes);
         if (err || changes != 1)
             return err;
-        ch_ledger_entry_t e[] = {{CH_LEDGER_ESCROW, o->amount, NULL}, {CH_LEDGER_STRIPE_BALANCE, -o->amount, refund}};
-        return ch__post(svc, conn, o, "refund", e, 2);
+        if ((err = ch_order_ledger_sum(svc, conn, o, CH_LEDGER_ESCROW, &escrow)) != CH_OK)
+            return err;
+        int64_t held = -escrow < 0 ? 0 : -escrow < o->amount ? -escrow : o->amount;
+        ch_ledger_entry_t e[3] = {{CH_LEDGER_STRIPE_BALANCE, -o->amount, refund}};
+        size_t n = 1;
+        if (held)
+            e[n++] = (ch_ledger_entry_t){CH_LEDGER_ESCROW, held, NULL};
+        if (o->amount - held)
+            e[n++] = (ch_ledger_entry_t){CH_LEDGER_DISPUTE_LOSSES, o->amount - held, NULL};
+        return ch__post(svc, conn, o, "refund", e, n);
     }
     if (o->state != CH_ORDER_REFUNDING)
         return CH_OK;
@@ -565,9 +582,13 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     /* Stripe refuses to refund a disputed charge: the refund waits for the outcome. */
     if (o->state == CH_ORDER_DISPUTED && o->prev_state == CH_ORDER_REFUNDING && !o->refund_id[0])
         return ch__hold_self(svc, job, why, wl);
-    if (o->state != CH_ORDER_REFUNDING || !o->payment_intent_id[0])
+    /* A lost dispute interrupted the refund: the buyer got the money through it and Stripe
+     * refuses a refund now; only a refund an earlier attempt made (its answer lost) is
+     * looked up, stored and booked. */
+    int lost = ch__refund_interrupted(o) && o->state == CH_ORDER_DISPUTE_LOST && !o->refund_id[0];
+    if ((o->state != CH_ORDER_REFUNDING && !lost) || !o->payment_intent_id[0])
         return ch__done(svc, job);
-    if (o->transfer_id[0] && !o->reversal_id[0]) { /* the seller's part comes back first */
+    if (!lost && o->transfer_id[0] && !o->reversal_id[0]) { /* the seller's part comes back first */
         snprintf(why, wl, "waiting for the transfer's reversal");
         return CH_EUNAVAILABLE;
     }
@@ -579,10 +600,12 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     ch__key(key, sizeof(key), o->id, job->step);
     ch_id_format(o->id, id);
     ch_err_t err = CH_OK;
-    if (job->attempts > 1 &&
+    if ((job->attempts > 1 || lost) &&
         (err = ch__find_made(svc, "/v1/refunds", json_pack("{s:s,s:i}", "payment_intent", o->payment_intent_id, "limit", 10),
                              "payment_intent", o->payment_intent_id, refund, sizeof(refund), why, wl)) != CH_OK)
         return err;
+    if (lost && !refund[0])
+        return ch__done(svc, job);
     if (!refund[0]) {
         json_t *params = json_pack("{s:s,s:{s:s}}", "payment_intent", o->payment_intent_id, "metadata", "order_id", id);
         ch_stripe_result_t res;

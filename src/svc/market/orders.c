@@ -142,8 +142,8 @@ static ch_err_t ch__post_dispute(ch_svc_t *svc, ch_db_conn_t *conn, const ch_ord
 }
 
 /* The sum of the order's entries on account (e.g. what its escrow still holds, negative). */
-static ch_err_t ch__order_account(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o, const char *account,
-                                  int64_t *sum)
+ch_err_t ch_order_ledger_sum(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o, const char *account,
+                             int64_t *sum)
 {
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(o->id), CH_DB_P_TEXT(account)};
@@ -260,7 +260,7 @@ static ch_err_t ch__post_dispute_lost(ch_svc_t *svc, ch_db_conn_t *conn, const c
     ch_db_rows_free(rows);
     if (err || !held)
         return err;
-    if ((err = ch__order_account(svc, conn, o, CH_LEDGER_ESCROW, &escrow)) != CH_OK)
+    if ((err = ch_order_ledger_sum(svc, conn, o, CH_LEDGER_ESCROW, &escrow)) != CH_OK)
         return err;
     ch_ledger_entry_t e[] = {{-escrow >= held ? CH_LEDGER_ESCROW : CH_LEDGER_DISPUTE_LOSSES, held, NULL},
                              {CH_LEDGER_DISPUTED_FUNDS, -held, NULL}};
@@ -387,6 +387,10 @@ static ch_err_t ch__effects(ch_svc_t *svc, ch_db_conn_t *conn, ch_order_t *o, ch
          * looks it up, and a transfer it finds is booked and reversed (order_steps.c). */
         if (err == CH_OK && !o->transfer_id[0])
             err = ch_market_job_rearm_held(svc, conn, o->id, CH_ORDER_STEP_TRANSFER, now);
+        /* A refund job the dispute held may have made one (its answer lost): it runs again,
+         * looks it up (never POSTs) and stores and books one it finds (order_steps.c). */
+        if (err == CH_OK && o->prev_state == CH_ORDER_REFUNDING && !o->refund_id[0])
+            err = ch_market_job_rearm_held(svc, conn, o->id, CH_ORDER_STEP_REFUND, now);
         /* The listing: sold when the goods were shipped (they are gone with the buyer), else
          * the seller still has them and it is for sale again. A listing already moved (sold
          * by this order's completion, removed by an admin) stays as it is. */

@@ -73,6 +73,10 @@ int64_t ch_order_fee(int64_t amount, int64_t bps);
 
 /** Reads order id on conn (NULL: a pooled connection). CH_ENOTFOUND when none. */
 ch_err_t ch_order_load(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t id, ch_order_t *o);
+/** The sum of order o's ledger entries on account, on conn (what its escrow still holds is
+ * negative, zero once released, refunded or lost to a dispute). */
+ch_err_t ch_order_ledger_sum(ch_svc_t *svc, ch_db_conn_t *conn, const ch_order_t *o, const char *account,
+                             int64_t *sum);
 /** Finds the order of a PaymentIntent, or of a charge when pi is NULL/"" (webhooks).
  * CH_ENOTFOUND when none. */
 ch_err_t ch_order_find_stripe(ch_svc_t *svc, ch_db_conn_t *conn, const char *pi, const char *charge, ch_order_t *o);
