@@ -87,10 +87,10 @@ void ch_hydrate_forget_item(ch_svc_t *svc, ch_target_type_t type, uint64_t id);
 /** The user's summary and privacy: profile edit, privacy change, account deletion. */
 void ch_hydrate_forget_user(ch_svc_t *svc, uint64_t user);
 /** The relation of a and b, both ways, both users' followee lists (svc/graph/followees.h) and
- * the first edges of both users' follower and following lists (svc/graph/edge_page.h):
+ * the first edges of both users' follower and following lists (svc/graph/lists.c):
  * follow, unfollow, request, approve, reject, remove follower, block, unblock, mute, unmute. */
 void ch_hydrate_forget_relation(ch_svc_t *svc, uint64_t a, uint64_t b);
-/** The newest reactions on a target (svc/engage/reactions_page.h): a reaction set, changed
+/** The newest reactions on a target (svc/engage/reactions_list.c): a reaction set, changed
  * or removed on it. */
 void ch_hydrate_forget_reactions(ch_svc_t *svc, ch_target_type_t type, uint64_t id);
 /** The viewer's own state on an item: the viewer's reaction set, changed or removed, a story

@@ -74,14 +74,14 @@ static inline const char *ch_hkey_followees(ch_hkey_t buf, uint64_t user)
 }
 
 /** "F:<user>" / "G:<user>": the first edges of user's followers / following list
- * (svc/graph/edge_page.h). */
+ * (svc/graph/lists.c). */
 static inline const char *ch_hkey_edges(ch_hkey_t buf, int following, uint64_t user)
 {
     *ch__hkey_head(buf, following ? 'G' : 'F', user) = '\0';
     return buf;
 }
 
-/** "X:<type>:<id>": the newest reactions on a target (svc/engage/reactions_page.h). */
+/** "X:<type>:<id>": the newest reactions on a target (svc/engage/reactions_list.c). */
 static inline const char *ch_hkey_reactions(ch_hkey_t buf, unsigned type, uint64_t id)
 {
     *ch__hkey_more(ch__hkey_head(buf, 'X', type), id) = '\0';

@@ -11,7 +11,8 @@
 #include "svc/common/sql.h"
 #include "svc/engage/reactions.h"
 #include "svc/engage/reactions_kind.h"
-#include "svc/engage/reactions_page.h"
+#include "svc/common/hydrate_keys.h"
+#include "svc/common/id_page.h"
 #include "svc/engage/target.h"
 
 #define CH__LIST_SELECT                                                                                      \
@@ -26,65 +27,72 @@ static const char ch__sql_list[] = CH__LIST_SELECT CH__LIST_TAIL;
 static const char ch__sql_list_kind[] = CH__LIST_SELECT " AND r.kind = $6" CH__LIST_TAIL;
 
 /* Appends one reaction of the list: {"user":<u>,"kind":"<kind>","reacted_at":"<time>"}. */
-static void ch__append_one(ch_buf_t *b, int *first, const ch_hydrated_user_t *u, const char *kind, int64_t at_ms)
+static void ch__append_one(ch_buf_t *b, int first, const ch_hydrated_user_t *u, const char *kind, int64_t at_ms)
 {
-    ch_buf_append(b, *first ? "{\"user\":" : ",{\"user\":", *first ? 8 : 9);
-    *first = 0;
+    ch_buf_append(b, first ? "{\"user\":" : ",{\"user\":", first ? 8 : 9);
     ch_buf_append(b, u->json, u->len);
     ch_buf_printf(b, ",\"kind\":\"%s\",\"reacted_at\":", kind);
     ch_page_time(b, at_ms);
     ch_buf_append(b, "}", 1);
 }
 
-/* A first page (no kind filter) from the target's cached newest reactions
- * (reactions_page.h): users hydrated in order, those with a block either way hidden by the
- * layer (the statement's block terms), until limit + 1 are shown. 1 when *out (or *err) is
- * the answer; 0 when the cache cannot tell (down, or a full list that runs out first). */
+/* A target's newest reactions, cached (svc/common/id_page.h): a fact "X:<type>:<id>" holds its
+ * newest CH__REACTIONS_CACHED reactions as rows (reaction id, user, time, kind), with no
+ * viewer's block terms (the layer's user facts decide who the viewer sees). Forgotten after
+ * the commit of every reaction set, changed or removed on the target (reactions_apply.c,
+ * ch_hydrate_forget_reactions), so a warm first page of the list needs no statement. The
+ * limit is the largest page (100) with room for hidden users. */
+#define CH__REACTIONS_CACHED 128
+
+/* A stored kind this build does not know: the list is not cached (the statement's page shows
+ * it as stored). */
+static int ch__reaction_row(const ch_db_rows_t *rows, size_t r, uint64_t *vals)
+{
+    int kind = ch_reaction_kind_parse(ch_db_rows_text(rows, r, 3));
+    if (kind < 0)
+        return 0;
+    vals[0] = (uint64_t)ch_db_rows_int(rows, r, 0);
+    vals[1] = (uint64_t)ch_db_rows_int(rows, r, 1);
+    vals[2] = (uint64_t)ch_db_rows_int(rows, r, 2);
+    vals[3] = (uint64_t)kind;
+    return 1;
+}
+
+static int ch__reaction_valid(const uint64_t *vals)
+{
+    return vals[3] < CH_REACTION_KIND_COUNT;
+}
+
+static const ch_id_page_spec_t ch__reactions_spec = {
+    .tag = 'X',
+    .cols = 4,
+    .cap = CH__REACTIONS_CACHED,
+    .sql = "SELECT r.id, r.user_id, r.created_at, r.kind FROM reactions r"
+           " WHERE r.target_type = $1 AND r.target_id = $2 ORDER BY r.id DESC LIMIT $3",
+    .row = ch__reaction_row,
+    .valid = ch__reaction_valid};
+
+static void ch__append_cached(ch_buf_t *b, int first, const uint64_t *row, const ch_hydrated_user_t *u)
+{
+    ch__append_one(b, first, u, ch_reaction_kind_name((ch_reaction_kind_t)row[3]), (int64_t)row[2]);
+}
+
+/* A first page (no kind filter) from the target's cached newest reactions. 1 when *out (or
+ * *err) is the answer; 0 when the cache cannot tell (down, or a full list that runs out
+ * first). */
 static int ch__list_cached(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id, int limit, char **out,
                            ch_err_t *err, ch_fault_t *f)
 {
-    ch__reactions_page_t *pg = ch_malloc(sizeof(*pg));
-    int r = ch__reactions_page_read(svc, type, id, pg, err);
-    if (r <= 0) {
-        free(pg);
-        return r < 0;
-    }
-    uint64_t users[CH_PAGE_LIMIT_MAX + 1];
-    ch_hydrated_user_t u[CH_PAGE_LIMIT_MAX + 1];
-    ch_buf_t b = CH_BUF_INIT;
-    ch_buf_append(&b, "{\"items\":[", 10);
-    size_t at = 0, shown = 0;
-    uint64_t last = 0;
-    int first = 1, more = 0;
-    while (at < pg->n && !more) {
-        size_t need = (size_t)limit + 1 - shown, chunk = pg->n - at < need ? pg->n - at : need;
-        for (size_t k = 0; k < chunk; k++)
-            users[k] = pg->r[at + k].user;
-        if ((*err = ch_hydrate_users(svc, viewer, users, chunk, u, f)) != CH_OK)
-            break;
-        for (size_t k = 0; k < chunk && !more; k++) {
-            if (!u[k].json)
-                continue;
-            if (shown++ == (size_t)limit) { /* the (limit + 1)-th only says there is more */
-                more = 1;
-                break;
-            }
-            last = pg->r[at + k].id;
-            ch__append_one(&b, &first, &u[k], ch_reaction_kind_name(pg->r[at + k].kind), pg->r[at + k].at_ms);
-        }
-        ch_hydrated_users_free(u, chunk);
-        at += chunk;
-    }
-    int answered = *err != CH_OK || more || !pg->full;
-    free(pg);
-    if (*err != CH_OK || !answered) {
-        ch_buf_clear(&b);
-        return answered;
-    }
-    ch_buf_append(&b, "]", 1);
-    ch_page_close(&b, more ? last : 0);
-    *out = b.data;
-    return 1;
+    uint64_t *v = ch_malloc(CH__REACTIONS_CACHED * 4 * sizeof(*v));
+    ch_id_page_t pg = {.v = v};
+    ch_hkey_t key;
+    ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(type)), CH_DB_P_INT(id)};
+    int r = ch_id_page_read(svc, &ch__reactions_spec, ch_hkey_reactions(key, (unsigned)type, id), p, CH_NPARAMS(p),
+                            &pg, err);
+    if (r > 0)
+        r = ch_id_page_render_users(svc, &ch__reactions_spec, &pg, 1, 0, viewer, limit, ch__append_cached, out, err, f);
+    free(v);
+    return r != 0;
 }
 
 ch_err_t ch_reactions_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type, uint64_t id, const char *kind,
@@ -99,7 +107,7 @@ ch_err_t ch_reactions_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type
     ch_err_t err = ch_target_resolve_read(svc, viewer, type, id, &t, f);
     if (err)
         return err;
-    if (!kind && !before && limit < CH_REACTIONS_CACHED && ch__list_cached(svc, viewer, type, id, limit, out, &err, f))
+    if (!kind && !before && limit < CH__REACTIONS_CACHED && ch__list_cached(svc, viewer, type, id, limit, out, &err, f))
         return err;
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(type)),
@@ -127,12 +135,8 @@ ch_err_t ch_reactions_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type
     for (size_t r = 0; r < shown; r++) {
         if (!u[r].json) /* blocked since, or gone */
             continue;
-        ch_buf_append(&b, first ? "{\"user\":" : ",{\"user\":", first ? 8 : 9);
+        ch__append_one(&b, first, &u[r], ch_db_rows_text(rows, r, 1), ch_db_rows_int(rows, r, 3));
         first = 0;
-        ch_buf_append(&b, u[r].json, u[r].len);
-        ch_buf_printf(&b, ",\"kind\":\"%s\",\"reacted_at\":", ch_db_rows_text(rows, r, 1));
-        ch_page_time(&b, ch_db_rows_int(rows, r, 3));
-        ch_buf_append(&b, "}", 1);
     }
     ch_buf_append(&b, "]", 1);
     ch_page_close(&b, n > shown ? (uint64_t)ch_db_rows_int(rows, shown - 1, 2) : 0);

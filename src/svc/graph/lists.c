@@ -12,7 +12,8 @@
 #include "core/alloc.h"
 #include "core/id.h"
 #include "svc/common/page.h"
-#include "svc/graph/edge_page.h"
+#include "svc/common/hydrate_keys.h"
+#include "svc/common/id_page.h"
 #include "svc/common/sql.h"
 
 /* Columns: edge id, user id. $1 the listed user, $2 the cursor, $3 the viewer, $4 the page
@@ -70,67 +71,50 @@ static ch_err_t ch__page(ch_svc_t *svc, const char *sql, uint64_t user, uint64_t
     return CH_OK;
 }
 
-/* Appends the shown users of u[0..n) to b (after a comma unless *first). */
-static void ch__append_users(ch_buf_t *b, const ch_hydrated_user_t *u, size_t n, int *first)
+/* The first edges of a user's followers or following list, cached (svc/common/id_page.h): a
+ * fact "F:<user>" (followers) or "G:<user>" (following) holds the newest CH__EDGES_CACHED
+ * edges as rows (edge id, other user), with no viewer's block terms: who the viewer may see
+ * is decided by the layer's user facts. Forgotten with the pair's relation after every edge
+ * change (ch_hydrate_forget_relation), so a warm first page needs no statement (and, in
+ * cluster mode, is served on the loop from the L1). The limit is the first page of the
+ * largest limit (100) with room for hidden users. */
+#define CH__EDGES_CACHED 128
+static const ch_id_page_spec_t ch__edges_followers = {
+    .tag = 'E',
+    .cols = 2,
+    .cap = CH__EDGES_CACHED,
+    .sql = "SELECT e.id, e.follower_id FROM follows e WHERE e.followee_id = $1 ORDER BY e.id DESC LIMIT $2"};
+static const ch_id_page_spec_t ch__edges_following = {
+    .tag = 'E',
+    .cols = 2,
+    .cap = CH__EDGES_CACHED,
+    .sql = "SELECT e.id, e.followee_id FROM follows e WHERE e.follower_id = $1 ORDER BY e.id DESC LIMIT $2"};
+
+/* Appends one user of a cached page. */
+static void ch__append_edge(ch_buf_t *b, int first, const uint64_t *row, const ch_hydrated_user_t *u)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (!u[i].json)
-            continue;
-        if (!*first)
-            ch_buf_append(b, ",", 1);
-        *first = 0;
-        ch_page_user_private(b, &u[i]);
-    }
+    (void)row;
+    if (!first)
+        ch_buf_append(b, ",", 1);
+    ch_page_user_private(b, u);
 }
 
-/* A first page from the list's cached first edges (svc/graph/edge_page.h): the users are
- * hydrated in order, the layer hiding those with a block either way (the statement's block
- * terms), until limit + 1 are shown. 1 when *out (or *err) is the answer; 0 when the cache
- * cannot tell (down, or a full list that runs out first): the caller runs the statement. */
+/* A first page from the list's cached first edges. 1 when *out (or *err) is the answer; 0
+ * when the cache cannot tell (down, or a full list that runs out first): the caller runs the
+ * statement. */
 static int ch__page_cached(ch_svc_t *svc, uint64_t user, int following, uint64_t viewer, int limit, char **out,
                            ch_err_t *err, ch_fault_t *f)
 {
-    ch_graph_edges_t *e = ch_malloc(sizeof(*e));
-    int r = ch_graph_edges_read(svc, user, following, e, err);
-    if (r <= 0) {
-        free(e);
-        return r < 0;
-    }
-    ch_hydrated_user_t u[CH_PAGE_LIMIT_MAX + 1];
-    ch_buf_t b = CH_BUF_INIT;
-    ch_buf_append(&b, "{\"items\":[", 10);
-    size_t at = 0, shown = 0;
-    uint64_t last = 0;
-    int first = 1, more = 0;
-    while (at < e->n && !more) {
-        size_t need = (size_t)limit + 1 - shown, chunk = e->n - at < need ? e->n - at : need;
-        if ((*err = ch_hydrate_users(svc, viewer, e->user + at, chunk, u, f)) != CH_OK)
-            break;
-        size_t keep = chunk; /* the (limit + 1)-th shown only says there is more */
-        for (size_t k = 0; k < chunk; k++) {
-            if (!u[k].json)
-                continue;
-            if (shown++ == (size_t)limit) {
-                more = 1;
-                keep = k;
-                break;
-            }
-            last = e->edge[at + k];
-        }
-        ch__append_users(&b, u, keep, &first);
-        ch_hydrated_users_free(u, chunk);
-        at += chunk;
-    }
-    int answered = *err != CH_OK || more || !e->full;
-    free(e);
-    if (*err != CH_OK || !answered) {
-        ch_buf_clear(&b);
-        return answered;
-    }
-    ch_buf_append(&b, "]", 1);
-    ch_page_close(&b, more ? last : 0);
-    *out = b.data;
-    return 1;
+    const ch_id_page_spec_t *spec = following ? &ch__edges_following : &ch__edges_followers;
+    uint64_t *v = ch_malloc(CH__EDGES_CACHED * 2 * sizeof(*v));
+    ch_id_page_t pg = {.v = v};
+    ch_hkey_t key;
+    ch_db_param_t p[] = {CH_DB_P_INT(user)};
+    int r = ch_id_page_read(svc, spec, ch_hkey_edges(key, following, user), p, CH_NPARAMS(p), &pg, err);
+    if (r > 0)
+        r = ch_id_page_render_users(svc, spec, &pg, 1, 0, viewer, limit, ch__append_edge, out, err, f);
+    free(v);
+    return r != 0;
 }
 
 ch_err_t ch_graph_list(ch_svc_t *svc, uint64_t viewer, uint64_t user, ch_graph_list_t which, int limit,
@@ -140,7 +124,7 @@ ch_err_t ch_graph_list(ch_svc_t *svc, uint64_t viewer, uint64_t user, ch_graph_l
     ch_err_t err = ch_page_check_author(svc, viewer, user, NULL, f);
     if (err)
         return err;
-    if (!before && limit < CH_GRAPH_EDGES_CACHED &&
+    if (!before && limit < CH__EDGES_CACHED &&
         ch__page_cached(svc, user, which == CH_GRAPH_FOLLOWING, viewer, limit, out, &err, f))
         return err;
     return ch__page(svc, which == CH_GRAPH_FOLLOWERS ? ch__sql_followers : ch__sql_following, user, viewer, limit,
