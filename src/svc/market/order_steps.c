@@ -14,6 +14,7 @@
 #include "svc/market/listings.h"
 #include "svc/market/order_stripe.h"
 #include "svc/market/orders.h"
+#include "svc/market/refund_calls.h"
 
 static void ch__key(char *buf, size_t len, uint64_t order_id, const char *step)
 {
@@ -601,23 +602,14 @@ static ch_err_t ch__refund(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t
     ch_id_format(o->id, id);
     ch_err_t err = CH_OK;
     if ((job->attempts > 1 || lost) &&
-        (err = ch__find_made(svc, "/v1/refunds", json_pack("{s:s,s:i}", "payment_intent", o->payment_intent_id, "limit", 10),
-                             "payment_intent", o->payment_intent_id, refund, sizeof(refund), why, wl)) != CH_OK)
+        (err = ch_market_refund_find(svc, o->payment_intent_id, refund, sizeof(refund), why, wl)) != CH_OK)
         return err;
     if (lost && !refund[0])
         return ch__done(svc, job);
     if (!refund[0]) {
         json_t *params = json_pack("{s:s,s:{s:s}}", "payment_intent", o->payment_intent_id, "metadata", "order_id", id);
-        ch_stripe_result_t res;
-        err = ch_market_stripe_post(svc, job, "/v1/refunds", params, key, &res, why, wl);
+        err = ch_market_refund_post(svc, job, params, key, refund, sizeof(refund), why, wl);
         json_decref(params);
-        if (err == CH_OK)
-            snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
-        ch_stripe_result_clear(&res);
-    }
-    if (err == CH_OK && !refund[0]) {
-        snprintf(why, wl, "refund answer without an id");
-        err = CH_EINTERNAL;
     }
     return err ? err : ch__store(svc, job, o, ch__store_refund, refund);
 }

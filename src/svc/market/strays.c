@@ -11,6 +11,7 @@
 #include "svc/market/ledger.h"
 #include "svc/market/order_stripe.h"
 #include "svc/market/orders.h"
+#include "svc/market/refund_calls.h"
 
 static const char *ch__str(const json_t *obj, const char *name)
 {
@@ -115,31 +116,6 @@ static ch_err_t ch__store(ch_svc_t *svc, const ch_market_job_t *job, const char 
     return ch_sql_end(svc, conn, err);
 }
 
-/* The refund an earlier attempt of the job made (its answer lost): Stripe replays a saved
- * 500 for the key, so only a lookup learns of it. "" when none. */
-static ch_err_t ch__find_refund(ch_svc_t *svc, const char *pi, char *out, size_t outlen, char *why, size_t wl)
-{
-    json_t *params = json_pack("{s:s,s:i}", "payment_intent", pi, "limit", 10);
-    ch_stripe_result_t res;
-    ch_err_t err = ch_market_stripe(svc, "GET", "/v1/refunds", params, NULL, &res, why, wl);
-    json_decref(params);
-    size_t i;
-    json_t *item;
-    out[0] = '\0';
-    if (err == CH_OK)
-        json_array_foreach(json_object_get(res.body, "data"), i, item)
-        {
-            const char *status = ch__str(item, "status");
-            if (strcmp(ch__str(item, "payment_intent"), pi) == 0 && strcmp(status, "failed") != 0 &&
-                strcmp(status, "canceled") != 0 && ch__str(item, "id")[0]) {
-                snprintf(out, outlen, "%s", ch__str(item, "id"));
-                break;
-            }
-        }
-    ch_stripe_result_clear(&res);
-    return err;
-}
-
 ch_err_t ch_market_stray_step(ch_svc_t *svc, const ch_market_job_t *job, char *why, size_t wl)
 {
     ch__stray_t s;
@@ -149,7 +125,7 @@ ch_err_t ch_market_stray_step(ch_svc_t *svc, const ch_market_job_t *job, char *w
     if (err)
         return err;
     char refund[CH_ORDER_STRIPE_ID_MAX] = "", key[CH_ORDER_STRIPE_ID_MAX + 32];
-    if (job->attempts > 1 && (err = ch__find_refund(svc, s.pi, refund, sizeof(refund), why, wl)) != CH_OK)
+    if (job->attempts > 1 && (err = ch_market_refund_find(svc, s.pi, refund, sizeof(refund), why, wl)) != CH_OK)
         return err;
     if (!refund[0]) {
         char oid[CH_ID_STR_LEN];
@@ -157,16 +133,8 @@ ch_err_t ch_market_stray_step(ch_svc_t *svc, const ch_market_job_t *job, char *w
         snprintf(key, sizeof(key), "stray:%s:refund", s.pi);
         json_t *params = json_pack("{s:s,s:s,s:{s:s,s:s}}", "payment_intent", s.pi, "reason", "duplicate", "metadata",
                                    "order_id", oid, "stray", "true");
-        ch_stripe_result_t res;
-        err = ch_market_stripe_post(svc, job, "/v1/refunds", params, key, &res, why, wl);
+        err = ch_market_refund_post(svc, job, params, key, refund, sizeof(refund), why, wl);
         json_decref(params);
-        if (err == CH_OK)
-            snprintf(refund, sizeof(refund), "%s", ch__str(res.body, "id"));
-        ch_stripe_result_clear(&res);
-        if (err == CH_OK && !refund[0]) {
-            snprintf(why, wl, "refund answer without an id");
-            err = CH_EINTERNAL;
-        }
     }
     return err ? err : ch__store(svc, job, refund);
 }
