@@ -33,6 +33,46 @@ typedef struct ch__kv_retry {
 static const char *const ch__fate_names[] = {"landed", "dropped_full", "dropped_late", "dropped_failed"};
 #define CH__FATES 4
 
+/* A FIFO of writes (the queue, and the fates waiting for the gate), under the breaker's mu. */
+typedef struct {
+    ch__kv_retry_t *head, *tail;
+    size_t n;
+} ch__kv_fifo_t;
+
+static void ch__fifo_push(ch__kv_fifo_t *q, ch__kv_retry_t *r)
+{
+    r->next = NULL;
+    if (q->tail)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    q->n++;
+}
+
+/* Takes the oldest; NULL when empty. */
+static ch__kv_retry_t *ch__fifo_pop(ch__kv_fifo_t *q)
+{
+    ch__kv_retry_t *r = q->head;
+    if (!r)
+        return NULL;
+    q->head = r->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    return r;
+}
+
+/* Puts r back as the oldest. */
+static void ch__fifo_push_front(ch__kv_fifo_t *q, ch__kv_retry_t *r)
+{
+    r->next = q->head;
+    q->head = r;
+    if (!q->tail)
+        q->tail = r;
+    q->n++;
+}
+
 struct ch_kv_breaker {
     const ch_kv_driver_t *drv;
     void *impl;
@@ -47,15 +87,13 @@ struct ch_kv_breaker {
     int stop;
     pthread_t thread;
 
-    ch__kv_retry_t *head, *tail; /* under mu, FIFO */
-    size_t nqueued;
+    ch__kv_fifo_t queue; /* under mu */
     atomic_ullong dropped;
     atomic_ullong fates[CH__FATES];
 
     /* noted writes whose fate is known, waiting for the gate to open (under mu, FIFO, at most
      * CH__DONE_MAX: the oldest forgotten beyond), and the hook they are told to */
-    ch__kv_retry_t *done_head, *done_tail;
-    size_t ndone;
+    ch__kv_fifo_t done;
     atomic_ullong notes_lost;
     ch_kv_kept_hook_fn hook; /* under mu */
     void *hook_ctx;
@@ -95,32 +133,20 @@ static void ch__retry_settle_locked(ch_kv_breaker_t *b, ch__kv_retry_t *r, ch_kv
     }
     ch__retry_strip(r);
     r->fate = fate;
-    r->next = NULL;
-    if (b->ndone >= CH__DONE_MAX) {
-        ch__kv_retry_t *old = b->done_head;
-        b->done_head = old->next;
-        if (!b->done_head)
-            b->done_tail = NULL;
-        b->ndone--;
-        free(old);
+    if (b->done.n >= CH__DONE_MAX) {
+        free(ch__fifo_pop(&b->done));
         if (atomic_fetch_add(&b->notes_lost, 1) == 0)
             ch_log_warn("kv: %zu kept writes' fates wait for the store; the oldest are forgotten", CH__DONE_MAX);
     }
-    if (b->done_tail)
-        b->done_tail->next = r;
-    else
-        b->done_head = r;
-    b->done_tail = r;
-    b->ndone++;
+    ch__fifo_push(&b->done, r);
 }
 
 /* Tells the hook the fates known so far (mu held; released around the calls). Without a
  * hook they are forgotten. */
 static void ch__tell_locked(ch_kv_breaker_t *b)
 {
-    ch__kv_retry_t *r = b->done_head;
-    b->done_head = b->done_tail = NULL;
-    b->ndone = 0;
+    ch__kv_retry_t *r = b->done.head;
+    b->done = (ch__kv_fifo_t){0};
     ch_kv_kept_hook_fn fn = b->hook;
     void *ctx = b->hook_ctx;
     if (!r)
@@ -224,20 +250,11 @@ int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, 
         ch__retry_free(r);
         return -1;
     }
-    if (b->nqueued >= CH_KV_RETRY_MAX) {
-        drop = b->head;
-        b->head = drop->next;
-        if (!b->head)
-            b->tail = NULL;
-        b->nqueued--;
+    if (b->queue.n >= CH_KV_RETRY_MAX) {
+        drop = ch__fifo_pop(&b->queue);
         ch__retry_settle_locked(b, drop, CH_KV_KEPT_DROPPED_FULL);
     }
-    if (b->tail)
-        b->tail->next = r;
-    else
-        b->head = r;
-    b->tail = r;
-    b->nqueued++;
+    ch__fifo_push(&b->queue, r);
     pthread_mutex_unlock(&b->mu);
     if (drop && atomic_fetch_add(&b->dropped, 1) == 0)
         ch_log_warn("kv: retry queue full (%d writes); the oldest are dropped", CH_KV_RETRY_MAX);
@@ -250,14 +267,10 @@ int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, 
  * and ch_kv_close waits for this thread). */
 static int ch__replay_locked(ch_kv_breaker_t *b)
 {
-    while (b->head) {
+    while (b->queue.head) {
         if (b->stop)
             return -1;
-        ch__kv_retry_t *r = b->head;
-        b->head = r->next;
-        if (!b->head)
-            b->tail = NULL;
-        b->nqueued--;
+        ch__kv_retry_t *r = ch__fifo_pop(&b->queue);
         pthread_mutex_unlock(&b->mu);
         ch_err_t err = CH_OK;
         int late = r->until_ms <= ch_now_ms();
@@ -267,11 +280,7 @@ static int ch__replay_locked(ch_kv_breaker_t *b)
                                        : b->drv->del(b->impl, r->del_key);
         pthread_mutex_lock(&b->mu);
         if (err == CH_EUNAVAILABLE) {
-            r->next = b->head;
-            b->head = r;
-            if (!b->tail)
-                b->tail = r;
-            b->nqueued++;
+            ch__fifo_push_front(&b->queue, r);
             return -1;
         }
         if (err != CH_OK)
@@ -382,16 +391,11 @@ void ch_kv_breaker_destroy(ch_kv_breaker_t *b)
     pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
     pthread_join(b->thread, NULL);
-    while (b->head) {
-        ch__kv_retry_t *r = b->head;
-        b->head = r->next;
+    ch__kv_retry_t *r;
+    while ((r = ch__fifo_pop(&b->queue)))
         ch__retry_free(r);
-    }
-    while (b->done_head) { /* fates not told: the hook's owner may be gone */
-        ch__kv_retry_t *r = b->done_head;
-        b->done_head = r->next;
+    while ((r = ch__fifo_pop(&b->done))) /* fates not told: the hook's owner may be gone */
         free(r);
-    }
     pthread_cond_destroy(&b->idle_cv);
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
@@ -401,7 +405,7 @@ void ch_kv_breaker_destroy(ch_kv_breaker_t *b)
 void ch_kv_breaker_render_metrics(ch_kv_breaker_t *b, ch_buf_t *out)
 {
     pthread_mutex_lock(&b->mu);
-    size_t queued = b->nqueued;
+    size_t queued = b->queue.n;
     pthread_mutex_unlock(&b->mu);
     ch_buf_printf(out,
                   "# HELP chorus_kv_up 1 while the shared kv store (Redis) takes calls, 0 while it is considered "

@@ -324,8 +324,11 @@ def test_landed_revocation_forgets_the_ok_mark_vouch(start_server, redis_ctl):
     a connection that fails on a alone) while the session's ok mark is still in Redis; node b
     reads the session meanwhile and vouches for it from that mark, on its loop from then on.
     When the pair lands, a forgets the session's vouches again (the revocation's own forget
-    was before b's vouch): b refuses the session at its next read, within the forget's
-    delivery (1 s), although its L1 keeps entries 10 min."""
+    was before b's vouch, and was lost too): a publishes that forget, and b refuses the
+    session at its next read, within the forget's delivery (1 s), although its L1 keeps
+    entries 10 min. (a's hydration cache also moves the key epoch once its store is back,
+    which flushes every L1 a few hundred ms later: b's refusal alone would pass without the
+    landing's forget; the forget published by a after the landing would not.)"""
     user = f"u{unique_handle()}"[:30]
     redis_ctl.command("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all")
     try:
@@ -355,10 +358,13 @@ def test_landed_revocation_forgets_the_ok_mark_vouch(start_server, redis_ctl):
         before = loop_reads(b)
         expect_status(reader.get(f"/v1/posts/{made['id']}"), 200)
         assert loop_reads(b) == before + 1, "b's vouch from the ok mark is not in its L1"
+        published = metric_labelled(a, "chorus_hcache_l1_invalidations_total", '{direction="published"}')
     finally:
         redis_ctl.command("ACL", "SETUSER", user, "+multi")
     wait_until(lambda: metric_labelled(a, "chorus_kv_retry_done_total", '{fate="landed"}') == 1,
                "the pair landed", 20)
+    wait_until(lambda: metric_labelled(a, "chorus_hcache_l1_invalidations_total", '{direction="published"}')
+               > published, "node a publishing the landed revocation's forget", 10)
     assert not vouched(redis_ctl, db, sid)
     wait_until(lambda: reader.get(f"/v1/posts/{made['id']}").status == 401, "b refuses the revoked session", 1)
     expect_problem(reader.get(f"/v1/posts/{made['id']}"), 401, "invalid_token")

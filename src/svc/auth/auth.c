@@ -39,14 +39,6 @@ static void ch__key(char *buf, const char *prefix, uint64_t id)
  * with this much room for clocks of replicas that disagree. */
 #define CH__REVOKE_RETRY_MS (CH__SESSION_OK_TTL_MS + 10000)
 
-/* Marks a session revoked (after the database says so): sets the revoked mark and drops
- * the ok mark in one atomic step, so no reader of the store sees the revoked mark beside the
- * ok mark it replaces (an ok mark is trusted without looking for a revoked one). A request
- * that raced with us either sees the revoked mark or has its ok mark removed (see
- * ch_auth_check_session: it writes its ok mark before it looks for the revoked one). A
- * shared store that is unavailable gets the pair, as one unit, when it is back, so that an
- * ok mark it kept (a hung Redis, or one restarted from its persistence) cannot vouch for the
- * session again. */
 /* The note a kept pair carries (kv.h, ch_kv_set_del_retrying_noted): which session, and
  * until when the pair is worth writing. */
 typedef struct {
@@ -68,6 +60,14 @@ static ch_err_t ch__write_revoked_pair(ch_svc_t *svc, uint64_t session_id, int64
                                         until, &note, sizeof(note));
 }
 
+/* Marks a session revoked (after the database says so): sets the revoked mark and drops
+ * the ok mark in one atomic step, so no reader of the store sees the revoked mark beside the
+ * ok mark it replaces (an ok mark is trusted without looking for a revoked one). A request
+ * that raced with us either sees the revoked mark or has its ok mark removed (see
+ * ch_auth_check_session: it writes its ok mark before it looks for the revoked one). A
+ * shared store that is unavailable gets the pair, as one unit, when it is back, so that an
+ * ok mark it kept (a hung Redis, or one restarted from its persistence) cannot vouch for the
+ * session again. */
 static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
 {
     ch_err_t err =
