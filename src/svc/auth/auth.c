@@ -87,8 +87,9 @@ static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
  * lease before the pair landed, hence before this forget is received (session_vouch.h).
  * Dropped: forgotten too, and a pair pushed out of the full queue is written again while
  * its deadline holds (a late pair is not needed: every ok mark it would delete has expired;
- * a refused one would be refused again). This node vouches from no ok mark written before
- * its store's return meanwhile (ch_kv_recovered_at moves after every drop). */
+ * a refused one would be refused again). This node trusts no ok mark written before the
+ * drop anyway: every drop happens while its breaker is open, so the store's next return
+ * (ch_kv_recovered_at) comes after it. */
 static void ch__kept_marks(void *ctx, ch_kv_kept_fate_t fate, const void *note_bytes, size_t len)
 {
     ch_svc_t *svc = ctx;
