@@ -29,6 +29,7 @@
 #include "store/hcache.h"
 #include "store/stripe.h"
 #include "store/timeline.h"
+#include "svc/auth/auth.h"
 #include "svc/auth/passwords.h"
 #include "svc/context.h"
 #include "svc/engage/counters.h"
@@ -326,6 +327,9 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
             ch_log_error("cannot create the Stripe clients (CHORUS_STRIPE_API %s); payments are off",
                          cfg->stripe_api);
     }
+    /* Revocation marks kept for Redis's return: their landing forgets the session's L1
+     * vouches again (svc/auth/auth.h). Off below before the hydration cache goes. */
+    ch_auth_watch_kept_marks(&svc, 1);
     ch_server_t *srv = ch_server_create(cfg, &svc, err, sizeof(err));
     ch_watchdog_t *wd = NULL; /* bounds the stop after SIGTERM */
     int rc = 1;
@@ -387,6 +391,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         _exit(rc);
     }
     ch_watchdog_stage(wd, "closing backends");
+    ch_auth_watch_kept_marks(&svc, 0);
     ch_stripe_pool_destroy(svc.stripe);
     ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();

@@ -242,7 +242,7 @@ int64_t ch_kv_recovered_at(const ch_kv_t *kv)
  * when both are); an outage queues it (unless the store came back meanwhile: then again, a
  * few times, before queueing it anyway). */
 static ch_err_t ch__kv_write_retrying(ch_kv_t *kv, const char *key, const char *val, size_t len, int64_t ttl_ms,
-                                      const char *del_key, int64_t until_ms)
+                                      const char *del_key, int64_t until_ms, const void *note, size_t note_len)
 {
     const char *op = val && del_key ? "SET+DEL" : val ? "SET" : "DEL";
     for (int attempt = 0;; attempt++) {
@@ -253,7 +253,7 @@ static ch_err_t ch__kv_write_retrying(ch_kv_t *kv, const char *key, const char *
             return err;
         if (attempt == 2)
             ch_kv_breaker_trip(kv->brk, op);
-        if (ch_kv_breaker_enqueue(kv->brk, key, val, len, ttl_ms, del_key, until_ms) == 0)
+        if (ch_kv_breaker_enqueue(kv->brk, key, val, len, ttl_ms, del_key, until_ms, note, note_len) == 0)
             return CH_OK;
     }
 }
@@ -263,14 +263,14 @@ ch_err_t ch_kv_set_retrying(ch_kv_t *kv, const char *key, const char *val, size_
 {
     if (!kv || !key || (!val && len > 0) || ttl_ms < 0)
         return CH_EINVAL;
-    return ch__kv_write_retrying(kv, key, val ? val : "", len, ttl_ms, NULL, until_ms);
+    return ch__kv_write_retrying(kv, key, val ? val : "", len, ttl_ms, NULL, until_ms, NULL, 0);
 }
 
 ch_err_t ch_kv_del_retrying(ch_kv_t *kv, const char *key, int64_t until_ms)
 {
     if (!kv || !key)
         return CH_EINVAL;
-    return ch__kv_write_retrying(kv, NULL, NULL, 0, 0, key, until_ms);
+    return ch__kv_write_retrying(kv, NULL, NULL, 0, 0, key, until_ms, NULL, 0);
 }
 
 ch_err_t ch_kv_set_del_retrying(ch_kv_t *kv, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
@@ -278,7 +278,22 @@ ch_err_t ch_kv_set_del_retrying(ch_kv_t *kv, const char *set_key, const char *va
 {
     if (!kv || !set_key || !del_key || (!val && len > 0) || ttl_ms < 0)
         return CH_EINVAL;
-    return ch__kv_write_retrying(kv, set_key, val ? val : "", len, ttl_ms, del_key, until_ms);
+    return ch__kv_write_retrying(kv, set_key, val ? val : "", len, ttl_ms, del_key, until_ms, NULL, 0);
+}
+
+ch_err_t ch_kv_set_del_retrying_noted(ch_kv_t *kv, const char *set_key, const char *val, size_t len,
+                                      int64_t ttl_ms, const char *del_key, int64_t until_ms, const void *note,
+                                      size_t note_len)
+{
+    if (!kv || !set_key || !del_key || (!val && len > 0) || ttl_ms < 0 || !note || note_len > CH_KV_NOTE_MAX)
+        return CH_EINVAL;
+    return ch__kv_write_retrying(kv, set_key, val ? val : "", len, ttl_ms, del_key, until_ms, note, note_len);
+}
+
+void ch_kv_set_kept_hook(ch_kv_t *kv, ch_kv_kept_hook_fn fn, void *ctx)
+{
+    if (kv && kv->brk)
+        ch_kv_breaker_set_hook(kv->brk, fn, ctx);
 }
 
 void ch_kv_set_probe_interval(ch_kv_t *kv, int64_t ms)

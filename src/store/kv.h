@@ -115,6 +115,36 @@ ch_err_t ch_kv_del_retrying(ch_kv_t *kv, const char *key, int64_t until_ms);
  * ch_kv_set_retrying). */
 ch_err_t ch_kv_set_del_retrying(ch_kv_t *kv, const char *set_key, const char *val, size_t len, int64_t ttl_ms,
                                 const char *del_key, int64_t until_ms);
+/* ---- what became of a kept write --------------------------------------------------- */
+
+/** The fate of a write kept by ch_kv_set_del_retrying_noted while the shared store was
+ * unavailable. */
+typedef enum {
+    CH_KV_KEPT_LANDED = 0,     /* replayed: the store has it */
+    CH_KV_KEPT_DROPPED_FULL,   /* pushed out of the full queue (CH_KV_RETRY_MAX) */
+    CH_KV_KEPT_DROPPED_LATE,   /* its until_ms passed before the store came back */
+    CH_KV_KEPT_DROPPED_FAILED, /* the store answered it an error other than an outage */
+} ch_kv_kept_fate_t;
+
+/* The most bytes of a note carried by a kept write (copied into the queue entry). */
+#define CH_KV_NOTE_MAX 16
+
+/** Told, once per kept write that carries a note, what became of it, with its note (len
+ * bytes, borrowed for the call). Called on the store's probe thread once the store takes
+ * calls again (so the hook may call it), in the order the fates were known; never for a
+ * write that was not kept (written at once), nor for what a destroyed store still held. */
+typedef void (*ch_kv_kept_hook_fn)(void *ctx, ch_kv_kept_fate_t fate, const void *note, size_t len);
+
+/** Sets the hook told about noted kept writes (ctx borrowed: it must stay valid until the
+ * hook is set to NULL); NULL turns it off, waiting for a call in progress to return. Notes
+ * whose fate comes while no hook is set are forgotten. No-op for the in-process store. */
+void ch_kv_set_kept_hook(ch_kv_t *kv, ch_kv_kept_hook_fn fn, void *ctx);
+/** ch_kv_set_del_retrying, and when the pair is kept (not written at once), its fate is told
+ * to the kept-write hook with note (note_len <= CH_KV_NOTE_MAX bytes, copied; CH_EINVAL
+ * beyond). */
+ch_err_t ch_kv_set_del_retrying_noted(ch_kv_t *kv, const char *set_key, const char *val, size_t len,
+                                      int64_t ttl_ms, const char *del_key, int64_t until_ms, const void *note,
+                                      size_t note_len);
 /** Sets how often the probe tries a shared store (ms > 0); no-op for the in-process store. */
 void ch_kv_set_probe_interval(ch_kv_t *kv, int64_t ms);
 /** Sets the in-process store's memory bound in bytes (0 = none; the default is

@@ -19,7 +19,59 @@ typedef struct ch__kv_retry {
     size_t len;
     int64_t ttl_ms;
     int64_t until_ms;
+    ch_kv_kept_fate_t fate; /* once known (on the done list) */
+    int noted;              /* the fate is told to the hook */
+    size_t note_len;
+    unsigned char note[CH_KV_NOTE_MAX];
 } ch__kv_retry_t;
+
+/* How many fates of noted writes wait for the gate to open: a full queue replayed (the
+ * landings) and as many writes pushed out of it meanwhile (about 100 bytes each). */
+#define CH__DONE_MAX (2 * (size_t)CH_KV_RETRY_MAX)
+
+/* Fates counted by chorus_kv_retry_done_total{fate} (indexed by ch_kv_kept_fate_t). */
+static const char *const ch__fate_names[] = {"landed", "dropped_full", "dropped_late", "dropped_failed"};
+#define CH__FATES 4
+
+/* A FIFO of writes (the queue, and the fates waiting for the gate), under the breaker's mu. */
+typedef struct {
+    ch__kv_retry_t *head, *tail;
+    size_t n;
+} ch__kv_fifo_t;
+
+static void ch__fifo_push(ch__kv_fifo_t *q, ch__kv_retry_t *r)
+{
+    r->next = NULL;
+    if (q->tail)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    q->n++;
+}
+
+/* Takes the oldest; NULL when empty. */
+static ch__kv_retry_t *ch__fifo_pop(ch__kv_fifo_t *q)
+{
+    ch__kv_retry_t *r = q->head;
+    if (!r)
+        return NULL;
+    q->head = r->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    return r;
+}
+
+/* Puts r back as the oldest. */
+static void ch__fifo_push_front(ch__kv_fifo_t *q, ch__kv_retry_t *r)
+{
+    r->next = q->head;
+    q->head = r;
+    if (!q->tail)
+        q->tail = r;
+    q->n++;
+}
 
 struct ch_kv_breaker {
     const ch_kv_driver_t *drv;
@@ -35,22 +87,92 @@ struct ch_kv_breaker {
     int stop;
     pthread_t thread;
 
-    ch__kv_retry_t *head, *tail; /* under mu, FIFO */
-    size_t nqueued;
+    ch__kv_fifo_t queue; /* under mu */
     atomic_ullong dropped;
+    atomic_ullong fates[CH__FATES];
+
+    /* noted writes whose fate is known, waiting for the gate to open (under mu, FIFO, at most
+     * CH__DONE_MAX: the oldest forgotten beyond), and the hook they are told to */
+    ch__kv_fifo_t done;
+    atomic_ullong notes_lost;
+    ch_kv_kept_hook_fn hook; /* under mu */
+    void *hook_ctx;
+    int hook_busy;           /* under mu: the probe is calling it */
+    pthread_cond_t idle_cv;  /* signalled when hook_busy drops */
 
     /* log wording (ch_kv_breaker_set_label): which store, and what its callers do meanwhile */
     const char *name, *fallback;
 };
 
+/* Frees what a write needed for the store (its keys and value), not the entry. */
+static void ch__retry_strip(ch__kv_retry_t *r)
+{
+    free(r->key);
+    free(r->val);
+    free(r->del_key);
+    r->key = r->val = r->del_key = NULL;
+}
+
 static void ch__retry_free(ch__kv_retry_t *r)
 {
     if (!r)
         return;
-    free(r->key);
-    free(r->val);
-    free(r->del_key);
+    ch__retry_strip(r);
     free(r);
+}
+
+/* The write r (out of the queue) is done with: counted, and when noted kept with its fate
+ * for the hook (mu held). The done list is bounded: past CH__DONE_MAX its oldest note is
+ * forgotten (counted) rather than told. */
+static void ch__retry_settle_locked(ch_kv_breaker_t *b, ch__kv_retry_t *r, ch_kv_kept_fate_t fate)
+{
+    atomic_fetch_add_explicit(&b->fates[fate], 1, memory_order_relaxed);
+    if (!r->noted) {
+        ch__retry_free(r);
+        return;
+    }
+    ch__retry_strip(r);
+    r->fate = fate;
+    if (b->done.n >= CH__DONE_MAX) {
+        free(ch__fifo_pop(&b->done));
+        if (atomic_fetch_add(&b->notes_lost, 1) == 0)
+            ch_log_warn("kv: %zu kept writes' fates wait for the store; the oldest are forgotten", CH__DONE_MAX);
+    }
+    ch__fifo_push(&b->done, r);
+}
+
+/* Tells the hook the fates known so far (mu held; released around the calls). Without a
+ * hook they are forgotten. */
+static void ch__tell_locked(ch_kv_breaker_t *b)
+{
+    ch__kv_retry_t *r = b->done.head;
+    b->done = (ch__kv_fifo_t){0};
+    ch_kv_kept_hook_fn fn = b->hook;
+    void *ctx = b->hook_ctx;
+    if (!r)
+        return;
+    b->hook_busy = 1;
+    pthread_mutex_unlock(&b->mu);
+    while (r) {
+        ch__kv_retry_t *next = r->next;
+        if (fn)
+            fn(ctx, r->fate, r->note, r->note_len);
+        free(r);
+        r = next;
+    }
+    pthread_mutex_lock(&b->mu);
+    b->hook_busy = 0;
+    pthread_cond_broadcast(&b->idle_cv);
+}
+
+void ch_kv_breaker_set_hook(ch_kv_breaker_t *b, ch_kv_kept_hook_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->hook_busy)
+        pthread_cond_wait(&b->idle_cv, &b->mu);
+    b->hook = fn;
+    b->hook_ctx = fn ? ctx : NULL;
+    pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- state ---------------------------------------------------------------------------- */
@@ -100,7 +222,7 @@ void ch_kv_breaker_set_interval(ch_kv_breaker_t *b, int64_t interval_ms)
 /* ---- retry queue ---------------------------------------------------------------------- */
 
 int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, size_t len, int64_t ttl_ms,
-                          const char *del_key, int64_t until_ms)
+                          const char *del_key, int64_t until_ms, const void *note, size_t note_len)
 {
     ch__kv_retry_t *r = ch_calloc(1, sizeof(*r)), *drop = NULL;
     if (del_key)
@@ -114,6 +236,11 @@ int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, 
     r->len = len;
     r->ttl_ms = ttl_ms;
     r->until_ms = until_ms;
+    if (note) {
+        r->noted = 1;
+        r->note_len = note_len < CH_KV_NOTE_MAX ? note_len : CH_KV_NOTE_MAX;
+        memcpy(r->note, note, r->note_len);
+    }
 
     pthread_mutex_lock(&b->mu);
     /* The probe opens the gate under mu with an empty queue: a write queued while the gate
@@ -123,25 +250,14 @@ int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, 
         ch__retry_free(r);
         return -1;
     }
-    if (b->nqueued >= CH_KV_RETRY_MAX) {
-        drop = b->head;
-        b->head = drop->next;
-        if (!b->head)
-            b->tail = NULL;
-        b->nqueued--;
+    if (b->queue.n >= CH_KV_RETRY_MAX) {
+        drop = ch__fifo_pop(&b->queue);
+        ch__retry_settle_locked(b, drop, CH_KV_KEPT_DROPPED_FULL);
     }
-    if (b->tail)
-        b->tail->next = r;
-    else
-        b->head = r;
-    b->tail = r;
-    b->nqueued++;
+    ch__fifo_push(&b->queue, r);
     pthread_mutex_unlock(&b->mu);
-    if (drop) {
-        if (atomic_fetch_add(&b->dropped, 1) == 0)
-            ch_log_warn("kv: retry queue full (%d writes); the oldest are dropped", CH_KV_RETRY_MAX);
-        ch__retry_free(drop);
-    }
+    if (drop && atomic_fetch_add(&b->dropped, 1) == 0)
+        ch_log_warn("kv: retry queue full (%d writes); the oldest are dropped", CH_KV_RETRY_MAX);
     return 0;
 }
 
@@ -151,33 +267,29 @@ int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, 
  * and ch_kv_close waits for this thread). */
 static int ch__replay_locked(ch_kv_breaker_t *b)
 {
-    while (b->head) {
+    while (b->queue.head) {
         if (b->stop)
             return -1;
-        ch__kv_retry_t *r = b->head;
-        b->head = r->next;
-        if (!b->head)
-            b->tail = NULL;
-        b->nqueued--;
+        ch__kv_retry_t *r = ch__fifo_pop(&b->queue);
         pthread_mutex_unlock(&b->mu);
         ch_err_t err = CH_OK;
-        if (r->until_ms > ch_now_ms())
+        int late = r->until_ms <= ch_now_ms();
+        if (!late)
             err = r->key && r->del_key ? b->drv->set_del(b->impl, r->key, r->val, r->len, r->ttl_ms, r->del_key)
                   : r->key             ? b->drv->set(b->impl, r->key, r->val, r->len, r->ttl_ms)
                                        : b->drv->del(b->impl, r->del_key);
         pthread_mutex_lock(&b->mu);
         if (err == CH_EUNAVAILABLE) {
-            r->next = b->head;
-            b->head = r;
-            if (!b->tail)
-                b->tail = r;
-            b->nqueued++;
+            ch__fifo_push_front(&b->queue, r);
             return -1;
         }
         if (err != CH_OK)
             ch_log_warn("kv: a queued write of %s failed (%s); dropped", r->key ? r->key : r->del_key,
                         ch_err_code(err));
-        ch__retry_free(r);
+        ch__retry_settle_locked(b, r,
+                                late             ? CH_KV_KEPT_DROPPED_LATE
+                                : err == CH_OK   ? CH_KV_KEPT_LANDED
+                                                 : CH_KV_KEPT_DROPPED_FAILED);
     }
     return 0;
 }
@@ -221,6 +333,8 @@ static void *ch__probe_main(void *arg)
         atomic_store(&b->up, 1);
         ch_log_warn("%s: shared store back after %lld ms; calls go to it again", b->name,
                     (long long)(ch_mono_ms() - b->down_since_mono));
+        /* the gate is open: what the hook does may go to the store */
+        ch__tell_locked(b);
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -242,12 +356,21 @@ ch_kv_breaker_t *ch_kv_breaker_create(const ch_kv_driver_t *drv, void *impl, int
     atomic_init(&b->outages, 0);
     atomic_init(&b->fast_failures, 0);
     atomic_init(&b->dropped, 0);
+    for (int i = 0; i < CH__FATES; i++)
+        atomic_init(&b->fates[i], 0);
+    atomic_init(&b->notes_lost, 0);
     int ok = pthread_mutex_init(&b->mu, NULL) == 0;
     if (ok && ch_cond_init_monotonic(&b->cv) != 0) {
         pthread_mutex_destroy(&b->mu);
         ok = 0;
     }
+    if (ok && pthread_cond_init(&b->idle_cv, NULL) != 0) {
+        pthread_cond_destroy(&b->cv);
+        pthread_mutex_destroy(&b->mu);
+        ok = 0;
+    }
     if (ok && pthread_create(&b->thread, NULL, ch__probe_main, b) != 0) {
+        pthread_cond_destroy(&b->idle_cv);
         pthread_cond_destroy(&b->cv);
         pthread_mutex_destroy(&b->mu);
         ok = 0;
@@ -268,11 +391,12 @@ void ch_kv_breaker_destroy(ch_kv_breaker_t *b)
     pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
     pthread_join(b->thread, NULL);
-    while (b->head) {
-        ch__kv_retry_t *r = b->head;
-        b->head = r->next;
+    ch__kv_retry_t *r;
+    while ((r = ch__fifo_pop(&b->queue)))
         ch__retry_free(r);
-    }
+    while ((r = ch__fifo_pop(&b->done))) /* fates not told: the hook's owner may be gone */
+        free(r);
+    pthread_cond_destroy(&b->idle_cv);
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
     free(b);
@@ -281,7 +405,7 @@ void ch_kv_breaker_destroy(ch_kv_breaker_t *b)
 void ch_kv_breaker_render_metrics(ch_kv_breaker_t *b, ch_buf_t *out)
 {
     pthread_mutex_lock(&b->mu);
-    size_t queued = b->nqueued;
+    size_t queued = b->queue.n;
     pthread_mutex_unlock(&b->mu);
     ch_buf_printf(out,
                   "# HELP chorus_kv_up 1 while the shared kv store (Redis) takes calls, 0 while it is considered "
@@ -300,4 +424,16 @@ void ch_kv_breaker_render_metrics(ch_kv_breaker_t *b, ch_buf_t *out)
                   atomic_load(&b->up), (unsigned long long)atomic_load(&b->outages),
                   (unsigned long long)atomic_load(&b->fast_failures), queued,
                   (unsigned long long)atomic_load(&b->dropped));
+    ch_buf_printf(out, "# HELP chorus_kv_retry_done_total Queued writes by what became of them (landed: replayed; "
+                       "dropped_full: pushed out of the full queue; dropped_late: past their deadline; "
+                       "dropped_failed: refused by the store).\n"
+                       "# TYPE chorus_kv_retry_done_total counter\n");
+    for (int i = 0; i < CH__FATES; i++)
+        ch_buf_printf(out, "chorus_kv_retry_done_total{fate=\"%s\"} %llu\n", ch__fate_names[i],
+                      (unsigned long long)atomic_load_explicit(&b->fates[i], memory_order_relaxed));
+    ch_buf_printf(out,
+                  "# HELP chorus_kv_retry_notes_lost_total Fates of queued writes forgotten untold (more than "
+                  "the bound waited for the store).\n"
+                  "# TYPE chorus_kv_retry_notes_lost_total counter\nchorus_kv_retry_notes_lost_total %llu\n",
+                  (unsigned long long)atomic_load(&b->notes_lost));
 }

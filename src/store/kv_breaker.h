@@ -5,8 +5,9 @@
  * call fails at once (no 1 s timeout per call against a hung server) until the probe thread,
  * which pings the store every interval (also while it is up, so that an idle replica notices
  * an outage too), finds it back. On the way back the probe first replays the queued writes,
- * then records the time (ch_kv_breaker_recovered_at) and opens the gate. One log line per
- * transition. Destroying the breaker stops a replay between two writes (the rest is lost,
+ * then records the time (ch_kv_breaker_recovered_at), opens the gate, and tells the kept-write
+ * hook what became of the noted writes (after the gate, so that the hook may call the store).
+ * One log line per transition. Destroying the breaker stops a replay between two writes (the rest is lost,
  * as it would be with the process). */
 #ifndef CH_STORE_KV_BREAKER_H
 #define CH_STORE_KV_BREAKER_H
@@ -39,11 +40,19 @@ int64_t ch_kv_breaker_recovered_at(ch_kv_breaker_t *b);
  * delete of del_key (key and val NULL), or both as one atomic unit (the driver's set_del);
  * copies the keys and val. Dropped once until_ms (unix ms) has passed. Returns 0 when queued, -1
  * when the store is up again (the caller should write it itself). The queue is bounded
- * (CH_KV_RETRY_MAX): the oldest write goes when it is full. */
+ * (CH_KV_RETRY_MAX): the oldest write goes when it is full. With a note (note_len <=
+ * CH_KV_NOTE_MAX bytes, copied; NULL: none) the write's fate (ch_kv_kept_fate_t) is told to
+ * the kept-write hook, with the note, once the gate opens after it is known: landed, dropped
+ * from the full queue, too late, or refused. The fates waiting for that are bounded too
+ * (2 x CH_KV_RETRY_MAX, the oldest forgotten and counted). */
 int ch_kv_breaker_enqueue(ch_kv_breaker_t *b, const char *key, const char *val, size_t len, int64_t ttl_ms,
-                          const char *del_key, int64_t until_ms);
+                          const char *del_key, int64_t until_ms, const void *note, size_t note_len);
+/** Sets the kept-write hook (kv.h, ch_kv_set_kept_hook): fn NULL turns it off, waiting for a
+ * call in progress to return (so ctx may be freed after). Not from the hook itself. */
+void ch_kv_breaker_set_hook(ch_kv_breaker_t *b, ch_kv_kept_hook_fn fn, void *ctx);
 /** Appends chorus_kv_up, chorus_kv_outages_total, chorus_kv_fast_failures_total,
- * chorus_kv_retry_queued and chorus_kv_retry_dropped_total (Prometheus text) to out. */
+ * chorus_kv_retry_queued, chorus_kv_retry_dropped_total and chorus_kv_retry_done_total{fate}
+ * (Prometheus text) to out. */
 void ch_kv_breaker_render_metrics(ch_kv_breaker_t *b, ch_buf_t *out);
 
 #endif

@@ -271,3 +271,101 @@ def test_restarted_redis_does_not_bring_back_ok_marks(start_server, redis_ctl):
     assert acct.me()["handle"] == acct.handle  # a live session: the database vouches again
     assert metric(c, "chorus_kv_outages_total") == outages  # no call failed: not an outage
     assert metric(c, "chorus_kv_up") == 1
+
+
+# ---- sessions vouched for on the event loop from the ok mark (docs/design.md "### l1 on the loop")
+
+L1_ENV = {"CHORUS_HYDRATE_L1_TTL_MS": "600000"}  # only the invalidations end a vouch here
+
+
+def loop_reads(client):
+    return metric(client, "chorus_loop_reads_total")
+
+
+def metric_labelled(client, name, labels):
+    text = expect_status(client.get("/metrics"), 200).text
+    m = re.search(rf"^{re.escape(name + labels)} (\d+)$", text, re.M)
+    assert m, f"{name}{labels} not in /metrics"
+    return int(m.group(1))
+
+
+def wait_l1_live(*clients):
+    for c in clients:
+        wait_until(lambda: metric(c, "chorus_hcache_l1_live") == 1, "the L1 in use", 30)
+
+
+def test_ok_mark_vouches_on_the_loop(start_server, redis_ctl):
+    """A session checked on node a (its ok mark in Redis) is vouched for on node b from that
+    mark, without asking the database: b's warm reads of a single post are answered on its
+    event loop, and b wrote no last-seen time (it writes one each time it asks the
+    database)."""
+    srv_a = start_server(env=L1_ENV, name="okloop-a")
+    srv_b = start_server(env={**L1_ENV, "CHORUS_NODE_ID": "7"}, storage=srv_a.storage_env, name="okloop-b")
+    a, b = srv_a.client(), srv_b.client()
+    wait_l1_live(a, b)
+    db = redis_db(srv_a)
+    acct = a.register()
+    made = expect_status(acct.post("/v1/posts", json={"text": "read on b"}), 201).json
+    sid = acct.current_session_id()
+    assert vouched(redis_ctl, db, sid)  # node a asked the database and set the mark
+    reader = on(acct, b)
+    asked = metric(b, "chorus_session_last_seen_writes_total")
+    for _ in range(3):  # the post's facts into Redis, then b's L1; the session's vouch too
+        expect_status(reader.get(f"/v1/posts/{made['id']}"), 200)
+    before = loop_reads(b)
+    for _ in range(5):
+        expect_status(reader.get(f"/v1/posts/{made['id']}"), 200)
+    assert loop_reads(b) - before == 5, "warm reads of a session vouched for by its ok mark left b's loop"
+    assert metric(b, "chorus_session_last_seen_writes_total") == asked, "node b asked the database"
+
+
+def test_landed_revocation_forgets_the_ok_mark_vouch(start_server, redis_ctl):
+    """Node a's revocation pair waits in its retry queue (Redis refuses a's MULTI, standing for
+    a connection that fails on a alone) while the session's ok mark is still in Redis; node b
+    reads the session meanwhile and vouches for it from that mark, on its loop from then on.
+    When the pair lands, a forgets the session's vouches again (the revocation's own forget
+    was before b's vouch, and was lost too): a publishes that forget, and b refuses the
+    session at its next read, within the forget's delivery (1 s), although its L1 keeps
+    entries 10 min. (a's hydration cache also moves the key epoch once its store is back,
+    which flushes every L1 a few hundred ms later: b's refusal alone would pass without the
+    landing's forget; the forget published by a after the landing would not.)"""
+    user = f"u{unique_handle()}"[:30]
+    redis_ctl.command("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all")
+    try:
+        srv_b = start_server(env=L1_ENV, name="kv-land-b")
+        url = urllib.parse.urlsplit(srv_b.storage_env["CHORUS_REDIS"])
+        as_user = {**L1_ENV, "CHORUS_NODE_ID": "7", "CHORUS_REDIS": f"redis://{user}:pw@{url.netloc}{url.path}"}
+        srv_a = start_server(env=as_user, storage=srv_b.storage_env, name="kv-land-a")
+        a, b = srv_a.client(), srv_b.client()
+        wait_l1_live(a, b)
+        db = redis_db(srv_b)
+        acct = a.register()
+        made = expect_status(acct.post("/v1/posts", json={"text": "read on b"}), 201).json
+        victim = a.login(acct.handle, device_name="victim")
+        sid = victim.current_session_id()
+        expect_status(victim.get("/v1/me"), 200)
+        assert vouched(redis_ctl, db, sid)
+
+        assert redis_ctl.command("ACL", "SETUSER", user, "-multi") == "+OK"
+        expect_status(victim.post("/v1/auth/logout"), 204)
+        assert metric(a, "chorus_kv_retry_queued") == 1  # the pair waits; the ok mark is in Redis
+        assert vouched(redis_ctl, db, sid)
+        # Meanwhile b vouches from the mark (as it would without an L1: the outage's window),
+        # and keeps the vouch in its L1: its warm reads are answered on its loop.
+        reader = on(victim, b)
+        for _ in range(3):
+            expect_status(reader.get(f"/v1/posts/{made['id']}"), 200)
+        before = loop_reads(b)
+        expect_status(reader.get(f"/v1/posts/{made['id']}"), 200)
+        assert loop_reads(b) == before + 1, "b's vouch from the ok mark is not in its L1"
+        published = metric_labelled(a, "chorus_hcache_l1_invalidations_total", '{direction="published"}')
+    finally:
+        redis_ctl.command("ACL", "SETUSER", user, "+multi")
+    wait_until(lambda: metric_labelled(a, "chorus_kv_retry_done_total", '{fate="landed"}') == 1,
+               "the pair landed", 20)
+    wait_until(lambda: metric_labelled(a, "chorus_hcache_l1_invalidations_total", '{direction="published"}')
+               > published, "node a publishing the landed revocation's forget", 10)
+    assert not vouched(redis_ctl, db, sid)
+    wait_until(lambda: reader.get(f"/v1/posts/{made['id']}").status == 401, "b refuses the revoked session", 1)
+    expect_problem(reader.get(f"/v1/posts/{made['id']}"), 401, "invalid_token")
+    redis_ctl.command("ACL", "DELUSER", user)

@@ -767,7 +767,7 @@ static void test_close_stops_replay(void **state)
     assert_non_null(b);
     ch_kv_breaker_trip(b, "test");
     for (int i = 0; i < QUEUED; i++)
-        assert_int_equal(ch_kv_breaker_enqueue(b, "k", "v", 1, 0, i & 1 ? "d" : NULL, INT64_MAX), 0);
+        assert_int_equal(ch_kv_breaker_enqueue(b, "k", "v", 1, 0, i & 1 ? "d" : NULL, INT64_MAX, NULL, 0), 0);
     ch_kv_breaker_set_interval(b, 1); /* the probe finds the store back and replays */
     while (atomic_load(&g_slow_writes) == 0)
         sleep_ms(1);

@@ -10,6 +10,7 @@
 #include "core/loop_guard.h"
 #include "core/text.h"
 #include "store/bus.h"
+#include "store/kv_multi.h"
 #include "svc/auth/passwords.h"
 #include "svc/auth/session_vouch.h"
 #include "svc/auth/throttle.h"
@@ -38,6 +39,27 @@ static void ch__key(char *buf, const char *prefix, uint64_t id)
  * with this much room for clocks of replicas that disagree. */
 #define CH__REVOKE_RETRY_MS (CH__SESSION_OK_TTL_MS + 10000)
 
+/* The note a kept pair carries (kv.h, ch_kv_set_del_retrying_noted): which session, and
+ * until when the pair is worth writing. */
+typedef struct {
+    uint64_t session_id;
+    int64_t until_ms;
+} ch__revoke_note_t;
+
+_Static_assert(sizeof(ch__revoke_note_t) <= CH_KV_NOTE_MAX, "a revocation's note fits a kept write's");
+
+/* Writes the pair (revoked mark set, ok mark deleted), kept for the store's return when it
+ * is unavailable, with a note so that ch__kept_marks hears what became of it. */
+static ch_err_t ch__write_revoked_pair(ch_svc_t *svc, uint64_t session_id, int64_t until)
+{
+    char rev_key[CH__KEY_LEN], ok_key[CH__KEY_LEN];
+    ch__key(rev_key, "sess:rev:", session_id);
+    ch__key(ok_key, "sess:ok:", session_id);
+    ch__revoke_note_t note = {session_id, until};
+    return ch_kv_set_del_retrying_noted(svc->kv, rev_key, "1", 1, svc->cfg->access_ttl_s * 1000 + 1000, ok_key,
+                                        until, &note, sizeof(note));
+}
+
 /* Marks a session revoked (after the database says so): sets the revoked mark and drops
  * the ok mark in one atomic step, so no reader of the store sees the revoked mark beside the
  * ok mark it replaces (an ok mark is trusted without looking for a revoked one). A request
@@ -48,17 +70,45 @@ static void ch__key(char *buf, const char *prefix, uint64_t id)
  * session again. */
 static ch_err_t ch__mark_revoked(ch_svc_t *svc, uint64_t session_id)
 {
-    char rev_key[CH__KEY_LEN], ok_key[CH__KEY_LEN];
-    int64_t until = ch_now_ms() + CH__REVOKE_RETRY_MS;
-    ch__key(rev_key, "sess:rev:", session_id);
-    ch__key(ok_key, "sess:ok:", session_id);
-    ch_err_t err = ch_backend_err(CH_BACKEND_KV, ch_kv_set_del_retrying(svc->kv, rev_key, "1", 1,
-                                                                        svc->cfg->access_ttl_s * 1000 + 1000, ok_key,
-                                                                        until));
+    ch_err_t err =
+        ch_backend_err(CH_BACKEND_KV, ch__write_revoked_pair(svc, session_id, ch_now_ms() + CH__REVOKE_RETRY_MS));
     /* After the ok mark is gone: a check that takes its lease after this forget finds no
-     * mark to vouch with; one that took it before loses it (svc/auth/session_vouch.h). */
+     * mark to vouch with; one that took it before loses it (svc/auth/session_vouch.h). When
+     * the pair was kept instead (the store refused it), the ok mark is still there: a node may
+     * vouch from it until the pair lands, and ch__kept_marks forgets again then. */
     ch_session_vouch_forget(svc, session_id);
     return err;
+}
+
+/* The kept-write hook (kv.h): a revocation's pair kept while the shared store was
+ * unavailable has landed, or was dropped. Runs on the store's probe thread once the store
+ * takes calls again. Landed: the ok mark is gone only now, so vouches made from it since the
+ * revocation's forget (on any node) are forgotten now; a check that read the mark took its
+ * lease before the pair landed, hence before this forget is received (session_vouch.h).
+ * Dropped: forgotten too, and a pair pushed out of the full queue is written again while
+ * its deadline holds (a late pair is not needed: every ok mark it would delete has expired;
+ * a refused one would be refused again). This node trusts no ok mark written before the
+ * drop anyway: every drop happens while its breaker is open, so the store's next return
+ * (ch_kv_recovered_at) comes after it. */
+static void ch__kept_marks(void *ctx, ch_kv_kept_fate_t fate, const void *note_bytes, size_t len)
+{
+    ch_svc_t *svc = ctx;
+    ch__revoke_note_t note;
+    if (len != sizeof(note))
+        return;
+    memcpy(&note, note_bytes, sizeof(note));
+    if (fate == CH_KV_KEPT_DROPPED_FULL && note.until_ms > ch_now_ms()) {
+        ch_err_t err = ch__write_revoked_pair(svc, note.session_id, note.until_ms);
+        if (err != CH_OK)
+            ch_log_warn("auth: the revocation marks of session %llu were dropped and could not be written again (%s)",
+                        (unsigned long long)note.session_id, ch_err_code(err));
+    }
+    ch_session_vouch_forget(svc, note.session_id);
+}
+
+void ch_auth_watch_kept_marks(ch_svc_t *svc, int on)
+{
+    ch_kv_set_kept_hook(svc->kv, on ? ch__kept_marks : NULL, svc);
 }
 
 /* ---- input ------------------------------------------------------------------------------- */
@@ -453,27 +503,55 @@ static ch_err_t ch__session_kv(ch_svc_t *svc, ch_err_t err, int *degraded)
     return err;
 }
 
-/* ch_auth_check_session through the shared store and the database; *vouched_at gets the
- * time the database found the session active (0: the store's ok mark vouched, or nothing
- * did). Only the database's answer may be kept in the L1 (session_vouch.h): an ok mark can
- * outlive its revocation for a while (the revocation's pair waiting in a replica's retry
- * queue while Redis refuses it), and a fact made from it on another node would vouch for the
- * revoked session for a minute after the pair landed, when the forget had already gone. */
-static ch_err_t ch__check_session_store(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f, int64_t *vouched_at)
+/* Reads the ok mark into *ok (caller frees); for_fact: with the revoked mark after it, in
+ * the same round trip, into *rev (caller frees; else left NULL). */
+static ch_err_t ch__read_marks(ch_svc_t *svc, const char *ok_key, uint64_t session_id, int for_fact, char **ok,
+                               char **rev)
 {
-    char ok_key[CH__KEY_LEN], key[CH__KEY_LEN], *value = NULL, now[24];
+    *ok = *rev = NULL;
+    if (!for_fact)
+        return ch_kv_get(svc->kv, ok_key, ok, NULL);
+    char rev_key[CH__KEY_LEN], *vals[2];
+    ch__key(rev_key, "sess:rev:", session_id);
+    const char *keys[2] = {ok_key, rev_key};
+    ch_err_t err = ch_kv_get_many(svc->kv, keys, 2, vals);
+    *ok = vals[0];
+    *rev = vals[1];
+    return err;
+}
+
+/* ch_auth_check_session through the shared store and the database; *vouched_at gets the
+ * time the session was last found active by the database when it may be kept as a vouch in
+ * the L1 (0: nothing to keep). for_fact: the caller holds a lease to keep one. Then the ok
+ * mark is read with the revoked mark after it, in order: a mark written back by a check
+ * whose database read came before a revocation that had landed (it deletes the mark once it
+ * sees the revoked one) is refused, so a vouch is made from an ok mark only when no
+ * revocation had landed before it was read, and every later landing forgets it again
+ * (ch__kept_marks; docs/design.md "### l1 on the loop" gives the argument). */
+static ch_err_t ch__check_session_store(ch_svc_t *svc, uint64_t session_id, int for_fact, ch_fault_t *f,
+                                        int64_t *vouched_at)
+{
+    char ok_key[CH__KEY_LEN], key[CH__KEY_LEN], *value = NULL, *revoked = NULL, now[24];
     int degraded = 0;
     *vouched_at = 0;
     ch__key(ok_key, "sess:ok:", session_id);
-    ch_err_t err = ch__session_kv(svc, ch_kv_get(svc->kv, ok_key, &value, NULL), &degraded);
+    ch_err_t err = ch__session_kv(svc, ch__read_marks(svc, ok_key, session_id, for_fact, &value, &revoked), &degraded);
     if (err)
         return err;
+    if (revoked) { /* a revocation landed: the database said so before it was written */
+        free(value);
+        free(revoked);
+        return ch_fault(f, CH_ETOKEN, NULL, "session has been revoked");
+    }
     if (value) { /* vouched for less than a minute ago: last seen was recorded then */
         int valid = ch__ok_mark_valid(svc, value);
+        int64_t at = atoll(value);
         free(value);
         value = NULL;
-        if (valid)
+        if (valid) {
+            *vouched_at = for_fact ? at : 0;
             return CH_OK;
+        }
     }
     /* Not vouched for recently: ask the database, then vouch, then look for a revocation
      * that raced with the read (ch__mark_revoked sets it and drops the ok mark at once, so
@@ -524,7 +602,7 @@ ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f
     if (ch_loop_guard_refuse()) /* on the loop in cluster mode: the store is a round trip away */
         return ch_fault(f, CH_EUNAVAILABLE, NULL, "session not vouched for in memory");
     int64_t vouched_at = 0;
-    ch_err_t err = ch__check_session_store(svc, session_id, f, &vouched_at);
+    ch_err_t err = ch__check_session_store(svc, session_id, v.lease != 0, f, &vouched_at);
     if (err == CH_OK && vouched_at)
         ch_session_vouch_put(svc, &v, vouched_at);
     return err;

@@ -52,6 +52,12 @@ ch_err_t ch_auth_revoke_session(ch_svc_t *svc, uint64_t user_id, uint64_t sessio
  * records the session's last-seen time when it asks the database, so at most once a
  * minute per session. */
 ch_err_t ch_auth_check_session(ch_svc_t *svc, uint64_t session_id, ch_fault_t *f);
+/** Turns on (on = 1) or off (0) what the node does when a revocation's marks kept for an
+ * unavailable shared store land or are dropped: the session's vouches in the L1 are forgotten
+ * on every node again, and a pair pushed out of a full queue is written again while its
+ * deadline holds (docs/design.md, "### l1 on the loop"). svc is borrowed until it is turned
+ * off, which waits for a call in progress: turn it off before the hydration cache goes. */
+void ch_auth_watch_kept_marks(ch_svc_t *svc, int on);
 /** One page of the user's active sessions, newest first: {items, next_cursor}. */
 ch_err_t ch_auth_list_sessions(ch_svc_t *svc, uint64_t user_id, uint64_t current_session, int limit,
                                uint64_t before_id, json_t **out, ch_fault_t *f);

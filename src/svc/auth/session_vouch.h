@@ -1,9 +1,11 @@
 /* A session vouched for in the hydration cache (cluster mode with the L1, docs/design.md
  * "### l1"): so that a read served on an event loop checks its session without a Redis
  * round trip. A fact "S:<session>:<minute>" holds the time the session was last found
- * active by the database (never the shared store's ok mark: auth.c); it vouches for CH_SESSION_VOUCH_MS
- * from that time, as the ok mark does. A revocation forgets it on every node (the L1's
- * pub/sub forget, ch_session_vouch_forget) after the database's commit. The minute in the
+ * active by the database (read there, or from the shared store's ok mark: auth.c); it
+ * vouches for CH_SESSION_VOUCH_MS from that time, as the ok mark does. A revocation forgets
+ * it on every node (the L1's pub/sub forget, ch_session_vouch_forget) after its kv marks are
+ * written, and again when marks that waited for the store land (docs/design.md "### l1 on
+ * the loop" gives the order argument). The minute in the
  * key lets a fact that stopped vouching be replaced without a forget: a new minute is a new
  * key, read with a lease. Nothing here is used unless the cache has a live L1. */
 #ifndef CH_SVC_AUTH_SESSION_VOUCH_H
