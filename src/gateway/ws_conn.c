@@ -179,7 +179,7 @@ void ch__gw_sleep_round(void)
             busy = 0;
         else /* being written: the round after the write's end tries again */
             busy = h2o_socket_is_writing(ws->sock) || wslay_event_want_write(ws->ws_ctx);
-        if (busy)
+        if (busy && !c->sleep_link.pprev) /* (listed again meanwhile: once is enough) */
             ch__gw_link_push(&ch__ws_sleep_head, c, ch__ws_sleep_link);
     }
 }

@@ -1,5 +1,5 @@
 /* The in-process bus (embedded mode): a publish hands the frame to the receiver (the gateway)
- * on the publisher's own thread, once per subscribed user. The receiver only queues it on the
+ * on the publisher's own thread, once for all its subscribed users. The receiver only queues it on the
  * loops that hold the user's connections (a lock, a copy of the frame per publish, a wakeup of
  * each such loop) and never blocks on a socket, so a publisher does not wait for any
  * connection; the bound on frames waiting for delivery, with its drop-and-resync, is the
