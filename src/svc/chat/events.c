@@ -60,9 +60,10 @@ void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *
 /* ---- the writer's message.new frames, kept for the senders' acks ----------------------------
  * The writer publishes a batch's messages, then answers each send in the same order on the
  * same thread (svc/common/batch_writer.c); the ack's "d" is the message, so the frame
- * rendered for the publication is kept (a FIFO per thread, on only while the writer is
- * between ch_chat_frames_begin and its last answer) and the ack is made from it: one
- * rendering per message, not one per publication and one per ack. */
+ * rendered for the publication is kept (a FIFO per thread, on from the writer's first
+ * ch_chat_frames_begin; each send's answer takes or drops its frame, and each begin frees what
+ * is left) and the ack is made from it: one rendering per message, not one per publication
+ * and one per ack. */
 typedef struct {
     const json_t *msg; /* the message it renders (compared, never dereferenced) */
     char *text;
