@@ -10,7 +10,9 @@
 # Environment (all optional): CHORUSD, WSLOAD (as run.sh), WSLOAD_PAIRS (default 100),
 #   WSLOAD_WINDOW (default 8), BENCH_DURATION (default 10), CHORUS_DB (default: SQLite in a
 #   temporary directory), MSGCOST_NODE=1 (the same workload against run.sh's Node `ws` server
-#   right after, and the ratio), BENCH_KEEP=1
+#   right after, and the ratio), BENCH_KEEP=1,
+#   WSLOAD_GROUP=N (the group workload instead: an N-member group, every member connected, its
+#   creator keeping WSLOAD_WINDOW messages in flight; CPU per message and per delivery)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -20,12 +22,14 @@ wsload=${WSLOAD:-$(dirname "$chorusd")/wsload}
 pairs=${WSLOAD_PAIRS:-100}
 window=${WSLOAD_WINDOW:-8}
 duration=${BENCH_DURATION:-10}
+group=${WSLOAD_GROUP:-0}
 py=/usr/bin/python3
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 [ -x "$chorusd" ] || die "$chorusd not found: build first"
 [ -x "$wsload" ] || die "$wsload not found: build first"
 
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # a group's members are one connection each
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-msgcost.XXXXXX")
 chorusd_pid="" node_pid=""
 cleanup() {
@@ -53,14 +57,19 @@ for _ in $(seq 300); do
   kill -0 "$chorusd_pid" 2>/dev/null || die "chorusd exited"
   sleep 0.1
 done
-"$py" "$here/setup.py" "http://127.0.0.1:$port" "$tmp" $((2 * pairs)) "$pairs" 0 >&2
+"$py" "$here/setup.py" "http://127.0.0.1:$port" "$tmp" $((2 * pairs)) "$pairs" "$group" >&2
+if [ "$group" -gt 1 ]; then
+  convs=$tmp/group.txt mode=group sources=$((group / 20000 + 2))
+else
+  convs=$tmp/direct.txt mode=direct sources=2
+fi
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 before=$(cpu_ticks "$chorusd_pid")
 perf_out=$tmp/perf.txt
 perf stat -x, -e instructions:u -p "$chorusd_pid" -o "$perf_out" 2>/dev/null &
 perf_pid=$!
-"$wsload" --port "$port" --users "$tmp/users.txt" --sources 2 --convs "$tmp/direct.txt" --mode direct \
+"$wsload" --port "$port" --users "$tmp/users.txt" --sources "$sources" --convs "$convs" --mode "$mode" \
   --rate 0 --window "$window" --duration "$duration" 2>"$tmp/wsload.log" | tail -n 1 >"$tmp/result.json"
 kill -INT "$perf_pid" 2>/dev/null || true
 wait "$perf_pid" 2>/dev/null || true
@@ -70,13 +79,13 @@ if [ "${MSGCOST_NODE:-0}" = 1 ]; then
   stop "$chorusd_pid"
   chorusd_pid=""
   [ -d "$here/node_modules/ws" ] || npm ci --prefix "$here" --no-audit --no-fund >&2
-  node "$here/node_server.js" --port 0 --users "$tmp/users.txt" --convs "$tmp/direct.txt" >"$tmp/node.log" 2>&1 &
+  node "$here/node_server.js" --port 0 --users "$tmp/users.txt" --convs "$convs" >"$tmp/node.log" 2>&1 &
   node_pid=$!
   for _ in $(seq 100); do grep -q '^listening' "$tmp/node.log" && break; sleep 0.1; done
   node_port=$(awk '/^listening/ { print $2 }' "$tmp/node.log")
   [ -n "$node_port" ] || die "the node server did not start"
   nbefore=$(cpu_ticks "$node_pid")
-  "$wsload" --port "$node_port" --users "$tmp/users.txt" --sources 2 --convs "$tmp/direct.txt" --mode direct \
+  "$wsload" --port "$node_port" --users "$tmp/users.txt" --sources "$sources" --convs "$convs" --mode "$mode" \
     --rate 0 --window "$window" --duration "$duration" 2>>"$tmp/wsload.log" | tail -n 1 >"$tmp/node.json"
   nafter=$(cpu_ticks "$node_pid")
   "$py" -c 'import json, sys; j = json.load(open(sys.argv[1])); j["ticks"] = int(sys.argv[2]); json.dump(j, open(sys.argv[1], "w"))' \
@@ -99,11 +108,16 @@ print(f"delivered/s {r['delivered_per_s']:.0f}  sent {r['sent']}  errors {r['err
       f"p50/p99 ms {r['p50_ms']:.2f}/{r['p99_ms']:.2f}")
 print(f"chorusd CPU per message: {ticks / hz * 1e6 / sent:.1f} us"
       + (f"; instructions per message: {instr / sent:,.0f}" if instr else "; instructions: no hardware counters here"))
+if r.get("group_members"):
+    print(f"group of {r['group_members']}: chorusd CPU per delivery {ticks / hz * 1e6 / max(r['delivered'], 1):.2f} us; "
+          f"reached every member p50/p99 ms {r['all_reached_p50_ms']:.1f}/{r['all_reached_p99_ms']:.1f}")
 n = json.load(open(sys.argv[5]))
 if n:
     nsent = max(n["sent"], 1)
     print(f"node ws: delivered/s {n['delivered_per_s']:.0f}  errors {n['errors']}  p50/p99 ms "
-          f"{n['p50_ms']:.2f}/{n['p99_ms']:.2f}; CPU per message {n['ticks'] / hz * 1e6 / nsent:.1f} us")
+          f"{n['p50_ms']:.2f}/{n['p99_ms']:.2f}; CPU per message {n['ticks'] / hz * 1e6 / nsent:.1f} us"
+          + (f"; reached every member p50/p99 ms {n['all_reached_p50_ms']:.1f}/{n['all_reached_p99_ms']:.1f}"
+             if n.get("group_members") else ""))
     print(f"ratio chorusd / node ws: {r['delivered_per_s'] / max(n['delivered_per_s'], 1):.2f}x delivered/s, "
           f"{(ticks / sent) / max(n['ticks'] / nsent, 1e-9):.2f}x CPU per message")
 PY

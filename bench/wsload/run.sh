@@ -8,7 +8,9 @@
 #   idle    WSLOAD_IDLE connections held open; each server's RSS growth per connection
 #   direct  1:1 messages: at a fixed rate both can hold (latency), then as fast as acks allow
 #           (throughput)
-#   group   a WSLOAD_GROUP-member group, every member connected: delivery p99 to every member
+#   group   a WSLOAD_GROUP-member group, every member connected, one sender: at
+#           WSLOAD_GROUP_RATE messages/s (delivery p99, "reached every member" p99), then as
+#           fast as its acks allow (WSLOAD_GROUP_WINDOW in flight): deliveries/s
 # Prints a markdown table.
 #
 # Usage: bench/wsload/run.sh   (after a release build in build/; `make bench` does both)
@@ -21,12 +23,14 @@
 #   WSLOAD_RATE      fixed 1:1 rate, messages/s             (default: 2000)
 #   WSLOAD_GROUP     group members                          (default: 1000)
 #   WSLOAD_GROUP_RATE messages/s to the group               (default: 10)
+#   WSLOAD_GROUP_WINDOW group messages in flight, throughput (default: 8)
 #   BENCH_DURATION   seconds per message workload and server (default: 10)
 #   WSLOAD_WARMUP    connections opened and closed on each server before its idle "before"
 #                    RSS, so that fixed growth (page caches of the token checks' database
 #                    connections, malloc arenas of threads) is not counted per connection
 #                    (default: 1000; 0: none)
-#   WSLOAD_ONLY=idle only the idle workload (memory per connection)
+#   WSLOAD_ONLY=idle only the idle workload (memory per connection); =group only the group
+#                    workloads; =direct only the 1:1 ones
 #   BENCH_KEEP=1     keep the temporary directory
 set -euo pipefail
 
@@ -39,9 +43,13 @@ pairs=${WSLOAD_PAIRS:-500}
 rate=${WSLOAD_RATE:-2000}
 group=${WSLOAD_GROUP:-1000}
 group_rate=${WSLOAD_GROUP_RATE:-10}
+group_window=${WSLOAD_GROUP_WINDOW:-8}
 duration=${BENCH_DURATION:-10}
 warmup=${WSLOAD_WARMUP:-1000}
 only=${WSLOAD_ONLY:-}
+case "$only" in "" | idle | group | direct) ;; *) die "WSLOAD_ONLY is idle, group or direct" ;; esac
+[ "$only" = group ] && idle=$group # the group's members are the connections
+[ "$only" = direct ] && idle=$((2 * pairs))
 py=/usr/bin/python3
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
@@ -133,9 +141,12 @@ idle_run() {
   echo "$out $(((after - before) * 1024 / (out > 0 ? out : 1)))"
 }
 
-echo "bench: idle connections ..." >&2
-read -r c_open c_bytes < <(idle_run "$chorusd_pid" "$port")
-read -r n_open n_bytes < <(idle_run "$node_pid" "$node_port")
+c_open=0 c_bytes=0 n_open=0 n_bytes=0
+if [ -z "$only" ] || [ "$only" = idle ]; then
+  echo "bench: idle connections ..." >&2
+  read -r c_open c_bytes < <(idle_run "$chorusd_pid" "$port")
+  read -r n_open n_bytes < <(idle_run "$node_pid" "$node_port")
+fi
 if [ "$only" = idle ]; then
   echo "| idle connections | chorusd | node ws | ratio |"
   echo "|---|---:|---:|---:|"
@@ -143,32 +154,56 @@ if [ "$only" = idle ]; then
   echo "| RSS per idle connection | $c_bytes B | $n_bytes B | $("$py" -c "print(f'{$c_bytes / max($n_bytes, 1):.2f}')")× |"
   exit 0
 fi
-echo "bench: 1:1 at $rate/s ..." >&2
-c_fixed=$(run "$port" --convs "$tmp/direct.txt" --mode direct --rate "$rate" --duration "$duration")
-n_fixed=$(run "$node_port" --convs "$tmp/direct.txt" --mode direct --rate "$rate" --duration "$duration")
-echo "bench: 1:1 throughput ..." >&2
-c_max=$(run "$port" --convs "$tmp/direct.txt" --mode direct --rate 0 --window 8 --duration "$duration")
-n_max=$(run "$node_port" --convs "$tmp/direct.txt" --mode direct --rate 0 --window 8 --duration "$duration")
-echo "bench: group of $group at $group_rate/s ..." >&2
-c_group=$(run "$port" --convs "$tmp/group.txt" --mode group --rate "$group_rate" --duration "$duration")
-n_group=$(run "$node_port" --convs "$tmp/group.txt" --mode group --rate "$group_rate" --duration "$duration")
+none='{}'
+c_fixed=$none n_fixed=$none c_max=$none n_max=$none
+if [ "$only" != group ]; then
+  echo "bench: 1:1 at $rate/s ..." >&2
+  c_fixed=$(run "$port" --convs "$tmp/direct.txt" --mode direct --rate "$rate" --duration "$duration")
+  n_fixed=$(run "$node_port" --convs "$tmp/direct.txt" --mode direct --rate "$rate" --duration "$duration")
+  echo "bench: 1:1 throughput ..." >&2
+  c_max=$(run "$port" --convs "$tmp/direct.txt" --mode direct --rate 0 --window 8 --duration "$duration")
+  n_max=$(run "$node_port" --convs "$tmp/direct.txt" --mode direct --rate 0 --window 8 --duration "$duration")
+fi
+c_group=$none n_group=$none c_gmax=$none n_gmax=$none
+if [ "$only" != direct ]; then
+  # chorusd, then Node, then chorusd and Node again at the maximum: each pair in the same minute
+  echo "bench: group of $group at $group_rate/s ..." >&2
+  c_group=$(run "$port" --convs "$tmp/group.txt" --mode group --rate "$group_rate" --duration "$duration")
+  n_group=$(run "$node_port" --convs "$tmp/group.txt" --mode group --rate "$group_rate" --duration "$duration")
+  echo "bench: group of $group as fast as acks allow ($group_window in flight) ..." >&2
+  c_gmax=$(run "$port" --convs "$tmp/group.txt" --mode group --rate 0 --window "$group_window" --duration "$duration")
+  n_gmax=$(run "$node_port" --convs "$tmp/group.txt" --mode group --rate 0 --window "$group_window" --duration "$duration")
+fi
 
-"$py" - "$c_open" "$c_bytes" "$n_open" "$n_bytes" "$c_fixed" "$n_fixed" "$c_max" "$n_max" "$c_group" "$n_group" <<'PY'
+"$py" - "$c_open" "$c_bytes" "$n_open" "$n_bytes" "$c_fixed" "$n_fixed" "$c_max" "$n_max" "$c_group" "$n_group" \
+  "$c_gmax" "$n_gmax" <<'PY'
 import json, sys
 c_open, c_bytes, n_open, n_bytes = map(int, sys.argv[1:5])
-cf, nf, cm, nm, cg, ng = (json.loads(a) for a in sys.argv[5:11])
+cf, nf, cm, nm, cg, ng, cx, nx = (json.loads(a) for a in sys.argv[5:13])
 print("| workload | chorusd | node ws | ratio |")
 print("|---|---:|---:|---:|")
-print(f"| idle connections open | {c_open} | {n_open} | |")
-print(f"| RSS per idle connection | {c_bytes} B | {n_bytes} B | {c_bytes / max(n_bytes, 1):.2f}× |")
+if c_open or n_open:
+    print(f"| idle connections open | {c_open} | {n_open} | |")
+    print(f"| RSS per idle connection | {c_bytes} B | {n_bytes} B | {c_bytes / max(n_bytes, 1):.2f}× |")
 for label, c, n in (("1:1 at a fixed rate", cf, nf), ("1:1 as fast as acks allow", cm, nm)):
+    if not c:
+        continue
     print(f"| {label}: delivered/s | {c['delivered_per_s']:.0f} | {n['delivered_per_s']:.0f} | "
           f"{c['delivered_per_s'] / max(n['delivered_per_s'], 1):.2f}× |")
     print(f"| {label}: p50 / p99 ms | {c['p50_ms']:.2f} / {c['p99_ms']:.2f} | {n['p50_ms']:.2f} / {n['p99_ms']:.2f} | |")
     print(f"| {label}: errors, undelivered | {c['errors']}, {c['expected'] - c['delivered']} | "
           f"{n['errors']}, {n['expected'] - n['delivered']} | |")
-print(f"| group of {cg.get('group_members')}: deliveries/s | {cg['delivered_per_s']:.0f} | {ng['delivered_per_s']:.0f} | "
-      f"{cg['delivered_per_s'] / max(ng['delivered_per_s'], 1):.2f}× |")
-print(f"| group: delivery p99 ms | {cg['p99_ms']:.2f} | {ng['p99_ms']:.2f} | |")
-print(f"| group: message reached every member, p99 ms | {cg['all_reached_p99_ms']:.2f} | {ng['all_reached_p99_ms']:.2f} | |")
+for label, c, n in (("at a fixed rate", cg, ng), ("as fast as acks allow", cx, nx)):
+    if not c:
+        continue
+    print(f"| group of {c.get('group_members')}, {label}: messages sent/s | {c['sent_per_s']:.1f} | "
+          f"{n['sent_per_s']:.1f} | {c['sent_per_s'] / max(n['sent_per_s'], 1e-9):.2f}× |")
+    print(f"| group, {label}: deliveries/s | {c['delivered_per_s']:.0f} | {n['delivered_per_s']:.0f} | "
+          f"{c['delivered_per_s'] / max(n['delivered_per_s'], 1):.2f}× |")
+    print(f"| group, {label}: delivery p50 / p99 ms | {c['p50_ms']:.2f} / {c['p99_ms']:.2f} | "
+          f"{n['p50_ms']:.2f} / {n['p99_ms']:.2f} | |")
+    print(f"| group, {label}: reached every member, p50 / p99 ms | {c['all_reached_p50_ms']:.2f} / "
+          f"{c['all_reached_p99_ms']:.2f} | {n['all_reached_p50_ms']:.2f} / {n['all_reached_p99_ms']:.2f} | |")
+    print(f"| group, {label}: errors, undelivered | {c['errors']}, {c['expected'] - c['delivered']} | "
+          f"{n['errors']}, {n['expected'] - n['delivered']} | |")
 PY

@@ -35,8 +35,10 @@ static _Thread_local ch__gw_loop_t *ch__gw_tls_loop;
 
 static void ch__gw_loop_maybe_free(ch__gw_loop_t *l)
 {
-    if (l->ended && l->handles == 0 && l->jobs == 0)
+    if (l->ended && l->handles == 0 && l->jobs == 0) {
+        free(l->users);
         free(l);
+    }
 }
 
 static void ch__gw_loop_handle_closed(uv_handle_t *h)
@@ -80,7 +82,7 @@ void ch_gateway_loop_end(void)
      * op's done callback, h2o's last callback) finds it dead */
     l->draining = 1;
     for (ch__gw_conn_t *c = l->conns, *next; c; c = next) {
-        next = *ch__gw_conn_loop_next(c);
+        next = ch__gw_conn_loop_link(c)->next;
         ch__gw_conn_abandon(c);
     }
     ch__gw_resumed_run(l); /* none comes after loops[] forgot l */
@@ -96,7 +98,7 @@ static void ch__gw_on_tick(uv_timer_t *t)
     ch__gw_loop_t *l = t->data;
     int64_t now = ch_mono_ms();
     for (ch__gw_conn_t *c = l->conns, *next; c; c = next) {
-        next = *ch__gw_conn_loop_next(c); /* a tick may end c (never another) */
+        next = ch__gw_conn_loop_link(c)->next; /* a tick may end c (never another) */
         ch__gw_conn_tick(c, now);
     }
     ch__gw_flush();
@@ -135,6 +137,8 @@ ch__gw_loop_t *ch__gw_loop_of(ch_gateway_t *gw, h2o_context_t *ctx)
     l->gw = gw;
     l->index = index;
     l->ctx = ctx;
+    l->nbuckets = CH_GW_LOOP_BUCKETS;
+    l->users = ch_calloc(l->nbuckets, sizeof(*l->users));
     uv_async_init(ctx->loop, &l->wake, ch__gw_on_wake_flush);
     l->wake.data = l;
     uv_timer_init(ctx->loop, &l->ticker);
@@ -167,7 +171,7 @@ void ch_gateway_loop_drain(h2o_context_t *ctx)
     if (!l)
         return;
     l->draining = 1;
-    for (ch__gw_conn_t *c = l->conns; c; c = *ch__gw_conn_loop_next(c))
+    for (ch__gw_conn_t *c = l->conns; c; c = ch__gw_conn_loop_link(c)->next)
         ch__gw_conn_close(c, 1001, "server going away");
     ch__gw_flush();
 }
@@ -460,8 +464,10 @@ ch_gateway_t *ch_gateway_create(ch_svc_t *svc)
     for (size_t i = 0; i < CH_GW_SHARDS; i++)
         pthread_mutex_init(&gw->shards[i].mu, NULL);
     pthread_mutex_init(&gw->loops_mu, NULL);
-    if (svc->bus)
+    if (svc->bus) {
         ch_bus_set_receiver(svc->bus, ch__gw_on_bus, gw);
+        ch_bus_set_receiver_many(svc->bus, ch__gw_on_bus_many);
+    }
     pthread_mutex_init(&gw->hb_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -14,7 +14,7 @@
 #define CH_GW_MAX_LOOPS 256      /* CHORUS_THREADS' maximum */
 #define CH_GW_LOOP_WORDS (CH_GW_MAX_LOOPS / 64)
 #define CH_GW_SHARDS 64          /* the node-wide user table's locks */
-#define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) */
+#define CH_GW_LOOP_BUCKETS 4096  /* a loop's user table (chained) at first; doubles past 2 users a bucket */
 #define CH_GW_INBOX_MAX_BYTES (16u << 20) /* a loop's bus inbox; past it deliveries are dropped */
 #define CH_GW_USERS_RECORD_MS 1000 /* how often the users record is written when they changed */
 #define CH_GW_USERS_REFRESH_MS (5 * 60 * 1000) /* and at least this often (its TTL: 10 min) */
@@ -30,6 +30,42 @@ enum {
 
 typedef struct ch__gw_loop ch__gw_loop_t;
 typedef struct ch__gw_conn ch__gw_conn_t;
+
+/* A connection's place in one intrusive list (a loop's connections, a user's devices, the
+ * loop's flush and sleep rounds): pprev is the slot that points at it (the head or the
+ * previous one's next; NULL when not listed), so unlinking is O(1) whatever the list's length
+ * — a mass disconnect of n connections costs O(n), not O(n^2). */
+typedef struct {
+    ch__gw_conn_t *next;
+    ch__gw_conn_t **pprev;
+} ch__gw_link_t;
+/* Which of a connection's links a list goes through (ws_conn.c's accessors). */
+typedef ch__gw_link_t *(*ch__gw_link_fn)(ch__gw_conn_t *c);
+
+/** Puts c first in the list *head through its link (c must not be listed there). */
+static inline void ch__gw_link_push(ch__gw_conn_t **head, ch__gw_conn_t *c, ch__gw_link_fn link)
+{
+    ch__gw_link_t *k = link(c);
+    k->next = *head;
+    if (*head)
+        link(*head)->pprev = &k->next;
+    *head = c;
+    k->pprev = head;
+}
+
+/** Takes c out of the list it is in through link, in O(1); 1 when it was listed. */
+static inline int ch__gw_link_remove(ch__gw_conn_t *c, ch__gw_link_fn link)
+{
+    ch__gw_link_t *k = link(c);
+    if (!k->pprev)
+        return 0;
+    *k->pprev = k->next;
+    if (k->next)
+        link(k->next)->pprev = k->pprev;
+    k->next = NULL;
+    k->pprev = NULL;
+    return 1;
+}
 
 /* A frame shared by the connections it goes to (one copy per delivery, not per device). */
 typedef struct {
@@ -63,15 +99,17 @@ typedef struct {
 /* A user's devices on one loop (loop thread only). */
 typedef struct ch__gw_local {
     uint64_t user_id;
-    ch__gw_conn_t *conns; /* list through conn->user_next */
+    ch__gw_conn_t *conns; /* list through ch__gw_conn_user_link */
     struct ch__gw_local *next;
 } ch__gw_local_t;
 
-/* A bus delivery on its way to a loop. */
+/* A bus delivery on its way to a loop: one frame for the loop's devices of n users (a
+ * group's members on that loop: one item and one reference to the frame, not one each). */
 typedef struct ch__gw_msg {
     struct ch__gw_msg *next;
-    uint64_t user_id;
     ch__gw_frame_t *frame;
+    size_t n;
+    uint64_t user_ids[];
 } ch__gw_msg_t;
 
 struct ch__gw_loop {
@@ -90,11 +128,12 @@ struct ch__gw_loop {
     size_t inbox_bytes;  /* frames' bytes (one count per loop) and headers, bounded by CH_GW_INBOX_MAX_BYTES */
     int inbox_overflow;  /* a delivery was dropped: every connection of the loop gets a resync */
     /* loop thread only: */
-    ch__gw_conn_t *conns; /* every connection of the loop, list through conn->loop_next */
+    ch__gw_conn_t *conns; /* every connection of the loop, list through ch__gw_conn_loop_link */
     size_t nconns;
     unsigned opened, opened_at_tick; /* connections registered since the last heap trim; at the last tick */
     int draining;
-    ch__gw_local_t *users[CH_GW_LOOP_BUCKETS];
+    ch__gw_local_t **users; /* the loop's users with a device, chained; nbuckets a power of 2 */
+    size_t nbuckets, nusers;
 };
 
 struct ch_gateway {
@@ -243,6 +282,9 @@ int ch__gw_pjob_begin(ch_gateway_t *gw, uint64_t user_id);
 int ch__gw_pjob_again(ch_gateway_t *gw, uint64_t user_id);
 /** The bus's receiver (store/bus.h): posts frame to every loop holding a device of user_id. */
 void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len);
+/** The same for n users (ch_bus_receive_many_fn): the frame copied once, one inbox item per
+ * loop holding devices of any of them. */
+void ch__gw_on_bus_many(void *ctx, const uint64_t *user_ids, size_t n, const char *frame, size_t len);
 /** Loop thread: delivers the loop's inbox to its connections. */
 void ch__gw_on_wake(uv_async_t *a);
 /** Drops a reference to a shared frame. */
@@ -264,11 +306,12 @@ void ch__gw_conn_abandon(ch__gw_conn_t *c);
 void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason);
 /** Loop thread: answers the deferred ops that were resumed (ch_ws_call_resume) for l. */
 void ch__gw_resumed_run(ch__gw_loop_t *l);
-/** The connection's user, loop list link and user list link. */
+/** The connection's user and session; its links in its loop's list and its user's list
+ * (borrowed: part of c). */
 uint64_t ch__gw_conn_user(const ch__gw_conn_t *c);
 uint64_t ch__gw_conn_session(const ch__gw_conn_t *c);
-ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c);
-ch__gw_conn_t **ch__gw_conn_user_next(ch__gw_conn_t *c);
+ch__gw_link_t *ch__gw_conn_loop_link(ch__gw_conn_t *c);
+ch__gw_link_t *ch__gw_conn_user_link(ch__gw_conn_t *c);
 
 /* ---- gateway.c ---- */
 /** The loop state of ctx, made at its first WebSocket request (loop thread). */

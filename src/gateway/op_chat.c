@@ -1,19 +1,33 @@
 /* Chat's client ops on the gateway (ws_ops_chat.def): the same service calls as REST. */
 #include "gateway/op_chat.h"
 
+#include <stdlib.h>
+
 #include "svc/chat/chat.h"
 #include "svc/chat/chat_int.h"
+#include "svc/chat/send_writer.h"
 #include "svc/common/fields.h"
 
-/* The chat writer's thread: the send committed and was published (or failed). */
+/* The chat writer's thread: the send committed and was published (or failed). The ack's "d"
+ * is the message: taken already rendered from its message.new frame when the writer published
+ * one (no second rendering on the loop). */
 static void ch__send_done(void *arg, ch_err_t err, const ch_fault_t *f, json_t *msg, int created)
 {
     ch_ws_call_t *call = arg;
     (void)created;
-    if (err)
+    size_t len = 0;
+    char *frame = err ? NULL : ch_chat_frames_take(msg, &len);
+    if (err) {
         call->fault = *f;
-    else
+    } else if (frame && len > CH_CHAT_NEW_FRAME_PREFIX) {
+        call->ack_text = frame;
+        call->ack_off = CH_CHAT_NEW_FRAME_PREFIX;
+        call->ack_len = len - CH_CHAT_NEW_FRAME_PREFIX - 1; /* the frame's closing brace */
+        json_decref(msg);
+    } else {
+        free(frame);
         call->ack = msg;
+    }
     ch_ws_call_resume(call, err);
 }
 

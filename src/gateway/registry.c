@@ -9,8 +9,23 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "gateway/gw_internal.h"
 #include "store/bus.h"
+
+/* Connections registered on this node's loops (all gateways of the process: one in practice). */
+static _Atomic long ch__gw_registered;
+static atomic_int ch__gw_renderer_added;
+
+static void ch__gw_render(ch_buf_t *out, void *arg)
+{
+    (void)arg;
+    ch_buf_printf(out,
+                  "# HELP chorus_gateway_connections WebSocket connections registered on this node's loops.\n"
+                  "# TYPE chorus_gateway_connections gauge\n"
+                  "chorus_gateway_connections %ld\n",
+                  atomic_load(&ch__gw_registered));
+}
 
 static size_t ch__gw_hash(uint64_t id)
 {
@@ -109,23 +124,46 @@ void ch__gw_unadmit(ch_gateway_t *gw, uint64_t user_id)
 
 static ch__gw_local_t **ch__gw_local(ch__gw_loop_t *l, uint64_t user_id)
 {
-    ch__gw_local_t **p = &l->users[ch__gw_hash(user_id) % CH_GW_LOOP_BUCKETS];
+    ch__gw_local_t **p = &l->users[ch__gw_hash(user_id) & (l->nbuckets - 1)];
     while (*p && (*p)->user_id != user_id)
         p = &(*p)->next;
     return p;
 }
 
+/* Doubles the loop's user table once it holds more than 2 users a bucket, so that a lookup
+ * (each delivery, each close) stays O(1) with 100,000 users on a loop. */
+static void ch__gw_local_grow(ch__gw_loop_t *l)
+{
+    if (l->nusers <= 2 * l->nbuckets)
+        return;
+    size_t n = l->nbuckets * 2;
+    ch__gw_local_t **t = ch_calloc(n, sizeof(*t));
+    for (size_t b = 0; b < l->nbuckets; b++)
+        for (ch__gw_local_t *e = l->users[b], *next; e; e = next) {
+            next = e->next;
+            ch__gw_local_t **slot = &t[ch__gw_hash(e->user_id) & (n - 1)];
+            e->next = *slot;
+            *slot = e;
+        }
+    free(l->users);
+    l->users = t;
+    l->nbuckets = n;
+}
+
 void ch__gw_register(ch__gw_loop_t *l, ch__gw_conn_t *c)
 {
     uint64_t user_id = ch__gw_conn_user(c);
-    *ch__gw_conn_loop_next(c) = l->conns;
-    l->conns = c;
+    if (!atomic_exchange(&ch__gw_renderer_added, 1))
+        ch_metrics_add_renderer(ch__gw_render, NULL);
+    ch__gw_link_push(&l->conns, c, ch__gw_conn_loop_link);
+    atomic_fetch_add(&ch__gw_registered, 1);
     l->nconns++;
     l->opened++;
     ch__gw_local_t **p = ch__gw_local(l, user_id);
     if (!*p) {
         *p = ch_calloc(1, sizeof(**p));
         (*p)->user_id = user_id;
+        l->nusers++;
         ch__gw_shard_t *s = ch__gw_shard(l->gw, user_id);
         pthread_mutex_lock(&s->mu);
         ch__gw_user_t *u = *ch__gw_find(s, user_id);
@@ -133,30 +171,26 @@ void ch__gw_register(ch__gw_loop_t *l, ch__gw_conn_t *c)
             u->loops[l->index / 64] |= 1ull << (l->index % 64);
         pthread_mutex_unlock(&s->mu);
     }
-    *ch__gw_conn_user_next(c) = (*p)->conns;
-    (*p)->conns = c;
+    ch__gw_link_push(&(*p)->conns, c, ch__gw_conn_user_link);
+    ch__gw_local_grow(l); /* after: p points into the table */
 }
 
 void ch__gw_unregister(ch__gw_loop_t *l, ch__gw_conn_t *c, int idle)
 {
     uint64_t user_id = ch__gw_conn_user(c);
-    for (ch__gw_conn_t **q = &l->conns; *q; q = ch__gw_conn_loop_next(*q))
-        if (*q == c) {
-            *q = *ch__gw_conn_loop_next(c);
-            l->nconns--;
-            break;
-        }
-    ch__gw_local_t **p = ch__gw_local(l, user_id), *loc = *p;
+    /* O(1) through the connection's own links: no walk of the loop's list (a mass disconnect
+     * of n connections would be quadratic) */
+    if (ch__gw_link_remove(c, ch__gw_conn_loop_link)) {
+        l->nconns--;
+        atomic_fetch_sub(&ch__gw_registered, 1);
+    }
     int empty = 0;
-    if (loc) {
-        for (ch__gw_conn_t **q = &loc->conns; *q; q = ch__gw_conn_user_next(*q))
-            if (*q == c) {
-                *q = *ch__gw_conn_user_next(c);
-                break;
-            }
-        if (!loc->conns) {
+    if (ch__gw_link_remove(c, ch__gw_conn_user_link)) {
+        ch__gw_local_t **p = ch__gw_local(l, user_id), *loc = *p;
+        if (loc && !loc->conns) {
             *p = loc->next;
             free(loc);
+            l->nusers--;
             empty = 1;
         }
     }
@@ -244,28 +278,58 @@ void ch__gw_frame_release(ch__gw_frame_t *f)
 
 void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len)
 {
+    ch__gw_on_bus_many(ctx, &user_id, 1, frame, len);
+}
+
+void ch__gw_on_bus_many(void *ctx, const uint64_t *user_ids, size_t n, const char *frame, size_t len)
+{
     ch_gateway_t *gw = ctx;
-    uint64_t loops[CH_GW_LOOP_WORDS] = {0};
-    ch__gw_shard_t *s = ch__gw_shard(gw, user_id);
-    pthread_mutex_lock(&s->mu);
-    ch__gw_user_t *u = *ch__gw_find(s, user_id);
-    if (u)
-        memcpy(loops, u->loops, sizeof(loops));
-    pthread_mutex_unlock(&s->mu);
+    /* per loop, the item listing its users (made at its first one; a loop's items hold at
+     * most n users) */
+    ch__gw_msg_t *per[CH_GW_MAX_LOOPS] = {0};
+    unsigned nloops = atomic_load(&gw->nloops);
+    nloops = nloops > CH_GW_MAX_LOOPS ? CH_GW_MAX_LOOPS : nloops;
     ch__gw_frame_t *f = NULL;
-    pthread_mutex_lock(&gw->loops_mu);
-    for (unsigned i = 0; i < CH_GW_MAX_LOOPS; i++) {
-        ch__gw_loop_t *l = gw->loops[i];
-        if (!(loops[i / 64] & (1ull << (i % 64))) || !l)
-            continue;
-        if (!f) {
-            f = ch_malloc(sizeof(*f) + len + 1);
-            atomic_init(&f->refs, 1); /* ours, dropped below */
-            f->len = len;
-            memcpy(f->data, frame, len);
-            f->data[len] = '\0';
+    for (size_t k = 0; k < n; k++) {
+        uint64_t loops[CH_GW_LOOP_WORDS] = {0};
+        ch__gw_shard_t *s = ch__gw_shard(gw, user_ids[k]);
+        pthread_mutex_lock(&s->mu);
+        ch__gw_user_t *u = *ch__gw_find(s, user_ids[k]);
+        if (u)
+            memcpy(loops, u->loops, sizeof(loops));
+        pthread_mutex_unlock(&s->mu);
+        for (unsigned i = 0; i < nloops; i++) {
+            if (!(loops[i / 64] & (1ull << (i % 64))))
+                continue;
+            if (!f) {
+                f = ch_malloc(sizeof(*f) + len + 1);
+                atomic_init(&f->refs, 1); /* ours, dropped below */
+                f->len = len;
+                memcpy(f->data, frame, len);
+                f->data[len] = '\0';
+            }
+            if (!per[i]) {
+                per[i] = ch_malloc(sizeof(*per[i]) + (n - k) * sizeof(uint64_t));
+                per[i]->next = NULL;
+                per[i]->frame = f;
+                per[i]->n = 0;
+            }
+            per[i]->user_ids[per[i]->n++] = user_ids[k];
         }
-        if (l->inbox_bytes + sizeof(ch__gw_msg_t) + len > CH_GW_INBOX_MAX_BYTES) {
+    }
+    if (!f)
+        return; /* nobody here */
+    pthread_mutex_lock(&gw->loops_mu);
+    for (unsigned i = 0; i < nloops; i++) {
+        ch__gw_msg_t *m = per[i];
+        if (!m)
+            continue;
+        ch__gw_loop_t *l = gw->loops[i];
+        size_t bytes = sizeof(*m) + m->n * sizeof(uint64_t) + len;
+        if (!l || l->inbox_bytes + bytes > CH_GW_INBOX_MAX_BYTES) {
+            free(m);
+            if (!l)
+                continue;
             /* the loop does not keep up: drop, and its connections resync once it does */
             if (!l->inbox_overflow)
                 ch_log_warn("gateway: loop %u's bus inbox is full (%u bytes); deliveries dropped, its connections resync",
@@ -274,11 +338,7 @@ void ch__gw_on_bus(void *ctx, uint64_t user_id, const char *frame, size_t len)
             uv_async_send(&l->wake);
             continue;
         }
-        l->inbox_bytes += sizeof(ch__gw_msg_t) + len;
-        ch__gw_msg_t *m = ch_malloc(sizeof(*m));
-        m->next = NULL;
-        m->user_id = user_id;
-        m->frame = f;
+        l->inbox_bytes += bytes;
         atomic_fetch_add(&f->refs, 1);
         int was_empty = l->inbox == NULL;
         if (l->inbox_tail)
@@ -314,30 +374,33 @@ void ch__gw_on_wake(uv_async_t *a)
     int64_t now = ch_mono_ms(), hold_ms = l->gw->svc->cfg->ws_reorder_hold_ms;
     while (m) {
         ch__gw_msg_t *next = m->next;
-        ch__gw_local_t *loc = *ch__gw_local(l, m->user_id);
+        /* what the frame is: read once for all its users */
         uint64_t revoked = 0;
         int ctl = ch_bus_ctl_revoked(m->frame->data, m->frame->len, &revoked);
         int is_resync = m->frame->len == sizeof(CH_BUS_CTL_RESYNC) - 1 &&
                         memcmp(m->frame->data, CH_BUS_CTL_RESYNC, m->frame->len) == 0;
         uint64_t conv = 0;
         int64_t seq = 0;
-        int ordered = loc && !ctl && !is_resync && ch__ws_order_key(m->frame->data, m->frame->len, &conv, &seq);
-        /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
-        for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c)) {
-            if (ordered)
-                ch__ws_order_deliver(c, m->frame, conv, seq, now, hold_ms);
-            else if (is_resync)
-                ch__gw_conn_resync(c, resync, sizeof(resync) - 1);
-            else if (!ctl)
-                ch__gw_conn_send(c, m->frame->data, m->frame->len);
-            else if (ch__gw_conn_session(c) == revoked)
-                ch__gw_conn_close(c, CH_GW_CLOSE_REVOKED, "session revoked");
+        int ordered = !ctl && !is_resync && ch__ws_order_key(m->frame->data, m->frame->len, &conv, &seq);
+        for (size_t k = 0; k < m->n; k++) {
+            ch__gw_local_t *loc = *ch__gw_local(l, m->user_ids[k]);
+            /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
+            for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = ch__gw_conn_user_link(c)->next) {
+                if (ordered)
+                    ch__ws_order_deliver(c, m->frame, conv, seq, now, hold_ms);
+                else if (is_resync)
+                    ch__gw_conn_resync(c, resync, sizeof(resync) - 1);
+                else if (!ctl)
+                    ch__gw_conn_send(c, m->frame->data, m->frame->len);
+                else if (ch__gw_conn_session(c) == revoked)
+                    ch__gw_conn_close(c, CH_GW_CLOSE_REVOKED, "session revoked");
+            }
         }
         ch__gw_frame_release(m->frame);
         free(m);
         m = next;
     }
-    for (ch__gw_conn_t *c = overflow ? l->conns : NULL; c; c = *ch__gw_conn_loop_next(c))
+    for (ch__gw_conn_t *c = overflow ? l->conns : NULL; c; c = ch__gw_conn_loop_link(c)->next)
         ch__gw_conn_resync(c, resync, sizeof(resync) - 1);
     ch__gw_resumed_run(l);
 }

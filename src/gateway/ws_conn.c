@@ -38,8 +38,8 @@ struct ch__gw_conn {
     ch__gw_loop_t *l;
     h2o_websocket_conn_t *ws; /* NULL once closed */
     uint64_t user_id, session_id, conn_id;
-    ch__gw_conn_t *loop_next, *user_next, *flush_next, *sleep_next;
-    int in_flush, in_sleep, closing, idle, registered;
+    ch__gw_link_t loop_link, user_link, flush_link, sleep_link; /* O(1) unlink (gw_internal.h) */
+    int closing, idle, registered;
     ch__ws_rx_t rx; /* what wslay read (ws_dormant.c: when its context may go) */
     ch__ws_out_t out; /* frames gathered for one write (ws_out.c) */
     ch__ws_order_t *order; /* chat messages' seq order (ws_order.c); NULL until a message.new */
@@ -83,14 +83,24 @@ void ch__gw_conn_heard(ch__gw_conn_t *c)
     c->last_recv_ms = ch_mono_ms();
 }
 
-ch__gw_conn_t **ch__gw_conn_loop_next(ch__gw_conn_t *c)
+ch__gw_link_t *ch__gw_conn_loop_link(ch__gw_conn_t *c)
 {
-    return &c->loop_next;
+    return &c->loop_link;
 }
 
-ch__gw_conn_t **ch__gw_conn_user_next(ch__gw_conn_t *c)
+ch__gw_link_t *ch__gw_conn_user_link(ch__gw_conn_t *c)
 {
-    return &c->user_next;
+    return &c->user_link;
+}
+
+static ch__gw_link_t *ch__ws_flush_link(ch__gw_conn_t *c)
+{
+    return &c->flush_link;
+}
+
+static ch__gw_link_t *ch__ws_sleep_link(ch__gw_conn_t *c)
+{
+    return &c->sleep_link;
 }
 
 /* The connection running an inline op on this thread (ch_gateway_set_idle). */
@@ -116,23 +126,15 @@ static _Thread_local ch__gw_conn_t *ch__ws_sleep_head;
 
 static void ch__ws_want_sleep(ch__gw_conn_t *c)
 {
-    if (c->in_sleep || !c->ws)
+    if (c->sleep_link.pprev || !c->ws)
         return;
-    c->in_sleep = 1;
-    c->sleep_next = ch__ws_sleep_head;
-    ch__ws_sleep_head = c;
+    ch__gw_link_push(&ch__ws_sleep_head, c, ch__ws_sleep_link);
 }
 
+/* O(1): a closing connection leaves the round without a walk of it. */
 static void ch__ws_sleep_forget(ch__gw_conn_t *c)
 {
-    if (!c->in_sleep)
-        return;
-    for (ch__gw_conn_t **p = &ch__ws_sleep_head; *p; p = &(*p)->sleep_next)
-        if (*p == c) {
-            *p = c->sleep_next;
-            break;
-        }
-    c->in_sleep = 0;
+    ch__gw_link_remove(c, ch__ws_sleep_link);
 }
 
 /* A fresh wslay context for a dormant c before any wslay call; 0, or -1 (out of memory). */
@@ -154,30 +156,32 @@ static void ch__ws_close_socket(h2o_websocket_conn_t *ws)
 void ch__gw_sleep_round(void);
 void ch__gw_sleep_round(void)
 {
-    ch__gw_conn_t *keep = NULL;
-    while (ch__ws_sleep_head) {
-        ch__gw_conn_t *c = ch__ws_sleep_head;
-        ch__ws_sleep_head = c->sleep_next;
+    /* this round's list, taken whole: those still busy go back on the loop's list */
+    ch__gw_conn_t *round = ch__ws_sleep_head;
+    ch__ws_sleep_head = NULL;
+    if (round)
+        round->sleep_link.pprev = &round; /* the first one's slot is now the local head */
+    while (round) {
+        ch__gw_conn_t *c = round;
+        ch__gw_link_remove(c, ch__ws_sleep_link);
         h2o_websocket_conn_t *ws = c->ws;
         int busy;
         if (ws && ws->sock)
             ch__ws_out_flush(ws); /* what a proceed of h2o's own gathered and did not write */
         if (!ws || c->closing)
             busy = 0;
-        else if (!ws->sock || c->in_flush)
+        else if (!ws->sock || c->flush_link.pprev)
             busy = 1; /* the upgrade or a flush is still to come */
+        else if (c->queued)
+            busy = 1; /* answers are on their way (a sender's pipelined messages): a context freed
+                         now would be made again (8 kB calloc) for them a moment later */
         else if (!ws->ws_ctx || ch__ws_sleep(ws))
             busy = 0;
         else /* being written: the round after the write's end tries again */
             busy = h2o_socket_is_writing(ws->sock) || wslay_event_want_write(ws->ws_ctx);
-        if (busy) {
-            c->sleep_next = keep;
-            keep = c;
-        } else {
-            c->in_sleep = 0;
-        }
+        if (busy && !c->sleep_link.pprev) /* (listed again meanwhile: once is enough) */
+            ch__gw_link_push(&ch__ws_sleep_head, c, ch__ws_sleep_link);
     }
-    ch__ws_sleep_head = keep;
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -187,24 +191,16 @@ static _Thread_local ch__gw_conn_t *ch__ws_flush_head;
 
 static void ch__ws_want_flush(ch__gw_conn_t *c)
 {
-    if (c->in_flush || !c->ws)
+    if (c->flush_link.pprev || !c->ws)
         return;
     ch__ws_want_sleep(c); /* once written */
-    c->in_flush = 1;
-    c->flush_next = ch__ws_flush_head;
-    ch__ws_flush_head = c;
+    ch__gw_link_push(&ch__ws_flush_head, c, ch__ws_flush_link);
 }
 
+/* O(1), as ch__ws_sleep_forget. */
 static void ch__ws_flush_forget(ch__gw_conn_t *c)
 {
-    if (!c->in_flush)
-        return;
-    for (ch__gw_conn_t **p = &ch__ws_flush_head; *p; p = &(*p)->flush_next)
-        if (*p == c) {
-            *p = c->flush_next;
-            break;
-        }
-    c->in_flush = 0;
+    ch__gw_link_remove(c, ch__ws_flush_link);
 }
 
 /** Writes what the connections queued (loop thread, outside any h2o callback of theirs). A
@@ -214,8 +210,7 @@ void ch__gw_flush(void)
 {
     while (ch__ws_flush_head) {
         ch__gw_conn_t *c = ch__ws_flush_head;
-        ch__ws_flush_head = c->flush_next;
-        c->in_flush = 0;
+        ch__gw_link_remove(c, ch__ws_flush_link);
         if (c->ws && c->ws->sock && c->ws->ws_ctx) {
             c->refs++;
             h2o_websocket_proceed(c->ws); /* may free c's socket state (ch__ws_on_msg NULL) */
@@ -312,12 +307,48 @@ typedef struct ch__ws_job {
                       the FIFO's head until their answers went (acks in order) */
 } ch__ws_job_t;
 
+/* 1 when ref is written as it is inside a JSON string (printable ASCII, no quote or
+ * backslash; most refs are), 0 when it needs escaping. */
+static int ch__ws_ref_plain(const char *ref)
+{
+    for (const unsigned char *p = (const unsigned char *)ref; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+            return 0;
+    return 1;
+}
+
+/* {"op":"ack","ref":ref,"d":<d>} with d already rendered (the message's text, shared with
+ * its message.new): no JSON tree built or dumped. 0 when ref needs escaping (the caller
+ * renders it the usual way). */
+static int ch__ws_send_ack_text(ch__gw_conn_t *c, const char *ref, const char *d, size_t dlen)
+{
+    if (!ch__ws_ref_plain(ref))
+        return 0;
+    size_t rlen = strlen(ref), at = 0;
+    char *f = ch_malloc(sizeof("{\"op\":\"ack\",\"ref\":\"\",\"d\":}") + rlen + dlen);
+    memcpy(f + at, "{\"op\":\"ack\",\"ref\":\"", 19), at += 19;
+    memcpy(f + at, ref, rlen), at += rlen;
+    memcpy(f + at, "\",\"d\":", 6), at += 6;
+    memcpy(f + at, d, dlen), at += dlen;
+    f[at++] = '}';
+    ch__gw_conn_send(c, f, at);
+    free(f);
+    return 1;
+}
+
 static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call, ch_err_t err)
 {
     if (err != CH_OK) {
         if (err == CH_EINTERNAL)
             ch_log_error("gateway op %s: internal error: %s", call->op, call->fault.detail);
         ch__ws_send_error(c, ref, err, call->fault.detail);
+    } else if (ref && call->ack_text &&
+               ch__ws_send_ack_text(c, ref, call->ack_text + call->ack_off, call->ack_len)) {
+        /* sent from the text */
+    } else if (ref && call->ack_text) { /* a ref to escape: the tree again, from the text */
+        json_t *d = json_loadb(call->ack_text + call->ack_off, call->ack_len, 0, NULL);
+        json_t *f = json_pack("{s:s, s:s, s:o}", "op", "ack", "ref", ref, "d", d ? d : json_object());
+        ch__ws_send_json(c, f);
     } else if (ref) {
         json_t *f = json_pack("{s:s, s:s, s:o}", "op", "ack", "ref", ref, "d",
                               call->ack ? json_incref(call->ack) : json_object());
@@ -325,6 +356,8 @@ static void ch__ws_answer(ch__gw_conn_t *c, const char *ref, ch_ws_call_t *call,
     }
     json_decref(call->ack);
     call->ack = NULL;
+    free(call->ack_text);
+    call->ack_text = NULL;
 }
 
 /* Worker thread: as an HTTP write (http/dispatch.c), an op that waited past its deadline
@@ -367,6 +400,7 @@ static void ch__ws_job_exec(ch__ws_job_t *j)
 
 static void ch__ws_job_free(ch__ws_job_t *j)
 {
+    free(j->call.ack_text);
     json_decref(j->call.ack);
     json_decref(j->msg);
     free(j->ref);
@@ -374,7 +408,7 @@ static void ch__ws_job_free(ch__ws_job_t *j)
 }
 
 static void ch__ws_job_done(uv_work_t *w, int status);
-static void ch__ws_job_finish(ch__ws_job_t *j);
+static void ch__ws_job_finish(ch__ws_job_t *j, int flush);
 static void ch__ws_resumed_post(ch__ws_job_t *j);
 
 /* Runs the connection's FIFO: one op at a time, in the order the frames came, so that m1
@@ -509,9 +543,11 @@ void ch__gw_resumed_run(ch__gw_loop_t *l)
     ch__ws_job_t *j = l->resumed;
     l->resumed = l->resumed_tail = NULL;
     pthread_mutex_unlock(&l->gw->loops_mu);
+    /* no flush per answer: the wake's caller flushes once, so that the answers and events of
+     * one wake-up (a batch's acks, their message.new echoes) leave in one write per connection */
     while (j) {
         ch__ws_job_t *next = j->next;
-        ch__ws_job_finish(j);
+        ch__ws_job_finish(j, 0);
         j = next;
     }
 }
@@ -522,11 +558,12 @@ static void ch__ws_job_done(uv_work_t *w, int status)
     ch__ws_job_t *j = w->data;
     if (j->call.deferred && atomic_fetch_sub(&j->pending, 1) != 1)
         return; /* answered by ch_ws_call_resume, through the loop's wake */
-    ch__ws_job_finish(j);
+    ch__ws_job_finish(j, 1);
 }
 
-/* Loop thread: the op's answer, then the connection's next op. */
-static void ch__ws_job_finish(ch__ws_job_t *j)
+/* Loop thread: the op's answer, then the connection's next op; flush: write what is queued
+ * now (a worker's done callback), else the caller does once for many answers. */
+static void ch__ws_job_finish(ch__ws_job_t *j, int flush)
 {
     ch__gw_conn_t *c = j->c;
     c->queued--;
@@ -540,7 +577,8 @@ static void ch__ws_job_finish(ch__ws_job_t *j)
     ch__ws_next(c);
     ch__gw_loop_t *l = c->l;
     ch__ws_unref(c);
-    ch__gw_flush();
+    if (flush)
+        ch__gw_flush();
     ch__gw_loop_job_done(l);
 }
 

@@ -37,6 +37,9 @@ typedef struct {
     json_t *d;           /* the frame's "d" (an object, maybe empty); borrowed */
     /* ---- output ---- */
     json_t *ack; /* the ack's "d" (owned; NULL: {}); only when the op has a ref */
+    char *ack_text; /* or the ack's "d" already rendered, used instead of ack: ack_len bytes at
+                       ack_text + ack_off (a valid JSON object; ack_text malloc'd, owned) */
+    size_t ack_off, ack_len;
     ch_fault_t fault; /* filled with the error returned */
     /* ---- plumbing (ws_conn.c) ---- */
     void *priv;

@@ -62,6 +62,13 @@ const char *ch_bus_kind(const ch_bus_t *bus)
     return bus->drv->name;
 }
 
+void ch_bus_set_receiver_many(ch_bus_t *bus, ch_bus_receive_many_fn fn)
+{
+    pthread_mutex_lock(&bus->mu);
+    bus->receive_many = fn;
+    pthread_mutex_unlock(&bus->mu);
+}
+
 void ch_bus_set_receiver(ch_bus_t *bus, ch_bus_receive_fn fn, void *ctx)
 {
     pthread_mutex_lock(&bus->mu);
@@ -194,6 +201,36 @@ void ch__bus_hand(ch_bus_t *bus, uint64_t user_id, const char *frame, size_t len
     pthread_mutex_unlock(&bus->mu);
     if (fn)
         fn(ctx, user_id, frame, len);
+}
+
+#define CH__BUS_HAND_STACK 64 /* users of one hand-over kept on the stack; more are malloc'd */
+
+void ch__bus_hand_subscribed(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame, size_t len)
+{
+    uint64_t stack[CH__BUS_HAND_STACK];
+    uint64_t *ids = n <= CH__BUS_HAND_STACK ? stack : malloc(n * sizeof(*ids));
+    if (!ids) { /* out of memory: one by one, as before */
+        for (size_t i = 0; i < n; i++)
+            if (ch__bus_subscribed(bus, user_ids[i]))
+                ch__bus_hand(bus, user_ids[i], frame, len);
+        return;
+    }
+    size_t k = 0;
+    pthread_mutex_lock(&bus->mu);
+    for (size_t i = 0; i < n; i++)
+        if (ch__bus_sub(bus, user_ids[i])) /* nobody on this node: nothing to deliver */
+            ids[k++] = user_ids[i];
+    ch_bus_receive_fn fn = bus->receive;
+    ch_bus_receive_many_fn many = bus->receive_many;
+    void *ctx = bus->receive_ctx;
+    pthread_mutex_unlock(&bus->mu);
+    if (many && k)
+        many(ctx, ids, k, frame, len);
+    else if (fn)
+        for (size_t i = 0; i < k; i++)
+            fn(ctx, ids[i], frame, len);
+    if (ids != stack)
+        free(ids);
 }
 
 int ch_bus_wait_subscribed(ch_bus_t *bus, uint64_t user_id, int64_t wait_ms)

@@ -22,6 +22,11 @@ typedef struct ch_bus ch_bus_t;
  * Must not block nor publish: hand the frame to the loop that owns the user's connections. */
 typedef void (*ch_bus_receive_fn)(void *ctx, uint64_t user_id, const char *frame, size_t len);
 
+/** Receives one frame for many users at once (a group's members): as ch_bus_receive_fn, ids
+ * and frame borrowed for the call. The in-process bus hands a publish_many's subscribed users
+ * in one call, so the receiver copies the frame once per message, not once per member. */
+typedef void (*ch_bus_receive_many_fn)(void *ctx, const uint64_t *user_ids, size_t n, const char *frame, size_t len);
+
 /** The in-process bus (embedded mode, and tests). NULL on allocation failure. */
 ch_bus_t *ch_bus_mem_create(void);
 /** The Redis pub/sub bus on url (redis://host:port[/db]): connects its publisher and its
@@ -34,6 +39,9 @@ const char *ch_bus_kind(const ch_bus_t *bus);
 /** Sets the one receiver of this node's frames (the gateway), before the first subscribe.
  * ctx is borrowed and must outlive the bus. */
 void ch_bus_set_receiver(ch_bus_t *bus, ch_bus_receive_fn fn, void *ctx);
+/** Optionally, the same receiver's batch entry (same ctx), set with it: drivers that have a
+ * frame for many users at once hand them in one call. */
+void ch_bus_set_receiver_many(ch_bus_t *bus, ch_bus_receive_many_fn fn);
 
 /** This node wants user_id's frames (its first device connected here). Counted: each
  * subscribe needs one unsubscribe. CH_EUNAVAILABLE when the bus cannot subscribe now

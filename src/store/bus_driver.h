@@ -32,6 +32,7 @@ typedef struct ch__bus_sub {
 struct ch_bus {
     const ch__bus_driver_t *drv;
     ch_bus_receive_fn receive;
+    ch_bus_receive_many_fn receive_many; /* NULL: receive once per user */
     void *receive_ctx;
     pthread_mutex_t mu; /* guards subs */
     pthread_cond_t confirmed_cv; /* a subscription was confirmed */
@@ -54,6 +55,9 @@ void ch__bus_unconfirm_all(ch_bus_t *bus);
 void ch__bus_mark_lost(ch_bus_t *bus, uint64_t user_id);
 /** For drivers: the users marked lost (a new array, caller frees; marks cleared). */
 uint64_t *ch__bus_take_lost(ch_bus_t *bus, size_t *n);
+/** For drivers: hands frame to the receiver for every one of user_ids[0..n) subscribed here,
+ * in one call when it takes many (one lock of the table for all; bus->mu not held). */
+void ch__bus_hand_subscribed(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame, size_t len);
 /** For drivers: hands frame to the receiver (bus->mu not held). */
 void ch__bus_hand(ch_bus_t *bus, uint64_t user_id, const char *frame, size_t len);
 /** Copies every subscribed user id into a new array (caller frees) and its size into *n. */

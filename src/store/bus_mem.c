@@ -1,5 +1,5 @@
 /* The in-process bus (embedded mode): a publish hands the frame to the receiver (the gateway)
- * on the publisher's own thread, once per subscribed user. The receiver only queues it on the
+ * on the publisher's own thread, once for all its subscribed users. The receiver only queues it on the
  * loops that hold the user's connections (a lock, a copy of the frame per publish, a wakeup of
  * each such loop) and never blocks on a socket, so a publisher does not wait for any
  * connection; the bound on frames waiting for delivery, with its drop-and-resync, is the
@@ -35,9 +35,9 @@ static void ch__bus_mem_unsubscribe(ch_bus_t *bus, uint64_t user_id, int last)
 static ch_err_t ch__bus_mem_publish_many(ch_bus_t *bus, const uint64_t *user_ids, size_t n, const char *frame,
                                          size_t len)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ch__bus_subscribed(bus, user_ids[i])) /* nobody on this node: nothing to deliver */
-            ch__bus_hand(bus, user_ids[i], frame, len);
+    /* the subscribed ones in one lock of the table and one hand-over: the gateway copies the
+     * frame once per loop, not once per member of a group */
+    ch__bus_hand_subscribed(bus, user_ids, n, frame, len);
     return CH_OK;
 }
 

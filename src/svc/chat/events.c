@@ -11,20 +11,106 @@
 #include "store/kv_multi.h"
 #include "svc/common/sql.h"
 #include "svc/chat/chat_int.h"
+#include "svc/chat/send_writer.h"
+
+/* The frame {"op":op,"d":d} (op: a constant of ours, nothing to escape), d rendered once;
+ * malloc'd, the caller frees; NULL out of memory. Laid out as the gateway's seq order reads
+ * it (gateway/ws_order.c: conversation_id and seq in the first 256 bytes). */
+static char *ch__chat_frame(const char *op, const json_t *d, size_t *len)
+{
+    char *body = json_dumps(d, JSON_COMPACT);
+    if (!body)
+        return NULL;
+    size_t oplen = strlen(op), blen = strlen(body);
+    char *text = malloc(sizeof("{\"op\":\"\",\"d\":}") + oplen + blen);
+    if (text) {
+        size_t at = 0;
+        memcpy(text + at, "{\"op\":\"", 7), at += 7;
+        memcpy(text + at, op, oplen), at += oplen;
+        memcpy(text + at, "\",\"d\":", 6), at += 6;
+        memcpy(text + at, body, blen), at += blen;
+        text[at++] = '}';
+        text[at] = '\0';
+        *len = at;
+    }
+    free(body);
+    return text;
+}
+
+static void ch__chat_publish_text(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, const char *text,
+                                  size_t len)
+{
+    ch_err_t err = ch_bus_publish_many(svc->bus, ids, n, text, len);
+    if (err)
+        ch_log(CH_LOG_WARN, "chat: %s to %zu users not published: %s", op, n, ch_err_code(err));
+}
 
 void ch__chat_publish(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, json_t *d)
 {
     if (!svc->bus || n == 0)
         return;
-    json_t *frame = json_pack("{s:s, s:O}", "op", op, "d", d);
-    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-    json_decref(frame);
+    size_t len = 0;
+    char *text = ch__chat_frame(op, d, &len);
     if (!text)
         return;
-    ch_err_t err = ch_bus_publish_many(svc->bus, ids, n, text, strlen(text));
-    if (err)
-        ch_log(CH_LOG_WARN, "chat: %s to %zu users not published: %s", op, n, ch_err_code(err));
+    ch__chat_publish_text(svc, ids, n, op, text, len);
     free(text);
+}
+
+/* ---- the writer's message.new frames, kept for the senders' acks ----------------------------
+ * The writer publishes a batch's messages, then answers each send in the same order on the
+ * same thread (svc/common/batch_writer.c); the ack's "d" is the message, so the frame
+ * rendered for the publication is kept (a FIFO per thread, on from the writer's first
+ * ch_chat_frames_begin; each send's answer takes or drops its frame, and each begin frees what
+ * is left) and the ack is made from it: one rendering per message, not one per publication
+ * and one per ack. */
+typedef struct {
+    const json_t *msg; /* the message it renders (compared, never dereferenced) */
+    char *text;
+    size_t len;
+} ch__kept_frame_t;
+
+static _Thread_local ch__kept_frame_t ch__kept[CH_CHAT_SEND_BATCH_MAX];
+static _Thread_local size_t ch__kept_head, ch__kept_n;
+static _Thread_local int ch__keeping;
+
+void ch_chat_frames_begin(void)
+{
+    ch_chat_frames_end();
+    ch__keeping = 1;
+}
+
+void ch_chat_frames_end(void)
+{
+    for (size_t i = ch__kept_head; i < ch__kept_n; i++)
+        free(ch__kept[i].text);
+    ch__kept_head = ch__kept_n = 0;
+    ch__keeping = 0;
+}
+
+/* Keeps text (taken) as the frame of msg when the writer asked for it; frees it otherwise. */
+static void ch__chat_frame_keep(const json_t *msg, char *text, size_t len)
+{
+    if (!ch__keeping || ch__kept_n == CH_CHAT_SEND_BATCH_MAX) {
+        free(text);
+        return;
+    }
+    ch__kept[ch__kept_n++] = (ch__kept_frame_t){msg, text, len};
+}
+
+char *ch_chat_frames_take(const json_t *msg, size_t *len)
+{
+    if (ch__kept_head == ch__kept_n || ch__kept[ch__kept_head].msg != msg)
+        return NULL; /* not published by this batch (a refusal, a retry answered with the original) */
+    ch__kept_frame_t *k = &ch__kept[ch__kept_head++];
+    *len = k->len;
+    return k->text;
+}
+
+void ch_chat_frames_drop(const json_t *msg)
+{
+    size_t len = 0;
+    free(ch_chat_frames_take(msg, &len));
 }
 
 void ch__chat_publish_member(ch_svc_t *svc, const uint64_t *ids, size_t n, const char *op, uint64_t conv,
@@ -145,7 +231,12 @@ void ch__chat_publish_new_in_order(ch_svc_t *svc, const uint64_t *ids, size_t n,
     snprintf(key, sizeof(key), "chat:pubseq:%llu", (unsigned long long)conv);
     if (ch__chat_publish_hook(svc, ids, n, conv, seq, msg))
         return;
-    ch__chat_publish(svc, ids, n, "message.new", msg);
+    size_t len = 0;
+    char *text = ch__chat_frame("message.new", msg, &len);
+    if (text) {
+        ch__chat_publish_text(svc, ids, n, "message.new", text, len);
+        ch__chat_frame_keep(msg, text, len); /* the sender's ack is made from it */
+    }
     (void)ch_kv_set_max(svc->kv, key, seq, CH_CHAT_ORDER_TTL_MS, NULL); /* for a later retry's republish */
 }
 

@@ -49,13 +49,16 @@ static void ch__fail(ch_batch_item_t *item, ch_err_t err, const ch_fault_t *f, v
 /* Committed or failed for good: publish in commit order, before any send is answered. */
 static void ch__finished(ch_svc_t *svc, ch_batch_item_t **items, size_t n, void *ctx)
 {
+    ch_chat_frames_begin(); /* the acks below are made from the frames published */
     ch__chat_send_publish(svc, ch__ops(ctx, items, n), n);
 }
 
 static void ch__done(ch_batch_item_t *item)
 {
     ch__chat_send_op_t *op = ch__op_of(item);
-    op->done(op); /* may free op */
+    const json_t *msg = op->msg; /* compared only: names its kept frame */
+    op->done(op);                /* may free op; may take its frame (ch_chat_frames_take) */
+    ch_chat_frames_drop(msg);    /* not taken (a REST send): freed */
 }
 
 ch_chat_writer_t *ch_chat_writer_start(ch_svc_t *svc)

@@ -48,4 +48,18 @@ void ch_chat_writer_submit(ch_chat_writer_t *w, ch__chat_send_op_t *op);
  * that). */
 void ch_chat_writer_submit_wait(ch_chat_writer_t *w, ch__chat_send_op_t *op);
 
+/** The writer thread, before a batch's publications: keeps the message.new frame each
+ * publication renders (events.c) so that the sender's ack is made from it
+ * (ch_chat_frames_take), until ch_chat_frames_end, which frees those not taken. */
+void ch_chat_frames_begin(void);
+void ch_chat_frames_end(void);
+/** Inside a send's done callback on the writer thread: the frame {"op":"message.new","d":msg}
+ * published for msg (its "d" starts at CH_CHAT_NEW_FRAME_PREFIX bytes and ends one byte before
+ * *len), malloc'd, the caller frees; NULL when this batch published none for it (a refusal, a
+ * retry answered with the original, the REST path). */
+char *ch_chat_frames_take(const json_t *msg, size_t *len);
+/** After a send's done callback: frees msg's kept frame when it was not taken. */
+void ch_chat_frames_drop(const json_t *msg);
+#define CH_CHAT_NEW_FRAME_PREFIX (sizeof("{\"op\":\"message.new\",\"d\":") - 1)
+
 #endif
