@@ -23,6 +23,7 @@
 #include "http/call.h"
 #include "http/connlimit.h"
 #include "http/dispatch.h"
+#include "http/h2o_cache_park.h"
 #include "gateway/gateway.h"
 #include "store/db.h"
 
@@ -252,6 +253,30 @@ static void ch__on_exit_poll(uv_timer_t *t)
     }
 }
 
+/* After the drain: an HTTP/1 connection that holds no request (an idle keep-alive one, or
+ * one that never sent a byte) is shut down now. h2o 2.2.5 has no shutdown hook for HTTP/1
+ * and closes such a connection only when its idle timeout fires (CH_IDLE_TIMEOUT_MS), so
+ * every stop with a keep-alive client connected (a load balancer's pool, a webhook sender
+ * such as Stripe's) waited that long for nothing. h2o reads the end of stream and closes
+ * the connection itself. A request in progress (its request line parsed), bytes waiting in
+ * h2o's buffer or the socket's (a request on its way) keep the connection: it ends on its
+ * own once answered (no keep-alive after a shutdown request). Always returns 0 (go on). */
+static int ch__shut_if_idle(h2o_req_t *req, void *arg)
+{
+    (void)arg;
+    if (req->input.method.base != NULL || !req->conn->callbacks->get_socket)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    int fd = sock ? h2o_socket_get_fd(sock) : -1;
+    if (fd < 0 || (sock->input && sock->input->size > 0))
+        return 0;
+    char byte;
+    ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        shutdown(fd, SHUT_RDWR);
+    return 0;
+}
+
 /* Runs on the loop thread when the main thread changes the phase. */
 static void ch__on_wake(uv_async_t *a)
 {
@@ -269,6 +294,8 @@ static void ch__on_wake(uv_async_t *a)
             h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
         uv_close((uv_handle_t *)&l->wake, NULL);
         l->wake_open = 0;
+        if (l->ctx.globalconf->http1.callbacks.foreach_request)
+            l->ctx.globalconf->http1.callbacks.foreach_request(&l->ctx, ch__shut_if_idle, NULL);
         l->exit_deadline_ms = ch_mono_ms() + CH_IDLE_TIMEOUT_MS + 1000;
         if (l->srv->close_by_ms && l->srv->close_by_ms < l->exit_deadline_ms)
             l->exit_deadline_ms = l->srv->close_by_ms;
@@ -310,6 +337,7 @@ static void *ch__loop_main(void *arg)
     }
     uv_walk(&l->loop, ch__close_handle, NULL);
     uv_run(&l->loop, UV_RUN_DEFAULT);
+    ch_h2o_cache_park(); /* nothing for the leak check to symbolize (sanitizer builds) */
     return NULL;
 }
 
