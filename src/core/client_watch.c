@@ -3,10 +3,14 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include "core/clock.h"
+
 int ch_client_watch_gone(const ch_client_watch_t *w)
 {
     if (!w)
         return 0;
+    if (w->deadline_ms && ch_mono_ms() >= w->deadline_ms)
+        return 1;
     if (w->gone && atomic_load(w->gone))
         return 1;
     if (w->fd < 0)

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "core/client_watch.h"
+#include "core/clock.h"
 
 /* A connected loopback TCP pair: *server is the accepted side. */
 static void tcp_pair(int *client, int *server)
@@ -39,6 +40,18 @@ static void test_flag_and_no_socket(void **state)
     assert_false(ch_client_watch_gone(&w));
     atomic_store(&gone, 1);
     assert_true(ch_client_watch_gone(&w));
+}
+
+static void test_deadline_passed_is_gone(void **state)
+{
+    (void)state;
+    atomic_int gone = 0;
+    ch_client_watch_t w = {&gone, -1, ch_mono_ms() + 60000};
+    assert_false(ch_client_watch_gone(&w));
+    w.deadline_ms = ch_mono_ms() - 1;
+    assert_true(ch_client_watch_gone(&w));
+    w.deadline_ms = 0; /* none */
+    assert_false(ch_client_watch_gone(&w));
 }
 
 static void test_open_socket_is_there_until_the_peer_closes(void **state)
@@ -77,6 +90,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flag_and_no_socket),
+        cmocka_unit_test(test_deadline_passed_is_gone),
         cmocka_unit_test(test_open_socket_is_there_until_the_peer_closes),
         cmocka_unit_test(test_reset_tcp_connection_is_gone),
     };

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "core/metrics.h"
+#include "store/db.h"
 #include "svc/auth/pwhash_pool.h"
 
 static _Atomic(ch_pwhash_pool_t *) ch__metrics_pool;
@@ -105,13 +106,19 @@ static ch_err_t ch__run(ch_svc_t *svc, void (*fn)(void *), ch__job_t *job, const
         fn(job);
         return CH_OK;
     }
-    switch (ch_pwhash_pool_run(svc->pwhash, fn, job, watch)) {
+    /* A job still queued when the request's deadline passes is not run: its answer would be
+     * refused anyway (the deadline ends the request's writes), and under a burst the hasher
+     * then spends its time on requests that can still be answered. */
+    ch_client_watch_t w = watch ? *watch : (ch_client_watch_t){NULL, -1, 0};
+    if (!w.deadline_ms)
+        w.deadline_ms = ch_db_deadline();
+    switch (ch_pwhash_pool_run(svc->pwhash, fn, job, &w)) {
     case CH_PWHASH_RAN:
         return CH_OK;
     case CH_PWHASH_FULL:
         return ch__overloaded(f);
     case CH_PWHASH_DROPPED:
-        return ch_fault(f, CH_EUNAVAILABLE, NULL, "the client went away before its password was checked");
+        return ch_fault(f, CH_EUNAVAILABLE, NULL, "the request's deadline passed, or its client went away, before its password was checked");
     default:
         return ch_fault(f, CH_EUNAVAILABLE, NULL, "the server is stopping");
     }
