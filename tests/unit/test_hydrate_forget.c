@@ -1,7 +1,8 @@
 /* The hydration layer's forget hooks (svc/common/hydrate_forget.c) against a recording
  * cache driver: sent at once outside a transaction, after the commit inside an ambient one
  * (never on rollback), and collected between ch_hydrate_forget_hold and
- * ch_hydrate_forget_flush into one call (the reactions writer's batches). */
+ * ch_hydrate_forget_flush into one call (the reactions writer's batches); the notification
+ * worker's batch forgets its recipients' lists only at its flush, after the commit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include "store/db.h"
 #include "store/hcache_driver.h"
 #include "svc/common/hydrate.h"
+#include "svc/engage/notify_cache.h"
 
 /* ---- a driver that records its forget calls -------------------------------------------- */
 
@@ -280,6 +282,30 @@ static void test_a_hold_inside_an_ambient_transaction_still_waits_for_the_commit
     assert_string_equal(rec.keys[0], "i:0:3");
 }
 
+/* The worker's batch notes the recipients whose groups it changed; nothing is sent until the
+ * flush after its commit, then their lists and counts in one call, each recipient once. */
+static void test_notification_lists_are_forgotten_after_the_batch(void **state)
+{
+    fixture_t *fx = *state;
+    ch__notify_changed(4);
+    ch__notify_changed(6);
+    ch__notify_changed(4);
+    assert_int_equal(rec.calls, 0);
+    ch_notify_changed_flush(&fx->svc);
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.sizes[0], 4);
+    assert_string_equal(rec.keys[0], "N:4");
+    assert_string_equal(rec.keys[1], "U:4");
+    assert_string_equal(rec.keys[2], "N:6");
+    assert_string_equal(rec.keys[3], "U:6");
+    ch_notify_changed_flush(&fx->svc); /* nothing noted since: nothing sent */
+    assert_int_equal(rec.calls, 1);
+    ch_hydrate_forget_notifications(&fx->svc, 8); /* a mark read, outside a transaction: at once */
+    assert_int_equal(rec.calls, 2);
+    assert_string_equal(rec.keys[4], "N:8");
+    assert_string_equal(rec.keys[5], "U:8");
+}
+
 static void test_no_cache_no_calls(void **state)
 {
     fixture_t *fx = *state;
@@ -301,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_hold_inside_an_ambient_transaction_still_waits_for_the_commit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_no_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notification_lists_are_forgotten_after_the_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_large_transaction_waits_for_its_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_after_commit_calls_still_wait, setup, teardown),
     };

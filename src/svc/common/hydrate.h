@@ -99,9 +99,12 @@ void ch_hydrate_forget_viewer_item(ch_svc_t *svc, uint64_t viewer, ch_target_typ
 /** The author's active-story index (the story tray, a user's stories): the author posted or
  * deleted a story. */
 void ch_hydrate_forget_stories(ch_svc_t *svc, uint64_t author);
-/** The author's recent posts and reels (svc/feed/recent.h): the author created or deleted a
+/** The author's recent posts and reels (svc/content/recent.h): the author created or deleted a
  * post or reel. */
 void ch_hydrate_forget_author_items(ch_svc_t *svc, uint64_t author);
+/** User's notification list and unread count ("N:", "U:"): a group of user's made, joined,
+ * left or dropped, or user's groups marked read. */
+void ch_hydrate_forget_notifications(ch_svc_t *svc, uint64_t user);
 /** Collects the calling thread's forgets made outside a transaction from now on, to be sent
  * together by ch_hydrate_forget_flush: for a writer that commits a batch of writes itself
  * (the reactions writer) and then forgets what each changed, in one round trip rather than

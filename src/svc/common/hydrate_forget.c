@@ -198,3 +198,11 @@ void ch_hydrate_forget_reactions(ch_svc_t *svc, ch_target_type_t type, uint64_t 
     ch_hkey_reactions(k[0], (unsigned)type, id);
     ch__forget(svc, k, 1);
 }
+
+void ch_hydrate_forget_notifications(ch_svc_t *svc, uint64_t user)
+{
+    ch_hkey_t k[2];
+    ch_hkey_notifications(k[0], user);
+    ch_hkey_unread(k[1], user);
+    ch__forget(svc, k, 2);
+}

@@ -53,14 +53,14 @@ static inline const char *ch_hkey_viewer_item(ch_hkey_t buf, uint64_t viewer, un
     *ch__hkey_more(ch__hkey_more(ch__hkey_head(buf, 'v', viewer), type), id) = '\0';
     return buf;
 }
-/** "s:<author>": the author's active-story index (svc/content/story_index.h). */
+/** "s:<author>": the author's active-story index (svc/content/story_index.h, an author index). */
 static inline const char *ch_hkey_stories(ch_hkey_t buf, uint64_t author)
 {
     *ch__hkey_head(buf, 's', author) = '\0';
     return buf;
 }
 
-/** "a:<author>": the author's newest posts and reels (svc/feed/recent.h). */
+/** "a:<author>": the author's newest posts and reels (svc/content/recent.h, an author index). */
 static inline const char *ch_hkey_author_items(ch_hkey_t buf, uint64_t author)
 {
     *ch__hkey_head(buf, 'a', author) = '\0';
@@ -78,6 +78,19 @@ static inline const char *ch_hkey_followees(ch_hkey_t buf, uint64_t user)
 static inline const char *ch_hkey_edges(ch_hkey_t buf, int following, uint64_t user)
 {
     *ch__hkey_head(buf, following ? 'G' : 'F', user) = '\0';
+    return buf;
+}
+
+/** "N:<user>": user's newest notification groups, private to user (svc/engage/notify_cache.c). */
+static inline const char *ch_hkey_notifications(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'N', user) = '\0';
+    return buf;
+}
+/** "U:<user>": the number of user's unread notification groups, private to user. */
+static inline const char *ch_hkey_unread(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'U', user) = '\0';
     return buf;
 }
 

@@ -24,7 +24,7 @@ static void ch__put64(char *p, uint64_t v)
         p[b] = (char)(v >> (8 * b) & 0xff);
 }
 
-static int ch__decode(const ch_id_page_spec_t *spec, const char *v, size_t len, ch_id_page_t *out)
+int ch_id_page_decode(const ch_id_page_spec_t *spec, const char *v, size_t len, ch_id_page_t *out)
 {
     size_t row = 8 * spec->cols;
     if (len < CH__HEAD || v[0] != spec->tag || v[1] != 1 || (v[2] != 0 && v[2] != 1) || (len - CH__HEAD) % row ||
@@ -40,6 +40,18 @@ static int ch__decode(const ch_id_page_spec_t *spec, const char *v, size_t len, 
             if (!spec->valid(out->v + i * spec->cols))
                 return 0;
     return 1;
+}
+
+char *ch_id_page_encode(const ch_id_page_spec_t *spec, const ch_id_page_t *pg, size_t *len)
+{
+    *len = CH__HEAD + pg->n * 8 * spec->cols;
+    char *val = ch_malloc(*len);
+    val[0] = spec->tag;
+    val[1] = 1;
+    val[2] = (char)(pg->full != 0);
+    for (size_t i = 0; i < pg->n * spec->cols; i++)
+        ch__put64(val + CH__HEAD + 8 * i, pg->v[i]);
+    return val;
 }
 
 static int ch__from_rows(const ch_id_page_spec_t *spec, const ch_db_rows_t *rows, ch_id_page_t *out)
@@ -70,7 +82,7 @@ int ch_id_page_read(ch_svc_t *svc, const ch_id_page_spec_t *spec, const char *ke
     ch_hcache_got_t got = {0};
     if (!svc->hcache || ch_hcache_get_many(svc->hcache, kp, 1, &got) != CH_OK)
         return 0; /* down (or refused on the loop): the caller's statement reads the page */
-    int hit = got.val && ch__decode(spec, got.val, got.len, out);
+    int hit = got.val && ch_id_page_decode(spec, got.val, got.len, out);
     free(got.val);
     if (hit)
         return 1;
@@ -91,13 +103,8 @@ int ch_id_page_read(ch_svc_t *svc, const ch_id_page_spec_t *spec, const char *ke
         return 0;
     }
     if (got.lease) {
-        size_t len = CH__HEAD + out->n * 8 * spec->cols;
-        char *val = ch_malloc(len);
-        val[0] = spec->tag;
-        val[1] = 1;
-        val[2] = (char)out->full;
-        for (size_t i = 0; i < out->n * spec->cols; i++)
-            ch__put64(val + CH__HEAD + 8 * i, out->v[i]);
+        size_t len;
+        char *val = ch_id_page_encode(spec, out, &len);
         const char *pv[1] = {val};
         ch_hcache_put_many(svc->hcache, kp, pv, &len, &got.lease, 1);
         free(val);

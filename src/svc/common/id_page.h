@@ -17,7 +17,7 @@
 #include "svc/context.h"
 
 /* Columns per row at most. */
-#define CH_ID_PAGE_MAX_COLS 4
+#define CH_ID_PAGE_MAX_COLS 8
 
 /** What one kind of cached list looks like; static, owned by the caller. */
 typedef struct {
@@ -46,6 +46,13 @@ typedef struct {
  * filled; -1 on a database error (*err). */
 int ch_id_page_read(ch_svc_t *svc, const ch_id_page_spec_t *spec, const char *key, const ch_db_param_t *p,
                     size_t np, ch_id_page_t *out, ch_err_t *err);
+
+/** Decodes v[0..len), a value of spec's kind, into out (out->v must hold spec->cap ×
+ * spec->cols values): 1 when it is one exactly (rows valid), else 0 (a miss). For callers
+ * that read many keys in one lookup (svc/common/author_index.h). */
+int ch_id_page_decode(const ch_id_page_spec_t *spec, const char *v, size_t len, ch_id_page_t *out);
+/** Encodes pg (pg->n <= spec->cap) as a value of spec's kind; *len is its size. Caller frees. */
+char *ch_id_page_encode(const ch_id_page_spec_t *spec, const ch_id_page_t *pg, size_t *len);
 
 /** Appends one shown row of a users page to b (with its leading comma unless first): the
  * row's values and its user's rendering (u->json is set). */

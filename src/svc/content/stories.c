@@ -83,7 +83,7 @@ ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, char **out, ch_fault_t 
     if (err)
         return err;
     /* Their active-story index entries, in one batch. */
-    ch__story_index_t idx;
+    ch_author_index_t idx;
     err = ch__story_index(svc, followees, nf, now, &idx);
     /* Authors with a live story, newest story first; their stories are hydrated up to
      * CH_STORY_TRAY_SCAN_MAX (the authors whose latest story is oldest are left out past it). */
@@ -103,7 +103,7 @@ ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, char **out, ch_fault_t 
             keys[nkeys++] = (ch_item_key_t){CH_TARGET_STORY, idx.ents[from + k].id};
     }
     ne = kept;
-    ch__story_index_clear(&idx);
+    ch_author_index_clear(&idx);
     free(followees);
     /* The stories as the viewer sees them: one layer call per CH_ITEMS_HYDRATE_MAX. */
     ch_hydrated_t *h = ch_calloc(nkeys ? nkeys : 1, sizeof(*h));
@@ -155,9 +155,9 @@ ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int
     if (err)
         return err;
     /* From the author's active-story index: the page's ids without a statement when warm. */
-    ch__story_index_t idx;
+    ch_author_index_t idx;
     if ((err = ch__story_index(svc, &author, 1, ch_now_ms(), &idx)) != CH_OK) {
-        ch__story_index_clear(&idx);
+        ch_author_index_clear(&idx);
         return err;
     }
     ch_item_key_t keys[CH_STORY_INDEX_PER_AUTHOR];
@@ -172,7 +172,7 @@ ch_err_t ch_stories_of_user(ch_svc_t *svc, uint64_t viewer, uint64_t author, int
         }
         keys[n++] = (ch_item_key_t){CH_TARGET_STORY, id};
     }
-    ch__story_index_clear(&idx);
+    ch_author_index_clear(&idx);
     return ch_page_items(svc, viewer, keys, n, 0, more && n ? keys[n - 1].id : 0, out, f);
 }
 

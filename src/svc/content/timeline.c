@@ -10,7 +10,7 @@
 #include "core/clock.h"
 #include "svc/common/page.h"
 #include "svc/content/store.h"
-#include "svc/feed/recent.h"
+#include "svc/content/recent.h"
 
 /* The ids of a page: $1 author, $2 type, $3 now, $4 below this id, $5 the widest visibility
  * shown, $6 limit + 1. Index (author_id, type, id). */
@@ -19,8 +19,8 @@ static const char ch__sql_ids[] =
     " AND (i.expires_at IS NULL OR i.expires_at > $3) AND i.id < $4 AND i.visibility IN ('public', $5)"
     " ORDER BY i.id DESC LIMIT $6";
 
-/* A first page from the author's recent items (svc/feed/recent.h: the fact "a:<author>",
- * the newest CH_FEED_RECENT_PER_AUTHOR live posts and reels, forgotten after every post or
+/* A first page from the author's recent items (svc/content/recent.h: the fact "a:<author>",
+ * the newest CH_RECENT_ITEMS_PER_AUTHOR live posts and reels, forgotten after every post or
  * reel the author creates or deletes), so that a warm first page needs no statement and, in
  * cluster mode, is served on the event loop from the L1. The entries of the type are
  * hydrated in order (the layer hides what the viewer may not see: a followers-only item
@@ -30,23 +30,23 @@ static const char ch__sql_ids[] =
 static int ch__timeline_recent(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch_item_type_t type, int limit,
                                char **out, ch_err_t *err, ch_fault_t *f)
 {
-    ch_feed_recent_t r = {0};
-    if ((*err = ch_feed_recent_read(svc, &author, 1, &r)) != CH_OK || r.cold) {
-        ch_feed_recent_clear(&r);
+    ch_author_index_t r = {0};
+    if ((*err = ch_recent_items_read(svc, &author, 1, &r)) != CH_OK || r.cold) {
+        ch_author_index_clear(&r);
         return *err != CH_OK;
     }
-    int full = r.span[0].n >= CH_FEED_RECENT_PER_AUTHOR;
-    ch_item_key_t keys[CH_FEED_RECENT_PER_AUTHOR];
+    int full = r.span[0].full;
+    ch_item_key_t keys[CH_RECENT_ITEMS_PER_AUTHOR];
     size_t nkeys = 0;
     uint8_t want = (uint8_t)ch__content_target(type);
-    for (size_t i = 0; i < r.span[0].n && nkeys < CH_FEED_RECENT_PER_AUTHOR; i++) {
-        const ch_timeline_entry_t *e = &r.ents[r.span[0].first + i];
-        if (e->type == want)
-            keys[nkeys++] = (ch_item_key_t){want, e->item_id};
+    for (size_t i = 0; i < r.span[0].n && nkeys < CH_RECENT_ITEMS_PER_AUTHOR; i++) {
+        const ch_author_ent_t *e = &r.ents[r.span[0].first + i];
+        if (e->aux == want)
+            keys[nkeys++] = (ch_item_key_t){want, e->id};
     }
-    ch_feed_recent_clear(&r);
+    ch_author_index_clear(&r);
     ch_page_t *pg = ch_calloc(1, sizeof(*pg));
-    ch_hydrated_t h[CH_FEED_RECENT_PER_AUTHOR];
+    ch_hydrated_t h[CH_RECENT_ITEMS_PER_AUTHOR];
     size_t at = 0, shown = 0; /* shown counts the (limit + 1)-th too: it only says there is more */
     int more = 0;
     while (at < nkeys && !more) {
@@ -86,7 +86,7 @@ ch_err_t ch_content_timeline(ch_svc_t *svc, uint64_t viewer, uint64_t author, ch
     ch_err_t err = ch_page_check_author(svc, viewer, author, &followers, f);
     if (err)
         return err;
-    if (!before && limit < CH_FEED_RECENT_PER_AUTHOR && (type == CH_ITEM_POST || type == CH_ITEM_REEL) &&
+    if (!before && limit < CH_RECENT_ITEMS_PER_AUTHOR && (type == CH_ITEM_POST || type == CH_ITEM_REEL) &&
         ch__timeline_recent(svc, viewer, author, type, limit, out, &err, f))
         return err;
     ch_db_rows_t *rows = NULL;

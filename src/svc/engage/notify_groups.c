@@ -1,7 +1,10 @@
 /* Writing notification groups: an actor joins (rules checked, group made, three newest
  * actors and count moved in the row) or leaves (newest three read back from
- * notification_actors). Runs inside the worker's batch transaction. */
+ * notification_actors). Runs inside the worker's batch transaction; every recipient whose
+ * groups it changes is noted (notify_cache.h) and their cached list forgotten after the
+ * commit. */
 #include "svc/engage/notify.h"
+#include "svc/engage/notify_cache.h"
 #include "svc/engage/notify_push.h"
 
 #include <string.h>
@@ -82,8 +85,10 @@ ch_err_t ch_notify_add(ch_svc_t *svc, ch_db_conn_t *conn, const ch_notify_group_
                     "UPDATE notifications SET id = $2, actor1_id = $3, actor2_id = $4, actor3_id = $5, "
                     "actors_count = actors_count + 1, is_read = 0, updated_at = $6 WHERE gid = $1",
                     u, CH_NPARAMS(u), NULL, NULL);
-    if (err == CH_OK) /* pushed to the recipient's devices once the batch commits */
+    if (err == CH_OK) { /* pushed to the recipient's devices once the batch commits */
         ch_notify_push_note(g->recipient, id, g->kind, g->target_type, g->target_id, actor);
+        ch__notify_changed(g->recipient);
+    }
     return err;
 }
 
@@ -123,7 +128,10 @@ ch_err_t ch_notify_remove(ch_svc_t *svc, ch_db_conn_t *conn, const ch_notify_gro
 {
     uint64_t gid = 0, newest[2];
     ch_err_t err = ch__find(svc, conn, g, &gid, newest);
-    return err || !gid ? err : ch__remove_from(svc, conn, gid, actor);
+    if (err || !gid)
+        return err;
+    ch__notify_changed(g->recipient);
+    return ch__remove_from(svc, conn, gid, actor);
 }
 
 ch_err_t ch_notify_forget_actor(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t recipient, uint64_t actor)
@@ -133,6 +141,8 @@ ch_err_t ch_notify_forget_actor(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t reci
     ch_err_t err = ch_sql_on(svc, conn, "SELECT gid FROM notification_actors WHERE user_id = $1 AND actor_id = $2", p,
                              CH_NPARAMS(p), &rows, NULL);
     size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
+    if (n)
+        ch__notify_changed(recipient);
     for (size_t i = 0; i < n && err == CH_OK; i++)
         err = ch__remove_from(svc, conn, (uint64_t)ch_db_rows_int(rows, i, 0), actor);
     ch_db_rows_free(rows);
@@ -142,10 +152,18 @@ ch_err_t ch_notify_forget_actor(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t reci
 ch_err_t ch_notify_forget_target(ch_svc_t *svc, ch_db_conn_t *conn, const char *type, uint64_t id)
 {
     ch_db_param_t p[] = {CH_DB_P_TEXT(type), CH_DB_P_INT(id)};
+    ch_db_rows_t *rows = NULL; /* whose lists lose a group: forgotten after the commit */
     ch_err_t err = ch_sql_on(svc, conn,
-                             "DELETE FROM notification_actors WHERE gid IN (SELECT gid FROM notifications"
-                             " WHERE target_type = $1 AND target_id = $2)",
-                             p, CH_NPARAMS(p), NULL, NULL);
+                             "SELECT DISTINCT user_id FROM notifications WHERE target_type = $1 AND target_id = $2", p,
+                             CH_NPARAMS(p), &rows, NULL);
+    for (size_t i = 0; err == CH_OK && i < ch_db_rows_count(rows); i++)
+        ch__notify_changed((uint64_t)ch_db_rows_int(rows, i, 0));
+    ch_db_rows_free(rows);
+    if (err == CH_OK)
+        err = ch_sql_on(svc, conn,
+                        "DELETE FROM notification_actors WHERE gid IN (SELECT gid FROM notifications"
+                        " WHERE target_type = $1 AND target_id = $2)",
+                        p, CH_NPARAMS(p), NULL, NULL);
     if (err == CH_OK)
         err = ch_sql_on(svc, conn, "DELETE FROM notifications WHERE target_type = $1 AND target_id = $2", p,
                         CH_NPARAMS(p), NULL, NULL);

@@ -1,6 +1,7 @@
-/* Reading notifications: a page is one keyset scan of (user_id, id); the three newest
- * actors and the targets are hydrated (svc/common/hydrate.h), one call each for the page;
- * read marks and the unread count use the partial index on unread groups. */
+/* Reading notifications: a page is one keyset scan of (user_id, id), a first page and the
+ * unread count the viewer's cached facts when warm (notify_cache.h); the three newest actors
+ * and the targets are hydrated (svc/common/hydrate.h), one call each for the page; read
+ * marks and the unread count use the partial index on unread groups. */
 #include "svc/engage/notify.h"
 
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 #include "core/clock.h"
 #include "svc/common/page.h"
 #include "svc/common/sql.h"
+#include "svc/engage/notify_cache.h"
 #include "svc/engage/target.h"
 
 /* The page's rows: the groups, their actors' ids and their targets; actors and targets come
@@ -27,7 +29,8 @@ enum { CH__COL_ACTOR1 = 7 };
 
 /* What the layer said about one page. */
 typedef struct {
-    size_t n;                 /* rows shown at most (<= limit) */
+    size_t n;                 /* rows shown (<= limit) */
+    ch__notify_row_t rows[CH_PAGE_LIMIT_MAX];
     size_t nactors;           /* filled entries of actors/users */
     uint64_t actors[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
     ch_hydrated_user_t users[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
@@ -38,12 +41,13 @@ typedef struct {
     int target_at[CH_PAGE_LIMIT_MAX]; /* index into items, -1 = no target or an unknown type */
 } ch__npage_t;
 
-/* Appends notification row i to b. */
-static void ch__render(ch_buf_t *b, const ch_db_rows_t *rows, size_t i, const ch__npage_t *pg)
+/* Appends row i of the page to b. */
+static void ch__render(ch_buf_t *b, const ch__npage_t *pg, size_t i)
 {
+    const ch__notify_row_t *row = &pg->rows[i];
     ch_buf_append(b, "{\"id\":", 6);
-    ch_page_id(b, (uint64_t)ch_db_rows_int(rows, i, 0));
-    ch_buf_printf(b, ",\"kind\":\"%s\",\"actors\":[", ch_db_rows_text(rows, i, 1));
+    ch_page_id(b, row->id);
+    ch_buf_printf(b, ",\"kind\":\"%s\",\"actors\":[", row->kind);
     int first = 1;
     for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++) {
         int a = pg->actor_at[i][k];
@@ -55,12 +59,12 @@ static void ch__render(ch_buf_t *b, const ch_db_rows_t *rows, size_t i, const ch
         first = 0;
         ch_page_user_private(b, u);
     }
-    ch_buf_printf(b, "],\"actors_count\":%" PRId64 ",\"read\":%s,\"updated_at\":", ch_db_rows_int(rows, i, 4),
-                  ch_db_rows_int(rows, i, 5) ? "true" : "false");
-    ch_page_time(b, ch_db_rows_int(rows, i, 6));
-    if (!ch_db_rows_isnull(rows, i, 2) && ch_db_rows_text(rows, i, 2)[0]) {
-        ch_buf_printf(b, ",\"target\":{\"type\":\"%s\",\"id\":", ch_db_rows_text(rows, i, 2));
-        ch_page_id(b, (uint64_t)ch_db_rows_int(rows, i, 3));
+    ch_buf_printf(b, "],\"actors_count\":%" PRId64 ",\"read\":%s,\"updated_at\":", row->actors_count,
+                  row->read ? "true" : "false");
+    ch_page_time(b, row->updated_at);
+    if (row->target_type) {
+        ch_buf_printf(b, ",\"target\":{\"type\":\"%s\",\"id\":", row->target_type);
+        ch_page_id(b, row->target_id);
         const ch_hydrated_t *it = pg->target_at[i] >= 0 ? &pg->items[pg->target_at[i]] : NULL;
         if (!it) { /* a type with no renderer (livestreams): neither shown nor hidden */
             ch_buf_append(b, "}", 1);
@@ -77,44 +81,73 @@ static void ch__render(ch_buf_t *b, const ch_db_rows_t *rows, size_t i, const ch
     ch_buf_append(b, "}", 1);
 }
 
+/* The statement's row r as a page row (its texts borrowed from rows). */
+static void ch__from_statement(const ch_db_rows_t *rows, size_t r, ch__notify_row_t *o)
+{
+    o->id = (uint64_t)ch_db_rows_int(rows, r, 0);
+    o->kind = ch_db_rows_text(rows, r, 1);
+    o->target_type = !ch_db_rows_isnull(rows, r, 2) && ch_db_rows_text(rows, r, 2)[0] ? ch_db_rows_text(rows, r, 2)
+                                                                                      : NULL;
+    o->target_id = (uint64_t)ch_db_rows_int(rows, r, 3);
+    o->actors_count = ch_db_rows_int(rows, r, 4);
+    o->read = ch_db_rows_int(rows, r, 5) != 0;
+    o->updated_at = ch_db_rows_int(rows, r, 6);
+    for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++)
+        o->actors[k] = ch_db_rows_isnull(rows, r, CH__COL_ACTOR1 + k)
+                           ? 0
+                           : (uint64_t)ch_db_rows_int(rows, r, CH__COL_ACTOR1 + k);
+}
+
 ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before, char **out, ch_fault_t *f)
 {
-    ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_INT(user), CH_DB_P_INT(before ? before : (uint64_t)INT64_MAX),
-                         CH_DB_P_INT(limit + 1)};
-    ch_err_t err = ch_sql_run(svc, ch__sql_page, p, CH_NPARAMS(p), &rows, NULL);
-    if (err)
-        return err;
-    size_t n = ch_db_rows_count(rows);
+    ch_db_rows_t *rows = NULL; /* the statement's, when it read the page: the rows' texts */
     ch__npage_t *pg = ch_calloc(1, sizeof(*pg));
-    pg->n = n > (size_t)limit ? (size_t)limit : n;
-    for (size_t i = 0; i < pg->n; i++) {
+    int more = 0;
+    ch_err_t err = CH_OK;
+    /* A first page from the viewer's cached newest groups (notify_cache.h), else the statement. */
+    int cached = !before && limit <= CH_NOTIFY_CACHED ? ch__notify_cached_page(svc, user, limit, pg->rows, &pg->n,
+                                                                                &more, &err)
+                                                      : 0;
+    if (cached == 0) {
+        ch_db_param_t p[] = {CH_DB_P_INT(user), CH_DB_P_INT(before ? before : (uint64_t)INT64_MAX),
+                             CH_DB_P_INT(limit + 1)};
+        err = ch_sql_run(svc, ch__sql_page, p, CH_NPARAMS(p), &rows, NULL);
+        size_t n = err == CH_OK ? ch_db_rows_count(rows) : 0;
+        more = n > (size_t)limit;
+        pg->n = more ? (size_t)limit : n;
+        for (size_t i = 0; i < pg->n; i++)
+            ch__from_statement(rows, i, &pg->rows[i]);
+    }
+    for (size_t i = 0; err == CH_OK && i < pg->n; i++) {
+        const ch__notify_row_t *row = &pg->rows[i];
         for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++) {
-            int empty = ch_db_rows_isnull(rows, i, CH__COL_ACTOR1 + k);
-            pg->actor_at[i][k] = empty ? -1 : (int)pg->nactors;
-            if (!empty)
-                pg->actors[pg->nactors++] = (uint64_t)ch_db_rows_int(rows, i, CH__COL_ACTOR1 + k);
+            pg->actor_at[i][k] = row->actors[k] ? (int)pg->nactors : -1;
+            if (row->actors[k])
+                pg->actors[pg->nactors++] = row->actors[k];
         }
-        int type = ch_db_rows_isnull(rows, i, 2) ? -1 : ch_target_from_name(ch_db_rows_text(rows, i, 2));
+        int type = row->target_type ? ch_target_from_name(row->target_type) : -1;
         pg->target_at[i] = type >= 0 && ch_items_ops(type) ? (int)pg->ntargets : -1;
         if (pg->target_at[i] >= 0)
-            pg->targets[pg->ntargets++] = (ch_item_key_t){(uint8_t)type, (uint64_t)ch_db_rows_int(rows, i, 3)};
+            pg->targets[pg->ntargets++] = (ch_item_key_t){(uint8_t)type, row->target_id};
     }
-    err = pg->nactors ? ch_hydrate_users(svc, user, pg->actors, pg->nactors, pg->users, f) : CH_OK;
+    if (err == CH_OK && pg->nactors)
+        err = ch_hydrate_users(svc, user, pg->actors, pg->nactors, pg->users, f);
+    else
+        pg->nactors = 0; /* nothing hydrated: nothing to free */
     if (err == CH_OK && pg->ntargets)
         err = ch_hydrate_items(svc, user, pg->targets, pg->ntargets, 0, pg->items, f);
+    else if (err != CH_OK)
+        pg->ntargets = 0;
     if (err == CH_OK) {
         ch_buf_t b = CH_BUF_INIT;
         ch_buf_append(&b, "{\"items\":[", 10);
-        int first = 1;
         for (size_t i = 0; i < pg->n; i++) {
-            if (!first)
+            if (i)
                 ch_buf_append(&b, ",", 1);
-            first = 0;
-            ch__render(&b, rows, i, pg);
+            ch__render(&b, pg, i);
         }
         ch_buf_append(&b, "]", 1);
-        ch_page_close(&b, n > pg->n ? (uint64_t)ch_db_rows_int(rows, pg->n - 1, 0) : 0);
+        ch_page_close(&b, more && pg->n ? pg->rows[pg->n - 1].id : 0);
         *out = b.data;
     }
     ch_hydrated_users_free(pg->users, pg->nactors);
@@ -127,16 +160,23 @@ ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before
 ch_err_t ch_notify_mark_read(ch_svc_t *svc, uint64_t user, uint64_t up_to)
 {
     ch_db_param_t p[] = {CH_DB_P_INT(user), CH_DB_P_INT(up_to ? up_to : (uint64_t)INT64_MAX)};
-    return ch_sql_run(svc, "UPDATE notifications SET is_read = 1 WHERE user_id = $1 AND is_read = 0 AND id <= $2", p,
-                      CH_NPARAMS(p), NULL, NULL);
+    int64_t changed = 0;
+    ch_err_t err = ch_sql_run(svc, "UPDATE notifications SET is_read = 1 WHERE user_id = $1 AND is_read = 0 AND id <= $2",
+                              p, CH_NPARAMS(p), NULL, &changed);
+    if (err == CH_OK && changed) /* the cached list and count (after the commit when inside one) */
+        ch_hydrate_forget_notifications(svc, user);
+    return err;
 }
 
 ch_err_t ch_notify_unread_count(ch_svc_t *svc, uint64_t user, int64_t *out)
 {
+    ch_err_t err = CH_OK;
+    int cached = ch__notify_cached_unread(svc, user, out, &err); /* the fact "U:<user>", read through */
+    if (cached != 0)
+        return err;
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(user)};
-    ch_err_t err = ch_sql_run(svc, "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND is_read = 0", p, 1,
-                              &rows, NULL);
+    err = ch_sql_run(svc, "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND is_read = 0", p, 1, &rows, NULL);
     *out = err == CH_OK && ch_db_rows_count(rows) ? ch_db_rows_int(rows, 0, 0) : 0;
     ch_db_rows_free(rows);
     return err;

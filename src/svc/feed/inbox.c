@@ -17,6 +17,7 @@
 #include "svc/feed/fanout.h"
 #include "svc/feed/nettop.h"
 #include "svc/feed/pullset.h"
+#include "svc/content/recent.h"
 #include "svc/feed/recent.h"
 #include "svc/feed/rebuild.h"
 #include "svc/feed/visible.h"
@@ -146,7 +147,7 @@ static void ch__pulled_authors(const ch_feed_pullset_t *ps, uint64_t **out, size
  * (its generation, read before it was computed) and as the last crossing of the celebrity
  * bound by anyone (svc/feed/celeb_gen.h): then it is used as it is. When it also lists every
  * joined author (joined_known) the pulled side is read from the authors' recent items
- * (svc/feed/recent.h), no statement; otherwise by the pulled items' statement. */
+ * (svc/content/recent.h), no statement; otherwise by the pulled items' statement. */
 static int ch__pullset_current(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *ps)
 {
     uint64_t vgen = 0, cgen = 0;
@@ -205,16 +206,16 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
     /* The pulled side from memory when the set is current (a set just computed is). */
     uint64_t *pauthors = NULL;
     size_t npa = 0;
-    ch_feed_recent_t rec = {0};
+    ch_author_index_t rec = {0};
     int warm = 0;
     if (err == CH_OK && ps.joined_known) {
         ch__pulled_authors(&ps, &pauthors, &npa);
-        err = ch_feed_recent_read(svc, pauthors, npa, &rec);
+        err = ch_recent_items_read(svc, pauthors, npa, &rec);
         warm = err == CH_OK && !rec.cold; /* cold: the pulled items' one statement instead */
     }
     if (on_loop && err == CH_OK && !warm) { /* that statement: not on the loop */
         ch_feed_pullset_clear(&ps);
-        ch_feed_recent_clear(&rec);
+        ch_author_index_clear(&rec);
         free(pauthors);
         free(pushed);
         free(pulled);
@@ -284,7 +285,7 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
     *n_out = err == CH_OK ? k : 0;
     *next_before = err == CH_OK && !ended ? before : 0;
     ch_feed_pullset_clear(&ps);
-    ch_feed_recent_clear(&rec);
+    ch_author_index_clear(&rec);
     free(pauthors);
     free(pushed);
     free(pulled);

@@ -1,4 +1,5 @@
 #include "svc/worker/consumer.h"
+#include "svc/engage/notify_cache.h"
 #include "svc/engage/notify_push.h"
 
 #include <stdlib.h>
@@ -214,6 +215,7 @@ ch_err_t ch_consumer_step(ch_svc_t *svc, const ch_consumer_t *c, int *applied_ou
     ch_db_rows_free(rows);
     err = ch_sql_end(svc, conn, err);
     ch_notify_push_flush(svc, err == CH_OK); /* in-app notifications of the batch, after its commit */
+    ch_notify_changed_flush(svc);            /* and the cached lists it changed (notify_cache.h) */
     if (err == CH_OK)
         *applied_out = (int)n;
     else
