@@ -92,6 +92,7 @@ rows = [
     ("post reactions", f"/v1/posts/{by_reactions['id']}/reactions?limit=20"),
     ("user followers", f"/v1/users/{popular['id']}/followers?limit=20"),
     ("hashtag items", f"/v1/hashtags/{tag}/items?limit=20"),
+    ("post comments new", f"/v1/posts/{by_comments[0]['id']}/comments?sort=new&limit=20"),
 ]
 for label, path in rows:
     print(f"{label}\t{path}")

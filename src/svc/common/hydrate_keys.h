@@ -101,4 +101,26 @@ static inline const char *ch_hkey_reactions(ch_hkey_t buf, unsigned type, uint64
     return buf;
 }
 
+/** "C:<type>:<id>": the first top-level comments of an item, with each one's first replies
+ * (svc/engage/comments_page.c). */
+static inline const char *ch_hkey_thread(ch_hkey_t buf, unsigned type, uint64_t id)
+{
+    *ch__hkey_more(ch__hkey_head(buf, 'C', type), id) = '\0';
+    return buf;
+}
+/** "Y:<comment>": the first replies of a comment, oldest first (svc/engage/comments_page.c). */
+static inline const char *ch_hkey_replies(ch_hkey_t buf, uint64_t comment)
+{
+    *ch__hkey_head(buf, 'Y', comment) = '\0';
+    return buf;
+}
+
+/** Length of a tag key: "T:" and 32 hex digits. */
+#define CH_HKEY_TAG_LEN (2 + 32)
+/** "T:<hash>": the newest posts and reels of a hashtag (svc/content/tagged.c). A tag is up to
+ * 256 bytes, longer than a key may be: the key holds a 128-bit BLAKE2b of it instead
+ * (hydrate_keys_tag.c), so that two tags never share a key in practice. */
+const char *ch_hkey_tag(ch_hkey_t buf, const char *tag);
+_Static_assert(CH_HCACHE_KEY_MAX >= CH_HKEY_TAG_LEN, "a tag key fits");
+
 #endif

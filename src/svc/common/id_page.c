@@ -97,6 +97,11 @@ int ch_id_page_read(ch_svc_t *svc, const ch_id_page_spec_t *spec, const char *ke
         return -1;
     int ok = ch__from_rows(spec, rows, out);
     ch_db_rows_free(rows);
+    if (ok && spec->complete && (*err = spec->complete(svc, out->v, out->n)) != CH_OK) {
+        out->n = 0;
+        out->full = 0;
+        return -1;
+    }
     if (!ok) {
         out->n = 0;
         out->full = 0;
@@ -109,5 +114,21 @@ int ch_id_page_read(ch_svc_t *svc, const ch_id_page_spec_t *spec, const char *ke
         ch_hcache_put_many(svc->hcache, kp, pv, &len, &got.lease, 1);
         free(val);
     }
+    return 1;
+}
+
+int ch_id_page_after(const ch_id_page_spec_t *spec, const ch_id_page_t *pg, unsigned col, int desc, uint64_t cursor,
+                     size_t want, size_t *from, size_t *n)
+{
+    if (desc && (cursor == 0 || cursor > INT64_MAX))
+        cursor = UINT64_MAX;
+    size_t i = 0;
+    while (i < pg->n && (desc ? pg->v[i * spec->cols + col] >= cursor : pg->v[i * spec->cols + col] <= cursor))
+        i++;
+    size_t left = pg->n - i;
+    if (left < want && pg->full)
+        return 0;
+    *from = i;
+    *n = left < want ? left : want;
     return 1;
 }

@@ -30,6 +30,9 @@ typedef struct {
     int (*row)(const ch_db_rows_t *rows, size_t r, uint64_t *vals);
     /* Optional: 1 when a decoded row is valid (a value this build cannot read is a miss). */
     int (*valid)(const uint64_t *vals);
+    /* Optional: after a miss's statement, fills the columns it does not read in v[0..n × cols)
+     * (more statements, e.g. a thread's first replies); an error is the read's (nothing put). */
+    ch_err_t (*complete)(ch_svc_t *svc, uint64_t *v, size_t n);
 } ch_id_page_spec_t;
 
 /** A list's first rows, newest first; v (cap × cols values, row-major) is the caller's. */
@@ -53,6 +56,13 @@ int ch_id_page_read(ch_svc_t *svc, const ch_id_page_spec_t *spec, const char *ke
 int ch_id_page_decode(const ch_id_page_spec_t *spec, const char *v, size_t len, ch_id_page_t *out);
 /** Encodes pg (pg->n <= spec->cap) as a value of spec's kind; *len is its size. Caller frees. */
 char *ch_id_page_encode(const ch_id_page_spec_t *spec, const ch_id_page_t *pg, size_t *len);
+/** The rows of pg after cursor in list order, for a page's round of `want` ids: the list is
+ * ordered by column col, descending (desc) or ascending; cursor 0 (or above INT64_MAX when
+ * descending) is its start. 1 with *from (first row index) and *n (rows, <= want) when pg
+ * answers the round: it has want rows past the cursor, or holds the whole list (not full); 0
+ * when a full page runs out first (the caller's statement reads the round). */
+int ch_id_page_after(const ch_id_page_spec_t *spec, const ch_id_page_t *pg, unsigned col, int desc, uint64_t cursor,
+                     size_t want, size_t *from, size_t *n);
 
 /** Appends one shown row of a users page to b (with its leading comma unless first): the
  * row's values and its user's rendering (u->json is set). */

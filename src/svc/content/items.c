@@ -173,6 +173,7 @@ ch_err_t ch_content_create(ch_svc_t *svc, uint64_t author, ch_item_type_t type, 
         ch_content_input_clear(&in);
         return err;
     }
+    ch_hydrate_forget_hold(); /* the hashtag pages its tags change, sent after the commit */
     err = ch_sql_on(svc, conn,
                     "INSERT INTO items(id, type, author_id, text, media, visibility, video_url, cover_url, "
                     "media_url, kind, duration_ms, created_at, expires_at) "
@@ -188,7 +189,9 @@ ch_err_t ch_content_create(ch_svc_t *svc, uint64_t author, ch_item_type_t type, 
     if (err == CH_OK)
         err = ch__render_on(svc, conn, author, type, id, &item, f);
     ch_content_input_clear(&in);
-    if ((err = ch_sql_end(svc, conn, err)) != CH_OK) {
+    err = ch_sql_end(svc, conn, err);
+    ch_hydrate_forget_flush(svc);
+    if (err != CH_OK) {
         json_decref(item);
         return err;
     }
@@ -235,6 +238,7 @@ ch_err_t ch_content_edit(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, ui
     ch_err_t err = ch_sql_begin(svc, 1, &conn);
     if (err)
         return err;
+    ch_hydrate_forget_hold(); /* the hashtag pages its tags change, sent after the commit */
     err = ch__load_own(svc, conn, viewer, type, id, &rows, f);
     if (err == CH_OK)
         err = ch_content_parse_edit(type, body, type == CH_ITEM_POST && ch__has_media(rows), &text, f);
@@ -256,7 +260,9 @@ ch_err_t ch_content_edit(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, ui
     if (err == CH_OK)
         err = ch__render_on(svc, conn, viewer, type, id, &item, f);
     ch_db_rows_free(rows);
-    if ((err = ch_sql_end(svc, conn, err)) != CH_OK) {
+    err = ch_sql_end(svc, conn, err);
+    ch_hydrate_forget_flush(svc);
+    if (err != CH_OK) {
         json_decref(item);
         return err;
     }
@@ -273,6 +279,7 @@ ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, 
     ch_err_t err = ch_sql_begin(svc, 1, &conn);
     if (err)
         return err;
+    ch_hydrate_forget_hold(); /* the hashtag pages it leaves, sent after the commit */
     err = ch__load_own(svc, conn, viewer, type, id, &rows, f);
     ch_db_rows_free(rows);
     if (err == CH_OK) {
@@ -289,7 +296,9 @@ ch_err_t ch_content_delete(ch_svc_t *svc, uint64_t viewer, ch_item_type_t type, 
         err = ch_refs_clear(svc, conn, (ch_target_type_t)ch_target_from_name(ch_item_type_name(type)), id);
     if (err == CH_OK)
         err = ch__event(svc, conn, type, "deleted", id);
-    if ((err = ch_sql_end(svc, conn, err)) != CH_OK)
+    err = ch_sql_end(svc, conn, err);
+    ch_hydrate_forget_flush(svc);
+    if (err != CH_OK)
         return err;
     ch__forget_item(svc, type, id);
     ch__forget_profile(svc, type, viewer);

@@ -54,8 +54,33 @@ static ch_err_t ch__first_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_
     return err;
 }
 
-ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydrated_t *h, const uint64_t *ids,
-                                     size_t n, ch_buf_t *b, ch_fault_t *f)
+/* The first reply ids of parents[0..np) from cached thread rows (comments_cached.c) into
+ * out[0..*n), grouped by parent, oldest first: 1 when every parent has its row there, else 0
+ * (the statement reads them). */
+static int ch__first_from_cache(const ch_id_page_t *cached, const uint64_t *parents, size_t np, ch__reply_ref_t *out,
+                                size_t *n)
+{
+    *n = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < np; i++) {
+        /* parents are in page order, as the rows are: the search goes on from the last find */
+        size_t r = at;
+        while (r < cached->n && cached->v[r * CH__THREAD_COLS] != parents[i])
+            r++;
+        if (r == cached->n)
+            return 0;
+        at = r + 1;
+        const uint64_t *row = cached->v + r * CH__THREAD_COLS;
+        for (unsigned k = 1; k < CH__THREAD_COLS && row[k]; k++)
+            out[(*n)++] = (ch__reply_ref_t){row[k], parents[i]};
+    }
+    return 1;
+}
+
+/* ch__comments_threads_append, with the page's cached thread rows when it was read from them
+ * (NULL: none). */
+static ch_err_t ch__threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydrated_t *h, const uint64_t *ids,
+                                   size_t n, const ch_id_page_t *cached, ch_buf_t *b, ch_fault_t *f)
 {
     uint64_t parents[CH_ITEMS_IN_MAX];
     size_t np = 0;
@@ -69,7 +94,8 @@ ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hy
     ch_err_t err = CH_OK;
     if (np > 0) {
         ch__reply_ref_t *refs = ch_malloc(sizeof(*refs) * np * CH__FIRST_READ);
-        err = ch__comments_first_ids(svc, parents, np, refs, &nr);
+        if (!cached || !ch__first_from_cache(cached, parents, np, refs, &nr))
+            err = ch__comments_first_ids(svc, parents, np, refs, &nr);
         for (size_t k = 0; k < nr; k++) {
             keys[k] = (ch_item_key_t){CH_TARGET_COMMENT, refs[k].id};
             of[k] = refs[k].parent;
@@ -111,15 +137,38 @@ ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hy
     return err;
 }
 
+ch_err_t ch__comments_threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydrated_t *h, const uint64_t *ids,
+                                     size_t n, ch_buf_t *b, ch_fault_t *f)
+{
+    return ch__threads_append(svc, viewer, h, ids, n, NULL, b, f);
+}
+
+/* Serves a round of ch_page_fill from cached ids (column 0 of spec's rows) when they answer
+ * it: 1 with keys[0..*n), else 0. */
+static int ch__ids_cached(const ch_id_page_spec_t *spec, const ch_id_page_t *cached, int desc, uint64_t cursor,
+                          size_t want, ch_item_key_t *keys, size_t *n)
+{
+    size_t from, count;
+    if (!cached || !ch_id_page_after(spec, cached, 0, desc, cursor, want, &from, &count))
+        return 0;
+    for (size_t i = 0; i < count; i++)
+        keys[i] = (ch_item_key_t){CH_TARGET_COMMENT, cached->v[(from + i) * spec->cols]};
+    *n = count;
+    return 1;
+}
+
 /* ---- sort=new: top-level comments newest first ------------------------------------------- */
 
 typedef struct {
     const ch_target_t *item;
+    const ch_id_page_t *cached; /* the item's cached first comments, or NULL */
 } ch__new_ctx_t;
 
 static ch_err_t ch__new_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
 {
     const ch__new_ctx_t *c = ctx;
+    if (ch__ids_cached(&ch__thread_spec, c->cached, 1, cursor, want, keys, n))
+        return CH_OK;
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(c->item->type)), CH_DB_P_INT(c->item->id),
                          CH_DB_P_INT(cursor && cursor <= INT64_MAX ? cursor : (uint64_t)INT64_MAX),
@@ -137,10 +186,11 @@ static ch_err_t ch__new_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t wa
 }
 
 /* Appends {"items":[threads],"next_cursor":...} of pg to b. */
-static ch_err_t ch__threads_page(ch_svc_t *svc, uint64_t viewer, const ch_page_t *pg, ch_buf_t *b, ch_fault_t *f)
+static ch_err_t ch__threads_page(ch_svc_t *svc, uint64_t viewer, const ch_page_t *pg, const ch_id_page_t *cached,
+                                 ch_buf_t *b, ch_fault_t *f)
 {
     ch_buf_append(b, "{\"items\":", 9);
-    ch_err_t err = ch__comments_threads_append(svc, viewer, pg->h, pg->ids, pg->n, b, f);
+    ch_err_t err = ch__threads_append(svc, viewer, pg->h, pg->ids, pg->n, cached, b, f);
     ch_page_close(b, pg->next);
     return err;
 }
@@ -148,28 +198,41 @@ static ch_err_t ch__threads_page(ch_svc_t *svc, uint64_t viewer, const ch_page_t
 ch_err_t ch__comments_new(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit, uint64_t before,
                           char **out, ch_fault_t *f)
 {
-    ch__new_ctx_t ctx = {item};
+    ch_id_page_t cached = {.v = ch_malloc(sizeof(uint64_t) * CH__THREADS_CACHED * CH__THREAD_COLS)};
+    ch_err_t err = CH_OK;
+    int r = ch__comments_cached_threads(svc, item, &cached, &err);
+    ch__new_ctx_t ctx = {item, r > 0 ? &cached : NULL};
     ch_page_t *pg = ch_calloc(1, sizeof(*pg));
-    ch_err_t err = ch_page_fill(svc, viewer, CH_HYDRATE_PLACEHOLDERS, limit, SIZE_MAX, before, ch__new_ids, &ctx, pg, f);
+    if (r >= 0)
+        err = ch_page_fill(svc, viewer, CH_HYDRATE_PLACEHOLDERS, limit, SIZE_MAX, before, ch__new_ids, &ctx, pg, f);
     ch_buf_t b = CH_BUF_INIT;
     if (err == CH_OK)
-        err = ch__threads_page(svc, viewer, pg, &b, f);
+        err = ch__threads_page(svc, viewer, pg, ctx.cached, &b, f);
     if (err == CH_OK)
         *out = b.data;
     else
         ch_buf_clear(&b);
     ch_hydrated_free(pg->h, pg->n);
     free(pg);
+    free(cached.v);
     return err;
 }
 
 /* ---- replies: oldest first ---------------------------------------------------------------- */
 
+typedef struct {
+    uint64_t parent;
+    const ch_id_page_t *cached; /* the parent's cached first replies, or NULL */
+} ch__reply_ctx_t;
+
 static ch_err_t ch__reply_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
 {
-    const uint64_t *parent = ctx;
+    const ch__reply_ctx_t *c = ctx;
+    if (ch__ids_cached(&ch__replies_spec, c->cached, 0, cursor > INT64_MAX ? (uint64_t)INT64_MAX : cursor, want, keys,
+                       n))
+        return CH_OK;
     ch_db_rows_t *rows = NULL;
-    ch_db_param_t p[] = {CH_DB_P_INT(*parent), CH_DB_P_INT(cursor > INT64_MAX ? (uint64_t)INT64_MAX : cursor),
+    ch_db_param_t p[] = {CH_DB_P_INT(c->parent), CH_DB_P_INT(cursor > INT64_MAX ? (uint64_t)INT64_MAX : cursor),
                          CH_DB_P_INT(want)};
     ch_err_t err = ch_sql_run(svc,
                               "SELECT c.id FROM comments c WHERE c.parent_id = $1 AND c.parent_id IS NOT NULL"
@@ -185,8 +248,13 @@ static ch_err_t ch__reply_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t 
 ch_err_t ch__comments_replies_page(ch_svc_t *svc, uint64_t viewer, uint64_t parent, int limit, uint64_t after,
                                    char **out, ch_fault_t *f)
 {
+    ch_id_page_t cached = {.v = ch_malloc(sizeof(uint64_t) * CH__REPLIES_CACHED)};
+    ch_err_t err = CH_OK;
+    int r = ch__comments_cached_replies(svc, parent, &cached, &err);
+    ch__reply_ctx_t ctx = {parent, r > 0 ? &cached : NULL};
     ch_page_t *pg = ch_calloc(1, sizeof(*pg));
-    ch_err_t err = ch_page_fill(svc, viewer, 0, limit, SIZE_MAX, after, ch__reply_ids, &parent, pg, f);
+    if (r >= 0)
+        err = ch_page_fill(svc, viewer, 0, limit, SIZE_MAX, after, ch__reply_ids, &ctx, pg, f);
     if (err == CH_OK) {
         ch_buf_t b = CH_BUF_INIT;
         ch_page_append(&b, pg);
@@ -194,5 +262,6 @@ ch_err_t ch__comments_replies_page(ch_svc_t *svc, uint64_t viewer, uint64_t pare
     }
     ch_hydrated_free(pg->h, pg->n);
     free(pg);
+    free(cached.v);
     return err;
 }

@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "svc/common/hydrate.h"
+#include "svc/common/id_page.h"
 
 #include "svc/engage/comments.h"
 
@@ -73,6 +74,27 @@ typedef struct {
  * into out[0..*n) (room for np * CH__COMMENT_FIRST_READ, caller's), grouped by parent in
  * ascending parent id, oldest reply first (comments_first.c). */
 ch_err_t ch__comments_first_ids(ch_svc_t *svc, const uint64_t *parents, size_t np, ch__reply_ref_t *out, size_t *n);
+
+/* ---- cached first ids (comments_cached.c) ---- */
+
+/** Columns of a cached thread row: the comment id, then its first CH__COMMENT_FIRST_READ live
+ * reply ids, oldest first (0: none). */
+#define CH__THREAD_COLS (1 + CH__COMMENT_FIRST_READ)
+_Static_assert(CH__THREAD_COLS <= CH_ID_PAGE_MAX_COLS, "a thread row fits an id page");
+/** Top-level comments cached per item (a first page of 20 reads 41 ids in its first round). */
+#define CH__THREADS_CACHED 64
+/** Replies cached per comment, oldest first. */
+#define CH__REPLIES_CACHED 64
+/** The specs of the two facts (for ch_id_page_after). */
+extern const ch_id_page_spec_t ch__thread_spec, ch__replies_spec;
+/** Reads item's newest top-level comments, listed as threads are (live, or deleted with live
+ * replies), each with its first replies, into pg (pg->v holds CH__THREADS_CACHED ×
+ * CH__THREAD_COLS values, the caller's): ch_id_page_read's answer (1 filled, 0 the cache
+ * cannot answer, -1 *err). */
+int ch__comments_cached_threads(ch_svc_t *svc, const ch_target_t *item, ch_id_page_t *pg, ch_err_t *err);
+/** Reads comment parent's oldest live replies into pg (pg->v holds CH__REPLIES_CACHED values):
+ * as ch__comments_cached_threads. */
+int ch__comments_cached_replies(ch_svc_t *svc, uint64_t parent, ch_id_page_t *pg, ch_err_t *err);
 
 /** Appends '[' the threads of h[0..n) (comments with ids ids[0..n), hydrated with
  * CH_HYDRATE_PLACEHOLDERS; those not shown are skipped) ']' to b: each comment with

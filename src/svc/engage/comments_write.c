@@ -60,7 +60,9 @@ static ch_err_t ch__parse_body(json_t *body, const char **text, uint64_t *parent
 
 /* After the commit of a comment written or deleted: the hydration cache's records of the
  * comment (deleted; 0: a new one, which no reader knew), of the comment it replies to
- * (replies_count, a placeholder that may go) and of the item (counts.comments), in one
+ * (replies_count, a placeholder that may go) and of the item (counts.comments), and the
+ * item's cached first comments with their first replies and the parent's first replies
+ * (comments_page.c: a new or deleted reply changes both, a top-level one the first), in one
  * round trip. */
 static void ch__forget_records(ch_svc_t *svc, uint64_t comment, uint64_t parent, const ch_target_t *item)
 {
@@ -70,6 +72,7 @@ static void ch__forget_records(ch_svc_t *svc, uint64_t comment, uint64_t parent,
     if (parent)
         ch_hydrate_forget_item(svc, CH_TARGET_COMMENT, parent);
     ch_hydrate_forget_item(svc, item->type, item->id);
+    ch_hydrate_forget_thread(svc, item->type, item->id, parent);
     ch_hydrate_forget_flush(svc);
 }
 

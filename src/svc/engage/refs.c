@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
+#include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/engage/events.h"
 #include "svc/graph/visibility.h"
@@ -190,6 +191,13 @@ static ch_err_t ch__tag_use(ch_svc_t *svc, ch_db_conn_t *conn, const char *tag, 
                      p, CH_NPARAMS(p), NULL, NULL);
 }
 
+/* Whether a target type is listed on hashtag pages (svc/content/tagged.c), whose cached
+ * first ids a change of its tags forgets (held by the writer until its commit). */
+static int ch__tag_paged(ch_target_type_t type)
+{
+    return type == CH_TARGET_POST || type == CH_TARGET_REEL;
+}
+
 /* Replaces the hashtag rows of (type, id) by tags[0..n) (n = 0 removes them all). */
 static ch_err_t ch__store_tags(ch_svc_t *svc, ch_db_conn_t *conn, ch_target_type_t target_type, uint64_t id,
                                uint64_t author, const char (*tags)[CH_HASHTAG_MAX_BYTES + 1], size_t n, int is_new,
@@ -216,6 +224,8 @@ static ch_err_t ch__store_tags(ch_svc_t *svc, ch_db_conn_t *conn, ch_target_type
                         CH_NPARAMS(p), NULL, &deleted);
         if (err == CH_OK && deleted)
             err = ch__tag_use(svc, conn, tag, ch_db_rows_int(rows, r, 1), -1);
+        if (err == CH_OK && deleted && ch__tag_paged(target_type))
+            ch_hydrate_forget_tag(svc, tag);
     }
     for (size_t k = 0; err == CH_OK && k < n; k++) {
         size_t r = 0;
@@ -232,6 +242,8 @@ static ch_err_t ch__store_tags(ch_svc_t *svc, ch_db_conn_t *conn, ch_target_type
                         p, CH_NPARAMS(p), NULL, &inserted);
         if (err == CH_OK && inserted)
             err = ch__tag_use(svc, conn, tags[k], now, +1);
+        if (err == CH_OK && inserted && ch__tag_paged(target_type))
+            ch_hydrate_forget_tag(svc, tags[k]);
     }
     ch_db_rows_free(rows);
     return err;
