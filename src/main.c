@@ -142,10 +142,10 @@ static int ch__start_db_services(const ch_config_t *cfg, ch_svc_t *svc)
         fprintf(stderr, "chorusd: cannot start the webhook writer thread\n");
         return -1;
     }
-    /* Chat sends share transactions on SQLite (one writer at a time, an fsync per commit);
-     * PostgreSQL keeps a transaction per send. */
-    if ((cfg->roles & (CH_ROLE_API | CH_ROLE_GATEWAY)) && strcmp(ch_db_kind(svc->db), "sqlite") == 0 &&
-        !(svc->chat_writer = ch_chat_writer_start(svc))) {
+    /* Chat sends share transactions (group commit) on SQLite (one writer at a time, an fsync
+     * per commit) and PostgreSQL alike (one commit and one round of row locks per batch; a
+     * batch locks its conversations in id order, so two nodes' writers cannot deadlock). */
+    if ((cfg->roles & (CH_ROLE_API | CH_ROLE_GATEWAY)) && !(svc->chat_writer = ch_chat_writer_start(svc))) {
         fprintf(stderr, "chorusd: cannot start the chat writer thread\n");
         return -1;
     }
