@@ -322,15 +322,20 @@ void ch__gw_on_wake(uv_async_t *a)
         uint64_t conv = 0;
         int64_t seq = 0;
         int ordered = loc && !ctl && !is_resync && ch__ws_order_key(m->frame->data, m->frame->len, &conv, &seq);
+        /* the receiver added to a conversation again: its seq order restarts at the join */
+        int joined = loc && !ctl && !is_resync && !ordered &&
+                     ch__ws_order_joined_key(m->frame->data, m->frame->len, m->user_id, &conv, &seq);
         /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
         for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = *ch__gw_conn_user_next(c)) {
             if (ordered)
                 ch__ws_order_deliver(c, m->frame, conv, seq, now, hold_ms);
             else if (is_resync)
                 ch__gw_conn_resync(c, resync, sizeof(resync) - 1);
-            else if (!ctl)
+            else if (!ctl) {
                 ch__gw_conn_send(c, m->frame->data, m->frame->len);
-            else if (ch__gw_conn_session(c) == revoked)
+                if (joined)
+                    ch__ws_order_joined(c, conv, seq);
+            } else if (ch__gw_conn_session(c) == revoked)
                 ch__gw_conn_close(c, CH_GW_CLOSE_REVOKED, "session revoked");
         }
         ch__gw_frame_release(m->frame);
