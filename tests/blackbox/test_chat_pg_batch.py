@@ -14,12 +14,15 @@ from wsclient import connect, port_of
 
 pytestmark = pytest.mark.skipif(MODE != "cluster", reason="needs PostgreSQL + Redis shared by two nodes")
 
+# off by default on PostgreSQL (README): these tests turn it on
+GROUP_COMMIT = {"CHORUS_CHAT_GROUP_COMMIT": "1"}
+
 
 def two_nodes(start_server):
     # replicas stamp their CHORUS_NODE_ID into ids: two nodes both 0 make the same message id
     # in the same millisecond, as a misconfigured deployment would
-    n1 = start_server(env={"CHORUS_NODE_ID": "1"}, name="chatpg-node1")
-    n2 = start_server(env={"CHORUS_NODE_ID": "2"}, storage=n1.storage_env, name="chatpg-node2")
+    n1 = start_server(env={**GROUP_COMMIT, "CHORUS_NODE_ID": "1"}, name="chatpg-node1")
+    n2 = start_server(env={**GROUP_COMMIT, "CHORUS_NODE_ID": "2"}, storage=n1.storage_env, name="chatpg-node2")
     return n1, n2
 
 
