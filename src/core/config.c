@@ -58,8 +58,8 @@ static const ch__config_var_t ch__config_vars[] = {
                                         "conversation (1-1000000); more answer 429"},
     {"CHORUS_CHAT_WRITER_QUEUE_BYTES", "67108864", "bytes of chat sends (text, client_msg_id, bookkeeping) waiting for the "
                                                  "chat writer's commit (4096-4294967296); past it a send answers 503 overloaded"},
-    {"CHORUS_CHAT_GROUP_COMMIT", "(unset: 1 on SQLite, 0 on PostgreSQL)", "1: chat sends share transactions through one writer thread (group commit); 0: a "
-                                     "transaction per send on a worker"},
+    {"CHORUS_CHAT_GROUP_COMMIT", "(unset: 1 on SQLite, 0 on PostgreSQL)",
+     "1: chat sends share transactions through one writer thread (group commit); 0: a transaction per send on a worker"},
     {"CHORUS_CHAT_MAX_CONVERSATIONS", "10000", "conversations a user may be a member of (1-1000000); past it creates and adds answer 409"},
     {"CHORUS_PRESENCE_GROUP_MAX", "100", "presence events reach conversation peers through direct conversations and groups of at "
                                          "most this many members (2-1024); larger groups read presence on demand"},
