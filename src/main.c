@@ -143,9 +143,15 @@ static int ch__start_db_services(const ch_config_t *cfg, ch_svc_t *svc)
         fprintf(stderr, "chorusd: cannot start the webhook writer thread\n");
         return -1;
     }
-    /* Chat sends share transactions on SQLite (one writer at a time, an fsync per commit);
-     * PostgreSQL keeps a transaction per send. */
-    if ((cfg->roles & (CH_ROLE_API | CH_ROLE_GATEWAY)) && strcmp(ch_db_kind(svc->db), "sqlite") == 0 &&
+    /* Chat sends share transactions (group commit) by default on SQLite (one writer at a
+     * time, an fsync per commit). On PostgreSQL the writer works (a batch locks its
+     * conversations in id order, so two nodes' writers cannot deadlock) but is off unless
+     * CHORUS_CHAT_GROUP_COMMIT=1: its one thread makes each send's statements and kv calls
+     * one after the other, which measured slower than a transaction per send on the worker
+     * pool (docs/benchmarks.md "PostgreSQL group commit (chatpg17)"). */
+    int group_commit = cfg->chat_group_commit >= 0 ? cfg->chat_group_commit
+                                                   : strcmp(ch_db_kind(svc->db), "sqlite") == 0;
+    if ((cfg->roles & (CH_ROLE_API | CH_ROLE_GATEWAY)) && group_commit &&
         !(svc->chat_writer = ch_chat_writer_start(svc))) {
         fprintf(stderr, "chorusd: cannot start the chat writer thread\n");
         return -1;

@@ -10,7 +10,10 @@
 # Environment (all optional): CHORUSD, WSLOAD (as run.sh), WSLOAD_PAIRS (default 100),
 #   WSLOAD_WINDOW (default 8), BENCH_DURATION (default 10), CHORUS_DB (default: SQLite in a
 #   temporary directory), MSGCOST_NODE=1 (the same workload against run.sh's Node `ws` server
-#   right after, and the ratio), BENCH_KEEP=1,
+#   right after, and the ratio), MSGCOST_CLUSTER=1 (PostgreSQL 15 + Redis 7 started here in the
+#   temporary directory, fsync on as shipped, instead of SQLite), MSGCOST_ENV (more VAR=value
+#   settings for chorusd, e.g. "CHORUS_CHAT_GROUP_COMMIT=0" for the baseline of a
+#   before/after), BENCH_KEEP=1,
 #   WSLOAD_GROUP=N (the group workload instead: an N-member group, every member connected, its
 #   creator keeping WSLOAD_WINDOW messages in flight; CPU per message and per delivery)
 set -euo pipefail
@@ -30,12 +33,23 @@ py=/usr/bin/python3
 [ -x "$wsload" ] || die "$wsload not found: build first"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # a group's members are one connection each
+
+pgbin=/usr/lib/postgresql/15/bin
+cluster=${MSGCOST_CLUSTER:-0}
+if [ "$cluster" = 1 ]; then
+  [ -x "$pgbin/initdb" ] || die "PostgreSQL 15 not installed (scripts/deps.sh test)"
+  command -v redis-server >/dev/null || die "redis-server not installed (scripts/deps.sh test)"
+fi
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-msgcost.XXXXXX")
-chorusd_pid="" node_pid=""
+chorusd_pid="" node_pid="" redis_port="" pg_started=0
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
   local rc=$?
   stop "$node_pid" 5
   stop "$chorusd_pid"
+  [ -n "$redis_port" ] && redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+  [ "$pg_started" = 1 ] && as_pg "$pgbin/pg_ctl" -D "$tmp/pg" -m immediate stop >/dev/null 2>&1 || true
   if [ "$rc" -ne 0 ] && [ -s "$tmp/chorusd.log" ]; then tail -n 20 "$tmp/chorusd.log" >&2; fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
   exit "$rc"
@@ -44,9 +58,28 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+db=${CHORUS_DB:-sqlite:$tmp/var/chorus.db}
+backends=()
+if [ "$cluster" = 1 ]; then
+  mkdir -p "$tmp/pg"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$tmp" "$tmp/pg"
+  as_pg "$pgbin/initdb" -D "$tmp/pg" -A trust -U chorus >/dev/null
+  pg_port=$(free_port)
+  as_pg "$pgbin/pg_ctl" -D "$tmp/pg" -l "$tmp/pg.log" -w \
+    -o "-p $pg_port -k $tmp -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+  pg_started=1
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no --daemonize yes \
+    --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log"
+  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  db="postgres://chorus@127.0.0.1:$pg_port/postgres"
+  backends=(CHORUS_REDIS="redis://127.0.0.1:$redis_port")
+fi
+read -r -a extra <<<"${MSGCOST_ENV:-}"
+
 port=$(free_port)
 mkdir -p "$tmp/var"
-env -C "$tmp" CHORUS_LISTEN="127.0.0.1:$port" CHORUS_DB="${CHORUS_DB:-sqlite:$tmp/var/chorus.db}" \
+env -C "$tmp" CHORUS_LISTEN="127.0.0.1:$port" CHORUS_DB="$db" "${backends[@]}" "${extra[@]}" \
   CHORUS_LOG_LEVEL=warn CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8192 \
   CHORUS_RATE_LIMIT_USER=100000000 CHORUS_RATE_LIMIT_IP=100000000 CHORUS_RATE_LIMIT_MESSAGES=100000000 \
   CHORUS_MAX_CONN_PER_IP=0 CHORUS_WS_MAX_CONNECTIONS=1000000 \

@@ -58,6 +58,8 @@ static const ch__config_var_t ch__config_vars[] = {
                                         "conversation (1-1000000); more answer 429"},
     {"CHORUS_CHAT_WRITER_QUEUE_BYTES", "67108864", "bytes of chat sends (text, client_msg_id, bookkeeping) waiting for the "
                                                  "chat writer's commit (4096-4294967296); past it a send answers 503 overloaded"},
+    {"CHORUS_CHAT_GROUP_COMMIT", "(unset: 1 on SQLite, 0 on PostgreSQL)",
+     "1: chat sends share transactions through one writer thread (group commit); 0: a transaction per send on a worker"},
     {"CHORUS_CHAT_MAX_CONVERSATIONS", "10000", "conversations a user may be a member of (1-1000000); past it creates and adds answer 409"},
     {"CHORUS_PRESENCE_GROUP_MAX", "100", "presence events reach conversation peers through direct conversations and groups of at "
                                          "most this many members (2-1024); larger groups read presence on demand"},
@@ -343,7 +345,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t threads = cores > 0 ? cores : 1, workers = 16, node = 0;
     int64_t access = 900, refresh = 30 * 86400, rl_user = 600, rl_ip = 6000, lmax = 5, lwin = 900, story_ttl = 86400;
     int64_t lmax_ip = 100, lmax_handle = 1000, pw_budget = 128LL << 20, pw_queue = 8;
-    int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, chat_queue_bytes = CH_CONFIG_CHAT_WRITER_QUEUE_BYTES, presence_group_max = 100, conn_per_ip = 256, max_conns = 0;
+    int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, chat_queue_bytes = CH_CONFIG_CHAT_WRITER_QUEUE_BYTES, chat_group_commit = -1, presence_group_max = 100, conn_per_ip = 256, max_conns = 0;
     int64_t rl_window = CH_CONFIG_RATE_LIMIT_WINDOW_MS, cons_window = CH_CONFIG_CONSUMER_WINDOW_MS;
     int64_t ws_hb = 15000, ws_per_user = 16, ws_max = 200000, ws_out = 256 * 1024, ws_hold = 2000, rl_typing = 120;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
@@ -428,6 +430,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_RATE_LIMIT_MESSAGES", 1, INT32_MAX * 1000LL, &rl_messages, err, errlen) ||
         ch__env_int("CHORUS_CHAT_MAX_CONVERSATIONS", 1, 1000000, &chat_max_convs, err, errlen) ||
         ch__env_int("CHORUS_CHAT_WRITER_QUEUE_BYTES", 4096, 4294967296LL, &chat_queue_bytes, err, errlen) ||
+        ch__env_int("CHORUS_CHAT_GROUP_COMMIT", 0, 1, &chat_group_commit, err, errlen) ||
         ch__env_int("CHORUS_PRESENCE_GROUP_MAX", 2, 1024, &presence_group_max, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_MAX_FAILURES", 1, 1000000, &lmax, err, errlen) ||
         ch__env_int("CHORUS_LOGIN_WINDOW", 1, 86400, &lwin, err, errlen) ||
@@ -569,6 +572,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->rate_limit_messages = rl_messages;
     cfg->chat_max_conversations = chat_max_convs;
     cfg->chat_writer_queue_bytes = chat_queue_bytes;
+    cfg->chat_group_commit = (int)chat_group_commit;
     cfg->presence_group_max = presence_group_max;
     cfg->login_max_failures = lmax;
     cfg->login_window_s = lwin;

@@ -109,6 +109,8 @@ typedef struct {
     int64_t rate_limit_typing;    /* typing events fanned out per rate_limit_window_ms per user */
     int64_t chat_max_conversations; /* conversations a user may be a member of */
     int64_t chat_writer_queue_bytes; /* bytes of sends queued for the chat writer (svc/chat/send_writer.h) */
+    int chat_group_commit;        /* 1: chat sends go through the group-commit writer; 0: a transaction each;
+                                     -1 (unset): 1 on SQLite, 0 on PostgreSQL */
     int64_t presence_group_max;   /* presence events go through conversations of at most this many members */
     int64_t login_max_failures;        /* per (handle, address) before backoff */
     int64_t login_window_s;            /* how long failures are remembered */

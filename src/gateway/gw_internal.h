@@ -241,6 +241,13 @@ int ch__ws_order_key(const char *data, size_t len, uint64_t *conv, int64_t *seq)
  * gap marker. The state is c's (ch__gw_conn_order), made here. */
 void ch__ws_order_deliver(ch__gw_conn_t *c, ch__gw_frame_t *f, uint64_t conv, int64_t seq, int64_t now,
                           int64_t hold_ms);
+/** Whether the frame data[0..len) is a member.added naming user (the receiver themselves,
+ * added to a conversation again); then *conv and *joined (the seq they joined at) are set. */
+int ch__ws_order_joined_key(const char *data, size_t len, uint64_t user, uint64_t *conv, int64_t *joined);
+/** c's user joined conv at seq joined (their member.added): c's last seq of conv moves up to
+ * it, so that the next message goes at once instead of being held for the seqs sent while
+ * they were not a member (loop thread). Nothing when c has no entry for conv. */
+void ch__ws_order_joined(ch__gw_conn_t *c, uint64_t conv, int64_t joined);
 /** The ticker's part (loop thread): sends c's held frames whose time is up, with their gaps. */
 void ch__ws_order_tick(ch__gw_conn_t *c, int64_t now);
 /** Before a resync event (loop thread): sends what c holds, with its gaps, and forgets c's

@@ -384,15 +384,22 @@ void ch__gw_on_wake(uv_async_t *a)
         int ordered = !ctl && !is_resync && ch__ws_order_key(m->frame->data, m->frame->len, &conv, &seq);
         for (size_t k = 0; k < m->n; k++) {
             ch__gw_local_t *loc = *ch__gw_local(l, m->user_ids[k]);
+            /* the receiver added to a conversation again: its seq order restarts at the join */
+            uint64_t jconv = 0;
+            int64_t jseq = 0;
+            int joined = loc && !ctl && !is_resync && !ordered &&
+                         ch__ws_order_joined_key(m->frame->data, m->frame->len, m->user_ids[k], &jconv, &jseq);
             /* ch__gw_conn_send/close may start closing a connection, never unlink it: the list holds */
             for (ch__gw_conn_t *c = loc ? loc->conns : NULL; c; c = ch__gw_conn_user_link(c)->next) {
                 if (ordered)
                     ch__ws_order_deliver(c, m->frame, conv, seq, now, hold_ms);
                 else if (is_resync)
                     ch__gw_conn_resync(c, resync, sizeof(resync) - 1);
-                else if (!ctl)
+                else if (!ctl) {
                     ch__gw_conn_send(c, m->frame->data, m->frame->len);
-                else if (ch__gw_conn_session(c) == revoked)
+                    if (joined)
+                        ch__ws_order_joined(c, jconv, jseq);
+                } else if (ch__gw_conn_session(c) == revoked)
                     ch__gw_conn_close(c, CH_GW_CLOSE_REVOKED, "session revoked");
             }
         }

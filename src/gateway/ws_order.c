@@ -6,7 +6,10 @@
  * per connection in count and bytes) until the missing ones came, or at most
  * CHORUS_WS_REORDER_HOLD_MS; then it goes with a "gap" marker naming the seqs the client
  * fetches from history. A frame at or below the last delivered seq (a duplicate, or one that
- * came after its gap was announced) is dropped: seqs a device sees only go up.
+ * came after its gap was announced) is dropped: seqs a device sees only go up. A member
+ * removed and added again (or who left and was added back) did not miss the seqs sent while
+ * they were out: their member.added names the seq they joined at, and the connection's last
+ * seq of that conversation moves up to it, so that their first new message goes at once.
  * Loop thread only. */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -108,6 +111,27 @@ int ch__ws_order_key(const char *data, size_t len, uint64_t *conv, int64_t *seq)
         return 0;
     *conv = cv;
     *seq = (int64_t)sv;
+    return 1;
+}
+
+int ch__ws_order_joined_key(const char *data, size_t len, uint64_t user, uint64_t *conv, int64_t *joined)
+{
+    static const char head[] = "{\"op\":\"member.added\",\"d\":{", conv_key[] = "\"conversation_id\":\"",
+                      user_key[] = "\"user_id\":\"", seq_key[] = "\"joined_seq\":";
+    if (len < sizeof(head) - 1 || memcmp(data, head, sizeof(head) - 1) != 0)
+        return 0;
+    /* ids and numbers only: no user text where a key pattern could hide */
+    const char *end = data + (len < CH__KEY_SCAN_MAX ? len : CH__KEY_SCAN_MAX);
+    const char *c = memmem(data, (size_t)(end - data), conv_key, sizeof(conv_key) - 1);
+    const char *u = memmem(data, (size_t)(end - data), user_key, sizeof(user_key) - 1);
+    const char *s = memmem(data, (size_t)(end - data), seq_key, sizeof(seq_key) - 1);
+    uint64_t cv = 0, uv = 0, sv = 0;
+    if (!c || !u || !s || !ch__digits(c + sizeof(conv_key) - 1, end, &cv) ||
+        !ch__digits(u + sizeof(user_key) - 1, end, &uv) || !ch__digits(s + sizeof(seq_key) - 1, end, &sv) ||
+        cv == 0 || uv != user || sv > INT64_MAX / 2)
+        return 0;
+    *conv = cv;
+    *joined = (int64_t)sv;
     return 1;
 }
 
@@ -268,6 +292,18 @@ void ch__ws_order_deliver(ch__gw_conn_t *c, ch__gw_frame_t *f, uint64_t conv, in
         e->hold_until_ms = now + hold_ms;
     ch__order_count(&ch__order_held);
     ch__enforce_bounds(c, o);
+}
+
+void ch__ws_order_joined(ch__gw_conn_t *c, uint64_t conv, int64_t joined)
+{
+    ch__ws_order_t *o = *ch__gw_conn_order(c);
+    ch__ws_conv_t *e = o ? ch__find(o, conv) : NULL;
+    /* The seqs between what the connection had before the removal and the join were never
+     * theirs: the next one to deliver is joined + 1 (one held already goes now). Only up. */
+    if (!e || joined <= e->last)
+        return;
+    e->last = joined;
+    ch__release_next(c, o, e);
 }
 
 void ch__ws_order_tick(ch__gw_conn_t *c, int64_t now)

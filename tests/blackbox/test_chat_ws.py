@@ -204,7 +204,8 @@ def test_membership_events(server, api, user, other, third):
     try:
         expect_status(user.post(f"/v1/conversations/{g['id']}/members/{fourth.id}"), 200)
         ev = d4.recv_op("member.added")["d"]
-        assert ev == {"conversation_id": g["id"], "user_id": fourth.id, "by": user.id}
+        # joined_seq: the conversation's last seq at the add (nothing sent yet)
+        assert ev == {"conversation_id": g["id"], "user_id": fourth.id, "joined_seq": 0, "by": user.id}
         assert d2.recv_op("member.added")["d"]["user_id"] == fourth.id
         expect_status(fourth.post(f"/v1/conversations/{g['id']}/leave"), 204)
         ev = d4.recv_op("member.removed")["d"]

@@ -211,6 +211,21 @@ static ch_err_t ch__not_group(ch_fault_t *f)
     return ch_fault(f, CH_ECONFLICT, NULL, "the members of a direct conversation cannot change");
 }
 
+/* member.added of user to conv, with the seq they joined at (the conversation's last seq in
+ * the add's transaction): a device of theirs that had the conversation before a removal
+ * continues from it (gateway/ws_order.c) instead of waiting for the seqs it could not see. */
+static void ch__publish_added(ch_svc_t *svc, const uint64_t *ids, size_t n, uint64_t conv, uint64_t user,
+                              int64_t joined_seq, uint64_t by)
+{
+    char b[3][CH_ID_STR_LEN];
+    json_t *d = json_pack("{s:s, s:s, s:I, s:s}", "conversation_id", ch_id_format(conv, b[0]), "user_id",
+                          ch_id_format(user, b[1]), "joined_seq", (json_int_t)joined_seq, "by",
+                          ch_id_format(by, b[2]));
+    if (d)
+        ch__chat_publish(svc, ids, n, "member.added", d);
+    json_decref(d);
+}
+
 ch_err_t ch_chat_member_add(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint64_t user, json_t **out,
                             ch_fault_t *f)
 {
@@ -255,7 +270,7 @@ ch_err_t ch_chat_member_add(ch_svc_t *svc, uint64_t viewer, uint64_t conv, uint6
     }
     err = ch_sql_end(svc, conn, err);
     if (err == CH_OK && added)
-        ch__chat_publish_member(svc, ids, n, "member.added", conv, user, viewer);
+        ch__publish_added(svc, ids, n, conv, user, c.last_seq, viewer);
     free(ids);
     if (err == CH_OK)
         err = ch_chat_conv_get(svc, viewer, conv, out, f);

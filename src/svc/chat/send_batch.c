@@ -1,6 +1,10 @@
 /* Many message sends in one transaction (group commit, send_writer.c): each under a savepoint
  * of its own, so that one refused send leaves the others; the presence of every recipient
- * read in one call; published in commit order after the commit. */
+ * read in one call; published in commit order after the commit. On PostgreSQL, where writers
+ * of several nodes run at once, a batch first locks its conversations in id order (no
+ * deadlock between two batches), a send that loses the unique (sender, client_msg_id) race to
+ * another node gets that node's message, and publication waits for and claims each seq as the
+ * direct path does. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +15,7 @@
 #include "store/kv_multi.h"
 #include "svc/chat/push_jobs.h"
 #include "svc/chat/send_op.h"
+#include "svc/chat/send_writer.h"
 #include "svc/common/ratelimit.h"
 #include "svc/presence/presence.h"
 
@@ -142,9 +147,78 @@ static ch_err_t ch__lookup(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t
     return err;
 }
 
+/* Whether the database is shared by several nodes' writers (PostgreSQL): SQLite has one
+ * writer, the process's own. */
+static int ch__shared_db(ch_svc_t *svc)
+{
+    return strcmp(ch_db_kind(svc->db), "sqlite") != 0;
+}
+
+static int ch__cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The statement locking k conversations ($1..$k) in id order: PostgreSQL's LockRows runs
+ * above the sort, so the rows are locked in the order they are returned. */
+static void ch__lock_sql(char *buf, size_t cap, size_t k)
+{
+    size_t at = (size_t)snprintf(buf, cap, "SELECT id FROM conversations WHERE id IN (");
+    for (size_t i = 0; i < k && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s$%zu", i ? ", " : "", i + 1);
+    if (at < cap)
+        snprintf(buf + at, cap - at, ") ORDER BY id FOR UPDATE");
+}
+
+static char ch__lock_small[256], ch__lock_full[1024];
+static pthread_once_t ch__lock_once = PTHREAD_ONCE_INIT;
+
+static void ch__lock_sql_init(void)
+{
+    ch__lock_sql(ch__lock_small, sizeof(ch__lock_small), 8);
+    ch__lock_sql(ch__lock_full, sizeof(ch__lock_full), CH_CHAT_SEND_LOOKUP_KEYS);
+}
+
+/* PostgreSQL: locks the conversation rows of ops[0..n) in id order, before any send runs
+ * (each send's own FOR UPDATE then finds its row locked by us). Two nodes' batches that both
+ * write conversations 1 and 2 would otherwise lock them in their queue orders, deadlock, and
+ * lose a second to the deadlock detector and a rerun. A statement per
+ * CH_CHAT_SEND_LOOKUP_KEYS conversations, 8 or 64 parameters (the last repeated). */
+static ch_err_t ch__lock_conversations(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t **ops, size_t n)
+{
+    pthread_once(&ch__lock_once, ch__lock_sql_init);
+    uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+    if (!ids)
+        return CH_EINTERNAL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i]->conversation_id && ops[i]->conversation_id <= INT64_MAX) /* others: 404 later */
+            ids[k++] = ops[i]->conversation_id;
+    qsort(ids, k, sizeof(*ids), ch__cmp_id);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!u || ids[u - 1] != ids[i])
+            ids[u++] = ids[i];
+    ch_err_t err = CH_OK;
+    for (size_t at = 0; at < u && err == CH_OK; at += CH_CHAT_SEND_LOOKUP_KEYS) {
+        size_t m = u - at < CH_CHAT_SEND_LOOKUP_KEYS ? u - at : CH_CHAT_SEND_LOOKUP_KEYS;
+        size_t width = m <= 8 ? 8 : CH_CHAT_SEND_LOOKUP_KEYS;
+        ch_db_param_t p[CH_CHAT_SEND_LOOKUP_KEYS];
+        for (size_t r = 0; r < width; r++)
+            p[r] = CH_DB_P_INT(ids[at + (r < m ? r : m - 1)]);
+        err = ch_sql_on(svc, conn, width == 8 ? ch__lock_small : ch__lock_full, p, width, NULL, NULL);
+    }
+    free(ids);
+    return err;
+}
+
 /* One send inside the batch's transaction (under its savepoint): a refusal goes to op->err
- * and CH_OK is returned; a failure of the transaction is returned. */
-static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t *op, ch__sent_t *prior)
+ * and CH_OK is returned; a failure of the transaction is returned. *raced is set when the
+ * refusal is the unique (sender, client_msg_id) index: a send of another node with the same
+ * key committed after this batch's lookup (PostgreSQL). */
+static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t *op, ch__sent_t *prior,
+                          int *raced)
 {
     ch_chat_send_t in = {.conversation_id = op->conversation_id, .client_msg_id = op->client_msg_id,
                          .text = op->text, .reply_to = op->reply_to};
@@ -196,11 +270,40 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t 
         err = ch__chat_direct_blocked(svc, conn, op->sender, &c, &op->fault);
     if (err == CH_OK)
         err = ch__chat_member_ids(svc, conn, op->conversation_id, &op->ids, &op->n);
-    if (err == CH_OK)
+    if (err == CH_OK) {
         err = ch__chat_send_write(svc, conn, op->sender, &in, &c, &op->seq, &op->msg, &op->fault);
+        *raced = err == CH_ECONFLICT;
+    }
     if (err == CH_OK)
         op->created = 1;
     return err;
+}
+
+/* After a send lost the (sender, client_msg_id) race and its savepoint was rolled back: the
+ * message that won, committed by another node (READ COMMITTED: this statement sees it), is the
+ * send's answer, as for a retry; one in another conversation is a 409. A failure of the
+ * transaction is returned. */
+static ch_err_t ch__take_winner(ch_svc_t *svc, ch_db_conn_t *conn, ch__chat_send_op_t *op)
+{
+    ch_chat_send_t in = {.conversation_id = op->conversation_id, .client_msg_id = op->client_msg_id,
+                         .text = op->text, .reply_to = op->reply_to};
+    ch_fault_t f;
+    memset(&f, 0, sizeof(f));
+    json_t *found = NULL;
+    ch_err_t err = ch__chat_find_sent(svc, conn, op->sender, &in, &found, &f);
+    ch__chat_send_op_clear_outcome(op);
+    if (err == CH_OK) {
+        op->msg = found;
+        op->seq = json_integer_value(json_object_get(found, "seq"));
+        return CH_OK;
+    }
+    if (err == CH_ENOTFOUND) /* the winner rolled back after all: the client retries */
+        err = ch_fault(&f, CH_ECONFLICT, "client_msg_id", "a send with this client_msg_id is in progress; retry");
+    if (!ch__refusal(err))
+        return err;
+    op->err = err;
+    op->fault = f;
+    return CH_OK;
 }
 
 /* Runs one statement of savepoint control. */
@@ -260,19 +363,24 @@ ch_err_t ch__chat_send_run(ch_svc_t *svc, ch_db_conn_t *own, ch__chat_send_op_t 
     ch__sent_t *prior = calloc(n ? n : 1, sizeof(*prior));
     if (!prior)
         err = CH_EINTERNAL;
+    if (err == CH_OK && ch__shared_db(svc))
+        err = ch__lock_conversations(svc, conn, ops, n);
     if (err == CH_OK)
         err = ch__lookup(svc, conn, ops, n, prior);
     for (size_t i = 0; i < n && err == CH_OK; i++) {
         ch__chat_send_op_clear_outcome(ops[i]);
         if ((err = ch__ctl(svc, conn, "SAVEPOINT ch_send")) != CH_OK)
             break;
-        err = ch__apply(svc, conn, ops[i], &prior[i]);
+        int raced = 0;
+        err = ch__apply(svc, conn, ops[i], &prior[i], &raced);
         if (ch__refusal(err)) {
             ch_fault_t f = ops[i]->fault;
             ch__chat_send_op_clear_outcome(ops[i]);
             ops[i]->err = err;
             ops[i]->fault = f;
             err = ch__ctl(svc, conn, "ROLLBACK TO SAVEPOINT ch_send");
+            if (err == CH_OK && raced)
+                err = ch__take_winner(svc, conn, ops[i]);
         }
         if (err == CH_OK)
             err = ch__ctl(svc, conn, "RELEASE SAVEPOINT ch_send");
@@ -308,15 +416,39 @@ void ch__chat_send_run_each(ch_svc_t *svc, ch_db_conn_t *own, ch__chat_send_op_t
     }
 }
 
+/* Whether ops[0..i) holds the message just before ops[i]'s in its conversation, published by
+ * this batch (published[j]): then ops[i] need not wait for it. */
+static int ch__follows_own(ch__chat_send_op_t **ops, const unsigned char *published, size_t i)
+{
+    for (size_t j = i; j-- > 0;)
+        if (ops[j]->created && ops[j]->err == CH_OK && ops[j]->conversation_id == ops[i]->conversation_id)
+            return published[j] && ops[j]->seq == ops[i]->seq - 1;
+    return 0;
+}
+
 void ch__chat_send_publish(ch_svc_t *svc, ch__chat_send_op_t **ops, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    /* One writer (SQLite) publishes every message of a conversation itself, in commit order.
+     * Several nodes' writers (PostgreSQL) do not: a batch's first message of a conversation
+     * waits until the message before it (another node's, maybe) was published, and each
+     * publication is claimed first, as on the direct path, so that a retry on another node
+     * landing between this commit and this publish does not send message.new twice. */
+    int shared = ch__shared_db(svc);
+    unsigned char published[CH_CHAT_SEND_BATCH_MAX] = {0};
+    for (size_t i = 0; i < n && i < CH_CHAT_SEND_BATCH_MAX; i++) {
         ch__chat_send_op_t *op = ops[i];
         if (op->err != CH_OK || !op->msg)
             continue;
-        if (op->created)
-            ch__chat_publish_new_in_order(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
-        else
+        if (!op->created) {
             ch__chat_republish(svc, op->conversation_id, op->seq, op->msg);
+        } else if (!shared) {
+            ch__chat_publish_new_in_order(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
+        } else if (!svc->bus || ch__chat_publish_claim(svc, op->conversation_id, op->seq)) {
+            if (ch__follows_own(ops, published, i))
+                ch__chat_publish_new_in_order(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
+            else
+                ch__chat_publish_new(svc, op->ids, op->n, op->conversation_id, op->seq, op->msg);
+            published[i] = 1;
+        }
     }
 }

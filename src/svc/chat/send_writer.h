@@ -1,4 +1,4 @@
-/* Group commit of chat sends on SQLite (issue 13). SQLite lets one writer in at a time and
+/* Group commit of chat sends (issue 13; on PostgreSQL too since chatpg17, send_batch.c). SQLite lets one writer in at a time and
  * commits with an fsync (synchronous=FULL): a transaction per message capped sends at the
  * commit rate. One writer thread takes every send queued since its last commit (at most
  * CH_CHAT_SEND_BATCH_MAX), runs them in one transaction (send_op.h: a savepoint each, so that
@@ -10,8 +10,9 @@
  * database does not answer runs again whole (CH_CHAT_SEND_ATTEMPTS), then, or after another
  * failure, one send per transaction; a send whose own transaction fails is answered with that
  * error (503 when the database does not answer).
- * Stopping drains the queue first. PostgreSQL keeps a transaction per send (concurrent
- * senders of different conversations do not wait for each other there). */
+ * Stopping drains the queue first. On PostgreSQL the writers of several nodes share the
+ * database: send_batch.c locks a batch's conversations in id order and claims each
+ * publication (docs/design.md "Chat"). */
 #ifndef CH_SVC_CHAT_SEND_WRITER_H
 #define CH_SVC_CHAT_SEND_WRITER_H
 
