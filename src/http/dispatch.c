@@ -318,7 +318,7 @@ static void ch__run_blocking(uv_work_t *work)
     ch_call_t *c = &p->call;
     ch_metrics_queue_add(-1);
     ch_admission_dequeue();
-    ch_client_watch_t watch = {&c->client_gone, c->client_fd};
+    ch_client_watch_t watch = {&c->client_gone, c->client_fd, 0};
     if (ch_client_watch_gone(&watch)) {
         ch_admission_count(CH_ADMIT_CLIENT_GONE);
         c->err = ch_fault(&c->fault, CH_EUNAVAILABLE, NULL, "the client went away before the request ran");

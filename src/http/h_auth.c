@@ -14,7 +14,7 @@ ch_err_t ch_h_register(ch_call_t *call)
     ch_err_t err = ch_field_only(call->json, ch__register_fields, &call->fault);
     if (err)
         return err;
-    ch_auth_origin_t origin = {call->client_ip, {&call->client_gone, call->client_fd}};
+    ch_auth_origin_t origin = {call->client_ip, {&call->client_gone, call->client_fd, 0}};
     err = ch_auth_register_from(call->svc, call->json, &origin, &out, &call->fault);
     return err ? err : ch_call_reply(call, 201, out);
 }
@@ -25,7 +25,7 @@ ch_err_t ch_h_login(ch_call_t *call)
     ch_err_t err = ch_field_only(call->json, ch__login_fields, &call->fault);
     if (err)
         return err;
-    ch_auth_origin_t origin = {call->client_ip, {&call->client_gone, call->client_fd}};
+    ch_auth_origin_t origin = {call->client_ip, {&call->client_gone, call->client_fd, 0}};
     err = ch_auth_login_from(call->svc, call->json, &origin, &out, &call->fault);
     return err ? err : ch_call_reply(call, 200, out);
 }

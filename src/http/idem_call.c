@@ -57,7 +57,7 @@ static ch_err_t ch__with_new_tokens(ch_call_t *c, char **body)
         json_decref(doc);
         return ch_fault(&c->fault, CH_EINTERNAL, NULL, "stored response is not an object");
     }
-    ch_auth_origin_t origin = {c->client_ip, {&c->client_gone, c->client_fd}}; /* throttled as any login from there */
+    ch_auth_origin_t origin = {c->client_ip, {&c->client_gone, c->client_fd, 0}}; /* throttled as any login from there */
     ch_err_t err = ch_auth_login_from(c->svc, c->json, &origin, &tokens, &c->fault);
     if (err == CH_ECREDENTIALS || err == CH_EINVAL) {
         memset(&c->fault, 0, sizeof(c->fault));

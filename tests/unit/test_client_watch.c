@@ -35,7 +35,7 @@ static void test_flag_and_no_socket(void **state)
 {
     (void)state;
     atomic_int gone = 0;
-    ch_client_watch_t w = {&gone, -1};
+    ch_client_watch_t w = {&gone, -1, 0};
     assert_false(ch_client_watch_gone(NULL));
     assert_false(ch_client_watch_gone(&w));
     atomic_store(&gone, 1);
@@ -59,7 +59,7 @@ static void test_open_socket_is_there_until_the_peer_closes(void **state)
     (void)state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    ch_client_watch_t w = {NULL, sv[0]};
+    ch_client_watch_t w = {NULL, sv[0], 0};
     assert_false(ch_client_watch_gone(&w)); /* nothing to read yet: would block */
     assert_int_equal(write(sv[1], "GET", 3), 3);
     assert_false(ch_client_watch_gone(&w)); /* a pipelined request waits: still there */
@@ -75,7 +75,7 @@ static void test_reset_tcp_connection_is_gone(void **state)
     (void)state;
     int client, server;
     tcp_pair(&client, &server);
-    ch_client_watch_t w = {NULL, server};
+    ch_client_watch_t w = {NULL, server, 0};
     assert_false(ch_client_watch_gone(&w));
     struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close with RST */
     assert_int_equal(setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
