@@ -975,6 +975,10 @@ def start_server(workdir, backends):
     def start(env=None, storage=None, name="dedicated", wait=True):
         n = len(started)
         st = storage if storage is not None else backends.storage_env(True, workdir / f"data-{name}-{os.getpid()}-{time.monotonic_ns()}-{n}")
+        if storage is not None and "CHORUS_NODE_ID" not in (env or {}):
+            # a replica of running storage is another node: its own node id, as the README asks
+            # of operators (two nodes at 0 can make the same id in the same millisecond)
+            env = {**(env or {}), "CHORUS_NODE_ID": str(100 + n)}
         s = Server(workdir, st, env, name=name)
         started.append(s)
         s.start(wait=wait)
