@@ -9,6 +9,9 @@
 # systemd or a container runtime). Embedded backends, then PostgreSQL + Redis started here.
 # Prints a markdown table: req/s of both, their ratio, p50 and p99 of both, and the CPU time
 # each server spent per request (user + system, all its threads, over the measured run).
+# and, for chorusd, the share of requests answered on its event loop and moved from the loop
+# to a worker (`chorus_loop_reads_total`, `chorus_loop_reads_moved_total`; in cluster mode a
+# moved read ran twice: a fact missing from the L1).
 #
 # Usage: bench/reads/run.sh     (after a release build in build/; `make bench` does both)
 # Environment (all optional):
@@ -150,6 +153,13 @@ print("%.1f" % ((int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / os.sysconf("SC_CLK
     "$tmp/wrk-$name.txt" "$t0" "$t1")"
 }
 
+# loop_counts -> "answered moved": chorusd's calls answered on its event loop and calls moved
+# from the loop to a worker (a fact missing from the L1, or a statement), so far.
+loop_counts() {
+  curl -s "$base/metrics" | awk '$1 == "chorus_loop_reads_total" { a = $2 }
+    $1 == "chorus_loop_reads_moved_total" { m = $2 } END { print a + 0, m + 0 }'
+}
+
 results=$tmp/results.tsv
 : >"$results"
 for set in $backends; do
@@ -218,10 +228,16 @@ for set in $backends; do
     echo "bench: reads ($set): $label: GET $path ($bytes B)" >&2
     read -r n_rps n_p50 n_p99 n_bad _ n_cpu \
       <<<"$(measure "$set-$n-nginx" "http://127.0.0.1:$port_nginx/r/$set-$n.json" "$token" "$nginx_worker")"
+    read -r l0 m0 <<<"$(loop_counts)"
     read -r c_rps c_p50 c_p99 c_bad c_err c_cpu <<<"$(measure "$set-$n-chorusd" "$base$path" "$token" "$chorusd_pid")"
+    read -r l1 m1 <<<"$(loop_counts)"
+    reqs=$(grep -oE '[0-9]+ requests in' "$tmp/wrk-$set-$n-chorusd.txt" | cut -d' ' -f1)
+    c_loop=$(awk -v a=$((l1 - l0)) -v n="${reqs:-0}" 'BEGIN { printf "%d", n ? 100 * a / n : 0 }')
+    c_moved=$(awk -v a=$((m1 - m0)) -v n="${reqs:-0}" 'BEGIN { printf "%d", n ? 100 * a / n : 0 }')
     [ "$n_bad" = 0 ] || die "nginx answered $n_bad non-2xx responses"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$label" "$path" "$bytes" \
-      "$c_rps" "$c_p50" "$c_p99" "$n_rps" "$n_p50" "$n_p99" "$c_bad" "$c_err" "$c_cpu" "$n_cpu" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$label" "$path" "$bytes" \
+      "$c_rps" "$c_p50" "$c_p99" "$n_rps" "$n_p50" "$n_p99" "$c_bad" "$c_err" "$c_cpu" "$n_cpu" "$c_loop" \
+      "$c_moved" >>"$results"
   done <"$dir/reads.tsv"
   dropped=$(curl -s "$base/metrics" | awk '$1 == "chorus_log_dropped_total" { print $2 }')
   echo "$set ${dropped:-0}" >>"$tmp/dropped.txt"
@@ -250,16 +266,17 @@ for s in dict.fromkeys(r[0] for r in rows):
     print()
     print("**%s** (access-log lines dropped: %s)" % (s, dropped.get(s, "?")))
     print()
-    print("| read | body | chorusd req/s | nginx req/s | ÷ nginx | chorusd p50 / p99 ms | nginx p50 / p99 ms | CPU µs/req chorusd / nginx | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| read | body | chorusd req/s | nginx req/s | ÷ nginx | chorusd p50 / p99 ms | nginx p50 / p99 ms | CPU µs/req chorusd / nginx | non-2xx | on the loop / moved |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if r[0] != s:
             continue
-        _, label, path, b, c_rps, c_p50, c_p99, n_rps, n_p50, n_p99, c_bad, c_err, c_cpu, n_cpu = r
+        _, label, path, b, c_rps, c_p50, c_p99, n_rps, n_p50, n_p99, c_bad, c_err, c_cpu, n_cpu, c_loop, c_moved = r
         path = re.sub(r"/[0-9]{6,}", "/{id}", path)
-        print("| %s \`GET %s\` | %s | %s | %s | %.2fx | %s / %s | %s / %s | %s / %s | %s |" % (
+        loop = "%s%% / %s%%" % (c_loop, c_moved)
+        print("| %s \`GET %s\` | %s | %s | %s | %.2fx | %s / %s | %s / %s | %s / %s | %s | %s |" % (
             label, path, size(b), format(round(float(c_rps)), ","), format(round(float(n_rps)), ","),
-            float(c_rps) / float(n_rps), ms(c_p50), ms(c_p99), ms(n_p50), ms(n_p99), c_cpu, n_cpu, c_bad))
+            float(c_rps) / float(n_rps), ms(c_p50), ms(c_p99), ms(n_p50), ms(n_p99), c_cpu, n_cpu, c_bad, loop))
 PY
 
 # ---- what an access-log line costs a loop (bench/reads/logcost.c) --------------------------
