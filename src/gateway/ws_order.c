@@ -178,10 +178,11 @@ static void ch__release_next(ch__gw_conn_t *c, ch__ws_order_t *o, ch__ws_conv_t 
         e->hold_until_ms = 0;
 }
 
-/* Delivers every frame e holds, in seq order, each jump marked as a gap (their time is up). */
-static void ch__release_all(ch__gw_conn_t *c, ch__ws_order_t *o, ch__ws_conv_t *e)
+/* Delivers the frames e holds up to seq upto (all: INT64_MAX), in seq order, each jump marked
+ * as a gap. */
+static void ch__release_upto(ch__gw_conn_t *c, ch__ws_order_t *o, ch__ws_conv_t *e, int64_t upto)
 {
-    while (e->held) {
+    while (e->held && e->held->seq <= upto) {
         ch__ws_held_t *h = e->held;
         if (h->seq > e->last + 1)
             ch__send_after_gap(c, h->frame, e->last, h->seq);
@@ -191,7 +192,14 @@ static void ch__release_all(ch__gw_conn_t *c, ch__ws_order_t *o, ch__ws_conv_t *
             e->last = h->seq;
         ch__held_pop(o, e);
     }
-    e->hold_until_ms = 0;
+    if (!e->held)
+        e->hold_until_ms = 0;
+}
+
+/* Delivers every frame e holds, in seq order, each jump marked as a gap (their time is up). */
+static void ch__release_all(ch__gw_conn_t *c, ch__ws_order_t *o, ch__ws_conv_t *e)
+{
+    ch__release_upto(c, o, e, INT64_MAX);
 }
 
 /* The entry of conv; NULL when the connection has none. */
@@ -299,10 +307,15 @@ void ch__ws_order_joined(ch__gw_conn_t *c, uint64_t conv, int64_t joined)
     ch__ws_order_t *o = *ch__gw_conn_order(c);
     ch__ws_conv_t *e = o ? ch__find(o, conv) : NULL;
     /* The seqs between what the connection had before the removal and the join were never
-     * theirs: the next one to deliver is joined + 1 (one held already goes now). Only up. */
+     * theirs (apart from those held, below): the next one to deliver is joined + 1 (one held
+     * already goes now). Only up. */
     if (!e || joined <= e->last)
         return;
-    e->last = joined;
+    /* Frames held up to the join were published to them while a member (before the removal):
+     * they go now, a jump marked as a gap, before the order restarts at the join. */
+    ch__release_upto(c, o, e, joined);
+    if (joined > e->last)
+        e->last = joined;
     ch__release_next(c, o, e);
 }
 

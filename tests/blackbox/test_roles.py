@@ -61,10 +61,17 @@ def test_api_only_writes_and_worker_only_folds_notifications(start_server, backe
     time.sleep(1.0)
     assert sql(api_srv, backends, "SELECT COUNT(*) FROM consumer_offsets") == "0"
     assert expect_status(author.get("/v1/notifications/unread_count"), 200).json["count"] == 0
+    assert expect_status(author.get("/v1/notifications?limit=20"), 200).json["items"] == []
 
     worker = start_server(env={"CHORUS_ROLES": "worker"}, storage=api_srv.storage_env, name="worker-only")
     g = wait_group(author, "reaction", {"type": "post", "id": str(p["id"])}, count=1)
     assert g["actors_count"] == 1
+    # The api process read (and may have cached) the empty count and first page before the
+    # worker wrote: it must not keep serving them (it never hears the worker's forgets).
+    wait_until(lambda: author.get("/v1/notifications/unread_count").json["count"] == 1,
+               "the api process's unread count after the worker's fold", 5)
+    first = expect_status(author.get("/v1/notifications?limit=20"), 200).json["items"]
+    assert [x["id"] for x in first] == [g["id"]]
     # A follow made through the api process is folded too (the outbox consumer).
     assert follow(fan, author) == "following"
     wait_group(author, "follow", None, count=1)

@@ -10,8 +10,8 @@
 #include "core/log.h"
 #include "svc/common/hydrate_keys.h"
 
-/* Keys per forget call, and per hold (a hold sends a full one at once: it is after its
- * commit already). A transaction's queue starts in place with as many and grows on the heap
+/* Keys per forget call. A transaction's queue, and a hold's (which may begin before its
+ * writer's commit), start in place with as many and grow on the heap
  * (freed once sent) up to CH__FORGET_QUEUE_MAX; past that, keys are sent before the commit
  * (which a reader's lease cannot outrun only when sent after it: hence the bound is large and
  * hitting it is logged as an error). */
@@ -30,14 +30,10 @@ typedef struct {
 static _Thread_local ch__forget_queue_t ch__q;
 
 /* Forgets collected outside a transaction between ch_hydrate_forget_hold and
- * ch_hydrate_forget_flush (a writer that committed a batch itself): sent together. */
-typedef struct {
-    int on;
-    size_t n;
-    ch_hkey_t keys[CH__FORGET_PENDING_MAX];
-} ch__forget_held_t;
-
-static _Thread_local ch__forget_held_t ch__held;
+ * ch_hydrate_forget_flush (a writer that commits itself, holding from before its commit):
+ * sent together by the flush, after the commit; grown on the heap as the queue is. */
+static _Thread_local int ch__held_on;
+static _Thread_local ch__forget_queue_t ch__held;
 
 static void ch__send(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
 {
@@ -50,38 +46,52 @@ static void ch__send(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
     }
 }
 
-static ch_hkey_t *ch__q_keys(void)
+static ch_hkey_t *ch__q_keys(ch__forget_queue_t *q)
 {
-    return ch__q.heap ? ch__q.heap : ch__q.keys;
+    return q->heap ? q->heap : q->keys;
 }
 
-/* Sends the transaction's queue and empties it. */
-static void ch__q_send(ch_svc_t *svc)
+/* Sends queue q and empties it. */
+static void ch__q_send(ch_svc_t *svc, ch__forget_queue_t *q)
 {
-    ch__send(svc, ch__q_keys(), ch__q.n);
-    free(ch__q.heap);
-    ch__q.heap = NULL;
-    ch__q.heap_cap = 0;
-    ch__q.n = 0;
+    if (q->n && svc && svc->hcache)
+        ch__send(svc, ch__q_keys(q), q->n);
+    free(q->heap);
+    q->heap = NULL;
+    q->heap_cap = 0;
+    q->n = 0;
 }
 
-/* Room for n more keys in the queue: 0, or -1 past CH__FORGET_QUEUE_MAX. */
-static int ch__q_reserve(size_t n)
+/* Room for n more keys in queue q: 0, or -1 past CH__FORGET_QUEUE_MAX. */
+static int ch__q_reserve(ch__forget_queue_t *q, size_t n)
 {
-    size_t cap = ch__q.heap ? ch__q.heap_cap : CH__FORGET_PENDING_MAX;
-    if (ch__q.n + n <= cap)
+    size_t cap = q->heap ? q->heap_cap : CH__FORGET_PENDING_MAX;
+    if (q->n + n <= cap)
         return 0;
-    if (ch__q.n + n > CH__FORGET_QUEUE_MAX)
+    if (q->n + n > CH__FORGET_QUEUE_MAX)
         return -1;
-    size_t want = cap * 2 > ch__q.n + n ? cap * 2 : ch__q.n + n;
+    size_t want = cap * 2 > q->n + n ? cap * 2 : q->n + n;
     if (want > CH__FORGET_QUEUE_MAX)
         want = CH__FORGET_QUEUE_MAX;
-    ch_hkey_t *heap = ch_realloc(ch__q.heap, want * sizeof(ch_hkey_t));
-    if (!ch__q.heap)
-        memcpy(heap, ch__q.keys, ch__q.n * sizeof(ch_hkey_t));
-    ch__q.heap = heap;
-    ch__q.heap_cap = want;
+    ch_hkey_t *heap = ch_realloc(q->heap, want * sizeof(ch_hkey_t));
+    if (!q->heap)
+        memcpy(heap, q->keys, q->n * sizeof(ch_hkey_t));
+    q->heap = heap;
+    q->heap_cap = want;
     return 0;
+}
+
+/* Adds keys[0..n) to queue q; past CH__FORGET_QUEUE_MAX what it holds is sent first (before
+ * the commit: logged as an error, see above). */
+static void ch__q_add(ch_svc_t *svc, ch__forget_queue_t *q, ch_hkey_t *keys, size_t n)
+{
+    if (ch__q_reserve(q, n) != 0) {
+        ch_log_error("hydrate: more than %d cache keys forgotten in one transaction: sending some before the commit",
+                     CH__FORGET_QUEUE_MAX);
+        ch__q_send(svc, q);
+    }
+    memcpy(ch__q_keys(q)[q->n], keys, n * sizeof(ch_hkey_t));
+    q->n += n;
 }
 
 static void ch__flush(void *ctx, uint64_t unused)
@@ -89,7 +99,7 @@ static void ch__flush(void *ctx, uint64_t unused)
     (void)unused;
     ch_svc_t *svc = ctx;
     ch__q.hooked = 0;
-    ch__q_send(svc);
+    ch__q_send(svc, &ch__q);
 }
 
 /* Forgets keys[0..n) now or after the commit of the thread's ambient transaction. */
@@ -98,32 +108,19 @@ static void ch__forget(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
     if (!svc || !svc->hcache || n == 0)
         return;
     if (!ch_db_ambient_active(svc->db)) {
-        if (!ch__held.on) {
+        if (!ch__held_on)
             ch__send(svc, keys, n);
-            return;
-        }
-        /* after the caller's own commit already: sending a full queue early is harmless */
-        if (ch__held.n + n > CH__FORGET_PENDING_MAX) {
-            ch__send(svc, ch__held.keys, ch__held.n);
-            ch__held.n = 0;
-        }
-        memcpy(ch__held.keys[ch__held.n], keys, n * sizeof(ch_hkey_t));
-        ch__held.n += n;
+        else
+            ch__q_add(svc, &ch__held, keys, n);
         return;
     }
     uint64_t serial = ch_db_ambient_serial();
     if (ch__q.serial != serial) { /* an earlier transaction's queue: rolled back, or never hooked */
-        ch__q_send(svc);
+        ch__q_send(svc, &ch__q);
         ch__q.hooked = 0;
         ch__q.serial = serial;
     }
-    if (ch__q_reserve(n) != 0) {
-        ch_log_error("hydrate: more than %d cache keys forgotten in one transaction: sending some before the commit",
-                     CH__FORGET_QUEUE_MAX);
-        ch__q_send(svc);
-    }
-    memcpy(ch__q_keys()[ch__q.n], keys, n * sizeof(ch_hkey_t));
-    ch__q.n += n;
+    ch__q_add(svc, &ch__q, keys, n);
     if (!ch__q.hooked) {
         ch__q.hooked = 1;
         ch_db_after_commit(svc->db, ch__flush, svc, 0);
@@ -132,15 +129,13 @@ static void ch__forget(ch_svc_t *svc, ch_hkey_t *keys, size_t n)
 
 void ch_hydrate_forget_hold(void)
 {
-    ch__held.on = 1;
+    ch__held_on = 1;
 }
 
 void ch_hydrate_forget_flush(ch_svc_t *svc)
 {
-    if (ch__held.n && svc && svc->hcache)
-        ch__send(svc, ch__held.keys, ch__held.n);
-    ch__held.n = 0;
-    ch__held.on = 0;
+    ch__q_send(svc, &ch__held);
+    ch__held_on = 0;
 }
 
 void ch_hydrate_forget_item(ch_svc_t *svc, ch_target_type_t type, uint64_t id)

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
+#include "store/kv.h"
 #include "svc/common/hydrate.h"
 #include "svc/common/hydrate_keys.h"
 #include "svc/common/id_page.h"
@@ -70,11 +72,23 @@ static const ch_id_page_spec_t ch__unread_spec = {
     .cap = 1,
     .sql = "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND is_read = 0 LIMIT $2"};
 
+/* Whether this process may keep notification facts: the worker role writes notifications and
+ * forgets the facts in its own process's cache (and, through Redis, every replica's). An
+ * in-process cache in a process without the worker role (api and worker as two processes on
+ * one SQLite file) would never hear of them: such a process reads the statements. */
+static int ch__facts_heard(const ch_svc_t *svc)
+{
+    return (svc->cfg->roles & CH_ROLE_WORKER) || strcmp(ch_kv_kind(svc->kv), "redis") == 0;
+}
+
 int ch__notify_cached_page(ch_svc_t *svc, uint64_t user, int limit, ch__notify_row_t *rows, size_t *n, int *more,
                            ch_err_t *err)
 {
     *n = 0;
     *more = 0;
+    *err = CH_OK;
+    if (!ch__facts_heard(svc))
+        return 0;
     uint64_t *v = ch_malloc(CH_NOTIFY_CACHED * CH__COLS * sizeof(*v));
     ch_id_page_t pg = {.v = v};
     ch_hkey_t key;
@@ -105,6 +119,10 @@ int ch__notify_cached_page(ch_svc_t *svc, uint64_t user, int limit, ch__notify_r
 
 int ch__notify_cached_unread(ch_svc_t *svc, uint64_t user, int64_t *count, ch_err_t *err)
 {
+    *count = 0;
+    *err = CH_OK;
+    if (!ch__facts_heard(svc))
+        return 0;
     uint64_t v[1] = {0};
     ch_id_page_t pg = {.v = v};
     ch_hkey_t key;

@@ -36,7 +36,8 @@ typedef struct {
 /** Fills rows[0..*n) (rows holds limit entries, limit <= CH_NOTIFY_CACHED) with user's first
  * page from the fact "N:<user>" (read through: on a miss one statement, put back under the
  * lookup's lease); *more = 1 when older groups exist. 1 when filled; 0 when the cache cannot
- * answer (down, or on the loop without the fact; a group this build cannot cache) and nothing
+ * answer (down, or on the loop without the fact; a group this build cannot cache; an
+ * in-process cache in a process without the worker role, which never hears of new groups) and nothing
  * was read; -1 on a database error (*err). */
 int ch__notify_cached_page(ch_svc_t *svc, uint64_t user, int limit, ch__notify_row_t *rows, size_t *n, int *more,
                            ch_err_t *err);
