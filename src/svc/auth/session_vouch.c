@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "core/loop_guard.h"
 #include "store/hcache.h"
 #include "store/kv.h"
 
@@ -41,7 +42,20 @@ int ch_session_vouch_get(ch_svc_t *svc, uint64_t session_id, ch_session_vouch_t 
     if (got.len == sizeof(at))
         memcpy(&at, got.val, sizeof(at));
     free(got.val);
-    return at > ch_kv_recovered_at(svc->kv) && now - at >= 0 && now - at < CH_SESSION_VOUCH_MS;
+    int vouched = at > ch_kv_recovered_at(svc->kv) && now - at >= 0 && now - at < CH_SESSION_VOUCH_MS;
+    if (!vouched && !ch_loop_guard_on()) {
+        /* A fact of this minute that stopped vouching (made from an ok mark written up to a
+         * minute before it, or before the kv store's last recovery): replaced by this check,
+         * else every read of the session would move to a worker until the minute ends. The
+         * forget cancels older leases only; a revocation's later forget still voids ours. */
+        ch_hcache_forget_many(svc->hcache, keys, 1);
+        if (ch_hcache_get_many(svc->hcache, keys, 1, &got) == CH_OK) {
+            if (!got.val)
+                v->lease = got.lease;
+            free(got.val);
+        }
+    }
+    return vouched;
 }
 
 void ch_session_vouch_put(ch_svc_t *svc, const ch_session_vouch_t *v, int64_t at_ms)
