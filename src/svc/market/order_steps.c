@@ -45,31 +45,6 @@ static const char *ch__str(const json_t *obj, const char *name)
     return s ? s : "";
 }
 
-/* On a step's retry: the object an earlier attempt may have made although its answer was
- * lost (Stripe saves a 500 as the key's answer and replays it: the same key alone would never
- * learn of the object). Lists path with params and copies the id of the first item whose
- * field `match` equals want into id (left "" when none). */
-static ch_err_t ch__find_made(ch_svc_t *svc, const char *path, json_t *params, const char *match, const char *want,
-                              char *id, size_t idlen, char *why, size_t wl)
-{
-    ch_stripe_result_t res;
-    ch_err_t err = ch_market_stripe(svc, "GET", path, params, NULL, &res, why, wl);
-    json_decref(params);
-    size_t i;
-    json_t *item;
-    id[0] = '\0';
-    if (err == CH_OK)
-        json_array_foreach(json_object_get(res.body, "data"), i, item)
-        {
-            if (strcmp(ch__str(item, match), want) == 0 && ch__str(item, "id")[0]) {
-                snprintf(id, idlen, "%s", ch__str(item, "id"));
-                break;
-            }
-        }
-    ch_stripe_result_clear(&res);
-    return err;
-}
-
 /* ---- payment_intent ---------------------------------------------------------------- */
 
 static ch_err_t ch__payment_intent(ch_svc_t *svc, const ch_market_job_t *job, ch_order_t *o, char *why, size_t wl)
@@ -405,8 +380,8 @@ static ch_err_t ch__transfer(ch_svc_t *svc, const ch_market_job_t *job, ch_order
     /* Under a dispute, or in a state that no longer wants it, only a transfer an earlier
      * attempt made is stored (and then reversed): none is made. */
     if (net > 0 && (job->attempts > 1 || under_dispute || unwanted) &&
-        (err = ch__find_made(svc, "/v1/transfers", json_pack("{s:s,s:i}", "transfer_group", id, "limit", 10),
-                             "transfer_group", id, transfer, sizeof(transfer), why, wl)) != CH_OK)
+        (err = ch_market_find_made(svc, "/v1/transfers", json_pack("{s:s,s:i}", "transfer_group", id, "limit", 10),
+                             "transfer_group", id, 0, transfer, sizeof(transfer), why, wl)) != CH_OK)
         return err;
     if (unwanted && !transfer[0])
         return ch__done(svc, job);
@@ -503,8 +478,8 @@ static ch_err_t ch__reversal(ch_svc_t *svc, const ch_market_job_t *job, ch_order
     snprintf(path, sizeof(path), "/v1/transfers/%s/reversals", o->transfer_id);
     ch_err_t err = CH_OK;
     /* On a retry: the reversal an earlier attempt made (its answer lost). */
-    if (job->attempts > 1 && (err = ch__find_made(svc, path, json_pack("{s:i}", "limit", 10), "transfer",
-                                                  o->transfer_id, rev, sizeof(rev), why, wl)) != CH_OK)
+    if (job->attempts > 1 && (err = ch_market_find_made(svc, path, json_pack("{s:i}", "limit", 10), "transfer",
+                                                  o->transfer_id, 0, rev, sizeof(rev), why, wl)) != CH_OK)
         return err;
     if (!rev[0]) {
         json_t *params = json_pack("{s:I,s:{s:s}}", "amount", (json_int_t)net, "metadata", "order_id", id);

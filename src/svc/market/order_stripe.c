@@ -36,3 +36,32 @@ ch_err_t ch_market_stripe_post(ch_svc_t *svc, const ch_market_job_t *job, const 
     }
     return ch_market_stripe(svc, "POST", path, params, key, res, why, whylen);
 }
+
+static const char *ch__str(const json_t *obj, const char *name)
+{
+    const char *s = json_string_value(json_object_get(obj, name));
+    return s ? s : "";
+}
+
+ch_err_t ch_market_find_made(ch_svc_t *svc, const char *path, json_t *params, const char *match, const char *want,
+                             int live, char *id, size_t idlen, char *why, size_t wl)
+{
+    ch_stripe_result_t res;
+    ch_err_t err = ch_market_stripe(svc, "GET", path, params, NULL, &res, why, wl);
+    json_decref(params);
+    size_t i;
+    json_t *item;
+    id[0] = '\0';
+    if (err == CH_OK)
+        json_array_foreach(json_object_get(res.body, "data"), i, item)
+        {
+            const char *status = ch__str(item, "status");
+            if (strcmp(ch__str(item, match), want) != 0 || !ch__str(item, "id")[0] ||
+                (live && (strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0)))
+                continue;
+            snprintf(id, idlen, "%s", ch__str(item, "id"));
+            break;
+        }
+    ch_stripe_result_clear(&res);
+    return err;
+}

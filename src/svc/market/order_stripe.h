@@ -26,4 +26,12 @@ ch_err_t ch_market_stripe(ch_svc_t *svc, const char *method, const char *path, c
 ch_err_t ch_market_stripe_post(ch_svc_t *svc, const ch_market_job_t *job, const char *path, const json_t *params,
                                const char *key, ch_stripe_result_t *res, char *why, size_t whylen);
 
+/** On a step's retry: the object an earlier attempt may have made although its answer was
+ * lost (Stripe saves a 500 as the key's answer and replays it: the key alone never learns of
+ * the object). GETs path with params (stolen) and copies into id the id of the first listed
+ * item whose field `match` equals want and, with live, whose status is neither "failed" nor
+ * "canceled" ("" when none). */
+ch_err_t ch_market_find_made(ch_svc_t *svc, const char *path, json_t *params, const char *match, const char *want,
+                             int live, char *id, size_t idlen, char *why, size_t wl);
+
 #endif

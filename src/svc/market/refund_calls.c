@@ -14,25 +14,8 @@ static const char *ch__str(const json_t *obj, const char *name)
 
 ch_err_t ch_market_refund_find(ch_svc_t *svc, const char *pi, char *out, size_t outlen, char *why, size_t wl)
 {
-    json_t *params = json_pack("{s:s,s:i}", "payment_intent", pi, "limit", 10);
-    ch_stripe_result_t res;
-    ch_err_t err = ch_market_stripe(svc, "GET", "/v1/refunds", params, NULL, &res, why, wl);
-    json_decref(params);
-    size_t i;
-    json_t *item;
-    out[0] = '\0';
-    if (err == CH_OK)
-        json_array_foreach(json_object_get(res.body, "data"), i, item)
-        {
-            const char *status = ch__str(item, "status");
-            if (strcmp(ch__str(item, "payment_intent"), pi) == 0 && strcmp(status, "failed") != 0 &&
-                strcmp(status, "canceled") != 0 && ch__str(item, "id")[0]) {
-                snprintf(out, outlen, "%s", ch__str(item, "id"));
-                break;
-            }
-        }
-    ch_stripe_result_clear(&res);
-    return err;
+    return ch_market_find_made(svc, "/v1/refunds", json_pack("{s:s,s:i}", "payment_intent", pi, "limit", 10),
+                               "payment_intent", pi, 1, out, outlen, why, wl);
 }
 
 ch_err_t ch_market_refund_post(ch_svc_t *svc, const ch_market_job_t *job, const json_t *params, const char *key,
