@@ -119,9 +119,15 @@ def test_orders_list_and_visibility(market, api):
 
 def test_seller_not_enabled_cannot_sell(market, server, backends):
     double, seller, listing, buyer, admin = market
-    # Stripe disabled the account's charges after the listing was made (as account.updated
-    # would record it; that path is the sellers' tests').
-    sql(server, backends, f"UPDATE sellers SET charges_enabled = 0 WHERE stripe_account_id = '{seller.account}'")
+    # Stripe disables the account's charges after the listing was made; account.updated and
+    # the refresh it starts record it. (Writing the row by hand raced the refresh that
+    # enabling the seller had queued: it set charges_enabled back.)
+    uid = int(seller.me()["id"])
+    refresh = f"SELECT state FROM market_jobs WHERE kind = 'seller' AND order_id = {uid} AND step = 'account_refresh'"
+    double.require(seller.account)
+    double.wait_idle()
+    wait_until(lambda: sql(server, backends, refresh) == "done"
+               and seller.get("/v1/me/seller").json.get("charges_enabled") is False, "charges disabled and settled", 30)
     expect_problem(create_order(buyer, listing["id"]), 403, "seller_not_enabled")
 
 
