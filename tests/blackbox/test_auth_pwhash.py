@@ -139,7 +139,7 @@ def test_queued_logins_of_departed_http1_clients_are_dropped(start_server):
     """HTTP/1: h2o reads nothing from a connection while its request is handled, so a
     client that hangs up is seen by peeking at the socket just before its hash starts
     (core/client_watch.h). Ten logins queue behind one hashing thread; their clients close
-    after 0.3 s; the queued ones are dropped, not hashed. Each hash is made slow (opslimit
+    once all ten are at the hasher; the queued ones are dropped, not hashed. Each hash is made slow (opslimit
     8: ~0.2-0.4 s) so that at most a few can run before the clients leave, however fast
     the machine."""
     srv = start_server(env={**ENV, "CHORUS_PWHASH_QUEUE": "20", "CHORUS_PWHASH_OPSLIMIT": "8"})
@@ -152,7 +152,15 @@ def test_queued_logins_of_departed_http1_clients_are_dropped(start_server):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
         s.sendall(request)
         socks.append(s)
-    time.sleep(0.3)
+    # The clients leave once all ten logins reached the hasher (queued, running or done):
+    # a fixed sleep let a loaded machine close some before chorusd had read them.
+    def arrived():
+        return sum(metric(api, m) for m in ("chorus_pwhash_queued", "chorus_pwhash_running",
+                                            "chorus_pwhash_total", "chorus_pwhash_dropped_total"))
+    for _ in range(200):
+        if arrived() >= 10:
+            break
+        time.sleep(0.01)
     for s in socks:
         s.close()
     for _ in range(300):  # bounded wait for the hasher to go idle, then count
