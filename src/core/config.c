@@ -100,6 +100,7 @@ static const ch__config_var_t ch__config_vars[] = {
     {"CHORUS_WS_OUTPUT_MAX", "262144", "gateway: bytes queued for one WebSocket client at most; a slower reader is closed with 4008 (4096-67108864)"},
     {"CHORUS_WS_REORDER_HOLD_MS", "2000", "gateway: ms a message.new ahead of a device's last seq of its conversation waits for the "
                                           "seqs before it, then goes with a gap marker (0-10000; 0 = no wait)"},
+    {"CHORUS_WS_CLOSE_GRACE_MS", "2000", "gateway: ms a client has to answer the server's close frame before its socket is dropped (100-600000)"},
     {"CHORUS_MAX_CONN_PER_IP", "256", "open connections per client address, IPv6 per /64 (0: no cap; trusted proxies are exempt)"},
     {"CHORUS_MAX_CONNECTIONS", "fd limit - 512", "open connections in all (capped below the fd limit)"},
     {"CHORUS_TRUSTED_PROXIES", "(unset: none)", "comma list of CIDRs whose X-Forwarded-For names the client address"},
@@ -348,6 +349,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     int64_t rl_react = 300, rl_comments = 60, rl_messages = 600, chat_max_convs = 10000, chat_queue_bytes = CH_CONFIG_CHAT_WRITER_QUEUE_BYTES, chat_group_commit = -1, presence_group_max = 100, conn_per_ip = 256, max_conns = 0;
     int64_t rl_window = CH_CONFIG_RATE_LIMIT_WINDOW_MS, cons_window = CH_CONFIG_CONSUMER_WINDOW_MS;
     int64_t ws_hb = 15000, ws_per_user = 16, ws_max = 200000, ws_out = 256 * 1024, ws_hold = 2000, rl_typing = 120;
+    int64_t ws_close_grace = 2000;
     int64_t kv_max = (int64_t)CH_CONFIG_KV_MAX_MEMORY, trending_ms = 5000, tag_scan = 1000;
     int64_t popular_ms = 5000;
     int64_t kv_probe = CH_CONFIG_KV_PROBE_INTERVAL_MS;
@@ -464,6 +466,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
         ch__env_int("CHORUS_WS_MAX_CONNECTIONS", 1, 10000000, &ws_max, err, errlen) ||
         ch__env_int("CHORUS_WS_OUTPUT_MAX", 4096, 64LL << 20, &ws_out, err, errlen) ||
         ch__env_int("CHORUS_WS_REORDER_HOLD_MS", 0, 10000, &ws_hold, err, errlen) ||
+        ch__env_int("CHORUS_WS_CLOSE_GRACE_MS", 100, 600000, &ws_close_grace, err, errlen) ||
         ch__env_int("CHORUS_RATE_LIMIT_TYPING", 1, 1000000, &rl_typing, err, errlen))
         return -1;
 
@@ -519,6 +522,7 @@ int ch_config_load(ch_config_t *cfg, char *err, size_t errlen)
     cfg->ws_max_connections = (unsigned)ws_max;
     cfg->ws_output_max = (size_t)ws_out;
     cfg->ws_reorder_hold_ms = ws_hold;
+    cfg->ws_close_grace_ms = ws_close_grace;
     cfg->rate_limit_typing = rl_typing;
     cfg->max_conn_per_ip = (unsigned)conn_per_ip;
     cfg->max_connections = (unsigned)max_conns;

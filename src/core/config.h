@@ -152,6 +152,7 @@ typedef struct {
     unsigned ws_max_connections; /* connections on this node */
     size_t ws_output_max;        /* bytes queued per connection before 4008 */
     int64_t ws_reorder_hold_ms;  /* a message.new ahead of a device's last seq waits this long (gateway/ws_order.c) */
+    int64_t ws_close_grace_ms;   /* a close frame not answered by then: the socket is dropped */
     ch_cidr_t trusted_proxies[CH_MAX_TRUSTED_PROXIES]; /* whose X-Forwarded-For is believed */
     size_t ntrusted_proxies;
     /* feed ranking (svc/feed/rank*) */

@@ -25,7 +25,6 @@
 #define CH_WS_ABUSE_MAX 10               /* bad frames in CH_WS_ABUSE_WINDOW_MS before a 1008 close */
 #define CH_WS_ABUSE_WINDOW_MS 10000
 #define CH_WS_OPS_QUEUED_MAX 32          /* ops of one connection waiting or running at once */
-#define CH_WS_CLOSE_GRACE_MS 2000        /* a close frame not answered by then: the socket is dropped */
 
 enum {
     CH_WS_CLOSE_GOING_AWAY = 1001,
@@ -228,7 +227,7 @@ void ch__gw_conn_close(ch__gw_conn_t *c, uint16_t code, const char *reason)
     if (ch__ws_awake(c) != 0)
         return;
     c->closing = 1;
-    c->close_deadline_ms = ch_mono_ms() + CH_WS_CLOSE_GRACE_MS;
+    c->close_deadline_ms = ch_mono_ms() + c->l->gw->svc->cfg->ws_close_grace_ms;
     wslay_event_queue_close(c->ws->ws_ctx, code, (const uint8_t *)reason, strlen(reason));
     ch__ws_want_flush(c);
 }

@@ -553,9 +553,14 @@ def test_reel_views_show_at_once(api):
 
 
 def _pair(start_server, fresh_storage):
+    """Two replicas on one database and Redis, without their in-process L1s: a write's forget
+    is in Redis before it answers, so the other replica's next read shows it at once. (With
+    the L1 it reaches the other node by pub/sub a few ms later: test_hydrate_l1.py, which
+    allows that window; here a loaded machine made the window visible.)"""
     storage = fresh_storage()
-    one = start_server(storage=storage, name="hc-one")
-    two = start_server(env={"CHORUS_ROLES": "api"}, storage=storage, name="hc-two")
+    no_l1 = {"CHORUS_HYDRATE_L1_MEMORY": "0"}
+    one = start_server(env=no_l1, storage=storage, name="hc-one")
+    two = start_server(env={**no_l1, "CHORUS_ROLES": "api"}, storage=storage, name="hc-two")
     return one, two
 
 

@@ -1,5 +1,5 @@
 /* The bounds settings (core/config.h): CHORUS_KV_MAX_MEMORY, CHORUS_TRENDING_REFRESH_MS,
- * CHORUS_HASHTAG_SCAN_MAX, CHORUS_WS_REORDER_HOLD_MS, CHORUS_RATE_LIMIT_TYPING — defaults, accepted values, rejected ones named in the message. */
+ * CHORUS_HASHTAG_SCAN_MAX, CHORUS_WS_REORDER_HOLD_MS, CHORUS_WS_CLOSE_GRACE_MS, CHORUS_RATE_LIMIT_TYPING — defaults, accepted values, rejected ones named in the message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 #include "core/config.h"
 
 static const char *const g_vars[] = {"CHORUS_KV_MAX_MEMORY", "CHORUS_TRENDING_REFRESH_MS", "CHORUS_HASHTAG_SCAN_MAX",
-                                      "CHORUS_WS_REORDER_HOLD_MS", "CHORUS_RATE_LIMIT_TYPING"};
+                                      "CHORUS_WS_REORDER_HOLD_MS", "CHORUS_WS_CLOSE_GRACE_MS", "CHORUS_RATE_LIMIT_TYPING"};
 
 static int clear_vars(void **state)
 {
@@ -65,6 +65,7 @@ static void test_good_values(void **state)
     assert_int_equal(cfg.kv_max_memory, 0);
     assert_int_equal(cfg.trending_refresh_ms, 0);
     assert_int_equal(cfg.hashtag_scan_max, 10);
+    assert_int_equal(cfg.ws_close_grace_ms, 2000);
     setenv("CHORUS_KV_MAX_MEMORY", "16777216", 1);
     setenv("CHORUS_HASHTAG_SCAN_MAX", "100000", 1);
     load_ok(&cfg);
@@ -72,8 +73,10 @@ static void test_good_values(void **state)
     assert_int_equal(cfg.hashtag_scan_max, 100000);
     setenv("CHORUS_WS_REORDER_HOLD_MS", "0", 1);
     setenv("CHORUS_RATE_LIMIT_TYPING", "1", 1);
+    setenv("CHORUS_WS_CLOSE_GRACE_MS", "100", 1);
     load_ok(&cfg);
     assert_int_equal(cfg.ws_reorder_hold_ms, 0);
+    assert_int_equal(cfg.ws_close_grace_ms, 100);
     assert_int_equal(cfg.rate_limit_typing, 1);
 }
 
@@ -90,6 +93,8 @@ static void test_bad_values(void **state)
     expect_rejected("CHORUS_HASHTAG_SCAN_MAX", "100001");
     expect_rejected("CHORUS_WS_REORDER_HOLD_MS", "-1");
     expect_rejected("CHORUS_WS_REORDER_HOLD_MS", "10001");
+    expect_rejected("CHORUS_WS_CLOSE_GRACE_MS", "99");
+    expect_rejected("CHORUS_WS_CLOSE_GRACE_MS", "600001");
     expect_rejected("CHORUS_RATE_LIMIT_TYPING", "0");
     expect_rejected("CHORUS_RATE_LIMIT_TYPING", "1000001");
 }
