@@ -4,7 +4,8 @@
  * page's parents (a ROW_NUMBER over all of them before). The statement's text exists for a
  * few member counts (CH__FIRST_BUCKETS); a page pads its parents with id 0 (no comment has
  * it: an empty index probe) up to the next one, so the database's statement caches hold a
- * handful of texts, not one per count. */
+ * handful of texts, not one per count. Two per-parent limits have texts: a page's first
+ * replies, and the rows of a parent's cached first replies (comments_first_cached.c). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -29,7 +29,12 @@
  * where it was.
  *
  * Cursor: "<gen>.<offset>" in the ranked part, "<gen>.r<id>" after it. A walk that fits
- * one page (for everyone: the ranked count, not the visible one) writes nothing. */
+ * one page (for everyone: the ranked count, not the visible one) writes nothing to the kv store.
+ *
+ * The item's current ranking is also a hydration-cache fact (comments_top_fact.c), put by the
+ * worker that ranked or read the kv snapshot: while it is shared, first pages and the cursor
+ * pages of its generation are read from it, in cluster mode on the event loop from the L1;
+ * everything else needs the kv store or a statement and runs on a worker. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
