@@ -105,9 +105,10 @@ void ch_hydrate_forget_author_items(ch_svc_t *svc, uint64_t author);
 /** User's notification list and unread count ("N:", "U:"): a group of user's made, joined,
  * left or dropped, or user's groups marked read. */
 void ch_hydrate_forget_notifications(ch_svc_t *svc, uint64_t user);
-/** The first comments of item (type, id) with their first replies, and when parent is not 0
- * the first replies of comment parent (svc/engage/comments_page.c): a comment or reply
- * written or deleted on the item. */
+/** The first comments of item (type, id) with their first replies, its shared "top" ranking
+ * ("K:", svc/engage/comments_top_fact.c), and when parent is not 0 the first replies of
+ * comment parent (svc/engage/comments_page.c): a comment or reply written or deleted on the
+ * item (after the ranking's kv name was dropped). */
 void ch_hydrate_forget_thread(ch_svc_t *svc, ch_target_type_t type, uint64_t id, uint64_t parent);
 /** The newest posts and reels of a hashtag (svc/content/tagged.c): a post or reel gained or
  * lost the tag (create, edit, delete). Inside the writer's own (not ambient) transaction, call

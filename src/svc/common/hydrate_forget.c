@@ -204,11 +204,12 @@ void ch_hydrate_forget_notifications(ch_svc_t *svc, uint64_t user)
 
 void ch_hydrate_forget_thread(ch_svc_t *svc, ch_target_type_t type, uint64_t id, uint64_t parent)
 {
-    ch_hkey_t k[2];
+    ch_hkey_t k[3];
     ch_hkey_thread(k[0], (unsigned)type, id);
+    ch_hkey_ranking(k[1], (unsigned)type, id);
     if (parent)
-        ch_hkey_replies(k[1], parent);
-    ch__forget(svc, k, parent ? 2 : 1);
+        ch_hkey_replies(k[2], parent);
+    ch__forget(svc, k, parent ? 3 : 2);
 }
 
 void ch_hydrate_forget_tag(ch_svc_t *svc, const char *tag)

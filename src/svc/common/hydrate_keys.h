@@ -115,6 +115,14 @@ static inline const char *ch_hkey_replies(ch_hkey_t buf, uint64_t comment)
     return buf;
 }
 
+/** "K:<type>:<id>": an item's shared ranking of its comments, the "top" order (generation,
+ * time T, ranked ids; svc/engage/comments_top_fact.c). */
+static inline const char *ch_hkey_ranking(ch_hkey_t buf, unsigned type, uint64_t id)
+{
+    *ch__hkey_more(ch__hkey_head(buf, 'K', type), id) = '\0';
+    return buf;
+}
+
 /** Length of a tag key: "T:" and 32 hex digits. */
 #define CH_HKEY_TAG_LEN (2 + 32)
 /** "T:<hash>": the newest posts and reels of a hashtag (svc/content/tagged.c). A tag is up to

@@ -94,7 +94,10 @@ static ch_err_t ch__threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydr
     ch_err_t err = CH_OK;
     if (np > 0) {
         ch__reply_ref_t *refs = ch_malloc(sizeof(*refs) * np * CH__FIRST_READ);
-        if (!cached || !ch__first_from_cache(cached, parents, np, refs, &nr))
+        /* the page's parents all in the cached threads; else those rows and the parents'
+         * Y: facts; else (cache down, a miss on the loop) the statement */
+        if ((!cached || !ch__first_from_cache(cached, parents, np, refs, &nr)) &&
+            ch__comments_first_cached(svc, cached, parents, np, refs, &nr, &err) == 0)
             err = ch__comments_first_ids(svc, parents, np, refs, &nr);
         for (size_t k = 0; k < nr; k++) {
             keys[k] = (ch_item_key_t){CH_TARGET_COMMENT, refs[k].id};

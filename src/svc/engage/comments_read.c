@@ -4,7 +4,6 @@
  * single comment GET is ch_page_item_get. "top" is in comments_top.c. */
 #include "core/clock.h"
 #include "core/id.h"
-#include "core/loop_guard.h"
 #include "svc/engage/comments_row.h"
 #include "svc/graph/visibility.h"
 
@@ -66,9 +65,6 @@ ch_err_t ch_comments_list(ch_svc_t *svc, uint64_t viewer, ch_target_type_t type,
         if (before == 0 || before > INT64_MAX)
             return ch_fault(f, CH_EINVAL, "cursor", "cursor is not one this API returned");
     }
-    /* Ranked pages read and write the item's snapshot in the kv store: never on the loop. */
-    if (sort == CH_COMMENTS_SORT_TOP && ch_loop_guard_refuse())
-        return ch_fault(f, CH_EUNAVAILABLE, NULL, "ranked comments are read on a worker");
     /* The item from the layer's facts (posts, reels, stories; the rule of single-item GETs) */
     if (id == 0 || id > INT64_MAX)
         return ch_fault(f, CH_ENOTFOUND, NULL, "%s not found", ch_target_type_name(type));

@@ -96,6 +96,21 @@ int ch__comments_cached_threads(ch_svc_t *svc, const ch_target_t *item, ch_id_pa
  * as ch__comments_cached_threads. */
 int ch__comments_cached_replies(ch_svc_t *svc, uint64_t parent, ch_id_page_t *pg, ch_err_t *err);
 
+/** The first reply ids of parents[0..np) (np <= CH_ITEMS_IN_MAX; more are ignored) from
+ * cached facts (comments_first_cached.c): a parent's row of the item's cached threads (cached,
+ * may be NULL), else its first replies "Y:<parent>" (one cache get for all of them); the
+ * parents whose Y: missed are read by one statement (their first CH__REPLIES_CACHED + 1 live
+ * replies) and their Y: put back under the get's leases. out as ch__comments_first_ids
+ * (grouped by parent, oldest first; room for np * CH__COMMENT_FIRST_READ). 1 when answered;
+ * 0 when the cache cannot answer (down, or a miss on an event loop: refused and noted), and
+ * the caller's statement reads them; -1 on a database error (*err). */
+int ch__comments_first_cached(ch_svc_t *svc, const ch_id_page_t *cached, const uint64_t *parents, size_t np,
+                              ch__reply_ref_t *out, size_t *n, ch_err_t *err);
+/** ch__comments_first_ids reading up to per (CH__COMMENT_FIRST_READ or CH__REPLIES_CACHED + 1)
+ * live replies of each parent; out has room for np * per. */
+ch_err_t ch__comments_first_ids_upto(ch_svc_t *svc, const uint64_t *parents, size_t np, size_t per,
+                                     ch__reply_ref_t *out, size_t *n);
+
 /** Appends '[' the threads of h[0..n) (comments with ids ids[0..n), hydrated with
  * CH_HYDRATE_PLACEHOLDERS; those not shown are skipped) ']' to b: each comment with
  * "replies": its first CH_COMMENT_FIRST_REPLIES live replies the viewer may see, read for
@@ -112,6 +127,32 @@ ch_err_t ch__comments_new(ch_svc_t *svc, uint64_t viewer, const ch_target_t *ite
  * next_cursor} as JSON text (caller frees). */
 ch_err_t ch__comments_replies_page(ch_svc_t *svc, uint64_t viewer, uint64_t parent, int limit, uint64_t after,
                                    char **out, ch_fault_t *f);
+
+/* ---- ranked ("top") pages (comments_top.c, comments_top_fact.c) ---- */
+
+/** A frozen ordering of one item's top-level comments. */
+typedef struct {
+    ch_target_type_t type;
+    uint64_t target_id;
+    uint64_t gen;  /* generation: names the kv snapshot in cursors; 0 = not kept (the walk fit a page) */
+    int64_t at;    /* T, unix ms */
+    int capped;    /* more comments than were ranked */
+    uint64_t *ids; /* ranked, in order (owned) */
+    size_t n;
+} ch__top_snapshot_t;
+
+/** Looks up item's shared ranking in the hydration cache ("K:<type>:<id>", one get; under the
+ * loop guard the L1's memory only, a miss refused and noted). 1 when it is there and still
+ * shared (made less than CH_COMMENTS_TOP_SHARE_MS ago): *s holds it (s->ids owned, the
+ * caller frees). 0 otherwise, s empty: *lease is the lease to put one (0: do not), *old is 1
+ * when a fact was there but is past its share window (ch__top_fact_renew replaces it). */
+int ch__top_fact_get(ch_svc_t *svc, const ch_target_t *item, ch__top_snapshot_t *s, uint64_t *lease, int *old);
+/** Forgets item's ranking fact and takes a lease to put a new one (returned; 0: none): for a
+ * fact that no longer serves (past its share window, or a ranking not kept that does not fit
+ * the page). Never on an event loop (a forget there is refused). */
+uint64_t ch__top_fact_renew(ch_svc_t *svc, const ch_target_t *item);
+/** Puts s as its item's ranking fact under lease (0: nothing). s is borrowed. */
+void ch__top_fact_put(ch_svc_t *svc, const ch__top_snapshot_t *s, uint64_t lease);
 
 /** Drops the name of item (type, id)'s current "top" snapshot (comments_top.c), so the next
  * first page ranks again; called after a comment on the item is written or deleted.

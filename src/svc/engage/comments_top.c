@@ -29,7 +29,12 @@
  * where it was.
  *
  * Cursor: "<gen>.<offset>" in the ranked part, "<gen>.r<id>" after it. A walk that fits
- * one page (for everyone: the ranked count, not the visible one) writes nothing. */
+ * one page (for everyone: the ranked count, not the visible one) writes nothing to the kv store.
+ *
+ * The item's current ranking is also a hydration-cache fact (comments_top_fact.c), put by the
+ * worker that ranked or read the kv snapshot: while it is shared, first pages and the cursor
+ * pages of its generation are read from it, in cluster mode on the event loop from the L1;
+ * everything else needs the kv store or a statement and runs on a worker. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +43,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/id.h"
+#include "core/loop_guard.h"
 #include "svc/common/kv_local.h"
 #include "svc/common/page.h"
 #include "svc/engage/comments_row.h"
@@ -62,17 +68,6 @@ static const char ch__sql_rest[] =
     "SELECT c.id FROM comments c"
     " WHERE c.target_type = $1 AND c.target_id = $2 AND c.parent_id IS NULL AND c.created_at <= $3 AND c.id < $4 AND"
     CH_COMMENT_LISTED " ORDER BY c.id DESC LIMIT $5";
-
-/* A frozen ordering of one item's comments. */
-typedef struct {
-    ch_target_type_t type;
-    uint64_t target_id;
-    uint64_t gen;   /* generation: names the snapshot in cursors */
-    int64_t at;     /* T, unix ms */
-    int capped;     /* more comments than were ranked */
-    uint64_t *ids;  /* ranked, in order (owned) */
-    size_t n;
-} ch__snapshot_t;
 
 static ch_err_t ch__bad_cursor(ch_fault_t *f)
 {
@@ -114,7 +109,7 @@ void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
 }
 
 /* Stores s in its slot and names it the item's current snapshot. */
-static ch_err_t ch__save(ch_svc_t *svc, const ch__snapshot_t *s)
+static ch_err_t ch__save(ch_svc_t *svc, const ch__top_snapshot_t *s)
 {
     size_t cap = CH__SNAPSHOT_HEAD_MAX + s->n * CH_ID_STR_LEN, len;
     char *val = ch_malloc(cap), key[96], gen[CH_ID_STR_LEN];
@@ -151,7 +146,7 @@ static int ch__num(const char **p, uint64_t *out)
 
 /* Loads generation gen of item's snapshot into s (s->ids owned). *found is 0 when it is gone
  * or its slot holds another generation. */
-static ch_err_t ch__load(ch_svc_t *svc, uint64_t gen, const ch_target_t *item, ch__snapshot_t *s, int *found)
+static ch_err_t ch__load(ch_svc_t *svc, uint64_t gen, const ch_target_t *item, ch__top_snapshot_t *s, int *found)
 {
     char key[96], *val = NULL;
     size_t len = 0;
@@ -206,7 +201,7 @@ static void ch__close(ch_buf_t *b, uint64_t gen, int rest, uint64_t pos)
  * first `limit` the viewer may see (the hydration layer decides), in order, appending
  * '{"items":[threads]' to b. *next gets the offset after the last id looked at that the page
  * accounts for (s->n at the end of the ranked part). */
-static ch_err_t ch__ranked_page(ch_svc_t *svc, uint64_t viewer, const ch__snapshot_t *s, size_t pos, int limit,
+static ch_err_t ch__ranked_page(ch_svc_t *svc, uint64_t viewer, const ch__top_snapshot_t *s, size_t pos, int limit,
                                 ch_buf_t *b, size_t *next, ch_fault_t *f)
 {
     size_t window = s->n - pos > CH_ITEMS_IN_MAX ? CH_ITEMS_IN_MAX : s->n - pos, used = window, nshown = 0;
@@ -249,7 +244,7 @@ static ch_err_t ch__ranked_page(ch_svc_t *svc, uint64_t viewer, const ch__snapsh
 
 /* Closes a ranked page that ended at offset next: more ranked ones, or what follows them (the
  * rest when capped), or the end. */
-static void ch__ranked_close(const ch__snapshot_t *s, ch_buf_t *b, size_t next)
+static void ch__ranked_close(const ch__top_snapshot_t *s, ch_buf_t *b, size_t next)
 {
     if (next < s->n)
         ch__close(b, s->gen, 0, next);
@@ -265,14 +260,14 @@ static int ch__cmp_id(const void *a, const void *b)
 
 /* The walk after the ranked part: comments not ranked, newest first, posted up to T. */
 typedef struct {
-    const ch__snapshot_t *s;
+    const ch__top_snapshot_t *s;
     const uint64_t *sorted; /* the ranked ids, sorted */
 } ch__rest_ctx_t;
 
 static ch_err_t ch__rest_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t want, ch_item_key_t *keys, size_t *n)
 {
     const ch__rest_ctx_t *c = ctx;
-    const ch__snapshot_t *s = c->s;
+    const ch__top_snapshot_t *s = c->s;
     /* At most s->n rows are left out, so want + s->n rows hold want unless the walk ends. */
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_TEXT(ch_target_type_name(s->type)), CH_DB_P_INT(s->target_id), CH_DB_P_INT(s->at),
@@ -290,7 +285,7 @@ static ch_err_t ch__rest_ids(ch_svc_t *svc, void *ctx, uint64_t cursor, size_t w
 }
 
 /* A page after the ranked part, below `before`. */
-static ch_err_t ch__rest_page(ch_svc_t *svc, uint64_t viewer, const ch__snapshot_t *s, int limit, uint64_t before,
+static ch_err_t ch__rest_page(ch_svc_t *svc, uint64_t viewer, const ch__top_snapshot_t *s, int limit, uint64_t before,
                               ch_buf_t *b, ch_fault_t *f)
 {
     uint64_t *sorted = ch_malloc(sizeof(uint64_t) * (s->n + 1));
@@ -312,7 +307,7 @@ static ch_err_t ch__rest_page(ch_svc_t *svc, uint64_t viewer, const ch__snapshot
 }
 
 /* Ranks the item's comments now into s (s->ids owned). */
-static ch_err_t ch__rank(ch_svc_t *svc, const ch_target_t *item, ch__snapshot_t *s)
+static ch_err_t ch__rank(ch_svc_t *svc, const ch_target_t *item, ch__top_snapshot_t *s)
 {
     memset(s, 0, sizeof(*s));
     s->type = item->type;
@@ -335,7 +330,7 @@ static ch_err_t ch__rank(ch_svc_t *svc, const ch_target_t *item, ch__snapshot_t 
 }
 
 /* The item's current snapshot when there is one (*found). */
-static ch_err_t ch__current(ch_svc_t *svc, const ch_target_t *item, ch__snapshot_t *s, int *found)
+static ch_err_t ch__current(ch_svc_t *svc, const ch_target_t *item, ch__top_snapshot_t *s, int *found)
 {
     char key[96], *val = NULL;
     *found = 0;
@@ -351,27 +346,101 @@ static ch_err_t ch__current(ch_svc_t *svc, const ch_target_t *item, ch__snapshot
     return ok ? ch__load(svc, gen, item, s, found) : CH_OK;
 }
 
-/* The first page: from the item's current snapshot, or a new ranking (kept when the walk
- * is longer than a page). */
+/* The page ranked s gives a first page (the fact's or the kv store's); closes it. */
+static ch_err_t ch__first_from(ch_svc_t *svc, uint64_t viewer, const ch__top_snapshot_t *s, int limit, ch_buf_t *b,
+                               ch_fault_t *f)
+{
+    size_t next = 0;
+    ch_err_t err = ch__ranked_page(svc, viewer, s, 0, limit, b, &next, f);
+    if (err == CH_OK) {
+        if (s->gen)
+            ch__ranked_close(s, b, next);
+        else
+            ch__close(b, 0, 0, 0);
+    }
+    return err;
+}
+
+static ch_err_t ch__on_worker(ch_fault_t *f)
+{
+    return ch_fault(f, CH_EUNAVAILABLE, NULL, "ranked comments are read on a worker");
+}
+
+/* The first page: from the item's ranking fact (comments_top_fact.c) while it is shared and
+ * fits the page (a ranking the kv store does not keep has no cursor: only pages it fits);
+ * else, on a worker, from the item's current kv snapshot or a new ranking (kept when the walk
+ * is longer than a page), put back as the fact. */
 static ch_err_t ch__first_page(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit, ch_buf_t *b,
                                ch_fault_t *f)
 {
-    ch__snapshot_t s;
-    int found = 0;
+    ch__top_snapshot_t s;
+    uint64_t lease = 0;
+    int old = 0, found = 0;
+    if (ch__top_fact_get(svc, item, &s, &lease, &old)) {
+        if (s.gen || (s.n <= (size_t)limit && !s.capped)) {
+            ch_err_t err = ch__first_from(svc, viewer, &s, limit, b, f);
+            free(s.ids);
+            return err;
+        }
+        free(s.ids);
+        old = 1;
+    }
+    if (ch_loop_guard_refuse()) /* the kv store and the ranking statement are network calls */
+        return ch__on_worker(f);
+    if (old)
+        lease = ch__top_fact_renew(svc, item);
     ch_err_t err = ch__current(svc, item, &s, &found);
     if (err == CH_OK && !found) {
         err = ch__rank(svc, item, &s);
         if (err == CH_OK && (s.n > (size_t)limit || s.capped) && (err = ch__new_gen(svc, item, &s.gen)) == CH_OK)
             err = ch__save(svc, &s);
     }
-    size_t next = 0;
-    if (err == CH_OK)
-        err = ch__ranked_page(svc, viewer, &s, 0, limit, b, &next, f);
     if (err == CH_OK) {
-        if (s.gen)
+        ch__top_fact_put(svc, &s, lease);
+        err = ch__first_from(svc, viewer, &s, limit, b, f);
+    }
+    free(s.ids);
+    return err;
+}
+
+/* A page after the first, at cursor "<gen>.<offset>" or "<gen>.r<id>". A ranked page of the
+ * item's shared generation is read from its fact on the event loop (only there: on a worker
+ * the get would take a lease a first page needs, and the kv store is at hand); the rest, or
+ * another generation, from its kv slot on a worker. */
+static ch_err_t ch__cursor_page(ch_svc_t *svc, uint64_t viewer, const ch_target_t *item, int limit,
+                                const char *cursor, ch_buf_t *b, ch_fault_t *f)
+{
+    const char *p = cursor;
+    uint64_t gen, pos, lease;
+    int rest = 0, found = 0, old;
+    if (ch__num(&p, &gen) != 0 || *p++ != '.')
+        return ch__bad_cursor(f);
+    if (*p == 'r') {
+        rest = 1;
+        p++;
+    }
+    if (ch__num(&p, &pos) != 0 || *p)
+        return ch__bad_cursor(f);
+    ch__top_snapshot_t s;
+    ch_err_t err = CH_OK;
+    if (!rest && ch_loop_guard_on()) {
+        found = ch__top_fact_get(svc, item, &s, &lease, &old) && s.gen == gen;
+        if (!found)
+            free(s.ids);
+    }
+    if (!found && ch_loop_guard_refuse())
+        return ch__on_worker(f);
+    if (!found && (err = ch__load(svc, gen, item, &s, &found)) != CH_OK)
+        return err;
+    if (!found || (rest && !s.capped) || (!rest && (pos == 0 || pos >= s.n)))
+        err = ch__bad_cursor(f);
+    else if (rest)
+        err = ch__rest_page(svc, viewer, &s, limit, pos, b, f);
+    else {
+        size_t next = 0;
+        err = ch__ranked_page(svc, viewer, &s, (size_t)pos, limit, b, &next, f);
+        if (err == CH_OK)
             ch__ranked_close(&s, b, next);
-        else
-            ch__close(b, 0, 0, 0);
     }
     free(s.ids);
     return err;
@@ -381,36 +450,8 @@ ch_err_t ch__comments_top(ch_svc_t *svc, uint64_t viewer, const ch_target_t *ite
                           char **out, ch_fault_t *f)
 {
     ch_buf_t b = CH_BUF_INIT;
-    ch_err_t err;
-    if (!cursor) {
-        err = ch__first_page(svc, viewer, item, limit, &b, f);
-    } else {
-        const char *p = cursor;
-        uint64_t gen, pos;
-        int rest = 0, found = 0;
-        if (ch__num(&p, &gen) != 0 || *p++ != '.')
-            return ch__bad_cursor(f);
-        if (*p == 'r') {
-            rest = 1;
-            p++;
-        }
-        if (ch__num(&p, &pos) != 0 || *p)
-            return ch__bad_cursor(f);
-        ch__snapshot_t s;
-        if ((err = ch__load(svc, gen, item, &s, &found)) != CH_OK)
-            return err;
-        if (!found || (rest && !s.capped) || (!rest && (pos == 0 || pos >= s.n)))
-            err = ch__bad_cursor(f);
-        else if (rest)
-            err = ch__rest_page(svc, viewer, &s, limit, pos, &b, f);
-        else {
-            size_t next = 0;
-            err = ch__ranked_page(svc, viewer, &s, (size_t)pos, limit, &b, &next, f);
-            if (err == CH_OK)
-                ch__ranked_close(&s, &b, next);
-        }
-        free(s.ids);
-    }
+    ch_err_t err = cursor ? ch__cursor_page(svc, viewer, item, limit, cursor, &b, f)
+                          : ch__first_page(svc, viewer, item, limit, &b, f);
     if (err == CH_OK)
         *out = b.data;
     else
