@@ -13,7 +13,6 @@
 #include "svc/common/hydrate.h"
 #include "svc/common/hydrate_keys.h"
 #include "svc/common/sql.h"
-#include "svc/users/profile_cache.h"
 #include "svc/users/users.h"
 
 #define CH__FACT_HEAD 6      /* 'P', version, uint32 length */
@@ -199,15 +198,7 @@ ch_err_t ch_profile_fact_handle(ch_svc_t *svc, const char *handle, uint64_t *id_
 
 /* ---- forget ----------------------------------------------------------------------------- */
 
-/* The embedded cache's forget, once the change is durable (store/db.h ch_db_after_commit). */
-static void ch__forget_embedded(void *profiles, uint64_t id)
-{
-    ch_profile_cache_forget(profiles, id);
-}
-
 void ch_users_profile_forget(ch_svc_t *svc, uint64_t user)
 {
-    if (svc->profiles)
-        ch_db_after_commit(svc->db, ch__forget_embedded, svc->profiles, user);
     ch_hydrate_forget_profile(svc, user);
 }

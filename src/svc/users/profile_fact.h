@@ -1,5 +1,5 @@
-/* A user's rendered profile as a hydration-cache fact (docs/design.md, "### l1 on the loop"):
- * "p:<user>" holds the viewer-independent profile text (GET /v1/users/{id}) followed by the
+/* A user's rendered profile as a hydration-cache fact (docs/design.md, "### l1 on the loop"),
+ * in both modes (in embedded mode the in-process driver): "p:<user>" holds the viewer-independent profile text (GET /v1/users/{id}) followed by the
  * owner's extra members (interests, region: GET /v1/me), so that in cluster mode a warm
  * profile needs no statement and is served on the event loop from the L1. "h:<handle>" holds
  * the id of a handle (handles never change). Both are put under their lookup's lease; "p:" is
@@ -44,9 +44,9 @@ char *ch_profile_fact_encode(const char *pub, size_t plen, const char *self, siz
 int ch_profile_fact_decode(const char *v, size_t len, ch_profile_fact_t *out);
 
 /** Forgets user's rendered profile after the commit of a write that changed what it shows
- * (counts, any profile field): the embedded profile cache's entry and the "p:" fact (in every
- * node's L1 through the hydration cache's forget path). At once without an ambient
- * transaction, else after its commit. */
+ * (counts, any profile field): the "p:" fact (in cluster mode in every node's L1 too, through
+ * the hydration cache's forget path). At once without an ambient transaction, else after its
+ * commit. */
 void ch_users_profile_forget(ch_svc_t *svc, uint64_t user);
 
 #endif

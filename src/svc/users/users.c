@@ -11,8 +11,6 @@
 #include "core/unicode.h"
 #include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
-#include "svc/graph/visibility.h"
-#include "svc/users/profile_cache.h"
 #include "svc/users/profile_fact.h"
 #include "svc/users/region.h"
 
@@ -141,7 +139,6 @@ json_t *ch_users_render(const ch_db_rows_t *rows, size_t r, int self)
 /* ---- reads ----------------------------------------------------------------------------- */
 
 static const char ch__sql_user_by_id[] = "SELECT " CH_USER_COLUMNS " FROM users WHERE id = $1";
-static const char ch__sql_user_by_handle[] = "SELECT " CH_USER_COLUMNS " FROM users WHERE handle = $1";
 
 ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault_t *f)
 {
@@ -158,15 +155,6 @@ ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault
 
 ch_err_t ch_users_get_me_text(ch_svc_t *svc, uint64_t user_id, char **json_out, ch_fault_t *f)
 {
-    if (svc->profiles) { /* embedded: one indexed read on the loop, no fact needed */
-        json_t *me = NULL;
-        ch_err_t err = ch_users_get_me(svc, user_id, &me, f);
-        if (err)
-            return err;
-        *json_out = json_dumps(me, JSON_COMPACT);
-        json_decref(me);
-        return *json_out ? CH_OK : ch_fault(f, CH_EINTERNAL, NULL, "cannot render the profile");
-    }
     ch_profile_fact_t pf;
     ch_err_t err = ch_profile_fact_read(svc, user_id, &pf, f);
     if (err)
@@ -174,35 +162,6 @@ ch_err_t ch_users_get_me_text(ch_svc_t *svc, uint64_t user_id, char **json_out, 
     *json_out = ch_profile_fact_self(&pf);
     ch_profile_fact_clear(&pf);
     return CH_OK;
-}
-
-/* Reads and renders a public profile from the database; *id_out gets the user's id. */
-static ch_err_t ch__load_profile(ch_svc_t *svc, uint64_t id, const char *handle, char **json_out, uint64_t *id_out,
-                                 ch_fault_t *f)
-{
-    char norm[CH_HANDLE_MAX + 1];
-    ch_db_param_t p[1];
-    const char *sql = ch__sql_user_by_id;
-    if (id) {
-        p[0] = CH_DB_P_INT(id);
-    } else {
-        if (ch_users_check_handle(handle, norm, NULL) != CH_OK)
-            return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-        p[0] = CH_DB_P_TEXT(norm);
-        sql = ch__sql_user_by_handle;
-    }
-    ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_sql_run(svc, sql, p, 1, &rows, NULL);
-    if (err == CH_OK && ch_db_rows_count(rows) == 0)
-        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-    if (err == CH_OK) {
-        json_t *profile = ch_users_render(rows, 0, 0);
-        *json_out = json_dumps(profile, JSON_COMPACT);
-        *id_out = (uint64_t)ch_db_rows_int(rows, 0, COL_ID);
-        json_decref(profile);
-    }
-    ch_db_rows_free(rows);
-    return err;
 }
 
 /* Appends viewer's relationship to a public profile text (consumed); the new text in *out. */
@@ -223,42 +182,12 @@ static void ch__with_relationship(char *base, size_t len, int following, int fol
     *out = text;
 }
 
-/* Embedded mode: the text from the in-process profile cache (this process is the only
- * writer), the relation from one graph statement. */
-static ch_err_t ch__profile_embedded(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle,
-                                     char **json_out, ch_fault_t *f)
-{
-    uint64_t version = 0, uid = id;
-    char *base = id ? ch_profile_cache_get(svc->profiles, id, &version) : NULL;
-    if (!base) {
-        ch_err_t err = ch__load_profile(svc, id, handle, &base, &uid, f);
-        if (err)
-            return err;
-        if (id)
-            ch_profile_cache_put(svc->profiles, id, base, strlen(base), version);
-    }
-    if (uid == viewer) {
-        *json_out = base;
-        return CH_OK;
-    }
-    ch_graph_rel_t rel;
-    ch_err_t err = ch_graph_relation(svc, NULL, viewer, uid, &rel);
-    if (err == CH_OK && !ch_graph_may_see_user(&rel))
-        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-    if (err) {
-        free(base);
-        return err;
-    }
-    ch__with_relationship(base, strlen(base), rel.following, rel.followed_by, rel.requested, rel.muting, json_out);
-    return CH_OK;
-}
-
-/* Otherwise (cluster mode): every part from the hydration cache's facts, so that a warm
- * profile is answered from the L1 on the loop: the handle's id ("h:"), the viewer's relation
- * and the block check (the layer's "u:" and "r:" facts, per viewer), then the profile text
- * ("p:", viewer-independent). */
-static ch_err_t ch__profile_facts(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, char **json_out,
-                                  ch_fault_t *f)
+/* Every part from the hydration cache's facts (in process in embedded mode; in cluster mode
+ * Redis behind this node's L1, so that a warm profile is answered on the loop): the handle's
+ * id ("h:"), the viewer's relation and the block check (the layer's "u:" and "r:" facts, per
+ * viewer), then the profile text ("p:", viewer-independent). */
+ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, char **json_out,
+                              ch_fault_t *f)
 {
     ch_err_t err;
     if (!id) {
@@ -291,14 +220,6 @@ static ch_err_t ch__profile_facts(ch_svc_t *svc, uint64_t viewer, uint64_t id, c
     else
         ch__with_relationship(base, len, rel.following, rel.followed_by, rel.requested, rel.muting, json_out);
     return CH_OK;
-}
-
-ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, char **json_out,
-                              ch_fault_t *f)
-{
-    if (svc->profiles)
-        return ch__profile_embedded(svc, viewer, id, handle, json_out, f);
-    return ch__profile_facts(svc, viewer, id, handle, json_out, f);
 }
 
 /* ---- edits ----------------------------------------------------------------------------- */
