@@ -1,7 +1,8 @@
 /* A user's rendered profile as a hydration-cache fact (docs/design.md, "### l1 on the loop"),
- * in both modes (in embedded mode the in-process driver): "p:<user>" holds the viewer-independent profile text (GET /v1/users/{id}) followed by the
- * owner's extra members (interests, region: GET /v1/me), so that in cluster mode a warm
- * profile needs no statement and is served on the event loop from the L1. "h:<handle>" holds
+ * in both modes (embedded: the in-process driver). "p:<user>" holds the viewer-independent
+ * profile text (GET /v1/users/{id}) followed by the owner's extra members (interests, region:
+ * GET /v1/me), so that a warm profile needs no statement, and in cluster mode is served on
+ * the event loop from the L1. "h:<handle>" holds
  * the id of a handle (handles never change). Both are put under their lookup's lease; "p:" is
  * forgotten after the commit of every write that changes what it renders
  * (ch_users_profile_forget). Nothing per viewer is in them: the relationship and the block
