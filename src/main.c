@@ -42,7 +42,6 @@
 #include "svc/health/health.h"
 #include "svc/item_types.h"
 #include "svc/seed/seed.h"
-#include "svc/users/profile_cache.h"
 #include "svc/worker/worker.h"
 
 #define CH_DRAIN_MS 10000
@@ -58,7 +57,6 @@
  * loop under load) unmap and fault in pages again and again; measured: -30 % CPU per
  * reaction write (docs/benchmarks.md). */
 #define CH_MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
-#define CH_PROFILE_CACHE_CAPACITY 65536
 #define CH_BOOTSTRAP_POLL_MS 100 /* how often main looks whether start-up finished */
 /* Stripe clients beyond one per worker thread (the worker role's market jobs). */
 #define CH_STRIPE_POOL_EXTRA 4
@@ -251,9 +249,6 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         return 1;
     }
     svc.local_backends = strcmp(ch_db_kind(db), "sqlite") == 0 && strcmp(ch_kv_kind(svc.kv), "memory") == 0;
-    /* With one process owning the database, cached profiles can be kept exact. */
-    if (svc.local_backends)
-        svc.profiles = ch_profile_cache_create(CH_PROFILE_CACHE_CAPACITY);
     /* Not bootstrapped: the health thread loads the keys once the database answers. */
     ch_err_t e = bootstrapped ? ch_svc_load_keys(&svc) : CH_OK;
     /* The dummy hash evens out logins (api role only; one Argon2id run at start). */
@@ -304,7 +299,6 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         ch_chat_writer_stop(svc.chat_writer);
         ch_auth_passwords_stop(&svc);
         ch_password_clear_dummy();
-        ch_profile_cache_destroy(svc.profiles);
         ch_hcache_destroy(svc.hcache);
         ch_timeline_close(svc.timelines);
         ch_kv_close(svc.kv);
@@ -401,7 +395,6 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
     ch_stripe_pool_destroy(svc.stripe);
     ch_auth_passwords_stop(&svc);
     ch_password_clear_dummy();
-    ch_profile_cache_destroy(svc.profiles);
     ch_hcache_destroy(svc.hcache);
     ch_timeline_close(svc.timelines);
     ch_kv_close(svc.kv);

@@ -7,9 +7,7 @@
 
 ch_err_t ch_h_me_get(ch_call_t *call)
 {
-    json_t *out = NULL;
-    ch_err_t err = ch_users_get_me(call->svc, call->user_id, &out, &call->fault);
-    return err ? err : ch_call_reply(call, 200, out);
+    return ch_users_get_me_text(call->svc, call->user_id, &call->raw_out, &call->fault);
 }
 
 /* The members of a profile patch (api/openapi.yaml MeUpdate: additionalProperties: false). */

@@ -31,13 +31,13 @@ ch_route_t ch_routes[] = {
     {"POST", "/v1/auth/refresh", ch_h_refresh, JSON, 0},
     {"POST", "/v1/auth/logout", ch_h_logout, AUTH, 0},
 
-    {"GET", "/v1/me", ch_h_me_get, AUTH | POINT, 0},
+    {"GET", "/v1/me", ch_h_me_get, AUTH | POINT | L1, 0},
     {"PATCH", "/v1/me", ch_h_me_patch, AUTH | JSON, 0},
     {"GET", "/v1/me/sessions", ch_h_sessions_list, AUTH, 0},
     {"DELETE", "/v1/me/sessions/{id}", ch_h_session_delete, AUTH, 0},
 
-    {"GET", "/v1/users/by-handle/{handle}", ch_h_user_by_handle, AUTH | POINT, 0},
-    {"GET", "/v1/users/{id}", ch_h_user_get, AUTH | POINT, 0},
+    {"GET", "/v1/users/by-handle/{handle}", ch_h_user_by_handle, AUTH | POINT | L1, 0},
+    {"GET", "/v1/users/{id}", ch_h_user_get, AUTH | POINT | L1, 0},
 
 #include "http/routes_graph.def"
 #include "http/routes_content.def"

@@ -10,7 +10,7 @@
  *
  * Leases are a version per shard, starting at 1 and bumped by every forget of a key of the
  * shard whether or not it is present: a miss hands out the version it saw, and a put stores
- * only if the version is still that (the same scheme as svc/users/profile_cache.c). A forget
+ * only if the version is still that (the scheme of the former embedded profile cache). A forget
  * thus also voids the leases of unrelated keys of its shard, which only costs them one put.
  * A get copies the value out under the lock; memory is allocated and freed outside it where
  * that is possible. */

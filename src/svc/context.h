@@ -16,7 +16,6 @@ typedef struct {
     ch_kv_t *kv;            /* owned by main */
     uint8_t token_key[CH_TOKEN_KEY_LEN];  /* signs access tokens */
     int local_backends; /* SQLite + in-process kv: point reads take microseconds, no network */
-    struct ch_profile_cache *profiles; /* rendered public profiles; NULL unless local_backends */
     struct ch_timeline *timelines; /* home timelines (store/timeline.h); owned by main */
     struct ch_hcache *hcache; /* the hydration cache (store/hcache.h); owned by main; never NULL once
                                 started (NULL in unit tests that make none: every get misses) */

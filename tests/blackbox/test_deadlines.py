@@ -162,7 +162,7 @@ def test_a_full_queue_answers_503_overloaded_at_once(start_server, pg_ctl):
                                                    "CHORUS_REQUEST_TIMEOUT": "5000"})
     c = srv.client()
     acct = c.register()
-    path = f"/v1/users/{acct.id}"
+    path = "/v1/me/sessions"  # a worker's read (a profile is an L1 route: tried on the loop first)
     before = metric(c, "chorus_work_not_run_total", reason="queue_full")
     with StoppedPostgres(pg_ctl):
         pool = concurrent.futures.ThreadPoolExecutor(3)

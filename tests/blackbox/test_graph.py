@@ -90,7 +90,7 @@ def requests_of(acc):
 # ---- follow -----------------------------------------------------------------------------
 
 def test_follow_public_account(api, user, other):
-    # Read the profiles first: the embedded profile cache must not serve the old counts.
+    # Read the profiles first: the cached profile (p:) must not serve the old counts.
     assert profile(user, other)["followers_count"] == 0
     assert profile(other, user)["following_count"] == 0
     assert follow(user, other) == "following"

@@ -138,7 +138,9 @@ def one_loop(start_server):
 def test_profile_read_meeting_a_lock_moves_to_a_worker(one_loop):
     c = one_loop.client()
     viewer, target = c.register(), c.register()
-    expect_status(viewer.get(f"/v1/users/{target.id}"), 200)
+    # the viewer's own profile warms the session; the target's stays cold: a warm profile is
+    # all cached facts (svc/users/profile_fact.h) and would never meet the lock
+    expect_status(viewer.get(f"/v1/users/{viewer.id}"), 200)
     r = check_moved_while_loop_answers(one_loop, lambda: viewer.get(f"/v1/users/{target.id}", timeout=30))
     expect_status(r, 200)
     assert r.json["id"] == target.id

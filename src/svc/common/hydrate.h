@@ -114,6 +114,9 @@ void ch_hydrate_forget_thread(ch_svc_t *svc, ch_target_type_t type, uint64_t id,
  * lost the tag (create, edit, delete). Inside the writer's own (not ambient) transaction, call
  * it between ch_hydrate_forget_hold and a ch_hydrate_forget_flush after the commit. */
 void ch_hydrate_forget_tag(ch_svc_t *svc, const char *tag);
+/** A user's rendered profile "p:<user>" (svc/users/profile_fact.h): a profile edit, a
+ * follower, following or posts count moved. Call through ch_users_profile_forget. */
+void ch_hydrate_forget_profile(ch_svc_t *svc, uint64_t user);
 /** Collects the calling thread's forgets made outside a transaction from now on, to be sent
  * together by ch_hydrate_forget_flush: for a writer that commits a batch of writes itself
  * (the reactions writer) and then forgets what each changed, in one round trip rather than

@@ -218,3 +218,10 @@ void ch_hydrate_forget_tag(ch_svc_t *svc, const char *tag)
     ch_hkey_tag(k[0], tag);
     ch__forget(svc, k, 1);
 }
+
+void ch_hydrate_forget_profile(ch_svc_t *svc, uint64_t user)
+{
+    ch_hkey_t k[1];
+    ch_hkey_profile(k[0], user);
+    ch__forget(svc, k, 1);
+}

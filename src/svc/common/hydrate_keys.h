@@ -7,6 +7,7 @@
 #ifndef CH_SVC_COMMON_HYDRATE_KEYS_H
 #define CH_SVC_COMMON_HYDRATE_KEYS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/id.h"
@@ -122,6 +123,28 @@ static inline const char *ch_hkey_ranking(ch_hkey_t buf, unsigned type, uint64_t
     *ch__hkey_more(ch__hkey_head(buf, 'K', type), id) = '\0';
     return buf;
 }
+/** "p:<user>": a user's rendered profile, public text then the owner's extra members
+ * (svc/users/profile_fact.h). */
+static inline const char *ch_hkey_profile(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'p', user) = '\0';
+    return buf;
+}
+/** Longest handle a "h:" key holds (CH_HANDLE_MAX of svc/users/users.h is 30). */
+#define CH_HKEY_HANDLE_MAX 40
+/** "h:<handle>": the id of a handle, lower-cased and validated by the caller, at most
+ * CH_HKEY_HANDLE_MAX bytes (longer ones are cut, so never call with one: it is no handle). */
+static inline const char *ch_hkey_handle(ch_hkey_t buf, const char *handle)
+{
+    size_t i = 0;
+    buf[0] = 'h';
+    buf[1] = ':';
+    for (; i < CH_HKEY_HANDLE_MAX && handle[i]; i++)
+        buf[2 + i] = handle[i];
+    buf[2 + i] = '\0';
+    return buf;
+}
+_Static_assert(CH_HCACHE_KEY_MAX >= 2 + CH_HKEY_HANDLE_MAX, "a handle key fits");
 
 /** Length of a tag key: "T:" and 32 hex digits. */
 #define CH_HKEY_TAG_LEN (2 + 32)

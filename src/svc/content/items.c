@@ -10,7 +10,7 @@
 #include "svc/content/validate.h"
 #include "svc/engage/refs.h"
 #include "svc/graph/visibility.h"
-#include "svc/users/profile_cache.h"
+#include "svc/users/profile_fact.h"
 
 /* The type is compared as CAST($n AS TEXT), not $n: a bare parameter compared with the
  * column of a partial index (items_live_stories: WHERE type = 'story') makes SQLite
@@ -108,18 +108,13 @@ static ch_err_t ch__posts_count(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t auth
                      NULL, NULL);
 }
 
-static void ch__forget_cached(void *profiles, uint64_t id)
-{
-    ch_profile_cache_forget(profiles, id);
-}
-
 /* After a commit that changed posts_count: the cached public profile is stale. Inside an
  * ambient transaction (Idempotency-Key) the real commit comes later: forgetting before it
- * would let a reader cache the old count again. */
+ * would let a reader cache the old count again (ch_users_profile_forget waits for it). */
 static void ch__forget_profile(ch_svc_t *svc, ch_item_type_t type, uint64_t author)
 {
-    if (type == CH_ITEM_POST && svc->profiles)
-        ch_db_after_commit(svc->db, ch__forget_cached, svc->profiles, author);
+    if (type == CH_ITEM_POST)
+        ch_users_profile_forget(svc, author);
 }
 
 /* After the commit of an edit or delete: the hydration cache's record of the item is stale

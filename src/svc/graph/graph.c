@@ -12,9 +12,9 @@
  *   4. change edges; counts move only by the rows a statement really inserted or deleted
  *      (changes_out), so they stay exact however requests interleave; each change writes
  *      its outbox event;
- *   5. apply the count deltas (ascending id order), COMMIT, then drop both users from the
- *      embedded profile cache when a count moved, and the pair's relation from the
- *      hydration cache when an edge changed. */
+ *   5. apply the count deltas (ascending id order), COMMIT, then forget both users'
+ *      profiles when a count moved (svc/users/profile_fact.h), and the pair's relation from
+ *      the hydration cache when an edge changed. */
 #include "svc/graph/graph.h"
 
 #include "core/clock.h"
@@ -25,7 +25,7 @@
 #include "svc/common/viewer_gen.h"
 #include "svc/feed/celeb_gen.h"
 #include "svc/graph/visibility.h"
-#include "svc/users/profile_cache.h"
+#include "svc/users/profile_fact.h"
 
 const char *ch_follow_state_name(ch_follow_state_t state)
 {
@@ -71,13 +71,6 @@ static void ch__pair_count(ch__pair_t *t, uint64_t user, int64_t d_followers, in
     t->following[i] += d_following;
 }
 
-/* Forgets a cached profile once the change is durable (after the ambient transaction's
- * commit when an Idempotency-Key runs the request in one, store/db.h). */
-static void ch__forget_cached(void *profiles, uint64_t id)
-{
-    ch_profile_cache_forget(profiles, id);
-}
-
 /* Applies the count deltas (ascending id order), commits or rolls back, and forgets the
  * cached profiles whose counts moved. Returns the transaction's outcome. */
 static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
@@ -103,14 +96,14 @@ static ch_err_t ch__pair_end(ch__pair_t *t, ch_err_t err)
     }
     err = ch_sql_end(t->svc, t->conn, err);
     t->conn = NULL;
-    if (err == CH_OK && t->svc->profiles) {
-        for (int i = 0; i < 2; i++)
-            if (moved[i])
-                ch_db_after_commit(t->svc->db, ch__forget_cached, t->svc->profiles, t->ids[i]);
-    }
+    ch_hydrate_forget_hold(); /* the profiles and the relation in one round trip */
+    for (int i = 0; i < 2 && err == CH_OK; i++)
+        if (moved[i]) /* the counts a profile shows (after the real commit, store/db.h) */
+            ch_users_profile_forget(t->svc, t->ids[i]);
     /* Both directions: a block also removed the follows and requests of either side. */
     if (err == CH_OK && t->changed)
         ch_hydrate_forget_relation(t->svc, t->ids[0], t->ids[1]);
+    ch_hydrate_forget_flush(t->svc);
     /* follow, block, mute... change both users' ranked feeds: neither reuses a ranking */
     for (int i = 0; i < 2 && err == CH_OK; i++)
         ch_viewer_gen_bump_after_commit(t->svc, t->ids[i]);

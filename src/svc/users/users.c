@@ -11,8 +11,7 @@
 #include "core/unicode.h"
 #include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
-#include "svc/graph/visibility.h"
-#include "svc/users/profile_cache.h"
+#include "svc/users/profile_fact.h"
 #include "svc/users/region.h"
 
 /* ---- validation ------------------------------------------------------------------------ */
@@ -140,7 +139,6 @@ json_t *ch_users_render(const ch_db_rows_t *rows, size_t r, int self)
 /* ---- reads ----------------------------------------------------------------------------- */
 
 static const char ch__sql_user_by_id[] = "SELECT " CH_USER_COLUMNS " FROM users WHERE id = $1";
-static const char ch__sql_user_by_handle[] = "SELECT " CH_USER_COLUMNS " FROM users WHERE handle = $1";
 
 ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault_t *f)
 {
@@ -155,72 +153,72 @@ ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault
     return err;
 }
 
-/* Reads and renders a public profile from the database; *id_out gets the user's id. */
-static ch_err_t ch__load_profile(ch_svc_t *svc, uint64_t id, const char *handle, char **json_out, uint64_t *id_out,
-                                 ch_fault_t *f)
+ch_err_t ch_users_get_me_text(ch_svc_t *svc, uint64_t user_id, char **json_out, ch_fault_t *f)
 {
-    char norm[CH_HANDLE_MAX + 1];
-    ch_db_param_t p[1];
-    const char *sql = ch__sql_user_by_id;
-    if (id) {
-        p[0] = CH_DB_P_INT(id);
-    } else {
-        if (ch_users_check_handle(handle, norm, NULL) != CH_OK)
-            return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-        p[0] = CH_DB_P_TEXT(norm);
-        sql = ch__sql_user_by_handle;
-    }
-    ch_db_rows_t *rows = NULL;
-    ch_err_t err = ch_sql_run(svc, sql, p, 1, &rows, NULL);
-    if (err == CH_OK && ch_db_rows_count(rows) == 0)
-        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-    if (err == CH_OK) {
-        json_t *profile = ch_users_render(rows, 0, 0);
-        *json_out = json_dumps(profile, JSON_COMPACT);
-        *id_out = (uint64_t)ch_db_rows_int(rows, 0, COL_ID);
-        json_decref(profile);
-    }
-    ch_db_rows_free(rows);
-    return err;
+    ch_profile_fact_t pf;
+    ch_err_t err = ch_profile_fact_read(svc, user_id, &pf, f);
+    if (err)
+        return err;
+    *json_out = ch_profile_fact_self(&pf);
+    ch_profile_fact_clear(&pf);
+    return CH_OK;
 }
 
-ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, char **json_out,
-                              ch_fault_t *f)
+/* Appends viewer's relationship to a public profile text (consumed); the new text in *out. */
+static void ch__with_relationship(char *base, size_t len, int following, int followed_by, int requested, int muting,
+                                  char **out)
 {
-    uint64_t version = 0, uid = id;
-    char *base = id && svc->profiles ? ch_profile_cache_get(svc->profiles, id, &version) : NULL;
-    if (!base) {
-        ch_err_t err = ch__load_profile(svc, id, handle, &base, &uid, f);
-        if (err)
-            return err;
-        if (id && svc->profiles)
-            ch_profile_cache_put(svc->profiles, id, base, strlen(base), version);
-    }
-    if (uid == viewer) {
-        *json_out = base;
-        return CH_OK;
-    }
-    /* The cached text is the viewer-independent part; the relation is read per viewer. */
-    ch_graph_rel_t rel;
-    ch_err_t err = ch_graph_relation(svc, NULL, viewer, uid, &rel);
-    if (err == CH_OK && !ch_graph_may_see_user(&rel))
-        err = ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
-    if (err) {
-        free(base);
-        return err;
-    }
+    /* A block either way is a 404 before this: "blocking" is never true on a shown profile. */
     char rel_json[160];
     int n = snprintf(rel_json, sizeof(rel_json),
                      ",\"relationship\":{\"following\":%s,\"followed_by\":%s,\"requested\":%s,"
-                     "\"blocking\":%s,\"muting\":%s}}",
-                     rel.following ? "true" : "false", rel.followed_by ? "true" : "false",
-                     rel.requested ? "true" : "false", rel.blocking ? "true" : "false", rel.muting ? "true" : "false");
-    size_t len = strlen(base);
-    char *out = ch_malloc(len + (size_t)n);
-    memcpy(out, base, len - 1); /* drop the closing brace */
-    memcpy(out + len - 1, rel_json, (size_t)n + 1);
+                     "\"blocking\":false,\"muting\":%s}}",
+                     following ? "true" : "false", followed_by ? "true" : "false", requested ? "true" : "false",
+                     muting ? "true" : "false");
+    char *text = ch_malloc(len + (size_t)n);
+    memcpy(text, base, len - 1); /* drop the closing brace */
+    memcpy(text + len - 1, rel_json, (size_t)n + 1);
     free(base);
-    *json_out = out;
+    *out = text;
+}
+
+/* Every part from the hydration cache's facts (in process in embedded mode; in cluster mode
+ * Redis behind this node's L1, so that a warm profile is answered on the loop): the handle's
+ * id ("h:"), the viewer's relation and the block check (the layer's "u:" and "r:" facts, per
+ * viewer), then the profile text ("p:", viewer-independent). */
+ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, char **json_out,
+                              ch_fault_t *f)
+{
+    ch_err_t err;
+    if (!id) {
+        char norm[CH_HANDLE_MAX + 1];
+        if (ch_users_check_handle(handle, norm, NULL) != CH_OK)
+            return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+        if ((err = ch_profile_fact_handle(svc, norm, &id, f)) != CH_OK)
+            return err;
+    }
+    ch_hydrated_user_t u = {0}, rel = {0};
+    if (id != viewer) {
+        if ((err = ch_hydrate_users(svc, viewer, &id, 1, &u, f)) != CH_OK)
+            return err;
+        int shown = u.json != NULL; /* the user exists, no block either way */
+        rel = u;
+        rel.json = NULL; /* only its bits are kept */
+        ch_hydrated_users_free(&u, 1);
+        if (!shown)
+            return ch_fault(f, CH_ENOTFOUND, NULL, "user not found");
+    }
+    ch_profile_fact_t pf;
+    if ((err = ch_profile_fact_read(svc, id, &pf, f)) != CH_OK)
+        return err;
+    size_t len = pf.public_len;
+    char *base = pf.text; /* the public text, then the owner's members: cut after the first */
+    base[len] = '\0';
+    pf.text = NULL;
+    if (id == viewer)
+        *json_out = base;
+    else
+        ch__with_relationship(base, len, rel.following, rel.followed_by, rel.requested, rel.muting, json_out);
     return CH_OK;
 }
 
@@ -329,9 +327,11 @@ ch_err_t ch_users_update_me(ch_svc_t *svc, uint64_t user_id, json_t *patch, json
     ch_db_rows_free(cur);
     if ((err = ch_sql_end(svc, conn, err)) != CH_OK)
         return err;
-    if (svc->profiles)
-        ch_profile_cache_forget(svc->profiles, user_id);
-    if (json_object_size(patch) > 0) /* name, avatar, privacy: every list showing them */
-        ch_hydrate_forget_user(svc, user_id);
+    if (json_object_size(patch) > 0) {
+        ch_hydrate_forget_hold(); /* both facts in one round trip */
+        ch_users_profile_forget(svc, user_id);
+        ch_hydrate_forget_user(svc, user_id); /* name, avatar, privacy: every list showing them */
+        ch_hydrate_forget_flush(svc);
+    }
     return ch_users_get_me(svc, user_id, out, f);
 }

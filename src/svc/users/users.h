@@ -32,10 +32,15 @@ ch_err_t ch_users_check_display_name(const char *name, ch_fault_t *f);
 json_t *ch_users_render(const ch_db_rows_t *rows, size_t row, int self);
 /** The user's own profile (GET /v1/me). *out is owned by the caller. */
 ch_err_t ch_users_get_me(ch_svc_t *svc, uint64_t user_id, json_t **out, ch_fault_t *f);
+/** The user's own profile (GET /v1/me) as JSON text in *json_out (caller frees), from the
+ * profile fact (svc/users/profile_fact.h), so that in cluster mode it is answered on the loop
+ * when warm. */
+ch_err_t ch_users_get_me_text(ch_svc_t *svc, uint64_t user_id, char **json_out, ch_fault_t *f);
 /** A user's public profile as `viewer` sees it, by id or (when id is 0) by handle, as JSON
  * text in *json_out (caller frees); `relationship` (read from the graph) is added unless
  * viewer is that user. Unknown users, and users blocking or blocked by the viewer, are
- * CH_ENOTFOUND. The viewer-independent part is served from svc->profiles when enabled. */
+ * CH_ENOTFOUND. Every part comes from the hydration cache's facts: "p:" (the text), "h:" (a
+ * handle's id), the viewer's "u:"/"r:" (relationship, block check). */
 ch_err_t ch_users_get_profile(ch_svc_t *svc, uint64_t viewer, uint64_t id, const char *handle, char **json_out,
                               ch_fault_t *f);
 /** Applies a PATCH /v1/me body: every field is validated before anything is written, so a
