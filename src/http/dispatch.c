@@ -453,6 +453,8 @@ static void ch__reset_outcome(ch_call_t *c)
  * flooded tag or a cold cache must not stall every connection of the loop. */
 #define CH__LOOP_READ_BUDGET_MS 5
 
+static int ch__fail_early(ch__pending_t *p, ch_err_t err, const char *field, const char *detail);
+
 /* Runs a point read on the loop thread. Its database statements never wait for a lock
  * there (ch_db_mark_loop_thread): when one met a lock, the call is run again from the start
  * on a worker thread, where the normal busy timeout applies, instead of answering 503. */
@@ -481,8 +483,15 @@ static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop, int guarded)
                 ch_metrics_loop_read_moved();
             else
                 ch_metrics_loop_read_handed();
+            /* The worker queue's bound holds for moved reads too: a cold read (an unknown
+             * id, a fact not in the L1) is as cheap to ask for as a warm one. */
+            if (!ch_admission_enqueue(p->call.svc->cfg->queue_max, 0)) {
+                p->call.fault.retry_after_s = 1;
+                (void)ch__fail_early(p, CH_EOVERLOADED, NULL,
+                                     "too many requests are waiting for a worker thread (CHORUS_QUEUE_MAX); retry later");
+                return;
+            }
             ch_metrics_queue_add(1);
-            (void)ch_admission_enqueue(0, 1); /* admitted already: not refused now */
             uv_queue_work(loop, &p->work, ch__run_blocking, ch__after_blocking);
             return;
         }

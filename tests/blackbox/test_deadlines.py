@@ -175,10 +175,15 @@ def test_a_full_queue_answers_503_overloaded_at_once(start_server, pg_ctl):
             expect_problem(r, 503, "overloaded")
             assert int(r.header("Retry-After")) >= 1, r.describe()
             assert took < 2.5, f"an overloaded answer took {took:.1f}s:\n{r.describe()}"
+        # A read tried on the loop first that must move to a worker (a profile nobody read:
+        # not in the L1) is bound by the same queue: refused at once, not queued past it.
+        r, took = timed(acct.get, "/v1/users/123456789")
+        expect_problem(r, 503, "overloaded")
+        assert took < 2.5, f"a moved read's overloaded answer took {took:.1f}s:\n{r.describe()}"
         for f in held:
             expect_problem(f.result(), 503, "unavailable")
         pool.shutdown(wait=True)
-    assert metric(c, "chorus_work_not_run_total", reason="queue_full") >= before + 5
+    assert metric(c, "chorus_work_not_run_total", reason="queue_full") >= before + 6
     wait_ready(c)
     expect_status(acct.get(path), 200)
 
