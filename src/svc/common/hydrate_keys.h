@@ -115,6 +115,22 @@ static inline const char *ch_hkey_replies(ch_hkey_t buf, uint64_t comment)
     return buf;
 }
 
+/** "g:<user>": user's feed generation (svc/common/viewer_gen.h) as decimal text; "g:0" (no user
+ * has id 0) the celebrity set's generation (svc/feed/celeb_gen.h). Forgotten after every bump
+ * (svc/feed/gen_facts.h reads them). */
+static inline const char *ch_hkey_gen(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'g', user) = '\0';
+    return buf;
+}
+/** "H:<user>": the newest entries of user's home timeline (svc/feed/tl_cached.h), forgotten
+ * after every write to that timeline. */
+static inline const char *ch_hkey_timeline_head(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'H', user) = '\0';
+    return buf;
+}
+
 /** Length of a tag key: "T:" and 32 hex digits. */
 #define CH_HKEY_TAG_LEN (2 + 32)
 /** "T:<hash>": the newest posts and reels of a hashtag (svc/content/tagged.c). A tag is up to
