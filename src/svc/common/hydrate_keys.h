@@ -131,6 +131,20 @@ static inline const char *ch_hkey_timeline_head(ch_hkey_t buf, uint64_t user)
     return buf;
 }
 
+/** "h:<feed>:<viewer>": the head of viewer's latest ranking of a feed (0 home, 1 reels;
+ * svc/feed/snapshot.c); "n:<author>": the author's newest item noted by the fan-out, "n:0" the
+ * joined note (svc/feed/nettop.c). Copies of kv values, forgotten after every write of them. */
+static inline const char *ch_hkey_feed_head(ch_hkey_t buf, unsigned feed, uint64_t viewer)
+{
+    *ch__hkey_more(ch__hkey_head(buf, 'h', feed), viewer) = '\0';
+    return buf;
+}
+static inline const char *ch_hkey_feed_note(ch_hkey_t buf, uint64_t author)
+{
+    *ch__hkey_head(buf, 'n', author) = '\0';
+    return buf;
+}
+
 /** Length of a tag key: "T:" and 32 hex digits. */
 #define CH_HKEY_TAG_LEN (2 + 32)
 /** "T:<hash>": the newest posts and reels of a hashtag (svc/content/tagged.c). A tag is up to

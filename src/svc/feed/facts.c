@@ -9,6 +9,7 @@
 #include "store/hcache.h"
 #include "store/kv.h"
 #include "svc/common/hydrate_keys.h"
+#include "svc/common/kv_local.h"
 #include "svc/common/viewer_gen.h"
 #include "svc/feed/celeb_gen.h"
 
@@ -87,6 +88,76 @@ void ch_feed_gen_forget(ch_svc_t *svc, uint64_t user)
     ch_hkey_t kb;
     const char *key = ch_hkey_gen(kb, user);
     ch_hcache_forget_many(svc->hcache, &key, 1);
+}
+
+/* ---- copies of kv values --------------------------------------------------------------- */
+
+/* A copy is "+" and the value, or "-" when the kv had none. */
+ch_err_t ch_feed_facts_kv_get(ch_svc_t *svc, const char *const *hkeys, const char *const *kvkeys, size_t n,
+                              char **vals)
+{
+    memset(vals, 0, n * sizeof(*vals));
+    ch_err_t err = CH_OK;
+    if (!ch_feed_facts_on(svc) || n > CH_HCACHE_BATCH_MAX) {
+        for (size_t i = 0; i < n && err == CH_OK; i++)
+            err = ch_kvl_get(svc, kvkeys[i], &vals[i], NULL);
+    } else {
+        ch_hcache_got_t *got = ch_calloc(n, sizeof(*got));
+        ch_err_t cerr = ch_hcache_get_many(svc->hcache, hkeys, n, got);
+        const char **pk = ch_malloc(n * sizeof(*pk)), **pv = ch_malloc(n * sizeof(*pv));
+        char **owned = ch_calloc(n, sizeof(*owned));
+        size_t *lens = ch_malloc(n * sizeof(*lens)), m = 0;
+        uint64_t *leases = ch_malloc(n * sizeof(*leases));
+        for (size_t i = 0; i < n; i++) {
+            if (cerr == CH_OK && got[i].val && got[i].len >= 1 && got[i].val[0] == '+') {
+                vals[i] = ch_malloc(got[i].len);
+                memcpy(vals[i], got[i].val + 1, got[i].len - 1);
+                vals[i][got[i].len - 1] = '\0';
+                continue;
+            }
+            if (cerr == CH_OK && got[i].val && got[i].len == 1 && got[i].val[0] == '-')
+                continue;
+            if (err != CH_OK)
+                continue;
+            /* a miss (or the cache down, or a copy that is not one): the kv */
+            size_t len = 0;
+            err = ch_kvl_get(svc, kvkeys[i], &vals[i], &len);
+            if (err == CH_OK && got[i].lease) {
+                owned[m] = ch_malloc(len + 2);
+                owned[m][0] = vals[i] ? '+' : '-';
+                if (vals[i])
+                    memcpy(owned[m] + 1, vals[i], len);
+                pk[m] = hkeys[i];
+                pv[m] = owned[m];
+                lens[m] = vals[i] ? len + 1 : 1;
+                leases[m++] = got[i].lease;
+            }
+        }
+        if (err == CH_OK && m)
+            ch_hcache_put_many(svc->hcache, pk, pv, lens, leases, m);
+        for (size_t i = 0; i < n; i++)
+            free(got[i].val);
+        for (size_t i = 0; i < m; i++)
+            free(owned[i]);
+        free(got);
+        free(pk);
+        free(pv);
+        free(owned);
+        free(lens);
+        free(leases);
+    }
+    if (err != CH_OK)
+        for (size_t i = 0; i < n; i++) {
+            free(vals[i]);
+            vals[i] = NULL;
+        }
+    return err;
+}
+
+void ch_feed_fact_forget(ch_svc_t *svc, const char *hkey)
+{
+    if (ch_feed_facts_on(svc))
+        ch_hcache_forget_many(svc->hcache, &hkey, 1);
 }
 
 /* ---- the timeline's head --------------------------------------------------------------- */

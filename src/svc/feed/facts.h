@@ -35,6 +35,15 @@ void ch_feed_gen_forget(ch_svc_t *svc, uint64_t user);
  * with a lease reads the store's newest entries and puts them back. Never an error. */
 void ch_feed_tl_head_read(ch_svc_t *svc, uint64_t viewer, uint64_t before, size_t max, ch_timeline_entry_t *out,
                           size_t *n_out, int *answered);
+/** The values of the kv keys kvkeys[0..n) (n <= CH_HCACHE_BATCH_MAX; through ch_kvl_get)
+ * into vals[i] (malloc'd, NUL-terminated, caller frees; NULL when the kv has none), from their
+ * cached copies hkeys[i] when the facts are on (a missing value cached too), misses read from
+ * the kv and put back under the get's lease. Errors are the kv's (under the loop guard: a
+ * copy missing from the L1 is refused and noted); then every vals[i] is NULL. */
+ch_err_t ch_feed_facts_kv_get(ch_svc_t *svc, const char *const *hkeys, const char *const *kvkeys, size_t n,
+                              char **vals);
+/** Forgets the cached copy hkey after a write of its kv value. No-op when the facts are off. */
+void ch_feed_fact_forget(ch_svc_t *svc, const char *hkey);
 /** Forgets the cached heads of users[0..n) after a write to their timelines (any n; one
  * round trip per CH_HCACHE_BATCH_MAX users). No-op when the facts are off. */
 void ch_feed_tl_forget(ch_svc_t *svc, const uint64_t *users, size_t n);

@@ -12,6 +12,7 @@
 #include "core/metrics.h"
 #include "store/timeline.h"
 #include "svc/feed/policy.h"
+#include "svc/feed/seen.h"
 
 /* The bumps one pass applies to a viewer at most (a flood of one viewer's reads is one rate). */
 #define CH__BUMPS_MAX 1000
@@ -22,6 +23,15 @@ typedef struct {
     int64_t last_ms;
 } ch__pending_t;
 
+typedef struct {
+    uint64_t viewer; /* 0: empty */
+    size_t n;
+    ch_item_key_t keys[CH_FEED_SEEN_PENDING_KEYS]; /* newest first */
+} ch__seen_t;
+
+static ch__seen_t ch__seen[CH_FEED_SEEN_PENDING];
+static size_t ch__seen_used;
+static _Atomic uint64_t ch__seen_noted, ch__seen_dropped;
 static pthread_mutex_t ch__mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ch__cond = PTHREAD_COND_INITIALIZER;
 static ch__pending_t ch__slots[CH_FEED_TOUCH_PENDING];
@@ -43,6 +53,12 @@ static void ch__render(ch_buf_t *out, void *arg)
                   "chorus_feed_touches_total{result=\"applied\"} %llu\nchorus_feed_touches_total{result=\"failed\"} %llu\n",
                   (unsigned long long)atomic_load(&ch__noted), (unsigned long long)atomic_load(&ch__dropped),
                   (unsigned long long)atomic_load(&ch__touched), (unsigned long long)atomic_load(&ch__failed));
+    ch_buf_printf(out,
+                  "# HELP chorus_feed_seen_later_total Feed pages served on the loop whose seen-set update was "
+                  "noted for the feed's background thread, or dropped (its slot held another viewer).\n"
+                  "# TYPE chorus_feed_seen_later_total counter\n"
+                  "chorus_feed_seen_later_total{result=\"noted\"} %llu\nchorus_feed_seen_later_total{result=\"dropped\"} %llu\n",
+                  (unsigned long long)atomic_load(&ch__seen_noted), (unsigned long long)atomic_load(&ch__seen_dropped));
 }
 
 /* Touches batch[0..n): one meta round trip, then one touch each. */
@@ -91,8 +107,26 @@ static void *ch__main(void *arg)
 {
     ch_svc_t *svc = arg;
     ch__pending_t *batch = ch_malloc(CH_TIMELINE_BATCH_MAX * sizeof(*batch));
+    ch__seen_t *seen = ch_malloc(sizeof(*seen));
     pthread_mutex_lock(&ch__mu);
     for (;;) {
+        int took = 0; /* one seen page per turn, under the lock only to copy it */
+        for (size_t i = 0; i < CH_FEED_SEEN_PENDING && ch__seen_used && !took; i++) {
+            if (!ch__seen[i].viewer)
+                continue;
+            *seen = ch__seen[i];
+            ch__seen[i].viewer = 0;
+            ch__seen[i].n = 0;
+            ch__seen_used--;
+            took = 1;
+        }
+        if (took) {
+            pthread_mutex_unlock(&ch__mu);
+            if (ch_feed_seen_add(svc, seen->viewer, seen->keys, seen->n) != CH_OK)
+                ch_log_warn("feed: seen set not updated");
+            pthread_mutex_lock(&ch__mu);
+            continue;
+        }
         size_t n = ch__take(batch);
         if (n) {
             pthread_mutex_unlock(&ch__mu);
@@ -112,17 +146,16 @@ static void *ch__main(void *arg)
         pthread_cond_timedwait(&ch__cond, &ch__mu, &ts);
     }
     pthread_mutex_unlock(&ch__mu);
+    free(seen);
     free(batch);
     return NULL;
 }
 
-int ch_feed_touch_later(ch_svc_t *svc, uint64_t viewer, int64_t now_ms)
+/* Starts the thread at the first note. Under ch__mu. */
+static void ch__start(ch_svc_t *svc)
 {
-    if (!viewer || !svc->timelines)
-        return 0;
     if (!atomic_exchange(&ch__renderer_added, 1))
         ch_metrics_add_renderer(ch__render, NULL);
-    pthread_mutex_lock(&ch__mu);
     if (ch__state == 0) {
         ch__svc = svc;
         if (pthread_create(&ch__thread, NULL, ch__main, svc) == 0) {
@@ -132,6 +165,47 @@ int ch_feed_touch_later(ch_svc_t *svc, uint64_t viewer, int64_t now_ms)
             ch_log_error("feed: cannot start the touch thread; read rates of cached reads are not recorded");
         }
     }
+}
+
+int ch_feed_seen_later(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, size_t n)
+{
+    if (!viewer || !n)
+        return 0;
+    pthread_mutex_lock(&ch__mu);
+    ch__start(svc);
+    int noted = 0;
+    ch__seen_t *s = &ch__seen[((viewer * 0x9E3779B97F4A7C15ULL) >> 32) % CH_FEED_SEEN_PENDING];
+    if (ch__state == 1 && ch__svc == svc && (s->viewer == 0 || s->viewer == viewer)) {
+        /* this page's keys first, then the older pending ones not among them, the newest kept */
+        ch_item_key_t merged[CH_FEED_SEEN_PENDING_KEYS];
+        size_t m = 0;
+        for (size_t i = 0; i < n && m < CH_FEED_SEEN_PENDING_KEYS; i++)
+            merged[m++] = keys[i];
+        for (size_t i = 0; s->viewer && i < s->n && m < CH_FEED_SEEN_PENDING_KEYS; i++) {
+            int dup = 0;
+            for (size_t j = 0; j < n && !dup; j++)
+                dup = keys[j].type == s->keys[i].type && keys[j].id == s->keys[i].id;
+            if (!dup)
+                merged[m++] = s->keys[i];
+        }
+        if (!s->viewer)
+            ch__seen_used++;
+        s->viewer = viewer;
+        memcpy(s->keys, merged, m * sizeof(merged[0]));
+        s->n = m;
+        noted = 1;
+    }
+    pthread_mutex_unlock(&ch__mu);
+    atomic_fetch_add(noted ? &ch__seen_noted : &ch__seen_dropped, 1);
+    return noted;
+}
+
+int ch_feed_touch_later(ch_svc_t *svc, uint64_t viewer, int64_t now_ms)
+{
+    if (!viewer || !svc->timelines)
+        return 0;
+    pthread_mutex_lock(&ch__mu);
+    ch__start(svc);
     int noted = 0;
     ch__pending_t *s = &ch__slots[((viewer * 0x9E3779B97F4A7C15ULL) >> 32) % CH_FEED_TOUCH_PENDING];
     if (ch__state == 1 && ch__svc == svc && (s->viewer == 0 || s->viewer == viewer)) {
