@@ -64,7 +64,7 @@ static void ch__render(ch_buf_t *out, void *arg)
 /* Touches batch[0..n): one meta round trip, then one touch each. */
 static void ch__apply(ch_svc_t *svc, const ch__pending_t *batch, size_t n)
 {
-    uint64_t users[CH_TIMELINE_BATCH_MAX];
+    uint64_t users[CH_TIMELINE_BATCH_MAX] = {0}; /* -O2 cannot tell n <= the batch fills it */
     ch_timeline_meta_t metas[CH_TIMELINE_BATCH_MAX];
     for (size_t i = 0; i < n; i++)
         users[i] = batch[i].viewer;
