@@ -117,13 +117,13 @@ static inline const char *ch_hkey_replies(ch_hkey_t buf, uint64_t comment)
 
 /** "g:<user>": user's feed generation (svc/common/viewer_gen.h) as decimal text; "g:0" (no user
  * has id 0) the celebrity set's generation (svc/feed/celeb_gen.h). Forgotten after every bump
- * (svc/feed/gen_facts.h reads them). */
+ * (svc/feed/facts.h reads them). */
 static inline const char *ch_hkey_gen(ch_hkey_t buf, uint64_t user)
 {
     *ch__hkey_head(buf, 'g', user) = '\0';
     return buf;
 }
-/** "H:<user>": the newest entries of user's home timeline (svc/feed/tl_cached.h), forgotten
+/** "H:<user>": the newest entries of user's home timeline (svc/feed/facts.h), forgotten
  * after every write to that timeline. */
 static inline const char *ch_hkey_timeline_head(ch_hkey_t buf, uint64_t user)
 {
@@ -139,6 +139,7 @@ static inline const char *ch_hkey_feed_head(ch_hkey_t buf, unsigned feed, uint64
     *ch__hkey_more(ch__hkey_head(buf, 'h', feed), viewer) = '\0';
     return buf;
 }
+/** "n:<author>", "n:0": see ch_hkey_feed_head. */
 static inline const char *ch_hkey_feed_note(ch_hkey_t buf, uint64_t author)
 {
     *ch__hkey_head(buf, 'n', author) = '\0';

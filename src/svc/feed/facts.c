@@ -41,23 +41,27 @@ static uint64_t ch__gen_parse(const char *val, size_t len)
 
 ch_err_t ch_feed_gens_get(ch_svc_t *svc, uint64_t viewer, uint64_t *vgen, uint64_t *cgen)
 {
+    uint64_t unused = 0;
+    if (!cgen)
+        cgen = &unused;
     *vgen = *cgen = 0;
+    int n = cgen == &unused ? 1 : 2;
     if (!ch_feed_facts_on(svc)) {
         ch_err_t err = ch_viewer_gen_get(svc, viewer, vgen);
-        return err != CH_OK ? err : ch_celeb_gen_get(svc, cgen);
+        return err != CH_OK || n == 1 ? err : ch_celeb_gen_get(svc, cgen);
     }
     ch_hkey_t kb[2];
     const char *keys[2] = {ch_hkey_gen(kb[0], viewer), ch_hkey_gen(kb[1], 0)};
     ch_hcache_got_t got[2];
     memset(got, 0, sizeof(got));
-    ch_err_t cerr = ch_hcache_get_many(svc->hcache, keys, 2, got);
+    ch_err_t cerr = ch_hcache_get_many(svc->hcache, keys, (size_t)n, got);
     uint64_t *outs[2] = {vgen, cgen};
     char txt[2][24];
     const char *pk[2], *pv[2];
     size_t lens[2], m = 0;
     uint64_t leases[2];
     ch_err_t err = CH_OK;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n; i++) {
         if (cerr == CH_OK && got[i].val) {
             *outs[i] = ch__gen_parse(got[i].val, got[i].len);
             continue;

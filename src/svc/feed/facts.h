@@ -22,8 +22,9 @@
 int ch_feed_facts_on(const ch_svc_t *svc);
 /** viewer's generation (svc/common/viewer_gen.h) and the celebrity set's (celeb_gen.h) into
  * *vgen, *cgen (0 = none kept): from the cached facts when they are on, their misses read from
- * the kv and put back under the get's lease; otherwise from the kv. Errors are the kv's (under
- * the loop guard: a fact missing from the L1 is refused and noted). */
+ * the kv and put back under the get's lease; otherwise from the kv. cgen may be NULL (only the
+ * viewer's is read). Errors are the kv's (under the loop guard: a fact missing from the L1 is
+ * refused and noted). */
 ch_err_t ch_feed_gens_get(ch_svc_t *svc, uint64_t viewer, uint64_t *vgen, uint64_t *cgen);
 /** Forgets the cached generation of user (0: the celebrity set's) after its bump. */
 void ch_feed_gen_forget(ch_svc_t *svc, uint64_t user);

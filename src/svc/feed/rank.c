@@ -389,8 +389,8 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
     if (cursor && ch_feed_cursor_parse(cursor, &gen, &offset) != 0)
         return ch__bad_cursor(f);
     /* read before anything the ranking reads: a change racing with it makes the next request rank */
-    uint64_t vgen = CH__VGEN_UNKNOWN, cgen = 0;
-    if (ch_feed_gens_get(svc, viewer, &vgen, &cgen) != CH_OK) /* cluster: from the L1 (facts.h) */
+    uint64_t vgen = CH__VGEN_UNKNOWN;
+    if (ch_feed_gens_get(svc, viewer, &vgen, NULL) != CH_OK) /* cluster: from the L1 (facts.h) */
         vgen = CH__VGEN_UNKNOWN;
     ch_feed_feedback_t fb;
     memset(&fb, 0, sizeof(fb));
