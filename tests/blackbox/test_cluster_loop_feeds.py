@@ -10,11 +10,10 @@ an unfollow, a block either way, a mute, a delete.
 
 "Next read" allows 1 s for a forget to reach B's subscriber thread, more for a post that the
 fan-out (an outbox consumer on A) must push first; the nodes run with a 10 min L1 TTL, so only
-the invalidations can pass. In pull mode, warm reads right after a change were seen to
-keep moving for a while in the home feed (the joined note of pull mode is the newest post of
-any followee, an unfollowed one's included: every read ranks again while it lives) and now and
-then in the following feed (not yet explained): there only the first warm pages are checked
-on the loop; the changes themselves are checked in both modes.
+the invalidations can pass. In pull mode the home feed's warm reads after a change are not
+checked on the loop (the changes themselves are): the joined note of pull mode is the newest
+post of any author, an unfollowed one's included, and every read ranks again (on a worker)
+while it lives (docs/design.md "### feedhot", "Cluster mode").
 
 The home feed (a reused ranking, docs/design.md "### feedhot") reads the same generations and
 timeline head, and the ranking's head (h:) and the fan-out's notes (n:) as cached copies of
@@ -48,13 +47,20 @@ def pair(start_server, fresh_storage, name, fanout):
 def served_on_loop(srv, read, times=5):
     """read() answered on srv's loop `times` times in a row, once the fan-out on A has applied
     the last change (its forgets of the timeline head and notes arrive after the change's own
-    forgets: until then a read may move, and fills the L1 again on the worker)."""
+    forgets: until then a read may move, and fills the L1 again on the worker). Tried three
+    times: the session's vouch fact is per minute (S:<session>:<minute>), so the first read of
+    a new minute moves once."""
     def one():
         loop0 = on_loop(srv)
         read()
         return on_loop(srv) - loop0 == 1
-    wait_until(one, "a read answered on B's loop again", 10.0, 0.05)
-    return served_on_loop_now(srv, read, times)
+    for attempt in range(3):
+        wait_until(one, "a read answered on B's loop again", 10.0, 0.05)
+        try:
+            return served_on_loop_now(srv, read, times)
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 def feed(acc):
@@ -69,9 +75,7 @@ def fanned_out(fn, what):
 @pytest.mark.parametrize("fanout", ["push", "pull"])
 def test_warm_following_feed_on_bs_loop_and_every_change_on_a_shows(start_server, fresh_storage, fanout):
     a, b = pair(start_server, fresh_storage, f"loop-feed-{fanout}", fanout)
-    # After a change, warm reads are back on the loop once the fan-out applied it: checked in
-    # push mode; in pull mode only the first warm pages are (see the note at the top).
-    again = served_on_loop if fanout == "push" else (lambda srv, read, times=5: read())
+    again = served_on_loop
     api = a.client()
     fan, author, blocker, blocked, muted, deleter = (api.register() for _ in range(6))
     for who in (author, blocker, blocked, muted, deleter):
