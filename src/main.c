@@ -39,6 +39,7 @@
 #include "svc/chat/send_writer.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/rank_model.h"
+#include "svc/feed/touch_queue.h"
 #include "svc/health/health.h"
 #include "svc/item_types.h"
 #include "svc/seed/seed.h"
@@ -391,6 +392,7 @@ static int ch__serve(const ch_config_t *cfg, ch_db_t *db, int bootstrapped)
         _exit(rc);
     }
     ch_watchdog_stage(wd, "closing backends");
+    ch_feed_touch_stop(); /* its pending touches, while the timelines are open */
     ch_auth_watch_kept_marks(&svc, 0);
     ch_stripe_pool_destroy(svc.stripe);
     ch_auth_passwords_stop(&svc);

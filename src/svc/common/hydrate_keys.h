@@ -145,6 +145,36 @@ static inline const char *ch_hkey_handle(ch_hkey_t buf, const char *handle)
     return buf;
 }
 _Static_assert(CH_HCACHE_KEY_MAX >= 2 + CH_HKEY_HANDLE_MAX, "a handle key fits");
+/** "g:<user>": user's feed generation (svc/common/viewer_gen.h) as decimal text; "g:0" (no user
+ * has id 0) the celebrity set's generation (svc/feed/celeb_gen.h). Forgotten after every bump
+ * (svc/feed/facts.h reads them). */
+static inline const char *ch_hkey_gen(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'g', user) = '\0';
+    return buf;
+}
+/** "H:<user>": the newest entries of user's home timeline (svc/feed/facts.h), forgotten
+ * after every write to that timeline. */
+static inline const char *ch_hkey_timeline_head(ch_hkey_t buf, uint64_t user)
+{
+    *ch__hkey_head(buf, 'H', user) = '\0';
+    return buf;
+}
+
+/** "R:<feed>:<viewer>": the head of viewer's latest ranking of a feed (0 home, 1 reels;
+ * svc/feed/snapshot.c); "n:<author>": the author's newest item noted by the fan-out, "n:0" the
+ * joined note (svc/feed/nettop.c). Copies of kv values, forgotten after every write of them. */
+static inline const char *ch_hkey_feed_head(ch_hkey_t buf, unsigned feed, uint64_t viewer)
+{
+    *ch__hkey_more(ch__hkey_head(buf, 'R', feed), viewer) = '\0';
+    return buf;
+}
+/** "n:<author>", "n:0": see ch_hkey_feed_head. */
+static inline const char *ch_hkey_feed_note(ch_hkey_t buf, uint64_t author)
+{
+    *ch__hkey_head(buf, 'n', author) = '\0';
+    return buf;
+}
 
 /** Length of a tag key: "T:" and 32 hex digits. */
 #define CH_HKEY_TAG_LEN (2 + 32)

@@ -7,6 +7,9 @@
 
 #include "core/id.h"
 #include "core/log.h"
+#include "store/hcache.h"
+#include "store/kv.h"
+#include "svc/common/hydrate_keys.h"
 #include "svc/common/kv_local.h"
 
 static void ch__key(uint64_t user, char *key, size_t len)
@@ -22,6 +25,13 @@ void ch_viewer_gen_bump(ch_svc_t *svc, uint64_t user)
     if (ch_kvl_set(svc, key, val, (size_t)len, CH_VIEWER_GEN_TTL_MS) != CH_OK)
         ch_log_warn("feed: viewer generation not written (kv store): a ranking may be reused until it is %s",
                     "older than CHORUS_FEED_REUSE_MS");
+    /* Its cached copy in the hydration cache ("g:<user>", read by svc/feed/facts.c when the kv
+     * is shared), after the write: every node's L1 drops it. */
+    if (svc->hcache && svc->kv && ch_kv_local(svc->kv)) {
+        ch_hkey_t kb;
+        const char *k = ch_hkey_gen(kb, user);
+        ch_hcache_forget_many(svc->hcache, &k, 1);
+    }
 }
 
 static void ch__bump_cb(void *svc, uint64_t user)

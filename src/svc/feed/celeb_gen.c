@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "svc/common/kv_local.h"
 #include "svc/common/viewer_gen.h"
+#include "svc/feed/facts.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/pullset.h"
 
@@ -32,6 +33,7 @@ static void ch__bump(void *svc, uint64_t unused)
     if (ch_kvl_set(svc, CH__KEY, val, (size_t)len, CH_VIEWER_GEN_TTL_MS) != CH_OK)
         ch_log_warn("feed: celebrity generation not written (kv store): a cached pull set may miss a new %s",
                     "celebrity's posts until it expires");
+    ch_feed_gen_forget(svc, 0); /* its cached copy, after the write (svc/feed/facts.h) */
 }
 
 void ch_celeb_gen_bump_after_commit(ch_svc_t *svc)

@@ -13,6 +13,7 @@
 #include "store/timeline.h"
 #include "svc/common/sql.h"
 #include "svc/engage/target.h"
+#include "svc/feed/facts.h"
 #include "svc/feed/nettop.h"
 #include "svc/feed/pullset.h"
 
@@ -127,7 +128,7 @@ static ch_err_t ch__push_batch(ch_svc_t *svc, const uint64_t *users, size_t n, v
 {
     ch__push_t *job = arg;
     ch_timeline_meta_t metas[CH_TIMELINE_BATCH_MAX];
-    uint64_t to[CH_TIMELINE_BATCH_MAX];
+    uint64_t to[CH_TIMELINE_BATCH_MAX], gone[CH_TIMELINE_BATCH_MAX];
     size_t k = 0, inactive = 0, pulled = 0, pushed = 0;
     int64_t now = ch_now_ms();
     ch_err_t err = ch_timeline_meta_many(svc->timelines, users, n, metas);
@@ -137,13 +138,19 @@ static ch_err_t ch__push_batch(ch_svc_t *svc, const uint64_t *users, size_t n, v
         double read_rate =
             ch_feed_rate_at(metas[i].read_rate, metas[i].last_read_ms, now, CH_FEED_READ_RATE_HALF_LIFE_MS);
         if (!metas[i].exists)
-            inactive++;
+            gone[inactive++] = users[i];
         else if (!ch_feed_policy_push(&job->policy, job->author.followers, job->author.post_rate, read_rate))
             pulled++;
         else
             to[k++] = users[i];
     }
-    if (k && (err = ch_timeline_push_many(svc->timelines, to, k, &job->entry, &pushed)) != CH_OK)
+    if (k)
+        err = ch_timeline_push_many(svc->timelines, to, k, &job->entry, &pushed);
+    /* The cached heads (svc/feed/facts.h) of the timelines written, and of those that no longer
+     * exist (evicted or expired: a head cached before must not outlive them). */
+    ch_feed_tl_forget(svc, to, k);
+    ch_feed_tl_forget(svc, gone, inactive);
+    if (err)
         return err;
     ch_feed_metrics_skipped(CH_FEED_SKIP_INACTIVE, inactive);
     ch_feed_metrics_skipped(CH_FEED_SKIP_PULL, pulled);
@@ -202,7 +209,17 @@ static ch_err_t ch__item_created(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t id)
 
 static ch_err_t ch__remove_batch(ch_svc_t *svc, const uint64_t *users, size_t n, void *arg)
 {
-    return ch_timeline_remove_item(svc->timelines, users, n, *(const uint64_t *)arg);
+    ch_err_t err = ch_timeline_remove_item(svc->timelines, users, n, *(const uint64_t *)arg);
+    ch_feed_tl_forget(svc, users, n);
+    return err;
+}
+
+/* ch_timeline_remove_author, then the cached head of user's timeline forgotten. */
+static ch_err_t ch__remove_author(ch_svc_t *svc, uint64_t user, uint64_t author)
+{
+    ch_err_t err = ch_timeline_remove_author(svc->timelines, user, author);
+    ch_feed_tl_forget(svc, &user, 1);
+    return err;
 }
 
 /* Takes a deleted item out of the followers' timelines. A celebrity's items were pulled,
@@ -265,6 +282,8 @@ static ch_err_t ch__merge_author(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t fol
         total += pushed;
     }
     ch_db_rows_free(rows);
+    if (n)
+        ch_feed_tl_forget(svc, &follower, 1);
     ch_feed_metrics_writes(total);
     return err;
 }
@@ -299,13 +318,13 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, const ch_db_rows_t 
         if (a && b) {
             ch_feed_pullset_forget(svc, a);
             err = strcmp(topic, "follow.created") == 0 ? ch__merge_author(svc, conn, a, b)
-                                                       : ch_timeline_remove_author(svc->timelines, a, b);
+                                                       : ch__remove_author(svc, a, b);
         }
     } else if (strncmp(topic, "mute.", 5) == 0) {
         a = ch__payload_id(payload, "muter_id");
         b = ch__payload_id(payload, "muted_id");
         if (a && b)
-            err = strcmp(topic, "mute.created") == 0 ? ch_timeline_remove_author(svc->timelines, a, b)
+            err = strcmp(topic, "mute.created") == 0 ? ch__remove_author(svc, a, b)
                                                      : ch__merge_author(svc, conn, a, b);
     } else if (strncmp(topic, "block.", 6) == 0) {
         a = ch__payload_id(payload, "blocker_id");
@@ -313,9 +332,9 @@ static ch_err_t ch__apply(ch_svc_t *svc, ch_db_conn_t *conn, const ch_db_rows_t 
         if (a && b && strcmp(topic, "block.created") == 0) {
             ch_feed_pullset_forget(svc, a);
             ch_feed_pullset_forget(svc, b);
-            err = ch_timeline_remove_author(svc->timelines, a, b);
+            err = ch__remove_author(svc, a, b);
             if (err == CH_OK)
-                err = ch_timeline_remove_author(svc->timelines, b, a);
+                err = ch__remove_author(svc, b, a);
         } else if (a && b) { /* follows were cut by the block; a follow made since merged already */
             err = ch__merge_author(svc, conn, a, b);
             if (err == CH_OK)

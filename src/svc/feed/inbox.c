@@ -10,16 +10,16 @@
 #include "core/log.h"
 #include "store/timeline.h"
 #include "svc/common/sql.h"
-#include "svc/common/viewer_gen.h"
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
-#include "svc/feed/celeb_gen.h"
+#include "svc/feed/facts.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/nettop.h"
 #include "svc/feed/pullset.h"
 #include "svc/content/recent.h"
 #include "svc/feed/recent.h"
 #include "svc/feed/rebuild.h"
+#include "svc/feed/touch_queue.h"
 #include "svc/feed/visible.h"
 
 /* How far before the cursor (or now) pulled authors' items are looked for: bounds the
@@ -84,13 +84,29 @@ static ch_err_t ch__pulled_items(ch_svc_t *svc, uint64_t viewer, const ch_feed_p
 
 /* Reads the timeline page, rebuilding a missing timeline; while the store is unavailable
  * the page comes from the database instead (the same statement as a rebuild; *from_db = 1:
- * already filtered against follows, mutes and blocks). */
-static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t before, size_t max, double *read_rate,
-                                  ch_timeline_entry_t *out, size_t *n_out, int *from_db)
+ * already filtered against follows, mutes and blocks). With the timelines in Redis the cached
+ * head answers first (svc/feed/facts.h), its touch queued (svc/feed/touch_queue.h); on the loop
+ * a page it cannot answer sets *needs_worker (nothing read). */
+static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t before, size_t max, int on_loop,
+                                  double *read_rate, ch_timeline_entry_t *out, size_t *n_out, int *from_db,
+                                  int *needs_worker)
 {
     *from_db = 0;
     ch_timeline_meta_t meta = {0};
     int64_t now = ch_now_ms();
+    if (ch_feed_facts_on(svc)) {
+        int answered = 0;
+        ch_feed_tl_head_read(svc, viewer, before, max, out, n_out, &answered);
+        if (answered) {
+            if (before == 0) /* a fresh read: its touch made by the touch thread */
+                (void)ch_feed_touch_later(svc, viewer, now);
+            return CH_OK;
+        }
+        if (on_loop) { /* the store: a network call */
+            *needs_worker = 1;
+            return CH_OK;
+        }
+    }
     ch_err_t err = ch_timeline_read(svc->timelines, viewer, before, max, out, n_out, &meta);
     if (err == CH_OK && !meta.exists) {
         ch_timeline_meta_t fresh = {.exists = 1, .last_read_ms = 0, .read_rate = 0};
@@ -151,8 +167,7 @@ static void ch__pulled_authors(const ch_feed_pullset_t *ps, uint64_t **out, size
 static int ch__pullset_current(ch_svc_t *svc, uint64_t viewer, const ch_feed_pullset_t *ps)
 {
     uint64_t vgen = 0, cgen = 0;
-    return ch_viewer_gen_get(svc, viewer, &vgen) == CH_OK && vgen == ps->vgen &&
-           ch_celeb_gen_get(svc, &cgen) == CH_OK && cgen == ps->cgen;
+    return ch_feed_gens_get(svc, viewer, &vgen, &cgen) == CH_OK && vgen == ps->vgen && cgen == ps->cgen;
 }
 
 ch_err_t ch_feed_in_network_page(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
@@ -186,8 +201,10 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
     int fed = ch_feed_store_fed(svc);
     ch_err_t err = CH_OK;
     int current = ch_feed_pullset_cached(svc, viewer, &ps) && ch__pullset_current(svc, viewer, &ps);
-    if (on_loop && (!fed || !current || !ps.joined_known || ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) != CH_OK ||
-                    !meta.exists)) {
+    /* With the cached timeline head (facts on) its read tells whether the timeline exists. */
+    int facts = ch_feed_facts_on(svc);
+    if (on_loop && (!fed || !current || !ps.joined_known ||
+                    (!facts && (ch_timeline_meta_many(svc->timelines, &viewer, 1, &meta) != CH_OK || !meta.exists)))) {
         /* statements to run (the pull set, a rebuild, the database's page, the pulled items' statement when
          * the joined authors are not listed): not on the loop */
         ch_feed_pullset_clear(&ps);
@@ -222,13 +239,16 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
         *needs_worker = 1;
         return CH_OK;
     }
+    int moved = 0;
     for (int round = 0; err == CH_OK && round < CH_FEED_IN_NETWORK_ROUNDS && k < max && !ended; round++) {
         size_t np = 0, nl = 0;
         int from_db = !fed;
         if (fed)
-            err = ch__timeline_page(svc, viewer, before, max, &read_rate, pushed, &np, &from_db);
+            err = ch__timeline_page(svc, viewer, before, max, on_loop, &read_rate, pushed, &np, &from_db, &moved);
         else
             err = ch_feed_rebuild_entries(svc, viewer, before, max, pushed, &np);
+        if (moved) /* the timeline store to read: not on the loop */
+            break;
         /* From the authors' recent items (nothing of a full author list below before known:
          * the statement); those stop at deep, where a full author list ends. */
         uint64_t deep = 0;
@@ -282,8 +302,10 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
         else
             before = floor;
     }
-    *n_out = err == CH_OK ? k : 0;
-    *next_before = err == CH_OK && !ended ? before : 0;
+    if (moved && needs_worker)
+        *needs_worker = 1;
+    *n_out = err == CH_OK && !moved ? k : 0;
+    *next_before = err == CH_OK && !ended && !moved ? before : 0;
     ch_feed_pullset_clear(&ps);
     ch_author_index_clear(&rec);
     free(pauthors);

@@ -7,8 +7,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "svc/common/sql.h"
-#include "svc/common/viewer_gen.h"
-#include "svc/feed/celeb_gen.h"
+#include "svc/feed/facts.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/visible.h"
 
@@ -170,11 +169,11 @@ ch_err_t ch_feed_pullset_compute(ch_svc_t *svc, uint64_t viewer, double read_rat
     *out = (ch_feed_pullset_t){0};
     /* Read first: a follow change racing with the computation makes the next read compute
      * again (the warm read compares it, svc/feed/inbox.c). */
+    /* As the reader reads them (svc/feed/facts.h: cached in cluster mode), so that a generation
+     * the kv no longer holds (expired) and its cached copy never disagree for ever. */
     uint64_t vgen = 0, cgen = 0;
-    if (ch_viewer_gen_get(svc, viewer, &vgen) != CH_OK)
-        vgen = 0;
-    if (ch_celeb_gen_get(svc, &cgen) != CH_OK)
-        cgen = 0;
+    if (ch_feed_gens_get(svc, viewer, &vgen, &cgen) != CH_OK)
+        vgen = cgen = 0;
     ch_err_t err = ch__compute(svc, viewer, read_rate, out);
     if (err) {
         ch_feed_pullset_clear(out);

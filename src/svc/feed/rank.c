@@ -13,6 +13,7 @@
 #include "svc/common/viewer_gen.h"
 #include "svc/engage/target.h"
 #include "svc/feed/candidates.h"
+#include "svc/feed/facts.h"
 #include "svc/feed/mix.h"
 #include "svc/feed/nettop.h"
 #include "svc/feed/rank_features.h"
@@ -389,7 +390,7 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
         return ch__bad_cursor(f);
     /* read before anything the ranking reads: a change racing with it makes the next request rank */
     uint64_t vgen = CH__VGEN_UNKNOWN;
-    if (ch_viewer_gen_get(svc, viewer, &vgen) != CH_OK)
+    if (ch_feed_gens_get(svc, viewer, &vgen, NULL) != CH_OK) /* cluster: from the L1 (facts.h) */
         vgen = CH__VGEN_UNKNOWN;
     ch_feed_feedback_t fb;
     memset(&fb, 0, sizeof(fb));

@@ -15,7 +15,9 @@
 #include "svc/feed/rank.h"
 #include "svc/feed/rank_model.h"
 #include "svc/feed/rank_signals.h"
+#include "svc/feed/facts.h"
 #include "svc/feed/seen.h"
+#include "svc/feed/touch_queue.h"
 
 /* Entries hydrated per step of a page beyond what it still needs (items hidden since the
  * ranking are skipped without another round trip, most of the time), when the stores may be
@@ -199,7 +201,10 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t
         }
         ch_buf_append(&b, "}", 1);
         *out = b.data;
-        if (ch_feed_seen_add(svc, viewer, served, nshown) != CH_OK)
+        /* cluster, on the loop: the seen set is Redis, updated by the feed's thread instead */
+        if (quick && ch_feed_facts_on(svc))
+            (void)ch_feed_seen_later(svc, viewer, served, nshown);
+        else if (ch_feed_seen_add(svc, viewer, served, nshown) != CH_OK)
             ch_log_warn("feed: seen set not updated");
     }
     ch_hydrated_users_free(via, nvia);

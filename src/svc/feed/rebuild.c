@@ -8,6 +8,7 @@
 #include "core/id.h"
 #include "svc/common/sql.h"
 #include "svc/engage/target.h"
+#include "svc/feed/facts.h"
 #include "svc/feed/fanout.h"
 #include "svc/feed/pullset.h"
 #include "svc/feed/visible.h"
@@ -72,6 +73,7 @@ ch_err_t ch_feed_rebuild(ch_svc_t *svc, uint64_t viewer, const ch_timeline_meta_
                        &n);
     for (size_t i = 0; i < n && err == CH_OK; i++)
         err = ch_timeline_push_many(svc->timelines, &viewer, 1, &entries[i], NULL);
+    ch_feed_tl_forget(svc, &viewer, 1); /* a head cached before the replace (svc/feed/facts.h) */
     free(entries);
     return err;
 }

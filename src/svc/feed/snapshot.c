@@ -14,7 +14,9 @@
 
 #include "core/alloc.h"
 #include "core/id.h"
+#include "svc/common/hydrate_keys.h"
 #include "svc/common/kv_local.h"
+#include "svc/feed/facts.h"
 
 #define CH__SNAP_LINE_MAX (160 + CH_FEED_TAG_MAX + CH_FEED_F_COUNT * 26)
 
@@ -211,6 +213,19 @@ static void ch__slot_key(const char *feed, uint64_t viewer, uint64_t gen, char *
     snprintf(key, len, "feed:snap:%s:%" PRIu64 ":%" PRIu64, feed, viewer, gen % CH_FEED_SNAP_SLOTS);
 }
 
+/* The head's cached copy in the hydration cache (svc/feed/facts.h): "h:<0 home, 1 reels>:<viewer>". */
+static const char *ch__head_hkey(ch_hkey_t buf, const char *feed, uint64_t viewer)
+{
+    return ch_hkey_feed_head(buf, strcmp(feed, "reels") == 0, viewer);
+}
+
+/* Forgets the head's cached copy, after a write of the head (every node's L1 drops it). */
+static void ch__head_forget(ch_svc_t *svc, const char *feed, uint64_t viewer)
+{
+    ch_hkey_t hk;
+    ch_feed_fact_forget(svc, ch__head_hkey(hk, feed, viewer));
+}
+
 ch_err_t ch_feed_snap_save(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s)
 {
     char key[96];
@@ -254,6 +269,7 @@ ch_err_t ch_feed_snap_save(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_
     snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":head", feed, viewer);
     err = ch_kvl_set(svc, key, text, (size_t)pl + len, CH_FEED_SNAP_TTL_MS);
     free(text);
+    ch__head_forget(svc, feed, viewer);
     return err;
 }
 
@@ -264,7 +280,9 @@ ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, siz
     memset(s, 0, sizeof(*s));
     *found = 0;
     snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":head", feed, viewer);
-    ch_err_t err = ch_kvl_get(svc, key, &val, NULL);
+    ch_hkey_t hk;
+    const char *hkey = ch__head_hkey(hk, feed, viewer), *kvkey = key;
+    ch_err_t err = ch_feed_facts_kv_get(svc, &hkey, &kvkey, 1, &val); /* from the L1 when cached */
     if (err || !val)
         return err;
     const char *p = val;
@@ -327,5 +345,7 @@ ch_err_t ch_feed_snap_drop_head(ch_svc_t *svc, const char *feed, uint64_t viewer
 {
     char key[96];
     snprintf(key, sizeof(key), "feed:snap:%s:%" PRIu64 ":head", feed, viewer);
-    return ch_kvl_del(svc, key);
+    ch_err_t err = ch_kvl_del(svc, key);
+    ch__head_forget(svc, feed, viewer);
+    return err;
 }
