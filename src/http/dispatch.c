@@ -479,10 +479,6 @@ static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop, int guarded)
     if (busy || asked) {
         if (!p->call.deferred) {
             ch__reset_outcome(&p->call);
-            if (!asked)
-                ch_metrics_loop_read_moved();
-            else
-                ch_metrics_loop_read_handed();
             /* The worker queue's bound holds for moved reads too: a cold read (an unknown
              * id, a fact not in the L1) is as cheap to ask for as a warm one. */
             if (!ch_admission_enqueue(p->call.svc->cfg->queue_max, 0)) {
@@ -491,6 +487,10 @@ static void ch__run_point_read(ch__pending_t *p, uv_loop_t *loop, int guarded)
                                      "too many requests are waiting for a worker thread (CHORUS_QUEUE_MAX); retry later");
                 return;
             }
+            if (!asked)
+                ch_metrics_loop_read_moved();
+            else
+                ch_metrics_loop_read_handed();
             ch_metrics_queue_add(1);
             uv_queue_work(loop, &p->work, ch__run_blocking, ch__after_blocking);
             return;

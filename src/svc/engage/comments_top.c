@@ -101,11 +101,35 @@ static void ch__slot_key(ch_target_type_t type, uint64_t id, uint64_t gen, char 
              gen % CH_COMMENTS_TOP_SLOTS);
 }
 
-void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
+/* Drops the item's name (best effort: it expires on its own within the share time). */
+static void ch__drop_name(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
 {
     char key[96];
     ch__cur_key(type, id, key, sizeof(key));
-    ch_kvl_del(svc, key); /* best effort: the name expires on its own within the share time */
+    ch_kvl_del(svc, key);
+}
+
+/* After-commit callbacks, one per target type (ch_db_after_commit passes one id). */
+#define XX(name, type, segment) \
+    static void ch__drop_name_##name(void *svc, uint64_t id) { ch__drop_name(svc, CH_TARGET_##name, id); }
+CH_TARGET_MAP(XX)
+#undef XX
+static void (*const ch__drop_name_after[])(void *, uint64_t) = {
+#define XX(name, type, segment) [CH_TARGET_##name] = ch__drop_name_##name,
+    CH_TARGET_MAP(XX)
+#undef XX
+};
+
+void ch__comments_top_forget(ch_svc_t *svc, ch_target_type_t type, uint64_t id)
+{
+    ch__drop_name(svc, type, id);
+    /* Inside an ambient transaction (an Idempotency-Key) the real commit comes later: a
+     * reader between the two would rank without the write and name that ranking for the
+     * share time, and the K: fact forgotten at the commit would be refilled from it. So the
+     * name is dropped once more after the real commit (at once when there is none). */
+    if ((size_t)type < sizeof(ch__drop_name_after) / sizeof(ch__drop_name_after[0]) && ch__drop_name_after[type] &&
+        ch_db_ambient_active(svc->db))
+        ch_db_after_commit(svc->db, ch__drop_name_after[type], svc, id);
 }
 
 /* Stores s in its slot and names it the item's current snapshot. */

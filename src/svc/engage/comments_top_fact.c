@@ -28,6 +28,7 @@
 #include "svc/engage/comments_row.h"
 
 #define CH__HEAD 19 /* tag, version, flags, generation, T */
+#define CH__SKEW_MS 2000 /* how far ahead of this node's clock another node's T may be */
 _Static_assert(CH__HEAD + 8 * CH_COMMENTS_TOP_RANKED_MAX <= CH_HCACHE_VALUE_MAX, "a ranking fits one cache value");
 
 static uint64_t ch__get64(const unsigned char *p)
@@ -86,7 +87,9 @@ int ch__top_fact_get(ch_svc_t *svc, const ch_target_t *item, ch__top_snapshot_t 
     int have = ch__decode(got.val, got.len, item, s);
     free(got.val);
     int64_t age = have ? ch_now_ms() - s->at : 0;
-    if (have && age < CH_COMMENTS_TOP_SHARE_MS && age > -CH_COMMENTS_TOP_SHARE_MS) /* clocks a little off */
+    /* A T ahead of this clock (another node's, a little off) is allowed CH__SKEW_MS only:
+     * the fact must not serve longer than the share time. */
+    if (have && age < CH_COMMENTS_TOP_SHARE_MS && age > -CH__SKEW_MS)
         return 1;
     free(s->ids);
     memset(s, 0, sizeof(*s));

@@ -1,7 +1,9 @@
 /* The following feed's per-read facts as hydration-cache facts (docs/design.md "### feedwarm",
  * "### l1 on the loop"), so that in cluster mode a warm page is answered from this node's L1
  * on the event loop: the viewer's and the celebrity set's generations ("g:<user>", "g:0") and
- * the newest CH_FEED_TL_CACHED entries of the viewer's home timeline ("H:<user>"). Each is
+ * the newest CH_FEED_TL_CACHED entries of the viewer's home timeline ("H:<user>"); the home
+ * feed's ranking head ("R:<feed>:<viewer>", snapshot.c) and the fan-out's notes ("n:<author>",
+ * "n:0", nettop.c) are kept the same way by their own files. Each is
  * forgotten through the layer's forget path (Redis, then pub/sub to every node's L1) after
  * every write that changes it: a generation bump (viewer_gen.c, celeb_gen.c), a timeline push,
  * removal, replace (fanout.c, rebuild.c). Used only when the timelines and the kv store are

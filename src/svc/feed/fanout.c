@@ -249,8 +249,12 @@ static ch_err_t ch__merge_author(ch_svc_t *svc, ch_db_conn_t *conn, uint64_t fol
 {
     ch_timeline_meta_t meta;
     ch_err_t err = ch_timeline_meta_many(svc->timelines, &follower, 1, &meta);
-    if (err || !meta.exists)
+    if (err)
         return err;
+    if (!meta.exists) { /* evicted: a head still cached must not hide the new followee */
+        ch_feed_tl_forget(svc, &follower, 1);
+        return CH_OK;
+    }
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(follower), CH_DB_P_INT(followee)};
     err = ch_sql_on(svc, conn,

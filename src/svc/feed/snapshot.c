@@ -213,7 +213,7 @@ static void ch__slot_key(const char *feed, uint64_t viewer, uint64_t gen, char *
     snprintf(key, len, "feed:snap:%s:%" PRIu64 ":%" PRIu64, feed, viewer, gen % CH_FEED_SNAP_SLOTS);
 }
 
-/* The head's cached copy in the hydration cache (svc/feed/facts.h): "h:<0 home, 1 reels>:<viewer>". */
+/* The head's cached copy in the hydration cache (svc/feed/facts.h): "R:<0 home, 1 reels>:<viewer>". */
 static const char *ch__head_hkey(ch_hkey_t buf, const char *feed, uint64_t viewer)
 {
     return ch_hkey_feed_head(buf, strcmp(feed, "reels") == 0, viewer);

@@ -77,12 +77,15 @@ static void ch__apply(ch_svc_t *svc, const ch__pending_t *batch, size_t n)
             continue;
         double rate = metas[i].read_rate;
         int64_t at = metas[i].last_read_ms;
+        /* A read touched directly since (on a worker) may be newer than the noted ones: the
+         * last read time never goes back. */
+        int64_t last = batch[i].last_ms > at ? batch[i].last_ms : at;
         uint32_t k = batch[i].reads < CH__BUMPS_MAX ? batch[i].reads : CH__BUMPS_MAX;
         for (uint32_t b = 0; b < k; b++) {
-            rate = ch_feed_rate_bump(rate, at, batch[i].last_ms, CH_FEED_READ_RATE_HALF_LIFE_MS);
-            at = batch[i].last_ms;
+            rate = ch_feed_rate_bump(rate, at, last, CH_FEED_READ_RATE_HALF_LIFE_MS);
+            at = last;
         }
-        if (ch_timeline_touch(svc->timelines, users[i], batch[i].last_ms, rate) == CH_OK)
+        if (ch_timeline_touch(svc->timelines, users[i], last, rate) == CH_OK)
             atomic_fetch_add(&ch__touched, 1);
         else
             atomic_fetch_add(&ch__failed, 1);
@@ -125,15 +128,17 @@ static void *ch__main(void *arg)
             if (ch_feed_seen_add(svc, seen->viewer, seen->keys, seen->n) != CH_OK)
                 ch_log_warn("feed: seen set not updated");
             pthread_mutex_lock(&ch__mu);
-            continue;
         }
+        /* then one touch batch: seen pages arriving faster than they are written must not
+         * starve the touches (each turn takes one of each) */
         size_t n = ch__take(batch);
         if (n) {
             pthread_mutex_unlock(&ch__mu);
             ch__apply(svc, batch, n);
             pthread_mutex_lock(&ch__mu);
-            continue; /* until empty */
         }
+        if (took || n)
+            continue; /* until both are empty */
         if (ch__state != 1)
             break;
         struct timespec ts;

@@ -9,7 +9,11 @@
  * so a flood of reads costs a bounded memory and one touch per viewer per pass. A page served
  * on the loop in cluster mode notes its keys the same way (CH_FEED_SEEN_PENDING slots, the
  * newest CH_FEED_SEEN_PENDING_KEYS keys of a viewer's pages kept); the thread adds them to the
- * seen set, one read-modify-write per viewer per pass. */
+ * seen set, one read-modify-write per viewer per pass; each turn of the thread takes one seen
+ * page and one touch batch, so neither starves the other. Neither is atomic with the same
+ * writes made directly by reads served on a worker for the same viewer (a meta read then a
+ * touch; a seen GET then SET): one side's bump or marks can be lost, which a best-effort
+ * signal allows (the read time never goes back). */
 #ifndef CH_SVC_FEED_TOUCH_QUEUE_H
 #define CH_SVC_FEED_TOUCH_QUEUE_H
 
