@@ -5,24 +5,11 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/le64.h"
 #include "store/hcache.h"
 #include "svc/common/sql.h"
 
 #define CH__HEAD 3
-
-static uint64_t ch__get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int b = 7; b >= 0; b--)
-        v = v << 8 | p[b];
-    return v;
-}
-
-static void ch__put64(char *p, uint64_t v)
-{
-    for (int b = 0; b < 8; b++)
-        p[b] = (char)(v >> (8 * b) & 0xff);
-}
 
 int ch_id_page_decode(const ch_id_page_spec_t *spec, const char *v, size_t len, ch_id_page_t *out)
 {
@@ -34,7 +21,7 @@ int ch_id_page_decode(const ch_id_page_spec_t *spec, const char *v, size_t len, 
     out->n = (len - CH__HEAD) / row;
     const unsigned char *p = (const unsigned char *)v + CH__HEAD;
     for (size_t i = 0; i < out->n * spec->cols; i++, p += 8)
-        out->v[i] = ch__get64(p);
+        out->v[i] = ch_le64_get(p);
     if (spec->valid)
         for (size_t i = 0; i < out->n; i++)
             if (!spec->valid(out->v + i * spec->cols))
@@ -50,7 +37,7 @@ char *ch_id_page_encode(const ch_id_page_spec_t *spec, const ch_id_page_t *pg, s
     val[1] = 1;
     val[2] = (char)(pg->full != 0);
     for (size_t i = 0; i < pg->n * spec->cols; i++)
-        ch__put64(val + CH__HEAD + 8 * i, pg->v[i]);
+        ch_le64_put(val + CH__HEAD + 8 * i, pg->v[i]);
     return val;
 }
 

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/le64.h"
 #include "core/clock.h"
 #include "svc/common/hydrate_keys.h"
 #include "svc/engage/comments_row.h"
@@ -30,20 +31,6 @@
 #define CH__HEAD 19 /* tag, version, flags, generation, T */
 #define CH__SKEW_MS 2000 /* how far ahead of this node's clock another node's T may be */
 _Static_assert(CH__HEAD + 8 * CH_COMMENTS_TOP_RANKED_MAX <= CH_HCACHE_VALUE_MAX, "a ranking fits one cache value");
-
-static uint64_t ch__get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int b = 7; b >= 0; b--)
-        v = v << 8 | p[b];
-    return v;
-}
-
-static void ch__put64(char *p, uint64_t v)
-{
-    for (int b = 0; b < 8; b++)
-        p[b] = (char)(v >> (8 * b) & 0xff);
-}
 
 /* Decodes v[0..len) into s (s->ids malloc'd): 1 when it is a ranking exactly. */
 static int ch__decode(const char *v, size_t len, const ch_target_t *item, ch__top_snapshot_t *s)
@@ -53,18 +40,18 @@ static int ch__decode(const char *v, size_t len, const ch_target_t *item, ch__to
         (len - CH__HEAD) / 8 > CH_COMMENTS_TOP_RANKED_MAX)
         return 0;
     size_t n = (len - CH__HEAD) / 8;
-    uint64_t at = ch__get64(u + 11);
+    uint64_t at = ch_le64_get(u + 11);
     if (at == 0 || at > INT64_MAX)
         return 0;
     uint64_t *ids = ch_malloc(sizeof(uint64_t) * (n + 1));
     for (size_t i = 0; i < n; i++) {
-        ids[i] = ch__get64(u + CH__HEAD + 8 * i);
+        ids[i] = ch_le64_get(u + CH__HEAD + 8 * i);
         if (ids[i] == 0 || ids[i] > INT64_MAX) {
             free(ids);
             return 0;
         }
     }
-    *s = (ch__top_snapshot_t){item->type, item->id, ch__get64(u + 3), (int64_t)at, u[2] & 1, ids, n};
+    *s = (ch__top_snapshot_t){item->type, item->id, ch_le64_get(u + 3), (int64_t)at, u[2] & 1, ids, n};
     return 1;
 }
 
@@ -124,10 +111,10 @@ void ch__top_fact_put(ch_svc_t *svc, const ch__top_snapshot_t *s, uint64_t lease
     val[0] = 'K';
     val[1] = 1;
     val[2] = (char)(s->capped ? 1 : 0);
-    ch__put64(val + 3, s->gen);
-    ch__put64(val + 11, (uint64_t)s->at);
+    ch_le64_put(val + 3, s->gen);
+    ch_le64_put(val + 11, (uint64_t)s->at);
     for (size_t i = 0; i < s->n; i++)
-        ch__put64(val + CH__HEAD + 8 * i, s->ids[i]);
+        ch_le64_put(val + CH__HEAD + 8 * i, s->ids[i]);
     const char *vp[1] = {val};
     ch_hcache_put_many(svc->hcache, kp, vp, &len, &lease, 1);
     free(val);
