@@ -43,6 +43,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/u64_bytes.h"
 #include "store/kv_breaker.h"
 #include "store/kv_redis.h"
 
@@ -105,24 +106,10 @@ typedef struct {
 
 /* ---- encoding ------------------------------------------------------------------------ */
 
-static void ch__tlr_be64(uint64_t v, unsigned char *out)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        out[i] = (unsigned char)(v & 0xff);
-}
-
-static uint64_t ch__tlr_get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static void ch__tlr_member(const ch_timeline_entry_t *e, unsigned char *out)
 {
-    ch__tlr_be64(e->item_id, out);
-    ch__tlr_be64(e->author_id, out + 8);
+    ch_be64_put(out, e->item_id);
+    ch_be64_put(out + 8, e->author_id);
     out[16] = e->type;
 }
 
@@ -285,7 +272,7 @@ static int ch__tlr_read_build(redisContext *c, void *arg, char sha[][41])
     size_t flen = 1;
     if (a->before_id) {
         from[0] = '(';
-        ch__tlr_be64(a->before_id, from + 1);
+        ch_be64_put(from + 1, a->before_id);
         flen = 9;
     }
     /* the meta, whether the entries exist, the page (above the empty member), and the
@@ -321,7 +308,7 @@ static ch_err_t ch__tlr_read_take(redisReply **reps, int n, void *arg)
         if (oldest && oldest->len == CH__TLR_MEMBER_LEN && memcmp(m->str, oldest->str, CH__TLR_MEMBER_LEN) < 0)
             break; /* hidden: past the bound */
         const unsigned char *p = (const unsigned char *)m->str;
-        a->out[a->n++] = (ch_timeline_entry_t){.item_id = ch__tlr_get64(p), .author_id = ch__tlr_get64(p + 8),
+        a->out[a->n++] = (ch_timeline_entry_t){.item_id = ch_be64_get(p), .author_id = ch_be64_get(p + 8),
                                                .type = p[16]};
     }
     return CH_OK;
@@ -473,7 +460,7 @@ static int ch__tlr_rm_author_build(redisContext *c, void *arg, char sha[][41])
     char k1[CH__TLR_KEY_MAX];
     unsigned char author[8];
     size_t l1 = ch__tlr_key(k1, "tl", a->user);
-    ch__tlr_be64(a->author_id, author);
+    ch_be64_put(author, a->author_id);
     return redisAppendCommand(c, "EVALSHA %s 1 %b %b %d", sha[CH__TLR_RM_AUTHOR], k1, l1, author, sizeof(author),
                               CH_TIMELINE_MAX_ENTRIES) == REDIS_OK
                ? 1
@@ -498,10 +485,10 @@ static int ch__tlr_rm_item_build(redisContext *c, void *arg, char sha[][41])
     /* Every member of the item starts with its 8 bytes: the range [id, (id + 1). */
     unsigned char lo[9] = {'['}, hi[9] = {'+'};
     size_t hlen = 1;
-    ch__tlr_be64(a->item_id, lo + 1);
+    ch_be64_put(lo + 1, a->item_id);
     if (a->item_id != UINT64_MAX) {
         hi[0] = '(';
-        ch__tlr_be64(a->item_id + 1, hi + 1);
+        ch_be64_put(hi + 1, a->item_id + 1);
         hlen = 9;
     }
     char k1[CH__TLR_KEY_MAX];

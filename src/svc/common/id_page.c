@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/le64.h"
+#include "core/u64_bytes.h"
 #include "store/hcache.h"
 #include "svc/common/sql.h"
 

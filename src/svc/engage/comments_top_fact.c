@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/le64.h"
+#include "core/u64_bytes.h"
 #include "core/clock.h"
 #include "svc/common/hydrate_keys.h"
 #include "svc/engage/comments_row.h"

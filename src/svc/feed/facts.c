@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/u64_bytes.h"
 #include "store/hcache.h"
 #include "store/kv.h"
 #include "svc/common/hydrate_keys.h"
@@ -166,20 +167,6 @@ void ch_feed_fact_forget(ch_svc_t *svc, const char *hkey)
 
 /* ---- the timeline's head --------------------------------------------------------------- */
 
-static void ch__put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)(v & 0xff);
-}
-
-static uint64_t ch__get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* The head's text of e[0..n) (newest first) into buf (CH__HEAD_HDR + n * CH__HEAD_ENTRY
  * bytes); returns its length. */
 static size_t ch__head_encode(unsigned char *buf, const ch_timeline_entry_t *e, size_t n, int full)
@@ -189,8 +176,8 @@ static size_t ch__head_encode(unsigned char *buf, const ch_timeline_entry_t *e, 
     buf[2] = full ? 1 : 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char *p = buf + CH__HEAD_HDR + i * CH__HEAD_ENTRY;
-        ch__put64(p, e[i].item_id);
-        ch__put64(p + 8, e[i].author_id);
+        ch_be64_put(p, e[i].item_id);
+        ch_be64_put(p + 8, e[i].author_id);
         p[16] = e[i].type;
     }
     return CH__HEAD_HDR + n * CH__HEAD_ENTRY;
@@ -209,10 +196,10 @@ static int ch__head_answer(const unsigned char *val, size_t len, uint64_t before
     size_t n = (len - CH__HEAD_HDR) / CH__HEAD_ENTRY, k = 0;
     for (size_t i = 0; i < n && k < max; i++) {
         const unsigned char *p = val + CH__HEAD_HDR + i * CH__HEAD_ENTRY;
-        uint64_t item = ch__get64(p);
+        uint64_t item = ch_be64_get(p);
         if (before && item >= before)
             continue;
-        out[k++] = (ch_timeline_entry_t){item, ch__get64(p + 8), p[16]};
+        out[k++] = (ch_timeline_entry_t){item, ch_be64_get(p + 8), p[16]};
     }
     *n_out = k;
     return k == max || !val[2];
