@@ -39,16 +39,23 @@ def ids(items):
 
 def served_on_loop(srv, read, times=5):
     """Warms read (Redis, then B's L1), then reads it `times` more times: each must be
-    answered on B's loop without a move. Returns the last answer."""
-    for _ in range(3):
-        read()
-    loop0, moved0 = on_loop(srv), moved(srv)
-    for _ in range(times):
-        got = read()
-    # /metrics itself is not a point read: the counters move only with the reads above
-    assert on_loop(srv) - loop0 == times, f"{times} warm reads, {on_loop(srv) - loop0} answered on the loop"
-    assert moved(srv) == moved0, "a warm read left the loop"
-    return got
+    answered on B's loop without a move. Returns the last answer. Tried three times: the
+    session's vouch fact is per minute (S:<session>:<minute>), so the first read of a new
+    minute moves once, and a forget still on its way from A (a change's second forget, a
+    fan-out's) may empty the L1 once more after the warm reads."""
+    for attempt in range(3):
+        for _ in range(3):
+            read()
+        loop0, moved0 = on_loop(srv), moved(srv)
+        for _ in range(times):
+            got = read()
+        # /metrics itself is not a point read: the counters move only with the reads above
+        answered = on_loop(srv) - loop0
+        if answered == times and moved(srv) == moved0:
+            return got
+        if attempt == 2:
+            assert answered == times, f"{times} warm reads, {answered} answered on the loop"
+            assert moved(srv) == moved0, "a warm read left the loop"
 
 
 def test_warm_lists_on_the_loop_and_every_change_on_a_shows_on_b(start_server, fresh_storage):
