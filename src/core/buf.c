@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
+#include "core/id.h"
 
 static void ch__buf_reserve(ch_buf_t *b, size_t extra)
 {
@@ -28,6 +30,39 @@ void ch_buf_append(ch_buf_t *b, const char *s, size_t len)
     ch__buf_reserve(b, len);
     memcpy(b->data + b->len, s, len);
     b->len += len;
+    b->data[b->len] = '\0';
+}
+
+void ch_buf_append_str(ch_buf_t *b, const char *s)
+{
+    ch_buf_append(b, s, strlen(s));
+}
+
+void ch_buf_append_u64(ch_buf_t *b, uint64_t v)
+{
+    ch__buf_reserve(b, 20); /* UINT64_MAX has 20 digits */
+    b->len = (size_t)(ch_u64_put(b->data + b->len, v) - b->data);
+    b->data[b->len] = '\0';
+}
+
+void ch_buf_append_i64(ch_buf_t *b, int64_t v)
+{
+    if (v < 0) {
+        ch_buf_append(b, "-", 1);
+        ch_buf_append_u64(b, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too: no signed overflow */
+    } else {
+        ch_buf_append_u64(b, (uint64_t)v);
+    }
+}
+
+void ch_buf_append_time(ch_buf_t *b, int64_t unix_ms)
+{
+    ch__buf_reserve(b, CH_RFC3339_LEN + 2);
+    char *p = b->data + b->len;
+    *p = '"';
+    size_t n = ch_format_rfc3339(unix_ms, p + 1);
+    p[n + 1] = '"';
+    b->len += n + 2;
     b->data[b->len] = '\0';
 }
 
