@@ -21,20 +21,14 @@ static const char *ch__type_name(ch_target_type_t type)
 
 void ch_page_id(ch_buf_t *b, uint64_t id)
 {
-    char buf[CH_ID_STR_LEN];
-    ch_id_format(id, buf);
     ch_buf_append(b, "\"", 1);
-    ch_buf_append(b, buf, strlen(buf));
+    ch_buf_append_u64(b, id);
     ch_buf_append(b, "\"", 1);
 }
 
 void ch_page_time(ch_buf_t *b, int64_t ms)
 {
-    char when[CH_RFC3339_LEN];
-    ch_format_rfc3339(ms, when);
-    ch_buf_append(b, "\"", 1);
-    ch_buf_append(b, when, strlen(when));
-    ch_buf_append(b, "\"", 1);
+    ch_buf_append_time(b, ms);
 }
 
 void ch_page_close(ch_buf_t *b, uint64_t next)

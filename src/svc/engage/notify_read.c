@@ -47,7 +47,9 @@ static void ch__render(ch_buf_t *b, const ch__npage_t *pg, size_t i)
     const ch__notify_row_t *row = &pg->rows[i];
     ch_buf_append(b, "{\"id\":", 6);
     ch_page_id(b, row->id);
-    ch_buf_printf(b, ",\"kind\":\"%s\",\"actors\":[", row->kind);
+    ch_buf_append(b, ",\"kind\":\"", 9);
+    ch_buf_append_str(b, row->kind); /* a name of the program's (notify.h), nothing to escape */
+    ch_buf_append(b, "\",\"actors\":[", 12);
     int first = 1;
     for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++) {
         int a = pg->actor_at[i][k];
@@ -59,11 +61,20 @@ static void ch__render(ch_buf_t *b, const ch__npage_t *pg, size_t i)
         first = 0;
         ch_page_user_private(b, u);
     }
-    ch_buf_printf(b, "],\"actors_count\":%" PRId64 ",\"read\":%s,\"updated_at\":", row->actors_count,
-                  row->read ? "true" : "false");
-    ch_page_time(b, row->updated_at);
+    static const char count[] = "],\"actors_count\":", yes[] = ",\"read\":true,\"updated_at\":",
+                      no[] = ",\"read\":false,\"updated_at\":";
+    ch_buf_append(b, count, sizeof(count) - 1);
+    ch_buf_append_i64(b, row->actors_count);
+    if (row->read)
+        ch_buf_append(b, yes, sizeof(yes) - 1);
+    else
+        ch_buf_append(b, no, sizeof(no) - 1);
+    ch_buf_append_time(b, row->updated_at);
     if (row->target_type) {
-        ch_buf_printf(b, ",\"target\":{\"type\":\"%s\",\"id\":", row->target_type);
+        static const char target[] = ",\"target\":{\"type\":\"", id[] = "\",\"id\":";
+        ch_buf_append(b, target, sizeof(target) - 1);
+        ch_buf_append_str(b, row->target_type); /* a registry name, or the stored one (checked on write) */
+        ch_buf_append(b, id, sizeof(id) - 1);
         ch_page_id(b, row->target_id);
         const ch_hydrated_t *it = pg->target_at[i] >= 0 ? &pg->items[pg->target_at[i]] : NULL;
         if (!it) { /* a type with no renderer (livestreams): neither shown nor hidden */
