@@ -108,30 +108,30 @@ static ch_err_t ch__threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydr
             err = ch__first_hydrate(svc, viewer, keys, of, nr, r, f);
     }
     if (err == CH_OK) {
-        ch_buf_t extra = CH_BUF_INIT;
+        /* each thread spliced straight into b: the comment's text without its closing brace
+         * (every text ends with it and has members: ch_hydrated_append_with), its replies */
+        static const char replies[] = ",\"replies\":[";
         int first = 1;
         ch_buf_append(b, "[", 1);
         for (size_t i = 0; i < n; i++) {
-            if (!h[i].json)
+            if (!h[i].json || h[i].len < 2)
                 continue;
-            extra.len = 0;
-            ch_buf_append(&extra, "\"replies\":[", 11);
+            if (!first)
+                ch_buf_append(b, ",", 1);
+            first = 0;
+            ch_buf_append(b, h[i].json, h[i].len - 1);
+            ch_buf_append(b, replies, sizeof(replies) - 1);
             size_t shown = 0;
             for (size_t k = 0; k < nr && shown < CH_COMMENT_FIRST_REPLIES; k++) {
                 if (of[k] != ids[i] || !r[k].json)
                     continue;
                 if (shown++)
-                    ch_buf_append(&extra, ",", 1);
-                ch_buf_append(&extra, r[k].json, r[k].len);
+                    ch_buf_append(b, ",", 1);
+                ch_buf_append(b, r[k].json, r[k].len);
             }
-            ch_buf_append(&extra, "]", 1);
-            if (!first)
-                ch_buf_append(b, ",", 1);
-            first = 0;
-            ch_hydrated_append_with(b, &h[i], extra.data, extra.len);
+            ch_buf_append(b, "]}", 2);
         }
         ch_buf_append(b, "]", 1);
-        ch_buf_clear(&extra);
     }
     ch_hydrated_free(r, nr);
     free(r);
