@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *data; /* NUL-terminated, owned; NULL until the first append */
@@ -13,8 +14,21 @@ typedef struct {
 
 #define CH_BUF_INIT {NULL, 0, 0}
 
-/** Appends len bytes. Aborts on out-of-memory (like h2o's allocator). */
-void ch_buf_append(ch_buf_t *b, const char *s, size_t len);
+/** Grows b for extra more bytes and the NUL (ch_buf_append's slow path; aborts on
+ * out-of-memory, like h2o's allocator). */
+void ch__buf_grow(ch_buf_t *b, size_t extra);
+
+/** Appends len bytes (borrowed). Aborts on out-of-memory (like h2o's allocator). Inline: a
+ * page is made of thousands of small appends, most of them of constant length, which the
+ * compiler then copies without a call. */
+static inline void ch_buf_append(ch_buf_t *b, const char *s, size_t len)
+{
+    if (b->len + len + 1 > b->cap)
+        ch__buf_grow(b, len);
+    memcpy(b->data + b->len, s, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
 /** Makes room for extra more bytes (and the NUL) in one allocation, so that appends of a
  * known total do not grow the buffer step by step. */
 void ch_buf_reserve(ch_buf_t *b, size_t extra);

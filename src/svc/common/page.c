@@ -118,7 +118,8 @@ ch_err_t ch_page_check_author(ch_svc_t *svc, uint64_t viewer, uint64_t author, i
 ch_err_t ch_page_fill(ch_svc_t *svc, uint64_t viewer, unsigned flags, int limit, size_t scan_max, uint64_t cursor,
                       ch_page_ids_fn next_ids, void *ctx, ch_page_t *pg, ch_fault_t *f)
 {
-    memset(pg, 0, sizeof(*pg));
+    pg->n = 0; /* only the used part of pg is written: no memset of its 100 slots per page */
+    pg->next = 0;
     size_t want = 2 * (size_t)limit + 1, scanned = 0;
     ch_item_key_t keys[2 * CH_PAGE_LIMIT_MAX + 1];
     ch_hydrated_t h[2 * CH_PAGE_LIMIT_MAX + 1];

@@ -322,7 +322,8 @@ static ch_err_t ch__rest_page(ch_svc_t *svc, uint64_t viewer, const ch__top_snap
     memcpy(sorted, s->ids, sizeof(uint64_t) * s->n);
     qsort(sorted, s->n, sizeof(uint64_t), ch__cmp_id);
     ch__rest_ctx_t ctx = {s, sorted};
-    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    ch_page_t *pg = ch_malloc(sizeof(*pg)); /* ch_page_fill writes what is used */
+    pg->n = 0;
     ch_err_t err = ch_page_fill(svc, viewer, CH_HYDRATE_PLACEHOLDERS, limit, SIZE_MAX, before, ch__rest_ids, &ctx,
                                 pg, f);
     if (err == CH_OK) {
