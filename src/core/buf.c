@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
+#include "core/id.h"
 
-static void ch__buf_reserve(ch_buf_t *b, size_t extra)
+void ch__buf_grow(ch_buf_t *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -20,14 +22,39 @@ static void ch__buf_reserve(ch_buf_t *b, size_t extra)
 
 void ch_buf_reserve(ch_buf_t *b, size_t extra)
 {
-    ch__buf_reserve(b, extra);
+    ch__buf_grow(b, extra);
 }
 
-void ch_buf_append(ch_buf_t *b, const char *s, size_t len)
+void ch_buf_append_str(ch_buf_t *b, const char *s)
 {
-    ch__buf_reserve(b, len);
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
+    ch_buf_append(b, s, strlen(s));
+}
+
+void ch_buf_append_u64(ch_buf_t *b, uint64_t v)
+{
+    ch__buf_grow(b, 20); /* UINT64_MAX has 20 digits */
+    b->len = (size_t)(ch_u64_put(b->data + b->len, v) - b->data);
+    b->data[b->len] = '\0';
+}
+
+void ch_buf_append_i64(ch_buf_t *b, int64_t v)
+{
+    if (v < 0) {
+        ch_buf_append(b, "-", 1);
+        ch_buf_append_u64(b, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too: no signed overflow */
+    } else {
+        ch_buf_append_u64(b, (uint64_t)v);
+    }
+}
+
+void ch_buf_append_time(ch_buf_t *b, int64_t unix_ms)
+{
+    ch__buf_grow(b, CH_RFC3339_LEN + 2);
+    char *p = b->data + b->len;
+    *p = '"';
+    size_t n = ch_format_rfc3339(unix_ms, p + 1);
+    p[n + 1] = '"';
+    b->len += n + 2;
     b->data[b->len] = '\0';
 }
 
@@ -39,7 +66,7 @@ void ch_buf_printf(ch_buf_t *b, const char *fmt, ...)
     va_end(ap);
     if (n <= 0)
         return;
-    ch__buf_reserve(b, (size_t)n);
+    ch__buf_grow(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -22,7 +22,10 @@ struct timespec ch_mono_timespec_after(int64_t ms);
  * waits run on CLOCK_MONOTONIC: wall-clock steps neither shorten nor stretch them. Returns
  * pthread_cond_init's result. */
 int ch_cond_init_monotonic(pthread_cond_t *cv);
-/** Formats unix ms as "2026-11-28T08:51:00.123Z" into buf (>= CH_RFC3339_LEN bytes). */
-void ch_format_rfc3339(int64_t unix_ms, char *buf);
+/** Formats unix ms as "2026-11-28T08:51:00.123Z" (UTC, proleptic Gregorian; years outside
+ * 0..9999 as printf's %04d writes them) into buf (>= CH_RFC3339_LEN bytes, NUL-terminated)
+ * and returns the length written (24 for years 0..9999). No printf on that path: lists
+ * format a time per item. */
+size_t ch_format_rfc3339(int64_t unix_ms, char *buf);
 
 #endif

@@ -70,3 +70,30 @@ def test_a_target_type_without_a_renderer_has_no_available(api, user, other, ser
     g = group(user, "reaction", target("livestream", sid))
     assert g is not None
     assert g["target"] == target("livestream", sid), g
+
+
+def test_an_actor_and_a_target_shared_by_groups_render_in_each(api, user, other):
+    """A page hydrates each distinct actor and target once and shows it in every group that
+    names it: the reaction and comment groups of one post share the target and the actor,
+    a second post's group shares the actor only, a third actor is in one group."""
+    need_route("POST", "/v1/posts/{id}/comments")
+    p, q = post(user, "shared target"), post(user, "second target")
+    third = api.register()
+    react(other, p["id"], "like")
+    expect_status(other.post(f"/v1/posts/{p['id']}/comments", json={"text": "and a comment"}), 201)
+    react(other, q["id"], "wow")
+    react(third, q["id"], "like")
+    wait_group(user, "reaction", target("post", q["id"]), count=2)
+    wait_group(user, "comment", target("post", p["id"]), count=1)
+    page = expect_status(user.get("/v1/notifications?limit=20"), 200).json
+    groups = {(n["kind"], n["target"]["id"]): n for n in page["items"] if n.get("target")}
+    on_p = [groups[("reaction", p["id"])], groups[("comment", p["id"])]]
+    on_q = groups[("reaction", q["id"])]
+    for g in on_p:
+        assert [a["id"] for a in g["actors"]] == [other.id], g
+        assert g["actors"][0]["handle"] == other.handle and g["actors"][0]["is_private"] is False
+        assert g["target"]["available"] is True and g["target"]["item"]["text"] == "shared target", g
+    assert on_p[0]["target"]["item"] == on_p[1]["target"]["item"]
+    assert [a["id"] for a in on_q["actors"]] == [third.id, other.id], on_q
+    assert on_q["actors"][1] == on_p[0]["actors"][0]
+    assert on_q["target"]["item"]["id"] == q["id"] and on_q["target"]["item"]["text"] == "second target"

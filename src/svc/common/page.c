@@ -21,20 +21,14 @@ static const char *ch__type_name(ch_target_type_t type)
 
 void ch_page_id(ch_buf_t *b, uint64_t id)
 {
-    char buf[CH_ID_STR_LEN];
-    ch_id_format(id, buf);
     ch_buf_append(b, "\"", 1);
-    ch_buf_append(b, buf, strlen(buf));
+    ch_buf_append_u64(b, id);
     ch_buf_append(b, "\"", 1);
 }
 
 void ch_page_time(ch_buf_t *b, int64_t ms)
 {
-    char when[CH_RFC3339_LEN];
-    ch_format_rfc3339(ms, when);
-    ch_buf_append(b, "\"", 1);
-    ch_buf_append(b, when, strlen(when));
-    ch_buf_append(b, "\"", 1);
+    ch_buf_append_time(b, ms);
 }
 
 void ch_page_close(ch_buf_t *b, uint64_t next)
@@ -124,7 +118,8 @@ ch_err_t ch_page_check_author(ch_svc_t *svc, uint64_t viewer, uint64_t author, i
 ch_err_t ch_page_fill(ch_svc_t *svc, uint64_t viewer, unsigned flags, int limit, size_t scan_max, uint64_t cursor,
                       ch_page_ids_fn next_ids, void *ctx, ch_page_t *pg, ch_fault_t *f)
 {
-    memset(pg, 0, sizeof(*pg));
+    pg->n = 0; /* only the used part of pg is written: no memset of its 100 slots per page */
+    pg->next = 0;
     size_t want = 2 * (size_t)limit + 1, scanned = 0;
     ch_item_key_t keys[2 * CH_PAGE_LIMIT_MAX + 1];
     ch_hydrated_t h[2 * CH_PAGE_LIMIT_MAX + 1];

@@ -60,7 +60,8 @@ typedef struct {
  * ids from next_ids, hydrated with flags, until limit are shown, the list ends, scan_max ids
  * were read or CH_PAGE_ROUNDS_MAX rounds were made. The cursor continues after the last id
  * considered: the limit-th shown, or the last read when the page comes back short (only when
- * many items were hidden). pg is zeroed by the call. */
+ * many items were hidden). The call sets pg->n and pg->next and fills h[0..n), ids[0..n)
+ * (the rest of pg is not touched: a caller need not zero it). */
 ch_err_t ch_page_fill(ch_svc_t *svc, uint64_t viewer, unsigned flags, int limit, size_t scan_max, uint64_t cursor,
                       ch_page_ids_fn next_ids, void *ctx, ch_page_t *pg, ch_fault_t *f);
 /** Appends {"items":[pg's texts],"next_cursor":...} to b. */

@@ -16,42 +16,55 @@
 #define CH__FIRST_READ CH__COMMENT_FIRST_READ
 _Static_assert(CH_ITEMS_IN_MAX * CH__FIRST_READ <= CH_ITEMS_HYDRATE_MAX, "one layer call for a page's replies");
 
-/* Hydrates the reply rows keys[0..nr) (ordered by parent of[], then id) into r[0..nr): first
- * the CH_COMMENT_FIRST_REPLIES first of each parent, then the others only of the parents that
- * still lack shown replies (some were hidden). Rows not hydrated stay zeroed (not shown): they
- * come after a parent's shown ones, which the page stops at. */
+/* Hydrates the reply rows keys[0..nr) (ordered by parent of[], then id) into h[0..*nh) (room
+ * for nr, the caller's; every one of them the caller's to free, also on error), row k's text
+ * at h[at[k]]: first the CH_COMMENT_FIRST_REPLIES first of each parent, then the others only
+ * of the parents that still lack shown replies (some were hidden). Rows not hydrated have
+ * at[k] = -1 (not shown): they come after a parent's shown ones, which the page stops at.
+ * Nothing is zeroed up front: the layer fills (and zeroes) only what it is asked for. */
 static ch_err_t ch__first_hydrate(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *keys, const uint64_t *of,
-                                  size_t nr, ch_hydrated_t *r, ch_fault_t *f)
+                                  size_t nr, ch_hydrated_t *h, long *at, size_t *nh, ch_fault_t *f)
 {
     ch_item_key_t *k2 = ch_malloc(sizeof(*k2) * nr);
-    ch_hydrated_t *h2 = ch_calloc(nr, sizeof(*h2));
-    size_t *at = ch_malloc(sizeof(*at) * nr);
     ch_err_t err = CH_OK;
+    *nh = 0;
+    for (size_t k = 0; k < nr; k++)
+        at[k] = -1;
     for (int pass = 0; pass < 2 && err == CH_OK; pass++) {
         size_t m = 0, rank = 0, shown = 0;
         for (size_t k = 0; k < nr; k++) {
             if (k == 0 || of[k] != of[k - 1])
                 rank = shown = 0;
-            if (pass == 1 && r[k].json)
+            if (pass == 1 && at[k] >= 0 && h[at[k]].json)
                 shown++;
             int want = pass == 0 ? rank < CH_COMMENT_FIRST_REPLIES
                                  : rank >= CH_COMMENT_FIRST_REPLIES && shown < CH_COMMENT_FIRST_REPLIES;
             if (want) {
                 k2[m] = keys[k];
-                at[m++] = k;
+                at[k] = (long)(*nh + m++);
             }
             rank++;
         }
         if (m == 0)
             continue;
-        err = ch_hydrate_items(svc, viewer, k2, m, 0, h2, f);
-        for (size_t i = 0; err == CH_OK && i < m; i++)
-            r[at[i]] = h2[i];
+        /* *nh + m <= nr: each row is asked for once */
+        err = ch_hydrate_items(svc, viewer, k2, m, 0, h + *nh, f);
+        *nh += m;
     }
-    free(at);
-    free(h2);
     free(k2);
     return err;
+}
+
+/* Room a page of threads needs in b: the texts of h[0..n) and of the replies r[0..nr), and a
+ * few bytes of punctuation per thread. */
+static size_t ch__threads_size(const ch_hydrated_t *h, size_t n, const ch_hydrated_t *r, size_t nr)
+{
+    size_t size = 2;
+    for (size_t i = 0; i < n; i++)
+        size += h[i].json ? h[i].len + sizeof(",\"replies\":[]},") : 0;
+    for (size_t k = 0; k < nr; k++)
+        size += r[k].json ? r[k].len + 1 : 0;
+    return size;
 }
 
 /* The first reply ids of parents[0..np) from cached thread rows (comments_cached.c) into
@@ -89,8 +102,9 @@ static ch_err_t ch__threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydr
             parents[np++] = ids[i];
     ch_item_key_t *keys = ch_malloc(sizeof(ch_item_key_t) * (np * CH__FIRST_READ + 1));
     uint64_t *of = ch_malloc(sizeof(uint64_t) * (np * CH__FIRST_READ + 1));
-    ch_hydrated_t *r = ch_calloc(np * CH__FIRST_READ + 1, sizeof(ch_hydrated_t));
-    size_t nr = 0;
+    ch_hydrated_t *r = ch_malloc(sizeof(ch_hydrated_t) * (np * CH__FIRST_READ + 1)); /* r[0..nh) hydrated */
+    long *at = ch_malloc(sizeof(long) * (np * CH__FIRST_READ + 1)); /* row k's text: r[at[k]], -1 none */
+    size_t nr = 0, nh = 0;
     ch_err_t err = CH_OK;
     if (np > 0) {
         ch__reply_ref_t *refs = ch_malloc(sizeof(*refs) * np * CH__FIRST_READ);
@@ -105,36 +119,38 @@ static ch_err_t ch__threads_append(ch_svc_t *svc, uint64_t viewer, const ch_hydr
         }
         free(refs);
         if (err == CH_OK && nr > 0)
-            err = ch__first_hydrate(svc, viewer, keys, of, nr, r, f);
+            err = ch__first_hydrate(svc, viewer, keys, of, nr, r, at, &nh, f);
     }
     if (err == CH_OK) {
-        ch_buf_t extra = CH_BUF_INIT;
+        /* each thread spliced straight into b: the comment's text without its closing brace
+         * (every text ends with it and has members: ch_hydrated_append_with), its replies */
+        static const char replies[] = ",\"replies\":[";
         int first = 1;
+        ch_buf_reserve(b, ch__threads_size(h, n, r, nh)); /* one allocation, no growth copies */
         ch_buf_append(b, "[", 1);
         for (size_t i = 0; i < n; i++) {
-            if (!h[i].json)
+            if (!h[i].json || h[i].len < 2)
                 continue;
-            extra.len = 0;
-            ch_buf_append(&extra, "\"replies\":[", 11);
-            size_t shown = 0;
-            for (size_t k = 0; k < nr && shown < CH_COMMENT_FIRST_REPLIES; k++) {
-                if (of[k] != ids[i] || !r[k].json)
-                    continue;
-                if (shown++)
-                    ch_buf_append(&extra, ",", 1);
-                ch_buf_append(&extra, r[k].json, r[k].len);
-            }
-            ch_buf_append(&extra, "]", 1);
             if (!first)
                 ch_buf_append(b, ",", 1);
             first = 0;
-            ch_hydrated_append_with(b, &h[i], extra.data, extra.len);
+            ch_buf_append(b, h[i].json, h[i].len - 1);
+            ch_buf_append(b, replies, sizeof(replies) - 1);
+            size_t shown = 0;
+            for (size_t k = 0; k < nr && shown < CH_COMMENT_FIRST_REPLIES; k++) {
+                if (of[k] != ids[i] || at[k] < 0 || !r[at[k]].json)
+                    continue;
+                if (shown++)
+                    ch_buf_append(b, ",", 1);
+                ch_buf_append(b, r[at[k]].json, r[at[k]].len);
+            }
+            ch_buf_append(b, "]}", 2);
         }
         ch_buf_append(b, "]", 1);
-        ch_buf_clear(&extra);
     }
-    ch_hydrated_free(r, nr);
+    ch_hydrated_free(r, nh);
     free(r);
+    free(at);
     free(of);
     free(keys);
     return err;
@@ -205,7 +221,8 @@ ch_err_t ch__comments_new(ch_svc_t *svc, uint64_t viewer, const ch_target_t *ite
     ch_err_t err = CH_OK;
     int r = ch__comments_cached_threads(svc, item, &cached, &err);
     ch__new_ctx_t ctx = {item, r > 0 ? &cached : NULL};
-    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    ch_page_t *pg = ch_malloc(sizeof(*pg)); /* ch_page_fill writes what is used */
+    pg->n = 0;
     if (r >= 0)
         err = ch_page_fill(svc, viewer, CH_HYDRATE_PLACEHOLDERS, limit, SIZE_MAX, before, ch__new_ids, &ctx, pg, f);
     ch_buf_t b = CH_BUF_INIT;
@@ -255,7 +272,8 @@ ch_err_t ch__comments_replies_page(ch_svc_t *svc, uint64_t viewer, uint64_t pare
     ch_err_t err = CH_OK;
     int r = ch__comments_cached_replies(svc, parent, &cached, &err);
     ch__reply_ctx_t ctx = {parent, r > 0 ? &cached : NULL};
-    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    ch_page_t *pg = ch_malloc(sizeof(*pg)); /* ch_page_fill writes what is used */
+    pg->n = 0;
     if (r >= 0)
         err = ch_page_fill(svc, viewer, 0, limit, SIZE_MAX, after, ch__reply_ids, &ctx, pg, f);
     if (err == CH_OK) {

@@ -217,8 +217,14 @@ static void ch__close(ch_buf_t *b, uint64_t gen, int rest, uint64_t pos)
     static const char none[] = ",\"next_cursor\":null}";
     if (!gen)
         ch_buf_append(b, none, sizeof(none) - 1);
-    else
-        ch_buf_printf(b, ",\"next_cursor\":\"%" PRIu64 ".%s%" PRIu64 "\"}", gen, rest ? "r" : "", pos);
+    else {
+        static const char head[] = ",\"next_cursor\":\"";
+        ch_buf_append(b, head, sizeof(head) - 1);
+        ch_buf_append_u64(b, gen);
+        ch_buf_append(b, rest ? ".r" : ".", rest ? 2 : 1);
+        ch_buf_append_u64(b, pos);
+        ch_buf_append(b, "\"}", 2);
+    }
 }
 
 /* A page of ranked comments from s->ids[pos]: looks at up to CH_ITEMS_IN_MAX ids, shows the
@@ -316,7 +322,8 @@ static ch_err_t ch__rest_page(ch_svc_t *svc, uint64_t viewer, const ch__top_snap
     memcpy(sorted, s->ids, sizeof(uint64_t) * s->n);
     qsort(sorted, s->n, sizeof(uint64_t), ch__cmp_id);
     ch__rest_ctx_t ctx = {s, sorted};
-    ch_page_t *pg = ch_calloc(1, sizeof(*pg));
+    ch_page_t *pg = ch_malloc(sizeof(*pg)); /* ch_page_fill writes what is used */
+    pg->n = 0;
     ch_err_t err = ch_page_fill(svc, viewer, CH_HYDRATE_PLACEHOLDERS, limit, SIZE_MAX, before, ch__rest_ids, &ctx,
                                 pg, f);
     if (err == CH_OK) {

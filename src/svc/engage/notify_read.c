@@ -31,15 +31,36 @@ enum { CH__COL_ACTOR1 = 7 };
 typedef struct {
     size_t n;                 /* rows shown (<= limit) */
     ch__notify_row_t rows[CH_PAGE_LIMIT_MAX];
-    size_t nactors;           /* filled entries of actors/users */
+    size_t nactors;           /* filled entries of actors/users (distinct ids) */
     uint64_t actors[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
     ch_hydrated_user_t users[CH_PAGE_LIMIT_MAX * CH_NOTIFY_FIRST_ACTORS];
     int actor_at[CH_PAGE_LIMIT_MAX][CH_NOTIFY_FIRST_ACTORS]; /* index into users, -1 = empty slot */
-    size_t ntargets;                                         /* filled entries of targets/items */
+    size_t ntargets;                                         /* filled entries of targets/items (distinct) */
     ch_item_key_t targets[CH_PAGE_LIMIT_MAX];
     ch_hydrated_t items[CH_PAGE_LIMIT_MAX];
     int target_at[CH_PAGE_LIMIT_MAX]; /* index into items, -1 = no target or an unknown type */
 } ch__npage_t;
+
+/* The index of id in ids[0..*n), added at the end when absent (the callers' arrays hold every
+ * slot of a page: CH_NOTIFY_FIRST_ACTORS per row). */
+static int ch__slot_of(uint64_t *ids, size_t *n, uint64_t id)
+{
+    for (size_t j = 0; j < *n; j++)
+        if (ids[j] == id)
+            return (int)j;
+    ids[*n] = id;
+    return (int)(*n)++;
+}
+
+/* ch__slot_of for the key (type, id) among keys[0..*n). */
+static int ch__target_slot(ch_item_key_t *keys, size_t *n, uint8_t type, uint64_t id)
+{
+    for (size_t j = 0; j < *n; j++)
+        if (keys[j].id == id && keys[j].type == type)
+            return (int)j;
+    keys[*n] = (ch_item_key_t){type, id};
+    return (int)(*n)++;
+}
 
 /* Appends row i of the page to b. */
 static void ch__render(ch_buf_t *b, const ch__npage_t *pg, size_t i)
@@ -47,7 +68,9 @@ static void ch__render(ch_buf_t *b, const ch__npage_t *pg, size_t i)
     const ch__notify_row_t *row = &pg->rows[i];
     ch_buf_append(b, "{\"id\":", 6);
     ch_page_id(b, row->id);
-    ch_buf_printf(b, ",\"kind\":\"%s\",\"actors\":[", row->kind);
+    ch_buf_append(b, ",\"kind\":\"", 9);
+    ch_buf_append_str(b, row->kind); /* a name of the program's (notify.h), nothing to escape */
+    ch_buf_append(b, "\",\"actors\":[", 12);
     int first = 1;
     for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++) {
         int a = pg->actor_at[i][k];
@@ -59,11 +82,20 @@ static void ch__render(ch_buf_t *b, const ch__npage_t *pg, size_t i)
         first = 0;
         ch_page_user_private(b, u);
     }
-    ch_buf_printf(b, "],\"actors_count\":%" PRId64 ",\"read\":%s,\"updated_at\":", row->actors_count,
-                  row->read ? "true" : "false");
-    ch_page_time(b, row->updated_at);
+    static const char count[] = "],\"actors_count\":", yes[] = ",\"read\":true,\"updated_at\":",
+                      no[] = ",\"read\":false,\"updated_at\":";
+    ch_buf_append(b, count, sizeof(count) - 1);
+    ch_buf_append_i64(b, row->actors_count);
+    if (row->read)
+        ch_buf_append(b, yes, sizeof(yes) - 1);
+    else
+        ch_buf_append(b, no, sizeof(no) - 1);
+    ch_buf_append_time(b, row->updated_at);
     if (row->target_type) {
-        ch_buf_printf(b, ",\"target\":{\"type\":\"%s\",\"id\":", row->target_type);
+        static const char target[] = ",\"target\":{\"type\":\"", id[] = "\",\"id\":";
+        ch_buf_append(b, target, sizeof(target) - 1);
+        ch_buf_append_str(b, row->target_type); /* a registry name, or the stored one (checked on write) */
+        ch_buf_append(b, id, sizeof(id) - 1);
         ch_page_id(b, row->target_id);
         const ch_hydrated_t *it = pg->target_at[i] >= 0 ? &pg->items[pg->target_at[i]] : NULL;
         if (!it) { /* a type with no renderer (livestreams): neither shown nor hidden */
@@ -79,6 +111,20 @@ static void ch__render(ch_buf_t *b, const ch__npage_t *pg, size_t i)
         }
     }
     ch_buf_append(b, "}", 1);
+}
+
+/* Room the page's text needs: the spliced texts (an actor or a target may be shown in several
+ * rows) and each row's own members (at most 250 bytes: ids, names, a time). */
+static size_t ch__page_size(const ch__npage_t *pg)
+{
+    size_t size = 64;
+    for (size_t i = 0; i < pg->n; i++) {
+        size += 250 + CH_NOTIFY_FIRST_ACTORS * sizeof("\"is_private\":false,");
+        for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++)
+            size += pg->actor_at[i][k] >= 0 ? pg->users[pg->actor_at[i][k]].len : 0;
+        size += pg->target_at[i] >= 0 ? pg->items[pg->target_at[i]].len : 0;
+    }
+    return size;
 }
 
 /* The statement's row r as a page row (its texts borrowed from rows). */
@@ -101,7 +147,10 @@ static void ch__from_statement(const ch_db_rows_t *rows, size_t r, ch__notify_ro
 ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before, char **out, ch_fault_t *f)
 {
     ch_db_rows_t *rows = NULL; /* the statement's, when it read the page: the rows' texts */
-    ch__npage_t *pg = ch_calloc(1, sizeof(*pg));
+    /* ~35 KB for the largest page: not zeroed, every part is written before it is read (rows
+     * and slots up to pg->n, the layer's outputs by the layer) */
+    ch__npage_t *pg = ch_malloc(sizeof(*pg));
+    pg->n = pg->nactors = pg->ntargets = 0;
     int more = 0;
     ch_err_t err = CH_OK;
     /* A first page from the viewer's cached newest groups (notify_cache.h), else the statement. */
@@ -118,17 +167,16 @@ ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before
         for (size_t i = 0; i < pg->n; i++)
             ch__from_statement(rows, i, &pg->rows[i]);
     }
+    /* Each distinct actor and target once: the same people act on many of one's groups and
+     * groups of several kinds share a target, so a page would render them again and again. */
     for (size_t i = 0; err == CH_OK && i < pg->n; i++) {
         const ch__notify_row_t *row = &pg->rows[i];
-        for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++) {
-            pg->actor_at[i][k] = row->actors[k] ? (int)pg->nactors : -1;
-            if (row->actors[k])
-                pg->actors[pg->nactors++] = row->actors[k];
-        }
+        for (size_t k = 0; k < CH_NOTIFY_FIRST_ACTORS; k++)
+            pg->actor_at[i][k] = row->actors[k] ? ch__slot_of(pg->actors, &pg->nactors, row->actors[k]) : -1;
         int type = row->target_type ? ch_target_from_name(row->target_type) : -1;
-        pg->target_at[i] = type >= 0 && ch_items_ops(type) ? (int)pg->ntargets : -1;
-        if (pg->target_at[i] >= 0)
-            pg->targets[pg->ntargets++] = (ch_item_key_t){(uint8_t)type, row->target_id};
+        pg->target_at[i] = type >= 0 && ch_items_ops(type)
+                               ? ch__target_slot(pg->targets, &pg->ntargets, (uint8_t)type, row->target_id)
+                               : -1;
     }
     if (err == CH_OK && pg->nactors)
         err = ch_hydrate_users(svc, user, pg->actors, pg->nactors, pg->users, f);
@@ -140,6 +188,7 @@ ch_err_t ch_notify_list(ch_svc_t *svc, uint64_t user, int limit, uint64_t before
         pg->ntargets = 0;
     if (err == CH_OK) {
         ch_buf_t b = CH_BUF_INIT;
+        ch_buf_reserve(&b, ch__page_size(pg)); /* one allocation, no growth copies */
         ch_buf_append(&b, "{\"items\":[", 10);
         for (size_t i = 0; i < pg->n; i++) {
             if (i)
