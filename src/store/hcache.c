@@ -160,6 +160,38 @@ ch_err_t ch_hcache_get_many(ch_hcache_t *c, const char *const *keys, size_t n, c
     return CH_OK;
 }
 
+ch_err_t ch_hcache_get_visit(ch_hcache_t *c, const char *const *keys, size_t n, ch_hcache_visit_fn fn, void *arg,
+                             uint64_t *leases)
+{
+    memset(leases, 0, n * sizeof(*leases));
+    if (n == 0)
+        return CH_OK;
+    if (!c || n > CH_HCACHE_BATCH_MAX)
+        return CH_EUNAVAILABLE;
+    int all_ok = 1;
+    for (size_t i = 0; i < n && all_ok; i++)
+        all_ok = ch__key_ok(keys[i]);
+    if (c->driver->get_visit && all_ok && !ch_loop_guard_on()) {
+        uint64_t hits = c->driver->get_visit(c->impl, keys, n, fn, arg, leases);
+        if (hits)
+            atomic_fetch_add_explicit(&ch__gets[CH__GET_HIT], hits, memory_order_relaxed);
+        if (n - hits)
+            atomic_fetch_add_explicit(&ch__gets[CH__GET_MISS], n - hits, memory_order_relaxed);
+        return CH_OK;
+    }
+    /* the other drivers, a key too long, the loop guard: through get_many's copies */
+    ch_hcache_got_t got[CH_HCACHE_BATCH_MAX];
+    ch_err_t err = ch_hcache_get_many(c, keys, n, got);
+    for (size_t i = 0; i < n; i++) {
+        if (err == CH_OK && got[i].val)
+            (void)fn(arg, i, got[i].val, got[i].len);
+        else
+            leases[i] = got[i].lease;
+        free(got[i].val);
+    }
+    return err;
+}
+
 void ch_hcache_put_many(ch_hcache_t *c, const char *const *keys, const char *const *vals, const size_t *lens,
                         const uint64_t *leases, size_t n)
 {
