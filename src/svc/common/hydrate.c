@@ -154,9 +154,10 @@ ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
         vslot[j] = (long)nv;
         vkeys[nv++] = ukeys[j];
     }
-    uf = ch_calloc(nusers ? nusers : 1, sizeof(ch_huser_t));
-    rf = ch_calloc(nothers ? nothers : 1, sizeof(unsigned));
-    vf = ch_calloc(nv ? nv : 1, sizeof(ch_hviewer_t));
+    /* zeroed by ch__hydrate_facts */
+    uf = ch_malloc(sizeof(ch_huser_t) * (nusers ? nusers : 1));
+    rf = ch_malloc(sizeof(unsigned) * (nothers ? nothers : 1));
+    vf = ch_malloc(sizeof(ch_hviewer_t) * (nv ? nv : 1));
     ch__hfacts_t q = {.viewer = viewer, .users = users, .nusers = nusers, .user_out = uf, .others = others,
                       .nothers = nothers, .rel_out = rf, .items = vkeys, .nitems = nv, .viewer_out = vf};
     if ((err = ch__hydrate_facts(svc, &q, f)) != CH_OK)
