@@ -80,6 +80,15 @@ static int ch__key_ok(const char *key)
     return key && strnlen(key, CH_HCACHE_KEY_MAX + 1) <= CH_HCACHE_KEY_MAX;
 }
 
+/* Whether every key of keys[0..n) can be cached, with its length in lens[i]. */
+static int ch__key_lens(const char *const *keys, size_t n, size_t *lens)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!keys[i] || (lens[i] = strnlen(keys[i], CH_HCACHE_KEY_MAX + 1)) > CH_HCACHE_KEY_MAX)
+            return 0;
+    return 1;
+}
+
 void ch_hcache_destroy(ch_hcache_t *c)
 {
     if (!c)
@@ -168,11 +177,9 @@ ch_err_t ch_hcache_get_visit(ch_hcache_t *c, const char *const *keys, size_t n, 
         return CH_OK;
     if (!c || n > CH_HCACHE_BATCH_MAX)
         return CH_EUNAVAILABLE;
-    int all_ok = 1;
-    for (size_t i = 0; i < n && all_ok; i++)
-        all_ok = ch__key_ok(keys[i]);
-    if (c->driver->get_visit && all_ok && !ch_loop_guard_on()) {
-        uint64_t hits = c->driver->get_visit(c->impl, keys, n, fn, arg, leases);
+    size_t klens[CH_HCACHE_BATCH_MAX];
+    if (c->driver->get_visit && !ch_loop_guard_on() && ch__key_lens(keys, n, klens)) {
+        uint64_t hits = c->driver->get_visit(c->impl, keys, klens, n, fn, arg, leases);
         if (hits)
             atomic_fetch_add_explicit(&ch__gets[CH__GET_HIT], hits, memory_order_relaxed);
         if (n - hits)

@@ -39,9 +39,9 @@ typedef struct {
     /* optional (NULL: hcache.c falls back to get_many): get_many that hands each hit's bytes
      * to fn in place (no copy) and writes each miss's lease to leases[i]; for a driver that
      * cannot fail (the in-process one). fn's non-zero answer leaves lease 0. Returns the
-     * number of hits (values handed to fn, taken or not). */
-    size_t (*get_visit)(void *impl, const char *const *keys, size_t n, ch_hcache_visit_fn fn, void *arg,
-                      uint64_t *leases);
+     * number of hits (values handed to fn, taken or not). klens[i] is strlen(keys[i]). */
+    size_t (*get_visit)(void *impl, const char *const *keys, const size_t *klens, size_t n, ch_hcache_visit_fn fn,
+                        void *arg, uint64_t *leases);
 } ch_hcache_driver_t;
 
 struct ch_hcache {

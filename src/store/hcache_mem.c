@@ -211,15 +211,15 @@ static ch_err_t ch__hcm_get_many(void *impl, const char *const *keys, size_t n, 
 
 /* get_many without the copies: fn reads each hit's bytes in place, under the shard's lock
  * (the entry cannot be freed or changed while it is held). */
-static size_t ch__hcm_get_visit(void *impl, const char *const *keys, size_t n, ch_hcache_visit_fn fn, void *arg,
-                                uint64_t *leases)
+static size_t ch__hcm_get_visit(void *impl, const char *const *keys, const size_t *klens, size_t n,
+                                ch_hcache_visit_fn fn, void *arg, uint64_t *leases)
 {
     ch__hcm_t *m = impl;
     int64_t now = m->ttl_ms > 0 ? ch_mono_ms() : 0;
     ch__hce_t *freed = NULL;
     size_t hits = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t klen = strlen(keys[i]);
+        size_t klen = klens[i];
         uint64_t h = ch__hcm_hash(keys[i], klen);
         ch__hcm_shard_t *s = ch__hcm_shard(m, h);
         pthread_mutex_lock(&s->mu);
