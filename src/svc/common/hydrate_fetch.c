@@ -61,7 +61,7 @@ static void ch__batch_init(ch__batch_t *b, size_t cap)
     memset(b->hit, 0, b->cap);
 }
 
-/* What a batch's get hands each value to: decode (fn) at index at + i of the batch. */
+/* What a batch's get hands each value to: decode, at index at + i of the batch. */
 typedef struct {
     ch__batch_t *b;
     size_t at;
