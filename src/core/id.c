@@ -63,48 +63,78 @@ uint64_t ch_id_parse(const char *s)
     return v;
 }
 
-/* "00".."99": two digits per division (cache keys and ids are written by the hundred per
+/* "00".."99": two digits per table read (cache keys and ids are written by the hundred per
  * page; one division per digit was most of their cost). */
 static const char ch__digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                   "8081828384858687888990919293949596979899";
 
-/* The number of decimal digits of v (1..20). */
-static unsigned ch__u64_digits(uint64_t v)
+/* Writes the two digits of v (< 100) at p. */
+static inline void ch__put2(char *p, uint32_t v)
 {
-    unsigned n = 1;
-    for (;;) { /* four digits per step: ids have 18-19 */
-        if (v < 10)
-            return n;
-        if (v < 100)
-            return n + 1;
-        if (v < 1000)
-            return n + 2;
-        if (v < 10000)
-            return n + 3;
-        v /= 10000;
-        n += 4;
+    memcpy(p, ch__digits2 + 2 * v, 2);
+}
+
+/* Writes the four digits of v (< 10^4), leading zeros kept, at p. */
+static inline void ch__put4(char *p, uint32_t v)
+{
+    ch__put2(p, v / 100);
+    ch__put2(p + 2, v % 100);
+}
+
+/* Writes the eight digits of v (< 10^8), leading zeros kept, at p: 32-bit arithmetic only. */
+static inline void ch__put8(char *p, uint32_t v)
+{
+    ch__put4(p, v / 10000);
+    ch__put4(p + 4, v % 10000);
+}
+
+/* Writes v (< 10^4) without leading zeros at p; returns the end. */
+static inline char *ch__put_upto4(char *p, uint32_t v)
+{
+    if (v < 10) {
+        *p = (char)('0' + v);
+        return p + 1;
     }
+    if (v < 100) {
+        ch__put2(p, v);
+        return p + 2;
+    }
+    if (v < 1000) {
+        *p = (char)('0' + v / 100);
+        ch__put2(p + 1, v % 100);
+        return p + 3;
+    }
+    ch__put4(p, v);
+    return p + 4;
+}
+
+/* Writes v (< 10^8) without leading zeros at p; returns the end. */
+static inline char *ch__put_upto8(char *p, uint32_t v)
+{
+    if (v < 10000)
+        return ch__put_upto4(p, v);
+    p = ch__put_upto4(p, v / 10000);
+    ch__put4(p, v % 10000);
+    return p + 4;
 }
 
 char *ch_u64_put(char *p, uint64_t v)
 {
-    /* written from the end straight into p: no copy through a scratch buffer */
-    char *end = p + ch__u64_digits(v), *q = end;
-    while (v >= 100) {
-        unsigned d = (unsigned)(v % 100) * 2;
-        v /= 100;
-        *--q = ch__digits2[d + 1];
-        *--q = ch__digits2[d];
+    /* Ids are 18-19 digits: split into 8-digit groups by two 64-bit divisions by constants
+     * (multiplications), then each group with 32-bit arithmetic and the 2-digit table. */
+    if (v < 100000000u)
+        return ch__put_upto8(p, (uint32_t)v);
+    if (v < 10000000000000000ULL) {
+        p = ch__put_upto8(p, (uint32_t)(v / 100000000u));
+        ch__put8(p, (uint32_t)(v % 100000000u));
+        return p + 8;
     }
-    if (v >= 10) {
-        unsigned d = (unsigned)v * 2;
-        *--q = ch__digits2[d + 1];
-        *--q = ch__digits2[d];
-    } else {
-        *--q = (char)('0' + v);
-    }
-    return end;
+    uint64_t low16 = v % 10000000000000000ULL;
+    p = ch__put_upto4(p, (uint32_t)(v / 10000000000000000ULL)); /* <= 1844 */
+    ch__put8(p, (uint32_t)(low16 / 100000000u));
+    ch__put8(p + 8, (uint32_t)(low16 % 100000000u));
+    return p + 16;
 }
 
 char *ch_id_format(uint64_t id, char *buf)

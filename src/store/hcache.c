@@ -80,6 +80,15 @@ static int ch__key_ok(const char *key)
     return key && strnlen(key, CH_HCACHE_KEY_MAX + 1) <= CH_HCACHE_KEY_MAX;
 }
 
+/* Whether every key of keys[0..n) can be cached, with its length in lens[i]. */
+static int ch__key_lens(const char *const *keys, size_t n, size_t *lens)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!keys[i] || (lens[i] = strnlen(keys[i], CH_HCACHE_KEY_MAX + 1)) > CH_HCACHE_KEY_MAX)
+            return 0;
+    return 1;
+}
+
 void ch_hcache_destroy(ch_hcache_t *c)
 {
     if (!c)
@@ -158,6 +167,36 @@ ch_err_t ch_hcache_get_many(ch_hcache_t *c, const char *const *keys, size_t n, c
     if (n - hits)
         atomic_fetch_add_explicit(&ch__gets[CH__GET_MISS], n - hits, memory_order_relaxed);
     return CH_OK;
+}
+
+ch_err_t ch_hcache_get_visit(ch_hcache_t *c, const char *const *keys, size_t n, ch_hcache_visit_fn fn, void *arg,
+                             uint64_t *leases)
+{
+    memset(leases, 0, n * sizeof(*leases));
+    if (n == 0)
+        return CH_OK;
+    if (!c || n > CH_HCACHE_BATCH_MAX)
+        return CH_EUNAVAILABLE;
+    size_t klens[CH_HCACHE_BATCH_MAX];
+    if (c->driver->get_visit && !ch_loop_guard_on() && ch__key_lens(keys, n, klens)) {
+        uint64_t hits = c->driver->get_visit(c->impl, keys, klens, n, fn, arg, leases);
+        if (hits)
+            atomic_fetch_add_explicit(&ch__gets[CH__GET_HIT], hits, memory_order_relaxed);
+        if (n - hits)
+            atomic_fetch_add_explicit(&ch__gets[CH__GET_MISS], n - hits, memory_order_relaxed);
+        return CH_OK;
+    }
+    /* the other drivers, a key too long, the loop guard: through get_many's copies */
+    ch_hcache_got_t got[CH_HCACHE_BATCH_MAX];
+    ch_err_t err = ch_hcache_get_many(c, keys, n, got);
+    for (size_t i = 0; i < n; i++) {
+        if (err == CH_OK && got[i].val)
+            (void)fn(arg, i, got[i].val, got[i].len);
+        else
+            leases[i] = got[i].lease;
+        free(got[i].val);
+    }
+    return err;
 }
 
 void ch_hcache_put_many(ch_hcache_t *c, const char *const *keys, const char *const *vals, const size_t *lens,

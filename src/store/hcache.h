@@ -73,6 +73,18 @@ void ch_hcache_destroy(ch_hcache_t *c);
  * memory is read: CH_OK when every key was there, else CH_EUNAVAILABLE with the refusal noted;
  * puts are then skipped and forgets refused (noted). Thread-safe. */
 ch_err_t ch_hcache_get_many(ch_hcache_t *c, const char *const *keys, size_t n, ch_hcache_got_t *got);
+/** What ch_hcache_get_visit calls for each hit: val[0..len) is borrowed, valid during the
+ * call only (in process the call runs under the shard's lock: keep it short, never call the
+ * cache from it). i is the key's index. Returns 0 when it took the value, non-zero when the
+ * value is no good (it then counts as a miss without lease, as one that does not decode). */
+typedef int (*ch_hcache_visit_fn)(void *arg, size_t i, const char *val, size_t len);
+/** ch_hcache_get_many without a copy of each value: fn(arg, i, ...) is called for each hit
+ * keys[i] (in no set order), and leases[0..n) (zeroed by the call) receives the lease of each
+ * miss. The in-process driver hands fn its own bytes; the others fall back to a get_many and
+ * free each copy after fn. Same bounds, loop guard and errors as ch_hcache_get_many: on
+ * CH_EUNAVAILABLE fn was not called and every lease is 0. Thread-safe. */
+ch_err_t ch_hcache_get_visit(ch_hcache_t *c, const char *const *keys, size_t n, ch_hcache_visit_fn fn, void *arg,
+                             uint64_t *leases);
 /** Stores vals[i] (lens[i] bytes, copied) under keys[i] for each i whose leases[i] is non-zero
  * and still valid (no forget of that key since the get that gave it), in one round trip.
  * Failures are counted, not returned (a put is only an optimisation). */

@@ -36,6 +36,12 @@ typedef struct {
      * network (the L1 of cluster mode, for reads on an event loop): misses get lease 0;
      * CH_EUNAVAILABLE when the memory may not be trusted now (the L1 bypassed) */
     ch_err_t (*get_local)(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got);
+    /* optional (NULL: hcache.c falls back to get_many): get_many that hands each hit's bytes
+     * to fn in place (no copy) and writes each miss's lease to leases[i]; for a driver that
+     * cannot fail (the in-process one). fn's non-zero answer leaves lease 0. Returns the
+     * number of hits (values handed to fn, taken or not). klens[i] is strlen(keys[i]). */
+    size_t (*get_visit)(void *impl, const char *const *keys, const size_t *klens, size_t n, ch_hcache_visit_fn fn,
+                        void *arg, uint64_t *leases);
 } ch_hcache_driver_t;
 
 struct ch_hcache {

@@ -180,6 +180,87 @@ static void test_lease_lost_after_forget(void **state)
     free(v);
 }
 
+/* What visit_collect saw: each value handed over, by key index; refuse_at is refused. */
+typedef struct {
+    int calls[4];
+    char vals[4][16];
+    size_t lens[4];
+    size_t refuse_at;
+} visit_seen_t;
+
+static int visit_collect(void *arg, size_t i, const char *val, size_t len)
+{
+    visit_seen_t *v = arg;
+    assert_true(i < 4);
+    assert_true(len < sizeof(v->vals[0]));
+    v->calls[i]++;
+    memcpy(v->vals[i], val, len);
+    v->lens[i] = len;
+    return i == v->refuse_at ? -1 : 0;
+}
+
+/* ch_hcache_get_visit: each hit's bytes handed to the callback once (the in-process driver
+ * in place, Redis through copies), each miss a lease that a put can use, a refused value no
+ * lease, and a forget voids a lease it handed out as get_many's. */
+static void test_get_visit(void **state)
+{
+    fx_t *f = need(state);
+    char k[4][CH_HCACHE_KEY_MAX + 1];
+    const char *keys[4] = {K(f, k[0], "va"), K(f, k[1], "vb"), K(f, k[2], "vc"), K(f, k[3], "vd")};
+    visit_seen_t seen = {.refuse_at = 99};
+    uint64_t leases[4];
+    assert_int_equal(ch_hcache_get_visit(f->c, keys, 4, visit_collect, &seen, leases), CH_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(seen.calls[i], 0);
+        assert_int_not_equal(leases[i], 0);
+    }
+    const char *vals[3] = {"one", "t\0o", "three"};
+    size_t lens[3] = {3, 3, 5};
+    ch_hcache_put_many(f->c, keys, vals, lens, leases, 3); /* vd stays missing */
+    forget1(f->c, keys[3]);
+    put1(f->c, keys[3], "stale", leases[3]); /* its lease was voided by the forget */
+
+    memset(&seen, 0, sizeof(seen));
+    seen.refuse_at = 2;
+    assert_int_equal(ch_hcache_get_visit(f->c, keys, 4, visit_collect, &seen, leases), CH_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(seen.calls[i], 1);
+        assert_int_equal(seen.lens[i], lens[i]);
+        assert_memory_equal(seen.vals[i], vals[i], lens[i]);
+        assert_int_equal(leases[i], 0); /* a hit, and the refused one: no lease */
+    }
+    assert_int_equal(seen.calls[3], 0);
+    assert_int_not_equal(leases[3], 0);
+    put1(f->c, keys[3], "four", leases[3]);
+    memset(&seen, 0, sizeof(seen));
+    seen.refuse_at = 99;
+    assert_int_equal(ch_hcache_get_visit(f->c, keys + 3, 1, visit_collect, &seen, leases), CH_OK);
+    assert_int_equal(seen.calls[0], 1);
+    assert_memory_equal(seen.vals[0], "four", 4);
+
+    /* a key too long is a miss without lease, the others still served */
+    char longkey[CH_HCACHE_KEY_MAX + 8];
+    memset(longkey, 'x', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    const char *mixed[2] = {longkey, keys[0]};
+    memset(&seen, 0, sizeof(seen));
+    seen.refuse_at = 99;
+    assert_int_equal(ch_hcache_get_visit(f->c, mixed, 2, visit_collect, &seen, leases), CH_OK);
+    assert_int_equal(seen.calls[0], 0);
+    assert_int_equal(leases[0], 0);
+    assert_int_equal(seen.calls[1], 1);
+    assert_memory_equal(seen.vals[1], "one", 3);
+    /* too many keys at once: refused, nothing visited */
+    static const char *many[CH_HCACHE_BATCH_MAX + 1];
+    static uint64_t lmany[CH_HCACHE_BATCH_MAX + 1];
+    for (size_t i = 0; i < CH_HCACHE_BATCH_MAX + 1; i++)
+        many[i] = keys[0];
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(ch_hcache_get_visit(f->c, many, CH_HCACHE_BATCH_MAX + 1, visit_collect, &seen, lmany),
+                     CH_EUNAVAILABLE);
+    assert_int_equal(seen.calls[0], 0);
+}
+
 /* Values up to CH_HCACHE_VALUE_MAX are stored; a larger one is skipped. */
 static void test_value_sizes(void **state)
 {
@@ -1190,6 +1271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         SHARED(test_round_trip),
         SHARED(test_lease_lost_after_forget),
+        SHARED(test_get_visit),
         SHARED(test_value_sizes),
         SHARED(test_bad_arguments),
         cmocka_unit_test_setup_teardown(test_mem_metrics, setup_mem, teardown),

@@ -700,6 +700,7 @@ static void test_users(void **state)
         assert_null(u[4].json); /* no such user */
         assert_non_null(u[5].json);
         assert_string_equal(u[6].json, u[0].json);
+        assert_ptr_not_equal(u[6].json, u[0].json); /* each its own text (freed one by one) */
         ch_hydrated_users_free(u, 7);
     }
     /* anonymous: no relation, a blocker is shown */

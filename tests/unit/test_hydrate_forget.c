@@ -65,7 +65,7 @@ static void fake_destroy(void *impl)
     (void)impl;
 }
 
-static const ch_hcache_driver_t fake_driver = {"fake", fake_get, fake_put, fake_forget, fake_bytes, fake_destroy, NULL, NULL, NULL, NULL, NULL, NULL};
+static const ch_hcache_driver_t fake_driver = {.name = "fake", .get_many = fake_get, .put_many = fake_put, .forget_many = fake_forget, .bytes = fake_bytes, .destroy = fake_destroy};
 
 /* ---- fixture ------------------------------------------------------------------------------ */
 

@@ -17,14 +17,44 @@ static const uint64_t vals[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 4096, 
                                 UINT64_MAX - 1, UINT64_MAX};
 #define NVALS (sizeof(vals) / sizeof(vals[0]))
 
+static void check_u64_put(uint64_t v)
+{
+    char got[32], want[32];
+    memset(got, 'x', sizeof(got));
+    char *end = ch_u64_put(got, v);
+    int n = snprintf(want, sizeof(want), "%" PRIu64, v);
+    assert_int_equal(end - got, n);
+    assert_int_equal(got[n], 'x'); /* nothing written past the digits */
+    *end = '\0';
+    assert_string_equal(got, want);
+}
+
 static void test_u64_put(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < NVALS; i++) {
-        char got[32], want[32];
-        *ch_u64_put(got, vals[i]) = '\0';
-        snprintf(want, sizeof(want), "%" PRIu64, vals[i]);
-        assert_string_equal(got, want);
+    for (size_t i = 0; i < NVALS; i++)
+        check_u64_put(vals[i]);
+    /* every power of ten and its neighbours: where the digit count and the 8-digit groups
+     * (10^8, 10^16) change */
+    uint64_t p10 = 1;
+    for (int d = 0; d < 20; d++, p10 *= 10) {
+        check_u64_put(p10 - 1);
+        check_u64_put(p10);
+        check_u64_put(p10 + 1);
+        check_u64_put(p10 * 2 - 1);
+    }
+    check_u64_put(UINT64_MAX - 1);
+    check_u64_put(10000000000000000000ULL);
+    /* random values of every length (a fixed xorshift: the same run every time), and groups
+     * with inner zeros */
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        check_u64_put(x);
+        check_u64_put(x >> (x % 64));
+        check_u64_put((x / 100000000u) * 100000000u + (x % 1000));
     }
 }
 

@@ -94,8 +94,11 @@ ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
     memset(out, 0, n * sizeof(*out));
     /* 1. the distinct loadable keys, then (2.) the items their comments are on after them */
     ch_item_key_t *ukeys = ch_malloc(sizeof(ch_item_key_t) * 2 * n);
-    ch_item_record_t *recs = ch_calloc(2 * n, sizeof(ch_item_record_t));
-    long *slot = ch_malloc(sizeof(long) * n), *pslot = ch_malloc(sizeof(long) * n), *vslot = ch_malloc(sizeof(long) * n);
+    ch_item_record_t *recs = ch_malloc(sizeof(ch_item_record_t) * 2 * n); /* [0, nall) zeroed by the reads */
+    /* per key: its record; per record (2n): the record it is on, the viewer-state fact, its
+     * author's place among users[] and others[] (found once here, not per item shown) */
+    long *slot = ch_malloc(sizeof(long) * 9 * n), *pslot = slot + n, *vslot = slot + 3 * n;
+    long *uslot = slot + 5 * n, *rslot = slot + 7 * n;
     size_t nu = 0;
     for (size_t i = 0; i < n; i++) {
         slot[i] = -1;
@@ -136,11 +139,12 @@ ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
     others = ch_malloc(sizeof(uint64_t) * nall);
     vkeys = ch_malloc(sizeof(ch_item_key_t) * nu);
     for (size_t j = 0; j < nall; j++) {
+        uslot[j] = rslot[j] = -1;
         if (!recs[j].found)
             continue;
-        ch__add_id(users, &nusers, recs[j].author_id);
+        uslot[j] = (long)ch__add_id(users, &nusers, recs[j].author_id);
         if (viewer && recs[j].author_id != viewer)
-            ch__add_id(others, &nothers, recs[j].author_id);
+            rslot[j] = (long)ch__add_id(others, &nothers, recs[j].author_id);
     }
     for (size_t j = 0; j < nu; j++) {
         vslot[j] = -1;
@@ -150,9 +154,10 @@ ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
         vslot[j] = (long)nv;
         vkeys[nv++] = ukeys[j];
     }
-    uf = ch_calloc(nusers ? nusers : 1, sizeof(ch_huser_t));
-    rf = ch_calloc(nothers ? nothers : 1, sizeof(unsigned));
-    vf = ch_calloc(nv ? nv : 1, sizeof(ch_hviewer_t));
+    /* zeroed by ch__hydrate_facts */
+    uf = ch_malloc(sizeof(ch_huser_t) * (nusers ? nusers : 1));
+    rf = ch_malloc(sizeof(unsigned) * (nothers ? nothers : 1));
+    vf = ch_malloc(sizeof(ch_hviewer_t) * (nv ? nv : 1));
     ch__hfacts_t q = {.viewer = viewer, .users = users, .nusers = nusers, .user_out = uf, .others = others,
                       .nothers = nothers, .rel_out = rf, .items = vkeys, .nitems = nv, .viewer_out = vf};
     if ((err = ch__hydrate_facts(svc, &q, f)) != CH_OK)
@@ -166,11 +171,11 @@ ch_err_t ch_hydrate_items(ch_svc_t *svc, uint64_t viewer, const ch_item_key_t *k
         const ch_item_record_t *rec = &recs[j];
         if (!rec->found)
             continue;
-        long ua = ch__find_id(users, nusers, rec->author_id), ra = ch__find_id(others, nothers, rec->author_id);
+        long ua = uslot[j], ra = rslot[j];
         ch_hvis_t v = {.rec = rec, .author = ua >= 0 ? &uf[ua] : NULL, .rel = ra >= 0 ? rf[ra] : 0};
         if (pslot[j] >= 0) {
             const ch_item_record_t *parent = &recs[pslot[j]];
-            long pu = ch__find_id(users, nusers, parent->author_id), pr = ch__find_id(others, nothers, parent->author_id);
+            long pu = uslot[pslot[j]], pr = rslot[pslot[j]];
             v.parent = parent->found ? parent : NULL;
             v.parent_author = pu >= 0 ? &uf[pu] : NULL;
             v.parent_rel = pr >= 0 ? rf[pr] : 0;
@@ -203,8 +208,6 @@ out:
     free(ukeys);
     free(recs);
     free(slot);
-    free(pslot);
-    free(vslot);
     return err;
 }
 

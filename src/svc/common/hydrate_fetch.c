@@ -18,59 +18,99 @@
 
 /* ---- cache batches ----------------------------------------------------------------------- */
 
-/* Keys to get, then values to put back (only those with a lease). */
+/* Keys to get, then values to put back (only those with a lease). The arrays are carved out
+ * of one allocation (mem): a page makes three batches, and seven allocations each were a
+ * measurable part of a warm list. */
 typedef struct {
     size_t n, cap;
-    ch_hkey_t *keys;
+    void *mem;
     const char **ptrs;
-    ch_hcache_got_t *got;
+    uint64_t *leases;       /* of each miss, from the get */
+    unsigned char *hit;     /* a value was read from the cache and decoded */
     size_t nput;
     const char **put_keys;
-    const char **put_vals;
+    const char **put_vals;  /* malloc'd, owned until ch__batch_free */
     size_t *put_lens;
     uint64_t *put_leases;
+    ch_hkey_t *keys;
 } ch__batch_t;
 
 static void ch__batch_init(ch__batch_t *b, size_t cap)
 {
     memset(b, 0, sizeof(*b));
     b->cap = cap ? cap : 1;
-    b->keys = ch_malloc(sizeof(ch_hkey_t) * b->cap);
-    b->ptrs = ch_malloc(sizeof(char *) * b->cap);
-    b->got = ch_calloc(b->cap, sizeof(ch_hcache_got_t));
-    b->put_keys = ch_malloc(sizeof(char *) * b->cap);
-    b->put_vals = ch_malloc(sizeof(char *) * b->cap);
-    b->put_lens = ch_malloc(sizeof(size_t) * b->cap);
-    b->put_leases = ch_malloc(sizeof(uint64_t) * b->cap);
+    /* 8-byte members first, then the keys and the flags (byte arrays) */
+    size_t words = sizeof(char *) * 3 + sizeof(uint64_t) * 2 + sizeof(size_t);
+    char *p = b->mem = ch_malloc(b->cap * (words + sizeof(ch_hkey_t) + 1));
+    b->ptrs = (const char **)(void *)p;
+    p += sizeof(char *) * b->cap;
+    b->put_keys = (const char **)(void *)p;
+    p += sizeof(char *) * b->cap;
+    b->put_vals = (const char **)(void *)p;
+    p += sizeof(char *) * b->cap;
+    b->leases = (uint64_t *)(void *)p;
+    p += sizeof(uint64_t) * b->cap;
+    b->put_leases = (uint64_t *)(void *)p;
+    p += sizeof(uint64_t) * b->cap;
+    b->put_lens = (size_t *)(void *)p;
+    p += sizeof(size_t) * b->cap;
+    b->keys = (ch_hkey_t *)(void *)p;
+    p += sizeof(ch_hkey_t) * b->cap;
+    b->hit = (unsigned char *)p;
+    memset(b->leases, 0, sizeof(uint64_t) * b->cap);
+    memset(b->hit, 0, b->cap);
 }
 
-/* Inside the thread's ambient transaction the cache is not used (all misses, lease 0):
- * what the transaction reads may be its own uncommitted writes (a rollback would leave them
- * cached), its forgets wait for its commit, and a Redis lease it never used would keep other
- * readers from putting the key for the lease's 10 s. */
-static void ch__batch_get(ch_svc_t *svc, ch__batch_t *b)
+/* What a batch's get hands each value to: decode, at index at + i of the batch. */
+typedef struct {
+    ch__batch_t *b;
+    size_t at;
+    int (*decode)(void *arg, size_t k, const char *val, size_t len); /* 0: decoded */
+    void *arg;
+} ch__visit_t;
+
+static int ch__batch_visit(void *arg, size_t i, const char *val, size_t len)
+{
+    ch__visit_t *v = arg;
+    size_t k = v->at + i;
+    if (v->decode(v->arg, k, val, len) != 0)
+        return -1;
+    v->b->hit[k] = 1;
+    return 0;
+}
+
+/* Reads the batch's keys from the cache, each value decoded in place by decode(arg, k, ...)
+ * (hit[k] set when it decoded; leases[k] the lease of a miss). Inside the thread's ambient
+ * transaction the cache is not used (all misses, lease 0): what the transaction reads may be
+ * its own uncommitted writes (a rollback would leave them cached), its forgets wait for its
+ * commit, and a Redis lease it never used would keep other readers from putting the key for
+ * the lease's 10 s. */
+static void ch__batch_get(ch_svc_t *svc, ch__batch_t *b, int (*decode)(void *, size_t, const char *, size_t),
+                          void *arg)
 {
     if (ch_db_ambient_active(svc->db))
         return;
     for (size_t i = 0; i < b->n; i++)
         b->ptrs[i] = b->keys[i];
-    for (size_t at = 0; at < b->n; at += CH_HCACHE_BATCH_MAX) {
-        size_t m = b->n - at < CH_HCACHE_BATCH_MAX ? b->n - at : CH_HCACHE_BATCH_MAX;
-        (void)ch_hcache_get_many(svc->hcache, b->ptrs + at, m, b->got + at); /* down: all misses, lease 0 */
+    ch__visit_t v = {.b = b, .decode = decode, .arg = arg};
+    for (v.at = 0; v.at < b->n; v.at += CH_HCACHE_BATCH_MAX) {
+        size_t m = b->n - v.at < CH_HCACHE_BATCH_MAX ? b->n - v.at : CH_HCACHE_BATCH_MAX;
+        /* down: all misses, lease 0 */
+        (void)ch_hcache_get_visit(svc->hcache, b->ptrs + v.at, m, ch__batch_visit, &v, b->leases + v.at);
     }
 }
 
 /* Queues val (malloc'd, taken) for key i when its get gave a lease; else frees val. */
 static void ch__batch_put(ch__batch_t *b, size_t i, char *val, size_t len)
 {
-    if (!b->got[i].lease) {
+    if (!b->leases[i]) {
         free(val);
         return;
     }
     b->put_keys[b->nput] = b->keys[i];
     b->put_vals[b->nput] = val;
     b->put_lens[b->nput] = len;
-    b->put_leases[b->nput] = b->got[i].lease;
+    b->put_leases[b->nput] = b->leases[i];
     b->nput++;
 }
 
@@ -84,17 +124,9 @@ static void ch__batch_flush(ch_svc_t *svc, ch__batch_t *b)
 
 static void ch__batch_free(ch__batch_t *b)
 {
-    for (size_t i = 0; i < b->n; i++)
-        free(b->got[i].val);
     for (size_t i = 0; i < b->nput; i++)
         free((char *)b->put_vals[i]);
-    free(b->keys);
-    free(b->ptrs);
-    free(b->got);
-    free(b->put_keys);
-    free(b->put_vals);
-    free(b->put_lens);
-    free(b->put_leases);
+    free(b->mem);
 }
 
 /* ---- item records ------------------------------------------------------------------------ */
@@ -115,6 +147,19 @@ void ch__hydrate_records_free(ch_item_record_t *recs, size_t n)
     }
 }
 
+/* Decodes a cached record into ((ch_item_record_t *)arg)[k]; one that does not decode is
+ * left zeroed (with no parent). */
+static int ch__record_decode(void *arg, size_t k, const char *val, size_t len)
+{
+    ch_item_record_t *rec = (ch_item_record_t *)arg + k;
+    if (ch_hcodec_record_decode(val, len, rec) == 0)
+        return 0;
+    free(rec->body);
+    memset(rec, 0, sizeof(*rec));
+    rec->parent.type = CH_ITEM_NO_PARENT;
+    return -1;
+}
+
 ch_err_t ch__hydrate_records(ch_svc_t *svc, const ch_item_key_t *keys, size_t n, ch_item_record_t *recs,
                              ch_fault_t *f)
 {
@@ -126,14 +171,12 @@ ch_err_t ch__hydrate_records(ch_svc_t *svc, const ch_item_key_t *keys, size_t n,
     ch__batch_init(&b, n);
     for (size_t i = 0; i < n; i++)
         ch_hkey_item(b.keys[b.n++], keys[i].type, keys[i].id);
-    ch__batch_get(svc, &b);
-    unsigned char *miss = ch_calloc(n, 1);
+    ch__batch_get(svc, &b, ch__record_decode, recs);
+    unsigned char *miss = b.hit; /* from here on: 1 = still to load */
     size_t hits = 0, loaded = 0;
     for (size_t i = 0; i < n; i++) {
-        if (b.got[i].val && ch_hcodec_record_decode(b.got[i].val, b.got[i].len, &recs[i]) == 0)
-            hits++;
-        else
-            miss[i] = 1;
+        hits += miss[i];
+        miss[i] = !miss[i];
     }
     /* the misses, grouped by load function, CH_ITEMS_IN_MAX per statement */
     ch_item_key_t chunk[CH_ITEMS_IN_MAX];
@@ -180,12 +223,24 @@ ch_err_t ch__hydrate_records(ch_svc_t *svc, const ch_item_key_t *keys, size_t n,
     }
     ch__hydrate_metric(CH_HKIND_ITEM, 0, hits);
     ch__hydrate_metric(CH_HKIND_ITEM, 1, loaded);
-    free(miss);
     ch__batch_free(&b);
     return err;
 }
 
 /* ---- users, relations, viewer states ------------------------------------------------------- */
+
+/* Decodes the batch's k-th value: a user summary, a relation or a viewer's state, as
+ * ch__hydrate_facts lays the keys out. */
+static int ch__fact_decode(void *arg, size_t k, const char *val, size_t len)
+{
+    const ch__hfacts_t *q = arg;
+    size_t nu = q->nusers, nr = q->viewer ? q->nothers : 0;
+    if (k < nu)
+        return ch_hcodec_user_decode(val, len, &q->user_out[k]);
+    if (k < nu + nr)
+        return ch_hcodec_rel_decode(val, len, &q->rel_out[k - nu]);
+    return ch_hcodec_viewer_decode(val, len, &q->viewer_out[k - nu - nr]);
+}
 
 ch_err_t ch__hydrate_facts(ch_svc_t *svc, const ch__hfacts_t *q, ch_fault_t *f)
 {
@@ -207,23 +262,19 @@ ch_err_t ch__hydrate_facts(ch_svc_t *svc, const ch__hfacts_t *q, ch_fault_t *f)
         ch_hkey_rel(b.keys[b.n++], q->viewer, q->others[i]);
     for (size_t i = 0; i < nv; i++)
         ch_hkey_viewer_item(b.keys[b.n++], q->viewer, q->items[i].type, q->items[i].id);
-    ch__batch_get(svc, &b);
+    ch__batch_get(svc, &b, ch__fact_decode, (void *)q);
     /* the misses of each kind: indices into its own array */
     size_t *miss = ch_malloc(sizeof(size_t) * total), nmu = 0, nmr = 0, nmv = 0;
     size_t *mu = miss, *mr = miss + nu, *mv = miss + nu + nr;
     for (size_t i = 0; i < nu; i++)
-        if (!b.got[i].val || ch_hcodec_user_decode(b.got[i].val, b.got[i].len, &q->user_out[i]) != 0)
+        if (!b.hit[i])
             mu[nmu++] = i;
-    for (size_t i = 0; i < nr; i++) {
-        ch_hcache_got_t *g = &b.got[nu + i];
-        if (!g->val || ch_hcodec_rel_decode(g->val, g->len, &q->rel_out[i]) != 0)
+    for (size_t i = 0; i < nr; i++)
+        if (!b.hit[nu + i])
             mr[nmr++] = i;
-    }
-    for (size_t i = 0; i < nv; i++) {
-        ch_hcache_got_t *g = &b.got[nu + nr + i];
-        if (!g->val || ch_hcodec_viewer_decode(g->val, g->len, &q->viewer_out[i]) != 0)
+    for (size_t i = 0; i < nv; i++)
+        if (!b.hit[nu + nr + i])
             mv[nmv++] = i;
-    }
     ch__hydrate_metric(CH_HKIND_USER, 0, nu - nmu);
     ch__hydrate_metric(CH_HKIND_REL, 0, nr - nmr);
     ch__hydrate_metric(CH_HKIND_VIEWER, 0, nv - nmv);

@@ -44,8 +44,18 @@ ch_err_t ch_hydrate_users(ch_svc_t *svc, uint64_t viewer, const uint64_t *ids, s
         unsigned rel = r < nothers ? rf[r] : 0;
         if (rel & (CH_HREL_BLOCKING | CH_HREL_BLOCKED_BY))
             continue;
-        out[i].json = ch_malloc(uf[u].summary_len + 1);
-        memcpy(out[i].json, uf[u].summary, uf[u].summary_len + 1);
+        if (uf[u].summary) { /* the first (usually only) one asking takes the text itself */
+            out[i].json = uf[u].summary;
+            uf[u].summary = NULL;
+        } else { /* a duplicate id: a copy of the text the first one took */
+            size_t first = 0;
+            while (first < i && (ids[first] != ids[i] || !out[first].json))
+                first++;
+            if (first == i) /* no text to copy (a found user always has one) */
+                continue;
+            out[i].json = ch_malloc(uf[u].summary_len + 1);
+            memcpy(out[i].json, out[first].json, uf[u].summary_len + 1);
+        }
         out[i].len = uf[u].summary_len;
         out[i].is_private = uf[u].is_private;
         out[i].following = (rel & CH_HREL_FOLLOWING) != 0;
