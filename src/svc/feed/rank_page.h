@@ -15,7 +15,8 @@
  * NULL when the ranking was made under the viewer's current generation (nothing hidden or
  * muted since: svc/common/viewer_gen.h), which spares the mute and feedback reads. The
  * page, {"items":[...],"next_cursor":...[,"model":...]}, goes to *out as NUL-terminated
- * text (malloc'd, caller frees); served items join the seen set. When s is a head
+ * text (malloc'd, caller frees); served items join the seen set (quick: through the feed's
+ * thread, svc/feed/touch_queue.h, best effort). When s is a head
  * (s->n < s->total) that ends before the page is full, nothing is served and *need_all is
  * set: serve the whole snapshot instead. quick: the call runs on the event loop, every store
  * in-process: entries are hydrated exactly as many as the page still needs per step (no
