@@ -278,10 +278,11 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
             floor = pulled[nl - 1].item_id;
         /* Timeline entries may be stale (an unfollow, mute or block the fan-out has not
          * applied yet, or a rebuild or push that raced it), and the recent items are anyone's:
-         * both filtered against the viewer's relations now (cached facts). */
-        if (!from_db && (err = ch_feed_keep_visible(svc, viewer, pushed, &np)) != CH_OK)
-            break;
-        if (from_recent && (err = ch_feed_keep_visible(svc, viewer, pulled, &nl)) != CH_OK)
+         * both kept to followees now (the viewer's cached followee list, one read for both);
+         * mutes and blocks are the hydration's of the caller (visible.h). */
+        if ((!from_db || from_recent) &&
+            (err = ch_feed_keep_followed(svc, viewer, from_db ? NULL : pushed, from_db ? NULL : &np,
+                                         from_recent ? pulled : NULL, from_recent ? &nl : NULL)) != CH_OK)
             break;
         size_t i = 0, j = 0;
         uint64_t last = 0;

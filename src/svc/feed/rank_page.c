@@ -112,7 +112,7 @@ static int ch__key_in(const ch_item_key_t *keys, size_t n, ch_item_key_t key)
     return 0;
 }
 
-ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t *s, size_t offset, int limit,
+ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, ch_feed_snap_t *s, size_t offset, int limit,
                             int explain, int quick, const ch_feed_feedback_t *fb, char **out, int *need_all,
                             ch_fault_t *f)
 {
@@ -125,8 +125,12 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, const ch_feed_snap_t
     ch_err_t err = CH_OK;
     *out = NULL;
     *need_all = 0;
-    while (err == CH_OK && nshown < (size_t)limit && pos < s->n && scanned < CH_FEED_PAGE_SCAN_MAX) {
+    while (err == CH_OK && nshown < (size_t)limit && (pos < s->n || s->rest) && scanned < CH_FEED_PAGE_SCAN_MAX) {
         size_t w = (size_t)limit - nshown + slack;
+        if (pos + w > s->n && s->rest) /* a head: its entries parsed as the page needs them */
+            (void)ch_feed_snap_more(s, pos + w - s->n);
+        if (pos >= s->n)
+            break;
         if (w > s->n - pos)
             w = s->n - pos;
         if (w > CH_FEED_PAGE_SCAN_MAX - scanned)
