@@ -79,8 +79,12 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
     }
     ch_buf_append(&b, "],\"next_cursor\":", 16);
     if (shown == (size_t)limit || (!ended && before)) {
-        char id[CH_ID_STR_LEN];
-        ch_buf_printf(&b, "\"%s\"}", ch_id_format(shown == (size_t)limit ? last_shown : before, id));
+        char id[CH_ID_STR_LEN + 3], *q = id;
+        *q++ = '"';
+        q = ch_u64_put(q, shown == (size_t)limit ? last_shown : before); /* no printf on every page */
+        *q++ = '"';
+        *q++ = '}';
+        ch_buf_append(&b, id, (size_t)(q - id));
     } else {
         ch_buf_append(&b, "null}", 5);
     }

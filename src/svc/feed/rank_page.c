@@ -62,10 +62,14 @@ static void ch__append_item(ch_buf_t *b, const ch_feed_snap_t *s, const ch_feed_
 {
     ch_buf_append(b, "{\"item\":", 8);
     ch_buf_append(b, h->json, h->len);
+    /* ,"reason":"<name>" in one piece (a page of 20 items made seven appends each) */
+    char frame[64];
     const char *reason = ch_feed_reason_name(e->cand.reason);
-    ch_buf_append(b, ",\"reason\":\"", 11);
-    ch_buf_append(b, reason, strlen(reason));
-    ch_buf_append(b, "\"", 1);
+    size_t rl = strlen(reason);
+    memcpy(frame, ",\"reason\":\"", 11);
+    memcpy(frame + 11, reason, rl); /* the longest name is 18 bytes */
+    frame[11 + rl] = '"';
+    ch_buf_append(b, frame, 12 + rl);
     if (e->cand.reason == CH_FEED_REASON_LIKED_BY_FOLLOWING) {
         ch_buf_append(b, ",\"via\":[", 8);
         int first = 1;
@@ -192,7 +196,9 @@ ch_err_t ch_feed_page_serve(ch_svc_t *svc, uint64_t viewer, ch_feed_snap_t *s, s
         if (s->gen && pos < s->total) {
             char cursor[48];
             ch_feed_cursor_format(s->gen, pos, cursor, sizeof(cursor));
-            ch_buf_printf(&b, "\"%s\"", cursor);
+            ch_buf_append(&b, "\"", 1);
+            ch_buf_append(&b, cursor, strlen(cursor));
+            ch_buf_append(&b, "\"", 1);
         } else {
             ch_buf_append(&b, "null", 4);
         }

@@ -235,7 +235,16 @@ int ch_feed_cursor_parse(const char *cursor, uint64_t *gen, size_t *offset)
 
 void ch_feed_cursor_format(uint64_t gen, size_t offset, char *buf, size_t buflen)
 {
-    snprintf(buf, buflen, "%" PRIu64 ".%zu", gen, offset);
+    char t[48], *q = ch_u64_put(t, gen); /* 20 + 1 + 20 digits at most; no printf on every page */
+    *q++ = '.';
+    q = ch_u64_put(q, offset);
+    size_t len = (size_t)(q - t);
+    if (!buflen)
+        return;
+    if (len >= buflen)
+        len = buflen - 1;
+    memcpy(buf, t, len);
+    buf[len] = '\0';
 }
 
 /* ---- slots in the kv store ----------------------------------------------------------------- */
