@@ -1,6 +1,7 @@
 /* GET /v1/feed/following: the in-network feed, newest first, without ranking (brd/feed.md:
  * "the escape hatch people ask for"). Candidates come from ch_feed_in_network; hydration
- * (svc/common/items.h) drops what the viewer may not see, so a page is read in a few
+ * (svc/common/items.h) drops what the viewer may not see and says what the viewer mutes
+ * (skipped here: the source leaves mutes and blocks to hydration), so a page is read in a few
  * rounds until it is full or the source ends. The cursor is the id of the last item shown
  * (or, when the rounds run out, the position the source reached): ids are time-sortable, so
  * pages never repeat or skip an item while new ones arrive on top. next_cursor is null only
@@ -59,8 +60,8 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
             break;
         ended = next == 0; /* the source gave what it had */
         for (size_t i = 0; i < n && shown < (size_t)limit; i++) {
-            if (!h[i].json)
-                continue;
+            if (!h[i].json || h[i].facts.muted)
+                continue; /* gone, not for this viewer, or muted (the source leaves mutes to this) */
             ch_buf_append(&b, shown ? ",{\"item\":" : "{\"item\":", shown ? 9 : 8);
             ch_hydrated_append_with(&b, &h[i], NULL, 0);
             ch_buf_append(&b, ",", 1);
@@ -78,8 +79,12 @@ ch_err_t ch_h_feed_following(ch_call_t *call)
     }
     ch_buf_append(&b, "],\"next_cursor\":", 16);
     if (shown == (size_t)limit || (!ended && before)) {
-        char id[CH_ID_STR_LEN];
-        ch_buf_printf(&b, "\"%s\"}", ch_id_format(shown == (size_t)limit ? last_shown : before, id));
+        char id[CH_ID_STR_LEN + 3], *q = id;
+        *q++ = '"';
+        q = ch_u64_put(q, shown == (size_t)limit ? last_shown : before); /* no printf on every page */
+        *q++ = '"';
+        *q++ = '}';
+        ch_buf_append(&b, id, (size_t)(q - id));
     } else {
         ch_buf_append(&b, "null}", 5);
     }

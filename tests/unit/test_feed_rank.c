@@ -353,8 +353,14 @@ static void test_snapshot_head(void **state)
     assert_int_equal(ch_feed_snap_head(&svc, "home", 1, CH_FEED_SNAP_MAX, &h, &found), CH_OK);
     assert_true(found);
     assert_int_equal(h.gen, s.gen);
-    assert_int_equal(h.n, CH_FEED_SNAP_HEAD);
+    assert_int_equal(h.n, 0); /* entries are parsed as a page needs them */
     assert_int_equal(h.total, N);
+    assert_int_equal(ch_feed_snap_more(&h, 5), 5);
+    assert_int_equal(h.n, 5);
+    assert_int_equal(h.entries[4].cand.key.id, 1004u);
+    assert_int_equal(ch_feed_snap_more(&h, SIZE_MAX), CH_FEED_SNAP_HEAD - 5);
+    assert_int_equal(ch_feed_snap_more(&h, 1), 0); /* the head's bound */
+    assert_int_equal(h.n, CH_FEED_SNAP_HEAD);
     assert_int_equal(h.net_top, 99);
     assert_int_equal(h.vgen, 5);
     assert_int_equal(h.entries[CH_FEED_SNAP_HEAD - 1].cand.key.id, 1000u + CH_FEED_SNAP_HEAD - 1);
@@ -362,11 +368,14 @@ static void test_snapshot_head(void **state)
     assert_true(found);
     assert_int_equal(all.n, N);
     assert_int_equal(all.total, N);
+    assert_int_equal(ch_feed_snap_more(&all, 1), 0); /* a whole snapshot: nothing left to parse */
     ch_feed_snap_clear(&all);
     ch_feed_snap_clear(&h);
     /* only the entries a page needs are decoded; the ranking's length is still told */
     assert_int_equal(ch_feed_snap_head(&svc, "home", 1, 7, &h, &found), CH_OK);
     assert_true(found);
+    assert_int_equal(ch_feed_snap_more(&h, 3), 3);
+    assert_int_equal(ch_feed_snap_more(&h, 100), 4); /* at most max */
     assert_int_equal(h.n, 7);
     assert_int_equal(h.total, N);
     assert_int_equal(h.entries[6].cand.key.id, 1006u);
@@ -377,8 +386,20 @@ static void test_snapshot_head(void **state)
     assert_int_equal(ch_feed_snap_save(&svc, "reels", 1, &s), CH_OK);
     assert_int_equal(ch_feed_snap_head(&svc, "reels", 1, CH_FEED_SNAP_MAX, &h, &found), CH_OK);
     assert_true(found);
+    assert_int_equal(ch_feed_snap_more(&h, 10), 3);
     assert_int_equal(h.n, 3);
     assert_int_equal(h.total, 3);
+    ch_feed_snap_clear(&h);
+    /* an entry that does not parse ends the head there: the caller loads the whole ranking */
+    static const char bad[] = "H1:5\nF2:9:1700000000000:0:2:0:0\n0,1,7,4,0,0,0,0,\nx\n";
+    assert_int_equal(ch_kv_set(svc.kv, "feed:snap:home:2:head", bad, sizeof(bad) - 1, 60000), CH_OK);
+    assert_int_equal(ch_feed_snap_head(&svc, "home", 2, CH_FEED_SNAP_MAX, &h, &found), CH_OK);
+    assert_true(found);
+    assert_int_equal(h.total, 5);
+    assert_int_equal(ch_feed_snap_more(&h, 10), 1);
+    assert_int_equal(ch_feed_snap_more(&h, 10), 0);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.entries[0].cand.key.id, 1u);
     ch_feed_snap_clear(&h);
     free(e);
     ch_kv_close(svc.kv);

@@ -48,9 +48,12 @@ typedef struct {
 
 /** In-network items for viewer, newest first, item id < before_id (0 = newest): the
  * materialized home timeline (rebuilt when missing, store/timeline.h) merged with the recent
- * items of the followees the viewer pulls (policy.h), without duplicates, without muted or
- * blocked authors. Records the read (read rate) when before_id is 0. Posts and reels only
- * (stories are the tray's). *n_out <= max. (svc/feed/inbox.c) */
+ * items of the followees the viewer pulls (policy.h), without duplicates, by accounts the
+ * viewer follows now. Muted and blocked authors' items that the timeline still holds are not
+ * taken out here: the caller hydrates what it shows, which leaves out what a block hides and
+ * says what is muted (ch_item_facts_t.muted), and skips those (svc/feed/visible.h). Records
+ * the read (read rate) when before_id is 0. Posts and reels only (stories are the tray's).
+ * *n_out <= max. (svc/feed/inbox.c) */
 ch_err_t ch_feed_in_network(ch_svc_t *svc, uint64_t viewer, uint64_t before_id, size_t max, ch_feed_cand_t *out,
                             size_t *n_out, ch_fault_t *f);
 

@@ -122,7 +122,9 @@ static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t befor
         return ch_feed_rebuild_entries(svc, viewer, before, max, out, n_out);
     }
     *read_rate = ch_feed_rate_at(meta.read_rate, meta.last_read_ms, now, CH_FEED_READ_RATE_HALF_LIFE_MS);
-    if (before == 0) { /* a fresh read: counts in the read rate, keeps the timeline alive */
+    if (before == 0 && ch_feed_timelines_in_process(svc)) {
+        (void)ch_feed_touch_later(svc, viewer, now); /* the same, by the touch thread: off the request */
+    } else if (before == 0) { /* a fresh read: counts in the read rate, keeps the timeline alive */
         double bumped = ch_feed_rate_bump(meta.read_rate, meta.last_read_ms, now, CH_FEED_READ_RATE_HALF_LIFE_MS);
         if (ch_timeline_touch(svc->timelines, viewer, now, bumped) == CH_OK)
             *read_rate = bumped;
@@ -135,6 +137,11 @@ static ch_err_t ch__timeline_page(ch_svc_t *svc, uint64_t viewer, uint64_t befor
  * runs the fan-out too: a worker-only process with an in-process store does not, see
  * svc/worker/worker.c; an api-only process reads the database instead, as while the store
  * is down). Several api processes with in-process stores need CHORUS_REDIS. */
+int ch_feed_timelines_in_process(const ch_svc_t *svc)
+{
+    return svc->timelines && strcmp(ch_timeline_kind(svc->timelines), "memory") == 0;
+}
+
 int ch_feed_store_fed(const ch_svc_t *svc)
 {
     return svc->timelines &&
@@ -271,10 +278,11 @@ ch_err_t ch_feed_in_network_page_on(ch_svc_t *svc, uint64_t viewer, uint64_t bef
             floor = pulled[nl - 1].item_id;
         /* Timeline entries may be stale (an unfollow, mute or block the fan-out has not
          * applied yet, or a rebuild or push that raced it), and the recent items are anyone's:
-         * both filtered against the viewer's relations now (cached facts). */
-        if (!from_db && (err = ch_feed_keep_visible(svc, viewer, pushed, &np)) != CH_OK)
-            break;
-        if (from_recent && (err = ch_feed_keep_visible(svc, viewer, pulled, &nl)) != CH_OK)
+         * both kept to followees now (the viewer's cached followee list, one read for both);
+         * mutes and blocks are the hydration's of the caller (visible.h). */
+        if ((!from_db || from_recent) &&
+            (err = ch_feed_keep_followed(svc, viewer, from_db ? NULL : pushed, from_db ? NULL : &np,
+                                         from_recent ? pulled : NULL, from_recent ? &nl : NULL)) != CH_OK)
             break;
         size_t i = 0, j = 0;
         uint64_t last = 0;

@@ -94,7 +94,9 @@ static ch_err_t ch__timeline_top(ch_svc_t *svc, uint64_t viewer, ch_timeline_ent
     ch_err_t err = ch_timeline_read(svc->timelines, viewer, 0, 1, top, got, &meta);
     if (err == CH_OK && !meta.exists)
         err = CH_EUNAVAILABLE; /* rebuilt by ch_feed_in_network */
-    if (err == CH_OK) {
+    if (err == CH_OK && ch_feed_timelines_in_process(svc)) {
+        (void)ch_feed_touch_later(svc, viewer, now); /* as a read, off the request: best effort */
+    } else if (err == CH_OK) {
         double bumped = ch_feed_rate_bump(meta.read_rate, meta.last_read_ms, now, CH_FEED_READ_RATE_HALF_LIFE_MS);
         (void)ch_timeline_touch(svc->timelines, viewer, now, bumped); /* as a read: best effort */
     }

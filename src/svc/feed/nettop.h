@@ -36,5 +36,9 @@ ch_err_t ch_feed_net_newer(ch_svc_t *svc, uint64_t viewer, uint64_t net_top, int
 
 /** Whether this process's timeline store receives the fan-out's pushes (svc/feed/inbox.c). */
 int ch_feed_store_fed(const ch_svc_t *svc);
+/** Whether the timeline store is this process's memory (embedded): then a fresh read's
+ * read-rate touch is noted for the feed's thread (svc/feed/touch_queue.h) instead of made on
+ * the request, as with the cluster's cached timeline heads. */
+int ch_feed_timelines_in_process(const ch_svc_t *svc);
 
 #endif

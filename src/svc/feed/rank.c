@@ -328,8 +328,9 @@ static ch_err_t ch__rank(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, in
 
 /* ---- reuse ------------------------------------------------------------------------------- */
 
-/* Entries of a reused head decoded for a first page of `limit`: the page and 20 more for
- * items hidden since the ranking (more of those: the whole snapshot is loaded). */
+/* Entries of a reused head a first page of `limit` may parse (as it needs them, most often
+ * the page's own): the page and 20 more for items hidden since the ranking (more of those:
+ * the whole snapshot is loaded). */
 #define CH__HEAD_WANT(limit) ((size_t)(limit) + 20)
 /* A viewer generation no snapshot matches: the one recorded when it could not be read. */
 #define CH__VGEN_UNKNOWN UINT64_MAX

@@ -23,7 +23,11 @@
 void ch_feed_snap_clear(ch_feed_snap_t *s)
 {
     free(s->entries);
+    free(s->text);
     s->entries = NULL;
+    s->text = NULL;
+    s->rest = NULL;
+    s->cap = 0;
     s->n = 0;
     s->total = 0;
 }
@@ -140,9 +144,9 @@ static int ch__entry(const char **p, int has_features, int numbers, ch_feed_snap
     return 0;
 }
 
-/* Decodes text into s; numbers: see ch__entry; at most max entries are decoded (s->n), the
- * rest of the text is not looked at (s->total still counts them). */
-static int ch__decode(const char *text, int numbers, size_t max, ch_feed_snap_t *s)
+/* Parses the header line of text into s (entries none yet; s zeroed first); *p_out where the
+ * entries start, *hf_out whether they carry features. -1 when it is not a snapshot. */
+static int ch__header(const char *text, ch_feed_snap_t *s, const char **p_out, int *hf_out)
 {
     memset(s, 0, sizeof(*s));
     const char *p = text;
@@ -160,33 +164,61 @@ static int ch__decode(const char *text, int numbers, size_t max, ch_feed_snap_t 
         vgen = UINT64_MAX; /* unknown: such a snapshot is never reused */
     if (*p++ != '\n' || n > CH_FEED_SNAP_MAX || at > INT64_MAX)
         return -1;
-    size_t take = n < max ? (size_t)n : max;
-    s->entries = malloc(sizeof(*s->entries) * (take ? take : 1));
-    if (!s->entries)
-        return -1;
-    for (size_t i = 0; i < take; i++) {
-        if (ch__entry(&p, (int)hf, numbers, &s->entries[i]) != 0) {
-            ch_feed_snap_clear(s);
-            return -1;
-        }
-    }
-    if (take == n && *p) {
-        ch_feed_snap_clear(s);
-        return -1;
-    }
-    s->n = take;
-    s->total = n;
+    s->total = (size_t)n;
     s->gen = gen;
     s->at_ms = (int64_t)at;
     s->has_features = (int)hf;
     s->net_top = net_top;
     s->vgen = vgen;
+    *p_out = p;
+    *hf_out = (int)hf;
     return 0;
+}
+
+/* Decodes text into s; numbers: see ch__entry; every entry (s->n == s->total). */
+static int ch__decode(const char *text, int numbers, ch_feed_snap_t *s)
+{
+    const char *p;
+    int hf;
+    if (ch__header(text, s, &p, &hf) != 0)
+        return -1;
+    s->entries = malloc(sizeof(*s->entries) * (s->total ? s->total : 1));
+    if (!s->entries)
+        return -1;
+    for (size_t i = 0; i < s->total; i++) {
+        if (ch__entry(&p, hf, numbers, &s->entries[i]) != 0) {
+            ch_feed_snap_clear(s);
+            return -1;
+        }
+    }
+    if (*p) {
+        ch_feed_snap_clear(s);
+        return -1;
+    }
+    s->n = s->total;
+    s->cap = s->total;
+    return 0;
+}
+
+size_t ch_feed_snap_more(ch_feed_snap_t *s, size_t k)
+{
+    size_t got = 0;
+    while (s->rest && got < k && s->n < s->cap) {
+        if (ch__entry(&s->rest, s->has_features, 0, &s->entries[s->n]) != 0) {
+            s->rest = NULL; /* not parsed past it: the caller loads the whole snapshot */
+            break;
+        }
+        s->n++;
+        got++;
+    }
+    if (s->n == s->cap)
+        s->rest = NULL;
+    return got;
 }
 
 int ch_feed_snap_decode(const char *text, ch_feed_snap_t *s)
 {
-    return ch__decode(text, 1, CH_FEED_SNAP_MAX, s);
+    return ch__decode(text, 1, s);
 }
 
 int ch_feed_cursor_parse(const char *cursor, uint64_t *gen, size_t *offset)
@@ -203,7 +235,16 @@ int ch_feed_cursor_parse(const char *cursor, uint64_t *gen, size_t *offset)
 
 void ch_feed_cursor_format(uint64_t gen, size_t offset, char *buf, size_t buflen)
 {
-    snprintf(buf, buflen, "%" PRIu64 ".%zu", gen, offset);
+    char t[48], *q = ch_u64_put(t, gen); /* 20 + 1 + 20 digits at most; no printf on every page */
+    *q++ = '.';
+    q = ch_u64_put(q, offset);
+    size_t len = (size_t)(q - t);
+    if (!buflen)
+        return;
+    if (len >= buflen)
+        len = buflen - 1;
+    memcpy(buf, t, len);
+    buf[len] = '\0';
 }
 
 /* ---- slots in the kv store ----------------------------------------------------------------- */
@@ -285,15 +326,22 @@ ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, siz
     ch_err_t err = ch_feed_facts_kv_get(svc, &hkey, &kvkey, 1, &val); /* from the L1 when cached */
     if (err || !val)
         return err;
-    const char *p = val;
+    const char *p = val, *entries = NULL;
     uint64_t total = 0;
+    int hf = 0;
     if (strncmp(p, "H1:", 3) == 0 && (p += 3, ch__u64(&p, &total) == 0) && *p++ == '\n' && total <= CH_FEED_SNAP_MAX &&
-        ch__decode(p, 0, max, s) == 0 && s->total <= total && s->gen) {
+        ch__header(p, s, &entries, &hf) == 0 && s->total <= total && s->gen) {
+        /* the head's own entries (s->total of them), parsed by ch_feed_snap_more as a page needs them */
+        s->cap = s->total < max ? s->total : max;
+        s->entries = malloc(sizeof(*s->entries) * (s->cap ? s->cap : 1));
+        s->text = val;
+        s->rest = s->cap ? entries : NULL;
         s->total = (size_t)total;
-        *found = 1;
-    } else {
-        ch_feed_snap_clear(s);
+        *found = s->entries != NULL;
+        val = NULL;
     }
+    if (!*found)
+        ch_feed_snap_clear(s);
     free(val);
     return CH_OK;
 }

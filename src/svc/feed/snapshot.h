@@ -43,9 +43,14 @@ typedef struct {
     ch_feed_snap_entry_t *entries;
     size_t n;
     size_t total;     /* entries of the whole ranking: n, or more for a head (ch_feed_snap_head) */
+    /* A head's entries not decoded yet (ch_feed_snap_more): its text (owned), where they
+     * start (NULL: none left) and how many entries[] holds at most. */
+    char *text;
+    const char *rest;
+    size_t cap;
 } ch_feed_snap_t;
 
-/** Frees s's entries. */
+/** Frees s's entries (and a head's text). */
 void ch_feed_snap_clear(ch_feed_snap_t *s);
 /** Encodes s as text; returns a malloc'd NUL-terminated string (caller frees), *len_out its
  * length; NULL when out of memory. */
@@ -72,13 +77,19 @@ ch_err_t ch_feed_snap_load(ch_svc_t *svc, const char *feed, uint64_t viewer, uin
 ch_err_t ch_feed_snap_latest(ch_svc_t *svc, const char *feed, uint64_t viewer, ch_feed_snap_t *s, int *found);
 
 /** Loads the head of the latest snapshot saved for viewer's feed into s (caller clears):
- * its first min(total, CH_FEED_SNAP_HEAD, max) entries in s->entries[0..n) and the ranking's
- * length in s->total; *found 0 when there is none. A few kB read and parsed instead of the
- * whole ranking (entries past max are not parsed); pages past them load the whole snapshot
- * by s->gen. For a page served without explain: the entries' scores and features are not
- * read (left 0). */
+ * its header (gen, at_ms, net_top, vgen; the ranking's length in s->total) now, its entries on
+ * demand (ch_feed_snap_more: s->n is 0 at first), at most min(total, CH_FEED_SNAP_HEAD, max)
+ * of them; *found 0 when there is none. A few kB read, and only the entries a page looks at
+ * parsed, instead of the whole ranking; pages past the head load the whole snapshot by
+ * s->gen. For a page served without explain: the entries' scores and features are not read
+ * (left 0). */
 ch_err_t ch_feed_snap_head(ch_svc_t *svc, const char *feed, uint64_t viewer, size_t max, ch_feed_snap_t *s,
                            int *found);
+/** Decodes up to k more of a head's entries into s->entries[s->n..] (s->n grows); returns how
+ * many. 0 for a snapshot fully decoded (ch_feed_snap_load), a head at its bound, or an entry
+ * that does not parse (then none is decoded past it: s->n < s->total stays, and the caller
+ * loads the whole snapshot). */
+size_t ch_feed_snap_more(ch_feed_snap_t *s, size_t k);
 
 /** Forgets the head of viewer's feed (a ranking that fit one page was not stored: the older
  * one it replaces must not be reused after it). Kv errors are returned. */

@@ -1,7 +1,8 @@
 /* Which followees' items a viewer gets in the in-network source: still followed, not muted
  * by the viewer, no block either way. In SQL for the statements that read candidates (the
  * mute and block lists are never read into memory: they are unbounded, thousands of accounts
- * may block a viewer), from the pair's cached relation facts for lists read from memory. */
+ * may block a viewer); for lists read from memory, the follow from the viewer's cached
+ * followee list here, mutes and blocks by the hydration of what is shown. */
 #ifndef CH_SVC_FEED_VISIBLE_H
 #define CH_SVC_FEED_VISIBLE_H
 
@@ -18,11 +19,16 @@
     " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 AND b.blocked_id = " A ")"                   \
     " AND NOT EXISTS (SELECT 1 FROM blocks b2 WHERE b2.blocker_id = " A " AND b2.blocked_id = $1)"
 
-/** Keeps in e[0..*n) (in place, order kept) the entries whose author viewer follows now,
- * has not muted and has no block with either way, from the hydration layer's relation facts
- * (svc/common/hydrate.h: cached, forgotten after every change of a pair's edges; one layer
- * call per CH_ITEMS_HYDRATE_MAX distinct authors, no statement when warm). On error *n is
- * left as is. */
-ch_err_t ch_feed_keep_visible(ch_svc_t *svc, uint64_t viewer, ch_timeline_entry_t *e, size_t *n);
+/** Keeps in a[0..*na) and b[0..*nb) (each in place, order kept; na or nb NULL: no such
+ * list) the entries whose author viewer follows now
+ * (approved): from the viewer's cached followee list (svc/graph/followees.h: one fact,
+ * forgotten after every change of the viewer's edges), and when that list is cut at its
+ * bound, the relation facts of the authors not on it (svc/common/hydrate.h). Mutes and
+ * blocks are not looked at here: every caller hydrates what it shows, which leaves out what a
+ * block hides and says what the viewer mutes (facts.muted), and applies the mute (the same
+ * relation facts, read once instead of twice a page). On error the counts are left as they
+ * are. */
+ch_err_t ch_feed_keep_followed(ch_svc_t *svc, uint64_t viewer, ch_timeline_entry_t *a, size_t *na,
+                               ch_timeline_entry_t *b, size_t *nb);
 
 #endif
