@@ -12,6 +12,7 @@
 #include "core/id.h"
 #include "svc/common/page.h"
 #include "svc/content/store.h"
+#include "svc/content/story_active.h"
 #include "svc/content/story_index.h"
 #include "svc/graph/followees.h"
 #include "svc/graph/visibility.h"
@@ -46,7 +47,17 @@ static ch_err_t ch__tray_render(ch_svc_t *svc, uint64_t viewer, const ch__tray_e
     ch_err_t err = ch_hydrate_users(svc, viewer, authors, n, users, f);
     if (err)
         return err;
+    /* One allocation for the whole answer: its exact size is known from the texts. */
+    size_t size = 12;
+    for (size_t i = 0; i < n; i++) {
+        if (!users[i].json)
+            continue;
+        size += users[i].len + 48 + e[i].n; /* members, brackets, commas */
+        for (size_t k = 0; k < e[i].n; k++)
+            size += h[e[i].first + k].len;
+    }
     ch_buf_t b = CH_BUF_INIT;
+    ch_buf_reserve(&b, size);
     ch_buf_append(&b, "{\"items\":[", 10);
     int first = 1;
     for (size_t i = 0; i < n; i++) {
@@ -57,7 +68,10 @@ static ch_err_t ch__tray_render(ch_svc_t *svc, uint64_t viewer, const ch__tray_e
         ch_buf_append(&b, users[i].json, users[i].len);
         ch_buf_append(&b, ",\"stories\":", 11);
         ch_hydrated_append_array(&b, h + e[i].first, e[i].n);
-        ch_buf_printf(&b, ",\"has_unseen\":%s}", e[i].unseen ? "true" : "false");
+        if (e[i].unseen)
+            ch_buf_append(&b, ",\"has_unseen\":true}", 19);
+        else
+            ch_buf_append(&b, ",\"has_unseen\":false}", 20);
     }
     ch_buf_append(&b, "]}", 2);
     ch_hydrated_users_free(users, n);
@@ -82,6 +96,12 @@ ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, char **out, ch_fault_t 
     ch_err_t err = ch_graph_followees_recent(svc, viewer, CH_STORY_TRAY_FOLLOWEES_MAX, &followees, &nf);
     if (err)
         return err;
+    /* Embedded mode: only those who may have a live story (story_active.h), one probe of an
+     * in-process table each. Else (cluster: stories posted on other nodes; the table over its
+     * bound) every followee's entry is read, from the L1 or Redis. */
+    size_t active = 0;
+    if (ch_story_active_filter(svc, followees, nf, now, &active))
+        nf = active;
     /* Their active-story index entries, in one batch. */
     ch_author_index_t idx;
     err = ch__story_index(svc, followees, nf, now, &idx);
