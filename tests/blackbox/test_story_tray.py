@@ -142,3 +142,25 @@ def test_a_story_written_by_another_process_shows_within_the_cache_ttl(start_ser
             break
         time.sleep(0.3)
     assert [[s["id"] for s in e["stories"]] for e in t] == [[str(sid)]]
+
+
+def test_a_tray_past_its_bound_keeps_the_newest_unseen_then_the_newest_seen(api):
+    """130 followees with a story, the 40 newest seen: the tray is its 100 authors (the 90
+    unseen, newest first, then the 10 newest seen). The tray reads 125 candidates first and
+    then needs more (85 unseen among them), so the chunks and the stop rule both count."""
+    viewer = api.register()
+    authors = [api.register() for _ in range(130)]
+    stories = []
+    for a in authors:
+        follow(viewer, a)
+        stories.append(story(a))
+    for s in stories[-40:]:
+        expect_status(viewer.post(f"/v1/stories/{s['id']}/view"), 204)
+    t = tray(viewer)
+    newest_first = [a.id for a in reversed(authors)]
+    unseen, seen = newest_first[40:], newest_first[:40]
+    assert [e["user"]["id"] for e in t] == unseen + seen[:10]
+    assert [e["has_unseen"] for e in t] == [True] * 90 + [False] * 10
+    # A muted unseen author leaves; the next seen one takes its place.
+    mute(viewer, authors[50])
+    assert [e["user"]["id"] for e in tray(viewer)] == [u for u in unseen if u != authors[50].id] + seen[:11]

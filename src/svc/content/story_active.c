@@ -14,6 +14,7 @@
 typedef struct {
     uint64_t author; /* 0: empty */
     int64_t until;   /* the latest expiry known of the author's stories (unix ms) */
+    uint64_t latest; /* the newest story id known of the author: no live story is newer */
 } ch__active_t;
 
 static struct {
@@ -65,9 +66,9 @@ static int ch__rebuild(int64_t now)
     return 1;
 }
 
-/* Records that author has a story live until `until`; a refused insert (bound) marks the
- * table incomplete until a load fits. Write lock held. */
-static void ch__put(uint64_t author, int64_t until, int64_t now)
+/* Records that author has a story (id latest or older) live until `until`; a refused insert
+ * (bound) marks the table incomplete until a load fits. Write lock held. */
+static void ch__put(uint64_t author, uint64_t latest, int64_t until, int64_t now)
 {
     if (until <= now || author == 0)
         return;
@@ -76,6 +77,8 @@ static void ch__put(uint64_t author, int64_t until, int64_t now)
         if (e->author) {
             if (until > e->until)
                 e->until = until;
+            if (latest > e->latest)
+                e->latest = latest;
             return;
         }
     }
@@ -84,7 +87,7 @@ static void ch__put(uint64_t author, int64_t until, int64_t now)
         ch__set.loaded = 0;
         return;
     }
-    *ch__find(ch__set.slots, ch__set.cap, author) = (ch__active_t){author, until};
+    *ch__find(ch__set.slots, ch__set.cap, author) = (ch__active_t){author, until, latest};
     ch__set.n++;
 }
 
@@ -106,20 +109,20 @@ static int ch__ours(ch_svc_t *svc)
     return ours;
 }
 
-void ch_story_active_note(ch_svc_t *svc, uint64_t author, int64_t expires_at)
+void ch_story_active_note(ch_svc_t *svc, uint64_t author, uint64_t story, int64_t expires_at)
 {
     if (!ch__ours(svc))
         return;
     /* Noted whether or not the table is loaded: a load running now may have read before this
      * story's commit, and merges into what the notes left. */
     pthread_rwlock_wrlock(&ch__set.lock);
-    ch__put(author, expires_at, ch_now_ms());
+    ch__put(author, story, expires_at, ch_now_ms());
     pthread_rwlock_unlock(&ch__set.lock);
 }
 
-/* Every author with a live story and its latest expiry: one pass over the partial index
- * items_live_stories; one row more than the bound says it is exceeded. */
-static const char ch__load_sql[] = "SELECT i.author_id, MAX(i.expires_at) FROM items i"
+/* Every author with a live story, its latest expiry and newest id: one pass over the partial
+ * index items_live_stories; one row more than the bound says it is exceeded. */
+static const char ch__load_sql[] = "SELECT i.author_id, MAX(i.expires_at), MAX(i.id) FROM items i"
                                    " WHERE i.type = 'story' AND i.deleted_at IS NULL AND i.expires_at > $1"
                                    " GROUP BY i.author_id LIMIT $2";
 
@@ -136,7 +139,8 @@ static void ch__load(ch_svc_t *svc, int64_t now)
     size_t nr = err == CH_OK ? ch_db_rows_count(rows) : 0;
     pthread_rwlock_wrlock(&ch__set.lock);
     for (size_t r = 0; r < nr && nr <= CH_STORY_ACTIVE_AUTHORS_MAX; r++)
-        ch__put((uint64_t)ch_db_rows_int(rows, r, 0), ch_db_rows_int(rows, r, 1), now);
+        ch__put((uint64_t)ch_db_rows_int(rows, r, 0), (uint64_t)ch_db_rows_int(rows, r, 2), ch_db_rows_int(rows, r, 1),
+                now);
     ch__set.loaded = err == CH_OK && nr <= CH_STORY_ACTIVE_AUTHORS_MAX && !ch__set.refused;
     /* Again after the hydration cache's TTL; after a database error in a second (meanwhile
      * the tray reads every followee's entry, from the cache). */
@@ -149,7 +153,7 @@ static void ch__load(ch_svc_t *svc, int64_t now)
                     CH_STORY_ACTIVE_AUTHORS_MAX);
 }
 
-int ch_story_active_filter(ch_svc_t *svc, uint64_t *authors, size_t n, int64_t now, size_t *kept)
+int ch_story_active_filter(ch_svc_t *svc, uint64_t *authors, uint64_t *latest, size_t n, int64_t now, size_t *kept)
 {
     if (!ch__ours(svc))
         return 0;
@@ -172,8 +176,10 @@ int ch_story_active_filter(ch_svc_t *svc, uint64_t *authors, size_t n, int64_t n
     size_t m = 0;
     for (size_t i = 0; i < n && ch__set.cap; i++) {
         const ch__active_t *e = ch__find(ch__set.slots, ch__set.cap, authors[i]);
-        if (e->author && e->until > now)
+        if (e->author && e->until > now) {
+            latest[m] = e->latest;
             authors[m++] = authors[i];
+        }
     }
     pthread_rwlock_unlock(&ch__set.lock);
     *kept = m;
