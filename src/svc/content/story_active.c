@@ -4,11 +4,13 @@
 #include "svc/content/story_active.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "svc/common/sql.h"
 
 typedef struct {
@@ -26,6 +28,7 @@ static struct {
     int loaded;                 /* the last load succeeded and no insert was refused since */
     int refused;                /* an insert was refused (bound) since the current load began */
     int64_t next_load_at;       /* when to load again (unix ms; 0: at the first use) */
+    uint64_t loads, loads_failed;
 } ch__set = {.lock = PTHREAD_RWLOCK_INITIALIZER, .load_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Fibonacci hashing: ids are time-ordered, their high bits alike; the multiply spreads them. */
@@ -91,11 +94,40 @@ static void ch__put(uint64_t author, uint64_t latest, int64_t until, int64_t now
     ch__set.n++;
 }
 
+static atomic_int ch__renderer_added;
+
+/* /metrics: the table's size and whether it answers. */
+static void ch__render(ch_buf_t *out, void *arg)
+{
+    (void)arg;
+    pthread_rwlock_rdlock(&ch__set.lock);
+    size_t n = ch__set.n, cap = ch__set.cap;
+    int loaded = ch__set.loaded;
+    unsigned long long loads = ch__set.loads, failed = ch__set.loads_failed;
+    pthread_rwlock_unlock(&ch__set.lock);
+    ch_buf_printf(out,
+                  "# HELP chorus_story_active_authors Authors the story tray's in-process set holds (embedded "
+                  "mode; expired ones until the table grows), of at most %d.\n"
+                  "# TYPE chorus_story_active_authors gauge\nchorus_story_active_authors %zu\n"
+                  "# HELP chorus_story_active_slots Slots of the set's table (24 bytes each).\n"
+                  "# TYPE chorus_story_active_slots gauge\nchorus_story_active_slots %zu\n"
+                  "# HELP chorus_story_active_answering 1 while the set answers the tray, 0 while every followee's "
+                  "index entry is read (not loaded yet, over its bound, or its load failed).\n"
+                  "# TYPE chorus_story_active_answering gauge\nchorus_story_active_answering %d\n"
+                  "# HELP chorus_story_active_loads_total Loads of the set from the database, by result.\n"
+                  "# TYPE chorus_story_active_loads_total counter\n"
+                  "chorus_story_active_loads_total{result=\"ok\"} %llu\n"
+                  "chorus_story_active_loads_total{result=\"failed\"} %llu\n",
+                  CH_STORY_ACTIVE_AUTHORS_MAX, n, cap, loaded, loads - failed, failed);
+}
+
 /* 1 when the table may describe svc's database (binding it to the first one seen). */
 static int ch__ours(ch_svc_t *svc)
 {
     if (!svc->local_backends || !svc->db)
         return 0;
+    if (!atomic_exchange(&ch__renderer_added, 1))
+        ch_metrics_add_renderer(ch__render, NULL);
     pthread_rwlock_rdlock(&ch__set.lock);
     const ch_db_t *db = ch__set.db;
     pthread_rwlock_unlock(&ch__set.lock);
@@ -136,16 +168,25 @@ static void ch__load(ch_svc_t *svc, int64_t now)
     ch_db_rows_t *rows = NULL;
     ch_db_param_t p[] = {CH_DB_P_INT(now), CH_DB_P_INT(CH_STORY_ACTIVE_AUTHORS_MAX + 1)};
     ch_err_t err = ch_sql_run(svc, ch__load_sql, p, CH_NPARAMS(p), &rows, NULL);
+    /* On an event loop a long statement is cut at the loop's budget and the whole call runs
+     * again on a worker: that run loads (no delay); a real failure is tried again in a second. */
+    int moved = err != CH_OK && ch_db_loop_busy_peek();
     size_t nr = err == CH_OK ? ch_db_rows_count(rows) : 0;
     pthread_rwlock_wrlock(&ch__set.lock);
-    for (size_t r = 0; r < nr && nr <= CH_STORY_ACTIVE_AUTHORS_MAX; r++)
-        ch__put((uint64_t)ch_db_rows_int(rows, r, 0), (uint64_t)ch_db_rows_int(rows, r, 2), ch_db_rows_int(rows, r, 1),
-                now);
-    ch__set.loaded = err == CH_OK && nr <= CH_STORY_ACTIVE_AUTHORS_MAX && !ch__set.refused;
-    /* Again after the hydration cache's TTL; after a database error in a second (meanwhile
-     * the tray reads every followee's entry, from the cache). */
-    int64_t ttl = svc->cfg && svc->cfg->hydrate_ttl_ms > 0 ? svc->cfg->hydrate_ttl_ms : 600000;
-    ch__set.next_load_at = ch_now_ms() + (err == CH_OK ? ttl : 1000);
+    if (err == CH_OK) {
+        for (size_t r = 0; r < nr && nr <= CH_STORY_ACTIVE_AUTHORS_MAX; r++)
+            ch__put((uint64_t)ch_db_rows_int(rows, r, 0), (uint64_t)ch_db_rows_int(rows, r, 2),
+                    ch_db_rows_int(rows, r, 1), now);
+        ch__set.loaded = nr <= CH_STORY_ACTIVE_AUTHORS_MAX && !ch__set.refused;
+        /* again after the hydration cache's TTL: what another process wrote joins by then */
+        int64_t ttl = svc->cfg && svc->cfg->hydrate_ttl_ms > 0 ? svc->cfg->hydrate_ttl_ms : 600000;
+        ch__set.next_load_at = ch_now_ms() + ttl;
+        ch__set.loads++;
+    } else if (!moved) { /* the table stays what it was (loaded or not) */
+        ch__set.next_load_at = ch_now_ms() + 1000;
+        ch__set.loads++;
+        ch__set.loads_failed++;
+    }
     pthread_rwlock_unlock(&ch__set.lock);
     ch_db_rows_free(rows);
     if (err == CH_OK && nr > CH_STORY_ACTIVE_AUTHORS_MAX)
