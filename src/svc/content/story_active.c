@@ -126,8 +126,8 @@ static int ch__ours(ch_svc_t *svc)
 {
     if (!svc->local_backends || !svc->db)
         return 0;
-    if (!atomic_exchange(&ch__renderer_added, 1))
-        ch_metrics_add_renderer(ch__render, NULL);
+    if (!atomic_load_explicit(&ch__renderer_added, memory_order_relaxed) && !atomic_exchange(&ch__renderer_added, 1))
+        ch_metrics_add_renderer(ch__render, NULL); /* once, at the first use */
     pthread_rwlock_rdlock(&ch__set.lock);
     const ch_db_t *db = ch__set.db;
     pthread_rwlock_unlock(&ch__set.lock);
