@@ -16,10 +16,10 @@
 #include "svc/content/story_index.h"
 #include "svc/graph/followees.h"
 
-/* Candidates read in the first chunk: the tray's authors and a margin for hidden ones. */
+/* Candidates read in the first chunk: the tray's authors and a margin for hidden ones. Each
+ * later chunk is twice the one before, so that a viewer who has seen most stories reaches
+ * CH_STORY_TRAY_SCAN_MAX in at most four chunks (a constant number of cache round trips). */
 #define CH__TRAY_FIRST_CHUNK (CH_STORY_TRAY_MAX + CH_STORY_TRAY_MAX / 4)
-/* Candidates read at least in a later chunk. */
-#define CH__TRAY_MIN_CHUNK 32
 
 /* One candidate: a followee who may have a live story. */
 typedef struct {
@@ -76,6 +76,8 @@ typedef struct {
     uint64_t *followees;
     ch__cand_t *cand;
     size_t ncand;
+    ch__cand_t *chunk; /* the chunk being read (as many slots as candidates) */
+    uint64_t *chunk_authors;
     ch_author_index_t all; /* cluster: every followee's entry, read up front */
     ch__entry_t *e;
     size_t ne;
@@ -91,6 +93,8 @@ static void ch__tray_clear(ch__tray_t *t)
     free(t->keys);
     free(t->e);
     free(t->cand);
+    free(t->chunk);
+    free(t->chunk_authors);
     free(t->followees);
     ch_author_index_clear(&t->all);
 }
@@ -126,10 +130,9 @@ static ch_err_t ch__chunk_keys(ch_svc_t *svc, ch__tray_t *t, const ch__cand_t *c
     ch_author_index_t idx = {0};
     const ch_author_index_t *from = &t->all;
     if (!t->all.span) { /* embedded: this chunk's entries now */
-        uint64_t authors[CH__TRAY_FIRST_CHUNK];
         for (size_t i = 0; i < n; i++)
-            authors[i] = c[i].author;
-        ch_err_t err = ch__story_index(svc, authors, n, now, &idx);
+            t->chunk_authors[i] = c[i].author;
+        ch_err_t err = ch__story_index(svc, t->chunk_authors, n, now, &idx);
         if (err) {
             ch_author_index_clear(&idx);
             return err;
@@ -254,22 +257,16 @@ ch_err_t ch_stories_tray(ch_svc_t *svc, uint64_t viewer, char **out, ch_fault_t 
     t.e = ch_malloc((t.ncand ? t.ncand : 1) * sizeof(*t.e));
     t.keys = ch_malloc(CH_STORY_TRAY_SCAN_MAX * sizeof(*t.keys));
     t.h = ch_malloc(CH_STORY_TRAY_SCAN_MAX * sizeof(*t.h));
+    t.chunk = ch_malloc((t.ncand ? t.ncand : 1) * sizeof(*t.chunk));
+    t.chunk_authors = ch_malloc((t.ncand ? t.ncand : 1) * sizeof(*t.chunk_authors));
     int full = 0;
-    while (err == CH_OK && t.ncand > 0 && !full) {
-        /* A chunk of the newest bounds: enough for the tray's missing unseen authors. */
-        size_t want = CH__TRAY_FIRST_CHUNK, n = 0;
-        if (t.ne > 0) {
-            size_t have = 0;
-            for (size_t i = 0; i < t.ne; i++)
-                have += t.e[i].shown && t.e[i].unseen;
-            want = have < CH_STORY_TRAY_MAX ? CH_STORY_TRAY_MAX - have : 0;
-            want = want < CH__TRAY_MIN_CHUNK ? CH__TRAY_MIN_CHUNK : want;
-        }
-        ch__cand_t chunk[CH__TRAY_FIRST_CHUNK];
+    for (size_t want = CH__TRAY_FIRST_CHUNK; err == CH_OK && t.ncand > 0 && !full; want *= 2) {
+        /* A chunk of the newest bounds. */
+        size_t n = 0;
         while (n < want && t.ncand > 0)
-            ch__pop(t.cand, &t.ncand, &chunk[n++]);
+            ch__pop(t.cand, &t.ncand, &t.chunk[n++]);
         size_t from_e = t.ne, from_k = t.nkeys;
-        err = ch__chunk_keys(svc, &t, chunk, n, now, &full);
+        err = ch__chunk_keys(svc, &t, t.chunk, n, now, &full);
         /* Their stories as the viewer sees them: one layer call per CH_ITEMS_HYDRATE_MAX. */
         for (size_t at = from_k; err == CH_OK && at < t.nkeys; at = t.nh) {
             size_t m = t.nkeys - at < CH_ITEMS_HYDRATE_MAX ? t.nkeys - at : CH_ITEMS_HYDRATE_MAX;
