@@ -17,8 +17,9 @@
 #include "svc/graph/followees.h"
 
 /* Candidates read in the first chunk: the tray's authors and a margin for hidden ones. Each
- * later chunk is twice the one before, so that a viewer who has seen most stories reaches
- * CH_STORY_TRAY_SCAN_MAX in at most four chunks (a constant number of cache round trips). */
+ * later chunk is twice the one before, so that a viewer who has seen most stories gets
+ * through CH_STORY_TRAY_FOLLOWEES_MAX candidates in at most five chunks (a constant number
+ * of cache round trips). */
 #define CH__TRAY_FIRST_CHUNK (CH_STORY_TRAY_MAX + CH_STORY_TRAY_MAX / 4)
 
 /* One candidate: a followee who may have a live story. */
