@@ -29,8 +29,8 @@
 /* Followees whose active-story index entries the tray reads (most recently followed first):
  * bounds the tray's cost for users who follow thousands. */
 #define CH_STORY_TRAY_FOLLOWEES_MAX 2000
-/* Stories the tray hydrates at most (two layer calls): past it, the authors whose latest
- * story is oldest are left out before ordering. */
+/* Stories the tray hydrates at most (in at most five chunks, svc/content/tray.c): past it,
+ * the authors whose latest story is oldest are left out before ordering. */
 #define CH_STORY_TRAY_SCAN_MAX 1000
 
 /** The three authored types; their API names are "post", "reel", "story". */

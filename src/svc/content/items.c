@@ -7,6 +7,7 @@
 #include "svc/common/hydrate.h"
 #include "svc/common/outbox.h"
 #include "svc/content/store.h"
+#include "svc/content/story_active.h"
 #include "svc/content/validate.h"
 #include "svc/engage/refs.h"
 #include "svc/graph/visibility.h"
@@ -191,9 +192,10 @@ ch_err_t ch_content_create(ch_svc_t *svc, uint64_t author, ch_item_type_t type, 
         return err;
     }
     ch__forget_profile(svc, type, author);
-    if (type == CH_ITEM_STORY) /* the author's active-story index */
+    if (type == CH_ITEM_STORY) { /* the author's active-story index, and the tray's set */
         ch_hydrate_forget_stories(svc, author);
-    else if (type == CH_ITEM_POST || type == CH_ITEM_REEL) /* the author's recent items (pulled feeds) */
+        ch_story_active_note(svc, author, id, now + svc->cfg->story_ttl_s * 1000);
+    } else if (type == CH_ITEM_POST || type == CH_ITEM_REEL) /* the author's recent items (pulled feeds) */
         ch_hydrate_forget_author_items(svc, author);
     *out = item;
     return CH_OK;
