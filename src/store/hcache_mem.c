@@ -179,6 +179,21 @@ static ch__hce_t **ch__hcm_victim(ch__hcm_t *m, ch__hcm_shard_t *s, int64_t now)
     return best;
 }
 
+/* The live entry at link (ch__hcm_find's answer), or NULL: an expired one is unlinked onto
+ * *freed. The answer is taken before the unlink, never re-read from link: after it, link
+ * holds the next entry of the bucket's chain, another key's (returning that was a wrong-key
+ * hit: another item's record, another pair's relation). Called with the shard's lock held. */
+static ch__hce_t *ch__hcm_live(const ch__hcm_t *m, ch__hcm_shard_t *s, ch__hce_t **link, int64_t now,
+                               ch__hce_t **freed)
+{
+    ch__hce_t *e = *link;
+    if (e && ch__hcm_expired(m, e, now)) {
+        ch__hcm_unlink(s, link, freed);
+        return NULL;
+    }
+    return e;
+}
+
 /* ---- driver ---------------------------------------------------------------------------- */
 
 static ch_err_t ch__hcm_get_many(void *impl, const char *const *keys, size_t n, ch_hcache_got_t *got)
@@ -191,11 +206,8 @@ static ch_err_t ch__hcm_get_many(void *impl, const char *const *keys, size_t n, 
         uint64_t h = ch__hcm_hash(keys[i], klen);
         ch__hcm_shard_t *s = ch__hcm_shard(m, h);
         pthread_mutex_lock(&s->mu);
-        ch__hce_t **link = ch__hcm_find(s, h, keys[i], klen);
-        if (*link && ch__hcm_expired(m, *link, now))
-            ch__hcm_unlink(s, link, &freed);
-        if (*link) {
-            ch__hce_t *e = *link;
+        ch__hce_t *e = ch__hcm_live(m, s, ch__hcm_find(s, h, keys[i], klen), now, &freed);
+        if (e) {
             e->used = ++s->clock;
             got[i].val = ch_malloc(e->vlen + 1);
             memcpy(got[i].val, e->data + e->klen + 1, e->vlen + 1);
@@ -223,11 +235,8 @@ static size_t ch__hcm_get_visit(void *impl, const char *const *keys, const size_
         uint64_t h = ch__hcm_hash(keys[i], klen);
         ch__hcm_shard_t *s = ch__hcm_shard(m, h);
         pthread_mutex_lock(&s->mu);
-        ch__hce_t **link = ch__hcm_find(s, h, keys[i], klen);
-        if (*link && ch__hcm_expired(m, *link, now))
-            ch__hcm_unlink(s, link, &freed);
-        if (*link) {
-            ch__hce_t *e = *link;
+        ch__hce_t *e = ch__hcm_live(m, s, ch__hcm_find(s, h, keys[i], klen), now, &freed);
+        if (e) {
             e->used = ++s->clock;
             (void)fn(arg, i, e->data + e->klen + 1, e->vlen); /* refused: a miss without lease */
             hits++;
