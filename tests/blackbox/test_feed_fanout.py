@@ -317,6 +317,27 @@ def test_a_muted_fast_poster_does_not_end_the_feed_early(start_server):
     assert ids == [] and page["next_cursor"] is None
 
 
+def test_a_muted_celebrity_does_not_end_the_feed_early(start_server):
+    """A celebrity's items are pulled at read from its recent items, which are anyone's: the
+    source leaves out those of a celebrity the viewer mutes, so they never fill the pages'
+    rounds and the other followees' older items stay on the first page."""
+    srv = start_server(env={"CHORUS_FEED_CELEBRITY_FOLLOWERS": "2"}, name="mute-celebrity")
+    c = srv.client()
+    star, quiet, viewer, fan = c.register(), c.register(), c.register(), c.register()
+    for f in (viewer, fan):
+        follow(f, star)
+    follow(viewer, quiet)
+    old = post(quiet, "older, from a quiet followee")["id"]
+    wait_in(viewer, old)
+    noisy = [post(star, f"noise {i}")["id"] for i in range(12)]
+    wait_in(viewer, noisy[-1], "the celebrity's newest post, pulled at read")
+    mute(viewer, star)
+    for limit in (1, 2, 20):
+        ids, _ = feed_ids(viewer, limit=limit)
+        assert ids == [old], limit
+    assert all_ids(fan)[:12] == noisy[::-1]  # the fan who does not mute still gets them
+
+
 def test_an_unfollowed_author_stays_out_while_the_fanout_lags(start_server):
     """No worker runs, so follow.deleted never reaches the timeline: its entries are checked
     against the current follows at read (cluster: the Redis timeline the api process reads)."""

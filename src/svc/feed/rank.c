@@ -378,6 +378,21 @@ static int ch__reusable(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, uin
     return ok;
 }
 
+/* Ranks viewer's feed into *s and keeps it for the cursor pages: a ranking longer than its
+ * page is saved (a failure only costs the next cursor); one that fits drops the older head, or
+ * a reuse could serve an older ranking after this newer one (the fan-out's notes that end a
+ * reuse may lag behind the SQL that ranked: nettop.h). A short feed is cheap to rank again. */
+static ch_err_t ch__rank_kept(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int explain,
+                              const ch_feed_feedback_t *fb, uint64_t vgen, int limit, ch_feed_snap_t *s, ch_fault_t *f)
+{
+    ch_err_t err = ch__rank(svc, kind, viewer, explain, fb, vgen, s, f);
+    if (err == CH_OK && s->n > (size_t)limit && ch_feed_snap_save(svc, ch__feed_name(kind), viewer, s) != CH_OK)
+        ch_log_warn("feed: ranked snapshot not kept (kv store): the page is served without a next cursor");
+    else if (err == CH_OK && s->n <= (size_t)limit && ch_feed_snap_drop_head(svc, ch__feed_name(kind), viewer) != CH_OK)
+        ch_log_warn("feed: an older ranking's head not dropped (kv store)");
+    return err;
+}
+
 ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int limit, const char *cursor,
                         int explain, int quick, int *needs_worker, char **out, ch_fault_t *f)
 {
@@ -397,7 +412,7 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
     memset(&fb, 0, sizeof(fb));
     int have_fb = 0;
     ch_err_t err = CH_OK;
-    ch_feed_snap_t s;
+    ch_feed_snap_t s = {0}; /* cleared on every path, explain's included */
     if (cursor) {
         int found = 0;
         err = ch_feed_snap_load(svc, ch__feed_name(kind), viewer, gen, &s, &found);
@@ -412,16 +427,8 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
         }
         if ((err = ch_feed_feedback_load(svc, viewer, &fb, f)) == CH_OK) {
             have_fb = 1;
-            err = ch__rank(svc, kind, viewer, explain, &fb, vgen, &s, f);
+            err = ch__rank_kept(svc, kind, viewer, explain, &fb, vgen, limit, &s, f);
         }
-        if (err == CH_OK && s.n > (size_t)limit && ch_feed_snap_save(svc, ch__feed_name(kind), viewer, &s) != CH_OK)
-            ch_log_warn("feed: ranked snapshot not kept (kv store): the page is served without a next cursor");
-        /* a ranking that fits its page is not kept (ranking a short feed again is cheap, and
-         * it may fill meanwhile); the older head must go, or a reuse could serve an older
-         * ranking after this newer one (the fan-out's notes that end a reuse may lag behind
-         * the SQL that ranked: nettop.h) */
-        else if (err == CH_OK && s.n <= (size_t)limit && ch_feed_snap_drop_head(svc, ch__feed_name(kind), viewer) != CH_OK)
-            ch_log_warn("feed: an older ranking's head not dropped (kv store)");
     }
     /* feedback and mutes are applied again only when they may have changed since the ranking */
     int same = err == CH_OK && ch__same_gen(&s, vgen);
@@ -441,8 +448,22 @@ ch_err_t ch_feed_ranked(ch_svc_t *svc, ch_feed_kind_t kind, uint64_t viewer, int
         int found = 0;
         ch_feed_snap_clear(&s);
         err = ch_feed_snap_load(svc, ch__feed_name(kind), viewer, g, &s, &found);
-        if (err == CH_OK && !found)
+        if (err == CH_OK && !found && cursor) {
             err = ch__bad_cursor(f);
+        } else if (err == CH_OK && !found) { /* a reused head whose snapshot is gone: rank again */
+            if (quick) {
+                ch_feed_snap_clear(&s);
+                ch_feed_feedback_clear(&fb);
+                *needs_worker = 1;
+                return CH_EUNAVAILABLE;
+            }
+            ch_feed_snap_clear(&s);
+            if (!have_fb && (err = ch_feed_feedback_load(svc, viewer, &fb, f)) == CH_OK)
+                have_fb = 1;
+            if (err == CH_OK)
+                err = ch__rank_kept(svc, kind, viewer, explain, &fb, vgen, limit, &s, f);
+            fbp = err == CH_OK && ch__same_gen(&s, vgen) ? NULL : &fb; /* as a first ranking's */
+        }
         if (err == CH_OK)
             err = ch_feed_page_serve(svc, viewer, &s, offset, limit, explain, quick, fbp, out, &need_all, f);
     }

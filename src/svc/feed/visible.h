@@ -24,7 +24,9 @@
  * (approved): from the viewer's cached followee list (svc/graph/followees.h: one fact,
  * forgotten after every change of the viewer's edges), and when that list is cut at its
  * bound, the relation facts of the authors not on it (svc/common/hydrate.h). Mutes and
- * blocks are not looked at here: every caller hydrates what it shows, which leaves out what a
+ * blocks are not looked at here (b's authors come from the pull set, which leaves out muted
+ * and blocked authors in SQL and is computed again after any mute or block: pullset.h, so a
+ * muted celebrity's recent items never fill the source's budget): every caller hydrates what it shows, which leaves out what a
  * block hides and says what the viewer mutes (facts.muted), and applies the mute (the same
  * relation facts, read once instead of twice a page). On error the counts are left as they
  * are. */
