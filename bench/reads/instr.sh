@@ -9,7 +9,9 @@
 # collection off, so ch__run_call is not one), logged in as maya_1:
 # each read 20 times (warm), counters zeroed, 100 more, dumped; the total divided by 100.
 # A ranking is reused for 10 min (CHORUS_FEED_REUSE_MS), so that a slow run under valgrind
-# never counts a new ranking in the warm home read.
+# never counts a new ranking in the warm home read. Requests may take 2 min
+# (CHORUS_REQUEST_TIMEOUT): under valgrind a cold pick read (the first home ranking) could pass
+# the default 5 s and stop the script with a 503 on a loaded machine.
 #
 # Usage: bench/reads/instr.sh [CHORUSD...]   (default: build/chorusd)
 # Environment: INSTR_USERS (2000), INSTR_READS (a grep -E pattern on the labels of
@@ -40,7 +42,7 @@ trap 'exit 143' TERM
 
 env_common=(CHORUS_PWHASH_OPSLIMIT=1 CHORUS_PWHASH_MEMLIMIT=8192 CHORUS_LOG_LEVEL=warn CHORUS_THREADS=1
   CHORUS_RATE_LIMIT_IP=100000000 CHORUS_RATE_LIMIT_USER=100000000 CHORUS_ACCESS_TTL=86400
-  CHORUS_FEED_REUSE_MS=600000)
+  CHORUS_FEED_REUSE_MS=600000 CHORUS_REQUEST_TIMEOUT=120000)
 
 # start BIN DATA [WRAPPER...]: starts chorusd on a free port; sets pid and base.
 start() {
