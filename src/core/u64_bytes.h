@@ -1,5 +1,6 @@
 /* 64-bit integers in byte buffers, for values this process writes into caches and stores and
- * reads back: little-endian (svc/common/id_page.c, svc/engage/comments_top_fact.c) and
+ * reads back: little-endian (svc/common/id_page.c, svc/engage/comments_top_fact.c, the item
+ * records of svc/common/hydrate_codec.c, the handle facts of svc/users/profile_fact.c) and
  * big-endian, where byte order must sort as the numbers do (store/timeline_redis.c's members,
  * svc/feed/facts.c's timeline heads). The caller checks that 8 bytes are there. */
 #ifndef CH_CORE_U64_BYTES_H

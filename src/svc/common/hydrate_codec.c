@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/u64_bytes.h"
 
 #define CH__VERSION 1
 #define CH__REC_HEAD (6 + 7 * 8 + 4)
@@ -22,20 +23,6 @@ void ch_huser_clear(ch_huser_t *u)
 {
     free(u->summary);
     memset(u, 0, sizeof(*u));
-}
-
-static void ch__put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t ch__get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
 }
 
 static int ch__is_flag(unsigned char c)
@@ -60,7 +47,7 @@ char *ch_hcodec_record_encode(const ch_item_record_t *rec, size_t *len)
                               rec->parent.id,          (uint64_t)rec->reactions,     (uint64_t)rec->comments,
                               (uint64_t)rec->views};
     for (int i = 0; i < 7; i++)
-        ch__put64(p + 6 + 8 * i, nums[i]);
+        ch_le64_put((char *)p + 6 + 8 * i, nums[i]);
     for (int i = 0; i < 4; i++)
         p[6 + 56 + i] = (unsigned char)(body >> (8 * i));
     if (body)
@@ -86,7 +73,7 @@ int ch_hcodec_record_decode(const char *buf, size_t len, ch_item_record_t *rec)
         return -1;
     uint64_t nums[7];
     for (int i = 0; i < 7; i++)
-        nums[i] = ch__get64(p + 6 + 8 * i);
+        nums[i] = ch_le64_get(p + 6 + 8 * i);
     if (nums[0] == 0 || (p[5] != CH_ITEM_NO_PARENT && nums[3] == 0))
         return -1;
     rec->found = 1;

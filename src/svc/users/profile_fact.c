@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/u64_bytes.h"
 #include "store/hcache.h"
 #include "svc/common/hydrate.h"
 #include "svc/common/hydrate_keys.h"
@@ -168,10 +169,8 @@ ch_err_t ch_profile_fact_handle(ch_svc_t *svc, const char *handle, uint64_t *id_
     ch_hcache_got_t got;
     int cached = ch__lookup(svc, key, &got);
     if (cached && got.val) {
-        uint64_t id = 0;
         int ok = got.len == CH__HANDLE_FACT_LEN && got.val[0] == 'H' && got.val[1] == 1;
-        for (int i = 0; ok && i < 8; i++)
-            id |= (uint64_t)(unsigned char)got.val[2 + i] << (8 * i);
+        uint64_t id = ok ? ch_le64_get((const unsigned char *)got.val + 2) : 0;
         free(got.val);
         if (ok && id && id <= INT64_MAX) {
             *id_out = id;
@@ -189,8 +188,7 @@ ch_err_t ch_profile_fact_handle(ch_svc_t *svc, const char *handle, uint64_t *id_
     ch_db_rows_free(rows);
     if (err == CH_OK && cached) {
         char v[CH__HANDLE_FACT_LEN] = {'H', 1};
-        for (int i = 0; i < 8; i++)
-            v[2 + i] = (char)((*id_out >> (8 * i)) & 0xff);
+        ch_le64_put(v + 2, *id_out);
         ch__put(svc, key, v, sizeof(v), got.lease);
     }
     return err;
