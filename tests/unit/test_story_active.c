@@ -2,7 +2,8 @@
  * (svc/content/story_active.h) against a real SQLite database: the first filter loads the
  * live stories (not the expired or deleted ones), a note after it is kept, an entry leaves at
  * its expiry, a row written behind its back shows after a reload (CHORUS_HYDRATE_TTL_MS) and
- * not before, and it answers nothing for cluster backends or another database. */
+ * not before, it answers nothing for cluster backends or another database, and past its bound
+ * it answers nothing until a load fits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,6 +160,33 @@ static void test_answers_nothing_for_cluster_backends_or_another_database(void *
     assert_int_equal(kept, 0);
 }
 
+/* Past CH_STORY_ACTIVE_AUTHORS_MAX live authors a note is refused and the table stops
+ * answering (the tray then reads every followee's index entry, so the refused author's story
+ * is not missed); it answers again once a load fits. */
+static void test_past_its_bound_it_stops_answering_until_a_load_fits(void **state)
+{
+    (void)state;
+    int64_t now = ch_now_ms(), until = now + 3600000;
+    uint64_t first = 1000, authors[1], latest[2];
+    authors[0] = A;
+    assert_int_equal(filter(authors, 1, now, latest), 0); /* the first load: no rows */
+    for (uint64_t u = first; u < first + CH_STORY_ACTIVE_AUTHORS_MAX; u++)
+        ch_story_active_note(&svc, u, u, until);
+    uint64_t last[] = {first + CH_STORY_ACTIVE_AUTHORS_MAX - 1, A};
+    assert_int_equal(filter(last, 2, now, latest), 1); /* at the bound: still answers */
+    assert_int_equal(last[0], first + CH_STORY_ACTIVE_AUTHORS_MAX - 1);
+    assert_int_equal(latest[0], first + CH_STORY_ACTIVE_AUTHORS_MAX - 1);
+    ch_story_active_note(&svc, first + CH_STORY_ACTIVE_AUTHORS_MAX, 7, until); /* one more: refused */
+    uint64_t refused[] = {first + CH_STORY_ACTIVE_AUTHORS_MAX, first};
+    size_t kept = 99;
+    assert_int_equal(ch_story_active_filter(&svc, refused, latest, 2, now, &kept), 0);
+    assert_int_equal(kept, 99);                                    /* nothing written */
+    assert_int_equal(refused[0], first + CH_STORY_ACTIVE_AUTHORS_MAX); /* the list untouched */
+    /* Once the notes have expired, the next load (due after the TTL) fits: it answers again. */
+    uint64_t after[] = {first, A};
+    assert_int_equal(filter(after, 2, until + 60000 + 5000, latest), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_expired_entry_leaves_and_a_row_behind_its_back_needs_a_reload, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_answers_nothing_for_cluster_backends_or_another_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_past_its_bound_it_stops_answering_until_a_load_fits, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
