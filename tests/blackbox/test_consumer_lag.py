@@ -227,7 +227,7 @@ class _SlowLink:
 def test_two_replicas_never_see_a_false_lag_spike(start_server, backends):
     """Two replicas on one PostgreSQL database (one of them 20 ms away from it) under a
     steady write load: sampled every 50 ms for 20 s on both, no consumer's lag comes near
-    the 30 s window (each row is applied within a poll or two)."""
+    the 30 s window (each row is applied within a poll or two on a machine that keeps up)."""
     a = start_server(name="lag-replica-a", env=NO_RATE_LIMITS)
     _as_if_running_for_a_minute(a, backends)
     link = _SlowLink(backends.pg.port, 0.02)  # left open: b is stopped after the test returns
@@ -274,7 +274,9 @@ def _sample_under_load(a, b):
         t.join(30)
     assert not errors, errors[0]
     assert ("a", "signals") in worst and ("b", "signals") in worst, worst
-    assert all(v < 10 for v, _ in worst.values()), f"lag spikes (worst per replica, consumer): {worst}"
+    # A false spike is the 30 s window; a real lag of 11 s on both replicas at once was seen
+    # when the machine stalled at load 20 (busy loops next to the whole suite).
+    assert all(v < 20 for v, _ in worst.values()), f"lag spikes (worst per replica, consumer): {worst}"
 
 
 # ---- PostgreSQL stopped --------------------------------------------------------------------
