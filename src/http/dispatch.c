@@ -125,6 +125,13 @@ static void ch__render(ch__pending_t *p)
     }
     if (c->err == CH_EINTERNAL)
         ch_log_error("request %s: internal error: %s", c->request_id, c->fault.detail);
+    /* A wait cut by the request's deadline (a statement, a pooled connection, a kv call)
+     * returns EUNAVAILABLE without a word: say which limit ended it. */
+    if (c->err == CH_EUNAVAILABLE && !c->fault.detail[0] && p->deadline_ms && ch_mono_ms() >= p->deadline_ms)
+        ch_fault(&c->fault, CH_EUNAVAILABLE, NULL,
+                 "the request did not finish within its deadline (CHORUS_REQUEST_TIMEOUT %lld ms); "
+                 "what it had not committed was rolled back",
+                 (long long)c->svc->cfg->request_timeout_ms);
     c->status = ch_err_status(c->err);
     json_t *problem = json_pack("{s:s+, s:s, s:i, s:s, s:s, s:s}", "type", "urn:chorus:problem:", ch_err_code(c->err),
                                 "title", ch_err_title(c->err), "status", c->status, "code", ch_err_code(c->err),

@@ -94,6 +94,7 @@ def test_a_stopped_postgres_answers_every_request_503_within_its_deadline(start_
     for r, took in answers:
         assert r.status == 503, r.describe()
         assert r.json["code"] in ("unavailable", "overloaded"), r.describe()
+        assert r.json["detail"] != r.json["title"], r.describe()  # says what ended it
         assert int(r.header("Retry-After")) >= 1, r.describe()
         assert took < deadline_s + MARGIN_S, f"took {took:.1f}s (deadline {deadline_s}s):\n{r.describe()}"
     assert metric(c, "chorus_db_deadline_hits_total") > 0
@@ -246,7 +247,8 @@ def test_a_sqlite_lock_wait_ends_at_the_request_deadline(start_server):
     try:
         assert locked.wait(10)
         r, took = timed(acct.patch, "/v1/me", json={"bio": "during"})
-        expect_problem(r, 503, "unavailable")
+        body = expect_problem(r, 503, "unavailable")
+        assert "CHORUS_REQUEST_TIMEOUT" in body["detail"], r.describe()  # says which limit ended it
         assert int(r.header("Retry-After")) >= 1, r.describe()
         assert took < 2.5, f"took {took:.1f}s with a 1 s request deadline:\n{r.describe()}"
     finally:
