@@ -1,0 +1,93 @@
+"""The story tray of a viewer who follows more than CH_STORY_TRAY_FOLLOWEES_MAX (2000)
+accounts (svc/content/tray.c, docs/design.md "Story tray from an active-story index"): it
+reads the 2000 most recently followed only, so a story of the 2001st is left out (a product
+decision: the tray is about the accounts one follows now, and its cost must not grow with
+the following), while the 2000th's is in, and the tray is otherwise the one a viewer who
+follows only the same story authors gets: same authors, same order, same stories, same
+unseen flags.
+
+The followees are seeded as `chorusd seed` writes them (registering 2,000 accounts through
+the API would take minutes of password hashing): users and the viewer's follows written
+straight into the database behind the server (the SQLite file in embedded mode, psql in
+cluster mode), with edge ids between those of the API follows made before and after, so the
+order "most recently followed" is exact. No cache can hold the viewer's followee list from
+before the seed: the viewer reads nothing before it, and the follows through the API after it
+forget the list `f:<viewer>` anyway."""
+import time
+
+from client import expect_status
+from social import db_rows, follow, story
+
+TRAY_FOLLOWEES_MAX = 2000  # CH_STORY_TRAY_FOLLOWEES_MAX
+EPOCH_MS = 1704067200000  # core/id.h, CH_ID_EPOCH_MS
+
+
+def seed_followees(srv, backends, viewer_id, after_edge, n, tag):
+    """Writes n users and viewer_id's follows of them into the server's database, the follows'
+    edge ids after_edge + 1 .. after_edge + n (newer than after_edge, older than any edge made
+    later through the API). User ids are time ids of node 1022-1023, which no server here uses."""
+    now = int(time.time() * 1000)
+    ubase = ((now - EPOCH_MS) << 22) | (1022 << 12)
+    rows = f"WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {n - 1}) "
+    db_rows(srv, backends,
+            rows + "INSERT INTO users(id, handle, password_hash, display_name, followers_count, created_at,"
+            f" updated_at) SELECT {ubase} + i, '{tag}' || i, '!', 'seeded followee', 1, {now}, {now} FROM s")
+    db_rows(srv, backends,
+            rows + "INSERT INTO follows(follower_id, followee_id, id, created_at)"
+            f" SELECT {viewer_id}, {ubase} + i, {after_edge} + 1 + i, {now} FROM s")
+    db_rows(srv, backends, f"UPDATE users SET following_count = following_count + {n} WHERE id = {viewer_id}")
+
+
+def edge_id(srv, backends, follower, followee):
+    rows = db_rows(srv, backends,
+                   f"SELECT id FROM follows WHERE follower_id = {follower.id} AND followee_id = {followee.id}")
+    assert len(rows) == 1, rows
+    return int(rows[0][0])
+
+
+def tray(acc):
+    """The tray as (user id, story ids, has_unseen) per entry."""
+    items = expect_status(acc.get("/v1/stories/tray"), 200).json["items"]
+    return [(e["user"]["id"], [s["id"] for s in e["stories"]], e["has_unseen"]) for e in items]
+
+
+def test_the_tray_reads_the_2000_newest_followees_in_the_small_trays_order(start_server, backends):
+    srv = start_server(name="tray-many-followees")
+    c = srv.client()
+    viewer, small = c.register(), c.register()  # small follows only the story authors
+    old, inside = c.register(), c.register()
+    recent = [c.register() for _ in range(5)]
+    follow(viewer, old)  # will be the 2001st most recently followed
+    follow(viewer, inside)  # will be the 2000th
+    seeded = TRAY_FOLLOWEES_MAX - 1 - len(recent)
+    seed_followees(srv, backends, viewer.id, edge_id(srv, backends, viewer, inside), seeded, f"m24t{viewer.id}_")
+    for a in recent:
+        follow(viewer, a)
+    rows = db_rows(srv, backends, f"SELECT followee_id FROM follows WHERE follower_id = {viewer.id} ORDER BY id DESC")
+    newest = [r[0] for r in rows]  # ids as strings, as the API gives them
+    assert newest.index(inside.id) == TRAY_FOLLOWEES_MAX - 1 and newest.index(old.id) == TRAY_FOLLOWEES_MAX
+    for a in [inside] + recent:
+        follow(small, a)
+
+    # Stories in an order unlike the follows', two for one author; old's is among the newest.
+    by = {}
+    for a in (recent[2], inside, recent[0], recent[2], old, recent[4], recent[1], recent[3]):
+        by.setdefault(a.id, []).append(story(a)["id"])
+    for acc in (viewer, small):  # one author seen by both: after the unseen ones
+        for sid in by[recent[1].id]:
+            expect_status(acc.post(f"/v1/stories/{sid}/view"), 204)
+
+    want = [(a.id, by[a.id], True) for a in (recent[3], recent[4], recent[2], recent[0], inside)]
+    want.append((recent[1].id, by[recent[1].id], False))
+    assert tray(small) == want  # the small tray, as a user with few follows sees it
+    got = tray(viewer)
+    assert got == want, got  # the 2001st followee's story is left out, the 2000th's is in
+    assert tray(viewer) == want  # warm
+
+    # One newer followee less: the long-ago followee is the 2000th now, and their story shows
+    # at the next read (the unfollow forgets the viewer's followee list).
+    expect_status(viewer.delete(f"/v1/users/{recent[3].id}/follow"), 204)
+    got = tray(viewer)
+    want = [(a.id, by[a.id], True) for a in (recent[4], old, recent[2], recent[0], inside)]
+    want.append((recent[1].id, by[recent[1].id], False))
+    assert got == want, got
