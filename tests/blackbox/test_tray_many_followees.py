@@ -83,6 +83,9 @@ def test_the_tray_reads_the_2000_newest_followees_in_the_small_trays_order(start
     got = tray(viewer)
     assert got == want, got  # the 2001st followee's story is left out, the 2000th's is in
     assert tray(viewer) == want  # warm
+    # Left out of the tray only: the story is still the viewer's to see on the author's page.
+    page = expect_status(viewer.get(f"/v1/users/{old.id}/stories"), 200).json
+    assert [s["id"] for s in page["items"]] == by[old.id], page
 
     # One newer followee less: the long-ago followee is the 2000th now, and their story shows
     # at the next read (the unfollow forgets the viewer's followee list).
