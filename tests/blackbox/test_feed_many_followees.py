@@ -11,10 +11,10 @@ take minutes (password hashing), so they are seeded the way `chorusd seed` write
 straight into the database behind the server (the SQLite file in embedded mode, psql in
 cluster mode): 4,300 users and the viewer's follows of them, with edge ids just above the
 viewer's follow of the long-ago followee (so it is the oldest edge) and below every later
-follow through the API. No cache the server holds can have seen the seeded rows go missing:
-the viewer has read nothing before the seed (no followee list `f:`, no pull set, no
-timeline), and follows through the API after it forget the followee list and bump the
-viewer's generation anyway.
+follow through the API. No cache of the server can hold a state from before the seed: the
+viewer reads nothing before it (no followee list `f:`, no pull set, no timeline yet), and the
+follows through the API after it forget the followee list and bump the viewer's generation
+anyway.
 
 Where the filter runs differs by backend set, and the test follows it:
 - cluster: the server runs without the worker role, as test_feed_fanout's "fanout lags" test
