@@ -6,15 +6,13 @@ authors on the list, and asks the relation facts about the others (docs/design.m
 following feed and in the home feed's in-network part; an author the viewer no longer follows
 (unfollowed, only a pending request, blocks the viewer) does not, nor a muted followee.
 
-How the viewer gets 4,300 followees: registering that many accounts through the API would
-take minutes (password hashing), so they are seeded the way `chorusd seed` writes them,
-straight into the database behind the server (the SQLite file in embedded mode, psql in
-cluster mode): 4,300 users and the viewer's follows of them, with edge ids just above the
-viewer's follow of the long-ago followee (so it is the oldest edge) and below every later
-follow through the API. No cache of the server can hold a state from before the seed: the
-viewer reads nothing before it (no followee list `f:`, no pull set, no timeline yet), and the
-follows through the API after it forget the followee list and bump the viewer's generation
-anyway.
+How the viewer gets 4,300 followees: seeded in the database (followee_seed.py: registering
+that many accounts through the API would take minutes of password hashing), with edge ids
+just above the viewer's follow of the long-ago followee (so it is the oldest edge) and below
+every later follow through the API. No cache of the server can hold a state from before the
+seed: the viewer reads nothing before it (no followee list `f:`, no pull set, no timeline
+yet), and the follows through the API after it forget the followee list and bump the
+viewer's generation anyway.
 
 Where the filter runs differs by backend set, and the test follows it:
 - cluster: the server runs without the worker role, as test_feed_fanout's "fanout lags" test
@@ -32,41 +30,16 @@ Where the filter runs differs by backend set, and the test follows it:
   and the fan-out together. Changes that add entries back (an unmute, an approved request)
   reach the timeline through the fan-out: waited for, bounded.
 """
-import time
-
 from client import expect_status
 from conftest import MODE
+from followee_seed import followees_newest_first, seed_followees
 from notify_helpers import wait_until
-from social import block, db_rows, follow, make_private, mute, post
+from social import block, follow, make_private, mute, post
 
 FEED = "/v1/feed/following"
 HOME = "/v1/feed/home"
 CACHED_MAX = 4096  # CH_GRAPH_FOLLOWEES_CACHED_MAX
 SEEDED = 4300
-EPOCH_MS = 1704067200000  # core/id.h, CH_ID_EPOCH_MS
-
-
-def seed_followees(srv, backends, viewer_id, after_edge, n, tag):
-    """Writes n users and viewer_id's follows of them into the server's database, the follows'
-    edge ids after_edge + 1 .. after_edge + n (newer than after_edge, older than any edge made
-    later through the API). User ids are time ids of node 1022-1023, which no server here uses."""
-    now = int(time.time() * 1000)
-    ubase = ((now - EPOCH_MS) << 22) | (1022 << 12)
-    rows = f"WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {n - 1}) "
-    db_rows(srv, backends,
-            rows + "INSERT INTO users(id, handle, password_hash, display_name, followers_count, created_at,"
-            f" updated_at) SELECT {ubase} + i, '{tag}' || i, '!', 'seeded followee', 1, {now}, {now} FROM s")
-    db_rows(srv, backends,
-            rows + "INSERT INTO follows(follower_id, followee_id, id, created_at)"
-            f" SELECT {viewer_id}, {ubase} + i, {after_edge} + 1 + i, {now} FROM s")
-    db_rows(srv, backends, f"UPDATE users SET following_count = following_count + {n} WHERE id = {viewer_id}")
-
-
-def edge_id(srv, backends, follower, followee):
-    rows = db_rows(srv, backends,
-                   f"SELECT id FROM follows WHERE follower_id = {follower.id} AND followee_id = {followee.id}")
-    assert len(rows) == 1, rows
-    return int(rows[0][0])
 
 
 def following_ids(acc):
@@ -101,11 +74,10 @@ def test_a_followee_beyond_the_cached_list_shows_and_former_followees_do_not(sta
     c = srv.client()
     viewer, old, recent, gone, asked, blocker, stranger = (c.register() for _ in range(7))
     follow(viewer, old)  # the oldest edge: beyond the cut once 4,300 newer ones exist
-    seed_followees(srv, backends, viewer.id, edge_id(srv, backends, viewer, old), SEEDED, f"m24f{viewer.id}_")
+    seed_followees(srv, backends, viewer, old, SEEDED, f"m24f{viewer.id}_")
     for a in (recent, gone, asked, blocker):
         follow(viewer, a)  # newer than the seeded edges: on the cached list while followed
-    rows = db_rows(srv, backends, f"SELECT followee_id FROM follows WHERE follower_id = {viewer.id} ORDER BY id DESC")
-    newest = [r[0] for r in rows]  # ids as strings, as the API gives them
+    newest = followees_newest_first(srv, backends, viewer)
     assert len(newest) == SEEDED + 5
     assert old.id not in newest[:CACHED_MAX] and newest[-1] == old.id  # the case under test
 

@@ -6,46 +6,21 @@ the following), while the 2000th's is in, and the tray is otherwise the one a vi
 follows only the same story authors gets: same authors, same order, same stories, same
 unseen flags.
 
-The followees are seeded as `chorusd seed` writes them (registering 2,000 accounts through
-the API would take minutes of password hashing): users and the viewer's follows written
-straight into the database behind the server (the SQLite file in embedded mode, psql in
-cluster mode), with edge ids between those of the API follows made before and after, so the
-order "most recently followed" is exact. A warm read of that tray reads no database and
-looks at a bounded number of cached facts (the metrics' counts, not a clock). No cache can hold the viewer's followee list from
-before the seed: the viewer reads nothing before it, and the follows through the API after it
-forget the list `f:<viewer>` anyway."""
+The followees are seeded in the database (followee_seed.py: registering 2,000 accounts
+through the API would take minutes), with edge ids between those of the API follows made
+before and after, so the order "most recently followed" is exact. No cache can hold the
+viewer's followee list from before the seed: the viewer reads nothing before it, and the
+follows through the API after it forget the list `f:<viewer>` anyway. A warm read of that
+tray reads no database and looks at a bounded number of cached facts (the metrics' counts,
+not a clock)."""
 import re
-import time
 
 from client import expect_status
 from conftest import MODE
-from social import db_rows, follow, story
+from followee_seed import followees_newest_first, seed_followees
+from social import follow, story
 
 TRAY_FOLLOWEES_MAX = 2000  # CH_STORY_TRAY_FOLLOWEES_MAX
-EPOCH_MS = 1704067200000  # core/id.h, CH_ID_EPOCH_MS
-
-
-def seed_followees(srv, backends, viewer_id, after_edge, n, tag):
-    """Writes n users and viewer_id's follows of them into the server's database, the follows'
-    edge ids after_edge + 1 .. after_edge + n (newer than after_edge, older than any edge made
-    later through the API). User ids are time ids of node 1022-1023, which no server here uses."""
-    now = int(time.time() * 1000)
-    ubase = ((now - EPOCH_MS) << 22) | (1022 << 12)
-    rows = f"WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {n - 1}) "
-    db_rows(srv, backends,
-            rows + "INSERT INTO users(id, handle, password_hash, display_name, followers_count, created_at,"
-            f" updated_at) SELECT {ubase} + i, '{tag}' || i, '!', 'seeded followee', 1, {now}, {now} FROM s")
-    db_rows(srv, backends,
-            rows + "INSERT INTO follows(follower_id, followee_id, id, created_at)"
-            f" SELECT {viewer_id}, {ubase} + i, {after_edge} + 1 + i, {now} FROM s")
-    db_rows(srv, backends, f"UPDATE users SET following_count = following_count + {n} WHERE id = {viewer_id}")
-
-
-def edge_id(srv, backends, follower, followee):
-    rows = db_rows(srv, backends,
-                   f"SELECT id FROM follows WHERE follower_id = {follower.id} AND followee_id = {followee.id}")
-    assert len(rows) == 1, rows
-    return int(rows[0][0])
 
 
 def hcache_gets(acc):
@@ -70,11 +45,10 @@ def test_the_tray_reads_the_2000_newest_followees_in_the_small_trays_order(start
     follow(viewer, old)  # will be the 2001st most recently followed
     follow(viewer, inside)  # will be the 2000th
     seeded = TRAY_FOLLOWEES_MAX - 1 - len(recent)
-    seed_followees(srv, backends, viewer.id, edge_id(srv, backends, viewer, inside), seeded, f"m24t{viewer.id}_")
+    seed_followees(srv, backends, viewer, inside, seeded, f"m24t{viewer.id}_")
     for a in recent:
         follow(viewer, a)
-    rows = db_rows(srv, backends, f"SELECT followee_id FROM follows WHERE follower_id = {viewer.id} ORDER BY id DESC")
-    newest = [r[0] for r in rows]  # ids as strings, as the API gives them
+    newest = followees_newest_first(srv, backends, viewer)
     assert newest.index(inside.id) == TRAY_FOLLOWEES_MAX - 1 and newest.index(old.id) == TRAY_FOLLOWEES_MAX
     for a in [inside] + recent:
         follow(small, a)
