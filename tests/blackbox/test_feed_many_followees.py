@@ -106,13 +106,15 @@ def test_a_followee_beyond_the_cached_list_shows_and_former_followees_do_not(sta
     assert p_old in home and p_recent in home, home
     assert not {p_gone, p_asked, p_blocker, p_stranger} & set(home), home
 
-    # A mute of the long-ago followee hides them; the unmute brings them back.
+    # A mute of the long-ago followee hides them (at once: the hydration's mute fact); the
+    # unmute brings them back (embedded: through the fan-out's merge, waited for).
     mute(viewer, old)
     assert following_ids(viewer) == [p_recent]
     assert p_old not in home_following_ids(viewer)
     expect_status(viewer.delete(f"/v1/users/{old.id}/mute"), 204)
     wait_until(lambda: following_ids(viewer) == [p_recent, p_old], "the long-ago followee's post back after the unmute")
 
-    # An approved request is a follow again: the author's entries come back at once.
+    # An approved request is a follow again: the author's post comes back (cluster: its entry
+    # never left the timeline; embedded: the fan-out merges it back, waited for).
     expect_status(asked.post(f"/v1/me/follow-requests/{viewer.id}/approve"), 204)
     wait_until(lambda: following_ids(viewer) == [p_asked, p_recent, p_old], "the approved author's post back")
