@@ -45,7 +45,7 @@ def test_presence_fans_out_through_small_conversations_only(start_server):
         wa = dev(srv, a)
         # c shares a direct conversation with a: told
         while True:
-            ev = wc.recv_op("presence", timeout=10)
+            ev = wc.recv_op("presence", timeout=30)
             if ev["d"]["user_id"] == a.id and ev["d"]["status"] == "online":
                 break
         # b shares only the big group: after a's online went out, a message in the group is the
@@ -109,9 +109,9 @@ def test_dead_node_users_are_announced_offline(start_server, redis_ctl):
     wb = dev(n1, b)
     try:
         wa = dev(n2, a)
-        ev = wb.recv_op("presence", timeout=10)
+        ev = wb.recv_op("presence", timeout=30)
         while not (ev["d"]["user_id"] == a.id and ev["d"]["status"] == "online"):
-            ev = wb.recv_op("presence", timeout=10)
+            ev = wb.recv_op("presence", timeout=30)
         # n2 records its users within a second (a user connected just before a crash reads
         # offline at the TTL, unannounced): wait until a is in one of the records
         url = urllib.parse.urlparse(n1.storage_env["CHORUS_REDIS"])
@@ -124,7 +124,7 @@ def test_dead_node_users_are_announced_offline(start_server, redis_ctl):
                 if str(a.id) in val.split():
                     return True
             return False
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not recorded():
             assert time.monotonic() < deadline, "n2 never recorded its users"
             time.sleep(0.05)
@@ -137,9 +137,9 @@ def test_dead_node_users_are_announced_offline(start_server, redis_ctl):
         assert ev["d"]["status"] == "offline", ev
         wa.sock.close()
         wa2 = dev(n1, a)
-        ev = wb.recv_op("presence", timeout=10)
+        ev = wb.recv_op("presence", timeout=30)
         while ev["d"]["user_id"] != a.id:
-            ev = wb.recv_op("presence", timeout=10)
+            ev = wb.recv_op("presence", timeout=30)
         assert ev["d"]["status"] == "online", ev
         wa2.close()
     finally:
