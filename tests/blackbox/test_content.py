@@ -712,7 +712,7 @@ def test_viewers_pages_never_repeat_or_skip(api, user):
 
 def test_story_expiry_on_every_read_path(start_server):
     """A dedicated instance whose stories live 5 s: the five reads while it lives must fit in
-    that on a loaded machine (2 s did not always)."""
+    that on a loaded machine (2 s left them little room)."""
     srv = start_server(env={"CHORUS_STORY_TTL": "5"}, name="story-ttl")
     c = Client(srv.base_url, spec=CONTENT_SPEC)
     author, fan = c.register(), c.register()

@@ -130,7 +130,7 @@ def test_websockets_library_interoperates(server, user):
 
 def test_heartbeat_timeout_closes_a_silent_client(start_server, fresh_storage):
     # 1 s heartbeats (a client silent for two is closed): with 300 ms, a 600 ms pause of the
-    # test or the server on a loaded machine closed a client that did answer.
+    # test or the server on a loaded machine could close a client that does answer.
     srv = start_server(env={"CHORUS_WS_HEARTBEAT_MS": "1000"})
     acc = srv.client().register()
     ws = connect(port_of(srv), token=acc.access_token)
