@@ -250,9 +250,11 @@ def test_sigterm_finishes_in_flight_requests(start_server):
     # The request deadline (CHORUS_REQUEST_TIMEOUT, 5 s; test_deadlines.py) is out of this
     # test's way: on a loaded machine the last of the queued hashes (one hashing thread on two
     # cores, at niceness 10) ended past 5 s and that registration was answered 503 by its own
-    # deadline, drain or not. The stop stays bounded by the drain (10 s) and the grace.
+    # deadline, drain or not. The stop stays bounded by the grace, 60 s here (the drain ends
+    # at 4/5 of it): the stop after four of these hashes took 15.9 s at load 20 (two busy
+    # loops beside the suite), and every registration must still end with its 201.
     srv = start_server(env={"CHORUS_PWHASH_MEMLIMIT": str(32 * 1024 * 1024), "CHORUS_PWHASH_OPSLIMIT": "2",
-                            "CHORUS_REQUEST_TIMEOUT": "20000"})
+                            "CHORUS_REQUEST_TIMEOUT": "60000", "CHORUS_SHUTDOWN_GRACE": "60000"})
     n = 4
     handles = [unique_handle("g") for _ in range(n)]
     results = [None] * n
@@ -274,9 +276,10 @@ def test_sigterm_finishes_in_flight_requests(start_server):
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
     for t in threads:
-        t.join(40)
-    rc = srv.proc.wait(20)
-    assert time.monotonic() - t0 < 15, "shutdown took longer than 15 s"
+        t.join(90)
+    rc = srv.proc.wait(30)
+    took = time.monotonic() - t0
+    assert took < 60, f"shutdown took {took:.1f}s, past the grace"
     storage = srv.storage_env
     srv.stop()  # checks exit 0 and sanitizer output
     assert rc == 0
