@@ -327,11 +327,11 @@ def test_landed_revocation_forgets_the_ok_mark_vouch(start_server, redis_ctl):
     reads the session meanwhile and vouches for it from that mark, on its loop from then on.
     When the pair lands, a forgets the session's vouches again (the revocation's own forget
     was before b's vouch, and was lost too): a publishes that forget, and b refuses the
-    session at its next read, within the forget's delivery (1 s idle, 10 s allowed for a loaded
-    machine), although its L1 keeps
-    entries 10 min. (a's hydration cache also moves the key epoch once its store is back,
-    which flushes every L1 a few hundred ms later: b's refusal alone would pass without the
-    landing's forget; the forget published by a after the landing would not.)"""
+    session at its next read, within the forget's delivery (1 s idle, 10 s allowed for a
+    loaded machine), although its L1 keeps entries 10 min. (a's hydration cache also moves
+    the key epoch once its store is back, which flushes every L1 a few hundred ms later: b's
+    refusal alone would pass without the landing's forget; the forget published by a after
+    the landing would not.)"""
     user = f"u{unique_handle()}"[:30]
     redis_ctl.command("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all")
     try:
