@@ -183,9 +183,14 @@ def test_a_full_queue_answers_503_overloaded_at_once(start_server, pg_ctl):
     before = metric(c, "chorus_work_not_run_total", reason="queue_full")
     with StoppedPostgres(pg_ctl):
         pool = concurrent.futures.ThreadPoolExecutor(3)
-        # The queue is seen full (one on the worker, two waiting), not guessed after a sleep:
-        # a probe sent before the holders arrive would take their place in the queue.
-        held = [pool.submit(acct.get, path, timeout=90) for _ in range(3)]
+        # The first holder is seen on the worker (in flight beside this /metrics read, and
+        # nothing queued), then the queue full, not guessed after sleeps: a third holder that
+        # arrived before the worker took the first would be refused, and a probe sent before
+        # the holders arrive would take their place in the queue.
+        held = [pool.submit(acct.get, path, timeout=90)]
+        wait_until(lambda: metric(c, "http_server_requests_in_flight") >= 2
+                   and metric(c, "chorus_work_queued") == 0, "the first holder on the worker", 60)
+        held += [pool.submit(acct.get, path, timeout=90) for _ in range(2)]
         wait_queued(c, 2, "one request on the worker and two queued")
         for _ in range(5):
             r, took = timed(acct.get, path)
