@@ -83,7 +83,7 @@ def register_request(handle, extra_headers=""):
             f"{extra_headers}Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def wait_for(pred, timeout=10.0, interval=0.05):
+def wait_for(pred, timeout=30.0, interval=0.05):
     """Polls pred() until it is true (returns True) or timeout passes (returns False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

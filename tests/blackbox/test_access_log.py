@@ -60,7 +60,7 @@ def test_every_request_logs_exactly_one_line(start_server):
     assert not errors
     assert statuses == [200] * (THREADS * PER_THREAD)
     # While it runs: the lines reach stderr soon (the writer's timer), without a stop.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     lines = []
     while time.monotonic() < deadline:
         lines = _access_lines(s.stderr_path.read_text(errors="replace"), prefix)
@@ -129,7 +129,7 @@ def test_blocked_stderr_does_not_stall_requests(workdir, backends):
         # Now read it: writing resumes, and the drop is reported once it does.
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and b"line(s) dropped" not in read_out:
             time.sleep(0.1)
         assert b"line(s) dropped" in read_out
@@ -137,7 +137,7 @@ def test_blocked_stderr_does_not_stall_requests(workdir, backends):
         prefix2 = prefix + "after"
         _hammer(s.port, prefix2, 1, 20, statuses, errors)
         assert not errors
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(_access_lines(read_out.decode(errors="replace"), prefix2)) < 20:
             time.sleep(0.1)
         assert len(_access_lines(read_out.decode(errors="replace"), prefix2)) == 20

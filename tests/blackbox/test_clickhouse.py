@@ -77,7 +77,7 @@ def test_clickhouse_outage_loses_nothing_and_chorusd_keeps_serving(api, server, 
         # still serving (degraded): events wait in the database. The check runs in the
         # background, about once a second.
         r = wait_until(lambda: (lambda r: r if r.json["checks"]["clickhouse"] == "unavailable" else None)(
-            expect_status(api.get("/readyz"), 200)), "/readyz clickhouse: unavailable", 10)
+            expect_status(api.get("/readyz"), 200)), "/readyz clickhouse: unavailable", 30)
         assert r.json == {"status": "degraded", "checks": {"db": "ok", "kv": "ok", "clickhouse": "unavailable"}}, \
             r.describe()
         during = make_events(server, backends, user, 4, other)
@@ -91,7 +91,7 @@ def test_clickhouse_outage_loses_nothing_and_chorusd_keeps_serving(api, server, 
     after = make_events(server, backends, user, 2, other)
     wait_shipped(server, backends, clickhouse_ctl, before + during + after)
     wait_until(lambda: expect_status(api.get("/readyz"), 200).json["checks"]["clickhouse"] == "ok",
-               "/readyz clickhouse: ok", 10)
+               "/readyz clickhouse: ok", 30)
 
 
 @cluster_only

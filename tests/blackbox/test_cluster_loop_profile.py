@@ -8,8 +8,9 @@ B's next read: each profile field, a new and a deleted post (posts_count), follo
 either way (counts and the relationship), a private account's request and its approval, a
 block either way (404 on B).
 
-"Next read" allows 1 s for the forget to reach B's subscriber thread (see test_hydrate_l1.py);
-the nodes run with a 10 min L1 TTL, so only the invalidations can pass."""
+"Next read" allows 10 s (1 s would do on an idle machine) for the forget to reach B's
+subscriber thread (see test_hydrate_l1.py); the nodes run with a 10 min L1 TTL, so only the
+invalidations can pass."""
 import pytest
 
 from client import expect_status

@@ -9,8 +9,9 @@ read: a new comment and reply, a deleted comment and reply, a block between the 
 commenter, an account turned private, a post gaining or losing a tag by an edit, a new tagged
 post, a deleted post; in ranked pages a reply moving a comment up and a reaction's counts.
 
-"Next read" allows 1 s for the forget to reach B's subscriber thread (test_hydrate_l1.py); the
-nodes run with a 10 min L1 TTL, so only the invalidations can pass."""
+"Next read" allows 10 s (1 s would do on an idle machine) for the forget to reach B's
+subscriber thread (test_hydrate_l1.py); the nodes run with a 10 min L1 TTL, so only the
+invalidations can pass."""
 import secrets
 
 import pytest

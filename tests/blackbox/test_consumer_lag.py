@@ -127,7 +127,8 @@ def _blocked_signals(srv, backends, acct):
         holder = _PgRowLock(srv, backends) if MODE == "cluster" else _SqliteWriteLock(srv)
         holder.hold_with_event(acct.id)
         try:
-            wait_lag(srv.client(), "signals", lambda v: v > 0, "above 0 (the event seen)", timeout=5)
+            # the consumer's next poll sees it: seconds on a loaded machine
+            wait_lag(srv.client(), "signals", lambda v: v > 0, "above 0 (the event seen)", timeout=20)
             return holder
         except AssertionError:
             holder.release()  # applied in the moment between commit and lock: again
@@ -227,7 +228,8 @@ class _SlowLink:
 def test_two_replicas_never_see_a_false_lag_spike(start_server, backends):
     """Two replicas on one PostgreSQL database (one of them 20 ms away from it) under a
     steady write load: sampled every 50 ms for 20 s on both, no consumer's lag comes near
-    the 30 s window (each row is applied within a poll or two on a machine that keeps up)."""
+    the 30 s window (each row is applied within a poll or two; the bound, 20 s, is for a
+    loaded machine)."""
     a = start_server(name="lag-replica-a", env=NO_RATE_LIMITS)
     _as_if_running_for_a_minute(a, backends)
     link = _SlowLink(backends.pg.port, 0.02)  # left open: b is stopped after the test returns
@@ -274,8 +276,8 @@ def _sample_under_load(a, b):
         t.join(30)
     assert not errors, errors[0]
     assert ("a", "signals") in worst and ("b", "signals") in worst, worst
-    # A false spike is the 30 s window; a real lag of 11 s on both replicas at once was seen
-    # when the machine stalled at load 20 (busy loops next to the whole suite).
+    # A false spike shows the 30 s window; a real lag of 11 s on both replicas at once was
+    # seen when the machine stalled at load 20 (busy loops beside the whole suite).
     assert all(v < 20 for v, _ in worst.values()), f"lag spikes (worst per replica, consumer): {worst}"
 
 

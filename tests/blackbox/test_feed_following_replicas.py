@@ -18,6 +18,11 @@ def ids(acc):
 
 
 def two_nodes(start_server, env, name):
+    """Two nodes without their in-process L1s: "at once" here is Redis's (the generations are
+    read from it at every read). With the L1 a forget reaches B by pub/sub some ms later, a
+    window a loaded machine widens past the next read: test_cluster_loop_feeds.py checks
+    that path, with a window."""
+    env = {**env, "CHORUS_HYDRATE_L1_MEMORY": "0"}
     a = start_server(env=env, name=f"{name}-a")
     b = start_server(env=env, storage=a.storage_env, name=f"{name}-b")
     return a, b

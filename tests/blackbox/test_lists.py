@@ -37,14 +37,16 @@ def test_tray_shows_a_new_story_and_drops_a_deleted_one_at_once(api, user, other
 
 
 def test_tray_entries_expire_without_any_write(start_server):
-    """Stories live 2 s: the index entry read while both were live still serves the tray
-    after the first expired, with only the second left in it."""
-    srv = start_server(env={"CHORUS_STORY_TTL": "2"}, name="tray-ttl")
+    """Stories live 6 s: the index entry read while both were live still serves the tray
+    after the first expired, with only the second left in it. (With 2 s lives 1 s apart, a
+    loaded machine could make the first read after the first story's end, or the second
+    after the second's; 3 s apart each read has 3 s.)"""
+    srv = start_server(env={"CHORUS_STORY_TTL": "6"}, name="tray-ttl")
     api = srv.client()
     author, fan = api.register(), api.register()
     follow(fan, author)
     s1 = story(author)
-    time.sleep(1.0)
+    time.sleep(3.0)
     s2 = story(author)
     assert tray_stories(fan) == [[s1["id"], s2["id"]]]
     until = parse_time(s1["expires_at"]).timestamp() + 0.3

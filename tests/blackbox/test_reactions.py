@@ -448,7 +448,10 @@ def test_nothing_acknowledged_is_lost_on_sigterm(start_server, fresh_storage):
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(accs)) as ex:
         futs = [ex.submit(pour, a, i) for i, a in enumerate(accs)]
-        time.sleep(1.0)
+        # SIGTERM once every user has an acknowledged reaction (they keep pouring): a fixed
+        # 1 s let a loaded machine stop the server before some had one
+        wait_until(lambda: len(acked) == len(accs) or any(f.done() for f in futs),
+                   lambda: f"an acknowledged reaction for every user ({len(acked)} of {len(accs)})", 60)
         srv.signal(signal.SIGTERM)
         time.sleep(0.3)
         stop.set()
@@ -506,7 +509,7 @@ def test_block_or_delete_committed_before_the_batch_wins(start_server, backends,
         t = threading.Thread(target=lambda: result.setdefault(
             "r", put(fan, f"/v1/posts/{p['id']}/reaction", json={"kind": "wow"})))
         t.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while _in_flight(srv) < 2:  # this /metrics request and the PUT
             assert time.monotonic() < deadline, "the PUT never got in flight"
             time.sleep(0.01)

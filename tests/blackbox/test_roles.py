@@ -51,7 +51,7 @@ def test_worker_only_serves_service_endpoints_and_refuses_the_api(start_server, 
 def test_api_only_writes_and_worker_only_folds_notifications(start_server, backends):
     api_srv = start_server(env={"CHORUS_ROLES": "api"}, name="api-only")
     # The thread names itself once it runs: under load that can be after /readyz answers.
-    wait_until(lambda: "ch-reactions" in threads(api_srv), "the api role's reactions writer thread", 10)
+    wait_until(lambda: "ch-reactions" in threads(api_srv), "the api role's reactions writer thread", 30)
     c = Client(api_srv.base_url)
     author, fan = c.register(), c.register()
     p = post(author)
@@ -69,7 +69,7 @@ def test_api_only_writes_and_worker_only_folds_notifications(start_server, backe
     # The api process read (and may have cached) the empty count and first page before the
     # worker wrote: it must not keep serving them (it never hears the worker's forgets).
     wait_until(lambda: author.get("/v1/notifications/unread_count").json["count"] == 1,
-               "the api process's unread count after the worker's fold", 5)
+               "the api process's unread count after the worker's fold", 30)  # cache lifetime: 10 min
     first = expect_status(author.get("/v1/notifications?limit=20"), 200).json["items"]
     assert [x["id"] for x in first] == [g["id"]]
     # A follow made through the api process is folded too (the outbox consumer).

@@ -250,9 +250,11 @@ def test_sigterm_finishes_in_flight_requests(start_server):
     # The request deadline (CHORUS_REQUEST_TIMEOUT, 5 s; test_deadlines.py) is out of this
     # test's way: on a loaded machine the last of the queued hashes (one hashing thread on two
     # cores, at niceness 10) ended past 5 s and that registration was answered 503 by its own
-    # deadline, drain or not. The stop stays bounded by the drain (10 s) and the grace.
+    # deadline, drain or not. The stop stays bounded by the grace, 60 s here (the drain ends
+    # at 4/5 of it): the stop after four of these hashes took 15.9 s at load 20 (two busy
+    # loops beside the suite), and every registration must still end with its 201.
     slow_hashes = {"CHORUS_PWHASH_MEMLIMIT": str(32 * 1024 * 1024), "CHORUS_PWHASH_OPSLIMIT": "2",
-                   "CHORUS_REQUEST_TIMEOUT": "20000"}
+                   "CHORUS_REQUEST_TIMEOUT": "60000", "CHORUS_SHUTDOWN_GRACE": "60000"}
     srv = start_server(env=slow_hashes)
     n = 4
     handles = [unique_handle("g") for _ in range(n)]
@@ -275,9 +277,10 @@ def test_sigterm_finishes_in_flight_requests(start_server):
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
     for t in threads:
-        t.join(40)
-    rc = srv.proc.wait(20)
-    assert time.monotonic() - t0 < 15, "shutdown took longer than 15 s"
+        t.join(90)
+    rc = srv.proc.wait(30)
+    took = time.monotonic() - t0
+    assert took < 60, f"shutdown took {took:.1f}s, past the grace"
     storage = srv.storage_env
     srv.stop()  # checks exit 0 and sanitizer output
     assert rc == 0
@@ -305,18 +308,22 @@ def test_sigterm_idle_server_exits_0_quickly(start_server):
     srv.client().register()
     # An idle keep-alive connection (a load balancer's pool, the Stripe double's webhook
     # sender) is nothing left to do: the drain closes it at once instead of waiting for its
-    # idle timeout (5 s), which the bound below would not allow.
+    # idle timeout (5 s from its last answer), which the bound below would not allow. The
+    # bound runs from before the request, so a server that waits the timeout out always
+    # fails it, and ends at the close, not at the exit: an ASan process's exit (its leak
+    # scan) may take seconds on a loaded machine and is bound by the wait alone.
     idle = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=15)
+    t_request = time.monotonic()
     idle.request("GET", "/healthz")
     r = idle.getresponse()
     r.read()
     assert r.status == 200 and (r.getheader("Connection") or "").lower() != "close"
-    t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
-    rc = srv.proc.wait(15)
-    assert rc == 0
-    assert time.monotonic() - t0 < 5, "an idle server should stop at once"
     assert idle.sock.recv(1) == b"", "the idle connection was not closed by the server"
+    closed_after = time.monotonic() - t_request
+    assert closed_after < 5, f"the idle connection was closed {closed_after:.1f}s after its request"
+    rc = srv.proc.wait(30)
+    assert rc == 0
     idle.close()
     srv.stop()
 
@@ -401,7 +408,7 @@ def test_port_zero_is_reported_in_the_port_file(start_server):
             c.close()
     # the log line is written by the log thread (core/logq): it may follow the port file
     line = f"listening on 127.0.0.1:{srv.port} "
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while line not in srv.stderr_path.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert line in srv.stderr_path.read_text()
@@ -468,7 +475,7 @@ def test_readyz_turns_503_when_the_disk_is_full(start_server, workdir):
                     f.write(b"\0" * 65536)
             except OSError as e:
                 assert e.errno == errno.ENOSPC, e
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while (r := c.get("/readyz")).status != 503 and time.monotonic() < deadline:
             time.sleep(0.2)
         body = expect_problem(r, 503, "unavailable")
@@ -476,7 +483,7 @@ def test_readyz_turns_503_when_the_disk_is_full(start_server, workdir):
         assert "sqlite" in body["detail"] and "write" in body["detail"], r.describe()
         expect_status(c.get("/healthz"), 200)
         filler.unlink()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while (r := c.get("/readyz")).status != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         expect_status(r, 200)

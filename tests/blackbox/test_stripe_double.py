@@ -309,7 +309,7 @@ def test_in_flight_same_key_is_409_then_replayed(double):
     t = threading.Thread(target=lambda: first.setdefault("a", d.api("POST", "/v1/transfers", params,
                                                                    idempotency_key="o-10-transfer")))
     t.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not d.requests("/v1/transfers") and time.monotonic() < deadline:
         time.sleep(0.02)
     second = d.api("POST", "/v1/transfers", params, idempotency_key="o-10-transfer")

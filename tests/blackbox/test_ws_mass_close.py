@@ -27,7 +27,7 @@ def gauge(srv):
     return int(m.group(1))
 
 
-def wait_gauge(srv, want, bound_s=20):
+def wait_gauge(srv, want, bound_s=30):
     """The gauge reaches want (the server saw every close); a bound on correctness, not a
     speed check."""
     deadline = time.monotonic() + bound_s
@@ -36,7 +36,7 @@ def wait_gauge(srv, want, bound_s=20):
         time.sleep(0.1)
 
 
-def message_ids(ws, want, bound_s=10):
+def message_ids(ws, want, bound_s=30):
     """The ids of the message.new frames ws gets until it has want of them (or the bound)."""
     got = []
     deadline = time.monotonic() + bound_s

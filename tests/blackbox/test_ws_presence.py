@@ -17,7 +17,7 @@ def presence(viewer, target, status=200):
     return r.json
 
 
-def wait_status(viewer, target, want, timeout=10):
+def wait_status(viewer, target, want, timeout=30):
     deadline = time.monotonic() + timeout
     while True:
         p = presence(viewer, target)
@@ -26,7 +26,7 @@ def wait_status(viewer, target, want, timeout=10):
         time.sleep(0.05)
 
 
-def next_status(ws, user, status, timeout=10):
+def next_status(ws, user, status, timeout=30):
     """Reads presence events until one says user has status (a change may be announced twice
     when two updates cross: repeats are allowed, a wrong final state is not)."""
     deadline = time.monotonic() + timeout
@@ -157,7 +157,7 @@ def test_blocked_conversation_peer_gets_no_presence_events(server, api):
     other = connect(p, token=c.access_token)
     other.hello()
     while True:
-        ev = watcher.recv_op("presence", timeout=10)
+        ev = watcher.recv_op("presence", timeout=30)
         assert ev["d"]["user_id"] != a.id, ev
         if ev["d"]["user_id"] == c.id and ev["d"]["status"] == "online":
             break

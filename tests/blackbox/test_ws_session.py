@@ -29,7 +29,9 @@ def test_revoked_session_cannot_upgrade_and_its_socket_is_closed(server, api, us
 
 
 def test_connection_closes_when_its_token_expires(start_server):
-    srv = start_server(env={"CHORUS_ACCESS_TTL": "2", "CHORUS_WS_HEARTBEAT_MS": "400"})
+    # 1 s heartbeats: with 400 ms a loaded machine's 800 ms pause could close the client for
+    # its silence (4000) before its token expired (4001)
+    srv = start_server(env={"CHORUS_ACCESS_TTL": "2", "CHORUS_WS_HEARTBEAT_MS": "1000"})
     acc = srv.client().register()
     ws = connect(port_of(srv), token=acc.access_token)
     ws.hello()

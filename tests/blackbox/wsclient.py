@@ -13,6 +13,11 @@ import asyncapi_check
 
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 1, 2, 8, 9, 10
 
+# How long a read waits for a frame unless told otherwise: frames the server owes (acks,
+# events, a close) can take seconds from an ASan server on a loaded CI machine (load 20).
+# A test that expects no frame passes its own short timeout.
+WAIT_S = 30
+
 
 class Closed(Exception):
     def __init__(self, code, reason):
@@ -113,7 +118,7 @@ class WS:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def recv_frame(self, timeout=10):
+    def recv_frame(self, timeout=WAIT_S):
         """(opcode, payload) of the next frame; server frames are never masked."""
         self.sock.settimeout(timeout)
         b0, b1 = self._read(2)
@@ -125,7 +130,7 @@ class WS:
         assert not (b1 & 0x80), "server frames must not be masked"
         return b0 & 0x0F, self._read(n)
 
-    def recv(self, timeout=10, answer_pings=True, skip=None):
+    def recv(self, timeout=WAIT_S, answer_pings=True, skip=None):
         """The next JSON frame (dict) whose op is not in skip (default self.skip: presence
         events, which arrive whenever a user's status changes); answers pings; raises Closed
         at a close frame."""
@@ -152,7 +157,29 @@ class WS:
                 continue
             return msg
 
-    def recv_op(self, op, timeout=10):
+    def answer_pings(self, n, timeout=60):
+        """Reads frames until n of the server's pings were answered (other frames are dropped;
+        a close raises Closed); fails after timeout s. Heartbeat tests count heartbeats this
+        way rather than watch a fixed window, which a loaded machine fills with fewer."""
+        answered = 0
+        deadline = time.monotonic() + timeout
+        while answered < n:
+            left = deadline - time.monotonic()
+            assert left > 0, f"only {answered} of {n} pings came within {timeout}s"
+            try:
+                op, payload = self.recv_frame(min(left, 1.0))
+            except TimeoutError:
+                continue
+            if op == OP_PING:
+                self.send_frame(OP_PONG, payload)
+                answered += 1
+            elif op == OP_CLOSE:
+                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.close_code = code
+                raise Closed(code, payload[2:].decode(errors="replace"))
+        return answered
+
+    def recv_op(self, op, timeout=WAIT_S):
         """Skips frames until one with this op; returns it."""
         deadline = time.monotonic() + timeout
         while True:
@@ -165,7 +192,7 @@ class WS:
         assert m["op"] == "hello", m
         return m
 
-    def call(self, op, d=None, ref="r1", timeout=10):
+    def call(self, op, d=None, ref="r1", timeout=WAIT_S):
         """Sends op with ref and returns its ack or error (other frames are skipped)."""
         self.send(op, d, ref)
         deadline = time.monotonic() + timeout
@@ -174,7 +201,7 @@ class WS:
             if m["op"] in ("ack", "error") and m.get("ref") == ref:
                 return m
 
-    def expect_close(self, timeout=10):
+    def expect_close(self, timeout=WAIT_S):
         """Reads until the close frame; returns its code (1006 when the socket just ended)."""
         deadline = time.monotonic() + timeout
         try:
