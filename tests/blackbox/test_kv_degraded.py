@@ -261,13 +261,16 @@ def test_restarted_redis_does_not_bring_back_ok_marks(start_server, redis_ctl):
     expect_status(victim.post("/v1/auth/logout"), 204)
     expect_problem(victim.get("/v1/me"), 401, "invalid_token")
     acct.me()
-    outages = metric(c, "chorus_kv_outages_total")
     before = int(time.time() * 1000)
 
     redis_ctl.stop()
     redis_ctl.start()
     # The snapshot's keys: the ok mark as it was before the logout, no revoked mark.
     assert redis_ctl.command("SET", f"sess:ok:{sid}", str(before), "PX", "60000", db=db) == "+OK"
+    # Counted from here: background work that called Redis while it was down (a wider gap on
+    # a loaded machine: seen once at load 20) is an outage indeed; the calls of the requests
+    # below, on pooled connections Redis closed, must not be.
+    outages = metric(c, "chorus_kv_outages_total")
 
     expect_problem(victim.get("/v1/me"), 401, "invalid_token")
     assert acct.me()["handle"] == acct.handle  # a live session: the database vouches again
