@@ -11,6 +11,7 @@ import pytest
 
 from conftest import CHORUS_BIN, MODE, base_env, run_chorusd, sanitizer_reports
 from client import PASSWORD, REQUEST_ID_RE, expect_problem, expect_status, unique_handle
+from notify_helpers import wait_until
 
 EXPECTED_ROUTES = {
     ("POST", "/v1/auth/register"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"),
@@ -180,9 +181,14 @@ def test_metrics_count_increases(api, user):
     before = sum(v for _, v in find(s1, "http_server_request_duration_seconds_count", **lab))
     for _ in range(4):
         user.me()
-    _, s2 = get_metrics(api)
-    after = sum(v for _, v in find(s2, "http_server_request_duration_seconds_count", **lab))
-    assert after - before >= 4
+
+    def counted():
+        _, s2 = get_metrics(api)
+        return sum(v for _, v in find(s2, "http_server_request_duration_seconds_count", **lab)) - before
+
+    # A request is counted as it ends, after its answer is written: the last one may be
+    # counted just after the client has read it (3 of 4 seen once). Polled.
+    wait_until(lambda: counted() >= 4, lambda: f"4 requests counted, {counted()} so far", 10)
 
 
 # ---- request ids -------------------------------------------------------------------------
